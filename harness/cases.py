@@ -1,0 +1,88 @@
+"""The fixed graphs behind the probe, per-op, backward and robustness checks, as readable text.
+
+Every graph ends in ``* k`` with ``k`` an input other than 1 where it can, so that a backward rule
+that ignores the upstream gradient cannot hide; ``k`` is a ``Value`` so the scaling needs nothing
+but ``Value * Value``.
+"""
+from .graph import Graph
+
+G = Graph.parse
+
+#: One smallest graph per capability: does the submission have the op at all?
+PROBES = {
+    'add': G('out = a + b', a=1.5, b=-2.0), 'add_const': G('out = a + 2.0', a=1.5),
+    'radd': G('out = 2.0 + a', a=1.5), 'sub': G('out = a - b', a=1.5, b=-2.0),
+    'sub_const': G('out = a - 2.0', a=1.5), 'rsub': G('out = 2.0 - a', a=1.5),
+    'mul': G('out = a * b', a=1.5, b=-2.0), 'mul_const': G('out = a * 2.0', a=1.5),
+    'rmul': G('out = 2.0 * a', a=1.5), 'truediv': G('out = a / b', a=1.5, b=-2.0),
+    'truediv_const': G('out = a / 2.0', a=1.5), 'rtruediv': G('out = 2.0 / a', a=1.5),
+    'pow': G('out = a ** 2.0', a=1.5), 'neg': G('out = -a', a=1.5),
+    'exp': G('out = a.exp()', a=0.5), 'log': G('out = a.log()', a=1.5),
+    'tanh': G('out = a.tanh()', a=0.5), 'relu': G('out = a.relu()', a=1.5),
+    'sigmoid': G('out = a.sigmoid()', a=0.5),
+}
+
+#: Per-op checks: forward values and gradients at several inputs, a shared operand, upstream ≠ 1.
+OPS = {
+    'add': [G('out = (a + b) * k', a=1.5, b=-2.0, k=3.0), G('out = (a + a) * k', a=-0.75, k=-2.0)],
+    'add_const': [G('out = (a + 2.0) * k', a=-1.25, k=3.0)],
+    'radd': [G('out = (2.0 + a) * k', a=-1.25, k=3.0)],
+    'sub': [G('out = (a - b) * k', a=1.5, b=-2.0, k=3.0), G('out = (a - a) * k', a=0.5, k=2.0)],
+    'sub_const': [G('out = (a - 2.0) * k', a=-1.25, k=3.0)],
+    'rsub': [G('out = (2.0 - a) * k', a=-1.25, k=3.0), G('out = (5.0 - a) * k', a=3.5, k=-0.5)],
+    'mul': [G('out = a * b', a=1234.5, b=-0.75), G('out = (a * b) * k', a=-1.5, b=2.5, k=3.0),
+            G('out = (a * a) * k', a=-1.5, k=2.0)],
+    'mul_const': [G('out = (a * 3.0) * k', a=-1.25, k=2.0)],
+    'rmul': [G('out = (3.0 * a) * k', a=-1.25, k=2.0)],
+    'truediv': [G('out = (a / b) * k', a=1.5, b=-2.5, k=3.0), G('out = (a / a) * k', a=0.75, k=2.0),
+                G('out = (b / a) * k', a=-0.5, b=2.0, k=-1.5)],
+    'truediv_const': [G('out = (a / 4.0) * k', a=-1.5, k=3.0)],
+    'rtruediv': [G('out = (2.0 / a) * k', a=-1.25, k=3.0), G('out = (3.0 / a) * k', a=0.5, k=2.0)],
+    'pow': [G('out = (a ** 2.0) * k', a=-1.5, k=3.0), G('out = (a ** 3.0) * k', a=1.25, k=-2.0),
+            G('out = (a ** -2.0) * k', a=-1.5, k=3.0), G('out = (a ** 0.5) * k', a=2.25, k=3.0),
+            G('out = (a ** -0.5) * k', a=0.75, k=2.0), G('out = (a ** 1.5) * k', a=1.75, k=-1.0)],
+    'neg': [G('out = (-a) * k', a=1.25, k=3.0)],
+    'exp': [G('out = a.exp() * k', a=1.0, k=3.0), G('out = a.exp() * k', a=-0.5, k=-2.0)],
+    'log': [G('out = a.log() * k', a=2.5, k=3.0), G('out = a.log() * k', a=0.3, k=-2.0)],
+    'tanh': [G('out = a.tanh() * k', a=0.3, k=3.0), G('out = a.tanh() * k', a=-1.5, k=3.0),
+             G('out = a.tanh() * k', a=2.0, k=-2.0)],
+    'relu': [G('out = a.relu() * k', a=2.0, k=3.0), G('out = a.relu() * k', a=-1.0, k=3.0)],
+    'sigmoid': [G('out = a.sigmoid() * k', a=0.7, k=3.0), G('out = a.sigmoid() * k', a=-2.0, k=-2.0)],
+}
+
+#: How ``backward()`` walks a graph: (check id, what it shows, graphs).
+BACKWARD = [
+    ('seed', 'backward() seeds the output with gradient 1',
+     [G('out = a * b', a=1.5, b=-2.0), G('out = a.exp()', a=0.5)]),
+    ('accumulate', 'a value used twice gets both gradients',
+     [G('out = (a * a) * k', a=-1.5, k=3.0), G('out = (a + a) * k', a=1.25, k=3.0),
+      G('u = a * b; out = (u + u * c) * k', a=0.5, b=2.0, c=3.0, k=-2.0),
+      G('out = (a.exp() + a) * k', a=0.5, k=3.0)]),
+    ('topological', 'a node reused at unequal depths is complete before it propagates',
+     [G('n1 = a * b; n2 = n1 * c; out = (n1 + n2) * k', a=0.5, b=-1.5, c=2.0, k=3.0),
+      G('b = a + a; c = b + b; out = c * k', a=1.5, k=2.0),
+      G('n1 = a * b; n2 = n1.tanh(); n3 = n2 * n1; out = (n3 + n1) * k', a=0.5, b=1.5, k=2.0)]),
+    ('chain', 'gradients flow down a chain in reverse order',
+     [G('n1 = a * b; n2 = n1 * c; out = n2 * k', a=0.5, b=-1.5, c=2.0, k=3.0)]),
+]
+
+#: Graphs that the lecture's formulas break on: report, do not grade (advisory).
+ROBUSTNESS = [
+    ('tanh_large', 'tanh of a large input', G('out = a.tanh() * k', a=800.0, k=2.0)),
+    ('tanh_large_negative', 'tanh of a large negative input', G('out = a.tanh() * k', a=-800.0, k=2.0)),
+    ('sigmoid_large_negative', 'sigmoid of a large negative input',
+     G('out = a.sigmoid() * k', a=-800.0, k=2.0)),
+    ('exp_near_overflow', 'exp near the float64 limit', G('out = a.exp() * k', a=700.0, k=0.5)),
+    ('pow_zero_base', '0 ** 2 and its gradient', G('out = (a ** 2.0) * k', a=0.0, k=3.0)),
+    ('relu_at_zero', "relu at its kink (torch's convention: relu'(0) = 0)",
+     G('out = a.relu() * k', a=0.0, k=3.0)),
+]
+
+
+def chain(length):
+    """A chain ``x = x + 0.0001`` of ``length`` nodes: deeper than any recursion limit."""
+    from .graph import Node
+    nodes = [Node('add', (0,), 0.0001)]
+    for i in range(1, length):
+        nodes.append(Node('add', (i,), 0.0001))
+    return Graph((('a', 0.5),), tuple(nodes), length)

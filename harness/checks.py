@@ -1,0 +1,454 @@
+"""The checks: each runs graphs (or MLP tasks) in the submission's worker and judges the answers.
+
+Every function here returns ``Check`` results; none decides the verdict or the score (the rubric
+does) and none writes a report (the reporters do).
+"""
+import math
+import random
+import time
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import Flaky, NoSuchExample, Unsatisfiable
+
+import reference
+from . import cases, oracles
+from .compare import FD_ATOL, FD_RTOL, close, show
+from .diagnose import OP_NAMES, explain, first_mismatch, topological_violation
+from .graph import CAPABILITIES
+from .results import Check, Counterexample
+from .strategies import graphs
+
+GRAPH_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How hard to look, per profile; stated in every report."""
+    examples: int        # fuzzed graphs run on the submission
+    max_nodes: int       # nodes per fuzzed graph (before pruning)
+    shrink_examples: int  # Hypothesis examples allowed while searching for a minimal failure
+    reruns: int          # extra runs of a failing example to detect non-determinism
+    chain: int           # depth of the robustness chain
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+
+PROFILES = {
+    'quick': Budget(examples=60, max_nodes=6, shrink_examples=300, reruns=2, chain=2000),
+    'standard': Budget(examples=200, max_nodes=8, shrink_examples=1000, reruns=3, chain=5000),
+    'thorough': Budget(examples=1000, max_nodes=12, shrink_examples=3000, reruns=3, chain=20000),
+}
+
+
+# --- shared: run graphs, judge them ------------------------------------------------------------
+
+@dataclass
+class Trial:
+    """One graph run on the submission, with the oracle's answer and the first mismatch."""
+    graph: object
+    actual: dict
+    expected: dict | None
+    mismatch: object = None
+
+    @property
+    def failed(self):
+        return self.expected is not None and self.mismatch is not None
+
+
+def run_graphs(session, graph_list, instrument=False, timeout=GRAPH_TIMEOUT):
+    items = [{'graph': g.to_dict(), 'instrument': instrument} for g in graph_list]
+    trials = []
+    for g, actual in zip(graph_list, session.run('graph', items, timeout)):
+        expected = oracles.expected(g)
+        mismatch = first_mismatch(g, actual, expected) if expected else None
+        trials.append(Trial(g, actual, expected, mismatch))
+    return trials
+
+
+def counterexample(trial):
+    """Runnable code with the expected and actual output value and every wrong gradient."""
+    g, a, e = trial.graph, trial.actual, trial.expected
+    out = g.output
+    got_values, got_grads = a.get('values', []), a.get('grads', [])
+    wrong = [i for i in g.live() if got_grads and not close(got_grads[i], e['grads'][i])]
+    shown = [i for i in wrong if i < len(g.inputs)] or wrong or list(range(len(g.inputs)))
+    expected = {f'{g.name(out)}.data': show(e['values'][out])}
+    actual = {f'{g.name(out)}.data': _shown(got_values, out)}
+    for i in shown:
+        expected[f'{g.name(i)}.grad'] = show(e['grads'][i])
+        actual[f'{g.name(i)}.grad'] = _shown(got_grads, i)
+    if 'error' in a:
+        actual['error'] = f"{a['error']['type']}: {a['error']['message']}"
+    return Counterexample(g.code(show=shown), expected, actual)
+
+
+def _shown(results, i):
+    return show(results[i]) if i < len(results) else 'not computed'
+
+
+def judged(check_id, category, trials, passed_message, order_evidence=True):
+    """A check from trials: passed when none failed, else the first failure explained."""
+    graded = [t for t in trials if t.expected is not None]
+    output = ''.join(t.actual.get('output', '') for t in trials)
+    failing = [t for t in graded if t.failed]
+    if not graded:
+        return Check(check_id, category, 'skipped', 'no graph could be graded (the oracles disagree)')
+    if not failing:
+        return Check(check_id, category, 'passed', passed_message, output=output)
+    t = failing[0]
+    order = t.actual.get('order') if order_evidence else None
+    diagnosis = explain(t.graph, t.actual, t.expected, t.mismatch, order)
+    status = 'error' if t.mismatch.kind == 'error' and t.actual['error'].get('stage') == 'worker' else 'failed'
+    return Check(check_id, category, status, f'{len(failing)} of {len(graded)} graphs wrong: {diagnosis}',
+                 diagnosis=diagnosis, counterexample=counterexample(t), output=output)
+
+
+# --- probe --------------------------------------------------------------------------------------
+
+def probe(session):
+    """``{capability: 'present' | 'absent' | 'broken'}``: which ops the submission has."""
+    names = list(cases.PROBES)
+    results = session.run('graph', [{'graph': cases.PROBES[n].to_dict()} for n in names], GRAPH_TIMEOUT)
+    found, backward = {}, 'absent'
+    for name, r in zip(names, results):
+        err = r.get('error')
+        if err is None or err['stage'] == 'backward':
+            found[name] = 'present'
+        elif err['missing']:
+            found[name] = 'absent'
+        else:
+            found[name] = 'broken'
+        if err is None:
+            backward = 'present'
+        elif err['stage'] == 'backward' and backward == 'absent':
+            backward = 'absent' if err['missing'] else 'broken'
+    found['backward'] = backward
+    return found
+
+
+def capability_checks(found, required):
+    checks = []
+    for cap in CAPABILITIES:
+        state = found.get(cap, 'absent')
+        if state == 'absent':
+            status = 'failed' if cap in required else 'skipped'
+            msg = f'{cap} is not implemented' + (' (required)' if cap in required else '')
+        else:
+            status = 'passed'
+            msg = f'{cap} is implemented' + (' but raises (see its ops check)' if state == 'broken' else '')
+        checks.append(Check(f'capability.{cap}', 'capability', status, msg, required=cap in required))
+    return checks
+
+
+def usable(found):
+    return {cap for cap, state in found.items() if state != 'absent'}
+
+
+# --- ops ----------------------------------------------------------------------------------------
+
+def op_checks(session, found, required):
+    have = usable(found)
+    plan = {cap: [g for g in gs if g.capabilities <= have] for cap, gs in cases.OPS.items()}
+    flat = [g for cap in plan for g in plan[cap] if cap in have]
+    trials = iter(run_graphs(session, flat, instrument=True))
+    checks = []
+    for cap, gs in plan.items():
+        if cap not in have:
+            status = 'failed' if cap in required else 'skipped'
+            checks.append(Check(f'ops.{cap}', 'ops', status, f'{cap} is not implemented',
+                                required=cap in required))
+            continue
+        if not gs:
+            checks.append(Check(f'ops.{cap}', 'ops', 'skipped', 'needs an op the submission lacks'))
+            continue
+        mine = [next(trials) for _ in gs]
+        checks.append(judged(f'ops.{cap}', 'ops', mine, f'{cap}: values and gradients match '
+                             f'torch on {len(mine)} graphs'))
+    return checks
+
+
+# --- backward -----------------------------------------------------------------------------------
+
+def backward_checks(session, found):
+    have = usable(found)
+    if 'backward' not in have:
+        return [Check('backward.walk', 'backward', 'failed', 'backward() is not implemented')]
+    checks = []
+    orders = []
+    for name, what, gs in cases.BACKWARD:
+        gs = [g for g in gs if g.capabilities <= have]
+        trials = run_graphs(session, gs, instrument=True)
+        orders += [(t.graph, t.actual['order']) for t in trials if t.actual.get('order')]
+        checks.append(judged(f'backward.{name}', 'backward', trials, what) if trials else
+                      Check(f'backward.{name}', 'backward', 'skipped', 'needs an op the submission lacks'))
+    checks.append(_visits_check(orders))
+    checks.append(_repeat_check(session, have))
+    return checks
+
+
+def _visits_check(orders):
+    if not orders:
+        return Check('backward.visits', 'backward', 'skipped',
+                     'the engine does not call per-node _backward closures; visit order not observed')
+    for g, order in orders:
+        problem = topological_violation(g, order)
+        if problem:
+            return Check('backward.visits', 'backward', 'failed', problem, diagnosis=problem,
+                         counterexample=Counterexample(g.code(), {'_backward calls': 'each node once, '
+                                                       'consumers first'},
+                                                       {'_backward calls': ' -> '.join(
+                                                           g.name(i) for i in order)}))
+    return Check('backward.visits', 'backward', 'passed',
+                 f'every node propagated exactly once, consumers first ({len(orders)} graphs)')
+
+
+REPEAT = cases.G('out = (a + b) * d', a=1.5, b=-0.5, d=3.0)
+
+
+def _repeat_check(session, have):
+    """A second backward() must add the same gradients again, as micrograd (or torch) does."""
+    if not REPEAT.capabilities <= have:
+        return Check('backward.repeat', 'backward', 'skipped', 'needs add and mul')
+    actual = session.run('graph', [{'graph': REPEAT.to_dict(), 'backward': 2}], GRAPH_TIMEOUT)[0]
+    ref = oracles.run_reference(REPEAT, backward=2)
+    code = REPEAT.code(show=range(3)) + 'out.backward()\n' + 'print(a.grad, b.grad, d.grad)\n'
+    if 'error' in actual or 'grads2' not in actual:
+        return Check('backward.repeat', 'backward', 'failed',
+                     f'calling backward() twice failed: {actual.get("error", {}).get("message", "")}',
+                     counterexample=Counterexample(code))
+    leaves = range(len(REPEAT.inputs))
+    micrograd = all(close(actual['grads2'][i], ref['grads2'][i]) for i in leaves)
+    doubled = all(close(actual['grads2'][i], 2 * actual['grads'][i]) for i in leaves)
+    if micrograd or doubled:
+        return Check('backward.repeat', 'backward', 'passed',
+                     'a second backward() adds the gradients again (leaf gradients double)')
+    same = all(close(actual['grads2'][i], actual['grads'][i]) for i in leaves)
+    why = ('the second backward() changed nothing: is a "visited" flag kept on the nodes between '
+           'calls?' if same else 'a second backward() must add the same gradients again')
+    return Check('backward.repeat', 'backward', 'failed', why, diagnosis=why,
+                 counterexample=Counterexample(
+                     code, {f'{REPEAT.name(i)}.grad': show(ref['grads2'][i]) for i in leaves},
+                     {f'{REPEAT.name(i)}.grad': show(actual['grads2'][i]) for i in leaves}))
+
+
+# --- robustness (advisory) ---------------------------------------------------------------------
+
+def robustness_checks(session, found, budget):
+    have = usable(found)
+    checks = []
+    table = [(name, what, g) for name, what, g in cases.ROBUSTNESS]
+    table.append(('deep_chain', f'backward through a {budget.chain}-node chain', cases.chain(budget.chain)))
+    for name, what, g in table:
+        if not g.capabilities <= have:
+            checks.append(Check(f'robustness.{name}', 'robustness', 'skipped',
+                                'needs an op the submission lacks', required=False))
+            continue
+        actual = session.run('graph', [{'graph': g.to_dict()}], GRAPH_TIMEOUT * 3)[0]
+        expected = oracles.run_torch(g)
+        mismatch = first_mismatch(g, actual, expected)
+        if mismatch is None:
+            checks.append(Check(f'robustness.{name}', 'robustness', 'passed', f'{what}: as torch',
+                                required=False))
+            continue
+        t = Trial(g, actual, expected, mismatch)
+        msg = f'{what}: ' + explain(g, actual, expected, mismatch)
+        checks.append(Check(f'robustness.{name}', 'robustness', 'failed', msg, required=False,
+                            counterexample=counterexample(t) if g.size < 50 else
+                            Counterexample(f'# a chain of {budget.chain} nodes\na = Value(0.5)\nx = a\n'
+                                           f'for _ in range({budget.chain}):\n    x = x + 0.0001\n'
+                                           f'x.backward()\nprint(a.grad)\n',
+                                           {'a.grad': '1.0'}, {'result': mismatch.message or show(mismatch.actual)})))
+    return checks
+
+
+# --- fuzz ---------------------------------------------------------------------------------------
+
+def _fuzz_settings(n):
+    return settings(max_examples=n, database=None, deadline=None, derandomize=False,
+                    suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+
+
+def corpus(seed, ops, budget):
+    """The fuzzed graphs for a seed: the same list for every submission with these ops."""
+    out, seen = [], set()
+
+    @hypothesis_seed(seed)
+    @_fuzz_settings(budget.examples)
+    @given(graphs(ops=tuple(sorted(ops)), max_nodes=budget.max_nodes))
+    def collect(g):
+        key = g.to_json()
+        if key not in seen:
+            seen.add(key)
+            out.append(g)
+    collect()
+    return out
+
+
+def fuzz_check(session, found, seed, budget):
+    ops = usable(found) - {'backward'}
+    if not {'mul', 'add'} <= ops or 'backward' not in usable(found):
+        return Check('fuzz.dags', 'fuzz', 'skipped', 'needs add, mul and backward')
+    graphs_ = corpus(seed, ops, budget)
+    trials = run_graphs(session, graphs_)
+    failing = [t for t in trials if t.failed]
+    graded = sum(t.expected is not None for t in trials)
+    if not failing:
+        return Check('fuzz.dags', 'fuzz', 'passed',
+                     f'{graded} random graphs over {len(ops)} ops match torch and the reference')
+    minimal = shrink(session, ops, seed, budget) or failing[0]
+    flaky = rerun_differs(session, minimal, budget.reruns)
+    instrumented = run_graphs(session, [minimal.graph], instrument=True)[0]
+    order = instrumented.actual.get('order')
+    diagnosis = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch, order)
+    if flaky:
+        diagnosis += (' The result changes from run to run on the same graph: iterating over a '
+                      'set (e.g. of children) makes the order depend on memory addresses.')
+    return Check('fuzz.dags', 'fuzz', 'failed',
+                 f'{len(failing)} of {graded} random graphs wrong; smallest found '
+                 f'({len(minimal.graph.nodes)} nodes): {diagnosis}', diagnosis=diagnosis,
+                 counterexample=counterexample(minimal),
+                 output=''.join(t.actual.get('output', '') for t in failing[:3]))
+
+
+def shrink(session, ops, seed, budget):
+    """A minimal failing graph, found and shrunk by Hypothesis, or ``None``."""
+    def fails(g):
+        return run_graphs(session, [g])[0].failed
+    try:
+        g = find(graphs(ops=tuple(sorted(ops)), max_nodes=budget.max_nodes), fails,
+                 settings=settings(max_examples=budget.shrink_examples, database=None,
+                                   deadline=None, suppress_health_check=list(HealthCheck)),
+                 random=random.Random(seed))
+    except (NoSuchExample, Unsatisfiable, Flaky):
+        return None
+    trial = run_graphs(session, [g])[0]
+    return trial if trial.failed else None
+
+
+def rerun_differs(session, trial, reruns):
+    again = run_graphs(session, [trial.graph] * reruns)
+    return any(first_mismatch(trial.graph, t.actual, trial.actual) is not None
+               if 'error' not in trial.actual else 'error' not in t.actual for t in again)
+
+
+# --- mlp ----------------------------------------------------------------------------------------
+
+XS = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+YS = [1.0, -1.0, -1.0, 1.0]
+SHAPE = (3, [4, 4, 1])
+ARCHITECTURES = {'tanh everywhere (the lecture)': ('tanh', 'tanh'),
+                 'tanh hidden layers, linear head': ('tanh', 'linear'),
+                 'relu hidden layers, linear head (micrograd nn.py)': ('relu', 'linear'),
+                 'relu everywhere': ('relu', 'relu')}
+
+
+def mlp_checks(session, classes, seed):
+    if 'MLP' not in classes:
+        return [Check('mlp.build', 'mlp', 'skipped', 'no MLP class', required=False)]
+    nin, nouts = SHAPE
+    base = {'nin': nin, 'nouts': nouts, 'xs': XS, 'ys': YS}
+    ref = reference.MLP(nin, nouts, seed=seed)
+    weights = [p.data for p in ref.parameters()]
+    expected_count = sum((a + 1) * b for a, b in zip([nin] + nouts, nouts))
+    tasks = [dict(base, action='build'), dict(base, action='forward', params=weights),
+             dict(base, action='grads', params=weights),
+             dict(base, action='step', params=weights, lr=0.01),
+             dict(base, action='zero_grad', params=weights)]
+    built, forward, grads, step, zero = session.run('mlp', tasks, GRAPH_TIMEOUT * 3)
+    if 'error' in built:
+        err = built['error']
+        return [Check('mlp.build', 'mlp', 'failed', f'MLP{SHAPE[0], SHAPE[1]} failed: '
+                      f'{err["type"]}: {err["message"]}',
+                      counterexample=Counterexample(f'model = MLP({nin}, {nouts})\nmodel.parameters()\n'))]
+    checks = []
+    ok = built['count'] == expected_count and built['distinct'] == built['count'] and built['own']
+    why = (f'MLP({nin}, {nouts}) has {built["count"]} parameters ({built["distinct"]} distinct), '
+           f'expected {expected_count} = Σ(nin+1)·nout' if built['count'] != expected_count or
+           built['distinct'] != built['count'] else
+           'parameters() returns objects that are not the submission\'s Value')
+    checks.append(Check('mlp.build', 'mlp', 'passed' if ok else 'failed',
+                        f'MLP({nin}, {nouts}) has {expected_count} parameters' if ok else why,
+                        output=built.get('output', '')))
+    checks.append(_architecture_check(forward, weights, seed))
+    checks.append(_gradient_check(session, grads, weights, base))
+    checks.append(_step_check(step))
+    checks.append(_zero_grad_check(zero))
+    return checks
+
+
+def _architecture_check(forward, weights, seed):
+    if 'error' in forward:
+        return Check('mlp.forward', 'mlp', 'failed', f'forward pass failed: {forward["error"]["type"]}: '
+                     f'{forward["error"]["message"]}')
+    outs = [o[0] if o else math.nan for o in forward['outputs']]
+    for name, (hidden, head) in ARCHITECTURES.items():
+        model = reference.MLP(SHAPE[0], SHAPE[1], activation=hidden, head=head, seed=seed)
+        for p, w in zip(model.parameters(), weights):
+            p.data = w
+        if all(close(o, model(x).data) for o, x in zip(outs, XS)):
+            return Check('mlp.forward', 'mlp', 'passed', f'with the reference weights the outputs '
+                         f'match the architecture: {name}', required=False)
+    return Check('mlp.forward', 'mlp', 'failed', 'with the reference weights copied in '
+                 'parameters() order, the outputs match none of the known architectures '
+                 f'({"; ".join(ARCHITECTURES)})', required=False,
+                 counterexample=Counterexample('', {}, {'outputs': ', '.join(map(show, outs))}))
+
+
+def _gradient_check(session, grads, weights, base):
+    if 'error' in grads:
+        return Check('mlp.gradients', 'mlp', 'failed', f'loss.backward() failed: '
+                     f'{grads["error"]["type"]}: {grads["error"]["message"]}')
+    h = 1e-6
+    sets = []
+    for i in range(len(weights)):
+        for sign in (1, -1):
+            w = list(weights)
+            w[i] += sign * h
+            sets.append(w)
+    fd = session.run('mlp', [dict(base, action='losses', param_sets=sets)], GRAPH_TIMEOUT * 3)[0]
+    if 'error' in fd:
+        return Check('mlp.gradients', 'mlp', 'error', f'forward passes for finite differences failed: '
+                     f'{fd["error"]["message"]}')
+    losses = fd['losses']
+    numeric = [(losses[2 * i] - losses[2 * i + 1]) / (2 * h) for i in range(len(weights))]
+    bad = [i for i, (g, n) in enumerate(zip(grads['grads'], numeric))
+           if not close(g, n, rtol=FD_RTOL, atol=FD_ATOL)]
+    if not bad:
+        return Check('mlp.gradients', 'mlp', 'passed', f'all {len(weights)} parameter gradients '
+                     f'match central finite differences of the submission\'s own loss')
+    i = bad[0]
+    return Check('mlp.gradients', 'mlp', 'failed',
+                 f'{len(bad)} of {len(weights)} parameter gradients disagree with finite '
+                 f'differences of the network\'s own loss; first: parameter {i} has grad '
+                 f'{show(grads["grads"][i])}, finite differences give {numeric[i]:.6g}',
+                 counterexample=Counterexample(
+                     f'model = MLP({SHAPE[0]}, {SHAPE[1]})\n# loss = sum of (model(x) - y)**2 over '
+                     f'the lecture\'s four samples\nloss.backward()\nprint(model.parameters()[{i}].grad)\n',
+                     {f'parameters()[{i}].grad': f'{numeric[i]:.6g}'},
+                     {f'parameters()[{i}].grad': show(grads['grads'][i])}))
+
+
+def _step_check(step):
+    if 'error' in step:
+        return Check('mlp.step', 'mlp', 'failed', f'a gradient-descent step failed: '
+                     f'{step["error"]["type"]}: {step["error"]["message"]}')
+    before, after = step['loss'], step['loss_after']
+    ok = isinstance(before, float) and isinstance(after, float) and after < before
+    return Check('mlp.step', 'mlp', 'passed' if ok else 'failed',
+                 f'one gradient-descent step (lr 0.01) moved the loss {show(before)} -> {show(after)}'
+                 + ('' if ok else ': it must fall'))
+
+
+def _zero_grad_check(zero):
+    err = zero.get('error')
+    if err and err['type'] == 'AttributeError' and 'zero_grad' in err['message']:
+        return Check('mlp.zero_grad', 'mlp', 'skipped', 'no zero_grad() method', required=False)
+    if err:
+        return Check('mlp.zero_grad', 'mlp', 'failed', f'zero_grad() failed: {err["type"]}: {err["message"]}')
+    left = [g for g in zero['grads_after'] if not close(g, 0.0)]
+    return Check('mlp.zero_grad', 'mlp', 'passed' if not left else 'failed',
+                 'zero_grad() zeroes every parameter\'s grad' if not left else
+                 f'after zero_grad(), {len(left)} parameters still have a nonzero grad')

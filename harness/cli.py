@@ -1,0 +1,133 @@
+"""The ``micrograde`` command: plain functions behind click; every option documented in --help."""
+import shlex
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .checks import PROFILES
+from .results import Check, Report
+from .rubric import Rubric, RubricError
+from .session import Settings
+
+EXIT_PASSED, EXIT_FAILED = 0, 1
+
+
+def _classes(pairs):
+    names = dict(Settings().classes)
+    for pair in pairs:
+        role, _, name = pair.partition('=')
+        if role not in names or not name.isidentifier():
+            raise click.BadParameter(f'{pair!r}: expected ROLE=NAME with ROLE one of '
+                                     f'{", ".join(names)}', param_hint='--class')
+        names[role] = name
+    return names
+
+
+def grade_options(f):
+    """Options shared by ``grade`` and ``batch``."""
+    for option in reversed([
+        click.option('--seed', default=0, show_default=True, help='Seed of the fuzzed graphs and '
+                     'MLP weights; the same seed, submission and version give the same report.'),
+        click.option('--profile', type=click.Choice(list(PROFILES)), default='standard',
+                     show_default=True, help='How hard to fuzz: quick (a self-check), standard, '
+                     'thorough.'),
+        click.option('--rubric', type=click.Path(dir_okay=False), default=None,
+                     help='TOML rubric: points, required ops, visibility (default: the lecture).'),
+        click.option('--class', 'class_names', multiple=True, metavar='ROLE=NAME',
+                     help='Class name to look for, e.g. --class Value=Scalar (roles: Value, '
+                     'Neuron, Layer, MLP).'),
+        click.option('--load-timeout', default=60.0, show_default=True,
+                     help='Seconds a submission may take to load.'),
+        click.option('--cell-timeout', default=10.0, show_default=True,
+                     help='Seconds each notebook cell may run before the rest of it is skipped.'),
+        click.option('--isolation', type=click.Choice(['auto', 'bubblewrap', 'process']),
+                     default='auto', show_default=True,
+                     help='Worker sandbox: bubblewrap where it runs (auto), or a plain process.'),
+    ]):
+        f = option(f)
+    return f
+
+
+def make_config(seed, profile, rubric, class_names, load_timeout, cell_timeout, isolation):
+    from .grade import Config
+    try:
+        loaded_rubric = Rubric.load(rubric)
+    except RubricError as e:
+        raise click.BadParameter(str(e), param_hint='--rubric') from None
+    settings = Settings(classes=_classes(class_names), load_timeout=load_timeout,
+                        cell_timeout=cell_timeout, isolation=isolation)
+    return Config(seed=seed, profile=profile, rubric=loaded_rubric, settings=settings)
+
+
+def safe_grade(path, module, config, name):
+    """``grade`` that turns a grader bug into a failed report instead of a traceback."""
+    from .grade import grade, versions
+    try:
+        return grade(path, module, config, name)
+    except Exception:
+        report = Report(submission=name, seed=config.seed, profile=config.profile,
+                        versions=versions())
+        report.checks.append(Check('grader', 'load', 'error', 'micrograde itself failed while '
+                                   'grading this submission; please report it:\n'
+                                   + traceback.format_exc(limit=5)))
+        return config.rubric.apply(report)
+
+
+def write_reports(report, out=None, junit=None, json_path=None, gradescope=None):
+    """Write every asked-for report; ``out`` is a folder that gets all of them."""
+    from .reporters import gradescope as gs, json_report, junit as jx
+    targets = []
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        targets += [(jx, Path(out, 'junit.xml')), (json_report, Path(out, 'report.json')),
+                    (gs, Path(out, 'results.json'))]
+    targets += [(m, Path(p)) for m, p in ((jx, junit), (json_report, json_path), (gs, gradescope)) if p]
+    for module, path in targets:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        module.write(report, path)
+    return [str(p) for _, p in targets]
+
+
+@click.group()
+@click.version_option(__version__, prog_name='micrograde')
+def main():
+    """Grade micrograd-style autograd engines against torch and a reference engine."""
+
+
+@main.command()
+@click.argument('path', required=False)
+@click.option('--module', help='Grade an installed module (e.g. micrograd) instead of a PATH.')
+@click.option('--out', type=click.Path(file_okay=False), help='Folder for junit.xml, report.json '
+              'and results.json.')
+@click.option('--junit', type=click.Path(dir_okay=False), help='Write JUnit XML here.')
+@click.option('--json', 'json_path', type=click.Path(dir_okay=False), help='Write the JSON report here.')
+@click.option('--gradescope', type=click.Path(dir_okay=False), help="Write Gradescope's "
+              'results.json here.')
+@click.option('--color/--no-color', default=None, help='Colour the summary (default: on a TTY).')
+@grade_options
+def grade(path, module, out, junit, json_path, gradescope, color, **options):
+    """Grade one submission: a .py file, a notebook, a package folder, a .zip or --module NAME.
+
+    Exit status: 0 when every required check passed, 1 when one failed or the submission could
+    not be loaded, 2 on a usage error.
+    """
+    if bool(path) == bool(module):
+        raise click.UsageError('give exactly one of PATH or --module NAME')
+    config = make_config(**options)
+    report = safe_grade(path, module, config, module or path)
+    rerun = 'micrograde grade ' + (shlex.quote(path) if path else f'--module {module}') + \
+        f' --seed {config.seed} --profile {config.profile}'
+    written = write_reports(report, out, junit, json_path, gradescope)
+    colour = sys.stdout.isatty() if color is None else color
+    click.echo(_console(report, colour, rerun), nl=False)
+    for p in written:
+        click.echo(f'wrote {p}')
+    sys.exit(EXIT_PASSED if report.verdict == 'passed' else EXIT_FAILED)
+
+
+def _console(report, colour, rerun):
+    from .reporters import console
+    return console.render(report, colour, rerun)

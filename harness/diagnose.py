@@ -1,0 +1,248 @@
+"""Compare a submission's result with the oracle's, and name the misconception behind a mismatch.
+
+A mismatch is explained from first principles, not matched against known submissions:
+
+* a wrong value is traced to the first node whose operands are right but whose value is not,
+  and a reflected op is checked against the value with its operands swapped;
+* wrong gradients are replayed under models of the classic mistakes (gradient assigned instead of
+  accumulated, upstream gradient ignored, non-topological visit orders, root not seeded), built
+  from torch's local derivatives of the very same graph; a model that reproduces the
+  submission's gradients names the mistake;
+* an instrumented call order of ``_backward`` that is not reverse topological is shown as the two
+  nodes that ran in the wrong order;
+* otherwise the op whose operand's gradient is wrong while its own is right is the culprit.
+"""
+from dataclasses import dataclass
+
+import torch
+
+from .compare import close, show
+from .graph import BINARY, Graph
+
+OP_NAMES = {'add': 'addition', 'sub': 'subtraction', 'mul': 'multiplication',
+            'truediv': 'division', 'pow': 'power', 'neg': 'negation', 'exp': 'exp', 'log': 'log',
+            'tanh': 'tanh', 'relu': 'relu', 'sigmoid': 'sigmoid'}
+
+
+@dataclass
+class Mismatch:
+    """The first disagreement between a submission's result and the expected one."""
+    kind: str  # 'error' | 'value' | 'grad'
+    entry: int | None
+    expected: object = None
+    actual: object = None
+    message: str = ''
+
+
+def first_mismatch(graph, actual, expected, grads_key='grads'):
+    """The first wrong thing in ``actual``: an exception, a value, then a gradient."""
+    if 'error' in actual:
+        return Mismatch('error', actual['error'].get('node'), message=describe_error(graph, actual['error']))
+    live = graph.live()
+    for i in live:
+        if not close(actual['values'][i], expected['values'][i]):
+            return Mismatch('value', i, expected['values'][i], actual['values'][i])
+    for i in reversed(live):
+        if not close(actual[grads_key][i], expected['grads'][i]):
+            return Mismatch('grad', i, expected['grads'][i], actual[grads_key][i])
+    return None
+
+
+def describe_error(graph, error):
+    where = ''
+    if error.get('stage') == 'forward' and error.get('node') is not None:
+        where = f' computing `{graph.name(error["node"])} = {graph.expression(error["node"])}`'
+    elif error.get('stage') == 'backward':
+        where = ' in backward()'
+    elif error.get('stage') == 'worker':
+        return f'the check could not finish: {error["message"]}'
+    text = f'{error["type"]}{where}: {error["message"]}'.strip().rstrip(':')
+    if error['type'] == 'RecursionError' and error.get('stage') == 'forward':
+        text += ' (does a reflected op such as __radd__ call itself, e.g. `return other + self`?)'
+    return text
+
+
+def explain(graph, actual, expected, mismatch, order=None):
+    """One sentence a learner understands: what is wrong, and where."""
+    if mismatch.kind == 'error':
+        return mismatch.message
+    if mismatch.kind == 'value':
+        return _explain_value(graph, actual, mismatch)
+    return _explain_grad(graph, actual, expected, mismatch, order)
+
+
+def _explain_value(graph, actual, m):
+    node = graph.node(m.entry)
+    if node is None:
+        return f'the input {graph.name(m.entry)} changed its value to {show(m.actual)}.'
+    expr = graph.expression(m.entry)
+    if node.left and node.op in ('sub', 'truediv'):
+        swapped = Graph(graph.inputs, graph.nodes[:m.entry - len(graph.inputs)] + (
+            node.__class__(node.op, node.args, node.const, False),), m.entry)
+        from .oracles import run_reference
+        alt = run_reference(swapped)
+        if 'error' not in alt and close(m.actual, alt['values'][m.entry]):
+            rhs = graph.name(node.args[0])
+            return (f'the reflected op computes the operands in the wrong order: `{expr}` gave '
+                    f'{show(m.actual)}, the value of `{rhs} {"-" if node.op == "sub" else "/"} '
+                    f'{node.const!r}`; __r{node.op}__(self, other) must compute other '
+                    f'{"-" if node.op == "sub" else "/"} self.')
+    return (f'the forward value of {OP_NAMES[node.op]} is wrong: `{expr}` gave {show(m.actual)}, '
+            f'expected {show(m.expected)}.')
+
+
+# --- gradients --------------------------------------------------------------------------------
+
+def local_derivatives(graph, values):
+    """``{entry: [d entry / d operand, ...]}`` for every node, from torch at the given values."""
+    from .worker.execute import apply
+    out = {}
+    for k, node in enumerate(graph.nodes):
+        i = len(graph.inputs) + k
+        leaves = [torch.tensor(float(values[a]), dtype=torch.float64, requires_grad=True)
+                  for a in node.args]
+        vals = dict(zip(node.args, leaves))
+        d = node.to_dict()
+        d['args'] = list(range(len(node.args)))
+        y = apply(d, [vals[a] for a in node.args])
+        grads = torch.autograd.grad(y, leaves, allow_unused=True)
+        out[i] = [0.0 if g is None else g.item() for g in grads]
+    return out
+
+
+def visit_orders(graph):
+    """Node visit orders of correct and classic wrong ``backward`` implementations."""
+    n, out = len(graph.inputs), graph.output
+    topo = [i for i in graph.live() if i >= n]
+    orders = {'reverse topological': list(reversed(topo)), 'forward (list not reversed)': topo}
+    bfs, seen, queue = [], {out}, [out]
+    while queue:
+        v = queue.pop(0)
+        bfs.append(v)
+        for c in dict.fromkeys(graph.node(v).args) if v >= n else ():
+            if c >= n and c not in seen:
+                seen.add(c)
+                queue.append(c)
+    orders['breadth-first'] = bfs
+    pre, stack, seen = [], [out], set()
+    while stack:
+        v = stack.pop()
+        if v in seen or v < n:
+            continue
+        seen.add(v)
+        pre.append(v)
+        stack.extend(reversed(list(dict.fromkeys(graph.node(v).args))))
+    orders['depth-first pre-order'] = pre
+    rec = []
+
+    def recurse(v):
+        if v >= n and len(rec) < 10_000:
+            rec.append(v)
+            for c in dict.fromkeys(graph.node(v).args):
+                recurse(c)
+    recurse(out)
+    orders['recursive per-node (no visited set)'] = rec
+    return orders
+
+
+def propagate(graph, local, order, seed=1.0, overwrite=(), no_upstream=()):
+    """Gradients from running each node's local rule in ``order``, micrograd style."""
+    grads = [0.0] * graph.size
+    grads[graph.output] = seed
+    for i in order:
+        node = graph.node(i)
+        for j, arg in enumerate(node.args):
+            contribution = local[i][j] * (1.0 if node.op in no_upstream else grads[i])
+            if node.op in overwrite:
+                grads[arg] = contribution
+            else:
+                grads[arg] += contribution
+    return grads
+
+
+def _matches(graph, actual, model):
+    return all(close(actual[i], model[i]) for i in graph.live() if i < len(graph.inputs))
+
+
+def _explain_grad(graph, actual, expected, m, order):
+    grads = actual['grads']
+    out = graph.output
+    if not close(grads[out], 1.0) and all(close(g, 0.0) for g in grads):
+        return ('the root gradient is not seeded: backward() must set the output\'s grad to 1 '
+                'before propagating (every gradient came out 0).')
+    if not close(grads[out], 1.0):
+        return f'backward() left the output\'s own grad at {show(grads[out])}; it must seed it with 1.'
+    if order is not None:
+        clash = topological_violation(graph, order)
+        if clash:
+            return clash
+    local = local_derivatives(graph, expected['values'])
+    orders = visit_orders(graph)
+    correct = orders['reverse topological']
+    ops = sorted({graph.node(i).op for i in correct})
+    models = [(f'the gradient is assigned instead of accumulated (`grad = ...` where it must be '
+               f'`grad += ...`)', dict(overwrite=set(ops)))]
+    models += [(f'{OP_NAMES[op]}\'s backward assigns its gradient instead of accumulating it '
+                f'(`grad = ...` where it must be `grad += ...`)', dict(overwrite={op})) for op in ops]
+    models += [(f'{OP_NAMES[op]}\'s backward ignores the upstream gradient: the local derivative '
+                f'must be multiplied by out.grad', dict(no_upstream={op})) for op in ops]
+    for text, kw in models:
+        if _matches(graph, grads, propagate(graph, local, correct, **kw)):
+            return text + '.'
+    for name, visit in orders.items():
+        if name != 'reverse topological' and _matches(graph, grads, propagate(graph, local, visit)):
+            return (f'the backward order is not topological: the gradients are those of a '
+                    f'{name} walk; build a topological order and call _backward in its reverse.')
+    return _localise(graph, actual, expected)
+
+
+def topological_violation(graph, order):
+    """The first pair of nodes whose ``_backward`` calls ran out of order, as a sentence."""
+    n = len(graph.inputs)
+    nodes = [i for i in graph.live() if i >= n]
+    position = {}
+    for k, i in enumerate(order):
+        position.setdefault(i, k)
+    twice = sorted({i for i in order if i >= n and order.count(i) > 1})
+    if twice:
+        i = twice[0]
+        return (f'backward() ran the local rule of `{graph.name(i)} = {graph.expression(i)}` '
+                f'{order.count(i)} times: each node must propagate exactly once.')
+    if not any(i in position for i in nodes):
+        return None  # the engine does not use _backward closures: nothing observed
+    never = [i for i in nodes if i not in position]
+    if never:
+        i = never[-1]
+        return f'backward() never ran the local rule of `{graph.name(i)} = {graph.expression(i)}`.'
+    for consumer in nodes:
+        for operand in graph.node(consumer).args:
+            if operand >= n and position[operand] < position[consumer]:
+                return (f'the backward order is not topological: `{graph.name(operand)} = '
+                        f'{graph.expression(operand)}` propagated before its consumer '
+                        f'`{graph.name(consumer)} = {graph.expression(consumer)}` had added its '
+                        f'gradient.')
+    return None
+
+
+def _localise(graph, actual, expected):
+    users = graph.consumers()
+    wrong = [i for i in graph.live() if not close(actual['grads'][i], expected['grads'][i])]
+    for i in reversed(wrong):
+        culprits = sorted(set(users[i]))
+        if culprits and all(close(actual['grads'][c], expected['grads'][c]) for c in culprits):
+            if len(culprits) == 1:
+                c = culprits[0]
+                node = graph.node(c)
+                side = ''
+                if node.op in BINARY and len(node.args) == 2 and node.args[0] != node.args[1]:
+                    side = ' with respect to its left input' if node.args[0] == i else \
+                        ' with respect to its right input'
+                return (f'the local derivative of {OP_NAMES[node.op]}{side} is wrong: in '
+                        f'`{graph.name(c)} = {graph.expression(c)}`, {graph.name(i)}.grad is '
+                        f'{show(actual["grads"][i])}, expected {show(expected["grads"][i])}.')
+            names = ', '.join(f'`{graph.expression(c)}`' for c in culprits)
+            return (f'{graph.name(i)}.grad is {show(actual["grads"][i])}, expected '
+                    f'{show(expected["grads"][i])}: the gradients that flow into it from {names} '
+                    f'do not add up.')
+    i = wrong[0] if wrong else graph.output
+    return f'{graph.name(i)}.grad is {show(actual["grads"][i])}, expected {show(expected["grads"][i])}.'

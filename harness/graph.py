@@ -1,0 +1,239 @@
+"""Expression DAGs as plain data: what every check builds, sends to a worker and prints back.
+
+A graph has named scalar inputs (``a``, ``b`` …), a list of nodes and an output node.  Entries are
+indexed inputs first, then nodes, so a node's operands are earlier indices.  A node is one op:
+
+* binary ``add sub mul truediv`` on two entries, or on one entry and a constant, with the constant
+  on the right (``a / 3``) or the left (``2 - a``, the reflected ops);
+* ``pow`` with a number exponent (``a ** -0.5``);
+* unary ``neg exp log tanh relu sigmoid``.
+
+``Graph.parse`` reads the same small language that ``Graph.code`` prints, so checks are written as
+readable text and every counterexample can be pasted into a notebook and run.
+"""
+import ast
+import json
+from dataclasses import dataclass, field
+
+BINARY = ('add', 'sub', 'mul', 'truediv')
+UNARY = ('neg', 'exp', 'log', 'tanh', 'relu', 'sigmoid')
+OPS = BINARY + ('pow',) + UNARY
+SYMBOL = {'add': '+', 'sub': '-', 'mul': '*', 'truediv': '/', 'pow': '**'}
+_AST_OP = {ast.Add: 'add', ast.Sub: 'sub', ast.Mult: 'mul', ast.Div: 'truediv', ast.Pow: 'pow'}
+
+#: Every capability a submission may have: the binary ops in their three forms, then the rest.
+CAPABILITIES = tuple(f'{op}{form}' for op in BINARY for form in ('', '_const')) + tuple(
+    f'r{op}' for op in BINARY) + ('pow',) + UNARY + ('backward',)
+
+
+@dataclass(frozen=True)
+class Node:
+    op: str
+    args: tuple
+    const: float | None = None
+    left: bool = False  # the constant stands on the left: ``2 - a``
+
+    @property
+    def capability(self):
+        """The op in the form the submission must support to build this node."""
+        if self.op not in BINARY or len(self.args) == 2:
+            return self.op
+        return f'r{self.op}' if self.left else f'{self.op}_const'
+
+    def to_dict(self):
+        d = {'op': self.op, 'args': list(self.args)}
+        if self.const is not None:
+            d['const'] = self.const
+        if self.left:
+            d['left'] = True
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(d['op'], tuple(d['args']), d.get('const'), d.get('left', False))
+
+
+@dataclass(frozen=True)
+class Graph:
+    inputs: tuple  # ((name, value), ...)
+    nodes: tuple
+    output: int
+    names: tuple = field(default=(), compare=False)  # names of the nodes, for printing
+
+    @property
+    def size(self):
+        return len(self.inputs) + len(self.nodes)
+
+    @property
+    def capabilities(self):
+        return frozenset(n.capability for n in self.nodes) | {'backward'}
+
+    def name(self, i):
+        if i < len(self.inputs):
+            return self.inputs[i][0]
+        k = i - len(self.inputs)
+        if self.names:
+            return self.names[k]
+        return 'out' if i == self.output else f'n{k + 1}'
+
+    def node(self, i):
+        """The node at entry index ``i`` (``None`` for an input)."""
+        return self.nodes[i - len(self.inputs)] if i >= len(self.inputs) else None
+
+    def consumers(self):
+        """For each entry, the indices of the nodes that use it (with repeats for ``a*a``)."""
+        users = [[] for _ in range(self.size)]
+        for k, n in enumerate(self.nodes):
+            for a in n.args:
+                users[a].append(len(self.inputs) + k)
+        return users
+
+    def live(self):
+        """Indices the output depends on (itself included), ascending."""
+        keep, stack = set(), [self.output]
+        while stack:
+            i = stack.pop()
+            if i not in keep:
+                keep.add(i)
+                if i >= len(self.inputs):
+                    stack.extend(self.node(i).args)
+        return sorted(keep)
+
+    def pruned(self):
+        """The same computation without the inputs and nodes the output does not depend on."""
+        n = len(self.inputs)
+        live = self.live()
+        index = {old: new for new, old in enumerate(i for i in live if i < n)}
+        inputs = tuple(self.inputs[i] for i in index)
+        nodes = []
+        for old in (i for i in live if i >= n):
+            node = self.node(old)
+            nodes.append(Node(node.op, tuple(index[a] for a in node.args), node.const, node.left))
+            index[old] = len(inputs) + len(nodes) - 1
+        names = tuple(self.name(i) for i in live if i >= n) if self.names else ()
+        return Graph(inputs, tuple(nodes), index[self.output], names)
+
+    def expression(self, i):
+        """The Python expression that builds entry ``i`` from its operands' names."""
+        n = self.node(i)
+        x = self.name(n.args[0])
+        if n.op in BINARY:
+            y = self.name(n.args[1]) if len(n.args) == 2 else _num(n.const)
+            lhs, rhs = (y, x) if n.left else (x, y)
+            return f'{lhs} {SYMBOL[n.op]} {rhs}'
+        if n.op == 'pow':
+            return f'{x} ** {_num(n.const)}'
+        if n.op == 'neg':
+            return f'-{x}'
+        return f'{x}.{n.op}()'
+
+    def code(self, class_name='Value', backward=True, show=()):
+        """Runnable Python that builds the graph; ``show`` names entries whose grad to print."""
+        lines = [f'{name} = {class_name}({_num(x)})' for name, x in self.inputs]
+        lines += [f'{self.name(i)} = {self.expression(i)}'
+                  for i in range(len(self.inputs), self.size)]
+        if backward:
+            lines.append(f'{self.name(self.output)}.backward()')
+        if show:
+            lines.append('print(' + ', '.join(f'{self.name(i)}.grad' for i in show) + ')')
+        return '\n'.join(lines) + '\n'
+
+    def to_dict(self):
+        d = {'inputs': [[n, x] for n, x in self.inputs], 'nodes': [n.to_dict() for n in self.nodes],
+             'output': self.output}
+        if self.names:
+            d['names'] = list(self.names)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(tuple((n, x) for n, x in d['inputs']), tuple(Node.from_dict(n) for n in d['nodes']),
+                   d['output'], tuple(d.get('names', ())))
+
+    def to_json(self):
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text):
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def parse(cls, source, **inputs):
+        """Build a graph from statements such as ``"n1 = a*b; out = n1 + n1*c"``.
+
+        Keyword arguments give the inputs' values, in order; the last statement is the output.
+        Sub-expressions become nodes of their own, named ``_1``, ``_2`` … in printed code.
+        """
+        return _Parser(inputs).parse(source)
+
+
+def _num(x):
+    """A constant as it appears in printed code: ``2.0``, ``-0.5``, ``1e-05``."""
+    return repr(float(x))
+
+
+class _Parser:
+
+    def __init__(self, inputs):
+        self.inputs = tuple((n, float(x)) for n, x in inputs.items())
+        self.index = {n: i for i, (n, _) in enumerate(self.inputs)}
+        self.nodes, self.names, self.temp = [], [], 0
+
+    def parse(self, source):
+        body = ast.parse(source).body
+        if not body:
+            raise ValueError('empty graph')
+        last = None
+        for i, stmt in enumerate(body):
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
+                    stmt.targets[0], ast.Name):
+                target, expr = stmt.targets[0].id, stmt.value
+            elif isinstance(stmt, ast.Expr) and i == len(body) - 1:
+                target, expr = 'out', stmt.value
+            else:
+                raise ValueError(f'unsupported statement: {ast.unparse(stmt)}')
+            last = self.expr(expr)
+            k = last - len(self.inputs)
+            if k < 0 or not self.names[k].startswith('_'):
+                raise ValueError(f'{target} = ...: a statement must compute a new value')
+            self.names[k] = target
+            self.index[target] = last
+        return Graph(self.inputs, tuple(self.nodes), last, tuple(self.names))
+
+    def add(self, node):
+        self.nodes.append(node)
+        self.temp += 1
+        self.names.append(f'_{self.temp}')
+        return len(self.inputs) + len(self.nodes) - 1
+
+    def const(self, e):
+        if isinstance(e, ast.Constant) and isinstance(e.value, (int, float)):
+            return float(e.value)
+        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub):
+            c = self.const(e.operand)
+            return None if c is None else -c
+        return None
+
+    def expr(self, e):
+        if isinstance(e, ast.Name):
+            if e.id not in self.index:
+                raise ValueError(f'unknown name {e.id!r}')
+            return self.index[e.id]
+        if isinstance(e, ast.BinOp) and type(e.op) in _AST_OP:
+            op = _AST_OP[type(e.op)]
+            lc, rc = self.const(e.left), self.const(e.right)
+            if op == 'pow':
+                if rc is None:
+                    raise ValueError('exponents must be numbers')
+                return self.add(Node('pow', (self.expr(e.left),), rc))
+            if lc is not None:
+                return self.add(Node(op, (self.expr(e.right),), lc, True))
+            if rc is not None:
+                return self.add(Node(op, (self.expr(e.left),), rc))
+            return self.add(Node(op, (self.expr(e.left), self.expr(e.right))))
+        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub):
+            return self.add(Node('neg', (self.expr(e.operand),)))
+        if (isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and not e.args
+                and e.func.attr in UNARY):
+            return self.add(Node(e.func.attr, (self.expr(e.func.value),)))
+        raise ValueError(f'unsupported expression: {ast.unparse(e)}')

@@ -1,0 +1,59 @@
+"""Expected results: torch in float64, cross-checked with the reference engine.
+
+A graph is graded only where both oracles agree, so a verdict never rests on one of them alone.
+"""
+import functools
+
+import torch
+
+import reference
+from .compare import close
+from .worker.execute import Backend, run_graph
+
+torch.set_num_threads(1)  # scalar graphs: threads only add overhead
+
+
+class TorchBackend(Backend):
+    """Leaves are float64 tensors built from a Python float (never via float32)."""
+
+    def __init__(self):
+        super().__init__(None)
+
+    def leaf(self, x):
+        return torch.tensor(float(x), dtype=torch.float64, requires_grad=True)
+
+    def created(self, v):
+        v.retain_grad()
+
+    def data(self, v):
+        return v.item()
+
+    def grad(self, v):
+        return 0.0 if v.grad is None else v.grad.item()
+
+
+TORCH = TorchBackend()
+REFERENCE = Backend(reference.Value)
+
+
+def run_torch(graph):
+    return run_graph(graph.to_dict(), TORCH)
+
+
+def run_reference(graph, backward=1):
+    return run_graph(graph.to_dict(), REFERENCE, backward=backward)
+
+
+def agree(a, b):
+    """Whether two results have the same values and gradients for every live entry."""
+    if 'error' in a or 'error' in b:
+        return False
+    return all(close(a['values'][i], b['values'][i]) and close(a['grads'][i], b['grads'][i])
+               for i in range(len(a['values'])))
+
+
+@functools.lru_cache(maxsize=4096)
+def expected(graph):
+    """Torch's result for ``graph``, or ``None`` where torch and the reference disagree."""
+    t, r = run_torch(graph), run_reference(graph)
+    return t if agree(t, r) else None

@@ -1,0 +1,18 @@
+"""The JSON report: the result model as strict JSON (no NaN/Infinity literals), UTF-8."""
+import json
+
+from ..results import Report
+
+
+def render(report):
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + '\n'
+
+
+def write(report, path):
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(render(report))
+
+
+def read(path):
+    with open(path, encoding='utf-8') as f:
+        return Report.from_dict(json.load(f))

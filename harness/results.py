@@ -1,0 +1,101 @@
+"""The one result model: what grading found, and what every reporter reads.
+
+Plain dataclasses that round-trip through JSON (``to_dict``/``from_dict``), so a report can be
+written by a CLI run, a batch, a pytest plugin or a service, and read back by any of them.
+Numbers are stored as JSON-safe values: nan and infinities as the strings ``"nan"``, ``"inf"``,
+``"-inf"``.
+"""
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+CATEGORIES = ('load', 'capability', 'ops', 'backward', 'fuzz', 'mlp', 'robustness')
+STATUSES = ('passed', 'failed', 'error', 'skipped')
+
+
+@dataclass
+class Counterexample:
+    """A runnable reproduction: ``code`` a learner can paste, and what should and did happen."""
+    code: str
+    expected: dict = field(default_factory=dict)  # name -> shown value
+    actual: dict = field(default_factory=dict)
+
+
+@dataclass
+class Check:
+    id: str
+    category: str
+    status: str
+    message: str = ''
+    required: bool = True
+    diagnosis: str = ''
+    counterexample: Counterexample | None = None
+    output: str = ''  # what the submission printed during this check (capped)
+    score: float = 0.0
+    max_score: float = 0.0
+    visibility: str = 'visible'
+    duration: float = 0.0
+
+    @property
+    def ok(self):
+        return self.status in ('passed', 'skipped')
+
+
+@dataclass
+class Report:
+    submission: str
+    verdict: str = 'failed'  # 'passed' when every required check passed
+    score: float = 0.0
+    max_score: float = 0.0
+    seed: int = 0
+    profile: str = 'standard'
+    versions: dict = field(default_factory=dict)
+    isolation: str = ''
+    load_warnings: list = field(default_factory=list)
+    classes: dict = field(default_factory=dict)  # role -> where it was defined
+    capabilities: dict = field(default_factory=dict)  # op -> present | absent | broken
+    budgets: dict = field(default_factory=dict)
+    checks: list = field(default_factory=list)
+    output: str = ''  # what the worker printed outside any check (capped)
+    timings: dict = field(default_factory=dict)
+
+    def by_category(self):
+        groups = {c: [] for c in CATEGORIES}
+        for check in self.checks:
+            groups.setdefault(check.category, []).append(check)
+        return {c: checks for c, checks in groups.items() if checks}
+
+    @property
+    def failures(self):
+        return [c for c in self.checks if c.status in ('failed', 'error')]
+
+    def to_dict(self):
+        return _safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        report = cls(**{k: v for k, v in d.items() if k in known and k != 'checks'})
+        report.checks = [Check(**{**c, 'counterexample': Counterexample(**c['counterexample'])
+                                  if c.get('counterexample') else None}) for c in d.get('checks', [])]
+        return report
+
+
+def _safe(x):
+    """JSON-safe copy: no NaN/Infinity literals, no lone surrogates."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return 'nan' if math.isnan(x) else ('inf' if x > 0 else '-inf')
+    if isinstance(x, str):
+        return x.encode('utf-8', 'replace').decode('utf-8') if _has_surrogates(x) else x
+    if isinstance(x, dict):
+        return {str(k): _safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_safe(v) for v in x]
+    return x
+
+
+def _has_surrogates(s):
+    try:
+        s.encode('utf-8')
+        return False
+    except UnicodeEncodeError:
+        return True

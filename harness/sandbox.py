@@ -1,0 +1,139 @@
+"""How a worker process is launched: under bubblewrap where it runs, as a plain process where not.
+
+``bubblewrap``: no network, own PID/IPC/UTS namespaces, dies with the grader, a read-only view
+of the system and of the Python install, the submission read-only, a private scratch folder as
+the only writable place; the project, its reports and the rest of the disk are not there.  When
+the grader runs as root the worker drops to an unprivileged uid with every capability removed.
+``process``: the fallback where bubblewrap cannot start (no user namespaces): a new session, the
+same resource limits, scratch as cwd and HOME, and a marker in the environment so that every
+process it started can be found and killed.  The report names the level used.
+"""
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+WORKER_PACKAGE = Path(__file__).with_name('worker')
+NOBODY = 65534
+SANDBOX_ROOT = '/opt/micrograde'
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits applied by the worker to itself before it loads anything."""
+    memory: int = 6 * 2**30        # address space, bytes
+    cpu_seconds: int = 900
+    processes: int = 512           # threads count too, and torch starts some
+    file_size: int = 256 * 2**20
+    open_files: int = 512
+
+    def to_dict(self):
+        return asdict(self)
+
+
+@functools.cache
+def bubblewrap():
+    """The bwrap executable if it can start a sandbox here, else ``None``."""
+    exe = shutil.which('bwrap')
+    if exe is None:
+        return None
+    probe = [exe, '--unshare-pid', '--unshare-net', '--die-with-parent', '--ro-bind', '/', '/',
+             '--proc', '/proc', '--dev', '/dev', 'true']
+    if os.geteuid() != 0:
+        probe[1:1] = ['--unshare-user']
+    try:
+        ok = subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    return exe if ok else None
+
+
+def isolation(preferred='auto'):
+    """The isolation level a worker gets: ``bubblewrap`` or ``process``."""
+    if preferred == 'process':
+        return 'process'
+    if bubblewrap():
+        return 'bubblewrap'
+    if preferred == 'bubblewrap':
+        raise RuntimeError('bubblewrap was asked for but cannot start a sandbox on this machine')
+    return 'process'
+
+
+def _environment(home, marker):
+    return {'HOME': home, 'TMPDIR': '/tmp', 'PATH': '/usr/local/bin:/usr/bin:/bin',
+            'LANG': 'C.UTF-8', 'PYTHONHASHSEED': '0', 'PYTHONDONTWRITEBYTECODE': '1',
+            'PYTHONIOENCODING': 'utf-8', 'MPLBACKEND': 'Agg', 'OMP_NUM_THREADS': '1',
+            'MPLCONFIGDIR': os.path.join(home, '.matplotlib'), 'MICROGRADE_WORKER': marker}
+
+
+def command(level, submission, scratch, fds, marker):
+    """``(argv, env, path_as_seen_by_worker)`` to start a worker on ``submission``."""
+    python = sys.executable
+    if level == 'process':
+        env = _environment(str(scratch), marker)
+        env['PYTHONPATH'] = str(WORKER_PACKAGE.parent.parent)
+        argv = [python, '-m', 'harness.worker', *map(str, fds)]
+        return argv, env, (str(Path(submission).resolve()) if submission else None)
+    argv = [bubblewrap(), '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts',
+            '--unshare-cgroup-try', '--die-with-parent', '--new-session']
+    if os.geteuid() != 0:
+        argv.append('--unshare-user')
+    for top in ('/bin', '/sbin', '/lib', '/lib32', '/lib64', '/usr', '/etc'):
+        if os.path.islink(top):
+            argv += ['--symlink', os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ['--ro-bind', top, top]
+    binds = {p for p in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(python)))
+             if not p.startswith(('/usr/', '/etc/'))}
+    for path in sorted(binds):
+        argv += _parents(path) + ['--ro-bind', path, path]
+    inside = None
+    if submission:
+        inside = f'/submission/{Path(submission).name}'
+        argv += _parents(inside) + ['--ro-bind', str(Path(submission).resolve()), inside]
+    argv += _parents(f'{SANDBOX_ROOT}/mgworker')
+    argv += ['--ro-bind', str(WORKER_PACKAGE), f'{SANDBOX_ROOT}/mgworker',
+             '--bind', str(scratch), '/scratch', '--proc', '/proc', '--dev', '/dev',
+             '--perms', '1777', '--tmpfs', '/tmp', '--chdir', '/scratch', '--clearenv']
+    env = _environment('/scratch', marker)
+    env['PYTHONPATH'] = SANDBOX_ROOT
+    for key, value in env.items():
+        argv += ['--setenv', key, value]
+    argv.append('--')
+    if os.geteuid() == 0:
+        argv += ['setpriv', f'--reuid={NOBODY}', f'--regid={NOBODY}', '--clear-groups',
+                 '--bounding-set=-all', '--inh-caps=-all', '--no-new-privs']
+    argv += [python, '-m', 'mgworker', *map(str, fds)]
+    return argv, {'PATH': os.environ.get('PATH', '/usr/bin:/bin')}, inside
+
+
+def _parents(path):
+    """bwrap options that create ``path``'s parent folders world-readable (``/root`` is 0700)."""
+    out, parts = [], Path(path).parts
+    for i in range(2, len(parts)):
+        out += ['--perms', '0755', '--dir', str(Path(*parts[:i]))]
+    return out
+
+
+def prepare_scratch(scratch, level):
+    """Make ``scratch`` writable by the worker's uid."""
+    os.makedirs(scratch, exist_ok=True)
+    if level == 'bubblewrap' and os.geteuid() == 0:
+        os.chown(scratch, NOBODY, NOBODY)
+
+
+def kill_marked(marker):
+    """Kill every process whose environment carries ``marker`` (escaped daemons included)."""
+    needle = f'MICROGRADE_WORKER={marker}'.encode()
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f'/proc/{pid}/environ', 'rb') as f:
+                if needle in f.read().split(b'\0'):
+                    os.kill(int(pid), 9)
+        except OSError:
+            pass
