@@ -131,3 +131,7 @@ def grade(path, module, out, junit, json_path, gradescope, color, **options):
 def _console(report, colour, rerun):
     from .reporters import console
     return console.render(report, colour, rerun)
+
+
+if __name__ == '__main__':
+    main()

@@ -99,12 +99,12 @@ def local_derivatives(graph, values):
     out = {}
     for k, node in enumerate(graph.nodes):
         i = len(graph.inputs) + k
+        # one leaf per operand position, so `a + a` has partials (1, 1), not one of 2
         leaves = [torch.tensor(float(values[a]), dtype=torch.float64, requires_grad=True)
                   for a in node.args]
-        vals = dict(zip(node.args, leaves))
         d = node.to_dict()
         d['args'] = list(range(len(node.args)))
-        y = apply(d, [vals[a] for a in node.args])
+        y = apply(d, leaves)
         grads = torch.autograd.grad(y, leaves, allow_unused=True)
         out[i] = [0.0 if g is None else g.item() for g in grads]
     return out

@@ -139,6 +139,9 @@ class Session:
 
     def load(self):
         """Start a worker; returns its ``loaded`` message (with ``error`` when loading failed)."""
+        if self.path is not None and not os.path.exists(self.path):
+            return {'type': 'loaded', 'output': '',
+                    'error': f'{os.path.basename(self.path)}: no such file or folder.'}
         self.worker = Worker(self.settings, self.path, self.module, self.scratch, self.level)
         try:
             message = self.worker.receive(self.settings.load_timeout)

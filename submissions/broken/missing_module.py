@@ -1,0 +1,5 @@
+import numpy_but_misspelled as np
+
+
+class Value:
+    pass

@@ -1,0 +1,3 @@
+class Scalar:
+    def __init__(self, data):
+        self.data = data

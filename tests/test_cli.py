@@ -1,0 +1,121 @@
+"""Every example submission graded end to end through the real CLI, in real workers."""
+import json
+import tomllib
+import xml.etree.ElementTree as ET
+
+import jsonschema
+import pytest
+
+from conftest import SUBMISSIONS
+
+EXPECTED = tomllib.loads((SUBMISSIONS / 'expected.toml').read_text())
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED))
+def test_example_gets_its_expected_verdict(name, run_cli, tmp_path):
+    want = EXPECTED[name]
+    result = run_cli('grade', SUBMISSIONS / name, '--profile', 'quick', '--out', tmp_path,
+                     '--no-color')
+    assert result.returncode == want['exit'], result.stdout + result.stderr
+    assert 'Traceback' not in result.stdout + result.stderr
+    report = json.loads((tmp_path / 'report.json').read_text())
+    assert report['verdict'] == ('passed' if want['exit'] == 0 else 'failed')
+    assert {'submission', 'score', 'max_score', 'seed', 'versions', 'isolation', 'checks',
+            'capabilities', 'load_warnings'} <= set(report)
+    checks = {c['id']: c for c in report['checks']}
+    if 'check' in want:
+        failing = checks[want['check']]
+        assert failing['status'] == 'failed', failing
+        assert want['says'] in failing['message'], failing['message']
+        if failing['category'] != 'load':
+            assert failing['counterexample']['code'].count('\n') <= 12
+    else:
+        assert all(c['status'] in ('passed', 'skipped') for c in report['checks']
+                   if c['required']), [c for c in report['checks'] if c['status'] == 'failed']
+    suites = ET.parse(tmp_path / 'junit.xml').getroot()
+    cases = suites.findall('.//testcase')
+    assert len(cases) == len(report['checks'])
+    assert {c.get('classname') for c in cases} == {c['category'] for c in report['checks']}
+    gradescope = json.loads((tmp_path / 'results.json').read_text())
+    jsonschema.validate(gradescope, GRADESCOPE_SCHEMA)
+
+
+GRADESCOPE_SCHEMA = {
+    'type': 'object', 'required': ['score', 'tests'],
+    'properties': {
+        'score': {'type': 'number'}, 'execution_time': {'type': 'number'},
+        'output': {'type': 'string'},
+        'visibility': {'enum': ['visible', 'hidden', 'after_due_date', 'after_published']},
+        'stdout_visibility': {'enum': ['visible', 'hidden', 'after_due_date', 'after_published']},
+        'tests': {'type': 'array', 'items': {
+            'type': 'object', 'required': ['name', 'score', 'max_score', 'status'],
+            'properties': {'name': {'type': 'string'}, 'score': {'type': 'number'},
+                           'max_score': {'type': 'number'},
+                           'status': {'enum': ['passed', 'failed']},
+                           'output': {'type': 'string'},
+                           'visibility': {'enum': ['visible', 'hidden', 'after_due_date',
+                                                   'after_published']}}}}}}
+
+
+def test_lecture_engine_standard_profile_is_clean_and_reproducible(run_cli, tmp_path):
+    reports = []
+    for k in range(2):
+        out = tmp_path / str(k)
+        result = run_cli('grade', SUBMISSIONS / 'lecture_engine.py', '--out', out, '--seed', 7)
+        assert result.returncode == 0, result.stdout
+        report = json.loads((out / 'report.json').read_text())
+        for c in report['checks']:
+            c.pop('duration')
+        report.pop('timings')
+        reports.append(report)
+    assert reports[0] == reports[1]
+    assert reports[0]['isolation'] in ('bubblewrap', 'process')
+    assert reports[0]['capabilities']['tanh'] == 'present'
+
+
+def test_missing_ops_are_skipped_not_failed(run_cli, tmp_path):
+    result = run_cli('grade', SUBMISSIONS / 'missing_ops.py', '--profile', 'quick', '--json',
+                     tmp_path / 'r.json')
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert result.returncode == 0
+    assert report['capabilities']['exp'] == 'absent'
+    assert {c['id']: c['status'] for c in report['checks']}['ops.exp'] == 'skipped'
+
+
+def test_required_op_from_rubric_fails_when_absent(run_cli, tmp_path):
+    rubric = tmp_path / 'rubric.toml'
+    rubric.write_text('required_ops = ["add", "mul", "backward", "exp"]\n')
+    result = run_cli('grade', SUBMISSIONS / 'missing_ops.py', '--profile', 'quick', '--rubric',
+                     rubric, '--json', tmp_path / 'r.json')
+    assert result.returncode == 1
+    checks = {c['id']: c for c in json.loads((tmp_path / 'r.json').read_text())['checks']}
+    assert checks['capability.exp']['status'] == 'failed'
+
+
+def test_usage_errors_exit_2(run_cli):
+    assert run_cli('grade').returncode == 2
+    assert run_cli('grade', 'x.py', '--profile', 'nope').returncode == 2
+
+
+def test_installed_third_party_engine_is_graded_like_a_student(run_cli, tmp_path):
+    result = run_cli('grade', '--module', 'micrograd', '--profile', 'quick', '--json',
+                     tmp_path / 'r.json')
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert result.returncode == 0, result.stdout
+    assert report['verdict'] == 'passed'
+    assert report['capabilities']['relu'] == 'present' and report['capabilities']['tanh'] == 'absent'
+
+
+def test_our_own_packages_are_not_importable_by_a_submission(run_cli, tmp_path):
+    result = run_cli('grade', '--module', 'harness', '--profile', 'quick', '--json', tmp_path / 'r.json')
+    report = json.loads((tmp_path / 'r.json').read_text())
+    if report['isolation'] != 'bubblewrap':
+        pytest.skip('only the bubblewrap sandbox hides the grader')
+    assert result.returncode == 1 and 'no installed module' in report['checks'][0]['message']
+
+
+def test_zip_of_a_package_is_graded(run_cli, tmp_path):
+    import shutil
+    archive = shutil.make_archive(str(tmp_path / 'sub'), 'zip', SUBMISSIONS, 'micrograd')
+    result = run_cli('grade', archive, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    assert result.returncode == 0, result.stdout
