@@ -77,8 +77,10 @@ def command(level, submission, scratch, fds, marker):
         env['PYTHONPATH'] = str(WORKER_PACKAGE.parent.parent)
         argv = [python, '-m', 'harness.worker', *map(str, fds)]
         return argv, env, (str(Path(submission).resolve()) if submission else None)
+    # /tmp, /proc and /dev first: binds made later (a venv under /tmp) must land on top of them
     argv = [bubblewrap(), '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts',
-            '--unshare-cgroup-try', '--die-with-parent', '--new-session']
+            '--unshare-cgroup-try', '--die-with-parent', '--new-session', '--proc', '/proc',
+            '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp']
     if os.geteuid() != 0:
         argv.append('--unshare-user')
     for top in ('/bin', '/sbin', '/lib', '/lib32', '/lib64', '/usr', '/etc'):
@@ -96,8 +98,7 @@ def command(level, submission, scratch, fds, marker):
         argv += _parents(inside) + ['--ro-bind', str(Path(submission).resolve()), inside]
     argv += _parents(f'{SANDBOX_ROOT}/mgworker')
     argv += ['--ro-bind', str(WORKER_PACKAGE), f'{SANDBOX_ROOT}/mgworker',
-             '--bind', str(scratch), '/scratch', '--proc', '/proc', '--dev', '/dev',
-             '--perms', '1777', '--tmpfs', '/tmp', '--chdir', '/scratch', '--clearenv']
+             '--bind', str(scratch), '/scratch', '--chdir', '/scratch', '--clearenv']
     env = _environment('/scratch', marker)
     env['PYTHONPATH'] = SANDBOX_ROOT
     for key, value in env.items():
