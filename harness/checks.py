@@ -20,7 +20,6 @@ from .graph import CAPABILITIES
 from .results import Check, Counterexample
 from .strategies import graphs
 
-GRAPH_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class Trial:
         return self.expected is not None and self.mismatch is not None
 
 
-def run_graphs(session, graph_list, instrument=False, timeout=GRAPH_TIMEOUT):
+def run_graphs(session, graph_list, instrument=False, timeout=None):
     items = [{'graph': g.to_dict(), 'instrument': instrument} for g in graph_list]
     trials = []
     for g, actual in zip(graph_list, session.run('graph', items, timeout)):
@@ -109,23 +108,25 @@ def judged(check_id, category, trials, passed_message, order_evidence=True):
 # --- probe --------------------------------------------------------------------------------------
 
 def probe(session):
-    """``{capability: 'present' | 'absent' | 'broken'}``: which ops the submission has."""
+    """``{capability: 'present' | 'absent' | 'broken'}``: which ops the submission has.
+
+    Absent means observed missing (no such method, unsupported operand); an op that raises
+    or whose worker was lost is present but broken, and its checks will say why.
+    """
     names = list(cases.PROBES)
-    results = session.run('graph', [{'graph': cases.PROBES[n].to_dict()} for n in names], GRAPH_TIMEOUT)
-    found, backward = {}, 'absent'
+    results = session.run('graph', [{'graph': cases.PROBES[n].to_dict()} for n in names])
+    found, backward = {}, set()
     for name, r in zip(names, results):
         err = r.get('error')
         if err is None or err['stage'] == 'backward':
             found[name] = 'present'
-        elif err['missing']:
-            found[name] = 'absent'
         else:
-            found[name] = 'broken'
+            found[name] = 'absent' if err['missing'] else 'broken'
         if err is None:
-            backward = 'present'
-        elif err['stage'] == 'backward' and backward == 'absent':
-            backward = 'absent' if err['missing'] else 'broken'
-    found['backward'] = backward
+            backward.add('present')
+        elif err['stage'] in ('backward', 'worker'):
+            backward.add('absent' if err['missing'] else 'broken')
+    found['backward'] = next((s for s in ('present', 'broken', 'absent') if s in backward), 'broken')
     return found
 
 
@@ -151,22 +152,19 @@ def usable(found):
 
 def op_checks(session, found, required):
     have = usable(found)
-    plan = {cap: [g for g in gs if g.capabilities <= have] for cap, gs in cases.OPS.items()}
-    flat = [g for cap in plan for g in plan[cap] if cap in have]
-    trials = iter(run_graphs(session, flat, instrument=True))
     checks = []
-    for cap, gs in plan.items():
+    for cap, gs in cases.OPS.items():
+        gs = [g for g in gs if g.capabilities <= have]
         if cap not in have:
             status = 'failed' if cap in required else 'skipped'
             checks.append(Check(f'ops.{cap}', 'ops', status, f'{cap} is not implemented',
                                 required=cap in required))
-            continue
-        if not gs:
+        elif not gs:
             checks.append(Check(f'ops.{cap}', 'ops', 'skipped', 'needs an op the submission lacks'))
-            continue
-        mine = [next(trials) for _ in gs]
-        checks.append(judged(f'ops.{cap}', 'ops', mine, f'{cap}: values and gradients match '
-                             f'torch on {len(mine)} graphs'))
+        else:
+            trials = run_graphs(session, gs, instrument=True)
+            checks.append(judged(f'ops.{cap}', 'ops', trials, f'{cap}: values and gradients match '
+                                 f'torch on {len(trials)} graphs'))
     return checks
 
 
@@ -212,7 +210,7 @@ def _repeat_check(session, have):
     """A second backward() must add the same gradients again, as micrograd (or torch) does."""
     if not REPEAT.capabilities <= have:
         return Check('backward.repeat', 'backward', 'skipped', 'needs add and mul')
-    actual = session.run('graph', [{'graph': REPEAT.to_dict(), 'backward': 2}], GRAPH_TIMEOUT)[0]
+    actual = session.run('graph', [{'graph': REPEAT.to_dict(), 'backward': 2}])[0]
     ref = oracles.run_reference(REPEAT, backward=2)
     code = REPEAT.code(show=range(3)) + 'out.backward()\n' + 'print(a.grad, b.grad, d.grad)\n'
     if 'error' in actual or 'grads2' not in actual:
@@ -246,7 +244,7 @@ def robustness_checks(session, found, budget):
             checks.append(Check(f'robustness.{name}', 'robustness', 'skipped',
                                 'needs an op the submission lacks', required=False))
             continue
-        actual = session.run('graph', [{'graph': g.to_dict()}], GRAPH_TIMEOUT * 3)[0]
+        actual = session.run('graph', [{'graph': g.to_dict()}], session.settings.check_timeout * 3)[0]
         expected = oracles.run_torch(g)
         mismatch = first_mismatch(g, actual, expected)
         if mismatch is None:
@@ -357,7 +355,7 @@ def mlp_checks(session, classes, seed):
              dict(base, action='grads', params=weights),
              dict(base, action='step', params=weights, lr=0.01),
              dict(base, action='zero_grad', params=weights)]
-    built, forward, grads, step, zero = session.run('mlp', tasks, GRAPH_TIMEOUT * 3)
+    built, forward, grads, step, zero = session.run('mlp', tasks, session.settings.check_timeout * 3)
     if 'error' in built:
         err = built['error']
         return [Check('mlp.build', 'mlp', 'failed', f'MLP{SHAPE[0], SHAPE[1]} failed: '
@@ -408,7 +406,7 @@ def _gradient_check(session, grads, weights, base):
             w = list(weights)
             w[i] += sign * h
             sets.append(w)
-    fd = session.run('mlp', [dict(base, action='losses', param_sets=sets)], GRAPH_TIMEOUT * 3)[0]
+    fd = session.run('mlp', [dict(base, action='losses', param_sets=sets)], session.settings.check_timeout * 3)[0]
     if 'error' in fd:
         return Check('mlp.gradients', 'mlp', 'error', f'forward passes for finite differences failed: '
                      f'{fd["error"]["message"]}')

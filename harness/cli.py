@@ -10,6 +10,7 @@ from . import __version__
 from .checks import PROFILES
 from .results import Check, Report
 from .rubric import Rubric, RubricError
+from .sandbox import Limits
 from .session import Settings
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
@@ -43,6 +44,10 @@ def grade_options(f):
                      help='Seconds a submission may take to load.'),
         click.option('--cell-timeout', default=10.0, show_default=True,
                      help='Seconds each notebook cell may run before the rest of it is skipped.'),
+        click.option('--check-timeout', default=10.0, show_default=True,
+                     help='Seconds one graph or MLP task may take before its check fails.'),
+        click.option('--memory-limit', default=6144, show_default=True,
+                     help='Megabytes of address space a worker may use.'),
         click.option('--isolation', type=click.Choice(['auto', 'bubblewrap', 'process']),
                      default='auto', show_default=True,
                      help='Worker sandbox: bubblewrap where it runs (auto), or a plain process.'),
@@ -51,14 +56,16 @@ def grade_options(f):
     return f
 
 
-def make_config(seed, profile, rubric, class_names, load_timeout, cell_timeout, isolation):
+def make_config(seed, profile, rubric, class_names, load_timeout, cell_timeout, check_timeout,
+                memory_limit, isolation):
     from .grade import Config
     try:
         loaded_rubric = Rubric.load(rubric)
     except RubricError as e:
         raise click.BadParameter(str(e), param_hint='--rubric') from None
     settings = Settings(classes=_classes(class_names), load_timeout=load_timeout,
-                        cell_timeout=cell_timeout, isolation=isolation)
+                        cell_timeout=cell_timeout, check_timeout=check_timeout,
+                        isolation=isolation, limits=Limits(memory=memory_limit * 2**20))
     return Config(seed=seed, profile=profile, rubric=loaded_rubric, settings=settings)
 
 

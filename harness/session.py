@@ -18,6 +18,8 @@ from . import sandbox
 from .worker import protocol
 
 OUTPUT_KEEP = 64 * 1024
+MAX_TIMEOUTS = 3
+MAX_RESTARTS = 6
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Settings:
                                                    'Layer': 'Layer', 'MLP': 'MLP'})
     load_timeout: float = 60.0
     cell_timeout: float = 10.0
+    check_timeout: float = 10.0  # seconds one graph or MLP task may take
     isolation: str = 'auto'
     limits: sandbox.Limits = field(default_factory=sandbox.Limits)
     seed: int = 0
@@ -134,7 +137,8 @@ class Session:
         self.level = sandbox.isolation(settings.isolation)
         self.scratch = tempfile.mkdtemp(prefix='micrograde-')
         sandbox.prepare_scratch(self.scratch, self.level)
-        self.worker, self.loaded, self.restarts, self.requests = None, None, 0, 0
+        self.worker, self.loaded_error = None, None
+        self.restarts = self.requests = self.timeouts = 0
         self.outputs = []
 
     def load(self):
@@ -150,38 +154,55 @@ class Session:
         if message.get('error'):
             self._drop()
             message['output'] += self.outputs[-1]
-        if self.loaded is None:
-            self.loaded = message
+            self.loaded_error = message['error']
         return message
 
-    def run(self, task, items, timeout):
-        """One result per item: the worker's answer, or ``{'error': ...}`` for a lost worker."""
-        results, start = [], 0
-        while start < len(items):
+    def run(self, task, items, timeout=None):
+        """One result per item: the worker's answer, or ``{'error': ...}`` where there is none.
+
+        A timed-out item ends its request: the items after it are not run (the same code would
+        likely hang again).  After ``MAX_TIMEOUTS`` timeouts or ``MAX_RESTARTS`` lost workers
+        nothing more is run, so a hostile submission costs a bounded time.
+        """
+        timeout = timeout or self.settings.check_timeout
+        results = []
+        while len(results) < len(items):
+            stop = self._stopped()
+            if stop:
+                return results + [_lost(stop)] * (len(items) - len(results))
             if self.worker is None:
                 self.restarts += 1
                 if self.load().get('error'):
-                    results += [_lost('the submission could not be loaded again')] * (len(items) - start)
-                    break
+                    continue
             self.requests += 1
-            protocol_id = self.requests
             try:
-                protocol.send(self.worker.to_worker,
-                              {'id': protocol_id, 'task': task, 'items': items[start:]})
+                protocol.send(self.worker.to_worker, {'id': self.requests, 'task': task,
+                                                      'items': items[len(results):]})
                 while True:
                     message = self.worker.receive(timeout)
-                    if message.get('id') != protocol_id:
+                    if message.get('id') != self.requests:
                         raise WorkerGone('answered out of turn')
                     if message.get('done'):
                         break
                     results.append(dict(message['result'], output=message.get('output', '')))
-                    start += 1
             except (WorkerGone, OSError) as e:
                 reason = str(e) if isinstance(e, WorkerGone) else 'the worker closed its pipe'
                 results.append(_lost(reason))
-                start += 1
                 self._drop()
+                if reason.startswith('timed out'):
+                    self.timeouts += 1
+                    skipped = len(items) - len(results)
+                    results += [_lost('not run: an earlier graph of this check timed out')] * skipped
         return results
+
+    def _stopped(self):
+        if self.timeouts >= MAX_TIMEOUTS:
+            return f'not run: the submission already timed out {self.timeouts} times'
+        if self.restarts >= MAX_RESTARTS:
+            return f'not run: the worker was lost {self.restarts} times'
+        if self.worker is None and self.restarts and self.loaded_error:
+            return 'not run: the submission could not be loaded again'
+        return None
 
     def _drop(self):
         if self.worker is not None:

@@ -1,0 +1,285 @@
+"""Hostile and broken submissions: each a real file, graded through the real CLI and sandbox.
+
+Whatever a submission does, grading finishes, writes valid reports, never reports a pass it did
+not observe, and leaves nothing running.
+"""
+import json
+import os
+import socket
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+
+ENGINE = '''
+import math
+
+
+class Value:
+    def __init__(self, data, _children=(), _op=''):
+        self.data = data
+        self.grad = 0.0
+        self._backward = lambda: None
+        self._prev = set(_children)
+
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data + other.data, (self, other))
+        def _backward():
+            self.grad += out.grad
+            other.grad += out.grad
+        out._backward = _backward
+        return out
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data * other.data, (self, other))
+        def _backward():
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+        out._backward = _backward
+        return out
+
+    def tanh(self):
+        t = math.tanh(self.data)
+        out = Value(t, (self,))
+        def _backward():
+            TANH_RULE
+        out._backward = _backward
+        return out
+
+    def backward(self):
+        IN_BACKWARD
+        topo, seen = [], set()
+        def build(v):
+            if v not in seen:
+                seen.add(v)
+                for c in v._prev:
+                    build(c)
+                topo.append(v)
+        build(self)
+        self.grad = 1.0
+        for v in reversed(topo):
+            v._backward()
+'''
+GOOD_TANH = 'self.grad += (1 - t ** 2) * out.grad'
+BAD_TANH = 'self.grad += (1 - t) * out.grad'
+
+
+def submission(tmp_path, at_import='', in_backward='pass', tanh=GOOD_TANH, name='sub.py'):
+    code = ENGINE.replace('TANH_RULE', tanh).replace(
+        'IN_BACKWARD', textwrap.indent(textwrap.dedent(in_backward), ' ' * 8).strip())
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(at_import) + code)
+    return path
+
+
+def grade(run_cli, path, tmp_path, *args, timeout=300):
+    out = tmp_path / 'reports'
+    result = run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color', *args,
+                     timeout=timeout)
+    assert 'Traceback' not in result.stderr, result.stderr
+    report = json.loads((out / 'report.json').read_text(encoding='utf-8'))
+    ET.parse(out / 'junit.xml')  # valid XML whatever the submission printed
+    json.loads((out / 'results.json').read_text(encoding='utf-8'))
+    return result, report, {c['id']: c for c in report['checks']}
+
+
+def assert_never_passed(result, report):
+    assert result.returncode == 1 and report['verdict'] == 'failed'
+
+
+@pytest.mark.parametrize('hang', ['while True:\n    pass\n', 'import time\ntime.sleep(3600)\n'])
+def test_hang_at_import_fails_load_with_a_timeout(run_cli, tmp_path, hang):
+    result, report, checks = grade(run_cli, submission(tmp_path, at_import=hang), tmp_path,
+                                   '--load-timeout', '3')
+    assert_never_passed(result, report)
+    assert 'timed out' in checks['load']['message']
+
+
+@pytest.mark.parametrize('prelude', ['', 'import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n'])
+def test_hang_in_backward_fails_those_checks_only(run_cli, tmp_path, prelude):
+    path = submission(tmp_path, at_import=prelude, in_backward='while True:\n    pass')
+    result, report, checks = grade(run_cli, path, tmp_path, '--check-timeout', '2')
+    assert_never_passed(result, report)
+    assert checks['load']['status'] == 'passed'
+    assert 'timed out' in checks['ops.add']['message'] + checks['capability.backward']['message'] \
+        or any('timed out' in c['message'] for c in report['checks'])
+    assert report['timings']['ops'] < 60
+
+
+def test_unbounded_allocation_fails_the_check_not_the_grader(run_cli, tmp_path):
+    path = submission(tmp_path, in_backward='hog = []\nwhile True:\n    hog.append(bytearray(50 * 2**20))')
+    result, report, checks = grade(run_cli, path, tmp_path, '--memory-limit', '1024')
+    assert_never_passed(result, report)
+    assert any('MemoryError' in c['message'] or 'killed' in c['message'] for c in report['checks'])
+
+
+def test_sys_exit_at_import_is_a_load_failure(run_cli, tmp_path):
+    result, report, checks = grade(run_cli, submission(tmp_path, 'import sys\nsys.exit(0)\n'), tmp_path)
+    assert_never_passed(result, report)
+    assert 'exit' in checks['load']['message']
+
+
+def test_os_exit_in_backward_never_passes(run_cli, tmp_path):
+    path = submission(tmp_path, in_backward='import os\nos._exit(0)')
+    result, report, checks = grade(run_cli, path, tmp_path)
+    assert_never_passed(result, report)
+    assert checks['ops.add']['status'] in ('failed', 'error')
+
+
+def test_killing_the_parent_does_not_touch_the_grader(run_cli, tmp_path):
+    kill = 'import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n    pass\n'
+    result, report, checks = grade(run_cli, submission(tmp_path, kill), tmp_path)
+    assert report['isolation'] == 'bubblewrap' or pytest.skip('needs the bubblewrap sandbox')
+    assert result.returncode == 0, result.stdout
+
+
+def test_fake_reports_in_output_and_cwd_change_nothing(run_cli, tmp_path):
+    fake = '''
+print('<?xml version="1.0"?><testsuites><testsuite tests="1" failures="0"/></testsuites>')
+print("1 passed, 0 failed")
+for name in ("junit.xml", "report.json", "results.json"):
+    with open(name, "w") as f:
+        f.write('{"verdict": "passed", "score": 100}')
+'''
+    result, report, checks = grade(run_cli, submission(tmp_path, fake, tanh=BAD_TANH), tmp_path)
+    assert_never_passed(result, report)
+    assert checks['ops.tanh']['status'] == 'failed'
+
+
+def test_patching_math_torch_and_builtins_does_not_fool_the_oracles(run_cli, tmp_path):
+    patch = '''
+import builtins, math
+import torch
+math.tanh = lambda x: 0.0
+torch.tanh = lambda x: x
+torch.allclose = lambda *a, **k: True
+builtins.abs = lambda x: 0.0
+'''
+    result, report, checks = grade(run_cli, submission(tmp_path, patch, tanh=BAD_TANH), tmp_path)
+    assert_never_passed(result, report)
+    assert checks['ops.tanh']['status'] == 'failed'
+
+
+def _running(token):
+    found = []
+    for pid in os.listdir('/proc'):
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                if token.encode() in f.read():
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def test_no_process_outlives_grading(run_cli, tmp_path):
+    spawn = '''
+import os, subprocess
+subprocess.Popen(["sleep", "617"], start_new_session=True)
+for _ in range(64):
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "618"])
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "619"])
+    os._exit(0)
+'''
+    result, report, checks = grade(run_cli, submission(tmp_path, spawn), tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert not [p for t in ('617', '618', '619') for p in _running(f'sleep\0{t}')]
+
+
+def test_200_mb_of_output_is_capped(run_cli, tmp_path):
+    flood = '''
+import os, sys
+chunk = "spam " * 200_000
+for _ in range(100):
+    sys.stdout.write(chunk)
+    os.write(1, chunk.encode())
+'''
+    result, report, checks = grade(run_cli, submission(tmp_path, flood), tmp_path)
+    assert result.returncode == 0
+    for name in ('report.json', 'junit.xml', 'results.json'):
+        assert (tmp_path / 'reports' / name).stat().st_size < 1_000_000
+    assert 'capped' in report['output'] or 'not kept' in json.dumps(report)
+
+
+def test_control_characters_and_surrogates_keep_reports_valid(run_cli, tmp_path):
+    nasty = r'''
+NASTY = "nul\x00 esc\x1b[31m surrogate\udc80 cdata]]> bell\x07"
+print(NASTY)
+import sys
+sys.stderr.write(NASTY)
+'''
+    path = submission(tmp_path, nasty, tanh='raise ValueError(NASTY)')
+    result, report, checks = grade(run_cli, path, tmp_path)
+    assert_never_passed(result, report)
+    assert 'cdata]]>' in checks['ops.tanh']['message']
+    assert '\x00' not in (tmp_path / 'reports' / 'junit.xml').read_text(encoding='utf-8')
+
+
+def test_nan_everywhere_fails_clearly_without_nan_literals(run_cli, tmp_path):
+    path = submission(tmp_path, 'NAN = float("nan")\n', in_backward='pass', tanh=GOOD_TANH)
+    path.write_text(path.read_text().replace('self.data = data', 'self.data = float("nan")'))
+    result, report, checks = grade(run_cli, path, tmp_path)
+    assert_never_passed(result, report)
+    assert 'nan' in checks['ops.add']['message']
+    text = (tmp_path / 'reports' / 'report.json').read_text()
+    assert 'NaN' not in text and 'Infinity' not in text
+
+
+def test_no_network_even_to_localhost(run_cli, tmp_path):
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(1)
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    dial = f'''
+import socket
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"hello")
+    print("CONNECTED")
+except OSError as e:
+    print("no network:", e)
+'''
+    result, report, checks = grade(run_cli, submission(tmp_path, dial), tmp_path)
+    with pytest.raises(socket.timeout):
+        server.accept()
+    server.close()
+    assert report['isolation'] == 'bubblewrap' or pytest.skip('needs the bubblewrap sandbox')
+    assert 'CONNECTED' not in checks['load']['output']
+
+
+def test_no_writes_outside_scratch(run_cli, tmp_path):
+    token = tmp_path.name
+    escape = f'''
+import os
+for path in ("/tmp/escape-{token}", os.path.expanduser("~/escape-{token}"), "/root/escape-{token}",
+             "{tmp_path}/escape"):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+    except OSError:
+        pass
+'''
+    result, report, checks = grade(run_cli, submission(tmp_path, escape), tmp_path)
+    assert report['isolation'] == 'bubblewrap' or pytest.skip('needs the bubblewrap sandbox')
+    for path in (f'/tmp/escape-{token}', f'/root/escape-{token}', tmp_path / 'escape',
+                 os.path.expanduser(f'~/escape-{token}')):
+        assert not os.path.exists(path), path
+
+
+def test_deep_recursion_with_raised_limit_fails_that_check_only(run_cli, tmp_path):
+    path = submission(tmp_path, 'import sys\nsys.setrecursionlimit(10**8)\n')
+    result, report, checks = grade(run_cli, path, tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert checks['robustness.deep_chain']['status'] in ('failed', 'passed')
+    assert checks['ops.add']['status'] == 'passed'
+
+
+def test_slow_but_honest_import_passes(run_cli, tmp_path):
+    result, report, checks = grade(run_cli, submission(tmp_path, 'import time\ntime.sleep(4)\n'), tmp_path)
+    assert result.returncode == 0, result.stdout
