@@ -3,6 +3,7 @@
 Every function here returns ``Check`` results; none decides the verdict or the score (the rubric
 does) and none writes a report (the reporters do).
 """
+import functools
 import math
 import random
 import time
@@ -269,8 +270,10 @@ def _fuzz_settings(n):
                     suppress_health_check=list(HealthCheck), phases=[Phase.generate])
 
 
+@functools.lru_cache(maxsize=64)
 def corpus(seed, ops, budget):
-    """The fuzzed graphs for a seed: the same list for every submission with these ops."""
+    """The fuzzed graphs for a seed: the same list for every submission with these ops, made
+    once per process (a batch pays for it once)."""
     out, seen = [], set()
 
     @hypothesis_seed(seed)
@@ -289,7 +292,7 @@ def fuzz_check(session, found, seed, budget):
     ops = usable(found) - {'backward'}
     if not {'mul', 'add'} <= ops or 'backward' not in usable(found):
         return Check('fuzz.dags', 'fuzz', 'skipped', 'needs add, mul and backward')
-    graphs_ = corpus(seed, ops, budget)
+    graphs_ = corpus(seed, frozenset(ops), budget)
     trials = run_graphs(session, graphs_)
     failing = [t for t in trials if t.failed]
     graded = sum(t.expected is not None for t in trials)

@@ -3,15 +3,16 @@
 Every value stays in a valid domain *by construction*: a node is drawn from the moves that are
 valid for the values computed so far (log of positives, divisors away from 0, fractional powers
 of positives, relu away from its kink, no overflow), never by rejecting whole graphs, so failures
-shrink to small readable graphs.  Operands are drawn newest-first, so graphs are deep, and any
-earlier entry can be picked again, so nodes are shared at unequal depths and ``a*a`` occurs.
+shrink to small readable graphs.  A node mostly extends the newest entry, so graphs are deep with few
+dead nodes; its partner (and sometimes its first operand) is any earlier entry, so nodes are
+shared at unequal depths and ``a*a`` occurs.
 """
 import math
 
 from hypothesis import strategies as st
 
 import reference
-from .graph import BINARY, CAPABILITIES, Graph, Node
+from .graph import BINARY, CAPABILITIES, UNARY, Graph, Node
 from .worker.execute import apply
 
 NAMES = 'abcd'
@@ -40,31 +41,29 @@ def valid_result(value):
     return math.isfinite(value) and abs(value) <= BOUND
 
 
-def moves(capability, vals):
-    """Every valid node of this capability over entries with values ``vals``, newest first."""
-    order = range(len(vals) - 1, -1, -1)
-    found = []
-    if capability in ('pow',):
-        found = [Node('pow', (i,), e) for i in order for e in EXPONENTS
-                 if valid_operand('pow', vals[i], e)]
-    elif capability in ('neg', 'exp', 'log', 'tanh', 'relu', 'sigmoid'):
-        found = [Node(capability, (i,)) for i in order if valid_operand(capability, vals[i])]
+def moves(capability, values, first):
+    """Valid nodes of this capability whose (first) operand is the entry ``first``."""
+    xs = [v.data for v in values]
+    x = xs[first]
+    if capability == 'pow':
+        found = [Node('pow', (first,), e) for e in EXPONENTS if valid_operand('pow', x, e)]
+    elif capability in UNARY:
+        found = [Node(capability, (first,))] if valid_operand(capability, x) else []
+    elif capability in BINARY:
+        found = [Node(capability, (first, j)) for j in range(len(values))
+                 if not (capability == 'truediv' and abs(xs[j]) < 0.25)]
     else:
-        op = capability.removeprefix('r').removesuffix('_const') if capability not in BINARY \
-            else capability
-        if capability in BINARY:
-            found = [Node(op, (i, j)) for i in order for j in range(len(vals))
-                     if not (op == 'truediv' and abs(vals[j]) < 0.25)]
-        else:
-            left = capability.startswith('r')
-            found = [Node(op, (i,), c, left) for i in order for c in CONSTANTS
-                     if not (op == 'truediv' and left and abs(vals[i]) < 0.25)]
-    return [n for n in found if valid_result(_value(n, vals))]
+        left = capability.startswith('r')
+        op = capability.removeprefix('r').removesuffix('_const')
+        found = [Node(op, (first,), c, left) for c in CONSTANTS
+                 if not (op == 'truediv' and left and abs(x) < 0.25)]
+    return [n for n in found if valid_result(value_of(n, values))]
 
 
-def _value(node, vals):
+def value_of(node, values):
+    """The float value ``node`` would have, computed by the reference engine."""
     try:
-        return float(apply(node.to_dict(), [reference.Value(v) for v in vals]).data)
+        return float(apply(node.to_dict(), values).data)
     except (ArithmeticError, ValueError):
         return math.nan
 
@@ -79,16 +78,19 @@ def graphs(draw, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True):
     ops = tuple(op for op in ALL_OPS if op in ops)  # a fixed order, so shrinking is stable
     n_inputs = draw(st.integers(1, max_inputs))
     inputs = [(NAMES[i], draw(st.integers(-12, 12).map(lambda k: k / 4))) for i in range(n_inputs)]
-    vals = [x for _, x in inputs]
+    values = [reference.Value(x) for _, x in inputs]
     nodes = []
     for _ in range(draw(st.integers(1, max_nodes))):
-        options = {op: moves(op, vals) for op in ops}
+        # mostly extend the newest entry (deep graphs, few dead nodes), sometimes any entry
+        newest = len(values) - 1
+        first = newest if draw(st.integers(0, 3)) else draw(st.integers(0, newest))
+        options = {op: moves(op, values, first) for op in ops}
         usable = [op for op in ops if options[op]]
         if not usable:
-            break
+            continue
         node = draw(st.sampled_from(options[draw(st.sampled_from(usable))]))
         nodes.append(node)
-        vals.append(_value(node, vals))
+        values.append(reference.Value(value_of(node, values)))
     if not nodes:
         nodes.append(Node('mul', (0, 0)) if 'mul' in ops else Node('add', (0, 0)))
     last = n_inputs + len(nodes) - 1
