@@ -293,7 +293,8 @@ def fuzz_check(session, found, seed, budget):
     if not {'mul', 'add'} <= ops or 'backward' not in usable(found):
         return Check('fuzz.dags', 'fuzz', 'skipped', 'needs add, mul and backward')
     graphs_ = corpus(seed, frozenset(ops), budget)
-    trials = run_graphs(session, graphs_)
+    # instrumented, so that each failure carries the _backward order of its own run
+    trials = run_graphs(session, graphs_, instrument=True)
     failing = [t for t in trials if t.failed]
     graded = sum(t.expected is not None for t in trials)
     if not failing:
@@ -301,9 +302,8 @@ def fuzz_check(session, found, seed, budget):
                      f'{graded} random graphs over {len(ops)} ops match torch and the reference')
     minimal = shrink(session, ops, seed, budget) or failing[0]
     flaky = rerun_differs(session, minimal, budget.reruns)
-    instrumented = run_graphs(session, [minimal.graph], instrument=True)[0]
-    order = instrumented.actual.get('order')
-    diagnosis = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch, order)
+    diagnosis = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch,
+                        minimal.actual.get('order'))
     if flaky:
         diagnosis += (' The result changes from run to run on the same graph: iterating over a '
                       'set (e.g. of children) makes the order depend on memory addresses.')
@@ -317,7 +317,7 @@ def fuzz_check(session, found, seed, budget):
 def shrink(session, ops, seed, budget):
     """A minimal failing graph, found and shrunk by Hypothesis, or ``None``."""
     def fails(g):
-        return run_graphs(session, [g])[0].failed
+        return run_graphs(session, [g], instrument=True)[0].failed
     try:
         g = find(graphs(ops=tuple(sorted(ops)), max_nodes=budget.max_nodes), fails,
                  settings=settings(max_examples=budget.shrink_examples, database=None,
@@ -325,7 +325,7 @@ def shrink(session, ops, seed, budget):
                  random=random.Random(seed))
     except (NoSuchExample, Unsatisfiable, Flaky):
         return None
-    trial = run_graphs(session, [g])[0]
+    trial = run_graphs(session, [g], instrument=True)[0]
     return trial if trial.failed else None
 
 
@@ -372,7 +372,11 @@ def mlp_checks(session, classes, seed):
            'parameters() returns objects that are not the submission\'s Value')
     checks.append(Check('mlp.build', 'mlp', 'passed' if ok else 'failed',
                         f'MLP({nin}, {nouts}) has {expected_count} parameters' if ok else why,
-                        output=built.get('output', '')))
+                        output=built.get('output', ''), counterexample=None if ok else Counterexample(
+                            f'model = MLP({nin}, {nouts})\nps = model.parameters()\n'
+                            f'print(len(ps), len(set(map(id, ps))))\n',
+                            {'parameters': str(expected_count), 'distinct': str(expected_count)},
+                            {'parameters': str(built['count']), 'distinct': str(built['distinct'])})))
     checks.append(_architecture_check(forward, weights, seed))
     checks.append(_gradient_check(session, grads, weights, base))
     checks.append(_step_check(step))

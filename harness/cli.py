@@ -69,11 +69,11 @@ def make_config(seed, profile, rubric, class_names, load_timeout, cell_timeout, 
     return Config(seed=seed, profile=profile, rubric=loaded_rubric, settings=settings)
 
 
-def safe_grade(path, module, config, name):
+def safe_grade(path, module, config, name, template=None):
     """``grade`` that turns a grader bug into a failed report instead of a traceback."""
     from .grade import grade, versions
     try:
-        return grade(path, module, config, name)
+        return grade(path, module, config, name, template)
     except Exception:
         report = Report(submission=name, seed=config.seed, profile=config.profile,
                         versions=versions())
@@ -138,6 +138,40 @@ def grade(path, module, out, junit, json_path, gradescope, color, **options):
 def _console(report, colour, rerun):
     from .reporters import console
     return console.render(report, colour, rerun)
+
+
+@main.command()
+@click.argument('paths', nargs=-1, required=True)
+@click.option('--out', type=click.Path(file_okay=False), required=True,
+              help='Folder for each submission\'s reports and gradebook.csv.')
+@click.option('-j', '--jobs', default=2, show_default=True, help='Submissions graded at once.')
+@grade_options
+def batch(paths, out, jobs, **options):
+    """Grade every submission in the given folders or zips (one per file or sub-folder).
+
+    Writes OUT/<id>/{junit.xml,report.json,results.json} and OUT/gradebook.csv. Submissions
+    whose content, rubric, seed, profile and grader version are unchanged keep their reports.
+    Exit status: 0 when the batch ran (whatever the grades), 2 on a usage error.
+    """
+    from .batch import Batch
+    config = make_config(**options)
+    try:
+        work = Batch(paths, out, config)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    state = {'failed': 0, 'reused': 0}
+    with work, click.progressbar(length=len(work.submissions), label='grading', show_eta=True,
+                                 show_pos=True, file=sys.stderr) as bar:
+        def progress(sub_id, report, reused):
+            state['failed'] += report.verdict != 'passed'
+            state['reused'] += reused
+            bar.label = f'grading ({state["failed"]} failing, {state["reused"]} unchanged)'
+            bar.update(1)
+        reports = work.run(jobs, progress)
+    passed = sum(r.verdict == 'passed' for r in reports.values())
+    click.echo(f'{len(reports)} graded: {passed} passed, {len(reports) - passed} failed; '
+               f'{state["reused"]} unchanged since the last run. Gradebook: '
+               f'{Path(out, "gradebook.csv")}')
 
 
 if __name__ == '__main__':

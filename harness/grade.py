@@ -26,20 +26,22 @@ def versions():
             'torch': torch.__version__, 'hypothesis': hypothesis.__version__}
 
 
-def grade(path=None, module=None, config=None, name=None):
+def grade(path=None, module=None, config=None, name=None, template=None):
     """The report for the submission at ``path`` (or the installed ``module``)."""
     config = config or Config()
     config.settings.seed = config.seed
     budget = checks.PROFILES[config.profile]
     report = Report(submission=name or str(module or path), seed=config.seed,
                     profile=config.profile, versions=versions(), budgets=budget.to_dict())
-    session = Session(config.settings, path, module)
+    session = Session(config.settings, path, module, template)
     report.isolation = session.level
     timings = report.timings
+    started = time.perf_counter()
     try:
         t = time.perf_counter()
         loaded = session.load()
         timings['load'] = time.perf_counter() - t
+        timings['load_in_worker'] = loaded.get('seconds', timings['load'])
         report.load_warnings = loaded.get('warnings', [])
         report.classes = loaded.get('classes', {})
         error = loaded.get('error') or ('' if 'Value' in report.classes else
@@ -52,6 +54,7 @@ def grade(path=None, module=None, config=None, name=None):
             _run_checks(session, config, budget, report)
     finally:
         report.output = session.close()
+        timings['total'] = time.perf_counter() - started
     return config.rubric.apply(report)
 
 
@@ -69,7 +72,7 @@ def _run_checks(session, config, budget, report):
         t = time.perf_counter()
         report.checks.extend(step())
         report.timings[name] = time.perf_counter() - t
-    report.timings['worker_restarts'] = session.restarts
+    report.restarts = session.restarts
 
 
 def _probe(session, report, required):

@@ -56,7 +56,9 @@ class Report:
     budgets: dict = field(default_factory=dict)
     checks: list = field(default_factory=list)
     output: str = ''  # what the worker printed outside any check (capped)
-    timings: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)  # seconds per step, and 'total'
+    restarts: int = 0  # workers lost and replaced (timeouts, crashes)
+    fingerprint: str = ''  # submission content + rubric + grader version + seed + profile
 
     def by_category(self):
         groups = {c: [] for c in CATEGORIES}

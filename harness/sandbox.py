@@ -77,7 +77,38 @@ def command(level, submission, scratch, fds, marker):
         env['PYTHONPATH'] = str(WORKER_PACKAGE.parent.parent)
         argv = [python, '-m', 'harness.worker', *map(str, fds)]
         return argv, env, (str(Path(submission).resolve()) if submission else None)
-    # /tmp, /proc and /dev first: binds made later (a venv under /tmp) must land on top of them
+    argv = _bwrap_base()
+    inside = None
+    if submission:
+        inside = f'/submission/{Path(submission).name}'
+        argv += _parents(inside) + ['--ro-bind', str(Path(submission).resolve()), inside]
+    argv += ['--bind', str(scratch), '/scratch', '--chdir', '/scratch']
+    argv += _setenv(_environment('/scratch', marker)) + ['--']
+    if os.geteuid() == 0:
+        argv += ['setpriv', f'--reuid={NOBODY}', f'--regid={NOBODY}', '--clear-groups',
+                 '--bounding-set=-all', '--inh-caps=-all', '--no-new-privs']
+    argv += [python, '-m', 'mgworker', *map(str, fds)]
+    return argv, {'PATH': os.environ.get('PATH', '/usr/bin:/bin')}, inside
+
+
+def template_command(jobs, control_fd):
+    """argv of a warm template sandbox (see ``worker/template.py``); ``jobs`` is bound at /jobs.
+
+    Only root can give it the two capabilities it needs to hand each job its own uid."""
+    argv = _bwrap_base() + ['--bind', str(jobs), '/jobs', '--chdir', '/tmp', '--cap-drop', 'ALL',
+                            '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID']
+    argv += _setenv(_environment('/tmp', 'template')) + ['--']
+    return argv + [sys.executable, '-m', 'mgworker', 'template', str(control_fd)]
+
+
+def templates_available():
+    return os.geteuid() == 0 and bubblewrap() is not None
+
+
+def _bwrap_base():
+    """The sandbox every worker shares: namespaces, a read-only system and Python, the worker
+    package; /tmp, /proc and /dev first, so that binds made later (a venv under /tmp) land on
+    top of them."""
     argv = [bubblewrap(), '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts',
             '--unshare-cgroup-try', '--die-with-parent', '--new-session', '--proc', '/proc',
             '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp']
@@ -88,27 +119,18 @@ def command(level, submission, scratch, fds, marker):
             argv += ['--symlink', os.readlink(top), top]
         elif os.path.isdir(top):
             argv += ['--ro-bind', top, top]
+    python = sys.executable
     binds = {p for p in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(python)))
              if not p.startswith(('/usr/', '/etc/'))}
     for path in sorted(binds):
         argv += _parents(path) + ['--ro-bind', path, path]
-    inside = None
-    if submission:
-        inside = f'/submission/{Path(submission).name}'
-        argv += _parents(inside) + ['--ro-bind', str(Path(submission).resolve()), inside]
     argv += _parents(f'{SANDBOX_ROOT}/mgworker')
-    argv += ['--ro-bind', str(WORKER_PACKAGE), f'{SANDBOX_ROOT}/mgworker',
-             '--bind', str(scratch), '/scratch', '--chdir', '/scratch', '--clearenv']
-    env = _environment('/scratch', marker)
-    env['PYTHONPATH'] = SANDBOX_ROOT
-    for key, value in env.items():
-        argv += ['--setenv', key, value]
-    argv.append('--')
-    if os.geteuid() == 0:
-        argv += ['setpriv', f'--reuid={NOBODY}', f'--regid={NOBODY}', '--clear-groups',
-                 '--bounding-set=-all', '--inh-caps=-all', '--no-new-privs']
-    argv += [python, '-m', 'mgworker', *map(str, fds)]
-    return argv, {'PATH': os.environ.get('PATH', '/usr/bin:/bin')}, inside
+    return argv + ['--ro-bind', str(WORKER_PACKAGE), f'{SANDBOX_ROOT}/mgworker', '--clearenv']
+
+
+def _setenv(env):
+    env = dict(env, PYTHONPATH=SANDBOX_ROOT)
+    return [a for key, value in env.items() for a in ('--setenv', key, value)]
 
 
 def _parents(path):

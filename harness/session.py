@@ -18,7 +18,7 @@ from . import sandbox
 from .worker import protocol
 
 OUTPUT_KEEP = 64 * 1024
-MAX_TIMEOUTS = 3
+MAX_STRIKES = 3  # timeouts or memory exhaustion before nothing more is run
 MAX_RESTARTS = 6
 
 
@@ -37,6 +37,10 @@ class Settings:
 
 class WorkerGone(Exception):
     """The worker died, broke the protocol or ran out of time; ``str`` says which."""
+
+
+class Exhausted(Exception):
+    """The worker answered, but ran out of a resource: do not ask it for more."""
 
 
 class Output:
@@ -64,24 +68,12 @@ class Output:
 
 
 class Worker:
-    """One worker process and its two message pipes."""
+    """One worker process and its two message pipes; subclasses say how it is started."""
 
-    def __init__(self, settings, submission, module, scratch, level):
+    def hello(self, settings, path, module):
         self.nonce = secrets.token_hex(16)
-        to_worker_r, self.to_worker = os.pipe()
-        self.from_worker, from_worker_w = os.pipe()
-        argv, env, inside = sandbox.command(level, submission, scratch,
-                                            (to_worker_r, from_worker_w), self.nonce)
-        self.proc = subprocess.Popen(argv, env=env, cwd=scratch, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     pass_fds=(to_worker_r, from_worker_w),
-                                     start_new_session=True)
-        os.close(to_worker_r)
-        os.close(from_worker_w)
-        self.output = Output(self.proc.stdout)
-        self.marker, self.level = self.nonce, level
         protocol.send(self.to_worker, {
-            'nonce': self.nonce, 'path': inside, 'module': module, 'classes': settings.classes,
+            'nonce': self.nonce, 'path': path, 'module': module, 'classes': settings.classes,
             'cell_timeout': settings.cell_timeout, 'seed': settings.seed,
             'limits': settings.limits.to_dict()})
 
@@ -95,50 +87,98 @@ class Worker:
         except (ValueError, OSError) as e:
             raise WorkerGone(f'broke the result protocol ({e})') from None
         if message is None:
-            raise WorkerGone(self._death())
+            raise WorkerGone(_death(self.end()))
         if not isinstance(message, dict) or message.get('nonce') != self.nonce:
             raise WorkerGone('sent a result without the session nonce')
         return message
 
-    def _death(self):
-        try:
-            code = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            return 'closed its result channel'
-        if code < 0 or code in (128 + 9, 137):
-            sig = -code if code < 0 else code - 128
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
-            hint = ' (out of memory?)' if sig == signal.SIGKILL else ''
-            return f'the worker was killed by {name}{hint}'
-        return f'the worker exited with code {code}'
-
     def close(self):
+        """Stop the worker and everything it started; returns what it printed."""
         for fd in (self.to_worker, self.from_worker):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.kill()
-        self.proc.wait()
-        if self.level == 'process':
-            sandbox.kill_marked(self.marker)
+        self.end()
         return self.output.text()
+
+
+class DirectWorker(Worker):
+    """A worker started on its own: a bubblewrap sandbox (or a plain process) per submission."""
+
+    def __init__(self, settings, submission, module, scratch, level):
+        marker = secrets.token_hex(8)
+        to_worker_r, self.to_worker = os.pipe()
+        self.from_worker, from_worker_w = os.pipe()
+        argv, env, inside = sandbox.command(level, submission, scratch,
+                                            (to_worker_r, from_worker_w), marker)
+        self.proc = subprocess.Popen(argv, env=env, cwd=scratch, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     pass_fds=(to_worker_r, from_worker_w),
+                                     start_new_session=True)
+        os.close(to_worker_r)
+        os.close(from_worker_w)
+        self.output = Output(self.proc.stdout)
+        self.marker, self.level, self.status = marker, level, None
+        self.hello(settings, inside, module)
+
+    def end(self):
+        """Kill the worker's process group (and, unsandboxed, its escapees); its exit code."""
+        if self.status is None:
+            try:
+                self.status = self.proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                self.proc.kill()
+                self.status = self.proc.wait()
+            if self.level == 'process':
+                sandbox.kill_marked(self.marker)
+        return self.status
+
+
+class ForkedWorker(Worker):
+    """A worker forked from a warm template: it pays only for its submission's own code."""
+
+    def __init__(self, template, settings, submission):
+        self.template = template
+        self.job, inside, fds = template.spawn(submission)
+        self.to_worker, self.from_worker, out = fds
+        self.output = Output(os.fdopen(out, 'rb', buffering=0))
+        self.status, self.ended = None, False
+        self.hello(settings, inside, None)
+
+    def end(self):
+        if not self.ended:
+            self.ended = True
+            self.status = self.template.end(self.job)
+        return self.status
+
+
+def _death(code):
+    if code is None:
+        return 'the worker closed its result channel'
+    if code < 0 or code == 128 + 9:
+        sig = -code if code < 0 else code - 128
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
+        hint = ' (out of memory?)' if sig == signal.SIGKILL else ''
+        return f'the worker was killed by {name}{hint}'
+    return f'the worker exited with code {code}'
 
 
 class Session:
     """A submission's worker for the whole of its grading, replaced whenever it is lost."""
 
-    def __init__(self, settings, path=None, module=None):
+    def __init__(self, settings, path=None, module=None, template=None):
         self.settings, self.path, self.module = settings, path, module
-        self.level = sandbox.isolation(settings.isolation)
+        self.template = template if template is not None and module is None else None
+        self.level = 'bubblewrap' if self.template else sandbox.isolation(settings.isolation)
         self.scratch = tempfile.mkdtemp(prefix='micrograde-')
         sandbox.prepare_scratch(self.scratch, self.level)
         self.worker, self.loaded_error = None, None
-        self.restarts = self.requests = self.timeouts = 0
+        self.restarts = self.requests = self.strikes = 0
         self.outputs = []
 
     def load(self):
@@ -146,7 +186,15 @@ class Session:
         if self.path is not None and not os.path.exists(self.path):
             return {'type': 'loaded', 'output': '',
                     'error': f'{os.path.basename(self.path)}: no such file or folder.'}
-        self.worker = Worker(self.settings, self.path, self.module, self.scratch, self.level)
+        self.worker = None
+        if self.template is not None:
+            try:
+                self.worker = ForkedWorker(self.template, self.settings, self.path)
+            except OSError:
+                self.template = None  # a broken template: go on with workers of their own
+        if self.worker is None:
+            self.worker = DirectWorker(self.settings, self.path, self.module, self.scratch,
+                                       self.level)
         try:
             message = self.worker.receive(self.settings.load_timeout)
         except WorkerGone as e:
@@ -160,9 +208,10 @@ class Session:
     def run(self, task, items, timeout=None):
         """One result per item: the worker's answer, or ``{'error': ...}`` where there is none.
 
-        A timed-out item ends its request: the items after it are not run (the same code would
-        likely hang again).  After ``MAX_TIMEOUTS`` timeouts or ``MAX_RESTARTS`` lost workers
-        nothing more is run, so a hostile submission costs a bounded time.
+        An item that times out or runs out of memory ends its request: the items after it are
+        not run (the same code would likely do it again).  After ``MAX_STRIKES`` of those or
+        ``MAX_RESTARTS`` lost workers nothing more is run, so a hostile submission costs a
+        bounded time.
         """
         timeout = timeout or self.settings.check_timeout
         results = []
@@ -185,19 +234,29 @@ class Session:
                     if message.get('done'):
                         break
                     results.append(dict(message['result'], output=message.get('output', '')))
+                    if results[-1].get('error', {}).get('type') == 'MemoryError':
+                        raise Exhausted('ran out of memory')
+            except Exhausted as e:
+                self._strike(results, len(items), str(e))
             except (WorkerGone, OSError) as e:
                 reason = str(e) if isinstance(e, WorkerGone) else 'the worker closed its pipe'
                 results.append(_lost(reason))
-                self._drop()
                 if reason.startswith('timed out'):
-                    self.timeouts += 1
-                    skipped = len(items) - len(results)
-                    results += [_lost('not run: an earlier graph of this check timed out')] * skipped
+                    self._strike(results, len(items), 'timed out')
+                else:
+                    self._drop()
         return results
 
+    def _strike(self, results, total, what):
+        """A timeout or exhausted memory: the worker goes, the rest of this check is not run."""
+        self._drop()
+        self.strikes += 1
+        results += [_lost(f'not run: an earlier graph of this check {what}')] * (total - len(results))
+
     def _stopped(self):
-        if self.timeouts >= MAX_TIMEOUTS:
-            return f'not run: the submission already timed out {self.timeouts} times'
+        if self.strikes >= MAX_STRIKES:
+            return (f'not run: the submission already timed out or ran out of memory '
+                    f'{self.strikes} times')
         if self.restarts >= MAX_RESTARTS:
             return f'not run: the worker was lost {self.restarts} times'
         if self.worker is None and self.restarts and self.loaded_error:

@@ -1,13 +1,15 @@
 """The worker: load one submission, then answer the grader's requests until it hangs up.
 
-Usage: ``python -m <this package> READ_FD WRITE_FD``.  The first message from the grader says what
-to load and carries the nonce every answer must repeat.
+Usage: ``python -m <this package> READ_FD WRITE_FD`` (one worker), or ``python -m <this package>
+template SOCKET_FD`` (a warm template that forks workers, see ``template.py``).  The first message
+from the grader says what to load and carries the nonce every answer must repeat.
 """
 import io
 import os
 import random
 import resource
 import sys
+import time
 
 from . import protocol
 from .execute import Backend, run_graph
@@ -58,8 +60,8 @@ def limit(limits):
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def main():
-    rfd, wfd = int(sys.argv[1]), int(sys.argv[2])
+def serve(rfd, wfd):
+    """Load the submission the grader names, then answer its requests until it hangs up."""
     hello = protocol.recv(rfd)
     nonce = hello['nonce']
     limit(hello.get('limits', {}))
@@ -71,6 +73,7 @@ def main():
         protocol.send(wfd, dict(fields, nonce=nonce, output=capture.take()))
 
     random.seed(hello.get('seed', 0))
+    started = time.perf_counter()
     try:
         loaded = load(hello.get('path'), hello.get('module'), hello.get('cell_timeout', 10.0),
                       os.getcwd())
@@ -80,7 +83,7 @@ def main():
         return reply(type='loaded', error=f'{type(e).__name__} while loading: {e}')
     found = loaded.find(hello['classes'])
     classes = {role: cls for role, (cls, _) in found.items()}
-    reply(type='loaded', warnings=loaded.warnings,
+    reply(type='loaded', warnings=loaded.warnings, seconds=time.perf_counter() - started,
           classes={role: origin for role, (_, origin) in found.items()})
     if 'Value' not in classes:
         return
@@ -98,6 +101,13 @@ def main():
                 result = run_mlp(classes, item)
             reply(id=request['id'], item=k, result=result)
         reply(id=request['id'], done=True)
+
+
+def main():
+    if sys.argv[1] == 'template':
+        from .template import serve_template
+        return serve_template(int(sys.argv[2]))
+    serve(int(sys.argv[1]), int(sys.argv[2]))
 
 
 if __name__ == '__main__':

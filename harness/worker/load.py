@@ -6,6 +6,7 @@ it: magics and shell lines are neutralised, a failing cell is a warning, a faili
 stop the statements after it, and each cell has a time limit.
 """
 import ast
+import collections
 import importlib
 import importlib.util
 import io
@@ -42,6 +43,7 @@ class Loaded:
         self.namespaces = []  # (where, dict)
         self.warnings = []
         self.origins = {}  # class object id -> 'cell 7, line 3'
+        self.root = None  # folder the submission's files are shown relative to
 
     def find(self, names):
         """``{role: (class, origin)}`` for each role whose class name is bound somewhere."""
@@ -50,7 +52,7 @@ class Loaded:
             for where, ns in self.namespaces:
                 obj = ns.get(name)
                 if isinstance(obj, type):
-                    found[role] = (obj, self.origins.get(id(obj)) or _origin(obj, where))
+                    found[role] = (obj, self.origins.get(id(obj)) or _origin(obj, where, self.root))
                     break
         return found
 
@@ -63,6 +65,7 @@ def load(path=None, module=None, cell_timeout=10.0, scratch='.'):
         return loaded
     if not os.path.exists(path):
         raise LoadError(f'{os.path.basename(path)}: no such file or folder.')
+    loaded.root = os.path.dirname(os.path.abspath(path))
     _load_path(path, loaded, cell_timeout, scratch)
     return loaded
 
@@ -171,6 +174,45 @@ def _add_package(pkg, loaded):
         loaded.namespaces.append((info.name, vars(sub)))
 
 
+def _self_name(path, name):
+    """The name a package folder imports itself by: a folder renamed from ``micrograd`` still
+    says ``from micrograd.engine import Value`` (and an installed micrograd must not answer)."""
+    own = {os.path.splitext(e)[0] for e in os.listdir(path)
+           if e.endswith('.py') or os.path.isdir(os.path.join(path, e))}
+    votes = collections.Counter()
+    for folder, _, files in os.walk(path):
+        for f in files:
+            if not f.endswith('.py'):
+                continue
+            try:
+                tree = ast.parse(_source(os.path.join(folder, f)))
+            except (SyntaxError, ValueError, LoadError):
+                continue
+            for node in ast.walk(tree):
+                names = [node.module] if isinstance(node, ast.ImportFrom) and not node.level else (
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                for dotted in filter(None, names):
+                    root, _, rest = dotted.partition('.')
+                    if rest and rest.split('.')[0] in own:
+                        votes[root] += 1
+    if votes:
+        return votes.most_common(1)[0][0]
+    return name if name.isidentifier() else 'submission'
+
+
+def _import_as(alias, path):
+    """Import the package folder ``path`` under the name ``alias``."""
+    spec = importlib.util.spec_from_file_location(alias, os.path.join(path, '__init__.py'),
+                                                  submodule_search_locations=[path])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[alias] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as e:
+        raise LoadError(_explain(e, alias)) from None
+    return module
+
+
 def _load_module(name, loaded):
     if importlib.util.find_spec(name) is None:
         raise LoadError(f'no installed module named {name!r}.')
@@ -180,9 +222,12 @@ def _load_module(name, loaded):
 def _load_folder(path, loaded, cell_timeout, scratch):
     path = os.path.abspath(path)
     name = os.path.basename(path)
-    if os.path.exists(os.path.join(path, '__init__.py')) and name.isidentifier():
-        sys.path.insert(0, os.path.dirname(path))
-        return _add_package(_import(name, name), loaded)
+    if os.path.exists(os.path.join(path, '__init__.py')):
+        alias = _self_name(path, name)
+        if alias == name:
+            sys.path.insert(0, os.path.dirname(path))
+            return _add_package(_import(name, name), loaded)
+        return _add_package(_import_as(alias, path), loaded)
     entries = sorted(os.listdir(path))
     modules = [e[:-3] for e in entries if e.endswith('.py') and not _SKIP_FILES.match(e)
                and e[:-3].isidentifier()]
@@ -212,7 +257,9 @@ def _load_folder(path, loaded, cell_timeout, scratch):
     loaded.warnings.extend(errors)
 
 
-def _load_zip(path, loaded, cell_timeout, scratch):
+def extract(path, target):
+    """Unpack the zip at ``path`` into ``target`` safely: size and count limits, no paths that
+    leave ``target``, no macOS/Jupyter junk.  Returns the top-level entries."""
     name = os.path.basename(path)
     try:
         with zipfile.ZipFile(path) as z:
@@ -220,7 +267,6 @@ def _load_zip(path, loaded, cell_timeout, scratch):
             if len(infos) > ZIP_FILES or sum(i.file_size for i in infos) > ZIP_LIMIT:
                 raise LoadError(f'{name} is too large to grade (over {ZIP_FILES} files or '
                                 f'{ZIP_LIMIT >> 20} MB unpacked).')
-            target = os.path.join(scratch, 'unzipped')
             os.makedirs(target, exist_ok=True)
             for info in infos:
                 parts = [p for p in info.filename.replace('\\', '/').split('/') if p not in ('', '.')]
@@ -235,7 +281,14 @@ def _load_zip(path, loaded, cell_timeout, scratch):
                     out.write(src.read(ZIP_LIMIT))
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise LoadError(f'{name} is not a readable zip file ({e}).') from None
-    top = [e for e in sorted(os.listdir(target)) if not _junk(e)]
+    return [e for e in sorted(os.listdir(target)) if not _junk(e)]
+
+
+def _load_zip(path, loaded, cell_timeout, scratch):
+    name = os.path.basename(path)
+    target = os.path.join(scratch, 'unzipped')
+    top = extract(path, target)
+    loaded.root = target
     if not top:
         raise LoadError(f'{name} is empty: zip the file or folder that defines your Value class.')
     inner = os.path.join(target, top[0]) if len(top) == 1 else target
@@ -354,11 +407,14 @@ def _class_line(tree, name):
     return 1
 
 
-def _origin(cls, where):
+def _origin(cls, where, root):
+    """``file, line N`` of a class, the file relative to the submission where it lies there."""
+    import inspect
     try:
-        import inspect
-        filename = inspect.getsourcefile(cls)
+        filename = os.path.abspath(inspect.getsourcefile(cls))
         line = inspect.getsourcelines(cls)[1]
-        return f'{os.path.basename(filename)}, line {line}'
     except (TypeError, OSError):
         return where
+    if root and filename.startswith(root + os.sep):
+        return f'{os.path.relpath(filename, root)}, line {line}'
+    return f'{cls.__module__} ({os.path.basename(filename)}), line {line}'

@@ -1,0 +1,155 @@
+"""Grade a whole class: many submissions in parallel, resumable, with a gradebook CSV.
+
+Each grading process imports torch and builds the fuzz corpus and its oracle answers once, then
+grades submission after submission.  A submission whose content, rubric, seed, profile and grader
+version are unchanged since the last run keeps its report.
+"""
+import atexit
+import csv
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from . import __version__
+from .reporters import json_report
+from .results import CATEGORIES
+
+SKIP = ('.', '_', 'reports')
+GRADABLE = ('.py', '.ipynb', '.zip')
+
+
+def discover(paths, unpack_to):
+    """``[(id, path)]``: one submission per file or sub-folder of each folder or zip given."""
+    from .worker.load import LoadError, extract
+    found = []
+    for root in map(Path, paths):
+        if root.is_file() and root.suffix.lower() == '.zip':
+            target = Path(unpack_to, root.stem)
+            try:
+                extract(str(root), str(target))
+            except LoadError as e:
+                raise ValueError(str(e)) from None
+            root = target
+        if root.is_dir():
+            for entry in sorted(root.iterdir()):
+                if entry.name.startswith(SKIP) or (entry.is_file() and entry.suffix.lower() not in GRADABLE):
+                    continue
+                found.append((entry.name, entry))
+        elif root.exists():
+            found.append((root.name, root))
+        else:
+            raise ValueError(f'{root}: no such file or folder')
+    ids = [i for i, _ in found]
+    return [(i if ids.count(i) == 1 else f'{i}-{n}', p) for n, (i, p) in enumerate(found)]
+
+
+def fingerprint(path, config):
+    """Hash of everything that decides a grade."""
+    h = hashlib.sha256()
+    for part in (__version__, config.rubric.source, str(config.seed), config.profile,
+                 repr(sorted(config.settings.classes.items()))):
+        h.update(part.encode() + b'\0')
+    files = sorted(p for p in Path(path).rglob('*') if p.is_file()) if Path(path).is_dir() else [Path(path)]
+    for f in files:
+        h.update(str(f.relative_to(path) if Path(path).is_dir() else f.name).encode() + b'\0')
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+_TEMPLATE = []
+
+
+def _template(isolation):
+    """This pool process's warm template, started on first use (``None`` where unavailable)."""
+    from . import sandbox
+    from .template import Template
+    if not _TEMPLATE:
+        _TEMPLATE.append(Template() if isolation != 'process' and sandbox.templates_available()
+                         else None)
+        if _TEMPLATE[0] is not None:
+            atexit.register(_TEMPLATE[0].close)
+    return _TEMPLATE[0]
+
+
+def _grade_one(job):
+    """In a pool process: grade one submission and write its reports (never raises)."""
+    from .cli import safe_grade, write_reports
+    sub_id, path, out, config = job
+    report = safe_grade(str(path), None, config, sub_id, _template(config.settings.isolation))
+    report.fingerprint = fingerprint(path, config)
+    t_report = time.perf_counter()
+    write_reports(report, out=Path(out, sub_id))
+    report.timings['report'] = time.perf_counter() - t_report
+    return sub_id, report
+
+
+def previous(out, sub_id, print_):
+    """The stored report of an unchanged submission, or ``None``."""
+    try:
+        report = json_report.read(Path(out, sub_id, 'report.json'))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return report if report.fingerprint == print_ else None
+
+
+class Batch:
+    """The submissions under some folders or zips, discovered once; ``with`` cleans up."""
+
+    def __init__(self, paths, out, config):
+        self.out, self.config = out, config
+        self.unpacked = tempfile.mkdtemp(prefix='micrograde-batch-')
+        try:
+            self.submissions = discover(paths, self.unpacked)
+        except ValueError:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        shutil.rmtree(self.unpacked, ignore_errors=True)
+
+    def run(self, jobs=2, progress=None):
+        """Grade what changed since the last run; returns ``{id: Report}`` in order."""
+        reports, todo = {}, []
+        for sub_id, path in self.submissions:
+            old = previous(self.out, sub_id, fingerprint(path, self.config))
+            if old is None:
+                todo.append((sub_id, path, self.out, self.config))
+                continue
+            reports[sub_id] = old
+            if progress:
+                progress(sub_id, old, True)
+        if todo:
+            with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=get_context('spawn')) as pool:
+                for sub_id, report in pool.map(_grade_one, todo):
+                    reports[sub_id] = report
+                    if progress:
+                        progress(sub_id, report, False)
+        ordered = {sub_id: reports[sub_id] for sub_id, _ in self.submissions}
+        write_gradebook(ordered, Path(self.out, 'gradebook.csv'))
+        return ordered
+
+
+def write_gradebook(reports, path):
+    """One row per submission: id, score, max score, verdict, per-category scores, failures."""
+    os.makedirs(path.parent, exist_ok=True)
+    with open(path, 'w', newline='', encoding='utf-8') as f:
+        w = csv.writer(f)
+        w.writerow(['id', 'score', 'max_score', 'verdict', *CATEGORIES, 'failing_checks',
+                    'advisory_failures'])
+        for sub_id, r in reports.items():
+            per = {c: sum(ch.score for ch in r.checks if ch.category == c) for c in CATEGORIES}
+            w.writerow([sub_id, f'{r.score:g}', f'{r.max_score:g}', r.verdict,
+                        *(f'{per[c]:g}' for c in CATEGORIES),
+                        ' '.join(c.id for c in r.failures if c.required),
+                        ' '.join(c.id for c in r.failures if not c.required)])

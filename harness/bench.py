@@ -1,0 +1,106 @@
+"""``make bench``: grade a class of copies of the examples and compare with the floor.
+
+The floor is what the submissions' own code needs for the same work: loading it and running the
+same graphs and MLP tasks in-process, with no sandbox, no oracles and no reports.
+"""
+import contextlib
+import io
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from . import cases, checks
+from .batch import Batch
+from .cli import make_config
+from .graph import CAPABILITIES
+from .worker.execute import Backend, run_graph
+from .worker.load import load
+from .worker.mlp import run_mlp
+from .worker.template import preload
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / 'submissions'
+STEPS = ('probe', 'ops', 'backward', 'fuzz', 'mlp', 'robustness')
+
+
+def build_class(folder, copies, notebook):
+    """``copies`` copies of the notebook example plus every other example once."""
+    for i in range(copies):
+        shutil.copy(EXAMPLES / notebook, folder / f'student{i:04d}.ipynb')
+    for entry in sorted(EXAMPLES.iterdir()):
+        if entry.suffix in ('.py', '.ipynb') and entry.name != notebook:
+            shutil.copy(entry, folder / entry.name)
+
+
+def floor(path, seed, budget):
+    """Seconds the submission's own code needs to load and run the graded work in-process."""
+    preload()  # as the template does: the floor is the submission's own code only
+    ops = frozenset(CAPABILITIES) - {'backward'}
+    graphs = [g for gs in cases.OPS.values() for g in gs]
+    graphs += [g for _, _, gs in cases.BACKWARD for g in gs] + [g for _, _, g in cases.ROBUSTNESS]
+    graphs += [*checks.corpus(seed, ops, budget), cases.chain(budget.chain)]
+    base = {'nin': 3, 'nouts': [4, 4, 1], 'xs': checks.XS, 'ys': checks.YS}
+    scratch = tempfile.mkdtemp()
+    try:
+        t = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            loaded = load(str(path), None, 10.0, scratch)
+            classes = {role: cls for role, (cls, _) in loaded.find(
+                {'Value': 'Value', 'MLP': 'MLP'}).items()}
+            backend = Backend(classes['Value'])
+            for g in graphs:
+                run_graph(g.to_dict(), backend)
+            if 'MLP' in classes:
+                run_mlp(classes, dict(base, action='grads'))
+                run_mlp(classes, dict(base, action='losses', param_sets=[[0.1] * 41] * 82))
+        return time.perf_counter() - t
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@click.command()
+@click.option('--copies', default=300, show_default=True, help='Copies of the notebook example.')
+@click.option('--jobs', '-j', default=2, show_default=True, help='Submissions graded at once.')
+@click.option('--profile', default='standard', show_default=True)
+@click.option('--notebook', default='lecture_notebook.ipynb', show_default=True)
+def main(copies, jobs, profile, notebook):
+    """Grade a class of example copies; print throughput, breakdown and the ratio to the floor."""
+    config = make_config(0, profile, None, (), 60.0, 10.0, 10.0, 6144, 'auto')
+    work_dir = Path(tempfile.mkdtemp(prefix='micrograde-bench-'))
+    try:
+        (work_dir / 'class').mkdir()
+        build_class(work_dir / 'class', copies, notebook)
+        t = time.perf_counter()
+        with Batch([work_dir / 'class'], work_dir / 'out', config) as batch:
+            reports = batch.run(jobs)
+        wall = time.perf_counter() - t
+        n = len(reports)
+        timing = [r.timings for r in reports.values()]
+
+        def mean(key, rows=timing):
+            return statistics.fmean(row.get(key, 0.0) for row in rows)
+        nb = [r.timings for k, r in reports.items() if k.startswith('student')]
+        click.echo(f'{n} submissions ({copies} notebooks) in {wall:.1f} s with -j {jobs}, profile '
+                   f'{profile}: {n / wall:.2f} submissions/s')
+        click.echo('per notebook, mean seconds:')
+        start = mean('load', nb) - mean('load_in_worker', nb)
+        click.echo(f'  start worker {start:.3f}  load {mean("load_in_worker", nb):.3f}  checks '
+                   f'{sum(mean(s, nb) for s in STEPS):.3f}  report {mean("report", nb):.3f}  '
+                   f'total {mean("total", nb) + mean("report", nb):.3f}')
+        for step in STEPS:
+            click.echo(f'    {step:<11} {mean(step, nb):.3f}')
+        budget = checks.PROFILES[profile]
+        own = floor(EXAMPLES / notebook, 0, budget)
+        per = mean('total', nb) + mean('report', nb)
+        click.echo(f'floor (the notebook\'s own code, same work, in-process): {own:.3f} s; '
+                   f'grading costs {per / own:.2f}x the floor')
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,72 @@
+"""A class graded at once: copies, a hanging one and a broken one; resumable; valid outputs."""
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+
+from conftest import SUBMISSIONS
+from harness.batch import fingerprint
+from harness.results import CATEGORIES
+
+SCHEMA = json.loads((Path(__file__).parent.parent / 'harness/schemas/report.schema.json').read_text())
+
+
+def make_class(folder):
+    folder.mkdir()
+    for i in range(3):
+        shutil.copy(SUBMISSIONS / 'lecture_notebook.ipynb', folder / f'student{i}.ipynb')
+    shutil.copy(SUBMISSIONS / 'bug_overwrite_grad.py', folder / 'overwrite.py')
+    shutil.copytree(SUBMISSIONS / 'micrograd', folder / 'package')
+    shutil.copy(SUBMISSIONS / 'broken' / 'not_json.ipynb', folder / 'broken.ipynb')
+    (folder / 'hangs.py').write_text('while True:\n    pass\n')
+    (folder / 'notes.txt').write_text('not a submission')
+
+
+def test_batch_finishes_with_a_complete_gradebook_and_resumes(run_cli, tmp_path):
+    make_class(tmp_path / 'class')
+    out = tmp_path / 'out'
+    args = ('batch', tmp_path / 'class', '--out', out, '-j', '2', '--profile', 'quick',
+            '--load-timeout', '3')
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    rows = list(csv.DictReader((out / 'gradebook.csv').open()))
+    assert [r['id'] for r in rows] == ['broken.ipynb', 'hangs.py', 'overwrite.py', 'package',
+                                        'student0.ipynb', 'student1.ipynb', 'student2.ipynb']
+    assert set(rows[0]) == {'id', 'score', 'max_score', 'verdict', *CATEGORIES,
+                            'failing_checks', 'advisory_failures'}
+    verdicts = {r['id']: r['verdict'] for r in rows}
+    assert verdicts == {'broken.ipynb': 'failed', 'hangs.py': 'failed', 'overwrite.py': 'failed',
+                        'package': 'passed', 'student0.ipynb': 'passed',
+                        'student1.ipynb': 'passed', 'student2.ipynb': 'passed'}
+    assert 'backward.accumulate' in {r['id']: r for r in rows}['overwrite.py']['failing_checks']
+    for row in rows:
+        report = json.loads((out / row['id'] / 'report.json').read_text())
+        jsonschema.validate(report, SCHEMA)
+        assert float(row['score']) == report['score']
+    hang = json.loads((out / 'hangs.py' / 'report.json').read_text())
+    assert 'timed out' in hang['checks'][0]['message']
+
+    (tmp_path / 'class' / 'student1.ipynb').write_text(
+        (SUBMISSIONS / 'bug_tanh_derivative.py').read_text())
+    second = run_cli(*args)
+    assert '6 unchanged' in second.stdout, second.stdout
+    rows = {r['id']: r for r in csv.DictReader((out / 'gradebook.csv').open())}
+    assert rows['student1.ipynb']['verdict'] == 'failed'
+
+
+def test_fingerprint_follows_content_and_config(tmp_path):
+    from harness.grade import Config
+    path = tmp_path / 'a.py'
+    path.write_text('x = 1\n')
+    base = fingerprint(path, Config())
+    assert fingerprint(path, Config()) == base
+    assert fingerprint(path, Config(seed=1)) != base
+    path.write_text('x = 2\n')
+    assert fingerprint(path, Config()) != base
+
+
+def test_single_grade_report_matches_the_schema(run_cli, tmp_path):
+    run_cli('grade', SUBMISSIONS / 'bug_no_seed.py', '--profile', 'quick', '--json', tmp_path / 'r.json')
+    jsonschema.validate(json.loads((tmp_path / 'r.json').read_text()), SCHEMA)
