@@ -6,7 +6,6 @@ does) and none writes a report (the reporters do).
 import functools
 import math
 import random
-import time
 from dataclasses import dataclass
 
 from hypothesis import HealthCheck, Phase, find, given, settings
@@ -16,7 +15,7 @@ from hypothesis.errors import Flaky, NoSuchExample, Unsatisfiable
 import reference
 from . import cases, oracles
 from .compare import FD_ATOL, FD_RTOL, close, show
-from .diagnose import OP_NAMES, explain, first_mismatch, topological_violation
+from .diagnose import explain, first_mismatch, topological_violation
 from .graph import CAPABILITIES
 from .results import Check, Counterexample
 from .strategies import graphs

@@ -180,8 +180,8 @@ def _explain_grad(graph, actual, expected, m, order):
     orders = visit_orders(graph)
     correct = orders['reverse topological']
     ops = sorted({graph.node(i).op for i in correct})
-    models = [(f'the gradient is assigned instead of accumulated (`grad = ...` where it must be '
-               f'`grad += ...`)', dict(overwrite=set(ops)))]
+    models = [('the gradient is assigned instead of accumulated (`grad = ...` where it must be '
+               '`grad += ...`)', dict(overwrite=set(ops)))]
     models += [(f'{OP_NAMES[op]}\'s backward assigns its gradient instead of accumulating it '
                 f'(`grad = ...` where it must be `grad += ...`)', dict(overwrite={op})) for op in ops]
     models += [(f'{OP_NAMES[op]}\'s backward ignores the upstream gradient: the local derivative '

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 
 from . import sandbox
@@ -52,7 +51,8 @@ class Output:
         self.thread.start()
 
     def _drain(self, stream):
-        while chunk := stream.read1(1 << 16) if hasattr(stream, 'read1') else stream.read(1 << 16):
+        read = getattr(stream, 'read1', stream.read)
+        while chunk := read(1 << 16):
             self.total += len(chunk)
             room = OUTPUT_KEEP - len(self.kept)
             if room > 0:
