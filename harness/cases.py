@@ -46,7 +46,8 @@ OPS = {
     'log': [G('out = a.log() * k', a=2.5, k=3.0), G('out = a.log() * k', a=0.3, k=-2.0)],
     'tanh': [G('out = a.tanh() * k', a=0.3, k=3.0), G('out = a.tanh() * k', a=-1.5, k=3.0),
              G('out = a.tanh() * k', a=2.0, k=-2.0)],
-    'relu': [G('out = a.relu() * k', a=2.0, k=3.0), G('out = a.relu() * k', a=-1.0, k=3.0)],
+    'relu': [G('out = a.relu() * k', a=2.0, k=3.0), G('out = a.relu() * k', a=-1.0, k=3.0),
+             G('out = (a.relu() + a) * k', a=-1.5, k=3.0)],  # relu must not change a.data
     'sigmoid': [G('out = a.sigmoid() * k', a=0.7, k=3.0), G('out = a.sigmoid() * k', a=-2.0, k=-2.0)],
 }
 
@@ -76,7 +77,23 @@ ROBUSTNESS = [
     ('pow_zero_base', '0 ** 2 and its gradient', G('out = (a ** 2.0) * k', a=0.0, k=3.0)),
     ('relu_at_zero', "relu at its kink (torch's convention: relu'(0) = 0)",
      G('out = a.relu() * k', a=0.0, k=3.0)),
+    ('pow_zero_to_zero', '0 ** 0 and its gradient', G('out = (a ** 0.0) * k', a=0.0, k=3.0)),
+    ('pow_negative_base_fractional', 'a negative base to a fractional power (torch: nan)',
+     G('out = (a ** 0.5) * k', a=-4.0, k=3.0)),
 ]
+
+
+def ladder(depth):
+    """``x = x*1 + x*1`` repeated: linear work for a topological backward, 2**depth for one that
+    recurses into every path."""
+    from .graph import Node
+    nodes, x = [], 0
+    for _ in range(depth):
+        nodes += [Node('mul', (x,), 1.0), Node('mul', (x,), 1.0)]
+        n = 1 + len(nodes)
+        nodes.append(Node('add', (n - 2, n - 1)))
+        x = n
+    return Graph((('a', 0.5),), tuple(nodes), x)
 
 
 def chain(length):

@@ -237,14 +237,18 @@ def _repeat_check(session, have):
 def robustness_checks(session, found, budget):
     have = usable(found)
     checks = []
-    table = [(name, what, g) for name, what, g in cases.ROBUSTNESS]
-    table.append(('deep_chain', f'backward through a {budget.chain}-node chain', cases.chain(budget.chain)))
-    for name, what, g in table:
+    slow = session.settings.check_timeout * 3
+    table = [(name, what, g, None) for name, what, g in cases.ROBUSTNESS]
+    table.append(('deep_chain', f'backward through a {budget.chain}-node chain',
+                  cases.chain(budget.chain), slow))
+    table.append(('diamond_ladder', 'backward through 25 stacked diamonds (x = x*1 + x*1): '
+                  'linear time, unless every path is walked', cases.ladder(25), None))
+    for name, what, g, timeout in table:
         if not g.capabilities <= have:
             checks.append(Check(f'robustness.{name}', 'robustness', 'skipped',
                                 'needs an op the submission lacks', required=False))
             continue
-        actual = session.run('graph', [{'graph': g.to_dict()}], session.settings.check_timeout * 3)[0]
+        actual = session.run('graph', [{'graph': g.to_dict()}], timeout)[0]
         expected = oracles.run_torch(g)
         mismatch = first_mismatch(g, actual, expected)
         if mismatch is None:
@@ -353,11 +357,13 @@ def mlp_checks(session, classes, seed):
     ref = reference.MLP(nin, nouts, seed=seed)
     weights = [p.data for p in ref.parameters()]
     expected_count = sum((a + 1) * b for a, b in zip([nin] + nouts, nouts))
+    narrow = {'nin': 2, 'nouts': [3, 1, 1], 'xs': XS[:1], 'ys': YS[:1], 'action': 'grads'}
     tasks = [dict(base, action='build'), dict(base, action='forward', params=weights),
              dict(base, action='grads', params=weights),
              dict(base, action='step', params=weights, lr=0.01),
-             dict(base, action='zero_grad', params=weights)]
-    built, forward, grads, step, zero = session.run('mlp', tasks, session.settings.check_timeout * 3)
+             dict(base, action='zero_grad', params=weights), narrow]
+    built, forward, grads, step, zero, one_neuron = session.run(
+        'mlp', tasks, session.settings.check_timeout * 3)
     if 'error' in built:
         err = built['error']
         return [Check('mlp.build', 'mlp', 'failed', f'MLP{SHAPE[0], SHAPE[1]} failed: '
@@ -380,6 +386,14 @@ def mlp_checks(session, classes, seed):
     checks.append(_gradient_check(session, grads, weights, base))
     checks.append(_step_check(step))
     checks.append(_zero_grad_check(zero))
+    err = one_neuron.get('error')
+    checks.append(Check('mlp.one_neuron_layer', 'mlp', 'failed' if err else 'passed',
+                        f'MLP(2, [3, 1, 1]) failed: {err["type"]}: {err["message"]} (does a '
+                        f'one-neuron layer return a bare Value where the next layer expects a '
+                        f'list?)' if err else 'a one-neuron hidden layer feeds the next layer',
+                        required=False,  # the lecture's own Layer has this flaw: advisory
+                        counterexample=Counterexample('model = MLP(2, [3, 1, 1])\n'
+                                                      'model([2.0, 3.0]).backward()\n') if err else None))
     return checks
 
 

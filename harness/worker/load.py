@@ -54,6 +54,10 @@ class Loaded:
                 if isinstance(obj, type):
                     found[role] = (obj, self.origins.get(id(obj)) or _origin(obj, where, self.root))
                     break
+        for role, (cls, origin) in found.items():
+            if self.root and origin.startswith(f'{cls.__module__} ('):
+                self.warnings.append(f'{role} is not defined in the submission: it is imported '
+                                     f'from the installed module {cls.__module__}.')
         return found
 
 

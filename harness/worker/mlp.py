@@ -63,7 +63,7 @@ def _loss(model, value, item):
     """Squared error over the samples, as a Value built from the model's outputs."""
     loss = None
     for x, y in zip(item['xs'], item['ys']):
-        out = model(list(x))
+        out = model(list(x)[:item['nin']])
         out = out[0] if isinstance(out, (list, tuple)) else out
         d = out + value(-y)
         term = d * d
