@@ -296,7 +296,8 @@ def _load_zip(path, loaded, cell_timeout, scratch):
     if not top:
         raise LoadError(f'{name} is empty: zip the file or folder that defines your Value class.')
     inner = os.path.join(target, top[0]) if len(top) == 1 else target
-    if os.path.isfile(inner) and not inner.endswith(('.py', '.ipynb')):
+    gradable = [f for _, _, files in os.walk(target) for f in files if f.endswith(('.py', '.ipynb'))]
+    if not gradable:
         raise LoadError(f'{name} holds no .py file, notebook or package to grade.')
     try:
         _load_path(inner, loaded, cell_timeout, scratch)
