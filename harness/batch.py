@@ -68,6 +68,8 @@ def _template(isolation):
     """This pool process's warm template, started on first use (``None`` where unavailable)."""
     from . import sandbox
     from .template import Template
+    if _TEMPLATE and _TEMPLATE[0] is not None and _TEMPLATE[0].proc.poll() is not None:
+        _TEMPLATE.pop().close()  # it died (memory, a bug): start a fresh one
     if not _TEMPLATE:
         _TEMPLATE.append(Template() if isolation != 'process' and sandbox.templates_available()
                          else None)

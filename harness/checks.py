@@ -88,7 +88,7 @@ def _shown(results, i):
     return show(results[i]) if i < len(results) else 'not computed'
 
 
-def judged(check_id, category, trials, passed_message, order_evidence=True):
+def judged(check_id, category, trials, passed_message):
     """A check from trials: passed when none failed, else the first failure explained."""
     graded = [t for t in trials if t.expected is not None]
     output = ''.join(t.actual.get('output', '') for t in trials)
@@ -98,7 +98,7 @@ def judged(check_id, category, trials, passed_message, order_evidence=True):
     if not failing:
         return Check(check_id, category, 'passed', passed_message, output=output)
     t = failing[0]
-    order = t.actual.get('order') if order_evidence else None
+    order = t.actual.get('order')
     diagnosis = explain(t.graph, t.actual, t.expected, t.mismatch, order)
     status = 'error' if t.mismatch.kind == 'error' and t.actual['error'].get('stage') == 'worker' else 'failed'
     return Check(check_id, category, status, f'{len(failing)} of {len(graded)} graphs wrong: {diagnosis}',

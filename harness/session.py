@@ -175,8 +175,7 @@ class Session:
         self.settings, self.path, self.module = settings, path, module
         self.template = template if template is not None and module is None else None
         self.level = 'bubblewrap' if self.template else sandbox.isolation(settings.isolation)
-        self.scratch = tempfile.mkdtemp(prefix='micrograde-')
-        sandbox.prepare_scratch(self.scratch, self.level)
+        self.scratch = None  # made for the first worker of its own (a forked one has a job folder)
         self.worker, self.loaded_error = None, None
         self.restarts = self.requests = self.strikes = 0
         self.outputs = []
@@ -193,6 +192,9 @@ class Session:
             except OSError:
                 self.template = None  # a broken template: go on with workers of their own
         if self.worker is None:
+            if self.scratch is None:
+                self.scratch = tempfile.mkdtemp(prefix='micrograde-')
+                sandbox.prepare_scratch(self.scratch, self.level)
             self.worker = DirectWorker(self.settings, self.path, self.module, self.scratch,
                                        self.level)
         try:
@@ -271,7 +273,8 @@ class Session:
     def close(self):
         """Stop the worker and delete the scratch folder; returns everything it printed."""
         self._drop()
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
         return ''.join(self.outputs)
 
 

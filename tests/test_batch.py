@@ -70,3 +70,53 @@ def test_fingerprint_follows_content_and_config(tmp_path):
 def test_single_grade_report_matches_the_schema(run_cli, tmp_path):
     run_cli('grade', SUBMISSIONS / 'bug_no_seed.py', '--profile', 'quick', '--json', tmp_path / 'r.json')
     jsonschema.validate(json.loads((tmp_path / 'r.json').read_text()), SCHEMA)
+
+
+SPY = '''
+import os
+own = os.path.dirname(os.getcwd())  # this job's folder: /jobs/<job>
+for root, dirs, files in os.walk("/jobs"):
+    for f in files:
+        path = os.path.join(root, f)
+        if path.startswith(own + "/"):
+            continue
+        try:
+            print("READ", path, open(path).read()[:20])
+        except OSError:
+            pass
+try:
+    os.kill(os.getppid(), 9)
+    print("KILLED THE TEMPLATE")
+except OSError as e:
+    print("kill refused:", e)
+import subprocess
+subprocess.Popen(["sleep", "637"], start_new_session=True)
+'''
+
+
+def test_jobs_of_a_batch_cannot_see_or_harm_each_other(run_cli, tmp_path):
+    from harness import sandbox
+    if not sandbox.templates_available():
+        import pytest
+        pytest.skip('warm templates need bubblewrap as root')
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    shutil.copy(SUBMISSIONS / 'lecture_engine.py', folder / 'a_first.py')
+    (folder / 'b_spy.py').write_text(SPY + (SUBMISSIONS / 'lecture_engine.py').read_text())
+    shutil.copy(SUBMISSIONS / 'lecture_engine.py', folder / 'c_after.py')
+    result = run_cli('batch', folder, '--out', tmp_path / 'out', '-j', '1', '--profile', 'quick')
+    assert result.returncode == 0, result.stderr
+    spy = json.loads((tmp_path / 'out' / 'b_spy.py' / 'report.json').read_text())
+    printed = spy['checks'][0]['output']
+    assert 'kill refused' in printed and 'READ' not in printed and 'KILLED' not in printed
+    rows = {r['id']: r['verdict'] for r in csv.DictReader((tmp_path / 'out' / 'gradebook.csv').open())}
+    assert rows == {'a_first.py': 'passed', 'b_spy.py': 'passed', 'c_after.py': 'passed'}
+    import os
+    leftovers = []
+    for pid in os.listdir('/proc'):
+        try:
+            if b'sleep\x00637' in open(f'/proc/{pid}/cmdline', 'rb').read():
+                leftovers.append(pid)
+        except OSError:
+            pass
+    assert not leftovers
