@@ -81,7 +81,7 @@ def counterexample(trial):
         actual[f'{g.name(i)}.grad'] = _shown(got_grads, i)
     if 'error' in a:
         actual['error'] = f"{a['error']['type']}: {a['error']['message']}"
-    return Counterexample(g.code(show=shown), expected, actual)
+    return Counterexample(g.code(show=shown), expected, actual, g.to_dict())
 
 
 def _shown(results, i):

@@ -18,6 +18,7 @@ class Counterexample:
     code: str
     expected: dict = field(default_factory=dict)  # name -> shown value
     actual: dict = field(default_factory=dict)
+    graph: dict | None = None  # the graph as plain data (``Graph.to_dict``), for drawing it
 
 
 @dataclass

@@ -3,6 +3,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# The suite must give the same answer on every run: Hypothesis tests are derandomized
+# (a fixed seed per test) and keep no example database on disk.
+settings.register_profile('micrograde', derandomize=True, database=None, deadline=None)
+settings.load_profile('micrograde')
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / 'submissions'
