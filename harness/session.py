@@ -75,6 +75,8 @@ class Worker:
         protocol.send(self.to_worker, {
             'nonce': self.nonce, 'path': path, 'module': module, 'classes': settings.classes,
             'cell_timeout': settings.cell_timeout, 'seed': settings.seed,
+            # the notebook stops running cells before the grader's deadline kills it
+            'load_budget': settings.load_timeout * 0.8,
             'limits': settings.limits.to_dict()})
 
     def receive(self, timeout):

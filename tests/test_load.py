@@ -65,3 +65,14 @@ def test_last_definition_wins_and_its_cell_is_reported(run_cli, tmp_path):
     report = json.loads((tmp_path / 'r.json').read_text())
     assert result.returncode == 1
     assert report['classes']['Value'].startswith('cell 2')
+
+
+def test_slow_cells_cannot_cost_the_whole_load(run_cli, tmp_path):
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    slow = 'import time\nwhile True:\n    time.sleep(0.01)\n'
+    nb = _notebook(tmp_path / 'nb.ipynb', [engine] + [slow] * 6)
+    result = run_cli('grade', nb, '--profile', 'quick', '--cell-timeout', '2', '--load-timeout',
+                     '5', '--json', tmp_path / 'r.json')
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert result.returncode == 0, result.stdout
+    assert any('were not run' in w for w in report['load_warnings']), report['load_warnings']

@@ -76,7 +76,7 @@ def serve(rfd, wfd):
     started = time.perf_counter()
     try:
         loaded = load(hello.get('path'), hello.get('module'), hello.get('cell_timeout', 10.0),
-                      os.getcwd())
+                      os.getcwd(), hello.get('load_budget'))
     except LoadError as e:
         return reply(type='loaded', error=str(e))
     except BaseException as e:  # the loader's own guard: a report, never a silent death

@@ -17,6 +17,7 @@ import pkgutil
 import re
 import signal
 import sys
+import time
 import tokenize
 import types
 import zipfile
@@ -39,7 +40,8 @@ class CellTimeout(BaseException):
 class Loaded:
     """Namespaces to search for classes, in priority order, and what went wrong on the way."""
 
-    def __init__(self):
+    def __init__(self, budget=None):
+        self.deadline = time.monotonic() + budget if budget else None  # for notebook cells
         self.namespaces = []  # (where, dict)
         self.warnings = []
         self.origins = {}  # class object id -> 'cell 7, line 3'
@@ -61,9 +63,12 @@ class Loaded:
         return found
 
 
-def load(path=None, module=None, cell_timeout=10.0, scratch='.'):
-    """Load the submission at ``path`` (or the installed ``module``)."""
-    loaded = Loaded()
+def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None):
+    """Load the submission at ``path`` (or the installed ``module``).
+
+    ``budget`` seconds bound a notebook's cells all together: past it the remaining cells are
+    skipped with a warning, so slow training cells cannot cost the whole load."""
+    loaded = Loaded(budget)
     if module:
         _load_module(module, loaded)
         return loaded
@@ -332,7 +337,14 @@ def _load_notebook(path, loaded, cell_timeout):
             continue
         source = cell.get('source', '')
         source = ''.join(source) if isinstance(source, list) else str(source)
-        _run_cell(number, neutralise(source), ns, loaded, cell_timeout)
+        limit = cell_timeout
+        if loaded.deadline is not None:
+            limit = min(limit, loaded.deadline - time.monotonic())
+            if limit <= 0:
+                loaded.warnings.append(f'cells from {number} on were not run: the notebook used '
+                                       f'its whole load time.')
+                return
+        _run_cell(number, neutralise(source), ns, loaded, limit)
 
 
 class _FakeIPython:
@@ -387,7 +399,7 @@ def _run_cell(number, source, ns, loaded, cell_timeout):
                     continue
                 raise
     except CellTimeout:
-        loaded.warnings.append(f'cell {number} ran past its {cell_timeout:g} s limit; the rest '
+        loaded.warnings.append(f'cell {number} ran past its {cell_timeout:.3g} s limit; the rest '
                                f'of the cell was skipped.')
     except BaseException as e:
         if isinstance(e, SystemExit):
