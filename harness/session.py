@@ -181,6 +181,7 @@ class Session:
         self.worker, self.loaded_error = None, None
         self.restarts = self.requests = self.strikes = 0
         self.outputs = []
+        self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
 
     def load(self):
         """Start a worker; returns its ``loaded`` message (with ``error`` when loading failed)."""
@@ -218,6 +219,7 @@ class Session:
         bounded time.
         """
         timeout = timeout or self.settings.check_timeout
+        self.sent.append((task, items))
         results = []
         while len(results) < len(items):
             stop = self._stopped()
