@@ -4,7 +4,9 @@ Every graph ends in ``* k`` with ``k`` an input other than 1 where it can, so th
 that ignores the upstream gradient cannot hide; ``k`` is a ``Value`` so the scaling needs nothing
 but ``Value * Value``.
 """
-from .graph import Graph
+import functools
+
+from .graph import Graph, Node
 
 G = Graph.parse
 
@@ -83,10 +85,17 @@ ROBUSTNESS = [
 ]
 
 
+@functools.cache
+def chain(length):
+    """A chain ``x = x + 0.0001`` of ``length`` nodes: deeper than any recursion limit."""
+    nodes = tuple(Node('add', (i,), 0.0001) for i in range(length))
+    return Graph((('a', 0.5),), nodes, length)
+
+
+@functools.cache
 def ladder(depth):
     """``x = x*1 + x*1`` repeated: linear work for a topological backward, 2**depth for one that
     recurses into every path."""
-    from .graph import Node
     nodes, x = [], 0
     for _ in range(depth):
         nodes += [Node('mul', (x,), 1.0), Node('mul', (x,), 1.0)]
@@ -96,10 +105,14 @@ def ladder(depth):
     return Graph((('a', 0.5),), tuple(nodes), x)
 
 
-def chain(length):
-    """A chain ``x = x + 0.0001`` of ``length`` nodes: deeper than any recursion limit."""
-    from .graph import Node
-    nodes = [Node('add', (0,), 0.0001)]
-    for i in range(1, length):
-        nodes.append(Node('add', (i,), 0.0001))
-    return Graph((('a', 0.5),), tuple(nodes), length)
+#: Graphs too large to print node by node, as the loop a learner can run instead.
+LOOPS = {
+    chain: 'a = Value(0.5)\nx = a\nfor _ in range({n}):\n    x = x + 0.0001\nx.backward()\nprint(a.grad)\n',
+    ladder: 'a = Value(0.5)\nx = a\nfor _ in range({n}):\n    x = x * 1.0 + x * 1.0\nx.backward()\n'
+            'print(a.grad)\n',
+}
+
+
+def deep(builder, n):
+    """``(graph, runnable loop code)`` of a chain or ladder of size ``n``."""
+    return builder(n), LOOPS[builder].format(n=n)

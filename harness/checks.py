@@ -57,8 +57,19 @@ class Trial:
         return self.expected is not None and self.mismatch is not None
 
 
+@functools.lru_cache(maxsize=8192)
+def _wire(graph):
+    """A graph as the worker reads it; the same graphs go to every submission of a batch."""
+    return graph.to_dict()
+
+
+def item(graph, **options):
+    """One worker request item: the graph, plus ``backward``/``instrument`` options."""
+    return {'graph': _wire(graph), **options}
+
+
 def run_graphs(session, graph_list, instrument=False, timeout=None):
-    items = [{'graph': g.to_dict(), 'instrument': instrument} for g in graph_list]
+    items = [item(g, instrument=instrument) for g in graph_list]
     trials = []
     for g, actual in zip(graph_list, session.run('graph', items, timeout)):
         expected = oracles.expected(g)
@@ -114,7 +125,7 @@ def probe(session):
     or whose worker was lost is present but broken, and its checks will say why.
     """
     names = list(cases.PROBES)
-    results = session.run('graph', [{'graph': cases.PROBES[n].to_dict()} for n in names])
+    results = session.run('graph', [item(cases.PROBES[n]) for n in names])
     found, backward = {}, set()
     for name, r in zip(names, results):
         err = r.get('error')
@@ -210,7 +221,7 @@ def _repeat_check(session, have):
     """A second backward() must add the same gradients again, as micrograd (or torch) does."""
     if not REPEAT.capabilities <= have:
         return Check('backward.repeat', 'backward', 'skipped', 'needs add and mul')
-    actual = session.run('graph', [{'graph': REPEAT.to_dict(), 'backward': 2}])[0]
+    actual = session.run('graph', [item(REPEAT, backward=2)])[0]
     ref = oracles.run_reference(REPEAT, backward=2)
     code = REPEAT.code(show=range(3)) + 'out.backward()\n' + 'print(a.grad, b.grad, d.grad)\n'
     if 'error' in actual or 'grads2' not in actual:
@@ -237,32 +248,33 @@ def _repeat_check(session, have):
 def robustness_checks(session, found, budget):
     have = usable(found)
     checks = []
-    slow = session.settings.check_timeout * 3
-    table = [(name, what, g, None) for name, what, g in cases.ROBUSTNESS]
+    table = [(name, what, g, None, None) for name, what, g in cases.ROBUSTNESS]
     table.append(('deep_chain', f'backward through a {budget.chain}-node chain',
-                  cases.chain(budget.chain), slow))
+                  *cases.deep(cases.chain, budget.chain), session.settings.check_timeout * 3))
     table.append(('diamond_ladder', 'backward through 25 stacked diamonds (x = x*1 + x*1): '
-                  'linear time, unless every path is walked', cases.ladder(25), None))
-    for name, what, g, timeout in table:
+                  'linear time, unless every path is walked', *cases.deep(cases.ladder, 25), None))
+    for name, what, g, loop, timeout in table:
         if not g.capabilities <= have:
             checks.append(Check(f'robustness.{name}', 'robustness', 'skipped',
                                 'needs an op the submission lacks', required=False))
             continue
-        actual = session.run('graph', [{'graph': g.to_dict()}], timeout)[0]
+        actual = session.run('graph', [item(g)], timeout)[0]
         expected = oracles.run_torch(g)
         mismatch = first_mismatch(g, actual, expected)
         if mismatch is None:
             checks.append(Check(f'robustness.{name}', 'robustness', 'passed', f'{what}: as torch',
                                 required=False))
             continue
-        t = Trial(g, actual, expected, mismatch)
-        msg = f'{what}: ' + explain(g, actual, expected, mismatch)
-        checks.append(Check(f'robustness.{name}', 'robustness', 'failed', msg, required=False,
-                            counterexample=counterexample(t) if g.size < 50 else
-                            Counterexample(f'# a chain of {budget.chain} nodes\na = Value(0.5)\nx = a\n'
-                                           f'for _ in range({budget.chain}):\n    x = x + 0.0001\n'
-                                           f'x.backward()\nprint(a.grad)\n',
-                                           {'a.grad': '1.0'}, {'result': mismatch.message or show(mismatch.actual)})))
+        if loop:  # too large to print node by node: the loop that builds it, and a's gradient
+            got = {'a.grad': _shown(actual.get('grads', []), 0)}
+            if 'error' in actual:
+                got['error'] = f"{actual['error']['type']}: {actual['error']['message']}"
+            example = Counterexample(loop, {'a.grad': show(expected['grads'][0])}, got)
+        else:
+            example = counterexample(Trial(g, actual, expected, mismatch))
+        checks.append(Check(f'robustness.{name}', 'robustness', 'failed',
+                            f'{what}: ' + explain(g, actual, expected, mismatch), required=False,
+                            counterexample=example))
     return checks
 
 
