@@ -81,9 +81,9 @@ def _template(isolation):
 def _grade_one(job):
     """In a pool process: grade one submission and write its reports (never raises)."""
     from .cli import safe_grade, write_reports
-    sub_id, path, out, config = job
+    sub_id, path, print_, out, config = job
     report = safe_grade(str(path), None, config, sub_id, _template(config.settings.isolation))
-    report.fingerprint = fingerprint(path, config)
+    report.fingerprint = print_
     t_report = time.perf_counter()
     write_reports(report, out=Path(out, sub_id))
     report.timings['report'] = time.perf_counter() - t_report
@@ -124,9 +124,10 @@ class Batch:
         """Grade what changed since the last run; returns ``{id: Report}`` in order."""
         reports, todo = {}, []
         for sub_id, path in self.submissions:
-            old = previous(self.out, sub_id, fingerprint(path, self.config))
+            print_ = fingerprint(path, self.config)
+            old = previous(self.out, sub_id, print_)
             if old is None:
-                todo.append((sub_id, path, self.out, self.config))
+                todo.append((sub_id, path, print_, self.out, self.config))
                 continue
             reports[sub_id] = old
             if progress:

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import click
 
-from .grade import grade
+from .grade import Config, grade
 from .batch import Batch
-from .cli import make_config
 from .session import Session
 from .worker.execute import Backend, run_graph
 from .worker.load import load
@@ -40,7 +39,7 @@ def build_class(folder, copies, notebook):
 def floor(path, config):
     """Seconds the submission's own code needs for the work grading asked of it: every request
     a real grading sent, replayed in-process, with no sandbox, oracles or reports."""
-    session = Session(config.settings, str(path))
+    session = Session(config.settings, str(path), seed=config.seed)
     grade(str(path), config=config, session=session)
     preload()  # as the template does: the floor is the submission's own code only
     gc.collect()
@@ -74,7 +73,7 @@ def floor(path, config):
 @click.option('--notebook', default='lecture_notebook.ipynb', show_default=True)
 def main(copies, jobs, profile, notebook):
     """Grade a class of example copies; print throughput, breakdown and the ratio to the floor."""
-    config = make_config(0, profile, None, (), 60.0, 10.0, 10.0, 6144, 'auto')
+    config = Config(profile=profile)
     work_dir = Path(tempfile.mkdtemp(prefix='micrograde-bench-'))
     try:
         (work_dir / 'class').mkdir()

@@ -12,12 +12,13 @@ A mismatch is explained from first principles, not matched against known submiss
   nodes that ran in the wrong order;
 * otherwise the op whose operand's gradient is wrong while its own is right is the culprit.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from .compare import close, show
 from .graph import BINARY, Graph
+from .oracles import run_reference
 
 OP_NAMES = {'add': 'addition', 'sub': 'subtraction', 'mul': 'multiplication',
             'truediv': 'division', 'pow': 'power', 'neg': 'negation', 'exp': 'exp', 'log': 'log',
@@ -34,7 +35,7 @@ class Mismatch:
     message: str = ''
 
 
-def first_mismatch(graph, actual, expected, grads_key='grads'):
+def first_mismatch(graph, actual, expected):
     """The first wrong thing in ``actual``: an exception, a value, then a gradient."""
     if 'error' in actual:
         return Mismatch('error', actual['error'].get('node'), message=describe_error(graph, actual['error']))
@@ -43,8 +44,8 @@ def first_mismatch(graph, actual, expected, grads_key='grads'):
         if not close(actual['values'][i], expected['values'][i]):
             return Mismatch('value', i, expected['values'][i], actual['values'][i])
     for i in reversed(live):
-        if not close(actual[grads_key][i], expected['grads'][i]):
-            return Mismatch('grad', i, expected['grads'][i], actual[grads_key][i])
+        if not close(actual['grads'][i], expected['grads'][i]):
+            return Mismatch('grad', i, expected['grads'][i], actual['grads'][i])
     return None
 
 
@@ -67,19 +68,18 @@ def explain(graph, actual, expected, mismatch, order=None):
     if mismatch.kind == 'error':
         return mismatch.message
     if mismatch.kind == 'value':
-        return _explain_value(graph, actual, mismatch)
+        return _explain_value(graph, mismatch)
     return _explain_grad(graph, actual, expected, mismatch, order)
 
 
-def _explain_value(graph, actual, m):
+def _explain_value(graph, m):
     node = graph.node(m.entry)
     if node is None:
         return f'the input {graph.name(m.entry)} changed its value to {show(m.actual)}.'
     expr = graph.expression(m.entry)
     if node.left and node.op in ('sub', 'truediv'):
         swapped = Graph(graph.inputs, graph.nodes[:m.entry - len(graph.inputs)] + (
-            node.__class__(node.op, node.args, node.const, False),), m.entry)
-        from .oracles import run_reference
+            replace(node, left=False),), m.entry)
         alt = run_reference(swapped)
         if 'error' not in alt and close(m.actual, alt['values'][m.entry]):
             rhs = graph.name(node.args[0])
@@ -145,10 +145,10 @@ def visit_orders(graph):
     return orders
 
 
-def propagate(graph, local, order, seed=1.0, overwrite=(), no_upstream=()):
+def propagate(graph, local, order, overwrite=(), no_upstream=()):
     """Gradients from running each node's local rule in ``order``, micrograd style."""
     grads = [0.0] * graph.size
-    grads[graph.output] = seed
+    grads[graph.output] = 1.0
     for i in order:
         node = graph.node(i)
         for j, arg in enumerate(node.args):

@@ -32,11 +32,10 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
     ``template``: a warm ``Template`` to fork the worker from; ``session``: a ``Session`` of the
     caller's, to look at afterwards (what was sent, restarts)."""
     config = config or Config()
-    config.settings.seed = config.seed
     budget = checks.PROFILES[config.profile]
     report = Report(submission=name or str(module or path), seed=config.seed,
                     profile=config.profile, versions=versions(), budgets=budget.to_dict())
-    session = session or Session(config.settings, path, module, template)
+    session = session or Session(config.settings, path, module, template, config.seed)
     report.isolation = session.level
     timings = report.timings
     started = time.perf_counter()

@@ -31,7 +31,6 @@ class Settings:
     check_timeout: float = 10.0  # seconds one graph or MLP task may take
     isolation: str = 'auto'
     limits: sandbox.Limits = field(default_factory=sandbox.Limits)
-    seed: int = 0
 
 
 class WorkerGone(Exception):
@@ -70,11 +69,11 @@ class Output:
 class Worker:
     """One worker process and its two message pipes; subclasses say how it is started."""
 
-    def hello(self, settings, path, module):
+    def hello(self, settings, path, module, seed):
         self.nonce = secrets.token_hex(16)
         protocol.send(self.to_worker, {
             'nonce': self.nonce, 'path': path, 'module': module, 'classes': settings.classes,
-            'cell_timeout': settings.cell_timeout, 'seed': settings.seed,
+            'cell_timeout': settings.cell_timeout, 'seed': seed,
             # the notebook stops running cells before the grader's deadline kills it
             'load_budget': settings.load_timeout * 0.8,
             'limits': settings.limits.to_dict()})
@@ -108,7 +107,7 @@ class Worker:
 class DirectWorker(Worker):
     """A worker started on its own: a bubblewrap sandbox (or a plain process) per submission."""
 
-    def __init__(self, settings, submission, module, scratch, level):
+    def __init__(self, settings, submission, module, scratch, level, seed):
         marker = secrets.token_hex(8)
         to_worker_r, self.to_worker = os.pipe()
         self.from_worker, from_worker_w = os.pipe()
@@ -122,7 +121,7 @@ class DirectWorker(Worker):
         os.close(from_worker_w)
         self.output = Output(self.proc.stdout)
         self.marker, self.level, self.status = marker, level, None
-        self.hello(settings, inside, module)
+        self.hello(settings, inside, module, seed)
 
     def end(self):
         """Kill the worker's process group (and, unsandboxed, its escapees); its exit code."""
@@ -144,13 +143,13 @@ class DirectWorker(Worker):
 class ForkedWorker(Worker):
     """A worker forked from a warm template: it pays only for its submission's own code."""
 
-    def __init__(self, template, settings, submission):
+    def __init__(self, template, settings, submission, seed):
         self.template = template
         self.job, inside, fds = template.spawn(submission)
         self.to_worker, self.from_worker, out = fds
         self.output = Output(os.fdopen(out, 'rb', buffering=0))
         self.status, self.ended = None, False
-        self.hello(settings, inside, None)
+        self.hello(settings, inside, None, seed)
 
     def end(self):
         if not self.ended:
@@ -173,8 +172,8 @@ def _death(code):
 class Session:
     """A submission's worker for the whole of its grading, replaced whenever it is lost."""
 
-    def __init__(self, settings, path=None, module=None, template=None):
-        self.settings, self.path, self.module = settings, path, module
+    def __init__(self, settings, path=None, module=None, template=None, seed=0):
+        self.settings, self.path, self.module, self.seed = settings, path, module, seed
         self.template = template if template is not None and module is None else None
         self.level = 'bubblewrap' if self.template else sandbox.isolation(settings.isolation)
         self.scratch = None  # made for the first worker of its own (a forked one has a job folder)
@@ -191,7 +190,7 @@ class Session:
         self.worker = None
         if self.template is not None:
             try:
-                self.worker = ForkedWorker(self.template, self.settings, self.path)
+                self.worker = ForkedWorker(self.template, self.settings, self.path, self.seed)
             except OSError:
                 self.template = None  # a broken template: go on with workers of their own
         if self.worker is None:
@@ -199,7 +198,7 @@ class Session:
                 self.scratch = tempfile.mkdtemp(prefix='micrograde-')
                 sandbox.prepare_scratch(self.scratch, self.level)
             self.worker = DirectWorker(self.settings, self.path, self.module, self.scratch,
-                                       self.level)
+                                       self.level, self.seed)
         try:
             message = self.worker.receive(self.settings.load_timeout)
         except WorkerGone as e:

@@ -106,6 +106,8 @@ def missing(node, x, exc):
 def run_graph(graph, backend, backward=1, instrument=False):
     """Forward, ``backward`` backward passes, then every entry's data and grad.
 
+    Anything the submission raises, ``SystemExit`` included, fails this graph only.
+
     Returns ``{'values', 'grads'}`` (``grads`` after the first pass; with two passes also
     ``grads2``), ``'order'`` when instrumented (entry indices in the order their ``_backward``
     ran), or ``'error'`` saying where it failed.
@@ -115,7 +117,6 @@ def run_graph(graph, backend, backward=1, instrument=False):
         for _, x in graph['inputs']:
             vals.append(backend.leaf(x))
     except BaseException as e:
-        _reraise_fatal(e)
         return {'error': error(e, 'leaf')}
     n_inputs = len(vals)
     for k, node in enumerate(graph['nodes']):
@@ -123,7 +124,6 @@ def run_graph(graph, backend, backward=1, instrument=False):
             v = apply(node, vals)
             backend.created(v)
         except BaseException as e:
-            _reraise_fatal(e)
             x = vals[node['args'][0]]
             return {'error': error(e, 'forward', n_inputs + k, missing(node, x, e)),
                     'values': _read(backend.data, vals)}
@@ -135,7 +135,6 @@ def run_graph(graph, backend, backward=1, instrument=False):
         try:
             backend.backward(out)
         except BaseException as e:
-            _reraise_fatal(e)
             gone = isinstance(e, AttributeError) and getattr(type(out), 'backward', None) is None
             result['error'] = error(e, 'backward', graph['output'], gone)
             break
@@ -145,19 +144,12 @@ def run_graph(graph, backend, backward=1, instrument=False):
     return result
 
 
-def _reraise_fatal(e):
-    # SystemExit from a submission is a failure of that check, not an exit of the worker
-    if isinstance(e, KeyboardInterrupt):
-        raise e
-
-
 def _read(reader, vals):
     out = []
     for v in vals:
         try:
             out.append(reader(v))
         except BaseException as e:
-            _reraise_fatal(e)
             out.append({'error': type(e).__name__})
     return out
 
