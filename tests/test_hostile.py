@@ -103,9 +103,9 @@ def test_hang_in_backward_fails_those_checks_only(run_cli, tmp_path, prelude):
     result, report, checks = grade(run_cli, path, tmp_path, '--check-timeout', '2')
     assert_never_passed(result, report)
     assert checks['load']['status'] == 'passed'
-    assert 'timed out' in checks['ops.add']['message'] + checks['capability.backward']['message'] \
-        or any('timed out' in c['message'] for c in report['checks'])
-    assert report['timings']['ops'] < 60
+    assert 'timed out' in checks['ops.add']['message']
+    # three strikes: the rest is not run, so a hanging submission costs a few limits, not minutes
+    assert any('already timed out' in c['message'] for c in report['checks'])
 
 
 def test_unbounded_allocation_fails_the_check_not_the_grader(run_cli, tmp_path):
@@ -273,11 +273,16 @@ for path in ("/tmp/escape-{token}", os.path.expanduser("~/escape-{token}"), "/ro
 
 
 def test_deep_recursion_with_raised_limit_fails_that_check_only(run_cli, tmp_path):
-    path = submission(tmp_path, 'import sys\nsys.setrecursionlimit(10**8)\n')
-    result, report, checks = grade(run_cli, path, tmp_path)
-    assert result.returncode == 0, result.stdout
-    assert checks['robustness.deep_chain']['status'] in ('failed', 'passed')
-    assert checks['ops.add']['status'] == 'passed'
+    # with the limit raised, runaway recursion grows until a limit stops it: the C stack
+    # (SIGSEGV), memory, or the check's time limit; that check fails, the others are graded
+    dive = 'import sys\nsys.setrecursionlimit(10**8)\n\ndef dive(n):\n    return dive(n + 1)\n'
+    path = submission(tmp_path, dive, tanh='dive(0)')
+    result, report, checks = grade(run_cli, path, tmp_path, '--check-timeout', '3')
+    assert_never_passed(result, report)
+    message = checks['ops.tanh']['message']
+    assert checks['ops.tanh']['status'] in ('failed', 'error')
+    assert any(why in message for why in ('SIGSEGV', 'RecursionError', 'MemoryError', 'timed out')), message
+    assert checks['ops.add']['status'] == 'passed' and checks['ops.mul']['status'] == 'passed'
 
 
 def test_slow_but_honest_import_passes(run_cli, tmp_path):

@@ -23,7 +23,7 @@ def test_zip_cannot_escape_its_folder(tmp_path):
         z.writestr('__MACOSX/junk', 'x')
         z.writestr('ok/engine.py', 'x = 1')
     top = extract(str(archive), str(tmp_path / 'out'))
-    assert top == ['abs.py', 'escaped.py', 'ok'] or 'ok' in top
+    assert top == ['abs.py', 'ok']  # '..' entries are dropped, absolute ones made relative
     assert not (tmp_path / 'escaped.py').exists() and not (tmp_path.parent / 'escaped.py').exists()
 
 
