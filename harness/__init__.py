@@ -1,11 +1,22 @@
 """micrograde: grade micrograd-style autograd engines against torch and a reference engine.
 
-Public API: ``grade(path, config=Config(...)) -> Report``; reporters in ``harness.reporters``.
+Public API: ``grade(path, config=Config(...)) -> Report`` (each ``Check`` in ``Report.checks``).
+Names resolve on first use, so ``import harness`` stays light: the worker and ``micrograde
+--help`` never import torch.
 """
+import importlib
+
 __version__ = '0.1.0'
+__all__ = ['grade', 'Config', 'Report', 'Check']
+
+_HOME = {'grade': 'grading', 'Config': 'config', 'Report': 'results', 'Check': 'results'}
 
 
-def grade(*args, **kwargs):
-    """See ``harness.grade.grade`` (imported lazily: the worker must not pull in torch)."""
-    from .grade import grade as run
-    return run(*args, **kwargs)
+def __getattr__(name):
+    if name not in _HOME:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    return getattr(importlib.import_module(f'.{_HOME[name]}', __name__), name)
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

@@ -15,9 +15,12 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from . import __version__
-from .reporters import json_report
+from . import __version__, sandbox
+from .grading import safe_grade
+from .reporters import json_report, write_reports
 from .results import CATEGORIES
+from .warm import WarmTemplate
+from .worker.load import LoadError, extract
 
 SKIP = ('.', '_', 'reports')
 GRADABLE = ('.py', '.ipynb', '.zip')
@@ -25,7 +28,6 @@ GRADABLE = ('.py', '.ipynb', '.zip')
 
 def discover(paths, unpack_to):
     """``[(id, path)]``: one submission per file or sub-folder of each folder or zip given."""
-    from .worker.load import LoadError, extract
     found = []
     for root in map(Path, paths):
         if root.is_file() and root.suffix.lower() == '.zip':
@@ -66,12 +68,10 @@ _TEMPLATE = []
 
 def _template(isolation):
     """This pool process's warm template, started on first use (``None`` where unavailable)."""
-    from . import sandbox
-    from .template import Template
     if _TEMPLATE and _TEMPLATE[0] is not None and _TEMPLATE[0].proc.poll() is not None:
         _TEMPLATE.pop().close()  # it died (memory, a bug): start a fresh one
     if not _TEMPLATE:
-        _TEMPLATE.append(Template() if isolation != 'process' and sandbox.templates_available()
+        _TEMPLATE.append(WarmTemplate() if isolation != 'process' and sandbox.templates_available()
                          else None)
         if _TEMPLATE[0] is not None:
             atexit.register(_TEMPLATE[0].close)
@@ -80,7 +80,6 @@ def _template(isolation):
 
 def _grade_one(job):
     """In a pool process: grade one submission and write its reports (never raises)."""
-    from .cli import safe_grade, write_reports
     sub_id, path, print_, out, config = job
     report = safe_grade(str(path), None, config, sub_id, _template(config.settings.isolation))
     report.fingerprint = print_

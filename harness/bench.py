@@ -14,13 +14,14 @@ from pathlib import Path
 
 import click
 
-from .grade import Config, grade
 from .batch import Batch
+from .config import Config
+from .grading import grade
 from .session import Session
 from .worker.execute import Backend, run_graph
 from .worker.load import load
 from .worker.mlp import run_mlp
-from .worker.template import preload
+from .worker.forkserver import preload
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / 'submissions'

@@ -1,23 +1,23 @@
-"""The ``micrograde`` command: plain functions behind click; every option documented in --help."""
+"""The ``micrograde`` command: plain functions behind click; every option documented in --help.
+
+The top of the stack: it imports the rest, nothing imports it. Grading (and so torch) is imported
+only by the commands that grade, so ``--help`` answers at once.
+"""
 import shlex
 import sys
-import traceback
 from pathlib import Path
 
 import click
 
-from . import __version__
-from .checks import PROFILES
-from .results import Check, Report
+from . import __version__, sandbox
+from .config import CLASS_NAMES, ISOLATION_LEVELS, PROFILES, Config, Limits, Settings
 from .rubric import Rubric, RubricError
-from .sandbox import Limits
-from .session import Settings
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
 
 
 def _classes(pairs):
-    names = dict(Settings().classes)
+    names = dict(CLASS_NAMES)
     for pair in pairs:
         role, _, name = pair.partition('=')
         if role not in names or not name.isidentifier():
@@ -28,29 +28,31 @@ def _classes(pairs):
 
 
 def grade_options(f):
-    """Options shared by ``grade`` and ``batch``."""
+    """Options shared by ``grade`` and ``batch``; their defaults are ``harness.config``'s."""
     for option in reversed([
-        click.option('--seed', default=0, show_default=True, help='Seed of the fuzzed graphs and '
-                     'MLP weights; the same seed, submission and version give the same report.'),
-        click.option('--profile', type=click.Choice(list(PROFILES)), default='standard',
+        click.option('--seed', default=Config.seed, show_default=True, help='Seed of the fuzzed '
+                     'graphs and MLP weights; the same seed, submission and version give the same '
+                     'report.'),
+        click.option('--profile', type=click.Choice(list(PROFILES)), default=Config.profile,
                      show_default=True, help='How hard to fuzz: quick (a self-check), standard, '
                      'thorough.'),
         click.option('--rubric', type=click.Path(dir_okay=False), default=None,
-                     help='TOML rubric: points, required ops, visibility (default: the lecture).'),
+                     help='TOML rubric: points, required ops, advisory checks, visibility '
+                     '(default: the lecture).'),
         click.option('--class', 'class_names', multiple=True, metavar='ROLE=NAME',
-                     help='Class name to look for, e.g. --class Value=Scalar (roles: Value, '
-                     'Neuron, Layer, MLP).'),
-        click.option('--load-timeout', default=60.0, show_default=True,
+                     help='Class name to look for, e.g. --class Value=Scalar (roles: '
+                     f'{", ".join(CLASS_NAMES)}).'),
+        click.option('--load-timeout', default=Settings.load_timeout, show_default=True,
                      help='Seconds a submission may take to load.'),
-        click.option('--cell-timeout', default=10.0, show_default=True,
+        click.option('--cell-timeout', default=Settings.cell_timeout, show_default=True,
                      help='Seconds each notebook cell may run before the rest of it is skipped.'),
-        click.option('--check-timeout', default=10.0, show_default=True,
+        click.option('--check-timeout', default=Settings.check_timeout, show_default=True,
                      help='Seconds one graph or MLP task may take before its check fails.'),
-        click.option('--memory-limit', default=6144, show_default=True,
+        click.option('--memory-limit', default=Limits.memory >> 20, show_default=True,
                      help='Megabytes of address space a worker may use.'),
-        click.option('--isolation', type=click.Choice(['auto', 'bubblewrap', 'process']),
-                     default='auto', show_default=True,
-                     help='Worker sandbox: bubblewrap where it runs (auto), or a plain process.'),
+        click.option('--isolation', type=click.Choice(ISOLATION_LEVELS), default=Settings.isolation,
+                     show_default=True, help='Worker sandbox: bubblewrap where it runs (auto), '
+                     'bubblewrap or nothing, or a plain process.'),
     ]):
         f = option(f)
     return f
@@ -58,44 +60,19 @@ def grade_options(f):
 
 def make_config(seed, profile, rubric, class_names, load_timeout, cell_timeout, check_timeout,
                 memory_limit, isolation):
-    from .grade import Config
+    """The ``Config`` the options describe; anything impossible is a usage error (exit 2)."""
     try:
         loaded_rubric = Rubric.load(rubric)
     except RubricError as e:
         raise click.BadParameter(str(e), param_hint='--rubric') from None
+    try:
+        sandbox.isolation(isolation)
+    except sandbox.IsolationUnavailable as e:
+        raise click.BadParameter(str(e), param_hint='--isolation') from None
     settings = Settings(classes=_classes(class_names), load_timeout=load_timeout,
                         cell_timeout=cell_timeout, check_timeout=check_timeout,
                         isolation=isolation, limits=Limits(memory=memory_limit * 2**20))
     return Config(seed=seed, profile=profile, rubric=loaded_rubric, settings=settings)
-
-
-def safe_grade(path, module, config, name, template=None):
-    """``grade`` that turns a grader bug into a failed report instead of a traceback."""
-    from .grade import grade, versions
-    try:
-        return grade(path, module, config, name, template)
-    except Exception:
-        report = Report(submission=name, seed=config.seed, profile=config.profile,
-                        versions=versions())
-        report.checks.append(Check('grader', 'load', 'error', 'micrograde itself failed while '
-                                   'grading this submission; please report it:\n'
-                                   + traceback.format_exc(limit=5)))
-        return config.rubric.apply(report)
-
-
-def write_reports(report, out=None, junit=None, json_path=None, gradescope=None):
-    """Write every asked-for report; ``out`` is a folder that gets all of them."""
-    from .reporters import gradescope as gs, json_report, junit as jx
-    targets = []
-    if out:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        targets += [(jx, Path(out, 'junit.xml')), (json_report, Path(out, 'report.json')),
-                    (gs, Path(out, 'results.json'))]
-    targets += [(m, Path(p)) for m, p in ((jx, junit), (json_report, json_path), (gs, gradescope)) if p]
-    for module, path in targets:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        module.write(report, path)
-    return [str(p) for _, p in targets]
 
 
 @click.group()
@@ -123,11 +100,13 @@ def grade(path, module, out, junit, json_path, gradescope, color, **options):
     """
     if bool(path) == bool(module):
         raise click.UsageError('give exactly one of PATH or --module NAME')
+    from .grading import safe_grade
+    from .reporters import write_reports
     config = make_config(**options)
     report = safe_grade(path, module, config, module or path)
     rerun = 'micrograde grade ' + (shlex.quote(path) if path else f'--module {module}') + \
         f' --seed {config.seed} --profile {config.profile}'
-    written = write_reports(report, out, junit, json_path, gradescope)
+    written = write_reports(report, out, junit=junit, json=json_path, gradescope=gradescope)
     colour = sys.stdout.isatty() if color is None else color
     click.echo(_console(report, colour, rerun), nl=False)
     for p in written:

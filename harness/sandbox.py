@@ -13,25 +13,11 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 WORKER_PACKAGE = Path(__file__).with_name('worker')
 NOBODY = 65534
 SANDBOX_ROOT = '/opt/micrograde'
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits applied by the worker to itself before it loads anything."""
-    memory: int = 6 * 2**30        # address space, bytes
-    cpu_seconds: int = 900
-    processes: int = 512           # threads count too, and torch starts some
-    file_size: int = 256 * 2**20
-    open_files: int = 512
-
-    def to_dict(self):
-        return asdict(self)
 
 
 @functools.cache
@@ -51,6 +37,10 @@ def bubblewrap():
     return exe if ok else None
 
 
+class IsolationUnavailable(ValueError):
+    """The isolation level asked for cannot run on this machine."""
+
+
 def isolation(preferred='auto'):
     """The isolation level a worker gets: ``bubblewrap`` or ``process``."""
     if preferred == 'process':
@@ -58,7 +48,8 @@ def isolation(preferred='auto'):
     if bubblewrap():
         return 'bubblewrap'
     if preferred == 'bubblewrap':
-        raise RuntimeError('bubblewrap was asked for but cannot start a sandbox on this machine')
+        raise IsolationUnavailable('bubblewrap cannot start a sandbox on this machine (is it installed, '
+                                   'and are user namespaces allowed?)')
     return 'process'
 
 
@@ -92,13 +83,13 @@ def command(level, submission, scratch, fds, marker):
 
 
 def template_command(jobs, control_fd):
-    """argv of a warm template sandbox (see ``worker/template.py``); ``jobs`` is bound at /jobs.
+    """argv of a warm template sandbox (see ``worker/forkserver.py``); ``jobs`` is bound at /jobs.
 
     Only root can give it the two capabilities it needs to hand each job its own uid."""
     argv = _bwrap_base() + ['--bind', str(jobs), '/jobs', '--chdir', '/tmp', '--cap-drop', 'ALL',
                             '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID']
     argv += _setenv(_environment('/tmp', 'template')) + ['--']
-    return argv + [sys.executable, '-m', 'mgworker', 'template', str(control_fd)]
+    return argv + [sys.executable, '-m', 'mgworker', 'forkserver', str(control_fd)]
 
 
 def templates_available():

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass, field
 
 from . import sandbox
 from .worker import protocol
@@ -19,18 +18,6 @@ from .worker import protocol
 OUTPUT_KEEP = 64 * 1024
 MAX_STRIKES = 3  # timeouts or memory exhaustion before nothing more is run
 MAX_RESTARTS = 6
-
-
-@dataclass
-class Settings:
-    """What a session needs to start workers; the same for every submission of a batch."""
-    classes: dict = field(default_factory=lambda: {'Value': 'Value', 'Neuron': 'Neuron',
-                                                   'Layer': 'Layer', 'MLP': 'MLP'})
-    load_timeout: float = 60.0
-    cell_timeout: float = 10.0
-    check_timeout: float = 10.0  # seconds one graph or MLP task may take
-    isolation: str = 'auto'
-    limits: sandbox.Limits = field(default_factory=sandbox.Limits)
 
 
 class WorkerGone(Exception):

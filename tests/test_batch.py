@@ -57,7 +57,7 @@ def test_batch_finishes_with_a_complete_gradebook_and_resumes(run_cli, tmp_path)
 
 
 def test_fingerprint_follows_content_and_config(tmp_path):
-    from harness.grade import Config
+    from harness import Config
     path = tmp_path / 'a.py'
     path.write_text('x = 1\n')
     base = fingerprint(path, Config())

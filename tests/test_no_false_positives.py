@@ -2,7 +2,7 @@
 import pytest
 
 from conftest import SUBMISSIONS
-from harness.grade import Config, grade
+from harness import Config, grade
 
 CORRECT = ['lecture_engine.py', 'lecture_notebook.ipynb', 'micrograd', 'missing_ops.py',
            'alt_engine.py']

@@ -1,28 +1,28 @@
-"""Reporters: each turns a ``Report`` into one format, and reads nothing else."""
-import re
+"""Reporters: each turns a ``Report`` into one format and reads nothing else (no torch here).
 
-_ILLEGAL_XML = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]')
+``FORMATS`` is the one table of report formats: name -> ``write(report, path)``. A new format is
+a module with a ``write`` function, one row here and its file name for ``--out`` folders.
+"""
+from pathlib import Path
+
+from . import gradescope, json_report, junit
+
+FORMATS = {'junit': junit.write, 'json': json_report.write, 'gradescope': gradescope.write}
+
+#: The file each format gets in an ``--out`` folder.
+FILENAMES = {'junit': 'junit.xml', 'json': 'report.json', 'gradescope': 'results.json'}
 
 
-def clean(text, limit=None):
-    """Text safe for XML and UTF-8: control characters and lone surrogates shown, not kept raw."""
-    text = _ILLEGAL_XML.sub(lambda m: f'\\x{ord(m.group()):02x}' if ord(m.group()) < 0x100
-                            else f'\\u{ord(m.group()):04x}', str(text))
-    if limit and len(text) > limit:
-        text = text[:limit] + f'\n[... {len(text) - limit} more characters not shown]'
-    return text
-
-
-def failure_text(check):
-    """The body of a failure: counterexample code, expected vs actual, the diagnosis."""
-    parts = [check.message]
-    ce = check.counterexample
-    if ce:
-        if ce.code:
-            parts.append('Reproduce with:\n' + ce.code.rstrip())
-        for label, values in (('expected', ce.expected), ('actual', ce.actual)):
-            if values:
-                parts.append(f'{label}: ' + ', '.join(f'{k} = {v}' for k, v in values.items()))
-    if check.diagnosis and check.diagnosis not in check.message:
-        parts.append('hint: ' + check.diagnosis)
-    return '\n\n'.join(parts)
+def write_reports(report, out=None, **paths):
+    """Write every asked-for report: all formats into the folder ``out``, and each format given
+    as a keyword (``junit=PATH``, ``json=PATH`` …) to its own path. Returns the paths written."""
+    unknown = set(paths) - set(FORMATS)
+    if unknown:
+        raise ValueError(f'unknown report format {", ".join(sorted(unknown))}; '
+                         f'known: {", ".join(FORMATS)}')
+    targets = [(name, Path(out, FILENAMES[name])) for name in FORMATS] if out else []
+    targets += [(name, Path(path)) for name, path in paths.items() if path]
+    for name, path in targets:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        FORMATS[name](report, path)
+    return [str(path) for _, path in targets]

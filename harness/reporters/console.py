@@ -2,7 +2,7 @@
 reproduce it."""
 import click
 
-from . import clean
+from .text import clean
 
 MARK = {'passed': ('ok', 'green'), 'failed': ('FAIL', 'red'), 'error': ('ERROR', 'red'),
         'skipped': ('skip', 'yellow')}

@@ -1,7 +1,7 @@
 """Gradescope's ``results.json``: the total, each check as a test with its points and visibility."""
 import json
 
-from . import clean, failure_text
+from .text import clean, failure_text
 
 STATUS = {'passed': 'passed', 'failed': 'failed', 'error': 'failed', 'skipped': 'passed'}
 

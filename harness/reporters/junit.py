@@ -1,7 +1,7 @@
 """JUnit XML with junit-xml: one testsuite per category, one testcase per check."""
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from . import clean, failure_text
+from .text import clean, failure_text
 
 OUTPUT_LIMIT = 4096
 

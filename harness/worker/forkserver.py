@@ -1,4 +1,5 @@
-"""A warm template: import what notebooks import once, then fork one fresh worker per job.
+"""The worker side of a warm template: import what notebooks import once, then fork one fresh
+worker per job (the grader side is ``harness/warm.py``).
 
 Runs inside the sandbox with only CAP_SETUID/CAP_SETGID; it never runs submission code itself.
 Each child drops, before it reads anything, to the job's own uid (fresh for every submission)
@@ -15,7 +16,8 @@ import json
 import os
 import signal
 import socket
-import sys
+
+from .serve import serve
 
 PRELOAD = ('numpy', 'matplotlib', 'matplotlib.pyplot', 'torch', 'graphviz')
 PR_SET_NO_NEW_PRIVS = 38
@@ -108,7 +110,6 @@ def _become_worker(msg, rfd, wfd, outfd):
         os.chdir(msg['home'])
         os.environ.update(HOME=msg['home'], MPLCONFIGDIR=os.path.join(msg['home'], '.matplotlib'),
                           MICROGRADE_WORKER=msg['job'])
-        from .__main__ import serve
         serve(rfd, wfd)
     except BaseException:
         pass
@@ -141,7 +142,3 @@ def _end(uid, pid):
         except ChildProcessError:
             break
     return status
-
-
-if __name__ == '__main__':
-    serve_template(int(sys.argv[1]))

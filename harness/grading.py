@@ -1,27 +1,17 @@
 """Grade one submission: load it in a worker, run every check, score it. No reporting here."""
 import platform
 import time
-from dataclasses import dataclass, field
-
-import hypothesis
-import torch
+import traceback
 
 from . import __version__, checks
+from .config import Config
 from .results import Check, Report
-from .rubric import Rubric
-from .session import Session, Settings
-
-
-@dataclass
-class Config:
-    """Everything that decides a grade besides the submission itself."""
-    seed: int = 0
-    profile: str = 'standard'
-    rubric: Rubric = field(default_factory=Rubric.load)
-    settings: Settings = field(default_factory=Settings)
+from .session import Session
 
 
 def versions():
+    import hypothesis
+    import torch
     return {'micrograde': __version__, 'python': platform.python_version(),
             'torch': torch.__version__, 'hypothesis': hypothesis.__version__}
 
@@ -29,10 +19,10 @@ def versions():
 def grade(path=None, module=None, config=None, name=None, template=None, session=None):
     """The report for the submission at ``path`` (or the installed ``module``).
 
-    ``template``: a warm ``Template`` to fork the worker from; ``session``: a ``Session`` of the
+    ``template``: a ``WarmTemplate`` to fork the worker from; ``session``: a ``Session`` of the
     caller's, to look at afterwards (what was sent, restarts)."""
     config = config or Config()
-    budget = checks.PROFILES[config.profile]
+    budget = config.budget
     report = Report(submission=name or str(module or path), seed=config.seed,
                     profile=config.profile, versions=versions(), budgets=budget.to_dict())
     session = session or Session(config.settings, path, module, template, config.seed)
@@ -58,6 +48,20 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
         report.output = session.close()
         timings['total'] = time.perf_counter() - started
     return config.rubric.apply(report)
+
+
+def safe_grade(path=None, module=None, config=None, name=None, template=None):
+    """``grade`` that never raises: a grader bug becomes a failed report, not a traceback."""
+    config = config or Config()
+    try:
+        return grade(path, module, config, name, template)
+    except Exception:
+        report = Report(submission=name or str(module or path), seed=config.seed,
+                        profile=config.profile, versions=versions())
+        report.checks.append(Check('grader', 'load', 'error', 'micrograde itself failed while '
+                                   'grading this submission; please report it:\n'
+                                   + traceback.format_exc(limit=5)))
+        return config.rubric.apply(report)
 
 
 def _run_checks(session, config, budget, report):

@@ -1,4 +1,4 @@
-"""The grader's side of a warm template sandbox (see ``worker/template.py``).
+"""The grader's side of a warm template sandbox (the worker side is ``worker/forkserver.py``).
 
 One per grading process: notebooks then pay for their own code only, not for importing torch,
 numpy and matplotlib again.  Each job gets a folder of its own (a copy of the submission and a
@@ -18,7 +18,7 @@ from . import sandbox
 UID_BASE = 200_000
 
 
-class Template:
+class WarmTemplate:
 
     def __init__(self):
         self.jobs = Path(tempfile.mkdtemp(prefix='micrograde-jobs-'))

@@ -1,0 +1,103 @@
+"""The public API and the package's shape: light imports, one grade after another, no cycles."""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, SUBMISSIONS
+
+
+def _python(code, **env):
+    return subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env or None)
+
+
+def test_public_names_resolve_and_grade_can_be_called_twice():
+    result = _python(
+        'import harness\n'
+        f'a = harness.grade({str(SUBMISSIONS / "lecture_engine.py")!r}, '
+        'config=harness.Config(profile="quick"))\n'
+        f'b = harness.grade({str(SUBMISSIONS / "bug_no_seed.py")!r}, '
+        'config=harness.Config(profile="quick"))\n'
+        'assert isinstance(a, harness.Report) and isinstance(a.checks[0], harness.Check)\n'
+        'print(a.verdict, b.verdict, sorted(harness.__all__))\n')
+    assert result.stdout.split() == ['passed', 'failed', "['Check',", "'Config',", "'Report',",
+                                     "'grade']"], result.stderr
+
+
+def test_help_and_import_do_not_import_torch():
+    result = _python(
+        'import sys\nfrom click.testing import CliRunner\nimport harness\nfrom harness.cli import main\n'
+        'out = CliRunner().invoke(main, ["grade", "--help"])\n'
+        'assert out.exit_code == 0 and "--isolation" in out.output, out.output\n'
+        'print(sorted(m for m in ("torch", "hypothesis", "harness.grading") if m in sys.modules))')
+    assert result.stdout.strip() == '[]', result.stdout + result.stderr
+
+
+def test_unavailable_isolation_is_a_usage_error(tmp_path):
+    # without bwrap on PATH, bubblewrap cannot run: asking for it is the user's mistake
+    result = subprocess.run([sys.executable, '-m', 'harness.cli', 'grade',
+                             str(SUBMISSIONS / 'lecture_engine.py'), '--isolation', 'bubblewrap'],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={'PATH': str(tmp_path)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'bubblewrap' in result.stderr and 'Traceback' not in result.stderr
+
+
+def _imports(path, package, top_only=False):
+    """The modules ``path`` imports at module level (and, unless ``top_only``, in functions)."""
+    tree = ast.parse(path.read_text())
+    here = package if path.name == '__init__.py' else package.rpartition('.')[0]
+    found = set()
+    for node in tree.body if top_only else ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ''
+            if node.level:
+                parent = here.rsplit('.', node.level - 1)[0] if node.level > 1 else here
+                base = f'{parent}.{base}' if base else parent
+            found.add(base)
+            found |= {f'{base}.{a.name}' for a in node.names}
+    return found
+
+
+def _modules():
+    out = {}
+    for top in ('harness', 'reference'):
+        for path in (ROOT / top).rglob('*.py'):
+            parts = path.relative_to(ROOT).with_suffix('').parts
+            name = '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+            out[name] = path
+    return out
+
+
+def test_no_import_cycle_and_nothing_imports_the_cli():
+    modules = _modules()
+    graph = {name: {m for m in _imports(path, name) if m in modules and m != name}
+             for name, path in modules.items()}
+    assert not [m for m, deps in graph.items() if 'harness.cli' in deps]
+    state = {}
+
+    def visit(m, stack):
+        state[m] = 'open'
+        for dep in sorted(graph[m]):
+            if state.get(dep) == 'open':
+                raise AssertionError('import cycle: ' + ' -> '.join(stack[stack.index(dep):] + [dep]))
+            if dep not in state:
+                visit(dep, stack + [dep])
+        state[m] = 'done'
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+
+
+def test_worker_package_is_standard_library_only():
+    """It is all of micrograde inside the sandbox (the fork server's warm-up of what notebooks
+    import is inside functions, and tolerates their absence)."""
+    worker = ROOT / 'harness' / 'worker'
+    for path in worker.rglob('*.py'):
+        name = '.'.join(path.relative_to(ROOT).with_suffix('').parts).removesuffix('.__init__')
+        for m in _imports(path, name, top_only=True):
+            assert m.startswith('harness.worker') or m.split('.')[0] in sys.stdlib_module_names, \
+                (path.name, m)
