@@ -7,25 +7,25 @@ but ``Value * Value``.
 import functools
 
 from .graph import Graph, Node
+from .worker.ops import CAPABILITIES, form
 
 G = Graph.parse
+OP_CAPABILITIES = tuple(c for c in CAPABILITIES if c != 'backward')
 
-#: One smallest graph per capability: does the submission have the op at all?
-PROBES = {
-    'add': G('out = a + b', a=1.5, b=-2.0), 'add_const': G('out = a + 2.0', a=1.5),
-    'radd': G('out = 2.0 + a', a=1.5), 'sub': G('out = a - b', a=1.5, b=-2.0),
-    'sub_const': G('out = a - 2.0', a=1.5), 'rsub': G('out = 2.0 - a', a=1.5),
-    'mul': G('out = a * b', a=1.5, b=-2.0), 'mul_const': G('out = a * 2.0', a=1.5),
-    'rmul': G('out = 2.0 * a', a=1.5), 'truediv': G('out = a / b', a=1.5, b=-2.0),
-    'truediv_const': G('out = a / 2.0', a=1.5), 'rtruediv': G('out = 2.0 / a', a=1.5),
-    'pow': G('out = a ** 2.0', a=1.5), 'neg': G('out = -a', a=1.5),
-    'exp': G('out = a.exp()', a=0.5), 'log': G('out = a.log()', a=1.5),
-    'tanh': G('out = a.tanh()', a=0.5), 'relu': G('out = a.relu()', a=1.5),
-    'sigmoid': G('out = a.sigmoid()', a=0.5),
-}
 
-#: Per-op checks: forward values and gradients at several inputs, a shared operand, upstream ≠ 1.
-OPS = {
+def probe(cap):
+    """The smallest graph of a capability: does the submission have the op in that form at all?"""
+    op, operands, left = form(cap)
+    inputs = (('a', op.samples[0] if op.samples else 1.5), ('b', -2.0))[:operands]
+    const = 2.0 if operands == 1 and op.numbers else None
+    return Graph(inputs, (Node(op.name, tuple(range(operands)), const, left),), operands, ('out',))
+
+
+PROBES = {cap: probe(cap) for cap in OP_CAPABILITIES}
+
+#: Per-op checks beyond a method op's samples (see ``method_cases``): forward values and
+#: gradients at several inputs, a shared operand, upstream ≠ 1.
+WRITTEN = {
     'add': [G('out = (a + b) * k', a=1.5, b=-2.0, k=3.0), G('out = (a + a) * k', a=-0.75, k=-2.0)],
     'add_const': [G('out = (a + 2.0) * k', a=-1.25, k=3.0)],
     'radd': [G('out = (2.0 + a) * k', a=-1.25, k=3.0)],
@@ -44,14 +44,20 @@ OPS = {
             G('out = (a ** -2.0) * k', a=-1.5, k=3.0), G('out = (a ** 0.5) * k', a=2.25, k=3.0),
             G('out = (a ** -0.5) * k', a=0.75, k=2.0), G('out = (a ** 1.5) * k', a=1.75, k=-1.0)],
     'neg': [G('out = (-a) * k', a=1.25, k=3.0)],
-    'exp': [G('out = a.exp() * k', a=1.0, k=3.0), G('out = a.exp() * k', a=-0.5, k=-2.0)],
-    'log': [G('out = a.log() * k', a=2.5, k=3.0), G('out = a.log() * k', a=0.3, k=-2.0)],
-    'tanh': [G('out = a.tanh() * k', a=0.3, k=3.0), G('out = a.tanh() * k', a=-1.5, k=3.0),
-             G('out = a.tanh() * k', a=2.0, k=-2.0)],
-    'relu': [G('out = a.relu() * k', a=2.0, k=3.0), G('out = a.relu() * k', a=-1.0, k=3.0),
-             G('out = (a.relu() + a) * k', a=-1.5, k=3.0)],  # relu must not change a.data
-    'sigmoid': [G('out = a.sigmoid() * k', a=0.7, k=3.0), G('out = a.sigmoid() * k', a=-2.0, k=-2.0)],
+    'relu': [G('out = (a.relu() + a) * k', a=-1.5, k=3.0)],  # relu must not change a.data
 }
+
+
+def method_cases(cap):
+    """A method op at each of its sample inputs, times an upstream gradient other than 1."""
+    op = form(cap)[0]
+    if not op.method:
+        return []
+    return [G(f'out = a.{op.name}() * k', a=x, k=(3.0, -2.0)[i % 2]) for i, x in enumerate(op.samples)]
+
+
+#: Per-op checks, one list of graphs per capability.
+OP_CASES = {cap: method_cases(cap) + WRITTEN.get(cap, []) for cap in OP_CAPABILITIES}
 
 #: How ``backward()`` walks a graph: (check id, what it shows, graphs).
 BACKWARD = [

@@ -16,7 +16,7 @@ import reference
 from . import cases, oracles
 from .compare import FD_ATOL, FD_RTOL, close, show
 from .diagnose import explain, first_mismatch, topological_violation
-from .graph import CAPABILITIES
+from .worker.ops import CAPABILITIES
 from .results import Check, Counterexample
 from .strategies import graphs
 
@@ -145,7 +145,7 @@ def usable(found):
 def op_checks(session, found, required):
     have = usable(found)
     checks = []
-    for cap, gs in cases.OPS.items():
+    for cap, gs in cases.OP_CASES.items():
         gs = [g for g in gs if g.capabilities <= have]
         if cap not in have:
             status = 'failed' if cap in required else 'skipped'

@@ -17,12 +17,10 @@ from dataclasses import dataclass, replace
 import torch
 
 from .compare import close, show
-from .graph import BINARY, Graph
+from .graph import Graph
 from .oracles import run_reference
-
-OP_NAMES = {'add': 'addition', 'sub': 'subtraction', 'mul': 'multiplication',
-            'truediv': 'division', 'pow': 'power', 'neg': 'negation', 'exp': 'exp', 'log': 'log',
-            'tanh': 'tanh', 'relu': 'relu', 'sigmoid': 'sigmoid'}
+from .worker.execute import apply
+from .worker.ops import OPS
 
 
 @dataclass
@@ -77,17 +75,17 @@ def _explain_value(graph, m):
     if node is None:
         return f'the input {graph.name(m.entry)} changed its value to {show(m.actual)}.'
     expr = graph.expression(m.entry)
-    if node.left and node.op in ('sub', 'truediv'):
+    op = OPS[node.op]
+    if node.left:  # a reflected op: does the value match its operands swapped?
         swapped = Graph(graph.inputs, graph.nodes[:m.entry - len(graph.inputs)] + (
             replace(node, left=False),), m.entry)
         alt = run_reference(swapped)
         if 'error' not in alt and close(m.actual, alt['values'][m.entry]):
             rhs = graph.name(node.args[0])
             return (f'the reflected op computes the operands in the wrong order: `{expr}` gave '
-                    f'{show(m.actual)}, the value of `{rhs} {"-" if node.op == "sub" else "/"} '
-                    f'{node.const!r}`; __r{node.op}__(self, other) must compute other '
-                    f'{"-" if node.op == "sub" else "/"} self.')
-    return (f'the forward value of {OP_NAMES[node.op]} is wrong: `{expr}` gave {show(m.actual)}, '
+                    f'{show(m.actual)}, the value of `{rhs} {op.symbol} {node.const!r}`; '
+                    f'{op.reflected_dunder}(self, other) must compute other {op.symbol} self.')
+    return (f'the forward value of {op.display} is wrong: `{expr}` gave {show(m.actual)}, '
             f'expected {show(m.expected)}.')
 
 
@@ -95,7 +93,6 @@ def _explain_value(graph, m):
 
 def local_derivatives(graph, values):
     """``{entry: [d entry / d operand, ...]}`` for every node, from torch at the given values."""
-    from .worker.execute import apply
     out = {}
     for k, node in enumerate(graph.nodes):
         i = len(graph.inputs) + k
@@ -182,9 +179,9 @@ def _explain_grad(graph, actual, expected, m, order):
     ops = sorted({graph.node(i).op for i in correct})
     models = [('the gradient is assigned instead of accumulated (`grad = ...` where it must be '
                '`grad += ...`)', dict(overwrite=set(ops)))]
-    models += [(f'{OP_NAMES[op]}\'s backward assigns its gradient instead of accumulating it '
+    models += [(f'{OPS[op].display}\'s backward assigns its gradient instead of accumulating it '
                 f'(`grad = ...` where it must be `grad += ...`)', dict(overwrite={op})) for op in ops]
-    models += [(f'{OP_NAMES[op]}\'s backward ignores the upstream gradient: the local derivative '
+    models += [(f'{OPS[op].display}\'s backward ignores the upstream gradient: the local derivative '
                 f'must be multiplied by out.grad', dict(no_upstream={op})) for op in ops]
     for text, kw in models:
         if _matches(graph, grads, propagate(graph, local, correct, **kw)):
@@ -234,10 +231,10 @@ def _localise(graph, actual, expected):
                 c = culprits[0]
                 node = graph.node(c)
                 side = ''
-                if node.op in BINARY and len(node.args) == 2 and node.args[0] != node.args[1]:
+                if len(node.args) == 2 and node.args[0] != node.args[1]:
                     side = ' with respect to its left input' if node.args[0] == i else \
                         ' with respect to its right input'
-                return (f'the local derivative of {OP_NAMES[node.op]}{side} is wrong: in '
+                return (f'the local derivative of {OPS[node.op].display}{side} is wrong: in '
                         f'`{graph.name(c)} = {graph.expression(c)}`, {graph.name(i)}.grad is '
                         f'{show(actual["grads"][i])}, expected {show(expected["grads"][i])}.')
             names = ', '.join(f'`{graph.expression(c)}`' for c in culprits)

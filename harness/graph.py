@@ -1,12 +1,13 @@
 """Expression DAGs as plain data: what every check builds, sends to a worker and prints back.
 
 A graph has named scalar inputs (``a``, ``b`` …), a list of nodes and an output node.  Entries are
-indexed inputs first, then nodes, so a node's operands are earlier indices.  A node is one op:
+indexed inputs first, then nodes, so a node's operands are earlier indices.  A node is one op of
+the op table (``harness/worker/ops.py``):
 
-* binary ``add sub mul truediv`` on two entries, or on one entry and a constant, with the constant
-  on the right (``a / 3``) or the left (``2 - a``, the reflected ops);
+* a binary op (``add sub mul truediv``) on two entries, or on one entry and a constant, with the
+  constant on the right (``a / 3``) or the left (``2 - a``, the reflected ops);
 * ``pow`` with a number exponent (``a ** -0.5``);
-* unary ``neg exp log tanh relu sigmoid``.
+* a unary op: a prefix operator (``-a``) or a method (``a.exp()``).
 
 ``Graph.parse`` reads the same small language that ``Graph.code`` prints, so checks are written as
 readable text and every counterexample can be pasted into a notebook and run.
@@ -15,15 +16,19 @@ import ast
 import json
 from dataclasses import dataclass, field
 
-BINARY = ('add', 'sub', 'mul', 'truediv')
-UNARY = ('neg', 'exp', 'log', 'tanh', 'relu', 'sigmoid')
-OPS = BINARY + ('pow',) + UNARY
-SYMBOL = {'add': '+', 'sub': '-', 'mul': '*', 'truediv': '/', 'pow': '**'}
-_AST_OP = {ast.Add: 'add', ast.Sub: 'sub', ast.Mult: 'mul', ast.Div: 'truediv', ast.Pow: 'pow'}
+from .worker.ops import OPS, TABLE, capability
 
-#: Every capability a submission may have: the binary ops in their three forms, then the rest.
-CAPABILITIES = tuple(f'{op}{form}' for op in BINARY for form in ('', '_const')) + tuple(
-    f'r{op}' for op in BINARY) + ('pow',) + UNARY + ('backward',)
+
+def _ast_operator(op):
+    """The ``ast`` operator class of an operator op: ``ast.Div`` for ``/``."""
+    tree = ast.parse(f'a {op.symbol} b' if op.arity == 2 or op.numbers else f'{op.symbol}a',
+                     mode='eval').body
+    return type(tree.op)
+
+
+#: ``ast`` operator class -> op, for the parser: binary operators and prefix operators apart.
+_INFIX = {_ast_operator(op): op for op in TABLE if not op.method and (op.arity == 2 or op.numbers)}
+_PREFIX = {_ast_operator(op): op for op in TABLE if not op.method and op.arity == 1 and not op.numbers}
 
 
 @dataclass(frozen=True)
@@ -36,9 +41,7 @@ class Node:
     @property
     def capability(self):
         """The op in the form the submission must support to build this node."""
-        if self.op not in BINARY or len(self.args) == 2:
-            return self.op
-        return f'r{self.op}' if self.left else f'{self.op}_const'
+        return capability(self.op, len(self.args), self.left)
 
     def to_dict(self):
         d = {'op': self.op, 'args': list(self.args)}
@@ -116,16 +119,15 @@ class Graph:
     def expression(self, i):
         """The Python expression that builds entry ``i`` from its operands' names."""
         n = self.node(i)
+        op = OPS[n.op]
         x = self.name(n.args[0])
-        if n.op in BINARY:
-            y = self.name(n.args[1]) if len(n.args) == 2 else _num(n.const)
-            lhs, rhs = (y, x) if n.left else (x, y)
-            return f'{lhs} {SYMBOL[n.op]} {rhs}'
-        if n.op == 'pow':
-            return f'{x} ** {_num(n.const)}'
-        if n.op == 'neg':
-            return f'-{x}'
-        return f'{x}.{n.op}()'
+        if op.method:
+            return f'{x}.{n.op}()'
+        if len(n.args) == 1 and n.const is None:
+            return f'{op.symbol}{x}'
+        y = self.name(n.args[1]) if len(n.args) == 2 else _num(n.const)
+        lhs, rhs = (y, x) if n.left else (x, y)
+        return f'{lhs} {op.symbol} {rhs}'
 
     def code(self, class_name='Value', backward=True, show=()):
         """Runnable Python that builds the graph; ``show`` names entries whose grad to print."""
@@ -219,21 +221,21 @@ class _Parser:
             if e.id not in self.index:
                 raise ValueError(f'unknown name {e.id!r}')
             return self.index[e.id]
-        if isinstance(e, ast.BinOp) and type(e.op) in _AST_OP:
-            op = _AST_OP[type(e.op)]
+        if isinstance(e, ast.BinOp) and type(e.op) in _INFIX:
+            op = _INFIX[type(e.op)]
             lc, rc = self.const(e.left), self.const(e.right)
-            if op == 'pow':
+            if op.right_only:
                 if rc is None:
-                    raise ValueError('exponents must be numbers')
-                return self.add(Node('pow', (self.expr(e.left),), rc))
+                    raise ValueError(f'the right operand of {op.symbol} must be a number')
+                return self.add(Node(op.name, (self.expr(e.left),), rc))
             if lc is not None:
-                return self.add(Node(op, (self.expr(e.right),), lc, True))
+                return self.add(Node(op.name, (self.expr(e.right),), lc, True))
             if rc is not None:
-                return self.add(Node(op, (self.expr(e.left),), rc))
-            return self.add(Node(op, (self.expr(e.left), self.expr(e.right))))
-        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub):
-            return self.add(Node('neg', (self.expr(e.operand),)))
+                return self.add(Node(op.name, (self.expr(e.left),), rc))
+            return self.add(Node(op.name, (self.expr(e.left), self.expr(e.right))))
+        if isinstance(e, ast.UnaryOp) and type(e.op) in _PREFIX:
+            return self.add(Node(_PREFIX[type(e.op)].name, (self.expr(e.operand),)))
         if (isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and not e.args
-                and e.func.attr in UNARY):
+                and e.func.attr in OPS and OPS[e.func.attr].method):
             return self.add(Node(e.func.attr, (self.expr(e.func.value),)))
         raise ValueError(f'unsupported expression: {ast.unparse(e)}')

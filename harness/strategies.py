@@ -12,29 +12,15 @@ import math
 from hypothesis import strategies as st
 
 import reference
-from .graph import BINARY, CAPABILITIES, UNARY, Graph, Node
+from .graph import Graph, Node
 from .worker.execute import apply
+from .worker.ops import CAPABILITIES, form
 
 NAMES = 'abcd'
 CONSTANTS = (2.0, 3.0, -1.5, 0.5, -2.0, 0.25)
-EXPONENTS = (2.0, 3.0, -1.0, 0.5, -2.0, 1.5, -0.5)
+EXPONENTS = (2.0, 3.0, -1.0, 0.5, -2.0, 1.5, -0.5)  # numbers for an op that takes them on the right only
 BOUND = 50.0  # |value| of every entry
 ALL_OPS = tuple(c for c in CAPABILITIES if c != 'backward')
-
-
-def valid_operand(op, x, const=None):
-    """Whether ``x`` is a safe single operand for ``op`` (``const`` is pow's exponent)."""
-    if op == 'log':
-        return x >= 0.1
-    if op == 'relu':
-        return abs(x) >= 0.05
-    if op == 'exp':
-        return x <= 3.0
-    if op == 'pow':
-        if const != int(const) and x < 0.1:
-            return False
-        return const > 0 or abs(x) >= 0.25
-    return True
 
 
 def valid_result(value):
@@ -42,21 +28,20 @@ def valid_result(value):
 
 
 def moves(capability, values, first):
-    """Valid nodes of this capability whose (first) operand is the entry ``first``."""
+    """Valid nodes of this capability whose (first) operand is the entry ``first``: operands in
+    the op's domain (see ``harness/worker/ops.py``), a finite, bounded result."""
+    op, operands, left = form(capability)
     xs = [v.data for v in values]
     x = xs[first]
-    if capability == 'pow':
-        found = [Node('pow', (first,), e) for e in EXPONENTS if valid_operand('pow', x, e)]
-    elif capability in UNARY:
-        found = [Node(capability, (first,))] if valid_operand(capability, x) else []
-    elif capability in BINARY:
-        found = [Node(capability, (first, j)) for j in range(len(values))
-                 if not (capability == 'truediv' and abs(xs[j]) < 0.25)]
+    if operands == 2:
+        found = [Node(op.name, (first, j)) for j in range(len(values)) if op.domain(x, xs[j])]
+    elif op.right_only:
+        found = [Node(op.name, (first,), e) for e in EXPONENTS if op.domain(x, e)]
+    elif op.numbers:
+        found = [Node(op.name, (first,), c, left) for c in CONSTANTS
+                 if (op.domain(c, x) if left else op.domain(x, c))]
     else:
-        left = capability.startswith('r')
-        op = capability.removeprefix('r').removesuffix('_const')
-        found = [Node(op, (first,), c, left) for c in CONSTANTS
-                 if not (op == 'truediv' and left and abs(x) < 0.25)]
+        found = [Node(op.name, (first,))] if op.domain(x) else []
     return [n for n in found if valid_result(value_of(n, values))]
 
 
@@ -70,7 +55,7 @@ def value_of(node, values):
 
 @st.composite
 def graphs(draw, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True):
-    """Random DAGs over the capabilities ``ops`` (see ``harness.graph.CAPABILITIES``).
+    """Random DAGs over the capabilities ``ops`` (see ``harness.worker.ops.CAPABILITIES``).
 
     With ``scale_output`` the output is multiplied by a constant other than 1, so that a
     backward pass that ignores the upstream gradient cannot hide.

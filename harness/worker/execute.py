@@ -4,12 +4,8 @@ One executor serves the submission (in the worker), the reference engine and tor
 grader, through a different ``Backend``), so all three are driven by the very same code.
 """
 import math
-import operator
 
-BINARY = {'add': operator.add, 'sub': operator.sub, 'mul': operator.mul,
-          'truediv': operator.truediv}
-DUNDER = {'add': '__add__', 'sub': '__sub__', 'mul': '__mul__', 'truediv': '__truediv__',
-          'pow': '__pow__', 'neg': '__neg__'}
+from .ops import OPS
 
 
 def number(x):
@@ -71,35 +67,25 @@ class Backend:
 
 def apply(node, vals):
     """Compute one node from the values of the entries before it."""
-    op, args = node['op'], node['args']
-    x = vals[args[0]]
-    if op in BINARY:
-        f = BINARY[op]
-        if len(args) == 2:
-            return f(x, vals[args[1]])
-        c = node['const']
-        return f(c, x) if node.get('left') else f(x, c)
-    if op == 'pow':
-        return x ** node['const']
-    if op == 'neg':
-        return -x
-    return getattr(x, op)()
+    call = OPS[node['op']].call
+    operands = [vals[i] for i in node['args']]
+    if node.get('const') is not None:
+        operands.insert(0 if node.get('left') else 1, node['const'])
+    return call(*operands)
 
 
 def missing(node, x, exc):
     """Whether ``exc`` means the op does not exist, rather than that it exists and broke."""
-    op = node['op']
-    if op in ('exp', 'log', 'tanh', 'relu', 'sigmoid'):
-        return isinstance(exc, AttributeError) and getattr(type(x), op, None) is None
+    op = OPS[node['op']]
+    if op.method:
+        return isinstance(exc, AttributeError) and getattr(type(x), op.name, None) is None
     if isinstance(exc, NotImplementedError):
         return True
     if not isinstance(exc, TypeError):
         return False
     if 'unsupported operand' in str(exc) or 'bad operand type' in str(exc):
         return True
-    name = DUNDER.get(op)
-    if name and node.get('left'):
-        name = name.replace('__', '__r', 1)
+    name = op.reflected_dunder if node.get('left') else op.dunder
     return name is not None and getattr(type(x), name, None) is None
 
 
