@@ -20,7 +20,8 @@ from .grading import safe_grade
 from .reporters import json_report, write_reports
 from .results import CATEGORIES
 from .warm import WarmTemplate
-from .worker.load import LoadError, extract
+from .worker.load import LoadError
+from .worker.load.archives import extract
 
 SKIP = ('.', '_', 'reports')
 GRADABLE = ('.py', '.ipynb', '.zip')

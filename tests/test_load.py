@@ -3,7 +3,9 @@ import json
 import zipfile
 
 from conftest import SUBMISSIONS
-from harness.worker.load import LoadError, extract, neutralise
+from harness.worker.load import LoadError
+from harness.worker.load.archives import extract
+from harness.worker.load.notebooks import neutralise
 
 
 def test_magics_and_shell_lines_become_inert():

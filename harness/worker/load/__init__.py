@@ -1,0 +1,55 @@
+"""Load a submission in the worker and find its classes, tolerating notebook noise.
+
+Forms: a ``.py`` file (``files``), a Jupyter notebook (``notebooks``), a folder (a package, or a
+folder of modules) or an installed module (``packages``), a ``.zip`` of any of these
+(``archives``). Every failure is a ``LoadError`` whose message tells the learner what to fix
+(``errors``).
+"""
+import os
+import zipfile
+
+from .archives import unpack
+from .errors import LoadError
+from .files import load_file
+from .loaded import Loaded
+from .notebooks import load_notebook
+from .packages import load_folder, load_module
+
+__all__ = ['load', 'LoadError', 'Loaded']
+
+
+def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None):
+    """Load the submission at ``path`` (or the installed ``module``).
+
+    ``budget`` seconds bound a notebook's cells all together: past it the remaining cells are
+    skipped with a warning, so slow training cells cannot cost the whole load."""
+    loaded = Loaded(budget)
+    if module:
+        load_module(module, loaded)
+        return loaded
+    if not os.path.exists(path):
+        raise LoadError(f'{os.path.basename(path)}: no such file or folder.')
+    loaded.root = os.path.dirname(os.path.abspath(path))
+    _load_path(path, loaded, cell_timeout, scratch)
+    return loaded
+
+
+def _load_path(path, loaded, cell_timeout, scratch):
+    name = os.path.basename(path.rstrip('/'))
+    if os.path.isdir(path):
+        return load_folder(path, loaded, cell_timeout)
+    with open(path, 'rb') as f:
+        head = f.read(4096)
+    if not head.strip():
+        raise LoadError(f'{name} is empty: submit the file that defines your Value class.')
+    if name.lower().endswith('.zip') or zipfile.is_zipfile(path):
+        inner, loaded.root = unpack(path, scratch)
+        try:
+            return _load_path(inner, loaded, cell_timeout, scratch)
+        except LoadError as e:
+            raise LoadError(f'in {name}: {e}') from None
+    if name.lower().endswith('.ipynb') or head.lstrip().startswith(b'{'):
+        return load_notebook(path, loaded, cell_timeout)
+    if b'\0' in head:
+        raise LoadError(f'{name} is a binary file, not Python source or a notebook.')
+    return load_file(path, loaded)

@@ -1,0 +1,53 @@
+"""Zip archives: unpacked safely into the scratch folder, then loaded like what they hold."""
+import os
+import zipfile
+
+from .errors import LoadError
+
+ZIP_LIMIT = 200 * 2**20
+ZIP_FILES = 10_000
+
+
+def extract(path, target):
+    """Unpack the zip at ``path`` into ``target`` safely: size and count limits, no paths that
+    leave ``target``, no macOS/Jupyter junk.  Returns the top-level entries."""
+    name = os.path.basename(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = [i for i in z.infolist() if not _junk(i.filename)]
+            if len(infos) > ZIP_FILES or sum(i.file_size for i in infos) > ZIP_LIMIT:
+                raise LoadError(f'{name} is too large to grade (over {ZIP_FILES} files or '
+                                f'{ZIP_LIMIT >> 20} MB unpacked).')
+            os.makedirs(target, exist_ok=True)
+            for info in infos:
+                parts = [p for p in info.filename.replace('\\', '/').split('/') if p not in ('', '.')]
+                if not parts or '..' in parts:
+                    continue
+                dest = os.path.join(target, *parts)
+                if info.is_dir():
+                    os.makedirs(dest, exist_ok=True)
+                    continue
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                with z.open(info) as src, open(dest, 'wb') as out:
+                    out.write(src.read(ZIP_LIMIT))
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise LoadError(f'{name} is not a readable zip file ({e}).') from None
+    return [e for e in sorted(os.listdir(target)) if not _junk(e)]
+
+
+def unpack(path, scratch):
+    """``(what to load, folder it was unpacked into)`` for the zip at ``path``."""
+    name = os.path.basename(path)
+    target = os.path.join(scratch, 'unzipped')
+    top = extract(path, target)
+    if not top:
+        raise LoadError(f'{name} is empty: zip the file or folder that defines your Value class.')
+    gradable = [f for _, _, files in os.walk(target) for f in files if f.endswith(('.py', '.ipynb'))]
+    if not gradable:
+        raise LoadError(f'{name} holds no .py file, notebook or package to grade.')
+    return (os.path.join(target, top[0]) if len(top) == 1 else target), target
+
+
+def _junk(filename):
+    return filename.startswith('__MACOSX') or os.path.basename(filename.rstrip('/')) in (
+        '.DS_Store', '.ipynb_checkpoints', '__pycache__')

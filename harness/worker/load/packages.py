@@ -1,0 +1,119 @@
+"""Folders and installed modules: a package importable by its own name, or a folder of modules
+(and notebooks, where a folder holds nothing else)."""
+import ast
+import collections
+import importlib
+import importlib.util
+import os
+import pkgutil
+import re
+import sys
+
+from .errors import LoadError, explain
+from .files import source
+from .notebooks import load_notebook
+
+_SKIP_FILES = re.compile(r'^(setup|conftest|test_.*|.*_test)\.py$')
+
+
+def _import(name, label):
+    try:
+        return importlib.import_module(name)
+    except BaseException as e:
+        raise LoadError(explain(e, label, getattr(e, 'filename', None))) from None
+
+
+def _add_package(pkg, loaded):
+    loaded.namespaces.append((pkg.__name__, vars(pkg)))
+    for info in sorted(pkgutil.walk_packages(getattr(pkg, '__path__', []), pkg.__name__ + '.',
+                                             onerror=lambda n: None), key=lambda i: i.name):
+        try:
+            sub = importlib.import_module(info.name)
+        except BaseException as e:
+            loaded.warnings.append(f'module {info.name}: {explain(e, info.name)}')
+            continue
+        loaded.namespaces.append((info.name, vars(sub)))
+
+
+def _self_name(path, name):
+    """The name a package folder imports itself by: a folder renamed from ``micrograd`` still
+    says ``from micrograd.engine import Value`` (and an installed micrograd must not answer)."""
+    own = {os.path.splitext(e)[0] for e in os.listdir(path)
+           if e.endswith('.py') or os.path.isdir(os.path.join(path, e))}
+    votes = collections.Counter()
+    for folder, _, files in os.walk(path):
+        for f in files:
+            if not f.endswith('.py'):
+                continue
+            try:
+                tree = ast.parse(source(os.path.join(folder, f)))
+            except (SyntaxError, ValueError, LoadError):
+                continue
+            for node in ast.walk(tree):
+                names = [node.module] if isinstance(node, ast.ImportFrom) and not node.level else (
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                for dotted in filter(None, names):
+                    root, _, rest = dotted.partition('.')
+                    if rest and rest.split('.')[0] in own:
+                        votes[root] += 1
+    if votes:
+        return votes.most_common(1)[0][0]
+    return name if name.isidentifier() else 'submission'
+
+
+def _import_as(alias, path):
+    """Import the package folder ``path`` under the name ``alias``."""
+    spec = importlib.util.spec_from_file_location(alias, os.path.join(path, '__init__.py'),
+                                                  submodule_search_locations=[path])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[alias] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as e:
+        raise LoadError(explain(e, alias)) from None
+    return module
+
+
+def load_module(name, loaded):
+    """An installed module (``--module``), with its submodules."""
+    if importlib.util.find_spec(name) is None:
+        raise LoadError(f'no installed module named {name!r}.')
+    _add_package(_import(name, name), loaded)
+
+
+def load_folder(path, loaded, cell_timeout):
+    path = os.path.abspath(path)
+    name = os.path.basename(path)
+    if os.path.exists(os.path.join(path, '__init__.py')):
+        alias = _self_name(path, name)
+        if alias == name:
+            sys.path.insert(0, os.path.dirname(path))
+            return _add_package(_import(name, name), loaded)
+        return _add_package(_import_as(alias, path), loaded)
+    entries = sorted(os.listdir(path))
+    modules = [e[:-3] for e in entries if e.endswith('.py') and not _SKIP_FILES.match(e)
+               and e[:-3].isidentifier()]
+    packages = [e for e in entries if os.path.isfile(os.path.join(path, e, '__init__.py'))
+                and e.isidentifier()]
+    notebooks = [e for e in entries if e.endswith('.ipynb')]
+    if not modules and not packages:
+        if notebooks:
+            if len(notebooks) > 1:
+                loaded.warnings.append(f'{len(notebooks)} notebooks found; graded {notebooks[-1]}.')
+            return load_notebook(os.path.join(path, notebooks[-1]), loaded, cell_timeout)
+        raise LoadError(f'{name} holds no .py file, notebook or package to grade.')
+    sys.path.insert(0, path)
+    errors = []
+    for mod in packages + modules:
+        try:
+            imported = _import(mod, mod + ('' if mod in packages else '.py'))
+        except LoadError as e:
+            errors.append(str(e))
+            continue
+        if mod in packages:
+            _add_package(imported, loaded)
+        else:
+            loaded.namespaces.append((mod + '.py', vars(imported)))
+    if not loaded.namespaces:
+        raise LoadError(errors[0])
+    loaded.warnings.extend(errors)
