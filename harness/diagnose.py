@@ -14,11 +14,9 @@ A mismatch is explained from first principles, not matched against known submiss
 """
 from dataclasses import dataclass, replace
 
-import torch
-
 from .compare import close, show
 from .graph import Graph
-from .oracles import run_reference
+from .oracles import load_torch, run_reference
 from .worker.execute import apply
 from .worker.ops import OPS
 
@@ -93,6 +91,7 @@ def _explain_value(graph, m):
 
 def local_derivatives(graph, values):
     """``{entry: [d entry / d operand, ...]}`` for every node, from torch at the given values."""
+    torch = load_torch()
     out = {}
     for k, node in enumerate(graph.nodes):
         i = len(graph.inputs) + k

@@ -3,7 +3,9 @@ import platform
 import time
 import traceback
 
-from . import __version__, checks
+from . import __version__
+from .checks import REGISTRY, Context
+from .checks.probe import probe
 from .config import Config
 from .results import Check, Report
 from .session import Session
@@ -22,9 +24,8 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
     ``template``: a ``WarmTemplate`` to fork the worker from; ``session``: a ``Session`` of the
     caller's, to look at afterwards (what was sent, restarts)."""
     config = config or Config()
-    budget = config.budget
     report = Report(submission=name or str(module or path), seed=config.seed,
-                    profile=config.profile, versions=versions(), budgets=budget.to_dict())
+                    profile=config.profile, versions=versions(), budgets=config.budget.to_dict())
     session = session or Session(config.settings, path, module, template, config.seed)
     report.isolation = session.level
     timings = report.timings
@@ -41,9 +42,9 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
                                         f"found in the submission")
         report.checks.append(Check('load', 'load', 'failed' if error else 'passed',
                                    error or f"loaded; Value from {report.classes['Value']}",
-                                   output=loaded.get('output', '')))
+                                   output=loaded.get('output', ''), duration=timings['load']))
         if not error:
-            _run_checks(session, config, budget, report)
+            _run_checks(session, config, report)
     finally:
         report.output = session.close()
         timings['total'] = time.perf_counter() - started
@@ -64,23 +65,18 @@ def safe_grade(path=None, module=None, config=None, name=None, template=None):
         return config.rubric.apply(report)
 
 
-def _run_checks(session, config, budget, report):
-    required = config.rubric.required_ops
-    steps = [
-        ('probe', lambda: _probe(session, report, required)),
-        ('ops', lambda: checks.op_checks(session, report.capabilities, required)),
-        ('backward', lambda: checks.backward_checks(session, report.capabilities)),
-        ('fuzz', lambda: [checks.fuzz_check(session, report.capabilities, config.seed, budget)]),
-        ('mlp', lambda: checks.mlp_checks(session, report.classes, config.seed)),
-        ('robustness', lambda: checks.robustness_checks(session, report.capabilities, budget)),
-    ]
-    for name, step in steps:
-        t = time.perf_counter()
-        report.checks.extend(step())
-        report.timings[name] = time.perf_counter() - t
+def _run_checks(session, config, report):
+    """Probe the ops, then walk the registry: every check timed, each category's total kept."""
+    t = time.perf_counter()
+    report.capabilities = probe(session)
+    report.timings['probe'] = time.perf_counter() - t
+    ctx = Context(session, config, report)
+    for entry in REGISTRY:
+        for check_id, run in entry.instances():
+            t = time.perf_counter()
+            outcome = run(ctx)
+            duration = time.perf_counter() - t
+            report.timings[entry.category] = report.timings.get(entry.category, 0.0) + duration
+            if outcome is not None:
+                report.checks.append(outcome.check(check_id, duration))
     report.restarts = session.restarts
-
-
-def _probe(session, report, required):
-    report.capabilities = checks.probe(session)
-    return checks.capability_checks(report.capabilities, required)

@@ -4,13 +4,18 @@ A graph is graded only where both oracles agree, so a verdict never rests on one
 """
 import functools
 
-import torch
-
 import reference
 from .compare import close
 from .worker.execute import Backend, run_graph
 
-torch.set_num_threads(1)  # scalar graphs: threads only add overhead
+
+@functools.cache
+def load_torch():
+    """torch, imported when an answer is first needed: the checks and the rubric are importable
+    without it."""
+    import torch
+    torch.set_num_threads(1)  # scalar graphs: threads only add overhead
+    return torch
 
 
 class TorchBackend(Backend):
@@ -20,6 +25,7 @@ class TorchBackend(Backend):
         super().__init__(None)
 
     def leaf(self, x):
+        torch = load_torch()
         return torch.tensor(float(x), dtype=torch.float64, requires_grad=True)
 
     def created(self, v):

@@ -1,10 +1,19 @@
-"""Points, required ops and visibility from a TOML rubric; the only place a score is decided."""
+"""Points, required ops, advisory checks and visibility from a TOML rubric: the only place a
+score, and whether a check counts, is decided.
+
+A rubric is validated when it is loaded: an unknown key, category, check id, op or visibility is
+a ``RubricError`` that names it and the known ones, never a setting silently ignored.
+"""
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .results import CATEGORIES
+from .worker.ops import CAPABILITIES
+
 DEFAULT = Path(__file__).with_name('rubric.toml')
 VISIBILITIES = ('visible', 'hidden', 'after_due_date', 'after_published')
+KEYS = ('required_ops', 'advisory', 'points', 'visibility')
 
 
 class RubricError(ValueError):
@@ -14,7 +23,7 @@ class RubricError(ValueError):
 @dataclass(frozen=True)
 class Rubric:
     required_ops: frozenset = frozenset({'add', 'mul', 'backward'})
-    robustness_counts: bool = False
+    advisory: frozenset = frozenset()  # check ids and whole categories that never fail a grade
     points: dict = field(default_factory=dict)
     check_points: dict = field(default_factory=dict)
     visibility: str = 'visible'
@@ -23,31 +32,49 @@ class Rubric:
 
     @classmethod
     def load(cls, path=None):
+        """The rubric at ``path`` (default: the lecture's). Without an ``advisory`` list, the
+        checks' own defaults apply (``harness/checks/registry.py``)."""
         path = Path(path) if path else DEFAULT
         try:
-            data = tomllib.loads(path.read_text())
+            text = path.read_text()
+            data = tomllib.loads(text)
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise RubricError(f'cannot read rubric {path}: {e}') from None
-        points = dict(data.get('points', {}))
-        check_points = points.pop('checks', {})
-        vis = dict(data.get('visibility', {}))
-        check_vis = vis.pop('checks', {})
+            raise RubricError(f'cannot read rubric {path.name}: {e}') from None
+        # the checks name what a rubric may name; imported here, as only loading needs them
+        from .checks import advisory_by_default, check_ids
+        ids = check_ids()
+        _known('key', data, KEYS)
+        points = _table(data, 'points')
+        check_points = _table(points, 'checks', 'points.')
+        points.pop('checks', None)
+        _known('category in [points]', points, CATEGORIES)
+        _known('check id in [points.checks]', check_points, ids)
+        for key, worth in {**points, **check_points}.items():
+            if isinstance(worth, bool) or not isinstance(worth, (int, float)):
+                raise RubricError(f'points for {key!r} must be a number, not {worth!r}')
+        vis = _table(data, 'visibility')
+        check_vis = _table(vis, 'checks', 'visibility.')
+        vis.pop('checks', None)
+        _known('key in [visibility]', vis, ('default',))
+        _known('check id in [visibility.checks]', check_vis, ids)
         default_vis = vis.get('default', 'visible')
-        for v in [default_vis, *check_vis.values()]:
-            if v not in VISIBILITIES:
-                raise RubricError(f'visibility {v!r} is not one of {", ".join(VISIBILITIES)}')
-        return cls(frozenset(data.get('required_ops', ['add', 'mul', 'backward'])),
-                   bool(data.get('robustness_counts', False)), points, check_points,
-                   default_vis, check_vis, path.read_text())
+        _known('visibility', [default_vis, *check_vis.values()], VISIBILITIES)
+        required = _list(data, 'required_ops', ['add', 'mul', 'backward'])
+        _known('op in required_ops', required, CAPABILITIES)
+        advisory = _list(data, 'advisory', None)
+        if advisory is None:
+            advisory = advisory_by_default()
+        _known('check id or category in advisory', advisory, [*CATEGORIES, *ids])
+        return cls(frozenset(required), frozenset(advisory), points, check_points, default_vis,
+                   check_vis, text)
 
     def counts(self, check):
         """Whether a check's outcome decides the verdict."""
-        if check.category == 'robustness':
-            return self.robustness_counts
-        return check.required
+        listed = check.id in self.advisory or check.category in self.advisory
+        return check.required and not listed
 
     def apply(self, report):
-        """Set each check's points and visibility, the report's score and its verdict."""
+        """Set each check's weight, points and visibility, the report's score and its verdict."""
         for check in report.checks:
             check.required = self.counts(check)
             worth = float(self.check_points.get(check.id, self.points.get(check.category, 1)))
@@ -60,3 +87,24 @@ class Rubric:
         failed = any(c.required and c.status in ('failed', 'error') for c in report.checks)
         report.verdict = 'failed' if failed or not report.checks else 'passed'
         return report
+
+
+def _known(what, given, known):
+    """A ``RubricError`` naming the first of ``given`` that is not in ``known``."""
+    for key in given:
+        if key not in known:
+            raise RubricError(f'unknown {what}: {key!r}; known: {", ".join(map(str, known))}')
+
+
+def _table(data, key, prefix=''):
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise RubricError(f'[{prefix}{key}] must be a table, not {value!r}')
+    return dict(value)
+
+
+def _list(data, key, default):
+    value = data.get(key, default)
+    if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise RubricError(f'{key} must be a list of names, not {value!r}')
+    return value

@@ -1,0 +1,197 @@
+"""The learner's own network, ``MLP(3, [4, 4, 1])``: parameter count, architecture with the
+reference weights copied in, gradients against finite differences of its own loss, one descent
+step, ``zero_grad()``; and ``MLP(2, [3, 1, 1])`` (a one-neuron hidden layer)."""
+import functools
+import math
+
+import reference
+from ..compare import FD_ATOL, FD_RTOL, close, show
+from ..results import Counterexample
+from .registry import check, error, failed, passed, skipped
+
+XS = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+YS = [1.0, -1.0, -1.0, 1.0]
+SHAPE = (3, [4, 4, 1])
+NIN, NOUTS = SHAPE
+BASE = {'nin': NIN, 'nouts': NOUTS, 'xs': XS, 'ys': YS}
+ARCHITECTURES = {'tanh everywhere (the lecture)': ('tanh', 'tanh'),
+                 'tanh hidden layers, linear head': ('tanh', 'linear'),
+                 'relu hidden layers, linear head (micrograd nn.py)': ('relu', 'linear'),
+                 'relu everywhere': ('relu', 'relu')}
+
+
+@functools.lru_cache(maxsize=16)
+def reference_mlp(seed):
+    """The reference weights for a seed, and each known architecture's outputs with them: the
+    same for every submission of a batch."""
+    weights = [p.data for p in reference.MLP(*SHAPE, seed=seed).parameters()]
+    outputs = {}
+    for name, (hidden, head) in ARCHITECTURES.items():
+        model = reference.MLP(*SHAPE, activation=hidden, head=head)
+        for p, w in zip(model.parameters(), weights):
+            p.data = w
+        outputs[name] = [model(x).data for x in XS]
+    return weights, outputs
+
+
+def _timeout(ctx):
+    return ctx.session.settings.check_timeout * 3
+
+
+def _answers(ctx):
+    """The worker's answers to the MLP tasks, asked for once, in one request."""
+    def ask():
+        weights = reference_mlp(ctx.config.seed)[0]
+        narrow = {'nin': 2, 'nouts': [3, 1, 1], 'xs': XS[:1], 'ys': YS[:1], 'action': 'grads'}
+        tasks = [dict(BASE, action='build'), dict(BASE, action='forward', params=weights),
+                 dict(BASE, action='grads', params=weights),
+                 dict(BASE, action='zero_grad', params=weights), narrow]
+        names = ('build', 'forward', 'grads', 'zero_grad', 'one_neuron')
+        return dict(zip(names, ctx.session.run('mlp', tasks, _timeout(ctx))))
+    return ctx.once('mlp', ask)
+
+
+def _built(ctx):
+    """The MLP answers, or ``None`` when there is no MLP or it cannot be built (``mlp.build``
+    then says so, and the other MLP checks are not reported)."""
+    if 'MLP' not in ctx.classes:
+        return None
+    answers = _answers(ctx)
+    return None if 'error' in answers['build'] else answers
+
+
+@check('mlp.build')
+def build(ctx):
+    if 'MLP' not in ctx.classes:
+        return skipped('no MLP class')
+    built = _answers(ctx)['build']
+    if 'error' in built:
+        err = built['error']
+        return failed(f'MLP{SHAPE[0], SHAPE[1]} failed: {err["type"]}: {err["message"]}',
+                      counterexample=Counterexample(f'model = MLP({NIN}, {NOUTS})\nmodel.parameters()\n'))
+    expected_count = sum((a + 1) * b for a, b in zip([NIN] + NOUTS, NOUTS))
+    if built['count'] == expected_count and built['distinct'] == built['count'] and built['own']:
+        return passed(f'MLP({NIN}, {NOUTS}) has {expected_count} parameters',
+                      output=built.get('output', ''))
+    why = (f'MLP({NIN}, {NOUTS}) has {built["count"]} parameters ({built["distinct"]} distinct), '
+           f'expected {expected_count} = Σ(nin+1)·nout' if built['count'] != expected_count or
+           built['distinct'] != built['count'] else
+           'parameters() returns objects that are not the submission\'s Value')
+    return failed(why, output=built.get('output', ''), counterexample=Counterexample(
+        f'model = MLP({NIN}, {NOUTS})\nps = model.parameters()\nprint(len(ps), len(set(map(id, ps))))\n',
+        {'parameters': str(expected_count), 'distinct': str(expected_count)},
+        {'parameters': str(built['count']), 'distinct': str(built['distinct'])}))
+
+
+@check('mlp.forward', default='advisory')
+def architecture(ctx):
+    """Which known architecture the outputs match, with the reference weights copied in."""
+    answers = _built(ctx)
+    if answers is None:
+        return None
+    forward = answers['forward']
+    if 'error' in forward:
+        return failed(f'forward pass failed: {forward["error"]["type"]}: {forward["error"]["message"]}')
+    outs = [o[0] if o else math.nan for o in forward['outputs']]
+    for name, expected in reference_mlp(ctx.config.seed)[1].items():
+        if all(close(o, e) for o, e in zip(outs, expected)):
+            return passed(f'with the reference weights the outputs match the architecture: {name}')
+    return failed('with the reference weights copied in parameters() order, the outputs match '
+                  f'none of the known architectures ({"; ".join(ARCHITECTURES)})',
+                  counterexample=Counterexample('', {}, {'outputs': ', '.join(map(show, outs))}))
+
+
+@check('mlp.gradients')
+def gradients(ctx):
+    """Every parameter's gradient against central finite differences of the network's own loss."""
+    answers = _built(ctx)
+    if answers is None:
+        return None
+    grads = answers['grads']
+    if 'error' in grads:
+        return failed(f'loss.backward() failed: {grads["error"]["type"]}: {grads["error"]["message"]}')
+    weights = reference_mlp(ctx.config.seed)[0]
+    h = 1e-6
+    sets = []
+    for i in range(len(weights)):
+        for sign in (1, -1):
+            w = list(weights)
+            w[i] += sign * h
+            sets.append(w)
+    fd = ctx.session.run('mlp', [dict(BASE, action='losses', param_sets=sets)], _timeout(ctx))[0]
+    if 'error' in fd:
+        return error(f'forward passes for finite differences failed: {fd["error"]["message"]}')
+    losses = fd['losses']
+    numeric = [(losses[2 * i] - losses[2 * i + 1]) / (2 * h) for i in range(len(weights))]
+    bad = [i for i, (g, n) in enumerate(zip(grads['grads'], numeric))
+           if not close(g, n, rtol=FD_RTOL, atol=FD_ATOL)]
+    if not bad:
+        return passed(f'all {len(weights)} parameter gradients match central finite differences '
+                      f'of the submission\'s own loss')
+    i = bad[0]
+    return failed(
+        f'{len(bad)} of {len(weights)} parameter gradients disagree with finite differences of '
+        f'the network\'s own loss; first: parameter {i} has grad {show(grads["grads"][i])}, '
+        f'finite differences give {numeric[i]:.6g}',
+        counterexample=Counterexample(
+            f'model = MLP({NIN}, {NOUTS})\n# loss = sum of (model(x) - y)**2 over the lecture\'s '
+            f'four samples\nloss.backward()\nprint(model.parameters()[{i}].grad)\n',
+            {f'parameters()[{i}].grad': f'{numeric[i]:.6g}'},
+            {f'parameters()[{i}].grad': show(grads['grads'][i])}))
+
+
+def _step_size(grads):
+    """A learning rate whose first-order decrease is 1 % of the loss: small enough that a correct
+    gradient always lowers it, whatever the architecture."""
+    try:
+        norm = sum(g * g for g in grads['grads'])
+        return min(0.05, 0.01 * grads['loss'] / norm) if norm > 0 else 0.01
+    except (KeyError, TypeError):
+        return 0.01
+
+
+@check('mlp.step')
+def descent_step(ctx):
+    answers = _built(ctx)
+    if answers is None:
+        return None
+    weights = reference_mlp(ctx.config.seed)[0]
+    step = ctx.session.run('mlp', [dict(BASE, action='step', params=weights,
+                                        lr=_step_size(answers['grads']))], _timeout(ctx))[0]
+    if 'error' in step:
+        return failed(f'a gradient-descent step failed: {step["error"]["type"]}: '
+                      f'{step["error"]["message"]}')
+    before, after = step['loss'], step['loss_after']
+    ok = isinstance(before, float) and isinstance(after, float) and after < before
+    return (passed if ok else failed)(
+        f'one gradient-descent step moved the loss {show(before)} -> {show(after)}'
+        + ('' if ok else ': it must fall'))
+
+
+@check('mlp.zero_grad')
+def zero_grad(ctx):
+    answers = _built(ctx)
+    if answers is None:
+        return None
+    zero = answers['zero_grad']
+    err = zero.get('error')
+    if err and err['type'] == 'AttributeError' and 'zero_grad' in err['message']:
+        return skipped('no zero_grad() method')
+    if err:
+        return failed(f'zero_grad() failed: {err["type"]}: {err["message"]}')
+    left = [g for g in zero['grads_after'] if not close(g, 0.0)]
+    return passed('zero_grad() zeroes every parameter\'s grad') if not left else failed(
+        f'after zero_grad(), {len(left)} parameters still have a nonzero grad')
+
+
+@check('mlp.one_neuron_layer', default='advisory')  # the lecture's own Layer has this flaw
+def one_neuron_layer(ctx):
+    answers = _built(ctx)
+    if answers is None:
+        return None
+    err = answers['one_neuron'].get('error')
+    if not err:
+        return passed('a one-neuron hidden layer feeds the next layer')
+    return failed(f'MLP(2, [3, 1, 1]) failed: {err["type"]}: {err["message"]} (does a one-neuron '
+                  f'layer return a bare Value where the next layer expects a list?)',
+                  counterexample=Counterexample('model = MLP(2, [3, 1, 1])\nmodel([2.0, 3.0]).backward()\n'))

@@ -1,0 +1,17 @@
+"""Per op: values and gradients at fixed inputs (``cases.OP_CASES``) against the oracles."""
+from .. import cases
+from .registry import check, failed, skipped
+from .trials import judged, run_graphs
+
+
+@check('ops.{}', each=cases.OP_CAPABILITIES)
+def op_values_and_gradients(ctx, cap):
+    have = ctx.usable
+    required = cap in ctx.config.rubric.required_ops
+    if cap not in have:
+        return (failed if required else skipped)(f'{cap} is not implemented', required=required)
+    graphs = [g for g in cases.OP_CASES[cap] if g.capabilities <= have]
+    if not graphs:
+        return skipped('needs an op the submission lacks')
+    trials = run_graphs(ctx.session, graphs, instrument=True)
+    return judged(trials, f'{cap}: values and gradients match torch on {len(trials)} graphs')

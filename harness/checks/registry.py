@@ -1,0 +1,135 @@
+"""The one registry of checks: each an id whose prefix is its category, a default (required or
+advisory, which the rubric may override) and a function of one ``Context``.
+
+A check is declared where it is written::
+
+    @check('fuzz.dags')
+    def random_graphs(ctx):
+        ...
+        return passed('200 random graphs match torch')
+
+    @check('ops.{}', each=OP_CAPABILITIES)      # a family: ops.add, ops.mul, ...
+    def op_values_and_gradients(ctx, cap):
+        ...
+
+The function returns an ``Outcome`` (``passed``, ``failed``, ``error``, ``skipped``), or ``None``
+when the check does not apply to this submission (it is then not reported). The grading loop
+walks ``REGISTRY`` in order, times every check and turns each outcome into a ``Check``; no check
+decides the score or the verdict (the rubric does) or writes a report (the reporters do).
+"""
+from dataclasses import dataclass, field
+
+from ..results import CATEGORIES, Check
+
+DEFAULTS = ('required', 'advisory')
+
+
+@dataclass
+class Outcome:
+    """What a check found; the loop adds its id, category, duration and weight."""
+    status: str
+    message: str
+    diagnosis: str = ''
+    counterexample: object = None  # ``results.Counterexample``
+    output: str = ''
+    required: bool = True  # False: informational whatever the rubric says (an op not required)
+
+    def check(self, check_id, duration):
+        return Check(check_id, check_id.partition('.')[0], self.status, self.message,
+                     required=self.required, diagnosis=self.diagnosis,
+                     counterexample=self.counterexample, output=self.output, duration=duration)
+
+
+def passed(message, **kw):
+    return Outcome('passed', message, **kw)
+
+
+def failed(message, **kw):
+    return Outcome('failed', message, **kw)
+
+
+def error(message, **kw):
+    return Outcome('error', message, **kw)
+
+
+def skipped(message, **kw):
+    return Outcome('skipped', message, **kw)
+
+
+@dataclass
+class Context:
+    """Everything a check may look at: the worker session, the grading's config and the report
+    so far (its classes and probed capabilities); ``once`` shares work between checks."""
+    session: object
+    config: object
+    report: object
+    memo: dict = field(default_factory=dict)
+
+    @property
+    def budget(self):
+        return self.config.budget
+
+    @property
+    def classes(self):
+        return self.report.classes
+
+    @property
+    def capabilities(self):
+        return self.report.capabilities
+
+    @property
+    def usable(self):
+        """Capabilities present, working or not (a broken op is checked, an absent one not)."""
+        return {cap for cap, state in self.capabilities.items() if state != 'absent'}
+
+    def once(self, key, compute):
+        """``compute()``, run once per grading for every check that asks by ``key``."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str         # 'fuzz.dags'; for a family the pattern 'ops.{}'
+    run: object     # run(ctx) or, in a family, run(ctx, member)
+    default: str = 'required'
+    each: tuple = None  # a family's members
+
+    @property
+    def category(self):
+        return self.id.partition('.')[0]
+
+    def instances(self):
+        """``[(check id, function of the context)]``: one per member of a family."""
+        if self.each is None:
+            return [(self.id, self.run)]
+        return [(self.id.format(m), lambda ctx, m=m: self.run(ctx, m)) for m in self.each]
+
+
+REGISTRY = []
+
+
+def check(check_id, default='required', each=None):
+    """Register the decorated function as the check ``check_id`` (see the module docstring)."""
+    category = check_id.partition('.')[0]
+    if category not in CATEGORIES or default not in DEFAULTS:
+        raise ValueError(f'check {check_id!r}: category one of {CATEGORIES}, default one of {DEFAULTS}')
+    if REGISTRY and CATEGORIES.index(category) < CATEGORIES.index(REGISTRY[-1].category):
+        raise ValueError(f'check {check_id!r} registered after a later category: the registry '
+                         f'runs in the order of results.CATEGORIES')
+
+    def register(f):
+        REGISTRY.append(Entry(check_id, f, default, None if each is None else tuple(each)))
+        return f
+    return register
+
+
+def check_ids():
+    """Every check id the registry can report, in order."""
+    return [cid for entry in REGISTRY for cid, _ in entry.instances()]
+
+
+def advisory_by_default():
+    return frozenset(cid for entry in REGISTRY if entry.default == 'advisory'
+                     for cid, _ in entry.instances())

@@ -1,0 +1,49 @@
+"""Graphs that the lecture's formulas break on (overflow, kinks, ``0 ** 0``, deep graphs),
+compared with torch: advice unless the rubric counts them."""
+from .. import cases, oracles
+from ..compare import show
+from ..diagnose import explain, first_mismatch
+from ..results import Counterexample
+from .registry import check, failed, passed, skipped
+from .trials import Trial, counterexample, item, shown_result
+
+EDGES = {name: (what, graph) for name, what, graph in cases.ROBUSTNESS}
+LADDER = 25
+
+
+def _as_torch(ctx, what, graph, loop=None, timeout=None):
+    """``graph`` run on the submission against torch; ``loop``: the code that builds a graph
+    too large to print node by node."""
+    if not graph.capabilities <= ctx.usable:
+        return skipped('needs an op the submission lacks')
+    actual = ctx.session.run('graph', [item(graph)], timeout)[0]
+    expected = oracles.run_torch(graph)
+    mismatch = first_mismatch(graph, actual, expected)
+    if mismatch is None:
+        return passed(f'{what}: as torch')
+    if loop:  # the loop that builds it, and a's gradient
+        got = {'a.grad': shown_result(actual.get('grads', []), 0)}
+        if 'error' in actual:
+            got['error'] = f"{actual['error']['type']}: {actual['error']['message']}"
+        example = Counterexample(loop, {'a.grad': show(expected['grads'][0])}, got)
+    else:
+        example = counterexample(Trial(graph, actual, expected, mismatch))
+    return failed(f'{what}: ' + explain(graph, actual, expected, mismatch), counterexample=example)
+
+
+@check('robustness.{}', default='advisory', each=EDGES)
+def edge_case(ctx, name):
+    return _as_torch(ctx, *EDGES[name])
+
+
+@check('robustness.deep_chain', default='advisory')
+def deep_chain(ctx):
+    n = ctx.budget.chain
+    return _as_torch(ctx, f'backward through a {n}-node chain', *cases.deep(cases.chain, n),
+                     ctx.session.settings.check_timeout * 3)
+
+
+@check('robustness.diamond_ladder', default='advisory')
+def diamond_ladder(ctx):
+    return _as_torch(ctx, f'backward through {LADDER} stacked diamonds (x = x*1 + x*1): linear '
+                     'time, unless every path is walked', *cases.deep(cases.ladder, LADDER))

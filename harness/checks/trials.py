@@ -1,0 +1,82 @@
+"""Shared by the checks: run graphs in the submission's worker and judge them against the
+oracles, with a runnable counterexample for the first failure."""
+import functools
+from dataclasses import dataclass
+
+from .. import oracles
+from ..compare import close, show
+from ..diagnose import explain, first_mismatch
+from ..results import Counterexample
+from .registry import failed, error, passed, skipped
+
+
+@dataclass
+class Trial:
+    """One graph run on the submission, with the oracle's answer and the first mismatch."""
+    graph: object
+    actual: dict
+    expected: dict | None
+    mismatch: object = None
+
+    @property
+    def failed(self):
+        return self.expected is not None and self.mismatch is not None
+
+
+@functools.lru_cache(maxsize=8192)
+def _wire(graph):
+    """A graph as the worker reads it; the same graphs go to every submission of a batch."""
+    return graph.to_dict()
+
+
+def item(graph, **options):
+    """One worker request item: the graph, plus ``backward``/``instrument`` options."""
+    return {'graph': _wire(graph), **options}
+
+
+def run_graphs(session, graph_list, instrument=False, timeout=None):
+    items = [item(g, instrument=instrument) for g in graph_list]
+    trials = []
+    for g, actual in zip(graph_list, session.run('graph', items, timeout)):
+        expected = oracles.expected(g)
+        mismatch = first_mismatch(g, actual, expected) if expected else None
+        trials.append(Trial(g, actual, expected, mismatch))
+    return trials
+
+
+def counterexample(trial):
+    """Runnable code with the expected and actual output value and every wrong gradient."""
+    g, a, e = trial.graph, trial.actual, trial.expected
+    out = g.output
+    got_values, got_grads = a.get('values', []), a.get('grads', [])
+    wrong = [i for i in g.live() if got_grads and not close(got_grads[i], e['grads'][i])]
+    shown = [i for i in wrong if i < len(g.inputs)] or wrong or list(range(len(g.inputs)))
+    expected = {f'{g.name(out)}.data': show(e['values'][out])}
+    actual = {f'{g.name(out)}.data': shown_result(got_values, out)}
+    for i in shown:
+        expected[f'{g.name(i)}.grad'] = show(e['grads'][i])
+        actual[f'{g.name(i)}.grad'] = shown_result(got_grads, i)
+    if 'error' in a:
+        actual['error'] = f"{a['error']['type']}: {a['error']['message']}"
+    return Counterexample(g.code(show=shown), expected, actual, g.to_dict())
+
+
+def shown_result(results, i):
+    return show(results[i]) if i < len(results) else 'not computed'
+
+
+def judged(trials, passed_message):
+    """An outcome from trials: passed when none failed, else the first failure explained."""
+    graded = [t for t in trials if t.expected is not None]
+    output = ''.join(t.actual.get('output', '') for t in trials)
+    failing = [t for t in graded if t.failed]
+    if not graded:
+        return skipped('no graph could be graded (the oracles disagree)')
+    if not failing:
+        return passed(passed_message, output=output)
+    t = failing[0]
+    diagnosis = explain(t.graph, t.actual, t.expected, t.mismatch, t.actual.get('order'))
+    lost = t.mismatch.kind == 'error' and t.actual['error'].get('stage') == 'worker'
+    return (error if lost else failed)(
+        f'{len(failing)} of {len(graded)} graphs wrong: {diagnosis}', diagnosis=diagnosis,
+        counterexample=counterexample(t), output=output)

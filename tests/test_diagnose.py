@@ -1,0 +1,107 @@
+"""The diagnosis names each misconception from a synthetic result: one per classic mistake."""
+import copy
+
+import reference
+from harness import oracles
+from harness.diagnose import explain, first_mismatch, topological_violation
+from harness.graph import Graph
+from harness.worker.execute import Backend, run_graph
+
+G = Graph.parse
+
+
+def diagnosis(graph, actual, order=None):
+    expected = oracles.expected(graph)
+    mismatch = first_mismatch(graph, actual, expected)
+    assert mismatch is not None, 'the synthetic result is not wrong'
+    return explain(graph, actual, expected, mismatch, order)
+
+
+def correct(graph):
+    return copy.deepcopy(oracles.expected(graph))
+
+
+def with_grads(graph, **grads):
+    actual = correct(graph)
+    for name, value in grads.items():
+        actual['grads'][[graph.name(i) for i in range(graph.size)].index(name)] = value
+    return actual
+
+
+def test_root_not_seeded():
+    g = G('out = a * b', a=1.5, b=-2.0)
+    actual = correct(g)
+    actual['grads'] = [0.0] * g.size
+    assert 'not seeded' in diagnosis(g, actual)
+
+
+def test_gradient_assigned_instead_of_accumulated():
+    g = G('out = (a * a) * k', a=-1.5, k=3.0)  # a.grad = 2·a·k; assigning keeps one term: a·k
+    assert 'assigned instead of accumulated' in diagnosis(g, with_grads(g, a=-4.5))
+
+
+def test_upstream_gradient_ignored_by_one_op():
+    g = G('out = a.exp() * k', a=1.0, k=3.0)  # exp's rule without out.grad: a.grad = e
+    text = diagnosis(g, with_grads(g, a=2.718281828459045))
+    assert "exp's backward ignores the upstream gradient" in text
+
+
+class ForwardWalk(Backend):
+    """The lecture's engine with the topological order not reversed."""
+
+    def backward(self, v):
+        topo = v._topological_order()
+        v.grad = 1.0
+        for node in topo:
+            node._backward()
+
+
+def test_backward_order_not_topological():
+    g = G('n1 = a * b; n2 = n1 * c; out = (n1 + n2) * k', a=0.5, b=-1.5, c=2.0, k=3.0)
+    actual = run_graph(g.to_dict(), ForwardWalk(reference.Value))
+    assert 'not topological' in diagnosis(g, actual)
+
+
+def test_instrumented_orders_name_the_two_nodes_or_the_repeat():
+    g = G('n1 = a * b; n2 = n1 * c; out = n2 * k', a=0.5, b=-1.5, c=2.0, k=3.0)
+    n1, n2, out = 4, 5, 6
+    assert topological_violation(g, [out, n2, n1]) is None
+    assert 'not topological' in topological_violation(g, [out, n1, n2])
+    assert '2 times' in topological_violation(g, [out, n2, n2, n1])
+    assert 'never ran' in topological_violation(g, [out, n2])
+
+
+def test_reflected_op_with_swapped_operands():
+    g = G('out = (2.0 - a) * k', a=1.5, k=3.0)
+    actual = correct(g)
+    actual['values'][2] = 1.5 - 2.0
+    text = diagnosis(g, actual)
+    assert 'wrong order' in text and '__rsub__' in text
+
+
+def test_wrong_forward_value_names_the_op():
+    g = G('out = a.tanh() * k', a=0.3, k=3.0)
+    actual = correct(g)
+    actual['values'][2] = 0.9
+    assert 'forward value of tanh is wrong' in diagnosis(g, actual)
+
+
+def test_wrong_local_derivative_names_the_op():
+    g = G('out = a.tanh() * k', a=0.3, k=3.0)  # a.grad = (1 - tanh²)·k; here the rule forgot 1 - t²
+    assert 'local derivative of tanh' in diagnosis(g, with_grads(g, a=3.0))
+
+
+def test_an_input_that_changed_its_value():
+    g = G('out = (a.relu() + a) * k', a=-1.5, k=3.0)
+    actual = correct(g)
+    actual['values'][0] = 0.0  # relu wrote its result into a.data
+    assert 'input a changed its value' in diagnosis(g, actual)
+
+
+def test_reflected_op_calling_itself():
+    g = G('out = 2.0 + a', a=1.5)
+    actual = {'error': {'stage': 'forward', 'node': 1, 'type': 'RecursionError',
+                        'message': 'maximum recursion depth exceeded', 'missing': False},
+              'values': [1.5]}
+    text = diagnosis(g, actual)
+    assert 'RecursionError' in text and '__radd__' in text and '`out = 2.0 + a`' in text

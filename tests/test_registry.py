@@ -1,0 +1,80 @@
+"""The grading loop over the registry, with a session that runs the reference engine in this
+process: every check reported once, in the registry's order, each with its own duration."""
+import reference
+from harness import Config, grade
+from harness.checks import REGISTRY, check_ids
+from harness.config import Settings
+from harness.results import CATEGORIES
+from harness.worker.execute import Backend, run_graph
+from harness.worker.mlp import run_mlp
+from harness.worker.ops import CAPABILITIES, OPS
+
+
+class InProcess:
+    """A ``Session`` whose worker is this process, running the given classes."""
+    level = 'in-process'
+    restarts = 0
+
+    def __init__(self, classes):
+        self.classes, self.settings = classes, Settings()
+        self.backend = Backend(classes['Value'])
+        self.sent = []
+
+    def load(self):
+        return {'type': 'loaded', 'warnings': [], 'output': '',
+                'classes': {role: 'reference' for role in self.classes}}
+
+    def run(self, task, items, timeout=None):
+        self.sent.append(task)
+        if task == 'graph':
+            return [dict(run_graph(i['graph'], self.backend, i.get('backward', 1),
+                                   i.get('instrument', False)), output='') for i in items]
+        return [dict(run_mlp(self.classes, i), output='') for i in items]
+
+    def close(self):
+        return ''
+
+
+ENGINE = {'Value': reference.Value, 'Neuron': reference.Neuron, 'Layer': reference.Layer,
+          'MLP': reference.MLP}
+
+
+def test_reference_engine_passes_every_registered_check_each_timed():
+    report = grade(session=InProcess(ENGINE), config=Config(profile='quick'), name='reference')
+    ids = [c.id for c in report.checks]
+    assert report.verdict == 'passed', [(c.id, c.message) for c in report.failures]
+    # everything applies to a complete engine (backward.walk speaks only when backward() is absent)
+    assert ids == ['load'] + [i for i in check_ids() if i != 'backward.walk']
+    assert all(c.status == 'passed' for c in report.checks), report.failures
+    assert all(c.duration > 0 for c in report.checks)
+    order = [CATEGORIES.index(c.category) for c in report.checks]
+    assert order == sorted(order)
+    assert {'probe', *CATEGORIES} <= set(report.timings)
+
+
+def test_without_an_mlp_the_mlp_checks_say_so_once():
+    report = grade(session=InProcess({'Value': reference.Value}), config=Config(profile='quick'))
+    mlp = [c for c in report.checks if c.category == 'mlp']
+    assert [(c.id, c.status) for c in mlp] == [('mlp.build', 'skipped')]
+    assert report.verdict == 'passed'
+
+
+def test_each_check_id_starts_with_its_category_and_is_unique():
+    ids = check_ids()
+    assert len(ids) == len(set(ids))
+    assert {entry.category for entry in REGISTRY} == set(CATEGORIES) - {'load'}
+    assert all(i.partition('.')[0] in CATEGORIES for i in ids)
+
+
+def test_every_op_has_a_reference_implementation_and_a_check():
+    for op in OPS.values():
+        assert op.method is (op.dunder is None)
+        assert getattr(reference.Value, op.name if op.method else op.dunder, None), op.name
+    assert {f'ops.{c}' for c in CAPABILITIES if c != 'backward'} <= set(check_ids())
+
+
+def test_the_report_schema_lists_the_categories():
+    import json
+    from conftest import ROOT
+    schema = json.loads((ROOT / 'harness/schemas/report.schema.json').read_text())
+    assert tuple(schema['properties']['checks']['items']['properties']['category']['enum']) == CATEGORIES

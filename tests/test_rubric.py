@@ -1,0 +1,70 @@
+"""Rubric files: validated when loaded, and the rubric alone decides what counts."""
+import pytest
+
+from harness.results import Check, Report
+from harness.rubric import Rubric, RubricError
+
+
+def load(tmp_path, text):
+    path = tmp_path / 'rubric.toml'
+    path.write_text(text)
+    return Rubric.load(path)
+
+
+@pytest.mark.parametrize('text, named, known', [
+    ('robustnes_counts = true\n', "'robustnes_counts'", 'required_ops'),
+    ('[points]\nfuzzz = 3\n', "'fuzzz'", 'fuzz'),
+    ('[points.checks]\n"ops.tanhh" = 3\n', "'ops.tanhh'", 'ops.tanh'),
+    ('required_ops = ["add", "tanhh"]\n', "'tanhh'", 'tanh'),
+    ('advisory = ["robustnes"]\n', "'robustnes'", 'robustness'),
+    ('[visibility]\ndefault = "secret"\n', "'secret'", 'after_due_date'),
+    ('[visibility.checks]\n"fuzz.dag" = "hidden"\n', "'fuzz.dag'", 'fuzz.dags'),
+    ('[visibility]\ndefualt = "hidden"\n', "'defualt'", 'default'),
+])
+def test_unknown_names_are_errors_that_name_them_and_the_known_ones(tmp_path, text, named, known):
+    with pytest.raises(RubricError) as e:
+        load(tmp_path, text)
+    assert named in str(e.value) and known in str(e.value)
+
+
+@pytest.mark.parametrize('text', ['[points]\nops = "many"\n', 'required_ops = "add"\n',
+                                  'points = 3\n', 'not toml ==\n'])
+def test_malformed_values_are_errors(tmp_path, text):
+    with pytest.raises(RubricError):
+        load(tmp_path, text)
+
+
+def _report(*checks):
+    return Report('x', checks=list(checks))
+
+
+def test_the_rubric_decides_what_is_advisory(tmp_path):
+    def verdict(rubric):
+        return rubric.apply(_report(Check('load', 'load', 'passed'),
+                                    Check('robustness.tanh_large', 'robustness', 'failed'))).verdict
+    assert verdict(Rubric.load()) == 'passed'  # the lecture's rubric: robustness is advice
+    assert verdict(load(tmp_path, 'advisory = []\n')) == 'failed'
+    assert verdict(load(tmp_path, 'advisory = ["robustness.tanh_large"]\n')) == 'passed'
+    # without the list, each check's own default: robustness is advisory by default
+    assert verdict(load(tmp_path, 'required_ops = ["add"]\n')) == 'passed'
+
+
+def test_an_op_the_rubric_does_not_require_never_counts():
+    rubric = Rubric.load()
+    report = rubric.apply(_report(Check('capability.exp', 'capability', 'skipped', required=False),
+                                  Check('ops.add', 'ops', 'passed')))
+    assert report.verdict == 'passed' and report.score == report.max_score == 1
+
+
+def test_points_per_category_and_per_check(tmp_path):
+    rubric = load(tmp_path, '[points]\nops = 2\n[points.checks]\n"ops.mul" = 5\n')
+    report = rubric.apply(_report(Check('ops.add', 'ops', 'passed'), Check('ops.mul', 'ops', 'failed')))
+    assert (report.score, report.max_score, report.verdict) == (2, 7, 'failed')
+
+
+def test_a_bad_rubric_is_a_usage_error_on_the_command_line(run_cli, tmp_path):
+    bad = tmp_path / 'rubric.toml'
+    bad.write_text('[points]\nfuzzz = 3\n')
+    result = run_cli('grade', 'submissions/lecture_engine.py', '--rubric', bad)
+    assert result.returncode == 2 and "'fuzzz'" in result.stderr
+    assert 'Traceback' not in result.stderr
