@@ -33,28 +33,28 @@ class Mismatch:
 
 def first_mismatch(graph, actual, expected):
     """The first wrong thing in ``actual``: an exception, a value, then a gradient."""
-    if 'error' in actual:
-        return Mismatch('error', actual['error'].get('node'), message=describe_error(graph, actual['error']))
+    if actual.error:
+        return Mismatch('error', actual.error.node, message=describe_error(graph, actual.error))
     live = graph.live()
     for i in live:
-        if not close(actual['values'][i], expected['values'][i]):
-            return Mismatch('value', i, expected['values'][i], actual['values'][i])
+        if not close(actual.values[i], expected.values[i]):
+            return Mismatch('value', i, expected.values[i], actual.values[i])
     for i in reversed(live):
-        if not close(actual['grads'][i], expected['grads'][i]):
-            return Mismatch('grad', i, expected['grads'][i], actual['grads'][i])
+        if not close(actual.grads[i], expected.grads[i]):
+            return Mismatch('grad', i, expected.grads[i], actual.grads[i])
     return None
 
 
 def describe_error(graph, error):
     where = ''
-    if error.get('stage') == 'forward' and error.get('node') is not None:
-        where = f' computing `{graph.name(error["node"])} = {graph.expression(error["node"])}`'
-    elif error.get('stage') == 'backward':
+    if error.stage == 'forward' and error.node is not None:
+        where = f' computing `{graph.name(error.node)} = {graph.expression(error.node)}`'
+    elif error.stage == 'backward':
         where = ' in backward()'
-    elif error.get('stage') == 'worker':
-        return f'the check could not finish: {error["message"]}'
-    text = f'{error["type"]}{where}: {error["message"]}'.strip().rstrip(':')
-    if error['type'] == 'RecursionError' and error.get('stage') == 'forward':
+    elif error.lost:
+        return f'the check could not finish: {error.message}'
+    text = f'{error.type}{where}: {error.message}'.strip().rstrip(':')
+    if error.type == 'RecursionError' and error.stage == 'forward':
         text += ' (does a reflected op such as __radd__ call itself, e.g. `return other + self`?)'
     return text
 
@@ -78,7 +78,7 @@ def _explain_value(graph, m):
         swapped = Graph(graph.inputs, graph.nodes[:m.entry - len(graph.inputs)] + (
             replace(node, left=False),), m.entry)
         alt = run_reference(swapped)
-        if 'error' not in alt and close(m.actual, alt['values'][m.entry]):
+        if not alt.error and close(m.actual, alt.values[m.entry]):
             rhs = graph.name(node.args[0])
             return (f'the reflected op computes the operands in the wrong order: `{expr}` gave '
                     f'{show(m.actual)}, the value of `{rhs} {op.symbol} {node.const!r}`; '
@@ -161,7 +161,7 @@ def _matches(graph, actual, model):
 
 
 def _explain_grad(graph, actual, expected, m, order):
-    grads = actual['grads']
+    grads = actual.grads
     out = graph.output
     if not close(grads[out], 1.0) and all(close(g, 0.0) for g in grads):
         return ('the root gradient is not seeded: backward() must set the output\'s grad to 1 '
@@ -172,7 +172,7 @@ def _explain_grad(graph, actual, expected, m, order):
         clash = topological_violation(graph, order)
         if clash:
             return clash
-    local = local_derivatives(graph, expected['values'])
+    local = local_derivatives(graph, expected.values)
     orders = visit_orders(graph)
     correct = orders['reverse topological']
     ops = sorted({graph.node(i).op for i in correct})
@@ -222,10 +222,10 @@ def topological_violation(graph, order):
 
 def _localise(graph, actual, expected):
     users = graph.consumers()
-    wrong = [i for i in graph.live() if not close(actual['grads'][i], expected['grads'][i])]
+    wrong = [i for i in graph.live() if not close(actual.grads[i], expected.grads[i])]
     for i in reversed(wrong):
         culprits = sorted(set(users[i]))
-        if culprits and all(close(actual['grads'][c], expected['grads'][c]) for c in culprits):
+        if culprits and all(close(actual.grads[c], expected.grads[c]) for c in culprits):
             if len(culprits) == 1:
                 c = culprits[0]
                 node = graph.node(c)
@@ -235,10 +235,10 @@ def _localise(graph, actual, expected):
                         ' with respect to its right input'
                 return (f'the local derivative of {OPS[node.op].display}{side} is wrong: in '
                         f'`{graph.name(c)} = {graph.expression(c)}`, {graph.name(i)}.grad is '
-                        f'{show(actual["grads"][i])}, expected {show(expected["grads"][i])}.')
+                        f'{show(actual.grads[i])}, expected {show(expected.grads[i])}.')
             names = ', '.join(f'`{graph.expression(c)}`' for c in culprits)
-            return (f'{graph.name(i)}.grad is {show(actual["grads"][i])}, expected '
-                    f'{show(expected["grads"][i])}: the gradients that flow into it from {names} '
+            return (f'{graph.name(i)}.grad is {show(actual.grads[i])}, expected '
+                    f'{show(expected.grads[i])}: the gradients that flow into it from {names} '
                     f'do not add up.')
     i = wrong[0] if wrong else graph.output
-    return f'{graph.name(i)}.grad is {show(actual["grads"][i])}, expected {show(expected["grads"][i])}.'
+    return f'{graph.name(i)}.grad is {show(actual.grads[i])}, expected {show(expected.grads[i])}.'

@@ -34,15 +34,15 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
         t = time.perf_counter()
         loaded = session.load()
         timings['load'] = time.perf_counter() - t
-        timings['load_in_worker'] = loaded.get('seconds', timings['load'])
-        report.load_warnings = loaded.get('warnings', [])
-        report.classes = loaded.get('classes', {})
-        error = loaded.get('error') or ('' if 'Value' in report.classes else
+        timings['load_in_worker'] = timings['load'] if loaded.seconds is None else loaded.seconds
+        report.load_warnings = loaded.warnings
+        report.classes = loaded.classes
+        error = loaded.error or ('' if 'Value' in report.classes else
                                         f"no class named {config.settings.classes['Value']!r} was "
                                         f"found in the submission")
         report.checks.append(Check('load', 'load', 'failed' if error else 'passed',
                                    error or f"loaded; Value from {report.classes['Value']}",
-                                   output=loaded.get('output', ''), duration=timings['load']))
+                                   output=loaded.output, duration=timings['load']))
         if not error:
             _run_checks(session, config, report)
     finally:

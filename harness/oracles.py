@@ -5,6 +5,7 @@ A graph is graded only where both oracles agree, so a verdict never rests on one
 import functools
 
 import reference
+from .answers import GraphResult
 from .compare import close
 from .worker.execute import Backend, run_graph
 
@@ -45,20 +46,20 @@ REFERENCE = Backend(reference.Value)
 @functools.lru_cache(maxsize=4096)
 def run_torch(graph):
     """Torch's result (cached: the same graphs are asked about for every submission)."""
-    return run_graph(graph.to_dict(), TORCH)
+    return GraphResult.parse(run_graph(graph.to_dict(), TORCH))
 
 
 @functools.lru_cache(maxsize=4096)
 def run_reference(graph, backward=1):
-    return run_graph(graph.to_dict(), REFERENCE, backward=backward)
+    return GraphResult.parse(run_graph(graph.to_dict(), REFERENCE, backward=backward))
 
 
 def agree(a, b):
     """Whether two results have the same values and gradients for every live entry."""
-    if 'error' in a or 'error' in b:
+    if a.error or b.error:
         return False
-    return all(close(a['values'][i], b['values'][i]) and close(a['grads'][i], b['grads'][i])
-               for i in range(len(a['values'])))
+    return all(close(a.values[i], b.values[i]) and close(a.grads[i], b.grads[i])
+               for i in range(len(a.values)))
 
 
 @functools.lru_cache(maxsize=4096)

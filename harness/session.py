@@ -13,6 +13,7 @@ import tempfile
 import threading
 
 from . import sandbox
+from .answers import RESULTS, Failure, Loaded
 from .worker import protocol
 
 OUTPUT_KEEP = 64 * 1024
@@ -170,10 +171,9 @@ class Session:
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
 
     def load(self):
-        """Start a worker; returns its ``loaded`` message (with ``error`` when loading failed)."""
+        """Start a worker; returns its ``Loaded`` answer (with ``error`` when loading failed)."""
         if self.path is not None and not os.path.exists(self.path):
-            return {'type': 'loaded', 'output': '',
-                    'error': f'{os.path.basename(self.path)}: no such file or folder.'}
+            return Loaded(error=f'{os.path.basename(self.path)}: no such file or folder.')
         self.worker = None
         if self.template is not None:
             try:
@@ -187,17 +187,18 @@ class Session:
             self.worker = DirectWorker(self.settings, self.path, self.module, self.scratch,
                                        self.level, self.seed)
         try:
-            message = self.worker.receive(self.settings.load_timeout)
+            loaded = Loaded.parse(self.worker.receive(self.settings.load_timeout))
         except WorkerGone as e:
-            message = {'type': 'loaded', 'error': _load_failure(str(e)), 'output': ''}
-        if message.get('error'):
+            loaded = Loaded(error=_load_failure(str(e)))
+        if loaded.error:
             self._drop()
-            message['output'] += self.outputs[-1]
-            self.loaded_error = message['error']
-        return message
+            loaded.output += self.outputs[-1]
+            self.loaded_error = loaded.error
+        return loaded
 
     def run(self, task, items, timeout=None):
-        """One result per item: the worker's answer, or ``{'error': ...}`` where there is none.
+        """One result per item (a ``GraphResult`` or ``MlpResult``): the worker's answer, or a
+        result whose ``error`` says why there is none.
 
         An item that times out or runs out of memory ends its request: the items after it are
         not run (the same code would likely do it again).  After ``MAX_STRIKES`` of those or
@@ -205,15 +206,16 @@ class Session:
         bounded time.
         """
         timeout = timeout or self.settings.check_timeout
+        result = RESULTS[task]
         self.sent.append((task, items))
         results = []
         while len(results) < len(items):
             stop = self._stopped()
             if stop:
-                return results + [_lost(stop)] * (len(items) - len(results))
+                return results + [_lost(result, stop)] * (len(items) - len(results))
             if self.worker is None:
                 self.restarts += 1
-                if self.load().get('error'):
+                if self.load().error:
                     continue
             self.requests += 1
             try:
@@ -225,25 +227,26 @@ class Session:
                         raise WorkerGone('answered out of turn')
                     if message.get('done'):
                         break
-                    results.append(dict(message['result'], output=message.get('output', '')))
-                    if results[-1].get('error', {}).get('type') == 'MemoryError':
+                    results.append(result.parse(message['result'], message.get('output', '')))
+                    if results[-1].error and results[-1].error.type == 'MemoryError':
                         raise Exhausted('ran out of memory')
             except Exhausted as e:
-                self._strike(results, len(items), str(e))
+                self._strike(result, results, len(items), str(e))
             except (WorkerGone, OSError) as e:
                 reason = str(e) if isinstance(e, WorkerGone) else 'the worker closed its pipe'
-                results.append(_lost(reason))
+                results.append(_lost(result, reason))
                 if reason.startswith('timed out'):
-                    self._strike(results, len(items), 'timed out')
+                    self._strike(result, results, len(items), 'timed out')
                 else:
                     self._drop()
         return results
 
-    def _strike(self, results, total, what):
+    def _strike(self, result, results, total, what):
         """A timeout or exhausted memory: the worker goes, the rest of this check is not run."""
         self._drop()
         self.strikes += 1
-        results += [_lost(f'not run: an earlier graph of this check {what}')] * (total - len(results))
+        results += [_lost(result, f'not run: an earlier graph of this check {what}')] * (
+            total - len(results))
 
     def _stopped(self):
         if self.strikes >= MAX_STRIKES:
@@ -268,9 +271,8 @@ class Session:
         return ''.join(self.outputs)
 
 
-def _lost(reason):
-    return {'error': {'stage': 'worker', 'type': 'WorkerLost', 'message': reason,
-                      'missing': False}, 'output': ''}
+def _lost(result, reason):
+    return result(error=Failure('worker', 'WorkerLost', reason))
 
 
 def _load_failure(reason):

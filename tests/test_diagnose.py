@@ -3,6 +3,7 @@ import copy
 
 import reference
 from harness import oracles
+from harness.answers import Failure, GraphResult
 from harness.diagnose import explain, first_mismatch, topological_violation
 from harness.graph import Graph
 from harness.worker.execute import Backend, run_graph
@@ -24,14 +25,14 @@ def correct(graph):
 def with_grads(graph, **grads):
     actual = correct(graph)
     for name, value in grads.items():
-        actual['grads'][[graph.name(i) for i in range(graph.size)].index(name)] = value
+        actual.grads[[graph.name(i) for i in range(graph.size)].index(name)] = value
     return actual
 
 
 def test_root_not_seeded():
     g = G('out = a * b', a=1.5, b=-2.0)
     actual = correct(g)
-    actual['grads'] = [0.0] * g.size
+    actual.grads = [0.0] * g.size
     assert 'not seeded' in diagnosis(g, actual)
 
 
@@ -58,7 +59,7 @@ class ForwardWalk(Backend):
 
 def test_backward_order_not_topological():
     g = G('n1 = a * b; n2 = n1 * c; out = (n1 + n2) * k', a=0.5, b=-1.5, c=2.0, k=3.0)
-    actual = run_graph(g.to_dict(), ForwardWalk(reference.Value))
+    actual = GraphResult.parse(run_graph(g.to_dict(), ForwardWalk(reference.Value)))
     assert 'not topological' in diagnosis(g, actual)
 
 
@@ -74,7 +75,7 @@ def test_instrumented_orders_name_the_two_nodes_or_the_repeat():
 def test_reflected_op_with_swapped_operands():
     g = G('out = (2.0 - a) * k', a=1.5, k=3.0)
     actual = correct(g)
-    actual['values'][2] = 1.5 - 2.0
+    actual.values[2] = 1.5 - 2.0
     text = diagnosis(g, actual)
     assert 'wrong order' in text and '__rsub__' in text
 
@@ -82,7 +83,7 @@ def test_reflected_op_with_swapped_operands():
 def test_wrong_forward_value_names_the_op():
     g = G('out = a.tanh() * k', a=0.3, k=3.0)
     actual = correct(g)
-    actual['values'][2] = 0.9
+    actual.values[2] = 0.9
     assert 'forward value of tanh is wrong' in diagnosis(g, actual)
 
 
@@ -94,14 +95,13 @@ def test_wrong_local_derivative_names_the_op():
 def test_an_input_that_changed_its_value():
     g = G('out = (a.relu() + a) * k', a=-1.5, k=3.0)
     actual = correct(g)
-    actual['values'][0] = 0.0  # relu wrote its result into a.data
+    actual.values[0] = 0.0  # relu wrote its result into a.data
     assert 'input a changed its value' in diagnosis(g, actual)
 
 
 def test_reflected_op_calling_itself():
     g = G('out = 2.0 + a', a=1.5)
-    actual = {'error': {'stage': 'forward', 'node': 1, 'type': 'RecursionError',
-                        'message': 'maximum recursion depth exceeded', 'missing': False},
-              'values': [1.5]}
+    actual = GraphResult([1.5], error=Failure('forward', 'RecursionError',
+                                              'maximum recursion depth exceeded', node=1))
     text = diagnosis(g, actual)
     assert 'RecursionError' in text and '__radd__' in text and '`out = 2.0 + a`' in text

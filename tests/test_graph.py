@@ -22,8 +22,8 @@ def test_printed_code_reexecutes_to_the_same_values(g):
     scope = execute(g.code())
     result = oracles.run_reference(g)
     for i in range(g.size):
-        assert close(scope[g.name(i)].data, result['values'][i])
-        assert close(scope[g.name(i)].grad, result['grads'][i])
+        assert close(scope[g.name(i)].data, result.values[i])
+        assert close(scope[g.name(i)].grad, result.grads[i])
 
 
 @settings(max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -87,7 +87,7 @@ def test_values_stay_in_their_domain():
     @given(graphs(max_nodes=12))
     def check(g):
         r = oracles.run_torch(g)
-        assert all(isinstance(v, float) and math.isfinite(v) for v in r['values'] + r['grads'])
+        assert all(isinstance(v, float) and math.isfinite(v) for v in r.values + r.grads)
     check()
 
 

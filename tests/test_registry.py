@@ -2,6 +2,7 @@
 process: every check reported once, in the registry's order, each with its own duration."""
 import reference
 from harness import Config, grade
+from harness.answers import RESULTS, Loaded
 from harness.checks import REGISTRY, check_ids
 from harness.config import Settings
 from harness.results import CATEGORIES
@@ -21,15 +22,16 @@ class InProcess:
         self.sent = []
 
     def load(self):
-        return {'type': 'loaded', 'warnings': [], 'output': '',
-                'classes': {role: 'reference' for role in self.classes}}
+        return Loaded(classes={role: 'reference' for role in self.classes})
 
     def run(self, task, items, timeout=None):
         self.sent.append(task)
         if task == 'graph':
-            return [dict(run_graph(i['graph'], self.backend, i.get('backward', 1),
-                                   i.get('instrument', False)), output='') for i in items]
-        return [dict(run_mlp(self.classes, i), output='') for i in items]
+            answers = [run_graph(i['graph'], self.backend, i.get('backward', 1),
+                                 i.get('instrument', False)) for i in items]
+        else:
+            answers = [run_mlp(self.classes, i) for i in items]
+        return [RESULTS[task].parse(a) for a in answers]
 
     def close(self):
         return ''

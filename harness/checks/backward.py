@@ -38,8 +38,8 @@ def visits(ctx):
     """Each node's ``_backward`` called once, consumers first, in every walk's graphs."""
     if 'backward' not in ctx.usable:
         return None
-    orders = [(t.graph, t.actual['order']) for name in WALKS for t in _trials(ctx, name)
-              if t.actual.get('order')]
+    orders = [(t.graph, t.actual.order) for name in WALKS for t in _trials(ctx, name)
+              if t.actual.order]
     if not orders:
         return skipped('the engine does not call per-node _backward closures; visit order not '
                        'observed')
@@ -62,18 +62,18 @@ def repeat(ctx):
     actual = ctx.session.run('graph', [item(REPEAT, backward=2)])[0]
     ref = oracles.run_reference(REPEAT, backward=2)
     code = REPEAT.code(show=range(3)) + 'out.backward()\n' + 'print(a.grad, b.grad, d.grad)\n'
-    if 'error' in actual or 'grads2' not in actual:
+    if actual.error or actual.grads2 is None:
         return failed(f'calling backward() twice failed: '
-                      f'{actual.get("error", {}).get("message", "")}',
+                      f'{actual.error.message if actual.error else ""}',
                       counterexample=Counterexample(code))
     leaves = range(len(REPEAT.inputs))
-    micrograd = all(close(actual['grads2'][i], ref['grads2'][i]) for i in leaves)
-    doubled = all(close(actual['grads2'][i], 2 * actual['grads'][i]) for i in leaves)
+    micrograd = all(close(actual.grads2[i], ref.grads2[i]) for i in leaves)
+    doubled = all(close(actual.grads2[i], 2 * actual.grads[i]) for i in leaves)
     if micrograd or doubled:
         return passed('a second backward() adds the gradients again (leaf gradients double)')
-    same = all(close(actual['grads2'][i], actual['grads'][i]) for i in leaves)
+    same = all(close(actual.grads2[i], actual.grads[i]) for i in leaves)
     why = ('the second backward() changed nothing: is a "visited" flag kept on the nodes between '
            'calls?' if same else 'a second backward() must add the same gradients again')
     return failed(why, diagnosis=why, counterexample=Counterexample(
-        code, {f'{REPEAT.name(i)}.grad': show(ref['grads2'][i]) for i in leaves},
-        {f'{REPEAT.name(i)}.grad': show(actual['grads2'][i]) for i in leaves}))
+        code, {f'{REPEAT.name(i)}.grad': show(ref.grads2[i]) for i in leaves},
+        {f'{REPEAT.name(i)}.grad': show(actual.grads2[i]) for i in leaves}))

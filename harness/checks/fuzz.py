@@ -51,14 +51,14 @@ def random_graphs(ctx):
     minimal = shrink(session, ops, seed, budget) or failing[0]
     flaky = rerun_differs(session, minimal, budget.reruns)
     diagnosis = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch,
-                        minimal.actual.get('order'))
+                        minimal.actual.order)
     if flaky:
         diagnosis += (' The result changes from run to run on the same graph: iterating over a '
                       'set (e.g. of children) makes the order depend on memory addresses.')
     return failed(f'{len(failing)} of {graded} random graphs wrong; smallest found '
                   f'({len(minimal.graph.nodes)} nodes): {diagnosis}', diagnosis=diagnosis,
                   counterexample=counterexample(minimal),
-                  output=''.join(t.actual.get('output', '') for t in failing[:3]))
+                  output=''.join(t.actual.output for t in failing[:3]))
 
 
 def shrink(session, ops, seed, budget):
@@ -79,4 +79,4 @@ def shrink(session, ops, seed, budget):
 def rerun_differs(session, trial, reruns):
     again = run_graphs(session, [trial.graph] * reruns)
     return any(first_mismatch(trial.graph, t.actual, trial.actual) is not None
-               if 'error' not in trial.actual else 'error' not in t.actual for t in again)
+               if not trial.actual.error else not t.actual.error for t in again)

@@ -57,7 +57,7 @@ def _built(ctx):
     if 'MLP' not in ctx.classes:
         return None
     answers = _answers(ctx)
-    return None if 'error' in answers['build'] else answers
+    return None if answers['build'].error else answers
 
 
 @check('mlp.build')
@@ -65,22 +65,21 @@ def build(ctx):
     if 'MLP' not in ctx.classes:
         return skipped('no MLP class')
     built = _answers(ctx)['build']
-    if 'error' in built:
-        err = built['error']
-        return failed(f'MLP{SHAPE[0], SHAPE[1]} failed: {err["type"]}: {err["message"]}',
+    if built.error:
+        return failed(f'MLP{SHAPE[0], SHAPE[1]} failed: {built.error}',
                       counterexample=Counterexample(f'model = MLP({NIN}, {NOUTS})\nmodel.parameters()\n'))
     expected_count = sum((a + 1) * b for a, b in zip([NIN] + NOUTS, NOUTS))
-    if built['count'] == expected_count and built['distinct'] == built['count'] and built['own']:
+    if built.count == expected_count and built.distinct == built.count and built.own:
         return passed(f'MLP({NIN}, {NOUTS}) has {expected_count} parameters',
-                      output=built.get('output', ''))
-    why = (f'MLP({NIN}, {NOUTS}) has {built["count"]} parameters ({built["distinct"]} distinct), '
-           f'expected {expected_count} = Σ(nin+1)·nout' if built['count'] != expected_count or
-           built['distinct'] != built['count'] else
+                      output=built.output)
+    why = (f'MLP({NIN}, {NOUTS}) has {built.count} parameters ({built.distinct} distinct), '
+           f'expected {expected_count} = Σ(nin+1)·nout' if built.count != expected_count or
+           built.distinct != built.count else
            'parameters() returns objects that are not the submission\'s Value')
-    return failed(why, output=built.get('output', ''), counterexample=Counterexample(
+    return failed(why, output=built.output, counterexample=Counterexample(
         f'model = MLP({NIN}, {NOUTS})\nps = model.parameters()\nprint(len(ps), len(set(map(id, ps))))\n',
         {'parameters': str(expected_count), 'distinct': str(expected_count)},
-        {'parameters': str(built['count']), 'distinct': str(built['distinct'])}))
+        {'parameters': str(built.count), 'distinct': str(built.distinct)}))
 
 
 @check('mlp.forward', default='advisory')
@@ -90,9 +89,9 @@ def architecture(ctx):
     if answers is None:
         return None
     forward = answers['forward']
-    if 'error' in forward:
-        return failed(f'forward pass failed: {forward["error"]["type"]}: {forward["error"]["message"]}')
-    outs = [o[0] if o else math.nan for o in forward['outputs']]
+    if forward.error:
+        return failed(f'forward pass failed: {forward.error}')
+    outs = [o[0] if o else math.nan for o in forward.outputs]
     for name, expected in reference_mlp(ctx.config.seed)[1].items():
         if all(close(o, e) for o, e in zip(outs, expected)):
             return passed(f'with the reference weights the outputs match the architecture: {name}')
@@ -108,8 +107,8 @@ def gradients(ctx):
     if answers is None:
         return None
     grads = answers['grads']
-    if 'error' in grads:
-        return failed(f'loss.backward() failed: {grads["error"]["type"]}: {grads["error"]["message"]}')
+    if grads.error:
+        return failed(f'loss.backward() failed: {grads.error}')
     weights = reference_mlp(ctx.config.seed)[0]
     h = 1e-6
     sets = []
@@ -119,11 +118,11 @@ def gradients(ctx):
             w[i] += sign * h
             sets.append(w)
     fd = ctx.session.run('mlp', [dict(BASE, action='losses', param_sets=sets)], _timeout(ctx))[0]
-    if 'error' in fd:
-        return error(f'forward passes for finite differences failed: {fd["error"]["message"]}')
-    losses = fd['losses']
+    if fd.error:
+        return error(f'forward passes for finite differences failed: {fd.error.message}')
+    losses = fd.losses
     numeric = [(losses[2 * i] - losses[2 * i + 1]) / (2 * h) for i in range(len(weights))]
-    bad = [i for i, (g, n) in enumerate(zip(grads['grads'], numeric))
+    bad = [i for i, (g, n) in enumerate(zip(grads.grads, numeric))
            if not close(g, n, rtol=FD_RTOL, atol=FD_ATOL)]
     if not bad:
         return passed(f'all {len(weights)} parameter gradients match central finite differences '
@@ -131,22 +130,22 @@ def gradients(ctx):
     i = bad[0]
     return failed(
         f'{len(bad)} of {len(weights)} parameter gradients disagree with finite differences of '
-        f'the network\'s own loss; first: parameter {i} has grad {show(grads["grads"][i])}, '
+        f'the network\'s own loss; first: parameter {i} has grad {show(grads.grads[i])}, '
         f'finite differences give {numeric[i]:.6g}',
         counterexample=Counterexample(
             f'model = MLP({NIN}, {NOUTS})\n# loss = sum of (model(x) - y)**2 over the lecture\'s '
             f'four samples\nloss.backward()\nprint(model.parameters()[{i}].grad)\n',
             {f'parameters()[{i}].grad': f'{numeric[i]:.6g}'},
-            {f'parameters()[{i}].grad': show(grads['grads'][i])}))
+            {f'parameters()[{i}].grad': show(grads.grads[i])}))
 
 
 def _step_size(grads):
     """A learning rate whose first-order decrease is 1 % of the loss: small enough that a correct
     gradient always lowers it, whatever the architecture."""
     try:
-        norm = sum(g * g for g in grads['grads'])
-        return min(0.05, 0.01 * grads['loss'] / norm) if norm > 0 else 0.01
-    except (KeyError, TypeError):
+        norm = sum(g * g for g in grads.grads)
+        return min(0.05, 0.01 * grads.loss / norm) if norm > 0 else 0.01
+    except TypeError:  # no gradients (backward failed), or not numbers
         return 0.01
 
 
@@ -158,10 +157,9 @@ def descent_step(ctx):
     weights = reference_mlp(ctx.config.seed)[0]
     step = ctx.session.run('mlp', [dict(BASE, action='step', params=weights,
                                         lr=_step_size(answers['grads']))], _timeout(ctx))[0]
-    if 'error' in step:
-        return failed(f'a gradient-descent step failed: {step["error"]["type"]}: '
-                      f'{step["error"]["message"]}')
-    before, after = step['loss'], step['loss_after']
+    if step.error:
+        return failed(f'a gradient-descent step failed: {step.error}')
+    before, after = step.loss, step.loss_after
     ok = isinstance(before, float) and isinstance(after, float) and after < before
     return (passed if ok else failed)(
         f'one gradient-descent step moved the loss {show(before)} -> {show(after)}'
@@ -174,12 +172,12 @@ def zero_grad(ctx):
     if answers is None:
         return None
     zero = answers['zero_grad']
-    err = zero.get('error')
-    if err and err['type'] == 'AttributeError' and 'zero_grad' in err['message']:
+    err = zero.error
+    if err and err.type == 'AttributeError' and 'zero_grad' in err.message:
         return skipped('no zero_grad() method')
     if err:
-        return failed(f'zero_grad() failed: {err["type"]}: {err["message"]}')
-    left = [g for g in zero['grads_after'] if not close(g, 0.0)]
+        return failed(f'zero_grad() failed: {err}')
+    left = [g for g in zero.grads_after if not close(g, 0.0)]
     return passed('zero_grad() zeroes every parameter\'s grad') if not left else failed(
         f'after zero_grad(), {len(left)} parameters still have a nonzero grad')
 
@@ -189,9 +187,9 @@ def one_neuron_layer(ctx):
     answers = _built(ctx)
     if answers is None:
         return None
-    err = answers['one_neuron'].get('error')
+    err = answers['one_neuron'].error
     if not err:
         return passed('a one-neuron hidden layer feeds the next layer')
-    return failed(f'MLP(2, [3, 1, 1]) failed: {err["type"]}: {err["message"]} (does a one-neuron '
+    return failed(f'MLP(2, [3, 1, 1]) failed: {err} (does a one-neuron '
                   f'layer return a bare Value where the next layer expects a list?)',
                   counterexample=Counterexample('model = MLP(2, [3, 1, 1])\nmodel([2.0, 3.0]).backward()\n'))

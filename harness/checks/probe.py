@@ -15,15 +15,15 @@ def probe(session):
     results = session.run('graph', [item(cases.PROBES[n]) for n in names])
     found, backward = {}, set()
     for name, r in zip(names, results):
-        err = r.get('error')
-        if err is None or err['stage'] == 'backward':
+        err = r.error
+        if err is None or err.stage == 'backward':
             found[name] = 'present'
         else:
-            found[name] = 'absent' if err['missing'] else 'broken'
+            found[name] = 'absent' if err.missing else 'broken'
         if err is None:
             backward.add('present')
-        elif err['stage'] in ('backward', 'worker'):
-            backward.add('absent' if err['missing'] else 'broken')
+        elif err.stage in ('backward', 'worker'):
+            backward.add('absent' if err.missing else 'broken')
     found['backward'] = next((s for s in ('present', 'broken', 'absent') if s in backward), 'broken')
     return found
 

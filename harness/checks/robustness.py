@@ -22,10 +22,10 @@ def _as_torch(ctx, what, graph, loop=None, timeout=None):
     if mismatch is None:
         return passed(f'{what}: as torch')
     if loop:  # the loop that builds it, and a's gradient
-        got = {'a.grad': shown_result(actual.get('grads', []), 0)}
-        if 'error' in actual:
-            got['error'] = f"{actual['error']['type']}: {actual['error']['message']}"
-        example = Counterexample(loop, {'a.grad': show(expected['grads'][0])}, got)
+        got = {'a.grad': shown_result(actual.grads, 0)}
+        if actual.error:
+            got['error'] = str(actual.error)
+        example = Counterexample(loop, {'a.grad': show(expected.grads[0])}, got)
     else:
         example = counterexample(Trial(graph, actual, expected, mismatch))
     return failed(f'{what}: ' + explain(graph, actual, expected, mismatch), counterexample=example)

@@ -48,16 +48,16 @@ def counterexample(trial):
     """Runnable code with the expected and actual output value and every wrong gradient."""
     g, a, e = trial.graph, trial.actual, trial.expected
     out = g.output
-    got_values, got_grads = a.get('values', []), a.get('grads', [])
-    wrong = [i for i in g.live() if got_grads and not close(got_grads[i], e['grads'][i])]
+    got_values, got_grads = a.values, a.grads
+    wrong = [i for i in g.live() if got_grads and not close(got_grads[i], e.grads[i])]
     shown = [i for i in wrong if i < len(g.inputs)] or wrong or list(range(len(g.inputs)))
-    expected = {f'{g.name(out)}.data': show(e['values'][out])}
+    expected = {f'{g.name(out)}.data': show(e.values[out])}
     actual = {f'{g.name(out)}.data': shown_result(got_values, out)}
     for i in shown:
-        expected[f'{g.name(i)}.grad'] = show(e['grads'][i])
+        expected[f'{g.name(i)}.grad'] = show(e.grads[i])
         actual[f'{g.name(i)}.grad'] = shown_result(got_grads, i)
-    if 'error' in a:
-        actual['error'] = f"{a['error']['type']}: {a['error']['message']}"
+    if a.error:
+        actual['error'] = str(a.error)
     return Counterexample(g.code(show=shown), expected, actual, g.to_dict())
 
 
@@ -68,15 +68,15 @@ def shown_result(results, i):
 def judged(trials, passed_message):
     """An outcome from trials: passed when none failed, else the first failure explained."""
     graded = [t for t in trials if t.expected is not None]
-    output = ''.join(t.actual.get('output', '') for t in trials)
+    output = ''.join(t.actual.output for t in trials)
     failing = [t for t in graded if t.failed]
     if not graded:
         return skipped('no graph could be graded (the oracles disagree)')
     if not failing:
         return passed(passed_message, output=output)
     t = failing[0]
-    diagnosis = explain(t.graph, t.actual, t.expected, t.mismatch, t.actual.get('order'))
-    lost = t.mismatch.kind == 'error' and t.actual['error'].get('stage') == 'worker'
+    diagnosis = explain(t.graph, t.actual, t.expected, t.mismatch, t.actual.order)
+    lost = t.mismatch.kind == 'error' and t.actual.error.lost
     return (error if lost else failed)(
         f'{len(failing)} of {len(graded)} graphs wrong: {diagnosis}', diagnosis=diagnosis,
         counterexample=counterexample(t), output=output)

@@ -1,0 +1,93 @@
+"""The worker's answers, typed: parsed once where they arrive (the session, and the oracles that
+run the same executor), so no check reads the wire format.
+
+The worker itself speaks plain JSON (``worker/execute.py``, ``worker/mlp.py``,
+``worker/serve.py``); these classes are the grader's reading of it. Numbers in ``values`` and
+``grads`` stay raw: a float, or a dict saying what the submission returned instead
+(``compare.classify`` reads them).
+"""
+from dataclasses import dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Where and how an item failed: ``stage`` is ``leaf``, ``forward``, ``backward``, an MLP
+    task's action, or ``worker`` when the worker was lost (timeout, crash)."""
+    stage: str
+    type: str
+    message: str
+    node: int | None = None  # the graph entry being computed
+    missing: bool = False    # the op does not exist, rather than exists and broke
+
+    @classmethod
+    def parse(cls, raw):
+        return None if raw is None else cls(raw.get('stage', 'worker'), raw.get('type', ''),
+                                            raw.get('message', ''), raw.get('node'),
+                                            bool(raw.get('missing', False)))
+
+    @property
+    def lost(self):
+        return self.stage == 'worker'
+
+    def __str__(self):
+        return f'{self.type}: {self.message}'
+
+
+def _parse(cls, raw, output):
+    known = {f.name for f in fields(cls)}
+    values = {k: v for k, v in raw.items() if k in known and k not in ('error', 'output')}
+    return cls(**values, error=Failure.parse(raw.get('error')), output=output)
+
+
+@dataclass
+class GraphResult:
+    """One graph run: every entry's data and grad, or where it failed."""
+    values: list = field(default_factory=list)
+    grads: list = field(default_factory=list)  # after the first backward(); empty if it failed
+    grads2: list | None = None  # after a second backward(), when asked for
+    order: list | None = None   # entries in the order their _backward ran, when instrumented
+    error: Failure | None = None
+    output: str = ''            # what the submission printed meanwhile
+
+    @classmethod
+    def parse(cls, raw, output=''):
+        return _parse(cls, raw, output)
+
+
+@dataclass
+class MlpResult:
+    """One MLP task; which fields are set depends on its action."""
+    count: int = 0
+    distinct: int = 0
+    own: bool = False
+    outputs: list | None = None
+    losses: list | None = None
+    loss: object = None
+    grads: list | None = None
+    loss_after: object = None
+    grads_after: list | None = None
+    error: Failure | None = None
+    output: str = ''
+
+    @classmethod
+    def parse(cls, raw, output=''):
+        return _parse(cls, raw, output)
+
+
+#: Worker task -> how its answers read.
+RESULTS = {'graph': GraphResult, 'mlp': MlpResult}
+
+
+@dataclass
+class Loaded:
+    """The worker's answer to loading the submission."""
+    error: str = ''
+    warnings: list = field(default_factory=list)
+    classes: dict = field(default_factory=dict)  # role -> where it was defined
+    seconds: float | None = None  # spent loading, in the worker
+    output: str = ''
+
+    @classmethod
+    def parse(cls, raw):
+        return cls(raw.get('error') or '', list(raw.get('warnings', [])),
+                   dict(raw.get('classes', {})), raw.get('seconds'), raw.get('output', ''))
