@@ -1,10 +1,14 @@
 """The grading loop over the registry, with a session that runs the reference engine in this
 process: every check reported once, in the registry's order, each with its own duration."""
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
 import reference
 from harness import Config, grade
 from harness.answers import RESULTS, Loaded
 from harness.checks import REGISTRY, check_ids
 from harness.config import Settings
+from harness.reporters import write_reports
 from harness.results import CATEGORIES
 from harness.worker.execute import Backend, run_graph
 from harness.worker.mlp import run_mlp
@@ -41,7 +45,7 @@ ENGINE = {'Value': reference.Value, 'Neuron': reference.Neuron, 'Layer': referen
           'MLP': reference.MLP}
 
 
-def test_reference_engine_passes_every_registered_check_each_timed():
+def test_reference_engine_passes_every_registered_check_each_timed(tmp_path):
     report = grade(session=InProcess(ENGINE), config=Config(profile='quick'), name='reference')
     ids = [c.id for c in report.checks]
     assert report.verdict == 'passed', [(c.id, c.message) for c in report.failures]
@@ -52,6 +56,10 @@ def test_reference_engine_passes_every_registered_check_each_timed():
     order = [CATEGORIES.index(c.category) for c in report.checks]
     assert order == sorted(order)
     assert {'probe', *CATEGORIES} <= set(report.timings)
+    written = write_reports(report, tmp_path)
+    assert sorted(Path(p).name for p in written) == ['junit.xml', 'report.json', 'results.json']
+    times = [float(case.get('time')) for case in ET.parse(tmp_path / 'junit.xml').iter('testcase')]
+    assert len(times) == len(report.checks) and all(t > 0 for t in times)
 
 
 def test_without_an_mlp_the_mlp_checks_say_so_once():
