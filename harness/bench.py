@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from .batch import Batch
-from .config import Config
+from .config import PROFILES, Config
 from .grading import grade
 from .results import CATEGORIES
 from .session import Session
@@ -71,7 +71,8 @@ def floor(path, config):
 @click.command()
 @click.option('--copies', default=300, show_default=True, help='Copies of the notebook example.')
 @click.option('--jobs', '-j', default=2, show_default=True, help='Submissions graded at once.')
-@click.option('--profile', default='standard', show_default=True)
+@click.option('--profile', type=click.Choice(list(PROFILES)), default=Config.profile,
+              show_default=True)
 @click.option('--notebook', default='lecture_notebook.ipynb', show_default=True)
 def main(copies, jobs, profile, notebook):
     """Grade a class of example copies; print throughput, breakdown and the ratio to the floor."""

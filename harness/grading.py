@@ -54,6 +54,7 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
 def safe_grade(path=None, module=None, config=None, name=None, template=None):
     """``grade`` that never raises: a grader bug becomes a failed report, not a traceback."""
     config = config or Config()
+    started = time.perf_counter()
     try:
         return grade(path, module, config, name, template)
     except Exception:
@@ -61,7 +62,8 @@ def safe_grade(path=None, module=None, config=None, name=None, template=None):
                         profile=config.profile, versions=versions())
         report.checks.append(Check('grader', 'load', 'error', 'micrograde itself failed while '
                                    'grading this submission; please report it:\n'
-                                   + traceback.format_exc(limit=5)))
+                                   + traceback.format_exc(limit=5),
+                                   duration=time.perf_counter() - started))
         return config.rubric.apply(report)
 
 

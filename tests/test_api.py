@@ -100,3 +100,15 @@ def test_worker_package_is_standard_library_only():
         for m in _imports(path, name, top_only=True):
             assert m.startswith('harness.worker') or m.split('.')[0] in sys.stdlib_module_names, \
                 (path.name, m)
+
+
+def test_safe_grade_turns_a_grader_bug_into_a_failed_report(monkeypatch):
+    from harness import grading
+
+    def broken(*args, **kwargs):
+        raise KeyError('a bug in micrograde')
+    monkeypatch.setattr(grading, 'grade', broken)
+    report = grading.safe_grade('anything.py')
+    assert report.verdict == 'failed'
+    assert [(c.id, c.status) for c in report.checks] == [('grader', 'error')]
+    assert 'a bug in micrograde' in report.checks[0].message
