@@ -38,8 +38,8 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
         report.load_warnings = loaded.warnings
         report.classes = loaded.classes
         error = loaded.error or ('' if 'Value' in report.classes else
-                                        f"no class named {config.settings.classes['Value']!r} was "
-                                        f"found in the submission")
+                                 f"no class named {config.settings.classes['Value']!r} was "
+                                 f"found in the submission")
         report.checks.append(Check('load', 'load', 'failed' if error else 'passed',
                                    error or f"loaded; Value from {report.classes['Value']}",
                                    output=loaded.output, duration=timings['load']))
