@@ -14,6 +14,7 @@ import threading
 
 from . import sandbox
 from .answers import RESULTS, Failure, Loaded
+from .cells import notebook_cells
 from .worker import protocol
 
 OUTPUT_KEEP = 64 * 1024
@@ -57,11 +58,11 @@ class Output:
 class Worker:
     """One worker process and its two message pipes; subclasses say how it is started."""
 
-    def hello(self, settings, path, module, seed):
+    def hello(self, settings, path, module, seed, cells):
         self.nonce = secrets.token_hex(16)
         protocol.send(self.to_worker, {
             'nonce': self.nonce, 'path': path, 'module': module, 'classes': settings.classes,
-            'cell_timeout': settings.cell_timeout, 'seed': seed,
+            'cells': cells,            'cell_timeout': settings.cell_timeout, 'seed': seed,
             # the notebook stops running cells before the grader's deadline kills it
             'load_budget': settings.load_timeout * 0.8,
             'limits': settings.limits.to_dict()})
@@ -95,7 +96,7 @@ class Worker:
 class DirectWorker(Worker):
     """A worker started on its own: a bubblewrap sandbox (or a plain process) per submission."""
 
-    def __init__(self, settings, submission, module, scratch, level, seed):
+    def __init__(self, settings, submission, module, scratch, level, seed, cells):
         marker = secrets.token_hex(8)
         to_worker_r, self.to_worker = os.pipe()
         self.from_worker, from_worker_w = os.pipe()
@@ -109,7 +110,7 @@ class DirectWorker(Worker):
         os.close(from_worker_w)
         self.output = Output(self.proc.stdout)
         self.marker, self.level, self.status = marker, level, None
-        self.hello(settings, inside, module, seed)
+        self.hello(settings, inside, module, seed, cells)
 
     def end(self):
         """Kill the worker's process group (and, unsandboxed, its escapees); its exit code."""
@@ -131,13 +132,13 @@ class DirectWorker(Worker):
 class ForkedWorker(Worker):
     """A worker forked from a warm template: it pays only for its submission's own code."""
 
-    def __init__(self, template, settings, submission, seed):
+    def __init__(self, template, settings, submission, seed, cells):
         self.template = template
         self.job, inside, fds = template.spawn(submission)
         self.to_worker, self.from_worker, out = fds
         self.output = Output(os.fdopen(out, 'rb', buffering=0))
         self.status, self.ended = None, False
-        self.hello(settings, inside, None, seed)
+        self.hello(settings, inside, None, seed, cells)
 
     def end(self):
         if not self.ended:
@@ -168,6 +169,7 @@ class Session:
         self.worker, self.loaded_error = None, None
         self.restarts = self.requests = self.strikes = 0
         self.outputs = []
+        self.cells = notebook_cells(path)  # notebooks as Jupyter runs them, sent to each worker
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
 
     def load(self):
@@ -177,7 +179,8 @@ class Session:
         self.worker = None
         if self.template is not None:
             try:
-                self.worker = ForkedWorker(self.template, self.settings, self.path, self.seed)
+                self.worker = ForkedWorker(self.template, self.settings, self.path, self.seed,
+                                           self.cells)
             except OSError:
                 self.template = None  # a broken template: go on with workers of their own
         if self.worker is None:
@@ -185,7 +188,7 @@ class Session:
                 self.scratch = tempfile.mkdtemp(prefix='micrograde-')
                 sandbox.prepare_scratch(self.scratch, self.level)
             self.worker = DirectWorker(self.settings, self.path, self.module, self.scratch,
-                                       self.level, self.seed)
+                                       self.level, self.seed, self.cells)
         try:
             loaded = Loaded.parse(self.worker.receive(self.settings.load_timeout))
         except WorkerGone as e:

@@ -1,20 +1,70 @@
-"""Loading: notebook noise is neutralised, zips unpack safely, a hanging cell costs its limit."""
+"""Loading: notebooks run as Jupyter runs them, zips unpack safely, a hanging cell costs its limit."""
+import io
 import json
 import zipfile
 
+import pytest
+
 from conftest import SUBMISSIONS
+from harness.cells import transform
 from harness.worker.load import LoadError
 from harness.worker.load.archives import extract
-from harness.worker.load.notebooks import neutralise
+from harness.worker.load.kernel import Kernel
+from harness.worker.load.loaded import Loaded
+from harness.worker.serve import OUTPUT_CAP, Capture
 
 
-def test_magics_and_shell_lines_become_inert():
-    cell = '%matplotlib inline\n!pip install x\nfiles = !ls\nx = 1\nfor i in range(2):\n    %time y = 2\nlen?\n'
-    out = neutralise(cell)
-    assert 'x = 1' in out and 'files = None' in out
-    compile(out, 'cell', 'exec')
-    assert neutralise('%%bash\necho hi\n') == ''
-    assert neutralise('%%time\nz = 3\n').strip() == 'z = 3'
+def _run(*cells):
+    """Run transformed cells in a kernel, as the worker does; returns (namespace, loaded)."""
+    loaded = Loaded()
+    kernel = Kernel(loaded)
+    for number, cell in enumerate(cells, 1):
+        kernel.run(number, transform(cell), 5)
+    return kernel.ns, loaded
+
+
+def test_cells_are_python_as_jupyter_reads_them():
+    ns, loaded = _run('x = 0.0  # start at zero?\ns = """100% sure: %d !ls"""\nn = 7 % 4',
+                      '%matplotlib inline\n!pip install x\nfiles = !ls\nlen?\n%pip install y',
+                      'for i in range(2):\n    %time y = i\n%timeit -n 1 -r 1 z = 2',
+                      '%%time\nw = 3\nv = w + 1\n',
+                      '%%bash\necho not run\n')
+    assert (ns['x'], ns['s'], ns['n']) == (0.0, '100% sure: %d !ls', 3)
+    assert list(ns['files']) == [] and (ns['y'], ns['z'], ns['w'], ns['v']) == (1, 2, 3, 4)
+    assert loaded.failures == [], loaded.failures
+    assert sorted(loaded.warnings) == ['cell 2: !ls is not run when grading.',
+                                       'cell 2: !pip is not run when grading.',
+                                       'cell 2: %pip is not run when grading.',
+                                       'cell 5: %%bash is not run when grading.']
+
+
+def test_cell_magic_keeps_line_numbers():
+    assert transform('%%time\na = 1\nb = 2\n').split('\n')[2] == 'b = 2'
+    ns, loaded = _run('%%capture\nimport math\nmath.nope()\n')
+    assert loaded.failures[0][1].endswith('(cell 1, line 3).'), loaded.failures
+
+
+def test_future_imports_carry_over_to_later_statements_and_cells():
+    ns, loaded = _run('from __future__ import annotations\nimport math',
+                      'class Value:\n    def __add__(self, other: Value) -> Value:\n        return self\n'
+                      'def f(x: Value) -> Undefined:\n    return x\n')
+    assert loaded.failures == [] and ns['f'].__annotations__ == {'x': 'Value', 'return': 'Undefined'}
+    ns, loaded = _run('import math', 'def f(x: Undefined):\n    return x\n')
+    assert 'NameError' in loaded.failures[0][1]  # without the future import, as in Jupyter
+
+
+def test_stdout_is_a_text_stream_over_capped_bytes():
+    out = Capture()
+    wrapped = io.TextIOWrapper(out.buffer, encoding='utf-8', line_buffering=True)
+    wrapped.write('a → b\n')
+    out.buffer.write('ü\n'.encode())
+    out.write('x' * OUTPUT_CAP)
+    assert out.encoding == 'utf-8'
+    with pytest.raises(io.UnsupportedOperation):
+        out.fileno()
+    text = out.take()
+    assert text.startswith('a → b\nü\nxxx') and text.endswith('more bytes not kept]')
+    assert out.take() == ''
 
 
 def test_zip_cannot_escape_its_folder(tmp_path):

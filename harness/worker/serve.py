@@ -18,29 +18,43 @@ from .mlp import run_mlp
 OUTPUT_CAP = 8192
 
 
-class Capture(io.TextIOBase):
-    """Keeps the first ``OUTPUT_CAP`` characters written and counts the rest."""
+class CappedBytes(io.RawIOBase):
+    """Keeps the first ``OUTPUT_CAP`` bytes written and counts the rest; no file descriptor
+    (``fileno()`` raises ``io.UnsupportedOperation``, as Jupyter's streams do)."""
 
     def __init__(self):
-        self.parts, self.size, self.dropped = [], 0, 0
+        self.kept, self.dropped = bytearray(), 0
 
     def writable(self):
         return True
 
-    def write(self, s):
-        s = str(s)
-        room = OUTPUT_CAP - self.size
+    def write(self, b):
+        room = OUTPUT_CAP - len(self.kept)
         if room > 0:
-            self.parts.append(s[:room])
-            self.size += min(room, len(s))
-        self.dropped += max(0, len(s) - max(room, 0))
-        return len(s)
+            self.kept += bytes(b[:room])
+        self.dropped += max(0, len(b) - max(room, 0))
+        return len(b)
+
+
+class Capture(io.TextIOWrapper):
+    """``sys.stdout`` and ``sys.stderr`` of the worker: a text stream with ``.buffer``,
+    ``.encoding`` and the rest, over a capped byte buffer."""
+
+    def __init__(self):
+        super().__init__(CappedBytes(), encoding='utf-8', errors='backslashreplace',
+                         write_through=True)
 
     def take(self):
-        text = ''.join(self.parts)
-        if self.dropped:
-            text += f'\n[... {self.dropped} more characters not kept]'
-        self.parts, self.size, self.dropped = [], 0, 0
+        """What was written since the last call."""
+        try:
+            self.flush()
+        except (ValueError, OSError):  # closed by the submission
+            pass
+        raw = self.buffer
+        text = raw.kept.decode('utf-8', 'replace')
+        if raw.dropped:
+            text += f'\n[... {raw.dropped} more bytes not kept]'
+        raw.kept, raw.dropped = bytearray(), 0
         return text
 
 
@@ -75,7 +89,7 @@ def serve(rfd, wfd):
     started = time.perf_counter()
     try:
         loaded = load(hello.get('path'), hello.get('module'), hello.get('cell_timeout', 10.0),
-                      os.getcwd(), hello.get('load_budget'))
+                      os.getcwd(), hello.get('load_budget'), hello.get('cells'))
     except LoadError as e:
         return reply(type='loaded', error=str(e))
     except BaseException as e:  # the loader's own guard: a report, never a silent death

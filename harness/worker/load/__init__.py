@@ -18,12 +18,13 @@ from .packages import load_folder, load_module
 __all__ = ['load', 'LoadError', 'Loaded']
 
 
-def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None):
+def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None, cells=None):
     """Load the submission at ``path`` (or the installed ``module``).
 
     ``budget`` seconds bound a notebook's cells all together: past it the remaining cells are
-    skipped with a warning, so slow training cells cannot cost the whole load."""
-    loaded = Loaded(budget)
+    skipped with a warning, so slow training cells cannot cost the whole load.  ``cells``: the
+    notebooks' cells as Jupyter runs them (``harness/cells.py``)."""
+    loaded = Loaded(budget, cells)
     if module:
         load_module(module, loaded)
         return loaded

@@ -7,12 +7,19 @@ import time
 class Loaded:
     """Namespaces to search for classes, in priority order, and what went wrong on the way."""
 
-    def __init__(self, budget=None):
+    def __init__(self, budget=None, cells=None):
         self.deadline = time.monotonic() + budget if budget else None  # for notebook cells
+        self.cells = cells or {}  # notebook sha256 -> {cell number: transformed source}
         self.namespaces = []  # (where, dict)
         self.warnings = []
+        self.failures = []  # (where, what went wrong, the source that failed)
         self.origins = {}  # class object id -> 'cell 7, line 3'
         self.root = None  # folder the submission's files are shown relative to
+
+    def fail(self, where, message, source=''):
+        """Something did not load; grading goes on, and a missing class can name it as the cause."""
+        self.warnings.append(f'{where}: {message}')
+        self.failures.append((where, message, source))
 
     def find(self, names):
         """``{role: (class, origin)}`` for each role whose class name is bound somewhere."""

@@ -1,34 +1,44 @@
 """Jupyter notebooks, run cell by cell as the learner ran them.
 
-Three separate steps: ``code_cells`` reads the notebook, ``neutralise`` turns one cell's IPython
-syntax into plain Python (the step to replace with IPython's own input transformer), and
-``run_cells`` runs the cells: a failing cell is a warning, a failing import does not stop the
-statements after it, each cell has a time limit and all of them a budget.
+``cells_of`` reads a notebook's code cells; the grader transforms them with IPython's own input
+transformer (``harness/cells.py``) and sends them in its hello, matched by the notebook's
+SHA-256; ``load_notebook`` runs them in a ``Kernel``.
 """
-import ast
+import hashlib
 import json
-import linecache
 import os
-import re
-import signal
 import time
 
-from .errors import CellTimeout, LoadError, explain, text
+from .errors import LoadError
 from .files import source as read_source
-
-_RUN_CELL_MAGICS = {'time', 'timeit', 'capture', 'prun'}
+from .kernel import Kernel
 
 
 def load_notebook(path, loaded, cell_timeout):
-    cells = [(number, neutralise(cell)) for number, cell in code_cells(path)]
-    loaded.namespaces.append((os.path.basename(path), run_cells(cells, loaded, cell_timeout)))
-
-
-def code_cells(path):
-    """``[(cell number, source)]`` of the notebook's code cells, numbered among all its cells."""
     name = os.path.basename(path)
+    with open(path, 'rb') as f:
+        transformed = loaded.cells.get(hashlib.sha256(f.read()).hexdigest())
+    cells = cells_of(read_source(path), name)
+    if transformed is None and cells:
+        loaded.warnings.append(f'{name}: cells run as written (IPython syntax such as %magics '
+                               f'is not understood).')
+    kernel = Kernel(loaded)
+    for number, source in cells:
+        limit = cell_timeout
+        if loaded.deadline is not None:
+            limit = min(limit, loaded.deadline - time.monotonic())
+            if limit <= 0:
+                loaded.warnings.append(f'cells from {number} on were not run: the notebook used '
+                                       f'its whole load time.')
+                break
+        kernel.run(number, (transformed or {}).get(str(number), source), limit)
+    loaded.namespaces.append((name, kernel.ns))
+
+
+def cells_of(text, name):
+    """``[(cell number, source)]`` of a notebook's code cells, numbered among all its cells."""
     try:
-        nb = json.loads(read_source(path))
+        nb = json.loads(text)
     except json.JSONDecodeError as e:
         raise LoadError(f'{name} is not a valid notebook: it is not JSON ({e.msg} at line '
                         f'{e.lineno}, column {e.colno}). Re-download it from Jupyter.') from None
@@ -42,98 +52,5 @@ def code_cells(path):
         if not isinstance(cell, dict) or cell.get('cell_type') != 'code':
             continue
         source = cell.get('source', '')
-        cells.append((number, ''.join(source) if isinstance(source, list) else str(source)))
+        cells.append((number, ''.join(map(str, source)) if isinstance(source, list) else str(source)))
     return cells
-
-
-def neutralise(source):
-    """Cell source with IPython syntax made inert: magics and ``!shell`` lines become ``pass``."""
-    lines = source.split('\n')
-    first = lines[0].strip() if lines else ''
-    if first.startswith('%%'):
-        if first[2:].split(' ')[0] not in _RUN_CELL_MAGICS:
-            return ''
-        lines = lines[1:]
-    out = []
-    for line in lines:
-        stripped = line.lstrip()
-        indent = line[:len(line) - len(stripped)]
-        if stripped.startswith(('%', '!')) or (stripped.endswith('?') and not stripped.startswith('#')):
-            out.append(indent + 'pass')
-        elif re.match(r'^[\w\s,]+=\s*[%!]', stripped):
-            out.append(indent + stripped.split('=')[0].strip() + ' = None')
-        else:
-            out.append(line)
-    return '\n'.join(out)
-
-
-class _FakeIPython:
-    """Stands in for ``get_ipython()``: every magic call does nothing."""
-
-    def __getattr__(self, name):
-        return lambda *a, **k: None
-
-
-def run_cells(cells, loaded, cell_timeout):
-    """Run ``[(number, python source)]`` in one namespace, as a kernel would; returns it."""
-    ns = {'__name__': '__main__', '__builtins__': __builtins__,
-          'display': lambda *a, **k: None, 'get_ipython': lambda: _FakeIPython()}
-    for number, source in cells:
-        limit = cell_timeout
-        if loaded.deadline is not None:
-            limit = min(limit, loaded.deadline - time.monotonic())
-            if limit <= 0:
-                loaded.warnings.append(f'cells from {number} on were not run: the notebook used '
-                                       f'its whole load time.')
-                break
-        _run_cell(number, source, ns, loaded, limit)
-    return ns
-
-
-def _run_cell(number, source, ns, loaded, cell_timeout):
-    filename = f'<cell {number}>'
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    try:
-        tree = ast.parse(source, filename)
-    except SyntaxError as e:
-        loaded.warnings.append(f'cell {number}: syntax error at line {e.lineno}: {e.msg}; '
-                               f'cell skipped.')
-        return
-    before = {k: id(v) for k, v in ns.items() if isinstance(v, type)}
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, cell_timeout)
-    try:
-        for stmt in tree.body:
-            code = compile(ast.Module([stmt], []), filename, 'exec', dont_inherit=True)
-            try:
-                exec(code, ns)
-            except (ImportError, ModuleNotFoundError) as e:
-                if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                    loaded.warnings.append(f'cell {number}, line {stmt.lineno}: import failed '
-                                           f'({text(e)}); the rest of the cell still ran.')
-                    continue
-                raise
-    except CellTimeout:
-        loaded.warnings.append(f'cell {number} ran past its {cell_timeout:.3g} s limit; the rest '
-                               f'of the cell was skipped.')
-    except BaseException as e:
-        if isinstance(e, SystemExit):
-            raise LoadError(explain(e, f'cell {number}', filename)) from None
-        loaded.warnings.append(f'cell {number}: {explain(e, f"cell {number}", filename)}')
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-    for name, obj in ns.items():
-        if isinstance(obj, type) and before.get(name) != id(obj):
-            loaded.origins[id(obj)] = f'cell {number}, line {_class_line(tree, name)}'
-
-
-def _alarm(signum, frame):
-    raise CellTimeout()
-
-
-def _class_line(tree, name):
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and node.name == name:
-            return node.lineno
-    return 1

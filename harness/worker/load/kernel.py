@@ -1,0 +1,150 @@
+"""What a Jupyter kernel gives a notebook's cells: one namespace, compiler flags that carry over
+(``from __future__ import annotations`` in one cell applies to the next ones), ``display`` and a
+minimal ``get_ipython()`` for the calls IPython's input transformer writes.
+
+A failing cell is a warning (its name and source are kept, so a missing class can be traced to
+the cell that should have defined it); a failing import does not stop the statements after it;
+each cell has a time limit.
+"""
+import __future__
+import ast
+import linecache
+import re
+import signal
+
+from .errors import CellTimeout, LoadError, explain, text
+
+#: Every ``from __future__`` feature's compiler flag: what carries over, as in ``codeop``.
+FUTURE_FLAGS = 0
+for _feature in __future__.all_feature_names:
+    FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
+
+#: Line magics whose argument is a statement to run (``%time x = f()``).
+RUN_LINE = ('time', 'timeit', 'prun')
+#: Cell magics whose body runs as the cell (the grader unwraps them; these are the same).
+RUN_CELL = ('time', 'timeit', 'capture', 'prun')
+#: Magics that change nothing a grade depends on: ignored without a warning.
+QUIET = ('matplotlib', 'pinfo', 'pinfo2', 'config', 'load_ext', 'reload_ext', 'autoreload',
+         'aimport', 'who', 'whos', 'lsmagic', 'precision')
+_OPTIONS = re.compile(r'^(\s*-[A-Za-z](\s*\d+)?)+\s+')  # %timeit -n 10 -r 3 stmt
+
+
+class Kernel:
+    """Runs cells in one namespace, as a kernel would."""
+
+    def __init__(self, loaded):
+        self.loaded, self.flags, self.cell = loaded, 0, None
+        self.shell = Shell(self)
+        self.ns = {'__name__': '__main__', '__builtins__': __builtins__,
+                   'display': lambda *a, **k: None, 'get_ipython': lambda: self.shell}
+
+    def compile(self, source, filename, flags=0):
+        """Compile with the flags earlier statements set, and keep the ones this one sets."""
+        code = compile(source, filename, 'exec', flags=flags | self.flags, dont_inherit=True)
+        self.flags |= getattr(code, 'co_flags', 0) & FUTURE_FLAGS
+        return code
+
+    def run(self, number, source, cell_timeout):
+        self.cell = number
+        filename = f'<cell {number}>'
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        try:
+            tree = compile(source, filename, 'exec', flags=ast.PyCF_ONLY_AST | self.flags,
+                           dont_inherit=True)
+        except (SyntaxError, ValueError) as e:
+            self.loaded.fail(f'cell {number}', f'syntax error at line {getattr(e, "lineno", "?")}: '
+                             f'{getattr(e, "msg", e)}; cell skipped.', source)
+            return
+        before = {k: id(v) for k, v in self.ns.items() if isinstance(v, type)}
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, cell_timeout)
+        try:
+            for stmt in tree.body:
+                code = self.compile(ast.Module([stmt], []), filename)
+                try:
+                    exec(code, self.ns)
+                except ImportError as e:
+                    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                        self.loaded.fail(f'cell {number}, line {stmt.lineno}',
+                                         f'import failed ({text(e)}); the rest of the cell still '
+                                         f'ran.', '')
+                        continue
+                    raise
+        except CellTimeout:
+            self.loaded.fail(f'cell {number}', f'ran past its {cell_timeout:.3g} s limit; the rest '
+                             f'of the cell was skipped.', source)
+        except BaseException as e:
+            if isinstance(e, SystemExit):
+                raise LoadError(explain(e, f'cell {number}', filename)) from None
+            self.loaded.fail(f'cell {number}', explain(e, f'cell {number}', filename), source)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        for name, obj in self.ns.items():
+            if isinstance(obj, type) and before.get(name) != id(obj):
+                self.loaded.origins[id(obj)] = f'cell {number}, line {_class_line(tree, name)}'
+
+
+class Shell:
+    """``get_ipython()``: magics that run code run it; the others, and shell commands, are not
+    run and say so once."""
+
+    def __init__(self, kernel):
+        self.kernel, self.said = kernel, set()
+
+    @property
+    def user_ns(self):
+        return self.kernel.ns
+
+    def run_line_magic(self, name, line, _stack_depth=1):
+        if name in RUN_LINE:
+            return self._run(_OPTIONS.sub('', line))
+        self._skipped(f'%{name}', name in QUIET)
+
+    def run_cell_magic(self, name, line, cell):
+        if name in RUN_CELL:
+            return self._run(cell)
+        self._skipped(f'%%{name}')
+
+    def magic(self, line):
+        name, _, rest = line.lstrip('%').partition(' ')
+        return self.run_line_magic(name, rest)
+
+    def system(self, cmd):
+        self._skipped(f'!{cmd.split(" ")[0]}')
+
+    def getoutput(self, cmd, split=True, depth=0):
+        self._skipped(f'!{cmd.split(" ")[0]}')
+        return Output()
+
+    def __getattr__(self, name):  # anything else a notebook asks of its shell does nothing
+        return lambda *a, **k: None
+
+    def _run(self, source):
+        exec(self.kernel.compile(source, f'<cell {self.kernel.cell}>'), self.kernel.ns)
+
+    def _skipped(self, what, quiet=False):
+        if not quiet and what not in self.said:
+            self.said.add(what)
+            self.kernel.loaded.warnings.append(f'cell {self.kernel.cell}: {what} is not run when '
+                                               f'grading.')
+
+
+class Output(list):
+    """What ``x = !cmd`` gives when the command is not run: IPython's empty ``SList``."""
+    s = n = p = ''
+
+    @property
+    def l(self):  # noqa: E743
+        return []
+
+
+def _alarm(signum, frame):
+    raise CellTimeout()
+
+
+def _class_line(tree, name):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return node.lineno
+    return 1
