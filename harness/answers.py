@@ -86,8 +86,10 @@ class Loaded:
     classes: dict = field(default_factory=dict)  # role -> where it was defined
     seconds: float | None = None  # spent loading, in the worker
     output: str = ''
+    class_info: dict = field(default_factory=dict)  # role -> name, origin, how found, similar
 
     @classmethod
     def parse(cls, raw):
         return cls(raw.get('error') or '', list(raw.get('warnings', [])),
-                   dict(raw.get('classes', {})), raw.get('seconds'), raw.get('output', ''))
+                   dict(raw.get('classes', {})), raw.get('seconds'), raw.get('output', ''),
+                   dict(raw.get('class_info', {})))

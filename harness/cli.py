@@ -8,12 +8,15 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from . import __version__, sandbox
 from .config import CLASS_NAMES, ISOLATION_LEVELS, PROFILES, Config, Limits, Settings
 from .rubric import Rubric, RubricError
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
+#: ``grade`` options that say where reports go and how they look, not how to grade.
+REPORT_OPTIONS = ('path', 'module', 'out', 'junit', 'json_path', 'gradescope', 'color')
 
 
 def _classes(pairs):
@@ -104,14 +107,29 @@ def grade(path, module, out, junit, json_path, gradescope, color, **options):
     from .reporters import write_reports
     config = make_config(**options)
     report = safe_grade(path, module, config, module or path)
-    rerun = 'micrograde grade ' + (shlex.quote(path) if path else f'--module {module}') + \
-        f' --seed {config.seed} --profile {config.profile}'
+    rerun = _rerun(click.get_current_context(), path, module)
     written = write_reports(report, out, junit=junit, json=json_path, gradescope=gradescope)
     colour = sys.stdout.isatty() if color is None else color
     click.echo(_console(report, colour, rerun), nl=False)
     for p in written:
         click.echo(f'wrote {p}')
     sys.exit(EXIT_PASSED if report.verdict == 'passed' else EXIT_FAILED)
+
+
+def _rerun(ctx, path, module):
+    """The command that grades the same way: the submission, the seed and profile, and every
+    grading option given (where the reports go is left out)."""
+    words = ['micrograde', 'grade', shlex.quote(path) if path else f'--module {shlex.quote(module)}']
+    for param in ctx.command.params:
+        if param.name not in ctx.params or param.name in REPORT_OPTIONS:
+            continue
+        if param.name not in ('seed', 'profile') and \
+                ctx.get_parameter_source(param.name) is ParameterSource.DEFAULT:
+            continue
+        value = ctx.params[param.name]
+        for v in (value if param.multiple else [value]):
+            words += [param.opts[0], shlex.quote(str(v))]
+    return ' '.join(words)
 
 
 def _console(report, colour, rerun):

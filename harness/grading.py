@@ -3,7 +3,7 @@ import platform
 import time
 import traceback
 
-from . import __version__
+from . import __version__, redact
 from .checks import REGISTRY, Context
 from .checks.probe import probe
 from .config import Config
@@ -37,18 +37,31 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
         timings['load_in_worker'] = timings['load'] if loaded.seconds is None else loaded.seconds
         report.load_warnings = loaded.warnings
         report.classes = loaded.classes
+        report.class_info = loaded.class_info
         error = loaded.error or ('' if 'Value' in report.classes else
                                  f"no class named {config.settings.classes['Value']!r} was "
                                  f"found in the submission")
         report.checks.append(Check('load', 'load', 'failed' if error else 'passed',
-                                   error or f"loaded; Value from {report.classes['Value']}",
+                                   error or _found(report, config.settings.classes['Value']),
                                    output=loaded.output, duration=timings['load']))
         if not error:
             _run_checks(session, config, report)
     finally:
         report.output = session.close()
         timings['total'] = time.perf_counter() - started
-    return config.rubric.apply(report)
+    return config.rubric.apply(redact.report(report, session.scratch))
+
+
+def _found(report, name):
+    """The load check's message: where the Value is, and how it was found if not by its name."""
+    info, where = report.class_info.get('Value', {}), report.classes['Value']
+    how = info.get('how', 'name')
+    if how == 'name':
+        return f'loaded; Value from {where}'
+    why = ('its name, spelled otherwise' if how == 'spelling' else
+           'its shape: data, grad, a backward and arithmetic, like a Value')
+    return (f"no class named {name!r}; graded `{info['name']}` ({where}) as the Value, found by "
+            f"{why} (say so with --class Value={info['name']})")
 
 
 def safe_grade(path=None, module=None, config=None, name=None, template=None):
@@ -64,7 +77,7 @@ def safe_grade(path=None, module=None, config=None, name=None, template=None):
                                    'grading this submission; please report it:\n'
                                    + traceback.format_exc(limit=5),
                                    duration=time.perf_counter() - started))
-        return config.rubric.apply(report)
+        return config.rubric.apply(redact.report(report))
 
 
 def _run_checks(session, config, report):

@@ -53,6 +53,8 @@ class Report:
     isolation: str = ''
     load_warnings: list = field(default_factory=list)
     classes: dict = field(default_factory=dict)  # role -> where it was defined
+    # role -> {name, origin, how (name|spelling|shape), similar: {expected method: learner's}}
+    class_info: dict = field(default_factory=dict)
     capabilities: dict = field(default_factory=dict)  # op -> present | absent | broken
     budgets: dict = field(default_factory=dict)
     checks: list = field(default_factory=list)

@@ -1,5 +1,6 @@
 """Loading: notebooks run as Jupyter runs them, zips unpack safely, a hanging cell costs its limit."""
 import io
+import sys
 import json
 import zipfile
 
@@ -67,6 +68,72 @@ def test_stdout_is_a_text_stream_over_capped_bytes():
     assert out.take() == ''
 
 
+def _find(*classes, names=('Value',), failures=(), module=None):
+    """``Loaded.find`` on classes the submission defines (and any imported ones bound by name)."""
+    loaded = Loaded(module=module)
+    ns = {}
+    for cls in classes:
+        if isinstance(cls, tuple):  # (name bound, imported class)
+            ns[cls[0]] = cls[1]
+            continue
+        ns[cls.__name__] = cls
+        loaded.origins[id(cls)] = f'engine.py, line {len(ns)}'
+    loaded.namespaces.append(('engine.py', ns))
+    for failure in failures:
+        loaded.fail(*failure)
+    return loaded.find({n: n for n in names}), loaded
+
+
+def _shaped(name, data='data', backward='backward'):
+    """A Value-like class called ``name``: its value in ``data``, its backward as ``backward``."""
+    def init(self, x, _children=()):
+        setattr(self, data, x)
+        self.grad, self._backward = 0.0, lambda: None
+    body = {'__init__': init, '__add__': lambda self, o: self, '__mul__': lambda self, o: self,
+            backward: lambda self: None, '__annotations__': {data: float}}
+    return type(name, (), body)
+
+
+def test_the_value_is_found_by_its_name_then_spelling_then_shape():
+    class Helper:
+        pass
+    found, _ = _find(Helper, _shaped('Atom'), _shaped('Value'))
+    assert (found['Value'].cls.__name__, found['Value'].how) == ('Value', 'name')
+    found, _ = _find(Helper, _shaped('Atom'), _shaped('value'))
+    assert (found['Value'].cls.__name__, found['Value'].how) == ('value', 'spelling')
+    found, _ = _find(Helper, _shaped('Atom'))
+    assert found['Value'].info() == {'name': 'Atom', 'origin': 'engine.py, line 2', 'how': 'shape',
+                                     'similar': {}}
+
+
+def test_no_value_names_a_class_that_looks_like_one_or_the_failure_that_defines_it():
+    with pytest.raises(LoadError, match=r"no class named 'Value' was found; did you mean "
+                                        r"`Atom` \(engine.py, line 1\)\?"):
+        _find(_shaped('Atom', data='val'))
+    with pytest.raises(LoadError, match=r"cell 3, which defines it, did not run: syntax error"):
+        _find(failures=[('cell 2', 'import failed', 'import nope'),
+                        ('cell 3', 'syntax error at line 9', 'import math\nclass Value:\n    x = (\n')])
+    with pytest.raises(LoadError, match=r"loading went wrong first, which may be why: cell 2: "
+                                        r"import failed \(and 1 more problem"):
+        _find(failures=[('cell 2', 'import failed', ''), ('cell 4', 'NameError', 'x')])
+
+
+def test_a_method_named_like_backward_is_reported():
+    found, loaded = _find(_shaped('Value', backward='backprop'))
+    assert found['Value'].similar == {'backward': 'backprop'}
+    assert any('has no method backward() but has backprop()' in w for w in loaded.warnings)
+    found, _ = _find(_shaped('Value', backward='back_prop'))
+    assert found['Value'].similar == {'backward': 'back_prop'}
+
+
+def test_an_imported_value_fails_unless_its_module_is_graded():
+    from fractions import Fraction
+    with pytest.raises(LoadError, match='imported from the module fractions.*--module fractions'):
+        _find(('Value', Fraction))
+    found, _ = _find(('Value', Fraction), module='fractions')
+    assert found['Value'].cls is Fraction
+
+
 def test_zip_cannot_escape_its_folder(tmp_path):
     archive = tmp_path / 'evil.zip'
     with zipfile.ZipFile(archive, 'w') as z:
@@ -105,7 +172,7 @@ def test_hanging_cell_is_skipped_and_grading_goes_on(run_cli, tmp_path):
                      tmp_path / 'r.json')
     report = json.loads((tmp_path / 'r.json').read_text())
     assert result.returncode == 0, result.stdout
-    assert any('cell 1 ran past its 1 s limit' in w for w in report['load_warnings'])
+    assert any('cell 1: ran past its 1 s limit' in w for w in report['load_warnings'])
     assert report['classes']['Value'].startswith('cell 2')
 
 
@@ -128,3 +195,13 @@ def test_slow_cells_cannot_cost_the_whole_load(run_cli, tmp_path):
     report = json.loads((tmp_path / 'r.json').read_text())
     assert result.returncode == 0, result.stdout
     assert any('were not run' in w for w in report['load_warnings']), report['load_warnings']
+
+
+def test_messages_show_no_path_of_the_graders():
+    from harness.redact import grader_paths, redact
+    paths = grader_paths('/var/scratch-x')
+    venv_file = f'{sys.prefix}/lib/python3/site-packages/numpy/core.py'
+    text = (f"No such file: '/submission/hw/moons.csv' (engine.py, line 3); {venv_file}, line 9; "
+            f"/var/scratch-x/unzipped/nn.py; 3 / 4; a/b")
+    assert redact(text, paths) == ("No such file: 'moons.csv' (engine.py, line 3); core.py, "
+                                   "line 9; nn.py; 3 / 4; a/b")

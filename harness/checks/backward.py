@@ -15,7 +15,7 @@ REPEAT = cases.G('out = (a + b) * d', a=1.5, b=-0.5, d=3.0)
 def has_backward(ctx):
     """Reported only when there is no ``backward()``: every other backward check needs one."""
     if 'backward' not in ctx.usable:
-        return failed('backward() is not implemented')
+        return failed('backward() is not implemented' + ctx.instead('backward'))
     return None
 
 

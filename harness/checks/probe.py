@@ -35,6 +35,7 @@ def capability(ctx, cap):
     state = ctx.capabilities.get(cap, 'absent')
     if state == 'absent':
         return (failed if required else skipped)(
-            f'{cap} is not implemented' + (' (required)' if required else ''), required=required)
+            f'{cap} is not implemented' + ctx.instead(cap) + (' (required)' if required else ''),
+            required=required)
     return passed(f'{cap} is implemented' + (' but raises (see its ops check)' if state == 'broken'
                                              else ''), required=required)

@@ -82,6 +82,12 @@ class Context:
         """Capabilities present, working or not (a broken op is checked, an absent one not)."""
         return {cap for cap, state in self.capabilities.items() if state != 'absent'}
 
+    def instead(self, name):
+        """`` (there is X(): ...)`` when the Value has a method named like the absent ``name``
+        (``backprop`` for ``backward``), from the loader's class report; else ``''``."""
+        other = self.report.class_info.get('Value', {}).get('similar', {}).get(name)
+        return f' (there is {other}(): the grader calls {name}())' if other else ''
+
     def once(self, key, compute):
         """``compute()``, run once per grading for every check that asks by ``key``."""
         if key not in self.memo:

@@ -87,19 +87,19 @@ def serve(rfd, wfd):
 
     random.seed(hello.get('seed', 0))
     started = time.perf_counter()
+    loaded = None
     try:
         loaded = load(hello.get('path'), hello.get('module'), hello.get('cell_timeout', 10.0),
                       os.getcwd(), hello.get('load_budget'), hello.get('cells'))
+        found = loaded.find(hello['classes'])
     except LoadError as e:
-        return reply(type='loaded', error=str(e))
+        return reply(type='loaded', error=str(e), warnings=loaded.warnings if loaded else [])
     except BaseException as e:  # the loader's own guard: a report, never a silent death
         return reply(type='loaded', error=f'{type(e).__name__} while loading: {e}')
-    found = loaded.find(hello['classes'])
-    classes = {role: cls for role, (cls, _) in found.items()}
+    classes = {role: f.cls for role, f in found.items()}
     reply(type='loaded', warnings=loaded.warnings, seconds=time.perf_counter() - started,
-          classes={role: origin for role, (_, origin) in found.items()})
-    if 'Value' not in classes:
-        return
+          classes={role: f.origin for role, f in found.items()},
+          class_info={role: f.info() for role, f in found.items()})
     backend = Backend(classes['Value'])
     while True:
         request = protocol.recv(rfd)

@@ -24,13 +24,14 @@ def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None, ce
     ``budget`` seconds bound a notebook's cells all together: past it the remaining cells are
     skipped with a warning, so slow training cells cannot cost the whole load.  ``cells``: the
     notebooks' cells as Jupyter runs them (``harness/cells.py``)."""
-    loaded = Loaded(budget, cells)
+    loaded = Loaded(budget, cells, module)
     if module:
         load_module(module, loaded)
         return loaded
     if not os.path.exists(path):
         raise LoadError(f'{os.path.basename(path)}: no such file or folder.')
     loaded.root = os.path.dirname(os.path.abspath(path))
+    loaded.submission = os.path.abspath(path)
     _load_path(path, loaded, cell_timeout, scratch)
     return loaded
 
@@ -45,6 +46,7 @@ def _load_path(path, loaded, cell_timeout, scratch):
         raise LoadError(f'{name} is empty: submit the file that defines your Value class.')
     if name.lower().endswith('.zip') or zipfile.is_zipfile(path):
         inner, loaded.root = unpack(path, scratch)
+        loaded.submission = os.path.abspath(loaded.root)
         try:
             return _load_path(inner, loaded, cell_timeout, scratch)
         except LoadError as e:

@@ -1,4 +1,5 @@
 """What goes wrong while loading, said in one sentence a learner can act on."""
+import os
 
 
 class LoadError(Exception):
@@ -10,20 +11,34 @@ class CellTimeout(BaseException):
     learner's ``except Exception`` cannot swallow it)."""
 
 
-def explain(e, label, filename=None):
-    """One sentence about an exception raised while loading, with the line it came from."""
-    line = _line(e, filename)
-    at = f' ({label}, line {line})' if line else f' ({label})'
+def explain(e, label, filename=None, root=None):
+    """One sentence about an exception raised while loading, with the learner's line it came
+    from: in ``filename`` (shown as ``label``), else the deepest frame in a notebook cell or in a
+    file under ``root`` (shown relative to it)."""
+    where, line = _frame(e, label, filename, root)
+    at = f' ({where}, line {line})' if line else f' ({label})'
     if isinstance(e, ModuleNotFoundError):
         return (f'the submission imports {e.name!r}, which is not installed for grading{at}; '
                 f'remove the import or ask your course staff to add the module.')
     if isinstance(e, SyntaxError):
-        return f'syntax error in {e.filename or label} at line {e.lineno}: {e.msg}.'
+        return f'syntax error in {shown(e.filename, root) or label} at line {e.lineno}: {e.msg}.'
     if isinstance(e, SystemExit):
         return f'the submission called exit({e.code!r}) while loading{at}; remove that call.'
     if isinstance(e, CellTimeout):
         return f'loading ran past its time limit{at}.'
     return f'{type(e).__name__}: {text(e)} while loading{at}.'
+
+
+def shown(filename, root=None):
+    """A file as the learner knows it: ``cell 3``, a path relative to the submission's folder,
+    or its bare name (never a path of the grader's)."""
+    if not filename:
+        return None
+    if filename.startswith('<'):
+        return filename.strip('<>')
+    if root and filename.startswith(root + os.sep):
+        return os.path.relpath(filename, root)
+    return os.path.basename(filename)
 
 
 def text(e):
@@ -33,10 +48,15 @@ def text(e):
         return '<unprintable>'
 
 
-def _line(e, filename):
-    tb, line = e.__traceback__, None
+def _frame(e, label, filename, root):
+    """``(where, line)`` of the deepest frame of the learner's in ``e``'s traceback."""
+    tb, found = e.__traceback__, (label, None)
     while tb is not None:
-        if filename is None or tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
+        name = tb.tb_frame.f_code.co_filename
+        if name == filename:
+            found = (label, tb.tb_lineno)
+        elif filename is None and (name.startswith('<cell ') or
+                                   (root and name.startswith(root + os.sep))):
+            found = (shown(name, root), tb.tb_lineno)
         tb = tb.tb_next
-    return line
+    return found

@@ -80,8 +80,8 @@ class Kernel:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-        for name, obj in self.ns.items():
-            if isinstance(obj, type) and before.get(name) != id(obj):
+        for name, obj in self.ns.items():  # classes the cell defined (not imported)
+            if isinstance(obj, type) and before.get(name) != id(obj) and obj.__module__ == '__main__':
                 self.loaded.origins[id(obj)] = f'cell {number}, line {_class_line(tree, name)}'
 
 

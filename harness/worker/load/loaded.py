@@ -3,18 +3,23 @@ import inspect
 import os
 import time
 
+from . import classes
+from .errors import LoadError
+
 
 class Loaded:
     """Namespaces to search for classes, in priority order, and what went wrong on the way."""
 
-    def __init__(self, budget=None, cells=None):
+    def __init__(self, budget=None, cells=None, module=None):
         self.deadline = time.monotonic() + budget if budget else None  # for notebook cells
         self.cells = cells or {}  # notebook sha256 -> {cell number: transformed source}
+        self.module = module  # an installed module graded explicitly (``--module``)
         self.namespaces = []  # (where, dict)
         self.warnings = []
         self.failures = []  # (where, what went wrong, the source that failed)
         self.origins = {}  # class object id -> 'cell 7, line 3'
         self.root = None  # folder the submission's files are shown relative to
+        self.submission = None  # the file or folder graded: what it defines is its own
 
     def fail(self, where, message, source=''):
         """Something did not load; grading goes on, and a missing class can name it as the cause."""
@@ -22,28 +27,78 @@ class Loaded:
         self.failures.append((where, message, source))
 
     def find(self, names):
-        """``{role: (class, origin)}`` for each role whose class name is bound somewhere."""
-        found = {}
-        for role, name in names.items():
-            for where, ns in self.namespaces:
-                obj = ns.get(name)
-                if isinstance(obj, type):
-                    found[role] = (obj, self.origins.get(id(obj)) or _origin(obj, where, self.root))
-                    break
-        for role, (cls, origin) in found.items():
-            if self.root and origin.startswith(f'{cls.__module__} ('):
+        """``{role: classes.Found}`` for each role a class was found for; a ``LoadError`` that
+        names the cause when there is no Value, or when the Value is imported, not written."""
+        candidates = [(name, obj) for _, ns in self.namespaces for name, obj in list(ns.items())
+                      if isinstance(obj, type)]
+        found = classes.find(candidates, names, self.ours, self.origin)
+        value = found.get('Value')
+        if value is None:
+            raise LoadError(self._missing(names['Value'], candidates))
+        for role, f in found.items():
+            if not self.ours(f.cls):
+                if role == 'Value':
+                    top = f.cls.__module__.split('.')[0]
+                    raise LoadError(f'{names[role]} is not written in the submission: it is imported '
+                                    f'from the module {f.cls.__module__}. Write your own {names[role]} '
+                                    f'class (third-party code is graded with --module {top}).')
                 self.warnings.append(f'{role} is not defined in the submission: it is imported '
-                                     f'from the installed module {cls.__module__}.')
+                                     f'from the module {f.cls.__module__}.')
+            if role != 'Value' and f.how != 'name':
+                self.warnings.append(f'no class named {names[role]!r}; {role} is `{f.cls.__name__}` '
+                                     f'({f.origin}).')
+            for method, other in f.similar.items():
+                line, file = classes.line_of(f.cls, other), f.origin.rpartition(', line ')[0]
+                self.warnings.append(f'{f.cls.__name__} has no method {method}() but has {other}()'
+                                     + (f' ({file or f.origin}, line {line})' if line else '') +
+                                     f': the grader calls {method}().')
         return found
 
+    def ours(self, cls):
+        """Whether the submission defines ``cls`` (not imports it from elsewhere)."""
+        if id(cls) in self.origins:
+            return True
+        if self.module:
+            return cls.__module__.split('.')[0] == self.module.split('.')[0]
+        filename, own = _source_file(cls), self.submission
+        return bool(own and filename and (filename == own or filename.startswith(own + os.sep)))
 
-def _origin(cls, where, root):
-    """``file, line N`` of a class, the file relative to the submission where it lies there."""
+    def origin(self, cls):
+        """``cell N, line M`` or ``file, line N`` (relative to the submission) of a class."""
+        if id(cls) in self.origins:
+            return self.origins[id(cls)]
+        filename = _source_file(cls)
+        try:
+            line = inspect.getsourcelines(cls)[1]
+        except (TypeError, OSError):
+            line = None
+        if filename and self.root and filename.startswith(self.root + os.sep):
+            where = os.path.relpath(filename, self.root)
+        else:
+            where = f'{cls.__module__} ({os.path.basename(filename)})' if filename else cls.__module__
+        return f'{where}, line {line}' if line else where
+
+    def _missing(self, name, candidates):
+        """Why no class ``name`` was found: the failure where it is defined, a class that looks
+        like one, or whatever failed while loading."""
+        message = f'no class named {name!r} was found'
+        for where, what, source in self.failures:
+            if name in classes.defined_in(source):
+                return f'{message}: {where}, which defines it, did not run: {what}'
+        close = classes.near(candidates, self.ours)
+        if close is not None:
+            return f'{message}; did you mean `{close.__name__}` ({self.origin(close)})?'
+        if self.failures:
+            where, what, _ = self.failures[0]
+            more = len(self.failures) - 1
+            return (f'{message}; loading went wrong first, which may be why: {where}: {what}'
+                    + (f' (and {more} more problem{"s" * (more > 1)}, see the warnings)' if more else ''))
+        own = sorted({cls.__name__ for _, cls in candidates if self.ours(cls)})
+        return f'{message} in the submission' + (f' (it defines {", ".join(own)})' if own else '')
+
+
+def _source_file(cls):
     try:
-        filename = os.path.abspath(inspect.getsourcefile(cls))
-        line = inspect.getsourcelines(cls)[1]
+        return os.path.abspath(inspect.getsourcefile(cls) or inspect.getfile(cls))
     except (TypeError, OSError):
-        return where
-    if root and filename.startswith(root + os.sep):
-        return f'{os.path.relpath(filename, root)}, line {line}'
-    return f'{cls.__module__} ({os.path.basename(filename)}), line {line}'
+        return None

@@ -3,6 +3,7 @@
 import ast
 import collections
 import importlib
+import importlib.abc
 import importlib.util
 import os
 import pkgutil
@@ -16,11 +17,11 @@ from .notebooks import load_notebook
 _SKIP_FILES = re.compile(r'^(setup|conftest|test_.*|.*_test)\.py$')
 
 
-def _import(name, label):
+def _import(name, label, root=None):
     try:
         return importlib.import_module(name)
     except BaseException as e:
-        raise LoadError(explain(e, label, getattr(e, 'filename', None))) from None
+        raise LoadError(explain(e, label, root=root)) from None
 
 
 def _add_package(pkg, loaded):
@@ -30,9 +31,24 @@ def _add_package(pkg, loaded):
         try:
             sub = importlib.import_module(info.name)
         except BaseException as e:
-            loaded.warnings.append(f'module {info.name}: {explain(e, info.name)}')
+            loaded.fail(f'module {info.name}', explain(e, info.name, root=loaded.root), _source(info))
             continue
         loaded.namespaces.append((info.name, vars(sub)))
+
+
+def _source(info):
+    """The source of a module that failed to import, for naming it as a cause (or ``''``)."""
+    try:
+        return _text(info.module_finder.find_spec(info.name).origin)
+    except Exception:
+        return ''
+
+
+def _text(path):
+    try:
+        return source(path)
+    except (OSError, LoadError):
+        return ''
 
 
 def _self_name(path, name):
@@ -61,7 +77,30 @@ def _self_name(path, name):
     return name if name.isidentifier() else 'submission'
 
 
-def _import_as(alias, path):
+class _Siblings(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Lets a package's modules import each other by their own names (``from autograd import
+    Value`` inside a package holding ``autograd.py``), as they did when run from its folder: the
+    name is the package's own module (``pkg.autograd``), not a second copy with its own classes."""
+
+    def __init__(self, package, path):
+        self.package = package
+        self.names = {os.path.splitext(e)[0] for e in os.listdir(path)
+                      if (e.endswith('.py') or os.path.isfile(os.path.join(path, e, '__init__.py')))
+                      and e != '__init__.py'}
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in self.names and name.split('.')[0] not in sys.stdlib_module_names:
+            return importlib.util.spec_from_loader(name, self)
+        return None
+
+    def create_module(self, spec):
+        return importlib.import_module(f'{self.package}.{spec.name}')
+
+    def exec_module(self, module):
+        pass  # already run, as the package's own
+
+
+def _import_as(alias, path, root):
     """Import the package folder ``path`` under the name ``alias``."""
     spec = importlib.util.spec_from_file_location(alias, os.path.join(path, '__init__.py'),
                                                   submodule_search_locations=[path])
@@ -70,7 +109,7 @@ def _import_as(alias, path):
     try:
         spec.loader.exec_module(module)
     except BaseException as e:
-        raise LoadError(explain(e, alias)) from None
+        raise LoadError(explain(e, alias, root=root)) from None
     return module
 
 
@@ -86,10 +125,11 @@ def load_folder(path, loaded, cell_timeout):
     name = os.path.basename(path)
     if os.path.exists(os.path.join(path, '__init__.py')):
         alias = _self_name(path, name)
+        sys.meta_path.insert(0, _Siblings(alias, path))
         if alias == name:
             sys.path.insert(0, os.path.dirname(path))
-            return _add_package(_import(name, name), loaded)
-        return _add_package(_import_as(alias, path), loaded)
+            return _add_package(_import(name, name, loaded.root), loaded)
+        return _add_package(_import_as(alias, path, loaded.root), loaded)
     entries = sorted(os.listdir(path))
     modules = [e[:-3] for e in entries if e.endswith('.py') and not _SKIP_FILES.match(e)
                and e[:-3].isidentifier()]
@@ -103,17 +143,15 @@ def load_folder(path, loaded, cell_timeout):
             return load_notebook(os.path.join(path, notebooks[-1]), loaded, cell_timeout)
         raise LoadError(f'{name} holds no .py file, notebook or package to grade.')
     sys.path.insert(0, path)
-    errors = []
     for mod in packages + modules:
+        label = mod + ('' if mod in packages else '.py')
         try:
-            imported = _import(mod, mod + ('' if mod in packages else '.py'))
+            imported = _import(mod, label, loaded.root)
         except LoadError as e:
-            errors.append(str(e))
+            file = os.path.join(path, mod, '__init__.py') if mod in packages else os.path.join(path, label)
+            loaded.fail(label, str(e), _text(file))
             continue
         if mod in packages:
             _add_package(imported, loaded)
         else:
-            loaded.namespaces.append((mod + '.py', vars(imported)))
-    if not loaded.namespaces:
-        raise LoadError(errors[0])
-    loaded.warnings.extend(errors)
+            loaded.namespaces.append((label, vars(imported)))

@@ -1,0 +1,140 @@
+"""Finding the learner's classes: by the name asked for, by another spelling of it (``value``,
+``mlp``), or, for the Value, by its shape (``data``, ``grad``, a backward, arithmetic), whatever
+it is called; and the methods a learner named otherwise (``backprop`` for ``backward``).
+
+What is found is plain data (``Found.info``) for the report: the grader's messages read it.
+"""
+import difflib
+import inspect
+import re
+
+from ..ops import TABLE
+
+#: Methods the grader calls on each role, looked for under other names when absent.
+EXPECTED = {'Value': ('backward',) + tuple(op.name for op in TABLE if op.method),
+            'Neuron': ('parameters',), 'Layer': ('parameters',),
+            'MLP': ('parameters', 'zero_grad')}
+#: What makes a class shaped like a Value; with all of the first three it is graded as one.
+SHAPE = ('data', 'grad', 'arithmetic', 'backward', '_backward')
+
+
+class Found:
+    """A class found for a role, and how."""
+
+    def __init__(self, cls, origin, how):
+        self.cls, self.origin, self.how = cls, origin, how  # how: name | spelling | shape
+        self.similar = {}  # expected method -> the learner's method of a similar name
+
+    def info(self):
+        return {'name': self.cls.__name__, 'origin': self.origin, 'how': self.how,
+                'similar': dict(self.similar)}
+
+
+def find(candidates, names, ours, origin):
+    """``{role: Found}``: for each role in ``names`` (role -> class name), the class of that name,
+    else one of ``ours`` spelled otherwise, else (Value only) one of ``ours`` with its shape.
+
+    ``candidates``: every class bound in the submission's namespaces, ``(name bound, class)``
+    in priority order; ``ours(cls)``: whether the submission defines it; ``origin(cls)``."""
+    found = {}
+    own = [cls for _, cls in _unique(candidates) if ours(cls)]
+    for role, name in names.items():
+        exact = [cls for bound, cls in candidates if bound == name]
+        spelled = [cls for cls in own if _spelling(cls.__name__) == _spelling(name)]
+        shaped = sorted((c for c in own if role == 'Value' and graded(shape(c))),
+                        key=lambda c: -len(shape(c)))
+        for how, classes in (('name', [c for c in exact if ours(c)]), ('spelling', spelled),
+                             ('shape', shaped), ('name', exact)):
+            if classes:
+                found[role] = Found(classes[0], origin(classes[0]), how)
+                break
+        else:
+            continue
+        found[role].similar = similar(found[role].cls, EXPECTED.get(role, ()))
+    return found
+
+
+def near(candidates, ours):
+    """The submission's class most like a Value that was not graded as one, or ``None``."""
+    own = [cls for _, cls in _unique(candidates) if ours(cls) and len(shape(cls)) >= 2]
+    return max(own, key=lambda c: len(shape(c)), default=None)
+
+
+def shape(cls):
+    """The parts of a Value's shape that ``cls`` has (a subset of ``SHAPE``)."""
+    attrs = _attributes(cls)
+    parts = {a for a in ('data', 'grad', '_backward') if a in attrs}
+    if any(_defines(cls, d) for d in ('__add__', '__mul__')):
+        parts.add('arithmetic')
+    if callable(getattr(cls, 'backward', None)) or similar(cls, ('backward',)):
+        parts.add('backward')
+    return parts
+
+
+def graded(parts):
+    return {'data', 'grad', 'arithmetic'} <= parts and parts & {'backward', '_backward'}
+
+
+def similar(cls, expected):
+    """``{name: the class's method of a similar name}`` for each of ``expected`` it lacks."""
+    methods = [n for n in dir(cls) if not n.startswith('_') and callable(getattr(cls, n, None))
+               and not hasattr(object, n)]
+    out = {}
+    for name in expected:
+        if callable(getattr(cls, name, None)):
+            continue
+        close = [m for m in methods if m not in expected and _alike(m, name)]
+        if close:
+            out[name] = max(close, key=lambda m: difflib.SequenceMatcher(
+                None, _spelling(m), _spelling(name)).ratio())
+    return out
+
+
+def line_of(cls, name):
+    """The line a method is defined on, or ``None``."""
+    try:
+        return inspect.getsourcelines(getattr(cls, name))[1]
+    except (TypeError, OSError, AttributeError):
+        return None
+
+
+def defined_in(source):
+    """Class names a piece of source defines, read without running it."""
+    return set(re.findall(r'^\s*class\s+([A-Za-z_]\w*)', source or '', re.M))
+
+
+def _alike(method, name):
+    m, n = _spelling(method), _spelling(name)
+    return m == n or (len(n) >= 4 and m.startswith(n[:4])) or \
+        difflib.SequenceMatcher(None, m, n).ratio() >= 0.75
+
+
+def _spelling(name):
+    return name.lower().replace('_', '')
+
+
+def _defines(cls, dunder):
+    return any(dunder in vars(k) for k in cls.__mro__[:-1])
+
+
+def _attributes(cls):
+    """Attribute names a class's instances have: set in its methods, slots, annotations."""
+    names = set()
+    for k in cls.__mro__[:-1]:
+        names |= set(getattr(k, '__annotations__', {}) or {})
+        slots = vars(k).get('__slots__', ())
+        names |= {slots} if isinstance(slots, str) else set(slots)
+        names |= set(vars(k))
+        for member in vars(k).values():
+            code = getattr(member, '__code__', None)
+            if code is not None:
+                names |= set(code.co_names)
+    return names
+
+
+def _unique(candidates):
+    seen = set()
+    for bound, cls in candidates:
+        if id(cls) not in seen:
+            seen.add(id(cls))
+            yield bound, cls
