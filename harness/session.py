@@ -62,7 +62,8 @@ class Worker:
         self.nonce = secrets.token_hex(16)
         protocol.send(self.to_worker, {
             'nonce': self.nonce, 'path': path, 'module': module, 'classes': settings.classes,
-            'cells': cells,            'cell_timeout': settings.cell_timeout, 'seed': seed,
+            'cells': cells,  # notebooks' cells as Jupyter runs them (``cells.py``)
+            'cell_timeout': settings.cell_timeout, 'seed': seed,
             # the notebook stops running cells before the grader's deadline kills it
             'load_budget': settings.load_timeout * 0.8,
             'limits': settings.limits.to_dict()})
