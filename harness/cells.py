@@ -11,12 +11,11 @@ import os
 import zipfile
 
 from .worker.load.errors import LoadError
+from .worker.load.kernel import RUN_CELL
 from .worker.load.notebooks import cells_of
 
 MAX_NOTEBOOK = 50 * 2**20
 MAX_NOTEBOOKS = 50
-#: Cell magics whose body runs as the cell itself; any other cell magic becomes a warning.
-RUN_BODY = ('time', 'timeit', 'capture', 'prun')
 
 
 def notebook_cells(path):
@@ -39,7 +38,7 @@ def transform(source):
     from IPython.core.inputtransformer2 import TransformerManager
     lines = source.split('\n')
     first = lines[0].strip()
-    if first.startswith('%%') and first[2:].split(' ')[0] in RUN_BODY:
+    if first.startswith('%%') and first[2:].split(' ')[0] in RUN_CELL:
         return '\n' + transform('\n'.join(lines[1:]))  # the body, on its own lines
     try:
         return TransformerManager().transform_cell(source)

@@ -6,6 +6,7 @@ import tokenize
 import types
 
 from .errors import LoadError, explain
+from .kernel import Kernel
 
 
 def source(path):
@@ -33,11 +34,14 @@ def _compile(text, filename, label):
 
 def load_file(path, loaded):
     name = os.path.splitext(os.path.basename(path))[0]
-    code = _compile(source(path), path, os.path.basename(path))
+    text = source(path)
+    code = _compile(text, path, os.path.basename(path))
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     mod = types.ModuleType(name)
     mod.__file__ = path
     sys.modules[name] = mod
+    if 'get_ipython' in text:  # a notebook exported as a script: its magics need a shell
+        Kernel(loaded, mod.__dict__, os.path.basename(path), path)
     try:
         exec(code, mod.__dict__)
     except BaseException as e:

@@ -1,6 +1,7 @@
 """What a Jupyter kernel gives a notebook's cells: one namespace, compiler flags that carry over
 (``from __future__ import annotations`` in one cell applies to the next ones), ``display`` and a
-minimal ``get_ipython()`` for the calls IPython's input transformer writes.
+minimal ``get_ipython()`` for the calls IPython's input transformer writes (and that a notebook
+exported as a script still holds).
 
 A failing cell is a warning (its name and source are kept, so a missing class can be traced to
 the cell that should have defined it); a failing import does not stop the statements after it;
@@ -21,7 +22,7 @@ for _feature in __future__.all_feature_names:
 
 #: Line magics whose argument is a statement to run (``%time x = f()``).
 RUN_LINE = ('time', 'timeit', 'prun')
-#: Cell magics whose body runs as the cell (the grader unwraps them; these are the same).
+#: Cell magics whose body runs as the cell (the grader unwraps these before sending a cell).
 RUN_CELL = ('time', 'timeit', 'capture', 'prun')
 #: Magics that change nothing a grade depends on: ignored without a warning.
 QUIET = ('matplotlib', 'pinfo', 'pinfo2', 'config', 'load_ext', 'reload_ext', 'autoreload',
@@ -32,11 +33,12 @@ _OPTIONS = re.compile(r'^(\s*-[A-Za-z](\s*\d+)?)+\s+')  # %timeit -n 10 -r 3 stm
 class Kernel:
     """Runs cells in one namespace, as a kernel would."""
 
-    def __init__(self, loaded):
-        self.loaded, self.flags, self.cell = loaded, 0, None
+    def __init__(self, loaded, ns=None, where=None, filename=None):
+        self.loaded, self.flags = loaded, 0
+        self.where, self.filename = where, filename  # the cell (or script) running, for messages
         self.shell = Shell(self)
-        self.ns = {'__name__': '__main__', '__builtins__': __builtins__,
-                   'display': lambda *a, **k: None, 'get_ipython': lambda: self.shell}
+        self.ns = {'__name__': '__main__', '__builtins__': __builtins__} if ns is None else ns
+        self.ns.update(display=lambda *a, **k: None, get_ipython=lambda: self.shell)
 
     def compile(self, source, filename, flags=0):
         """Compile with the flags earlier statements set, and keep the ones this one sets."""
@@ -45,8 +47,8 @@ class Kernel:
         return code
 
     def run(self, number, source, cell_timeout):
-        self.cell = number
-        filename = f'<cell {number}>'
+        self.where, self.filename = f'cell {number}', f'<cell {number}>'
+        filename = self.filename
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         try:
             tree = compile(source, filename, 'exec', flags=ast.PyCF_ONLY_AST | self.flags,
@@ -121,12 +123,12 @@ class Shell:
         return lambda *a, **k: None
 
     def _run(self, source):
-        exec(self.kernel.compile(source, f'<cell {self.kernel.cell}>'), self.kernel.ns)
+        exec(self.kernel.compile(source, self.kernel.filename), self.kernel.ns)
 
     def _skipped(self, what, quiet=False):
         if not quiet and what not in self.said:
             self.said.add(what)
-            self.kernel.loaded.warnings.append(f'cell {self.kernel.cell}: {what} is not run when '
+            self.kernel.loaded.warnings.append(f'{self.kernel.where}: {what} is not run when '
                                                f'grading.')
 
 
