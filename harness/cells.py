@@ -14,8 +14,8 @@ from .worker.load.errors import LoadError
 from .worker.load.kernel import RUN_CELL
 from .worker.load.notebooks import cells_of
 
-MAX_NOTEBOOK = 50 * 2**20
-MAX_NOTEBOOKS = 50
+MAX_NOTEBOOK = 20 * 2**20
+MAX_NOTEBOOKS = 20
 
 
 def notebook_cells(path):
@@ -47,18 +47,18 @@ def transform(source):
 
 
 def _notebooks(path):
-    """The bytes of each notebook at ``path``, at most ``MAX_NOTEBOOKS`` of at most
-    ``MAX_NOTEBOOK`` bytes."""
+    """The bytes of each notebook at ``path``: at most ``MAX_NOTEBOOKS`` of at most
+    ``MAX_NOTEBOOK`` bytes each, and no file a symbolic link leads to (a submission must not get
+    the grader to read its files for it)."""
     if path is None:
         return
     if os.path.isdir(path):
-        count = 0
+        found = []
         for folder, dirs, files in os.walk(path):
             dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-            for f in sorted(files):
-                if f.endswith('.ipynb') and count < MAX_NOTEBOOKS:
-                    count += 1
-                    yield from _read(os.path.join(folder, f))
+            found += [os.path.join(folder, f) for f in sorted(files) if f.endswith('.ipynb')]
+        for f in found[:MAX_NOTEBOOKS]:
+            yield from _read(f)
         return
     if zipfile.is_zipfile(path):
         try:
@@ -75,9 +75,9 @@ def _notebooks(path):
 
 def _read(path):
     try:
-        if os.path.getsize(path) <= MAX_NOTEBOOK:
+        if not os.path.islink(path) and os.path.getsize(path) <= MAX_NOTEBOOK:
             with open(path, 'rb') as f:
-                data = f.read()
+                data = f.read(MAX_NOTEBOOK + 1)
             if data.lstrip().startswith(b'{'):
                 yield data
     except OSError:

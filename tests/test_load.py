@@ -205,3 +205,25 @@ def test_messages_show_no_path_of_the_graders():
             f"/var/scratch-x/unzipped/nn.py; 3 / 4; a/b")
     assert redact(text, paths) == ("No such file: 'moons.csv' (engine.py, line 3); core.py, "
                                    "line 9; nn.py; 3 / 4; a/b")
+
+
+def test_notebooks_are_found_in_folders_and_zips_but_not_through_links(tmp_path):
+    from harness.cells import notebook_cells
+    folder = tmp_path / 'hw'
+    folder.mkdir()
+    nb = _notebook(folder / 'a.ipynb', ['x = 1  # why?\n%time y = 2'])
+    secret = _notebook(tmp_path / 'secret.ipynb', ['password = 1'])
+    (folder / 'link.ipynb').symlink_to(secret)
+    cells = notebook_cells(str(folder))
+    assert list(cells.values()) == [{'1': "x = 1  # why?\nget_ipython().run_line_magic('time', 'y = 2')\n"}]
+    with zipfile.ZipFile(tmp_path / 'hw.zip', 'w') as z:
+        z.write(nb, 'hw/a.ipynb')
+    assert notebook_cells(str(tmp_path / 'hw.zip')) == cells
+
+
+def test_reproduce_repeats_every_grading_option(run_cli):
+    result = run_cli('grade', SUBMISSIONS / 'broken' / 'no_value.py', '--profile', 'quick',
+                     '--class', 'Neuron=Unit', '--check-timeout', '7', '--seed', '3', '--no-color')
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-1].endswith(
+        'no_value.py --seed 3 --profile quick --class Neuron=Unit --check-timeout 7.0'), result.stdout
