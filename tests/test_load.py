@@ -133,6 +133,19 @@ def test_an_imported_value_fails_unless_its_module_is_graded():
     found, _ = _find(('Value', Fraction), module='fractions')
     assert found['Value'].cls is Fraction
 
+    class Value(Fraction):  # written in the submission, its arithmetic borrowed
+        pass
+    with pytest.raises(LoadError, match='a subclass of Fraction, imported from the module fractions'):
+        _find(Value)
+
+    class Value(float):  # its own arithmetic on a float
+        __add__, __mul__ = float.__add__, float.__mul__
+        grad = 0.0
+
+        def backward(self):
+            pass
+    assert _find(Value)[0]['Value'].cls is Value
+
 
 def test_zip_cannot_escape_its_folder(tmp_path):
     archive = tmp_path / 'evil.zip'

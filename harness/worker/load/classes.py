@@ -14,6 +14,8 @@ from ..ops import TABLE
 EXPECTED = {'Value': ('backward',) + tuple(op.name for op in TABLE if op.method),
             'Neuron': ('parameters',), 'Layer': ('parameters',),
             'MLP': ('parameters', 'zero_grad')}
+#: What a Value must have written itself (not inherited from a class it imported).
+WRITTEN = ('__add__', '__mul__', 'backward', '_backward')
 #: What makes a class shaped like a Value; with all of the first three it is graded as one.
 SHAPE = ('data', 'grad', 'arithmetic', 'backward', '_backward')
 

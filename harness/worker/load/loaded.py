@@ -36,12 +36,14 @@ class Loaded:
         if value is None:
             raise LoadError(self._missing(names['Value'], candidates))
         for role, f in found.items():
+            lent = self._lent(f.cls) if role == 'Value' and not self.module else None
+            if lent is not None:
+                top = lent.__module__.split('.')[0]
+                how = 'imported' if lent is f.cls else f'a subclass of {lent.__name__}, imported'
+                raise LoadError(f'{names[role]} is not written in the submission: it is {how} '
+                                f'from the module {lent.__module__}. Write your own {names[role]} '
+                                f'class (third-party code is graded with --module {top}).')
             if not self.ours(f.cls):
-                if role == 'Value':
-                    top = f.cls.__module__.split('.')[0]
-                    raise LoadError(f'{names[role]} is not written in the submission: it is imported '
-                                    f'from the module {f.cls.__module__}. Write your own {names[role]} '
-                                    f'class (third-party code is graded with --module {top}).')
                 self.warnings.append(f'{role} is not defined in the submission: it is imported '
                                      f'from the module {f.cls.__module__}.')
             if role != 'Value' and f.how != 'name':
@@ -53,6 +55,17 @@ class Loaded:
                                      + (f' ({file or f.origin}, line {line})' if line else '') +
                                      f': the grader calls {method}().')
         return found
+
+    def _lent(self, cls):
+        """The class not of the submission's that ``cls`` is, or takes its arithmetic or its
+        backward from; ``None`` when the submission wrote them."""
+        if not self.ours(cls):
+            return cls
+        for name in classes.WRITTEN:
+            owner = next((k for k in cls.__mro__ if name in vars(k)), None)
+            if owner is not None and not self.ours(owner):
+                return owner
+        return None
 
     def ours(self, cls):
         """Whether the submission defines ``cls`` (not imports it from elsewhere)."""
