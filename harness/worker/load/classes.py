@@ -32,7 +32,7 @@ class Found:
                 'similar': dict(self.similar)}
 
 
-def find(candidates, names, ours, origin):
+def find_roles(candidates, names, ours, origin):
     """``{role: Found}``: for each role in ``names`` (role -> class name), the class of that name,
     else one of ``ours`` spelled otherwise, else (Value only) one of ``ours`` with its shape.
 

@@ -3,7 +3,7 @@ import inspect
 import os
 import time
 
-from . import classes
+from .classes import WRITTEN, defined_in, find_roles, line_of, near
 from .errors import LoadError
 
 
@@ -27,11 +27,11 @@ class Loaded:
         self.failures.append((where, message, source))
 
     def find(self, names):
-        """``{role: classes.Found}`` for each role a class was found for; a ``LoadError`` that
+        """``{role: Found}`` for each role a class was found for; a ``LoadError`` that
         names the cause when there is no Value, or when the Value is imported, not written."""
         candidates = [(name, obj) for _, ns in self.namespaces for name, obj in list(ns.items())
                       if isinstance(obj, type)]
-        found = classes.find(candidates, names, self.ours, self.origin)
+        found = find_roles(candidates, names, self.ours, self.origin)
         value = found.get('Value')
         if value is None:
             raise LoadError(self._missing(names['Value'], candidates))
@@ -50,7 +50,7 @@ class Loaded:
                 self.warnings.append(f'no class named {names[role]!r}; {role} is `{f.cls.__name__}` '
                                      f'({f.origin}).')
             for method, other in f.similar.items():
-                line, file = classes.line_of(f.cls, other), f.origin.rpartition(', line ')[0]
+                line, file = line_of(f.cls, other), f.origin.rpartition(', line ')[0]
                 self.warnings.append(f'{f.cls.__name__} has no method {method}() but has {other}()'
                                      + (f' ({file or f.origin}, line {line})' if line else '') +
                                      f': the grader calls {method}().')
@@ -61,7 +61,7 @@ class Loaded:
         backward from; ``None`` when the submission wrote them."""
         if not self.ours(cls):
             return cls
-        for name in classes.WRITTEN:
+        for name in WRITTEN:
             owner = next((k for k in cls.__mro__ if name in vars(k)), None)
             if owner is not None and not self.ours(owner):
                 return owner
@@ -96,9 +96,9 @@ class Loaded:
         like one, or whatever failed while loading."""
         message = f'no class named {name!r} was found'
         for where, what, source in self.failures:
-            if name in classes.defined_in(source):
+            if name in defined_in(source):
                 return f'{message}: {where}, which defines it, did not run: {what}'
-        close = classes.near(candidates, self.ours)
+        close = near(candidates, self.ours)
         if close is not None:
             return f'{message}; did you mean `{close.__name__}` ({self.origin(close)})?'
         if self.failures:
