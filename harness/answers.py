@@ -18,12 +18,14 @@ class Failure:
     message: str
     node: int | None = None  # the graph entry being computed
     missing: bool = False    # the op does not exist, rather than exists and broke
+    where: str = ''          # the submission's line it was raised from: 'engine.py, line 4: ...'
 
     @classmethod
     def parse(cls, raw):
         return None if raw is None else cls(raw.get('stage', 'worker'), raw.get('type', ''),
                                             raw.get('message', ''), raw.get('node'),
-                                            bool(raw.get('missing', False)))
+                                            bool(raw.get('missing', False)),
+                                            str(raw.get('where') or ''))
 
     @property
     def lost(self):
@@ -46,6 +48,7 @@ class GraphResult:
     grads: list = field(default_factory=list)  # after the first backward(); empty if it failed
     grads2: list | None = None  # after a second backward(), when asked for
     order: list | None = None   # entries in the order their _backward ran, when instrumented
+    shadowed: str | None = None  # an attribute `backward` hides the method: 'op' or 'init'
     error: Failure | None = None
     output: str = ''            # what the submission printed meanwhile
 

@@ -6,7 +6,7 @@ the op table (``harness/worker/ops.py``):
 
 * a binary op (``add sub mul truediv``) on two entries, or on one entry and a constant, with the
   constant on the right (``a / 3``) or the left (``2 - a``, the reflected ops);
-* ``pow`` with a number exponent (``a ** -0.5``);
+* ``pow`` with a number exponent (``a ** -0.5``), a number base (``2 ** a``) or both Values;
 * a unary op: a prefix operator (``-a``) or a method (``a.exp()``).
 
 ``Graph.parse`` reads the same small language that ``Graph.code`` prints, so checks are written as
@@ -224,10 +224,6 @@ class _Parser:
         if isinstance(e, ast.BinOp) and type(e.op) in _INFIX:
             op = _INFIX[type(e.op)]
             lc, rc = self.const(e.left), self.const(e.right)
-            if op.right_only:
-                if rc is None:
-                    raise ValueError(f'the right operand of {op.symbol} must be a number')
-                return self.add(Node(op.name, (self.expr(e.left),), rc))
             if lc is not None:
                 return self.add(Node(op.name, (self.expr(e.right),), lc, True))
             if rc is not None:

@@ -56,12 +56,17 @@ def _shapes(g):
         node = g.node(i)
         if len(node.args) == 2 and node.args[0] == node.args[1]:
             found.add('same operand')
-        if node.const is not None and node.op != 'pow':
+        exponent = node.op == 'pow' and node.const is not None and not node.left
+        if node.const is not None and not exponent:
             found.add('const left' if node.left else 'const right')
-        if node.op == 'pow' and node.const < 0:
+        if exponent and node.const < 0:
             found.add('negative exponent')
-        if node.op == 'pow' and node.const != int(node.const):
+        if exponent and node.const != int(node.const):
             found.add('fractional exponent')
+        if node.op == 'pow' and node.const is None:
+            found.add('Value exponent')
+        if node.op == 'pow' and node.left:
+            found.add('number base')
         if len(set(users[i])) > 1 and len({depth[u] for u in users[i]}) > 1:
             found.add('non-leaf reused at unequal depths')
     out = g.node(g.output)
@@ -79,7 +84,20 @@ def test_strategy_produces_the_shapes_that_break_engines():
         seen.update(_shapes(g))
     collect()
     assert seen >= {'same operand', 'const left', 'const right', 'negative exponent',
-                    'fractional exponent', 'non-leaf reused at unequal depths', 'scaled output'}
+                    'fractional exponent', 'Value exponent', 'number base',
+                    'non-leaf reused at unequal depths', 'scaled output'}
+
+
+def test_without_numbers_graphs_use_values_only_and_scale_by_an_input():
+    from harness.worker.ops import FORMS, NUMBER_FORMS
+
+    @settings(max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(graphs(ops=tuple(set(FORMS) - set(NUMBER_FORMS))))
+    def check(g):
+        assert not {n.capability for n in g.nodes} & set(NUMBER_FORMS)
+        out = g.node(g.output)
+        assert out.op == 'mul' and g.name(out.args[1]) == 'k' and g.inputs[-1][1] != 1.0
+    check()
 
 
 def test_values_stay_in_their_domain():

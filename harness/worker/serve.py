@@ -86,7 +86,7 @@ def serve(rfd, wfd):
           classes={role: origin for role, (_, origin) in found.items()})
     if 'Value' not in classes:
         return
-    backend = Backend(classes['Value'])
+    backend = Backend(classes['Value'], loaded.own)
     while True:
         request = protocol.recv(rfd)
         if request is None:

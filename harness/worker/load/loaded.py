@@ -14,6 +14,24 @@ class Loaded:
         self.origins = {}  # class object id -> 'cell 7, line 3'
         self.root = None  # folder the submission's files are shown relative to
 
+    def own(self, filename):
+        """How the learner knows ``filename`` (``engine.py``, ``cell 3``), or ``None`` when it is
+        not the submission's code (the grader, Python, other installed packages)."""
+        if filename.startswith('<cell '):
+            return filename.strip('<>')
+        filename = os.path.abspath(filename)
+        if self.root:
+            inside = filename.startswith(self.root + os.sep)
+            return os.path.relpath(filename, self.root) if inside else None
+        origin = self.namespaces[0][1].get('__file__') if self.namespaces else None
+        if not origin:
+            return None
+        origin = os.path.abspath(origin)  # an installed module graded as the submission
+        package = os.path.dirname(origin) if os.path.basename(origin) == '__init__.py' else origin
+        if filename == origin or filename.startswith(package + os.sep):
+            return os.path.relpath(filename, os.path.dirname(package))
+        return None
+
     def find(self, names):
         """``{role: (class, origin)}`` for each role whose class name is bound somewhere."""
         found = {}
