@@ -198,7 +198,6 @@ def _explain_grad(graph, actual, expected, m, order):
     ops = sorted({graph.node(i).op for i in correct})
     models = [('the gradient is assigned instead of accumulated (`grad = ...` where it must be '
                '`grad += ...`)', dict(overwrite=set(ops)))]
-    models += [(no_backward(op), dict(zero={op})) for op in ops]
     models += [(f'{OPS[op].display}\'s backward assigns its gradient instead of accumulating it '
                 f'(`grad = ...` where it must be `grad += ...`)', dict(overwrite={op})) for op in ops]
     models += [(f'{OPS[op].display}\'s backward ignores the upstream gradient: the local derivative '
@@ -206,13 +205,20 @@ def _explain_grad(graph, actual, expected, m, order):
     for text, kw in models:
         if _matches(graph, grads, propagate(graph, local, correct, **kw)):
             return text + '.'
-    for name, visit in orders.items():
+    # a visit order observed to be right rules out the order models; unobserved, a wrong order
+    # and an op that propagates nothing can give the same gradients, and the order is the
+    # likelier (it spoils every op)
+    observed = order is not None and any(i >= len(graph.inputs) for i in order)
+    for name, visit in {} if observed else orders.items():
         if name != 'reverse topological' and _matches(graph, grads, propagate(graph, local, visit)):
             if len(set(visit)) < len(visit):
                 return (f'{REPEATED}: the gradients are those of a {name} walk; build one '
                         f'topological order and call each _backward once, in its reverse.')
             return (f'the backward order is not topological: the gradients are those of a '
                     f'{name} walk; build a topological order and call _backward in its reverse.')
+    for op in ops:
+        if _matches(graph, grads, propagate(graph, local, correct, zero={op})):
+            return no_backward(op) + '.'
     return _localise(graph, actual, expected)
 
 

@@ -42,22 +42,23 @@ def error(exc, stage, node=None, missing=False, where=None):
     return found
 
 
-def learner_line(exc, own):
-    """``'engine.py, line 40: return self * other**-1'``: the innermost frame of the traceback
-    that is the submission's code (``own(filename)`` names it, or is ``None`` for anyone
-    else's), or ``None`` when the exception never passed through it."""
+def learner_frame(exc, own):
+    """``(where, function)`` of the innermost frame of the traceback that is the submission's
+    code (``own(filename)`` names its file, or is ``None`` for anyone else's): ``where`` as
+    ``'engine.py, line 40: return self * other**-1'``; ``None`` when the exception never passed
+    through it."""
     found, tb = None, exc.__traceback__
     while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        label = own(filename) if filename != __file__ else None
+        code = tb.tb_frame.f_code
+        label = own(code.co_filename) if code.co_filename != __file__ else None
         if label:
-            found = (label, filename, tb.tb_lineno)
+            found = (label, code.co_filename, tb.tb_lineno, code.co_name)
         tb = tb.tb_next
     if found is None:
         return None
-    label, filename, line = found
+    label, filename, line, function = found
     text = linecache.getline(filename, line).strip()
-    return f'{label}, line {line}' + (f': {text[:120]}' if text else '')
+    return f'{label}, line {line}' + (f': {text[:120]}' if text else ''), function
 
 
 def _text(exc):
@@ -101,25 +102,26 @@ def apply(node, vals):
     return call(*operands)
 
 
-def missing(node, exc, where):
+def missing(node, exc, frame):
     """Whether ``exc`` means the submission does not have this form of the op, rather than that
     the form exists and broke.
 
     Absent: there is no such method, or Python refused the operands (the method returned
-    ``NotImplemented``), or the learner raised ``NotImplementedError``.  An exception raised
-    inside the learner's own code (``where``) is the op breaking, unless it refuses the kind of
-    operand this form passes: a plain number used as a Value (``'float' object has no
-    attribute 'data'``) or guarded against (``assert isinstance(other, Value)``), or a Value
-    exponent where the lecture takes a number.
+    ``NotImplemented``), or the op's own method raises ``NotImplementedError``.  An exception
+    raised inside the learner's own code (``frame``, see ``learner_frame``) is the op breaking,
+    unless it refuses the kind of operand this form passes: a plain number used as a Value
+    (``'float' object has no attribute 'data'``) or guarded against (``assert isinstance(other,
+    Value)``), or a Value exponent where the lecture takes a number.
     """
-    if isinstance(exc, NotImplementedError):
-        return True
-    if where is None:
-        return isinstance(exc, (TypeError, AttributeError))
+    if frame is None:
+        return isinstance(exc, (TypeError, AttributeError, NotImplementedError))
+    op = OPS[node['op']]
+    if isinstance(exc, NotImplementedError):  # a stub, unless a helper it calls is the stub
+        own = op.name if op.method else op.reflected_dunder if node.get('left') else op.dunder
+        return frame[1] == own
     if node.get('const') is not None:
         return isinstance(exc, AssertionError) or (
             isinstance(exc, AttributeError) and isinstance(getattr(exc, 'obj', None), (int, float)))
-    op = OPS[node['op']]
     if op.value_form and len(node['args']) == 2:
         return isinstance(exc, (AssertionError, TypeError))
     return False
@@ -146,8 +148,9 @@ def run_graph(graph, backend, backward=1, instrument=False):
             v = apply(node, vals)
             backend.created(v)
         except BaseException as e:
-            where = learner_line(e, backend.own)
-            return {'error': error(e, 'forward', n_inputs + k, missing(node, e, where), where),
+            frame = learner_frame(e, backend.own)
+            return {'error': error(e, 'forward', n_inputs + k, missing(node, e, frame),
+                                   frame and frame[0]),
                     'values': _read(backend.data, vals)}
         vals.append(v)
     out = vals[graph['output']]
@@ -161,8 +164,8 @@ def run_graph(graph, backend, backward=1, instrument=False):
             backend.backward(out)
         except BaseException as e:
             gone = isinstance(e, AttributeError) and getattr(type(out), 'backward', None) is None
-            result['error'] = error(e, 'backward', graph['output'], gone,
-                                    learner_line(e, backend.own))
+            frame = learner_frame(e, backend.own)
+            result['error'] = error(e, 'backward', graph['output'], gone, frame and frame[0])
             break
         result['grads' if i == 0 else 'grads2'] = _read(backend.grad, vals)
         if order is not None and i == 0:
