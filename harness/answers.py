@@ -63,6 +63,7 @@ class MlpResult:
     count: int = 0
     distinct: int = 0
     own: bool = False
+    batched: bool = False  # takes a batch of samples, not the lecture's one sample
     outputs: list | None = None
     losses: list | None = None
     loss: object = None

@@ -97,6 +97,6 @@ def serve(rfd, wfd):
                 result = run_graph(item['graph'], backend, item.get('backward', 1),
                                    item.get('instrument', False))
             else:
-                result = run_mlp(classes, item)
+                result = run_mlp(classes, item, loaded.own)
             reply(id=request['id'], item=k, result=result)
         reply(id=request['id'], done=True)
