@@ -116,6 +116,31 @@ class Graph:
         names = tuple(self.name(i) for i in live if i >= n) if self.names else ()
         return Graph(inputs, tuple(nodes), index[self.output], names)
 
+    def numbers_as_inputs(self, forms):
+        """The same computation for an engine without plain numbers: each number operand of a
+        node whose capability is in ``forms`` becomes a leaf input (one per distinct number,
+        named ``c``, ``c2`` …)."""
+        leaves = {}
+        for n in self.nodes:
+            if n.const is not None and n.capability in forms:
+                leaves.setdefault(n.const, f'c{len(leaves) + 1}' if leaves else 'c')
+        n_old, n_new = len(self.inputs), len(self.inputs) + len(leaves)
+        index = {c: n_old + k for k, c in enumerate(leaves)}
+
+        def moved(i):
+            return i if i < n_old else i + len(leaves)
+        nodes = []
+        for n in self.nodes:
+            args = tuple(moved(a) for a in n.args)
+            if n.const is not None and n.capability in forms:
+                c = index[n.const]
+                nodes.append(Node(n.op, (c,) + args if n.left else args + (c,)))
+            else:
+                nodes.append(Node(n.op, args, n.const, n.left))
+        inputs = self.inputs + tuple((name, c) for c, name in leaves.items())
+        names = tuple(self.name(i) for i in range(n_old, self.size)) if self.names else ()
+        return Graph(inputs, tuple(nodes), moved(self.output), names) if n_new > n_old else self
+
     def expression(self, i):
         """The Python expression that builds entry ``i`` from its operands' names."""
         n = self.node(i)

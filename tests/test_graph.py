@@ -119,3 +119,14 @@ def test_rule_accepts_formula_differences_and_rejects_finite_differences():
     assert not close(fd, b)
     assert not close(1.01 * 2.0, 2.0)
     assert close(math.nan, math.nan) and not close(math.inf, 1e308) and not close(1.0, {'complex': [1, 0]})
+
+
+def test_numbers_become_leaf_inputs_for_an_engine_without_them():
+    from harness.worker.ops import NUMBER_FORMS
+    g = Graph.parse('out = (2.0 - a) * 3.0 + a / 2.0 + a ** 2.0', a=1.5)
+    v = g.numbers_as_inputs(NUMBER_FORMS)
+    assert [n for n, _ in v.inputs] == ['a', 'c', 'c2']
+    assert not {n.capability for n in v.nodes} & set(NUMBER_FORMS)
+    assert 'a ** 2.0' in v.code()  # a number exponent is power's own form, kept
+    assert close(oracles.run_reference(v).values[v.output], oracles.run_reference(g).values[g.output])
+    assert oracles.run_reference(v).grads[0] == oracles.run_reference(g).grads[0]

@@ -74,3 +74,31 @@ def test_absent_only_when_the_submission_does_not_have_it(source, missing, line)
         assert error.where.startswith('engine.py, line ') and line in error.where
     else:
         assert error.where == ''
+
+
+class InProcess:
+    """A session that runs graphs here, on ``Value`` above."""
+
+    def run(self, task, items, timeout=None):
+        own = lambda filename: 'engine.py' if filename == __file__ else None  # noqa: E731
+        return [GraphResult.parse(run_graph(i['graph'], Backend(Value, own), i.get('backward', 1),
+                                            i.get('instrument', False))) for i in items]
+
+
+def test_an_engine_without_plain_numbers_lacks_that_capability_not_every_op():
+    from harness.checks.probe import probe
+    found = probe(InProcess())
+    assert found['numbers'] == 'absent'
+    assert {found[c] for c in ('mul_const', 'radd', 'rsub', 'add_const')} == {'absent'}
+    assert found['add'] == found['mul'] == 'present'
+    assert found['truediv'] == found['sub'] == 'broken'  # they raise in the learner's code
+    assert found['pow'] == found['pow_value'] == found['exp'] == 'absent'
+    assert found['log'] == 'absent' and found['tanh'] == 'broken'
+
+
+def test_every_fixed_case_is_graded_by_both_oracles():
+    from harness import cases, oracles
+    for cap, graphs in cases.OP_CASES.items():
+        assert graphs, cap
+        for g in graphs:
+            assert oracles.expected(g) is not None, (cap, g.code())
