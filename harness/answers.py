@@ -32,7 +32,7 @@ class Failure:
         return self.stage == 'worker'
 
     def __str__(self):
-        return f'{self.type}: {self.message}'
+        return f'{self.type}: {self.message}' + (f' (at {self.where})' if self.where else '')
 
 
 def _parse(cls, raw, output):

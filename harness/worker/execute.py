@@ -42,6 +42,9 @@ def error(exc, stage, node=None, missing=False, where=None):
     return found
 
 
+_WORKER = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the grader's frames, never the learner's
+
+
 def learner_frame(exc, own):
     """``(where, function)`` of the innermost frame of the traceback that is the submission's
     code (``own(filename)`` names its file, or is ``None`` for anyone else's): ``where`` as
@@ -50,7 +53,7 @@ def learner_frame(exc, own):
     found, tb = None, exc.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
-        label = own(code.co_filename) if code.co_filename != __file__ else None
+        label = None if code.co_filename.startswith(_WORKER) else own(code.co_filename)
         if label:
             found = (label, code.co_filename, tb.tb_lineno, code.co_name)
         tb = tb.tb_next
