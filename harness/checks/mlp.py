@@ -43,6 +43,17 @@ MISTAKES = {
 }
 
 
+def _bias_first(weights):
+    """The weights in the order of a ``parameters()`` that lists each neuron's bias first."""
+    out, start = [], 0
+    for a, b in zip([NIN] + NOUTS, NOUTS):
+        for _ in range(b):
+            w = weights[start:start + a + 1]
+            out += [w[-1]] + w[:-1]
+            start += a + 1
+    return out
+
+
 def _outputs(weights, hidden, head):
     model = reference.MLP(*SHAPE, activation=hidden, head=head)
     for p, w in zip(model.parameters(), weights):
@@ -76,9 +87,10 @@ def _answers(ctx):
         weights = reference_mlp(ctx.config.seed)[0]
         narrow = dict(_base(ctx), nin=2, nouts=[3, 1, 1], xs=XS[:1], ys=YS[:1], action='grads')
         tasks = [_base(ctx, action='build'), _base(ctx, action='forward', params=weights),
+                 _base(ctx, action='forward', params=_bias_first(weights)),
                  _base(ctx, action='grads', params=weights),
                  _base(ctx, action='zero_grad', params=weights), narrow]
-        names = ('build', 'forward', 'grads', 'zero_grad', 'one_neuron')
+        names = ('build', 'forward', 'forward_bias_first', 'grads', 'zero_grad', 'one_neuron')
         return dict(zip(names, ctx.session.run('mlp', tasks, _timeout(ctx))))
     return ctx.once('mlp', ask)
 
@@ -148,11 +160,17 @@ def architecture(ctx):
     forward = answers['forward']
     if forward.error:
         return failed(f'forward pass failed: {forward.error}')
-    outs = [o[0] if o else math.nan for o in forward.outputs]
     _, outputs, mistaken = reference_mlp(ctx.config.seed)
-    for name, expected in outputs.items():
-        if all(close(o, e) for o, e in zip(outs, expected)):
-            return passed(f'with the reference weights the outputs match the architecture: {name}')
+    outs = _first_outputs(forward)
+    # the reference weights copied in parameters() order, each neuron's weights then its bias
+    # (the lecture) or its bias first: the order is an interface, not a mistake
+    for layout, answer in (('', forward), (' (parameters() lists each neuron\'s bias first)',
+                                           answers['forward_bias_first'])):
+        got = _first_outputs(answer)
+        for name, expected in outputs.items():
+            if all(close(o, e) for o, e in zip(got, expected)):
+                return passed(f'with the reference weights the outputs match the architecture: '
+                              f'{name}{layout}')
     example = Counterexample(
         f'model = MLP({NIN}, {NOUTS})\n# copy the reference weights into model.parameters()\n'
         f'print([model(x).data for x in {XS}])\n',
@@ -166,6 +184,10 @@ def architecture(ctx):
     return failed('with the reference weights copied in parameters() order, the outputs match '
                   f'none of the known architectures ({"; ".join(ARCHITECTURES)})',
                   counterexample=example)
+
+
+def _first_outputs(answer):
+    return [o[0] if o else math.nan for o in answer.outputs or []] or [math.nan] * len(XS)
 
 
 @check('mlp.gradients')
