@@ -18,19 +18,21 @@ class Failure:
     message: str
     node: int | None = None  # the graph entry being computed
     missing: bool = False    # the op does not exist, rather than exists and broke
+    where: str = ''          # the submission's line it was raised from: 'engine.py, line 4: ...'
 
     @classmethod
     def parse(cls, raw):
         return None if raw is None else cls(raw.get('stage', 'worker'), raw.get('type', ''),
                                             raw.get('message', ''), raw.get('node'),
-                                            bool(raw.get('missing', False)))
+                                            bool(raw.get('missing', False)),
+                                            str(raw.get('where') or ''))
 
     @property
     def lost(self):
         return self.stage == 'worker'
 
     def __str__(self):
-        return f'{self.type}: {self.message}'
+        return f'{self.type}: {self.message}' + (f' (at {self.where})' if self.where else '')
 
 
 def _parse(cls, raw, output):
@@ -46,6 +48,7 @@ class GraphResult:
     grads: list = field(default_factory=list)  # after the first backward(); empty if it failed
     grads2: list | None = None  # after a second backward(), when asked for
     order: list | None = None   # entries in the order their _backward ran, when instrumented
+    shadowed: str | None = None  # an attribute `backward` hides the method: 'op' or 'init'
     error: Failure | None = None
     output: str = ''            # what the submission printed meanwhile
 
@@ -60,6 +63,7 @@ class MlpResult:
     count: int = 0
     distinct: int = 0
     own: bool = False
+    batched: bool = False  # takes a batch of samples, not the lecture's one sample
     outputs: list | None = None
     losses: list | None = None
     loss: object = None

@@ -2,15 +2,16 @@
 
 Every graph ends in ``* k`` with ``k`` an input other than 1 where it can, so that a backward rule
 that ignores the upstream gradient cannot hide; ``k`` is a ``Value`` so the scaling needs nothing
-but ``Value * Value``.
+but ``Value * Value``.  Each op's own check also reuses its input (``a.exp() * a``, ``a**2 + a``),
+so that a rule that assigns its gradient (``=`` for ``+=``) is caught under that op.
 """
 import functools
 
 from .graph import Graph, Node
-from .worker.ops import CAPABILITIES, form
+from .worker.ops import FORMS, form
 
 G = Graph.parse
-OP_CAPABILITIES = tuple(c for c in CAPABILITIES if c != 'backward')
+OP_CAPABILITIES = tuple(FORMS)
 
 
 def probe(cap):
@@ -42,18 +43,24 @@ WRITTEN = {
     'rtruediv': [G('out = (2.0 / a) * k', a=-1.25, k=3.0), G('out = (3.0 / a) * k', a=0.5, k=2.0)],
     'pow': [G('out = (a ** 2.0) * k', a=-1.5, k=3.0), G('out = (a ** 3.0) * k', a=1.25, k=-2.0),
             G('out = (a ** -2.0) * k', a=-1.5, k=3.0), G('out = (a ** 0.5) * k', a=2.25, k=3.0),
-            G('out = (a ** -0.5) * k', a=0.75, k=2.0), G('out = (a ** 1.5) * k', a=1.75, k=-1.0)],
-    'neg': [G('out = (-a) * k', a=1.25, k=3.0)],
+            G('out = (a ** -0.5) * k', a=0.75, k=2.0), G('out = (a ** 1.5) * k', a=1.75, k=-1.0),
+            G('out = (a ** 2.0 + a) * k', a=-1.5, k=3.0), G('out = (a ** 3.0) * a', a=1.25)],
+    'pow_value': [G('out = (a ** b) * k', a=1.5, b=2.5, k=3.0), G('out = (a ** b) * k', a=2.25, b=-0.5, k=-2.0),
+                  G('out = (a ** b) * a', a=0.75, b=1.5), G('out = (a ** a) * k', a=1.25, k=2.0)],
+    'rpow': [G('out = (2.0 ** a) * k', a=1.5, k=3.0), G('out = (0.5 ** a) * a', a=-1.25)],
+    'neg': [G('out = (-a) * k', a=1.25, k=3.0), G('out = (-a) * a', a=1.25)],
     'relu': [G('out = (a.relu() + a) * k', a=-1.5, k=3.0)],  # relu must not change a.data
 }
 
 
 def method_cases(cap):
-    """A method op at each of its sample inputs, times an upstream gradient other than 1."""
+    """A method op at each of its sample inputs, times an upstream gradient other than 1, then
+    times its own input."""
     op = form(cap)[0]
     if not op.method:
         return []
-    return [G(f'out = a.{op.name}() * k', a=x, k=(3.0, -2.0)[i % 2]) for i, x in enumerate(op.samples)]
+    return [G(f'out = a.{op.name}() * k', a=x, k=(3.0, -2.0)[i % 2]) for i, x in enumerate(op.samples)
+            ] + [G(f'out = a.{op.name}() * a', a=op.samples[0])]
 
 
 #: Per-op checks, one list of graphs per capability.
@@ -111,14 +118,22 @@ def ladder(depth):
     return Graph((('a', 0.5),), tuple(nodes), x)
 
 
-#: Graphs too large to print node by node, as the loop a learner can run instead.
+#: Graphs too large to print node by node, as the loop a learner can run instead; ``{c}`` the
+#: number in each step, or a Value ``c`` for an engine without plain numbers.
 LOOPS = {
-    chain: 'a = Value(0.5)\nx = a\nfor _ in range({n}):\n    x = x + 0.0001\nx.backward()\nprint(a.grad)\n',
-    ladder: 'a = Value(0.5)\nx = a\nfor _ in range({n}):\n    x = x * 1.0 + x * 1.0\nx.backward()\n'
+    chain: 'a = Value(0.5)\nx = a\nfor _ in range({n}):\n    x = x + {c}\nx.backward()\nprint(a.grad)\n',
+    ladder: 'a = Value(0.5)\nx = a\nfor _ in range({n}):\n    x = x * {c} + x * {c}\nx.backward()\n'
             'print(a.grad)\n',
 }
 
 
-def deep(builder, n):
-    """``(graph, runnable loop code)`` of a chain or ladder of size ``n``."""
-    return builder(n), LOOPS[builder].format(n=n)
+def deep(builder, n, without_numbers=()):
+    """``(graph, runnable loop code)`` of a chain or ladder of size ``n``; ``without_numbers``:
+    the number forms the engine lacks, whose numbers become a leaf ``c``."""
+    graph = builder(n)
+    loop = LOOPS[builder]
+    number = repr(graph.nodes[0].const)
+    variant = graph.numbers_as_inputs(without_numbers)
+    if variant is graph:
+        return graph, loop.format(n=n, c=number)
+    return variant, f'c = Value({number})\n' + loop.format(n=n, c='c')

@@ -54,6 +54,8 @@ def describe_error(graph, error):
     elif error.lost:
         return f'the check could not finish: {error.message}'
     text = f'{error.type}{where}: {error.message}'.strip().rstrip(':')
+    if error.where:
+        text += f' (at {error.where})'
     if error.type == 'RecursionError' and error.stage == 'forward':
         text += ' (does a reflected op such as __radd__ call itself, e.g. `return other + self`?)'
     return text
@@ -138,15 +140,31 @@ def visit_orders(graph):
                 recurse(c)
     recurse(out)
     orders['recursive per-node (no visited set)'] = rec
+    # each _backward also calls its operands' (recursively), and the loop calls them all again
+    calls = []
+    for v in reversed(topo):
+        _recursive(graph, v, calls)
+    orders['each _backward also calling its operands\', then the loop again'] = calls
     return orders
 
 
-def propagate(graph, local, order, overwrite=(), no_upstream=()):
-    """Gradients from running each node's local rule in ``order``, micrograd style."""
+def _recursive(graph, v, calls, limit=10_000):
+    """Append the local rules run by calling ``v``'s _backward when it calls its operands'."""
+    if v >= len(graph.inputs) and len(calls) < limit:
+        calls.append(v)
+        for c in dict.fromkeys(graph.node(v).args):
+            _recursive(graph, c, calls, limit)
+
+
+def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=()):
+    """Gradients from running each node's local rule in ``order``, micrograd style; ops in
+    ``zero`` propagate nothing."""
     grads = [0.0] * graph.size
     grads[graph.output] = 1.0
     for i in order:
         node = graph.node(i)
+        if node.op in zero:
+            continue
         for j, arg in enumerate(node.args):
             contribution = local[i][j] * (1.0 if node.op in no_upstream else grads[i])
             if node.op in overwrite:
@@ -163,6 +181,8 @@ def _matches(graph, actual, model):
 def _explain_grad(graph, actual, expected, m, order):
     grads = actual.grads
     out = graph.output
+    if actual.shadowed:
+        return SHADOWED[actual.shadowed]
     if not close(grads[out], 1.0) and all(close(g, 0.0) for g in grads):
         return ('the root gradient is not seeded: backward() must set the output\'s grad to 1 '
                 'before propagating (every gradient came out 0).')
@@ -185,11 +205,38 @@ def _explain_grad(graph, actual, expected, m, order):
     for text, kw in models:
         if _matches(graph, grads, propagate(graph, local, correct, **kw)):
             return text + '.'
-    for name, visit in orders.items():
+    # a visit order observed to be right rules out the order models; unobserved, a wrong order
+    # and an op that propagates nothing can give the same gradients, and the order is the
+    # likelier (it spoils every op)
+    observed = order is not None and any(i >= len(graph.inputs) for i in order)
+    for name, visit in {} if observed else orders.items():
         if name != 'reverse topological' and _matches(graph, grads, propagate(graph, local, visit)):
+            if len(set(visit)) < len(visit):
+                return (f'{REPEATED}: the gradients are those of a {name} walk; build one '
+                        f'topological order and call each _backward once, in its reverse.')
             return (f'the backward order is not topological: the gradients are those of a '
                     f'{name} walk; build a topological order and call _backward in its reverse.')
+    for op in ops:
+        if _matches(graph, grads, propagate(graph, local, correct, zero={op})):
+            return no_backward(op) + '.'
     return _localise(graph, actual, expected)
+
+
+REPEATED = 'gradients are propagated more than once (repeated propagation)'
+SHADOWED = {
+    'op': ('an attribute named `backward` shadows the backward() method: an op sets '
+           '`out.backward = _backward` where `out._backward` was meant, so out.backward() runs '
+           'that one closure instead of the whole backward pass.'),
+    'init': ('an attribute named `backward` shadows the backward() method: `self.backward = ...` '
+             'in __init__ gives every Value its own `backward`, so out.backward() runs that instead '
+             'of the method (name it `_backward`).'),
+}
+
+
+def no_backward(op, how=''):
+    return (f'op {op} has no backward: {how or f"{OPS[op].display} passes no gradient to its operands"}'
+            f'; set _backward on its result, with the operands among its children, adding into '
+            f'their grad')
 
 
 def topological_violation(graph, order):
@@ -202,14 +249,17 @@ def topological_violation(graph, order):
     twice = sorted({i for i in order if i >= n and order.count(i) > 1})
     if twice:
         i = twice[0]
-        return (f'backward() ran the local rule of `{graph.name(i)} = {graph.expression(i)}` '
-                f'{order.count(i)} times: each node must propagate exactly once.')
+        return (f'{REPEATED}: backward() ran the local rule of `{graph.name(i)} = '
+                f'{graph.expression(i)}` {order.count(i)} times; each node must propagate exactly '
+                f'once (does a _backward call its operands\' _backward, or backward() recurse '
+                f'without a visited set?).')
     if not any(i in position for i in nodes):
         return None  # the engine does not use _backward closures: nothing observed
     never = [i for i in nodes if i not in position]
     if never:
         i = never[-1]
-        return f'backward() never ran the local rule of `{graph.name(i)} = {graph.expression(i)}`.'
+        return no_backward(graph.node(i).op, f'backward() never ran the local rule of '
+                           f'`{graph.name(i)} = {graph.expression(i)}`') + '.'
     for consumer in nodes:
         for operand in graph.node(consumer).args:
             if operand >= n and position[operand] < position[consumer]:

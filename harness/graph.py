@@ -6,7 +6,7 @@ the op table (``harness/worker/ops.py``):
 
 * a binary op (``add sub mul truediv``) on two entries, or on one entry and a constant, with the
   constant on the right (``a / 3``) or the left (``2 - a``, the reflected ops);
-* ``pow`` with a number exponent (``a ** -0.5``);
+* ``pow`` with a number exponent (``a ** -0.5``), a number base (``2 ** a``) or both Values;
 * a unary op: a prefix operator (``-a``) or a method (``a.exp()``).
 
 ``Graph.parse`` reads the same small language that ``Graph.code`` prints, so checks are written as
@@ -116,6 +116,31 @@ class Graph:
         names = tuple(self.name(i) for i in live if i >= n) if self.names else ()
         return Graph(inputs, tuple(nodes), index[self.output], names)
 
+    def numbers_as_inputs(self, forms):
+        """The same computation for an engine without plain numbers: each number operand of a
+        node whose capability is in ``forms`` becomes a leaf input (one per distinct number,
+        named ``c``, ``c2`` …)."""
+        leaves = {}
+        for n in self.nodes:
+            if n.const is not None and n.capability in forms:
+                leaves.setdefault(n.const, f'c{len(leaves) + 1}' if leaves else 'c')
+        n_old, n_new = len(self.inputs), len(self.inputs) + len(leaves)
+        index = {c: n_old + k for k, c in enumerate(leaves)}
+
+        def moved(i):
+            return i if i < n_old else i + len(leaves)
+        nodes = []
+        for n in self.nodes:
+            args = tuple(moved(a) for a in n.args)
+            if n.const is not None and n.capability in forms:
+                c = index[n.const]
+                nodes.append(Node(n.op, (c,) + args if n.left else args + (c,)))
+            else:
+                nodes.append(Node(n.op, args, n.const, n.left))
+        inputs = self.inputs + tuple((name, c) for c, name in leaves.items())
+        names = tuple(self.name(i) for i in range(n_old, self.size)) if self.names else ()
+        return Graph(inputs, tuple(nodes), moved(self.output), names) if n_new > n_old else self
+
     def expression(self, i):
         """The Python expression that builds entry ``i`` from its operands' names."""
         n = self.node(i)
@@ -224,10 +249,6 @@ class _Parser:
         if isinstance(e, ast.BinOp) and type(e.op) in _INFIX:
             op = _INFIX[type(e.op)]
             lc, rc = self.const(e.left), self.const(e.right)
-            if op.right_only:
-                if rc is None:
-                    raise ValueError(f'the right operand of {op.symbol} must be a number')
-                return self.add(Node(op.name, (self.expr(e.left),), rc))
             if lc is not None:
                 return self.add(Node(op.name, (self.expr(e.right),), lc, True))
             if rc is not None:

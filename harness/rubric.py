@@ -60,7 +60,7 @@ class Rubric:
         default_vis = vis.get('default', 'visible')
         _known('visibility', [default_vis, *check_vis.values()], VISIBILITIES)
         required = _list(data, 'required_ops', ['add', 'mul', 'backward'])
-        _known('op in required_ops', required, CAPABILITIES)
+        _known('op in required_ops', required, (*CAPABILITIES, 'mlp'))  # mlp: the interface
         advisory = _list(data, 'advisory', None)
         if advisory is None:
             advisory = advisory_by_default()

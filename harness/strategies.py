@@ -14,13 +14,12 @@ from hypothesis import strategies as st
 import reference
 from .graph import Graph, Node
 from .worker.execute import apply
-from .worker.ops import CAPABILITIES, form
+from .worker.ops import FORMS, form
 
 NAMES = 'abcd'
 CONSTANTS = (2.0, 3.0, -1.5, 0.5, -2.0, 0.25)
-EXPONENTS = (2.0, 3.0, -1.0, 0.5, -2.0, 1.5, -0.5)  # numbers for an op that takes them on the right only
 BOUND = 50.0  # |value| of every entry
-ALL_OPS = tuple(c for c in CAPABILITIES if c != 'backward')
+ALL_OPS = tuple(FORMS)
 
 
 def valid_result(value):
@@ -31,17 +30,17 @@ def moves(capability, values, first):
     """Valid nodes of this capability whose (first) operand is the entry ``first``: operands in
     the op's domain (see ``harness/worker/ops.py``), a finite, bounded result."""
     op, operands, left = form(capability)
+    domain = op.domain_of(capability)
     xs = [v.data for v in values]
     x = xs[first]
     if operands == 2:
-        found = [Node(op.name, (first, j)) for j in range(len(values)) if op.domain(x, xs[j])]
-    elif op.right_only:
-        found = [Node(op.name, (first,), e) for e in EXPONENTS if op.domain(x, e)]
+        found = [Node(op.name, (first, j)) for j in range(len(values)) if domain(x, xs[j])]
     elif op.numbers:
-        found = [Node(op.name, (first,), c, left) for c in CONSTANTS
-                 if (op.domain(c, x) if left else op.domain(x, c))]
+        numbers = CONSTANTS if left else op.right_numbers or CONSTANTS
+        found = [Node(op.name, (first,), c, left) for c in numbers
+                 if (domain(c, x) if left else domain(x, c))]
     else:
-        found = [Node(op.name, (first,))] if op.domain(x) else []
+        found = [Node(op.name, (first,))] if domain(x) else []
     return [n for n in found if valid_result(value_of(n, values))]
 
 
@@ -55,14 +54,19 @@ def value_of(node, values):
 
 @st.composite
 def graphs(draw, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True):
-    """Random DAGs over the capabilities ``ops`` (see ``harness.worker.ops.CAPABILITIES``).
+    """Random DAGs over the capabilities ``ops`` (see ``harness.worker.ops.FORMS``).
 
-    With ``scale_output`` the output is multiplied by a constant other than 1, so that a
-    backward pass that ignores the upstream gradient cannot hide.
+    With ``scale_output`` the output is multiplied by a constant other than 1 (an input ``k``
+    when the engine takes no plain numbers), so that a backward pass that ignores the upstream
+    gradient cannot hide.
     """
     ops = tuple(op for op in ALL_OPS if op in ops)  # a fixed order, so shrinking is stable
+    scale = [op for op in ('mul_const', 'rmul', 'mul') if op in ops][:1] if scale_output else []
     n_inputs = draw(st.integers(1, max_inputs))
     inputs = [(NAMES[i], draw(st.integers(-12, 12).map(lambda k: k / 4))) for i in range(n_inputs)]
+    factor = draw(st.sampled_from([c for c in CONSTANTS if c != 1.0])) if scale else None
+    if scale == ['mul']:
+        inputs.append(('k', factor))
     values = [reference.Value(x) for _, x in inputs]
     nodes = []
     for _ in range(draw(st.integers(1, max_nodes))):
@@ -78,9 +82,9 @@ def graphs(draw, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True):
         values.append(reference.Value(value_of(node, values)))
     if not nodes:
         nodes.append(Node('mul', (0, 0)) if 'mul' in ops else Node('add', (0, 0)))
-    last = n_inputs + len(nodes) - 1
-    scale = [op for op in ('mul_const', 'rmul') if op in ops]
-    if scale_output and scale:
-        c = draw(st.sampled_from([c for c in CONSTANTS if c != 1.0]))
-        nodes.append(Node('mul', (last,), c, scale[0] == 'rmul'))
-    return Graph(tuple(inputs), tuple(nodes), n_inputs + len(nodes) - 1).pruned()
+    last = len(inputs) + len(nodes) - 1
+    if scale == ['mul']:
+        nodes.append(Node('mul', (last, len(inputs) - 1)))
+    elif scale:
+        nodes.append(Node('mul', (last,), factor, scale[0] == 'rmul'))
+    return Graph(tuple(inputs), tuple(nodes), len(inputs) + len(nodes) - 1).pruned()

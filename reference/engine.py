@@ -48,15 +48,24 @@ class Value:
         return out
 
     def __pow__(self, other):
-        assert isinstance(other, (int, float)), "only int/float exponents are supported"
+        if isinstance(other, Value):  # a Value exponent gets a gradient too
+            out = Value(_pow(self.data, other.data), (self, other), '**')
+
+            def _backward():
+                self.grad += _power_rule(self.data, other.data) * out.grad
+                other.grad += out.data * _log(self.data) * out.grad
+            out._backward = _backward
+            return out
+        assert isinstance(other, (int, float)), "only int/float/Value exponents are supported"
         out = Value(_pow(self.data, other), (self,), f'**{other}')
 
         def _backward():
-            # d/dx x**0 is 0 everywhere, also at x = 0 where the general rule divides by zero
-            local = 0.0 if other == 0 else other * _pow(self.data, other - 1)
-            self.grad += local * out.grad
+            self.grad += _power_rule(self.data, other) * out.grad
         out._backward = _backward
         return out
+
+    def __rpow__(self, other):  # other ** self
+        return Value(other) ** self
 
     def exp(self):
         out = Value(_exp(self.data), (self,), 'exp')
@@ -68,7 +77,7 @@ class Value:
 
     def log(self):
         x = self.data
-        out = Value(math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan), (self,), 'log')
+        out = Value(_log(x), (self,), 'log')
 
         def _backward():
             self.grad += (1 / x if x != 0 else math.inf) * out.grad
@@ -163,3 +172,12 @@ def _pow(x, n):
         return math.inf
     except OverflowError:
         return math.inf
+
+
+def _power_rule(x, n):
+    """d/dx x**n; 0 for n = 0 everywhere, also at x = 0 where the general rule divides by zero."""
+    return 0.0 if n == 0 else n * _pow(x, n - 1)
+
+
+def _log(x):
+    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)

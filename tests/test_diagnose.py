@@ -105,3 +105,52 @@ def test_reflected_op_calling_itself():
                                               'maximum recursion depth exceeded', node=1))
     text = diagnosis(g, actual)
     assert 'RecursionError' in text and '__radd__' in text and '`out = 2.0 + a`' in text
+
+
+def test_an_op_that_propagates_nothing_has_no_backward_not_a_wrong_order():
+    g = G('out = (2.0 ** a) * k', a=1.5, k=3.0)  # rpow's rule never reaches a
+    order = [3, 2]  # observed: consumers first, as it should be
+    text = diagnosis(g, with_grads(g, a=0.0), order)
+    assert 'op pow has no backward' in text and 'topological' not in text
+
+
+def test_repeated_propagation_from_the_observed_order_and_from_the_gradients():
+    g = G('n1 = a * b; n2 = n1 * c; out = n2 * k', a=0.5, b=-1.5, c=2.0, k=3.0)
+    assert 'repeated propagation' in topological_violation(g, [6, 5, 4, 5, 4, 4])
+
+    class CallsOperands(Backend):
+        """Each node's rule also runs its operands' rules, then the loop runs them again."""
+
+        def backward(self, v):
+            topo = v._topological_order()
+            v.grad = 1.0
+            for node in reversed(topo):
+                stack = [node]
+                while stack:
+                    n = stack.pop()
+                    n._backward()
+                    stack.extend(c for c in reversed(n._prev) if c._prev)
+    actual = GraphResult.parse(run_graph(g.to_dict(), CallsOperands(reference.Value)))
+    assert 'repeated propagation' in diagnosis(g, actual)
+
+
+def test_an_attribute_shadowing_backward_is_named():
+    g = G('out = a * b', a=1.5, b=-2.0)
+    actual = correct(g)
+    actual.grads = [0.0] * g.size
+    actual.shadowed = 'op'
+    assert '`out.backward = _backward`' in diagnosis(g, actual)
+    actual.shadowed = 'init'
+    assert '`self.backward = ...` in __init__' in diagnosis(g, actual)
+
+
+def test_the_worker_sees_a_shadowing_attribute():
+    class Shadowed(reference.Value):
+        def __mul__(self, other):
+            out = super().__mul__(other)
+            out.__class__ = Shadowed
+            out.backward = out._backward  # written for out._backward
+            return out
+    g = G('out = a * b', a=1.5, b=-2.0)
+    actual = GraphResult.parse(run_graph(g.to_dict(), Backend(Shadowed)))
+    assert actual.shadowed == 'op' and 'shadows the backward() method' in diagnosis(g, actual)

@@ -56,12 +56,17 @@ def _shapes(g):
         node = g.node(i)
         if len(node.args) == 2 and node.args[0] == node.args[1]:
             found.add('same operand')
-        if node.const is not None and node.op != 'pow':
+        exponent = node.op == 'pow' and node.const is not None and not node.left
+        if node.const is not None and not exponent:
             found.add('const left' if node.left else 'const right')
-        if node.op == 'pow' and node.const < 0:
+        if exponent and node.const < 0:
             found.add('negative exponent')
-        if node.op == 'pow' and node.const != int(node.const):
+        if exponent and node.const != int(node.const):
             found.add('fractional exponent')
+        if node.op == 'pow' and node.const is None:
+            found.add('Value exponent')
+        if node.op == 'pow' and node.left:
+            found.add('number base')
         if len(set(users[i])) > 1 and len({depth[u] for u in users[i]}) > 1:
             found.add('non-leaf reused at unequal depths')
     out = g.node(g.output)
@@ -79,7 +84,20 @@ def test_strategy_produces_the_shapes_that_break_engines():
         seen.update(_shapes(g))
     collect()
     assert seen >= {'same operand', 'const left', 'const right', 'negative exponent',
-                    'fractional exponent', 'non-leaf reused at unequal depths', 'scaled output'}
+                    'fractional exponent', 'Value exponent', 'number base',
+                    'non-leaf reused at unequal depths', 'scaled output'}
+
+
+def test_without_numbers_graphs_use_values_only_and_scale_by_an_input():
+    from harness.worker.ops import FORMS, NUMBER_FORMS
+
+    @settings(max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(graphs(ops=tuple(set(FORMS) - set(NUMBER_FORMS))))
+    def check(g):
+        assert not {n.capability for n in g.nodes} & set(NUMBER_FORMS)
+        out = g.node(g.output)
+        assert out.op == 'mul' and g.name(out.args[1]) == 'k' and g.inputs[-1][1] != 1.0
+    check()
 
 
 def test_values_stay_in_their_domain():
@@ -101,3 +119,14 @@ def test_rule_accepts_formula_differences_and_rejects_finite_differences():
     assert not close(fd, b)
     assert not close(1.01 * 2.0, 2.0)
     assert close(math.nan, math.nan) and not close(math.inf, 1e308) and not close(1.0, {'complex': [1, 0]})
+
+
+def test_numbers_become_leaf_inputs_for_an_engine_without_them():
+    from harness.worker.ops import NUMBER_FORMS
+    g = Graph.parse('out = (2.0 - a) * 3.0 + a / 2.0 + a ** 2.0', a=1.5)
+    v = g.numbers_as_inputs(NUMBER_FORMS)
+    assert [n for n, _ in v.inputs] == ['a', 'c', 'c2']
+    assert not {n.capability for n in v.nodes} & set(NUMBER_FORMS)
+    assert 'a ** 2.0' in v.code()  # a number exponent is power's own form, kept
+    assert close(oracles.run_reference(v).values[v.output], oracles.run_reference(g).values[g.output])
+    assert oracles.run_reference(v).grads[0] == oracles.run_reference(g).grads[0]

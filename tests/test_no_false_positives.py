@@ -1,4 +1,5 @@
-"""Correct engines stay clean over many seeds: a grader that cries wolf is worse than none."""
+"""Correct engines stay clean over many seeds (a grader that cries wolf is worse than none), and
+every buggy example is failed with each of its bugs named, whatever the seed."""
 import tomllib
 
 import pytest
@@ -6,9 +7,11 @@ import pytest
 from conftest import SUBMISSIONS
 from harness import Config, grade
 
-#: Every example expected to pass (``submissions/expected.toml``).
-CORRECT = sorted(name for name, want in tomllib.loads(
-    (SUBMISSIONS / 'expected.toml').read_text()).items() if want['exit'] == 0)
+EXPECTED = tomllib.loads((SUBMISSIONS / 'expected.toml').read_text())
+CORRECT = sorted(n for n, want in EXPECTED.items() if want['exit'] == 0)
+#: Buggy engines whose bugs show in graphs (a load failure does not depend on the seed).
+BUGGY = sorted(n for n, want in EXPECTED.items()
+               if want['exit'] == 1 and not want['check'].startswith('load'))
 
 
 def _failures(report):
@@ -29,6 +32,21 @@ def test_correct_examples_are_clean_over_many_seeds_thorough(name):
     for seed in range(10, 20):
         report = grade(SUBMISSIONS / name, config=Config(seed=seed, profile='thorough'))
         assert not _failures(report), (seed, _failures(report))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', BUGGY)
+def test_buggy_examples_have_every_bug_named_over_seeds(name):
+    want = EXPECTED[name]
+    for seed in range(1, 4):
+        report = grade(SUBMISSIONS / name, config=Config(seed=seed, profile='quick'))
+        checks = {c.id: c for c in report.checks}
+        assert report.verdict == 'failed', seed
+        for check_id, says in [(want['check'], want['says'])] + want.get('also', []):
+            assert checks[check_id].status == 'failed' and says in checks[check_id].message, \
+                (seed, checks[check_id])
+        for check_id, status in want.get('status', {}).items():
+            assert checks[check_id].status == status, (seed, checks[check_id])
 
 
 def test_third_party_micrograd_is_clean_over_seeds():

@@ -12,7 +12,7 @@ from harness.reporters import write_reports
 from harness.results import CATEGORIES
 from harness.worker.execute import Backend, run_graph
 from harness.worker.mlp import run_mlp
-from harness.worker.ops import CAPABILITIES, OPS
+from harness.worker.ops import CAPABILITIES, FORMS, OPS
 
 
 class InProcess:
@@ -80,7 +80,9 @@ def test_every_op_has_a_reference_implementation_and_a_check():
     for op in OPS.values():
         assert op.method is (op.dunder is None)
         assert getattr(reference.Value, op.name if op.method else op.dunder, None), op.name
-    assert {f'ops.{c}' for c in CAPABILITIES if c != 'backward'} <= set(check_ids())
+        assert op.reflected_dunder is None or getattr(reference.Value, op.reflected_dunder)
+    assert {f'ops.{c}' for c in FORMS} <= set(check_ids())
+    assert {f'capability.{c}' for c in CAPABILITIES} <= set(check_ids())
 
 
 def test_the_report_schema_lists_the_categories():

@@ -72,7 +72,13 @@ def repeat(ctx):
     if micrograd or doubled:
         return passed('a second backward() adds the gradients again (leaf gradients double)')
     same = all(close(actual.grads2[i], actual.grads[i]) for i in leaves)
-    why = ('the second backward() changed nothing: is a "visited" flag kept on the nodes between '
+    # both an `=` for `+=` and a visited flag leave a second pass changing nothing; only the
+    # first also gets a value used twice wrong on the first pass
+    assigned = any(t.failed for t in _trials(ctx, 'accumulate'))
+    why = ('the second backward() changed nothing because the gradient is assigned instead of '
+           'accumulated (`grad = ...` where it must be `grad += ...`): each pass writes the same '
+           'values again' if same and assigned else
+           'the second backward() changed nothing: is a "visited" flag kept on the nodes between '
            'calls?' if same else 'a second backward() must add the same gradients again')
     return failed(why, diagnosis=why, counterexample=Counterexample(
         code, {f'{REPEAT.name(i)}.grad': show(ref.grads2[i]) for i in leaves},

@@ -1,6 +1,10 @@
 """The learner's own network, ``MLP(3, [4, 4, 1])``: parameter count, architecture with the
 reference weights copied in, gradients against finite differences of its own loss, one descent
-step, ``zero_grad()``; and ``MLP(2, [3, 1, 1])`` (a one-neuron hidden layer)."""
+step, ``zero_grad()``; and ``MLP(2, [3, 1, 1])`` (a one-neuron hidden layer).
+
+An MLP with another interface than the lecture's (another constructor, no ``parameters()``, a
+batched or matrix network) is not a wrong engine: ``mlp.build`` says which part differs, and
+counts only when the rubric's ``required_ops`` lists ``mlp``."""
 import functools
 import math
 
@@ -14,50 +18,106 @@ YS = [1.0, -1.0, -1.0, 1.0]
 SHAPE = (3, [4, 4, 1])
 NIN, NOUTS = SHAPE
 BASE = {'nin': NIN, 'nouts': NOUTS, 'xs': XS, 'ys': YS}
+EXPECTED_COUNT = sum((a + 1) * b for a, b in zip([NIN] + NOUTS, NOUTS))
 ARCHITECTURES = {'tanh everywhere (the lecture)': ('tanh', 'tanh'),
                  'tanh hidden layers, linear head': ('tanh', 'linear'),
                  'relu hidden layers, linear head (micrograd nn.py)': ('relu', 'linear'),
                  'relu everywhere': ('relu', 'relu')}
 
 
+def _biases(nin, nouts):
+    """Indices of the biases in ``parameters()`` order: each neuron's weights, then its bias."""
+    found, k = [], 0
+    for a, b in zip([nin] + nouts, nouts):
+        for _ in range(b):
+            k += a + 1
+            found.append(k - 1)
+    return found
+
+
+#: Mistakes a forward pass can make that no architecture explains: what it is, and the weights
+#: under which a known architecture computes what the mistaken network does.
+MISTAKES = {
+    'the neurons ignore their bias (act = Σ wi·xi must be Σ wi·xi + b)':
+        lambda w: [0.0 if i in _biases(NIN, NOUTS) else x for i, x in enumerate(w)],
+}
+
+
+def _bias_first(weights):
+    """The weights in the order of a ``parameters()`` that lists each neuron's bias first."""
+    out, start = [], 0
+    for a, b in zip([NIN] + NOUTS, NOUTS):
+        for _ in range(b):
+            w = weights[start:start + a + 1]
+            out += [w[-1]] + w[:-1]
+            start += a + 1
+    return out
+
+
+def _outputs(weights, hidden, head):
+    model = reference.MLP(*SHAPE, activation=hidden, head=head)
+    for p, w in zip(model.parameters(), weights):
+        p.data = w
+    return [model(x).data for x in XS]
+
+
 @functools.lru_cache(maxsize=16)
 def reference_mlp(seed):
-    """The reference weights for a seed, and each known architecture's outputs with them: the
-    same for every submission of a batch."""
+    """The reference weights for a seed, each known architecture's outputs with them, and each
+    mistake's under each architecture: the same for every submission of a batch."""
     weights = [p.data for p in reference.MLP(*SHAPE, seed=seed).parameters()]
-    outputs = {}
-    for name, (hidden, head) in ARCHITECTURES.items():
-        model = reference.MLP(*SHAPE, activation=hidden, head=head)
-        for p, w in zip(model.parameters(), weights):
-            p.data = w
-        outputs[name] = [model(x).data for x in XS]
-    return weights, outputs
+    outputs = {name: _outputs(weights, *arch) for name, arch in ARCHITECTURES.items()}
+    mistaken = {(mistake, name): _outputs(alter(weights), *arch)
+                for mistake, alter in MISTAKES.items() for name, arch in ARCHITECTURES.items()}
+    return weights, outputs, mistaken
 
 
 def _timeout(ctx):
     return ctx.session.settings.check_timeout * 3
 
 
+def _base(ctx, **task):
+    """A task on ``MLP(3, [4, 4, 1])``; samples as Values for an engine that takes no numbers."""
+    return dict(BASE, values_in=ctx.capabilities.get('numbers') == 'absent', **task)
+
+
 def _answers(ctx):
     """The worker's answers to the MLP tasks, asked for once, in one request."""
     def ask():
         weights = reference_mlp(ctx.config.seed)[0]
-        narrow = {'nin': 2, 'nouts': [3, 1, 1], 'xs': XS[:1], 'ys': YS[:1], 'action': 'grads'}
-        tasks = [dict(BASE, action='build'), dict(BASE, action='forward', params=weights),
-                 dict(BASE, action='grads', params=weights),
-                 dict(BASE, action='zero_grad', params=weights), narrow]
-        names = ('build', 'forward', 'grads', 'zero_grad', 'one_neuron')
+        narrow = dict(_base(ctx), nin=2, nouts=[3, 1, 1], xs=XS[:1], ys=YS[:1], action='grads')
+        tasks = [_base(ctx, action='build'), _base(ctx, action='forward', params=weights),
+                 _base(ctx, action='forward', params=_bias_first(weights)),
+                 _base(ctx, action='grads', params=weights),
+                 _base(ctx, action='zero_grad', params=weights), narrow]
+        names = ('build', 'forward', 'forward_bias_first', 'grads', 'zero_grad', 'one_neuron')
         return dict(zip(names, ctx.session.run('mlp', tasks, _timeout(ctx))))
     return ctx.once('mlp', ask)
 
 
 def _built(ctx):
-    """The MLP answers, or ``None`` when there is no MLP or it cannot be built (``mlp.build``
-    then says so, and the other MLP checks are not reported)."""
+    """The MLP answers, or ``None`` when there is no MLP, it cannot be built or has another
+    interface (``mlp.build`` then says so, and the other MLP checks are not reported)."""
     if 'MLP' not in ctx.classes:
         return None
     answers = _answers(ctx)
-    return None if answers['build'].error else answers
+    return None if answers['build'].error or _interface(answers['build']) else answers
+
+
+def _interface(built):
+    """Which part of the lecture's interface this MLP does not have, or ``''``."""
+    if built.error and built.error.stage == 'constructor':
+        return (f'its constructor is not the lecture\'s MLP(nin, nouts): MLP({NIN}, {NOUTS}) '
+                f'raised {built.error}')
+    if built.error and built.error.stage == 'parameters':
+        return f'it has no parameters() method listing its Values ({built.error})'
+    if built.error:
+        return ''
+    if built.batched:
+        return 'it takes a batch of samples, not the lecture\'s one sample model(x)'
+    if built.count and not built.own:
+        return 'parameters() returns objects that are not the submission\'s Value (a matrix network?)'
+    return ''
 
 
 @check('mlp.build')
@@ -65,10 +125,18 @@ def build(ctx):
     if 'MLP' not in ctx.classes:
         return skipped('no MLP class')
     built = _answers(ctx)['build']
+    other = _interface(built)
+    if other:
+        required = 'mlp' in ctx.config.rubric.required_ops
+        return (failed if required else skipped)(
+            f'the MLP has another interface than the lecture\'s: {other}. The MLP checks need '
+            f'MLP(nin, nouts), parameters() and model(x)' + ('' if required else
+                                                             '; not required: the Value checks count'),
+            required=required)
     if built.error:
         return failed(f'MLP{SHAPE[0], SHAPE[1]} failed: {built.error}',
                       counterexample=Counterexample(f'model = MLP({NIN}, {NOUTS})\nmodel.parameters()\n'))
-    expected_count = sum((a + 1) * b for a, b in zip([NIN] + NOUTS, NOUTS))
+    expected_count = EXPECTED_COUNT
     if built.count == expected_count and built.distinct == built.count and built.own:
         return passed(f'MLP({NIN}, {NOUTS}) has {expected_count} parameters',
                       output=built.output)
@@ -82,22 +150,44 @@ def build(ctx):
         {'parameters': str(built.count), 'distinct': str(built.distinct)}))
 
 
-@check('mlp.forward', default='advisory')
+@check('mlp.forward')
 def architecture(ctx):
-    """Which known architecture the outputs match, with the reference weights copied in."""
+    """Which known architecture the outputs match, with the reference weights copied in; when
+    none does, the mistake that explains them."""
     answers = _built(ctx)
-    if answers is None:
-        return None
+    if answers is None or answers['build'].count != EXPECTED_COUNT:
+        return None  # no weights to copy in: mlp.build says why
     forward = answers['forward']
     if forward.error:
         return failed(f'forward pass failed: {forward.error}')
-    outs = [o[0] if o else math.nan for o in forward.outputs]
-    for name, expected in reference_mlp(ctx.config.seed)[1].items():
+    _, outputs, mistaken = reference_mlp(ctx.config.seed)
+    outs = _first_outputs(forward)
+    # the reference weights copied in parameters() order, each neuron's weights then its bias
+    # (the lecture) or its bias first: the order is an interface, not a mistake
+    for layout, answer in (('', forward), (' (parameters() lists each neuron\'s bias first)',
+                                           answers['forward_bias_first'])):
+        got = _first_outputs(answer)
+        for name, expected in outputs.items():
+            if all(close(o, e) for o, e in zip(got, expected)):
+                return passed(f'with the reference weights the outputs match the architecture: '
+                              f'{name}{layout}')
+    example = Counterexample(
+        f'model = MLP({NIN}, {NOUTS})\n# copy the reference weights into model.parameters()\n'
+        f'print([model(x).data for x in {XS}])\n',
+        {'outputs (the lecture\'s network)': ', '.join(map(show, outputs[next(iter(outputs))]))},
+        {'outputs': ', '.join(map(show, outs))})
+    for (mistake, name), expected in mistaken.items():
         if all(close(o, e) for o, e in zip(outs, expected)):
-            return passed(f'with the reference weights the outputs match the architecture: {name}')
+            return failed(f'{mistake}: with the reference weights copied in, the outputs are those '
+                          f'of the {name} network with that mistake', diagnosis=mistake,
+                          counterexample=example)
     return failed('with the reference weights copied in parameters() order, the outputs match '
                   f'none of the known architectures ({"; ".join(ARCHITECTURES)})',
-                  counterexample=Counterexample('', {}, {'outputs': ', '.join(map(show, outs))}))
+                  counterexample=example)
+
+
+def _first_outputs(answer):
+    return [o[0] if o else math.nan for o in answer.outputs or []] or [math.nan] * len(XS)
 
 
 @check('mlp.gradients')
@@ -117,7 +207,7 @@ def gradients(ctx):
             w = list(weights)
             w[i] += sign * h
             sets.append(w)
-    fd = ctx.session.run('mlp', [dict(BASE, action='losses', param_sets=sets)], _timeout(ctx))[0]
+    fd = ctx.session.run('mlp', [_base(ctx, action='losses', param_sets=sets)], _timeout(ctx))[0]
     if fd.error:
         return error(f'forward passes for finite differences failed: {fd.error.message}')
     losses = fd.losses
@@ -155,7 +245,7 @@ def descent_step(ctx):
     if answers is None:
         return None
     weights = reference_mlp(ctx.config.seed)[0]
-    step = ctx.session.run('mlp', [dict(BASE, action='step', params=weights,
+    step = ctx.session.run('mlp', [_base(ctx, action='step', params=weights,
                                         lr=_step_size(answers['grads']))], _timeout(ctx))[0]
     if step.error:
         return failed(f'a gradient-descent step failed: {step.error}')

@@ -1,15 +1,20 @@
 """Which ops the submission has (the probe), and the capability checks that report it."""
 from .. import cases
-from ..worker.ops import CAPABILITIES
+from ..diagnose import describe_error
+from ..worker.ops import CAPABILITIES, NUMBER_FORMS, form
 from .registry import check, failed, passed, skipped
 from .trials import item
+
+STATES = ('present', 'broken', 'absent')
 
 
 def probe(session):
     """``{capability: 'present' | 'absent' | 'broken'}``: which ops the submission has.
 
-    Absent means observed missing (no such method, unsupported operand); an op that raises
-    or whose worker was lost is present but broken, and its checks will say why.
+    Absent means the submission does not have it (no such method, operands refused); an op
+    that raises from the learner's own code, or whose worker was lost, is present but broken,
+    and its checks will say why.  Plain-number operands are a capability of their own:
+    absent when every form with a number is absent.
     """
     names = list(cases.PROBES)
     results = session.run('graph', [item(cases.PROBES[n]) for n in names])
@@ -24,8 +29,19 @@ def probe(session):
             backward.add('present')
         elif err.stage in ('backward', 'worker'):
             backward.add('absent' if err.missing else 'broken')
-    found['backward'] = next((s for s in ('present', 'broken', 'absent') if s in backward), 'broken')
+    found['numbers'] = _first_of({found[cap] for cap in NUMBER_FORMS})
+    found['backward'] = _first_of(backward) if backward else 'broken'
     return found
+
+
+def _first_of(states):
+    return next(s for s in STATES if s in states)
+
+
+def _with_values(cap):
+    """The form of the same op on Values only: ``mul`` for ``mul_const`` and ``rmul``."""
+    op = form(cap)[0]
+    return next(c for c, (operands, _) in op.forms.items() if operands == 2)
 
 
 @check('capability.{}', each=CAPABILITIES)
@@ -33,9 +49,29 @@ def capability(ctx, cap):
     """Present or not; only the rubric's required ops count."""
     required = cap in ctx.config.rubric.required_ops
     state = ctx.capabilities.get(cap, 'absent')
+    if cap == 'numbers':
+        return numbers(ctx, state, required)
+    if cap in NUMBER_FORMS and ctx.capabilities.get('numbers') == 'absent' and not required:
+        return None  # said once, by capability.numbers
     if state == 'absent':
         return (failed if required else skipped)(
             f'{cap} is not implemented' + ctx.instead(cap) + (' (required)' if required else ''),
             required=required)
     return passed(f'{cap} is implemented' + (' but raises (see its ops check)' if state == 'broken'
                                              else ''), required=required)
+
+
+def numbers(ctx, state, required):
+    """Told once: an engine that takes no plain numbers has its ops checked on Values only."""
+    if state != 'absent':
+        return passed('ops take plain numbers as operands (`a * 2.0`, `2.0 - a`)',
+                      required=required)
+    example = next((cap for cap in NUMBER_FORMS if ctx.capabilities.get(_with_values(cap)) ==
+                    'present'), NUMBER_FORMS[0])
+    graph = cases.PROBES[example]
+    err = ctx.session.run('graph', [item(graph)])[0].error
+    why = f' (`{graph.expression(graph.output)}` raised {describe_error(graph, err)})' if err else ''
+    return (failed if required else skipped)(
+        f'the engine supports Value with Value only: plain-number operands are not supported{why}. '
+        f'The op checks and random graphs use Value operands only; to take numbers, wrap them: '
+        f'`other = other if isinstance(other, Value) else Value(other)`.', required=required)

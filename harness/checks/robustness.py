@@ -1,6 +1,7 @@
 """Graphs that the lecture's formulas break on (overflow, kinks, ``0 ** 0``, deep graphs),
 compared with torch: advice unless the rubric counts them."""
 from .. import cases, oracles
+from ..worker.ops import NUMBER_FORMS
 from ..compare import show
 from ..diagnose import explain, first_mismatch
 from ..results import Counterexample
@@ -39,11 +40,18 @@ def edge_case(ctx, name):
 @check('robustness.deep_chain', default='advisory')
 def deep_chain(ctx):
     n = ctx.budget.chain
-    return _as_torch(ctx, f'backward through a {n}-node chain', *cases.deep(cases.chain, n),
+    return _as_torch(ctx, f'backward through a {n}-node chain',
+                     *cases.deep(cases.chain, n, _without_numbers(ctx)),
                      ctx.session.settings.check_timeout * 3)
 
 
 @check('robustness.diamond_ladder', default='advisory')
 def diamond_ladder(ctx):
     return _as_torch(ctx, f'backward through {LADDER} stacked diamonds (x = x*1 + x*1): linear '
-                     'time, unless every path is walked', *cases.deep(cases.ladder, LADDER))
+                     'time, unless every path is walked',
+                     *cases.deep(cases.ladder, LADDER, _without_numbers(ctx)))
+
+
+def _without_numbers(ctx):
+    """The number forms an engine without plain numbers lacks: their numbers become leaves."""
+    return NUMBER_FORMS if ctx.capabilities.get('numbers') == 'absent' else ()

@@ -3,7 +3,9 @@
 One executor serves the submission (in the worker), the reference engine and torch (in the
 grader, through a different ``Backend``), so all three are driven by the very same code.
 """
+import linecache
 import math
+import os
 
 from .ops import OPS
 
@@ -31,9 +33,35 @@ def number(x):
         return {'type': type(x).__name__}
 
 
-def error(exc, stage, node=None, missing=False):
-    return {'stage': stage, 'node': node, 'type': type(exc).__name__,
-            'message': _text(exc), 'missing': missing}
+def error(exc, stage, node=None, missing=False, where=None):
+    """An exception as data; ``where``: the submission's line it was raised from."""
+    found = {'stage': stage, 'node': node, 'type': type(exc).__name__, 'message': _text(exc),
+             'missing': missing}
+    if where:
+        found['where'] = where
+    return found
+
+
+_WORKER = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the grader's frames, never the learner's
+
+
+def learner_frame(exc, own):
+    """``(where, function)`` of the innermost frame of the traceback that is the submission's
+    code (``own(filename)`` names its file, or is ``None`` for anyone else's): ``where`` as
+    ``'engine.py, line 40: return self * other**-1'``; ``None`` when the exception never passed
+    through it."""
+    found, tb = None, exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        label = None if code.co_filename.startswith(_WORKER) else own(code.co_filename)
+        if label:
+            found = (label, code.co_filename, tb.tb_lineno, code.co_name)
+        tb = tb.tb_next
+    if found is None:
+        return None
+    label, filename, line, function = found
+    text = linecache.getline(filename, line).strip()
+    return f'{label}, line {line}' + (f': {text[:120]}' if text else ''), function
 
 
 def _text(exc):
@@ -46,8 +74,11 @@ def _text(exc):
 class Backend:
     """How to make leaves of, and read numbers from, a micrograd-style ``Value`` class."""
 
-    def __init__(self, cls):
+    def __init__(self, cls, own=None):
         self.cls = cls
+        # filename -> how the learner knows it (``engine.py``, ``cell 3``), None if not theirs;
+        # without it, any code the executor calls is the submission's (an installed module)
+        self.own = own or (lambda filename: os.path.basename(filename))
 
     def leaf(self, x):
         return self.cls(x)
@@ -74,19 +105,29 @@ def apply(node, vals):
     return call(*operands)
 
 
-def missing(node, x, exc):
-    """Whether ``exc`` means the op does not exist, rather than that it exists and broke."""
+def missing(node, exc, frame):
+    """Whether ``exc`` means the submission does not have this form of the op, rather than that
+    the form exists and broke.
+
+    Absent: there is no such method, or Python refused the operands (the method returned
+    ``NotImplemented``), or the op's own method raises ``NotImplementedError``.  An exception
+    raised inside the learner's own code (``frame``, see ``learner_frame``) is the op breaking,
+    unless it refuses the kind of operand this form passes: a plain number used as a Value
+    (``'float' object has no attribute 'data'``) or guarded against (``assert isinstance(other,
+    Value)``), or a Value exponent where the lecture takes a number.
+    """
+    if frame is None:
+        return isinstance(exc, (TypeError, AttributeError, NotImplementedError))
     op = OPS[node['op']]
-    if op.method:
-        return isinstance(exc, AttributeError) and getattr(type(x), op.name, None) is None
-    if isinstance(exc, NotImplementedError):
-        return True
-    if not isinstance(exc, TypeError):
-        return False
-    if 'unsupported operand' in str(exc) or 'bad operand type' in str(exc):
-        return True
-    name = op.reflected_dunder if node.get('left') else op.dunder
-    return name is not None and getattr(type(x), name, None) is None
+    if isinstance(exc, NotImplementedError):  # a stub, unless a helper it calls is the stub
+        own = op.name if op.method else op.reflected_dunder if node.get('left') else op.dunder
+        return frame[1] == own
+    if node.get('const') is not None:
+        return isinstance(exc, AssertionError) or (
+            isinstance(exc, AttributeError) and isinstance(getattr(exc, 'obj', None), (int, float)))
+    if op.value_form and len(node['args']) == 2:
+        return isinstance(exc, (AssertionError, TypeError))
+    return False
 
 
 def run_graph(graph, backend, backward=1, instrument=False):
@@ -110,24 +151,42 @@ def run_graph(graph, backend, backward=1, instrument=False):
             v = apply(node, vals)
             backend.created(v)
         except BaseException as e:
-            x = vals[node['args'][0]]
-            return {'error': error(e, 'forward', n_inputs + k, missing(node, x, e)),
+            frame = learner_frame(e, backend.own)
+            return {'error': error(e, 'forward', n_inputs + k, missing(node, e, frame),
+                                   frame and frame[0]),
                     'values': _read(backend.data, vals)}
         vals.append(v)
     out = vals[graph['output']]
     order = _instrument(vals) if instrument else None
     result = {'values': _read(backend.data, vals)}
+    shadow = _shadowing(out, vals[:n_inputs])
+    if shadow:
+        result['shadowed'] = shadow
     for i in range(backward):
         try:
             backend.backward(out)
         except BaseException as e:
             gone = isinstance(e, AttributeError) and getattr(type(out), 'backward', None) is None
-            result['error'] = error(e, 'backward', graph['output'], gone)
+            frame = learner_frame(e, backend.own)
+            result['error'] = error(e, 'backward', graph['output'], gone, frame and frame[0])
             break
         result['grads' if i == 0 else 'grads2'] = _read(backend.grad, vals)
         if order is not None and i == 0:
             result['order'] = list(order)
     return result
+
+
+def _shadowing(out, leaves):
+    """Where an instance attribute ``backward`` hides the method: ``'init'`` (every Value has
+    one, a leaf too), ``'op'`` (set on an op's result), or ``None``."""
+    def has(v):
+        try:
+            return 'backward' in vars(v)
+        except TypeError:  # no __dict__ (slots, a tensor)
+            return False
+    if not has(out):
+        return None
+    return 'init' if any(has(v) for v in leaves) else 'op'
 
 
 def _read(reader, vals):

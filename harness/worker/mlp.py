@@ -1,28 +1,36 @@
 """MLP tasks on a submission's own network: build, copy weights in, forward, loss gradients.
 
 The loss is built with ``Value + Value`` and ``Value * Value`` only (the required ops), so a
-missing ``-`` or ``**`` cannot hide an MLP's own mistakes.
+missing ``-`` or ``**`` cannot hide an MLP's own mistakes; with ``values_in`` the samples are
+Values too (an engine that takes no plain numbers).
+
+A failure while building says which part of the lecture's interface it met: ``constructor``
+(``MLP(nin, nouts)`` refused by Python itself), ``parameters`` (no such method), or ``build``
+(the learner's own code raised).
 """
-from .execute import error, number
+from .execute import error, learner_frame, number
 
 
-def run_mlp(classes, item):
+def run_mlp(classes, item, own=None):
     """One MLP task; ``item['action']`` is one of ``build forward losses grads step zero_grad``."""
-    stage = 'build'
+    stage = 'constructor'
     try:
         value, mlp = classes['Value'], classes['MLP']
         model = mlp(item['nin'], list(item['nouts']))
+        stage = 'parameters'
         params = list(model.parameters())
+        stage = 'build'
         result = {'count': len(params), 'distinct': len({id(p) for p in params}),
                   'own': all(isinstance(p, value) for p in params)}
         if item['action'] == 'build':
+            result['batched'] = _batched(model, _sample(value, item, item['xs'][0]))
             return result
         stage = item['action']
         action = item['action']
         if 'params' in item:
             _assign(params, item['params'])
         if action == 'forward':
-            result['outputs'] = [_outputs(model(list(x))) for x in item['xs']]
+            result['outputs'] = [_outputs(model(_sample(value, item, x))) for x in item['xs']]
         elif action == 'losses':
             result['losses'] = []
             for vector in item['param_sets']:
@@ -44,7 +52,29 @@ def run_mlp(classes, item):
                 result['grads_after'] = [number(p.grad) for p in params]
         return result
     except BaseException as e:  # SystemExit included: a failed task, not a dead worker
-        return {'error': error(e, stage)}
+        frame = learner_frame(e, own) if own else None
+        if stage in ('constructor', 'parameters') and frame:
+            stage = 'build'  # the interface is there; the learner's code broke
+        return {'error': error(e, stage, where=frame and frame[0])}
+
+
+def _sample(value, item, x):
+    x = list(x)[:item['nin']]
+    return [value(v) for v in x] if item.get('values_in') else x
+
+
+def _batched(model, x):
+    """Whether the model takes a batch of samples rather than the lecture's one sample: one
+    sample raises, a batch of one does not."""
+    try:
+        model(x)
+        return False
+    except Exception:
+        try:
+            model([x])
+            return True
+        except Exception:
+            return False
 
 
 def _assign(params, vector):
@@ -61,7 +91,7 @@ def _loss(model, value, item):
     """Squared error over the samples, as a Value built from the model's outputs."""
     loss = None
     for x, y in zip(item['xs'], item['ys']):
-        out = model(list(x)[:item['nin']])
+        out = model(_sample(value, item, x))
         out = out[0] if isinstance(out, (list, tuple)) else out
         d = out + value(-y)
         term = d * d

@@ -100,7 +100,7 @@ def serve(rfd, wfd):
     reply(type='loaded', warnings=loaded.warnings, seconds=time.perf_counter() - started,
           classes={role: f.origin for role, f in found.items()},
           class_info={role: f.info() for role, f in found.items()})
-    backend = Backend(classes['Value'])
+    backend = Backend(classes['Value'], loaded.own)
     while True:
         request = protocol.recv(rfd)
         if request is None:
@@ -111,6 +111,6 @@ def serve(rfd, wfd):
                 result = run_graph(item['graph'], backend, item.get('backward', 1),
                                    item.get('instrument', False))
             else:
-                result = run_mlp(classes, item)
+                result = run_mlp(classes, item, loaded.own)
             reply(id=request['id'], item=k, result=result)
         reply(id=request['id'], done=True)

@@ -26,6 +26,24 @@ class Loaded:
         self.warnings.append(f'{where}: {message}')
         self.failures.append((where, message, source))
 
+    def own(self, filename):
+        """How the learner knows ``filename`` (``engine.py``, ``cell 3``), or ``None`` when it is
+        not the submission's code (the grader, Python, other installed packages)."""
+        if filename.startswith('<cell '):
+            return filename.strip('<>')
+        filename = os.path.abspath(filename)
+        if self.root:
+            inside = filename.startswith(self.root + os.sep)
+            return os.path.relpath(filename, self.root) if inside else None
+        origin = self.namespaces[0][1].get('__file__') if self.namespaces else None
+        if not origin:
+            return None
+        origin = os.path.abspath(origin)  # an installed module graded as the submission
+        package = os.path.dirname(origin) if os.path.basename(origin) == '__init__.py' else origin
+        if filename == origin or filename.startswith(package + os.sep):
+            return os.path.relpath(filename, os.path.dirname(package))
+        return None
+
     def find(self, names):
         """``{role: Found}`` for each role a class was found for; a ``LoadError`` that
         names the cause when there is no Value, or when the Value is imported, not written."""

@@ -1,0 +1,104 @@
+"""Present, absent or broken: the executor tells an op the submission does not have from one that
+raises inside the learner's own code, and names the learner's line."""
+import pytest
+
+from harness.answers import GraphResult
+from harness.graph import Graph
+from harness.worker.execute import Backend, run_graph
+
+G = Graph.parse
+
+
+class Value:
+    """The lecture's first stage: Value with Value only, no ``__pow__``, a stub ``log``."""
+
+    def __init__(self, data, _children=()):
+        self.data, self.grad, self._prev = data, 0.0, _children
+        self._backward = lambda: None
+
+    def __add__(self, other):
+        out = Value(self.data + other.data, (self, other))
+
+        def _backward():
+            self.grad += out.grad
+            other.grad += out.grad
+        out._backward = _backward
+        return out
+
+    def __mul__(self, other):
+        out = Value(self.data * other.data, (self, other))
+
+        def _backward():
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+        out._backward = _backward
+        return out
+
+    def __truediv__(self, other):
+        return self * other**-1  # needs the missing __pow__
+
+    def __sub__(self, other):
+        return self + (-1 * other)  # needs the missing __rmul__
+
+    def log(self):
+        raise NotImplementedError('to do')
+
+    def tanh(self):
+        return (self.log() + self.log())  # a helper that is the stub: broken, not absent
+
+    def backward(self):
+        self.grad = 1.0
+        for v in (self,) + tuple(self._prev):
+            v._backward()
+
+
+def result(source, **inputs):
+    own = lambda filename: 'engine.py' if filename == __file__ else None  # noqa: E731
+    return GraphResult.parse(run_graph(G(source, **inputs).to_dict(), Backend(Value, own)))
+
+
+@pytest.mark.parametrize('source, missing, line', [
+    ('out = a / b', False, 'return self * other**-1'),   # broken: raises in the learner's code
+    ('out = a - b', False, 'return self + (-1 * other)'),
+    ('out = a * 2.0', True, 'out = Value(self.data * other.data'),  # a number used as a Value
+    ('out = 2.0 + a', True, None),                        # no __radd__: Python refused
+    ('out = a.log()', True, "raise NotImplementedError('to do')"),  # the learner says so
+    ('out = a.tanh()', False, "raise NotImplementedError('to do')"),
+    ('out = a.exp()', True, None),                        # no such method
+    ('out = a ** 2.0', True, None),
+])
+def test_absent_only_when_the_submission_does_not_have_it(source, missing, line):
+    error = result(source, a=1.5, b=-2.0).error if 'b' in source else result(source, a=1.5).error
+    assert error is not None and error.missing is missing, error
+    if line:
+        assert error.where.startswith('engine.py, line ') and line in error.where
+    else:
+        assert error.where == ''
+
+
+class InProcess:
+    """A session that runs graphs here, on ``Value`` above."""
+
+    def run(self, task, items, timeout=None):
+        own = lambda filename: 'engine.py' if filename == __file__ else None  # noqa: E731
+        return [GraphResult.parse(run_graph(i['graph'], Backend(Value, own), i.get('backward', 1),
+                                            i.get('instrument', False))) for i in items]
+
+
+def test_an_engine_without_plain_numbers_lacks_that_capability_not_every_op():
+    from harness.checks.probe import probe
+    found = probe(InProcess())
+    assert found['numbers'] == 'absent'
+    assert {found[c] for c in ('mul_const', 'radd', 'rsub', 'add_const')} == {'absent'}
+    assert found['add'] == found['mul'] == 'present'
+    assert found['truediv'] == found['sub'] == 'broken'  # they raise in the learner's code
+    assert found['pow'] == found['pow_value'] == found['exp'] == 'absent'
+    assert found['log'] == 'absent' and found['tanh'] == 'broken'
+
+
+def test_every_fixed_case_is_graded_by_both_oracles():
+    from harness import cases, oracles
+    for cap, graphs in cases.OP_CASES.items():
+        assert graphs, cap
+        for g in graphs:
+            assert oracles.expected(g) is not None, (cap, g.code())
