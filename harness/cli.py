@@ -171,5 +171,9 @@ def batch(paths, out, jobs, **options):
                f'{Path(out, "gradebook.csv")}')
 
 
+from .service.cli import serve, token, worker  # noqa: E402  (the grading service's commands)
+for _command in (serve, worker, token):
+    main.add_command(_command)
+
 if __name__ == '__main__':
     main()
