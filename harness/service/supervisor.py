@@ -109,7 +109,7 @@ class Supervisor:
         self.state = Path(state).resolve()
         self.logs = self.state / 'logs'
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.programs = []
+        self.running = []
         if broker is None:
             folder = self.state / 'redis'
             folder.mkdir(exist_ok=True)
@@ -127,32 +127,53 @@ class Supervisor:
                                 self.logs / f'worker{i}.log') for i in range(workers)]
         self.url = f'http://{host}:{port}'
 
+    def start(self):
+        """Start Redis (and wait for it), the API and the workers."""
+        self.running = []
+        if self.redis:
+            self.redis.start()
+            self.running.append(self.redis)
+            wait_for_redis(self.broker)
+        for program in (self.api, *self.workers):
+            program.start()
+            self.running.append(program)
+
+    def wait_ready(self, timeout=60.0):
+        """Wait until the API answers its health check."""
+        import httpx
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(self.url + '/v1/health', timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or self.api.proc.poll() is not None:
+                    raise
+            time.sleep(0.1)
+
+    def stop(self):
+        """Stop the API and the workers, then Redis (which writes its append-only file)."""
+        stop([p.proc for p in self.running if p is not self.redis])
+        if self.redis and self.redis.proc:
+            stop([self.redis.proc])
+
     def run(self):
         """Until SIGINT or SIGTERM: start everything, restart what dies; then stop it all."""
         stopping = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopping.append(True))
-        programs = []
         try:
-            if self.redis:
-                self.redis.start()
-                programs.append(self.redis)
-                wait_for_redis(self.broker)
-            for program in (self.api, *self.workers):
-                program.start()
-                programs.append(program)
+            self.start()
             print(f'micrograde service on {self.url} (docs {self.url}/docs); broker {self.broker}; '
                   f'{len(self.workers)} workers; state {self.state}; Ctrl-C stops it',
                   file=sys.stderr, flush=True)
             while not stopping:
                 time.sleep(0.5)
-                for program in programs:
+                for program in self.running:
                     if not stopping:
                         program.check()
         finally:
             print('stopping...', file=sys.stderr, flush=True)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            stop([p.proc for p in programs if p is not self.redis])
-            if self.redis and self.redis.proc:
-                stop([self.redis.proc])
+            self.stop()
             print('stopped', file=sys.stderr, flush=True)
