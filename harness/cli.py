@@ -13,6 +13,7 @@ from click.core import ParameterSource
 from . import __version__, sandbox
 from .config import CLASS_NAMES, ISOLATION_LEVELS, PROFILES, Config, Limits, Settings
 from .rubric import Rubric, RubricError
+from .service.cli import serve, token, worker
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
 #: ``grade`` options that say where reports go and how they look, not how to grade.
@@ -171,8 +172,7 @@ def batch(paths, out, jobs, **options):
                f'{Path(out, "gradebook.csv")}')
 
 
-from .service.cli import serve, token, worker  # noqa: E402  (the grading service's commands)
-for _command in (serve, worker, token):
+for _command in (serve, worker, token):  # the grading service's commands
     main.add_command(_command)
 
 if __name__ == '__main__':

@@ -204,8 +204,8 @@ def create_app(config):
         learner sent the same content before; 413 past the size cap; 429 past the learner's rate
         limit; 503 with Retry-After when the queue is full."""
         filename = NAME.sub('_', Path(file.filename or '').name)[-100:].lstrip('.')
-        if not filename.lower().endswith(grader.SUFFIXES):
-            raise HTTPException(415, f'a submission is a {", ".join(grader.SUFFIXES)} file')
+        if not filename.lower().endswith(grader.suffixes()):
+            raise HTTPException(415, f'a submission is a {", ".join(grader.suffixes())} file')
         data = file.file.read(config.upload_limit + 1)
         if len(data) > config.upload_limit:
             raise HTTPException(413, f'upload larger than {config.upload_limit} bytes')

@@ -1,10 +1,12 @@
 """``micrograde serve``, ``micrograde worker``, ``micrograde token``: plain functions behind click.
 
-Imports only click at the top, so ``micrograde --help`` stays fast.
+Imports nothing heavy at the top, so ``micrograde --help`` stays fast.
 """
 from pathlib import Path
 
 import click
+
+from .grader import PROFILE_NAMES
 
 STATE = click.option('--state', default='micrograde-state', show_default=True,
                      envvar='MICROGRADE_STATE', type=click.Path(file_okay=False),
@@ -27,7 +29,7 @@ def api_options(f):
         click.option('--max-queued', default=500, show_default=True,
                      help='Queued jobs before uploads are refused with 503 and Retry-After.'),
         click.option('--seed', default=0, show_default=True, help='Seed every job is graded with.'),
-        click.option('--profile', type=click.Choice(['quick', 'standard', 'thorough']),
+        click.option('--profile', type=click.Choice(PROFILE_NAMES),
                      default='standard', show_default=True, help='Profile every job is graded with.'),
         click.option('--rubric', type=click.Path(dir_okay=False, exists=True), default=None,
                      help='TOML rubric every job is graded with (default: the lecture).'),

@@ -1,30 +1,27 @@
 """The only module of the service that imports the grader: grading, reports, formats, limits.
 
 Everything else in ``harness.service`` speaks in bytes, dicts and JSON text, so the grader's
-internals can move without the service noticing anything but this file.
+internals can move without the service noticing anything but this file.  What needs torch
+(grading, fingerprints, the gradebook) is imported on first use: ``micrograde --help`` and
+``micrograde token`` stay light.
 """
 import csv
 import io
 import json
+import mimetypes
 import shutil
 import tempfile
 from pathlib import Path
 
-from ..batch import GRADABLE, fingerprint as _fingerprint, write_gradebook
-from ..reporters import gradescope, json_report, junit
+from ..config import PROFILES, Config
+from ..reporters import FILENAMES, FORMATS as _WRITERS
 from ..results import Check, Report
 from ..rubric import Rubric, RubricError
 
-SUFFIXES = GRADABLE  # what a submission may be: .py, .ipynb, .zip
-# report name -> (reporter module, media type); 'html' only once a reporter for it exists
-FORMATS = {'report.json': (json_report, 'application/json'),
-           'report.xml': (junit, 'application/xml'),
-           'results.json': (gradescope, 'application/json')}
-try:
-    from ..reporters import html as _html
-    FORMATS['report.html'] = (_html, 'text/html; charset=utf-8')
-except ImportError:
-    pass
+PROFILE_NAMES = tuple(PROFILES)
+#: URL name -> report format, for every format the grader can write ('report.html' once an HTML
+#: reporter is in the table); JUnit is served as report.xml, beside report.json.
+FORMATS = {{'junit': 'report.xml'}.get(f, FILENAMES.get(f, f)): f for f in _WRITERS}
 
 
 class BadRubric(ValueError):
@@ -50,12 +47,18 @@ def rubric_text(path=None):
 
 
 def _config(seed, profile, rubric):
-    from ..grade import Config
     return Config(seed=seed, profile=profile, rubric=_rubric(rubric))
+
+
+def suffixes():
+    """What a submission may be: .py, .ipynb, .zip."""
+    from ..batch import GRADABLE
+    return GRADABLE
 
 
 def fingerprint(filename, data, seed, profile, rubric):
     """The grader's fingerprint of a submission: its content, rubric, seed, profile, version."""
+    from ..batch import fingerprint as _fingerprint
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder, filename)
         path.write_bytes(data)
@@ -67,7 +70,7 @@ def grade(filename, data, seed, profile, rubric):
 
     Uses this process's warm template, kept between jobs."""
     from ..batch import _template
-    from ..cli import safe_grade
+    from ..grading import safe_grade
     config = _config(seed, profile, rubric)
     scratch = tempfile.mkdtemp(prefix='micrograde-job-')
     try:
@@ -95,15 +98,16 @@ def render(report_json, name):
     """``(bytes, media type)`` of one report format, ``None`` when no reporter writes it."""
     if name not in FORMATS:
         return None
-    module, media = FORMATS[name]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder, name)
-        module.write(Report.from_dict(json.loads(report_json)), path)
-        return path.read_bytes(), media
+        _WRITERS[FORMATS[name]](Report.from_dict(json.loads(report_json)), path)
+        media = mimetypes.guess_type(name)[0] or 'application/octet-stream'
+        return path.read_bytes(), media + ('; charset=utf-8' if media.startswith('text/') else '')
 
 
 def gradebook(reports):
     """The gradebook CSV text for ``{row id: report JSON}``."""
+    from ..batch import write_gradebook
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder, 'gradebook.csv')
         write_gradebook({k: Report.from_dict(json.loads(v)) for k, v in reports.items()}, path)
