@@ -8,8 +8,19 @@ NAME := $(basename $(notdir $(patsubst %/,%,$(SUBMISSION))))
 SEED ?= 0
 PROFILE ?= standard
 JOBS ?= 2
+PORT ?= 8000
+WORKERS ?= $(JOBS)
+STATE ?= micrograde-state
 
-.PHONY: install test test-all grade batch bench demo lint clean
+.PHONY: install test test-all test-service grade batch bench bench-service serve demo lint clean
+
+# $(call apt,COMMAND,PACKAGE,WHAT WITHOUT IT): install a Debian package as root where COMMAND is missing
+define apt
+	@command -v $(1) >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get install -y -qq $(2) >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null && apt-get install -y -qq $(2) >/dev/null)) || \
+	  echo "note: $(2) not installed; $(3)")
+endef
 
 install: $(STAMP)
 
@@ -18,10 +29,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
-	@command -v bwrap >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
-	  (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
-	   (apt-get update -qq >/dev/null && apt-get install -y -qq bubblewrap >/dev/null)) || \
-	  echo "note: bubblewrap not installed; workers run with process isolation only")
+	$(call apt,bwrap,bubblewrap,workers run with process isolation only)
+	$(call apt,redis-server,redis-server,make serve needs it or --broker redis://HOST)
 	@touch $(STAMP)
 
 test: install
@@ -29,6 +38,9 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest -q -n $(JOBS)
+
+test-service: install
+	$(BIN)/python -m pytest -q -m service
 
 grade: install
 	$(BIN)/micrograde grade '$(SUBMISSION)' --seed $(SEED) --profile $(PROFILE) --out 'reports/$(NAME)'
@@ -38,6 +50,12 @@ batch: install
 
 bench: install
 	$(BIN)/python -m harness.bench
+
+bench-service: install
+	$(BIN)/python -m harness.service.bench --workers $(WORKERS)
+
+serve: install
+	$(BIN)/micrograde serve --port $(PORT) --workers $(WORKERS) --state $(STATE)
 
 demo: install
 	$(BIN)/python -m reference.demo

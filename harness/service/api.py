@@ -88,6 +88,7 @@ class UploadLimit:
 def create_app(config):
     """The FastAPI application over ``config``'s state and broker."""
     Path(config.state).mkdir(parents=True, exist_ok=True)
+    grader.suffixes()  # import the grader (torch) now, not at the first upload
     jobs, tokens = Jobs(config.database), Tokens(config.database)
     pages = Environment(loader=PackageLoader('harness.service'), autoescape=select_autoescape())
 

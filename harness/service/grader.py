@@ -117,3 +117,9 @@ def gradebook(reports):
 def table(reports):
     """Rows of the gradebook as dicts (for the staff page)."""
     return list(csv.DictReader(io.StringIO(gradebook(reports))))
+
+
+def bench_class(folder, copies, notebook='lecture_notebook.ipynb'):
+    """The class ``make bench`` grades: ``copies`` copies of the notebook, every other example."""
+    from ..bench import build_class
+    build_class(Path(folder), copies, notebook)

@@ -1,0 +1,143 @@
+"""``make bench-service``: a class of notebooks through the HTTP API, against ``micrograde batch``.
+
+Starts the service as ``make serve`` does (a private Redis, the API, N workers) on loopback,
+uploads every submission of the bench class (the notebook copies of ``make bench``, every other
+example and a few hostile ones), one learner token each, and waits for every report; then
+stops it and grades the same folder with ``micrograde batch -j N``.  Prints both throughputs,
+the time from upload to report (p50, p95) and whether the verdicts agree.  Bounded: it gives up
+after ``--timeout`` seconds.
+"""
+import csv
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import click
+import httpx
+
+from .grader import bench_class
+from .supervisor import Supervisor, free_port
+from .tokens import Tokens
+
+HOSTILE = {
+    'hangs.py': 'while True:\n    pass\n',
+    'kills_its_parent.py': 'import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n',
+    'floods.py': 'import sys\nfor _ in range(50_000):\n    sys.stdout.write("x" * 1000 + "\\n")\n',
+    'hoards_memory.py': 'hoard = []\nwhile True:\n    hoard.append(bytearray(1 << 26))\n',
+}
+
+
+def build(folder, copies):
+    folder.mkdir()
+    bench_class(folder, copies)
+    for name, source in HOSTILE.items():
+        (folder / name).write_text(source)
+    return sorted(p for p in folder.iterdir() if p.is_file())
+
+
+def through_service(files, workers, profile, seed, deadline, state, concurrency):
+    """``({file name: job}, {file name: seconds from upload to report}, seconds)``."""
+    sup = Supervisor(state, free_port(), workers,
+                     api_args=['--profile', profile, '--seed', str(seed), '--rate', '1000000'])
+    sup.start()
+    try:
+        sup.wait_ready()
+        tokens = Tokens(sup.state / 'service.sqlite3')
+        staff = {'Authorization': 'Bearer ' + tokens.create('bench', 'staff')[0]}
+        client = httpx.Client(base_url=sup.url, timeout=60)
+        sent, done = {}, {}
+        t0 = time.monotonic()
+
+        def post(path):
+            learner = {'Authorization': 'Bearer ' + tokens.create('bench', 'learner', path.stem)[0]}
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                r = client.post('/v1/courses/bench/submissions', headers=learner,
+                                files={'file': (path.name, path.read_bytes())})
+                if r.status_code in (429, 503):  # as a client should: wait as told
+                    time.sleep(float(r.headers.get('Retry-After', '1')))
+                    continue
+                r.raise_for_status()
+                sent[r.json()['id']] = (path.name, started)
+                return
+        with ThreadPoolExecutor(concurrency) as pool:
+            uploads = [pool.submit(post, p) for p in files]
+            finished = {}
+            while len(finished) < len(files) and time.monotonic() < deadline:
+                for job in client.get('/v1/courses/bench/submissions', headers=staff).json():
+                    if job['status'] in ('done', 'error') and job['id'] not in finished:
+                        finished[job['id']] = job
+                        done[job['id']] = time.monotonic()
+                time.sleep(0.1)
+            for u in uploads:
+                u.result()
+        wall = max(done.values(), default=t0) - t0
+        jobs = {sent[i][0]: job for i, job in finished.items()}
+        latency = {sent[i][0]: done[i] - sent[i][1] for i in finished}
+        for name, job in jobs.items():  # every report is there and readable
+            url = f'/v1/courses/bench/submissions/{job["id"]}/report.json'
+            assert client.get(url, headers=staff).json()['verdict'] == job['verdict'], name
+        client.close()
+        return jobs, latency, wall
+    finally:
+        sup.stop()
+
+
+def through_batch(folder, out, workers, profile, seed):
+    t = time.monotonic()
+    subprocess.run([sys.executable, '-m', 'harness.cli', 'batch', str(folder), '--out', str(out),
+                    '-j', str(workers), '--profile', profile, '--seed', str(seed)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.monotonic() - t
+    with open(out / 'gradebook.csv', newline='') as f:
+        return {row['id']: row['verdict'] for row in csv.DictReader(f)}, wall
+
+
+def percentile(values, p):
+    return statistics.quantiles(values, n=100, method='inclusive')[p - 1] if len(values) > 1 else values[0]
+
+
+@click.command()
+@click.option('--copies', default=300, show_default=True, help='Copies of the notebook example.')
+@click.option('--workers', '-w', default=2, show_default=True, help='Workers (and batch -j).')
+@click.option('--profile', default='standard', show_default=True)
+@click.option('--seed', default=0, show_default=True)
+@click.option('--timeout', default=1800, show_default=True, help='Seconds before giving up.')
+@click.option('--concurrency', default=4, show_default=True, help='Uploads in flight at once.')
+def main(copies, workers, profile, seed, timeout, concurrency):
+    """Grade the bench class through the service and with micrograde batch; compare."""
+    work = Path(tempfile.mkdtemp(prefix='micrograde-bench-service-'))
+    try:
+        files = build(work / 'class', copies)
+        deadline = time.monotonic() + timeout
+        jobs, latency, wall = through_service(files, workers, profile, seed, deadline,
+                                              work / 'state', concurrency)
+        n = len(files)
+        statuses = {s: sum(j['status'] == s for j in jobs.values()) for s in ('done', 'error')}
+        click.echo(f'service: {len(jobs)}/{n} submissions ({copies} notebooks, {len(HOSTILE)} hostile) '
+                   f'reported in {wall:.1f} s with {workers} workers: {len(jobs) / wall:.2f}/s '
+                   f'({statuses["done"]} done, {statuses["error"]} error)')
+        times = sorted(latency.values())
+        click.echo(f'  upload -> report: p50 {percentile(times, 50):.2f} s, p95 '
+                   f'{percentile(times, 95):.2f} s, max {times[-1]:.2f} s')
+        if len(jobs) < n:
+            click.echo(f'gave up after {timeout} s: {n - len(jobs)} without a report')
+            sys.exit(1)
+        verdicts, batch_wall = through_batch(work / 'class', work / 'batch', workers, profile, seed)
+        click.echo(f'batch:   {len(verdicts)} submissions in {batch_wall:.1f} s with -j {workers}: '
+                   f'{len(verdicts) / batch_wall:.2f}/s')
+        click.echo(f'service takes {wall / batch_wall:.2f}x the time of micrograde batch')
+        differ = [name for name, job in jobs.items() if verdicts.get(name) != job['verdict']]
+        click.echo('verdicts: the same as the batch\'s' if not differ else
+                   f'verdicts differ from the batch\'s for {", ".join(differ)}')
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
