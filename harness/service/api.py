@@ -107,12 +107,13 @@ def create_app(config):
     def dispatch():
         """Hand every accepted job the queue does not have yet to the queue."""
         with dispatch_lock:
-            for job in jobs.pending():
-                try:
-                    queue.submit(job)
-                except redis.RedisError:
-                    return  # Redis away: the dispatcher tries again
-                jobs.dispatched(job['id'])
+            while batch := jobs.pending():
+                for job in batch:
+                    try:
+                        queue.submit(job)
+                    except redis.RedisError:
+                        return  # Redis away: the dispatcher tries again
+                    jobs.dispatched(job['id'])
 
     @asynccontextmanager
     async def lifespan(app):

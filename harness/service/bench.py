@@ -19,9 +19,12 @@ from pathlib import Path
 
 import click
 import httpx
+from dramatiq import Message
 
 from .grader import bench_class
+from .jobs import Jobs
 from .supervisor import Supervisor, free_port
+from .tasks import Queue
 from .tokens import Tokens
 
 HOSTILE = {
@@ -41,7 +44,10 @@ def build(folder, copies):
 
 
 def through_service(files, workers, profile, seed, deadline, state, concurrency):
-    """``({file name: job}, {file name: seconds from upload to report}, seconds)``."""
+    """Upload every file, one learner each, and wait for every report.
+
+    Returns ``(jobs by file name, seconds of the uploads, seconds to the last report, limits)``;
+    upload-to-report times are the API's own stamps (accepted, report finished)."""
     sup = Supervisor(state, free_port(), workers,
                      api_args=['--profile', profile, '--seed', str(seed), '--rate', '1000000'])
     sup.start()
@@ -49,43 +55,55 @@ def through_service(files, workers, profile, seed, deadline, state, concurrency)
         sup.wait_ready()
         tokens = Tokens(sup.state / 'service.sqlite3')
         staff = {'Authorization': 'Bearer ' + tokens.create('bench', 'staff')[0]}
+        learners = {p.name: {'Authorization': 'Bearer ' + tokens.create('bench', 'learner', p.stem)[0]}
+                    for p in files}
         client = httpx.Client(base_url=sup.url, timeout=60)
-        sent, done = {}, {}
-        t0 = time.monotonic()
 
         def post(path):
-            learner = {'Authorization': 'Bearer ' + tokens.create('bench', 'learner', path.stem)[0]}
             while time.monotonic() < deadline:
-                started = time.monotonic()
-                r = client.post('/v1/courses/bench/submissions', headers=learner,
+                r = client.post('/v1/courses/bench/submissions', headers=learners[path.name],
                                 files={'file': (path.name, path.read_bytes())})
                 if r.status_code in (429, 503):  # as a client should: wait as told
                     time.sleep(float(r.headers.get('Retry-After', '1')))
                     continue
                 r.raise_for_status()
-                sent[r.json()['id']] = (path.name, started)
                 return
+        t0 = time.time()
         with ThreadPoolExecutor(concurrency) as pool:
-            uploads = [pool.submit(post, p) for p in files]
-            finished = {}
-            while len(finished) < len(files) and time.monotonic() < deadline:
-                for job in client.get('/v1/courses/bench/submissions', headers=staff).json():
-                    if job['status'] in ('done', 'error') and job['id'] not in finished:
-                        finished[job['id']] = job
-                        done[job['id']] = time.monotonic()
-                time.sleep(0.1)
-            for u in uploads:
-                u.result()
-        wall = max(done.values(), default=t0) - t0
-        jobs = {sent[i][0]: job for i, job in finished.items()}
-        latency = {sent[i][0]: done[i] - sent[i][1] for i in finished}
+            list(pool.map(post, files))
+        uploads = time.time() - t0
+        while time.monotonic() < deadline:
+            jobs = client.get('/v1/courses/bench/submissions', headers=staff).json()
+            if all(j['status'] in ('done', 'error') for j in jobs) and len(jobs) == len(files):
+                break
+            time.sleep(1)
+        jobs = {j['filename']: j for j in jobs if j['status'] in ('done', 'error')}
         for name, job in jobs.items():  # every report is there and readable
             url = f'/v1/courses/bench/submissions/{job["id"]}/report.json'
             assert client.get(url, headers=staff).json()['verdict'] == job['verdict'], name
         client.close()
-        return jobs, latency, wall
+        last = max((j['finished'] for j in jobs.values()), default=t0)
+        return jobs, uploads, last - t0, limits(sup.broker, sup.state, files[0].stat().st_size)
     finally:
         sup.stop()
+
+
+def limits(broker, state, size, n=500):
+    """Job messages of ``size`` bytes Redis takes per second; jobs SQLite accepts per second."""
+    queue = Queue(broker)
+    payload = 'x' * (size * 4 // 3)  # base64, as a job carries it
+    t = time.perf_counter()
+    for _ in range(n):
+        queue.broker.enqueue(Message(queue_name='probe', actor_name='probe', args=(payload,),
+                                     kwargs={}, options={}))
+    redis_rate = n / (time.perf_counter() - t)
+    queue.broker.flush('probe')
+    queue.close()
+    jobs = Jobs(Path(state, 'probe.sqlite3'))
+    t = time.perf_counter()
+    for i in range(n):
+        jobs.submit('probe', f'learner{i}', 'probe.ipynb', str(i), 0, 'standard', '', payload.encode())
+    return redis_rate, n / (time.perf_counter() - t)
 
 
 def through_batch(folder, out, workers, profile, seed):
@@ -115,16 +133,19 @@ def main(copies, workers, profile, seed, timeout, concurrency):
     try:
         files = build(work / 'class', copies)
         deadline = time.monotonic() + timeout
-        jobs, latency, wall = through_service(files, workers, profile, seed, deadline,
-                                              work / 'state', concurrency)
+        jobs, uploads, wall, (redis_rate, sqlite_rate) = through_service(
+            files, workers, profile, seed, deadline, work / 'state', concurrency)
         n = len(files)
         statuses = {s: sum(j['status'] == s for j in jobs.values()) for s in ('done', 'error')}
         click.echo(f'service: {len(jobs)}/{n} submissions ({copies} notebooks, {len(HOSTILE)} hostile) '
                    f'reported in {wall:.1f} s with {workers} workers: {len(jobs) / wall:.2f}/s '
                    f'({statuses["done"]} done, {statuses["error"]} error)')
-        times = sorted(latency.values())
-        click.echo(f'  upload -> report: p50 {percentile(times, 50):.2f} s, p95 '
-                   f'{percentile(times, 95):.2f} s, max {times[-1]:.2f} s')
+        times = sorted(j['finished'] - j['created'] for j in jobs.values())
+        click.echo(f'  uploads accepted in {uploads:.1f} s ({n / uploads:.0f}/s); upload -> report: '
+                   f'p50 {percentile(times, 50):.1f} s, p95 {percentile(times, 95):.1f} s, max '
+                   f'{times[-1]:.1f} s (a backlog of {n} on {workers} workers)')
+        click.echo(f'  limits: Redis takes {redis_rate:.0f} job messages/s (fsync on every write), '
+                   f'SQLite accepts {sqlite_rate:.0f} jobs/s')
         if len(jobs) < n:
             click.echo(f'gave up after {timeout} s: {n - len(jobs)} without a report')
             sys.exit(1)

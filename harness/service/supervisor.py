@@ -27,14 +27,16 @@ def free_port():
 
 
 def redis_command(folder, port):
-    """argv of a private redis-server: loopback only, append-only file in ``folder``, fsync on
-    every write (a job acknowledged to a learner survives a crash of Redis)."""
+    """argv of a private redis-server: loopback only, append-only file in ``folder``.
+
+    Redis writes the file before it answers, so what it acknowledged survives a crash of Redis;
+    it syncs the file to disk every second (a power loss may lose that second)."""
     exe = shutil.which('redis-server')
     if exe is None:
         raise FileNotFoundError('redis-server is not installed (make install installs it; or use '
                                 '--broker redis://HOST to use an existing Redis)')
     return [exe, '--bind', '127.0.0.1', '--port', str(port), '--protected-mode', 'yes',
-            '--dir', str(folder), '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
+            '--dir', str(folder), '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
             '--daemonize', 'no', '--loglevel', 'warning']
 
 

@@ -30,11 +30,11 @@ HEARTBEAT_TIMEOUT_MS = 10_000  # a worker silent this long is dead; its job goes
 MAINTENANCE_CHANCE = 100_000   # per million broker calls: dead workers are looked for often
 MAX_ATTEMPTS = 3
 JOB_TIME_LIMIT_MS = 3_600_000  # grading has its own limits; this only stops a wedged thread
-POLL_MS = 25                   # longest pause of an idle consumer between asks for a message
+POLL_MS = 100                  # longest pause of an idle consumer between asks for a message
 PRESENCE_SECONDS = 2           # how often a worker says it is alive (``GET /v1/queue``)
 ATTEMPTS = NAMESPACE + ':attempts:'
 WORKERS = NAMESPACE + ':workers'
-SEND_PATIENCE = 600            # seconds a worker retries reporting while Redis is away
+SEND_PATIENCE = 600            # seconds a worker waits for Redis to come back mid-job
 
 log = logging.getLogger('micrograde.service')
 
@@ -57,8 +57,9 @@ class Queue:
     """The broker and its two actors; ``record`` handles events (the API passes it)."""
 
     def __init__(self, url, record=_nobody):
-        self.broker = _Broker(url=url, namespace=NAMESPACE, heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
-                                  maintenance_chance=MAINTENANCE_CHANCE)
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+        self.broker = _Broker(client=client, namespace=NAMESPACE, heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+                              maintenance_chance=MAINTENANCE_CHANCE)
         self.redis = self.broker.client
         self.grade_actor = dramatiq.actor(self._grade, broker=self.broker, actor_name='grade',
                                           queue_name=GRADING, max_retries=0,
@@ -90,8 +91,8 @@ class Queue:
 
     def _grade(self, job_id, filename, data, seed, profile, rubric):
         """The actor: one attempt at a job.  Never raises: every outcome is a report."""
-        attempt = self.redis.incr(ATTEMPTS + job_id)
-        self.redis.expire(ATTEMPTS + job_id, 30 * 86400)
+        attempt = _patiently(self.redis.incr, ATTEMPTS + job_id)
+        _patiently(self.redis.expire, ATTEMPTS + job_id, 30 * 86400)
         if attempt > MAX_ATTEMPTS:
             report = grader.gave_up(filename, seed, profile, rubric,
                                     f'grading stopped its worker {MAX_ATTEMPTS} times (killed, out of '
@@ -111,16 +112,8 @@ class Queue:
         self._send(job_id, 'finished', attempt, report)
 
     def _send(self, job_id, kind, attempt, report=None):
-        """Report an event to the API, waiting out a Redis restart."""
-        deadline = time.monotonic() + SEND_PATIENCE
-        while True:
-            try:
-                self.event_actor.send(job_id, kind, attempt, self.worker_id, time.time(), report)
-                return
-            except (redis.ConnectionError, dramatiq.errors.ConnectionError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+        """Report an event to the API."""
+        _patiently(self.event_actor.send, job_id, kind, attempt, self.worker_id, time.time(), report)
 
     def _presence(self):
         try:
@@ -137,6 +130,19 @@ class Queue:
             pass
 
 
+def _patiently(call, *args):
+    """``call(*args)``, waiting out a Redis restart (up to ``SEND_PATIENCE`` seconds): a job whose
+    actor raises is dead-lettered, and its learner would wait for a report forever."""
+    deadline = time.monotonic() + SEND_PATIENCE
+    while True:
+        try:
+            return call(*args)
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 def run_worker(url, stop_after=10.0):
     """Grade jobs one at a time until SIGTERM or SIGINT; the warm template stays between jobs.
 
@@ -146,7 +152,7 @@ def run_worker(url, stop_after=10.0):
                         format='%(asctime)s worker %(process)d %(message)s')
     queue = Queue(url)
     worker = dramatiq.Worker(queue.broker, queues={GRADING}, worker_threads=1, worker_timeout=POLL_MS)
-    worker.queue_prefetch = 1  # a job waits in Redis, not behind a busy worker
+    worker.queue_prefetch = 2  # the next job is at hand when one ends; the rest wait in Redis
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

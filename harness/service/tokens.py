@@ -5,9 +5,10 @@ gives no usable token.  A learner token names its learner: it sees only their su
 """
 import hashlib
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
+
+from .jobs import connection
 
 ROLES = ('staff', 'learner')
 PREFIX = 'mg_'
@@ -41,13 +42,7 @@ def _hash(token):
 class Tokens:
     def __init__(self, path):
         self.path = str(path)
-        with self._db() as db:
-            db.executescript(SCHEMA)
-
-    def _db(self):
-        db = sqlite3.connect(self.path, timeout=30)
-        db.execute('PRAGMA journal_mode=WAL')
-        return db
+        connection(self.path).executescript(SCHEMA)
 
     def create(self, course, role, learner=None):
         """A new token (the only time it is seen in clear) and its identity."""
@@ -55,21 +50,12 @@ class Tokens:
             raise ValueError(f'role {role!r} is not one of {", ".join(ROLES)}')
         learner = learner or (f'{role}-{secrets.token_hex(4)}')
         token = PREFIX + secrets.token_urlsafe(32)
-        db = self._db()
-        try:
-            with db:
-                db.execute('INSERT INTO tokens VALUES (?,?,?,?,?)',
-                           (_hash(token), course, role, learner, time.time()))
-        finally:
-            db.close()
+        connection(self.path).execute('INSERT INTO tokens VALUES (?,?,?,?,?)',
+                                      (_hash(token), course, role, learner, time.time()))
         return token, Identity(course, role, learner)
 
     def identify(self, token):
         """The identity of a token, or ``None``."""
-        db = self._db()
-        try:
-            row = db.execute('SELECT course, role, learner FROM tokens WHERE hash=?',
-                             (_hash(token),)).fetchone()
-        finally:
-            db.close()
+        row = connection(self.path).execute('SELECT course, role, learner FROM tokens WHERE hash=?',
+                                            (_hash(token),)).fetchone()
         return Identity(*row) if row else None
