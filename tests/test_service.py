@@ -159,6 +159,44 @@ def test_graded_by_a_real_worker_with_every_report(tmp_path, redis_url):
         assert '<td>alice</td>' in page and 'bob.zip' in page
 
 
+def test_a_submission_cannot_reach_the_queue_or_the_state(tmp_path, redis_url):
+    """The worker grades next to Redis and (on one machine) the job table: the sandbox must keep
+    a submission away from both."""
+    import redis
+    client, tokens = service(tmp_path, redis_url)
+    staff = bearer(tokens, 'c1', 'staff')
+    port = int(redis_url.rsplit(':', 1)[1].split('/')[0])
+    attack = (f'import glob, socket\n'
+              f'try:\n'
+              f'    s = socket.create_connection(("127.0.0.1", {port}), timeout=2)\n'
+              f'    s.sendall(b"FLUSHALL\\r\\n"); print("reached redis", s.recv(100))\n'
+              f'except OSError as e:\n'
+              f'    print("no redis:", e)\n'
+              f'for path in glob.glob({str(tmp_path)!r} + "/**", recursive=True):\n'
+              f'    try:\n'
+              f'        open(path, "w").write("owned")\n'
+              f'    except OSError:\n'
+              f'        pass\n').encode() + ENGINE
+    canary = redis.Redis.from_url(redis_url)
+    canary.set('canary', 'alive')
+    worker = Program('worker', [sys.executable, '-m', 'harness.service.cli', 'worker', '--broker',
+                                redis_url], tmp_path / 'worker.log')
+    with client:
+        job = upload(client, staff, data=attack, name='attack.py').json()
+        worker.start()
+        try:
+            done = wait_for(client, staff, job['id'])
+        finally:
+            stop([worker.proc])
+        report = client.get(f'/v1/courses/c1/submissions/{job["id"]}/report.json', headers=staff).json()
+    if report['isolation'] != 'bubblewrap':
+        pytest.skip('workers run with process isolation here: loopback is reachable')
+    assert done['status'] == 'done' and 'no redis' in report['checks'][0]['output']
+    assert canary.get('canary') == b'alive'
+    assert b'owned' not in (tmp_path / 'state' / 'service.sqlite3').read_bytes()
+    canary.close()
+
+
 def wait_for(client, headers, job_id, course='c1', timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
