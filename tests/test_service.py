@@ -57,6 +57,7 @@ def test_tokens_roles_and_learners_see_only_their_own(tmp_path, redis_url):
     staff, other_course = bearer(tokens, 'c1', 'staff'), bearer(tokens, 'c2', 'staff')
     with client:
         assert client.get('/v1/health').json() == {'ok': True, 'redis': True}
+        assert '/v1/courses/{course}/submissions/{job_id}/{name}' in client.get('/openapi.json').json()['paths']
         assert upload(client, {}).status_code == 401
         assert upload(client, {'Authorization': 'Bearer mg_forged'}).status_code == 401
         assert upload(client, other_course).status_code == 403
