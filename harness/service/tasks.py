@@ -150,6 +150,7 @@ def run_worker(url, stop_after=10.0):
     unacknowledged and goes to another worker."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format='%(asctime)s worker %(process)d %(message)s')
+    grader.warm_up()
     queue = Queue(url)
     worker = dramatiq.Worker(queue.broker, queues={GRADING}, worker_threads=1, worker_timeout=POLL_MS)
     worker.queue_prefetch = 2  # the next job is at hand when one ends; the rest wait in Redis
