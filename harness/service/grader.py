@@ -85,14 +85,16 @@ def grade(filename, data, seed, profile, rubric):
 def warm_up():
     """Before the first job: import the grader (torch), start this process's warm template and
     fill the caches of the default seed and profile (the fuzz corpus and the oracles' answers)
-    by grading the reference engine, so that no learner waits for them."""
+    by grading the reference engine, so that no learner waits for them.  Returns the isolation
+    level jobs get here."""
     import reference
 
     from ..batch import _template
     from ..grading import safe_grade
     config = Config()
     engine = Path(reference.__file__).with_name('engine.py')
-    safe_grade(str(engine), None, config, 'warm-up', _template(config.settings.isolation))
+    return safe_grade(str(engine), None, config, 'warm-up',
+                      _template(config.settings.isolation)).isolation
 
 
 def gave_up(filename, seed, profile, rubric, message):

@@ -150,7 +150,9 @@ def run_worker(url, stop_after=10.0):
     unacknowledged and goes to another worker."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format='%(asctime)s worker %(process)d %(message)s')
-    grader.warm_up()
+    if grader.warm_up() != 'bubblewrap':
+        log.warning('no bubblewrap sandbox here: submissions run as plain processes and can reach '
+                    'loopback services (Redis); run workers where bubblewrap works')
     queue = Queue(url)
     worker = dramatiq.Worker(queue.broker, queues={GRADING}, worker_threads=1, worker_timeout=POLL_MS)
     worker.queue_prefetch = 2  # the next job is at hand when one ends; the rest wait in Redis
