@@ -90,7 +90,7 @@ class Worker:
                 os.close(fd)
             except OSError:
                 pass
-        self.end()
+        self.end(grace=0)  # its answers are in: nothing to wait for
         return self.output.text()
 
 
@@ -113,11 +113,12 @@ class DirectWorker(Worker):
         self.marker, self.level, self.status = marker, level, None
         self.hello(settings, inside, module, seed, cells)
 
-    def end(self):
-        """Kill the worker's process group (and, unsandboxed, its escapees); its exit code."""
+    def end(self, grace=0.5):
+        """Kill the worker's process group (and, unsandboxed, its escapees) after ``grace``
+        seconds to exit on its own; its exit code."""
         if self.status is None:
             try:
-                self.status = self.proc.wait(timeout=0.5)
+                self.status = self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 try:
                     os.killpg(self.proc.pid, signal.SIGKILL)
@@ -141,7 +142,7 @@ class ForkedWorker(Worker):
         self.status, self.ended = None, False
         self.hello(settings, inside, None, seed, cells)
 
-    def end(self):
+    def end(self, grace=None):
         if not self.ended:
             self.ended = True
             self.status = self.template.end(self.job)
