@@ -23,6 +23,7 @@ The cache (``$MICROGRADE_CACHE``, else ``$XDG_CACHE_HOME/micrograde``, else
 ``{"graph": canonical JSON, "torch": result}``, written atomically.  What it returns is not to be
 trusted blindly (``harness.oracles`` checks it against the reference engine).
 """
+import functools
 import hashlib
 import json
 import os
@@ -42,6 +43,7 @@ def canonical(graph):
                       separators=(',', ':'), sort_keys=True)
 
 
+@functools.lru_cache(maxsize=16384)
 def key(graph):
     return hashlib.sha256(canonical(graph).encode()).hexdigest()[:16]
 
