@@ -17,6 +17,8 @@ from .dags import NAMES, valid
 from .diagnose import first_mismatch
 from .graph import Graph, Node
 
+LOST = object()
+
 #: Candidates run per request: the simplest first, and usually one of them fails.
 CHUNK = 16
 
@@ -108,9 +110,12 @@ def shrink(trial, run, seconds, make_trial):
     ``run(graphs)`` runs graphs on the submission (one request); ``make_trial(graph, actual,
     expected, mismatch)`` builds a trial.  Candidates go ``CHUNK`` at a time, simplest first, so
     a round usually costs one small request.  Returns ``(trial, rounds, complete)``:
-    ``complete`` when no smaller candidate failed, rather than the time budget running out."""
+    ``complete`` when no smaller candidate failed, rather than the time budget running out (or
+    the worker being lost on a candidate)."""
     deadline = time.perf_counter() + seconds
     want, rounds = signature(trial), 0
+    if trial.actual.error and trial.actual.error.lost:
+        return trial, rounds, True  # a hang or a crash: no candidate is worth another one
     while True:
         options = candidates(trial.graph)
         if not options:
@@ -121,6 +126,8 @@ def shrink(trial, run, seconds, make_trial):
             if time.perf_counter() > deadline:
                 return trial, rounds - 1, False
             smaller = _first_failing(options[start:start + CHUNK], run, want, make_trial)
+            if smaller is LOST:
+                return trial, rounds, False
             if smaller:
                 break
         if smaller is None:
@@ -129,7 +136,11 @@ def shrink(trial, run, seconds, make_trial):
 
 
 def _first_failing(graphs, run, want, make_trial):
+    """The first candidate that fails like ``want``; ``LOST`` if the worker was lost on one (a
+    candidate that hangs or crashes ends shrinking: the checks after it need the worker)."""
     for g, actual in zip(graphs, run(graphs)):
+        if actual.error and actual.error.lost:
+            return LOST
         expected, mismatch = judge(g, actual)
         if mismatch is not None:
             t = make_trial(g, actual, expected, mismatch)

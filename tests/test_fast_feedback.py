@@ -8,7 +8,7 @@ import sys
 
 from conftest import ROOT, SUBMISSIONS
 from harness import shrink
-from harness.answers import GraphResult
+from harness.answers import Failure, GraphResult
 from harness.checks.trials import Trial
 from harness.dags import ALL_OPS, corpus
 from harness.diagnose import first_mismatch
@@ -107,3 +107,17 @@ def test_shrinking_stops_at_its_time_budget():
     start = max(failing, key=lambda t: shrink.cost(t.graph))
     minimal, rounds, complete = shrink.shrink(start, lambda gs: [], 0.0, Trial)
     assert (minimal, rounds, complete) == (start, 0, False)
+
+
+def test_a_candidate_that_hangs_or_crashes_ends_shrinking():
+    """The worker's strikes are for the checks after this one, not for candidates."""
+    failing = [t for t in _trials(TanhSlope, corpus(0, frozenset(ALL_OPS), 200, 8)) if t.failed]
+    start = max(failing, key=lambda t: shrink.cost(t.graph))
+    lost = GraphResult(error=Failure('worker', 'WorkerLost', 'timed out after 10 s'))
+    asked = []
+
+    def run(gs):
+        asked.append(len(gs))
+        return [lost] * len(gs)
+    minimal, rounds, complete = shrink.shrink(start, run, 10.0, Trial)
+    assert minimal is start and not complete and len(asked) == 1
