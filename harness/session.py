@@ -174,8 +174,9 @@ class Session:
         self.cells = notebook_cells(path)  # notebooks as Jupyter runs them, sent to each worker
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
 
-    def load(self):
-        """Start a worker; returns its ``Loaded`` answer (with ``error`` when loading failed)."""
+    def load(self, meanwhile=None):
+        """Start a worker; returns its ``Loaded`` answer (with ``error`` when loading failed).
+        ``meanwhile()``, if given, runs while the worker starts and loads the submission."""
         if self.path is not None and not os.path.exists(self.path):
             return Loaded(error=f'{os.path.basename(self.path)}: no such file or folder.')
         self.worker = None
@@ -191,6 +192,8 @@ class Session:
                 sandbox.prepare_scratch(self.scratch, self.level)
             self.worker = DirectWorker(self.settings, self.path, self.module, self.scratch,
                                        self.level, self.seed, self.cells)
+        if meanwhile is not None:
+            meanwhile()
         try:
             loaded = Loaded.parse(self.worker.receive(self.settings.load_timeout))
         except WorkerGone as e:
