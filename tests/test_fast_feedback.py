@@ -49,6 +49,15 @@ def test_a_cold_grade_of_a_correct_engine_imports_neither_torch_nor_hypothesis(t
     assert not any(tmp_path.glob('oracles-*/*.json'))  # every answer was shipped
 
 
+def test_a_failing_grade_needs_neither_torch_nor_hypothesis(tmp_path):
+    """Shrinking and the re-runs of the shrunk graph ask no oracle but the reference engine."""
+    out, report, _ = _grade('bug_set_order.py', tmp_path, block=True)
+    checks = {c['id']: c for c in report['checks']}
+    assert out.returncode == 1 and 'grader' not in checks, out.stdout
+    assert checks['fuzz.dags']['status'] == 'failed'
+    assert not any(tmp_path.glob('oracles-*/*.json'))
+
+
 def test_a_cached_run_reports_exactly_what_a_fresh_one_does(tmp_path):
     """Seed 5 is not shipped: the first run asks torch and fills the cache, the second reads it."""
     for name in ('lecture_engine.py', 'bug_tanh_derivative.py'):
