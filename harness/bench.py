@@ -52,16 +52,17 @@ def build_class(folder, copies, notebook):
             shutil.copy(entry, folder / entry.name)
 
 
-def floor(path, config):
+def floor(path, config, runs=3):
     """Seconds the submission's own code needs for the work grading asked of it: every request
-    a real grading sent, replayed in-process, with no sandbox, oracles or reports."""
+    a real grading sent, replayed in-process, with no sandbox, oracles or reports (the median of
+    ``runs``)."""
     session = Session(config.settings, str(path), seed=config.seed)
     grade(str(path), config=config, session=session)
     preload()  # as the template does: the floor is the submission's own code only
     gc.collect()
     gc.freeze()
     runs = []
-    for _ in range(3):
+    for _ in range(runs):
         scratch = tempfile.mkdtemp()
         try:
             t = time.perf_counter()
@@ -134,7 +135,8 @@ def _row(figure, measured, ratio, target):
 @click.option('--profile', type=click.Choice(list(PROFILES)), default=Config.profile,
               show_default=True)
 @click.option('--notebook', default='lecture_notebook.ipynb', show_default=True)
-@click.option('--runs', default=5, show_default=True, help='Cold runs of each, for the medians.')
+@click.option('--runs', default=5, show_default=True, help='Runs of each cold grade and of the '
+              'floor, for the medians.')
 def main(copies, jobs, profile, notebook, runs):
     """Print each figure of fast feedback with its ratio, all measured in this run."""
     torch_s, correct_s, bugs = cold(runs, profile)
@@ -154,7 +156,7 @@ def main(copies, jobs, profile, notebook, runs):
                f'{mean("load_in_worker"):.3f}  report {mean("report"):.3f}  ' +
                '  '.join(f'{step} {mean(step):.3f}' for step in STEPS))
     per = mean('total') + mean('report')
-    own = floor(EXAMPLES / notebook, Config(profile=profile))
+    own = floor(EXAMPLES / notebook, Config(profile=profile), runs)
     click.echo('figures (ratios measured in this run):')
     _row('cold grade of a correct .py / import torch', f'{correct_s:.2f} s / {torch_s:.2f} s',
          correct_s / torch_s, TARGETS['cold'])
