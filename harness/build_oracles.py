@@ -2,8 +2,8 @@
 as package data (``harness/data/oracles.json``, see ``harness.oracle_store``).
 
 Shipped: the fixed graphs of ``harness.cases`` (with every profile's chain) and the fuzz corpora
-of ``SHIPPED_SEEDS`` for all ops in every profile; in the quick and standard profiles also for
-every engine lacking one op, and for ``SMALL_OP_SETS``.  Any other corpus is computed once by the
+of ``SHIPPED_SEEDS`` for all ops and for the lecture's engine in every profile; in the quick and
+standard profiles also for every engine lacking one op more, and for ``SMALL_OP_SETS``.  Any other corpus is computed once by the
 grader and cached on disk.  ``tests/test_oracle_store.py`` rebuilds the answers with torch and
 fails on any difference, so stale data cannot pass the suite.
 """
@@ -15,19 +15,23 @@ from .config import PROFILES
 from .dags import ALL_OPS, corpus
 from .oracle_store import FORMAT, SHIPPED, key
 
-#: The smallest engines seen (an engine of the lecture's first hour).
-SMALL_OP_SETS = (('add', 'add_const', 'mul', 'mul_const', 'tanh'),)
+#: The lecture's engine: every form but ``a ** b`` and ``2.0 ** a`` (micrograd's too).
+LECTURE = frozenset(ALL_OPS) - {'pow_value', 'rpow'}
+#: The smallest engines seen: the lecture's first hour, and an engine of Values only.
+SMALL_OP_SETS = (('add', 'add_const', 'mul', 'mul_const', 'tanh'),
+                 ('add', 'mul', 'exp', 'log', 'tanh', 'relu', 'sigmoid'))
 SHIPPED_SEEDS = (0,)
 
 
 def corpora(seeds=SHIPPED_SEEDS):
     """``{(seed, profile, op set): graphs}`` whose answers are shipped."""
     every = frozenset(ALL_OPS)
-    fewer = [every - {op} for op in ALL_OPS] + [frozenset(s) for s in SMALL_OP_SETS]
+    fewer = [base - {op} for base in (every, LECTURE) for op in sorted(base)]
+    fewer += [frozenset(s) for s in SMALL_OP_SETS]
     out = {}
     for seed in seeds:
         for name, budget in PROFILES.items():
-            for ops in [every] + (fewer if name != 'thorough' else []):
+            for ops in [every, LECTURE] + (fewer if name != 'thorough' else []):
                 out[seed, name, ops] = corpus(seed, ops, budget.examples, budget.max_nodes)
     return out
 

@@ -8,7 +8,7 @@ so that a rule that assigns its gradient (``=`` for ``+=``) is caught under that
 import functools
 
 from .graph import Graph, Node
-from .worker.ops import FORMS, form
+from .worker.ops import FORMS, NUMBER_FORMS, form
 
 G = Graph.parse
 OP_CAPABILITIES = tuple(FORMS)
@@ -146,7 +146,9 @@ def deep(builder, n, without_numbers=()):
 
 
 def fixed(chains=()):
-    """Every fixed graph above (with chains of the given lengths): what the oracle store ships."""
+    """Every fixed graph above (with chains of the given lengths, and the deep graphs as an
+    engine without plain numbers gets them): what the oracle store ships."""
     graphs = list(PROBES.values()) + [g for gs in OP_CASES.values() for g in gs]
-    graphs += [g for _, _, gs in BACKWARD for g in gs] + [g for _, _, g in ROBUSTNESS]
-    return graphs + [REPEAT, ladder(DIAMONDS)] + [chain(n) for n in chains]
+    graphs += [g for _, _, gs in BACKWARD for g in gs] + [g for _, _, g in ROBUSTNESS] + [REPEAT]
+    return graphs + [deep(builder, n, forms)[0] for builder, n in [(ladder, DIAMONDS)] + [
+        (chain, n) for n in chains] for forms in ((), NUMBER_FORMS)]
