@@ -12,7 +12,7 @@ PORT ?= 8000
 WORKERS ?= $(JOBS)
 STATE ?= micrograde-state
 
-.PHONY: install test test-all test-service grade batch bench bench-service serve demo lint clean
+.PHONY: install test test-all test-service grade batch bench bench-service serve oracles demo lint clean
 
 # $(call apt,COMMAND,PACKAGE,WHAT WITHOUT IT): install a Debian package as root where COMMAND is missing
 define apt
@@ -56,6 +56,10 @@ bench-service: install
 
 serve: install
 	$(BIN)/micrograde serve --port $(PORT) --workers $(WORKERS) --state $(STATE)
+
+# torch's answers for the fixed graphs and the default fuzz corpora, shipped as package data
+oracles: install
+	$(BIN)/python -m harness.build_oracles
 
 demo: install
 	$(BIN)/python -m reference.demo

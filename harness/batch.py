@@ -1,7 +1,7 @@
 """Grade a whole class: many submissions in parallel, resumable, with a gradebook CSV.
 
-Each grading process imports torch and builds the fuzz corpus and its oracle answers once, then
-grades submission after submission.  A submission whose content, rubric, seed, profile and grader
+Each grading process builds the fuzz corpus and reads its stored oracle answers once (see
+``harness.oracles``), then grades submission after submission.  A submission whose content, rubric, seed, profile and grader
 version are unchanged since the last run keeps its report.
 """
 import atexit

@@ -1,13 +1,24 @@
-"""``make bench``: grade a class of copies of the examples and compare with the floor.
+"""``make bench``: the figures of fast feedback, each with its ratio measured in the same run.
 
-The floor is what the submissions' own code needs for the same work: loading it and running the
-same graphs and MLP tasks in-process, with no sandbox, no oracles and no reports.
+* a cold ``micrograde grade`` of a correct ``.py`` against ``python -c "import torch"``;
+* a failing grade (median over ``submissions/bug_*.py``) against a passing one;
+* a class of copies of the notebook example (plus every other example) graded with ``-j``;
+* per notebook, grading's cost against the floor: what the notebook's own code needs for the
+  same work (every request a real grading sent, replayed in-process, with no sandbox, no
+  oracles and no reports).
+
+Cold runs are interleaved (torch, correct, each failing example, again ...) so that the load of
+a shared machine falls on all of them alike; each figure is the median of ``--runs``.  They use
+an empty oracle cache: only what ships with the package counts as stored.
 """
 import contextlib
 import gc
 import io
+import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +38,9 @@ from .worker.forkserver import preload
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / 'submissions'
 STEPS = ('probe',) + tuple(c for c in CATEGORIES if c != 'load')  # the report's timings
+CORRECT = 'lecture_engine.py'
+#: (figure, target ratio): what issue 12 asks of each figure.
+TARGETS = {'cold': 0.5, 'failing': 1.5, 'class': 45.0, 'floor': 1.2}
 
 
 def build_class(folder, copies, notebook):
@@ -38,16 +52,17 @@ def build_class(folder, copies, notebook):
             shutil.copy(entry, folder / entry.name)
 
 
-def floor(path, config):
+def floor(path, config, runs=3):
     """Seconds the submission's own code needs for the work grading asked of it: every request
-    a real grading sent, replayed in-process, with no sandbox, oracles or reports."""
+    a real grading sent, replayed in-process, with no sandbox, oracles or reports (the median of
+    ``runs``)."""
     session = Session(config.settings, str(path), seed=config.seed)
     grade(str(path), config=config, session=session)
     preload()  # as the template does: the floor is the submission's own code only
     gc.collect()
     gc.freeze()
     runs = []
-    for _ in range(3):
+    for _ in range(runs):
         scratch = tempfile.mkdtemp()
         try:
             t = time.perf_counter()
@@ -68,44 +83,88 @@ def floor(path, config):
     return statistics.median(runs)
 
 
+def _timed(argv, env):
+    t = time.perf_counter()
+    subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def cold(runs, profile):
+    """Median seconds of ``import torch``, of a cold grade of the correct example, and of each
+    failing example: ``(torch, correct, {bug: seconds})``, all interleaved."""
+    bugs = sorted(p.name for p in EXAMPLES.glob('bug_*.py'))
+    cache = tempfile.mkdtemp(prefix='micrograde-bench-cache-')
+    env = dict(os.environ, MICROGRADE_CACHE=cache)
+    times = {name: [] for name in ['torch', CORRECT, *bugs]}
+    try:
+        for _ in range(runs):
+            times['torch'].append(_timed([sys.executable, '-c', 'import torch'], env))
+            for name in [CORRECT, *bugs]:
+                times[name].append(_timed([sys.executable, '-m', 'harness.cli', 'grade',
+                                           str(EXAMPLES / name), '--profile', profile,
+                                           '--no-color'], env))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    return med.pop('torch'), med.pop(CORRECT), med
+
+
+def classroom(copies, jobs, profile, notebook):
+    """Grade a class; returns ``(wall seconds, submissions, per-notebook timing rows)``."""
+    work_dir = Path(tempfile.mkdtemp(prefix='micrograde-bench-'))
+    try:
+        (work_dir / 'class').mkdir()
+        build_class(work_dir / 'class', copies, notebook)
+        t = time.perf_counter()
+        with Batch([work_dir / 'class'], work_dir / 'out', Config(profile=profile)) as batch:
+            reports = batch.run(jobs)
+        wall = time.perf_counter() - t
+        return wall, len(reports), [r.timings for k, r in reports.items() if k.startswith('student')]
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _row(figure, measured, ratio, target):
+    ok = 'ok' if ratio <= target else 'MISSED'
+    click.echo(f'  {figure:<48} {measured:<26} {ratio:>6.2f}x  target <= {target:g}x  {ok}')
+
+
 @click.command()
 @click.option('--copies', default=300, show_default=True, help='Copies of the notebook example.')
 @click.option('--jobs', '-j', default=2, show_default=True, help='Submissions graded at once.')
 @click.option('--profile', type=click.Choice(list(PROFILES)), default=Config.profile,
               show_default=True)
 @click.option('--notebook', default='lecture_notebook.ipynb', show_default=True)
-def main(copies, jobs, profile, notebook):
-    """Grade a class of example copies; print throughput, breakdown and the ratio to the floor."""
-    config = Config(profile=profile)
-    work_dir = Path(tempfile.mkdtemp(prefix='micrograde-bench-'))
-    try:
-        (work_dir / 'class').mkdir()
-        build_class(work_dir / 'class', copies, notebook)
-        t = time.perf_counter()
-        with Batch([work_dir / 'class'], work_dir / 'out', config) as batch:
-            reports = batch.run(jobs)
-        wall = time.perf_counter() - t
-        n = len(reports)
-        timing = [r.timings for r in reports.values()]
+@click.option('--runs', default=5, show_default=True, help='Runs of each cold grade and of the '
+              'floor, for the medians.')
+def main(copies, jobs, profile, notebook, runs):
+    """Print each figure of fast feedback with its ratio, all measured in this run."""
+    torch_s, correct_s, bugs = cold(runs, profile)
+    failing_s = statistics.median(bugs.values())
+    click.echo(f'cold runs (median of {runs}, profile {profile}):')
+    click.echo(f'  import torch {torch_s:.2f} s; grade {CORRECT} {correct_s:.2f} s')
+    for name, s in bugs.items():
+        click.echo(f'  grade {name} {s:.2f} s')
+    wall, n, nb = classroom(copies, jobs, profile, notebook)
 
-        def mean(key, rows=timing):
-            return statistics.fmean(row.get(key, 0.0) for row in rows)
-        nb = [r.timings for k, r in reports.items() if k.startswith('student')]
-        click.echo(f'{n} submissions ({copies} notebooks) in {wall:.1f} s with -j {jobs}, profile '
-                   f'{profile}: {n / wall:.2f} submissions/s')
-        click.echo('per notebook, mean seconds:')
-        start = mean('load', nb) - mean('load_in_worker', nb)
-        click.echo(f'  start worker {start:.3f}  load {mean("load_in_worker", nb):.3f}  checks '
-                   f'{sum(mean(s, nb) for s in STEPS):.3f}  report {mean("report", nb):.3f}  '
-                   f'total {mean("total", nb) + mean("report", nb):.3f}')
-        for step in STEPS:
-            click.echo(f'    {step:<11} {mean(step, nb):.3f}')
-        own = floor(EXAMPLES / notebook, config)
-        per = mean('total', nb) + mean('report', nb)
-        click.echo(f'floor (the notebook\'s own code, same work, in-process, median of 3): {own:.3f} s; '
-                   f'grading costs {per / own:.2f}x the floor')
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+    def mean(key):
+        return statistics.fmean(row.get(key, 0.0) for row in nb)
+    click.echo(f'class: {n} submissions ({copies} notebooks) in {wall:.1f} s with -j {jobs}: '
+               f'{n / wall:.2f} submissions/s')
+    start = mean('load') - mean('load_in_worker')
+    click.echo(f'per notebook, mean seconds: start worker {start:.3f}  load '
+               f'{mean("load_in_worker"):.3f}  report {mean("report"):.3f}  ' +
+               '  '.join(f'{step} {mean(step):.3f}' for step in STEPS))
+    per = mean('total') + mean('report')
+    own = floor(EXAMPLES / notebook, Config(profile=profile), runs)
+    click.echo('figures (ratios measured in this run):')
+    _row('cold grade of a correct .py / import torch', f'{correct_s:.2f} s / {torch_s:.2f} s',
+         correct_s / torch_s, TARGETS['cold'])
+    _row('failing grade (median of bug_*.py) / passing', f'{failing_s:.2f} s / {correct_s:.2f} s',
+         failing_s / correct_s, TARGETS['failing'])
+    _row(f'class of {copies} notebooks, -j {jobs} / 45 s', f'{wall:.1f} s',
+         wall / TARGETS['class'], 1.0)
+    _row('per-notebook cost / floor', f'{per:.3f} s / {own:.3f} s', per / own, TARGETS['floor'])
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ so that a rule that assigns its gradient (``=`` for ``+=``) is caught under that
 import functools
 
 from .graph import Graph, Node
-from .worker.ops import FORMS, form
+from .worker.ops import FORMS, NUMBER_FORMS, form
 
 G = Graph.parse
 OP_CAPABILITIES = tuple(FORMS)
@@ -97,6 +97,12 @@ ROBUSTNESS = [
      G('out = (a ** 0.5) * k', a=-4.0, k=3.0)),
 ]
 
+#: A second ``backward()`` on a depth-one graph: leaf gradients must double.
+REPEAT = G('out = (a + b) * d', a=1.5, b=-0.5, d=3.0)
+
+#: Stacked diamonds in the robustness ladder.
+DIAMONDS = 25
+
 
 @functools.cache
 def chain(length):
@@ -137,3 +143,12 @@ def deep(builder, n, without_numbers=()):
     if variant is graph:
         return graph, loop.format(n=n, c=number)
     return variant, f'c = Value({number})\n' + loop.format(n=n, c='c')
+
+
+def fixed(chains=()):
+    """Every fixed graph above (with chains of the given lengths, and the deep graphs as an
+    engine without plain numbers gets them): what the oracle store ships."""
+    graphs = list(PROBES.values()) + [g for gs in OP_CASES.values() for g in gs]
+    graphs += [g for _, _, gs in BACKWARD for g in gs] + [g for _, _, g in ROBUSTNESS] + [REPEAT]
+    return graphs + [deep(builder, n, forms)[0] for builder, n in [(ladder, DIAMONDS)] + [
+        (chain, n) for n in chains] for forms in ((), NUMBER_FORMS)]

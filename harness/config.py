@@ -19,7 +19,8 @@ class Budget:
     """How hard to look, per profile; stated in every report."""
     examples: int        # fuzzed graphs run on the submission
     max_nodes: int       # nodes per fuzzed graph (before pruning)
-    shrink_examples: int  # Hypothesis examples allowed while searching for a minimal failure
+    shrink_seconds: float  # time a failing graph may be shrunk for at most (harness/shrink.py):
+    # a safety net (shrinking takes ~0.1 s); a report that hits it may differ from run to run
     reruns: int          # extra runs of a failing example to detect non-determinism
     chain: int           # depth of the robustness chain
 
@@ -28,9 +29,9 @@ class Budget:
 
 
 PROFILES = {
-    'quick': Budget(examples=60, max_nodes=6, shrink_examples=300, reruns=2, chain=2000),
-    'standard': Budget(examples=200, max_nodes=8, shrink_examples=1000, reruns=3, chain=5000),
-    'thorough': Budget(examples=1000, max_nodes=12, shrink_examples=3000, reruns=3, chain=20000),
+    'quick': Budget(examples=60, max_nodes=6, shrink_seconds=5.0, reruns=2, chain=2000),
+    'standard': Budget(examples=200, max_nodes=8, shrink_seconds=8.0, reruns=3, chain=5000),
+    'thorough': Budget(examples=1000, max_nodes=12, shrink_seconds=15.0, reruns=3, chain=20000),
 }
 
 

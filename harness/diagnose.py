@@ -6,17 +6,19 @@ A mismatch is explained from first principles, not matched against known submiss
   and a reflected op is checked against the value with its operands swapped;
 * wrong gradients are replayed under models of the classic mistakes (gradient assigned instead of
   accumulated, upstream gradient ignored, non-topological visit orders, root not seeded), built
-  from torch's local derivatives of the very same graph; a model that reproduces the
-  submission's gradients names the mistake;
+  from the reference engine's local derivatives of the very same graph (torch's rules, with no
+  torch to import); a model that reproduces the submission's gradients names the mistake;
 * an instrumented call order of ``_backward`` that is not reverse topological is shown as the two
   nodes that ran in the wrong order;
 * otherwise the op whose operand's gradient is wrong while its own is right is the culprit.
 """
+import math
 from dataclasses import dataclass, replace
 
+import reference
 from .compare import close, show
 from .graph import Graph
-from .oracles import load_torch, run_reference
+from .oracles import run_reference
 from .worker.execute import apply
 from .worker.ops import OPS
 
@@ -92,19 +94,20 @@ def _explain_value(graph, m):
 # --- gradients --------------------------------------------------------------------------------
 
 def local_derivatives(graph, values):
-    """``{entry: [d entry / d operand, ...]}`` for every node, from torch at the given values."""
-    torch = load_torch()
+    """``{entry: [d entry / d operand, ...]}`` for every node, from the reference engine at the
+    given values."""
     out = {}
     for k, node in enumerate(graph.nodes):
         i = len(graph.inputs) + k
         # one leaf per operand position, so `a + a` has partials (1, 1), not one of 2
-        leaves = [torch.tensor(float(values[a]), dtype=torch.float64, requires_grad=True)
-                  for a in node.args]
+        leaves = [reference.Value(float(values[a])) for a in node.args]
         d = node.to_dict()
         d['args'] = list(range(len(node.args)))
-        y = apply(d, leaves)
-        grads = torch.autograd.grad(y, leaves, allow_unused=True)
-        out[i] = [0.0 if g is None else g.item() for g in grads]
+        try:
+            apply(d, leaves).backward()
+            out[i] = [leaf.grad for leaf in leaves]
+        except (ArithmeticError, ValueError, TypeError):
+            out[i] = [math.nan] * len(leaves)
     return out
 
 

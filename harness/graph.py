@@ -63,6 +63,15 @@ class Graph:
     output: int
     names: tuple = field(default=(), compare=False)  # names of the nodes, for printing
 
+    def __hash__(self):
+        """Hashed once: a graph is a key of every oracle and wire cache, asked for every
+        submission of a batch."""
+        h = self.__dict__.get('_hash')
+        if h is None:
+            h = hash((self.inputs, self.nodes, self.output))
+            object.__setattr__(self, '_hash', h)
+        return h
+
     @property
     def size(self):
         return len(self.inputs) + len(self.nodes)

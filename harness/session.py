@@ -90,7 +90,7 @@ class Worker:
                 os.close(fd)
             except OSError:
                 pass
-        self.end()
+        self.end(grace=0)  # its answers are in: nothing to wait for
         return self.output.text()
 
 
@@ -113,11 +113,12 @@ class DirectWorker(Worker):
         self.marker, self.level, self.status = marker, level, None
         self.hello(settings, inside, module, seed, cells)
 
-    def end(self):
-        """Kill the worker's process group (and, unsandboxed, its escapees); its exit code."""
+    def end(self, grace=0.5):
+        """Kill the worker's process group (and, unsandboxed, its escapees) after ``grace``
+        seconds to exit on its own; its exit code."""
         if self.status is None:
             try:
-                self.status = self.proc.wait(timeout=0.5)
+                self.status = self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 try:
                     os.killpg(self.proc.pid, signal.SIGKILL)
@@ -141,7 +142,7 @@ class ForkedWorker(Worker):
         self.status, self.ended = None, False
         self.hello(settings, inside, None, seed, cells)
 
-    def end(self):
+    def end(self, grace=None):
         if not self.ended:
             self.ended = True
             self.status = self.template.end(self.job)
@@ -173,8 +174,9 @@ class Session:
         self.cells = notebook_cells(path)  # notebooks as Jupyter runs them, sent to each worker
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
 
-    def load(self):
-        """Start a worker; returns its ``Loaded`` answer (with ``error`` when loading failed)."""
+    def load(self, meanwhile=None):
+        """Start a worker; returns its ``Loaded`` answer (with ``error`` when loading failed).
+        ``meanwhile()``, if given, runs while the worker starts and loads the submission."""
         if self.path is not None and not os.path.exists(self.path):
             return Loaded(error=f'{os.path.basename(self.path)}: no such file or folder.')
         self.worker = None
@@ -190,6 +192,8 @@ class Session:
                 sandbox.prepare_scratch(self.scratch, self.level)
             self.worker = DirectWorker(self.settings, self.path, self.module, self.scratch,
                                        self.level, self.seed, self.cells)
+        if meanwhile is not None:
+            meanwhile()
         try:
             loaded = Loaded.parse(self.worker.receive(self.settings.load_timeout))
         except WorkerGone as e:

@@ -1,5 +1,7 @@
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,9 @@ from hypothesis import settings
 # (a fixed seed per test) and keep no example database on disk.
 settings.register_profile('micrograde', derandomize=True, database=None, deadline=None)
 settings.load_profile('micrograde')
+
+# Oracle answers computed during the suite are cached in a folder of its own, never the user's.
+os.environ.setdefault('MICROGRADE_CACHE', tempfile.mkdtemp(prefix='micrograde-test-cache-'))
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / 'submissions'

@@ -26,7 +26,9 @@ class InProcess:
         self.backend = Backend(classes['Value'])
         self.sent = []
 
-    def load(self):
+    def load(self, meanwhile=None):
+        if meanwhile is not None:
+            meanwhile()
         return Loaded(classes={role: 'reference' for role in self.classes})
 
     def run(self, task, items, timeout=None):

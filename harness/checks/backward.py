@@ -8,7 +8,7 @@ from .registry import check, failed, passed, skipped
 from .trials import item, judged, run_graphs
 
 WALKS = {name: (what, graphs) for name, what, graphs in cases.BACKWARD}
-REPEAT = cases.G('out = (a + b) * d', a=1.5, b=-0.5, d=3.0)
+REPEAT = cases.REPEAT
 
 
 @check('backward.walk')

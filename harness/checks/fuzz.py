@@ -1,39 +1,13 @@
-"""Random DAGs over the ops present; a failure is shrunk to a minimal graph and re-run to detect
-non-determinism."""
-import functools
-import random
+"""Random DAGs over the ops present (a corpus the same for every submission, see
+``harness.dags``); a failure is shrunk to a small graph (``harness.shrink``) and re-run to
+detect non-determinism."""
+import hashlib
 
-from hypothesis import HealthCheck, Phase, find, given, settings
-from hypothesis import seed as hypothesis_seed
-from hypothesis.errors import Flaky, NoSuchExample, Unsatisfiable
-
+from .. import oracle_store, shrink
+from ..dags import corpus
 from ..diagnose import explain, first_mismatch
-from ..strategies import graphs
 from .registry import check, failed, passed, skipped
-from .trials import counterexample, run_graphs
-
-
-def _fuzz_settings(n):
-    return settings(max_examples=n, database=None, deadline=None, derandomize=False,
-                    suppress_health_check=list(HealthCheck), phases=[Phase.generate])
-
-
-@functools.lru_cache(maxsize=64)
-def corpus(seed, ops, budget):
-    """The fuzzed graphs for a seed: the same list for every submission with these ops, made
-    once per process (a batch pays for it once)."""
-    out, seen = [], set()
-
-    @hypothesis_seed(seed)
-    @_fuzz_settings(budget.examples)
-    @given(graphs(ops=tuple(sorted(ops)), max_nodes=budget.max_nodes))
-    def collect(g):
-        key = g.to_json()
-        if key not in seen:
-            seen.add(key)
-            out.append(g)
-    collect()
-    return out
+from .trials import Trial, counterexample, item, run_graphs
 
 
 @check('fuzz.dags')
@@ -42,53 +16,54 @@ def random_graphs(ctx):
     ops = ctx.usable - {'backward'}
     if not {'mul', 'add'} <= ops or 'backward' not in ctx.usable:
         return skipped('needs add, mul and backward')
+    graphs = corpus(seed, frozenset(ops), budget.examples, budget.max_nodes)
     # instrumented, so that each failure carries the _backward order of its own run
-    trials = run_graphs(session, corpus(seed, frozenset(ops), budget), instrument=True)
+    trials = run_graphs(session, graphs, instrument=True)
     failing = [t for t in trials if t.failed]
     graded = sum(t.expected is not None for t in trials)
+    checked = f'corpus {corpus_id(graphs)}'
     if not failing:
-        return passed(f'{graded} random graphs over {len(ops)} ops match torch and the reference')
+        return passed(f'{graded} random graphs over {len(ops)} ops match torch and the reference '
+                      f'({checked})')
     # localised first: a graph with an op that fails its own check is that check's to explain
     named = {c.id.removeprefix('ops.') for c in ctx.report.checks
              if c.category == 'ops' and c.status in ('failed', 'error')}
     unexplained = [t for t in failing if not t.graph.capabilities & named]
     if not unexplained:
-        return failed(f'{len(failing)} of {graded} random graphs wrong, each using an op that '
-                      f'fails its own check ({", ".join(f"ops.{c}" for c in sorted(named))}): '
-                      f'see those checks',
+        return failed(f'{len(failing)} of {graded} random graphs wrong ({checked}), each using an '
+                      f'op that fails its own check '
+                      f'({", ".join(f"ops.{c}" for c in sorted(named))}): see those checks',
                       counterexample=counterexample(min(failing, key=lambda t: t.graph.size)))
     aside = (f' ({len(failing) - len(unexplained)} more use ops that fail their own checks)'
              if len(unexplained) < len(failing) else '')
-    failing, ops = unexplained, ops - named
-    minimal = shrink(session, ops, seed, budget) or failing[0]
+    # shrinking only removes and simplifies: the ops that fail their own checks stay out
+    smallest = min(unexplained, key=lambda t: shrink.cost(t.graph))
+    minimal, rounds, complete = shrink.shrink(
+        smallest, lambda gs: session.run('graph', [item(g, instrument=True) for g in gs]),
+        budget.shrink_seconds, Trial)
     flaky = rerun_differs(session, minimal, budget.reruns)
     diagnosis = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch,
                         minimal.actual.order)
     if flaky:
         diagnosis += (' The result changes from run to run on the same graph: iterating over a '
                       'set (e.g. of children) makes the order depend on memory addresses.')
-    return failed(f'{len(failing)} of {graded} random graphs wrong{aside}; smallest found '
-                  f'({len(minimal.graph.nodes)} nodes): {diagnosis}', diagnosis=diagnosis,
-                  counterexample=counterexample(minimal),
-                  output=''.join(t.actual.output for t in failing[:3]))
+    how = (f'shrunk in {rounds} rounds' if complete else
+           f'shrinking stopped after {rounds} rounds (time budget {budget.shrink_seconds:g} s, '
+           f'or a candidate hung or crashed)')
+    return failed(f'{len(unexplained)} of {graded} random graphs wrong{aside} ({checked}); '
+                  f'smallest found ({len(minimal.graph.nodes)} nodes, {how}): {diagnosis}',
+                  diagnosis=diagnosis, counterexample=counterexample(minimal),
+                  output=''.join(t.actual.output for t in unexplained[:3]))
 
 
-def shrink(session, ops, seed, budget):
-    """A minimal failing graph, found and shrunk by Hypothesis, or ``None``."""
-    def fails(g):
-        return run_graphs(session, [g], instrument=True)[0].failed
-    try:
-        g = find(graphs(ops=tuple(sorted(ops)), max_nodes=budget.max_nodes), fails,
-                 settings=settings(max_examples=budget.shrink_examples, database=None,
-                                   deadline=None, suppress_health_check=list(HealthCheck)),
-                 random=random.Random(seed))
-    except (NoSuchExample, Unsatisfiable, Flaky):
-        return None
-    trial = run_graphs(session, [g], instrument=True)[0]
-    return trial if trial.failed else None
+def corpus_id(graphs):
+    """Which graphs were checked: a short hash of the corpus, the same in every run."""
+    return hashlib.sha256(' '.join(map(oracle_store.key, graphs)).encode()).hexdigest()[:12]
 
 
 def rerun_differs(session, trial, reruns):
-    again = run_graphs(session, [trial.graph] * reruns)
-    return any(first_mismatch(trial.graph, t.actual, trial.actual) is not None
-               if not trial.actual.error else not t.actual.error for t in again)
+    """Whether the same graph gives another result when run again (compared with the first
+    run, not with an oracle: a shrunk graph needs no torch answer)."""
+    again = session.run('graph', [item(trial.graph)] * reruns)
+    return any(first_mismatch(trial.graph, actual, trial.actual) is not None
+               if not trial.actual.error else not actual.error for actual in again)

@@ -9,7 +9,6 @@ from .registry import check, failed, passed, skipped
 from .trials import Trial, counterexample, item, shown_result
 
 EDGES = {name: (what, graph) for name, what, graph in cases.ROBUSTNESS}
-LADDER = 25
 
 
 def _as_torch(ctx, what, graph, loop=None, timeout=None):
@@ -18,7 +17,7 @@ def _as_torch(ctx, what, graph, loop=None, timeout=None):
     if not graph.capabilities <= ctx.usable:
         return skipped('needs an op the submission lacks')
     actual = ctx.session.run('graph', [item(graph)], timeout)[0]
-    expected = oracles.run_torch(graph)
+    expected = oracles.torch_answer(graph)
     mismatch = first_mismatch(graph, actual, expected)
     if mismatch is None:
         return passed(f'{what}: as torch')
@@ -47,9 +46,9 @@ def deep_chain(ctx):
 
 @check('robustness.diamond_ladder', default='advisory')
 def diamond_ladder(ctx):
-    return _as_torch(ctx, f'backward through {LADDER} stacked diamonds (x = x*1 + x*1): linear '
+    return _as_torch(ctx, f'backward through {cases.DIAMONDS} stacked diamonds (x = x*1 + x*1): linear '
                      'time, unless every path is walked',
-                     *cases.deep(cases.ladder, LADDER, _without_numbers(ctx)))
+                     *cases.deep(cases.ladder, cases.DIAMONDS, _without_numbers(ctx)))
 
 
 def _without_numbers(ctx):

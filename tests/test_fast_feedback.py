@@ -1,0 +1,132 @@
+"""Fast feedback without changing a verdict: a cold grade imports neither torch nor Hypothesis,
+a cached run reports exactly what a fresh one does, and shrinking finds a small graph that fails
+the same way."""
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, SUBMISSIONS
+from harness import shrink
+from harness.answers import Failure, GraphResult
+from harness.checks.trials import Trial
+from harness.dags import ALL_OPS, corpus
+from harness.diagnose import first_mismatch
+from harness.oracles import run_reference
+from harness.worker.execute import Backend, run_graph
+from reference import Value
+from test_oracle_store import ONLY_STDLIB
+
+
+def _grade(name, cache, *options, block=False):
+    """Grade through the CLI; ``block``: as if torch and Hypothesis were not installed."""
+    env = dict(os.environ, MICROGRADE_CACHE=str(cache))
+    code = (ONLY_STDLIB if block else 'import sys\n') + '''
+import json
+from harness.cli import main
+try:
+    main()
+finally:
+    print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'hypothesis'})),
+          file=sys.stderr)
+'''
+    out = subprocess.run([sys.executable, '-c', code, 'grade', SUBMISSIONS / name, '--no-color',
+                          '--json', cache / 'report.json', *options], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    report = json.loads((cache / 'report.json').read_text())
+    report.pop('timings')
+    for c in report['checks']:
+        c.pop('duration', None)
+    return out, report, json.loads(out.stderr.strip().splitlines()[-1])
+
+
+def test_a_cold_grade_of_a_correct_engine_imports_neither_torch_nor_hypothesis(tmp_path):
+    out, report, imported = _grade('lecture_engine.py', tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert imported == []
+    blocked, same, _ = _grade('lecture_engine.py', tmp_path, block=True)
+    assert blocked.returncode == 0 and same == report
+    assert not any(tmp_path.glob('oracles-*/*.json'))  # every answer was shipped
+
+
+def test_a_failing_grade_needs_neither_torch_nor_hypothesis(tmp_path):
+    """Shrinking and the re-runs of the shrunk graph ask no oracle but the reference engine."""
+    out, report, _ = _grade('bug_set_order.py', tmp_path, block=True)
+    checks = {c['id']: c for c in report['checks']}
+    assert out.returncode == 1 and 'grader' not in checks, out.stdout
+    assert checks['fuzz.dags']['status'] == 'failed'
+    assert not any(tmp_path.glob('oracles-*/*.json'))
+
+
+def test_a_cached_run_reports_exactly_what_a_fresh_one_does(tmp_path):
+    """Seed 5 is not shipped: the first run asks torch and fills the cache, the second reads it."""
+    for name in ('lecture_engine.py', 'bug_tanh_derivative.py'):
+        cache = tmp_path / name
+        cache.mkdir()
+        fresh, first, imported_first = _grade(name, cache, '--seed', '5', '--profile', 'quick')
+        cached, second, imported_second = _grade(name, cache, '--seed', '5', '--profile', 'quick')
+        assert fresh.returncode == cached.returncode
+        assert 'torch' in imported_first and imported_second == []
+        assert first == second
+        fuzz = {c['id']: c for c in second['checks']}['fuzz.dags']
+        assert 'corpus ' in fuzz['message']  # which graphs were checked
+
+
+class TanhSlope(Value):
+    """The catalogue's tanh mistake: the local derivative taken as 1 - x**2 of the input."""
+
+    def tanh(self):
+        out = super().tanh()
+        x = self.data
+
+        def _backward():
+            self.grad += (1 - x * x) * out.grad
+        out._backward = _backward
+        return out
+
+
+def _trials(engine, graphs):
+    backend = Backend(engine)
+    out = []
+    for g in graphs:
+        actual = GraphResult.parse(run_graph(g.to_dict(), backend, instrument=True))
+        expected = run_reference(g)
+        out.append(Trial(g, actual, expected, first_mismatch(g, actual, expected)))
+    return out
+
+
+def test_shrinking_finds_a_one_node_graph_that_fails_the_same_way():
+    graphs = corpus(0, frozenset(ALL_OPS), 200, 8)
+    failing = [t for t in _trials(TanhSlope, graphs) if t.failed]
+    start = max(failing, key=lambda t: shrink.cost(t.graph))
+    runs = []
+
+    def run(gs):
+        runs.append(len(gs))
+        return [t.actual for t in _trials(TanhSlope, gs)]
+    minimal, rounds, complete = shrink.shrink(start, run, 10.0, Trial)
+    assert complete and rounds == len(runs)
+    assert shrink.signature(minimal) == shrink.signature(start)
+    assert [n.op for n in minimal.graph.nodes][:1] == ['tanh'] and len(minimal.graph.nodes) <= 2
+    assert minimal.graph.code().count('\n') <= 4
+
+
+def test_shrinking_stops_at_its_time_budget():
+    failing = [t for t in _trials(TanhSlope, corpus(0, frozenset(ALL_OPS), 200, 8)) if t.failed]
+    start = max(failing, key=lambda t: shrink.cost(t.graph))
+    minimal, rounds, complete = shrink.shrink(start, lambda gs: [], 0.0, Trial)
+    assert (minimal, rounds, complete) == (start, 0, False)
+
+
+def test_a_candidate_that_hangs_or_crashes_ends_shrinking():
+    """The worker's strikes are for the checks after this one, not for candidates."""
+    failing = [t for t in _trials(TanhSlope, corpus(0, frozenset(ALL_OPS), 200, 8)) if t.failed]
+    start = max(failing, key=lambda t: shrink.cost(t.graph))
+    lost = GraphResult(error=Failure('worker', 'WorkerLost', 'timed out after 10 s'))
+    asked = []
+
+    def run(gs):
+        asked.append(len(gs))
+        return [lost] * len(gs)
+    minimal, rounds, complete = shrink.shrink(start, run, 10.0, Trial)
+    assert minimal is start and not complete and len(asked) == 1

@@ -1,0 +1,109 @@
+"""The oracle store: shipped answers are torch's, missing graphs fall back to torch, the cache is
+never trusted blindly, and reading it needs neither torch nor Hypothesis."""
+import json
+from dataclasses import asdict
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from harness import build_oracles, cases, oracle_store, oracles
+from harness.config import PROFILES
+from harness.dags import ALL_OPS, corpus
+from harness.oracle_store import Store, key
+
+ONLY_STDLIB = '''
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'hypothesis'):
+            raise ImportError('not in a learner kernel: ' + name)
+sys.meta_path.insert(0, Refuse())
+'''
+
+
+def _same(a, b):
+    return json.dumps(asdict(a)) == json.dumps(asdict(b))
+
+
+def test_shipped_store_is_exactly_fresh_torch_for_every_graph_it_must_hold():
+    """Stale data fails here: a graph missing, an extra entry, or an answer torch no longer gives."""
+    graphs = build_oracles.shipped_graphs()
+    shipped = oracle_store.read_shipped()
+    assert shipped, 'the shipped store is missing or of another version: run `make oracles`'
+    assert set(shipped) == {key(g) for g in graphs}
+    store = Store(cache=None)
+    for g in graphs:
+        assert _same(oracles.torch_answer(g, False, store), oracles.run_torch(g)), g.code()
+    assert store.sources == {'shipped': len(graphs), 'cache': 0, 'torch': 0}
+
+
+def test_a_graph_not_in_the_store_falls_back_to_torch_then_to_the_cache(tmp_path):
+    shipped = oracle_store.read_shipped()
+    graphs = [g for g in corpus(12345, frozenset(ALL_OPS), 30, 8) if key(g) not in shipped]
+    assert len(graphs) > 20  # small graphs may be shipped already: any corpus can hold them
+    fresh = Store(cache=tmp_path)
+    assert all(oracles.torch_answer(g, False, fresh) is None for g in graphs)
+    answers = [oracles.torch_answer(g, store=fresh) for g in graphs]
+    assert fresh.sources['torch'] == len(graphs)
+    again = Store(cache=tmp_path)
+    assert all(_same(oracles.torch_answer(g, store=again), a) for g, a in zip(graphs, answers))
+    assert again.sources == {'shipped': 0, 'cache': len(graphs), 'torch': 0}
+
+
+def test_corrupt_or_planted_cache_entries_are_not_trusted(tmp_path):
+    shipped = oracle_store.read_shipped()
+    g, h = [g for g in corpus(54321, frozenset(ALL_OPS), 30, 8) if key(g) not in shipped][-2:]
+    oracles.torch_answer(g, store=Store(cache=tmp_path))
+    oracles.torch_answer(h, store=Store(cache=tmp_path))
+    folder = next(tmp_path.iterdir())
+    (folder / f'{key(g)}.json').write_text('{"graph": tru')  # torn write
+    planted = json.loads((folder / f'{key(h)}.json').read_text())
+    planted['torch']['grads'] = [x + 1.0 for x in planted['torch']['grads']]  # still a result
+    (folder / f'{key(h)}.json').write_text(json.dumps(planted))
+    store = Store(cache=tmp_path)
+    assert _same(oracles.torch_answer(g, store=store), oracles.run_torch(g))
+    assert _same(oracles.torch_answer(h, store=store), oracles.run_torch(h))
+    assert store.sources['torch'] == 2
+
+
+def test_every_engine_lacking_an_op_gets_a_full_corpus():
+    budget = PROFILES['standard']
+    for op in ALL_OPS:
+        if op in ('add', 'mul'):
+            continue  # the fuzz check needs both
+        graphs = corpus(0, frozenset(ALL_OPS) - {op}, budget.examples, budget.max_nodes)
+        assert len(graphs) == budget.examples
+        assert all(op not in g.capabilities for g in graphs)
+
+
+def test_the_store_answers_without_torch_or_hypothesis():
+    """What a learner's kernel (the self-check) and a cold grade need: no torch, no Hypothesis."""
+    graphs = cases.fixed(b.chain for b in PROFILES.values())
+    for b in PROFILES.values():
+        graphs += corpus(0, frozenset(ALL_OPS), b.examples, b.max_nodes)
+    code = ONLY_STDLIB + '''
+import json
+from harness import oracles
+from harness.graph import Graph
+from harness.oracle_store import Store
+graphs = [Graph.from_dict(d) for d in json.load(sys.stdin)]
+store = Store(cache=None)
+assert all(oracles.torch_answer(g, False, store) is not None for g in graphs)
+assert all(oracles.expected(g) is not None for g in graphs[-1000:])
+print(len(graphs), sorted(m for m in sys.modules if m.startswith(('torch', 'hypothesis'))))
+'''
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, input=json.dumps([g.to_dict() for g in graphs]))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(' ', 1)[1].strip() == '[]'
+
+
+@pytest.mark.parametrize('seed', [0, 3])
+def test_the_corpus_is_the_same_in_every_process(seed):
+    code = ('from harness.dags import ALL_OPS, corpus\n'
+            f'print([g.to_json() for g in corpus({seed}, frozenset(ALL_OPS), 30, 8)])')
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip() == str([g.to_json() for g in corpus(seed, frozenset(ALL_OPS), 30, 8)])
