@@ -52,10 +52,12 @@ def _attrs(attrs):
     return ''.join(f', {k}="{_quote(v)}"' for k, v in attrs.items())
 
 
-def dot_source(boxes, edges, rankdir='LR'):
+def dot_source(boxes, edges, rankdir='LR', node_attrs=None):
     """DOT text: a record per ``Box`` and an ellipse per op; ``edges`` are (operand uid, result
-    uid) pairs, drawn into the result's op."""
+    uid) pairs, drawn into the result's op; ``node_attrs`` apply to every node (fonts)."""
     lines = ['digraph G {', f'  rankdir={rankdir};']
+    if node_attrs:
+        lines.append(f'  node [{_attrs(node_attrs)[2:]}];')
     ops = set()
     for b in boxes:
         label = ' | '.join(_escape(row) for row in b.rows)
@@ -83,7 +85,7 @@ def render(dot, format='svg', timeout=30):
     exe = shutil.which('dot')
     if exe is None:
         return None
-    return subprocess.run([exe, f'-T{format}'], input=dot.encode(), capture_output=True,
+    return subprocess.run([exe, f'-T{format}'], input=dot.encode('utf-8', 'replace'), capture_output=True,
                           check=True, timeout=timeout).stdout
 
 

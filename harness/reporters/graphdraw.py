@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from reference.draw import Box, dot_source, render
 
+from . import clean
 from ..compare import show
 from ..graph import Graph
 from ..worker.ops import OPS
@@ -26,6 +27,7 @@ SVG_ATTRIBUTES = {'class', 'width', 'height', 'viewBox', 'transform', 'points', 
                   'stroke-width', 'stroke-dasharray', 'cx', 'cy', 'rx', 'ry', 'd', 'x', 'y',
                   'text-anchor', 'font-family', 'font-size', 'font-weight', 'font-style'}
 
+FONT = {'fontname': 'Helvetica', 'fontsize': '13'}
 WRONG = {'style': 'filled', 'fillcolor': '#ffd6d6', 'color': '#b00020', 'penwidth': '2',
          'class': 'wrong'}
 CULPRIT = {'style': 'filled,bold', 'fillcolor': '#ffcc80', 'color': '#b00020', 'penwidth': '2',
@@ -58,7 +60,7 @@ def number(x, exact=False):
     if isinstance(x, str):  # JSON-safe forms of non-finite floats
         return x if x in ('nan', 'inf', '-inf') else 'not a number'
     if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return show(x)
+        return clean(show(x), 60)  # e.g. 'not a number (T)', T named by the submission
     x = float(x)
     if exact or not math.isfinite(x):
         return show(x)
@@ -102,7 +104,7 @@ def draw(ce):
         drawing.note = f'The graph has {graph.size} values, too many to draw; they are listed below.'
         return drawing
     try:
-        image = render(dot_source(boxes, edges), timeout=10)
+        image = render(dot_source(boxes, edges, node_attrs=FONT), timeout=10)
     except (OSError, subprocess.SubprocessError):
         image = b''
     if image is None:
@@ -126,6 +128,9 @@ def sanitise_svg(data):
     if root is None or root.tag != f'{{{SVG_NS}}}svg':
         return None
     clean = _copy(root)
+    for k in ('width', 'height'):  # one unit a CSS pixel, not a point: 3/4 of the size, as in Jupyter
+        if k in clean.attrib:
+            clean.set(k, clean.get(k).removesuffix('pt'))
     clean.set('xmlns', SVG_NS)
     clean.set('role', 'img')
     return ET.tostring(clean, encoding='unicode', short_empty_elements=True)

@@ -122,7 +122,7 @@ def write(report, path):
 def headline(check):
     """What a failure is about, without the specifics of its graph: to count across a class."""
     text = (check.diagnosis or check.message).split('\n')[0]
-    text = re.sub(r'`[^`]*`', '`…`', text)
+    text = re.sub(r'`[^`]*`', '`…`', re.sub(r'\s\([^()]*\)', '', text))
     text = re.sub(r'^\d+ of \d+ ', '', re.split(r': |; ', text)[0]).rstrip('.')
     return clean(text, HEADLINE_LIMIT)
 
