@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from reference.draw import Box, dot_source, render
 
-from . import clean
+from .text import clean
 from ..compare import show
 from ..graph import Graph
 from ..worker.ops import OPS
@@ -127,13 +127,13 @@ def sanitise_svg(data):
         return None
     if root is None or root.tag != f'{{{SVG_NS}}}svg':
         return None
-    clean = _copy(root)
+    svg = _copy(root)
     for k in ('width', 'height'):  # one unit a CSS pixel, not a point: 3/4 of the size, as in Jupyter
-        if k in clean.attrib:
-            clean.set(k, clean.get(k).removesuffix('pt'))
-    clean.set('xmlns', SVG_NS)
-    clean.set('role', 'img')
-    return ET.tostring(clean, encoding='unicode', short_empty_elements=True)
+        if k in svg.attrib:
+            svg.set(k, svg.get(k).removesuffix('pt'))
+    svg.set('xmlns', SVG_NS)
+    svg.set('role', 'img')
+    return ET.tostring(svg, encoding='unicode', short_empty_elements=True)
 
 
 def _copy(element):
