@@ -14,9 +14,11 @@ A mismatch is explained from first principles, not matched against known submiss
 """
 from dataclasses import dataclass, replace
 
+import reference
+
 from .compare import close, show
 from .graph import Graph
-from .oracles import load_torch, run_reference
+from .oracles import is_offline, load_torch, run_reference
 from .worker.execute import apply
 from .worker.ops import OPS
 
@@ -92,18 +94,23 @@ def _explain_value(graph, m):
 # --- gradients --------------------------------------------------------------------------------
 
 def local_derivatives(graph, values):
-    """``{entry: [d entry / d operand, ...]}`` for every node, from torch at the given values."""
-    torch = load_torch()
+    """``{entry: [d entry / d operand, ...]}`` for every node, from torch at the given values
+    (from the reference engine where torch may not be used)."""
+    torch = None if is_offline() else load_torch()
     out = {}
     for k, node in enumerate(graph.nodes):
         i = len(graph.inputs) + k
         # one leaf per operand position, so `a + a` has partials (1, 1), not one of 2
-        leaves = [torch.tensor(float(values[a]), dtype=torch.float64, requires_grad=True)
-                  for a in node.args]
         d = node.to_dict()
         d['args'] = list(range(len(node.args)))
-        y = apply(d, leaves)
-        grads = torch.autograd.grad(y, leaves, allow_unused=True)
+        if torch is None:
+            leaves = [reference.Value(float(values[a])) for a in node.args]
+            apply(d, leaves).backward()
+            out[i] = [leaf.grad for leaf in leaves]
+            continue
+        leaves = [torch.tensor(float(values[a]), dtype=torch.float64, requires_grad=True)
+                  for a in node.args]
+        grads = torch.autograd.grad(apply(d, leaves), leaves, allow_unused=True)
         out[i] = [0.0 if g is None else g.item() for g in grads]
     return out
 

@@ -88,3 +88,22 @@ def graphs(draw, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True):
     elif scale:
         nodes.append(Node('mul', (last,), factor, scale[0] == 'rmul'))
     return Graph(tuple(inputs), tuple(nodes), len(inputs) + len(nodes) - 1).pruned()
+
+
+def corpus(seed, ops, budget):
+    """The fuzz corpus: every distinct graph of ``budget.examples`` draws over ``ops`` with a
+    fixed seed (the same graphs each run of this Hypothesis version)."""
+    from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings
+    out, seen = [], set()
+
+    @hypothesis_seed(seed)
+    @settings(max_examples=budget.examples, database=None, deadline=None, derandomize=False,
+              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+    @given(graphs(ops=tuple(sorted(ops)), max_nodes=budget.max_nodes))
+    def collect(g):
+        key = g.to_json()
+        if key not in seen:
+            seen.add(key)
+            out.append(g)
+    collect()
+    return tuple(out)

@@ -183,7 +183,7 @@ def page_of(browser):
     pages = []
 
     def open_(path):
-        page = browser.new_page(viewport={'width': 1100, 'height': 900})
+        page = browser.new_page(viewport={'width': 1280, 'height': 900})
         problems = []
         page.on('console', lambda m: problems.append(f'console {m.type}: {m.text}')
                 if m.type in ('error', 'warning') else None)

@@ -3,37 +3,26 @@ non-determinism."""
 import functools
 import random
 
-from hypothesis import HealthCheck, Phase, find, given, settings
-from hypothesis import seed as hypothesis_seed
-from hypothesis.errors import Flaky, NoSuchExample, Unsatisfiable
-
+from .. import oracle_store, oracles
 from ..diagnose import explain, first_mismatch
-from ..strategies import graphs
 from .registry import check, failed, passed, skipped
 from .trials import counterexample, run_graphs
 
 
-def _fuzz_settings(n):
-    return settings(max_examples=n, database=None, deadline=None, derandomize=False,
-                    suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+def corpus(seed, ops, budget):
+    """The fuzzed graphs for a seed: the same list for every submission with these ops, stored
+    or made once per process (a batch pays for it once); offline, the stored corpus of the
+    largest op set the submission has."""
+    return _corpus(seed, ops, budget, oracles.is_offline())
 
 
 @functools.lru_cache(maxsize=64)
-def corpus(seed, ops, budget):
-    """The fuzzed graphs for a seed: the same list for every submission with these ops, made
-    once per process (a batch pays for it once)."""
-    out, seen = [], set()
-
-    @hypothesis_seed(seed)
-    @_fuzz_settings(budget.examples)
-    @given(graphs(ops=tuple(sorted(ops)), max_nodes=budget.max_nodes))
-    def collect(g):
-        key = g.to_json()
-        if key not in seen:
-            seen.add(key)
-            out.append(g)
-    collect()
-    return out
+def _corpus(seed, ops, budget, offline):
+    stored = oracle_store.corpus(seed, budget, ops, nearest=offline)
+    if stored is not None or offline:
+        return stored or ()
+    from ..strategies import corpus as generate
+    return generate(seed, ops, budget)
 
 
 @check('fuzz.dags')
@@ -60,7 +49,8 @@ def random_graphs(ctx):
     aside = (f' ({len(failing) - len(unexplained)} more use ops that fail their own checks)'
              if len(unexplained) < len(failing) else '')
     failing, ops = unexplained, ops - named
-    minimal = shrink(session, ops, seed, budget) or failing[0]
+    minimal = (None if oracles.is_offline() else shrink(session, ops, seed, budget)) or \
+        min(failing, key=lambda t: t.graph.size)
     flaky = rerun_differs(session, minimal, budget.reruns)
     diagnosis = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch,
                         minimal.actual.order)
@@ -75,6 +65,9 @@ def random_graphs(ctx):
 
 def shrink(session, ops, seed, budget):
     """A minimal failing graph, found and shrunk by Hypothesis, or ``None``."""
+    from hypothesis import HealthCheck, find, settings
+    from hypothesis.errors import Flaky, NoSuchExample, Unsatisfiable
+    from ..strategies import graphs
     def fails(g):
         return run_graphs(session, [g], instrument=True)[0].failed
     try:

@@ -1,0 +1,154 @@
+"""``check(Value)``: the grader's checks in the learner's own process, torch-free, and in a real
+Jupyter kernel (nbclient + ipykernel)."""
+import importlib.util
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SUBMISSIONS
+from harness import check, oracle_store, precompute
+from harness.selfcheck import NOTICE
+
+EXPECTED = tomllib.loads((SUBMISSIONS / 'expected.toml').read_text())
+# the engines as files (the broken and hostile examples test loading, which a notebook does itself)
+ENGINES = sorted(name for name in EXPECTED if name.endswith('.py') and '/' not in name
+                 and (SUBMISSIONS / name).is_file())
+
+
+def module(path):
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
+@pytest.mark.parametrize('name', ENGINES)
+def test_self_check_agrees_with_the_grader_on_every_example(name):
+    want = EXPECTED[name]
+    m = module(SUBMISSIONS / name)
+    result = check(m.Value, getattr(m, 'MLP', None))
+    assert result.passed == (want['exit'] == 0), str(result)
+    if 'check' in want:
+        failing = {c.id: c for c in result.report.failures}
+        assert want['check'] in failing, str(result)
+        assert want['says'] in failing[want['check']].message
+
+
+def test_self_check_in_a_fresh_process_imports_neither_torch_nor_hypothesis():
+    code = (f'import sys, importlib.util\n'
+            f'spec = importlib.util.spec_from_file_location("engine", {str(SUBMISSIONS / "lecture_engine.py")!r})\n'
+            'm = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n'
+            'from harness import check\n'
+            'r = check(m.Value, MLP=m.MLP)\n'
+            'print(r.passed, "torch" in sys.modules, "hypothesis" in sys.modules)\n')
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ['True', 'False', 'False'], out.stdout + out.stderr
+
+
+def test_result_renders_as_text_and_as_the_html_report():
+    m = module(SUBMISSIONS / 'bug_overwrite_grad.py')
+    result = check(m.Value, MLP=m.MLP)
+    text = str(result)
+    assert text.startswith(NOTICE) and 'FAIL backward.accumulate' in text
+    html = result._repr_html_()
+    assert 'it is not your grade' in html and '<html' not in html and '<style>' in html
+    fuzz = html[html.index('id="check-fuzz.dags"'):]
+    fuzz = fuzz[:fuzz.index('</article>')]
+    assert 'assigned instead of accumulated' in fuzz
+    ce = result.report.failures[0].counterexample
+    assert ce.wrong and ce.culprits
+    if '<svg' in fuzz:  # Graphviz installed: drawn, the wrong gradient marked
+        assert 'class="node wrong"' in fuzz and 'grad expected' in fuzz and 'class="node culprit"' in fuzz
+
+
+def test_a_hanging_engine_is_cut_off_and_the_rest_still_reported():
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text() + '''
+
+def _hang(self, other):
+    while True:
+        pass
+
+Value.__mul__ = _hang
+'''
+    namespace = {}
+    exec(compile(source, '<hanging engine>', 'exec'), namespace)
+    result = check(namespace['Value'], timeout=0.5)
+    assert not result.passed
+    messages = ' '.join(c.message for c in result.report.checks)
+    assert 'timed out after 0.5 s' in messages
+    assert 'already timed out 3 times' in messages
+    assert result.report.by_category()['robustness']  # the remaining checks are still reported
+
+
+def test_the_stored_oracle_answers_are_what_torch_and_hypothesis_give_today():
+    """The shipped store is current: rebuilt from torch and Hypothesis, it is the same data."""
+    assert oracle_store.load()['answers'], 'the store is missing or of another grader version'
+    rebuilt = json.loads(precompute.dumps(precompute.build()))
+    stored = json.loads(oracle_store.PATH.read_text())
+    assert rebuilt == stored, 'run `make oracle-store` and commit harness/data/oracle_store.json'
+
+
+# --- a real Jupyter kernel ---------------------------------------------------------------------
+
+def notebook(engine):
+    import nbformat
+    cells = [nbformat.v4.new_code_cell((SUBMISSIONS / engine).read_text()),
+             nbformat.v4.new_code_cell('from harness import check\ncheck(Value, MLP=MLP)'),
+             nbformat.v4.new_code_cell('import sys\nprint("torch" in sys.modules, "hypothesis" in sys.modules)')]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def execute(engine):
+    from nbclient import NotebookClient
+    nb = notebook(engine)
+    NotebookClient(nb, timeout=120, kernel_name='python3', resources={'metadata': {'path': str(ROOT)}}).execute()
+    html = [o['data']['text/html'] for o in nb.cells[1].outputs if 'text/html' in o.get('data', {})]
+    text = [o['data']['text/plain'] for o in nb.cells[1].outputs if 'text/plain' in o.get('data', {})]
+    return html[0], text[0], nb.cells[2].outputs[0]['text'].split()
+
+
+def test_notebook_check_of_a_buggy_engine_shows_the_wrong_gradient(tmp_path):
+    html, text, imported = execute('bug_overwrite_grad.py')
+    assert imported == ['False', 'False']  # neither torch nor Hypothesis in the learner's kernel
+    assert 'FAILED' in html and 'not your grade' in html and NOTICE in text
+    article = html[html.index('id="check-backward.accumulate"'):]
+    article = article[:article.index('</article>')]
+    assert '<svg' in article
+    wrong = article.split('class="node wrong"')
+    assert len(wrong) == 2 and 'grad got' in wrong[1] and 'grad expected 6.0' in wrong[1]
+    assert 'class="node culprit"' in article
+    page = tmp_path / 'notebook-output.html'
+    page.write_text(f'<!DOCTYPE html><meta charset="utf-8"><body>{html}</body>', encoding='utf-8')
+    _screenshot(page, 'notebook-check-bug_overwrite_grad.png', 'article[id="check-backward.accumulate"]')
+
+
+def test_notebook_check_of_a_correct_engine_passes():
+    html, _, imported = execute('lecture_engine.py')
+    assert imported == ['False', 'False']
+    assert 'PASSED' in html and '0 required checks failed' in html
+    assert 'class="failure"' not in html
+    failures_part = html[:html.index('id="advice"')] if 'id="advice"' in html else html
+    assert 'class="node wrong"' not in failures_part  # drawings only under advice, if at all
+
+
+def _screenshot(page, name, selector):
+    """The notebook's HTML output as Chromium renders it, kept beside the report's screenshots."""
+    chromium = Path('/usr/bin/chromium')
+    if not chromium.exists():
+        return
+    from playwright.sync_api import sync_playwright
+    target = ROOT / 'reports' / 'screenshots'
+    target.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=[
+            '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+            '--disable-component-update', '--disable-sync', '--no-first-run'])
+        view = browser.new_page(viewport={'width': 1280, 'height': 800})
+        view.goto(page.as_uri())
+        view.locator(selector).screenshot(path=str(target / name))
+        browser.close()
