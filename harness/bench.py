@@ -8,6 +8,8 @@ import gc
 import io
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -68,6 +70,26 @@ def floor(path, config):
     return statistics.median(runs)
 
 
+SELF_CHECK = ('import importlib.util, time\n'
+              't = time.perf_counter()\n'
+              'spec = importlib.util.spec_from_file_location("engine", {path!r})\n'
+              'engine = importlib.util.module_from_spec(spec); spec.loader.exec_module(engine)\n'
+              'from harness import check\n'
+              'assert check(engine.Value, MLP=engine.MLP).passed\n'
+              'print(time.perf_counter() - t)\n')
+
+
+def self_check(engine='lecture_engine.py', runs=3):
+    """Median seconds of ``check(Value, MLP=MLP)`` on a correct engine in a fresh interpreter,
+    imports included, and of ``import torch`` alone in one."""
+    def median(code):
+        return statistics.median(float(subprocess.run([sys.executable, '-c', code], check=True,
+                                                      capture_output=True, text=True).stdout)
+                                 for _ in range(runs))
+    return (median(SELF_CHECK.format(path=str(EXAMPLES / engine))),
+            median('import time; t = time.perf_counter(); import torch; print(time.perf_counter() - t)'))
+
+
 @click.command()
 @click.option('--copies', default=300, show_default=True, help='Copies of the notebook example.')
 @click.option('--jobs', '-j', default=2, show_default=True, help='Submissions graded at once.')
@@ -77,6 +99,9 @@ def floor(path, config):
 def main(copies, jobs, profile, notebook):
     """Grade a class of example copies; print throughput, breakdown and the ratio to the floor."""
     config = Config(profile=profile)
+    mine, torch = self_check()
+    click.echo(f'notebook self-check of a correct engine, imports included: {mine:.2f} s (target '
+               f'< 2 s), {mine / torch:.2f}x a bare import torch ({torch:.2f} s)')
     work_dir = Path(tempfile.mkdtemp(prefix='micrograde-bench-'))
     try:
         (work_dir / 'class').mkdir()

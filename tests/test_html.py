@@ -70,7 +70,7 @@ def test_hostile_strings_are_shown_as_text_and_capped():
     assert tags.tags <= {'html', 'head', 'meta', 'title', 'style', 'body', 'div', 'header', 'h1',
                          'h2', 'h3', 'h4', 'p', 'code', 'pre', 'nav', 'ul', 'li', 'a', 'section',
                          'details', 'summary', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'span',
-                         'article', 'figure', 'figcaption', 'svg', 'g', 'title', 'polygon',
+                         'article', 'figure', 'figcaption', 'svg', 'g', 'polygon',
                          'polyline', 'ellipse', 'path', 'text'}, tags.tags
     assert not {a for a in tags.attributes if a.startswith('on')}
     assert '&lt;script&gt;alert(1)&lt;/script&gt;' in page
@@ -151,6 +151,7 @@ def test_index_puts_the_most_common_problem_first():
                                       'is 1.0, expected 0.4.')),
         '<b>eve</b>.py': report_with(failing(accumulate)),
         'zed.py': report_with(Check('ops.add', 'ops', 'passed', 'ok'), verdict='passed'),
+        'l\udcffatin.py': report_with(Check('ops.add', 'ops', 'passed', 'ok'), verdict='passed'),
     }
     page = html.render_index(reports)
     problems = page[page.index('Most common problems'):page.index('<h2>Submissions')]
@@ -158,7 +159,9 @@ def test_index_puts_the_most_common_problem_first():
     assert '2 submissions' in problems and '1 submission' in problems
     assert '&lt;b&gt;eve&lt;/b&gt;.py' in page and '<b>' not in page
     assert 'href="%3Cb%3Eeve%3C/b%3E.py/report.html"' in page
-    assert '1 passed</span>, <span class="failed">3 failed' in page
+    assert '2 passed</span>, <span class="failed">3 failed' in page
+    assert 'href="l%FFatin.py/report.html"' in page  # a zip's non-UTF-8 name keeps its bytes
+    page.encode('utf-8')
 
 
 # --- real grading, seen by a real browser ---------------------------------------------------

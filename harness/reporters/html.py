@@ -137,7 +137,8 @@ def common(reports, required):
 
 
 def _href(sub_id):
-    return f'{quote(sub_id)}/report.html'
+    """The link to a submission's folder; a name that is not UTF-8 (from a zip) keeps its bytes."""
+    return f'{quote(sub_id, errors="surrogateescape")}/report.html'
 
 
 def render_index(reports):
