@@ -85,6 +85,40 @@ Value.__mul__ = _hang
     assert result.report.by_category()['robustness']  # the remaining checks are still reported
 
 
+def test_without_a_stored_corpus_for_its_ops_the_fuzz_check_is_skipped_not_passed():
+    class Value:  # + and * between Values only: no stored corpus uses so few ops
+        def __init__(self, data, children=()):
+            self.data, self.grad, self._prev, self._backward = data, 0.0, children, lambda: None
+
+        def __add__(self, other):
+            out = Value(self.data + other.data, (self, other))
+            out._backward = lambda: (setattr(self, 'grad', self.grad + out.grad),
+                                     setattr(other, 'grad', other.grad + out.grad))
+            return out
+
+        def __mul__(self, other):
+            out = Value(self.data * other.data, (self, other))
+            out._backward = lambda: (setattr(self, 'grad', self.grad + other.data * out.grad),
+                                     setattr(other, 'grad', other.grad + self.data * out.grad))
+            return out
+
+        def backward(self):
+            order, seen, stack = [], set(), [(self, False)]
+            while stack:
+                v, done = stack.pop()
+                if done:
+                    order.append(v)
+                elif v not in seen:
+                    seen.add(v)
+                    stack += [(v, True)] + [(c, False) for c in v._prev]
+            self.grad = 1.0
+            for v in reversed(order):
+                v._backward()
+
+    fuzz = {c.id: c for c in check(Value).report.checks}['fuzz.dags']
+    assert fuzz.status == 'skipped' and 'no stored random graphs' in fuzz.message
+
+
 def test_the_stored_oracle_answers_are_what_torch_and_hypothesis_give_today():
     """The shipped store is current: rebuilt from torch and Hypothesis, it is the same data."""
     assert oracle_store.load()['answers'], 'the store is missing or of another grader version'
