@@ -18,7 +18,8 @@ from .worker.ops import CAPABILITIES
 
 PATH = resources.files('harness').joinpath('data/oracle_store.json')
 
-#: Op sets whose fuzz corpora are stored: every op, the lecture's engine, micrograd's, the least.
+#: Op sets whose fuzz corpora are stored: every op, the lecture's engine, micrograd's, the least,
+#: and every op between Values only (no plain numbers).
 _CONSTANT_FORMS = ('add', 'add_const', 'radd', 'mul', 'mul_const', 'rmul')
 _ARITHMETIC = _CONSTANT_FORMS + ('sub', 'sub_const', 'rsub', 'truediv', 'truediv_const',
                                  'rtruediv', 'pow', 'neg')
@@ -27,6 +28,8 @@ OP_SETS = {
     'lecture': _ARITHMETIC + ('exp', 'tanh'),
     'micrograd': _ARITHMETIC + ('relu',),
     'least': _CONSTANT_FORMS,
+    'values only': tuple(c for c in CAPABILITIES if not c.endswith('_const') and c not in (
+        'backward', 'numbers', 'pow', 'radd', 'rsub', 'rmul', 'rtruediv', 'rpow')),
 }
 SEEDS = (0,)
 STORED_PROFILES = ('quick',)
@@ -57,11 +60,16 @@ def answer(graph):
 
 def corpus(seed, budget, ops, nearest=False):
     """The stored fuzz corpus for exactly these ``ops`` (a tuple of graphs), else ``None``; with
-    ``nearest``, the largest stored corpus over a subset of ``ops`` instead of ``None``."""
+    ``nearest``, instead of ``None`` every stored graph of this seed and budget that uses only
+    these ops (maybe none)."""
     ops = frozenset(ops)
     budget = budget.to_dict()
     matching = [c for c in load()['corpora'] if c['seed'] == seed and c['budget'] == budget]
     exact = [c for c in matching if frozenset(c['ops']) == ops]
-    if not exact and nearest:
-        exact = sorted((c for c in matching if frozenset(c['ops']) <= ops), key=lambda c: -len(c['ops']))
-    return tuple(Graph.from_dict(g) for g in exact[0]['graphs']) if exact else None
+    if exact:
+        return tuple(Graph.from_dict(g) for g in exact[0]['graphs'])
+    if not nearest:
+        return None
+    unique = dict.fromkeys(json.dumps(g, sort_keys=True) for c in matching for g in c['graphs'])
+    graphs = (Graph.from_dict(json.loads(g)) for g in unique)
+    return tuple(g for g in graphs if g.capabilities - {'backward'} <= ops)

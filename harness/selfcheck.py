@@ -22,6 +22,7 @@ from .config import Config, Settings
 from .grading import run_checks
 from .results import Check, Report
 from .worker.execute import Backend, run_graph
+from .worker.load.classes import EXPECTED, Found, similar
 from .worker.mlp import run_mlp
 from .worker.serve import Capture
 
@@ -143,7 +144,8 @@ def check(Value, MLP=None, *, Neuron=None, Layer=None, seed=0, profile='quick', 
     report = Report(submission=f'{_where(Value)} (self-check)', seed=seed, profile=profile,
                     versions={'micrograde': __version__, 'python': platform.python_version()},
                     budgets=config.budget.to_dict(),
-                    classes={role: _where(cls) for role, cls in classes.items()})
+                    classes={role: _where(cls) for role, cls in classes.items()},
+                    class_info={role: _found(role, cls).info() for role, cls in classes.items()})
     report.checks.append(Check('load', 'load', 'passed', f'Value is {_where(Value)}'))
     state = random.getstate()
     started = time.perf_counter()
@@ -154,6 +156,13 @@ def check(Value, MLP=None, *, Neuron=None, Layer=None, seed=0, profile='quick', 
         random.setstate(state)
         report.timings['total'] = time.perf_counter() - started
     return SelfCheck(config.rubric.apply(report))
+
+
+def _found(role, cls):
+    """The class as the loader reports it, with its methods named otherwise (``backprop``)."""
+    found = Found(cls, _where(cls), 'name')
+    found.similar = similar(cls, EXPECTED.get(role, ()))
+    return found
 
 
 def _where(cls):

@@ -11,8 +11,8 @@ from .trials import counterexample, run_graphs
 
 def corpus(seed, ops, budget):
     """The fuzzed graphs for a seed: the same list for every submission with these ops, stored
-    or made once per process (a batch pays for it once); offline, the stored corpus of the
-    largest op set the submission has."""
+    or made once per process (a batch pays for it once); offline, the stored graphs that use
+    only the ops the submission has."""
     return _corpus(seed, ops, budget, oracles.is_offline())
 
 
