@@ -4,8 +4,8 @@ The same registry and the same checks as ``micrograde grade``, on the classes th
 in, in their own kernel: no sandbox (it is their code, in their process), each request under a
 time limit.  Offline (``oracles.offline``): torch and Hypothesis are never imported; the oracle's
 answers for the fixed graphs and a fixed fuzz corpus come from the stored answers, anything else
-from the reference engine, and a failure is the smallest failing graph of the corpus instead of
-a shrunk one.  The result renders as the HTML report (graph included) in Jupyter and as the
+from the reference engine, and a failure is the first failing graph of the corpus instead of a
+shrunk one.  The result renders as the HTML report (graph included) in Jupyter and as the
 console summary in a terminal.
 """
 import contextlib

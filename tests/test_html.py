@@ -238,12 +238,13 @@ def test_make_grade_of_overwrite_grad_draws_the_wrong_gradient(run_cli, tmp_path
             assert f'grad expected {expected!r}' in text and 'grad got' in text
         assert article.locator('svg g.node.culprit').count() == len(ce['culprits']) >= 1
         assert check['diagnosis'] in article.locator('.diagnosis').inner_text()
-    fuzz = page.locator('article[id="check-fuzz.dags"]')
-    assert 'assigned instead of accumulated' in fuzz.locator('.diagnosis').inner_text()
+    accumulate = page.locator('article[id="check-backward.accumulate"]')
+    assert 'assigned instead of accumulated' in accumulate.locator('.diagnosis').inner_text()
     assert page.locator('#advice article.failure').count() == 0
     shot = screenshot(page, 'report-bug_overwrite_grad.png')
     assert shot.stat().st_size > 10_000
     screenshot(page, 'report-bug_overwrite_grad-fuzz.png', 'article[id="check-fuzz.dags"]')
+    screenshot(page, 'report-bug_overwrite_grad-accumulate.png', 'article[id="check-backward.accumulate"]')
 
 
 def test_passing_engine_page_shows_no_failure(run_cli, tmp_path, page_of):
