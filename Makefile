@@ -31,6 +31,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	$(call apt,bwrap,bubblewrap,workers run with process isolation only)
 	$(call apt,redis-server,redis-server,make serve needs it or --broker redis://HOST)
+	$(call apt,dot,graphviz,HTML reports list graphs as tables instead of drawing them)
+	$(call apt,chromium,chromium,the browser tests of the HTML report are skipped)
 	@touch $(STAMP)
 
 test: install

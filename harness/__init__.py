@@ -1,15 +1,17 @@
 """micrograde: grade micrograd-style autograd engines against torch and a reference engine.
 
-Public API: ``grade(path, config=Config(...)) -> Report`` (each ``Check`` in ``Report.checks``).
+Public API: ``grade(path, config=Config(...)) -> Report`` (each ``Check`` in ``Report.checks``);
+``check(Value, MLP=MLP)``: the same checks in a learner's own notebook, as a self-check.
 Names resolve on first use, so ``import harness`` stays light: the worker and ``micrograde
 --help`` never import torch.
 """
 import importlib
 
 __version__ = '0.1.0'
-__all__ = ['grade', 'Config', 'Report', 'Check']
+__all__ = ['grade', 'Config', 'Report', 'Check', 'check']
 
-_HOME = {'grade': 'grading', 'Config': 'config', 'Report': 'results', 'Check': 'results'}
+_HOME = {'grade': 'grading', 'Config': 'config', 'Report': 'results', 'Check': 'results',
+         'check': 'selfcheck'}
 
 
 def __getattr__(name):

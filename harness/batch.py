@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import __version__, sandbox
 from .grading import safe_grade
-from .reporters import json_report, write_reports
+from .reporters import html, json_report, write_reports
 from .results import CATEGORIES
 from .warm import WarmTemplate
 from .worker.load import LoadError
@@ -140,6 +140,7 @@ class Batch:
                         progress(sub_id, report, False)
         ordered = {sub_id: reports[sub_id] for sub_id, _ in self.submissions}
         write_gradebook(ordered, Path(self.out, 'gradebook.csv'))
+        html.write_index(ordered, Path(self.out, 'index.html'))
         return ordered
 
 

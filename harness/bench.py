@@ -2,6 +2,7 @@
 
 * a cold ``micrograde grade`` of a correct ``.py`` against ``python -c "import torch"``;
 * a failing grade (median over ``submissions/bug_*.py``) against a passing one;
+* the notebook self-check (``check(Value, MLP=MLP)``) of a correct engine, imports included;
 * a class of copies of the notebook example (plus every other example) graded with ``-j``;
 * per notebook, grading's cost against the floor: what the notebook's own code needs for the
   same work (every request a real grading sent, replayed in-process, with no sandbox, no
@@ -129,6 +130,29 @@ def _row(figure, measured, ratio, target):
     click.echo(f'  {figure:<48} {measured:<26} {ratio:>6.2f}x  target <= {target:g}x  {ok}')
 
 
+SELF_CHECK = ('import importlib.util, time\n'
+              't = time.perf_counter()\n'
+              'spec = importlib.util.spec_from_file_location("engine", {path!r})\n'
+              'engine = importlib.util.module_from_spec(spec); spec.loader.exec_module(engine)\n'
+              'from harness import check\n'
+              'assert check(engine.Value, MLP=engine.MLP).passed\n'
+              'print(time.perf_counter() - t)\n')
+
+
+def self_check(runs, engine=CORRECT):
+    """Median seconds of ``check(Value, MLP=MLP)`` on a correct engine in a fresh interpreter,
+    imports included (an empty oracle cache: only what ships counts)."""
+    cache = tempfile.mkdtemp(prefix='micrograde-bench-cache-')
+    env = dict(os.environ, MICROGRADE_CACHE=cache)
+    code = SELF_CHECK.format(path=str(EXAMPLES / engine))
+    try:
+        return statistics.median(
+            float(subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env, check=True,
+                                 capture_output=True, text=True).stdout) for _ in range(runs))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 @click.command()
 @click.option('--copies', default=300, show_default=True, help='Copies of the notebook example.')
 @click.option('--jobs', '-j', default=2, show_default=True, help='Submissions graded at once.')
@@ -145,6 +169,9 @@ def main(copies, jobs, profile, notebook, runs):
     click.echo(f'  import torch {torch_s:.2f} s; grade {CORRECT} {correct_s:.2f} s')
     for name, s in bugs.items():
         click.echo(f'  grade {name} {s:.2f} s')
+    mine = self_check(runs)
+    click.echo(f'  notebook self-check of {CORRECT}, imports included: {mine:.2f} s (issue 13: '
+               f'< 2 s), {mine / torch_s:.2f}x import torch')
     wall, n, nb = classroom(copies, jobs, profile, notebook)
 
     def mean(key):

@@ -88,15 +88,17 @@ def main():
 @main.command()
 @click.argument('path', required=False)
 @click.option('--module', help='Grade an installed module (e.g. micrograd) instead of a PATH.')
-@click.option('--out', type=click.Path(file_okay=False), help='Folder for junit.xml, report.json '
-              'and results.json.')
+@click.option('--out', type=click.Path(file_okay=False), help='Folder for junit.xml, report.json, '
+              'results.json and report.html.')
 @click.option('--junit', type=click.Path(dir_okay=False), help='Write JUnit XML here.')
 @click.option('--json', 'json_path', type=click.Path(dir_okay=False), help='Write the JSON report here.')
 @click.option('--gradescope', type=click.Path(dir_okay=False), help="Write Gradescope's "
               'results.json here.')
+@click.option('--html', type=click.Path(dir_okay=False), help='Write the HTML report (one page, '
+              'the failing graphs drawn) here.')
 @click.option('--color/--no-color', default=None, help='Colour the summary (default: on a TTY).')
 @grade_options
-def grade(path, module, out, junit, json_path, gradescope, color, **options):
+def grade(path, module, out, junit, json_path, gradescope, html, color, **options):
     """Grade one submission: a .py file, a notebook, a package folder, a .zip or --module NAME.
 
     Exit status: 0 when every required check passed, 1 when one failed or the submission could
@@ -109,7 +111,8 @@ def grade(path, module, out, junit, json_path, gradescope, color, **options):
     config = make_config(**options)
     report = safe_grade(path, module, config, module or path)
     rerun = _rerun(click.get_current_context(), path, module)
-    written = write_reports(report, out, junit=junit, json=json_path, gradescope=gradescope)
+    written = write_reports(report, out, junit=junit, json=json_path, gradescope=gradescope,
+                            html=html)
     colour = sys.stdout.isatty() if color is None else color
     click.echo(_console(report, colour, rerun), nl=False)
     for p in written:
@@ -147,7 +150,8 @@ def _console(report, colour, rerun):
 def batch(paths, out, jobs, **options):
     """Grade every submission in the given folders or zips (one per file or sub-folder).
 
-    Writes OUT/<id>/{junit.xml,report.json,results.json} and OUT/gradebook.csv. Submissions
+    Writes OUT/<id>/{junit.xml,report.json,results.json,report.html}, OUT/gradebook.csv and
+    OUT/index.html (sortable, the most common problems on top). Submissions
     whose content, rubric, seed, profile and grader version are unchanged keep their reports.
     Exit status: 0 when the batch ran (whatever the grades), 2 on a usage error.
     """
@@ -169,7 +173,7 @@ def batch(paths, out, jobs, **options):
     passed = sum(r.verdict == 'passed' for r in reports.values())
     click.echo(f'{len(reports)} graded: {passed} passed, {len(reports) - passed} failed; '
                f'{state["reused"]} unchanged since the last run. Gradebook: '
-               f'{Path(out, "gradebook.csv")}')
+               f'{Path(out, "gradebook.csv")}; class page: {Path(out, "index.html")}')
 
 
 for _command in (serve, worker, token):  # the grading service's commands

@@ -273,25 +273,52 @@ def topological_violation(graph, order):
     return None
 
 
-def _localise(graph, actual, expected):
+def blame(graph, actual, expected, mismatch):
+    """``(wrong, culprits)``: the live entries whose value or gradient is wrong, and the nodes
+    whose op the mismatch is localised to, so that a drawing can mark both.
+
+    A forward error or wrong value is the op that computed it; a wrong gradient is the op whose
+    own gradient is right while the gradient it passes to an operand is not."""
+    if mismatch.kind == 'error':
+        node = mismatch.entry
+        return [], [node] if node is not None and node >= len(graph.inputs) else []
+    live = graph.live()
+    wrong = [i for i in live if not close(actual.values[i], expected.values[i])]
+    if mismatch.kind == 'value':
+        return wrong, [mismatch.entry] if mismatch.entry >= len(graph.inputs) else []
+    wrong = [i for i in live if not close(actual.grads[i], expected.grads[i])]
+    found = _first_wrong_flow(graph, actual, expected, wrong)
+    return wrong, found[1] if found else []
+
+
+def _first_wrong_flow(graph, actual, expected, wrong):
+    """``(operand, consumers)``: the latest wrong gradient whose consumers' own are all right."""
     users = graph.consumers()
-    wrong = [i for i in graph.live() if not close(actual.grads[i], expected.grads[i])]
     for i in reversed(wrong):
         culprits = sorted(set(users[i]))
         if culprits and all(close(actual.grads[c], expected.grads[c]) for c in culprits):
-            if len(culprits) == 1:
-                c = culprits[0]
-                node = graph.node(c)
-                side = ''
-                if len(node.args) == 2 and node.args[0] != node.args[1]:
-                    side = ' with respect to its left input' if node.args[0] == i else \
-                        ' with respect to its right input'
-                return (f'the local derivative of {OPS[node.op].display}{side} is wrong: in '
-                        f'`{graph.name(c)} = {graph.expression(c)}`, {graph.name(i)}.grad is '
-                        f'{show(actual.grads[i])}, expected {show(expected.grads[i])}.')
-            names = ', '.join(f'`{graph.expression(c)}`' for c in culprits)
-            return (f'{graph.name(i)}.grad is {show(actual.grads[i])}, expected '
-                    f'{show(expected.grads[i])}: the gradients that flow into it from {names} '
-                    f'do not add up.')
+            return i, culprits
+    return None
+
+
+def _localise(graph, actual, expected):
+    wrong = [i for i in graph.live() if not close(actual.grads[i], expected.grads[i])]
+    found = _first_wrong_flow(graph, actual, expected, wrong)
+    if found:
+        i, culprits = found
+        if len(culprits) == 1:
+            c = culprits[0]
+            node = graph.node(c)
+            side = ''
+            if len(node.args) == 2 and node.args[0] != node.args[1]:
+                side = ' with respect to its left input' if node.args[0] == i else \
+                    ' with respect to its right input'
+            return (f'the local derivative of {OPS[node.op].display}{side} is wrong: in '
+                    f'`{graph.name(c)} = {graph.expression(c)}`, {graph.name(i)}.grad is '
+                    f'{show(actual.grads[i])}, expected {show(expected.grads[i])}.')
+        names = ', '.join(f'`{graph.expression(c)}`' for c in culprits)
+        return (f'{graph.name(i)}.grad is {show(actual.grads[i])}, expected '
+                f'{show(expected.grads[i])}: the gradients that flow into it from {names} '
+                f'do not add up.')
     i = wrong[0] if wrong else graph.output
     return f'{graph.name(i)}.grad is {show(actual.grads[i])}, expected {show(expected.grads[i])}.'

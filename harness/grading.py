@@ -53,7 +53,7 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
                                    error or _found(report, config.settings.classes['Value']),
                                    output=loaded.output, duration=timings['load']))
         if not error:
-            _run_checks(session, config, report)
+            run_checks(session, config, report)
     finally:
         report.output = session.close()
         timings['total'] = time.perf_counter() - started
@@ -99,8 +99,9 @@ def prepare(config):
             oracles.expected(graph)
 
 
-def _run_checks(session, config, report):
-    """Probe the ops, then walk the registry: every check timed, each category's total kept."""
+def run_checks(session, config, report):
+    """Probe the ops, then walk the registry: every check timed, each category's total kept.
+    ``session``: a worker's, or the notebook self-check's in-process one."""
     t = time.perf_counter()
     report.capabilities = probe(session)
     report.timings['probe'] = time.perf_counter() - t

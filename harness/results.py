@@ -19,6 +19,10 @@ class Counterexample:
     expected: dict = field(default_factory=dict)  # name -> shown value
     actual: dict = field(default_factory=dict)
     graph: dict | None = None  # the graph as plain data (``Graph.to_dict``), for drawing it
+    # what the submission computed for each graph entry (``{'data', 'grad'}``, in graph order)
+    nodes: list = field(default_factory=list)
+    wrong: dict = field(default_factory=dict)  # entry name -> the expected {'data'} / {'grad'}
+    culprits: list = field(default_factory=list)  # names of the nodes whose op is blamed
 
 
 @dataclass

@@ -21,7 +21,7 @@ def test_public_names_resolve_and_grade_can_be_called_twice():
         'assert isinstance(a, harness.Report) and isinstance(a.checks[0], harness.Check)\n'
         'print(a.verdict, b.verdict, sorted(harness.__all__))\n')
     assert result.stdout.split() == ['passed', 'failed', "['Check',", "'Config',", "'Report',",
-                                     "'grade']"], result.stderr
+                                     "'check',", "'grade']"], result.stderr
 
 
 def test_help_and_import_do_not_import_torch():

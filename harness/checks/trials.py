@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from .. import oracles
 from ..compare import close, show
-from ..diagnose import explain, first_mismatch
+from ..diagnose import blame, explain, first_mismatch
 from ..results import Counterexample
 from .registry import failed, error, passed, skipped
 
@@ -58,7 +58,13 @@ def counterexample(trial):
         actual[f'{g.name(i)}.grad'] = shown_result(got_grads, i)
     if a.error:
         actual['error'] = str(a.error)
-    return Counterexample(g.code(show=shown), expected, actual, g.to_dict())
+    marked, culprits = blame(g, a, e, trial.mismatch)
+    nodes = [{'data': got_values[i] if i < len(got_values) else None,
+              'grad': got_grads[i] if i < len(got_grads) else None} for i in range(g.size)]
+    wrong = {g.name(i): {'data': e.values[i]} if trial.mismatch.kind == 'value' else
+             {'grad': e.grads[i]} for i in marked}
+    return Counterexample(g.code(show=shown), expected, actual, g.to_dict(),
+                          nodes if got_values else [], wrong, [g.name(i) for i in culprits])
 
 
 def shown_result(results, i):

@@ -5,12 +5,14 @@ a module with a ``write`` function, one row here and its file name for ``--out``
 """
 from pathlib import Path
 
-from . import gradescope, json_report, junit
+from . import gradescope, html, json_report, junit
 
-FORMATS = {'junit': junit.write, 'json': json_report.write, 'gradescope': gradescope.write}
+FORMATS = {'junit': junit.write, 'json': json_report.write, 'gradescope': gradescope.write,
+           'html': html.write}
 
 #: The file each format gets in an ``--out`` folder.
-FILENAMES = {'junit': 'junit.xml', 'json': 'report.json', 'gradescope': 'results.json'}
+FILENAMES = {'junit': 'junit.xml', 'json': 'report.json', 'gradescope': 'results.json',
+             'html': 'report.html'}
 
 
 def write_reports(report, out=None, **paths):

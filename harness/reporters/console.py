@@ -6,6 +6,7 @@ from .text import clean
 
 MARK = {'passed': ('ok', 'green'), 'failed': ('FAIL', 'red'), 'error': ('ERROR', 'red'),
         'skipped': ('skip', 'yellow')}
+ADVICE = ('advice', 'blue')  # an advisory check that failed: never shown as a failure
 
 
 def render(report, color=False, rerun=''):
@@ -19,14 +20,16 @@ def render(report, color=False, rerun=''):
         lines.append(style(f'  warning: {clean(warning)}', fg='yellow'))
     for category, checks in report.by_category().items():
         counts = {s: sum(c.status == s for c in checks) for s in MARK}
+        advice = sum(not c.ok and not c.required for c in checks)
         advisory = '' if any(c.required for c in checks) else ' (advisory)'
         lines.append('')
         lines.append(style(f'{category}{advisory}: {counts["passed"]} passed, '
-                           f'{counts["failed"] + counts["error"]} failed, {counts["skipped"]} skipped',
+                           f'{counts["failed"] + counts["error"] - advice} failed, '
+                           + (f'{advice} advice, ' if advice else '') + f'{counts["skipped"]} skipped',
                            bold=True))
         for check in checks:
             if check.status in ('failed', 'error') or category in ('load', 'fuzz', 'mlp'):
-                word, colour = MARK[check.status]
+                word, colour = MARK[check.status] if check.required or check.ok else ADVICE
                 lines.append(f'  {style(word, fg=colour):>4} {check.id}: {clean(check.message)}')
             if check.status in ('failed', 'error') and check.counterexample and check.counterexample.code:
                 code = clean(check.counterexample.code).rstrip().replace('\n', '\n         ')

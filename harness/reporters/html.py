@@ -1,0 +1,160 @@
+"""The HTML report a learner reads, and the class index of a batch.
+
+One self-contained page per report: no network, no script needed (the report has none; the
+index sorts its table with a small inline script, and is complete without it).  Every string
+that may come from a submission (messages, output, exception text) goes through Jinja2's
+autoescaping and is capped; the only markup inserted as is, is the allow-listed SVG of
+``graphdraw``.  The same body renders inside a notebook (``fragment``).
+"""
+import base64
+import hashlib
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from importlib import resources
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from .text import clean
+from .graphdraw import draw
+
+MESSAGE_LIMIT = 2000
+CODE_LIMIT = 6000
+OUTPUT_LIMIT = 4000
+HEADLINE_LIMIT = 160
+
+ENV = Environment(loader=PackageLoader('harness.reporters', 'templates'), autoescape=True,
+                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+SORT_SCRIPT = resources.files('harness.reporters').joinpath('templates/sort.js').read_text('utf-8')
+SORT_HASH = base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode()).digest()).decode()
+
+
+@dataclass
+class CheckView:
+    """A check as the page shows it."""
+    id: str
+    kind: str  # passed | failed | error | advice | skipped
+    message: str
+    diagnosis: str
+    code: str
+    compare: list  # (what, expected, got)
+    drawing: object
+    svg: Markup | None
+    output: str
+
+    @property
+    def anchor(self):
+        return 'check-' + re.sub(r'[^A-Za-z0-9_.-]', '-', self.id)
+
+    @property
+    def detailed(self):
+        return self.kind in ('failed', 'error', 'advice')
+
+
+@dataclass
+class Category:
+    name: str
+    checks: list
+
+    @property
+    def counts(self):
+        """``ok 3, failed 1``: how many checks of each kind, in a fixed order."""
+        kinds = [c.kind for c in self.checks]
+        return ', '.join(f'{"ok" if k == "passed" else k} {kinds.count(k)}'
+                         for k in ('passed', 'failed', 'error', 'advice', 'skipped') if k in kinds)
+
+    @property
+    def open(self):
+        return any(c.detailed for c in self.checks)
+
+
+def kind(check):
+    """How a check is shown: an advisory check that failed is advice, never a failure."""
+    if check.status in ('failed', 'error') and not check.required:
+        return 'advice'
+    return check.status
+
+
+def view(check):
+    ce = check.counterexample
+    drawing = draw(ce) if kind(check) != 'passed' else None
+    compare = []
+    if ce:
+        for key in dict.fromkeys([*ce.expected, *ce.actual]):
+            compare.append((clean(key, 200), clean(ce.expected.get(key, ''), MESSAGE_LIMIT),
+                            clean(ce.actual.get(key, ''), MESSAGE_LIMIT)))
+    return CheckView(check.id, kind(check), clean(check.message, MESSAGE_LIMIT),
+                     clean(check.diagnosis or check.message.split('\n')[0], MESSAGE_LIMIT),
+                     clean(ce.code, CODE_LIMIT) if ce else '', compare, drawing,
+                     Markup(drawing.svg) if drawing and drawing.svg else None,
+                     clean(check.output, OUTPUT_LIMIT))
+
+
+def context(report, selfcheck=False, inline_style=False):
+    groups = [Category(name, [view(c) for c in checks]) for name, checks in report.by_category().items()]
+    views = [v for group in groups for v in group.checks]
+    return {'report': report, 'categories': groups, 'selfcheck': selfcheck,
+            'failures': [v for v in views if v.kind in ('failed', 'error')],
+            'advice': [v for v in views if v.kind == 'advice'],
+            'warnings': [clean(w, MESSAGE_LIMIT) for w in report.load_warnings],
+            'output': clean(report.output, OUTPUT_LIMIT), 'submission': clean(report.submission, 300),
+            'inline_style': inline_style}
+
+
+def fragment(report, selfcheck=False):
+    """The report's body, styled on its own: what a notebook shows."""
+    return ENV.get_template('report_body.html.j2').render(context(report, selfcheck, True))
+
+
+def render(report, selfcheck=False):
+    return ENV.get_template('report.html.j2').render(context(report, selfcheck))
+
+
+def write(report, path):
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(render(report))
+
+
+# --- the class index --------------------------------------------------------------------------
+
+def headline(check):
+    """What a failure is about, without the specifics of its graph: to count across a class."""
+    text = (check.diagnosis or check.message).split('\n')[0]
+    text = re.sub(r'`[^`]*`', '`…`', re.sub(r'\s\([^()]*\)', '', text))
+    text = re.sub(r'^\d+ of \d+ ', '', re.split(r': |; ', text)[0]).rstrip('.')
+    return clean(text, HEADLINE_LIMIT)
+
+
+def common(reports, required):
+    """``[(headline, [submission ids])]``, most frequent first: each submission counted once."""
+    who = defaultdict(list)  # headline -> [(id, href)]
+    for sub_id, report in reports.items():
+        for text in dict.fromkeys(headline(c) for c in report.failures if c.required == required):
+            who[text].append((clean(sub_id, 300), _href(sub_id)))
+    return sorted(who.items(), key=lambda item: -len(item[1]))
+
+
+def _href(sub_id):
+    """The link to a submission's folder; a name that is not UTF-8 (from a zip) keeps its bytes."""
+    return f'{quote(sub_id, errors="surrogateescape")}/report.html'
+
+
+def render_index(reports):
+    rows = []
+    for sub_id, r in reports.items():
+        failing = [c for c in r.failures if c.required]
+        rows.append({'id': clean(sub_id, 300), 'href': _href(sub_id),
+                     'verdict': r.verdict, 'score': r.score, 'max_score': r.max_score,
+                     'failing': len(failing), 'advice': sum(not c.required for c in r.failures),
+                     'problem': headline(failing[0]) if failing else ''})
+    return ENV.get_template('index.html.j2').render(
+        rows=rows, problems=common(reports, True), advice=common(reports, False),
+        passed=sum(r.verdict == 'passed' for r in reports.values()),
+        script=Markup(SORT_SCRIPT), script_hash=SORT_HASH)
+
+
+def write_index(reports, path):
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(render_index(reports))

@@ -1,0 +1,298 @@
+"""The HTML report and the class index: rendering from the result model, hostile strings, the
+graph drawing, and the pages as a real browser (Debian's chromium, driven by Playwright) sees them."""
+import json
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SUBMISSIONS
+from harness.graph import Graph
+from harness.reporters import graphdraw, html
+from harness.results import Check, Counterexample, Report
+
+CHROMIUM = '/usr/bin/chromium'
+ARTEFACTS = ROOT / 'reports' / 'screenshots'
+
+
+# --- reports made by hand: what the renderer does with any content --------------------------
+
+def drawn_example(**marks):
+    g = Graph.parse('b = a + a; out = b * k', a=1.5, k=2.0)
+    nodes = [{'data': 1.5, 'grad': 2.0}, {'data': 2.0, 'grad': 3.0}, {'data': 3.0, 'grad': 2.0},
+             {'data': 6.0, 'grad': 1.0}]
+    return Counterexample(g.code(show=[0]), {'a.grad': '4.0'}, {'a.grad': '2.0'}, g.to_dict(), nodes,
+                          **marks)
+
+
+def report_with(*checks, verdict='failed'):
+    return Report(submission='demo.py', verdict=verdict, score=3, max_score=5,
+                  versions={'micrograde': '0.1.0'}, checks=list(checks))
+
+
+class Tags(HTMLParser):
+    """Every start tag and attribute name of a page."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.tags, self.attributes = set(), set()
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.attributes |= {name for name, _ in attrs}
+
+
+HOSTILE = ('<script>alert(1)</script></script><img src=x onerror=alert(2)>'
+           '<svg onload=alert(3)>\x00\x1b[31m\x07 \ud800 &amp; {{ 7*7 }}')
+
+
+def hostile_report():
+    ce = drawn_example(wrong={'a': {'grad': 4.0}}, culprits=['b'])
+    ce.nodes[1] = {'data': {'type': HOSTILE}, 'grad': 'nan'}
+    ce.code = HOSTILE + '\n' + ce.code
+    ce.actual = {HOSTILE: HOSTILE}
+    return report_with(
+        Check('load', 'load', 'passed', 'loaded', output=HOSTILE * 3),
+        Check('ops.add', 'ops', 'failed', HOSTILE, diagnosis=HOSTILE, counterexample=ce,
+              output=HOSTILE + 'x' * 5_000_000),
+        Check('robustness.tanh_large', 'robustness', 'failed', HOSTILE, required=False,
+              counterexample=Counterexample(HOSTILE, {}, {'error': HOSTILE})))
+
+
+def test_hostile_strings_are_shown_as_text_and_capped():
+    report = hostile_report()
+    report.output = HOSTILE * 100_000
+    report.load_warnings = [HOSTILE]
+    page = html.render(report)
+    tags = Tags(page)
+    assert tags.tags <= {'html', 'head', 'meta', 'title', 'style', 'body', 'div', 'header', 'h1',
+                         'h2', 'h3', 'h4', 'p', 'code', 'pre', 'nav', 'ul', 'li', 'a', 'section',
+                         'details', 'summary', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'span',
+                         'article', 'figure', 'figcaption', 'svg', 'g', 'polygon',
+                         'polyline', 'ellipse', 'path', 'text'}, tags.tags
+    assert not {a for a in tags.attributes if a.startswith('on')}
+    assert '&lt;script&gt;alert(1)&lt;/script&gt;' in page
+    assert '\x00' not in page and '\x1b' not in page and '\\x00' in page
+    assert '{{ 7*7 }}' in page  # Jinja does not evaluate data
+    assert len(page) < 200_000  # 5 MB of output and 4 MB printed at load are capped
+    page.encode('utf-8')  # no lone surrogate survives
+
+
+def test_svg_is_rebuilt_from_an_allow_list():
+    svg = b'''<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x "boom">]>
+    <svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="10pt"
+      onload="alert(1)"><script>alert(2)</script><style>*{}</style>
+      <g class="node wrong" onclick="alert(3)"><title>e0</title><polygon points="0,0 1,1" fill="red"/>
+      <text x="1" y="2">&lt;b&gt;a</text><foreignObject><div>x</div></foreignObject>
+      <a xlink:href="javascript:alert(4)"><text>link</text></a><image href="http://example.com/x.png"/></g>
+    </svg>'''
+    clean = graphdraw.sanitise_svg(svg)
+    assert clean.startswith('<svg') and 'polygon' in clean and 'class="node wrong"' in clean
+    assert '&lt;b&gt;a' in clean
+    for bad in ('alert', 'script', 'style', 'foreignObject', 'href', 'image', 'link', 'ENTITY'):
+        assert bad not in clean, bad
+    assert graphdraw.sanitise_svg(b'<svg><unclosed') is None
+    assert graphdraw.sanitise_svg(b'<html>not svg</html>') is None
+
+
+@pytest.mark.skipif(shutil.which('dot') is None, reason='Graphviz is not installed')
+def test_drawing_marks_the_wrong_gradient_and_the_culprit_op():
+    drawing = graphdraw.draw(drawn_example(wrong={'a': {'grad': 4.0}}, culprits=['b']))
+    svg = drawing.svg
+    wrong = svg.split('class="node wrong"')
+    assert len(wrong) == 2 and '<title>e0</title>' in wrong[1][:40]
+    assert 'grad got 2.0' in wrong[1] and 'grad expected 4.0' in wrong[1]
+    culprit = svg.split('class="node culprit"')
+    assert len(culprit) == 2 and '<title>e2op</title>' in culprit[1][:40] and 'culprit: +' in culprit[1]
+    assert 'data 6.0000' in svg and 'grad 1.0000' in svg  # the lecture's format elsewhere
+    assert [r.name for r in drawing.rows if r.expected] == ['a']
+    assert [r.name for r in drawing.rows if r.culprit] == ['b']
+
+
+def test_without_graphviz_the_page_lists_the_graph_and_says_so(monkeypatch):
+    monkeypatch.setenv('PATH', '/nonexistent')
+    report = report_with(Check('ops.add', 'ops', 'failed', 'a.grad wrong', diagnosis='a.grad wrong',
+                               counterexample=drawn_example(wrong={'a': {'grad': 4.0}}, culprits=['b'])))
+    page = html.render(report)
+    assert '<svg' not in page
+    assert 'Graphviz (the dot program) is not installed' in page
+    assert '<tr class="wrong">' in page and '<tr class=" culprit">' in page
+    assert '<details open>' in page
+
+
+def test_advice_is_shown_apart_and_never_as_a_failure():
+    advisory = Check('robustness.tanh_large', 'robustness', 'failed', 'tanh(800) overflows',
+                     required=False)
+    page = html.render(report_with(advisory, Check('ops.add', 'ops', 'passed', 'ok'), verdict='passed'))
+    assert 'PASSED' in page and '0 required checks failed; 1 piece of advice' in page
+    assert 'What to fix' not in page and 'FAILED' not in page
+    assert '<article class="advice" id="check-robustness.tanh_large">' in page
+    assert 'badge failed' not in page and 'class="failure"' not in page
+
+
+def test_report_round_trips_with_its_marks():
+    report = report_with(Check('ops.add', 'ops', 'failed', 'x', counterexample=drawn_example(
+        wrong={'a': {'grad': float('nan')}}, culprits=['b'])))
+    again = Report.from_dict(json.loads(json.dumps(report.to_dict(), allow_nan=False)))
+    ce = again.checks[0].counterexample
+    assert ce.wrong == {'a': {'grad': 'nan'}} and ce.culprits == ['b'] and len(ce.nodes) == 4
+    assert html.render(again) == html.render(Report.from_dict(again.to_dict()))
+
+
+def test_index_puts_the_most_common_problem_first():
+    def failing(diagnosis):
+        return Check('fuzz.dags', 'fuzz', 'failed', f'3 of 9 graphs wrong: {diagnosis}', diagnosis=diagnosis)
+    accumulate = 'the gradient is assigned instead of accumulated (`grad = ...`).'
+    reports = {
+        'ann.py': report_with(failing(accumulate)),
+        'bob.py': report_with(failing('the local derivative of tanh is wrong: in `out = a.tanh()`, a.grad '
+                                      'is 1.0, expected 0.4.')),
+        '<b>eve</b>.py': report_with(failing(accumulate)),
+        'zed.py': report_with(Check('ops.add', 'ops', 'passed', 'ok'), verdict='passed'),
+        'l\udcffatin.py': report_with(Check('ops.add', 'ops', 'passed', 'ok'), verdict='passed'),
+    }
+    page = html.render_index(reports)
+    problems = page[page.index('Most common problems'):page.index('<h2>Submissions')]
+    assert problems.index('assigned instead of accumulated') < problems.index('local derivative of tanh')
+    assert '2 submissions' in problems and '1 submission' in problems
+    assert '&lt;b&gt;eve&lt;/b&gt;.py' in page and '<b>' not in page
+    assert 'href="%3Cb%3Eeve%3C/b%3E.py/report.html"' in page
+    assert '2 passed</span>, <span class="failed">3 failed' in page
+    assert 'href="l%FFatin.py/report.html"' in page  # a zip's non-UTF-8 name keeps its bytes
+    page.encode('utf-8')
+
+
+# --- real grading, seen by a real browser ---------------------------------------------------
+
+@pytest.fixture(scope='module')
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip('Debian chromium is not installed (make install installs it)')
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+            '--disable-component-update', '--disable-sync', '--no-first-run'])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page_of(browser):
+    """Open a file in a fresh page; fail on console errors, page errors, dialogs, any request
+    that is not for a local file."""
+    pages = []
+
+    def open_(path):
+        page = browser.new_page(viewport={'width': 1280, 'height': 900})
+        problems = []
+        page.on('console', lambda m: problems.append(f'console {m.type}: {m.text}')
+                if m.type in ('error', 'warning') else None)
+        page.on('pageerror', lambda e: problems.append(f'page error: {e}'))
+        page.on('dialog', lambda d: (problems.append(f'dialog: {d.message}'), d.dismiss()))
+        page.on('request', lambda r: None if r.url.startswith('file://') else
+                problems.append(f'request: {r.url}'))
+        page.goto(Path(path).resolve().as_uri())
+        page.wait_for_load_state('load')
+        pages.append((page, problems))
+        return page, problems
+    yield open_
+    for page, problems in pages:
+        assert not problems, problems
+        page.close()
+
+
+def screenshot(page, name, selector=None):
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    target = page.locator(selector).first if selector else page
+    target.screenshot(path=str(ARTEFACTS / name))
+    return ARTEFACTS / name
+
+
+def test_make_grade_of_overwrite_grad_draws_the_wrong_gradient(run_cli, tmp_path, page_of):
+    # what `make grade SUBMISSION=submissions/bug_overwrite_grad.py` runs
+    result = run_cli('grade', SUBMISSIONS / 'bug_overwrite_grad.py', '--seed', 0, '--profile',
+                     'standard', '--out', tmp_path, '--no-color')
+    assert result.returncode == 1, result.stderr
+    assert f'wrote {tmp_path / "report.html"}' in result.stdout
+    report = json.loads((tmp_path / 'report.json').read_text())
+    drawn = [c for c in report['checks'] if c['status'] == 'failed' and c['required']
+             and (c['counterexample'] or {}).get('graph')]
+    assert drawn
+    page, _ = page_of(tmp_path / 'report.html')
+    assert page.locator('.verdict').first.inner_text().startswith('FAILED')
+    for check in drawn:
+        ce = check['counterexample']
+        article = page.locator(f'article[id="check-{check["id"]}"]')
+        assert article.locator('svg').count() == 1
+        wrong = article.locator('svg g.node.wrong')
+        assert wrong.count() == len(ce['wrong']) >= 1
+        names = Graph.from_dict(ce['graph'])
+        for k in range(wrong.count()):
+            text = wrong.nth(k).text_content()
+            name = names.name(int(wrong.nth(k).locator('title').text_content()[1:]))
+            assert name in ce['wrong']
+            expected = ce['wrong'][name]['grad']
+            assert f'grad expected {expected!r}' in text and 'grad got' in text
+        assert article.locator('svg g.node.culprit').count() == len(ce['culprits']) >= 1
+        assert check['diagnosis'] in article.locator('.diagnosis').inner_text()
+    accumulate = page.locator('article[id="check-backward.accumulate"]')
+    assert 'assigned instead of accumulated' in accumulate.locator('.diagnosis').inner_text()
+    assert page.locator('#advice article.failure').count() == 0
+    shot = screenshot(page, 'report-bug_overwrite_grad.png')
+    assert shot.stat().st_size > 10_000
+    screenshot(page, 'report-bug_overwrite_grad-fuzz.png', 'article[id="check-fuzz.dags"]')
+    screenshot(page, 'report-bug_overwrite_grad-accumulate.png', 'article[id="check-backward.accumulate"]')
+
+
+def test_passing_engine_page_shows_no_failure(run_cli, tmp_path, page_of):
+    result = run_cli('grade', SUBMISSIONS / 'lecture_engine.py', '--profile', 'quick',
+                     '--html', tmp_path / 'page.html', '--no-color')
+    assert result.returncode == 0, result.stdout + result.stderr
+    page, _ = page_of(tmp_path / 'page.html')
+    assert page.locator('.verdict').first.inner_text().startswith('PASSED')
+    assert page.locator('.summary').inner_text().startswith('0 required checks failed')
+    assert page.locator('article.failure').count() == 0
+    assert page.locator('.badge.failed, .badge.error').count() == 0
+    screenshot(page, 'report-lecture_engine.png')
+
+
+def test_hostile_page_runs_nothing_in_the_browser(tmp_path, page_of):
+    html.write(hostile_report(), tmp_path / 'hostile.html')
+    page, _ = page_of(tmp_path / 'hostile.html')
+    assert page.locator('img, script, foreignObject').count() == 0
+    assert '<script>alert(1)</script>' in page.locator('article[id="check-ops.add"] .diagnosis').inner_text()
+
+
+def test_batch_index_sorts_and_links_every_report(run_cli, tmp_path, page_of):
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    for name in ('bug_overwrite_grad.py', 'lecture_engine.py', 'bug_exp_no_upstream.py'):
+        shutil.copy(SUBMISSIONS / name, folder / name)
+    out = tmp_path / 'out'
+    result = run_cli('batch', folder, '--out', out, '--profile', 'quick')
+    assert result.returncode == 0, result.stdout + result.stderr
+    page, _ = page_of(out / 'index.html')
+    rows = page.locator('#submissions tbody tr')
+    assert rows.count() == 3
+    for k in range(3):
+        href = rows.nth(k).locator('a').get_attribute('href')
+        assert (out / href).is_file()
+    gradebook = {line.split(',')[0]: float(line.split(',')[1])
+                 for line in (out / 'gradebook.csv').read_text().splitlines()[1:]}
+
+    def scores():
+        return [gradebook[rows.nth(k).locator('td').first.inner_text()] for k in range(3)]
+    assert len(set(gradebook.values())) > 1
+    page.locator('#submissions th button', has_text='score').click()
+    assert scores() == sorted(gradebook.values())
+    page.locator('#submissions th button', has_text='score').click()
+    assert scores() == sorted(gradebook.values(), reverse=True)
+    problems = page.locator('#problems li')
+    assert problems.count() >= 2
+    screenshot(page, 'index.png')
+    page.locator('#submissions a', has_text='bug_overwrite_grad.py').click()
+    page.wait_for_load_state('load')
+    assert page.locator('svg g.node.wrong').count() >= 1

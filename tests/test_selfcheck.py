@@ -1,0 +1,219 @@
+"""``check(Value)``: the grader's checks in the learner's own process, torch-free, and in a real
+Jupyter kernel (nbclient + ipykernel)."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SUBMISSIONS, unnamed
+from harness import check
+from harness.selfcheck import NOTICE
+
+EXPECTED = tomllib.loads((SUBMISSIONS / 'expected.toml').read_text())
+# every example engine the grader loads (a .py file): check() on the classes the grader finds
+ENGINES = sorted(name for name, want in EXPECTED.items() if name.endswith('.py') and '/' not in name
+                 and (SUBMISSIONS / name).is_file() and want.get('check') != 'load')
+
+SELF_CHECK_ALL = '''
+import json, sys, tempfile
+from harness import check
+from harness.config import CLASS_NAMES
+from harness.worker.load import load
+out = {}
+for path in sys.argv[1:]:
+    with tempfile.TemporaryDirectory() as scratch:
+        found = load(path, None, 10.0, scratch).find(CLASS_NAMES)
+    classes = {role: f.cls for role, f in found.items()}
+    r = check(classes.pop('Value'), **classes).report
+    out[path] = {'verdict': r.verdict, 'checks': {c.id: [c.status, c.message] for c in r.checks}}
+sys.__stdout__.write('\\n' + json.dumps(out) + '\\n')  # the last line: engines print too
+'''
+
+
+@pytest.fixture(scope='module')
+def self_checked():
+    """Every example engine self-checked in one fresh interpreter: an engine that rewires
+    ``sys.stdout`` at import (as learners do) must not disturb this test process."""
+    paths = [str(SUBMISSIONS / name) for name in ENGINES]
+    out = subprocess.run([sys.executable, '-c', SELF_CHECK_ALL, *paths], cwd=ROOT,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return {Path(p).name: r for p, r in json.loads(out.stdout.splitlines()[-1]).items()}
+
+
+def module(path):
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
+@pytest.mark.parametrize('name', ENGINES)
+def test_self_check_agrees_with_the_grader_on_every_example(name, self_checked):
+    want, got = EXPECTED[name], self_checked[name]
+    assert got['verdict'] == ('passed' if want['exit'] == 0 else 'failed'), got
+    assert not unnamed(want, got['checks']), got['checks']  # every bug named, under its check
+    for check_id, status in want.get('status', {}).items():
+        assert got['checks'][check_id][0] == status, (check_id, got['checks'].get(check_id))
+
+
+@pytest.mark.parametrize('engine, seed, passed', [('lecture_engine.py', 0, True),
+                                                   ('bug_set_order.py', 0, False),
+                                                   ('lecture_engine.py', 7, True)])
+def test_self_check_in_a_fresh_process_imports_neither_torch_nor_hypothesis(engine, seed, passed,
+                                                                             tmp_path):
+    """Also where random graphs fail (shrunk as the grader shrinks them), and for a seed whose
+    answers are not shipped (the reference engine answers them); with an empty cache: only what
+    ships counts."""
+    code = (f'import sys, importlib.util\n'
+            f'spec = importlib.util.spec_from_file_location("engine", {str(SUBMISSIONS / engine)!r})\n'
+            'm = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n'
+            'from harness import check\n'
+            f'r = check(m.Value, MLP=m.MLP, seed={seed})\n'
+            'fuzz = {c.id: c for c in r.report.checks}["fuzz.dags"]\n'
+            'shrunk = "shrunk in" in fuzz.message or "shrinking stopped" in fuzz.message\n'
+            'print(r.passed, "torch" in sys.modules, "hypothesis" in sys.modules, fuzz.status, shrunk)\n')
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, env={**os.environ, 'MICROGRADE_CACHE': str(tmp_path)})
+    fuzz = ['passed', 'False'] if passed else ['failed', 'True']
+    assert out.stdout.split()[-5:] == [str(passed), 'False', 'False', *fuzz], out.stdout + out.stderr
+    assert not any(tmp_path.iterdir())  # nothing computed to cache: no torch
+
+
+def test_result_renders_as_text_and_as_the_html_report():
+    m = module(SUBMISSIONS / 'bug_overwrite_grad.py')
+    result = check(m.Value, MLP=m.MLP)
+    text = str(result)
+    assert text.startswith(NOTICE) and 'FAIL backward.accumulate' in text
+    html = result._repr_html_()
+    assert 'it is not your grade' in html and '<html' not in html and '<style>' in html
+    article = html[html.index('id="check-backward.accumulate"'):]
+    article = article[:article.index('</article>')]
+    assert 'assigned instead of accumulated' in article
+    ce = {c.id: c for c in result.report.failures}['backward.accumulate'].counterexample
+    assert ce.wrong and ce.culprits
+    if '<svg' in article:  # Graphviz installed: drawn, the wrong gradient marked
+        assert 'class="node wrong"' in article and 'grad expected' in article
+        assert 'class="node culprit"' in article
+
+
+def test_a_hanging_engine_is_cut_off_and_the_rest_still_reported():
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text() + '''
+
+def _hang(self, other):
+    while True:
+        pass
+
+Value.__mul__ = _hang
+'''
+    namespace = {}
+    exec(compile(source, '<hanging engine>', 'exec'), namespace)
+    result = check(namespace['Value'], timeout=0.5)
+    assert not result.passed
+    messages = ' '.join(c.message for c in result.report.checks)
+    assert 'timed out after 0.5 s' in messages
+    assert 'already timed out 3 times' in messages
+    assert result.report.by_category()['robustness']  # the remaining checks are still reported
+
+
+def test_an_engine_of_values_only_is_fuzzed_on_its_own_corpus_for_any_seed():
+    """The grader's corpus for the engine's own ops (no Hypothesis), whether or not its answers
+    are shipped: the reference engine answers the rest."""
+    class Value:  # + and * between Values only
+        def __init__(self, data, children=()):
+            self.data, self.grad, self._prev, self._backward = data, 0.0, children, lambda: None
+
+        def __add__(self, other):
+            out = Value(self.data + other.data, (self, other))
+            out._backward = lambda: (setattr(self, 'grad', self.grad + out.grad),
+                                     setattr(other, 'grad', other.grad + out.grad))
+            return out
+
+        def __mul__(self, other):
+            out = Value(self.data * other.data, (self, other))
+            out._backward = lambda: (setattr(self, 'grad', self.grad + other.data * out.grad),
+                                     setattr(other, 'grad', other.grad + self.data * out.grad))
+            return out
+
+        def backward(self):
+            order, seen, stack = [], set(), [(self, False)]
+            while stack:
+                v, done = stack.pop()
+                if done:
+                    order.append(v)
+                elif v not in seen:
+                    seen.add(v)
+                    stack += [(v, True)] + [(c, False) for c in v._prev]
+            self.grad = 1.0
+            for v in reversed(order):
+                v._backward()
+
+    for seed in (0, 1):
+        fuzz = {c.id: c for c in check(Value, seed=seed).report.checks}['fuzz.dags']
+        assert fuzz.status == 'passed' and 'random graphs over 2 ops' in fuzz.message, fuzz
+
+
+# --- a real Jupyter kernel ---------------------------------------------------------------------
+
+def notebook(engine):
+    import nbformat
+    cells = [nbformat.v4.new_code_cell((SUBMISSIONS / engine).read_text()),
+             nbformat.v4.new_code_cell('from harness import check\ncheck(Value, MLP=MLP)'),
+             nbformat.v4.new_code_cell('import sys\nprint("torch" in sys.modules, "hypothesis" in sys.modules)')]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def execute(engine):
+    from nbclient import NotebookClient
+    nb = notebook(engine)
+    NotebookClient(nb, timeout=120, kernel_name='python3', resources={'metadata': {'path': str(ROOT)}}).execute()
+    html = [o['data']['text/html'] for o in nb.cells[1].outputs if 'text/html' in o.get('data', {})]
+    text = [o['data']['text/plain'] for o in nb.cells[1].outputs if 'text/plain' in o.get('data', {})]
+    return html[0], text[0], nb.cells[2].outputs[0]['text'].split()
+
+
+def test_notebook_check_of_a_buggy_engine_shows_the_wrong_gradient(tmp_path):
+    html, text, imported = execute('bug_overwrite_grad.py')
+    assert imported == ['False', 'False']  # neither torch nor Hypothesis in the learner's kernel
+    assert 'FAILED' in html and 'not your grade' in html and NOTICE in text
+    article = html[html.index('id="check-backward.accumulate"'):]
+    article = article[:article.index('</article>')]
+    assert '<svg' in article
+    wrong = article.split('class="node wrong"')
+    assert len(wrong) == 2 and 'grad got' in wrong[1] and 'grad expected 6.0' in wrong[1]
+    assert 'class="node culprit"' in article
+    page = tmp_path / 'notebook-output.html'
+    page.write_text(f'<!DOCTYPE html><meta charset="utf-8"><body>{html}</body>', encoding='utf-8')
+    _screenshot(page, 'notebook-check-bug_overwrite_grad.png', 'article[id="check-backward.accumulate"]')
+
+
+def test_notebook_check_of_a_correct_engine_passes():
+    html, _, imported = execute('lecture_engine.py')
+    assert imported == ['False', 'False']
+    assert 'PASSED' in html and '0 required checks failed' in html
+    assert 'class="failure"' not in html
+    failures_part = html[:html.index('id="advice"')] if 'id="advice"' in html else html
+    assert 'class="node wrong"' not in failures_part  # drawings only under advice, if at all
+
+
+def _screenshot(page, name, selector):
+    """The notebook's HTML output as Chromium renders it, kept beside the report's screenshots."""
+    chromium = Path('/usr/bin/chromium')
+    if not chromium.exists():
+        return
+    from playwright.sync_api import sync_playwright
+    target = ROOT / 'reports' / 'screenshots'
+    target.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=[
+            '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+            '--disable-component-update', '--disable-sync', '--no-first-run'])
+        view = browser.new_page(viewport={'width': 1280, 'height': 800})
+        view.goto(page.as_uri())
+        view.locator(selector).screenshot(path=str(target / name))
+        browser.close()
