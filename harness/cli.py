@@ -143,18 +143,32 @@ def _console(report, colour, rerun):
 @click.option('--out', type=click.Path(file_okay=False), required=True,
               help='Folder for each submission\'s reports and gradebook.csv.')
 @click.option('-j', '--jobs', default=2, show_default=True, help='Submissions graded at once.')
+@click.option('--roster', type=click.Path(dir_okay=False, exists=True),
+              help='CSV mapping each submission to a student: columns file (the file or folder '
+              'name) and student_id; optional name, email, section, login_id.')
+@click.option('--lms', type=click.Choice(['canvas', 'moodle']), multiple=True,
+              help='Also write the gradebook in this LMS\'s import format '
+              '(gradebook-canvas.csv, gradebook-moodle.csv); needs --roster.')
+@click.option('--assignment', default='micrograd', show_default=True,
+              help='The assignment\'s column name in the LMS gradebooks.')
 @grade_options
-def batch(paths, out, jobs, **options):
+def batch(paths, out, jobs, roster, lms, assignment, **options):
     """Grade every submission in the given folders or zips (one per file or sub-folder).
 
-    Writes OUT/<id>/{junit.xml,report.json,results.json} and OUT/gradebook.csv. Submissions
-    whose content, rubric, seed, profile and grader version are unchanged keep their reports.
+    Writes OUT/<id>/{junit.xml,report.json,results.json} and OUT/gradebook.csv (every cell safe
+    to open in a spreadsheet). Submissions whose content, rubric, seed, profile and grader
+    version are unchanged keep their reports.
     Exit status: 0 when the batch ran (whatever the grades), 2 on a usage error.
     """
     from .batch import Batch
+    from .reporters.gradebook import read_roster
     config = make_config(**options)
+    if lms and not roster:
+        raise click.BadParameter('an LMS gradebook needs --roster (its student ids)',
+                                 param_hint='--lms')
     try:
-        work = Batch(paths, out, config)
+        names = read_roster(roster) if roster else None
+        work = Batch(paths, out, config, ('plain', *lms), names, assignment)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     state = {'failed': 0, 'reused': 0}
@@ -170,6 +184,9 @@ def batch(paths, out, jobs, **options):
     click.echo(f'{len(reports)} graded: {passed} passed, {len(reports) - passed} failed; '
                f'{state["reused"]} unchanged since the last run. Gradebook: '
                f'{Path(out, "gradebook.csv")}')
+    if work.unrostered:
+        click.echo(f'not in the roster (left out of the LMS gradebooks): '
+                   f'{", ".join(work.unrostered)}', err=True)
 
 
 for _command in (serve, worker, token):  # the grading service's commands
