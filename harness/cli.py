@@ -88,15 +88,21 @@ def main():
 @main.command()
 @click.argument('path', required=False)
 @click.option('--module', help='Grade an installed module (e.g. micrograd) instead of a PATH.')
-@click.option('--out', type=click.Path(file_okay=False), help='Folder for junit.xml, report.json '
-              'and results.json.')
+@click.option('--out', type=click.Path(file_okay=False), help='Folder for every report: '
+              'junit.xml, report.json, results.json (Gradescope), classroom.json.')
 @click.option('--junit', type=click.Path(dir_okay=False), help='Write JUnit XML here.')
 @click.option('--json', 'json_path', type=click.Path(dir_okay=False), help='Write the JSON report here.')
 @click.option('--gradescope', type=click.Path(dir_okay=False), help="Write Gradescope's "
               'results.json here.')
+@click.option('--classroom', type=click.Path(dir_okay=False), help="Write GitHub Classroom's "
+              'runner result (the JSON its grading reporter reads) here.')
+@click.option('--github-output', type=click.Path(dir_okay=False), help='Append '
+              '`result=<base64 runner result>` to this file: pass "$GITHUB_OUTPUT" in a workflow '
+              'step with an id, and give that id to autograding-grading-reporter\'s runners.')
 @click.option('--color/--no-color', default=None, help='Colour the summary (default: on a TTY).')
 @grade_options
-def grade(path, module, out, junit, json_path, gradescope, color, **options):
+def grade(path, module, out, junit, json_path, gradescope, classroom, github_output, color,
+          **options):
     """Grade one submission: a .py file, a notebook, a package folder, a .zip or --module NAME.
 
     Exit status: 0 when every required check passed, 1 when one failed or the submission could
@@ -109,7 +115,12 @@ def grade(path, module, out, junit, json_path, gradescope, color, **options):
     config = make_config(**options)
     report = safe_grade(path, module, config, module or path)
     rerun = _rerun(click.get_current_context(), path, module)
-    written = write_reports(report, out, junit=junit, json=json_path, gradescope=gradescope)
+    written = write_reports(report, out, junit=junit, json=json_path, gradescope=gradescope,
+                            classroom=classroom)
+    if github_output:
+        from .reporters.classroom import output_line
+        with open(github_output, 'a', encoding='utf-8') as f:
+            f.write(output_line(report))
     colour = sys.stdout.isatty() if color is None else color
     click.echo(_console(report, colour, rerun), nl=False)
     for p in written:

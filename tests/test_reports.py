@@ -2,6 +2,7 @@
 CI report actions parse it, Gradescope's results.json against a schema written from its spec, the
 console as a learner reads it. A passing engine shows no failure anywhere; advisory findings are
 visible but never failures; every submission under one rubric has the same maximum score."""
+import base64
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -39,7 +40,7 @@ def graded(tmp_path_factory):
         if not name:
             path.write_text((SUBMISSIONS / 'lecture_engine.py').read_text() + HOSTILE)
         result = micrograde('grade', path, '--profile', 'quick', '--out', folder / 'reports',
-                            '--no-color')
+                            '--no-color', '--github-output', folder / 'github_output')
         assert 'Traceback' not in result.stderr, result.stderr
         out[kind] = (folder / 'reports', result.returncode, result.stdout)
     return out
@@ -58,7 +59,35 @@ def test_every_report_is_valid_for_its_consumer(graded, kind):
     validate_junit(folder / 'junit.xml')
     report, _, gradescope = load(graded, kind)
     validate_json(gradescope, 'gradescope-results.schema.json')
+    classroom = json.loads((folder / 'classroom.json').read_text(encoding='utf-8'))
+    validate_json(classroom, 'classroom-result.schema.json')
+    line = (folder.parent / 'github_output').read_text()
+    assert line.startswith('result=') and line.count('\n') == 1
+    assert json.loads(base64.b64decode(line.removeprefix('result='))) == classroom
     assert [c['id'] for c in report['checks']][:1] == ['load']
+
+
+def classroom_reporter(result):
+    """What autograding-grading-reporter makes of a runner's result: the points it posts
+    (NotifyClassroom: sum of tests' score over max_score), the tests it shows red (ConsoleResults:
+    any status but pass or error), whether it fails the run (main: status fail)."""
+    points = (sum(t['score'] for t in result['tests']), result['max_score'])
+    red = [t['name'] for t in result['tests'] if t['status'] not in ('pass', 'error')]
+    return points, red, result['status'] == 'fail'
+
+
+def test_classroom_gets_the_points_and_advice_is_never_red(graded):
+    total = Rubric.load().total()
+    runs = {kind: json.loads((graded[kind][0] / 'classroom.json').read_text()) for kind in KINDS}
+    points, red, fails = classroom_reporter(runs['passing'])
+    assert points == (total, total) and red == [] and not fails
+    assert any('advisory' in t['name'] and t['status'] == 'pass' for t in runs['passing']['tests'])
+    points, red, fails = classroom_reporter(runs['failing'])
+    assert points[1] == total and 0 < points[0] < total and fails
+    assert 'ops.add' in red and not [n for n in red if n.startswith('robustness')]
+    add = next(t for t in runs['failing']['tests'] if t['name'] == 'ops.add')
+    assert add['filename'].endswith('bug_overwrite_grad.py') and add['line_no'] == 18
+    assert classroom_reporter(runs['unloadable'])[0] == (0, total)
 
 
 def test_every_submission_has_the_rubrics_maximum(graded):
