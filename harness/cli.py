@@ -3,6 +3,7 @@
 The top of the stack: it imports the rest, nothing imports it. Grading (and so torch) is imported
 only by the commands that grade, so ``--help`` answers at once.
 """
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -198,6 +199,29 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     if work.unrostered:
         click.echo(f'not in the roster (left out of the LMS gradebooks): '
                    f'{", ".join(work.unrostered)}', err=True)
+
+
+@main.command('classroom-tests')
+@click.option('--out', type=click.Path(dir_okay=False), required=True,
+              help='The test file to write; GitHub Classroom\'s python grader runs files named '
+              '*_test.py, e.g. tests/micrograde_test.py.')
+@click.option('--submission', required=True, help='The file or folder learners hand in, as a '
+              'path from the repository root (e.g. micrograd.ipynb).')
+@click.option('--profile', type=click.Choice(list(PROFILES)), default='quick', show_default=True,
+              help='How hard to fuzz when the tests run.')
+def classroom_tests(out, submission, profile):
+    """Write a plain pytest file with one `def test_*` per check, for GitHub Classroom's
+    python grader (it reads test functions from source and runs only *_test.py files). Each test
+    runs its check; the submission is graded once per run."""
+    from .checks import check_ids
+    from .pytest_plugin import classroom_test_module
+    if not Path(out).name.endswith('_test.py'):
+        raise click.BadParameter('the python grader only runs files named *_test.py',
+                                 param_hint='--out')
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    target = os.path.relpath(Path(submission).resolve(), Path(out).resolve().parent)
+    Path(out).write_text(classroom_test_module(['load', *check_ids()], target, profile))
+    click.echo(f'wrote {out}: {len(check_ids()) + 1} tests of {submission}')
 
 
 for _command in (serve, worker, token):  # the grading service's commands
