@@ -60,7 +60,8 @@ def test_reference_engine_passes_every_registered_check_each_timed(tmp_path):
     assert order == sorted(order)
     assert {'probe', *CATEGORIES} <= set(report.timings)
     written = write_reports(report, tmp_path)
-    assert sorted(Path(p).name for p in written) == ['junit.xml', 'report.json', 'results.json']
+    assert sorted(Path(p).name for p in written) == ['classroom.json', 'junit.xml', 'report.json',
+                                                      'results.json']
     times = [float(case.get('time')) for case in ET.parse(tmp_path / 'junit.xml').iter('testcase')]
     assert len(times) == len(report.checks) and all(t > 0 for t in times)
 

@@ -123,7 +123,7 @@ def test_junit_names_kinds_times_and_places_like_ci_actions_read_them(graded):
     _, junit, _ = load(graded, 'failing')
     for suite in junit.iter('testsuite'):
         assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d', suite.get('timestamp'))
-        assert suite.get('hostname') and re.fullmatch(r'\d+\.\d{3}', suite.get('time'))
+        assert suite.get('hostname') and re.fullmatch(r'\d+\.\d+', suite.get('time'))
         for case in suite.iter('testcase'):
             assert case.get('classname') == suite.get('name')
             assert not case.get('name').startswith(suite.get('name').split('.')[-1] + '.')

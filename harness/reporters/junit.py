@@ -30,7 +30,7 @@ OUTPUT_LIMIT = 4096
 
 def _seconds(x):
     """``12.345``: the plain decimal junit-10.xsd's SUREFIRE_TIME pattern allows (no exponent)."""
-    return f'{max(0.0, float(x)):.3f}'
+    return f'{max(0.0, float(x)):.6f}'
 
 
 def _body(report, check):
