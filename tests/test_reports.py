@@ -157,6 +157,6 @@ def test_console_groups_failures_by_cause_with_expected_and_actual(graded):
     assert console.count('assigned instead of accumulated') == 1
     assert 'seen by ops.add, backward.accumulate' in console
     assert 'a.grad: expected -4.0, got -2.0' in console
-    assert re.search(r'at Value.__add__ \(\S*bug_overwrite_grad.py, line 18\)', console)
+    assert re.search(r'at Value.__add__ \(\S*bug_overwrite_grad.py:18\)', console)
     assert 'warning  robustness.' in console
     assert not re.search(r'FAIL\s+(robustness|mlp\.one_neuron_layer)', console)

@@ -2,7 +2,7 @@
 counterexample, expected vs actual and the learner's method; advisory findings as warnings."""
 import click
 
-from .text import clean, comparison, location
+from .text import at, clean, comparison, location
 
 INDENT = ' ' * 7
 
@@ -17,11 +17,6 @@ def _counts(checks):
     return ', '.join(parts)
 
 
-def _place(place):
-    spot = place['cell'] or place['file']
-    return f'at {place["method"]} ({spot}, line {place["line"]})'
-
-
 def _bug(report, checks, style):
     """One cause: its headline, the checks that saw it, and the first one's evidence."""
     first = checks[0]
@@ -34,7 +29,7 @@ def _bug(report, checks, style):
         lines.append(f'{INDENT}{first.id}: {clean(first.message.split(":")[0])}')
     place = next((p for p in (location(report, c) for c in checks) if p), None)
     if place:
-        lines.append(f'{INDENT}{_place(place)}')
+        lines.append(f'{INDENT}{clean(at(place))}')
     if first.counterexample and first.counterexample.code:
         lines.append(f'{INDENT}reproduce:')
         lines += [f'{INDENT}    {line}' for line in clean(first.counterexample.code).rstrip().split('\n')]

@@ -29,9 +29,16 @@ def failure_text(check, place=None):
     if check.diagnosis and check.diagnosis not in check.message:
         parts.append('hint: ' + check.diagnosis)
     if place:
-        parts.append(f'at {place["method"]} ({place["cell"]}, line {place["line"]})' if place['cell']
-                     else f'at {place["method"]} ({place["file"]}:{place["line"]})')
+        parts.append(at(place))
     return clean('\n\n'.join(parts))
+
+
+def at(place):
+    """``at Value.__add__ (engine.py:22)``, or ``(cell 7, line 22)`` in a notebook: the form CI
+    annotators read a file and line from."""
+    spot = f'{place["cell"]}, line {place["line"]}' if place['cell'] else \
+        f'{place["file"]}:{place["line"]}'
+    return f'at {place["method"]} ({spot})'
 
 
 def comparison(check):
