@@ -18,7 +18,8 @@ from .service.cli import serve, token, worker
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
 #: ``grade`` options that say where reports go and how they look, not how to grade.
-REPORT_OPTIONS = ('path', 'module', 'out', 'junit', 'json_path', 'gradescope', 'color')
+REPORT_OPTIONS = ('path', 'module', 'out', 'junit', 'json_path', 'gradescope', 'classroom',
+                  'github_output', 'color')
 
 
 def _classes(pairs):

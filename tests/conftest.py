@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 
 import jsonschema
-
 import pytest
 from hypothesis import settings
 
