@@ -43,12 +43,14 @@ def read_roster(path):
 
 
 def _plain(reports, roster, assignment):
-    yield ['id', 'student_id', 'score', 'max_score', 'verdict', *CATEGORIES, 'failing_checks',
+    """id (and, with a roster, student_id), score, max_score, verdict, per category, findings."""
+    student = ['student_id'] if roster else []
+    yield ['id', *student, 'score', 'max_score', 'verdict', *CATEGORIES, 'failing_checks',
            'advisory_findings']
     for sub_id, r in reports.items():
         per = {c: sum(ch.score for ch in r.checks if ch.category == c) for c in CATEGORIES}
-        yield [sub_id, roster.get(sub_id, {}).get('student_id', ''), f'{r.score:g}',
-               f'{r.max_score:g}', r.verdict, *(f'{per[c]:g}' for c in CATEGORIES),
+        yield [sub_id, *([roster.get(sub_id, {}).get('student_id', '')] if roster else []),
+               f'{r.score:g}', f'{r.max_score:g}', r.verdict, *(f'{per[c]:g}' for c in CATEGORIES),
                ' '.join(c.id for c in r.failures if not c.advisory),
                ' '.join(c.id for c in r.checks if c.advisory)]
 
