@@ -5,9 +5,7 @@ Each grading process builds the fuzz corpus and reads its stored oracle answers 
 version are unchanged since the last run keeps its report.
 """
 import atexit
-import csv
 import hashlib
-import os
 import shutil
 import tempfile
 import time
@@ -17,8 +15,7 @@ from pathlib import Path
 
 from . import __version__, sandbox
 from .grading import safe_grade
-from .reporters import json_report, write_reports
-from .results import CATEGORIES
+from .reporters import gradebook, json_report, write_reports
 from .warm import WarmTemplate
 from .worker.load import LoadError
 from .worker.load.archives import extract
@@ -102,8 +99,11 @@ def previous(out, sub_id, print_):
 class Batch:
     """The submissions under some folders or zips, discovered once; ``with`` cleans up."""
 
-    def __init__(self, paths, out, config):
+    def __init__(self, paths, out, config, gradebooks=('plain',), roster=None,
+                 assignment='micrograd'):
         self.out, self.config = out, config
+        self.gradebooks, self.roster, self.assignment = gradebooks, roster, assignment
+        self.unrostered = []  # submissions the roster does not name, after ``run``
         self.unpacked = tempfile.mkdtemp(prefix='micrograde-batch-')
         try:
             self.submissions = discover(paths, self.unpacked)
@@ -139,20 +139,6 @@ class Batch:
                     if progress:
                         progress(sub_id, report, False)
         ordered = {sub_id: reports[sub_id] for sub_id, _ in self.submissions}
-        write_gradebook(ordered, Path(self.out, 'gradebook.csv'))
+        self.unrostered = gradebook.write(ordered, self.out, self.gradebooks, self.roster,
+                                          self.assignment)
         return ordered
-
-
-def write_gradebook(reports, path):
-    """One row per submission: id, score, max score, verdict, per-category scores, failures."""
-    os.makedirs(path.parent, exist_ok=True)
-    with open(path, 'w', newline='', encoding='utf-8') as f:
-        w = csv.writer(f)
-        w.writerow(['id', 'score', 'max_score', 'verdict', *CATEGORIES, 'failing_checks',
-                    'advisory_failures'])
-        for sub_id, r in reports.items():
-            per = {c: sum(ch.score for ch in r.checks if ch.category == c) for c in CATEGORIES}
-            w.writerow([sub_id, f'{r.score:g}', f'{r.max_score:g}', r.verdict,
-                        *(f'{per[c]:g}' for c in CATEGORIES),
-                        ' '.join(c.id for c in r.failures if c.required),
-                        ' '.join(c.id for c in r.failures if not c.required)])

@@ -1,4 +1,5 @@
 """Grade one submission: load it in a worker, run every check, score it. No reporting here."""
+import datetime
 import platform
 from importlib import metadata
 import time
@@ -33,7 +34,8 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
     caller's, to look at afterwards (what was sent, restarts)."""
     config = config or Config()
     report = Report(submission=name or str(module or path), seed=config.seed,
-                    profile=config.profile, versions=versions(), budgets=config.budget.to_dict())
+                    profile=config.profile, versions=versions(), budgets=config.budget.to_dict(),
+                    timestamp=_now())
     session = session or Session(config.settings, path, module, template, config.seed)
     report.isolation = session.level
     timings = report.timings
@@ -46,6 +48,7 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
         report.load_warnings = loaded.warnings
         report.classes = loaded.classes
         report.class_info = loaded.class_info
+        report.methods = loaded.methods
         error = loaded.error or ('' if 'Value' in report.classes else
                                  f"no class named {config.settings.classes['Value']!r} was "
                                  f"found in the submission")
@@ -72,6 +75,10 @@ def _found(report, name):
             f"{why} (say so with --class Value={info['name']})")
 
 
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S')
+
+
 def safe_grade(path=None, module=None, config=None, name=None, template=None):
     """``grade`` that never raises: a grader bug becomes a failed report, not a traceback."""
     config = config or Config()
@@ -80,7 +87,7 @@ def safe_grade(path=None, module=None, config=None, name=None, template=None):
         return grade(path, module, config, name, template)
     except Exception:
         report = Report(submission=name or str(module or path), seed=config.seed,
-                        profile=config.profile, versions=versions())
+                        profile=config.profile, versions=versions(), timestamp=_now())
         report.checks.append(Check('grader', 'load', 'error', 'micrograde itself failed while '
                                    'grading this submission; please report it:\n'
                                    + traceback.format_exc(limit=5),

@@ -5,12 +5,14 @@ a module with a ``write`` function, one row here and its file name for ``--out``
 """
 from pathlib import Path
 
-from . import gradescope, json_report, junit
+from . import classroom, gradescope, json_report, junit
 
-FORMATS = {'junit': junit.write, 'json': json_report.write, 'gradescope': gradescope.write}
+FORMATS = {'junit': junit.write, 'json': json_report.write, 'gradescope': gradescope.write,
+           'classroom': classroom.write}
 
 #: The file each format gets in an ``--out`` folder.
-FILENAMES = {'junit': 'junit.xml', 'json': 'report.json', 'gradescope': 'results.json'}
+FILENAMES = {'junit': 'junit.xml', 'json': 'report.json', 'gradescope': 'results.json',
+             'classroom': 'classroom.json'}
 
 
 def write_reports(report, out=None, **paths):

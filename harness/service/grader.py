@@ -122,11 +122,10 @@ def render(report_json, name):
 
 def gradebook(reports):
     """The gradebook CSV text for ``{row id: report JSON}``."""
-    from ..batch import write_gradebook
+    from ..reporters import gradebook as book
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, 'gradebook.csv')
-        write_gradebook({k: Report.from_dict(json.loads(v)) for k, v in reports.items()}, path)
-        return path.read_text(encoding='utf-8')
+        book.write({k: Report.from_dict(json.loads(v)) for k, v in reports.items()}, folder)
+        return Path(folder, 'gradebook.csv').read_text(encoding='utf-8')
 
 
 def table(reports):

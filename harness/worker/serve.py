@@ -12,7 +12,7 @@ import time
 
 from . import protocol
 from .execute import Backend, run_graph
-from .load import LoadError, load
+from .load import LoadError, load, methods
 from .mlp import run_mlp
 
 OUTPUT_CAP = 8192
@@ -99,7 +99,8 @@ def serve(rfd, wfd):
     classes = {role: f.cls for role, f in found.items()}
     reply(type='loaded', warnings=loaded.warnings, seconds=time.perf_counter() - started,
           classes={role: f.origin for role, f in found.items()},
-          class_info={role: f.info() for role, f in found.items()})
+          class_info={role: f.info() for role, f in found.items()},
+          methods=methods(classes['Value'], loaded.root) if 'Value' in classes else {})
     backend = Backend(classes['Value'], loaded.own)
     while True:
         request = protocol.recv(rfd)
