@@ -23,7 +23,9 @@ def render(report):
         suites.append(TestSuite(f'micrograde.{category}', cases,
                                 properties={'submission': clean(report.submission),
                                             'seed': str(report.seed), 'profile': report.profile,
-                                            'isolation': report.isolation},
+                                            'isolation': report.isolation,
+                                            'unprotected': ' '.join(
+                                                report.protections.get('unprotected', []))},
                                 stdout=clean(report.output, OUTPUT_LIMIT) if category == 'load' else None))
     return to_xml_report_string(suites, prettyprint=True, encoding='utf-8')
 
