@@ -96,9 +96,10 @@ def _runs_as_throwaway():
     """Whether a throwaway uid can start this Python with its stdlib (a private /root cannot)."""
     uid = throwaway_uid()
     try:
-        return subprocess.run([sys.executable, '-S', '-c', 'import json, inspect'],
-                              user=uid, group=uid, extra_groups=[],
-                              capture_output=True, timeout=30).returncode == 0
+        seen = subprocess.run([sys.executable, '-S', '-c', 'import sys; print(sys.base_prefix)'],
+                              user=uid, group=uid, extra_groups=[], capture_output=True,
+                              text=True, timeout=30)
+        return seen.returncode == 0 and seen.stdout.strip() == sys.base_prefix
     except (OSError, subprocess.SubprocessError):
         return False
 
