@@ -31,7 +31,7 @@ from . import allowlist
 LEVELS = ('bubblewrap', 'landlock', 'process')  # strongest first: what ``auto`` picks from
 SANDBOX_ROOT = '/opt/micrograde'
 SITE = f'{SANDBOX_ROOT}/site'  # the view (allowed libraries + worker package) under bubblewrap
-SCRATCH_SIZE = 512 * 2**20  # bytes a bubblewrap worker may write, all files together
+SCRATCH_SIZE = 128 * 2**20  # bytes a bubblewrap worker may write, all files together
 UID_RANGE = (1 << 20, 1 << 30)  # throwaway uids: no account has one of these
 PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 36, 24, 38
 _libc = ctypes.CDLL(None, use_errno=True)
