@@ -8,6 +8,7 @@ a CI runner.  Where a level cannot stop an attack, the test asserts that every r
 """
 import json
 import os
+import secrets
 import socket
 import textwrap
 
@@ -18,8 +19,11 @@ from test_hostile import BAD_TANH, ENGINE, GOOD_TANH
 pytestmark = pytest.mark.usefixtures('installed')
 
 SECRET = 'grader-secret-3141592653'
-DAEMON_TOKEN = 'mg-daemon-2718281828'
-BOMB_TOKEN = '7777.5'
+
+
+def token():
+    """A mark for this test's processes alone (tests run in parallel)."""
+    return f'7777.{secrets.randbelow(10**9)}'
 
 # (level, grader runs as root?); each test runs at every one this machine offers
 CONFIGS = [('bubblewrap', True), ('landlock', True), ('process', True), ('landlock', False),
@@ -108,9 +112,10 @@ def test_a_daemon_with_a_clean_environment_cannot_rewrite_the_reports(grader):
     out.mkdir()
     grader.share(out)  # world-writable: no permission stands in the daemon's way
     forge = FORGE % str(out)
-    attack = forge + f'FORGE_SOURCE = {forge!r}\n' + DAEMON % DAEMON_TOKEN
+    mark = token()
+    attack = forge + f'FORGE_SOURCE = {forge!r}\n' + DAEMON % mark
     result, report = grader.grade(attack, out=out)
-    assert not _processes(DAEMON_TOKEN), 'a process of the submission outlived the grading'
+    assert not _processes(mark), 'a process of the submission outlived the grading'
     for name in ('results.json', 'report.json'):
         data = json.loads((out / name).read_text())
         assert data.get('output') != 'forged' and data.get('score') != 100.0
@@ -155,8 +160,10 @@ print('PROBE' + json.dumps(found) + 'PROBE')
 '''
 
 
-@pytest.fixture
-def probe(grader):
+@pytest.fixture(scope='module', params=CONFIGS, ids=IDS)
+def probe(request, installed):
+    """One grading per level of a submission that tries each of these, for the tests below."""
+    grader = installed.grader(*request.param)
     server = socket.socket()
     server.bind(('127.0.0.1', 0))
     server.listen(4)
@@ -215,7 +222,7 @@ def test_every_report_states_its_protections(probe):
 
 # -- 4. a fork bomb stops, and none of it survives --------------------------------------------
 
-BOMB = f'''
+BOMB = '''
 import os, time
 made, start = 0, time.time()
 while time.time() - start < 5:
@@ -224,15 +231,16 @@ while time.time() - start < 5:
     except OSError:
         break
     if pid == 0:
-        os.execvp('sleep', ['sleep', '{BOMB_TOKEN}'])
+        os.execvp('sleep', ['sleep', '%s'])
     made += 1
 print('BOMB', made, 'BOMB')
 '''
 
 
 def test_a_fork_bomb_stops_and_none_of_it_survives(grader):
-    result, report = grader.grade(BOMB)
-    assert not _processes(f'sleep\0{BOMB_TOKEN}')
+    mark = token()
+    result, report = grader.grade(BOMB % mark)
+    assert not _processes(f'sleep\0{mark}')
     made = int(report['checks'][0]['output'].split('BOMB')[1])
     assert 'processes' not in _unprotected(report)
     assert made < 1024  # RLIMIT_NPROC (512 per uid) stopped it, not the probe's 5 s
