@@ -94,7 +94,7 @@ def _module_entries(name):
     if spec is None:
         return {}
     if spec.submodule_search_locations:
-        return {top: Path(p).resolve() for p in list(spec.submodule_search_locations)[:1]}
+        return {top: Path(next(iter(spec.submodule_search_locations))).resolve()}
     if spec.origin and os.path.isfile(spec.origin):
         return {os.path.basename(spec.origin): Path(spec.origin).resolve()}
     return {}

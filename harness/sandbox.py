@@ -314,18 +314,16 @@ def drop_to(uid):
 
 
 def uid_processes(uid):
-    """Pids of the processes whose real uid is ``uid``."""
+    """Pids of the live processes (zombies are dead) whose real uid is ``uid``."""
     found = []
     for pid in os.listdir('/proc'):
         if pid.isdigit():
             try:
                 with open(f'/proc/{pid}/status') as f:
-                    for line in f:
-                        if line.startswith('Uid:'):
-                            if int(line.split()[1]) == uid:
-                                found.append(int(pid))
-                            break
-            except (OSError, ValueError):
+                    status = dict(line.split(':', 1) for line in f if ':' in line)
+                if int(status['Uid'].split()[0]) == uid and not status['State'].strip().startswith('Z'):
+                    found.append(int(pid))
+            except (OSError, ValueError, KeyError):
                 pass
     return found
 
