@@ -59,7 +59,7 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
     finally:
         report.output = session.close()
         timings['total'] = time.perf_counter() - started
-    return config.rubric.apply(redact.report(report, getattr(session, 'scratch', None)))
+    return config.rubric.apply(redact.report(report))
 
 
 def _found(report, name):

@@ -39,6 +39,7 @@ def unnamed(want, checks):
                if not (c in checks and checks[c][0] == 'failed' and w in checks[c][1])]
     return [] if want.get('flaky') and len(missing) < len(pairs) else missing
 
+
 @pytest.fixture(scope='session')
 def installed():
     """micrograde installed as a wheel in a scratch environment (``installed.py``)."""
