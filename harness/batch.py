@@ -64,13 +64,15 @@ def fingerprint(path, config):
 _TEMPLATE = []
 
 
-def _template(isolation):
-    """This pool process's warm template, started on first use (``None`` where unavailable)."""
+def _template(config):
+    """This pool process's warm template, started on first use (``None`` unless bubblewrap runs
+    as root: only then can it hand every job a uid of its own)."""
     if _TEMPLATE and _TEMPLATE[0] is not None and _TEMPLATE[0].proc.poll() is not None:
         _TEMPLATE.pop().close()  # it died (memory, a bug): start a fresh one
     if not _TEMPLATE:
-        _TEMPLATE.append(WarmTemplate() if isolation != 'process' and sandbox.templates_available()
-                         else None)
+        warm = sandbox.isolation(config.settings.isolation) == 'bubblewrap' and \
+            sandbox.templates_available()
+        _TEMPLATE.append(WarmTemplate(config.rubric.imports) if warm else None)
         if _TEMPLATE[0] is not None:
             atexit.register(_TEMPLATE[0].close)
     return _TEMPLATE[0]
@@ -79,7 +81,7 @@ def _template(isolation):
 def _grade_one(job):
     """In a pool process: grade one submission and write its reports (never raises)."""
     sub_id, path, print_, out, config = job
-    report = safe_grade(str(path), None, config, sub_id, _template(config.settings.isolation))
+    report = safe_grade(str(path), None, config, sub_id, _template(config))
     report.fingerprint = print_
     t_report = time.perf_counter()
     write_reports(report, out=Path(out, sub_id))

@@ -56,7 +56,8 @@ def floor(path, config, repeats=3):
     """Seconds the submission's own code needs for the work grading asked of it: every request
     a real grading sent, replayed in-process, with no sandbox, oracles or reports (the median of
     ``repeats``)."""
-    session = Session(config.settings, str(path), seed=config.seed)
+    session = Session(config.settings, str(path), seed=config.seed,
+                      imports=config.rubric.imports)
     grade(str(path), config=config, session=session)
     preload()  # as the template does: the floor is the submission's own code only
     gc.collect()

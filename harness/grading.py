@@ -5,7 +5,7 @@ from importlib import metadata
 import time
 import traceback
 
-from . import __version__, cases, oracles, redact
+from . import __version__, cases, oracles, redact, sandbox
 from .checks import REGISTRY, Context
 from .checks.probe import probe
 from .config import Config
@@ -36,8 +36,10 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
     report = Report(submission=name or str(module or path), seed=config.seed,
                     profile=config.profile, versions=versions(), budgets=config.budget.to_dict(),
                     timestamp=_now())
-    session = session or Session(config.settings, path, module, template, config.seed)
+    session = session or Session(config.settings, path, module, template, config.seed,
+                                 config.rubric.imports)
     report.isolation = session.level
+    report.protections = sandbox.protections(session.level)
     timings = report.timings
     started = time.perf_counter()
     try:
@@ -60,7 +62,7 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
     finally:
         report.output = session.close()
         timings['total'] = time.perf_counter() - started
-    return config.rubric.apply(redact.report(report, getattr(session, 'scratch', None)))
+    return config.rubric.apply(redact.report(report))
 
 
 def _found(report, name):

@@ -56,6 +56,7 @@ class Report:
     profile: str = 'standard'
     versions: dict = field(default_factory=dict)
     isolation: str = ''
+    protections: dict = field(default_factory=dict)  # 'protected'/'unprotected' -> names (sandbox.py)
     load_warnings: list = field(default_factory=list)
     classes: dict = field(default_factory=dict)  # role -> where it was defined
     # role -> {name, origin, how (name|spelling|shape), similar: {expected method: learner's}}

@@ -13,8 +13,10 @@ from .results import CATEGORIES, Check
 from .worker.ops import CAPABILITIES
 
 DEFAULT = Path(__file__).with_name('rubric.toml')
+#: What a submission may import besides the standard library (with what those need).
+ALLOWED_IMPORTS = ('numpy', 'matplotlib', 'graphviz', 'torch')
 VISIBILITIES = ('visible', 'hidden', 'after_due_date', 'after_published')
-KEYS = ('required_ops', 'advisory', 'points', 'visibility')
+KEYS = ('required_ops', 'advisory', 'points', 'visibility', 'allowed_imports')
 
 
 class RubricError(ValueError):
@@ -30,6 +32,7 @@ class Rubric:
     visibility: str = 'visible'
     check_visibility: dict = field(default_factory=dict)
     source: str = ''
+    imports: tuple = ALLOWED_IMPORTS
 
     @classmethod
     def load(cls, path=None):
@@ -66,8 +69,9 @@ class Rubric:
         if advisory is None:
             advisory = advisory_by_default()
         _known('check id or category in advisory', advisory, [*CATEGORIES, *ids])
+        imports = _list(data, 'allowed_imports', list(ALLOWED_IMPORTS))
         return cls(frozenset(required), frozenset(advisory), points, check_points, default_vis,
-                   check_vis, text)
+                   check_vis, text, tuple(imports))
 
     def counts(self, check):
         """Whether a check's outcome decides the verdict."""

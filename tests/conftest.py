@@ -54,3 +54,10 @@ def unnamed(want, checks):
     missing = [(c, w) for c, w in pairs
                if not (c in checks and checks[c][0] == 'failed' and w in checks[c][1])]
     return [] if want.get('flaky') and len(missing) < len(pairs) else missing
+
+
+@pytest.fixture(scope='session')
+def installed():
+    """micrograde installed as a wheel in a scratch environment (``installed.py``)."""
+    from installed import Installed, build
+    return Installed(build())

@@ -42,6 +42,10 @@ def render(report, color=False, rerun=''):
     lines = [style(f'micrograde {report.versions.get("micrograde", "")}: {report.submission}',
                    bold=True),
              f'seed {report.seed}, profile {report.profile}, isolation {report.isolation}']
+    unprotected = report.protections.get('unprotected')
+    if unprotected:
+        lines.append(style(f'  not protected at this isolation level: {", ".join(unprotected)}',
+                           fg='yellow'))
     lines += [f'  {role}: {origin}' for role, origin in report.classes.items()]
     lines += [style(f'  warning: {clean(w)}', fg='yellow') for w in report.load_warnings]
     lines.append('')

@@ -63,6 +63,7 @@ def _properties(report):
                         ('score', f'{report.score:g}'), ('max_score', f'{report.max_score:g}'),
                         ('seed', report.seed), ('profile', report.profile),
                         ('isolation', report.isolation),
+                        ('unprotected', ' '.join(report.protections.get('unprotected', []))),
                         ('micrograde', report.versions.get('micrograde', ''))):
         ET.SubElement(props, 'property', name=name, value=clean(value))
     return props

@@ -77,7 +77,7 @@ def grade(filename, data, seed, profile, rubric):
         path = Path(scratch, filename)
         path.write_bytes(data)
         return safe_grade(str(path), None, config, filename,
-                          _template(config.settings.isolation)).to_dict()
+                          _template(config)).to_dict()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -94,7 +94,7 @@ def warm_up():
     config = Config()
     engine = Path(reference.__file__).with_name('engine.py')
     return safe_grade(str(engine), None, config, 'warm-up',
-                      _template(config.settings.isolation)).isolation
+                      _template(config)).isolation
 
 
 def gave_up(filename, seed, profile, rubric, message):

@@ -7,10 +7,11 @@ import io
 import os
 import random
 import resource
+import site
 import sys
 import time
 
-from . import protocol
+from . import landlock, protocol
 from .execute import Backend, run_graph
 from .load import LoadError, load, methods
 from .mlp import run_mlp
@@ -78,6 +79,15 @@ def serve(rfd, wfd):
     hello = protocol.recv(rfd)
     nonce = hello['nonce']
     limit(hello.get('limits', {}))
+    fence = hello.get('landlock')
+    if fence:
+        try:
+            landlock.restrict(fence['read'], fence['write'])
+        except OSError as e:  # never run the submission less fenced than the report says
+            return protocol.send(wfd, {'nonce': nonce, 'type': 'loaded', 'output': '',
+                                       'error': f'the sandbox could not be set up: {e}'})
+    site.setquit()  # started without ``site`` (no site folders): keep exit(), quit(), help()
+    site.sethelper()
     capture = Capture()
     sys.stdout = sys.stderr = capture
     sys.stdin = io.StringIO()
