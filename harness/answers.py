@@ -91,9 +91,21 @@ class Loaded:
     seconds: float | None = None  # spent loading, in the worker
     output: str = ''
     class_info: dict = field(default_factory=dict)  # role -> name, origin, how found, similar
+    methods: dict = field(default_factory=dict)  # Value's method -> {'file', 'line'} of its def
 
     @classmethod
     def parse(cls, raw):
         return cls(raw.get('error') or '', list(raw.get('warnings', [])),
                    dict(raw.get('classes', {})), raw.get('seconds'), raw.get('output', ''),
-                   dict(raw.get('class_info', {})))
+                   dict(raw.get('class_info', {})), _locations(raw.get('methods')))
+
+
+def _locations(methods):
+    """Method locations kept only where they have the expected shape: the worker runs the
+    submission's code, so what it sends is data to check, not to trust."""
+    if not isinstance(methods, dict):
+        return {}
+    return {str(name)[:100]: {'file': loc['file'][:300], 'line': loc['line']}
+            for name, loc in list(methods.items())[:200]
+            if isinstance(loc, dict) and isinstance(loc.get('file'), str)
+            and type(loc.get('line')) is int and loc['line'] >= 1}

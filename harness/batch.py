@@ -5,9 +5,7 @@ Each grading process builds the fuzz corpus and reads its stored oracle answers 
 version are unchanged since the last run keeps its report.
 """
 import atexit
-import csv
 import hashlib
-import os
 import shutil
 import tempfile
 import time
@@ -17,8 +15,7 @@ from pathlib import Path
 
 from . import __version__, sandbox
 from .grading import safe_grade
-from .reporters import html, json_report, write_reports
-from .results import CATEGORIES
+from .reporters import gradebook, html, json_report, write_reports
 from .warm import WarmTemplate
 from .worker.load import LoadError
 from .worker.load.archives import extract
@@ -67,13 +64,15 @@ def fingerprint(path, config):
 _TEMPLATE = []
 
 
-def _template(isolation):
-    """This pool process's warm template, started on first use (``None`` where unavailable)."""
+def _template(config):
+    """This pool process's warm template, started on first use (``None`` unless bubblewrap runs
+    as root: only then can it hand every job a uid of its own)."""
     if _TEMPLATE and _TEMPLATE[0] is not None and _TEMPLATE[0].proc.poll() is not None:
         _TEMPLATE.pop().close()  # it died (memory, a bug): start a fresh one
     if not _TEMPLATE:
-        _TEMPLATE.append(WarmTemplate() if isolation != 'process' and sandbox.templates_available()
-                         else None)
+        warm = sandbox.isolation(config.settings.isolation) == 'bubblewrap' and \
+            sandbox.templates_available()
+        _TEMPLATE.append(WarmTemplate(config.rubric.imports) if warm else None)
         if _TEMPLATE[0] is not None:
             atexit.register(_TEMPLATE[0].close)
     return _TEMPLATE[0]
@@ -82,7 +81,7 @@ def _template(isolation):
 def _grade_one(job):
     """In a pool process: grade one submission and write its reports (never raises)."""
     sub_id, path, print_, out, config = job
-    report = safe_grade(str(path), None, config, sub_id, _template(config.settings.isolation))
+    report = safe_grade(str(path), None, config, sub_id, _template(config))
     report.fingerprint = print_
     t_report = time.perf_counter()
     write_reports(report, out=Path(out, sub_id))
@@ -102,8 +101,11 @@ def previous(out, sub_id, print_):
 class Batch:
     """The submissions under some folders or zips, discovered once; ``with`` cleans up."""
 
-    def __init__(self, paths, out, config):
+    def __init__(self, paths, out, config, gradebooks=('plain',), roster=None,
+                 assignment='micrograd'):
         self.out, self.config = out, config
+        self.gradebooks, self.roster, self.assignment = gradebooks, roster, assignment
+        self.unrostered = []  # submissions the roster does not name, after ``run``
         self.unpacked = tempfile.mkdtemp(prefix='micrograde-batch-')
         try:
             self.submissions = discover(paths, self.unpacked)
@@ -139,21 +141,7 @@ class Batch:
                     if progress:
                         progress(sub_id, report, False)
         ordered = {sub_id: reports[sub_id] for sub_id, _ in self.submissions}
-        write_gradebook(ordered, Path(self.out, 'gradebook.csv'))
+        self.unrostered = gradebook.write(ordered, self.out, self.gradebooks, self.roster,
+                                          self.assignment)
         html.write_index(ordered, Path(self.out, 'index.html'))
         return ordered
-
-
-def write_gradebook(reports, path):
-    """One row per submission: id, score, max score, verdict, per-category scores, failures."""
-    os.makedirs(path.parent, exist_ok=True)
-    with open(path, 'w', newline='', encoding='utf-8') as f:
-        w = csv.writer(f)
-        w.writerow(['id', 'score', 'max_score', 'verdict', *CATEGORIES, 'failing_checks',
-                    'advisory_failures'])
-        for sub_id, r in reports.items():
-            per = {c: sum(ch.score for ch in r.checks if ch.category == c) for c in CATEGORIES}
-            w.writerow([sub_id, f'{r.score:g}', f'{r.max_score:g}', r.verdict,
-                        *(f'{per[c]:g}' for c in CATEGORIES),
-                        ' '.join(c.id for c in r.failures if c.required),
-                        ' '.join(c.id for c in r.failures if not c.required)])

@@ -53,23 +53,24 @@ def build_class(folder, copies, notebook):
             shutil.copy(entry, folder / entry.name)
 
 
-def floor(path, config, runs=3):
+def floor(path, config, repeats=3):
     """Seconds the submission's own code needs for the work grading asked of it: every request
     a real grading sent, replayed in-process, with no sandbox, oracles or reports (the median of
-    ``runs``)."""
-    session = Session(config.settings, str(path), seed=config.seed)
+    ``repeats``)."""
+    session = Session(config.settings, str(path), seed=config.seed,
+                      imports=config.rubric.imports)
     grade(str(path), config=config, session=session)
     preload()  # as the template does: the floor is the submission's own code only
     gc.collect()
     gc.freeze()
     runs = []
-    for _ in range(runs):
+    for _ in range(repeats):
         scratch = tempfile.mkdtemp()
         try:
             t = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):
                 loaded = load(str(path), None, config.settings.cell_timeout, scratch)
-                classes = {role: cls for role, (cls, _) in loaded.find(config.settings.classes).items()}
+                classes = {role: f.cls for role, f in loaded.find(config.settings.classes).items()}
                 backend = Backend(classes['Value'])
                 for task, items in session.sent:
                     for item in items:

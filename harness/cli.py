@@ -3,6 +3,7 @@
 The top of the stack: it imports the rest, nothing imports it. Grading (and so torch) is imported
 only by the commands that grade, so ``--help`` answers at once.
 """
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ from .service.cli import serve, token, worker
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
 #: ``grade`` options that say where reports go and how they look, not how to grade.
-REPORT_OPTIONS = ('path', 'module', 'out', 'junit', 'json_path', 'gradescope', 'color')
+REPORT_OPTIONS = ('path', 'module', 'out', 'junit', 'json_path', 'gradescope', 'classroom',
+                  'github_output', 'color')
 
 
 def _classes(pairs):
@@ -88,17 +90,23 @@ def main():
 @main.command()
 @click.argument('path', required=False)
 @click.option('--module', help='Grade an installed module (e.g. micrograd) instead of a PATH.')
-@click.option('--out', type=click.Path(file_okay=False), help='Folder for junit.xml, report.json, '
-              'results.json and report.html.')
+@click.option('--out', type=click.Path(file_okay=False), help='Folder for every report: '
+              'junit.xml, report.json, results.json (Gradescope), classroom.json, report.html.')
 @click.option('--junit', type=click.Path(dir_okay=False), help='Write JUnit XML here.')
 @click.option('--json', 'json_path', type=click.Path(dir_okay=False), help='Write the JSON report here.')
 @click.option('--gradescope', type=click.Path(dir_okay=False), help="Write Gradescope's "
               'results.json here.')
+@click.option('--classroom', type=click.Path(dir_okay=False), help="Write GitHub Classroom's "
+              'runner result (the JSON its grading reporter reads) here.')
+@click.option('--github-output', type=click.Path(dir_okay=False), help='Append '
+              '`result=<base64 runner result>` to this file: pass "$GITHUB_OUTPUT" in a workflow '
+              'step with an id, and give that id to autograding-grading-reporter\'s runners.')
 @click.option('--html', type=click.Path(dir_okay=False), help='Write the HTML report (one page, '
               'the failing graphs drawn) here.')
 @click.option('--color/--no-color', default=None, help='Colour the summary (default: on a TTY).')
 @grade_options
-def grade(path, module, out, junit, json_path, gradescope, html, color, **options):
+def grade(path, module, out, junit, json_path, gradescope, classroom, github_output, html, color,
+          **options):
     """Grade one submission: a .py file, a notebook, a package folder, a .zip or --module NAME.
 
     Exit status: 0 when every required check passed, 1 when one failed or the submission could
@@ -112,7 +120,11 @@ def grade(path, module, out, junit, json_path, gradescope, html, color, **option
     report = safe_grade(path, module, config, module or path)
     rerun = _rerun(click.get_current_context(), path, module)
     written = write_reports(report, out, junit=junit, json=json_path, gradescope=gradescope,
-                            html=html)
+                            classroom=classroom, html=html)
+    if github_output:
+        from .reporters.classroom import output_line
+        with open(github_output, 'a', encoding='utf-8') as f:
+            f.write(output_line(report))
     colour = sys.stdout.isatty() if color is None else color
     click.echo(_console(report, colour, rerun), nl=False)
     for p in written:
@@ -146,19 +158,33 @@ def _console(report, colour, rerun):
 @click.option('--out', type=click.Path(file_okay=False), required=True,
               help='Folder for each submission\'s reports and gradebook.csv.')
 @click.option('-j', '--jobs', default=2, show_default=True, help='Submissions graded at once.')
+@click.option('--roster', type=click.Path(dir_okay=False, exists=True),
+              help='CSV mapping each submission to a student: columns file (the file or folder '
+              'name) and student_id; optional name, email, section, login_id.')
+@click.option('--lms', type=click.Choice(['canvas', 'moodle']), multiple=True,
+              help='Also write the gradebook in this LMS\'s import format '
+              '(gradebook-canvas.csv, gradebook-moodle.csv); needs --roster.')
+@click.option('--assignment', default='micrograd', show_default=True,
+              help='The assignment\'s column name in the LMS gradebooks.')
 @grade_options
-def batch(paths, out, jobs, **options):
+def batch(paths, out, jobs, roster, lms, assignment, **options):
     """Grade every submission in the given folders or zips (one per file or sub-folder).
 
-    Writes OUT/<id>/{junit.xml,report.json,results.json,report.html}, OUT/gradebook.csv and
-    OUT/index.html (sortable, the most common problems on top). Submissions
-    whose content, rubric, seed, profile and grader version are unchanged keep their reports.
+    Writes OUT/<id>/{junit.xml,report.json,results.json,classroom.json,report.html},
+    OUT/gradebook.csv (every cell safe to open in a spreadsheet) and OUT/index.html (sortable,
+    the most common problems on top). Submissions whose content, rubric, seed, profile and
+    grader version are unchanged keep their reports.
     Exit status: 0 when the batch ran (whatever the grades), 2 on a usage error.
     """
     from .batch import Batch
+    from .reporters.gradebook import read_roster
     config = make_config(**options)
+    if lms and not roster:
+        raise click.BadParameter('an LMS gradebook needs --roster (its student ids)',
+                                 param_hint='--lms')
     try:
-        work = Batch(paths, out, config)
+        names = read_roster(roster) if roster else None
+        work = Batch(paths, out, config, ('plain', *lms), names, assignment)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     state = {'failed': 0, 'reused': 0}
@@ -174,6 +200,32 @@ def batch(paths, out, jobs, **options):
     click.echo(f'{len(reports)} graded: {passed} passed, {len(reports) - passed} failed; '
                f'{state["reused"]} unchanged since the last run. Gradebook: '
                f'{Path(out, "gradebook.csv")}; class page: {Path(out, "index.html")}')
+    if work.unrostered:
+        click.echo(f'not in the roster (left out of the LMS gradebooks): '
+                   f'{", ".join(work.unrostered)}', err=True)
+
+
+@main.command('classroom-tests')
+@click.option('--out', type=click.Path(dir_okay=False), required=True,
+              help='The test file to write; GitHub Classroom\'s python grader runs files named '
+              '*_test.py, e.g. tests/micrograde_test.py.')
+@click.option('--submission', required=True, help='The file or folder learners hand in, as a '
+              'path from the repository root (e.g. micrograd.ipynb).')
+@click.option('--profile', type=click.Choice(list(PROFILES)), default='quick', show_default=True,
+              help='How hard to fuzz when the tests run.')
+def classroom_tests(out, submission, profile):
+    """Write a plain pytest file with one `def test_*` per check, for GitHub Classroom's
+    python grader (it reads test functions from source and runs only *_test.py files). Each test
+    runs its check; the submission is graded once per run."""
+    from .checks import check_ids
+    from .pytest_plugin import classroom_test_module
+    if not Path(out).name.endswith('_test.py'):
+        raise click.BadParameter('the python grader only runs files named *_test.py',
+                                 param_hint='--out')
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    target = os.path.relpath(Path(submission).resolve(), Path(out).resolve().parent)
+    Path(out).write_text(classroom_test_module(['load', *check_ids()], target, profile))
+    click.echo(f'wrote {out}: {len(check_ids()) + 1} tests of {submission}')
 
 
 for _command in (serve, worker, token):  # the grading service's commands

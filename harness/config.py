@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field
 
 from .rubric import Rubric
 
-#: Where a worker runs: ``auto`` picks bubblewrap where it can start a sandbox, else a process.
-ISOLATION_LEVELS = ('auto', 'bubblewrap', 'process')
+#: Where a worker runs: ``auto`` picks the strongest of bubblewrap, landlock, process that runs here.
+ISOLATION_LEVELS = ('auto', 'bubblewrap', 'landlock', 'process')
 
 #: The class each role is looked up by, unless ``--class ROLE=NAME`` says otherwise.
 CLASS_NAMES = {'Value': 'Value', 'Neuron': 'Neuron', 'Layer': 'Layer', 'MLP': 'MLP'}

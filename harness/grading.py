@@ -1,10 +1,11 @@
 """Grade one submission: load it in a worker, run every check, score it. No reporting here."""
+import datetime
 import platform
 from importlib import metadata
 import time
 import traceback
 
-from . import __version__, cases, oracles, redact
+from . import __version__, cases, oracles, redact, sandbox
 from .checks import REGISTRY, Context
 from .checks.probe import probe
 from .config import Config
@@ -33,9 +34,12 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
     caller's, to look at afterwards (what was sent, restarts)."""
     config = config or Config()
     report = Report(submission=name or str(module or path), seed=config.seed,
-                    profile=config.profile, versions=versions(), budgets=config.budget.to_dict())
-    session = session or Session(config.settings, path, module, template, config.seed)
+                    profile=config.profile, versions=versions(), budgets=config.budget.to_dict(),
+                    timestamp=_now())
+    session = session or Session(config.settings, path, module, template, config.seed,
+                                 config.rubric.imports)
     report.isolation = session.level
+    report.protections = sandbox.protections(session.level)
     timings = report.timings
     started = time.perf_counter()
     try:
@@ -46,6 +50,7 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
         report.load_warnings = loaded.warnings
         report.classes = loaded.classes
         report.class_info = loaded.class_info
+        report.methods = loaded.methods
         error = loaded.error or ('' if 'Value' in report.classes else
                                  f"no class named {config.settings.classes['Value']!r} was "
                                  f"found in the submission")
@@ -57,7 +62,7 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
     finally:
         report.output = session.close()
         timings['total'] = time.perf_counter() - started
-    return config.rubric.apply(redact.report(report, getattr(session, 'scratch', None)))
+    return config.rubric.apply(redact.report(report))
 
 
 def _found(report, name):
@@ -72,6 +77,10 @@ def _found(report, name):
             f"{why} (say so with --class Value={info['name']})")
 
 
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S')
+
+
 def safe_grade(path=None, module=None, config=None, name=None, template=None):
     """``grade`` that never raises: a grader bug becomes a failed report, not a traceback."""
     config = config or Config()
@@ -80,7 +89,7 @@ def safe_grade(path=None, module=None, config=None, name=None, template=None):
         return grade(path, module, config, name, template)
     except Exception:
         report = Report(submission=name or str(module or path), seed=config.seed,
-                        profile=config.profile, versions=versions())
+                        profile=config.profile, versions=versions(), timestamp=_now())
         report.checks.append(Check('grader', 'load', 'error', 'micrograde itself failed while '
                                    'grading this submission; please report it:\n'
                                    + traceback.format_exc(limit=5),

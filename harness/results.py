@@ -44,6 +44,11 @@ class Check:
     def ok(self):
         return self.status in ('passed', 'skipped')
 
+    @property
+    def advisory(self):
+        """A finding that is advice: it failed, but it does not decide the verdict."""
+        return not self.required and self.status in ('failed', 'error')
+
 
 @dataclass
 class Report:
@@ -55,15 +60,18 @@ class Report:
     profile: str = 'standard'
     versions: dict = field(default_factory=dict)
     isolation: str = ''
+    protections: dict = field(default_factory=dict)  # 'protected'/'unprotected' -> names (sandbox.py)
     load_warnings: list = field(default_factory=list)
     classes: dict = field(default_factory=dict)  # role -> where it was defined
     # role -> {name, origin, how (name|spelling|shape), similar: {expected method: learner's}}
     class_info: dict = field(default_factory=dict)
+    methods: dict = field(default_factory=dict)  # Value's method -> {'file', 'line'} of its def
     capabilities: dict = field(default_factory=dict)  # op -> present | absent | broken
     budgets: dict = field(default_factory=dict)
     checks: list = field(default_factory=list)
     output: str = ''  # what the worker printed outside any check (capped)
     timings: dict = field(default_factory=dict)  # seconds per step, and 'total'
+    timestamp: str = ''  # when grading started, UTC, ISO 8601 to the second
     restarts: int = 0  # workers lost and replaced (timeouts, crashes)
     fingerprint: str = ''  # submission content + rubric + grader version + seed + profile
 

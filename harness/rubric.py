@@ -4,16 +4,19 @@ score, and whether a check counts, is decided.
 A rubric is validated when it is loaded: an unknown key, category, check id, op or visibility is
 a ``RubricError`` that names it and the known ones, never a setting silently ignored.
 """
+import functools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .results import CATEGORIES
+from .results import CATEGORIES, Check
 from .worker.ops import CAPABILITIES
 
 DEFAULT = Path(__file__).with_name('rubric.toml')
+#: What a submission may import besides the standard library (with what those need).
+ALLOWED_IMPORTS = ('numpy', 'matplotlib', 'graphviz', 'torch')
 VISIBILITIES = ('visible', 'hidden', 'after_due_date', 'after_published')
-KEYS = ('required_ops', 'advisory', 'points', 'visibility')
+KEYS = ('required_ops', 'advisory', 'points', 'visibility', 'allowed_imports')
 
 
 class RubricError(ValueError):
@@ -29,6 +32,7 @@ class Rubric:
     visibility: str = 'visible'
     check_visibility: dict = field(default_factory=dict)
     source: str = ''
+    imports: tuple = ALLOWED_IMPORTS
 
     @classmethod
     def load(cls, path=None):
@@ -65,28 +69,60 @@ class Rubric:
         if advisory is None:
             advisory = advisory_by_default()
         _known('check id or category in advisory', advisory, [*CATEGORIES, *ids])
+        imports = _list(data, 'allowed_imports', list(ALLOWED_IMPORTS))
         return cls(frozenset(required), frozenset(advisory), points, check_points, default_vis,
-                   check_vis, text)
+                   check_vis, text, tuple(imports))
 
     def counts(self, check):
         """Whether a check's outcome decides the verdict."""
         listed = check.id in self.advisory or check.category in self.advisory
         return check.required and not listed
 
+    def worth(self, check_id, category):
+        """The points a check is worth when it passes."""
+        return float(self.check_points.get(check_id, self.points.get(category, 1)))
+
+    def graded(self, check_id):
+        """Whether a check is worth points: every check the registry has (and loading) that the
+        rubric does not make advisory, whatever the submission has."""
+        return check_id in _gradable() and not (
+            check_id in self.advisory or check_id.partition('.')[0] in self.advisory)
+
+    def total(self):
+        """The maximum score: the same for every submission graded with this rubric."""
+        return sum(self.worth(i, i.partition('.')[0]) for i in _gradable() if self.graded(i))
+
     def apply(self, report):
-        """Set each check's weight, points and visibility, the report's score and its verdict."""
+        """Complete the report with every registered check it lacks (not run: 0 points), then
+        set each check's points and visibility, the report's score and its verdict.
+
+        Points do not depend on what a submission has: an absent optional op is 0 of its points,
+        an unloadable submission 0 of ``total()``. Whether a failure decides the verdict does."""
+        ran = {c.id for c in report.checks}
+        loaded = any(c.id == 'load' and c.status == 'passed' for c in report.checks)
+        why = 'not run: what it needs is missing (see the checks before it)' if loaded else \
+            'not run: the submission could not be loaded'
+        report.checks += [Check(i, i.partition('.')[0], 'skipped', why) for i in _gradable()
+                          if i not in ran]
         for check in report.checks:
             check.required = self.counts(check)
-            worth = float(self.check_points.get(check.id, self.points.get(check.category, 1)))
-            graded = check.required and check.status != 'skipped'
-            check.max_score = worth if graded else 0.0
-            check.score = worth if graded and check.status == 'passed' else 0.0
+            worth = self.worth(check.id, check.category)
+            check.max_score = worth if self.graded(check.id) else 0.0
+            check.score = check.max_score if check.status == 'passed' else 0.0
             check.visibility = self.check_visibility.get(check.id, self.visibility)
         report.score = sum(c.score for c in report.checks)
-        report.max_score = sum(c.max_score for c in report.checks)
+        report.max_score = self.total()
         failed = any(c.required and c.status in ('failed', 'error') for c in report.checks)
-        report.verdict = 'failed' if failed or not report.checks else 'passed'
+        report.verdict = 'failed' if failed or not loaded else 'passed'
         return report
+
+
+@functools.cache
+def _gradable():
+    """Every check id a fully loaded submission is reported, in order (the registry's, imported
+    here as only grading needs it)."""
+    from .checks import check_ids
+    return ('load', *check_ids())
 
 
 def _known(what, given, known):

@@ -15,6 +15,7 @@ import threading
 from . import sandbox
 from .answers import RESULTS, Failure, Loaded
 from .cells import notebook_cells
+from .rubric import ALLOWED_IMPORTS
 from .worker import protocol
 
 OUTPUT_KEEP = 64 * 1024
@@ -58,9 +59,9 @@ class Output:
 class Worker:
     """One worker process and its two message pipes; subclasses say how it is started."""
 
-    def hello(self, settings, path, module, seed, cells):
+    def hello(self, settings, path, module, seed, cells, landlock=None):
         self.nonce = secrets.token_hex(16)
-        protocol.send(self.to_worker, {
+        protocol.send(self.to_worker, {'landlock': landlock,
             'nonce': self.nonce, 'path': path, 'module': module, 'classes': settings.classes,
             'cells': cells,  # notebooks' cells as Jupyter runs them (``cells.py``)
             'cell_timeout': settings.cell_timeout, 'seed': seed,
@@ -95,27 +96,32 @@ class Worker:
 
 
 class DirectWorker(Worker):
-    """A worker started on its own: a bubblewrap sandbox (or a plain process) per submission."""
+    """A worker started on its own: a bubblewrap sandbox, or a process (Landlock or not)."""
 
-    def __init__(self, settings, submission, module, scratch, level, seed, cells):
-        marker = secrets.token_hex(8)
+    def __init__(self, settings, submission, module, level, seed, imports, cells):
+        self.level, self.status = level, None
+        self.scratch = None if level == 'bubblewrap' else tempfile.mkdtemp(prefix='micrograde-')
         to_worker_r, self.to_worker = os.pipe()
         self.from_worker, from_worker_w = os.pipe()
-        argv, env, inside = sandbox.command(level, submission, scratch,
-                                            (to_worker_r, from_worker_w), marker)
-        self.proc = subprocess.Popen(argv, env=env, cwd=scratch, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     pass_fds=(to_worker_r, from_worker_w),
-                                     start_new_session=True)
+        fds = (to_worker_r, from_worker_w)
+        launch = sandbox.Launch(level, submission, self.scratch, fds, imports,
+                                (module,) if module else ())
+        if level != 'bubblewrap':
+            sandbox.become_subreaper()
+        self.uid = launch.uid
+        self.proc = sandbox.start(launch.argv, env=launch.env, cwd=self.scratch,
+                                  preexec_fn=launch.preexec, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=fds,
+                                  start_new_session=True)
         os.close(to_worker_r)
         os.close(from_worker_w)
         self.output = Output(self.proc.stdout)
-        self.marker, self.level, self.status = marker, level, None
-        self.hello(settings, inside, module, seed, cells)
+        self.hello(settings, launch.inside, module, seed, cells, launch.landlock)
 
     def end(self, grace=0.5):
-        """Kill the worker's process group (and, unsandboxed, its escapees) after ``grace``
-        seconds to exit on its own; its exit code."""
+        """Kill the worker and everything it started (its uid's processes, the orphans it left
+        to this subreaper) after ``grace`` seconds to exit on its own, delete its scratch; its
+        exit code."""
         if self.status is None:
             try:
                 self.status = self.proc.wait(timeout=grace)
@@ -126,8 +132,9 @@ class DirectWorker(Worker):
                     pass
                 self.proc.kill()
                 self.status = self.proc.wait()
-            if self.level == 'process':
-                sandbox.kill_marked(self.marker)
+            sandbox.stop(self.proc, self.uid, subreaper=self.level != 'bubblewrap')
+            if self.scratch:
+                shutil.rmtree(self.scratch, ignore_errors=True)
         return self.status
 
 
@@ -163,11 +170,12 @@ def _death(code):
 class Session:
     """A submission's worker for the whole of its grading, replaced whenever it is lost."""
 
-    def __init__(self, settings, path=None, module=None, template=None, seed=0):
+    def __init__(self, settings, path=None, module=None, template=None, seed=0,
+                 imports=ALLOWED_IMPORTS):
         self.settings, self.path, self.module, self.seed = settings, path, module, seed
         self.template = template if template is not None and module is None else None
         self.level = 'bubblewrap' if self.template else sandbox.isolation(settings.isolation)
-        self.scratch = None  # made for the first worker of its own (a forked one has a job folder)
+        self.imports = tuple(imports)
         self.worker, self.loaded_error = None, None
         self.restarts = self.requests = self.strikes = 0
         self.outputs = []
@@ -187,11 +195,8 @@ class Session:
             except OSError:
                 self.template = None  # a broken template: go on with workers of their own
         if self.worker is None:
-            if self.scratch is None:
-                self.scratch = tempfile.mkdtemp(prefix='micrograde-')
-                sandbox.prepare_scratch(self.scratch, self.level)
-            self.worker = DirectWorker(self.settings, self.path, self.module, self.scratch,
-                                       self.level, self.seed, self.cells)
+            self.worker = DirectWorker(self.settings, self.path, self.module, self.level,
+                                       self.seed, self.imports, self.cells)
         if meanwhile is not None:
             meanwhile()
         try:
@@ -272,10 +277,8 @@ class Session:
             self.worker = None
 
     def close(self):
-        """Stop the worker and delete the scratch folder; returns everything it printed."""
+        """Stop the worker and everything it started; returns everything it printed."""
         self._drop()
-        if self.scratch:
-            shutil.rmtree(self.scratch, ignore_errors=True)
         return ''.join(self.outputs)
 
 

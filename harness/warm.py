@@ -4,7 +4,6 @@ One per grading process: notebooks then pay for their own code only, not for imp
 numpy and matplotlib again.  Each job gets a folder of its own (a copy of the submission and a
 home) owned by a uid used for nothing else, so jobs cannot see one another.
 """
-import itertools
 import json
 import os
 import shutil
@@ -15,28 +14,24 @@ from pathlib import Path
 
 from . import sandbox
 
-UID_BASE = 200_000
-
 
 class WarmTemplate:
 
-    def __init__(self):
+    def __init__(self, imports):
         self.jobs = Path(tempfile.mkdtemp(prefix='micrograde-jobs-'))
         os.chmod(self.jobs, 0o711)
         self.control, theirs = socket.socketpair()
-        self.proc = subprocess.Popen(sandbox.template_command(self.jobs, theirs.fileno()),
-                                     pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = sandbox.start(sandbox.template_command(self.jobs, theirs.fileno(), imports),
+                                  pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
         theirs.close()
-        self.counter = itertools.count(1)
         self.uids = {}
-        self.base = UID_BASE + (os.getpid() % 1000) * 1000
 
     def spawn(self, submission):
         """``(job, path inside, (to_worker, from_worker, output))`` of a fresh forked worker."""
-        n = next(self.counter)
-        job, uid = f'job{n}', self.base + n % 1000
+        uid = sandbox.throwaway_uid()
+        job = f'job{uid}'
         folder = self.jobs / job
         home = folder / 'home'
         home.mkdir(parents=True)
@@ -90,4 +85,5 @@ class WarmTemplate:
         self.control.close()
         self.proc.kill()
         self.proc.wait()
+        sandbox.stop(self.proc)
         shutil.rmtree(self.jobs, ignore_errors=True)

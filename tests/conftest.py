@@ -1,9 +1,11 @@
+import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import jsonschema
 import pytest
 from hypothesis import settings
 
@@ -17,6 +19,20 @@ os.environ.setdefault('MICROGRADE_CACHE', tempfile.mkdtemp(prefix='micrograde-te
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / 'submissions'
+SCHEMAS = Path(__file__).resolve().parent / 'schemas'
+
+
+def validate_junit(path):
+    """Validate a JUnit file against every XSD shipped in tests/schemas (Jenkins xunit's rules)."""
+    import xmlschema
+    for xsd in sorted(SCHEMAS.glob('*.xsd')):
+        xmlschema.XMLSchema(str(xsd)).validate(str(path))
+
+
+def validate_json(data, schema_name):
+    """Validate data against a JSON Schema shipped in tests/schemas."""
+    schema = json.loads((SCHEMAS / schema_name).read_text())
+    jsonschema.validate(data, schema, cls=jsonschema.Draft202012Validator)
 
 
 def micrograde(*args, timeout=300):
@@ -38,3 +54,10 @@ def unnamed(want, checks):
     missing = [(c, w) for c, w in pairs
                if not (c in checks and checks[c][0] == 'failed' and w in checks[c][1])]
     return [] if want.get('flaky') and len(missing) < len(pairs) else missing
+
+
+@pytest.fixture(scope='session')
+def installed():
+    """micrograde installed as a wheel in a scratch environment (``installed.py``)."""
+    from installed import Installed, build
+    return Installed(build())

@@ -110,5 +110,8 @@ def test_safe_grade_turns_a_grader_bug_into_a_failed_report(monkeypatch):
     monkeypatch.setattr(grading, 'grade', broken)
     report = grading.safe_grade('anything.py')
     assert report.verdict == 'failed'
-    assert [(c.id, c.status) for c in report.checks] == [('grader', 'error')]
+    assert [(c.id, c.status) for c in report.checks][:1] == [('grader', 'error')]
+    # every check is listed as not run, so the report is out of the rubric's total like any other
+    assert {c.status for c in report.checks[1:]} == {'skipped'}
+    assert report.score == 0 and report.max_score == grading.Config().rubric.total()
     assert 'a bug in micrograde' in report.checks[0].message

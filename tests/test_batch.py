@@ -35,7 +35,8 @@ def test_batch_finishes_with_a_complete_gradebook_and_resumes(run_cli, tmp_path)
     assert [r['id'] for r in rows] == ['broken.ipynb', 'hangs.py', 'overwrite.py', 'package',
                                         'student0.ipynb', 'student1.ipynb', 'student2.ipynb']
     assert set(rows[0]) == {'id', 'score', 'max_score', 'verdict', *CATEGORIES,
-                            'failing_checks', 'advisory_failures'}
+                            'failing_checks', 'advisory_findings'}
+    assert len({r['max_score'] for r in rows}) == 1, 'one rubric, one maximum'
     verdicts = {r['id']: r['verdict'] for r in rows}
     assert verdicts == {'broken.ipynb': 'failed', 'hangs.py': 'failed', 'overwrite.py': 'failed',
                         'package': 'passed', 'student0.ipynb': 'passed',

@@ -35,6 +35,7 @@ finally:
                          capture_output=True, text=True, timeout=300)
     report = json.loads((cache / 'report.json').read_text())
     report.pop('timings')
+    report.pop('timestamp')  # when it ran: like the timings, not part of the grade
     for c in report['checks']:
         c.pop('duration', None)
     return out, report, json.loads(out.stderr.strip().splitlines()[-1])

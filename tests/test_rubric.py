@@ -49,17 +49,36 @@ def test_the_rubric_decides_what_is_advisory(tmp_path):
     assert verdict(load(tmp_path, 'required_ops = ["add"]\n')) == 'passed'
 
 
-def test_an_op_the_rubric_does_not_require_never_counts():
+def test_an_absent_optional_op_never_fails_but_scores_0_of_its_points():
     rubric = Rubric.load()
-    report = rubric.apply(_report(Check('capability.exp', 'capability', 'skipped', required=False),
+    report = rubric.apply(_report(Check('load', 'load', 'passed'),
+                                  Check('capability.exp', 'capability', 'skipped', required=False),
+                                  Check('ops.exp', 'ops', 'skipped', required=False),
                                   Check('ops.add', 'ops', 'passed')))
-    assert report.verdict == 'passed' and report.score == report.max_score == 1
+    checks = {c.id: c for c in report.checks}
+    assert report.verdict == 'passed' and report.score == 1
+    assert (checks['ops.exp'].score, checks['ops.exp'].max_score) == (0, 1)
+    assert report.max_score == rubric.total() == sum(c.max_score for c in report.checks)
 
 
 def test_points_per_category_and_per_check(tmp_path):
-    rubric = load(tmp_path, '[points]\nops = 2\n[points.checks]\n"ops.mul" = 5\n')
-    report = rubric.apply(_report(Check('ops.add', 'ops', 'passed'), Check('ops.mul', 'ops', 'failed')))
-    assert (report.score, report.max_score, report.verdict) == (2, 7, 'failed')
+    rubric = load(tmp_path, '[points]\nload = 0\nops = 2\n[points.checks]\n"ops.mul" = 5\n')
+    report = rubric.apply(_report(Check('load', 'load', 'passed'), Check('ops.add', 'ops', 'passed'),
+                                  Check('ops.mul', 'ops', 'failed')))
+    checks = {c.id: c for c in report.checks}
+    assert (checks['ops.add'].max_score, checks['ops.mul'].max_score) == (2, 5)
+    assert (report.score, report.verdict) == (2, 'failed')
+    assert report.max_score == rubric.total()
+
+
+def test_every_submission_is_out_of_the_same_total():
+    rubric = Rubric.load()
+    unloadable = rubric.apply(_report(Check('load', 'load', 'failed', 'syntax error')))
+    assert unloadable.verdict == 'failed' and unloadable.score == 0
+    assert unloadable.max_score == rubric.total() > 0
+    assert {c.message for c in unloadable.checks[1:]} == {'not run: the submission could not be loaded'}
+    advisory = [c for c in unloadable.checks if c.category == 'robustness']
+    assert advisory and all(c.max_score == 0 for c in advisory)
 
 
 def test_a_bad_rubric_is_a_usage_error_on_the_command_line(run_cli, tmp_path):

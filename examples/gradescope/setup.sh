@@ -1,10 +1,27 @@
 #!/usr/bin/env bash
-# Gradescope autograder setup (Ubuntu image): install micrograde and its sandbox once per image.
+# Gradescope autograder setup, run once per image as root on Gradescope's default base image
+# (Ubuntu 22.04, whose python3 is 3.10; micrograde needs 3.11+).
+#
+# Python 3.11 comes from Ubuntu 22.04's own archive (universe: python3.11, python3.11-venv);
+# where an image lacks it, from the deadsnakes PPA. The virtual environment lives in
+# /opt/micrograde-venv: NOT /opt/micrograde, where micrograde's sandbox mounts its worker inside
+# each bubblewrap jail (a venv there hides the worker: "the worker exited with code 1").
 set -euo pipefail
+VENV=/opt/micrograde-venv
+export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq python3 python3-venv python3-pip git bubblewrap >/dev/null
-python3 -m venv /opt/micrograde
-/opt/micrograde/bin/pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
-  || /opt/micrograde/bin/pip install -q torch==2.13.0
-# The course's copy of micrograde, uploaded beside this script (or a git URL of your fork).
-/opt/micrograde/bin/pip install -q /autograder/source/micrograde
+apt-get install -y -qq bubblewrap >/dev/null
+if ! apt-get install -y -qq python3.11 python3.11-venv >/dev/null 2>&1; then
+  apt-get install -y -qq software-properties-common >/dev/null
+  add-apt-repository -y ppa:deadsnakes/ppa
+  apt-get update -qq
+  apt-get install -y -qq python3.11 python3.11-venv >/dev/null
+fi
+python3.11 -m venv "$VENV"
+"$VENV/bin/pip" install -q --upgrade pip
+# torch CPU: the CPU wheel index keeps the multi-gigabyte CUDA build out of the image
+"$VENV/bin/pip" install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+  || "$VENV/bin/pip" install -q torch==2.13.0
+# The course's copy of micrograde, uploaded beside this script as micrograde/
+"$VENV/bin/pip" install -q /autograder/source/micrograde
+"$VENV/bin/micrograde" --version

@@ -1,12 +1,40 @@
-"""The readable summary: checks grouped by category, each failure with its message and how to
-reproduce it."""
+"""The readable summary: counts per category, then each bug once with the checks that saw it, its
+counterexample, expected vs actual and the learner's method; advisory findings as warnings."""
 import click
 
-from .text import clean
+from .text import at, clean, comparison, location
 
-MARK = {'passed': ('ok', 'green'), 'failed': ('FAIL', 'red'), 'error': ('ERROR', 'red'),
-        'skipped': ('skip', 'yellow')}
-ADVICE = ('advice', 'blue')  # an advisory check that failed: never shown as a failure
+INDENT = ' ' * 7
+
+
+def _counts(checks):
+    failed = sum(c.status in ('failed', 'error') and not c.advisory for c in checks)
+    parts = [f'{sum(c.status == "passed" for c in checks)} passed', f'{failed} failed']
+    advisory = sum(c.advisory for c in checks)
+    if advisory:
+        parts.append(f'{advisory} advisory')
+    parts.append(f'{sum(c.status == "skipped" for c in checks)} skipped')
+    return ', '.join(parts)
+
+
+def _bug(report, checks, style):
+    """One cause: its headline, the checks that saw it, and the first one's evidence."""
+    first = checks[0]
+    headline = clean(first.diagnosis or first.message)
+    word = 'ERROR' if all(c.status == 'error' for c in checks) else 'FAIL'
+    lines = [f'{style(word, fg="red", bold=True)}  {headline}']
+    seen = ', '.join(c.id for c in checks)
+    lines.append(f'{INDENT}seen by {seen}' if first.diagnosis else f'{INDENT}check {seen}')
+    if first.diagnosis and first.message != first.diagnosis:
+        lines.append(f'{INDENT}{first.id}: {clean(first.message.split(":")[0])}')
+    place = next((p for p in (location(report, c) for c in checks) if p), None)
+    if place:
+        lines.append(f'{INDENT}{clean(at(place))}')
+    if first.counterexample and first.counterexample.code:
+        lines.append(f'{INDENT}reproduce:')
+        lines += [f'{INDENT}    {line}' for line in clean(first.counterexample.code).rstrip().split('\n')]
+    lines += [f'{INDENT}{line}' for line in comparison(first)]
+    return lines
 
 
 def render(report, color=False, rerun=''):
@@ -14,30 +42,34 @@ def render(report, color=False, rerun=''):
     lines = [style(f'micrograde {report.versions.get("micrograde", "")}: {report.submission}',
                    bold=True),
              f'seed {report.seed}, profile {report.profile}, isolation {report.isolation}']
-    for role, origin in report.classes.items():
-        lines.append(f'  {role}: {origin}')
-    for warning in report.load_warnings:
-        lines.append(style(f'  warning: {clean(warning)}', fg='yellow'))
+    unprotected = report.protections.get('unprotected')
+    if unprotected:
+        lines.append(style(f'  not protected at this isolation level: {", ".join(unprotected)}',
+                           fg='yellow'))
+    lines += [f'  {role}: {origin}' for role, origin in report.classes.items()]
+    lines += [style(f'  warning: {clean(w)}', fg='yellow') for w in report.load_warnings]
+    lines.append('')
     for category, checks in report.by_category().items():
-        counts = {s: sum(c.status == s for c in checks) for s in MARK}
-        advice = sum(not c.ok and not c.required for c in checks)
         advisory = '' if any(c.required for c in checks) else ' (advisory)'
-        lines.append('')
-        lines.append(style(f'{category}{advisory}: {counts["passed"]} passed, '
-                           f'{counts["failed"] + counts["error"] - advice} failed, '
-                           + (f'{advice} advice, ' if advice else '') + f'{counts["skipped"]} skipped',
-                           bold=True))
-        for check in checks:
-            if check.status in ('failed', 'error') or category in ('load', 'fuzz', 'mlp'):
-                word, colour = MARK[check.status] if check.required or check.ok else ADVICE
-                lines.append(f'  {style(word, fg=colour):>4} {check.id}: {clean(check.message)}')
-            if check.status in ('failed', 'error') and check.counterexample and check.counterexample.code:
-                code = clean(check.counterexample.code).rstrip().replace('\n', '\n         ')
-                lines.append(f'         {code}')
+        lines.append(f'{category}{advisory}: {_counts(checks)}')
+        lines += [f'  {style("ok", fg="green")}  {c.id}: {clean(c.message)}' for c in checks
+                  if c.status == 'passed' and category in ('load', 'fuzz', 'mlp')]
+    causes = {}
+    for check in report.checks:
+        if check.status in ('failed', 'error') and not check.advisory:
+            causes.setdefault(check.diagnosis or f'{check.id}: {check.message}', []).append(check)
+    if causes:
+        lines += ['', style(f'{len(causes)} bug(s) found:', bold=True)]
+        for checks in causes.values():
+            lines += ['', *_bug(report, checks, style)]
+    advice = [c for c in report.checks if c.advisory]
+    if advice:
+        lines += ['', style(f'{len(advice)} advisory warning(s), not counted:', bold=True)]
+        lines += [style(f'  warning  {c.id}: {clean(c.message.split(chr(10))[0])}', fg='yellow')
+                  for c in advice]
     verdict = style(report.verdict.upper(), fg='green' if report.verdict == 'passed' else 'red',
                     bold=True)
-    lines.append('')
-    lines.append(f'{verdict}  score {report.score:g} / {report.max_score:g}')
+    lines += ['', f'{verdict}  score {report.score:g} / {report.max_score:g}']
     if rerun and report.verdict != 'passed':
         lines.append(f'reproduce: {rerun}')
     return '\n'.join(lines) + '\n'

@@ -1,28 +1,52 @@
-"""Gradescope's ``results.json``: the total, each check as a test with its points and visibility."""
+"""Gradescope's ``results.json``: the total, each check as a test with its points, tags and visibility.
+
+Every submission graded with one rubric has the same maximum (the rubric's total): an absent op
+is a test worth its points that scored 0, an unloadable submission lists every check at 0.
+Gradescope colours a test by ``status`` when given (else by score < max_score), so:
+
+* an advisory finding is ``status: passed``, 0 / 0 points, tagged ``advisory``, its name and
+  output saying "advisory": visible, never red;
+* outputs are plain ``text`` (a learner's printout can never render as markup or a link).
+"""
 import json
 
-from .text import clean, failure_text
+from .text import clean, failure_text, location
 
-STATUS = {'passed': 'passed', 'failed': 'failed', 'error': 'failed', 'skipped': 'passed'}
+LIMIT = 8000
+
+
+def _test(report, check):
+    advisory = check.advisory or (not check.required and check.max_score == 0)
+    if check.advisory:
+        output = 'Advisory, not graded: ' + failure_text(check, location(report, check))
+        status = 'passed'
+    elif check.status in ('failed', 'error'):
+        output, status = failure_text(check, location(report, check)), 'failed'
+    else:
+        output = clean(check.message)
+        status = 'passed' if check.status == 'passed' or check.max_score == 0 else 'failed'
+    return {'name': check.id + (' (advisory)' if advisory else ''), 'score': check.score,
+            'max_score': check.max_score, 'status': status, 'output': clean(output, LIMIT),
+            'output_format': 'text', 'tags': [check.category] + (['advisory'] if advisory else []),
+            'visibility': check.visibility}
 
 
 def render(report):
-    tests = []
-    for check in report.checks:
-        if check.max_score == 0 and check.status == 'skipped':
-            continue
-        tests.append({'name': check.id, 'score': check.score, 'max_score': check.max_score,
-                      'status': STATUS[check.status], 'visibility': check.visibility,
-                      'output': clean(check.message if check.status in ('passed', 'skipped')
-                                      else failure_text(check), 8000)})
+    advisories = sum(c.advisory for c in report.checks)
     summary = (f'{report.verdict.upper()}: {report.score:g} / {report.max_score:g} points '
                f'(seed {report.seed}, profile {report.profile}).')
+    if advisories:
+        summary += f'\n{advisories} advisory finding(s): advice, not counted in the score.'
     if report.load_warnings:
         summary += '\nWhile loading: ' + '; '.join(report.load_warnings)
-    return json.dumps({'score': report.score,
+    return json.dumps({
+        'score': report.score,
         'execution_time': round(report.timings.get('total', 0.0), 3),
-        'output': clean(summary, 8000), 'visibility': 'visible', 'stdout_visibility': 'hidden',
-        'tests': tests}, indent=2, allow_nan=False) + '\n'
+        'output': clean(summary, LIMIT), 'output_format': 'text', 'test_output_format': 'text',
+        'visibility': 'visible', 'stdout_visibility': 'hidden',
+        'extra_data': {'max_score': report.max_score, 'verdict': report.verdict,
+                       'seed': report.seed, 'profile': report.profile},
+        'tests': [_test(report, c) for c in report.checks]}, indent=2, allow_nan=False) + '\n'
 
 
 def write(report, path):

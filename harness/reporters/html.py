@@ -72,9 +72,7 @@ class Category:
 
 def kind(check):
     """How a check is shown: an advisory check that failed is advice, never a failure."""
-    if check.status in ('failed', 'error') and not check.required:
-        return 'advice'
-    return check.status
+    return 'advice' if check.advisory else check.status
 
 
 def view(check):

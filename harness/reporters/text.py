@@ -1,5 +1,8 @@
 """Text every reporter shares: safe for XML and UTF-8, and the body of a failure."""
+import os
 import re
+
+from ..worker.ops import CAPABILITIES, form
 
 _ILLEGAL_XML = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]')
 
@@ -13,16 +16,90 @@ def clean(text, limit=None):
     return text
 
 
-def failure_text(check):
-    """The body of a failure: counterexample code, expected vs actual, the diagnosis."""
+def failure_text(check, place=None):
+    """The body of a failure: the message, counterexample code, expected vs actual, the hint and,
+    last, the learner's method that the check exercises (``place``, from ``location``)."""
     parts = [check.message]
     ce = check.counterexample
-    if ce:
-        if ce.code:
-            parts.append('Reproduce with:\n' + ce.code.rstrip())
-        for label, values in (('expected', ce.expected), ('actual', ce.actual)):
-            if values:
-                parts.append(f'{label}: ' + ', '.join(f'{k} = {v}' for k, v in values.items()))
+    if ce and ce.code:
+        parts.append('Reproduce with:\n' + ce.code.rstrip())
+    lines = comparison(check)
+    if lines:
+        parts.append('\n'.join(lines))
     if check.diagnosis and check.diagnosis not in check.message:
         parts.append('hint: ' + check.diagnosis)
-    return '\n\n'.join(parts)
+    if place:
+        parts.append(at(place))
+    return clean('\n\n'.join(parts))
+
+
+def at(place):
+    """``at Value.__add__ (engine.py:22)``, or ``(cell 7, line 22)`` in a notebook: the form CI
+    annotators read a file and line from."""
+    spot = f'{place["cell"]}, line {place["line"]}' if place['cell'] else \
+        f'{place["file"]}:{place["line"]}'
+    return f'at {place["method"]} ({spot})'
+
+
+def comparison(check):
+    """``['out.data: expected 6.0, got 6.0', 'a.grad: expected -4.0, got -2.0']``: the output's
+    value, then everything that differs (each wrong gradient, an exception)."""
+    ce = check.counterexample
+    if not ce:
+        return []
+    lines = []
+    for key, want in ce.expected.items():
+        got = ce.actual.get(key, 'not computed')
+        if got != want or key.endswith('.data'):
+            lines.append(f'{key}: expected {want}, got {got}')
+    lines += [f'{key}: {value}' for key, value in ce.actual.items() if key not in ce.expected]
+    return [clean(line) for line in lines]
+
+
+def location(report, check):
+    """Where the learner's code behind a check is: ``{'method', 'file', 'line'}``, or ``None``.
+
+    ``file`` is the path to open (the submission's own path joined with the file inside it; a
+    notebook for its cells, where ``cell`` says which)."""
+    name = method(check.id)
+    where = report.methods.get(name) if name else None
+    if not where:
+        return None
+    inside = where['file']
+    cell = inside if inside.startswith('cell ') else None
+    if cell:
+        path = report.submission
+    elif report.submission.lower().endswith('.zip'):
+        path = inside
+    else:
+        path = os.path.join(os.path.dirname(report.submission.rstrip('/')), inside)
+    return {'method': f'Value.{name}', 'file': path, 'line': where['line'], 'cell': cell}
+
+
+def kind(check):
+    """What sort of bug a failed check found, in words a CI's summary can show."""
+    ce = check.counterexample
+    if check.status == 'error':
+        return 'could not finish'
+    if 'not implemented' in check.message:
+        return 'missing op'
+    if ce and 'error' in ce.actual:
+        return 'exception'
+    if ce:
+        wrong = [k for k, v in ce.expected.items() if ce.actual.get(k) != v]
+        if any(k.endswith('.data') or k == 'outputs' for k in wrong):
+            return 'wrong value'
+        if any(k.endswith('.grad') for k in wrong):
+            return 'wrong gradient'
+    return 'wrong result'
+
+
+def method(check_id):
+    """The learner's method a check exercises (``ops.radd`` -> ``__radd__``), or ``None``."""
+    category, _, cap = check_id.partition('.')
+    if category == 'backward':
+        return 'backward'
+    if category != 'ops' or cap not in CAPABILITIES or cap == 'backward':
+        return None
+    op, _, left = form(cap)
+    return op.name if op.method else op.reflected_dunder if left else op.dunder

@@ -77,7 +77,7 @@ def grade(filename, data, seed, profile, rubric):
         path = Path(scratch, filename)
         path.write_bytes(data)
         return safe_grade(str(path), None, config, filename,
-                          _template(config.settings.isolation)).to_dict()
+                          _template(config)).to_dict()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -94,7 +94,7 @@ def warm_up():
     config = Config()
     engine = Path(reference.__file__).with_name('engine.py')
     return safe_grade(str(engine), None, config, 'warm-up',
-                      _template(config.settings.isolation)).isolation
+                      _template(config)).isolation
 
 
 def gave_up(filename, seed, profile, rubric, message):
@@ -122,11 +122,10 @@ def render(report_json, name):
 
 def gradebook(reports):
     """The gradebook CSV text for ``{row id: report JSON}``."""
-    from ..batch import write_gradebook
+    from ..reporters import gradebook as book
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, 'gradebook.csv')
-        write_gradebook({k: Report.from_dict(json.loads(v)) for k, v in reports.items()}, path)
-        return path.read_text(encoding='utf-8')
+        book.write({k: Report.from_dict(json.loads(v)) for k, v in reports.items()}, folder)
+        return Path(folder, 'gradebook.csv').read_text(encoding='utf-8')
 
 
 def table(reports):

@@ -108,8 +108,8 @@ def _become_worker(msg, rfd, wfd, outfd):
         os.setuid(uid)  # from root to a non-zero uid: every capability is gone
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         os.chdir(msg['home'])
-        os.environ.update(HOME=msg['home'], MPLCONFIGDIR=os.path.join(msg['home'], '.matplotlib'),
-                          MICROGRADE_WORKER=msg['job'])
+        os.environ.update(HOME=msg['home'], TMPDIR=msg['home'],
+                          MPLCONFIGDIR=os.path.join(msg['home'], '.matplotlib'))
         serve(rfd, wfd)
     except BaseException:
         pass

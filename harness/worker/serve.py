@@ -7,12 +7,13 @@ import io
 import os
 import random
 import resource
+import site
 import sys
 import time
 
-from . import protocol
+from . import landlock, protocol
 from .execute import Backend, run_graph
-from .load import LoadError, load
+from .load import LoadError, load, methods
 from .mlp import run_mlp
 
 OUTPUT_CAP = 8192
@@ -78,6 +79,15 @@ def serve(rfd, wfd):
     hello = protocol.recv(rfd)
     nonce = hello['nonce']
     limit(hello.get('limits', {}))
+    fence = hello.get('landlock')
+    if fence:
+        try:
+            landlock.restrict(fence['read'], fence['write'])
+        except OSError as e:  # never run the submission less fenced than the report says
+            return protocol.send(wfd, {'nonce': nonce, 'type': 'loaded', 'output': '',
+                                       'error': f'the sandbox could not be set up: {e}'})
+    site.setquit()  # started without ``site`` (no site folders): keep exit(), quit(), help()
+    site.sethelper()
     capture = Capture()
     sys.stdout = sys.stderr = capture
     sys.stdin = io.StringIO()
@@ -99,7 +109,8 @@ def serve(rfd, wfd):
     classes = {role: f.cls for role, f in found.items()}
     reply(type='loaded', warnings=loaded.warnings, seconds=time.perf_counter() - started,
           classes={role: f.origin for role, f in found.items()},
-          class_info={role: f.info() for role, f in found.items()})
+          class_info={role: f.info() for role, f in found.items()},
+          methods=methods(classes['Value'], loaded.root) if 'Value' in classes else {})
     backend = Backend(classes['Value'], loaded.own)
     while True:
         request = protocol.recv(rfd)

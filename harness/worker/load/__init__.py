@@ -11,11 +11,11 @@ import zipfile
 from .archives import unpack
 from .errors import LoadError
 from .files import load_file
-from .loaded import Loaded
+from .loaded import Loaded, methods
 from .notebooks import load_notebook
 from .packages import load_folder, load_module
 
-__all__ = ['load', 'LoadError', 'Loaded']
+__all__ = ['load', 'LoadError', 'Loaded', 'methods']
 
 
 def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None, cells=None):

@@ -1,0 +1,95 @@
+"""Gradebooks of a whole batch: the plain CSV, and Canvas's and Moodle's grade import formats.
+
+Every cell is written safe for spreadsheets (OWASP "CSV Injection"): a cell that starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``, so a submission named
+``=HYPERLINK(...)`` is text, not a live formula. Every row has the rubric's one maximum.
+
+* Canvas (Grades > Import): ``Student, ID, SIS User ID, SIS Login ID, Section`` then one column
+  per assignment; a ``Points Possible`` row under the header gives its maximum.
+* Moodle (Grades > Import > CSV file): a user column mapped at import ("ID number" to
+  ``useridnumber`` or "Email address" to ``useremail``) and the grade item's column, with its
+  feedback beside it (Moodle's docs: import grade and feedback together, or lose the grades).
+"""
+import csv
+import os
+
+from ..results import CATEGORIES
+
+ROSTER_COLUMNS = ('file', 'student_id')  # required; optional: name, email, section, login_id
+FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
+
+
+def cell(value):
+    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def read_roster(path):
+    """``{submission file or folder name: {'student_id', 'name', 'email', 'section', 'login_id'}}``
+    from a CSV with at least the columns ``file`` and ``student_id``."""
+    try:
+        with open(path, newline='', encoding='utf-8-sig') as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f'cannot read the roster {path}: {e}') from None
+    missing = [c for c in ROSTER_COLUMNS if not rows or c not in rows[0]]
+    if missing:
+        raise ValueError(f'the roster {path} needs the columns {", ".join(ROSTER_COLUMNS)} '
+                         f'(missing: {", ".join(missing)})')
+    return {r['file'].strip(): {k: (r.get(k) or '').strip() for k in
+                                ('student_id', 'name', 'email', 'section', 'login_id')}
+            for r in rows if r['file'].strip()}
+
+
+def _plain(reports, roster, assignment):
+    """id (and, with a roster, student_id), score, max_score, verdict, per category, findings."""
+    student = ['student_id'] if roster else []
+    yield ['id', *student, 'score', 'max_score', 'verdict', *CATEGORIES, 'failing_checks',
+           'advisory_findings']
+    for sub_id, r in reports.items():
+        per = {c: sum(ch.score for ch in r.checks if ch.category == c) for c in CATEGORIES}
+        yield [sub_id, *([roster.get(sub_id, {}).get('student_id', '')] if roster else []),
+               f'{r.score:g}', f'{r.max_score:g}', r.verdict, *(f'{per[c]:g}' for c in CATEGORIES),
+               ' '.join(c.id for c in r.failures if not c.advisory),
+               ' '.join(c.id for c in r.checks if c.advisory)]
+
+
+def _canvas(reports, roster, assignment):
+    yield ['Student', 'ID', 'SIS User ID', 'SIS Login ID', 'Section', assignment]
+    yield ['Points Possible', '', '', '', '', f'{_maximum(reports):g}']
+    for sub_id, r in reports.items():
+        s = roster[sub_id]
+        yield [s['name'], '', s['student_id'], s['login_id'], s['section'], f'{r.score:g}']
+
+
+def _moodle(reports, roster, assignment):
+    yield ['ID number', 'Email address', assignment, f'{assignment} (feedback)']
+    for sub_id, r in reports.items():
+        s = roster[sub_id]
+        failing = ' '.join(c.id for c in r.failures if not c.advisory)
+        yield [s['student_id'], s['email'], f'{r.score:g}',
+               f'{r.verdict}: {r.score:g} / {r.max_score:g}' + (f'; failing: {failing}' if failing else '')]
+
+
+def _maximum(reports):
+    return max((r.max_score for r in reports.values()), default=0.0)
+
+
+#: gradebook format -> (file name, rows; ``needs_roster``: an LMS matches rows by student id)
+FORMATS = {'plain': ('gradebook.csv', _plain, False),
+           'canvas': ('gradebook-canvas.csv', _canvas, True),
+           'moodle': ('gradebook-moodle.csv', _moodle, True)}
+
+
+def write(reports, folder, formats=('plain',), roster=None, assignment='micrograd'):
+    """Write each gradebook format into ``folder``; LMS formats list the roster's students only.
+    Returns the ids of submissions the roster does not name."""
+    roster = roster or {}
+    os.makedirs(folder, exist_ok=True)
+    for name in formats:
+        filename, rows, needs_roster = FORMATS[name]
+        chosen = {k: r for k, r in reports.items() if k in roster} if needs_roster else reports
+        with open(os.path.join(folder, filename), 'w', newline='', encoding='utf-8') as f:
+            csv.writer(f).writerows([cell(v) for v in row] for row in rows(chosen, roster, assignment))
+    return [k for k in reports if k not in roster] if roster else []

@@ -1,0 +1,300 @@
+"""Attacks on the grade itself, at every isolation level each applies to (issue 10).
+
+micrograde is installed here as a *wheel* in a scratch environment (``installed``), as a
+platform installs it, with an engine (``micrograd``) installed beside it.  Each level is forced
+with ``--isolation``; as root, the ``user`` variants run the grader as an unprivileged uid, as on
+a CI runner.  Where a level cannot stop an attack, the test asserts that every report says so
+(``protections``); it never asserts that an attack failed where it did not.
+"""
+import json
+import os
+import secrets
+import socket
+import textwrap
+
+import pytest
+
+from harness.sandbox import landlock_abi
+from test_hostile import BAD_TANH, ENGINE, GOOD_TANH
+
+pytestmark = pytest.mark.usefixtures('installed')
+
+SECRET = 'grader-secret-3141592653'
+
+
+def token():
+    """A mark for this test's processes alone (tests run in parallel)."""
+    return f'7777.{secrets.randbelow(10**9)}'
+
+# (level, grader runs as root?); each test runs at every one this machine offers
+CONFIGS = [('bubblewrap', True), ('landlock', True), ('process', True), ('landlock', False),
+           ('process', False)]
+IDS = ['bubblewrap', 'landlock-root', 'process-root', 'landlock-user', 'process-user']
+
+
+def engine(at_import='', tanh=BAD_TANH):
+    """A micrograd engine with a wrong tanh (so any pass is a forged one) and ``at_import``."""
+    code = ENGINE.replace('TANH_RULE', tanh).replace('IN_BACKWARD', 'pass')
+    return textwrap.dedent(at_import) + code
+
+
+@pytest.fixture(params=CONFIGS, ids=IDS)
+def grader(request, installed):
+    level, root = request.param
+    return installed.grader(level, root)
+
+
+def _processes(token):
+    found = []
+    for pid in os.listdir('/proc'):
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                if token.encode() in f.read():
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def _unprotected(report):
+    return set(report['protections']['unprotected'])
+
+
+# -- 1. the reference, the grader and other engines cannot be imported ------------------------
+
+@pytest.mark.parametrize('module', ['reference', 'micrograd.engine', 'harness'])
+def test_grader_packages_and_other_engines_cannot_be_imported(grader, module):
+    cheat = f'from {module} import Value\n'
+    if module != 'harness':
+        cheat += f'from {module.replace("engine", "nn")} import Neuron, Layer, MLP\n'
+    result, report = grader.grade(cheat)
+    assert result.returncode == 1 and report['verdict'] == 'failed'
+    assert f"imports '{module.split('.')[0]}', which is not installed for grading" in \
+        report['checks'][0]['message']
+
+
+def test_the_real_site_packages_cannot_be_imported_by_path(grader):
+    """The attacker knows every folder the grader's Python imports from and adds them all."""
+    cheat = f'import sys\nsys.path[:0] = {grader.site_folders!r}\n' \
+            'from reference import Value, Neuron, Layer, MLP\n'
+    result, report = grader.grade(cheat)
+    if 'imports' in _unprotected(report):
+        assert grader.level == 'process'  # only bare processes let it read the real folders
+        return
+    assert result.returncode == 1 and 'not installed for grading' in report['checks'][0]['message']
+
+
+# -- 2 and 5. nothing the submission starts outlives the grading ------------------------------
+
+FORGE = """import json, os, sys, time
+OUT = %r
+def forge():
+    for name in ('results.json', 'report.json', 'junit.xml'):
+        try:
+            with open(os.path.join(OUT, name), 'w') as f:
+                json.dump({'score': 100.0, 'verdict': 'passed', 'output': 'forged'}, f)
+        except OSError:
+            pass
+"""
+DAEMON = """
+GRADER = os.getppid()
+forge()  # a fake report now: the grader's own must replace it
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:  # and a daemon with an empty environment that waits for the grader to exit
+        code = FORGE_SOURCE + 'while os.path.exists("/proc/%%d"): time.sleep(0.05)\\nforge()\\ntime.sleep(600)  # %s' %% GRADER
+        os.execve(sys.executable, [sys.executable, '-S', '-c', code], {})
+    os._exit(0)
+"""
+
+
+def test_a_daemon_with_a_clean_environment_cannot_rewrite_the_reports(grader):
+    out = grader.work / 'reports'
+    out.mkdir()
+    grader.share(out)  # world-writable: no permission stands in the daemon's way
+    forge = FORGE % str(out)
+    mark = token()
+    attack = forge + f'FORGE_SOURCE = {forge!r}\n' + DAEMON % mark
+    result, report = grader.grade(attack, out=out)
+    assert not _processes(mark), 'a process of the submission outlived the grading'
+    for name in ('results.json', 'report.json'):
+        data = json.loads((out / name).read_text())
+        assert data.get('output') != 'forged' and data.get('score') != 100.0
+    assert report['verdict'] == 'failed' and result.returncode == 1
+
+
+# -- 3. what each level stops, stated in every report -----------------------------------------
+
+PROBE = '''
+import glob, json, os, socket, time
+found = {{}}
+def attempt(name, action):
+    try:
+        found[name] = action()
+    except BaseException as e:
+        found[name] = 'refused: ' + type(e).__name__
+def read(path):
+    with open(path, 'rb') as f:
+        return f.read().decode(errors='replace')
+grader = os.getppid()
+attempt('environ', lambda: {secret!r} in read(f'/proc/{{grader}}/environ'))
+attempt('fds', lambda: len(os.listdir(f'/proc/{{grader}}/fd')))
+attempt('tcp', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=2).close() or True)
+attempt('kill0', lambda: os.kill(grader, 0) or True)
+def fill():
+    total, n, start = 0, 0, time.time()
+    chunk = b'x' * (4 << 20)
+    while total < {disk_mb} << 20 and time.time() - start < 10:
+        with open(f'fill{{n}}', 'wb') as f:
+            for _ in range(16):
+                f.write(chunk)
+                total += len(chunk)
+        n += 1
+    return total >> 20
+attempt('disk_mb', fill)
+for n in range(64):
+    try:
+        os.unlink(f'fill{{n}}')
+    except OSError:
+        pass
+print('PROBE' + json.dumps(found) + 'PROBE')
+'''
+
+
+@pytest.fixture(scope='module', params=CONFIGS, ids=IDS)
+def probe(request, installed):
+    """One grading per level of a submission that tries each of these, for the tests below."""
+    grader = installed.grader(*request.param)
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    disk_mb = 160  # more than a bubblewrap scratch may hold
+    result, report = grader.grade(PROBE.format(secret=SECRET, port=port, disk_mb=disk_mb))
+    server.close()
+    text = report['checks'][0]['output']
+    found = json.loads(text.split('PROBE')[1])
+    return grader, report, found, disk_mb
+
+
+def test_the_grader_environment_and_files_in_proc_are_out_of_reach(probe):
+    grader, report, found, _ = probe
+    if 'grader-proc' in _unprotected(report):
+        assert found['environ'] is True  # it really is readable: the report says so
+        return
+    assert found['environ'] is not True and not isinstance(found['fds'], int), found
+    assert SECRET not in json.dumps(report)
+
+
+def test_no_tcp_connection_to_localhost(probe):
+    grader, report, found, _ = probe
+    if 'tcp' in _unprotected(report):
+        assert found['tcp'] is True
+        return
+    assert found['tcp'] != True, found  # noqa: E712 (True, or the refusal)
+
+
+def test_no_signal_to_the_grader(probe):
+    grader, report, found, _ = probe
+    if 'signals' in _unprotected(report):
+        assert found['kill0'] is True
+        return
+    assert found['kill0'] != True, found  # noqa: E712
+
+
+def test_filling_the_disk_from_scratch(probe):
+    grader, report, found, disk_mb = probe
+    if 'disk' in _unprotected(report):
+        return  # it wrote what it liked (bounded here by the probe itself): the report says so
+    assert found['disk_mb'] != disk_mb, found  # stopped by the scratch folder's size
+
+
+def test_every_report_states_its_protections(probe):
+    grader, report, found, _ = probe
+    assert report['isolation'] == grader.level
+    named = set(report['protections']['protected']) | _unprotected(report)
+    assert named == {'imports', 'reads', 'writes', 'grader-proc', 'signals', 'escape', 'network',
+                     'tcp', 'processes', 'disk'}
+    assert _unprotected(report) == EXPECTED_UNPROTECTED[grader.level, grader.root]
+
+
+# what each level cannot stop: the README's table (Landlock ABI >= 6; below it, unprivileged,
+# the grader can also be signalled and so outlived, but never written over)
+EXPECTED_UNPROTECTED = {
+    ('bubblewrap', True): set(),
+    ('landlock', True): {'network', 'disk'},
+    ('landlock', False): {'network', 'disk'} | ({'signals', 'escape'} if landlock_abi() < 6 else set()),
+    ('process', True): {'imports', 'reads', 'writes', 'network', 'tcp', 'disk'},
+    ('process', False): {'imports', 'reads', 'writes', 'grader-proc', 'signals', 'escape',
+                         'network', 'tcp', 'disk'},
+}
+
+
+# -- 4. a fork bomb stops, and none of it survives --------------------------------------------
+
+BOMB = '''
+import os, time
+made, start = 0, time.time()
+while time.time() - start < 5:
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        os.execvp('sleep', ['sleep', '%s'])
+    made += 1
+print('BOMB', made, 'BOMB')
+'''
+
+
+def test_a_fork_bomb_stops_and_none_of_it_survives(grader):
+    mark = token()
+    result, report = grader.grade(BOMB % mark)
+    assert not _processes(f'sleep\0{mark}')
+    made = int(report['checks'][0]['output'].split('BOMB')[1])
+    assert 'processes' not in _unprotected(report)
+    assert made < 1024  # RLIMIT_NPROC (512 per uid) stopped it, not the probe's 5 s
+
+
+# -- 6. one submission of a batch cannot read another's files ---------------------------------
+
+READER = '''
+import glob, os
+seen = []
+for pattern in ({victim!r}, '/tmp/micrograde-*/submission/*', '/jobs/*/submission/*',
+                '/tmp/micrograde-jobs-*/*/submission/*'):
+    for path in glob.glob(pattern):
+        try:
+            with open(path) as f:
+                if {secret!r} in f.read():
+                    seen.append(path)
+        except OSError:
+            pass
+print('SEEN', len(seen), 'SEEN')
+'''
+
+
+def test_a_submission_cannot_read_another_during_a_batch(grader):
+    folder = grader.work / 'class'
+    folder.mkdir()
+    victim = folder / 'b_victim.py'
+    # the victim loads slowly, so that its copy exists while the reader runs
+    victim.write_text(engine(f'import time\nSECRET = {SECRET!r}\ntime.sleep(4)\n', GOOD_TANH))
+    (folder / 'a_reader.py').write_text(engine(READER.format(victim=str(victim), secret=SECRET)))
+    grader.share(folder)
+    reports = grader.batch(folder)
+    seen = int(reports['a_reader.py']['checks'][0]['output'].split('SEEN')[1])
+    if 'reads' in _unprotected(reports['a_reader.py']):
+        return  # the folder is world-readable here and nothing hides it: the report says so
+    assert seen == 0
+
+
+# -- the bare process level is never chosen on its own -----------------------------------------
+
+def test_auto_never_picks_a_level_where_a_submission_could_forge_its_grade(installed):
+    grader = installed.grader('auto', root=False)
+    result, report = grader.grade('', check=False)
+    if result.returncode == 2:
+        assert 'nothing protected' in result.stderr
+        return
+    assert report['isolation'] != 'process'

@@ -1,0 +1,65 @@
+"""The platform examples run end to end: Gradescope's run_autograder in a folder laid out like
+/autograder, and what GitHub Classroom's grading reporter reads."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SUBMISSIONS, validate_json
+from harness.rubric import Rubric
+
+RUN_AUTOGRADER = ROOT / 'examples' / 'gradescope' / 'run_autograder'
+MICROGRADE = str(Path(sys.executable).with_name('micrograde'))
+
+
+def autograder(tmp_path, files, program=MICROGRADE):
+    """Lay out source/, submission/, results/ and run run_autograder with the image's python."""
+    root = tmp_path / 'autograder'
+    for sub in ('source', 'submission', 'results'):
+        (root / sub).mkdir(parents=True)
+    for name, content in files.items():
+        path = root / 'submission' / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Path):
+            shutil.copy(content, path)
+        else:
+            path.write_text(content)
+    env = dict(os.environ, AUTOGRADER_ROOT=str(root), MICROGRADE=program,
+               MICROGRADE_ARGS='--seed 0 --profile quick')
+    done = subprocess.run(['python3', str(RUN_AUTOGRADER)], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((root / 'results' / 'results.json').read_text())
+    validate_json(results, 'gradescope-results.schema.json')
+    return results, done
+
+
+def test_gradescope_picks_the_notebook_not_caches_or_helpers(tmp_path):
+    results, done = autograder(tmp_path, {
+        '__pycache__/engine.cpython-311.pyc': 'junk',
+        '.ipynb_checkpoints/micrograd-checkpoint.ipynb': '{}',
+        'helpers.py': 'def plot():\n    pass\n',
+        'micrograd.ipynb': SUBMISSIONS / 'lecture_notebook.ipynb'})
+    assert 'micrograd.ipynb' in done.stdout
+    total = Rubric.load().total()
+    assert results['score'] == total == sum(t['max_score'] for t in results['tests'])
+    assert all(t['status'] == 'passed' for t in results['tests'])
+
+
+def test_gradescope_grades_a_broken_upload_out_of_the_same_total(tmp_path):
+    results, _ = autograder(tmp_path, {'engine.py': 'class Value(:\n'})
+    assert results['score'] == 0
+    assert sum(t['max_score'] for t in results['tests']) == Rubric.load().total()
+    assert 'syntax error' in results['tests'][0]['output']
+
+
+@pytest.mark.parametrize('files, says', [({'engine.py': SUBMISSIONS / 'lecture_engine.py'},
+                                          'stopped without a result'),
+                                         ({'notes.txt': 'hi'}, 'found: notes.txt')])
+def test_gradescope_always_gets_a_results_json(tmp_path, files, says):
+    results, _ = autograder(tmp_path, files, program='/bin/false')
+    assert results['score'] == 0 and says in results['output']

@@ -1,0 +1,78 @@
+"""Gradebooks as a spreadsheet and an LMS read them: no cell runs as a formula, one maximum on
+every row, students from the roster, Canvas's and Moodle's import columns."""
+import csv
+
+from conftest import SUBMISSIONS
+from harness.reporters import gradebook
+from harness.results import Check, Report
+from harness.rubric import Rubric
+
+HOSTILE_NAMES = ['=HYPERLINK("evil","click").py', '+1+2.py', '-3.py',
+                 '@SUM(A1).py', '\tx.py', '\rcr.py']
+
+
+def reports(names):
+    rubric = Rubric.load()
+    out = {}
+    for k, name in enumerate(names):
+        r = Report(submission=name)
+        r.checks.append(Check('load', 'load', 'passed' if k % 2 == 0 else 'failed',
+                              '=cmd|" /C calc"!A0' if k else 'loaded'))
+        out[name] = rubric.apply(r)
+    return out
+
+
+def read(path):
+    with open(path, newline='', encoding='utf-8') as f:
+        return list(csv.reader(f))
+
+
+def test_no_cell_starts_like_a_formula_and_every_row_has_one_maximum(tmp_path):
+    graded = reports(HOSTILE_NAMES)
+    gradebook.write(graded, tmp_path)
+    rows = read(tmp_path / 'gradebook.csv')
+    cells = [c for row in rows[1:] for c in row]
+    assert not [c for c in cells if c.startswith(gradebook.FORMULA_START)]
+    assert [row[0] for row in rows[1:]] == ["'" + n for n in HOSTILE_NAMES]
+    header = rows[0]
+    assert {row[header.index('max_score')] for row in rows[1:]} == {f'{Rubric.load().total():g}'}
+
+
+def test_roster_maps_files_to_students_and_lms_formats_import_them(tmp_path):
+    names = ['alice.ipynb', 'bob.py', 'stray.py']
+    roster = tmp_path / 'roster.csv'
+    roster.write_text('file,student_id,name,email,section,login_id\n'
+                      'alice.ipynb,1001,"Liddell, Alice",alice@uni.example,A,aliddell\n'
+                      'bob.py,=1002,Bob,bob@uni.example,B,bob\n')
+    students = gradebook.read_roster(roster)
+    unknown = gradebook.write(reports(names), tmp_path, ('plain', 'canvas', 'moodle'), students,
+                              'HW1 micrograd')
+    assert unknown == ['stray.py']
+    plain = read(tmp_path / 'gradebook.csv')
+    assert [row[:2] for row in plain[1:]] == [['alice.ipynb', '1001'], ['bob.py', "'=1002"],
+                                               ['stray.py', '']]
+    canvas = read(tmp_path / 'gradebook-canvas.csv')
+    assert canvas[0] == ['Student', 'ID', 'SIS User ID', 'SIS Login ID', 'Section', 'HW1 micrograd']
+    assert canvas[1][0] == 'Points Possible' and canvas[1][-1] == f'{Rubric.load().total():g}'
+    assert canvas[2] == ['Liddell, Alice', '', '1001', 'aliddell', 'A', '0']
+    assert len(canvas) == 4  # the stray submission names no student
+    moodle = read(tmp_path / 'gradebook-moodle.csv')
+    assert moodle[0] == ['ID number', 'Email address', 'HW1 micrograd', 'HW1 micrograd (feedback)']
+    assert moodle[1][:3] == ['1001', 'alice@uni.example', '0']
+
+
+def test_batch_cli_writes_the_lms_gradebooks_from_a_roster(run_cli, tmp_path):
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / HOSTILE_NAMES[0]).write_text((SUBMISSIONS / 'lecture_engine.py').read_text())
+    (folder / 'broken.py').write_text('def oops(:\n')
+    roster = tmp_path / 'roster.csv'
+    roster.write_text(f'file,student_id\n"{HOSTILE_NAMES[0].replace(chr(34), chr(34) * 2)}",s1\n')
+    result = run_cli('batch', folder, '--out', tmp_path / 'out', '--profile', 'quick',
+                     '--roster', roster, '--lms', 'canvas', '--lms', 'moodle', '-j', '1')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'not in the roster' in result.stderr and 'broken.py' in result.stderr
+    plain = read(tmp_path / 'out' / 'gradebook.csv')
+    assert not [c for row in plain[1:] for c in row if c.startswith(gradebook.FORMULA_START)]
+    assert read(tmp_path / 'out' / 'gradebook-canvas.csv')[2][2:3] == ['s1']
+    assert run_cli('batch', folder, '--out', tmp_path / 'o2', '--lms', 'canvas').returncode == 2

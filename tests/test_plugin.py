@@ -1,0 +1,87 @@
+"""The pytest plugin and the Classroom test file, run by real pytest processes (pytester)."""
+import ast
+import json
+import xml.etree.ElementTree as ET
+
+from conftest import SUBMISSIONS, micrograde, validate_junit
+from harness.checks import check_ids
+
+pytest_plugins = ['pytester']
+
+EVERY = ['load', *check_ids()]
+NO_TORCH_AT_COLLECTION = '''
+import sys
+
+def pytest_collection_finish(session):
+    print("TORCH IMPORTED:", "torch" in sys.modules)
+'''
+
+
+def test_collection_makes_one_item_per_check_without_torch(pytester):
+    pytester.makeconftest(NO_TORCH_AT_COLLECTION)
+    pytester.makeini(f'[pytest]\nmicrograde = {SUBMISSIONS / "lecture_engine.py"}\n')
+    result = pytester.runpytest_subprocess('--collect-only', '-q', '-p', 'no:cacheprovider')
+    result.stdout.fnmatch_lines(['TORCH IMPORTED: False'])
+    assert [f'micrograde::{i}' for i in EVERY] == \
+        [line for line in result.outlines if line.startswith('micrograde::')]
+
+
+def test_a_real_run_lists_every_check_in_junit_and_json_and_grades_once(pytester):
+    # two xdist workers that each run every test (--dist each), recording the grading they saw
+    pytester.makepyfile(test_seen='''
+import pytest
+
+@pytest.mark.parametrize("k", range(3))
+def test_seen(micrograde_report, worker_id, k):
+    with open("seen.txt", "a") as f:
+        f.write(f"{worker_id} {micrograde_report.timestamp} {micrograde_report.timings['total']}\\n")
+''')
+    out = pytester.path / 'reports'
+    result = pytester.runpytest_subprocess(
+        f'--micrograde={SUBMISSIONS / "bug_overwrite_grad.py"}', '-n', '2', '--dist', 'each',
+        '-p', 'no:cacheprovider',
+        '--junitxml=junit.xml', f'--micrograde-out={out}', '-rfx')
+    outcomes = result.parseoutcomes()
+    assert outcomes['failed'] >= 1 and outcomes['xfailed'] >= 1
+    # readable failures: the diagnosis, the counterexample, expected vs actual, the method
+    text = result.stdout.str()
+    for expected in ('the gradient is assigned instead of accumulated', 'Reproduce with:',
+                     'a.grad: expected -4.0, got -2.0', 'at Value.__add__ ('):
+        assert expected in text
+    assert 'Traceback' not in text
+    validate_junit(pytester.path / 'junit.xml')
+    cases = ET.parse(pytester.path / 'junit.xml').getroot().iter('testcase')
+    names = [c.get('name') for c in cases if c.get('classname') == 'micrograde']
+    assert sorted(names) == sorted(EVERY * 2)
+    report = json.loads((out / 'report.json').read_text())
+    assert [c['id'] for c in report['checks']] == EVERY
+    seen = (pytester.path / 'seen.txt').read_text().split('\n')[:-1]
+    assert len({line.split()[0] for line in seen}) == 2, 'both workers ran tests'
+    assert len({tuple(line.split()[1:]) for line in seen}) == 1, 'one grading for the session'
+
+
+def test_advisory_findings_are_xfail_and_a_correct_engine_passes(pytester):
+    result = pytester.runpytest_subprocess(f'--micrograde={SUBMISSIONS / "lecture_engine.py"}',
+                                           '-p', 'no:cacheprovider', '-rx')
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0 and 'failed' not in outcomes and outcomes['xfailed'] >= 1
+    result.stdout.fnmatch_lines(['XFAIL micrograde::robustness.* - advisory: *'])
+
+
+def test_classroom_test_file_is_plain_tests_the_python_grader_reads(pytester):
+    (pytester.path / 'micrograd.ipynb').write_bytes((SUBMISSIONS / 'lecture_notebook.ipynb').read_bytes())
+    target = pytester.path / 'tests' / 'micrograde_test.py'
+    done = micrograde('classroom-tests', '--out', target, '--submission',
+                      pytester.path / 'micrograd.ipynb')
+    assert done.returncode == 0, done.stderr
+    tree = ast.parse(target.read_text())
+    tests = [f for f in tree.body if isinstance(f, ast.FunctionDef)]
+    assert [f.name for f in tests] == [f'test_{i.replace(".", "_")}' for i in EVERY]
+    assert all(len(f.body) == 1 and not f.args.args for f in tests)
+    # what the python grader runs: pytest on the *_test.py files, from the repository's root
+    result = pytester.runpytest_subprocess('-s', '-p', 'no:cacheprovider', str(target))
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0 and 'failed' not in outcomes
+    assert sum(outcomes.get(k, 0) for k in ('passed', 'skipped', 'xfailed')) == len(EVERY)
+    assert micrograde('classroom-tests', '--out', pytester.path / 'checks.py', '--submission',
+                      'x.py').returncode == 2

@@ -1,0 +1,94 @@
+"""Fast unit tests of the sandbox's parts: the import view, the protections table, Landlock."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import allowlist, sandbox
+from harness.rubric import ALLOWED_IMPORTS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_view_holds_the_allowed_libraries_and_what_they_need_never_the_grader():
+    entries = allowlist.entries(ALLOWED_IMPORTS, ('harness', 'reference'))
+    assert {'numpy', 'torch', 'matplotlib', 'graphviz', 'mgworker'} <= set(entries)
+    assert 'jinja2' in entries  # torch needs it: the closure comes from the installed metadata
+    for name in entries:
+        assert name.split('.')[0] not in ('harness', 'reference', 'micrograd', 'hypothesis', 'click')
+        assert not name.startswith('micrograde-')
+
+
+def test_module_adds_that_module_only():
+    assert 'micrograd' in allowlist.entries(ALLOWED_IMPORTS, ('micrograd',))
+    assert 'micrograd' not in allowlist.entries(ALLOWED_IMPORTS)
+
+
+def test_every_site_folder_and_the_grader_are_hidden_and_carved_out_of_reads():
+    hidden = allowlist.hidden()
+    own = str(Path(allowlist.__file__).parent)
+    assert any(allowlist.within(own, h) for h in hidden)
+    reads = sandbox.system_reads()
+    for path in reads:
+        assert not any(allowlist.within(path, h) for h in hidden), path
+
+
+@pytest.mark.parametrize('root', [True, False])
+@pytest.mark.parametrize('level', sandbox.LEVELS)
+def test_every_level_names_every_protection_once(level, root):
+    p = sandbox.protections(level, root=root, abi=7)
+    assert sorted(p['protected'] + p['unprotected']) == sorted(sandbox.PROTECTIONS)
+    schema = json.loads((ROOT / 'harness/schemas/report.schema.json').read_text())
+    assert set(schema['$defs']['protection']['enum']) == set(sandbox.PROTECTIONS)
+
+
+def test_only_an_unprivileged_bare_process_lets_a_submission_forge_its_grade():
+    forgeable = {(level, root) for level in sandbox.LEVELS for root in (True, False)
+                 if not ({'writes', 'escape'} & set(sandbox.protections(level, root, 7)['protected']))}
+    assert forgeable == {('process', False)}
+    # Landlock without signal scoping (ABI < 6): the grader can be killed, but nothing written
+    assert 'writes' in sandbox.protections('landlock', root=False, abi=3)['protected']
+    assert 'escape' in sandbox.protections('landlock', root=False, abi=3)['unprotected']
+
+
+LANDLOCKED = '''
+import json, os, sys
+sys.path.insert(0, {worker!r})
+import landlock
+landlock.restrict([{readable!r}, *{stdlib!r}], [{scratch!r}])
+out = {{}}
+for name, path in (('readable', {readable!r} + '/x'), ('secret', {secret!r})):
+    try:
+        out[name] = open(path).read()
+    except OSError as e:
+        out[name] = type(e).__name__
+try:
+    open({scratch!r} + '/w', 'w').write('ok')
+    out['scratch'] = 'ok'
+except OSError as e:
+    out['scratch'] = type(e).__name__
+try:
+    open({readable!r} + '/w', 'w')
+    out['write_elsewhere'] = 'ok'
+except OSError as e:
+    out['write_elsewhere'] = type(e).__name__
+print(json.dumps(out))
+'''
+
+
+def test_landlock_fences_a_process_in(tmp_path):
+    if sandbox.landlock_abi() < 1:
+        pytest.skip('no Landlock on this kernel')
+    readable, scratch, secret = tmp_path / 'lib', tmp_path / 'scratch', tmp_path / 'secret'
+    readable.mkdir()
+    scratch.mkdir()
+    (readable / 'x').write_text('library')
+    secret.write_text('grader')
+    code = LANDLOCKED.format(worker=str(allowlist.WORKER_PACKAGE), readable=str(readable),
+                             stdlib=allowlist.stdlib(), scratch=str(scratch), secret=str(secret))
+    out = json.loads(subprocess.run([sys.executable, '-S', '-c', code], capture_output=True,
+                                    text=True, check=True).stdout)
+    assert out == {'readable': 'library', 'secret': 'PermissionError', 'scratch': 'ok',
+                   'write_elsewhere': 'PermissionError'}
