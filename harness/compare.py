@@ -47,10 +47,12 @@ def close(actual, expected, rtol=RTOL, atol=ATOL):
 
 
 def show(x):
-    """A result as a learner reads it."""
+    """A result as a learner reads it: 12 significant digits, so that the last-ulp noise of an
+    engine whose summation order depends on memory addresses (children kept in a set) does not
+    change the report from run to run."""
     kind = classify(x)
     if kind == 'finite':
-        return repr(x)
+        return repr(float(f'{x:.12g}'))
     if kind == 'complex':
         re, im = x['complex']
         return f'{complex(re, im)!r} (complex)'
