@@ -125,6 +125,7 @@ def test_jobs_of_a_batch_cannot_see_or_harm_each_other(run_cli, tmp_path):
 
 def test_counterexample_graph_round_trips_and_reproduces_the_failure(run_cli, tmp_path):
     from harness import oracles
+    from harness.compare import show
     from harness.graph import Graph
     run_cli('grade', SUBMISSIONS / 'bug_tanh_derivative.py', '--profile', 'quick', '--json',
             tmp_path / 'r.json')
@@ -133,4 +134,4 @@ def test_counterexample_graph_round_trips_and_reproduces_the_failure(run_cli, tm
     graph = Graph.from_dict(check['counterexample']['graph'])
     assert graph.code(show=[0]) == check['counterexample']['code']
     expected = oracles.run_torch(graph)
-    assert check['counterexample']['expected']['a.grad'] == repr(expected.grads[0])
+    assert check['counterexample']['expected']['a.grad'] == show(expected.grads[0])
