@@ -241,7 +241,8 @@ def running_on(sup, job_id, attempt, timeout=90):
 
 
 def without_timings(report):
-    report = dict(report, timings={})
+    """A report without when it ran: its timings and its timestamp."""
+    report = dict(report, timings={}, timestamp='')
     report['checks'] = [dict(c, duration=0) for c in report['checks']]
     return report
 
