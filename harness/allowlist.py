@@ -115,8 +115,25 @@ def entries(allowed, modules=()):
     for name in list(out):
         if name.split('.')[0] in OWN_PACKAGES or _key(name).startswith(OWN_DISTRIBUTION + '-'):
             del out[name]
-    out[WORKER_NAME] = WORKER_PACKAGE.resolve()
+    out[WORKER_NAME] = worker_sources()
     return out
+
+
+@functools.cache
+def worker_sources():
+    """A copy of the worker package with its sources only, made once per grading process.
+
+    Whether ``__pycache__`` files exist in the grader's tree depends on what ran there before;
+    a worker that reads them in one run and compiles the sources in another lays out its memory
+    differently, which changes the set order of a learner's engine and so its report.  Compiled
+    afresh every time (a few ms), a grade is the same in every checkout."""
+    folder = Path(tempfile.mkdtemp(prefix='micrograde-worker-'))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    target = folder / WORKER_NAME
+    shutil.copytree(WORKER_PACKAGE, target, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+    for path in (folder, *folder.rglob('*')):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    return target
 
 
 @functools.cache

@@ -31,6 +31,7 @@ from . import allowlist
 
 LEVELS = ('bubblewrap', 'landlock', 'process')  # strongest first: what ``auto`` picks from
 SANDBOX_ROOT = '/opt/micrograde'
+PYTHON = os.path.realpath(getattr(sys, '_base_executable', sys.executable))
 SITE = f'{SANDBOX_ROOT}/site'  # the view (allowed libraries + worker package) under bubblewrap
 SCRATCH_SIZE = 128 * 2**20  # bytes a bubblewrap worker may write, all files together
 UID_RANGE = (1 << 20, 1 << 30)  # throwaway uids: no account has one of these
@@ -97,7 +98,7 @@ def _runs_as_throwaway():
     """Whether a throwaway uid can start this Python with its stdlib (a private /root cannot)."""
     uid = throwaway_uid()
     try:
-        seen = subprocess.run([sys.executable, '-S', '-c', 'import sys; print(sys.base_prefix)'],
+        seen = subprocess.run([PYTHON, "-S", "-c", "import sys; print(sys.base_prefix)"],
                               user=uid, group=uid, extra_groups=[], capture_output=True,
                               text=True, timeout=30)
         return seen.returncode == 0 and seen.stdout.strip() == sys.base_prefix
@@ -166,8 +167,11 @@ def _environment(home):
 
 def worker_argv(*args):
     """Python without ``site``: no site folder, .pth file or editable finder is ever read, so
-    the only imports besides the stdlib are those of the view on PYTHONPATH."""
-    return [sys.executable, '-S', '-m', allowlist.WORKER_NAME, *map(str, args)]
+    the only imports besides the stdlib are those of the view on PYTHONPATH.  The base
+    interpreter, not a virtual environment's: without ``site`` the venv adds nothing, and its
+    path (where the grader happens to be checked out) would change the worker's memory layout,
+    and with it the set order of a learner's engine and so its report."""
+    return [PYTHON, '-S', '-m', allowlist.WORKER_NAME, *map(str, args)]
 
 
 class Launch:

@@ -1,6 +1,10 @@
 """Every example submission graded end to end through the real CLI, in real workers."""
+import compileall
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import tomllib
@@ -81,6 +85,44 @@ def test_lecture_engine_standard_profile_is_clean_and_reproducible(run_cli, tmp_
     assert reports[0] == reports[1]
     assert reports[0]['isolation'] in ('bubblewrap', 'process')
     assert reports[0]['capabilities']['tanh'] == 'present'
+
+
+def _grade_from(root, submission, out):
+    """The report of ``submission`` graded by the grader checked out at ``root``."""
+    env = dict(os.environ, PYTHONPATH=str(root))
+    where = subprocess.run([sys.executable, '-c', 'import harness; print(harness.__file__)'],
+                           cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(root)), where
+    subprocess.run([sys.executable, '-m', 'harness.cli', 'grade', str(submission), '--profile',
+                    'quick', '--out', str(out)], cwd=root, env=env, capture_output=True,
+                   timeout=300)
+    report = json.loads((out / 'report.json').read_text())
+    for c in report['checks']:
+        c.pop('duration')
+    for key in ('timings', 'timestamp', 'submission'):
+        report.pop(key)
+    return report
+
+
+def test_a_set_order_engine_gets_the_same_report_from_another_checkout(tmp_path):
+    """Same submission, seed and version, same report, wherever the grader and the submission
+    live and whatever bytecode caches its tree holds: an engine that keeps children in a set
+    walks them in an order set by memory addresses, so the worker's memory must not depend on
+    them."""
+    reports = []
+    for name, cached in (('a', False), ('another-checkout-of-micrograde', True)):
+        root = tmp_path / name
+        for package in ('harness', 'reference'):
+            shutil.copytree(ROOT / package, root / package,
+                            ignore=shutil.ignore_patterns('__pycache__'))
+        if cached:
+            compileall.compile_dir(root / 'harness' / 'worker', quiet=1)
+        submission = root / 'submitted' / 'bug_overwrite_grad.py'
+        submission.parent.mkdir()
+        shutil.copyfile(SUBMISSIONS / 'bug_overwrite_grad.py', submission)
+        reports.append(_grade_from(root, submission, tmp_path / f'{name}-out'))
+    assert reports[0]['verdict'] == 'failed'
+    assert reports[0] == reports[1]
 
 
 def test_missing_ops_are_skipped_not_failed(run_cli, tmp_path):
