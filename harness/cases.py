@@ -133,6 +133,7 @@ LOOPS = {
 }
 
 
+@functools.cache
 def deep(builder, n, without_numbers=()):
     """``(graph, runnable loop code)`` of a chain or ladder of size ``n``; ``without_numbers``:
     the number forms the engine lacks, whose numbers become a leaf ``c``."""

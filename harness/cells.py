@@ -6,6 +6,7 @@ else alone: comments ending in ``?`` and ``%`` inside strings are Python, as in 
 in the grader, so the worker needs no IPython.  Notebooks are found by content (a SHA-256 of the
 file), so one inside a folder or a zip is matched however the worker sees its path.
 """
+import functools
 import hashlib
 import os
 import zipfile
@@ -32,9 +33,11 @@ def notebook_cells(path):
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def transform(source):
     """One cell's source as the plain Python Jupyter would run (the source itself if IPython
-    cannot make sense of it: the worker then reports its syntax error)."""
+    cannot make sense of it: the worker then reports its syntax error).  Remembered: a class's
+    notebooks share most of their cells."""
     from IPython.core.inputtransformer2 import TransformerManager
     lines = source.split('\n')
     first = lines[0].strip()

@@ -1,5 +1,6 @@
 """Grade one submission: load it in a worker, run every check, score it. No reporting here."""
 import datetime
+import functools
 import platform
 from importlib import metadata
 import time
@@ -20,7 +21,9 @@ def versions():
             **{name: _installed(name) for name in ('torch', 'hypothesis')}}
 
 
+@functools.cache
 def _installed(name):
+    """Read once per process: a batch asks for every submission."""
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:

@@ -78,7 +78,13 @@ class Graph:
 
     @property
     def capabilities(self):
-        return frozenset(n.capability for n in self.nodes) | {'backward'}
+        """What the submission must support to build and run it (asked for every check of
+        every submission: computed once)."""
+        found = self.__dict__.get('_capabilities')
+        if found is None:
+            found = frozenset(n.capability for n in self.nodes) | {'backward'}
+            object.__setattr__(self, '_capabilities', found)
+        return found
 
     def name(self, i):
         if i < len(self.inputs):

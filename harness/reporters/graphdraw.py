@@ -6,7 +6,9 @@ DOT to SVG, which is parsed and rebuilt from an allow-list before it is inlined 
 nothing a submission printed can become markup.  Where ``dot`` is missing or fails, the same
 facts are given as a table and the page says why.
 """
+import functools
 import math
+import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -103,10 +105,7 @@ def draw(ce):
     if graph.size > MAX_DRAWN:
         drawing.note = f'The graph has {graph.size} values, too many to draw; they are listed below.'
         return drawing
-    try:
-        image = render(dot_source(boxes, edges, node_attrs=FONT), timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        image = b''
+    image = _render(dot_source(boxes, edges, node_attrs=FONT))
     if image is None:
         drawing.note = ('Graphviz (the dot program) is not installed where this report was written, '
                         'so the graph is listed as a table instead of drawn.')
@@ -115,6 +114,21 @@ def draw(ce):
         if drawing.svg is None:
             drawing.note = 'Graphviz could not draw this graph; it is listed as a table instead.'
     return drawing
+
+
+def _render(dot):
+    """SVG bytes of ``dot`` (``None`` without Graphviz, ``b''`` when it fails)."""
+    return _rendered(shutil.which('dot'), dot)
+
+
+@functools.lru_cache(maxsize=256)
+def _rendered(program, dot):
+    """One ``dot`` process per distinct drawing and ``dot`` program: a class's reports repeat
+    the same advice graphs."""
+    try:
+        return render(dot, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return b''
 
 
 def sanitise_svg(data):
