@@ -180,6 +180,15 @@ class Graph:
             lines.append('print(' + ', '.join(f'{self.name(i)}.grad' for i in show) + ')')
         return '\n'.join(lines) + '\n'
 
+    def wire(self):
+        """``to_dict()`` made once and shared (read it, never change it): the same graphs go
+        to every submission of a batch and to the oracles."""
+        found = self.__dict__.get('_wire')
+        if found is None:
+            found = self.to_dict()
+            object.__setattr__(self, '_wire', found)
+        return found
+
     def to_dict(self):
         d = {'inputs': [[n, x] for n, x in self.inputs], 'nodes': [n.to_dict() for n in self.nodes],
              'output': self.output}

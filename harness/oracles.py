@@ -51,12 +51,18 @@ def is_offline():
 def torch_raw(graph):
     """torch's result in the wire form, computed now (imports torch): what the store holds."""
     from . import torch_oracle
-    return torch_oracle.run(graph.to_dict())
+    return torch_oracle.run(graph.wire())
+
+
+def reference_raw(graph, backward=1):
+    """The reference engine's result in the wire form (computed once per graph and number of
+    passes, however it is asked for)."""
+    return _reference_raw(graph, backward)
 
 
 @functools.lru_cache(maxsize=4096)
-def reference_raw(graph, backward=1):
-    return run_graph(graph.to_dict(), REFERENCE, backward=backward)
+def _reference_raw(graph, backward):
+    return run_graph(graph.wire(), REFERENCE, backward=backward)
 
 
 @functools.lru_cache(maxsize=4096)

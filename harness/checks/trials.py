@@ -1,6 +1,5 @@
 """Shared by the checks: run graphs in the submission's worker and judge them against the
 oracles, with a runnable counterexample for the first failure."""
-import functools
 from dataclasses import dataclass
 
 from .. import oracles
@@ -23,15 +22,9 @@ class Trial:
         return self.expected is not None and self.mismatch is not None
 
 
-@functools.lru_cache(maxsize=8192)
-def _wire(graph):
-    """A graph as the worker reads it; the same graphs go to every submission of a batch."""
-    return graph.to_dict()
-
-
 def item(graph, **options):
     """One worker request item: the graph, plus ``backward``/``instrument`` options."""
-    return {'graph': _wire(graph), **options}
+    return {'graph': graph.wire(), **options}
 
 
 def run_graphs(session, graph_list, instrument=False, timeout=None):
