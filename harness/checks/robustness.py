@@ -3,7 +3,7 @@ compared with torch: advice unless the rubric counts them."""
 from .. import cases, oracles
 from ..worker.ops import NUMBER_FORMS
 from ..compare import show
-from ..diagnose import explain, first_mismatch
+from ..diagnose import REPEATED, explain, first_mismatch
 from ..results import Counterexample
 from .registry import check, failed, passed, skipped
 from .trials import Trial, counterexample, item, shown_result
@@ -46,9 +46,39 @@ def deep_chain(ctx):
 
 @check('robustness.diamond_ladder', default='advisory')
 def diamond_ladder(ctx):
-    return _as_torch(ctx, f'backward through {cases.DIAMONDS} stacked diamonds (x = x*1 + x*1): linear '
-                     'time, unless every path is walked',
-                     *cases.deep(cases.ladder, cases.DIAMONDS, _without_numbers(ctx)))
+    what = (f'backward through {cases.DIAMONDS} stacked diamonds (x = x*1 + x*1): linear time, '
+            'unless every path is walked')
+    walked = _walks_every_path(ctx)
+    if walked:
+        return walked
+    return _as_torch(ctx, what, *cases.deep(cases.ladder, cases.DIAMONDS, _without_numbers(ctx)))
+
+
+#: Diamonds in the small ladder whose ``_backward`` calls are counted first.
+COUNTED = 8
+
+
+def _walks_every_path(ctx):
+    """A failure when a small ladder's nodes run their ``_backward`` more than once: a backward that
+    walks every path doubles its time with each diamond, and the full ladder would only tell so
+    after the check's whole time limit.  ``None`` when the calls are not observed or are fine."""
+    graph, loop = cases.deep(cases.ladder, COUNTED, _without_numbers(ctx))
+    if not graph.capabilities <= ctx.usable:
+        return None
+    actual = ctx.session.run('graph', [item(graph, instrument=True)])[0]
+    order = actual.order or []
+    calls, nodes = len(order), len(set(order))
+    if actual.error or calls == nodes:
+        return None
+    return failed(f'backward through {COUNTED} stacked diamonds ran the nodes\' local rules '
+                  f'{calls} times for {nodes} nodes: every path is walked, so each diamond doubles '
+                  f'the time ({cases.DIAMONDS} diamonds: about {2 ** cases.DIAMONDS:,} calls). '
+                  f'{REPEATED[0].upper()}{REPEATED[1:]}: build one topological order and call '
+                  f'each _backward once.',
+                  counterexample=Counterexample(
+                      f'# backward() runs the local rules {calls} times for these {nodes} nodes; '
+                      f'each more diamond doubles that\n' + loop,
+                      {'_backward calls': str(nodes)}, {'_backward calls': str(calls)}))
 
 
 def _without_numbers(ctx):
