@@ -38,6 +38,8 @@ def classify(x):
 
 def close(actual, expected, rtol=RTOL, atol=ATOL):
     """Whether ``actual`` matches ``expected`` under the rule above."""
+    if type(actual) is float and type(expected) is float and actual == expected:
+        return True  # most comparisons, without classifying
     ka, ke = classify(actual), classify(expected)
     if ka != ke:
         return False
