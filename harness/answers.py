@@ -64,6 +64,7 @@ class MlpResult:
     distinct: int = 0
     own: bool = False
     batched: bool = False  # takes a batch of samples, not the lecture's one sample
+    scalar: bool = True    # every parameter holds one number (not a matrix network's arrays)
     outputs: list | None = None
     losses: list | None = None
     loss: object = None

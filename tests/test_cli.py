@@ -169,3 +169,79 @@ def test_zip_of_a_package_is_graded(run_cli, tmp_path):
     archive = shutil.make_archive(str(tmp_path / 'sub'), 'zip', SUBMISSIONS, 'micrograd')
     result = run_cli('grade', archive, '--profile', 'quick', '--json', tmp_path / 'r.json')
     assert result.returncode == 0, result.stdout
+
+
+def test_counterexamples_of_a_renamed_class_run_pasted_under_the_learners_code(run_cli, tmp_path):
+    """A class graded as the Value under another name (here ``Scalar``): every snippet says so
+    first, and run after the learner's file it prints what the report says the engine gave."""
+    source = (SUBMISSIONS / 'renamed_class.py').read_text()
+    buggy = source.replace('(1 - t**2) * out.grad', '(1 - t) * out.grad', 1)
+    assert buggy != source
+    engine = tmp_path / 'scalar_engine.py'
+    engine.write_text(buggy)
+    result = run_cli('grade', engine, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    assert result.returncode == 1
+    report = json.loads((tmp_path / 'r.json').read_text())
+    tanh = next(c for c in report['checks'] if c['id'] == 'ops.tanh')
+    code = tanh['counterexample']['code']
+    assert code.startswith('Value = Scalar  #')
+    printed = subprocess.run([sys.executable, '-c', buggy + '\n' + code], capture_output=True,
+                             text=True, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    shown = re.search(r'print\((.*)\)\n$', code).group(1).split(', ')
+    got = tanh['counterexample']['actual']
+    assert [float(f'{float(x):.12g}') for x in printed.stdout.split()[-len(shown):]] == \
+        [float(got[name]) for name in shown]  # the report shows 12 significant digits
+    assert 'at Scalar.' in result.stdout and 'at Value.' not in result.stdout
+
+
+MATRIX_MLP = '''
+import numpy as np
+
+
+class MLP:
+    """A matrix network: one Value per weight matrix and bias row, not one per number."""
+
+    def __init__(self, nin, nouts):
+        sizes = [nin] + list(nouts)
+        self.W = [Value(np.zeros((a, b))) for a, b in zip(sizes, sizes[1:])]
+        self.b = [Value(np.zeros((1, b))) for b in nouts]
+
+    def parameters(self):
+        return self.W + self.b
+
+    def __call__(self, x):
+        raise TypeError('give me a matrix of samples')
+'''
+
+
+def test_a_matrix_network_is_another_interface_not_a_wrong_count(run_cli, tmp_path):
+    engine = tmp_path / 'matrix_engine.py'
+    engine.write_text((SUBMISSIONS / 'lecture_engine.py').read_text() + MATRIX_MLP)
+    result = run_cli('grade', engine, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    report = json.loads((tmp_path / 'r.json').read_text())
+    build = next(c for c in report['checks'] if c['id'] == 'mlp.build')
+    assert result.returncode == 0, result.stdout
+    assert build['status'] == 'skipped' and 'matrix network' in build['message']
+
+
+@pytest.mark.parametrize('mutation, op', [
+    (('t = (math.exp(2*x) - 1)/(math.exp(2*x) + 1)', 't = (exp(2*x) - 1)/(exp(2*x) + 1)'), 'tanh'),
+    (('self.grad += out.data * out.grad', 'self.grad += outt.data * out.grad'), 'exp'),
+])
+def test_one_broken_op_is_one_finding(run_cli, tmp_path, mutation, op):
+    """An op that raises (in its forward, or in its own local rule) fails its own check; the
+    walks and the random graphs set aside the graphs that stop inside it, instead of charging
+    the learner's correct backward() with it."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    engine = tmp_path / 'engine.py'
+    engine.write_text(source.replace(*mutation))
+    assert engine.read_text() != source
+    run_cli('grade', engine, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    checks = {c['id']: c for c in json.loads((tmp_path / 'r.json').read_text())['checks']}
+    assert checks[f'ops.{op}']['status'] == 'failed'
+    for walk in ('backward.seed', 'backward.accumulate', 'backward.topological',
+                 'backward.visits'):
+        assert checks[walk]['status'] == 'passed', checks[walk]
+    assert checks['fuzz.dags']['status'] == 'passed'
+    assert f'ops.{op}): left to those checks' in checks['fuzz.dags']['message']

@@ -115,6 +115,8 @@ def _interface(built):
         return ''
     if built.batched:
         return 'it takes a batch of samples, not the lecture\'s one sample model(x)'
+    if built.count and not built.scalar:
+        return 'its parameters hold arrays, not one number each (a matrix network)'
     if built.count and not built.own:
         return 'parameters() returns objects that are not the submission\'s Value (a matrix network?)'
     return ''
@@ -280,6 +282,8 @@ def one_neuron_layer(ctx):
     err = answers['one_neuron'].error
     if not err:
         return passed('a one-neuron hidden layer feeds the next layer')
-    return failed(f'MLP(2, [3, 1, 1]) failed: {err} (does a one-neuron '
-                  f'layer return a bare Value where the next layer expects a list?)',
+    # the lecture's Layer returns a bare Value for one neuron: the next layer then iterates it
+    hint = (' (does a one-neuron layer return a bare Value where the next layer expects a list?)'
+            if err.type == 'TypeError' and 'iterable' in err.message else '')
+    return failed(f'MLP(2, [3, 1, 1]) failed: {err}{hint}',
                   counterexample=Counterexample('model = MLP(2, [3, 1, 1])\nmodel([2.0, 3.0]).backward()\n'))

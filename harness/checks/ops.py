@@ -1,7 +1,7 @@
 """Per op: values and gradients at fixed inputs (``cases.OP_CASES``) against the oracles."""
 from .. import cases
 from .registry import check, failed, skipped
-from .trials import judged, run_graphs
+from .trials import judged, needs, run_graphs
 
 
 @check('ops.{}', each=cases.OP_CAPABILITIES)
@@ -12,6 +12,6 @@ def op_values_and_gradients(ctx, cap):
         return (failed if required else skipped)(f'{cap} is not implemented', required=required)
     graphs = [g for g in cases.OP_CASES[cap] if g.capabilities <= have]
     if not graphs:
-        return skipped('needs an op the submission lacks')
+        return skipped(needs(ctx, cases.OP_CASES[cap]))
     trials = run_graphs(ctx.session, graphs, instrument=True)
     return judged(trials, f'{cap}: values and gradients match torch on {len(trials)} graphs')

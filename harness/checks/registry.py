@@ -82,6 +82,12 @@ class Context:
         """Capabilities present, working or not (a broken op is checked, an absent one not)."""
         return {cap for cap, state in self.capabilities.items() if state != 'absent'}
 
+    def failing_ops(self):
+        """The capabilities whose own ``ops`` check failed: findings in graphs that use them are
+        theirs to report (one bug, one finding)."""
+        return {c.id.removeprefix('ops.') for c in self.report.checks
+                if c.category == 'ops' and c.status in ('failed', 'error')}
+
     def instead(self, name):
         """`` (there is X(): ...)`` when the Value has a method named like the absent ``name``
         (``backprop`` for ``backward``), from the loader's class report; else ``''``."""

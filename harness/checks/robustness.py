@@ -6,17 +6,17 @@ from ..compare import show
 from ..diagnose import REPEATED, explain, first_mismatch
 from ..results import Counterexample
 from .registry import check, failed, passed, skipped
-from .trials import Trial, counterexample, item, shown_result
+from .trials import Trial, counterexample, item, needs, shown_result
 
 EDGES = {name: (what, graph) for name, what, graph in cases.ROBUSTNESS}
 
 
-def _as_torch(ctx, what, graph, loop=None, timeout=None):
+def _as_torch(ctx, what, graph, loop=None):
     """``graph`` run on the submission against torch; ``loop``: the code that builds a graph
     too large to print node by node."""
     if not graph.capabilities <= ctx.usable:
-        return skipped('needs an op the submission lacks')
-    actual = ctx.session.run('graph', [item(graph)], timeout)[0]
+        return skipped(needs(ctx, [graph]))
+    actual = ctx.session.run('graph', [item(graph)])[0]
     expected = oracles.torch_answer(graph)
     mismatch = first_mismatch(graph, actual, expected)
     if mismatch is None:
@@ -40,8 +40,7 @@ def edge_case(ctx, name):
 def deep_chain(ctx):
     n = ctx.budget.chain
     return _as_torch(ctx, f'backward through a {n}-node chain',
-                     *cases.deep(cases.chain, n, _without_numbers(ctx)),
-                     ctx.session.settings.check_timeout * 3)
+                     *cases.deep(cases.chain, n, _without_numbers(ctx)))
 
 
 @check('robustness.diamond_ladder', default='advisory')

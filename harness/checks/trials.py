@@ -64,6 +64,13 @@ def shown_result(results, i):
     return show(results[i]) if i < len(results) else 'not computed'
 
 
+def needs(ctx, graphs):
+    """Why none of ``graphs`` can run: the ops they need that the submission lacks."""
+    lacking = sorted(set().union(*(g.capabilities for g in graphs)) - ctx.usable)
+    return f'needs {", ".join(lacking)}, which the submission lacks' if lacking else \
+        'needs an op the submission lacks'
+
+
 def judged(trials, passed_message):
     """An outcome from trials: passed when none failed, else the first failure explained."""
     graded = [t for t in trials if t.expected is not None]

@@ -73,7 +73,8 @@ def location(report, check):
         path = inside
     else:
         path = os.path.join(os.path.dirname(report.submission.rstrip('/')), inside)
-    return {'method': f'Value.{name}', 'file': path, 'line': where['line'], 'cell': cell}
+    cls = report.class_info.get('Value', {}).get('name') or 'Value'
+    return {'method': f'{cls}.{name}', 'file': path, 'line': where['line'], 'cell': cell}
 
 
 def kind(check):

@@ -169,6 +169,8 @@ def run_graph(graph, backend, backward=1, instrument=False):
             gone = isinstance(e, AttributeError) and getattr(type(out), 'backward', None) is None
             frame = learner_frame(e, backend.own)
             result['error'] = error(e, 'backward', graph['output'], gone, frame and frame[0])
+            if order is not None:
+                result['order'] = list(order)  # its last entry: the node whose rule raised
             break
         result['grads' if i == 0 else 'grads2'] = _read(backend.grad, vals)
         if order is not None and i == 0:

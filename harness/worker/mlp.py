@@ -8,6 +8,8 @@ A failure while building says which part of the lecture's interface it met: ``co
 (``MLP(nin, nouts)`` refused by Python itself), ``parameters`` (no such method), or ``build``
 (the learner's own code raised).
 """
+import numbers
+
 from .execute import error, learner_frame, number
 
 
@@ -21,7 +23,8 @@ def run_mlp(classes, item, own=None):
         params = list(model.parameters())
         stage = 'build'
         result = {'count': len(params), 'distinct': len({id(p) for p in params}),
-                  'own': all(isinstance(p, value) for p in params)}
+                  'own': all(isinstance(p, value) for p in params),
+                  'scalar': all(isinstance(getattr(p, 'data', None), numbers.Real) for p in params)}
         if item['action'] == 'build':
             result['batched'] = _batched(model, _sample(value, item, item['xs'][0]))
             return result
