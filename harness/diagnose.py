@@ -159,12 +159,24 @@ def _recursive(graph, v, calls, limit=10_000):
             _recursive(graph, c, calls, limit)
 
 
-def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=()):
+def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), misplaced=()):
     """Gradients from running each node's local rule in ``order``, micrograd style; ops in
-    ``zero`` propagate nothing."""
+    ``zero`` propagate nothing; ops in ``misplaced`` store their rule on their first operand
+    (``self._backward = ...``), where it replaces that operand's own rule and runs at its turn
+    (a leaf's turn comes after every node's)."""
+    hosted = {}  # entry -> the node whose rule runs when that entry's _backward is called
+    for i in range(len(graph.inputs), graph.size):
+        node = graph.node(i)
+        if node.op in misplaced:
+            hosted[node.args[0]] = i
+        elif i not in hosted:
+            hosted[i] = i
     grads = [0.0] * graph.size
     grads[graph.output] = 1.0
-    for i in order:
+    for host in list(order) + [j for j in range(len(graph.inputs)) if j in hosted]:
+        if host not in hosted:
+            continue
+        i = hosted[host]
         node = graph.node(i)
         if node.op in zero:
             continue
@@ -177,8 +189,10 @@ def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=()):
     return grads
 
 
-def _matches(graph, actual, model):
-    return all(close(actual[i], model[i]) for i in graph.live() if i < len(graph.inputs))
+def _matches(graph, actual, model, every=False):
+    """Whether a model's gradients are the engine's: the leaves' (the inputs' gradients are what
+    a learner reads), or with ``every`` those of every live entry."""
+    return all(close(actual[i], model[i]) for i in graph.live() if every or i < len(graph.inputs))
 
 
 def _explain_grad(graph, actual, expected, m, order):
@@ -219,13 +233,25 @@ def _explain_grad(graph, actual, expected, m, order):
                         f'topological order and call each _backward once, in its reverse.')
             return (f'the backward order is not topological: the gradients are those of a '
                     f'{name} walk; build a topological order and call _backward in its reverse.')
+    # an op without a rule and a rule stored on its operand (``self._backward = ...``) leave the
+    # leaves' gradients alike; the computed operand's own gradient, right only in the second,
+    # tells them apart: every entry must match
     for op in ops:
-        if _matches(graph, grads, propagate(graph, local, correct, zero={op})):
+        if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
             return no_backward(op) + '.'
+    stored = [(f'{OPS[op].display}\'s backward is', {op})  # the checks' ``* k`` blamed last
+              for op in sorted(ops, key=lambda op: op in SCALING)]
+    for who, misplaced in stored + [('every op\'s backward is', set(ops))]:
+        if _matches(graph, grads, propagate(graph, local, correct, misplaced=misplaced), every=True):
+            return (f'{who} stored on its operand (`self._backward = _backward` where '
+                    f'`out._backward = _backward` was meant): it replaces the operand\'s own rule, '
+                    f'so no gradient flows past a computed operand.')
     return _localise(graph, actual, expected)
 
 
 REPEATED = 'gradients are propagated more than once (repeated propagation)'
+#: The op every fixed graph ends with (``* k``): blamed last when another op explains as well.
+SCALING = ('mul',)
 SHADOWED = {
     'op': ('an attribute named `backward` shadows the backward() method: an op sets '
            '`out.backward = _backward` where `out._backward` was meant, so out.backward() runs '

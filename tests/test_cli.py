@@ -245,3 +245,21 @@ def test_one_broken_op_is_one_finding(run_cli, tmp_path, mutation, op):
         assert checks[walk]['status'] == 'passed', checks[walk]
     assert checks['fuzz.dags']['status'] == 'passed'
     assert f'ops.{op}): left to those checks' in checks['fuzz.dags']['message']
+
+
+def test_a_rule_stored_on_the_operand_is_named_under_its_op(run_cli, tmp_path):
+    """``self._backward = _backward`` in exp: harmless on a leaf, it replaces a computed
+    operand's own rule, which the op's check on ``(a * b).exp()`` shows and names."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    exp = source.index('    def exp(self):')
+    end = source.index('return out', exp)
+    buggy = source[:exp] + source[exp:end].replace('out._backward = _backward',
+                                                   'self._backward = _backward') + source[end:]
+    assert buggy != source
+    engine = tmp_path / 'engine.py'
+    engine.write_text(buggy)
+    run_cli('grade', engine, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    checks = {c['id']: c for c in json.loads((tmp_path / 'r.json').read_text())['checks']}
+    assert checks['ops.exp']['status'] == 'failed'
+    assert "exp's backward is stored on its operand" in checks['ops.exp']['diagnosis']
+    assert checks['ops.tanh']['status'] == 'passed'
