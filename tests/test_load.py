@@ -293,6 +293,34 @@ def test_cells_not_transformed_say_why(tmp_path):
                                '32 MiB of code in all, of a submission.']
 
 
+VALUE = ('class Value:\n    def __init__(self, data):\n        self.data, self.grad = data, 0.0\n'
+         '    def __add__(self, o):\n        return self\n    __mul__ = __add__\n'
+         '    def backward(self):\n        pass\n')
+
+
+def test_a_class_replaced_by_an_import_that_failed_is_not_graded():
+    ns, loaded = _run(VALUE, 'class MLP:\n    pass', 'import math\nfrom mygrad.engine import Value',
+                      'from mygrad import nn as MLP')
+    with pytest.raises(LoadError, match=r"^the Value of cell 1, line 1 is not graded, as the "
+                                        r"notebook replaces it: cell 3, line 2 imports it \(`from "
+                                        r"mygrad.engine import Value`\), and that import failed "
+                                        r"\(No module named 'mygrad'\). Grade the folder that holds "
+                                        r"the module mygrad instead of the notebook.$"):
+        loaded.find({'Value': 'Value'})
+    ns, loaded = _run(VALUE, 'class MLP:\n    pass', 'from mygrad.nn import MLP', VALUE)
+    found = loaded.find({'Value': 'Value', 'MLP': 'MLP'})
+    assert found['Value'].origin == 'cell 4, line 1' and 'MLP' not in found
+    assert loaded.warnings[-1].startswith('MLP: the MLP of cell 2, line 1 is not graded, as the '
+                                          'notebook replaces it: cell 3, line 1 imports it')
+
+
+def test_a_missing_value_names_the_import_that_failed_to_bring_it():
+    ns, loaded = _run('import nn_of_mine\nfrom engine_of_mine import Value as Value, exp', 'x = 1')
+    with pytest.raises(LoadError, match=r"^no class named 'Value' was found: cell 1, line 2 imports "
+                                        r"it \(`from engine_of_mine import Value as Value, exp`\)"):
+        loaded.find({'Value': 'Value'})
+
+
 def test_reproduce_repeats_every_grading_option(run_cli):
     result = run_cli('grade', SUBMISSIONS / 'broken' / 'no_value.py', '--profile', 'quick',
                      '--class', 'Neuron=Unit', '--check-timeout', '7', '--seed', '3', '--no-color')
