@@ -8,38 +8,46 @@ file), so one inside a folder or a zip is matched however the worker sees its pa
 """
 import functools
 import hashlib
+import json
 import os
 import zipfile
 
 from .worker.load.errors import LoadError
 from .worker.load.kernel import RUN_CELL
-from .worker.load.notebooks import cells_of
-
-MAX_NOTEBOOK = 20 * 2**20
-MAX_NOTEBOOKS = 20
+from .worker.load.notebooks import MAX_FILE, MAX_NOTEBOOKS, MAX_SENT, cells_of, check_size
 
 
 def notebook_cells(path):
     """``{sha256 of a notebook: {cell number: python source}}`` for each notebook of the
     submission at ``path`` (a notebook, a folder, a zip); unreadable ones are left to the worker
-    to report."""
-    out = {}
+    to report, as are notebooks past the limits (``worker/load/notebooks.py``): their outputs
+    count only towards the generous limit on a file."""
+    out, sent = {}, 0
     for data in _notebooks(path):
         try:
             cells = cells_of(data.decode('utf-8-sig'), 'notebook')
+            check_size('notebook', len(data), cells)
         except (LoadError, UnicodeDecodeError, RecursionError):
             continue
-        out[hashlib.sha256(data).hexdigest()] = {str(n): transform(src) for n, src in cells}
+        transformed = {str(n): transform(src) for n, src in cells}
+        sent += len(json.dumps(transformed))
+        if sent > MAX_SENT:
+            break
+        out[hashlib.sha256(data).hexdigest()] = transformed
     return out
 
 
 @functools.lru_cache(maxsize=4096)
 def transform(source):
     """One cell's source as the plain Python Jupyter would run (the source itself if IPython
-    cannot make sense of it: the worker then reports its syntax error).  Remembered: a class's
-    notebooks share most of their cells."""
+    cannot make sense of it: the worker then reports its syntax error), each line where the
+    learner sees it: IPython drops leading blank lines, which are kept here.  Remembered: a
+    class's notebooks share most of their cells."""
     from IPython.core.inputtransformer2 import TransformerManager
     lines = source.split('\n')
+    blank = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    if blank:
+        return '\n' * blank + transform('\n'.join(lines[blank:]))
     first = lines[0].strip()
     if first.startswith('%%') and first[2:].split(' ')[0] in RUN_CELL:
         return '\n' + transform('\n'.join(lines[1:]))  # the body, on its own lines
@@ -51,7 +59,7 @@ def transform(source):
 
 def _notebooks(path):
     """The bytes of each notebook at ``path``: at most ``MAX_NOTEBOOKS`` of at most
-    ``MAX_NOTEBOOK`` bytes each, and no file a symbolic link leads to (a submission must not get
+    ``MAX_FILE`` bytes each, and no file a symbolic link leads to (a submission must not get
     the grader to read its files for it)."""
     if path is None:
         return
@@ -67,7 +75,7 @@ def _notebooks(path):
         try:
             with zipfile.ZipFile(path) as z:
                 infos = [i for i in z.infolist() if i.filename.endswith('.ipynb')
-                         and '.ipynb_checkpoints' not in i.filename and i.file_size <= MAX_NOTEBOOK]
+                         and '.ipynb_checkpoints' not in i.filename and i.file_size <= MAX_FILE]
                 for info in infos[:MAX_NOTEBOOKS]:
                     yield z.read(info)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError):
@@ -78,9 +86,9 @@ def _notebooks(path):
 
 def _read(path):
     try:
-        if not os.path.islink(path) and os.path.getsize(path) <= MAX_NOTEBOOK:
+        if not os.path.islink(path) and os.path.getsize(path) <= MAX_FILE:
             with open(path, 'rb') as f:
-                data = f.read(MAX_NOTEBOOK + 1)
+                data = f.read(MAX_FILE + 1)
             if data.lstrip().startswith(b'{'):
                 yield data
     except OSError:

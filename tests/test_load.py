@@ -8,10 +8,11 @@ import pytest
 
 from conftest import SUBMISSIONS
 from harness.cells import transform
-from harness.worker.load import LoadError
+from harness.worker.load import LoadError, methods, notebooks
 from harness.worker.load.archives import extract
 from harness.worker.load.kernel import Kernel
 from harness.worker.load.loaded import Loaded
+from harness.worker.load.notebooks import cells_of
 from harness.worker.serve import OUTPUT_CAP, Capture
 
 
@@ -21,6 +22,7 @@ def _run(*cells):
     kernel = Kernel(loaded)
     for number, cell in enumerate(cells, 1):
         kernel.run(number, transform(cell), 5)
+    loaded.namespaces.append(('nb.ipynb', kernel.ns))
     return kernel.ns, loaded
 
 
@@ -232,6 +234,91 @@ def test_notebooks_are_found_in_folders_and_zips_but_not_through_links(tmp_path)
     with zipfile.ZipFile(tmp_path / 'hw.zip', 'w') as z:
         z.write(nb, 'hw/a.ipynb')
     assert notebook_cells(str(tmp_path / 'hw.zip')) == cells
+
+
+def test_lines_are_numbered_as_the_learner_sees_the_cell():
+    ns, loaded = _run('\n  \nclass A:\n    def f(self):\n        pass\nimport math\nmath.nope()',
+                      '\n    import math\n    math.nope()',
+                      '%%time\n\nimport math\nmath.nope()')
+    assert loaded.origins[id(ns['A'])] == 'cell 1, line 3'
+    assert methods(ns['A'], None) == {'f': {'file': 'cell 1', 'line': 4}}
+    assert [f[1][-17:] for f in loaded.failures] == ['(cell 1, line 7).', '(cell 2, line 3).',
+                                                     '(cell 3, line 4).']
+
+
+def _notebook_v3(path, *sheets):
+    """A format 3 notebook: worksheets of cells, a code cell's source in ``input``."""
+    path.write_text(json.dumps({'nbformat': 3, 'nbformat_minor': 0, 'metadata': {}, 'worksheets': [
+        {'metadata': {}, 'cells': [{'cell_type': 'code', 'language': 'python', 'input': c,
+                                    'outputs': [], 'metadata': {}} if isinstance(c, list) else
+                                   {'cell_type': 'heading', 'level': 1, 'source': c}
+                                   for c in cells]} for cells in sheets]}))
+    return path
+
+
+def test_format_3_notebooks_are_read_as_jupyter_upgrades_them(tmp_path):
+    from harness.cells import notebook_cells
+    nb = _notebook_v3(tmp_path / 'old.ipynb', ['Title', ['%matplotlib inline\n', 'x = 1']],
+                      [['y = 2']])
+    assert cells_of(nb.read_text(), 'old.ipynb') == [(2, '%matplotlib inline\nx = 1'), (3, 'y = 2')]
+    assert list(notebook_cells(str(nb)).values()) == [
+        {'2': "get_ipython().run_line_magic('matplotlib', 'inline')\nx = 1\n", '3': 'y = 2\n'}]
+    with pytest.raises(LoadError, match='old.ipynb is notebook format 2; only formats 3 and 4'):
+        cells_of(json.dumps({'nbformat': 2, 'worksheets': []}), 'old.ipynb')
+
+
+def test_outputs_do_not_count_towards_the_limit_on_code(tmp_path, monkeypatch):
+    from harness.cells import notebook_cells
+    nb = json.loads(_notebook(tmp_path / 'nb.ipynb', ['%matplotlib inline\nx = 1']).read_text())
+    nb['cells'][0]['outputs'] = [{'output_type': 'stream', 'name': 'stdout',
+                                  'text': '.' * 21 * 2**20}]
+    (tmp_path / 'nb.ipynb').write_text(json.dumps(nb))
+    assert list(notebook_cells(str(tmp_path / 'nb.ipynb')).values()) == [
+        {'1': "get_ipython().run_line_magic('matplotlib', 'inline')\nx = 1\n"}]
+    monkeypatch.setattr(notebooks, 'MAX_SOURCE', 10)
+    assert notebook_cells(str(tmp_path / 'nb.ipynb')) == {}
+    with pytest.raises(LoadError, match=r'nb.ipynb holds 0.0 MiB of code in its cells, over the'):
+        notebooks.load_notebook(str(tmp_path / 'nb.ipynb'), Loaded(), 5)
+    monkeypatch.setattr(notebooks, 'MAX_FILE', 2**20)
+    with pytest.raises(LoadError, match=r'nb.ipynb is 21 MiB, over the 1 MiB a notebook may be: '
+                                        r'clear its outputs'):
+        notebooks.load_notebook(str(tmp_path / 'nb.ipynb'), Loaded(), 5)
+
+
+def test_cells_not_transformed_say_why(tmp_path):
+    loaded = Loaded()
+    notebooks.load_notebook(str(_notebook(tmp_path / 'nb.ipynb', ['x = 1'])), loaded, 5)
+    assert loaded.warnings == ['nb.ipynb: cells run as written (IPython syntax such as %magics is '
+                               'not understood): the grader transforms at most 20 notebooks, with '
+                               '32 MiB of code in all, of a submission.']
+
+
+VALUE = ('class Value:\n    def __init__(self, data):\n        self.data, self.grad = data, 0.0\n'
+         '    def __add__(self, o):\n        return self\n    __mul__ = __add__\n'
+         '    def backward(self):\n        pass\n')
+
+
+def test_a_class_replaced_by_an_import_that_failed_is_not_graded():
+    ns, loaded = _run(VALUE, 'class MLP:\n    pass', 'import math\nfrom mygrad.engine import Value',
+                      'from mygrad import nn as MLP')
+    with pytest.raises(LoadError, match=r"^the Value of cell 1, line 1 is not graded, as the "
+                                        r"notebook replaces it: cell 3, line 2 imports it \(`from "
+                                        r"mygrad.engine import Value`\), and that import failed "
+                                        r"\(No module named 'mygrad'\). Grade the folder that holds "
+                                        r"the module mygrad instead of the notebook.$"):
+        loaded.find({'Value': 'Value'})
+    ns, loaded = _run(VALUE, 'class MLP:\n    pass', 'from mygrad.nn import MLP', VALUE)
+    found = loaded.find({'Value': 'Value', 'MLP': 'MLP'})
+    assert found['Value'].origin == 'cell 4, line 1' and 'MLP' not in found
+    assert loaded.warnings[-1].startswith('MLP: the MLP of cell 2, line 1 is not graded, as the '
+                                          'notebook replaces it: cell 3, line 1 imports it')
+
+
+def test_a_missing_value_names_the_import_that_failed_to_bring_it():
+    ns, loaded = _run('import nn_of_mine\nfrom engine_of_mine import Value as Value, exp', 'x = 1')
+    with pytest.raises(LoadError, match=r"^no class named 'Value' was found: cell 1, line 2 imports "
+                                        r"it \(`from engine_of_mine import Value as Value, exp`\)"):
+        loaded.find({'Value': 'Value'})
 
 
 def test_reproduce_repeats_every_grading_option(run_cli):

@@ -12,6 +12,7 @@ import ast
 import linecache
 import re
 import signal
+from collections import namedtuple
 
 from .errors import CellTimeout, LoadError, explain, text
 
@@ -67,9 +68,7 @@ class Kernel:
                     exec(code, self.ns)
                 except ImportError as e:
                     if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                        self.loaded.fail(f'cell {number}, line {stmt.lineno}',
-                                         f'import failed ({text(e)}); the rest of the cell still '
-                                         f'ran.', '')
+                        self._import_failed(f'cell {number}, line {stmt.lineno}', stmt, e)
                         continue
                     raise
         except CellTimeout:
@@ -85,6 +84,27 @@ class Kernel:
         for name, obj in self.ns.items():  # classes the cell defined (not imported)
             if isinstance(obj, type) and before.get(name) != id(obj) and obj.__module__ == '__main__':
                 self.loaded.origins[id(obj)] = f'cell {number}, line {_class_line(tree, name)}'
+
+    def _import_failed(self, where, stmt, e):
+        """A warning, and for each name the import would have bound, what is bound instead: a
+        class graded under that name is one the notebook meant to replace."""
+        self.loaded.fail(where, f'import failed ({text(e)}); the rest of the cell still ran.', '')
+        for alias in stmt.names:
+            if alias.name != '*':
+                name = alias.asname or alias.name.split('.')[0]
+                module = stmt.module or '.' if isinstance(stmt, ast.ImportFrom) else alias.name
+                self.loaded.unimported[name] = FailedImport(where, ast.unparse(stmt), text(e),
+                                                            module.split('.')[0] or module,
+                                                            self.ns.get(name))
+
+
+class FailedImport(namedtuple('FailedImport', 'where statement error module before')):
+    """An import that failed in a cell, and what its name was bound to at that point."""
+
+    def hint(self):
+        return (f'{self.where} imports it (`{self.statement}`), and that import failed '
+                f'({self.error}). Grade the folder that holds the module {self.module} instead '
+                f'of the notebook.')
 
 
 class Shell:

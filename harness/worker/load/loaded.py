@@ -19,6 +19,7 @@ class Loaded:
         self.warnings = []
         self.failures = []  # (where, what went wrong, the source that failed)
         self.origins = {}  # class object id -> 'cell 7, line 3'
+        self.unimported = {}  # name a notebook's failed import would have bound -> FailedImport
         self.root = None  # folder the submission's files are shown relative to
         self.submission = None  # the file or folder graded: what it defines is its own
 
@@ -47,10 +48,24 @@ class Loaded:
 
     def find(self, names):
         """``{role: Found}`` for each role a class was found for; a ``LoadError`` that
-        names the cause when there is no Value, or when the Value is imported, not written."""
+        names the cause when there is no Value, or when the Value is imported, not written.
+
+        A class the notebook meant to replace by an import that failed is not graded: the
+        learner's last word on it is the module the grader could not import.  Without its Value
+        the load fails (a grade of the earlier class would be of code the notebook no longer
+        uses); another role is left out with a warning."""
         candidates = [(name, obj) for _, ns in self.namespaces for name, obj in list(ns.items())
                       if isinstance(obj, type)]
         found = find_roles(candidates, names, self.ours, self.origin)
+        for role in list(found):
+            failed = self._replaced(names[role])
+            if failed is not None:
+                f = found.pop(role)
+                stale = (f'the {f.cls.__name__} of {f.origin} is not graded, as the notebook '
+                         f'replaces it: {failed.hint()}')
+                if role == 'Value':
+                    raise LoadError(stale)
+                self.warnings.append(f'{role}: {stale}')
         value = found.get('Value')
         if value is None:
             raise LoadError(self._missing(names['Value'], candidates))
@@ -74,6 +89,12 @@ class Loaded:
                                      + (f' ({file or f.origin}, line {line})' if line else '') +
                                      f': the grader calls {method}().')
         return found
+
+    def _replaced(self, name):
+        """The failed import that was to bind ``name``, when nothing has bound it since."""
+        failed = self.unimported.get(name)
+        bound = next((ns[name] for _, ns in self.namespaces if name in ns), None)
+        return failed if failed is not None and bound is failed.before else None
 
     def _lent(self, cls):
         """The class not of the submission's that ``cls`` is, or takes its arithmetic or its
@@ -117,6 +138,9 @@ class Loaded:
         for where, what, source in self.failures:
             if name in defined_in(source):
                 return f'{message}: {where}, which defines it, did not run: {what}'
+        failed = self._replaced(name)
+        if failed is not None:
+            return f'{message}: {failed.hint()}'
         close = near(candidates, self.ours)
         if close is not None:
             return f'{message}; did you mean `{close.__name__}` ({self.origin(close)})?'

@@ -1,8 +1,9 @@
 """Jupyter notebooks, run cell by cell as the learner ran them.
 
-``cells_of`` reads a notebook's code cells; the grader transforms them with IPython's own input
-transformer (``harness/cells.py``) and sends them in its hello, matched by the notebook's
-SHA-256; ``load_notebook`` runs them in a ``Kernel``.
+``cells_of`` reads a notebook's code cells (format 4, or format 3 as Jupyter upgrades it); the
+grader transforms them with IPython's own input transformer (``harness/cells.py``) and sends them
+in its hello, matched by the notebook's SHA-256; ``load_notebook`` runs them in a ``Kernel``.
+The limits below are shared by both sides, so the worker can say why cells were not transformed.
 """
 import hashlib
 import json
@@ -13,15 +14,28 @@ from .errors import LoadError
 from .files import source as read_source
 from .kernel import Kernel
 
+#: Bytes of a notebook file, outputs included: inline plots and training logs make real
+#: notebooks large, so this only keeps hostile files out.
+MAX_FILE = 100 * 2**20
+#: Characters of code in one notebook's cells, all together: what the grader transforms.
+MAX_SOURCE = 4 * 2**20
+#: Notebooks of a submission the grader transforms, and bytes of their cells it sends in all.
+MAX_NOTEBOOKS = 20
+MAX_SENT = 32 * 2**20
+
 
 def load_notebook(path, loaded, cell_timeout):
     name = os.path.basename(path)
+    check_size(name, os.path.getsize(path))
     with open(path, 'rb') as f:
         transformed = loaded.cells.get(hashlib.sha256(f.read()).hexdigest())
     cells = cells_of(read_source(path), name)
+    check_size(name, 0, cells)
     if transformed is None and cells:
-        loaded.warnings.append(f'{name}: cells run as written (IPython syntax such as %magics '
-                               f'is not understood).')
+        loaded.warnings.append(
+            f'{name}: cells run as written (IPython syntax such as %magics is not understood): '
+            f'the grader transforms at most {MAX_NOTEBOOKS} notebooks, with {MAX_SENT >> 20} MiB '
+            f'of code in all, of a submission.')
     kernel = Kernel(loaded)
     for number, source in cells:
         limit = cell_timeout
@@ -35,6 +49,18 @@ def load_notebook(path, loaded, cell_timeout):
     loaded.namespaces.append((name, kernel.ns))
 
 
+def check_size(name, size, cells=()):
+    """A ``LoadError`` for a notebook past what the grader reads (``size`` bytes of file, the
+    source of ``cells``): hostile input, which is refused rather than run untransformed."""
+    if size > MAX_FILE:
+        raise LoadError(f'{name} is {size / 2**20:.0f} MiB, over the {MAX_FILE >> 20} MiB a '
+                        f'notebook may be: clear its outputs in Jupyter and save it again.')
+    code = sum(len(source) for _, source in cells)
+    if code > MAX_SOURCE:
+        raise LoadError(f'{name} holds {code / 2**20:.1f} MiB of code in its cells, over the '
+                        f'{MAX_SOURCE >> 20} MiB the grader reads.')
+
+
 def cells_of(text, name):
     """``[(cell number, source)]`` of a notebook's code cells, numbered among all its cells."""
     try:
@@ -42,15 +68,27 @@ def cells_of(text, name):
     except json.JSONDecodeError as e:
         raise LoadError(f'{name} is not a valid notebook: it is not JSON ({e.msg} at line '
                         f'{e.lineno}, column {e.colno}). Re-download it from Jupyter.') from None
-    if not isinstance(nb, dict) or not isinstance(nb.get('cells'), list):
+    if not isinstance(nb, dict) or not {'cells', 'worksheets'} & nb.keys():
         raise LoadError(f'{name} is not a Jupyter notebook (no list of cells).')
-    if nb.get('nbformat') != 4:
-        raise LoadError(f'{name} is notebook format {nb.get("nbformat")!r}; only format 4 is '
-                        f'supported. Open and save it in a current Jupyter.')
+    if nb.get('nbformat') not in (3, 4):
+        raise LoadError(f'{name} is notebook format {nb.get("nbformat")!r}; only formats 3 and 4 '
+                        f'are supported. Open and save it in a current Jupyter.')
+    found, key = _cells(nb)
+    if not isinstance(found, list):
+        raise LoadError(f'{name} is not a Jupyter notebook (no list of cells).')
     cells = []
-    for number, cell in enumerate(nb['cells'], 1):
+    for number, cell in enumerate(found, 1):
         if not isinstance(cell, dict) or cell.get('cell_type') != 'code':
             continue
-        source = cell.get('source', '')
+        source = cell.get(key, '')
         cells.append((number, ''.join(map(str, source)) if isinstance(source, list) else str(source)))
     return cells
+
+
+def _cells(nb):
+    """A notebook's cells and the key of a code cell's source: format 3 keeps them in
+    worksheets, which Jupyter runs one after another, and the source in ``input``."""
+    if nb['nbformat'] == 3 and isinstance(nb.get('worksheets'), list):
+        sheets = [sheet.get('cells') for sheet in nb['worksheets'] if isinstance(sheet, dict)]
+        return [cell for sheet in sheets if isinstance(sheet, list) for cell in sheet], 'input'
+    return nb.get('cells'), 'source'
