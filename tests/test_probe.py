@@ -102,3 +102,28 @@ def test_every_fixed_case_is_graded_by_both_oracles():
         assert graphs, cap
         for g in graphs:
             assert oracles.expected(g) is not None, (cap, g.code())
+
+
+class Listed(Value):
+    """A Value that holds a list: no leaf can be built from one number."""
+
+    def __init__(self, data, _children=()):
+        self.data = [x for x in data]
+        super().__init__(self.data, _children)
+
+
+def test_a_leaf_that_cannot_be_built_says_nothing_of_the_ops():
+    """Absent ops stay absent, the ops the class has are not called broken, and the error is
+    the learner's line building an input."""
+    from harness.checks.probe import probe
+
+    class Unbuildable(InProcess):
+        def run(self, task, items, timeout=None):
+            own = lambda filename: 'engine.py' if filename == __file__ else None  # noqa: E731
+            return [GraphResult.parse(run_graph(i['graph'], Backend(Listed, own))) for i in items]
+    found = probe(Unbuildable())
+    assert found['add'] == found['mul'] == found['truediv'] == found['tanh'] == 'present'
+    assert found['exp'] == found['pow'] == found['radd'] == 'absent'
+    error = Unbuildable().run('graph', [{'graph': G('out = a + b', a=1.5, b=-2.0).to_dict()}])[0].error
+    assert (error.stage, error.node, error.missing) == ('leaf', 0, False)
+    assert error.where.startswith('engine.py, line ') and 'for x in data' in error.where
