@@ -74,11 +74,13 @@ def _text(exc):
 class Backend:
     """How to make leaves of, and read numbers from, a micrograd-style ``Value`` class."""
 
-    def __init__(self, cls, own=None):
+    def __init__(self, cls, own=None, attributes=None):
         self.cls = cls
         # filename -> how the learner knows it (``engine.py``, ``cell 3``), None if not theirs;
         # without it, any code the executor calls is the submission's (an installed module)
         self.own = own or (lambda filename: os.path.basename(filename))
+        # where the number and the gradient are kept: the learner's names (``value``) if not these
+        self.attributes = {'data': 'data', 'grad': 'grad', **(attributes or {})}
 
     def leaf(self, x):
         return self.cls(x)
@@ -87,10 +89,10 @@ class Backend:
         """Called on every node as it is built (torch needs ``retain_grad`` here)."""
 
     def data(self, v):
-        return number(v.data)
+        return number(getattr(v, self.attributes['data']))
 
     def grad(self, v):
-        return number(v.grad)
+        return number(getattr(v, self.attributes['grad']))
 
     def backward(self, v):
         v.backward()
