@@ -66,8 +66,10 @@ def replay(path, config, sent):
         with contextlib.redirect_stdout(io.StringIO()):
             loaded = load(str(path), None, config.settings.cell_timeout, scratch, None,
                           notebook_cells(str(path)))
-            classes = {role: f.cls for role, f in loaded.find(config.settings.classes).items()}
-            backend = Backend(classes['Value'], loaded.own)
+            found = loaded.find(config.settings.classes)
+            found['Value'].locate(loaded.own)
+            classes = {role: f.cls for role, f in found.items()}
+            backend = Backend(classes['Value'], loaded.own, found['Value'].attributes)
             for task, items in sent:
                 for item in items:
                     if task == 'graph':

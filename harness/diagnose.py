@@ -53,6 +53,9 @@ def describe_error(graph, error):
         where = f' computing `{graph.name(error.node)} = {graph.expression(error.node)}`'
     elif error.stage == 'backward':
         where = ' in backward()'
+    elif error.stage == 'leaf' and error.node is not None:
+        name, x = graph.inputs[error.node]
+        where = f' building the input `{name} = Value({x!r})`'
     elif error.lost:
         return f'the check could not finish: {error.message}'
     text = f'{error.type}{where}: {error.message}'.strip().rstrip(':')

@@ -9,6 +9,7 @@ shrunk as the grader shrinks it (``harness.shrink``, judged by the reference).  
 renders as the HTML report (graph included) in Jupyter and as the console summary in a terminal.
 """
 import contextlib
+import os
 import platform
 import random
 import signal
@@ -23,6 +24,7 @@ from .grading import run_checks
 from .results import Check, Report
 from .worker.execute import Backend, run_graph
 from .worker.load.classes import EXPECTED, Found, similar
+from .worker.load.errors import LoadError
 from .worker.mlp import run_mlp
 from .worker.serve import Capture
 
@@ -42,9 +44,9 @@ class LocalSession:
 
     MAX_STRIKES = 3
 
-    def __init__(self, classes, settings, seed):
+    def __init__(self, classes, settings, seed, attributes=None):
         self.classes, self.settings, self.seed = classes, settings, seed
-        self.backend = Backend(classes['Value'])
+        self.backend = Backend(classes['Value'], attributes=attributes)
         self.restarts = self.strikes = 0
 
     def run(self, task, items, timeout=None):
@@ -141,17 +143,25 @@ def check(Value, MLP=None, *, Neuron=None, Layer=None, seed=0, profile='quick', 
     classes = {role: cls for role, cls in
                (('Value', Value), ('Neuron', Neuron), ('Layer', Layer), ('MLP', MLP)) if cls is not None}
     config = Config(seed=seed, profile=profile, settings=Settings(check_timeout=timeout))
+    found = {role: _found(role, cls) for role, cls in classes.items()}
+    try:
+        warnings, error = found['Value'].locate(os.path.basename), ''
+    except LoadError as e:
+        warnings, error = [], str(e)
     report = Report(submission=f'{_where(Value)} (self-check)', seed=seed, profile=profile,
                     versions={'micrograde': __version__, 'python': platform.python_version()},
-                    budgets=config.budget.to_dict(),
+                    budgets=config.budget.to_dict(), load_warnings=warnings,
                     classes={role: _where(cls) for role, cls in classes.items()},
-                    class_info={role: _found(role, cls).info() for role, cls in classes.items()})
-    report.checks.append(Check('load', 'load', 'passed', f'Value is {_where(Value)}'))
+                    class_info={role: f.info() for role, f in found.items()})
+    report.checks.append(Check('load', 'load', 'failed' if error else 'passed',
+                               error or f'Value is {_where(Value)}'))
     state = random.getstate()
     started = time.perf_counter()
     try:
-        with oracles.offline():
-            run_checks(LocalSession(classes, config.settings, seed), config, report)
+        if not error:
+            with oracles.offline():
+                run_checks(LocalSession(classes, config.settings, seed, found['Value'].attributes),
+                           config, report)
     finally:
         random.setstate(state)
         report.timings['total'] = time.perf_counter() - started

@@ -43,6 +43,8 @@ def test_example_gets_its_expected_verdict(name, run_cli, tmp_path):
                    if c['required']), [c for c in report['checks'] if c['status'] == 'failed']
     for check_id, words in want.get('messages', {}).items():
         assert words in checks[check_id]['message'], checks[check_id]
+    for words in want.get('warns', []):
+        assert any(words in w for w in report['load_warnings']), report['load_warnings']
     leaks = [t for t in _texts(report) if GRADER_PATHS.search(t)]
     assert not leaks, leaks
     suites = ET.parse(tmp_path / 'junit.xml').getroot()

@@ -154,3 +154,12 @@ def test_the_worker_sees_a_shadowing_attribute():
     g = G('out = a * b', a=1.5, b=-2.0)
     actual = GraphResult.parse(run_graph(g.to_dict(), Backend(Shadowed)))
     assert actual.shadowed == 'op' and 'shadows the backward() method' in diagnosis(g, actual)
+
+
+def test_an_input_that_cannot_be_built_is_named_with_its_number():
+    g = G('out = a * b', a=1.5, b=-2.0)
+    actual = GraphResult(error=Failure('leaf', 'TypeError', "'float' object is not iterable", 1,
+                                       where='engine.py, line 8: for x in data'))
+    text = diagnosis(g, actual)
+    assert text.startswith("TypeError building the input `b = Value(-2.0)`: 'float' object")
+    assert text.endswith('(at engine.py, line 8: for x in data)')

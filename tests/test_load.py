@@ -105,13 +105,18 @@ def test_the_value_is_found_by_its_name_then_spelling_then_shape():
     assert (found['Value'].cls.__name__, found['Value'].how) == ('value', 'spelling')
     found, _ = _find(Helper, _shaped('Atom'))
     assert found['Value'].info() == {'name': 'Atom', 'origin': 'engine.py, line 2', 'how': 'shape',
-                                     'similar': {}}
+                                     'similar': {}, 'attributes': {}}
+    found, _ = _find(Helper, _shaped('Atom', data='val'))  # the number kept under another name
+    assert (found['Value'].cls.__name__, found['Value'].how) == ('Atom', 'shape')
 
 
 def test_no_value_names_a_class_that_looks_like_one_or_the_failure_that_defines_it():
+    class Atom(_shaped('Atom', data='val')):
+        def __init__(self, xs):  # a list of numbers: no leaf holds one
+            self.val, self.grad = list(xs), 0.0
     with pytest.raises(LoadError, match=r"no class named 'Value' was found; did you mean "
                                         r"`Atom` \(engine.py, line 1\)\?"):
-        _find(_shaped('Atom', data='val'))
+        _find(Atom)
     with pytest.raises(LoadError, match=r"cell 3, which defines it, did not run: syntax error"):
         _find(failures=[('cell 2', 'import failed', 'import nope'),
                         ('cell 3', 'syntax error at line 9', 'import math\nclass Value:\n    x = (\n')])

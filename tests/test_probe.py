@@ -102,3 +102,84 @@ def test_every_fixed_case_is_graded_by_both_oracles():
         assert graphs, cap
         for g in graphs:
             assert oracles.expected(g) is not None, (cap, g.code())
+
+
+class Held:
+    """A Value that keeps its number in ``val`` and its gradient in ``g``."""
+
+    def __init__(self, val, _children=()):
+        self.label, self.val, self.g, self._prev = 'leaf', val, 0.0, _children
+        self._backward = lambda: None
+
+    def __add__(self, other):
+        out = Held(self.val + other.val, (self, other))
+
+        def _backward():
+            self.g += out.g
+            other.g += out.g
+        out._backward = _backward
+        return out
+
+    def __mul__(self, other):
+        out = Held(self.val * other.val, (self, other))
+
+        def _backward():
+            self.g += other.val * out.g
+            other.g += self.val * out.g
+        out._backward = _backward
+        return out
+
+    def backward(self):
+        self.g = 1.0
+        for v in (self,) + tuple(self._prev):
+            v._backward()
+
+
+def test_a_value_named_otherwise_is_found_by_what_a_leaf_holds_and_read_through_it():
+    from harness import oracles
+    from harness.worker.load.classes import Found, graded, shape
+    assert graded(shape(Held))
+    found = Found(Held, 'engine.py, line 1', 'shape')
+    warnings = found.locate(lambda filename: None)
+    assert found.attributes == {'data': 'val', 'grad': 'g'} == found.info()['attributes']
+    assert any('keeps its number in `.val`, not `.data`' in w for w in warnings)
+    g = G('out = (a + b) * k', a=1.5, b=-2.0, k=3.0)
+    got = GraphResult.parse(run_graph(g.to_dict(), Backend(Held, attributes=found.attributes)))
+    expected = oracles.expected(g)
+    assert got.error is None and (got.values, got.grads) == (expected.values, expected.grads)
+
+
+class Listed(Value):
+    """A Value that holds a list: no leaf can be built from one number."""
+
+    def __init__(self, data, _children=()):
+        self.data = [x for x in data]
+        super().__init__(self.data, _children)
+
+
+def test_a_leaf_that_cannot_be_built_fails_load_at_the_learners_line():
+    from harness.worker.load import LoadError
+    from harness.worker.load.classes import Found
+    own = lambda filename: 'engine.py' if filename == __file__ else None  # noqa: E731
+    with pytest.raises(LoadError) as e:
+        Found(Listed, 'engine.py, line 1', 'name').locate(own)
+    assert "`Listed(1.5)` raises TypeError: 'float' object is not iterable" in str(e.value)
+    assert 'in __init__, at engine.py, line ' in str(e.value)
+    assert 'self.data = [x for x in data]' in str(e.value)
+
+
+def test_a_leaf_that_cannot_be_built_says_nothing_of_the_ops():
+    """Absent ops stay absent, the ops the class has are not called broken, and the error is
+    the learner's line building an input."""
+    from harness.checks.probe import probe
+
+    class Unbuildable(InProcess):
+        def run(self, task, items, timeout=None):
+            own = lambda filename: 'engine.py' if filename == __file__ else None  # noqa: E731
+            return [GraphResult.parse(run_graph(i['graph'], Backend(Listed, own))) for i in items]
+    found = probe(Unbuildable())
+    assert found['add'] == found['mul'] == found['truediv'] == found['tanh'] == 'present'
+    assert found['exp'] == found['pow'] == found['radd'] == 'absent'
+    error = Unbuildable().run('graph', [{'graph': G('out = a + b', a=1.5, b=-2.0).to_dict()}])[0].error
+    assert (error.stage, error.node, error.missing) == ('leaf', 0, False)
+    assert error.where.startswith('engine.py, line ') and 'for x in data' in error.where

@@ -102,6 +102,13 @@ def test_result_renders_as_text_and_as_the_html_report():
         assert 'class="node culprit"' in article
 
 
+def test_a_value_that_cannot_hold_a_number_fails_load_once_as_the_grader_does():
+    m = module(SUBMISSIONS / 'broken' / 'value_of_a_list.py')
+    report = check(m.Value).report
+    assert [c.id for c in report.checks if c.status != 'skipped'] == ['load']
+    assert report.checks[0].status == 'failed' and EXPECTED['broken/value_of_a_list.py']['says'] in report.checks[0].message
+
+
 def test_a_hanging_engine_is_cut_off_and_the_rest_still_reported():
     source = (SUBMISSIONS / 'lecture_engine.py').read_text() + '''
 

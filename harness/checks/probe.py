@@ -13,15 +13,18 @@ def probe(session):
 
     Absent means the submission does not have it (no such method, operands refused); an op
     that raises from the learner's own code, or whose worker was lost, is present but broken,
-    and its checks will say why.  Plain-number operands are a capability of their own:
-    absent when every form with a number is absent.
+    and its checks will say why.  A probe whose inputs cannot be built (``Value(x)`` raises)
+    says nothing of its op: present unless the class has no method for it.  Plain-number
+    operands are a capability of their own: absent when every form with a number is absent.
     """
     names = list(cases.PROBES)
     results = session.run('graph', [item(cases.PROBES[n]) for n in names])
     found, backward = {}, set()
     for name, r in zip(names, results):
         err = r.error
-        if err is None or err.stage == 'backward':
+        if err is not None and err.stage == 'leaf':
+            found[name] = 'absent' if err.missing else 'present'
+        elif err is None or err.stage == 'backward':
             found[name] = 'present'
         else:
             found[name] = 'absent' if err.missing else 'broken'

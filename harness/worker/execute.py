@@ -74,11 +74,13 @@ def _text(exc):
 class Backend:
     """How to make leaves of, and read numbers from, a micrograd-style ``Value`` class."""
 
-    def __init__(self, cls, own=None):
+    def __init__(self, cls, own=None, attributes=None):
         self.cls = cls
         # filename -> how the learner knows it (``engine.py``, ``cell 3``), None if not theirs;
         # without it, any code the executor calls is the submission's (an installed module)
         self.own = own or (lambda filename: os.path.basename(filename))
+        # where the number and the gradient are kept: the learner's names (``value``) if not these
+        self.attributes = {'data': 'data', 'grad': 'grad', **(attributes or {})}
 
     def leaf(self, x):
         return self.cls(x)
@@ -87,10 +89,10 @@ class Backend:
         """Called on every node as it is built (torch needs ``retain_grad`` here)."""
 
     def data(self, v):
-        return number(v.data)
+        return number(getattr(v, self.attributes['data']))
 
     def grad(self, v):
-        return number(v.grad)
+        return number(getattr(v, self.attributes['grad']))
 
     def backward(self, v):
         v.backward()
@@ -103,6 +105,17 @@ def apply(node, vals):
     if node.get('const') is not None:
         operands.insert(0 if node.get('left') else 1, node['const'])
     return call(*operands)
+
+
+def _method(node):
+    """The method a node's op calls on the learner's class: ``exp``, ``__add__``, ``__radd__``."""
+    op = OPS[node['op']]
+    return op.name if op.method else op.reflected_dunder if node.get('left') else op.dunder
+
+
+def lacks(graph, cls):
+    """Whether ``cls`` has no method for one of the graph's ops, told without running it."""
+    return any(not callable(getattr(cls, _method(node), None)) for node in graph['nodes'])
 
 
 def missing(node, exc, frame):
@@ -120,8 +133,7 @@ def missing(node, exc, frame):
         return isinstance(exc, (TypeError, AttributeError, NotImplementedError))
     op = OPS[node['op']]
     if isinstance(exc, NotImplementedError):  # a stub, unless a helper it calls is the stub
-        own = op.name if op.method else op.reflected_dunder if node.get('left') else op.dunder
-        return frame[1] == own
+        return frame[1] == _method(node)
     if node.get('const') is not None:
         return isinstance(exc, AssertionError) or (
             isinstance(exc, AttributeError) and isinstance(getattr(exc, 'obj', None), (int, float)))
@@ -133,7 +145,9 @@ def missing(node, exc, frame):
 def run_graph(graph, backend, backward=1, instrument=False):
     """Forward, ``backward`` backward passes, then every entry's data and grad.
 
-    Anything the submission raises, ``SystemExit`` included, fails this graph only.
+    Anything the submission raises, ``SystemExit`` included, fails this graph only.  An input
+    that cannot be built says nothing of the ops: its error is ``missing`` only when the class
+    has no method for one of them.
 
     Returns ``{'values', 'grads'}`` (``grads`` after the first pass; with two passes also
     ``grads2``), ``'order'`` when instrumented (entry indices in the order their ``_backward``
@@ -144,7 +158,8 @@ def run_graph(graph, backend, backward=1, instrument=False):
         for _, x in graph['inputs']:
             vals.append(backend.leaf(x))
     except BaseException as e:
-        return {'error': error(e, 'leaf')}
+        frame = learner_frame(e, backend.own)
+        return {'error': error(e, 'leaf', len(vals), lacks(graph, backend.cls), frame and frame[0])}
     n_inputs = len(vals)
     for k, node in enumerate(graph['nodes']):
         try:

@@ -102,6 +102,7 @@ def serve(rfd, wfd):
         loaded = load(hello.get('path'), hello.get('module'), hello.get('cell_timeout', 10.0),
                       os.getcwd(), hello.get('load_budget'), hello.get('cells'))
         found = loaded.find(hello['classes'])
+        loaded.warnings += found['Value'].locate(loaded.own)
     except LoadError as e:
         return reply(type='loaded', error=str(e), warnings=loaded.warnings if loaded else [])
     except BaseException as e:  # the loader's own guard: a report, never a silent death
@@ -111,7 +112,7 @@ def serve(rfd, wfd):
           classes={role: f.origin for role, f in found.items()},
           class_info={role: f.info() for role, f in found.items()},
           methods=methods(classes['Value'], loaded.root) if 'Value' in classes else {})
-    backend = Backend(classes['Value'], loaded.own)
+    backend = Backend(classes['Value'], loaded.own, found['Value'].attributes)
     while True:
         request = protocol.recv(rfd)
         if request is None:

@@ -1,6 +1,8 @@
 """Finding the learner's classes: by the name asked for, by another spelling of it (``value``,
 ``mlp``), or, for the Value, by its shape (``data``, ``grad``, a backward, arithmetic), whatever
-it is called; and the methods a learner named otherwise (``backprop`` for ``backward``).
+it is called; the methods a learner named otherwise (``backprop`` for ``backward``); and the
+attributes a Value keeps its number and gradient in when they are not ``data`` and ``grad``
+(``value``, ``val``), found on a leaf by what they hold.
 
 What is found is plain data (``Found.info``) for the report: the grader's messages read it.
 """
@@ -8,7 +10,9 @@ import difflib
 import inspect
 import re
 
+from ..execute import learner_frame, number
 from ..ops import TABLE
+from .errors import LoadError, text
 
 #: Methods the grader calls on each role, looked for under other names when absent.
 EXPECTED = {'Value': ('backward',) + tuple(op.name for op in TABLE if op.method),
@@ -18,6 +22,8 @@ EXPECTED = {'Value': ('backward',) + tuple(op.name for op in TABLE if op.method)
 WRITTEN = ('__add__', '__mul__', 'backward', '_backward')
 #: What makes a class shaped like a Value; with all of the first three it is graded as one.
 SHAPE = ('data', 'grad', 'arithmetic', 'backward', '_backward')
+#: The number a leaf is built with to see where a Value keeps it.
+NUMBER = 1.5
 
 
 class Found:
@@ -26,10 +32,33 @@ class Found:
     def __init__(self, cls, origin, how):
         self.cls, self.origin, self.how = cls, origin, how  # how: name | spelling | shape
         self.similar = {}  # expected method -> the learner's method of a similar name
+        self.attributes = {}  # 'data' / 'grad' -> the learner's attribute, where named otherwise
 
     def info(self):
         return {'name': self.cls.__name__, 'origin': self.origin, 'how': self.how,
-                'similar': dict(self.similar)}
+                'similar': dict(self.similar), 'attributes': dict(self.attributes)}
+
+    def locate(self, own):
+        """Find where this Value keeps its number and gradient (``held``) and keep the names
+        that are not the lecture's; the warnings that say so.  A ``LoadError`` with the
+        learner's line when no leaf can be built from a number, or the leaf keeps it nowhere.
+        ``own``: as in ``learner_frame``."""
+        built = f'`{self.cls.__name__}({NUMBER})`'
+        try:
+            names = held(self.cls)
+        except Exception as e:
+            frame = learner_frame(e, own)
+            at = f' (in {frame[1]}, at {frame[0]})' if frame else ''
+            raise LoadError(f'{built} raises {type(e).__name__}: {text(e)}{at}. A Value holds one '
+                            f'number: the grader builds every input as {self.cls.__name__}(x), x a '
+                            f'float, as the lecture does with Value(2.0).') from None
+        if names['data'] is None:
+            raise LoadError(f'{built} has no attribute `data`, and no attribute of it holds '
+                            f"{NUMBER}: the grader reads a Value's number from `.data`.")
+        self.attributes = {role: name for role, name in names.items() if name not in (role, None)}
+        return [f'{self.cls.__name__} keeps its {WHAT[role]} in `.{name}`, not `.{role}` as the '
+                f"lecture's Value does: graded through `.{name}`."
+                for role, name in self.attributes.items()]
 
 
 def find_roles(candidates, names, ours, origin):
@@ -63,11 +92,17 @@ def near(candidates, ours):
 
 
 def shape(cls):
-    """The parts of a Value's shape that ``cls`` has (a subset of ``SHAPE``)."""
+    """The parts of a Value's shape that ``cls`` has (a subset of ``SHAPE``); a class with
+    arithmetic but no ``data`` or ``grad`` to be seen in its code is asked by building a leaf."""
     attrs = _attributes(cls)
     parts = {a for a in ('data', 'grad', '_backward') if a in attrs}
     if any(_defines(cls, d) for d in ('__add__', '__mul__')):
         parts.add('arithmetic')
+        if not {'data', 'grad'} <= parts:
+            try:
+                parts |= {role for role, name in held(cls).items() if name}
+            except Exception:  # no leaf to be built: not shaped like a Value
+                pass
     if callable(getattr(cls, 'backward', None)) or similar(cls, ('backward',)):
         parts.add('backward')
     return parts
@@ -75,6 +110,25 @@ def shape(cls):
 
 def graded(parts):
     return {'data', 'grad', 'arithmetic'} <= parts and parts & {'backward', '_backward'}
+
+
+WHAT = {'data': 'number', 'grad': 'gradient'}
+
+
+def held(cls):
+    """``{'data': name, 'grad': name}``: where a leaf ``cls(NUMBER)`` keeps its number
+    (``data``, else the attribute holding ``NUMBER``) and its gradient (``grad``, else an
+    attribute named like it, else one holding 0), ``None`` where nothing does; raises whatever
+    ``cls(NUMBER)`` raises."""
+    leaf = cls(NUMBER)
+    attrs = _instance_attributes(leaf)
+    data = 'data' if _readable(leaf, 'data') else next(
+        (name for name, v in attrs.items() if _holds(v, NUMBER)), None)
+    numbers = [name for name, v in attrs.items() if name != data and (v is None or _holds(v))]
+    grad = 'grad' if _readable(leaf, 'grad') else next(
+        (name for name in numbers if _alike(name, 'grad')), None) or next(
+        (name for name in numbers if _holds(attrs[name], 0.0)), None)
+    return {'data': data, 'grad': grad}
 
 
 def similar(cls, expected):
@@ -132,6 +186,37 @@ def _attributes(cls):
             if code is not None:
                 names |= set(code.co_names)
     return names
+
+
+def _instance_attributes(obj):
+    """``{name: value}`` of an instance's own attributes, in the order they were set, then its
+    slots."""
+    try:
+        found = dict(vars(obj))
+    except TypeError:  # no __dict__
+        found = {}
+    for k in type(obj).__mro__[:-1]:
+        slots = vars(k).get('__slots__', ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name not in found and _readable(obj, name):
+                found[name] = getattr(obj, name)
+    return found
+
+
+def _readable(obj, name):
+    try:
+        getattr(obj, name)
+        return True
+    except Exception:
+        return False
+
+
+def _holds(value, x=None):
+    """Whether an attribute's value is a number (a float, int or numpy scalar), ``x`` if given."""
+    if isinstance(value, (str, bytes, bool)):
+        return False
+    n = number(value)
+    return isinstance(n, float) and (x is None or n == x)
 
 
 def _unique(candidates):
