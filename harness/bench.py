@@ -76,7 +76,7 @@ def replay(path, config, sent):
                         run_graph(item['graph'], backend, item.get('backward', 1),
                                   item.get('instrument', False))
                     else:
-                        run_mlp(classes, item, loaded.own)
+                        run_mlp(classes, item, loaded.own, backend.attributes)
         return time.perf_counter() - t
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

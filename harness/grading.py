@@ -132,15 +132,19 @@ def run_checks(session, config, report):
 
 
 def _as_written(report):
-    """Counterexamples call the classes by their roles (``Value(1.5)``, ``MLP(3, [4, 4, 1])``);
-    where the learner named a class otherwise, each snippet first says which, so that it runs
-    pasted under their code."""
+    """Counterexamples call the classes by their roles (``Value(1.5)``, ``MLP(3, [4, 4, 1])``)
+    and read ``.data`` and ``.grad``; where the learner named a class or those attributes
+    otherwise, each snippet says so, so that it runs pasted under their code."""
     names = {role: info['name'] for role, info in report.class_info.items()
              if info.get('name') and info['name'] != role}
+    attributes = {k: v for k, v in report.class_info.get('Value', {}).get('attributes', {}).items()
+                  if k != v}
     for check in report.checks:
         ce = check.counterexample
         if not ce or not ce.code:
             continue
+        for usual, theirs in attributes.items():
+            ce.code = re.sub(rf'\.{usual}\b', f'.{theirs}', ce.code)
         used = [role for role in names if re.search(rf'\b{role}\(', ce.code)]
         if used:
             ce.code = ''.join(f'{role} = {names[role]}  # your class, graded as the {role}\n'

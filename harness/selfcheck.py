@@ -65,7 +65,7 @@ class LocalSession:
                     with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
                         result = run_graph(item['graph'], self.backend, item.get('backward', 1),
                                            item.get('instrument', False)) if task == 'graph' \
-                            else run_mlp(self.classes, item)
+                            else run_mlp(self.classes, item, attributes=self.backend.attributes)
                 except _Expired:
                     pass
                 finally:

@@ -173,28 +173,38 @@ def test_zip_of_a_package_is_graded(run_cli, tmp_path):
     assert result.returncode == 0, result.stdout
 
 
-def test_counterexamples_of_a_renamed_class_run_pasted_under_the_learners_code(run_cli, tmp_path):
-    """A class graded as the Value under another name (here ``Scalar``): every snippet says so
-    first, and run after the learner's file it prints what the report says the engine gave."""
-    source = (SUBMISSIONS / 'renamed_class.py').read_text()
-    buggy = source.replace('(1 - t**2) * out.grad', '(1 - t) * out.grad', 1)
+@pytest.mark.parametrize('name, mutation, op, alias', [
+    ('renamed_class.py', ('(1 - t**2) * out.grad', '(1 - t) * out.grad'), 'tanh', 'Scalar'),
+    ('number_in_value.py', ('self.gradient += out.value * out.gradient',
+                            'self.gradient += out.value'), 'exp', 'Scalar'),
+])
+def test_counterexamples_run_pasted_under_the_learners_code(run_cli, tmp_path, name, mutation,
+                                                            op, alias):
+    """A class graded as the Value under another name, or keeping its number and gradient
+    under other names: every snippet says so, and run after the learner's file it prints what
+    the report says the engine gave."""
+    source = (SUBMISSIONS / name).read_text()
+    buggy = source.replace(*mutation, 1)
     assert buggy != source
-    engine = tmp_path / 'scalar_engine.py'
+    engine = tmp_path / 'engine.py'
     engine.write_text(buggy)
     result = run_cli('grade', engine, '--profile', 'quick', '--json', tmp_path / 'r.json')
     assert result.returncode == 1
     report = json.loads((tmp_path / 'r.json').read_text())
-    tanh = next(c for c in report['checks'] if c['id'] == 'ops.tanh')
-    code = tanh['counterexample']['code']
-    assert code.startswith('Value = Scalar  #')
+    check = next(c for c in report['checks'] if c['id'] == f'ops.{op}')
+    code = check['counterexample']['code']
+    assert code.startswith(f'Value = {alias}  #')
     printed = subprocess.run([sys.executable, '-c', buggy + '\n' + code], capture_output=True,
                              text=True, timeout=60)
     assert printed.returncode == 0, printed.stderr
     shown = re.search(r'print\((.*)\)\n$', code).group(1).split(', ')
-    got = tanh['counterexample']['actual']
+    got = check['counterexample']['actual']
+    attributes = report['class_info']['Value'].get('attributes', {})
+    labels = [re.sub(r'\.(\w+)$', lambda m: '.' + next(
+        (k for k, v in attributes.items() if v == m.group(1)), m.group(1)), s) for s in shown]
     assert [float(f'{float(x):.12g}') for x in printed.stdout.split()[-len(shown):]] == \
-        [float(got[name]) for name in shown]  # the report shows 12 significant digits
-    assert 'at Scalar.' in result.stdout and 'at Value.' not in result.stdout
+        [float(got[label]) for label in labels]  # the report shows 12 significant digits
+    assert f'at {alias}.' in result.stdout and 'at Value.' not in result.stdout
 
 
 MATRIX_MLP = '''

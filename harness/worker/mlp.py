@@ -13,8 +13,11 @@ import numbers
 from .execute import error, learner_frame, number
 
 
-def run_mlp(classes, item, own=None):
-    """One MLP task; ``item['action']`` is one of ``build forward losses grads step zero_grad``."""
+def run_mlp(classes, item, own=None, attributes=None):
+    """One MLP task; ``item['action']`` is one of ``build forward losses grads step zero_grad``.
+    ``attributes``: where the Value keeps its number and gradient, if not ``data`` and ``grad``."""
+    names = {'data': 'data', 'grad': 'grad', **(attributes or {})}
+    data, grad = names['data'], names['grad']
     stage = 'constructor'
     try:
         value, mlp = classes['Value'], classes['MLP']
@@ -24,35 +27,36 @@ def run_mlp(classes, item, own=None):
         stage = 'build'
         result = {'count': len(params), 'distinct': len({id(p) for p in params}),
                   'own': all(isinstance(p, value) for p in params),
-                  'scalar': all(isinstance(getattr(p, 'data', None), numbers.Real) for p in params)}
+                  'scalar': all(isinstance(getattr(p, data, None), numbers.Real) for p in params)}
         if item['action'] == 'build':
             result['batched'] = _batched(model, _sample(value, item, item['xs'][0]))
             return result
         stage = item['action']
         action = item['action']
         if 'params' in item:
-            _assign(params, item['params'])
+            _assign(params, item['params'], data)
         if action == 'forward':
-            result['outputs'] = [_outputs(model(_sample(value, item, x))) for x in item['xs']]
+            result['outputs'] = [_outputs(model(_sample(value, item, x)), data)
+                                 for x in item['xs']]
         elif action == 'losses':
             result['losses'] = []
             for vector in item['param_sets']:
-                _assign(params, vector)
-                result['losses'].append(number(_loss(model, value, item).data))
+                _assign(params, vector, data)
+                result['losses'].append(number(getattr(_loss(model, value, item), data)))
         elif action in ('grads', 'step', 'zero_grad'):
             for p in params:
-                p.grad = 0.0
+                setattr(p, grad, 0.0)
             loss = _loss(model, value, item)
             loss.backward()
-            result['loss'] = number(loss.data)
-            result['grads'] = [number(p.grad) for p in params]
+            result['loss'] = number(getattr(loss, data))
+            result['grads'] = [number(getattr(p, grad)) for p in params]
             if action == 'step':
                 for p in params:
-                    p.data -= item['lr'] * p.grad
-                result['loss_after'] = number(_loss(model, value, item).data)
+                    setattr(p, data, getattr(p, data) - item['lr'] * getattr(p, grad))
+                result['loss_after'] = number(getattr(_loss(model, value, item), data))
             if action == 'zero_grad':
                 model.zero_grad()
-                result['grads_after'] = [number(p.grad) for p in params]
+                result['grads_after'] = [number(getattr(p, grad)) for p in params]
         return result
     except BaseException as e:  # SystemExit included: a failed task, not a dead worker
         frame = learner_frame(e, own) if own else None
@@ -80,14 +84,14 @@ def _batched(model, x):
             return False
 
 
-def _assign(params, vector):
+def _assign(params, vector, data):
     for p, x in zip(params, vector):
-        p.data = x
+        setattr(p, data, x)
 
 
-def _outputs(out):
+def _outputs(out, data):
     out = out if isinstance(out, (list, tuple)) else [out]
-    return [number(getattr(o, 'data', o)) for o in out]
+    return [number(getattr(o, data, o)) for o in out]
 
 
 def _loss(model, value, item):

@@ -123,6 +123,6 @@ def serve(rfd, wfd):
                 result = run_graph(item['graph'], backend, item.get('backward', 1),
                                    item.get('instrument', False))
             else:
-                result = run_mlp(classes, item, loaded.own)
+                result = run_mlp(classes, item, loaded.own, backend.attributes)
             reply(id=request['id'], item=k, result=result)
         reply(id=request['id'], done=True)
