@@ -275,3 +275,14 @@ def test_a_rule_stored_on_the_operand_is_named_under_its_op(run_cli, tmp_path):
     assert checks['ops.exp']['status'] == 'failed'
     assert "exp's backward is stored on its operand" in checks['ops.exp']['diagnosis']
     assert checks['ops.tanh']['status'] == 'passed'
+
+
+def test_an_op_that_returns_a_number_is_told_so(run_cli, tmp_path):
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    engine = tmp_path / 'engine.py'
+    engine.write_text(source.replace('        return self * -1', '        return -self.data', 1))
+    assert engine.read_text() != source
+    run_cli('grade', engine, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    checks = {c['id']: c for c in json.loads((tmp_path / 'r.json').read_text())['checks']}
+    assert checks['ops.neg']['status'] == 'failed'
+    assert 'the op returned float -1.25, not a Value' in checks['ops.neg']['message']

@@ -71,6 +71,10 @@ def _text(exc):
         return '<unprintable>'
 
 
+class NotAValue(Exception):
+    """An op gave something other than the learner's Value (``-a`` returning a float)."""
+
+
 class Backend:
     """How to make leaves of, and read numbers from, a micrograd-style ``Value`` class."""
 
@@ -86,7 +90,13 @@ class Backend:
         return self.cls(x)
 
     def created(self, v):
-        """Called on every node as it is built (torch needs ``retain_grad`` here)."""
+        """Called on every node as it is built: an op must give a Value, or backward() cannot
+        reach past it (torch's backend keeps the node's grad here instead)."""
+        if not isinstance(v, self.cls):
+            shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + '...'
+            raise NotAValue(f'the op returned {type(v).__module__.replace("builtins", "")}'
+                            f'{"." if type(v).__module__ != "builtins" else ""}'
+                            f'{type(v).__qualname__} {shown}, not a {self.cls.__name__}')
 
     def data(self, v):
         return number(getattr(v, self.attributes['data']))
