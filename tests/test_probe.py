@@ -183,3 +183,23 @@ def test_a_leaf_that_cannot_be_built_says_nothing_of_the_ops():
     error = Unbuildable().run('graph', [{'graph': G('out = a + b', a=1.5, b=-2.0).to_dict()}])[0].error
     assert (error.stage, error.node, error.missing) == ('leaf', 0, False)
     assert error.where.startswith('engine.py, line ') and 'for x in data' in error.where
+
+
+def test_an_op_must_give_something_that_holds_a_number():
+    """A float or a numpy scalar from an op is told as such; another class of the learner's
+    that keeps its number as a Value does (a base class its ops return) is accepted."""
+    from harness.worker.execute import Backend, NotAValue
+
+    class Node:
+        def __init__(self, data):
+            self.data, self.grad = data, 0.0
+
+    class Leaf(Node):
+        pass
+
+    backend = Backend(Leaf)
+    backend.created(Leaf(1.0))
+    backend.created(Node(2.0))
+    for wrong in (1.5, memoryview(b'12')):
+        with pytest.raises(NotAValue):
+            backend.created(wrong)

@@ -5,6 +5,7 @@ grader, through a different ``Backend``), so all three are driven by the very sa
 """
 import linecache
 import math
+import numbers
 import os
 
 from .ops import OPS
@@ -71,6 +72,15 @@ def _text(exc):
         return '<unprintable>'
 
 
+def _holds_number(v, data):
+    """Whether ``v`` keeps a number as a Value does (another class of the learner's, say a base
+    class its ops return), unlike a float or a numpy scalar (whose ``.data`` is a buffer)."""
+    try:
+        return isinstance(getattr(v, data), numbers.Real)
+    except Exception:
+        return False
+
+
 class NotAValue(Exception):
     """An op gave something other than the learner's Value (``-a`` returning a float)."""
 
@@ -92,7 +102,7 @@ class Backend:
     def created(self, v):
         """Called on every node as it is built: an op must give a Value, or backward() cannot
         reach past it (torch's backend keeps the node's grad here instead)."""
-        if not isinstance(v, self.cls):
+        if not isinstance(v, self.cls) and not _holds_number(v, self.attributes['data']):
             shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + '...'
             raise NotAValue(f'the op returned {type(v).__module__.replace("builtins", "")}'
                             f'{"." if type(v).__module__ != "builtins" else ""}'
