@@ -63,15 +63,16 @@ def method_cases(cap):
             ] + [G(f'out = a.{op.name}() * a', a=op.samples[0])]
 
 
-def computed_operand(cap):
-    """The op on an operand that is itself computed (``u = a * b``), times ``k``: a rule stored on
-    the operand (``self._backward = ...`` for ``out._backward = ...``) replaces the operand's own
-    rule, which a leaf operand never shows."""
+def computed_operand(cap, side=0):
+    """The op on an operand that is itself computed (``u = a * b``; ``side`` 1: the right one of
+    two Values), times ``k``: a rule stored on the operand (``self._backward = ...`` for
+    ``out._backward = ...``, also in a helper the op calls, as ``/`` calls ``**``) replaces the
+    operand's own rule, which a leaf operand never shows."""
     op, operands, left = form(cap)
-    inputs = (('a', 0.75), ('b', 1.5), ('c', -2.5), ('k', 3.0))
+    inputs = (('a', 0.75), ('b', 1.5), ('c', 2.5), ('k', 3.0))
     u, c, k = 4, 2, 3
     if operands == 2:
-        node = Node(op.name, (u, c))
+        node = Node(op.name, (c, u) if side else (u, c))
     else:
         node = Node(op.name, (u,), 2.0 if op.numbers else None, left)
     nodes = (Node('mul', (0, 1)), node, Node('mul', (u + 1, k)))
@@ -79,8 +80,12 @@ def computed_operand(cap):
     return Graph(graph.inputs, graph.nodes, graph.output, ('u', 'n2', 'out'))
 
 
+def computed_operands(cap):
+    return [computed_operand(cap, side) for side in range(form(cap)[1])]
+
+
 #: Per-op checks, one list of graphs per capability.
-OP_CASES = {cap: method_cases(cap) + WRITTEN.get(cap, []) + [computed_operand(cap)]
+OP_CASES = {cap: method_cases(cap) + WRITTEN.get(cap, []) + computed_operands(cap)
             for cap in OP_CAPABILITIES}
 
 #: How ``backward()`` walks a graph: (check id, what it shows, graphs).

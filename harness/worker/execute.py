@@ -36,7 +36,8 @@ def number(x):
 
 def error(exc, stage, node=None, missing=False, where=None):
     """An exception as data; ``where``: the submission's line it was raised from."""
-    found = {'stage': stage, 'node': node, 'type': type(exc).__name__, 'message': _text(exc),
+    kind = 'TypeError' if isinstance(exc, NotAValue) else type(exc).__name__  # as Python says it
+    found = {'stage': stage, 'node': node, 'type': kind, 'message': _text(exc),
              'missing': missing}
     if where:
         found['where'] = where
