@@ -286,3 +286,23 @@ def test_an_op_that_returns_a_number_is_told_so(run_cli, tmp_path):
     checks = {c['id']: c for c in json.loads((tmp_path / 'r.json').read_text())['checks']}
     assert checks['ops.neg']['status'] == 'failed'
     assert 'the op returned float -1.25, not a Value' in checks['ops.neg']['message']
+
+
+OTHER_CONSTRUCTOR = '''
+
+class MLP(MLP):
+    """Built from one list of layer sizes; MLP(3, [4, 4, 1]) binds 3 to it and then breaks."""
+
+    def __init__(self, structure, final_layer_softmax=True):
+        super().__init__(structure[0], structure[1:])
+'''
+
+
+def test_a_constructor_of_another_shape_is_another_interface(run_cli, tmp_path):
+    engine = tmp_path / 'engine.py'
+    engine.write_text((SUBMISSIONS / 'lecture_engine.py').read_text() + OTHER_CONSTRUCTOR)
+    result = run_cli('grade', engine, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    build = next(c for c in json.loads((tmp_path / 'r.json').read_text())['checks']
+                 if c['id'] == 'mlp.build')
+    assert result.returncode == 0, result.stdout
+    assert build['status'] == 'skipped' and "not the lecture's MLP(nin, nouts)" in build['message']

@@ -8,6 +8,7 @@ A failure while building says which part of the lecture's interface it met: ``co
 (``MLP(nin, nouts)`` refused by Python itself), ``parameters`` (no such method), or ``build``
 (the learner's own code raised).
 """
+import inspect
 import numbers
 
 from .execute import error, learner_frame, number
@@ -60,9 +61,25 @@ def run_mlp(classes, item, own=None, attributes=None):
         return result
     except BaseException as e:  # SystemExit included: a failed task, not a dead worker
         frame = learner_frame(e, own) if own else None
-        if stage in ('constructor', 'parameters') and frame:
+        if frame and (stage == 'parameters' or
+                      stage == 'constructor' and _lecture_constructor(classes.get('MLP'))):
             stage = 'build'  # the interface is there; the learner's code broke
         return {'error': error(e, stage, where=frame and frame[0])}
+
+
+def _lecture_constructor(mlp):
+    """Whether the constructor takes the lecture's two required arguments, ``(nin, nouts)``:
+    one that takes ``(structure, final_layer_softmax=True)`` may accept ``MLP(3, [4, 4, 1])`` and
+    then raise in the learner's code, which is another interface, not a broken network.  A
+    signature that cannot be read counts as the lecture's."""
+    try:
+        params = inspect.signature(mlp).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return True
+    return sum(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+               for p in params) == 2
 
 
 def _sample(value, item, x):
