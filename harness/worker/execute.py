@@ -5,7 +5,6 @@ grader, through a different ``Backend``), so all three are driven by the very sa
 """
 import linecache
 import math
-import numbers
 import os
 
 from .ops import OPS
@@ -73,13 +72,13 @@ def _text(exc):
         return '<unprintable>'
 
 
-def _holds_number(v, data):
-    """Whether ``v`` keeps a number as a Value does (another class of the learner's, say a base
-    class its ops return), unlike a float or a numpy scalar (whose ``.data`` is a buffer)."""
-    try:
-        return isinstance(getattr(v, data), numbers.Real)
-    except Exception:
+def holds_number(value, x=None):
+    """Whether ``value`` is a number as a Value keeps one (a float, an int, a numpy scalar; not
+    a bool, a string or a numpy scalar's ``.data`` buffer), ``x`` if given."""
+    if isinstance(value, (str, bytes, bool)):
         return False
+    n = number(value)
+    return isinstance(n, float) and (x is None or n == x)
 
 
 class NotAValue(Exception):
@@ -103,11 +102,13 @@ class Backend:
     def created(self, v):
         """Called on every node as it is built: an op must give a Value, or backward() cannot
         reach past it (torch's backend keeps the node's grad here instead)."""
-        if not isinstance(v, self.cls) and not _holds_number(v, self.attributes['data']):
+        # another class of the learner's that keeps a number (a base class its ops return) will do
+        if not isinstance(v, self.cls) and not holds_number(getattr(v, self.attributes['data'], None)):
+            kind = type(v).__qualname__
+            if type(v).__module__ != 'builtins':
+                kind = f'{type(v).__module__}.{kind}'
             shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + '...'
-            raise NotAValue(f'the op returned {type(v).__module__.replace("builtins", "")}'
-                            f'{"." if type(v).__module__ != "builtins" else ""}'
-                            f'{type(v).__qualname__} {shown}, not a {self.cls.__name__}')
+            raise NotAValue(f'the op returned {kind} {shown}, not a {self.cls.__name__}')
 
     def data(self, v):
         return number(getattr(v, self.attributes['data']))

@@ -10,7 +10,7 @@ import difflib
 import inspect
 import re
 
-from ..execute import learner_frame, number
+from ..execute import holds_number, learner_frame
 from ..ops import TABLE
 from .errors import LoadError, text
 
@@ -123,11 +123,11 @@ def held(cls):
     leaf = cls(NUMBER)
     attrs = _instance_attributes(leaf)
     data = 'data' if _readable(leaf, 'data') else next(
-        (name for name, v in attrs.items() if _holds(v, NUMBER)), None)
-    numbers = [name for name, v in attrs.items() if name != data and (v is None or _holds(v))]
+        (name for name, v in attrs.items() if holds_number(v, NUMBER)), None)
+    numbers = [name for name, v in attrs.items() if name != data and (v is None or holds_number(v))]
     grad = 'grad' if _readable(leaf, 'grad') else next(
         (name for name in numbers if _alike(name, 'grad')), None) or next(
-        (name for name in numbers if _holds(attrs[name], 0.0)), None)
+        (name for name in numbers if holds_number(attrs[name], 0.0)), None)
     return {'data': data, 'grad': grad}
 
 
@@ -209,14 +209,6 @@ def _readable(obj, name):
         return True
     except Exception:
         return False
-
-
-def _holds(value, x=None):
-    """Whether an attribute's value is a number (a float, int or numpy scalar), ``x`` if given."""
-    if isinstance(value, (str, bytes, bool)):
-        return False
-    n = number(value)
-    return isinstance(n, float) and (x is None or n == x)
 
 
 def _unique(candidates):

@@ -92,7 +92,7 @@ class Kernel:
         for alias in stmt.names:
             if alias.name != '*':
                 name = alias.asname or alias.name.split('.')[0]
-                module = stmt.module or '.' if isinstance(stmt, ast.ImportFrom) else alias.name
+                module = (stmt.module or '.') if isinstance(stmt, ast.ImportFrom) else alias.name
                 self.loaded.unimported[name] = FailedImport(where, ast.unparse(stmt), text(e),
                                                             module.split('.')[0] or module,
                                                             self.ns.get(name))
