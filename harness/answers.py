@@ -6,6 +6,7 @@ The worker itself speaks plain JSON (``worker/execute.py``, ``worker/mlp.py``,
 ``grads`` stay raw: a float, or a dict saying what the submission returned instead
 (``compare.classify`` reads them).
 """
+import functools
 from dataclasses import dataclass, field, fields
 
 
@@ -36,9 +37,15 @@ class Failure:
 
 
 def _parse(cls, raw, output):
-    known = {f.name for f in fields(cls)}
-    values = {k: v for k, v in raw.items() if k in known and k not in ('error', 'output')}
+    known = _answered(cls)
+    values = {k: v for k, v in raw.items() if k in known}
     return cls(**values, error=Failure.parse(raw.get('error')), output=output)
+
+
+@functools.cache
+def _answered(cls):
+    """The fields of ``cls`` a worker's answer may set (a few hundred answers a grade)."""
+    return frozenset(f.name for f in fields(cls)) - {'error', 'output'}
 
 
 @dataclass

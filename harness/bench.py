@@ -13,7 +13,6 @@ a shared machine falls on all of them alike; each figure is the median of ``--ru
 an empty oracle cache: only what ships with the package counts as stored.
 """
 import contextlib
-import gc
 import io
 import os
 import shutil
@@ -37,7 +36,7 @@ from .session import Session
 from .worker.execute import Backend, run_graph
 from .worker.load import load
 from .worker.mlp import run_mlp
-from .worker.forkserver import preload
+from .worker.forkserver import freeze, preload
 from .warm import WarmTemplate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,8 +96,7 @@ def per_notebook(path, config, runs):
                           imports=config.rubric.imports)
         grade(str(path), config=config, session=session)  # what grading asks of the submission
         preload()  # as the template does: the floor is the submission's own code only
-        gc.collect()
-        gc.freeze()
+        freeze()
         for k in range(runs + 2):  # the first two warm the caches of both
             t = time.perf_counter()
             report = safe_grade(str(path), None, config, f'run{k}', template)

@@ -63,14 +63,18 @@ class Graph:
     output: int
     names: tuple = field(default=(), compare=False)  # names of the nodes, for printing
 
+    def _once(self, key, compute):
+        """``compute()``, kept on this (frozen) graph: the same graphs are asked the same
+        questions for every check of every submission of a batch."""
+        found = self.__dict__.get(key)
+        if found is None:
+            found = compute()
+            object.__setattr__(self, key, found)
+        return found
+
     def __hash__(self):
-        """Hashed once: a graph is a key of every oracle and wire cache, asked for every
-        submission of a batch."""
-        h = self.__dict__.get('_hash')
-        if h is None:
-            h = hash((self.inputs, self.nodes, self.output))
-            object.__setattr__(self, '_hash', h)
-        return h
+        """Hashed once: a graph is a key of every oracle and wire cache."""
+        return self._once('_hash', lambda: hash((self.inputs, self.nodes, self.output)))
 
     @property
     def size(self):
@@ -78,13 +82,9 @@ class Graph:
 
     @property
     def capabilities(self):
-        """What the submission must support to build and run it (asked for every check of
-        every submission: computed once)."""
-        found = self.__dict__.get('_capabilities')
-        if found is None:
-            found = frozenset(n.capability for n in self.nodes) | {'backward'}
-            object.__setattr__(self, '_capabilities', found)
-        return found
+        """What the submission must support to build and run it."""
+        return self._once('_capabilities',
+                          lambda: frozenset(n.capability for n in self.nodes) | {'backward'})
 
     def name(self, i):
         if i < len(self.inputs):
@@ -108,6 +108,9 @@ class Graph:
 
     def live(self):
         """Indices the output depends on (itself included), ascending."""
+        return self._once('_live', self._live)
+
+    def _live(self):
         keep, stack = set(), [self.output]
         while stack:
             i = stack.pop()
@@ -115,7 +118,7 @@ class Graph:
                 keep.add(i)
                 if i >= len(self.inputs):
                     stack.extend(self.node(i).args)
-        return sorted(keep)
+        return tuple(sorted(keep))
 
     def pruned(self):
         """The same computation without the inputs and nodes the output does not depend on."""

@@ -5,8 +5,9 @@ written by a CLI run, a batch, a pytest plugin or a service, and read back by an
 Numbers are stored as JSON-safe values: nan and infinities as the strings ``"nan"``, ``"inf"``,
 ``"-inf"``.
 """
+import functools
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 CATEGORIES = ('load', 'capability', 'ops', 'backward', 'fuzz', 'mlp', 'robustness')
 STATUSES = ('passed', 'failed', 'error', 'skipped')
@@ -86,7 +87,7 @@ class Report:
         return [c for c in self.checks if c.status in ('failed', 'error')]
 
     def to_dict(self):
-        return _safe(asdict(self))
+        return _safe(self)
 
     @classmethod
     def from_dict(cls, d):
@@ -98,7 +99,9 @@ class Report:
 
 
 def _safe(x):
-    """JSON-safe copy: no NaN/Infinity literals, no lone surrogates."""
+    """JSON-safe copy, dataclasses as dicts: no NaN/Infinity literals, no lone surrogates."""
+    if hasattr(type(x), '__dataclass_fields__'):
+        return {name: _safe(getattr(x, name)) for name in _names(type(x))}
     if isinstance(x, float) and not math.isfinite(x):
         return 'nan' if math.isnan(x) else ('inf' if x > 0 else '-inf')
     if isinstance(x, str):
@@ -108,6 +111,11 @@ def _safe(x):
     if isinstance(x, (list, tuple)):
         return [_safe(v) for v in x]
     return x
+
+
+@functools.cache
+def _names(cls):
+    return tuple(f.name for f in fields(cls))
 
 
 def _has_surrogates(s):

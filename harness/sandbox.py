@@ -325,11 +325,13 @@ def uid_processes(uid):
         if pid.isdigit():
             try:
                 with open(f'/proc/{pid}/status') as f:
-                    status = dict(line.split(':', 1) for line in f if ':' in line)
-                if int(status['Uid'].split()[0]) == uid and not status['State'].strip().startswith('Z'):
-                    found.append(int(pid))
-            except (OSError, ValueError, KeyError):
-                pass
+                    status = f.read()
+                real = int(status[status.index('\nUid:') + 5:].split(None, 1)[0])
+                state = status[status.index('\nState:') + 7:].lstrip()[:1]
+            except (OSError, ValueError):
+                continue
+            if real == uid and state != 'Z':
+                found.append(int(pid))
     return found
 
 

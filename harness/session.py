@@ -61,7 +61,7 @@ class Worker:
 
     def hello(self, settings, path, module, seed, cells, landlock=None):
         self.nonce = secrets.token_hex(16)
-        protocol.send(self.to_worker, {'landlock': landlock,
+        protocol.ask(self.to_worker, {'landlock': landlock,
             'nonce': self.nonce, 'path': path, 'module': module, 'classes': settings.classes,
             'cells': cells,  # notebooks' cells as Jupyter runs them (``cells.py``)
             'cell_timeout': settings.cell_timeout, 'seed': seed,
@@ -150,9 +150,11 @@ class ForkedWorker(Worker):
         self.hello(settings, inside, None, seed, cells)
 
     def end(self, grace=None):
+        """``grace=0`` (closing, its answers in): its exit code says nothing, so do not wait
+        for it (the template still kills all of the job's processes first)."""
         if not self.ended:
             self.ended = True
-            self.status = self.template.end(self.job)
+            self.status = self.template.end(self.job, wait=grace != 0)
         return self.status
 
 
@@ -232,7 +234,7 @@ class Session:
                     continue
             self.requests += 1
             try:
-                protocol.send(self.worker.to_worker, {'id': self.requests, 'task': task,
+                protocol.ask(self.worker.to_worker, {'id': self.requests, 'task': task,
                                                       'items': items[len(results):]})
                 while True:
                     message = self.worker.receive(timeout)

@@ -61,11 +61,12 @@ class WarmTemplate:
         self.uids[job] = uid
         return job, inside, (to_worker, from_worker, out_r)
 
-    def end(self, job):
-        """Kill every process of the job, delete its folder; the worker's exit code."""
+    def end(self, job, wait=True):
+        """Kill every process of the job, delete its folder; the worker's exit code, if
+        ``wait`` for it (SIGKILL has reached every process of the job either way)."""
         uid = self.uids.pop(job)
         try:
-            status = self._ask({'op': 'end', 'job': job, 'uid': uid}).get('status')
+            status = self._ask({'op': 'end', 'job': job, 'uid': uid, 'wait': wait}).get('status')
         except OSError:
             status = None
         shutil.rmtree(self.jobs / job, ignore_errors=True)

@@ -76,7 +76,7 @@ def limit(limits):
 
 def serve(rfd, wfd):
     """Load the submission the grader names, then answer its requests until it hangs up."""
-    hello = protocol.recv(rfd)
+    hello = protocol.asked(rfd)
     nonce = hello['nonce']
     limit(hello.get('limits', {}))
     fence = hello.get('landlock')
@@ -114,7 +114,7 @@ def serve(rfd, wfd):
           methods=methods(classes['Value'], loaded.root) if 'Value' in classes else {})
     backend = Backend(classes['Value'], loaded.own, found['Value'].attributes)
     while True:
-        request = protocol.recv(rfd)
+        request = protocol.asked(rfd)
         if request is None:
             return
         for k, item in enumerate(request['items']):
