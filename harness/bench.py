@@ -6,13 +6,15 @@
 * a class of copies of the notebook example (plus every other example) graded with ``-j``;
 * per notebook, grading's cost against the floor: what the notebook's own code needs for the
   same work (every request a real grading sent, replayed in-process, with no sandbox, no
-  oracles and no reports), both measured alone and interleaved.
+  oracles and no reports), both measured alone and interleaved; and the same replay in a fresh
+  process forked from the warm bench, which is what a process per notebook costs by itself.
 
 Cold runs are interleaved (torch, correct, each failing example, again ...) so that the load of
 a shared machine falls on all of them alike; each figure is the median of ``--runs``.  They use
 an empty oracle cache: only what ships with the package counts as stored.
 """
 import contextlib
+import gc
 import io
 import os
 import shutil
@@ -81,33 +83,53 @@ def replay(path, config, sent):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def forked_replay(path, config, sent):
+    """Seconds of ``replay`` in a fresh process forked from this warm one, fork and reaping
+    included: what running each notebook in a process of its own costs, with no sandbox,
+    protocol, oracles or reports (isolation's least cost)."""
+    t = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            replay(path, config, sent)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    return time.perf_counter() - t
+
+
 def per_notebook(path, config, runs):
-    """``(grading, floor)`` median seconds for one submission, each measured alone and
-    interleaved (grade, replay, grade, ...) so that the machine's load falls on both alike.
-    Grading is what a batch pays per submission: a worker from the warm template where there is
-    one, every check, the reports written."""
+    """``(grading, floor, forked floor)`` median seconds for one submission, each measured
+    alone and interleaved (grade, replay, forked replay, grade, ...) so that the machine's load
+    falls on all alike.  Grading is what a batch pays per submission: a worker from the warm
+    template where there is one, every check, the reports written."""
     template = WarmTemplate(config.rubric.imports) if \
         sandbox.isolation(config.settings.isolation) == 'bubblewrap' and \
         sandbox.templates_available() else None
     out = Path(tempfile.mkdtemp(prefix='micrograde-bench-'))
-    grading, own = [], []
+    grading, own, forked = [], [], []
     try:
         session = Session(config.settings, str(path), seed=config.seed,
                           imports=config.rubric.imports)
         grade(str(path), config=config, session=session)  # what grading asks of the submission
         preload()  # as the template does: the floor is the submission's own code only
         freeze()
-        for k in range(runs + 2):  # the first two warm the caches of both
+        for k in range(runs + 2):  # the first two warm the caches of all
+            # each from a collected heap: no collection of another's garbage lands in its time
+            gc.collect()
             t = time.perf_counter()
             report = safe_grade(str(path), None, config, f'run{k}', template)
             write_reports(report, out=out / f'run{k}')
             grading.append(time.perf_counter() - t)
+            gc.collect()
             own.append(replay(path, config, session.sent))
+            gc.collect()
+            forked.append(forked_replay(path, config, session.sent))
     finally:
         if template is not None:
             template.close()
         shutil.rmtree(out, ignore_errors=True)
-    return statistics.median(grading[2:]), statistics.median(own[2:])
+    return tuple(statistics.median(times[2:]) for times in (grading, own, forked))
 
 
 def _timed(argv, env):
@@ -208,9 +230,11 @@ def main(copies, jobs, profile, notebook, runs):
     click.echo(f'per notebook, mean seconds: start worker {start:.3f}  load '
                f'{mean("load_in_worker"):.3f}  report {mean("report"):.3f}  ' +
                '  '.join(f'{step} {mean(step):.3f}' for step in STEPS))
-    per, own = per_notebook(EXAMPLES / notebook, Config(profile=profile), runs)
+    per, own, forked = per_notebook(EXAMPLES / notebook, Config(profile=profile), runs)
     click.echo(f'per notebook, alone (median of {runs}, interleaved): grading {per:.3f} s, '
-               f'its own code on the same requests {own:.3f} s')
+               f'its own code on the same requests {own:.3f} s (the floor); the same in a '
+               f'fresh process forked from a warm one {forked:.3f} s = {forked / own:.2f}x the '
+               f'floor (a process per notebook, before any sandbox, protocol, oracle or report)')
     click.echo('figures (ratios measured in this run):')
     _row('cold grade of a correct .py / import torch', f'{correct_s:.2f} s / {torch_s:.2f} s',
          correct_s / torch_s, TARGETS['cold'])

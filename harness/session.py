@@ -32,24 +32,51 @@ class Exhausted(Exception):
 
 
 class Output:
-    """Drains a worker's stdout+stderr, keeping the first ``OUTPUT_KEEP`` bytes."""
+    """Drains a worker's stdout+stderr, keeping the first ``OUTPUT_KEEP`` bytes, until the
+    end of the stream or ``stop()``."""
 
     def __init__(self, stream):
         self.kept, self.total = bytearray(), 0
+        self.wake, self._woken = os.pipe()
         self.thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
         self.thread.start()
 
     def _drain(self, stream):
-        read = getattr(stream, 'read1', stream.read)
-        while chunk := read(1 << 16):
-            self.total += len(chunk)
-            room = OUTPUT_KEEP - len(self.kept)
-            if room > 0:
-                self.kept += chunk[:room]
-        stream.close()
+        fd = stream.fileno()
+        try:
+            while True:
+                ready, _, _ = select.select([fd, self.wake], [], [])
+                if fd not in ready:  # stopped: take what is written already, then no more
+                    os.set_blocking(fd, False)
+                    while self._keep(_read_now(fd)):
+                        pass
+                    return
+                if not self._keep(os.read(fd, 1 << 16)):
+                    return
+        finally:
+            stream.close()
+
+    def _keep(self, chunk):
+        self.total += len(chunk)
+        room = OUTPUT_KEEP - len(self.kept)
+        if room > 0:
+            self.kept += chunk[:room]
+        return bool(chunk)
+
+    def stop(self):
+        """Every process that could write is dead (killed, maybe not yet reaped): what it
+        wrote is in the pipe, so do not wait for the end of the stream."""
+        os.write(self._woken, b'.')
 
     def text(self):
         self.thread.join(timeout=2)
+        if self.thread.is_alive():  # something still holds the pipe open: stop reading it
+            self.stop()
+            self.thread.join(timeout=1)
+        if self.wake is not None and not self.thread.is_alive():
+            os.close(self.wake)
+            os.close(self._woken)
+            self.wake = None
         text = self.kept.decode('utf-8', 'replace')
         if self.total > len(self.kept):
             text += f'\n[output capped: {self.total - len(self.kept)} more bytes not kept]'
@@ -155,7 +182,16 @@ class ForkedWorker(Worker):
         if not self.ended:
             self.ended = True
             self.status = self.template.end(self.job, wait=grace != 0)
+            if grace == 0:
+                self.output.stop()
         return self.status
+
+
+def _read_now(fd):
+    try:
+        return os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return b''
 
 
 def _death(code):

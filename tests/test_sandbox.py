@@ -92,3 +92,21 @@ def test_landlock_fences_a_process_in(tmp_path):
                                     text=True, check=True).stdout)
     assert out == {'readable': 'library', 'secret': 'PermissionError', 'scratch': 'ok',
                    'write_elsewhere': 'PermissionError'}
+
+
+def test_worker_output_is_kept_whether_the_stream_ends_before_or_after_stop():
+    """A worker that exits by itself the moment the grader hangs up ends its stream before the
+    grader stops reading it; one that was killed may never end it.  Both keep all it wrote."""
+    import os
+    from harness.session import Output
+    for ends_first in (True, False):
+        r, w = os.pipe()
+        output = Output(os.fdopen(r, 'rb', buffering=0))
+        os.write(w, b'printed at exit\n')
+        if ends_first:
+            os.close(w)
+            output.thread.join(timeout=5)
+        output.stop()
+        assert output.text() == 'printed at exit\n'
+        if not ends_first:
+            os.close(w)
