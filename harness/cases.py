@@ -169,9 +169,11 @@ def deep(builder, n, without_numbers=()):
 
 
 def fixed(chains=()):
-    """Every fixed graph above (with chains of the given lengths, and the deep graphs as an
-    engine without plain numbers gets them): what the oracle store ships."""
-    graphs = list(PROBES.values()) + [g for gs in OP_CASES.values() for g in gs]
+    """Every fixed graph above (with chains of the given lengths, the deep graphs as an engine
+    without plain numbers gets them, the per-op graphs as one without ``*`` does): what the
+    oracle store ships."""
+    op_graphs = [g for gs in OP_CASES.values() for g in gs]
+    graphs = list(PROBES.values()) + op_graphs + [u for g in op_graphs if (u := g.unscaled())]
     graphs += [g for _, _, gs in BACKWARD for g in gs] + [g for _, _, g in ROBUSTNESS] + [REPEAT]
     return graphs + [deep(builder, n, forms)[0] for builder, n in [(ladder, DIAMONDS)] + [
         (chain, n) for n in chains] for forms in ((), NUMBER_FORMS)]

@@ -134,6 +134,20 @@ class Graph:
         names = tuple(self.name(i) for i in live if i >= n) if self.names else ()
         return Graph(inputs, tuple(nodes), index[self.output], names)
 
+    def unscaled(self):
+        """The same computation without its final ``* k`` (``k`` a leaf), for an engine that
+        has no ``*``: ``None`` when the graph does not end so."""
+        n = len(self.inputs)
+        last = self.nodes[-1] if self.nodes else None
+        if last is None or self.output != self.size - 1 or last.op != 'mul' or \
+                last.const is not None or len(last.args) != 2:
+            return None
+        x, k = last.args
+        if not (k < n and self.inputs[k][0] == 'k' and x >= n and k not in self.node(x).args):
+            return None
+        names = tuple('out' if i == x else self.name(i) for i in range(n, self.size - 1))
+        return Graph(self.inputs, self.nodes[:-1], x, names).pruned()
+
     def numbers_as_inputs(self, forms):
         """The same computation for an engine without plain numbers: each number operand of a
         node whose capability is in ``forms`` becomes a leaf input (one per distinct number,
@@ -186,11 +200,7 @@ class Graph:
     def wire(self):
         """``to_dict()`` made once and shared (read it, never change it): the same graphs go
         to every submission of a batch and to the oracles."""
-        found = self.__dict__.get('_wire')
-        if found is None:
-            found = self.to_dict()
-            object.__setattr__(self, '_wire', found)
-        return found
+        return self._once('_wire', self.to_dict)
 
     def to_dict(self):
         d = {'inputs': [[n, x] for n, x in self.inputs], 'nodes': [n.to_dict() for n in self.nodes],

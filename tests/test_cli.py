@@ -136,6 +136,26 @@ def test_missing_ops_are_skipped_not_failed(run_cli, tmp_path):
     assert {c['id']: c['status'] for c in report['checks']}['ops.exp'] == 'skipped'
 
 
+def test_an_engine_without_mul_still_has_its_other_ops_checked(run_cli, tmp_path):
+    """Every per-op graph ends in ``* k``; without ``*`` the ops are checked on their own."""
+    source = (SUBMISSIONS / 'missing_ops.py').read_text()
+    start = source.index('    def __mul__')
+    source = source[:start] + source[source.index('\n    def ', start + 10) + 1:]
+    verdicts = {}
+    for name, text in (('correct', source),
+                       ('tanh_bug', source.replace('(1 - t**2) * out.grad', '(1 - t) * out.grad'))):
+        (tmp_path / f'{name}.py').write_text(text)
+        run_cli('grade', tmp_path / f'{name}.py', '--profile', 'quick', '--json',
+                tmp_path / f'{name}.json')
+        checks = json.loads((tmp_path / f'{name}.json').read_text())['checks']
+        verdicts[name] = {c['id']: (c['status'], c['message']) for c in checks
+                          if c['id'].startswith('ops.')}
+    assert verdicts['correct']['ops.add'][0] == verdicts['correct']['ops.tanh'][0] == 'passed'
+    assert 'no `*`' in verdicts['correct']['ops.tanh'][1]
+    assert verdicts['tanh_bug']['ops.tanh'][0] == 'failed'
+    assert verdicts['tanh_bug']['ops.add'][0] == 'passed'
+
+
 def test_required_op_from_rubric_fails_when_absent(run_cli, tmp_path):
     rubric = tmp_path / 'rubric.toml'
     rubric.write_text('required_ops = ["add", "mul", "backward", "exp"]\n')
