@@ -137,29 +137,29 @@ def visit_orders(graph):
         pre.append(v)
         stack.extend(reversed(list(dict.fromkeys(graph.node(v).args))))
     orders['depth-first pre-order'] = pre
-    rec = []
-
-    def recurse(v):
-        if v >= n and len(rec) < 10_000:
-            rec.append(v)
-            for c in dict.fromkeys(graph.node(v).args):
-                recurse(c)
-    recurse(out)
-    orders['recursive per-node (no visited set)'] = rec
+    orders['recursive per-node (no visited set)'] = _recursive(graph, out)
     # each _backward also calls its operands' (recursively), and the loop calls them all again
     calls = []
     for v in reversed(topo):
-        _recursive(graph, v, calls)
+        calls += _recursive(graph, v, limit=LIMIT - len(calls))
     orders['each _backward also calling its operands\', then the loop again'] = calls
     return orders
 
 
-def _recursive(graph, v, calls, limit=10_000):
-    """Append the local rules run by calling ``v``'s _backward when it calls its operands'."""
-    if v >= len(graph.inputs) and len(calls) < limit:
-        calls.append(v)
-        for c in dict.fromkeys(graph.node(v).args):
-            _recursive(graph, c, calls, limit)
+LIMIT = 10_000  # rules run by a modelled walk: it may repeat exponentially often
+
+
+def _recursive(graph, v, limit=LIMIT):
+    """The local rules run, in order, by calling ``v``'s _backward when each _backward also
+    calls its operands' (with no visited set), at most ``limit``.  A loop, not recursion: the
+    graphs include a 5000-node chain."""
+    n, calls, stack = len(graph.inputs), [], [v]
+    while stack and len(calls) < limit:
+        v = stack.pop()
+        if v >= n:
+            calls.append(v)
+            stack.extend(reversed(list(dict.fromkeys(graph.node(v).args))))
+    return calls
 
 
 def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), misplaced=()):

@@ -9,6 +9,7 @@ import traceback
 
 from . import __version__, cases, oracles, redact, sandbox
 from .checks import REGISTRY, Context
+from .checks.registry import error
 from .checks.probe import probe
 from .config import Config
 from .dags import ALL_OPS, corpus
@@ -122,7 +123,11 @@ def run_checks(session, config, report):
     for entry in REGISTRY:
         for check_id, run in entry.instances():
             t = time.perf_counter()
-            outcome = run(ctx)
+            try:
+                outcome = run(ctx)
+            except Exception:  # a grader bug costs this check, never the others' findings
+                outcome = error('micrograde itself failed in this check; please report it:\n'
+                                + traceback.format_exc(limit=-3))
             duration = time.perf_counter() - t
             report.timings[entry.category] = report.timings.get(entry.category, 0.0) + duration
             if outcome is not None:

@@ -163,3 +163,18 @@ def test_an_input_that_cannot_be_built_is_named_with_its_number():
     text = diagnosis(g, actual)
     assert text.startswith("TypeError building the input `b = Value(-2.0)`: 'float' object")
     assert text.endswith('(at engine.py, line 8: for x in data)')
+
+
+def test_a_wrong_gradient_on_the_deep_chain_is_explained_not_a_grader_crash():
+    """The 5000-node chain is deeper than any recursion limit: the modelled walks are loops.
+    Here its number is a leaf ``c`` (an engine without plain numbers) whose gradient was
+    assigned at each of its 5000 uses instead of accumulated."""
+    from harness import cases
+    from harness.worker.ops import NUMBER_FORMS
+    graph = cases.deep(cases.chain, 5000, NUMBER_FORMS)[0]
+    expected = oracles.expected(graph)
+    c = [name for name, _ in graph.inputs].index('c')
+    grads = list(expected.grads)
+    grads[c] = 1.0
+    actual = GraphResult(values=list(expected.values), grads=grads)
+    assert 'assigned instead of accumulated' in diagnosis(graph, actual)

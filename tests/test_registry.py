@@ -66,6 +66,24 @@ def test_reference_engine_passes_every_registered_check_each_timed(tmp_path):
     assert len(times) == len(report.checks) and all(t > 0 for t in times)
 
 
+def test_a_grader_bug_in_one_check_costs_that_check_only(monkeypatch):
+    from harness.checks import registry
+    broken = next(e for e in registry.REGISTRY if e.id == 'fuzz.dags')
+
+    def crash(ctx):
+        raise RecursionError('maximum recursion depth exceeded')
+    import harness.grading
+    monkeypatch.setattr(harness.grading, 'REGISTRY', [
+        registry.Entry(e.id, crash, e.default) if e is broken else e for e in registry.REGISTRY])
+    report = grade(session=InProcess(ENGINE), config=Config(profile='quick'), name='reference')
+    status = {c.id: c.status for c in report.checks}
+    assert status.pop('fuzz.dags') == 'error'
+    assert set(status.values()) == {'passed'} and list(status) == ['load'] + [
+        c for c in check_ids() if c != 'fuzz.dags']
+    message = {c.id: c.message for c in report.checks}['fuzz.dags']
+    assert 'micrograde itself failed in this check' in message and 'RecursionError' in message
+
+
 def test_without_an_mlp_the_mlp_checks_say_so_once():
     report = grade(session=InProcess({'Value': reference.Value}), config=Config(profile='quick'))
     mlp = [c for c in report.checks if c.category == 'mlp']
