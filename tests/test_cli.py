@@ -156,6 +156,27 @@ def test_an_engine_without_mul_still_has_its_other_ops_checked(run_cli, tmp_path
     assert verdicts['tanh_bug']['ops.add'][0] == 'passed'
 
 
+def test_a_package_without_init_is_graded_by_every_route(run_cli, tmp_path):
+    """``autograd/engine.py`` and ``autograd/nn.py`` (``from autograd.engine import Value``)
+    with no ``__init__.py``: a namespace package, as learners' repositories often have."""
+    import zipfile
+    package = tmp_path / 'repo' / 'autograd'
+    package.mkdir(parents=True)
+    (package / 'engine.py').write_text((SUBMISSIONS / 'micrograd' / 'engine.py').read_text())
+    (package / 'nn.py').write_text((SUBMISSIONS / 'micrograd' / 'nn.py').read_text()
+                                   .replace('from micrograd.engine', 'from autograd.engine'))
+    with zipfile.ZipFile(tmp_path / 'repo.zip', 'w') as z:
+        for f in package.iterdir():
+            z.write(f, f'repo/autograd/{f.name}')
+    for k, route in enumerate((tmp_path / 'repo', package, tmp_path / 'repo.zip')):
+        run_cli('grade', route, '--profile', 'quick', '--json', tmp_path / f'{k}.json')
+        report = json.loads((tmp_path / f'{k}.json').read_text())
+        status = {c['id']: c['status'] for c in report['checks']}
+        assert report['verdict'] == 'passed' and status['mlp.build'] == 'passed', (route, status)
+        assert report['classes']['Value'].endswith('autograd/engine.py, line 4'), report['classes']
+        assert not [w for w in report['load_warnings'] if 'not installed' in w], route
+
+
 def test_required_op_from_rubric_fails_when_absent(run_cli, tmp_path):
     rubric = tmp_path / 'rubric.toml'
     rubric.write_text('required_ops = ["add", "mul", "backward", "exp"]\n')

@@ -8,6 +8,7 @@ The limits below are shared by both sides, so the worker can say why cells were 
 import hashlib
 import json
 import os
+import sys
 import time
 
 from .errors import LoadError
@@ -36,6 +37,7 @@ def load_notebook(path, loaded, cell_timeout):
             f'{name}: cells run as written (IPython syntax such as %magics is not understood): '
             f'the grader transforms at most {MAX_NOTEBOOKS} notebooks, with {MAX_SENT >> 20} MiB '
             f'of code in all, of a submission.')
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))  # as Jupyter: the notebook's folder
     kernel = Kernel(loaded)
     for number, source in cells:
         limit = cell_timeout

@@ -4,6 +4,7 @@ import ast
 import collections
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import pkgutil
@@ -54,6 +55,12 @@ def _text(path):
 def _self_name(path, name):
     """The name a package folder imports itself by: a folder renamed from ``micrograd`` still
     says ``from micrograd.engine import Value`` (and an installed micrograd must not answer)."""
+    return _imported_as(path) or (name if name.isidentifier() else 'submission')
+
+
+def _imported_as(path):
+    """The package name the folder's own modules import it by (``from autograd.engine import``
+    inside ``autograd/``), or ``None`` when they do not."""
     own = {os.path.splitext(e)[0] for e in os.listdir(path)
            if e.endswith('.py') or os.path.isdir(os.path.join(path, e))}
     votes = collections.Counter()
@@ -72,9 +79,7 @@ def _self_name(path, name):
                     root, _, rest = dotted.partition('.')
                     if rest and rest.split('.')[0] in own:
                         votes[root] += 1
-    if votes:
-        return votes.most_common(1)[0][0]
-    return name if name.isidentifier() else 'submission'
+    return votes.most_common(1)[0][0] if votes else None
 
 
 class _Siblings(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -101,9 +106,15 @@ class _Siblings(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def _import_as(alias, path, root):
-    """Import the package folder ``path`` under the name ``alias``."""
-    spec = importlib.util.spec_from_file_location(alias, os.path.join(path, '__init__.py'),
-                                                  submodule_search_locations=[path])
+    """Import the package folder ``path`` under the name ``alias`` (a namespace package when it
+    has no ``__init__.py``)."""
+    init = os.path.join(path, '__init__.py')
+    if os.path.exists(init):
+        spec = importlib.util.spec_from_file_location(alias, init,
+                                                      submodule_search_locations=[path])
+    else:
+        spec = importlib.machinery.ModuleSpec(alias, None, is_package=True)
+        spec.submodule_search_locations = [path]
     module = importlib.util.module_from_spec(spec)
     sys.modules[alias] = module
     try:
@@ -123,18 +134,18 @@ def load_module(name, loaded):
 def load_folder(path, loaded, cell_timeout):
     path = os.path.abspath(path)
     name = os.path.basename(path)
-    if os.path.exists(os.path.join(path, '__init__.py')):
+    package = os.path.exists(os.path.join(path, '__init__.py'))
+    if package or _imported_as(path):  # its modules import it by name: a (namespace) package
         alias = _self_name(path, name)
         sys.meta_path.insert(0, _Siblings(alias, path))
-        if alias == name:
+        if package and alias == name:
             sys.path.insert(0, os.path.dirname(path))
             return _add_package(_import(name, name, loaded.root), loaded)
         return _add_package(_import_as(alias, path, loaded.root), loaded)
     entries = sorted(os.listdir(path))
     modules = [e[:-3] for e in entries if e.endswith('.py') and not _SKIP_FILES.match(e)
                and e[:-3].isidentifier()]
-    packages = [e for e in entries if os.path.isfile(os.path.join(path, e, '__init__.py'))
-                and e.isidentifier()]
+    packages = [e for e in entries if _is_package(os.path.join(path, e))]
     notebooks = [e for e in entries if e.endswith('.ipynb')]
     if not modules and not packages:
         if notebooks:
@@ -155,3 +166,13 @@ def load_folder(path, loaded, cell_timeout):
             _add_package(imported, loaded)
         else:
             loaded.namespaces.append((label, vars(imported)))
+
+
+def _is_package(path):
+    """A folder of modules importable by its name: with an ``__init__.py``, or without one (a
+    namespace package, as learners' repositories often have) holding ``.py`` files itself."""
+    name = os.path.basename(path)
+    if not os.path.isdir(path) or not name.isidentifier() or name.startswith('_'):
+        return False
+    return os.path.isfile(os.path.join(path, '__init__.py')) or any(
+        e.endswith('.py') and not _SKIP_FILES.match(e) for e in os.listdir(path))
