@@ -1,7 +1,8 @@
-"""Neuron, Layer and MLP as in the lecture, with both activation conventions seen in the wild.
+"""Neuron, Layer and MLP as in the lecture, with the activation conventions seen in the wild.
 
 ``activation="tanh"`` is the lecture's network (tanh on every neuron, the last layer too);
-``activation="relu"`` is karpathy/micrograd's ``nn.py`` (relu hidden layers, linear head).
+``activation="relu"`` is karpathy/micrograd's ``nn.py`` (relu hidden layers, linear head);
+``ACTIVATIONS`` lists the others.
 ``parameters()`` lists each neuron's weights, then its bias, layer by layer: the order the
 grader uses to copy weights into a submission's network.
 """
@@ -29,11 +30,7 @@ class Neuron(Module):
 
     def __call__(self, x):
         act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
-        if self.nonlin == 'tanh':
-            return act.tanh()
-        if self.nonlin == 'relu':
-            return act.relu()
-        return act
+        return ACTIVATIONS[self.nonlin](act)
 
     def parameters(self):
         return self.w + [self.b]
@@ -52,7 +49,15 @@ class Layer(Module):
         return [p for n in self.neurons for p in n.parameters()]
 
 
-ACTIVATIONS = ('tanh', 'relu')
+#: A neuron's nonlinearity by name: the lecture's tanh, micrograd's relu, and the others
+#: learners' networks use (leaky relu with torch's default slope, built from relu).
+ACTIVATIONS = {
+    'tanh': Value.tanh,
+    'relu': Value.relu,
+    'sigmoid': Value.sigmoid,
+    'leaky_relu': lambda act: act.relu() - 0.01 * (-act).relu(),
+    'linear': lambda act: act,
+}
 
 
 class MLP(Module):
@@ -61,7 +66,7 @@ class MLP(Module):
     head); ``seed`` makes the init reproducible."""
 
     def __init__(self, nin, nouts, activation='tanh', head=None, seed=None):
-        assert activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}"
+        assert activation in ACTIVATIONS, f"activation must be one of {list(ACTIVATIONS)}"
         head = head or ('tanh' if activation == 'tanh' else 'linear')
         rng = random.Random(seed)
         sizes = [nin] + list(nouts)

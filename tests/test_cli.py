@@ -177,6 +177,33 @@ def test_a_package_without_init_is_graded_by_every_route(run_cli, tmp_path):
         assert not [w for w in report['load_warnings'] if 'not installed' in w], route
 
 
+@pytest.mark.parametrize('activation, architecture', [
+    ('act.sigmoid()', 'sigmoid everywhere'),
+    ('act.leaky_relu() if self.hidden else act', 'leaky relu (slope 0.01) hidden layers, linear head')])
+def test_an_mlp_with_another_activation_is_recognised_not_failed(run_cli, tmp_path, activation,
+                                                                 architecture):
+    package = tmp_path / 'micrograd'
+    shutil.copytree(SUBMISSIONS / 'micrograd', package)
+    engine = (package / 'engine.py').read_text().replace('    def relu(self):', (
+        '    def leaky_relu(self, alpha=0.01):\n'
+        '        out = Value(self.data if self.data > 0 else alpha * self.data, (self,))\n'
+        '        def _backward():\n'
+        '            self.grad += (1.0 if self.data > 0 else alpha) * out.grad\n'
+        '        out._backward = _backward\n'
+        '        return out\n\n'
+        '    def relu(self):'))
+    (package / 'engine.py').write_text(engine)
+    nn = (package / 'nn.py').read_text().replace('out = act.tanh()', f'out = {activation}')
+    nn = nn.replace('class Layer', 'Neuron.hidden = True\n\n\nclass Layer')
+    nn = nn.replace('for i in range(len(nouts))]', 'for i in range(len(nouts))]\n'
+                    '        for n in self.layers[-1].neurons:\n            n.hidden = False')
+    (package / 'nn.py').write_text(nn)
+    run_cli('grade', package, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    checks = {c['id']: c for c in json.loads((tmp_path / 'r.json').read_text())['checks']}
+    assert checks['mlp.forward']['status'] == 'passed', checks['mlp.forward']['message']
+    assert checks['mlp.forward']['message'].endswith(architecture)
+
+
 def test_required_op_from_rubric_fails_when_absent(run_cli, tmp_path):
     rubric = tmp_path / 'rubric.toml'
     rubric.write_text('required_ops = ["add", "mul", "backward", "exp"]\n')

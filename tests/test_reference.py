@@ -81,3 +81,15 @@ def test_draw_dot_shows_every_value_and_op():
     dot = draw_dot(out, format='svg')
     text = dot if isinstance(dot, str) else dot.decode()
     assert 'tanh' in text and 'out' in text and '2.0000' in text
+
+
+def test_each_activation_of_the_reference_network_is_the_function_it_is_named_for():
+    import math
+    from reference.nn import ACTIVATIONS
+    want = {'tanh': math.tanh, 'relu': lambda x: max(x, 0.0), 'linear': lambda x: x,
+            'sigmoid': lambda x: 1 / (1 + math.exp(-x)),
+            'leaky_relu': lambda x: x if x > 0 else 0.01 * x}
+    assert set(ACTIVATIONS) == set(want)
+    for name, f in ACTIVATIONS.items():
+        for x in (-2.5, -0.5, 0.75, 3.0):
+            assert math.isclose(f(Value(x)).data, want[name](x), rel_tol=1e-12), (name, x)

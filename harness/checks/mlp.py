@@ -9,6 +9,7 @@ import functools
 import math
 
 import reference
+from reference.nn import ACTIVATIONS
 from ..compare import FD_ATOL, FD_RTOL, close, show
 from ..results import Counterexample
 from .registry import check, error, failed, passed, skipped
@@ -19,10 +20,13 @@ SHAPE = (3, [4, 4, 1])
 NIN, NOUTS = SHAPE
 BASE = {'nin': NIN, 'nouts': NOUTS, 'xs': XS, 'ys': YS}
 EXPECTED_COUNT = sum((a + 1) * b for a, b in zip([NIN] + NOUTS, NOUTS))
-ARCHITECTURES = {'tanh everywhere (the lecture)': ('tanh', 'tanh'),
-                 'tanh hidden layers, linear head': ('tanh', 'linear'),
-                 'relu hidden layers, linear head (micrograd nn.py)': ('relu', 'linear'),
-                 'relu everywhere': ('relu', 'relu')}
+_KNOWN_AS = {('tanh', 'tanh'): ' (the lecture)', ('relu', 'linear'): ' (micrograd nn.py)'}
+_LABEL = {'leaky_relu': 'leaky relu (slope 0.01)'}
+#: Every (hidden layers, head) pair of the reference network's activations: name -> pair.
+ARCHITECTURES = {
+    (f'{_LABEL.get(hidden, hidden)} everywhere' if head == hidden else
+     f'{_LABEL.get(hidden, hidden)} hidden layers, linear head') + _KNOWN_AS.get((hidden, head), ''):
+    (hidden, head) for hidden in ACTIVATIONS if hidden != 'linear' for head in (hidden, 'linear')}
 
 
 def _biases(nin, nouts):
@@ -173,10 +177,12 @@ def architecture(ctx):
             if all(close(o, e) for o, e in zip(got, expected)):
                 return passed(f'with the reference weights the outputs match the architecture: '
                               f'{name}{layout}')
+    weights = reference_mlp(ctx.config.seed)[0]
     example = Counterexample(
-        f'model = MLP({NIN}, {NOUTS})\n# copy the reference weights into model.parameters()\n'
-        f'print([model(x).data for x in {XS}])\n',
-        {'outputs (the lecture\'s network)': ', '.join(map(show, outputs[next(iter(outputs))]))},
+        f'model = MLP({NIN}, {NOUTS})\nweights = [{", ".join(map(repr, weights))}]\n'
+        f'for p, w in zip(model.parameters(), weights):\n    p.data = w\n'
+        f'print([model(x).data for x in {XS}])  # expected: the lecture\'s network\n',
+        {'outputs': ', '.join(map(show, outputs[next(iter(outputs))]))},
         {'outputs': ', '.join(map(show, outs))})
     for (mistake, name), expected in mistaken.items():
         if all(close(o, e) for o, e in zip(outs, expected)):
