@@ -2,8 +2,9 @@
 
 Every graph ends in ``* k`` with ``k`` an input other than 1 where it can, so that a backward rule
 that ignores the upstream gradient cannot hide; ``k`` is a ``Value`` so the scaling needs nothing
-but ``Value * Value``.  Each op's own check also reuses its input (``a.exp() * a``, ``a**2 + a``),
-so that a rule that assigns its gradient (``=`` for ``+=``) is caught under that op.
+but ``Value * Value``.  Each op's own check also reuses its input (``a.exp() * a``, ``a**2 + a``,
+``(2.0 - a) * a``), so that a rule that assigns its gradient (``=`` for ``+=``) is caught under
+that op, reflected and number forms too.
 """
 import functools
 
@@ -28,19 +29,21 @@ PROBES = {cap: probe(cap) for cap in OP_CAPABILITIES}
 #: gradients at several inputs, a shared operand, upstream ≠ 1.
 WRITTEN = {
     'add': [G('out = (a + b) * k', a=1.5, b=-2.0, k=3.0), G('out = (a + a) * k', a=-0.75, k=-2.0)],
-    'add_const': [G('out = (a + 2.0) * k', a=-1.25, k=3.0)],
-    'radd': [G('out = (2.0 + a) * k', a=-1.25, k=3.0)],
+    'add_const': [G('out = (a + 2.0) * k', a=-1.25, k=3.0), G('out = (a + 2.0) * a', a=-1.25)],
+    'radd': [G('out = (2.0 + a) * k', a=-1.25, k=3.0), G('out = (2.0 + a) * a', a=-1.25)],
     'sub': [G('out = (a - b) * k', a=1.5, b=-2.0, k=3.0), G('out = (a - a) * k', a=0.5, k=2.0)],
-    'sub_const': [G('out = (a - 2.0) * k', a=-1.25, k=3.0)],
-    'rsub': [G('out = (2.0 - a) * k', a=-1.25, k=3.0), G('out = (5.0 - a) * k', a=3.5, k=-0.5)],
+    'sub_const': [G('out = (a - 2.0) * k', a=-1.25, k=3.0), G('out = (a - 2.0) * a', a=-1.25)],
+    'rsub': [G('out = (2.0 - a) * k', a=-1.25, k=3.0), G('out = (5.0 - a) * k', a=3.5, k=-0.5),
+             G('out = (2.0 - a) * a', a=-1.25)],
     'mul': [G('out = a * b', a=1234.5, b=-0.75), G('out = (a * b) * k', a=-1.5, b=2.5, k=3.0),
             G('out = (a * a) * k', a=-1.5, k=2.0)],
-    'mul_const': [G('out = (a * 3.0) * k', a=-1.25, k=2.0)],
-    'rmul': [G('out = (3.0 * a) * k', a=-1.25, k=2.0)],
+    'mul_const': [G('out = (a * 3.0) * k', a=-1.25, k=2.0), G('out = (a * 3.0) * a', a=-1.25)],
+    'rmul': [G('out = (3.0 * a) * k', a=-1.25, k=2.0), G('out = (3.0 * a) * a', a=-1.25)],
     'truediv': [G('out = (a / b) * k', a=1.5, b=-2.5, k=3.0), G('out = (a / a) * k', a=0.75, k=2.0),
                 G('out = (b / a) * k', a=-0.5, b=2.0, k=-1.5)],
-    'truediv_const': [G('out = (a / 4.0) * k', a=-1.5, k=3.0)],
-    'rtruediv': [G('out = (2.0 / a) * k', a=-1.25, k=3.0), G('out = (3.0 / a) * k', a=0.5, k=2.0)],
+    'truediv_const': [G('out = (a / 4.0) * k', a=-1.5, k=3.0), G('out = (a / 4.0) * a', a=-1.5)],
+    'rtruediv': [G('out = (2.0 / a) * k', a=-1.25, k=3.0), G('out = (3.0 / a) * k', a=0.5, k=2.0),
+                 G('out = (2.0 / a) * a', a=-1.25)],
     'pow': [G('out = (a ** 2.0) * k', a=-1.5, k=3.0), G('out = (a ** 3.0) * k', a=1.25, k=-2.0),
             G('out = (a ** -2.0) * k', a=-1.5, k=3.0), G('out = (a ** 0.5) * k', a=2.25, k=3.0),
             G('out = (a ** -0.5) * k', a=0.75, k=2.0), G('out = (a ** 1.5) * k', a=1.75, k=-1.0),

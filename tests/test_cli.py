@@ -204,6 +204,36 @@ def test_an_mlp_with_another_activation_is_recognised_not_failed(run_cli, tmp_pa
     assert checks['mlp.forward']['message'].endswith(architecture)
 
 
+def test_a_reflected_op_that_assigns_its_gradient_fails_its_own_check_not_the_fuzz(run_cli,
+                                                                                   tmp_path):
+    engine = tmp_path / 'engine.py'
+    engine.write_text((SUBMISSIONS / 'lecture_engine.py').read_text() + (
+        '\n\ndef _rsub(self, other):\n'
+        '    out = Value(other - self.data, (self,), "rsub")\n'
+        '    def _backward():\n'
+        '        self.grad = -out.grad  # `=` for `+=`\n'
+        '    out._backward = _backward\n'
+        '    return out\n\n\nValue.__rsub__ = _rsub\n'))
+    run_cli('grade', engine, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    checks = {c['id']: c for c in json.loads((tmp_path / 'r.json').read_text())['checks']}
+    assert checks['ops.rsub']['status'] == 'failed'
+    assert 'assigned instead of accumulated' in checks['ops.rsub']['message']
+    assert checks['fuzz.dags']['status'] == 'passed'
+
+
+def test_a_wrong_rule_is_its_ops_finding_not_the_topological_orders(run_cli, tmp_path):
+    """`=` for `+=` in `__add__` alone: the ops and the accumulation checks name it; the walk's
+    order is right (each rule once, consumers first), so the topological check passes."""
+    engine = tmp_path / 'engine.py'
+    engine.write_text((SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+        '            self.grad += 1.0 * out.grad\n            other.grad += 1.0 * out.grad',
+        '            self.grad = 1.0 * out.grad\n            other.grad = 1.0 * out.grad'))
+    run_cli('grade', engine, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    status = {c['id']: c['status'] for c in json.loads((tmp_path / 'r.json').read_text())['checks']}
+    assert status['ops.add'] == status['backward.accumulate'] == 'failed'
+    assert status['backward.topological'] == status['backward.visits'] == 'passed'
+
+
 def test_required_op_from_rubric_fails_when_absent(run_cli, tmp_path):
     rubric = tmp_path / 'rubric.toml'
     rubric.write_text('required_ops = ["add", "mul", "backward", "exp"]\n')

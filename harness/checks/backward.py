@@ -2,7 +2,7 @@
 second call."""
 from .. import cases, oracles
 from ..compare import close, show
-from ..diagnose import topological_violation
+from ..diagnose import blame, topological_violation
 from ..results import Counterexample
 from .registry import check, failed, passed, skipped
 from .trials import item, judged, needs, run_graphs
@@ -34,17 +34,23 @@ def graph_walk(ctx, name):
     if not trials:
         return skipped(needs(ctx, WALKS[name][1]))
     failing = ctx.failing_ops()
-    walked = [t for t in trials if not _op_fault(t, failing)]
+    walked = [t for t in trials if not _op_fault(t, failing, name in ORDERS)]
     if not walked:
         return skipped(f'its graphs stop inside ops that fail their own checks '
                        f'({", ".join(f"ops.{c}" for c in sorted(failing))})')
     return judged(walked, WALKS[name][0])
 
 
-def _op_fault(trial, failing):
-    """Whether ``trial`` failed inside an op that fails its own check, before the walk itself
-    could go wrong: a wrong value computed by such an op, or an exception in its forward or in
-    its own local rule.  That is the op's finding, not the walk's."""
+#: The walks that judge the order of the ``_backward`` calls: a wrong local rule is not theirs
+#: to report (``accumulate`` is about the rules' ``+=`` itself).
+ORDERS = ('topological', 'chain')
+
+
+def _op_fault(trial, failing, order_only=False):
+    """Whether ``trial`` failed inside an op that fails its own check, not in the walk itself: a
+    wrong value computed by such an op, an exception in its forward or in its own local rule, or
+    (``order_only``: for a walk judging the order) a wrong gradient out of its rule.  That is
+    the op's finding, not the walk's."""
     if not trial.failed:
         return False
     graph, actual, error = trial.graph, trial.actual, trial.actual.error
@@ -53,11 +59,22 @@ def _op_fault(trial, failing):
            for i in graph.live() if n <= i < len(actual.values)):
         return True
     if not error:
-        return False
+        return order_only and _rule_fault(trial, failing)
     entry = error.node if error.stage == 'forward' else \
         actual.order[-1] if error.stage == 'backward' and actual.order else None
     node = graph.node(entry) if entry is not None else None
     return node is not None and node.capability in failing
+
+
+def _rule_fault(trial, failing):
+    """A wrong gradient that the rule of an op failing its own check explains, the walk itself
+    right: every ``_backward`` ran once, consumers first, and the first wrong flow leaves a
+    node of such an op."""
+    graph, order = trial.graph, trial.actual.order
+    if trial.mismatch.kind != 'grad' or not order or topological_violation(graph, order):
+        return False
+    _, culprits = blame(graph, trial.actual, trial.expected, trial.mismatch)
+    return bool(culprits) and all(graph.node(i).capability in failing for i in culprits)
 
 
 @check('backward.visits')
