@@ -122,8 +122,9 @@ ROBUSTNESS = [
      G('out = (a ** 0.5) * k', a=-4.0, k=3.0)),
 ]
 
-#: A second ``backward()`` on a depth-one graph: leaf gradients must double.
-REPEAT = G('out = (a + b) * d', a=1.5, b=-0.5, d=3.0)
+#: A second ``backward()``: leaf gradients must double, three levels down too (a visited mark
+#: cleared on the output only stops the second walk below it).
+REPEAT = G('n1 = a + b; n2 = n1 * c; out = n2 * d', a=1.5, b=-0.5, c=2.0, d=0.75)
 
 #: Stacked diamonds in the robustness ladder.
 DIAMONDS = 25

@@ -234,6 +234,48 @@ def test_a_wrong_rule_is_its_ops_finding_not_the_topological_orders(run_cli, tmp
     assert status['backward.topological'] == status['backward.visits'] == 'passed'
 
 
+STALE_VISITED = '''
+class Value:
+    """Each node walks on with its parent's visited set, cleared on the output only."""
+    def __init__(self, data, _children=()):
+        self.data, self.grad, self._prev, self._op, self.visited = data, 0.0, _children, "", set()
+
+    def __add__(self, other):
+        out = Value(self.data + other.data, (self, other)); out._op = "+"
+        return out
+
+    def __mul__(self, other):
+        out = Value(self.data * other.data, (self, other)); out._op = "*"
+        return out
+
+    def _push(self):
+        a, b = self._prev
+        a.grad += self.grad * (1.0 if self._op == "+" else b.data)
+        b.grad += self.grad * (1.0 if self._op == "+" else a.data)
+
+    def trace_back(self, node):
+        if node not in self.visited:
+            self.visited.add(node)
+            if node._prev:
+                node._push()
+                for child in node._prev:
+                    node.trace_back(child)
+
+    def backward(self):
+        self.grad, self.visited = 1.0, set()
+        self.trace_back(self)
+'''
+
+
+def test_a_second_backward_that_stops_below_the_output_is_caught(run_cli, tmp_path):
+    (tmp_path / 'engine.py').write_text(STALE_VISITED)
+    run_cli('grade', tmp_path / 'engine.py', '--profile', 'quick', '--json', tmp_path / 'r.json')
+    checks = {c['id']: c for c in json.loads((tmp_path / 'r.json').read_text())['checks']}
+    assert checks['ops.add']['status'] == checks['ops.mul']['status'] == 'passed'
+    assert checks['backward.repeat']['status'] == 'failed'
+    assert 'reached only part of the graph (a.grad, b.grad' in checks['backward.repeat']['message']
+
+
 def test_required_op_from_rubric_fails_when_absent(run_cli, tmp_path):
     rubric = tmp_path / 'rubric.toml'
     rubric.write_text('required_ops = ["add", "mul", "backward", "exp"]\n')

@@ -66,6 +66,16 @@ def _op_fault(trial, failing, order_only=False):
     return node is not None and node.capability in failing
 
 
+def _stopped(actual, ref, leaves):
+    """The leaves a second pass left as they were while it added to the rest as micrograd does
+    (or doubled them); ``''`` if it did not so."""
+    kept = [i for i in leaves if close(actual.grads2[i], actual.grads[i])]
+    added = [i for i in leaves if close(actual.grads2[i], ref.grads2[i])
+             or close(actual.grads2[i], 2 * actual.grads[i])]
+    partly = kept and added and len(kept) + len(added) == len(leaves)
+    return ', '.join(f'{REPEAT.name(i)}.grad' for i in kept) if partly else ''
+
+
 def _rule_fault(trial, failing):
     """A wrong gradient that the rule of an op failing its own check explains, the walk itself
     right: every ``_backward`` ran once, consumers first, and the first wrong flow leaves a
@@ -111,12 +121,13 @@ def repeat(ctx):
         return skipped('needs add and mul')
     actual = ctx.session.run('graph', [item(REPEAT, backward=2)])[0]
     ref = oracles.run_reference(REPEAT, backward=2)
-    code = REPEAT.code(show=range(3)) + 'out.backward()\n' + 'print(a.grad, b.grad, d.grad)\n'
+    leaves = range(len(REPEAT.inputs))
+    printed = 'print(' + ', '.join(f'{REPEAT.name(i)}.grad' for i in leaves) + ')\n'
+    code = REPEAT.code(show=leaves) + 'out.backward()\n' + printed
     if actual.error or actual.grads2 is None:
         return failed(f'calling backward() twice failed: '
                       f'{actual.error.message if actual.error else ""}',
                       counterexample=Counterexample(code))
-    leaves = range(len(REPEAT.inputs))
     micrograd = all(close(actual.grads2[i], ref.grads2[i]) for i in leaves)
     doubled = all(close(actual.grads2[i], 2 * actual.grads[i]) for i in leaves)
     if micrograd or doubled:
@@ -130,8 +141,11 @@ def repeat(ctx):
            'values again' if same and assigned else
            'the second backward() changed nothing: does backward() reset the gradients before '
            'propagating, or keep a "visited" flag on the nodes between calls? micrograd and torch '
-           'add the gradients again' if same else 'a second backward() must add the same gradients '
-           'again')
+           'add the gradients again' if same else
+           f'the second backward() reached only part of the graph ({_stopped(actual, ref, leaves)} '
+           f'kept their first values, the others grew): is a "visited" mark left on the '
+           f'nodes below the output between calls?' if _stopped(actual, ref, leaves) else
+           'a second backward() must add the same gradients again')
     return failed(why, diagnosis=why, counterexample=Counterexample(
         code, {f'{REPEAT.name(i)}.grad': show(ref.grads2[i]) for i in leaves},
         {f'{REPEAT.name(i)}.grad': show(actual.grads2[i]) for i in leaves}))
