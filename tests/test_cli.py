@@ -347,6 +347,28 @@ def test_counterexamples_run_pasted_under_the_learners_code(run_cli, tmp_path, n
     assert f'at {alias}.' in result.stdout and 'at Value.' not in result.stdout
 
 
+@pytest.mark.parametrize('mutation, check_id', [
+    (('(1 - t**2) * out.grad', '(1 - t) * out.grad'), 'mlp.gradients'),
+    (('out = act.tanh()', 'out = (act * 0.5).tanh()'), 'mlp.forward')])
+def test_mlp_counterexamples_run_with_the_reference_weights(run_cli, tmp_path, mutation, check_id):
+    """The network's snippets copy the reference weights in, so pasted under the learner's code
+    they print what the report says the network gave."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    buggy = source.replace(*mutation, 1)
+    assert buggy != source
+    (tmp_path / 'engine.py').write_text(buggy)
+    run_cli('grade', tmp_path / 'engine.py', '--profile', 'quick', '--json', tmp_path / 'r.json')
+    check = next(c for c in json.loads((tmp_path / 'r.json').read_text())['checks']
+                 if c['id'] == check_id)
+    assert check['status'] == 'failed'
+    printed = subprocess.run([sys.executable, '-c', buggy + '\n' + check['counterexample']['code']],
+                             capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    numbers = re.findall(r'-?\d+\.\d+(?:e-?\d+)?', printed.stdout)
+    got = re.findall(r'-?\d+\.\d+(?:e-?\d+)?', ', '.join(check['counterexample']['actual'].values()))
+    assert [float(f'{float(x):.12g}') for x in numbers] == [float(x) for x in got]
+
+
 MATRIX_MLP = '''
 import numpy as np
 

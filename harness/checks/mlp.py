@@ -177,11 +177,9 @@ def architecture(ctx):
             if all(close(o, e) for o, e in zip(got, expected)):
                 return passed(f'with the reference weights the outputs match the architecture: '
                               f'{name}{layout}')
-    weights = reference_mlp(ctx.config.seed)[0]
     example = Counterexample(
-        f'model = MLP({NIN}, {NOUTS})\nweights = [{", ".join(map(repr, weights))}]\n'
-        f'for p, w in zip(model.parameters(), weights):\n    p.data = w\n'
-        f'print([model(x).data for x in {XS}])  # expected: the lecture\'s network\n',
+        _with_weights(ctx) + f'print([model(x).data for x in {XS}])  # expected: the lecture\'s '
+                             f'network\n',
         {'outputs': ', '.join(map(show, outputs[next(iter(outputs))]))},
         {'outputs': ', '.join(map(show, outs))})
     for (mistake, name), expected in mistaken.items():
@@ -192,6 +190,13 @@ def architecture(ctx):
     return failed('with the reference weights copied in parameters() order, the outputs match '
                   f'none of the known architectures ({"; ".join(ARCHITECTURES)})',
                   counterexample=example)
+
+
+def _with_weights(ctx):
+    """Snippet lines that build the network with the reference weights copied in."""
+    weights = reference_mlp(ctx.config.seed)[0]
+    return (f'model = MLP({NIN}, {NOUTS})\nweights = [{", ".join(map(repr, weights))}]\n'
+            f'for p, w in zip(model.parameters(), weights):\n    p.data = w\n')
 
 
 def _first_outputs(answer):
@@ -231,8 +236,9 @@ def gradients(ctx):
         f'the network\'s own loss; first: parameter {i} has grad {show(grads.grads[i])}, '
         f'finite differences give {numeric[i]:.6g}',
         counterexample=Counterexample(
-            f'model = MLP({NIN}, {NOUTS})\n# loss = sum of (model(x) - y)**2 over the lecture\'s '
-            f'four samples\nloss.backward()\nprint(model.parameters()[{i}].grad)\n',
+            _with_weights(ctx) + f'loss = None\nfor x, y in zip({XS}, {YS}):\n'
+            f'    d = model(x) + Value(-y)\n    loss = d * d if loss is None else loss + d * d\n'
+            f'loss.backward()\nprint(model.parameters()[{i}].grad)\n',
             {f'parameters()[{i}].grad': f'{numeric[i]:.6g}'},
             {f'parameters()[{i}].grad': show(grads.grads[i])}))
 
