@@ -55,6 +55,7 @@ class GraphResult:
     grads: list = field(default_factory=list)  # after the first backward(); empty if it failed
     grads2: list | None = None  # after a second backward(), when asked for
     order: list | None = None   # entries in the order their _backward ran, when instrumented
+    walks: int | None = None    # times the nodes' operand containers were iterated, instrumented
     shadowed: str | None = None  # an attribute `backward` hides the method: 'op' or 'init'
     error: Failure | None = None
     output: str = ''            # what the submission printed meanwhile

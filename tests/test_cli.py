@@ -276,6 +276,28 @@ def test_a_second_backward_that_stops_below_the_output_is_caught(run_cli, tmp_pa
     assert 'reached only part of the graph (a.grad, b.grad' in checks['backward.repeat']['message']
 
 
+def test_a_topological_sort_that_follows_every_path_is_named_at_once(run_cli, tmp_path):
+    """Each _backward runs once, but the sort recurses before it checks `visited`: exponential
+    in the diamonds, which the small ladder's operand walks show (the full ladder would only
+    run into the time limit)."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    engine = tmp_path / 'engine.py'
+    engine.write_text(source.replace(
+        '            if v not in visited:\n                visited.add(v)\n'
+        '                for child in v._prev:\n                    build_topo(child)\n'
+        '                topo.append(v)\n',
+        '            for child in v._prev:\n                build_topo(child)\n'
+        '            if v not in visited:\n                visited.add(v)\n'
+        '                topo.append(v)\n'))
+    assert engine.read_text() != source
+    run_cli('grade', engine, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    report = json.loads((tmp_path / 'r.json').read_text())
+    checks = {c['id']: c for c in report['checks']}
+    ladder = checks['robustness.diamond_ladder']
+    assert ladder['status'] == 'failed' and 'follows every path' in ladder['message']
+    assert checks['backward.visits']['status'] == 'passed'
+
+
 def test_required_op_from_rubric_fails_when_absent(run_cli, tmp_path):
     rubric = tmp_path / 'rubric.toml'
     rubric.write_text('required_ops = ["add", "mul", "backward", "exp"]\n')

@@ -53,22 +53,39 @@ def diamond_ladder(ctx):
     return _as_torch(ctx, what, *cases.deep(cases.ladder, cases.DIAMONDS, _without_numbers(ctx)))
 
 
-#: Diamonds in the small ladder whose ``_backward`` calls are counted first.
+#: Diamonds in the small ladder whose ``_backward`` calls and operand walks are counted first.
 COUNTED = 8
+#: Walks of the operand containers per value beyond which a sort is not linear: a linear one
+#: walks each node's once or twice; one that follows every path, 2 ** COUNTED times in all.
+WALKS_PER_NODE = 4
 
 
 def _walks_every_path(ctx):
-    """A failure when a small ladder's nodes run their ``_backward`` more than once: a backward that
-    walks every path doubles its time with each diamond, and the full ladder would only tell so
-    after the check's whole time limit.  ``None`` when the calls are not observed or are fine."""
+    """A failure when a small ladder's nodes run their ``_backward`` more than once, or its
+    topological sort walks their operands far more often than once each: a backward that walks
+    every path doubles its time with each diamond, and the full ladder would only tell so after
+    the check's whole time limit.  ``None`` when nothing is observed or all is fine."""
     graph, loop = cases.deep(cases.ladder, COUNTED, _without_numbers(ctx))
     if not graph.capabilities <= ctx.usable:
         return None
     actual = ctx.session.run('graph', [item(graph, instrument=True)])[0]
     order = actual.order or []
     calls, nodes = len(order), len(set(order))
-    if actual.error or calls == nodes:
+    walks = actual.walks if type(actual.walks) is int else 0
+    if actual.error:
         return None
+    if calls == nodes:
+        if walks <= WALKS_PER_NODE * graph.size:
+            return None
+        return failed(f'backward through {COUNTED} stacked diamonds walked the nodes\' operands '
+                      f'{walks} times for {graph.size} values: the topological sort follows every '
+                      f'path (is a node marked visited, and checked, before its operands are '
+                      f'walked?), so each diamond doubles the time ({cases.DIAMONDS} diamonds: '
+                      f'about {2 ** cases.DIAMONDS:,} steps), though each _backward runs once.',
+                      counterexample=Counterexample(
+                          f'# backward() walks these {graph.size} values\' operands {walks} times; '
+                          f'each more diamond doubles that\n' + loop,
+                          {'operand walks': f'about {graph.size}'}, {'operand walks': str(walks)}))
     return failed(f'backward through {COUNTED} stacked diamonds ran the nodes\' local rules '
                   f'{calls} times for {nodes} nodes: every path is walked, so each diamond doubles '
                   f'the time ({cases.DIAMONDS} diamonds: about {2 ** cases.DIAMONDS:,} calls). '

@@ -173,7 +173,8 @@ def run_graph(graph, backend, backward=1, instrument=False):
 
     Returns ``{'values', 'grads'}`` (``grads`` after the first pass; with two passes also
     ``grads2``), ``'order'`` when instrumented (entry indices in the order their ``_backward``
-    ran), or ``'error'`` saying where it failed.
+    ran) with ``'walks'`` (how often the first pass iterated the nodes' operand containers), or
+    ``'error'`` saying where it failed.
     """
     vals = []
     try:
@@ -195,6 +196,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
         vals.append(v)
     out = vals[graph['output']]
     order = _instrument(vals) if instrument else None
+    walks = _count_walks(graph, vals) if instrument else None
     result = {'values': _read(backend.data, vals)}
     shadow = _shadowing(out, vals[:n_inputs])
     if shadow:
@@ -212,6 +214,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
         result['grads' if i == 0 else 'grads2'] = _read(backend.grad, vals)
         if order is not None and i == 0:
             result['order'] = list(order)
+            result['walks'] = _Walked.count - walks
     return result
 
 
@@ -236,6 +239,45 @@ def _read(reader, vals):
         except BaseException as e:
             out.append({'error': type(e).__name__})
     return out
+
+
+class _Walked:
+    """How many times the nodes' containers of operands were walked (iterated), in all."""
+    count = 0
+
+
+def _counting(kind):
+    class Counted(kind):
+        def __iter__(self):
+            _Walked.count += 1
+            return kind.__iter__(self)
+    Counted.__name__ = Counted.__qualname__ = kind.__name__
+    return Counted
+
+
+_COUNTED = {kind: _counting(kind) for kind in (set, frozenset, tuple, list)}
+
+
+def _count_walks(graph, vals):
+    """Swap each node's container of its operands (``_prev``, ``_children`` …) for an equal
+    one that counts its walks: a topological sort that walks every path walks them
+    exponentially often, even when each ``_backward`` then runs once.  Returns the count so far."""
+    n = len(graph['inputs'])
+    for k, node in enumerate(graph['nodes']):
+        v, operands = vals[n + k], [vals[a] for a in node['args']]
+        try:
+            held = list(vars(v).items())
+        except TypeError:  # no __dict__ (slots, a tensor)
+            continue
+        for name, container in held:
+            counted = _COUNTED.get(type(container))
+            if counted and all(any(x is o for x in container) for o in operands):
+                try:
+                    setattr(v, name, counted(container))
+                except Exception:
+                    pass
+                break
+    return _Walked.count
 
 
 def _instrument(vals):
