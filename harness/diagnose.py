@@ -75,8 +75,17 @@ def explain(graph, actual, expected, mismatch, order=None):
     return _explain_grad(graph, actual, expected, mismatch, order)
 
 
+#: How close a number stored in 32 bits comes to the same number in 64: a few float32 ulps.
+FLOAT32 = 1e-6
+
+
 def _explain_value(graph, m):
     node = graph.node(m.entry)
+    if _single_precision(m.actual, m.expected):
+        what = graph.name(m.entry) if node is None else graph.expression(m.entry)
+        return (f'values are right to about 7 digits only, as 32-bit floats hold them (`{what}` '
+                f'is {show(m.actual)}, expected {show(m.expected)}): does the Value store float32 '
+                f'(numpy), not a Python float? The grader checks to float64 precision.')
     if node is None:
         return f'the input {graph.name(m.entry)} changed its value to {show(m.actual)}.'
     expr = graph.expression(m.entry)
@@ -92,6 +101,13 @@ def _explain_value(graph, m):
                     f'{op.reflected_dunder}(self, other) must compute other {op.symbol} self.')
     return (f'the forward value of {op.display} is wrong: `{expr}` gave {show(m.actual)}, '
             f'expected {show(m.expected)}.')
+
+
+def _single_precision(actual, expected):
+    """Whether ``actual`` is ``expected`` rounded to a 32-bit float (and not exactly it)."""
+    if not isinstance(actual, float) or not isinstance(expected, float) or actual == expected:
+        return False
+    return abs(actual - expected) <= FLOAT32 * max(abs(expected), 1e-30)
 
 
 # --- gradients --------------------------------------------------------------------------------

@@ -178,3 +178,14 @@ def test_a_wrong_gradient_on_the_deep_chain_is_explained_not_a_grader_crash():
     grads[c] = 1.0
     actual = GraphResult(values=list(expected.values), grads=grads)
     assert 'assigned instead of accumulated' in diagnosis(graph, actual)
+
+
+def test_values_right_to_float32_precision_are_named_as_such():
+    import struct
+    graph = G('out = (a / b) * k', a=1.5, b=-2.5, k=3.0)
+    expected = oracles.expected(graph)
+    single = [struct.unpack('f', struct.pack('f', v))[0] for v in expected.values]
+    text = diagnosis(graph, GraphResult(values=single, grads=list(expected.grads)))
+    assert text.startswith('values are right to about 7 digits only') and 'float32' in text
+    wrong = [v + 0.01 for v in expected.values]  # a real mistake is not a rounding
+    assert 'float32' not in diagnosis(graph, GraphResult(values=wrong, grads=list(expected.grads)))

@@ -161,3 +161,16 @@ def test_console_groups_failures_by_cause_with_expected_and_actual(graded):
     assert re.search(r'at Value.__add__ \(\S*bug_overwrite_grad.py:18\)', console)
     assert 'warning  robustness.' in console
     assert not re.search(r'FAIL\s+(robustness|mlp\.one_neuron_layer)', console)
+
+
+def test_the_console_groups_one_cause_seen_in_other_code_and_numbers_as_one_bug():
+    from harness.reporters.text import cause
+    from harness.results import Check
+    same = [Check('ops.truediv', 'ops', 'failed', 'm', diagnosis='values are right to about 7 '
+                  'digits only (`a / b` is -0.600000023842, expected -0.6): float32?'),
+            Check('ops.exp', 'ops', 'failed', 'm', diagnosis='values are right to about 7 '
+                  'digits only (`a.exp()` is 2.71828174591, expected 2.71828182846): float32?')]
+    assert cause(same[0]) == cause(same[1])
+    at = [Check('ops.log', 'ops', 'failed', 'm', diagnosis=f'NameError computing `_1 = a.log()`: '
+                f'name x is not defined (at engine.py, line {n}: return x)') for n in (12, 40)]
+    assert cause(at[0]) != cause(at[1])  # two places are two bugs

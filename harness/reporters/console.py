@@ -2,7 +2,7 @@
 counterexample, expected vs actual and the learner's method; advisory findings as warnings."""
 import click
 
-from .text import at, clean, comparison, location
+from .text import at, cause, clean, comparison, location
 
 INDENT = ' ' * 7
 
@@ -57,7 +57,7 @@ def render(report, color=False, rerun=''):
     causes = {}
     for check in report.checks:
         if check.status in ('failed', 'error') and not check.advisory:
-            causes.setdefault(check.diagnosis or f'{check.id}: {check.message}', []).append(check)
+            causes.setdefault(cause(check), []).append(check)
     if causes:
         lines += ['', style(f'{len(causes)} bug(s) found:', bold=True)]
         for checks in causes.values():

@@ -16,6 +16,19 @@ def clean(text, limit=None):
     return text
 
 
+_QUOTED = re.compile(r'`[^`]*`')
+_REAL = re.compile(r'(?<![\w.])-?(?:\d+\.\d+(?:e[-+]?\d+)?|\d+e[-+]?\d+|nan|inf)\b')
+
+
+def cause(check):
+    """What makes findings one bug: the diagnosis without the code and the real numbers it
+    quotes (the same misconception seen in `a / b` and in `2.0 / a`); lines (integers) stay,
+    so two errors at two places are two bugs.  Without a diagnosis: the check and its message."""
+    if not check.diagnosis:
+        return f'{check.id}: {check.message}'
+    return _REAL.sub('#', _QUOTED.sub('`…`', check.diagnosis))
+
+
 def failure_text(check, place=None):
     """The body of a failure: the message, counterexample code, expected vs actual, the hint and,
     last, the learner's method that the check exercises (``place``, from ``location``)."""
