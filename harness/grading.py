@@ -117,7 +117,7 @@ def run_checks(session, config, report):
     """Probe the ops, then walk the registry: every check timed, each category's total kept.
     ``session``: a worker's, or the notebook self-check's in-process one."""
     t = time.perf_counter()
-    report.capabilities = probe(session)
+    report.capabilities = probe(session, report.methods)
     report.timings['probe'] = time.perf_counter() - t
     ctx = Context(session, config, report)
     for entry in REGISTRY:

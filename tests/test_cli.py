@@ -298,6 +298,20 @@ def test_a_topological_sort_that_follows_every_path_is_named_at_once(run_cli, tm
     assert checks['backward.visits']['status'] == 'passed'
 
 
+def test_methods_indented_into_init_are_pointed_out_and_backward_is_absent(run_cli, tmp_path):
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    head, init, rest = source.partition('    def __init__')
+    body, _, methods = rest.partition('\n\n    def ')
+    indented = '\n'.join('    ' + line if line else line for line in ('    def ' + methods).split('\n'))
+    (tmp_path / 'engine.py').write_text(head + init + body + '\n\n' + indented)
+    run_cli('grade', tmp_path / 'engine.py', '--profile', 'quick', '--json', tmp_path / 'r.json')
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert any('__init__ defines __add__, __mul__' in w and 'indented one level too deep' in w
+               for w in report['load_warnings']), report['load_warnings']
+    assert report['capabilities']['backward'] == 'absent'
+    assert {c['id']: c['status'] for c in report['checks']}['backward.walk'] == 'failed'
+
+
 def test_required_op_from_rubric_fails_when_absent(run_cli, tmp_path):
     rubric = tmp_path / 'rubric.toml'
     rubric.write_text('required_ops = ["add", "mul", "backward", "exp"]\n')

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SUBMISSIONS
+from harness.compare import show
 from harness.graph import Graph
 from harness.reporters import graphdraw, html
 from harness.results import Check, Counterexample, Report
@@ -235,7 +236,7 @@ def test_make_grade_of_overwrite_grad_draws_the_wrong_gradient(run_cli, tmp_path
             name = names.name(int(wrong.nth(k).locator('title').text_content()[1:]))
             assert name in ce['wrong']
             expected = ce['wrong'][name]['grad']
-            assert f'grad expected {expected!r}' in text and 'grad got' in text
+            assert f'grad expected {show(expected)}' in text and 'grad got' in text
         assert article.locator('svg g.node.culprit').count() == len(ce['culprits']) >= 1
         assert check['diagnosis'] in article.locator('.diagnosis').inner_text()
     accumulate = page.locator('article[id="check-backward.accumulate"]')

@@ -8,7 +8,7 @@ from .trials import item
 STATES = ('present', 'broken', 'absent')
 
 
-def probe(session):
+def probe(session, methods=None):
     """``{capability: 'present' | 'absent' | 'broken'}``: which ops the submission has.
 
     Absent means the submission does not have it (no such method, operands refused); an op
@@ -16,6 +16,8 @@ def probe(session):
     and its checks will say why.  A probe whose inputs cannot be built (``Value(x)`` raises)
     says nothing of its op: present unless the class has no method for it.  Plain-number
     operands are a capability of their own: absent when every form with a number is absent.
+    ``backward`` is judged from the probes that reached it; when none did (no op works), from
+    ``methods``, the Value's methods as the worker listed them, if given.
     """
     names = list(cases.PROBES)
     results = session.run('graph', [item(cases.PROBES[n]) for n in names])
@@ -33,7 +35,8 @@ def probe(session):
         elif err.stage in ('backward', 'worker'):
             backward.add('absent' if err.missing else 'broken')
     found['numbers'] = _first_of({found[cap] for cap in NUMBER_FORMS})
-    found['backward'] = _first_of(backward) if backward else 'broken'
+    found['backward'] = _first_of(backward) if backward else \
+        'broken' if methods is None or 'backward' in methods else 'absent'
     return found
 
 

@@ -146,6 +146,17 @@ def similar(cls, expected):
     return out
 
 
+def nested(cls):
+    """The methods a Value needs that its ``__init__`` defines as local functions instead (a
+    block indented one level too deep), in the order written."""
+    code = getattr(getattr(cls, '__init__', None), '__code__', None)
+    wanted = WRITTEN + tuple(d for op in TABLE for d in (op.dunder, op.reflected_dunder) if d) + \
+        EXPECTED['Value']
+    inner = [c.co_name for c in getattr(code, 'co_consts', ()) if inspect.iscode(c)]
+    return [name for name in dict.fromkeys(inner)
+            if name in wanted and not callable(getattr(cls, name, None))]
+
+
 def line_of(cls, name):
     """The line a method is defined on, or ``None``."""
     try:

@@ -4,7 +4,7 @@ import os
 import time
 import types
 
-from .classes import WRITTEN, defined_in, find_roles, line_of, near
+from .classes import WRITTEN, defined_in, find_roles, line_of, near, nested
 from .errors import LoadError
 
 
@@ -83,6 +83,11 @@ class Loaded:
             if role != 'Value' and f.how != 'name':
                 self.warnings.append(f'no class named {names[role]!r}; {role} is `{f.cls.__name__}` '
                                      f'({f.origin}).')
+            inner = nested(f.cls) if role == 'Value' else []
+            if inner:
+                self.warnings.append(f'{f.cls.__name__}.__init__ defines {", ".join(inner)} as '
+                                     f'local functions, not methods: is that block indented one '
+                                     f'level too deep? ({f.origin})')
             for method, other in f.similar.items():
                 line, file = line_of(f.cls, other), f.origin.rpartition(', line ')[0]
                 self.warnings.append(f'{f.cls.__name__} has no method {method}() but has {other}()'
