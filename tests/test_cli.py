@@ -312,6 +312,23 @@ def test_methods_indented_into_init_are_pointed_out_and_backward_is_absent(run_c
     assert {c['id']: c['status'] for c in report['checks']}['backward.walk'] == 'failed'
 
 
+def test_a_visited_flag_is_named_even_when_another_rule_is_wrong(run_cli, tmp_path):
+    """A flag kept on the nodes stops the second backward(); exp's rule is wrong too, but the
+    repeat graph's own ops (+, *) accumulate, so `=` is not the reason."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    engine = source.replace('            if v not in visited:\n                visited.add(v)\n',
+                            '            if not getattr(v, "_seen", False):\n'
+                            '                v._seen = True\n')
+    engine = engine.replace('self.grad += out.data * out.grad', 'self.grad += out.grad', 1)
+    assert engine.count('_seen') == 2 and 'self.grad += out.data * out.grad' not in engine
+    (tmp_path / 'engine.py').write_text(engine)
+    run_cli('grade', tmp_path / 'engine.py', '--profile', 'quick', '--json', tmp_path / 'r.json')
+    checks = {c['id']: c for c in json.loads((tmp_path / 'r.json').read_text())['checks']}
+    assert checks['ops.exp']['status'] == checks['backward.repeat']['status'] == 'failed'
+    assert '"visited" flag' in checks['backward.repeat']['message']
+    assert 'assigned' not in checks['backward.repeat']['message']
+
+
 def test_required_op_from_rubric_fails_when_absent(run_cli, tmp_path):
     rubric = tmp_path / 'rubric.toml'
     rubric.write_text('required_ops = ["add", "mul", "backward", "exp"]\n')
