@@ -134,6 +134,8 @@ def test_missing_ops_are_skipped_not_failed(run_cli, tmp_path):
     assert result.returncode == 0
     assert report['capabilities']['exp'] == 'absent'
     assert {c['id']: c['status'] for c in report['checks']}['ops.exp'] == 'skipped'
+    listed = re.search(r'so not checked: (.*)$', result.stdout, re.M).group(1).split(', ')
+    assert 'exp' in listed and 'add' not in listed and 'mul' not in listed
 
 
 def test_an_engine_without_mul_still_has_its_other_ops_checked(run_cli, tmp_path):

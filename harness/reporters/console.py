@@ -54,6 +54,11 @@ def render(report, color=False, rerun=''):
         lines.append(f'{category}{advisory}: {_counts(checks)}')
         lines += [f'  {style("ok", fg="green")}  {c.id}: {clean(c.message)}' for c in checks
                   if c.status == 'passed' and category in ('load', 'fuzz', 'mlp')]
+        absent = [c.id.partition('.')[2] for c in checks
+                  if category == 'capability' and c.status == 'skipped']
+        if absent:
+            lines.append(f'  not implemented (or refusing such operands), so not checked: '
+                         f'{", ".join(absent)}')
     causes = {}
     for check in report.checks:
         if check.status in ('failed', 'error') and not check.advisory:
