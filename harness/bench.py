@@ -113,29 +113,29 @@ def per_notebook(path, config, runs):
         sandbox.isolation(config.settings.isolation) == 'bubblewrap' and \
         sandbox.templates_available() else None
     out = Path(tempfile.mkdtemp(prefix='micrograde-bench-'))
-    grading, own, forked = [], [], []
+    def graded(k):
+        t = time.perf_counter()
+        write_reports(safe_grade(str(path), None, config, f'run{k}', template), out=out / f'run{k}')
+        return time.perf_counter() - t
+
+    times = ([], [], [])  # grading, the floor, the floor in a fresh process
     try:
         session = Session(config.settings, str(path), seed=config.seed,
                           imports=config.rubric.imports)
         grade(str(path), config=config, session=session)  # what grading asks of the submission
         preload()  # as the template does: the floor is the submission's own code only
         freeze()
+        measures = (graded, lambda k: replay(path, config, session.sent),
+                    lambda k: forked_replay(path, config, session.sent))
         for k in range(runs + 2):  # the first two warm the caches of all
-            # each from a collected heap: no collection of another's garbage lands in its time
-            gc.collect()
-            t = time.perf_counter()
-            report = safe_grade(str(path), None, config, f'run{k}', template)
-            write_reports(report, out=out / f'run{k}')
-            grading.append(time.perf_counter() - t)
-            gc.collect()
-            own.append(replay(path, config, session.sent))
-            gc.collect()
-            forked.append(forked_replay(path, config, session.sent))
+            for measure, seconds in zip(measures, times):
+                gc.collect()  # from a collected heap: no collection of another's garbage counts
+                seconds.append(measure(k))
     finally:
         if template is not None:
             template.close()
         shutil.rmtree(out, ignore_errors=True)
-    return tuple(statistics.median(times[2:]) for times in (grading, own, forked))
+    return tuple(statistics.median(seconds[2:]) for seconds in times)
 
 
 def _timed(argv, env):

@@ -66,16 +66,6 @@ def _op_fault(trial, failing, order_only=False):
     return node is not None and node.capability in failing
 
 
-def _stopped(actual, ref, leaves):
-    """The leaves a second pass left as they were while it added to the rest as micrograd does
-    (or doubled them); ``''`` if it did not so."""
-    kept = [i for i in leaves if close(actual.grads2[i], actual.grads[i])]
-    added = [i for i in leaves if close(actual.grads2[i], ref.grads2[i])
-             or close(actual.grads2[i], 2 * actual.grads[i])]
-    partly = kept and added and len(kept) + len(added) == len(leaves)
-    return ', '.join(f'{REPEAT.name(i)}.grad' for i in kept) if partly else ''
-
-
 def _rule_fault(trial, failing):
     """A wrong gradient that the rule of an op failing its own check explains, the walk itself
     right: every ``_backward`` ran once, consumers first, and the first wrong flow leaves a
@@ -118,7 +108,7 @@ def repeat(ctx):
     if 'backward' not in ctx.usable:
         return None
     if not REPEAT.capabilities <= ctx.usable:
-        return skipped('needs add and mul')
+        return skipped(needs(ctx, [REPEAT]))
     actual = ctx.session.run('graph', [item(REPEAT, backward=2)])[0]
     ref = oracles.run_reference(REPEAT, backward=2)
     leaves = range(len(REPEAT.inputs))
@@ -136,16 +126,27 @@ def repeat(ctx):
     # both an `=` for `+=` and a visited flag leave a second pass changing nothing; only the
     # first is in the rules of the graph's own ops, whose checks (a value used twice) then fail
     assigned = bool({node.capability for node in REPEAT.nodes} & ctx.failing_ops())
+    stopped = _stopped(actual, ref, leaves)
     why = ('the second backward() changed nothing because the gradient is assigned instead of '
            'accumulated (`grad = ...` where it must be `grad += ...`): each pass writes the same '
            'values again' if same and assigned else
            'the second backward() changed nothing: does backward() reset the gradients before '
            'propagating, or keep a "visited" flag on the nodes between calls? micrograd and torch '
            'add the gradients again' if same else
-           f'the second backward() reached only part of the graph ({_stopped(actual, ref, leaves)} '
-           f'kept their first values, the others grew): is a "visited" mark left on the '
-           f'nodes below the output between calls?' if _stopped(actual, ref, leaves) else
+           f'the second backward() reached only part of the graph ({stopped} kept their first '
+           f'values, the others grew): is a "visited" mark left on the nodes below the output '
+           f'between calls?' if stopped else
            'a second backward() must add the same gradients again')
     return failed(why, diagnosis=why, counterexample=Counterexample(
         code, {f'{REPEAT.name(i)}.grad': show(ref.grads2[i]) for i in leaves},
         {f'{REPEAT.name(i)}.grad': show(actual.grads2[i]) for i in leaves}))
+
+
+def _stopped(actual, ref, leaves):
+    """The leaves a second pass left as they were while it added to the rest as micrograd does
+    (or doubled them); ``''`` if it did not so."""
+    kept = [i for i in leaves if close(actual.grads2[i], actual.grads[i])]
+    added = [i for i in leaves if close(actual.grads2[i], ref.grads2[i])
+             or close(actual.grads2[i], 2 * actual.grads[i])]
+    partly = kept and added and len(kept) + len(added) == len(leaves)
+    return ', '.join(f'{REPEAT.name(i)}.grad' for i in kept) if partly else ''

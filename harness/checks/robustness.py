@@ -69,32 +69,33 @@ def _walks_every_path(ctx):
     if not graph.capabilities <= ctx.usable:
         return None
     actual = ctx.session.run('graph', [item(graph, instrument=True)])[0]
-    order = actual.order or []
-    calls, nodes = len(order), len(set(order))
-    walks = actual.walks if type(actual.walks) is int else 0
     if actual.error:
         return None
-    if calls == nodes:
-        if walks <= WALKS_PER_NODE * graph.size:
-            return None
-        return failed(f'backward through {COUNTED} stacked diamonds walked the nodes\' operands '
-                      f'{walks} times for {graph.size} values: the topological sort follows every '
-                      f'path (is a node marked visited, and checked, before its operands are '
-                      f'walked?), so each diamond doubles the time ({cases.DIAMONDS} diamonds: '
-                      f'about {2 ** cases.DIAMONDS:,} steps), though each _backward runs once.',
-                      counterexample=Counterexample(
-                          f'# backward() walks these {graph.size} values\' operands {walks} times; '
-                          f'each more diamond doubles that\n' + loop,
-                          {'operand walks': f'about {graph.size}'}, {'operand walks': str(walks)}))
-    return failed(f'backward through {COUNTED} stacked diamonds ran the nodes\' local rules '
-                  f'{calls} times for {nodes} nodes: every path is walked, so each diamond doubles '
-                  f'the time ({cases.DIAMONDS} diamonds: about {2 ** cases.DIAMONDS:,} calls). '
-                  f'{REPEATED[0].upper()}{REPEATED[1:]}: build one topological order and call '
-                  f'each _backward once.',
+    order = actual.order or []
+    calls, nodes = len(order), len(set(order))
+    if calls > nodes:
+        return _doubling(f'ran the nodes\' local rules {calls} times for {nodes} nodes: every path is '
+                         f'walked', 'calls', f'{REPEATED[0].upper()}{REPEATED[1:]}: build one '
+                         f'topological order and call each _backward once.',
+                         loop, '_backward calls', nodes, calls)
+    walks = actual.walks if type(actual.walks) is int else 0
+    if walks > WALKS_PER_NODE * graph.size:
+        return _doubling(f'walked the nodes\' operands {walks} times for {graph.size} values: the '
+                         f'topological sort follows every path', 'steps', 'Is a node marked '
+                         'visited, and checked, before its operands are walked? Each _backward '
+                         'runs once, but the sort itself is exponential.',
+                         loop, 'operand walks', f'about {graph.size}', walks)
+    return None
+
+
+def _doubling(what, unit, advice, loop, counted, linear, seen):
+    """The failure of a backward whose work on the small ladder doubles with each diamond."""
+    return failed(f'backward through {COUNTED} stacked diamonds {what}, so each diamond doubles '
+                  f'the time ({cases.DIAMONDS} diamonds: about {2 ** cases.DIAMONDS:,} {unit}). '
+                  f'{advice}',
                   counterexample=Counterexample(
-                      f'# backward() runs the local rules {calls} times for these {nodes} nodes; '
-                      f'each more diamond doubles that\n' + loop,
-                      {'_backward calls': str(nodes)}, {'_backward calls': str(calls)}))
+                      f'# backward() counts {seen} {counted} here; each more diamond doubles '
+                      f'that\n' + loop, {counted: str(linear)}, {counted: str(seen)}))
 
 
 def _without_numbers(ctx):
