@@ -51,23 +51,24 @@ batch: install
 	$(BIN)/micrograde batch $(DIR) --out reports/batch -j $(JOBS) --seed $(SEED)
 
 bench: install
-	$(BIN)/python -m harness.bench
+	$(BIN)/python -m micrograde.surfaces.bench
 
 bench-service: install
-	$(BIN)/python -m harness.service.bench --workers $(WORKERS)
+	$(BIN)/python -m micrograde.surfaces.service.bench --workers $(WORKERS)
 
 serve: install
 	$(BIN)/micrograde serve --port $(PORT) --workers $(WORKERS) --state $(STATE)
 
 # torch's answers for the fixed graphs and the default fuzz corpora, shipped as package data
 oracles: install
-	$(BIN)/python -m harness.build_oracles
+	$(BIN)/python -m micrograde.surfaces.build_oracles
 
 demo: install
 	$(BIN)/python -m reference.demo
 
+# the layer contract (pyproject's [tool.importlinter]) and ruff
 lint: install
-	$(BIN)/pip install -q ruff
+	$(BIN)/lint-imports
 	$(BIN)/ruff check harness reference tests
 
 clean:

@@ -2,7 +2,7 @@
 
 Public API: ``grade(path, config=Config(...)) -> Report`` (each ``Check`` in ``Report.checks``);
 ``check(Value, MLP=MLP)``: the same checks in a learner's own notebook, as a self-check.
-Names resolve on first use, so ``import harness`` stays light: the worker and ``micrograde
+Names resolve on first use, so ``import micrograde`` stays light: the worker and ``micrograde
 --help`` never import torch.
 """
 import importlib
@@ -10,8 +10,8 @@ import importlib
 __version__ = '0.1.0'
 __all__ = ['grade', 'Config', 'Report', 'Check', 'check']
 
-_HOME = {'grade': 'grading', 'Config': 'config', 'Report': 'results', 'Check': 'results',
-         'check': 'selfcheck'}
+_HOME = {'grade': 'grader.grading', 'Config': 'grader.config', 'Report': 'model.results',
+         'Check': 'model.results', 'check': 'surfaces.selfcheck'}
 
 
 def __getattr__(name):

@@ -1,7 +1,7 @@
 """Train the lecture's MLP(3, [4, 4, 1]) on its four samples and print the falling loss."""
 import click
 
-from . import MLP
+from micrograde.reference import MLP
 
 XS = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
 YS = [1.0, -1.0, -1.0, 1.0]

@@ -8,7 +8,7 @@ grader uses to copy weights into a submission's network.
 """
 import random
 
-from .engine import Value
+from micrograde.reference.engine import Value
 
 
 class Module:

@@ -37,7 +37,7 @@ def validate_json(data, schema_name):
 
 def micrograde(*args, timeout=300):
     """Run the real CLI in a subprocess, as a user would."""
-    return subprocess.run([sys.executable, '-m', 'harness.cli', *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -95,7 +95,7 @@ class Grader:
              'if p.endswith("-packages")]))'], capture_output=True, text=True, check=True).stdout)
 
     def run(self, *args, timeout=300):
-        argv = [self.python, '-m', 'harness.cli', *map(str, args)]
+        argv = [self.python, '-m', 'micrograde.surfaces.cli', *map(str, args)]
         if self.uid is not None:
             argv = ['setpriv', f'--reuid={self.uid}', f'--regid={self.uid}', '--clear-groups',
                     '--inh-caps=-all', '--bounding-set=-all', *argv]

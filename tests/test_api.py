@@ -13,29 +13,29 @@ def _python(code, **env):
 
 def test_public_names_resolve_and_grade_can_be_called_twice():
     result = _python(
-        'import harness\n'
-        f'a = harness.grade({str(SUBMISSIONS / "lecture_engine.py")!r}, '
-        'config=harness.Config(profile="quick"))\n'
-        f'b = harness.grade({str(SUBMISSIONS / "bug_no_seed.py")!r}, '
-        'config=harness.Config(profile="quick"))\n'
-        'assert isinstance(a, harness.Report) and isinstance(a.checks[0], harness.Check)\n'
-        'print(a.verdict, b.verdict, sorted(harness.__all__))\n')
+        'import micrograde\n'
+        f'a = micrograde.grade({str(SUBMISSIONS / "lecture_engine.py")!r}, '
+        'config=micrograde.Config(profile="quick"))\n'
+        f'b = micrograde.grade({str(SUBMISSIONS / "bug_no_seed.py")!r}, '
+        'config=micrograde.Config(profile="quick"))\n'
+        'assert isinstance(a, micrograde.Report) and isinstance(a.checks[0], micrograde.Check)\n'
+        'print(a.verdict, b.verdict, sorted(micrograde.__all__))\n')
     assert result.stdout.split() == ['passed', 'failed', "['Check',", "'Config',", "'Report',",
                                      "'check',", "'grade']"], result.stderr
 
 
 def test_help_and_import_do_not_import_torch():
     result = _python(
-        'import sys\nfrom click.testing import CliRunner\nimport harness\nfrom harness.cli import main\n'
+        'import sys\nfrom click.testing import CliRunner\nimport micrograde\nfrom micrograde.surfaces.cli import main\n'
         'out = CliRunner().invoke(main, ["grade", "--help"])\n'
         'assert out.exit_code == 0 and "--isolation" in out.output, out.output\n'
-        'print(sorted(m for m in ("torch", "hypothesis", "harness.grading") if m in sys.modules))')
+        'print(sorted(m for m in ("torch", "hypothesis", "micrograde.grader.grading") if m in sys.modules))')
     assert result.stdout.strip() == '[]', result.stdout + result.stderr
 
 
 def test_unavailable_isolation_is_a_usage_error(tmp_path):
     # without bwrap on PATH, bubblewrap cannot run: asking for it is the user's mistake
-    result = subprocess.run([sys.executable, '-m', 'harness.cli', 'grade',
+    result = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade',
                              str(SUBMISSIONS / 'lecture_engine.py'), '--isolation', 'bubblewrap'],
                             cwd=ROOT, capture_output=True, text=True, timeout=120,
                             env={'PATH': str(tmp_path)})
@@ -63,9 +63,9 @@ def _imports(path, package, top_only=False):
 
 def _modules():
     out = {}
-    for top in ('harness', 'reference'):
+    for top, package in (('harness', 'micrograde'), ('reference', 'micrograde.reference')):
         for path in (ROOT / top).rglob('*.py'):
-            parts = path.relative_to(ROOT).with_suffix('').parts
+            parts = (package, *path.relative_to(ROOT / top).with_suffix('').parts)
             name = '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
             out[name] = path
     return out
@@ -75,7 +75,7 @@ def test_no_import_cycle_and_nothing_imports_the_cli():
     modules = _modules()
     graph = {name: {m for m in _imports(path, name) if m in modules and m != name}
              for name, path in modules.items()}
-    assert not [m for m, deps in graph.items() if 'harness.cli' in deps]
+    assert not [m for m, deps in graph.items() if 'micrograde.surfaces.cli' in deps]
     state = {}
 
     def visit(m, stack):
@@ -96,14 +96,15 @@ def test_worker_package_is_standard_library_only():
     import is inside functions, and tolerates their absence)."""
     worker = ROOT / 'harness' / 'worker'
     for path in worker.rglob('*.py'):
-        name = '.'.join(path.relative_to(ROOT).with_suffix('').parts).removesuffix('.__init__')
+        name = '.'.join(('micrograde', *path.relative_to(ROOT / 'harness').with_suffix('').parts))
+        name = name.removesuffix('.__init__')
         for m in _imports(path, name, top_only=True):
-            assert m.startswith('harness.worker') or m.split('.')[0] in sys.stdlib_module_names, \
+            assert m.startswith('micrograde.worker') or m.split('.')[0] in sys.stdlib_module_names, \
                 (path.name, m)
 
 
 def test_safe_grade_turns_a_grader_bug_into_a_failed_report(monkeypatch):
-    from harness import grading
+    from micrograde.grader import grading
 
     def broken(*args, **kwargs):
         raise KeyError('a bug in micrograde')

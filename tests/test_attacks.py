@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from harness.sandbox import landlock_abi
+from micrograde.isolate.sandbox import landlock_abi
 from test_hostile import BAD_TANH, ENGINE, GOOD_TANH
 
 pytestmark = pytest.mark.usefixtures('installed')
@@ -62,10 +62,10 @@ def _unprotected(report):
 
 # -- 1. the reference, the grader and other engines cannot be imported ------------------------
 
-@pytest.mark.parametrize('module', ['reference', 'micrograd.engine', 'harness'])
+@pytest.mark.parametrize('module', ['micrograde.reference', 'micrograd.engine', 'micrograde'])
 def test_grader_packages_and_other_engines_cannot_be_imported(grader, module):
     cheat = f'from {module} import Value\n'
-    if module != 'harness':
+    if module != 'micrograde':
         cheat += f'from {module.replace("engine", "nn")} import Neuron, Layer, MLP\n'
     result, report = grader.grade(cheat)
     assert result.returncode == 1 and report['verdict'] == 'failed'

@@ -7,8 +7,8 @@ from pathlib import Path
 import jsonschema
 
 from conftest import SUBMISSIONS
-from harness.batch import fingerprint
-from harness.results import CATEGORIES
+from micrograde.surfaces.batch import fingerprint
+from micrograde.model.results import CATEGORIES
 
 SCHEMA = json.loads((Path(__file__).parent.parent / 'harness/schemas/report.schema.json').read_text())
 
@@ -58,7 +58,7 @@ def test_batch_finishes_with_a_complete_gradebook_and_resumes(run_cli, tmp_path)
 
 
 def test_fingerprint_follows_content_and_config(tmp_path):
-    from harness import Config
+    from micrograde import Config
     path = tmp_path / 'a.py'
     path.write_text('x = 1\n')
     base = fingerprint(path, Config())
@@ -96,7 +96,7 @@ subprocess.Popen(["sleep", "637"], start_new_session=True)
 
 
 def test_jobs_of_a_batch_cannot_see_or_harm_each_other(run_cli, tmp_path):
-    from harness import sandbox
+    from micrograde.isolate import sandbox
     if not sandbox.templates_available():
         import pytest
         pytest.skip('warm templates need bubblewrap as root')
@@ -124,9 +124,9 @@ def test_jobs_of_a_batch_cannot_see_or_harm_each_other(run_cli, tmp_path):
 
 
 def test_counterexample_graph_round_trips_and_reproduces_the_failure(run_cli, tmp_path):
-    from harness import oracles
-    from harness.compare import show
-    from harness.graph import Graph
+    from micrograde.oracle import oracles
+    from micrograde.model.compare import show
+    from micrograde.model.graph import Graph
     run_cli('grade', SUBMISSIONS / 'bug_tanh_derivative.py', '--profile', 'quick', '--json',
             tmp_path / 'r.json')
     report = json.loads((tmp_path / 'r.json').read_text())

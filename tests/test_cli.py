@@ -92,10 +92,10 @@ def test_lecture_engine_standard_profile_is_clean_and_reproducible(run_cli, tmp_
 def _grade_from(root, submission, out):
     """The report of ``submission`` graded by the grader checked out at ``root``."""
     env = dict(os.environ, PYTHONPATH=str(root))
-    where = subprocess.run([sys.executable, '-c', 'import harness; print(harness.__file__)'],
+    where = subprocess.run([sys.executable, '-c', 'import micrograde; print(micrograde.__file__)'],
                            cwd=root, env=env, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(root)), where
-    subprocess.run([sys.executable, '-m', 'harness.cli', 'grade', str(submission), '--profile',
+    subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', str(submission), '--profile',
                     'quick', '--out', str(out)], cwd=root, env=env, capture_output=True,
                    timeout=300)
     report = json.loads((out / 'report.json').read_text())
@@ -114,11 +114,11 @@ def test_a_set_order_engine_gets_the_same_report_from_another_checkout(tmp_path)
     reports = []
     for name, cached in (('a', False), ('another-checkout-of-micrograde', True)):
         root = tmp_path / name
-        for package in ('harness', 'reference'):
-            shutil.copytree(ROOT / package, root / package,
-                            ignore=shutil.ignore_patterns('__pycache__'))
+        # the installed layout: harness/ is the package micrograde, reference/ micrograde.reference
+        for package, there in (('harness', 'micrograde'), ('reference', 'micrograde/reference')):
+            shutil.copytree(ROOT / package, root / there, ignore=shutil.ignore_patterns('__pycache__'))
         if cached:
-            compileall.compile_dir(root / 'harness' / 'worker', quiet=1)
+            compileall.compile_dir(root / 'micrograde' / 'worker', quiet=1)
         submission = root / 'submitted' / 'bug_overwrite_grad.py'
         submission.parent.mkdir()
         shutil.copyfile(SUBMISSIONS / 'bug_overwrite_grad.py', submission)
@@ -356,7 +356,7 @@ def test_installed_third_party_engine_is_graded_like_a_student(run_cli, tmp_path
 
 
 def test_our_own_packages_are_not_importable_by_a_submission(run_cli, tmp_path):
-    result = run_cli('grade', '--module', 'harness', '--profile', 'quick', '--json', tmp_path / 'r.json')
+    result = run_cli('grade', '--module', 'micrograde', '--profile', 'quick', '--json', tmp_path / 'r.json')
     report = json.loads((tmp_path / 'r.json').read_text())
     assert result.returncode == 1 and 'no installed module' in report['checks'][0]['message']
 

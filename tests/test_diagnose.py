@@ -1,12 +1,12 @@
 """The diagnosis names each misconception from a synthetic result: one per classic mistake."""
 import copy
 
-import reference
-from harness import oracles
-from harness.answers import Failure, GraphResult
-from harness.diagnose import explain, first_mismatch, topological_violation
-from harness.graph import Graph
-from harness.worker.execute import Backend, run_graph
+from micrograde import reference
+from micrograde.oracle import oracles
+from micrograde.isolate.answers import Failure, GraphResult
+from micrograde.diagnose.diagnosis import explain, first_mismatch, topological_violation
+from micrograde.model.graph import Graph
+from micrograde.worker.execute import Backend, run_graph
 
 G = Graph.parse
 
@@ -169,8 +169,8 @@ def test_a_wrong_gradient_on_the_deep_chain_is_explained_not_a_grader_crash():
     """The 5000-node chain is deeper than any recursion limit: the modelled walks are loops.
     Here its number is a leaf ``c`` (an engine without plain numbers) whose gradient was
     assigned at each of its 5000 uses instead of accumulated."""
-    from harness import cases
-    from harness.worker.ops import NUMBER_FORMS
+    from micrograde.model import cases
+    from micrograde.worker.ops import NUMBER_FORMS
     graph = cases.deep(cases.chain, 5000, NUMBER_FORMS)[0]
     expected = oracles.expected(graph)
     c = [name for name, _ in graph.inputs].index('c')

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SUBMISSIONS, validate_json
-from harness.rubric import Rubric
+from micrograde.grader.rubric import Rubric
 
 RUN_AUTOGRADER = ROOT / 'examples' / 'gradescope' / 'run_autograder'
 MICROGRADE = str(Path(sys.executable).with_name('micrograde'))

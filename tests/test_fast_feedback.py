@@ -7,14 +7,14 @@ import subprocess
 import sys
 
 from conftest import ROOT, SUBMISSIONS
-from harness import shrink
-from harness.answers import Failure, GraphResult
-from harness.checks.trials import Trial
-from harness.dags import ALL_OPS, corpus
-from harness.diagnose import first_mismatch
-from harness.oracles import run_reference
-from harness.worker.execute import Backend, run_graph
-from reference import Value
+from micrograde.fuzz import shrink
+from micrograde.isolate.answers import Failure, GraphResult
+from micrograde.checks.trials import Trial
+from micrograde.fuzz.dags import ALL_OPS, corpus
+from micrograde.diagnose.diagnosis import first_mismatch
+from micrograde.oracle.oracles import run_reference
+from micrograde.worker.execute import Backend, run_graph
+from micrograde.reference import Value
 from test_oracle_store import ONLY_STDLIB
 
 
@@ -23,7 +23,7 @@ def _grade(name, cache, *options, block=False):
     env = dict(os.environ, MICROGRADE_CACHE=str(cache))
     code = (ONLY_STDLIB if block else 'import sys\n') + '''
 import json
-from harness.cli import main
+from micrograde.surfaces.cli import main
 try:
     main()
 finally:

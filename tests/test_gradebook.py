@@ -3,9 +3,9 @@ every row, students from the roster, Canvas's and Moodle's import columns."""
 import csv
 
 from conftest import SUBMISSIONS
-from harness.reporters import gradebook
-from harness.results import Check, Report
-from harness.rubric import Rubric
+from micrograde.reporters import gradebook
+from micrograde.model.results import Check, Report
+from micrograde.grader.rubric import Rubric
 
 HOSTILE_NAMES = ['=HYPERLINK("evil","click").py', '+1+2.py', '-3.py',
                  '@SUM(A1).py', '\tx.py', '\rcr.py']

@@ -3,11 +3,11 @@ import math
 
 from hypothesis import HealthCheck, given, settings
 
-from harness import oracles
-from harness.compare import close
-from harness.graph import Graph
-from harness.strategies import graphs
-from reference import Value
+from micrograde.oracle import oracles
+from micrograde.model.compare import close
+from micrograde.model.graph import Graph
+from micrograde.fuzz.strategies import graphs
+from micrograde.reference import Value
 
 
 def execute(code):
@@ -89,7 +89,7 @@ def test_strategy_produces_the_shapes_that_break_engines():
 
 
 def test_without_numbers_graphs_use_values_only_and_scale_by_an_input():
-    from harness.worker.ops import FORMS, NUMBER_FORMS
+    from micrograde.worker.ops import FORMS, NUMBER_FORMS
 
     @settings(max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(graphs(ops=tuple(set(FORMS) - set(NUMBER_FORMS))))
@@ -122,7 +122,7 @@ def test_rule_accepts_formula_differences_and_rejects_finite_differences():
 
 
 def test_numbers_become_leaf_inputs_for_an_engine_without_them():
-    from harness.worker.ops import NUMBER_FORMS
+    from micrograde.worker.ops import NUMBER_FORMS
     g = Graph.parse('out = (2.0 - a) * 3.0 + a / 2.0 + a ** 2.0', a=1.5)
     v = g.numbers_as_inputs(NUMBER_FORMS)
     assert [n for n, _ in v.inputs] == ['a', 'c', 'c2']

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SUBMISSIONS
-from harness.compare import show
-from harness.graph import Graph
-from harness.reporters import graphdraw, html
-from harness.results import Check, Counterexample, Report
+from micrograde.model.compare import show
+from micrograde.model.graph import Graph
+from micrograde.reporters import graphdraw, html
+from micrograde.model.results import Check, Counterexample, Report
 
 CHROMIUM = '/usr/bin/chromium'
 ARTEFACTS = ROOT / 'reports' / 'screenshots'
@@ -244,8 +244,8 @@ def test_make_grade_of_overwrite_grad_draws_the_wrong_gradient(run_cli, tmp_path
     assert page.locator('#advice article.failure').count() == 0
     shot = screenshot(page, 'report-bug_overwrite_grad.png')
     assert shot.stat().st_size > 10_000
-    screenshot(page, 'report-bug_overwrite_grad-fuzz.png', 'article[id="check-fuzz.dags"]')
-    screenshot(page, 'report-bug_overwrite_grad-accumulate.png', 'article[id="check-backward.accumulate"]')
+    for check in drawn:  # fuzz.dags among them when the fuzz sees the bug (issue 21: set order)
+        screenshot(page, f'report-bug_overwrite_grad-{check["id"]}.png', f'article[id="check-{check["id"]}"]')
 
 
 def test_passing_engine_page_shows_no_failure(run_cli, tmp_path, page_of):

@@ -7,13 +7,13 @@ import zipfile
 import pytest
 
 from conftest import SUBMISSIONS
-from harness.cells import transform
-from harness.worker.load import LoadError, methods, notebooks
-from harness.worker.load.archives import extract
-from harness.worker.load.kernel import Kernel
-from harness.worker.load.loaded import Loaded
-from harness.worker.load.notebooks import cells_of
-from harness.worker.serve import OUTPUT_CAP, Capture
+from micrograde.load.cells import transform
+from micrograde.worker.load import LoadError, methods, notebooks
+from micrograde.worker.load.archives import extract
+from micrograde.worker.load.kernel import Kernel
+from micrograde.worker.load.loaded import Loaded
+from micrograde.worker.load.notebooks import cells_of
+from micrograde.worker.serve import OUTPUT_CAP, Capture
 
 
 def _run(*cells):
@@ -218,7 +218,7 @@ def test_slow_cells_cannot_cost_the_whole_load(run_cli, tmp_path):
 
 
 def test_messages_show_no_path_of_the_graders():
-    from harness.redact import grader_paths, redact
+    from micrograde.model.redact import grader_paths, redact
     paths = grader_paths('/var/scratch-x')
     venv_file = f'{sys.prefix}/lib/python3/site-packages/numpy/core.py'
     text = (f"No such file: '/submission/hw/moons.csv' (engine.py, line 3); {venv_file}, line 9; "
@@ -228,7 +228,7 @@ def test_messages_show_no_path_of_the_graders():
 
 
 def test_notebooks_are_found_in_folders_and_zips_but_not_through_links(tmp_path):
-    from harness.cells import notebook_cells
+    from micrograde.load.cells import notebook_cells
     folder = tmp_path / 'hw'
     folder.mkdir()
     nb = _notebook(folder / 'a.ipynb', ['x = 1  # why?\n%time y = 2'])
@@ -262,7 +262,7 @@ def _notebook_v3(path, *sheets):
 
 
 def test_format_3_notebooks_are_read_as_jupyter_upgrades_them(tmp_path):
-    from harness.cells import notebook_cells
+    from micrograde.load.cells import notebook_cells
     nb = _notebook_v3(tmp_path / 'old.ipynb', ['Title', ['%matplotlib inline\n', 'x = 1']],
                       [['y = 2']])
     assert cells_of(nb.read_text(), 'old.ipynb') == [(2, '%matplotlib inline\nx = 1'), (3, 'y = 2')]
@@ -273,7 +273,7 @@ def test_format_3_notebooks_are_read_as_jupyter_upgrades_them(tmp_path):
 
 
 def test_outputs_do_not_count_towards_the_limit_on_code(tmp_path, monkeypatch):
-    from harness.cells import notebook_cells
+    from micrograde.load.cells import notebook_cells
     nb = json.loads(_notebook(tmp_path / 'nb.ipynb', ['%matplotlib inline\nx = 1']).read_text())
     nb['cells'][0]['outputs'] = [{'output_type': 'stream', 'name': 'stdout',
                                   'text': '.' * 21 * 2**20}]

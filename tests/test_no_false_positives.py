@@ -5,7 +5,7 @@ import tomllib
 import pytest
 
 from conftest import SUBMISSIONS, unnamed
-from harness import Config, grade
+from micrograde import Config, grade
 
 EXPECTED = tomllib.loads((SUBMISSIONS / 'expected.toml').read_text())
 CORRECT = sorted(n for n, want in EXPECTED.items() if want['exit'] == 0)

@@ -8,10 +8,12 @@ import sys
 import pytest
 
 from conftest import ROOT
-from harness import build_oracles, cases, oracle_store, oracles
-from harness.config import PROFILES
-from harness.dags import ALL_OPS, corpus
-from harness.oracle_store import Store, key
+from micrograde.oracle import oracle_store, oracles
+from micrograde.surfaces import build_oracles
+from micrograde.model import cases
+from micrograde.grader.config import PROFILES
+from micrograde.fuzz.dags import ALL_OPS, corpus
+from micrograde.oracle.oracle_store import Store, key
 
 ONLY_STDLIB = '''
 import sys
@@ -85,9 +87,9 @@ def test_the_store_answers_without_torch_or_hypothesis():
         graphs += corpus(0, frozenset(ALL_OPS), b.examples, b.max_nodes)
     code = ONLY_STDLIB + '''
 import json
-from harness import oracles
-from harness.graph import Graph
-from harness.oracle_store import Store
+from micrograde.oracle import oracles
+from micrograde.model.graph import Graph
+from micrograde.oracle.oracle_store import Store
 graphs = [Graph.from_dict(d) for d in json.load(sys.stdin)]
 store = Store(cache=None)
 assert all(oracles.torch_answer(g, False, store) is not None for g in graphs)
@@ -102,7 +104,7 @@ print(len(graphs), sorted(m for m in sys.modules if m.startswith(('torch', 'hypo
 
 @pytest.mark.parametrize('seed', [0, 3])
 def test_the_corpus_is_the_same_in_every_process(seed):
-    code = ('from harness.dags import ALL_OPS, corpus\n'
+    code = ('from micrograde.fuzz.dags import ALL_OPS, corpus\n'
             f'print([g.to_json() for g in corpus({seed}, frozenset(ALL_OPS), 30, 8)])')
     out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)

@@ -4,7 +4,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from conftest import SUBMISSIONS, micrograde, validate_junit
-from harness.checks import check_ids
+from micrograde.checks import check_ids
 
 pytest_plugins = ['pytester']
 

@@ -2,9 +2,9 @@
 raises inside the learner's own code, and names the learner's line."""
 import pytest
 
-from harness.answers import GraphResult
-from harness.graph import Graph
-from harness.worker.execute import Backend, run_graph
+from micrograde.isolate.answers import GraphResult
+from micrograde.model.graph import Graph
+from micrograde.worker.execute import Backend, run_graph
 
 G = Graph.parse
 
@@ -86,7 +86,7 @@ class InProcess:
 
 
 def test_an_engine_without_plain_numbers_lacks_that_capability_not_every_op():
-    from harness.checks.probe import probe
+    from micrograde.checks.probe import probe
     found = probe(InProcess())
     assert found['numbers'] == 'absent'
     assert {found[c] for c in ('mul_const', 'radd', 'rsub', 'add_const')} == {'absent'}
@@ -97,7 +97,8 @@ def test_an_engine_without_plain_numbers_lacks_that_capability_not_every_op():
 
 
 def test_every_fixed_case_is_graded_by_both_oracles():
-    from harness import cases, oracles
+    from micrograde.model import cases
+    from micrograde.oracle import oracles
     for cap, graphs in cases.OP_CASES.items():
         assert graphs, cap
         for g in graphs:
@@ -136,8 +137,8 @@ class Held:
 
 
 def test_a_value_named_otherwise_is_found_by_what_a_leaf_holds_and_read_through_it():
-    from harness import oracles
-    from harness.worker.load.classes import Found, graded, shape
+    from micrograde.oracle import oracles
+    from micrograde.worker.load.classes import Found, graded, shape
     assert graded(shape(Held))
     found = Found(Held, 'engine.py, line 1', 'shape')
     warnings = found.locate(lambda filename: None)
@@ -158,8 +159,8 @@ class Listed(Value):
 
 
 def test_a_leaf_that_cannot_be_built_fails_load_at_the_learners_line():
-    from harness.worker.load import LoadError
-    from harness.worker.load.classes import Found
+    from micrograde.worker.load import LoadError
+    from micrograde.worker.load.classes import Found
     own = lambda filename: 'engine.py' if filename == __file__ else None  # noqa: E731
     with pytest.raises(LoadError) as e:
         Found(Listed, 'engine.py, line 1', 'name').locate(own)
@@ -171,7 +172,7 @@ def test_a_leaf_that_cannot_be_built_fails_load_at_the_learners_line():
 def test_a_leaf_that_cannot_be_built_says_nothing_of_the_ops():
     """Absent ops stay absent, the ops the class has are not called broken, and the error is
     the learner's line building an input."""
-    from harness.checks.probe import probe
+    from micrograde.checks.probe import probe
 
     class Unbuildable(InProcess):
         def run(self, task, items, timeout=None):
@@ -188,7 +189,7 @@ def test_a_leaf_that_cannot_be_built_says_nothing_of_the_ops():
 def test_an_op_must_give_something_that_holds_a_number():
     """A float or a numpy scalar from an op is told as such; another class of the learner's
     that keeps its number as a Value does (a base class its ops return) is accepted."""
-    from harness.worker.execute import Backend, NotAValue
+    from micrograde.worker.execute import Backend, NotAValue
 
     class Node:
         def __init__(self, data):

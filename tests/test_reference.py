@@ -3,10 +3,10 @@ import math
 
 from hypothesis import HealthCheck, given, settings
 
-from harness import oracles
-from harness.strategies import graphs
-from reference import MLP, Value, draw_dot
-from reference.demo import train
+from micrograde.oracle import oracles
+from micrograde.fuzz.strategies import graphs
+from micrograde.reference import MLP, Value, draw_dot
+from micrograde.reference.demo import train
 
 
 @settings(max_examples=2000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -85,7 +85,7 @@ def test_draw_dot_shows_every_value_and_op():
 
 def test_each_activation_of_the_reference_network_is_the_function_it_is_named_for():
     import math
-    from reference.nn import ACTIVATIONS
+    from micrograde.reference.nn import ACTIVATIONS
     want = {'tanh': math.tanh, 'relu': lambda x: max(x, 0.0), 'linear': lambda x: x,
             'sigmoid': lambda x: 1 / (1 + math.exp(-x)),
             'leaky_relu': lambda x: x if x > 0 else 0.01 * x}

@@ -3,16 +3,16 @@ process: every check reported once, in the registry's order, each with its own d
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import reference
-from harness import Config, grade
-from harness.answers import RESULTS, Loaded
-from harness.checks import REGISTRY, check_ids
-from harness.config import Settings
-from harness.reporters import write_reports
-from harness.results import CATEGORIES
-from harness.worker.execute import Backend, run_graph
-from harness.worker.mlp import run_mlp
-from harness.worker.ops import CAPABILITIES, FORMS, OPS
+from micrograde import reference
+from micrograde import Config, grade
+from micrograde.isolate.answers import RESULTS, Loaded
+from micrograde.checks import REGISTRY, check_ids
+from micrograde.grader.config import Settings
+from micrograde.reporters import write_reports
+from micrograde.model.results import CATEGORIES
+from micrograde.worker import tasks
+from micrograde.worker.execute import Backend
+from micrograde.worker.ops import CAPABILITIES, FORMS, OPS
 
 
 class InProcess:
@@ -33,11 +33,7 @@ class InProcess:
 
     def run(self, task, items, timeout=None):
         self.sent.append(task)
-        if task == 'graph':
-            answers = [run_graph(i['graph'], self.backend, i.get('backward', 1),
-                                 i.get('instrument', False)) for i in items]
-        else:
-            answers = [run_mlp(self.classes, i) for i in items]
+        answers = [tasks.run(task, i, self.classes, self.backend) for i in items]
         return [RESULTS[task].parse(a) for a in answers]
 
     def close(self):
@@ -67,13 +63,13 @@ def test_reference_engine_passes_every_registered_check_each_timed(tmp_path):
 
 
 def test_a_grader_bug_in_one_check_costs_that_check_only(monkeypatch):
-    from harness.checks import registry
+    from micrograde.checks import registry
     broken = next(e for e in registry.REGISTRY if e.id == 'fuzz.dags')
 
     def crash(ctx):
         raise RecursionError('maximum recursion depth exceeded')
-    import harness.grading
-    monkeypatch.setattr(harness.grading, 'REGISTRY', [
+    import micrograde.grader.grading
+    monkeypatch.setattr(micrograde.grader.grading, 'REGISTRY', [
         registry.Entry(e.id, crash, e.default) if e is broken else e for e in registry.REGISTRY])
     report = grade(session=InProcess(ENGINE), config=Config(profile='quick'), name='reference')
     status = {c.id: c.status for c in report.checks}

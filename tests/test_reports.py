@@ -10,8 +10,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import SUBMISSIONS, validate_json, validate_junit
-from harness.checks import check_ids
-from harness.rubric import Rubric
+from micrograde.checks import check_ids
+from micrograde.grader.rubric import Rubric
 
 HOSTILE = r'''
 NASTY = "nul\x00 esc\x1b[31m surrogate\udc80 </failure>]]><testcase name='fake'/> bell\x07"
@@ -164,8 +164,8 @@ def test_console_groups_failures_by_cause_with_expected_and_actual(graded):
 
 
 def test_the_console_groups_one_cause_seen_in_other_code_and_numbers_as_one_bug():
-    from harness.reporters.text import cause
-    from harness.results import Check
+    from micrograde.reporters.text import cause
+    from micrograde.model.results import Check
     same = [Check('ops.truediv', 'ops', 'failed', 'm', diagnosis='values are right to about 7 '
                   'digits only (`a / b` is -0.600000023842, expected -0.6): float32?'),
             Check('ops.exp', 'ops', 'failed', 'm', diagnosis='values are right to about 7 '

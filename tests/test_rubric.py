@@ -1,8 +1,8 @@
 """Rubric files: validated when loaded, and the rubric alone decides what counts."""
 import pytest
 
-from harness.results import Check, Report
-from harness.rubric import Rubric, RubricError
+from micrograde.model.results import Check, Report
+from micrograde.grader.rubric import Rubric, RubricError
 
 
 def load(tmp_path, text):

@@ -6,18 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from harness import allowlist, sandbox
-from harness.rubric import ALLOWED_IMPORTS
+from micrograde.isolate import allowlist, sandbox
+from micrograde.isolate.allowlist import ALLOWED_IMPORTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_view_holds_the_allowed_libraries_and_what_they_need_never_the_grader():
-    entries = allowlist.entries(ALLOWED_IMPORTS, ('harness', 'reference'))
+    entries = allowlist.entries(ALLOWED_IMPORTS, ('micrograde',))
     assert {'numpy', 'torch', 'matplotlib', 'graphviz', 'mgworker'} <= set(entries)
     assert 'jinja2' in entries  # torch needs it: the closure comes from the installed metadata
     for name in entries:
-        assert name.split('.')[0] not in ('harness', 'reference', 'micrograd', 'hypothesis', 'click')
+        assert name.split('.')[0] not in ('micrograde', 'harness', 'reference', 'micrograd', 'hypothesis', 'click')
         assert not name.startswith('micrograde-')
 
 
@@ -98,7 +98,7 @@ def test_worker_output_is_kept_whether_the_stream_ends_before_or_after_stop():
     """A worker that exits by itself the moment the grader hangs up ends its stream before the
     grader stops reading it; one that was killed may never end it.  Both keep all it wrote."""
     import os
-    from harness.session import Output
+    from micrograde.isolate.session import Output
     for ends_first in (True, False):
         r, w = os.pipe()
         output = Output(os.fdopen(r, 'rb', buffering=0))

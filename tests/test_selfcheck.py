@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SUBMISSIONS, unnamed
-from harness import check
-from harness.selfcheck import NOTICE
+from micrograde import check
+from micrograde.surfaces.selfcheck import NOTICE
 
 EXPECTED = tomllib.loads((SUBMISSIONS / 'expected.toml').read_text())
 # every example engine the grader loads (a .py file): check() on the classes the grader finds
@@ -21,9 +21,9 @@ ENGINES = sorted(name for name, want in EXPECTED.items() if name.endswith('.py')
 
 SELF_CHECK_ALL = '''
 import json, sys, tempfile
-from harness import check
-from harness.config import CLASS_NAMES
-from harness.worker.load import load
+from micrograde import check
+from micrograde.grader.config import CLASS_NAMES
+from micrograde.worker.load import load
 out = {}
 for path in sys.argv[1:]:
     with tempfile.TemporaryDirectory() as scratch:
@@ -73,7 +73,7 @@ def test_self_check_in_a_fresh_process_imports_neither_torch_nor_hypothesis(engi
     code = (f'import sys, importlib.util\n'
             f'spec = importlib.util.spec_from_file_location("engine", {str(SUBMISSIONS / engine)!r})\n'
             'm = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n'
-            'from harness import check\n'
+            'from micrograde import check\n'
             f'r = check(m.Value, MLP=m.MLP, seed={seed})\n'
             'fuzz = {c.id: c for c in r.report.checks}["fuzz.dags"]\n'
             'shrunk = "shrunk in" in fuzz.message or "shrinking stopped" in fuzz.message\n'
@@ -170,7 +170,7 @@ def test_an_engine_of_values_only_is_fuzzed_on_its_own_corpus_for_any_seed():
 def notebook(engine):
     import nbformat
     cells = [nbformat.v4.new_code_cell((SUBMISSIONS / engine).read_text()),
-             nbformat.v4.new_code_cell('from harness import check\ncheck(Value, MLP=MLP)'),
+             nbformat.v4.new_code_cell('from micrograde import check\ncheck(Value, MLP=MLP)'),
              nbformat.v4.new_code_cell('import sys\nprint("torch" in sys.modules, "hypothesis" in sys.modules)')]
     return nbformat.v4.new_notebook(cells=cells)
 

@@ -12,11 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import SUBMISSIONS
-from harness.service import tasks
-from harness.service.api import ServiceConfig, create_app
-from harness.service.supervisor import (Program, Supervisor, free_port, redis_command, stop,
-                                        wait_for_redis)
-from harness.service.tokens import Tokens
+from micrograde.surfaces.service import tasks
+from micrograde.surfaces.service.api import ServiceConfig, create_app
+from micrograde.surfaces.service.supervisor import Program, Supervisor, free_port, redis_command, stop, wait_for_redis
+from micrograde.surfaces.service.tokens import Tokens
 
 pytestmark = pytest.mark.service
 ENGINE = (SUBMISSIONS / 'lecture_engine.py').read_bytes()
@@ -127,7 +126,7 @@ def test_graded_by_a_real_worker_with_every_report(tmp_path, redis_url):
     client, tokens = service(tmp_path, redis_url)
     alice, bob = bearer(tokens, 'c1', 'learner', 'alice'), bearer(tokens, 'c1', 'learner', 'bob')
     staff = bearer(tokens, 'c1', 'staff')
-    worker = Program('worker', [sys.executable, '-m', 'harness.service.cli', 'worker', '--broker',
+    worker = Program('worker', [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker', '--broker',
                                 redis_url], tmp_path / 'worker.log')
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, 'w') as z:
@@ -178,7 +177,7 @@ def test_a_submission_cannot_reach_the_queue_or_the_state(tmp_path, redis_url):
               f'        pass\n').encode() + ENGINE
     canary = redis.Redis.from_url(redis_url)
     canary.set('canary', 'alive')
-    worker = Program('worker', [sys.executable, '-m', 'harness.service.cli', 'worker', '--broker',
+    worker = Program('worker', [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker', '--broker',
                                 redis_url], tmp_path / 'worker.log')
     with client:
         job = upload(client, staff, data=attack, name='attack.py').json()
@@ -260,7 +259,7 @@ def test_a_killed_worker_s_job_finishes_on_the_other_like_micrograde_grade(clust
     served = cluster.client.get(f'/v1/courses/c1/submissions/{job["id"]}/report.json',
                                 headers=cluster.staff).json()
     (tmp_path / 'slow.py').write_bytes(data)
-    subprocess.run([sys.executable, '-m', 'harness.cli', 'grade', 'slow.py', '--seed', '0',
+    subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', 'slow.py', '--seed', '0',
                     '--profile', PROFILE, '--json', 'cli.json'], cwd=tmp_path, capture_output=True,
                    timeout=300)
     cli = json.loads((tmp_path / 'cli.json').read_text())

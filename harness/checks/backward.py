@@ -1,11 +1,12 @@
 """How ``backward()`` walks a graph: seeding, accumulation, the order of ``_backward`` calls, a
 second call."""
-from .. import cases, oracles
-from ..compare import close, show
-from ..diagnose import blame, topological_violation
-from ..results import Counterexample
-from .registry import check, failed, passed, skipped
-from .trials import item, judged, needs, run_graphs
+from micrograde.model import cases
+from micrograde.oracle import oracles
+from micrograde.model.compare import close, show
+from micrograde.diagnose.diagnosis import blame, topological_violation
+from micrograde.model.results import Counterexample
+from micrograde.checks.registry import check, failed, passed, skipped
+from micrograde.checks.trials import item, judged, needs, run_graphs
 
 WALKS = {name: (what, graphs) for name, what, graphs in cases.BACKWARD}
 REPEAT = cases.REPEAT

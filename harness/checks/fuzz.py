@@ -1,13 +1,14 @@
 """Random DAGs over the ops present (a corpus the same for every submission, see
-``harness.dags``); a failure is shrunk to a small graph (``harness.shrink``) and re-run to
+``micrograde.fuzz.dags``); a failure is shrunk to a small graph (``micrograde.fuzz.shrink``) and re-run to
 detect non-determinism."""
 import hashlib
 
-from .. import oracle_store, shrink
-from ..dags import corpus
-from ..diagnose import explain, first_mismatch
-from .registry import check, failed, passed, skipped
-from .trials import Trial, counterexample, item, run_graphs
+from micrograde.oracle import oracle_store
+from micrograde.fuzz import shrink
+from micrograde.fuzz.dags import corpus
+from micrograde.diagnose.diagnosis import explain, first_mismatch
+from micrograde.checks.registry import check, failed, passed, skipped
+from micrograde.checks.trials import Trial, counterexample, item, run_graphs
 
 
 @check('fuzz.dags')

@@ -8,11 +8,11 @@ counts only when the rubric's ``required_ops`` lists ``mlp``."""
 import functools
 import math
 
-import reference
-from reference.nn import ACTIVATIONS
-from ..compare import FD_ATOL, FD_RTOL, close, show
-from ..results import Counterexample
-from .registry import check, error, failed, passed, skipped
+from micrograde import reference
+from micrograde.reference.nn import ACTIVATIONS
+from micrograde.model.compare import FD_ATOL, FD_RTOL, close, show
+from micrograde.model.results import Counterexample
+from micrograde.checks.registry import check, error, failed, passed, skipped
 
 XS = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
 YS = [1.0, -1.0, -1.0, 1.0]

@@ -1,7 +1,7 @@
 """Per op: values and gradients at fixed inputs (``cases.OP_CASES``) against the oracles."""
-from .. import cases
-from .registry import check, failed, skipped
-from .trials import judged, needs, run_graphs
+from micrograde.model import cases
+from micrograde.checks.registry import check, failed, skipped
+from micrograde.checks.trials import judged, needs, run_graphs
 
 
 @check('ops.{}', each=cases.OP_CAPABILITIES)

@@ -1,9 +1,9 @@
 """Which ops the submission has (the probe), and the capability checks that report it."""
-from .. import cases
-from ..diagnose import describe_error
-from ..worker.ops import CAPABILITIES, NUMBER_FORMS, form
-from .registry import check, failed, passed, skipped
-from .trials import item
+from micrograde.model import cases
+from micrograde.diagnose.diagnosis import describe_error
+from micrograde.worker.ops import CAPABILITIES, NUMBER_FORMS, form
+from micrograde.checks.registry import check, failed, passed, skipped
+from micrograde.checks.trials import item
 
 STATES = ('present', 'broken', 'absent')
 

@@ -19,7 +19,7 @@ decides the score or the verdict (the rubric does) or writes a report (the repor
 """
 from dataclasses import dataclass, field
 
-from ..results import CATEGORIES, Check
+from micrograde.model.results import CATEGORIES, Check
 
 DEFAULTS = ('required', 'advisory')
 

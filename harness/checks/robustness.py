@@ -1,12 +1,13 @@
 """Graphs that the lecture's formulas break on (overflow, kinks, ``0 ** 0``, deep graphs),
 compared with torch: advice unless the rubric counts them."""
-from .. import cases, oracles
-from ..worker.ops import NUMBER_FORMS
-from ..compare import show
-from ..diagnose import REPEATED, explain, first_mismatch
-from ..results import Counterexample
-from .registry import check, failed, passed, skipped
-from .trials import Trial, counterexample, item, needs, shown_result
+from micrograde.model import cases
+from micrograde.oracle import oracles
+from micrograde.worker.ops import NUMBER_FORMS
+from micrograde.model.compare import show
+from micrograde.diagnose.diagnosis import REPEATED, explain, first_mismatch
+from micrograde.model.results import Counterexample
+from micrograde.checks.registry import check, failed, passed, skipped
+from micrograde.checks.trials import Trial, counterexample, item, needs, shown_result
 
 EDGES = {name: (what, graph) for name, what, graph in cases.ROBUSTNESS}
 

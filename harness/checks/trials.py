@@ -2,11 +2,11 @@
 oracles, with a runnable counterexample for the first failure."""
 from dataclasses import dataclass
 
-from .. import oracles
-from ..compare import close, show
-from ..diagnose import blame, explain, first_mismatch
-from ..results import Counterexample
-from .registry import failed, error, passed, skipped
+from micrograde.oracle import oracles
+from micrograde.model.compare import close, show
+from micrograde.diagnose.diagnosis import blame, explain, first_mismatch
+from micrograde.model.results import Counterexample
+from micrograde.checks.registry import failed, error, passed, skipped
 
 
 @dataclass

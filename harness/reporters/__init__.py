@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import classroom, gradescope, html, json_report, junit
+from micrograde.reporters import classroom, gradescope, html, json_report, junit
 
 FORMATS = {'junit': junit.write, 'json': json_report.write, 'gradescope': gradescope.write,
            'classroom': classroom.write, 'html': html.write}

@@ -18,7 +18,7 @@ workflow step appends to ``$GITHUB_OUTPUT`` (``micrograde grade --classroom-outp
 import base64
 import json
 
-from .text import clean, failure_text, location
+from micrograde.reporters.text import clean, failure_text, location
 
 LIMIT = 4000
 

@@ -2,7 +2,7 @@
 counterexample, expected vs actual and the learner's method; advisory findings as warnings."""
 import click
 
-from .text import at, cause, clean, comparison, location
+from micrograde.reporters.text import at, cause, clean, comparison, location
 
 INDENT = ' ' * 7
 

@@ -13,7 +13,7 @@ Every cell is written safe for spreadsheets (OWASP "CSV Injection"): a cell that
 import csv
 import os
 
-from ..results import CATEGORIES
+from micrograde.model.results import CATEGORIES
 
 ROSTER_COLUMNS = ('file', 'student_id')  # required; optional: name, email, section, login_id
 FORMULA_START = ('=', '+', '-', '@', '\t', '\r')

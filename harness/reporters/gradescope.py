@@ -10,7 +10,7 @@ Gradescope colours a test by ``status`` when given (else by score < max_score), 
 """
 import json
 
-from .text import clean, failure_text, location
+from micrograde.reporters.text import clean, failure_text, location
 
 LIMIT = 8000
 

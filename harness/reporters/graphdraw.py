@@ -13,12 +13,12 @@ import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from reference.draw import Box, dot_source, render
+from micrograde.reference.draw import Box, dot_source, render
 
-from .text import clean
-from ..compare import show
-from ..graph import Graph
-from ..worker.ops import OPS
+from micrograde.reporters.text import clean
+from micrograde.model.compare import show
+from micrograde.model.graph import Graph
+from micrograde.worker.ops import OPS
 
 MAX_DRAWN = 60  # entries; larger graphs are listed, not drawn
 MAX_LISTED = 200

@@ -17,17 +17,17 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from .text import clean
-from .graphdraw import draw
+from micrograde.reporters.text import clean
+from micrograde.reporters.graphdraw import draw
 
 MESSAGE_LIMIT = 2000
 CODE_LIMIT = 6000
 OUTPUT_LIMIT = 4000
 HEADLINE_LIMIT = 160
 
-ENV = Environment(loader=PackageLoader('harness.reporters', 'templates'), autoescape=True,
+ENV = Environment(loader=PackageLoader('micrograde.reporters', 'templates'), autoescape=True,
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-SORT_SCRIPT = resources.files('harness.reporters').joinpath('templates/sort.js').read_text('utf-8')
+SORT_SCRIPT = resources.files('micrograde.reporters').joinpath('templates/sort.js').read_text('utf-8')
 SORT_HASH = base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode()).digest()).decode()
 
 

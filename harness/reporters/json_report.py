@@ -1,7 +1,7 @@
 """The JSON report: the result model as strict JSON (no NaN/Infinity literals), UTF-8."""
 import json
 
-from ..results import Report
+from micrograde.model.results import Report
 
 
 def render(report):

@@ -23,7 +23,7 @@ pytest's ``junit_family=xunit2`` targets); junit-xml is not used because it alwa
 import socket
 import xml.etree.ElementTree as ET
 
-from .text import clean, failure_text, kind, location
+from micrograde.reporters.text import clean, failure_text, kind, location
 
 OUTPUT_LIMIT = 4096
 

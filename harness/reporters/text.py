@@ -2,7 +2,7 @@
 import os
 import re
 
-from ..worker.ops import CAPABILITIES, form
+from micrograde.worker.ops import CAPABILITIES, form
 
 _ILLEGAL_XML = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]')
 

@@ -11,10 +11,9 @@ import site
 import sys
 import time
 
-from . import landlock, protocol
-from .execute import Backend, run_graph
+from . import landlock, protocol, tasks
+from .execute import Backend
 from .load import LoadError, load, methods
-from .mlp import run_mlp
 
 OUTPUT_CAP = 8192
 
@@ -119,10 +118,6 @@ def serve(rfd, wfd):
             return
         for k, item in enumerate(request['items']):
             random.seed(hello.get('seed', 0))
-            if request['task'] == 'graph':
-                result = run_graph(item['graph'], backend, item.get('backward', 1),
-                                   item.get('instrument', False))
-            else:
-                result = run_mlp(classes, item, loaded.own, backend.attributes)
+            result = tasks.run(request['task'], item, classes, backend, loaded.own)
             reply(id=request['id'], item=k, result=result)
         reply(id=request['id'], done=True)

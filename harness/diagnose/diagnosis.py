@@ -1,0 +1,369 @@
+"""Compare a submission's result with the oracle's, and name the misconception behind a mismatch.
+
+A mismatch is explained from first principles, not matched against known submissions:
+
+* a wrong value is traced to the first node whose operands are right but whose value is not,
+  and a reflected op is checked against the value with its operands swapped;
+* wrong gradients are replayed under models of the classic mistakes (gradient assigned instead of
+  accumulated, upstream gradient ignored, non-topological visit orders, root not seeded), built
+  from the reference engine's local derivatives of the very same graph (torch's rules, with no
+  torch to import); a model that reproduces the submission's gradients names the mistake;
+* an instrumented call order of ``_backward`` that is not reverse topological is shown as the two
+  nodes that ran in the wrong order;
+* otherwise the op whose operand's gradient is wrong while its own is right is the culprit.
+"""
+import math
+from dataclasses import dataclass, replace
+
+from micrograde import reference
+from micrograde.model.compare import close, show
+from micrograde.model.graph import Graph
+from micrograde.oracle.oracles import run_reference
+from micrograde.worker.execute import apply
+from micrograde.worker.ops import OPS
+
+
+@dataclass
+class Mismatch:
+    """The first disagreement between a submission's result and the expected one."""
+    kind: str  # 'error' | 'value' | 'grad'
+    entry: int | None
+    expected: object = None
+    actual: object = None
+    message: str = ''
+
+
+def first_mismatch(graph, actual, expected):
+    """The first wrong thing in ``actual``: an exception, a value, then a gradient."""
+    if actual.error:
+        return Mismatch('error', actual.error.node, message=describe_error(graph, actual.error))
+    live = graph.live()
+    for i in live:
+        if not close(actual.values[i], expected.values[i]):
+            return Mismatch('value', i, expected.values[i], actual.values[i])
+    for i in reversed(live):
+        if not close(actual.grads[i], expected.grads[i]):
+            return Mismatch('grad', i, expected.grads[i], actual.grads[i])
+    return None
+
+
+def describe_error(graph, error):
+    where = ''
+    if error.stage == 'forward' and error.node is not None:
+        where = f' computing `{graph.name(error.node)} = {graph.expression(error.node)}`'
+    elif error.stage == 'backward':
+        where = ' in backward()'
+    elif error.stage == 'leaf' and error.node is not None:
+        name, x = graph.inputs[error.node]
+        where = f' building the input `{name} = Value({x!r})`'
+    elif error.lost:
+        return f'the check could not finish: {error.message}'
+    text = f'{error.type}{where}: {error.message}'.strip().rstrip(':')
+    if error.where:
+        text += f' (at {error.where})'
+    if error.type == 'RecursionError' and error.stage == 'forward':
+        text += ' (does a reflected op such as __radd__ call itself, e.g. `return other + self`?)'
+    return text
+
+
+def explain(graph, actual, expected, mismatch, order=None):
+    """One sentence a learner understands: what is wrong, and where."""
+    if mismatch.kind == 'error':
+        return mismatch.message
+    if mismatch.kind == 'value':
+        return _explain_value(graph, mismatch)
+    return _explain_grad(graph, actual, expected, mismatch, order)
+
+
+#: How close a number stored in 32 bits comes to the same number in 64: a few float32 ulps.
+FLOAT32 = 1e-6
+
+
+def _explain_value(graph, m):
+    node = graph.node(m.entry)
+    if _single_precision(m.actual, m.expected):
+        what = graph.name(m.entry) if node is None else graph.expression(m.entry)
+        return (f'values are right to about 7 digits only, as 32-bit floats hold them (`{what}` '
+                f'is {show(m.actual)}, expected {show(m.expected)}): does the Value store float32 '
+                f'(numpy), not a Python float? The grader checks to float64 precision.')
+    if node is None:
+        return f'the input {graph.name(m.entry)} changed its value to {show(m.actual)}.'
+    expr = graph.expression(m.entry)
+    op = OPS[node.op]
+    if node.left:  # a reflected op: does the value match its operands swapped?
+        swapped = Graph(graph.inputs, graph.nodes[:m.entry - len(graph.inputs)] + (
+            replace(node, left=False),), m.entry)
+        alt = run_reference(swapped)
+        if not alt.error and close(m.actual, alt.values[m.entry]):
+            rhs = graph.name(node.args[0])
+            return (f'the reflected op computes the operands in the wrong order: `{expr}` gave '
+                    f'{show(m.actual)}, the value of `{rhs} {op.symbol} {node.const!r}`; '
+                    f'{op.reflected_dunder}(self, other) must compute other {op.symbol} self.')
+    return (f'the forward value of {op.display} is wrong: `{expr}` gave {show(m.actual)}, '
+            f'expected {show(m.expected)}.')
+
+
+def _single_precision(actual, expected):
+    """Whether ``actual`` is ``expected`` rounded to a 32-bit float (and not exactly it)."""
+    if not isinstance(actual, float) or not isinstance(expected, float) or actual == expected:
+        return False
+    return abs(actual - expected) <= FLOAT32 * max(abs(expected), 1e-30)
+
+
+# --- gradients --------------------------------------------------------------------------------
+
+def local_derivatives(graph, values):
+    """``{entry: [d entry / d operand, ...]}`` for every node, from the reference engine at the
+    given values."""
+    out = {}
+    for k, node in enumerate(graph.nodes):
+        i = len(graph.inputs) + k
+        # one leaf per operand position, so `a + a` has partials (1, 1), not one of 2
+        leaves = [reference.Value(float(values[a])) for a in node.args]
+        d = node.to_dict()
+        d['args'] = list(range(len(node.args)))
+        try:
+            apply(d, leaves).backward()
+            out[i] = [leaf.grad for leaf in leaves]
+        except (ArithmeticError, ValueError, TypeError):
+            out[i] = [math.nan] * len(leaves)
+    return out
+
+
+def visit_orders(graph):
+    """Node visit orders of correct and classic wrong ``backward`` implementations."""
+    n, out = len(graph.inputs), graph.output
+    topo = [i for i in graph.live() if i >= n]
+    orders = {'reverse topological': list(reversed(topo)), 'forward (list not reversed)': topo}
+    bfs, seen, queue = [], {out}, [out]
+    while queue:
+        v = queue.pop(0)
+        bfs.append(v)
+        for c in dict.fromkeys(graph.node(v).args) if v >= n else ():
+            if c >= n and c not in seen:
+                seen.add(c)
+                queue.append(c)
+    orders['breadth-first'] = bfs
+    pre, stack, seen = [], [out], set()
+    while stack:
+        v = stack.pop()
+        if v in seen or v < n:
+            continue
+        seen.add(v)
+        pre.append(v)
+        stack.extend(reversed(list(dict.fromkeys(graph.node(v).args))))
+    orders['depth-first pre-order'] = pre
+    orders['recursive per-node (no visited set)'] = _recursive(graph, out)
+    # each _backward also calls its operands' (recursively), and the loop calls them all again
+    calls = []
+    for v in reversed(topo):
+        calls += _recursive(graph, v, limit=LIMIT - len(calls))
+    orders['each _backward also calling its operands\', then the loop again'] = calls
+    return orders
+
+
+LIMIT = 10_000  # rules run by a modelled walk: it may repeat exponentially often
+
+
+def _recursive(graph, v, limit=LIMIT):
+    """The local rules run, in order, by calling ``v``'s _backward when each _backward also
+    calls its operands' (with no visited set), at most ``limit``.  A loop, not recursion: the
+    graphs include a 5000-node chain."""
+    n, calls, stack = len(graph.inputs), [], [v]
+    while stack and len(calls) < limit:
+        v = stack.pop()
+        if v >= n:
+            calls.append(v)
+            stack.extend(reversed(list(dict.fromkeys(graph.node(v).args))))
+    return calls
+
+
+def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), misplaced=()):
+    """Gradients from running each node's local rule in ``order``, micrograd style; ops in
+    ``zero`` propagate nothing; ops in ``misplaced`` store their rule on their first operand
+    (``self._backward = ...``), where it replaces that operand's own rule and runs at its turn
+    (a leaf's turn comes after every node's)."""
+    hosted = {}  # entry -> the node whose rule runs when that entry's _backward is called
+    for i in range(len(graph.inputs), graph.size):
+        node = graph.node(i)
+        if node.op in misplaced:
+            hosted[node.args[0]] = i
+        elif i not in hosted:
+            hosted[i] = i
+    grads = [0.0] * graph.size
+    grads[graph.output] = 1.0
+    for host in list(order) + [j for j in range(len(graph.inputs)) if j in hosted]:
+        if host not in hosted:
+            continue
+        i = hosted[host]
+        node = graph.node(i)
+        if node.op in zero:
+            continue
+        for j, arg in enumerate(node.args):
+            contribution = local[i][j] * (1.0 if node.op in no_upstream else grads[i])
+            if node.op in overwrite:
+                grads[arg] = contribution
+            else:
+                grads[arg] += contribution
+    return grads
+
+
+def _matches(graph, actual, model, every=False):
+    """Whether a model's gradients are the engine's: the leaves' (the inputs' gradients are what
+    a learner reads), or with ``every`` those of every live entry."""
+    return all(close(actual[i], model[i]) for i in graph.live() if every or i < len(graph.inputs))
+
+
+def _explain_grad(graph, actual, expected, m, order):
+    grads = actual.grads
+    out = graph.output
+    if actual.shadowed:
+        return SHADOWED[actual.shadowed]
+    if not close(grads[out], 1.0) and all(close(g, 0.0) for g in grads):
+        return ('the root gradient is not seeded: backward() must set the output\'s grad to 1 '
+                'before propagating (every gradient came out 0).')
+    if not close(grads[out], 1.0):
+        return f'backward() left the output\'s own grad at {show(grads[out])}; it must seed it with 1.'
+    if order is not None:
+        clash = topological_violation(graph, order)
+        if clash:
+            return clash
+    local = local_derivatives(graph, expected.values)
+    orders = visit_orders(graph)
+    correct = orders['reverse topological']
+    ops = sorted({graph.node(i).op for i in correct})
+    models = [('the gradient is assigned instead of accumulated (`grad = ...` where it must be '
+               '`grad += ...`)', dict(overwrite=set(ops)))]
+    models += [(f'{OPS[op].display}\'s backward assigns its gradient instead of accumulating it '
+                f'(`grad = ...` where it must be `grad += ...`)', dict(overwrite={op})) for op in ops]
+    models += [(f'{OPS[op].display}\'s backward ignores the upstream gradient: the local derivative '
+                f'must be multiplied by out.grad', dict(no_upstream={op})) for op in ops]
+    for text, kw in models:
+        if _matches(graph, grads, propagate(graph, local, correct, **kw)):
+            return text + '.'
+    # a visit order observed to be right rules out the order models; unobserved, a wrong order
+    # and an op that propagates nothing can give the same gradients, and the order is the
+    # likelier (it spoils every op)
+    observed = order is not None and any(i >= len(graph.inputs) for i in order)
+    for name, visit in {} if observed else orders.items():
+        if name != 'reverse topological' and _matches(graph, grads, propagate(graph, local, visit)):
+            if len(set(visit)) < len(visit):
+                return (f'{REPEATED}: the gradients are those of a {name} walk; build one '
+                        f'topological order and call each _backward once, in its reverse.')
+            return (f'the backward order is not topological: the gradients are those of a '
+                    f'{name} walk; build a topological order and call _backward in its reverse.')
+    # an op without a rule and a rule stored on its operand (``self._backward = ...``) leave the
+    # leaves' gradients alike; the computed operand's own gradient, right only in the second,
+    # tells them apart: every entry must match
+    for op in ops:
+        if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
+            return no_backward(op) + '.'
+    stored = [(f'{OPS[op].display}\'s backward is', {op})  # the checks' ``* k`` blamed last
+              for op in sorted(ops, key=lambda op: op in SCALING)]
+    for who, misplaced in stored + [('every op\'s backward is', set(ops))]:
+        if _matches(graph, grads, propagate(graph, local, correct, misplaced=misplaced), every=True):
+            return (f'{who} stored on its operand (`self._backward = _backward` where '
+                    f'`out._backward = _backward` was meant): it replaces the operand\'s own rule, '
+                    f'so no gradient flows past a computed operand.')
+    return _localise(graph, actual, expected)
+
+
+REPEATED = 'gradients are propagated more than once (repeated propagation)'
+#: The op every fixed graph ends with (``* k``): blamed last when another op explains as well.
+SCALING = ('mul',)
+SHADOWED = {
+    'op': ('an attribute named `backward` shadows the backward() method: an op sets '
+           '`out.backward = _backward` where `out._backward` was meant, so out.backward() runs '
+           'that one closure instead of the whole backward pass.'),
+    'init': ('an attribute named `backward` shadows the backward() method: `self.backward = ...` '
+             'in __init__ gives every Value its own `backward`, so out.backward() runs that instead '
+             'of the method (name it `_backward`).'),
+}
+
+
+def no_backward(op, how=''):
+    return (f'op {op} has no backward: {how or f"{OPS[op].display} passes no gradient to its operands"}'
+            f'; set _backward on its result, with the operands among its children, adding into '
+            f'their grad')
+
+
+def topological_violation(graph, order):
+    """The first pair of nodes whose ``_backward`` calls ran out of order, as a sentence."""
+    n = len(graph.inputs)
+    nodes = [i for i in graph.live() if i >= n]
+    position = {}
+    for k, i in enumerate(order):
+        position.setdefault(i, k)
+    twice = sorted({i for i in order if i >= n and order.count(i) > 1})
+    if twice:
+        i = twice[0]
+        return (f'{REPEATED}: backward() ran the local rule of `{graph.name(i)} = '
+                f'{graph.expression(i)}` {order.count(i)} times; each node must propagate exactly '
+                f'once (does a _backward call its operands\' _backward, or backward() recurse '
+                f'without a visited set?).')
+    if not any(i in position for i in nodes):
+        return None  # the engine does not use _backward closures: nothing observed
+    never = [i for i in nodes if i not in position]
+    if never:
+        i = never[-1]
+        return no_backward(graph.node(i).op, f'backward() never ran the local rule of '
+                           f'`{graph.name(i)} = {graph.expression(i)}`') + '.'
+    for consumer in nodes:
+        for operand in graph.node(consumer).args:
+            if operand >= n and position[operand] < position[consumer]:
+                return (f'the backward order is not topological: `{graph.name(operand)} = '
+                        f'{graph.expression(operand)}` propagated before its consumer '
+                        f'`{graph.name(consumer)} = {graph.expression(consumer)}` had added its '
+                        f'gradient.')
+    return None
+
+
+def blame(graph, actual, expected, mismatch):
+    """``(wrong, culprits)``: the live entries whose value or gradient is wrong, and the nodes
+    whose op the mismatch is localised to, so that a drawing can mark both.
+
+    A forward error or wrong value is the op that computed it; a wrong gradient is the op whose
+    own gradient is right while the gradient it passes to an operand is not."""
+    if mismatch.kind == 'error':
+        node = mismatch.entry
+        return [], [node] if node is not None and node >= len(graph.inputs) else []
+    live = graph.live()
+    wrong = [i for i in live if not close(actual.values[i], expected.values[i])]
+    if mismatch.kind == 'value':
+        return wrong, [mismatch.entry] if mismatch.entry >= len(graph.inputs) else []
+    wrong = [i for i in live if not close(actual.grads[i], expected.grads[i])]
+    found = _first_wrong_flow(graph, actual, expected, wrong)
+    return wrong, found[1] if found else []
+
+
+def _first_wrong_flow(graph, actual, expected, wrong):
+    """``(operand, consumers)``: the latest wrong gradient whose consumers' own are all right."""
+    users = graph.consumers()
+    for i in reversed(wrong):
+        culprits = sorted(set(users[i]))
+        if culprits and all(close(actual.grads[c], expected.grads[c]) for c in culprits):
+            return i, culprits
+    return None
+
+
+def _localise(graph, actual, expected):
+    wrong = [i for i in graph.live() if not close(actual.grads[i], expected.grads[i])]
+    found = _first_wrong_flow(graph, actual, expected, wrong)
+    if found:
+        i, culprits = found
+        if len(culprits) == 1:
+            c = culprits[0]
+            node = graph.node(c)
+            side = ''
+            if len(node.args) == 2 and node.args[0] != node.args[1]:
+                side = ' with respect to its left input' if node.args[0] == i else \
+                    ' with respect to its right input'
+            return (f'the local derivative of {OPS[node.op].display}{side} is wrong: in '
+                    f'`{graph.name(c)} = {graph.expression(c)}`, {graph.name(i)}.grad is '
+                    f'{show(actual.grads[i])}, expected {show(expected.grads[i])}.')
+        names = ', '.join(f'`{graph.expression(c)}`' for c in culprits)
+        return (f'{graph.name(i)}.grad is {show(actual.grads[i])}, expected '
+                f'{show(expected.grads[i])}: the gradients that flow into it from {names} '
+                f'do not add up.')
+    i = wrong[0] if wrong else graph.output
+    return f'{graph.name(i)}.grad is {show(actual.grads[i])}, expected {show(expected.grads[i])}.'

@@ -1,0 +1,72 @@
+"""Everything that decides a grade besides the submission itself, in one torch-free module.
+
+The command line's option defaults, the batch, the benchmark and the Python API all read their
+defaults from here, so a default is written once.
+"""
+from dataclasses import asdict, dataclass, field
+
+from micrograde.grader.rubric import Rubric
+
+#: Where a worker runs: ``auto`` picks the strongest of bubblewrap, landlock, process that runs here.
+ISOLATION_LEVELS = ('auto', 'bubblewrap', 'landlock', 'process')
+
+#: The class each role is looked up by, unless ``--class ROLE=NAME`` says otherwise.
+CLASS_NAMES = {'Value': 'Value', 'Neuron': 'Neuron', 'Layer': 'Layer', 'MLP': 'MLP'}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How hard to look, per profile; stated in every report."""
+    examples: int        # fuzzed graphs run on the submission
+    max_nodes: int       # nodes per fuzzed graph (before pruning)
+    shrink_seconds: float  # time a failing graph may be shrunk for at most (harness/fuzz/shrink.py):
+    # a safety net (shrinking takes ~0.1 s); a report that hits it may differ from run to run
+    reruns: int          # extra runs of a failing example to detect non-determinism
+    chain: int           # depth of the robustness chain
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+
+PROFILES = {
+    'quick': Budget(examples=60, max_nodes=6, shrink_seconds=5.0, reruns=2, chain=2000),
+    'standard': Budget(examples=200, max_nodes=8, shrink_seconds=8.0, reruns=3, chain=5000),
+    'thorough': Budget(examples=1000, max_nodes=12, shrink_seconds=15.0, reruns=3, chain=20000),
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits applied by the worker to itself before it loads anything."""
+    memory: int = 6 * 2**30        # address space, bytes
+    cpu_seconds: int = 900
+    processes: int = 512           # threads count too, and torch starts some
+    file_size: int = 256 * 2**20
+    open_files: int = 512
+
+    def to_dict(self):
+        return asdict(self)
+
+
+@dataclass
+class Settings:
+    """What a session needs to start workers; the same for every submission of a batch."""
+    classes: dict = field(default_factory=lambda: dict(CLASS_NAMES))
+    load_timeout: float = 60.0
+    cell_timeout: float = 10.0
+    check_timeout: float = 10.0  # seconds one graph or MLP task may take
+    isolation: str = 'auto'
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass
+class Config:
+    """The seed, the profile, the rubric and the worker settings of a grading."""
+    seed: int = 0
+    profile: str = 'standard'
+    rubric: Rubric = field(default_factory=Rubric.load)
+    settings: Settings = field(default_factory=Settings)
+
+    @property
+    def budget(self):
+        return PROFILES[self.profile]

@@ -1,0 +1,159 @@
+"""Grade one submission: load it in a worker, run every check, score it. No reporting here."""
+import datetime
+import functools
+import platform
+import re
+from importlib import metadata
+import time
+import traceback
+
+from micrograde import __version__
+from micrograde.model import cases, redact
+from micrograde.oracle import oracles
+from micrograde.isolate import sandbox
+from micrograde.checks import REGISTRY, Context
+from micrograde.checks.registry import error
+from micrograde.checks.probe import probe
+from micrograde.grader.config import Config
+from micrograde.fuzz.dags import ALL_OPS, corpus
+from micrograde.model.results import Check, Report
+from micrograde.isolate.session import Session
+
+
+def versions():
+    """From the installed packages' metadata: grading imports neither torch nor Hypothesis."""
+    return {'micrograde': __version__, 'python': platform.python_version(),
+            **{name: _installed(name) for name in ('torch', 'hypothesis')}}
+
+
+@functools.cache
+def _installed(name):
+    """Read once per process: a batch asks for every submission."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return 'not installed'
+
+
+def grade(path=None, module=None, config=None, name=None, template=None, session=None):
+    """The report for the submission at ``path`` (or the installed ``module``).
+
+    ``template``: a ``WarmTemplate`` to fork the worker from; ``session``: a ``Session`` of the
+    caller's, to look at afterwards (what was sent, restarts)."""
+    config = config or Config()
+    report = Report(submission=name or str(module or path), seed=config.seed,
+                    profile=config.profile, versions=versions(), budgets=config.budget.to_dict(),
+                    timestamp=_now())
+    session = session or Session(config.settings, path, module, template, config.seed,
+                                 config.rubric.imports)
+    report.isolation = session.level
+    report.protections = sandbox.protections(session.level)
+    timings = report.timings
+    started = time.perf_counter()
+    try:
+        t = time.perf_counter()
+        loaded = session.load(meanwhile=lambda: prepare(config))
+        timings['load'] = time.perf_counter() - t
+        timings['load_in_worker'] = timings['load'] if loaded.seconds is None else loaded.seconds
+        report.load_warnings = loaded.warnings
+        report.classes = loaded.classes
+        report.class_info = loaded.class_info
+        report.methods = loaded.methods
+        error = loaded.error or ('' if 'Value' in report.classes else
+                                 f"no class named {config.settings.classes['Value']!r} was "
+                                 f"found in the submission")
+        report.checks.append(Check('load', 'load', 'failed' if error else 'passed',
+                                   error or _found(report, config.settings.classes['Value']),
+                                   output=loaded.output, duration=timings['load']))
+        if not error:
+            run_checks(session, config, report)
+    finally:
+        report.output = session.close()
+        timings['total'] = time.perf_counter() - started
+    return config.rubric.apply(redact.report(report))
+
+
+def _found(report, name):
+    """The load check's message: where the Value is, and how it was found if not by its name."""
+    info, where = report.class_info.get('Value', {}), report.classes['Value']
+    how = info.get('how', 'name')
+    if how == 'name':
+        return f'loaded; Value from {where}'
+    why = ('its name, spelled otherwise' if how == 'spelling' else
+           'its shape: data, grad, a backward and arithmetic, like a Value')
+    return (f"no class named {name!r}; graded `{info['name']}` ({where}) as the Value, found by "
+            f"{why} (say so with --class Value={info['name']})")
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S')
+
+
+def safe_grade(path=None, module=None, config=None, name=None, template=None):
+    """``grade`` that never raises: a grader bug becomes a failed report, not a traceback."""
+    config = config or Config()
+    started = time.perf_counter()
+    try:
+        return grade(path, module, config, name, template)
+    except Exception:
+        report = Report(submission=name or str(module or path), seed=config.seed,
+                        profile=config.profile, versions=versions(), timestamp=_now())
+        report.checks.append(Check('grader', 'load', 'error', 'micrograde itself failed while '
+                                   'grading this submission; please report it:\n'
+                                   + traceback.format_exc(limit=5),
+                                   duration=time.perf_counter() - started))
+        return config.rubric.apply(redact.report(report))
+
+
+def prepare(config):
+    """The stored oracle answers a grade is likely to need (the fixed graphs, the corpus over
+    all ops), read while the worker starts; cached, so a batch reads them once.  Graphs not
+    stored wait until a check needs them: torch is never imported on speculation."""
+    budget = config.budget
+    for graph in cases.fixed([budget.chain]) + list(corpus(config.seed, frozenset(ALL_OPS),
+                                                            budget.examples, budget.max_nodes)):
+        if oracles.torch_answer(graph, compute=False) is not None:
+            oracles.expected(graph)
+
+
+def run_checks(session, config, report):
+    """Probe the ops, then walk the registry: every check timed, each category's total kept.
+    ``session``: a worker's, or the notebook self-check's in-process one."""
+    t = time.perf_counter()
+    report.capabilities = probe(session, report.methods)
+    report.timings['probe'] = time.perf_counter() - t
+    ctx = Context(session, config, report)
+    for entry in REGISTRY:
+        for check_id, run in entry.instances():
+            t = time.perf_counter()
+            try:
+                outcome = run(ctx)
+            except Exception:  # a grader bug costs this check, never the others' findings
+                outcome = error('micrograde itself failed in this check; please report it:\n'
+                                + traceback.format_exc(limit=-3))
+            duration = time.perf_counter() - t
+            report.timings[entry.category] = report.timings.get(entry.category, 0.0) + duration
+            if outcome is not None:
+                report.checks.append(outcome.check(check_id, duration))
+    report.restarts = session.restarts
+    _as_written(report)
+
+
+def _as_written(report):
+    """Counterexamples call the classes by their roles (``Value(1.5)``, ``MLP(3, [4, 4, 1])``)
+    and read ``.data`` and ``.grad``; where the learner named a class or those attributes
+    otherwise, each snippet says so, so that it runs pasted under their code."""
+    names = {role: info['name'] for role, info in report.class_info.items()
+             if info.get('name') and info['name'] != role}
+    attributes = {k: v for k, v in report.class_info.get('Value', {}).get('attributes', {}).items()
+                  if k != v}
+    for check in report.checks:
+        ce = check.counterexample
+        if not ce or not ce.code:
+            continue
+        for usual, theirs in attributes.items():
+            ce.code = re.sub(rf'\.{usual}\b', f'.{theirs}', ce.code)
+        used = [role for role in names if re.search(rf'\b{role}\(', ce.code)]
+        if used:
+            ce.code = ''.join(f'{role} = {names[role]}  # your class, graded as the {role}\n'
+                              for role in used) + ce.code

@@ -1,0 +1,144 @@
+"""Points, required ops, advisory checks and visibility from a TOML rubric: the only place a
+score, and whether a check counts, is decided.
+
+A rubric is validated when it is loaded: an unknown key, category, check id, op or visibility is
+a ``RubricError`` that names it and the known ones, never a setting silently ignored.
+"""
+import functools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from micrograde.checks import advisory_by_default, check_ids
+from micrograde.model.results import CATEGORIES, Check
+from micrograde.isolate.allowlist import ALLOWED_IMPORTS
+from micrograde.worker.ops import CAPABILITIES
+
+DEFAULT = Path(__file__).with_name('rubric.toml')
+VISIBILITIES = ('visible', 'hidden', 'after_due_date', 'after_published')
+KEYS = ('required_ops', 'advisory', 'points', 'visibility', 'allowed_imports')
+
+
+class RubricError(ValueError):
+    """The rubric file is unreadable or says something impossible."""
+
+
+@dataclass(frozen=True)
+class Rubric:
+    required_ops: frozenset = frozenset({'add', 'mul', 'backward'})
+    advisory: frozenset = frozenset()  # check ids and whole categories that never fail a grade
+    points: dict = field(default_factory=dict)
+    check_points: dict = field(default_factory=dict)
+    visibility: str = 'visible'
+    check_visibility: dict = field(default_factory=dict)
+    source: str = ''
+    imports: tuple = ALLOWED_IMPORTS
+
+    @classmethod
+    def load(cls, path=None):
+        """The rubric at ``path`` (default: the lecture's). Without an ``advisory`` list, the
+        checks' own defaults apply (``harness/checks/registry.py``)."""
+        path = Path(path) if path else DEFAULT
+        try:
+            text = path.read_text()
+            data = tomllib.loads(text)
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise RubricError(f'cannot read rubric {path.name}: {e}') from None
+        ids = check_ids()
+        _known('key', data, KEYS)
+        points = _table(data, 'points')
+        check_points = _table(points, 'checks', 'points.')
+        points.pop('checks', None)
+        _known('category in [points]', points, CATEGORIES)
+        _known('check id in [points.checks]', check_points, ids)
+        for key, worth in {**points, **check_points}.items():
+            if isinstance(worth, bool) or not isinstance(worth, (int, float)):
+                raise RubricError(f'points for {key!r} must be a number, not {worth!r}')
+        vis = _table(data, 'visibility')
+        check_vis = _table(vis, 'checks', 'visibility.')
+        vis.pop('checks', None)
+        _known('key in [visibility]', vis, ('default',))
+        _known('check id in [visibility.checks]', check_vis, ids)
+        default_vis = vis.get('default', 'visible')
+        _known('visibility', [default_vis, *check_vis.values()], VISIBILITIES)
+        required = _list(data, 'required_ops', ['add', 'mul', 'backward'])
+        _known('op in required_ops', required, (*CAPABILITIES, 'mlp'))  # mlp: the interface
+        advisory = _list(data, 'advisory', None)
+        if advisory is None:
+            advisory = advisory_by_default()
+        _known('check id or category in advisory', advisory, [*CATEGORIES, *ids])
+        imports = _list(data, 'allowed_imports', list(ALLOWED_IMPORTS))
+        return cls(frozenset(required), frozenset(advisory), points, check_points, default_vis,
+                   check_vis, text, tuple(imports))
+
+    def counts(self, check):
+        """Whether a check's outcome decides the verdict."""
+        listed = check.id in self.advisory or check.category in self.advisory
+        return check.required and not listed
+
+    def worth(self, check_id, category):
+        """The points a check is worth when it passes."""
+        return float(self.check_points.get(check_id, self.points.get(category, 1)))
+
+    def graded(self, check_id):
+        """Whether a check is worth points: every check the registry has (and loading) that the
+        rubric does not make advisory, whatever the submission has."""
+        return check_id in _gradable() and not (
+            check_id in self.advisory or check_id.partition('.')[0] in self.advisory)
+
+    def total(self):
+        """The maximum score: the same for every submission graded with this rubric."""
+        return sum(self.worth(i, i.partition('.')[0]) for i in _gradable() if self.graded(i))
+
+    def apply(self, report):
+        """Complete the report with every registered check it lacks (not run: 0 points), then
+        set each check's points and visibility, the report's score and its verdict.
+
+        Points do not depend on what a submission has: an absent optional op is 0 of its points,
+        an unloadable submission 0 of ``total()``. Whether a failure decides the verdict does."""
+        ran = {c.id for c in report.checks}
+        loaded = any(c.id == 'load' and c.status == 'passed' for c in report.checks)
+        why = 'not run: what it needs is missing (see the checks before it)' if loaded else \
+            'not run: the submission could not be loaded'
+        report.checks += [Check(i, i.partition('.')[0], 'skipped', why) for i in _gradable()
+                          if i not in ran]
+        for check in report.checks:
+            check.required = self.counts(check)
+            worth = self.worth(check.id, check.category)
+            check.max_score = worth if self.graded(check.id) else 0.0
+            check.score = check.max_score if check.status == 'passed' else 0.0
+            check.visibility = self.check_visibility.get(check.id, self.visibility)
+        report.score = sum(c.score for c in report.checks)
+        report.max_score = self.total()
+        failed = any(c.required and c.status in ('failed', 'error') for c in report.checks)
+        report.verdict = 'failed' if failed or not loaded else 'passed'
+        return report
+
+
+@functools.cache
+def _gradable():
+    """Every check id a fully loaded submission is reported, in order (the registry's, imported
+    here as only grading needs it)."""
+    from micrograde.checks import check_ids
+    return ('load', *check_ids())
+
+
+def _known(what, given, known):
+    """A ``RubricError`` naming the first of ``given`` that is not in ``known``."""
+    for key in given:
+        if key not in known:
+            raise RubricError(f'unknown {what}: {key!r}; known: {", ".join(map(str, known))}')
+
+
+def _table(data, key, prefix=''):
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise RubricError(f'[{prefix}{key}] must be a table, not {value!r}')
+    return dict(value)
+
+
+def _list(data, key, default):
+    value = data.get(key, default)
+    if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise RubricError(f'{key} must be a list of names, not {value!r}')
+    return value

@@ -1,0 +1,213 @@
+"""What a worker may import: the standard library and the rubric's course libraries, nothing else.
+
+The grader's own package (``micrograde``, with ``micrograde.reference``) and every other installed distribution
+(``micrograd`` and any other autograd engine) must be out of reach whatever the install method
+(editable, wheel, PYTHONPATH, system site-packages).  So the worker starts Python without
+``site`` (``-S``) and its only import folder besides the stdlib is a *view*: one entry per
+top-level file or folder of an allowed distribution (and of the dependencies it needs, computed
+from the installed metadata), plus the worker package as ``mgworker``.  The view is a folder of
+symlinks for the process levels and a set of bind mounts under bubblewrap.  Reading the real
+site-packages by path is then prevented by the isolation level (bubblewrap mounts an empty
+folder over every site folder; Landlock grants reads only to ``readable()``); at the bare
+process level it is not (the report says so).
+"""
+import atexit
+import csv
+import functools
+import glob
+import os
+import re
+import shutil
+import site
+import sys
+import sysconfig
+import tempfile
+from importlib import metadata, util
+from pathlib import Path
+
+#: What a submission may import besides the standard library (with what those need); a rubric
+#: may name others.
+ALLOWED_IMPORTS = ('numpy', 'matplotlib', 'graphviz', 'torch')
+#: Never importable by a submission, whatever the rubric or ``--module`` says.
+OWN_DISTRIBUTION = 'micrograde'
+OWN_PACKAGES = ('micrograde', 'micrograde.reference')
+WORKER_PACKAGE = Path(__file__).resolve().parents[1] / 'worker'
+WORKER_NAME = 'mgworker'
+
+
+def _key(name):
+    return re.sub(r'[-_.]+', '-', name).lower()
+
+
+def _requirement_names(dist):
+    """Names of the distributions ``dist`` needs here (extras and other platforms left out)."""
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:  # then every requirement counts: only installed ones are exposed anyway
+        Requirement = None
+    for req in dist.requires or ():
+        if Requirement is None:
+            if 'extra' not in req:
+                yield re.match(r'\s*([A-Za-z0-9._-]*)', req).group(1)
+            continue
+        try:
+            parsed = Requirement(req)
+        except InvalidRequirement:
+            continue
+        if parsed.marker is None or parsed.marker.evaluate({'extra': ''}):
+            yield parsed.name
+
+
+def closure(names):
+    """The installed distributions named, and those they depend on, transitively."""
+    found, todo = {}, list(names)
+    while todo:
+        key = _key(todo.pop())
+        if key in found or key == OWN_DISTRIBUTION:
+            continue
+        try:
+            dist = metadata.distribution(key)
+        except metadata.PackageNotFoundError:
+            continue
+        found[key] = dist
+        todo.extend(_requirement_names(dist))
+    return list(found.values())
+
+
+def _dist_entries(dist):
+    """The top-level files and folders a distribution installed into its site folder."""
+    base = Path(dist.locate_file('')).resolve()
+    tops = set(_tops(dist))
+    tops = {t for t in tops if t not in ('..', '__pycache__', '') and not t.endswith('.pth')}
+    info = getattr(dist, '_path', None)  # the .dist-info folder: version() works in the worker
+    if info is not None:
+        tops.add(Path(info).name)
+    return {top: base / top for top in tops if (base / top).exists()}
+
+
+def _tops(dist):
+    """The first part of each path a distribution installed.  Read from its RECORD as text:
+    ``dist.files`` makes a path object of each of torch's ~30,000 files, a quarter of a second
+    on the way to every cold grade."""
+    record = dist.read_text('RECORD')
+    if record is None:
+        return [Path(f).parts[0] for f in dist.files or () if Path(f).parts]
+    return [row[0].split('/', 1)[0] for row in csv.reader(record.splitlines()) if row]
+
+
+def _module_entries(name):
+    """The top-level package or module ``name`` is imported from (``--module``), found as the
+    grader itself would import it."""
+    top = name.partition('.')[0]
+    if top in OWN_PACKAGES:
+        return {}
+    try:
+        spec = util.find_spec(top)
+    except (ImportError, ValueError):
+        return {}
+    if spec is None:
+        return {}
+    if spec.submodule_search_locations:
+        return {top: Path(next(iter(spec.submodule_search_locations))).resolve()}
+    if spec.origin and os.path.isfile(spec.origin):
+        return {os.path.basename(spec.origin): Path(spec.origin).resolve()}
+    return {}
+
+
+@functools.cache
+def entries(allowed, modules=()):
+    """``{name in the view: real path}`` of everything importable besides the stdlib."""
+    out = {}
+    dists = closure(allowed)
+    providers = metadata.packages_distributions() if modules else {}
+    for module in modules:
+        dists += closure(providers.get(module.partition('.')[0], []))
+    for dist in dists:
+        out.update(_dist_entries(dist))
+    for module in modules:
+        out.update(_module_entries(module))
+    for name in list(out):
+        if name.split('.')[0] in OWN_PACKAGES or _key(name).startswith(OWN_DISTRIBUTION + '-'):
+            del out[name]
+    out[WORKER_NAME] = worker_sources()
+    return out
+
+
+@functools.cache
+def worker_sources():
+    """A copy of the worker package with its sources only, made once per grading process.
+
+    Whether ``__pycache__`` files exist in the grader's tree depends on what ran there before;
+    a worker that reads them in one run and compiles the sources in another lays out its memory
+    differently, which changes the set order of a learner's engine and so its report.  Compiled
+    afresh every time (a few ms), a grade is the same in every checkout."""
+    folder = Path(tempfile.mkdtemp(prefix='micrograde-worker-'))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    target = folder / WORKER_NAME
+    shutil.copytree(WORKER_PACKAGE, target, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+    for path in (folder, *folder.rglob('*')):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    return target
+
+
+@functools.cache
+def view(allowed, modules=()):
+    """A folder of symlinks to ``entries()``: the worker's whole import path besides the stdlib.
+
+    Owned by the grader and read-only to anyone else; one per grading process and allow-list."""
+    folder = Path(tempfile.mkdtemp(prefix='micrograde-view-'))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    for name, target in entries(allowed, modules).items():
+        (folder / name).symlink_to(target)
+    os.chmod(folder, 0o755)
+    return folder
+
+
+def stdlib():
+    """The standard library's folders (site folders inside them are hidden separately)."""
+    paths = sysconfig.get_paths()
+    found = {paths['stdlib'], paths['platstdlib'], os.path.join(paths['platstdlib'], 'lib-dynload')}
+    found |= {p for p in sys.path if p.endswith(('.zip', 'lib-dynload'))}
+    return sorted({os.path.realpath(p) for p in found if os.path.exists(p)})
+
+
+@functools.cache
+def hidden():
+    """Folders the worker must not see: every site folder of every Python on this machine that
+    we know of, and the grader's own packages wherever they live."""
+    found = set(site.getsitepackages()) | {site.getusersitepackages()}
+    found |= {p for p in sys.path if p and os.path.basename(p) in ('site-packages', 'dist-packages')}
+    for root in ('/usr', '/usr/local', sys.prefix, sys.base_prefix, sys.exec_prefix):
+        for pattern in ('lib*/python3*/site-packages', 'lib*/python3*/dist-packages',
+                        'lib/python3/dist-packages'):
+            found |= set(glob.glob(os.path.join(root, pattern)))
+    for name in OWN_PACKAGES:
+        spec = util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            found |= set(spec.submodule_search_locations)
+    found = {os.path.realpath(p) for p in found if os.path.isdir(p)}
+    return tuple(sorted(p for p in found if not any(within(p, q) for q in found if q != p)))
+
+
+def readable(roots, hide=None):
+    """``roots`` with every folder of ``hide`` carved out: the paths to grant under Landlock,
+    which can only allow (the carved folders' siblings are granted one by one)."""
+    hide = hidden() if hide is None else hide
+    out = []
+    for root in roots:
+        root = os.path.realpath(root)
+        if not os.path.exists(root) or any(within(root, h) for h in hide):
+            continue
+        if not any(within(h, root) for h in hide):
+            out.append(root)
+            continue
+        try:
+            children = sorted(os.listdir(root))
+        except OSError:
+            continue
+        out += readable([os.path.join(root, c) for c in children], hide)
+    return out
+
+
+def within(path, folder):
+    return path == folder or path.startswith(folder.rstrip('/') + '/')

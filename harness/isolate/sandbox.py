@@ -1,0 +1,446 @@
+"""How a worker process is launched, at the strongest isolation level this machine offers.
+
+``bubblewrap``: no network, own PID/IPC/UTS namespaces, dies with the grader, a read-only view
+of the system and of the Python install with every site folder emptied, the allowed libraries
+(``allowlist.py``) and the submission read-only, a private size-limited scratch folder as the
+only writable place; the project, its reports and the rest of the disk are not there.
+``landlock``: where bubblewrap cannot start (no user namespaces, Docker without CAP_SYS_ADMIN),
+a plain process that fences itself in with Landlock before it loads anything: it reads only the
+system, Python's stdlib, the allowed libraries and its scratch folder, writes only its scratch,
+makes no TCP connection and (ABI >= 6) signals no process outside itself.
+``process``: the last resort, resource limits only.
+
+At the two process levels the grader is a child subreaper, so nothing a worker starts can
+slip away from being killed; as root every worker (at every level) runs as a uid used for
+nothing else, with no capabilities and no_new_privs, and everything of that uid is killed before
+any report is written.  ``protections(level)`` says, in every report, what a level does and does
+not stop.
+"""
+import ctypes
+import functools
+import os
+import platform
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from micrograde.isolate import allowlist
+
+LEVELS = ('bubblewrap', 'landlock', 'process')  # strongest first: what ``auto`` picks from
+SANDBOX_ROOT = '/opt/micrograde'
+PYTHON = os.path.realpath(getattr(sys, '_base_executable', sys.executable))
+SITE = f'{SANDBOX_ROOT}/site'  # the view (allowed libraries + worker package) under bubblewrap
+SCRATCH_SIZE = 128 * 2**20  # bytes a bubblewrap worker may write, all files together
+UID_RANGE = (1 << 20, 1 << 30)  # throwaway uids: no account has one of these
+PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 36, 24, 38
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@functools.cache
+def bubblewrap():
+    """The bwrap executable if it can start a sandbox here, else ``None``."""
+    exe = shutil.which('bwrap')
+    if exe is None:
+        return None
+    probe = [exe, '--unshare-pid', '--unshare-net', '--die-with-parent', '--ro-bind', '/', '/',
+             '--proc', '/proc', '--dev', '/dev', 'true']
+    if os.geteuid() != 0:
+        probe[1:1] = ['--unshare-user']
+    try:
+        ok = subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    return exe if ok else None
+
+
+@functools.cache
+def landlock_abi():
+    """The kernel's Landlock ABI version (0: none)."""
+    from micrograde.worker import landlock
+    return landlock.abi()
+
+
+class IsolationUnavailable(ValueError):
+    """The isolation level asked for cannot run on this machine."""
+
+
+_WHY_NOT = {
+    'bubblewrap': 'bubblewrap cannot start a sandbox on this machine (is it installed, and are '
+                  'user namespaces allowed?)',
+    'landlock': 'this kernel has no Landlock (it needs Linux >= 5.13 with landlock among its LSMs)',
+    'uid': 'as root, workers run as a throwaway uid, and that uid cannot run this Python (is it '
+           'installed under a private folder such as /root?); install micrograde with a Python '
+           'every user can run',
+    'unprotected': 'no isolation level that protects a grade runs here (bubblewrap cannot start, '
+                   'the kernel has no Landlock, and micrograde is not running as root); '
+                   '--isolation process runs submissions as you with nothing protected: use it '
+                   'for your own code only',
+}
+
+
+def available(level):
+    return _why_not(level) is None
+
+
+def _why_not(level):
+    if level == 'bubblewrap':
+        return None if bubblewrap() else 'bubblewrap'
+    if level == 'landlock' and landlock_abi() < 1:
+        return 'landlock'
+    return 'uid' if os.geteuid() == 0 and not _runs_as_throwaway() else None
+
+
+@functools.cache
+def _runs_as_throwaway():
+    """Whether a throwaway uid can start this Python with its stdlib (a private /root cannot)."""
+    uid = throwaway_uid()
+    try:
+        seen = subprocess.run([PYTHON, "-S", "-c", "import sys; print(sys.base_prefix)"],
+                              user=uid, group=uid, extra_groups=[], capture_output=True,
+                              text=True, timeout=30)
+        return seen.returncode == 0 and seen.stdout.strip() == sys.base_prefix
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def isolation(preferred='auto'):
+    """The level a worker gets: the one asked for, or for ``auto`` the strongest available;
+    ``auto`` never picks a level where a submission could write its own grade."""
+    for level in LEVELS if preferred == 'auto' else (preferred,):
+        why = _why_not(level)
+        if why is None and (preferred != 'auto' or not forgeable(level)):
+            return level
+    raise IsolationUnavailable(_WHY_NOT[why or 'unprotected'])
+
+
+#: What a submission cannot do, by name: every report lists each as protected or unprotected.
+PROTECTIONS = {
+    'imports': "imports only the standard library and the rubric's libraries",
+    'reads': 'reads no file but the system, Python, the allowed libraries and its own copy',
+    'writes': 'writes nowhere but its scratch folder: not the reports, the grader, other submissions',
+    'grader-proc': "cannot read the grader's environment, open files or memory in /proc",
+    'signals': 'cannot signal or trace the grader or another submission',
+    'escape': 'every process it starts is killed before any report is written',
+    'network': 'has no network at all',
+    'tcp': 'makes no TCP connection and listens on no TCP port',
+    'processes': 'starts a bounded number of processes: a fork bomb stops',
+    'disk': 'writes a bounded total to disk',
+}
+
+
+def protections(level, root=None, abi=None):
+    """``{'protected': [...], 'unprotected': [...]}``, names of ``PROTECTIONS``, at ``level``."""
+    root = os.geteuid() == 0 if root is None else root
+    abi = landlock_abi() if abi is None else abi
+    if level == 'bubblewrap':
+        have = set(PROTECTIONS)
+    else:
+        # as root: a throwaway uid cannot signal the grader or open its /proc entries, and is
+        # killed whole; unprivileged, only Landlock's signal scope (ABI 6) keeps the grader
+        # alive to kill what the submission started.  RLIMIT_NPROC bounds processes per uid
+        # (unprivileged: shared with the user's own processes)
+        have = {'signals', 'escape', 'processes', 'grader-proc'} if root else {'processes'}
+        if level == 'landlock':
+            have |= {'imports', 'reads', 'writes', 'grader-proc'}
+            have |= {'tcp'} if abi >= 4 else set()
+            have |= {'signals', 'escape'} if abi >= 6 else set()
+    return {'protected': [p for p in PROTECTIONS if p in have],
+            'unprotected': [p for p in PROTECTIONS if p not in have]}
+
+
+def forgeable(level):
+    """Whether a submission could write a report of its own at ``level``: it can both write
+    where the grader writes and outlive (or kill) the grader."""
+    protected = protections(level)['protected']
+    return 'writes' not in protected and 'escape' not in protected
+
+
+def _environment(home):
+    return {'HOME': home, 'TMPDIR': home, 'PATH': '/usr/local/bin:/usr/bin:/bin',
+            'LANG': 'C.UTF-8', 'PYTHONHASHSEED': '0', 'PYTHONDONTWRITEBYTECODE': '1',
+            'PYTHONIOENCODING': 'utf-8', 'MPLBACKEND': 'Agg', 'OMP_NUM_THREADS': '1',
+            'MPLCONFIGDIR': os.path.join(home, '.matplotlib')}
+
+
+def worker_argv(*args):
+    """Python without ``site``: no site folder, .pth file or editable finder is ever read, so
+    the only imports besides the stdlib are those of the view on PYTHONPATH.  The base
+    interpreter, not a virtual environment's: without ``site`` the venv adds nothing, and its
+    path (where the grader happens to be checked out) would change the worker's memory layout,
+    and with it the set order of a learner's engine and so its report."""
+    return [PYTHON, '-S', '-m', allowlist.WORKER_NAME, *map(str, args)]
+
+
+class Launch:
+    """How to start one worker: ``argv``, ``env``, ``preexec``, its ``uid`` (as root), the
+    submission's path as the worker sees it (``inside``) and, at the landlock level, the rules
+    the worker applies to itself before it loads anything (``landlock``)."""
+
+    def __init__(self, level, submission, scratch, fds, imports, modules=()):
+        self.level, self.uid, self.landlock, self.preexec = level, None, None, None
+        if os.geteuid() == 0:
+            self.uid = throwaway_uid()
+        if level == 'bubblewrap':
+            self.argv, self.inside = bubblewrap_argv(submission, fds, imports, modules, self.uid)
+            self.env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin')}
+            return
+        view = str(allowlist.view(imports, modules))
+        self.env = dict(_environment(str(scratch)), PYTHONPATH=view)
+        self.argv = worker_argv(*fds)
+        self.inside = copy_submission(submission, scratch)
+        if self.uid is not None:
+            self.preexec = functools.partial(drop_to, self.uid)
+            for path in (scratch, *Path(scratch).rglob('*')):
+                os.lchown(path, self.uid, self.uid)
+        if level == 'landlock':
+            libraries = map(str, allowlist.entries(imports, modules).values())
+            self.landlock = {'read': [*system_reads(), view, *libraries],
+                             'write': [str(scratch), '/dev/null']}
+
+
+def bubblewrap_argv(submission, fds, imports, modules, uid):
+    """``(argv, path inside)`` of a one-worker sandbox, dropping to ``uid`` when given."""
+    argv = bwrap_base(imports, modules)
+    argv += ['--size', str(SCRATCH_SIZE), '--perms', '0777', '--tmpfs', '/scratch']
+    inside = None
+    if submission:
+        inside = f'/submission/{Path(submission).name}'
+        argv += _parents(inside) + ['--ro-bind', str(Path(submission).resolve()), inside]
+    argv += ['--chdir', '/scratch'] + _setenv(_environment('/scratch')) + ['--']
+    if uid is not None:
+        argv += ['setpriv', f'--reuid={uid}', f'--regid={uid}', '--clear-groups',
+                 '--bounding-set=-all', '--inh-caps=-all', '--no-new-privs']
+    return argv + worker_argv(*fds), inside
+
+
+def template_command(jobs, control_fd, imports):
+    """argv of a warm template sandbox (see ``worker/forkserver.py``); ``jobs`` is bound at /jobs.
+
+    Only root can give it the two capabilities it needs to hand each job its own uid."""
+    argv = bwrap_base(imports) + ['--bind', str(jobs), '/jobs', '--chdir', '/tmp', '--cap-drop',
+                                  'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID']
+    argv += _setenv(_environment('/tmp')) + ['--']
+    return argv + worker_argv('forkserver', control_fd)
+
+
+def templates_available():
+    return os.geteuid() == 0 and bubblewrap() is not None
+
+
+def bwrap_base(imports, modules=()):
+    """The sandbox every worker shares: namespaces, a read-only system and Python with every
+    site folder (and the grader's packages) under an empty tmpfs, and the view of allowed
+    libraries at ``SITE``.  /tmp, /proc and /dev first, so that binds made later (a venv under
+    /tmp) land on top of them."""
+    argv = [bubblewrap(), '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts',
+            '--unshare-cgroup-try', '--die-with-parent', '--new-session', '--proc', '/proc',
+            '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp']
+    if os.geteuid() != 0:
+        argv.append('--unshare-user')
+    roots = []
+    for top in ('/bin', '/sbin', '/lib', '/lib32', '/lib64', '/usr', '/etc'):
+        if os.path.islink(top):
+            argv += ['--symlink', os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ['--ro-bind', top, top]
+            roots.append(top)
+    python = sys.executable
+    binds = {p for p in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(python)))
+             if not p.startswith(('/usr/', '/etc/'))}
+    for path in sorted(binds):
+        argv += _parents(path) + ['--ro-bind', path, path]
+    for folder in allowlist.hidden():
+        if any(allowlist.within(folder, root) for root in [*roots, *binds]):
+            argv += ['--perms', '0755', '--tmpfs', folder, '--remount-ro', folder]
+    argv += _parents(f'{SITE}/x')
+    for name, real in sorted(allowlist.entries(imports, modules).items()):
+        argv += ['--ro-bind', str(real), f'{SITE}/{name}']
+    return argv + ['--clearenv']
+
+
+def _setenv(env):
+    env = dict(env, PYTHONPATH=SITE)
+    return [a for key, value in env.items() for a in ('--setenv', key, value)]
+
+
+def _parents(path):
+    """bwrap options that create ``path``'s parent folders world-readable (``/root`` is 0700)."""
+    out, parts = [], Path(path).parts
+    for i in range(2, len(parts)):
+        out += ['--perms', '0755', '--dir', str(Path(*parts[:i]))]
+    return out
+
+
+def system_reads():
+    """What a Landlock worker may read besides its libraries: the system (shared libraries,
+    fonts, time zones, CPU facts) and Python's install, with every site folder carved out."""
+    roots = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/usr', '/etc', sys.base_prefix,
+             sys.prefix, os.path.dirname(os.path.realpath(sys.executable)), *allowlist.stdlib()]
+    return allowlist.readable(roots) + ['/dev/zero', '/dev/urandom', '/dev/random',
+                                        '/proc/cpuinfo', '/proc/meminfo', '/sys/devices/system/cpu']
+
+
+def copy_submission(submission, scratch):
+    """The worker's own copy of the submission in its scratch folder: a throwaway uid may not
+    read the original, and under Landlock nothing outside scratch is readable."""
+    if not submission:
+        return None
+    src = Path(submission)
+    target = Path(scratch, 'submission', src.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(src, target)
+    return str(target)
+
+
+def throwaway_uid():
+    """A uid no account and no running process has: this worker's alone."""
+    while True:
+        uid = secrets.randbelow(UID_RANGE[1] - UID_RANGE[0]) + UID_RANGE[0]
+        if not uid_processes(uid):
+            return uid
+
+
+def drop_to(uid):
+    """In the worker before exec (as root): become ``uid`` with no groups, no capabilities and
+    no way to gain any back."""
+    for cap in range(64):
+        _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # from root to a non-zero uid: every capability is gone
+    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), 'no_new_privs')
+
+
+def uid_processes(uid):
+    """Pids of the live processes (zombies are dead) whose real uid is ``uid``."""
+    found = []
+    for pid in os.listdir('/proc'):
+        if pid.isdigit():
+            try:
+                with open(f'/proc/{pid}/status') as f:
+                    status = f.read()
+                real = int(status[status.index('\nUid:') + 5:].split(None, 1)[0])
+                state = status[status.index('\nState:') + 7:].lstrip()[:1]
+            except (OSError, ValueError):
+                continue
+            if real == uid and state != 'Z':
+                found.append(int(pid))
+    return found
+
+
+def kill_uid(uid):
+    """Kill every process of ``uid`` until none is left: ``kill(-1)`` sent as that uid reaches
+    exactly its processes, all in one atomic sweep (no fork slips through)."""
+    for _ in range(50):
+        if not uid_processes(uid):
+            return True
+        helper = os.fork()
+        if helper == 0:
+            try:
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(helper, 0)
+    return not uid_processes(uid)
+
+
+@functools.cache
+def _setarch():
+    """``setarch ARCH -R`` where it works here (a container may forbid personality changes)."""
+    exe = shutil.which('setarch')
+    prefix = [exe, platform.machine(), '-R'] if exe else []
+    try:
+        ok = exe and subprocess.run([*prefix, 'true'], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    return prefix if ok else []
+
+
+def _fixed_addresses(argv):
+    return [*_setarch(), *argv]
+
+
+_started = {}  # pid -> start time of what this process started on purpose: never orphans
+
+
+def start(argv, **popen):
+    """``subprocess.Popen`` for a worker or a template, remembered as this process's own.
+
+    Address-space randomisation is off for it (``setarch -R``): an engine that keeps children in
+    a ``set`` walks them in an order set by memory addresses, and without randomisation those
+    are the same on every run, so the same submission and seed give the same report."""
+    proc = subprocess.Popen(_fixed_addresses(argv), **popen)
+    _started[proc.pid] = start_time(proc.pid)
+    return proc
+
+
+def stop(proc, uid=None, subreaper=False):
+    """After ``proc`` ended: kill every process of its ``uid`` and, when this process is its
+    ``subreaper``, every orphan it left; when this returns, nothing it started is running."""
+    born = _started.pop(proc.pid, 0)
+    if uid is not None:
+        kill_uid(uid)
+    if subreaper:
+        kill_orphans(born)
+
+
+@functools.cache
+def become_subreaper():
+    """Orphans of every worker this process starts are re-parented here, not to init: none
+    slips away, whatever environment, session or process group it gave itself."""
+    return _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def kill_orphans(since):
+    """Kill and reap the children of this process it did not start itself and that were born
+    after ``since`` (a worker's start): descendants of workers, re-parented here as their
+    parents died.  Until none is left."""
+    me = os.getpid()
+    for _ in range(500):
+        orphans = [pid for pid in children(me) if pid not in _started and start_time(pid) >= since]
+        if not orphans:
+            return True
+        for pid in orphans:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in orphans:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+    return False
+
+
+def start_time(pid):
+    """When ``pid`` started, in clock ticks since boot (0 when it is gone)."""
+    try:
+        with open(f'/proc/{pid}/stat', 'rb') as f:
+            return int(f.read().rpartition(b')')[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def children(pid):
+    """Pids of the processes whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open(f'/proc/{entry}/stat', 'rb') as f:
+                    fields = f.read().rpartition(b')')[2].split()
+                if int(fields[1]) == pid:
+                    found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return found

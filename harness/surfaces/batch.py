@@ -1,0 +1,148 @@
+"""Grade a whole class: many submissions in parallel, resumable, with a gradebook CSV.
+
+Each grading process builds the fuzz corpus and reads its stored oracle answers once (see
+``micrograde.oracle.oracles``), then grades submission after submission.  A submission whose content, rubric, seed, profile and grader
+version are unchanged since the last run keeps its report.
+"""
+import atexit
+import hashlib
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from micrograde import __version__
+from micrograde.isolate import sandbox
+from micrograde.grader.grading import safe_grade
+from micrograde.reporters import gradebook, html, json_report, write_reports
+from micrograde.isolate.warm import WarmTemplate
+from micrograde.worker.load import LoadError
+from micrograde.worker.load.archives import extract
+
+SKIP = ('.', '_', 'reports')
+GRADABLE = ('.py', '.ipynb', '.zip')
+
+
+def discover(paths, unpack_to):
+    """``[(id, path)]``: one submission per file or sub-folder of each folder or zip given."""
+    found = []
+    for root in map(Path, paths):
+        if root.is_file() and root.suffix.lower() == '.zip':
+            target = Path(unpack_to, root.stem)
+            try:
+                extract(str(root), str(target))
+            except LoadError as e:
+                raise ValueError(str(e)) from None
+            root = target
+        if root.is_dir():
+            for entry in sorted(root.iterdir()):
+                if entry.name.startswith(SKIP) or (entry.is_file() and entry.suffix.lower() not in GRADABLE):
+                    continue
+                found.append((entry.name, entry))
+        elif root.exists():
+            found.append((root.name, root))
+        else:
+            raise ValueError(f'{root}: no such file or folder')
+    ids = [i for i, _ in found]
+    return [(i if ids.count(i) == 1 else f'{i}-{n}', p) for n, (i, p) in enumerate(found)]
+
+
+def fingerprint(path, config):
+    """Hash of everything that decides a grade."""
+    h = hashlib.sha256()
+    for part in (__version__, config.rubric.source, str(config.seed), config.profile,
+                 repr(sorted(config.settings.classes.items()))):
+        h.update(part.encode() + b'\0')
+    files = sorted(p for p in Path(path).rglob('*') if p.is_file()) if Path(path).is_dir() else [Path(path)]
+    for f in files:
+        h.update(str(f.relative_to(path) if Path(path).is_dir() else f.name).encode() + b'\0')
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+_TEMPLATE = []
+
+
+def _template(config):
+    """This pool process's warm template, started on first use (``None`` unless bubblewrap runs
+    as root: only then can it hand every job a uid of its own)."""
+    if _TEMPLATE and _TEMPLATE[0] is not None and _TEMPLATE[0].proc.poll() is not None:
+        _TEMPLATE.pop().close()  # it died (memory, a bug): start a fresh one
+    if not _TEMPLATE:
+        warm = sandbox.isolation(config.settings.isolation) == 'bubblewrap' and \
+            sandbox.templates_available()
+        _TEMPLATE.append(WarmTemplate(config.rubric.imports) if warm else None)
+        if _TEMPLATE[0] is not None:
+            atexit.register(_TEMPLATE[0].close)
+    return _TEMPLATE[0]
+
+
+def _grade_one(job):
+    """In a pool process: grade one submission and write its reports (never raises)."""
+    sub_id, path, print_, out, config = job
+    report = safe_grade(str(path), None, config, sub_id, _template(config))
+    report.fingerprint = print_
+    t_report = time.perf_counter()
+    write_reports(report, out=Path(out, sub_id))
+    report.timings['report'] = time.perf_counter() - t_report
+    return sub_id, report
+
+
+def previous(out, sub_id, print_):
+    """The stored report of an unchanged submission, or ``None``."""
+    try:
+        report = json_report.read(Path(out, sub_id, 'report.json'))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return report if report.fingerprint == print_ else None
+
+
+class Batch:
+    """The submissions under some folders or zips, discovered once; ``with`` cleans up."""
+
+    def __init__(self, paths, out, config, gradebooks=('plain',), roster=None,
+                 assignment='micrograd'):
+        self.out, self.config = out, config
+        self.gradebooks, self.roster, self.assignment = gradebooks, roster, assignment
+        self.unrostered = []  # submissions the roster does not name, after ``run``
+        self.unpacked = tempfile.mkdtemp(prefix='micrograde-batch-')
+        try:
+            self.submissions = discover(paths, self.unpacked)
+        except ValueError:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        shutil.rmtree(self.unpacked, ignore_errors=True)
+
+    def run(self, jobs=2, progress=None):
+        """Grade what changed since the last run; returns ``{id: Report}`` in order."""
+        reports, todo = {}, []
+        for sub_id, path in self.submissions:
+            print_ = fingerprint(path, self.config)
+            old = previous(self.out, sub_id, print_)
+            if old is None:
+                todo.append((sub_id, path, print_, self.out, self.config))
+                continue
+            reports[sub_id] = old
+            if progress:
+                progress(sub_id, old, True)
+        if todo:
+            with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=get_context('spawn')) as pool:
+                for sub_id, report in pool.map(_grade_one, todo):
+                    reports[sub_id] = report
+                    if progress:
+                        progress(sub_id, report, False)
+        ordered = {sub_id: reports[sub_id] for sub_id, _ in self.submissions}
+        self.unrostered = gradebook.write(ordered, self.out, self.gradebooks, self.roster,
+                                          self.assignment)
+        html.write_index(ordered, Path(self.out, 'index.html'))
+        return ordered

@@ -1,0 +1,236 @@
+"""The ``micrograde`` command: plain functions behind click; every option documented in --help.
+
+The top of the stack: it imports the rest, nothing imports it. Grading (and so torch) is imported
+only by the commands that grade, so ``--help`` answers at once.
+"""
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from micrograde import __version__
+from micrograde.isolate import sandbox
+from micrograde.grader.config import CLASS_NAMES, ISOLATION_LEVELS, PROFILES, Config, Limits, Settings
+from micrograde.grader.rubric import Rubric, RubricError
+from micrograde.surfaces.service.cli import serve, token, worker
+
+EXIT_PASSED, EXIT_FAILED = 0, 1
+#: ``grade`` options that say where reports go and how they look, not how to grade.
+REPORT_OPTIONS = ('path', 'module', 'out', 'junit', 'json_path', 'gradescope', 'classroom',
+                  'github_output', 'color')
+
+
+def _classes(pairs):
+    names = dict(CLASS_NAMES)
+    for pair in pairs:
+        role, _, name = pair.partition('=')
+        if role not in names or not name.isidentifier():
+            raise click.BadParameter(f'{pair!r}: expected ROLE=NAME with ROLE one of '
+                                     f'{", ".join(names)}', param_hint='--class')
+        names[role] = name
+    return names
+
+
+def grade_options(f):
+    """Options shared by ``grade`` and ``batch``; their defaults are ``micrograde.grader.config``'s."""
+    for option in reversed([
+        click.option('--seed', default=Config.seed, show_default=True, help='Seed of the fuzzed '
+                     'graphs and MLP weights; the same seed, submission and version give the same '
+                     'report.'),
+        click.option('--profile', type=click.Choice(list(PROFILES)), default=Config.profile,
+                     show_default=True, help='How hard to fuzz: quick (a self-check), standard, '
+                     'thorough.'),
+        click.option('--rubric', type=click.Path(dir_okay=False), default=None,
+                     help='TOML rubric: points, required ops, advisory checks, visibility '
+                     '(default: the lecture).'),
+        click.option('--class', 'class_names', multiple=True, metavar='ROLE=NAME',
+                     help='Class name to look for, e.g. --class Value=Scalar (roles: '
+                     f'{", ".join(CLASS_NAMES)}).'),
+        click.option('--load-timeout', default=Settings.load_timeout, show_default=True,
+                     help='Seconds a submission may take to load.'),
+        click.option('--cell-timeout', default=Settings.cell_timeout, show_default=True,
+                     help='Seconds each notebook cell may run before the rest of it is skipped.'),
+        click.option('--check-timeout', default=Settings.check_timeout, show_default=True,
+                     help='Seconds one graph or MLP task may take before its check fails.'),
+        click.option('--memory-limit', default=Limits.memory >> 20, show_default=True,
+                     help='Megabytes of address space a worker may use.'),
+        click.option('--isolation', type=click.Choice(ISOLATION_LEVELS), default=Settings.isolation,
+                     show_default=True, help='Worker sandbox: bubblewrap where it runs (auto), '
+                     'bubblewrap or nothing, or a plain process.'),
+    ]):
+        f = option(f)
+    return f
+
+
+def make_config(seed, profile, rubric, class_names, load_timeout, cell_timeout, check_timeout,
+                memory_limit, isolation):
+    """The ``Config`` the options describe; anything impossible is a usage error (exit 2)."""
+    try:
+        loaded_rubric = Rubric.load(rubric)
+    except RubricError as e:
+        raise click.BadParameter(str(e), param_hint='--rubric') from None
+    try:
+        sandbox.isolation(isolation)
+    except sandbox.IsolationUnavailable as e:
+        raise click.BadParameter(str(e), param_hint='--isolation') from None
+    settings = Settings(classes=_classes(class_names), load_timeout=load_timeout,
+                        cell_timeout=cell_timeout, check_timeout=check_timeout,
+                        isolation=isolation, limits=Limits(memory=memory_limit * 2**20))
+    return Config(seed=seed, profile=profile, rubric=loaded_rubric, settings=settings)
+
+
+@click.group()
+@click.version_option(__version__, prog_name='micrograde')
+def main():
+    """Grade micrograd-style autograd engines against torch and a reference engine."""
+
+
+@main.command()
+@click.argument('path', required=False)
+@click.option('--module', help='Grade an installed module (e.g. micrograd) instead of a PATH.')
+@click.option('--out', type=click.Path(file_okay=False), help='Folder for every report: '
+              'junit.xml, report.json, results.json (Gradescope), classroom.json, report.html.')
+@click.option('--junit', type=click.Path(dir_okay=False), help='Write JUnit XML here.')
+@click.option('--json', 'json_path', type=click.Path(dir_okay=False), help='Write the JSON report here.')
+@click.option('--gradescope', type=click.Path(dir_okay=False), help="Write Gradescope's "
+              'results.json here.')
+@click.option('--classroom', type=click.Path(dir_okay=False), help="Write GitHub Classroom's "
+              'runner result (the JSON its grading reporter reads) here.')
+@click.option('--github-output', type=click.Path(dir_okay=False), help='Append '
+              '`result=<base64 runner result>` to this file: pass "$GITHUB_OUTPUT" in a workflow '
+              'step with an id, and give that id to autograding-grading-reporter\'s runners.')
+@click.option('--html', type=click.Path(dir_okay=False), help='Write the HTML report (one page, '
+              'the failing graphs drawn) here.')
+@click.option('--color/--no-color', default=None, help='Colour the summary (default: on a TTY).')
+@grade_options
+def grade(path, module, out, junit, json_path, gradescope, classroom, github_output, html, color,
+          **options):
+    """Grade one submission: a .py file, a notebook, a package folder, a .zip or --module NAME.
+
+    Exit status: 0 when every required check passed, 1 when one failed or the submission could
+    not be loaded, 2 on a usage error.
+    """
+    if bool(path) == bool(module):
+        raise click.UsageError('give exactly one of PATH or --module NAME')
+    from micrograde.grader.grading import safe_grade
+    from micrograde.reporters import write_reports
+    config = make_config(**options)
+    report = safe_grade(path, module, config, module or path)
+    rerun = _rerun(click.get_current_context(), path, module)
+    written = write_reports(report, out, junit=junit, json=json_path, gradescope=gradescope,
+                            classroom=classroom, html=html)
+    if github_output:
+        from micrograde.reporters.classroom import output_line
+        with open(github_output, 'a', encoding='utf-8') as f:
+            f.write(output_line(report))
+    colour = sys.stdout.isatty() if color is None else color
+    click.echo(_console(report, colour, rerun), nl=False)
+    for p in written:
+        click.echo(f'wrote {p}')
+    sys.exit(EXIT_PASSED if report.verdict == 'passed' else EXIT_FAILED)
+
+
+def _rerun(ctx, path, module):
+    """The command that grades the same way: the submission, the seed and profile, and every
+    grading option given (where the reports go is left out)."""
+    words = ['micrograde', 'grade', shlex.quote(path) if path else f'--module {shlex.quote(module)}']
+    for param in ctx.command.params:
+        if param.name not in ctx.params or param.name in REPORT_OPTIONS:
+            continue
+        if param.name not in ('seed', 'profile') and \
+                ctx.get_parameter_source(param.name) is ParameterSource.DEFAULT:
+            continue
+        value = ctx.params[param.name]
+        for v in (value if param.multiple else [value]):
+            words += [param.opts[0], shlex.quote(str(v))]
+    return ' '.join(words)
+
+
+def _console(report, colour, rerun):
+    from micrograde.reporters import console
+    return console.render(report, colour, rerun)
+
+
+@main.command()
+@click.argument('paths', nargs=-1, required=True)
+@click.option('--out', type=click.Path(file_okay=False), required=True,
+              help='Folder for each submission\'s reports and gradebook.csv.')
+@click.option('-j', '--jobs', default=2, show_default=True, help='Submissions graded at once.')
+@click.option('--roster', type=click.Path(dir_okay=False, exists=True),
+              help='CSV mapping each submission to a student: columns file (the file or folder '
+              'name) and student_id; optional name, email, section, login_id.')
+@click.option('--lms', type=click.Choice(['canvas', 'moodle']), multiple=True,
+              help='Also write the gradebook in this LMS\'s import format '
+              '(gradebook-canvas.csv, gradebook-moodle.csv); needs --roster.')
+@click.option('--assignment', default='micrograd', show_default=True,
+              help='The assignment\'s column name in the LMS gradebooks.')
+@grade_options
+def batch(paths, out, jobs, roster, lms, assignment, **options):
+    """Grade every submission in the given folders or zips (one per file or sub-folder).
+
+    Writes OUT/<id>/{junit.xml,report.json,results.json,classroom.json,report.html},
+    OUT/gradebook.csv (every cell safe to open in a spreadsheet) and OUT/index.html (sortable,
+    the most common problems on top). Submissions whose content, rubric, seed, profile and
+    grader version are unchanged keep their reports.
+    Exit status: 0 when the batch ran (whatever the grades), 2 on a usage error.
+    """
+    from micrograde.surfaces.batch import Batch
+    from micrograde.reporters.gradebook import read_roster
+    config = make_config(**options)
+    if lms and not roster:
+        raise click.BadParameter('an LMS gradebook needs --roster (its student ids)',
+                                 param_hint='--lms')
+    try:
+        names = read_roster(roster) if roster else None
+        work = Batch(paths, out, config, ('plain', *lms), names, assignment)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    state = {'failed': 0, 'reused': 0}
+    with work, click.progressbar(length=len(work.submissions), label='grading', show_eta=True,
+                                 show_pos=True, file=sys.stderr) as bar:
+        def progress(sub_id, report, reused):
+            state['failed'] += report.verdict != 'passed'
+            state['reused'] += reused
+            bar.label = f'grading ({state["failed"]} failing, {state["reused"]} unchanged)'
+            bar.update(1)
+        reports = work.run(jobs, progress)
+    passed = sum(r.verdict == 'passed' for r in reports.values())
+    click.echo(f'{len(reports)} graded: {passed} passed, {len(reports) - passed} failed; '
+               f'{state["reused"]} unchanged since the last run. Gradebook: '
+               f'{Path(out, "gradebook.csv")}; class page: {Path(out, "index.html")}')
+    if work.unrostered:
+        click.echo(f'not in the roster (left out of the LMS gradebooks): '
+                   f'{", ".join(work.unrostered)}', err=True)
+
+
+@main.command('classroom-tests')
+@click.option('--out', type=click.Path(dir_okay=False), required=True,
+              help='The test file to write; GitHub Classroom\'s python grader runs files named '
+              '*_test.py, e.g. tests/micrograde_test.py.')
+@click.option('--submission', required=True, help='The file or folder learners hand in, as a '
+              'path from the repository root (e.g. micrograd.ipynb).')
+@click.option('--profile', type=click.Choice(list(PROFILES)), default='quick', show_default=True,
+              help='How hard to fuzz when the tests run.')
+def classroom_tests(out, submission, profile):
+    """Write a plain pytest file with one `def test_*` per check, for GitHub Classroom's
+    python grader (it reads test functions from source and runs only *_test.py files). Each test
+    runs its check; the submission is graded once per run."""
+    from micrograde.checks import check_ids
+    from micrograde.surfaces.pytest_plugin import classroom_test_module
+    if not Path(out).name.endswith('_test.py'):
+        raise click.BadParameter('the python grader only runs files named *_test.py',
+                                 param_hint='--out')
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    target = os.path.relpath(Path(submission).resolve(), Path(out).resolve().parent)
+    Path(out).write_text(classroom_test_module(['load', *check_ids()], target, profile))
+    click.echo(f'wrote {out}: {len(check_ids()) + 1} tests of {submission}')
+
+
+for _command in (serve, worker, token):  # the grading service's commands
+    main.add_command(_command)
+
+if __name__ == '__main__':
+    main()

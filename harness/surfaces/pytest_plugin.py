@@ -1,0 +1,184 @@
+"""pytest plugin for course repositories: ``pytest --micrograde=path/to/engine.py``.
+
+Every check micrograde has becomes one pytest item (``micrograde::ops.add``), so pytest's own
+reports (terminal, ``--junitxml``, IDEs, CI) list each one: a failure shows the diagnosis, the
+counterexample, expected vs actual and the learner's method; an advisory finding is an xfail
+(pytest's own "known, not counted"); a check that does not apply is skipped.
+
+The submission is graded once per test session, on first use, never at collection (collection
+imports neither torch nor grading): the first process to need it grades under a file lock and
+leaves the report as JSON in a folder named after the session, which every xdist worker of the
+same run reads. Options: ``--micrograde PATH`` (or the ini option ``micrograde``),
+``--micrograde-profile``, ``--micrograde-seed``, ``--micrograde-rubric``, ``--micrograde-out DIR``
+(micrograde's own reports as well). The fixture ``micrograde_report`` is the ``Report``.
+
+``check(check_id, path)`` does the same for one check from a plain test function: what
+``micrograde classroom-tests`` writes for GitHub Classroom's python grader.
+"""
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+ITEM_PREFIX = 'micrograde'
+
+
+class CheckFailed(Exception):
+    """A required check failed; ``str`` is the readable explanation."""
+
+
+def _cache_dir(run_id):
+    return Path(tempfile.gettempdir(), f'micrograde-pytest-{os.getuid()}', run_id)
+
+
+def graded(path, run_id, profile='quick', seed=0, rubric=None, out=None):
+    """The report for ``path``: graded by the first caller of this run, read by the others."""
+    from filelock import FileLock
+
+    from micrograde.reporters import json_report, write_reports
+    folder = _cache_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    cached = folder / 'report.json'
+    with FileLock(str(folder / 'grading.lock')):
+        if cached.exists():
+            return json_report.read(cached)
+        from micrograde.grader.config import Config
+        from micrograde.grader.grading import safe_grade
+        from micrograde.grader.rubric import Rubric
+        config = Config(seed=seed, profile=profile, rubric=Rubric.load(rubric))
+        report = safe_grade(str(path), config=config, name=str(path))
+        if out:
+            write_reports(report, out)
+        partial = folder / 'report.json.part'
+        json_report.write(report, partial)
+        partial.replace(cached)
+        return report
+
+
+def outcome(report, check_id):
+    """Turn one check of a report into pytest's outcome: return, skip, xfail or ``CheckFailed``."""
+    from micrograde.reporters.text import clean, failure_text, location
+    found = [c for c in report.checks if c.id == check_id]
+    if not found:
+        raise CheckFailed(f'{check_id} was not reported for {report.submission}')
+    c = found[0]
+    if c.advisory:
+        pytest.xfail(f'advisory: {clean(c.message.splitlines()[0])}')
+    if c.status == 'skipped':
+        pytest.skip(clean(c.message))
+    if c.status in ('failed', 'error'):
+        raise CheckFailed(failure_text(c, location(report, c)))
+
+
+_REPORTS = {}
+
+
+def check(check_id, path, profile='quick', seed=0, rubric=None):
+    """One check, for a plain test function (GitHub Classroom's python grader reads ``def
+    test_*`` from source): graded once per process and run."""
+    key = (str(path), profile, seed, rubric)
+    if key not in _REPORTS:
+        _REPORTS[key] = graded(path, uuid.uuid4().hex, profile, seed, rubric)
+    outcome(_REPORTS[key], check_id)
+
+
+def classroom_test_module(check_ids, submission, profile):
+    """A plain test module, one ``def test_*`` per check, ``submission`` relative to it."""
+    head = (f'"""micrograde\'s checks as plain tests, for GitHub Classroom\'s python grader.\n\n'
+            f'Written by `micrograde classroom-tests`: regenerate it rather than edit it. The\n'
+            f'submission is graded once per run; see each failure for what to fix.\n"""\n'
+            f'from pathlib import Path\n\nfrom micrograde.surfaces.pytest_plugin import check\n\n'
+            f'SUBMISSION = Path(__file__).resolve().parent / {submission!r}\n'
+            f'PROFILE = {profile!r}\n')
+    tests = [f'\n\ndef test_{i.replace(".", "_")}():\n    check({i!r}, SUBMISSION, PROFILE)\n'
+             for i in check_ids]
+    return head + ''.join(tests)
+
+
+# --- the plugin -------------------------------------------------------------------------------
+
+def pytest_addoption(parser):
+    group = parser.getgroup('micrograde', 'grade a micrograd-style engine, one test per check')
+    group.addoption('--micrograde', metavar='PATH', help='The submission to grade: a .py file, '
+                    'a notebook, a package folder or a .zip.')
+    group.addoption('--micrograde-profile', default=None, choices=['quick', 'standard', 'thorough'],
+                    help='How hard to fuzz (default: quick).')
+    group.addoption('--micrograde-seed', type=int, default=None, help='Seed (default 0).')
+    group.addoption('--micrograde-rubric', metavar='FILE', default=None,
+                    help='TOML rubric (default: the lecture).')
+    group.addoption('--micrograde-out', metavar='DIR', default=None,
+                    help="Also write micrograde's own reports (report.json, junit.xml ...) here.")
+    parser.addini('micrograde', 'The submission to grade, like --micrograde.')
+    parser.addini('micrograde_profile', 'quick, standard or thorough, like --micrograde-profile.')
+
+
+def pytest_configure(config):
+    path = config.getoption('micrograde') or config.getini('micrograde')
+    if path:
+        workerinput = getattr(config, 'workerinput', None)  # an xdist worker: the run's id
+        run_id = workerinput['testrunuid'] if workerinput else uuid.uuid4().hex
+        config.pluginmanager.register(Session(config, path, run_id), 'micrograde-session')
+
+
+@pytest.fixture(scope='session')
+def micrograde_report(pytestconfig):
+    """micrograde's ``Report`` of the submission (graded once per session)."""
+    session = pytestconfig.pluginmanager.get_plugin('micrograde-session')
+    if session is None:
+        raise pytest.UsageError('micrograde_report needs a submission: pytest --micrograde PATH '
+                                '(or the ini option micrograde)')
+    return session.report()
+
+
+class Session:
+    """The submission of this test session, its items and its one grading."""
+
+    def __init__(self, config, path, run_id):
+        root = Path(config.rootpath)
+        self.path = Path(path) if Path(path).is_absolute() else root / path
+        self.run_id = run_id
+        self.profile = config.getoption('micrograde_profile') or \
+            config.getini('micrograde_profile') or 'quick'
+        self.seed = config.getoption('micrograde_seed') or 0
+        self.rubric = config.getoption('micrograde_rubric')
+        self.out = config.getoption('micrograde_out')
+
+    def report(self):
+        return graded(self.path, self.run_id, self.profile, self.seed, self.rubric, self.out)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        from micrograde.checks import check_ids  # the registry: no torch, no grading
+        parent = Checks.from_parent(session, name=ITEM_PREFIX, nodeid=ITEM_PREFIX, submission=self)
+        items.extend(CheckItem.from_parent(parent, name=i, check_id=i)
+                     for i in ['load', *check_ids()])
+
+
+class Checks(pytest.Collector):
+    """The parent of the check items (they are made at collection, not collected from files)."""
+
+    def __init__(self, *, submission, **kw):
+        super().__init__(**kw)
+        self.submission = submission
+
+    def collect(self):
+        return []
+
+
+class CheckItem(pytest.Item):
+    def __init__(self, *, check_id, **kw):
+        super().__init__(**kw)
+        self.check_id = check_id
+
+    def runtest(self):
+        outcome(self.parent.submission.report(), self.check_id)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, CheckFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.parent.submission.path, None, f'micrograde {self.check_id}'

@@ -1,0 +1,178 @@
+"""``check(Value)``: the grader's checks run in a learner's own notebook, as a self-check.
+
+The same registry and the same checks as ``micrograde grade``, on the classes the learner passes
+in, in their own kernel: no sandbox (it is their code, in their process), each request under a
+time limit.  Offline (``oracles.offline``): torch and Hypothesis are never imported; the fuzz
+corpus is the grader's (``micrograde.fuzz.dags``), torch's answers come from the shipped store
+(``micrograde.oracle.oracle_store``), the reference engine answers any graph not stored, and a failure is
+shrunk as the grader shrinks it (``micrograde.fuzz.shrink``, judged by the reference).  The result
+renders as the HTML report (graph included) in Jupyter and as the console summary in a terminal.
+"""
+import contextlib
+import os
+import platform
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+from micrograde import __version__
+from micrograde.oracle import oracles
+from micrograde.isolate.answers import RESULTS, Failure
+from micrograde.grader.config import Config, Settings
+from micrograde.grader.grading import run_checks
+from micrograde.model.results import Check, Report
+from micrograde.worker import tasks
+from micrograde.worker.execute import Backend
+from micrograde.worker.load.classes import EXPECTED, Found, similar
+from micrograde.worker.load.errors import LoadError
+from micrograde.worker.serve import Capture
+
+NOTICE = ('Self-check, not your grade: the grader runs these checks and more (torch on every '
+          'graph, a larger random search, a sandbox) on what you submit.')
+
+
+class _Expired(BaseException):
+    """Raised in the learner's code when a request's time is up (not an ``Exception``, so that
+    ``except Exception`` in their code does not swallow it)."""
+
+
+class LocalSession:
+    """What ``Session`` is to a worker, in this process: ``run`` answers requests with the
+    learner's classes, each request under ``settings.check_timeout`` seconds (where a timer
+    can be set: in the main thread); after ``MAX_STRIKES`` timeouts nothing more is run."""
+
+    MAX_STRIKES = 3
+
+    def __init__(self, classes, settings, seed, attributes=None):
+        self.classes, self.settings, self.seed = classes, settings, seed
+        self.backend = Backend(classes['Value'], attributes=attributes)
+        self.restarts = self.strikes = 0
+
+    def run(self, task, items, timeout=None):
+        timeout = timeout or self.settings.check_timeout
+        parse = RESULTS[task].parse
+        if self.strikes >= self.MAX_STRIKES:
+            return [_lost(task, f'not run: the engine already timed out {self.strikes} times')
+                    for _ in items]
+        results = []
+        with _time_limit(timeout) as limit:
+            for item in items:
+                capture = Capture()
+                random.seed(self.seed)
+                limit.inside = True
+                try:
+                    with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
+                        result = tasks.run(task, item, self.classes, self.backend)
+                except _Expired:
+                    pass
+                finally:
+                    limit.inside = False
+                if limit.fired:
+                    self.strikes += 1
+                    reason = f'timed out after {timeout:g} s'
+                    results.append(_lost(task, reason))
+                    results += [_lost(task, f'not run: an earlier graph of this check {reason}')
+                                for _ in items[len(results):]]
+                    break
+                results.append(parse(result, capture.take()))
+        return results
+
+
+def _lost(task, reason):
+    return RESULTS[task](error=Failure('worker', 'Timeout', reason))
+
+
+@dataclass
+class _Limit:
+    fired: bool = False
+    inside: bool = False  # the learner's code is running: the alarm may interrupt it
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Yields a ``_Limit``; after ``seconds`` it is ``fired``, and while the learner's code runs
+    SIGALRM raises ``_Expired`` in it, again every 0.1 s until it leaves (code that swallows it
+    cannot stay). Outside the main thread no timer can be set: no limit."""
+    limit = _Limit()
+    if threading.current_thread() is not threading.main_thread():
+        yield limit
+        return
+
+    def alarm(signum, frame):
+        limit.fired = True
+        if limit.inside:
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+            raise _Expired()
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield limit
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@dataclass
+class SelfCheck:
+    """The outcome: ``passed``, the ``report`` (the grader's result model), and its rendering."""
+    report: Report
+
+    @property
+    def passed(self):
+        return self.report.verdict == 'passed'
+
+    def _repr_html_(self):
+        from micrograde.reporters import html
+        return html.fragment(self.report, selfcheck=True)
+
+    def __str__(self):
+        from micrograde.reporters import console
+        return NOTICE + '\n\n' + console.render(self.report)
+
+    __repr__ = __str__
+
+
+def check(Value, MLP=None, *, Neuron=None, Layer=None, seed=0, profile='quick', timeout=3.0):
+    """Run the grader's checks on ``Value`` (and ``MLP``) here, in this kernel.
+
+    ``timeout``: seconds one request (a check's graphs, an MLP task) may take. Returns a
+    ``SelfCheck``: shown as the report in Jupyter, as text in a terminal."""
+    classes = {role: cls for role, cls in
+               (('Value', Value), ('Neuron', Neuron), ('Layer', Layer), ('MLP', MLP)) if cls is not None}
+    config = Config(seed=seed, profile=profile, settings=Settings(check_timeout=timeout))
+    found = {role: _found(role, cls) for role, cls in classes.items()}
+    try:
+        warnings, error = found['Value'].locate(os.path.basename), ''
+    except LoadError as e:
+        warnings, error = [], str(e)
+    report = Report(submission=f'{_where(Value)} (self-check)', seed=seed, profile=profile,
+                    versions={'micrograde': __version__, 'python': platform.python_version()},
+                    budgets=config.budget.to_dict(), load_warnings=warnings,
+                    classes={role: _where(cls) for role, cls in classes.items()},
+                    class_info={role: f.info() for role, f in found.items()})
+    report.checks.append(Check('load', 'load', 'failed' if error else 'passed',
+                               error or f'Value is {_where(Value)}'))
+    state = random.getstate()
+    started = time.perf_counter()
+    try:
+        if not error:
+            with oracles.offline():
+                run_checks(LocalSession(classes, config.settings, seed, found['Value'].attributes),
+                           config, report)
+    finally:
+        random.setstate(state)
+        report.timings['total'] = time.perf_counter() - started
+    return SelfCheck(config.rubric.apply(report))
+
+
+def _found(role, cls):
+    """The class as the loader reports it, with its methods named otherwise (``backprop``)."""
+    found = Found(cls, _where(cls), 'name')
+    found.similar = similar(cls, EXPECTED.get(role, ()))
+    return found
+
+
+def _where(cls):
+    return f'{getattr(cls, "__module__", "?")}.{getattr(cls, "__qualname__", "?")}'

@@ -1,0 +1,133 @@
+"""The only module of the service that imports the grader: grading, reports, formats, limits.
+
+Everything else in ``micrograde.surfaces.service`` speaks in bytes, dicts and JSON text, so the grader's
+internals can move without the service noticing anything but this file.  What needs torch
+(grading, fingerprints, the gradebook) is imported on first use: ``micrograde --help`` and
+``micrograde token`` stay light.
+"""
+import csv
+import io
+import json
+import mimetypes
+import shutil
+import tempfile
+from pathlib import Path
+
+from micrograde.grader.config import PROFILES, Config
+from micrograde.reporters import FILENAMES, FORMATS as _WRITERS
+from micrograde.model.results import Check, Report
+from micrograde.grader.rubric import Rubric, RubricError
+
+PROFILE_NAMES = tuple(PROFILES)
+#: URL name -> report format, for every format the grader can write ('report.html' once an HTML
+#: reporter is in the table); JUnit is served as report.xml, beside report.json.
+FORMATS = {{'junit': 'report.xml'}.get(f, FILENAMES.get(f, f)): f for f in _WRITERS}
+
+
+class BadRubric(ValueError):
+    """A rubric the grader cannot use; ``str`` says why."""
+
+
+def _rubric(text):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, 'rubric.toml')
+        path.write_text(text)
+        try:
+            return Rubric.load(path)
+        except RubricError as e:
+            raise BadRubric(str(e).replace(str(path), 'the rubric')) from None
+
+
+def rubric_text(path=None):
+    """The text of a rubric file (the default one without ``path``), validated."""
+    try:
+        return Rubric.load(path).source
+    except RubricError as e:
+        raise BadRubric(str(e)) from None
+
+
+def _config(seed, profile, rubric):
+    return Config(seed=seed, profile=profile, rubric=_rubric(rubric))
+
+
+def suffixes():
+    """What a submission may be: .py, .ipynb, .zip."""
+    from micrograde.surfaces.batch import GRADABLE
+    return GRADABLE
+
+
+def fingerprint(filename, data, seed, profile, rubric):
+    """The grader's fingerprint of a submission: its content, rubric, seed, profile, version."""
+    from micrograde.surfaces.batch import fingerprint as _fingerprint
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, filename)
+        path.write_bytes(data)
+        return _fingerprint(path, _config(seed, profile, rubric))
+
+
+def grade(filename, data, seed, profile, rubric):
+    """The report (a dict) of a submission, graded as ``micrograde grade FILENAME`` would.
+
+    Uses this process's warm template, kept between jobs."""
+    from micrograde.surfaces.batch import _template
+    from micrograde.grader.grading import safe_grade
+    config = _config(seed, profile, rubric)
+    scratch = tempfile.mkdtemp(prefix='micrograde-job-')
+    try:
+        path = Path(scratch, filename)
+        path.write_bytes(data)
+        return safe_grade(str(path), None, config, filename,
+                          _template(config)).to_dict()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def warm_up():
+    """Before the first job: import the grader (torch), start this process's warm template and
+    fill the caches of the default seed and profile (the fuzz corpus and the oracles' answers)
+    by grading the reference engine, so that no learner waits for them.  Returns the isolation
+    level jobs get here."""
+    from micrograde import reference
+
+    from micrograde.surfaces.batch import _template
+    from micrograde.grader.grading import safe_grade
+    config = Config()
+    engine = Path(reference.__file__).with_name('engine.py')
+    return safe_grade(str(engine), None, config, 'warm-up',
+                      _template(config)).isolation
+
+
+def gave_up(filename, seed, profile, rubric, message):
+    """An error report: the grader did not grade the submission, and says why."""
+    report = Report(submission=filename, seed=seed, profile=profile)
+    report.checks.append(Check('grader', 'load', 'error', message))
+    return _rubric(rubric).apply(report).to_dict()
+
+
+def is_error(report):
+    """Whether a report says the grader could not grade (rather than a grade)."""
+    return any(c['id'] == 'grader' and c['status'] == 'error' for c in report['checks'])
+
+
+def render(report_json, name):
+    """``(bytes, media type)`` of one report format, ``None`` when no reporter writes it."""
+    if name not in FORMATS:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, name)
+        _WRITERS[FORMATS[name]](Report.from_dict(json.loads(report_json)), path)
+        media = mimetypes.guess_type(name)[0] or 'application/octet-stream'
+        return path.read_bytes(), media + ('; charset=utf-8' if media.startswith('text/') else '')
+
+
+def gradebook(reports):
+    """The gradebook CSV text for ``{row id: report JSON}``."""
+    from micrograde.reporters import gradebook as book
+    with tempfile.TemporaryDirectory() as folder:
+        book.write({k: Report.from_dict(json.loads(v)) for k, v in reports.items()}, folder)
+        return Path(folder, 'gradebook.csv').read_text(encoding='utf-8')
+
+
+def table(reports):
+    """Rows of the gradebook as dicts (for the staff page)."""
+    return list(csv.DictReader(io.StringIO(gradebook(reports))))
