@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from micrograde.checks import advisory_by_default, check_ids
+from micrograde.model.errors import RubricError
 from micrograde.model.results import CATEGORIES, Check
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS
 from micrograde.worker.ops import CAPABILITIES
@@ -17,10 +18,6 @@ from micrograde.worker.ops import CAPABILITIES
 DEFAULT = Path(__file__).with_name('rubric.toml')
 VISIBILITIES = ('visible', 'hidden', 'after_due_date', 'after_published')
 KEYS = ('required_ops', 'advisory', 'points', 'visibility', 'allowed_imports')
-
-
-class RubricError(ValueError):
-    """The rubric file is unreadable or says something impossible."""
 
 
 @dataclass(frozen=True)

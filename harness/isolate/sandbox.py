@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from micrograde.isolate import allowlist
+from micrograde.model.errors import IsolationUnavailable
 
 LEVELS = ('bubblewrap', 'landlock', 'process')  # strongest first: what ``auto`` picks from
 SANDBOX_ROOT = '/opt/micrograde'
@@ -61,10 +62,6 @@ def landlock_abi():
     """The kernel's Landlock ABI version (0: none)."""
     from micrograde.worker import landlock
     return landlock.abi()
-
-
-class IsolationUnavailable(ValueError):
-    """The isolation level asked for cannot run on this machine."""
 
 
 _WHY_NOT = {

@@ -14,7 +14,8 @@ from click.core import ParameterSource
 from micrograde import __version__
 from micrograde.isolate import sandbox
 from micrograde.grader.config import CLASS_NAMES, ISOLATION_LEVELS, PROFILES, Config, Limits, Settings
-from micrograde.grader.rubric import Rubric, RubricError
+from micrograde.grader.rubric import Rubric
+from micrograde.model.errors import RubricError, UsageError
 from micrograde.surfaces.service.cli import serve, token, worker
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
@@ -70,12 +71,10 @@ def make_config(seed, profile, rubric, class_names, load_timeout, cell_timeout, 
     """The ``Config`` the options describe; anything impossible is a usage error (exit 2)."""
     try:
         loaded_rubric = Rubric.load(rubric)
-    except RubricError as e:
-        raise click.BadParameter(str(e), param_hint='--rubric') from None
-    try:
         sandbox.isolation(isolation)
-    except sandbox.IsolationUnavailable as e:
-        raise click.BadParameter(str(e), param_hint='--isolation') from None
+    except UsageError as e:  # click's BadParameter exits 2, as UsageError.exit_code says
+        hint = '--rubric' if isinstance(e, RubricError) else '--isolation'
+        raise click.BadParameter(str(e), param_hint=hint) from None
     settings = Settings(classes=_classes(class_names), load_timeout=load_timeout,
                         cell_timeout=cell_timeout, check_timeout=check_timeout,
                         isolation=isolation, limits=Limits(memory=memory_limit * 2**20))

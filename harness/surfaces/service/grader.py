@@ -24,7 +24,7 @@ PROFILE_NAMES = tuple(PROFILES)
 FORMATS = {{'junit': 'report.xml'}.get(f, FILENAMES.get(f, f)): f for f in _WRITERS}
 
 
-class BadRubric(ValueError):
+class BadRubric(RubricError):
     """A rubric the grader cannot use; ``str`` says why."""
 
 
