@@ -15,6 +15,7 @@ readable text and every counterexample can be pasted into a notebook and run.
 import ast
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from micrograde.worker.ops import OPS, TABLE, capability
 
@@ -63,28 +64,24 @@ class Graph:
     output: int
     names: tuple = field(default=(), compare=False)  # names of the nodes, for printing
 
-    def _once(self, key, compute):
-        """``compute()``, kept on this (frozen) graph: the same graphs are asked the same
-        questions for every check of every submission of a batch."""
-        found = self.__dict__.get(key)
-        if found is None:
-            found = compute()
-            object.__setattr__(self, key, found)
-        return found
+    # What a graph is asked again and again (for every check of every submission of a batch) is
+    # computed once: cached_property keeps it in the instance's __dict__, beside the frozen fields.
+    @cached_property
+    def _hash(self):
+        return hash((self.inputs, self.nodes, self.output))
 
     def __hash__(self):
         """Hashed once: a graph is a key of every oracle and wire cache."""
-        return self._once('_hash', lambda: hash((self.inputs, self.nodes, self.output)))
+        return self._hash
 
     @property
     def size(self):
         return len(self.inputs) + len(self.nodes)
 
-    @property
+    @cached_property
     def capabilities(self):
         """What the submission must support to build and run it."""
-        return self._once('_capabilities',
-                          lambda: frozenset(n.capability for n in self.nodes) | {'backward'})
+        return frozenset(n.capability for n in self.nodes) | {'backward'}
 
     def name(self, i):
         if i < len(self.inputs):
@@ -108,8 +105,9 @@ class Graph:
 
     def live(self):
         """Indices the output depends on (itself included), ascending."""
-        return self._once('_live', self._live)
+        return self._live
 
+    @cached_property
     def _live(self):
         keep, stack = set(), [self.output]
         while stack:
@@ -200,7 +198,11 @@ class Graph:
     def wire(self):
         """``to_dict()`` made once and shared (read it, never change it): the same graphs go
         to every submission of a batch and to the oracles."""
-        return self._once('_wire', self.to_dict)
+        return self._wire
+
+    @cached_property
+    def _wire(self):
+        return self.to_dict()
 
     def to_dict(self):
         d = {'inputs': [[n, x] for n, x in self.inputs], 'nodes': [n.to_dict() for n in self.nodes],
