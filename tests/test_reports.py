@@ -4,12 +4,17 @@ console as a learner reads it. A passing engine shows no failure anywhere; advis
 visible but never failures; every submission under one rubric has the same maximum score."""
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
-from conftest import SUBMISSIONS, validate_json, validate_junit
+import actions
+from conftest import ROOT, SUBMISSIONS, validate_json, validate_junit
 from micrograde.checks import check_ids
 from micrograde.grader.rubric import Rubric
 
@@ -26,21 +31,39 @@ Value.tanh = _tanh
 '''
 
 KINDS = {'passing': 'lecture_engine.py', 'failing': 'bug_overwrite_grad.py',
-         'unloadable': 'broken/syntax_error.py', 'hostile': None}
+         'partial': 'missing_ops.py', 'unloadable': 'broken/syntax_error.py',
+         'notebook': 'lecture_notebook.ipynb', 'hostile': None}
+#: the notebook graded: the lecture's, with __add__ assigning its gradients
+NOTEBOOK_BUG = ('grad += 1.0 * out.grad', 'grad = 1.0 * out.grad')
 
 
 @pytest.fixture(scope='module')
-def graded(tmp_path_factory):
+def workspace(tmp_path_factory):
+    """A course repository as a GitHub runner checks it out: the submissions tracked by git,
+    graded from its top by relative path, as the shipped workflow does."""
+    ws = tmp_path_factory.mktemp('workspace')
+    for kind, name in KINDS.items():
+        path = ws / 'submissions' / (name or 'hostile_engine.py')
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = (SUBMISSIONS / (name or 'lecture_engine.py')).read_text()
+        path.write_text(text.replace(*NOTEBOOK_BUG) if kind == 'notebook' else
+                        text + HOSTILE if not name else text)
+    subprocess.run(['git', 'init', '-q', str(ws)], check=True)
+    subprocess.run(['git', '-C', str(ws), 'add', 'submissions'], check=True)
+    return ws
+
+
+@pytest.fixture(scope='module')
+def graded(workspace, tmp_path_factory):
     """``{kind: (folder, exit code, console text)}``, each graded once through the real CLI."""
-    from conftest import micrograde
     out = {}
     for kind, name in KINDS.items():
         folder = tmp_path_factory.mktemp(kind)
-        path = SUBMISSIONS / name if name else folder / 'hostile_engine.py'
-        if not name:
-            path.write_text((SUBMISSIONS / 'lecture_engine.py').read_text() + HOSTILE)
-        result = micrograde('grade', path, '--profile', 'quick', '--out', folder / 'reports',
-                            '--no-color', '--github-output', folder / 'github_output')
+        path = Path('submissions', name or 'hostile_engine.py')
+        result = subprocess.run(
+            [sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', str(path), '--profile', 'quick', '--out',
+             str(folder / 'reports'), '--no-color', '--github-output', str(folder / 'github_output')],
+            cwd=workspace, capture_output=True, text=True, timeout=300)
         assert 'Traceback' not in result.stderr, result.stderr
         out[kind] = (folder / 'reports', result.returncode, result.stdout)
     return out
@@ -119,33 +142,134 @@ def test_a_passing_engine_shows_no_failure_to_any_consumer(graded):
     assert 'FAIL' not in console and 'advisory warning' in console
 
 
-def test_junit_names_kinds_times_and_places_like_ci_actions_read_them(graded):
+def test_junit_names_kinds_and_times_as_jenkins_xunit_allows(graded):
     _, junit, _ = load(graded, 'failing')
     for suite in junit.iter('testsuite'):
         assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d', suite.get('timestamp'))
-        assert suite.get('hostname') and re.fullmatch(r'\d+\.\d+', suite.get('time'))
+        # junit-10.xsd's SUREFIRE_TIME: at most three decimals (validate_junit checks it too)
+        assert suite.get('hostname') and re.fullmatch(r'\d+\.\d{3}', suite.get('time'))
         for case in suite.iter('testcase'):
             assert case.get('classname') == suite.get('name')
             assert not case.get('name').startswith(suite.get('name').split('.')[-1] + '.')
-    ops = junit.find("testsuite[@name='micrograde.ops']")
-    failure = ops.find("testcase[@name='add']/failure")
+    failure = junit.find(".//testcase[@name='add']/failure")
     assert failure.get('type') == 'wrong gradient'
     assert 'a.grad: expected -4.0, got -2.0' in failure.text
-    # mikepenz/action-junit-report's resolveFileAndLine: the suite's file, then the last
-    # ` <file>...:<line>` in the failure's text
-    file = ops.get('file')
-    assert file.endswith('bug_overwrite_grad.py')
-    line = re.findall(rf' [^ ]*{re.escape(file)}.*?:(\d+)', failure.text)[-1]
-    source = (SUBMISSIONS / 'bug_overwrite_grad.py').read_text().split('\n')
-    assert source[int(line) - 1].lstrip().startswith('def __add__')
+
+
+JAVA_FRAME = re.compile(r'^\s*at (\S+/\S*/)?(.*)\((.*):(\d+)\)$')
+
+
+def dorny_place(text, tracked):
+    """Where dorny/test-reporter's java-junit parser annotates a failure (v2.7.0 to v3,
+    src/parsers/java-junit/java-junit-parser.ts): ``exceptionThrowSource`` takes the first line
+    of the text matching java-stack-trace-element-parser.ts's ``re`` whose file ``getFilePath``
+    finds: a file ``git ls-files`` lists with that base name, whose last folders are the frame's
+    package (its parts split on ``.`` up to the first starting with a character <= ``Z``; none
+    means no file). Otherwise the report file itself, line 0."""
+    for line in text.split('\n'):
+        m = JAVA_FRAME.match(line)
+        if not m:
+            continue
+        parts = m[2].split('.')
+        parts = parts[:next((i for i, p in enumerate(parts) if p[:1] and p[0] <= 'Z'), len(parts))]
+        for file in tracked if parts else ():
+            dirs = os.path.dirname(file).split('/')
+            if os.path.basename(file) == m[3] and len(parts) <= len(dirs) and \
+                    dirs[len(dirs) - len(parts):] == parts:
+                return file, int(m[4])
+    return 'junit.xml', 0
+
+
+def mikepenz_place(suite, text):
+    """Where mikepenz/action-junit-report annotates a failure (v4, v5: ``resolveFileAndLine``,
+    src/testParser.ts): the ``file`` of the testcase, the failure or else the suite (a file
+    and a ``line`` attribute are taken as they are; junit-10.xsd allows neither on a testcase),
+    else the classname's last part; the line from the last `` [^ ]*<file>.*?:<digits>`` in the
+    failure's text, else 1."""
+    file = suite.get('file') or suite.find('testcase').get('classname').split('.')[-1]
+    found = re.findall(rf' [^ ]*{re.escape(file)}.*?:\d+', text)
+    return file, int(found[-1].split(':')[-1]) if found else 1
+
+
+#: kind -> {failing check: text on the learner's line it must be annotated at}
+LEARNER_LINES = {
+    'failing': {'ops.add': 'def __add__', 'ops.radd': 'def __radd__',
+                'backward.accumulate': 'def backward', 'mlp.gradients': 'class MLP'},
+    'unloadable': {'load': 'def __init__(self, data)'},
+    'notebook': {'ops.add': 'def __add__', 'backward.accumulate': 'def backward'},
+}
+
+
+@pytest.mark.parametrize('kind', ['failing', 'partial', 'unloadable', 'notebook', 'hostile'])
+def test_every_failure_is_annotated_at_the_learners_line_by_both_github_annotators(
+        graded, workspace, kind):
+    report, junit, _ = load(graded, kind)
+    tracked = subprocess.run(['git', '-C', str(workspace), 'ls-files'], capture_output=True,
+                             text=True, check=True).stdout.split()
+    submission = report['submission']
+    lines = (workspace / submission).read_text().split('\n')
+    places = {}
+    for suite in junit.iter('testsuite'):
+        for case in suite.iter('testcase'):
+            failure = case.find('failure') if case.find('failure') is not None else case.find('error')
+            if failure is None:
+                continue
+            where = dorny_place(failure.text, tracked)
+            assert where == mikepenz_place(suite, failure.text), case.get('name')
+            assert where[0] == submission and where[1] >= 1, (case.get('name'), where)
+            places[f"{suite.get('name').split('.')[-1]}.{case.get('name')}".removeprefix('load.')] = \
+                where[1]
+    assert len(places) == len(report['checks']) - sum(
+        c['status'] in ('passed', 'skipped') or not c['required'] for c in report['checks'])
+    for check, code in LEARNER_LINES.get(kind, {}).items():
+        assert code in lines[places[check] - 1], (check, lines[places[check] - 1])
+
+
+def test_the_github_annotators_own_code_puts_failures_at_the_learners_line(graded, workspace):
+    """dorny/test-reporter and action-junit-report's dist/index.js under Node, as a runner runs
+    them (inputs from the shipped workflow), GitHub's API on loopback."""
+    for action in (actions.DORNY, actions.MIKEPENZ):
+        if actions.missing(action):
+            pytest.skip(actions.missing(action))
+    for kind in ('failing', 'notebook', 'passing'):
+        report, junit, _ = load(graded, kind)
+        (workspace / 'junit.xml').write_bytes((graded[kind][0] / 'junit.xml').read_bytes())
+        tracked = subprocess.run(['git', '-C', str(workspace), 'ls-files'], capture_output=True,
+                                 text=True, check=True).stdout.split()
+        want = sorted((*dorny_place(f.text, tracked), 'failure') for f in junit.iter('failure'))
+        _, calls, _ = actions.run(actions.DORNY, workspace, {
+            'name': 'micrograde', 'path': 'junit.xml', 'reporter': 'java-junit',
+            'use-actions-summary': 'false'})
+        posted = [a for _, _, body in calls if body and body.get('output', {}).get('annotations')
+                  for a in body['output']['annotations']]
+        assert sorted((a['path'], a['start_line'], a['annotation_level']) for a in posted) == want
+        _, calls, _ = actions.run(actions.MIKEPENZ, workspace, {
+            **workflow_inputs('mikepenz/action-junit-report'), 'report_paths': 'junit.xml'})
+        posted = [a for _, _, body in calls if body and 'output' in body
+                  for a in body['output'].get('annotations', [])]
+        failures = sorted((a['path'], a['start_line'], 'failure') for a in posted
+                          if a['annotation_level'] == 'failure')
+        assert failures == want, kind
+        advisory = [a for a in posted if a['title'].endswith('(advisory)')]
+        assert advisory and {a['annotation_level'] for a in advisory} == {'notice'}, kind
+        assert {a['path'] for a in posted} == {report['submission']}
+
+
+def workflow_inputs(uses):
+    """The ``with:`` inputs of the shipped Classroom workflow's step that uses ``uses``."""
+    text = (ROOT / 'examples' / 'github-classroom' / 'classroom.yml').read_text()
+    step = text.split(f'uses: {uses}@', 1)[1].split('\n      - ', 1)[0]
+    block = step.split('with:', 1)[1]
+    return {m[1]: m[2].strip().strip('\'"') for m in re.finditer(r'^\s+(\w+):\s*(.+)$', block, re.M)
+            if not m[2].lstrip().startswith('#')}
 
 
 def test_hostile_output_stays_data(graded):
     folder, code, _ = graded['hostile']
     report, junit, gradescope = load(graded, 'hostile')
     assert code == 1 and report['verdict'] == 'failed'
-    assert [c.get('name') for c in junit.iter('testcase')] == \
-        [c['id'].split('.', 1)[-1] for c in report['checks']]
+    assert sorted(c.get('name').removesuffix(' (advisory)') for c in junit.iter('testcase')) == \
+        sorted(c['id'].split('.', 1)[-1] for c in report['checks'])
     text = (folder / 'junit.xml').read_text(encoding='utf-8')
     assert '\x00' not in text and '\x1b' not in text
     tanh = next(t for t in gradescope['tests'] if t['name'] == 'ops.tanh')

@@ -4,42 +4,73 @@ Valid against xunit's ``junit-10.xsd`` (the schema Jenkins validates JUnit files
 pytest's ``junit_family=xunit2`` targets); junit-xml is not used because it always writes a
 ``disabled`` attribute that schema rejects, so xunit skipped every micrograde report.
 
-* One ``testsuite`` per category with ``time``, ``timestamp`` and ``hostname`` (the common JUnit
-  schema) and the grading's properties; one ``testcase`` per check, named without its category
-  (the classname carries it: mikepenz/action-junit-report titles a case ``classname.name``), with
-  the check's measured duration.
+* One ``testsuite`` per category and file of the learner's code, with ``file`` (the only place
+  junit-10.xsd allows one), ``time`` (three decimals at most, its SUREFIRE_TIME), ``timestamp``
+  and ``hostname``, and the grading's properties; one ``testcase`` per check, named without its
+  category (the classname carries it), with the check's measured duration.
 * A failure's ``type`` is the kind of bug (dorny/test-reporter shows ``type: message``); its body
-  has the counterexample, expected vs actual and, last, ``at Value.__add__ (engine.py:22)``.
-  junit-10.xsd allows no ``file``/``line`` on a testcase, so the submission's file goes on the
-  testsuite (``file`` is allowed there) and the line in that last body line, where
-  action-junit-report's ``resolveFileAndLine`` finds it (`` <file>…:<line>``).
+  has the counterexample, expected vs actual and, last, the learner's line (``places.place``:
+  for a notebook, the line of the ``.ipynb`` file) in the two forms the GitHub annotators read
+  (``frames``), so every failure, of every category, is annotated at the learner's code.
 * Advisory findings are ``<skipped type="micrograde.advisory">`` with the finding in the body,
   as pytest writes an xfail (``<skipped type="pytest.xfail">``): Jenkins counts it skipped and
   keeps the build stable (a failure makes it UNSTABLE), GitLab lists it as skipped and shows the
   body as its details, dorny/test-reporter shows it skipped (failure or error mean failed),
-  action-junit-report annotates it as a notice and never fails the check run. A failure element,
-  whatever its attributes, is red in all four.
+  action-junit-report makes it a notice (with ``include_passed`` and ``annotate_notice``) and never
+  fails the check run; its name ends ``(advisory)``, so dorny's list tells it from an op that is
+  not implemented. A failure element, whatever its attributes, is red in all four.
 """
+import os
 import socket
 import xml.etree.ElementTree as ET
 
-from micrograde.reporters.text import clean, failure_text, kind, location
+from micrograde.reporters.places import place
+from micrograde.reporters.text import clean, failure_text, kind
 
 OUTPUT_LIMIT = 4096
 
 
 def _seconds(x):
-    """``12.345``: the plain decimal junit-10.xsd's SUREFIRE_TIME pattern allows (no exponent)."""
-    return f'{max(0.0, float(x)):.6f}'
+    """``12.345``: junit-10.xsd's SUREFIRE_TIME allows no exponent and at most three decimals."""
+    return f'{max(0.0, float(x)):.3f}'
+
+
+def frames(where):
+    """The last lines of a failure's body, one per annotator's rule, both at the learner's line:
+
+    * action-junit-report (``resolveFileAndLine``, src/testParser.ts): with the suite's ``file``
+      and no ``line`` it takes the last match of `` [^ ]*<file>.*?:(\\d+)`` in the body;
+    * dorny/test-reporter's java-junit parser (``exceptionThrowSource``/``getFilePath``,
+      src/parsers/java-junit/java-junit-parser.ts) reads the first line matching
+      ``at <package>.<Class>...(<file name>:<line>)`` whose file name is a file git tracks
+      and whose package names that file's folders (lowercase parts, up to the first capital):
+      so the package is the file's folder, and a file at the top of a repository, having no
+      folder, is never resolved by it."""
+    spot = f'{where["file"]}:{where["line"]}' + (f'; {where["cell"]}' if where['cell'] else '')
+    lines = [f'at {where["method"]} ({spot})']
+    folder = os.path.basename(os.path.dirname(os.path.abspath(where['file'])))
+    label = where['method'] if where['method'][:1].isupper() else 'Submission.' + where['method']
+    if folder:
+        lines.append(f'at {folder}.{label}({os.path.basename(where["file"])}:{where["line"]})')
+    return '\n'.join(clean(line) for line in lines)
 
 
 def _body(report, check):
-    return failure_text(check, location(report, check))
+    where = place(report, check)
+    return failure_text(check) + ('\n\n' + frames(where) if where else '')
+
+
+#: Failures first, then advice, then the rest, in each suite and across suites: with
+#: ``include_passed`` action-junit-report annotates every test, and a check run takes only the
+#: first 50 annotations (``annotations.slice(0, 50)``, src/annotator.ts).
+def _rank(check):
+    return 1 if check.advisory else 0 if check.status in ('failed', 'error') else 2
 
 
 def _case(report, check):
-    case = ET.Element('testcase', classname=f'micrograde.{check.category}',
-                      name=clean(check.id.split('.', 1)[-1]), time=_seconds(check.duration))
+    name = clean(check.id.split('.', 1)[-1]) + (' (advisory)' if check.advisory else '')
+    case = ET.Element('testcase', classname=f'micrograde.{check.category}', name=name,
+                      time=_seconds(check.duration))
     headline = clean(check.message.split('\n')[0])
     if check.advisory:
         ET.SubElement(case, 'skipped', type='micrograde.advisory',
@@ -69,10 +100,23 @@ def _properties(report):
     return props
 
 
+def _suites(report):
+    """``[(category, file, checks)]``: a suite per category and file of the learner's code, so
+    the suite's ``file`` (the only place junit-10.xsd allows one) is each case's file."""
+    groups = {}
+    for check in report.checks:
+        where = place(report, check)
+        groups.setdefault((check.category, where['file'] if where else report.submission),
+                          []).append(check)
+    suites = [(category, file, sorted(checks, key=_rank)) for (category, file), checks in
+              groups.items()]
+    return sorted(suites, key=lambda suite: _rank(suite[2][0]))
+
+
 def render(report):
     host = socket.gethostname()
     root = ET.Element('testsuites', name='micrograde')
-    for category, checks in report.by_category().items():
+    for category, file, checks in _suites(report):
         cases = [_case(report, c) for c in checks]
         suite = ET.SubElement(root, 'testsuite', name=f'micrograde.{category}',
                               tests=str(len(cases)),
@@ -80,10 +124,8 @@ def render(report):
                               errors=str(sum(c.find('error') is not None for c in cases)),
                               skipped=str(sum(c.find('skipped') is not None for c in cases)),
                               time=_seconds(sum(c.duration for c in checks)),
-                              timestamp=report.timestamp or '1970-01-01T00:00:00', hostname=host)
-        files = {p['file'] for p in (location(report, c) for c in checks) if p}
-        if len(files) == 1:
-            suite.set('file', clean(files.pop()))
+                              timestamp=report.timestamp or '1970-01-01T00:00:00', hostname=host,
+                              file=clean(file))
         if len(root) == 1:
             suite.append(_properties(report))
         suite.extend(cases)

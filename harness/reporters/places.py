@@ -1,0 +1,170 @@
+"""Where the learner's code behind any check is, as a file and a line a CI annotator opens.
+
+``place(report, check)`` is ``{'method', 'file', 'line', 'cell'}`` for every check of a loaded
+submission, most precise first: the learner's line an exception came from (``(at engine.py, line
+31: ...)`` in the message), the method an op or backward check exercises, the op a fuzzed graph
+blames, the class an MLP check builds, the line a load error names; else the ``Value`` class.
+
+In a notebook, ``line`` is the line of the ``.ipynb`` file where that cell's source line is
+written (nbformat keeps one source line per JSON string, one per line of the file), so an
+annotation opens at the code; ``cell`` keeps the cell and its own line for people.
+"""
+import bisect
+import json
+import os
+import re
+
+from micrograde.model.graph import Graph
+from micrograde.reporters.text import location, method
+from micrograde.worker.load.notebooks import MAX_FILE
+
+#: ``(at engine.py, line 31: ...``, ``(cell 4, line 1)``, ``syntax error in x.py at line 2``,
+#: ``cell 3, which defines it, did not run: syntax error at line 108``: where, then its line.
+_WHERE = re.compile(r'(?P<where>cell \d+|[^\s(),:]+\.py)\b\D{0,60}?\bline (?P<line>\d+)')
+_AT = re.compile(r'\(at (?P<where>cell \d+|[^\s(),:]+\.py), line (?P<line>\d+)')
+_CLASS = re.compile(r'(?P<where>.+), line (?P<line>\d+)$')
+#: the class an MLP check builds (``forward`` computes what a Neuron computes)
+_MLP_CLASS = {'mlp.forward': 'Neuron'}
+
+
+def place(report, check):
+    """``{'method', 'file', 'line', 'cell'}`` of the learner's code behind ``check``, or ``None``
+    when nothing of the submission could be located (it did not load and names no line)."""
+    found = (_raised(report, check) or _method(report, check) or _blamed(report, check)
+             or _class(report, _MLP_CLASS.get(check.id, 'MLP') if check.category == 'mlp' else '')
+             or (_named(report, check.message, 'load') if check.category == 'load' else None)
+             or _class(report, 'Value'))
+    if not found:
+        return None
+    label, where, line = found
+    return _resolved(report, label, where, line)
+
+
+def _raised(report, check):
+    m = _AT.search(check.message)
+    return m and (_label(report, check), m['where'], int(m['line']))
+
+
+def _method(report, check):
+    where = location(report, check)
+    return where and (where['method'], where['cell'] or os.path.basename(where['file']),
+                      where['line'])
+
+
+def _blamed(report, check):
+    """The op of the node a fuzzed graph's diagnosis blames, at its method's ``def``."""
+    ce = check.counterexample
+    if check.category != 'fuzz' or not ce or not ce.culprits or not ce.graph:
+        return None
+    graph = Graph.from_dict(ce.graph)
+    index = next((i for i in range(len(graph.inputs), graph.size)
+                  if graph.name(i) == ce.culprits[0]), None)
+    name = method('ops.' + graph.node(index).capability) if index is not None else 'backward'
+    where = report.methods.get(name or 'backward')
+    return where and (f'{_value(report)}.{name}', where['file'], where['line'])
+
+
+def _class(report, role):
+    m = _CLASS.match(report.classes.get(role, '')) if role else None
+    return m and (report.class_info.get(role, {}).get('name') or role, m['where'], int(m['line']))
+
+
+def _named(report, message, label):
+    m = _WHERE.search(message)
+    return m and (label, m['where'], int(m['line']))
+
+
+def _label(report, check):
+    name = method(check.id)
+    return f'{_value(report)}.{name}' if name else check.id
+
+
+def _value(report):
+    return report.class_info.get('Value', {}).get('name') or 'Value'
+
+
+def _resolved(report, label, where, line):
+    """The path to open for ``where`` (a file inside the submission, or ``cell N``)."""
+    submission = report.submission.rstrip('/')
+    if where.startswith('cell '):
+        number = int(where.split()[1])
+        return {'method': label, 'file': submission, 'cell': f'{where}, line {line}',
+                'line': notebook_line(submission, number, line)}
+    if submission.lower().endswith('.py'):
+        path = submission
+    elif submission.lower().endswith('.zip'):
+        path = where
+    else:
+        path = os.path.join(submission, where) if os.path.isdir(submission) else \
+            os.path.join(os.path.dirname(submission), where)
+    return {'method': label, 'file': path, 'line': line, 'cell': None}
+
+
+def notebook_line(path, cell, line):
+    """The line of the notebook file at ``path`` holding line ``line`` of cell ``cell``
+    (numbered among all cells, as the loader numbers them); 1 if the file cannot be read."""
+    try:
+        if os.path.getsize(path) > MAX_FILE:
+            return 1
+        with open(path, encoding='utf-8-sig') as f:
+            text = f.read()
+        return source_lines(text).get(cell, {}).get(line, 1)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return 1
+
+
+def source_lines(text):
+    """``{cell number: {source line: line of the file}}`` for a notebook's text, cells numbered
+    among all cells (formats 4 and 3: ``cells`` lists, ``source`` or ``input``)."""
+    rows = [m.start() for m in re.finditer('\n', text)]
+    found = {}
+    _walk(text, _ws(text, 0), (), found, [0])
+    out = {}
+    for cell, strings in found.items():
+        lines, current = {}, 1
+        for offset, string in strings:
+            row = bisect.bisect_left(rows, offset) + 1
+            for k in range(string.count('\n') + 1 - string.endswith('\n')):
+                lines.setdefault(current + k, row)
+            current += string.count('\n')
+        out[cell] = lines
+    return out
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _ws(text, pos):
+    while text[pos] in ' \t\r\n':
+        pos += 1
+    return pos
+
+
+def _walk(text, pos, path, found, cells):
+    """Walk the JSON value at ``pos`` (``path`` leads to it); return where it ends. Each cell's
+    source strings go into ``found[cell number]`` with their offsets."""
+    c = text[pos]
+    if c in '{[':
+        close, index = '}' if c == '{' else ']', 0
+        pos = _ws(text, pos + 1)
+        while text[pos] != close:
+            if c == '{':
+                key, pos = _DECODER.raw_decode(text, pos)
+                pos = _ws(text, _ws(text, pos) + 1)  # past the colon
+            else:
+                key, index = index, index + 1
+                if path[-1:] == ('cells',):
+                    cells[0] += 1
+                    key = ('cell', cells[0])
+                    found.setdefault(cells[0], [])
+            pos = _ws(text, _walk(text, pos, path + (key,), found, cells))
+            if text[pos] == ',':
+                pos = _ws(text, pos + 1)
+        return pos + 1
+    value, end = _DECODER.raw_decode(text, pos)
+    *head, key = path
+    if isinstance(key, int):  # one string of a source list
+        *head, key = head
+    if isinstance(value, str) and key in ('source', 'input') and head and isinstance(head[-1], tuple):
+        found[head[-1][1]].append((pos, value))
+    return end
