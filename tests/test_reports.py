@@ -91,26 +91,56 @@ def test_every_report_is_valid_for_its_consumer(graded, kind):
 
 
 def classroom_reporter(result):
-    """What autograding-grading-reporter makes of a runner's result: the points it posts
-    (NotifyClassroom: sum of tests' score over max_score), the tests it shows red (ConsoleResults:
-    any status but pass or error), whether it fails the run (main: status fail)."""
-    points = (sum(t['score'] for t in result['tests']), result['max_score'])
-    red = [t['name'] for t in result['tests'] if t['status'] not in ('pass', 'error')]
-    return points, red, result['status'] == 'fail'
+    """What autograding-grading-reporter (v1, src/) makes of a runner's result: the points it
+    posts (notify-classroom.js: sum of tests' score, max_score), the points it prints
+    (helpers/test-helpers.js getTestScore: tests with status pass / tests x max_score), the
+    tests it shows as red crosses (console-results.js: any status but pass or error), whether
+    it fails the run (main.js: status fail)."""
+    tests = result['tests']
+    posted = (sum(t['score'] for t in tests), result['max_score'])
+    printed = sum(t['status'] == 'pass' for t in tests) / len(tests) * result['max_score']
+    red = [t['name'] for t in tests if t['status'] not in ('pass', 'error')]
+    return posted, round(printed, 2), red, result['status'] == 'fail'
 
 
-def test_classroom_gets_the_points_and_advice_is_never_red(graded):
+def test_classroom_posts_and_prints_the_true_points_and_only_failures_are_red(graded):
     total = Rubric.load().total()
     runs = {kind: json.loads((graded[kind][0] / 'classroom.json').read_text()) for kind in KINDS}
-    points, red, fails = classroom_reporter(runs['passing'])
-    assert points == (total, total) and red == [] and not fails
-    assert any('advisory' in t['name'] and t['status'] == 'pass' for t in runs['passing']['tests'])
-    points, red, fails = classroom_reporter(runs['failing'])
-    assert points[1] == total and 0 < points[0] < total and fails
-    assert 'ops.add' in red and not [n for n in red if n.startswith('robustness')]
+    for kind, run in runs.items():
+        report = load(graded, kind)[0]
+        posted, printed, red, fails = classroom_reporter(run)
+        assert posted == (report['score'], total) and printed == report['score'], kind
+        assert fails == (report['verdict'] == 'failed'), kind
+        assert not [n for n in red if n.startswith(('robustness', 'capability'))], kind
+    for kind in ('passing', 'partial'):
+        assert classroom_reporter(runs[kind])[2] == [], kind
+    assert classroom_reporter(runs['partial'])[0][0] < total
+    missing = [t for t in runs['partial']['tests'] if t['status'] == 'error']
+    assert missing and all('not implemented' in t['message'] for t in missing
+                           if t['name'].startswith('ops.'))
+    red = classroom_reporter(runs['failing'])[2]
+    assert 'ops.add' in red
     add = next(t for t in runs['failing']['tests'] if t['name'] == 'ops.add')
-    assert add['filename'].endswith('bug_overwrite_grad.py') and add['line_no'] == 18
-    assert classroom_reporter(runs['unloadable'])[0] == (0, total)
+    assert add['filename'] == 'submissions/bug_overwrite_grad.py' and add['line_no'] == 18
+    unloaded = runs['unloadable']['tests']
+    assert {t['status'] for t in unloaded} == {'error'} and 'syntax error' in unloaded[0]['message']
+
+
+def test_the_classroom_reporters_own_code_prints_the_true_points(graded, workspace):
+    """autograding-grading-reporter's dist/main.js under Node, with MICROGRADE_RESULTS from the
+    ``--github-output`` line, as the shipped workflow passes it."""
+    if actions.missing(actions.CLASSROOM):
+        pytest.skip(actions.missing(actions.CLASSROOM))
+    for kind in ('passing', 'failing', 'partial', 'unloadable'):
+        report = load(graded, kind)[0]
+        line = (graded[kind][0].parent / 'github_output').read_text().strip()
+        out, _, _ = actions.run(actions.CLASSROOM, workspace, {'runners': 'micrograde'},
+                                {'MICROGRADE_RESULTS': line.removeprefix('result=')})
+        score, total = report['score'], report['max_score']
+        assert f'Total points for micrograde: {score:.2f}/{total:g}' in out, out[-2000:]
+        assert f'::notice title=Autograding complete::Points {score:g}/{total:g}' in out
+        assert ('❌' in out) == (kind == 'failing'), kind
+        assert ('::error::Some tests failed.' in out) == (report['verdict'] == 'failed')
 
 
 def test_every_submission_has_the_rubrics_maximum(graded):

@@ -1,50 +1,77 @@
 """What GitHub Classroom's grading reporter reads: one runner's result, as its graders emit it.
 
-classroom-resources/autograding-grading-reporter takes ``runners: micrograde`` and reads the
-environment variable ``MICROGRADE_RESULTS``: base64 of this JSON (the shape of
-autograding-command-grader's ``result`` output: ``version``, ``status``, ``max_score``,
-``tests[]`` with ``name``, ``status``, ``score``, ``message``, ``test_code``, ``filename``,
-``line_no``, ``duration``). It posts ``Points <sum of tests' score>/<max_score>`` to Classroom,
-prints a test green only when its status is ``pass`` (``error`` as an error, anything else as a
-red cross), and fails the run when the top-level status is ``fail``. So:
+classroom-resources/autograding-grading-reporter (v1) takes ``runners: micrograde`` and reads
+``MICROGRADE_RESULTS``: base64 of this JSON (the shape of autograding-command-grader's
+``result``: ``version``, ``status``, ``max_score``, ``tests[]`` with ``name``, ``status``,
+``score``, ``message``, ``test_code``, ``filename``, ``line_no``, ``duration``). What it does
+with it (src/):
 
-* ``max_score`` is the rubric's total, the same for every submission;
-* an advisory finding is ``pass`` (0 points) with a message that says it is advice;
-* the top-level status is ``fail`` exactly when micrograde's verdict is failed.
+* notify-classroom.js posts ``Points <sum of tests' score>/<max_score>`` to Classroom;
+* helpers/test-helpers.js ``getTestScore`` prints ``Total points: <tests with status pass> /
+  <tests> x max_score``, whatever each test's score;
+* console-results.js prints a ``pass`` test green, an ``error`` test as ``Error: <message>``
+  and any other as a red cross; main.js fails the run when the top-level status is ``fail``.
+
+So the tests are the rubric's points, one test per point (per ``unit``, the points' greatest
+common divisor): only checks worth points are listed (a 0-point test would change the ratio),
+each as many times as its points, all passing or none; the first holds the check's score, so
+both figures are the true score. A check not run because the learner has not written what it
+needs (an op not implemented) is ``error`` with the reason, not a red cross; advisory
+findings, worth nothing, are in the JUnit, HTML and console reports. The top-level status is
+``fail`` exactly when micrograde's verdict is failed.
 
 ``write(report, path)`` writes the JSON; ``output_line`` is the ``result=<base64>`` line a
-workflow step appends to ``$GITHUB_OUTPUT`` (``micrograde grade --classroom-output``).
+workflow step appends to ``$GITHUB_OUTPUT`` (``micrograde grade --github-output``).
 """
 import base64
 import json
+import math
+from fractions import Fraction
 
-from micrograde.reporters.text import clean, failure_text, location
+from micrograde.reporters.places import place
+from micrograde.reporters.text import clean, failure_text
 
 LIMIT = 4000
 
 
-def _test(report, check):
-    place = location(report, check)
-    if check.advisory:
-        status, message = 'pass', 'Advisory, not graded: ' + failure_text(check, place)
-    elif check.status in ('failed', 'error'):
-        status, message = ('error' if check.status == 'error' else 'fail'), failure_text(check, place)
+def unit(checks):
+    """The points one test stands for: the greatest common divisor of the checks' points."""
+    points = [Fraction(str(c.max_score)) for c in checks]
+    return Fraction(math.gcd(*(p.numerator for p in points)),
+                    math.lcm(*(p.denominator for p in points))) if points else Fraction(1)
+
+
+def _tests(report, check, size, unloaded):
+    """The check as ``max_score / size`` tests of ``size`` points each (``unloaded``: why the
+    submission did not load, which is why a check was not run)."""
+    where = place(report, check)
+    count = round(Fraction(str(check.max_score)) / size)
+    if check.status == 'passed':
+        status, message = 'pass', clean(check.message)
+    elif check.status == 'skipped':
+        why = f'{check.message}: {unloaded}' if unloaded else check.message
+        status, message = 'error', f'{check.id}: {why} (0 of its {check.max_score:g} points)'
     else:
-        status = 'pass' if check.status == 'passed' or check.max_score == 0 else 'fail'
-        message = clean(check.message)
+        status, message = 'fail', failure_text(check)
     ce = check.counterexample
-    name = check.id + (' (advisory, not graded)' if check.advisory else '')
-    return {'name': name, 'status': status, 'score': check.score, 'max_score': check.max_score,
-            'message': clean(message, LIMIT), 'test_code': clean(ce.code) if ce else '',
-            'filename': place['file'] if place and not place['cell'] else '',
-            'line_no': place['line'] if place and not place['cell'] else 0,
-            'duration': round(check.duration * 1000)}
+    return [{'name': check.id + (f' (point {k} of {count})' if count > 1 else ''),
+             'status': status, 'score': check.score if k == 1 else 0.0,
+             'max_score': float(size), 'message': clean(message, LIMIT),
+             'test_code': clean(ce.code) if ce and k == 1 else '',
+             'filename': where['file'] if where else '',
+             'line_no': where['line'] if where else 0,
+             'duration': round(check.duration * 1000) if k == 1 else 0}
+            for k in range(1, count + 1)]
 
 
 def result(report):
     """The runner result as a dict."""
+    graded = [c for c in report.checks if c.max_score > 0]
+    size = unit(graded)
+    unloaded = ' '.join(c.message for c in report.checks if c.id == 'load' and c.status != 'passed')
     return {'version': 1, 'status': 'pass' if report.verdict == 'passed' else 'fail',
-            'max_score': report.max_score, 'tests': [_test(report, c) for c in report.checks]}
+            'max_score': report.max_score,
+            'tests': [t for c in graded for t in _tests(report, c, size, unloaded)]}
 
 
 def render(report):
