@@ -19,9 +19,11 @@ if ! apt-get install -y -qq python3.11 python3.11-venv >/dev/null 2>&1; then
 fi
 python3.11 -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade pip
-# torch CPU: the CPU wheel index keeps the multi-gigabyte CUDA build out of the image
-"$VENV/bin/pip" install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
-  || "$VENV/bin/pip" install -q torch==2.13.0
-# The course's copy of micrograde, uploaded beside this script as micrograde/
-"$VENV/bin/pip" install -q /autograder/source/micrograde
+# torch CPU from PyTorch's CPU wheel index, as pytorch.org documents it (no fallback to PyPI,
+# whose torch is the multi-gigabyte CUDA build)
+TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
+"$VENV/bin/pip" install -q torch==2.13.0 --index-url "$TORCH_INDEX"
+# The course's copy of micrograde, uploaded beside this script as micrograde/, with the
+# grader's dependencies (torch is already there: the CPU build stays)
+"$VENV/bin/pip" install -q "/autograder/source/micrograde[grader]"
 "$VENV/bin/micrograde" --version
