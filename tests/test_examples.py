@@ -63,3 +63,21 @@ def test_gradescope_grades_a_broken_upload_out_of_the_same_total(tmp_path):
 def test_gradescope_always_gets_a_results_json(tmp_path, files, says):
     results, _ = autograder(tmp_path, files, program='/bin/false')
     assert results['score'] == 0 and says in results['output']
+
+
+def test_gradescope_names_two_uploads_that_could_each_be_graded_instead_of_guessing(tmp_path):
+    results, done = autograder(tmp_path, {'engine.py': SUBMISSIONS / 'lecture_engine.py',
+                                          'engine_old.py': SUBMISSIONS / 'bug_overwrite_grad.py'})
+    assert results['score'] == 0 and results['tests'] == []
+    assert 'engine.py, engine_old.py' in results['output'] and 'submission_name' in results['output']
+    assert 'running:' not in done.stdout
+
+
+def test_gradescope_readme_gives_the_rubrics_total_and_setup_installs_cpu_torch():
+    readme = (ROOT / 'examples' / 'gradescope' / 'README.md').read_text()
+    total = Rubric.load().total()
+    assert f'{total:g} for the default rubric' in readme
+    setup = (ROOT / 'examples' / 'gradescope' / 'setup.sh').read_text()
+    torch = [line for line in setup.split('\n') if 'install' in line and 'torch' in line]
+    assert torch == ['"$VENV/bin/pip" install -q torch==2.13.0 --index-url "$TORCH_INDEX"']
+    assert 'TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}' in setup
