@@ -5,6 +5,7 @@ import xml.etree.ElementTree as ET
 
 from conftest import SUBMISSIONS, micrograde, validate_junit
 from micrograde.checks import check_ids
+from micrograde.grader.config import Config
 
 pytest_plugins = ['pytester']
 
@@ -24,6 +25,14 @@ def test_collection_makes_one_item_per_check_without_torch(pytester):
     result.stdout.fnmatch_lines(['TORCH IMPORTED: False'])
     assert [f'micrograde::{i}' for i in EVERY] == \
         [line for line in result.outlines if line.startswith('micrograde::')]
+
+
+def test_the_header_counts_the_checks_and_says_the_profile_the_cli_uses(pytester):
+    pytester.makeini(f'[pytest]\nmicrograde = {SUBMISSIONS / "lecture_engine.py"}\n')
+    result = pytester.runpytest_subprocess('--collect-only', '-p', 'no:cacheprovider')
+    result.stdout.fnmatch_lines([f'micrograde: *lecture_engine.py (profile {Config.profile}, seed 0*',
+                                 f'collected {len(EVERY)} items'])
+    assert Config.profile == 'standard'
 
 
 def test_a_real_run_lists_every_check_in_junit_and_json_and_grades_once(pytester):

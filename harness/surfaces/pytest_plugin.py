@@ -9,7 +9,7 @@ The submission is graded once per test session, on first use, never at collectio
 imports neither torch nor grading): the first process to need it grades under a file lock and
 leaves the report as JSON in a folder named after the session, which every xdist worker of the
 same run reads. Options: ``--micrograde PATH`` (or the ini option ``micrograde``),
-``--micrograde-profile``, ``--micrograde-seed``, ``--micrograde-rubric``, ``--micrograde-out DIR``
+``--micrograde-profile`` (default ``standard``, as ``micrograde grade``), ``--micrograde-seed``, ``--micrograde-rubric``, ``--micrograde-out DIR``
 (micrograde's own reports as well). The fixture ``micrograde_report`` is the ``Report``.
 
 ``check(check_id, path)`` does the same for one check from a plain test function: what
@@ -21,6 +21,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from micrograde.grader.config import PROFILES, Config
 
 ITEM_PREFIX = 'micrograde'
 
@@ -44,7 +46,6 @@ def graded(path, run_id, profile='quick', seed=0, rubric=None, out=None):
     with FileLock(str(folder / 'grading.lock')):
         if cached.exists():
             return json_report.read(cached)
-        from micrograde.grader.config import Config
         from micrograde.grader.grading import safe_grade
         from micrograde.grader.rubric import Rubric
         config = Config(seed=seed, profile=profile, rubric=Rubric.load(rubric))
@@ -103,8 +104,8 @@ def pytest_addoption(parser):
     group = parser.getgroup('micrograde', 'grade a micrograd-style engine, one test per check')
     group.addoption('--micrograde', metavar='PATH', help='The submission to grade: a .py file, '
                     'a notebook, a package folder or a .zip.')
-    group.addoption('--micrograde-profile', default=None, choices=['quick', 'standard', 'thorough'],
-                    help='How hard to fuzz (default: quick).')
+    group.addoption('--micrograde-profile', default=None, choices=list(PROFILES),
+                    help=f'How hard to fuzz (default: {Config.profile}, as `micrograde grade`).')
     group.addoption('--micrograde-seed', type=int, default=None, help='Seed (default 0).')
     group.addoption('--micrograde-rubric', metavar='FILE', default=None,
                     help='TOML rubric (default: the lecture).')
@@ -140,7 +141,7 @@ class Session:
         self.path = Path(path) if Path(path).is_absolute() else root / path
         self.run_id = run_id
         self.profile = config.getoption('micrograde_profile') or \
-            config.getini('micrograde_profile') or 'quick'
+            config.getini('micrograde_profile') or Config.profile
         self.seed = config.getoption('micrograde_seed') or 0
         self.rubric = config.getoption('micrograde_rubric')
         self.out = config.getoption('micrograde_out')
@@ -148,12 +149,20 @@ class Session:
     def report(self):
         return graded(self.path, self.run_id, self.profile, self.seed, self.rubric, self.out)
 
+    def pytest_report_header(self, config):
+        return f'micrograde: {self.path} (profile {self.profile}, seed {self.seed}; graded once, ' \
+               f'on first use)'
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
+        """The checks, as items, reported collected like any (the terminal's ``collected N
+        items`` counts collect reports)."""
         from micrograde.checks import check_ids  # the registry: no torch, no grading
         parent = Checks.from_parent(session, name=ITEM_PREFIX, nodeid=ITEM_PREFIX, submission=self)
-        items.extend(CheckItem.from_parent(parent, name=i, check_id=i)
-                     for i in ['load', *check_ids()])
+        made = [CheckItem.from_parent(parent, name=i, check_id=i) for i in ['load', *check_ids()]]
+        config.hook.pytest_collectreport(report=pytest.CollectReport(parent.nodeid, 'passed', None,
+                                                                     made))
+        items.extend(made)
 
 
 class Checks(pytest.Collector):
