@@ -328,3 +328,9 @@ def test_the_console_groups_one_cause_seen_in_other_code_and_numbers_as_one_bug(
     at = [Check('ops.log', 'ops', 'failed', 'm', diagnosis=f'NameError computing `_1 = a.log()`: '
                 f'name x is not defined (at engine.py, line {n}: return x)') for n in (12, 40)]
     assert cause(at[0]) != cause(at[1])  # two places are two bugs
+
+
+def test_the_console_names_ops_not_implemented_only_when_they_were_probed(graded):
+    assert 'so not checked: sub, sub_const' in graded['partial'][2]
+    unloadable = graded['unloadable'][2]
+    assert 'so not checked' not in unloadable and 'syntax error' in unloadable

@@ -54,8 +54,9 @@ def render(report, color=False, rerun=''):
         lines.append(f'{category}{advisory}: {_counts(checks)}')
         lines += [f'  {style("ok", fg="green")}  {c.id}: {clean(c.message)}' for c in checks
                   if c.status == 'passed' and category in ('load', 'fuzz', 'mlp')]
-        absent = [c.id.partition('.')[2] for c in checks
-                  if category == 'capability' and c.status == 'skipped']
+        absent = [c.id.partition('.')[2] for c in checks  # probed and absent, not "not run"
+                  if category == 'capability' and c.status == 'skipped'
+                  and not c.message.startswith('not run')]
         if absent:
             lines.append(f'  not implemented (or refusing such operands), so not checked: '
                          f'{", ".join(absent)}')
