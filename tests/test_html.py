@@ -297,3 +297,26 @@ def test_batch_index_sorts_and_links_every_report(run_cli, tmp_path, page_of):
     page.locator('#submissions a', has_text='bug_overwrite_grad.py').click()
     page.wait_for_load_state('load')
     assert page.locator('svg g.node.wrong').count() >= 1
+
+
+def test_wide_graphs_fit_reuse_is_drawn_and_headers_keep_their_words(run_cli, tmp_path, page_of):
+    result = run_cli('grade', SUBMISSIONS / 'bug_not_topological.py', '--profile', 'quick',
+                     '--out', tmp_path, '--no-color')
+    assert result.returncode == 1, result.stderr
+    page, _ = page_of(tmp_path / 'report.html')
+    page.set_viewport_size({'width': 1200, 'height': 900})
+    figures = page.locator('figure.graph')
+    natural = [int(f.locator('svg').get_attribute('width')) for f in figures.all()]
+    assert max(natural) > 1200, 'a graph wider than the page is needed'
+    for figure in figures.all():  # the whole graph, its output node too, is in the figure's view
+        box, svg = figure.bounding_box(), figure.locator('svg').bounding_box()
+        assert svg['x'] >= box['x'] and svg['x'] + svg['width'] <= box['x'] + box['width'] + 1
+        assert figure.evaluate('f => f.scrollWidth <= f.clientWidth')
+    # `out = _1 * a` style reuse: `u * c` uses u once; `n1 = a * a` (fuzz) uses a twice
+    fuzz = page.locator('article[id="check-fuzz.dags"] svg g.edge title').all_text_contents()
+    assert fuzz.count('e0->e1op') == 2, fuzz
+    for th in page.locator('thead th').all():  # one line each: no word broken
+        assert th.evaluate('''th => { const r = document.createRange(); r.selectNodeContents(th);
+                                      return new Set([...r.getClientRects()].map(x => x.top)).size <= 1 }'''), \
+            th.inner_text()
+    screenshot(page, 'report-wide-graph.png', 'article[id="check-backward.topological"]')

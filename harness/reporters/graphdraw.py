@@ -99,8 +99,9 @@ def draw(ce):
                          WRONG if want else {}, CULPRIT if culprit else {}))
         rows.append(Row(name, graph.expression(i) if node else 'input', text['data'], text['grad'],
                         ', '.join(f'{k} {number(v, exact=True)}' for k, v in want.items()), culprit))
+    # an edge per use: `a + a` has two, the reuse an accumulation bug is about
     edges = [(f'e{a}', f'e{i}') for i in range(len(graph.inputs), graph.size)
-             for a in dict.fromkeys(graph.node(i).args)]
+             for a in graph.node(i).args]
     drawing = Drawing(rows=rows[:MAX_LISTED], more=max(0, len(rows) - MAX_LISTED))
     if graph.size > MAX_DRAWN:
         drawing.note = f'The graph has {graph.size} values, too many to draw; they are listed below.'
