@@ -334,3 +334,16 @@ def test_the_console_names_ops_not_implemented_only_when_they_were_probed(graded
     assert 'so not checked: sub, sub_const' in graded['partial'][2]
     unloadable = graded['unloadable'][2]
     assert 'so not checked' not in unloadable and 'syntax error' in unloadable
+
+
+@pytest.mark.parametrize('indent', [1, None])
+def test_a_notebooks_source_lines_are_found_where_its_file_writes_them(indent):
+    from harness.reporters.places import source_lines
+    nb = json.loads((SUBMISSIONS / 'lecture_notebook.ipynb').read_text())
+    text = json.dumps(nb, indent=indent)
+    found, rows = source_lines(text), text.split('\n')
+    for number, cell in enumerate(nb['cells'], 1):
+        source = ''.join(cell['source']).split('\n')
+        for line, code in enumerate(source, 1):
+            if code.strip():
+                assert json.dumps(code)[1:-1] in rows[found[number][line] - 1], (number, line)

@@ -90,8 +90,8 @@ def _resolved(report, label, where, line):
         number = int(where.split()[1])
         return {'method': label, 'file': submission, 'cell': f'{where}, line {line}',
                 'line': notebook_line(submission, number, line)}
-    if submission.lower().endswith('.py'):
-        path = submission
+    if submission.lower().endswith('.py') or os.path.isabs(where) or '..' in where.split('/'):
+        path = submission  # never a path a message names outside the submission
     elif submission.lower().endswith('.zip'):
         path = where
     else:
@@ -109,8 +109,8 @@ def notebook_line(path, cell, line):
         with open(path, encoding='utf-8-sig') as f:
             text = f.read()
         return source_lines(text).get(cell, {}).get(line, 1)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return 1
+    except (OSError, UnicodeDecodeError, ValueError, IndexError, RecursionError):
+        return 1  # not a notebook's JSON (a hostile or truncated file)
 
 
 def source_lines(text):
