@@ -20,6 +20,7 @@ pytest's ``junit_family=xunit2`` targets); junit-xml is not used because it alwa
   fails the check run; its name ends ``(advisory)``, so dorny's list tells it from an op that is
   not implemented. A failure element, whatever its attributes, is red in all four.
 """
+import math
 import os
 import socket
 import xml.etree.ElementTree as ET
@@ -31,8 +32,9 @@ OUTPUT_LIMIT = 4096
 
 
 def _seconds(x):
-    """``12.345``: junit-10.xsd's SUREFIRE_TIME allows no exponent and at most three decimals."""
-    return f'{max(0.0, float(x)):.3f}'
+    """``12.345``: junit-10.xsd's SUREFIRE_TIME allows no exponent and at most three decimals;
+    rounded up, so a check that took any time shows it (``0.001``, not ``0.000``)."""
+    return f'{math.ceil(max(0.0, float(x)) * 1000 - 1e-6) / 1000:.3f}'
 
 
 def frames(where):
