@@ -338,7 +338,7 @@ def test_the_console_names_ops_not_implemented_only_when_they_were_probed(graded
 
 @pytest.mark.parametrize('indent', [1, None])
 def test_a_notebooks_source_lines_are_found_where_its_file_writes_them(indent):
-    from harness.reporters.places import source_lines
+    from micrograde.reporters.places import source_lines
     nb = json.loads((SUBMISSIONS / 'lecture_notebook.ipynb').read_text())
     text = json.dumps(nb, indent=indent)
     found, rows = source_lines(text), text.split('\n')
