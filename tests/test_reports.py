@@ -273,6 +273,12 @@ def test_the_github_annotators_own_code_puts_failures_at_the_learners_line(grade
         posted = [a for _, _, body in calls if body and body.get('output', {}).get('annotations')
                   for a in body['output']['annotations']]
         assert sorted((a['path'], a['start_line'], a['annotation_level']) for a in posted) == want
+        summary = [body['output']['summary'] for _, _, body in calls
+                   if body and body.get('output', {}).get('summary')][-1]
+        advised = [c['id'].split('.', 1)[1] for c in report['checks'] if c['status'] == 'failed'
+                   and not c['required']]
+        # dorny lists skipped tests by name only (⚪ name): advice is told apart by its name
+        assert advised and all(f'⚪ {name} (advisory)' in summary for name in advised), kind
         _, calls, _ = actions.run(actions.MIKEPENZ, workspace, {
             **workflow_inputs('mikepenz/action-junit-report'), 'report_paths': 'junit.xml'})
         posted = [a for _, _, body in calls if body and 'output' in body
