@@ -9,9 +9,11 @@ import traceback
 
 from micrograde import __version__
 from micrograde.model import cases, redact
+from micrograde.model.bounds import bounded
 from micrograde.oracle import oracles
 from micrograde.isolate import sandbox
-from micrograde.checks import REGISTRY, Context
+from micrograde.isolate.answers import INTERFERED
+from micrograde.checks import REGISTRY, Context, check_ids
 from micrograde.checks.registry import error
 from micrograde.checks.probe import probe
 from micrograde.grader.config import Config
@@ -70,7 +72,21 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
     finally:
         report.output = session.close()
         timings['total'] = time.perf_counter() - started
-    return config.rubric.apply(redact.report(report))
+    if session.interfered:
+        void(report, session.interfered)
+    return config.rubric.apply(bounded(redact.report(report)))
+
+
+def void(report, what):
+    """A worker that broke the protocol may have forged any answer it gave: no check stands,
+    and none it never reached is merely skipped.  Every check fails, saying so."""
+    message = f'{INTERFERED}: {what}'
+    kept = {c.id for c in report.checks}
+    report.checks += [Check(i, i.partition('.')[0], 'failed') for i in ('load', *check_ids())
+                      if i not in kept]
+    for check in report.checks:
+        check.status, check.message, check.diagnosis = 'failed', message, message
+        check.counterexample = None
 
 
 def _found(report, name):
@@ -102,7 +118,7 @@ def safe_grade(path=None, module=None, config=None, name=None, template=None):
                                    'grading this submission; please report it:\n'
                                    + traceback.format_exc(limit=5),
                                    duration=time.perf_counter() - started))
-        return config.rubric.apply(redact.report(report))
+        return config.rubric.apply(bounded(redact.report(report)))
 
 
 def prepare(config):
@@ -152,8 +168,8 @@ def _as_written(report):
         if not ce or not ce.code:
             continue
         for usual, theirs in attributes.items():
-            ce.code = re.sub(rf'\.{usual}\b', f'.{theirs}', ce.code)
-        used = [role for role in names if re.search(rf'\b{role}\(', ce.code)]
+            ce.code = re.sub(rf'\.{re.escape(usual)}\b', lambda _, t=theirs: f'.{t}', ce.code)
+        used = [role for role in names if re.search(rf'\b{re.escape(role)}\(', ce.code)]
         if used:
             ce.code = ''.join(f'{role} = {names[role]}  # your class, graded as the {role}\n'
                               for role in used) + ce.code

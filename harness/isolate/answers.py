@@ -1,19 +1,205 @@
-"""The worker's answers, typed: parsed once where they arrive (the session, and the oracles that
-run the same executor), so no check reads the wire format.
+"""The worker's answers, checked and typed: parsed once where they arrive (the session, and the
+oracles that run the same executor), so no check reads the wire format.
 
-The worker itself speaks plain JSON (``worker/execute.py``, ``worker/mlp.py``,
-``worker/serve.py``); these classes are the grader's reading of it. Numbers in ``values`` and
+The submission runs inside the worker and can rewrite anything it sends, so an answer is data
+for one total parser: a schema per kind of message (``LOADED``, ``ITEM``, ``DONE``, and the
+results ``GRAPH``, ``MLP``, ``FAILURE``) checks every type, count and size.  A text is cut to
+its ``bounds.KEEP`` (a long one is not wrong, only long); anything else that is not what our
+worker sends (a wrong type, a count past what was asked, an unknown field, answers out of turn)
+is a ``Violation``: the submission interfered with grading.  Numbers in ``values`` and
 ``grads`` stay raw: a float, or a dict saying what the submission returned instead
 (``compare.classify`` reads them).
+
+One policy for what a worker that gives no answer costs (``Strikes``) serves every session:
+the sandboxed ``Session`` and the self-check's in-process one.
 """
-import functools
-from dataclasses import dataclass, field, fields
+import enum
+import math
+from dataclasses import dataclass, field
+
+from micrograde.model.bounds import KEEP, KEEP_COUNT, capped
+
+INTERFERED = 'the submission interfered with grading'
+MOST = 1 << 20  # entries of any list an answer holds, when the request does not say fewer
+
+
+class Violation(ValueError):
+    """An answer our worker never sends; ``str`` says what was wrong with it."""
+
+
+class Lost(enum.Enum):
+    """Why an item has no answer of the submission's: the ``type`` of its ``Failure``."""
+    TIMEOUT = 'Timeout'        # ran past its time limit
+    WORKER = 'WorkerLost'      # the worker died or closed its pipe
+    INTERFERED = 'Interfered'  # the worker broke the protocol: nothing it says is believed
+    NOT_RUN = 'NotRun'         # not asked: after a strike, or once nothing more is run
+
+
+# --- the schema's parts: each ``parse(raw, where)`` returns the value or raises Violation ------
+
+def _kind(raw):
+    return 'null' if raw is None else type(raw).__name__
+
+
+def text(kind):
+    def parse(raw, where):
+        if type(raw) is not str:
+            raise Violation(f'{where} is {_kind(raw)}, not text')
+        return capped(raw, KEEP[kind])
+    return parse
+
+
+def name(raw, where):
+    """An identifier: a role (the grader's own words; they end up in code and patterns)."""
+    value = text('name')(raw, where)
+    if not value.isidentifier():
+        raise Violation(f'{where} is not a name')
+    return value
+
+
+def integer(low=0, high=MOST):
+    def parse(raw, where):
+        if type(raw) is not int or not low <= raw < high:
+            raise Violation(f'{where} is not an integer in [{low}, {high})')
+        return raw
+    return parse
+
+
+def boolean(raw, where):
+    if type(raw) is not bool:
+        raise Violation(f'{where} is {_kind(raw)}, not true or false')
+    return raw
+
+
+def seconds(raw, where):
+    if type(raw) not in (int, float) or not math.isfinite(raw) or raw < 0:
+        raise Violation(f'{where} is not a number of seconds')
+    return float(raw)
+
+
+def one_of(*values):
+    def parse(raw, where):
+        if raw not in values or type(raw) is not str:
+            raise Violation(f'{where} is none of {", ".join(values)}')
+        return raw
+    return parse
+
+
+def optional(spec):
+    def parse(raw, where):
+        return None if raw is None else spec(raw, where)
+    return parse
+
+
+def listed(spec, most=MOST, cut=None):
+    """A list of at most ``most`` entries; with ``cut`` (what they are), a longer one is kept
+    to ``most`` with a note instead (texts: long is not wrong)."""
+    def parse(raw, where):
+        if type(raw) is not list:
+            raise Violation(f'{where} is {_kind(raw)}, not a list')
+        if len(raw) > most and cut is None:
+            raise Violation(f'{where} has {len(raw)} entries, more than the {most} asked for')
+        if spec is number and all(type(x) is float for x in raw):
+            return raw  # nearly every answer: a list of floats
+        kept = [spec(x, f'{where}[{k}]') for k, x in enumerate(raw[:most])]
+        return kept if len(raw) <= most else kept + [f'[... {len(raw) - most} more {cut} not kept]']
+    return parse
+
+
+def mapping(key, value, most):
+    """A JSON object of at most ``most`` entries (the first kept, the rest dropped)."""
+    def parse(raw, where):
+        if type(raw) is not dict:
+            raise Violation(f'{where} is {_kind(raw)}, not an object')
+        return {key(k, f'{where} key'): value(v, f'{where}[{k[:40]!r}]')
+                for k, v in list(raw.items())[:most]}
+    return parse
+
+
+def record(fields, required=()):
+    """A JSON object with only these fields (``{name: spec}``), ``required`` ones present."""
+    def parse(raw, where):
+        if type(raw) is not dict:
+            raise Violation(f'{where} is {_kind(raw)}, not an object')
+        unknown = raw.keys() - fields.keys()
+        if unknown:
+            raise Violation(f'{where} has a field {sorted(unknown)[0][:40]!r} no answer has')
+        missing = [k for k in required if k not in raw]
+        if missing:
+            raise Violation(f'{where} lacks {missing[0]!r}')
+        return {k: fields[k](v, f'{where}.{k}') for k, v in raw.items()}
+    return parse
+
+
+def number(raw, where):
+    """A raw result: a float, or what the submission gave instead (``execute.number``)."""
+    if isinstance(raw, float):
+        return float(raw)  # in-process answers (the self-check) may hold numpy's float64
+    return _NOT_A_FLOAT(raw, where)
+
+
+def _complex(raw, where):
+    if type(raw) is not list or len(raw) != 2 or not all(type(x) is float for x in raw):
+        raise Violation(f'{where} is not a complex number\'s two parts')
+    return raw
+
+
+def true(raw, where):
+    if raw is not True:
+        raise Violation(f'{where} is not true')
+    return raw
+
+
+def later(raw, where):
+    """Parsed once the request it answers is known (``answer``)."""
+    return raw
+
+
+_NOT_A_FLOAT = record({'complex': _complex, 'type': text('name'), 'error': text('name')})
+
+
+# --- the schema: one table per kind of answer ------------------------------------------------
+
+#: Where a worker says an item failed: the executor's stages and the MLP tasks' (``mlp.py``).
+STAGES = ('leaf', 'forward', 'backward', 'constructor', 'parameters', 'build', 'losses',
+          'grads', 'step', 'zero_grad')
+
+FAILURE = record({'stage': one_of(*STAGES), 'type': text('name'), 'message': text('message'),
+                  'node': optional(integer()), 'missing': boolean, 'where': text('where')},
+                 required=('stage', 'type', 'message'))
+GRAPH = record({'values': listed(number), 'grads': listed(number), 'grads2': optional(listed(number)),
+         'order': optional(listed(integer())), 'walks': optional(integer(0, 1 << 62)),
+         'shadowed': optional(one_of('op', 'init')), 'error': optional(FAILURE)})
+MLP = record({'count': integer(), 'distinct': integer(), 'own': boolean, 'batched': boolean,
+       'scalar': boolean, 'outputs': optional(listed(listed(number))),
+       'losses': optional(listed(number)), 'loss': optional(number),
+       'grads': optional(listed(number)), 'loss_after': optional(number),
+       'grads_after': optional(listed(number)), 'error': optional(FAILURE)})
+CLASS_INFO = record({'name': text('name'), 'origin': text('where'),
+                     'how': one_of('name', 'spelling', 'shape'),
+                     'similar': mapping(text('name'), text('name'), KEEP_COUNT['similar']),
+                     'attributes': mapping(one_of('data', 'grad'), text('name'), 2)})
+LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text('output'),
+                 'error': text('error'),
+                 'warnings': listed(text('warning'), KEEP_COUNT['warnings'], cut='warnings'),
+                 'seconds': optional(seconds),
+                 'classes': mapping(name, text('where'), KEEP_COUNT['roles']),
+                 'class_info': mapping(name, CLASS_INFO, KEEP_COUNT['roles']),
+                 'methods': mapping(text('name'), record({'file': text('where'),
+                                                          'line': integer(1)}, ('file', 'line')),
+                                    KEEP_COUNT['methods'])},
+                required=('nonce', 'type', 'output'))
+ITEM = record({'nonce': text('name'), 'id': integer(1, 1 << 62), 'item': integer(),
+               'result': later, 'output': text('output')},
+              required=('nonce', 'id', 'item', 'result', 'output'))
+DONE = record({'nonce': text('name'), 'id': integer(1, 1 << 62), 'done': true,
+               'output': text('output')}, required=('nonce', 'id', 'done', 'output'))
 
 
 @dataclass(frozen=True)
 class Failure:
     """Where and how an item failed: ``stage`` is ``leaf``, ``forward``, ``backward``, an MLP
-    task's action, or ``worker`` when the worker was lost (timeout, crash)."""
+    task's action, or ``worker`` when there is no answer (``type``: a ``Lost``)."""
     stage: str
     type: str
     message: str
@@ -23,10 +209,7 @@ class Failure:
 
     @classmethod
     def parse(cls, raw):
-        return None if raw is None else cls(raw.get('stage', 'worker'), raw.get('type', ''),
-                                            raw.get('message', ''), raw.get('node'),
-                                            bool(raw.get('missing', False)),
-                                            str(raw.get('where') or ''))
+        return None if raw is None else cls(**raw)
 
     @property
     def lost(self):
@@ -36,16 +219,10 @@ class Failure:
         return f'{self.type}: {self.message}' + (f' (at {self.where})' if self.where else '')
 
 
-def _parse(cls, raw, output):
-    known = _answered(cls)
-    values = {k: v for k, v in raw.items() if k in known}
-    return cls(**values, error=Failure.parse(raw.get('error')), output=output)
-
-
-@functools.cache
-def _answered(cls):
-    """The fields of ``cls`` a worker's answer may set (a few hundred answers a grade)."""
-    return frozenset(f.name for f in fields(cls)) - {'error', 'output'}
+def _parse(cls, schema, raw, output):
+    fields = schema(raw, 'the result')
+    error = Failure.parse(fields.pop('error', None))
+    return cls(**fields, error=error, output=output)
 
 
 @dataclass
@@ -61,8 +238,30 @@ class GraphResult:
     output: str = ''            # what the submission printed meanwhile
 
     @classmethod
-    def parse(cls, raw, output=''):
-        return _parse(cls, raw, output)
+    def parse(cls, raw, output='', item=None):
+        """``item``: the request it answers, whose graph bounds every list."""
+        result = _parse(cls, GRAPH, raw, output)
+        if item is not None:
+            result.fits(item)
+        return result
+
+    def fits(self, item):
+        """``Violation`` unless this is the shape of an answer to ``item``: one value per entry
+        (fewer only up to where the forward pass failed), gradients for all or none."""
+        graph = item['graph']
+        size = len(graph['inputs']) + len(graph['nodes'])
+        passes = item.get('backward', 1)
+        failed = self.error is not None and self.error.stage in ('leaf', 'forward')
+        if len(self.values) != size and not (failed and len(self.values) < size):
+            raise Violation(f'the result has {len(self.values)} values for {size} entries')
+        for name_, grads, asked in (('grads', self.grads, passes >= 1),
+                                    ('grads2', self.grads2 or [], passes >= 2)):
+            if len(grads) not in ((0, size) if asked else (0,)) or \
+                    (asked and self.error is None and len(grads) != size):
+                raise Violation(f'the result has {len(grads)} {name_} for {size} entries')
+        if any(i >= size for i in self.order or ()) or \
+                (self.error and self.error.node is not None and self.error.node >= size):
+            raise Violation('the result names an entry the graph does not have')
 
 
 @dataclass
@@ -83,8 +282,18 @@ class MlpResult:
     output: str = ''
 
     @classmethod
-    def parse(cls, raw, output=''):
-        return _parse(cls, raw, output)
+    def parse(cls, raw, output='', item=None):
+        result = _parse(cls, MLP, raw, output)
+        if item is not None:
+            result.fits(item)
+        return result
+
+    def fits(self, item):
+        """``Violation`` unless the lists are no longer than ``item`` asked for."""
+        if len(self.outputs or ()) > len(item.get('xs', ())) or \
+                len(self.losses or ()) > len(item.get('param_sets', ())) or \
+                self.distinct > self.count:
+            raise Violation('the result holds more than was asked for')
 
 
 #: Worker task -> how its answers read.
@@ -103,18 +312,60 @@ class Loaded:
     methods: dict = field(default_factory=dict)  # Value's method -> {'file', 'line'} of its def
 
     @classmethod
-    def parse(cls, raw):
-        return cls(raw.get('error') or '', list(raw.get('warnings', [])),
-                   dict(raw.get('classes', {})), raw.get('seconds'), raw.get('output', ''),
-                   dict(raw.get('class_info', {})), _locations(raw.get('methods')))
+    def parse(cls, message):
+        fields = LOADED(message, 'the load answer')
+        del fields['nonce'], fields['type']
+        return cls(**fields)
 
 
-def _locations(methods):
-    """Method locations kept only where they have the expected shape: the worker runs the
-    submission's code, so what it sends is data to check, not to trust."""
-    if not isinstance(methods, dict):
-        return {}
-    return {str(name)[:100]: {'file': loc['file'][:300], 'line': loc['line']}
-            for name, loc in list(methods.items())[:200]
-            if isinstance(loc, dict) and isinstance(loc.get('file'), str)
-            and type(loc.get('line')) is int and loc['line'] >= 1}
+def answer(message, task, items, k, request):
+    """The worker's next message on ``request``, ``k`` items of ``items`` answered so far: the
+    result of item ``k`` (a ``GraphResult`` or ``MlpResult``), or ``None`` when it says the
+    request is done, which it may only once every item is answered."""
+    if type(message) is dict and message.get('done') is not None:
+        fields = DONE(message, 'the answer')
+        if k < len(items):
+            raise Violation(f'said it was done after {k} of {len(items)} answers')
+    else:
+        fields = ITEM(message, 'the answer')
+        if k >= len(items):
+            raise Violation(f'sent more answers than the {len(items)} asked for')
+        if fields['item'] != k:
+            raise Violation(f"answered item {fields['item']} where item {k} was due")
+    if fields['id'] != request:
+        raise Violation(f"answered request {fields['id']}, not the one asked ({request})")
+    if 'done' in fields:
+        return None
+    return RESULTS[task].parse(fields['result'], fields['output'], items[k])
+
+
+class Strikes:
+    """What a worker that gives no answer costs, in every session.
+
+    An item that times out or runs out of memory ends its request (the items after it are
+    not run: the same code would likely do it again) and is a strike; a worker that dies is
+    replaced.  After ``MAX_STRIKES`` strikes or ``MAX_RESTARTS`` replacements nothing more is
+    run, so a hostile submission costs a bounded time.  A worker that breaks the protocol
+    ends it all: nothing more is asked, and the grade is void (``interfered``)."""
+    MAX_STRIKES = 3
+    MAX_RESTARTS = 6
+
+    def __init__(self):
+        self.strikes = self.restarts = 0
+        self.interfered = ''  # what the worker did, once it broke the protocol
+
+    def stopped(self):
+        """Why nothing more is run, or ``''``."""
+        if self.interfered:
+            return f'{INTERFERED}: {self.interfered}'
+        if self.strikes >= self.MAX_STRIKES:
+            return (f'not run: the submission already timed out or ran out of memory '
+                    f'{self.strikes} times')
+        if self.restarts >= self.MAX_RESTARTS:
+            return f'not run: the worker was lost {self.restarts} times'
+        return ''
+
+
+def lost(task, kind, reason):
+    """A result with no answer in it: ``kind`` (a ``Lost``) says why, ``reason`` in words."""
+    return RESULTS[task](error=Failure('worker', kind.value, reason))

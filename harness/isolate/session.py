@@ -1,7 +1,9 @@
 """Talk to a submission's worker: load it, run items with deadlines, survive its deaths.
 
 An item that times out or kills its worker fails on its own; the worker is replaced (the
-submission loaded afresh) and the remaining items go on.
+submission loaded afresh) and the remaining items go on (``answers.Strikes``).  Everything the
+worker sends is read under a deadline and parsed by ``answers``: a worker that breaks the
+protocol is not replaced, and nothing more is asked of the submission (``Session.interfered``).
 """
 import os
 import secrets
@@ -11,24 +13,23 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 
 from micrograde.isolate import sandbox
-from micrograde.isolate.answers import RESULTS, Failure, Loaded
+from micrograde.isolate.answers import INTERFERED, Lost, Loaded, Strikes, Violation, answer, lost
 from micrograde.load.cells import notebook_cells
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS
 from micrograde.worker import protocol
 
 OUTPUT_KEEP = 64 * 1024
-MAX_STRIKES = 3  # timeouts or memory exhaustion before nothing more is run
-MAX_RESTARTS = 6
 
 
 class WorkerGone(Exception):
-    """The worker died, broke the protocol or ran out of time; ``str`` says which."""
+    """The worker died or ran out of time; ``kind`` (a ``Lost``) and ``str`` say which."""
 
-
-class Exhausted(Exception):
-    """The worker answered, but ran out of a resource: do not ask it for more."""
+    def __init__(self, reason, kind=Lost.WORKER):
+        super().__init__(reason)
+        self.kind = kind
 
 
 class Output:
@@ -86,29 +87,41 @@ class Output:
 class Worker:
     """One worker process and its two message pipes; subclasses say how it is started."""
 
-    def hello(self, settings, path, module, seed, cells, landlock=None):
+    def hello(self, settings, seed, cells):
+        """Say what to load, with the nonce every answer must carry."""
         self.nonce = secrets.token_hex(16)
-        protocol.ask(self.to_worker, {'landlock': landlock,
-            'nonce': self.nonce, 'path': path, 'module': module, 'classes': settings.classes,
+        self.ask({'landlock': self.landlock, 'nonce': self.nonce, 'path': self.inside,
+            'module': self.module, 'classes': settings.classes,
             'cells': cells,  # notebooks' cells as Jupyter runs them (``cells.py``)
             'cell_timeout': settings.cell_timeout, 'seed': seed,
             # the notebook stops running cells before the grader's deadline kills it
             'load_budget': settings.load_timeout * 0.8,
-            'limits': settings.limits.to_dict()})
+            'limits': settings.limits.to_dict()}, settings.load_timeout)
+
+    def ask(self, request, timeout):
+        """Send a request; ``WorkerGone`` when the worker does not read it within ``timeout``."""
+        try:
+            protocol.ask(self.to_worker, request, time.monotonic() + timeout)
+        except TimeoutError:
+            raise WorkerGone(f'timed out after {timeout:g} s', Lost.TIMEOUT) from None
+        except OSError:
+            raise WorkerGone('the worker closed its pipe') from None
 
     def receive(self, timeout):
-        """The next message, or ``WorkerGone`` with the reason."""
-        ready, _, _ = select.select([self.from_worker], [], [], max(timeout, 0))
-        if not ready:
-            raise WorkerGone(f'timed out after {timeout:g} s')
+        """The next message (a dict with the session's nonce), ``WorkerGone`` when there is
+        none in ``timeout`` seconds, ``Violation`` when what came is no message of ours."""
         try:
-            message = protocol.recv(self.from_worker)
-        except (ValueError, OSError) as e:
-            raise WorkerGone(f'broke the result protocol ({e})') from None
+            message = protocol.recv(self.from_worker, time.monotonic() + max(timeout, 0))
+        except TimeoutError:
+            raise WorkerGone(f'timed out after {timeout:g} s', Lost.TIMEOUT) from None
+        except protocol.Broken as e:
+            raise Violation(str(e)) from None
+        except OSError:
+            raise WorkerGone('the worker closed its pipe') from None
         if message is None:
             raise WorkerGone(_death(self.end()))
-        if not isinstance(message, dict) or message.get('nonce') != self.nonce:
-            raise WorkerGone('sent a result without the session nonce')
+        if type(message) is not dict or message.get('nonce') != self.nonce:
+            raise Violation('sent an answer without the session nonce')
         return message
 
     def close(self):
@@ -125,8 +138,8 @@ class Worker:
 class DirectWorker(Worker):
     """A worker started on its own: a bubblewrap sandbox, or a process (Landlock or not)."""
 
-    def __init__(self, settings, submission, module, level, seed, imports, cells):
-        self.level, self.status = level, None
+    def __init__(self, submission, module, level, imports):
+        self.level, self.status, self.module = level, None, module
         self.scratch = None if level == 'bubblewrap' else tempfile.mkdtemp(prefix='micrograde-')
         to_worker_r, self.to_worker = os.pipe()
         self.from_worker, from_worker_w = os.pipe()
@@ -143,7 +156,7 @@ class DirectWorker(Worker):
         os.close(to_worker_r)
         os.close(from_worker_w)
         self.output = Output(self.proc.stdout)
-        self.hello(settings, launch.inside, module, seed, cells, launch.landlock)
+        self.inside, self.landlock = launch.inside, launch.landlock
 
     def end(self, grace=0.5):
         """Kill the worker and everything it started (its uid's processes, the orphans it left
@@ -168,13 +181,12 @@ class DirectWorker(Worker):
 class ForkedWorker(Worker):
     """A worker forked from a warm template: it pays only for its submission's own code."""
 
-    def __init__(self, template, settings, submission, seed, cells):
-        self.template = template
-        self.job, inside, fds = template.spawn(submission)
+    def __init__(self, template, submission):
+        self.template, self.module, self.landlock = template, None, None
+        self.job, self.inside, fds = template.spawn(submission)
         self.to_worker, self.from_worker, out = fds
         self.output = Output(os.fdopen(out, 'rb', buffering=0))
         self.status, self.ended = None, False
-        self.hello(settings, inside, None, seed, cells)
 
     def end(self, grace=None):
         """``grace=0`` (closing, its answers in): its exit code says nothing, so do not wait
@@ -215,10 +227,20 @@ class Session:
         self.level = 'bubblewrap' if self.template else sandbox.isolation(settings.isolation)
         self.imports = tuple(imports)
         self.worker, self.loaded_error = None, None
-        self.restarts = self.requests = self.strikes = 0
+        self.requests = 0
+        self.strikes = Strikes()
         self.outputs = []
         self.cells = notebook_cells(path)  # notebooks as Jupyter runs them, sent to each worker
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
+
+    @property
+    def restarts(self):
+        return self.strikes.restarts
+
+    @property
+    def interfered(self):
+        """What the worker did to break the protocol, or ``''``: then its grade is void."""
+        return self.strikes.interfered
 
     def load(self, meanwhile=None):
         """Start a worker; returns its ``Loaded`` answer (with ``error`` when loading failed).
@@ -228,86 +250,83 @@ class Session:
         self.worker = None
         if self.template is not None:
             try:
-                self.worker = ForkedWorker(self.template, self.settings, self.path, self.seed,
-                                           self.cells)
+                self.worker = ForkedWorker(self.template, self.path)
             except OSError:
                 self.template = None  # a broken template: go on with workers of their own
         if self.worker is None:
-            self.worker = DirectWorker(self.settings, self.path, self.module, self.level,
-                                       self.seed, self.imports, self.cells)
-        if meanwhile is not None:
-            meanwhile()
+            self.worker = DirectWorker(self.path, self.module, self.level, self.imports)
         try:
+            self.worker.hello(self.settings, self.seed, self.cells)
+            if meanwhile is not None:
+                meanwhile()
             loaded = Loaded.parse(self.worker.receive(self.settings.load_timeout))
         except WorkerGone as e:
             loaded = Loaded(error=_load_failure(str(e)))
+        except Violation as e:
+            self.strikes.interfered = str(e)
+            loaded = Loaded(error=f'{INTERFERED}: {e}.')
         if loaded.error:
             self._drop()
-            loaded.output += self.outputs[-1]
+            loaded.output += self.outputs[-1] if self.outputs else ''
             self.loaded_error = loaded.error
         return loaded
 
     def run(self, task, items, timeout=None):
         """One result per item (a ``GraphResult`` or ``MlpResult``): the worker's answer, or a
-        result whose ``error`` says why there is none.
-
-        An item that times out or runs out of memory ends its request: the items after it are
-        not run (the same code would likely do it again).  After ``MAX_STRIKES`` of those or
-        ``MAX_RESTARTS`` lost workers nothing more is run, so a hostile submission costs a
-        bounded time.
-        """
+        result whose ``error`` says why there is none (``answers.Strikes``: every request
+        either gets an answer or a reason for each of its items, after at most
+        ``MAX_RESTARTS`` workers)."""
         timeout = timeout or self.settings.check_timeout
-        result = RESULTS[task]
         self.sent.append((task, items))
         results = []
         while len(results) < len(items):
             stop = self._stopped()
             if stop:
-                return results + [_lost(result, stop)] * (len(items) - len(results))
+                kind = Lost.INTERFERED if self.interfered else Lost.NOT_RUN
+                return results + [lost(task, kind, stop)] * (len(items) - len(results))
             if self.worker is None:
-                self.restarts += 1
-                if self.load().error:
-                    continue
-            self.requests += 1
-            try:
-                protocol.ask(self.worker.to_worker, {'id': self.requests, 'task': task,
-                                                      'items': items[len(results):]})
-                while True:
-                    message = self.worker.receive(timeout)
-                    if message.get('id') != self.requests:
-                        raise WorkerGone('answered out of turn')
-                    if message.get('done'):
-                        break
-                    results.append(result.parse(message['result'], message.get('output', '')))
-                    if results[-1].error and results[-1].error.type == 'MemoryError':
-                        raise Exhausted('ran out of memory')
-            except Exhausted as e:
-                self._strike(result, results, len(items), str(e))
-            except (WorkerGone, OSError) as e:
-                reason = str(e) if isinstance(e, WorkerGone) else 'the worker closed its pipe'
-                results.append(_lost(result, reason))
-                if reason.startswith('timed out'):
-                    self._strike(result, results, len(items), 'timed out')
-                else:
-                    self._drop()
+                self.strikes.restarts += 1
+                self.load()
+                continue
+            results += self._ask(task, items[len(results):], timeout)
         return results
 
-    def _strike(self, result, results, total, what):
-        """A timeout or exhausted memory: the worker goes, the rest of this check is not run."""
-        self._drop()
-        self.strikes += 1
-        results += [_lost(result, f'not run: an earlier graph of this check {what}')] * (
-            total - len(results))
-
     def _stopped(self):
-        if self.strikes >= MAX_STRIKES:
-            return (f'not run: the submission already timed out or ran out of memory '
-                    f'{self.strikes} times')
-        if self.restarts >= MAX_RESTARTS:
-            return f'not run: the worker was lost {self.restarts} times'
-        if self.worker is None and self.restarts and self.loaded_error:
+        """Why nothing more is run, or ``''``."""
+        if self.worker is None and self.restarts and self.loaded_error and not self.interfered:
             return 'not run: the submission could not be loaded again'
-        return None
+        return self.strikes.stopped()
+
+    def _ask(self, task, items, timeout):
+        """The results of one request: at least one (an answer, or why there is none)."""
+        self.requests += 1
+        results = []
+        try:
+            self.worker.ask({'id': self.requests, 'task': task, 'items': items}, timeout)
+            while True:
+                result = answer(self.worker.receive(timeout), task, items, len(results),
+                                self.requests)
+                if result is None:
+                    return results
+                results.append(result)
+                if result.error and result.error.type == 'MemoryError':
+                    return self._strike(task, results, len(items), 'ran out of memory')
+        except WorkerGone as e:
+            results.append(lost(task, e.kind, str(e)))
+            if e.kind is Lost.TIMEOUT:
+                return self._strike(task, results, len(items), 'timed out')
+        except Violation as e:
+            self.strikes.interfered = str(e)
+            results.append(lost(task, Lost.INTERFERED, f'{INTERFERED}: {e}'))
+        self._drop()
+        return results
+
+    def _strike(self, task, results, total, what):
+        """A timeout or exhausted memory: the worker goes, the rest of this request is not run."""
+        self._drop()
+        self.strikes.strikes += 1
+        return results + [lost(task, Lost.NOT_RUN, f'not run: an earlier graph of this check '
+                                                   f'{what}')] * (total - len(results))
 
     def _drop(self):
         if self.worker is not None:
@@ -318,10 +337,6 @@ class Session:
         """Stop the worker and everything it started; returns everything it printed."""
         self._drop()
         return ''.join(self.outputs)
-
-
-def _lost(result, reason):
-    return result(error=Failure('worker', 'WorkerLost', reason))
 
 
 def _load_failure(reason):

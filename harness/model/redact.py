@@ -9,6 +9,8 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+from micrograde.model.bounds import each_text
+
 #: Where the sandbox shows the worker its package, scratch, submission and jobs.
 SANDBOX_PATHS = ('/opt/micrograde', '/scratch', '/submission', '/jobs')
 _END = r'(?:/[^\s\'"(),:;<>\[\]]*)?'
@@ -32,15 +34,6 @@ def redact(text, paths):
 
 
 def report(rep, *extra):
-    """Redact every message, warning, origin and output of ``rep`` in place."""
+    """Redact every text of ``rep`` a submission influences (``bounds.each_text``), in place."""
     paths = grader_paths(*extra)
-    rep.load_warnings = [redact(w, paths) for w in rep.load_warnings]
-    rep.classes = {role: redact(origin, paths) for role, origin in rep.classes.items()}
-    for info in rep.class_info.values():
-        info['origin'] = redact(info.get('origin', ''), paths)
-    rep.output = redact(rep.output, paths)
-    for check in rep.checks:
-        check.message = redact(check.message, paths)
-        check.diagnosis = redact(check.diagnosis, paths)
-        check.output = redact(check.output, paths)
-    return rep
+    return each_text(rep, lambda text, kind: redact(text, paths))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from micrograde import __version__
 from micrograde.oracle import oracles
-from micrograde.isolate.answers import RESULTS, Failure
+from micrograde.isolate.answers import RESULTS, Lost, Strikes, lost
 from micrograde.grader.config import Config, Settings
 from micrograde.grader.grading import run_checks
 from micrograde.model.results import Check, Report
@@ -41,21 +41,21 @@ class _Expired(BaseException):
 class LocalSession:
     """What ``Session`` is to a worker, in this process: ``run`` answers requests with the
     learner's classes, each request under ``settings.check_timeout`` seconds (where a timer
-    can be set: in the main thread); after ``MAX_STRIKES`` timeouts nothing more is run."""
-
-    MAX_STRIKES = 3
+    can be set: in the main thread), under the same ``answers.Strikes`` as a worker's."""
 
     def __init__(self, classes, settings, seed, attributes=None):
         self.classes, self.settings, self.seed = classes, settings, seed
         self.backend = Backend(classes['Value'], attributes=attributes)
-        self.restarts = self.strikes = 0
+        self.strikes = Strikes()
+        self.restarts = 0  # no worker to lose: the learner's own process
+        self.interfered = ''
 
     def run(self, task, items, timeout=None):
         timeout = timeout or self.settings.check_timeout
         parse = RESULTS[task].parse
-        if self.strikes >= self.MAX_STRIKES:
-            return [_lost(task, f'not run: the engine already timed out {self.strikes} times')
-                    for _ in items]
+        stop = self.strikes.stopped()
+        if stop:
+            return [lost(task, Lost.NOT_RUN, stop) for _ in items]
         results = []
         with _time_limit(timeout) as limit:
             for item in items:
@@ -70,18 +70,14 @@ class LocalSession:
                 finally:
                     limit.inside = False
                 if limit.fired:
-                    self.strikes += 1
-                    reason = f'timed out after {timeout:g} s'
-                    results.append(_lost(task, reason))
-                    results += [_lost(task, f'not run: an earlier graph of this check {reason}')
+                    self.strikes.strikes += 1
+                    results.append(lost(task, Lost.TIMEOUT, f'timed out after {timeout:g} s'))
+                    results += [lost(task, Lost.NOT_RUN, 'not run: an earlier graph of this '
+                                                         'check timed out')
                                 for _ in items[len(results):]]
                     break
-                results.append(parse(result, capture.take()))
+                results.append(parse(result, capture.take(), item))
         return results
-
-
-def _lost(task, reason):
-    return RESULTS[task](error=Failure('worker', 'Timeout', reason))
 
 
 @dataclass

@@ -4,18 +4,30 @@ What a submission prints can therefore never pose as a result; each message the 
 also carries the nonce the grader gave it.  The two directions differ in whom they trust:
 
 * the worker's answers (``send``/``recv``) are JSON, never pickle: the grader runs nothing the
-  worker sends;
+  worker sends, and reads it under a deadline and a size limit, since the submission runs in
+  the worker and can write anything on its pipe (half a message, then nothing);
 * the grader's requests (``ask``/``asked``) are pickled: only the worker unpickles them, and it
   trusts its grader.  Pickle is ~3x faster than JSON both ways on the large graphs (a
-  5000-node chain, an MLP's parameter sets), which a worker reads for every submission.
+  5000-node chain, an MLP's parameter sets), which a worker reads for every submission.  The
+  grader writes them under a deadline too: a worker that stops reading must not block it.
 """
 import json
 import os
 import pickle
+import select
 import struct
+import time
 
 HEADER = struct.Struct('>I')
-MAX_MESSAGE = 64 * 2**20
+MAX_MESSAGE = 64 * 2**20  # a request (a 20 000-node chain is ~1 MB)
+MAX_ANSWER = 8 * 2**20    # an answer: a 20 000-node chain's values and gradients are ~1.5 MB
+#: Seconds a message begun before its deadline may take to finish: our worker writes a message
+#: at once, so one still unfinished by then was cut short on purpose.
+GRACE = 5.0
+
+
+class Broken(ValueError):
+    """What came on the pipe is no message of the protocol; ``str`` says what it was."""
 
 
 def send(fd, obj):
@@ -23,33 +35,70 @@ def send(fd, obj):
     _write(fd, json.dumps(obj, separators=(',', ':')).encode())
 
 
-def recv(fd):
-    """The next answer from ``fd``, or ``None`` when the worker has gone."""
-    body = _read(fd)
-    return None if body is None else json.loads(body)
+def recv(fd, deadline):
+    """The next answer from ``fd`` (any JSON value), or ``None`` when the worker has gone.
+
+    ``deadline`` (``time.monotonic()``) bounds every read: ``TimeoutError`` when nothing came by
+    then; ``Broken`` for a message over ``MAX_ANSWER``, cut short, or not JSON."""
+    head = _read_exact(fd, HEADER.size, deadline)
+    if head is None:
+        return None
+    (size,) = HEADER.unpack(head)
+    if size > MAX_ANSWER:
+        raise Broken(f'announced a message of {size} bytes (at most {MAX_ANSWER})')
+    body = _read_exact(fd, size, deadline, started=True)
+    if body is None:
+        return None  # died while writing (killed for its memory): lost, not forged
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as e:  # RecursionError: arrays nested 100 000 deep
+        raise Broken(f'sent a message that is not JSON ({type(e).__name__})') from None
 
 
-def ask(fd, obj):
-    """A request to the worker, pickled."""
-    _write(fd, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+def ask(fd, obj, deadline=None):
+    """A request to the worker, pickled; with a ``deadline``, ``TimeoutError`` once it passes
+    with the request not yet all read by the worker."""
+    _write(fd, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), deadline)
 
 
 def asked(fd):
     """The next request from the grader, or ``None`` when it has hung up."""
-    body = _read(fd)
+    head = _read_exact(fd, HEADER.size)
+    if head is None:
+        return None
+    (size,) = HEADER.unpack(head)
+    if size > MAX_MESSAGE:
+        raise ValueError(f'message of {size} bytes is over the limit')
+    body = _read_exact(fd, size)
     return None if body is None else pickle.loads(body)
 
 
-def _write(fd, data):
+def _write(fd, data, deadline=None):
     view = memoryview(HEADER.pack(len(data)) + data)
+    if deadline is not None:
+        os.set_blocking(fd, False)  # a write may then never wait past the deadline
     while view:
-        view = view[os.write(fd, view):]
+        if deadline is not None:
+            _wait(fd, deadline, write=True)
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            pass
 
 
-def read_exact(fd, n):
-    """``n`` bytes from ``fd``, or ``None`` at end of file."""
+def _read_exact(fd, n, deadline=None, started=False):
+    """``n`` bytes from ``fd``, or ``None`` at end of file; with a ``deadline``, every read
+    waits at most until then (``GRACE`` more once part of a message is in)."""
     chunks = []
     while n:
+        if deadline is not None:
+            begun = started or bool(chunks)
+            try:
+                _wait(fd, deadline + GRACE if begun else deadline)
+            except TimeoutError:
+                if begun:
+                    raise Broken('sent part of a message, then nothing') from None
+                raise
         chunk = os.read(fd, min(n, 1 << 20))
         if not chunk:
             return None
@@ -58,11 +107,13 @@ def read_exact(fd, n):
     return b''.join(chunks)
 
 
-def _read(fd):
-    head = read_exact(fd, HEADER.size)
-    if head is None:
-        return None
-    (size,) = HEADER.unpack(head)
-    if size > MAX_MESSAGE:
-        raise ValueError(f'message of {size} bytes is over the limit')
-    return read_exact(fd, size)
+def _wait(fd, deadline, write=False):
+    """Until ``fd`` can be read (or written) without blocking; ``TimeoutError`` past
+    ``deadline``."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        ready = select.select([] if write else [fd], [fd] if write else [], [], left)
+        if ready[0] or ready[1]:
+            return

@@ -1,0 +1,100 @@
+"""The worker's side of the protocol is the submission's: attacks on it, each a real submission
+(``tests/attacks/``) graded through the real CLI (``grade``), a batch (``batch -j 2``: the warm
+template where bubblewrap runs as root) and the service.
+
+Whatever the worker sends, grading ends in bounded time with every report written and under
+1 MB; a worker that breaks the protocol fails every check as "the submission interfered with
+grading" (never skipped, never passed), and the batch goes on to the next submission.
+"""
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import SUBMISSIONS
+
+ATTACKS = Path(__file__).with_name('attacks')
+#: Appended to the lecture's engine: an attack's ``_attack(self)`` runs at every backward().
+HOOK = '''
+
+if '_attack' in globals():
+    _backward = Value.backward
+
+    def _hooked(self):
+        _attack(self)
+        return _backward(self)
+    Value.backward = _hooked
+'''
+#: attack -> what grading must make of it: 'interfered' (the grade is void), or a bound the
+#: report keeps ('capped': the engine is correct, only its texts are long).
+EXPECT = {
+    'partial_message': 'interfered',
+    'done_without_results': 'interfered',
+    'warning_none': 'interfered',
+    'unasked_answers': 'interfered',
+    'huge_counts': 'interfered',
+    'wrong_types': 'interfered',
+    'json_bomb': 'interfered',
+    'warning_huge': 'capped',
+    'loud': 'capped',
+}
+INTERFERED = 'interfered with grading'
+MAX_REPORT = 1_000_000
+ARGS = ('--profile', 'quick', '--load-timeout', '10', '--check-timeout', '5')
+
+
+def attack(name):
+    """The submission: the channel helper, the attack, the lecture's (correct) engine."""
+    return ((ATTACKS / '_channel.py').read_text() + '\n' + (ATTACKS / f'{name}.py').read_text()
+            + '\n' + (SUBMISSIONS / 'lecture_engine.py').read_text() + HOOK)
+
+
+def assert_holds(name, folder):
+    """The reports in ``folder`` of the attack ``name``: complete, bounded, and as expected."""
+    raw = (folder / 'report.json').read_bytes()
+    assert len(raw) < MAX_REPORT, f'{name}: report.json is {len(raw)} bytes'
+    report = json.loads(raw)
+    ET.parse(folder / 'junit.xml')
+    json.loads((folder / 'results.json').read_text())
+    assert (folder / 'report.html').stat().st_size < 4 * MAX_REPORT
+    if EXPECT[name] == 'interfered':
+        assert report['verdict'] == 'failed' and report['score'] == 0
+        wrong = [(c['id'], c['status'], c['message'][:80]) for c in report['checks']
+                 if c['status'] != 'failed' or INTERFERED not in c['message']]
+        assert not wrong, f'{name}: {wrong[:5]}'
+    else:
+        assert all(len(w) <= 2100 for w in report['load_warnings'])
+        assert all(len(c['output']) <= 8300 for c in report['checks'])
+        assert report['verdict'] == 'passed', name  # long texts are no reason to fail
+    return report
+
+
+@pytest.mark.parametrize('name', sorted(EXPECT))
+def test_an_attack_on_the_protocol_through_grade(run_cli, tmp_path, name):
+    path = tmp_path / f'{name}.py'
+    path.write_text(attack(name))
+    result = run_cli('grade', path, '--out', tmp_path / 'out', '--no-color', *ARGS, timeout=120)
+    assert 'Traceback' not in result.stderr, result.stderr[-2000:]
+    assert result.returncode == (1 if EXPECT[name] == 'interfered' else 0)
+    assert_holds(name, tmp_path / 'out')
+
+
+def test_attacks_on_the_protocol_through_a_batch(run_cli, tmp_path):
+    """Every attack in one class with two honest neighbours: all graded, in bounded time."""
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    for name in EXPECT:
+        (folder / f'{name}.py').write_text(attack(name))
+    for honest in ('lecture_engine.py', 'bug_overwrite_grad.py'):
+        (folder / honest).write_bytes((SUBMISSIONS / honest).read_bytes())
+    out = tmp_path / 'out'
+    result = run_cli('batch', folder, '--out', out, '-j', '2', *ARGS, timeout=600)
+    assert 'Traceback' not in result.stderr, result.stderr[-2000:]
+    for name in EXPECT:
+        assert_holds(name, out / f'{name}.py')
+    book = (out / 'gradebook.csv').read_text().splitlines()
+    assert len(book) == 1 + len(EXPECT) + 2 and (out / 'index.html').exists()
+    verdicts = {line.split(',')[0]: line.split(',')[3] for line in book[1:]}
+    assert verdicts['lecture_engine.py'] == 'passed'
+    assert verdicts['bug_overwrite_grad.py'] == 'failed'
