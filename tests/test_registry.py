@@ -19,6 +19,7 @@ class InProcess:
     """A ``Session`` whose worker is this process, running the given classes."""
     level = 'in-process'
     restarts = 0
+    interfered = ''  # it follows the protocol: it is the protocol
     scratch = None  # no scratch folder of its own to redact
 
     def __init__(self, classes):

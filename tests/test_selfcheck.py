@@ -124,7 +124,7 @@ Value.__mul__ = _hang
     assert not result.passed
     messages = ' '.join(c.message for c in result.report.checks)
     assert 'timed out after 0.5 s' in messages
-    assert 'already timed out 3 times' in messages
+    assert 'already timed out or ran out of memory 3 times' in messages  # one policy (answers.Strikes)
     assert result.report.by_category()['robustness']  # the remaining checks are still reported
 
 

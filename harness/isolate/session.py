@@ -257,8 +257,14 @@ class Session:
             self.worker = DirectWorker(self.path, self.module, self.level, self.imports)
         try:
             self.worker.hello(self.settings, self.seed, self.cells)
-            if meanwhile is not None:
-                meanwhile()
+            gone = None
+        except WorkerGone as e:
+            gone = e
+        if meanwhile is not None:  # the grader's own work: none of its errors is the worker's
+            meanwhile()
+        try:
+            if gone is not None:
+                raise gone
             loaded = Loaded.parse(self.worker.receive(self.settings.load_timeout))
         except WorkerGone as e:
             loaded = Loaded(error=_load_failure(str(e)))

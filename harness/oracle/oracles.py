@@ -22,7 +22,7 @@ import contextvars
 import functools
 
 from micrograde import reference
-from micrograde.isolate.answers import GraphResult
+from micrograde.isolate.answers import GraphResult, Violation
 from micrograde.model.compare import close
 from micrograde.oracle.oracle_store import Store, patched
 from micrograde.worker.execute import Backend, run_graph
@@ -111,7 +111,7 @@ def _trusted(raw, graph):
     try:
         answer = GraphResult.parse(raw)
         return answer if agree(answer, run_reference(graph)) else None
-    except (AttributeError, KeyError, TypeError, IndexError):
+    except (Violation, AttributeError, KeyError, TypeError, IndexError):
         return None
 
 
