@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SUBMISSIONS
+from conftest import ROOT, SUBMISSIONS
 
 ATTACKS = Path(__file__).with_name('attacks')
 #: Appended to the lecture's engine: an attack's ``_attack(self)`` runs at every backward().
@@ -38,6 +38,7 @@ EXPECT = {
     'json_bomb': 'interfered',
     'warning_huge': 'capped',
     'loud': 'capped',
+    'leak_paths': 'capped',
 }
 INTERFERED = 'interfered with grading'
 MAX_REPORT = 1_000_000
@@ -50,10 +51,23 @@ def attack(name):
             + '\n' + (SUBMISSIONS / 'lecture_engine.py').read_text() + HOOK)
 
 
+def grader_paths():
+    """Where this grader is: the project, its environment, Python, the home folder, each as a
+    submission may print it."""
+    import os
+    import sys
+    from urllib.parse import quote
+    paths = {str(ROOT), sys.prefix, sys.base_prefix, os.path.expanduser('~')}
+    return {form for p in paths for form in (p + '/', quote(p, safe=''), p.replace('/', '\\/'))}
+
+
 def assert_holds(name, folder):
     """The reports in ``folder`` of the attack ``name``: complete, bounded, and as expected."""
     raw = (folder / 'report.json').read_bytes()
     assert len(raw) < MAX_REPORT, f'{name}: report.json is {len(raw)} bytes'
+    text = json.dumps(json.loads(raw), ensure_ascii=False)  # as read, JSON's own escapes undone
+    leaked = [p for p in grader_paths() if p in text or p in raw.decode()]
+    assert not leaked, f'{name}: {leaked}'
     report = json.loads(raw)
     ET.parse(folder / 'junit.xml')
     json.loads((folder / 'results.json').read_text())

@@ -18,12 +18,13 @@ import math
 from dataclasses import dataclass, field
 
 from micrograde.model.bounds import KEEP, KEEP_COUNT, capped
+from micrograde.model.errors import WorkerError
 
 INTERFERED = 'the submission interfered with grading'
 MOST = 1 << 20  # entries of any list an answer holds, when the request does not say fewer
 
 
-class Violation(ValueError):
+class Violation(WorkerError):
     """An answer our worker never sends; ``str`` says what was wrong with it."""
 
 

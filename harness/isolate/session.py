@@ -18,13 +18,14 @@ import time
 from micrograde.isolate import sandbox
 from micrograde.isolate.answers import INTERFERED, Lost, Loaded, Strikes, Violation, answer, lost
 from micrograde.load.cells import notebook_cells
+from micrograde.model.errors import WorkerError
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS
 from micrograde.worker import protocol
 
 OUTPUT_KEEP = 64 * 1024
 
 
-class WorkerGone(Exception):
+class WorkerGone(WorkerError):
     """The worker died or ran out of time; ``kind`` (a ``Lost``) and ``str`` say which."""
 
     def __init__(self, reason, kind=Lost.WORKER):

@@ -85,5 +85,5 @@ def bounded(report):
     for limit in (1000, 200, 40):
         if size(report) <= MAX_REPORT:
             break
-        each_text(report, lambda text, kind: capped(text, limit))
+        each_text(report, lambda text, kind, limit=limit: capped(text, limit))
     return report

@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (a fragment: tests/attacks/_channel.py is prepended to it)
 # Issue 20, class 2: the worker's own answers are dropped (its pipe swapped for /dev/null) and
 # every request is answered `done` at once, with no result.  Before: Session.run asked again,
 # forever, and in a batch the next submission was never graded.

@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (a fragment: tests/attacks/_channel.py is prepended to it)
 # A new attack: a result with 200 000 values, gradients and call-order entries for a graph
 # of a few entries, and a `walks` count past any integer the grader would store.
 def _attack(self):

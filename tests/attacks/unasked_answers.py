@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (a fragment: tests/attacks/_channel.py is prepended to it)
 # A new attack: answers for items never asked (index past the request), duplicated, for
 # another request id, then the real answer goes on.  Before: an answer for an id the grader
 # never sent was taken for a lost worker and the submission loaded again, six times over.

@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (a fragment: tests/attacks/_channel.py is prepended to it)
 # A new attack: every field of a well-framed answer of the wrong type: a message that is a
 # dict, a stage posing as the grader's own 'worker', a node that is text, values as strings.
 def _attack(self):
