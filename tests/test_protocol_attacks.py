@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SUBMISSIONS
+from test_service import redis_url  # noqa: F401  (a fixture: a real redis-server)
 
 ATTACKS = Path(__file__).with_name('attacks')
 #: Appended to the lecture's engine: an attack's ``_attack(self)`` runs at every backward().
@@ -63,15 +64,19 @@ def grader_paths():
 
 def assert_holds(name, folder):
     """The reports in ``folder`` of the attack ``name``: complete, bounded, and as expected."""
-    raw = (folder / 'report.json').read_bytes()
+    ET.parse(folder / 'junit.xml')
+    json.loads((folder / 'results.json').read_text())
+    assert (folder / 'report.html').stat().st_size < 4 * MAX_REPORT
+    return assert_report(name, (folder / 'report.json').read_bytes())
+
+
+def assert_report(name, raw):
+    """``report.json`` of the attack ``name``: under 1 MB, no grader path, as expected."""
     assert len(raw) < MAX_REPORT, f'{name}: report.json is {len(raw)} bytes'
     text = json.dumps(json.loads(raw), ensure_ascii=False)  # as read, JSON's own escapes undone
     leaked = [p for p in grader_paths() if p in text or p in raw.decode()]
     assert not leaked, f'{name}: {leaked}'
     report = json.loads(raw)
-    ET.parse(folder / 'junit.xml')
-    json.loads((folder / 'results.json').read_text())
-    assert (folder / 'report.html').stat().st_size < 4 * MAX_REPORT
     if EXPECT[name] == 'interfered':
         assert report['verdict'] == 'failed' and report['score'] == 0
         wrong = [(c['id'], c['status'], c['message'][:80]) for c in report['checks']
@@ -112,3 +117,32 @@ def test_attacks_on_the_protocol_through_a_batch(run_cli, tmp_path):
     verdicts = {line.split(',')[0]: line.split(',')[3] for line in book[1:]}
     assert verdicts['lecture_engine.py'] == 'passed'
     assert verdicts['bug_overwrite_grad.py'] == 'failed'
+
+
+@pytest.mark.service
+def test_attacks_on_the_protocol_through_the_service(tmp_path, redis_url):  # noqa: F811
+    """Every attack uploaded with an honest neighbour, graded by one real worker process."""
+    from test_service import bearer, service, upload, wait_for
+    import sys
+    from micrograde.surfaces.service.supervisor import Program, stop
+    client, tokens = service(tmp_path, redis_url)
+    staff = bearer(tokens, 'c1', 'staff')
+    worker = Program('worker', [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker',
+                                '--broker', redis_url], tmp_path / 'worker.log')
+    with client:
+        jobs = {name: upload(client, bearer(tokens, 'c1', 'learner', name),
+                             data=attack(name).encode(), name=f'{name}.py').json()
+                for name in EXPECT}
+        honest = upload(client, staff, data=(SUBMISSIONS / 'lecture_engine.py').read_bytes()).json()
+        worker.start()
+        try:
+            done = {name: wait_for(client, staff, job['id'], timeout=600) for name, job in jobs.items()}
+            assert wait_for(client, staff, honest['id'], timeout=600)['verdict'] == 'passed'
+        finally:
+            stop([worker.proc])
+        for name, job in jobs.items():
+            assert done[name]['status'] == 'done', (name, done[name])
+            base = f'/v1/courses/c1/submissions/{job["id"]}'
+            assert_report(name, client.get(base + '/report.json', headers=staff).content)
+            ET.fromstring(client.get(base + '/report.xml', headers=staff).content)
+            assert client.get(base + '/report.html', headers=staff).status_code == 200

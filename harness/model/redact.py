@@ -50,7 +50,9 @@ def grader_paths(*extra):
 
 def redact(text, paths):
     """``text`` with every path under one of ``paths``, in any of the ``ENCODINGS``, shown as
-    its file's bare name; each of ``paths`` itself, and the folders above it, as ``<folder>``."""
+    its file's bare name; each of ``paths`` itself, the folders above it and the path cut
+    short (``/work/proj`` of ``/work/project``, as a submission printing in slices cuts it) as
+    ``<folder>``."""
     if not text or not paths:
         return text
     paths = tuple(paths)
@@ -75,9 +77,10 @@ def _parents(paths):
 def _shown(found, paths):
     path = unquote(re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), found)
                    .replace('\\/', '/')).rstrip('/')
-    if path in paths or path in _parents(paths):
-        return '<folder>'
-    return os.path.basename(path) if any(path.startswith(p + '/') for p in paths) else found
+    if any(path.startswith(p + '/') for p in paths):
+        return os.path.basename(path)
+    # one of them, above one, cut short, or with more after it (`\040(deleted)` in mountinfo)
+    return '<folder>' if any(p.startswith(path) or path.startswith(p) for p in paths) else found
 
 
 def report(rep, *extra):

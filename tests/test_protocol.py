@@ -1,0 +1,170 @@
+"""The protocol's grader side against a worker that writes anything on its pipe: every read and
+write ends by its deadline, and every answer is parsed totally (``answers``): what our worker
+never sends is a ``Violation``, a long text is cut, never kept whole.  Real pipes, real
+threads writing; ``tests/test_protocol_attacks.py`` runs the same attacks as submissions."""
+import json
+import os
+import struct
+import threading
+import time
+
+import pytest
+
+from micrograde.isolate import answers
+from micrograde.isolate.answers import GraphResult, Loaded, Violation, answer
+from micrograde.model.bounds import KEEP
+from micrograde.worker import protocol
+
+GRAPH = {'graph': {'inputs': [['a', 1.0], ['b', 2.0]], 'nodes': [{'op': 'add', 'args': [0, 1]}],
+                   'output': 2}}
+GOOD = {'values': [1.0, 2.0, 3.0], 'grads': [1.0, 1.0, 1.0]}
+
+
+@pytest.fixture
+def pipe():
+    r, w = os.pipe()
+    yield r, w
+    for fd in (r, w):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def frame(body):
+    return struct.pack('>I', len(body)) + body
+
+
+def test_nothing_sent_is_a_timeout(pipe):
+    with pytest.raises(TimeoutError):
+        protocol.recv(pipe[0], time.monotonic() + 0.2)
+
+
+def test_half_a_message_then_nothing_is_broken_not_a_hang(pipe, monkeypatch):
+    monkeypatch.setattr(protocol, 'GRACE', 0.2)
+    os.write(pipe[1], struct.pack('>I', 1000) + b'{"non')
+    started = time.monotonic()
+    with pytest.raises(protocol.Broken, match='part of a message'):
+        protocol.recv(pipe[0], time.monotonic() + 0.2)
+    assert time.monotonic() - started < 5
+
+
+def test_half_a_header_then_nothing_is_broken(pipe, monkeypatch):
+    monkeypatch.setattr(protocol, 'GRACE', 0.2)
+    os.write(pipe[1], b'\0\0')
+    with pytest.raises(protocol.Broken):
+        protocol.recv(pipe[0], time.monotonic() + 0.2)
+
+
+def test_a_message_written_slowly_within_its_grace_is_read(pipe):
+    body = json.dumps({'x': 'y' * 100_000}).encode()
+
+    def dribble():
+        data = frame(body)
+        for i in range(0, len(data), 30_000):
+            os.write(pipe[1], data[i:i + 30_000])
+            time.sleep(0.05)
+    writer = threading.Thread(target=dribble)
+    writer.start()
+    assert protocol.recv(pipe[0], time.monotonic() + 5) == {'x': 'y' * 100_000}
+    writer.join()
+
+
+@pytest.mark.parametrize('data, why', [
+    (struct.pack('>I', protocol.MAX_ANSWER + 1), 'announced a message'),
+    (frame(b'[' * 200_000 + b']' * 200_000), 'not JSON'),
+    (frame(b'{"a": 1'), 'not JSON'),
+    (frame(b'\xff\xfe'), 'not JSON'),
+    (frame(b'1' * 5000), 'not JSON'),  # past Python's digits limit for int()
+])
+def test_what_is_not_a_message_is_broken(pipe, data, why):
+    def write():
+        view = memoryview(data)
+        while view:
+            view = view[os.write(pipe[1], view):]
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    with pytest.raises(protocol.Broken, match=why):
+        protocol.recv(pipe[0], time.monotonic() + 2)
+
+
+def test_an_end_mid_message_is_a_death_not_a_forgery(pipe):
+    os.write(pipe[1], struct.pack('>I', 100) + b'{"a"')
+    os.close(pipe[1])
+    assert protocol.recv(pipe[0], time.monotonic() + 2) is None
+
+
+def test_a_request_the_worker_never_reads_ends_by_its_deadline(pipe):
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        protocol.ask(pipe[1], {'items': [os.urandom(1000) for _ in range(1000)]}, time.monotonic() + 0.3)
+    assert time.monotonic() - started < 5
+
+
+def item(result, k=0, request=1, **fields):
+    return {'nonce': 'n', 'id': request, 'item': k, 'result': result, 'output': '', **fields}
+
+
+def test_answers_of_the_right_shape_are_read():
+    assert answer(item(GOOD), 'graph', [GRAPH], 0, 1).values == GOOD['values']
+    assert answer({'nonce': 'n', 'id': 1, 'done': True, 'output': ''}, 'graph', [GRAPH], 1, 1) is None
+
+
+@pytest.mark.parametrize('message, k', [
+    ({'nonce': 'n', 'id': 1, 'done': True, 'output': ''}, 0),  # done before the answer
+    (item(GOOD), 1),                                            # more answers than asked
+    (item(GOOD, k=3), 0),                                       # an item never asked
+    (item(GOOD, request=2), 0),                                 # another request
+    (item(GOOD, request=True), 0),                              # a bool is no id
+    (item(dict(GOOD, values=[1.0] * 10**5)), 0),                # a count past the graph
+    (item(dict(GOOD, values=[1.0, 2.0])), 0),                   # fewer, with no error
+    (item(dict(GOOD, grads=[1.0])), 0),
+    (item(dict(GOOD, values=['1', '2', '3'])), 0),              # wrong types
+    (item(dict(GOOD, values=[1, 2, 3])), 0),
+    (item(dict(GOOD, order=[0, 1, 7])), 0),                     # an entry not in the graph
+    (item(dict(GOOD, walks=-1)), 0),
+    (item(dict(GOOD, shadowed='everything')), 0),
+    (item(dict(GOOD, verdict='passed')), 0),                    # a field no answer has
+    (item(dict(GOOD, error={'stage': 'worker', 'type': 'x', 'message': 'lost'})), 0),
+    (item(dict(GOOD, error={'stage': 'forward', 'type': None, 'message': 'm'})), 0),
+    (item(dict(GOOD, values=[{'complex': [1.0]}, 2.0, 3.0])), 0),
+    (item(GOOD, output=None), 0),
+    (item([GOOD]), 0),
+    ([item(GOOD)], 0),
+    (None, 0),
+])
+def test_answers_our_worker_never_sends_are_violations(message, k):
+    with pytest.raises(Violation):
+        answer(message, 'graph', [GRAPH], k, 1)
+
+
+def test_long_texts_are_cut_not_refused():
+    failure = {'stage': 'backward', 'type': 'E' * 10**6, 'message': 'm' * 10**6, 'where': 'w' * 10**6}
+    got = answer(item({'values': GOOD['values'], 'error': failure}, output='o' * 10**6),
+                 'graph', [GRAPH], 0, 1)
+    assert len(got.output) < KEEP['output'] + 100 and len(got.error.message) < KEEP['message'] + 100
+    assert len(got.error.type) < KEEP['name'] + 100 and len(got.error.where) < KEEP['where'] + 100
+
+
+def test_a_load_answer_is_checked_and_capped():
+    ok = {'nonce': 'n', 'type': 'loaded', 'output': '', 'warnings': ['w' * 2**20] * 500,
+          'classes': {'Value': 'engine.py'}, 'seconds': 0.5,
+          'class_info': {'Value': {'name': 'V' * 10**5, 'origin': 'engine.py', 'how': 'name',
+                                   'similar': {}, 'attributes': {'data': 'a\\1'}}},
+          'methods': {'__add__': {'file': 'engine.py', 'line': 3}}}
+    loaded = Loaded.parse(ok)
+    assert len(loaded.warnings) == answers.KEEP_COUNT['warnings'] + 1
+    assert sum(map(len, loaded.warnings)) < 200_000
+    for bad in ({'warnings': [None]}, {'classes': {'Value': 3}}, {'seconds': 'soon'},
+                {'class_info': {'Value (': {}}}, {'methods': {'f': {'file': 'x', 'line': 0}}},
+                {'type': 'item'}, {'error': ['x']}):
+        with pytest.raises(Violation):
+            Loaded.parse({**ok, **bad})
+
+
+def test_in_process_results_parse_as_the_worker_s():
+    """The self-check and the oracles parse results that never went through JSON."""
+    import numpy
+    got = GraphResult.parse({'values': [numpy.float64(1.0), 2.0, 3.0], 'grads': GOOD['grads']},
+                            '', GRAPH)
+    assert got.values == [1.0, 2.0, 3.0] and all(type(x) is float for x in got.values)
