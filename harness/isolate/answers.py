@@ -168,14 +168,15 @@ STAGES = ('leaf', 'forward', 'backward', 'constructor', 'parameters', 'build', '
 FAILURE = record({'stage': one_of(*STAGES), 'type': text('name'), 'message': text('message'),
                   'node': optional(integer()), 'missing': boolean, 'where': text('where')},
                  required=('stage', 'type', 'message'))
-GRAPH = record({'values': listed(number), 'grads': listed(number), 'grads2': optional(listed(number)),
-         'order': optional(listed(integer())), 'walks': optional(integer(0, 1 << 62)),
-         'shadowed': optional(one_of('op', 'init')), 'error': optional(FAILURE)})
+GRAPH = record({'values': listed(number), 'grads': listed(number),
+                'grads2': optional(listed(number)), 'order': optional(listed(integer())),
+                'walks': optional(integer(0, 1 << 62)), 'shadowed': optional(one_of('op', 'init')),
+                'error': optional(FAILURE)})
 MLP = record({'count': integer(), 'distinct': integer(), 'own': boolean, 'batched': boolean,
-       'scalar': boolean, 'outputs': optional(listed(listed(number))),
-       'losses': optional(listed(number)), 'loss': optional(number),
-       'grads': optional(listed(number)), 'loss_after': optional(number),
-       'grads_after': optional(listed(number)), 'error': optional(FAILURE)})
+              'scalar': boolean, 'outputs': optional(listed(listed(number))),
+              'losses': optional(listed(number)), 'loss': optional(number),
+              'grads': optional(listed(number)), 'loss_after': optional(number),
+              'grads_after': optional(listed(number)), 'error': optional(FAILURE)})
 CLASS_INFO = record({'name': text('name'), 'origin': text('where'),
                      'how': one_of('name', 'spelling', 'shape'),
                      'similar': mapping(text('name'), text('name'), KEEP_COUNT['similar']),
@@ -220,10 +221,15 @@ class Failure:
         return f'{self.type}: {self.message}' + (f' (at {self.where})' if self.where else '')
 
 
-def _parse(cls, schema, raw, output):
+def _parse(cls, schema, raw, output, item):
+    """``raw`` read by ``schema``; with ``item`` (the request it answers), its lists bounded
+    by what was asked (``fits``)."""
     fields = schema(raw, 'the result')
     error = Failure.parse(fields.pop('error', None))
-    return cls(**fields, error=error, output=output)
+    result = cls(**fields, error=error, output=output)
+    if item is not None:
+        result.fits(item)
+    return result
 
 
 @dataclass
@@ -240,11 +246,7 @@ class GraphResult:
 
     @classmethod
     def parse(cls, raw, output='', item=None):
-        """``item``: the request it answers, whose graph bounds every list."""
-        result = _parse(cls, GRAPH, raw, output)
-        if item is not None:
-            result.fits(item)
-        return result
+        return _parse(cls, GRAPH, raw, output, item)
 
     def fits(self, item):
         """``Violation`` unless this is the shape of an answer to ``item``: one value per entry
@@ -284,10 +286,7 @@ class MlpResult:
 
     @classmethod
     def parse(cls, raw, output='', item=None):
-        result = _parse(cls, MLP, raw, output)
-        if item is not None:
-            result.fits(item)
-        return result
+        return _parse(cls, MLP, raw, output, item)
 
     def fits(self, item):
         """``Violation`` unless the lists are no longer than ``item`` asked for."""

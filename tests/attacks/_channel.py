@@ -36,3 +36,12 @@ def _request():
     """The request being answered, and the index of the item being run."""
     frame = _serve_frame()
     return frame.f_locals.get('request'), frame.f_locals.get('k')
+
+
+def _loaded():
+    """The loader's record of the submission (its warnings, ...), while it loads."""
+    frame = _sys._getframe(0)
+    while frame is not None:
+        if type(frame.f_locals.get('loaded')).__name__ == 'Loaded':
+            return frame.f_locals['loaded']
+        frame = frame.f_back
