@@ -25,7 +25,12 @@ MOST = 1 << 20  # entries of any list an answer holds, when the request does not
 
 
 class Violation(WorkerError):
-    """An answer our worker never sends; ``str`` says what was wrong with it."""
+    """An answer our worker never sends; ``str`` says what the worker did (``sent ...``), or
+    which field of its answer was wrong (```answer.output` is ...``)."""
+
+    def __str__(self):
+        what = super().__str__()
+        return 'the worker ' + (f'sent an answer in which {what}' if what.startswith('`') else what)
 
 
 class Lost(enum.Enum):
@@ -45,7 +50,7 @@ def _kind(raw):
 def text(kind):
     def parse(raw, where):
         if type(raw) is not str:
-            raise Violation(f'{where} is {_kind(raw)}, not text')
+            raise Violation(f'`{where}` is {_kind(raw)}, not text')
         return capped(raw, KEEP[kind])
     return parse
 
@@ -54,34 +59,34 @@ def name(raw, where):
     """An identifier: a role (the grader's own words; they end up in code and patterns)."""
     value = text('name')(raw, where)
     if not value.isidentifier():
-        raise Violation(f'{where} is not a name')
+        raise Violation(f'`{where}` is not a name')
     return value
 
 
 def integer(low=0, high=MOST):
     def parse(raw, where):
         if type(raw) is not int or not low <= raw < high:
-            raise Violation(f'{where} is not an integer in [{low}, {high})')
+            raise Violation(f'`{where}` is not an integer in [{low}, {high})')
         return raw
     return parse
 
 
 def boolean(raw, where):
     if type(raw) is not bool:
-        raise Violation(f'{where} is {_kind(raw)}, not true or false')
+        raise Violation(f'`{where}` is {_kind(raw)}, not true or false')
     return raw
 
 
 def seconds(raw, where):
     if type(raw) not in (int, float) or not math.isfinite(raw) or raw < 0:
-        raise Violation(f'{where} is not a number of seconds')
+        raise Violation(f'`{where}` is not a number of seconds')
     return float(raw)
 
 
 def one_of(*values):
     def parse(raw, where):
         if raw not in values or type(raw) is not str:
-            raise Violation(f'{where} is none of {", ".join(values)}')
+            raise Violation(f'`{where}` is none of {", ".join(values)}')
         return raw
     return parse
 
@@ -97,9 +102,9 @@ def listed(spec, most=MOST, cut=None):
     to ``most`` with a note instead (texts: long is not wrong)."""
     def parse(raw, where):
         if type(raw) is not list:
-            raise Violation(f'{where} is {_kind(raw)}, not a list')
+            raise Violation(f'`{where}` is {_kind(raw)}, not a list')
         if len(raw) > most and cut is None:
-            raise Violation(f'{where} has {len(raw)} entries, more than the {most} asked for')
+            raise Violation(f'`{where}` has {len(raw)} entries, more than the {most} asked for')
         if spec is number and all(type(x) is float for x in raw):
             return raw  # nearly every answer: a list of floats
         kept = [spec(x, f'{where}[{k}]') for k, x in enumerate(raw[:most])]
@@ -111,7 +116,7 @@ def mapping(key, value, most):
     """A JSON object of at most ``most`` entries (the first kept, the rest dropped)."""
     def parse(raw, where):
         if type(raw) is not dict:
-            raise Violation(f'{where} is {_kind(raw)}, not an object')
+            raise Violation(f'`{where}` is {_kind(raw)}, not an object')
         return {key(k, f'{where} key'): value(v, f'{where}[{k[:40]!r}]')
                 for k, v in list(raw.items())[:most]}
     return parse
@@ -121,13 +126,13 @@ def record(fields, required=()):
     """A JSON object with only these fields (``{name: spec}``), ``required`` ones present."""
     def parse(raw, where):
         if type(raw) is not dict:
-            raise Violation(f'{where} is {_kind(raw)}, not an object')
+            raise Violation(f'`{where}` is {_kind(raw)}, not an object')
         unknown = raw.keys() - fields.keys()
         if unknown:
-            raise Violation(f'{where} has a field {sorted(unknown)[0][:40]!r} no answer has')
+            raise Violation(f'`{where}` has a field {sorted(unknown)[0][:40]!r} no answer has')
         missing = [k for k in required if k not in raw]
         if missing:
-            raise Violation(f'{where} lacks {missing[0]!r}')
+            raise Violation(f'`{where}` lacks {missing[0]!r}')
         return {k: fields[k](v, f'{where}.{k}') for k, v in raw.items()}
     return parse
 
@@ -141,13 +146,13 @@ def number(raw, where):
 
 def _complex(raw, where):
     if type(raw) is not list or len(raw) != 2 or not all(type(x) is float for x in raw):
-        raise Violation(f'{where} is not a complex number\'s two parts')
+        raise Violation(f'`{where}` is not a complex number\'s two parts')
     return raw
 
 
 def true(raw, where):
     if raw is not True:
-        raise Violation(f'{where} is not true')
+        raise Violation(f'`{where}` is not true')
     return raw
 
 
@@ -224,7 +229,7 @@ class Failure:
 def _parse(cls, schema, raw, output, item):
     """``raw`` read by ``schema``; with ``item`` (the request it answers), its lists bounded
     by what was asked (``fits``)."""
-    fields = schema(raw, 'the result')
+    fields = schema(raw, 'result')
     error = Failure.parse(fields.pop('error', None))
     result = cls(**fields, error=error, output=output)
     if item is not None:
@@ -256,15 +261,15 @@ class GraphResult:
         passes = item.get('backward', 1)
         failed = self.error is not None and self.error.stage in ('leaf', 'forward')
         if len(self.values) != size and not (failed and len(self.values) < size):
-            raise Violation(f'the result has {len(self.values)} values for {size} entries')
+            raise Violation(f'sent {len(self.values)} values for a graph of {size} entries')
         for name_, grads, asked in (('grads', self.grads, passes >= 1),
                                     ('grads2', self.grads2 or [], passes >= 2)):
             if len(grads) not in ((0, size) if asked else (0,)) or \
                     (asked and self.error is None and len(grads) != size):
-                raise Violation(f'the result has {len(grads)} {name_} for {size} entries')
+                raise Violation(f'sent {len(grads)} {name_} for a graph of {size} entries')
         if any(i >= size for i in self.order or ()) or \
                 (self.error and self.error.node is not None and self.error.node >= size):
-            raise Violation('the result names an entry the graph does not have')
+            raise Violation('named an entry the graph does not have')
 
 
 @dataclass
@@ -293,7 +298,7 @@ class MlpResult:
         if len(self.outputs or ()) > len(item.get('xs', ())) or \
                 len(self.losses or ()) > len(item.get('param_sets', ())) or \
                 self.distinct > self.count:
-            raise Violation('the result holds more than was asked for')
+            raise Violation('sent more results than were asked for')
 
 
 #: Worker task -> how its answers read.
@@ -313,7 +318,7 @@ class Loaded:
 
     @classmethod
     def parse(cls, message):
-        fields = LOADED(message, 'the load answer')
+        fields = LOADED(message, 'load answer')
         del fields['nonce'], fields['type']
         return cls(**fields)
 
@@ -323,11 +328,11 @@ def answer(message, task, items, k, request):
     result of item ``k`` (a ``GraphResult`` or ``MlpResult``), or ``None`` when it says the
     request is done, which it may only once every item is answered."""
     if type(message) is dict and message.get('done') is not None:
-        fields = DONE(message, 'the answer')
+        fields = DONE(message, 'answer')
         if k < len(items):
             raise Violation(f'said it was done after {k} of {len(items)} answers')
     else:
-        fields = ITEM(message, 'the answer')
+        fields = ITEM(message, 'answer')
         if k >= len(items):
             raise Violation(f'sent more answers than the {len(items)} asked for')
         if fields['item'] != k:
