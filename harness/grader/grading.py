@@ -45,9 +45,10 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
                     profile=config.profile, versions=versions(), budgets=config.budget.to_dict(),
                     timestamp=_now())
     session = session or Session(config.settings, path, module, template, config.seed,
-                                 config.rubric.imports)
+                                 config.rubric.imports, config.rubric.refused)
     report.isolation = session.level
-    report.protections = sandbox.protections(session.level)
+    report.protections = sandbox.protections(session.level,
+                                             answer_key=config.rubric.answer_key_allowed)
     timings = report.timings
     started = time.perf_counter()
     try:
@@ -70,7 +71,21 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
     finally:
         report.output = session.close()
         timings['total'] = time.perf_counter() - started
+    if session.tampered:
+        _distrust(report, session.tampered)
     return config.rubric.apply(redact.report(report))
+
+
+def _distrust(report, what):
+    """The submission took a route into the grader: a finding staff see first, and no check it
+    passed is trusted (its answers may be forged)."""
+    why = f'the submission tampered with the grader: {what}'
+    for check in report.checks:
+        if check.status == 'passed':
+            check.status, check.message = 'failed', f'not trusted: {why}'
+    report.checks.insert(0, Check('tampered', 'load', 'failed', f'{why}. Staff: this run took a '
+                                  'route into the grading worker (see the sandbox section of '
+                                  "micrograde's README); its answers are not trusted."))
 
 
 def _found(report, name):

@@ -15,8 +15,9 @@ import threading
 from micrograde.isolate import sandbox
 from micrograde.isolate.answers import RESULTS, Failure, Loaded
 from micrograde.load.cells import notebook_cells
-from micrograde.isolate.allowlist import ALLOWED_IMPORTS
+from micrograde.isolate.allowlist import ALLOWED_IMPORTS, ANSWER_KEY_LIBRARIES
 from micrograde.worker import protocol
+from micrograde.worker.guard import TAMPERED_EXIT
 
 OUTPUT_KEEP = 64 * 1024
 MAX_STRIKES = 3  # timeouts or memory exhaustion before nothing more is run
@@ -25,6 +26,11 @@ MAX_RESTARTS = 6
 
 class WorkerGone(Exception):
     """The worker died, broke the protocol or ran out of time; ``str`` says which."""
+
+
+class Tampered(WorkerGone):
+    """The worker's guard saw the submission take a route into the grader (``worker/guard.py``),
+    or the answer stream holds what the guard did not seal; ``str`` says what."""
 
 
 class Exhausted(Exception):
@@ -86,9 +92,10 @@ class Output:
 class Worker:
     """One worker process and its two message pipes; subclasses say how it is started."""
 
-    def hello(self, settings, path, module, seed, cells, landlock=None):
-        self.nonce = secrets.token_hex(16)
-        protocol.ask(self.to_worker, {'landlock': landlock,
+    def hello(self, settings, path, module, seed, cells, refused, landlock=None):
+        self.nonce, self.key, self.received = secrets.token_hex(16), secrets.token_bytes(32), 0
+        protocol.ask(self.to_worker, {'landlock': landlock, 'key': self.key,
+            'answer_keys': refused,  # libraries kept out of reach (rubric.ANSWER_KEY_LIBRARIES)
             'nonce': self.nonce, 'path': path, 'module': module, 'classes': settings.classes,
             'cells': cells,  # notebooks' cells as Jupyter runs them (``cells.py``)
             'cell_timeout': settings.cell_timeout, 'seed': seed,
@@ -102,13 +109,21 @@ class Worker:
         if not ready:
             raise WorkerGone(f'timed out after {timeout:g} s')
         try:
-            message = protocol.recv(self.from_worker)
+            message = protocol.recv(self.from_worker, self.key, self.received)
+        except protocol.Unsealed:
+            raise Tampered("wrote answers of its own to the grader's channel") from None
         except (ValueError, OSError) as e:
             raise WorkerGone(f'broke the result protocol ({e})') from None
+        self.received += 1
         if message is None:
-            raise WorkerGone(_death(self.end()))
+            status = self.end()
+            if status == TAMPERED_EXIT:
+                raise Tampered('took a route into the grader, after closing its answer channel')
+            raise WorkerGone(_death(status))
         if not isinstance(message, dict) or message.get('nonce') != self.nonce:
             raise WorkerGone('sent a result without the session nonce')
+        if message.get('type') == 'tampered':
+            raise Tampered(str(message.get('what', ''))[:300])
         return message
 
     def close(self):
@@ -125,7 +140,7 @@ class Worker:
 class DirectWorker(Worker):
     """A worker started on its own: a bubblewrap sandbox, or a process (Landlock or not)."""
 
-    def __init__(self, settings, submission, module, level, seed, imports, cells):
+    def __init__(self, settings, submission, module, level, seed, imports, cells, refused=()):
         self.level, self.status = level, None
         self.scratch = None if level == 'bubblewrap' else tempfile.mkdtemp(prefix='micrograde-')
         to_worker_r, self.to_worker = os.pipe()
@@ -143,7 +158,7 @@ class DirectWorker(Worker):
         os.close(to_worker_r)
         os.close(from_worker_w)
         self.output = Output(self.proc.stdout)
-        self.hello(settings, launch.inside, module, seed, cells, launch.landlock)
+        self.hello(settings, launch.inside, module, seed, cells, refused, launch.landlock)
 
     def end(self, grace=0.5):
         """Kill the worker and everything it started (its uid's processes, the orphans it left
@@ -168,13 +183,13 @@ class DirectWorker(Worker):
 class ForkedWorker(Worker):
     """A worker forked from a warm template: it pays only for its submission's own code."""
 
-    def __init__(self, template, settings, submission, seed, cells):
+    def __init__(self, template, settings, submission, seed, cells, refused=()):
         self.template = template
         self.job, inside, fds = template.spawn(submission)
         self.to_worker, self.from_worker, out = fds
         self.output = Output(os.fdopen(out, 'rb', buffering=0))
         self.status, self.ended = None, False
-        self.hello(settings, inside, None, seed, cells)
+        self.hello(settings, inside, None, seed, cells, refused)
 
     def end(self, grace=None):
         """``grace=0`` (closing, its answers in): its exit code says nothing, so do not wait
@@ -209,12 +224,13 @@ class Session:
     """A submission's worker for the whole of its grading, replaced whenever it is lost."""
 
     def __init__(self, settings, path=None, module=None, template=None, seed=0,
-                 imports=ALLOWED_IMPORTS):
+                 imports=ALLOWED_IMPORTS, refused=ANSWER_KEY_LIBRARIES):
         self.settings, self.path, self.module, self.seed = settings, path, module, seed
         self.template = template if template is not None and module is None else None
         self.level = 'bubblewrap' if self.template else sandbox.isolation(settings.isolation)
-        self.imports = tuple(imports)
+        self.imports, self.refused = tuple(imports), tuple(refused)
         self.worker, self.loaded_error = None, None
+        self.tampered = ''  # what the guard saw the submission do: nothing more is run
         self.restarts = self.requests = self.strikes = 0
         self.outputs = []
         self.cells = notebook_cells(path)  # notebooks as Jupyter runs them, sent to each worker
@@ -229,16 +245,19 @@ class Session:
         if self.template is not None:
             try:
                 self.worker = ForkedWorker(self.template, self.settings, self.path, self.seed,
-                                           self.cells)
+                                           self.cells, self.refused)
             except OSError:
                 self.template = None  # a broken template: go on with workers of their own
         if self.worker is None:
             self.worker = DirectWorker(self.settings, self.path, self.module, self.level,
-                                       self.seed, self.imports, self.cells)
+                                       self.seed, self.imports, self.cells, self.refused)
         if meanwhile is not None:
             meanwhile()
         try:
             loaded = Loaded.parse(self.worker.receive(self.settings.load_timeout))
+        except Tampered as e:
+            self.tampered = str(e)
+            loaded = Loaded(error=f'the submission tampered with the grader: {e}.')
         except WorkerGone as e:
             loaded = Loaded(error=_load_failure(str(e)))
         if loaded.error:
@@ -283,6 +302,10 @@ class Session:
                         raise Exhausted('ran out of memory')
             except Exhausted as e:
                 self._strike(result, results, len(items), str(e))
+            except Tampered as e:
+                self.tampered = str(e)
+                results.append(_lost(result, f'the submission tampered with the grader: {e}'))
+                self._drop()
             except (WorkerGone, OSError) as e:
                 reason = str(e) if isinstance(e, WorkerGone) else 'the worker closed its pipe'
                 results.append(_lost(result, reason))
@@ -300,6 +323,8 @@ class Session:
             total - len(results))
 
     def _stopped(self):
+        if self.tampered:
+            return f'not run: the submission tampered with the grader ({self.tampered})'
         if self.strikes >= MAX_STRIKES:
             return (f'not run: the submission already timed out or ran out of memory '
                     f'{self.strikes} times')

@@ -3,12 +3,15 @@
 What a submission prints can therefore never pose as a result; each message the worker sends
 also carries the nonce the grader gave it.  The two directions differ in whom they trust:
 
-* the worker's answers (``send``/``recv``) are JSON, never pickle: the grader runs nothing the
-  worker sends;
+* the worker's answers are JSON, never pickle: the grader runs nothing the worker sends.  Each
+  is sealed (``seal``: an HMAC over its sequence number and bytes, with a key only the grader
+  and the worker's audit hook hold, ``guard.py``), so ``recv`` tells an answer the worker sent
+  from one the submission wrote to the channel itself;
 * the grader's requests (``ask``/``asked``) are pickled: only the worker unpickles them, and it
   trusts its grader.  Pickle is ~3x faster than JSON both ways on the large graphs (a
   5000-node chain, an MLP's parameter sets), which a worker reads for every submission.
 """
+import hmac
 import json
 import os
 import pickle
@@ -16,17 +19,28 @@ import struct
 
 HEADER = struct.Struct('>I')
 MAX_MESSAGE = 64 * 2**20
+SEAL = 32  # bytes of HMAC-SHA256 before each answer's JSON
 
 
-def send(fd, obj):
-    """An answer to the grader, as JSON."""
-    _write(fd, json.dumps(obj, separators=(',', ':')).encode())
+class Unsealed(ValueError):
+    """An answer the worker's hook did not seal: something else wrote to the channel."""
 
 
-def recv(fd):
-    """The next answer from ``fd``, or ``None`` when the worker has gone."""
-    body = _read(fd)
-    return None if body is None else json.loads(body)
+def seal(key, seq, body):
+    """The seal of the ``seq``-th answer (from 0), whose JSON is ``body``."""
+    return hmac.digest(key, seq.to_bytes(8, 'big') + body, 'sha256')
+
+
+def recv(fd, key, seq):
+    """The ``seq``-th answer from ``fd``, its seal checked with ``key``; ``None`` when the
+    worker has gone."""
+    message = _read(fd)
+    if message is None:
+        return None
+    mark, body = message[:SEAL], message[SEAL:]
+    if not hmac.compare_digest(mark, seal(key, seq, body)):
+        raise Unsealed('an answer the worker did not seal')
+    return json.loads(body)
 
 
 def ask(fd, obj):
