@@ -36,6 +36,7 @@ import re
 import struct
 import sys
 import threading
+import traceback
 
 from . import protocol
 
@@ -47,30 +48,34 @@ CARRIERS = (json, json.encoder, pickle, struct)
 
 
 def _frame_of(attribute):
-    """A watched attribute read: tampering when it hands the submission one of the worker's frames."""
-    def check(guard, args):
+    """A watched attribute read: tampering when it hands the submission one of the worker's
+    frames.  ``traceback`` printing a stack (``print_stack``, ``format_stack``) reads each
+    frame's code for its file and line only, and keeps no frame: a learner's debugging."""
+    def check(guard, args, caller):
         obj, name = args[0], args[1]
         if name not in attribute:
             return None
         frame = obj if name == 'f_code' else getattr(obj, name, None)
-        if guard.worker_frame(frame):
-            return f'read the grader\'s frames ({type(obj).__name__}.{name})'
-        return None
+        if not guard.worker_frame(frame):
+            return None
+        if name == 'f_code' and caller.f_code.co_filename == guard.printer:
+            return None
+        return f'read the grader\'s frames ({type(obj).__name__}.{name})'
     return check
 
 
-def _getframe(guard, args):
+def _getframe(guard, args, caller):
     return "walked the call stack into the grader's frames (sys._getframe)" \
         if guard.worker_frame(args[0]) else None
 
 
-def _swap(guard, args):
+def _swap(guard, args, caller):
     name = args[1]
     return f'replaced a function\'s {name}' if name in ('__code__', '__defaults__', '__kwdefaults__') \
         else None
 
 
-def _forged_code(guard, args):
+def _forged_code(guard, args, caller):
     filename = args[1]
     if isinstance(filename, bytes):
         filename = os.fsdecode(filename)
@@ -79,13 +84,13 @@ def _forged_code(guard, args):
     return None
 
 
-def _opened(guard, args):
+def _opened(guard, args, caller):
     what = guard.protected_file(args[0])
     return f'opened {what}' if what else None
 
 
 def _always(what):
-    return lambda guard, args: what
+    return lambda guard, args, caller: what
 
 
 #: Audit event -> what taking it says (or ``None``: not tampering), asked only when the
@@ -122,7 +127,7 @@ class Snapshot:
         for module in (*worker, *carriers):
             namespace = vars(module)
             if module in worker:
-                self.sizes.append((module.__name__, namespace, len(namespace)))
+                self.sizes.append((module.__name__, namespace, _names(namespace)))
             for key, value in list(namespace.items()):
                 self._add(module.__name__, namespace, key, value)
                 for label, inner in self._inside(module, key, value, module in worker):
@@ -157,9 +162,15 @@ class Snapshot:
             if now is not value:
                 return f'{label}.{key}'
         for label, namespace, size in self.sizes:
-            if len(namespace) != size:
+            if _names(namespace) != size:
                 return f'{label} (a name was added)'
         return None
+
+
+def _names(namespace):
+    """How many names a module defines; ``warnings.warn`` adds its registry to the module of
+    the frame it blames, which may be the worker's (a learner's ``stacklevel=2``)."""
+    return len(namespace) - ('__warningregistry__' in namespace)
 
 
 class _Methods(dict):
@@ -213,6 +224,7 @@ class Guard:
         self.codes = _code_objects(self.modules, sys._getframe(2))
         self.snapshot = Snapshot(self.modules, CARRIERS)
         self.folder = os.path.dirname(os.path.abspath(__file__)) + os.sep
+        self.printer = traceback.__file__
 
     def culprit(self, frame):
         """Whose code takes a route: the innermost frame not the standard library's decides."""
@@ -316,7 +328,8 @@ def install(key, nonce, wfd, fds, libraries, stdlib):
                         return tampered(f"changed the grader's code ({changed})")
                 return emit(fields)
             try:
-                what = routes[event](guard, args) if event in routes else f'used ctypes ({event})'
+                what = routes[event](guard, args, caller) if event in routes else \
+                    f'used ctypes ({event})'
             except Exception:  # an odd argument: the hook never breaks the call it watches
                 return
             if what and guard.culprit(caller) == SUBMISSION:

@@ -141,6 +141,7 @@ def _keep_to_self(*fds):
     uid) can read this one's memory or trace it: not dumpable."""
     for fd in fds:
         os.set_inheritable(fd, False)
+    os.environ['PYTHONBREAKPOINT'] = '0'  # a breakpoint() left in: no debugger (a trace function)
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 

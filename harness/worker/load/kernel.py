@@ -109,12 +109,13 @@ class Kernel:
                         if isinstance(n, ast.Name) and n.id in self.blocked), None)
         if key and number not in self.said_keys:
             self.said_keys.add(number)
-            skipped = 'the import was skipped' if isinstance(stmt, (ast.Import, ast.ImportFrom)) \
-                else 'the rest of the cell was skipped'
+            imports = isinstance(stmt, (ast.Import, ast.ImportFrom))
+            skipped = ('the import is skipped, and each cell from its first statement that uses '
+                       'it' if imports else 'the rest of the cell was skipped')
             self.loaded.fail(f'cell {number}, line {stmt.lineno}',
-                             f'uses {key}, which grading keeps out of reach: a library that computes '
-                             f'gradients would be the answer key to what is graded; {skipped}.',
-                             source)
+                             f'{"imports" if imports else "uses"} {key}, which grading keeps out '
+                             f'of reach (a library that computes gradients would be the answer key '
+                             f'to what is graded): {skipped}.', source)
         return key
 
     def _import_failed(self, where, stmt, e):
