@@ -118,48 +118,41 @@ _PROC = re.compile(r'/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/(mem|fd/(.*))$
 
 class Snapshot:
     """What the worker calls, by identity: every entry of its modules' namespaces (and the
-    carriers'), its classes' methods, its functions' code and defaults, its module-level tables;
-    ``changed()`` names the first that differs now."""
+    carriers'), its classes' methods, its module-level tables, the builtins its code names
+    (``used``); ``changed()`` names the first that differs now.  Functions' code and defaults
+    are not compared: setting them raises an audit event (``object.__setattr__``), reading
+    them one more."""
 
-    def __init__(self, worker, carriers):
-        self.entries = []  # (owner's label, namespace, key, value)
+    def __init__(self, worker, carriers, used):
+        self.entries = []  # (owner's label, namespace (a dict or a class's mappingproxy), key, value)
         self.sizes = []    # (namespace, length): a name added to a worker module shadows a builtin
         for module in (*worker, *carriers):
             namespace = vars(module)
             if module in worker:
                 self.sizes.append((module.__name__, namespace, _names(namespace)))
             for key, value in list(namespace.items()):
-                self._add(module.__name__, namespace, key, value)
-                for label, inner in self._inside(module, key, value, module in worker):
-                    for k, v in list(inner.items()):
-                        self._add(label, inner, k, v)
-        builtin = vars(builtins)
-        self.entries += [('builtins', builtin, k, v) for k, v in builtin.items() if k != '_']
-
-    def _add(self, label, namespace, key, value):
-        self.entries.append((label, namespace, key, value))
-        code = getattr(value, '__code__', None)
-        if code is not None:
-            self.entries += [(f'{label}.{key}', value, '__code__', code),
-                             (f'{label}.{key}', value, '__defaults__', value.__defaults__),
-                             (f'{label}.{key}', value, '__kwdefaults__', value.__kwdefaults__)]
+                self.entries.append((module.__name__, namespace, key, value))
+                for label, inner, keys in self._inside(module, key, value, module in worker):
+                    self.entries += [(label, inner, k, inner[k]) for k in keys]
+        builtin = vars(builtins)  # those the worker's code names (a learner may rebind print)
+        self.entries += [('builtins', builtin, k, v) for k, v in builtin.items() if k in used]
 
     @staticmethod
     def _inside(module, key, value, own):
         """The tables (of the worker's own modules: a carrier's registries grow as libraries
         load) and classes a module defines: their entries are what it calls too."""
-        if isinstance(value, dict) and own:
-            yield f'{module.__name__}.{key}', value
+        if isinstance(value, dict) and own and not key.startswith('__'):  # not __builtins__
+            yield f'{module.__name__}.{key}', value, list(value)
         elif isinstance(value, type) and value.__module__ == module.__name__:
-            methods = {k: v for k, v in vars(value).items()
-                       if callable(v) or isinstance(v, (staticmethod, classmethod, property))}
-            yield f'{module.__name__}.{key}', _Methods(value, methods)
+            methods = vars(value)  # live: a method replaced on the class shows here
+            yield f'{module.__name__}.{key}', methods, [
+                k for k, v in methods.items()
+                if callable(v) or isinstance(v, (staticmethod, classmethod, property))]
 
     def changed(self):
+        missing = self.entries
         for label, namespace, key, value in self.entries:
-            now = namespace.get(key, _Methods) if isinstance(namespace, (dict, _Methods)) else \
-                getattr(namespace, key, _Methods)
-            if now is not value:
+            if namespace.get(key, missing) is not value:
                 return f'{label}.{key}'
         for label, namespace, size in self.sizes:
             if _names(namespace) != size:
@@ -171,17 +164,6 @@ def _names(namespace):
     """How many names a module defines; ``warnings.warn`` adds its registry to the module of
     the frame it blames, which may be the worker's (a learner's ``stacklevel=2``)."""
     return len(namespace) - ('__warningregistry__' in namespace)
-
-
-class _Methods(dict):
-    """A class's methods as they were, read back from the class itself."""
-
-    def __init__(self, cls, methods):
-        super().__init__(methods)
-        self.cls = cls
-
-    def get(self, key, default=None):
-        return vars(self.cls).get(key, default)
 
 
 def _code_objects(modules, frame):
@@ -222,7 +204,8 @@ class Guard:
         self.modules = [m for name, m in list(sys.modules.items())
                         if name == __package__ or name.startswith(__package__ + '.')]
         self.codes = _code_objects(self.modules, sys._getframe(2))
-        self.snapshot = Snapshot(self.modules, CARRIERS)
+        self.snapshot = Snapshot(self.modules, CARRIERS,
+                                 {n for code in self.codes.values() for n in code.co_names})
         self.folder = os.path.dirname(os.path.abspath(__file__)) + os.sep
         self.printer = traceback.__file__
 
