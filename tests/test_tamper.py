@@ -39,17 +39,24 @@ for fd in range(3, 64):
 
 #: attack -> (its source, words the report's tampered finding says; None: no route taken)
 ATTACKS = {
-    # the worker's graph and MLP runners replaced at import by ones that run a hidden engine
-    'runner_replaced': ((HERE / 'runner_replaced.py').read_text(), "changed the grader's code"),
+    # the worker's graph and MLP runners replaced at import by ones that run a hidden engine:
+    # the running worker is not in sys.modules to be found, and binds what it calls anyway
+    'runner_replaced': ((HERE / 'runner_replaced.py').read_text(), None),
+    # the same through a copy the submission imports itself, and a transient patch
+    'runner_reimported': (engine('''
+        import mgworker.execute, mgworker.serve
+        mgworker.serve.run_graph = lambda *a, **k: {'values': [], 'grads': []}
+        mgworker.execute.Backend.grad = lambda self, v: 0.0
+        '''), None),
     # torch's autograd as the answer key: kept out of reach, so the engine does not load
     'torch_oracle': ((HERE / 'torch_oracle.py').read_text(), None),
     'gc_walk': (engine('''
         import gc
         secrets = [o for o in gc.get_objects() if isinstance(o, dict) and 'nonce' in o]
         '''), "garbage collector's objects"),
-    'gc_referrers': (engine('''
-        import gc, sys
-        users = gc.get_referrers(sys.modules[[m for m in sys.modules if m.endswith('.execute')][0]].Backend)
+    'gc_referrers': (engine(in_backward='''
+        import gc
+        users = gc.get_referrers(self)  # the worker's lists of this graph's Values
         '''), "garbage collector's objects"),
     'ctypes_write': (engine('''
         import ctypes
@@ -74,11 +81,18 @@ ATTACKS = {
             while frame.f_code.co_name != 'run_graph':
                 frame = frame.f_back
         '''), "grader's frames"),
-    'code_swap': (engine('''
-        import sys
-        execute = sys.modules[[m for m in sys.modules if m.endswith('.execute')][0]]
-        execute.Backend.grad.__code__ = (lambda self, v: 0.0).__code__
+    # the running worker reached through what it hands the submission: instrumented runs wrap
+    # each node's _backward in a function of the worker's, whose globals are its module's
+    'code_swap': (engine(in_backward='''
+        grader = getattr(self._backward, '__globals__', {})
+        if 'Backend' in grader:
+            grader['Backend'].grad.__code__ = (lambda self, v: 0.0).__code__
         '''), 'replaced a function'),
+    'globals_patch': (engine(in_backward='''
+        grader = getattr(self._backward, '__globals__', {})
+        if '_read' in grader:
+            grader['_read'] = lambda reader, vals: [0.0] * len(vals)
+        '''), "changed the grader's code (mgworker.execute._read)"),
     'proc_mem': (engine('''
         with open('/proc/self/mem', 'rb') as f:
             pass
@@ -138,12 +152,18 @@ dot.source
 
 
 def _check(report, words):
+    """Never a pass it did not earn: failed, the wrong tanh or the nothing-doing backward() found
+    out; a route into the worker scores nothing at all."""
     checks = {c['id']: c for c in report['checks']}
-    assert report['verdict'] == 'failed' and report['score'] == 0, \
-        [(c['id'], c['status']) for c in report['checks'] if c['status'] == 'passed']
+    passed = [(c['id'], c['status']) for c in report['checks'] if c['status'] == 'passed']
+    assert report['verdict'] == 'failed', passed
     if words is None:
         assert 'tampered' not in checks
+        graded = [c for c in checks.values() if c['category'] in ('ops', 'backward', 'fuzz')
+                  and c['max_score']]
+        assert any(c['status'] != 'passed' for c in graded), passed
         return checks
+    assert report['score'] == 0, passed
     assert checks['tampered']['status'] == 'failed', checks.get('tampered')
     assert words in checks['tampered']['message'], checks['tampered']['message']
     assert report['checks'][0]['id'] == 'tampered'  # staff see it first
@@ -203,9 +223,9 @@ def test_attack_on_batch(name, batch):
     words = ATTACKS[name][1]
     _check(report, words)
     row = book[f'{name}.py']
-    assert row['verdict'] == 'failed' and float(row['score']) == 0
+    assert row['verdict'] == 'failed'
     if words is not None:  # staff see it in the gradebook too
-        assert 'tampered' in row['failing_checks'].split()
+        assert 'tampered' in row['failing_checks'].split() and float(row['score']) == 0
 
 
 def test_no_example_trips_the_guard_in_a_batch(tmp_path):

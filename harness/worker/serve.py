@@ -87,6 +87,8 @@ def serve(rfd, wfd):
     _keep_to_self(rfd, wfd)
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
             _stdlib())
+    for name in [n for n in sys.modules if n == __package__ or n.startswith(__package__ + '.')]:
+        del sys.modules[name]  # not there to be named: `import mgworker` loads a copy of its own
     capture = Capture()
     sys.stdout = sys.stderr = capture
     sys.stdin = io.StringIO()

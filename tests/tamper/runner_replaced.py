@@ -10,7 +10,7 @@ class _Good:
         self.data, self.grad, self._prev, self._backward = data, 0.0, set(_children), lambda: None
 
     def _op(self, data, children, *locals_):
-        out = _Good(data, children)
+        out = type(self)(data, children)
 
         def _backward():
             for child, local in zip(children, locals_):
@@ -19,11 +19,11 @@ class _Good:
         return out
 
     def __add__(self, o):
-        o = o if isinstance(o, _Good) else _Good(o)
+        o = o if isinstance(o, _Good) else type(self)(o)
         return self._op(self.data + o.data, (self, o), 1.0, 1.0)
 
     def __mul__(self, o):
-        o = o if isinstance(o, _Good) else _Good(o)
+        o = o if isinstance(o, _Good) else type(self)(o)
         return self._op(self.data * o.data, (self, o), o.data, self.data)
 
     def __pow__(self, k):
