@@ -248,11 +248,11 @@ def test_no_example_trips_the_guard_in_a_batch(tmp_path):
 def test_every_attack_through_the_service(tmp_path, redis_url):
     """The same attacks uploaded to the grading service, graded by a real service worker."""
     import sys
-    from harness.service.supervisor import Program, stop
+    from micrograde.surfaces.service.supervisor import Program, stop
     from test_service import bearer, service, upload, wait_for
     client, tokens = service(tmp_path, redis_url)
     staff = bearer(tokens, 'c1', 'staff')
-    worker = Program('worker', [sys.executable, '-m', 'harness.service.cli', 'worker', '--broker',
+    worker = Program('worker', [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker', '--broker',
                                 redis_url], tmp_path / 'worker.log')
     with client:
         jobs = {name: upload(client, bearer(tokens, 'c1', 'learner', name), data=source.encode(),
