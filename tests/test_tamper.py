@@ -245,7 +245,7 @@ def test_no_example_trips_the_guard_in_a_batch(tmp_path):
 
 
 @pytest.mark.service
-def test_every_attack_through_the_service(tmp_path, redis_url):
+def test_every_attack_through_the_service(tmp_path, redis_url):  # noqa: F811
     """The same attacks uploaded to the grading service, graded by a real service worker."""
     import sys
     from micrograde.surfaces.service.supervisor import Program, stop
