@@ -19,6 +19,8 @@ from test_hostile import BAD_TANH, ENGINE
 from test_service import redis_url  # noqa: F401  (a fixture)
 
 HERE = Path(__file__).resolve().parent / 'tamper'
+LECTURE = (SUBMISSIONS / 'lecture_engine.py').read_text()
+LECTURE_MLP = LECTURE[LECTURE.index('\nimport random'):]  # Neuron, Layer, MLP
 
 
 def engine(at_import='', in_backward='pass'):
@@ -49,7 +51,7 @@ ATTACKS = {
         mgworker.execute.Backend.grad = lambda self, v: 0.0
         '''), None),
     # torch's autograd as the answer key: kept out of reach, so the engine does not load
-    'torch_oracle': ((HERE / 'torch_oracle.py').read_text(), None),
+    'torch_oracle': ((HERE / 'torch_oracle.py').read_text() + LECTURE_MLP, None),
     'gc_walk': (engine('''
         import gc
         secrets = [o for o in gc.get_objects() if isinstance(o, dict) and 'nonce' in o]
@@ -118,7 +120,7 @@ ATTACKS = {
 
 
 #: A correct engine that does what learners do, and what libraries do for them: no tampering.
-INNOCENT = (SUBMISSIONS / 'lecture_engine.py').read_text().replace('    def backward(self):\n', '''\
+INNOCENT = LECTURE.replace('    def backward(self):\n', '''\
     def backward(self):
         import io, logging, traceback, warnings
         traceback.print_stack(limit=3, file=io.StringIO())
@@ -274,8 +276,9 @@ def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, 
     rubric = tmp_path / 'rubric.toml'
     rubric.write_text('allowed_imports = ["numpy", "matplotlib", "graphviz", "torch"]\n')
     out = tmp_path / 'out'
-    run_cli('grade', HERE / 'torch_oracle.py', '--profile', 'quick', '--out', out, '--no-color',
-            '--rubric', rubric)
+    path = tmp_path / 'torch_oracle.py'
+    path.write_text(ATTACKS['torch_oracle'][0])
+    run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color', '--rubric', rubric)
     report = json.loads((out / 'report.json').read_text())
     checks = {c['id']: c for c in report['checks']}
     assert checks['load']['status'] == 'passed' and 'tampered' not in checks
