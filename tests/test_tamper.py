@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SUBMISSIONS
+from conftest import SUBMISSIONS, validate_json, validate_junit
 from test_hostile import BAD_TANH, ENGINE
 from test_service import redis_url  # noqa: F401  (a fixture)
 
@@ -192,6 +192,15 @@ def test_attack_on_grade(name, run_cli, tmp_path):
     result = run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
     assert result.returncode == 1 and 'Traceback' not in result.stdout + result.stderr
     checks = _check(json.loads((out / 'report.json').read_text()), words)
+    validate_junit(out / 'junit.xml')
+    gradescope = json.loads((out / 'results.json').read_text())
+    validate_json(gradescope, 'gradescope-results.schema.json')
+    if words is not None:  # every surface shows it
+        assert words in (out / 'junit.xml').read_text(encoding='utf-8').replace('&#x27;', "'")
+        assert any(t.get('name', '').startswith('tampered') or words in t.get('output', '')
+                   for t in gradescope['tests'])
+        assert 'tampered' in (out / 'report.html').read_text(encoding='utf-8')
+        assert 'tampered with the grader' in result.stdout
     if name == 'torch_oracle':
         assert 'keeps out of reach' in checks['load']['message']
 
