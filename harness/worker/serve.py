@@ -155,13 +155,13 @@ def _stdlib():
 
 def _libraries(module):
     """Prefixes of the allowed libraries' files: every entry of the import folders fixed at
-    start (the view), but the worker itself and an installed module being graded."""
+    start (the view), but the worker itself and an installed module being graded.  Not the
+    folder ``-m`` started in (``sys.path[0]``: a scratch or shared folder, never a library's)."""
     own = {__package__, (module or '').partition('.')[0]}
-    stdlib, here = _stdlib()[0], os.getcwd()
+    stdlib = _stdlib()[0]
     found = []
-    for folder in sys.path:
-        if not folder or os.path.abspath(folder) == here or folder.startswith(stdlib) or \
-                not os.path.isdir(folder):
+    for folder in sys.path[1:]:
+        if not folder or folder.startswith(stdlib) or not os.path.isdir(folder):
             continue
         for name in sorted(os.listdir(folder)):
             if name.partition('.')[0] not in own and not name.endswith('.dist-info'):
