@@ -216,7 +216,7 @@ def test_every_report_states_its_protections(probe):
     assert report['isolation'] == grader.level
     named = set(report['protections']['protected']) | _unprotected(report)
     assert named == {'imports', 'reads', 'writes', 'grader-proc', 'signals', 'escape', 'network',
-                     'tcp', 'processes', 'disk'}
+                     'tcp', 'processes', 'disk', 'answer-key'}
     assert _unprotected(report) == EXPECTED_UNPROTECTED[grader.level, grader.root]
 
 
@@ -226,9 +226,10 @@ EXPECTED_UNPROTECTED = {
     ('bubblewrap', True): set(),
     ('landlock', True): {'network', 'disk'},
     ('landlock', False): {'network', 'disk'} | ({'signals', 'escape'} if landlock_abi() < 6 else set()),
-    ('process', True): {'imports', 'reads', 'writes', 'network', 'tcp', 'disk'},
+    # the answer key is out of reach only where imports are fenced (torch by path, else)
+    ('process', True): {'imports', 'reads', 'writes', 'network', 'tcp', 'disk', 'answer-key'},
     ('process', False): {'imports', 'reads', 'writes', 'grader-proc', 'signals', 'escape',
-                         'network', 'tcp', 'disk'},
+                         'network', 'tcp', 'disk', 'answer-key'},
 }
 
 
