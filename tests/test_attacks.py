@@ -69,8 +69,10 @@ def test_grader_packages_and_other_engines_cannot_be_imported(grader, module):
         cheat += f'from {module.replace("engine", "nn")} import Neuron, Layer, MLP\n'
     result, report = grader.grade(cheat)
     assert result.returncode == 1 and report['verdict'] == 'failed'
-    assert f"imports '{module.split('.')[0]}', which is not installed for grading" in \
-        report['checks'][0]['message']
+    top = module.split('.')[0]
+    said = (f"imports '{top}' (submission.py, line 1), which grading keeps out of reach"
+            if top == 'micrograd' else f"imports '{top}', which is not installed for grading")
+    assert said in report['checks'][0]['message']  # another engine is an answer key too
 
 
 def test_the_real_site_packages_cannot_be_imported_by_path(grader):
@@ -214,7 +216,7 @@ def test_every_report_states_its_protections(probe):
     assert report['isolation'] == grader.level
     named = set(report['protections']['protected']) | _unprotected(report)
     assert named == {'imports', 'reads', 'writes', 'grader-proc', 'signals', 'escape', 'network',
-                     'tcp', 'processes', 'disk'}
+                     'tcp', 'processes', 'disk', 'answer-key'}
     assert _unprotected(report) == EXPECTED_UNPROTECTED[grader.level, grader.root]
 
 
@@ -224,9 +226,10 @@ EXPECTED_UNPROTECTED = {
     ('bubblewrap', True): set(),
     ('landlock', True): {'network', 'disk'},
     ('landlock', False): {'network', 'disk'} | ({'signals', 'escape'} if landlock_abi() < 6 else set()),
-    ('process', True): {'imports', 'reads', 'writes', 'network', 'tcp', 'disk'},
+    # the answer key is out of reach only where imports are fenced (torch by path, else)
+    ('process', True): {'imports', 'reads', 'writes', 'network', 'tcp', 'disk', 'answer-key'},
     ('process', False): {'imports', 'reads', 'writes', 'grader-proc', 'signals', 'escape',
-                         'network', 'tcp', 'disk'},
+                         'network', 'tcp', 'disk', 'answer-key'},
 }
 
 

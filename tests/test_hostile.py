@@ -151,15 +151,22 @@ for name in ("junit.xml", "report.json", "results.json"):
 def test_patching_math_torch_and_builtins_does_not_fool_the_oracles(run_cli, tmp_path):
     patch = '''
 import builtins, math
-import torch
+try:
+    import torch  # out of reach unless the rubric allows it
+    torch.tanh = lambda x: x
+    torch.allclose = lambda *a, **k: True
+except ImportError:
+    pass
 math.tanh = lambda x: 0.0
-torch.tanh = lambda x: x
-torch.allclose = lambda *a, **k: True
-builtins.abs = lambda x: 0.0
+builtins.print = lambda *a, **k: None
 '''
     result, report, checks = grade(run_cli, submission(tmp_path, patch, tanh=BAD_TANH), tmp_path)
     assert_never_passed(result, report)
     assert checks['ops.tanh']['status'] == 'failed'
+    patch += 'builtins.abs = lambda x: 0.0\n'  # a builtin the worker's own code calls
+    result, report, checks = grade(run_cli, submission(tmp_path, patch, tanh=BAD_TANH), tmp_path)
+    assert_never_passed(result, report)
+    assert "changed the grader's code (builtins.abs)" in checks['tampered']['message']
 
 
 def _running(token):

@@ -21,6 +21,7 @@ class InProcess:
     restarts = 0
     interfered = ''  # it follows the protocol: it is the protocol
     scratch = None  # no scratch folder of its own to redact
+    tampered = ''  # no guard: nothing between it and the grader
 
     def __init__(self, classes):
         self.classes, self.settings = classes, Settings()

@@ -13,12 +13,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_view_holds_the_allowed_libraries_and_what_they_need_never_the_grader():
-    entries = allowlist.entries(ALLOWED_IMPORTS, ('micrograde',))
+    entries = allowlist.entries((*ALLOWED_IMPORTS, 'torch'), ('micrograde',))
     assert {'numpy', 'torch', 'matplotlib', 'graphviz', 'mgworker'} <= set(entries)
     assert 'jinja2' in entries  # torch needs it: the closure comes from the installed metadata
     for name in entries:
         assert name.split('.')[0] not in ('micrograde', 'harness', 'reference', 'micrograd', 'hypothesis', 'click')
         assert not name.startswith('micrograde-')
+
+
+def test_no_answer_key_library_is_in_the_view_unless_the_rubric_names_it():
+    """torch computes gradients: the answer key to what is graded.  Not importable by default,
+    nor as what an allowed library needs."""
+    assert 'torch' not in allowlist.entries(ALLOWED_IMPORTS)
+    assert not {'torch', 'functorch'} & set(allowlist.entries(('torchvision',) + ALLOWED_IMPORTS))
+    assert 'answer-key' in sandbox.protections('bubblewrap', root=True, abi=7)['protected']
+    assert 'answer-key' in sandbox.protections('bubblewrap', True, 7, answer_key=True)['unprotected']
+    assert 'answer-key' in sandbox.protections('process', root=True, abi=7)['unprotected']
 
 
 def test_module_adds_that_module_only():

@@ -19,7 +19,7 @@ from micrograde.checks.probe import probe
 from micrograde.grader.config import Config
 from micrograde.fuzz.dags import ALL_OPS, corpus
 from micrograde.model.results import Check, Report
-from micrograde.isolate.session import Session
+from micrograde.isolate.session import TAMPERED, Session
 
 
 def versions():
@@ -47,9 +47,10 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
                     profile=config.profile, versions=versions(), budgets=config.budget.to_dict(),
                     timestamp=_now())
     session = session or Session(config.settings, path, module, template, config.seed,
-                                 config.rubric.imports)
+                                 config.rubric.imports, config.rubric.refused)
     report.isolation = session.level
-    report.protections = sandbox.protections(session.level)
+    report.protections = sandbox.protections(session.level,
+                                             answer_key=config.rubric.answer_key_allowed)
     timings = report.timings
     started = time.perf_counter()
     try:
@@ -72,21 +73,28 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
     finally:
         report.output = session.close()
         timings['total'] = time.perf_counter() - started
-    if session.interfered:
-        void(report, session.interfered)
+    if session.tampered:
+        void(report, f'{TAMPERED}: {session.tampered}', first=Check(
+            'tampered', 'load', 'failed', f'{TAMPERED}: {session.tampered}. Staff: this run took a '
+            "route into the grading worker (see the sandbox section of micrograde's README); its "
+            'answers are not trusted.'))
+    elif session.interfered:
+        void(report, f'{INTERFERED}: {session.interfered}')
     return config.rubric.apply(bounded(redact.report(report)))
 
 
-def void(report, what):
-    """A worker that broke the protocol may have forged any answer it gave: no check stands,
-    and none it never reached is merely skipped.  Every check fails, saying so."""
-    message = f'{INTERFERED}: {what}'
+def void(report, message, first=None):
+    """A worker that broke the protocol, or a submission that tampered with it, may have forged
+    any answer: no check stands, and none it never reached is merely skipped.  Every check
+    fails with ``message``; ``first``, a finding for staff, heads the report."""
     kept = {c.id for c in report.checks}
     report.checks += [Check(i, i.partition('.')[0], 'failed') for i in ('load', *check_ids())
                       if i not in kept]
     for check in report.checks:
         check.status, check.message, check.diagnosis = 'failed', message, message
         check.counterexample = None
+    if first is not None:
+        report.checks.insert(0, first)
 
 
 def _found(report, name):

@@ -12,12 +12,13 @@ from pathlib import Path
 from micrograde.checks import advisory_by_default, check_ids
 from micrograde.model.errors import RubricError
 from micrograde.model.results import CATEGORIES, Check
-from micrograde.isolate.allowlist import ALLOWED_IMPORTS
+from micrograde.isolate.allowlist import ALLOWED_IMPORTS, ANSWER_KEY_LIBRARIES
 from micrograde.worker.ops import CAPABILITIES
 
 DEFAULT = Path(__file__).with_name('rubric.toml')
 VISIBILITIES = ('visible', 'hidden', 'after_due_date', 'after_published')
-KEYS = ('required_ops', 'advisory', 'points', 'visibility', 'allowed_imports')
+KEYS = ('required_ops', 'advisory', 'points', 'visibility', 'allowed_imports',
+        'answer_key_libraries')
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Rubric:
     check_visibility: dict = field(default_factory=dict)
     source: str = ''
     imports: tuple = ALLOWED_IMPORTS
+    answer_keys: tuple = ANSWER_KEY_LIBRARIES
 
     @classmethod
     def load(cls, path=None):
@@ -65,8 +67,19 @@ class Rubric:
             advisory = advisory_by_default()
         _known('check id or category in advisory', advisory, [*CATEGORIES, *ids])
         imports = _list(data, 'allowed_imports', list(ALLOWED_IMPORTS))
+        answer_keys = _list(data, 'answer_key_libraries', list(ANSWER_KEY_LIBRARIES))
         return cls(frozenset(required), frozenset(advisory), points, check_points, default_vis,
-                   check_vis, text, tuple(imports))
+                   check_vis, text, tuple(imports), tuple(answer_keys))
+
+    @property
+    def refused(self):
+        """The answer-key libraries a submission may not import: all the rubric does not allow."""
+        return tuple(k for k in self.answer_keys if k not in self.imports)
+
+    @property
+    def answer_key_allowed(self):
+        """Whether the rubric lets a submission import an answer-key library."""
+        return any(k in self.imports for k in self.answer_keys)
 
     def counts(self, check):
         """Whether a check's outcome decides the verdict."""

@@ -27,7 +27,12 @@ from pathlib import Path
 
 #: What a submission may import besides the standard library (with what those need); a rubric
 #: may name others.
-ALLOWED_IMPORTS = ('numpy', 'matplotlib', 'graphviz', 'torch')
+ALLOWED_IMPORTS = ('numpy', 'matplotlib', 'graphviz')
+#: Libraries that compute gradients: the answer key to what is graded.  Never importable (not
+#: even as what an allowed library needs) unless the rubric's ``allowed_imports`` names one; the
+#: report then lists the ``answer-key`` protection as given up.
+ANSWER_KEY_LIBRARIES = ('torch', 'jax', 'jaxlib', 'tensorflow', 'keras', 'autograd', 'micrograd',
+                        'tinygrad', 'mxnet', 'paddle', 'mlx')
 #: Never importable by a submission, whatever the rubric or ``--module`` says.
 OWN_DISTRIBUTION = 'micrograde'
 OWN_PACKAGES = ('micrograde', 'micrograde.reference')
@@ -59,11 +64,14 @@ def _requirement_names(dist):
 
 
 def closure(names):
-    """The installed distributions named, and those they depend on, transitively."""
+    """The installed distributions named, and those they depend on, transitively; an
+    answer-key library (``ANSWER_KEY_LIBRARIES``) only where it is named itself."""
+    named = {_key(n) for n in names}
+    refused = {_key(k) for k in ANSWER_KEY_LIBRARIES} - named
     found, todo = {}, list(names)
     while todo:
         key = _key(todo.pop())
-        if key in found or key == OWN_DISTRIBUTION:
+        if key in found or key == OWN_DISTRIBUTION or key in refused:
             continue
         try:
             dist = metadata.distribution(key)

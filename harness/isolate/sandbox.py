@@ -125,11 +125,13 @@ PROTECTIONS = {
     'tcp': 'makes no TCP connection and listens on no TCP port',
     'processes': 'starts a bounded number of processes: a fork bomb stops',
     'disk': 'writes a bounded total to disk',
+    'answer-key': 'cannot import a library that computes gradients (the answer key)',
 }
 
 
-def protections(level, root=None, abi=None):
-    """``{'protected': [...], 'unprotected': [...]}``, names of ``PROTECTIONS``, at ``level``."""
+def protections(level, root=None, abi=None, answer_key=False):
+    """``{'protected': [...], 'unprotected': [...]}``, names of ``PROTECTIONS``, at ``level``;
+    ``answer_key``: the rubric lets a submission import a library that computes gradients."""
     root = os.geteuid() == 0 if root is None else root
     abi = landlock_abi() if abi is None else abi
     if level == 'bubblewrap':
@@ -144,6 +146,10 @@ def protections(level, root=None, abi=None):
             have |= {'imports', 'reads', 'writes', 'grader-proc'}
             have |= {'tcp'} if abi >= 4 else set()
             have |= {'signals', 'escape'} if abi >= 6 else set()
+    if answer_key or 'imports' not in have:  # out of reach only where imports are fenced
+        have.discard('answer-key')
+    else:
+        have.add('answer-key')
     return {'protected': [p for p in PROTECTIONS if p in have],
             'unprotected': [p for p in PROTECTIONS if p not in have]}
 

@@ -19,10 +19,12 @@ from micrograde.isolate import sandbox
 from micrograde.isolate.answers import INTERFERED, Lost, Loaded, Strikes, Violation, answer, lost
 from micrograde.load.cells import notebook_cells
 from micrograde.model.errors import WorkerError
-from micrograde.isolate.allowlist import ALLOWED_IMPORTS
+from micrograde.isolate.allowlist import ALLOWED_IMPORTS, ANSWER_KEY_LIBRARIES
 from micrograde.worker import protocol
+from micrograde.worker.guard import TAMPERED_EXIT
 
 OUTPUT_KEEP = 64 * 1024
+TAMPERED = 'the submission tampered with the grader'
 
 
 class WorkerGone(WorkerError):
@@ -31,6 +33,14 @@ class WorkerGone(WorkerError):
     def __init__(self, reason, kind=Lost.WORKER):
         super().__init__(reason)
         self.kind = kind
+
+
+class Tampered(WorkerGone):
+    """The worker's guard saw the submission take a route into the grader (``worker/guard.py``),
+    or the answer stream holds what the guard did not seal; ``str`` says what."""
+
+    def __init__(self, reason):
+        super().__init__(reason, Lost.INTERFERED)
 
 
 class Output:
@@ -88,10 +98,13 @@ class Output:
 class Worker:
     """One worker process and its two message pipes; subclasses say how it is started."""
 
-    def hello(self, settings, seed, cells):
-        """Say what to load, with the nonce every answer must carry."""
-        self.nonce = secrets.token_hex(16)
-        self.ask({'landlock': self.landlock, 'nonce': self.nonce, 'path': self.inside,
+    def hello(self, settings, seed, cells, refused):
+        """Say what to load, with the nonce every answer must carry and the key only the
+        worker's guard holds, that seals every answer."""
+        self.nonce, self.key, self.received = secrets.token_hex(16), secrets.token_bytes(32), 0
+        self.ask({'landlock': self.landlock, 'nonce': self.nonce, 'key': self.key,
+            'answer_keys': refused,  # libraries kept out of reach (rubric's answer_key_libraries)
+            'path': self.inside,
             'module': self.module, 'classes': settings.classes,
             'cells': cells,  # notebooks' cells as Jupyter runs them (``cells.py``)
             'cell_timeout': settings.cell_timeout, 'seed': seed,
@@ -110,19 +123,29 @@ class Worker:
 
     def receive(self, timeout):
         """The next message (a dict with the session's nonce), ``WorkerGone`` when there is
-        none in ``timeout`` seconds, ``Violation`` when what came is no message of ours."""
+        none in ``timeout`` seconds, ``Violation`` when what came is no message of ours,
+        ``Tampered`` when the guard says so or did not seal it."""
         try:
-            message = protocol.recv(self.from_worker, time.monotonic() + max(timeout, 0))
+            message = protocol.recv(self.from_worker, time.monotonic() + max(timeout, 0),
+                                    self.key, self.received)
+        except protocol.Unsealed:
+            raise Tampered("wrote answers of its own to the grader's channel") from None
         except TimeoutError:
             raise WorkerGone(f'timed out after {timeout:g} s', Lost.TIMEOUT) from None
         except protocol.Broken as e:
             raise Violation(str(e)) from None
         except OSError:
             raise WorkerGone('the worker closed its pipe') from None
+        self.received += 1
         if message is None:
-            raise WorkerGone(_death(self.end()))
+            status = self.end()
+            if status == TAMPERED_EXIT:
+                raise Tampered('took a route into the grader, after closing its answer channel')
+            raise WorkerGone(_death(status))
         if type(message) is not dict or message.get('nonce') != self.nonce:
             raise Violation('sent an answer without the session nonce')
+        if message.get('type') == 'tampered':
+            raise Tampered(str(message.get('what', ''))[:300])
         return message
 
     def close(self):
@@ -222,11 +245,12 @@ class Session:
     """A submission's worker for the whole of its grading, replaced whenever it is lost."""
 
     def __init__(self, settings, path=None, module=None, template=None, seed=0,
-                 imports=ALLOWED_IMPORTS):
+                 imports=ALLOWED_IMPORTS, refused=ANSWER_KEY_LIBRARIES):
         self.settings, self.path, self.module, self.seed = settings, path, module, seed
         self.template = template if template is not None and module is None else None
         self.level = 'bubblewrap' if self.template else sandbox.isolation(settings.isolation)
-        self.imports = tuple(imports)
+        self.imports, self.refused = tuple(imports), tuple(refused)
+        self.tampered = ''  # what the guard saw the submission do: nothing more is run
         self.worker, self.loaded_error = None, None
         self.requests = 0
         self.strikes = Strikes()
@@ -257,7 +281,7 @@ class Session:
         if self.worker is None:
             self.worker = DirectWorker(self.path, self.module, self.level, self.imports)
         try:
-            self.worker.hello(self.settings, self.seed, self.cells)
+            self.worker.hello(self.settings, self.seed, self.cells, self.refused)
             gone = None
         except WorkerGone as e:
             gone = e
@@ -267,6 +291,9 @@ class Session:
             if gone is not None:
                 raise gone
             loaded = Loaded.parse(self.worker.receive(self.settings.load_timeout))
+        except Tampered as e:
+            self.tampered = str(e)
+            loaded = Loaded(error=f'{TAMPERED}: {e}.')
         except WorkerGone as e:
             loaded = Loaded(error=_load_failure(str(e)))
         except Violation as e:
@@ -289,7 +316,7 @@ class Session:
         while len(results) < len(items):
             stop = self._stopped()
             if stop:
-                kind = Lost.INTERFERED if self.interfered else Lost.NOT_RUN
+                kind = Lost.INTERFERED if self.interfered or self.tampered else Lost.NOT_RUN
                 return results + [lost(task, kind, stop)] * (len(items) - len(results))
             if self.worker is None:
                 self.strikes.restarts += 1
@@ -300,6 +327,8 @@ class Session:
 
     def _stopped(self):
         """Why nothing more is run, or ``''``."""
+        if self.tampered:
+            return f'not run: {TAMPERED} ({self.tampered})'
         if self.worker is None and self.restarts and self.loaded_error and not self.interfered:
             return 'not run: the submission could not be loaded again'
         return self.strikes.stopped()
@@ -318,6 +347,9 @@ class Session:
                 results.append(result)
                 if result.error and result.error.type == 'MemoryError':
                     return self._strike(task, results, len(items), 'ran out of memory')
+        except Tampered as e:
+            self.tampered = str(e)
+            results.append(lost(task, Lost.INTERFERED, f'{TAMPERED}: {e}'))
         except WorkerGone as e:
             results.append(lost(task, e.kind, str(e)))
             if e.kind is Lost.TIMEOUT:

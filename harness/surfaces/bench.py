@@ -117,7 +117,7 @@ def per_notebook(path, config, runs):
     times = ([], [], [])  # grading, the floor, the floor in a fresh process
     try:
         session = Session(config.settings, str(path), seed=config.seed,
-                          imports=config.rubric.imports)
+                          imports=config.rubric.imports, refused=config.rubric.refused)
         grade(str(path), config=config, session=session)  # what grading asks of the submission
         preload()  # as the template does: the floor is the submission's own code only
         freeze()

@@ -3,14 +3,18 @@
 What a submission prints can therefore never pose as a result; each message the worker sends
 also carries the nonce the grader gave it.  The two directions differ in whom they trust:
 
-* the worker's answers (``send``/``recv``) are JSON, never pickle: the grader runs nothing the
-  worker sends, and reads it under a deadline and a size limit, since the submission runs in
-  the worker and can write anything on its pipe (half a message, then nothing);
+* the worker's answers are JSON, never pickle: the grader runs nothing the worker sends, and
+  reads it under a deadline and a size limit, since the submission runs in the worker and can
+  write anything on its pipe (half a message, then nothing).  Each is sealed (``seal``: an HMAC
+  over its sequence number and bytes, with a key only the grader and the worker's audit hook
+  hold, ``guard.py``), so ``recv`` tells an answer the worker sent from one the submission
+  wrote to the channel itself;
 * the grader's requests (``ask``/``asked``) are pickled: only the worker unpickles them, and it
   trusts its grader.  Pickle is ~3x faster than JSON both ways on the large graphs (a
   5000-node chain, an MLP's parameter sets), which a worker reads for every submission.  The
   grader writes them under a deadline too: a worker that stops reading must not block it.
 """
+import hmac
 import json
 import os
 import pickle
@@ -21,6 +25,7 @@ import time
 HEADER = struct.Struct('>I')
 MAX_MESSAGE = 64 * 2**20  # a request (a 20 000-node chain is ~1 MB)
 MAX_ANSWER = 8 * 2**20    # an answer: a 20 000-node chain's values and gradients are ~1.5 MB
+SEAL = 32  # bytes of HMAC-SHA256 before each answer's JSON
 #: Seconds a message begun before its deadline may take to finish: our worker writes a message
 #: at once, so one still unfinished by then was cut short on purpose.
 GRACE = 5.0
@@ -30,25 +35,34 @@ class Broken(ValueError):
     """What came on the pipe is no message of the protocol; ``str`` says what it was."""
 
 
-def send(fd, obj):
-    """An answer to the grader, as JSON."""
-    _write(fd, json.dumps(obj, separators=(',', ':')).encode())
+class Unsealed(ValueError):
+    """An answer the worker's hook did not seal: something else wrote to the channel."""
 
 
-def recv(fd, deadline):
-    """The next answer from ``fd`` (any JSON value), or ``None`` when the worker has gone.
+def seal(key, seq, body):
+    """The seal of the ``seq``-th answer (from 0), whose JSON is ``body``."""
+    return hmac.digest(key, seq.to_bytes(8, 'big') + body, 'sha256')
+
+
+def recv(fd, deadline, key, seq):
+    """The ``seq``-th answer from ``fd`` (any JSON value), its seal checked with ``key``, or
+    ``None`` when the worker has gone.
 
     ``deadline`` (``time.monotonic()``) bounds every read: ``TimeoutError`` when nothing came by
-    then; ``Broken`` for a message over ``MAX_ANSWER``, cut short, or not JSON."""
+    then; ``Broken`` for a message over ``MAX_ANSWER``, cut short, or not JSON; ``Unsealed`` for
+    one the worker's hook did not seal."""
     head = _read_exact(fd, HEADER.size, deadline)
     if head is None:
         return None
     (size,) = HEADER.unpack(head)
-    if size > MAX_ANSWER:
+    if size > MAX_ANSWER + SEAL:
         raise Broken(f'announced a message of {size} bytes (at most {MAX_ANSWER})')
-    body = _read_exact(fd, size, deadline, started=True)
-    if body is None:
+    message = _read_exact(fd, size, deadline, started=True)
+    if message is None:
         return None  # died while writing (killed for its memory): lost, not forged
+    mark, body = message[:SEAL], message[SEAL:]
+    if not hmac.compare_digest(mark, seal(key, seq, body)):
+        raise Unsealed('an answer the worker did not seal')
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as e:  # RecursionError: arrays nested 100 000 deep

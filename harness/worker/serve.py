@@ -3,6 +3,7 @@
 The first message from the grader says what to load and carries the nonce every answer must
 repeat.
 """
+import ctypes
 import io
 import os
 import random
@@ -11,7 +12,7 @@ import site
 import sys
 import time
 
-from . import landlock, protocol, tasks
+from . import guard, landlock, protocol, tasks
 from .execute import Backend
 from .load import LoadError, load, methods
 
@@ -74,35 +75,46 @@ def limit(limits):
 
 
 def serve(rfd, wfd):
-    """Load the submission the grader names, then answer its requests until it hangs up."""
-    hello = protocol.asked(rfd)
-    nonce = hello['nonce']
+    """Load the submission the grader names, then answer its requests until it hangs up.
+
+    Everything the loop calls is bound here, before the submission loads: replacing an
+    attribute of this module (``run_graph``) or another changes nothing it runs, and changing
+    what those functions call is seen by the guard (``guard.py``)."""
+    asked, audit, install, seed, sending = (protocol.asked, sys.audit, guard.install, random.seed,
+                                            guard.SEND)
+    loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
+    hello = asked(rfd)
+    _keep_to_self(rfd, wfd)
+    install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
+            _stdlib())
+    for name in [n for n in sys.modules if n == __package__ or n.startswith(__package__ + '.')]:
+        del sys.modules[name]  # not there to be named: `import mgworker` loads a copy of its own
+    capture = Capture()
+    sys.stdout = sys.stderr = capture
+    sys.stdin = io.StringIO()
+
+    def reply(**fields):
+        audit(sending, dict(fields, output=capture.take()))
+
     limit(hello.get('limits', {}))
     fence = hello.get('landlock')
     if fence:
         try:
             landlock.restrict(fence['read'], fence['write'])
         except OSError as e:  # never run the submission less fenced than the report says
-            return protocol.send(wfd, {'nonce': nonce, 'type': 'loaded', 'output': '',
-                                       'error': f'the sandbox could not be set up: {e}'})
+            return reply(type='loaded', error=f'the sandbox could not be set up: {e}')
     site.setquit()  # started without ``site`` (no site folders): keep exit(), quit(), help()
     site.sethelper()
-    capture = Capture()
-    sys.stdout = sys.stderr = capture
-    sys.stdin = io.StringIO()
-
-    def reply(**fields):
-        protocol.send(wfd, dict(fields, nonce=nonce, output=capture.take()))
-
-    random.seed(hello.get('seed', 0))
+    seed(hello.get('seed', 0))
     started = time.perf_counter()
     loaded = None
     try:
-        loaded = load(hello.get('path'), hello.get('module'), hello.get('cell_timeout', 10.0),
-                      os.getcwd(), hello.get('load_budget'), hello.get('cells'))
+        loaded = loader(hello.get('path'), hello.get('module'), hello.get('cell_timeout', 10.0),
+                      os.getcwd(), hello.get('load_budget'), hello.get('cells'),
+                      hello.get('answer_keys', ()))
         found = loaded.find(hello['classes'])
         loaded.warnings += found['Value'].locate(loaded.own)
-    except LoadError as e:
+    except failed as e:
         return reply(type='loaded', error=str(e), warnings=loaded.warnings if loaded else [])
     except BaseException as e:  # the loader's own guard: a report, never a silent death
         return reply(type='loaded', error=f'{type(e).__name__} while loading: {e}')
@@ -110,14 +122,48 @@ def serve(rfd, wfd):
     reply(type='loaded', warnings=loaded.warnings, seconds=time.perf_counter() - started,
           classes={role: f.origin for role, f in found.items()},
           class_info={role: f.info() for role, f in found.items()},
-          methods=methods(classes['Value'], loaded.root) if 'Value' in classes else {})
-    backend = Backend(classes['Value'], loaded.own, found['Value'].attributes)
+          methods=listed(classes['Value'], loaded.root) if 'Value' in classes else {})
+    backend = engine(classes['Value'], loaded.own, found['Value'].attributes)
     while True:
-        request = protocol.asked(rfd)
+        request = asked(rfd)
         if request is None:
             return
         for k, item in enumerate(request['items']):
-            random.seed(hello.get('seed', 0))
-            result = tasks.run(request['task'], item, classes, backend, loaded.own)
+            seed(hello.get('seed', 0))
+            result = run(request['task'], item, classes, backend, loaded.own)
             reply(id=request['id'], item=k, result=result)
         reply(id=request['id'], done=True)
+
+
+PR_SET_DUMPABLE = 4
+
+
+def _keep_to_self(*fds):
+    """No process the submission starts inherits the protocol's descriptors, and none (of its
+    uid) can read this one's memory or trace it: not dumpable."""
+    for fd in fds:
+        os.set_inheritable(fd, False)
+    os.environ['PYTHONBREAKPOINT'] = '0'  # a breakpoint() left in: no debugger (a trace function)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _stdlib():
+    """Prefixes of the standard library's files (and frozen modules): frames there act for
+    whoever called them."""
+    return (os.path.dirname(os.__file__) + os.sep, '<frozen ')
+
+
+def _libraries(module):
+    """Prefixes of the allowed libraries' files: every entry of the import folders fixed at
+    start (the view), but the worker itself and an installed module being graded.  Not the
+    folder ``-m`` started in (``sys.path[0]``: a scratch or shared folder, never a library's)."""
+    own = {__package__, (module or '').partition('.')[0]}
+    stdlib = _stdlib()[0]
+    found = []
+    for folder in sys.path[1:]:
+        if not folder or folder.startswith(stdlib) or not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            if name.partition('.')[0] not in own and not name.endswith('.dist-info'):
+                found.append(os.path.join(folder, name) + (os.sep if '.' not in name else ''))
+    return found

@@ -18,13 +18,15 @@ from .packages import load_folder, load_module
 __all__ = ['load', 'LoadError', 'Loaded', 'methods']
 
 
-def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None, cells=None):
+def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None, cells=None,
+         answer_keys=()):
     """Load the submission at ``path`` (or the installed ``module``).
 
     ``budget`` seconds bound a notebook's cells all together: past it the remaining cells are
     skipped with a warning, so slow training cells cannot cost the whole load.  ``cells``: the
-    notebooks' cells as Jupyter runs them (``harness/cells.py``)."""
-    loaded = Loaded(budget, cells, module)
+    notebooks' cells as Jupyter runs them (``harness/cells.py``); ``answer_keys``: libraries
+    kept out of reach, whose cells are skipped with a warning."""
+    loaded = Loaded(budget, cells, module, answer_keys)
     if module:
         load_module(module, loaded)
         return loaded

@@ -11,12 +11,15 @@ class CellTimeout(BaseException):
     learner's ``except Exception`` cannot swallow it)."""
 
 
-def explain(e, label, filename=None, root=None):
+def explain(e, label, filename=None, root=None, answer_keys=()):
     """One sentence about an exception raised while loading, with the learner's line it came
     from: in ``filename`` (shown as ``label``), else the deepest frame in a notebook cell or in a
     file under ``root`` (shown relative to it)."""
     where, line = _frame(e, label, filename, root)
     at = f' ({where}, line {line})' if line else f' ({label})'
+    if isinstance(e, ModuleNotFoundError) and (e.name or '').partition('.')[0] in answer_keys:
+        return (f'the submission imports {e.name!r}{at}, which grading keeps out of reach: a '
+                f'library that computes gradients would be the answer key to what is graded.')
     if isinstance(e, ModuleNotFoundError):
         return (f'the submission imports {e.name!r}, which is not installed for grading{at}; '
                 f'remove the import or ask your course staff to add the module.')

@@ -45,5 +45,6 @@ def load_file(path, loaded):
     try:
         exec(code, mod.__dict__)
     except BaseException as e:
-        raise LoadError(explain(e, os.path.basename(path), path)) from None
+        raise LoadError(explain(e, os.path.basename(path), path,
+                                answer_keys=loaded.answer_keys)) from None
     loaded.namespaces.append((os.path.basename(path), mod.__dict__))

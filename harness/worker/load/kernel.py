@@ -38,6 +38,7 @@ class Kernel:
         self.loaded, self.flags = loaded, 0
         self.where, self.filename = where, filename  # the cell (or script) running, for messages
         self.shell = Shell(self)
+        self.blocked, self.said_keys = {}, set()  # name -> answer-key library it would be bound to
         self.ns = {'__name__': '__main__', '__builtins__': __builtins__} if ns is None else ns
         self.ns.update(display=lambda *a, **k: None, get_ipython=lambda: self.shell)
 
@@ -63,6 +64,10 @@ class Kernel:
         signal.setitimer(signal.ITIMER_REAL, cell_timeout)
         try:
             for stmt in tree.body:
+                if self._answer_key(number, stmt, source):
+                    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                        continue
+                    break
                 code = self.compile(ast.Module([stmt], []), filename)
                 try:
                     exec(code, self.ns)
@@ -84,6 +89,34 @@ class Kernel:
         for name, obj in self.ns.items():  # classes the cell defined (not imported)
             if isinstance(obj, type) and before.get(name) != id(obj) and obj.__module__ == '__main__':
                 self.loaded.origins[id(obj)] = f'cell {number}, line {_class_line(tree, name)}'
+
+    def _answer_key(self, number, stmt, source):
+        """Whether ``stmt`` imports or uses a library kept out of reach as the answer key (the
+        rubric's ``answer_key_libraries`` it does not allow): it is skipped, an import alone,
+        a use with the rest of its cell, and the cell says why (once)."""
+        keys = self.loaded.answer_keys
+        if not keys:
+            return None
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            modules = [stmt.module or ''] if isinstance(stmt, ast.ImportFrom) else \
+                [a.name for a in stmt.names]
+            key = next((m.partition('.')[0] for m in modules if m.partition('.')[0] in keys), None)
+            if key:
+                self.blocked.update({(a.asname or a.name.partition('.')[0]): key
+                                     for a in stmt.names if a.name != '*'})
+        else:
+            key = next((self.blocked[n.id] for n in ast.walk(stmt)
+                        if isinstance(n, ast.Name) and n.id in self.blocked), None)
+        if key and number not in self.said_keys:
+            self.said_keys.add(number)
+            imports = isinstance(stmt, (ast.Import, ast.ImportFrom))
+            skipped = ('the import is skipped, and each cell from its first statement that uses '
+                       'it' if imports else 'the rest of the cell was skipped')
+            self.loaded.fail(f'cell {number}, line {stmt.lineno}',
+                             f'{"imports" if imports else "uses"} {key}, which grading keeps out '
+                             f'of reach (a library that computes gradients would be the answer key '
+                             f'to what is graded): {skipped}.', source)
+        return key
 
     def _import_failed(self, where, stmt, e):
         """A warning, and for each name the import would have bound, what is bound instead: a

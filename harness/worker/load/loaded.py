@@ -11,10 +11,11 @@ from .errors import LoadError
 class Loaded:
     """Namespaces to search for classes, in priority order, and what went wrong on the way."""
 
-    def __init__(self, budget=None, cells=None, module=None):
+    def __init__(self, budget=None, cells=None, module=None, answer_keys=()):
         self.deadline = time.monotonic() + budget if budget else None  # for notebook cells
         self.cells = cells or {}  # notebook sha256 -> {cell number: transformed source}
         self.module = module  # an installed module graded explicitly (``--module``)
+        self.answer_keys = frozenset(answer_keys)  # libraries kept out of reach (rubric.py)
         self.namespaces = []  # (where, dict)
         self.warnings = []
         self.failures = []  # (where, what went wrong, the source that failed)

@@ -1,0 +1,350 @@
+"""Tampering made evident: the worker's answers are sealed, and the routes into its internals are
+watched by an audit hook the submission cannot remove.
+
+Python cannot isolate code inside one process: the submission runs beside the serve loop, so it
+can reach the worker's modules, objects and frames.  ``install`` runs before the submission loads:
+
+* **Sealed answers.**  The serve loop hands each answer to the hook (``sys.audit(SEND, fields)``);
+  only the hook holds the key the grader sent (in its state: no frame, module or object the
+  submission can name refers to it), and it seals every message with an HMAC over its sequence
+  number and bytes (as ``protocol.seal`` checks it).  It sends only for a call stack made of the worker's own
+  code objects, compared by identity (a file name is a string the submission controls): a call
+  from inside the submission's code, or from a thread it started, is tampering.  The grader
+  drops any stream holding a message it did not seal.
+* **Nothing the worker calls was changed.**  Before each request's last answer (and the load's)
+  the hook compares the worker's modules, their classes, functions and tables, and the stdlib
+  modules that carry an answer (``json``, ``pickle``, ``struct``, ``builtins``) with a snapshot
+  taken at install (``Snapshot``).  The serve loop also binds what it calls before the
+  submission loads, so replacing a module attribute changes nothing it runs.
+* **Routes watched** (``ROUTES``): ctypes, the garbage collector's object walks, trace and profile
+  functions, other threads' frames, frames and tracebacks that reach the worker's own frames,
+  code and default swaps, code compiled under a library's file name, opening the protocol's
+  descriptors or any process's memory, and adding an audit hook.  Each is tampering when the
+  innermost frame that is not the standard library's is the submission's; numpy, matplotlib and
+  graphviz use some of these routes themselves, and their frames (their files, under the import
+  folders fixed before the submission loads) are let through.
+
+Everything the hook runs is bound before the submission loads: its functions run on a private
+copy of this module's globals and of the builtins, encode with ``_json``'s C encoder and seal
+with ``_hashlib``'s C HMAC, and keep their state in a ``SimpleNamespace`` (a C type): patching
+this module, ``json``, ``hmac``, ``os`` or a builtin changes nothing the hook does.
+
+A route taken ends the worker at once: the hook sends a sealed ``tampered`` answer and exits
+with ``TAMPERED_EXIT``, before the route's call returns.  What the hook cannot see is listed in
+the README's sandbox section.
+"""
+import builtins
+import json
+import os
+import pickle
+import re
+import struct
+import sys
+import threading
+import traceback
+import types
+from _hashlib import hmac_digest
+from _json import encode_basestring_ascii, make_encoder
+
+from . import protocol
+
+SEND = 'mgworker.send'
+TAMPERED_EXIT = 86  # the worker's exit code once a route was taken (the grader reads it too)
+WORKER, LIBRARY, SUBMISSION = 'worker', 'library', 'submission'
+#: Modules whose functions carry an answer from the worker to the grader, besides the worker's.
+CARRIERS = (json, json.encoder, pickle, struct)
+CTYPES = 'ctypes.'  # every ctypes event: raw memory, C calls, libraries loaded
+_PROC = re.compile(r'/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/(mem|fd/(.*))$|/dev/fd/(.*)$')
+# what the hook calls, as names of its own (no attribute of a module is looked up late)
+_normpath, _realpath, _fsdecode = os.path.normpath, os.path.realpath, os.fsdecode
+_write, _exit, _getframe, _ident = os.write, os._exit, sys._getframe, threading.get_ident
+_header, _match, _CodeType = protocol.HEADER.pack, _PROC.match, types.CodeType
+
+
+def _frame_of(attribute):
+    """A watched attribute read: tampering when it hands the submission one of the worker's
+    frames.  ``traceback`` printing a stack (``print_stack``, ``format_stack``) reads each
+    frame's code for its file and line only, and keeps no frame: a learner's debugging."""
+    def check(g, args, caller):
+        obj, name = args[0], args[1]
+        if name not in attribute:
+            return None
+        frame = obj if name == 'f_code' else getattr(obj, name, None)
+        if not worker_frame(g, frame):
+            return None
+        if name == 'f_code' and caller.f_code.co_filename == g.printer:
+            return None
+        return f"read the grader's frames ({type(obj).__name__}.{name})"
+    return check
+
+
+def _getframe_route(g, args, caller):
+    return "walked the call stack into the grader's frames (sys._getframe)" \
+        if worker_frame(g, args[0]) else None
+
+
+def _swap(g, args, caller):
+    name = args[1]
+    return f"replaced a function's {name}" if name in ('__code__', '__defaults__', '__kwdefaults__') \
+        else None
+
+
+def _forged_code(g, args, caller):
+    filename = args[1]
+    if isinstance(filename, bytes):
+        filename = _fsdecode(filename)
+    if isinstance(filename, str) and provenance(g, filename) and not same_source(args[0], filename):
+        return f'made code that claims to come from {filename.rpartition("/")[2]}'
+    return None
+
+
+def _opened(g, args, caller):
+    what = protected_file(g, args[0])
+    return f'opened {what}' if what else None
+
+
+def _always(what):
+    return lambda g, args, caller: what
+
+
+#: Audit event -> what taking it says (or ``None``: not tampering), asked only when the
+#: submission's code is the one taking it.  Event names: CPython's audit events table.
+ROUTES = {
+    'gc.get_objects': _always("walked the garbage collector's objects (gc.get_objects)"),
+    'gc.get_referrers': _always("walked the garbage collector's objects (gc.get_referrers)"),
+    'gc.get_referents': _always("walked the garbage collector's objects (gc.get_referents)"),
+    'sys._current_frames': _always("read every thread's frames (sys._current_frames)"),
+    'sys._current_exceptions': _always("read every thread's exceptions (sys._current_exceptions)"),
+    'sys.settrace': _always('installed a trace function (it sees every frame)'),
+    'sys.setprofile': _always('installed a profile function (it sees every frame)'),
+    'sys.addaudithook': _always('added an audit hook'),
+    'sys._getframe': _getframe_route,
+    'object.__getattr__': _frame_of(('tb_frame', 'gi_frame', 'cr_frame', 'ag_frame', 'f_code')),
+    'object.__setattr__': _swap,
+    'object.__delattr__': _swap,
+    'code.__new__': _forged_code,
+    'compile': _forged_code,
+    'open': _opened,
+}
+
+
+def snapshot(worker, used):
+    """What the worker calls, by identity: every entry of its modules' namespaces (and the
+    carriers'), its classes' methods, its module-level tables, the builtins its code names
+    (``used``: a learner may rebind print).  Functions' code and defaults are not kept:
+    setting them raises an audit event (``object.__setattr__``), reading them one more.
+    Returns ``(entries, sizes)`` for ``changed``."""
+    entries, sizes = [], []  # (label, namespace, key, value); (label, namespace, names)
+    for module in (*worker, *CARRIERS):
+        namespace, own = vars(module), module in worker
+        if own:
+            sizes.append((module.__name__, namespace, _names(namespace)))
+        for key, value in list(namespace.items()):
+            entries.append((module.__name__, namespace, key, value))
+            label = f'{module.__name__}.{key}'
+            if isinstance(value, dict) and own and not key.startswith('__'):  # a table
+                entries += [(label, value, k, v) for k, v in list(value.items())]
+            elif isinstance(value, type) and value.__module__ == module.__name__:
+                methods = vars(value)  # live: a method replaced on the class shows here
+                entries += [(label, methods, k, v) for k, v in methods.items()
+                            if callable(v) or isinstance(v, (staticmethod, classmethod, property))]
+    builtin = vars(builtins)
+    entries += [('builtins', builtin, k, v) for k, v in builtin.items() if k in used]
+    return entries, sizes
+
+
+def changed(g):
+    """The first thing the worker calls that is not what it was at install, or ``None``."""
+    for label, namespace, key, value in g.entries:
+        if namespace.get(key, g) is not value:
+            return f'{label}.{key}'
+    for label, namespace, size in g.sizes:
+        if _names(namespace) != size:
+            return f'{label} (a name was added)'
+    return None
+
+
+def _names(namespace):
+    """How many names a module defines; ``warnings.warn`` adds its registry to the module of
+    the frame it blames, which may be the worker's (a learner's ``stacklevel=2``)."""
+    return len(namespace) - ('__warningregistry__' in namespace)
+
+
+def _code_objects(modules, frame):
+    """Every code object of the worker's modules (nested functions, lambdas, class bodies) and
+    of the frames that called ``install``: the only code that may send an answer."""
+    found, todo = {}, []
+    for module in modules:
+        for value in list(vars(module).values()):
+            todo += _codes_of(value)
+            if isinstance(value, type):
+                for member in vars(value).values():
+                    todo += _codes_of(member)
+    while frame is not None:
+        todo.append(frame.f_code)
+        frame = frame.f_back
+    while todo:
+        code = todo.pop()
+        if id(code) not in found:
+            found[id(code)] = code
+            todo += [c for c in code.co_consts if isinstance(c, _CodeType)]
+    return found
+
+
+def _codes_of(value):
+    value = getattr(value, '__func__', value)  # staticmethod, classmethod
+    if isinstance(value, property):
+        return [f.__code__ for f in (value.fget, value.fset, value.fdel) if f is not None]
+    code = getattr(value, '__code__', None)
+    return [code] if isinstance(code, _CodeType) else []
+
+
+def culprit(g, frame):
+    """Whose code takes a route: the innermost frame not the standard library's decides."""
+    while frame is not None:
+        code = frame.f_code
+        if id(code) in g.codes:
+            return WORKER
+        name = code.co_filename
+        if not name.startswith(g.stdlib):
+            return LIBRARY if name.startswith(g.libraries) else SUBMISSION
+        frame = frame.f_back
+    return SUBMISSION  # a thread of the submission's running the standard library only
+
+
+def only_worker(g, frame):
+    """Whether every frame of the stack is the worker's own code."""
+    while frame is not None:
+        if id(frame.f_code) not in g.codes:
+            return False
+        frame = frame.f_back
+    return True
+
+
+def worker_frame(g, frame):
+    return frame is not None and hasattr(frame, 'f_code') and id(frame.f_code) in g.codes
+
+
+def provenance(g, filename):
+    """Whether code under ``filename`` would pass for the worker's, a library's or the
+    standard library's."""
+    return filename.startswith(g.trusted)
+
+
+def same_source(source, filename):
+    """Whether ``source`` is the file's own text (an import compiling it)."""
+    if not isinstance(source, (str, bytes)):
+        return False
+    try:
+        with open(filename, 'rb') as f:
+            text = f.read()
+    except OSError:
+        return False
+    return (source.encode() if isinstance(source, str) else source) == text
+
+
+def protected_file(g, path):
+    """What opening ``path`` would reach: a protocol descriptor or a process's memory."""
+    if isinstance(path, int):
+        return "the grader's answer channel" if path in g.fds else None
+    if isinstance(path, bytes):
+        path = _fsdecode(path)
+    if not isinstance(path, str) or path.startswith(g.quiet):
+        return None
+    for candidate in (_normpath(path), _realpath(path)):
+        m = _match(candidate)
+        if m:
+            if m.group(1) == 'mem':
+                return "a process's memory (/proc/…/mem)"
+            fd = m.group(2) if m.group(2) is not None else m.group(3)
+            if not fd.isdigit() or int(fd) in g.fds:
+                return "the grader's answer channel (/proc/…/fd)"
+    return None
+
+
+def _unencodable(obj):
+    raise TypeError(f'{type(obj).__name__} is not JSON')
+
+
+def emit(g, fields):
+    """Seal and send one answer: ``_json``'s C encoder, ``_hashlib``'s C HMAC."""
+    fields = dict(fields)
+    fields['nonce'] = g.nonce
+    body = ''.join(g.encode(fields, 0)).encode()
+    message = hmac_digest(g.key, g.sent[0].to_bytes(8, 'big') + body, 'sha256') + body
+    g.sent[0] += 1
+    view = memoryview(_header(len(message)) + message)
+    while view:
+        view = view[_write(g.wfd, view):]
+
+
+def tampered(g, what):
+    """Say what the submission did, sealed, and end the worker before the route returns."""
+    try:
+        emit(g, {'type': 'tampered', 'what': what})
+    except BaseException:  # the channel is closed or full: the exit code still says it
+        pass
+    _exit(TAMPERED_EXIT)
+
+
+def hook(g, event, args):
+    if event != SEND and event not in g.routes and not event.startswith(CTYPES):
+        return
+    thread = _ident()
+    if thread in g.busy:  # the hook's own reads raise events too
+        return
+    g.busy.add(thread)
+    try:
+        caller = _getframe(1)
+        if event == SEND:
+            if not only_worker(g, caller):
+                return tampered(g, "sent an answer from the submission's own code")
+            fields = args[0]
+            if 'done' in fields or 'type' in fields:
+                what = changed(g)
+                if what:
+                    return tampered(g, f"changed the grader's code ({what})")
+            return emit(g, fields)
+        try:
+            route = g.routes.get(event)
+            what = route(g, args, caller) if route else f'used ctypes ({event})'
+        except Exception:  # an odd argument: the hook never breaks the call it watches
+            return
+        if what and culprit(g, caller) == SUBMISSION:
+            tampered(g, what)
+    finally:
+        g.busy.discard(thread)
+
+
+def _private(functions, namespace):
+    """``functions`` rebound to ``namespace`` (closures kept): what they look up by name is
+    then what it was at install, whatever the submission later assigns to this module."""
+    return {name: types.FunctionType(f.__code__, namespace, f.__name__, f.__defaults__,
+                                     f.__closure__) for name, f in functions.items()}
+
+
+def install(key, nonce, wfd, fds, libraries, stdlib):
+    """Seal every answer from now on and watch the routes; ``libraries`` and ``stdlib``: folder
+    prefixes whose frames are not the submission's.  Call before the submission loads."""
+    modules = [m for name, m in list(sys.modules.items())
+               if name == __package__ or name.startswith(__package__ + '.')]
+    codes = _code_objects(modules, _getframe(1))
+    entries, sizes = snapshot(modules, {n for code in codes.values() for n in code.co_names})
+    namespace = dict(globals())
+    namespace['__builtins__'] = dict(vars(builtins))
+    namespace.update(_private({k: v for k, v in namespace.items()
+                               if isinstance(v, types.FunctionType) and v.__module__ == __name__},
+                              namespace))
+    routes = _private(ROUTES, namespace)
+    folder = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    # a copy of the worker the submission imports itself runs as a library would (landlock's
+    # ctypes at import): the running worker's code is known by identity, never by its files
+    libraries, stdlib = (*libraries, folder), tuple(stdlib)
+    g = types.SimpleNamespace(
+        key=key, nonce=nonce, wfd=wfd, fds=frozenset(fds), sent=[0], busy=set(), codes=codes,
+        entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
+        trusted=('<frozen', *libraries, *stdlib), quiet=(*libraries, *stdlib),
+        printer=traceback.__file__,
+        encode=make_encoder(None, namespace['_unencodable'], encode_basestring_ascii, None, ':',
+                            ',', False, False, True))
+    sys.addaudithook(types.MethodType(namespace['hook'], g))

@@ -1,0 +1,295 @@
+"""Forged answers from inside the worker, and the answer key out of reach (issue 20, class 1).
+
+Each attack is a real submission graded through the real CLI, by ``micrograde grade`` (a worker
+of its own) and by ``micrograde batch -j 2`` (as root: workers forked from the warm template).
+Its engine has a wrong tanh, so a pass of any tanh check could only be forged; every attack must
+end failed and scored 0, and each route into the worker with a "tampered with the grader"
+finding that staff see in the report and the gradebook.
+"""
+import csv
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import SUBMISSIONS, validate_json, validate_junit
+from test_hostile import BAD_TANH, ENGINE
+from test_service import redis_url  # noqa: F401  (a fixture)
+
+HERE = Path(__file__).resolve().parent / 'tamper'
+LECTURE = (SUBMISSIONS / 'lecture_engine.py').read_text()
+LECTURE_MLP = LECTURE[LECTURE.index('\nimport random'):]  # Neuron, Layer, MLP
+
+
+def engine(at_import='', in_backward='pass'):
+    code = ENGINE.replace('TANH_RULE', BAD_TANH).replace(
+        'IN_BACKWARD', textwrap.indent(textwrap.dedent(in_backward), ' ' * 8).strip())
+    return textwrap.dedent(at_import) + code
+
+
+FORGED = '''
+import json, os, struct
+answer = json.dumps({'type': 'loaded', 'warnings': [], 'classes': {'Value': 'x'}}).encode()
+for fd in range(3, 64):
+    try:
+        os.write(fd, struct.pack('>I', 32 + len(answer)) + bytes(32) + answer)
+    except OSError:
+        pass
+'''
+
+#: attack -> (its source, words the report's tampered finding says; None: no route taken)
+ATTACKS = {
+    # the worker's graph and MLP runners replaced at import by ones that run a hidden engine:
+    # the running worker is not in sys.modules to be found, and binds what it calls anyway
+    'runner_replaced': ((HERE / 'runner_replaced.py').read_text(), None),
+    # the same through a copy the submission imports itself, and a transient patch
+    'runner_reimported': (engine('''
+        import mgworker.execute, mgworker.serve
+        mgworker.serve.run_graph = lambda *a, **k: {'values': [], 'grads': []}
+        mgworker.execute.Backend.grad = lambda self, v: 0.0
+        '''), None),
+    # torch's autograd as the answer key: kept out of reach, so the engine does not load
+    'torch_oracle': ((HERE / 'torch_oracle.py').read_text() + LECTURE_MLP, None),
+    'gc_walk': (engine('''
+        import gc
+        secrets = [o for o in gc.get_objects() if isinstance(o, dict) and 'nonce' in o]
+        '''), "garbage collector's objects"),
+    'gc_referrers': (engine(in_backward='''
+        import gc
+        users = gc.get_referrers(self)  # the worker's lists of this graph's Values
+        '''), "garbage collector's objects"),
+    'ctypes_write': (engine('''
+        import ctypes
+        x = 1.5
+        ctypes.c_double.from_address(id(x) + 16).value = 2.5
+        '''), 'used ctypes'),
+    'frame_walk': (engine(in_backward='''
+        import sys
+        grader = sys._getframe(2)  # the worker's run_graph: its vals, its result
+        grader.f_locals['result']['grads'] = [1.0]
+        '''), "grader's frames"),
+    'frame_walk_inspect': (engine(in_backward='''
+        import inspect
+        stack = inspect.stack()
+        '''), "grader's frames"),
+    'traceback_walk': (engine(in_backward='''
+        import sys
+        try:
+            raise ValueError
+        except ValueError as e:
+            frame = e.__traceback__.tb_frame
+            while frame.f_code.co_name != 'run_graph':
+                frame = frame.f_back
+        '''), "grader's frames"),
+    # the running worker reached through what it hands the submission: instrumented runs wrap
+    # each node's _backward in a function of the worker's, whose globals are its module's
+    'code_swap': (engine(in_backward='''
+        grader = getattr(self._backward, '__globals__', {})
+        if 'Backend' in grader:
+            grader['Backend'].grad.__code__ = (lambda self, v: 0.0).__code__
+        '''), 'replaced a function'),
+    'globals_patch': (engine(in_backward='''
+        grader = getattr(self._backward, '__globals__', {})
+        if '_read' in grader:
+            grader['_read'] = lambda reader, vals: [0.0] * len(vals)
+        '''), "changed the grader's code (mgworker.execute._read)"),
+    'proc_mem': (engine('''
+        with open('/proc/self/mem', 'rb') as f:
+            pass
+        '''), "process's memory"),
+    'fd_reopen': (engine('''
+        import os
+        for fd in range(3, 64):
+            try:
+                open(f'/proc/self/fd/{fd}', 'wb').close()
+            except OSError:
+                pass
+        '''), "answer channel"),
+    'own_answers': (engine(FORGED), 'answers of its own'),
+    'audit_send': (engine('''
+        import sys
+        sys.audit('mgworker.send', {'type': 'loaded', 'warnings': [], 'classes': {}})
+        '''), "submission's own code"),
+    'settrace': (engine('''
+        import sys
+        sys.settrace(lambda frame, event, arg: None)
+        '''), 'trace function'),
+}
+
+
+#: A correct engine that does what learners do, and what libraries do for them: no tampering.
+INNOCENT = LECTURE.replace('    def backward(self):\n', '''\
+    def backward(self):
+        import io, logging, traceback, warnings
+        traceback.print_stack(limit=3, file=io.StringIO())
+        traceback.format_stack()
+        breakpoint()
+        logging.getLogger('engine').debug('backward from %s', self)
+        warnings.warn('backward called', stacklevel=2)
+''') + '''
+import collections, dataclasses, enum, gc, inspect, io, sys, typing
+import numpy as np
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+from graphviz import Digraph
+Pair = collections.namedtuple('Pair', 'a b')
+Kind = enum.Enum('Kind', 'add mul')
+class Typed(typing.NamedTuple):
+    x: float
+@dataclasses.dataclass
+class Config:
+    lr: float = 0.1
+inspect.signature(Value.__add__)
+here = sys._getframe()
+gc.collect()
+plt.plot(np.arange(-5, 5, 0.25), np.tanh(np.arange(-5, 5, 0.25)))
+plt.savefig(io.BytesIO(), format='png')
+dot = Digraph(format='svg')
+dot.node('a', label='{ a | data 1.0 }', shape='record')
+dot.source
+'''
+
+
+def _check(report, words):
+    """Never a pass it did not earn: failed, the wrong tanh or the nothing-doing backward() found
+    out; a route into the worker scores nothing at all."""
+    checks = {c['id']: c for c in report['checks']}
+    passed = [(c['id'], c['status']) for c in report['checks'] if c['status'] == 'passed']
+    assert report['verdict'] == 'failed', passed
+    if words is None:
+        assert 'tampered' not in checks
+        graded = [c for c in checks.values() if c['category'] in ('ops', 'backward', 'fuzz')
+                  and c['max_score']]
+        assert any(c['status'] != 'passed' for c in graded), passed
+        return checks
+    assert report['score'] == 0, passed
+    assert checks['tampered']['status'] == 'failed', checks.get('tampered')
+    assert words in checks['tampered']['message'], checks['tampered']['message']
+    assert report['checks'][0]['id'] == 'tampered'  # staff see it first
+    return checks
+
+
+def test_what_learners_and_libraries_do_is_not_tampering(run_cli, tmp_path):
+    path = tmp_path / 'innocent.py'
+    path.write_text(INNOCENT)
+    out = tmp_path / 'out'
+    result = run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+    report = json.loads((out / 'report.json').read_text())
+    assert result.returncode == 0 and report['verdict'] == 'passed', \
+        [(c['id'], c['message']) for c in report['checks'] if c['status'] == 'failed']
+    assert 'tampered' not in {c['id'] for c in report['checks']}
+
+
+@pytest.mark.parametrize('name', sorted(ATTACKS))
+def test_attack_on_grade(name, run_cli, tmp_path):
+    source, words = ATTACKS[name]
+    path = tmp_path / f'{name}.py'
+    path.write_text(source)
+    out = tmp_path / 'out'
+    result = run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+    assert result.returncode == 1 and 'Traceback' not in result.stdout + result.stderr
+    checks = _check(json.loads((out / 'report.json').read_text()), words)
+    validate_junit(out / 'junit.xml')
+    gradescope = json.loads((out / 'results.json').read_text())
+    validate_json(gradescope, 'gradescope-results.schema.json')
+    if words is not None:  # every surface shows it
+        assert words in (out / 'junit.xml').read_text(encoding='utf-8').replace('&#x27;', "'")
+        assert any(t.get('name', '').startswith('tampered') or words in t.get('output', '')
+                   for t in gradescope['tests'])
+        assert 'tampered' in (out / 'report.html').read_text(encoding='utf-8')
+        assert 'tampered with the grader' in result.stdout
+    if name == 'torch_oracle':
+        assert 'keeps out of reach' in checks['load']['message']
+
+
+@pytest.fixture(scope='module')
+def batch(tmp_path_factory):
+    """Every attack graded in one batch, two at a time, from the warm template."""
+    from conftest import micrograde
+    folder = tmp_path_factory.mktemp('class')
+    for name, (source, _) in ATTACKS.items():
+        (folder / f'{name}.py').write_text(source)
+    (folder / 'innocent.py').write_text(INNOCENT)
+    out = tmp_path_factory.mktemp('out')
+    result = micrograde('batch', folder, '--out', out, '-j', '2', '--profile', 'quick', timeout=900)
+    assert 'Traceback' not in result.stdout + result.stderr, result.stderr
+    with open(out / 'gradebook.csv', newline='') as f:
+        book = {row['id']: row for row in csv.DictReader(f)}
+    return out, book
+
+
+def test_what_learners_and_libraries_do_is_not_tampering_in_a_batch(batch):
+    out, book = batch
+    assert book['innocent.py']['verdict'] == 'passed', book['innocent.py']
+
+
+@pytest.mark.parametrize('name', sorted(ATTACKS))
+def test_attack_on_batch(name, batch):
+    out, book = batch
+    report = json.loads((out / f'{name}.py' / 'report.json').read_text())
+    assert report['isolation'] == 'bubblewrap' or pytest.skip('the warm template needs bubblewrap')
+    words = ATTACKS[name][1]
+    _check(report, words)
+    row = book[f'{name}.py']
+    assert row['verdict'] == 'failed'
+    if words is not None:  # staff see it in the gradebook too
+        assert 'tampered' in row['failing_checks'].split() and float(row['score']) == 0
+
+
+def test_no_example_trips_the_guard_in_a_batch(tmp_path):
+    """numpy, matplotlib and graphviz take some of the watched routes themselves; every example
+    (engines, notebooks, folders, installed packages) loads and is graded as before."""
+    from conftest import micrograde
+    folder = tmp_path / 'class'
+    shutil.copytree(SUBMISSIONS, folder, symlinks=True)
+    out = tmp_path / 'out'
+    result = micrograde('batch', folder, '--out', out, '-j', '2', '--profile', 'quick', timeout=1800)
+    assert 'Traceback' not in result.stdout + result.stderr, result.stderr
+    reports = [json.loads(p.read_text()) for p in out.glob('*/report.json')]
+    assert len(reports) >= 30
+    tampered = [(r['submission'], c['message']) for r in reports for c in r['checks']
+                if 'tampered' in c['message'] or c['id'] == 'tampered']
+    assert not tampered, tampered
+
+
+@pytest.mark.service
+def test_every_attack_through_the_service(tmp_path, redis_url):  # noqa: F811
+    """The same attacks uploaded to the grading service, graded by a real service worker."""
+    import sys
+    from micrograde.surfaces.service.supervisor import Program, stop
+    from test_service import bearer, service, upload, wait_for
+    client, tokens = service(tmp_path, redis_url)
+    staff = bearer(tokens, 'c1', 'staff')
+    worker = Program('worker', [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker', '--broker',
+                                redis_url], tmp_path / 'worker.log')
+    with client:
+        jobs = {name: upload(client, bearer(tokens, 'c1', 'learner', name), data=source.encode(),
+                             name=f'{name}.py').json() for name, (source, _) in ATTACKS.items()}
+        worker.start()
+        try:
+            for name, job in jobs.items():
+                assert wait_for(client, staff, job['id'], timeout=300)['status'] == 'done'
+                report = client.get(f'/v1/courses/c1/submissions/{job["id"]}/report.json',
+                                    headers=staff).json()
+                _check(report, ATTACKS[name][1])
+            book = client.get('/v1/courses/c1/gradebook.csv', headers=staff).text
+        finally:
+            stop([worker.proc])
+    assert book.count('tampered') == sum(words is not None for _, words in ATTACKS.values())
+
+
+def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, tmp_path):
+    rubric = tmp_path / 'rubric.toml'
+    rubric.write_text('allowed_imports = ["numpy", "matplotlib", "graphviz", "torch"]\n')
+    out = tmp_path / 'out'
+    path = tmp_path / 'torch_oracle.py'
+    path.write_text(ATTACKS['torch_oracle'][0])
+    run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color', '--rubric', rubric)
+    report = json.loads((out / 'report.json').read_text())
+    checks = {c['id']: c for c in report['checks']}
+    assert checks['load']['status'] == 'passed' and 'tampered' not in checks
+    assert 'answer-key' in report['protections']['unprotected']
+    assert checks['backward.walk']['status'] == 'passed'  # torch did the work
