@@ -31,13 +31,18 @@ def pipe():
             pass
 
 
-def frame(body):
-    return struct.pack('>I', len(body)) + body
+KEY = b'k' * 32  # the key the grader gives the worker's guard
+
+
+def frame(body, key=KEY):
+    """``body`` as the worker's guard sends it: length, seal, bytes."""
+    sealed = protocol.seal(key, 0, body) + body
+    return struct.pack('>I', len(sealed)) + sealed
 
 
 def test_nothing_sent_is_a_timeout(pipe):
     with pytest.raises(TimeoutError):
-        protocol.recv(pipe[0], time.monotonic() + 0.2)
+        protocol.recv(pipe[0], time.monotonic() + 0.2, KEY, 0)
 
 
 def test_half_a_message_then_nothing_is_broken_not_a_hang(pipe, monkeypatch):
@@ -45,7 +50,7 @@ def test_half_a_message_then_nothing_is_broken_not_a_hang(pipe, monkeypatch):
     os.write(pipe[1], struct.pack('>I', 1000) + b'{"non')
     started = time.monotonic()
     with pytest.raises(protocol.Broken, match='part of a message'):
-        protocol.recv(pipe[0], time.monotonic() + 0.2)
+        protocol.recv(pipe[0], time.monotonic() + 0.2, KEY, 0)
     assert time.monotonic() - started < 5
 
 
@@ -53,7 +58,7 @@ def test_half_a_header_then_nothing_is_broken(pipe, monkeypatch):
     monkeypatch.setattr(protocol, 'GRACE', 0.2)
     os.write(pipe[1], b'\0\0')
     with pytest.raises(protocol.Broken):
-        protocol.recv(pipe[0], time.monotonic() + 0.2)
+        protocol.recv(pipe[0], time.monotonic() + 0.2, KEY, 0)
 
 
 def test_a_message_written_slowly_within_its_grace_is_read(pipe):
@@ -66,12 +71,12 @@ def test_a_message_written_slowly_within_its_grace_is_read(pipe):
             time.sleep(0.05)
     writer = threading.Thread(target=dribble)
     writer.start()
-    assert protocol.recv(pipe[0], time.monotonic() + 5) == {'x': 'y' * 100_000}
+    assert protocol.recv(pipe[0], time.monotonic() + 5, KEY, 0) == {'x': 'y' * 100_000}
     writer.join()
 
 
 @pytest.mark.parametrize('data, why', [
-    (struct.pack('>I', protocol.MAX_ANSWER + 1), 'announced a message'),
+    (struct.pack('>I', protocol.MAX_ANSWER + protocol.SEAL + 1), 'announced a message'),
     (frame(b'[' * 200_000 + b']' * 200_000), 'not JSON'),
     (frame(b'{"a": 1'), 'not JSON'),
     (frame(b'\xff\xfe'), 'not JSON'),
@@ -85,13 +90,19 @@ def test_what_is_not_a_message_is_broken(pipe, data, why):
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
     with pytest.raises(protocol.Broken, match=why):
-        protocol.recv(pipe[0], time.monotonic() + 2)
+        protocol.recv(pipe[0], time.monotonic() + 2, KEY, 0)
+
+
+def test_an_answer_the_guard_did_not_seal_is_told_apart(pipe):
+    os.write(pipe[1], frame(json.dumps({'type': 'loaded'}).encode(), key=b'x' * 32))
+    with pytest.raises(protocol.Unsealed):
+        protocol.recv(pipe[0], time.monotonic() + 2, KEY, 0)
 
 
 def test_an_end_mid_message_is_a_death_not_a_forgery(pipe):
     os.write(pipe[1], struct.pack('>I', 100) + b'{"a"')
     os.close(pipe[1])
-    assert protocol.recv(pipe[0], time.monotonic() + 2) is None
+    assert protocol.recv(pipe[0], time.monotonic() + 2, KEY, 0) is None
 
 
 def test_a_request_the_worker_never_reads_ends_by_its_deadline(pipe):

@@ -4,7 +4,10 @@ template where bubblewrap runs as root) and the service.
 
 Whatever the worker sends, grading ends in bounded time with every report written and under
 1 MB; a worker that breaks the protocol fails every check as "the submission interfered with
-grading" (never skipped, never passed), and the batch goes on to the next submission.
+grading" (never skipped, never passed), and the batch goes on to the next submission.  Most of
+these attacks reach the answer channel through the worker's frames, which its guard sees first
+(``tests/test_tamper.py``): they fail every check as "the submission tampered with the grader"
+instead, with a finding for staff on top.  Either way the grade is void.
 """
 import json
 import xml.etree.ElementTree as ET
@@ -42,6 +45,7 @@ EXPECT = {
     'leak_paths': 'capped',
 }
 INTERFERED = 'interfered with grading'
+TAMPERED = 'tampered with the grader'
 MAX_REPORT = 1_000_000
 ARGS = ('--profile', 'quick', '--load-timeout', '10', '--check-timeout', '5')
 
@@ -75,12 +79,13 @@ def assert_report(name, raw):
     assert len(raw) < MAX_REPORT, f'{name}: report.json is {len(raw)} bytes'
     text = json.dumps(json.loads(raw), ensure_ascii=False)  # as read, JSON's own escapes undone
     leaked = [p for p in grader_paths() if p in text or p in raw.decode()]
-    assert not leaked, f'{name}: {leaked}'
+    assert not leaked, f"{name}: {leaked} " + repr([text[max(0, text.find(p) - 150):text.find(p) + 60] for p in leaked][:2])
     report = json.loads(raw)
     if EXPECT[name] == 'interfered':
         assert report['verdict'] == 'failed' and report['score'] == 0
         wrong = [(c['id'], c['status'], c['message'][:80]) for c in report['checks']
-                 if c['status'] != 'failed' or INTERFERED not in c['message']]
+                 if c['status'] != 'failed' or not (INTERFERED in c['message']
+                                                    or TAMPERED in c['message'])]
         assert not wrong, f'{name}: {wrong[:5]}'
     else:
         assert all(len(w) <= 2100 for w in report['load_warnings'])

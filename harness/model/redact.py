@@ -32,8 +32,9 @@ ENCODINGS = (
 #: (repr's ``\x00`` between the arguments of ``/proc/1/cmdline``, ``\n``, ``\040``, ``%00``).
 _START = (r'(?:(?<![\w./%-])|(?<=\\x[0-9a-fA-F]{2})|(?<=\\[0-7]{3})|(?<=\\[nrtabfv0])'
           r'|(?<=\\u[0-9a-fA-F]{4})|(?<=%[0-9a-fA-F]{2}))')
-#: The rest of a path, in any of the encodings: up to a space, a quote, a bracket or an escape.
-_REST = r"""(?:[^\s'"(),:;<>\[\]\\]|\\/|\\[0-7]{3})*"""
+#: The rest of a path, in any of the encodings: up to a space, a quote, a bracket or an escape,
+#: a space or separator percent-encoded included (``%00`` between ``/proc/1/cmdline``'s arguments).
+_REST = r"""(?:[^\s'"(),:;<>\[\]\\%]|%(?!00|09|0[aAdD]|20)|\\/|\\[0-7]{3})*"""
 
 
 def grader_paths(*extra):
