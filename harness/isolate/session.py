@@ -17,6 +17,7 @@ from micrograde.isolate.answers import RESULTS, Failure, Loaded
 from micrograde.load.cells import notebook_cells
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS
 from micrograde.worker import protocol
+from micrograde.worker.load.errors import LoadError
 
 OUTPUT_KEEP = 64 * 1024
 MAX_STRIKES = 3  # timeouts or memory exhaustion before nothing more is run
@@ -127,12 +128,18 @@ class DirectWorker(Worker):
 
     def __init__(self, settings, submission, module, level, seed, imports, cells):
         self.level, self.status = level, None
-        self.scratch = None if level == 'bubblewrap' else tempfile.mkdtemp(prefix='micrograde-')
+        self.scratch = tempfile.mkdtemp(prefix='micrograde-')  # its copy (and home, unsandboxed)
         to_worker_r, self.to_worker = os.pipe()
         self.from_worker, from_worker_w = os.pipe()
         fds = (to_worker_r, from_worker_w)
-        launch = sandbox.Launch(level, submission, self.scratch, fds, imports,
-                                (module,) if module else ())
+        try:
+            launch = sandbox.Launch(level, submission, self.scratch, fds, imports,
+                                    (module,) if module else ())
+        except BaseException:  # a refused copy: nothing of this worker stays behind
+            for fd in (*fds, self.to_worker, self.from_worker):
+                os.close(fd)
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
         if level != 'bubblewrap':
             sandbox.become_subreaper()
         self.uid = launch.uid
@@ -223,18 +230,22 @@ class Session:
     def load(self, meanwhile=None):
         """Start a worker; returns its ``Loaded`` answer (with ``error`` when loading failed).
         ``meanwhile()``, if given, runs while the worker starts and loads the submission."""
-        if self.path is not None and not os.path.exists(self.path):
+        if self.path is not None and not os.path.lexists(self.path):  # a link: refused by its copy
             return Loaded(error=f'{os.path.basename(self.path)}: no such file or folder.')
         self.worker = None
-        if self.template is not None:
-            try:
-                self.worker = ForkedWorker(self.template, self.settings, self.path, self.seed,
-                                           self.cells)
-            except OSError:
-                self.template = None  # a broken template: go on with workers of their own
-        if self.worker is None:
-            self.worker = DirectWorker(self.settings, self.path, self.module, self.level,
-                                       self.seed, self.imports, self.cells)
+        try:
+            if self.template is not None:
+                try:
+                    self.worker = ForkedWorker(self.template, self.settings, self.path,
+                                               self.seed, self.cells)
+                except OSError:
+                    self.template = None  # a broken template: go on with workers of their own
+            if self.worker is None:
+                self.worker = DirectWorker(self.settings, self.path, self.module, self.level,
+                                           self.seed, self.imports, self.cells)
+        except LoadError as e:  # the submission's copy refused what it holds
+            self.loaded_error = str(e)
+            return Loaded(error=self.loaded_error)
         if meanwhile is not None:
             meanwhile()
         try:
