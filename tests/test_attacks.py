@@ -161,16 +161,25 @@ print('PROBE' + json.dumps(found) + 'PROBE')
 '''
 
 
-@pytest.fixture(scope='module', params=CONFIGS, ids=IDS)
+@pytest.fixture(scope='module', params=[(c, via) for c in CONFIGS for via in ('grade', 'batch')],
+                ids=[f'{i}-{via}' for i in IDS for via in ('grade', 'batch')])
 def probe(request, installed):
-    """One grading per level of a submission that tries each of these, for the tests below."""
-    grader = installed.grader(*request.param)
+    """One grading per level and path (``batch``: as root under bubblewrap, a worker forked from
+    the warm template) of a submission that tries each of these, for the tests below."""
+    config, via = request.param
+    grader = installed.grader(*config)
     server = socket.socket()
     server.bind(('127.0.0.1', 0))
     server.listen(4)
     port = server.getsockname()[1]
     disk_mb = 160  # more than a bubblewrap scratch may hold
-    result, report = grader.grade(PROBE.format(secret=SECRET, port=port, disk_mb=disk_mb))
+    code = PROBE.format(secret=SECRET, port=port, disk_mb=disk_mb)
+    if via == 'grade':
+        report = grader.grade(code)[1]
+    else:
+        (grader.work / 'probe').mkdir()
+        (grader.work / 'probe' / 'probe.py').write_text(engine(code))
+        report = grader.batch(grader.work / 'probe')['probe.py']
     server.close()
     text = report['checks'][0]['output']
     found = json.loads(text.split('PROBE')[1])

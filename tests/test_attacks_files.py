@@ -17,12 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from test_attacks import CONFIGS, IDS, PROBE, SECRET, engine, token
+from test_attacks import CONFIGS, IDS, SECRET, engine, token
 from test_service import redis_url  # noqa: F401 (a real redis-server, for the service's test)
-from test_attacks import (test_every_report_states_its_protections,  # noqa: F401 (the same
-                          test_filling_the_disk_from_scratch,  # attacks, through the batch)
-                          test_no_signal_to_the_grader, test_no_tcp_connection_to_localhost,
-                          test_the_grader_environment_and_files_in_proc_are_out_of_reach)
 
 pytestmark = pytest.mark.usefixtures('installed')
 
@@ -221,26 +217,6 @@ def test_each_batch_job_has_its_own_bounded_tmp_and_home(writers):
 def test_each_graded_submission_has_its_own_bounded_tmp_and_home(writers):
     grader, cls = writers
     _disk_claim_holds([(_found(r), r) for r in (grade(grader, cls / n) for n in ('a.py', 'b.py'))])
-
-
-# -- the probe of test_attacks (proc, tcp, signals, disk, protections), through the batch --------
-
-@pytest.fixture(scope='module', params=CONFIGS, ids=IDS)
-def probe(request, installed):
-    import socket
-    grader = installed.grader(*request.param)
-    server = socket.socket()
-    server.bind(('127.0.0.1', 0))
-    server.listen(4)
-    disk_mb = 160
-    cls = grader.work / 'probe'
-    cls.mkdir()
-    (cls / 'probe.py').write_text(engine(PROBE.format(secret=SECRET, port=server.getsockname()[1],
-                                                      disk_mb=disk_mb)))
-    report = grader.batch(cls)['probe.py']
-    server.close()
-    found = json.loads(report['checks'][0]['output'].split('PROBE')[1])
-    return grader, report, found, disk_mb
 
 
 # -- a class zip: its hostile entries stay inside, an unreadable one is refused clearly --------
