@@ -62,13 +62,14 @@ def _unprotected(report):
 
 # -- 1. the reference, the grader and other engines cannot be imported ------------------------
 
+@pytest.mark.parametrize('via', ['grade', 'batch'])
 @pytest.mark.parametrize('module', ['micrograde.reference', 'micrograd.engine', 'micrograde'])
-def test_grader_packages_and_other_engines_cannot_be_imported(grader, module):
+def test_grader_packages_and_other_engines_cannot_be_imported(grader, module, via):
     cheat = f'from {module} import Value\n'
     if module != 'micrograde':
         cheat += f'from {module.replace("engine", "nn")} import Neuron, Layer, MLP\n'
-    result, report = grader.grade(cheat)
-    assert result.returncode == 1 and report['verdict'] == 'failed'
+    report = grader.graded(cheat, via)
+    assert report['verdict'] == 'failed'
     assert f"imports '{module.split('.')[0]}', which is not installed for grading" in \
         report['checks'][0]['message']
 
@@ -174,12 +175,7 @@ def probe(request, installed):
     port = server.getsockname()[1]
     disk_mb = 160  # more than a bubblewrap scratch may hold
     code = PROBE.format(secret=SECRET, port=port, disk_mb=disk_mb)
-    if via == 'grade':
-        report = grader.grade(code)[1]
-    else:
-        (grader.work / 'probe').mkdir()
-        (grader.work / 'probe' / 'probe.py').write_text(engine(code))
-        report = grader.batch(grader.work / 'probe')['probe.py']
+    report = grader.graded(code, via)
     server.close()
     text = report['checks'][0]['output']
     found = json.loads(text.split('PROBE')[1])
@@ -256,9 +252,10 @@ print('BOMB', made, 'BOMB')
 '''
 
 
-def test_a_fork_bomb_stops_and_none_of_it_survives(grader):
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_fork_bomb_stops_and_none_of_it_survives(grader, via):
     mark = token()
-    result, report = grader.grade(BOMB % mark)
+    report = grader.graded(BOMB % mark, via)
     assert not _processes(f'sleep\0{mark}')
     made = int(report['checks'][0]['output'].split('BOMB')[1])
     assert 'processes' not in _unprotected(report)

@@ -2,9 +2,9 @@
 
 ``bubblewrap``: no network, own PID/IPC/UTS namespaces, dies with the grader, a read-only view
 of the system and of the Python install with every site folder emptied, the allowed libraries
-(``allowlist.py``) and its copy of the submission read-only, a private size-limited /tmp (also
-its home) as the only writable place; the project, its reports and the rest of the disk are not
-there.
+(``allowlist.py``) and its copy of the submission read-only, a private /tmp and home of
+``SCRATCH_SIZE`` bytes together as the only writable places; the project, its reports and the
+rest of the disk are not there.
 ``landlock``: where bubblewrap cannot start (no user namespaces, Docker without CAP_SYS_ADMIN),
 a plain process that fences itself in with Landlock before it loads anything: it reads only the
 system, Python's stdlib, the allowed libraries and its scratch folder, writes only its scratch,
@@ -36,7 +36,8 @@ LEVELS = ('bubblewrap', 'landlock', 'process')  # strongest first: what ``auto``
 SANDBOX_ROOT = '/opt/micrograde'
 PYTHON = os.path.realpath(getattr(sys, '_base_executable', sys.executable))
 SITE = f'{SANDBOX_ROOT}/site'  # the view (allowed libraries + worker package) under bubblewrap
-SCRATCH_SIZE = 128 * 2**20  # bytes a bubblewrap worker (or template job) may write: its /tmp
+SCRATCH_SIZE = 128 * 2**20  # bytes a bubblewrap worker may write, /tmp and home together
+TMP_SIZE = 32 * 2**20  # of which /tmp, where home is /scratch (a template job's home is its /tmp)
 UID_RANGE = (1 << 20, 1 << 30)  # throwaway uids: no account has one of these
 PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 36, 24, 38
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -208,7 +209,8 @@ def bubblewrap_argv(copy, fds, imports, modules, uid):
     if copy:
         inside = f'/submission/{Path(copy).name}'
         argv += _parents(inside) + ['--ro-bind', copy, inside]
-    argv += ['--chdir', '/tmp'] + _setenv(_environment('/tmp')) + ['--']
+    argv += ['--size', str(SCRATCH_SIZE - TMP_SIZE), '--perms', '0777', '--tmpfs', '/scratch']
+    argv += ['--chdir', '/scratch'] + _setenv(_environment('/scratch')) + ['--']
     if uid is not None:
         argv += ['setpriv', f'--reuid={uid}', f'--regid={uid}', '--clear-groups',
                  '--bounding-set=-all', '--inh-caps=-all', '--no-new-privs']
@@ -236,11 +238,11 @@ def templates_available():
 def bwrap_base(imports, modules=()):
     """The sandbox every worker shares: namespaces, a read-only system and Python with every
     site folder (and the grader's packages) under an empty tmpfs, and the view of allowed
-    libraries at ``SITE``.  /tmp (a worker's only writable place, ``SCRATCH_SIZE`` bytes in
-    all), /proc and /dev first, so that binds made later (a venv under /tmp) land on top of them."""
+    libraries at ``SITE``.  /tmp (``TMP_SIZE`` bytes), /proc and /dev first, so that binds made
+    later (a venv under /tmp) land on top of them."""
     argv = [bubblewrap(), '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts',
             '--unshare-cgroup-try', '--die-with-parent', '--new-session', '--proc', '/proc',
-            '--dev', '/dev', '--size', str(SCRATCH_SIZE), '--perms', '1777', '--tmpfs', '/tmp']
+            '--dev', '/dev', '--size', str(TMP_SIZE), '--perms', '1777', '--tmpfs', '/tmp']
     if os.geteuid() != 0:
         argv.append('--unshare-user')
     roots = []
@@ -293,7 +295,7 @@ def copy_submission(submission, folder, group=None):
     and the grader, as root, must never read for a submission what it may not read itself."""
     if not submission:
         return None
-    target = Path(folder, 'submission', Path(submission).name)
+    target = Path(folder, 'submission', os.path.basename(os.path.abspath(submission)))
     target.parent.mkdir(exist_ok=True)
     os.chmod(target.parent, 0o755 if group is None else 0o750)
     if group is not None:

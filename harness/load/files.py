@@ -43,7 +43,7 @@ def walk(path):
     hold: a device, fifo or socket, a link to ``/proc``, ``/sys`` or ``/dev``, a hard link to a
     file only its owner may read, more than ``MAX_FILES`` entries or ``MAX_BYTES`` bytes; and
     for a submission that is itself a link (the grader would read what it points to)."""
-    name = os.path.basename(os.path.normpath(path))
+    name = os.path.basename(os.path.abspath(path))
     entries, total, todo = [], 0, ['']
     while todo:
         rel = todo.pop()
