@@ -270,13 +270,13 @@ def test_a_class_zip_with_hostile_entries_unpacks_inside_and_an_encrypted_one_is
 def test_the_service_s_jobs_each_have_their_own_bounded_tmp_and_home(tmp_path, redis_url):  # noqa: F811
     import sys
 
-    from harness.service.supervisor import Program, stop
+    from micrograde.surfaces.service.supervisor import Program, stop
     from test_service import bearer, service, upload, wait_for
     client, tokens = service(tmp_path, redis_url)
     code = engine(WRITER.format(module=f'planted_{token().replace(".", "_")}', mb=160)).encode()
     courses = {'c1': 'alice', 'c2': 'bob'}  # across learners and courses
     staff = {course: bearer(tokens, course, 'staff') for course in courses}
-    worker = Program('worker', [sys.executable, '-m', 'harness.service.cli', 'worker', '--broker',
+    worker = Program('worker', [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker', '--broker',
                                 redis_url], tmp_path / 'worker.log')
     with client:
         jobs = {course: upload(client, bearer(tokens, course, 'learner', who), data=code,

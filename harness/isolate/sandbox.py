@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from micrograde.isolate import allowlist
-from micrograde.load import files
+from micrograde.load import tree
 from micrograde.model.errors import IsolationUnavailable
 
 LEVELS = ('bubblewrap', 'landlock', 'process')  # strongest first: what ``auto`` picks from
@@ -289,7 +289,7 @@ def system_reads():
 
 
 def copy_submission(submission, folder, group=None):
-    """The worker's own copy of the submission under ``folder`` (``files.copy``: no link
+    """The worker's own copy of the submission under ``folder`` (``tree.copy``: no link
     followed, links out of it left out; ``LoadError`` for what a submission may not hold): a
     throwaway uid may not read the original, under Landlock nothing outside scratch is readable,
     and the grader, as root, must never read for a submission what it may not read itself."""
@@ -300,7 +300,7 @@ def copy_submission(submission, folder, group=None):
     os.chmod(target.parent, 0o755 if group is None else 0o750)
     if group is not None:
         os.chown(target.parent, -1, group)
-    files.copy(submission, str(target), group)
+    tree.copy(submission, str(target), group)
     return str(target)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from micrograde import __version__
 from micrograde.isolate import sandbox
 from micrograde.grader.grading import safe_grade
-from micrograde.load import files
+from micrograde.load import tree
 from micrograde.reporters import gradebook, html, json_report, write_reports
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.worker.load import LoadError
@@ -56,7 +56,7 @@ def discover(paths, unpack_to):
 
 def fingerprint(path, config):
     """Hash of everything that decides a grade: what the worker's copy of the submission would
-    hold (``files.walk``: regular files and links' texts, never followed; a refusal by its
+    hold (``tree.walk``: regular files and links' texts, never followed; a refusal by its
     reason), with the rubric, seed, profile and version."""
     h = hashlib.sha256()
     for part in (__version__, config.rubric.source, str(config.seed), config.profile,
@@ -64,10 +64,10 @@ def fingerprint(path, config):
         h.update(part.encode() + b'\0')
     h.update(os.fsencode(Path(path).name) + b'\0')
     try:
-        for entry in files.walk(path):
+        for entry in tree.walk(path):
             h.update(os.fsencode(entry.rel) + b'\0' + entry.kind.value.encode() + b'\0')
-            if entry.kind is files.Kind.FILE:
-                data = files.read(os.path.join(path, entry.rel) if entry.rel else path, entry)
+            if entry.kind is tree.Kind.FILE:
+                data = tree.read(os.path.join(path, entry.rel) if entry.rel else path, entry)
                 h.update(b'%d\0' % len(data) + data)
             h.update(os.fsencode(entry.target) + b'\0')
     except LoadError as e:

@@ -1,13 +1,13 @@
-"""The one walk and copy of a submission (``harness/files.py``), in-process: what the grader keeps,
+"""The one walk and copy of a submission (``harness/load/tree.py``), in-process: what the grader keeps,
 leaves out and refuses.  The attacks themselves, on every path, are in ``test_attacks_files.py``."""
 import os
 
 import pytest
 
-from harness import files
-from harness.batch import fingerprint
-from harness.config import Config
-from harness.worker.load.errors import LoadError
+from micrograde.grader.config import Config
+from micrograde.load import tree
+from micrograde.surfaces.batch import fingerprint
+from micrograde.worker.load.errors import LoadError
 
 
 def _tree(root):
@@ -26,7 +26,7 @@ def test_links_inside_are_kept_as_links_and_links_out_are_left_out(tmp_path):
              'via': 'here/../outside.txt', 'loop': 'here/..'}
     for name, target in links.items():
         (src / name).symlink_to(target)
-    files.copy(str(src), str(tmp_path / 'copy'))
+    tree.copy(str(src), str(tmp_path / 'copy'))
     assert _tree(tmp_path / 'copy') == {'pkg': None, 'pkg/core.py': None, 'alias.py': 'pkg/core.py',
                                         'pkg/up.py': '../pkg/core.py', 'here': '.'}
     assert (tmp_path / 'copy' / 'alias.py').read_text() == 'x = 1\n'
@@ -36,9 +36,9 @@ def test_links_inside_are_kept_as_links_and_links_out_are_left_out(tmp_path):
     (lambda p: os.mkfifo(p / 'f'), 'f is a named pipe, not a file or folder.'),
     (lambda p: (p / 'm').symlink_to('/proc/self/mem'), 'm is a link to /proc/self/mem'),
     (lambda p: (p / 'r').symlink_to('../../../../../../../../dev/zero'), 'r is a link to /dev/zero'),
-    (lambda p: (p / 'big').write_bytes(b'') or os.truncate(p / 'big', files.MAX_BYTES + 1),
+    (lambda p: (p / 'big').write_bytes(b'') or os.truncate(p / 'big', tree.MAX_BYTES + 1),
      'hw is too large to grade'),
-    (lambda p: [(p / f'{n}').touch() for n in range(files.MAX_FILES + 1)], 'hw is too large to grade'),
+    (lambda p: [(p / f'{n}').touch() for n in range(tree.MAX_FILES + 1)], 'hw is too large to grade'),
     (lambda p: os.mkfifo(p / 'a\x1b[2J'), "'a\\x1b[2J' is a named pipe"),
 ])
 def test_what_a_submission_may_not_hold_is_refused_before_anything_is_opened(tmp_path, make, message):
@@ -46,7 +46,7 @@ def test_what_a_submission_may_not_hold_is_refused_before_anything_is_opened(tmp
     src.mkdir()
     make(src)
     with pytest.raises(LoadError) as e:
-        files.copy(str(src), str(tmp_path / 'copy'))
+        tree.copy(str(src), str(tmp_path / 'copy'))
     assert str(e.value).startswith(message)
     assert fingerprint(src, Config()) != fingerprint(tmp_path, Config())  # hashed, not raised
 
@@ -57,7 +57,7 @@ def test_a_hard_link_to_a_file_only_its_owner_may_read_is_refused(tmp_path):
     (tmp_path / 'hw').mkdir()
     os.link(tmp_path / 'secret', tmp_path / 'hw' / 'notes.txt')
     with pytest.raises(LoadError, match='notes.txt is a hard link'):
-        files.copy(str(tmp_path / 'hw'), str(tmp_path / 'copy'))
+        tree.copy(str(tmp_path / 'hw'), str(tmp_path / 'copy'))
 
 
 def test_the_fingerprint_hashes_links_by_their_text_never_their_target(tmp_path):
