@@ -46,9 +46,10 @@ def grade(grader, path):
     return json.loads((out / 'report.json').read_text())
 
 
-def _secret_file(name, text):
-    """A file only root may read (in a folder only root may enter)."""
+def _secret_file(name, text, folders):
+    """A file only root may read (in a folder only root may enter, added to ``folders``)."""
     folder = Path(tempfile.mkdtemp(prefix='micrograde-secret-'))
+    folders.append(folder)
     path = folder / name
     path.write_text(text)
     os.chmod(path, 0o600)
@@ -58,8 +59,8 @@ def _secret_file(name, text):
 @pytest.fixture(scope='module', params=CONFIGS, ids=IDS)
 def hostile(request, installed):
     """A class whose every submission holds something the grader must not follow or open."""
-    grader = installed.grader(*request.param)
-    key = _secret_file('key', f'{SECRET}\n')
+    grader, secrets = installed.grader(*request.param), []
+    key = _secret_file('key', f'{SECRET}\n', secrets)
     cls = grader.work / 'class'
     alice = cls / 'alice'  # links: out to a secret, /etc/shadow, a neighbour; one of her own
     alice.mkdir(parents=True)
@@ -80,15 +81,17 @@ def hostile(request, installed):
     dave = cls / 'dave'  # a hard link to a file only root may read
     dave.mkdir()
     (dave / 'engine.py').write_text(engine(READER))
-    os.link(_secret_file('engine.py', engine(f'print({SECRET!r})')), dave / 'secret.txt')
+    os.link(_secret_file('engine.py', engine(f'print({SECRET!r})'), secrets), dave / 'secret.txt')
     erin = cls / 'erin'  # a sparse file of 1 GB: the copy and the fingerprint stay bounded
     erin.mkdir()
     (erin / 'engine.py').write_text(engine(''))
     with open(erin / 'weights.bin', 'wb') as f:
         f.truncate(1 << 30)
     # the submission itself a link, to a root-only engine that prints the secret
-    (cls / 'frank.py').symlink_to(_secret_file('engine.py', engine(f'print({SECRET!r})')))
-    return grader, cls  # never ``grader.share``: chmod follows links
+    (cls / 'frank.py').symlink_to(_secret_file('engine.py', engine(f'print({SECRET!r})'), secrets))
+    yield grader, cls  # never ``grader.share``: chmod follows links
+    for folder in secrets:
+        shutil.rmtree(folder)
 
 
 @pytest.fixture(scope='module')
