@@ -62,13 +62,14 @@ def _unprotected(report):
 
 # -- 1. the reference, the grader and other engines cannot be imported ------------------------
 
+@pytest.mark.parametrize('via', ['grade', 'batch'])
 @pytest.mark.parametrize('module', ['micrograde.reference', 'micrograd.engine', 'micrograde'])
-def test_grader_packages_and_other_engines_cannot_be_imported(grader, module):
+def test_grader_packages_and_other_engines_cannot_be_imported(grader, module, via):
     cheat = f'from {module} import Value\n'
     if module != 'micrograde':
         cheat += f'from {module.replace("engine", "nn")} import Neuron, Layer, MLP\n'
-    result, report = grader.grade(cheat)
-    assert result.returncode == 1 and report['verdict'] == 'failed'
+    report = grader.graded(cheat, via)
+    assert report['verdict'] == 'failed'
     top = module.split('.')[0]
     said = (f"imports '{top}' (submission.py, line 1), which grading keeps out of reach"
             if top == 'micrograd' else f"imports '{top}', which is not installed for grading")
@@ -163,16 +164,20 @@ print('PROBE' + json.dumps(found) + 'PROBE')
 '''
 
 
-@pytest.fixture(scope='module', params=CONFIGS, ids=IDS)
+@pytest.fixture(scope='module', params=[(c, via) for c in CONFIGS for via in ('grade', 'batch')],
+                ids=[f'{i}-{via}' for i in IDS for via in ('grade', 'batch')])
 def probe(request, installed):
-    """One grading per level of a submission that tries each of these, for the tests below."""
-    grader = installed.grader(*request.param)
+    """One grading per level and path (``batch``: as root under bubblewrap, a worker forked from
+    the warm template) of a submission that tries each of these, for the tests below."""
+    config, via = request.param
+    grader = installed.grader(*config)
     server = socket.socket()
     server.bind(('127.0.0.1', 0))
     server.listen(4)
     port = server.getsockname()[1]
     disk_mb = 160  # more than a bubblewrap scratch may hold
-    result, report = grader.grade(PROBE.format(secret=SECRET, port=port, disk_mb=disk_mb))
+    code = PROBE.format(secret=SECRET, port=port, disk_mb=disk_mb)
+    report = grader.graded(code, via)
     server.close()
     text = report['checks'][0]['output']
     found = json.loads(text.split('PROBE')[1])
@@ -250,9 +255,10 @@ print('BOMB', made, 'BOMB')
 '''
 
 
-def test_a_fork_bomb_stops_and_none_of_it_survives(grader):
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_fork_bomb_stops_and_none_of_it_survives(grader, via):
     mark = token()
-    result, report = grader.grade(BOMB % mark)
+    report = grader.graded(BOMB % mark, via)
     assert not _processes(f'sleep\0{mark}')
     made = int(report['checks'][0]['output'].split('BOMB')[1])
     assert 'processes' not in _unprotected(report)

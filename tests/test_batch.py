@@ -75,7 +75,7 @@ def test_single_grade_report_matches_the_schema(run_cli, tmp_path):
 
 SPY = '''
 import os
-own = os.path.dirname(os.getcwd())  # this job's folder: /jobs/<job>
+own = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this job's: /jobs/<job>
 for root, dirs, files in os.walk("/jobs"):
     for f in files:
         path = os.path.join(root, f)

@@ -2,8 +2,9 @@
 
 ``bubblewrap``: no network, own PID/IPC/UTS namespaces, dies with the grader, a read-only view
 of the system and of the Python install with every site folder emptied, the allowed libraries
-(``allowlist.py``) and the submission read-only, a private size-limited scratch folder as the
-only writable place; the project, its reports and the rest of the disk are not there.
+(``allowlist.py``) and its copy of the submission read-only, a private /tmp and home of
+``SCRATCH_SIZE`` bytes together as the only writable places; the project, its reports and the
+rest of the disk are not there.
 ``landlock``: where bubblewrap cannot start (no user namespaces, Docker without CAP_SYS_ADMIN),
 a plain process that fences itself in with Landlock before it loads anything: it reads only the
 system, Python's stdlib, the allowed libraries and its scratch folder, writes only its scratch,
@@ -28,13 +29,15 @@ import sys
 from pathlib import Path
 
 from micrograde.isolate import allowlist
+from micrograde.load import tree
 from micrograde.model.errors import IsolationUnavailable
 
 LEVELS = ('bubblewrap', 'landlock', 'process')  # strongest first: what ``auto`` picks from
 SANDBOX_ROOT = '/opt/micrograde'
 PYTHON = os.path.realpath(getattr(sys, '_base_executable', sys.executable))
 SITE = f'{SANDBOX_ROOT}/site'  # the view (allowed libraries + worker package) under bubblewrap
-SCRATCH_SIZE = 128 * 2**20  # bytes a bubblewrap worker may write, all files together
+SCRATCH_SIZE = 128 * 2**20  # bytes a bubblewrap worker may write, /tmp and home together
+TMP_SIZE = 32 * 2**20  # of which /tmp, where home is /scratch (a template job's home is its /tmp)
 UID_RANGE = (1 << 20, 1 << 30)  # throwaway uids: no account has one of these
 PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 36, 24, 38
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -186,14 +189,14 @@ class Launch:
         self.level, self.uid, self.landlock, self.preexec = level, None, None, None
         if os.geteuid() == 0:
             self.uid = throwaway_uid()
+        self.inside = copy_submission(submission, scratch)
         if level == 'bubblewrap':
-            self.argv, self.inside = bubblewrap_argv(submission, fds, imports, modules, self.uid)
+            self.argv, self.inside = bubblewrap_argv(self.inside, fds, imports, modules, self.uid)
             self.env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin')}
             return
         view = str(allowlist.view(imports, modules))
         self.env = dict(_environment(str(scratch)), PYTHONPATH=view)
         self.argv = worker_argv(*fds)
-        self.inside = copy_submission(submission, scratch)
         if self.uid is not None:
             self.preexec = functools.partial(drop_to, self.uid)
             for path in (scratch, *Path(scratch).rglob('*')):
@@ -204,14 +207,15 @@ class Launch:
                              'write': [str(scratch), '/dev/null']}
 
 
-def bubblewrap_argv(submission, fds, imports, modules, uid):
-    """``(argv, path inside)`` of a one-worker sandbox, dropping to ``uid`` when given."""
+def bubblewrap_argv(copy, fds, imports, modules, uid):
+    """``(argv, path inside)`` of a one-worker sandbox with the submission's ``copy`` (see
+    ``copy_submission``), dropping to ``uid`` when given."""
     argv = bwrap_base(imports, modules)
-    argv += ['--size', str(SCRATCH_SIZE), '--perms', '0777', '--tmpfs', '/scratch']
     inside = None
-    if submission:
-        inside = f'/submission/{Path(submission).name}'
-        argv += _parents(inside) + ['--ro-bind', str(Path(submission).resolve()), inside]
+    if copy:
+        inside = f'/submission/{Path(copy).name}'
+        argv += _parents(inside) + ['--ro-bind', copy, inside]
+    argv += ['--size', str(SCRATCH_SIZE - TMP_SIZE), '--perms', '0777', '--tmpfs', '/scratch']
     argv += ['--chdir', '/scratch'] + _setenv(_environment('/scratch')) + ['--']
     if uid is not None:
         argv += ['setpriv', f'--reuid={uid}', f'--regid={uid}', '--clear-groups',
@@ -222,25 +226,29 @@ def bubblewrap_argv(submission, fds, imports, modules, uid):
 def template_command(jobs, control_fd, imports):
     """argv of a warm template sandbox (see ``worker/forkserver.py``); ``jobs`` is bound at /jobs.
 
-    Only root can give it the two capabilities it needs to hand each job its own uid."""
+    Only root can give it the capabilities it needs to hand each job its own uid (SETUID,
+    SETGID) and its own /tmp (SYS_ADMIN: a mount namespace and a tmpfs); a job drops them all."""
     argv = bwrap_base(imports) + ['--bind', str(jobs), '/jobs', '--chdir', '/tmp', '--cap-drop',
-                                  'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID']
+                                  'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID',
+                                  '--cap-add', 'CAP_SYS_ADMIN']
     argv += _setenv(_environment('/tmp')) + ['--']
     return argv + worker_argv('forkserver', control_fd)
 
 
 def templates_available():
-    return os.geteuid() == 0 and bubblewrap() is not None
+    """Root and bubblewrap, and a Python outside /tmp (each job mounts its own /tmp over it)."""
+    return os.geteuid() == 0 and bubblewrap() is not None and \
+        not allowlist.within(sys.base_prefix, '/tmp')
 
 
 def bwrap_base(imports, modules=()):
     """The sandbox every worker shares: namespaces, a read-only system and Python with every
     site folder (and the grader's packages) under an empty tmpfs, and the view of allowed
-    libraries at ``SITE``.  /tmp, /proc and /dev first, so that binds made later (a venv under
-    /tmp) land on top of them."""
+    libraries at ``SITE``.  /tmp (``TMP_SIZE`` bytes), /proc and /dev first, so that binds made
+    later (a venv under /tmp) land on top of them."""
     argv = [bubblewrap(), '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts',
             '--unshare-cgroup-try', '--die-with-parent', '--new-session', '--proc', '/proc',
-            '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp']
+            '--dev', '/dev', '--size', str(TMP_SIZE), '--perms', '1777', '--tmpfs', '/tmp']
     if os.geteuid() != 0:
         argv.append('--unshare-user')
     roots = []
@@ -286,18 +294,19 @@ def system_reads():
                                         '/proc/cpuinfo', '/proc/meminfo', '/sys/devices/system/cpu']
 
 
-def copy_submission(submission, scratch):
-    """The worker's own copy of the submission in its scratch folder: a throwaway uid may not
-    read the original, and under Landlock nothing outside scratch is readable."""
+def copy_submission(submission, folder, group=None):
+    """The worker's own copy of the submission under ``folder`` (``tree.copy``: no link
+    followed, links out of it left out; ``LoadError`` for what a submission may not hold): a
+    throwaway uid may not read the original, under Landlock nothing outside scratch is readable,
+    and the grader, as root, must never read for a submission what it may not read itself."""
     if not submission:
         return None
-    src = Path(submission)
-    target = Path(scratch, 'submission', src.name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
-    else:
-        shutil.copyfile(src, target)
+    target = Path(folder, 'submission', os.path.basename(os.path.abspath(submission)))
+    target.parent.mkdir(exist_ok=True)
+    os.chmod(target.parent, 0o755 if group is None else 0o750)
+    if group is not None:
+        os.chown(target.parent, -1, group)
+    tree.copy(submission, str(target), group)
     return str(target)
 
 

@@ -22,6 +22,7 @@ from micrograde.model.errors import WorkerError
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS, ANSWER_KEY_LIBRARIES
 from micrograde.worker import protocol
 from micrograde.worker.guard import TAMPERED_EXIT
+from micrograde.worker.load.errors import LoadError
 
 OUTPUT_KEEP = 64 * 1024
 TAMPERED = 'the submission tampered with the grader'
@@ -164,12 +165,18 @@ class DirectWorker(Worker):
 
     def __init__(self, submission, module, level, imports):
         self.level, self.status, self.module = level, None, module
-        self.scratch = None if level == 'bubblewrap' else tempfile.mkdtemp(prefix='micrograde-')
+        self.scratch = tempfile.mkdtemp(prefix='micrograde-')  # its copy (and home, unsandboxed)
         to_worker_r, self.to_worker = os.pipe()
         self.from_worker, from_worker_w = os.pipe()
         fds = (to_worker_r, from_worker_w)
-        launch = sandbox.Launch(level, submission, self.scratch, fds, imports,
-                                (module,) if module else ())
+        try:
+            launch = sandbox.Launch(level, submission, self.scratch, fds, imports,
+                                    (module,) if module else ())
+        except BaseException:  # a refused copy: nothing of this worker stays behind
+            for fd in (*fds, self.to_worker, self.from_worker):
+                os.close(fd)
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
         if level != 'bubblewrap':
             sandbox.become_subreaper()
         self.uid = launch.uid
@@ -270,16 +277,20 @@ class Session:
     def load(self, meanwhile=None):
         """Start a worker; returns its ``Loaded`` answer (with ``error`` when loading failed).
         ``meanwhile()``, if given, runs while the worker starts and loads the submission."""
-        if self.path is not None and not os.path.exists(self.path):
+        if self.path is not None and not os.path.lexists(self.path):  # a link: refused by its copy
             return Loaded(error=f'{os.path.basename(self.path)}: no such file or folder.')
         self.worker = None
-        if self.template is not None:
-            try:
-                self.worker = ForkedWorker(self.template, self.path)
-            except OSError:
-                self.template = None  # a broken template: go on with workers of their own
-        if self.worker is None:
-            self.worker = DirectWorker(self.path, self.module, self.level, self.imports)
+        try:
+            if self.template is not None:
+                try:
+                    self.worker = ForkedWorker(self.template, self.path)
+                except OSError:
+                    self.template = None  # a broken template: go on with workers of their own
+            if self.worker is None:
+                self.worker = DirectWorker(self.path, self.module, self.level, self.imports)
+        except LoadError as e:  # the submission's copy refused what it holds
+            self.loaded_error = str(e)
+            return Loaded(error=self.loaded_error)
         try:
             self.worker.hello(self.settings, self.seed, self.cells, self.refused)
             gone = None

@@ -1,8 +1,10 @@
 """The grader's side of a warm template sandbox (the worker side is ``worker/forkserver.py``).
 
 One per grading process: notebooks then pay for their own code only, not for importing torch,
-numpy and matplotlib again.  Each job gets a folder of its own (a copy of the submission and a
-home) owned by a uid used for nothing else, so jobs cannot see one another.
+numpy and matplotlib again.  Each job runs as a uid used for nothing else, with a read-only copy
+of its submission that only that uid's group may read (so jobs cannot see one another), and its
+own /tmp, which is also its home: a tmpfs of ``sandbox.SCRATCH_SIZE`` bytes in a mount namespace
+of its own, gone with the job's last process (nothing one job leaves there reaches another).
 """
 import json
 import os
@@ -33,27 +35,25 @@ class WarmTemplate:
         uid = sandbox.throwaway_uid()
         job = f'job{uid}'
         folder = self.jobs / job
-        home = folder / 'home'
-        home.mkdir(parents=True)
-        inside = None
-        if submission is not None:
-            src = Path(submission)
-            target = folder / 'submission' / src.name
-            target.parent.mkdir()
-            (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
-            inside = f'/jobs/{job}/submission/{src.name}'
-        for path in (folder, *folder.rglob('*')):
-            os.lchown(path, uid, uid)
-        os.chmod(folder, 0o700)
+        folder.mkdir()
+        os.chmod(folder, 0o750)  # the job reads its copy here and writes nothing
+        os.chown(folder, -1, uid)
+        try:
+            copy = sandbox.copy_submission(submission, folder, group=uid)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        inside = copy and f'/jobs/{job}/submission/{Path(copy).name}'
         to_worker_r, to_worker = os.pipe()
         from_worker, from_worker_w = os.pipe()
         out_r, out_w = os.pipe()
         theirs = (to_worker_r, from_worker_w, out_w)
         try:
-            self._ask({'op': 'spawn', 'job': job, 'uid': uid, 'home': f'/jobs/{job}/home'}, theirs)
+            self._ask({'op': 'spawn', 'job': job, 'uid': uid, 'tmp': sandbox.SCRATCH_SIZE}, theirs)
         except OSError:
             for fd in (to_worker, from_worker, out_r):
                 os.close(fd)
+            shutil.rmtree(folder, ignore_errors=True)
             raise
         finally:
             for fd in theirs:

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import os
+import stat
 import zipfile
 
 from micrograde.worker.load.errors import LoadError
@@ -71,7 +72,7 @@ def _notebooks(path):
         for f in found[:MAX_NOTEBOOKS]:
             yield from _read(f)
         return
-    if zipfile.is_zipfile(path):
+    if _regular(path) and zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as z:
                 infos = [i for i in z.infolist() if i.filename.endswith('.ipynb')
@@ -86,10 +87,18 @@ def _notebooks(path):
 
 def _read(path):
     try:
-        if not os.path.islink(path) and os.path.getsize(path) <= MAX_FILE:
+        if _regular(path) and os.path.getsize(path) <= MAX_FILE:
             with open(path, 'rb') as f:
                 data = f.read(MAX_FILE + 1)
             if data.lstrip().startswith(b'{'):
                 yield data
     except OSError:
         pass
+
+
+def _regular(path):
+    """A regular file, not a link: never a fifo or device, whose open would block or never end."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False

@@ -6,6 +6,7 @@ version are unchanged since the last run keeps its report.
 """
 import atexit
 import hashlib
+import os
 import shutil
 import tempfile
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from micrograde import __version__
 from micrograde.isolate import sandbox
 from micrograde.grader.grading import safe_grade
+from micrograde.load import tree
 from micrograde.reporters import gradebook, html, json_report, write_reports
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.worker.load import LoadError
@@ -38,7 +40,10 @@ def discover(paths, unpack_to):
             root = target
         if root.is_dir():
             for entry in sorted(root.iterdir()):
-                if entry.name.startswith(SKIP) or (entry.is_file() and entry.suffix.lower() not in GRADABLE):
+                # a folder, a file to grade, a link: each gets a report (a link or a fifo
+                # refused in it, never followed, never opened)
+                if entry.name.startswith(SKIP) or not (entry.is_symlink() or entry.is_dir() or
+                                                       entry.suffix.lower() in GRADABLE):
                     continue
                 found.append((entry.name, entry))
         elif root.exists():
@@ -50,15 +55,23 @@ def discover(paths, unpack_to):
 
 
 def fingerprint(path, config):
-    """Hash of everything that decides a grade."""
+    """Hash of everything that decides a grade: what the worker's copy of the submission would
+    hold (``tree.walk``: regular files and links' texts, never followed; a refusal by its
+    reason), with the rubric, seed, profile and version."""
     h = hashlib.sha256()
     for part in (__version__, config.rubric.source, str(config.seed), config.profile,
                  repr(sorted(config.settings.classes.items()))):
         h.update(part.encode() + b'\0')
-    files = sorted(p for p in Path(path).rglob('*') if p.is_file()) if Path(path).is_dir() else [Path(path)]
-    for f in files:
-        h.update(str(f.relative_to(path) if Path(path).is_dir() else f.name).encode() + b'\0')
-        h.update(f.read_bytes())
+    h.update(os.fsencode(Path(path).name) + b'\0')
+    try:
+        for entry in tree.walk(path):
+            h.update(os.fsencode(entry.rel) + b'\0' + entry.kind.value.encode() + b'\0')
+            if entry.kind is tree.Kind.FILE:
+                data = tree.read(os.path.join(path, entry.rel) if entry.rel else path, entry)
+                h.update(b'%d\0' % len(data) + data)
+            h.update(os.fsencode(entry.target) + b'\0')
+    except LoadError as e:
+        h.update(b'refused\0' + str(e).encode())
     return h.hexdigest()
 
 

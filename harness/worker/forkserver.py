@@ -1,13 +1,15 @@
 """The worker side of a warm template: import what notebooks import once, then fork one fresh
 worker per job (the grader side is ``harness/warm.py``).
 
-Runs inside the sandbox with only CAP_SETUID/CAP_SETGID; it never runs submission code itself.
-Each child drops, before it reads anything, to the job's own uid (fresh for every submission)
-with no capabilities and no_new_privs, so a submission can neither signal nor trace the template
-or another submission, nor read another job's folder (0700, owned by that job's uid).
+Runs inside the sandbox with only CAP_SETUID/CAP_SETGID/CAP_SYS_ADMIN; it never runs submission
+code itself.  Each child first mounts its own /tmp (a tmpfs of the size asked for, in a mount
+namespace of its own: also the job's home, gone with its last process), then drops, before it
+reads anything, to the job's own uid (fresh for every submission) with no capabilities and
+no_new_privs, so a submission can neither signal nor trace the template or another submission,
+nor read another job's folder (0750, its group that job's uid), nor ask the killer for anything.
 
 Control messages on a Unix socket (JSON, with the job's three pipe fds passed alongside):
-``{"op": "spawn", "job", "uid", "home"}`` -> ``{"pid"}``; ``{"op": "end", "uid", "job", "wait"}``
+``{"op": "spawn", "job", "uid", "tmp"}`` (bytes) -> ``{"pid"}``; ``{"op": "end", "uid", "job", "wait"}``
 kills every process of that uid -> ``{"status"}`` (the worker's exit code when ``wait``, else null:
 the reply then does not wait for the kernel to free the dead worker's memory, ~8 ms).
 """
@@ -22,6 +24,7 @@ from .serve import serve
 
 PRELOAD = ('numpy', 'matplotlib', 'matplotlib.pyplot', 'torch', 'graphviz')
 PR_SET_NO_NEW_PRIVS = 38
+CLONE_NEWNS, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x20000, 2, 4, 1 << 14, 1 << 18
 
 
 def preload():
@@ -99,6 +102,8 @@ def serve_template(control_fd):
             pid = os.fork()
             if pid == 0:
                 control.close()
+                for fd in killer:
+                    os.close(fd)
                 _become_worker(msg, *fds)
             for fd in fds:
                 os.close(fd)
@@ -116,19 +121,32 @@ def _become_worker(msg, rfd, wfd, outfd):
         os.dup2(outfd, 2)
         os.close(outfd)
         os.setsid()
+        libc = ctypes.CDLL(None, use_errno=True)
+        _own_tmp(libc, int(msg['tmp']))
         uid = msg['uid']
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)  # from root to a non-zero uid: every capability is gone
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        os.chdir(msg['home'])
-        os.environ.update(HOME=msg['home'], TMPDIR=msg['home'],
-                          MPLCONFIGDIR=os.path.join(msg['home'], '.matplotlib'))
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        os.chdir('/tmp')
+        os.environ.update(HOME='/tmp', TMPDIR='/tmp', MPLCONFIGDIR='/tmp/.matplotlib')
         serve(rfd, wfd)
     except BaseException:
         pass
     finally:
         os._exit(0)
+
+
+def _own_tmp(libc, size):
+    """A fresh tmpfs of ``size`` bytes over /tmp, seen by this job alone (its mount namespace
+    dies with its last process, and the tmpfs with it); nothing serves the job if this fails."""
+    def check(result, what):
+        if result != 0:
+            raise OSError(ctypes.get_errno(), what)
+    check(libc.unshare(CLONE_NEWNS), 'unshare')
+    check(libc.mount(b'none', b'/', None, MS_REC | MS_PRIVATE, None), 'private mounts')
+    check(libc.mount(b'tmpfs', b'/tmp', b'tmpfs', MS_NOSUID | MS_NODEV,
+                     b'size=%d,mode=1777' % size), 'mount /tmp')
 
 
 def _start_killer(control_fd):

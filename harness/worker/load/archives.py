@@ -30,8 +30,12 @@ def extract(path, target):
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
                 with z.open(info) as src, open(dest, 'wb') as out:
                     out.write(src.read(ZIP_LIMIT))
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise LoadError(f'{name} is not a readable zip file ({e}).') from None
+    except LoadError:
+        raise
+    except Exception as e:  # anything a hostile archive raises (encrypted: RuntimeError; an
+        # unknown method: NotImplementedError; bad data: zlib.error) says it cannot be read
+        why = str(e) if str(e).isprintable() else ascii(str(e))
+        raise LoadError(f'{name} is not a readable zip file ({why}).') from None
     return [e for e in sorted(os.listdir(target)) if not _junk(e)]
 
 

@@ -1,0 +1,296 @@
+"""Attacks through what a submission *holds* and where it *writes* (issue 20, classes 4 and 5),
+on both paths that grade: ``micrograde grade`` (a worker of its own) and ``micrograde batch -j 2``
+(as root under bubblewrap: workers forked from the warm template, which the service uses too),
+at every isolation level (``test_attacks.CONFIGS``), with micrograde installed as a wheel.
+
+The grader copies a submission as root before a worker sees it, and hashes it for the batch: a
+link, a fifo, a hard link or a sparse file is refused there or never followed, whatever the
+level.  Where a worker writes (its /tmp and home) is its own, bounded, and gone with it.
+"""
+import json
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from test_attacks import CONFIGS, IDS, SECRET, engine, token
+from test_service import redis_url  # noqa: F401 (a real redis-server, for the service's test)
+
+pytestmark = pytest.mark.usefixtures('installed')
+
+NEIGHBOUR = 'neighbour-data-1618033'
+OWN = 'own-data-1414213'
+
+READER = '''
+import os
+here = os.path.dirname(os.path.abspath(__file__))
+for name in sorted(os.listdir(here)):
+    try:
+        with open(os.path.join(here, name), errors='replace') as f:
+            print('READ', name, f.read(400).replace('\\n', ' '))
+    except OSError as e:
+        print('NOREAD', name, type(e).__name__)
+'''
+
+
+def grade(grader, path):
+    """The report of ``micrograde grade path`` at the grader's level."""
+    out = grader.work / f'reports-{token()}'
+    grader._own(grader.work)
+    grader.run('grade', path, '--profile', 'quick', '--isolation', grader.level, '--out', out,
+               '--no-color')
+    return json.loads((out / 'report.json').read_text())
+
+
+def _secret_file(name, text, folders):
+    """A file only root may read (in a folder only root may enter, added to ``folders``)."""
+    folder = Path(tempfile.mkdtemp(prefix='micrograde-secret-'))
+    folders.append(folder)
+    path = folder / name
+    path.write_text(text)
+    os.chmod(path, 0o600)
+    return path
+
+
+@pytest.fixture(scope='module', params=CONFIGS, ids=IDS)
+def hostile(request, installed):
+    """A class whose every submission holds something the grader must not follow or open."""
+    grader, secrets = installed.grader(*request.param), []
+    key = _secret_file('key', f'{SECRET}\n', secrets)
+    cls = grader.work / 'class'
+    alice = cls / 'alice'  # links: out to a secret, /etc/shadow, a neighbour; one of her own
+    alice.mkdir(parents=True)
+    (alice / 'engine.py').write_text(engine(READER))
+    (alice / 'data.txt').write_text(OWN)
+    for name, target in (('key', key), ('shadow', '/etc/shadow'), ('neighbour', '../bob/notes.txt'),
+                         ('alias.txt', 'data.txt'), ('here', '.'), ('up', 'here/..')):
+        (alice / name).symlink_to(target)
+    bob = cls / 'bob'  # a link into /proc: reading it crashed the batch's fingerprint
+    bob.mkdir()
+    (bob / 'engine.py').write_text(engine(''))
+    (bob / 'notes.txt').write_text(NEIGHBOUR)
+    (bob / 'mem').symlink_to('/proc/self/mem')
+    carol = cls / 'carol'  # a fifo, its name made of escape codes
+    carol.mkdir()
+    (carol / 'engine.py').write_text(engine(''))
+    os.mkfifo(carol / 'pipe\n\x1b[2J')
+    dave = cls / 'dave'  # a hard link to a file only root may read
+    dave.mkdir()
+    (dave / 'engine.py').write_text(engine(READER))
+    os.link(_secret_file('engine.py', engine(f'print({SECRET!r})'), secrets), dave / 'secret.txt')
+    erin = cls / 'erin'  # a sparse file of 1 GB: the copy and the fingerprint stay bounded
+    erin.mkdir()
+    (erin / 'engine.py').write_text(engine(''))
+    with open(erin / 'weights.bin', 'wb') as f:
+        f.truncate(1 << 30)
+    # the submission itself a link, to a root-only engine that prints the secret
+    (cls / 'frank.py').symlink_to(_secret_file('engine.py', engine(f'print({SECRET!r})'), secrets))
+    yield grader, cls  # never ``grader.share``: chmod follows links
+    for folder in secrets:
+        shutil.rmtree(folder)
+
+
+@pytest.fixture(scope='module')
+def batched(hostile):
+    grader, cls = hostile
+    return grader.batch(cls)
+
+
+@pytest.fixture(params=['grade', 'batch'])
+def report(request, hostile):
+    """``report(name)``: that submission's report on the path of this test."""
+    grader, cls = hostile
+    if request.param == 'batch':
+        reports = request.getfixturevalue('batched')
+        return lambda name: reports[name]
+    return lambda name: grade(grader, cls / name)
+
+
+def _load(report):
+    return report['checks'][0]['message']
+
+
+def test_links_out_of_a_submission_show_nothing_and_its_own_links_work(report):
+    alice = report('alice')
+    seen = alice['checks'][0]['output']
+    assert SECRET not in json.dumps(alice) and 'root:' not in seen and NEIGHBOUR not in seen, seen
+    names = {line.split()[1] for line in seen.splitlines() if line.startswith(('READ', 'NOREAD'))}
+    # key, shadow, the neighbour's notes and up (here/.., here -> .) lead out: left out
+    assert names == {'alias.txt', 'data.txt', 'engine.py', 'here'}, seen
+    assert f'READ alias.txt {OWN}' in seen, seen
+
+
+def test_a_submission_that_is_a_link_is_refused_not_followed(report):
+    frank = report('frank.py')
+    assert SECRET not in json.dumps(frank)
+    assert _load(frank) == 'frank.py is a symbolic link: grade the file it points to, not a file or folder.'
+
+
+@pytest.mark.parametrize('name, message', [
+    ('bob', 'mem is a link to /proc/self/mem: a submission holds files, folders and links '
+            'between them, nothing of the system.'),
+    ('carol', "'pipe\\n\\x1b[2J' is a named pipe, not a file or folder."),
+    ('dave', 'secret.txt is a hard link to a file only its owner may read: submit a copy of '
+             'the file instead.'),
+    ('erin', 'erin is too large to grade (over 10000 files or 200 MB).')])
+def test_what_a_submission_may_not_hold_is_refused_with_a_clear_load_error(report, name, message):
+    got = report(name)
+    assert got['verdict'] == 'failed' and _load(got) == message
+    assert SECRET not in json.dumps(got)
+
+
+# -- where a worker writes: its own /tmp and home, bounded, gone with it -------------------------
+
+WRITER = '''
+import importlib, os
+found = {{}}
+try:
+    found['saw'] = importlib.import_module({module!r}).WHO
+except ImportError:
+    found['saw'] = None
+me = os.path.basename(__file__)
+here = os.path.dirname(os.path.abspath(__file__))
+for where in ('/tmp', os.path.expanduser('~'), os.getcwd(), here):
+    try:
+        with open(os.path.join(where, {module!r} + '.py'), 'w') as f:
+            f.write('WHO = %r\\n' % me)
+    except OSError:
+        pass
+def fill(path, mb):
+    written = 0
+    try:
+        with open(path, 'wb') as f:
+            for _ in range(mb):
+                f.write(b'x' * 2**20)
+                f.flush()
+                written += 1
+    except OSError:
+        pass
+    return written
+paths = [os.path.join(w, {module!r} + n) for w, n in (('/tmp', 'tmp'), (os.path.expanduser('~'), 'home'),
+                                                       (here, 'copy'))]
+found['mb'] = [fill(p, {mb}) for p in paths]
+for p in paths:
+    try:
+        os.unlink(p)
+    except OSError:
+        pass
+print('FOUND' + __import__('json').dumps(found) + 'FOUND')
+'''
+
+
+@pytest.fixture(params=CONFIGS, ids=IDS)
+def writers(request, installed):
+    """Three submissions that each import a module left by an earlier one, leave one of their own
+    in /tmp, home and the working folder, and write 160 MB to each of /tmp, home and their copy."""
+    grader = installed.grader(*request.param)
+    module = f'planted_{token().replace(".", "_")}'
+    cls = grader.work / 'writers'
+    cls.mkdir()
+    for name in ('a.py', 'b.py', 'c.py'):  # -j 2: some pool process grades two in a row
+        (cls / name).write_text(engine(WRITER.format(module=module, mb=160)))
+    yield grader, cls
+    for leftover in Path(tempfile.gettempdir()).glob(f'{module}*'):  # the process level's /tmp
+        leftover.unlink()
+
+
+def _found(report):
+    return json.loads(report['checks'][0]['output'].split('FOUND')[1])
+
+
+def _disk_claim_holds(reports):
+    for found, report in reports:
+        unprotected = set(report['protections']['unprotected'])
+        if 'writes' not in unprotected:
+            assert found['saw'] is None, found  # nothing another submission left
+        if 'disk' not in unprotected:  # 128 MB in all: /tmp and home, the copy read-only
+            assert sum(found['mb']) <= 129 and found['mb'][2] == 0, found
+
+
+def test_each_batch_job_has_its_own_bounded_tmp_and_home(writers):
+    grader, cls = writers
+    reports = grader.batch(cls)
+    _disk_claim_holds([(_found(r), r) for r in reports.values()])
+
+
+def test_each_graded_submission_has_its_own_bounded_tmp_and_home(writers):
+    grader, cls = writers
+    _disk_claim_holds([(_found(r), r) for r in (grade(grader, cls / n) for n in ('a.py', 'b.py'))])
+
+
+# -- a class zip: its hostile entries stay inside, an unreadable one is refused clearly --------
+
+def _zip(path, entries, encrypted=()):
+    with zipfile.ZipFile(path, 'w') as z:
+        for name, data, mode in entries:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = mode << 16
+            z.writestr(info, data)
+    raw = bytearray(path.read_bytes())
+    for name in encrypted:  # flag the entry as encrypted, in its local and central headers
+        for signature, flags, name_at in ((b'PK\x03\x04', 6, 30), (b'PK\x01\x02', 8, 46)):
+            at = raw.index(signature)
+            while not raw[at + name_at:].startswith(name.encode()):
+                at = raw.index(signature, at + 1)
+            raw[at + flags] |= 1
+    path.write_bytes(bytes(raw))
+
+
+@pytest.fixture(params=CONFIGS, ids=IDS)
+def any_grader(request, installed):
+    return installed.grader(*request.param)
+
+
+def test_a_class_zip_with_hostile_entries_unpacks_inside_and_an_encrypted_one_is_refused(any_grader):
+    grader = any_grader
+    good = engine('')
+    hostile = grader.work / 'class.zip'
+    _zip(hostile, [('alice.py', good, 0o100644), ('../escaped.py', good, 0o100644),
+                   ('/abs/escaped2.py', good, 0o100644),
+                   ('shadow.py', '/etc/shadow', stat.S_IFLNK | 0o777)])
+    grader._own(grader.work)
+    reports = grader.batch(hostile)
+    assert sorted(reports) == ['abs', 'alice.py', 'shadow.py']
+    assert not (grader.work / 'escaped.py').exists() and not Path('/abs').exists()
+    assert 'root:' not in json.dumps(reports['shadow.py'])  # the link's text, a file, not followed
+    locked = grader.work / 'locked.zip'
+    _zip(locked, [('alice.py', good, 0o100644), ('bob.py', good, 0o100644)], encrypted=['bob.py'])
+    grader._own(grader.work)
+    result = grader.run('batch', locked, '--out', grader.work / 'locked', '--profile', 'quick',
+                        '--isolation', grader.level)
+    assert result.returncode == 2  # no traceback (``run`` asserts it), a sentence instead
+    assert "locked.zip is not a readable zip file (File <ZipInfo filename='bob.py'" in result.stderr
+    shutil.rmtree(grader.work / 'locked', ignore_errors=True)
+
+
+# -- the service forks its jobs from the same warm template (``service/grader.py``) ------------
+
+@pytest.mark.service
+def test_the_service_s_jobs_each_have_their_own_bounded_tmp_and_home(tmp_path, redis_url):  # noqa: F811
+    import sys
+
+    from micrograde.surfaces.service.supervisor import Program, stop
+    from test_service import bearer, service, upload, wait_for
+    client, tokens = service(tmp_path, redis_url)
+    code = engine(WRITER.format(module=f'planted_{token().replace(".", "_")}', mb=160)).encode()
+    courses = {'c1': 'alice', 'c2': 'bob'}  # across learners and courses
+    staff = {course: bearer(tokens, course, 'staff') for course in courses}
+    worker = Program('worker', [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker', '--broker',
+                                redis_url], tmp_path / 'worker.log')
+    with client:
+        jobs = {course: upload(client, bearer(tokens, course, 'learner', who), data=code,
+                               course=course).json()['id'] for course, who in courses.items()}
+        worker.start()
+        try:
+            for course, job in jobs.items():
+                wait_for(client, staff[course], job, course=course)
+        finally:
+            stop([worker.proc])
+        reports = [client.get(f'/v1/courses/{course}/submissions/{job}/report.json',
+                              headers=staff[course]).json() for course, job in jobs.items()]
+    assert {r['isolation'] for r in reports} == {'bubblewrap'} or pytest.skip('no warm template here')
+    _disk_claim_holds([(_found(r), r) for r in reports])
