@@ -57,12 +57,23 @@ class GraphResult:
     order: list | None = None   # entries in the order their _backward ran, when instrumented
     walks: int | None = None    # times the nodes' operand containers were iterated, instrumented
     shadowed: str | None = None  # an attribute `backward` hides the method: 'op' or 'init'
+    rules: list | None = None   # per entry, (method, line) its _backward was written in, or None
     error: Failure | None = None
     output: str = ''            # what the submission printed meanwhile
 
     @classmethod
     def parse(cls, raw, output=''):
-        return _parse(cls, raw, output)
+        result = _parse(cls, raw, output)
+        result.rules = _rules(result.rules)
+        return result
+
+
+def _rules(rules):
+    """Rule origins kept only where each has the expected shape (the worker's answer is data)."""
+    if not isinstance(rules, list):
+        return None
+    return [(r[0][:100], r[1]) if isinstance(r, list) and len(r) == 2 and isinstance(r[0], str)
+            and type(r[1]) is int and r[1] >= 1 else None for r in rules[:100_000]]
 
 
 @dataclass

@@ -11,7 +11,7 @@ import site
 import sys
 import time
 
-from . import landlock, protocol, tasks
+from . import identity, landlock, protocol, tasks
 from .execute import Backend
 from .load import LoadError, load, methods
 
@@ -112,12 +112,14 @@ def serve(rfd, wfd):
           class_info={role: f.info() for role, f in found.items()},
           methods=methods(classes['Value'], loaded.root) if 'Value' in classes else {})
     backend = Backend(classes['Value'], loaded.own, found['Value'].attributes)
+    identity.install(classes['Value'])  # a set's order follows a seeded numbering, not addresses
     while True:
         request = protocol.asked(rfd)
         if request is None:
             return
         for k, item in enumerate(request['items']):
             random.seed(hello.get('seed', 0))
+            identity.reset(hello.get('seed', 0), item.get('order', 0))
             result = tasks.run(request['task'], item, classes, backend, loaded.own)
             reply(id=request['id'], item=k, result=result)
         reply(id=request['id'], done=True)
