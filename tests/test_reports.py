@@ -367,7 +367,7 @@ def test_a_notebooks_source_lines_are_found_where_its_file_writes_them(indent):
                 assert json.dumps(code)[1:-1] in rows[found[number][line] - 1], (number, line)
 
 
-def test_a_root_cause_costs_once_unless_the_rubric_charges_every_check(tmp_path):
+def test_a_root_cause_costs_once_when_the_rubric_says_so_else_every_check(tmp_path):
     from micrograde.checks.causes import link
     from micrograde.model.results import Check, Code, Misconception, Report
     from micrograde.grader.rubric import Rubric, RubricError
@@ -383,7 +383,7 @@ def test_a_root_cause_costs_once_unless_the_rubric_charges_every_check(tmp_path)
         link(report)
         return rubric.apply(report)
 
-    once, every = graded(Rubric.load()), graded(dataclasses.replace(Rubric.load(), charge='check'))
+    once, every = graded(dataclasses.replace(Rubric.load(), charge='cause')), graded(Rubric.load())
     assert once.max_score == every.max_score == Rubric.load().total()
     # charged once: backward.accumulate's 2 points (its most valuable check); ops.add (1) and
     # mlp.gradients (2), which it explains, keep theirs; every other check was not run here

@@ -32,7 +32,7 @@ class Rubric:
     check_visibility: dict = field(default_factory=dict)
     source: str = ''
     imports: tuple = ALLOWED_IMPORTS
-    charge: str = 'cause'
+    charge: str = 'check'
 
     @classmethod
     def load(cls, path=None):
@@ -68,7 +68,7 @@ class Rubric:
             advisory = advisory_by_default()
         _known('check id or category in advisory', advisory, [*CATEGORIES, *ids])
         imports = _list(data, 'allowed_imports', list(ALLOWED_IMPORTS))
-        charge = data.get('charge', 'cause')
+        charge = data.get('charge', 'check')
         _known('charge', [charge], CHARGES)
         return cls(frozenset(required), frozenset(advisory), points, check_points, default_vis,
                    check_vis, text, tuple(imports), charge)
