@@ -36,6 +36,13 @@ def test_example_gets_its_expected_verdict(name, run_cli, tmp_path):
         failing = checks.get(check_id, {})
         if failing.get('status') == 'failed' and failing['category'] not in ('load', 'capability'):
             assert failing['counterexample']['code'].count('\n') <= 12  # graphs to show
+    if 'bug' in want:  # one bug: one root cause, at the method that holds it
+        roots = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+                 and not c['consequence_of']]
+        assert [(c['misconception'] or {}).get('code') for c in roots] == [want['bug'][0]], roots
+        assert roots[0]['misconception']['method'] == want['bug'][1], roots[0]
+        assert all(c['misconception'] == roots[0]['misconception'] for c in report['checks']
+                   if c['consequence_of'])
     for check_id, status in want.get('status', {}).items():
         assert checks[check_id]['status'] == status, checks[check_id]
     if not named:

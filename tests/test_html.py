@@ -11,7 +11,7 @@ from conftest import ROOT, SUBMISSIONS
 from micrograde.model.compare import show
 from micrograde.model.graph import Graph
 from micrograde.reporters import graphdraw, html
-from micrograde.model.results import Check, Counterexample, Report
+from micrograde.model.results import Check, Code, Counterexample, Misconception, Report
 
 CHROMIUM = '/usr/bin/chromium'
 ARTEFACTS = ROOT / 'reports' / 'screenshots'
@@ -143,20 +143,24 @@ def test_report_round_trips_with_its_marks():
 
 
 def test_index_puts_the_most_common_problem_first():
-    def failing(diagnosis):
-        return Check('fuzz.dags', 'fuzz', 'failed', f'3 of 9 graphs wrong: {diagnosis}', diagnosis=diagnosis)
-    accumulate = 'the gradient is assigned instead of accumulated (`grad = ...`).'
+    def failing(code, method, symptom='mlp.gradients'):
+        """A root cause and a symptom it explains: the class page counts the root only."""
+        m = Misconception(code, method=method)
+        return [Check('ops.add', 'ops', 'failed', '1 of 4 graphs wrong', misconception=m),
+                Check(symptom, symptom.partition('.')[0], 'failed', 'gradients disagree',
+                      misconception=m, consequence_of='ops.add')]
     reports = {
-        'ann.py': report_with(failing(accumulate)),
-        'bob.py': report_with(failing('the local derivative of tanh is wrong: in `out = a.tanh()`, a.grad '
-                                      'is 1.0, expected 0.4.')),
-        '<b>eve</b>.py': report_with(failing(accumulate)),
+        'ann.py': report_with(*failing(Code.ASSIGNED, '__add__')),
+        'bob.py': report_with(*failing(Code.WRONG_DERIVATIVE, 'tanh')),
+        '<b>eve</b>.py': report_with(*failing(Code.ASSIGNED, '__add__', 'fuzz.dags')),
         'zed.py': report_with(Check('ops.add', 'ops', 'passed', 'ok'), verdict='passed'),
         'l\udcffatin.py': report_with(Check('ops.add', 'ops', 'passed', 'ok'), verdict='passed'),
     }
     page = html.render_index(reports)
     problems = page[page.index('Most common problems'):page.index('<h2>Submissions')]
-    assert problems.index('assigned instead of accumulated') < problems.index('local derivative of tanh')
+    assert problems.index('gradient assigned instead of accumulated (__add__)') < \
+        problems.index('wrong local derivative (tanh)')
+    assert 'mlp.gradients' not in problems and 'fuzz.dags' not in problems  # symptoms, not problems
     assert '2 submissions' in problems and '1 submission' in problems
     assert '&lt;b&gt;eve&lt;/b&gt;.py' in page and '<b>' not in page
     assert 'href="%3Cb%3Eeve%3C/b%3E.py/report.html"' in page

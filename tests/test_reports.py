@@ -3,6 +3,7 @@ CI report actions parse it, Gradescope's results.json against a schema written f
 console as a learner reads it. A passing engine shows no failure anywhere; advisory findings are
 visible but never failures; every submission under one rubric has the same maximum score."""
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -121,7 +122,7 @@ def test_classroom_posts_and_prints_the_true_points_and_only_failures_are_red(gr
     red = classroom_reporter(runs['failing'])[2]
     assert 'ops.add' in red
     add = next(t for t in runs['failing']['tests'] if t['name'] == 'ops.add')
-    assert add['filename'] == 'submissions/bug_overwrite_grad.py' and add['line_no'] == 18
+    assert add['filename'] == 'submissions/bug_overwrite_grad.py' and add['line_no'] == 22  # the rule's def, in __add__
     unloaded = runs['unloadable']['tests']
     assert {t['status'] for t in unloaded} == {'error'} and 'syntax error' in unloaded[0]['message']
 
@@ -182,7 +183,7 @@ def test_junit_names_kinds_and_times_as_jenkins_xunit_allows(graded):
             assert case.get('classname') == suite.get('name')
             assert not case.get('name').startswith(suite.get('name').split('.')[-1] + '.')
     failure = junit.find(".//testcase[@name='add']/failure")
-    assert failure.get('type') == 'wrong gradient'
+    assert failure.get('type') == 'gradient assigned instead of accumulated'
     assert 'a.grad: expected -4.0, got -2.0' in failure.text
 
 
@@ -223,10 +224,11 @@ def mikepenz_place(suite, text):
 
 #: kind -> {failing check: text on the learner's line it must be annotated at}
 LEARNER_LINES = {
-    'failing': {'ops.add': 'def __add__', 'ops.radd': 'def __radd__',
-                'backward.accumulate': 'def backward', 'mlp.gradients': 'class MLP'},
+    # one bug, at its rule (the `_backward` of __add__) for every check that it explains
+    'failing': {'ops.add': 'def _backward', 'ops.radd': 'def _backward',
+                'backward.accumulate': 'def _backward', 'mlp.gradients': 'def _backward'},
     'unloadable': {'load': 'def __init__(self, data)'},
-    'notebook': {'ops.add': 'def __add__', 'backward.accumulate': 'def backward'},
+    'notebook': {'ops.add': 'def _backward', 'backward.accumulate': 'def _backward'},
 }
 
 
@@ -316,24 +318,34 @@ def test_console_groups_failures_by_cause_with_expected_and_actual(graded):
     console = graded['failing'][2]
     headlines = re.findall(r'^FAIL  (.*)$', console, re.M)
     assert len(headlines) == len(set(headlines)) and 'assigned instead of accumulated' in headlines[0]
-    assert re.search(r'seen by ops\.add, (ops\.\w+, )*backward\.accumulate$', console, re.M)
+    assert re.search(r'seen by ops\.add, (ops\.\w+, )*backward\.accumulate\b', console, re.M)
     assert 'a.grad: expected -4.0, got -2.0' in console
-    assert re.search(r'at Value.__add__ \(\S*bug_overwrite_grad.py:18\)', console)
+    assert re.search(r'at Value.__add__ \(\S*bug_overwrite_grad.py:22\)', console)  # its rule
     assert 'warning  robustness.' in console
     assert not re.search(r'FAIL\s+(robustness|mlp\.one_neuron_layer)', console)
 
 
-def test_the_console_groups_one_cause_seen_in_other_code_and_numbers_as_one_bug():
-    from micrograde.reporters.text import cause
-    from micrograde.model.results import Check
-    same = [Check('ops.truediv', 'ops', 'failed', 'm', diagnosis='values are right to about 7 '
-                  'digits only (`a / b` is -0.600000023842, expected -0.6): float32?'),
-            Check('ops.exp', 'ops', 'failed', 'm', diagnosis='values are right to about 7 '
-                  'digits only (`a.exp()` is 2.71828174591, expected 2.71828182846): float32?')]
-    assert cause(same[0]) == cause(same[1])
-    at = [Check('ops.log', 'ops', 'failed', 'm', diagnosis=f'NameError computing `_1 = a.log()`: '
-                f'name x is not defined (at engine.py, line {n}: return x)') for n in (12, 40)]
-    assert cause(at[0]) != cause(at[1])  # two places are two bugs
+def test_one_misconception_in_one_method_is_one_bug_and_others_are_its_consequences():
+    from micrograde.checks.causes import link
+    from micrograde.model.results import Check, Code, Misconception, Report
+    report = Report('engine.py', methods={'__add__': {'file': 'engine.py', 'line': 18},
+                                          'backward': {'file': 'engine.py', 'line': 90}})
+    report.checks = [
+        Check('ops.add', 'ops', 'failed', 'm',
+              misconception=Misconception(Code.ASSIGNED, 'add', '__add__', line=22)),
+        Check('ops.sub', 'ops', 'failed', 'm',  # `self + (-other)`: the rule of __add__ ran
+              misconception=Misconception(Code.ASSIGNED, 'sub', '__add__', line=22)),
+        Check('ops.truediv', 'ops', 'failed', 'm',
+              misconception=Misconception(Code.SINGLE_PRECISION, method='__init__')),
+        Check('ops.exp', 'ops', 'failed', 'm',
+              misconception=Misconception(Code.SINGLE_PRECISION, method='__init__')),
+        Check('fuzz.dags', 'fuzz', 'failed', 'm', misconception=Misconception(Code.GRADIENTS_DISAGREE)),
+        Check('mlp.gradients', 'mlp', 'failed', 'm')]
+    link(report)
+    causes = {root.id: [c.id for c in found] for root, found in report.causes()}
+    assert causes == {'ops.add': ['ops.sub', 'fuzz.dags', 'mlp.gradients'], 'ops.truediv': ['ops.exp']}
+    assert all(c.misconception.method == '__add__' for c in report.checks if c.consequence_of == 'ops.add')
+    assert report.checks[0].misconception.file == 'engine.py' and report.checks[0].misconception.line == 22
 
 
 def test_the_console_names_ops_not_implemented_only_when_they_were_probed(graded):
@@ -353,3 +365,30 @@ def test_a_notebooks_source_lines_are_found_where_its_file_writes_them(indent):
         for line, code in enumerate(source, 1):
             if code.strip():
                 assert json.dumps(code)[1:-1] in rows[found[number][line] - 1], (number, line)
+
+
+def test_a_root_cause_costs_once_when_the_rubric_says_so_else_every_check(tmp_path):
+    from micrograde.checks.causes import link
+    from micrograde.model.results import Check, Code, Misconception, Report
+    from micrograde.grader.rubric import Rubric, RubricError
+
+    def graded(rubric):
+        report = Report('engine.py', methods={'__add__': {'file': 'engine.py', 'line': 18}})
+        m = Misconception(Code.ASSIGNED, 'add', '__add__', line=22)
+        report.checks = [Check('load', 'load', 'passed', 'ok'),
+                         Check('ops.add', 'ops', 'failed', 'm', misconception=m),
+                         Check('backward.accumulate', 'backward', 'failed', 'm',
+                               misconception=Misconception(Code.ASSIGNED, 'add', '__add__', line=22)),
+                         Check('mlp.gradients', 'mlp', 'failed', 'm')]
+        link(report)
+        return rubric.apply(report)
+
+    once, every = graded(dataclasses.replace(Rubric.load(), charge='cause')), graded(Rubric.load())
+    assert once.max_score == every.max_score == Rubric.load().total()
+    # charged once: backward.accumulate's 2 points (its most valuable check); ops.add (1) and
+    # mlp.gradients (2), which it explains, keep theirs; every other check was not run here
+    assert (once.score, every.score) == (1 + 2, 0)
+    assert once.verdict == every.verdict == 'failed'
+    (tmp_path / 'r.toml').write_text('charge = "sometimes"\n')
+    with pytest.raises(RubricError, match='charge'):
+        Rubric.load(tmp_path / 'r.toml')

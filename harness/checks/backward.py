@@ -3,8 +3,8 @@ second call."""
 from micrograde.model import cases
 from micrograde.oracle import oracles
 from micrograde.model.compare import close, show
-from micrograde.diagnose.diagnosis import blame, topological_violation
-from micrograde.model.results import Counterexample
+from micrograde.diagnose.diagnosis import blame, misconception, topological_violation
+from micrograde.model.results import Code, Counterexample, Misconception
 from micrograde.checks.registry import check, failed, passed, skipped
 from micrograde.checks.trials import item, judged, needs, run_graphs
 
@@ -39,7 +39,7 @@ def graph_walk(ctx, name):
     if not walked:
         return skipped(f'its graphs stop inside ops that fail their own checks '
                        f'({", ".join(f"ops.{c}" for c in sorted(failing))})')
-    return judged(walked, WALKS[name][0])
+    return judged(walked, WALKS[name][0], ctx.trusted())
 
 
 #: The walks that judge the order of the ``_backward`` calls: a wrong local rule is not theirs
@@ -97,9 +97,11 @@ def visits(ctx):
     for g, order in orders:
         problem = topological_violation(g, order)
         if problem:
-            return failed(problem, diagnosis=problem, counterexample=Counterexample(
+            actual = next(t.actual for name in WALKS for t in _trials(ctx, name) if t.graph is g)
+            return failed(problem.text, diagnosis=problem.text, counterexample=Counterexample(
                 g.code(), {'_backward calls': 'each node once, consumers first'},
-                {'_backward calls': ' -> '.join(g.name(i) for i in order)}))
+                {'_backward calls': ' -> '.join(g.name(i) for i in order)}),
+                misconception=misconception(problem, g, actual))
     return passed(f'every node propagated exactly once, consumers first ({len(orders)} graphs)')
 
 
@@ -138,9 +140,20 @@ def repeat(ctx):
            f'values, the others grew): is a "visited" mark left on the nodes below the output '
            f'between calls?' if stopped else
            'a second backward() must add the same gradients again')
-    return failed(why, diagnosis=why, counterexample=Counterexample(
-        code, {f'{REPEAT.name(i)}.grad': show(ref.grads2[i]) for i in leaves},
-        {f'{REPEAT.name(i)}.grad': show(actual.grads2[i]) for i in leaves}))
+    # an op's `=` is that op's finding (linked to it when grading ends); the rest is the walk's
+    named = None if assigned else Misconception(Code.VISITED_FLAG, method='backward') \
+        if same or stopped else None
+    return failed(why, diagnosis=why, consequence_of=_assigning(ctx) if assigned else '',
+                  counterexample=Counterexample(
+                      code, {f'{REPEAT.name(i)}.grad': show(ref.grads2[i]) for i in leaves},
+                      {f'{REPEAT.name(i)}.grad': show(actual.grads2[i]) for i in leaves}),
+                  misconception=named)
+
+
+def _assigning(ctx):
+    """The failing check of an op the repeat graph uses: its rule explains the second pass."""
+    ops = {node.capability for node in REPEAT.nodes}
+    return next(f'ops.{cap}' for cap in sorted(ctx.failing_ops() & ops))
 
 
 def _stopped(actual, ref, leaves):

@@ -6,7 +6,8 @@ import hashlib
 from micrograde.oracle import oracle_store
 from micrograde.fuzz import shrink
 from micrograde.fuzz.dags import corpus
-from micrograde.diagnose.diagnosis import explain, first_mismatch
+from micrograde.diagnose.diagnosis import explain, first_mismatch, misconception
+from micrograde.model.results import Code, Misconception
 from micrograde.checks.registry import check, failed, passed, skipped
 from micrograde.checks.trials import Trial, counterexample, item, run_graphs
 
@@ -23,6 +24,14 @@ def random_graphs(ctx):
     failing = [t for t in trials if t.failed]
     graded = sum(t.expected is not None for t in trials)
     checked = f'corpus {corpus_id(graphs)}'
+    differs = _order_dependent(session, [t for t in trials if not t.graph.capabilities &
+                                         ctx.failing_ops()], budget.reruns)
+    if not failing and differs:
+        return failed(f'{graded} random graphs over {len(ops)} ops match torch in the order the '
+                      f'grader numbers Values, but {ORDER}: re-run with Values numbered otherwise, '
+                      f'this graph gives another result ({checked})', diagnosis=ORDER + '.',
+                      counterexample=counterexample(differs), misconception=Misconception(
+                          Code.ORDER_DEPENDENT, method='backward'))
     if not failing:
         return passed(f'{graded} random graphs over {len(ops)} ops match torch and the reference '
                       f'({checked})')
@@ -44,18 +53,40 @@ def random_graphs(ctx):
         smallest, lambda gs: session.run('graph', [item(g, instrument=True) for g in gs]),
         budget.shrink_seconds, Trial)
     flaky = rerun_differs(session, minimal, budget.reruns)
-    diagnosis = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch,
-                        minimal.actual.order)
+    found = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch,
+                    minimal.actual.order, ctx.trusted())
+    diagnosis, named = found.text, misconception(found, minimal.graph, minimal.actual,
+                                                 ctx.trusted())
     if flaky:
-        diagnosis += (' The result changes from run to run on the same graph: iterating over a '
-                      'set (e.g. of children) makes the order depend on memory addresses.')
+        diagnosis += f' The result changes with the order of a set: {ORDER}.'
+        if found.code == Code.GRADIENTS_DISAGREE:
+            named = Misconception(Code.ORDER_DEPENDENT, method='backward')
     how = (f'shrunk in {rounds} rounds' if complete else
            f'shrinking stopped after {rounds} rounds (time budget {budget.shrink_seconds:g} s, '
            f'or a candidate hung or crashed)')
     return failed(f'{len(unexplained)} of {graded} random graphs wrong{aside} ({checked}); '
                   f'smallest found ({len(minimal.graph.nodes)} nodes, {how}): {diagnosis}',
-                  diagnosis=diagnosis, counterexample=counterexample(minimal),
+                  diagnosis=diagnosis, counterexample=counterexample(minimal, found),
+                  misconception=named,
                   output=''.join(t.actual.output for t in unexplained[:3]))
+
+
+ORDER = ('the result depends on the order a set (e.g. of children) iterates in: a walk over it '
+         'must give the same gradients in any order')
+
+
+def _order_dependent(session, trials, reruns):
+    """Order explored on purpose: the first graph with a shared node (where a walk's order
+    matters) among the first ``10 * reruns`` that gives another result when the worker numbers
+    the Values otherwise (``worker/identity.py``), as a trial of that run; else ``None``."""
+    shared = [t for t in trials if t.expected is not None and not t.actual.error and
+              any(len(users) > 1 for users in t.graph.consumers())][:10 * reruns]
+    again = session.run('graph', [item(t.graph, instrument=True, order=1) for t in shared])
+    for t, actual in zip(shared, again):
+        if first_mismatch(t.graph, actual, t.actual) is not None:
+            return Trial(t.graph, actual, t.expected, first_mismatch(t.graph, actual, t.expected)
+                         or first_mismatch(t.graph, t.actual, t.expected))
+    return None
 
 
 def corpus_id(graphs):
@@ -64,8 +95,9 @@ def corpus_id(graphs):
 
 
 def rerun_differs(session, trial, reruns):
-    """Whether the same graph gives another result when run again (compared with the first
-    run, not with an oracle: a shrunk graph needs no torch answer)."""
-    again = session.run('graph', [item(trial.graph)] * reruns)
+    """Whether the same graph gives another result when run again under other identity-hash
+    orders (``worker/identity.py``: a set of the learner's Values iterates in another order),
+    compared with the first run, not with an oracle: a shrunk graph needs no torch answer."""
+    again = session.run('graph', [item(trial.graph, order=k) for k in range(1, reruns + 1)])
     return any(first_mismatch(trial.graph, actual, trial.actual) is not None
                if not trial.actual.error else not actual.error for actual in again)

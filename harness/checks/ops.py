@@ -1,7 +1,12 @@
-"""Per op: values and gradients at fixed inputs (``cases.OP_CASES``) against the oracles."""
+"""Per op: values and gradients at fixed inputs (``cases.OP_CASES``) against the oracles; without
+a ``backward()``, values only (a forward value needs no backward)."""
 from micrograde.model import cases
+from micrograde.oracle import oracles
+from micrograde.diagnose.diagnosis import explain, first_mismatch, misconception
+from micrograde.model.results import Counterexample
+from micrograde.worker.ops import FORMS
 from micrograde.checks.registry import check, failed, skipped
-from micrograde.checks.trials import judged, needs, run_graphs
+from micrograde.checks.trials import item, judged, needs, run_graphs
 
 
 @check('ops.{}', each=cases.OP_CAPABILITIES)
@@ -10,6 +15,8 @@ def op_values_and_gradients(ctx, cap):
     required = cap in ctx.config.rubric.required_ops
     if cap not in have:
         return (failed if required else skipped)(f'{cap} is not implemented', required=required)
+    if 'backward' not in have:
+        return values_only(ctx, [g for g in cases.OP_CASES[cap] if g.capabilities - {'backward'} <= have])
     graphs = [g for g in cases.OP_CASES[cap] if g.capabilities <= have]
     unchecked = ''
     if not graphs and 'mul' not in have:  # the op on its own: all but the upstream gradient
@@ -19,5 +26,29 @@ def op_values_and_gradients(ctx, cap):
     if not graphs:
         return skipped(needs(ctx, cases.OP_CASES[cap]))
     trials = run_graphs(ctx.session, graphs, instrument=True)
+    # the op's other forms passing says nothing of this one
+    trusted = ctx.trusted() - {FORMS[cap][0].name}
     return judged(trials, f'{cap}: values and gradients match torch on {len(trials)} '
-                          f'graphs{unchecked}')
+                          f'graphs{unchecked}', trusted)
+
+
+def values_only(ctx, graphs):
+    """Forward only, for an engine without ``backward()``: a wrong value or an exception in the
+    op fails the check; right values leave it skipped (its gradients are not observed, so it
+    earns no points)."""
+    answers = ctx.session.run('graph', [item(g, backward=0) for g in graphs]) if graphs else []
+    for g, actual in zip(graphs, answers):
+        expected = oracles.expected(g)
+        if expected is None:
+            continue
+        actual.grads = list(expected.grads)  # not computed: only values and errors are judged
+        mismatch = first_mismatch(g, actual, expected)
+        if mismatch is not None:
+            found = explain(g, actual, expected, mismatch)
+            got = str(actual.error) if actual.error else str(actual.values[mismatch.entry])
+            return failed(f'{found} (values only: there is no backward())', diagnosis=found.text,
+                          counterexample=Counterexample(g.code(backward=False), {}, {'error' if
+                                                        actual.error else 'value': got}),
+                          misconception=misconception(found, g, actual))
+    return skipped(f'values match torch on {len(answers)} graphs; gradients not checked: there is '
+                   f'no backward(){ctx.instead("backward")}')

@@ -20,6 +20,7 @@ decides the score or the verdict (the rubric does) or writes a report (the repor
 from dataclasses import dataclass, field
 
 from micrograde.model.results import CATEGORIES, Check
+from micrograde.worker.ops import FORMS
 
 DEFAULTS = ('required', 'advisory')
 
@@ -33,11 +34,14 @@ class Outcome:
     counterexample: object = None  # ``results.Counterexample``
     output: str = ''
     required: bool = True  # False: informational whatever the rubric says (an op not required)
+    misconception: object = None  # ``results.Misconception``: what ``diagnosis`` says, as data
+    consequence_of: str = ''  # the check whose finding explains this one (``checks/causes.py``)
 
     def check(self, check_id, duration):
         return Check(check_id, check_id.partition('.')[0], self.status, self.message,
                      required=self.required, diagnosis=self.diagnosis,
-                     counterexample=self.counterexample, output=self.output, duration=duration)
+                     counterexample=self.counterexample, output=self.output, duration=duration,
+                     misconception=self.misconception, consequence_of=self.consequence_of)
 
 
 def passed(message, **kw):
@@ -87,6 +91,17 @@ class Context:
         theirs to report (one bug, one finding)."""
         return {c.id.removeprefix('ops.') for c in self.report.checks
                 if c.category == 'ops' and c.status in ('failed', 'error')}
+
+    def trusted(self):
+        """The ops (graph names) whose every form checked so far passed its own check: a wrong
+        gradient elsewhere is never blamed on their rules (one bug, at the op that holds it)."""
+        ops = {}
+        for c in self.report.checks:
+            cap = c.id.removeprefix('ops.')
+            if c.category == 'ops' and cap in FORMS and c.status != 'skipped':
+                name = FORMS[cap][0].name
+                ops[name] = ops.get(name, True) and c.status == 'passed'
+        return frozenset(op for op, ok in ops.items() if ok)
 
     def instead(self, name):
         """`` (there is X(): ...)`` when the Value has a method named like the absent ``name``

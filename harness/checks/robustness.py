@@ -29,7 +29,7 @@ def _as_torch(ctx, what, graph, loop=None):
         example = Counterexample(loop, {'a.grad': show(expected.grads[0])}, got)
     else:
         example = counterexample(Trial(graph, actual, expected, mismatch))
-    return failed(f'{what}: ' + explain(graph, actual, expected, mismatch), counterexample=example)
+    return failed(f'{what}: {explain(graph, actual, expected, mismatch)}', counterexample=example)
 
 
 @check('robustness.{}', default='advisory', each=EDGES)

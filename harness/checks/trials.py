@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from micrograde.oracle import oracles
 from micrograde.model.compare import close, show
-from micrograde.diagnose.diagnosis import blame, explain, first_mismatch
+from micrograde.diagnose.diagnosis import WALK, blame, explain, first_mismatch, misconception
 from micrograde.model.results import Counterexample
 from micrograde.checks.registry import failed, error, passed, skipped
 
@@ -37,8 +37,9 @@ def run_graphs(session, graph_list, instrument=False, timeout=None):
     return trials
 
 
-def counterexample(trial):
-    """Runnable code with the expected and actual output value and every wrong gradient."""
+def counterexample(trial, found=None):
+    """Runnable code with the expected and actual output value and every wrong gradient; the
+    culprit ops marked, unless the diagnosis ``found`` is of backward()'s walk (no op's)."""
     g, a, e = trial.graph, trial.actual, trial.expected
     out = g.output
     got_values, got_grads = a.values, a.grads
@@ -56,6 +57,8 @@ def counterexample(trial):
               'grad': got_grads[i] if i < len(got_grads) else None} for i in range(g.size)]
     wrong = {g.name(i): {'data': e.values[i]} if trial.mismatch.kind == 'value' else
              {'grad': e.grads[i]} for i in marked}
+    if found is not None and found.code in WALK:
+        culprits = []
     return Counterexample(g.code(show=shown), expected, actual, g.to_dict(),
                           nodes if got_values else [], wrong, [g.name(i) for i in culprits])
 
@@ -71,8 +74,9 @@ def needs(ctx, graphs):
         'needs an op the submission lacks'
 
 
-def judged(trials, passed_message):
-    """An outcome from trials: passed when none failed, else the first failure explained."""
+def judged(trials, passed_message, trusted=frozenset()):
+    """An outcome from trials: passed when none failed, else the first failure explained (never
+    by the rule of a ``trusted`` op, one whose own checks pass)."""
     graded = [t for t in trials if t.expected is not None]
     output = ''.join(t.actual.output for t in trials)
     failing = [t for t in graded if t.failed]
@@ -81,8 +85,9 @@ def judged(trials, passed_message):
     if not failing:
         return passed(passed_message, output=output)
     t = failing[0]
-    diagnosis = explain(t.graph, t.actual, t.expected, t.mismatch, t.actual.order)
+    found = explain(t.graph, t.actual, t.expected, t.mismatch, t.actual.order, trusted)
     lost = t.mismatch.kind == 'error' and t.actual.error.lost
     return (error if lost else failed)(
-        f'{len(failing)} of {len(graded)} graphs wrong: {diagnosis}', diagnosis=diagnosis,
-        counterexample=counterexample(t), output=output)
+        f'{len(failing)} of {len(graded)} graphs wrong: {found}', diagnosis=found.text,
+        counterexample=counterexample(t, found), output=output,
+        misconception=None if lost else misconception(found, t.graph, t.actual, trusted))

@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 from micrograde import reference
 from micrograde.model.compare import close, show
 from micrograde.model.graph import Graph
+from micrograde.model.results import Code, Misconception
 from micrograde.oracle.oracles import run_reference
 from micrograde.worker.execute import apply
-from micrograde.worker.ops import OPS
+from micrograde.worker.ops import FORMS, OPS
 
 
 @dataclass
@@ -31,6 +32,62 @@ class Mismatch:
     expected: object = None
     actual: object = None
     message: str = ''
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A misconception found in one graph: its code, the sentence rendered for it, the op whose
+    rule it is in (``''`` for backward() itself) and the entry it was found at (whose rule the
+    worker saw run, to say in which method the rule lives)."""
+    code: Code
+    text: str
+    op: str = ''
+    entry: int | None = None
+
+    def __str__(self):
+        return self.text
+
+
+def learner_method(capability):
+    """The learner's method a capability calls (``radd`` -> ``__radd__``, ``exp`` -> ``exp``)."""
+    if capability not in FORMS:
+        return 'backward' if capability == 'backward' else None
+    op, _, left = FORMS[capability]
+    return op.name if op.method else op.reflected_dunder if left else op.dunder
+
+
+def misconception(found, graph, actual, trusted=frozenset()):
+    """The ``Misconception`` of a diagnosis, located: backward() for a walk's; for a rule, the
+    method whose ``_backward`` the worker saw run at its entry (``a - b`` written as
+    ``self + (-other)`` runs ``__add__``'s) and that rule's line; else the method its op is
+    called through.  The do-nothing rule every Value gets in ``__init__`` is a missing rule: the
+    op's method is named; a rule seen in a correct op's method (``trusted``) is not the wrong
+    one (``a / b`` as ``a * b**-1`` runs ``__mul__``'s): no method is named."""
+    if found.code in WALK:
+        return Misconception(found.code, method='backward')
+    if found.code == Code.SINGLE_PRECISION:  # how every number is stored, not one op
+        return Misconception(found.code, method='__init__')
+    rules = actual.rules or ()
+    rule = rules[found.entry] if found.entry is not None and found.entry < len(rules) else None
+    if rule and found.code not in VALUES and rule[0] != '__init__':
+        if METHOD_OPS.get(rule[0]) in trusted:  # a correct rule ran: the wrong one is hidden
+            return Misconception(found.code, found.op)
+        return Misconception(found.code, found.op, rule[0], line=rule[1])
+    node = graph.node(found.entry) if found.entry is not None else None
+    method = learner_method(node.capability) if node is not None else ''
+    return Misconception(found.code, found.op, method or '')
+
+
+#: The learner's method -> the op it implements.
+METHOD_OPS = {learner_method(cap): op.name for cap, (op, _, _) in FORMS.items()}
+
+#: Misconceptions of a forward value: where the op is called, not where a rule was written.
+VALUES = frozenset({Code.WRONG_VALUE, Code.REFLECTED_SWAPPED, Code.SINGLE_PRECISION,
+                    Code.INPUT_CHANGED})
+
+#: The misconceptions of backward() itself, not of an op's rule.
+WALK = frozenset({Code.NOT_SEEDED, Code.NOT_TOPOLOGICAL, Code.REPEATED, Code.SHADOWED,
+                  Code.VISITED_FLAG, Code.ORDER_DEPENDENT})
 
 
 def first_mismatch(graph, actual, expected):
@@ -66,13 +123,18 @@ def describe_error(graph, error):
     return text
 
 
-def explain(graph, actual, expected, mismatch, order=None):
-    """One sentence a learner understands: what is wrong, and where."""
+def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset()):
+    """The misconception behind a mismatch, as a ``Diagnosis``: what is wrong, and where.
+    ``trusted``: ops whose own checks pass, never named as the culprit of another graph."""
     if mismatch.kind == 'error':
-        return mismatch.message
+        error = actual.error
+        entry = error.node if error.stage == 'forward' else \
+            actual.order[-1] if error.stage == 'backward' and actual.order else None
+        node = graph.node(entry) if entry is not None and entry >= len(graph.inputs) else None
+        return Diagnosis(Code.EXCEPTION, mismatch.message, node.op if node else '', entry)
     if mismatch.kind == 'value':
         return _explain_value(graph, mismatch)
-    return _explain_grad(graph, actual, expected, mismatch, order)
+    return _explain_grad(graph, actual, expected, mismatch, order, trusted)
 
 
 #: How close a number stored in 32 bits comes to the same number in 64: a few float32 ulps.
@@ -83,11 +145,13 @@ def _explain_value(graph, m):
     node = graph.node(m.entry)
     if _single_precision(m.actual, m.expected):
         what = graph.name(m.entry) if node is None else graph.expression(m.entry)
-        return (f'values are right to about 7 digits only, as 32-bit floats hold them (`{what}` '
-                f'is {show(m.actual)}, expected {show(m.expected)}): does the Value store float32 '
-                f'(numpy), not a Python float? The grader checks to float64 precision.')
+        return Diagnosis(Code.SINGLE_PRECISION, f'values are right to about 7 digits only, as '
+                         f'32-bit floats hold them (`{what}` is {show(m.actual)}, expected '
+                         f'{show(m.expected)}): does the Value store float32 (numpy), not a '
+                         f'Python float? The grader checks to float64 precision.')
     if node is None:
-        return f'the input {graph.name(m.entry)} changed its value to {show(m.actual)}.'
+        return Diagnosis(Code.INPUT_CHANGED, f'the input {graph.name(m.entry)} changed its value '
+                                             f'to {show(m.actual)}.')
     expr = graph.expression(m.entry)
     op = OPS[node.op]
     if node.left:  # a reflected op: does the value match its operands swapped?
@@ -96,11 +160,12 @@ def _explain_value(graph, m):
         alt = run_reference(swapped)
         if not alt.error and close(m.actual, alt.values[m.entry]):
             rhs = graph.name(node.args[0])
-            return (f'the reflected op computes the operands in the wrong order: `{expr}` gave '
-                    f'{show(m.actual)}, the value of `{rhs} {op.symbol} {node.const!r}`; '
-                    f'{op.reflected_dunder}(self, other) must compute other {op.symbol} self.')
-    return (f'the forward value of {op.display} is wrong: `{expr}` gave {show(m.actual)}, '
-            f'expected {show(m.expected)}.')
+            return Diagnosis(Code.REFLECTED_SWAPPED, f'the reflected op computes the operands in '
+                             f'the wrong order: `{expr}` gave {show(m.actual)}, the value of '
+                             f'`{rhs} {op.symbol} {node.const!r}`; {op.reflected_dunder}(self, '
+                             f'other) must compute other {op.symbol} self.', node.op, m.entry)
+    return Diagnosis(Code.WRONG_VALUE, f'the forward value of {op.display} is wrong: `{expr}` '
+                     f'gave {show(m.actual)}, expected {show(m.expected)}.', node.op, m.entry)
 
 
 def _single_precision(actual, expected):
@@ -214,33 +279,38 @@ def _matches(graph, actual, model, every=False):
     return all(close(actual[i], model[i]) for i in graph.live() if every or i < len(graph.inputs))
 
 
-def _explain_grad(graph, actual, expected, m, order):
+def _explain_grad(graph, actual, expected, m, order, trusted=frozenset()):
     grads = actual.grads
     out = graph.output
     if actual.shadowed:
-        return SHADOWED[actual.shadowed]
+        return Diagnosis(Code.SHADOWED, SHADOWED[actual.shadowed])
     if not close(grads[out], 1.0) and all(close(g, 0.0) for g in grads):
-        return ('the root gradient is not seeded: backward() must set the output\'s grad to 1 '
-                'before propagating (every gradient came out 0).')
+        return Diagnosis(Code.NOT_SEEDED, 'the root gradient is not seeded: backward() must set '
+                         'the output\'s grad to 1 before propagating (every gradient came out 0).')
     if not close(grads[out], 1.0):
-        return f'backward() left the output\'s own grad at {show(grads[out])}; it must seed it with 1.'
+        return Diagnosis(Code.NOT_SEEDED, f'backward() left the output\'s own grad at '
+                         f'{show(grads[out])}; it must seed it with 1.')
+    local = local_derivatives(graph, expected.values)
+    orders = visit_orders(graph)
+    correct = orders['reverse topological']
+    ops = sorted({graph.node(i).op for i in correct} - trusted)
     if order is not None:
         clash = topological_violation(graph, order)
         if clash:
             return clash
-    local = local_derivatives(graph, expected.values)
-    orders = visit_orders(graph)
-    correct = orders['reverse topological']
-    ops = sorted({graph.node(i).op for i in correct})
-    models = [('the gradient is assigned instead of accumulated (`grad = ...` where it must be '
-               '`grad += ...`)', dict(overwrite=set(ops)))]
-    models += [(f'{OPS[op].display}\'s backward assigns its gradient instead of accumulating it '
-                f'(`grad = ...` where it must be `grad += ...`)', dict(overwrite={op})) for op in ops]
-    models += [(f'{OPS[op].display}\'s backward ignores the upstream gradient: the local derivative '
-                f'must be multiplied by out.grad', dict(no_upstream={op})) for op in ops]
-    for text, kw in models:
+    # one op's rule first: a model of every op at once names no method
+    models = [(Code.ASSIGNED, op, f'{OPS[op].display}\'s backward: the gradient is assigned instead '
+               f'of accumulated (`grad = ...` where it must be `grad += ...`)', dict(overwrite={op}))
+              for op in ops]
+    models += [(Code.NO_UPSTREAM, op, f'{OPS[op].display}\'s backward ignores the upstream '
+                f'gradient: the local derivative must be multiplied by out.grad',
+                dict(no_upstream={op})) for op in ops]
+    if len(ops) > 1:
+        models.append((Code.ASSIGNED, '', 'the gradient is assigned instead of accumulated '
+                       '(`grad = ...` where it must be `grad += ...`)', dict(overwrite=set(ops))))
+    for code, op, text, kw in models:
         if _matches(graph, grads, propagate(graph, local, correct, **kw)):
-            return text + '.'
+            return Diagnosis(code, text + '.', op, _entry_of(graph, op))
     # a visit order observed to be right rules out the order models; unobserved, a wrong order
     # and an op that propagates nothing can give the same gradients, and the order is the
     # likelier (it spoils every op)
@@ -248,24 +318,38 @@ def _explain_grad(graph, actual, expected, m, order):
     for name, visit in {} if observed else orders.items():
         if name != 'reverse topological' and _matches(graph, grads, propagate(graph, local, visit)):
             if len(set(visit)) < len(visit):
-                return (f'{REPEATED}: the gradients are those of a {name} walk; build one '
-                        f'topological order and call each _backward once, in its reverse.')
-            return (f'the backward order is not topological: the gradients are those of a '
-                    f'{name} walk; build a topological order and call _backward in its reverse.')
+                return Diagnosis(Code.REPEATED, f'{REPEATED}: the gradients are those of a {name} '
+                                 f'walk; build one topological order and call each _backward '
+                                 f'once, in its reverse.')
+            return Diagnosis(Code.NOT_TOPOLOGICAL, f'the backward order is not topological: the '
+                             f'gradients are those of a {name} walk; build a topological order '
+                             f'and call _backward in its reverse.')
     # an op without a rule and a rule stored on its operand (``self._backward = ...``) leave the
     # leaves' gradients alike; the computed operand's own gradient, right only in the second,
     # tells them apart: every entry must match
     for op in ops:
         if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
-            return no_backward(op) + '.'
-    stored = [(f'{OPS[op].display}\'s backward is', {op})  # the checks' ``* k`` blamed last
-              for op in sorted(ops, key=lambda op: op in SCALING)]
-    for who, misplaced in stored + [('every op\'s backward is', set(ops))]:
+            return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
+    return _stored(graph, grads, local, correct, ops) or _localise(graph, actual, expected, trusted)
+
+
+def _stored(graph, grads, local, correct, ops):
+    """The rule-on-its-operand model (``self._backward = _backward``) that gives every entry's
+    gradient, one op's first (the checks' ``* k`` last), then every op's; else ``None``."""
+    each = [(f'{OPS[op].display}\'s backward is', op) for op in sorted(ops, key=lambda op: op in SCALING)]
+    for who, op in each + ([('every op\'s backward is', '')] if len(ops) > 1 else []):
+        misplaced = {op} if op else set(ops)
         if _matches(graph, grads, propagate(graph, local, correct, misplaced=misplaced), every=True):
-            return (f'{who} stored on its operand (`self._backward = _backward` where '
-                    f'`out._backward = _backward` was meant): it replaces the operand\'s own rule, '
-                    f'so no gradient flows past a computed operand.')
-    return _localise(graph, actual, expected)
+            return Diagnosis(Code.RULE_ON_OPERAND, f'{who} stored on its operand (`self._backward '
+                             f'= _backward` where `out._backward = _backward` was meant): it '
+                             f'replaces the operand\'s own rule, so no gradient flows past a '
+                             f'computed operand.', op, _entry_of(graph, op))
+    return None
+
+
+def _entry_of(graph, op):
+    """The first live node of ``op``: whose rule the worker saw run, to locate the rule."""
+    return next((i for i in graph.live() if i >= len(graph.inputs) and graph.node(i).op == op), None)
 
 
 REPEATED = 'gradients are propagated more than once (repeated propagation)'
@@ -288,7 +372,8 @@ def no_backward(op, how=''):
 
 
 def topological_violation(graph, order):
-    """The first pair of nodes whose ``_backward`` calls ran out of order, as a sentence."""
+    """The first pair of nodes whose ``_backward`` calls ran out of order, as a ``Diagnosis``
+    (a node never run is its op's missing rule); ``None`` when the order is right."""
     n = len(graph.inputs)
     nodes = [i for i in graph.live() if i >= n]
     position = {}
@@ -297,24 +382,25 @@ def topological_violation(graph, order):
     twice = sorted({i for i in order if i >= n and order.count(i) > 1})
     if twice:
         i = twice[0]
-        return (f'{REPEATED}: backward() ran the local rule of `{graph.name(i)} = '
-                f'{graph.expression(i)}` {order.count(i)} times; each node must propagate exactly '
-                f'once (does a _backward call its operands\' _backward, or backward() recurse '
-                f'without a visited set?).')
+        return Diagnosis(Code.REPEATED, f'{REPEATED}: backward() ran the local rule of '
+                         f'`{graph.name(i)} = {graph.expression(i)}` {order.count(i)} times; each '
+                         f'node must propagate exactly once (does a _backward call its operands\' '
+                         f'_backward, or backward() recurse without a visited set?).')
     if not any(i in position for i in nodes):
         return None  # the engine does not use _backward closures: nothing observed
     never = [i for i in nodes if i not in position]
     if never:
         i = never[-1]
-        return no_backward(graph.node(i).op, f'backward() never ran the local rule of '
-                           f'`{graph.name(i)} = {graph.expression(i)}`') + '.'
+        op = graph.node(i).op
+        return Diagnosis(Code.NO_BACKWARD, no_backward(op, f'backward() never ran the local rule '
+                         f'of `{graph.name(i)} = {graph.expression(i)}`') + '.', op, i)
     for consumer in nodes:
         for operand in graph.node(consumer).args:
             if operand >= n and position[operand] < position[consumer]:
-                return (f'the backward order is not topological: `{graph.name(operand)} = '
-                        f'{graph.expression(operand)}` propagated before its consumer '
-                        f'`{graph.name(consumer)} = {graph.expression(consumer)}` had added its '
-                        f'gradient.')
+                return Diagnosis(Code.NOT_TOPOLOGICAL, f'the backward order is not topological: '
+                                 f'`{graph.name(operand)} = {graph.expression(operand)}` '
+                                 f'propagated before its consumer `{graph.name(consumer)} = '
+                                 f'{graph.expression(consumer)}` had added its gradient.')
     return None
 
 
@@ -346,10 +432,12 @@ def _first_wrong_flow(graph, actual, expected, wrong):
     return None
 
 
-def _localise(graph, actual, expected):
+def _localise(graph, actual, expected, trusted=frozenset()):
+    """The op whose own gradient is right while the one it passes on is not; never a ``trusted``
+    op (its own checks pass): then the wrong gradients are said, not blamed on it."""
     wrong = [i for i in graph.live() if not close(actual.grads[i], expected.grads[i])]
     found = _first_wrong_flow(graph, actual, expected, wrong)
-    if found:
+    if found and not {graph.node(c).op for c in found[1]} & trusted:
         i, culprits = found
         if len(culprits) == 1:
             c = culprits[0]
@@ -358,12 +446,15 @@ def _localise(graph, actual, expected):
             if len(node.args) == 2 and node.args[0] != node.args[1]:
                 side = ' with respect to its left input' if node.args[0] == i else \
                     ' with respect to its right input'
-            return (f'the local derivative of {OPS[node.op].display}{side} is wrong: in '
-                    f'`{graph.name(c)} = {graph.expression(c)}`, {graph.name(i)}.grad is '
-                    f'{show(actual.grads[i])}, expected {show(expected.grads[i])}.')
+            return Diagnosis(Code.WRONG_DERIVATIVE, f'the local derivative of '
+                             f'{OPS[node.op].display}{side} is wrong: in `{graph.name(c)} = '
+                             f'{graph.expression(c)}`, {graph.name(i)}.grad is '
+                             f'{show(actual.grads[i])}, expected {show(expected.grads[i])}.',
+                             node.op, c)
         names = ', '.join(f'`{graph.expression(c)}`' for c in culprits)
-        return (f'{graph.name(i)}.grad is {show(actual.grads[i])}, expected '
-                f'{show(expected.grads[i])}: the gradients that flow into it from {names} '
-                f'do not add up.')
+        return Diagnosis(Code.GRADIENTS_DISAGREE, f'{graph.name(i)}.grad is '
+                         f'{show(actual.grads[i])}, expected {show(expected.grads[i])}: the '
+                         f'gradients that flow into it from {names} do not add up.')
     i = wrong[0] if wrong else graph.output
-    return f'{graph.name(i)}.grad is {show(actual.grads[i])}, expected {show(expected.grads[i])}.'
+    return Diagnosis(Code.GRADIENTS_DISAGREE, f'{graph.name(i)}.grad is {show(actual.grads[i])}, '
+                     f'expected {show(expected.grads[i])}.')

@@ -15,6 +15,7 @@ from micrograde.isolate import sandbox
 from micrograde.isolate.answers import INTERFERED
 from micrograde.checks import REGISTRY, Context, check_ids
 from micrograde.checks.registry import error
+from micrograde.checks.causes import link
 from micrograde.checks.probe import probe
 from micrograde.grader.config import Config
 from micrograde.fuzz.dags import ALL_OPS, corpus
@@ -160,6 +161,7 @@ def run_checks(session, config, report):
             if outcome is not None:
                 report.checks.append(outcome.check(check_id, duration))
     report.restarts = session.restarts
+    link(report)
     _as_written(report)
 
 

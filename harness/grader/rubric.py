@@ -18,7 +18,9 @@ from micrograde.worker.ops import CAPABILITIES
 DEFAULT = Path(__file__).with_name('rubric.toml')
 VISIBILITIES = ('visible', 'hidden', 'after_due_date', 'after_published')
 KEYS = ('required_ops', 'advisory', 'points', 'visibility', 'allowed_imports',
-        'answer_key_libraries')
+        'answer_key_libraries', 'charge')
+#: How failures cost points: once per root cause (its most valuable check), or every check.
+CHARGES = ('cause', 'check')
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Rubric:
     source: str = ''
     imports: tuple = ALLOWED_IMPORTS
     answer_keys: tuple = ANSWER_KEY_LIBRARIES
+    charge: str = 'check'
 
     @classmethod
     def load(cls, path=None):
@@ -68,8 +71,10 @@ class Rubric:
         _known('check id or category in advisory', advisory, [*CATEGORIES, *ids])
         imports = _list(data, 'allowed_imports', list(ALLOWED_IMPORTS))
         answer_keys = _list(data, 'answer_key_libraries', list(ANSWER_KEY_LIBRARIES))
+        charge = data.get('charge', 'check')
+        _known('charge', [charge], CHARGES)
         return cls(frozenset(required), frozenset(advisory), points, check_points, default_vis,
-                   check_vis, text, tuple(imports), tuple(answer_keys))
+                   check_vis, text, tuple(imports), tuple(answer_keys), charge)
 
     @property
     def refused(self):
@@ -118,11 +123,23 @@ class Rubric:
             check.max_score = worth if self.graded(check.id) else 0.0
             check.score = check.max_score if check.status == 'passed' else 0.0
             check.visibility = self.check_visibility.get(check.id, self.visibility)
+        if self.charge == 'cause':
+            _charge_once(report)
         report.score = sum(c.score for c in report.checks)
         report.max_score = self.total()
         failed = any(c.required and c.status in ('failed', 'error') for c in report.checks)
         report.verdict = 'failed' if failed or not loaded else 'passed'
         return report
+
+
+def _charge_once(report):
+    """A root cause costs once: the points of its most valuable check; the other checks it
+    explains (its consequences, ``checks/causes.py``) keep theirs."""
+    for root, consequences in report.causes():
+        group = [c for c in (root, *consequences) if c.required]
+        charged = max(group, key=lambda c: c.max_score, default=None)
+        for check in group:
+            check.score = 0.0 if check is charged else check.max_score
 
 
 @functools.cache

@@ -137,6 +137,13 @@ def record(fields, required=()):
     return parse
 
 
+def rule(raw, where):
+    """Where an entry's ``_backward`` was written: ``[method, line]`` (``worker/rules.py``)."""
+    if type(raw) is not list or len(raw) != 2:
+        raise Violation(f'`{where}` is not a [method, line] pair')
+    return (text('name')(raw[0], where), integer(1)(raw[1], where))
+
+
 def number(raw, where):
     """A raw result: a float, or what the submission gave instead (``execute.number``)."""
     if isinstance(raw, float):
@@ -176,7 +183,7 @@ FAILURE = record({'stage': one_of(*STAGES), 'type': text('name'), 'message': tex
 GRAPH = record({'values': listed(number), 'grads': listed(number),
                 'grads2': optional(listed(number)), 'order': optional(listed(integer())),
                 'walks': optional(integer(0, 1 << 62)), 'shadowed': optional(one_of('op', 'init')),
-                'error': optional(FAILURE)})
+                'rules': optional(listed(optional(rule))), 'error': optional(FAILURE)})
 MLP = record({'count': integer(), 'distinct': integer(), 'own': boolean, 'batched': boolean,
               'scalar': boolean, 'outputs': optional(listed(listed(number))),
               'losses': optional(listed(number)), 'loss': optional(number),
@@ -246,6 +253,7 @@ class GraphResult:
     order: list | None = None   # entries in the order their _backward ran, when instrumented
     walks: int | None = None    # times the nodes' operand containers were iterated, instrumented
     shadowed: str | None = None  # an attribute `backward` hides the method: 'op' or 'init'
+    rules: list | None = None   # per entry, (method, line) its _backward was written in, or None
     error: Failure | None = None
     output: str = ''            # what the submission printed meanwhile
 

@@ -5,12 +5,79 @@ written by a CLI run, a batch, a pytest plugin or a service, and read back by an
 Numbers are stored as JSON-safe values: nan and infinities as the strings ``"nan"``, ``"inf"``,
 ``"-inf"``.
 """
+import enum
 import functools
 import math
 from dataclasses import dataclass, field, fields
 
 CATEGORIES = ('load', 'capability', 'ops', 'backward', 'fuzz', 'mlp', 'robustness')
 STATUSES = ('passed', 'failed', 'error', 'skipped')
+
+
+class Code(enum.StrEnum):
+    """The closed set of misconceptions a finding names: what every surface groups, counts and
+    charges by (a sentence is rendered from a code, never parsed back into one)."""
+    ASSIGNED = 'assigned'                  # a rule assigns an operand's grad: `=` for `+=`
+    NO_UPSTREAM = 'no_upstream'            # a rule leaves out out.grad (the chain rule)
+    NO_BACKWARD = 'no_backward'            # an op sets no rule, so nothing flows past it
+    RULE_ON_OPERAND = 'rule_on_operand'    # `self._backward = ...` where `out._backward` was meant
+    WRONG_DERIVATIVE = 'wrong_derivative'  # an op's local derivative is wrong
+    WRONG_VALUE = 'wrong_value'            # an op's forward value is wrong
+    REFLECTED_SWAPPED = 'reflected_swapped'  # `__rsub__` computes self - other
+    SINGLE_PRECISION = 'single_precision'  # values held as float32
+    INPUT_CHANGED = 'input_changed'        # an op changed its input's value
+    EXCEPTION = 'exception'                # the learner's code raised
+    NOT_SEEDED = 'not_seeded'              # backward() does not set the root's grad to 1
+    NOT_TOPOLOGICAL = 'not_topological'    # backward() calls the rules in a wrong order
+    REPEATED = 'repeated'                  # backward() runs a rule more than once
+    SHADOWED = 'shadowed'                  # an attribute `backward` hides the method
+    VISITED_FLAG = 'visited_flag'          # a second backward() changes nothing or only part
+    ORDER_DEPENDENT = 'order_dependent'    # the result follows the order a set iterates
+    GRADIENTS_DISAGREE = 'gradients_disagree'  # wrong gradients no model explains
+
+
+#: What each misconception is, in the words a class page and a CI summary show.
+TITLES = {
+    Code.ASSIGNED: 'gradient assigned instead of accumulated',
+    Code.NO_UPSTREAM: 'local derivative not multiplied by the upstream gradient',
+    Code.NO_BACKWARD: 'op without a backward rule',
+    Code.RULE_ON_OPERAND: 'backward rule stored on the operand',
+    Code.WRONG_DERIVATIVE: 'wrong local derivative',
+    Code.WRONG_VALUE: 'wrong forward value',
+    Code.REFLECTED_SWAPPED: 'reflected op with its operands swapped',
+    Code.SINGLE_PRECISION: 'values stored as 32-bit floats',
+    Code.INPUT_CHANGED: 'an op changes its input',
+    Code.EXCEPTION: 'exception in the learner\'s code',
+    Code.NOT_SEEDED: 'root gradient not seeded with 1',
+    Code.NOT_TOPOLOGICAL: 'backward order not topological',
+    Code.REPEATED: 'gradients propagated more than once',
+    Code.SHADOWED: 'an attribute shadows backward()',
+    Code.VISITED_FLAG: 'a second backward() does not add the gradients again',
+    Code.ORDER_DEPENDENT: 'result depends on the order a set iterates',
+    Code.GRADIENTS_DISAGREE: 'gradients disagree (not localised)',
+}
+
+
+@dataclass
+class Misconception:
+    """A misconception as data: its code, the op whose rule it is in (``''`` for backward()
+    itself), the learner's method and line where the wrong rule lives, and the evidence."""
+    code: str
+    op: str = ''
+    method: str = ''    # '__add__', 'backward'; '' when no method is known
+    file: str = ''      # as in ``Report.methods`` (the submission's file, or 'cell 3')
+    line: int | None = None  # the rule's own line when observed, else the method's def
+    evidence: list = field(default_factory=list)  # the checks whose graphs show it, in order
+
+    @property
+    def key(self):
+        """What makes two findings one root cause: where the wrong rule lives (one method, one
+        line: one bug, whatever each graph showed of it), else its code and op."""
+        return f'{self.method}:{self.line}' if self.method else f'{self.code}:{self.op}'
+
+    @property
+    def title(self):
+        return TITLES[Code(self.code)]
 
 
 @dataclass
@@ -40,6 +107,8 @@ class Check:
     max_score: float = 0.0
     visibility: str = 'visible'
     duration: float = 0.0
+    misconception: Misconception | None = None
+    consequence_of: str = ''  # the check whose misconception explains this failure: not a bug of its own
 
     @property
     def ok(self):
@@ -94,8 +163,19 @@ class Report:
         known = {f.name for f in fields(cls)}
         report = cls(**{k: v for k, v in d.items() if k in known and k != 'checks'})
         report.checks = [Check(**{**c, 'counterexample': Counterexample(**c['counterexample'])
-                                  if c.get('counterexample') else None}) for c in d.get('checks', [])]
+                                  if c.get('counterexample') else None,
+                                  'misconception': Misconception(**c['misconception'])
+                                  if c.get('misconception') else None}) for c in d.get('checks', [])]
         return report
+
+    def causes(self):
+        """``[(root check, [its consequences])]`` for the failures, in order: one per bug."""
+        roots = {c.id: [] for c in self.failures if not c.consequence_of}
+        for c in self.failures:
+            if c.consequence_of in roots:
+                roots[c.consequence_of].append(c)
+        by_id = {c.id: c for c in self.checks}
+        return [(by_id[i], found) for i, found in roots.items()]
 
 
 def _safe(x):

@@ -2,7 +2,7 @@
 counterexample, expected vs actual and the learner's method; advisory findings as warnings."""
 import click
 
-from micrograde.reporters.text import at, cause, clean, comparison, location
+from micrograde.reporters.text import at, clean, comparison, location
 
 INDENT = ' ' * 7
 
@@ -18,7 +18,7 @@ def _counts(checks):
 
 
 def _bug(report, checks, style):
-    """One cause: its headline, the checks that saw it, and the first one's evidence."""
+    """One root cause: its headline, the checks that saw it, and the root's evidence."""
     first = checks[0]
     headline = clean(first.diagnosis or first.message)
     word = 'ERROR' if all(c.status == 'error' for c in checks) else 'FAIL'
@@ -60,13 +60,11 @@ def render(report, color=False, rerun=''):
         if absent:
             lines.append(f'  not implemented (or refusing such operands), so not checked: '
                          f'{", ".join(absent)}')
-    causes = {}
-    for check in report.checks:
-        if check.status in ('failed', 'error') and not check.advisory:
-            causes.setdefault(cause(check), []).append(check)
+    causes = [[root, *consequences] for root, consequences in report.causes()
+              if not root.advisory]
     if causes:
         lines += ['', style(f'{len(causes)} bug(s) found:', bold=True)]
-        for checks in causes.values():
+        for checks in causes:
             lines += ['', *_bug(report, checks, style)]
     advice = [c for c in report.checks if c.advisory]
     if advice:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from micrograde.reporters.text import clean
+from micrograde.reporters.text import clean, problem
 from micrograde.reporters.graphdraw import draw
 
 MESSAGE_LIMIT = 2000
@@ -43,6 +43,8 @@ class CheckView:
     drawing: object
     svg: Markup | None
     output: str
+    consequence_of: str = ''  # the root cause's check, when this failure is explained by it
+    where: str = ''  # the learner's method (and line) holding the misconception
 
     @property
     def anchor(self):
@@ -87,14 +89,26 @@ def view(check):
                      clean(check.diagnosis or check.message.split('\n')[0], MESSAGE_LIMIT),
                      clean(ce.code, CODE_LIMIT) if ce else '', compare, drawing,
                      Markup(drawing.svg) if drawing and drawing.svg else None,
-                     clean(check.output, OUTPUT_LIMIT))
+                     clean(check.output, OUTPUT_LIMIT), check.consequence_of, _where(check))
+
+
+def _where(check):
+    """``Value.__add__, line 22``: where the misconception's wrong rule lives, if known."""
+    m = check.misconception
+    if not m or not m.method:
+        return ''
+    return clean(f'{m.method}' + (f', line {m.line}' if m.line else '') +
+                 (f' ({m.file})' if m.file else ''), 300)
 
 
 def context(report, selfcheck=False, inline_style=False):
     groups = [Category(name, [view(c) for c in checks]) for name, checks in report.by_category().items()]
     views = [v for group in groups for v in group.checks]
+    by_id = {v.id: v for v in views}
+    causes = [(by_id[root.id], [c.id for c in found]) for root, found in report.causes()
+              if by_id[root.id].kind in ('failed', 'error')]
     return {'report': report, 'categories': groups, 'selfcheck': selfcheck,
-            'failures': [v for v in views if v.kind in ('failed', 'error')],
+            'failures': [v for v in views if v.kind in ('failed', 'error')], 'causes': causes,
             'advice': [v for v in views if v.kind == 'advice'],
             'warnings': [clean(w, MESSAGE_LIMIT) for w in report.load_warnings],
             'output': clean(report.output, OUTPUT_LIMIT), 'submission': clean(report.submission, 300),
@@ -118,18 +132,17 @@ def write(report, path):
 # --- the class index --------------------------------------------------------------------------
 
 def headline(check):
-    """What a failure is about, without the specifics of its graph: to count across a class."""
-    text = (check.diagnosis or check.message).split('\n')[0]
-    text = re.sub(r'`[^`]*`', '`…`', re.sub(r'\s\([^()]*\)', '', text))
-    text = re.sub(r'^\d+ of \d+ ', '', re.split(r': |; ', text)[0]).rstrip('.')
-    return clean(text, HEADLINE_LIMIT)
+    """What a failure is, to count across a class: its misconception (``text.problem``)."""
+    return clean(problem(check), HEADLINE_LIMIT)
 
 
 def common(reports, required):
-    """``[(headline, [submission ids])]``, most frequent first: each submission counted once."""
+    """``[(misconception, [submission ids])]``, most frequent first: each submission counted
+    once per root cause (a consequence is its root's, not a problem of its own)."""
     who = defaultdict(list)  # headline -> [(id, href)]
     for sub_id, report in reports.items():
-        for text in dict.fromkeys(headline(c) for c in report.failures if c.required == required):
+        for text in dict.fromkeys(headline(root) for root, _ in report.causes()
+                                  if root.required == required):
             who[text].append((clean(sub_id, 300), _href(sub_id)))
     return sorted(who.items(), key=lambda item: -len(item[1]))
 

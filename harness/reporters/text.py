@@ -2,7 +2,7 @@
 import os
 import re
 
-from micrograde.worker.ops import CAPABILITIES, form
+from micrograde.diagnose.diagnosis import learner_method
 
 _ILLEGAL_XML = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]')
 
@@ -16,23 +16,23 @@ def clean(text, limit=None):
     return text
 
 
-_QUOTED = re.compile(r'`[^`]*`')
-_REAL = re.compile(r'(?<![\w.])-?(?:\d+\.\d+(?:e[-+]?\d+)?|\d+e[-+]?\d+|nan|inf)\b')
-
-
-def cause(check):
-    """What makes findings one bug: the diagnosis without the code and the real numbers it
-    quotes (the same misconception seen in `a / b` and in `2.0 / a`); lines (integers) stay,
-    so two errors at two places are two bugs.  Without a diagnosis: the check and its message."""
-    if not check.diagnosis:
-        return f'{check.id}: {check.message}'
-    return _REAL.sub('#', _QUOTED.sub('`…`', check.diagnosis))
+def problem(check):
+    """What a failure is, to count across a class: its misconception's title and the learner's
+    method holding it (``gradient assigned instead of accumulated (__add__)``); a failure no
+    misconception names is its check."""
+    m = check.misconception
+    if m is None:
+        return f'{check.id} fails'
+    return f'{m.title} ({m.method})' if m.method else m.title
 
 
 def failure_text(check, place=None):
     """The body of a failure: the message, counterexample code, expected vs actual, the hint and,
     last, the learner's method that the check exercises (``place``, from ``location``)."""
     parts = [check.message]
+    if check.consequence_of:
+        parts.insert(0, f'a consequence of {check.consequence_of} ({problem(check)}): not a bug of '
+                        f'its own, fixed with it')
     ce = check.counterexample
     if ce and ce.code:
         parts.append('Reproduce with:\n' + ce.code.rstrip())
@@ -70,14 +70,18 @@ def comparison(check):
 
 
 def location(report, check):
-    """Where the learner's code behind a check is: ``{'method', 'file', 'line'}``, or ``None``.
+    """Where the learner's code behind a check is: ``{'method', 'file', 'line'}``, or ``None``:
+    the method and line its misconception names (where the wrong rule lives), else the method
+    the check exercises.
 
     ``file`` is the path to open (the submission's own path joined with the file inside it; a
     notebook for its cells, where ``cell`` says which)."""
-    name = method(check.id)
+    m = check.misconception
+    name = m.method if m and m.method else method(check.id)
     where = report.methods.get(name) if name else None
     if not where:
         return None
+    where = {'file': where['file'], 'line': m.line if m and m.method == name and m.line else where['line']}
     inside = where['file']
     cell = inside if inside.startswith('cell ') else None
     if cell:
@@ -91,8 +95,11 @@ def location(report, check):
 
 
 def kind(check):
-    """What sort of bug a failed check found, in words a CI's summary can show."""
+    """What sort of bug a failed check found, in words a CI's summary can show: its
+    misconception's title, else the kind of mismatch."""
     ce = check.counterexample
+    if check.misconception is not None:
+        return check.misconception.title
     if check.status == 'error':
         return 'could not finish'
     if 'not implemented' in check.message:
@@ -113,7 +120,4 @@ def method(check_id):
     category, _, cap = check_id.partition('.')
     if category == 'backward':
         return 'backward'
-    if category != 'ops' or cap not in CAPABILITIES or cap == 'backward':
-        return None
-    op, _, left = form(cap)
-    return op.name if op.method else op.reflected_dunder if left else op.dunder
+    return learner_method(cap) if category == 'ops' and cap != 'backward' else None

@@ -23,7 +23,7 @@ from micrograde.isolate.answers import RESULTS, Lost, Strikes, lost
 from micrograde.grader.config import Config, Settings
 from micrograde.grader.grading import run_checks
 from micrograde.model.results import Check, Report
-from micrograde.worker import tasks
+from micrograde.worker import identity, tasks
 from micrograde.worker.execute import Backend
 from micrograde.worker.load.classes import EXPECTED, Found, similar
 from micrograde.worker.load.errors import LoadError
@@ -61,6 +61,7 @@ class LocalSession:
             for item in items:
                 capture = Capture()
                 random.seed(self.seed)
+                identity.reset(self.seed, item.get('order', 0))
                 limit.inside = True
                 try:
                     with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
@@ -154,7 +155,7 @@ def check(Value, MLP=None, *, Neuron=None, Layer=None, seed=0, profile='quick', 
     started = time.perf_counter()
     try:
         if not error:
-            with oracles.offline():
+            with oracles.offline(), identity.numbered(Value):  # set orders as the grader's
                 run_checks(LocalSession(classes, config.settings, seed, found['Value'].attributes),
                            config, report)
     finally:

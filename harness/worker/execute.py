@@ -7,6 +7,7 @@ import linecache
 import math
 import os
 
+from .rules import origins
 from .ops import OPS
 
 
@@ -195,12 +196,15 @@ def run_graph(graph, backend, backward=1, instrument=False):
                     'values': _read(backend.data, vals)}
         vals.append(v)
     out = vals[graph['output']]
+    rules = origins(vals, backend.own) if instrument else None  # before _instrument wraps them
     order = _instrument(vals) if instrument else None
     walks = _count_walks(graph, vals) if instrument else None
     result = {'values': _read(backend.data, vals)}
     shadow = _shadowing(out, vals[:n_inputs])
     if shadow:
         result['shadowed'] = shadow
+    if rules is not None:
+        result['rules'] = rules
     for i in range(backward):
         try:
             backend.backward(out)

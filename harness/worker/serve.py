@@ -12,7 +12,7 @@ import site
 import sys
 import time
 
-from . import guard, landlock, protocol, tasks
+from . import guard, identity, landlock, protocol, tasks
 from .execute import Backend
 from .load import LoadError, load, methods
 
@@ -83,6 +83,7 @@ def serve(rfd, wfd):
     asked, audit, install, seed, sending = (protocol.asked, sys.audit, guard.install, random.seed,
                                             guard.SEND)
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
+    number, renumber = identity.install, identity.reset
     hello = asked(rfd)
     _keep_to_self(rfd, wfd)
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
@@ -124,12 +125,14 @@ def serve(rfd, wfd):
           class_info={role: f.info() for role, f in found.items()},
           methods=listed(classes['Value'], loaded.root) if 'Value' in classes else {})
     backend = engine(classes['Value'], loaded.own, found['Value'].attributes)
+    number(classes['Value'])  # a set's order follows a seeded numbering, not addresses
     while True:
         request = asked(rfd)
         if request is None:
             return
         for k, item in enumerate(request['items']):
             seed(hello.get('seed', 0))
+            renumber(hello.get('seed', 0), item.get('order', 0))
             result = run(request['task'], item, classes, backend, loaded.own)
             reply(id=request['id'], item=k, result=result)
         reply(id=request['id'], done=True)

@@ -1,0 +1,67 @@
+"""One root cause, one finding: link each failure to the check whose misconception explains it.
+
+A misconception's key is its code and the learner's method that holds the wrong rule
+(``results.Misconception.key``): the first failing check with a key is that cause's root, and
+every later one with the same key is listed under it as a consequence.  A failure without a
+misconception of its own is a consequence where a check said what explains it (the repeat
+graph's op), or, for the network's gradients, of the first wrong rule or walk found: the MLP's
+gradients flow through the same rules and the same backward().
+"""
+from micrograde.diagnose.diagnosis import WALK
+from micrograde.model.results import Code
+
+#: Checks whose failure is wrong gradients of a whole program, explained by any wrong rule or walk.
+DOWNSTREAM = ('mlp.gradients', 'mlp.step')
+#: What a check says when it saw wrong gradients but no rule or walk that makes them.
+VAGUE = frozenset({Code.GRADIENTS_DISAGREE, Code.ORDER_DEPENDENT})
+#: Misconceptions that spoil gradients wherever the rule or the walk runs.
+SPOILS = WALK | {Code.ASSIGNED, Code.NO_UPSTREAM, Code.NO_BACKWARD, Code.RULE_ON_OPERAND,
+                 Code.WRONG_DERIVATIVE}
+
+
+def link(report):
+    """Set each failure's ``consequence_of`` (its root) and each root's evidence; place each
+    misconception at its method's file (and line, unless the rule's own line was seen).
+    Findings that say where the rule lives are roots first; one that does not (no model, or
+    its rule seen in a correct op) joins a root of its code, else the first wrong rule or walk."""
+    failures = [c for c in report.checks if c.status in ('failed', 'error')]
+    named = [c for c in failures if c.misconception is not None]
+    for check in named:
+        m = check.misconception
+        where = report.methods.get(m.method) or {}
+        m.file, m.line = where.get('file', ''), m.line or where.get('line')
+        m.evidence.append(check.id)
+    roots = {}
+    located = [c for c in named if c.misconception.method and c.misconception.code not in VAGUE]
+    for check in located:
+        root = roots.setdefault(check.misconception.key, check)
+        if root is not check:
+            _under(check, root)
+    spoiling = next((r for r in roots.values() if r.misconception.code in SPOILS), None)
+    for check in named:
+        if check in located:
+            continue
+        code = check.misconception.code
+        root = next((r for r in roots.values() if r.misconception.code == code), spoiling)
+        if root is None:
+            root = roots.setdefault(check.misconception.key, check)
+        if root is not check:
+            _under(check, root)
+    for check in failures:
+        if check.misconception is not None:
+            continue
+        said = next((c for c in named if c.id == check.consequence_of), None)
+        check.consequence_of = ''
+        root = roots.get(said.misconception.key) if said else \
+            spoiling if check.id in DOWNSTREAM else None
+        if root is not None:
+            _under(check, root)
+
+
+def _under(check, root):
+    """List ``check`` under ``root``: its misconception is the root's (one code, one method, on
+    every surface that reads it)."""
+    check.consequence_of = root.id
+    check.misconception = root.misconception
+    if check.id not in root.misconception.evidence:
+        root.misconception.evidence.append(check.id)

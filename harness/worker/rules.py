@@ -1,0 +1,23 @@
+"""Where each node's backward rule was written: the learner's method and line of the function
+its ``_backward`` holds, so that a wrong rule is named where it lives (``a - b`` written as
+``self + (-other)`` runs the rule of ``__add__``, not of ``__sub__``)."""
+
+LOCALS = '<locals>'
+
+
+def origin(rule, own):
+    """``[method, line]`` of a ``_backward`` (a closure in ``Value.__add__`` gives ``__add__``),
+    or ``None`` when it is not a function of the learner's."""
+    function = getattr(rule, '__func__', rule)  # a bound method: its function
+    code = getattr(function, '__code__', None)
+    qualname = getattr(function, '__qualname__', None)
+    if code is None or not isinstance(qualname, str) or own(code.co_filename) is None:
+        return None
+    parts = qualname.split('.')
+    method = parts[parts.index(LOCALS) - 1] if LOCALS in parts else parts[-1]
+    return [method, code.co_firstlineno]
+
+
+def origins(vals, own):
+    """Each entry's rule origin (``None`` where there is none of the learner's)."""
+    return [origin(getattr(v, '_backward', None), own) for v in vals]
