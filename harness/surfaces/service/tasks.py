@@ -75,6 +75,13 @@ class _OneJobAtATime(_RedisConsumer):
         if q_name(queue_name) == queue_name:
             broker.lanes.append(self)
 
+    def __next__(self):
+        """Count and fetch under one lock: two lanes fetching at once would hold two jobs."""
+        if q_name(self.queue_name) != self.queue_name:
+            return super().__next__()
+        with self.broker.fetching:
+            return super().__next__()
+
     @property
     def outstanding_message_count(self):
         if q_name(self.queue_name) != self.queue_name:
@@ -91,7 +98,7 @@ class _Broker(RedisBroker):
 
     def __init__(self, **options):
         super().__init__(**options)
-        self.lanes = []
+        self.lanes, self.fetching = [], threading.Lock()
 
     def _should_do_maintenance(self, command):
         return int(command not in MAINTENANCE_COMMAND_BLACKLIST
