@@ -53,8 +53,10 @@ batch: install
 bench: install
 	$(BIN)/python -m micrograde.surfaces.bench
 
+# the class through the service against micrograde batch, then a deadline hour (1,000 learners in 10 min)
 bench-service: install
 	$(BIN)/python -m micrograde.surfaces.service.bench --workers $(WORKERS)
+	$(BIN)/python -m micrograde.surfaces.service.bench --workers $(WORKERS) --deadline-hour
 
 serve: install
 	$(BIN)/micrograde serve --port $(PORT) --workers $(WORKERS) --state $(STATE)

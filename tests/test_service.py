@@ -2,6 +2,12 @@
 real worker processes (killed for real in the durability tests, marked slow)."""
 import io
 import json
+import logging
+import os
+import re
+import signal
+import socket
+import stat
 import subprocess
 import sys
 import time
@@ -9,26 +15,34 @@ import zipfile
 
 import httpx
 import pytest
+import redis
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import SUBMISSIONS
-from micrograde.surfaces.service import tasks
+from conftest import ROOT, SUBMISSIONS
+from micrograde.model.results import Report
+from micrograde.surfaces.service import grader, tasks
 from micrograde.surfaces.service.api import ServiceConfig, create_app
-from micrograde.surfaces.service.supervisor import Program, Supervisor, free_port, redis_command, stop, wait_for_redis
+from micrograde.surfaces.service.jobs import Jobs
+from micrograde.surfaces.service.keys import DEPLOYMENT_KEY, REDIS_PASSWORD
+from micrograde.surfaces.service.supervisor import (CHILDREN, Busy, Program, Supervisor, _birth, free_port,
+                                        redis_command, redis_url, stop, wait_for_redis)
 from micrograde.surfaces.service.tokens import Tokens
 
 pytestmark = pytest.mark.service
 ENGINE = (SUBMISSIONS / 'lecture_engine.py').read_bytes()
 PROFILE = 'quick'
+KEY = 'k' * 64
 
 
 @pytest.fixture
-def redis_url(tmp_path):
-    port = free_port()
+def redis_url_(tmp_path):
+    """A real redis-server with a password, as the supervisor starts it."""
+    port, password = free_port(), 'p' * 64
     (tmp_path / 'redis').mkdir()
-    server = Program('redis', redis_command(tmp_path / 'redis', port), tmp_path / 'redis.log')
+    server = Program('redis', redis_command(tmp_path / 'redis', port, password), tmp_path / 'redis.log')
     server.start()
-    url = f'redis://127.0.0.1:{port}/0'
+    url = redis_url(port, password)
     try:
         wait_for_redis(url)
         yield url
@@ -36,13 +50,14 @@ def redis_url(tmp_path):
         stop([server.proc])
 
 
-def service(tmp_path, redis_url, **limits):
-    config = ServiceConfig(tmp_path / 'state', redis_url, profile=PROFILE, **limits)
-    return TestClient(create_app(config)), Tokens(config.database)
+def service(tmp_path, redis_url_, **limits):
+    config = ServiceConfig(tmp_path / 'state', redis_url_, KEY, profile=PROFILE, **limits)
+    app = create_app(config)
+    return TestClient(app), Tokens(config.database)
 
 
-def bearer(tokens, course, role, learner=None):
-    return {'Authorization': 'Bearer ' + tokens.create(course, role, learner)[0]}
+def bearer(tokens, course, role, learner=None, **options):
+    return {'Authorization': 'Bearer ' + tokens.create(course, role, learner, **options)[0]}
 
 
 def upload(client, headers, data=ENGINE, name='engine.py', course='c1'):
@@ -50,12 +65,35 @@ def upload(client, headers, data=ENGINE, name='engine.py', course='c1'):
                        files={'file': (name, data)})
 
 
-def test_tokens_roles_and_learners_see_only_their_own(tmp_path, redis_url):
-    client, tokens = service(tmp_path, redis_url)
+def passing_report():
+    return Report('engine.py', verdict='passed', score=51.0, max_score=51.0, profile=PROFILE).to_dict()
+
+
+def event(key, job_id, kind='finished', report=None, retry=0, attempt=1, at=None):
+    """The args of an events message, signed with ``key`` as a worker signs it."""
+    from micrograde.surfaces.service.keys import sign
+    fields = (job_id, retry, kind, attempt, 'host:1', at or time.time(),
+              None if kind == 'started' else json.dumps(report or passing_report()))
+    return (*fields, sign(key, *fields))
+
+
+def eventually(condition, what, timeout=60):
+    """Poll ``condition`` until it holds (a bound, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f'{what}: not within {timeout} s')
+        time.sleep(0.1)
+    return value
+
+
+def test_tokens_roles_and_learners_see_only_their_own(tmp_path, redis_url_):
+    client, tokens = service(tmp_path, redis_url_)
     alice, bob = bearer(tokens, 'c1', 'learner', 'alice'), bearer(tokens, 'c1', 'learner', 'bob')
     staff, other_course = bearer(tokens, 'c1', 'staff'), bearer(tokens, 'c2', 'staff')
     with client:
-        assert client.get('/v1/health').json() == {'ok': True, 'redis': True}
+        health = client.get('/v1/health')  # no worker: grading cannot happen
+        assert health.status_code == 503 and health.json()['redis'] and health.json()['workers'] == 0
         assert '/v1/courses/{course}/submissions/{job_id}/{name}' in client.get('/openapi.json').json()['paths']
         assert upload(client, {}).status_code == 401
         assert upload(client, {'Authorization': 'Bearer mg_forged'}).status_code == 401
@@ -84,13 +122,16 @@ def test_tokens_roles_and_learners_see_only_their_own(tmp_path, redis_url):
         carol = {'Authorization': 'Bearer ' + made.json()['token']}
         assert client.get('/v1/courses/c1/submissions', headers=carol).json() == []
         assert client.post('/v1/courses/c1/tokens', headers=carol).status_code == 403
-        assert client.get('/v1/queue', headers=carol).json()['queued'] == 2
+        assert client.get('/v1/courses/c1/queue', headers=carol).status_code == 403  # staff only
+        assert client.get('/v1/courses/c1/queue', headers=other_course).status_code == 403
+        figures = client.get('/v1/courses/c1/queue', headers=staff).json()
+        assert figures['queued'] == 2 and figures['waiting_in_queue'] == 2 and figures['workers'] == 0
     stored = b''.join(p.read_bytes() for p in (tmp_path / 'state').glob('service.sqlite3*'))
     assert made.json()['token'].encode() not in stored and b'alice' in stored  # only hashes kept
 
 
-def test_uploads_are_capped_named_safely_and_typed(tmp_path, redis_url):
-    client, tokens = service(tmp_path, redis_url, upload_limit=4096)
+def test_uploads_are_capped_named_safely_and_typed(tmp_path, redis_url_):
+    client, tokens = service(tmp_path, redis_url_, upload_limit=4096)
     alice = bearer(tokens, 'c1', 'learner', 'alice')
     with client:
         assert upload(client, alice, data=b'#' * 5000).status_code == 413
@@ -107,8 +148,8 @@ def test_uploads_are_capped_named_safely_and_typed(tmp_path, redis_url):
         assert hostile.json()['filename'] == 'script_.py'  # the last path part, tamed
 
 
-def test_rate_limit_per_learner_and_backpressure(tmp_path, redis_url):
-    client, tokens = service(tmp_path, redis_url, rate_count=2, max_queued=3)
+def test_rate_limit_per_learner_and_backpressure(tmp_path, redis_url_):
+    client, tokens = service(tmp_path, redis_url_, rate_count=2, max_queued=3)
     alice, bob = bearer(tokens, 'c1', 'learner', 'alice'), bearer(tokens, 'c1', 'learner', 'bob')
     staff = bearer(tokens, 'c1', 'staff')
     with client:
@@ -122,12 +163,19 @@ def test_rate_limit_per_learner_and_backpressure(tmp_path, redis_url):
         assert full.status_code == 503 and int(full.headers['Retry-After']) >= 1
 
 
-def test_graded_by_a_real_worker_with_every_report(tmp_path, redis_url):
-    client, tokens = service(tmp_path, redis_url)
+def worker_program(tmp_path, url, name='worker'):
+    """A real ``micrograde worker`` process with the test deployment's key."""
+    key_file = tmp_path / 'worker.key'
+    key_file.write_text(KEY)
+    return Program(name, [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker'], tmp_path / f'{name}.log',
+                   {**os.environ, 'MICROGRADE_BROKER': url, 'MICROGRADE_KEY_FILE': str(key_file)})
+
+
+def test_graded_by_a_real_worker_with_every_report(tmp_path, redis_url_):
+    client, tokens = service(tmp_path, redis_url_)
     alice, bob = bearer(tokens, 'c1', 'learner', 'alice'), bearer(tokens, 'c1', 'learner', 'bob')
     staff = bearer(tokens, 'c1', 'staff')
-    worker = Program('worker', [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker', '--broker',
-                                redis_url], tmp_path / 'worker.log')
+    worker = worker_program(tmp_path, redis_url_)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, 'w') as z:
         z.writestr('engine/engine.py', (SUBMISSIONS / 'bug_overwrite_grad.py').read_text())
@@ -137,10 +185,12 @@ def test_graded_by_a_real_worker_with_every_report(tmp_path, redis_url):
         worker.start()
         try:
             done = {j['id']: wait_for(client, staff, j['id']) for j in (good, bad)}
-            queue = client.get('/v1/queue', headers=staff).json()
+            queue = client.get('/v1/courses/c1/queue', headers=staff).json()
+            health = client.get('/v1/health')
         finally:
             stop([worker.proc])
         assert queue['workers'] == 1 and queue['queued'] == 0
+        assert health.status_code == 200 and health.json()['workers'] == 1
         assert done[good['id']]['verdict'] == 'passed' and done[good['id']]['attempts'] == 1
         assert done[bad['id']]['verdict'] == 'failed'
         base = f'/v1/courses/c1/submissions/{bad["id"]}'
@@ -157,13 +207,12 @@ def test_graded_by_a_real_worker_with_every_report(tmp_path, redis_url):
         assert '<td>alice</td>' in page and 'bob.zip' in page
 
 
-def test_a_submission_cannot_reach_the_queue_or_the_state(tmp_path, redis_url):
+def test_a_submission_cannot_reach_the_queue_or_the_state(tmp_path, redis_url_):
     """The worker grades next to Redis and (on one machine) the job table: the sandbox must keep
     a submission away from both."""
-    import redis
-    client, tokens = service(tmp_path, redis_url)
+    client, tokens = service(tmp_path, redis_url_)
     staff = bearer(tokens, 'c1', 'staff')
-    port = int(redis_url.rsplit(':', 1)[1].split('/')[0])
+    port = int(redis_url_.rsplit(':', 1)[1].split('/')[0])
     attack = (f'import glob, socket\n'
               f'try:\n'
               f'    s = socket.create_connection(("127.0.0.1", {port}), timeout=2)\n'
@@ -175,10 +224,9 @@ def test_a_submission_cannot_reach_the_queue_or_the_state(tmp_path, redis_url):
               f'        open(path, "w").write("owned")\n'
               f'    except OSError:\n'
               f'        pass\n').encode() + ENGINE
-    canary = redis.Redis.from_url(redis_url)
+    canary = redis.Redis.from_url(redis_url_)
     canary.set('canary', 'alive')
-    worker = Program('worker', [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker', '--broker',
-                                redis_url], tmp_path / 'worker.log')
+    worker = worker_program(tmp_path, redis_url_)
     with client:
         job = upload(client, staff, data=attack, name='attack.py').json()
         worker.start()
@@ -193,6 +241,205 @@ def test_a_submission_cannot_reach_the_queue_or_the_state(tmp_path, redis_url):
     assert canary.get('canary') == b'alive'
     assert b'owned' not in (tmp_path / 'state' / 'service.sqlite3').read_bytes()
     canary.close()
+
+
+def test_a_slow_learner_is_held_to_a_grading_budget_and_a_course_to_its_share(tmp_path, redis_url_):
+    client, tokens = service(tmp_path, redis_url_, grading_budget=60, course_queued=2)
+    slow, quick = bearer(tokens, 'c1', 'learner', 'slow'), bearer(tokens, 'c1', 'learner', 'quick')
+    sender = tasks.Queue(redis_url_, KEY)
+    with client:
+        job = upload(client, slow).json()
+        sender.event_actor.send(*event(KEY, job['id'], 'started', at=time.time() - 90))
+        sender.event_actor.send(*event(KEY, job['id']))  # 90 s of grading: past the budget
+        eventually(lambda: client.get(f'/v1/courses/c1/submissions/{job["id"]}',
+                                      headers=slow).json()['status'] == 'done', 'graded')
+        refused = upload(client, slow, data=ENGINE + b'#again\n')
+        assert refused.status_code == 429 and 'took 90 s of grading' in refused.json()['detail']
+        assert upload(client, quick).status_code == 202  # the budget is the slow learner's
+        assert upload(client, quick, data=ENGINE + b'#2\n').status_code == 202
+        full = upload(client, bearer(tokens, 'c1', 'staff'), data=ENGINE + b'#3\n')
+        assert full.status_code == 503 and 'course c1' in full.json()['detail']
+        assert upload(client, bearer(tokens, 'c2', 'learner'), course='c2').status_code == 202
+    sender.close()
+
+
+def test_expired_and_revoked_tokens_are_refused(tmp_path, redis_url_):
+    client, tokens = service(tmp_path, redis_url_)
+    expired = bearer(tokens, 'c1', 'learner', 'alice', days=-1)
+    made = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.service.cli', 'token', '--state',
+                           str(tmp_path / 'state'), '--course', 'c1', '--role', 'learner',
+                           '--learner', 'bob'], capture_output=True, text=True, timeout=120)
+    bob = {'Authorization': 'Bearer ' + made.stdout.strip()}
+    with client:
+        assert upload(client, expired).status_code == 401
+        assert client.get('/v1/courses/c1/submissions', headers=bob).status_code == 200
+        revoked = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.service.cli', 'token', '--state',
+                                  str(tmp_path / 'state'), '--revoke', made.stdout.strip()],
+                                 capture_output=True, text=True, timeout=120)
+        assert revoked.returncode == 0 and 'bob' in revoked.stderr
+        assert client.get('/v1/courses/c1/submissions', headers=bob).status_code == 401
+        unknown = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.service.cli', 'token', '--state',
+                                  str(tmp_path / 'state'), '--revoke', 'mg_nothing'],
+                                 capture_output=True, text=True, timeout=120)
+        assert unknown.returncode == 1 and 'no such token' in unknown.stderr
+
+
+def test_forged_events_and_jobs_are_dropped_and_logged(tmp_path, redis_url_, caplog):
+    """Whoever can write to Redis (here even with its password) cannot hand the API a report nor
+    a worker a job: neither is signed with the deployment key."""
+    client, tokens = service(tmp_path, redis_url_)
+    staff = bearer(tokens, 'c1', 'staff')
+    forger = tasks.Queue(redis_url_, 'f' * 64)
+    caplog.set_level(logging.WARNING, 'micrograde')
+    with client:
+        job = upload(client, staff, data=b'class Value:\n    pass\n', name='empty.py').json()
+        forger.event_actor.send(*event('f' * 64, job['id']))           # signed with another key
+        forger.event_actor.send(job['id'], 'finished', 1, 'host:1', time.time(), passing_report())
+        forger.event_actor.send(*event(KEY, job['id'])[:-1], 'beef')   # a made-up signature
+        eventually(lambda: caplog.text.count('dropped an event') == 3, 'three events dropped')
+        url = f'/v1/courses/c1/submissions/{job["id"]}'
+        assert client.get(url, headers=staff).json()['status'] == 'queued'
+        metrics = scrape(client)
+        assert metrics[('micrograde_events_dropped_total', ())] == 3
+        # the same event signed with the deployment key is taken: the check above can fail
+        forger.event_actor.send(*event(KEY, job['id']))
+        done = eventually(lambda: (j := client.get(url, headers=staff).json())['status'] == 'done' and j,
+                          'the signed report recorded')
+        assert done['verdict'] == 'passed'
+    # a grading message: not signed, signed with another key, or for another grader version
+    worker = tasks.Queue(redis_url_, KEY)
+    row = {'id': 'j1', 'retry': 0, 'filename': 'x.py', 'data': ENGINE, 'seed': 0, 'profile': PROFILE,
+           'rubric': grader.rubric_text(), 'version': grader.VERSION}
+    forger.submit(row)
+    forged = queued_args(worker, worker.grading, 'j1')
+    assert tasks.parse_job(KEY, forged, {}) is None
+    assert tasks.parse_job(KEY, forged[:-1] + ['0' * 64], {}) is None
+    assert tasks.parse_job('f' * 64, forged, {}).data == ENGINE  # what the forger signed is a job
+    caplog.clear()
+    worker._grade(*forged)
+    other = tasks.Queue(redis_url_, KEY, version='0.0.0-other')
+    other.submit(dict(row, version='0.0.0-other'))
+    resigned = queued_args(worker, other.grading, 'j1')
+    worker._grade(*resigned)
+    assert 'dropped a grading message' in caplog.text and 'refused job j1' in caplog.text
+    assert not worker.redis.exists('micrograde:runs:j1:0')  # neither was run
+    for q in (forger, worker, other):
+        q.close()
+
+
+def queued_args(queue, name, job_id):
+    """The args of job ``job_id``'s message in Redis's queue ``name``."""
+    return next(args for m in queue.redis.hvals(f'micrograde:{name}.msgs')
+                if (args := json.loads(m)['args'])[0] == job_id)
+
+
+def scrape(client):
+    """``{(sample name, labels): value}`` of /metrics, read by Prometheus's own text parser."""
+    text = client.get('/metrics').text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_and_failed_jobs_retried_by_staff(tmp_path, redis_url_):
+    client, tokens = service(tmp_path, redis_url_)
+    staff, alice = bearer(tokens, 'c1', 'staff'), bearer(tokens, 'c1', 'learner', 'alice')
+    sender = tasks.Queue(redis_url_, KEY)
+    with client:
+        job = upload(client, alice).json()
+        other = upload(client, alice, data=ENGINE + b'#2\n').json()
+        metrics = scrape(client)
+        assert metrics[('micrograde_jobs', (('status', 'queued'),))] == 2
+        assert metrics[('micrograde_queue_depth', ())] == 2 and metrics[('micrograde_workers', ())] == 0
+        lost = grader.gave_up('engine.py', 0, PROFILE, grader.rubric_text(), 'grading lost its worker')
+        sender.event_actor.send(*event(KEY, job['id'], 'started', at=time.time() - 3))
+        sender.event_actor.send(*event(KEY, job['id'], report=lost))
+        sender.event_actor.send(*event(KEY, other['id'], 'started', at=time.time() - 2))
+        sender.event_actor.send(*event(KEY, other['id']))
+        url = f'/v1/courses/c1/submissions/{job["id"]}'
+        eventually(lambda: client.get(url, headers=staff).json()['status'] == 'error', 'an error job')
+        eventually(lambda: scrape(client).get(('micrograde_grading_seconds_count', ())) == 2, 'timed')
+        metrics = scrape(client)
+        assert metrics[('micrograde_jobs', (('status', 'error'),))] == 1
+        assert metrics[('micrograde_attempts_total', (('run', 'first'),))] == 2
+        assert metrics[('micrograde_grading_seconds_bucket', (('le', '1.0'),))] == 0  # 2 s and 3 s
+        assert client.get('/v1/courses/c1/failed', headers=alice).status_code == 403
+        assert [j['id'] for j in client.get('/v1/courses/c1/failed', headers=staff).json()] == [job['id']]
+        assert client.post(f'/v1/courses/c1/submissions/{other["id"]}/retry', headers=staff).status_code == 409
+        assert client.post(url + '/retry', headers=alice).status_code == 403
+        again = client.post(url + '/retry', headers=staff).json()
+        assert again['status'] == 'queued' and again['retry'] == 1
+        sender.event_actor.send(*event(KEY, job['id']))  # a late report of the first try: ignored
+        sender.event_actor.send(*event(KEY, job['id'], retry=1))
+        done = eventually(lambda: (j := client.get(url, headers=staff).json())['status'] == 'done' and j,
+                          'the retry graded')
+        assert done['retry'] == 1 and client.get('/v1/courses/c1/failed', headers=staff).json() == []
+    sender.close()
+
+
+def test_the_queue_flushed_hands_its_jobs_again(tmp_path, redis_url_):
+    client, tokens = service(tmp_path, redis_url_, lost_after=1.0)
+    staff = bearer(tokens, 'c1', 'staff')
+    flush = redis.Redis.from_url(redis_url_)
+    with client:
+        ids = [upload(client, staff, data=ENGINE + b'#%d\n' % i).json()['id'] for i in range(3)]
+        depth = lambda: client.get('/v1/courses/c1/queue', headers=staff).json()['waiting_in_queue']  # noqa: E731
+        assert depth() == 3
+        flush.flushall()
+        assert depth() == 0
+        eventually(lambda: depth() == 3, 'the lost jobs handed again')
+        assert scrape(client)[('micrograde_jobs_resent_total', ())] == 3
+        assert {j['status'] for j in client.get('/v1/courses/c1/submissions', headers=staff).json()} == {'queued'}
+    messages = [json.loads(m)['args'][0] for m in flush.hvals(f'micrograde:{tasks.grading_queue(grader.VERSION)}.msgs')]
+    assert sorted(messages) == sorted(ids)  # each once
+    flush.close()
+
+
+def test_old_graded_jobs_are_pruned_but_each_learner_s_latest_kept(tmp_path):
+    jobs = Jobs(tmp_path / 'jobs.sqlite3')
+    old = time.time() - 40 * 86400
+    made = []
+    for i, learner in enumerate(['alice', 'alice', 'bob', 'carol']):
+        job, _ = jobs.submit('c1', learner, 'e.py', f'print{i}', 0, PROFILE, '', b'x', grader.VERSION)
+        made.append(job['id'])
+    for job_id in made[:3]:
+        assert jobs.finished(job_id, 0, 'done', 1, '{}', 'passed', 1, 1, old)
+    assert jobs.prune(time.time() - 30 * 86400) == 1  # alice's first; carol's is not graded
+    assert {j['id'] for j in jobs.listing('c1')} == set(made[1:])
+
+
+def test_a_served_state_folder_is_private_locked_and_redis_needs_its_password(tmp_path):
+    sup = Supervisor(tmp_path / 'state', free_port(), 0, api_args=['--profile', PROFILE])
+    sup.start()
+    try:
+        sup.wait_ready()
+        health = httpx.get(sup.url + '/v1/health')
+        assert health.status_code == 503 and health.json()['redis'] and health.json()['workers'] == 0
+        logged = eventually(lambda: re.search(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ micrograde\.access INFO '
+                                              r'127\.0\.0\.1 GET /v1/health 503 [\d.]+ms$',
+                                              (sup.logs / 'api.log').read_text(), re.M), 'an access line')
+        assert logged
+        with pytest.raises(Busy, match='another supervisor'):
+            Supervisor(tmp_path / 'state', free_port(), 0).start()
+        password = (sup.state / REDIS_PASSWORD).read_text().strip()
+        port = int(sup.broker.rsplit(':', 1)[1].split('/')[0])
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port).ping()
+        with socket.create_connection(('127.0.0.1', port)) as s:
+            s.sendall(b'FLUSHALL\r\n')
+            assert s.recv(100).startswith(b'-NOAUTH')
+        assert redis.Redis(port=port, password=password).ping()
+        for program in sup.running:  # no secret on a command line (every user can read those)
+            cmdline = open(f'/proc/{program.proc.pid}/cmdline', 'rb').read()
+            assert password.encode() not in cmdline
+        eventually(lambda: any((sup.state / 'redis').rglob('*.aof')), 'an append-only file')
+        assert (sup.state / 'service.sqlite3').exists()
+        modes = {p.relative_to(sup.state).as_posix(): stat.S_IMODE(p.stat().st_mode)
+                 for p in [sup.state, *sup.state.rglob('*')]}
+        assert modes['.'] == 0o700 and modes[DEPLOYMENT_KEY] == 0o600
+        wrong = {p: oct(m) for p, m in modes.items() if m != (0o700 if (sup.state / p).is_dir() else 0o600)}
+        assert not wrong, wrong
+    finally:
+        sup.stop()
 
 
 def wait_for(client, headers, job_id, course='c1', timeout=120):
@@ -213,8 +460,12 @@ SLOW = b'import time\ntime.sleep(4)  # a slow load: the job is running long enou
 @pytest.fixture
 def cluster(tmp_path):
     """Redis, the API (a real uvicorn process) and two workers, as ``make serve`` starts them."""
+    yield from started(tmp_path)
+
+
+def started(tmp_path, *worker_args):
     sup = Supervisor(tmp_path / 'state', free_port(), 2,
-                     api_args=['--profile', PROFILE, '--rate', '1000'])
+                     api_args=['--profile', PROFILE, '--rate', '1000'], worker_args=worker_args)
     sup.start()
     try:
         sup.wait_ready()
@@ -267,18 +518,110 @@ def test_a_killed_worker_s_job_finishes_on_the_other_like_micrograde_grade(clust
 
 
 @pytest.mark.slow
-def test_a_job_that_kills_its_worker_three_times_ends_as_an_error_report(cluster):
+def test_an_operator_killing_workers_is_not_blamed_on_the_submission_and_staff_retry(cluster):
     job = upload(cluster.client, cluster.staff, data=SLOW + ENGINE, name='slow.py').json()
-    for attempt in range(1, tasks.MAX_ATTEMPTS + 1):
+    for attempt in range(1, tasks.MAX_LOST + 1):
         victim = running_on(cluster, job['id'], attempt)
         victim.proc.kill()
         victim.proc.wait()
         victim.start()  # as the supervisor would
     done = wait_for(cluster.client, cluster.staff, job['id'])
-    assert done['status'] == 'error' and done['attempts'] == tasks.MAX_ATTEMPTS
-    report = cluster.client.get(f'/v1/courses/c1/submissions/{job["id"]}/report.json',
-                                headers=cluster.staff).json()
-    assert report['verdict'] == 'failed' and 'stopped its worker 3 times' in report['checks'][0]['message']
+    assert done['status'] == 'error'
+    url = f'/v1/courses/c1/submissions/{job["id"]}'
+    message = cluster.client.get(url + '/report.json', headers=cluster.staff).json()['checks'][0]['message']
+    assert f'lost its worker {tasks.MAX_LOST} times' in message and 'staff can retry' in message
+    assert 'check the submission' not in message
+    failed = cluster.client.get('/v1/courses/c1/failed', headers=cluster.staff).json()
+    assert [j['id'] for j in failed] == [job['id']]
+    assert cluster.client.post(url + '/retry', headers=cluster.staff).json()['retry'] == 1
+    again = wait_for(cluster.client, cluster.staff, job['id'])
+    assert again['status'] == 'done' and again['verdict'] == 'passed' and again['attempts'] == 1
+
+
+@pytest.mark.slow
+def test_redis_flushed_with_jobs_queued_and_running_grades_each_once(cluster):
+    ids = [upload(cluster.client, cluster.staff, data=SLOW + ENGINE + b'#%d\n' % i).json()['id']
+           for i in range(4)]
+    running_on(cluster, ids[0], 1)
+    flush = redis.Redis.from_url(cluster.broker)
+    flush.flushall()
+    jobs = [wait_for(cluster.client, cluster.staff, i, timeout=240) for i in ids]
+    assert [(j['status'], j['verdict']) for j in jobs] == [('done', 'passed')] * 4
+    metrics = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in text_string_to_metric_families(
+        cluster.client.get('/metrics').text) for s in f.samples}
+    assert metrics[('micrograde_jobs_resent_total', ())] >= 1
+    assert metrics[('micrograde_jobs', (('status', 'done'),))] == 4
+    flush.close()
+
+
+@pytest.mark.slow
+def test_a_supervisor_killed_outright_takes_its_programs_and_restarts_clean(tmp_path):
+    port = free_port()
+    serve = [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'serve', '--state', str(tmp_path / 'state'),
+             '--port', str(port), '--workers', '1', '--profile', PROFILE]
+    first = subprocess.Popen(serve, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        eventually(lambda: httpx.get(f'http://127.0.0.1:{port}/v1/health').status_code == 200
+                   if _answers(port) else False, 'the service grading', timeout=240)
+        children = json.loads((tmp_path / 'state' / CHILDREN).read_text())
+        assert len(children) == 3  # redis, api, worker
+        second = subprocess.run(serve, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1 and 'another supervisor' in second.stderr
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        eventually(lambda: all(_birth(c['pid']) != c['birth'] for c in children),
+                   'every program gone with its supervisor')
+        again = subprocess.Popen(serve, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            eventually(lambda: _answers(port) and httpx.get(f'http://127.0.0.1:{port}/v1/health').status_code == 200,
+                       'the service grading again', timeout=240)
+        finally:
+            again.send_signal(signal.SIGTERM)
+            again.wait(60)
+        assert not (tmp_path / 'state' / CHILDREN).exists()  # stopped cleanly this time
+    finally:
+        if first.poll() is None:
+            first.kill()
+
+
+def _answers(port):
+    try:
+        httpx.get(f'http://127.0.0.1:{port}/v1/health', timeout=2)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def tended_cluster(tmp_path):
+    """A cluster whose workers give way after 3 s, started again when they exit (as ``micrograde
+    serve`` does)."""
+    for sup in started(tmp_path, '--slow-after', '3'):
+        with sup.tending():
+            yield sup
+
+
+@pytest.mark.slow
+def test_a_slow_learner_beside_ten_normal_ones_waits_behind_them(tended_cluster):
+    """Two submissions that take both workers (25 s at load) give way to ten learners' uploads
+    and are graded after them, one at a time in the slow lane."""
+    cluster = tended_cluster
+    eventually(lambda: cluster.client.get('/v1/health').json()['workers'] == 2, 'both workers',
+               timeout=120)
+    crawl = b'import time\ntime.sleep(25)\n' + ENGINE
+    slow = [upload(cluster.client, cluster.staff, data=crawl + b'#%d\n' % i).json()['id']
+            for i in range(2)]
+    for job_id in slow:
+        running_on(cluster, job_id, 1)
+    tokens = Tokens(cluster.state / 'service.sqlite3')
+    normal = [upload(cluster.client, bearer(tokens, 'c1', 'learner', f'l{i}'),
+                     data=ENGINE + b'#%d\n' % i).json()['id'] for i in range(10)]
+    done = {i: wait_for(cluster.client, cluster.staff, i, timeout=300) for i in slow + normal}
+    assert {(j['status'], j['verdict']) for j in done.values()} == {('done', 'passed')}
+    assert max(done[i]['finished'] for i in normal) < min(done[i]['finished'] for i in slow)
+    assert all(done[i]['attempts'] == 1 for i in slow)  # giving way is not a lost run
+    logs = ''.join(p.read_text() for p in cluster.logs.glob('worker*.log'))
+    assert logs.count('gave way') == 2 and logs.count('(slow lane)') == 2
 
 
 @pytest.mark.slow
@@ -290,6 +633,8 @@ def test_redis_restarted_with_jobs_queued_loses_none(cluster):
     cluster.redis.proc.kill()  # a crash, not a clean shutdown: the append-only file must hold
     cluster.redis.proc.wait()
     ids.append(upload(cluster.client, cluster.staff, data=ENGINE + b'#4\n').json()['id'])  # Redis down
+    health = cluster.client.get('/v1/health')
+    assert health.status_code == 503 and health.json()['redis'] is False
     cluster.redis.start()
     wait_for_redis(cluster.broker)
     for w in workers:

@@ -2,9 +2,13 @@
 
 A job is written to the SQLite table first and handed to the queue after (the table is an
 outbox: a job the queue did not take, because Redis was away or the API stopped, is handed again
-by the dispatcher).  Workers' events come back through the ``events`` queue and are applied here.
+by the dispatcher).  Workers' events come back through the ``events`` queue and are applied here,
+when the deployment key signed them.  The dispatcher also reconciles the table with the queue: a
+job in flight whose message Redis no longer has (Redis flushed, restarted without its file, a
+power loss) is handed again.
 """
 import json
+import logging
 import math
 import re
 import threading
@@ -15,17 +19,23 @@ from pathlib import Path
 
 import dramatiq
 import redis
-from fastapi import Depends, FastAPI, File, Form, HTTPException, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jinja2 import Environment, PackageLoader, select_autoescape
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 from micrograde.surfaces.service import grader
 from micrograde.surfaces.service.jobs import Jobs
-from micrograde.surfaces.service.tasks import EVENTS, POLL_MS, Queue
+from micrograde.surfaces.service.keys import private_file, private_folder
+from micrograde.surfaces.service.tasks import EVENTS, POLL_MS, Queue, parse_event
 from micrograde.surfaces.service.tokens import ROLES, Tokens
 
 DISPATCH_SECONDS = 2.0
+PRUNE_SECONDS = 3600.0
+log = logging.getLogger('micrograde.api')
+access = logging.getLogger('micrograde.access')
 NAME = re.compile(r'[^A-Za-z0-9._-]+')
 COURSE = r'^[A-Za-z0-9._-]{1,64}$'
 
@@ -35,13 +45,18 @@ class ServiceConfig:
     """Where the state lives, which Redis, the limits and what decides a grade."""
     state: Path
     broker: str
+    key: str                             # the deployment key: jobs and events are signed with it
     upload_limit: int = 8 * 2**20        # bytes of one upload; 413 past it
     rate_count: int = 20                 # submissions a learner may make per window; 429 past it
     rate_window: float = 3600.0
     max_queued: int = 500                # queued jobs before new uploads get 503 + Retry-After
+    course_queued: int = 300             # of them one course's: a course's deadline leaves room
+    grading_budget: float = 600.0        # seconds of grading a learner's jobs may take per window
     seed: int = 0
     profile: str = 'standard'
     rubric: str = field(default_factory=grader.rubric_text)
+    lost_after: float = 10.0             # seconds a job's message may be missing from Redis
+    keep_days: float | None = None       # graded jobs older than this are deleted (not the latest)
 
     @property
     def database(self):
@@ -85,24 +100,82 @@ class UploadLimit:
         await send({'type': 'http.response.body', 'body': body})
 
 
+class Metrics:
+    """The service's Prometheus metrics: what the API sees happen, and figures read at scrape
+    time (jobs by status, the queue's depth, live workers)."""
+
+    def __init__(self, jobs, queue):
+        self.registry = CollectorRegistry()
+        self.jobs, self.queue = jobs, queue
+        self.seconds = Histogram('micrograde_grading_seconds', 'Seconds a run took to grade a job',
+                                 buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+                                 registry=self.registry)
+        self.attempts = Counter('micrograde_attempts', 'Runs of jobs started by workers; '
+                                'repeat runs lost their worker', ['run'], registry=self.registry)
+        self.dropped = Counter('micrograde_events_dropped', 'Events dropped because the '
+                               'deployment key did not sign them', registry=self.registry)
+        self.resent = Counter('micrograde_jobs_resent', 'Jobs handed to the queue again because '
+                              'Redis lost their message', registry=self.registry)
+        self.registry.register(self)
+
+    def collect(self):
+        jobs = GaugeMetricFamily('micrograde_jobs', 'Jobs in the table by status', labels=['status'])
+        for status, n in self.jobs.counts().items():
+            jobs.add_metric([status], n)
+        yield jobs
+        try:
+            depth, workers = self.queue.depth(), self.queue.workers_alive()
+        except redis.RedisError:
+            return  # Redis away: health says so; these figures are absent rather than wrong
+        yield GaugeMetricFamily('micrograde_queue_depth', 'Jobs waiting in Redis for a worker',
+                                value=depth)
+        yield GaugeMetricFamily('micrograde_workers', 'Workers of this grader version alive',
+                                value=workers)
+
+    def render(self):
+        return generate_latest(self.registry)
+
+
 def create_app(config):
     """The FastAPI application over ``config``'s state and broker."""
-    Path(config.state).mkdir(parents=True, exist_ok=True)
+    private_folder(config.state)
     grader.suffixes()  # import the grader (torch) now, not at the first upload
+    private_file(config.database)
     jobs, tokens = Jobs(config.database), Tokens(config.database)
     pages = Environment(loader=PackageLoader('micrograde.surfaces.service'), autoescape=select_autoescape())
 
-    def record(job_id, kind, attempt, worker, at, report=None):
-        """The ``event`` actor: apply a worker's event to the job table."""
-        if kind == 'started':
-            jobs.started(job_id, attempt, worker, at)
-        else:
-            jobs.finished(job_id, 'error' if grader.is_error(report) else 'done', attempt,
-                          json.dumps(report), report['verdict'], report['score'],
-                          report['max_score'], at)
+    def record(*args, **kwargs):
+        """The ``event`` actor: apply a worker's signed event to the job table.  Anything else
+        (forged, altered, malformed) is logged and dropped, never raised (it would be retried)."""
+        event = parse_event(config.key, args, kwargs)
+        if event is None:
+            metrics.dropped.inc()
+            log.warning('dropped an event the deployment key did not sign: %.200r', (args, kwargs))
+            return
+        if event.kind == 'started':
+            metrics.attempts.labels('first' if event.attempt == 1 else 'repeat').inc()
+            jobs.started(event.job, event.retry, event.attempt, event.worker, event.at)
+            return
+        report = grader.loads(event.report)
+        if report is None:
+            log.warning('job %s: its worker sent a report the API cannot read', event.job)
+            job = jobs.get(event.job) or {'filename': '?'}
+            report = grader.gave_up(job['filename'], config.seed, config.profile, config.rubric,
+                                    'the grading service could not read the report of this '
+                                    'submission; course staff can retry it')
+        taken = jobs.finished(event.job, event.retry, 'error' if grader.is_error(report) else 'done',
+                              event.attempt, grader.dumps(report), report['verdict'],
+                              report['score'], report['max_score'], event.at)
+        if taken:
+            job = jobs.get(event.job)
+            if job and job['started']:
+                metrics.seconds.observe(max(event.at - job['started'], 0))
+        queue.graded(event.job, event.retry)
 
-    queue = Queue(config.broker, record)
+    queue = Queue(config.broker, config.key, record)
+    metrics = Metrics(jobs, queue)
     dispatch_lock = threading.Lock()
+    missing = {}  # job id -> when its message was first seen missing from Redis
 
     def dispatch():
         """Hand every accepted job the queue does not have yet to the queue."""
@@ -110,10 +183,33 @@ def create_app(config):
             while batch := jobs.pending():
                 for job in batch:
                     try:
-                        queue.submit(job)
+                        message = queue.submit(job)
                     except redis.RedisError:
                         return  # Redis away: the dispatcher tries again
-                    jobs.dispatched(job['id'])
+                    jobs.dispatched(job['id'], message)
+
+    def reconcile():
+        """Hand again the jobs whose message Redis has not had for ``lost_after`` seconds (the
+        pause lets a report on its way through the events queue arrive first)."""
+        flying = jobs.in_flight()
+        held = queue.holding(flying)
+        now = time.monotonic()
+        for job in flying:
+            if job['id'] in held:
+                missing.pop(job['id'], None)
+            elif now - missing.setdefault(job['id'], now) > config.lost_after:
+                log.warning('job %s: the queue lost its message; handing it again', job['id'])
+                metrics.resent.inc()
+                missing.pop(job['id'])
+                jobs.lost(job['id'])
+        for job_id in set(missing) - {j['id'] for j in flying}:
+            missing.pop(job_id)
+
+    def prune():
+        if config.keep_days is not None:
+            gone = jobs.prune(time.time() - config.keep_days * 86400)
+            if gone:
+                log.info('pruned %d jobs graded more than %g days ago', gone, config.keep_days)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -123,8 +219,16 @@ def create_app(config):
         stop = threading.Event()
 
         def dispatcher():
+            pruned = float('-inf')
             while not stop.wait(DISPATCH_SECONDS):
+                try:
+                    reconcile()
+                except redis.RedisError:
+                    pass  # Redis away: nothing to compare with yet
                 dispatch()
+                if time.monotonic() - pruned > PRUNE_SECONDS:
+                    prune()
+                    pruned = time.monotonic()
         thread = threading.Thread(target=dispatcher, name='dispatcher', daemon=True)
         thread.start()
         dispatch()
@@ -142,6 +246,17 @@ def create_app(config):
     app.add_middleware(UploadLimit, limit=config.upload_limit)
     bearer = HTTPBearer(auto_error=False)
 
+    @app.middleware('http')
+    async def access_log(request: Request, call_next):
+        """One line a request: client, method, path (never a query or a header: no token), status
+        and milliseconds."""
+        t = time.perf_counter()
+        response = await call_next(request)
+        client = request.client.host if request.client else '-'
+        access.info('%s %s %s %d %.1fms', client, request.method, request.url.path,
+                    response.status_code, (time.perf_counter() - t) * 1000)
+        return response
+
     def identity(course: str, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
         who = tokens.identify(credentials.credentials) if credentials else None
         if who is None:
@@ -155,9 +270,6 @@ def create_app(config):
             raise HTTPException(403, 'staff only')
         return who
 
-    def any_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
-        if not credentials or tokens.identify(credentials.credentials) is None:
-            raise HTTPException(401, 'a valid bearer token is needed', {'WWW-Authenticate': 'Bearer'})
 
     def visible(course, job_id, who):
         job = jobs.get(job_id, course, None if who.staff else who.learner)
@@ -176,28 +288,59 @@ def create_app(config):
 
     def backlog():
         """``Retry-After`` seconds when too many jobs wait, else ``None``."""
-        queued = jobs.counts()['queued']
+        queued = jobs.counts()['queued']  # of every course: one pool of workers
         if queued < config.max_queued:
             return None
         per_job = jobs.mean_seconds() or 5.0
-        alive = max(queue.workers_alive(), 1)
+        try:
+            alive = max(queue.workers_alive(), 1)
+        except redis.RedisError:
+            alive = 1
         return min(max(math.ceil(queued * per_job / alive), 1), 600)
 
     @app.get('/v1/health')
     def health():
-        """Liveness: the API answers; whether it reaches Redis."""
-        return {'ok': True, 'redis': queue.ping()}
-
-    @app.get('/v1/queue', dependencies=[Depends(any_token)])
-    def queue_state():
-        """Jobs per status and the workers alive (any valid token)."""
-        counts = jobs.counts()
+        """Whether grading can happen: Redis answers and a worker of this grader version is
+        alive (503 when not, so that a load balancer or a probe sees it)."""
+        up = queue.ping()
         try:
-            alive = queue.workers_alive()
+            workers = queue.workers_alive() if up else 0
         except redis.RedisError:
-            alive = None
-        return {'queued': counts['queued'], 'running': counts['running'], 'done': counts['done'],
-                'error': counts['error'], 'workers': alive}
+            up, workers = False, 0
+        ok = up and workers > 0
+        return JSONResponse({'ok': ok, 'redis': up, 'workers': workers, 'version': grader.VERSION},
+                            status_code=200 if ok else 503)
+
+    @app.get('/metrics', include_in_schema=False)
+    def prometheus():
+        """Prometheus's text format: jobs by status, queue depth, workers, grading seconds,
+        attempts, dropped events, jobs handed again."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get('/v1/courses/{course}/queue', dependencies=[Depends(staff)])
+    def queue_state(course: str):
+        """Staff: the course's jobs per status, and the queue's depth and workers alive."""
+        try:
+            alive, depth = queue.workers_alive(), queue.depth()
+        except redis.RedisError:
+            alive = depth = None
+        return {**jobs.counts(course), 'waiting_in_queue': depth, 'workers': alive}
+
+    @app.get('/v1/courses/{course}/failed')
+    def failed(course: str, who=Depends(staff)):
+        """Staff: the course's jobs that ended without a grade (status ``error``)."""
+        return [shown(j, who) for j in jobs.listing(course, status='error')]
+
+    @app.post('/v1/courses/{course}/submissions/{job_id}/retry')
+    def retry(course: str, job_id: str, who=Depends(staff)):
+        """Staff: grade a failed job again (409 when it is not failed)."""
+        job = jobs.retry(job_id, course)
+        if job is None:
+            raise HTTPException(409 if jobs.get(job_id, course) else 404,
+                                'only a failed (error) job of this course can be retried')
+        log.info('job %s retried by staff', job_id)
+        dispatch()
+        return shown(job, who)
 
     @app.post('/v1/courses/{course}/submissions', status_code=202)
     def submit(course: str, file: UploadFile = File(..., description='a .py, .ipynb or .zip'),
@@ -222,12 +365,20 @@ def create_app(config):
                 wait = math.ceil(first + config.rate_window - now)
                 raise HTTPException(429, f'at most {config.rate_count} submissions per '
                                     f'{config.rate_window:g} s', {'Retry-After': str(max(wait, 1))})
+            used = jobs.grading_seconds(course, who.learner, now - config.rate_window)
+            if used >= config.grading_budget:  # slow submissions cost their learner, not the class
+                raise HTTPException(429, f'your submissions took {used:.0f} s of grading in the last '
+                                    f'{config.rate_window:g} s (at most {config.grading_budget:g} s)',
+                                    {'Retry-After': str(math.ceil(config.rate_window / 4))})
+        if jobs.counts(course)['queued'] >= config.course_queued:
+            raise HTTPException(503, f'course {course} has {config.course_queued} jobs waiting; try '
+                                'again later', {'Retry-After': str(backlog() or 60)})
         wait = backlog()
         if wait is not None:
             raise HTTPException(503, 'the grading queue is full; try again later',
                                 {'Retry-After': str(wait)})
         job, created = jobs.submit(course, who.learner, filename, print_, config.seed,
-                                   config.profile, config.rubric, data)
+                                   config.profile, config.rubric, data, grader.VERSION)
         if created:
             dispatch()
         return JSONResponse(shown(job, who), status_code=202 if created else 200)

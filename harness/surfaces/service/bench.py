@@ -8,6 +8,7 @@ the time from upload to report (p50, p95) and whether the verdicts agree.  Bound
 after ``--timeout`` seconds.
 """
 import csv
+import itertools
 import shutil
 import statistics
 import subprocess
@@ -15,14 +16,17 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import httpx
 from dramatiq import Message
 
-from micrograde.surfaces.bench import build_class
+from micrograde.surfaces.bench import EXAMPLES, build_class
+from micrograde.surfaces.service.grader import VERSION
 from micrograde.surfaces.service.jobs import Jobs
+from micrograde.surfaces.service.keys import DEPLOYMENT_KEY, read_secret
 from micrograde.surfaces.service.supervisor import Supervisor, free_port
 from micrograde.surfaces.service.tasks import Queue
 from micrograde.surfaces.service.tokens import Tokens
@@ -43,50 +47,102 @@ def build(folder, copies):
     return sorted(p for p in folder.iterdir() if p.is_file())
 
 
+@contextmanager
+def served(state, workers, profile, seed):
+    """The service as ``make serve`` starts it, once a worker is ready: ``(supervisor, tokens,
+    HTTP client)``."""
+    sup = Supervisor(state, free_port(), workers,
+                     api_args=['--profile', profile, '--seed', str(seed), '--rate', '1000000'])
+    sup.start()
+    try:
+        sup.wait_ready(timeout=600, grading=workers > 0)
+        with sup.tending(), httpx.Client(base_url=sup.url, timeout=60) as client:
+            yield sup, Tokens(sup.state / 'service.sqlite3'), client
+    finally:
+        sup.stop()
+
+
+def post(client, learner, name, data, deadline):
+    """Upload as a client should (waiting as told on 429 and 503); the job, or ``None``."""
+    while time.monotonic() < deadline:
+        r = client.post('/v1/courses/bench/submissions', headers=learner, files={'file': (name, data)})
+        if r.status_code in (429, 503):
+            time.sleep(float(r.headers.get('Retry-After', '1')))
+            continue
+        r.raise_for_status()
+        return r.json()
+    return None
+
+
+def reported(client, staff, n, deadline):
+    """The course's jobs once ``n`` of them have a report (or at ``deadline``), by file name."""
+    while time.monotonic() < deadline:
+        jobs = client.get('/v1/courses/bench/submissions', headers=staff).json()
+        if sum(j['status'] in ('done', 'error') for j in jobs) >= n:
+            break
+        time.sleep(1)
+    return {j['filename']: j for j in jobs if j['status'] in ('done', 'error')}
+
+
 def through_service(files, workers, profile, seed, deadline, state, concurrency):
     """Upload every file, one learner each, and wait for every report.
 
     Returns ``(jobs by file name, seconds of the uploads, seconds to the last report, limits)``;
     upload-to-report times are the API's own stamps (accepted, report finished)."""
-    sup = Supervisor(state, free_port(), workers,
-                     api_args=['--profile', profile, '--seed', str(seed), '--rate', '1000000'])
-    sup.start()
-    try:
-        sup.wait_ready()
-        tokens = Tokens(sup.state / 'service.sqlite3')
+    with served(state, workers, profile, seed) as (sup, tokens, client):
         staff = {'Authorization': 'Bearer ' + tokens.create('bench', 'staff')[0]}
         learners = {p.name: {'Authorization': 'Bearer ' + tokens.create('bench', 'learner', p.stem)[0]}
                     for p in files}
-        client = httpx.Client(base_url=sup.url, timeout=60)
-
-        def post(path):
-            while time.monotonic() < deadline:
-                r = client.post('/v1/courses/bench/submissions', headers=learners[path.name],
-                                files={'file': (path.name, path.read_bytes())})
-                if r.status_code in (429, 503):  # as a client should: wait as told
-                    time.sleep(float(r.headers.get('Retry-After', '1')))
-                    continue
-                r.raise_for_status()
-                return
         t0 = time.time()
         with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(post, files))
+            list(pool.map(lambda p: post(client, learners[p.name], p.name, p.read_bytes(), deadline),
+                          files))
         uploads = time.time() - t0
-        while time.monotonic() < deadline:
-            jobs = client.get('/v1/courses/bench/submissions', headers=staff).json()
-            if all(j['status'] in ('done', 'error') for j in jobs) and len(jobs) == len(files):
-                break
-            time.sleep(1)
-        jobs = {j['filename']: j for j in jobs if j['status'] in ('done', 'error')}
+        jobs = reported(client, staff, len(files), deadline)
         for name, job in jobs.items():  # every report is there and readable
             url = f'/v1/courses/bench/submissions/{job["id"]}/report.json'
             assert client.get(url, headers=staff).json()['verdict'] == job['verdict'], name
         last = max((j['finished'] for j in jobs.values()), default=t0)
         idle = alone(client, tokens, files[0])
-        client.close()
         return jobs, uploads, last - t0, idle, limits(sup.broker, sup.state, files[0].stat().st_size)
-    finally:
-        sup.stop()
+
+
+def deadline_submissions(uploads, slow_share):
+    """``{file name: bytes}``: the lecture engine made distinct by a comment, and every
+    ``1/slow_share``-th one hanging at load or crawling (each ``+`` takes half a second)."""
+    engine = (EXAMPLES / 'lecture_engine.py').read_bytes()
+    crawl = engine.replace(b'    def __add__(self, other):\n',
+                           b'    def __add__(self, other):\n        __import__("time").sleep(0.5)\n', 1)
+    slow = itertools.cycle([('hangs', b'while True:\n    pass\n'), ('crawls', crawl)])
+    every = max(round(1 / slow_share), 1) if slow_share else uploads + 1
+    files = {}
+    for i in range(uploads):
+        kind, body = next(slow) if (i + 1) % every == 0 else ('engine', engine)
+        files[f'{kind}{i:04d}.py'] = body + b'\n# %d\n' % i
+    return files
+
+
+def deadline_hour(uploads, minutes, slow_share, workers, profile, seed, state, timeout):
+    """Upload ``uploads`` submissions from as many learners, evenly over ``minutes``; returns
+    ``{file name: seconds from its first try to its report}`` (``nan`` without a report)."""
+    files = deadline_submissions(uploads, slow_share)
+    with served(state, workers, profile, seed) as (sup, tokens, client):
+        staff = {'Authorization': 'Bearer ' + tokens.create('bench', 'staff')[0]}
+        learners = {name: {'Authorization': 'Bearer ' + tokens.create('bench', 'learner', name[:-3])[0]}
+                    for name in files}
+        deadline = time.monotonic() + timeout
+        t0, tried = time.monotonic(), {}
+
+        def upload(i_name):
+            i, name = i_name
+            time.sleep(max(t0 + i * minutes * 60 / uploads - time.monotonic(), 0))
+            tried[name] = time.time()
+            post(client, learners[name], name, files[name], deadline)
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(upload, enumerate(files)))
+        jobs = reported(client, staff, len(files), deadline)
+        return {name: jobs[name]['finished'] - tried[name] if name in jobs else float('nan')
+                for name in files}
 
 
 def alone(client, tokens, path, timeout=300):
@@ -103,7 +159,7 @@ def alone(client, tokens, path, timeout=300):
 
 def limits(broker, state, size, n=500):
     """Job messages of ``size`` bytes Redis takes per second; jobs SQLite accepts per second."""
-    queue = Queue(broker)
+    queue = Queue(broker, read_secret(Path(state, DEPLOYMENT_KEY)))
     payload = 'x' * (size * 4 // 3)  # base64, as a job carries it
     t = time.perf_counter()
     for _ in range(n):
@@ -115,7 +171,8 @@ def limits(broker, state, size, n=500):
     jobs = Jobs(Path(state, 'probe.sqlite3'))
     t = time.perf_counter()
     for i in range(n):
-        jobs.submit('probe', f'learner{i}', 'probe.ipynb', str(i), 0, 'standard', '', payload.encode())
+        jobs.submit('probe', f'learner{i}', 'probe.ipynb', str(i), 0, 'standard', '', payload.encode(),
+                    VERSION)
     return redis_rate, n / (time.perf_counter() - t)
 
 
@@ -140,10 +197,20 @@ def percentile(values, p):
 @click.option('--seed', default=0, show_default=True)
 @click.option('--timeout', default=1800, show_default=True, help='Seconds before giving up.')
 @click.option('--concurrency', default=4, show_default=True, help='Uploads in flight at once.')
-def main(copies, workers, profile, seed, timeout, concurrency):
+@click.option('--deadline-hour', is_flag=True,
+              help='Instead: --uploads submissions from as many learners over --minutes.')
+@click.option('--uploads', default=1000, show_default=True)
+@click.option('--minutes', default=10.0, show_default=True)
+@click.option('--slow-share', default=0.05, show_default=True,
+              help='Share of the uploads that hang at load or crawl.')
+def main(copies, workers, profile, seed, timeout, concurrency, deadline_hour, uploads, minutes,
+         slow_share):
     """Grade the bench class through the service and with micrograde batch; compare."""
     work = Path(tempfile.mkdtemp(prefix='micrograde-bench-service-'))
     try:
+        if deadline_hour:
+            return report_deadline_hour(uploads, minutes, slow_share, workers, profile, seed,
+                                        work / 'state', timeout)
         files = build(work / 'class', copies)
         deadline = time.monotonic() + timeout
         jobs, uploads, wall, idle, (redis_rate, sqlite_rate) = through_service(
@@ -172,6 +239,23 @@ def main(copies, workers, profile, seed, timeout, concurrency):
                    f'verdicts differ from the batch\'s for {", ".join(differ)}')
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def report_deadline_hour(uploads, minutes, slow_share, workers, profile, seed, state, timeout):
+    waited = deadline_hour(uploads, minutes, slow_share, workers, profile, seed, state, timeout)
+    normal = sorted(t for name, t in waited.items() if name.startswith('engine'))
+    slow = sorted(t for name, t in waited.items() if not name.startswith('engine'))
+    lost = [name for name, t in waited.items() if t != t]  # nan: no report by the timeout
+    click.echo(f'deadline hour: {uploads} uploads from {uploads} learners over {minutes:g} min, '
+               f'{len(slow)} slow (hang or crawl), {workers} workers, profile {profile}')
+    for what, times in (('others', normal), ('slow ones', slow)):
+        got = [t for t in times if t == t]
+        if got:
+            click.echo(f'  {what}: first try -> report p50 {percentile(got, 50):.1f} s, p95 '
+                       f'{percentile(got, 95):.1f} s, max {got[-1]:.1f} s ({len(got)}/{len(times)})')
+    if lost:
+        click.echo(f'gave up after {timeout} s: {len(lost)} without a report')
+        sys.exit(1)
 
 
 if __name__ == '__main__':

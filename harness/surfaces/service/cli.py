@@ -28,6 +28,14 @@ def api_options(f):
         click.option('--rate-window', default=3600.0, show_default=True, help='Seconds.'),
         click.option('--max-queued', default=500, show_default=True,
                      help='Queued jobs before uploads are refused with 503 and Retry-After.'),
+        click.option('--course-queued', default=300, show_default=True,
+                     help='Queued jobs of one course before its uploads get 503.'),
+        click.option('--grading-budget', default=600.0, show_default=True,
+                     help='Seconds of grading a learner\'s submissions may take per --rate-window '
+                     '(429 past it).'),
+        click.option('--keep-days', default=None, type=float,
+                     help='Delete graded jobs (submission and reports) older than this many days, '
+                     'except each learner\'s latest (default: keep everything).'),
         click.option('--seed', default=0, show_default=True, help='Seed every job is graded with.'),
         click.option('--profile', type=click.Choice(PROFILE_NAMES),
                      default='standard', show_default=True, help='Profile every job is graded with.'),
@@ -38,12 +46,30 @@ def api_options(f):
     return f
 
 
-def _api_argv(upload_limit, rate, rate_window, max_queued, seed, profile, rubric):
+def _api_argv(upload_limit, rate, rate_window, max_queued, course_queued, grading_budget, keep_days,
+              seed, profile, rubric):
     argv = ['--upload-limit', upload_limit, '--rate', rate, '--rate-window', rate_window,
-            '--max-queued', max_queued, '--seed', seed, '--profile', profile]
+            '--max-queued', max_queued, '--course-queued', course_queued, '--grading-budget',
+            grading_budget, '--seed', seed, '--profile', profile]
+    if keep_days is not None:
+        argv += ['--keep-days', keep_days]
     if rubric:
         argv += ['--rubric', str(Path(rubric).resolve())]
     return [str(a) for a in argv]
+
+
+KEY_FILE = click.option('--key-file', required=True, envvar='MICROGRADE_KEY_FILE',
+                        type=click.Path(dir_okay=False, exists=True),
+                        help='The deployment key (deployment.key in the service\'s state folder; '
+                        'env MICROGRADE_KEY_FILE): jobs and reports are signed with it.')
+BROKER = click.option('--broker', required=True, envvar='MICROGRADE_BROKER', metavar='URL',
+                      help='redis://:PASSWORD@HOST[:PORT][/DB] of the service\'s Redis (env '
+                      'MICROGRADE_BROKER; the password is in redis.password in the state folder).')
+
+
+SLOW_AFTER = click.option('--slow-after', default=10.0, show_default=True,
+                          help='Seconds a job may grade while others wait before it gives way to '
+                          'them (it goes to the slow lane, and the worker starts again).')
 
 
 @click.command()
@@ -51,60 +77,88 @@ def _api_argv(upload_limit, rate, rate_window, max_queued, seed, profile, rubric
 @click.option('--workers', '-w', default=2, show_default=True,
               help='Worker processes on this machine (0: the API alone, workers run elsewhere).')
 @click.option('--broker', default=None, metavar='URL',
-              help='redis://HOST[:PORT][/DB] of an existing Redis; default: a private '
-              'redis-server on a loopback port with its data under --state.')
+              help='redis://:PASSWORD@HOST[:PORT][/DB] of an existing Redis; default: a private '
+              'redis-server on a loopback port, with a generated password and its data under --state.')
+@SLOW_AFTER
 @api_options
-def serve(state, workers, broker, host, port, **api):
+def serve(state, workers, broker, slow_after, host, port, **api):
     """Run the grading service: Redis, the API and workers, restarted if they die.
 
-    Ctrl-C stops everything and leaves no process behind."""
-    from micrograde.surfaces.service.supervisor import Supervisor
+    Ctrl-C stops everything and leaves no process behind; so does killing this process."""
+    from micrograde.surfaces.service.supervisor import Busy, Supervisor
     try:
-        supervisor = Supervisor(state, port, workers, broker, host, _api_argv(**api))
-    except FileNotFoundError as e:
+        Supervisor(state, port, workers, broker, host, _api_argv(**api),
+                   ['--slow-after', str(slow_after)]).run()
+    except (FileNotFoundError, Busy) as e:
         raise click.ClickException(str(e)) from None
-    supervisor.run()
 
 
 @click.command()
-@click.option('--broker', required=True, envvar='MICROGRADE_BROKER', metavar='URL',
-              help='redis://HOST[:PORT][/DB] of the service\'s Redis (env MICROGRADE_BROKER).')
-def worker(broker):
+@BROKER
+@KEY_FILE
+@SLOW_AFTER
+def worker(broker, key_file, slow_after):
     """Grade jobs from the queue, one at a time, keeping a warm sandbox between them.
 
     Run as many as the machine has cores, on as many machines as needed."""
+    import os
+
+    from micrograde.surfaces.service.keys import read_secret
     from micrograde.surfaces.service.tasks import run_worker
-    run_worker(broker)
+    for name in ('MICROGRADE_BROKER', 'MICROGRADE_KEY_FILE'):  # not inherited by what it starts
+        os.environ.pop(name, None)
+    run_worker(broker, read_secret(key_file), slow_after=slow_after)
 
 
 @click.command()
 @STATE
-@click.option('--course', required=True, help='Course the token is for.')
-@click.option('--role', type=click.Choice(['staff', 'learner']), required=True,
+@click.option('--course', help='Course the token is for.')
+@click.option('--role', type=click.Choice(['staff', 'learner']),
               help='staff: every submission of the course; learner: their own only.')
 @click.option('--learner', default=None, help='Who the token belongs to (default: a new id).')
-def token(state, course, role, learner):
-    """Print a new bearer token for a course (only its hash is stored)."""
+@click.option('--days', default=180.0, show_default=True, help='Days until the token expires.')
+@click.option('--revoke', metavar='TOKEN', default=None,
+              help='Revoke this token instead (it stops working at once).')
+def token(state, course, role, learner, days, revoke):
+    """Print a new bearer token for a course (only its hash is stored), or revoke one."""
+    from micrograde.surfaces.service.keys import private_file, private_folder
     from micrograde.surfaces.service.tokens import Tokens
-    Path(state).mkdir(parents=True, exist_ok=True)
-    secret, who = Tokens(Path(state, 'service.sqlite3')).create(course, role, learner)
-    click.echo(f'{role} token for {who.learner} in {course}:', err=True)
+    tokens = Tokens(private_file(Path(private_folder(state), 'service.sqlite3')))
+    if revoke is not None:
+        who = tokens.revoke(revoke.strip())
+        if who is None:
+            raise click.ClickException('no such token')
+        click.echo(f'revoked the {who.role} token of {who.learner} in {who.course}', err=True)
+        return
+    if not course or not role:
+        raise click.UsageError('--course and --role are needed to make a token')
+    secret, who = tokens.create(course, role, learner, days)
+    click.echo(f'{role} token for {who.learner} in {course}, valid {days:g} days:', err=True)
     click.echo(secret)
 
 
 @click.command(hidden=True)
 @STATE
-@click.option('--broker', required=True, metavar='URL', help='redis://HOST[:PORT][/DB].')
+@BROKER
+@KEY_FILE
 @api_options
-def api(state, broker, host, port, upload_limit, rate, rate_window, max_queued, seed, profile, rubric):
-    """The API alone (what ``serve`` runs)."""
+def api(state, broker, key_file, host, port, upload_limit, rate, rate_window, max_queued,
+        course_queued, grading_budget, keep_days, seed, profile, rubric):
+    """The API alone (what ``serve`` runs); logs with timestamps, one access line a request."""
+    import logging
+
     import uvicorn
 
     from micrograde.surfaces.service.api import ServiceConfig, create_app
     from micrograde.surfaces.service.grader import rubric_text
-    config = ServiceConfig(Path(state), broker, upload_limit * 2**20, rate, rate_window, max_queued,
-                           seed, profile, rubric_text(rubric))
-    uvicorn.run(create_app(config), host=host, port=port, log_level='warning')
+    from micrograde.surfaces.service.keys import read_secret
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s %(message)s')
+    logging.getLogger('dramatiq').setLevel(logging.WARNING)
+    config = ServiceConfig(Path(state), broker, read_secret(key_file), upload_limit=upload_limit * 2**20,
+                           rate_count=rate, rate_window=rate_window, max_queued=max_queued,
+                           course_queued=course_queued, grading_budget=grading_budget, seed=seed,
+                           profile=profile, rubric=rubric_text(rubric), keep_days=keep_days)
+    uvicorn.run(create_app(config), host=host, port=port, log_config=None, access_log=False)
 
 
 @click.group()

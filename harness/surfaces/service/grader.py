@@ -13,12 +13,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from micrograde import __version__
 from micrograde.grader.config import PROFILES, Config
 from micrograde.reporters import FILENAMES, FORMATS as _WRITERS
 from micrograde.model.results import Check, Report
 from micrograde.grader.rubric import Rubric, RubricError
 
 PROFILE_NAMES = tuple(PROFILES)
+#: The grader version every job carries: a worker of another version does not grade it.
+VERSION = __version__
 #: URL name -> report format, for every format the grader can write ('report.html' once an HTML
 #: reporter is in the table); JUnit is served as report.xml, beside report.json.
 FORMATS = {{'junit': 'report.xml'}.get(f, FILENAMES.get(f, f)): f for f in _WRITERS}
@@ -102,6 +105,23 @@ def gave_up(filename, seed, profile, rubric, message):
     report = Report(submission=filename, seed=seed, profile=profile)
     report.checks.append(Check('grader', 'load', 'error', message))
     return _rubric(rubric).apply(report).to_dict()
+
+
+def dumps(report):
+    """A report dict as the JSON text the job table keeps."""
+    return json.dumps(report)
+
+
+def loads(report_json):
+    """A report dict from a worker's JSON text, or ``None`` when it is not one (the API keeps an
+    error report instead of a report it cannot read)."""
+    try:
+        report = json.loads(report_json)
+        Report.from_dict(report)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    ok = isinstance(report.get('score'), (int, float)) and isinstance(report.get('max_score'), (int, float))
+    return report if ok and report.get('verdict') in ('passed', 'failed') else None
 
 
 def is_error(report):

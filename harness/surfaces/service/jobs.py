@@ -3,7 +3,9 @@
 SQLite on the API host, in WAL mode so readers never wait for the one writer.  A job row keeps
 the submission's bytes and, once graded, its report: if Redis loses its queue, nothing is lost
 that this table cannot re-send (``pending`` jobs are the outbox the API dispatches from).
-Events from workers are applied idempotently: a late or repeated event never undoes a report.
+Events from workers are applied idempotently: a late or repeated event never undoes a report,
+and an event of an earlier try of a job staff retried is ignored.  The table is 0600 in a 0700
+folder (``keys``): it holds every submission and report.
 """
 import sqlite3
 import threading
@@ -35,17 +37,32 @@ CREATE TABLE IF NOT EXISTS jobs (
     created REAL NOT NULL,
     started REAL,
     finished REAL,
+    retry INTEGER NOT NULL DEFAULT 0,
+    message TEXT,
+    version TEXT NOT NULL DEFAULT '',
     UNIQUE (course, learner, fingerprint)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_learner ON jobs (course, learner, created);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, dispatched);
 '''
 
-SUMMARY = ('id, course, learner, filename, status, attempts, worker, verdict, score, max_score, '
-           'created, started, finished')
+SUMMARY = ('id, course, learner, filename, status, attempts, retry, worker, verdict, score, '
+           'max_score, version, created, started, finished')
+#: Columns added since the first release: a table made by it gains them when it is opened.
+ADDED = {'retry': 'INTEGER NOT NULL DEFAULT 0', 'message': 'TEXT',
+         'version': "TEXT NOT NULL DEFAULT ''"}
+CARRIED = 'id, retry, filename, seed, profile, rubric, version, data'  # what a dispatched job carries
 
 
 _local = threading.local()
+
+
+def add_columns(db, table, columns):
+    """Add the ``{name: declaration}`` columns that ``table`` lacks."""
+    have = {r[1] for r in db.execute(f'PRAGMA table_info({table})')}
+    for name, declaration in columns.items():
+        if name not in have:
+            db.execute(f'ALTER TABLE {table} ADD COLUMN {name} {declaration}')
 
 
 def connection(path):
@@ -67,7 +84,9 @@ class Jobs:
     def __init__(self, path):
         self.path = str(path)
         self.write_lock = threading.Lock()  # one writer in this process; SQLite serialises the rest
-        connection(self.path).executescript(SCHEMA)
+        db = connection(self.path)
+        db.executescript(SCHEMA)
+        add_columns(db, 'jobs', ADDED)
 
     @contextmanager
     def _db(self):
@@ -84,7 +103,7 @@ class Jobs:
                 db.execute('ROLLBACK')
                 raise
 
-    def submit(self, course, learner, filename, fingerprint, seed, profile, rubric, data):
+    def submit(self, course, learner, filename, fingerprint, seed, profile, rubric, data, version):
         """``(job, created)``: a new queued job, or the learner's existing one with this
         fingerprint (an identical resubmission)."""
         with self._write() as db:
@@ -93,9 +112,9 @@ class Jobs:
                 return row, False
             job_id = uuid.uuid4().hex
             db.execute('INSERT INTO jobs (id, course, learner, filename, fingerprint, seed, profile, '
-                       'rubric, data, created) VALUES (?,?,?,?,?,?,?,?,?,?)',
+                       'rubric, data, version, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
                        (job_id, course, learner, filename, fingerprint, seed, profile, rubric,
-                        data, time.time()))
+                        data, version, time.time()))
         return self.get(job_id), True
 
     def find(self, course, learner, fingerprint):
@@ -120,11 +139,12 @@ class Jobs:
             row = db.execute(query, args).fetchone()
         return dict(row) if row else None
 
-    def listing(self, course, learner=None):
+    def listing(self, course, learner=None, status=None):
         query, args = f'SELECT {SUMMARY} FROM jobs WHERE course=?', [course]
-        if learner is not None:
-            query += ' AND learner=?'
-            args.append(learner)
+        for column, value in (('learner', learner), ('status', status)):
+            if value is not None:
+                query += f' AND {column}=?'
+                args.append(value)
         with self._db() as db:
             return [dict(r) for r in db.execute(query + ' ORDER BY created', args)]
 
@@ -146,9 +166,12 @@ class Jobs:
             return db.execute('SELECT COUNT(*), MIN(created) FROM jobs WHERE course=? AND learner=? '
                               'AND created>=?', (course, learner, since)).fetchone()
 
-    def counts(self):
+    def counts(self, course=None):
+        """Jobs per status, of one course or of all."""
+        where, args = ('WHERE course=?', (course,)) if course is not None else ('', ())
         with self._db() as db:
-            rows = db.execute('SELECT status, COUNT(*) FROM jobs GROUP BY status').fetchall()
+            rows = db.execute(f'SELECT status, COUNT(*) FROM jobs {where} GROUP BY status',
+                              args).fetchall()
         return {s: 0 for s in STATUSES} | {r[0]: r[1] for r in rows}
 
     def mean_seconds(self, last=50):
@@ -160,26 +183,72 @@ class Jobs:
         return row[0]
 
     def pending(self, limit=20):
-        """The oldest jobs accepted but not yet handed to the queue, with what a job carries."""
+        """The oldest jobs accepted but not handed to the queue (or to be handed again), with
+        what a job carries."""
         with self._db() as db:
             return [dict(r) for r in db.execute(
-                "SELECT id, filename, seed, profile, rubric, data FROM jobs WHERE status='queued' "
-                'AND dispatched=0 ORDER BY created LIMIT ?', (limit,))]
+                f"SELECT {CARRIED} FROM jobs WHERE status IN ('queued', 'running') AND dispatched=0 "
+                'ORDER BY created LIMIT ?', (limit,))]
 
-    def dispatched(self, job_id):
+    def dispatched(self, job_id, message):
+        """The job is in the queue as Redis's ``message``."""
         with self._write() as db:
-            db.execute('UPDATE jobs SET dispatched=1 WHERE id=?', (job_id,))
+            db.execute('UPDATE jobs SET dispatched=1, message=? WHERE id=?', (message, job_id))
 
-    def started(self, job_id, attempt, worker, at):
-        """A worker began an attempt; ignored once the job has its report."""
+    def in_flight(self):
+        """Jobs handed to the queue and not graded: ``id``, ``retry``, ``message``, ``version``."""
+        with self._db() as db:
+            return [dict(r) for r in db.execute(
+                "SELECT id, retry, message, version FROM jobs WHERE status IN ('queued', 'running') "
+                'AND dispatched=1 AND message IS NOT NULL')]
+
+    def lost(self, job_id):
+        """The queue lost the job's message: hand it again (the first report still wins)."""
+        with self._write() as db:
+            db.execute("UPDATE jobs SET dispatched=0 WHERE id=? AND status IN ('queued', 'running')",
+                       (job_id,))
+
+    def started(self, job_id, retry, attempt, worker, at):
+        """A worker began a run; ignored once the job has its report, or for an earlier try."""
         with self._write() as db:
             db.execute("UPDATE jobs SET status='running', attempts=MAX(attempts, ?), worker=?, "
-                       "started=? WHERE id=? AND status IN ('queued', 'running')",
-                       (attempt, worker, at, job_id))
+                       "started=? WHERE id=? AND retry=? AND status IN ('queued', 'running')",
+                       (attempt, worker, at, job_id, retry))
 
-    def finished(self, job_id, status, attempts, report_json, verdict, score, max_score, at):
-        """The job's report; the first one wins (grades are reproducible, a repeat is the same)."""
+    def finished(self, job_id, retry, status, attempts, report_json, verdict, score, max_score, at):
+        """The job's report; the first one wins (grades are reproducible, a repeat is the same).
+        Whether it was taken."""
         with self._write() as db:
-            db.execute('UPDATE jobs SET status=?, attempts=MAX(attempts, ?), report=?, verdict=?, '
-                       "score=?, max_score=?, finished=? WHERE id=? AND status IN ('queued', 'running')",
-                       (status, attempts, report_json, verdict, score, max_score, at, job_id))
+            return db.execute(
+                'UPDATE jobs SET status=?, attempts=MAX(attempts, ?), report=?, verdict=?, score=?, '
+                "max_score=?, finished=? WHERE id=? AND retry=? AND status IN ('queued', 'running')",
+                (status, attempts, report_json, verdict, score, max_score, at, job_id,
+                 retry)).rowcount == 1
+
+    def retry(self, job_id, course):
+        """Grade an ``error`` job again (a new try: events of the last one are ignored); the
+        job, or ``None`` when the course has no such failed job."""
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE jobs SET status='queued', retry=retry+1, dispatched=0, message=NULL, "
+                "attempts=0, worker='', report=NULL, verdict=NULL, score=NULL, max_score=NULL, "
+                "started=NULL, finished=NULL WHERE id=? AND course=? AND status='error'",
+                (job_id, course)).rowcount
+        return self.get(job_id) if changed else None
+
+    def prune(self, before):
+        """Delete the jobs graded before ``before`` (a time), except each learner's latest
+        graded one (the gradebook's); how many went."""
+        with self._write() as db:
+            return db.execute(
+                "DELETE FROM jobs WHERE status IN ('done', 'error') AND finished < ? AND id NOT IN "
+                "(SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY course, learner "
+                "ORDER BY created DESC) AS n FROM jobs WHERE report IS NOT NULL) WHERE n = 1)",
+                (before,)).rowcount
+
+    def grading_seconds(self, course, learner, since):
+        """Seconds of grading a learner's jobs took since ``since`` (fairness)."""
+        with self._db() as db:
+            return db.execute('SELECT COALESCE(SUM(finished - started), 0) FROM jobs WHERE course=? '
+                              'AND learner=? AND finished >= ? AND started IS NOT NULL',
+                              (course, learner, since)).fetchone()[0]
