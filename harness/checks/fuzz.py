@@ -24,8 +24,8 @@ def random_graphs(ctx):
     graded = sum(t.expected is not None for t in trials)
     checked = f'corpus {corpus_id(graphs)}'
     if not failing:
-        return passed(f'{graded} random graphs over {len(ops)} ops match torch and the reference '
-                      f'({checked})')
+        return searched(ctx, ops, f'{graded} random graphs over {len(ops)} ops match torch and '
+                        f'the reference ({checked})')
     # localised first: a graph with an op that fails its own check is that check's to explain
     named = ctx.failing_ops()
     unexplained = [t for t in failing if not t.graph.capabilities & named]
@@ -43,19 +43,45 @@ def random_graphs(ctx):
     minimal, rounds, complete = shrink.shrink(
         smallest, lambda gs: session.run('graph', [item(g, instrument=True) for g in gs]),
         budget.shrink_seconds, Trial)
-    flaky = rerun_differs(session, minimal, budget.reruns)
+    how = (f'shrunk in {rounds} rounds' if complete else
+           f'shrinking stopped after {rounds} rounds (time budget {budget.shrink_seconds:g} s, '
+           f'or a candidate hung or crashed)')
+    return reported(ctx, minimal, f'{len(unexplained)} of {graded} random graphs wrong{aside} '
+                    f'({checked})', how, unexplained)
+
+
+def searched(ctx, ops, corpus_passed):
+    """The corpus passed: with a search budget (the thorough profile), a Hypothesis search over
+    the ops whose own checks pass, its smallest failure reported like the corpus's."""
+    budget = ctx.budget
+    if not budget.search:
+        return passed(corpus_passed)
+    from micrograde.fuzz import search  # Hypothesis: the thorough profile only
+    ops = ops - ctx.failing_ops()
+    found = search.search(lambda g: run_graphs(ctx.session, [g], instrument=True)[0], ops,
+                          ctx.config.seed, budget.search, budget.max_nodes, budget.shrink_seconds)
+    what = (f'{found.ran} graphs a Hypothesis search drew (seed {ctx.config.seed}) from boundary '
+            f'inputs over {len(ops)} ops')
+    if found.trial is None:
+        return passed(f'{corpus_passed}; so do {what}')
+    how = ('shrunk by Hypothesis' if found.complete else
+           f'Hypothesis stopped shrinking (time budget {budget.shrink_seconds:g} s, or a graph '
+           f'hung or crashed)')
+    return reported(ctx, found.trial, f'{corpus_passed}, but of {what} some are wrong', how,
+                    [found.trial])
+
+
+def reported(ctx, minimal, lead, how, wrong):
+    """A failure: the smallest graph found, re-run for non-determinism and explained."""
+    flaky = rerun_differs(ctx.session, minimal, ctx.budget.reruns)
     diagnosis = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch,
                         minimal.actual.order)
     if flaky:
         diagnosis += (' The result changes from run to run on the same graph: iterating over a '
                       'set (e.g. of children) makes the order depend on memory addresses.')
-    how = (f'shrunk in {rounds} rounds' if complete else
-           f'shrinking stopped after {rounds} rounds (time budget {budget.shrink_seconds:g} s, '
-           f'or a candidate hung or crashed)')
-    return failed(f'{len(unexplained)} of {graded} random graphs wrong{aside} ({checked}); '
-                  f'smallest found ({len(minimal.graph.nodes)} nodes, {how}): {diagnosis}',
-                  diagnosis=diagnosis, counterexample=counterexample(minimal),
-                  output=''.join(t.actual.output for t in unexplained[:3]))
+    return failed(f'{lead}; smallest found ({len(minimal.graph.nodes)} nodes, {how}): '
+                  f'{diagnosis}', diagnosis=diagnosis, counterexample=counterexample(minimal),
+                  output=''.join(t.actual.output for t in wrong[:3]))
 
 
 def corpus_id(graphs):

@@ -1,6 +1,7 @@
 """Random expression DAGs that break real engines, from any source of choices.
 
-One builder serves both the Hypothesis strategy (``micrograde.fuzz.strategies``, for the test suite) and
+One builder serves both the Hypothesis strategies (``micrograde.fuzz.strategies``: the thorough profile's
+search, the test suite, course authors' property tests) and
 the fuzz corpus a grade runs (``corpus``: ``random.Random`` only), so grading needs neither
 Hypothesis nor torch to know which graphs it fuzzes with.
 
@@ -33,7 +34,7 @@ def valid_result(value):
 
 def moves(capability, values, first):
     """Valid nodes of this capability whose (first) operand is the entry ``first``: operands in
-    the op's domain (see ``harness/worker/ops.py``), a finite, bounded result."""
+    the op's domain (see ``micrograde/worker/ops.py``), a finite, bounded result."""
     op, operands, left = form(capability)
     domain = op.domain_of(capability)
     xs = [v.data for v in values]
@@ -80,18 +81,22 @@ class Seeded:
     def pick(self, options):
         return options[self.rng.randrange(len(options))]
 
+    def leaf(self):
+        """An input value: a quarter integer in [-3, 3]."""
+        return self.rng.randint(-12, 12) / 4
+
 
 def build(choose, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True):
     """A random DAG over the capabilities ``ops`` (see ``micrograde.worker.ops.FORMS``).
 
-    ``choose`` gives ``integer(lo, hi)`` and ``pick(options)``.  With ``scale_output`` the output
-    is multiplied by a constant other than 1 (an input ``k`` when the engine takes no plain
+    ``choose`` gives ``integer(lo, hi)``, ``pick(options)`` and ``leaf()`` (an input value).
+    With ``scale_output`` the output is multiplied by a constant other than 1 (an input ``k`` when the engine takes no plain
     numbers), so that a backward pass that ignores the upstream gradient cannot hide.
     """
     ops = tuple(op for op in ALL_OPS if op in ops)  # a fixed order, so shrinking is stable
     scale = [op for op in ('mul_const', 'rmul', 'mul') if op in ops][:1] if scale_output else []
     n_inputs = choose.integer(1, max_inputs)
-    inputs = [(NAMES[i], choose.integer(-12, 12) / 4) for i in range(n_inputs)]
+    inputs = [(NAMES[i], choose.leaf()) for i in range(n_inputs)]
     factor = choose.pick([c for c in CONSTANTS if c != 1.0]) if scale else None
     if scale == ['mul']:
         inputs.append(('k', factor))
@@ -206,7 +211,7 @@ def corpus(seed, ops, examples, max_nodes):
 
 
 def pool(seed, examples, max_nodes):
-    """Every graph any engine's corpus can hold (what ``harness.build_oracles`` ships)."""
+    """Every graph any engine's corpus can hold (what ``micrograde.surfaces.build_oracles`` ships)."""
     graphs = {}
     for s in pool_sets():
         st = stream(seed, s, examples, max_nodes)
