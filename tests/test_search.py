@@ -1,8 +1,12 @@
 """The thorough profile's Hypothesis search: it finds what the corpus cannot reach (boundary
 inputs), names it like any counterexample, and is the same search for the same seed."""
 import os
+import subprocess
+import sys
 
-from conftest import SUBMISSIONS
+import pytest
+
+from conftest import ROOT, SUBMISSIONS
 from micrograde.checks.trials import Trial
 from micrograde.diagnose.diagnosis import first_mismatch
 from micrograde.fuzz import search
@@ -59,3 +63,25 @@ def test_the_search_is_the_same_for_the_same_seed_and_keeps_no_database(tmp_path
     assert (first.trial.graph, first.ran) == (again.trial.graph, again.ran)
     assert [n.op for n in first.trial.graph.nodes][:1] == ['tanh']
     assert not any(tmp_path.iterdir())  # no example database on disk
+
+
+def _readme_example():
+    text = (ROOT / 'README.md').read_text()
+    block = text.split('<!-- course-repository example -->\n```python\n', 1)[1]
+    return block.split('```', 1)[0]
+
+
+@pytest.mark.parametrize('engine, passes', [('lecture_engine.py', True),
+                                            ('bug_tanh_derivative.py', False)])
+def test_the_readme_course_repository_example_runs(tmp_path, engine, passes):
+    """pytest + Hypothesis against a learner's Value, as a course repository would run it."""
+    (tmp_path / 'tests').mkdir()
+    (tmp_path / 'tests' / 'test_engine.py').write_text(_readme_example())
+    (tmp_path / 'engine.py').write_text((SUBMISSIONS / engine).read_text())
+    out = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+                          '-p', 'no:randomly', 'tests'], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert (out.returncode == 0) == passes, out.stdout[-3000:]
+    if not passes:
+        assert 'the local derivative of tanh is wrong' in out.stdout
+        assert '.tanh()' in out.stdout and 'out.backward()' in out.stdout  # runnable code
