@@ -9,9 +9,10 @@ import pytest
 from conftest import ROOT, SUBMISSIONS
 from micrograde.checks.trials import Trial
 from micrograde.diagnose.diagnosis import first_mismatch
+from micrograde.isolate.answers import Failure, GraphResult
 from micrograde.fuzz import search
 from micrograde.fuzz.strategies import Engine
-from micrograde.oracle.oracles import expected
+from micrograde.oracle.oracles import expected, run_reference
 from micrograde.reference import Value
 from test_fast_feedback import _grade
 
@@ -85,3 +86,19 @@ def test_the_readme_course_repository_example_runs(tmp_path, engine, passes):
     if not passes:
         assert 'the local derivative of tanh is wrong' in out.stdout
         assert '.tanh()' in out.stdout and 'out.backward()' in out.stdout  # runnable code
+
+
+def test_a_lost_worker_ends_the_search():
+    """A graph that hangs or crashes the worker is reported as found: no candidate is worth
+    another one (the checks after this one need the worker)."""
+    lost = GraphResult(error=Failure('worker', 'WorkerLost', 'timed out after 10 s'))
+    ran = []
+
+    def run(graph):
+        ran.append(graph)
+        actual = lost if 'tanh' in graph.capabilities else Engine(Value).run(graph)
+        want = run_reference(graph)
+        return Trial(graph, actual, want, first_mismatch(graph, actual, want))
+    found = search.search(run, frozenset({'add', 'mul', 'tanh'}), 0, 100, 6, 10.0)
+    assert found.trial.actual is lost and not found.complete
+    assert found.ran == len(ran) and ran[-1] == found.trial.graph

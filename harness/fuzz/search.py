@@ -9,6 +9,7 @@ after which no more candidates run (a report that hits it may differ from run to
 by the thorough profile only: Hypothesis costs about as much as torch to import, and its graphs
 are not in the shipped store (torch answers them, then the cache).
 """
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -30,17 +31,18 @@ class Found:
 def search(run, ops, seed, examples, max_nodes, seconds):
     """Search ``examples`` graphs over ``ops``; ``run(graph)`` runs one on the submission and
     returns its judged trial (``micrograde.checks.trials.Trial``)."""
-    found, failing, deadline = Found(), {}, []
+    found, failing, deadline = Found(), {}, [math.inf]
 
     def fails(graph):
-        if deadline and time.perf_counter() > deadline[0] or any(map(lost, failing.values())):
+        if time.perf_counter() > deadline[0]:
             found.complete = False
             return False  # out of time, or the worker was lost: Hypothesis keeps what it has
         found.ran += 1
         trial = run(graph)
         if trial.failed:
-            deadline[:] = deadline or [time.perf_counter() + seconds]
             failing[graph] = trial
+            lost = trial.actual.error and trial.actual.error.lost
+            deadline[0] = -math.inf if lost else min(deadline[0], time.perf_counter() + seconds)
         return trial.failed
 
     strategy = graphs(ops, max_nodes=max_nodes, leaves=leaves(boundary=True))
@@ -54,10 +56,6 @@ def search(run, ops, seed, examples, max_nodes, seconds):
     except HypothesisException:  # nothing failed, or the engine answers differently each time
         found.trial = min(failing.values(), key=_size, default=None)
     return found
-
-
-def lost(trial):
-    return bool(trial.actual.error and trial.actual.error.lost)
 
 
 def _size(trial):
