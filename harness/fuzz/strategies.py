@@ -2,7 +2,8 @@
 
 ``micrograde.fuzz.dags.build`` drawing from Hypothesis, so that failures shrink: the test
 suite's property tests, the thorough profile's search (``micrograde.fuzz.search``) and a
-course's own tests use them (also as ``micrograde.strategies``).  A course repository checks a learner's engine with pytest and Hypothesis::
+course's own tests use them (as ``micrograde.strategies``).  A course repository checks a
+learner's engine with pytest and Hypothesis::
 
     from hypothesis import given
     from micrograde.strategies import Engine, LECTURE, graphs, leaves
@@ -17,7 +18,7 @@ Imports Hypothesis (about as slow as torch): the quick and standard grades never
 from hypothesis import strategies as st
 
 from micrograde.diagnose.diagnosis import explain, first_mismatch
-from micrograde.fuzz.dags import ALL_OPS, LECTURE, build
+from micrograde.fuzz.dags import ALL_OPS, build
 from micrograde.isolate.answers import GraphResult
 from micrograde.oracle import oracles
 from micrograde.worker.execute import Backend, run_graph
