@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, SUBMISSIONS
 from micrograde.fuzz import shrink
 from micrograde.isolate.answers import Failure, GraphResult
@@ -47,6 +49,29 @@ def test_a_cold_grade_of_a_correct_engine_imports_neither_torch_nor_hypothesis(t
     assert imported == []
     blocked, same, _ = _grade('lecture_engine.py', tmp_path, block=True)
     assert blocked.returncode == 0 and same == report
+    assert not any(tmp_path.glob('oracles-*/*.json'))  # every answer was shipped
+
+
+#: The reference engine without some ops: an op set no example has and no pool set is.
+PARTIAL = (ROOT / 'reference' / 'engine.py').read_text() + (
+    "\nfor _name in ('log', 'sigmoid', '__rtruediv__', '__rsub__', '__rpow__', 'relu'):\n"
+    "    delattr(Value, _name)\n")
+
+
+@pytest.mark.parametrize('name', ['value_only.py', 'number_in_value.py', 'local_grads_engine.py',
+                                  'missing_ops.py', 'partial_reference.py'])
+def test_a_cold_grade_of_an_engine_with_a_partial_op_set_never_imports_torch(tmp_path, name):
+    """Its corpus comes from the shipped pool whatever ops it has: torch is made unimportable in
+    the grading process, and the grade is the same as with torch there."""
+    if name == 'partial_reference.py':
+        (tmp_path / name).write_text(PARTIAL)
+        name = tmp_path / name
+    out, report, imported = _grade(name, tmp_path)
+    assert imported == [] and out.returncode == 0, out.stdout + out.stderr
+    blocked, same, _ = _grade(name, tmp_path, block=True)
+    assert same == report
+    fuzz = {c['id']: c for c in report['checks']}['fuzz.dags']
+    assert fuzz['status'] == 'passed' and 'corpus ' in fuzz['message']
     assert not any(tmp_path.glob('oracles-*/*.json'))  # every answer was shipped
 
 

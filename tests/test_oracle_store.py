@@ -1,6 +1,7 @@
 """The oracle store: shipped answers are torch's, missing graphs fall back to torch, the cache is
 never trusted blindly, and reading it needs neither torch nor Hypothesis."""
 import json
+import random
 from dataclasses import asdict
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from micrograde.oracle import oracle_store, oracles
 from micrograde.surfaces import build_oracles
 from micrograde.model import cases
 from micrograde.grader.config import PROFILES
-from micrograde.fuzz.dags import ALL_OPS, corpus
+from micrograde.fuzz.dags import ALL_OPS, CORE, corpus
 from micrograde.oracle.oracle_store import Store, key
 
 ONLY_STDLIB = '''
@@ -78,6 +79,21 @@ def test_every_engine_lacking_an_op_gets_a_full_corpus():
         graphs = corpus(0, frozenset(ALL_OPS) - {op}, budget.examples, budget.max_nodes)
         assert len(graphs) == budget.examples
         assert all(op not in g.capabilities for g in graphs)
+
+
+def test_every_op_set_draws_a_full_corpus_from_the_shipped_pool():
+    """Whatever ops an engine has (the fuzz check needs add and mul), its quick and standard
+    corpus is full, uses every op it has, and every answer ships: no grade imports torch."""
+    shipped, rng = oracle_store.read_shipped(), random.Random(24)
+    others = sorted(set(ALL_OPS) - CORE)
+    for _ in range(150):
+        ops = CORE | {op for op in others if rng.random() < rng.random()}
+        for name in build_oracles.POOLED:
+            b = PROFILES[name]
+            graphs = corpus(0, frozenset(ops), b.examples, b.max_nodes)
+            assert len(graphs) == b.examples == len(set(graphs)), sorted(ops)
+            assert set().union(*(g.capabilities for g in graphs)) == ops | {'backward'}
+            assert all(key(g) in shipped for g in graphs), sorted(ops)
 
 
 def test_the_store_answers_without_torch_or_hypothesis():

@@ -33,8 +33,8 @@ def random_graphs(ctx):
                       counterexample=counterexample(differs), misconception=Misconception(
                           Code.ORDER_DEPENDENT, method='backward'))
     if not failing:
-        return passed(f'{graded} random graphs over {len(ops)} ops match torch and the reference '
-                      f'({checked})')
+        return searched(ctx, ops, f'{graded} random graphs over {len(ops)} ops match torch and '
+                        f'the reference ({checked})')
     # localised first: a graph with an op that fails its own check is that check's to explain
     named = ctx.failing_ops()
     unexplained = [t for t in failing if not t.graph.capabilities & named]
@@ -52,7 +52,37 @@ def random_graphs(ctx):
     minimal, rounds, complete = shrink.shrink(
         smallest, lambda gs: session.run('graph', [item(g, instrument=True) for g in gs]),
         budget.shrink_seconds, Trial)
-    flaky = rerun_differs(session, minimal, budget.reruns)
+    how = (f'shrunk in {rounds} rounds' if complete else
+           f'shrinking stopped after {rounds} rounds (time budget {budget.shrink_seconds:g} s, '
+           f'or a candidate hung or crashed)')
+    return reported(ctx, minimal, f'{len(unexplained)} of {graded} random graphs wrong{aside} '
+                    f'({checked})', how, unexplained)
+
+
+def searched(ctx, ops, corpus_passed):
+    """The corpus passed: with a search budget (the thorough profile), a Hypothesis search over
+    the ops whose own checks pass, its smallest failure reported like the corpus's."""
+    budget = ctx.budget
+    if not budget.search:
+        return passed(corpus_passed)
+    from micrograde.fuzz import search  # Hypothesis: the thorough profile only
+    ops = ops - ctx.failing_ops()
+    found = search.search(lambda g: run_graphs(ctx.session, [g], instrument=True)[0], ops,
+                          ctx.config.seed, budget.search, budget.max_nodes, budget.shrink_seconds)
+    what = (f'{found.ran} graphs a Hypothesis search drew (seed {ctx.config.seed}) from boundary '
+            f'inputs over {len(ops)} ops')
+    if found.trial is None:
+        return passed(f'{corpus_passed}; so do {what}')
+    how = ('shrunk by Hypothesis' if found.complete else
+           f'Hypothesis stopped shrinking (time budget {budget.shrink_seconds:g} s, or a graph '
+           f'hung or crashed)')
+    return reported(ctx, found.trial, f'{corpus_passed}, but of {what} some are wrong', how,
+                    [found.trial])
+
+
+def reported(ctx, minimal, lead, how, wrong):
+    """A failure: the smallest graph found, re-run for non-determinism and explained."""
+    flaky = rerun_differs(ctx.session, minimal, ctx.budget.reruns)
     found = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch,
                     minimal.actual.order, ctx.trusted())
     diagnosis, named = found.text, misconception(found, minimal.graph, minimal.actual,
@@ -61,14 +91,9 @@ def random_graphs(ctx):
         diagnosis += f' The result changes with the order of a set: {ORDER}.'
         if found.code == Code.GRADIENTS_DISAGREE:
             named = Misconception(Code.ORDER_DEPENDENT, method='backward')
-    how = (f'shrunk in {rounds} rounds' if complete else
-           f'shrinking stopped after {rounds} rounds (time budget {budget.shrink_seconds:g} s, '
-           f'or a candidate hung or crashed)')
-    return failed(f'{len(unexplained)} of {graded} random graphs wrong{aside} ({checked}); '
-                  f'smallest found ({len(minimal.graph.nodes)} nodes, {how}): {diagnosis}',
-                  diagnosis=diagnosis, counterexample=counterexample(minimal, found),
-                  misconception=named,
-                  output=''.join(t.actual.output for t in unexplained[:3]))
+    return failed(f'{lead}; smallest found ({len(minimal.graph.nodes)} nodes, {how}): '
+                  f'{diagnosis}', diagnosis=diagnosis, counterexample=counterexample(minimal, found),
+                  misconception=named, output=''.join(t.actual.output for t in wrong[:3]))
 
 
 ORDER = ('the result depends on the order a set (e.g. of children) iterates in: a walk over it '

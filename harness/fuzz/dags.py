@@ -1,6 +1,7 @@
 """Random expression DAGs that break real engines, from any source of choices.
 
-One builder serves both the Hypothesis strategy (``micrograde.fuzz.strategies``, for the test suite) and
+One builder serves both the Hypothesis strategies (``micrograde.fuzz.strategies``: the thorough profile's
+search, the test suite, course authors' property tests) and
 the fuzz corpus a grade runs (``corpus``: ``random.Random`` only), so grading needs neither
 Hypothesis nor torch to know which graphs it fuzzes with.
 
@@ -12,6 +13,7 @@ few dead nodes; its partner (and sometimes its first operand) is any earlier ent
 shared at unequal depths and ``a*a`` occurs.
 """
 import functools
+import itertools
 import math
 import random
 
@@ -32,7 +34,7 @@ def valid_result(value):
 
 def moves(capability, values, first):
     """Valid nodes of this capability whose (first) operand is the entry ``first``: operands in
-    the op's domain (see ``harness/worker/ops.py``), a finite, bounded result."""
+    the op's domain (see ``micrograde/worker/ops.py``), a finite, bounded result."""
     op, operands, left = form(capability)
     domain = op.domain_of(capability)
     xs = [v.data for v in values]
@@ -79,18 +81,22 @@ class Seeded:
     def pick(self, options):
         return options[self.rng.randrange(len(options))]
 
+    def leaf(self):
+        """An input value: a quarter integer in [-3, 3]."""
+        return self.rng.randint(-12, 12) / 4
+
 
 def build(choose, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True):
     """A random DAG over the capabilities ``ops`` (see ``micrograde.worker.ops.FORMS``).
 
-    ``choose`` gives ``integer(lo, hi)`` and ``pick(options)``.  With ``scale_output`` the output
-    is multiplied by a constant other than 1 (an input ``k`` when the engine takes no plain
+    ``choose`` gives ``integer(lo, hi)``, ``pick(options)`` and ``leaf()`` (an input value).
+    With ``scale_output`` the output is multiplied by a constant other than 1 (an input ``k`` when the engine takes no plain
     numbers), so that a backward pass that ignores the upstream gradient cannot hide.
     """
     ops = tuple(op for op in ALL_OPS if op in ops)  # a fixed order, so shrinking is stable
     scale = [op for op in ('mul_const', 'rmul', 'mul') if op in ops][:1] if scale_output else []
     n_inputs = choose.integer(1, max_inputs)
-    inputs = [(NAMES[i], choose.integer(-12, 12) / 4) for i in range(n_inputs)]
+    inputs = [(NAMES[i], choose.leaf()) for i in range(n_inputs)]
     factor = choose.pick([c for c in CONSTANTS if c != 1.0]) if scale else None
     if scale == ['mul']:
         inputs.append(('k', factor))
@@ -121,18 +127,93 @@ def build(choose, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True):
     return Graph(tuple(inputs), tuple(nodes), len(inputs) + len(nodes) - 1).pruned()
 
 
+#: What every fuzzed engine has (the fuzz check needs both): every pool set holds them.
+CORE = frozenset({'add', 'mul'})
+#: The lecture's engine: every form but ``a ** b`` and ``2.0 ** a`` (micrograd's too).
+LECTURE = frozenset(ALL_OPS) - {'pow_value', 'rpow'}
+#: The smallest engines seen: the lecture's first hour, and an engine of Values only.
+SMALL_OP_SETS = (frozenset({'add', 'add_const', 'mul', 'mul_const', 'tanh'}),
+                 frozenset({'add', 'mul', 'exp', 'log', 'tanh', 'relu', 'sigmoid'}))
+
+
+def pool_sets():
+    """The op sets of the pool, each with a stream of graphs over it: whole corpora for the
+    engines seen most (all ops, the lecture's, one op fewer, the smallest), a part of one for
+    the core with one or two ops more, from which any other engine's corpus is drawn."""
+    every = frozenset(ALL_OPS)
+    fewer = [base - {op} for base in (every, LECTURE) for op in sorted(base - CORE)]
+    others = sorted(every - CORE)
+    return tuple(dict.fromkeys([every, LECTURE, *fewer, *SMALL_OP_SETS,
+                                *(CORE | {a, b} for a, b in itertools.combinations(others, 2)),
+                                *(CORE | {a} for a in others), CORE]))
+
+
+#: The share of a corpus the pool holds over the core and one op more (1/2), or two (1/5).
+PARTS = {3: 2, 4: 5}
+
+
+def part(ops, examples):
+    """How many graphs the pool holds over ``ops`` for a corpus of ``examples``: a whole
+    corpus for the engines seen most and the core, a part of one for the core and one or two."""
+    return max(1, examples // PARTS[len(ops)]) if len(ops) in PARTS else examples
+
+
+class Stream:
+    """The distinct graphs of one pool set for one seed, made on demand (a grade reads a few of
+    most streams) and the same prefix however far it is read; at most ``size``, with bounded
+    retries (small op sets repeat themselves)."""
+
+    def __init__(self, seed, ops, size, max_nodes):
+        self.rng = random.Random(f'micrograde-corpus:{seed}:{",".join(sorted(ops))}')
+        self.ops, self.size, self.max_nodes = ops, size, max_nodes
+        self.graphs, self.seen, self.tries = [], set(), size * 5
+
+    def get(self, i):
+        """The ``i``-th graph, or ``None`` past the end."""
+        while len(self.graphs) <= i and len(self.graphs) < self.size and self.tries:
+            self.tries -= 1
+            g = build(Seeded(self.rng), self.ops, max_nodes=self.max_nodes)
+            key = g.to_json()
+            if key not in self.seen:
+                self.seen.add(key)
+                self.graphs.append(g)
+        return self.graphs[i] if i < len(self.graphs) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def stream(seed, ops, examples, max_nodes):
+    return Stream(seed, ops, part(ops, examples), max_nodes)
+
+
 @functools.lru_cache(maxsize=64)
 def corpus(seed, ops, examples, max_nodes):
-    """``examples`` distinct graphs over ``ops`` for ``seed``: the same list on every machine and
-    in every process, made without Hypothesis or torch (a batch pays for it once)."""
-    rng = random.Random(f'micrograde-corpus:{seed}')
-    choose, out, seen = Seeded(rng), [], set()
-    for _ in range(examples * 5):  # small op sets repeat themselves: bounded retries
-        g = build(choose, tuple(sorted(ops)), max_nodes=max_nodes)
-        key = g.to_json()
-        if key not in seen:
-            seen.add(key)
-            out.append(g)
-            if len(out) == examples:
+    """``examples`` distinct graphs for an engine with the capabilities ``ops``, drawn from the
+    pool (``pool_sets``), so that their answers ship with the grader whatever ops an engine has:
+    the same list on every machine and in every process, made without Hypothesis or torch.
+
+    An engine whose op set is a pool set gets that set's stream.  Any other takes the pool sets
+    it has in layers, the largest first (those no other of its sets contains), reading their
+    streams in turn so that every op it has is mixed with the others, until it has enough."""
+    ops = frozenset(ops) & frozenset(ALL_OPS)
+    left = [s for s in pool_sets() if s <= ops]
+    out, seen = [], set()
+    while left and len(out) < examples:
+        layer = [ops] if ops in left else [s for s in left if not any(s < t for t in left)]
+        left = [s for s in left if s not in layer]
+        streams = [stream(seed, s, examples, max_nodes) for s in layer]
+        for i in range(examples):
+            drawn = [g for st in streams if (g := st.get(i)) is not None]
+            out += [g for g in dict.fromkeys(drawn) if g not in seen][:examples - len(out)]
+            seen.update(drawn)
+            if not drawn or len(out) == examples:
                 break
     return tuple(out)
+
+
+def pool(seed, examples, max_nodes):
+    """Every graph any engine's corpus can hold (what ``micrograde.surfaces.build_oracles`` ships)."""
+    graphs = {}
+    for s in pool_sets():
+        st = stream(seed, s, examples, max_nodes)
+        graphs.update(dict.fromkeys(g for i in range(st.size) if (g := st.get(i)) is not None))
+    return list(graphs)

@@ -1,15 +1,55 @@
-"""Hypothesis strategies for expression DAGs: ``micrograde.fuzz.dags.build`` drawing from Hypothesis,
-so that failures shrink (the test suite's property tests use them)."""
+"""Hypothesis strategies for expression DAGs, and an adapter that runs them on a Value class.
+
+``micrograde.fuzz.dags.build`` drawing from Hypothesis, so that failures shrink: the test
+suite's property tests, the thorough profile's search (``micrograde.fuzz.search``) and a
+course's own tests use them (as ``micrograde.strategies``).  A course repository checks a
+learner's engine with pytest and Hypothesis::
+
+    from hypothesis import given
+    from micrograde.strategies import Engine, LECTURE, graphs, leaves
+    from engine import Value  # the learner's
+
+    @given(graphs(ops=LECTURE, leaves=leaves(boundary=True)))
+    def test_values_and_gradients(graph):
+        Engine(Value).check(graph)  # AssertionError: runnable code, what is wrong and where
+
+Imports Hypothesis (about as slow as torch): the quick and standard grades never import this.
+"""
 from hypothesis import strategies as st
 
+from micrograde.diagnose.diagnosis import explain, first_mismatch
 from micrograde.fuzz.dags import ALL_OPS, build
+from micrograde.isolate.answers import GraphResult
+from micrograde.oracle import oracles
+from micrograde.worker.execute import Backend, run_graph
+
+#: The largest input magnitude drawn: the lecture's tanh, (e**2x - 1)/(e**2x + 1), overflows
+#: beyond 354, which the course accepts; values computed from inputs stay within ``dags.BOUND``.
+LARGEST = 300.0
+#: Where engines break: zero of both signs, the tiniest magnitudes, the largest drawn.
+BOUNDARY = (0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, LARGEST, -LARGEST)
+
+
+def leaves(boundary=False):
+    """Input values: the corpus's (quarter integers in [-3, 3]), or with ``boundary`` also the
+    boundary values, integers up to ``LARGEST`` and any float within it (Hypothesis favours
+    tiny and huge magnitudes itself)."""
+    corpus = st.integers(-12, 12).map(lambda k: k / 4)
+    if not boundary:
+        return corpus
+    return st.one_of(st.sampled_from(BOUNDARY), corpus,
+                     st.integers(-int(LARGEST), int(LARGEST)).map(float),
+                     st.floats(-LARGEST, LARGEST, allow_nan=False, allow_infinity=False))
+
+
+CORPUS_LEAVES = leaves()
 
 
 class _Drawn:
     """Choices drawn from Hypothesis: integers shrink towards ``lo``, picks towards the first."""
 
-    def __init__(self, draw):
-        self.draw = draw
+    def __init__(self, draw, leaves):
+        self.draw, self.leaves = draw, leaves
 
     def integer(self, lo, hi):
         return self.draw(st.integers(lo, hi))
@@ -17,8 +57,37 @@ class _Drawn:
     def pick(self, options):
         return self.draw(st.sampled_from(options))
 
+    def leaf(self):
+        return self.draw(self.leaves)
+
 
 @st.composite
-def graphs(draw, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True):
-    """Random DAGs over the capabilities ``ops``; see ``micrograde.fuzz.dags.build``."""
-    return build(_Drawn(draw), ops, max_inputs, max_nodes, scale_output)
+def graphs(draw, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True, leaves=None):
+    """Random DAGs over the capabilities ``ops`` (``micrograde.worker.ops.FORMS``; ``LECTURE``:
+    the lecture's), inputs from ``leaves`` (default: the corpus's); see ``micrograde.fuzz.dags.build``."""
+    chooser = _Drawn(draw, CORPUS_LEAVES if leaves is None else leaves)
+    return build(chooser, tuple(ops), max_inputs, max_nodes, scale_output)
+
+
+class Engine:
+    """A Value class run on graphs as the grader's worker runs it, here in this process."""
+
+    def __init__(self, cls):
+        self.backend = Backend(cls)
+
+    def run(self, graph):
+        """Every entry's data and grad (``micrograde.isolate.answers.GraphResult``), or where it failed."""
+        return GraphResult.parse(run_graph(graph.wire(), self.backend))
+
+    def check(self, graph):
+        """Raise ``AssertionError`` (runnable code, what is wrong and where) unless the values
+        and gradients match the grader's oracles: torch's answer where it ships, else the
+        reference engine's (the grader's suite checks that the two agree); never imports torch."""
+        with oracles.offline():
+            expected = oracles.expected(graph)
+        if expected is None:
+            return
+        actual = self.run(graph)
+        mismatch = first_mismatch(graph, actual, expected)
+        if mismatch is not None:
+            raise AssertionError(f'{explain(graph, actual, expected, mismatch)}\n{graph.code()}')

@@ -23,6 +23,9 @@ class Budget:
     # a safety net (shrinking takes ~0.1 s); a report that hits it may differ from run to run
     reruns: int          # extra runs of a failing example to detect non-determinism
     chain: int           # depth of the robustness chain
+    search: int = 0      # graphs a Hypothesis search draws after the corpus passes
+    # (harness/fuzz/search.py): boundary inputs, shapes the corpus does not reach; it imports
+    # Hypothesis and torch, so the quick and standard profiles do not search
 
     def to_dict(self):
         return dict(self.__dict__)
@@ -31,7 +34,8 @@ class Budget:
 PROFILES = {
     'quick': Budget(examples=60, max_nodes=6, shrink_seconds=5.0, reruns=2, chain=2000),
     'standard': Budget(examples=200, max_nodes=8, shrink_seconds=8.0, reruns=3, chain=5000),
-    'thorough': Budget(examples=1000, max_nodes=12, shrink_seconds=15.0, reruns=3, chain=20000),
+    'thorough': Budget(examples=1000, max_nodes=12, shrink_seconds=15.0, reruns=3, chain=20000,
+                       search=300),
 }
 
 

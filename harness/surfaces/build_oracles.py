@@ -1,9 +1,10 @@
 """``make oracles``: compute torch's answers for every graph a default grade meets and write them
 as package data (``harness/oracle/data/oracles.json``, see ``micrograde.oracle.oracle_store``).
 
-Shipped: the fixed graphs of ``micrograde.model.cases`` (with every profile's chain) and the fuzz corpora
-of ``SHIPPED_SEEDS`` for all ops and for the lecture's engine in every profile; in the quick and
-standard profiles also for every engine lacking one op more, and for ``SMALL_OP_SETS``.  Any other corpus is computed once by the
+Shipped: the fixed graphs of ``micrograde.model.cases`` (with every profile's chain) and, for
+``SHIPPED_SEEDS``, the whole fuzz pool (``micrograde.fuzz.dags.pool``) of the quick and standard
+profiles, from which every engine's corpus is drawn whatever ops it has; in the thorough profile
+the corpora of all ops and of the lecture's engine.  Any other corpus is computed once by the
 grader and cached on disk.  ``tests/test_oracle_store.py`` rebuilds the answers with torch and
 fails on any difference, so stale data cannot pass the suite.
 """
@@ -14,35 +15,23 @@ from micrograde import __version__
 from micrograde.model import cases
 from micrograde.oracle import oracles
 from micrograde.grader.config import PROFILES
-from micrograde.fuzz.dags import ALL_OPS, corpus
+from micrograde.fuzz.dags import ALL_OPS, LECTURE, corpus, pool
 from micrograde.oracle.oracle_store import FORMAT, SHIPPED, key
 
-#: The lecture's engine: every form but ``a ** b`` and ``2.0 ** a`` (micrograd's too).
-LECTURE = frozenset(ALL_OPS) - {'pow_value', 'rpow'}
-#: The smallest engines seen: the lecture's first hour, and an engine of Values only.
-SMALL_OP_SETS = (('add', 'add_const', 'mul', 'mul_const', 'tanh'),
-                 ('add', 'mul', 'exp', 'log', 'tanh', 'relu', 'sigmoid'))
 SHIPPED_SEEDS = (0,)
-
-
-def corpora(seeds=SHIPPED_SEEDS):
-    """``{(seed, profile, op set): graphs}`` whose answers are shipped."""
-    every = frozenset(ALL_OPS)
-    fewer = [base - {op} for base in (every, LECTURE) for op in sorted(base)]
-    fewer += [frozenset(s) for s in SMALL_OP_SETS]
-    out = {}
-    for seed in seeds:
-        for name, budget in PROFILES.items():
-            for ops in [every, LECTURE] + (fewer if name != 'thorough' else []):
-                out[seed, name, ops] = corpus(seed, ops, budget.examples, budget.max_nodes)
-    return out
+#: The profiles whose whole pool ships; the others ship the corpora of ``THOROUGH_SETS`` only.
+POOLED = ('quick', 'standard')
+THOROUGH_SETS = (frozenset(ALL_OPS), LECTURE)
 
 
 def shipped_graphs(seeds=SHIPPED_SEEDS):
-    """Every graph whose answer is shipped: the fixed cases and the shipped corpora."""
+    """Every graph whose answer is shipped: the fixed cases and the shipped pools."""
     graphs = dict.fromkeys(cases.fixed(b.chain for b in PROFILES.values()))
-    for graph_list in corpora(seeds).values():
-        graphs.update(dict.fromkeys(graph_list))
+    for seed in seeds:
+        for name, b in PROFILES.items():
+            found = pool(seed, b.examples, b.max_nodes) if name in POOLED else [
+                g for ops in THOROUGH_SETS for g in corpus(seed, ops, b.examples, b.max_nodes)]
+            graphs.update(dict.fromkeys(found))
     return list(graphs)
 
 

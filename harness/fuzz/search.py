@@ -1,0 +1,63 @@
+"""The thorough profile's search, after the corpus passes: Hypothesis draws graphs over the
+engine's ops from boundary inputs (0, -0.0, tiny and huge magnitudes, integers; operands
+repeated as the corpus repeats them), each is run on the submission and judged by the same
+oracles as the corpus, and Hypothesis shrinks the first failure itself.
+
+Derandomized by the seed (``find``'s ``random``), with no example database on disk, so a report
+is the same on every machine; the shrinking time budget is the profile's ``shrink_seconds``,
+after which no more candidates run (a report that hits it may differ from run to run).  Imported
+by the thorough profile only: Hypothesis costs about as much as torch to import, and its graphs
+are not in the shipped store (torch answers them, then the cache).
+"""
+import math
+import random
+import time
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, Phase, Verbosity, find, settings
+from hypothesis.errors import HypothesisException
+
+from micrograde.fuzz.strategies import graphs, leaves
+
+
+@dataclass
+class Found:
+    """What a search ran and the smallest failing trial (``None``: none failed)."""
+    ran: int = 0
+    trial: object = None
+    complete: bool = True  # shrinking ended by itself, not by the time budget or a lost worker
+
+
+def search(run, ops, seed, examples, max_nodes, seconds):
+    """Search ``examples`` graphs over ``ops``; ``run(graph)`` runs one on the submission and
+    returns its judged trial (``micrograde.checks.trials.Trial``)."""
+    found, failing, deadline = Found(), {}, [math.inf]
+
+    def fails(graph):
+        if time.perf_counter() > deadline[0]:
+            found.complete = False
+            return False  # out of time, or the worker was lost: Hypothesis keeps what it has
+        found.ran += 1
+        trial = run(graph)
+        if trial.failed:
+            failing[graph] = trial
+            lost = trial.actual.error and trial.actual.error.lost
+            deadline[0] = -math.inf if lost else min(deadline[0], time.perf_counter() + seconds)
+        return trial.failed
+
+    strategy = graphs(ops, max_nodes=max_nodes, leaves=leaves(boundary=True))
+    rules = settings(max_examples=examples, database=None, deadline=None,
+                     phases=(Phase.generate, Phase.shrink), verbosity=Verbosity.quiet,
+                     suppress_health_check=list(HealthCheck))
+    try:
+        smallest = find(strategy, fails, settings=rules,
+                        random=random.Random(f'micrograde-search:{seed}'))
+        found.trial = failing[smallest]
+    except HypothesisException:  # nothing failed, or the engine answers differently each time
+        found.trial = min(failing.values(), key=_size, default=None)
+    return found
+
+
+def _size(trial):
+    g = trial.graph
+    return len(g.nodes), len(g.inputs)

@@ -1,0 +1,104 @@
+"""The thorough profile's Hypothesis search: it finds what the corpus cannot reach (boundary
+inputs), names it like any counterexample, and is the same search for the same seed."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, SUBMISSIONS
+from micrograde.checks.trials import Trial
+from micrograde.diagnose.diagnosis import first_mismatch
+from micrograde.isolate.answers import Failure, GraphResult
+from micrograde.fuzz import search
+from micrograde.fuzz.strategies import Engine
+from micrograde.oracle.oracles import expected, run_reference
+from micrograde.reference import Value
+from test_fast_feedback import _grade
+
+#: The lecture's engine with a bug only large inputs reveal: tanh "saturated" beyond 30 lets the
+#: gradient pass through (it is ~0 there).  The corpus's inputs stay within [-3, 3].
+SATURATED = (SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+    '            self.grad += (1 - t**2) * out.grad\n',
+    '            self.grad += (1 - t**2) * out.grad if x < 30 else out.grad\n', 1)
+
+
+def test_thorough_finds_and_names_a_bug_only_boundary_inputs_reveal(tmp_path):
+    assert 'if x < 30' in SATURATED
+    (tmp_path / 'engine.py').write_text(SATURATED)
+    for profile, status in (('standard', 'passed'), ('thorough', 'failed')):
+        out, report, imported = _grade(tmp_path / 'engine.py', tmp_path, '--profile', profile)
+        fuzz = {c['id']: c for c in report['checks']}['fuzz.dags']
+        assert fuzz['status'] == status, fuzz['message']
+        assert out.returncode == (status == 'failed'), out.stdout
+        assert ('hypothesis' in imported) == (profile == 'thorough')
+    assert 'Hypothesis search drew (seed 0)' in fuzz['message']
+    assert 'the local derivative of tanh is wrong' in fuzz['diagnosis']
+    code = fuzz['counterexample']['code']
+    assert '.tanh()' in code and len(fuzz['counterexample']['graph']['nodes']) <= 2
+    leaf = fuzz['counterexample']['graph']['inputs'][0][1]
+    assert leaf >= 30, code  # shrunk by Hypothesis to an input just past the bug's branch
+    assert not os.path.exists(tmp_path / '.hypothesis')
+
+
+class Saturated(Value):
+    def tanh(self):
+        out = super().tanh()
+        x = self.data
+        if x >= 30:
+            out._backward = lambda: setattr(self, 'grad', self.grad + out.grad)
+        return out
+
+
+def _run(graph):
+    actual = Engine(Saturated).run(graph)
+    want = expected(graph)
+    return Trial(graph, actual, want, first_mismatch(graph, actual, want) if want else None)
+
+
+def test_the_search_is_the_same_for_the_same_seed_and_keeps_no_database(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ops = frozenset({'add', 'mul', 'mul_const', 'tanh'})
+    first, again = (search.search(_run, ops, 7, 100, 6, 10.0) for _ in range(2))
+    assert first.trial is not None and first.complete
+    assert (first.trial.graph, first.ran) == (again.trial.graph, again.ran)
+    assert [n.op for n in first.trial.graph.nodes][:1] == ['tanh']
+    assert not any(tmp_path.iterdir())  # no example database on disk
+
+
+def _readme_example():
+    text = (ROOT / 'README.md').read_text()
+    block = text.split('<!-- course-repository example -->\n```python\n', 1)[1]
+    return block.split('```', 1)[0]
+
+
+@pytest.mark.parametrize('engine, passes', [('lecture_engine.py', True),
+                                            ('bug_tanh_derivative.py', False)])
+def test_the_readme_course_repository_example_runs(tmp_path, engine, passes):
+    """pytest + Hypothesis against a learner's Value, as a course repository would run it."""
+    (tmp_path / 'tests').mkdir()
+    (tmp_path / 'tests' / 'test_engine.py').write_text(_readme_example())
+    (tmp_path / 'engine.py').write_text((SUBMISSIONS / engine).read_text())
+    out = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+                          '-p', 'no:randomly', 'tests'], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert (out.returncode == 0) == passes, out.stdout[-3000:]
+    if not passes:
+        assert 'the local derivative of tanh is wrong' in out.stdout
+        assert '.tanh()' in out.stdout and 'out.backward()' in out.stdout  # runnable code
+
+
+def test_a_lost_worker_ends_the_search():
+    """A graph that hangs or crashes the worker is reported as found: no candidate is worth
+    another one (the checks after this one need the worker)."""
+    lost = GraphResult(error=Failure('worker', 'WorkerLost', 'timed out after 10 s'))
+    ran = []
+
+    def run(graph):
+        ran.append(graph)
+        actual = lost if 'tanh' in graph.capabilities else Engine(Value).run(graph)
+        want = run_reference(graph)
+        return Trial(graph, actual, want, first_mismatch(graph, actual, want))
+    found = search.search(run, frozenset({'add', 'mul', 'tanh'}), 0, 100, 6, 10.0)
+    assert found.trial.actual is lost and not found.complete
+    assert found.ran == len(ran) and ran[-1] == found.trial.graph
