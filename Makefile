@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: install
-	$(BIN)/python -m pytest -q -n $(JOBS) -m 'not slow'
+	$(BIN)/python -m pytest -q -n $(JOBS) -m 'not slow and not service'
 
 test-all: install
 	$(BIN)/python -m pytest -q -n $(JOBS)

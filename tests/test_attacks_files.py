@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from test_attacks import CONFIGS, IDS, SECRET, engine, token
-from test_service import redis_url  # noqa: F401 (a real redis-server, for the service's test)
+from test_service import redis_url_  # noqa: F401  (a fixture: a real redis-server with its password)
 
 pytestmark = pytest.mark.usefixtures('installed')
 
@@ -270,17 +270,15 @@ def test_a_class_zip_with_hostile_entries_unpacks_inside_and_an_encrypted_one_is
 # -- the service forks its jobs from the same warm template (``service/grader.py``) ------------
 
 @pytest.mark.service
-def test_the_service_s_jobs_each_have_their_own_bounded_tmp_and_home(tmp_path, redis_url):  # noqa: F811
-    import sys
+def test_the_service_s_jobs_each_have_their_own_bounded_tmp_and_home(tmp_path, redis_url_):  # noqa: F811
 
-    from micrograde.surfaces.service.supervisor import Program, stop
-    from test_service import bearer, service, upload, wait_for
-    client, tokens = service(tmp_path, redis_url)
+    from micrograde.surfaces.service.supervisor import stop
+    from test_service import bearer, service, upload, wait_for, worker_program
+    client, tokens = service(tmp_path, redis_url_)
     code = engine(WRITER.format(module=f'planted_{token().replace(".", "_")}', mb=160)).encode()
     courses = {'c1': 'alice', 'c2': 'bob'}  # across learners and courses
     staff = {course: bearer(tokens, course, 'staff') for course in courses}
-    worker = Program('worker', [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker', '--broker',
-                                redis_url], tmp_path / 'worker.log')
+    worker = worker_program(tmp_path, redis_url_)
     with client:
         jobs = {course: upload(client, bearer(tokens, course, 'learner', who), data=code,
                                course=course).json()['id'] for course, who in courses.items()}

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SUBMISSIONS
-from test_service import redis_url  # noqa: F401  (a fixture: a real redis-server)
+from test_service import redis_url_  # noqa: F401  (a fixture: a real redis-server with its password)
 
 ATTACKS = Path(__file__).with_name('attacks')
 #: Appended to the lecture's engine: an attack's ``_attack(self)`` runs at every backward().
@@ -125,15 +125,13 @@ def test_attacks_on_the_protocol_through_a_batch(run_cli, tmp_path):
 
 
 @pytest.mark.service
-def test_attacks_on_the_protocol_through_the_service(tmp_path, redis_url):  # noqa: F811
+def test_attacks_on_the_protocol_through_the_service(tmp_path, redis_url_):  # noqa: F811
     """Every attack uploaded with an honest neighbour, graded by one real worker process."""
-    from test_service import bearer, service, upload, wait_for
-    import sys
-    from micrograde.surfaces.service.supervisor import Program, stop
-    client, tokens = service(tmp_path, redis_url)
+    from test_service import bearer, service, upload, wait_for, worker_program
+    from micrograde.surfaces.service.supervisor import stop
+    client, tokens = service(tmp_path, redis_url_)
     staff = bearer(tokens, 'c1', 'staff')
-    worker = Program('worker', [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker',
-                                '--broker', redis_url], tmp_path / 'worker.log')
+    worker = worker_program(tmp_path, redis_url_)
     with client:
         jobs = {name: upload(client, bearer(tokens, 'c1', 'learner', name),
                              data=attack(name).encode(), name=f'{name}.py').json()

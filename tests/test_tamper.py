@@ -16,7 +16,7 @@ import pytest
 
 from conftest import SUBMISSIONS, validate_json, validate_junit
 from test_hostile import BAD_TANH, ENGINE
-from test_service import redis_url  # noqa: F401  (a fixture)
+from test_service import redis_url_  # noqa: F401  (a fixture: a real redis-server with its password)
 
 HERE = Path(__file__).resolve().parent / 'tamper'
 LECTURE = (SUBMISSIONS / 'lecture_engine.py').read_text()
@@ -256,15 +256,13 @@ def test_no_example_trips_the_guard_in_a_batch(tmp_path):
 
 
 @pytest.mark.service
-def test_every_attack_through_the_service(tmp_path, redis_url):  # noqa: F811
+def test_every_attack_through_the_service(tmp_path, redis_url_):  # noqa: F811
     """The same attacks uploaded to the grading service, graded by a real service worker."""
-    import sys
-    from micrograde.surfaces.service.supervisor import Program, stop
-    from test_service import bearer, service, upload, wait_for
-    client, tokens = service(tmp_path, redis_url)
+    from micrograde.surfaces.service.supervisor import stop
+    from test_service import bearer, service, upload, wait_for, worker_program
+    client, tokens = service(tmp_path, redis_url_)
     staff = bearer(tokens, 'c1', 'staff')
-    worker = Program('worker', [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker', '--broker',
-                                redis_url], tmp_path / 'worker.log')
+    worker = worker_program(tmp_path, redis_url_)
     with client:
         jobs = {name: upload(client, bearer(tokens, 'c1', 'learner', name), data=source.encode(),
                              name=f'{name}.py').json() for name, (source, _) in ATTACKS.items()}

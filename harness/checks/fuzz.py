@@ -76,17 +76,19 @@ def searched(ctx, ops, corpus_passed):
     how = ('shrunk by Hypothesis' if found.complete else
            f'Hypothesis stopped shrinking (time budget {budget.shrink_seconds:g} s, or a graph '
            f'hung or crashed)')
+    # the search looks where the ops' own checks did not (boundary inputs): trust none of them
     return reported(ctx, found.trial, f'{corpus_passed}, but of {what} some are wrong', how,
-                    [found.trial])
+                    [found.trial], trusted=frozenset())
 
 
-def reported(ctx, minimal, lead, how, wrong):
-    """A failure: the smallest graph found, re-run for non-determinism and explained."""
+def reported(ctx, minimal, lead, how, wrong, trusted=None):
+    """A failure: the smallest graph found, re-run for non-determinism and explained;
+    ``trusted``: the ops never blamed (default: those whose own checks pass)."""
+    trusted = ctx.trusted() if trusted is None else trusted
     flaky = rerun_differs(ctx.session, minimal, ctx.budget.reruns)
     found = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch,
-                    minimal.actual.order, ctx.trusted())
-    diagnosis, named = found.text, misconception(found, minimal.graph, minimal.actual,
-                                                 ctx.trusted())
+                    minimal.actual.order, trusted)
+    diagnosis, named = found.text, misconception(found, minimal.graph, minimal.actual, trusted)
     if flaky:
         diagnosis += f' The result changes with the order of a set: {ORDER}.'
         if found.code == Code.GRADIENTS_DISAGREE:
