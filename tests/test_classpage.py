@@ -2,24 +2,22 @@
 service's class page, drawn as inline SVG; checked as Chromium draws it, on the examples' class
 graded by a real ``micrograde batch`` with a roster of two sections."""
 import csv
-import io
 import json
 import shutil
 from collections import defaultdict
-from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import SUBMISSIONS
-from micrograde.reporters import classpage, json_report
+from conftest import ARTEFACTS, SUBMISSIONS, screenshot
+from micrograde.reporters import classpage
 from micrograde.model.results import Check, Code, Misconception, Report
 from micrograde.surfaces.service.api import ServiceConfig, create_app
 from micrograde.surfaces.service.jobs import Jobs
 from micrograde.surfaces.service.tokens import Tokens
-from test_html import ARTEFACTS, browser, page_of, screenshot  # noqa: F401 (fixtures)
 
 SECTIONS = ('Monday', 'Thursday "B" <i>')
 HOSTILE = ('<script>.py', '"><svg onload=alert(1)>.py', "it's \"quoted\" & <b>.py")
@@ -150,7 +148,7 @@ def test_examples_class_draws_histogram_misconceptions_and_matrix(graded, page_o
         names = {a.inner_text() for a in rows.nth(k).locator('a').all()}
         assert names == want[code]
         for a in rows.nth(k).locator('a').all():
-            assert (out / a.get_attribute('href')).is_file()
+            assert (out / unquote(a.get_attribute('href'))).is_file()
     assert rows.first.locator('rect.misconception-bar').bounding_box()['width'] > \
         rows.last.locator('rect.misconception-bar').bounding_box()['width']
     shot(whole.locator('table.misconceptions'), 'classpage-misconceptions.png')
@@ -239,3 +237,98 @@ def test_every_name_is_escaped_and_every_link_quoted():
     assert 'href="l%FFatin.py/report.html"' in page  # a zip's non-UTF-8 name keeps its bytes
     assert page.count('<script>') == 1  # the page's own sorting script, nothing else
     page.encode('utf-8')
+
+
+# --- filters by section, without scripts ------------------------------------------------------
+
+def test_sections_filter_by_link_with_scripts_off(graded, browser):
+    out, reports, sections = graded
+    context = browser.new_context(java_script_enabled=False, viewport={'width': 1280, 'height': 900})
+    page = context.new_page()
+    try:
+        page.goto((out / 'index.html').as_uri())
+        nav = page.locator('nav.sections a')
+        assert nav.count() == 1 + len(SECTIONS)
+        for k, (section, members) in enumerate(sections.items(), 1):
+            page.locator('nav.sections a', has_text=section).click()
+            shown = page.locator('section.cohort:visible')
+            assert shown.count() == 1 and shown.get_attribute('data-section') == section
+            assert page.locator('#class-all').is_hidden()
+            assert shown.locator('rect.histogram-bar').count() == len(bins(members))
+            assert shown.locator('tr.misconception').count() == len(misconceptions(members))
+            assert shown.locator('svg.matrix g.row').count() == len(members)
+            names = {t.inner_text() for t in shown.locator('tr.misconception a').all()}
+            assert names <= set(members)
+            pixels = shot(shown.locator('svg.histogram'), f'classpage-section-{k}.png')
+            bar = shown.locator('rect.histogram-bar').first.bounding_box()
+            top = shown.locator('svg.histogram').bounding_box()['y']
+            assert bar_runs(pixels, round(bar['y'] + bar['height'] - top) - 2) == len(bins(members))
+        page.locator('nav.sections a', has_text='the whole class').click()
+        assert page.locator('#class-all').is_visible()
+        assert page.locator('section.cohort:visible').count() == 1
+    finally:
+        context.close()
+
+
+# --- the service draws the same pictures ------------------------------------------------------
+
+def service_page(tmp_path, reports):
+    """The service's /class page over ``{learner: report dict}`` stored as graded jobs (no
+    worker or Redis needed to read the job table)."""
+    config = ServiceConfig(tmp_path / 'state', 'redis://127.0.0.1:9/0')
+    client = TestClient(create_app(config))  # not entered: no lifespan, no broker
+    jobs, tokens = Jobs(config.database), Tokens(config.database)
+    for learner, report in reports.items():
+        job, _ = jobs.submit('c1', learner, 'engine.py', learner, 0, 'standard', '', b'')
+        jobs.finished(job['id'], 'done', 1, json.dumps(report), report['verdict'],
+                      report['score'], report['max_score'], 0.0)
+    staff = {'Authorization': 'Bearer ' + tokens.create('c1', 'staff')[0]}
+    response = client.get('/v1/courses/c1/class', headers=staff)
+    assert response.status_code == 200
+    path = tmp_path / 'class.html'
+    path.write_text(response.text, encoding='utf-8')
+    return response.text, path
+
+
+def test_service_class_page_is_the_same_picture(graded, tmp_path, page_of):
+    out, reports, _ = graded
+    text, path = service_page(tmp_path, reports)
+    same = classpage.fragment({k: Report.from_dict(r) for k, r in reports.items()})
+    assert same in text  # one renderer: the batch's pictures, without links to batch folders
+    page, _ = page_of(path)
+    whole = page.locator('#class-all')
+    assert whole.locator('rect.histogram-bar').count() == len(bins(reports))
+    assert whole.locator('tr.misconception').count() == len(misconceptions(reports))
+    counts, checks = marks(reports)
+    assert whole.locator('svg.matrix use.cell').count() == checks * len(reports)
+    assert_marks_drawn(whole.locator('svg.matrix'), shot(whole.locator('svg.matrix'),
+                                                         'classpage-service-matrix.png'))
+    screenshot(page, 'classpage-service.png')
+
+
+# --- hostile names, on every path: a real batch and the service -------------------------------
+
+def test_hostile_names_are_text_in_the_batch_and_the_service(run_cli, tmp_path, page_of):
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    for name in HOSTILE:
+        shutil.copy(SUBMISSIONS / 'bug_overwrite_grad.py', folder / name)
+    out = tmp_path / 'out'
+    result = run_cli('batch', folder, '--out', out, '--profile', 'quick')
+    assert result.returncode == 0, result.stdout + result.stderr
+    reports = {n: json.loads((out / n / 'report.json').read_text()) for n in HOSTILE}
+    text, service = service_page(tmp_path, reports)
+    for path in (out / 'index.html', service):
+        page, _ = page_of(path)  # fails on any dialog, console error or request
+        whole = page.locator('#class-all')
+        assert page.locator('script').count() == (0 if path == service else 1)  # its own only
+        assert page.locator('[onload], [onerror], b, svg svg').count() == 0
+        titles = whole.locator('svg.matrix g.row text title').all_text_contents()
+        assert sorted(t.rsplit(': ', 1)[0] for t in titles) == sorted(HOSTILE)
+        rows = whole.locator('tr.misconception')
+        assert rows.count() == 1 and rows.get_attribute('data-code') == Code.ASSIGNED
+        shown = rows.locator('td').last.inner_text()
+        assert all(name in shown for name in HOSTILE)
+        if path != service:
+            for a in rows.locator('a').all():
+                assert (out / unquote(a.get_attribute('href'))).is_file()
