@@ -10,6 +10,7 @@ submission or a roster influences goes through ``text.clean`` and Jinja2's autoe
 """
 import base64
 import enum
+import functools
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -252,23 +253,23 @@ class Cohort:
     entries: list
     checks: list
 
-    @property
+    @functools.cached_property
     def histogram(self):
         return histogram(self.entries)
 
-    @property
+    @functools.cached_property
     def misconceptions(self):
         return ranked(self.entries, lambda e: e.misconceptions, TITLES.get)
 
-    @property
+    @functools.cached_property
     def unexplained(self):
         return ranked(self.entries, lambda e: dict.fromkeys(e.unexplained, ()))
 
-    @property
+    @functools.cached_property
     def advice(self):
         return ranked(self.entries, lambda e: dict.fromkeys(e.advice, ()))
 
-    @property
+    @functools.cached_property
     def matrix(self):
         return matrix(self.entries, self.checks)
 
