@@ -223,6 +223,8 @@ def test_misconceptions_are_codes_of_root_causes_and_symptoms_are_not_ranked():
     page = classpage.render_index(reports)
     assert page.count('class="misconception"') == 2 and 'data-code="gradients_disagree"' not in page
     assert page.count('<use class="cell ') == 7 * 4  # the class's seven checks, four rows
+    empty = classpage.render_index({})
+    assert '<rect class="histogram-bar"' not in empty and 'No failure here' in empty  # none graded yet
 
 
 def test_every_name_is_escaped_and_every_link_quoted():
