@@ -208,18 +208,22 @@ def test_misconceptions_are_codes_of_root_causes_and_symptoms_are_not_ranked():
              failing('mlp.gradients', consequence_of='fuzz.dags')],
         eve=[failing('ops.tanh', Code.WRONG_DERIVATIVE, 'tanh'),
              failing('robustness.tanh_large', required=False)],
-        zed=[Check('ops.add', 'ops', 'passed')])
+        zed=[Check('ops.add', 'ops', 'passed'),
+             failing('ops.mul', 'a_code_of_another_version', '__mul__'),
+             Check('ops.tanh', 'ops', 'a status of another version')])
     whole = classpage.cohorts(reports)[-1]
     ranked = {r.key: r for r in whole.misconceptions}
     assert list(ranked) == [Code.ASSIGNED, Code.WRONG_DERIVATIVE]  # never gradients_disagree
     assert [m.name for m in ranked[Code.ASSIGNED].members] == ['ann']  # once per submission
     assert ranked[Code.ASSIGNED].places == [('__add__', 1), ('__mul__', 1)]
-    assert [r.key for r in whole.unexplained] == ['fuzz.dags']  # the symptom, listed apart
+    assert [r.key for r in whole.unexplained] == ['fuzz.dags', 'ops.mul']  # listed apart
     assert [r.key for r in whole.advice] == ['robustness.tanh_large']
     row = {e.member.name: e.marks for e in whole.entries}
     assert row['ann'] == {'ops.add': 'failed', 'backward.accumulate': 'explained', 'ops.mul': 'failed'}
     assert row['eve']['robustness.tanh_large'] == 'advice' and 'ops.add' not in row['eve']
+    assert row['zed']['ops.tanh'] == 'absent'  # a status of another version is never a pass
     assert [len(b.members) for b in whole.histogram.bins if b.members] == [1, 1, 1, 1]
+    assert whole.histogram.bins[6].members[0].name == 'zed'  # 30 of 50 points
     page = classpage.render_index(reports)
     assert page.count('class="misconception"') == 2 and 'data-code="gradients_disagree"' not in page
     assert page.count('<use class="cell ') == 7 * 4  # the class's seven checks, four rows

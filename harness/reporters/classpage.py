@@ -27,6 +27,7 @@ NAME_LIMIT = 300
 LABEL = 40  # characters of a name the matrix shows beside its row
 #: Codes that say what is wrong, not why: a class page never ranks them as misconceptions.
 SYMPTOMS = frozenset({Code.GRADIENTS_DISAGREE})
+KNOWN_CODES = frozenset(c.value for c in Code)  # a stored report may name another version's
 #: Members a bar's tooltip names before ``…``.
 TOOLTIP_NAMES = 20
 
@@ -52,11 +53,13 @@ LEGEND = {Mark.PASSED: 'passed', Mark.FAILED: 'fails (a root cause)',
 
 
 def mark(check):
+    """A check's mark; a status this grader does not know (a stored report of another version)
+    is drawn as not run, never as a pass."""
     if check.status in ('failed', 'error'):
         if not check.required:
             return Mark.ADVICE
         return Mark.EXPLAINED if check.consequence_of else Mark.FAILED
-    return Mark(check.status)
+    return Mark(check.status) if check.status in ('passed', 'skipped') else Mark.ABSENT
 
 
 @dataclass
@@ -95,7 +98,7 @@ def entry(sub_id, report, section, href):
         m = root.misconception
         if not root.required:
             continue
-        if m is None or m.code in SYMPTOMS:
+        if m is None or m.code in SYMPTOMS or m.code not in KNOWN_CODES:
             unexplained.append(root.id)
         elif m.method not in misconceptions[Code(m.code)]:
             misconceptions[Code(m.code)].append(m.method)
