@@ -61,3 +61,54 @@ def installed():
     """micrograde installed as a wheel in a scratch environment (``installed.py``)."""
     from installed import Installed, build
     return Installed(build())
+
+
+# --- a real browser: Debian's chromium, driven by Playwright ---------------------------------
+
+CHROMIUM = '/usr/bin/chromium'
+ARTEFACTS = ROOT / 'reports' / 'screenshots'
+
+
+@pytest.fixture(scope='module')
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip('Debian chromium is not installed (make install installs it)')
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+            '--disable-component-update', '--disable-sync', '--no-first-run'])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page_of(browser):
+    """Open a file in a fresh page; fail on console errors, page errors, dialogs, any request
+    that is not for a local file."""
+    pages = []
+
+    def open_(path):
+        page = browser.new_page(viewport={'width': 1280, 'height': 900})
+        problems = []
+        page.on('console', lambda m: problems.append(f'console {m.type}: {m.text}')
+                if m.type in ('error', 'warning') else None)
+        page.on('pageerror', lambda e: problems.append(f'page error: {e}'))
+        page.on('dialog', lambda d: (problems.append(f'dialog: {d.message}'), d.dismiss()))
+        page.on('request', lambda r: None if r.url.startswith('file://') else
+                problems.append(f'request: {r.url}'))
+        page.goto(Path(path).resolve().as_uri())
+        page.wait_for_load_state('load')
+        pages.append((page, problems))
+        return page, problems
+    yield open_
+    for page, problems in pages:
+        assert not problems, problems
+        page.close()
+
+
+def screenshot(page, name, selector=None):
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    target = page.locator(selector).first if selector else page
+    target.screenshot(path=str(ARTEFACTS / name))
+    return ARTEFACTS / name

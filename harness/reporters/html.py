@@ -1,34 +1,25 @@
-"""The HTML report a learner reads, and the class index of a batch.
+"""The HTML report a learner reads (the class page of a batch is ``classpage``).
 
-One self-contained page per report: no network, no script needed (the report has none; the
-index sorts its table with a small inline script, and is complete without it).  Every string
+One self-contained page per report: no network, no script.  Every string
 that may come from a submission (messages, output, exception text) goes through Jinja2's
 autoescaping and is capped; the only markup inserted as is, is the allow-listed SVG of
 ``graphdraw``.  The same body renders inside a notebook (``fragment``).
 """
-import base64
-import hashlib
 import re
-from collections import defaultdict
 from dataclasses import dataclass
-from importlib import resources
-from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from micrograde.reporters.text import clean, problem
+from micrograde.reporters.text import clean
 from micrograde.reporters.graphdraw import draw
 
 MESSAGE_LIMIT = 2000
 CODE_LIMIT = 6000
 OUTPUT_LIMIT = 4000
-HEADLINE_LIMIT = 160
 
 ENV = Environment(loader=PackageLoader('micrograde.reporters', 'templates'), autoescape=True,
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-SORT_SCRIPT = resources.files('micrograde.reporters').joinpath('templates/sort.js').read_text('utf-8')
-SORT_HASH = base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode()).digest()).decode()
 
 
 @dataclass
@@ -127,45 +118,3 @@ def render(report, selfcheck=False):
 def write(report, path):
     with open(path, 'w', encoding='utf-8') as f:
         f.write(render(report))
-
-
-# --- the class index --------------------------------------------------------------------------
-
-def headline(check):
-    """What a failure is, to count across a class: its misconception (``text.problem``)."""
-    return clean(problem(check), HEADLINE_LIMIT)
-
-
-def common(reports, required):
-    """``[(misconception, [submission ids])]``, most frequent first: each submission counted
-    once per root cause (a consequence is its root's, not a problem of its own)."""
-    who = defaultdict(list)  # headline -> [(id, href)]
-    for sub_id, report in reports.items():
-        for text in dict.fromkeys(headline(root) for root, _ in report.causes()
-                                  if root.required == required):
-            who[text].append((clean(sub_id, 300), _href(sub_id)))
-    return sorted(who.items(), key=lambda item: -len(item[1]))
-
-
-def _href(sub_id):
-    """The link to a submission's folder; a name that is not UTF-8 (from a zip) keeps its bytes."""
-    return f'{quote(sub_id, errors="surrogateescape")}/report.html'
-
-
-def render_index(reports):
-    rows = []
-    for sub_id, r in reports.items():
-        failing = [c for c in r.failures if c.required]
-        rows.append({'id': clean(sub_id, 300), 'href': _href(sub_id),
-                     'verdict': r.verdict, 'score': r.score, 'max_score': r.max_score,
-                     'failing': len(failing), 'advice': sum(not c.required for c in r.failures),
-                     'problem': headline(failing[0]) if failing else ''})
-    return ENV.get_template('index.html.j2').render(
-        rows=rows, problems=common(reports, True), advice=common(reports, False),
-        passed=sum(r.verdict == 'passed' for r in reports.values()),
-        script=Markup(SORT_SCRIPT), script_hash=SORT_HASH)
-
-
-def write_index(reports, path):
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(render_index(reports))

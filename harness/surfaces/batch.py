@@ -18,7 +18,7 @@ from micrograde import __version__
 from micrograde.isolate import sandbox
 from micrograde.grader.grading import safe_grade
 from micrograde.load import tree
-from micrograde.reporters import gradebook, html, json_report, write_reports
+from micrograde.reporters import classpage, gradebook, json_report, write_reports
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.worker.load import LoadError
 from micrograde.worker.load.archives import extract
@@ -157,5 +157,5 @@ class Batch:
         ordered = {sub_id: reports[sub_id] for sub_id, _ in self.submissions}
         self.unrostered = gradebook.write(ordered, self.out, self.gradebooks, self.roster,
                                           self.assignment)
-        html.write_index(ordered, Path(self.out, 'index.html'))
+        classpage.write_index(ordered, Path(self.out, 'index.html'), self.roster)
         return ordered

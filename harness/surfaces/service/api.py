@@ -414,8 +414,9 @@ def create_app(config):
     @app.get('/v1/courses/{course}/class', response_class=HTMLResponse, dependencies=[Depends(staff)])
     def class_page(course: str):
         """Staff: the class table as a page."""
-        rows = grader.table(jobs.latest_reports(course))
-        return pages.get_template('class.html').render(course=course, rows=rows,
+        latest = jobs.latest_reports(course)
+        return pages.get_template('class.html').render(course=course, rows=grader.table(latest),
+                                                       pictures=grader.class_page(latest),
                                                        submissions=jobs.listing(course))
 
     @app.post('/v1/courses/{course}/tokens', status_code=201)

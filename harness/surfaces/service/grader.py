@@ -148,6 +148,13 @@ def gradebook(reports):
         return Path(folder, 'gradebook.csv').read_text(encoding='utf-8')
 
 
+def class_page(reports):
+    """The class pictures (``reporters.classpage``, as the batch's index.html draws them) for
+    ``{learner: report JSON}``."""
+    from micrograde.reporters import classpage
+    return classpage.fragment({k: Report.from_dict(json.loads(v)) for k, v in reports.items()})
+
+
 def table(reports):
     """Rows of the gradebook as dicts (for the staff page)."""
     return list(csv.DictReader(io.StringIO(gradebook(reports))))
