@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from conftest import ARTEFACTS, SUBMISSIONS, screenshot
+from micrograde import __version__
 from micrograde.reporters import classpage
 from micrograde.model.results import Check, Code, Misconception, Report
 from micrograde.surfaces.service.api import ServiceConfig, create_app
@@ -281,12 +282,13 @@ def test_sections_filter_by_link_with_scripts_off(graded, browser):
 def service_page(tmp_path, reports):
     """The service's /class page over ``{learner: report dict}`` stored as graded jobs (no
     worker or Redis needed to read the job table)."""
-    config = ServiceConfig(tmp_path / 'state', 'redis://127.0.0.1:9/0')
+    config = ServiceConfig(tmp_path / 'state', 'redis://127.0.0.1:9/0', 'k' * 64)
     client = TestClient(create_app(config))  # not entered: no lifespan, no broker
     jobs, tokens = Jobs(config.database), Tokens(config.database)
     for learner, report in reports.items():
-        job, _ = jobs.submit('c1', learner, 'engine.py', learner, 0, 'standard', '', b'')
-        jobs.finished(job['id'], 'done', 1, json.dumps(report), report['verdict'],
+        job, _ = jobs.submit('c1', learner, 'engine.py', learner, 0, 'standard', '', b'',
+                             __version__)
+        jobs.finished(job['id'], job['retry'], 'done', 1, json.dumps(report), report['verdict'],
                       report['score'], report['max_score'], 0.0)
     staff = {'Authorization': 'Bearer ' + tokens.create('c1', 'staff')[0]}
     response = client.get('/v1/courses/c1/class', headers=staff)
