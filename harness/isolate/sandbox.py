@@ -390,9 +390,29 @@ def start(argv, **popen):
     Address-space randomisation is off for it (``setarch -R``): an engine that keeps children in
     a ``set`` walks them in an order set by memory addresses, and without randomisation those
     are the same on every run, so the same submission and seed give the same report."""
-    proc = subprocess.Popen(_fixed_addresses(argv), **popen)
+    argv, options = _options_by_fd(argv)
+    try:
+        if options is not None:
+            popen['pass_fds'] = (*popen.get('pass_fds', ()), options)
+        proc = subprocess.Popen(_fixed_addresses(argv), **popen)
+    finally:
+        if options is not None:
+            os.close(options)
     _started[proc.pid] = start_time(proc.pid)
     return proc
+
+
+def _options_by_fd(argv):
+    """``(argv, fd)``: bubblewrap's options handed over in a memory file (``--args FD``) rather
+    than on its command line, which the sandbox's /proc/1/cmdline shows to the submission: they
+    name every host folder bound in (the project, the virtual environment, the home folder)."""
+    if not argv or argv[0] != bubblewrap() or '--' not in argv:
+        return argv, None
+    end = argv.index('--')
+    fd = os.memfd_create('bwrap-options', 0)  # not close-on-exec: bubblewrap reads it
+    os.write(fd, b''.join(os.fsencode(a) + b'\0' for a in argv[1:end]))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return [argv[0], '--args', str(fd), *argv[end:]], fd
 
 
 def stop(proc, uid=None, subreaper=False):
