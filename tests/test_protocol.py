@@ -133,6 +133,8 @@ def test_answers_of_the_right_shape_are_read():
     (item(dict(GOOD, values=['1', '2', '3'])), 0),              # wrong types
     (item(dict(GOOD, values=[1, 2, 3])), 0),
     (item(dict(GOOD, order=[0, 1, 7])), 0),                     # an entry not in the graph
+    (item(dict(GOOD, rules=[['__add__', 3]] * 4)), 0),          # more rule origins than entries
+    (item(dict(GOOD, rules=[['__add__', 0], None, None])), 0),  # no line 0
     (item(dict(GOOD, walks=-1)), 0),
     (item(dict(GOOD, shadowed='everything')), 0),
     (item(dict(GOOD, verdict='passed')), 0),                    # a field no answer has

@@ -275,6 +275,8 @@ class GraphResult:
             if len(grads) not in ((0, size) if asked else (0,)) or \
                     (asked and self.error is None and len(grads) != size):
                 raise Violation(f'sent {len(grads)} {name_} for a graph of {size} entries')
+        if len(self.rules or ()) > size:
+            raise Violation(f'sent {len(self.rules)} rule origins for a graph of {size} entries')
         if any(i >= size for i in self.order or ()) or \
                 (self.error and self.error.node is not None and self.error.node >= size):
             raise Violation('named an entry the graph does not have')

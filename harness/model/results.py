@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass, field, fields
 
 CATEGORIES = ('load', 'capability', 'ops', 'backward', 'fuzz', 'mlp', 'robustness')
-STATUSES = ('passed', 'failed', 'error', 'skipped')
 
 
 class Code(enum.StrEnum):
