@@ -18,7 +18,7 @@ from micrograde import __version__
 from micrograde.isolate import sandbox
 from micrograde.grader.grading import safe_grade
 from micrograde.load import tree
-from micrograde.reporters import classpage, gradebook, json_report, write_reports
+from micrograde.reporters import classpage, gradebook, json_report, write, write_reports
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.worker.load import LoadError
 from micrograde.worker.load.archives import extract
@@ -155,7 +155,9 @@ class Batch:
                     if progress:
                         progress(sub_id, report, False)
         ordered = {sub_id: reports[sub_id] for sub_id, _ in self.submissions}
-        self.unrostered = gradebook.write(ordered, self.out, self.gradebooks, self.roster,
-                                          self.assignment)
-        classpage.write_index(ordered, Path(self.out, 'index.html'), self.roster)
+        for name in self.gradebooks:
+            write(Path(self.out, gradebook.FORMATS[name][0]),
+                  gradebook.render(ordered, name, self.roster, self.assignment))
+        self.unrostered = gradebook.unrostered(ordered, self.roster)
+        write(Path(self.out, 'index.html'), classpage.render(ordered, self.roster))
         return ordered

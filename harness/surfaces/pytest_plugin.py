@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from micrograde.grader.config import PROFILES, Config
+from micrograde.model.results import Outcome
 
 ITEM_PREFIX = 'micrograde'
 
@@ -39,7 +40,7 @@ def graded(path, run_id, profile='quick', seed=0, rubric=None, out=None):
     """The report for ``path``: graded by the first caller of this run, read by the others."""
     from filelock import FileLock
 
-    from micrograde.reporters import json_report, write_reports
+    from micrograde.reporters import json_report, write, write_reports
     folder = _cache_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
     cached = folder / 'report.json'
@@ -52,9 +53,7 @@ def graded(path, run_id, profile='quick', seed=0, rubric=None, out=None):
         report = safe_grade(str(path), config=config, name=str(path))
         if out:
             write_reports(report, out)
-        partial = folder / 'report.json.part'
-        json_report.write(report, partial)
-        partial.replace(cached)
+        write(cached, json_report.render(report))
         return report
 
 
@@ -65,11 +64,11 @@ def outcome(report, check_id):
     if not found:
         raise CheckFailed(f'{check_id} was not reported for {report.submission}')
     c = found[0]
-    if c.advisory:
+    if c.outcome is Outcome.ADVICE:
         pytest.xfail(f'advisory: {clean(c.message.splitlines()[0])}')
-    if c.status == 'skipped':
+    if c.outcome is Outcome.SKIPPED:
         pytest.skip(clean(c.message))
-    if c.status in ('failed', 'error'):
+    if c.outcome.failure:
         raise CheckFailed(failure_text(c, location(report, c)))
 
 

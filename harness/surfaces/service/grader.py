@@ -15,7 +15,7 @@ from pathlib import Path
 
 from micrograde import __version__
 from micrograde.grader.config import PROFILES, Config
-from micrograde.reporters import FILENAMES, FORMATS as _WRITERS
+from micrograde.reporters import FILENAMES, FORMATS as _RENDER
 from micrograde.model.results import Check, Report
 from micrograde.grader.rubric import Rubric, RubricError
 
@@ -24,7 +24,7 @@ PROFILE_NAMES = tuple(PROFILES)
 VERSION = __version__
 #: URL name -> report format, for every format the grader can write ('report.html' once an HTML
 #: reporter is in the table); JUnit is served as report.xml, beside report.json.
-FORMATS = {{'junit': 'report.xml'}.get(f, FILENAMES.get(f, f)): f for f in _WRITERS}
+FORMATS = {{'junit': 'report.xml'}.get(f, FILENAMES.get(f, f)): f for f in _RENDER}
 
 
 class BadRubric(RubricError):
@@ -133,19 +133,15 @@ def render(report_json, name):
     """``(bytes, media type)`` of one report format, ``None`` when no reporter writes it."""
     if name not in FORMATS:
         return None
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, name)
-        _WRITERS[FORMATS[name]](Report.from_dict(json.loads(report_json)), path)
-        media = mimetypes.guess_type(name)[0] or 'application/octet-stream'
-        return path.read_bytes(), media + ('; charset=utf-8' if media.startswith('text/') else '')
+    media = mimetypes.guess_type(name)[0] or 'application/octet-stream'
+    return (_RENDER[FORMATS[name]](Report.from_dict(json.loads(report_json))),
+            media + ('; charset=utf-8' if media.startswith('text/') else ''))
 
 
 def gradebook(reports):
     """The gradebook CSV text for ``{row id: report JSON}``."""
     from micrograde.reporters import gradebook as book
-    with tempfile.TemporaryDirectory() as folder:
-        book.write({k: Report.from_dict(json.loads(v)) for k, v in reports.items()}, folder)
-        return Path(folder, 'gradebook.csv').read_text(encoding='utf-8')
+    return book.render({k: Report.from_dict(json.loads(v)) for k, v in reports.items()}).decode('utf-8')
 
 
 def class_page(reports):
