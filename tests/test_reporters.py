@@ -168,6 +168,15 @@ def test_a_value_outside_a_closed_set_is_refused_when_read():
         assert sorted(closed) == sorted(schema['enum'])  # the schema's closed sets are the model's
 
 
+def test_the_services_give_up_report_is_built_like_every_other():
+    report = service.gave_up('hw.py', 3, 'quick', service.rubric_text(),
+                             f'the worker died reading {REPORTS}/passing.json')
+    jsonschema.validate(report, REPORT_SCHEMA, cls=jsonschema.Draft202012Validator)
+    assert report['versions']['micrograde'] and report['timestamp'] and report['seed'] == 3
+    assert service.is_error(report) and report['verdict'] == 'failed'
+    assert str(REPORTS) not in report['checks'][0]['message']  # redacted: no grader path
+
+
 def test_the_one_writer_replaces_what_was_there_atomically(tmp_path):
     secret = tmp_path / 'secret'
     secret.write_text('keep')

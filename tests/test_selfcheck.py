@@ -128,6 +128,26 @@ Value.__mul__ = _hang
     assert result.report.by_category()['robustness']  # the remaining checks are still reported
 
 
+def test_the_self_check_report_is_built_as_the_graders_with_no_grader_path():
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text() + '''
+
+import os, micrograde
+
+def _leak(self, other):
+    raise ValueError('micrograde is installed at ' + os.path.dirname(micrograde.__file__))
+
+Value.__add__ = _leak
+'''
+    namespace = {}
+    exec(compile(source, '<leaking engine>', 'exec'), namespace)
+    report = check(namespace['Value']).report
+    add = next(c for c in report.checks if c.id == 'ops.add')
+    assert add.status == 'error' or add.status == 'failed'
+    text = json.dumps(report.to_dict())
+    assert 'micrograde is installed at' in text and str(ROOT) not in text
+    assert report.versions['micrograde'] and report.timestamp  # as every report (grading.build)
+
+
 def test_an_engine_of_values_only_is_fuzzed_on_its_own_corpus_for_any_seed():
     """The grader's corpus for the engine's own ops (no Hypothesis), whether or not its answers
     are shipped: the reference engine answers the rest."""

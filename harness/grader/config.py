@@ -6,9 +6,10 @@ defaults from here, so a default is written once.
 from dataclasses import asdict, dataclass, field
 
 from micrograde.grader.rubric import Rubric
+from micrograde.model.results import Isolation
 
 #: Where a worker runs: ``auto`` picks the strongest of bubblewrap, landlock, process that runs here.
-ISOLATION_LEVELS = ('auto', 'bubblewrap', 'landlock', 'process')
+ISOLATION_LEVELS = ('auto', *(level.value for level in Isolation if level))
 
 #: The class each role is looked up by, unless ``--class ROLE=NAME`` says otherwise.
 CLASS_NAMES = {'Value': 'Value', 'Neuron': 'Neuron', 'Layer': 'Layer', 'MLP': 'MLP'}

@@ -19,7 +19,7 @@ from micrograde.checks.causes import link
 from micrograde.checks.probe import probe
 from micrograde.grader.config import Config
 from micrograde.fuzz.dags import ALL_OPS, corpus
-from micrograde.model.results import Check, Report
+from micrograde.model.results import Category, Check, Report, Status
 from micrograde.isolate.session import TAMPERED, Session
 
 
@@ -38,17 +38,32 @@ def _installed(name):
         return 'not installed'
 
 
+def build(submission, config, fill=None, **fields):
+    """Every report is made here: a grade, a grader bug's, the notebook self-check's and the
+    service's when it gives up. It starts with the versions, the budgets and when it started;
+    ``fill(report)`` adds what was found; it ends with no grader path in any text
+    (``redact``), every text bounded and the rubric's points and verdict."""
+    report = Report(submission=submission, seed=config.seed, profile=config.profile,
+                    versions=versions(), budgets=config.budget.to_dict(), timestamp=_now(), **fields)
+    if fill is not None:
+        fill(report)
+    return config.rubric.apply(bounded(redact.report(report)))
+
+
 def grade(path=None, module=None, config=None, name=None, template=None, session=None):
     """The report for the submission at ``path`` (or the installed ``module``).
 
     ``template``: a ``WarmTemplate`` to fork the worker from; ``session``: a ``Session`` of the
     caller's, to look at afterwards (what was sent, restarts)."""
     config = config or Config()
-    report = Report(submission=name or str(module or path), seed=config.seed,
-                    profile=config.profile, versions=versions(), budgets=config.budget.to_dict(),
-                    timestamp=_now())
     session = session or Session(config.settings, path, module, template, config.seed,
                                  config.rubric.imports, config.rubric.refused)
+    return build(name or str(module or path), config, lambda report: _grade(report, session, config))
+
+
+def _grade(report, session, config):
+    """Load the submission in ``session``'s worker and run every check; a run that broke the
+    protocol or tampered is voided."""
     report.isolation = session.level
     report.protections = sandbox.protections(session.level,
                                              answer_key=config.rubric.answer_key_allowed)
@@ -66,7 +81,7 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
         error = loaded.error or ('' if 'Value' in report.classes else
                                  f"no class named {config.settings.classes['Value']!r} was "
                                  f"found in the submission")
-        report.checks.append(Check('load', 'load', 'failed' if error else 'passed',
+        report.checks.append(Check('load', Category.LOAD, Status.FAILED if error else Status.PASSED,
                                    error or _found(report, config.settings.classes['Value']),
                                    output=loaded.output, duration=timings['load']))
         if not error:
@@ -76,12 +91,11 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
         timings['total'] = time.perf_counter() - started
     if session.tampered:
         void(report, f'{TAMPERED}: {session.tampered}', first=Check(
-            'tampered', 'load', 'failed', f'{TAMPERED}: {session.tampered}. Staff: this run took a '
-            "route into the grading worker (see the sandbox section of micrograde's README); its "
-            'answers are not trusted.'))
+            'tampered', Category.LOAD, Status.FAILED, f'{TAMPERED}: {session.tampered}. Staff: this '
+            "run took a route into the grading worker (see the sandbox section of micrograde's "
+            "README); its answers are not trusted."))
     elif session.interfered:
         void(report, f'{INTERFERED}: {session.interfered}')
-    return config.rubric.apply(bounded(redact.report(report)))
 
 
 def void(report, message, first=None):
@@ -89,10 +103,10 @@ def void(report, message, first=None):
     any answer: no check stands, and none it never reached is merely skipped.  Every check
     fails with ``message``; ``first``, a finding for staff, heads the report."""
     kept = {c.id for c in report.checks}
-    report.checks += [Check(i, i.partition('.')[0], 'failed') for i in ('load', *check_ids())
+    report.checks += [Check(i, i.partition('.')[0], Status.FAILED) for i in ('load', *check_ids())
                       if i not in kept]
     for check in report.checks:
-        check.status, check.message, check.diagnosis = 'failed', message, message
+        check.status, check.message, check.diagnosis = Status.FAILED, message, message
         check.counterexample = None
     if first is not None:
         report.checks.insert(0, first)
@@ -121,13 +135,10 @@ def safe_grade(path=None, module=None, config=None, name=None, template=None):
     try:
         return grade(path, module, config, name, template)
     except Exception:
-        report = Report(submission=name or str(module or path), seed=config.seed,
-                        profile=config.profile, versions=versions(), timestamp=_now())
-        report.checks.append(Check('grader', 'load', 'error', 'micrograde itself failed while '
-                                   'grading this submission; please report it:\n'
-                                   + traceback.format_exc(limit=5),
-                                   duration=time.perf_counter() - started))
-        return config.rubric.apply(bounded(redact.report(report)))
+        return build(name or str(module or path), config, checks=[Check(
+            'grader', Category.LOAD, Status.ERROR, 'micrograde itself failed while grading this '
+            'submission; please report it:\n' + traceback.format_exc(limit=5),
+            duration=time.perf_counter() - started)])
 
 
 def prepare(config):

@@ -10,19 +10,17 @@ renders as the HTML report (graph included) in Jupyter and as the console summar
 """
 import contextlib
 import os
-import platform
 import random
 import signal
 import threading
 import time
 from dataclasses import dataclass
 
-from micrograde import __version__
 from micrograde.oracle import oracles
 from micrograde.isolate.answers import RESULTS, Lost, Strikes, lost
 from micrograde.grader.config import Config, Settings
-from micrograde.grader.grading import run_checks
-from micrograde.model.results import Check, Report
+from micrograde.grader.grading import build, run_checks
+from micrograde.model.results import Category, Check, Report, Status
 from micrograde.worker import identity, tasks
 from micrograde.worker.execute import Backend
 from micrograde.worker.load.classes import EXPECTED, Found, similar
@@ -144,24 +142,23 @@ def check(Value, MLP=None, *, Neuron=None, Layer=None, seed=0, profile='quick', 
         warnings, error = found['Value'].locate(os.path.basename), ''
     except LoadError as e:
         warnings, error = [], str(e)
-    report = Report(submission=f'{_where(Value)} (self-check)', seed=seed, profile=profile,
-                    versions={'micrograde': __version__, 'python': platform.python_version()},
-                    budgets=config.budget.to_dict(), load_warnings=warnings,
-                    classes={role: _where(cls) for role, cls in classes.items()},
-                    class_info={role: f.info() for role, f in found.items()})
-    report.checks.append(Check('load', 'load', 'failed' if error else 'passed',
-                               error or f'Value is {_where(Value)}'))
-    state = random.getstate()
-    started = time.perf_counter()
-    try:
-        if not error:
-            with oracles.offline(), identity.numbered(Value):  # set orders as the grader's
-                run_checks(LocalSession(classes, config.settings, seed, found['Value'].attributes),
-                           config, report)
-    finally:
-        random.setstate(state)
-        report.timings['total'] = time.perf_counter() - started
-    return SelfCheck(config.rubric.apply(report))
+
+    def fill(report):
+        report.checks.append(Check('load', Category.LOAD, Status.FAILED if error else Status.PASSED,
+                                   error or f'Value is {_where(Value)}'))
+        state = random.getstate()
+        started = time.perf_counter()
+        try:
+            if not error:
+                with oracles.offline(), identity.numbered(Value):  # set orders as the grader's
+                    run_checks(LocalSession(classes, config.settings, seed, found['Value'].attributes),
+                               config, report)
+        finally:
+            random.setstate(state)
+            report.timings['total'] = time.perf_counter() - started
+    return SelfCheck(build(f'{_where(Value)} (self-check)', config, fill, load_warnings=warnings,
+                           classes={role: _where(cls) for role, cls in classes.items()},
+                           class_info={role: f.info() for role, f in found.items()}))
 
 
 def _found(role, cls):

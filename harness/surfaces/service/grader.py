@@ -16,7 +16,7 @@ from pathlib import Path
 from micrograde import __version__
 from micrograde.grader.config import PROFILES, Config
 from micrograde.reporters import FILENAMES, FORMATS as _RENDER
-from micrograde.model.results import Check, Report
+from micrograde.model.results import Category, Check, Report, Status
 from micrograde.grader.rubric import Rubric, RubricError
 
 PROFILE_NAMES = tuple(PROFILES)
@@ -102,9 +102,9 @@ def warm_up():
 
 def gave_up(filename, seed, profile, rubric, message):
     """An error report: the grader did not grade the submission, and says why."""
-    report = Report(submission=filename, seed=seed, profile=profile)
-    report.checks.append(Check('grader', 'load', 'error', message))
-    return _rubric(rubric).apply(report).to_dict()
+    from micrograde.grader.grading import build
+    return build(filename, _config(seed, profile, rubric),
+                 checks=[Check('grader', Category.LOAD, Status.ERROR, message)]).to_dict()
 
 
 def dumps(report):
