@@ -68,10 +68,13 @@ oracles: install
 demo: install
 	$(BIN)/python -m reference.demo
 
-# the layer contract (pyproject's [tool.importlinter]) and ruff
+# the layer contract (pyproject's [tool.importlinter]), ruff, and the type check of the public
+# API and the result model (pyproject's [tool.mypy]; harness/ seen through a link named micrograde)
 lint: install
 	$(BIN)/lint-imports
 	$(BIN)/ruff check harness reference tests
+	@mkdir -p $(VENV)/typed && ln -sfn "$(CURDIR)/harness" $(VENV)/typed/micrograde
+	MYPYPATH=$(VENV)/typed $(BIN)/mypy
 
 clean:
 	rm -rf reports .pytest_cache

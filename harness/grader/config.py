@@ -4,6 +4,7 @@ The command line's option defaults, the batch, the benchmark and the Python API 
 defaults from here, so a default is written once.
 """
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from micrograde.grader.rubric import Rubric
 from micrograde.model.results import Isolation
@@ -28,7 +29,7 @@ class Budget:
     # (harness/fuzz/search.py): boundary inputs, shapes the corpus does not reach; it imports
     # Hypothesis and torch, so the quick and standard profiles do not search
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
@@ -49,14 +50,14 @@ class Limits:
     file_size: int = 256 * 2**20
     open_files: int = 512
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 @dataclass
 class Settings:
     """What a session needs to start workers; the same for every submission of a batch."""
-    classes: dict = field(default_factory=lambda: dict(CLASS_NAMES))
+    classes: dict[str, str] = field(default_factory=lambda: dict(CLASS_NAMES))
     load_timeout: float = 60.0
     cell_timeout: float = 10.0
     check_timeout: float = 10.0  # seconds one graph or MLP task may take
@@ -73,5 +74,5 @@ class Config:
     settings: Settings = field(default_factory=Settings)
 
     @property
-    def budget(self):
+    def budget(self) -> Budget:
         return PROFILES[self.profile]

@@ -246,8 +246,9 @@ class Report:
 def _safe(x: Any) -> Any:
     """JSON-safe copy, dataclasses as dicts, enums as their text: no NaN/Infinity literals, no
     lone surrogates."""
-    if hasattr(type(x), '__dataclass_fields__'):
-        return {name: _safe(getattr(x, name)) for name in _names(type(x))}
+    kind: type = type(x)
+    if hasattr(kind, '__dataclass_fields__'):
+        return {name: _safe(getattr(x, name)) for name in _names(kind)}
     if isinstance(x, float) and not math.isfinite(x):
         return 'nan' if math.isnan(x) else ('inf' if x > 0 else '-inf')
     if isinstance(x, str):
