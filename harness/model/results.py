@@ -39,7 +39,7 @@ CATEGORIES = tuple(Category)
 
 class Outcome(enum.StrEnum):
     """How every consumer shows a check (``Check.outcome``, decided there once): a failure of a
-    check that does not count is ``ADVICE``, never a failure."""
+    check that does not count is ``ADVICE``, never a failure. In the order reports count them."""
     PASSED = 'passed'
     FAILED = 'failed'
     ERROR = 'error'

@@ -44,7 +44,7 @@ class CheckView:
 
     @property
     def detailed(self):
-        return self.kind is not Outcome.PASSED and self.kind is not Outcome.SKIPPED
+        return self.kind.failure or self.kind is Outcome.ADVICE
 
 
 @dataclass
@@ -57,8 +57,7 @@ class Category:
         """``ok 3, failed 1``: how many checks of each kind, in a fixed order."""
         kinds = [c.kind for c in self.checks]
         return ', '.join(f'{"ok" if k is Outcome.PASSED else k} {kinds.count(k)}'
-                         for k in (Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.ADVICE,
-                                   Outcome.SKIPPED) if k in kinds)
+                         for k in Outcome if k in kinds)
 
     @property
     def open(self):
