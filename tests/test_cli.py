@@ -7,14 +7,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import ROOT, SUBMISSIONS, unnamed, validate_json, validate_junit
+from conftest import EXPECTED, ROOT, SUBMISSIONS, unnamed, validate_json, validate_junit
 
-EXPECTED = tomllib.loads((SUBMISSIONS / 'expected.toml').read_text())
 
 
 @pytest.mark.parametrize('name', sorted(EXPECTED))
