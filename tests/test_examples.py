@@ -22,6 +22,7 @@ def autograder(tmp_path, files, program=MICROGRADE):
     root = tmp_path / 'autograder'
     for sub in ('source', 'submission', 'results'):
         (root / sub).mkdir(parents=True)
+    (root / 'source' / 'micrograde').symlink_to(ROOT)  # the course's copy, as setup.sh installs it
     for name, content in files.items():
         path = root / 'submission' / name
         path.parent.mkdir(parents=True, exist_ok=True)

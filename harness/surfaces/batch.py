@@ -20,17 +20,19 @@ from micrograde.load import tree
 from micrograde.reporters import classpage, gradebook, json_report, write_reports
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.worker.load import LoadError
+from micrograde.worker.load import formats
 from micrograde.worker.load.archives import extract
 
 SKIP = ('.', '_', 'reports')
-GRADABLE = ('.py', '.ipynb', '.zip')
+GRADABLE = formats.suffixes()
 
 
 def discover(paths, unpack_to):
     """``[(id, path)]``: one submission per file or sub-folder of each folder or zip given."""
     found = []
     for root in map(Path, paths):
-        if root.is_file() and root.suffix.lower() == '.zip':
+        named = formats.named(root.name)
+        if root.is_file() and named and named.kind is formats.Kind.ARCHIVE:
             target = Path(unpack_to, root.stem)
             try:
                 extract(str(root), str(target))
@@ -42,7 +44,7 @@ def discover(paths, unpack_to):
                 # a folder, a file to grade, a link: each gets a report (a link or a fifo
                 # refused in it, never followed, never opened)
                 if entry.name.startswith(SKIP) or not (entry.is_symlink() or entry.is_dir() or
-                                                       entry.suffix.lower() in GRADABLE):
+                                                       formats.named(entry.name)):
                     continue
                 found.append((entry.name, entry))
         elif root.exists():
