@@ -154,3 +154,20 @@ def test_the_report_schema_lists_the_categories():
     from conftest import ROOT
     schema = json.loads((ROOT / 'harness/schemas/report.schema.json').read_text())
     assert tuple(schema['properties']['checks']['items']['properties']['category']['enum']) == CATEGORIES
+
+
+def test_a_new_report_format_is_a_function_of_the_report_and_a_row(tmp_path, monkeypatch):
+    """A plain-text score for a course's own dashboard: a function that reads only the
+    ``Report``, its row in ``reporters.FORMATS`` and its file name for ``--out`` folders."""
+    from micrograde import reporters
+
+    def summary(report, path):
+        Path(path).write_text(f'{report.verdict} {report.score:g}/{report.max_score:g}\n')
+    monkeypatch.setitem(reporters.FORMATS, 'summary', summary)
+    monkeypatch.setitem(reporters.FILENAMES, 'summary', 'summary.txt')
+    report = grade(session=InProcess(ENGINE), config=Config(profile='quick'), name='reference')
+    written = write_reports(report, tmp_path / 'out', summary=tmp_path / 'alone.txt')
+    assert str(tmp_path / 'out' / 'summary.txt') in written
+    total = f'{report.max_score:g}'
+    assert (tmp_path / 'out' / 'summary.txt').read_text() == f'passed {total}/{total}\n'
+    assert (tmp_path / 'alone.txt').read_text() == f'passed {total}/{total}\n'
