@@ -42,8 +42,8 @@ def grade_options(f):
                      'graphs and MLP weights; the same seed, submission and version give the same '
                      'report.'),
         click.option('--profile', type=click.Choice(list(PROFILES)), default=Config.profile,
-                     show_default=True, help='How hard to fuzz: quick (a self-check), standard, '
-                     'thorough.'),
+                     show_default=True, help='How hard to look. ' + '; '.join(
+                         f'{name}: {budget.summary()}' for name, budget in PROFILES.items()) + '.'),
         click.option('--rubric', type=click.Path(dir_okay=False), default=None,
                      help='TOML rubric: points, required ops, advisory checks, visibility '
                      '(default: the lecture).'),
