@@ -12,7 +12,7 @@ PORT ?= 8000
 WORKERS ?= $(JOBS)
 STATE ?= micrograde-state
 
-.PHONY: install test test-all test-service grade batch bench bench-service serve oracles demo lint clean
+.PHONY: install test test-all test-service grade batch examples bench bench-service serve oracles demo lint clean
 
 # $(call apt,COMMAND,PACKAGE,WHAT WITHOUT IT): install a Debian package as root where COMMAND is missing
 define apt
@@ -49,6 +49,10 @@ grade: install
 
 batch: install
 	$(BIN)/micrograde batch $(DIR) --out reports/batch -j $(JOBS) --seed $(SEED)
+
+# the examples submissions/examples.toml makes by an edit of another, as files to try by hand
+examples: install
+	$(BIN)/python -m micrograde.surfaces.examples build/examples
 
 bench: install
 	$(BIN)/python -m micrograde.surfaces.bench

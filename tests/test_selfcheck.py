@@ -5,16 +5,14 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SUBMISSIONS, unnamed
+from conftest import EXPECTED, ROOT, SUBMISSIONS, unnamed
 from micrograde import check
 from micrograde.surfaces.selfcheck import NOTICE
 
-EXPECTED = tomllib.loads((SUBMISSIONS / 'expected.toml').read_text())
 # every example engine the grader loads (a .py file): check() on the classes the grader finds
 ENGINES = sorted(name for name, want in EXPECTED.items() if name.endswith('.py') and '/' not in name
                  and (SUBMISSIONS / name).is_file() and want.get('check') != 'load')

@@ -32,6 +32,16 @@ class Budget:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def summary(self):
+        """What a grade under this budget does, in words (``--profile``'s help)."""
+        said = (f'{self.examples} random graphs of up to {self.max_nodes} nodes, a '
+                f'{self.chain}-node chain')
+        if self.search:
+            said += (f', then, once those pass, a Hypothesis search of {self.search} graphs '
+                     f'from boundary inputs (0, -0.0, tiny and huge magnitudes, integers), its '
+                     f'failures shrunk (imports Hypothesis and torch)')
+        return said
+
 
 PROFILES = {
     'quick': Budget(examples=60, max_nodes=6, shrink_seconds=5.0, reruns=2, chain=2000),

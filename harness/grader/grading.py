@@ -161,10 +161,12 @@ def prepare(config: Config) -> None:
     all ops), read while the worker starts; cached, so a batch reads them once.  Graphs not
     stored wait until a check needs them: torch is never imported on speculation."""
     budget = config.budget
-    for graph in cases.fixed([budget.chain]) + list(corpus(config.seed, frozenset(ALL_OPS),
-                                                            budget.examples, budget.max_nodes)):
+    for graph in cases.fixed([budget.chain]):
         if oracles.torch_answer(graph, compute=False) is not None:
             oracles.expected(graph)
+    for graph in corpus(config.seed, frozenset(ALL_OPS), budget.examples, budget.max_nodes):
+        if oracles.torch_answer(graph, compute=False, drawn=True) is not None:
+            oracles.expected(graph, drawn=True)
 
 
 def run_checks(session: Any, config: Config, report: Report) -> None:

@@ -12,8 +12,8 @@ same run reads. Options: ``--micrograde PATH`` (or the ini option ``micrograde``
 ``--micrograde-profile`` (default ``standard``, as ``micrograde grade``), ``--micrograde-seed``, ``--micrograde-rubric``, ``--micrograde-out DIR``
 (micrograde's own reports as well). The fixture ``micrograde_report`` is the ``Report``.
 
-``check(check_id, path)`` does the same for one check from a plain test function: what
-``micrograde classroom-tests`` writes for GitHub Classroom's python grader.
+``Submission(path).check(check_id)`` does the same for one check from a plain test function:
+what ``micrograde classroom-tests`` writes for GitHub Classroom's python grader.
 """
 import os
 import tempfile
@@ -72,29 +72,19 @@ def outcome(report, check_id):
         raise CheckFailed(failure_text(c, location(report, c)))
 
 
-_REPORTS = {}
+class Submission:
+    """A submission for plain test functions (GitHub Classroom's python grader reads ``def
+    test_*`` from source): graded on the first ``check``, once per process, then each check
+    runs from that report. A test module holds one; ``micrograde classroom-tests`` writes it."""
 
+    def __init__(self, path, profile='quick', seed=0, rubric=None):
+        self.path, self.profile, self.seed, self.rubric = path, profile, seed, rubric
+        self.report = None
 
-def check(check_id, path, profile='quick', seed=0, rubric=None):
-    """One check, for a plain test function (GitHub Classroom's python grader reads ``def
-    test_*`` from source): graded once per process and run."""
-    key = (str(path), profile, seed, rubric)
-    if key not in _REPORTS:
-        _REPORTS[key] = graded(path, uuid.uuid4().hex, profile, seed, rubric)
-    outcome(_REPORTS[key], check_id)
-
-
-def classroom_test_module(check_ids, submission, profile):
-    """A plain test module, one ``def test_*`` per check, ``submission`` relative to it."""
-    head = (f'"""micrograde\'s checks as plain tests, for GitHub Classroom\'s python grader.\n\n'
-            f'Written by `micrograde classroom-tests`: regenerate it rather than edit it. The\n'
-            f'submission is graded once per run; see each failure for what to fix.\n"""\n'
-            f'from pathlib import Path\n\nfrom micrograde.surfaces.pytest_plugin import check\n\n'
-            f'SUBMISSION = Path(__file__).resolve().parent / {submission!r}\n'
-            f'PROFILE = {profile!r}\n')
-    tests = [f'\n\ndef test_{i.replace(".", "_")}():\n    check({i!r}, SUBMISSION, PROFILE)\n'
-             for i in check_ids]
-    return head + ''.join(tests)
+    def check(self, check_id):
+        if self.report is None:
+            self.report = graded(self.path, uuid.uuid4().hex, self.profile, self.seed, self.rubric)
+        outcome(self.report, check_id)
 
 
 # --- the plugin -------------------------------------------------------------------------------

@@ -68,11 +68,16 @@ def fingerprint(filename, data, seed, profile, rubric):
         return _fingerprint(path, _config(seed, profile, rubric))
 
 
-def grade(filename, data, seed, profile, rubric):
+def warm():
+    """A holder of this worker's warm template (``batch.Warm``), to pass to every ``grade``."""
+    from micrograde.surfaces.batch import Warm
+    return Warm()
+
+
+def grade(filename, data, seed, profile, rubric, warm=None):
     """The report (a dict) of a submission, graded as ``micrograde grade FILENAME`` would.
 
-    Uses this process's warm template, kept between jobs."""
-    from micrograde.surfaces.batch import _template
+    With ``warm`` (``warm()``), the job is forked from its template, kept between jobs."""
     from micrograde.grader.grading import safe_grade
     config = _config(seed, profile, rubric)
     scratch = tempfile.mkdtemp(prefix='micrograde-job-')
@@ -80,24 +85,22 @@ def grade(filename, data, seed, profile, rubric):
         path = Path(scratch, filename)
         path.write_bytes(data)
         return safe_grade(str(path), None, config, filename,
-                          _template(config)).to_dict()
+                          warm and warm.template(config)).to_dict()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def warm_up():
-    """Before the first job: import the grader (torch), start this process's warm template and
+def warm_up(warm):
+    """Before the first job: import the grader (torch), start the ``warm`` template and
     fill the caches of the default seed and profile (the fuzz corpus and the oracles' answers)
     by grading the reference engine, so that no learner waits for them.  Returns the isolation
     level jobs get here."""
     from micrograde import reference
 
-    from micrograde.surfaces.batch import _template
     from micrograde.grader.grading import safe_grade
     config = Config()
     engine = Path(reference.__file__).with_name('engine.py')
-    return safe_grade(str(engine), None, config, 'warm-up',
-                      _template(config)).isolation
+    return safe_grade(str(engine), None, config, 'warm-up', warm.template(config)).isolation
 
 
 def gave_up(filename, seed, profile, rubric, message):
