@@ -32,7 +32,7 @@ class Budget:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
-    def summary(self):
+    def summary(self) -> str:
         """What a grade under this budget does, in words (``--profile``'s help)."""
         said = (f'{self.examples} random graphs of up to {self.max_nodes} nodes, a '
                 f'{self.chain}-node chain')
