@@ -157,12 +157,13 @@ def test_the_report_schema_lists_the_categories():
 
 
 def test_a_new_report_format_is_a_function_of_the_report_and_a_row(tmp_path, monkeypatch):
-    """A plain-text score for a course's own dashboard: a function that reads only the
-    ``Report``, its row in ``reporters.FORMATS`` and its file name for ``--out`` folders."""
+    """A plain-text score for a course's own dashboard: a function that renders only the
+    ``Report`` to bytes, its row in ``reporters.FORMATS`` and its file name for ``--out``
+    folders (``write_reports`` writes it, with the one atomic writer)."""
     from micrograde import reporters
 
-    def summary(report, path):
-        Path(path).write_text(f'{report.verdict} {report.score:g}/{report.max_score:g}\n')
+    def summary(report):
+        return f'{report.verdict} {report.score:g}/{report.max_score:g}\n'.encode()
     monkeypatch.setitem(reporters.FORMATS, 'summary', summary)
     monkeypatch.setitem(reporters.FILENAMES, 'summary', 'summary.txt')
     report = grade(session=InProcess(ENGINE), config=Config(profile='quick'), name='reference')
