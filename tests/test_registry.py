@@ -161,8 +161,8 @@ def test_a_new_report_format_is_a_function_of_the_report_and_a_row(tmp_path, mon
     ``Report``, its row in ``reporters.FORMATS`` and its file name for ``--out`` folders."""
     from micrograde import reporters
 
-    def summary(report, path):
-        Path(path).write_text(f'{report.verdict} {report.score:g}/{report.max_score:g}\n')
+    def summary(report):
+        return f'{report.verdict} {report.score:g}/{report.max_score:g}\n'.encode()
     monkeypatch.setitem(reporters.FORMATS, 'summary', summary)
     monkeypatch.setitem(reporters.FILENAMES, 'summary', 'summary.txt')
     report = grade(session=InProcess(ENGINE), config=Config(profile='quick'), name='reference')
