@@ -97,6 +97,9 @@ def optional(spec):
     return parse
 
 
+_FLOATS = {float}
+
+
 def listed(spec, most=MOST, cut=None):
     """A list of at most ``most`` entries; with ``cut`` (what they are), a longer one is kept
     to ``most`` with a note instead (texts: long is not wrong)."""
@@ -105,8 +108,8 @@ def listed(spec, most=MOST, cut=None):
             raise Violation(f'`{where}` is {_kind(raw)}, not a list')
         if len(raw) > most and cut is None:
             raise Violation(f'`{where}` has {len(raw)} entries, more than the {most} asked for')
-        if spec is number and all(type(x) is float for x in raw):
-            return raw  # nearly every answer: a list of floats
+        if spec is number and (not raw or set(map(type, raw)) == _FLOATS):
+            return raw  # nearly every answer: a list of floats (checked in C)
         kept = [spec(x, f'{where}[{k}]') for k, x in enumerate(raw[:most])]
         return kept if len(raw) <= most else kept + [f'[... {len(raw) - most} more {cut} not kept]']
     return parse
