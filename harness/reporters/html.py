@@ -107,7 +107,8 @@ def context(report, selfcheck=False, inline_style=False):
 def _draw_at_once(report):
     """Each drawing waits on a ``dot`` process of its own (cached by its source): start them
     all at once rather than one after another (a cold grade's report draws ~4)."""
-    drawn = [c.counterexample for c in report.checks if c.counterexample and kind(c) != 'passed']
+    drawn = [c.counterexample for c in report.checks
+             if c.counterexample and c.outcome is not Outcome.PASSED]
     if len(drawn) > 1:
         with ThreadPoolExecutor(len(drawn)) as pool:
             list(pool.map(draw, drawn))
