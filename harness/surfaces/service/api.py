@@ -16,10 +16,12 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import dramatiq
 import redis
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Path as InPath
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -30,14 +32,14 @@ from micrograde.surfaces.service import grader
 from micrograde.surfaces.service.jobs import Jobs
 from micrograde.surfaces.service.keys import private_file, private_folder
 from micrograde.surfaces.service.tasks import EVENTS, POLL_MS, Queue, parse_event
-from micrograde.surfaces.service.tokens import ROLES, Tokens
+from micrograde.surfaces.service.tokens import COURSE, ROLES, Tokens
 
 DISPATCH_SECONDS = 2.0
 PRUNE_SECONDS = 3600.0
 log = logging.getLogger('micrograde.api')
 access = logging.getLogger('micrograde.access')
 NAME = re.compile(r'[^A-Za-z0-9._-]+')
-COURSE = r'^[A-Za-z0-9._-]{1,64}$'
+Course = Annotated[str, InPath(pattern=COURSE, description='the course (as its tokens name it)')]
 
 
 @dataclass
@@ -52,6 +54,7 @@ class ServiceConfig:
     max_queued: int = 500                # queued jobs before new uploads get 503 + Retry-After
     course_queued: int = 300             # of them one course's: a course's deadline leaves room
     grading_budget: float = 600.0        # seconds of grading a learner's jobs may take per window
+    slow_learner: float = 60.0           # past this many seconds in the window, to the slow lane
     seed: int = 0
     profile: str = 'standard'
     rubric: str = field(default_factory=grader.rubric_text)
@@ -178,12 +181,15 @@ def create_app(config):
     missing = {}  # job id -> when its message was first seen missing from Redis
 
     def dispatch():
-        """Hand every accepted job the queue does not have yet to the queue."""
+        """Hand every accepted job the queue does not have yet to the queue: a slow learner's
+        (their grading took ``slow_learner`` seconds in the window) to its slow lane at once."""
         with dispatch_lock:
             while batch := jobs.pending():
                 for job in batch:
+                    slow = jobs.grading_seconds(job['course'], job['learner'],
+                                                time.time() - config.rate_window) >= config.slow_learner
                     try:
-                        message = queue.submit(job)
+                        message = queue.submit(job, slow)
                     except redis.RedisError:
                         return  # Redis away: the dispatcher tries again
                     jobs.dispatched(job['id'], message)
@@ -257,7 +263,7 @@ def create_app(config):
                     response.status_code, (time.perf_counter() - t) * 1000)
         return response
 
-    def identity(course: str, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+    def identity(course: Course, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
         who = tokens.identify(credentials.credentials) if credentials else None
         if who is None:
             raise HTTPException(401, 'a valid bearer token is needed', {'WWW-Authenticate': 'Bearer'})
@@ -318,7 +324,7 @@ def create_app(config):
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get('/v1/courses/{course}/queue', dependencies=[Depends(staff)])
-    def queue_state(course: str):
+    def queue_state(course: Course):
         """Staff: the course's jobs per status, and the queue's depth and workers alive."""
         try:
             alive, depth = queue.workers_alive(), queue.depth()
@@ -327,12 +333,12 @@ def create_app(config):
         return {**jobs.counts(course), 'waiting_in_queue': depth, 'workers': alive}
 
     @app.get('/v1/courses/{course}/failed')
-    def failed(course: str, who=Depends(staff)):
+    def failed(course: Course, who=Depends(staff)):
         """Staff: the course's jobs that ended without a grade (status ``error``)."""
         return [shown(j, who) for j in jobs.listing(course, status='error')]
 
     @app.post('/v1/courses/{course}/submissions/{job_id}/retry')
-    def retry(course: str, job_id: str, who=Depends(staff)):
+    def retry(course: Course, job_id: str, who=Depends(staff)):
         """Staff: grade a failed job again (409 when it is not failed)."""
         job = jobs.retry(job_id, course)
         if job is None:
@@ -343,7 +349,7 @@ def create_app(config):
         return shown(job, who)
 
     @app.post('/v1/courses/{course}/submissions', status_code=202)
-    def submit(course: str, file: UploadFile = File(..., description='a .py, .ipynb or .zip'),
+    def submit(course: Course, file: UploadFile = File(..., description='a .py, .ipynb or .zip'),
                who=Depends(identity)):
         """Upload a submission.  202 with the new job; 200 with the existing job when the same
         learner sent the same content before; 413 past the size cap; 429 past the learner's rate
@@ -384,17 +390,17 @@ def create_app(config):
         return JSONResponse(shown(job, who), status_code=202 if created else 200)
 
     @app.get('/v1/courses/{course}/submissions')
-    def listing(course: str, who=Depends(identity)):
+    def listing(course: Course, who=Depends(identity)):
         """Staff: every submission of the course; a learner: their own."""
         return [shown(j, who) for j in jobs.listing(course, None if who.staff else who.learner)]
 
     @app.get('/v1/courses/{course}/submissions/{job_id}')
-    def status(course: str, job_id: str, who=Depends(identity)):
+    def status(course: Course, job_id: str, who=Depends(identity)):
         """A job: status (queued, running, done, error), attempts, verdict, score, links."""
         return shown(visible(course, job_id, who), who)
 
     @app.get('/v1/courses/{course}/submissions/{job_id}/{name}')
-    def report(course: str, job_id: str, name: str, who=Depends(identity)):
+    def report(course: Course, job_id: str, name: str, who=Depends(identity)):
         """One report: report.json, report.xml (JUnit), results.json (Gradescope), report.html."""
         job = visible(course, job_id, who)
         if name == 'report.html' and name not in grader.FORMATS:
@@ -407,12 +413,12 @@ def create_app(config):
         return Response(body, media_type=media)
 
     @app.get('/v1/courses/{course}/gradebook.csv', dependencies=[Depends(staff)])
-    def gradebook(course: str):
+    def gradebook(course: Course):
         """Staff: one row per learner (their latest graded submission)."""
         return Response(grader.gradebook(jobs.latest_reports(course)), media_type='text/csv')
 
     @app.get('/v1/courses/{course}/class', response_class=HTMLResponse, dependencies=[Depends(staff)])
-    def class_page(course: str):
+    def class_page(course: Course):
         """Staff: the class table as a page."""
         latest = jobs.latest_reports(course)
         return pages.get_template('class.html').render(course=course, rows=grader.table(latest),
@@ -420,7 +426,7 @@ def create_app(config):
                                                        submissions=jobs.listing(course))
 
     @app.post('/v1/courses/{course}/tokens', status_code=201)
-    def new_token(course: str, role: str = Form('learner'), learner: str | None = Form(None),
+    def new_token(course: Course, role: str = Form('learner'), learner: str | None = Form(None),
                   who=Depends(staff)):
         """Staff: a new token for this course (shown once)."""
         if role not in ROLES:

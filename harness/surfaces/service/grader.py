@@ -85,6 +85,21 @@ def grade(filename, data, seed, profile, rubric):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def abort():
+    """Stop the run in progress: kill every process of the warm template's jobs, as its own
+    timeouts do (its session then finds its worker gone, cannot load the submission again, and
+    ends at once).  Whether there is a template to do it with (else the caller must stop its
+    process)."""
+    from micrograde.isolate.sandbox import kill_uid
+    from micrograde.surfaces.batch import _TEMPLATE
+    template = _TEMPLATE[0] if _TEMPLATE else None
+    if template is None:
+        return False
+    for uid in list(template.uids.values()):
+        kill_uid(uid)
+    return True
+
+
 def warm_up():
     """Before the first job: import the grader (torch), start this process's warm template and
     fill the caches of the default seed and profile (the fuzz corpus and the oracles' answers)

@@ -187,7 +187,8 @@ class Jobs:
         what a job carries."""
         with self._db() as db:
             return [dict(r) for r in db.execute(
-                f"SELECT {CARRIED} FROM jobs WHERE status IN ('queued', 'running') AND dispatched=0 "
+                f"SELECT {CARRIED}, course, learner FROM jobs WHERE status IN ('queued', 'running') "
+                'AND dispatched=0 '
                 'ORDER BY created LIMIT ?', (limit,))]
 
     def dispatched(self, job_id, message):
