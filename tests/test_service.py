@@ -210,7 +210,8 @@ def test_graded_by_a_real_worker_with_every_report(tmp_path, redis_url_):
         book = client.get('/v1/courses/c1/gradebook.csv', headers=staff).text.splitlines()
         assert book[0].startswith('id,score,max_score,verdict') and len(book) == 3
         page = client.get('/v1/courses/c1/class', headers=staff).text
-        assert '<td>alice</td>' in page and 'bob.zip' in page
+        assert f'<a href="/v1/courses/c1/submissions/{good["id"]}/report.html">alice</a>' in page
+        assert 'bob.zip' in page
 
 
 def test_a_submission_cannot_reach_the_queue_or_the_state(tmp_path, redis_url_):

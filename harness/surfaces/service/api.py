@@ -7,6 +7,8 @@ when the deployment key signed them.  The dispatcher also reconciles the table w
 job in flight whose message Redis no longer has (Redis flushed, restarted without its file, a
 power loss) is handed again.
 """
+import csv
+import io
 import json
 import logging
 import math
@@ -419,11 +421,34 @@ def create_app(config):
 
     @app.get('/v1/courses/{course}/class', response_class=HTMLResponse, dependencies=[Depends(staff)])
     def class_page(course: Course):
-        """Staff: the class table as a page."""
-        latest = jobs.latest_reports(course)
-        return pages.get_template('class.html').render(course=course, rows=grader.table(latest),
-                                                       pictures=grader.class_page(latest),
-                                                       submissions=jobs.listing(course))
+        """Staff: the class page (its pictures filtered by the roster's sections, each learner
+        linked to their latest report) and the table of submissions."""
+        latest, ids, sections = jobs.latest_reports(course), jobs.latest_ids(course), jobs.roster(course)
+        base = f'/v1/courses/{course}/submissions'
+        return pages.get_template('class.html').render(
+            course=course, rows=grader.table(latest), sections=sections, ids=ids, base=base,
+            pictures=grader.class_page(latest, sections, lambda learner: f'{base}/{ids[learner]}/report.html'),
+            submissions=jobs.listing(course))
+
+    @app.put('/v1/courses/{course}/roster', dependencies=[Depends(staff)])
+    def set_roster(course: Course, file: UploadFile = File(..., description='CSV: learner, section')):
+        """Staff: the course's roster, a CSV with the columns ``learner`` (as tokens name
+        learners) and ``section``; it replaces the last one.  The class page filters by it."""
+        try:
+            rows = list(csv.DictReader(io.StringIO(file.file.read(config.upload_limit).decode('utf-8-sig'))))
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise HTTPException(422, f'the roster is not a UTF-8 CSV file: {e}') from None
+        if not rows or not {'learner', 'section'} <= set(rows[0]):
+            raise HTTPException(422, 'the roster needs the columns learner and section')
+        sections = {(r['learner'] or '').strip(): (r['section'] or '').strip() for r in rows}
+        sections.pop('', None)
+        jobs.set_roster(course, sections)
+        return {'learners': len(sections), 'sections': sorted(set(sections.values()))}
+
+    @app.get('/v1/courses/{course}/roster', dependencies=[Depends(staff)])
+    def roster(course: Course):
+        """Staff: the course's roster, ``{learner: section}``."""
+        return jobs.roster(course)
 
     @app.post('/v1/courses/{course}/tokens', status_code=201)
     def new_token(course: Course, role: str = Form('learner'), learner: str | None = Form(None),

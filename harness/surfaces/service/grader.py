@@ -163,11 +163,14 @@ def gradebook(reports):
         return Path(folder, 'gradebook.csv').read_text(encoding='utf-8')
 
 
-def class_page(reports):
+def class_page(reports, sections=None, href=None):
     """The class pictures (``reporters.classpage``, as the batch's index.html draws them) for
-    ``{learner: report JSON}``."""
+    ``{learner: report JSON}``: filtered by ``{learner: section}``, each learner linked to
+    ``href(learner)``."""
     from micrograde.reporters import classpage
-    return classpage.fragment({k: Report.from_dict(json.loads(v)) for k, v in reports.items()})
+    roster = {learner: {'section': section} for learner, section in (sections or {}).items()}
+    return classpage.fragment({k: Report.from_dict(json.loads(v)) for k, v in reports.items()},
+                              roster, href)
 
 
 def table(reports):

@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_learner ON jobs (course, learner, created);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, dispatched);
+CREATE TABLE IF NOT EXISTS roster (
+    course TEXT NOT NULL,
+    learner TEXT NOT NULL,
+    section TEXT NOT NULL,
+    PRIMARY KEY (course, learner)
+);
 '''
 
 SUMMARY = ('id, course, learner, filename, status, attempts, retry, worker, verdict, score, '
@@ -160,6 +166,26 @@ class Jobs:
             rows = db.execute('SELECT learner, report FROM jobs WHERE course=? AND report IS NOT '
                               'NULL ORDER BY created', (course,)).fetchall()
         return {r['learner']: r['report'] for r in rows}
+
+    def latest_ids(self, course):
+        """``{learner: job id}`` of the jobs ``latest_reports`` reads (the class page links them)."""
+        with self._db() as db:
+            rows = db.execute('SELECT learner, id FROM jobs WHERE course=? AND report IS NOT NULL '
+                              'ORDER BY created', (course,)).fetchall()
+        return {r['learner']: r['id'] for r in rows}
+
+    def set_roster(self, course, sections):
+        """The course's roster is ``{learner: section}`` from now on."""
+        with self._write() as db:
+            db.execute('DELETE FROM roster WHERE course=?', (course,))
+            db.executemany('INSERT INTO roster (course, learner, section) VALUES (?,?,?)',
+                           [(course, learner, section) for learner, section in sections.items()])
+
+    def roster(self, course):
+        """``{learner: section}`` of the course's roster (empty without one)."""
+        with self._db() as db:
+            return dict(db.execute('SELECT learner, section FROM roster WHERE course=? ORDER BY rowid',
+                                   (course,)).fetchall())
 
     def recent(self, course, learner, since):
         with self._db() as db:
