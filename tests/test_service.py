@@ -316,6 +316,25 @@ def test_a_slow_lane_slot_goes_to_one_worker_and_only_while_nobody_waits(redis_u
         q.close()
 
 
+def test_a_learner_has_at_most_a_few_jobs_waiting(tmp_path, redis_url_):
+    """Their grading time per window is bounded by the budget plus that many runs, however
+    many they upload at once."""
+    client, tokens = service(tmp_path, redis_url_, learner_queued=2)
+    alice = bearer(tokens, 'c1', 'learner', 'alice')
+    sender = tasks.Queue(redis_url_, KEY)
+    with client:
+        first = upload(client, alice).json()
+        assert upload(client, alice, data=ENGINE + b'#2\n').status_code == 202
+        third = upload(client, alice, data=ENGINE + b'#3\n')
+        assert third.status_code == 429 and 'not graded yet' in third.json()['detail']
+        assert upload(client, bearer(tokens, 'c1', 'staff'), data=ENGINE + b'#3\n').status_code == 202
+        sender.event_actor.send(*event(KEY, first['id'], 'started'))
+        sender.event_actor.send(*event(KEY, first['id']))
+        eventually(lambda: upload(client, alice, data=ENGINE + b'#3\n').status_code == 202,
+                   'room once one is graded')
+    sender.close()
+
+
 def test_expired_and_revoked_tokens_are_refused(tmp_path, redis_url_):
     client, tokens = service(tmp_path, redis_url_)
     expired = bearer(tokens, 'c1', 'learner', 'alice', days=-1)
@@ -677,6 +696,7 @@ def test_a_slow_learner_beside_ten_normal_ones_waits_behind_them(tended_cluster)
     assert all(done[i]['attempts'] == 1 for i in slow)  # giving way is not a lost run
     logs = ''.join(p.read_text() for p in cluster.logs.glob('worker*.log'))
     assert logs.count('gave way') == 2 and logs.count('(slow lane)') == 2
+    assert scrape(cluster.client)[('micrograde_jobs_gave_way_total', ())] == 2
 
 
 @pytest.mark.slow

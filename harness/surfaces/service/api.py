@@ -57,6 +57,7 @@ class ServiceConfig:
     course_queued: int = 300             # of them one course's: a course's deadline leaves room
     grading_budget: float = 600.0        # seconds of grading a learner's jobs may take per window
     slow_learner: float = 60.0           # past this many seconds in the window, to the slow lane
+    learner_queued: int = 3              # a learner's jobs waiting or running at once; 429 past it
     seed: int = 0
     profile: str = 'standard'
     rubric: str = field(default_factory=grader.rubric_text)
@@ -119,6 +120,9 @@ class Metrics:
                                 'repeat runs lost their worker', ['run'], registry=self.registry)
         self.dropped = Counter('micrograde_events_dropped', 'Events dropped because the '
                                'deployment key did not sign them', registry=self.registry)
+        self.gave_way = Counter('micrograde_jobs_gave_way', 'Runs stopped and handed to the slow '
+                                'lane because they ran long while other jobs waited',
+                                registry=self.registry)
         self.resent = Counter('micrograde_jobs_resent', 'Jobs handed to the queue again because '
                               'Redis lost their message', registry=self.registry)
         self.registry.register(self)
@@ -160,6 +164,10 @@ def create_app(config):
         if event.kind == 'started':
             metrics.attempts.labels('first' if event.attempt == 1 else 'repeat').inc()
             jobs.started(event.job, event.retry, event.attempt, event.worker, event.at)
+            return
+        if event.kind == 'gave_way':
+            metrics.gave_way.inc()
+            jobs.gave_way(event.job, event.retry)
             return
         report = grader.loads(event.report)
         if report is None:
@@ -373,6 +381,9 @@ def create_app(config):
                 wait = math.ceil(first + config.rate_window - now)
                 raise HTTPException(429, f'at most {config.rate_count} submissions per '
                                     f'{config.rate_window:g} s', {'Retry-After': str(max(wait, 1))})
+            if jobs.outstanding(course, who.learner) >= config.learner_queued:
+                raise HTTPException(429, f'{config.learner_queued} of your submissions are not '
+                                    'graded yet; wait for their reports', {'Retry-After': '30'})
             used = jobs.grading_seconds(course, who.learner, now - config.rate_window)
             if used >= config.grading_budget:  # slow submissions cost their learner, not the class
                 raise HTTPException(429, f'your submissions took {used:.0f} s of grading in the last '

@@ -33,6 +33,8 @@ def api_options(f):
         click.option('--grading-budget', default=600.0, show_default=True,
                      help='Seconds of grading a learner\'s submissions may take per --rate-window '
                      '(429 past it).'),
+        click.option('--learner-queued', default=3, show_default=True,
+                     help='A learner\'s submissions waiting or being graded at once (429 past it).'),
         click.option('--slow-learner', default=60.0, show_default=True,
                      help='Seconds of grading in the --rate-window past which a learner\'s new '
                      'submissions go straight to the slow lane (graded while no other job waits).'),
@@ -50,10 +52,10 @@ def api_options(f):
 
 
 def _api_argv(upload_limit, rate, rate_window, max_queued, course_queued, grading_budget,
-              slow_learner, keep_days, seed, profile, rubric):
+              learner_queued, slow_learner, keep_days, seed, profile, rubric):
     argv = ['--upload-limit', upload_limit, '--rate', rate, '--rate-window', rate_window,
             '--max-queued', max_queued, '--course-queued', course_queued, '--grading-budget',
-            grading_budget, '--slow-learner', slow_learner, '--seed', seed, '--profile', profile]
+            grading_budget, '--learner-queued', learner_queued, '--slow-learner', slow_learner, '--seed', seed, '--profile', profile]
     if keep_days is not None:
         argv += ['--keep-days', keep_days]
     if rubric:
@@ -150,7 +152,8 @@ def token(state, course, role, learner, days, revoke):
 @KEY_FILE
 @api_options
 def api(state, broker, key_file, host, port, upload_limit, rate, rate_window, max_queued,
-        course_queued, grading_budget, slow_learner, keep_days, seed, profile, rubric):
+        course_queued, grading_budget, learner_queued, slow_learner, keep_days, seed, profile,
+        rubric):
     """The API alone (what ``serve`` runs); logs with timestamps, one access line a request."""
     import logging
 
@@ -164,7 +167,7 @@ def api(state, broker, key_file, host, port, upload_limit, rate, rate_window, ma
     config = ServiceConfig(Path(state), broker, read_secret(key_file), upload_limit=upload_limit * 2**20,
                            rate_count=rate, rate_window=rate_window, max_queued=max_queued,
                            course_queued=course_queued, grading_budget=grading_budget,
-                           slow_learner=slow_learner, seed=seed,
+                           learner_queued=learner_queued, slow_learner=slow_learner, seed=seed,
                            profile=profile, rubric=rubric_text(rubric), keep_days=keep_days)
     uvicorn.run(create_app(config), host=host, port=port, log_config=None, access_log=False)
 

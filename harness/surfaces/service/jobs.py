@@ -242,6 +242,12 @@ class Jobs:
                        "started=? WHERE id=? AND retry=? AND status IN ('queued', 'running')",
                        (attempt, worker, at, job_id, retry))
 
+    def gave_way(self, job_id, retry):
+        """A run was stopped and the job waits in the slow lane: queued again."""
+        with self._write() as db:
+            db.execute("UPDATE jobs SET status='queued' WHERE id=? AND retry=? AND status='running'",
+                       (job_id, retry))
+
     def finished(self, job_id, retry, status, attempts, report_json, verdict, score, max_score, at):
         """The job's report; the first one wins (grades are reproducible, a repeat is the same).
         Whether it was taken."""
@@ -272,6 +278,12 @@ class Jobs:
                 "(SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY course, learner "
                 "ORDER BY created DESC) AS n FROM jobs WHERE report IS NOT NULL) WHERE n = 1)",
                 (before,)).rowcount
+
+    def outstanding(self, course, learner):
+        """How many of a learner's jobs wait or run."""
+        with self._db() as db:
+            return db.execute("SELECT COUNT(*) FROM jobs WHERE course=? AND learner=? AND status IN "
+                              "('queued', 'running')", (course, learner)).fetchone()[0]
 
     def grading_seconds(self, course, learner, since):
         """Seconds of grading a learner's jobs took since ``since`` (fairness)."""

@@ -67,7 +67,7 @@ ABORT_SECONDS = 30.0           # a stopped run that does not end by then takes i
 WATCH_SECONDS = 0.5            # how often a worker looks at its run in progress
 WORKERS = NAMESPACE + ':workers:'
 SEND_PATIENCE = 600            # seconds a worker waits for Redis to come back mid-job
-KINDS = ('started', 'finished')
+KINDS = ('started', 'gave_way', 'finished')  # what a worker reports of a run
 EXIT_GAVE_WAY = 75
 
 log = logging.getLogger('micrograde.service')
@@ -374,8 +374,9 @@ class Queue:
             return False
         self.stopped = current
         self.redis.set(f'{SLOW}{job.id}:{job.retry}', 1, ex=SLOW_HOLD)
-        self.redis.decr(f'{RUNS}{job.id}:{job.retry}')  # giving way is not a lost run
+        runs = self.redis.decr(f'{RUNS}{job.id}:{job.retry}')  # giving way is not a lost run
         self.slow_actor.send(*args)
+        self._send(job, 'gave_way', runs)
         log.warning('job %s gave way after %.1f s: others wait; it goes to the slow lane', job.id,
                     time.monotonic() - current[3])
         deadline = time.monotonic() + ABORT_SECONDS
