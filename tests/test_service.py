@@ -292,6 +292,30 @@ def test_a_slow_learner_s_next_uploads_go_to_the_slow_lane(tmp_path, redis_url_)
     sender.close()
 
 
+def test_one_course_s_deadline_does_not_queue_another_s_behind_it(tmp_path, redis_url_):
+    """The main lane holds a few jobs per worker; the rest wait in the job table, and the next
+    to go is the oldest of the course with the fewest jobs in flight."""
+    from micrograde.surfaces.service.api import MIN_WINDOW
+    client, tokens = service(tmp_path, redis_url_)
+    a, b = bearer(tokens, 'a', 'staff'), bearer(tokens, 'b', 'staff')
+    queue = tasks.Queue(redis_url_, KEY)
+    main = f'micrograde:{queue.grading}'
+    waiting = lambda: [json.loads(queue.redis.hget(f'{main}.msgs', m))['args'][0]  # noqa: E731
+                       for m in queue.redis.lrange(main, 0, -1)]
+    with client:
+        ours = [upload(client, a, course='a', data=ENGINE + b'#%d\n' % i).json()['id']
+                for i in range(MIN_WINDOW + 2)]
+        theirs = upload(client, b, course='b').json()['id']
+        assert waiting() == ours[:MIN_WINDOW]
+        assert int(queue.redis.get(tasks.HELD + queue.version)) == 3  # counted for the slow lane
+        for _ in range(2):  # a worker takes two
+            queue.redis.lpop(main)
+        eventually(lambda: len(waiting()) == MIN_WINDOW, 'the lane refilled')
+        assert waiting()[-2:] == [theirs, ours[MIN_WINDOW]]
+        assert int(queue.redis.get(tasks.HELD + queue.version)) == 1
+    queue.close()
+
+
 def test_a_slow_lane_slot_goes_to_one_worker_and_only_while_nobody_waits(redis_url_):
     """The slot is checked and taken in one Redis script: workers racing for it never take
     more than half of the live workers' slots, and none while the main lane has a job waiting."""
@@ -305,6 +329,9 @@ def test_a_slow_lane_slot_goes_to_one_worker_and_only_while_nobody_waits(redis_u
                   'profile': PROFILE, 'rubric': '', 'version': first.version})
     assert not first.slot()  # an ordinary job waits
     first.redis.delete(f'micrograde:{first.grading}')
+    first.hold(1)
+    assert not first.slot()  # one waits in the API, held back from a full main lane
+    first.hold(0)
     for alive, cap in ((2, 1), (5, 2)):
         first.redis.zadd(tasks.WORKERS + first.version, {f'host:{k}': now for k in range(alive)})
         first.redis.delete(tasks.SLOW_BUSY + first.version)

@@ -37,6 +37,7 @@ from micrograde.surfaces.service.tasks import EVENTS, POLL_MS, Queue, parse_even
 from micrograde.surfaces.service.tokens import COURSE, ROLES, Tokens
 
 DISPATCH_SECONDS = 2.0
+WINDOW, MIN_WINDOW = 3, 6  # jobs in the main lane per live worker (at least): the rest wait here
 PRUNE_SECONDS = 3600.0
 log = logging.getLogger('micrograde.api')
 access = logging.getLogger('micrograde.access')
@@ -161,9 +162,10 @@ def create_app(config):
             metrics.dropped.inc()
             log.warning('dropped an event the deployment key did not sign: %.200r', (args, kwargs))
             return
-        if event.kind == 'started':
+        if event.kind == 'started':  # a worker took a job: the main lane has room for another
             metrics.attempts.labels('first' if event.attempt == 1 else 'repeat').inc()
             jobs.started(event.job, event.retry, event.attempt, event.worker, event.at)
+            dispatch()
             return
         if event.kind == 'gave_way':
             metrics.gave_way.inc()
@@ -191,18 +193,22 @@ def create_app(config):
     missing = {}  # job id -> when its message was first seen missing from Redis
 
     def dispatch():
-        """Hand every accepted job the queue does not have yet to the queue: a slow learner's
-        (their grading took ``slow_learner`` seconds in the window) to its slow lane at once."""
+        """Hand accepted jobs to the queue while its main lane has room (``WINDOW`` jobs per live
+        worker): the next is the oldest of the course with the fewest jobs in flight, so one
+        course's deadline does not queue another's behind it; a slow learner's (their grading
+        took ``slow_learner`` seconds in the window) goes to the slow lane at once.  The jobs
+        held back are counted in Redis: the slow lane waits for them too."""
         with dispatch_lock:
-            while batch := jobs.pending():
-                for job in batch:
+            try:
+                room = max(WINDOW * queue.workers_alive(), MIN_WINDOW) - queue.depth()
+                while room > 0 and (job := jobs.next_pending()):
                     slow = jobs.grading_seconds(job['course'], job['learner'],
                                                 time.time() - config.rate_window) >= config.slow_learner
-                    try:
-                        message = queue.submit(job, slow)
-                    except redis.RedisError:
-                        return  # Redis away: the dispatcher tries again
-                    jobs.dispatched(job['id'], message)
+                    jobs.dispatched(job['id'], queue.submit(job, slow))
+                    room -= not slow
+                queue.hold(jobs.counts_pending())
+            except redis.RedisError:
+                return  # Redis away: the dispatcher tries again
 
     def reconcile():
         """Hand again the jobs whose message Redis has not had for ``lost_after`` seconds (the

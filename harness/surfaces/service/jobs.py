@@ -208,14 +208,24 @@ class Jobs:
                              'DESC LIMIT ?)', (last,)).fetchone()
         return row[0]
 
-    def pending(self, limit=20):
-        """The oldest jobs accepted but not handed to the queue (or to be handed again), with
-        what a job carries."""
+    def next_pending(self):
+        """The next job to hand to the queue (accepted but not handed, or to be handed again),
+        with what it carries, its course and learner: the oldest of the course with the fewest
+        jobs in flight; ``None`` when there is none."""
         with self._db() as db:
-            return [dict(r) for r in db.execute(
-                f"SELECT {CARRIED}, course, learner FROM jobs WHERE status IN ('queued', 'running') "
-                'AND dispatched=0 '
-                'ORDER BY created LIMIT ?', (limit,))]
+            row = db.execute(
+                "WITH flying AS (SELECT course, COUNT(*) AS n FROM jobs WHERE status IN ('queued', "
+                "'running') AND dispatched=1 GROUP BY course) "
+                f"SELECT {CARRIED}, j.course, j.learner FROM jobs j LEFT JOIN flying f ON "
+                "f.course = j.course WHERE j.status IN ('queued', 'running') AND j.dispatched=0 "
+                'ORDER BY COALESCE(f.n, 0), j.created LIMIT 1').fetchone()
+        return dict(row) if row else None
+
+    def counts_pending(self):
+        """How many jobs wait to be handed to the queue."""
+        with self._db() as db:
+            return db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running') "
+                              'AND dispatched=0').fetchone()[0]
 
     def dispatched(self, job_id, message):
         """The job is in the queue as Redis's ``message``."""

@@ -66,6 +66,8 @@ SLOW_PAUSE_MS = 3000           # a slow job that may not run yet comes back afte
 ABORT_SECONDS = 30.0           # a stopped run that does not end by then takes its worker with it
 WATCH_SECONDS = 0.5            # how often a worker looks at its run in progress
 WORKERS = NAMESPACE + ':workers:'
+HELD = NAMESPACE + ':held:'    # jobs the API holds back from a full main lane, per version
+HELD_SECONDS = 10              # ... a count the API renews every 2 s: a dead API holds nothing
 SEND_PATIENCE = 600            # seconds a worker waits for Redis to come back mid-job
 KINDS = ('started', 'gave_way', 'finished')  # what a worker reports of a run
 EXIT_GAVE_WAY = 75
@@ -73,14 +75,16 @@ EXIT_GAVE_WAY = 75
 log = logging.getLogger('micrograde.service')
 
 
-#: Take a slow-lane slot, atomically: only when the main lane has no job waiting and fewer than
-#: half of the live workers (one at least) hold one.  KEYS: live workers, slots, the main queue;
-#: ARGV: now, seconds a presence lasts, this worker.
+#: Take a slow-lane slot, atomically: only when the main lane has no job waiting (in Redis, nor
+#: held back by the API) and fewer than half of the live workers (one at least) hold one.
+#: KEYS: live workers, slots, the main queue, the API's held count; ARGV: now, seconds a
+#: presence lasts, this worker.
 TAKE_SLOT = """
 local fresh = tonumber(ARGV[1]) - tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fresh)
 local alive = redis.call('ZCOUNT', KEYS[1], fresh, '+inf')
-if redis.call('LLEN', KEYS[3]) > 0 or redis.call('ZCARD', KEYS[2]) >= math.max(math.floor(alive / 2), 1) then
+local waiting = redis.call('LLEN', KEYS[3]) + tonumber(redis.call('GET', KEYS[4]) or '0')
+if waiting > 0 or redis.call('ZCARD', KEYS[2]) >= math.max(math.floor(alive / 2), 1) then
   return 0
 end
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
@@ -268,6 +272,10 @@ class Queue:
         """Tell the workers a job has its report, so that a copy of it is not graded again."""
         self.redis.set(f'{DONE}{job_id}:{retry}', 1, ex=86400)
 
+    def hold(self, count):
+        """Say how many jobs the API holds back (they count as waiting for ``TAKE_SLOT``)."""
+        self.redis.set(HELD + self.version, count, ex=HELD_SECONDS)
+
     def depth(self):
         """Jobs waiting in this version's queue (not yet taken by a worker)."""
         return self.redis.llen(f'{NAMESPACE}:{self.grading}')
@@ -358,7 +366,8 @@ class Queue:
     def slot(self):
         """Whether this worker took a slow-lane slot (``TAKE_SLOT``)."""
         now = self.redis.time()[0]
-        keys = (WORKERS + self.version, SLOW_BUSY + self.version, f'{NAMESPACE}:{self.grading}')
+        keys = (WORKERS + self.version, SLOW_BUSY + self.version, f'{NAMESPACE}:{self.grading}',
+                HELD + self.version)
         return bool(self.take_slot(keys=keys, args=(now, 3 * PRESENCE_SECONDS, self.worker_id)))
 
     def give_way(self):
