@@ -705,7 +705,8 @@ def test_a_slow_learner_beside_ten_normal_ones_waits_behind_them(tended_cluster)
     """Two submissions that take both workers (45 s each) give way to ten learners' uploads:
     their runs are stopped, and the slow lane grades them only once no ordinary job waits, one
     at a time (at most half the workers), so every one of the ten is graded before the slow
-    ones, whatever the machine's speed."""
+    ones, whatever the machine's speed; when eight more come while a slow one runs, it gives
+    way again."""
     cluster = tended_cluster
     eventually(lambda: cluster.client.get('/v1/health').json()['workers'] == 2, 'both workers',
                timeout=120)
@@ -717,13 +718,21 @@ def test_a_slow_learner_beside_ten_normal_ones_waits_behind_them(tended_cluster)
     tokens = Tokens(cluster.state / 'service.sqlite3')
     normal = [upload(cluster.client, bearer(tokens, 'c1', 'learner', f'l{i}'),
                      data=ENGINE + b'#%d\n' % i).json()['id'] for i in range(10)]
-    done = {i: wait_for(cluster.client, cluster.staff, i, timeout=300) for i in slow + normal}
+    for i in normal:
+        wait_for(cluster.client, cluster.staff, i, timeout=300)
+    eventually(lambda: any(cluster.client.get(f'/v1/courses/c1/submissions/{i}', headers=cluster.staff)
+                           .json()['status'] == 'running' for i in slow), 'a slow job in its lane')
+    # the rush comes back: a job per worker waits, and the slow lane's run gives way in turn
+    late = [upload(cluster.client, bearer(tokens, 'c1', 'learner', f'late{i}'),
+                   data=ENGINE + b'#late%d\n' % i).json()['id'] for i in range(8)]
+    done = {i: wait_for(cluster.client, cluster.staff, i, timeout=300) for i in slow + normal + late}
     assert {(j['status'], j['verdict']) for j in done.values()} == {('done', 'passed')}
-    assert max(done[i]['finished'] for i in normal) < min(done[i]['finished'] for i in slow)
+    assert max(done[i]['finished'] for i in normal + late) < min(done[i]['finished'] for i in slow)
     assert all(done[i]['attempts'] == 1 for i in slow)  # giving way is not a lost run
     logs = ''.join(p.read_text() for p in cluster.logs.glob('worker*.log'))
-    assert logs.count('gave way') == 2 and logs.count('(slow lane)') == 2
-    assert scrape(cluster.client)[('micrograde_jobs_gave_way_total', ())] == 2
+    assert logs.count('gave way') == 3 and logs.count('in the slow lane:') == 1
+    assert logs.count('(slow lane)') == 2
+    assert scrape(cluster.client)[('micrograde_jobs_gave_way_total', ())] == 3
 
 
 @pytest.mark.slow

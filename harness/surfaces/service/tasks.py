@@ -16,7 +16,8 @@ other jobs wait is stopped (its sandbox killed; the worker stays warm) and hande
 ``-slow`` lane.  A slow job starts only when no job waits in the main lane and fewer than half
 of the live workers (one at least) grade slow jobs: both are checked and the slot taken in one
 Redis script, so two workers cannot both take the last slot.  A submission that hangs or crawls
-then waits behind the others, and a few of them cannot take every worker at deadline hour.
+then waits behind the others, and a few of them cannot take every worker at deadline hour; a
+slow-lane run gives way in turn when a job per live worker waits.
 Runs are counted in Redis at each start; a run
 that never finished lost its worker (killed, out of memory, the machine gone): that is not
 blamed on the submission, whose own crashes and limits are findings of its report.  A job that
@@ -276,6 +277,10 @@ class Queue:
         """Say how many jobs the API holds back (they count as waiting for ``TAKE_SLOT``)."""
         self.redis.set(HELD + self.version, count, ex=HELD_SECONDS)
 
+    def waiting(self):
+        """Ordinary jobs waiting: in the main lane, or held back by the API."""
+        return self.depth() + int(self.redis.get(HELD + self.version) or 0)
+
     def depth(self):
         """Jobs waiting in this version's queue (not yet taken by a worker)."""
         return self.redis.llen(f'{NAMESPACE}:{self.grading}')
@@ -327,12 +332,14 @@ class Queue:
             self.slow_actor.send_with_options(args=args, delay=SLOW_PAUSE_MS)
             return
         try:
-            self._run(job, args, slow=True)
+            stopped = self._run(job, args, slow=True)
         finally:
             self.redis.zrem(SLOW_BUSY + self.version, self.worker_id)
-            self.redis.delete(mark)
+        if not stopped:
+            self.redis.delete(mark)  # (one that gave way again keeps it: the lane has it back)
 
     def _run(self, job, args, slow):
+        """One run of ``job``, its report sent; whether it gave way instead (``give_way``)."""
         if _patiently(self.redis.exists, f'{DONE}{job.id}:{job.retry}'):
             return  # a copy of a job that was graded meanwhile
         runs = _patiently(self.redis.incr, f'{RUNS}{job.id}:{job.retry}')
@@ -356,7 +363,7 @@ class Queue:
         finally:
             self.current = None
         if self.stopped is current:
-            return  # it gave way: the slow lane grades it (what this run made of it is cut short)
+            return True  # it gave way: the slow lane grades it (this run's report is cut short)
         if not slow:
             self.pace.ran(time.perf_counter() - t)
         log.info('job %s run %d graded in %.2f s%s', job.id, runs, time.perf_counter() - t,
@@ -371,23 +378,26 @@ class Queue:
         return bool(self.take_slot(keys=keys, args=(now, 3 * PRESENCE_SECONDS, self.worker_id)))
 
     def give_way(self):
-        """Hand the running job to the slow lane if it is a main-lane run past its limit
-        (``Pace``) while other jobs wait, and stop the run; whether it did.  The run is stopped
-        by killing its sandbox (the worker stays warm); where no warm template runs it, or the
-        run does not end, the worker exits (its supervisor starts it again)."""
+        """Stop the run in progress and hand its job to the slow lane, if it is a main-lane run
+        past its limit (``Pace``) while a job waits, or a slow-lane run while a job per live
+        worker waits (the rush came back: ordinary jobs go first); whether it did.  The run is
+        stopped by killing its sandbox (the worker stays warm); where no warm template runs
+        it, or the run does not end, the worker exits (its supervisor starts it again)."""
         current = self.current
-        if current is None or current[2] or time.monotonic() - current[3] < self.pace.limit():
+        if current is None:
             return False
-        job, args = current[:2]
-        if not self.depth():
+        job, args, slow, began = current
+        if slow and self.waiting() < max(self.workers_alive(), 1):
+            return False
+        if not slow and (time.monotonic() - began < self.pace.limit() or not self.waiting()):
             return False
         self.stopped = current
         self.redis.set(f'{SLOW}{job.id}:{job.retry}', 1, ex=SLOW_HOLD)
         runs = self.redis.decr(f'{RUNS}{job.id}:{job.retry}')  # giving way is not a lost run
-        self.slow_actor.send(*args)
+        self.slow_actor.send_with_options(args=args, delay=SLOW_PAUSE_MS if slow else None)
         self._send(job, 'gave_way', runs)
-        log.warning('job %s gave way after %.1f s: others wait; it goes to the slow lane', job.id,
-                    time.monotonic() - current[3])
+        log.warning('job %s gave way after %.1f s%s: others wait; it goes to the slow lane', job.id,
+                    time.monotonic() - began, ' in the slow lane' if slow else '')
         deadline = time.monotonic() + ABORT_SECONDS
         while self.current is current:
             if not grader.abort() or time.monotonic() > deadline:
