@@ -72,8 +72,8 @@ BROKER = click.option('--broker', required=True, envvar='MICROGRADE_BROKER', met
                       'MICROGRADE_BROKER; the password is in redis.password in the state folder).')
 
 
-SLOW_AFTER = click.option('--slow-after', default=5.0, show_default=True,
-                          help='Seconds a job may grade while others wait (or 5 times the worker\'s '
+SLOW_AFTER = click.option('--slow-after', default=3.0, show_default=True,
+                          help='Seconds a job may grade while others wait (or 3 times the worker\'s '
                           'median run, if longer) before it gives way to them: it is stopped and '
                           'goes to the slow lane.')
 
