@@ -55,7 +55,8 @@ def _api_argv(upload_limit, rate, rate_window, max_queued, course_queued, gradin
               learner_queued, slow_learner, keep_days, seed, profile, rubric):
     argv = ['--upload-limit', upload_limit, '--rate', rate, '--rate-window', rate_window,
             '--max-queued', max_queued, '--course-queued', course_queued, '--grading-budget',
-            grading_budget, '--learner-queued', learner_queued, '--slow-learner', slow_learner, '--seed', seed, '--profile', profile]
+            grading_budget, '--learner-queued', learner_queued, '--slow-learner', slow_learner,
+            '--seed', seed, '--profile', profile]
     if keep_days is not None:
         argv += ['--keep-days', keep_days]
     if rubric:

@@ -2,7 +2,8 @@
 
 SQLite on the API host, in WAL mode so readers never wait for the one writer.  A job row keeps
 the submission's bytes and, once graded, its report: if Redis loses its queue, nothing is lost
-that this table cannot re-send (``pending`` jobs are the outbox the API dispatches from).
+that this table cannot re-send (jobs not handed over are the outbox the API dispatches from,
+fairly between courses: ``next_pending``).
 Events from workers are applied idempotently: a late or repeated event never undoes a report,
 and an event of an earlier try of a job staff retried is ignored.  The table is 0600 in a 0700
 folder (``keys``): it holds every submission and report.

@@ -246,7 +246,7 @@ class Queue:
         self.worker_id = f'{socket.gethostname()}:{os.getpid()}'
 
     def submit(self, job, slow=False):
-        """Hand a job row (``jobs.Jobs.pending``) to the workers of its version, signed (to its
+        """Hand a job row (``jobs.Jobs.next_pending``) to the workers of its version, signed (to its
         slow lane at once when ``slow``); returns the message's id in Redis (``holding`` tells
         whether Redis still has it)."""
         fields = (job['id'], job['retry'], job['filename'], digest(job['data']), job['seed'],
