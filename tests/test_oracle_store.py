@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, SUBMISSIONS
 from micrograde.oracle import oracle_store, oracles
 from micrograde.surfaces import build_oracles
 from micrograde.model import cases
@@ -164,7 +164,7 @@ def test_a_cold_grade_of_any_seed_imports_no_torch_and_judges_as_torch(engine, m
     """A fresh grading process, seed 7 (whose corpus is not shipped), an engine with a partial
     op set: torch is never imported (an import hook refuses it), and every check's verdict is
     the one torch's own answers give."""
-    path = str(ROOT / 'submissions' / engine)
+    path = str(SUBMISSIONS / engine)
     out = subprocess.run([sys.executable, '-c', SEEDED_GRADE, path], cwd=ROOT, timeout=240,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
