@@ -2,7 +2,10 @@
 service's class page, drawn as inline SVG; checked as Chromium draws it, on the examples' class
 graded by a real ``micrograde batch`` with a roster of two sections."""
 import csv
+import html
+import io
 import json
+import re
 import shutil
 from collections import defaultdict
 from urllib.parse import unquote
@@ -282,9 +285,10 @@ def test_sections_filter_by_link_with_scripts_off(graded, browser):
 
 # --- the service draws the same pictures ------------------------------------------------------
 
-def service_page(tmp_path, reports):
+def service_page(tmp_path, reports, sections=None, fetched=None):
     """The service's /class page over ``{learner: report dict}`` stored as graded jobs (no
-    worker or Redis needed to read the job table)."""
+    worker or Redis needed to read the job table), with the roster ``{learner: section}``
+    uploaded by staff; ``fetched``, if given, gets ``{path: response}`` of what it links."""
     config = ServiceConfig(tmp_path / 'state', 'redis://127.0.0.1:9/0', 'k' * 64)
     client = TestClient(create_app(config))  # not entered: no lifespan, no broker
     jobs, tokens = Jobs(config.database), Tokens(config.database)
@@ -294,18 +298,68 @@ def service_page(tmp_path, reports):
         jobs.finished(job['id'], job['retry'], 'done', 1, json.dumps(report), report['verdict'],
                       report['score'], report['max_score'], 0.0)
     staff = {'Authorization': 'Bearer ' + tokens.create('c1', 'staff')[0]}
+    if sections is not None:
+        roster = io.StringIO()
+        csv.writer(roster).writerows([('learner', 'section'), *sections.items()])
+        put = client.put('/v1/courses/c1/roster', headers=staff,
+                         files={'file': ('roster.csv', roster.getvalue())})
+        assert put.status_code == 200 and put.json()['learners'] == len(sections)
     response = client.get('/v1/courses/c1/class', headers=staff)
     assert response.status_code == 200
+    if fetched is not None:
+        for href in set(re.findall(r'href="(/v1/[^"]+)"', response.text)):
+            fetched[href] = client.get(href, headers=staff)
     path = tmp_path / 'class.html'
     path.write_text(response.text, encoding='utf-8')
     return response.text, path
 
 
+def test_service_class_page_filters_by_roster_section_and_links_each_report(graded, tmp_path, browser):
+    """The service's roster (uploaded by staff: learner, section) filters its pictures as the
+    batch's does, with scripts off; every learner named links their latest report."""
+    out, reports, sections = graded
+    roster = {name: section for section, members in sections.items() for name in members}
+    fetched = {}
+    _, path = service_page(tmp_path, reports, roster, fetched)
+    context = browser.new_context(java_script_enabled=False, viewport={'width': 1280, 'height': 900})
+    page = context.new_page()
+    try:
+        page.goto(path.as_uri())
+        assert page.locator('nav.sections a').count() == 1 + len(SECTIONS)
+        for k, (section, members) in enumerate(sections.items(), 1):
+            page.locator('nav.sections a', has_text=section).click()
+            shown = page.locator('section.cohort:visible')
+            assert shown.count() == 1 and shown.get_attribute('data-section') == section
+            assert shown.locator('rect.histogram-bar').count() == len(bins(members))
+            assert shown.locator('tr.misconception').count() == len(misconceptions(members))
+            assert shown.locator('svg.matrix g.row').count() == len(members)
+            pixels = shot(shown.locator('svg.histogram'), f'classpage-service-section-{k}.png')
+            bar = shown.locator('rect.histogram-bar').first.bounding_box()
+            top = shown.locator('svg.histogram').bounding_box()['y']
+            assert bar_runs(pixels, round(bar['y'] + bar['height'] - top) - 2) == len(bins(members))
+            assert set(page.locator('table.learners td:nth-child(2)').all_inner_texts()) == set(SECTIONS)
+        whole = page.locator('#class-all')
+        linked = {a.inner_text(): a.get_attribute('href')
+                  for a in whole.locator('tr.misconception a').all()}
+        assert set(linked) == set().union(*misconceptions(reports).values())
+        for name, href in linked.items():  # each the report of that learner's submission
+            assert re.fullmatch(r'/v1/courses/c1/submissions/[0-9a-f]{32}/report\.html', href)
+            assert fetched[href].status_code == 200 and 'text/html' in fetched[href].headers['content-type']
+            assert html.escape(reports[name]['submission']) in fetched[href].text
+        rows = page.locator('table.learners tbody tr')
+        assert rows.count() == len(reports) == len(page.locator('table.learners a').all())
+    finally:
+        context.close()
+    assert fetched and all(r.status_code == 200 for r in fetched.values())
+
+
 def test_service_class_page_is_the_same_picture(graded, tmp_path, page_of):
     out, reports, _ = graded
     text, path = service_page(tmp_path, reports)
-    same = classpage.fragment({k: Report.from_dict(r) for k, r in reports.items()})
-    assert same in text  # one renderer: the batch's pictures, without links to batch folders
+    ids = Jobs(tmp_path / 'state' / 'service.sqlite3').latest_ids('c1')
+    same = classpage.fragment({k: Report.from_dict(r) for k, r in reports.items()}, None,
+                              lambda k: f'/v1/courses/c1/submissions/{ids[k]}/report.html')
+    assert same in text  # one renderer: the batch's pictures, linked to the service's reports
     page, _ = page_of(path)
     whole = page.locator('#class-all')
     assert whole.locator('rect.histogram-bar').count() == len(bins(reports))

@@ -94,6 +94,11 @@ class Warm:
                 self._template = WarmTemplate(config.rubric.imports)
         return self._template
 
+    @property
+    def running(self):
+        """The template if one runs, never starting one (the service stops a run with it)."""
+        return self._template
+
     def close(self):
         if self._template is not None:
             self._template.close()

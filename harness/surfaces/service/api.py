@@ -7,6 +7,8 @@ when the deployment key signed them.  The dispatcher also reconciles the table w
 job in flight whose message Redis no longer has (Redis flushed, restarted without its file, a
 power loss) is handed again.
 """
+import csv
+import io
 import json
 import logging
 import math
@@ -16,10 +18,12 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import dramatiq
 import redis
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Path as InPath
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -30,14 +34,15 @@ from micrograde.surfaces.service import grader
 from micrograde.surfaces.service.jobs import Jobs
 from micrograde.surfaces.service.keys import private_file, private_folder
 from micrograde.surfaces.service.tasks import EVENTS, POLL_MS, Queue, parse_event
-from micrograde.surfaces.service.tokens import ROLES, Tokens
+from micrograde.surfaces.service.tokens import COURSE, ROLES, Tokens
 
 DISPATCH_SECONDS = 2.0
+WINDOW, MIN_WINDOW = 3, 6  # jobs in the main lane per live worker (at least): the rest wait here
 PRUNE_SECONDS = 3600.0
 log = logging.getLogger('micrograde.api')
 access = logging.getLogger('micrograde.access')
 NAME = re.compile(r'[^A-Za-z0-9._-]+')
-COURSE = r'^[A-Za-z0-9._-]{1,64}$'
+Course = Annotated[str, InPath(pattern=COURSE, description='the course (as its tokens name it)')]
 
 
 @dataclass
@@ -52,6 +57,8 @@ class ServiceConfig:
     max_queued: int = 500                # queued jobs before new uploads get 503 + Retry-After
     course_queued: int = 300             # of them one course's: a course's deadline leaves room
     grading_budget: float = 600.0        # seconds of grading a learner's jobs may take per window
+    slow_learner: float = 60.0           # past this many seconds in the window, to the slow lane
+    learner_queued: int = 3              # a learner's jobs waiting or running at once; 429 past it
     seed: int = 0
     profile: str = 'standard'
     rubric: str = field(default_factory=grader.rubric_text)
@@ -114,6 +121,9 @@ class Metrics:
                                 'repeat runs lost their worker', ['run'], registry=self.registry)
         self.dropped = Counter('micrograde_events_dropped', 'Events dropped because the '
                                'deployment key did not sign them', registry=self.registry)
+        self.gave_way = Counter('micrograde_jobs_gave_way', 'Runs stopped and handed to the slow '
+                                'lane because they ran long while other jobs waited',
+                                registry=self.registry)
         self.resent = Counter('micrograde_jobs_resent', 'Jobs handed to the queue again because '
                               'Redis lost their message', registry=self.registry)
         self.registry.register(self)
@@ -152,9 +162,14 @@ def create_app(config):
             metrics.dropped.inc()
             log.warning('dropped an event the deployment key did not sign: %.200r', (args, kwargs))
             return
-        if event.kind == 'started':
+        if event.kind == 'started':  # a worker took a job: the main lane has room for another
             metrics.attempts.labels('first' if event.attempt == 1 else 'repeat').inc()
             jobs.started(event.job, event.retry, event.attempt, event.worker, event.at)
+            dispatch()
+            return
+        if event.kind == 'gave_way':
+            metrics.gave_way.inc()
+            jobs.gave_way(event.job, event.retry)
             return
         report = grader.loads(event.report)
         if report is None:
@@ -178,15 +193,22 @@ def create_app(config):
     missing = {}  # job id -> when its message was first seen missing from Redis
 
     def dispatch():
-        """Hand every accepted job the queue does not have yet to the queue."""
+        """Hand accepted jobs to the queue while its main lane has room (``WINDOW`` jobs per live
+        worker): the next is the oldest of the course with the fewest jobs in flight, so one
+        course's deadline does not queue another's behind it; a slow learner's (their grading
+        took ``slow_learner`` seconds in the window) goes to the slow lane at once.  The jobs
+        held back are counted in Redis: the slow lane waits for them too."""
         with dispatch_lock:
-            while batch := jobs.pending():
-                for job in batch:
-                    try:
-                        message = queue.submit(job)
-                    except redis.RedisError:
-                        return  # Redis away: the dispatcher tries again
-                    jobs.dispatched(job['id'], message)
+            try:
+                room = max(WINDOW * queue.workers_alive(), MIN_WINDOW) - queue.depth()
+                while room > 0 and (job := jobs.next_pending()):
+                    slow = jobs.grading_seconds(job['course'], job['learner'],
+                                                time.time() - config.rate_window) >= config.slow_learner
+                    jobs.dispatched(job['id'], queue.submit(job, slow))
+                    room -= not slow
+                queue.hold(jobs.counts_pending())
+            except redis.RedisError:
+                return  # Redis away: the dispatcher tries again
 
     def reconcile():
         """Hand again the jobs whose message Redis has not had for ``lost_after`` seconds (the
@@ -257,7 +279,7 @@ def create_app(config):
                     response.status_code, (time.perf_counter() - t) * 1000)
         return response
 
-    def identity(course: str, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+    def identity(course: Course, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
         who = tokens.identify(credentials.credentials) if credentials else None
         if who is None:
             raise HTTPException(401, 'a valid bearer token is needed', {'WWW-Authenticate': 'Bearer'})
@@ -318,7 +340,7 @@ def create_app(config):
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get('/v1/courses/{course}/queue', dependencies=[Depends(staff)])
-    def queue_state(course: str):
+    def queue_state(course: Course):
         """Staff: the course's jobs per status, and the queue's depth and workers alive."""
         try:
             alive, depth = queue.workers_alive(), queue.depth()
@@ -327,12 +349,12 @@ def create_app(config):
         return {**jobs.counts(course), 'waiting_in_queue': depth, 'workers': alive}
 
     @app.get('/v1/courses/{course}/failed')
-    def failed(course: str, who=Depends(staff)):
+    def failed(course: Course, who=Depends(staff)):
         """Staff: the course's jobs that ended without a grade (status ``error``)."""
         return [shown(j, who) for j in jobs.listing(course, status='error')]
 
     @app.post('/v1/courses/{course}/submissions/{job_id}/retry')
-    def retry(course: str, job_id: str, who=Depends(staff)):
+    def retry(course: Course, job_id: str, who=Depends(staff)):
         """Staff: grade a failed job again (409 when it is not failed)."""
         job = jobs.retry(job_id, course)
         if job is None:
@@ -343,7 +365,7 @@ def create_app(config):
         return shown(job, who)
 
     @app.post('/v1/courses/{course}/submissions', status_code=202)
-    def submit(course: str, file: UploadFile = File(..., description='a .py, .ipynb or .zip'),
+    def submit(course: Course, file: UploadFile = File(..., description='a .py, .ipynb or .zip'),
                who=Depends(identity)):
         """Upload a submission.  202 with the new job; 200 with the existing job when the same
         learner sent the same content before; 413 past the size cap; 429 past the learner's rate
@@ -365,6 +387,9 @@ def create_app(config):
                 wait = math.ceil(first + config.rate_window - now)
                 raise HTTPException(429, f'at most {config.rate_count} submissions per '
                                     f'{config.rate_window:g} s', {'Retry-After': str(max(wait, 1))})
+            if jobs.outstanding(course, who.learner) >= config.learner_queued:
+                raise HTTPException(429, f'{config.learner_queued} of your submissions are not '
+                                    'graded yet; wait for their reports', {'Retry-After': '30'})
             used = jobs.grading_seconds(course, who.learner, now - config.rate_window)
             if used >= config.grading_budget:  # slow submissions cost their learner, not the class
                 raise HTTPException(429, f'your submissions took {used:.0f} s of grading in the last '
@@ -384,17 +409,17 @@ def create_app(config):
         return JSONResponse(shown(job, who), status_code=202 if created else 200)
 
     @app.get('/v1/courses/{course}/submissions')
-    def listing(course: str, who=Depends(identity)):
+    def listing(course: Course, who=Depends(identity)):
         """Staff: every submission of the course; a learner: their own."""
         return [shown(j, who) for j in jobs.listing(course, None if who.staff else who.learner)]
 
     @app.get('/v1/courses/{course}/submissions/{job_id}')
-    def status(course: str, job_id: str, who=Depends(identity)):
+    def status(course: Course, job_id: str, who=Depends(identity)):
         """A job: status (queued, running, done, error), attempts, verdict, score, links."""
         return shown(visible(course, job_id, who), who)
 
     @app.get('/v1/courses/{course}/submissions/{job_id}/{name}')
-    def report(course: str, job_id: str, name: str, who=Depends(identity)):
+    def report(course: Course, job_id: str, name: str, who=Depends(identity)):
         """One report: report.json, report.xml (JUnit), results.json (Gradescope), report.html."""
         job = visible(course, job_id, who)
         if name == 'report.html' and name not in grader.FORMATS:
@@ -407,20 +432,43 @@ def create_app(config):
         return Response(body, media_type=media)
 
     @app.get('/v1/courses/{course}/gradebook.csv', dependencies=[Depends(staff)])
-    def gradebook(course: str):
+    def gradebook(course: Course):
         """Staff: one row per learner (their latest graded submission)."""
         return Response(grader.gradebook(jobs.latest_reports(course)), media_type='text/csv')
 
     @app.get('/v1/courses/{course}/class', response_class=HTMLResponse, dependencies=[Depends(staff)])
-    def class_page(course: str):
-        """Staff: the class table as a page."""
-        latest = jobs.latest_reports(course)
-        return pages.get_template('class.html').render(course=course, rows=grader.table(latest),
-                                                       pictures=grader.class_page(latest),
-                                                       submissions=jobs.listing(course))
+    def class_page(course: Course):
+        """Staff: the class page (its pictures filtered by the roster's sections, each learner
+        linked to their latest report) and the table of submissions."""
+        latest, ids, sections = jobs.latest_reports(course), jobs.latest_ids(course), jobs.roster(course)
+        base = f'/v1/courses/{course}/submissions'
+        return pages.get_template('class.html').render(
+            course=course, rows=grader.table(latest), sections=sections, ids=ids, base=base,
+            pictures=grader.class_page(latest, sections, lambda learner: f'{base}/{ids[learner]}/report.html'),
+            submissions=jobs.listing(course))
+
+    @app.put('/v1/courses/{course}/roster', dependencies=[Depends(staff)])
+    def set_roster(course: Course, file: UploadFile = File(..., description='CSV: learner, section')):
+        """Staff: the course's roster, a CSV with the columns ``learner`` (as tokens name
+        learners) and ``section``; it replaces the last one.  The class page filters by it."""
+        try:
+            rows = list(csv.DictReader(io.StringIO(file.file.read(config.upload_limit).decode('utf-8-sig'))))
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise HTTPException(422, f'the roster is not a UTF-8 CSV file: {e}') from None
+        if not rows or not {'learner', 'section'} <= set(rows[0]):
+            raise HTTPException(422, 'the roster needs the columns learner and section')
+        sections = {(r['learner'] or '').strip(): (r['section'] or '').strip() for r in rows}
+        sections.pop('', None)
+        jobs.set_roster(course, sections)
+        return {'learners': len(sections), 'sections': sorted(set(sections.values()))}
+
+    @app.get('/v1/courses/{course}/roster', dependencies=[Depends(staff)])
+    def roster(course: Course):
+        """Staff: the course's roster, ``{learner: section}``."""
+        return jobs.roster(course)
 
     @app.post('/v1/courses/{course}/tokens', status_code=201)
-    def new_token(course: str, role: str = Form('learner'), learner: str | None = Form(None),
+    def new_token(course: Course, role: str = Form('learner'), learner: str | None = Form(None),
                   who=Depends(staff)):
         """Staff: a new token for this course (shown once)."""
         if role not in ROLES:

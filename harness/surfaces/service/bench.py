@@ -9,6 +9,7 @@ after ``--timeout`` seconds.
 """
 import csv
 import itertools
+import os
 import shutil
 import statistics
 import subprocess
@@ -74,14 +75,15 @@ def post(client, learner, name, data, deadline):
     return None
 
 
-def reported(client, staff, n, deadline):
-    """The course's jobs once ``n`` of them have a report (or at ``deadline``), by file name."""
-    while time.monotonic() < deadline:
-        jobs = client.get('/v1/courses/bench/submissions', headers=staff).json()
-        if sum(j['status'] in ('done', 'error') for j in jobs) >= n:
-            break
+def reported(client, staff, enough, deadline):
+    """The course's jobs with a report, by file name, once ``enough(them)`` (or at
+    ``deadline``)."""
+    while True:
+        jobs = {j['filename']: j for j in client.get('/v1/courses/bench/submissions', headers=staff).json()
+                if j['status'] in ('done', 'error')}
+        if enough(jobs) or time.monotonic() > deadline:
+            return jobs
         time.sleep(1)
-    return {j['filename']: j for j in jobs if j['status'] in ('done', 'error')}
 
 
 def through_service(files, workers, profile, seed, deadline, state, concurrency):
@@ -98,7 +100,7 @@ def through_service(files, workers, profile, seed, deadline, state, concurrency)
             list(pool.map(lambda p: post(client, learners[p.name], p.name, p.read_bytes(), deadline),
                           files))
         uploads = time.time() - t0
-        jobs = reported(client, staff, len(files), deadline)
+        jobs = reported(client, staff, lambda done: len(done) >= len(files), deadline)
         for name, job in jobs.items():  # every report is there and readable
             url = f'/v1/courses/bench/submissions/{job["id"]}/report.json'
             assert client.get(url, headers=staff).json()['verdict'] == job['verdict'], name
@@ -123,9 +125,12 @@ def deadline_submissions(uploads, slow_share):
 
 
 def deadline_hour(uploads, minutes, slow_share, workers, profile, seed, state, timeout):
-    """Upload ``uploads`` submissions from as many learners, evenly over ``minutes``; returns
-    ``{file name: seconds from its first try to its report}`` (``nan`` without a report)."""
+    """Upload ``uploads`` submissions from as many learners, evenly over ``minutes``; wait for
+    every ordinary one's report, then for the slow ones' until ``timeout``.  Returns
+    ``({file name: seconds from its first try to its report, or nan}, {file name: seconds it
+    had waited at the end, without a report}, load averages at the start and the end)``."""
     files = deadline_submissions(uploads, slow_share)
+    load = [os.getloadavg()]
     with served(state, workers, profile, seed) as (sup, tokens, client):
         staff = {'Authorization': 'Bearer ' + tokens.create('bench', 'staff')[0]}
         learners = {name: {'Authorization': 'Bearer ' + tokens.create('bench', 'learner', name[:-3])[0]}
@@ -140,9 +145,15 @@ def deadline_hour(uploads, minutes, slow_share, workers, profile, seed, state, t
             post(client, learners[name], name, files[name], deadline)
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(upload, enumerate(files)))
-        jobs = reported(client, staff, len(files), deadline)
-        return {name: jobs[name]['finished'] - tried[name] if name in jobs else float('nan')
-                for name in files}
+        ordinary = sum(name.startswith('engine') for name in files)
+        jobs = reported(client, staff, lambda done: sum(n.startswith('engine') for n in done) >= ordinary,
+                        deadline)
+        jobs = reported(client, staff, lambda done: len(done) == len(files), deadline)
+        load.append(os.getloadavg())
+        end = time.time()
+        return ({name: jobs[name]['finished'] - tried[name] if name in jobs else float('nan')
+                 for name in files},
+                {name: end - tried[name] for name in files if name not in jobs}, load)
 
 
 def alone(client, tokens, path, timeout=300):
@@ -242,19 +253,27 @@ def main(copies, workers, profile, seed, timeout, concurrency, deadline_hour, up
 
 
 def report_deadline_hour(uploads, minutes, slow_share, workers, profile, seed, state, timeout):
-    waited = deadline_hour(uploads, minutes, slow_share, workers, profile, seed, state, timeout)
-    normal = sorted(t for name, t in waited.items() if name.startswith('engine'))
-    slow = sorted(t for name, t in waited.items() if not name.startswith('engine'))
-    lost = [name for name, t in waited.items() if t != t]  # nan: no report by the timeout
+    waited, waiting, load = deadline_hour(uploads, minutes, slow_share, workers, profile, seed,
+                                          state, timeout)
+    normal = [t for name, t in waited.items() if name.startswith('engine')]
+    slow = [t for name, t in waited.items() if not name.startswith('engine')]
     click.echo(f'deadline hour: {uploads} uploads from {uploads} learners over {minutes:g} min, '
-               f'{len(slow)} slow (hang or crawl), {workers} workers, profile {profile}')
+               f'{len(slow)} slow (hang or crawl), {workers} workers, profile {profile}; load '
+               f'average (1, 5, 15 min) {"%.1f %.1f %.1f" % load[0]} at the start, '
+               f'{"%.1f %.1f %.1f" % load[1]} at the end')
     for what, times in (('others', normal), ('slow ones', slow)):
-        got = [t for t in times if t == t]
+        got = sorted(t for t in times if t == t)  # nan: no report yet
         if got:
             click.echo(f'  {what}: first try -> report p50 {percentile(got, 50):.1f} s, p95 '
                        f'{percentile(got, 95):.1f} s, max {got[-1]:.1f} s ({len(got)}/{len(times)})')
+    late = [waiting[name] for name in waiting if not name.startswith('engine')]
+    if late:
+        click.echo(f'  slow ones still in the slow lane after {timeout} s: {len(late)}, waiting '
+                   f'{min(late):.0f} to {max(late):.0f} s (it grades them one at a time while '
+                   'no ordinary job waits)')
+    lost = [name for name in waiting if name.startswith('engine')]
     if lost:
-        click.echo(f'gave up after {timeout} s: {len(lost)} without a report')
+        click.echo(f'gave up after {timeout} s: {len(lost)} ordinary uploads without a report')
         sys.exit(1)
 
 

@@ -33,6 +33,11 @@ def api_options(f):
         click.option('--grading-budget', default=600.0, show_default=True,
                      help='Seconds of grading a learner\'s submissions may take per --rate-window '
                      '(429 past it).'),
+        click.option('--learner-queued', default=3, show_default=True,
+                     help='A learner\'s submissions waiting or being graded at once (429 past it).'),
+        click.option('--slow-learner', default=60.0, show_default=True,
+                     help='Seconds of grading in the --rate-window past which a learner\'s new '
+                     'submissions go straight to the slow lane (graded while no other job waits).'),
         click.option('--keep-days', default=None, type=float,
                      help='Delete graded jobs (submission and reports) older than this many days, '
                      'except each learner\'s latest (default: keep everything).'),
@@ -46,11 +51,12 @@ def api_options(f):
     return f
 
 
-def _api_argv(upload_limit, rate, rate_window, max_queued, course_queued, grading_budget, keep_days,
-              seed, profile, rubric):
+def _api_argv(upload_limit, rate, rate_window, max_queued, course_queued, grading_budget,
+              learner_queued, slow_learner, keep_days, seed, profile, rubric):
     argv = ['--upload-limit', upload_limit, '--rate', rate, '--rate-window', rate_window,
             '--max-queued', max_queued, '--course-queued', course_queued, '--grading-budget',
-            grading_budget, '--seed', seed, '--profile', profile]
+            grading_budget, '--learner-queued', learner_queued, '--slow-learner', slow_learner,
+            '--seed', seed, '--profile', profile]
     if keep_days is not None:
         argv += ['--keep-days', keep_days]
     if rubric:
@@ -67,9 +73,10 @@ BROKER = click.option('--broker', required=True, envvar='MICROGRADE_BROKER', met
                       'MICROGRADE_BROKER; the password is in redis.password in the state folder).')
 
 
-SLOW_AFTER = click.option('--slow-after', default=10.0, show_default=True,
-                          help='Seconds a job may grade while others wait before it gives way to '
-                          'them (it goes to the slow lane, and the worker starts again).')
+SLOW_AFTER = click.option('--slow-after', default=3.0, show_default=True,
+                          help='Seconds a job may grade while others wait (or 3 times the worker\'s '
+                          'median run, if longer) before it gives way to them: it is stopped and '
+                          'goes to the slow lane.')
 
 
 @click.command()
@@ -132,7 +139,10 @@ def token(state, course, role, learner, days, revoke):
         return
     if not course or not role:
         raise click.UsageError('--course and --role are needed to make a token')
-    secret, who = tokens.create(course, role, learner, days)
+    try:
+        secret, who = tokens.create(course, role, learner, days)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint='--course') from None
     click.echo(f'{role} token for {who.learner} in {course}, valid {days:g} days:', err=True)
     click.echo(secret)
 
@@ -143,7 +153,8 @@ def token(state, course, role, learner, days, revoke):
 @KEY_FILE
 @api_options
 def api(state, broker, key_file, host, port, upload_limit, rate, rate_window, max_queued,
-        course_queued, grading_budget, keep_days, seed, profile, rubric):
+        course_queued, grading_budget, learner_queued, slow_learner, keep_days, seed, profile,
+        rubric):
     """The API alone (what ``serve`` runs); logs with timestamps, one access line a request."""
     import logging
 
@@ -156,7 +167,8 @@ def api(state, broker, key_file, host, port, upload_limit, rate, rate_window, ma
     logging.getLogger('dramatiq').setLevel(logging.WARNING)
     config = ServiceConfig(Path(state), broker, read_secret(key_file), upload_limit=upload_limit * 2**20,
                            rate_count=rate, rate_window=rate_window, max_queued=max_queued,
-                           course_queued=course_queued, grading_budget=grading_budget, seed=seed,
+                           course_queued=course_queued, grading_budget=grading_budget,
+                           learner_queued=learner_queued, slow_learner=slow_learner, seed=seed,
                            profile=profile, rubric=rubric_text(rubric), keep_days=keep_days)
     uvicorn.run(create_app(config), host=host, port=port, log_config=None, access_log=False)
 

@@ -90,6 +90,20 @@ def grade(filename, data, seed, profile, rubric, warm=None):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def abort(warm):
+    """Stop the run in progress: kill every process of the ``warm`` template's jobs, as its own
+    timeouts do (its session then finds its worker gone, cannot load the submission again, and
+    ends at once).  Whether there is a template to do it with (else the caller must stop its
+    process)."""
+    from micrograde.isolate.sandbox import kill_uid
+    template = warm.running if warm is not None else None
+    if template is None:
+        return False
+    for uid in list(template.uids.values()):
+        kill_uid(uid)
+    return True
+
+
 def warm_up(warm):
     """Before the first job: import the grader (torch), start the ``warm`` template and
     fill the caches of the default seed and profile (the fuzz corpus and the oracles' answers)
@@ -147,11 +161,14 @@ def gradebook(reports):
     return book.render({k: Report.from_dict(json.loads(v)) for k, v in reports.items()}).decode('utf-8')
 
 
-def class_page(reports):
+def class_page(reports, sections=None, href=None):
     """The class pictures (``reporters.classpage``, as the batch's index.html draws them) for
-    ``{learner: report JSON}``."""
+    ``{learner: report JSON}``: filtered by ``{learner: section}``, each learner linked to
+    ``href(learner)``."""
     from micrograde.reporters import classpage
-    return classpage.fragment({k: Report.from_dict(json.loads(v)) for k, v in reports.items()})
+    roster = {learner: {'section': section} for learner, section in (sections or {}).items()}
+    return classpage.fragment({k: Report.from_dict(json.loads(v)) for k, v in reports.items()},
+                              roster, href)
 
 
 def table(reports):

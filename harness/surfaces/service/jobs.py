@@ -2,7 +2,8 @@
 
 SQLite on the API host, in WAL mode so readers never wait for the one writer.  A job row keeps
 the submission's bytes and, once graded, its report: if Redis loses its queue, nothing is lost
-that this table cannot re-send (``pending`` jobs are the outbox the API dispatches from).
+that this table cannot re-send (jobs not handed over are the outbox the API dispatches from,
+fairly between courses: ``next_pending``).
 Events from workers are applied idempotently: a late or repeated event never undoes a report,
 and an event of an earlier try of a job staff retried is ignored.  The table is 0600 in a 0700
 folder (``keys``): it holds every submission and report.
@@ -44,6 +45,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_learner ON jobs (course, learner, created);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, dispatched);
+CREATE TABLE IF NOT EXISTS roster (
+    course TEXT NOT NULL,
+    learner TEXT NOT NULL,
+    section TEXT NOT NULL,
+    PRIMARY KEY (course, learner)
+);
 '''
 
 SUMMARY = ('id, course, learner, filename, status, attempts, retry, worker, verdict, score, '
@@ -161,6 +168,26 @@ class Jobs:
                               'NULL ORDER BY created', (course,)).fetchall()
         return {r['learner']: r['report'] for r in rows}
 
+    def latest_ids(self, course):
+        """``{learner: job id}`` of the jobs ``latest_reports`` reads (the class page links them)."""
+        with self._db() as db:
+            rows = db.execute('SELECT learner, id FROM jobs WHERE course=? AND report IS NOT NULL '
+                              'ORDER BY created', (course,)).fetchall()
+        return {r['learner']: r['id'] for r in rows}
+
+    def set_roster(self, course, sections):
+        """The course's roster is ``{learner: section}`` from now on."""
+        with self._write() as db:
+            db.execute('DELETE FROM roster WHERE course=?', (course,))
+            db.executemany('INSERT INTO roster (course, learner, section) VALUES (?,?,?)',
+                           [(course, learner, section) for learner, section in sections.items()])
+
+    def roster(self, course):
+        """``{learner: section}`` of the course's roster (empty without one)."""
+        with self._db() as db:
+            return dict(db.execute('SELECT learner, section FROM roster WHERE course=? ORDER BY rowid',
+                                   (course,)).fetchall())
+
     def recent(self, course, learner, since):
         with self._db() as db:
             return db.execute('SELECT COUNT(*), MIN(created) FROM jobs WHERE course=? AND learner=? '
@@ -182,13 +209,24 @@ class Jobs:
                              'DESC LIMIT ?)', (last,)).fetchone()
         return row[0]
 
-    def pending(self, limit=20):
-        """The oldest jobs accepted but not handed to the queue (or to be handed again), with
-        what a job carries."""
+    def next_pending(self):
+        """The next job to hand to the queue (accepted but not handed, or to be handed again),
+        with what it carries, its course and learner: the oldest of the course with the fewest
+        jobs in flight; ``None`` when there is none."""
         with self._db() as db:
-            return [dict(r) for r in db.execute(
-                f"SELECT {CARRIED} FROM jobs WHERE status IN ('queued', 'running') AND dispatched=0 "
-                'ORDER BY created LIMIT ?', (limit,))]
+            row = db.execute(
+                "WITH flying AS (SELECT course, COUNT(*) AS n FROM jobs WHERE status IN ('queued', "
+                "'running') AND dispatched=1 GROUP BY course) "
+                f"SELECT {CARRIED}, j.course, j.learner FROM jobs j LEFT JOIN flying f ON "
+                "f.course = j.course WHERE j.status IN ('queued', 'running') AND j.dispatched=0 "
+                'ORDER BY COALESCE(f.n, 0), j.created LIMIT 1').fetchone()
+        return dict(row) if row else None
+
+    def counts_pending(self):
+        """How many jobs wait to be handed to the queue."""
+        with self._db() as db:
+            return db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running') "
+                              'AND dispatched=0').fetchone()[0]
 
     def dispatched(self, job_id, message):
         """The job is in the queue as Redis's ``message``."""
@@ -214,6 +252,12 @@ class Jobs:
             db.execute("UPDATE jobs SET status='running', attempts=MAX(attempts, ?), worker=?, "
                        "started=? WHERE id=? AND retry=? AND status IN ('queued', 'running')",
                        (attempt, worker, at, job_id, retry))
+
+    def gave_way(self, job_id, retry):
+        """A run was stopped and the job waits in the slow lane: queued again."""
+        with self._write() as db:
+            db.execute("UPDATE jobs SET status='queued' WHERE id=? AND retry=? AND status='running'",
+                       (job_id, retry))
 
     def finished(self, job_id, retry, status, attempts, report_json, verdict, score, max_score, at):
         """The job's report; the first one wins (grades are reproducible, a repeat is the same).
@@ -245,6 +289,12 @@ class Jobs:
                 "(SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY course, learner "
                 "ORDER BY created DESC) AS n FROM jobs WHERE report IS NOT NULL) WHERE n = 1)",
                 (before,)).rowcount
+
+    def outstanding(self, course, learner):
+        """How many of a learner's jobs wait or run."""
+        with self._db() as db:
+            return db.execute("SELECT COUNT(*) FROM jobs WHERE course=? AND learner=? AND status IN "
+                              "('queued', 'running')", (course, learner)).fetchone()[0]
 
     def grading_seconds(self, course, learner, since):
         """Seconds of grading a learner's jobs took since ``since`` (fairness)."""

@@ -11,11 +11,14 @@ cannot have a worker grade their file as someone else's, nor hand the API a repo
 A worker that dies stops heartbeating, and after ``HEARTBEAT_TIMEOUT_MS`` Dramatiq's maintenance
 hands its unacknowledged job to another worker.
 
-Slow jobs give way.  A run of the main lane that takes longer than ``slow_after`` seconds while
-other jobs wait is handed to the ``-slow`` lane, and its worker exits (the supervisor starts it
-again): a submission that hangs or crawls then waits behind the others, and at most half of
-the workers (one at least) grade slow jobs at once, so that a few submissions cannot take every
-worker at deadline hour.  Runs are counted in Redis at each start; a run
+Slow jobs give way.  A run of the main lane that takes longer than its limit (``Pace``) while
+other jobs wait is stopped (its sandbox killed; the worker stays warm) and handed to the
+``-slow`` lane.  A slow job starts only when no job waits in the main lane and fewer than half
+of the live workers (one at least) grade slow jobs: both are checked and the slot taken in one
+Redis script, so two workers cannot both take the last slot.  A submission that hangs or crawls
+then waits behind the others, and a few of them cannot take every worker at deadline hour; a
+slow-lane run gives way in turn when a job per live worker waits.
+Runs are counted in Redis at each start; a run
 that never finished lost its worker (killed, out of memory, the machine gone): that is not
 blamed on the submission, whose own crashes and limits are findings of its report.  A job that
 has lost ``MAX_LOST`` workers is answered with an error report that staff can retry.
@@ -28,8 +31,10 @@ import re
 import signal
 import socket
 import sys
+import statistics
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import dramatiq
@@ -48,21 +53,60 @@ HEARTBEAT_TIMEOUT_MS = 10_000  # a worker silent this long is dead; its job goes
 MAINTENANCE_CHANCE = 100_000   # per million broker calls: dead workers are looked for often
 MAX_LOST = 3                   # runs of one job that lost their worker before it is given up
 JOB_TIME_LIMIT_MS = 3_600_000  # grading has its own limits; this only stops a wedged thread
-POLL_MS = 100                  # longest pause of an idle consumer between asks for a message
+POLL_MS = 30                   # longest pause of an idle consumer between asks for a message
+#                                (at 100 ms a worker waited 0.1 s between two jobs: 8% of a deadline hour)
 PRESENCE_SECONDS = 2           # how often a worker says it is alive (health, metrics)
 RUNS = NAMESPACE + ':runs:'
 DONE = NAMESPACE + ':done:'    # set by the API once a job has its report: a copy is not graded
 SLOW = NAMESPACE + ':slow:'    # a job that gave way: the slow lane has it (reconciling sees it)
 SLOW_BUSY = NAMESPACE + ':slow-busy:'  # workers grading a slow job, per version
-SLOW_AFTER = 10.0              # seconds a run may take while others wait (a notebook: ~2 s)
+SLOW_AFTER = 3.0               # seconds a run may take while others wait (an engine: 0.2 s idle, 1.9 s at most at load 17)
+PACE_FACTOR = 3                # ... or this many times the worker's median run, if longer (a loaded host)
+PACE_RUNS = 20                 # runs of the median
 SLOW_HOLD = 3600               # seconds a slow mark lasts unless its lane renews it
 SLOW_PAUSE_MS = 3000           # a slow job that may not run yet comes back after this
+ABORT_SECONDS = 30.0           # a stopped run that does not end by then takes its worker with it
+WATCH_SECONDS = 0.5            # how often a worker looks at its run in progress
 WORKERS = NAMESPACE + ':workers:'
+HELD = NAMESPACE + ':held:'    # jobs the API holds back from a full main lane, per version
+HELD_SECONDS = 10              # ... a count the API renews every 2 s: a dead API holds nothing
 SEND_PATIENCE = 600            # seconds a worker waits for Redis to come back mid-job
-KINDS = ('started', 'finished')
+KINDS = ('started', 'gave_way', 'finished')  # what a worker reports of a run
 EXIT_GAVE_WAY = 75
 
 log = logging.getLogger('micrograde.service')
+
+
+#: Take a slow-lane slot, atomically: only when the main lane has no job waiting (in Redis, nor
+#: held back by the API) and fewer than half of the live workers (one at least) hold one.
+#: KEYS: live workers, slots, the main queue, the API's held count; ARGV: now, seconds a
+#: presence lasts, this worker.
+TAKE_SLOT = """
+local fresh = tonumber(ARGV[1]) - tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fresh)
+local alive = redis.call('ZCOUNT', KEYS[1], fresh, '+inf')
+local waiting = redis.call('LLEN', KEYS[3]) + tonumber(redis.call('GET', KEYS[4]) or '0')
+if waiting > 0 or redis.call('ZCARD', KEYS[2]) >= math.max(math.floor(alive / 2), 1) then
+  return 0
+end
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
+
+class Pace:
+    """How long a main-lane run may take while others wait: ``slow_after`` seconds, or
+    ``PACE_FACTOR`` times this worker's median of its last ``PACE_RUNS`` runs when that is longer
+    (on a loaded host every run is slower; an ordinary one must not give way)."""
+
+    def __init__(self, slow_after):
+        self.slow_after, self.runs = slow_after, deque(maxlen=PACE_RUNS)
+
+    def ran(self, seconds):
+        self.runs.append(seconds)
+
+    def limit(self):
+        return max(self.slow_after, PACE_FACTOR * statistics.median(self.runs) if self.runs else 0)
 
 
 class _OneJobAtATime(_RedisConsumer):
@@ -177,7 +221,7 @@ class Queue:
     """The broker and its actors; ``record`` handles events (the API passes it).  ``key`` is the
     deployment key; ``version`` the grader version of the jobs this process grades."""
 
-    def __init__(self, url, key, record=_nobody, version=None, warm=None):
+    def __init__(self, url, key, record=_nobody, version=None, warm=None, slow_after=SLOW_AFTER):
         self.warm = warm  # a worker's warm template (grader.warm()), kept between its jobs
         client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
         self.broker = _Broker(client=client, namespace=NAMESPACE, heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
@@ -193,20 +237,28 @@ class Queue:
                                          queue_name=self.grading + '-slow', priority=100,
                                          max_retries=0, time_limit=JOB_TIME_LIMIT_MS)
         self.current = None  # (job, its message's args, slow lane?, when it started) while grading
+        self.stopped = None  # the ``current`` that gave way: its report is not sent
+        self.pace = Pace(slow_after)
+        self.take_slot = self.redis.register_script(TAKE_SLOT)
         self.event_actor = dramatiq.actor(record, broker=self.broker, actor_name='event',
                                           queue_name=EVENTS, max_retries=50, min_backoff=200,
                                           max_backoff=10_000)
         self.worker_id = f'{socket.gethostname()}:{os.getpid()}'
 
-    def submit(self, job):
-        """Hand a job row (``jobs.Jobs.pending``) to the workers of its version, signed; returns
-        the message's id in Redis (``holding`` tells whether Redis still has it)."""
+    def submit(self, job, slow=False):
+        """Hand a job row (``jobs.Jobs.next_pending``) to the workers of its version, signed (to its
+        slow lane at once when ``slow``); returns the message's id in Redis (``holding`` tells
+        whether Redis still has it)."""
         fields = (job['id'], job['retry'], job['filename'], digest(job['data']), job['seed'],
                   job['profile'], job['rubric'], job['version'])
         args = (*fields[:3], base64.b64encode(job['data']).decode(), *fields[4:],
                 sign(self.key, *fields))
-        message = self.broker.enqueue(Message(queue_name=grading_queue(job['version']),
-                                              actor_name='grade', args=args, kwargs={}, options={}))
+        queue = grading_queue(job['version'])
+        if slow:
+            self.redis.set(f'{SLOW}{job["id"]}:{job["retry"]}', 1, ex=SLOW_HOLD)
+        message = self.broker.enqueue(Message(queue_name=queue + '-slow' if slow else queue,
+                                              actor_name='grade_slow' if slow else 'grade',
+                                              args=args, kwargs={}, options={}))
         return message.options['redis_message_id']
 
     def holding(self, jobs):
@@ -222,6 +274,14 @@ class Queue:
     def graded(self, job_id, retry):
         """Tell the workers a job has its report, so that a copy of it is not graded again."""
         self.redis.set(f'{DONE}{job_id}:{retry}', 1, ex=86400)
+
+    def hold(self, count):
+        """Say how many jobs the API holds back (they count as waiting for ``TAKE_SLOT``)."""
+        self.redis.set(HELD + self.version, count, ex=HELD_SECONDS)
+
+    def waiting(self):
+        """Ordinary jobs waiting: in the main lane, or held back by the API."""
+        return self.depth() + int(self.redis.get(HELD + self.version) or 0)
 
     def depth(self):
         """Jobs waiting in this version's queue (not yet taken by a worker)."""
@@ -262,26 +322,26 @@ class Queue:
             self._run(job, args, slow=False)  # (one that gave way is the slow lane's)
 
     def _grade_slow(self, *args, **kwargs):
-        """The slow lane's actor: a job that gave way runs when fewer than half of the workers
-        (one at least; none while others wait, if there is only one) grade slow jobs."""
+        """The slow lane's actor: a slow job runs once it has a slot (``TAKE_SLOT``: no job
+        waits in the main lane, fewer than half of the workers grade slow jobs); until then it
+        comes back every ``SLOW_PAUSE_MS``."""
         job = self._verified(args, kwargs)
         mark = job and f'{SLOW}{job.id}:{job.retry}'
         if job is None or not _patiently(self.redis.exists, mark):
             return  # lost its mark (Redis flushed): the API has handed it to the main lane again
-        alive, now = self.workers_alive(), self.redis.time()[0]
-        busy = self.redis.zcount(SLOW_BUSY + self.version, now - 3 * PRESENCE_SECONDS, '+inf')
-        if busy >= max(alive // 2, 1) or (alive < 2 and self.depth()):
+        if not self.slot():
             self.redis.expire(mark, SLOW_HOLD)
             self.slow_actor.send_with_options(args=args, delay=SLOW_PAUSE_MS)
             return
-        self.redis.zadd(SLOW_BUSY + self.version, {self.worker_id: now})
         try:
-            self._run(job, args, slow=True)
+            stopped = self._run(job, args, slow=True)
         finally:
             self.redis.zrem(SLOW_BUSY + self.version, self.worker_id)
-            self.redis.delete(mark)
+        if not stopped:
+            self.redis.delete(mark)  # (one that gave way again keeps it: the lane has it back)
 
     def _run(self, job, args, slow):
+        """One run of ``job``, its report sent; whether it gave way instead (``give_way``)."""
         if _patiently(self.redis.exists, f'{DONE}{job.id}:{job.retry}'):
             return  # a copy of a job that was graded meanwhile
         runs = _patiently(self.redis.incr, f'{RUNS}{job.id}:{job.retry}')
@@ -295,7 +355,7 @@ class Queue:
             return
         self._send(job, 'started', runs)
         t = time.perf_counter()
-        self.current = (job, args, slow, time.monotonic())
+        current = self.current = (job, args, slow, time.monotonic())
         try:
             report = grader.grade(job.filename, job.data, job.seed, job.profile, job.rubric,
                                   self.warm)
@@ -305,25 +365,48 @@ class Queue:
                                     f'the grading service failed on this submission ({type(e).__name__})')
         finally:
             self.current = None
+        if self.stopped is current:
+            return True  # it gave way: the slow lane grades it (this run's report is cut short)
+        if not slow:
+            self.pace.ran(time.perf_counter() - t)
         log.info('job %s run %d graded in %.2f s%s', job.id, runs, time.perf_counter() - t,
                  ' (slow lane)' if slow else '')
         self._send(job, 'finished', runs, report)
 
-    def give_way(self, slow_after):
-        """Hand the running job to the slow lane if it is a main-lane run older than
-        ``slow_after`` seconds while other jobs wait; whether it did (the worker then exits: a
-        run cannot be stopped otherwise, and its main-lane copy is dropped when it comes back)."""
+    def slot(self):
+        """Whether this worker took a slow-lane slot (``TAKE_SLOT``)."""
+        now = self.redis.time()[0]
+        keys = (WORKERS + self.version, SLOW_BUSY + self.version, f'{NAMESPACE}:{self.grading}',
+                HELD + self.version)
+        return bool(self.take_slot(keys=keys, args=(now, 3 * PRESENCE_SECONDS, self.worker_id)))
+
+    def give_way(self):
+        """Stop the run in progress and hand its job to the slow lane, if it is a main-lane run
+        past its limit (``Pace``) while a job waits, or a slow-lane run while a job per live
+        worker waits (the rush came back: ordinary jobs go first); whether it did.  The run is
+        stopped by killing its sandbox (the worker stays warm); where no warm template runs
+        it, or the run does not end, the worker exits (its supervisor starts it again)."""
         current = self.current
-        if current is None or current[2] or time.monotonic() - current[3] < slow_after:
+        if current is None:
             return False
-        job, args = current[:2]
-        if not self.depth():
+        job, args, slow, began = current
+        if slow and self.waiting() < max(self.workers_alive(), 1):
             return False
+        if not slow and (time.monotonic() - began < self.pace.limit() or not self.waiting()):
+            return False
+        self.stopped = current
         self.redis.set(f'{SLOW}{job.id}:{job.retry}', 1, ex=SLOW_HOLD)
-        self.redis.decr(f'{RUNS}{job.id}:{job.retry}')  # giving way is not a lost run
-        self.slow_actor.send(*args)
-        log.warning('job %s gave way after %.0f s: others wait; it goes to the slow lane', job.id,
-                    time.monotonic() - current[3])
+        runs = self.redis.decr(f'{RUNS}{job.id}:{job.retry}')  # giving way is not a lost run
+        self.slow_actor.send_with_options(args=args, delay=SLOW_PAUSE_MS if slow else None)
+        self._send(job, 'gave_way', runs)
+        log.warning('job %s gave way after %.1f s%s: others wait; it goes to the slow lane', job.id,
+                    time.monotonic() - began, ' in the slow lane' if slow else '')
+        deadline = time.monotonic() + ABORT_SECONDS
+        while self.current is current:
+            if not grader.abort(self.warm) or time.monotonic() > deadline:
+                self._absence()
+                _exit_with_children()
+            time.sleep(0.05)
         return True
 
     def _send(self, job, kind, attempt, report=None):
@@ -374,7 +457,7 @@ def run_worker(url, key, stop_after=10.0, version=None, slow_after=SLOW_AFTER):
     if grader.warm_up(warm) != 'bubblewrap':
         log.warning('no bubblewrap sandbox here: submissions run as plain processes and can reach '
                     'loopback services (Redis); run workers where bubblewrap works')
-    queue = Queue(url, key, version=version, warm=warm)
+    queue = Queue(url, key, version=version, warm=warm, slow_after=slow_after)
     worker = dramatiq.Worker(queue.broker, queues={queue.grading, queue.grading + '-slow'},
                              worker_threads=1, worker_timeout=POLL_MS)
     worker.queue_prefetch = 1  # one job in hand (_OneJobAtATime): the rest wait in Redis for any worker
@@ -385,12 +468,13 @@ def run_worker(url, key, stop_after=10.0, version=None, slow_after=SLOW_AFTER):
     try:
         while not stop.is_set():
             queue._presence()
-            try:
-                if queue.give_way(slow_after):
-                    _exit_with_children()
-            except redis.RedisError:
-                pass
-            stop.wait(PRESENCE_SECONDS)
+            for _ in range(round(PRESENCE_SECONDS / WATCH_SECONDS)):
+                try:
+                    queue.give_way()
+                except redis.RedisError:
+                    pass
+                if stop.wait(WATCH_SECONDS):
+                    break
     finally:
         queue._absence()
         worker.stop(timeout=int(stop_after * 1000))

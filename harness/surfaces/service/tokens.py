@@ -6,6 +6,7 @@ token stops working when it expires (``DAYS`` after it was made unless told othe
 ``micrograde token --revoke`` revokes it.
 """
 import hashlib
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from micrograde.surfaces.service.jobs import add_columns, connection
 ROLES = ('staff', 'learner')
 PREFIX = 'mg_'
 DAYS = 180  # a course's length: a learner's token outlives a term only when staff say so
+COURSE = r'^[A-Za-z0-9._-]{1,64}$'  # a course's name, as URLs carry it
 
 SCHEMA = '''
 CREATE TABLE IF NOT EXISTS tokens (
@@ -56,6 +58,8 @@ class Tokens:
         ``days`` days."""
         if role not in ROLES:
             raise ValueError(f'role {role!r} is not one of {", ".join(ROLES)}')
+        if not re.fullmatch(COURSE, course):
+            raise ValueError(f'a course is 1 to 64 letters, digits, ".", "_" or "-", not {course!r}')
         learner = learner or (f'{role}-{secrets.token_hex(4)}')
         token = PREFIX + secrets.token_urlsafe(32)
         now = time.time()
