@@ -13,6 +13,7 @@ A mismatch is explained from first principles, not matched against known submiss
 * otherwise the op whose operand's gradient is wrong while its own is right is the culprit.
 """
 import math
+import re
 from dataclasses import dataclass, replace
 
 from micrograde import reference
@@ -131,10 +132,30 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset()):
         entry = error.node if error.stage == 'forward' else \
             actual.order[-1] if error.stage == 'backward' and actual.order else None
         node = graph.node(entry) if entry is not None and entry >= len(graph.inputs) else None
+        lacking = _lacking(error) if node is not None and error.stage == 'forward' else None
+        if lacking is not None and lacking.name != node.op:
+            return Diagnosis(Code.MISSING_OP, f'{OPS[node.op].display} uses `{lacking.symbol}`, '
+                             f'which the Value does not define for these operands (no '
+                             f'{lacking.dunder}): {mismatch.message}', node.op, entry)
         return Diagnosis(Code.EXCEPTION, mismatch.message, node.op if node else '', entry)
     if mismatch.kind == 'value':
         return _explain_value(graph, mismatch)
     return _explain_grad(graph, actual, expected, mismatch, order, trusted)
+
+
+#: Python's own words for an operator no operand defines: ``a ** -1`` with no ``__pow__``.
+UNSUPPORTED = re.compile(r"^(?:unsupported operand type\(s\) for (?P<binary>\*\*|[-+*/]|//)"
+                         r"(?: or pow\(\))?|bad operand type for unary (?P<unary>-)): ")
+#: The op each of those symbols is, binary or prefix.
+SYMBOLS = {(op.symbol, op.arity): op for op in OPS.values() if op.symbol}
+
+
+def _lacking(error):
+    """The op a ``TypeError`` says no operand defines (Python's own message), or ``None``."""
+    found = UNSUPPORTED.match(error.message or '') if error.type == 'TypeError' else None
+    if found is None:
+        return None
+    return SYMBOLS.get((found['binary'], 2) if found['binary'] else (found['unary'], 1))
 
 
 #: How close a number stored in 32 bits comes to the same number in 64: a few float32 ulps.
