@@ -109,7 +109,7 @@ class Loaded:
         ordering bug is located in it).  The load warning that says so, or ``None``."""
         if callable(getattr(cls, 'backward', None)):
             return None
-        for where, ns in self.namespaces:
+        for _, ns in self.namespaces:
             fn = ns.get('backward')
             code = getattr(fn, '__code__', None)
             if isinstance(fn, types.FunctionType) and self.own(code.co_filename) and _one_argument(fn):
