@@ -62,3 +62,16 @@ def test_a_bug_planted_in_a_real_engine_is_one_finding_at_its_method(name, run_c
     result, report = _graded(run_cli, path, tmp_path / 'out')
     assert result.returncode == 1
     _one_bug(report, *bug)
+
+
+def test_an_exception_is_one_finding_where_it_was_raised_whatever_op_reached_it(run_cli, tmp_path):
+    """`selff` in __neg__ breaks `-a`, `a - b` and `2.0 - a` (both subtract as `self + (-other)`):
+    one bug, at __neg__'s line, not three at three methods."""
+    from conftest import SUBMISSIONS
+    _, report = _graded(run_cli, SUBMISSIONS / 'backwards_named_neg_raises.py', tmp_path)
+    checks = {c['id']: c for c in report['checks']}
+    root = checks['ops.sub']
+    assert root['misconception']['method'] == '__neg__' and not root['consequence_of']
+    assert 'selff' in (SUBMISSIONS / 'backwards_named_neg_raises.py').read_text().split(
+        '\n')[root['misconception']['line'] - 1]
+    assert [checks[i]['consequence_of'] for i in ('ops.rsub', 'ops.neg')] == ['ops.sub', 'ops.sub']

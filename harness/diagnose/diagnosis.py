@@ -44,6 +44,7 @@ class Diagnosis:
     text: str
     op: str = ''
     entry: int | None = None
+    raised: tuple = ()  # (the learner's function, line) an exception was raised at
 
     def __str__(self):
         return self.text
@@ -66,6 +67,9 @@ def misconception(found, graph, actual, trusted=frozenset()):
     one (``a / b`` as ``a * b**-1`` runs ``__mul__``'s): no method is named."""
     if found.code in WALK:
         return Misconception(found.code, method='backward')
+    if found.raised:  # where it was raised: `selff` in __neg__ breaks `a - b` there too
+        function, line = found.raised
+        return Misconception(found.code, METHOD_OPS.get(function, found.op), function, line=line)
     if found.code == Code.SINGLE_PRECISION:  # how every number is stored, not one op
         return Misconception(found.code, method='__init__')
     rules = actual.rules or ()
@@ -132,12 +136,14 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset()):
         entry = error.node if error.stage == 'forward' else \
             actual.order[-1] if error.stage == 'backward' and actual.order else None
         node = graph.node(entry) if entry is not None and entry >= len(graph.inputs) else None
-        lacking = _lacking(error) if node is not None and error.stage == 'forward' else None
+        forward = node is not None and error.stage == 'forward'
+        raised = (error.function, error.line) if forward and error.function else ()
+        lacking = _lacking(error) if forward else None
         if lacking is not None and lacking.name != node.op:
             return Diagnosis(Code.MISSING_OP, f'{OPS[node.op].display} uses `{lacking.symbol}`, '
                              f'which the Value does not define for these operands (no '
-                             f'{lacking.dunder}): {mismatch.message}', node.op, entry)
-        return Diagnosis(Code.EXCEPTION, mismatch.message, node.op if node else '', entry)
+                             f'{lacking.dunder}): {mismatch.message}', node.op, entry, raised)
+        return Diagnosis(Code.EXCEPTION, mismatch.message, node.op if node else '', entry, raised)
     if mismatch.kind == 'value':
         return _explain_value(graph, mismatch)
     return _explain_grad(graph, actual, expected, mismatch, order, trusted)

@@ -178,7 +178,8 @@ STAGES = ('leaf', 'forward', 'backward', 'constructor', 'parameters', 'build', '
           'grads', 'step', 'zero_grad')
 
 FAILURE = record({'stage': one_of(*STAGES), 'type': text('name'), 'message': text('message'),
-                  'node': optional(integer()), 'missing': boolean, 'where': text('where')},
+                  'node': optional(integer()), 'missing': boolean, 'where': text('where'),
+                  'function': name, 'line': integer(1)},
                  required=('stage', 'type', 'message'))
 GRAPH = record({'values': listed(number), 'grads': listed(number),
                 'grads2': optional(listed(number)), 'order': optional(listed(integer())),
@@ -220,6 +221,8 @@ class Failure:
     node: int | None = None  # the graph entry being computed
     missing: bool = False    # the op does not exist, rather than exists and broke
     where: str = ''          # the submission's line it was raised from: 'engine.py, line 4: ...'
+    function: str = ''       # the learner's function (method) it was raised in, and its line
+    line: int | None = None
 
     @classmethod
     def parse(cls, raw):
