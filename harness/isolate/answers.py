@@ -200,8 +200,8 @@ LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text
                  'seconds': optional(seconds),
                  'classes': mapping(name, text('where'), KEEP_COUNT['roles']),
                  'class_info': mapping(name, CLASS_INFO, KEEP_COUNT['roles']),
-                 'methods': mapping(text('name'), record({'file': text('where'),
-                                                          'line': integer(1)}, ('file', 'line')),
+                 'methods': mapping(text('name'), record({'file': text('where'), 'line': integer(1),
+                                                          'rule': boolean}, ('file', 'line')),
                                     KEEP_COUNT['methods'])},
                 required=('nonce', 'type', 'output'))
 ITEM = record({'nonce': text('name'), 'id': integer(1, 1 << 62), 'item': integer(),

@@ -216,7 +216,10 @@ def methods(cls, root, limit=200):
                     filename = os.path.relpath(os.path.abspath(filename), root)
                 else:
                     continue  # not the submission's code: an installed library's
-                found[name] = {'file': filename, 'line': max(1, code.co_firstlineno)}
+                # whether it writes a rule (a function of its own): else its result's rule, if
+                # any, is another method's (``__sub__`` as ``self + (-other)``)
+                found[name] = {'file': filename, 'line': max(1, code.co_firstlineno),
+                               'rule': any(isinstance(c, types.CodeType) for c in code.co_consts)}
     except Exception:  # a hostile metaclass: no locations rather than no report
         pass
     return found
