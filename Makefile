@@ -12,7 +12,7 @@ PORT ?= 8000
 WORKERS ?= $(JOBS)
 STATE ?= micrograde-state
 
-.PHONY: install test test-all test-service grade batch bench bench-service serve oracles demo lint clean
+.PHONY: install test test-all test-service grade batch examples bench bench-service serve oracles demo lint clean
 
 # $(call apt,COMMAND,PACKAGE,WHAT WITHOUT IT): install a Debian package as root where COMMAND is missing
 define apt
@@ -50,6 +50,10 @@ grade: install
 batch: install
 	$(BIN)/micrograde batch $(DIR) --out reports/batch -j $(JOBS) --seed $(SEED)
 
+# the examples submissions/examples.toml makes by an edit of another, as files to try by hand
+examples: install
+	$(BIN)/python -m micrograde.surfaces.examples build/examples
+
 bench: install
 	$(BIN)/python -m micrograde.surfaces.bench
 
@@ -68,10 +72,13 @@ oracles: install
 demo: install
 	$(BIN)/python -m reference.demo
 
-# the layer contract (pyproject's [tool.importlinter]) and ruff
+# the layer contract (pyproject's [tool.importlinter]), ruff, and the type check of the public
+# API and the result model (pyproject's [tool.mypy]; harness/ seen through a link named micrograde)
 lint: install
 	$(BIN)/lint-imports
 	$(BIN)/ruff check harness reference tests
+	@mkdir -p $(VENV)/typed && ln -sfn "$(CURDIR)/harness" $(VENV)/typed/micrograde
+	MYPYPATH=$(VENV)/typed $(BIN)/mypy
 
 clean:
 	rm -rf reports .pytest_cache

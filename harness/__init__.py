@@ -6,6 +6,7 @@ Names resolve on first use, so ``import micrograde`` stays light: the worker and
 --help`` never import torch.
 """
 import importlib
+from typing import Any
 
 __version__ = '0.1.0'
 __all__ = ['grade', 'Config', 'Report', 'Check', 'check']
@@ -14,11 +15,11 @@ _HOME = {'grade': 'grader.grading', 'Config': 'grader.config', 'Report': 'model.
          'Check': 'model.results', 'check': 'surfaces.selfcheck'}
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name not in _HOME:
         raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
     return getattr(importlib.import_module(f'.{_HOME[name]}', __name__), name)
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])

@@ -1,5 +1,7 @@
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -8,6 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 from hypothesis import settings
+
+from micrograde.surfaces import examples
 
 # The suite must give the same answer on every run: Hypothesis tests are derandomized
 # (a fixed seed per test) and keep no example database on disk.
@@ -18,7 +22,12 @@ settings.load_profile('micrograde')
 os.environ.setdefault('MICROGRADE_CACHE', tempfile.mkdtemp(prefix='micrograde-test-cache-'))
 
 ROOT = Path(__file__).resolve().parent.parent
-SUBMISSIONS = ROOT / 'submissions'
+#: Every example submission in one folder: submissions/'s files and the examples its table makes
+#: by an edit (``micrograde.surfaces.examples``), written for each test process.
+SUBMISSIONS = examples.assemble(tempfile.mkdtemp(prefix='micrograde-examples-'))
+atexit.register(shutil.rmtree, SUBMISSIONS, ignore_errors=True)
+#: What grading each example must give (``submissions/examples.toml``), by its path in SUBMISSIONS.
+EXPECTED = examples.table()
 SCHEMAS = Path(__file__).resolve().parent / 'schemas'
 
 

@@ -211,7 +211,7 @@ def test_misconceptions_are_codes_of_root_causes_and_symptoms_are_not_ranked():
              failing('robustness.tanh_large', required=False)],
         zed=[Check('ops.add', 'ops', 'passed'),
              failing('ops.mul', 'a_code_of_another_version', '__mul__'),
-             Check('ops.tanh', 'ops', 'a status of another version')])
+             Check('ops.tanh', 'ops', 'skipped')])
     whole = classpage.cohorts(reports)[-1]
     ranked = {r.key: r for r in whole.misconceptions}
     assert list(ranked) == [Code.ASSIGNED, Code.WRONG_DERIVATIVE]  # never gradients_disagree
@@ -222,13 +222,16 @@ def test_misconceptions_are_codes_of_root_causes_and_symptoms_are_not_ranked():
     row = {e.member.name: e.marks for e in whole.entries}
     assert row['ann'] == {'ops.add': 'failed', 'backward.accumulate': 'explained', 'ops.mul': 'failed'}
     assert row['eve']['robustness.tanh_large'] == 'advice' and 'ops.add' not in row['eve']
-    assert row['zed']['ops.tanh'] == 'absent'  # a status of another version is never a pass
+    assert row['zed']['ops.tanh'] == 'skipped'
+    with pytest.raises(ValueError, match='not a valid Status'):  # another version's is never a pass
+        Report.from_dict({**reports['zed'].to_dict(), 'checks': [
+            {'id': 'ops.tanh', 'category': 'ops', 'status': 'a status of another version'}]})
     assert [len(b.members) for b in whole.histogram.bins if b.members] == [1, 1, 1, 1]
     assert whole.histogram.bins[6].members[0].name == 'zed'  # 30 of 50 points
-    page = classpage.render_index(reports)
+    page = classpage.render(reports).decode()
     assert page.count('class="misconception"') == 2 and 'data-code="gradients_disagree"' not in page
     assert page.count('<use class="cell ') == 7 * 4  # the class's seven checks, four rows
-    empty = classpage.render_index({})
+    empty = classpage.render({}).decode()
     assert '<rect class="histogram-bar"' not in empty and 'No failure here' in empty  # none graded yet
 
 
@@ -236,7 +239,7 @@ def test_every_name_is_escaped_and_every_link_quoted():
     names = [*HOSTILE, 'l\udcffatin.py']
     reports = class_of(**{n: [failing('ops.add', Code.ASSIGNED, '__add__')] for n in names})
     roster = {n: {'section': '</style><script>alert(1)</script>'} for n in names}
-    page = classpage.render_index(reports, roster)
+    page = classpage.render(reports, roster).decode()
     assert '<script>.py' not in page and '&lt;script&gt;.py' in page
     assert '<svg onload' not in page and '<b>' not in page and '<script>alert' not in page
     assert '&#34;&gt;&lt;svg onload=alert(1)&gt;.py' in page

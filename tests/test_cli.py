@@ -7,14 +7,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import ROOT, SUBMISSIONS, unnamed, validate_json, validate_junit
+from conftest import EXPECTED, ROOT, SUBMISSIONS, unnamed, validate_json, validate_junit
 
-EXPECTED = tomllib.loads((SUBMISSIONS / 'expected.toml').read_text())
 
 
 @pytest.mark.parametrize('name', sorted(EXPECTED))
@@ -538,3 +536,15 @@ def test_a_constructor_of_another_shape_is_another_interface(run_cli, tmp_path):
                  if c['id'] == 'mlp.build')
     assert result.returncode == 0, result.stdout
     assert build['status'] == 'skipped' and "not the lecture's MLP(nin, nouts)" in build['message']
+
+
+def test_profile_help_says_what_each_profile_does():
+    """``--help`` tells quick from standard from thorough: what each runs, and the search."""
+    from click.testing import CliRunner
+    from micrograde.surfaces.cli import main
+    for command in ('grade', 'batch'):
+        text = ' '.join(CliRunner().invoke(main, [command, '--help']).output.split())
+        assert 'quick: 60 random graphs of up to 6 nodes' in text
+        assert 'standard: 200 random graphs of up to 8 nodes' in text
+        assert 'thorough: 1000 random graphs' in text
+        assert 'a Hypothesis search of 300 graphs from boundary inputs' in text

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SUBMISSIONS, validate_json
+from conftest import EXPECTED, ROOT, SUBMISSIONS, validate_json
 from micrograde.grader.rubric import Rubric
+from micrograde.surfaces import examples
 
 RUN_AUTOGRADER = ROOT / 'examples' / 'gradescope' / 'run_autograder'
 MICROGRADE = str(Path(sys.executable).with_name('micrograde'))
@@ -21,6 +22,7 @@ def autograder(tmp_path, files, program=MICROGRADE):
     root = tmp_path / 'autograder'
     for sub in ('source', 'submission', 'results'):
         (root / sub).mkdir(parents=True)
+    (root / 'source' / 'micrograde').symlink_to(ROOT)  # the course's copy, as setup.sh installs it
     for name, content in files.items():
         path = root / 'submission' / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,3 +83,38 @@ def test_gradescope_readme_gives_the_rubrics_total_and_setup_installs_cpu_torch(
     torch = [line for line in setup.split('\n') if 'install' in line and 'torch' in line]
     assert torch == ['"$VENV/bin/pip" install -q torch==2.13.0 --index-url "$TORCH_INDEX"']
     assert 'TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}' in setup
+
+
+def test_every_example_is_a_file_or_an_edit_that_applies_exactly_as_its_row_says(tmp_path):
+    made = {p.name for p in examples.write(tmp_path)}
+    edited = {name for name, row in EXPECTED.items() if 'edits' in row}
+    assert made == edited and len(made) >= 20
+    for name, row in EXPECTED.items():
+        if name in made:
+            base = (examples.SUBMISSIONS / row.get('base', examples.BASE)).read_text()
+            assert (tmp_path / name).read_text() != base and not (examples.SUBMISSIONS / name).exists()
+            compile((tmp_path / name).read_text(), name, 'exec')
+        elif name != 'does_not_exist.py':  # the one example of a path that is not there
+            assert (examples.SUBMISSIONS / name).exists(), name
+    # and the suite grades them all: SUBMISSIONS holds both kinds
+    assert {n for n in EXPECTED if (SUBMISSIONS / n).exists()} == set(EXPECTED) - {'does_not_exist.py'}
+
+
+def test_an_edit_applies_exactly_as_often_as_it_says_or_is_refused():
+    def made(old, **times):
+        return examples.source('x.py', {'doc': 'x', 'edits': [{'old': old, 'new': 'NEW\n', **times}]})
+    assert made('        self.grad = 1.0\n').count('NEW') == 1
+    with pytest.raises(examples.EditError, match='found it 0 time'):
+        made('        self.grad = 2.0\n')
+    with pytest.raises(examples.EditError, match='found it 8 time'):
+        made('        out._backward = _backward\n')
+    assert made('        out._backward = _backward\n', times=8).count('NEW') == 8
+
+
+def test_make_examples_writes_the_edited_examples_to_try_by_hand(tmp_path, capsys):
+    examples.main([str(tmp_path / 'out')])
+    written = capsys.readouterr().out.split()
+    assert sorted(written) == sorted(str(tmp_path / 'out' / n) for n, row in EXPECTED.items()
+                                     if 'edits' in row)
+    assert (tmp_path / 'out' / 'bug_rsub_swapped.py').read_text() == \
+        (SUBMISSIONS / 'bug_rsub_swapped.py').read_text()

@@ -1,6 +1,7 @@
 """Gradebooks as a spreadsheet and an LMS read them: no cell runs as a formula, one maximum on
 every row, students from the roster, Canvas's and Moodle's import columns."""
 import csv
+import io
 
 from conftest import SUBMISSIONS
 from micrograde.reporters import gradebook
@@ -22,15 +23,13 @@ def reports(names):
     return out
 
 
-def read(path):
-    with open(path, newline='', encoding='utf-8') as f:
-        return list(csv.reader(f))
+def read(data):
+    return list(csv.reader(io.StringIO(data.decode('utf-8'), newline='')))
 
 
 def test_no_cell_starts_like_a_formula_and_every_row_has_one_maximum(tmp_path):
     graded = reports(HOSTILE_NAMES)
-    gradebook.write(graded, tmp_path)
-    rows = read(tmp_path / 'gradebook.csv')
+    rows = read(gradebook.render(graded))
     cells = [c for row in rows[1:] for c in row]
     assert not [c for c in cells if c.startswith(gradebook.FORMULA_START)]
     assert [row[0] for row in rows[1:]] == ["'" + n for n in HOSTILE_NAMES]
@@ -45,18 +44,17 @@ def test_roster_maps_files_to_students_and_lms_formats_import_them(tmp_path):
                       'alice.ipynb,1001,"Liddell, Alice",alice@uni.example,A,aliddell\n'
                       'bob.py,=1002,Bob,bob@uni.example,B,bob\n')
     students = gradebook.read_roster(roster)
-    unknown = gradebook.write(reports(names), tmp_path, ('plain', 'canvas', 'moodle'), students,
-                              'HW1 micrograd')
-    assert unknown == ['stray.py']
-    plain = read(tmp_path / 'gradebook.csv')
+    graded = reports(names)
+    assert gradebook.unrostered(graded, students) == ['stray.py']
+    plain = read(gradebook.render(graded, 'plain', students))
     assert [row[:2] for row in plain[1:]] == [['alice.ipynb', '1001'], ['bob.py', "'=1002"],
                                                ['stray.py', '']]
-    canvas = read(tmp_path / 'gradebook-canvas.csv')
+    canvas = read(gradebook.render(graded, 'canvas', students, 'HW1 micrograd'))
     assert canvas[0] == ['Student', 'ID', 'SIS User ID', 'SIS Login ID', 'Section', 'HW1 micrograd']
     assert canvas[1][0] == 'Points Possible' and canvas[1][-1] == f'{Rubric.load().total():g}'
     assert canvas[2] == ['Liddell, Alice', '', '1001', 'aliddell', 'A', '0']
     assert len(canvas) == 4  # the stray submission names no student
-    moodle = read(tmp_path / 'gradebook-moodle.csv')
+    moodle = read(gradebook.render(graded, 'moodle', students, 'HW1 micrograd'))
     assert moodle[0] == ['ID number', 'Email address', 'HW1 micrograd', 'HW1 micrograd (feedback)']
     assert moodle[1][:3] == ['1001', 'alice@uni.example', '0']
 
@@ -72,7 +70,7 @@ def test_batch_cli_writes_the_lms_gradebooks_from_a_roster(run_cli, tmp_path):
                      '--roster', roster, '--lms', 'canvas', '--lms', 'moodle', '-j', '1')
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'not in the roster' in result.stderr and 'broken.py' in result.stderr
-    plain = read(tmp_path / 'out' / 'gradebook.csv')
+    plain = read((tmp_path / 'out' / 'gradebook.csv').read_bytes())
     assert not [c for row in plain[1:] for c in row if c.startswith(gradebook.FORMULA_START)]
-    assert read(tmp_path / 'out' / 'gradebook-canvas.csv')[2][2:3] == ['s1']
+    assert read((tmp_path / 'out' / 'gradebook-canvas.csv').read_bytes())[2][2:3] == ['s1']
     assert run_cli('batch', folder, '--out', tmp_path / 'o2', '--lms', 'canvas').returncode == 2

@@ -9,7 +9,7 @@ import pytest
 from conftest import SUBMISSIONS, screenshot
 from micrograde.model.compare import show
 from micrograde.model.graph import Graph
-from micrograde.reporters import graphdraw, html
+from micrograde.reporters import graphdraw, html, write
 from micrograde.model.results import Check, Counterexample, Report
 
 
@@ -63,7 +63,7 @@ def test_hostile_strings_are_shown_as_text_and_capped():
     report = hostile_report()
     report.output = HOSTILE * 100_000
     report.load_warnings = [HOSTILE]
-    page = html.render(report)
+    page = html.render(report).decode()
     tags = Tags(page)
     assert tags.tags <= {'html', 'head', 'meta', 'title', 'style', 'body', 'div', 'header', 'h1',
                          'h2', 'h3', 'h4', 'p', 'code', 'pre', 'nav', 'ul', 'li', 'a', 'section',
@@ -113,7 +113,7 @@ def test_without_graphviz_the_page_lists_the_graph_and_says_so(monkeypatch):
     monkeypatch.setenv('PATH', '/nonexistent')
     report = report_with(Check('ops.add', 'ops', 'failed', 'a.grad wrong', diagnosis='a.grad wrong',
                                counterexample=drawn_example(wrong={'a': {'grad': 4.0}}, culprits=['b'])))
-    page = html.render(report)
+    page = html.render(report).decode()
     assert '<svg' not in page
     assert 'Graphviz (the dot program) is not installed' in page
     assert '<tr class="wrong">' in page and '<tr class=" culprit">' in page
@@ -123,7 +123,7 @@ def test_without_graphviz_the_page_lists_the_graph_and_says_so(monkeypatch):
 def test_advice_is_shown_apart_and_never_as_a_failure():
     advisory = Check('robustness.tanh_large', 'robustness', 'failed', 'tanh(800) overflows',
                      required=False)
-    page = html.render(report_with(advisory, Check('ops.add', 'ops', 'passed', 'ok'), verdict='passed'))
+    page = html.render(report_with(advisory, Check('ops.add', 'ops', 'passed', 'ok'), verdict='passed')).decode()
     assert 'PASSED' in page and '0 required checks failed; 1 piece of advice' in page
     assert 'What to fix' not in page and 'FAILED' not in page
     assert '<article class="advice" id="check-robustness.tanh_large">' in page
@@ -190,7 +190,7 @@ def test_passing_engine_page_shows_no_failure(run_cli, tmp_path, page_of):
 
 
 def test_hostile_page_runs_nothing_in_the_browser(tmp_path, page_of):
-    html.write(hostile_report(), tmp_path / 'hostile.html')
+    write(tmp_path / 'hostile.html', html.render(hostile_report()))
     page, _ = page_of(tmp_path / 'hostile.html')
     assert page.locator('img, script, foreignObject').count() == 0
     assert '<script>alert(1)</script>' in page.locator('article[id="check-ops.add"] .diagnosis').inner_text()

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from conftest import SUBMISSIONS
+from conftest import ROOT, SUBMISSIONS
 from micrograde.load.cells import transform
 from micrograde.worker.load import LoadError, methods, notebooks
 from micrograde.worker.load.archives import extract
@@ -332,3 +332,50 @@ def test_reproduce_repeats_every_grading_option(run_cli):
     assert result.returncode == 1
     assert result.stdout.splitlines()[-1].endswith(
         'no_value.py --seed 3 --profile quick --class Neuron=Unit --check-timeout 7.0'), result.stdout
+
+
+def _run_autograder():
+    """examples/gradescope/run_autograder as a module (its functions, not its main)."""
+    import importlib.machinery
+    import importlib.util
+    path = str(ROOT / 'examples' / 'gradescope' / 'run_autograder')
+    loader = importlib.machinery.SourceFileLoader('run_autograder', path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_a_new_format_is_one_row_the_loader_batch_and_gradescope_read(tmp_path, monkeypatch):
+    """A course whose learners hand in `.pyw` files (Python on Windows): one row of
+    ``formats.FORMATS`` and the batch, the Gradescope script and the loader take them."""
+    from micrograde.surfaces import batch
+    from micrograde.worker.load import formats, load
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'engine.pyw').write_text((SUBMISSIONS / 'lecture_engine.py').read_text())
+    (folder / 'notes.txt').write_text('not a submission')
+    gradescope = _run_autograder()
+    before = [i for i, _ in batch.discover([folder], tmp_path / 'unpacked')]
+    assert before == [] and gradescope.candidates(folder, formats) == []
+    monkeypatch.setattr(formats, 'FORMATS', (*formats.FORMATS,
+                                             formats.Format('.pyw', formats.Kind.MODULE, '.pyw file')))
+    assert [i for i, _ in batch.discover([folder], tmp_path / 'unpacked')] == ['engine.pyw']
+    assert gradescope.pick(folder, formats) == folder / 'engine.pyw'
+    assert formats.kind(str(folder / 'engine.pyw'), b'"""') is formats.Kind.MODULE
+    loaded = load(str(folder / 'engine.pyw'), scratch=str(tmp_path))
+    assert loaded.find({'Value': 'Value'})['Value'].cls.__name__ == 'Value'
+
+
+def test_each_format_is_loaded_by_its_kind_whatever_else_its_name_says(tmp_path):
+    """A zip is a zip by its content too, a notebook by its JSON; a name no format has is
+    Python source (the loader then says what is wrong with it)."""
+    from micrograde.worker.load import formats
+    zipped = tmp_path / 'engine.py'
+    with zipfile.ZipFile(zipped, 'w') as z:
+        z.writestr('engine.py', 'x = 1')
+    assert formats.kind(str(zipped), zipped.read_bytes()[:4096]) is formats.Kind.ARCHIVE
+    assert formats.kind(str(tmp_path / 'a.txt'), b' {"cells": []}') is formats.Kind.NOTEBOOK
+    assert formats.kind(str(tmp_path / 'a.txt'), b'class Value:') is formats.Kind.MODULE
+    assert formats.kind(str(tmp_path), b'') is formats.Kind.FOLDER
+    assert formats.suffixes() == ('.ipynb', '.py', '.zip')  # Gradescope's order of preference
+    assert [formats.holds(n) for n in ('a.py', 'b.IPYNB', 'c.zip', 'd.txt')] == [True, True, False, False]

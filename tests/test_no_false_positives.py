@@ -1,13 +1,11 @@
 """Correct engines stay clean over many seeds (a grader that cries wolf is worse than none), and
 every buggy example is failed with each of its bugs named, whatever the seed."""
-import tomllib
 
 import pytest
 
-from conftest import SUBMISSIONS, unnamed
+from conftest import EXPECTED, SUBMISSIONS, unnamed
 from micrograde import Config, grade
 
-EXPECTED = tomllib.loads((SUBMISSIONS / 'expected.toml').read_text())
 CORRECT = sorted(n for n, want in EXPECTED.items() if want['exit'] == 0)
 #: Buggy engines whose bugs show in graphs (a load failure does not depend on the seed).
 BUGGY = sorted(n for n, want in EXPECTED.items()

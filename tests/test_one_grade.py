@@ -11,14 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import SUBMISSIONS
+from conftest import EXPECTED, SUBMISSIONS
 from test_examples import MICROGRADE, RUN_AUTOGRADER
 from test_service import KEY, bearer, redis_url_, wait_for, worker_program  # noqa: F401 (a fixture)
 from micrograde.surfaces.service.api import ServiceConfig, create_app
@@ -27,9 +26,8 @@ from micrograde.surfaces.service.tokens import Tokens
 
 pytestmark = pytest.mark.service
 SEED, PROFILE = '0', 'standard'
-#: Every example the suite knows (expected.toml), as one file: a package folder as a zip of it
-EXAMPLES = sorted(name for name in tomllib.loads((SUBMISSIONS / 'expected.toml').read_text())
-                  if (SUBMISSIONS / name).exists())
+#: Every example the suite knows (submissions/examples.toml): a package folder as a zip of it
+EXAMPLES = sorted(name for name in EXPECTED if (SUBMISSIONS / name).exists())
 
 
 def _notebook(source):

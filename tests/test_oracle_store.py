@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, SUBMISSIONS
 from micrograde.oracle import oracle_store, oracles
 from micrograde.surfaces import build_oracles
 from micrograde.model import cases
@@ -39,7 +39,7 @@ def test_shipped_store_is_exactly_fresh_torch_for_every_graph_it_must_hold():
     store = Store(cache=None)
     for g in graphs:
         assert _same(oracles.torch_answer(g, False, store), oracles.run_torch(g)), g.code()
-    assert store.sources == {'shipped': len(graphs), 'cache': 0, 'torch': 0}
+    assert store.sources == {'shipped': len(graphs), 'reference': 0, 'cache': 0, 'torch': 0}
 
 
 def test_a_graph_not_in_the_store_falls_back_to_torch_then_to_the_cache(tmp_path):
@@ -52,7 +52,7 @@ def test_a_graph_not_in_the_store_falls_back_to_torch_then_to_the_cache(tmp_path
     assert fresh.sources['torch'] == len(graphs)
     again = Store(cache=tmp_path)
     assert all(_same(oracles.torch_answer(g, store=again), a) for g, a in zip(graphs, answers))
-    assert again.sources == {'shipped': 0, 'cache': len(graphs), 'torch': 0}
+    assert again.sources == {'shipped': 0, 'reference': 0, 'cache': len(graphs), 'torch': 0}
 
 
 def test_corrupt_or_planted_cache_entries_are_not_trusted(tmp_path):
@@ -125,3 +125,62 @@ def test_the_corpus_is_the_same_in_every_process(seed):
     out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert out.stdout.strip() == str([g.to_json() for g in corpus(seed, frozenset(ALL_OPS), 30, 8)])
+
+
+def test_the_shipped_cross_check_vouches_for_every_op():
+    """What lets the reference engine answer another seed's corpus: torch agreed with it on
+    every shipped drawn graph using each op (recomputed from the shipped answers, no torch)."""
+    data = oracle_store._read(oracle_store.SHIPPED)
+    drawn = build_oracles.drawn_graphs()
+    assert data['vouched'] == build_oracles.vouched(drawn, data['answers'])
+    assert set(data['vouched']) == set(ALL_OPS) | {'backward'}
+
+
+def test_another_seeds_corpus_is_answered_as_torch_answers_it():
+    """The reference engine's answers for a seed not shipped are torch's, to the tolerance."""
+    budget = PROFILES['standard']
+    shipped = oracle_store.read_shipped()
+    for ops in (frozenset(ALL_OPS), CORE | {'tanh', 'exp', 'pow'}):
+        graphs = [g for g in corpus(7, ops, budget.examples, budget.max_nodes)
+                  if key(g) not in shipped]
+        assert len(graphs) > budget.examples // 2
+        assert all(oracles.answered_by(g, drawn=True) == 'reference' for g in graphs)
+        assert all(oracles.agree(oracles.run_torch(g), oracles.run_reference(g)) for g in graphs)
+
+
+SEEDED_GRADE = ONLY_STDLIB + '''
+import json
+from micrograde.grader.config import Config
+from micrograde.grader.grading import grade
+report = grade(sys.argv[1], config=Config(seed=7))
+print(json.dumps({c.id: c.status for c in report.checks}))
+print(json.dumps([c.message for c in report.checks if c.id == 'fuzz.dags']))
+print(sorted(m for m in sys.modules if m.startswith(('torch', 'hypothesis'))))
+'''
+
+
+@pytest.mark.parametrize('engine', ['missing_ops.py', 'bug_value_only_tanh_assigns.py'])
+def test_a_cold_grade_of_any_seed_imports_no_torch_and_judges_as_torch(engine, monkeypatch):
+    """A fresh grading process, seed 7 (whose corpus is not shipped), an engine with a partial
+    op set: torch is never imported (an import hook refuses it), and every check's verdict is
+    the one torch's own answers give."""
+    path = str(SUBMISSIONS / engine)
+    out = subprocess.run([sys.executable, '-c', SEEDED_GRADE, path], cwd=ROOT, timeout=240,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    verdicts, fuzzed, imported = out.stdout.strip().splitlines()[-3:]
+    assert imported == '[]'
+    assert 'answered by the reference engine, vouched for by torch' in json.loads(fuzzed)[0]
+    from micrograde.grader.config import Config
+    from micrograde.grader.grading import grade
+    monkeypatch.setattr(Store, 'vouched', lambda self, graph: 0)  # torch answers every graph
+    oracles._expected_online.cache_clear()
+    try:
+        before = dict(oracles.STORE.sources)
+        report = grade(path, config=Config(seed=7))
+        assert oracles.STORE.sources['reference'] == before['reference']
+        assert oracles.STORE.sources['torch'] + oracles.STORE.sources['cache'] > \
+            before['torch'] + before['cache']
+    finally:
+        oracles._expected_online.cache_clear()
+    assert json.loads(verdicts) == {c.id: c.status for c in report.checks}

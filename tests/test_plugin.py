@@ -1,6 +1,8 @@
 """The pytest plugin and the Classroom test file, run by real pytest processes (pytester)."""
 import ast
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 from conftest import SUBMISSIONS, micrograde, validate_junit
@@ -94,3 +96,16 @@ def test_classroom_test_file_is_plain_tests_the_python_grader_reads(pytester):
     assert sum(outcomes.get(k, 0) for k in ('passed', 'skipped', 'xfailed')) == len(EVERY)
     assert micrograde('classroom-tests', '--out', pytester.path / 'checks.py', '--submission',
                       'x.py').returncode == 2
+
+
+def test_writing_the_classroom_tests_imports_neither_pytest_nor_torch(tmp_path):
+    """pytest is a development extra and torch the grader's: a fresh process writes the file
+    with neither (the test file imports the plugin when it runs, where pytest is)."""
+    code = ('import sys\nfrom micrograde.surfaces.cli import main\n'
+            'try:\n    main(["classroom-tests", "--out", sys.argv[1], "--submission", "e.py"])\n'
+            'except SystemExit as e:\n    assert e.code == 0, e\n'
+            'print(sorted({m.split(".")[0] for m in sys.modules} & {"pytest", "_pytest", "torch"}))')
+    done = subprocess.run([sys.executable, '-c', code, str(tmp_path / 'm_test.py')], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.split('\n')[-2] == '[]', done.stdout + done.stderr
+    assert 'SUBMISSION.check(' in (tmp_path / 'm_test.py').read_text()

@@ -1,12 +1,16 @@
 """The grading loop over the registry, with a session that runs the reference engine in this
 process: every check reported once, in the registry's order, each with its own duration."""
+import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import pytest
 
 from micrograde import reference
 from micrograde import Config, grade
 from micrograde.isolate.answers import RESULTS, Loaded
-from micrograde.checks import REGISTRY, check_ids
+from micrograde.checks import CHECKS, MODULES, REGISTRY, backward, check_ids
+from micrograde.checks.registry import ordered
 from micrograde.grader.config import Settings
 from micrograde.reporters import write_reports
 from micrograde.model.results import CATEGORIES
@@ -66,13 +70,13 @@ def test_reference_engine_passes_every_registered_check_each_timed(tmp_path):
 
 def test_a_grader_bug_in_one_check_costs_that_check_only(monkeypatch):
     from micrograde.checks import registry
-    broken = next(e for e in registry.REGISTRY if e.id == 'fuzz.dags')
+    broken = next(e for e in REGISTRY if e.id == 'fuzz.dags')
 
     def crash(ctx):
         raise RecursionError('maximum recursion depth exceeded')
     import micrograde.grader.grading
     monkeypatch.setattr(micrograde.grader.grading, 'REGISTRY', [
-        registry.Entry(e.id, crash, e.default) if e is broken else e for e in registry.REGISTRY])
+        registry.Entry(e.id, crash, e.default) if e is broken else e for e in REGISTRY])
     report = grade(session=InProcess(ENGINE), config=Config(profile='quick'), name='reference')
     status = {c.id: c.status for c in report.checks}
     assert status.pop('fuzz.dags') == 'error'
@@ -89,6 +93,44 @@ def test_without_an_mlp_the_mlp_checks_say_so_once():
     # the others are listed once each as not run, worth their points, so the total stays the same
     assert all(c.status == 'skipped' and c.message.startswith('not run') for c in mlp[1:])
     assert report.verdict == 'passed' and report.max_score == Config().rubric.total()
+
+
+def _new_check_module():
+    """A category module with one new check, as a learner of this code base would write it."""
+    module = types.ModuleType('micrograde.checks.extra')
+    exec('from micrograde.checks.registry import check, passed\n\n'
+         '@check("backward.leaf_untouched")\n'
+         'def leaf_untouched(ctx):\n'
+         '    return passed("a leaf nobody used keeps grad 0")\n', vars(module))
+    return module
+
+
+def test_adding_a_check_means_naming_it_in_the_ordered_list():
+    extra = _new_check_module()
+    with pytest.raises(ValueError, match='not listed in checks.CHECKS.*backward.leaf_untouched'):
+        ordered(CHECKS, (*MODULES, extra))
+    # listed after the other backward checks, it runs there
+    at = CHECKS.index(backward.repeat) + 1
+    registry = ordered((*CHECKS[:at], extra.leaf_untouched, *CHECKS[at:]), (*MODULES, extra))
+    ids = check_ids(registry)
+    assert ids[ids.index('backward.repeat') + 1] == 'backward.leaf_untouched'
+    # listed out of its category's order, it is refused too
+    with pytest.raises(ValueError, match='order of results.CATEGORIES'):
+        ordered((extra.leaf_untouched, *CHECKS), (*MODULES, extra))
+
+
+def test_a_new_check_runs_in_grading_and_is_reported_in_its_place(monkeypatch):
+    import micrograde.grader.grading
+    extra = _new_check_module()
+    at = CHECKS.index(backward.repeat) + 1
+    monkeypatch.setattr(micrograde.grader.grading, 'REGISTRY', ordered(
+        (*CHECKS[:at], extra.leaf_untouched, *CHECKS[at:]), (*MODULES, extra)))
+    report = grade(session=InProcess(ENGINE), config=Config(profile='quick'), name='reference')
+    ids = [c.id for c in report.checks]
+    new = ids.index('backward.leaf_untouched')
+    assert ids[new - 1] == 'backward.repeat' and ids[new + 1] == 'fuzz.dags'
+    assert report.checks[new].status == 'passed' and report.checks[new].message == \
+        'a leaf nobody used keeps grad 0'
 
 
 def test_each_check_id_starts_with_its_category_and_is_unique():
@@ -112,3 +154,20 @@ def test_the_report_schema_lists_the_categories():
     from conftest import ROOT
     schema = json.loads((ROOT / 'harness/schemas/report.schema.json').read_text())
     assert tuple(schema['properties']['checks']['items']['properties']['category']['enum']) == CATEGORIES
+
+
+def test_a_new_report_format_is_a_function_of_the_report_and_a_row(tmp_path, monkeypatch):
+    """A plain-text score for a course's own dashboard: a function that reads only the
+    ``Report``, its row in ``reporters.FORMATS`` and its file name for ``--out`` folders."""
+    from micrograde import reporters
+
+    def summary(report):
+        return f'{report.verdict} {report.score:g}/{report.max_score:g}\n'.encode()
+    monkeypatch.setitem(reporters.FORMATS, 'summary', summary)
+    monkeypatch.setitem(reporters.FILENAMES, 'summary', 'summary.txt')
+    report = grade(session=InProcess(ENGINE), config=Config(profile='quick'), name='reference')
+    written = write_reports(report, tmp_path / 'out', summary=tmp_path / 'alone.txt')
+    assert str(tmp_path / 'out' / 'summary.txt') in written
+    total = f'{report.max_score:g}'
+    assert (tmp_path / 'out' / 'summary.txt').read_text() == f'passed {total}/{total}\n'
+    assert (tmp_path / 'alone.txt').read_text() == f'passed {total}/{total}\n'

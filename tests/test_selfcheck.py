@@ -5,16 +5,14 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SUBMISSIONS, unnamed
+from conftest import EXPECTED, ROOT, SUBMISSIONS, unnamed
 from micrograde import check
 from micrograde.surfaces.selfcheck import NOTICE
 
-EXPECTED = tomllib.loads((SUBMISSIONS / 'expected.toml').read_text())
 # every example engine the grader loads (a .py file): check() on the classes the grader finds
 ENGINES = sorted(name for name, want in EXPECTED.items() if name.endswith('.py') and '/' not in name
                  and (SUBMISSIONS / name).is_file() and want.get('check') != 'load')
@@ -126,6 +124,26 @@ Value.__mul__ = _hang
     assert 'timed out after 0.5 s' in messages
     assert 'already timed out or ran out of memory 3 times' in messages  # one policy (answers.Strikes)
     assert result.report.by_category()['robustness']  # the remaining checks are still reported
+
+
+def test_the_self_check_report_is_built_as_the_graders_with_no_grader_path():
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text() + '''
+
+import os, micrograde
+
+def _leak(self, other):
+    raise ValueError('micrograde is installed at ' + os.path.dirname(micrograde.__file__))
+
+Value.__add__ = _leak
+'''
+    namespace = {}
+    exec(compile(source, '<leaking engine>', 'exec'), namespace)
+    report = check(namespace['Value']).report
+    add = next(c for c in report.checks if c.id == 'ops.add')
+    assert add.status == 'error' or add.status == 'failed'
+    text = json.dumps(report.to_dict())
+    assert 'micrograde is installed at' in text and str(ROOT) not in text
+    assert report.versions['micrograde'] and report.timestamp  # as every report (grading.build)
 
 
 def test_an_engine_of_values_only_is_fuzzed_on_its_own_corpus_for_any_seed():

@@ -3,7 +3,7 @@
 detect non-determinism."""
 import hashlib
 
-from micrograde.oracle import oracle_store
+from micrograde.oracle import oracle_store, oracles
 from micrograde.fuzz import shrink
 from micrograde.fuzz.dags import corpus
 from micrograde.diagnose.diagnosis import explain, first_mismatch, misconception
@@ -20,10 +20,10 @@ def random_graphs(ctx):
         return skipped('needs add, mul and backward')
     graphs = corpus(seed, frozenset(ops), budget.examples, budget.max_nodes)
     # instrumented, so that each failure carries the _backward order of its own run
-    trials = run_graphs(session, graphs, instrument=True)
+    trials = run_graphs(session, graphs, instrument=True, drawn=True)
     failing = [t for t in trials if t.failed]
     graded = sum(t.expected is not None for t in trials)
-    checked = f'corpus {corpus_id(graphs)}'
+    checked = f'corpus {corpus_id(graphs)}{against(graphs)}'
     differs = _order_dependent(session, [t for t in trials if not t.graph.capabilities &
                                          ctx.failing_ops()], budget.reruns)
     if not failing and differs:
@@ -114,6 +114,17 @@ def _order_dependent(session, trials, reruns):
             return Trial(t.graph, actual, t.expected, first_mismatch(t.graph, actual, t.expected)
                          or first_mismatch(t.graph, t.actual, t.expected))
     return None
+
+
+def against(graphs):
+    """What a corpus is judged against, where not torch's stored answers alone: how many
+    graphs the reference engine answers, and the shipped cross-check that vouches for it."""
+    answered = [g for g in graphs if oracles.answered_by(g, drawn=True) == 'reference']
+    if not answered:
+        return ''
+    least = min(oracles.STORE.vouched(g) for g in answered)
+    return (f'; {len(answered)} answered by the reference engine, vouched for by torch on at '
+            f'least {least} shipped graphs per op')
 
 
 def corpus_id(graphs):

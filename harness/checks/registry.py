@@ -1,7 +1,8 @@
-"""The one registry of checks: each an id whose prefix is its category, a default (required or
-advisory, which the rubric may override) and a function of one ``Context``.
+"""What a check is: an id whose prefix is its category, a default (required or advisory, which
+the rubric may override) and a function of one ``Context``.
 
-A check is declared where it is written::
+A check is declared where it is written, and runs once named in ``checks.CHECKS``, the one
+ordered list of checks (``ordered`` refuses a declared check that is not listed)::
 
     @check('fuzz.dags')
     def random_graphs(ctx):
@@ -14,7 +15,7 @@ A check is declared where it is written::
 
 The function returns an ``Outcome`` (``passed``, ``failed``, ``error``, ``skipped``), or ``None``
 when the check does not apply to this submission (it is then not reported). The grading loop
-walks ``REGISTRY`` in order, times every check and turns each outcome into a ``Check``; no check
+walks ``checks.REGISTRY`` in order, times every check and turns each outcome into a ``Check``; no check
 decides the score or the verdict (the rubric does) or writes a report (the reporters do).
 """
 from dataclasses import dataclass, field
@@ -145,29 +146,38 @@ class Entry:
         return [(self.id.format(m), lambda ctx, m=m: self.run(ctx, m)) for m in self.each]
 
 
-REGISTRY = []
-
-
 def check(check_id, default='required', each=None):
-    """Register the decorated function as the check ``check_id`` (see the module docstring)."""
-    category = check_id.partition('.')[0]
-    if category not in CATEGORIES or default not in DEFAULTS:
+    """Declare the decorated function the check ``check_id`` (see the module docstring): it
+    keeps its ``Entry`` as ``.entry``; listing it in ``checks.CHECKS`` makes it run."""
+    if check_id.partition('.')[0] not in CATEGORIES or default not in DEFAULTS:
         raise ValueError(f'check {check_id!r}: category one of {CATEGORIES}, default one of {DEFAULTS}')
-    if REGISTRY and CATEGORIES.index(category) < CATEGORIES.index(REGISTRY[-1].category):
-        raise ValueError(f'check {check_id!r} registered after a later category: the registry '
-                         f'runs in the order of results.CATEGORIES')
 
-    def register(f):
-        REGISTRY.append(Entry(check_id, f, default, None if each is None else tuple(each)))
+    def declare(f):
+        f.entry = Entry(check_id, f, default, None if each is None else tuple(each))
         return f
-    return register
+    return declare
 
 
-def check_ids():
-    """Every check id the registry can report, in order."""
-    return [cid for entry in REGISTRY for cid, _ in entry.instances()]
+def declared(modules):
+    """The functions ``@check`` declared in ``modules``, each once."""
+    found = {}
+    for module in modules:
+        for f in vars(module).values():
+            if isinstance(getattr(f, 'entry', None), Entry):
+                found[f.entry.id] = f
+    return list(found.values())
 
 
-def advisory_by_default():
-    return frozenset(cid for entry in REGISTRY if entry.default == 'advisory'
-                     for cid, _ in entry.instances())
+def ordered(checks, modules):
+    """The registry: the ``Entry`` of each of ``checks`` in order. A check declared in
+    ``modules`` but not listed would never run, and a list out of ``results.CATEGORIES``' order
+    would run a category before those it builds on: both are a ``ValueError`` at import."""
+    unlisted = [f.entry.id for f in declared(modules) if f not in checks]
+    if unlisted:
+        raise ValueError(f'checks declared but not listed in checks.CHECKS (they would never run): '
+                         f'{", ".join(unlisted)}')
+    entries = tuple(f.entry for f in checks)
+    ranks = [CATEGORIES.index(e.category) for e in entries]
+    if ranks != sorted(ranks) or len({e.id for e in entries}) != len(entries):
+        raise ValueError('checks.CHECKS lists each check once, in the order of results.CATEGORIES')
+    return entries

@@ -27,11 +27,12 @@ def item(graph, **options):
     return {'graph': graph.wire(), **options}
 
 
-def run_graphs(session, graph_list, instrument=False, timeout=None):
+def run_graphs(session, graph_list, instrument=False, timeout=None, drawn=False):
+    """Trials of ``graph_list``; ``drawn``: fuzz corpus graphs (``oracles.expected``)."""
     items = [item(g, instrument=instrument) for g in graph_list]
     trials = []
     for g, actual in zip(graph_list, session.run('graph', items, timeout)):
-        expected = oracles.expected(g)
+        expected = oracles.expected(g, drawn)
         mismatch = first_mismatch(g, actual, expected) if expected else None
         trials.append(Trial(g, actual, expected, mismatch))
     return trials

@@ -4,11 +4,13 @@ The command line's option defaults, the batch, the benchmark and the Python API 
 defaults from here, so a default is written once.
 """
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from micrograde.grader.rubric import Rubric
+from micrograde.model.results import Isolation
 
 #: Where a worker runs: ``auto`` picks the strongest of bubblewrap, landlock, process that runs here.
-ISOLATION_LEVELS = ('auto', 'bubblewrap', 'landlock', 'process')
+ISOLATION_LEVELS = ('auto', *(level.value for level in Isolation if level))
 
 #: The class each role is looked up by, unless ``--class ROLE=NAME`` says otherwise.
 CLASS_NAMES = {'Value': 'Value', 'Neuron': 'Neuron', 'Layer': 'Layer', 'MLP': 'MLP'}
@@ -27,8 +29,18 @@ class Budget:
     # (harness/fuzz/search.py): boundary inputs, shapes the corpus does not reach; it imports
     # Hypothesis and torch, so the quick and standard profiles do not search
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def summary(self) -> str:
+        """What a grade under this budget does, in words (``--profile``'s help)."""
+        said = (f'{self.examples} random graphs of up to {self.max_nodes} nodes, a '
+                f'{self.chain}-node chain')
+        if self.search:
+            said += (f', then, once those pass, a Hypothesis search of {self.search} graphs '
+                     f'from boundary inputs (0, -0.0, tiny and huge magnitudes, integers), its '
+                     f'failures shrunk (imports Hypothesis and torch)')
+        return said
 
 
 PROFILES = {
@@ -48,14 +60,14 @@ class Limits:
     file_size: int = 256 * 2**20
     open_files: int = 512
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 @dataclass
 class Settings:
     """What a session needs to start workers; the same for every submission of a batch."""
-    classes: dict = field(default_factory=lambda: dict(CLASS_NAMES))
+    classes: dict[str, str] = field(default_factory=lambda: dict(CLASS_NAMES))
     load_timeout: float = 60.0
     cell_timeout: float = 10.0
     check_timeout: float = 10.0  # seconds one graph or MLP task may take
@@ -72,5 +84,5 @@ class Config:
     settings: Settings = field(default_factory=Settings)
 
     @property
-    def budget(self):
+    def budget(self) -> Budget:
         return PROFILES[self.profile]

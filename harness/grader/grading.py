@@ -1,4 +1,6 @@
 """Grade one submission: load it in a worker, run every check, score it. No reporting here."""
+from __future__ import annotations
+
 import datetime
 import functools
 import platform
@@ -6,6 +8,9 @@ import re
 from importlib import metadata
 import time
 import traceback
+from collections.abc import Callable
+from os import PathLike
+from typing import TYPE_CHECKING, Any
 
 from micrograde import __version__
 from micrograde.model import cases, redact
@@ -19,18 +24,24 @@ from micrograde.checks.causes import link
 from micrograde.checks.probe import probe
 from micrograde.grader.config import Config
 from micrograde.fuzz.dags import ALL_OPS, corpus
-from micrograde.model.results import Check, Report
+from micrograde.model.results import Category, Check, Report, Status
 from micrograde.isolate.session import TAMPERED, Session
 
+if TYPE_CHECKING:
+    from micrograde.isolate.warm import WarmTemplate
 
-def versions():
+#: A submission's path, as ``grade`` takes it.
+Where = str | PathLike[str] | None
+
+
+def versions() -> dict[str, str]:
     """From the installed packages' metadata: grading imports neither torch nor Hypothesis."""
     return {'micrograde': __version__, 'python': platform.python_version(),
             **{name: _installed(name) for name in ('torch', 'hypothesis')}}
 
 
 @functools.cache
-def _installed(name):
+def _installed(name: str) -> str:
     """Read once per process: a batch asks for every submission."""
     try:
         return metadata.version(name)
@@ -38,17 +49,35 @@ def _installed(name):
         return 'not installed'
 
 
-def grade(path=None, module=None, config=None, name=None, template=None, session=None):
+def build(submission: str, config: Config, fill: Callable[[Report], None] | None = None,
+          **fields: Any) -> Report:
+    """Every report is made here: a grade, a grader bug's, the notebook self-check's and the
+    service's when it gives up. It starts with the versions, the budgets and when it started;
+    ``fill(report)`` adds what was found; it ends with no grader path in any text
+    (``redact``), every text bounded and the rubric's points and verdict."""
+    report = Report(submission=submission, seed=config.seed, profile=config.profile,
+                    versions=versions(), budgets=config.budget.to_dict(), timestamp=_now(), **fields)
+    if fill is not None:
+        fill(report)
+    return config.rubric.apply(bounded(redact.report(report)))
+
+
+def grade(path: Where = None, module: str | None = None, config: Config | None = None,
+          name: str | None = None, template: WarmTemplate | None = None,
+          session: Session | None = None) -> Report:
     """The report for the submission at ``path`` (or the installed ``module``).
 
     ``template``: a ``WarmTemplate`` to fork the worker from; ``session``: a ``Session`` of the
     caller's, to look at afterwards (what was sent, restarts)."""
     config = config or Config()
-    report = Report(submission=name or str(module or path), seed=config.seed,
-                    profile=config.profile, versions=versions(), budgets=config.budget.to_dict(),
-                    timestamp=_now())
     session = session or Session(config.settings, path, module, template, config.seed,
                                  config.rubric.imports, config.rubric.refused)
+    return build(name or str(module or path), config, lambda report: _grade(report, session, config))
+
+
+def _grade(report: Report, session: Session, config: Config) -> None:
+    """Load the submission in ``session``'s worker and run every check; a run that broke the
+    protocol or tampered is voided."""
     report.isolation = session.level
     report.protections = sandbox.protections(session.level,
                                              answer_key=config.rubric.answer_key_allowed)
@@ -66,7 +95,7 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
         error = loaded.error or ('' if 'Value' in report.classes else
                                  f"no class named {config.settings.classes['Value']!r} was "
                                  f"found in the submission")
-        report.checks.append(Check('load', 'load', 'failed' if error else 'passed',
+        report.checks.append(Check('load', Category.LOAD, Status.FAILED if error else Status.PASSED,
                                    error or _found(report, config.settings.classes['Value']),
                                    output=loaded.output, duration=timings['load']))
         if not error:
@@ -76,30 +105,29 @@ def grade(path=None, module=None, config=None, name=None, template=None, session
         timings['total'] = time.perf_counter() - started
     if session.tampered:
         void(report, f'{TAMPERED}: {session.tampered}', first=Check(
-            'tampered', 'load', 'failed', f'{TAMPERED}: {session.tampered}. Staff: this run took a '
-            "route into the grading worker (see the sandbox section of micrograde's README); its "
-            'answers are not trusted.'))
+            'tampered', Category.LOAD, Status.FAILED, f'{TAMPERED}: {session.tampered}. Staff: this '
+            "run took a route into the grading worker (see the sandbox section of micrograde's "
+            "README); its answers are not trusted."))
     elif session.interfered:
         void(report, f'{INTERFERED}: {session.interfered}')
-    return config.rubric.apply(bounded(redact.report(report)))
 
 
-def void(report, message, first=None):
+def void(report: Report, message: str, first: Check | None = None) -> None:
     """A worker that broke the protocol, or a submission that tampered with it, may have forged
     any answer: no check stands, and none it never reached is merely skipped.  Every check
     fails with ``message`` at its own cost (no finding explains it, so none keeps points);
     ``first``, a finding for staff, heads the report."""
     kept = {c.id for c in report.checks}
-    report.checks += [Check(i, i.partition('.')[0], 'failed') for i in ('load', *check_ids())
+    report.checks += [Check(i, i.partition('.')[0], Status.FAILED) for i in ('load', *check_ids())
                       if i not in kept]
     for check in report.checks:
-        check.status, check.message, check.diagnosis = 'failed', message, message
+        check.status, check.message, check.diagnosis = Status.FAILED, message, message
         check.counterexample, check.misconception, check.consequence_of = None, None, ''
     if first is not None:
         report.checks.insert(0, first)
 
 
-def _found(report, name):
+def _found(report: Report, name: str) -> str:
     """The load check's message: where the Value is, and how it was found if not by its name."""
     info, where = report.class_info.get('Value', {}), report.classes['Value']
     how = info.get('how', 'name')
@@ -111,38 +139,38 @@ def _found(report, name):
             f"{why} (say so with --class Value={info['name']})")
 
 
-def _now():
+def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S')
 
 
-def safe_grade(path=None, module=None, config=None, name=None, template=None):
+def safe_grade(path: Where = None, module: str | None = None, config: Config | None = None,
+               name: str | None = None, template: WarmTemplate | None = None) -> Report:
     """``grade`` that never raises: a grader bug becomes a failed report, not a traceback."""
     config = config or Config()
     started = time.perf_counter()
     try:
         return grade(path, module, config, name, template)
     except Exception:
-        report = Report(submission=name or str(module or path), seed=config.seed,
-                        profile=config.profile, versions=versions(), timestamp=_now())
-        report.checks.append(Check('grader', 'load', 'error', 'micrograde itself failed while '
-                                   'grading this submission; please report it:\n'
-                                   + traceback.format_exc(limit=5),
-                                   duration=time.perf_counter() - started))
-        return config.rubric.apply(bounded(redact.report(report)))
+        return build(name or str(module or path), config, checks=[Check(
+            'grader', Category.LOAD, Status.ERROR, 'micrograde itself failed while grading this '
+            'submission; please report it:\n' + traceback.format_exc(limit=5),
+            duration=time.perf_counter() - started)])
 
 
-def prepare(config):
+def prepare(config: Config) -> None:
     """The stored oracle answers a grade is likely to need (the fixed graphs, the corpus over
     all ops), read while the worker starts; cached, so a batch reads them once.  Graphs not
     stored wait until a check needs them: torch is never imported on speculation."""
     budget = config.budget
-    for graph in cases.fixed([budget.chain]) + list(corpus(config.seed, frozenset(ALL_OPS),
-                                                            budget.examples, budget.max_nodes)):
+    for graph in cases.fixed([budget.chain]):
         if oracles.torch_answer(graph, compute=False) is not None:
             oracles.expected(graph)
+    for graph in corpus(config.seed, frozenset(ALL_OPS), budget.examples, budget.max_nodes):
+        if oracles.torch_answer(graph, compute=False, drawn=True) is not None:
+            oracles.expected(graph, drawn=True)
 
 
-def run_checks(session, config, report):
+def run_checks(session: Any, config: Config, report: Report) -> None:
     """Probe the ops, then walk the registry: every check timed, each category's total kept.
     ``session``: a worker's, or the notebook self-check's in-process one."""
     t = time.perf_counter()
@@ -166,7 +194,7 @@ def run_checks(session, config, report):
     _as_written(report)
 
 
-def _as_written(report):
+def _as_written(report: Report) -> None:
     """Counterexamples call the classes by their roles (``Value(1.5)``, ``MLP(3, [4, 4, 1])``)
     and read ``.data`` and ``.grad``; where the learner named a class or those attributes
     otherwise, each snippet says so, so that it runs pasted under their code."""
@@ -179,7 +207,7 @@ def _as_written(report):
         if not ce or not ce.code:
             continue
         for usual, theirs in attributes.items():
-            ce.code = re.sub(rf'\.{re.escape(usual)}\b', lambda _, t=theirs: f'.{t}', ce.code)
+            ce.code = re.sub(rf'\.{re.escape(usual)}\b', '.' + theirs.replace('\\', r'\\'), ce.code)
         used = [role for role in names if re.search(rf'\b{re.escape(role)}\(', ce.code)]
         if used:
             ce.code = ''.join(f'{role} = {names[role]}  # your class, graded as the {role}\n'

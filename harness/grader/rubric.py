@@ -11,7 +11,7 @@ from pathlib import Path
 
 from micrograde.checks import advisory_by_default, check_ids
 from micrograde.model.errors import RubricError
-from micrograde.model.results import CATEGORIES, Check
+from micrograde.model.results import CATEGORIES, Check, Status, Verdict
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS, ANSWER_KEY_LIBRARIES
 from micrograde.worker.ops import CAPABILITIES
 
@@ -112,23 +112,23 @@ class Rubric:
         Points do not depend on what a submission has: an absent optional op is 0 of its points,
         an unloadable submission 0 of ``total()``. Whether a failure decides the verdict does."""
         ran = {c.id for c in report.checks}
-        loaded = any(c.id == 'load' and c.status == 'passed' for c in report.checks)
+        loaded = any(c.id == 'load' and c.status is Status.PASSED for c in report.checks)
         why = 'not run: what it needs is missing (see the checks before it)' if loaded else \
             'not run: the submission could not be loaded'
-        report.checks += [Check(i, i.partition('.')[0], 'skipped', why) for i in _gradable()
+        report.checks += [Check(i, i.partition('.')[0], Status.SKIPPED, why) for i in _gradable()
                           if i not in ran]
         for check in report.checks:
             check.required = self.counts(check)
             worth = self.worth(check.id, check.category)
             check.max_score = worth if self.graded(check.id) else 0.0
-            check.score = check.max_score if check.status == 'passed' else 0.0
+            check.score = check.max_score if check.status is Status.PASSED else 0.0
             check.visibility = self.check_visibility.get(check.id, self.visibility)
         if self.charge == 'cause':
             _charge_once(report)
         report.score = sum(c.score for c in report.checks)
         report.max_score = self.total()
-        failed = any(c.required and c.status in ('failed', 'error') for c in report.checks)
-        report.verdict = 'failed' if failed or not loaded else 'passed'
+        failed = any(c.outcome.failure for c in report.checks)
+        report.verdict = Verdict.FAILED if failed or not loaded else Verdict.PASSED
         return report
 
 

@@ -315,7 +315,7 @@ class MlpResult:
 
 
 #: Worker task -> how its answers read.
-RESULTS = {'graph': GraphResult, 'mlp': MlpResult}
+RESULTS: dict[str, type[GraphResult] | type[MlpResult]] = {'graph': GraphResult, 'mlp': MlpResult}
 
 
 @dataclass

@@ -31,8 +31,9 @@ from pathlib import Path
 from micrograde.isolate import allowlist
 from micrograde.load import tree
 from micrograde.model.errors import IsolationUnavailable
+from micrograde.model.results import Isolation
 
-LEVELS = ('bubblewrap', 'landlock', 'process')  # strongest first: what ``auto`` picks from
+LEVELS = tuple(level for level in Isolation if level)  # strongest first: what ``auto`` picks from
 SANDBOX_ROOT = '/opt/micrograde'
 PYTHON = os.path.realpath(getattr(sys, '_base_executable', sys.executable))
 SITE = f'{SANDBOX_ROOT}/site'  # the view (allowed libraries + worker package) under bubblewrap
@@ -109,7 +110,7 @@ def _runs_as_throwaway():
 def isolation(preferred='auto'):
     """The level a worker gets: the one asked for, or for ``auto`` the strongest available;
     ``auto`` never picks a level where a submission could write its own grade."""
-    for level in LEVELS if preferred == 'auto' else (preferred,):
+    for level in LEVELS if preferred == 'auto' else (Isolation(preferred),):
         why = _why_not(level)
         if why is None and (preferred != 'auto' or not forgeable(level)):
             return level

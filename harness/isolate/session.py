@@ -19,6 +19,7 @@ from micrograde.isolate import sandbox
 from micrograde.isolate.answers import INTERFERED, Lost, Loaded, Strikes, Violation, answer, lost
 from micrograde.load.cells import notebook_cells
 from micrograde.model.errors import WorkerError
+from micrograde.model.results import Isolation
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS, ANSWER_KEY_LIBRARIES
 from micrograde.worker import protocol
 from micrograde.worker.guard import TAMPERED_EXIT
@@ -255,7 +256,7 @@ class Session:
                  imports=ALLOWED_IMPORTS, refused=ANSWER_KEY_LIBRARIES):
         self.settings, self.path, self.module, self.seed = settings, path, module, seed
         self.template = template if template is not None and module is None else None
-        self.level = 'bubblewrap' if self.template else sandbox.isolation(settings.isolation)
+        self.level = Isolation.BUBBLEWRAP if self.template else sandbox.isolation(settings.isolation)
         self.imports, self.refused = tuple(imports), tuple(refused)
         self.tampered = ''  # what the guard saw the submission do: nothing more is run
         self.worker, self.loaded_error = None, None

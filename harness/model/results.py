@@ -3,14 +3,66 @@
 Plain dataclasses that round-trip through JSON (``to_dict``/``from_dict``), so a report can be
 written by a CLI run, a batch, a pytest plugin or a service, and read back by any of them.
 Numbers are stored as JSON-safe values: nan and infinities as the strings ``"nan"``, ``"inf"``,
-``"-inf"``.
+``"-inf"``. Closed sets are ``str`` enums, so the JSON is their text; a value outside one (a
+report of another grader version) is refused when read (``ValueError``), never guessed.
 """
+from __future__ import annotations
+
 import enum
 import functools
 import math
 from dataclasses import dataclass, field, fields
+from typing import Any
 
-CATEGORIES = ('load', 'capability', 'ops', 'backward', 'fuzz', 'mlp', 'robustness')
+
+class Status(enum.StrEnum):
+    """What a check found."""
+    PASSED = 'passed'
+    FAILED = 'failed'
+    ERROR = 'error'      # the check could not finish (the learner's code or the grader broke)
+    SKIPPED = 'skipped'  # not run: what it needs is missing
+
+
+class Category(enum.StrEnum):
+    """The kinds of check, in the order a report lists them."""
+    LOAD = 'load'
+    CAPABILITY = 'capability'
+    OPS = 'ops'
+    BACKWARD = 'backward'
+    FUZZ = 'fuzz'
+    MLP = 'mlp'
+    ROBUSTNESS = 'robustness'
+
+
+CATEGORIES = tuple(Category)
+
+
+class Outcome(enum.StrEnum):
+    """How every consumer shows a check (``Check.outcome``, decided there once): a failure of a
+    check that does not count is ``ADVICE``, never a failure. In the order reports count them."""
+    PASSED = 'passed'
+    FAILED = 'failed'
+    ERROR = 'error'
+    ADVICE = 'advice'
+    SKIPPED = 'skipped'
+
+    @property
+    def failure(self) -> bool:
+        """Shown as a failure: it decides the verdict."""
+        return self in (Outcome.FAILED, Outcome.ERROR)
+
+
+class Verdict(enum.StrEnum):
+    PASSED = 'passed'  # every required check passed
+    FAILED = 'failed'
+
+
+class Isolation(enum.StrEnum):
+    """Where the submission ran (``isolate/sandbox.py``), strongest first."""
+    BUBBLEWRAP = 'bubblewrap'
+    LANDLOCK = 'landlock'
+    PROCESS = 'process'
+    NONE = ''  # in no worker: the notebook self-check, or a report the grader gave up on
 
 
 class Code(enum.StrEnum):
@@ -63,15 +115,15 @@ TITLES = {
 class Misconception:
     """A misconception as data: its code, the op whose rule it is in (``''`` for backward()
     itself), the learner's method and line where the wrong rule lives, and the evidence."""
-    code: str
+    code: str  # a ``Code``; kept as text: a stored report may name another version's
     op: str = ''
     method: str = ''    # '__add__', 'backward'; '' when no method is known
     file: str = ''      # as in ``Report.methods`` (the submission's file, or 'cell 3')
     line: int | None = None  # the rule's own line when observed, else the method's def
-    evidence: list = field(default_factory=list)  # the checks whose graphs show it, in order
+    evidence: list[str] = field(default_factory=list)  # the checks whose graphs show it, in order
 
     @property
-    def key(self):
+    def key(self) -> str:
         """What makes two findings one root cause: where the wrong rule lives (one method, one
         line: one bug, whatever each graph showed of it), else its code and op.  An operator
         the Value lacks is one bug of the op that uses it, in each of its forms (``a / b`` and
@@ -81,7 +133,7 @@ class Misconception:
         return f'{self.code}:{self.op}'
 
     @property
-    def title(self):
+    def title(self) -> str:
         return TITLES[Code(self.code)]
 
 
@@ -89,22 +141,25 @@ class Misconception:
 class Counterexample:
     """A runnable reproduction: ``code`` a learner can paste, and what should and did happen."""
     code: str
-    expected: dict = field(default_factory=dict)  # name -> shown value
-    actual: dict = field(default_factory=dict)
-    graph: dict | None = None  # the graph as plain data (``Graph.to_dict``), for drawing it
+    expected: dict[str, Any] = field(default_factory=dict)  # name -> shown value
+    actual: dict[str, Any] = field(default_factory=dict)
+    graph: dict[str, Any] | None = None  # the graph as plain data (``Graph.to_dict``), for drawing it
     # what the submission computed for each graph entry (``{'data', 'grad'}``, in graph order)
-    nodes: list = field(default_factory=list)
-    wrong: dict = field(default_factory=dict)  # entry name -> the expected {'data'} / {'grad'}
-    culprits: list = field(default_factory=list)  # names of the nodes whose op is blamed
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    wrong: dict[str, Any] = field(default_factory=dict)  # entry name -> the expected {'data'} / {'grad'}
+    culprits: list[str] = field(default_factory=list)  # names of the nodes whose op is blamed
+
+
+FAILING = frozenset({Status.FAILED, Status.ERROR})
 
 
 @dataclass
 class Check:
     id: str
-    category: str
-    status: str
+    category: Category
+    status: Status
     message: str = ''
-    required: bool = True
+    required: bool = True  # False: its failure is advice (the rubric's ``advisory``), not the verdict's
     diagnosis: str = ''
     counterexample: Counterexample | None = None
     output: str = ''  # what the submission printed during this check (capped)
@@ -115,56 +170,67 @@ class Check:
     misconception: Misconception | None = None
     consequence_of: str = ''  # the check whose misconception explains this failure: not a bug of its own
 
-    @property
-    def ok(self):
-        return self.status in ('passed', 'skipped')
+    def __post_init__(self) -> None:
+        self.category, self.status = Category(self.category), Status(self.status)
 
     @property
-    def advisory(self):
-        """A finding that is advice: it failed, but it does not decide the verdict."""
-        return not self.required and self.status in ('failed', 'error')
+    def failing(self) -> bool:
+        """It failed or could not finish, whether or not that counts (see ``outcome``)."""
+        return self.status in FAILING
+
+    @property
+    def outcome(self) -> Outcome:
+        """How it is shown, by every consumer: a failure that does not count is advice."""
+        if self.status in FAILING and not self.required:
+            return Outcome.ADVICE
+        return Outcome(self.status.value)
 
 
 @dataclass
 class Report:
     submission: str
-    verdict: str = 'failed'  # 'passed' when every required check passed
+    verdict: Verdict = Verdict.FAILED
     score: float = 0.0
     max_score: float = 0.0
     seed: int = 0
     profile: str = 'standard'
-    versions: dict = field(default_factory=dict)
-    isolation: str = ''
-    protections: dict = field(default_factory=dict)  # 'protected'/'unprotected' -> names (sandbox.py)
-    load_warnings: list = field(default_factory=list)
-    classes: dict = field(default_factory=dict)  # role -> where it was defined
+    versions: dict[str, str] = field(default_factory=dict)
+    isolation: Isolation = Isolation.NONE
+    protections: dict[str, list[str]] = field(default_factory=dict)  # 'protected'/'unprotected' -> names
+    load_warnings: list[str] = field(default_factory=list)
+    classes: dict[str, str] = field(default_factory=dict)  # role -> where it was defined
     # role -> {name, origin, how (name|spelling|shape), similar: {expected method: learner's}}
-    class_info: dict = field(default_factory=dict)
-    methods: dict = field(default_factory=dict)  # Value's method -> {'file', 'line'} of its def
-    capabilities: dict = field(default_factory=dict)  # op -> present | absent | broken
-    budgets: dict = field(default_factory=dict)
-    checks: list = field(default_factory=list)
+    class_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)  # Value's method -> {'file', 'line'}
+    capabilities: dict[str, str] = field(default_factory=dict)  # op -> present | absent | broken
+    budgets: dict[str, Any] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
     output: str = ''  # what the worker printed outside any check (capped)
-    timings: dict = field(default_factory=dict)  # seconds per step, and 'total'
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step, and 'total'
     timestamp: str = ''  # when grading started, UTC, ISO 8601 to the second
     restarts: int = 0  # workers lost and replaced (timeouts, crashes)
     fingerprint: str = ''  # submission content + rubric + grader version + seed + profile
 
-    def by_category(self):
-        groups = {c: [] for c in CATEGORIES}
+    def __post_init__(self) -> None:
+        self.verdict, self.isolation = Verdict(self.verdict), Isolation(self.isolation)
+
+    def by_category(self) -> dict[Category, list[Check]]:
+        groups: dict[Category, list[Check]] = {c: [] for c in Category}
         for check in self.checks:
-            groups.setdefault(check.category, []).append(check)
+            groups[check.category].append(check)
         return {c: checks for c, checks in groups.items() if checks}
 
     @property
-    def failures(self):
-        return [c for c in self.checks if c.status in ('failed', 'error')]
+    def failures(self) -> list[Check]:
+        """The checks that failed or could not finish, advice included."""
+        return [c for c in self.checks if c.failing]
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return _safe(self)
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        """The report ``to_dict`` gave; ``ValueError`` for a value outside a closed set."""
         known = {f.name for f in fields(cls)}
         report = cls(**{k: v for k, v in d.items() if k in known and k != 'checks'})
         report.checks = [Check(**{**c, 'counterexample': Counterexample(**c['counterexample'])
@@ -173,9 +239,9 @@ class Report:
                                   if c.get('misconception') else None}) for c in d.get('checks', [])]
         return report
 
-    def causes(self):
+    def causes(self) -> list[tuple[Check, list[Check]]]:
         """``[(root check, [its consequences])]`` for the failures, in order: one per bug."""
-        roots = {c.id: [] for c in self.failures if not c.consequence_of}
+        roots: dict[str, list[Check]] = {c.id: [] for c in self.failures if not c.consequence_of}
         for c in self.failures:
             if c.consequence_of in roots:
                 roots[c.consequence_of].append(c)
@@ -183,13 +249,17 @@ class Report:
         return [(by_id[i], found) for i, found in roots.items()]
 
 
-def _safe(x):
-    """JSON-safe copy, dataclasses as dicts: no NaN/Infinity literals, no lone surrogates."""
-    if hasattr(type(x), '__dataclass_fields__'):
-        return {name: _safe(getattr(x, name)) for name in _names(type(x))}
+def _safe(x: Any) -> Any:
+    """JSON-safe copy, dataclasses as dicts, enums as their text: no NaN/Infinity literals, no
+    lone surrogates."""
+    kind: type = type(x)
+    if hasattr(kind, '__dataclass_fields__'):
+        return {name: _safe(getattr(x, name)) for name in _names(kind)}
     if isinstance(x, float) and not math.isfinite(x):
         return 'nan' if math.isnan(x) else ('inf' if x > 0 else '-inf')
     if isinstance(x, str):
+        if isinstance(x, enum.Enum):
+            return x.value
         return x.encode('utf-8', 'replace').decode('utf-8') if _has_surrogates(x) else x
     if isinstance(x, dict):
         return {str(k): _safe(v) for k, v in x.items()}
@@ -199,11 +269,11 @@ def _safe(x):
 
 
 @functools.cache
-def _names(cls):
+def _names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
-def _has_surrogates(s):
+def _has_surrogates(s: str) -> bool:
     try:
         s.encode('utf-8')
         return False

@@ -10,13 +10,20 @@ grader version and ``FORMAT``.
 Shipped format (``harness/oracle/data/oracles.json``, compact JSON)::
 
     {"format": 1, "version": "0.1.0", "torch": "2.13.0",
-     "answers": {"<key>": [["values" | "grads", index, number], ...] | {torch's result}}}
+     "answers": {"<key>": [["values" | "grads", index, number], ...] | {torch's result}},
+     "vouched": {"<capability>": graphs, ...}}
 
 A list is torch's answer as the reference engine's answer with these entries replaced, usually
 none (``[]``: bit for bit the reference's; tanh, exp and friends may differ in the last ulp):
 the reference engine recomputes the rest, which keeps the file small (deep chains).  Where the
 two differ in shape (an error, a missing gradient) torch's whole result is kept.  Numbers are
 exact float reprs, ``NaN`` and ``Infinity`` as Python's json writes them.
+
+``vouched``: the shipped cross-check of the reference engine against torch.  For each op, how
+many graphs of the shipped fuzz pool use it; an op is listed only where torch and the reference
+engine agree on every one of them.  A corpus graph of another seed is drawn by the same builder
+from the same domains (``micrograde.fuzz.dags``), so where all its ops are vouched for, the
+reference engine answers it without torch (``micrograde.oracle.oracles``).
 
 The cache (``$MICROGRADE_CACHE``, else ``$XDG_CACHE_HOME/micrograde``, else
 ``~/.cache/micrograde``) holds one file per graph, ``oracles-<version>-f<FORMAT>/<key>.json``:
@@ -68,29 +75,45 @@ def patched(reference, entry):
 
 def read_shipped(path=SHIPPED):
     """``{key: entry}`` of a shipped store; empty when missing or of another version."""
+    return _read(path).get('answers', {})
+
+
+def _read(path):
+    """The shipped file's data; empty when missing or of another version."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
     if data.get('format') != FORMAT or data.get('version') != __version__:
         return {}
-    return data['answers']
+    return data
 
 
 class Store:
     """The shipped answers (read on first use) and the disk cache (``cache=None``: none)."""
 
     def __init__(self, shipped=SHIPPED, cache=True):
-        self.shipped_path, self._shipped = shipped, None
+        self.shipped_path, self._data = shipped, None
         cache = default_cache() if cache is True else cache
         self.cache = Path(cache, f'oracles-{__version__}-f{FORMAT}') if cache else None
-        self.sources = {'shipped': 0, 'cache': 0, 'torch': 0}  # answers served, by source
+        # answers served, by source
+        self.sources = {'shipped': 0, 'reference': 0, 'cache': 0, 'torch': 0}
+
+    @property
+    def data(self):
+        if self._data is None:
+            self._data = _read(self.shipped_path)
+        return self._data
 
     def shipped(self, graph):
         """The shipped entry for ``graph`` (see ``patched``), or ``None``."""
-        if self._shipped is None:
-            self._shipped = read_shipped(self.shipped_path)
-        return self._shipped.get(key(graph))
+        return self.data.get('answers', {}).get(key(graph))
+
+    def vouched(self, graph):
+        """For how many shipped graphs the least checked of ``graph``'s ops agreed with torch
+        (see ``vouched`` above); 0 where one of them is not vouched for."""
+        counts = self.data.get('vouched', {})
+        return min(counts.get(c, 0) for c in graph.capabilities)
 
     def cached(self, graph):
         """torch's result as the cache has it for this very graph, or ``None``."""

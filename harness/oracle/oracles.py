@@ -10,12 +10,20 @@ answers needs neither torch nor Hypothesis, so a learner's kernel (the self-chec
     oracles.torch_answer(graph)  # torch's answer as is (the robustness checks)
     oracles.torch_answer(graph, compute=False)  # None instead of importing torch
     oracles.run_reference(graph, backward=2)    # the reference engine: torch-free, not stored
+    oracles.expected(graph, drawn=True)  # a fuzz corpus graph: see "Any seed" below
     with oracles.offline(): ...  # never torch: the reference engine answers what is not stored
 
 A cached answer is never trusted blindly: it is used only for the very graph it was stored for
 and where it agrees with the reference engine computed now, so a corrupt or planted entry can
 neither change an expected value nor excuse a graph from grading; anything else is asked of
 torch again.
+
+Any seed: the shipped store holds the fuzz pool of the shipped seeds only.  A corpus graph of
+another seed (``drawn``: made by ``micrograde.fuzz.dags`` from the domains the pool was drawn
+from) whose ops the shipped cross-check vouches for (``Store.vouched``: torch and the reference
+engine agreed on every shipped pool graph using each of them) is answered by the reference
+engine, so no seed imports torch; ``answered_by`` says which graphs were, for the report.
+Graphs of the thorough profile's search reach boundary values the pool never does: torch.
 """
 import contextlib
 import contextvars
@@ -84,13 +92,17 @@ def agree(a, b):
                for i in range(len(a.values)))
 
 
-def torch_answer(graph, compute=True, store=STORE):
-    """torch's result for ``graph``: shipped, else cached, else computed now (and cached);
-    ``None`` if it is not stored and not ``compute``; offline, the reference engine's."""
+def torch_answer(graph, compute=True, store=STORE, drawn=False):
+    """torch's result for ``graph``: shipped, else (a ``drawn`` corpus graph whose ops are
+    vouched for) the reference engine's, else cached, else computed now (and cached); ``None``
+    if it is none of these and not ``compute``; offline, the reference engine's."""
     entry = store.shipped(graph)
     if entry is not None:
         store.sources['shipped'] += 1
         return GraphResult.parse(patched(reference_raw(graph), entry))
+    if drawn and store.vouched(graph):
+        store.sources['reference'] += 1
+        return run_reference(graph)
     found = _trusted(store.cached(graph), graph)
     if found is not None:
         store.sources['cache'] += 1
@@ -115,17 +127,26 @@ def _trusted(raw, graph):
         return None
 
 
-def expected(graph):
+def expected(graph, drawn=False):
     """torch's result for ``graph``, or ``None`` where torch and the reference disagree; offline,
-    for a graph not stored, the reference engine's (not cached: a later grade asks torch)."""
-    return _expected(graph) if is_offline() else _expected_online(graph)
+    for a graph not stored, the reference engine's (not cached: a later grade asks torch);
+    ``drawn``: a fuzz corpus graph (see "Any seed")."""
+    return _expected(graph, drawn) if is_offline() else _expected_online(graph, drawn)
 
 
 @functools.lru_cache(maxsize=8192)
-def _expected_online(graph):
-    return _expected(graph)
+def _expected_online(graph, drawn):
+    return _expected(graph, drawn)
 
 
-def _expected(graph):
-    t, r = torch_answer(graph), run_reference(graph)
+def _expected(graph, drawn):
+    t, r = torch_answer(graph, drawn=drawn), run_reference(graph)
     return t if agree(t, r) else None
+
+
+def answered_by(graph, drawn=False, store=STORE):
+    """Whose answer ``expected`` grades ``graph`` against: ``'torch'`` (stored, cached or
+    computed now), or ``'reference'`` (a ``drawn`` graph not stored, its ops vouched for)."""
+    if drawn and store.shipped(graph) is None and store.vouched(graph):
+        return 'reference'
+    return 'torch'

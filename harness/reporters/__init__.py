@@ -1,7 +1,10 @@
-"""Reporters: each turns a ``Report`` into one format and reads nothing else (no torch here).
+"""Reporters: each turns a ``Report`` into the bytes of one format and reads nothing else (no
+torch here); none writes a file. ``write`` is the one way a report reaches disk.
 
-``FORMATS`` is the one table of report formats: name -> ``write(report, path)``. A new format is
-a module with a ``write`` function, one row here and its file name for ``--out`` folders.
+``FORMATS`` is the one table of report formats: name -> ``render(report) -> bytes``. A new format
+is a module with a ``render`` function, one row here and its file name for ``--out`` folders.
+The gradebook and the class page render a whole batch (``gradebook.render``,
+``classpage.render``) and are written by the same ``write``.
 """
 import os
 import tempfile
@@ -9,8 +12,8 @@ from pathlib import Path
 
 from micrograde.reporters import classroom, gradescope, html, json_report, junit
 
-FORMATS = {'junit': junit.write, 'json': json_report.write, 'gradescope': gradescope.write,
-           'classroom': classroom.write, 'html': html.write}
+FORMATS = {'junit': junit.render, 'json': json_report.render, 'gradescope': gradescope.render,
+           'classroom': classroom.render, 'html': html.render}
 
 #: The file each format gets in an ``--out`` folder.
 FILENAMES = {'junit': 'junit.xml', 'json': 'report.json', 'gradescope': 'results.json',
@@ -27,19 +30,21 @@ def write_reports(report, out=None, **paths):
     targets = [(name, Path(out, FILENAMES[name])) for name in FORMATS] if out else []
     targets += [(name, Path(path)) for name, path in paths.items() if path]
     for name, path in targets:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_fresh(FORMATS[name], report, path)
+        write(path, FORMATS[name](report))
     return [str(path) for _, path in targets]
 
 
-def _write_fresh(write, report, path):
-    """Write into a new file of the grader's own (O_EXCL) beside ``path``, then rename it over
-    ``path``: whatever a submission left there (a file, a symlink to elsewhere) is replaced,
-    never written through."""
+def write(path, data):
+    """Write ``data`` (bytes) to ``path`` atomically: into a new file of the grader's own
+    (O_EXCL) in the same folder, then renamed over ``path``. A reader sees the old file or the
+    whole new one, never part of it, and whatever a submission left at ``path`` (a file, a
+    symlink to elsewhere) is replaced, never written through."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
-    os.close(fd)
     try:
-        write(report, Path(temp))
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temp, 0o666 & ~umask)

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
-from micrograde.model.results import Code, TITLES
+from micrograde.model.results import Code, Outcome, TITLES
 from micrograde.reporters.html import ENV
 from micrograde.reporters.text import clean
 
@@ -52,14 +52,15 @@ LEGEND = {Mark.PASSED: 'passed', Mark.FAILED: 'fails (a root cause)',
           Mark.ABSENT: 'not run'}
 
 
+#: The mark of each outcome; a failure is ``EXPLAINED`` instead when another root explains it.
+MARKS = {Outcome.PASSED: Mark.PASSED, Outcome.FAILED: Mark.FAILED, Outcome.ERROR: Mark.FAILED,
+         Outcome.ADVICE: Mark.ADVICE, Outcome.SKIPPED: Mark.SKIPPED}
+
+
 def mark(check):
-    """A check's mark; a status this grader does not know (a stored report of another version)
-    is drawn as not run, never as a pass."""
-    if check.status in ('failed', 'error'):
-        if not check.required:
-            return Mark.ADVICE
-        return Mark.EXPLAINED if check.consequence_of else Mark.FAILED
-    return Mark(check.status) if check.status in ('passed', 'skipped') else Mark.ABSENT
+    """A check's mark."""
+    outcome = check.outcome
+    return Mark.EXPLAINED if outcome.failure and check.consequence_of else MARKS[outcome]
 
 
 @dataclass
@@ -96,7 +97,7 @@ def entry(sub_id, report, section, href):
     misconceptions, unexplained = defaultdict(list), []
     for root, _ in report.causes():
         m = root.misconception
-        if not root.required:
+        if root.outcome is Outcome.ADVICE:
             continue
         if m is None or m.code in SYMPTOMS or m.code not in KNOWN_CODES:
             unexplained.append(root.id)
@@ -105,7 +106,7 @@ def entry(sub_id, report, section, href):
     return Entry(Member(clean(sub_id, NAME_LIMIT), href(sub_id) if href else ''), section,
                  report.score, report.max_score, report.verdict,
                  {c.id: mark(c) for c in report.checks}, dict(misconceptions), unexplained,
-                 [c.id for c in report.checks if c.advisory])
+                 [c.id for c in report.checks if c.outcome is Outcome.ADVICE])
 
 
 # --- the pictures: geometry in SVG user units, computed here so the template only places ---
@@ -309,20 +310,17 @@ def report_href(sub_id):
     return f'{quote(sub_id, errors="surrogateescape")}/report.html'
 
 
-def render_index(reports, roster=None):
-    """The batch's ``index.html``: the class pictures, then a sortable table of submissions."""
+def render(reports, roster=None):
+    """The batch's ``index.html`` (bytes): the class pictures, then a sortable table of
+    submissions."""
     roster = roster or {}
     rows = [{'id': clean(sub_id, NAME_LIMIT), 'href': report_href(sub_id), 'verdict': r.verdict,
              'section': clean((roster.get(sub_id) or {}).get('section', ''), NAME_LIMIT),
              'score': r.score, 'max_score': r.max_score,
-             'failing': sum(not c.advisory for c in r.failures),
-             'advice': sum(c.advisory for c in r.checks)} for sub_id, r in reports.items()]
+             'failing': sum(c.outcome.failure for c in r.checks),
+             'advice': sum(c.outcome is Outcome.ADVICE for c in r.checks)}
+            for sub_id, r in reports.items()]
     return ENV.get_template('index.html.j2').render(
         rows=rows, sections=bool(roster), classpage=fragment(reports, roster, report_href),
         passed=sum(r.verdict == 'passed' for r in reports.values()),
-        script=Markup(SORT_SCRIPT), script_hash=SORT_HASH)
-
-
-def write_index(reports, path, roster=None):
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(render_index(reports, roster))
+        script=Markup(SORT_SCRIPT), script_hash=SORT_HASH).encode('utf-8')

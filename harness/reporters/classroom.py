@@ -22,7 +22,7 @@ needs (an op not implemented) is ``error`` with the reason, not a red cross; adv
 findings, worth nothing, are in the JUnit, HTML and console reports. The top-level status is
 ``fail`` exactly when micrograde's verdict is failed.
 
-``write(report, path)`` writes the JSON; ``output_line`` is the ``result=<base64>`` line a
+``render(report)`` is the JSON; ``output_line`` is the ``result=<base64>`` line a
 workflow step appends to ``$GITHUB_OUTPUT`` (``micrograde grade --github-output``).
 """
 import base64
@@ -30,6 +30,7 @@ import json
 import math
 from fractions import Fraction
 
+from micrograde.model.results import Outcome
 from micrograde.reporters.places import place
 from micrograde.reporters.text import clean, failure_text
 
@@ -43,26 +44,34 @@ def unit(checks):
                     math.lcm(*(p.denominator for p in points))) if points else Fraction(1)
 
 
+#: The reporter's status for each outcome: only a failure is a red cross (``error`` prints its
+#: reason). Advice is worth no points (``Rubric.graded``), so it is not listed; were it, not red.
+STATUS = {Outcome.PASSED: 'pass', Outcome.FAILED: 'fail', Outcome.ERROR: 'fail',
+          Outcome.SKIPPED: 'error', Outcome.ADVICE: 'error'}
+
+
 def _tests(report, check, size, unloaded):
     """The check as ``max_score / size`` tests of ``size`` points each (``unloaded``: why the
     submission did not load, which is why a check was not run)."""
     where = place(report, check)
     count = round(Fraction(str(check.max_score)) / size)
+    outcome = check.outcome
     kept = round(Fraction(str(check.score)) / size)  # tests that pass: the points it kept
     name = check.id
-    if check.status in ('failed', 'error') and kept:
+    if outcome.failure and kept:
         name += f' (fails, a consequence of {check.consequence_of}: its points kept)' \
             if check.consequence_of else ' (fails, its points kept)'
-    if check.status == 'passed':
-        status, message = 'pass', clean(check.message)
-    elif check.status == 'skipped':
+    if outcome is Outcome.PASSED:
+        message = clean(check.message)
+    elif outcome is Outcome.SKIPPED:
         why = f'{check.message}: {unloaded}' if unloaded else check.message
-        status, message = 'error', f'{check.id}: {why} (0 of its {check.max_score:g} points)'
+        message = f'{check.id}: {why} (0 of its {check.max_score:g} points)'
     else:
-        status, message = 'fail', failure_text(check)
+        message = failure_text(check)
     ce = check.counterexample
     return [{'name': name + (f' (point {k} of {count})' if count > 1 else ''),
-             'status': 'pass' if k <= kept else status, 'score': check.score if k == 1 else 0.0,
+             'status': 'pass' if k <= kept else STATUS[outcome],
+             'score': check.score if k == 1 else 0.0,
              'max_score': float(size), 'message': clean(message, LIMIT),
              'test_code': clean(ce.code) if ce and k == 1 else '',
              'filename': where['file'] if where else '',
@@ -82,7 +91,7 @@ def result(report):
 
 
 def render(report):
-    return json.dumps(result(report), indent=2, allow_nan=False) + '\n'
+    return json.dumps(result(report), indent=2, allow_nan=False).encode() + b'\n'
 
 
 def output_line(report):
@@ -90,7 +99,3 @@ def output_line(report):
     data = json.dumps(result(report), separators=(',', ':'), allow_nan=False)
     return 'result=' + base64.b64encode(data.encode('utf-8')).decode('ascii') + '\n'
 
-
-def write(report, path):
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(render(report))

@@ -2,18 +2,21 @@
 counterexample, expected vs actual and the learner's method; advisory findings as warnings."""
 import click
 
+from micrograde.model.results import Category, Outcome
 from micrograde.reporters.text import at, clean, comparison, location
 
 INDENT = ' ' * 7
+#: Categories whose passing checks are worth a line (what was loaded, the corpus, the MLP).
+SAID_WHEN_PASSED = (Category.LOAD, Category.FUZZ, Category.MLP)
 
 
 def _counts(checks):
-    failed = sum(c.status in ('failed', 'error') and not c.advisory for c in checks)
-    parts = [f'{sum(c.status == "passed" for c in checks)} passed', f'{failed} failed']
-    advisory = sum(c.advisory for c in checks)
-    if advisory:
-        parts.append(f'{advisory} advisory')
-    parts.append(f'{sum(c.status == "skipped" for c in checks)} skipped')
+    outcomes = [c.outcome for c in checks]
+    parts = [f'{outcomes.count(Outcome.PASSED)} passed',
+             f'{sum(o.failure for o in outcomes)} failed']
+    if Outcome.ADVICE in outcomes:
+        parts.append(f'{outcomes.count(Outcome.ADVICE)} advisory')
+    parts.append(f'{outcomes.count(Outcome.SKIPPED)} skipped')
     return ', '.join(parts)
 
 
@@ -21,7 +24,7 @@ def _bug(report, checks, style):
     """One root cause: its headline, the checks that saw it, and the root's evidence."""
     first = checks[0]
     headline = clean(first.diagnosis or first.message)
-    word = 'ERROR' if all(c.status == 'error' for c in checks) else 'FAIL'
+    word = 'ERROR' if all(c.outcome is Outcome.ERROR for c in checks) else 'FAIL'
     lines = [f'{style(word, fg="red", bold=True)}  {headline}']
     seen = ', '.join(c.id for c in checks)
     lines.append(f'{INDENT}seen by {seen}' if first.diagnosis else f'{INDENT}check {seen}')
@@ -53,20 +56,20 @@ def render(report, color=False, rerun=''):
         advisory = '' if any(c.required for c in checks) else ' (advisory)'
         lines.append(f'{category}{advisory}: {_counts(checks)}')
         lines += [f'  {style("ok", fg="green")}  {c.id}: {clean(c.message)}' for c in checks
-                  if c.status == 'passed' and category in ('load', 'fuzz', 'mlp')]
+                  if c.outcome is Outcome.PASSED and category in SAID_WHEN_PASSED]
         absent = [c.id.partition('.')[2] for c in checks  # probed and absent, not "not run"
-                  if category == 'capability' and c.status == 'skipped'
+                  if category is Category.CAPABILITY and c.outcome is Outcome.SKIPPED
                   and not c.message.startswith('not run')]
         if absent:
             lines.append(f'  not implemented (or refusing such operands), so not checked: '
                          f'{", ".join(absent)}')
     causes = [[root, *consequences] for root, consequences in report.causes()
-              if not root.advisory]
+              if root.outcome.failure]
     if causes:
         lines += ['', style(f'{len(causes)} bug(s) found:', bold=True)]
         for checks in causes:
             lines += ['', *_bug(report, checks, style)]
-    advice = [c for c in report.checks if c.advisory]
+    advice = [c for c in report.checks if c.outcome is Outcome.ADVICE]
     if advice:
         lines += ['', style(f'{len(advice)} advisory warning(s), not counted:', bold=True)]
         lines += [style(f'  warning  {c.id}: {clean(c.message.split(chr(10))[0])}', fg='yellow')

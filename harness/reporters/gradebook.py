@@ -11,9 +11,9 @@ Every cell is written safe for spreadsheets (OWASP "CSV Injection"): a cell that
   feedback beside it (Moodle's docs: import grade and feedback together, or lose the grades).
 """
 import csv
-import os
+import io
 
-from micrograde.model.results import CATEGORIES
+from micrograde.model.results import CATEGORIES, Outcome
 
 ROSTER_COLUMNS = ('file', 'student_id')  # required; optional: name, email, section, login_id
 FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
@@ -51,8 +51,7 @@ def _plain(reports, roster, assignment):
         per = {c: sum(ch.score for ch in r.checks if ch.category == c) for c in CATEGORIES}
         yield [sub_id, *([roster.get(sub_id, {}).get('student_id', '')] if roster else []),
                f'{r.score:g}', f'{r.max_score:g}', r.verdict, *(f'{per[c]:g}' for c in CATEGORIES),
-               ' '.join(c.id for c in r.failures if not c.advisory),
-               ' '.join(c.id for c in r.checks if c.advisory)]
+               _ids(r, lambda o: o.failure), _ids(r, lambda o: o is Outcome.ADVICE)]
 
 
 def _canvas(reports, roster, assignment):
@@ -67,9 +66,14 @@ def _moodle(reports, roster, assignment):
     yield ['ID number', 'Email address', assignment, f'{assignment} (feedback)']
     for sub_id, r in reports.items():
         s = roster[sub_id]
-        failing = ' '.join(c.id for c in r.failures if not c.advisory)
+        failing = _ids(r, lambda o: o.failure)
         yield [s['student_id'], s['email'], f'{r.score:g}',
                f'{r.verdict}: {r.score:g} / {r.max_score:g}' + (f'; failing: {failing}' if failing else '')]
+
+
+def _ids(report, shown):
+    """The ids of the checks whose outcome is ``shown``, space-separated."""
+    return ' '.join(c.id for c in report.checks if shown(c.outcome))
 
 
 def _maximum(reports):
@@ -82,14 +86,17 @@ FORMATS = {'plain': ('gradebook.csv', _plain, False),
            'moodle': ('gradebook-moodle.csv', _moodle, True)}
 
 
-def write(reports, folder, formats=('plain',), roster=None, assignment='micrograd'):
-    """Write each gradebook format into ``folder``; LMS formats list the roster's students only.
-    Returns the ids of submissions the roster does not name."""
+def render(reports, name='plain', roster=None, assignment='micrograd'):
+    """The CSV bytes of one gradebook format (``FORMATS``); LMS formats list the roster's
+    students only."""
     roster = roster or {}
-    os.makedirs(folder, exist_ok=True)
-    for name in formats:
-        filename, rows, needs_roster = FORMATS[name]
-        chosen = {k: r for k, r in reports.items() if k in roster} if needs_roster else reports
-        with open(os.path.join(folder, filename), 'w', newline='', encoding='utf-8') as f:
-            csv.writer(f).writerows([cell(v) for v in row] for row in rows(chosen, roster, assignment))
+    _, rows, needs_roster = FORMATS[name]
+    chosen = {k: r for k, r in reports.items() if k in roster} if needs_roster else reports
+    text = io.StringIO(newline='')
+    csv.writer(text).writerows([cell(v) for v in row] for row in rows(chosen, roster, assignment))
+    return text.getvalue().encode('utf-8')
+
+
+def unrostered(reports, roster):
+    """The ids of submissions a roster does not name (none without a roster)."""
     return [k for k in reports if k not in roster] if roster else []

@@ -10,21 +10,23 @@ Gradescope colours a test by ``status`` when given (else by score < max_score), 
 """
 import json
 
+from micrograde.model.results import Outcome
 from micrograde.reporters.text import clean, failure_text, location
 
 LIMIT = 8000
 
 
 def _test(report, check):
-    advisory = check.advisory or (not check.required and check.max_score == 0)
-    if check.advisory:
+    outcome = check.outcome
+    advisory = outcome is Outcome.ADVICE or (not check.required and check.max_score == 0)
+    if outcome is Outcome.ADVICE:
         output = 'Advisory, not graded: ' + failure_text(check, location(report, check))
         status = 'passed'
-    elif check.status in ('failed', 'error'):
+    elif outcome.failure:
         output, status = failure_text(check, location(report, check)), 'failed'
-    else:
+    else:  # passed, or skipped: red only when it costs points (an op not written)
         output = clean(check.message)
-        status = 'passed' if check.status == 'passed' or check.max_score == 0 else 'failed'
+        status = 'passed' if outcome is Outcome.PASSED or check.max_score == 0 else 'failed'
     return {'name': check.id + (' (advisory)' if advisory else ''), 'score': check.score,
             'max_score': check.max_score, 'status': status, 'output': clean(output, LIMIT),
             'output_format': 'text', 'tags': [check.category] + (['advisory'] if advisory else []),
@@ -32,7 +34,7 @@ def _test(report, check):
 
 
 def render(report):
-    advisories = sum(c.advisory for c in report.checks)
+    advisories = sum(c.outcome is Outcome.ADVICE for c in report.checks)
     summary = (f'{report.verdict.upper()}: {report.score:g} / {report.max_score:g} points '
                f'(seed {report.seed}, profile {report.profile}).')
     if advisories:
@@ -46,9 +48,4 @@ def render(report):
         'visibility': 'visible', 'stdout_visibility': 'hidden',
         'extra_data': {'max_score': report.max_score, 'verdict': report.verdict,
                        'seed': report.seed, 'profile': report.profile},
-        'tests': [_test(report, c) for c in report.checks]}, indent=2, allow_nan=False) + '\n'
-
-
-def write(report, path):
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(render(report))
+        'tests': [_test(report, c) for c in report.checks]}, indent=2, allow_nan=False).encode() + b'\n'

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from micrograde.model.results import Outcome
 from micrograde.reporters.text import clean
 from micrograde.reporters.graphdraw import draw
 
@@ -26,7 +27,7 @@ ENV = Environment(loader=PackageLoader('micrograde.reporters', 'templates'), aut
 class CheckView:
     """A check as the page shows it."""
     id: str
-    kind: str  # passed | failed | error | advice | skipped
+    kind: Outcome
     message: str
     diagnosis: str
     code: str
@@ -43,7 +44,7 @@ class CheckView:
 
     @property
     def detailed(self):
-        return self.kind in ('failed', 'error', 'advice')
+        return self.kind.failure or self.kind is Outcome.ADVICE
 
 
 @dataclass
@@ -55,28 +56,23 @@ class Category:
     def counts(self):
         """``ok 3, failed 1``: how many checks of each kind, in a fixed order."""
         kinds = [c.kind for c in self.checks]
-        return ', '.join(f'{"ok" if k == "passed" else k} {kinds.count(k)}'
-                         for k in ('passed', 'failed', 'error', 'advice', 'skipped') if k in kinds)
+        return ', '.join(f'{"ok" if k is Outcome.PASSED else k} {kinds.count(k)}'
+                         for k in Outcome if k in kinds)
 
     @property
     def open(self):
         return any(c.detailed for c in self.checks)
 
 
-def kind(check):
-    """How a check is shown: an advisory check that failed is advice, never a failure."""
-    return 'advice' if check.advisory else check.status
-
-
 def view(check):
     ce = check.counterexample
-    drawing = draw(ce) if kind(check) != 'passed' else None
+    drawing = draw(ce) if check.outcome is not Outcome.PASSED else None
     compare = []
     if ce:
         for key in dict.fromkeys([*ce.expected, *ce.actual]):
             compare.append((clean(key, 200), clean(ce.expected.get(key, ''), MESSAGE_LIMIT),
                             clean(ce.actual.get(key, ''), MESSAGE_LIMIT)))
-    return CheckView(check.id, kind(check), clean(check.message, MESSAGE_LIMIT),
+    return CheckView(check.id, check.outcome, clean(check.message, MESSAGE_LIMIT),
                      clean(check.diagnosis or check.message.split('\n')[0], MESSAGE_LIMIT),
                      clean(ce.code, CODE_LIMIT) if ce else '', compare, drawing,
                      Markup(drawing.svg) if drawing and drawing.svg else None,
@@ -97,10 +93,10 @@ def context(report, selfcheck=False, inline_style=False):
     views = [v for group in groups for v in group.checks]
     by_id = {v.id: v for v in views}
     causes = [(by_id[root.id], [c.id for c in found]) for root, found in report.causes()
-              if by_id[root.id].kind in ('failed', 'error')]
+              if root.outcome.failure]
     return {'report': report, 'categories': groups, 'selfcheck': selfcheck,
-            'failures': [v for v in views if v.kind in ('failed', 'error')], 'causes': causes,
-            'advice': [v for v in views if v.kind == 'advice'],
+            'failures': [v for v in views if v.kind.failure], 'causes': causes,
+            'advice': [v for v in views if v.kind is Outcome.ADVICE],
             'warnings': [clean(w, MESSAGE_LIMIT) for w in report.load_warnings],
             'output': clean(report.output, OUTPUT_LIMIT), 'submission': clean(report.submission, 300),
             'inline_style': inline_style}
@@ -112,9 +108,4 @@ def fragment(report, selfcheck=False):
 
 
 def render(report, selfcheck=False):
-    return ENV.get_template('report.html.j2').render(context(report, selfcheck))
-
-
-def write(report, path):
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(render(report))
+    return ENV.get_template('report.html.j2').render(context(report, selfcheck)).encode('utf-8')

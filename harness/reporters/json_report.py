@@ -5,12 +5,8 @@ from micrograde.model.results import Report
 
 
 def render(report):
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + '\n'
-
-
-def write(report, path):
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(render(report))
+    return (json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+            + '\n').encode('utf-8')
 
 
 def read(path):

@@ -25,6 +25,7 @@ import os
 import socket
 import xml.etree.ElementTree as ET
 
+from micrograde.model.results import Outcome
 from micrograde.reporters.places import place
 from micrograde.reporters.text import clean, failure_text, kind
 
@@ -66,24 +67,26 @@ def _body(report, check):
 #: ``include_passed`` action-junit-report annotates every test, and a check run takes only the
 #: first 50 annotations (``annotations.slice(0, 50)``, src/annotator.ts).
 def _rank(check):
-    return 1 if check.advisory else 0 if check.status in ('failed', 'error') else 2
+    outcome = check.outcome
+    return 0 if outcome.failure else 1 if outcome is Outcome.ADVICE else 2
+
+
+#: The element each outcome gets in its testcase: (tag, type, message prefix); a pass gets none.
+ELEMENTS = {Outcome.FAILED: ('failure', None, ''), Outcome.ERROR: ('error', None, ''),
+            Outcome.ADVICE: ('skipped', 'micrograde.advisory', 'advisory: '),
+            Outcome.SKIPPED: ('skipped', 'micrograde.skipped', '')}
 
 
 def _case(report, check):
-    name = clean(check.id.split('.', 1)[-1]) + (' (advisory)' if check.advisory else '')
+    outcome = check.outcome
+    name = clean(check.id.split('.', 1)[-1]) + (' (advisory)' if outcome is Outcome.ADVICE else '')
     case = ET.Element('testcase', classname=f'micrograde.{check.category}', name=name,
                       time=_seconds(check.duration))
-    headline = clean(check.message.split('\n')[0])
-    if check.advisory:
-        ET.SubElement(case, 'skipped', type='micrograde.advisory',
-                      message=f'advisory: {headline}').text = _body(report, check)
-    elif check.status == 'failed':
-        ET.SubElement(case, 'failure', type=kind(check), message=headline).text = _body(report, check)
-    elif check.status == 'error':
-        ET.SubElement(case, 'error', type=kind(check), message=headline).text = _body(report, check)
-    elif check.status == 'skipped':
-        ET.SubElement(case, 'skipped', type='micrograde.skipped', message=headline).text = \
-            clean(check.message)
+    if outcome in ELEMENTS:
+        tag, type_, prefix = ELEMENTS[outcome]
+        ET.SubElement(case, tag, type=type_ or kind(check),
+                      message=prefix + clean(check.message.split('\n')[0])).text = \
+            clean(check.message) if outcome is Outcome.SKIPPED else _body(report, check)
     if check.output:
         ET.SubElement(case, 'system-out').text = clean(check.output, OUTPUT_LIMIT)
     return case
@@ -137,9 +140,5 @@ def render(report):
         root.set(total, str(sum(int(suite.get(total)) for suite in root)))
     root.set('time', _seconds(report.timings.get('total', sum(c.duration for c in report.checks))))
     ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding='unicode') + '\n'
-
-
-def write(report, path):
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(render(report))
+    return ('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding='unicode')
+            + '\n').encode('utf-8')

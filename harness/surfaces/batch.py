@@ -4,34 +4,35 @@ Each grading process builds the fuzz corpus and reads its stored oracle answers 
 ``micrograde.oracle.oracles``), then grades submission after submission.  A submission whose content, rubric, seed, profile and grader
 version are unchanged since the last run keeps its report.
 """
-import atexit
 import hashlib
 import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from multiprocessing.connection import wait
 from pathlib import Path
 
 from micrograde import __version__
 from micrograde.isolate import sandbox
 from micrograde.grader.grading import safe_grade
 from micrograde.load import tree
-from micrograde.reporters import classpage, gradebook, json_report, write_reports
+from micrograde.reporters import classpage, gradebook, json_report, write, write_reports
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.worker.load import LoadError
+from micrograde.worker.load import formats
 from micrograde.worker.load.archives import extract
 
 SKIP = ('.', '_', 'reports')
-GRADABLE = ('.py', '.ipynb', '.zip')
+GRADABLE = formats.suffixes()
 
 
 def discover(paths, unpack_to):
     """``[(id, path)]``: one submission per file or sub-folder of each folder or zip given."""
     found = []
     for root in map(Path, paths):
-        if root.is_file() and root.suffix.lower() == '.zip':
+        named = formats.named(root.name)
+        if root.is_file() and named and named.kind is formats.Kind.ARCHIVE:
             target = Path(unpack_to, root.stem)
             try:
                 extract(str(root), str(target))
@@ -43,7 +44,7 @@ def discover(paths, unpack_to):
                 # a folder, a file to grade, a link: each gets a report (a link or a fifo
                 # refused in it, never followed, never opened)
                 if entry.name.startswith(SKIP) or not (entry.is_symlink() or entry.is_dir() or
-                                                       entry.suffix.lower() in GRADABLE):
+                                                       formats.named(entry.name)):
                     continue
                 found.append((entry.name, entry))
         elif root.exists():
@@ -75,32 +76,82 @@ def fingerprint(path, config):
     return h.hexdigest()
 
 
-_TEMPLATE = []
+class Warm:
+    """The warm template of one grading process, passed to every grade it makes: started on
+    first use where bubblewrap runs as root (only then can it hand every job a uid of its own;
+    elsewhere ``template`` gives ``None``), started again if it died, ended by ``close``."""
+
+    def __init__(self):
+        self._template, self._tried = None, False
+
+    def template(self, config):
+        if self._template is not None and self._template.proc.poll() is not None:
+            self.close()  # it died (memory, a bug): start a fresh one
+        if not self._tried:
+            self._tried = True
+            if sandbox.isolation(config.settings.isolation) == 'bubblewrap' and \
+                    sandbox.templates_available():
+                self._template = WarmTemplate(config.rubric.imports)
+        return self._template
+
+    def close(self):
+        if self._template is not None:
+            self._template.close()
+        self._template, self._tried = None, False
 
 
-def _template(config):
-    """This pool process's warm template, started on first use (``None`` unless bubblewrap runs
-    as root: only then can it hand every job a uid of its own)."""
-    if _TEMPLATE and _TEMPLATE[0] is not None and _TEMPLATE[0].proc.poll() is not None:
-        _TEMPLATE.pop().close()  # it died (memory, a bug): start a fresh one
-    if not _TEMPLATE:
-        warm = sandbox.isolation(config.settings.isolation) == 'bubblewrap' and \
-            sandbox.templates_available()
-        _TEMPLATE.append(WarmTemplate(config.rubric.imports) if warm else None)
-        if _TEMPLATE[0] is not None:
-            atexit.register(_TEMPLATE[0].close)
-    return _TEMPLATE[0]
-
-
-def _grade_one(job):
-    """In a pool process: grade one submission and write its reports (never raises)."""
+def _grade_one(job, warm):
+    """Grade one submission and write its reports (never raises)."""
     sub_id, path, print_, out, config = job
-    report = safe_grade(str(path), None, config, sub_id, _template(config))
+    report = safe_grade(str(path), None, config, sub_id, warm.template(config))
     report.fingerprint = print_
     t_report = time.perf_counter()
     write_reports(report, out=Path(out, sub_id))
     report.timings['report'] = time.perf_counter() - t_report
     return sub_id, report
+
+
+def _serve(conn):
+    """A grading process of the batch: grades each job it is sent, all with one warm template,
+    until it is sent ``None``."""
+    warm = Warm()
+    try:
+        for job in iter(conn.recv, None):
+            conn.send(_grade_one(job, warm))
+    finally:
+        warm.close()
+
+
+def _graded(todo, jobs):
+    """``(id, Report)`` of each job of ``todo`` as ``jobs`` fresh processes grade them."""
+    spawn, pending = get_context('spawn'), list(reversed(todo))
+    workers = {}
+    try:
+        for _ in range(min(max(1, jobs), len(todo))):
+            conn, theirs = spawn.Pipe()
+            workers[conn] = spawn.Process(target=_serve, args=(theirs,))
+            workers[conn].start()
+            theirs.close()
+            conn.send(pending.pop())
+        busy = set(workers)
+        while busy:
+            for conn in wait(busy):
+                try:
+                    yield conn.recv()
+                except EOFError:
+                    raise RuntimeError('a grading process of the batch died') from None
+                if pending:
+                    conn.send(pending.pop())
+                else:
+                    conn.send(None)
+                    busy.discard(conn)
+    finally:
+        for conn, process in workers.items():
+            conn.close()
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
 def previous(out, sub_id, print_):
@@ -149,13 +200,14 @@ class Batch:
             if progress:
                 progress(sub_id, old, True)
         if todo:
-            with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=get_context('spawn')) as pool:
-                for sub_id, report in pool.map(_grade_one, todo):
-                    reports[sub_id] = report
-                    if progress:
-                        progress(sub_id, report, False)
+            for sub_id, report in _graded(todo, jobs):
+                reports[sub_id] = report
+                if progress:
+                    progress(sub_id, report, False)
         ordered = {sub_id: reports[sub_id] for sub_id, _ in self.submissions}
-        self.unrostered = gradebook.write(ordered, self.out, self.gradebooks, self.roster,
-                                          self.assignment)
-        classpage.write_index(ordered, Path(self.out, 'index.html'), self.roster)
+        for name in self.gradebooks:
+            write(Path(self.out, gradebook.FORMATS[name][0]),
+                  gradebook.render(ordered, name, self.roster, self.assignment))
+        self.unrostered = gradebook.unrostered(ordered, self.roster)
+        write(Path(self.out, 'index.html'), classpage.render(ordered, self.roster))
         return ordered

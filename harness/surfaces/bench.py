@@ -3,7 +3,8 @@
 * a cold ``micrograde grade`` of a correct ``.py`` (the lecture's engine, and each example engine
   with another op set, whose corpus the shipped pool must hold too) against
   ``python -c "import torch"``;
-* a failing grade (median over ``submissions/bug_*.py``) against a passing one;
+* a failing grade (median over the examples ``bug_*.py``, ``surfaces/examples.py``) against a
+  passing one;
 * the notebook self-check (``check(Value, MLP=MLP)``) of a correct engine, imports included;
 * a class of copies of the notebook example (plus every other example) graded with ``-j``;
 * per notebook, grading's cost against the floor: what the notebook's own code needs for the
@@ -30,6 +31,7 @@ from pathlib import Path
 import click
 
 from micrograde.isolate import sandbox
+from micrograde.surfaces import examples
 from micrograde.surfaces.batch import Batch
 from micrograde.load.cells import notebook_cells
 from micrograde.grader.config import PROFILES, Config
@@ -44,7 +46,7 @@ from micrograde.worker.forkserver import freeze, preload
 from micrograde.isolate.warm import WarmTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / 'submissions'
+EXAMPLES = examples.SUBMISSIONS
 STEPS = ('probe',) + tuple(c for c in CATEGORIES if c != 'load')  # the report's timings
 CORRECT = 'lecture_engine.py'
 #: Correct example engines whose op set is not the lecture's: all ops but ``2.0 ** a``; the
@@ -61,6 +63,7 @@ def build_class(folder, copies, notebook):
     for entry in sorted(EXAMPLES.iterdir()):
         if entry.suffix in ('.py', '.ipynb') and entry.name != notebook:
             shutil.copy(entry, folder / entry.name)
+    examples.write(folder)
 
 
 def replay(path, config, sent):
@@ -149,7 +152,8 @@ def cold(runs, profile):
     """Median seconds of ``import torch``, of a cold grade of the correct example, of each
     example with a partial op set and of each failing example: ``(torch, correct, {partial:
     seconds}, {bug: seconds})``, all interleaved."""
-    bugs = sorted(p.name for p in EXAMPLES.glob('bug_*.py'))
+    every = examples.assemble(tempfile.mkdtemp(prefix='micrograde-bench-examples-'))
+    bugs = sorted(p.name for p in every.glob('bug_*.py'))
     cache = tempfile.mkdtemp(prefix='micrograde-bench-cache-')
     env = dict(os.environ, MICROGRADE_CACHE=cache)
     times = {name: [] for name in ['torch', CORRECT, *PARTIAL, *bugs]}
@@ -158,10 +162,11 @@ def cold(runs, profile):
             times['torch'].append(_timed([sys.executable, '-c', 'import torch'], env))
             for name in [CORRECT, *PARTIAL, *bugs]:
                 times[name].append(_timed([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade',
-                                           str(EXAMPLES / name), '--profile', profile,
+                                           str(every / name), '--profile', profile,
                                            '--no-color'], env))
     finally:
         shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(every, ignore_errors=True)
     med = {name: statistics.median(ts) for name, ts in times.items()}
     return (med.pop('torch'), med.pop(CORRECT), {name: med.pop(name) for name in PARTIAL}, med)
 

@@ -42,8 +42,8 @@ def grade_options(f):
                      'graphs and MLP weights; the same seed, submission and version give the same '
                      'report.'),
         click.option('--profile', type=click.Choice(list(PROFILES)), default=Config.profile,
-                     show_default=True, help='How hard to fuzz: quick (a self-check), standard, '
-                     'thorough.'),
+                     show_default=True, help='How hard to look. ' + '; '.join(
+                         f'{name}: {budget.summary()}' for name, budget in PROFILES.items()) + '.'),
         click.option('--rubric', type=click.Path(dir_okay=False), default=None,
                      help='TOML rubric: points, required ops, advisory checks, visibility '
                      '(default: the lecture).'),
@@ -218,7 +218,6 @@ def classroom_tests(out, submission, profile):
     python grader (it reads test functions from source and runs only *_test.py files). Each test
     runs its check; the submission is graded once per run."""
     from micrograde.checks import check_ids
-    from micrograde.surfaces.pytest_plugin import classroom_test_module
     if not Path(out).name.endswith('_test.py'):
         raise click.BadParameter('the python grader only runs files named *_test.py',
                                  param_hint='--out')
@@ -226,6 +225,19 @@ def classroom_tests(out, submission, profile):
     target = os.path.relpath(Path(submission).resolve(), Path(out).resolve().parent)
     Path(out).write_text(classroom_test_module(['load', *check_ids()], target, profile))
     click.echo(f'wrote {out}: {len(check_ids()) + 1} tests of {submission}')
+
+
+def classroom_test_module(check_ids, submission, profile):
+    """A plain test module, one ``def test_*`` per check, ``submission`` relative to it (it
+    imports pytest's side of micrograde when it runs; writing it needs neither)."""
+    head = (f'"""micrograde\'s checks as plain tests, for GitHub Classroom\'s python grader.\n\n'
+            f'Written by `micrograde classroom-tests`: regenerate it rather than edit it. The\n'
+            f'submission is graded once per run; see each failure for what to fix.\n"""\n'
+            f'from pathlib import Path\n\nfrom micrograde.surfaces.pytest_plugin import Submission\n\n'
+            f'SUBMISSION = Submission(Path(__file__).resolve().parent / {submission!r}, {profile!r})\n')
+    tests = [f'\n\ndef test_{i.replace(".", "_")}():\n    SUBMISSION.check({i!r})\n'
+             for i in check_ids]
+    return head + ''.join(tests)
 
 
 for _command in (serve, worker, token):  # the grading service's commands

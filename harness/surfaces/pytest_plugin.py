@@ -12,8 +12,8 @@ same run reads. Options: ``--micrograde PATH`` (or the ini option ``micrograde``
 ``--micrograde-profile`` (default ``standard``, as ``micrograde grade``), ``--micrograde-seed``, ``--micrograde-rubric``, ``--micrograde-out DIR``
 (micrograde's own reports as well). The fixture ``micrograde_report`` is the ``Report``.
 
-``check(check_id, path)`` does the same for one check from a plain test function: what
-``micrograde classroom-tests`` writes for GitHub Classroom's python grader.
+``Submission(path).check(check_id)`` does the same for one check from a plain test function:
+what ``micrograde classroom-tests`` writes for GitHub Classroom's python grader.
 """
 import os
 import tempfile
@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from micrograde.grader.config import PROFILES, Config
+from micrograde.model.results import Outcome
 
 ITEM_PREFIX = 'micrograde'
 
@@ -39,7 +40,7 @@ def graded(path, run_id, profile='quick', seed=0, rubric=None, out=None):
     """The report for ``path``: graded by the first caller of this run, read by the others."""
     from filelock import FileLock
 
-    from micrograde.reporters import json_report, write_reports
+    from micrograde.reporters import json_report, write, write_reports
     folder = _cache_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
     cached = folder / 'report.json'
@@ -52,9 +53,7 @@ def graded(path, run_id, profile='quick', seed=0, rubric=None, out=None):
         report = safe_grade(str(path), config=config, name=str(path))
         if out:
             write_reports(report, out)
-        partial = folder / 'report.json.part'
-        json_report.write(report, partial)
-        partial.replace(cached)
+        write(cached, json_report.render(report))
         return report
 
 
@@ -65,37 +64,27 @@ def outcome(report, check_id):
     if not found:
         raise CheckFailed(f'{check_id} was not reported for {report.submission}')
     c = found[0]
-    if c.advisory:
+    if c.outcome is Outcome.ADVICE:
         pytest.xfail(f'advisory: {clean(c.message.splitlines()[0])}')
-    if c.status == 'skipped':
+    if c.outcome is Outcome.SKIPPED:
         pytest.skip(clean(c.message))
-    if c.status in ('failed', 'error'):
+    if c.outcome.failure:
         raise CheckFailed(failure_text(c, location(report, c)))
 
 
-_REPORTS = {}
+class Submission:
+    """A submission for plain test functions (GitHub Classroom's python grader reads ``def
+    test_*`` from source): graded on the first ``check``, once per process, then each check
+    runs from that report. A test module holds one; ``micrograde classroom-tests`` writes it."""
 
+    def __init__(self, path, profile='quick', seed=0, rubric=None):
+        self.path, self.profile, self.seed, self.rubric = path, profile, seed, rubric
+        self.report = None
 
-def check(check_id, path, profile='quick', seed=0, rubric=None):
-    """One check, for a plain test function (GitHub Classroom's python grader reads ``def
-    test_*`` from source): graded once per process and run."""
-    key = (str(path), profile, seed, rubric)
-    if key not in _REPORTS:
-        _REPORTS[key] = graded(path, uuid.uuid4().hex, profile, seed, rubric)
-    outcome(_REPORTS[key], check_id)
-
-
-def classroom_test_module(check_ids, submission, profile):
-    """A plain test module, one ``def test_*`` per check, ``submission`` relative to it."""
-    head = (f'"""micrograde\'s checks as plain tests, for GitHub Classroom\'s python grader.\n\n'
-            f'Written by `micrograde classroom-tests`: regenerate it rather than edit it. The\n'
-            f'submission is graded once per run; see each failure for what to fix.\n"""\n'
-            f'from pathlib import Path\n\nfrom micrograde.surfaces.pytest_plugin import check\n\n'
-            f'SUBMISSION = Path(__file__).resolve().parent / {submission!r}\n'
-            f'PROFILE = {profile!r}\n')
-    tests = [f'\n\ndef test_{i.replace(".", "_")}():\n    check({i!r}, SUBMISSION, PROFILE)\n'
-             for i in check_ids]
-    return head + ''.join(tests)
+    def check(self, check_id):
+        if self.report is None:
+            self.report = graded(self.path, uuid.uuid4().hex, self.profile, self.seed, self.rubric)
+        outcome(self.report, check_id)
 
 
 # --- the plugin -------------------------------------------------------------------------------

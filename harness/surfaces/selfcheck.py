@@ -10,19 +10,20 @@ renders as the HTML report (graph included) in Jupyter and as the console summar
 """
 import contextlib
 import os
-import platform
 import random
 import signal
 import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
 import time
 from dataclasses import dataclass
 
-from micrograde import __version__
 from micrograde.oracle import oracles
 from micrograde.isolate.answers import RESULTS, Lost, Strikes, lost
 from micrograde.grader.config import Config, Settings
-from micrograde.grader.grading import run_checks
-from micrograde.model.results import Check, Report
+from micrograde.grader.grading import build, run_checks
+from micrograde.model.results import Category, Check, Report, Status
 from micrograde.worker import identity, tasks
 from micrograde.worker.execute import Backend
 from micrograde.worker.load.classes import EXPECTED, Found, similar
@@ -43,20 +44,21 @@ class LocalSession:
     learner's classes, each request under ``settings.check_timeout`` seconds (where a timer
     can be set: in the main thread), under the same ``answers.Strikes`` as a worker's."""
 
-    def __init__(self, classes, settings, seed, attributes=None):
+    def __init__(self, classes: dict[str, type], settings: Settings, seed: int,
+                 attributes: dict[str, str] | None = None) -> None:
         self.classes, self.settings, self.seed = classes, settings, seed
         self.backend = Backend(classes['Value'], attributes=attributes)
         self.strikes = Strikes()
         self.restarts = 0  # no worker to lose: the learner's own process
         self.interfered = ''
 
-    def run(self, task, items, timeout=None):
+    def run(self, task: str, items: list[dict[str, Any]], timeout: float | None = None) -> list[Any]:
         timeout = timeout or self.settings.check_timeout
         parse = RESULTS[task].parse
         stop = self.strikes.stopped()
         if stop:
             return [lost(task, Lost.NOT_RUN, stop) for _ in items]
-        results = []
+        results: list[Any] = []
         with _time_limit(timeout) as limit:
             for item in items:
                 capture = Capture()
@@ -88,7 +90,7 @@ class _Limit:
 
 
 @contextlib.contextmanager
-def _time_limit(seconds):
+def _time_limit(seconds: float) -> Iterator[_Limit]:
     """Yields a ``_Limit``; after ``seconds`` it is ``fired``, and while the learner's code runs
     SIGALRM raises ``_Expired`` in it, again every 0.1 s until it leaves (code that swallows it
     cannot stay). Outside the main thread no timer can be set: no limit."""
@@ -97,7 +99,7 @@ def _time_limit(seconds):
         yield limit
         return
 
-    def alarm(signum, frame):
+    def alarm(signum: int, frame: FrameType | None) -> None:
         limit.fired = True
         if limit.inside:
             signal.setitimer(signal.ITIMER_REAL, 0.1)
@@ -117,21 +119,23 @@ class SelfCheck:
     report: Report
 
     @property
-    def passed(self):
+    def passed(self) -> bool:
         return self.report.verdict == 'passed'
 
-    def _repr_html_(self):
+    def _repr_html_(self) -> str:
         from micrograde.reporters import html
         return html.fragment(self.report, selfcheck=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         from micrograde.reporters import console
         return NOTICE + '\n\n' + console.render(self.report)
 
     __repr__ = __str__
 
 
-def check(Value, MLP=None, *, Neuron=None, Layer=None, seed=0, profile='quick', timeout=3.0):
+def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
+          Layer: type | None = None, seed: int = 0, profile: str = 'quick',
+          timeout: float = 3.0) -> SelfCheck:
     """Run the grader's checks on ``Value`` (and ``MLP``) here, in this kernel.
 
     ``timeout``: seconds one request (a check's graphs, an MLP task) may take. Returns a
@@ -144,32 +148,31 @@ def check(Value, MLP=None, *, Neuron=None, Layer=None, seed=0, profile='quick', 
         warnings, error = found['Value'].locate(os.path.basename), ''
     except LoadError as e:
         warnings, error = [], str(e)
-    report = Report(submission=f'{_where(Value)} (self-check)', seed=seed, profile=profile,
-                    versions={'micrograde': __version__, 'python': platform.python_version()},
-                    budgets=config.budget.to_dict(), load_warnings=warnings,
-                    classes={role: _where(cls) for role, cls in classes.items()},
-                    class_info={role: f.info() for role, f in found.items()})
-    report.checks.append(Check('load', 'load', 'failed' if error else 'passed',
-                               error or f'Value is {_where(Value)}'))
-    state = random.getstate()
-    started = time.perf_counter()
-    try:
-        if not error:
-            with oracles.offline(), identity.numbered(Value):  # set orders as the grader's
-                run_checks(LocalSession(classes, config.settings, seed, found['Value'].attributes),
-                           config, report)
-    finally:
-        random.setstate(state)
-        report.timings['total'] = time.perf_counter() - started
-    return SelfCheck(config.rubric.apply(report))
+
+    def fill(report: Report) -> None:
+        report.checks.append(Check('load', Category.LOAD, Status.FAILED if error else Status.PASSED,
+                                   error or f'Value is {_where(Value)}'))
+        state = random.getstate()
+        started = time.perf_counter()
+        try:
+            if not error:
+                with oracles.offline(), identity.numbered(Value):  # set orders as the grader's
+                    run_checks(LocalSession(classes, config.settings, seed, found['Value'].attributes),
+                               config, report)
+        finally:
+            random.setstate(state)
+            report.timings['total'] = time.perf_counter() - started
+    return SelfCheck(build(f'{_where(Value)} (self-check)', config, fill, load_warnings=warnings,
+                           classes={role: _where(cls) for role, cls in classes.items()},
+                           class_info={role: f.info() for role, f in found.items()}))
 
 
-def _found(role, cls):
+def _found(role: str, cls: type) -> Found:
     """The class as the loader reports it, with its methods named otherwise (``backprop``)."""
     found = Found(cls, _where(cls), 'name')
     found.similar = similar(cls, EXPECTED.get(role, ()))
     return found
 
 
-def _where(cls):
+def _where(cls: object) -> str:
     return f'{getattr(cls, "__module__", "?")}.{getattr(cls, "__qualname__", "?")}'

@@ -201,7 +201,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
     out = vals[graph['output']]
     rules = origins(vals, backend.own) if instrument else None  # before _instrument wraps them
     order = _instrument(vals) if instrument else None
-    walks = _count_walks(graph, vals) if instrument else None
+    walks = _count_walks(graph, vals) if instrument else None  # this run's count, from 0
     result = {'values': _read(backend.data, vals)}
     shadow = _shadowing(out, vals[:n_inputs])
     if shadow:
@@ -221,7 +221,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
         result['grads' if i == 0 else 'grads2'] = _read(backend.grad, vals)
         if order is not None and i == 0:
             result['order'] = list(order)
-            result['walks'] = _Walked.count - walks
+            result['walks'] = walks.n
     return result
 
 
@@ -248,15 +248,19 @@ def _read(reader, vals):
     return out
 
 
-class _Walked:
-    """How many times the nodes' containers of operands were walked (iterated), in all."""
-    count = 0
+class _Walks:
+    """How many times the nodes' containers of operands were walked (iterated) in one run."""
+    __slots__ = ('n',)
+
+    def __init__(self):
+        self.n = 0
 
 
 def _counting(kind):
+    """``kind`` (set, list ...) whose walks count on the ``_Walks`` each container is given."""
     class Counted(kind):
         def __iter__(self):
-            _Walked.count += 1
+            self.walks.n += 1
             return kind.__iter__(self)
     Counted.__name__ = Counted.__qualname__ = kind.__name__
     return Counted
@@ -268,7 +272,8 @@ _COUNTED = {kind: _counting(kind) for kind in (set, frozenset, tuple, list)}
 def _count_walks(graph, vals):
     """Swap each node's container of its operands (``_prev``, ``_children`` …) for an equal
     one that counts its walks: a topological sort that walks every path walks them
-    exponentially often, even when each ``_backward`` then runs once.  Returns the count so far."""
+    exponentially often, even when each ``_backward`` then runs once.  Returns their ``_Walks``."""
+    walks = _Walks()
     n = len(graph['inputs'])
     for k, node in enumerate(graph['nodes']):
         v, operands = vals[n + k], [vals[a] for a in node['args']]
@@ -279,12 +284,14 @@ def _count_walks(graph, vals):
         for name, container in held:
             counted = _COUNTED.get(type(container))
             if counted and all(any(x is o for x in container) for o in operands):
+                wrapped = counted(container)
+                wrapped.walks = walks
                 try:
-                    setattr(v, name, counted(container))
+                    setattr(v, name, wrapped)
                 except Exception:
                     pass
                 break
-    return _Walked.count
+    return walks
 
 
 def _instrument(vals):

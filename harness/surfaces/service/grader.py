@@ -15,8 +15,8 @@ from pathlib import Path
 
 from micrograde import __version__
 from micrograde.grader.config import PROFILES, Config
-from micrograde.reporters import FILENAMES, FORMATS as _WRITERS
-from micrograde.model.results import Check, Report
+from micrograde.reporters import FILENAMES, FORMATS as _RENDER
+from micrograde.model.results import Category, Check, Report, Status
 from micrograde.grader.rubric import Rubric, RubricError
 
 PROFILE_NAMES = tuple(PROFILES)
@@ -24,7 +24,7 @@ PROFILE_NAMES = tuple(PROFILES)
 VERSION = __version__
 #: URL name -> report format, for every format the grader can write ('report.html' once an HTML
 #: reporter is in the table); JUnit is served as report.xml, beside report.json.
-FORMATS = {{'junit': 'report.xml'}.get(f, FILENAMES.get(f, f)): f for f in _WRITERS}
+FORMATS = {{'junit': 'report.xml'}.get(f, FILENAMES.get(f, f)): f for f in _RENDER}
 
 
 class BadRubric(RubricError):
@@ -68,11 +68,16 @@ def fingerprint(filename, data, seed, profile, rubric):
         return _fingerprint(path, _config(seed, profile, rubric))
 
 
-def grade(filename, data, seed, profile, rubric):
+def warm():
+    """A holder of this worker's warm template (``batch.Warm``), to pass to every ``grade``."""
+    from micrograde.surfaces.batch import Warm
+    return Warm()
+
+
+def grade(filename, data, seed, profile, rubric, warm=None):
     """The report (a dict) of a submission, graded as ``micrograde grade FILENAME`` would.
 
-    Uses this process's warm template, kept between jobs."""
-    from micrograde.surfaces.batch import _template
+    With ``warm`` (``warm()``), the job is forked from its template, kept between jobs."""
     from micrograde.grader.grading import safe_grade
     config = _config(seed, profile, rubric)
     scratch = tempfile.mkdtemp(prefix='micrograde-job-')
@@ -80,31 +85,29 @@ def grade(filename, data, seed, profile, rubric):
         path = Path(scratch, filename)
         path.write_bytes(data)
         return safe_grade(str(path), None, config, filename,
-                          _template(config)).to_dict()
+                          warm and warm.template(config)).to_dict()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def warm_up():
-    """Before the first job: import the grader (torch), start this process's warm template and
+def warm_up(warm):
+    """Before the first job: import the grader (torch), start the ``warm`` template and
     fill the caches of the default seed and profile (the fuzz corpus and the oracles' answers)
     by grading the reference engine, so that no learner waits for them.  Returns the isolation
     level jobs get here."""
     from micrograde import reference
 
-    from micrograde.surfaces.batch import _template
     from micrograde.grader.grading import safe_grade
     config = Config()
     engine = Path(reference.__file__).with_name('engine.py')
-    return safe_grade(str(engine), None, config, 'warm-up',
-                      _template(config)).isolation
+    return safe_grade(str(engine), None, config, 'warm-up', warm.template(config)).isolation
 
 
 def gave_up(filename, seed, profile, rubric, message):
     """An error report: the grader did not grade the submission, and says why."""
-    report = Report(submission=filename, seed=seed, profile=profile)
-    report.checks.append(Check('grader', 'load', 'error', message))
-    return _rubric(rubric).apply(report).to_dict()
+    from micrograde.grader.grading import build
+    return build(filename, _config(seed, profile, rubric),
+                 checks=[Check('grader', Category.LOAD, Status.ERROR, message)]).to_dict()
 
 
 def dumps(report):
@@ -133,19 +136,15 @@ def render(report_json, name):
     """``(bytes, media type)`` of one report format, ``None`` when no reporter writes it."""
     if name not in FORMATS:
         return None
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, name)
-        _WRITERS[FORMATS[name]](Report.from_dict(json.loads(report_json)), path)
-        media = mimetypes.guess_type(name)[0] or 'application/octet-stream'
-        return path.read_bytes(), media + ('; charset=utf-8' if media.startswith('text/') else '')
+    media = mimetypes.guess_type(name)[0] or 'application/octet-stream'
+    return (_RENDER[FORMATS[name]](Report.from_dict(json.loads(report_json))),
+            media + ('; charset=utf-8' if media.startswith('text/') else ''))
 
 
 def gradebook(reports):
     """The gradebook CSV text for ``{row id: report JSON}``."""
     from micrograde.reporters import gradebook as book
-    with tempfile.TemporaryDirectory() as folder:
-        book.write({k: Report.from_dict(json.loads(v)) for k, v in reports.items()}, folder)
-        return Path(folder, 'gradebook.csv').read_text(encoding='utf-8')
+    return book.render({k: Report.from_dict(json.loads(v)) for k, v in reports.items()}).decode('utf-8')
 
 
 def class_page(reports):

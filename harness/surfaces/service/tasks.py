@@ -177,7 +177,8 @@ class Queue:
     """The broker and its actors; ``record`` handles events (the API passes it).  ``key`` is the
     deployment key; ``version`` the grader version of the jobs this process grades."""
 
-    def __init__(self, url, key, record=_nobody, version=None):
+    def __init__(self, url, key, record=_nobody, version=None, warm=None):
+        self.warm = warm  # a worker's warm template (grader.warm()), kept between its jobs
         client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
         self.broker = _Broker(client=client, namespace=NAMESPACE, heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
                               maintenance_chance=MAINTENANCE_CHANCE)
@@ -296,7 +297,8 @@ class Queue:
         t = time.perf_counter()
         self.current = (job, args, slow, time.monotonic())
         try:
-            report = grader.grade(job.filename, job.data, job.seed, job.profile, job.rubric)
+            report = grader.grade(job.filename, job.data, job.seed, job.profile, job.rubric,
+                                  self.warm)
         except Exception as e:  # grader.grade is safe_grade; this is the service's own failure
             log.exception('job %s', job.id)
             report = grader.gave_up(job.filename, job.seed, job.profile, job.rubric,
@@ -368,10 +370,11 @@ def run_worker(url, key, stop_after=10.0, version=None, slow_after=SLOW_AFTER):
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format='%(asctime)s worker %(process)d %(levelname)s %(message)s')
     logging.getLogger('dramatiq').setLevel(logging.WARNING)
-    if grader.warm_up() != 'bubblewrap':
+    warm = grader.warm()
+    if grader.warm_up(warm) != 'bubblewrap':
         log.warning('no bubblewrap sandbox here: submissions run as plain processes and can reach '
                     'loopback services (Redis); run workers where bubblewrap works')
-    queue = Queue(url, key, version=version)
+    queue = Queue(url, key, version=version, warm=warm)
     worker = dramatiq.Worker(queue.broker, queues={queue.grading, queue.grading + '-slow'},
                              worker_threads=1, worker_timeout=POLL_MS)
     worker.queue_prefetch = 1  # one job in hand (_OneJobAtATime): the rest wait in Redis for any worker
@@ -392,6 +395,7 @@ def run_worker(url, key, stop_after=10.0, version=None, slow_after=SLOW_AFTER):
         queue._absence()
         worker.stop(timeout=int(stop_after * 1000))
         queue.close()
+        warm.close()
 
 
 def _exit_with_children():

@@ -1,16 +1,16 @@
 """Load a submission in the worker and find its classes, tolerating notebook noise.
 
-Forms: a ``.py`` file (``files``), a Jupyter notebook (``notebooks``), a folder (a package, or a
-folder of modules) or an installed module (``packages``), a ``.zip`` of any of these
-(``archives``). Every failure is a ``LoadError`` whose message tells the learner what to fix
-(``errors``).
+Forms (``formats``, the table of them): a ``.py`` file (``files``), a Jupyter notebook
+(``notebooks``), a folder (a package, or a folder of modules) or an installed module
+(``packages``), a ``.zip`` of any of these (``archives``). Every failure is a ``LoadError``
+whose message tells the learner what to fix (``errors``).
 """
 import os
-import zipfile
 
 from .archives import unpack
 from .errors import LoadError
 from .files import load_file
+from .formats import Kind, kind
 from .loaded import Loaded, methods
 from .notebooks import load_notebook
 from .packages import load_folder, load_module
@@ -46,14 +46,15 @@ def _load_path(path, loaded, cell_timeout, scratch):
         head = f.read(4096)
     if not head.strip():
         raise LoadError(f'{name} is empty: submit the file that defines your Value class.')
-    if name.lower().endswith('.zip') or zipfile.is_zipfile(path):
+    how = kind(path, head)
+    if how is Kind.ARCHIVE:
         inner, loaded.root = unpack(path, scratch)
         loaded.submission = os.path.abspath(loaded.root)
         try:
             return _load_path(inner, loaded, cell_timeout, scratch)
         except LoadError as e:
             raise LoadError(f'in {name}: {e}') from None
-    if name.lower().endswith('.ipynb') or head.lstrip().startswith(b'{'):
+    if how is Kind.NOTEBOOK:
         return load_notebook(path, loaded, cell_timeout)
     if b'\0' in head:
         raise LoadError(f'{name} is a binary file, not Python source or a notebook.')

@@ -3,6 +3,7 @@ import os
 import zipfile
 
 from .errors import LoadError
+from .formats import holds
 
 ZIP_LIMIT = 200 * 2**20
 ZIP_FILES = 10_000
@@ -46,7 +47,7 @@ def unpack(path, scratch):
     top = extract(path, target)
     if not top:
         raise LoadError(f'{name} is empty: zip the file or folder that defines your Value class.')
-    gradable = [f for _, _, files in os.walk(target) for f in files if f.endswith(('.py', '.ipynb'))]
+    gradable = [f for _, _, files in os.walk(target) for f in files if holds(f)]
     if not gradable:
         raise LoadError(f'{name} holds no .py file, notebook or package to grade.')
     return (os.path.join(target, top[0]) if len(top) == 1 else target), target

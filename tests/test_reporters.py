@@ -1,0 +1,199 @@
+"""Every reporter on checked-in Reports, in milliseconds, without grading anything.
+
+``tests/graded/*.json`` are real grades (``micrograde grade --profile quick``), the submission
+renamed ``hw/...``: ``passing`` (the reference engine: no failure), ``advisory`` (the lecture's
+engine: it passes, with advisory findings), ``misconception`` (``bug_overwrite_grad.py``: one
+misconception, its consequences), ``voided`` (a gc walk: tampered, every check failed) and
+``load_error`` (a syntax error). Each format's bytes are checked against its consumer's schema
+and for what each consumer must show; advice never looks like a failure to any of them.
+"""
+import csv
+import io
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conftest import SCHEMAS, validate_json
+from micrograde.model.results import Category, Check, Code, Isolation, Outcome, Report, Status, Verdict
+from micrograde.reporters import FORMATS, classpage, console, gradebook, json_report, write, write_reports
+from micrograde.surfaces import pytest_plugin
+from micrograde.surfaces.service import grader as service
+
+REPORTS = Path(__file__).resolve().parent / 'graded'
+NAMES = ('passing', 'advisory', 'misconception', 'voided', 'load_error')
+REPORT_SCHEMA = json.loads((Path(__file__).resolve().parent.parent / 'harness' / 'schemas' /
+                            'report.schema.json').read_text())
+
+
+def read(name):
+    return json_report.read(REPORTS / f'{name}.json')
+
+
+@pytest.fixture(scope='module')
+def junit_schemas():
+    import xmlschema
+    return [xmlschema.XMLSchema(str(xsd)) for xsd in sorted(SCHEMAS.glob('*.xsd'))]
+
+
+def shown(report):
+    """Every format's view of the report: {format: parsed output}."""
+    out = {name: render(report) for name, render in FORMATS.items()}
+    assert all(isinstance(data, bytes) for data in out.values())
+    return {'junit': ET.fromstring(out['junit']), 'json': json.loads(out['json']),
+            'gradescope': json.loads(out['gradescope']), 'classroom': json.loads(out['classroom']),
+            'html': out['html'].decode('utf-8'), 'console': console.render(report),
+            'gradebook': list(csv.DictReader(io.StringIO(gradebook.render({'hw': report}).decode(),
+                                                         newline='')))[0],
+            'marks': classpage.cohorts({'hw': report})[-1].entries[0].marks}
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_each_format_is_bytes_its_consumer_accepts_and_json_is_unchanged(name, junit_schemas):
+    report = read(name)
+    data = (REPORTS / f'{name}.json').read_bytes()
+    assert json_report.render(report) == data  # enums read back and written as the same text
+    jsonschema.validate(json.loads(data), REPORT_SCHEMA, cls=jsonschema.Draft202012Validator)
+    for schema in junit_schemas:
+        schema.validate(FORMATS['junit'](report).decode())
+    validate_json(json.loads(FORMATS['gradescope'](report)), 'gradescope-results.schema.json')
+    validate_json(json.loads(FORMATS['classroom'](report)), 'classroom-result.schema.json')
+    assert FORMATS['html'](report).startswith(b'<!DOCTYPE html>')
+    for url_name, fmt in service.FORMATS.items():  # the service serves the very same bytes
+        body, media = service.render(data.decode(), url_name)
+        assert body == FORMATS[fmt](report) or fmt == 'junit'  # junit: the hostname, timestamp
+        assert media.startswith(('application/', 'text/'))
+
+
+def test_the_outcome_is_decided_once_and_advice_is_never_a_failure():
+    outcomes = {(status, required): Check('ops.add', 'ops', status, required=required).outcome
+                for status in Status for required in (True, False)}
+    assert outcomes == {(Status.PASSED, True): Outcome.PASSED, (Status.PASSED, False): Outcome.PASSED,
+                        (Status.FAILED, True): Outcome.FAILED, (Status.FAILED, False): Outcome.ADVICE,
+                        (Status.ERROR, True): Outcome.ERROR, (Status.ERROR, False): Outcome.ADVICE,
+                        (Status.SKIPPED, True): Outcome.SKIPPED,
+                        (Status.SKIPPED, False): Outcome.SKIPPED}
+    assert [o for o in Outcome if o.failure] == [Outcome.FAILED, Outcome.ERROR]
+
+
+def test_advice_looks_like_advice_to_every_consumer():
+    report = read('advisory')
+    advice = [c for c in report.checks if c.outcome is Outcome.ADVICE]
+    assert report.verdict is Verdict.PASSED and len(advice) >= 3
+    assert {c.status for c in advice} == {Status.FAILED}  # findings that failed, not counted
+    view = shown(report)
+    junit = view['junit']
+    assert junit.findall('.//failure') == junit.findall('.//error') == []
+    skipped = junit.findall(".//skipped[@type='micrograde.advisory']")
+    assert len(skipped) == len(advice) and all(s.get('message').startswith('advisory: ') for s in skipped)
+    tests = {t['name']: t for t in view['gradescope']['tests']}
+    assert all(tests[f'{c.id} (advisory)']['status'] == 'passed' for c in advice)
+    assert all('advisory' in tests[f'{c.id} (advisory)']['tags'] for c in advice)
+    classroom = view['classroom']
+    assert classroom['status'] == 'pass' and not [t for t in classroom['tests'] if t['status'] == 'fail']
+    assert 'FAIL' not in view['console'] and f'{len(advice)} advisory warning(s)' in view['console']
+    assert 'class="failure"' not in view['html']
+    assert view['html'].count('<article class="advice"') == len(advice)
+    assert view['gradebook']['failing_checks'] == ''
+    assert view['gradebook']['advisory_findings'].split() == [c.id for c in advice]
+    assert {view['marks'][c.id] for c in advice} == {classpage.Mark.ADVICE}
+    for c in advice:
+        with pytest.raises(pytest.xfail.Exception, match='advisory'):
+            pytest_plugin.outcome(report, c.id)
+
+
+def test_a_misconception_is_one_bug_with_its_consequences_everywhere():
+    report = read('misconception')
+    (root, consequences), = [(r, found) for r, found in report.causes() if r.outcome.failure]
+    assert root.misconception.code == Code.ASSIGNED and consequences
+    view = shown(report)
+    failure = view['junit'].find(f".//testcase[@name='{root.id.split('.', 1)[1]}']/failure")
+    assert failure.get('type') == 'gradient assigned instead of accumulated'
+    assert 'at Value.__add__ (hw/bug_overwrite_grad.py:' in failure.text
+    assert 'a consequence of ' + root.id in view['junit'].find(
+        f".//testcase[@name='{consequences[0].id.split('.', 1)[1]}']/failure").text
+    assert '1 bug(s) found' in view['console'] and 'FAIL  ' in view['console']
+    assert view['gradescope']['score'] == report.score < report.max_score
+    assert view['classroom']['status'] == 'fail'
+    assert sum(t['score'] for t in view['classroom']['tests']) == report.score
+    assert {view['marks'][root.id], view['marks'][consequences[0].id]} == {
+        classpage.Mark.FAILED, classpage.Mark.EXPLAINED}
+    ranked = classpage.cohorts({'hw': report})[-1].misconceptions
+    assert [m.key for m in ranked] == [Code.ASSIGNED]
+    with pytest.raises(pytest_plugin.CheckFailed, match='assigned instead of accumulated'):
+        pytest_plugin.outcome(report, root.id)
+
+
+def test_a_voided_grade_fails_every_check_and_opens_with_the_finding():
+    report = read('voided')
+    assert report.checks[0].id == 'tampered' and report.score == 0
+    assert all(c.status is Status.FAILED for c in report.checks if c.required)
+    view = shown(report)
+    first = next(view['junit'].iter('testcase'))
+    assert first.get('name') == 'tampered' and first.find('failure') is not None
+    assert view['gradescope']['score'] == 0
+    assert not [t for t in view['classroom']['tests'] if t['status'] == 'pass']
+    assert view['gradebook']['failing_checks'].split()[0] == 'tampered'
+    assert 'tampered with the grader' in view['console']
+
+
+def test_an_unloadable_submission_is_failed_once_and_the_rest_not_run():
+    report = read('load_error')
+    assert report.checks[0].id == 'load' and report.checks[0].status is Status.FAILED
+    assert report.isolation in Isolation and report.isolation is not Isolation.NONE
+    view = shown(report)
+    junit = view['junit']
+    assert [c.get('name') for c in junit.iter('testcase') if c.find('failure') is not None] == ['load']
+    statuses = {t['status'] for t in view['classroom']['tests']}
+    assert statuses == {'error'}  # not run: a reason, never a red cross of its own
+    assert view['gradescope']['score'] == 0
+    assert 'FAIL  syntax error in broken.py at line 1' in view['console']
+    assert 'load: 0 passed, 1 failed' in view['console']
+
+
+def test_a_value_outside_a_closed_set_is_refused_when_read():
+    data = json.loads((REPORTS / 'passing.json').read_text())
+    for key, value in (('status', 'a status of another version'), ('category', 'lint')):
+        bad = {**data, 'checks': [{**data['checks'][0], key: value}]}
+        with pytest.raises(ValueError):
+            Report.from_dict(bad)
+    with pytest.raises(ValueError):
+        Report.from_dict({**data, 'isolation': 'docker'})
+    check = REPORT_SCHEMA['properties']['checks']['items']['properties']
+    for closed, schema in ((Status, check['status']), (Category, check['category']),
+                           (Verdict, REPORT_SCHEMA['properties']['verdict']),
+                           (Isolation, REPORT_SCHEMA['properties']['isolation'])):
+        assert sorted(closed) == sorted(schema['enum'])  # the schema's closed sets are the model's
+
+
+def test_the_services_give_up_report_is_built_like_every_other():
+    report = service.gave_up('hw.py', 3, 'quick', service.rubric_text(),
+                             f'the worker died reading {REPORTS}/passing.json')
+    jsonschema.validate(report, REPORT_SCHEMA, cls=jsonschema.Draft202012Validator)
+    assert report['versions']['micrograde'] and report['timestamp'] and report['seed'] == 3
+    assert service.is_error(report) and report['verdict'] == 'failed'
+    assert str(REPORTS) not in report['checks'][0]['message']  # redacted: no grader path
+
+
+def test_the_one_writer_replaces_what_was_there_atomically(tmp_path):
+    secret = tmp_path / 'secret'
+    secret.write_text('keep')
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'report.json').symlink_to(secret)  # left by a submission: replaced, not written through
+    (out / 'gradebook.csv').write_text('old')
+    report = read('advisory')
+    written = write_reports(report, out)
+    write(out / 'gradebook.csv', gradebook.render({'hw': report}))
+    assert secret.read_text() == 'keep' and not (out / 'report.json').is_symlink()
+    assert (out / 'report.json').read_bytes() == json_report.render(report)
+    assert sorted(os.listdir(out)) == sorted([Path(p).name for p in written] + ['gradebook.csv'])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / 'gradebook.csv').stat().st_mode & 0o777 == 0o666 & ~umask
+    with pytest.raises(TypeError):
+        write(out / 'gradebook.csv', 'text, not bytes')
+    assert (out / 'gradebook.csv').read_bytes().startswith(b'id,score') and len(os.listdir(out)) == 6
