@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import EXPECTED, SUBMISSIONS
+from conftest import EXPECTED, ROOT, SUBMISSIONS
 from test_examples import MICROGRADE, RUN_AUTOGRADER
 from test_service import KEY, bearer, redis_url_, wait_for, worker_program  # noqa: F401 (a fixture)
 from micrograde.surfaces.service.api import ServiceConfig, create_app
@@ -72,6 +72,7 @@ def _gradescope(path, root):
     the report micrograde wrote beside it."""
     for sub in ('source', 'submission', 'results'):
         (root / sub).mkdir(parents=True)
+    (root / 'source' / 'micrograde').symlink_to(ROOT)  # the course's copy, as setup.sh installs it
     shutil.copy(path, root / 'submission' / path.name)
     env = dict(os.environ, AUTOGRADER_ROOT=str(root), MICROGRADE=MICROGRADE, SUBMISSION_NAME=path.name,
                MICROGRADE_ARGS=f'--seed {SEED} --profile {PROFILE} --json {root / "report.json"}')
