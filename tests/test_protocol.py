@@ -2,7 +2,9 @@
 write ends by its deadline, and every answer is parsed totally (``answers``): what our worker
 never sends is a ``Violation``, a long text is cut, never kept whole.  Real pipes, real
 threads writing; ``tests/test_protocol_attacks.py`` runs the same attacks as submissions."""
+import base64
 import json
+import math
 import os
 import struct
 import threading
@@ -116,8 +118,23 @@ def item(result, k=0, request=1, **fields):
     return {'nonce': 'n', 'id': request, 'item': k, 'result': result, 'output': '', **fields}
 
 
+def packed(*floats):
+    return {'f64': base64.b64encode(struct.pack(f'<{len(floats)}d', *floats)).decode()}
+
+
 def test_answers_of_the_right_shape_are_read():
     assert answer(item(GOOD), 'graph', [GRAPH], 0, 1).values == GOOD['values']
+    both = answer(item(protocol.pack(GOOD)), 'graph', [GRAPH], 0, 1)  # lists of floats, packed
+    assert (both.values, both.grads) == (GOOD['values'], GOOD['grads'])
+    odd = answer(item({'values': packed(math.nan, -math.inf, -0.0), 'grads': GOOD['grads']}),
+                 'graph', [GRAPH], 0, 1).values
+    assert math.isnan(odd[0]) and odd[1] == -math.inf and math.copysign(1, odd[2]) == -1
+
+
+def test_the_worker_packs_long_lists_of_floats_only():
+    result = {'values': [0.5] * 8, 'grads': [1.0] * 7, 'order': list(range(8)),
+              'rules': [None] * 8, 'mixed': [1.0] * 7 + [{'error': 'E'}]}
+    assert protocol.pack(result) == dict(result, values=packed(*[0.5] * 8))
     assert answer({'nonce': 'n', 'id': 1, 'done': True, 'output': ''}, 'graph', [GRAPH], 1, 1) is None
 
 
@@ -141,6 +158,13 @@ def test_answers_of_the_right_shape_are_read():
     (item(dict(GOOD, error={'stage': 'worker', 'type': 'x', 'message': 'lost'})), 0),
     (item(dict(GOOD, error={'stage': 'forward', 'type': None, 'message': 'm'})), 0),
     (item(dict(GOOD, values=[{'complex': [1.0]}, 2.0, 3.0])), 0),
+    (item(dict(GOOD, values=packed(1.0, 2.0, 3.0, 4.0))), 0),   # packed: a count past the graph
+    (item(dict(GOOD, values={'f64': packed(1.0, 2.0, 3.0)['f64'][:-2]})), 0),  # cut short
+    (item(dict(GOOD, values={'f64': 'not base64!'})), 0),
+    (item(dict(GOOD, values={'f64': base64.b64encode(b'x' * 20).decode()})), 0),  # 2.5 doubles
+    (item(dict(GOOD, values={'f64': 3.0})), 0),
+    (item(dict(GOOD, values={'f64': 'A' * 12_000_000})), 0),   # past any list's limit: unread
+    (item(dict(GOOD, values=dict(packed(1.0, 2.0, 3.0), more=1))), 0),
     (item(GOOD, output=None), 0),
     (item([GOOD]), 0),
     ([item(GOOD)], 0),

@@ -30,9 +30,17 @@ def item(graph, **options):
 def run_graphs(session, graph_list, instrument=False, timeout=None, drawn=False):
     """Trials of ``graph_list``; ``drawn``: fuzz corpus graphs (``oracles.expected``)."""
     items = [item(g, instrument=instrument) for g in graph_list]
+    answers = {}
+
+    def judge():  # while the worker runs the graphs, and after for what is left
+        for g in graph_list:
+            if g not in answers:
+                answers[g] = oracles.expected(g, drawn)
+    results = session.run('graph', items, timeout, meanwhile=judge)
+    judge()
     trials = []
-    for g, actual in zip(graph_list, session.run('graph', items, timeout)):
-        expected = oracles.expected(g, drawn)
+    for g, actual in zip(graph_list, results):
+        expected = answers[g]
         mismatch = first_mismatch(g, actual, expected) if expected else None
         trials.append(Trial(g, actual, expected, mismatch))
     return trials

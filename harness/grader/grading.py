@@ -23,7 +23,6 @@ from micrograde.checks.registry import error
 from micrograde.checks.causes import link
 from micrograde.checks.probe import probe
 from micrograde.grader.config import Config
-from micrograde.fuzz.dags import ALL_OPS, corpus
 from micrograde.model.results import Category, Check, Report, Status
 from micrograde.isolate.session import TAMPERED, Session
 
@@ -85,7 +84,7 @@ def _grade(report: Report, session: Session, config: Config) -> None:
     started = time.perf_counter()
     try:
         t = time.perf_counter()
-        loaded = session.load(meanwhile=lambda: prepare(config))
+        loaded = session.load(meanwhile=lambda waiting: prepare(config, waiting))
         timings['load'] = time.perf_counter() - t
         timings['load_in_worker'] = timings['load'] if loaded.seconds is None else loaded.seconds
         report.load_warnings = loaded.warnings
@@ -157,17 +156,21 @@ def safe_grade(path: Where = None, module: str | None = None, config: Config | N
             duration=time.perf_counter() - started)])
 
 
-def prepare(config: Config) -> None:
-    """The stored oracle answers a grade is likely to need (the fixed graphs, the corpus over
-    all ops), read while the worker starts; cached, so a batch reads them once.  Graphs not
-    stored wait until a check needs them: torch is never imported on speculation."""
-    budget = config.budget
-    for graph in cases.fixed([budget.chain]):
-        if oracles.torch_answer(graph, compute=False) is not None:
-            oracles.expected(graph)
-    for graph in corpus(config.seed, frozenset(ALL_OPS), budget.examples, budget.max_nodes):
-        if oracles.torch_answer(graph, compute=False, drawn=True) is not None:
-            oracles.expected(graph, drawn=True)
+def prepare(config: Config, waiting: Callable[[], bool] = lambda: True) -> None:
+    """The oracle answers of the fixed graphs, in the order the checks ask for them, worked out
+    while the worker starts (``waiting()``), never importing torch on speculation; what is left
+    is worked out while the worker runs the graphs (``checks.trials.run_graphs``), as is a fuzz
+    corpus, which depends on the ops the engine turns out to have."""
+    for graph in _fixed(config.budget.chain):
+        if not waiting():
+            return
+        if oracles.STORE.shipped(graph) is not None:
+            oracles.expected(graph)  # cached: a batch works each out once
+
+
+@functools.cache
+def _fixed(chain: int) -> tuple[Any, ...]:
+    return tuple(cases.fixed([chain]))
 
 
 def run_checks(session: Any, config: Config, report: Report) -> None:

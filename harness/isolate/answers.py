@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from micrograde.model.bounds import KEEP, KEEP_COUNT, capped
 from micrograde.model.errors import WorkerError
+from micrograde.worker import protocol
 
 INTERFERED = 'the submission interfered with grading'
 MOST = 1 << 20  # entries of any list an answer holds, when the request does not say fewer
@@ -97,16 +98,24 @@ def optional(spec):
     return parse
 
 
+_FLOATS = {float}
+
+
 def listed(spec, most=MOST, cut=None):
     """A list of at most ``most`` entries; with ``cut`` (what they are), a longer one is kept
     to ``most`` with a note instead (texts: long is not wrong)."""
     def parse(raw, where):
+        if spec is number and type(raw) is dict and raw.keys() == {protocol.F64}:
+            try:  # a list of floats, packed (``protocol.pack``)
+                return protocol.unpack(raw[protocol.F64], most)
+            except ValueError as e:
+                raise Violation(f'`{where}` {e}') from None
         if type(raw) is not list:
             raise Violation(f'`{where}` is {_kind(raw)}, not a list')
         if len(raw) > most and cut is None:
             raise Violation(f'`{where}` has {len(raw)} entries, more than the {most} asked for')
-        if spec is number and all(type(x) is float for x in raw):
-            return raw  # nearly every answer: a list of floats
+        if spec is number and (not raw or set(map(type, raw)) == _FLOATS):
+            return raw  # nearly every answer: a list of floats (checked in C)
         kept = [spec(x, f'{where}[{k}]') for k, x in enumerate(raw[:most])]
         return kept if len(raw) <= most else kept + [f'[... {len(raw) - most} more {cut} not kept]']
     return parse

@@ -114,6 +114,10 @@ class Worker:
             'load_budget': settings.load_timeout * 0.8,
             'limits': settings.limits.to_dict()}, settings.load_timeout)
 
+    def waiting(self):
+        """Whether nothing the worker sent is there to read yet."""
+        return not select.select([self.from_worker], [], [], 0)[0]
+
     def ask(self, request, timeout):
         """Send a request; ``WorkerGone`` when the worker does not read it within ``timeout``."""
         try:
@@ -277,7 +281,8 @@ class Session:
 
     def load(self, meanwhile=None):
         """Start a worker; returns its ``Loaded`` answer (with ``error`` when loading failed).
-        ``meanwhile()``, if given, runs while the worker starts and loads the submission."""
+        ``meanwhile(waiting)``, if given, runs while the worker starts and loads the submission;
+        ``waiting()`` says whether the worker's answer is still to come."""
         if self.path is not None and not os.path.lexists(self.path):  # a link: refused by its copy
             return Loaded(error=f'{os.path.basename(self.path)}: no such file or folder.')
         self.worker = None
@@ -298,7 +303,7 @@ class Session:
         except WorkerGone as e:
             gone = e
         if meanwhile is not None:  # the grader's own work: none of its errors is the worker's
-            meanwhile()
+            meanwhile(self.worker.waiting if gone is None else lambda: False)
         try:
             if gone is not None:
                 raise gone
@@ -317,11 +322,13 @@ class Session:
             self.loaded_error = loaded.error
         return loaded
 
-    def run(self, task, items, timeout=None):
+    def run(self, task, items, timeout=None, meanwhile=None):
         """One result per item (a ``GraphResult`` or ``MlpResult``): the worker's answer, or a
         result whose ``error`` says why there is none (``answers.Strikes``: every request
         either gets an answer or a reason for each of its items, after at most
-        ``MAX_RESTARTS`` workers)."""
+        ``MAX_RESTARTS`` workers).  ``meanwhile()``, if given, runs once the request is sent
+        (the grader's own work, while the worker runs it), or not at all: what it did not do,
+        an error of its own included, is for the caller to do again."""
         timeout = timeout or self.settings.check_timeout
         self.sent.append((task, items))
         results = []
@@ -334,7 +341,8 @@ class Session:
                 self.strikes.restarts += 1
                 self.load()
                 continue
-            results += self._ask(task, items[len(results):], timeout)
+            results += self._ask(task, items[len(results):], timeout, meanwhile)
+            meanwhile = None
         return results
 
     def _stopped(self):
@@ -345,12 +353,17 @@ class Session:
             return 'not run: the submission could not be loaded again'
         return self.strikes.stopped()
 
-    def _ask(self, task, items, timeout):
+    def _ask(self, task, items, timeout, meanwhile=None):
         """The results of one request: at least one (an answer, or why there is none)."""
         self.requests += 1
         results = []
         try:
             self.worker.ask({'id': self.requests, 'task': task, 'items': items}, timeout)
+            if meanwhile is not None:
+                try:
+                    meanwhile()
+                except Exception:  # the grader's, raised again by its caller: read the answers
+                    pass
             while True:
                 result = answer(self.worker.receive(timeout), task, items, len(results),
                                 self.requests)

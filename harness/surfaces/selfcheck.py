@@ -13,7 +13,7 @@ import os
 import random
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 import time
@@ -52,7 +52,10 @@ class LocalSession:
         self.restarts = 0  # no worker to lose: the learner's own process
         self.interfered = ''
 
-    def run(self, task: str, items: list[dict[str, Any]], timeout: float | None = None) -> list[Any]:
+    def run(self, task: str, items: list[dict[str, Any]], timeout: float | None = None,
+            meanwhile: Callable[[], object] | None = None) -> list[Any]:
+        """As ``Session.run``; ``meanwhile`` is not run: with no worker to overlap, its caller
+        does that work after."""
         timeout = timeout or self.settings.check_timeout
         parse = RESULTS[task].parse
         stop = self.strikes.stopped()

@@ -194,7 +194,7 @@ def _code_objects(modules, frame):
 def _codes_of(value):
     value = getattr(value, '__func__', value)  # staticmethod, classmethod
     if isinstance(value, property):
-        return [f.__code__ for f in (value.fget, value.fset, value.fdel) if f is not None]
+        return [c for f in (value.fget, value.fset, value.fdel) for c in _codes_of(f)]
     code = getattr(value, '__code__', None)
     return [code] if isinstance(code, _CodeType) else []
 

@@ -80,8 +80,8 @@ def serve(rfd, wfd):
     Everything the loop calls is bound here, before the submission loads: replacing an
     attribute of this module (``run_graph``) or another changes nothing it runs, and changing
     what those functions call is seen by the guard (``guard.py``)."""
-    asked, audit, install, seed, sending = (protocol.asked, sys.audit, guard.install, random.seed,
-                                            guard.SEND)
+    asked, audit, install, seed, sending, pack = (protocol.asked, sys.audit, guard.install,
+                                                  random.seed, guard.SEND, protocol.pack)
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
     number, renumber = identity.install, identity.reset
     hello = asked(rfd)
@@ -134,7 +134,7 @@ def serve(rfd, wfd):
             seed(hello.get('seed', 0))
             renumber(hello.get('seed', 0), item.get('order', 0))
             result = run(request['task'], item, classes, backend, loaded.own)
-            reply(id=request['id'], item=k, result=result)
+            reply(id=request['id'], item=k, result=pack(result))
         reply(id=request['id'], done=True)
 
 
