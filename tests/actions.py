@@ -52,6 +52,7 @@ class _API(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(size) if size else b''
         self.server.calls.append((self.command, self.path, json.loads(body) if body else None))
         reply = json.dumps({'id': 1, 'url': 'http://127.0.0.1/check', 'html_url': 'http://127.0.0.1/run',
+                            'check_suite_url': 'http://127.0.0.1/check-suites/1',
                             'check_runs': [{'id': 1}], 'total_count': 1}).encode()
         self.send_response(201 if self.command == 'POST' else 200)
         self.send_header('Content-Type', 'application/json')

@@ -41,6 +41,14 @@ def test_example_gets_its_expected_verdict(name, run_cli, tmp_path):
         assert roots[0]['misconception']['method'] == want['bug'][1], roots[0]
         assert all(c['misconception'] == roots[0]['misconception'] for c in report['checks']
                    if c['consequence_of'])
+        # every surface: the console's one headline, every JUnit failure at that method
+        assert '1 bug(s) found' in result.stdout, result.stdout
+        at = f'at {report["class_info"]["Value"]["name"]}.{want["bug"][1]} ('
+        failures = ET.parse(tmp_path / 'junit.xml').getroot().findall('.//failure')
+        assert failures and all(at in f.text for f in failures), [f.text[-200:] for f in failures]
+        html = (tmp_path / 'report.html').read_text()
+        fixes = html.split('What to fix', 1)[1].split('</ul>', 1)[0]
+        assert fixes.count('<li') == 1 and want['bug'][1] in fixes, fixes
     for check_id, status in want.get('status', {}).items():
         assert checks[check_id]['status'] == status, checks[check_id]
     if not named:

@@ -246,7 +246,7 @@ def test_lines_are_numbered_as_the_learner_sees_the_cell():
                       '\n    import math\n    math.nope()',
                       '%%time\n\nimport math\nmath.nope()')
     assert loaded.origins[id(ns['A'])] == 'cell 1, line 3'
-    assert methods(ns['A'], None) == {'f': {'file': 'cell 1', 'line': 4}}
+    assert methods(ns['A'], None) == {'f': {'file': 'cell 1', 'line': 4, 'rule': False}}
     assert [f[1][-17:] for f in loaded.failures] == ['(cell 1, line 7).', '(cell 2, line 3).',
                                                      '(cell 3, line 4).']
 

@@ -119,10 +119,17 @@ def test_classroom_posts_and_prints_the_true_points_and_only_failures_are_red(gr
     missing = [t for t in runs['partial']['tests'] if t['status'] == 'error']
     assert missing and all('not implemented' in t['message'] for t in missing
                            if t['name'].startswith('ops.'))
+    # one root cause, charged once (the default rubric): the red crosses are its most valuable
+    # check's points, each at the rule's line in __add__; the checks it explains keep theirs
+    report = load(graded, 'failing')[0]
+    charged = [c['id'] for c in report['checks'] if c['required'] and c['status'] == 'failed'
+               and c['score'] < c['max_score']]
     red = classroom_reporter(runs['failing'])[2]
-    assert 'ops.add' in red
-    add = next(t for t in runs['failing']['tests'] if t['name'] == 'ops.add')
-    assert add['filename'] == 'submissions/bug_overwrite_grad.py' and add['line_no'] == 22  # the rule's def, in __add__
+    assert len(charged) == 1 and red and all(n.startswith(charged[0]) for n in red), (charged, red)
+    crosses = [t for t in runs['failing']['tests'] if t['status'] == 'fail']
+    assert {(t['filename'], t['line_no']) for t in crosses} == {('submissions/bug_overwrite_grad.py', 22)}
+    kept = [t['name'] for t in runs['failing']['tests'] if 'its points kept' in t['name']]
+    assert kept and all(t['status'] == 'pass' for t in runs['failing']['tests'] if t['name'] in kept)
     unloaded = runs['unloadable']['tests']
     assert {t['status'] for t in unloaded} == {'error'} and 'syntax error' in unloaded[0]['message']
 
@@ -135,13 +142,36 @@ def test_the_classroom_reporters_own_code_prints_the_true_points(graded, workspa
     for kind in ('passing', 'failing', 'partial', 'unloadable'):
         report = load(graded, kind)[0]
         line = (graded[kind][0].parent / 'github_output').read_text().strip()
-        out, _, _ = actions.run(actions.CLASSROOM, workspace, {'runners': 'micrograde'},
-                                {'MICROGRADE_RESULTS': line.removeprefix('result=')})
+        out, calls, _ = actions.run(actions.CLASSROOM, workspace, {'runners': 'micrograde'},
+                                    {'MICROGRADE_RESULTS': line.removeprefix('result=')})
         score, total = report['score'], report['max_score']
         assert f'Total points for micrograde: {score:.2f}/{total:g}' in out, out[-2000:]
-        assert f'::notice title=Autograding complete::Points {score:g}/{total:g}' in out
+        # notify-classroom.js posts the points on the check run (older builds print a notice)
+        posted = [body['output']['summary'] for _, _, body in calls if body and 'output' in body]
+        assert f'Points {score:g}/{total:g}' in posted or \
+            f'::notice title=Autograding complete::Points {score:g}/{total:g}' in out, (posted, out)
         assert ('❌' in out) == (kind == 'failing'), kind
         assert ('::error::Some tests failed.' in out) == (report['verdict'] == 'failed')
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_every_consumer_shows_the_reports_score(graded, kind):
+    """Charged once per root cause (the default rubric), a failure's consequences keep their
+    points: each consumer must show that score, not one of its own counting."""
+    report, junit, gradescope = load(graded, kind)
+    score, total = report['score'], report['max_score']
+    folder, _, console = graded[kind]
+    assert f'score {score:g} / {total:g}' in console
+    assert gradescope['score'] == score == sum(t['score'] for t in gradescope['tests'])
+    props = {p.get('name'): p.get('value') for p in junit.iter('property')}
+    assert (props['score'], props['max_score']) == (f'{score:g}', f'{total:g}')
+    html = (folder / 'report.html').read_text(encoding='utf-8')
+    assert f'score {score:g} / {total:g}' in html
+    posted, printed, _, _ = classroom_reporter(json.loads((folder / 'classroom.json').read_text()))
+    assert posted == (score, total) and printed == score
+    if kind == 'failing':  # the example's one bug, charged once: its consequences kept points
+        kept = [c for c in report['checks'] if c['consequence_of'] and c['score'] == c['max_score'] > 0]
+        assert kept and score > sum(c['score'] for c in report['checks'] if c['status'] == 'passed')
 
 
 def test_every_submission_has_the_rubrics_maximum(graded):
@@ -383,7 +413,8 @@ def test_a_root_cause_costs_once_when_the_rubric_says_so_else_every_check(tmp_pa
         link(report)
         return rubric.apply(report)
 
-    once, every = graded(dataclasses.replace(Rubric.load(), charge='cause')), graded(Rubric.load())
+    assert Rubric.load().charge == 'cause'  # the default rubric charges a root cause once
+    once, every = graded(Rubric.load()), graded(dataclasses.replace(Rubric.load(), charge='check'))
     assert once.max_score == every.max_score == Rubric.load().total()
     # charged once: backward.accumulate's 2 points (its most valuable check); ops.add (1) and
     # mlp.gradients (2), which it explains, keep theirs; every other check was not run here

@@ -7,6 +7,7 @@ from micrograde.diagnose.diagnosis import blame, misconception, topological_viol
 from micrograde.model.results import Code, Counterexample, Misconception
 from micrograde.checks.registry import check, failed, passed, skipped
 from micrograde.checks.trials import item, judged, needs, run_graphs
+from micrograde.worker.ops import FORMS
 
 WALKS = {name: (what, graphs) for name, what, graphs in cases.BACKWARD}
 REPEAT = cases.REPEAT
@@ -39,7 +40,7 @@ def graph_walk(ctx, name):
     if not walked:
         return skipped(f'its graphs stop inside ops that fail their own checks '
                        f'({", ".join(f"ops.{c}" for c in sorted(failing))})')
-    return judged(walked, WALKS[name][0], ctx.trusted())
+    return judged(walked, WALKS[name][0], ctx.trusted(), ctx.suspects())
 
 
 #: The walks that judge the order of the ``_backward`` calls: a wrong local rule is not theirs
@@ -128,7 +129,7 @@ def repeat(ctx):
     same = all(close(actual.grads2[i], actual.grads[i]) for i in leaves)
     # both an `=` for `+=` and a visited flag leave a second pass changing nothing; only the
     # first is in the rules of the graph's own ops, whose checks (a value used twice) then fail
-    assigned = bool({node.capability for node in REPEAT.nodes} & ctx.failing_ops())
+    assigned = bool(_assigning(ctx))
     stopped = _stopped(actual, ref, leaves)
     why = ('the second backward() changed nothing because the gradient is assigned instead of '
            'accumulated (`grad = ...` where it must be `grad += ...`): each pass writes the same '
@@ -151,9 +152,12 @@ def repeat(ctx):
 
 
 def _assigning(ctx):
-    """The failing check of an op the repeat graph uses: its rule explains the second pass."""
-    ops = {node.capability for node in REPEAT.nodes}
-    return next(f'ops.{cap}' for cap in sorted(ctx.failing_ops() & ops))
+    """The failing check of an op the repeat graph uses, in any of its forms (`a + 2.0` fails
+    where `a + b` passes with the rule of the same method): its rule explains the second pass;
+    ``''`` when none fails."""
+    ops = {node.op for node in REPEAT.nodes}
+    return next((f'ops.{cap}' for cap in sorted(ctx.failing_ops())
+                 if cap in FORMS and FORMS[cap][0].name in ops), '')
 
 
 def _stopped(actual, ref, leaves):

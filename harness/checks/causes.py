@@ -14,9 +14,11 @@ from micrograde.model.results import Code
 DOWNSTREAM = ('mlp.gradients', 'mlp.step')
 #: What a check says when it saw wrong gradients but no rule or walk that makes them.
 VAGUE = frozenset({Code.GRADIENTS_DISAGREE, Code.ORDER_DEPENDENT})
+#: Misconceptions of an op's rule: a method that writes no rule cannot hold one.
+RULES = frozenset({Code.ASSIGNED, Code.NO_UPSTREAM, Code.NO_BACKWARD, Code.RULE_ON_OPERAND,
+                   Code.WRONG_DERIVATIVE})
 #: Misconceptions that spoil gradients wherever the rule or the walk runs.
-SPOILS = WALK | {Code.ASSIGNED, Code.NO_UPSTREAM, Code.NO_BACKWARD, Code.RULE_ON_OPERAND,
-                 Code.WRONG_DERIVATIVE}
+SPOILS = WALK | RULES
 
 
 def link(report):
@@ -26,15 +28,25 @@ def link(report):
     its rule seen in a correct op) joins a root of its code, else the first wrong rule or walk."""
     failures = [c for c in report.checks if c.status in ('failed', 'error')]
     named = [c for c in failures if c.misconception is not None]
+    seen = {c.id for c in named if c.misconception.line}  # the rule's (or raise's) line observed
+
+    def key(check):
+        """One bug: where the wrong rule was seen; a location not seen (a rule missing, a wrong
+        value: the method the op is called through, a guess) is one bug of its op, in all its
+        forms (`a * b` and `2.0 * a` both reach __mul__, whatever __rmul__ says)."""
+        m = check.misconception
+        return m.key if check.id in seen or not m.op else f'{m.code}:{m.op}'
     for check in named:
         m = check.misconception
         where = report.methods.get(m.method) or {}
+        if check.id not in seen and where.get('rule') is False and m.code in RULES:
+            m.method, where = '', {}  # a guess, and that method writes no rule: not there
         m.file, m.line = where.get('file', ''), m.line or where.get('line')
         m.evidence.append(check.id)
     roots = {}
     located = [c for c in named if c.misconception.method and c.misconception.code not in VAGUE]
     for check in located:
-        root = roots.setdefault(check.misconception.key, check)
+        root = roots.setdefault(key(check), check)
         if root is not check:
             _under(check, root)
     spoiling = next((r for r in roots.values() if r.misconception.code in SPOILS), None)
@@ -44,7 +56,7 @@ def link(report):
         code = check.misconception.code
         root = next((r for r in roots.values() if r.misconception.code == code), spoiling)
         if root is None:
-            root = roots.setdefault(check.misconception.key, check)
+            root = roots.setdefault(key(check), check)
         if root is not check:
             _under(check, root)
     for check in failures:
@@ -52,7 +64,7 @@ def link(report):
             continue
         said = next((c for c in named if c.id == check.consequence_of), None)
         check.consequence_of = ''
-        root = roots.get(said.misconception.key) if said else \
+        root = roots.get(key(said)) if said else \
             spoiling if check.id in DOWNSTREAM else None
         if root is not None:
             _under(check, root)

@@ -94,15 +94,26 @@ class Context:
                 if c.category == 'ops' and c.status in ('failed', 'error')}
 
     def trusted(self):
-        """The ops (graph names) whose every form checked so far passed its own check: a wrong
-        gradient elsewhere is never blamed on their rules (one bug, at the op that holds it)."""
+        """The ops (graph names) whose every form checked so far passed its own check, or
+        failed only by a wrong rule seen in another op's method (`a + b` then `* k` with a wrong
+        `*`): a wrong gradient elsewhere is never blamed on their rules (one bug, at the op that
+        holds it)."""
+        from micrograde.diagnose.diagnosis import METHOD_OPS
         ops = {}
         for c in self.report.checks:
             cap = c.id.removeprefix('ops.')
             if c.category == 'ops' and cap in FORMS and c.status != 'skipped':
                 name = FORMS[cap][0].name
-                ops[name] = ops.get(name, True) and c.status == 'passed'
+                m = c.misconception
+                elsewhere = m is not None and m.line and METHOD_OPS.get(m.method, name) != name
+                ops[name] = ops.get(name, True) and (c.status == 'passed' or bool(elsewhere))
         return frozenset(op for op, ok in ops.items() if ok)
+
+    def suspects(self):
+        """The ops whose rules earlier findings named: where two models explain a graph alike,
+        the known bug is the likelier."""
+        return frozenset(c.misconception.op for c in self.report.checks
+                         if c.misconception is not None and c.misconception.op)
 
     def instead(self, name):
         """`` (there is X(): ...)`` when the Value has a method named like the absent ``name``

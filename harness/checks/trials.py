@@ -83,9 +83,9 @@ def needs(ctx, graphs):
         'needs an op the submission lacks'
 
 
-def judged(trials, passed_message, trusted=frozenset()):
+def judged(trials, passed_message, trusted=frozenset(), suspects=frozenset()):
     """An outcome from trials: passed when none failed, else the first failure explained (never
-    by the rule of a ``trusted`` op, one whose own checks pass)."""
+    by the rule of a ``trusted`` op, one whose own checks pass; ``suspects`` first)."""
     graded = [t for t in trials if t.expected is not None]
     output = ''.join(t.actual.output for t in trials)
     failing = [t for t in graded if t.failed]
@@ -94,7 +94,7 @@ def judged(trials, passed_message, trusted=frozenset()):
     if not failing:
         return passed(passed_message, output=output)
     t = failing[0]
-    found = explain(t.graph, t.actual, t.expected, t.mismatch, t.actual.order, trusted)
+    found = explain(t.graph, t.actual, t.expected, t.mismatch, t.actual.order, trusted, suspects)
     lost = t.mismatch.kind == 'error' and t.actual.error.lost
     return (error if lost else failed)(
         f'{len(failing)} of {len(graded)} graphs wrong: {found}', diagnosis=found.text,

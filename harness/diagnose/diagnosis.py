@@ -13,6 +13,7 @@ A mismatch is explained from first principles, not matched against known submiss
 * otherwise the op whose operand's gradient is wrong while its own is right is the culprit.
 """
 import math
+import re
 from dataclasses import dataclass, replace
 
 from micrograde import reference
@@ -43,6 +44,7 @@ class Diagnosis:
     text: str
     op: str = ''
     entry: int | None = None
+    raised: tuple = ()  # (the learner's function, line) an exception was raised at
 
     def __str__(self):
         return self.text
@@ -65,6 +67,9 @@ def misconception(found, graph, actual, trusted=frozenset()):
     one (``a / b`` as ``a * b**-1`` runs ``__mul__``'s): no method is named."""
     if found.code in WALK:
         return Misconception(found.code, method='backward')
+    if found.raised:  # where it was raised: `selff` in __neg__ breaks `a - b` there too
+        function, line = found.raised
+        return Misconception(found.code, METHOD_OPS.get(function, found.op), function, line=line)
     if found.code == Code.SINGLE_PRECISION:  # how every number is stored, not one op
         return Misconception(found.code, method='__init__')
     rules = actual.rules or ()
@@ -123,18 +128,43 @@ def describe_error(graph, error):
     return text
 
 
-def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset()):
+def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
+            suspects=frozenset()):
     """The misconception behind a mismatch, as a ``Diagnosis``: what is wrong, and where.
-    ``trusted``: ops whose own checks pass, never named as the culprit of another graph."""
+    ``trusted``: ops whose own checks pass, never named as the culprit of another graph;
+    ``suspects``: ops earlier findings named, tried first where models tie (`u + 2.0` then
+    `* k` reads the same with either op ignoring out.grad)."""
     if mismatch.kind == 'error':
         error = actual.error
         entry = error.node if error.stage == 'forward' else \
             actual.order[-1] if error.stage == 'backward' and actual.order else None
         node = graph.node(entry) if entry is not None and entry >= len(graph.inputs) else None
-        return Diagnosis(Code.EXCEPTION, mismatch.message, node.op if node else '', entry)
+        forward = node is not None and error.stage == 'forward'
+        raised = (error.function, error.line) if forward and error.function else ()
+        lacking = _lacking(error) if forward else None
+        if lacking is not None and lacking.name != node.op:
+            return Diagnosis(Code.MISSING_OP, f'{OPS[node.op].display} uses `{lacking.symbol}`, '
+                             f'which the Value does not define for these operands (no '
+                             f'{lacking.dunder}): {mismatch.message}', node.op, entry, raised)
+        return Diagnosis(Code.EXCEPTION, mismatch.message, node.op if node else '', entry, raised)
     if mismatch.kind == 'value':
         return _explain_value(graph, mismatch)
-    return _explain_grad(graph, actual, expected, mismatch, order, trusted)
+    return _explain_grad(graph, actual, expected, mismatch, order, trusted, suspects)
+
+
+#: Python's own words for an operator no operand defines: ``a ** -1`` with no ``__pow__``.
+UNSUPPORTED = re.compile(r"^(?:unsupported operand type\(s\) for (?P<binary>\*\*|[-+*/]|//)"
+                         r"(?: or pow\(\))?|bad operand type for unary (?P<unary>-)): ")
+#: The op each of those symbols is, binary or prefix.
+SYMBOLS = {(op.symbol, op.arity): op for op in OPS.values() if op.symbol}
+
+
+def _lacking(error):
+    """The op a ``TypeError`` says no operand defines (Python's own message), or ``None``."""
+    found = UNSUPPORTED.match(error.message or '') if error.type == 'TypeError' else None
+    if found is None:
+        return None
+    return SYMBOLS.get((found['binary'], 2) if found['binary'] else (found['unary'], 1))
 
 
 #: How close a number stored in 32 bits comes to the same number in 64: a few float32 ulps.
@@ -279,7 +309,7 @@ def _matches(graph, actual, model, every=False):
     return all(close(actual[i], model[i]) for i in graph.live() if every or i < len(graph.inputs))
 
 
-def _explain_grad(graph, actual, expected, m, order, trusted=frozenset()):
+def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspects=frozenset()):
     grads = actual.grads
     out = graph.output
     if actual.shadowed:
@@ -293,7 +323,7 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset()):
     local = local_derivatives(graph, expected.values)
     orders = visit_orders(graph)
     correct = orders['reverse topological']
-    ops = sorted({graph.node(i).op for i in correct} - trusted)
+    ops = sorted({graph.node(i).op for i in correct} - trusted, key=lambda op: (op not in suspects, op))
     if order is not None:
         clash = topological_violation(graph, order)
         if clash:

@@ -114,13 +114,14 @@ def _grade(report: Report, session: Session, config: Config) -> None:
 def void(report: Report, message: str, first: Check | None = None) -> None:
     """A worker that broke the protocol, or a submission that tampered with it, may have forged
     any answer: no check stands, and none it never reached is merely skipped.  Every check
-    fails with ``message``; ``first``, a finding for staff, heads the report."""
+    fails with ``message`` at its own cost (no finding explains it, so none keeps points);
+    ``first``, a finding for staff, heads the report."""
     kept = {c.id for c in report.checks}
     report.checks += [Check(i, i.partition('.')[0], Status.FAILED) for i in ('load', *check_ids())
                       if i not in kept]
     for check in report.checks:
         check.status, check.message, check.diagnosis = Status.FAILED, message, message
-        check.counterexample = None
+        check.counterexample, check.misconception, check.consequence_of = None, None, ''
     if first is not None:
         report.checks.insert(0, first)
 

@@ -34,7 +34,7 @@ class Rubric:
     source: str = ''
     imports: tuple = ALLOWED_IMPORTS
     answer_keys: tuple = ANSWER_KEY_LIBRARIES
-    charge: str = 'check'
+    charge: str = 'cause'
 
     @classmethod
     def load(cls, path=None):
@@ -71,7 +71,7 @@ class Rubric:
         _known('check id or category in advisory', advisory, [*CATEGORIES, *ids])
         imports = _list(data, 'allowed_imports', list(ALLOWED_IMPORTS))
         answer_keys = _list(data, 'answer_key_libraries', list(ANSWER_KEY_LIBRARIES))
-        charge = data.get('charge', 'check')
+        charge = data.get('charge', 'cause')
         _known('charge', [charge], CHARGES)
         return cls(frozenset(required), frozenset(advisory), points, check_points, default_vis,
                    check_vis, text, tuple(imports), tuple(answer_keys), charge)

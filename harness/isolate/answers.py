@@ -187,7 +187,8 @@ STAGES = ('leaf', 'forward', 'backward', 'constructor', 'parameters', 'build', '
           'grads', 'step', 'zero_grad')
 
 FAILURE = record({'stage': one_of(*STAGES), 'type': text('name'), 'message': text('message'),
-                  'node': optional(integer()), 'missing': boolean, 'where': text('where')},
+                  'node': optional(integer()), 'missing': boolean, 'where': text('where'),
+                  'function': name, 'line': integer(1)},
                  required=('stage', 'type', 'message'))
 GRAPH = record({'values': listed(number), 'grads': listed(number),
                 'grads2': optional(listed(number)), 'order': optional(listed(integer())),
@@ -208,8 +209,8 @@ LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text
                  'seconds': optional(seconds),
                  'classes': mapping(name, text('where'), KEEP_COUNT['roles']),
                  'class_info': mapping(name, CLASS_INFO, KEEP_COUNT['roles']),
-                 'methods': mapping(text('name'), record({'file': text('where'),
-                                                          'line': integer(1)}, ('file', 'line')),
+                 'methods': mapping(text('name'), record({'file': text('where'), 'line': integer(1),
+                                                          'rule': boolean}, ('file', 'line')),
                                     KEEP_COUNT['methods'])},
                 required=('nonce', 'type', 'output'))
 ITEM = record({'nonce': text('name'), 'id': integer(1, 1 << 62), 'item': integer(),
@@ -229,6 +230,8 @@ class Failure:
     node: int | None = None  # the graph entry being computed
     missing: bool = False    # the op does not exist, rather than exists and broke
     where: str = ''          # the submission's line it was raised from: 'engine.py, line 4: ...'
+    function: str = ''       # the learner's function (method) it was raised in, and its line
+    line: int | None = None
 
     @classmethod
     def parse(cls, raw):

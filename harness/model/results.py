@@ -78,6 +78,7 @@ class Code(enum.StrEnum):
     SINGLE_PRECISION = 'single_precision'  # values held as float32
     INPUT_CHANGED = 'input_changed'        # an op changed its input's value
     EXCEPTION = 'exception'                # the learner's code raised
+    MISSING_OP = 'missing_op'              # an op's method uses an operator the Value lacks
     NOT_SEEDED = 'not_seeded'              # backward() does not set the root's grad to 1
     NOT_TOPOLOGICAL = 'not_topological'    # backward() calls the rules in a wrong order
     REPEATED = 'repeated'                  # backward() runs a rule more than once
@@ -99,6 +100,7 @@ TITLES = {
     Code.SINGLE_PRECISION: 'values stored as 32-bit floats',
     Code.INPUT_CHANGED: 'an op changes its input',
     Code.EXCEPTION: 'exception in the learner\'s code',
+    Code.MISSING_OP: 'an op uses an operator the Value does not define',
     Code.NOT_SEEDED: 'root gradient not seeded with 1',
     Code.NOT_TOPOLOGICAL: 'backward order not topological',
     Code.REPEATED: 'gradients propagated more than once',
@@ -123,8 +125,12 @@ class Misconception:
     @property
     def key(self) -> str:
         """What makes two findings one root cause: where the wrong rule lives (one method, one
-        line: one bug, whatever each graph showed of it), else its code and op."""
-        return f'{self.method}:{self.line}' if self.method else f'{self.code}:{self.op}'
+        line: one bug, whatever each graph showed of it), else its code and op.  An operator
+        the Value lacks is one bug of the op that uses it, in each of its forms (``a / b`` and
+        ``2.0 / a`` both reach for ``**``)."""
+        if self.method and self.code != Code.MISSING_OP:
+            return f'{self.method}:{self.line}'
+        return f'{self.code}:{self.op}'
 
     @property
     def title(self) -> str:

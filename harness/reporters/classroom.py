@@ -14,8 +14,10 @@ with it (src/):
 
 So the tests are the rubric's points, one test per point (per ``unit``, the points' greatest
 common divisor): only checks worth points are listed (a 0-point test would change the ratio),
-each as many times as its points, all passing or none; the first holds the check's score, so
-both figures are the true score. A check not run because the learner has not written what it
+each as many times as its points, as many of them passing as the points it kept; the first
+holds the check's score, so both figures are the true score. A failure that costs nothing (a
+consequence of another check's root cause, under the rubric's ``charge = "cause"``) keeps its
+points: its tests pass, named and explained as that consequence. A check not run because the learner has not written what it
 needs (an op not implemented) is ``error`` with the reason, not a red cross; advisory
 findings, worth nothing, are in the JUnit, HTML and console reports. The top-level status is
 ``fail`` exactly when micrograde's verdict is failed.
@@ -54,6 +56,11 @@ def _tests(report, check, size, unloaded):
     where = place(report, check)
     count = round(Fraction(str(check.max_score)) / size)
     outcome = check.outcome
+    kept = round(Fraction(str(check.score)) / size)  # tests that pass: the points it kept
+    name = check.id
+    if outcome.failure and kept:
+        name += f' (fails, a consequence of {check.consequence_of}: its points kept)' \
+            if check.consequence_of else ' (fails, its points kept)'
     if outcome is Outcome.PASSED:
         message = clean(check.message)
     elif outcome is Outcome.SKIPPED:
@@ -62,8 +69,9 @@ def _tests(report, check, size, unloaded):
     else:
         message = failure_text(check)
     ce = check.counterexample
-    return [{'name': check.id + (f' (point {k} of {count})' if count > 1 else ''),
-             'status': STATUS[outcome], 'score': check.score if k == 1 else 0.0,
+    return [{'name': name + (f' (point {k} of {count})' if count > 1 else ''),
+             'status': 'pass' if k <= kept else STATUS[outcome],
+             'score': check.score if k == 1 else 0.0,
              'max_score': float(size), 'message': clean(message, LIMIT),
              'test_code': clean(ce.code) if ce and k == 1 else '',
              'filename': where['file'] if where else '',

@@ -1,7 +1,8 @@
 """Where the learner's code behind any check is, as a file and a line a CI annotator opens.
 
 ``place(report, check)`` is ``{'method', 'file', 'line', 'cell'}`` for every check of a loaded
-submission, most precise first: the learner's line an exception came from (``(at engine.py, line
+submission, most precise first (a consequence of another check's root cause: that cause's
+method): the learner's line an exception came from (``(at engine.py, line
 31: ...)`` in the message), the method an op or backward check exercises, the op a fuzzed graph
 blames, the class an MLP check builds, the line a load error names; else the ``Value`` class.
 
@@ -30,7 +31,9 @@ _MLP_CLASS = {'mlp.forward': 'Neuron'}
 def place(report, check):
     """``{'method', 'file', 'line', 'cell'}`` of the learner's code behind ``check``, or ``None``
     when nothing of the submission could be located (it did not load and names no line)."""
-    found = (_raised(report, check) or _method(report, check) or _blamed(report, check)
+    # a consequence is at its root cause's method (one bug, one place), not where it surfaced
+    found = (check.consequence_of and _method(report, check) or _raised(report, check)
+             or _method(report, check) or _blamed(report, check)
              or _class(report, _MLP_CLASS.get(check.id, 'MLP') if check.category == 'mlp' else '')
              or (_named(report, check.message, 'load') if check.category == 'load' else None)
              or _class(report, 'Value'))

@@ -142,6 +142,16 @@ class Session:
         return f'micrograde: {self.path} (profile {self.profile}, seed {self.seed}; graded once, ' \
                f'on first use)'
 
+    def pytest_terminal_summary(self, terminalreporter):
+        """The score, as every other surface shows it (the rubric's, not a count of items:
+        a failure explained by another keeps its points), once the submission was graded."""
+        cached = _cache_dir(self.run_id) / 'report.json'
+        if cached.exists():
+            from micrograde.reporters import json_report
+            r = json_report.read(cached)
+            terminalreporter.write_line(f'micrograde: {r.verdict.upper()}  score {r.score:g} / '
+                                        f'{r.max_score:g}')
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
         """The checks, as items, reported collected like any (the terminal's ``collected N

@@ -34,13 +34,16 @@ def number(x):
         return {'type': type(x).__name__}
 
 
-def error(exc, stage, node=None, missing=False, where=None):
-    """An exception as data; ``where``: the submission's line it was raised from."""
+def error(exc, stage, node=None, missing=False, where=None, frame=None):
+    """An exception as data; ``where``: the submission's line it was raised from; ``frame``
+    (``learner_frame``'s): also the function and line number, to locate the bug."""
     kind = 'TypeError' if isinstance(exc, NotAValue) else type(exc).__name__  # as Python says it
     found = {'stage': stage, 'node': node, 'type': kind, 'message': _text(exc),
              'missing': missing}
     if where:
         found['where'] = where
+    if frame and frame[1].isidentifier():
+        found['function'], found['line'] = frame[1], frame[2]
     return found
 
 
@@ -48,10 +51,10 @@ _WORKER = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the grader's fr
 
 
 def learner_frame(exc, own):
-    """``(where, function)`` of the innermost frame of the traceback that is the submission's
-    code (``own(filename)`` names its file, or is ``None`` for anyone else's): ``where`` as
-    ``'engine.py, line 40: return self * other**-1'``; ``None`` when the exception never passed
-    through it."""
+    """``(where, function, line)`` of the innermost frame of the traceback that is the
+    submission's code (``own(filename)`` names its file, or is ``None`` for anyone else's):
+    ``where`` as ``'engine.py, line 40: return self * other**-1'``; ``None`` when the exception
+    never passed through it."""
     found, tb = None, exc.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
@@ -63,7 +66,7 @@ def learner_frame(exc, own):
         return None
     label, filename, line, function = found
     text = linecache.getline(filename, line).strip()
-    return f'{label}, line {line}' + (f': {text[:120]}' if text else ''), function
+    return f'{label}, line {line}' + (f': {text[:120]}' if text else ''), function, max(1, line)
 
 
 def _text(exc):
@@ -192,7 +195,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
         except BaseException as e:
             frame = learner_frame(e, backend.own)
             return {'error': error(e, 'forward', n_inputs + k, missing(node, e, frame),
-                                   frame and frame[0]),
+                                   frame and frame[0], frame),
                     'values': _read(backend.data, vals)}
         vals.append(v)
     out = vals[graph['output']]
@@ -211,7 +214,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
         except BaseException as e:
             gone = isinstance(e, AttributeError) and getattr(type(out), 'backward', None) is None
             frame = learner_frame(e, backend.own)
-            result['error'] = error(e, 'backward', graph['output'], gone, frame and frame[0])
+            result['error'] = error(e, 'backward', graph['output'], gone, frame and frame[0], frame)
             if order is not None:
                 result['order'] = list(order)  # its last entry: the node whose rule raised
             break

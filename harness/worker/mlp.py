@@ -12,6 +12,7 @@ import inspect
 import numbers
 
 from .execute import error, learner_frame, number
+from .load.classes import runner
 
 
 def run_mlp(classes, item, own=None, attributes=None):
@@ -23,6 +24,7 @@ def run_mlp(classes, item, own=None, attributes=None):
     try:
         value, mlp = classes['Value'], classes['MLP']
         model = mlp(item['nin'], list(item['nouts']))
+        run = getattr(model, runner(mlp) or '__call__')  # model(x), or model.forward(x)
         stage = 'parameters'
         params = list(model.parameters())
         stage = 'build'
@@ -30,31 +32,31 @@ def run_mlp(classes, item, own=None, attributes=None):
                   'own': all(isinstance(p, value) for p in params),
                   'scalar': all(isinstance(getattr(p, data, None), numbers.Real) for p in params)}
         if item['action'] == 'build':
-            result['batched'] = _batched(model, _sample(value, item, item['xs'][0]))
+            result['batched'] = _batched(run, _sample(value, item, item['xs'][0]))
             return result
         stage = item['action']
         action = item['action']
         if 'params' in item:
             _assign(params, item['params'], data)
         if action == 'forward':
-            result['outputs'] = [_outputs(model(_sample(value, item, x)), data)
+            result['outputs'] = [_outputs(run(_sample(value, item, x)), data)
                                  for x in item['xs']]
         elif action == 'losses':
             result['losses'] = []
             for vector in item['param_sets']:
                 _assign(params, vector, data)
-                result['losses'].append(number(getattr(_loss(model, value, item), data)))
+                result['losses'].append(number(getattr(_loss(run, value, item), data)))
         elif action in ('grads', 'step', 'zero_grad'):
             for p in params:
                 setattr(p, grad, 0.0)
-            loss = _loss(model, value, item)
+            loss = _loss(run, value, item)
             loss.backward()
             result['loss'] = number(getattr(loss, data))
             result['grads'] = [number(getattr(p, grad)) for p in params]
             if action == 'step':
                 for p in params:
                     setattr(p, data, getattr(p, data) - item['lr'] * getattr(p, grad))
-                result['loss_after'] = number(getattr(_loss(model, value, item), data))
+                result['loss_after'] = number(getattr(_loss(run, value, item), data))
             if action == 'zero_grad':
                 model.zero_grad()
                 result['grads_after'] = [number(getattr(p, grad)) for p in params]
@@ -87,15 +89,15 @@ def _sample(value, item, x):
     return [value(v) for v in x] if item.get('values_in') else x
 
 
-def _batched(model, x):
-    """Whether the model takes a batch of samples rather than the lecture's one sample: one
-    sample raises, a batch of one does not."""
+def _batched(run, x):
+    """Whether the model (``run``: how it is called) takes a batch of samples rather than the
+    lecture's one sample: one sample raises, a batch of one does not."""
     try:
-        model(x)
+        run(x)
         return False
     except Exception:
         try:
-            model([x])
+            run([x])
             return True
         except Exception:
             return False
@@ -111,11 +113,12 @@ def _outputs(out, data):
     return [number(getattr(o, data, o)) for o in out]
 
 
-def _loss(model, value, item):
-    """Squared error over the samples, as a Value built from the model's outputs."""
+def _loss(run, value, item):
+    """Squared error over the samples, as a Value built from the model's outputs (``run``:
+    how the model is called)."""
     loss = None
     for x, y in zip(item['xs'], item['ys']):
-        out = model(_sample(value, item, x))
+        out = run(_sample(value, item, x))
         out = out[0] if isinstance(out, (list, tuple)) else out
         d = out + value(-y)
         term = d * d

@@ -24,6 +24,17 @@ WRITTEN = ('__add__', '__mul__', 'backward', '_backward')
 SHAPE = ('data', 'grad', 'arithmetic', 'backward', '_backward')
 #: The number a leaf is built with to see where a Value keeps it.
 NUMBER = 1.5
+#: What a network is run through when its instances are not callable (``model(x)``): PyTorch's
+#: spelling, which learners bring to micrograd.
+FORWARD = ('forward',)
+
+
+def runner(cls):
+    """The name of the method that runs ``cls``'s instances on an input: ``__call__`` (the
+    lecture's ``model(x)``), else the first of ``FORWARD`` it has, else ``None``."""
+    if _defines(cls, '__call__'):
+        return '__call__'
+    return next((name for name in FORWARD if callable(getattr(cls, name, None))), None)
 
 
 class Found:
@@ -82,6 +93,9 @@ def find_roles(candidates, names, ours, origin):
         else:
             continue
         found[role].similar = similar(found[role].cls, EXPECTED.get(role, ()))
+        run = runner(found[role].cls) if role == 'MLP' else None  # the network the grader runs
+        if run not in ('__call__', None):  # graded through it: said in a load warning
+            found[role].similar['__call__'] = run
     return found
 
 

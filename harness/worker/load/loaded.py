@@ -84,6 +84,9 @@ class Loaded:
             if role != 'Value' and f.how != 'name':
                 self.warnings.append(f'no class named {names[role]!r}; {role} is `{f.cls.__name__}` '
                                      f'({f.origin}).')
+            walk = self._walk(f.cls) if role == 'Value' else None
+            if walk is not None:
+                self.warnings.append(walk)
             inner = nested(f.cls) if role == 'Value' else []
             if inner:
                 self.warnings.append(f'{f.cls.__name__}.__init__ defines {", ".join(inner)} as '
@@ -91,10 +94,30 @@ class Loaded:
                                      f'level too deep? ({f.origin})')
             for method, other in f.similar.items():
                 line, file = line_of(f.cls, other), f.origin.rpartition(', line ')[0]
-                self.warnings.append(f'{f.cls.__name__} has no method {method}() but has {other}()'
-                                     + (f' ({file or f.origin}, line {line})' if line else '') +
-                                     f': the grader calls {method}().')
+                there = f' ({file or f.origin}, line {line})' if line else ''
+                self.warnings.append(
+                    f'{f.cls.__name__} is not callable (no __call__) but has {other}(){there}: '
+                    f'graded through model.{other}(x) where the lecture calls model(x).'
+                    if method == '__call__' else f'{f.cls.__name__} has no method {method}() but '
+                    f'has {other}(){there}: the grader calls {method}().')
         return found
+
+    def _walk(self, cls):
+        """A Value with no ``backward()`` method, driven by the submission's own function
+        ``backward(v)`` instead: that function becomes its method (``v.backward()`` calls
+        ``backward(v)``, so every check, the MLP's loss too, runs the learner's walk, and an
+        ordering bug is located in it).  The load warning that says so, or ``None``."""
+        if callable(getattr(cls, 'backward', None)):
+            return None
+        for _, ns in self.namespaces:
+            fn = ns.get('backward')
+            code = getattr(fn, '__code__', None)
+            if isinstance(fn, types.FunctionType) and self.own(code.co_filename) and _one_argument(fn):
+                cls.backward = fn
+                return (f'{cls.__name__} has no backward() method; the function backward(v) '
+                        f'({self.own(code.co_filename)}, line {code.co_firstlineno}) is graded as '
+                        f'it: v.backward() runs backward(v).')
+        return None
 
     def _replaced(self, name):
         """The failed import that was to bind ``name``, when nothing has bound it since."""
@@ -159,6 +182,15 @@ class Loaded:
         return f'{message} in the submission' + (f' (it defines {", ".join(own)})' if own else '')
 
 
+def _one_argument(fn):
+    """Whether ``fn`` can be called with one positional argument (the root Value)."""
+    try:
+        inspect.signature(fn).bind(None)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def _source_file(cls):
     try:
         return os.path.abspath(inspect.getsourcefile(cls) or inspect.getfile(cls))
@@ -184,7 +216,10 @@ def methods(cls, root, limit=200):
                     filename = os.path.relpath(os.path.abspath(filename), root)
                 else:
                     continue  # not the submission's code: an installed library's
-                found[name] = {'file': filename, 'line': max(1, code.co_firstlineno)}
+                # whether it writes a rule (a function of its own): else its result's rule, if
+                # any, is another method's (``__sub__`` as ``self + (-other)``)
+                found[name] = {'file': filename, 'line': max(1, code.co_firstlineno),
+                               'rule': any(isinstance(c, types.CodeType) for c in code.co_consts)}
     except Exception:  # a hostile metaclass: no locations rather than no report
         pass
     return found

@@ -1,0 +1,52 @@
+"""Engines written as other repositories write them (rows of submissions/examples.toml, graded
+with their verdicts by tests/test_cli.py), each once misread, with bugs planted in them; and an
+exception reached through several ops: each bug one finding, at the method that holds it."""
+import json
+
+import pytest
+
+from conftest import SUBMISSIONS
+
+#: a bug planted in an engine: (engine, (old, new), the one bug as (code, method))
+MUTANTS = {
+    'backward_function_forward_order': ('backward_function.py', ('for node in reversed(topo):',
+                                                                 'for node in topo:'),
+                                        ('not_topological', 'backward')),
+    'mlp_forward_mul_assigns': ('mlp_forward_not_call.py', ('self.grad += other.data * out.grad',
+                                                            'self.grad = other.data * out.grad'),
+                                ('assigned', '__mul__')),
+}
+
+
+def _graded(run_cli, path, out):
+    result = run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+    assert 'Traceback' not in result.stdout + result.stderr, result.stderr
+    return result, json.loads((out / 'report.json').read_text())
+
+
+@pytest.mark.parametrize('name', sorted(MUTANTS))
+def test_a_bug_planted_in_a_real_engine_is_one_finding_at_its_method(name, run_cli, tmp_path):
+    engine, (old, new), (code, method) = MUTANTS[name]
+    source = (SUBMISSIONS / engine).read_text()
+    assert source.count(old) == 1
+    path = tmp_path / engine
+    path.write_text(source.replace(old, new))
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    assert result.returncode == 1
+    roots = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+             and not c['consequence_of']]
+    assert [((c['misconception'] or {}).get('code'), (c['misconception'] or {}).get('method'))
+            for c in roots] == [(code, method)], roots
+    assert report['methods'][method]['line'] <= roots[0]['misconception']['line']
+
+
+def test_an_exception_is_one_finding_where_it_was_raised_whatever_op_reached_it(run_cli, tmp_path):
+    """`selff` in __neg__ breaks `-a`, `a - b` and `2.0 - a` (both subtract as `self + (-other)`):
+    one bug, at __neg__'s line, not three at three methods."""
+    _, report = _graded(run_cli, SUBMISSIONS / 'backwards_named_neg_raises.py', tmp_path)
+    checks = {c['id']: c for c in report['checks']}
+    root = checks['ops.sub']
+    assert root['misconception']['method'] == '__neg__' and not root['consequence_of']
+    assert 'selff' in (SUBMISSIONS / 'backwards_named_neg_raises.py').read_text().split(
+        '\n')[root['misconception']['line'] - 1]
+    assert [checks[i]['consequence_of'] for i in ('ops.rsub', 'ops.neg')] == ['ops.sub', 'ops.sub']
