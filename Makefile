@@ -12,7 +12,7 @@ PORT ?= 8000
 WORKERS ?= $(JOBS)
 STATE ?= micrograde-state
 
-.PHONY: install test test-all test-service grade batch examples bench bench-service serve oracles demo lint clean
+.PHONY: install actions test test-all test-service grade batch examples bench bench-service serve oracles demo lint clean
 
 # $(call apt,COMMAND,PACKAGE,WHAT WITHOUT IT): install a Debian package as root where COMMAND is missing
 define apt
@@ -35,13 +35,18 @@ $(STAMP): pyproject.toml
 	$(call apt,chromium,chromium,the browser tests of the HTML report are skipped)
 	@touch $(STAMP)
 
-test: install
+# the report consumers' own code (GitHub actions run under Node by tests/actions.py): checked out
+# from a local mirror of GitHub or GitHub itself; where neither is reachable their tests skip
+actions:
+	@bash tests/fetch_actions.sh
+
+test: install actions
 	$(BIN)/python -m pytest -q -n $(JOBS) -m 'not slow and not service'
 
-test-all: install
+test-all: install actions
 	$(BIN)/python -m pytest -q -n $(JOBS)
 
-test-service: install
+test-service: install actions
 	$(BIN)/python -m pytest -q -m service
 
 grade: install
