@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXPECTED, ROOT, SUBMISSIONS, validate_json
+from conftest import EXPECTED, ROOT, SUBMISSIONS, in_process, validate_json
 from micrograde.grader.rubric import Rubric
 from micrograde.surfaces import examples
 
@@ -106,15 +106,13 @@ def test_every_example_gets_one_grade_from_grade_batch_and_as_a_notebook(tmp_pat
     for p in examples:
         shutil.copy(p, folder / p.name)
         (folder / f'{p.stem}_nb.ipynb').write_text(_notebook(p.read_text()))
-    done = subprocess.run([MICROGRADE, 'batch', str(folder), '--out', str(tmp_path / 'out'),
-                           '-j', '2', '--seed', '0'], capture_output=True, text=True, timeout=1200)
+    done = in_process('batch', folder, '--out', tmp_path / 'out', '-j', '2', '--seed', '0')
     assert (tmp_path / 'out' / 'index.html').exists(), done.stdout + done.stderr
     batch = {d.name: json.loads((d / 'report.json').read_text())
              for d in (tmp_path / 'out').iterdir() if (d / 'report.json').exists()}
     for p in examples:
         out = tmp_path / f'{p.stem}.json'
-        subprocess.run([MICROGRADE, 'grade', str(p), '--seed', '0', '--json', str(out)],
-                       capture_output=True, timeout=600)
+        in_process('grade', p, '--seed', '0', '--json', out)
         alone = _graded(json.loads(out.read_text()))
         assert alone == _graded(batch[p.name]), p.name
         assert alone == _graded(batch[f'{p.stem}_nb.ipynb']), p.name
