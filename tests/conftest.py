@@ -26,10 +26,10 @@ os.environ.setdefault('MICROGRADE_CACHE', tempfile.mkdtemp(prefix='micrograde-te
 ROOT = Path(__file__).resolve().parent.parent
 #: Every example submission in one folder: submissions/'s files and the examples its table makes
 #: by an edit (``micrograde.surfaces.examples``), written for each test process.
-SUBMISSIONS = examples.assemble(tempfile.mkdtemp(prefix='micrograde-examples-'))
+SUBMISSIONS = examples.assemble(tempfile.mkdtemp(prefix='micrograde-examples-'), ROOT / 'submissions')
 atexit.register(shutil.rmtree, SUBMISSIONS, ignore_errors=True)
 #: What grading each example must give (``submissions/examples.toml``), by its path in SUBMISSIONS.
-EXPECTED = examples.table()
+EXPECTED = examples.table(ROOT / 'submissions')
 SCHEMAS = Path(__file__).resolve().parent / 'schemas'
 
 
