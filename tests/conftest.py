@@ -1,10 +1,12 @@
 import atexit
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 import jsonschema
@@ -24,10 +26,10 @@ os.environ.setdefault('MICROGRADE_CACHE', tempfile.mkdtemp(prefix='micrograde-te
 ROOT = Path(__file__).resolve().parent.parent
 #: Every example submission in one folder: submissions/'s files and the examples its table makes
 #: by an edit (``micrograde.surfaces.examples``), written for each test process.
-SUBMISSIONS = examples.assemble(tempfile.mkdtemp(prefix='micrograde-examples-'))
+SUBMISSIONS = examples.assemble(tempfile.mkdtemp(prefix='micrograde-examples-'), ROOT / 'submissions')
 atexit.register(shutil.rmtree, SUBMISSIONS, ignore_errors=True)
 #: What grading each example must give (``submissions/examples.toml``), by its path in SUBMISSIONS.
-EXPECTED = examples.table()
+EXPECTED = examples.table(ROOT / 'submissions')
 SCHEMAS = Path(__file__).resolve().parent / 'schemas'
 
 
@@ -50,9 +52,25 @@ def micrograde(*args, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def in_process(*args):
+    """The CLI run in this process by click's ``CliRunner``, from the project's folder, as
+    ``micrograde`` runs it but without a Python start and the grader's imports every time.
+    Like a process's end, an exception that escapes the command is in ``stderr`` with its
+    traceback. Tests where a fresh process is the point use ``micrograde``."""
+    from click.testing import CliRunner
+
+    from micrograde.surfaces.cli import main
+    with contextlib.chdir(ROOT):
+        result = CliRunner().invoke(main, [str(a) for a in args], prog_name='micrograde')
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += ''.join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, stderr)
+
+
 @pytest.fixture
 def run_cli():
-    return micrograde
+    return in_process
 
 
 def unnamed(want, checks):

@@ -72,7 +72,7 @@ def marks(reports):
 @pytest.fixture(scope='module')
 def graded(tmp_path_factory):
     """``micrograde batch submissions/ --roster`` (two sections, every other submission)."""
-    from conftest import micrograde
+    from conftest import in_process
     tmp = tmp_path_factory.mktemp('class')
     names = sorted(p.name for p in SUBMISSIONS.iterdir()
                    if not p.name.startswith(('.', '_')) and (p.is_dir() or p.suffix in ('.py', '.ipynb')))
@@ -83,7 +83,7 @@ def graded(tmp_path_factory):
         for k, name in enumerate(names):
             w.writerow([name, f's{k}', SECTIONS[k % 2]])
     out = tmp / 'out'
-    result = micrograde('batch', SUBMISSIONS, '--out', out, '--roster', roster, '-j', 2, timeout=900)
+    result = in_process('batch', SUBMISSIONS, '--out', out, '--roster', roster, '-j', 2)
     assert result.returncode in (0, 1), result.stdout + result.stderr
     reports = {name: json.loads((out / name / 'report.json').read_text()) for name in names}
     sections = {s: {n: reports[n] for k, n in enumerate(names) if SECTIONS[k % 2] == s}

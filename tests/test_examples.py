@@ -86,23 +86,25 @@ def test_gradescope_readme_gives_the_rubrics_total_and_setup_installs_cpu_torch(
 
 
 def test_every_example_is_a_file_or_an_edit_that_applies_exactly_as_its_row_says(tmp_path):
-    made = {p.name for p in examples.write(tmp_path)}
+    files = ROOT / 'submissions'
+    made = {p.name for p in examples.write(tmp_path, files)}
     edited = {name for name, row in EXPECTED.items() if 'edits' in row}
     assert made == edited and len(made) >= 20
     for name, row in EXPECTED.items():
         if name in made:
-            base = (examples.SUBMISSIONS / row.get('base', examples.BASE)).read_text()
-            assert (tmp_path / name).read_text() != base and not (examples.SUBMISSIONS / name).exists()
+            base = (files / row.get('base', examples.BASE)).read_text()
+            assert (tmp_path / name).read_text() != base and not (files / name).exists()
             compile((tmp_path / name).read_text(), name, 'exec')
         elif name != 'does_not_exist.py':  # the one example of a path that is not there
-            assert (examples.SUBMISSIONS / name).exists(), name
+            assert (files / name).exists(), name
     # and the suite grades them all: SUBMISSIONS holds both kinds
     assert {n for n in EXPECTED if (SUBMISSIONS / n).exists()} == set(EXPECTED) - {'does_not_exist.py'}
 
 
 def test_an_edit_applies_exactly_as_often_as_it_says_or_is_refused():
     def made(old, **times):
-        return examples.source('x.py', {'doc': 'x', 'edits': [{'old': old, 'new': 'NEW\n', **times}]})
+        return examples.source('x.py', {'doc': 'x', 'edits': [{'old': old, 'new': 'NEW\n', **times}]},
+                               ROOT / 'submissions')
     assert made('        self.grad = 1.0\n').count('NEW') == 1
     with pytest.raises(examples.EditError, match='found it 0 time'):
         made('        self.grad = 2.0\n')

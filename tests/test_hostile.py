@@ -11,6 +11,16 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from conftest import micrograde
+
+
+@pytest.fixture
+def run_cli():
+    """A grading process of its own per submission: what a hostile one does to its grader (kill
+    it, outlive it, flood it) must land on that process, never on the test's."""
+    return micrograde
+
+
 ENGINE = '''
 import math
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
-from conftest import SUBMISSIONS, micrograde, validate_junit
+from conftest import SUBMISSIONS, in_process, validate_junit
 from micrograde.checks import check_ids
 from micrograde.grader.config import Config
 
@@ -82,7 +82,7 @@ def test_advisory_findings_are_xfail_and_a_correct_engine_passes(pytester):
 def test_classroom_test_file_is_plain_tests_the_python_grader_reads(pytester):
     (pytester.path / 'micrograd.ipynb').write_bytes((SUBMISSIONS / 'lecture_notebook.ipynb').read_bytes())
     target = pytester.path / 'tests' / 'micrograde_test.py'
-    done = micrograde('classroom-tests', '--out', target, '--submission',
+    done = in_process('classroom-tests', '--out', target, '--submission',
                       pytester.path / 'micrograd.ipynb')
     assert done.returncode == 0, done.stderr
     tree = ast.parse(target.read_text())
@@ -94,7 +94,7 @@ def test_classroom_test_file_is_plain_tests_the_python_grader_reads(pytester):
     outcomes = result.parseoutcomes()
     assert result.ret == 0 and 'failed' not in outcomes
     assert sum(outcomes.get(k, 0) for k in ('passed', 'skipped', 'xfailed')) == len(EVERY)
-    assert micrograde('classroom-tests', '--out', pytester.path / 'checks.py', '--submission',
+    assert in_process('classroom-tests', '--out', pytester.path / 'checks.py', '--submission',
                       'x.py').returncode == 2
 
 

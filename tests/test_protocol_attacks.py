@@ -15,8 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SUBMISSIONS
+from conftest import ROOT, SUBMISSIONS, micrograde
 from test_service import redis_url_  # noqa: F401  (a fixture: a real redis-server with its password)
+
+
+@pytest.fixture
+def run_cli():
+    """A grading process of its own per attack: a worker that breaks the protocol must cost
+    that process's grade, never the test's."""
+    return micrograde
 
 ATTACKS = Path(__file__).with_name('attacks')
 #: Appended to the lecture's engine: an attack's ``_attack(self)`` runs at every backward().

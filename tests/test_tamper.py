@@ -208,13 +208,13 @@ def test_attack_on_grade(name, run_cli, tmp_path):
 @pytest.fixture(scope='module')
 def batch(tmp_path_factory):
     """Every attack graded in one batch, two at a time, from the warm template."""
-    from conftest import micrograde
+    from conftest import in_process
     folder = tmp_path_factory.mktemp('class')
     for name, (source, _) in ATTACKS.items():
         (folder / f'{name}.py').write_text(source)
     (folder / 'innocent.py').write_text(INNOCENT)
     out = tmp_path_factory.mktemp('out')
-    result = micrograde('batch', folder, '--out', out, '-j', '2', '--profile', 'quick', timeout=900)
+    result = in_process('batch', folder, '--out', out, '-j', '2', '--profile', 'quick')
     assert 'Traceback' not in result.stdout + result.stderr, result.stderr
     with open(out / 'gradebook.csv', newline='') as f:
         book = {row['id']: row for row in csv.DictReader(f)}
@@ -242,11 +242,11 @@ def test_attack_on_batch(name, batch):
 def test_no_example_trips_the_guard_in_a_batch(tmp_path):
     """numpy, matplotlib and graphviz take some of the watched routes themselves; every example
     (engines, notebooks, folders, installed packages) loads and is graded as before."""
-    from conftest import micrograde
+    from conftest import in_process
     folder = tmp_path / 'class'
     shutil.copytree(SUBMISSIONS, folder, symlinks=True)
     out = tmp_path / 'out'
-    result = micrograde('batch', folder, '--out', out, '-j', '2', '--profile', 'quick', timeout=1800)
+    result = in_process('batch', folder, '--out', out, '-j', '2', '--profile', 'quick')
     assert 'Traceback' not in result.stdout + result.stderr, result.stderr
     reports = [json.loads(p.read_text()) for p in out.glob('*/report.json')]
     assert len(reports) >= 30

@@ -70,17 +70,9 @@ class Context:
     report: object
     memo: dict = field(default_factory=dict)
 
-    @property
-    def budget(self):
-        return self.config.budget
-
-    @property
-    def classes(self):
-        return self.report.classes
-
-    @property
-    def capabilities(self):
-        return self.report.capabilities
+    budget = property(lambda self: self.config.budget)
+    classes = property(lambda self: self.report.classes)
+    capabilities = property(lambda self: self.report.capabilities)
 
     @property
     def usable(self):

@@ -123,6 +123,8 @@ def _serve(conn):
     try:
         for job in iter(conn.recv, None):
             conn.send(_grade_one(job, warm))
+    except (EOFError, BrokenPipeError):
+        pass  # the batch stopped (interrupted): nothing to send the report to
     finally:
         warm.close()
 
