@@ -108,6 +108,12 @@ def _built(ctx):
     return None if answers['build'].error or _interface(answers['build']) else answers
 
 
+def _answer(ctx, name):
+    """One of the MLP answers (``'grads'``, ``'zero_grad'``...), or ``None`` as ``_built``."""
+    answers = _built(ctx)
+    return None if answers is None else answers[name]
+
+
 def _interface(built):
     """Which part of the lecture's interface this MLP does not have, or ``''``."""
     if built.error and built.error.stage == 'constructor':
@@ -206,10 +212,9 @@ def _first_outputs(answer):
 @check('mlp.gradients')
 def gradients(ctx):
     """Every parameter's gradient against central finite differences of the network's own loss."""
-    answers = _built(ctx)
-    if answers is None:
+    grads = _answer(ctx, 'grads')
+    if grads is None:
         return None
-    grads = answers['grads']
     if grads.error:
         return failed(f'loss.backward() failed: {grads.error}')
     weights = reference_mlp(ctx.config.seed)[0]
@@ -272,10 +277,9 @@ def descent_step(ctx):
 
 @check('mlp.zero_grad')
 def zero_grad(ctx):
-    answers = _built(ctx)
-    if answers is None:
+    zero = _answer(ctx, 'zero_grad')
+    if zero is None:
         return None
-    zero = answers['zero_grad']
     err = zero.error
     if err and err.type == 'AttributeError' and 'zero_grad' in err.message:
         return skipped('no zero_grad() method')
@@ -288,10 +292,10 @@ def zero_grad(ctx):
 
 @check('mlp.one_neuron_layer', default='advisory')  # the lecture's own Layer has this flaw
 def one_neuron_layer(ctx):
-    answers = _built(ctx)
-    if answers is None:
+    one = _answer(ctx, 'one_neuron')
+    if one is None:
         return None
-    err = answers['one_neuron'].error
+    err = one.error
     if not err:
         return passed('a one-neuron hidden layer feeds the next layer')
     # the lecture's Layer returns a bare Value for one neuron: the next layer then iterates it

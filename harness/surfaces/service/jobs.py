@@ -137,21 +137,15 @@ class Jobs:
 
     def get(self, job_id, course=None, learner=None):
         """The job's summary, or ``None`` (also when it is not this course's or learner's)."""
-        query, args = f'SELECT {SUMMARY} FROM jobs WHERE id=?', [job_id]
-        for column, value in (('course', course), ('learner', learner)):
-            if value is not None:
-                query += f' AND {column}=?'
-                args.append(value)
+        query, args = _where(f'SELECT {SUMMARY} FROM jobs WHERE id=?', [job_id],
+                             course=course, learner=learner)
         with self._db() as db:
             row = db.execute(query, args).fetchone()
         return dict(row) if row else None
 
     def listing(self, course, learner=None, status=None):
-        query, args = f'SELECT {SUMMARY} FROM jobs WHERE course=?', [course]
-        for column, value in (('learner', learner), ('status', status)):
-            if value is not None:
-                query += f' AND {column}=?'
-                args.append(value)
+        query, args = _where(f'SELECT {SUMMARY} FROM jobs WHERE course=?', [course],
+                             learner=learner, status=status)
         with self._db() as db:
             return [dict(r) for r in db.execute(query + ' ORDER BY created', args)]
 
@@ -302,3 +296,13 @@ class Jobs:
             return db.execute('SELECT COALESCE(SUM(finished - started), 0) FROM jobs WHERE course=? '
                               'AND learner=? AND finished >= ? AND started IS NOT NULL',
                               (course, learner, since)).fetchone()[0]
+
+
+def _where(query, args, **columns):
+    """``query`` and ``args`` narrowed by each of ``columns`` given (``None``: any); the column
+    names are this module's own, only the values are parameters."""
+    for column, value in columns.items():
+        if value is not None:
+            query += f' AND {column}=?'
+            args = [*args, value]
+    return query, args
