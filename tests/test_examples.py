@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXPECTED, ROOT, SUBMISSIONS, validate_json
+from conftest import EXPECTED, ROOT, SUBMISSIONS, in_process, validate_json
 from micrograde.grader.rubric import Rubric
 from micrograde.surfaces import examples
 
@@ -120,3 +120,22 @@ def test_make_examples_writes_the_edited_examples_to_try_by_hand(tmp_path, capsy
                                      if 'edits' in row)
     assert (tmp_path / 'out' / 'bug_rsub_swapped.py').read_text() == \
         (SUBMISSIONS / 'bug_rsub_swapped.py').read_text()
+
+
+def test_a_missing_backward_is_one_finding_at_the_method_named_otherwise(tmp_path):
+    """An engine whose backward is called backwards(): every check that calls backward() fails
+    for that one reason, so they are listed under the one finding that says so, located at
+    backwards(); the other bug (`selff` in __neg__) stays a finding of its own."""
+    out = in_process('grade', SUBMISSIONS / 'backwards_named_neg_raises.py', '--seed', '0',
+                     '--json', tmp_path / 'report.json')
+    assert out.returncode == 1, out.stdout + out.stderr
+    report = json.loads((tmp_path / 'report.json').read_text())
+    roots = [c for c in report['checks']
+             if c['status'] in ('failed', 'error') and c['required'] and not c['consequence_of']]
+    assert sorted(c['misconception']['code'] for c in roots) == ['backward_missing', 'exception']
+    missing = next(c for c in roots if c['misconception']['code'] == 'backward_missing')
+    assert missing['id'] == 'capability.backward'
+    assert missing['misconception']['method'] == 'backwards'
+    under = {c['id'] for c in report['checks'] if c['consequence_of'] == 'capability.backward'}
+    assert {'backward.walk', 'mlp.gradients', 'mlp.step', 'mlp.zero_grad'} <= under
+    assert '2 bug(s) found' in out.stdout

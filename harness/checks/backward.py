@@ -18,7 +18,8 @@ def has_backward(ctx):
     """Whether there is a ``backward()`` at all: every other backward check needs one. Always
     reported, so every submission has the same checks and the same maximum score."""
     if 'backward' not in ctx.usable:
-        return failed('backward() is not implemented' + ctx.instead('backward'))
+        return failed('backward() is not implemented' + ctx.instead('backward'),
+                      **ctx.without_backward())
     return passed('backward() is implemented')
 
 

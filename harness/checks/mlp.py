@@ -216,7 +216,7 @@ def gradients(ctx):
     if grads is None:
         return None
     if grads.error:
-        return failed(f'loss.backward() failed: {grads.error}')
+        return failed(f'loss.backward() failed: {grads.error}', **ctx.without_backward())
     weights = reference_mlp(ctx.config.seed)[0]
     h = 1e-6
     sets = []
@@ -267,7 +267,7 @@ def descent_step(ctx):
     step = ctx.session.run('mlp', [_base(ctx, action='step', params=weights,
                                         lr=_step_size(answers['grads']))], _timeout(ctx))[0]
     if step.error:
-        return failed(f'a gradient-descent step failed: {step.error}')
+        return failed(f'a gradient-descent step failed: {step.error}', **ctx.without_backward())
     before, after = step.loss, step.loss_after
     ok = isinstance(before, float) and isinstance(after, float) and after < before
     return (passed if ok else failed)(
@@ -284,7 +284,7 @@ def zero_grad(ctx):
     if err and err.type == 'AttributeError' and 'zero_grad' in err.message:
         return skipped('no zero_grad() method')
     if err:
-        return failed(f'zero_grad() failed: {err}')
+        return failed(f'zero_grad() failed: {err}', **ctx.without_backward())
     left = [g for g in zero.grads_after if not close(g, 0.0)]
     return passed('zero_grad() zeroes every parameter\'s grad') if not left else failed(
         f'after zero_grad(), {len(left)} parameters still have a nonzero grad')

@@ -1,5 +1,6 @@
 """Which ops the submission has (the probe), and the capability checks that report it."""
 from micrograde.model import cases
+from micrograde.model.results import Code, Misconception
 from micrograde.diagnose.diagnosis import describe_error
 from micrograde.worker.ops import CAPABILITIES, NUMBER_FORMS, form
 from micrograde.checks.registry import check, failed, passed, skipped
@@ -62,7 +63,8 @@ def capability(ctx, cap):
     if state == 'absent':
         return (failed if required else skipped)(
             f'{cap} is not implemented' + ctx.instead(cap) + (' (required)' if required else ''),
-            required=required)
+            required=required, misconception=Misconception(Code.BACKWARD_MISSING, method=ctx.similar(cap) or cap)
+            if cap == 'backward' and required else None)
     return passed(f'{cap} is implemented' + (' but raises (see its ops check)' if state == 'broken'
                                              else ''), required=required)
 

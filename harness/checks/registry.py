@@ -107,10 +107,20 @@ class Context:
         return frozenset(c.misconception.op for c in self.report.checks
                          if c.misconception is not None and c.misconception.op)
 
+    def without_backward(self):
+        """For a failure of a check that calls backward(): with no backward() at all, it is a
+        consequence of the one finding that says so (``capability.backward``), not a bug of its
+        own."""
+        return {} if 'backward' in self.usable else {'consequence_of': 'capability.backward'}
+
+    def similar(self, name):
+        """The Value's method named like the absent ``name`` (``backprop`` for ``backward``), from
+        the loader's class report, or ``''``."""
+        return self.report.class_info.get('Value', {}).get('similar', {}).get(name, '')
+
     def instead(self, name):
-        """`` (there is X(): ...)`` when the Value has a method named like the absent ``name``
-        (``backprop`` for ``backward``), from the loader's class report; else ``''``."""
-        other = self.report.class_info.get('Value', {}).get('similar', {}).get(name)
+        """`` (there is X(): the grader calls name())`` where ``similar`` finds one; else ``''``."""
+        other = self.similar(name)
         return f' (there is {other}(): the grader calls {name}())' if other else ''
 
     def once(self, key, compute):

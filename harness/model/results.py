@@ -86,6 +86,7 @@ class Code(enum.StrEnum):
     VISITED_FLAG = 'visited_flag'          # a second backward() changes nothing or only part
     ORDER_DEPENDENT = 'order_dependent'    # the result follows the order a set iterates
     GRADIENTS_DISAGREE = 'gradients_disagree'  # wrong gradients no model explains
+    BACKWARD_MISSING = 'backward_missing'  # no backward() method (often one named otherwise)
 
 
 #: What each misconception is, in the words a class page and a CI summary show.
@@ -108,6 +109,7 @@ TITLES = {
     Code.VISITED_FLAG: 'a second backward() does not add the gradients again',
     Code.ORDER_DEPENDENT: 'result depends on the order a set iterates',
     Code.GRADIENTS_DISAGREE: 'gradients disagree (not localised)',
+    Code.BACKWARD_MISSING: 'no backward() method',
 }
 
 
