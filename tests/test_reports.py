@@ -397,6 +397,25 @@ def test_a_notebooks_source_lines_are_found_where_its_file_writes_them(indent):
                 assert json.dumps(code)[1:-1] in rows[found[number][line] - 1], (number, line)
 
 
+def test_advice_is_never_a_root_cause_nor_a_consequence():
+    """A rubric that makes ops advisory: the required fuzz check that shows the same wrong rule
+    is a finding of its own, not a consequence of the advice (which no consumer lists as a bug)."""
+    from micrograde.checks.causes import link
+    from micrograde.model.results import Check, Code, Misconception, Report
+    rubric = dataclasses.replace(Rubric.load(), advisory=frozenset({'ops'}))
+    report = Report('engine.py', methods={'__mul__': {'file': 'engine.py', 'line': 30}})
+    report.checks = [Check('ops.mul', 'ops', 'failed', 'm', consequence_of='capability.mul',
+                           misconception=Misconception(Code.ASSIGNED, 'mul', '__mul__', line=31)),
+                     Check('fuzz.dags', 'fuzz', 'failed', 'm',
+                           misconception=Misconception(Code.ASSIGNED, 'mul', '__mul__', line=31))]
+    link(report, rubric.counts)
+    advice, fuzz = report.checks
+    assert fuzz.consequence_of == '' and advice.consequence_of == ''
+    assert [(root.id, found) for root, found in rubric.apply(report).causes() if root.required] == \
+        [('fuzz.dags', [])]
+    assert advice.misconception.file == 'engine.py'  # advice is still placed at its method
+
+
 def test_a_root_cause_costs_once_when_the_rubric_says_so_else_every_check(tmp_path):
     from micrograde.checks.causes import link
     from micrograde.model.results import Check, Code, Misconception, Report

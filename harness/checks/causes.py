@@ -21,14 +21,13 @@ RULES = frozenset({Code.ASSIGNED, Code.NO_UPSTREAM, Code.NO_BACKWARD, Code.RULE_
 SPOILS = WALK | RULES
 
 
-def link(report):
+def link(report, counts=lambda check: check.required):
     """Set each failure's ``consequence_of`` (its root) and each root's evidence; place each
     misconception at its method's file (and line, unless the rule's own line was seen).
     Findings that say where the rule lives are roots first; one that does not (no model, or
     its rule seen in a correct op) joins a root of its code, else the first wrong rule or walk."""
-    failures = [c for c in report.checks if c.status in ('failed', 'error')]
-    named = [c for c in failures if c.misconception is not None]
-    seen = {c.id for c in named if c.misconception.line}  # the rule's (or raise's) line observed
+    failing = [c for c in report.checks if c.status in ('failed', 'error')]
+    seen = {c.id for c in failing if c.misconception and c.misconception.line}  # the line observed
 
     def key(check):
         """One bug: where the wrong rule was seen; a location not seen (a rule missing, a wrong
@@ -36,13 +35,19 @@ def link(report):
         forms (`a * b` and `2.0 * a` both reach __mul__, whatever __rmul__ says)."""
         m = check.misconception
         return m.key if check.id in seen or not m.op else f'{m.code}:{m.op}'
-    for check in named:
+    for check in (c for c in failing if c.misconception is not None):  # advice is placed too
         m = check.misconception
         where = report.methods.get(m.method) or {}
         if check.id not in seen and where.get('rule') is False and m.code in RULES:
             m.method, where = '', {}  # a guess, and that method writes no rule: not there
         m.file, m.line = where.get('file', ''), m.line or where.get('line')
         m.evidence.append(check.id)
+    # advice is never a root nor a consequence: only failures that decide the verdict are linked
+    failures = [c for c in failing if counts(c)]
+    for check in failing:
+        if not counts(check):
+            check.consequence_of = ''
+    named = [c for c in failures if c.misconception is not None]
     roots = {}
     located = [c for c in named if c.misconception.method and c.misconception.code not in VAGUE]
     for check in located:

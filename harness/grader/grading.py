@@ -193,7 +193,7 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
             if outcome is not None:
                 report.checks.append(outcome.check(check_id, duration))
     report.restarts = session.restarts
-    link(report)
+    link(report, config.rubric.counts)
     _as_written(report)
 
 
