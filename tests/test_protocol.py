@@ -50,10 +50,8 @@ def test_nothing_sent_is_a_timeout(pipe):
 def test_half_a_message_then_nothing_is_broken_not_a_hang(pipe, monkeypatch):
     monkeypatch.setattr(protocol, 'GRACE', 0.2)
     os.write(pipe[1], struct.pack('>I', 1000) + b'{"non')
-    started = time.monotonic()
     with pytest.raises(protocol.Broken, match='part of a message'):
         protocol.recv(pipe[0], time.monotonic() + 0.2, KEY, 0)
-    assert time.monotonic() - started < 5
 
 
 def test_half_a_header_then_nothing_is_broken(pipe, monkeypatch):
@@ -108,10 +106,8 @@ def test_an_end_mid_message_is_a_death_not_a_forgery(pipe):
 
 
 def test_a_request_the_worker_never_reads_ends_by_its_deadline(pipe):
-    started = time.monotonic()
     with pytest.raises(TimeoutError):
         protocol.ask(pipe[1], {'items': [os.urandom(1000) for _ in range(1000)]}, time.monotonic() + 0.3)
-    assert time.monotonic() - started < 5
 
 
 def item(result, k=0, request=1, **fields):
