@@ -189,7 +189,8 @@ def test_a_load_answer_is_checked_and_capped():
     assert len(loaded.warnings) == answers.KEEP_COUNT['warnings'] + 1
     assert sum(map(len, loaded.warnings)) < 200_000
     for bad in ({'warnings': [None]}, {'classes': {'Value': 3}}, {'seconds': 'soon'},
-                {'class_info': {'Value (': {}}}, {'methods': {'f': {'file': 'x', 'line': 0}}},
+                {'class_info': {'Value (': {}}}, {'class_info': {'Value': {'how': 'shape'}}},
+                {'methods': {'f': {'file': 'x', 'line': 0}}},
                 {'type': 'item'}, {'error': ['x']}):
         with pytest.raises(Violation):
             Loaded.parse({**ok, **bad})

@@ -202,7 +202,8 @@ MLP = record({'count': integer(), 'distinct': integer(), 'own': boolean, 'batche
 CLASS_INFO = record({'name': text('name'), 'origin': text('where'),
                      'how': one_of('name', 'spelling', 'shape'),
                      'similar': mapping(text('name'), text('name'), KEEP_COUNT['similar']),
-                     'attributes': mapping(one_of('data', 'grad'), text('name'), 2)})
+                     'attributes': mapping(one_of('data', 'grad'), text('name'), 2)},
+                    required=('name', 'origin', 'how'))
 LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text('output'),
                  'error': text('error'),
                  'warnings': listed(text('warning'), KEEP_COUNT['warnings'], cut='warnings'),
