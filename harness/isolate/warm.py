@@ -22,7 +22,10 @@ class WarmTemplate:
     def __init__(self, imports):
         self.jobs = Path(tempfile.mkdtemp(prefix='micrograde-jobs-'))
         os.chmod(self.jobs, 0o711)
-        self.control, theirs = socket.socketpair()
+        # one record per message (a spawn's descriptors ride with its own): replies to ends
+        # not waited for are read before the next request's
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.unread = 0  # replies to ends sent without waiting
         self.proc = sandbox.start(sandbox.template_command(self.jobs, theirs.fileno(), imports),
                                   pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -63,19 +66,40 @@ class WarmTemplate:
 
     def end(self, job, wait=True):
         """Kill every process of the job, delete its folder; the worker's exit code, if
-        ``wait`` for it (SIGKILL has reached every process of the job either way)."""
+        ``wait`` for it.  Without ``wait`` (its answers are in) the kill is asked for and not
+        waited on: the template kills the job's processes before it serves the next request, so
+        the uid is never handed out while one of them lives."""
         uid = self.uids.pop(job)
+        message = {'op': 'end', 'job': job, 'uid': uid, 'wait': wait}
+        status = None
         try:
-            status = self._ask({'op': 'end', 'job': job, 'uid': uid, 'wait': wait}).get('status')
+            if wait:
+                status = self._ask(message).get('status')
+            else:
+                self._send(message)
+                self.unread += 1
         except OSError:
-            status = None
+            pass
         shutil.rmtree(self.jobs / job, ignore_errors=True)
         return status
 
     def _ask(self, message, fds=()):
+        self._send(message, fds)
+        self._caught_up()
+        return self._reply()
+
+    def _caught_up(self):
+        """Read the replies to the ends not waited for (they come first, in order)."""
+        while self.unread:
+            self._reply()
+            self.unread -= 1
+
+    def _send(self, message, fds=()):
         if self.proc.poll() is not None:
             raise OSError('the template has exited')
         socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
+
+    def _reply(self):
         self.control.settimeout(30)
         data = self.control.recv(65536)
         if not data:
@@ -83,6 +107,10 @@ class WarmTemplate:
         return json.loads(data)
 
     def close(self):
+        try:
+            self._caught_up()  # the last jobs' kills are done before the template goes
+        except OSError:
+            pass
         self.control.close()
         self.proc.kill()
         self.proc.wait()

@@ -9,8 +9,10 @@
 * a class of copies of the notebook example (plus every other example) graded with ``-j``;
 * per notebook, grading's cost against the floor: what the notebook's own code needs for the
   same work (every request a real grading sent, replayed in-process, with no sandbox, no
-  oracles and no reports), both measured alone and interleaved; and the same replay in a fresh
-  process forked from the warm bench, which is what a process per notebook costs by itself.
+  oracles and no reports), both measured alone and interleaved; the same replay in a fresh
+  process forked from the warm bench, which is what a process per notebook costs by itself;
+  and in-process with the numbered identity hashes (one grade on every surface), what they
+  cost by themselves.
 
 Cold runs are interleaved (torch, correct, each failing example, again ...) so that the load of
 a shared machine falls on all of them alike; each figure is the median of ``--runs``.  They use
@@ -39,7 +41,7 @@ from micrograde.grader.grading import grade, safe_grade
 from micrograde.reporters import write_reports
 from micrograde.model.results import CATEGORIES
 from micrograde.isolate.session import Session
-from micrograde.worker import tasks
+from micrograde.worker import identity, tasks
 from micrograde.worker.execute import Backend
 from micrograde.worker.load import load
 from micrograde.worker.forkserver import freeze, preload
@@ -66,9 +68,11 @@ def build_class(folder, copies, notebook):
     examples.write(folder)
 
 
-def replay(path, config, sent):
+def replay(path, config, sent, numbered=False):
     """Seconds the submission's own code needs for the work grading asked of it: the requests
-    ``sent``, replayed in this process with no sandbox, oracles or reports (the floor)."""
+    ``sent``, replayed in this process with no sandbox, oracles or reports (the floor).
+    ``numbered``: with the worker's numbered identity hashes (``worker/identity.py``), which one
+    grade on every surface needs: what that alone costs the notebook's code."""
     scratch = tempfile.mkdtemp()
     try:
         t = time.perf_counter()
@@ -79,9 +83,12 @@ def replay(path, config, sent):
             found['Value'].locate(loaded.own)
             classes = {role: f.cls for role, f in found.items()}
             backend = Backend(classes['Value'], loaded.own, found['Value'].attributes)
-            for task, items in sent:
-                for item in items:
-                    tasks.run(task, item, classes, backend, loaded.own)
+            with identity.numbered(classes['Value']) if numbered else contextlib.nullcontext():
+                for task, items in sent:
+                    for item in items:
+                        if numbered:  # as the serve loop does before each item
+                            identity.reset(config.seed, item.get('order', 0))
+                        tasks.run(task, item, classes, backend, loaded.own)
         return time.perf_counter() - t
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -109,9 +116,9 @@ def forked_replay(path, config, sent):
 
 
 def per_notebook(path, config, runs):
-    """``(grading, floor, forked floor)`` median seconds for one submission, each measured
-    alone and interleaved (grade, replay, forked replay, grade, ...) so that the machine's load
-    falls on all alike.  Grading is what a batch pays per submission: a worker from the warm
+    """``(grading, floor, forked floor, numbered floor)`` median seconds for one submission,
+    each measured alone and interleaved (grade, replay, forked replay, numbered replay, grade,
+    ...) so that the machine's load falls on all alike.  Grading is what a batch pays per submission: a worker from the warm
     template where there is one, every check, the reports written."""
     template = WarmTemplate(config.rubric.imports) if \
         sandbox.isolation(config.settings.isolation) == 'bubblewrap' and \
@@ -122,7 +129,7 @@ def per_notebook(path, config, runs):
         write_reports(safe_grade(str(path), None, config, f'run{k}', template), out=out / f'run{k}')
         return time.perf_counter() - t
 
-    times = ([], [], [])  # grading, the floor, the floor in a fresh process
+    times = ([], [], [], [])  # grading, the floor, in a fresh process, with numbered hashes
     try:
         session = Session(config.settings, str(path), seed=config.seed,
                           imports=config.rubric.imports, refused=config.rubric.refused)
@@ -130,7 +137,8 @@ def per_notebook(path, config, runs):
         preload()  # as the template does: the floor is the submission's own code only
         freeze()
         measures = (graded, lambda k: replay(path, config, session.sent),
-                    lambda k: forked_replay(path, config, session.sent))
+                    lambda k: forked_replay(path, config, session.sent),
+                    lambda k: replay(path, config, session.sent, numbered=True))
         for k in range(runs + 2):  # the first two warm the caches of all
             for measure, seconds in zip(measures, times):
                 gc.collect()  # from a collected heap: no collection of another's garbage counts
@@ -243,11 +251,14 @@ def main(copies, jobs, profile, notebook, runs):
     click.echo(f'per notebook, mean seconds: start worker {start:.3f}  load '
                f'{mean("load_in_worker"):.3f}  report {mean("report"):.3f}  ' +
                '  '.join(f'{step} {mean(step):.3f}' for step in STEPS))
-    per, own, forked = per_notebook(EXAMPLES / notebook, Config(profile=profile), runs)
+    per, own, forked, numbered = per_notebook(EXAMPLES / notebook, Config(profile=profile), runs)
     click.echo(f'per notebook, alone (median of {runs}, interleaved): grading {per:.3f} s, '
                f'its own code on the same requests {own:.3f} s (the floor); the same in a '
                f'fresh process forked from a warm one {forked:.3f} s = {forked / own:.2f}x the '
-               f'floor (a process per notebook, before any sandbox, protocol, oracle or report)')
+               f'floor (a process per notebook, before any sandbox, protocol, oracle or report); '
+               f'in-process with the numbered identity hashes one grade needs {numbered:.3f} s = '
+               f'{numbered / own:.2f}x; the two together at least '
+               f'{(forked + numbered - own) / own:.2f}x')
     click.echo('figures (ratios measured in this run):')
     _row('cold grade of a correct .py / import torch', f'{correct_s:.2f} s / {torch_s:.2f} s',
          correct_s / torch_s, TARGETS['cold'])
