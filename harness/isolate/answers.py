@@ -56,9 +56,13 @@ def text(kind):
     return parse
 
 
+_NAME = text('name')
+
+
 def name(raw, where):
-    """An identifier: a role (the grader's own words; they end up in code and patterns)."""
-    value = text('name')(raw, where)
+    """An identifier: a role, a method (the grader's own words; they end up in code and
+    patterns)."""
+    value = _NAME(raw, where)
     if not value.isidentifier():
         raise Violation(f'`{where}` is not a name')
     return value
@@ -98,9 +102,6 @@ def optional(spec):
     return parse
 
 
-_FLOATS = {float}
-
-
 def listed(spec, most=MOST, cut=None):
     """A list of at most ``most`` entries; with ``cut`` (what they are), a longer one is kept
     to ``most`` with a note instead (texts: long is not wrong)."""
@@ -114,7 +115,7 @@ def listed(spec, most=MOST, cut=None):
             raise Violation(f'`{where}` is {_kind(raw)}, not a list')
         if len(raw) > most and cut is None:
             raise Violation(f'`{where}` has {len(raw)} entries, more than the {most} asked for')
-        if spec is number and (not raw or set(map(type, raw)) == _FLOATS):
+        if spec is number and (not raw or set(map(type, raw)) == protocol.FLOATS):
             return raw  # nearly every answer: a list of floats (checked in C)
         kept = [spec(x, f'{where}[{k}]') for k, x in enumerate(raw[:most])]
         return kept if len(raw) <= most else kept + [f'[... {len(raw) - most} more {cut} not kept]']
@@ -177,7 +178,7 @@ def later(raw, where):
     return raw
 
 
-_NOT_A_FLOAT = record({'complex': _complex, 'type': text('name'), 'error': text('name')})
+_NOT_A_FLOAT = record({'complex': _complex, 'type': _NAME, 'error': _NAME})
 
 
 # --- the schema: one table per kind of answer ------------------------------------------------

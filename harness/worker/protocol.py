@@ -77,14 +77,14 @@ def recv(fd, deadline, key, seq):
 
 
 F64 = 'f64'
-_FLOAT = {float}
+FLOATS = {float}  # the types in a list of floats (``pack``; the grader reads it the same way)
 PACKED = 8  # a list shorter than this stays JSON
 
 
 def pack(result):
     """``result`` (a task's answer: a dict) with each list of floats as its packed doubles."""
     return {k: {F64: _doubles(v)} if type(v) is list and len(v) >= PACKED and
-            set(map(type, v)) == _FLOAT else v for k, v in result.items()}
+            set(map(type, v)) == FLOATS else v for k, v in result.items()}
 
 
 def _doubles(floats):
