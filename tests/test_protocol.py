@@ -20,6 +20,7 @@ from micrograde.worker import protocol
 GRAPH = {'graph': {'inputs': [['a', 1.0], ['b', 2.0]], 'nodes': [{'op': 'add', 'args': [0, 1]}],
                    'output': 2}}
 GOOD = {'values': [1.0, 2.0, 3.0], 'grads': [1.0, 1.0, 1.0]}
+INSTRUMENTED = dict(GRAPH, instrument=True)
 
 
 @pytest.fixture
@@ -148,6 +149,11 @@ def test_the_worker_packs_long_lists_of_floats_only():
     (item(dict(GOOD, order=[0, 1, 7])), 0),                     # an entry not in the graph
     (item(dict(GOOD, rules=[['__add__', 3]] * 4)), 0),          # more rule origins than entries
     (item(dict(GOOD, rules=[['__add__', 0], None, None])), 0),  # no line 0
+    (item(dict(GOOD, rules=[['__add__', 3]])), 0),              # fewer rule origins than entries
+    (item(dict(GOOD, rules=[['<lambda>', 3], None, None])), 0),  # a method is a name
+    (item(dict(GOOD, rules=[['__add__ (at line 3)', 3], None, None])), 0),
+    (item(dict(GOOD, rules=[['__add__', True], None, None])), 0),
+    (item(dict(GOOD, rules=[['__add__', 3, 4], None, None])), 0),
     (item(dict(GOOD, walks=-1)), 0),
     (item(dict(GOOD, shadowed='everything')), 0),
     (item(dict(GOOD, verdict='passed')), 0),                    # a field no answer has
@@ -168,7 +174,67 @@ def test_the_worker_packs_long_lists_of_floats_only():
 ])
 def test_answers_our_worker_never_sends_are_violations(message, k):
     with pytest.raises(Violation):
-        answer(message, 'graph', [GRAPH], k, 1)
+        answer(message, 'graph', [INSTRUMENTED], k, 1)
+
+
+def test_only_an_instrumented_graph_answers_the_order_its_rules_ran_in():
+    ran = dict(GOOD, rules=[None, None, ['__add__', 3]], order=[2], walks=0)
+    assert answer(item(ran), 'graph', [INSTRUMENTED], 0, 1).rules[2] == ('__add__', 3)
+    for extra in ({'rules': ran['rules']}, {'order': [2]}, {'walks': 0}):
+        with pytest.raises(Violation, match='not asked'):
+            answer(item(dict(GOOD, **extra)), 'graph', [GRAPH], 0, 1)
+
+
+NET = {'count': 3, 'distinct': 3, 'own': True, 'scalar': True}
+TASK = {'nin': 1, 'nouts': [1], 'xs': [[1.0], [2.0]], 'ys': [1.0, -1.0]}
+GRADS = dict(NET, loss=1.0, grads=[0.5, 0.25, 0.125])
+#: MLP action -> (its item, an answer of the worker's to it: ``worker/mlp.py``)
+MLP_ANSWERS = {
+    'build': (dict(TASK, action='build'), dict(NET, batched=False)),
+    'forward': (dict(TASK, action='forward', params=[0.1] * 3),
+                dict(NET, outputs=[[0.5], [math.nan, {'type': 'str'}]])),
+    'losses': (dict(TASK, action='losses', param_sets=[[0.1] * 3] * 4),
+               dict(NET, losses=[1.0, 2.0, 3.0, {'complex': [1.0, 0.0]}])),
+    'grads': (dict(TASK, action='grads'), GRADS),
+    'step': (dict(TASK, action='step', lr=0.1), dict(GRADS, loss_after=0.5)),
+    'zero_grad': (dict(TASK, action='zero_grad'), dict(GRADS, grads_after=[0.0] * 3)),
+}
+FAILED = {'error': {'stage': 'build', 'type': 'NameError', 'message': "name 'selff' is not defined",
+                    'where': 'engine.py, line 9: selff.b', 'function': '__call__', 'line': 9}}
+
+
+def _mlp_violations():
+    """Each action's answer with a field missing, a list one short or one long, another
+    action's field, or an error beside its results."""
+    for action, (_, good) in MLP_ANSWERS.items():
+        for k, v in good.items():
+            yield action, {f: x for f, x in good.items() if f != k}
+            if type(v) is list:
+                yield action, dict(good, **{k: v[:-1]})
+                yield action, dict(good, **{k: v + v[:1]})
+        yield action, dict(good, grads_after=[0.0] * 3) if action != 'zero_grad' else \
+            dict(good, outputs=[[0.5], [0.5]])
+        yield action, dict(good, **FAILED)
+        yield action, dict(good, distinct=4)
+        yield action, dict(FAILED, count=3)
+        yield action, {'error': None}
+
+
+@pytest.mark.parametrize('action, result', list(_mlp_violations()))
+def test_mlp_answers_our_worker_never_sends_are_violations(action, result):
+    """A short list would make the MLP checks index past it: a Violation, not the grader
+    failing."""
+    with pytest.raises(Violation):
+        answer(item(result), 'mlp', [MLP_ANSWERS[action][0]], 0, 1)
+
+
+@pytest.mark.parametrize('action', sorted(MLP_ANSWERS))
+def test_mlp_answers_of_the_right_shape_are_read(action):
+    task, good = MLP_ANSWERS[action]
+    read = answer(item(good), 'mlp', [task], 0, 1)
+    assert (read.count, read.error) == (3, None) and len(read.grads or [0] * 3) == 3
+    failed = answer(item(FAILED), 'mlp', [task], 0, 1)
+    assert (failed.error.function, failed.error.line, failed.count) == ('__call__', 9, 0)
 
 
 def test_long_texts_are_cut_not_refused():
@@ -202,3 +268,47 @@ def test_in_process_results_parse_as_the_worker_s():
     got = GraphResult.parse({'values': [numpy.float64(1.0), 2.0, 3.0], 'grads': GOOD['grads']},
                             '', GRAPH)
     assert got.values == [1.0, 2.0, 3.0] and all(type(x) is float for x in got.values)
+
+
+def _engine(source, filename):
+    """``source`` run as the learner's module ``filename``: its classes, and ``own`` as the
+    worker's loader gives it (the learner's file by the name it knows it by)."""
+    namespace = {'__name__': 'engine'}
+    exec(compile(source, filename, 'exec'), namespace)
+    return namespace, lambda f: 'engine.py' if f == filename else None
+
+
+ODD_RULES = '''
+rule = lambda: None  # a rule written outside any method
+
+
+class Value:
+    def __init__(self, data, _children=()):
+        self.data, self.grad, self._prev = data, 0.0, _children
+        self._backward = rule
+
+    def __add__(self, other):
+        out = Value(self.data + other.data, (self, other))
+
+        def _backward():
+            self.grad += out.grad
+            other.grad += out.grad
+        _backward.__qualname__ = 'Value.__add__ (at line 11)'
+        out._backward = _backward
+        return out
+
+    def backward(self):
+        self.grad = 1.0
+        self._backward()
+'''
+
+
+def test_the_worker_names_a_rule_s_method_only_by_a_name():
+    """A rule outside a method, or a ``__qualname__`` the learner rewrote, has no origin: the
+    grader reads a rule origin only as a name and a line."""
+    from micrograde.worker.execute import Backend, run_graph
+    classes, own = _engine(ODD_RULES, '/sub/engine.py')
+    sent = run_graph(GRAPH['graph'], Backend(classes['Value'], own), instrument=True)
+    assert sent['rules'] == [None, None, None]
+    assert answer(item(sent), 'graph', [INSTRUMENTED], 0, 1).grads == [1.0, 1.0, 1.0]
+

@@ -40,7 +40,7 @@ class InProcess:
     def run(self, task, items, timeout=None, meanwhile=None):
         self.sent.append(task)
         answers = [tasks.run(task, i, self.classes, self.backend) for i in items]
-        return [RESULTS[task].parse(a) for a in answers]
+        return [RESULTS[task].parse(a, '', i) for a, i in zip(answers, items)]
 
     def close(self):
         return ''

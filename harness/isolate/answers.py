@@ -3,9 +3,10 @@ oracles that run the same executor), so no check reads the wire format.
 
 The submission runs inside the worker and can rewrite anything it sends, so an answer is data
 for one total parser: a schema per kind of message (``LOADED``, ``ITEM``, ``DONE``, and the
-results ``GRAPH``, ``MLP``, ``FAILURE``) checks every type, count and size.  A text is cut to
-its ``bounds.KEEP`` (a long one is not wrong, only long); anything else that is not what our
-worker sends (a wrong type, a count past what was asked, an unknown field, answers out of turn)
+results ``GRAPH``, ``MLP`` (one per action), ``FAILURE``) checks every type, count and size.
+A text is cut to its ``bounds.KEEP`` (a long one is not wrong, only long); anything else that
+is not what our worker sends (a wrong type, a count other than what was asked, a field missing
+or unknown, answers out of turn)
 is a ``Violation``: the submission interfered with grading.  Numbers in ``values`` and
 ``grads`` stay raw: a float, or a dict saying what the submission returned instead
 (``compare.classify`` reads them).
@@ -148,10 +149,11 @@ def record(fields, required=()):
 
 
 def rule(raw, where):
-    """Where an entry's ``_backward`` was written: ``[method, line]`` (``worker/rules.py``)."""
+    """Where an entry's ``_backward`` was written: ``[method, line]`` (``worker/rules.py``); the
+    method a name, since a misconception is keyed and shown by it."""
     if type(raw) is not list or len(raw) != 2:
         raise Violation(f'`{where}` is not a [method, line] pair')
-    return (text('name')(raw[0], where), integer(1)(raw[1], where))
+    return (name(raw[0], where), integer(1)(raw[1], where))
 
 
 def number(raw, where):
@@ -195,11 +197,21 @@ GRAPH = record({'values': listed(number), 'grads': listed(number),
                 'grads2': optional(listed(number)), 'order': optional(listed(integer())),
                 'walks': optional(integer(0, 1 << 62)), 'shadowed': optional(one_of('op', 'init')),
                 'rules': optional(listed(optional(rule))), 'error': optional(FAILURE)})
-MLP = record({'count': integer(), 'distinct': integer(), 'own': boolean, 'batched': boolean,
-              'scalar': boolean, 'outputs': optional(listed(listed(number))),
-              'losses': optional(listed(number)), 'loss': optional(number),
-              'grads': optional(listed(number)), 'loss_after': optional(number),
-              'grads_after': optional(listed(number)), 'error': optional(FAILURE)})
+#: What an MLP task's answer may hold: the network's facts, then its action's results.
+MLP_FIELDS = {'count': integer(), 'distinct': integer(), 'own': boolean, 'scalar': boolean,
+              'batched': boolean, 'outputs': listed(listed(number)), 'losses': listed(number),
+              'loss': number, 'grads': listed(number), 'loss_after': number,
+              'grads_after': listed(number)}
+_NETWORK = ('count', 'distinct', 'own', 'scalar')
+_GRADS = _NETWORK + ('loss', 'grads')
+#: MLP action -> the fields its answer holds, every one of them (``worker/mlp.py``).
+MLP_ACTIONS = {'build': _NETWORK + ('batched',), 'forward': _NETWORK + ('outputs',),
+               'losses': _NETWORK + ('losses',), 'grads': _GRADS,
+               'step': _GRADS + ('loss_after',), 'zero_grad': _GRADS + ('grads_after',)}
+MLP = {action: record({k: MLP_FIELDS[k] for k in fields}, required=fields)
+       for action, fields in MLP_ACTIONS.items()}
+#: A failed MLP task: the worker stops at the first error and sends only it.
+MLP_FAILED = record({'error': FAILURE}, required=('error',))
 CLASS_INFO = record({'name': text('name'), 'origin': text('where'),
                      'how': one_of('name', 'spelling', 'shape'),
                      'similar': mapping(text('name'), text('name'), KEEP_COUNT['similar']),
@@ -248,8 +260,8 @@ class Failure:
 
 
 def _parse(cls, schema, raw, output, item):
-    """``raw`` read by ``schema``; with ``item`` (the request it answers), its lists bounded
-    by what was asked (``fits``)."""
+    """``raw`` read by ``schema``; with ``item`` (the request it answers), its lists as long as
+    what was asked (``fits``)."""
     fields = schema(raw, 'result')
     error = Failure.parse(fields.pop('error', None))
     result = cls(**fields, error=error, output=output)
@@ -277,7 +289,8 @@ class GraphResult:
 
     def fits(self, item):
         """``Violation`` unless this is the shape of an answer to ``item``: one value per entry
-        (fewer only up to where the forward pass failed), gradients for all or none."""
+        (fewer only up to where the forward pass failed), gradients for all or none, and only
+        where instrumented the call order and one rule origin per entry."""
         graph = item['graph']
         size = len(graph['inputs']) + len(graph['nodes'])
         passes = item.get('backward', 1)
@@ -289,7 +302,9 @@ class GraphResult:
             if len(grads) not in ((0, size) if asked else (0,)) or \
                     (asked and self.error is None and len(grads) != size):
                 raise Violation(f'sent {len(grads)} {name_} for a graph of {size} entries')
-        if len(self.rules or ()) > size:
+        if not item.get('instrument') and (self.rules, self.order, self.walks) != (None,) * 3:
+            raise Violation('sent the order its rules ran in where it was not asked for')
+        if self.rules is not None and len(self.rules) != size:
             raise Violation(f'sent {len(self.rules)} rule origins for a graph of {size} entries')
         if any(i >= size for i in self.order or ()) or \
                 (self.error and self.error.node is not None and self.error.node >= size):
@@ -314,15 +329,22 @@ class MlpResult:
     output: str = ''
 
     @classmethod
-    def parse(cls, raw, output='', item=None):
-        return _parse(cls, MLP, raw, output, item)
+    def parse(cls, raw, output, item):
+        """``raw`` as the answer to ``item``: every field its action answers, or only an error."""
+        failed = type(raw) is dict and 'error' in raw
+        return _parse(cls, MLP_FAILED if failed else MLP[item['action']], raw, output, item)
 
     def fits(self, item):
-        """``Violation`` unless the lists are no longer than ``item`` asked for."""
-        if len(self.outputs or ()) > len(item.get('xs', ())) or \
-                len(self.losses or ()) > len(item.get('param_sets', ())) or \
-                self.distinct > self.count:
-            raise Violation('sent more results than were asked for')
+        """``Violation`` unless each list is as long as ``item`` asked: one output per sample,
+        one loss per parameter set, one gradient per parameter (the checks index them)."""
+        asked = {'outputs': len(item['xs']), 'losses': len(item.get('param_sets', ())),
+                 'grads': self.count, 'grads_after': self.count}
+        for name_, n in asked.items():
+            got = getattr(self, name_)
+            if got is not None and len(got) != n:
+                raise Violation(f'sent {len(got)} {name_} where {n} were asked for')
+        if self.distinct > self.count:
+            raise Violation(f'sent {self.distinct} distinct parameters of {self.count}')
 
 
 #: Worker task -> how its answers read.

@@ -7,7 +7,8 @@ LOCALS = '<locals>'
 
 def origin(rule, own):
     """``[method, line]`` of a ``_backward`` (a closure in ``Value.__add__`` gives ``__add__``),
-    or ``None`` when it is not a function of the learner's."""
+    or ``None`` when it is not a function of the learner's, or not in a method with a name
+    (a lambda at module level; the grader takes only an identifier and a line)."""
     function = getattr(rule, '__func__', rule)  # a bound method: its function
     code = getattr(function, '__code__', None)
     qualname = getattr(function, '__qualname__', None)
@@ -15,7 +16,8 @@ def origin(rule, own):
         return None
     parts = qualname.split('.')
     method = parts[parts.index(LOCALS) - 1] if LOCALS in parts else parts[-1]
-    return [method, code.co_firstlineno]
+    line = code.co_firstlineno
+    return [method, line] if method.isidentifier() and line >= 1 else None
 
 
 def origins(vals, own):
