@@ -57,18 +57,21 @@ def test_a_graph_not_in_the_store_falls_back_to_torch_then_to_the_cache(tmp_path
 
 def test_corrupt_or_planted_cache_entries_are_not_trusted(tmp_path):
     shipped = oracle_store.read_shipped()
-    g, h = [g for g in corpus(54321, frozenset(ALL_OPS), 30, 8) if key(g) not in shipped][-2:]
-    oracles.torch_answer(g, store=Store(cache=tmp_path))
-    oracles.torch_answer(h, store=Store(cache=tmp_path))
+    g, h, i = [g for g in corpus(54321, frozenset(ALL_OPS), 30, 8) if key(g) not in shipped][-3:]
+    for graph in (g, h, i):
+        oracles.torch_answer(graph, store=Store(cache=tmp_path))
     folder = next(tmp_path.iterdir())
     (folder / f'{key(g)}.json').write_text('{"graph": tru')  # torn write
     planted = json.loads((folder / f'{key(h)}.json').read_text())
     planted['torch']['grads'] = [x + 1.0 for x in planted['torch']['grads']]  # still a result
     (folder / f'{key(h)}.json').write_text(json.dumps(planted))
+    cut = json.loads((folder / f'{key(i)}.json').read_text())  # agrees as far as it goes
+    cut['torch'] = {k: v[:1] for k, v in cut['torch'].items()}
+    (folder / f'{key(i)}.json').write_text(json.dumps(cut))
     store = Store(cache=tmp_path)
-    assert _same(oracles.torch_answer(g, store=store), oracles.run_torch(g))
-    assert _same(oracles.torch_answer(h, store=store), oracles.run_torch(h))
-    assert store.sources['torch'] == 2
+    for graph in (g, h, i):
+        assert _same(oracles.torch_answer(graph, store=store), oracles.run_torch(graph))
+    assert store.sources['torch'] == 3
 
 
 def test_every_engine_lacking_an_op_gets_a_full_corpus():
