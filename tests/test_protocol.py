@@ -312,3 +312,17 @@ def test_the_worker_names_a_rule_s_method_only_by_a_name():
     assert sent['rules'] == [None, None, None]
     assert answer(item(sent), 'graph', [INSTRUMENTED], 0, 1).grads == [1.0, 1.0, 1.0]
 
+
+def test_an_mlp_failure_is_located_at_the_learner_s_line(tmp_path):
+    """The lecture's Layer returns a bare Value for one neuron, which the next layer's neurons
+    then iterate: the answer names that line, as a graph's does."""
+    from micrograde.worker.mlp import run_mlp
+    from conftest import SUBMISSIONS
+    path = tmp_path / 'engine.py'
+    path.write_text(source := (SUBMISSIONS / 'lecture_engine.py').read_text())
+    classes, own = _engine(source, str(path))
+    task = {'nin': 2, 'nouts': [3, 1, 1], 'xs': [[2.0, 3.0]], 'ys': [1.0], 'action': 'grads'}
+    failed = answer(item(run_mlp(classes, task, own)), 'mlp', [task], 0, 1).error
+    line = source.splitlines().index('        act = sum((wi*xi for wi, xi in zip(self.w, x)), self.b)') + 1
+    assert (failed.stage, failed.function, failed.line) == ('grads', '__call__', line)
+    assert failed.where.startswith(f'engine.py, line {line}: act = sum(')

@@ -34,14 +34,14 @@ def number(x):
         return {'type': type(x).__name__}
 
 
-def error(exc, stage, node=None, missing=False, where=None, frame=None):
-    """An exception as data; ``where``: the submission's line it was raised from; ``frame``
-    (``learner_frame``'s): also the function and line number, to locate the bug."""
+def error(exc, stage, node=None, missing=False, frame=None):
+    """An exception as data; ``frame`` (``learner_frame``'s): the submission's line it was
+    raised from, its function and line number, to locate the bug."""
     kind = 'TypeError' if isinstance(exc, NotAValue) else type(exc).__name__  # as Python says it
     found = {'stage': stage, 'node': node, 'type': kind, 'message': _text(exc),
              'missing': missing}
-    if where:
-        found['where'] = where
+    if frame:
+        found['where'] = frame[0]
     if frame and frame[1].isidentifier():
         found['function'], found['line'] = frame[1], frame[2]
     return found
@@ -186,7 +186,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
             vals.append(backend.leaf(x))
     except BaseException as e:
         frame = learner_frame(e, backend.own)
-        return {'error': error(e, 'leaf', len(vals), lacks(graph, backend.cls), frame and frame[0])}
+        return {'error': error(e, 'leaf', len(vals), lacks(graph, backend.cls), frame)}
     n_inputs = len(vals)
     for k, node in enumerate(graph['nodes']):
         try:
@@ -194,8 +194,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
             backend.created(v)
         except BaseException as e:
             frame = learner_frame(e, backend.own)
-            return {'error': error(e, 'forward', n_inputs + k, missing(node, e, frame),
-                                   frame and frame[0], frame),
+            return {'error': error(e, 'forward', n_inputs + k, missing(node, e, frame), frame),
                     'values': _read(backend.data, vals)}
         vals.append(v)
     out = vals[graph['output']]
@@ -214,7 +213,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
         except BaseException as e:
             gone = isinstance(e, AttributeError) and getattr(type(out), 'backward', None) is None
             frame = learner_frame(e, backend.own)
-            result['error'] = error(e, 'backward', graph['output'], gone, frame and frame[0], frame)
+            result['error'] = error(e, 'backward', graph['output'], gone, frame)
             if order is not None:
                 result['order'] = list(order)  # its last entry: the node whose rule raised
             break

@@ -66,7 +66,7 @@ def run_mlp(classes, item, own=None, attributes=None):
         if frame and (stage == 'parameters' or
                       stage == 'constructor' and _lecture_constructor(classes.get('MLP'))):
             stage = 'build'  # the interface is there; the learner's code broke
-        return {'error': error(e, stage, where=frame and frame[0])}
+        return {'error': error(e, stage, frame=frame)}
 
 
 def _lecture_constructor(mlp):
