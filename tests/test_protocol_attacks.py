@@ -47,6 +47,8 @@ EXPECT = {
     'huge_counts': 'interfered',
     'wrong_types': 'interfered',
     'json_bomb': 'interfered',
+    'mlp_short_grads': 'interfered',
+    'mlp_short_losses': 'interfered',
     'warning_huge': 'capped',
     'loud': 'capped',
     'leak_paths': 'capped',
