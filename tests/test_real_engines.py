@@ -50,3 +50,21 @@ def test_an_exception_is_one_finding_where_it_was_raised_whatever_op_reached_it(
     assert 'selff' in (SUBMISSIONS / 'backwards_named_neg_raises.py').read_text().split(
         '\n')[root['misconception']['line'] - 1]
     assert [checks[i]['consequence_of'] for i in ('ops.rsub', 'ops.neg')] == ['ops.sub', 'ops.sub']
+
+
+def test_an_exception_in_the_network_is_one_finding_at_its_line(run_cli, tmp_path):
+    """`selff` in Neuron.__call__ breaks the forward pass, the gradients, the step and
+    zero_grad() alike: one bug, at that line (the worker locates an MLP task's failure as it
+    does a graph's)."""
+    path = tmp_path / 'engine.py'
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    assert source.count('zip(self.w, x)), self.b)') == 1
+    path.write_text(source.replace('zip(self.w, x)), self.b)', 'zip(self.w, x)), selff.b)'))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if 'selff' in text)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    root = checks['mlp.forward']
+    assert {k: root['misconception'][k] for k in ('code', 'method', 'line')} == \
+        {'code': 'exception', 'method': '__call__', 'line': line} and not root['consequence_of']
+    assert [checks[i]['consequence_of'] for i in ('mlp.gradients', 'mlp.step', 'mlp.zero_grad')] \
+        == ['mlp.forward'] * 3

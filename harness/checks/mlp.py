@@ -11,7 +11,8 @@ import math
 from micrograde import reference
 from micrograde.reference.nn import ACTIVATIONS
 from micrograde.model.compare import FD_ATOL, FD_RTOL, close, show
-from micrograde.model.results import Counterexample
+from micrograde.diagnose.diagnosis import METHOD_OPS
+from micrograde.model.results import Code, Counterexample, Misconception
 from micrograde.checks.registry import check, error, failed, passed, skipped
 
 XS = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
@@ -74,6 +75,16 @@ def reference_mlp(seed):
     mistaken = {(mistake, name): _outputs(alter(weights), *arch)
                 for mistake, alter in MISTAKES.items() for name, arch in ARCHITECTURES.items()}
     return weights, outputs, mistaken
+
+
+def _raised(failure):
+    """An exception the learner's code raised, as a finding at the function and line the
+    worker saw it raised in (as a graph's): every MLP check it breaks is that one bug, and an
+    op's method raising is the op's."""
+    if not failure.function:
+        return {}
+    return {'misconception': Misconception(Code.EXCEPTION, METHOD_OPS.get(failure.function, ''),
+                                           failure.function, line=failure.line)}
 
 
 def _timeout(ctx):
@@ -146,7 +157,7 @@ def build(ctx):
                                                              '; not required: the Value checks count'),
             required=required)
     if built.error:
-        return failed(f'MLP{SHAPE[0], SHAPE[1]} failed: {built.error}',
+        return failed(f'MLP{SHAPE[0], SHAPE[1]} failed: {built.error}', **_raised(built.error),
                       counterexample=Counterexample(f'model = MLP({NIN}, {NOUTS})\nmodel.parameters()\n'))
     expected_count = EXPECTED_COUNT
     if built.count == expected_count and built.distinct == built.count and built.own:
@@ -171,7 +182,7 @@ def architecture(ctx):
         return None  # no weights to copy in: mlp.build says why
     forward = answers['forward']
     if forward.error:
-        return failed(f'forward pass failed: {forward.error}')
+        return failed(f'forward pass failed: {forward.error}', **_raised(forward.error))
     _, outputs, mistaken = reference_mlp(ctx.config.seed)
     outs = _first_outputs(forward)
     # the reference weights copied in parameters() order, each neuron's weights then its bias
@@ -216,7 +227,8 @@ def gradients(ctx):
     if grads is None:
         return None
     if grads.error:
-        return failed(f'loss.backward() failed: {grads.error}', **ctx.without_backward())
+        return failed(f'loss.backward() failed: {grads.error}', **ctx.without_backward(),
+                      **_raised(grads.error))
     weights = reference_mlp(ctx.config.seed)[0]
     h = 1e-6
     sets = []
@@ -267,7 +279,8 @@ def descent_step(ctx):
     step = ctx.session.run('mlp', [_base(ctx, action='step', params=weights,
                                         lr=_step_size(answers['grads']))], _timeout(ctx))[0]
     if step.error:
-        return failed(f'a gradient-descent step failed: {step.error}', **ctx.without_backward())
+        return failed(f'a gradient-descent step failed: {step.error}', **ctx.without_backward(),
+                      **_raised(step.error))
     before, after = step.loss, step.loss_after
     ok = isinstance(before, float) and isinstance(after, float) and after < before
     return (passed if ok else failed)(
@@ -284,7 +297,7 @@ def zero_grad(ctx):
     if err and err.type == 'AttributeError' and 'zero_grad' in err.message:
         return skipped('no zero_grad() method')
     if err:
-        return failed(f'zero_grad() failed: {err}', **ctx.without_backward())
+        return failed(f'zero_grad() failed: {err}', **ctx.without_backward(), **_raised(err))
     left = [g for g in zero.grads_after if not close(g, 0.0)]
     return passed('zero_grad() zeroes every parameter\'s grad') if not left else failed(
         f'after zero_grad(), {len(left)} parameters still have a nonzero grad')
@@ -301,5 +314,5 @@ def one_neuron_layer(ctx):
     # the lecture's Layer returns a bare Value for one neuron: the next layer then iterates it
     hint = (' (does a one-neuron layer return a bare Value where the next layer expects a list?)'
             if err.type == 'TypeError' and 'iterable' in err.message else '')
-    return failed(f'MLP(2, [3, 1, 1]) failed: {err}{hint}',
+    return failed(f'MLP(2, [3, 1, 1]) failed: {err}{hint}', **_raised(err),
                   counterexample=Counterexample('model = MLP(2, [3, 1, 1])\nmodel([2.0, 3.0]).backward()\n'))
