@@ -6,10 +6,9 @@ for one total parser: a schema per kind of message (``LOADED``, ``ITEM``, ``DONE
 results ``GRAPH``, ``MLP`` (one per action), ``FAILURE``) checks every type, count and size.
 A text is cut to its ``bounds.KEEP`` (a long one is not wrong, only long); anything else that
 is not what our worker sends (a wrong type, a count other than what was asked, a field missing
-or unknown, answers out of turn)
-is a ``Violation``: the submission interfered with grading.  Numbers in ``values`` and
-``grads`` stay raw: a float, or a dict saying what the submission returned instead
-(``compare.classify`` reads them).
+or unknown, answers out of turn) is a ``Violation``: the submission interfered with grading.
+Numbers in ``values`` and ``grads`` stay raw: a float, or a dict saying what the submission
+returned instead (``compare.classify`` reads them).
 
 One policy for what a worker that gives no answer costs (``Strikes``) serves every session:
 the sandboxed ``Session`` and the self-check's in-process one.
