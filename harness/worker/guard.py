@@ -8,8 +8,10 @@ can reach the worker's modules, objects and frames.  ``install`` runs before the
   only the hook holds the key the grader sent (in its state: no frame, module or object the
   submission can name refers to it), and it seals every message with an HMAC over its sequence
   number and bytes (as ``protocol.seal`` checks it).  It sends only for a call stack made of the worker's own
-  code objects, compared by identity (a file name is a string the submission controls): a call
-  from inside the submission's code, or from a thread it started, is tampering.  The grader
+  code objects, compared by identity (a file name is a string the submission controls), on the
+  thread that installed it, down to the very frame at the bottom of that stack: a call from
+  inside the submission's code, or from a thread it started (even one running the serve
+  loop's own ``reply``, found by a frame walk), is tampering.  The grader
   drops any stream holding a message it did not seal.
 * **Nothing the worker calls was changed.**  Before each request's last answer (and the load's)
   the hook compares the worker's modules, their classes, functions and tables, and the stdlib
@@ -213,12 +215,19 @@ def culprit(g, frame):
 
 
 def only_worker(g, frame):
-    """Whether every frame of the stack is the worker's own code."""
+    """Whether the stack is the serve loop's own: every frame the worker's code, down to the very
+    frame at the bottom of the stack that installed the hook (by identity).  A frame walk hands
+    the submission the serve loop's functions (``reply``); started on a thread of its own, one
+    of them has a stack of worker code alone, but not the install's root frame nor its thread."""
+    if _ident() != g.thread:
+        return False
     while frame is not None:
         if id(frame.f_code) not in g.codes:
             return False
+        if frame.f_back is None:
+            return frame is g.root
         frame = frame.f_back
-    return True
+    return False
 
 
 def worker_frame(g, frame):
@@ -298,7 +307,8 @@ def hook(g, event, args):
         caller = _getframe(1)
         if event == SEND:
             if not only_worker(g, caller):
-                return tampered(g, "sent an answer from the submission's own code")
+                return tampered(g, "sent an answer from the submission's own code (or a thread "
+                                   'it started)')
             fields = args[0]
             if 'done' in fields or 'type' in fields:
                 what = changed(g)
@@ -329,6 +339,9 @@ def install(key, nonce, wfd, fds, libraries, stdlib):
     modules = [m for name, m in list(sys.modules.items())
                if name == __package__ or name.startswith(__package__ + '.')]
     codes = _code_objects(modules, _getframe(1))
+    root = _getframe(1)
+    while root.f_back is not None:
+        root = root.f_back
     entries, sizes = snapshot(modules, {n for code in codes.values() for n in code.co_names})
     namespace = dict(globals())
     namespace['__builtins__'] = dict(vars(builtins))
@@ -342,6 +355,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib):
     libraries, stdlib = (*libraries, folder), tuple(stdlib)
     g = types.SimpleNamespace(
         key=key, nonce=nonce, wfd=wfd, fds=frozenset(fds), sent=[0], busy=set(), codes=codes,
+        root=root, thread=_ident(),
         entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
         trusted=('<frozen', *libraries, *stdlib), quiet=(*libraries, *stdlib),
         printer=traceback.__file__,
