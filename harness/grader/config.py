@@ -71,6 +71,9 @@ class Settings:
     load_timeout: float = 60.0
     cell_timeout: float = 10.0
     check_timeout: float = 10.0  # seconds one graph or MLP task may take
+    # seconds all the checks together may take (a submission slow everywhere, each task within
+    # check_timeout, would otherwise hold its grader for hours); what is left then is not run
+    grade_timeout: float = 300.0
     isolation: str = 'auto'
     limits: Limits = field(default_factory=Limits)
 

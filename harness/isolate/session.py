@@ -269,6 +269,7 @@ class Session:
         self.outputs = []
         self.cells = notebook_cells(path)  # notebooks as Jupyter runs them, sent to each worker
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
+        self.deadline = None  # ``time.monotonic()`` past which no check runs (``grade_timeout``)
 
     @property
     def restarts(self):
@@ -308,6 +309,8 @@ class Session:
             if gone is not None:
                 raise gone
             loaded = Loaded.parse(self.worker.receive(self.settings.load_timeout))
+            if self.deadline is None:  # the checks' time starts once the submission is loaded
+                self.deadline = time.monotonic() + self.settings.grade_timeout
         except Tampered as e:
             self.tampered = str(e)
             loaded = Loaded(error=f'{TAMPERED}: {e}.')
@@ -351,10 +354,20 @@ class Session:
             return f'not run: {TAMPERED} ({self.tampered})'
         if self.worker is None and self.restarts and self.loaded_error and not self.interfered:
             return 'not run: the submission could not be loaded again'
+        if self._overtime():
+            return self._overtime()
         return self.strikes.stopped()
 
+    def _overtime(self):
+        """Why nothing more is run once the checks' time is up, or ``''``."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return (f"not run: the grading's time limit ({self.settings.grade_timeout:g} s for "
+                    f"all the checks, --grade-timeout) had passed")
+        return 
+
     def _ask(self, task, items, timeout, meanwhile=None):
-        """The results of one request: at least one (an answer, or why there is none)."""
+        """The results of one request: at least one (an answer, or why there is none).  Each
+        answer is waited for ``timeout`` seconds at most, and never past the checks' deadline."""
         self.requests += 1
         results = []
         try:
@@ -365,8 +378,16 @@ class Session:
                 except Exception:  # the grader's, raised again by its caller: read the answers
                     pass
             while True:
-                result = answer(self.worker.receive(timeout), task, items, len(results),
-                                self.requests)
+                left = timeout if self.deadline is None else \
+                    min(timeout, self.deadline - time.monotonic())
+                try:
+                    message = self.worker.receive(left)
+                except WorkerGone as e:
+                    if e.kind is Lost.TIMEOUT and self._overtime():
+                        raise WorkerGone(self._overtime().removeprefix('not run: '),
+                                         Lost.TIMEOUT) from None
+                    raise
+                result = answer(message, task, items, len(results), self.requests)
                 if result is None:
                     return results
                 results.append(result)

@@ -56,6 +56,9 @@ def grade_options(f):
                      help='Seconds each notebook cell may run before the rest of it is skipped.'),
         click.option('--check-timeout', default=Settings.check_timeout, show_default=True,
                      help='Seconds one graph or MLP task may take before its check fails.'),
+        click.option('--grade-timeout', default=Settings.grade_timeout, show_default=True,
+                     help='Seconds all the checks together may take; the checks left then '
+                     'are not run (and fail).'),
         click.option('--memory-limit', default=Limits.memory >> 20, show_default=True,
                      help='Megabytes of address space a worker may use.'),
         click.option('--isolation', type=click.Choice(ISOLATION_LEVELS), default=Settings.isolation,
@@ -67,7 +70,7 @@ def grade_options(f):
 
 
 def make_config(seed, profile, rubric, class_names, load_timeout, cell_timeout, check_timeout,
-                memory_limit, isolation):
+                grade_timeout, memory_limit, isolation):
     """The ``Config`` the options describe; anything impossible is a usage error (exit 2)."""
     try:
         loaded_rubric = Rubric.load(rubric)
@@ -77,7 +80,7 @@ def make_config(seed, profile, rubric, class_names, load_timeout, cell_timeout, 
         raise click.BadParameter(str(e), param_hint=hint) from None
     settings = Settings(classes=_classes(class_names), load_timeout=load_timeout,
                         cell_timeout=cell_timeout, check_timeout=check_timeout,
-                        isolation=isolation, limits=Limits(memory=memory_limit * 2**20))
+                        grade_timeout=grade_timeout, isolation=isolation, limits=Limits(memory=memory_limit * 2**20))
     return Config(seed=seed, profile=profile, rubric=loaded_rubric, settings=settings)
 
 
