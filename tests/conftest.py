@@ -13,7 +13,11 @@ import jsonschema
 import pytest
 from hypothesis import settings
 
+from micrograde.isolate import sandbox
 from micrograde.surfaces import examples
+
+#: The grading service's fixtures (``redis_url_``, ``graded_by_a_worker``) for every test module.
+pytest_plugins = ['served']
 
 # The suite must give the same answer on every run: Hypothesis tests are derandomized
 # (a fixed seed per test) and keep no example database on disk.
@@ -31,6 +35,12 @@ atexit.register(shutil.rmtree, SUBMISSIONS, ignore_errors=True)
 #: What grading each example must give (``submissions/examples.toml``), by its path in SUBMISSIONS.
 EXPECTED = examples.table(ROOT / 'submissions')
 SCHEMAS = Path(__file__).resolve().parent / 'schemas'
+
+# What only bubblewrap stops is tested where it runs (``auto`` picks it wherever it can), and
+# skipped up front elsewhere, before paying for a grade; the test still asserts the level it got.
+needs_bubblewrap = pytest.mark.skipif(not sandbox.bubblewrap(), reason='needs the bubblewrap sandbox')
+needs_templates = pytest.mark.skipif(not sandbox.templates_available(),
+                                     reason='warm templates need bubblewrap as root')
 
 
 def validate_junit(path):

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from engines import hostile_engine
+
 ROOT = Path(__file__).resolve().parent.parent
 USER_UID = 1_999_999_000  # the unprivileged grader, when the suite runs as root
 
@@ -118,9 +120,8 @@ class Grader:
             os.chmod(p, 0o777 if p.is_dir() else 0o666)
 
     def grade(self, code, out=None, check=True):
-        from test_attacks import engine
         path = self.work / 'submission.py'
-        path.write_text(engine(code))
+        path.write_text(hostile_engine(code))
         out = out or self.work / 'reports'
         self._own(self.work)
         result = self.run('grade', path, '--profile', 'quick', '--isolation', self.level,
@@ -130,14 +131,14 @@ class Grader:
         return result, json.loads((out / 'report.json').read_text())
 
     def graded(self, code, via):
-        """The report of ``engine(code)`` graded ``via`` ``grade`` or ``batch`` (``-j 2``: as root
+        """The report of ``hostile_engine(code)`` graded ``via`` ``grade`` or ``batch`` (``-j 2``: as root
         under bubblewrap, a worker forked from the warm template)."""
         if via == 'grade':
             return self.grade(code)[1]
-        from test_attacks import engine, token
+        from test_attacks import token
         folder = self.work / f'class-{token()}'
         folder.mkdir()
-        (folder / 'submission.py').write_text(engine(code))
+        (folder / 'submission.py').write_text(hostile_engine(code))
         return self.batch(folder)['submission.py']
 
     def batch(self, folder):

@@ -10,12 +10,11 @@ import json
 import os
 import secrets
 import socket
-import textwrap
 
 import pytest
 
 from micrograde.isolate.sandbox import landlock_abi
-from test_hostile import BAD_TANH, ENGINE, GOOD_TANH
+from engines import GOOD_TANH, hostile_engine
 
 pytestmark = pytest.mark.usefixtures('installed')
 
@@ -30,12 +29,6 @@ def token():
 CONFIGS = [('bubblewrap', True), ('landlock', True), ('process', True), ('landlock', False),
            ('process', False)]
 IDS = ['bubblewrap', 'landlock-root', 'process-root', 'landlock-user', 'process-user']
-
-
-def engine(at_import='', tanh=BAD_TANH):
-    """A micrograd engine with a wrong tanh (so any pass is a forged one) and ``at_import``."""
-    code = ENGINE.replace('TANH_RULE', tanh).replace('IN_BACKWARD', 'pass')
-    return textwrap.dedent(at_import) + code
 
 
 @pytest.fixture(params=CONFIGS, ids=IDS)
@@ -288,8 +281,8 @@ def test_a_submission_cannot_read_another_during_a_batch(grader):
     folder.mkdir()
     victim = folder / 'b_victim.py'
     # the victim loads slowly, so that its copy exists while the reader runs
-    victim.write_text(engine(f'import time\nSECRET = {SECRET!r}\ntime.sleep(4)\n', GOOD_TANH))
-    (folder / 'a_reader.py').write_text(engine(READER.format(victim=str(victim), secret=SECRET)))
+    victim.write_text(hostile_engine(f'import time\nSECRET = {SECRET!r}\ntime.sleep(4)\n', GOOD_TANH))
+    (folder / 'a_reader.py').write_text(hostile_engine(READER.format(victim=str(victim), secret=SECRET)))
     grader.share(folder)
     reports = grader.batch(folder)
     seen = int(reports['a_reader.py']['checks'][0]['output'].split('SEEN')[1])

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from test_attacks import CONFIGS, IDS, SECRET, engine, token
-from test_service import redis_url_  # noqa: F401  (a fixture: a real redis-server with its password)
+from conftest import needs_templates
+from engines import hostile_engine
+from test_attacks import CONFIGS, IDS, SECRET, token
 
 pytestmark = pytest.mark.usefixtures('installed')
 
@@ -64,31 +65,31 @@ def hostile(request, installed):
     cls = grader.work / 'class'
     alice = cls / 'alice'  # links: out to a secret, /etc/shadow, a neighbour; one of her own
     alice.mkdir(parents=True)
-    (alice / 'engine.py').write_text(engine(READER))
+    (alice / 'engine.py').write_text(hostile_engine(READER))
     (alice / 'data.txt').write_text(OWN)
     for name, target in (('key', key), ('shadow', '/etc/shadow'), ('neighbour', '../bob/notes.txt'),
                          ('alias.txt', 'data.txt'), ('here', '.'), ('up', 'here/..')):
         (alice / name).symlink_to(target)
     bob = cls / 'bob'  # a link into /proc: reading it crashed the batch's fingerprint
     bob.mkdir()
-    (bob / 'engine.py').write_text(engine(''))
+    (bob / 'engine.py').write_text(hostile_engine(''))
     (bob / 'notes.txt').write_text(NEIGHBOUR)
     (bob / 'mem').symlink_to('/proc/self/mem')
     carol = cls / 'carol'  # a fifo, its name made of escape codes
     carol.mkdir()
-    (carol / 'engine.py').write_text(engine(''))
+    (carol / 'engine.py').write_text(hostile_engine(''))
     os.mkfifo(carol / 'pipe\n\x1b[2J')
     dave = cls / 'dave'  # a hard link to a file only root may read
     dave.mkdir()
-    (dave / 'engine.py').write_text(engine(READER))
-    os.link(_secret_file('engine.py', engine(f'print({SECRET!r})'), secrets), dave / 'secret.txt')
+    (dave / 'engine.py').write_text(hostile_engine(READER))
+    os.link(_secret_file('engine.py', hostile_engine(f'print({SECRET!r})'), secrets), dave / 'secret.txt')
     erin = cls / 'erin'  # a sparse file of 1 GB: the copy and the fingerprint stay bounded
     erin.mkdir()
-    (erin / 'engine.py').write_text(engine(''))
+    (erin / 'engine.py').write_text(hostile_engine(''))
     with open(erin / 'weights.bin', 'wb') as f:
         f.truncate(1 << 30)
     # the submission itself a link, to a root-only engine that prints the secret
-    (cls / 'frank.py').symlink_to(_secret_file('engine.py', engine(f'print({SECRET!r})'), secrets))
+    (cls / 'frank.py').symlink_to(_secret_file('engine.py', hostile_engine(f'print({SECRET!r})'), secrets))
     yield grader, cls  # never ``grader.share``: chmod follows links
     for folder in secrets:
         shutil.rmtree(folder)
@@ -192,7 +193,7 @@ def writers(request, installed):
     cls = grader.work / 'writers'
     cls.mkdir()
     for name in ('a.py', 'b.py', 'c.py'):  # -j 2: some pool process grades two in a row
-        (cls / name).write_text(engine(WRITER.format(module=module, mb=160)))
+        (cls / name).write_text(hostile_engine(WRITER.format(module=module, mb=160)))
     yield grader, cls
     for leftover in Path(tempfile.gettempdir()).glob(f'{module}*'):  # the process level's /tmp
         leftover.unlink()
@@ -247,7 +248,7 @@ def any_grader(request, installed):
 
 def test_a_class_zip_with_hostile_entries_unpacks_inside_and_an_encrypted_one_is_refused(any_grader):
     grader = any_grader
-    good = engine('')
+    good = hostile_engine('')
     hostile = grader.work / 'class.zip'
     _zip(hostile, [('alice.py', good, 0o100644), ('../escaped.py', good, 0o100644),
                    ('/abs/escaped2.py', good, 0o100644),
@@ -270,25 +271,13 @@ def test_a_class_zip_with_hostile_entries_unpacks_inside_and_an_encrypted_one_is
 # -- the service forks its jobs from the same warm template (``service/grader.py``) ------------
 
 @pytest.mark.service
-def test_the_service_s_jobs_each_have_their_own_bounded_tmp_and_home(tmp_path, redis_url_):  # noqa: F811
-
-    from micrograde.surfaces.service.supervisor import stop
-    from test_service import bearer, service, upload, wait_for, worker_program
-    client, tokens = service(tmp_path, redis_url_)
-    code = engine(WRITER.format(module=f'planted_{token().replace(".", "_")}', mb=160)).encode()
-    courses = {'c1': 'alice', 'c2': 'bob'}  # across learners and courses
-    staff = {course: bearer(tokens, course, 'staff') for course in courses}
-    worker = worker_program(tmp_path, redis_url_)
-    with client:
-        jobs = {course: upload(client, bearer(tokens, course, 'learner', who), data=code,
-                               course=course).json()['id'] for course, who in courses.items()}
-        worker.start()
-        try:
-            for course, job in jobs.items():
-                wait_for(client, staff[course], job, course=course)
-        finally:
-            stop([worker.proc])
-        reports = [client.get(f'/v1/courses/{course}/submissions/{job}/report.json',
-                              headers=staff[course]).json() for course, job in jobs.items()]
-    assert {r['isolation'] for r in reports} == {'bubblewrap'} or pytest.skip('no warm template here')
+@needs_templates
+def test_the_service_s_jobs_each_have_their_own_bounded_tmp_and_home(graded_by_a_worker):
+    served = graded_by_a_worker
+    code = hostile_engine(WRITER.format(module=f'planted_{token().replace(".", "_")}', mb=160)).encode()
+    for course, who in {'c1': 'alice', 'c2': 'bob'}.items():  # across learners and courses
+        served.submit(course, code, learner=who, course=course)
+    served.grade(timeout=120)
+    reports = [served.get(course).json() for course in served.jobs]
+    assert {r['isolation'] for r in reports} == {'bubblewrap'}
     _disk_claim_holds([(_found(r), r) for r in reports])

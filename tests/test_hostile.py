@@ -6,12 +6,12 @@ not observe, and leaves nothing running.
 import json
 import os
 import socket
-import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import micrograde
+from conftest import micrograde, needs_bubblewrap
+from engines import BAD_TANH, GOOD_TANH, hostile_engine
 
 
 @pytest.fixture
@@ -21,66 +21,10 @@ def run_cli():
     return micrograde
 
 
-ENGINE = '''
-import math
-
-
-class Value:
-    def __init__(self, data, _children=(), _op=''):
-        self.data = data
-        self.grad = 0.0
-        self._backward = lambda: None
-        self._prev = set(_children)
-
-    def __add__(self, other):
-        other = other if isinstance(other, Value) else Value(other)
-        out = Value(self.data + other.data, (self, other))
-        def _backward():
-            self.grad += out.grad
-            other.grad += out.grad
-        out._backward = _backward
-        return out
-
-    def __mul__(self, other):
-        other = other if isinstance(other, Value) else Value(other)
-        out = Value(self.data * other.data, (self, other))
-        def _backward():
-            self.grad += other.data * out.grad
-            other.grad += self.data * out.grad
-        out._backward = _backward
-        return out
-
-    def tanh(self):
-        t = math.tanh(self.data)
-        out = Value(t, (self,))
-        def _backward():
-            TANH_RULE
-        out._backward = _backward
-        return out
-
-    def backward(self):
-        IN_BACKWARD
-        topo, seen = [], set()
-        def build(v):
-            if v not in seen:
-                seen.add(v)
-                for c in v._prev:
-                    build(c)
-                topo.append(v)
-        build(self)
-        self.grad = 1.0
-        for v in reversed(topo):
-            v._backward()
-'''
-GOOD_TANH = 'self.grad += (1 - t ** 2) * out.grad'
-BAD_TANH = 'self.grad += (1 - t) * out.grad'
-
-
 def submission(tmp_path, at_import='', in_backward='pass', tanh=GOOD_TANH, name='sub.py'):
-    code = ENGINE.replace('TANH_RULE', tanh).replace(
-        'IN_BACKWARD', textwrap.indent(textwrap.dedent(in_backward), ' ' * 8).strip())
+    """The hostile engine as a file, with a right tanh unless said: what it does is the attack."""
     path = tmp_path / name
-    path.write_text(textwrap.dedent(at_import) + code)
+    path.write_text(hostile_engine(at_import, in_backward, tanh))
     return path
 
 
@@ -138,10 +82,11 @@ def test_os_exit_in_backward_never_passes(run_cli, tmp_path):
     assert checks['ops.add']['status'] in ('failed', 'error')
 
 
+@needs_bubblewrap
 def test_killing_the_parent_does_not_touch_the_grader(run_cli, tmp_path):
     kill = 'import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n    pass\n'
     result, report, checks = grade(run_cli, submission(tmp_path, kill), tmp_path)
-    assert report['isolation'] == 'bubblewrap' or pytest.skip('needs the bubblewrap sandbox')
+    assert report['isolation'] == 'bubblewrap'
     assert result.returncode == 0, result.stdout
 
 
@@ -266,10 +211,10 @@ except OSError as e:
     with pytest.raises(socket.timeout):
         server.accept()
     server.close()
-    assert report['isolation'] == 'bubblewrap' or pytest.skip('needs the bubblewrap sandbox')
     assert 'CONNECTED' not in checks['load']['output']
 
 
+@needs_bubblewrap
 def test_no_writes_outside_scratch(run_cli, tmp_path):
     token = tmp_path.name
     escape = f'''
@@ -283,7 +228,7 @@ for path in ("/tmp/escape-{token}", os.path.expanduser("~/escape-{token}"), "/ro
         pass
 '''
     result, report, checks = grade(run_cli, submission(tmp_path, escape), tmp_path)
-    assert report['isolation'] == 'bubblewrap' or pytest.skip('needs the bubblewrap sandbox')
+    assert report['isolation'] == 'bubblewrap'
     for path in (f'/tmp/escape-{token}', f'/root/escape-{token}', tmp_path / 'escape',
                  os.path.expanduser(f'~/escape-{token}')):
         assert not os.path.exists(path), path

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from conftest import EXPECTED, ROOT, SUBMISSIONS
 from test_examples import MICROGRADE, RUN_AUTOGRADER
-from test_service import KEY, bearer, redis_url_, wait_for, worker_program  # noqa: F401 (a fixture)
+from served import KEY, bearer, wait_for, worker_program
 from micrograde.surfaces.service.api import ServiceConfig, create_app
 from micrograde.surfaces.service.supervisor import stop
 from micrograde.surfaces.service.tokens import Tokens
@@ -118,7 +118,7 @@ def _service(tmp_path, url, files):
     return reports
 
 
-def test_every_example_gets_one_grade_on_every_surface(tmp_path, redis_url_):  # noqa: F811
+def test_every_example_gets_one_grade_on_every_surface(tmp_path, redis_url_):
     files = {name: _as_file(name, tmp_path) for name in EXAMPLES}
     folder = tmp_path / 'class'
     folder.mkdir()

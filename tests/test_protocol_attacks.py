@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SUBMISSIONS, micrograde
-from test_service import redis_url_  # noqa: F401  (a fixture: a real redis-server with its password)
 
 
 @pytest.fixture
@@ -134,27 +133,16 @@ def test_attacks_on_the_protocol_through_a_batch(run_cli, tmp_path):
 
 
 @pytest.mark.service
-def test_attacks_on_the_protocol_through_the_service(tmp_path, redis_url_):  # noqa: F811
+def test_attacks_on_the_protocol_through_the_service(graded_by_a_worker):
     """Every attack uploaded with an honest neighbour, graded by one real worker process."""
-    from test_service import bearer, service, upload, wait_for, worker_program
-    from micrograde.surfaces.service.supervisor import stop
-    client, tokens = service(tmp_path, redis_url_)
-    staff = bearer(tokens, 'c1', 'staff')
-    worker = worker_program(tmp_path, redis_url_)
-    with client:
-        jobs = {name: upload(client, bearer(tokens, 'c1', 'learner', name),
-                             data=attack(name).encode(), name=f'{name}.py').json()
-                for name in EXPECT}
-        honest = upload(client, staff, data=(SUBMISSIONS / 'lecture_engine.py').read_bytes()).json()
-        worker.start()
-        try:
-            done = {name: wait_for(client, staff, job['id'], timeout=600) for name, job in jobs.items()}
-            assert wait_for(client, staff, honest['id'], timeout=600)['verdict'] == 'passed'
-        finally:
-            stop([worker.proc])
-        for name, job in jobs.items():
-            assert done[name]['status'] == 'done', (name, done[name])
-            base = f'/v1/courses/c1/submissions/{job["id"]}'
-            assert_report(name, client.get(base + '/report.json', headers=staff).content)
-            ET.fromstring(client.get(base + '/report.xml', headers=staff).content)
-            assert client.get(base + '/report.html', headers=staff).status_code == 200
+    served = graded_by_a_worker
+    for name in EXPECT:
+        served.submit(name, attack(name).encode())
+    served.submit('honest', (SUBMISSIONS / 'lecture_engine.py').read_bytes())
+    done = served.grade()
+    assert done.pop('honest')['verdict'] == 'passed'
+    for name, job in done.items():
+        assert job['status'] == 'done', (name, job)
+        assert_report(name, served.get(name).content)
+        ET.fromstring(served.get(name, 'report.xml').content)
+        assert served.get(name, 'report.html').status_code == 200

@@ -3,7 +3,6 @@ real worker processes (killed for real in the durability tests, marked slow)."""
 import io
 import json
 import logging
-import os
 import re
 import signal
 import socket
@@ -18,53 +17,19 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 import redis
-from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, SUBMISSIONS
+from conftest import ROOT, SUBMISSIONS, needs_bubblewrap
 from micrograde.model.results import Report
 from micrograde.surfaces.service import grader, tasks
-from micrograde.surfaces.service.api import ServiceConfig, create_app
 from micrograde.surfaces.service.jobs import Jobs
 from micrograde.surfaces.service.keys import DEPLOYMENT_KEY, REDIS_PASSWORD
-from micrograde.surfaces.service.supervisor import (CHILDREN, Busy, Program, Supervisor, _birth, free_port,
-                                        redis_command, redis_url, stop, wait_for_redis)
+from micrograde.surfaces.service.supervisor import (CHILDREN, Busy, Supervisor, _birth, free_port,
+                                        stop, wait_for_redis)
 from micrograde.surfaces.service.tokens import Tokens
+from served import ENGINE, KEY, PROFILE, bearer, service, upload, wait_for, worker_program
 
 pytestmark = pytest.mark.service
-ENGINE = (SUBMISSIONS / 'lecture_engine.py').read_bytes()
-PROFILE = 'quick'
-KEY = 'k' * 64
-
-
-@pytest.fixture
-def redis_url_(tmp_path):
-    """A real redis-server with a password, as the supervisor starts it."""
-    port, password = free_port(), 'p' * 64
-    (tmp_path / 'redis').mkdir()
-    server = Program('redis', redis_command(tmp_path / 'redis', port, password), tmp_path / 'redis.log')
-    server.start()
-    url = redis_url(port, password)
-    try:
-        wait_for_redis(url)
-        yield url
-    finally:
-        stop([server.proc])
-
-
-def service(tmp_path, redis_url_, **limits):
-    config = ServiceConfig(tmp_path / 'state', redis_url_, KEY, profile=PROFILE, **limits)
-    app = create_app(config)
-    return TestClient(app), Tokens(config.database)
-
-
-def bearer(tokens, course, role, learner=None, **options):
-    return {'Authorization': 'Bearer ' + tokens.create(course, role, learner, **options)[0]}
-
-
-def upload(client, headers, data=ENGINE, name='engine.py', course='c1'):
-    return client.post(f'/v1/courses/{course}/submissions', headers=headers,
-                       files={'file': (name, data)})
 
 
 def passing_report():
@@ -169,14 +134,6 @@ def test_rate_limit_per_learner_and_backpressure(tmp_path, redis_url_):
         assert full.status_code == 503 and int(full.headers['Retry-After']) >= 1
 
 
-def worker_program(tmp_path, url, name='worker'):
-    """A real ``micrograde worker`` process with the test deployment's key."""
-    key_file = tmp_path / 'worker.key'
-    key_file.write_text(KEY)
-    return Program(name, [sys.executable, '-m', 'micrograde.surfaces.service.cli', 'worker'], tmp_path / f'{name}.log',
-                   {**os.environ, 'MICROGRADE_BROKER': url, 'MICROGRADE_KEY_FILE': str(key_file)})
-
-
 def test_graded_by_a_real_worker_with_every_report(tmp_path, redis_url_):
     client, tokens = service(tmp_path, redis_url_)
     alice, bob = bearer(tokens, 'c1', 'learner', 'alice'), bearer(tokens, 'c1', 'learner', 'bob')
@@ -214,6 +171,7 @@ def test_graded_by_a_real_worker_with_every_report(tmp_path, redis_url_):
         assert 'bob.zip' in page
 
 
+@needs_bubblewrap
 def test_a_submission_cannot_reach_the_queue_or_the_state(tmp_path, redis_url_):
     """The worker grades next to Redis and (on one machine) the job table: the sandbox must keep
     a submission away from both."""
@@ -242,8 +200,7 @@ def test_a_submission_cannot_reach_the_queue_or_the_state(tmp_path, redis_url_):
         finally:
             stop([worker.proc])
         report = client.get(f'/v1/courses/c1/submissions/{job["id"]}/report.json', headers=staff).json()
-    if report['isolation'] != 'bubblewrap':
-        pytest.skip('workers run with process isolation here: loopback is reachable')
+    assert report['isolation'] == 'bubblewrap'  # elsewhere loopback is reachable
     assert done['status'] == 'done' and 'no redis' in report['checks'][0]['output']
     assert canary.get('canary') == b'alive'
     assert b'owned' not in (tmp_path / 'state' / 'service.sqlite3').read_bytes()
@@ -539,16 +496,6 @@ def test_a_served_state_folder_is_private_locked_and_redis_needs_its_password(tm
         assert not wrong, wrong
     finally:
         sup.stop()
-
-
-def wait_for(client, headers, job_id, course='c1', timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f'/v1/courses/{course}/submissions/{job_id}', headers=headers).json()
-        if job['status'] in ('done', 'error'):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f'job {job_id} not graded in {timeout} s: {job}')
 
 
 # --- durability: every process real, killed for real ---------------------------------------------

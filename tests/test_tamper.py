@@ -9,25 +9,11 @@ finding that staff see in the report and the gradebook.
 import csv
 import json
 import shutil
-import textwrap
-from pathlib import Path
 
 import pytest
 
-from conftest import SUBMISSIONS, validate_json, validate_junit
-from test_hostile import BAD_TANH, ENGINE
-from test_service import redis_url_  # noqa: F401  (a fixture: a real redis-server with its password)
-
-HERE = Path(__file__).resolve().parent / 'tamper'
-LECTURE = (SUBMISSIONS / 'lecture_engine.py').read_text()
-LECTURE_MLP = LECTURE[LECTURE.index('\nimport random'):]  # Neuron, Layer, MLP
-
-
-def engine(at_import='', in_backward='pass'):
-    code = ENGINE.replace('TANH_RULE', BAD_TANH).replace(
-        'IN_BACKWARD', textwrap.indent(textwrap.dedent(in_backward), ' ' * 8).strip())
-    return textwrap.dedent(at_import) + code
-
+from conftest import SUBMISSIONS, needs_templates, validate_json, validate_junit
+from engines import hostile_engine, tampered
 
 FORGED = '''
 import json, os, struct
@@ -43,38 +29,38 @@ for fd in range(3, 64):
 ATTACKS = {
     # the worker's graph and MLP runners replaced at import by ones that run a hidden engine:
     # the running worker is not in sys.modules to be found, and binds what it calls anyway
-    'runner_replaced': ((HERE / 'runner_replaced.py').read_text(), None),
+    'runner_replaced': (tampered('runner_replaced'), None),
     # the same through a copy the submission imports itself, and a transient patch
-    'runner_reimported': (engine('''
+    'runner_reimported': (hostile_engine('''
         import mgworker.execute, mgworker.serve
         mgworker.serve.run_graph = lambda *a, **k: {'values': [], 'grads': []}
         mgworker.execute.Backend.grad = lambda self, v: 0.0
         '''), None),
     # torch's autograd as the answer key: kept out of reach, so the engine does not load
-    'torch_oracle': ((HERE / 'torch_oracle.py').read_text() + LECTURE_MLP, None),
-    'gc_walk': (engine('''
+    'torch_oracle': (tampered('torch_oracle'), None),
+    'gc_walk': (hostile_engine('''
         import gc
         secrets = [o for o in gc.get_objects() if isinstance(o, dict) and 'nonce' in o]
         '''), "garbage collector's objects"),
-    'gc_referrers': (engine(in_backward='''
+    'gc_referrers': (hostile_engine(in_backward='''
         import gc
         users = gc.get_referrers(self)  # the worker's lists of this graph's Values
         '''), "garbage collector's objects"),
-    'ctypes_write': (engine('''
+    'ctypes_write': (hostile_engine('''
         import ctypes
         x = 1.5
         ctypes.c_double.from_address(id(x) + 16).value = 2.5
         '''), 'used ctypes'),
-    'frame_walk': (engine(in_backward='''
+    'frame_walk': (hostile_engine(in_backward='''
         import sys
         grader = sys._getframe(2)  # the worker's run_graph: its vals, its result
         grader.f_locals['result']['grads'] = [1.0]
         '''), "grader's frames"),
-    'frame_walk_inspect': (engine(in_backward='''
+    'frame_walk_inspect': (hostile_engine(in_backward='''
         import inspect
         stack = inspect.stack()
         '''), "grader's frames"),
-    'traceback_walk': (engine(in_backward='''
+    'traceback_walk': (hostile_engine(in_backward='''
         import sys
         try:
             raise ValueError
@@ -85,21 +71,21 @@ ATTACKS = {
         '''), "grader's frames"),
     # the running worker reached through what it hands the submission: instrumented runs wrap
     # each node's _backward in a function of the worker's, whose globals are its module's
-    'code_swap': (engine(in_backward='''
+    'code_swap': (hostile_engine(in_backward='''
         grader = getattr(self._backward, '__globals__', {})
         if 'Backend' in grader:
             grader['Backend'].grad.__code__ = (lambda self, v: 0.0).__code__
         '''), 'replaced a function'),
-    'globals_patch': (engine(in_backward='''
+    'globals_patch': (hostile_engine(in_backward='''
         grader = getattr(self._backward, '__globals__', {})
         if '_read' in grader:
             grader['_read'] = lambda reader, vals: [0.0] * len(vals)
         '''), "changed the grader's code (mgworker.execute._read)"),
-    'proc_mem': (engine('''
+    'proc_mem': (hostile_engine('''
         with open('/proc/self/mem', 'rb') as f:
             pass
         '''), "process's memory"),
-    'fd_reopen': (engine('''
+    'fd_reopen': (hostile_engine('''
         import os
         for fd in range(3, 64):
             try:
@@ -107,12 +93,12 @@ ATTACKS = {
             except OSError:
                 pass
         '''), "answer channel"),
-    'own_answers': (engine(FORGED), 'answers of its own'),
-    'audit_send': (engine('''
+    'own_answers': (hostile_engine(FORGED), 'answers of its own'),
+    'audit_send': (hostile_engine('''
         import sys
         sys.audit('mgworker.send', {'type': 'loaded', 'warnings': [], 'classes': {}})
         '''), "submission's own code"),
-    'settrace': (engine('''
+    'settrace': (hostile_engine('''
         import sys
         sys.settrace(lambda frame, event, arg: None)
         '''), 'trace function'),
@@ -120,37 +106,7 @@ ATTACKS = {
 
 
 #: A correct engine that does what learners do, and what libraries do for them: no tampering.
-INNOCENT = LECTURE.replace('    def backward(self):\n', '''\
-    def backward(self):
-        import io, logging, traceback, warnings
-        traceback.print_stack(limit=3, file=io.StringIO())
-        traceback.format_stack()
-        breakpoint()
-        logging.getLogger('engine').debug('backward from %s', self)
-        warnings.warn('backward called', stacklevel=2)
-''') + '''
-import collections, dataclasses, enum, gc, inspect, io, sys, typing
-import numpy as np
-import matplotlib
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt
-from graphviz import Digraph
-Pair = collections.namedtuple('Pair', 'a b')
-Kind = enum.Enum('Kind', 'add mul')
-class Typed(typing.NamedTuple):
-    x: float
-@dataclasses.dataclass
-class Config:
-    lr: float = 0.1
-inspect.signature(Value.__add__)
-here = sys._getframe()
-gc.collect()
-plt.plot(np.arange(-5, 5, 0.25), np.tanh(np.arange(-5, 5, 0.25)))
-plt.savefig(io.BytesIO(), format='png')
-dot = Digraph(format='svg')
-dot.node('a', label='{ a | data 1.0 }', shape='record')
-dot.source
-'''
+INNOCENT = tampered('innocent')
 
 
 def _check(report, words):
@@ -226,11 +182,12 @@ def test_what_learners_and_libraries_do_is_not_tampering_in_a_batch(batch):
     assert book['innocent.py']['verdict'] == 'passed', book['innocent.py']
 
 
+@needs_templates
 @pytest.mark.parametrize('name', sorted(ATTACKS))
 def test_attack_on_batch(name, batch):
     out, book = batch
     report = json.loads((out / f'{name}.py' / 'report.json').read_text())
-    assert report['isolation'] == 'bubblewrap' or pytest.skip('the warm template needs bubblewrap')
+    assert report['isolation'] == 'bubblewrap'
     words = ATTACKS[name][1]
     _check(report, words)
     row = book[f'{name}.py']
@@ -256,26 +213,15 @@ def test_no_example_trips_the_guard_in_a_batch(tmp_path):
 
 
 @pytest.mark.service
-def test_every_attack_through_the_service(tmp_path, redis_url_):  # noqa: F811
+def test_every_attack_through_the_service(graded_by_a_worker):
     """The same attacks uploaded to the grading service, graded by a real service worker."""
-    from micrograde.surfaces.service.supervisor import stop
-    from test_service import bearer, service, upload, wait_for, worker_program
-    client, tokens = service(tmp_path, redis_url_)
-    staff = bearer(tokens, 'c1', 'staff')
-    worker = worker_program(tmp_path, redis_url_)
-    with client:
-        jobs = {name: upload(client, bearer(tokens, 'c1', 'learner', name), data=source.encode(),
-                             name=f'{name}.py').json() for name, (source, _) in ATTACKS.items()}
-        worker.start()
-        try:
-            for name, job in jobs.items():
-                assert wait_for(client, staff, job['id'], timeout=300)['status'] == 'done'
-                report = client.get(f'/v1/courses/c1/submissions/{job["id"]}/report.json',
-                                    headers=staff).json()
-                _check(report, ATTACKS[name][1])
-            book = client.get('/v1/courses/c1/gradebook.csv', headers=staff).text
-        finally:
-            stop([worker.proc])
+    served = graded_by_a_worker
+    for name, (source, _) in ATTACKS.items():
+        served.submit(name, source.encode())
+    for name, job in served.grade().items():
+        assert job['status'] == 'done', (name, job)
+        _check(served.get(name).json(), ATTACKS[name][1])
+    book = served.client.get('/v1/courses/c1/gradebook.csv', headers=served.staff()).text
     assert book.count('tampered') == sum(words is not None for _, words in ATTACKS.values())
 
 
