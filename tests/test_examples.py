@@ -2,14 +2,16 @@
 /autograder, and what GitHub Classroom's grading reporter reads."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from conftest import EXPECTED, ROOT, SUBMISSIONS, in_process, validate_json
+from conftest import EXPECTED, ROOT, SUBMISSIONS, in_process, unnamed, validate_json
 from micrograde.grader.rubric import Rubric
 from micrograde.surfaces import examples
 
@@ -80,9 +82,22 @@ def test_gradescope_readme_gives_the_rubrics_total_and_setup_installs_cpu_torch(
     total = Rubric.load().total()
     assert f'{total:g} for the default rubric' in readme
     setup = (ROOT / 'examples' / 'gradescope' / 'setup.sh').read_text()
-    torch = [line for line in setup.split('\n') if 'install' in line and 'torch' in line]
-    assert torch == ['"$VENV/bin/pip" install -q torch==2.13.0 --index-url "$TORCH_INDEX"']
+    installs = [line.split() for line in setup.splitlines() if line.startswith('"$VENV/bin/pip" install')]
+    torch = next(k for k, words in enumerate(installs) if any(w.startswith('torch') for w in words))
+    grader = next(k for k, words in enumerate(installs) if any('micrograde[grader]' in w for w in words))
+    # the torch the suite grades with (the Makefile's pin), CPU-only, and before micrograde, whose
+    # requirement it then meets: else pip pulls PyPI's multi-gigabyte CUDA build
+    pin = re.search(r'pip install -q torch==(\S+)\n', (ROOT / 'Makefile').read_text())[1]
+    assert f'torch=={pin}' in installs[torch] and torch < grader
+    assert installs[torch][-2:] == ['--index-url', '"$TORCH_INDEX"']
     assert 'TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}' in setup
+    extra = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['optional-dependencies']
+    floor = next(re.fullmatch(r'torch>=([\d.]+)', r) for r in extra['grader'] if r.startswith('torch'))
+    assert _version(pin) >= _version(floor[1])
+
+
+def _version(text):
+    return tuple(int(n) for n in text.split('.'))
 
 
 def test_every_example_is_a_file_or_an_edit_that_applies_exactly_as_its_row_says(tmp_path):
@@ -113,13 +128,24 @@ def test_an_edit_applies_exactly_as_often_as_it_says_or_is_refused():
     assert made('        out._backward = _backward\n', times=8).count('NEW') == 8
 
 
-def test_make_examples_writes_the_edited_examples_to_try_by_hand(tmp_path, capsys):
-    examples.main([str(tmp_path / 'out')])
-    written = capsys.readouterr().out.split()
-    assert sorted(written) == sorted(str(tmp_path / 'out' / n) for n, row in EXPECTED.items()
-                                     if 'edits' in row)
-    assert (tmp_path / 'out' / 'bug_rsub_swapped.py').read_text() == \
-        (SUBMISSIONS / 'bug_rsub_swapped.py').read_text()
+def test_make_examples_writes_the_edited_examples_to_try_by_hand(tmp_path):
+    """What ``make examples`` runs writes each edited example as its row says: the row's doc, each
+    edit's new text; and what it writes grades as the table expects."""
+    out = tmp_path / 'out'
+    done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.examples', str(out)],
+                          capture_output=True, text=True, timeout=60, check=True)
+    edited = {n: row for n, row in EXPECTED.items() if 'edits' in row}
+    assert sorted(done.stdout.split()) == sorted(str(out / n) for n in edited)
+    for name, row in edited.items():
+        text = (out / name).read_text()
+        assert text.startswith(f'"""{row["doc"]}"""\n'), name
+        assert all(edit['new'] in text for edit in row['edits']), name
+    want = EXPECTED['bug_rsub_swapped.py']
+    graded = in_process('grade', out / 'bug_rsub_swapped.py', '--profile', 'quick', '--json',
+                        tmp_path / 'report.json')
+    checks = {c['id']: (c['status'], c['message'])
+              for c in json.loads((tmp_path / 'report.json').read_text())['checks']}
+    assert graded.returncode == want['exit'] and not unnamed(want, checks), checks
 
 
 def test_a_missing_backward_is_one_finding_at_the_method_named_otherwise(tmp_path):
