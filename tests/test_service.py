@@ -172,11 +172,9 @@ def test_graded_by_a_real_worker_with_every_report(tmp_path, redis_url_):
 
 
 @needs_bubblewrap
-def test_a_submission_cannot_reach_the_queue_or_the_state(tmp_path, redis_url_):
+def test_a_submission_cannot_reach_the_queue_or_the_state(tmp_path, redis_url_, graded_by_a_worker):
     """The worker grades next to Redis and (on one machine) the job table: the sandbox must keep
     a submission away from both."""
-    client, tokens = service(tmp_path, redis_url_)
-    staff = bearer(tokens, 'c1', 'staff')
     port = int(redis_url_.rsplit(':', 1)[1].split('/')[0])
     attack = (f'import glob, socket\n'
               f'try:\n'
@@ -191,15 +189,9 @@ def test_a_submission_cannot_reach_the_queue_or_the_state(tmp_path, redis_url_):
               f'        pass\n').encode() + ENGINE
     canary = redis.Redis.from_url(redis_url_)
     canary.set('canary', 'alive')
-    worker = worker_program(tmp_path, redis_url_)
-    with client:
-        job = upload(client, staff, data=attack, name='attack.py').json()
-        worker.start()
-        try:
-            done = wait_for(client, staff, job['id'])
-        finally:
-            stop([worker.proc])
-        report = client.get(f'/v1/courses/c1/submissions/{job["id"]}/report.json', headers=staff).json()
+    graded_by_a_worker.submit('attack', attack)
+    done = graded_by_a_worker.grade(timeout=120)['attack']
+    report = graded_by_a_worker.get('attack').json()
     assert report['isolation'] == 'bubblewrap'  # elsewhere loopback is reachable
     assert done['status'] == 'done' and 'no redis' in report['checks'][0]['output']
     assert canary.get('canary') == b'alive'
