@@ -131,8 +131,8 @@ class Grader:
         return result, json.loads((out / 'report.json').read_text())
 
     def graded(self, code, via):
-        """The report of ``hostile_engine(code)`` graded ``via`` ``grade`` or ``batch`` (``-j 2``: as root
-        under bubblewrap, a worker forked from the warm template)."""
+        """The report of ``hostile_engine(code)`` graded ``via`` ``grade`` or ``batch`` (``-j 2``:
+        as root under bubblewrap, a worker forked from the warm template)."""
         if via == 'grade':
             return self.grade(code)[1]
         from test_attacks import token
