@@ -98,6 +98,17 @@ ATTACKS = {
         import sys
         sys.audit('mgworker.send', {'type': 'loaded', 'warnings': [], 'classes': {}})
         '''), "submission's own code"),
+    # the serve loop's own reply(), found by an f_back walk (no audit event), run on a thread of
+    # the submission's: a stack of worker code alone, but not the serve loop's thread and root
+    'thread_reply': (hostile_engine(in_backward='''
+        import _thread, sys, time
+        f = sys._getframe(0)
+        while f is not None and 'reply' not in f.f_locals:
+            f = f.f_back
+        if f is not None:
+            _thread.start_new_thread(f.f_locals['reply'], (), {'id': 0, 'done': True})
+            time.sleep(0.5)
+        '''), 'a thread it started'),
     'settrace': (hostile_engine('''
         import sys
         sys.settrace(lambda frame, event, arg: None)
