@@ -1,5 +1,7 @@
 """Present, absent or broken: the executor tells an op the submission does not have from one that
 raises inside the learner's own code, and names the learner's line."""
+import math
+
 import pytest
 
 from micrograde.isolate.answers import GraphResult
@@ -74,6 +76,55 @@ def test_absent_only_when_the_submission_does_not_have_it(source, missing, line)
         assert error.where.startswith('engine.py, line ') and line in error.where
     else:
         assert error.where == ''
+
+
+class Refusing:
+    """Refuses operands with a ``raise`` statement of its own (a ``ValueError``, as real engines
+    do) and computes with ``math``, whose domain errors are ValueErrors too."""
+
+    def __init__(self, data, _children=()):
+        self.data, self.grad, self._prev = data, 0.0, _children
+
+    def __add__(self, other):
+        if not isinstance(other, Refusing):
+            raise ValueError(f'only Values can be added, got {type(other)=}')
+        return Refusing(self.data + other.data, (self, other))
+
+    def __pow__(self, other):
+        if isinstance(other, Refusing):
+            return Refusing(math.pow(self.data, other.data), (self, other))
+        if not isinstance(other, (int, float)):
+            raise ValueError(
+                'only int and float powers for now')
+        return Refusing(math.pow(self.data, other), (self,))
+
+
+@pytest.mark.parametrize('source, inputs, missing', [
+    ('out = a + 2.0', {'a': 1.5}, True),                  # refused: a raise statement in __add__
+    ('out = a ** 0.5', {'a': -1.5}, False),               # math domain error: the op broke
+    ('out = a ** b', {'a': -1.5, 'b': 0.5}, False),
+])
+def test_a_refusal_raised_by_the_ops_own_method_is_absent_a_computation_error_is_not(
+        source, inputs, missing):
+    own = lambda filename: 'engine.py' if filename == __file__ else None  # noqa: E731
+    error = GraphResult.parse(run_graph(G(source, **inputs).to_dict(),
+                                        Backend(Refusing, own))).error
+    assert error is not None and error.type == 'ValueError' and error.missing is missing, error
+
+
+def test_a_value_exponent_refused_with_a_raise_statement_is_absent():
+    """The multi-line ``raise ValueError(...)`` in ``Refusing.__pow__``, reached by ``a ** b``
+    when the exponent is not a Value of this class (the lecture's Value exponent form)."""
+    class Exponent(Refusing):
+        def __pow__(self, other):
+            if not isinstance(other, (int, float)):
+                raise ValueError(
+                    'only int and float powers for now')
+            return Refusing(self.data ** other, (self,))
+    own = lambda filename: 'engine.py' if filename == __file__ else None  # noqa: E731
+    error = GraphResult.parse(run_graph(G('out = a ** b', a=1.5, b=2.0).to_dict(),
+                                        Backend(Exponent, own))).error
+    assert error is not None and error.missing is True, error
 
 
 class InProcess:

@@ -6,6 +6,7 @@ grader, through a different ``Backend``), so all three are driven by the very sa
 import linecache
 import math
 import os
+import re
 
 from .rules import origins
 from .ops import OPS
@@ -153,19 +154,37 @@ def missing(node, exc, frame):
     raised inside the learner's own code (``frame``, see ``learner_frame``) is the op breaking,
     unless it refuses the kind of operand this form passes: a plain number used as a Value
     (``'float' object has no attribute 'data'``) or guarded against (``assert isinstance(other,
-    Value)``), or a Value exponent where the lecture takes a number.
+    Value)``, or any exception the op's own method raises with a ``raise`` statement), or a Value
+    exponent where the lecture takes a number.  A ``ValueError`` from a computation (a math
+    domain error) is the op breaking.
     """
     if frame is None:
         return isinstance(exc, (TypeError, AttributeError, NotImplementedError))
     op = OPS[node['op']]
+    own = frame[1] == _method(node)
     if isinstance(exc, NotImplementedError):  # a stub, unless a helper it calls is the stub
-        return frame[1] == _method(node)
+        return own
+    operand_form = node.get('const') is not None or (op.value_form and len(node['args']) == 2)
+    if operand_form and own and _raise_statement(exc):
+        return True
     if node.get('const') is not None:
         return isinstance(exc, AssertionError) or (
             isinstance(exc, AttributeError) and isinstance(getattr(exc, 'obj', None), (int, float)))
     if op.value_form and len(node['args']) == 2:
         return isinstance(exc, (AssertionError, TypeError))
     return False
+
+
+def _raise_statement(exc):
+    """Whether ``exc`` was raised by a ``raise`` statement (the line its traceback ends on), as a
+    method refuses an operand, rather than by a computation that failed."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+    return re.match(r'\s*(?:(?:if|else|elif)\b[^#]*:\s*)?raise\b', line) is not None
 
 
 def run_graph(graph, backend, backward=1, instrument=False):
