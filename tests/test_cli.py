@@ -291,6 +291,49 @@ def test_a_second_backward_that_stops_below_the_output_is_caught(run_cli, tmp_pa
     assert 'reached only part of the graph (a.grad, b.grad' in checks['backward.repeat']['message']
 
 
+#: backward() as torch's: each pass propagates its own gradients, added to what the nodes held
+TORCH_LIKE = ('        self.grad = 1.0\n        for node in reversed(topo):\n',
+              '        held = [v.grad for v in topo]\n        for v in topo:\n            v.grad = 0.0\n'
+              '        self.grad = 1.0\n        for node in reversed(topo):\n')
+TORCH_LIKE_END = ('            node._backward()\n\n',
+                  '            node._backward()\n        for v, g in zip(topo, held):\n'
+                  '            v.grad += g\n\n')
+#: every gradient zeroed before propagating, as real engines do: a second pass changes nothing
+RESETS = ('        self.grad = 1.0\n        for node in reversed(topo):\n',
+          '        for v in topo:\n            v.grad = 0.0\n'
+          '        self.grad = 1.0\n        for node in reversed(topo):\n')
+
+
+@pytest.mark.parametrize('edits, status', [((TORCH_LIKE, TORCH_LIKE_END), 'passed'),
+                                           ((RESETS,), 'failed')])
+def test_a_second_backward_is_judged_by_torchs_numbers(run_cli, tmp_path, edits, status):
+    """torch doubles every gradient on a second pass; the lecture's micrograd compounds through
+    the nodes below the output (both pass). A failure shows torch's numbers, computed here by
+    torch, with micrograd's beside them."""
+    torch = pytest.importorskip('torch')
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    for old, new in edits:
+        assert engine.count(old) == 1
+        engine = engine.replace(old, new)
+    (tmp_path / 'engine.py').write_text(engine)
+    run_cli('grade', tmp_path / 'engine.py', '--profile', 'quick', '--json', tmp_path / 'r.json')
+    repeat = {c['id']: c for c in json.loads((tmp_path / 'r.json').read_text())['checks']}[
+        'backward.repeat']
+    assert repeat['status'] == status, repeat['message']
+    if status == 'passed':
+        assert 'as in torch' in repeat['message']
+        return
+    leaves = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in (1.5, -0.5, 2.0, 0.75)]
+    a, b, c, d = leaves
+    out = (a + b) * c * d
+    out.backward(retain_graph=True)
+    out.backward()
+    expected = repeat['counterexample']['expected']
+    assert [float(expected[f'{n}.grad'].split()[0]) for n in 'abcd'] == [x.grad.item() for x in leaves]
+    assert expected['a.grad'] == '3.0 (torch; micrograd: 6.0)' and expected['d.grad'] == '4.0'
+    assert 'torch and micrograd both add to the gradients again' in repeat['message']
+
+
 def test_a_topological_sort_that_follows_every_path_is_named_at_once(run_cli, tmp_path):
     """Each _backward runs once, but the sort recurses before it checks `visited`: exponential
     in the diamonds, which the small ladder's operand walks show (the full ladder would only

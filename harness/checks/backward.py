@@ -109,7 +109,10 @@ def visits(ctx):
 
 @check('backward.repeat')
 def repeat(ctx):
-    """A second backward() must add the same gradients again, as micrograd (or torch) does."""
+    """A second backward() must add the same gradients again.  torch adds each pass's own
+    gradients, so every gradient doubles; the lecture's micrograd compounds, since the nodes
+    below the output keep the first pass's gradient and pass it on again (a.grad 6.0 where torch
+    gives 3.0).  Either passes; torch's numbers are the ones shown, micrograd's beside them."""
     if 'backward' not in ctx.usable:
         return None
     if not REPEAT.capabilities <= ctx.usable:
@@ -125,8 +128,11 @@ def repeat(ctx):
                       counterexample=Counterexample(code))
     micrograd = all(close(actual.grads2[i], ref.grads2[i]) for i in leaves)
     doubled = all(close(actual.grads2[i], 2 * actual.grads[i]) for i in leaves)
-    if micrograd or doubled:
-        return passed('a second backward() adds the gradients again (leaf gradients double)')
+    if doubled:
+        return passed('a second backward() adds the gradients again (they double, as in torch)')
+    if micrograd:
+        return passed('a second backward() adds the gradients again (compounding through the '
+                      "nodes below the output, as micrograd's does; torch doubles them)")
     same = all(close(actual.grads2[i], actual.grads[i]) for i in leaves)
     # both an `=` for `+=` and a visited flag leave a second pass changing nothing; only the
     # first is in the rules of the graph's own ops, whose checks (a value used twice) then fail
@@ -136,8 +142,8 @@ def repeat(ctx):
            'accumulated (`grad = ...` where it must be `grad += ...`): each pass writes the same '
            'values again' if same and assigned else
            'the second backward() changed nothing: does backward() reset the gradients before '
-           'propagating, or keep a "visited" flag on the nodes between calls? micrograd and torch '
-           'add the gradients again' if same else
+           'propagating, or keep a "visited" flag on the nodes between calls? torch and micrograd '
+           'both add to the gradients again' if same else
            f'the second backward() reached only part of the graph ({stopped} kept their first '
            f'values, the others grew): is a "visited" mark left on the nodes below the output '
            f'between calls?' if stopped else
@@ -147,9 +153,16 @@ def repeat(ctx):
         if same or stopped else None
     return failed(why, diagnosis=why, consequence_of=_assigning(ctx) if assigned else '',
                   counterexample=Counterexample(
-                      code, {f'{REPEAT.name(i)}.grad': show(ref.grads2[i]) for i in leaves},
+                      code, {f'{REPEAT.name(i)}.grad': _twice(ref, i) for i in leaves},
                       {f'{REPEAT.name(i)}.grad': show(actual.grads2[i]) for i in leaves}),
                   misconception=named)
+
+
+def _twice(ref, i):
+    """Entry ``i``'s gradient after two passes as torch gives it (the first pass's, doubled),
+    with the lecture's micrograd's beside it where that differs."""
+    torch, micrograd = show(2 * ref.grads[i]), show(ref.grads2[i])
+    return torch if torch == micrograd else f'{torch} (torch; micrograd: {micrograd})'
 
 
 def _assigning(ctx):
