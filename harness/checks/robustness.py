@@ -85,8 +85,9 @@ def _walks_every_path(ctx):
     if walks > WALKS_PER_NODE * graph.size:
         return _doubling(f'walked the nodes\' operands {walks} times for {graph.size} values: the '
                          f'topological sort follows every path', 'steps', 'Is a node marked '
-                         'visited, and checked, before its operands are walked? Each _backward '
-                         'runs once, but the sort itself is exponential.',
+                         'visited, and checked, before its operands are walked? ' + (
+                             'Each _backward runs once, but the sort itself is exponential.'
+                             if order else 'The walk itself is exponential.'),
                          loop, 'operand walks', f'about {graph.size}', walks)
     return None
 

@@ -217,8 +217,9 @@ def run_graph(graph, backend, backward=1, instrument=False):
                     'values': _read(backend.data, vals)}
         vals.append(v)
     out = vals[graph['output']]
-    rules = origins(vals, backend.own) if instrument else None  # before _instrument wraps them
-    order = _instrument(vals) if instrument else None
+    name = rule_attribute(vals[n_inputs:], backend.own) if instrument else None
+    rules = origins(vals, backend.own, name) if instrument else None  # before _instrument wraps them
+    order = _instrument(vals, name) if instrument else None
     walks = _count_walks(graph, vals) if instrument else None  # this run's count, from 0
     result = {'values': _read(backend.data, vals)}
     shadow = _shadowing(out, vals[:n_inputs])
@@ -312,11 +313,34 @@ def _count_walks(graph, vals):
     return walks
 
 
-def _instrument(vals):
-    """Wrap each node's ``_backward`` so that the order of the calls is recorded."""
+RULE = '_backward'  # where the lecture's ops store a node's rule
+
+
+def rule_attribute(results, own):
+    """The attribute in which the ops store each result's backward rule: what it is, not what it
+    is called (``_backward``, ``_grad_fn``, ``backward_fn``): an instance attribute holding a
+    function of the learner's (``own``) on op results, the lecture's name if it is one, else the
+    one held on the most results."""
+    held = {}
+    for v in results:
+        try:  # past the class's attribute hooks: the grader's look, not the learner's
+            attributes = dict(object.__getattribute__(v, '__dict__'))
+        except Exception:  # no __dict__ (slots, a tensor)
+            continue
+        for key, rule in attributes.items():
+            code = getattr(getattr(rule, '__func__', rule), '__code__', None)
+            if isinstance(key, str) and code is not None and own(code.co_filename) is not None:
+                held[key] = held.get(key, 0) + 1
+    if RULE in held or not held:
+        return RULE
+    return min(held, key=lambda key: (-held[key], key))
+
+
+def _instrument(vals, name=RULE):
+    """Wrap each node's rule (attribute ``name``) so that the order of the calls is recorded."""
     order = []
     for i, v in enumerate(vals):
-        original = getattr(v, '_backward', None)
+        original = getattr(v, name, None)
         if not callable(original):
             continue
 
@@ -324,7 +348,7 @@ def _instrument(vals):
             order.append(_i)
             return _f(*args, **kwargs)
         try:
-            v._backward = recorded
+            setattr(v, name, recorded)
         except Exception:
             pass
     return order

@@ -20,6 +20,7 @@ def origin(rule, own):
     return [method, line] if method.isidentifier() and line >= 1 else None
 
 
-def origins(vals, own):
-    """Each entry's rule origin (``None`` where there is none of the learner's)."""
-    return [origin(getattr(v, '_backward', None), own) for v in vals]
+def origins(vals, own, name='_backward'):
+    """Each entry's rule origin (``None`` where there is none of the learner's); ``name``: the
+    attribute the ops keep the rule in (``execute.rule_attribute``)."""
+    return [origin(getattr(v, name, None), own) for v in vals]
