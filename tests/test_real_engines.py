@@ -68,3 +68,26 @@ def test_an_exception_in_the_network_is_one_finding_at_its_line(run_cli, tmp_pat
         {'code': 'exception', 'method': '__call__', 'line': line} and not root['consequence_of']
     assert [checks[i]['consequence_of'] for i in ('mlp.gradients', 'mlp.step', 'mlp.zero_grad')] \
         == ['mlp.forward'] * 3
+
+
+def test_a_rule_stored_on_the_operand_is_found_at_each_methods_own_assignment(run_cli, tmp_path):
+    """``self._backward = _backward`` in both __add__ and __mul__ (hacobe's Scalar): each op's
+    finding at its own method and the line that stores the rule, not where the entry's rule was
+    seen (add's was placed at __mul__'s closure, mul's at its ``def``)."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    for method in ('__add__', '__mul__'):
+        start = source.index(f'    def {method}(')
+        end = source.index('return out', start)
+        source = source[:start] + source[start:end].replace('out._backward = _backward',
+                                                            'self._backward = _backward') + source[end:]
+    assert source.count('self._backward = _backward') == 2
+    path = tmp_path / 'engine.py'
+    path.write_text(source)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    lines = source.split('\n')
+    checks = {c['id']: c for c in report['checks']}
+    for check, method in (('ops.add', '__add__'), ('ops.mul', '__mul__')):
+        m = checks[check]['misconception']
+        assert (m['code'], m['method']) == ('rule_on_operand', method), m
+        assert lines[m['line'] - 1].strip() == 'self._backward = _backward', (check, m)
+        assert report['methods'][method]['line'] < m['line']

@@ -17,6 +17,8 @@ VAGUE = frozenset({Code.GRADIENTS_DISAGREE, Code.ORDER_DEPENDENT})
 #: Misconceptions of an op's rule: a method that writes no rule cannot hold one.
 RULES = frozenset({Code.ASSIGNED, Code.NO_UPSTREAM, Code.NO_BACKWARD, Code.RULE_ON_OPERAND,
                    Code.WRONG_DERIVATIVE})
+#: Misconceptions placed at a line of the method other than its ``def`` (its class report's key).
+STORED = {Code.RULE_ON_OPERAND: 'rule_on_self'}
 #: Misconceptions that spoil gradients wherever the rule or the walk runs.
 SPOILS = WALK | RULES
 
@@ -40,7 +42,7 @@ def link(report, counts=lambda check: check.required):
         where = report.methods.get(m.method) or {}
         if check.id not in seen and where.get('rule') is False and m.code in RULES:
             m.method, where = '', {}  # a guess, and that method writes no rule: not there
-        m.file, m.line = where.get('file', ''), m.line or where.get('line')
+        m.file, m.line = where.get('file', ''), m.line or where.get(STORED.get(m.code, 'line'))
         m.evidence.append(check.id)
     # advice is never a root nor a consequence: only failures that decide the verdict are linked
     failures = [c for c in failing if counts(c)]

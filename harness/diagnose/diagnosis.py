@@ -74,7 +74,7 @@ def misconception(found, graph, actual, trusted=frozenset()):
         return Misconception(found.code, method='__init__')
     rules = actual.rules or ()
     rule = rules[found.entry] if found.entry is not None and found.entry < len(rules) else None
-    if rule and found.code not in VALUES and rule[0] != '__init__':
+    if rule and found.code not in ELSEWHERE and rule[0] != '__init__':
         if METHOD_OPS.get(rule[0]) in trusted:  # a correct rule ran: the wrong one is hidden
             return Misconception(found.code, found.op)
         return Misconception(found.code, found.op, rule[0], line=rule[1])
@@ -89,6 +89,11 @@ METHOD_OPS = {learner_method(cap): op.name for cap, (op, _, _) in FORMS.items()}
 #: Misconceptions of a forward value: where the op is called, not where a rule was written.
 VALUES = frozenset({Code.WRONG_VALUE, Code.REFLECTED_SWAPPED, Code.SINGLE_PRECISION,
                     Code.INPUT_CHANGED})
+
+#: Misconceptions whose fault is not the rule seen at the entry: a value's (where the op is
+#: called), and a rule stored on the operand (the entry then holds another op's rule, or none;
+#: the method's own line that stores it, ``rule_on_self`` in its class report, is the place).
+ELSEWHERE = VALUES | {Code.RULE_ON_OPERAND}
 
 #: The misconceptions of backward() itself, not of an op's rule.
 WALK = frozenset({Code.NOT_SEEDED, Code.NOT_TOPOLOGICAL, Code.REPEATED, Code.SHADOWED,

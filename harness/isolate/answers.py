@@ -223,7 +223,9 @@ LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text
                  'classes': mapping(name, text('where'), KEEP_COUNT['roles']),
                  'class_info': mapping(name, CLASS_INFO, KEEP_COUNT['roles']),
                  'methods': mapping(text('name'), record({'file': text('where'), 'line': integer(1),
-                                                          'rule': boolean}, ('file', 'line')),
+                                                          'rule': boolean,
+                                                          'rule_on_self': integer(1)},
+                                                         ('file', 'line')),
                                     KEEP_COUNT['methods'])},
                 required=('nonce', 'type', 'output'))
 ITEM = record({'nonce': text('name'), 'id': integer(1, 1 << 62), 'item': integer(),

@@ -1,4 +1,5 @@
 """What loading found: namespaces to search for classes, and what went wrong on the way."""
+import dis
 import inspect
 import os
 import time
@@ -198,6 +199,28 @@ def _source_file(cls):
         return None
 
 
+_LOADS = ('LOAD_FAST', 'LOAD_DEREF')
+
+
+def _rule_on_self(code):
+    """The line where a method stores a function it defines on its own first argument
+    (``self._backward = _backward``, meant for its result), read from its bytecode; ``None``."""
+    if not code.co_argcount:
+        return None
+    me = code.co_varnames[0]
+    nested = {c.co_name for c in code.co_consts if isinstance(c, types.CodeType)}
+    try:
+        steps = list(dis.get_instructions(code))
+    except Exception:
+        return None
+    for value, target, store in zip(steps, steps[1:], steps[2:]):
+        if store.opname == 'STORE_ATTR' and target.opname in _LOADS and target.argval == me and (
+                value.opname == 'MAKE_FUNCTION'
+                or value.opname in _LOADS and value.argval in nested):
+            return store.positions.lineno if store.positions else None
+    return None
+
+
 def methods(cls, root, limit=200):
     """``{name: {'file', 'line'}}``: where each method of ``cls`` (and of its bases in the
     submission) is defined, so a report can point a learner at ``Value.__add__``, line 22.
@@ -220,6 +243,9 @@ def methods(cls, root, limit=200):
                 # any, is another method's (``__sub__`` as ``self + (-other)``)
                 found[name] = {'file': filename, 'line': max(1, code.co_firstlineno),
                                'rule': any(isinstance(c, types.CodeType) for c in code.co_consts)}
+                stored = _rule_on_self(code)
+                if stored:
+                    found[name]['rule_on_self'] = stored
     except Exception:  # a hostile metaclass: no locations rather than no report
         pass
     return found
