@@ -91,3 +91,28 @@ def test_a_rule_stored_on_the_operand_is_found_at_each_methods_own_assignment(ru
         assert (m['code'], m['method']) == ('rule_on_operand', method), m
         assert lines[m['line'] - 1].strip() == 'self._backward = _backward', (check, m)
         assert report['methods'][method]['line'] < m['line']
+
+
+def test_equal_valued_nodes_merged_by_a_value_hash_are_named_at_hash(run_cli, tmp_path):
+    """``__hash__``/``__eq__`` by value (a real engine's ``value.py``): a set of children or of
+    visited nodes keeps one of two equal-valued nodes, so the other never propagates; `a*1.0 +
+    a*1.0` gives a.grad 1, not 2. Named as that, at __hash__, not as an op's missing rule or a
+    gradient assigned instead of accumulated."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    assert source.count('    def __repr__(self):') == 1
+    source = source.replace('    def __repr__(self):', (
+        '    def __hash__(self):\n        return hash(self.data)\n\n'
+        '    def __eq__(self, other):\n        return isinstance(other, Value) and self.data == other.data\n\n'
+        '    def __repr__(self):'))
+    path = tmp_path / 'engine.py'
+    path.write_text(source)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    visits = checks['backward.visits']
+    assert visits['status'] == 'failed' and 'merged' in visits['message'], visits['message']
+    m = visits['misconception']
+    assert (m['code'], m['method'], m['line']) == ('merged', '__hash__', report['methods']['__hash__']['line'])
+    ladder = checks['robustness.diamond_ladder']['message']
+    assert 'are merged' in ladder and 'assigned' not in ladder, ladder
+    assert not any((c['misconception'] or {}).get('code') == 'no_backward'
+                   for c in report['checks'] if c['id'] in ('ops.pow', 'ops.exp', 'backward.visits'))

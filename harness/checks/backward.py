@@ -85,7 +85,7 @@ def visits(ctx):
     """Each node's ``_backward`` called once, consumers first, in every walk's graphs."""
     if 'backward' not in ctx.usable:
         return None
-    orders = [(t.graph, t.actual.order) for name in WALKS for t in _trials(ctx, name)
+    orders = [(t.graph, t.actual) for name in WALKS for t in _trials(ctx, name)
               if t.actual.order and not t.actual.error]  # a walk cut short by an error is not one
     if not orders:
         # nothing to instrument (one loop over local gradients, as microgpt's engine does): the
@@ -96,13 +96,12 @@ def visits(ctx):
                           f'walk match ({len(walks)} graphs)')
         return skipped('the engine does not call per-node _backward closures; visit order not '
                        'observed')
-    for g, order in orders:
-        problem = topological_violation(g, order)
+    for g, actual in orders:
+        problem = topological_violation(g, actual.order, actual.merged)
         if problem:
-            actual = next(t.actual for name in WALKS for t in _trials(ctx, name) if t.graph is g)
             return failed(problem.text, diagnosis=problem.text, counterexample=Counterexample(
                 g.code(), {'_backward calls': 'each node once, consumers first'},
-                {'_backward calls': ' -> '.join(g.name(i) for i in order)}),
+                {'_backward calls': ' -> '.join(g.name(i) for i in actual.order)}),
                 misconception=misconception(problem, g, actual))
     return passed(f'every node propagated exactly once, consumers first ({len(orders)} graphs)')
 

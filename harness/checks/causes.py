@@ -20,7 +20,7 @@ RULES = frozenset({Code.ASSIGNED, Code.NO_UPSTREAM, Code.NO_BACKWARD, Code.RULE_
 #: Misconceptions placed at a line of the method other than its ``def`` (its class report's key).
 STORED = {Code.RULE_ON_OPERAND: 'rule_on_self'}
 #: Misconceptions that spoil gradients wherever the rule or the walk runs.
-SPOILS = WALK | RULES
+SPOILS = WALK | RULES | {Code.MERGED}
 
 
 def link(report, counts=lambda check: check.required):

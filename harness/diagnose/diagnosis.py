@@ -72,6 +72,8 @@ def misconception(found, graph, actual, trusted=frozenset()):
         return Misconception(found.code, METHOD_OPS.get(function, found.op), function, line=line)
     if found.code == Code.SINGLE_PRECISION:  # how every number is stored, not one op
         return Misconception(found.code, method='__init__')
+    if found.code == Code.MERGED:  # how Values are hashed, not one op
+        return Misconception(found.code, method='__hash__')
     rules = actual.rules or ()
     rule = rules[found.entry] if found.entry is not None and found.entry < len(rules) else None
     if rule and found.code not in ELSEWHERE and rule[0] != '__init__':
@@ -330,9 +332,12 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     correct = orders['reverse topological']
     ops = sorted({graph.node(i).op for i in correct} - trusted, key=lambda op: (op not in suspects, op))
     if order is not None:
-        clash = topological_violation(graph, order)
+        clash = topological_violation(graph, order, actual.merged)
         if clash:
             return clash
+    found = _merged(graph, grads, local, correct, actual.merged)
+    if found:
+        return found
     # one op's rule first: a model of every op at once names no method
     models = [(Code.ASSIGNED, op, f'{OPS[op].display}\'s backward: the gradient is assigned instead '
                f'of accumulated (`grad = ...` where it must be `grad += ...`)', dict(overwrite={op}))
@@ -366,6 +371,52 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
             return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
     return _stored(graph, grads, local, correct, ops) or _localise(graph, actual, expected, trusted)
+
+
+def _merged(graph, grads, local, correct, merged):
+    """Nodes a set takes for one another (``merged``: the worker saw equal-valued Values hash
+    and compare equal) explain the gradients: a set of children keeps the first of two equal
+    operands, so the other is never walked into; or a visited set skips every node equal to
+    one already walked.  Either way a node never runs its rule.  ``None`` otherwise."""
+    n = len(graph.inputs)
+    if not merged or len(merged) != graph.size:
+        return None
+    siblings, reach, stack = set(), set(), [graph.output]
+    while stack:  # the nodes reached through sets of children that keep one of equal operands
+        v = stack.pop()
+        if v in reach or v < n:
+            continue
+        reach.add(v)
+        kept = {}
+        for arg in graph.node(v).args:
+            first = kept.setdefault(merged[arg], arg)
+            if first != arg:
+                siblings.add((first, arg))
+            else:
+                stack.append(arg)
+    once = {}  # a visited set that goes by value: only the first of equal nodes walked runs
+    for v in correct:
+        once.setdefault(merged[v], v)
+    walks = [[v for v in correct if v in reach], [v for v in correct if once[merged[v]] == v]]
+    pairs = siblings or {(min(i for i in correct if merged[i] == merged[v]), v) for v in correct
+                         if once[merged[v]] != v}
+    for order in walks:
+        if len(order) < len(correct) and _matches(graph, grads, propagate(graph, local, order)):
+            return _merging(graph, *(sorted(pairs)[0] if pairs else (None, None)))
+    return None
+
+
+def _merging(graph, kept, lost):
+    """The merged-nodes diagnosis; ``lost``, if known, the node a set took for ``kept``."""
+    def written(i):
+        return f'`{graph.name(i)} = {graph.expression(i)}`' if i >= len(graph.inputs) else \
+            f'the input `{graph.name(i)}`'
+    which = f' ({written(lost)} is taken for {written(kept)}, so backward() never runs its ' \
+            f'rule)' if lost is not None else ''
+    return Diagnosis(Code.MERGED, f'distinct nodes with equal values are merged: __hash__ and '
+                     f'__eq__ go by value, so a set of children or of visited nodes keeps one of '
+                     f'two equal Values{which}; hash and compare Values by identity (the '
+                     f'default), or keep them out of sets.')
 
 
 def _stored(graph, grads, local, correct, ops):
@@ -406,9 +457,10 @@ def no_backward(op, how=''):
             f'their grad')
 
 
-def topological_violation(graph, order):
+def topological_violation(graph, order, merged=None):
     """The first pair of nodes whose ``_backward`` calls ran out of order, as a ``Diagnosis``
-    (a node never run is its op's missing rule); ``None`` when the order is right."""
+    (a node never run is its op's missing rule, or, when a set takes it for another entry
+    (``merged``, ``GraphResult.merged``), the merging); ``None`` when the order is right."""
     n = len(graph.inputs)
     nodes = [i for i in graph.live() if i >= n]
     position = {}
@@ -424,6 +476,10 @@ def topological_violation(graph, order):
     if not any(i in position for i in nodes):
         return None  # the engine does not use _backward closures: nothing observed
     never = [i for i in nodes if i not in position]
+    twins = [(i, j) for i in never for j in range(graph.size)
+             if merged and len(merged) == graph.size and j != i and merged[j] == merged[i]]
+    if twins:
+        return _merging(graph, *twins[-1][::-1])
     if never:
         i = never[-1]
         op = graph.node(i).op

@@ -195,7 +195,8 @@ FAILURE = record({'stage': one_of(*STAGES), 'type': text('name'), 'message': tex
 GRAPH = record({'values': listed(number), 'grads': listed(number),
                 'grads2': optional(listed(number)), 'order': optional(listed(integer())),
                 'walks': optional(integer(0, 1 << 62)), 'shadowed': optional(one_of('op', 'init')),
-                'rules': optional(listed(optional(rule))), 'error': optional(FAILURE)})
+                'rules': optional(listed(optional(rule))), 'merged': optional(listed(integer())),
+                'error': optional(FAILURE)})
 #: What an MLP task's answer may hold: the network's facts, then its action's results.
 MLP_FIELDS = {'count': integer(), 'distinct': integer(), 'own': boolean, 'scalar': boolean,
               'batched': boolean, 'outputs': listed(listed(number)), 'losses': listed(number),
@@ -281,6 +282,8 @@ class GraphResult:
     walks: int | None = None    # times the nodes' operand containers were iterated, instrumented
     shadowed: str | None = None  # an attribute `backward` hides the method: 'op' or 'init'
     rules: list | None = None   # per entry, (method, line) its _backward was written in, or None
+    # per entry, the first entry a set takes it for (itself, unless __hash__/__eq__ go by value)
+    merged: list | None = None
     error: Failure | None = None
     output: str = ''            # what the submission printed meanwhile
 
@@ -307,6 +310,9 @@ class GraphResult:
             raise Violation('sent the order its rules ran in where it was not asked for')
         if self.rules is not None and len(self.rules) != size:
             raise Violation(f'sent {len(self.rules)} rule origins for a graph of {size} entries')
+        if self.merged is not None and (len(self.merged) != len(self.values) or
+                                        any(not 0 <= m <= i for i, m in enumerate(self.merged))):
+            raise Violation('sent merged entries that are not earlier entries of the graph')
         if any(i >= size for i in self.order or ()) or \
                 (self.error and self.error.node is not None and self.error.node >= size):
             raise Violation('named an entry the graph does not have')

@@ -85,6 +85,7 @@ class Code(enum.StrEnum):
     SHADOWED = 'shadowed'                  # an attribute `backward` hides the method
     VISITED_FLAG = 'visited_flag'          # a second backward() changes nothing or only part
     ORDER_DEPENDENT = 'order_dependent'    # the result follows the order a set iterates
+    MERGED = 'merged'                      # __hash__/__eq__ by value merge equal nodes in a set
     GRADIENTS_DISAGREE = 'gradients_disagree'  # wrong gradients no model explains
     BACKWARD_MISSING = 'backward_missing'  # no backward() method (often one named otherwise)
 
@@ -108,6 +109,7 @@ TITLES: dict[str, str] = {
     Code.SHADOWED: 'an attribute shadows backward()',
     Code.VISITED_FLAG: 'a second backward() does not add the gradients again',
     Code.ORDER_DEPENDENT: 'result depends on the order a set iterates',
+    Code.MERGED: 'equal-valued nodes merged by a value-based __hash__/__eq__',
     Code.GRADIENTS_DISAGREE: 'gradients disagree (not localised)',
     Code.BACKWARD_MISSING: 'no backward() method',
 }

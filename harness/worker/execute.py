@@ -227,6 +227,9 @@ def run_graph(graph, backend, backward=1, instrument=False):
         result['shadowed'] = shadow
     if rules is not None:
         result['rules'] = rules
+    merged = _merged(vals)
+    if merged:
+        result['merged'] = merged
     for i in range(backward):
         try:
             backend.backward(out)
@@ -255,6 +258,20 @@ def _shadowing(out, leaves):
     if not has(out):
         return None
     return 'init' if any(has(v) for v in leaves) else 'op'
+
+
+def _merged(vals):
+    """Per entry, the first entry a set (of children, of visited nodes) takes it for: itself,
+    unless the class's ``__hash__``/``__eq__`` go by value and merge distinct nodes.  ``None``
+    when none merge, or when they cannot be put in a set."""
+    first, merged = {}, []
+    try:
+        for i, v in enumerate(vals):
+            m = first.setdefault(v, i)
+            merged.append(m if vals[m] is not v else i)  # an op that gave back its operand: itself
+    except Exception:  # unhashable (an __eq__ without __hash__), or a comparison that raises
+        return None
+    return merged if any(m != i for i, m in enumerate(merged)) else None
 
 
 def _read(reader, vals):
