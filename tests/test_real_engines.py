@@ -116,3 +116,30 @@ def test_equal_valued_nodes_merged_by_a_value_hash_are_named_at_hash(run_cli, tm
     assert 'are merged' in ladder and 'assigned' not in ladder, ladder
     assert not any((c['misconception'] or {}).get('code') == 'no_backward'
                    for c in report['checks'] if c['id'] in ('ops.pow', 'ops.exp', 'backward.visits'))
+
+
+def test_sum_of_values_without_radd_is_one_missing_form_where_sum_is_used(run_cli, tmp_path):
+    """No __radd__, and a neuron summing with `sum(...) + self.b` (littlegrad): sum() starts
+    from the int 0, so every MLP check breaks at that line. One bug, the missing form, named."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    edits = (('        return other + (-self)\n', '        return -self + other\n'),
+             ('    def __radd__(self, other):  # other + self\n        return self + other\n\n', ''),
+             ('sum((wi*xi for wi, xi in zip(self.w, x)), self.b)',
+              'sum(wi*xi for wi, xi in zip(self.w, x)) + self.b'))
+    for old, new in edits:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    path = tmp_path / 'engine.py'
+    path.write_text(source)
+    line = next(i for i, text in enumerate(source.splitlines(), 1) if 'zip(self.w, x)) + self.b' in text)
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    roots = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+             and not c['consequence_of']]
+    assert [c['id'] for c in roots] == ['mlp.forward'], [(c['id'], c['message']) for c in roots]
+    m = roots[0]['misconception']
+    assert (m['code'], m['op'], m['method'], m['line']) == ('missing_op', 'add', '__call__', line)
+    assert 'no __radd__: sum() starts from the int 0' in roots[0]['message']
+    assert [checks[i]['consequence_of'] for i in ('mlp.gradients', 'mlp.step', 'mlp.zero_grad')] \
+        == ['mlp.forward'] * 3
+    assert checks['capability.radd']['status'] == 'skipped' and '1 bug(s) found' in result.stdout

@@ -11,7 +11,7 @@ import math
 from micrograde import reference
 from micrograde.reference.nn import ACTIVATIONS
 from micrograde.model.compare import FD_ATOL, FD_RTOL, close, show
-from micrograde.diagnose.diagnosis import METHOD_OPS
+from micrograde.diagnose.diagnosis import METHOD_OPS, missing_form
 from micrograde.model.results import Code, Counterexample, Misconception
 from micrograde.checks.registry import check, error, failed, passed, skipped
 
@@ -80,11 +80,23 @@ def reference_mlp(seed):
 def _raised(failure):
     """An exception the learner's code raised, as a finding at the function and line the
     worker saw it raised in (as a graph's): every MLP check it breaks is that one bug, and an
-    op's method raising is the op's."""
+    op's method raising is the op's; an operator the Value lacks (``sum()`` of Values with no
+    ``__radd__``) is that missing form, where the network uses it."""
     if not failure.function:
         return {}
-    return {'misconception': Misconception(Code.EXCEPTION, METHOD_OPS.get(failure.function, ''),
-                                           failure.function, line=failure.line)}
+    lacking = missing_form(failure)
+    code, op = (Code.MISSING_OP, lacking[0].name) if lacking else \
+        (Code.EXCEPTION, METHOD_OPS.get(failure.function, ''))
+    return {'misconception': Misconception(code, op, failure.function, line=failure.line)}
+
+
+def _failure(failure):
+    """The failure as a learner reads it, with the missing method named when an operator is."""
+    lacking = missing_form(failure)
+    hint = f' (the Value has no {lacking[1]}' + (
+        ': sum() starts from the int 0, so `0 + value` needs it)' if lacking[1] == '__radd__'
+        else ')') if lacking else ''
+    return f'{failure}{hint}'
 
 
 def _timeout(ctx):
@@ -157,8 +169,8 @@ def build(ctx):
                                                              '; not required: the Value checks count'),
             required=required)
     if built.error:
-        return failed(f'MLP{SHAPE[0], SHAPE[1]} failed: {built.error}', **_raised(built.error),
-                      counterexample=Counterexample(f'model = MLP({NIN}, {NOUTS})\nmodel.parameters()\n'))
+        return failed(f'MLP{SHAPE[0], SHAPE[1]} failed: {_failure(built.error)}',
+                      **_raised(built.error), counterexample=Counterexample(f'model = MLP({NIN}, {NOUTS})\nmodel.parameters()\n'))
     expected_count = EXPECTED_COUNT
     if built.count == expected_count and built.distinct == built.count and built.own:
         return passed(f'MLP({NIN}, {NOUTS}) has {expected_count} parameters',
@@ -182,7 +194,7 @@ def architecture(ctx):
         return None  # no weights to copy in: mlp.build says why
     forward = answers['forward']
     if forward.error:
-        return failed(f'forward pass failed: {forward.error}', **_raised(forward.error))
+        return failed(f'forward pass failed: {_failure(forward.error)}', **_raised(forward.error))
     _, outputs, mistaken = reference_mlp(ctx.config.seed)
     outs = _first_outputs(forward)
     # the reference weights copied in parameters() order, each neuron's weights then its bias
@@ -227,7 +239,7 @@ def gradients(ctx):
     if grads is None:
         return None
     if grads.error:
-        return failed(f'loss.backward() failed: {grads.error}', **ctx.without_backward(),
+        return failed(f'loss.backward() failed: {_failure(grads.error)}', **ctx.without_backward(),
                       **_raised(grads.error))
     weights = reference_mlp(ctx.config.seed)[0]
     h = 1e-6
@@ -279,7 +291,7 @@ def descent_step(ctx):
     step = ctx.session.run('mlp', [_base(ctx, action='step', params=weights,
                                         lr=_step_size(answers['grads']))], _timeout(ctx))[0]
     if step.error:
-        return failed(f'a gradient-descent step failed: {step.error}', **ctx.without_backward(),
+        return failed(f'a gradient-descent step failed: {_failure(step.error)}', **ctx.without_backward(),
                       **_raised(step.error))
     before, after = step.loss, step.loss_after
     ok = isinstance(before, float) and isinstance(after, float) and after < before
@@ -297,7 +309,7 @@ def zero_grad(ctx):
     if err and err.type == 'AttributeError' and 'zero_grad' in err.message:
         return skipped('no zero_grad() method')
     if err:
-        return failed(f'zero_grad() failed: {err}', **ctx.without_backward(), **_raised(err))
+        return failed(f'zero_grad() failed: {_failure(err)}', **ctx.without_backward(), **_raised(err))
     left = [g for g in zero.grads_after if not close(g, 0.0)]
     return passed('zero_grad() zeroes every parameter\'s grad') if not left else failed(
         f'after zero_grad(), {len(left)} parameters still have a nonzero grad')

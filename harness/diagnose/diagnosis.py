@@ -174,6 +174,21 @@ def _lacking(error):
     return SYMBOLS.get((found['binary'], 2) if found['binary'] else (found['unary'], 1))
 
 
+#: Python's name of a plain number on the left of an operator it refused (``sum()`` starts at 0).
+NUMBER_TYPES = ("'int'", "'float'")
+
+
+def missing_form(error):
+    """``(op, the learner's method to write)`` when a ``TypeError`` says no operand defines an
+    operator: ``0 + v`` (``sum()`` of Values) lacks ``__radd__``; else ``None``."""
+    op = _lacking(error)
+    if op is None:
+        return None
+    operands = error.message.partition(': ')[2]
+    left = op.reflected_dunder and operands.startswith(NUMBER_TYPES)
+    return op, op.reflected_dunder if left else op.dunder
+
+
 #: How close a number stored in 32 bits comes to the same number in 64: a few float32 ulps.
 FLOAT32 = 1e-6
 
