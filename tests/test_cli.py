@@ -397,6 +397,20 @@ def test_required_op_from_rubric_fails_when_absent(run_cli, tmp_path):
     assert checks['capability.exp']['status'] == 'failed'
 
 
+def test_a_required_op_that_is_absent_is_one_finding(run_cli, tmp_path):
+    """capability.exp says exp is not implemented; ops.exp, failing for that same reason, is
+    listed under it (it was a second "exp is not implemented" finding)."""
+    rubric = tmp_path / 'rubric.toml'
+    rubric.write_text('required_ops = ["add", "mul", "backward", "exp"]\n')
+    result = run_cli('grade', SUBMISSIONS / 'missing_ops.py', '--profile', 'quick', '--rubric',
+                     rubric, '--json', tmp_path / 'r.json', '--no-color')
+    checks = {c['id']: c for c in json.loads((tmp_path / 'r.json').read_text())['checks']}
+    assert checks['capability.exp']['misconception']['code'] == 'missing_op'
+    assert checks['ops.exp']['status'] == 'failed'
+    assert checks['ops.exp']['consequence_of'] == 'capability.exp'
+    assert '1 bug(s) found' in result.stdout, result.stdout
+
+
 def test_usage_errors_exit_2(run_cli):
     assert run_cli('grade').returncode == 2
     assert run_cli('grade', 'x.py', '--profile', 'nope').returncode == 2

@@ -14,7 +14,8 @@ def op_values_and_gradients(ctx, cap):
     have = ctx.usable
     required = cap in ctx.config.rubric.required_ops
     if cap not in have:
-        return (failed if required else skipped)(f'{cap} is not implemented', required=required)
+        return failed(f'{cap} is not implemented', consequence_of=f'capability.{cap}') \
+            if required else skipped(f'{cap} is not implemented', required=False)
     if 'backward' not in have:
         return values_only(ctx, [g for g in cases.OP_CASES[cap] if g.capabilities - {'backward'} <= have])
     graphs = [g for g in cases.OP_CASES[cap] if g.capabilities <= have]

@@ -1,8 +1,8 @@
 """Which ops the submission has (the probe), and the capability checks that report it."""
 from micrograde.model import cases
 from micrograde.model.results import Code, Misconception
-from micrograde.diagnose.diagnosis import describe_error
-from micrograde.worker.ops import CAPABILITIES, NUMBER_FORMS, form
+from micrograde.diagnose.diagnosis import describe_error, learner_method
+from micrograde.worker.ops import CAPABILITIES, FORMS, NUMBER_FORMS, form
 from micrograde.checks.registry import check, failed, passed, skipped
 from micrograde.checks.trials import item
 
@@ -63,10 +63,19 @@ def capability(ctx, cap):
     if state == 'absent':
         return (failed if required else skipped)(
             f'{cap} is not implemented' + ctx.instead(cap) + (' (required)' if required else ''),
-            required=required, misconception=Misconception(Code.BACKWARD_MISSING, method=ctx.similar(cap) or cap)
-            if cap == 'backward' and required else None)
+            required=required, misconception=_absent(ctx, cap) if required else None)
     return passed(f'{cap} is implemented' + (' but raises (see its ops check)' if state == 'broken'
                                              else ''), required=required)
+
+
+def _absent(ctx, cap):
+    """A required capability the submission lacks, as the one finding its ops check (failing
+    for the same reason) is listed under."""
+    if cap == 'backward':
+        return Misconception(Code.BACKWARD_MISSING, method=ctx.similar(cap) or cap)
+    if cap in FORMS:
+        return Misconception(Code.MISSING_OP, FORMS[cap][0].name, learner_method(cap))
+    return None
 
 
 def numbers(ctx, state, required):
