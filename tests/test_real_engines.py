@@ -143,3 +143,22 @@ def test_sum_of_values_without_radd_is_one_missing_form_where_sum_is_used(run_cl
     assert [checks[i]['consequence_of'] for i in ('mlp.gradients', 'mlp.step', 'mlp.zero_grad')] \
         == ['mlp.forward'] * 3
     assert checks['capability.radd']['status'] == 'skipped' and '1 bug(s) found' in result.stdout
+
+
+def test_a_method_replaced_by_its_own_result_is_found_at_the_assignment(run_cli, tmp_path):
+    """``self.parameters = [...]`` inside a layer's parameters() (BobertoBobkinsIII's MLP):
+    the next call fails where it is made (zero_grad's loop); the finding is at the assignment
+    that replaced the method, and says so."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    old = '        return [p for neuron in self.neurons for p in neuron.parameters()]\n'
+    assert source.count(old) == 1
+    source = source.replace(old, '        self.parameters = [p for neuron in self.neurons for p in '
+                                 'neuron.parameters()]\n        return self.parameters\n')
+    path = tmp_path / 'engine.py'
+    path.write_text(source)
+    line = next(i for i, text in enumerate(source.splitlines(), 1) if 'self.parameters = [' in text)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    check = {c['id']: c for c in report['checks']}['mlp.zero_grad']
+    assert check['status'] == 'failed'
+    assert (check['misconception']['method'], check['misconception']['line']) == ('parameters', line)
+    assert 'replaces the method parameters()' in check['message'], check['message']

@@ -9,10 +9,12 @@ A failure while building says which part of the lecture's interface it met: ``co
 (the learner's own code raised).
 """
 import inspect
+import linecache
 import numbers
 
 from .execute import error, learner_frame, number
 from .load.classes import runner
+from .load.loaded import self_stores
 
 
 def run_mlp(classes, item, own=None, attributes=None):
@@ -20,7 +22,7 @@ def run_mlp(classes, item, own=None, attributes=None):
     ``attributes``: where the Value keeps its number and gradient, if not ``data`` and ``grad``."""
     names = {'data': 'data', 'grad': 'grad', **(attributes or {})}
     data, grad = names['data'], names['grad']
-    stage = 'constructor'
+    stage, model = 'constructor', None
     try:
         value, mlp = classes['Value'], classes['MLP']
         model = mlp(item['nin'], list(item['nouts']))
@@ -66,7 +68,48 @@ def run_mlp(classes, item, own=None, attributes=None):
         if frame and (stage == 'parameters' or
                       stage == 'constructor' and _lecture_constructor(classes.get('MLP'))):
             stage = 'build'  # the interface is there; the learner's code broke
-        return {'error': error(e, stage, frame=frame)}
+        replaced = _replaced(model, e, own)
+        found = error(e, stage, frame=replaced[0] if replaced else frame)
+        if replaced:
+            found['message'] += (f' (`self.{replaced[1]} = ...` replaces the method '
+                                 f'{replaced[1]}() with data: name the attribute otherwise)')
+        return {'error': found}
+
+
+def _replaced(model, exc, own):
+    """Where the network replaced one of its methods with data (``self.parameters = [...]``
+    inside ``parameters()``), when calling that method failed (``'list' object is not
+    callable``): ``(the learner's frame of that assignment, as learner_frame gives, the
+    method's name)``; else ``None``.  The network's modules are searched through their lists
+    (MLP, layers, neurons)."""
+    if not isinstance(exc, TypeError) or 'not callable' not in str(exc) or own is None:
+        return None
+    seen, todo = set(), [model]
+    while todo and len(seen) < 1000:
+        obj = todo.pop()
+        if id(obj) in seen or obj is None:
+            continue
+        seen.add(id(obj))
+        try:
+            held = dict(object.__getattribute__(obj, '__dict__'))
+        except Exception:
+            continue
+        for name, value in held.items():
+            if isinstance(value, (list, tuple)):
+                todo += [v for v in value[:100] if not isinstance(v, (int, float, str))]
+            method = getattr(type(obj), name, None)
+            if callable(value) or not inspect.isfunction(method):
+                continue
+            for klass in type(obj).__mro__:
+                code = getattr(vars(klass).get(name), '__code__', None)
+                line = code and next((at for _, attribute, at in self_stores(code)
+                                      if attribute == name and at), None)
+                label = code and own(code.co_filename)
+                if line and label:
+                    text = linecache.getline(code.co_filename, line).strip()
+                    return (f'{label}, line {line}' + (f': {text[:120]}' if text else ''),
+                            code.co_name, line), name
+    return None
 
 
 def _lecture_constructor(mlp):

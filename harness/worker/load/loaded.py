@@ -202,23 +202,27 @@ def _source_file(cls):
 _LOADS = ('LOAD_FAST', 'LOAD_DEREF')
 
 
-def _rule_on_self(code):
-    """The line where a method stores a function it defines on its own first argument
-    (``self._backward = _backward``, meant for its result), read from its bytecode; ``None``."""
+def self_stores(code):
+    """``(value instruction, attribute, line)`` of each ``self.attribute = value`` a method's
+    bytecode does on its own first argument, in order."""
     if not code.co_argcount:
-        return None
+        return
     me = code.co_varnames[0]
-    nested = {c.co_name for c in code.co_consts if isinstance(c, types.CodeType)}
     try:
         steps = list(dis.get_instructions(code))
     except Exception:
-        return None
+        return
     for value, target, store in zip(steps, steps[1:], steps[2:]):
-        if store.opname == 'STORE_ATTR' and target.opname in _LOADS and target.argval == me and (
-                value.opname == 'MAKE_FUNCTION'
-                or value.opname in _LOADS and value.argval in nested):
-            return store.positions.lineno if store.positions else None
-    return None
+        if store.opname == 'STORE_ATTR' and target.opname in _LOADS and target.argval == me:
+            yield value, store.argval, store.positions.lineno if store.positions else None
+
+
+def _rule_on_self(code):
+    """The line where a method stores a function it defines on its own first argument
+    (``self._backward = _backward``, meant for its result); ``None``."""
+    nested = {c.co_name for c in code.co_consts if isinstance(c, types.CodeType)}
+    return next((line for value, _, line in self_stores(code) if value.opname == 'MAKE_FUNCTION'
+                 or value.opname in _LOADS and value.argval in nested), None)
 
 
 def methods(cls, root, limit=200):
