@@ -46,12 +46,19 @@ class Value:
         raise NotImplementedError('to do')
 
     def tanh(self):
-        return (self.log() + self.log())  # a helper that is the stub: broken, not absent
+        return (self.log() + self.log())  # an op that is the stub: broken, not absent
+
+    def relu(self):
+        return _todo()  # a stub helper that is no op's method: not written yet, absent
 
     def backward(self):
         self.grad = 1.0
         for v in (self,) + tuple(self._prev):
             v._backward()
+
+
+def _todo():
+    raise NotImplementedError('todo')
 
 
 def result(source, **inputs):
@@ -66,6 +73,7 @@ def result(source, **inputs):
     ('out = 2.0 + a', True, None),                        # no __radd__: Python refused
     ('out = a.log()', True, "raise NotImplementedError('to do')"),  # the learner says so
     ('out = a.tanh()', False, "raise NotImplementedError('to do')"),
+    ('out = a.relu()', True, 'return _todo()'),  # its caller's: relu is not written
     ('out = a.exp()', True, None),                        # no such method
     ('out = a ** 2.0', True, None),
 ])

@@ -162,3 +162,35 @@ def test_a_method_replaced_by_its_own_result_is_found_at_the_assignment(run_cli,
     assert check['status'] == 'failed'
     assert (check['misconception']['method'], check['misconception']['line']) == ('parameters', line)
     assert 'replaces the method parameters()' in check['message'], check['message']
+
+
+#: An engine not written yet: every op, backward() and the network a stub, as course templates
+#: hand them out; STUB is what each body does.
+UNWRITTEN = '''
+def _todo(*args):
+    raise NotImplementedError('to do')
+
+
+class Value:
+    def __init__(self, data, _children=()):
+        self.data, self.grad, self._prev = data, 0.0, set(_children)
+        self._backward = lambda: None
+''' + ''.join(f'''
+    def {name}(self, *other):
+        STUB
+''' for name in ('__add__', '__radd__', '__mul__', '__rmul__', '__sub__', '__rsub__',
+                  '__truediv__', '__rtruediv__', '__pow__', '__neg__', 'exp', 'log', 'tanh', 'relu',
+                  'sigmoid', 'backward'))
+
+
+@pytest.mark.parametrize('stub', ["return _todo()", "raise NotImplementedError('to do')"])
+def test_stubs_through_one_helper_earn_what_stubs_written_inline_earn(stub, run_cli, tmp_path):
+    """Every op calling one stub helper is every op not written: one shared line must not make
+    the other ops' failures consequences that keep their points (an attacker's all-stub engine
+    scored 18/51 that way; written inline, 0)."""
+    path = tmp_path / 'engine.py'
+    path.write_text(UNWRITTEN.replace('STUB', stub))
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    assert result.returncode == 1 and report['score'] == 0, [
+        (c['id'], c['score']) for c in report['checks'] if c['score']]
+    assert report['capabilities']['add'] == 'absent', 'a stub is an op not written, not one broken'

@@ -51,21 +51,31 @@ def error(exc, stage, node=None, missing=False, frame=None):
 _WORKER = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the grader's frames, never the learner's
 
 
+#: The methods a learner writes ops as (``__add__``, ``__radd__``, ``exp``): a stub raised in one
+#: of them is that op's, whoever calls it.
+OP_METHODS = frozenset(m for op in OPS.values() for m in (op.name, op.dunder, op.reflected_dunder)
+                       if m)
+
+
 def learner_frame(exc, own):
     """``(where, function, line)`` of the innermost frame of the traceback that is the
     submission's code (``own(filename)`` names its file, or is ``None`` for anyone else's):
     ``where`` as ``'engine.py, line 40: return self * other**-1'``; ``None`` when the exception
-    never passed through it."""
-    found, tb = None, exc.__traceback__
+    never passed through it.  A stub helper's ``NotImplementedError`` (raised in a function that
+    is no op's method: ``return _todo()``) is its caller's: what is not written yet is the
+    caller's own code, and each caller of one stub is its own unwritten part."""
+    found, tb = [], exc.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
         label = None if code.co_filename.startswith(_WORKER) else own(code.co_filename)
         if label:
-            found = (label, code.co_filename, tb.tb_lineno, code.co_name)
+            found.append((label, code.co_filename, tb.tb_lineno, code.co_name))
         tb = tb.tb_next
-    if found is None:
+    if not found:
         return None
-    label, filename, line, function = found
+    if isinstance(exc, NotImplementedError) and len(found) > 1 and found[-1][3] not in OP_METHODS:
+        found.pop()
+    label, filename, line, function = found[-1]
     text = linecache.getline(filename, line).strip()
     return f'{label}, line {line}' + (f': {text[:120]}' if text else ''), function, max(1, line)
 
@@ -150,7 +160,9 @@ def missing(node, exc, frame):
     the form exists and broke.
 
     Absent: there is no such method, or Python refused the operands (the method returned
-    ``NotImplemented``), or the op's own method raises ``NotImplementedError``.  An exception
+    ``NotImplemented``), or the op's own method raises ``NotImplementedError`` (itself, or through
+    a stub helper: ``return _todo()``, see ``learner_frame``; every op a stub is every op not
+    written, not one bug that every op's check forgives).  An exception
     raised inside the learner's own code (``frame``, see ``learner_frame``) is the op breaking,
     unless it refuses the kind of operand this form passes: a plain number used as a Value
     (``'float' object has no attribute 'data'``) or guarded against (``assert isinstance(other,
@@ -162,7 +174,7 @@ def missing(node, exc, frame):
         return isinstance(exc, (TypeError, AttributeError, NotImplementedError))
     op = OPS[node['op']]
     own = frame[1] == _method(node)
-    if isinstance(exc, NotImplementedError):  # a stub, unless a helper it calls is the stub
+    if isinstance(exc, NotImplementedError):  # a stub, unless another op it calls is the stub
         return own
     operand_form = node.get('const') is not None or (op.value_form and len(node['args']) == 2)
     if operand_form and own and _raise_statement(exc):
