@@ -194,3 +194,76 @@ def test_stubs_through_one_helper_earn_what_stubs_written_inline_earn(stub, run_
     assert result.returncode == 1 and report['score'] == 0, [
         (c['id'], c['score']) for c in report['checks'] if c['score']]
     assert report['capabilities']['add'] == 'absent', 'a stub is an op not written, not one broken'
+
+
+#: Every rule made by one helper, each op passing it its local derivatives (a common style):
+#: add and mul right, sub, neg and exp wrong.
+FACTORY = '''
+import math
+
+
+class Value:
+    def __init__(self, data, _children=()):
+        self.data, self.grad, self._prev = data, 0.0, set(_children)
+        self._backward = lambda: None
+
+    def _make(self, data, parents, local):
+        out = Value(data, parents)
+
+        def _backward():
+            for p, g in zip(parents, local):
+                p.grad += g * out.grad
+        out._backward = _backward
+        return out
+
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return self._make(self.data + other.data, (self, other), (1.0, 1.0))
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return self._make(self.data * other.data, (self, other), (other.data, self.data))
+
+    def __sub__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return self._make(self.data - other.data, (self, other), (1.0, 1.0))
+
+    def __neg__(self):
+        return self._make(-self.data, (self,), (1.0,))
+
+    def exp(self):
+        return self._make(math.exp(self.data), (self,), (1.0,))
+
+    def backward(self):
+        topo, seen = [], set()
+
+        def build(v):
+            if v not in seen:
+                seen.add(v)
+                for child in v._prev:
+                    build(child)
+                topo.append(v)
+        build(self)
+        self.grad = 1.0
+        for v in reversed(topo):
+            v._backward()
+'''
+
+
+def test_wrong_derivatives_passed_to_one_rule_helper_are_each_ops_own_bug(run_cli, tmp_path):
+    """The helper that applies every rule is right (add and mul pass through it); each op's
+    derivative is wrong on its own, so each is a finding of its op, charged as such, never a
+    consequence of another op's (one helper line made them one bug, 49/51 for 13 wrong ops)."""
+    path = tmp_path / 'engine.py'
+    path.write_text(FACTORY)
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    assert checks['ops.add']['status'] == checks['ops.mul']['status'] == 'passed'
+    for op in ('sub', 'neg', 'exp'):
+        check = checks[f'ops.{op}']
+        assert check['status'] == 'failed' and check['misconception']['op'] == op
+        under = checks.get(check['consequence_of'])
+        assert under is None or under['misconception']['op'] == op, (op, check['consequence_of'])
+        group = [c for c in report['checks'] if c['id'] == f'ops.{op}' or
+                 c['consequence_of'] == check['id']]
+        assert under is not None or any(c['score'] == 0 for c in group), 'each bug is charged'

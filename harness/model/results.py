@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from micrograde.worker.ops import OP_METHODS
+
 
 class Status(enum.StrEnum):
     """What a check found."""
@@ -133,6 +135,9 @@ class Misconception:
         the Value lacks is one bug of the op that uses it, in each of its forms (``a / b`` and
         ``2.0 / a`` both reach for ``**``)."""
         if self.method and self.code != Code.MISSING_OP:
+            if self.code == Code.WRONG_DERIVATIVE and self.method not in OP_METHODS:
+                # a helper that applies every op's rule: each op passes it its own derivative
+                return f'{self.method}:{self.line}:{self.op}'
             return f'{self.method}:{self.line}'
         return f'{self.code}:{self.op}'
 

@@ -9,7 +9,7 @@ import os
 import re
 
 from .rules import origins
-from .ops import OPS
+from .ops import OP_METHODS, OPS
 
 
 def number(x):
@@ -49,12 +49,6 @@ def error(exc, stage, node=None, missing=False, frame=None):
 
 
 _WORKER = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the grader's frames, never the learner's
-
-
-#: The methods a learner writes ops as (``__add__``, ``__radd__``, ``exp``): a stub raised in one
-#: of them is that op's, whoever calls it.
-OP_METHODS = frozenset(m for op in OPS.values() for m in (op.name, op.dunder, op.reflected_dunder)
-                       if m)
 
 
 def learner_frame(exc, own):

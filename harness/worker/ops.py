@@ -95,6 +95,10 @@ TABLE = (
 )
 
 OPS = {op.name: op for op in TABLE}
+#: The methods a learner writes ops as (``__add__``, ``__radd__``, ``exp``); any other function of
+#: theirs an op calls is a helper (a stub raised there is the caller's, a rule made there each op's).
+OP_METHODS = frozenset(m for op in OPS.values() for m in (op.name, op.dunder, op.reflected_dunder)
+                       if m)
 
 #: Every form of every op, ``{capability: (op, operands that are Values, number on the left)}``:
 #: the Value∘Value forms and those with a number on the right first, then the reflected ones,
