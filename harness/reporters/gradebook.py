@@ -94,7 +94,7 @@ def render(reports, name='plain', roster=None, assignment='micrograd'):
     chosen = {k: r for k, r in reports.items() if k in roster} if needs_roster else reports
     text = io.StringIO(newline='')
     csv.writer(text).writerows([cell(v) for v in row] for row in rows(chosen, roster, assignment))
-    return text.getvalue().encode('utf-8')
+    return text.getvalue().encode('utf-8', 'backslashreplace')  # a lone surrogate: shown, never a crash
 
 
 def unrostered(reports, roster):

@@ -179,7 +179,7 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     grader version are unchanged keep their reports.
     Exit status: 0 when the batch ran (whatever the grades), 2 on a usage error.
     """
-    from micrograde.surfaces.batch import Batch
+    from micrograde.surfaces.batch import Batch, CLASS_PAGE
     from micrograde.reporters.gradebook import read_roster
     config = make_config(**options)
     if lms and not roster:
@@ -202,7 +202,9 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     passed = sum(r.verdict == 'passed' for r in reports.values())
     click.echo(f'{len(reports)} graded: {passed} passed, {len(reports) - passed} failed; '
                f'{state["reused"]} unchanged since the last run. Gradebook: '
-               f'{Path(out, "gradebook.csv")}; class page: {Path(out, "index.html")}')
+               f'{Path(out, "gradebook.csv")}; class page: {Path(out, CLASS_PAGE)}')
+    for line in work.notes():
+        click.echo(line)
     if work.unrostered:
         click.echo(f'not in the roster (left out of the LMS gradebooks): '
                    f'{", ".join(work.unrostered)}', err=True)
