@@ -2,8 +2,8 @@
 counterexample, expected vs actual and the learner's method; advisory findings as warnings."""
 import click
 
+from micrograde.model.names import shown
 from micrograde.model.results import Category, Outcome
-from micrograde.reporters.names import shown
 from micrograde.reporters.text import at, clean, comparison, location
 
 INDENT = ' ' * 7

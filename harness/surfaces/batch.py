@@ -22,7 +22,8 @@ from micrograde import __version__
 from micrograde.isolate import sandbox
 from micrograde.grader.grading import safe_grade
 from micrograde.load import tree
-from micrograde.reporters import classpage, gradebook, json_report, names, write, write_reports
+from micrograde.model import names
+from micrograde.reporters import classpage, gradebook, json_report, write, write_reports
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.worker.load import LoadError
 from micrograde.worker.load import formats
@@ -124,28 +125,28 @@ def allocate(wanted, reserved=RESERVED):
     order, no two alike and none ``reserved``, compared as a case-insensitive file system
     (a Mac's) does.  A name no other shares, not reserved and short enough is kept; each other
     gets the first free ``-1``, ``-2`` … suffix, the name cut to fit."""
-    count, barred = Counter(map(_key, wanted)), set(map(_key, reserved))
+    count, barred = Counter(map(key, wanted)), set(map(key, reserved))
 
     def why(name):
-        if _key(name) in barred:
+        if key(name) in barred:
             return Rename.RESERVED
-        if count[_key(name)] > 1:
+        if count[key(name)] > 1:
             return Rename.SHARED
         return Rename.LONG if len(name.encode()) > NAME_MAX else None
 
     reasons = [why(name) for name in wanted]
-    taken = barred | {_key(name) for name, r in zip(wanted, reasons) if r is None}
+    taken = barred | {key(name) for name, r in zip(wanted, reasons) if r is None}
     ids = []
     for name, reason in zip(wanted, reasons):
         if reason is not None:
             name = next(n for n in (_fit(name, f'-{k}') for k in itertools.count(1))
-                        if _key(n) not in taken)
-            taken.add(_key(name))
+                        if key(n) not in taken)
+            taken.add(key(name))
         ids.append((name, reason))
     return ids
 
 
-def _key(name):
+def key(name):
     """How a file system that ignores case and Unicode normalization (macOS's) compares names."""
     return unicodedata.normalize('NFC', name).casefold()
 

@@ -4,7 +4,6 @@ The top of the stack: it imports the rest, nothing imports it. Grading (and so t
 only by the commands that grade, so ``--help`` answers at once.
 """
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from micrograde.isolate import sandbox
 from micrograde.grader.config import CLASS_NAMES, ISOLATION_LEVELS, PROFILES, Config, Limits, Settings
 from micrograde.grader.rubric import Rubric
 from micrograde.model.errors import RubricError, UsageError
+from micrograde.model.names import shell
 from micrograde.surfaces.service.cli import serve, token, worker
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
@@ -138,7 +138,7 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
 def _rerun(ctx, path, module):
     """The command that grades the same way: the submission, the seed and profile, and every
     grading option given (where the reports go is left out)."""
-    words = ['micrograde', 'grade', shlex.quote(path) if path else f'--module {shlex.quote(module)}']
+    words = ['micrograde', 'grade', shell(path) if path else f'--module {shell(module)}']
     for param in ctx.command.params:
         if param.name not in ctx.params or param.name in REPORT_OPTIONS:
             continue
@@ -147,7 +147,7 @@ def _rerun(ctx, path, module):
             continue
         value = ctx.params[param.name]
         for v in (value if param.multiple else [value]):
-            words += [param.opts[0], shlex.quote(str(v))]
+            words += [param.opts[0], shell(str(v))]
     return ' '.join(words)
 
 
