@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 from conftest import SUBMISSIONS
 from micrograde.surfaces.batch import (NAME_MAX, RESERVED, Rename, Skip, allocate, discover,
-                                       fingerprint, key)
+                                       fingerprint, key, make_room)
 from micrograde.model.results import CATEGORIES
 
 SCHEMA = json.loads((Path(__file__).parent.parent / 'harness/schemas/report.schema.json').read_text())
@@ -176,3 +176,17 @@ def test_discover_skips_only_what_it_must_and_says_why(tmp_path):
                                      ('class/notes.txt', Skip.FORMAT), ('class/out', Skip.OUTPUT)]
     with pytest.raises(ValueError, match='both graded and the --out folder'):
         discover([cls], tmp_path / 'unpacked', cls)
+
+
+def test_a_report_folder_an_older_batch_left_at_a_class_output_makes_room(tmp_path):
+    stale, foreign = tmp_path / 'gradebook.csv', tmp_path / 'index.html'
+    stale.mkdir()  # what a batch before this fix wrote for a submission named gradebook.csv
+    (stale / 'report.json').write_text('{}')
+    (stale / 'junit.xml').write_text('')
+    make_room(stale)
+    assert not stale.exists()
+    foreign.mkdir()
+    (foreign / 'mine.txt').write_text('keep')
+    with pytest.raises(ValueError, match='index.html is a folder'):
+        make_room(foreign)
+    assert (foreign / 'mine.txt').read_text() == 'keep'

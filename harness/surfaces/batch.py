@@ -23,7 +23,8 @@ from micrograde.isolate import sandbox
 from micrograde.grader.grading import safe_grade
 from micrograde.load import tree
 from micrograde.model import names
-from micrograde.reporters import classpage, gradebook, json_report, write, write_reports
+from micrograde.reporters import (FILENAMES, classpage, gradebook, json_report, write,
+                                  write_reports)
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.worker.load import LoadError
 from micrograde.worker.load import formats
@@ -144,6 +145,19 @@ def allocate(wanted, reserved=RESERVED):
             taken.add(key(name))
         ids.append((name, reason))
     return ids
+
+
+def make_room(path):
+    """Before any grading, make sure a class-level output can be written at ``path``: a report
+    folder an earlier micrograde gave a submission of that name is removed (the submission gets
+    a folder of its own now); any other folder there is a ``ValueError``, said at once."""
+    if path.is_symlink() or not path.is_dir():
+        return  # nothing, or a file or link ``write`` replaces
+    if {p.name for p in path.iterdir()} <= set(FILENAMES.values()):
+        shutil.rmtree(path)
+    else:
+        raise ValueError(f'{names.shown(path)} is a folder: the batch writes its '
+                         f'{path.name} there; move it or give --out another folder')
 
 
 def key(name):
@@ -283,6 +297,8 @@ class Batch:
         self.unpacked = tempfile.mkdtemp(prefix='micrograde-batch-')
         try:
             self.found = discover(paths, self.unpacked, out)
+            for name in RESERVED:
+                make_room(Path(out, name))
         except ValueError:
             self.close()
             raise

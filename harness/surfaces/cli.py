@@ -173,8 +173,9 @@ def _console(report, colour, rerun):
 def batch(paths, out, jobs, roster, lms, assignment, **options):
     """Grade every submission in the given folders or zips (one per file or sub-folder).
 
-    Writes OUT/<id>/{junit.xml,report.json,results.json,classroom.json,report.html},
-    OUT/gradebook.csv (every cell safe to open in a spreadsheet) and OUT/index.html (sortable,
+    Writes OUT/<id>/{junit.xml,report.json,results.json,classroom.json,report.html} (<id>: the
+    file or folder's name, suffixed -1, -2 ... where another submission or a class-level output
+    has it, as the summary says), OUT/gradebook.csv (every cell safe to open in a spreadsheet) and OUT/index.html (sortable,
     the most common problems on top). Submissions whose content, rubric, seed, profile and
     grader version are unchanged keep their reports.
     Exit status: 0 when the batch ran (whatever the grades), 2 on a usage error.
