@@ -299,9 +299,9 @@ def named_class(request, installed):
         if folder:
             at.mkdir()
             at = at / 'engine.py'
-        at.write_text(engine(''))
+        at.write_text(hostile_engine(''))
     for name, _ in NOT_SUBMISSIONS:
-        (grader.work / 'class' / 'sec1' / name).write_text(engine(''))
+        (grader.work / 'class' / 'sec1' / name).write_text(hostile_engine(''))
     grader._own(grader.work)
     return grader
 

@@ -161,8 +161,9 @@ def make_room(path):
 
 
 def key(name):
-    """How a file system that ignores case and Unicode normalization (macOS's) compares names."""
-    return unicodedata.normalize('NFC', name).casefold()
+    """How a file system that ignores case and Unicode normalization (macOS's) compares names:
+    Unicode's canonical caseless match, ``NFD(casefold(NFD(name)))``."""
+    return unicodedata.normalize('NFD', unicodedata.normalize('NFD', name).casefold())
 
 
 def _fit(name, suffix):
