@@ -14,6 +14,7 @@ import stat
 import tempfile
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -266,6 +267,83 @@ def test_a_class_zip_with_hostile_entries_unpacks_inside_and_an_encrypted_one_is
     assert result.returncode == 2  # no traceback (``run`` asserts it), a sentence instead
     assert "locked.zip is not a readable zip file (File <ZipInfo filename='bob.py'" in result.stderr
     shutil.rmtree(grader.work / 'locked', ignore_errors=True)
+
+
+# -- names: a batch of N submissions writes N reports, a gradebook and a class page ---------
+
+LONG = 'x' * 252 + '.py'  # 255 bytes: a folder name no suffix fits beside
+BAD_NAME = r'\xff\xfe.py'  # how every report shows the name b'\xff\xfe.py'
+#: ``(folder, name, a folder?)``: a class-level output's name (as a Mac compares it, too), a
+#: duplicate whose first suffix a real name takes, names an old prefix test skipped, a name not
+#: UTF-8, one of escape codes, a long name twice; then the id each one's reports get.
+NAMED = [('sec1', 'a.py', False, 'a.py-2'), ('sec1', 'gradebook.csv', True, 'gradebook.csv-1'),
+         ('sec1', 'INDEX.HTML', True, 'INDEX.HTML-1'), ('sec1', '_bob.py', False, '_bob.py'),
+         ('sec1', 'reportsmith_jane.py', False, 'reportsmith_jane.py'),
+         ('sec1', os.fsdecode(b'\xff\xfe.py'), False, BAD_NAME),
+         ('sec1', '\x1b[2J.py', False, r'\x1b[2J.py'), ('sec1', LONG, False, LONG[:253] + '-1'),
+         ('sec2', 'a.py', False, 'a.py-3'), ('sec2', 'a.py-1', True, 'a.py-1'),
+         ('sec2', LONG, False, LONG[:253] + '-2')]
+#: Entries that are no submission, and why the summary says so.
+NOT_SUBMISSIONS = [('.hidden.py', 'hidden'), ('notes.txt', 'not a file micrograde grades'),
+                   ('__pycache__', "a tool's leftovers")]
+
+
+@pytest.fixture(params=[CONFIGS[0], CONFIGS[-1]], ids=[IDS[0], IDS[-1]])
+def named_class(request, installed):
+    """A class whose names collide, escape or do not decode; at bubblewrap as root (a batch's
+    workers forked from the warm template) and as an unprivileged grader (no template)."""
+    grader = installed.grader(*request.param)
+    for section, name, folder, _ in NAMED:
+        at = grader.work / 'class' / section / name
+        at.parent.mkdir(parents=True, exist_ok=True)
+        if folder:
+            at.mkdir()
+            at = at / 'engine.py'
+        at.write_text(hostile_engine(''))
+    for name, _ in NOT_SUBMISSIONS:
+        (grader.work / 'class' / 'sec1' / name).write_text(hostile_engine(''))
+    grader._own(grader.work)
+    return grader
+
+
+def test_every_submission_gets_its_report_whatever_its_name(named_class):
+    grader = named_class
+    out = grader.work / 'out'
+    result = grader.run('batch', grader.work / 'class' / 'sec1', grader.work / 'class' / 'sec2',
+                        '--out', out, '-j', '2', '--profile', 'quick', '--isolation', grader.level)
+    assert result.returncode == 0, result.stdout + result.stderr  # ``run``: no traceback
+    ids = [sub_id for *_, sub_id in NAMED]
+    assert f'{len(NAMED)} graded' in result.stdout
+    assert sorted(p.parent.name for p in out.glob('*/report.json')) == sorted(ids)
+    for sub_id in ids:
+        for report in (out / sub_id).iterdir():
+            report.read_bytes().decode('utf-8')  # every report valid text
+        assert json.loads((out / sub_id / 'report.json').read_text())['submission'] == sub_id
+    gradebook = (out / 'gradebook.csv').read_bytes().decode('utf-8')
+    assert sorted(row.split(',')[0] for row in gradebook.splitlines()[1:]) == sorted(ids)
+    page = (out / 'index.html').read_bytes().decode('utf-8')
+    assert all(f'href="{quote(sub_id)}/report.html"' in page for sub_id in ids)
+    for section, name, _, sub_id in NAMED:
+        if sub_id != name and '\\' not in sub_id:  # renamed, and said so
+            assert f'{section}/{name}: its reports are in {sub_id}/' in result.stdout
+    for name, why in NOT_SUBMISSIONS:
+        assert any(line.startswith(f'skipped, {why}') and f'sec1/{name}' in line
+                   for line in result.stdout.splitlines()), result.stdout
+    assert '\x1b' not in result.stdout + gradebook + page
+
+
+def test_a_name_that_is_not_utf8_is_shown_escaped_and_read_by_its_own(named_class):
+    grader = named_class
+    out = grader.work / 'reports-bad-name'
+    result = grader.run('grade', grader.work / 'class' / 'sec1' / os.fsdecode(b'\xff\xfe.py'),
+                        '--profile', 'quick', '--isolation', grader.level, '--out', out,
+                        '--no-color')  # ``run`` decodes stdout strictly: valid UTF-8
+    assert f'Value: {BAD_NAME}, line ' in result.stdout
+    assert "reproduce: micrograde grade $'" in result.stdout  # bash makes it the name again
+    report = json.loads((out / 'report.json').read_text())
+    assert report['checks'][0]['status'] == 'passed' and BAD_NAME in report['classes']['Value']
+    for report in out.iterdir():
+        report.read_bytes().decode('utf-8')
 
 
 # -- the service forks its jobs from the same warm template (``service/grader.py``) ------------

@@ -5,9 +5,12 @@ import shutil
 from pathlib import Path
 
 import jsonschema
+import pytest
+from hypothesis import given, strategies as st
 
 from conftest import SUBMISSIONS
-from micrograde.surfaces.batch import fingerprint
+from micrograde.surfaces.batch import (NAME_MAX, RESERVED, Rename, Skip, allocate, discover,
+                                       fingerprint, key, make_room)
 from micrograde.model.results import CATEGORIES
 
 SCHEMA = json.loads((Path(__file__).parent.parent / 'harness/schemas/report.schema.json').read_text())
@@ -135,3 +138,55 @@ def test_counterexample_graph_round_trips_and_reproduces_the_failure(run_cli, tm
     assert graph.code(show=[0]) == check['counterexample']['code']
     expected = oracles.run_torch(graph)
     assert check['counterexample']['expected']['a.grad'] == show(expected.grads[0])
+
+
+# --- names: one report folder per submission, none a class-level output's ----------------------
+
+NAME_POOL = ['a.py', 'A.PY', 'a.py-1', 'a.py-2', 'A.py-1', 'index.html', 'INDEX.html',
+             'gradebook.csv', 'gradebook.csv-1', 'gradebook-moodle.csv', 'é.py', 'e\u0301.py',
+             'x' * 252 + '.py', 'x' * 253 + '-1', 'é' * 127 + '.py', r'\xff.py']
+
+
+@given(st.lists(st.sampled_from(NAME_POOL), max_size=12))
+def test_allocate_gives_each_name_its_own_folder_and_keeps_what_it_can(wanted):
+    ids = [sub_id for sub_id, _ in allocate(wanted)]
+    keys = [key(i) for i in ids]
+    assert len(ids) == len(wanted) and len(set(keys)) == len(keys)
+    assert not set(keys) & {key(n) for n in RESERVED}
+    assert all(len(i.encode()) <= NAME_MAX for i in ids)
+    alone = [n for n in wanted if [key(w) for w in wanted].count(key(n)) == 1]
+    assert [n for n in alone if n not in ids] == [n for n in alone if key(n) in
+                                                  {key(r) for r in RESERVED}
+                                                  or len(n.encode()) > NAME_MAX]
+
+
+def test_discover_skips_only_what_it_must_and_says_why(tmp_path):
+    cls = tmp_path / 'class'
+    cls.mkdir()
+    for name in ('alice.py', '_bob.py', 'reportsmith_jane.py', '.hidden.py', 'notes.txt'):
+        (cls / name).write_text('')
+    for name in ('reports', '__pycache__', 'gradebook.csv', 'out'):
+        (cls / name).mkdir()
+    found = discover([cls], tmp_path / 'unpacked', cls / 'out' / 'batch')
+    assert [i for i, _ in found.submissions] == ['_bob.py', 'alice.py', 'gradebook.csv-1',
+                                                 'reports', 'reportsmith_jane.py']
+    assert found.renamed == [('class/gradebook.csv', 'gradebook.csv-1', Rename.RESERVED)]
+    assert sorted(found.skipped) == [('class/.hidden.py', Skip.HIDDEN),
+                                     ('class/__pycache__', Skip.LEFTOVER),
+                                     ('class/notes.txt', Skip.FORMAT), ('class/out', Skip.OUTPUT)]
+    with pytest.raises(ValueError, match='both graded and the --out folder'):
+        discover([cls], tmp_path / 'unpacked', cls)
+
+
+def test_a_report_folder_an_older_batch_left_at_a_class_output_makes_room(tmp_path):
+    stale, foreign = tmp_path / 'gradebook.csv', tmp_path / 'index.html'
+    stale.mkdir()  # what a batch before this fix wrote for a submission named gradebook.csv
+    (stale / 'report.json').write_text('{}')
+    (stale / 'junit.xml').write_text('')
+    make_room(stale)
+    assert not stale.exists()
+    foreign.mkdir()
+    (foreign / 'mine.txt').write_text('keep')
+    with pytest.raises(ValueError, match='index.html is a folder'):
+        make_room(foreign)
+    assert (foreign / 'mine.txt').read_text() == 'keep'

@@ -355,11 +355,11 @@ def test_a_new_format_is_one_row_the_loader_batch_and_gradescope_read(tmp_path, 
     (folder / 'engine.pyw').write_text((SUBMISSIONS / 'lecture_engine.py').read_text())
     (folder / 'notes.txt').write_text('not a submission')
     gradescope = _run_autograder()
-    before = [i for i, _ in batch.discover([folder], tmp_path / 'unpacked')]
+    before = [i for i, _ in batch.discover([folder], tmp_path / 'unpacked').submissions]
     assert before == [] and gradescope.candidates(folder, formats) == []
     monkeypatch.setattr(formats, 'FORMATS', (*formats.FORMATS,
                                              formats.Format('.pyw', formats.Kind.MODULE, '.pyw file')))
-    assert [i for i, _ in batch.discover([folder], tmp_path / 'unpacked')] == ['engine.pyw']
+    assert [i for i, _ in batch.discover([folder], tmp_path / 'unpacked').submissions] == ['engine.pyw']
     assert gradescope.pick(folder, formats) == folder / 'engine.pyw'
     assert formats.kind(str(folder / 'engine.pyw'), b'"""') is formats.Kind.MODULE
     loaded = load(str(folder / 'engine.pyw'), scratch=str(tmp_path))

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from micrograde.model.names import decodable
 from micrograde.worker.ops import OP_METHODS
 
 
@@ -260,8 +261,8 @@ class Report:
 
 
 def _safe(x: Any) -> Any:
-    """JSON-safe copy, dataclasses as dicts, enums as their text: no NaN/Infinity literals, no
-    lone surrogates."""
+    """JSON-safe copy, dataclasses as dicts, enums as their text: no NaN/Infinity literals, a lone
+    surrogate escaped (``\\xff``: a file name's byte that is not UTF-8 reads as in every report)."""
     kind: type = type(x)
     if hasattr(kind, '__dataclass_fields__'):
         return {name: _safe(getattr(x, name)) for name in _names(kind)}
@@ -270,7 +271,7 @@ def _safe(x: Any) -> Any:
     if isinstance(x, str):
         if isinstance(x, enum.Enum):
             return x.value
-        return x.encode('utf-8', 'replace').decode('utf-8') if _has_surrogates(x) else x
+        return decodable(x)
     if isinstance(x, dict):
         return {str(k): _safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -281,11 +282,3 @@ def _safe(x: Any) -> Any:
 @functools.cache
 def _names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
-
-
-def _has_surrogates(s: str) -> bool:
-    try:
-        s.encode('utf-8')
-        return False
-    except UnicodeEncodeError:
-        return True

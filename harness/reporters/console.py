@@ -2,6 +2,7 @@
 counterexample, expected vs actual and the learner's method; advisory findings as warnings."""
 import click
 
+from micrograde.model.names import shown
 from micrograde.model.results import Category, Outcome
 from micrograde.reporters.text import at, clean, comparison, location
 
@@ -42,14 +43,14 @@ def _bug(report, checks, style):
 
 def render(report, color=False, rerun=''):
     style = click.style if color else (lambda text, **_: text)
-    lines = [style(f'micrograde {report.versions.get("micrograde", "")}: {report.submission}',
+    lines = [style(f'micrograde {report.versions.get("micrograde", "")}: {shown(report.submission)}',
                    bold=True),
              f'seed {report.seed}, profile {report.profile}, isolation {report.isolation}']
     unprotected = report.protections.get('unprotected')
     if unprotected:
         lines.append(style(f'  not protected at this isolation level: {", ".join(unprotected)}',
                            fg='yellow'))
-    lines += [f'  {role}: {origin}' for role, origin in report.classes.items()]
+    lines += [f'  {role}: {shown(origin)}' for role, origin in report.classes.items()]
     lines += [style(f'  warning: {clean(w)}', fg='yellow') for w in report.load_warnings]
     lines.append('')
     for category, checks in report.by_category().items():

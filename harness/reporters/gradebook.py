@@ -13,6 +13,7 @@ Every cell is written safe for spreadsheets (OWASP "CSV Injection"): a cell that
 import csv
 import io
 
+from micrograde.model import names
 from micrograde.model.results import CATEGORIES, Outcome
 
 ROSTER_COLUMNS = ('file', 'student_id')  # required; optional: name, email, section, login_id
@@ -94,7 +95,7 @@ def render(reports, name='plain', roster=None, assignment='micrograd'):
     chosen = {k: r for k, r in reports.items() if k in roster} if needs_roster else reports
     text = io.StringIO(newline='')
     csv.writer(text).writerows([cell(v) for v in row] for row in rows(chosen, roster, assignment))
-    return text.getvalue().encode('utf-8')
+    return names.decodable(text.getvalue()).encode('utf-8')
 
 
 def unrostered(reports, roster):

@@ -4,11 +4,16 @@ Each grading process builds the fuzz corpus and reads its stored oracle answers 
 ``micrograde.oracle.oracles``), then grades submission after submission.  A submission whose content, rubric, seed, profile and grader
 version are unchanged since the last run keeps its report.
 """
+import enum
 import hashlib
+import itertools
 import os
 import shutil
 import tempfile
 import time
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -17,42 +22,154 @@ from micrograde import __version__
 from micrograde.isolate import sandbox
 from micrograde.grader.grading import safe_grade
 from micrograde.load import tree
-from micrograde.reporters import classpage, gradebook, json_report, write, write_reports
+from micrograde.model import names
+from micrograde.reporters import (FILENAMES, classpage, gradebook, json_report, write,
+                                  write_reports)
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.worker.load import LoadError
 from micrograde.worker.load import formats
 from micrograde.worker.load.archives import extract
 
-SKIP = ('.', '_', 'reports')
 GRADABLE = formats.suffixes()
+#: What a batch writes beside the submissions' report folders: no report folder takes one of
+#: these names.
+CLASS_PAGE = 'index.html'
+RESERVED = (*(name for name, *_ in gradebook.FORMATS.values()), CLASS_PAGE)
+#: The longest name a folder may have, in bytes (NAME_MAX of Linux's and macOS's file systems).
+NAME_MAX = 255
+#: Folders tools leave beside submissions: Python's bytecode cache, macOS's zip metadata.
+LEFTOVERS = frozenset({'__pycache__', '__MACOSX'})
 
 
-def discover(paths, unpack_to):
-    """``[(id, path)]``: one submission per file or sub-folder of each folder or zip given."""
-    found = []
-    for root in map(Path, paths):
+class Skip(enum.StrEnum):
+    """Why an entry of a class folder is not a submission (the batch's summary lists each)."""
+    HIDDEN = 'hidden (the name starts with ".")'
+    LEFTOVER = "a tool's leftovers (Python's cache, macOS's zip metadata)"
+    OUTPUT = "holds this batch's own reports (--out)"
+    FORMAT = f'not a file micrograde grades ({", ".join(GRADABLE)} or a folder)'
+
+
+class Rename(enum.StrEnum):
+    """Why a submission's reports are not in a folder of its own name."""
+    SHARED = 'another submission has that name'
+    RESERVED = 'a class-level output has that name'
+    LONG = 'the name is too long for a folder'
+
+
+@dataclass
+class Found:
+    """What ``discover`` found: ``submissions`` ``[(id, path)]`` (``id``: the name of its report
+    folder, unique), ``renamed`` ``[(where, id, Rename)]`` and ``skipped`` ``[(where, Skip)]``,
+    ``where`` an entry's folder and name as reports show them."""
+    submissions: list = field(default_factory=list)
+    renamed: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+
+
+def discover(paths, unpack_to, out=None):
+    """``Found``: one submission per file or sub-folder of each folder or zip given, or the file
+    given; an entry is skipped only for a ``Skip`` reason, and said."""
+    entries, found = [], Found()
+    for k, root in enumerate(map(Path, paths)):
         named = formats.named(root.name)
         if root.is_file() and named and named.kind is formats.Kind.ARCHIVE:
-            target = Path(unpack_to, root.stem)
+            target = Path(unpack_to, str(k), root.stem)  # two zips of one name each their own
             try:
                 extract(str(root), str(target))
             except LoadError as e:
                 raise ValueError(str(e)) from None
             root = target
+        if out is not None and root.is_dir() and root.resolve() == Path(out).resolve():
+            raise ValueError(f'{names.shown(root)} is both graded and the --out folder: give '
+                             f'--out another folder')
         if root.is_dir():
             for entry in sorted(root.iterdir()):
-                # a folder, a file to grade, a link: each gets a report (a link or a fifo
-                # refused in it, never followed, never opened)
-                if entry.name.startswith(SKIP) or not (entry.is_symlink() or entry.is_dir() or
-                                                       formats.named(entry.name)):
-                    continue
-                found.append((entry.name, entry))
+                why = skipped(entry, out)
+                if why is None:
+                    entries.append(entry)
+                else:
+                    found.skipped.append((where(entry), why))
         elif root.exists():
-            found.append((root.name, root))
+            entries.append(root)
         else:
-            raise ValueError(f'{root}: no such file or folder')
-    ids = [i for i, _ in found]
-    return [(i if ids.count(i) == 1 else f'{i}-{n}', p) for n, (i, p) in enumerate(found)]
+            raise ValueError(f'{names.shown(root)}: no such file or folder')
+    for entry, (sub_id, why) in zip(entries, allocate([names.shown(e.name) for e in entries])):
+        found.submissions.append((sub_id, entry))
+        if why is not None:
+            found.renamed.append((where(entry), sub_id, why))
+    return found
+
+
+def skipped(entry, out=None):
+    """Why ``entry`` of a class folder is no submission (a ``Skip``), or ``None``: a folder, a
+    file to grade and a link each get a report (a link or a fifo refused in it, never followed,
+    never opened)."""
+    if entry.name.startswith('.'):
+        return Skip.HIDDEN
+    if entry.name in LEFTOVERS:
+        return Skip.LEFTOVER
+    if entry.is_symlink():
+        return None
+    if entry.is_dir():
+        holds_out = out is not None and Path(out).resolve().is_relative_to(entry.resolve())
+        return Skip.OUTPUT if holds_out else None
+    return None if formats.named(entry.name) else Skip.FORMAT
+
+
+def where(entry):
+    """An entry as the batch's summary names it: its folder's name and its own, shown."""
+    return names.shown(f'{entry.parent.name}/{entry.name}')
+
+
+def allocate(wanted, reserved=RESERVED):
+    """``[(id, Rename or None)]``: a report folder name for each of the names ``wanted``, in
+    order, no two alike and none ``reserved``, compared as a case-insensitive file system
+    (a Mac's) does.  A name no other shares, not reserved and short enough is kept; each other
+    gets the first free ``-1``, ``-2`` … suffix, the name cut to fit."""
+    count, barred = Counter(map(key, wanted)), set(map(key, reserved))
+
+    def why(name):
+        if key(name) in barred:
+            return Rename.RESERVED
+        if count[key(name)] > 1:
+            return Rename.SHARED
+        return Rename.LONG if len(name.encode()) > NAME_MAX else None
+
+    reasons = [why(name) for name in wanted]
+    taken = barred | {key(name) for name, r in zip(wanted, reasons) if r is None}
+    ids = []
+    for name, reason in zip(wanted, reasons):
+        if reason is not None:
+            name = next(n for n in (_fit(name, f'-{k}') for k in itertools.count(1))
+                        if key(n) not in taken)
+            taken.add(key(name))
+        ids.append((name, reason))
+    return ids
+
+
+def make_room(path):
+    """Before any grading, make sure a class-level output can be written at ``path``: a report
+    folder an earlier micrograde gave a submission of that name is removed (the submission gets
+    a folder of its own now); any other folder there is a ``ValueError``, said at once."""
+    if path.is_symlink() or not path.is_dir():
+        return  # nothing, or a file or link ``write`` replaces
+    if {p.name for p in path.iterdir()} <= set(FILENAMES.values()):
+        shutil.rmtree(path)
+    else:
+        raise ValueError(f'{names.shown(path)} is a folder: the batch writes its '
+                         f'{path.name} there; move it or give --out another folder')
+
+
+def key(name):
+    """How a file system that ignores case and Unicode normalization (macOS's) compares names:
+    Unicode's canonical caseless match, ``NFD(casefold(NFD(name)))``."""
+    return unicodedata.normalize('NFD', unicodedata.normalize('NFD', name).casefold())
+
+
+def _fit(name, suffix):
+    """``name + suffix`` in at most ``NAME_MAX`` bytes: the name cut, never the suffix."""
+    room = NAME_MAX - len(suffix.encode())
+    return name.encode()[:room].decode('utf-8', 'ignore') + suffix
 
 
 def fingerprint(path, config):
@@ -180,10 +297,27 @@ class Batch:
         self.unrostered = []  # submissions the roster does not name, after ``run``
         self.unpacked = tempfile.mkdtemp(prefix='micrograde-batch-')
         try:
-            self.submissions = discover(paths, self.unpacked)
+            self.found = discover(paths, self.unpacked, out)
+            for name in RESERVED:
+                make_room(Path(out, name))
         except ValueError:
             self.close()
             raise
+
+    @property
+    def submissions(self):
+        return self.found.submissions
+
+    def notes(self):
+        """What the batch's summary says besides the grades: each renamed submission and, by
+        reason, each entry skipped."""
+        lines = [f'{place}: its reports are in {sub_id}/ ({why})'
+                 for place, sub_id, why in self.found.renamed]
+        for why in Skip:
+            places = [place for place, reason in self.found.skipped if reason is why]
+            if places:
+                lines.append(f'skipped, {why}: {", ".join(places)}')
+        return lines
 
     def __enter__(self):
         return self
@@ -216,5 +350,5 @@ class Batch:
             write(Path(self.out, gradebook.FORMATS[name][0]),
                   gradebook.render(ordered, name, self.roster, self.assignment))
         self.unrostered = gradebook.unrostered(ordered, self.roster)
-        write(Path(self.out, 'index.html'), classpage.render(ordered, self.roster))
+        write(Path(self.out, CLASS_PAGE), classpage.render(ordered, self.roster))
         return ordered

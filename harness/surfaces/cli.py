@@ -4,7 +4,6 @@ The top of the stack: it imports the rest, nothing imports it. Grading (and so t
 only by the commands that grade, so ``--help`` answers at once.
 """
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from micrograde.isolate import sandbox
 from micrograde.grader.config import CLASS_NAMES, ISOLATION_LEVELS, PROFILES, Config, Limits, Settings
 from micrograde.grader.rubric import Rubric
 from micrograde.model.errors import RubricError, UsageError
+from micrograde.model.names import shell
 from micrograde.surfaces.service.cli import serve, token, worker
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
@@ -138,7 +138,7 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
 def _rerun(ctx, path, module):
     """The command that grades the same way: the submission, the seed and profile, and every
     grading option given (where the reports go is left out)."""
-    words = ['micrograde', 'grade', shlex.quote(path) if path else f'--module {shlex.quote(module)}']
+    words = ['micrograde', 'grade', shell(path) if path else f'--module {shell(module)}']
     for param in ctx.command.params:
         if param.name not in ctx.params or param.name in REPORT_OPTIONS:
             continue
@@ -147,7 +147,7 @@ def _rerun(ctx, path, module):
             continue
         value = ctx.params[param.name]
         for v in (value if param.multiple else [value]):
-            words += [param.opts[0], shlex.quote(str(v))]
+            words += [param.opts[0], shell(str(v))]
     return ' '.join(words)
 
 
@@ -173,13 +173,14 @@ def _console(report, colour, rerun):
 def batch(paths, out, jobs, roster, lms, assignment, **options):
     """Grade every submission in the given folders or zips (one per file or sub-folder).
 
-    Writes OUT/<id>/{junit.xml,report.json,results.json,classroom.json,report.html},
-    OUT/gradebook.csv (every cell safe to open in a spreadsheet) and OUT/index.html (sortable,
+    Writes OUT/<id>/{junit.xml,report.json,results.json,classroom.json,report.html} (<id>: the
+    file or folder's name, suffixed -1, -2 ... where another submission or a class-level output
+    has it, as the summary says), OUT/gradebook.csv (every cell safe to open in a spreadsheet) and OUT/index.html (sortable,
     the most common problems on top). Submissions whose content, rubric, seed, profile and
     grader version are unchanged keep their reports.
     Exit status: 0 when the batch ran (whatever the grades), 2 on a usage error.
     """
-    from micrograde.surfaces.batch import Batch
+    from micrograde.surfaces.batch import Batch, CLASS_PAGE
     from micrograde.reporters.gradebook import read_roster
     config = make_config(**options)
     if lms and not roster:
@@ -202,7 +203,9 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     passed = sum(r.verdict == 'passed' for r in reports.values())
     click.echo(f'{len(reports)} graded: {passed} passed, {len(reports) - passed} failed; '
                f'{state["reused"]} unchanged since the last run. Gradebook: '
-               f'{Path(out, "gradebook.csv")}; class page: {Path(out, "index.html")}')
+               f'{Path(out, "gradebook.csv")}; class page: {Path(out, CLASS_PAGE)}')
+    for line in work.notes():
+        click.echo(line)
     if work.unrostered:
         click.echo(f'not in the roster (left out of the LMS gradebooks): '
                    f'{", ".join(work.unrostered)}', err=True)
