@@ -90,6 +90,17 @@ def holds_number(value, x=None):
     return isinstance(n, float) and (x is None or n == x)
 
 
+def own_attributes(v):
+    """An instance's ``__dict__``, ``{}`` without one (slots, a tensor).  Read past the class's
+    attribute hooks: this is the grader's introspection, and whatever a learner's lazy
+    ``__getattr__`` raises for ``__dict__`` (``KeyError``) is not the learner's error."""
+    try:
+        found = object.__getattribute__(v, '__dict__')
+    except Exception:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 class NotAValue(Exception):
     """An op gave something other than the learner's Value (``-a`` returning a float)."""
 
@@ -257,10 +268,7 @@ def _shadowing(out, leaves):
     """Where an instance attribute ``backward`` hides the method: ``'init'`` (every Value has
     one, a leaf too), ``'op'`` (set on an op's result), or ``None``."""
     def has(v):
-        try:
-            return 'backward' in vars(v)
-        except TypeError:  # no __dict__ (slots, a tensor)
-            return False
+        return 'backward' in own_attributes(v)
     if not has(out):
         return None
     return 'init' if any(has(v) for v in leaves) else 'op'
@@ -319,11 +327,7 @@ def _count_walks(graph, vals):
     n = len(graph['inputs'])
     for k, node in enumerate(graph['nodes']):
         v, operands = vals[n + k], [vals[a] for a in node['args']]
-        try:
-            held = list(vars(v).items())
-        except TypeError:  # no __dict__ (slots, a tensor)
-            continue
-        for name, container in held:
+        for name, container in list(own_attributes(v).items()):
             counted = _COUNTED.get(type(container))
             if counted and all(any(x is o for x in container) for o in operands):
                 wrapped = counted(container)

@@ -10,7 +10,7 @@ import difflib
 import inspect
 import re
 
-from ..execute import holds_number, learner_frame
+from ..execute import holds_number, learner_frame, own_attributes
 from ..ops import TABLE
 from .errors import LoadError, text
 
@@ -216,10 +216,7 @@ def _attributes(cls):
 def _instance_attributes(obj):
     """``{name: value}`` of an instance's own attributes, in the order they were set, then its
     slots."""
-    try:
-        found = dict(vars(obj))
-    except TypeError:  # no __dict__
-        found = {}
+    found = dict(own_attributes(obj))
     for k in type(obj).__mro__[:-1]:
         slots = vars(k).get('__slots__', ())
         for name in (slots,) if isinstance(slots, str) else slots:
