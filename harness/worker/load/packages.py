@@ -27,14 +27,34 @@ def _import(name, label, root=None):
 
 def _add_package(pkg, loaded):
     loaded.namespaces.append((pkg.__name__, vars(pkg)))
-    for info in sorted(pkgutil.walk_packages(getattr(pkg, '__path__', []), pkg.__name__ + '.',
-                                             onerror=lambda n: None), key=lambda i: i.name):
+    _add_modules(pkg, loaded)
+
+
+def _add_modules(pkg, loaded):
+    """Every module under ``pkg``, in the order of their names, as Python imports them: pkgutil
+    lists modules and packages with an ``__init__.py``, and a subfolder of modules without one
+    (``lib/backend/value.py``) is a namespace package Python imports as well."""
+    folders = getattr(pkg, '__path__', [])
+    listed = {info.name: info for info in pkgutil.iter_modules(folders, pkg.__name__ + '.')}
+    spaces = {f'{pkg.__name__}.{os.path.basename(p)}': None for folder in folders
+              for p in _entries(folder) if _is_namespace(p)}
+    for name, info in sorted({**spaces, **listed}.items()):
         try:
-            sub = importlib.import_module(info.name)
+            sub = importlib.import_module(name)
         except BaseException as e:
-            loaded.fail(f'module {info.name}', explain(e, info.name, root=loaded.root), _source(info))
+            loaded.fail(f'module {name}', explain(e, name, root=loaded.root),
+                        _source(info) if info else '')
             continue
-        loaded.namespaces.append((info.name, vars(sub)))
+        loaded.namespaces.append((name, vars(sub)))
+        if info is None or info.ispkg:
+            _add_modules(sub, loaded)
+
+
+def _entries(folder):
+    try:
+        return [os.path.join(folder, e) for e in os.listdir(folder)]
+    except OSError:  # not a folder (a zip import)
+        return []
 
 
 def _source(info):
@@ -171,8 +191,16 @@ def load_folder(path, loaded, cell_timeout):
 def _is_package(path):
     """A folder of modules importable by its name: with an ``__init__.py``, or without one (a
     namespace package, as learners' repositories often have) holding ``.py`` files itself."""
-    name = os.path.basename(path)
-    if not os.path.isdir(path) or not name.isidentifier() or name.startswith('_'):
-        return False
-    return os.path.isfile(os.path.join(path, '__init__.py')) or any(
+    return os.path.isfile(os.path.join(path, '__init__.py')) and _importable(path) or \
+        _is_namespace(path)
+
+
+def _is_namespace(path):
+    """A folder without ``__init__.py`` that holds modules: a namespace package."""
+    return _importable(path) and not os.path.isfile(os.path.join(path, '__init__.py')) and any(
         e.endswith('.py') and not _SKIP_FILES.match(e) for e in os.listdir(path))
+
+
+def _importable(path):
+    name = os.path.basename(path)
+    return os.path.isdir(path) and name.isidentifier() and not name.startswith('_')
