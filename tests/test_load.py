@@ -10,6 +10,7 @@ from conftest import ROOT, SUBMISSIONS
 from micrograde.load.cells import transform
 from micrograde.worker.load import LoadError, methods, notebooks
 from micrograde.worker.load.archives import extract
+from micrograde.worker.load.files import load_file
 from micrograde.worker.load.kernel import Kernel
 from micrograde.worker.load.loaded import Loaded
 from micrograde.worker.load.notebooks import cells_of
@@ -379,3 +380,25 @@ def test_each_format_is_loaded_by_its_kind_whatever_else_its_name_says(tmp_path)
     assert formats.kind(str(tmp_path), b'') is formats.Kind.FOLDER
     assert formats.suffixes() == ('.ipynb', '.py', '.zip')  # Gradescope's order of preference
     assert [formats.holds(n) for n in ('a.py', 'b.IPYNB', 'c.zip', 'd.txt')] == [True, True, False, False]
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason='grading runs Python 3.12: nothing to say')
+def test_python_3_12_syntax_is_said_to_be_valid_from_3_12(tmp_path):
+    """The NYU course's notebooks (Atcold/NYU-DLFL25U-micrograd, saved by Python 3.12.12) write
+    f'{self.label or 'Value'}': valid from 3.12 (PEP 701), a syntax error on 3.11."""
+    nested = "class Value:\n    def __repr__(self):\n        return f'{self.label or 'Value'}'\n"
+    _, loaded = _run(nested, "bad = f'{x'\n")
+    assert 'valid from Python 3.12' in loaded.failures[0][1], loaded.failures
+    assert 'Python 3.12' not in loaded.failures[1][1]  # a broken f-string on any Python
+    script = tmp_path / 'engine.py'
+    script.write_text(nested)
+    with pytest.raises(LoadError, match='valid from Python 3.12.*grading runs Python 3.11'):
+        load_file(str(script), Loaded())
+    notebook = tmp_path / 'nb.ipynb'
+    notebook.write_text(json.dumps({
+        'nbformat': 4, 'nbformat_minor': 5, 'cells': [{'cell_type': 'code', 'source': 'type X = int'}],
+        'metadata': {'language_info': {'name': 'python', 'version': '3.12.12'}}}))
+    loaded = Loaded()
+    notebooks.load_notebook(str(notebook), loaded, 5)
+    assert 'The notebook was saved by Python 3.12.12, and grading runs Python 3.11' in \
+        loaded.failures[0][1], loaded.failures

@@ -1,5 +1,7 @@
 """What goes wrong while loading, said in one sentence a learner can act on."""
 import os
+import re
+import sys
 
 
 class LoadError(Exception):
@@ -24,12 +26,47 @@ def explain(e, label, filename=None, root=None, answer_keys=()):
         return (f'the submission imports {e.name!r}, which is not installed for grading{at}; '
                 f'remove the import or ask your course staff to add the module.')
     if isinstance(e, SyntaxError):
-        return f'syntax error in {shown(e.filename, root) or label} at line {e.lineno}: {e.msg}.'
+        return (f'syntax error in {shown(e.filename, root) or label} at line {e.lineno}: '
+                f'{e.msg}.{newer_python(e)}')
     if isinstance(e, SystemExit):
         return f'the submission called exit({e.code!r}) while loading{at}; remove that call.'
     if isinstance(e, CellTimeout):
         return f'loading ran past its time limit{at}.'
     return f'{type(e).__name__}: {text(e)} while loading{at}.'
+
+
+#: An f-string that reuses its own quote inside its braces (``f'{x or 'Value'}'``), or holds a
+#: backslash there: valid from Python 3.12 (PEP 701), a syntax error before.
+_PEP_701 = re.compile(r"""[fF][rR]?(['"])[^'"\n]*\{[^}\n]*\1.*\}""")
+_BACKSLASH = 'f-string expression part cannot include a backslash'
+
+
+def newer_python(e, saved=None):
+    """A sentence for a ``SyntaxError`` that is Python 3.12 syntax (or comes from a notebook
+    ``saved`` by Python 3.12 or later, its version), else ``''``: the learner's code is right
+    where they ran it, and what to change is the Python version it is written for."""
+    running = sys.version_info[:2]
+    if running >= (3, 12):
+        return ''
+    grading = '.'.join(map(str, running))
+    newer = _newer(saved)
+    by = f' (the notebook was saved by Python {saved})' if newer else ''
+    if _PEP_701.search(getattr(e, 'text', None) or '') or getattr(e, 'msg', '') == _BACKSLASH:
+        return (f' This f-string is valid from Python 3.12{by}, which lets one reuse its quotes '
+                f'and hold a backslash inside its braces, but grading runs Python {grading}: use '
+                f'the other kind of quote inside the braces.')
+    if newer:
+        return (f' The notebook was saved by Python {saved}, and grading runs Python {grading}: '
+                f'write it as Python {grading} reads it.')
+    return ''
+
+
+def _newer(version):
+    """Whether a version string (``'3.12.12'``) is Python 3.12 or later."""
+    try:
+        return tuple(int(p) for p in str(version).split('.')[:2]) >= (3, 12)
+    except ValueError:
+        return False
 
 
 def shown(filename, root=None):

@@ -5,7 +5,7 @@ import sys
 import tokenize
 import types
 
-from .errors import LoadError, explain
+from .errors import LoadError, explain, newer_python
 from .kernel import Kernel
 
 
@@ -27,7 +27,8 @@ def _compile(text, filename, label):
     try:
         return compile(text, filename, 'exec', dont_inherit=True)
     except SyntaxError as e:
-        raise LoadError(f'syntax error in {label} at line {e.lineno}: {e.msg}.') from None
+        raise LoadError(f'syntax error in {label} at line {e.lineno}: {e.msg}.'
+                        f'{newer_python(e)}') from None
     except ValueError as e:  # e.g. NUL bytes
         raise LoadError(f'{label} cannot be compiled: {e}.') from None
 

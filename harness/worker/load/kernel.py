@@ -14,7 +14,7 @@ import re
 import signal
 from collections import namedtuple
 
-from .errors import CellTimeout, LoadError, explain, text
+from .errors import CellTimeout, LoadError, explain, newer_python, text
 
 #: Every ``from __future__`` feature's compiler flag: what carries over, as in ``codeop``.
 FUTURE_FLAGS = 0
@@ -36,6 +36,7 @@ class Kernel:
 
     def __init__(self, loaded, ns=None, where=None, filename=None):
         self.loaded, self.flags = loaded, 0
+        self.saved = None  # the Python version a notebook was saved by (its metadata), if known
         self.where, self.filename = where, filename  # the cell (or script) running, for messages
         self.shell = Shell(self)
         self.blocked, self.said_keys = {}, set()  # name -> answer-key library it would be bound to
@@ -57,7 +58,8 @@ class Kernel:
                            dont_inherit=True)
         except (SyntaxError, ValueError) as e:
             self.loaded.fail(f'cell {number}', f'syntax error at line {getattr(e, "lineno", "?")}: '
-                             f'{getattr(e, "msg", e)}; cell skipped.', source)
+                             f'{getattr(e, "msg", e)}; cell skipped.{newer_python(e, self.saved)}',
+                             source)
             return
         before = {k: id(v) for k, v in self.ns.items() if isinstance(v, type)}
         previous = signal.signal(signal.SIGALRM, _alarm)

@@ -8,6 +8,7 @@ The limits below are shared by both sides, so the worker can say why cells were 
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 
@@ -30,7 +31,8 @@ def load_notebook(path, loaded, cell_timeout):
     check_size(name, os.path.getsize(path))
     with open(path, 'rb') as f:
         transformed = loaded.cells.get(hashlib.sha256(f.read()).hexdigest())
-    cells = cells_of(read_source(path), name)
+    nb = _parsed(read_source(path), name)
+    cells = _code_cells(nb)
     check_size(name, 0, cells)
     if transformed is None and cells:
         loaded.warnings.append(
@@ -39,6 +41,7 @@ def load_notebook(path, loaded, cell_timeout):
             f'of code in all, of a submission.')
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))  # as Jupyter: the notebook's folder
     kernel = Kernel(loaded)
+    kernel.saved = saved_by(nb)
     for number, source in cells:
         limit = cell_timeout
         if loaded.deadline is not None:
@@ -65,6 +68,21 @@ def check_size(name, size, cells=()):
 
 def cells_of(text, name):
     """``[(cell number, source)]`` of a notebook's code cells, numbered among all its cells."""
+    return _code_cells(_parsed(text, name))
+
+
+def saved_by(nb):
+    """The Python version the notebook's kernel ran (``metadata.language_info.version``), or
+    ``None``."""
+    info = nb.get('metadata')
+    info = info.get('language_info') if isinstance(info, dict) else None
+    version = info.get('version') if isinstance(info, dict) else None
+    found = re.match(r'\d{1,3}\.\d{1,3}(\.\d{1,3})?', version) if isinstance(version, str) else None
+    return found and found.group()
+
+
+def _parsed(text, name):
+    """The notebook as JSON, checked to hold cells in a format this reads."""
     try:
         nb = json.loads(text)
     except json.JSONDecodeError as e:
@@ -75,9 +93,13 @@ def cells_of(text, name):
     if nb.get('nbformat') not in (3, 4):
         raise LoadError(f'{name} is notebook format {nb.get("nbformat")!r}; only formats 3 and 4 '
                         f'are supported. Open and save it in a current Jupyter.')
-    found, key = _cells(nb)
-    if not isinstance(found, list):
+    if not isinstance(_cells(nb)[0], list):
         raise LoadError(f'{name} is not a Jupyter notebook (no list of cells).')
+    return nb
+
+
+def _code_cells(nb):
+    found, key = _cells(nb)
     cells = []
     for number, cell in enumerate(found, 1):
         if not isinstance(cell, dict) or cell.get('cell_type') != 'code':
