@@ -6,6 +6,7 @@ Forms (``formats``, the table of them): a ``.py`` file (``files``), a Jupyter no
 whose message tells the learner what to fix (``errors``).
 """
 import os
+import sys
 
 from .archives import unpack
 from .errors import LoadError
@@ -27,6 +28,7 @@ def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None, ce
     notebooks' cells as Jupyter runs them (``harness/cells.py``); ``answer_keys``: libraries
     kept out of reach, whose cells are skipped with a warning."""
     loaded = Loaded(budget, cells, module, answer_keys)
+    sys.argv = [module or os.path.basename(path.rstrip('/'))]  # as `python engine.py` gives it
     if module:
         load_module(module, loaded)
         return loaded

@@ -28,6 +28,11 @@ def explain(e, label, filename=None, root=None, answer_keys=()):
     if isinstance(e, SyntaxError):
         return (f'syntax error in {shown(e.filename, root) or label} at line {e.lineno}: '
                 f'{e.msg}.{newer_python(e)}')
+    if isinstance(e, SystemExit) and _argparse_error(e) is not None:
+        return (f"the submission's command-line parsing (argparse) exited with code {e.code!r} "
+                f'while loading{at}: {_argparse_error(e)}. Grading runs it as Python runs a '
+                f'script given no arguments: give each argument a default, or parse them under '
+                f"`if __name__ == '__main__':`.")
     if isinstance(e, SystemExit):
         return f'the submission called exit({e.code!r}) while loading{at}; remove that call.'
     if isinstance(e, CellTimeout):
@@ -67,6 +72,20 @@ def _newer(version):
         return tuple(int(p) for p in str(version).split('.')[:2]) >= (3, 12)
     except ValueError:
         return False
+
+
+def _argparse_error(e):
+    """What argparse said (``the following arguments are required: --input``) when ``e`` is the
+    exit of its ``parse_args()``, else ``None``: the learner called no exit of their own."""
+    tb, said = e.__traceback__, None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_globals.get('__name__') == 'argparse':
+            said = said or 'it exited'
+            if frame.f_code.co_name == 'error':  # ArgumentParser.error(message)
+                said = text(frame.f_locals.get('message') or said)
+        tb = tb.tb_next
+    return said
 
 
 def shown(filename, root=None):
