@@ -27,14 +27,16 @@ def _import(name, label, root=None):
 
 def _add_package(pkg, loaded):
     loaded.namespaces.append((pkg.__name__, vars(pkg)))
-    _add_modules(pkg, loaded)
+    _add_modules(pkg, loaded, set())
 
 
-def _add_modules(pkg, loaded):
+def _add_modules(pkg, loaded, seen):
     """Every module under ``pkg``, in the order of their names, as Python imports them: pkgutil
     lists modules and packages with an ``__init__.py``, and a subfolder of modules without one
-    (``lib/backend/value.py``) is a namespace package Python imports as well."""
-    folders = getattr(pkg, '__path__', [])
+    (``lib/backend/value.py``) is a namespace package Python imports as well.  A folder already
+    searched (``seen``, by its real path: a link ``here -> .``) is not searched again."""
+    folders = [f for f in getattr(pkg, '__path__', []) if os.path.realpath(f) not in seen]
+    seen.update(map(os.path.realpath, folders))
     listed = {info.name: info for info in pkgutil.iter_modules(folders, pkg.__name__ + '.')}
     spaces = {f'{pkg.__name__}.{os.path.basename(p)}': None for folder in folders
               for p in _entries(folder) if _is_namespace(p)}
@@ -47,7 +49,7 @@ def _add_modules(pkg, loaded):
             continue
         loaded.namespaces.append((name, vars(sub)))
         if info is None or info.ispkg:
-            _add_modules(sub, loaded)
+            _add_modules(sub, loaded, seen)
 
 
 def _entries(folder):
