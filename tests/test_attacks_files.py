@@ -224,6 +224,33 @@ def test_each_graded_submission_has_its_own_bounded_tmp_and_home(writers):
     _disk_claim_holds([(_found(r), r) for r in (grade(grader, cls / n) for n in ('a.py', 'b.py'))])
 
 
+# -- where a submission runs from: a writable folder showing its own files, as `python engine.py`
+
+BESIDE = '''
+import os
+with open('data.txt') as f:  # shipped beside the engine (microgpt's input.txt)
+    shipped = f.read()
+with open('made.txt', 'w') as f:
+    f.write('made')
+print('CWD', shipped, open('made.txt').read(), sorted(os.listdir('.')))
+'''
+
+
+def test_a_submission_runs_from_a_writable_folder_that_shows_its_files(any_grader):
+    """A data file shipped beside the engine is read by its relative name, as from the
+    submission's folder; the folder is writable and shows nothing but the submission's files."""
+    grader = any_grader
+    cls = grader.work / f'beside-{token()}'
+    (cls / 'ann').mkdir(parents=True)
+    (cls / 'ann' / 'engine.py').write_text(hostile_engine(BESIDE))
+    (cls / 'ann' / 'data.txt').write_text(OWN)
+    grader._own(grader.work)
+    for report in (grade(grader, cls / 'ann'), grader.batch(cls)['ann']):
+        load = report['checks'][0]
+        assert load['status'] == 'passed', load
+        assert f"CWD {OWN} made ['data.txt', 'engine.py', 'made.txt']" in load['output'], load
+
+
 # -- a class zip: its hostile entries stay inside, an unreadable one is refused clearly --------
 
 def _zip(path, entries, encrypted=()):

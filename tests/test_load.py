@@ -402,3 +402,14 @@ def test_python_3_12_syntax_is_said_to_be_valid_from_3_12(tmp_path):
     notebooks.load_notebook(str(notebook), loaded, 5)
     assert 'The notebook was saved by Python 3.12.12, and grading runs Python 3.11' in \
         loaded.failures[0][1], loaded.failures
+
+
+def test_a_download_at_import_says_grading_is_offline():
+    """Karpathy's microgpt downloads input.txt when it is not beside it: grading has no network."""
+    import urllib.error
+    from micrograde.worker.load.errors import explain
+    try:
+        raise urllib.error.URLError('[Errno -3] Temporary failure in name resolution')
+    except urllib.error.URLError as e:
+        said = explain(e, 'microgpt.py')
+    assert said.startswith('URLError: <urlopen error [Errno -3]') and 'grading has no network' in said

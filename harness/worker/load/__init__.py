@@ -43,6 +43,7 @@ def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None, ce
 def _load_path(path, loaded, cell_timeout, scratch):
     name = os.path.basename(path.rstrip('/'))
     if os.path.isdir(path):
+        _run_beside(path, scratch)
         return load_folder(path, loaded, cell_timeout)
     with open(path, 'rb') as f:
         head = f.read(4096)
@@ -56,8 +57,24 @@ def _load_path(path, loaded, cell_timeout, scratch):
             return _load_path(inner, loaded, cell_timeout, scratch)
         except LoadError as e:
             raise LoadError(f'in {name}: {e}') from None
+    _run_beside(os.path.dirname(os.path.abspath(path)), scratch)
     if how is Kind.NOTEBOOK:
         return load_notebook(path, loaded, cell_timeout)
     if b'\0' in head:
         raise LoadError(f'{name} is a binary file, not Python source or a notebook.')
     return load_file(path, loaded)
+
+
+def _run_beside(folder, scratch):
+    """Work from a folder of ``scratch`` that shows the submission's files, each a link to its
+    copy: Jupyter and ``python engine.py`` run from the submission's folder, so a data file
+    shipped beside it (``open('input.txt')``) is found there, and what the submission writes
+    still lands in its scratch, never in its copy's folder."""
+    work = os.path.join(scratch, 'work')
+    os.makedirs(work, exist_ok=True)
+    for entry in os.listdir(folder):
+        try:
+            os.symlink(os.path.join(folder, entry), os.path.join(work, entry))
+        except OSError:  # a name already there: the first folder's entry stays
+            pass
+    os.chdir(work)

@@ -35,6 +35,9 @@ def explain(e, label, filename=None, root=None, answer_keys=()):
                 f"`if __name__ == '__main__':`.")
     if isinstance(e, SystemExit):
         return f'the submission called exit({e.code!r}) while loading{at}; remove that call.'
+    if isinstance(e, ConnectionError) or type(e).__module__ in _NETWORK:
+        return (f'{type(e).__name__}: {text(e)} while loading{at}: grading has no network; ship '
+                f'what the submission downloads (a data file it reads) beside it.')
     if isinstance(e, CellTimeout):
         return f'loading ran past its time limit{at}.'
     return f'{type(e).__name__}: {text(e)} while loading{at}.'
@@ -44,6 +47,10 @@ def explain(e, label, filename=None, root=None, answer_keys=()):
 #: backslash there: valid from Python 3.12 (PEP 701), a syntax error before.
 _PEP_701 = re.compile(r"""[fF][rR]?(['"])[^'"\n]*\{[^}\n]*\1.*\}""")
 _BACKSLASH = 'f-string expression part cannot include a backslash'
+
+
+#: Modules whose exceptions say the network was asked for (``urlopen``, a name lookup).
+_NETWORK = ('urllib.error', 'socket', 'http.client', 'requests.exceptions', 'urllib3.exceptions')
 
 
 def newer_python(e, saved=None):
