@@ -112,7 +112,7 @@ def serve(rfd, wfd):
     try:
         loaded = loader(hello.get('path'), hello.get('module'), hello.get('cell_timeout', 10.0),
                       os.getcwd(), hello.get('load_budget'), hello.get('cells'),
-                      hello.get('answer_keys', ()))
+                      hello.get('answer_keys', ()), beside=True)
         found = loaded.find(hello['classes'])
         loaded.warnings += found['Value'].locate(loaded.own)
     except failed as e:

@@ -20,13 +20,14 @@ __all__ = ['load', 'LoadError', 'Loaded', 'methods']
 
 
 def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None, cells=None,
-         answer_keys=()):
+         answer_keys=(), beside=False):
     """Load the submission at ``path`` (or the installed ``module``).
 
     ``budget`` seconds bound a notebook's cells all together: past it the remaining cells are
     skipped with a warning, so slow training cells cannot cost the whole load.  ``cells``: the
     notebooks' cells as Jupyter runs them (``harness/cells.py``); ``answer_keys``: libraries
-    kept out of reach, whose cells are skipped with a warning."""
+    kept out of reach, whose cells are skipped with a warning; ``beside``: run from a folder of
+    ``scratch`` that shows the submission's files (the worker; ``_run_beside``)."""
     loaded = Loaded(budget, cells, module, answer_keys)
     sys.argv = [module or os.path.basename(path.rstrip('/'))]  # as `python engine.py` gives it
     if module:
@@ -36,14 +37,14 @@ def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None, ce
         raise LoadError(f'{os.path.basename(path)}: no such file or folder.')
     loaded.root = os.path.dirname(os.path.abspath(path))
     loaded.submission = os.path.abspath(path)
-    _load_path(path, loaded, cell_timeout, scratch)
+    _load_path(path, loaded, cell_timeout, scratch, beside)
     return loaded
 
 
-def _load_path(path, loaded, cell_timeout, scratch):
+def _load_path(path, loaded, cell_timeout, scratch, beside):
     name = os.path.basename(path.rstrip('/'))
     if os.path.isdir(path):
-        _run_beside(path, scratch)
+        _run_beside(path, scratch, beside)
         return load_folder(path, loaded, cell_timeout)
     with open(path, 'rb') as f:
         head = f.read(4096)
@@ -54,10 +55,10 @@ def _load_path(path, loaded, cell_timeout, scratch):
         inner, loaded.root = unpack(path, scratch)
         loaded.submission = os.path.abspath(loaded.root)
         try:
-            return _load_path(inner, loaded, cell_timeout, scratch)
+            return _load_path(inner, loaded, cell_timeout, scratch, beside)
         except LoadError as e:
             raise LoadError(f'in {name}: {e}') from None
-    _run_beside(os.path.dirname(os.path.abspath(path)), scratch)
+    _run_beside(os.path.dirname(os.path.abspath(path)), scratch, beside)
     if how is Kind.NOTEBOOK:
         return load_notebook(path, loaded, cell_timeout)
     if b'\0' in head:
@@ -65,11 +66,14 @@ def _load_path(path, loaded, cell_timeout, scratch):
     return load_file(path, loaded)
 
 
-def _run_beside(folder, scratch):
+def _run_beside(folder, scratch, beside):
     """Work from a folder of ``scratch`` that shows the submission's files, each a link to its
     copy: Jupyter and ``python engine.py`` run from the submission's folder, so a data file
     shipped beside it (``open('input.txt')``) is found there, and what the submission writes
-    still lands in its scratch, never in its copy's folder."""
+    still lands in its scratch, never in its copy's folder.  Only ``beside`` (in the worker):
+    elsewhere the caller's working folder stays."""
+    if not beside:
+        return
     work = os.path.join(scratch, 'work')
     os.makedirs(work, exist_ok=True)
     for entry in os.listdir(folder):
