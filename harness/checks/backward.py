@@ -5,6 +5,7 @@ from micrograde.oracle import oracles
 from micrograde.model.compare import close, show
 from micrograde.diagnose.diagnosis import blame, misconception, topological_violation
 from micrograde.model.results import Code, Counterexample, Misconception
+from micrograde.checks.probe import backward_through
 from micrograde.checks.registry import check, failed, passed, skipped
 from micrograde.checks.trials import item, judged, needs, run_graphs
 from micrograde.worker.ops import FORMS
@@ -20,7 +21,9 @@ def has_backward(ctx):
     if 'backward' not in ctx.usable:
         return failed('backward() is not implemented' + ctx.instead('backward'),
                       **ctx.without_backward())
-    return passed('backward() is implemented')
+    through = backward_through(ctx)
+    return passed(f'backward() is graded through {through}()' if through else
+                  'backward() is implemented')
 
 
 def _trials(ctx, name):

@@ -60,6 +60,8 @@ def capability(ctx, cap):
         return numbers(ctx, state, required)
     if cap in NUMBER_FORMS and ctx.capabilities.get('numbers') == 'absent' and not required:
         return None  # said once, by capability.numbers
+    if cap == 'backward' and backward_through(ctx):
+        state = 'absent'  # graded through the learner's backprop(), but backward() is not there
     if state == 'absent':
         return (failed if required else skipped)(
             f'{cap} is not implemented' + ctx.instead(cap) + (' (required)' if required else ''),
@@ -76,6 +78,12 @@ def _absent(ctx, cap):
     if cap in FORMS:
         return Misconception(Code.MISSING_OP, FORMS[cap][0].name, learner_method(cap))
     return None
+
+
+def backward_through(ctx):
+    """The Value's method named like ``backward()`` that grading calls instead (``backprop``:
+    the worker's class report, ``attributes``), or ``''``."""
+    return ctx.report.class_info.get('Value', {}).get('attributes', {}).get('backward', '')
 
 
 def numbers(ctx, state, required):

@@ -215,7 +215,7 @@ MLP_FAILED = record({'error': FAILURE}, required=('error',))
 CLASS_INFO = record({'name': text('name'), 'origin': text('where'),
                      'how': one_of('name', 'spelling', 'shape'),
                      'similar': mapping(text('name'), text('name'), KEEP_COUNT['similar']),
-                     'attributes': mapping(one_of('data', 'grad'), text('name'), 2)},
+                     'attributes': mapping(one_of('data', 'grad', 'backward'), text('name'), 3)},
                     required=('name', 'origin', 'how'))
 LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text('output'),
                  'error': text('error'),

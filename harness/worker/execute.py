@@ -114,7 +114,9 @@ class Backend:
         # without it, any code the executor calls is the submission's (an installed module)
         self.own = own or (lambda filename: os.path.basename(filename))
         # where the number and the gradient are kept: the learner's names (``value``) if not these
-        self.attributes = {'data': 'data', 'grad': 'grad', **(attributes or {})}
+        # and the method that backpropagates: the learner's (``backprop``) if not ``backward``
+        self.attributes = {'data': 'data', 'grad': 'grad', 'backward': 'backward',
+                           **(attributes or {})}
 
     def leaf(self, x):
         return self.cls(x)
@@ -137,7 +139,7 @@ class Backend:
         return number(getattr(v, self.attributes['grad']))
 
     def backward(self, v):
-        v.backward()
+        getattr(v, self.attributes['backward'])()
 
 
 def apply(node, vals):
@@ -251,7 +253,8 @@ def run_graph(graph, backend, backward=1, instrument=False):
         try:
             backend.backward(out)
         except BaseException as e:
-            gone = isinstance(e, AttributeError) and getattr(type(out), 'backward', None) is None
+            name = backend.attributes['backward']
+            gone = isinstance(e, AttributeError) and getattr(type(out), name, None) is None
             frame = learner_frame(e, backend.own)
             result['error'] = error(e, 'backward', graph['output'], gone, frame)
             if order is not None:
@@ -269,7 +272,7 @@ def _shadowing(out, leaves):
     one, a leaf too), ``'op'`` (set on an op's result), or ``None``."""
     def has(v):
         return 'backward' in own_attributes(v)
-    if not has(out):
+    if not callable(getattr(type(out), 'backward', None)) or not has(out):  # nothing to hide
         return None
     return 'init' if any(has(v) for v in leaves) else 'op'
 

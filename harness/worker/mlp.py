@@ -20,7 +20,7 @@ from .load.loaded import self_stores
 def run_mlp(classes, item, own=None, attributes=None):
     """One MLP task; ``item['action']`` is one of ``build forward losses grads step zero_grad``.
     ``attributes``: where the Value keeps its number and gradient, if not ``data`` and ``grad``."""
-    names = {'data': 'data', 'grad': 'grad', **(attributes or {})}
+    names = {'data': 'data', 'grad': 'grad', 'backward': 'backward', **(attributes or {})}
     data, grad = names['data'], names['grad']
     stage, model = 'constructor', None
     try:
@@ -52,7 +52,7 @@ def run_mlp(classes, item, own=None, attributes=None):
             for p in params:
                 setattr(p, grad, 0.0)
             loss = _loss(run, value, item)
-            loss.backward()
+            getattr(loss, names['backward'])()  # loss.backward(), or the learner's backprop()
             result['loss'] = number(getattr(loss, data))
             result['grads'] = [number(getattr(p, grad)) for p in params]
             if action == 'step':

@@ -67,9 +67,12 @@ class Found:
             raise LoadError(f'{built} has no attribute `data`, and no attribute of it holds '
                             f"{NUMBER}: the grader reads a Value's number from `.data`.")
         self.attributes = {role: name for role, name in names.items() if name not in (role, None)}
-        return [f'{self.cls.__name__} keeps its {WHAT[role]} in `.{name}`, not `.{role}` as the '
-                f"lecture's Value does: graded through `.{name}`."
-                for role, name in self.attributes.items()]
+        warnings = [f'{self.cls.__name__} keeps its {WHAT[role]} in `.{name}`, not `.{role}` as '
+                    f"the lecture's Value does: graded through `.{name}`."
+                    for role, name in self.attributes.items()]
+        if driven(self.cls, self.similar):
+            self.attributes['backward'] = driven(self.cls, self.similar)
+        return warnings
 
 
 def find_roles(candidates, names, ours, origin):
@@ -158,6 +161,20 @@ def similar(cls, expected):
             out[name] = max(close, key=lambda m: difflib.SequenceMatcher(
                 None, _spelling(m), _spelling(name)).ratio())
     return out
+
+
+def driven(cls, similar):
+    """The method named like ``backward`` that the grader calls in its place (``backprop()``),
+    or ``None``: a Value with no ``backward()`` but one such method taking no argument is graded
+    through it, as renamed attributes are; the missing name still fails ``capability.backward``."""
+    other = similar.get('backward')
+    try:
+        signature = inspect.signature(getattr(cls, other))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    needed = [p for p in list(signature.parameters.values())[1:] if p.default is p.empty
+              and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return other if not needed and inspect.isfunction(getattr(cls, other)) else None
 
 
 def nested(cls):

@@ -5,7 +5,7 @@ import os
 import time
 import types
 
-from .classes import WRITTEN, defined_in, find_roles, line_of, near, nested
+from .classes import WRITTEN, defined_in, driven, find_roles, line_of, near, nested
 from .errors import LoadError
 
 
@@ -100,7 +100,10 @@ class Loaded:
                     f'{f.cls.__name__} is not callable (no __call__) but has {other}(){there}: '
                     f'graded through model.{other}(x) where the lecture calls model(x).'
                     if method == '__call__' else f'{f.cls.__name__} has no method {method}() but '
-                    f'has {other}(){there}: the grader calls {method}().')
+                    f'has {other}(){there}: graded through v.{other}(), and the missing '
+                    f'{method}() fails capability.{method}.' if method == 'backward' and
+                    role == 'Value' and driven(f.cls, f.similar) else f'{f.cls.__name__} has no '
+                    f'method {method}() but has {other}(){there}: the grader calls {method}().')
         return found
 
     def _walk(self, cls):
