@@ -194,6 +194,13 @@ def missing(node, exc, frame):
     return False
 
 
+def looked_up(node, frame, cls):
+    """Whether the op failed in the learner's ``__getattr__`` looking up a method ``cls`` does
+    not define (``a.log()`` where lazy defaults raise ``KeyError('log')``): the op is absent."""
+    return frame is not None and frame[1] in ('__getattr__', '__getattribute__') and \
+        not callable(getattr(cls, _method(node), None))
+
+
 def _raise_statement(exc):
     """Whether ``exc`` was raised by a ``raise`` statement (the line its traceback ends on), as a
     method refuses an operand, rather than by a computation that failed."""
@@ -232,7 +239,8 @@ def run_graph(graph, backend, backward=1, instrument=False):
             backend.created(v)
         except BaseException as e:
             frame = learner_frame(e, backend.own)
-            return {'error': error(e, 'forward', n_inputs + k, missing(node, e, frame), frame),
+            gone = missing(node, e, frame) or looked_up(node, frame, backend.cls)
+            return {'error': error(e, 'forward', n_inputs + k, gone, frame),
                     'values': _read(backend.data, vals)}
         vals.append(v)
     out = vals[graph['output']]
