@@ -1,8 +1,9 @@
 """One root cause, one finding: link each failure to the check whose misconception explains it.
 
-A misconception's key is its code and the learner's method that holds the wrong rule
-(``results.Misconception.key``): the first failing check with a key is that cause's root, and
-every later one with the same key is listed under it as a consequence.  A failure without a
+A misconception's key is the learner's method and line that hold the wrong rule where its check
+saw them, else its code and op (``results.Misconception.key``): the first failing check with a
+key is that cause's root, and every later one with the same key is listed under it as a
+consequence.  A failure without a
 misconception of its own is a consequence where a check said what explains it (the repeat
 graph's op), or, for the network's gradients, of the first wrong rule or walk found: the MLP's
 gradients flow through the same rules and the same backward().
@@ -32,11 +33,8 @@ def link(report, counts=lambda check: check.required):
     seen = {c.id for c in failing if c.misconception and c.misconception.line}  # the line observed
 
     def key(check):
-        """One bug: where the wrong rule was seen; a location not seen (a rule missing, a wrong
-        value: the method the op is called through, a guess) is one bug of its op, in all its
-        forms (`a * b` and `2.0 * a` both reach __mul__, whatever __rmul__ says)."""
-        m = check.misconception
-        return m.key if check.id in seen or not m.op else f'{m.code}:{m.op}'
+        """One bug (``Misconception.key``), its location observed if its check saw the line."""
+        return check.misconception.key(observed=check.id in seen)
     for check in (c for c in failing if c.misconception is not None):  # advice is placed too
         m = check.misconception
         where = report.methods.get(m.method) or {}

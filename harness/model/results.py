@@ -129,13 +129,14 @@ class Misconception:
     line: int | None = None  # the rule's own line when observed, else the method's def
     evidence: list[str] = field(default_factory=list)  # the checks whose graphs show it, in order
 
-    @property
-    def key(self) -> str:
+    def key(self, observed: bool = True) -> str:
         """What makes two findings one root cause: where the wrong rule lives (one method, one
-        line: one bug, whatever each graph showed of it), else its code and op.  An operator
-        the Value lacks is one bug of the op that uses it, in each of its forms (``a / b`` and
-        ``2.0 / a`` both reach for ``**``)."""
-        if self.method and self.code != Code.MISSING_OP:
+        line: one bug, whatever each graph showed of it), else its code and op.  A location
+        not ``observed`` (a rule missing, a wrong value: the method the op is called through,
+        a guess) is one bug of its op in all its forms (``a * b`` and ``2.0 * a`` both reach
+        ``__mul__``, whatever ``__rmul__`` says); so is an operator the Value lacks (``a / b``
+        and ``2.0 / a`` both reach for ``**``).  backward() itself (no op) is its method."""
+        if (observed or not self.op) and self.method and self.code != Code.MISSING_OP:
             if self.code == Code.WRONG_DERIVATIVE and self.method not in OP_METHODS:
                 # a helper that applies every op's rule: each op passes it its own derivative
                 return f'{self.method}:{self.line}:{self.op}'
