@@ -197,3 +197,23 @@ def test_the_one_writer_replaces_what_was_there_atomically(tmp_path):
     with pytest.raises(TypeError):
         write(out / 'gradebook.csv', 'text, not bytes')
     assert (out / 'gradebook.csv').read_bytes().startswith(b'id,score') and len(os.listdir(out)) == 6
+
+
+@pytest.mark.parametrize('submission, inside, opened', [
+    ('hw/engine.py', 'engine.py', 'hw/engine.py'),
+    ('hw/pkg/', 'pkg/engine.py', 'hw/pkg/engine.py'),  # a folder: its files named from its parent
+    ('hw/pkg.zip', 'pkg/engine.py', 'pkg/engine.py'),  # an archive: as inside it
+    ('hw/engine.py', '../../etc/engine.py', 'hw/engine.py'),  # never outside the submission
+    ('hw/pkg', '/etc/engine.py', 'hw/pkg')])
+def test_every_report_opens_the_learners_method_at_the_same_path(submission, inside, opened):
+    """The console, Gradescope, the pytest plugin (``location``) and JUnit, Classroom
+    (``places.place``) resolve a method's file alike."""
+    from micrograde.reporters.places import place
+    from micrograde.reporters.text import location
+    report = read('misconception')
+    report.submission = submission
+    report.methods = {name: {**where, 'file': inside} for name, where in report.methods.items()}
+    failed = [c for c in report.checks if c.status is Status.FAILED and c.category == 'ops']
+    assert failed
+    for check in failed:
+        assert location(report, check)['file'] == place(report, check)['file'] == opened, check.id

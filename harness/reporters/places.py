@@ -16,7 +16,7 @@ import os
 import re
 
 from micrograde.model.graph import Graph
-from micrograde.reporters.text import location, method
+from micrograde.reporters.text import method, resolved, spot, value_class
 from micrograde.worker.load.notebooks import MAX_FILE
 
 #: ``(at engine.py, line 31: ...``, ``(cell 4, line 1)``, ``syntax error in x.py at line 2``,
@@ -32,26 +32,24 @@ def place(report, check):
     """``{'method', 'file', 'line', 'cell'}`` of the learner's code behind ``check``, or ``None``
     when nothing of the submission could be located (it did not load and names no line)."""
     # a consequence is at its root cause's method (one bug, one place), not where it surfaced
-    found = (check.consequence_of and _method(report, check) or _raised(report, check)
-             or _method(report, check) or _blamed(report, check)
+    found = (check.consequence_of and spot(report, check) or _raised(report, check)
+             or spot(report, check) or _blamed(report, check)
              or _class(report, _MLP_CLASS.get(check.id, 'MLP') if check.category == 'mlp' else '')
              or (_named(report, check.message, 'load') if check.category == 'load' else None)
              or _class(report, 'Value'))
     if not found:
         return None
     label, where, line = found
-    return _resolved(report, label, where, line)
+    at = resolved(report, label, where, line)
+    if at['cell']:  # the notebook's own line, the cell's for people
+        at.update(cell=f'{where}, line {line}',
+                  line=notebook_line(at['file'], int(where.split()[1]), line))
+    return at
 
 
 def _raised(report, check):
     m = _AT.search(check.message)
     return m and (_label(report, check), m['where'], int(m['line']))
-
-
-def _method(report, check):
-    where = location(report, check)
-    return where and (where['method'], where['cell'] or os.path.basename(where['file']),
-                      where['line'])
 
 
 def _blamed(report, check):
@@ -64,7 +62,7 @@ def _blamed(report, check):
                   if graph.name(i) == ce.culprits[0]), None)
     name = method('ops.' + graph.node(index).capability) if index is not None else 'backward'
     where = report.methods.get(name or 'backward')
-    return where and (f'{_value(report)}.{name}', where['file'], where['line'])
+    return where and (f'{value_class(report)}.{name}', where['file'], where['line'])
 
 
 def _class(report, role):
@@ -79,28 +77,7 @@ def _named(report, message, label):
 
 def _label(report, check):
     name = method(check.id)
-    return f'{_value(report)}.{name}' if name else check.id
-
-
-def _value(report):
-    return report.class_info.get('Value', {}).get('name') or 'Value'
-
-
-def _resolved(report, label, where, line):
-    """The path to open for ``where`` (a file inside the submission, or ``cell N``)."""
-    submission = report.submission.rstrip('/')
-    if where.startswith('cell '):
-        number = int(where.split()[1])
-        return {'method': label, 'file': submission, 'cell': f'{where}, line {line}',
-                'line': notebook_line(submission, number, line)}
-    if submission.lower().endswith('.py') or os.path.isabs(where) or '..' in where.split('/'):
-        path = submission  # never a path a message names outside the submission
-    elif submission.lower().endswith('.zip'):
-        path = where
-    else:
-        path = os.path.join(submission, where) if os.path.isdir(submission) else \
-            os.path.join(os.path.dirname(submission), where)
-    return {'method': label, 'file': path, 'line': line, 'cell': None}
+    return f'{value_class(report)}.{name}' if name else check.id
 
 
 def notebook_line(path, cell, line):

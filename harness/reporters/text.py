@@ -70,28 +70,44 @@ def comparison(check):
 
 
 def location(report, check):
-    """Where the learner's code behind a check is: ``{'method', 'file', 'line'}``, or ``None``:
-    the method and line its misconception names (where the wrong rule lives), else the method
-    the check exercises.
+    """Where the learner's code behind a check is: ``{'method', 'file', 'line', 'cell'}``
+    (``resolved``), or ``None``: the method and line its misconception names (where the wrong
+    rule lives), else the method the check exercises."""
+    found = spot(report, check)
+    return found and resolved(report, *found)
 
-    ``file`` is the path to open (the submission's own path joined with the file inside it; a
-    notebook for its cells, where ``cell`` says which)."""
+
+def spot(report, check):
+    """``(label, file, line)`` of ``location``, the file as the worker names it."""
     m = check.misconception
     name = m.method if m and m.method else method(check.id)
     where = report.methods.get(name) if name else None
     if not where:
         return None
-    where = {'file': where['file'], 'line': m.line if m and m.method == name and m.line else where['line']}
-    inside = where['file']
-    cell = inside if inside.startswith('cell ') else None
-    if cell:
-        path = report.submission
-    elif report.submission.lower().endswith('.zip'):
-        path = inside
+    return (f'{value_class(report)}.{name}', where['file'],
+            m.line if m and m.method == name and m.line else where['line'])
+
+
+def value_class(report):
+    """The learner's name for the Value class (``Scalar``), as a location names its methods."""
+    return report.class_info.get('Value', {}).get('name') or 'Value'
+
+
+def resolved(report, label, where, line):
+    """``{'method', 'file', 'line', 'cell'}`` for ``label`` at ``line`` of ``where``, a file as
+    the worker names it (inside the folder the submission is in, or inside its .zip) or
+    ``cell N`` of a notebook: ``file`` is the path to open, never one outside the submission
+    (the worker's names and messages are the submission's to write)."""
+    submission = report.submission.rstrip('/')
+    cell = where if where.startswith('cell ') else None
+    if cell or submission.lower().endswith('.py') or os.path.isabs(where) or \
+            '..' in where.split('/'):
+        path = submission
+    elif submission.lower().endswith('.zip'):
+        path = where
     else:
-        path = os.path.join(os.path.dirname(report.submission.rstrip('/')), inside)
-    cls = report.class_info.get('Value', {}).get('name') or 'Value'
-    return {'method': f'{cls}.{name}', 'file': path, 'line': where['line'], 'cell': cell}
+        path = os.path.join(os.path.dirname(submission), where)
+    return {'method': label, 'file': path, 'line': line, 'cell': cell}
 
 
 def kind(check):
