@@ -18,11 +18,12 @@ from micrograde.model.bounds import bounded
 from micrograde.oracle import oracles
 from micrograde.isolate import sandbox
 from micrograde.isolate.answers import INTERFERED
-from micrograde.checks import REGISTRY, Context, check_ids
+from micrograde.checks import REGISTRY, Context
 from micrograde.checks.registry import error
 from micrograde.checks.causes import link
 from micrograde.checks.probe import probe
 from micrograde.grader.config import Config
+from micrograde.grader.rubric import unreported
 from micrograde.model.results import Category, Check, Report, Status
 from micrograde.isolate.session import TAMPERED, Session
 
@@ -116,9 +117,7 @@ def void(report: Report, message: str, first: Check | None = None) -> None:
     any answer: no check stands, and none it never reached is merely skipped.  Every check
     fails with ``message`` at its own cost (no finding explains it, so none keeps points);
     ``first``, a finding for staff, heads the report."""
-    kept = {c.id for c in report.checks}
-    report.checks += [Check(i, i.partition('.')[0], Status.FAILED) for i in ('load', *check_ids())
-                      if i not in kept]
+    report.checks += unreported(report, Status.FAILED)
     for check in report.checks:
         check.status, check.message, check.diagnosis = Status.FAILED, message, message
         check.counterexample, check.misconception, check.consequence_of = None, None, ''

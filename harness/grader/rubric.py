@@ -98,12 +98,12 @@ class Rubric:
     def graded(self, check_id):
         """Whether a check is worth points: every check the registry has (and loading) that the
         rubric does not make advisory, whatever the submission has."""
-        return check_id in _gradable() and not (
+        return check_id in gradable() and not (
             check_id in self.advisory or check_id.partition('.')[0] in self.advisory)
 
     def total(self):
         """The maximum score: the same for every submission graded with this rubric."""
-        return sum(self.worth(i, i.partition('.')[0]) for i in _gradable() if self.graded(i))
+        return sum(self.worth(i, i.partition('.')[0]) for i in gradable() if self.graded(i))
 
     def apply(self, report):
         """Complete the report with every registered check it lacks (not run: 0 points), then
@@ -111,12 +111,10 @@ class Rubric:
 
         Points do not depend on what a submission has: an absent optional op is 0 of its points,
         an unloadable submission 0 of ``total()``. Whether a failure decides the verdict does."""
-        ran = {c.id for c in report.checks}
         loaded = any(c.id == 'load' and c.status is Status.PASSED for c in report.checks)
-        why = 'not run: what it needs is missing (see the checks before it)' if loaded else \
-            'not run: the submission could not be loaded'
-        report.checks += [Check(i, i.partition('.')[0], Status.SKIPPED, why) for i in _gradable()
-                          if i not in ran]
+        report.checks += unreported(report, Status.SKIPPED, 'not run: what it needs is missing '
+                                    '(see the checks before it)' if loaded else
+                                    'not run: the submission could not be loaded')
         for check in report.checks:
             check.required = self.counts(check)
             worth = self.worth(check.id, check.category)
@@ -143,11 +141,16 @@ def _charge_once(report):
 
 
 @functools.cache
-def _gradable():
-    """Every check id a fully loaded submission is reported, in order (the registry's, imported
-    here as only grading needs it)."""
-    from micrograde.checks import check_ids
+def gradable():
+    """Every check id a fully loaded submission is reported, in order: loading, then the
+    registry's."""
     return ('load', *check_ids())
+
+
+def unreported(report, status, message=''):
+    """A check of ``status`` for each gradable one ``report`` lacks, in order."""
+    ran = {c.id for c in report.checks}
+    return [Check(i, i.partition('.')[0], status, message) for i in gradable() if i not in ran]
 
 
 def _known(what, given, known):
