@@ -1,6 +1,7 @@
 """Random DAGs over the ops present (a corpus the same for every submission, see
 ``micrograde.fuzz.dags``); a failure is shrunk to a small graph (``micrograde.fuzz.shrink``) and re-run to
 detect non-determinism."""
+import functools
 import hashlib
 
 from micrograde.oracle import oracle_store, oracles
@@ -20,7 +21,8 @@ def random_graphs(ctx):
         return skipped('needs add, mul and backward')
     graphs = corpus(seed, frozenset(ops), budget.examples, budget.max_nodes)
     # instrumented, so that each failure carries the _backward order of its own run
-    trials = run_graphs(session, graphs, instrument=True, drawn=True)
+    trials = run_graphs(session, graphs, instrument=True,
+                        oracle=functools.partial(oracles.expected, drawn=True))
     failing = [t for t in trials if t.failed]
     graded = sum(t.expected is not None for t in trials)
     checked = f'corpus {corpus_id(graphs)}{against(graphs)}'

@@ -4,10 +4,10 @@ from micrograde.model import cases
 from micrograde.oracle import oracles
 from micrograde.worker.ops import NUMBER_FORMS
 from micrograde.model.compare import show
-from micrograde.diagnose.diagnosis import REPEATED, explain, first_mismatch
+from micrograde.diagnose.diagnosis import REPEATED, explain
 from micrograde.model.results import Counterexample
 from micrograde.checks.registry import check, failed, passed, skipped
-from micrograde.checks.trials import Trial, counterexample, item, needs, shown_result
+from micrograde.checks.trials import counterexample, item, needs, run_graphs, shown_result
 
 EDGES = {name: (what, graph) for name, what, graph in cases.ROBUSTNESS}
 
@@ -17,11 +17,8 @@ def _as_torch(ctx, what, graph, loop=None):
     too large to print node by node."""
     if not graph.capabilities <= ctx.usable:
         return skipped(needs(ctx, [graph]))
-    expected = []
-    actual = ctx.session.run('graph', [item(graph)], meanwhile=lambda: expected.append(
-        oracles.torch_answer(graph)))[0]
-    expected = expected[0] if expected else oracles.torch_answer(graph)
-    mismatch = first_mismatch(graph, actual, expected)
+    trial = run_graphs(ctx.session, [graph], oracle=oracles.torch_answer)[0]
+    actual, expected, mismatch = trial.actual, trial.expected, trial.mismatch
     if mismatch is None:
         return passed(f'{what}: as torch')
     if loop:  # the loop that builds it, and a's gradient
@@ -30,7 +27,7 @@ def _as_torch(ctx, what, graph, loop=None):
             got['error'] = str(actual.error)
         example = Counterexample(loop, {'a.grad': show(expected.grads[0])}, got)
     else:
-        example = counterexample(Trial(graph, actual, expected, mismatch))
+        example = counterexample(trial)
     return failed(f'{what}: {explain(graph, actual, expected, mismatch)}', counterexample=example)
 
 

@@ -27,15 +27,16 @@ def item(graph, **options):
     return {'graph': graph.wire(), **options}
 
 
-def run_graphs(session, graph_list, instrument=False, timeout=None, drawn=False):
-    """Trials of ``graph_list``; ``drawn``: fuzz corpus graphs (``oracles.expected``)."""
+def run_graphs(session, graph_list, instrument=False, timeout=None, oracle=oracles.expected):
+    """Trials of ``graph_list``, each judged by ``oracle`` (``graph -> expected``, ``None``
+    where the oracles disagree) while the worker runs them."""
     items = [item(g, instrument=instrument) for g in graph_list]
     answers = {}
 
     def judge():  # while the worker runs the graphs, and after for what is left
         for g in graph_list:
             if g not in answers:
-                answers[g] = oracles.expected(g, drawn)
+                answers[g] = oracle(g)
     results = session.run('graph', items, timeout, meanwhile=judge)
     judge()
     trials = []
