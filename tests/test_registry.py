@@ -1,6 +1,5 @@
 """The grading loop over the registry, with a session that runs the reference engine in this
 process: every check reported once, in the registry's order, each with its own duration."""
-import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -9,8 +8,8 @@ import pytest
 from micrograde import reference
 from micrograde import Config, grade
 from micrograde.isolate.answers import RESULTS, Loaded
-from micrograde.checks import CHECKS, MODULES, REGISTRY, backward, check_ids
-from micrograde.checks.registry import ordered
+from micrograde.checks import CHECKS, check_ids
+from micrograde.checks.registry import Entry, ordered, passed
 from micrograde.grader.config import Settings
 from micrograde.reporters import write_reports
 from micrograde.model.results import CATEGORIES
@@ -70,13 +69,13 @@ def test_reference_engine_passes_every_registered_check_each_timed(tmp_path):
 
 def test_a_grader_bug_in_one_check_costs_that_check_only(monkeypatch):
     from micrograde.checks import registry
-    broken = next(e for e in REGISTRY if e.id == 'fuzz.dags')
+    broken = next(e for e in CHECKS if e.id == 'fuzz.dags')
 
     def crash(ctx):
         raise RecursionError('maximum recursion depth exceeded')
     import micrograde.grader.grading
-    monkeypatch.setattr(micrograde.grader.grading, 'REGISTRY', [
-        registry.Entry(e.id, crash, e.default) if e is broken else e for e in REGISTRY])
+    monkeypatch.setattr(micrograde.grader.grading, 'CHECKS', [
+        registry.Entry(e.id, crash, e.default) if e is broken else e for e in CHECKS])
     report = grade(session=InProcess(ENGINE), config=Config(profile='quick'), name='reference')
     status = {c.id: c.status for c in report.checks}
     assert status.pop('fuzz.dags') == 'error'
@@ -95,36 +94,37 @@ def test_without_an_mlp_the_mlp_checks_say_so_once():
     assert report.verdict == 'passed' and report.max_score == Config().rubric.total()
 
 
-def _new_check_module():
-    """A category module with one new check, as a learner of this code base would write it."""
-    module = types.ModuleType('micrograde.checks.extra')
-    exec('from micrograde.checks.registry import check, passed\n\n'
-         '@check("backward.leaf_untouched")\n'
-         'def leaf_untouched(ctx):\n'
-         '    return passed("a leaf nobody used keeps grad 0")\n', vars(module))
-    return module
+def leaf_untouched(ctx):
+    """A new check, as a learner of this code base would write it in its category's module."""
+    return passed('a leaf nobody used keeps grad 0')
 
 
-def test_adding_a_check_means_naming_it_in_the_ordered_list():
-    extra = _new_check_module()
-    with pytest.raises(ValueError, match='not listed in checks.CHECKS.*backward.leaf_untouched'):
-        ordered(CHECKS, (*MODULES, extra))
-    # listed after the other backward checks, it runs there
-    at = CHECKS.index(backward.repeat) + 1
-    registry = ordered((*CHECKS[:at], extra.leaf_untouched, *CHECKS[at:]), (*MODULES, extra))
-    ids = check_ids(registry)
+#: its row in the list, after the other backward checks
+NEW = Entry('backward.leaf_untouched', leaf_untouched)
+
+
+def _with_new():
+    at = [e.id for e in CHECKS].index('backward.repeat') + 1
+    return ordered((*CHECKS[:at], NEW, *CHECKS[at:]))
+
+
+def test_adding_a_check_means_a_row_in_the_ordered_list():
+    ids = check_ids(_with_new())
     assert ids[ids.index('backward.repeat') + 1] == 'backward.leaf_untouched'
-    # listed out of its category's order, it is refused too
+    # listed out of its category's order, or twice, it is refused
     with pytest.raises(ValueError, match='order of results.CATEGORIES'):
-        ordered((extra.leaf_untouched, *CHECKS), (*MODULES, extra))
+        ordered((NEW, *CHECKS))
+    with pytest.raises(ValueError, match='each check once'):
+        ordered((*CHECKS, CHECKS[-1]))
+    # a row naming no category, or no default, is refused where it is written
+    for bad in ({'id': 'leaf.untouched'}, {'id': 'backward.leaf', 'default': 'optional'}):
+        with pytest.raises(ValueError, match='category one of'):
+            Entry(run=leaf_untouched, **bad)
 
 
 def test_a_new_check_runs_in_grading_and_is_reported_in_its_place(monkeypatch):
     import micrograde.grader.grading
-    extra = _new_check_module()
-    at = CHECKS.index(backward.repeat) + 1
-    monkeypatch.setattr(micrograde.grader.grading, 'REGISTRY', ordered(
-        (*CHECKS[:at], extra.leaf_untouched, *CHECKS[at:]), (*MODULES, extra)))
+    monkeypatch.setattr(micrograde.grader.grading, 'CHECKS', _with_new())
     report = grade(session=InProcess(ENGINE), config=Config(profile='quick'), name='reference')
     ids = [c.id for c in report.checks]
     new = ids.index('backward.leaf_untouched')
@@ -136,7 +136,7 @@ def test_a_new_check_runs_in_grading_and_is_reported_in_its_place(monkeypatch):
 def test_each_check_id_starts_with_its_category_and_is_unique():
     ids = check_ids()
     assert len(ids) == len(set(ids))
-    assert {entry.category for entry in REGISTRY} == set(CATEGORIES) - {'load'}
+    assert {entry.category for entry in CHECKS} == set(CATEGORIES) - {'load'}
     assert all(i.partition('.')[0] in CATEGORIES for i in ids)
 
 

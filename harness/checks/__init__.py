@@ -1,45 +1,43 @@
 """The checks, one module per category, and ``CHECKS``: every check, in the order they run.
 
-A new check is a function declared with ``@check`` in its category's module (see
-``registry.py``) and named in ``CHECKS``; a declared check that is not listed is refused at
-import (it would never run), and the list keeps the order of ``results.CATEGORIES``.
+A new check is a function in its category's module and a row in ``CHECKS``, its one declaration
+(id, default, a family's members: ``registry.Entry``); the list keeps the order of
+``results.CATEGORIES`` (``registry.ordered`` refuses one out of it).
 """
 from micrograde.checks import backward, fuzz, mlp, ops, probe, robustness
-from micrograde.checks.registry import Context, ordered
+from micrograde.checks.registry import Context, Entry, ordered
+from micrograde.model.cases import OP_CAPABILITIES
+from micrograde.worker.ops import CAPABILITIES
 
-__all__ = ['CHECKS', 'REGISTRY', 'Context', 'advisory_by_default', 'check_ids']
-
-MODULES = (probe, ops, backward, fuzz, mlp, robustness)
+__all__ = ['CHECKS', 'Context', 'advisory_by_default', 'check_ids']
 
 #: Every check, in the order they run: each category after those it builds on (an op's check
 #: after the probe that found it; the fuzz leaves graphs over failing ops to their own checks).
-CHECKS = (
-    probe.capability,                # capability.{op}
-    ops.op_values_and_gradients,     # ops.{op}
-    backward.has_backward,           # backward.walk
-    backward.graph_walk,             # backward.{seed, accumulate, topological, chain}
-    backward.visits,
-    backward.repeat,
-    fuzz.random_graphs,              # fuzz.dags
-    mlp.build,
-    mlp.architecture,                # mlp.forward
-    mlp.gradients,
-    mlp.descent_step,                # mlp.step
-    mlp.zero_grad,
-    mlp.one_neuron_layer,
-    robustness.edge_case,            # robustness.{tanh_large ...}
-    robustness.deep_chain,
-    robustness.diamond_ladder,
-)
-
-REGISTRY = ordered(CHECKS, MODULES)
+CHECKS = ordered((
+    Entry('capability.{}', probe.capability, each=CAPABILITIES),
+    Entry('ops.{}', ops.op_values_and_gradients, each=OP_CAPABILITIES),
+    Entry('backward.walk', backward.has_backward),
+    Entry('backward.{}', backward.graph_walk, each=backward.WALKS),  # seed, accumulate, ...
+    Entry('backward.visits', backward.visits),
+    Entry('backward.repeat', backward.repeat),
+    Entry('fuzz.dags', fuzz.random_graphs),
+    Entry('mlp.build', mlp.build),
+    Entry('mlp.forward', mlp.architecture),
+    Entry('mlp.gradients', mlp.gradients),
+    Entry('mlp.step', mlp.descent_step),
+    Entry('mlp.zero_grad', mlp.zero_grad),
+    Entry('mlp.one_neuron_layer', mlp.one_neuron_layer, 'advisory'),  # the lecture's Layer has it
+    Entry('robustness.{}', robustness.edge_case, 'advisory', each=robustness.EDGES),
+    Entry('robustness.deep_chain', robustness.deep_chain, 'advisory'),
+    Entry('robustness.diamond_ladder', robustness.diamond_ladder, 'advisory'),
+))
 
 
-def check_ids(registry=REGISTRY):
+def check_ids(checks=CHECKS):
     """Every check id the registry can report, in order."""
-    return [cid for entry in registry for cid, _ in entry.instances()]
+    return [cid for entry in checks for cid, _ in entry.instances()]
 
 
-def advisory_by_default(registry=REGISTRY):
-    return frozenset(cid for entry in registry if entry.default == 'advisory'
+def advisory_by_default(checks=CHECKS):
+    return frozenset(cid for entry in checks if entry.default == 'advisory'
                      for cid, _ in entry.instances())

@@ -6,7 +6,7 @@ from micrograde.model.compare import close, show
 from micrograde.diagnose.diagnosis import blame, misconception, topological_violation
 from micrograde.model.results import Code, Counterexample, Misconception
 from micrograde.checks.probe import backward_through
-from micrograde.checks.registry import check, failed, passed, skipped
+from micrograde.checks.registry import failed, passed, skipped
 from micrograde.checks.trials import item, judged, needs, run_graphs
 from micrograde.worker.ops import FORMS
 
@@ -14,7 +14,6 @@ WALKS = {name: (what, graphs) for name, what, graphs in cases.BACKWARD}
 REPEAT = cases.REPEAT
 
 
-@check('backward.walk')
 def has_backward(ctx):
     """Whether there is a ``backward()`` at all: every other backward check needs one. Always
     reported, so every submission has the same checks and the same maximum score."""
@@ -32,7 +31,6 @@ def _trials(ctx, name):
     return ctx.once(('backward', name), lambda: run_graphs(ctx.session, graphs, instrument=True))
 
 
-@check('backward.{}', each=WALKS)
 def graph_walk(ctx, name):
     if 'backward' not in ctx.usable:
         return None
@@ -83,7 +81,6 @@ def _rule_fault(trial, failing):
     return bool(culprits) and all(graph.node(i).capability in failing for i in culprits)
 
 
-@check('backward.visits')
 def visits(ctx):
     """Each node's ``_backward`` called once, consumers first, in every walk's graphs."""
     if 'backward' not in ctx.usable:
@@ -109,7 +106,6 @@ def visits(ctx):
     return passed(f'every node propagated exactly once, consumers first ({len(orders)} graphs)')
 
 
-@check('backward.repeat')
 def repeat(ctx):
     """A second backward() must add the same gradients again.  torch adds each pass's own
     gradients, so every gradient doubles; the lecture's micrograd compounds, since the nodes

@@ -9,11 +9,10 @@ from micrograde.fuzz import shrink
 from micrograde.fuzz.dags import corpus
 from micrograde.diagnose.diagnosis import explain, first_mismatch, misconception
 from micrograde.model.results import Code, Misconception
-from micrograde.checks.registry import check, failed, passed, skipped
+from micrograde.checks.registry import failed, passed, skipped
 from micrograde.checks.trials import Trial, counterexample, item, run_graphs
 
 
-@check('fuzz.dags')
 def random_graphs(ctx):
     session, seed, budget = ctx.session, ctx.config.seed, ctx.budget
     ops = ctx.usable - {'backward'}

@@ -5,11 +5,10 @@ from micrograde.oracle import oracles
 from micrograde.diagnose.diagnosis import explain, first_mismatch, misconception
 from micrograde.model.results import Counterexample
 from micrograde.worker.ops import FORMS
-from micrograde.checks.registry import check, failed, skipped
+from micrograde.checks.registry import failed, skipped
 from micrograde.checks.trials import item, judged, needs, run_graphs
 
 
-@check('ops.{}', each=cases.OP_CAPABILITIES)
 def op_values_and_gradients(ctx, cap):
     have = ctx.usable
     required = cap in ctx.config.rubric.required_ops

@@ -2,8 +2,8 @@
 from micrograde.model import cases
 from micrograde.model.results import Code, Misconception
 from micrograde.diagnose.diagnosis import describe_error, learner_method
-from micrograde.worker.ops import CAPABILITIES, FORMS, NUMBER_FORMS, form
-from micrograde.checks.registry import check, failed, passed, skipped
+from micrograde.worker.ops import FORMS, NUMBER_FORMS, form
+from micrograde.checks.registry import failed, passed, skipped
 from micrograde.checks.trials import item
 
 STATES = ('present', 'broken', 'absent')
@@ -51,7 +51,6 @@ def _with_values(cap):
     return next(c for c, (operands, _) in op.forms.items() if operands == 2)
 
 
-@check('capability.{}', each=CAPABILITIES)
 def capability(ctx, cap):
     """Present or not; only the rubric's required ops count."""
     required = cap in ctx.config.rubric.required_ops

@@ -1,22 +1,26 @@
 """What a check is: an id whose prefix is its category, a default (required or advisory, which
 the rubric may override) and a function of one ``Context``.
 
-A check is declared where it is written, and runs once named in ``checks.CHECKS``, the one
-ordered list of checks (``ordered`` refuses a declared check that is not listed)::
+A check is a plain function in its category's module; its row in ``checks.CHECKS``, the one
+ordered list of checks, declares it (``Entry``: id, function, default, a family's members) and
+is where it runs::
 
-    @check('fuzz.dags')
     def random_graphs(ctx):
         ...
         return passed('200 random graphs match torch')
 
-    @check('ops.{}', each=OP_CAPABILITIES)      # a family: ops.add, ops.mul, ...
-    def op_values_and_gradients(ctx, cap):
+    def op_values_and_gradients(ctx, cap):      # a family: ops.add, ops.mul, ...
         ...
+
+    CHECKS = ordered((
+        Entry('ops.{}', ops.op_values_and_gradients, each=OP_CAPABILITIES),
+        Entry('fuzz.dags', fuzz.random_graphs),
+    ))
 
 The function returns an ``Outcome`` (``passed``, ``failed``, ``error``, ``skipped``), or ``None``
 when the check does not apply to this submission (it is then not reported). The grading loop
-walks ``checks.REGISTRY`` in order, times every check and turns each outcome into a ``Check``; no check
-decides the score or the verdict (the rubric does) or writes a report (the reporters do).
+walks ``checks.CHECKS`` in order, times every check and turns each outcome into a ``Check``; no
+check decides the score or the verdict (the rubric does) or writes a report (the reporters do).
 """
 from dataclasses import dataclass, field
 
@@ -132,10 +136,18 @@ class Context:
 
 @dataclass(frozen=True)
 class Entry:
+    """One row of ``checks.CHECKS``: a check, or a family of them."""
     id: str         # 'fuzz.dags'; for a family the pattern 'ops.{}'
     run: object     # run(ctx) or, in a family, run(ctx, member)
     default: str = 'required'
     each: tuple = None  # a family's members
+
+    def __post_init__(self):
+        if self.category not in CATEGORIES or self.default not in DEFAULTS:
+            raise ValueError(f'check {self.id!r}: category one of {CATEGORIES}, default one of '
+                             f'{DEFAULTS}')
+        if self.each is not None:
+            object.__setattr__(self, 'each', tuple(self.each))
 
     @property
     def category(self):
@@ -148,37 +160,10 @@ class Entry:
         return [(self.id.format(m), lambda ctx, m=m: self.run(ctx, m)) for m in self.each]
 
 
-def check(check_id, default='required', each=None):
-    """Declare the decorated function the check ``check_id`` (see the module docstring): it
-    keeps its ``Entry`` as ``.entry``; listing it in ``checks.CHECKS`` makes it run."""
-    if check_id.partition('.')[0] not in CATEGORIES or default not in DEFAULTS:
-        raise ValueError(f'check {check_id!r}: category one of {CATEGORIES}, default one of {DEFAULTS}')
-
-    def declare(f):
-        f.entry = Entry(check_id, f, default, None if each is None else tuple(each))
-        return f
-    return declare
-
-
-def declared(modules):
-    """The functions ``@check`` declared in ``modules``, each once."""
-    found = {}
-    for module in modules:
-        for f in vars(module).values():
-            if isinstance(getattr(f, 'entry', None), Entry):
-                found[f.entry.id] = f
-    return list(found.values())
-
-
-def ordered(checks, modules):
-    """The registry: the ``Entry`` of each of ``checks`` in order. A check declared in
-    ``modules`` but not listed would never run, and a list out of ``results.CATEGORIES``' order
-    would run a category before those it builds on: both are a ``ValueError`` at import."""
-    unlisted = [f.entry.id for f in declared(modules) if f not in checks]
-    if unlisted:
-        raise ValueError(f'checks declared but not listed in checks.CHECKS (they would never run): '
-                         f'{", ".join(unlisted)}')
-    entries = tuple(f.entry for f in checks)
+def ordered(entries):
+    """``entries`` as the registry, refused (a ``ValueError`` at import) if a check is listed
+    twice or out of ``results.CATEGORIES``' order: it would run before those it builds on."""
+    entries = tuple(entries)
     ranks = [CATEGORIES.index(e.category) for e in entries]
     if ranks != sorted(ranks) or len({e.id for e in entries}) != len(entries):
         raise ValueError('checks.CHECKS lists each check once, in the order of results.CATEGORIES')

@@ -6,7 +6,7 @@ from micrograde.worker.ops import NUMBER_FORMS
 from micrograde.model.compare import show
 from micrograde.diagnose.diagnosis import REPEATED, explain
 from micrograde.model.results import Counterexample
-from micrograde.checks.registry import check, failed, passed, skipped
+from micrograde.checks.registry import failed, passed, skipped
 from micrograde.checks.trials import counterexample, item, needs, run_graphs, shown_result
 
 EDGES = {name: (what, graph) for name, what, graph in cases.ROBUSTNESS}
@@ -31,19 +31,16 @@ def _as_torch(ctx, what, graph, loop=None):
     return failed(f'{what}: {explain(graph, actual, expected, mismatch)}', counterexample=example)
 
 
-@check('robustness.{}', default='advisory', each=EDGES)
 def edge_case(ctx, name):
     return _as_torch(ctx, *EDGES[name])
 
 
-@check('robustness.deep_chain', default='advisory')
 def deep_chain(ctx):
     n = ctx.budget.chain
     return _as_torch(ctx, f'backward through a {n}-node chain',
                      *cases.deep(cases.chain, n, _without_numbers(ctx)))
 
 
-@check('robustness.diamond_ladder', default='advisory')
 def diamond_ladder(ctx):
     what = (f'backward through {cases.DIAMONDS} stacked diamonds (x = x*1 + x*1): linear time, '
             'unless every path is walked')

@@ -18,7 +18,7 @@ from micrograde.model.bounds import bounded
 from micrograde.oracle import oracles
 from micrograde.isolate import sandbox
 from micrograde.isolate.answers import INTERFERED
-from micrograde.checks import REGISTRY, Context
+from micrograde.checks import CHECKS, Context
 from micrograde.checks.registry import error
 from micrograde.checks.causes import link
 from micrograde.checks.probe import probe
@@ -179,7 +179,7 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
     report.capabilities = probe(session, report.methods)
     report.timings['probe'] = time.perf_counter() - t
     ctx = Context(session, config, report)
-    for entry in REGISTRY:
+    for entry in CHECKS:
         for check_id, run in entry.instances():
             t = time.perf_counter()
             try:
