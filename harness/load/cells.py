@@ -10,10 +10,11 @@ import functools
 import hashlib
 import json
 import os
-import stat
 import zipfile
 
+from micrograde.load import tree
 from micrograde.worker.load.errors import LoadError
+from micrograde.worker.load.formats import Kind, kind, named
 from micrograde.worker.load.kernel import RUN_CELL
 from micrograde.worker.load.notebooks import MAX_FILE, MAX_NOTEBOOKS, MAX_SENT, cells_of, check_size
 
@@ -59,46 +60,49 @@ def transform(source):
 
 
 def _notebooks(path):
-    """The bytes of each notebook at ``path``: at most ``MAX_NOTEBOOKS`` of at most
-    ``MAX_FILE`` bytes each, and no file a symbolic link leads to (a submission must not get
-    the grader to read its files for it)."""
+    """The bytes of each notebook of the submission at ``path``, its files found as every path
+    touches them (``tree.walk``: never through a link, never a fifo or device) and told apart by
+    the formats' table: at most ``MAX_NOTEBOOKS`` of at most ``MAX_FILE`` bytes each."""
     if path is None:
         return
-    if os.path.isdir(path):
-        found = []
-        for folder, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-            found += [os.path.join(folder, f) for f in sorted(files) if f.endswith('.ipynb')]
-        for f in found[:MAX_NOTEBOOKS]:
-            yield from _read(f)
-        return
-    if _regular(path) and zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as z:
-                infos = [i for i in z.infolist() if i.filename.endswith('.ipynb')
-                         and '.ipynb_checkpoints' not in i.filename and i.file_size <= MAX_FILE]
-                for info in infos[:MAX_NOTEBOOKS]:
-                    yield z.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-            pass
-        return
-    yield from _read(path)
-
-
-def _read(path):
     try:
-        if _regular(path) and os.path.getsize(path) <= MAX_FILE:
-            with open(path, 'rb') as f:
-                data = f.read(MAX_FILE + 1)
-            if data.lstrip().startswith(b'{'):
-                yield data
-    except OSError:
+        entries = tree.walk(path)
+    except LoadError:
+        return  # what no submission may hold: the worker's copy refuses it and says why
+    files = [e for e in entries if e.kind is tree.Kind.FILE and e.st.st_size <= MAX_FILE]
+    if entries[0].kind is tree.Kind.FOLDER:
+        # a folder's own notebooks before its subfolders' (as the worker looks); none hidden
+        found = sorted((e for e in files if _notebook(e.rel) and not any(
+            part.startswith('.') for part in e.rel.split(os.sep)[:-1])),
+            key=lambda e: (os.path.dirname(e.rel).split(os.sep), os.path.basename(e.rel)))
+        for entry in found[:MAX_NOTEBOOKS]:
+            yield _read(os.path.join(path, entry.rel), entry)
+    elif files:
+        how = kind(path, _read(path, files[0], 4096))
+        if how is Kind.ARCHIVE:
+            yield from _zipped(path)
+        elif how is Kind.NOTEBOOK:
+            yield _read(path, files[0])
+
+
+def _zipped(path):
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = [i for i in z.infolist() if _notebook(i.filename)
+                     and '.ipynb_checkpoints' not in i.filename and i.file_size <= MAX_FILE]
+            for info in infos[:MAX_NOTEBOOKS]:
+                yield z.read(info)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         pass
 
 
-def _regular(path):
-    """A regular file, not a link: never a fifo or device, whose open would block or never end."""
+def _notebook(name):
+    return getattr(named(name), 'kind', None) is Kind.NOTEBOOK
+
+
+def _read(path, entry, limit=MAX_FILE):
+    """The bytes of a file of the walk, ``b''`` (not a notebook) if it cannot be read."""
     try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
+        return tree.read(path, entry, limit)
+    except LoadError:
+        return b''
