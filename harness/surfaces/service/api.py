@@ -16,7 +16,6 @@ import re
 import threading
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 
 from micrograde.surfaces.service import grader
+from micrograde.surfaces.service.config import ServiceConfig
 from micrograde.surfaces.service.jobs import Jobs
 from micrograde.surfaces.service.keys import private_file, private_folder
 from micrograde.surfaces.service.tasks import EVENTS, POLL_MS, Queue, parse_event
@@ -43,31 +43,6 @@ log = logging.getLogger('micrograde.api')
 access = logging.getLogger('micrograde.access')
 NAME = re.compile(r'[^A-Za-z0-9._-]+')
 Course = Annotated[str, InPath(pattern=COURSE, description='the course (as its tokens name it)')]
-
-
-@dataclass
-class ServiceConfig:
-    """Where the state lives, which Redis, the limits and what decides a grade."""
-    state: Path
-    broker: str
-    key: str                             # the deployment key: jobs and events are signed with it
-    upload_limit: int = 8 * 2**20        # bytes of one upload; 413 past it
-    rate_count: int = 20                 # submissions a learner may make per window; 429 past it
-    rate_window: float = 3600.0
-    max_queued: int = 500                # queued jobs before new uploads get 503 + Retry-After
-    course_queued: int = 300             # of them one course's: a course's deadline leaves room
-    grading_budget: float = 600.0        # seconds of grading a learner's jobs may take per window
-    slow_learner: float = 60.0           # past this many seconds in the window, to the slow lane
-    learner_queued: int = 3              # a learner's jobs waiting or running at once; 429 past it
-    seed: int = 0
-    profile: str = 'standard'
-    rubric: str = field(default_factory=grader.rubric_text)
-    lost_after: float = 10.0             # seconds a job's message may be missing from Redis
-    keep_days: float | None = None       # graded jobs older than this are deleted (not the latest)
-
-    @property
-    def database(self):
-        return Path(self.state, 'service.sqlite3')
 
 
 class UploadLimit:
@@ -146,7 +121,7 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def create_app(config):
+def create_app(config: ServiceConfig):
     """The FastAPI application over ``config``'s state and broker."""
     private_folder(config.state)
     grader.suffixes()  # import the grader (torch) now, not at the first upload

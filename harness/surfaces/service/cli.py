@@ -6,7 +6,11 @@ from pathlib import Path
 
 import click
 
+from micrograde.surfaces.service import config
 from micrograde.surfaces.service.grader import PROFILE_NAMES
+
+#: the API's defaults, which its options show
+DEFAULT = config.ServiceConfig
 
 STATE = click.option('--state', default='micrograde-state', show_default=True,
                      envvar='MICROGRADE_STATE', type=click.Path(file_okay=False),
@@ -15,35 +19,37 @@ STATE = click.option('--state', default='micrograde-state', show_default=True,
 
 
 def api_options(f):
-    """Options of the API, shared by ``serve`` and ``api``."""
+    """Options of the API, shared by ``serve`` and ``api``; their defaults are
+    ``ServiceConfig``'s."""
     for option in reversed([
         click.option('--host', default='127.0.0.1', show_default=True,
                      help='Address the API listens on.'),
         click.option('--port', default=8000, show_default=True, envvar='PORT',
                      help='Port the API listens on (env PORT).'),
-        click.option('--upload-limit', default=8, show_default=True,
+        click.option('--upload-limit', default=DEFAULT.upload_limit >> 20, show_default=True,
                      help='Megabytes one upload may have (413 past it).'),
-        click.option('--rate', default=20, show_default=True,
+        click.option('--rate', default=DEFAULT.rate_count, show_default=True,
                      help='Submissions a learner may make per --rate-window (429 past it).'),
-        click.option('--rate-window', default=3600.0, show_default=True, help='Seconds.'),
-        click.option('--max-queued', default=500, show_default=True,
+        click.option('--rate-window', default=DEFAULT.rate_window, show_default=True, help='Seconds.'),
+        click.option('--max-queued', default=DEFAULT.max_queued, show_default=True,
                      help='Queued jobs before uploads are refused with 503 and Retry-After.'),
-        click.option('--course-queued', default=300, show_default=True,
+        click.option('--course-queued', default=DEFAULT.course_queued, show_default=True,
                      help='Queued jobs of one course before its uploads get 503.'),
-        click.option('--grading-budget', default=600.0, show_default=True,
+        click.option('--grading-budget', default=DEFAULT.grading_budget, show_default=True,
                      help='Seconds of grading a learner\'s submissions may take per --rate-window '
                      '(429 past it).'),
-        click.option('--learner-queued', default=3, show_default=True,
+        click.option('--learner-queued', default=DEFAULT.learner_queued, show_default=True,
                      help='A learner\'s submissions waiting or being graded at once (429 past it).'),
-        click.option('--slow-learner', default=60.0, show_default=True,
+        click.option('--slow-learner', default=DEFAULT.slow_learner, show_default=True,
                      help='Seconds of grading in the --rate-window past which a learner\'s new '
                      'submissions go straight to the slow lane (graded while no other job waits).'),
-        click.option('--keep-days', default=None, type=float,
+        click.option('--keep-days', default=DEFAULT.keep_days, type=float,
                      help='Delete graded jobs (submission and reports) older than this many days, '
                      'except each learner\'s latest (default: keep everything).'),
-        click.option('--seed', default=0, show_default=True, help='Seed every job is graded with.'),
+        click.option('--seed', default=DEFAULT.seed, show_default=True, help='Seed every job is graded with.'),
         click.option('--profile', type=click.Choice(PROFILE_NAMES),
-                     default='standard', show_default=True, help='Profile every job is graded with.'),
+                     default=DEFAULT.profile, show_default=True,
+                     help='Profile every job is graded with.'),
         click.option('--rubric', type=click.Path(dir_okay=False, exists=True), default=None,
                      help='TOML rubric every job is graded with (default: the lecture).'),
     ]):
@@ -73,7 +79,7 @@ BROKER = click.option('--broker', required=True, envvar='MICROGRADE_BROKER', met
                       'MICROGRADE_BROKER; the password is in redis.password in the state folder).')
 
 
-SLOW_AFTER = click.option('--slow-after', default=3.0, show_default=True,
+SLOW_AFTER = click.option('--slow-after', default=config.SLOW_AFTER, show_default=True,
                           help='Seconds a job may grade while others wait (or 3 times the worker\'s '
                           'median run, if longer) before it gives way to them: it is stopped and '
                           'goes to the slow lane.')

@@ -45,6 +45,7 @@ from dramatiq.brokers.redis import (MAINTENANCE_COMMAND_BLACKLIST, MAINTENANCE_S
 from dramatiq.common import q_name
 
 from micrograde.surfaces.service import grader
+from micrograde.surfaces.service.config import SLOW_AFTER
 from micrograde.surfaces.service.keys import digest, sign, signed
 
 NAMESPACE = 'micrograde'
@@ -60,8 +61,8 @@ RUNS = NAMESPACE + ':runs:'
 DONE = NAMESPACE + ':done:'    # set by the API once a job has its report: a copy is not graded
 SLOW = NAMESPACE + ':slow:'    # a job that gave way: the slow lane has it (reconciling sees it)
 SLOW_BUSY = NAMESPACE + ':slow-busy:'  # workers grading a slow job, per version
-SLOW_AFTER = 3.0               # seconds a run may take while others wait (an engine: 0.2 s idle, 1.9 s at most at load 17)
-PACE_FACTOR = 3                # ... or this many times the worker's median run, if longer (a loaded host)
+PACE_FACTOR = 3                # a run may take SLOW_AFTER s, or this many times the worker's median run
+#                                if longer (a loaded host)
 PACE_RUNS = 20                 # runs of the median
 SLOW_HOLD = 3600               # seconds a slow mark lasts unless its lane renews it
 SLOW_PAUSE_MS = 3000           # a slow job that may not run yet comes back after this
