@@ -355,8 +355,8 @@ class Queue:
             self._send(job, 'finished', runs, report)
             return
         self._send(job, 'started', runs)
-        t = time.perf_counter()
-        current = self.current = (job, args, slow, time.monotonic())
+        began = time.monotonic()  # one clock: the pace and give_way measure the same run
+        current = self.current = (job, args, slow, began)
         try:
             report = grader.grade(job.filename, job.data, job.seed, job.profile, job.rubric,
                                   self.warm)
@@ -368,10 +368,10 @@ class Queue:
             self.current = None
         if self.stopped is current:
             return True  # it gave way: the slow lane grades it (this run's report is cut short)
+        took = time.monotonic() - began
         if not slow:
-            self.pace.ran(time.perf_counter() - t)
-        log.info('job %s run %d graded in %.2f s%s', job.id, runs, time.perf_counter() - t,
-                 ' (slow lane)' if slow else '')
+            self.pace.ran(took)
+        log.info('job %s run %d graded in %.2f s%s', job.id, runs, took, ' (slow lane)' if slow else '')
         self._send(job, 'finished', runs, report)
 
     def slot(self):
