@@ -39,7 +39,7 @@ class Rubric:
     @classmethod
     def load(cls, path=None):
         """The rubric at ``path`` (default: the lecture's). Without an ``advisory`` list, the
-        checks' own defaults apply (``harness/checks/registry.py``)."""
+        checks' own defaults apply (their rows in ``checks.CHECKS``)."""
         path = Path(path) if path else DEFAULT
         try:
             text = path.read_text()
