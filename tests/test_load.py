@@ -22,7 +22,7 @@ def _run(*cells):
     loaded = Loaded()
     kernel = Kernel(loaded)
     for number, cell in enumerate(cells, 1):
-        kernel.run(number, transform(cell), 5)
+        kernel.run(number, transform(cell).python, 5)
     loaded.namespaces.append(('nb.ipynb', kernel.ns))
     return kernel.ns, loaded
 
@@ -43,7 +43,7 @@ def test_cells_are_python_as_jupyter_reads_them():
 
 
 def test_cell_magic_keeps_line_numbers():
-    assert transform('%%time\na = 1\nb = 2\n').split('\n')[2] == 'b = 2'
+    assert transform('%%time\na = 1\nb = 2\n').python.split('\n')[2] == 'b = 2'
     ns, loaded = _run('%%capture\nimport math\nmath.nope()\n')
     assert loaded.failures[0][1].endswith('(cell 1, line 3).'), loaded.failures
 
@@ -298,6 +298,108 @@ def test_cells_not_transformed_say_why(tmp_path):
                                'not understood): the grader transforms at most 20 notebooks, with '
                                '32 MiB of code in all, of a submission.']
 
+
+
+@pytest.fixture
+def tokenized(monkeypatch):
+    """The size in characters of each cell IPython's transformer tokenizes (its one costly step)."""
+    from IPython.core import inputtransformer2
+    transform.cache_clear()
+    sizes, tokens = [], inputtransformer2.make_tokens_by_line
+    monkeypatch.setattr(inputtransformer2, 'make_tokens_by_line',
+                        lambda lines: sizes.append(sum(map(len, lines))) or tokens(lines))
+    yield sizes
+    transform.cache_clear()
+
+
+def test_a_cell_without_ipython_syntax_is_not_tokenized(tokenized):
+    plain = 'class Value:\n    """x, y -> x // y"""\n    def f(self, a, b):\n        return a[1:]\n'
+    assert transform(plain) == (plain, 0) and tokenized == []
+    assert transform('x = 7 % 4\n!ls').python == "x = 7 % 4\nget_ipython().system('ls')\n"
+    assert len(tokenized) == 2  # once per escape, and once to see that none is left
+
+
+def test_ipython_is_bounded_per_cell_and_the_load_fails_naming_the_cell(tokenized, tmp_path,
+                                                                        monkeypatch):
+    """IPython tokenizes a whole cell again for each escape it rewrites (its size times its
+    escapes): it stops before ``CELL_WORK`` characters, and the load fails saying which cell."""
+    from micrograde.load import cells
+    monkeypatch.setattr(cells, 'CELL_WORK', 4000)
+    hostile = '!x\n' * 30 + 'y = 1\n' * 100  # 30 escapes, 700 characters: 21,700 to tokenize
+    nb = _notebook(tmp_path / 'nb.ipynb', ['z = 1', '%matplotlib inline\nw = 2', hostile])
+    with pytest.raises(LoadError) as refused:
+        cells.notebook_cells(str(nb))
+    assert str(refused.value) == (
+        'nb.ipynb, cell 3: IPython reads a cell again for each line of IPython syntax in it (!, %, '
+        '?), and for this cell, its 690 characters are more than the grader transforms. Split it '
+        'into smaller cells, or write those lines as plain Python.')
+    assert sum(tokenized) <= 4000 + 2 * len('%matplotlib inline\nw = 2\n')
+
+
+def test_ipython_is_bounded_for_all_of_a_submissions_notebooks(tokenized, tmp_path, monkeypatch):
+    from micrograde.load import cells
+    monkeypatch.setattr(cells, 'WORK', 5000)
+    folder = tmp_path / 'hw'
+    folder.mkdir()
+    for name in ('a', 'b'):  # each cell is within its own bound, not all of them
+        _notebook(folder / f'{name}.ipynb', [f'!echo {name}{n}\n' + 'y = 1\n' * 100 for n in range(3)])
+    with pytest.raises(LoadError, match=r"^b.ipynb, cell 2: .* and for this cell, with the "
+                                        r"notebooks' cells before it, more than the grader"):
+        cells.notebook_cells(str(folder))
+    assert len(tokenized) == 2 * 5  # two passes a cell (1,241 characters), none after b's cell 2
+
+
+def test_a_cell_past_the_bound_is_a_load_error_in_the_report(run_cli, tmp_path, monkeypatch):
+    from micrograde.load import cells
+    monkeypatch.setattr(cells, 'CELL_WORK', 1000)
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    nb = _notebook(tmp_path / 'nb.ipynb', [engine, '!x\n' * 20 + 'y = 1\n' * 50])
+    result = run_cli('grade', nb, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr
+    assert report['checks'][0]['status'] == 'failed', report['checks'][0]
+    assert report['checks'][0]['message'].startswith('nb.ipynb, cell 2: IPython reads a cell again')
+
+
+def _forged(path, entries, declared=None, flags=0):
+    """A zip of ``entries`` (name, text) whose headers declare each file ``declared`` bytes
+    (its real size if None) and carry ``flags`` (1: encrypted)."""
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as z:
+        for name, text in entries:
+            z.writestr(name, text)
+    raw = bytearray(path.read_bytes())
+    for signature, flag_at, size_at in ((b'PK\x03\x04', 6, 22), (b'PK\x01\x02', 8, 24)):
+        at = raw.find(signature)
+        while at >= 0:
+            raw[at + flag_at] |= flags
+            if declared is not None:
+                raw[at + size_at:at + size_at + 4] = declared.to_bytes(4, 'little')
+            at = raw.find(signature, at + 1)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_a_zips_notebooks_are_read_only_within_its_declared_sizes(tmp_path, monkeypatch):
+    """The grader reads a zip's notebooks only if the sum of the sizes its headers declare is
+    within what the worker unpacks (nothing is inflated otherwise), each up to its declared size;
+    an entry it cannot read is left to the worker to refuse, never a grader's traceback."""
+    from micrograde.load.cells import notebook_cells
+    from micrograde.worker.load import archives
+    nb = _notebook(tmp_path / 'a.ipynb', ['x = 1']).read_text()
+    entries = [(f'{n}.ipynb', nb) for n in 'ab']
+    inflated = []
+    read = zipfile.ZipExtFile.read
+    monkeypatch.setattr(zipfile.ZipExtFile, 'read', lambda f, n=-1: inflated.append(
+        len(data := read(f, n))) or data)
+    assert len(notebook_cells(str(_forged(tmp_path / 'ok.zip', entries)))) == 1  # the same twice
+    monkeypatch.setattr(archives, 'ZIP_LIMIT', 2 * len(nb) - 1)
+    inflated.clear()
+    assert notebook_cells(str(_forged(tmp_path / 'big.zip', entries))) == {} and inflated == []
+    monkeypatch.undo()
+    assert notebook_cells(str(_forged(tmp_path / 'lies.zip', entries, declared=10))) == {}
+    assert notebook_cells(str(_forged(tmp_path / 'locked.zip', entries, flags=1))) == {}
+    with pytest.raises(LoadError, match=r'big.zip is too large to grade \(over 10000 files or 200 MB'):
+        extract(str(_forged(tmp_path / 'big.zip', entries, declared=101 * 2**20)), tmp_path / 'x')
 
 VALUE = ('class Value:\n    def __init__(self, data):\n        self.data, self.grad = data, 0.0\n'
          '    def __add__(self, o):\n        return self\n    __mul__ = __add__\n'

@@ -267,7 +267,10 @@ class Session:
         self.requests = 0
         self.strikes = Strikes()
         self.outputs = []
-        self.cells = notebook_cells(path)  # notebooks as Jupyter runs them, sent to each worker
+        try:  # notebooks as Jupyter runs them, sent to each worker
+            self.cells, self.untransformed = notebook_cells(path), ''
+        except LoadError as e:  # a cell past what the grader transforms: no worker is started
+            self.cells, self.untransformed = {}, str(e)
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
         self.deadline = None  # ``time.monotonic()`` past which no check runs (``grade_timeout``)
 
@@ -286,6 +289,9 @@ class Session:
         ``waiting()`` says whether the worker's answer is still to come."""
         if self.path is not None and not os.path.lexists(self.path):  # a link: refused by its copy
             return Loaded(error=f'{os.path.basename(self.path)}: no such file or folder.')
+        if self.untransformed:
+            self.loaded_error = self.untransformed
+            return Loaded(error=self.untransformed)
         self.worker = None
         try:
             if self.template is not None:

@@ -15,10 +15,7 @@ def extract(path, target):
     name = os.path.basename(path)
     try:
         with zipfile.ZipFile(path) as z:
-            infos = [i for i in z.infolist() if not _junk(i.filename)]
-            if len(infos) > ZIP_FILES or sum(i.file_size for i in infos) > ZIP_LIMIT:
-                raise LoadError(f'{name} is too large to grade (over {ZIP_FILES} files or '
-                                f'{ZIP_LIMIT >> 20} MB unpacked).')
+            infos = unpacked(z, name)
             os.makedirs(target, exist_ok=True)
             for info in infos:
                 parts = [p for p in info.filename.replace('\\', '/').split('/') if p not in ('', '.')]
@@ -30,7 +27,7 @@ def extract(path, target):
                     continue
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
                 with z.open(info) as src, open(dest, 'wb') as out:
-                    out.write(src.read(ZIP_LIMIT))
+                    out.write(src.read(info.file_size))
     except LoadError:
         raise
     except Exception as e:  # anything a hostile archive raises (encrypted: RuntimeError; an
@@ -38,6 +35,17 @@ def extract(path, target):
         why = str(e) if str(e).isprintable() else ascii(str(e))
         raise LoadError(f'{name} is not a readable zip file ({why}).') from None
     return [e for e in sorted(os.listdir(target)) if not _junk(e)]
+
+
+def unpacked(z, name):
+    """The entries of the zip ``z`` (named ``name``) that are unpacked, checked by their declared
+    sizes before any is inflated (each is then read up to its own): the worker's unpacking and
+    the grader's reading of a zip's notebooks (``load/cells.py``) are held to these limits."""
+    infos = [i for i in z.infolist() if not _junk(i.filename)]
+    if len(infos) > ZIP_FILES or sum(i.file_size for i in infos) > ZIP_LIMIT:
+        raise LoadError(f'{name} is too large to grade (over {ZIP_FILES} files or '
+                        f'{ZIP_LIMIT >> 20} MB unpacked).')
+    return infos
 
 
 def unpack(path, scratch):
