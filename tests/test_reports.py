@@ -397,6 +397,36 @@ def test_a_notebooks_source_lines_are_found_where_its_file_writes_them(indent):
                 assert json.dumps(code)[1:-1] in rows[found[number][line] - 1], (number, line)
 
 
+def test_a_notebooks_saved_outputs_are_not_walked(monkeypatch):
+    """Only what leads to a cell's source is walked token by token: the outputs (which may fill
+    a 100 MiB notebook) are passed over by the JSON decoder, whatever their size."""
+    from micrograde.reporters import places
+    nb = json.loads((SUBMISSIONS / 'lecture_notebook.ipynb').read_text())
+    walked, walk = [], places._walk
+    monkeypatch.setattr(places, '_walk', lambda *a: walked.append(1) or walk(*a))
+    steps = []
+    for size in (10, 10_000):
+        nb['cells'][0]['outputs'] = [{'output_type': 'execute_result', 'data': {'x': [0] * size}}]
+        walked.clear()
+        assert places.source_lines(json.dumps(nb, indent=1))[1]  # still found
+        steps.append(len(walked))
+    assert steps[0] == steps[1], steps
+
+
+def test_a_notebook_is_read_once_for_every_check_every_report_places_in_it(graded, workspace,
+                                                                           monkeypatch):
+    from micrograde.model.results import Report
+    from micrograde.reporters import FORMATS, places
+    report = Report.from_dict(json.loads((graded['notebook'][0] / 'report.json').read_text()))
+    monkeypatch.chdir(workspace)  # the report's paths are the submission's, as graded
+    places._file_lines.cache_clear()
+    read, source_lines = [], places.source_lines
+    monkeypatch.setattr(places, 'source_lines', lambda text: read.append(1) or source_lines(text))
+    in_cells = [c.id for c in report.checks if (places.place(report, c) or {}).get('cell')]
+    for render in FORMATS.values():
+        render(report)
+    assert len(in_cells) > 5 and len(read) == 1, (in_cells, read)
+
 def test_advice_is_never_a_root_cause_nor_a_consequence():
     """A rubric that makes ops advisory: the required fuzz check that shows the same wrong rule
     is a finding of its own, not a consequence of the advice (which no consumer lists as a bug)."""

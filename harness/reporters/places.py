@@ -11,12 +11,15 @@ written (nbformat keeps one source line per JSON string, one per line of the fil
 annotation opens at the code; ``cell`` keeps the cell and its own line for people.
 """
 import bisect
+import functools
 import json
 import os
 import re
 
+from micrograde.load import tree
 from micrograde.model.graph import Graph
 from micrograde.reporters.text import method, resolved, spot, value_class
+from micrograde.worker.load.errors import LoadError
 from micrograde.worker.load.notebooks import MAX_FILE
 
 #: ``(at engine.py, line 31: ...``, ``(cell 4, line 1)``, ``syntax error in x.py at line 2``,
@@ -84,13 +87,27 @@ def notebook_line(path, cell, line):
     """The line of the notebook file at ``path`` holding line ``line`` of cell ``cell``
     (numbered among all cells, as the loader numbers them); 1 if the file cannot be read."""
     try:
-        if os.path.getsize(path) > MAX_FILE:
-            return 1
-        with open(path, encoding='utf-8-sig') as f:
-            text = f.read()
-        return source_lines(text).get(cell, {}).get(line, 1)
-    except (OSError, UnicodeDecodeError, ValueError, IndexError, RecursionError):
-        return 1  # not a notebook's JSON (a hostile or truncated file)
+        st = os.lstat(path)
+    except OSError:
+        return 1
+    return _file_lines(path, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)).get(
+        cell, {}).get(line, 1)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_lines(path, version):
+    """``source_lines`` of the notebook at ``path``, read once for each ``version`` of the file
+    (every check of every report placed in it): a regular file of at most ``MAX_FILE`` bytes,
+    never through a link or a fifo."""
+    try:
+        st = os.lstat(path)
+        if st.st_size > MAX_FILE:
+            return {}
+        text = tree.read(path, tree.Entry(os.path.basename(path), tree.Kind.FILE, st),
+                         MAX_FILE).decode('utf-8-sig')
+        return source_lines(text)
+    except (OSError, LoadError, UnicodeDecodeError, ValueError, IndexError, RecursionError):
+        return {}  # not a notebook's JSON (a hostile or truncated file)
 
 
 def source_lines(text):
@@ -112,6 +129,10 @@ def source_lines(text):
 
 
 _DECODER = json.JSONDecoder()
+#: The keys whose values lead to a cell's source: only these are walked here, token by token;
+#: any other value (outputs, metadata: most of a notebook's bytes) is passed over by the JSON
+#: decoder at C speed.
+_LEADS = ('cells', 'worksheets', 'source', 'input')
 
 
 def _ws(text, pos):
@@ -120,11 +141,17 @@ def _ws(text, pos):
     return pos
 
 
+def _leads(path):
+    """Whether the value at ``path`` may hold a cell's source: the notebook, its ``cells`` (or
+    ``worksheets``), each of them, and a cell's source."""
+    return not path or path[-1] in _LEADS or path[-2:-1] in (('cells',), ('worksheets',))
+
+
 def _walk(text, pos, path, found, cells):
     """Walk the JSON value at ``pos`` (``path`` leads to it); return where it ends. Each cell's
     source strings go into ``found[cell number]`` with their offsets."""
     c = text[pos]
-    if c in '{[':
+    if c in '{[' and _leads(path):
         close, index = '}' if c == '{' else ']', 0
         pos = _ws(text, pos + 1)
         while text[pos] != close:
