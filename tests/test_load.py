@@ -304,12 +304,14 @@ def test_cells_not_transformed_say_why(tmp_path):
 def tokenized(monkeypatch):
     """The size in characters of each cell IPython's transformer tokenizes (its one costly step)."""
     from IPython.core import inputtransformer2
-    transform.cache_clear()
+
+    from micrograde.load import cells
+    cells._remembered.cache_clear()
     sizes, tokens = [], inputtransformer2.make_tokens_by_line
     monkeypatch.setattr(inputtransformer2, 'make_tokens_by_line',
                         lambda lines: sizes.append(sum(map(len, lines))) or tokens(lines))
     yield sizes
-    transform.cache_clear()
+    cells._remembered.cache_clear()
 
 
 def test_a_cell_without_ipython_syntax_is_not_tokenized(tokenized):

@@ -390,7 +390,9 @@ def test_a_notebooks_source_lines_are_found_where_its_file_writes_them(indent):
     nb = json.loads((SUBMISSIONS / 'lecture_notebook.ipynb').read_text())
     text = json.dumps(nb, indent=indent)
     found, rows = source_lines(text), text.split('\n')
-    for number, cell in enumerate(nb['cells'], 1):
+    code = [(number, cell) for number, cell in enumerate(nb['cells'], 1) if cell['cell_type'] == 'code']
+    assert len(code) > 1 and not found[1]  # the notebook opens with markdown, never placed
+    for number, cell in code:
         source = ''.join(cell['source']).split('\n')
         for line, code in enumerate(source, 1):
             if code.strip():
@@ -406,12 +408,30 @@ def test_a_notebooks_saved_outputs_are_not_walked(monkeypatch):
     monkeypatch.setattr(places, '_walk', lambda *a: walked.append(1) or walk(*a))
     steps = []
     for size in (10, 10_000):
-        nb['cells'][0]['outputs'] = [{'output_type': 'execute_result', 'data': {'x': [0] * size}}]
+        nb['cells'][1]['outputs'] = [{'output_type': 'execute_result', 'data': {'x': [0] * size}}]
         walked.clear()
-        assert places.source_lines(json.dumps(nb, indent=1))[1]  # still found
+        assert places.source_lines(json.dumps(nb, indent=1))[2]  # still found
         steps.append(len(walked))
     assert steps[0] == steps[1], steps
 
+
+def test_a_notebooks_lines_are_read_within_bounds(tmp_path, monkeypatch):
+    """Never through a link, never past ``MAX_FILE`` bytes, never past ``MAX_SOURCE`` characters
+    of code (a graded notebook holds no more): a line not found is the file's first."""
+    from micrograde.reporters import places
+    text = (SUBMISSIONS / 'lecture_notebook.ipynb').read_text()
+    (tmp_path / 'nb.ipynb').write_text(text)
+    (tmp_path / 'link.ipynb').symlink_to(tmp_path / 'nb.ipynb')
+    places._file_lines.cache_clear()
+    assert places.notebook_line(str(tmp_path / 'nb.ipynb'), 2, 1) > 1
+    assert places.notebook_line(str(tmp_path / 'link.ipynb'), 2, 1) == 1
+    every = places.source_lines(text)
+    monkeypatch.setattr(places, 'MAX_SOURCE', len(''.join(json.loads(text)['cells'][1]['source'])))
+    found = places.source_lines(text)
+    assert found[2] == every[2] and every[3] and not found.get(3)  # cell 2's lines, no more
+    monkeypatch.setattr(places, 'MAX_FILE', len(text) - 1)
+    places._file_lines.cache_clear()
+    assert places.notebook_line(str(tmp_path / 'nb.ipynb'), 2, 1) == 1
 
 def test_a_notebook_is_read_once_for_every_check_every_report_places_in_it(graded, workspace,
                                                                            monkeypatch):

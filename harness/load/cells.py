@@ -30,6 +30,8 @@ from micrograde.worker.load.notebooks import MAX_FILE, MAX_NOTEBOOKS, MAX_SENT, 
 #: Characters IPython may tokenize for one cell, and for all the cells of a submission: a few
 #: seconds at most (a real cell of 20 KB with three magics costs 80 KB).
 CELL_WORK, WORK = 2**19, 2**21
+#: Characters of the largest cell remembered once transformed (1024 of them at most).
+REMEMBERED = 2**15
 #: What IPython's token transforms look for (``IPython.core.inputtransformer2``): an escape
 #: (``!ls``, ``%time``, ``x?``, ``a = !ls``) or an autocall (``/f x``, ``,f a``, ``;f a``) at a
 #: line's start.  A cell with none of these is not tokenized at all.
@@ -76,12 +78,21 @@ def _too_costly(name, number, source, alone):
             f'cells, or write those lines as plain Python.')
 
 
-@functools.lru_cache(maxsize=4096)
 def transform(source):
     """One cell's source as the plain Python Jupyter would run (the source itself if IPython
     cannot make sense of it: the worker then reports its syntax error), each line where the
     learner sees it: IPython drops leading blank lines, which are kept here.  Remembered (with
-    the work it took): a class's notebooks share most of their cells."""
+    the work it took) unless large: a class's notebooks share most of their cells, and what a
+    long-lived grader keeps stays small."""
+    return _remembered(source) if len(source) <= REMEMBERED else _transform(source)
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered(source):
+    return _transform(source)
+
+
+def _transform(source):
     lines = source.split('\n')
     blank = next((i for i, line in enumerate(lines) if line.strip()), 0)
     if blank:

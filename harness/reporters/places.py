@@ -10,7 +10,6 @@ In a notebook, ``line`` is the line of the ``.ipynb`` file where that cell's sou
 written (nbformat keeps one source line per JSON string, one per line of the file), so an
 annotation opens at the code; ``cell`` keeps the cell and its own line for people.
 """
-import bisect
 import functools
 import json
 import os
@@ -20,7 +19,7 @@ from micrograde.load import tree
 from micrograde.model.graph import Graph
 from micrograde.reporters.text import method, resolved, spot, value_class
 from micrograde.worker.load.errors import LoadError
-from micrograde.worker.load.notebooks import MAX_FILE
+from micrograde.worker.load.notebooks import MAX_FILE, MAX_SOURCE
 
 #: ``(at engine.py, line 31: ...``, ``(cell 4, line 1)``, ``syntax error in x.py at line 2``,
 #: ``cell 3, which defines it, did not run: syntax error at line 108``: where, then its line.
@@ -111,16 +110,19 @@ def _file_lines(path, version):
 
 
 def source_lines(text):
-    """``{cell number: {source line: line of the file}}`` for a notebook's text, cells numbered
-    among all cells (formats 4 and 3: ``cells`` lists, ``source`` or ``input``)."""
-    rows = [m.start() for m in re.finditer('\n', text)]
+    """``{cell number: {source line: line of the file}}`` for a notebook's code cells, numbered
+    among all cells (formats 4 and 3: ``cells`` lists, ``source`` or ``input``), as far as
+    ``MAX_SOURCE`` characters of code: what a notebook graded may hold."""
     found = {}
-    _walk(text, _ws(text, 0), (), found, [0])
-    out = {}
-    for cell, strings in found.items():
+    try:
+        _walk(text, _ws(text, 0), (), found, [0, 0])
+    except _Enough:
+        pass
+    out, row, at = {}, 1, 0
+    for cell, strings in found.items():  # in the file's order
         lines, current = {}, 1
         for offset, string in strings:
-            row = bisect.bisect_left(rows, offset) + 1
+            row, at = row + text.count('\n', at, offset), offset
             for k in range(string.count('\n') + 1 - string.endswith('\n')):
                 lines.setdefault(current + k, row)
             current += string.count('\n')
@@ -128,10 +130,14 @@ def source_lines(text):
     return out
 
 
+class _Enough(Exception):
+    """More code than a notebook graded may hold: the lines found so far are all there is."""
+
+
 _DECODER = json.JSONDecoder()
 #: The keys whose values lead to a cell's source: only these are walked here, token by token;
-#: any other value (outputs, metadata: most of a notebook's bytes) is passed over by the JSON
-#: decoder at C speed.
+#: any other value (outputs, metadata, a cell not of code: most of a notebook's bytes) is
+#: passed over by the JSON decoder at C speed.
 _LEADS = ('cells', 'worksheets', 'source', 'input')
 
 
@@ -141,17 +147,21 @@ def _ws(text, pos):
     return pos
 
 
-def _leads(path):
-    """Whether the value at ``path`` may hold a cell's source: the notebook, its ``cells`` (or
-    ``worksheets``), each of them, and a cell's source."""
-    return not path or path[-1] in _LEADS or path[-2:-1] in (('cells',), ('worksheets',))
+def _leads(text, pos, path):
+    """Whether the value at ``pos`` (``path`` leads to it) may hold a code cell's source: the
+    notebook, its ``cells`` (or ``worksheets``), each worksheet, a code cell, its source."""
+    if path[-2:-1] == ('cells',):
+        cell = _DECODER.raw_decode(text, pos)[0]
+        return isinstance(cell, dict) and cell.get('cell_type') == 'code'
+    return not path or path[-1] in _LEADS or path[-2:-1] == ('worksheets',)
 
 
-def _walk(text, pos, path, found, cells):
-    """Walk the JSON value at ``pos`` (``path`` leads to it); return where it ends. Each cell's
-    source strings go into ``found[cell number]`` with their offsets."""
+def _walk(text, pos, path, found, seen):
+    """Walk the JSON value at ``pos`` (``path`` leads to it); return where it ends. Each code
+    cell's source strings go into ``found[cell number]`` with their offsets; ``seen`` counts
+    the cells and the characters of code found."""
     c = text[pos]
-    if c in '{[' and _leads(path):
+    if c in '{[' and _leads(text, pos, path):
         close, index = '}' if c == '{' else ']', 0
         pos = _ws(text, pos + 1)
         while text[pos] != close:
@@ -161,10 +171,10 @@ def _walk(text, pos, path, found, cells):
             else:
                 key, index = index, index + 1
                 if path[-1:] == ('cells',):
-                    cells[0] += 1
-                    key = ('cell', cells[0])
-                    found.setdefault(cells[0], [])
-            pos = _ws(text, _walk(text, pos, path + (key,), found, cells))
+                    seen[0] += 1
+                    key = ('cell', seen[0])
+                    found.setdefault(seen[0], [])
+            pos = _ws(text, _walk(text, pos, path + (key,), found, seen))
             if text[pos] == ',':
                 pos = _ws(text, pos + 1)
         return pos + 1
@@ -173,5 +183,8 @@ def _walk(text, pos, path, found, cells):
     if isinstance(key, int):  # one string of a source list
         *head, key = head
     if isinstance(value, str) and key in ('source', 'input') and head and isinstance(head[-1], tuple):
+        seen[1] += len(value)
+        if seen[1] > MAX_SOURCE:
+            raise _Enough
         found[head[-1][1]].append((pos, value))
     return end
