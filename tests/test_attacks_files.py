@@ -373,6 +373,71 @@ def test_a_name_that_is_not_utf8_is_shown_escaped_and_read_by_its_own(named_clas
         report.read_bytes().decode('utf-8')
 
 
+# -- what the grader itself reads of a notebook: bounded, refused with a sentence ---------------
+
+def _ipynb(*cells):
+    return json.dumps({'nbformat': 4, 'nbformat_minor': 5, 'metadata': {}, 'cells': [
+        {'cell_type': 'code', 'metadata': {}, 'outputs': [], 'execution_count': None, 'source': c}
+        for c in cells]})
+
+
+#: a cell IPython would tokenize 61 times whole (its size times its escapes): past the bound
+COSTLY_CELL = '!x\n' * 60 + 'x = 1\n' * 1700
+#: submission -> (its files, the load check's message)
+GRADER_READS = {
+    'ipython.ipynb': (_ipynb(hostile_engine(''), COSTLY_CELL),
+                      'ipython.ipynb, cell 2: IPython reads a cell again for each line of IPython '
+                      "syntax in it (!, %, ?), and for this cell, its 10,380 characters are more "
+                      'than the grader transforms. Split it into smaller cells, or write those '
+                      'lines as plain Python.'),
+    'locked.zip': ([('engine.ipynb', _ipynb(hostile_engine('')))],
+                   "locked.zip is not a readable zip file (File <ZipInfo filename='engine.ipynb' "),
+    'bomb.zip': ([(f'{n}.ipynb', _ipynb(hostile_engine(''))) for n in range(3)],
+                 'bomb.zip is too large to grade (over 10000 files or 200 MB unpacked).')}
+
+
+def _grader_reads(folder):
+    """``GRADER_READS`` in ``folder``: locked.zip's notebook encrypted (a grader's traceback
+    before), bomb.zip's headers declaring 90 MiB a notebook (270 MB in all)."""
+    for name, (content, _) in GRADER_READS.items():
+        if name.endswith('.ipynb'):
+            (folder / name).write_text(content)
+            continue
+        _zip(folder / name, [(entry, data, 0o100644) for entry, data in content],
+             encrypted=[entry for entry, _ in content] if name == 'locked.zip' else ())
+        if name == 'bomb.zip':
+            raw = bytearray((folder / name).read_bytes())
+            for signature, size_at in ((b'PK\x03\x04', 22), (b'PK\x01\x02', 24)):
+                at = raw.find(signature)
+                while at >= 0:
+                    raw[at + size_at:at + size_at + 4] = (90 * 2**20).to_bytes(4, 'little')
+                    at = raw.find(signature, at + 1)
+            (folder / name).write_bytes(bytes(raw))
+
+
+@pytest.fixture(scope='module')
+def grader_reads(installed):
+    grader = installed.grader(*CONFIGS[0])
+    cls = grader.work / 'reads'
+    cls.mkdir()
+    _grader_reads(cls)
+    return grader, cls
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_what_the_grader_reads_of_notebooks_is_bounded_and_refused_with_a_load_error(grader_reads,
+                                                                                     via):
+    """A cell too costly for IPython (transform_slow.ipynb took 11 min in the grader), a zip's
+    encrypted notebook, a zip whose headers declare gigabytes of notebooks: each is a report
+    whose load check says why, never a grader's hang or traceback (``run`` asserts none)."""
+    grader, cls = grader_reads
+    reports = grader.batch(cls) if via == 'batch' else {
+        name: grade(grader, cls / name) for name in GRADER_READS}
+    for name, (_, message) in GRADER_READS.items():
+        got = reports[name]
+        assert got['verdict'] == 'failed' and _load(got).startswith(message), (name, _load(got))
+
+
 # -- the service forks its jobs from the same warm template (``service/grader.py``) ------------
 
 @pytest.mark.service
@@ -386,3 +451,15 @@ def test_the_service_s_jobs_each_have_their_own_bounded_tmp_and_home(graded_by_a
     reports = [served.get(course).json() for course in served.jobs]
     assert {r['isolation'] for r in reports} == {'bubblewrap'}
     _disk_claim_holds([(_found(r), r) for r in reports])
+
+
+@pytest.mark.service
+def test_the_service_refuses_what_the_grader_would_not_read_of_notebooks(graded_by_a_worker, tmp_path):
+    served = graded_by_a_worker
+    _grader_reads(tmp_path)
+    for name in GRADER_READS:
+        served.submit(name.split('.')[0], (tmp_path / name).read_bytes(), filename=name)
+    served.grade(timeout=120)
+    for name, (_, message) in GRADER_READS.items():
+        got = served.get(name.split('.')[0]).json()
+        assert _load(got).startswith(message), (name, _load(got))
