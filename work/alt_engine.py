@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/alt_engine.py

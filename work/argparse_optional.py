@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/argparse_optional.py

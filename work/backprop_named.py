@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/backprop_named.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/backward_function.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/backwards_named_neg_raises.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/bug_assign_everywhere.py

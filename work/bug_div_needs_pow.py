@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/bug_div_needs_pow.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/bug_exp_no_upstream.py

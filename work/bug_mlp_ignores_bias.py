@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/bug_mlp_ignores_bias.py

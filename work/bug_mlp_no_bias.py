@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/bug_mlp_no_bias.py

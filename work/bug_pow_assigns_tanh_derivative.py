@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/bug_pow_assigns_tanh_derivative.py

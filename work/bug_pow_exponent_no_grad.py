@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/bug_pow_exponent_no_grad.py

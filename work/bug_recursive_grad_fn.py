@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/bug_recursive_grad_fn.py

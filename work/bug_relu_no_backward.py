@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/bug_relu_no_backward.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/bug_value_only_tanh_assigns.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/exported_notebook.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/imported_value.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/lecture_engine.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/local_grads_engine.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/missing_ops.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/mlp_forward_not_call.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/mlp_other_interface.py

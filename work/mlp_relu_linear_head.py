@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/mlp_relu_linear_head.py

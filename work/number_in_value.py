@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/number_in_value.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/pow_refuses_value_exponent.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/renamed_class.py

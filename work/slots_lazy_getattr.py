@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/slots_lazy_getattr.py

@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/stdout_buffer.py

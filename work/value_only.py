@@ -1,0 +1,1 @@
+/tmp/tmpb84jjpys/value_only.py
