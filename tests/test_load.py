@@ -517,3 +517,27 @@ def test_a_download_at_import_says_grading_is_offline():
     except urllib.error.URLError as e:
         said = explain(e, 'microgpt.py')
     assert said.startswith('URLError: <urlopen error [Errno -3]') and 'grading has no network' in said
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_notebook_of_more_json_values_than_it_may_hold_is_refused_before_it_is_decoded(
+        via, run_cli, tmp_path):
+    """Decoding builds an object per JSON value: 100 MiB of ``[],`` in a saved output would
+    take ~2.5 GB of the grader's memory (a batch's grading process killed, the batch lost)."""
+    nb = json.loads((SUBMISSIONS / 'lecture_notebook.ipynb').read_text())
+    nb['cells'][0].setdefault('outputs', []).append(
+        {'output_type': 'execute_result', 'execution_count': 1, 'metadata': {},
+         'data': {'application/json': 'PAYLOAD'}})
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    text = json.dumps(nb).replace('"PAYLOAD"', '[' + '[],' * notebooks.MAX_VALUES + '[]]')
+    (folder / 'big.ipynb').write_text(text)
+    out = tmp_path / 'out'
+    if via == 'grade':
+        run_cli('grade', folder / 'big.ipynb', '--out', out)
+    else:
+        run_cli('batch', folder, '--out', out, '-j', '2')
+        out = out / 'big.ipynb'
+    load = json.loads((out / 'report.json').read_text())['checks'][0]
+    assert load['id'] == 'load' and load['status'] == 'failed'
+    assert f'more than a notebook graded may ({notebooks.MAX_VALUES:,})' in load['message']

@@ -24,6 +24,10 @@ MAX_SOURCE = 4 * 2**20
 #: Notebooks of a submission the grader transforms, and bytes of their cells it sends in all.
 MAX_NOTEBOOKS = 20
 MAX_SENT = 32 * 2**20
+#: JSON values a notebook may hold (its commas, lists and objects, counted before it is decoded):
+#: decoding builds an object per value, ~60 bytes each, so 100 MiB of `[],` would take ~2.5 GB
+#: of the grader's memory; a real notebook holds ~2 % of its bytes in them (images are strings).
+MAX_VALUES = 4_000_000
 
 
 def load_notebook(path, loaded, cell_timeout):
@@ -83,6 +87,11 @@ def saved_by(nb):
 
 def _parsed(text, name):
     """The notebook as JSON, checked to hold cells in a format this reads."""
+    values = text.count(',') + text.count('[') + text.count('{')
+    if values > MAX_VALUES:
+        raise LoadError(f'{name} holds {values:,} JSON values, more than a notebook graded may '
+                        f'({MAX_VALUES:,}): clear its outputs (Edit > Clear Outputs of All Cells) '
+                        f'and save it again.')
     try:
         nb = json.loads(text)
     except json.JSONDecodeError as e:
