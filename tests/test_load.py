@@ -541,3 +541,24 @@ def test_a_notebook_of_more_json_values_than_it_may_hold_is_refused_before_it_is
     load = json.loads((out / 'report.json').read_text())['checks'][0]
     assert load['id'] == 'load' and load['status'] == 'failed'
     assert f'more than a notebook graded may ({notebooks.MAX_VALUES:,})' in load['message']
+
+
+def test_a_zip_listing_more_entries_than_allowed_is_refused_before_they_are_read(
+        tmp_path, monkeypatch):
+    """``zipfile`` makes an object of every entry its central directory lists (~0.5 KB each):
+    the count in the zip's end record is checked first, by the worker and by the grader."""
+    import zipfile
+
+    from micrograde.load.cells import notebook_cells
+    from micrograde.worker.load import archives
+    path = tmp_path / 'many.zip'
+    with zipfile.ZipFile(path, 'w') as z:
+        for k in range(archives.ZIP_FILES + 1):
+            z.writestr(f'f{k}.txt', '')
+    read = []
+    real = zipfile.ZipFile._RealGetContents
+    monkeypatch.setattr(zipfile.ZipFile, '_RealGetContents',
+                        lambda self: read.append(self) or real(self))
+    with pytest.raises(LoadError, match=r'many.zip is too large to grade \(over 10000 files'):
+        archives.extract(str(path), tmp_path / 'x')
+    assert notebook_cells(str(path)) == {} and read == []

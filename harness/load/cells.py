@@ -17,11 +17,10 @@ import json
 import os
 import posixpath
 import re
-import zipfile
 from typing import NamedTuple
 
 from micrograde.load import tree
-from micrograde.worker.load.archives import unpacked
+from micrograde.worker.load.archives import opened, unpacked
 from micrograde.worker.load.errors import LoadError
 from micrograde.worker.load.formats import Kind, kind, named
 from micrograde.worker.load.kernel import RUN_CELL
@@ -175,7 +174,7 @@ def _zipped(path):
     declared sizes, checked before anything is inflated), each read up to its declared size:
     a header that understates one ends the reading."""
     try:
-        with zipfile.ZipFile(path) as z:
+        with opened(path, os.path.basename(path)) as z:
             infos = [i for i in unpacked(z, os.path.basename(path)) if _notebook(i.filename)
                      and '.ipynb_checkpoints' not in i.filename and i.file_size <= MAX_FILE]
             for info in infos[:MAX_NOTEBOOKS]:

@@ -9,12 +9,23 @@ ZIP_LIMIT = 200 * 2**20
 ZIP_FILES = 10_000
 
 
+def opened(path, name):
+    """The zip at ``path`` opened, once its end record says it lists at most ``ZIP_FILES``
+    entries: ``zipfile`` reads every entry of the central directory into an object (~0.5 KB
+    each), and 200 MB of entries would be 2 GB of the reader's memory before any count."""
+    with open(path, 'rb') as f:
+        end = zipfile._EndRecData(f)  # the end record, zip64's included (what ZipFile reads)
+    if end is not None and end[zipfile._ECD_ENTRIES_TOTAL] > ZIP_FILES:
+        raise _too_large(name)
+    return zipfile.ZipFile(path)
+
+
 def extract(path, target):
     """Unpack the zip at ``path`` into ``target`` safely: size and count limits, no paths that
     leave ``target``, no macOS/Jupyter junk.  Returns the top-level entries."""
     name = os.path.basename(path)
     try:
-        with zipfile.ZipFile(path) as z:
+        with opened(path, name) as z:
             infos = unpacked(z, name)
             os.makedirs(target, exist_ok=True)
             for info in infos:
@@ -43,9 +54,13 @@ def unpacked(z, name):
     the grader's reading of a zip's notebooks (``load/cells.py``) are held to these limits."""
     infos = [i for i in z.infolist() if not _junk(i.filename)]
     if len(infos) > ZIP_FILES or sum(i.file_size for i in infos) > ZIP_LIMIT:
-        raise LoadError(f'{name} is too large to grade (over {ZIP_FILES} files or '
-                        f'{ZIP_LIMIT >> 20} MB unpacked).')
+        raise _too_large(name)
     return infos
+
+
+def _too_large(name):
+    return LoadError(f'{name} is too large to grade (over {ZIP_FILES} files or '
+                     f'{ZIP_LIMIT >> 20} MB unpacked).')
 
 
 def unpack(path, scratch):
