@@ -180,7 +180,10 @@ sys.stderr.write(NASTY)
     result, report, checks = grade(run_cli, path, tmp_path)
     assert_never_passed(result, report)
     assert 'cdata]]>' in checks['ops.tanh']['message']
-    assert '\x00' not in (tmp_path / 'reports' / 'junit.xml').read_text(encoding='utf-8')
+    junit = (tmp_path / 'reports' / 'junit.xml').read_text(encoding='utf-8')
+    assert '\x00' not in junit
+    # a byte that was not UTF-8 reads the same in every report: as the name of a file shows it
+    assert 'surrogate\\x80' in checks['ops.tanh']['message'] and 'surrogate\\x80' in junit
 
 
 def test_nan_everywhere_fails_clearly_without_nan_literals(run_cli, tmp_path):

@@ -3,14 +3,16 @@ import os
 import re
 
 from micrograde.diagnose.diagnosis import learner_method
+from micrograde.model.names import decodable
 
 _ILLEGAL_XML = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]')
 
 
 def clean(text, limit=None):
-    """Text safe for XML and UTF-8: control characters and lone surrogates shown, not kept raw."""
+    """Text safe for XML and UTF-8: control characters and lone surrogates shown, not kept raw
+    (a byte that was not UTF-8 as ``names`` shows it, ``\\xff``, as in every other report)."""
     text = _ILLEGAL_XML.sub(lambda m: f'\\x{ord(m.group()):02x}' if ord(m.group()) < 0x100
-                            else f'\\u{ord(m.group()):04x}', str(text))
+                            else f'\\u{ord(m.group()):04x}', decodable(str(text)))
     if limit and len(text) > limit:
         text = text[:limit] + f'\n[... {len(text) - limit} more characters not shown]'
     return text
