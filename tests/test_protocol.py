@@ -159,6 +159,7 @@ def test_the_worker_packs_long_lists_of_floats_only():
     (item(dict(GOOD, verdict='passed')), 0),                    # a field no answer has
     (item(dict(GOOD, error={'stage': 'worker', 'type': 'x', 'message': 'lost'})), 0),
     (item(dict(GOOD, error={'stage': 'forward', 'type': None, 'message': 'm'})), 0),
+    (item(dict(GOOD, error={'stage': 'zero_grad', 'type': 'E', 'message': 'm'})), 0),  # an MLP's
     (item(dict(GOOD, values=[{'complex': [1.0]}, 2.0, 3.0])), 0),
     (item(dict(GOOD, values=packed(1.0, 2.0, 3.0, 4.0))), 0),   # packed: a count past the graph
     (item(dict(GOOD, values={'f64': packed(1.0, 2.0, 3.0)['f64'][:-2]})), 0),  # cut short
@@ -218,6 +219,7 @@ def _mlp_violations():
         yield action, dict(good, distinct=4)
         yield action, dict(FAILED, count=3)
         yield action, {'error': None}
+        yield action, {'error': dict(FAILED['error'], stage='leaf')}  # a graph's stage
 
 
 @pytest.mark.parametrize('action, result', list(_mlp_violations()))

@@ -184,19 +184,24 @@ _NOT_A_FLOAT = record({'complex': _complex, 'type': _NAME, 'error': _NAME})
 
 # --- the schema: one table per kind of answer ------------------------------------------------
 
-#: Where a worker says an item failed: the executor's stages and the MLP tasks' (``mlp.py``).
-STAGES = ('leaf', 'forward', 'backward', 'constructor', 'parameters', 'build', 'losses',
-          'grads', 'step', 'zero_grad')
+#: Where a worker says an item failed, per task: the executor's stages (``execute.py``) and the
+#: MLP tasks' (``mlp.py``: building the network, then its action); a graph's answer naming an
+#: MLP stage is none our worker sends, nor the other way round.
+GRAPH_STAGES = ('leaf', 'forward', 'backward')
 
-FAILURE = record({'stage': one_of(*STAGES), 'type': text('name'), 'message': text('message'),
-                  'node': optional(integer()), 'missing': boolean, 'where': text('where'),
-                  'function': name, 'line': integer(1)},
-                 required=('stage', 'type', 'message'))
+
+def _failure(stages):
+    return record({'stage': one_of(*stages), 'type': text('name'), 'message': text('message'),
+                   'node': optional(integer()), 'missing': boolean, 'where': text('where'),
+                   'function': name, 'line': integer(1)},
+                  required=('stage', 'type', 'message'))
+
+
 GRAPH = record({'values': listed(number), 'grads': listed(number),
                 'grads2': optional(listed(number)), 'order': optional(listed(integer())),
                 'walks': optional(integer(0, 1 << 62)), 'shadowed': optional(one_of('op', 'init')),
                 'rules': optional(listed(optional(rule))), 'merged': optional(listed(integer())),
-                'error': optional(FAILURE)})
+                'error': optional(_failure(GRAPH_STAGES))})
 #: What an MLP task's answer may hold: the network's facts, then its action's results.
 MLP_FIELDS = {'count': integer(), 'distinct': integer(), 'own': boolean, 'scalar': boolean,
               'batched': boolean, 'outputs': listed(listed(number)), 'losses': listed(number),
@@ -211,7 +216,8 @@ MLP_ACTIONS = {'build': _NETWORK + ('batched',), 'forward': _NETWORK + ('outputs
 MLP = {action: record({k: MLP_FIELDS[k] for k in fields}, required=fields)
        for action, fields in MLP_ACTIONS.items()}
 #: A failed MLP task: the worker stops at the first error and sends only it.
-MLP_FAILED = record({'error': FAILURE}, required=('error',))
+MLP_FAILED = record({'error': _failure(('constructor', 'parameters', *MLP_ACTIONS))},
+                    required=('error',))
 CLASS_INFO = record({'name': text('name'), 'origin': text('where'),
                      'how': one_of('name', 'spelling', 'shape'),
                      'similar': mapping(text('name'), text('name'), KEEP_COUNT['similar']),
