@@ -134,7 +134,8 @@ def repeat(ctx):
     same = all(close(actual.grads2[i], actual.grads[i]) for i in leaves)
     # both an `=` for `+=` and a visited flag leave a second pass changing nothing; only the
     # first is in the rules of the graph's own ops, whose checks (a value used twice) then fail
-    assigned = bool(_assigning(ctx))
+    assigning = _assigning(ctx)  # the op check whose `=` explains it, or ''
+    assigned = bool(assigning)
     stopped = _stopped(actual, ref, leaves)
     why = ('the second backward() changed nothing because the gradient is assigned instead of '
            'accumulated (`grad = ...` where it must be `grad += ...`): each pass writes the same '
@@ -149,7 +150,7 @@ def repeat(ctx):
     # an op's `=` is that op's finding (linked to it when grading ends); the rest is the walk's
     named = None if assigned else Misconception(Code.VISITED_FLAG, method='backward') \
         if same or stopped else None
-    return failed(why, diagnosis=why, consequence_of=_assigning(ctx) if assigned else '',
+    return failed(why, diagnosis=why, consequence_of=assigning,
                   counterexample=Counterexample(
                       code, {f'{REPEAT.name(i)}.grad': _twice(ref, i) for i in leaves},
                       {f'{REPEAT.name(i)}.grad': show(actual.grads2[i]) for i in leaves}),

@@ -155,7 +155,7 @@ def safe_grade(path: Where = None, module: str | None = None, config: Config | N
             duration=time.perf_counter() - started)])
 
 
-def prepare(config: Config, waiting: Callable[[], bool] = lambda: True) -> None:
+def prepare(config: Config, waiting: Callable[[], bool]) -> None:
     """The oracle answers of the fixed graphs, in the order the checks ask for them, worked out
     while the worker starts (``waiting()``), never importing torch on speculation; what is left
     is worked out while the worker runs the graphs (``checks.trials.run_graphs``), as is a fuzz

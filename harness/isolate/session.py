@@ -360,16 +360,14 @@ class Session:
             return f'not run: {TAMPERED} ({self.tampered})'
         if self.worker is None and self.restarts and self.loaded_error and not self.interfered:
             return 'not run: the submission could not be loaded again'
-        if self._overtime():
-            return self._overtime()
-        return self.strikes.stopped()
+        return self._overtime() or self.strikes.stopped()
 
     def _overtime(self):
         """Why nothing more is run once the checks' time is up, or ``''``."""
         if self.deadline is not None and time.monotonic() >= self.deadline:
             return (f"not run: the grading's time limit ({self.settings.grade_timeout:g} s for "
                     f"all the checks, --grade-timeout) had passed")
-        return 
+        return ''
 
     def _ask(self, task, items, timeout, meanwhile=None):
         """The results of one request: at least one (an answer, or why there is none).  Each
@@ -389,9 +387,9 @@ class Session:
                 try:
                     message = self.worker.receive(left)
                 except WorkerGone as e:
-                    if e.kind is Lost.TIMEOUT and self._overtime():
-                        raise WorkerGone(self._overtime().removeprefix('not run: '),
-                                         Lost.TIMEOUT) from None
+                    overtime = self._overtime() if e.kind is Lost.TIMEOUT else ''
+                    if overtime:
+                        raise WorkerGone(overtime.removeprefix('not run: '), Lost.TIMEOUT) from None
                     raise
                 result = answer(message, task, items, len(results), self.requests)
                 if result is None:

@@ -1,7 +1,7 @@
 """Grade a whole class: many submissions in parallel, resumable, with a gradebook CSV.
 
-Each grading process builds the fuzz corpus and reads its stored oracle answers once (see
-``micrograde.oracle.oracles``), then grades submission after submission.  A submission whose content, rubric, seed, profile and grader
+Each grading process works out the fixed graphs' oracle answers once (``grading.prepare``, from
+the shipped store: ``micrograde.oracle.oracles``), then grades submission after submission.  A submission whose content, rubric, seed, profile and grader
 version are unchanged since the last run keeps its report.
 """
 import enum
@@ -70,6 +70,7 @@ def discover(paths, unpack_to, out=None):
     """``Found``: one submission per file or sub-folder of each folder or zip given, or the file
     given; an entry is skipped only for a ``Skip`` reason, and said."""
     entries, found = [], Found()
+    out = None if out is None else Path(out).resolve()
     for k, root in enumerate(map(Path, paths)):
         named = formats.named(root.name)
         if root.is_file() and named and named.kind is formats.Kind.ARCHIVE:
@@ -79,7 +80,7 @@ def discover(paths, unpack_to, out=None):
             except LoadError as e:
                 raise ValueError(str(e)) from None
             root = target
-        if out is not None and root.is_dir() and root.resolve() == Path(out).resolve():
+        if out is not None and root.is_dir() and root.resolve() == out:
             raise ValueError(f'{names.shown(root)} is both graded and the --out folder: give '
                              f'--out another folder')
         if root.is_dir():
@@ -103,7 +104,7 @@ def discover(paths, unpack_to, out=None):
 def skipped(entry, out=None):
     """Why ``entry`` of a class folder is no submission (a ``Skip``), or ``None``: a folder, a
     file to grade and a link each get a report (a link or a fifo refused in it, never followed,
-    never opened)."""
+    never opened).  ``out``: the reports' folder, resolved."""
     if entry.name.startswith('.'):
         return Skip.HIDDEN
     if entry.name in LEFTOVERS:
@@ -111,7 +112,7 @@ def skipped(entry, out=None):
     if entry.is_symlink():
         return None
     if entry.is_dir():
-        holds_out = out is not None and Path(out).resolve().is_relative_to(entry.resolve())
+        holds_out = out is not None and out.is_relative_to(entry.resolve())
         return Skip.OUTPUT if holds_out else None
     return None if formats.named(entry.name) else Skip.FORMAT
 

@@ -361,11 +361,7 @@ def rule_attribute(results, own):
     one held on the most results."""
     held = {}
     for v in results:
-        try:  # past the class's attribute hooks: the grader's look, not the learner's
-            attributes = dict(object.__getattribute__(v, '__dict__'))
-        except Exception:  # no __dict__ (slots, a tensor)
-            continue
-        for key, rule in attributes.items():
+        for key, rule in dict(own_attributes(v)).items():
             code = getattr(getattr(rule, '__func__', rule), '__code__', None)
             if isinstance(key, str) and code is not None and own(code.co_filename) is not None:
                 held[key] = held.get(key, 0) + 1

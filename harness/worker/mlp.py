@@ -12,7 +12,7 @@ import inspect
 import linecache
 import numbers
 
-from .execute import error, learner_frame, number
+from .execute import error, learner_frame, number, own_attributes
 from .load.classes import runner
 from .load.loaded import self_stores
 
@@ -90,11 +90,7 @@ def _replaced(model, exc, own):
         if id(obj) in seen or obj is None:
             continue
         seen.add(id(obj))
-        try:
-            held = dict(object.__getattribute__(obj, '__dict__'))
-        except Exception:
-            continue
-        for name, value in held.items():
+        for name, value in dict(own_attributes(obj)).items():
             if isinstance(value, (list, tuple)):
                 todo += [v for v in value[:100] if not isinstance(v, (int, float, str))]
             method = getattr(type(obj), name, None)

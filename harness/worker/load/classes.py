@@ -70,8 +70,9 @@ class Found:
         warnings = [f'{self.cls.__name__} keeps its {WHAT[role]} in `.{name}`, not `.{role}` as '
                     f"the lecture's Value does: graded through `.{name}`."
                     for role, name in self.attributes.items()]
-        if driven(self.cls, self.similar):
-            self.attributes['backward'] = driven(self.cls, self.similar)
+        through = driven(self.cls, self.similar)
+        if through:
+            self.attributes['backward'] = through
         return warnings
 
 

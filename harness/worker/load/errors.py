@@ -28,9 +28,10 @@ def explain(e, label, filename=None, root=None, answer_keys=()):
     if isinstance(e, SyntaxError):
         return (f'syntax error in {shown(e.filename, root) or label} at line {e.lineno}: '
                 f'{e.msg}.{newer_python(e)}')
-    if isinstance(e, SystemExit) and _argparse_error(e) is not None:
+    said = _argparse_error(e) if isinstance(e, SystemExit) else None
+    if said is not None:
         return (f"the submission's command-line parsing (argparse) exited with code {e.code!r} "
-                f'while loading{at}: {_argparse_error(e)}. Grading runs it as Python runs a '
+                f'while loading{at}: {said}. Grading runs it as Python runs a '
                 f'script given no arguments: give each argument a default, or parse them under '
                 f"`if __name__ == '__main__':`.")
     if isinstance(e, SystemExit):

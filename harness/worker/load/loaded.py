@@ -96,14 +96,18 @@ class Loaded:
             for method, other in f.similar.items():
                 line, file = line_of(f.cls, other), f.origin.rpartition(', line ')[0]
                 there = f' ({file or f.origin}, line {line})' if line else ''
-                self.warnings.append(
-                    f'{f.cls.__name__} is not callable (no __call__) but has {other}(){there}: '
-                    f'graded through model.{other}(x) where the lecture calls model(x).'
-                    if method == '__call__' else f'{f.cls.__name__} has no method {method}() but '
-                    f'has {other}(){there}: graded through v.{other}(), and the missing '
-                    f'{method}() fails capability.{method}.' if method == 'backward' and
-                    role == 'Value' and driven(f.cls, f.similar) else f'{f.cls.__name__} has no '
-                    f'method {method}() but has {other}(){there}: the grader calls {method}().')
+                if method == '__call__':
+                    said = (f'{f.cls.__name__} is not callable (no __call__) but has '
+                            f'{other}(){there}: graded through model.{other}(x) where the '
+                            f'lecture calls model(x).')
+                elif method == 'backward' and role == 'Value' and driven(f.cls, f.similar):
+                    said = (f'{f.cls.__name__} has no method {method}() but has {other}(){there}: '
+                            f'graded through v.{other}(), and the missing {method}() fails '
+                            f'capability.{method}.')
+                else:
+                    said = (f'{f.cls.__name__} has no method {method}() but has {other}(){there}: '
+                            f'the grader calls {method}().')
+                self.warnings.append(said)
         return found
 
     def _walk(self, cls):
