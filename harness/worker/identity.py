@@ -13,13 +13,15 @@ after its first hash no Python code runs: the class's ``__hash__`` is a property
 instance's ``KEY`` (``operator.attrgetter``), which holds the number's bound ``__index__``, all
 C.  An instance without one finds the class's ``KEY`` instead, ``_first_hash``, which numbers it
 from a C iterator.  (A Python ``__hash__`` on every call, mixing each number in Python, cost a
-notebook's grading ~40 ms of the worker's CPU: a training run makes ~50 000 Values.)
+notebook's grading ~40 ms of the worker's CPU: a training run makes ~50 000 Values.)  An instance
+of a class with slots has no attribute to keep its number in: it is kept beside it
+(``_slots_hash``).
 """
 import contextlib
 import itertools
 import operator
 
-#: Where an instance keeps its number (in its ``__dict__``; a class with slots keeps ``id``).
+#: Where an instance keeps its number (an attribute of its own).
 KEY = '_micrograde_identity'
 
 
@@ -29,33 +31,45 @@ def _numbers(seed):
     return map(hash, zip(itertools.count(), itertools.repeat(seed)))
 
 
-#: The numbering now: the numbers still to give.  A list, not a dict: the worker's guard takes
-#: a module's dicts for tables that must not change (``guard.snapshot``), and this one changes
-#: every graph.
-_state = [_numbers(0)]
+#: The numbering now: the numbers still to give, and the numbers of slots instances by address.
+#: A list, not a dict: the worker's guard takes a module's dicts for tables that must not change
+#: (``guard.snapshot``), and these change every graph.
+_state = [_numbers(0), {}]
 
 
 def _first_hash(self):
-    """An instance's first hash: its number, kept in its ``__dict__`` for the next ones."""
-    try:
-        held = object.__getattribute__(self, '__dict__')
-    except AttributeError:  # slots: no place to keep a number
-        return object.__hash__(self)
+    """An instance's first hash: its number, kept as an attribute of its own for the next ones.
+    Set with ``object.__setattr__``, never through ``__dict__``: reading an instance's
+    ``__dict__`` makes CPython build a dict for it, which tripled this call's cost and slowed
+    every later attribute read of that Value (a notebook's grading made ~44 000 of them)."""
     number = next(_state[0])
-    held[KEY] = number.__index__
+    try:
+        _setattr(self, KEY, number.__index__)
+    except AttributeError:  # a subclass's slots: no place to keep a number
+        return _slots_hash(self)
     return number
+
+
+def _slots_hash(self):
+    """The hash of an instance with slots only: its number, kept beside it by its address, and
+    the instance held until the next graph, so that no other one takes that address (and
+    number) meanwhile."""
+    kept = _state[1]
+    address = _address(self)
+    held = kept.get(address)
+    if held is None:
+        held = kept[address] = (next(_state[0]), self)
+    return held[0]
 
 
 def _identity_hash(self):
     """The same in Python, for a class with a ``__getattribute__`` of its own (which the
-    property would ask for ``KEY`` on every hash)."""
-    try:
-        kept = object.__getattribute__(self, '__dict__').get(KEY)
-    except AttributeError:  # slots
-        return object.__hash__(self)
-    return kept() if kept is not None else _first_hash(self)
+    property would ask for ``KEY`` on every hash): its number, or the class's ``_first_hash``
+    bound to it."""
+    return _getattribute(self, KEY)()
 
 
+_setattr, _getattribute, _address = object.__setattr__, object.__getattribute__, object.__hash__
 _HASH = property(operator.attrgetter(KEY))
 
 
@@ -64,6 +78,9 @@ def install(cls):
     hashes by identity: one that defines ``__hash__`` (or ``__eq__`` alone) is left as it is."""
     if getattr(cls, '__hash__', None) is object.__hash__:
         try:
+            if not cls.__dictoffset__:  # slots only
+                cls.__hash__ = _slots_hash
+                return
             setattr(cls, KEY, _first_hash)
             cls.__hash__ = _HASH if cls.__getattribute__ is object.__getattribute__ else \
                 _identity_hash
@@ -80,8 +97,10 @@ def numbered(cls):
     try:
         yield
     finally:
-        if cls.__dict__.get('__hash__') in (_HASH, _identity_hash):
-            delattr(cls, KEY)
+        _state[1] = {}
+        if cls.__dict__.get('__hash__') in (_HASH, _identity_hash, _slots_hash):
+            if KEY in cls.__dict__:
+                delattr(cls, KEY)
             if before is None:
                 del cls.__hash__
             else:
@@ -91,4 +110,4 @@ def numbered(cls):
 def reset(seed, order=0):
     """Restart the numbering for the next graph: the same graph, seed and order give the same
     hashes, whatever ran before in this worker."""
-    _state[0] = _numbers(seed * 1_000_003 + order)
+    _state[:] = _numbers(seed * 1_000_003 + order), {}
