@@ -51,3 +51,37 @@ def test_numbered_leaves_the_class_hashing_as_before(cls):
         hash(cls(1))
     assert cls.__hash__ is object.__hash__
     assert identity.KEY not in vars(cls)
+
+
+NOTEBOOK = {'cells': [{'cell_type': 'code', 'metadata': {}, 'execution_count': None, 'outputs': [],
+                       'source': source} for source in (
+    'class Node:\n    def __init__(self, label):\n        self.label = label\n',
+    'nodes = {Node(k) for k in range(8)}\nprint([n.label for n in nodes])\n',
+    'from dataclasses import dataclass\n@dataclass\nclass Point:\n    x: int = 0\n')],
+            'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
+
+
+def test_what_a_notebook_prints_as_it_loads_follows_the_numbering(tmp_path):
+    """A training run's loss, summed in a set's order, printed at load: the same whatever
+    addresses the worker's heap gives (a fresh worker, one forked from the template)."""
+    import contextlib
+    import io
+    import json
+    from micrograde.load.cells import notebook_cells
+    from micrograde.worker.load import load
+    path = tmp_path / 'nb.ipynb'
+    path.write_text(json.dumps(NOTEBOOK))
+    printed = set()
+    for padding in (0, 1, 3, 7, 13, 29):
+        taken = [Plain(-1) for _ in range(padding)]  # the addresses the notebook's Nodes get
+        identity.reset(0)
+        out = io.StringIO()
+        with identity.numbering() as number, contextlib.redirect_stdout(out):
+            loaded = load(str(path), cells=notebook_cells(str(path)), scratch=str(tmp_path),
+                          number=number)
+        printed.add(out.getvalue())
+        node = loaded.namespaces[0][1]['Node']
+        assert node.__hash__ is object.__hash__ and identity.KEY not in vars(node)
+        assert loaded.namespaces[0][1]['Point'].__hash__ is None  # @dataclass(eq=True): unhashable
+        del taken
+    assert len(printed) == 1, printed

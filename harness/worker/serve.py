@@ -83,7 +83,7 @@ def serve(rfd, wfd):
     asked, audit, install, seed, sending, pack = (protocol.asked, sys.audit, guard.install,
                                                   random.seed, guard.SEND, protocol.pack)
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
-    number, renumber = identity.install, identity.reset
+    number, renumber, numbering = identity.install, identity.reset, identity.numbering
     hello = asked(rfd)
     _keep_to_self(rfd, wfd)
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
@@ -109,10 +109,12 @@ def serve(rfd, wfd):
     seed(hello.get('seed', 0))
     started = time.perf_counter()
     loaded = None
+    renumber(hello.get('seed', 0))
     try:
-        loaded = loader(hello.get('path'), hello.get('module'), hello.get('cell_timeout', 10.0),
-                      os.getcwd(), hello.get('load_budget'), hello.get('cells'),
-                      hello.get('answer_keys', ()), beside=True)
+        with numbering() as numbered:
+            loaded = loader(hello.get('path'), hello.get('module'), hello.get('cell_timeout', 10.0),
+                            os.getcwd(), hello.get('load_budget'), hello.get('cells'),
+                            hello.get('answer_keys', ()), beside=True, number=numbered)
         found = loaded.find(hello['classes'])
         loaded.warnings += found['Value'].locate(loaded.own)
     except failed as e:

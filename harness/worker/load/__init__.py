@@ -20,15 +20,17 @@ __all__ = ['load', 'LoadError', 'Loaded', 'methods']
 
 
 def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None, cells=None,
-         answer_keys=(), beside=False):
+         answer_keys=(), beside=False, number=None):
     """Load the submission at ``path`` (or the installed ``module``).
 
     ``budget`` seconds bound a notebook's cells all together: past it the remaining cells are
     skipped with a warning, so slow training cells cannot cost the whole load.  ``cells``: the
     notebooks' cells as Jupyter runs them (``harness/cells.py``); ``answer_keys``: libraries
     kept out of reach, whose cells are skipped with a warning; ``beside``: run from a folder of
-    ``scratch`` that shows the submission's files (the worker; ``_run_beside``)."""
-    loaded = Loaded(budget, cells, module, answer_keys)
+    ``scratch`` that shows the submission's files (the worker; ``_run_beside``); ``number``:
+    called with each class a notebook's statement defines or imports from the submission, once
+    the statement ran (``identity.numbering``)."""
+    loaded = Loaded(budget, cells, module, answer_keys, number)
     sys.argv = [module or os.path.basename(path.rstrip('/'))]  # as `python engine.py` gives it
     if module:
         load_module(module, loaded)

@@ -12,6 +12,7 @@ import ast
 import linecache
 import re
 import signal
+import sys
 from collections import namedtuple
 
 from .errors import CellTimeout, LoadError, explain, newer_python, text
@@ -73,6 +74,7 @@ class Kernel:
                 code = self.compile(ast.Module([stmt], []), filename)
                 try:
                     exec(code, self.ns)
+                    self._defined(stmt)
                 except ImportError as e:
                     if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                         self._import_failed(f'cell {number}, line {stmt.lineno}', stmt, e)
@@ -91,6 +93,21 @@ class Kernel:
         for name, obj in self.ns.items():  # classes the cell defined (not imported)
             if isinstance(obj, type) and before.get(name) != id(obj) and obj.__module__ == '__main__':
                 self.loaded.origins[id(obj)] = f'cell {number}, line {_class_line(tree, name)}'
+
+    def _defined(self, stmt):
+        """Hand the loader's ``number`` each class ``stmt`` defined, or imported from the
+        submission's own modules."""
+        number = self.loaded.number
+        if number is None:
+            return
+        if isinstance(stmt, ast.ClassDef):
+            number(self.ns.get(stmt.name))
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            for alias in stmt.names:
+                obj = self.ns.get(alias.asname or alias.name.partition('.')[0])
+                module = sys.modules.get(getattr(obj, '__module__', None) or '')
+                if isinstance(obj, type) and self.loaded.own(getattr(module, '__file__', None) or ''):
+                    number(obj)
 
     def _answer_key(self, number, stmt, source):
         """Whether ``stmt`` imports or uses a library kept out of reach as the answer key (the

@@ -12,11 +12,12 @@ from .errors import LoadError
 class Loaded:
     """Namespaces to search for classes, in priority order, and what went wrong on the way."""
 
-    def __init__(self, budget=None, cells=None, module=None, answer_keys=()):
+    def __init__(self, budget=None, cells=None, module=None, answer_keys=(), number=None):
         self.deadline = time.monotonic() + budget if budget else None  # for notebook cells
         self.cells = cells or {}  # notebook sha256 -> {cell number: transformed source}
         self.module = module  # an installed module graded explicitly (``--module``)
         self.answer_keys = frozenset(answer_keys)  # libraries kept out of reach (rubric.py)
+        self.number = number  # called with each class a statement defines, once it ran
         self.namespaces = []  # (where, dict)
         self.warnings = []
         self.failures = []  # (where, what went wrong, the source that failed)
