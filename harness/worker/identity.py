@@ -21,6 +21,9 @@ import contextlib
 import itertools
 import operator
 
+#: Slots instances held at most, per graph (a notebook's training run at load makes millions).
+HELD = 200_000
+
 #: Where an instance keeps its number (an attribute of its own).
 KEY = '_micrograde_identity'
 
@@ -57,8 +60,8 @@ def _slots_hash(self):
     kept = _state[1]
     address = _address(self)
     held = kept.get(address)
-    if held is None:
-        held = kept[address] = (next(_state[0]), self)
+    if held is None:  # past HELD, memory comes first: a later instance may take the address
+        held = kept[address] = (next(_state[0]), self if len(kept) < HELD else None)
     return held[0]
 
 
