@@ -2,7 +2,6 @@ import atexit
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Every example submission in one folder: submissions/'s files and the examples its table makes
 #: by an edit (``micrograde.surfaces.examples``), written for each test process.
 SUBMISSIONS = examples.assemble(tempfile.mkdtemp(prefix='micrograde-examples-'), ROOT / 'submissions')
-atexit.register(shutil.rmtree, SUBMISSIONS, ignore_errors=True)
+# rm, not shutil.rmtree: an attack test's deeply nested folder raised RecursionError at exit
+atexit.register(subprocess.run, ['rm', '-rf', '--', str(SUBMISSIONS)], check=False)
 #: What grading each example must give (``submissions/examples.toml``), by its path in SUBMISSIONS.
 EXPECTED = examples.table(ROOT / 'submissions')
 SCHEMAS = Path(__file__).resolve().parent / 'schemas'
