@@ -9,11 +9,12 @@ finding that staff see in the report and the gradebook.
 import csv
 import json
 import shutil
+import textwrap
 
 import pytest
 
 from conftest import SUBMISSIONS, needs_templates, validate_json, validate_junit
-from engines import hostile_engine, tampered
+from engines import ENGINE, GOOD_TANH, hostile_engine, tampered
 
 FORGED = '''
 import json, os, struct
@@ -24,6 +25,119 @@ for fd in range(3, 64):
     except OSError:
         pass
 '''
+
+#: A hidden correct engine (_Good) and _forge(fields, frame): an answer the worker is about to
+#: seal given the hidden engine's result for its item, run by the worker's own runner that an
+#: f_back walk from ``frame`` finds in the serve loop.  Each door below runs it (or reaches the
+#: hook's state, whose encoder it then wraps) after the worker observed the shown tanh's answer.
+FORGE = ENGINE.replace('TANH_RULE', GOOD_TANH).replace('IN_BACKWARD', 'pass').replace(
+    'Value', '_Good') + '''
+
+import sys
+
+
+def _forge(fields, frame):
+    while frame is not None and 'request' not in frame.f_locals:
+        frame = frame.f_back
+    if frame is not None and 'result' in fields:
+        serve = frame.f_locals
+        request, own = serve['request'], serve['loaded'].own
+        backend = serve['engine'](_Good, own, serve['backend'].attributes)
+        item = request['items'][fields['item']]
+        fields['result'] = serve['run'](request['task'], item, {'Value': _Good}, backend, own)
+
+
+def _seize(*args, **kwargs):
+    """Run inside the guard's hook: the hook's state, by f_back, and its encoder wrapped."""
+    frame = sys._getframe(0)
+    while frame is not None and 'g' not in frame.f_locals:
+        frame = frame.f_back
+    if frame is not None and not hasattr(frame.f_locals['g'].encode, 'forging'):
+        g = frame.f_locals['g']
+        encode = g.encode
+
+        def forging(fields, level):
+            _forge(fields, sys._getframe(0))
+            return encode(fields, level)
+        forging.forging = True
+        g.encode = forging
+    return False
+'''
+
+
+
+def _forging(door):
+    """The hostile engine (its tanh wrong) with FORGE and ``door`` run at import."""
+    return hostile_engine(FORGE + textwrap.dedent(door))
+
+
+#: Doors by which code of the submission's ran after the worker observed an answer, and
+#: rewrote it before it was sealed (each runs FORGE's _forge or _seize); graded as written, each
+#: fails every check the same engine without its door fails (HONEST).
+DOORS = {
+    # a method of sys.stdout (the submission holds it) that the serve loop's reply() called
+    # after the answer was complete: rewritten in reply's frame, then sealed by the worker
+    'stdout_take': '''
+        _take = type(sys.stdout).take
+
+        def _rewrite():
+            reply = sys._getframe(0).f_back
+            _forge(reply.f_locals.get('fields', {}), reply)
+            return _take(sys.stdout)
+        sys.stdout.take = _rewrite
+        ''',
+    # code of the submission's run inside the guard's hook (which then watches nothing on this
+    # thread) by each door the hook had: a str subclass's startswith (the open route's path),
+    # os.fspath (os.path.normpath calls it), an event raised with an object whose __getattr__
+    # or __class__ (isinstance) is the submission's
+    'hook_str_subclass': '''
+        class _Path(str):
+            startswith = _seize
+        try:
+            open(_Path('/nonexistent-path'))
+        except OSError:
+            pass
+        ''',
+    'hook_fspath': '''
+        import os
+        _fspath, os.fspath = os.fspath, lambda path: _seize() or _fspath(path)
+        try:
+            open('/nonexistent-path')
+        except OSError:
+            pass
+        os.fspath = _fspath
+        ''',
+    'hook_fake_event': '''
+        class _Frame:
+            __getattr__ = _seize
+        sys.audit('object.__getattr__', _Frame(), 'tb_frame')
+        ''',
+    'hook_class_property': '''
+        class _Path:
+            __class__ = property(_seize)
+        sys.audit('open', _Path(), 'r', 0)
+        ''',
+    # a module attribute the worker looked up as it packed an answer's long lists of floats
+    # (protocol._doubles: binascii.b2a_base64), in no snapshot of the guard's
+    'binascii_packing': '''
+        import array, binascii
+        _b2a = binascii.b2a_base64
+
+        def _packing(data, newline=True):
+            frame = sys._getframe(0)
+            while frame is not None and 'k' not in frame.f_locals:
+                frame = frame.f_back  # protocol.pack's comprehension: the key it packs
+            if frame is not None:
+                fields = {'result': {}, 'item': frame.f_back.f_back.f_locals.get('k')}
+                _forge(fields, frame)
+                good = fields['result'].get(frame.f_locals['k'])
+                if isinstance(good, list) and all(type(x) is float for x in good):
+                    data = array.array('d', good).tobytes()
+            return _b2a(data, newline=newline)
+        binascii.b2a_base64 = _packing
+        ''',
+}
+HONEST = hostile_engine()
 
 #: attack -> (its source, words the report's tampered finding says; None: no route taken)
 ATTACKS = {
@@ -113,6 +227,7 @@ ATTACKS = {
         import sys
         sys.settrace(lambda frame, event, arg: None)
         '''), 'trace function'),
+    **{name: (_forging(door), None) for name, door in DOORS.items()},
 }
 
 
@@ -120,12 +235,14 @@ ATTACKS = {
 INNOCENT = tampered('innocent')
 
 
-def _check(report, words):
+def _check(report, words, honest=()):
     """Never a pass it did not earn: failed, the wrong tanh or the nothing-doing backward() found
-    out; a route into the worker scores nothing at all."""
+    out, and none of the checks in ``honest`` (those its engine without the attack does not
+    pass) passed; a route into the worker scores nothing at all."""
     checks = {c['id']: c for c in report['checks']}
     passed = [(c['id'], c['status']) for c in report['checks'] if c['status'] == 'passed']
     assert report['verdict'] == 'failed', passed
+    assert not {c for c, _ in passed} & set(honest), passed
     if words is None:
         assert 'tampered' not in checks
         graded = [c for c in checks.values() if c['category'] in ('ops', 'backward', 'fuzz')
@@ -150,15 +267,36 @@ def test_what_learners_and_libraries_do_is_not_tampering(run_cli, tmp_path):
     assert 'tampered' not in {c['id'] for c in report['checks']}
 
 
+def _unpassed(report):
+    return {c['id'] for c in report['checks'] if c['status'] != 'passed'}
+
+
+def _honest(name, report):
+    """The checks a door's attack must not pass: those its engine without it does not pass."""
+    return _unpassed(report) if name in DOORS else ()
+
+
+@pytest.fixture(scope='module')
+def honest_grade(tmp_path_factory):
+    """HONEST graded as the attacks are (``grade``): what its engine earns."""
+    from conftest import in_process
+    path = tmp_path_factory.mktemp('honest') / 'honest.py'
+    path.write_text(HONEST)
+    out = path.parent / 'out'
+    in_process('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+    return json.loads((out / 'report.json').read_text())
+
+
 @pytest.mark.parametrize('name', sorted(ATTACKS))
-def test_attack_on_grade(name, run_cli, tmp_path):
+def test_attack_on_grade(name, run_cli, tmp_path, honest_grade):
     source, words = ATTACKS[name]
     path = tmp_path / f'{name}.py'
     path.write_text(source)
     out = tmp_path / 'out'
     result = run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
     assert result.returncode == 1 and 'Traceback' not in result.stdout + result.stderr
-    checks = _check(json.loads((out / 'report.json').read_text()), words)
+    checks = _check(json.loads((out / 'report.json').read_text()), words,
+                    _honest(name, honest_grade))
     validate_junit(out / 'junit.xml')
     gradescope = json.loads((out / 'results.json').read_text())
     validate_json(gradescope, 'gradescope-results.schema.json')
@@ -180,6 +318,7 @@ def batch(tmp_path_factory):
     for name, (source, _) in ATTACKS.items():
         (folder / f'{name}.py').write_text(source)
     (folder / 'innocent.py').write_text(INNOCENT)
+    (folder / 'honest.py').write_text(HONEST)
     out = tmp_path_factory.mktemp('out')
     result = in_process('batch', folder, '--out', out, '-j', '2', '--profile', 'quick')
     assert 'Traceback' not in result.stdout + result.stderr, result.stderr
@@ -200,7 +339,7 @@ def test_attack_on_batch(name, batch):
     report = json.loads((out / f'{name}.py' / 'report.json').read_text())
     assert report['isolation'] == 'bubblewrap'
     words = ATTACKS[name][1]
-    _check(report, words)
+    _check(report, words, _honest(name, json.loads((out / 'honest.py' / 'report.json').read_text())))
     row = book[f'{name}.py']
     assert row['verdict'] == 'failed'
     if words is not None:  # staff see it in the gradebook too
@@ -229,9 +368,12 @@ def test_every_attack_through_the_service(graded_by_a_worker):
     served = graded_by_a_worker
     for name, (source, _) in ATTACKS.items():
         served.submit(name, source.encode())
-    for name, job in served.grade().items():
-        assert job['status'] == 'done', (name, job)
-        _check(served.get(name).json(), ATTACKS[name][1])
+    served.submit('honest', HONEST.encode())
+    jobs = served.grade()
+    assert all(job['status'] == 'done' for job in jobs.values()), jobs
+    honest = served.get('honest').json()
+    for name, (_, words) in ATTACKS.items():
+        _check(served.get(name).json(), words, _honest(name, honest))
     book = served.client.get('/v1/courses/c1/gradebook.csv', headers=served.staff()).text
     assert book.count('tampered') == sum(words is not None for _, words in ATTACKS.values())
 

@@ -11,8 +11,11 @@ can reach the worker's modules, objects and frames.  ``install`` runs before the
   code objects, compared by identity (a file name is a string the submission controls), on the
   thread that installed it, down to the very frame at the bottom of that stack: a call from
   inside the submission's code, or from a thread it started (even one running the serve
-  loop's own ``reply``, found by a frame walk), is tampering.  The grader
-  drops any stream holding a message it did not seal.
+  loop's own ``reply``, found by a frame walk), is tampering.  The serve loop hands the hook
+  each answer as its runner returned it: what was printed is added, and the whole made plain
+  data and packed (``protocol.message``), inside the hook, so no code the submission can reach
+  runs between the worker's observation and the seal.  The grader drops any stream holding a
+  message it did not seal.
 * **Nothing the worker calls was changed.**  Before each request's last answer (and the load's)
   the hook compares the worker's modules, their classes, functions and tables, and the stdlib
   modules that carry an answer (``json``, ``pickle``, ``struct``, ``builtins``) with a snapshot
@@ -26,10 +29,15 @@ can reach the worker's modules, objects and frames.  ``install`` runs before the
   graphviz use some of these routes themselves, and their frames (their files, under the import
   folders fixed before the submission loads) are let through.
 
-Everything the hook runs is bound before the submission loads: its functions run on a private
-copy of this module's globals and of the builtins, encode with ``_json``'s C encoder and seal
-with ``_hashlib``'s C HMAC, and keep their state in a ``SimpleNamespace`` (a C type): patching
-this module, ``json``, ``hmac``, ``os`` or a builtin changes nothing the hook does.
+Everything the hook runs is bound before the submission loads: its functions (and
+``protocol``'s it calls) run on private copies of their globals and of the builtins, encode
+with ``_json``'s C encoder and seal with ``_hashlib``'s C HMAC, and keep their state in a
+``SimpleNamespace`` (a C type): patching this module, ``json``, ``hmac``, ``os`` or a builtin
+changes nothing the hook does.  And the hook never calls a method of an object the submission
+made (a ``str`` subclass's ``startswith``, an ``__eq__``, a ``__class__`` property, a dict
+subclass's ``items``; ``_exact``, ``protocol.plain``), nor a Python function of the standard
+library's that looks names up as it runs (``os.path.realpath``): code of the submission's run
+inside the hook would walk ``f_back`` (no event) to the hook's state and its key.
 
 A route taken ends the worker at once: the hook sends a sealed ``tampered`` answer and exits
 with ``TAMPERED_EXIT``, before the route's call returns.  What the hook cannot see is listed in
@@ -47,6 +55,7 @@ import traceback
 import types
 from _hashlib import hmac_digest
 from _json import encode_basestring_ascii, make_encoder
+from types import AsyncGeneratorType, CoroutineType, FrameType, GeneratorType, TracebackType
 
 from . import protocol
 
@@ -57,10 +66,36 @@ WORKER, LIBRARY, SUBMISSION = 'worker', 'library', 'submission'
 CARRIERS = (json, json.encoder, pickle, struct)
 CTYPES = 'ctypes.'  # every ctypes event: raw memory, C calls, libraries loaded
 _PROC = re.compile(r'/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/(mem|fd/(.*))$|/dev/fd/(.*)$')
-# what the hook calls, as names of its own (no attribute of a module is looked up late)
-_normpath, _realpath, _fsdecode = os.path.normpath, os.path.realpath, os.fsdecode
+# what the hook calls, as names of its own (no attribute of a module is looked up late), all C:
+# a function of Python's (os.path.realpath, os.fsdecode) looks os.fspath, os.lstat ... up as it
+# runs, and the submission may have replaced them
+_open, _fstat, _readlink, _close, _O_PATH = os.open, os.fstat, os.readlink, os.close, os.O_PATH
 _write, _exit, _getframe, _ident = os.write, os._exit, sys._getframe, threading.get_ident
 _header, _match, _CodeType = protocol.HEADER.pack, _PROC.match, types.CodeType
+_FSENCODING = sys.getfilesystemencoding()
+#: The objects whose frame a read reaches (``object.__getattr__``): C types, none subclassable.
+_FRAMED = (FrameType, TracebackType, GeneratorType, CoroutineType, AsyncGeneratorType)
+_COPIES = (*protocol.COPIES, (bytes, bytes.__bytes__))
+
+
+def _exact(x):
+    """A route's argument as the exact str, bytes or int it is (a subclass copied by the
+    builtin's C method), else ``None``.  The hook never calls a method of an object the
+    submission made, not even ``__eq__`` or a ``__class__`` property that ``isinstance`` reads:
+    run inside the hook, its code would reach the hook's state by ``f_back`` (no event)."""
+    kind = type(x)
+    if kind is str or kind is bytes or kind is int:
+        return x
+    for base, copy in _COPIES:
+        if issubclass(kind, base):
+            return copy(x)
+    return None
+
+
+def _text(x):
+    """A route's file name as exact text, or ``None``."""
+    x = _exact(x)
+    return x.decode(_FSENCODING, 'surrogateescape') if type(x) is bytes else x
 
 
 def _frame_of(attribute):
@@ -68,13 +103,13 @@ def _frame_of(attribute):
     frames.  ``traceback`` printing a stack (``print_stack``, ``format_stack``) reads each
     frame's code for its file and line only, and keeps no frame: a learner's debugging."""
     def check(g, args, caller):
-        obj, name = args[0], args[1]
-        if name not in attribute:
+        obj, name = args[0], _exact(args[1])
+        if name not in attribute or not any(type(obj) is kind for kind in _FRAMED):
             return None
         frame = obj if name == 'f_code' else getattr(obj, name, None)
         if not worker_frame(g, frame):
             return None
-        if name == 'f_code' and caller.f_code.co_filename == g.printer:
+        if name == 'f_code' and _exact(caller.f_code.co_filename) == g.printer:
             return None
         return f"read the grader's frames ({type(obj).__name__}.{name})"
     return check
@@ -86,16 +121,14 @@ def _getframe_route(g, args, caller):
 
 
 def _swap(g, args, caller):
-    name = args[1]
+    name = _exact(args[1])
     return f"replaced a function's {name}" if name in ('__code__', '__defaults__', '__kwdefaults__') \
         else None
 
 
 def _forged_code(g, args, caller):
-    filename = args[1]
-    if isinstance(filename, bytes):
-        filename = _fsdecode(filename)
-    if isinstance(filename, str) and provenance(g, filename) and not same_source(args[0], filename):
+    filename = _text(args[1])
+    if type(filename) is str and provenance(g, filename) and not same_source(args[0], filename):
         return f'made code that claims to come from {filename.rpartition("/")[2]}'
     return None
 
@@ -156,9 +189,15 @@ def snapshot(worker, used):
 
 
 def changed(g):
-    """The first thing the worker calls that is not what it was at install, or ``None``."""
+    """The first thing the worker calls that is not what it was at install, or ``None``.  Each
+    namespace is read by iterating it, keys compared by identity: looking a name up would call
+    ``__eq__`` of a key the submission added with the same hash (``vars(json)[k] = ...``)."""
+    now = {}
     for label, namespace, key, value in g.entries:
-        if namespace.get(key, g) is not value:
+        held = now.get(id(namespace))
+        if held is None:
+            held = now[id(namespace)] = {id(k): v for k, v in namespace.items()}
+        if held.get(id(key), g) is not value:
             return f'{label}.{key}'
     for label, namespace, size in g.sizes:
         if _names(namespace) != size:
@@ -168,8 +207,9 @@ def changed(g):
 
 def _names(namespace):
     """How many names a module defines; ``warnings.warn`` adds its registry to the module of
-    the frame it blames, which may be the worker's (a learner's ``stacklevel=2``)."""
-    return len(namespace) - ('__warningregistry__' in namespace)
+    the frame it blames, which may be the worker's (a learner's ``stacklevel=2``).  Only an
+    exact str is compared (another key's ``__eq__`` is the submission's)."""
+    return sum(type(k) is not str or k != '__warningregistry__' for k in namespace)
 
 
 def _code_objects(modules, frame):
@@ -207,7 +247,9 @@ def culprit(g, frame):
         code = frame.f_code
         if id(code) in g.codes:
             return WORKER
-        name = code.co_filename
+        name = _exact(code.co_filename)
+        if type(name) is not str:
+            return SUBMISSION
         if not name.startswith(g.stdlib):
             return LIBRARY if name.startswith(g.libraries) else SUBMISSION
         frame = frame.f_back
@@ -231,7 +273,7 @@ def only_worker(g, frame):
 
 
 def worker_frame(g, frame):
-    return frame is not None and hasattr(frame, 'f_code') and id(frame.f_code) in g.codes
+    return type(frame) is FrameType and id(frame.f_code) in g.codes
 
 
 def provenance(g, filename):
@@ -242,25 +284,32 @@ def provenance(g, filename):
 
 def same_source(source, filename):
     """Whether ``source`` is the file's own text (an import compiling it)."""
-    if not isinstance(source, (str, bytes)):
+    source = _exact(source)
+    if type(source) is str:
+        source = source.encode('utf-8', 'surrogatepass')
+    if type(source) is not bytes:
         return False
     try:
         with open(filename, 'rb') as f:
             text = f.read()
     except OSError:
         return False
-    return (source.encode() if isinstance(source, str) else source) == text
+    return source == text
 
 
 def protected_file(g, path):
-    """What opening ``path`` would reach: a protocol descriptor or a process's memory."""
-    if isinstance(path, int):
+    """What opening ``path`` would reach: a protocol descriptor or a process's memory.  The
+    path as written, and where the kernel takes it (every link followed: ``_reached``)."""
+    path = _exact(path)
+    if type(path) is int:
         return "the grader's answer channel" if path in g.fds else None
-    if isinstance(path, bytes):
-        path = _fsdecode(path)
-    if not isinstance(path, str) or path.startswith(g.quiet):
+    path = _text(path)
+    if type(path) is not str or path.startswith(g.quiet):
         return None
-    for candidate in (_normpath(path), _realpath(path)):
+    target, node = _reached(path)
+    if node in g.channel:
+        return "the grader's answer channel (/proc/…/fd)"
+    for candidate in (path, target):
         m = _match(candidate)
         if m:
             if m.group(1) == 'mem':
@@ -271,15 +320,33 @@ def protected_file(g, path):
     return None
 
 
+def _reached(path):
+    """Where the kernel takes ``path``: its target's name and ``(st_dev, st_ino)``, read from an
+    ``O_PATH`` descriptor (nothing is opened for reading, a fifo does not block); ``('',
+    None)`` when it reaches nothing.  A link to ``/proc/self/fd/N`` reaches the pipe itself."""
+    try:
+        fd = _open(path, _O_PATH)
+    except (OSError, ValueError):
+        return '', None
+    try:
+        found = _fstat(fd)
+        return _readlink(f'/proc/self/fd/{fd}'), (found.st_dev, found.st_ino)
+    except OSError:
+        return '', None
+    finally:
+        _close(fd)
+
+
 def _unencodable(obj):
-    raise TypeError(f'{type(obj).__name__} is not JSON')
+    raise TypeError('not JSON')  # never reached: ``protocol.plain`` leaves only JSON
 
 
 def emit(g, fields):
-    """Seal and send one answer: ``_json``'s C encoder, ``_hashlib``'s C HMAC."""
+    """Seal and send one answer: made ``plain`` (and packed) by the hook's own copy of
+    ``protocol``, ``_json``'s C encoder, ``_hashlib``'s C HMAC."""
     fields = dict(fields)
     fields['nonce'] = g.nonce
-    body = ''.join(g.encode(fields, 0)).encode()
+    body = ''.join(g.encode(g.message(fields), 0)).encode()
     message = hmac_digest(g.key, g.sent[0].to_bytes(8, 'big') + body, 'sha256') + body
     g.sent[0] += 1
     view = memoryview(_header(len(message)) + message)
@@ -314,7 +381,7 @@ def hook(g, event, args):
                 what = changed(g)
                 if what:
                     return tampered(g, f"changed the grader's code ({what})")
-            return emit(g, fields)
+            return emit(g, dict(fields, output=g.taken(*g.output)))
         try:
             route = g.routes.get(event)
             what = route(g, args, caller) if route else f'used ctypes ({event})'
@@ -326,6 +393,11 @@ def hook(g, event, args):
         g.busy.discard(thread)
 
 
+def _node(fd):
+    found = _fstat(fd)
+    return found.st_dev, found.st_ino
+
+
 def _private(functions, namespace):
     """``functions`` rebound to ``namespace`` (closures kept): what they look up by name is
     then what it was at install, whatever the submission later assigns to this module."""
@@ -333,9 +405,10 @@ def _private(functions, namespace):
                                      f.__closure__) for name, f in functions.items()}
 
 
-def install(key, nonce, wfd, fds, libraries, stdlib):
+def install(key, nonce, wfd, fds, libraries, stdlib, output):
     """Seal every answer from now on and watch the routes; ``libraries`` and ``stdlib``: folder
-    prefixes whose frames are not the submission's.  Call before the submission loads."""
+    prefixes whose frames are not the submission's; ``output``: the capture's storage
+    (``protocol.taken``), read into every answer.  Call before the submission loads."""
     modules = [m for name, m in list(sys.modules.items())
                if name == __package__ or name.startswith(__package__ + '.')]
     codes = _code_objects(modules, _getframe(1))
@@ -349,13 +422,17 @@ def install(key, nonce, wfd, fds, libraries, stdlib):
                                if isinstance(v, types.FunctionType) and v.__module__ == __name__},
                               namespace))
     routes = _private(ROUTES, namespace)
+    carried = dict(vars(protocol), __builtins__=namespace['__builtins__'])  # its own copy
+    carried.update(_private({k: v for k, v in carried.items() if isinstance(v, types.FunctionType)
+                             and v.__module__ == protocol.__name__}, carried))
     folder = os.path.dirname(os.path.abspath(__file__)) + os.sep
     # a copy of the worker the submission imports itself runs as a library would (landlock's
     # ctypes at import): the running worker's code is known by identity, never by its files
     libraries, stdlib = (*libraries, folder), tuple(stdlib)
     g = types.SimpleNamespace(
         key=key, nonce=nonce, wfd=wfd, fds=frozenset(fds), sent=[0], busy=set(), codes=codes,
-        root=root, thread=_ident(),
+        root=root, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
+        message=carried['message'], taken=carried['taken'],
         entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
         trusted=('<frozen', *libraries, *stdlib), quiet=(*libraries, *stdlib),
         printer=traceback.__file__,

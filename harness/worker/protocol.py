@@ -18,7 +18,6 @@ also carries the nonce the grader gave it.  The two directions differ in whom th
   5000-node chain, an MLP's parameter sets), which a worker reads for every submission.  The
   grader writes them under a deadline too: a worker that stops reading must not block it.
 """
-import binascii
 import hmac
 import json
 import os
@@ -28,6 +27,8 @@ import struct
 import sys
 import time
 from array import array
+from binascii import Error as Base64Error
+from binascii import a2b_base64, b2a_base64
 
 HEADER = struct.Struct('>I')
 MAX_MESSAGE = 64 * 2**20  # a request (a 20 000-node chain is ~1 MB)
@@ -77,8 +78,63 @@ def recv(fd, deadline, key, seq):
 
 
 F64 = 'f64'
-FLOATS = {float}  # the types in a list of floats (``pack``; the grader reads it the same way)
+FLOATS = frozenset({float})  # the types in a list of floats (``pack``; the grader reads it the same way)
 PACKED = 8  # a list shorter than this stays JSON
+DEEPEST = 32  # containers nested deeper in an answer travel as null (ours nest 4 deep)
+LITTLE = sys.byteorder == 'little'
+#: An exact builtin a subclass of it is copied to, by the builtin's own C method: a numpy
+#: float64 is its float, a str subclass its text, without calling a method of the subclass's.
+COPIES = ((float, float.__float__), (int, int.__index__), (str, str.__str__))
+_KEYS = (str, int, float, bool)  # what a JSON object's key may be made of (``plain``'s keys)
+
+
+def message(fields):
+    """An answer as it travels: ``plain`` data, its ``result``'s lists of floats packed.  The
+    guard's hook calls this on its private copy of this module's functions (``guard.install``),
+    as it seals: nothing of the submission's runs between the two."""
+    fields = plain(fields)
+    result = fields.get('result')
+    if type(result) is dict:
+        fields['result'] = pack(result)
+    return fields
+
+
+def plain(x, depth=0):
+    """``x`` rebuilt of exact JSON types (str, float, int, bool, None, list, dict),
+    reading only through C: a subclass of a number or a string is copied to its builtin, and
+    anything else (a dict subclass, whose ``items()`` the JSON encoder would call; a container
+    nested over ``DEEPEST``) is ``None``.  What the submission made is thus never asked
+    anything (an ``__eq__``, ``__class__`` or ``items()`` of its own) while an answer is sealed."""
+    kind = type(x)
+    if kind is float or kind is str or kind is int or kind is bool or x is None:
+        return x
+    if depth >= DEEPEST:
+        return None
+    if kind is list or kind is tuple:
+        return [plain(v, depth + 1) for v in x]
+    if kind is dict:
+        keys = [(plain(k, DEEPEST), v) for k, v in x.items()]
+        return {k: plain(v, depth + 1) for k, v in keys if type(k) in _KEYS}
+    for base, copy in COPIES:
+        if issubclass(kind, base):
+            return copy(x)
+    return None
+
+
+OUTPUT_CAP = 8192  # bytes of what the submission printed kept per answer
+
+
+def taken(kept, dropped):
+    """What the submission printed since the last answer, from the capture's own ``bytearray``
+    and its ``array`` counting bytes beyond ``OUTPUT_CAP`` (``serve.CappedBytes``), which
+    are emptied.  Only their C methods run: no stream method the submission could replace."""
+    more = dropped[0] + max(0, len(kept) - OUTPUT_CAP)
+    text = kept[:OUTPUT_CAP].decode('utf-8', 'replace')
+    if more:
+        text += f'\n[... {more} more bytes not kept]'
+    del kept[:]
+    dropped[0] = 0
+    return text
 
 
 def pack(result):
@@ -89,9 +145,9 @@ def pack(result):
 
 def _doubles(floats):
     packed = array('d', floats)
-    if sys.byteorder != 'little':
+    if not LITTLE:
         packed.byteswap()
-    return binascii.b2a_base64(packed.tobytes(), newline=False).decode('ascii')
+    return b2a_base64(packed.tobytes(), newline=False).decode('ascii')
 
 
 def unpack(text, most):
@@ -100,14 +156,14 @@ def unpack(text, most):
     if type(text) is not str or len(text) > (most * 8 + 2) // 3 * 4:
         raise ValueError('is not packed doubles, or more of them than asked for')
     try:
-        data = binascii.a2b_base64(text, strict_mode=True)
-    except binascii.Error:
+        data = a2b_base64(text, strict_mode=True)
+    except Base64Error:
         raise ValueError('is not base64') from None
     if len(data) % 8:
         raise ValueError('is not a whole number of doubles')
     floats = array('d')
     floats.frombytes(data)
-    if sys.byteorder != 'little':
+    if not LITTLE:
         floats.byteswap()
     return floats.tolist()
 

@@ -11,20 +11,23 @@ import resource
 import site
 import sys
 import time
+from array import array
 
 from . import guard, identity, landlock, protocol, tasks
 from .execute import Backend
 from .load import LoadError, load, methods
-
-OUTPUT_CAP = 8192
+from .protocol import OUTPUT_CAP
 
 
 class CappedBytes(io.RawIOBase):
     """Keeps the first ``OUTPUT_CAP`` bytes written and counts the rest; no file descriptor
-    (``fileno()`` raises ``io.UnsupportedOperation``, as Jupyter's streams do)."""
+    (``fileno()`` raises ``io.UnsupportedOperation``, as Jupyter's streams do).  Both are C
+    objects (a ``bytearray``, an ``array`` of one count) that the guard reads into every answer
+    as it seals it (``protocol.taken``): the submission can replace this stream's methods, never
+    what that read runs."""
 
     def __init__(self):
-        self.kept, self.dropped = bytearray(), 0
+        self.kept, self.dropped = bytearray(), array('Q', [0])
 
     def writable(self):
         return True
@@ -33,7 +36,7 @@ class CappedBytes(io.RawIOBase):
         room = OUTPUT_CAP - len(self.kept)
         if room > 0:
             self.kept += bytes(b[:room])
-        self.dropped += max(0, len(b) - max(room, 0))
+        self.dropped[0] += max(0, len(b) - max(room, 0))
         return len(b)
 
 
@@ -51,12 +54,7 @@ class Capture(io.TextIOWrapper):
             self.flush()
         except (ValueError, OSError):  # closed by the submission
             pass
-        raw = self.buffer
-        text = raw.kept.decode('utf-8', 'replace')
-        if raw.dropped:
-            text += f'\n[... {raw.dropped} more bytes not kept]'
-        raw.kept, raw.dropped = bytearray(), 0
-        return text
+        return protocol.taken(self.buffer.kept, self.buffer.dropped)
 
 
 LIMITS = {'memory': resource.RLIMIT_AS, 'cpu_seconds': resource.RLIMIT_CPU,
@@ -80,22 +78,24 @@ def serve(rfd, wfd):
     Everything the loop calls is bound here, before the submission loads: replacing an
     attribute of this module (``run_graph``) or another changes nothing it runs, and changing
     what those functions call is seen by the guard (``guard.py``)."""
-    asked, audit, install, seed, sending, pack = (protocol.asked, sys.audit, guard.install,
-                                                  random.seed, guard.SEND, protocol.pack)
+    asked, audit, install, seed, sending = (protocol.asked, sys.audit, guard.install,
+                                            random.seed, guard.SEND)
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
     hello = asked(rfd)
     _keep_to_self(rfd, wfd)
+    capture = Capture()
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
-            _stdlib())
+            _stdlib(), (capture.buffer.kept, capture.buffer.dropped))
     for name in [n for n in sys.modules if n == __package__ or n.startswith(__package__ + '.')]:
         del sys.modules[name]  # not there to be named: `import mgworker` loads a copy of its own
-    capture = Capture()
     sys.stdout = sys.stderr = capture
     sys.stdin = io.StringIO()
 
     def reply(**fields):
-        audit(sending, dict(fields, output=capture.take()))
+        """Hand an answer to the guard as it is: the guard adds what was printed and makes it
+        plain data as it seals it, so nothing the submission reaches runs in between."""
+        audit(sending, fields)
 
     limit(hello.get('limits', {}))
     fence = hello.get('landlock')
@@ -136,7 +136,7 @@ def serve(rfd, wfd):
             seed(hello.get('seed', 0))
             renumber(hello.get('seed', 0), item.get('order', 0))
             result = run(request['task'], item, classes, backend, loaded.own)
-            reply(id=request['id'], item=k, result=pack(result))
+            reply(id=request['id'], item=k, result=result)
         reply(id=request['id'], done=True)
 
 
