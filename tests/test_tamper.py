@@ -89,7 +89,8 @@ DOORS = {
     # code of the submission's run inside the guard's hook (which then watches nothing on this
     # thread) by each door the hook had: a str subclass's startswith (the open route's path),
     # os.fspath (os.path.normpath calls it), an event raised with an object whose __getattr__
-    # or __class__ (isinstance) is the submission's
+    # or __class__ (isinstance) is the submission's, a key whose __eq__ is
+    # (changed() looked a name up in a module's dict)
     'hook_str_subclass': '''
         class _Path(str):
             startswith = _seize
@@ -116,6 +117,18 @@ DOORS = {
         class _Path:
             __class__ = property(_seize)
         sys.audit('open', _Path(), 'r', 0)
+        ''',
+    'hook_key_collision': '''
+        import json
+
+        class _Key:  # looked up before json's own 'dumps' as the guard compares namespaces
+            def __hash__(self):
+                return hash('dumps')
+            __eq__ = _seize
+        _dumps = json.dumps
+        del json.dumps
+        vars(json)[_Key()] = None
+        json.dumps = _dumps
         ''',
     # a module attribute the worker looked up as it packed an answer's long lists of floats
     # (protocol._doubles: binascii.b2a_base64), in no snapshot of the guard's
