@@ -393,7 +393,11 @@ GRADER_READS = {
     'locked.zip': ([('engine.ipynb', _ipynb(hostile_engine('')))],
                    "locked.zip is not a readable zip file (File <ZipInfo filename='engine.ipynb' "),
     'bomb.zip': ([(f'{n}.ipynb', _ipynb(hostile_engine(''))) for n in range(3)],
-                 'bomb.zip is too large to grade (over 10000 files or 200 MB unpacked).')}
+                 'bomb.zip is too large to grade (over 10000 files or 200 MB unpacked).'),
+    # a file 1500 folders down: unpacked by os.makedirs, which recursed past Python's limit
+    'deep.zip': ([('engine.py', hostile_engine('')), ('d/' * 1500 + 'x.py', 'x = 1\n')],
+                 'deep.zip nests folders more than 64 deep: submit the folder that holds your '
+                 'code, its files at most 64 folders down.')}
 
 
 def _grader_reads(folder):

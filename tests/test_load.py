@@ -1,12 +1,15 @@
 """Loading: notebooks run as Jupyter runs them, zips unpack safely, a hanging cell costs its limit."""
 import io
+import os
 import sys
 import json
 import zipfile
 
 import pytest
 
-from conftest import ROOT, SUBMISSIONS
+from conftest import ROOT, SUBMISSIONS, in_process
+from engines import hostile_engine
+from micrograde.load import tree
 from micrograde.load.cells import transform
 from micrograde.worker.load import LoadError, methods, notebooks
 from micrograde.worker.load.archives import extract
@@ -562,3 +565,48 @@ def test_a_zip_listing_more_entries_than_allowed_is_refused_before_they_are_read
     with pytest.raises(LoadError, match=r'many.zip is too large to grade \(over 10000 files'):
         archives.extract(str(path), tmp_path / 'x')
     assert notebook_cells(str(path)) == {} and read == []
+
+
+def _deep(folder, depth=1500):
+    """A folder ``depth`` deep under ``folder``, made a level at a time (its path may be longer
+    than a system call takes)."""
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        for _ in range(depth):
+            os.mkdir('d')
+            os.chdir('d')
+        with open('x.py', 'w') as f:
+            f.write('x = 1\n')
+    finally:
+        os.chdir(here)
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_folder_nested_too_deep_is_refused_with_a_load_error(via, tmp_path):
+    """A submission folder 1500 deep: the grader's removal of its copy recursed past Python's
+    limit ("micrograde itself failed ... RecursionError"); now refused before it is copied."""
+    sub = tmp_path / 'class' / 'deep'
+    sub.mkdir(parents=True)
+    (sub / 'engine.py').write_text(hostile_engine())
+    _deep(sub)
+    out = tmp_path / 'out'
+    try:
+        if via == 'grade':
+            in_process('grade', sub, '--profile', 'quick', '--out', out)
+        else:
+            in_process('batch', sub.parent, '--profile', 'quick', '--out', out, '-j', '2')
+            out = out / 'deep'
+    finally:
+        tree.remove(sub)  # pytest's own clean-up of old temporary folders is shutil.rmtree
+    load = json.loads((out / 'report.json').read_text())['checks'][0]
+    assert load['id'] == 'load' and load['status'] == 'failed', load
+    assert load['message'].startswith('deep nests folders more than 64 deep'), load['message']
+
+
+def test_a_scratch_folder_deeper_than_pythons_recursion_is_removed(tmp_path):
+    """What a worker leaves in its scratch (landlock and process levels write it on the host):
+    shutil.rmtree raised RecursionError, which ignore_errors lets through."""
+    _deep(tmp_path, depth=sys.getrecursionlimit() + 200)
+    tree.remove(tmp_path)
+    assert not tmp_path.exists()

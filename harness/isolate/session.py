@@ -8,7 +8,6 @@ protocol is not replaced, and nothing more is asked of the submission (``Session
 import os
 import secrets
 import select
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -17,6 +16,7 @@ import time
 
 from micrograde.isolate import sandbox
 from micrograde.isolate.answers import INTERFERED, Lost, Loaded, Strikes, Violation, answer, lost
+from micrograde.load import tree
 from micrograde.load.cells import notebook_cells
 from micrograde.model.errors import WorkerError
 from micrograde.model.results import Isolation
@@ -180,7 +180,7 @@ class DirectWorker(Worker):
         except BaseException:  # a refused copy: nothing of this worker stays behind
             for fd in (*fds, self.to_worker, self.from_worker):
                 os.close(fd)
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            tree.remove(self.scratch)
             raise
         if level != 'bubblewrap':
             sandbox.become_subreaper()
@@ -210,7 +210,7 @@ class DirectWorker(Worker):
                 self.status = self.proc.wait()
             sandbox.stop(self.proc, self.uid, subreaper=self.level != 'bubblewrap')
             if self.scratch:
-                shutil.rmtree(self.scratch, ignore_errors=True)
+                tree.remove(self.scratch)
         return self.status
 
 

@@ -7,10 +7,12 @@ to ``/etc/shadow``, ``/proc/self/mem`` or a fifo is refused before anything open
 """
 import enum
 import os
+import shutil
 import stat
+import subprocess
 from typing import NamedTuple
 
-from micrograde.worker.load.archives import ZIP_FILES, ZIP_LIMIT
+from micrograde.worker.load.archives import MAX_DEPTH, ZIP_FILES, ZIP_LIMIT, too_deep
 from micrograde.worker.load.errors import LoadError
 
 #: A folder may hold what a zip may unpack to: one limit for both.
@@ -41,7 +43,8 @@ def walk(path):
     """Every entry of the submission at ``path`` (itself first, folders before what they hold,
     names sorted), from ``lstat`` alone.  Raises ``LoadError`` for what a submission may not
     hold: a device, fifo or socket, a link to ``/proc``, ``/sys`` or ``/dev``, a hard link to a
-    file only its owner may read, more than ``MAX_FILES`` entries or ``MAX_BYTES`` bytes; and
+    file only its owner may read, more than ``MAX_FILES`` entries or ``MAX_BYTES`` bytes, an
+    entry more than ``MAX_DEPTH`` folders down; and
     for a submission that is itself a link (the grader would read what it points to)."""
     name = os.path.basename(os.path.abspath(path))
     entries, total, todo = [], 0, ['']
@@ -53,6 +56,8 @@ def walk(path):
             target = os.readlink(full) if stat.S_ISLNK(st.st_mode) else ''
         except OSError as e:
             raise LoadError(f'{shown(rel or name)} could not be read ({e.strerror}).') from None
+        if rel.count(os.sep) >= MAX_DEPTH:
+            raise too_deep(shown(name))
         entry = _entry(rel, name, full, st, target)
         entries.append(entry)
         total += st.st_size if entry.kind is Kind.FILE else 0
@@ -143,3 +148,19 @@ def copy(src, target, group=None):
                if not (os.path.realpath(link) + '/').startswith(root + '/')]
     for link in leaving:  # through another link (``b -> .``, ``c -> b/..``): out as well
         os.unlink(link)
+
+
+def remove(path):
+    """Delete a scratch folder and whatever a submission left in it, errors ignored.
+    ``shutil.rmtree`` recurses once per folder level, and a worker may nest its scratch deeper
+    than Python's recursion limit (``RecursionError``, which ``ignore_errors`` lets through):
+    such a tree is left to ``rm``, which walks it by descriptors, never through a link."""
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except RecursionError:
+        subprocess.run(['rm', '-rf', '--one-file-system', '--', str(path)], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+                       timeout=REMOVE_TIMEOUT)
+
+
+REMOVE_TIMEOUT = 120.0  # seconds for rm: a scratch folder is bounded by the worker's disk limit

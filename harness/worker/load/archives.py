@@ -7,6 +7,10 @@ from .formats import holds
 
 ZIP_LIMIT = 200 * 2**20
 ZIP_FILES = 10_000
+#: Folders a submission (a folder or a zip) may nest: what walks it recursively (os.walk,
+#: shutil.rmtree, os.makedirs) then stays far from Python's recursion limit (a folder 1500 deep
+#: was a grader's RecursionError); learners' projects nest a few.
+MAX_DEPTH = 64
 
 
 def opened(path, name):
@@ -55,7 +59,14 @@ def unpacked(z, name):
     infos = [i for i in z.infolist() if not _junk(i.filename)]
     if len(infos) > ZIP_FILES or sum(i.file_size for i in infos) > ZIP_LIMIT:
         raise _too_large(name)
+    if any(i.filename.replace('\\', '/').strip('/').count('/') > MAX_DEPTH for i in infos):
+        raise too_deep(name)
     return infos
+
+
+def too_deep(name):
+    return LoadError(f'{name} nests folders more than {MAX_DEPTH} deep: submit the folder that '
+                     f'holds your code, its files at most {MAX_DEPTH} folders down.')
 
 
 def _too_large(name):
