@@ -135,6 +135,36 @@ def test_the_worker_packs_long_lists_of_floats_only():
     assert answer({'nonce': 'n', 'id': 1, 'done': True, 'output': ''}, 'graph', [GRAPH], 1, 1) is None
 
 
+def test_an_answer_is_made_plain_data_without_asking_the_submissions_objects_anything():
+    """What the guard seals (``protocol.message``, in its hook): a subclass of a number or a
+    string is its builtin, read in C; any other object is null; none of their methods runs
+    (run there, the submission's code would reach the hook's state)."""
+    class Loud(type):
+        def __hash__(cls):
+            raise AssertionError('hashed')
+
+        def __eq__(cls, other):
+            raise AssertionError('compared')
+
+    class Number(float, metaclass=Loud):
+        def __float__(self):
+            raise AssertionError('__float__')
+
+    class Text(str):
+        def __str__(self):
+            raise AssertionError('__str__')
+
+    class Table(dict):
+        def items(self):
+            raise AssertionError('items')
+
+    sent = protocol.message({'id': 1, 'result': {'values': [Number(0.5)] * 8, 'grads': [Number(1)],
+                                                  'name': Text('x'), 'odd': Table(a=1)}})
+    assert sent == {'id': 1, 'result': {'values': packed(*[0.5] * 8), 'grads': [1.0], 'name': 'x',
+                                        'odd': None}}
+    assert type(sent['result']['name']) is str and type(sent['result']['grads'][0]) is float
+
+
 @pytest.mark.parametrize('message, k', [
     ({'nonce': 'n', 'id': 1, 'done': True, 'output': ''}, 0),  # done before the answer
     (item(GOOD), 1),                                            # more answers than asked

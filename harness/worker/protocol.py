@@ -29,6 +29,7 @@ import time
 from array import array
 from binascii import Error as Base64Error
 from binascii import a2b_base64, b2a_base64
+from marshal import dumps as marshalled
 
 HEADER = struct.Struct('>I')
 MAX_MESSAGE = 64 * 2**20  # a request (a 20 000-node chain is ~1 MB)
@@ -92,7 +93,10 @@ def message(fields):
     """An answer as it travels: ``plain`` data, its ``result``'s lists of floats packed.  The
     guard's hook calls this on its private copy of this module's functions (``guard.install``),
     as it seals: nothing of the submission's runs between the two."""
-    fields = plain(fields)
+    try:  # nearly every answer is plain already: marshal, in C, takes only exact builtins and
+        marshalled(fields)  # C types with a buffer (numpy's float64), which no method of Python's reads
+    except ValueError:
+        fields = plain(fields)
     result = fields.get('result')
     if type(result) is dict:
         fields['result'] = pack(result)
@@ -111,6 +115,8 @@ def plain(x, depth=0):
     if depth >= DEEPEST:
         return None
     if kind is list or kind is tuple:
+        if all(issubclass(type(v), float) for v in x):  # numpy's float64: read in C by array
+            return array('d', x).tolist()
         return [plain(v, depth + 1) for v in x]
     if kind is dict:
         keys = [(plain(k, DEEPEST), v) for k, v in x.items()]
