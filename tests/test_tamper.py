@@ -130,6 +130,28 @@ DOORS = {
         vars(json)[_Key()] = None
         json.dumps = _dumps
         ''',
+    # a collection started inside the hook (any allocation may start one) runs the submission's
+    # gc.callbacks (and its garbage's __del__): from there f_back reaches the hook's state, whose
+    # output reader then rewrites the answer about to be sealed
+    'gc_callback': '''
+        import gc
+
+        def _collected(phase, info):
+            frame = sys._getframe(0)
+            while frame is not None and 'g' not in frame.f_locals:
+                frame = frame.f_back
+            if frame is not None and not hasattr(frame.f_locals['g'].taken, 'forging'):
+                g = frame.f_locals['g']
+                taken = g.taken
+
+                def forging(*args):
+                    hook = sys._getframe(1)
+                    _forge(hook.f_locals.get('fields', {}), hook)
+                    return taken(*args)
+                forging.forging = True
+                g.taken = forging
+        gc.callbacks.append(_collected)
+        ''',
     # a module attribute the worker looked up as it packed an answer's long lists of floats
     # (protocol._doubles: binascii.b2a_base64), in no snapshot of the guard's
     'binascii_packing': '''

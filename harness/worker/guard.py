@@ -44,6 +44,7 @@ with ``TAMPERED_EXIT``, before the route's call returns.  What the hook cannot s
 the README's sandbox section.
 """
 import builtins
+import gc
 import json
 import os
 import pickle
@@ -71,6 +72,7 @@ _PROC = re.compile(r'/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/(mem|fd/(.*))$
 # runs, and the submission may have replaced them
 _open, _fstat, _readlink, _close, _O_PATH = os.open, os.fstat, os.readlink, os.close, os.O_PATH
 _write, _exit, _getframe, _ident = os.write, os._exit, sys._getframe, threading.get_ident
+_gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
 _header, _match, _CodeType = protocol.HEADER.pack, _PROC.match, types.CodeType
 _FSENCODING = sys.getfilesystemencoding()
 #: The objects whose frame a read reaches (``object.__getattr__``): C types, none subclassable.
@@ -366,8 +368,15 @@ def tampered(g, what):
 def hook(g, event, args):
     if event != SEND and event not in g.routes and not event.startswith(CTYPES):
         return
+    # no collection while the hook runs: a collection runs the submission's code (gc.callbacks,
+    # a __del__ or weakref callback of its garbage) wherever it starts, and from inside the hook
+    # that code would reach ``g`` by f_back.  Nothing above allocates what the collector tracks.
+    collecting = _gc_isenabled()
+    _gc_disable()
     thread = _ident()
     if thread in g.busy:  # the hook's own reads raise events too
+        if collecting:
+            _gc_enable()
         return
     g.busy.add(thread)
     try:
@@ -391,6 +400,8 @@ def hook(g, event, args):
             tampered(g, what)
     finally:
         g.busy.discard(thread)
+        if collecting:
+            _gc_enable()
 
 
 def _node(fd):
