@@ -152,6 +152,15 @@ DOORS = {
                 g.taken = forging
         gc.callbacks.append(_collected)
         ''',
+    # a signal handler: handed the frame it interrupts (no event), the guard's hook at times
+    'signal_handler': '''
+        import signal
+
+        def _alarm(signum, frame):
+            _seize()
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
+        ''',
     # a module attribute the worker looked up as it packed an answer's long lists of floats
     # (protocol._doubles: binascii.b2a_base64), in no snapshot of the guard's
     'binascii_packing': '''

@@ -3,11 +3,13 @@
 The first message from the grader says what to load and carries the nonce every answer must
 repeat.
 """
+import _thread
 import ctypes
 import io
 import os
 import random
 import resource
+import signal
 import site
 import sys
 import time
@@ -15,7 +17,7 @@ from array import array
 
 from . import guard, identity, landlock, protocol, tasks
 from .execute import Backend
-from .load import LoadError, load, methods
+from .load import LoadError, kernel, load, methods
 from .protocol import OUTPUT_CAP
 
 
@@ -73,7 +75,56 @@ def limit(limits):
 
 
 def serve(rfd, wfd):
-    """Load the submission the grader names, then answer its requests until it hangs up.
+    """Load the submission the grader names, then answer its requests until it hangs up: all on
+    a thread of its own, while this one (the main thread) waits.  Python runs a signal handler
+    on the main thread only, handing it the frame it interrupted (the guard's hook, holding its
+    key, at any moment), and lets only the main thread set one: the submission, on another,
+    cannot.  The resource limits and the fence are set here first: a thread starts under them."""
+    hello = protocol.asked(rfd)
+    _keep_to_self(rfd, wfd)
+    limit(hello.get('limits', {}))
+    fence, unfenced = hello.get('landlock'), None
+    if fence:
+        try:
+            landlock.restrict(fence['read'], fence['write'])
+        except OSError as e:  # never run the submission less fenced than the report says
+            unfenced = f'the sandbox could not be set up: {e}'
+    signal.signal(signal.SIGALRM, kernel.interrupt)  # a notebook cell's time limit
+    signal.signal = _unset  # what the submission calls: off the main thread Python's raises
+    _thread.stack_size(_stack())
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def thread():
+        try:
+            _serve(rfd, wfd, hello, unfenced)
+        finally:
+            done.release()
+    _thread.start_new_thread(thread, ())
+    while True:
+        try:
+            done.acquire()
+            return
+        except BaseException:  # _thread.interrupt_main(): this thread only waits
+            continue
+
+
+def _unset(signalnum, handler):
+    """``signal.signal`` as the submission finds it: no handler is set (off the main thread,
+    Python's own raises ValueError), and a learner's Ctrl-C or timeout handler is no error: the
+    grader limits time itself.  Returns the handler in place, as Python's does."""
+    return signal.getsignal(signalnum)
+
+
+def _stack():
+    """The submission's thread's stack: as deep as the main thread's may grow (its limit), from
+    8 to 256 MiB."""
+    soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    return 256 << 20 if soft == resource.RLIM_INFINITY else max(8 << 20, min(soft, 256 << 20))
+
+
+def _serve(rfd, wfd, hello, unfenced):
+    """The serve loop.
 
     Everything the loop calls is bound here, before the submission loads: replacing an
     attribute of this module (``run_graph``) or another changes nothing it runs, and changing
@@ -82,8 +133,6 @@ def serve(rfd, wfd):
                                             random.seed, guard.SEND)
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
-    hello = asked(rfd)
-    _keep_to_self(rfd, wfd)
     capture = Capture()
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
             _stdlib(), (capture.buffer.kept, capture.buffer.dropped))
@@ -97,13 +146,8 @@ def serve(rfd, wfd):
         plain data as it seals it, so nothing the submission reaches runs in between."""
         audit(sending, fields)
 
-    limit(hello.get('limits', {}))
-    fence = hello.get('landlock')
-    if fence:
-        try:
-            landlock.restrict(fence['read'], fence['write'])
-        except OSError as e:  # never run the submission less fenced than the report says
-            return reply(type='loaded', error=f'the sandbox could not be set up: {e}')
+    if unfenced:
+        return reply(type='loaded', error=unfenced)
     site.setquit()  # started without ``site`` (no site folders): keep exit(), quit(), help()
     site.sethelper()
     seed(hello.get('seed', 0))

@@ -39,6 +39,10 @@ def explain(e, label, filename=None, root=None, answer_keys=()):
     if isinstance(e, ConnectionError) or type(e).__module__ in _NETWORK:
         return (f'{type(e).__name__}: {text(e)} while loading{at}: grading has no network; ship '
                 f'what the submission downloads (a data file it reads) beside it.')
+    if isinstance(e, ValueError) and 'signal only works in main thread' in str(e):
+        return (f'the submission sets a signal handler while loading{at}: grading runs it off '
+                f"Python's main thread, where no handler can be set; remove the signal.signal "
+                f'call (the grader limits time itself).')
     if isinstance(e, CellTimeout):
         return f'loading ran past its time limit{at}.'
     return f'{type(e).__name__}: {text(e)} while loading{at}.'

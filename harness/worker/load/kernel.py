@@ -8,11 +8,14 @@ the cell that should have defined it); a failing import does not stop the statem
 each cell has a time limit.
 """
 import __future__
+import _thread
 import ast
+import ctypes
 import linecache
 import re
 import signal
 import sys
+import threading
 from collections import namedtuple
 
 from .errors import CellTimeout, LoadError, explain, newer_python, text
@@ -63,36 +66,39 @@ class Kernel:
                              source)
             return
         before = {k: id(v) for k, v in self.ns.items() if isinstance(v, type)}
-        previous = signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, cell_timeout)
+        limit = _arm(cell_timeout)
         try:
-            for stmt in tree.body:
-                if self._answer_key(number, stmt, source):
-                    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                        continue
-                    break
-                code = self.compile(ast.Module([stmt], []), filename)
-                try:
-                    exec(code, self.ns)
-                    self._defined(stmt)
-                except ImportError as e:
-                    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                        self._import_failed(f'cell {number}, line {stmt.lineno}', stmt, e)
-                        continue
-                    raise
+            try:
+                self._statements(number, tree, source, filename)
+            finally:
+                _disarm(limit)
         except CellTimeout:
+            _disarm(limit)  # again: the limit may have been raised as the first call began
             self.loaded.fail(f'cell {number}', f'ran past its {cell_timeout:.3g} s limit; the rest '
                              f'of the cell was skipped.', source)
         except BaseException as e:
             if isinstance(e, SystemExit):
                 raise LoadError(explain(e, f'cell {number}', filename)) from None
             self.loaded.fail(f'cell {number}', explain(e, f'cell {number}', filename), source)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
         for name, obj in self.ns.items():  # classes the cell defined (not imported)
             if isinstance(obj, type) and before.get(name) != id(obj) and obj.__module__ == '__main__':
                 self.loaded.origins[id(obj)] = f'cell {number}, line {_class_line(tree, name)}'
+
+    def _statements(self, number, tree, source, filename):
+        for stmt in tree.body:
+            if self._answer_key(number, stmt, source):
+                if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                    continue
+                break
+            code = self.compile(ast.Module([stmt], []), filename)
+            try:
+                exec(code, self.ns)
+                self._defined(stmt)
+            except ImportError as e:
+                if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                    self._import_failed(f'cell {number}, line {stmt.lineno}', stmt, e)
+                    continue
+                raise
 
     def _defined(self, stmt):
         """Hand the loader's ``number`` each class ``stmt`` defined, or imported from the
@@ -211,6 +217,47 @@ class Output(list):
     @property
     def l(self):  # noqa: E743
         return []
+
+
+def _arm(seconds):
+    """Start a cell's time limit: SIGALRM raises ``CellTimeout`` in the cell.  On the main
+    thread by a handler of its own.  The worker runs the submission on another thread (Python
+    lets only the main thread set a signal handler, and hands a handler the frame it
+    interrupted: the guard's, had the submission set one); there the main thread's
+    ``interrupt`` raises it in this one.  Returns what ``_disarm`` restores."""
+    previous = None
+    if _thread.get_ident() == threading.main_thread().ident:
+        previous = signal.signal(signal.SIGALRM, _alarm) or signal.SIG_DFL
+    else:
+        _ARMED[0] = _thread.get_ident()
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    return previous
+
+
+def _disarm(previous):
+    """End a cell's time limit (twice is as once).  A limit raised in this thread as the cell
+    ended is raised as this is called, or in it: its caller takes it as the cell's."""
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    if previous is not None:
+        signal.signal(signal.SIGALRM, previous)
+    with _ARMING:
+        _ARMED[0] = None
+
+
+#: The thread a cell's time limit interrupts now (``None``: none), and the lock that keeps
+#: ``interrupt`` from sending one once the cell has ended.  A list: the worker's guard takes a
+#: module's dicts for tables that must not change.
+_ARMED, _ARMING = [None], threading.Lock()
+_SEND = ctypes.pythonapi.PyThreadState_SetAsyncExc
+_SEND.argtypes = (ctypes.c_ulong, ctypes.py_object)
+
+
+def interrupt(signum, frame):
+    """The worker's main thread's SIGALRM handler: a cell's time limit, raised in the thread
+    that runs the cell."""
+    with _ARMING:
+        if _ARMED[0] is not None:
+            _SEND(_ARMED[0], CellTimeout)
 
 
 def _alarm(signum, frame):
