@@ -38,7 +38,6 @@ def test_thorough_finds_and_names_a_bug_only_boundary_inputs_reveal(tmp_path):
     assert '.tanh()' in code and len(fuzz['counterexample']['graph']['nodes']) <= 2
     leaf = fuzz['counterexample']['graph']['inputs'][0][1]
     assert leaf >= 30, code  # shrunk by Hypothesis to an input just past the bug's branch
-    assert not os.path.exists(tmp_path / '.hypothesis')
 
 
 class Saturated(Value):
@@ -64,6 +63,35 @@ def test_the_search_is_the_same_for_the_same_seed_and_keeps_no_database(tmp_path
     assert (first.trial.graph, first.ran) == (again.trial.graph, again.ran)
     assert [n.op for n in first.trial.graph.nodes][:1] == ['tanh']
     assert not any(tmp_path.iterdir())  # no example database on disk
+
+
+SEARCH = """
+import hashlib, sys
+from micrograde.checks.trials import Trial
+from micrograde.fuzz import search
+from micrograde.oracle.oracles import run_reference
+if sys.argv[1:]:
+    import literals  # a module of the working directory, as a course's conftest is
+drawn = []
+
+def run(graph):
+    drawn.append(graph.to_json())
+    return Trial(graph, run_reference(graph), run_reference(graph), None)
+search.search(run, frozenset({'add', 'mul', 'mul_const', 'tanh', 'exp', 'log'}), 3, 100, 8, 10.0)
+print(hashlib.sha256('\\n'.join(drawn).encode()).hexdigest())
+"""
+
+
+def test_the_search_follows_the_seed_alone_and_writes_no_file(tmp_path):
+    """Hypothesis draws literals mined from the modules a process loaded (here a course
+    repository's module) and caches them in .hypothesis/: the search uses none of them."""
+    (tmp_path / 'literals.py').write_text('X = [31, 47, 2, 3, 5, 299.0, 17.5, -41.0, 0.001]\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith('HYPOTHESIS')}
+    drawn = [subprocess.run([sys.executable, '-c', SEARCH, *extra], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300, check=True).stdout
+             for extra in ([], ['literals'])]
+    assert drawn[0] == drawn[1] and len(drawn[0]) == 65, drawn
+    assert {p.name for p in tmp_path.iterdir()} <= {'__pycache__', 'literals.py'}  # no .hypothesis
 
 
 def _readme_example():

@@ -3,19 +3,23 @@ engine's ops from boundary inputs (0, -0.0, tiny and huge magnitudes, integers; 
 repeated as the corpus repeats them), each is run on the submission and judged by the same
 oracles as the corpus, and Hypothesis shrinks the first failure itself.
 
-Derandomized by the seed (``find``'s ``random``), with no example database on disk, so a report
-is the same on every machine; the shrinking time budget is the profile's ``shrink_seconds``,
+Derandomized by the seed (``find``'s ``random``), with no example database on disk and none of
+the constants Hypothesis mines from the source of the process's modules (``_unmined``), so a
+report is the same on every machine and surface and the search writes no file; the shrinking time budget is the profile's ``shrink_seconds``,
 after which no more candidates run (a report that hits it may differ from run to run).  Imported
 by the thorough profile only: Hypothesis costs about as much as torch to import, and its graphs
 are not in the shipped store (torch answers them, then the cache).
 """
+import contextlib
 import math
 import random
 import time
 from dataclasses import dataclass
+from unittest import mock
 
 from hypothesis import HealthCheck, Phase, Verbosity, find, settings
 from hypothesis.errors import HypothesisException
+from hypothesis.internal.conjecture import providers
 
 from micrograde.fuzz.strategies import graphs, leaves
 
@@ -50,12 +54,28 @@ def search(run, ops, seed, examples, max_nodes, seconds):
                      phases=(Phase.generate, Phase.shrink), verbosity=Verbosity.quiet,
                      suppress_health_check=list(HealthCheck))
     try:
-        smallest = find(strategy, fails, settings=rules,
-                        random=random.Random(f'micrograde-search:{seed}'))
+        with _unmined():
+            smallest = find(strategy, fails, settings=rules,
+                            random=random.Random(f'micrograde-search:{seed}'))
         found.trial = failing[smallest]
     except HypothesisException:  # nothing failed, or the engine answers differently each time
         found.trial = min(failing.values(), key=_size, default=None)
     return found
+
+
+def _unmined():
+    """Hypothesis (6.131+) sometimes draws a literal found in the source of any module loaded
+    that is not installed in site-packages (an editable install of the grader, a course's
+    conftest) and caches each module's literals in ``.hypothesis/constants`` in the working
+    directory: the graphs drawn would follow what the process imported and the search would
+    leave files. No setting turns it off (HypothesisWorks/hypothesis#4627): none are mined here."""
+    stack = contextlib.ExitStack()
+    if hasattr(providers, '_get_local_constants'):  # else a Hypothesis from before it mined them
+        stack.enter_context(mock.patch.object(providers, '_get_local_constants', providers.Constants))
+        # its cache of the constants each draw may use, which may hold some mined before
+        stack.enter_context(mock.patch.object(providers, 'CONSTANTS_CACHE',
+                                              type(providers.CONSTANTS_CACHE)(1024)))
+    return stack
 
 
 def _size(trial):
