@@ -3,6 +3,7 @@
 detect non-determinism."""
 import functools
 import hashlib
+from dataclasses import dataclass
 
 from micrograde.oracle import oracle_store, oracles
 from micrograde.fuzz import shrink
@@ -86,9 +87,14 @@ def reported(ctx, minimal, lead, how, wrong, trusted=None):
     """A failure: the smallest graph found, re-run for non-determinism and explained;
     ``trusted``: the ops never blamed (default: those whose own checks pass)."""
     trusted = ctx.trusted() if trusted is None else trusted
+    found = _explain(minimal, trusted)
+    if found.code == Code.GRADIENTS_DISAGREE and (single := alone(ctx.session, minimal)):
+        # an op wrong only on the values it had here (its own check tried others): named by
+        # the graph of it alone, where no other op can be the culprit
+        how += f'; its node `{minimal.graph.expression(single.origin)}` is wrong by itself'
+        minimal, trusted = single.trial, frozenset()
+        found = _explain(minimal, trusted)
     flaky = rerun_differs(ctx.session, minimal, ctx.budget.reruns)
-    found = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch,
-                    minimal.actual.order, trusted)
     diagnosis, named = found.text, misconception(found, minimal.graph, minimal.actual, trusted)
     if flaky:
         diagnosis += f' The result changes with the order of a set: {ORDER}.'
@@ -97,6 +103,28 @@ def reported(ctx, minimal, lead, how, wrong, trusted=None):
     return failed(f'{lead}; smallest found ({len(minimal.graph.nodes)} nodes, {how}): '
                   f'{diagnosis}', diagnosis=diagnosis, counterexample=counterexample(minimal, found),
                   misconception=named, output=''.join(t.actual.output for t in wrong[:3]))
+
+
+def _explain(trial, trusted):
+    return explain(trial.graph, trial.actual, trial.expected, trial.mismatch, trial.actual.order,
+                   trusted)
+
+
+@dataclass
+class Single:
+    """A node of a failing graph that fails by itself: its index there, and its own trial."""
+    origin: int
+    trial: Trial
+
+
+def alone(session, trial):
+    """The first node of ``trial``'s graph that is wrong by itself, on the values its operands
+    had there (``shrink.alone``), or ``None``: every node is right alone."""
+    g = trial.graph
+    nodes = [i for i in g.live() if i >= len(g.inputs)]
+    trials = run_graphs(session, [shrink.alone(g, i, trial.expected.values) for i in nodes],
+                        instrument=True, oracle=functools.partial(oracles.expected, drawn=True))
+    return next((Single(i, t) for i, t in zip(nodes, trials) if t.failed), None)
 
 
 ORDER = ('the result depends on the order a set (e.g. of children) iterates in: a walk over it '

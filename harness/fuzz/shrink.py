@@ -96,6 +96,15 @@ def candidates(g):
     return sorted(found.values(), key=cost)
 
 
+def alone(g, i, values):
+    """Node ``i`` of ``g`` by itself, its operands inputs holding ``values`` (theirs in ``g``)."""
+    node = g.node(i)
+    args = tuple(dict.fromkeys(node.args))
+    return Graph(tuple((NAMES[k], values[a]) for k, a in enumerate(args)),
+                 (Node(node.op, tuple(map(args.index, node.args)), node.const, node.left),),
+                 len(args))
+
+
 def judge(graph, actual):
     """A candidate's failure against the reference engine (``None`` when it passes)."""
     expected = oracles.run_reference(graph)

@@ -1,0 +1,28 @@
+"""A corpus failure no model of backward() explains, where one node is wrong by itself on the
+values it had there (a rule wrong only beyond the inputs its op's own check tried): the report
+names that op's rule, with the graph of that node alone as the counterexample."""
+from conftest import SUBMISSIONS
+from test_fast_feedback import _grade
+
+#: tanh's local derivative replaced by t itself beyond 20: ops.tanh checks |x| <= 2, and the
+#: corpus reaches tanh(27) through a * a * a.
+BEYOND_20 = (SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+    '            self.grad += (1 - t**2) * out.grad\n',
+    '            self.grad += ((1 - t**2) if abs(x) < 20 else t) * out.grad\n', 1)
+
+
+def test_a_rule_wrong_only_beyond_its_own_check_is_named_by_its_node_alone(tmp_path):
+    assert 'abs(x) < 20' in BEYOND_20
+    (tmp_path / 'engine.py').write_text(BEYOND_20)
+    out, report, imported = _grade(tmp_path / 'engine.py', tmp_path, block=True)
+    checks = {c['id']: c for c in report['checks']}
+    assert checks['ops.tanh']['status'] == 'passed'
+    fuzz = checks['fuzz.dags']
+    assert fuzz['status'] == 'failed' and imported == [], fuzz['message']
+    assert fuzz['misconception']['code'] == 'wrong_derivative', fuzz['message']
+    assert fuzz['misconception']['op'] == 'tanh' and fuzz['misconception']['method'] == 'tanh'
+    assert 'the local derivative of tanh is wrong' in fuzz['diagnosis']
+    assert 'is wrong by itself' in fuzz['message']
+    graph = fuzz['counterexample']['graph']
+    assert [n['op'] for n in graph['nodes']] == ['tanh'] and abs(graph['inputs'][0][1]) >= 20
+    assert '.tanh()' in fuzz['counterexample']['code']
