@@ -1,6 +1,7 @@
 """The thorough profile's Hypothesis search: it finds what the corpus cannot reach (boundary
 inputs), names it like any counterexample, and is the same search for the same seed."""
 import os
+import runpy
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ from micrograde.checks.trials import Trial
 from micrograde.diagnose.diagnosis import first_mismatch
 from micrograde.isolate.answers import Failure, GraphResult
 from micrograde.fuzz import search
+from micrograde.fuzz.dags import LECTURE
 from micrograde.fuzz.strategies import Engine
 from micrograde.oracle.oracles import expected, run_reference
 from micrograde.reference import Value
@@ -49,10 +51,44 @@ class Saturated(Value):
         return out
 
 
-def _run(graph):
-    actual = Engine(Saturated).run(graph)
-    want = expected(graph)
-    return Trial(graph, actual, want, first_mismatch(graph, actual, want) if want else None)
+def _runner(cls):
+    engine = Engine(cls)
+
+    def run(graph):
+        actual = engine.run(graph)
+        want = expected(graph)
+        return Trial(graph, actual, want, first_mismatch(graph, actual, want) if want else None)
+    return run
+
+
+_run = _runner(Saturated)
+
+
+class Epsilon(Value):
+    """relu passing no gradient below an epsilon, 1e-3: the corpus's and the ops' own checks
+    keep relu's operands 0.05 away from its kink."""
+
+    def relu(self):
+        out = super().relu()
+        if 0 < self.data < 1e-3:
+            out._backward = lambda: None
+        return out
+
+
+def test_the_search_goes_to_the_edge_of_an_ops_domain():
+    found = search.search(_runner(Epsilon), frozenset({'add', 'mul', 'mul_const', 'relu'}), 0,
+                          300, 8, 10.0)
+    assert found.trial is not None, found.ran
+    (_, x), = found.trial.graph.inputs
+    assert 0 < x < 1e-3 and [n.op for n in found.trial.graph.nodes][0] == 'relu'
+
+
+def test_the_search_fails_no_correct_engine_where_float64_rounds():
+    """The lecture's tanh of a tiny input is off by ~1e-8 relative ((e**2x - 1)/(e**2x + 1)
+    cancels): the wider domains are an input's only, so no log or negative power amplifies it."""
+    lecture = runpy.run_path(str(SUBMISSIONS / 'lecture_engine.py'))['Value']
+    found = search.search(_runner(lecture), LECTURE - {'relu'}, 1, 300, 12, 10.0)
+    assert found.trial is None, found.trial.graph.code()
 
 
 def test_the_search_is_the_same_for_the_same_seed_and_keeps_no_database(tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
 """The thorough profile's search, after the corpus passes: Hypothesis draws graphs over the
 engine's ops from boundary inputs (0, -0.0, tiny and huge magnitudes, integers; operands
-repeated as the corpus repeats them), each is run on the submission and judged by the same
+repeated as the corpus repeats them) and up to the ops' own domains (``dags.EDGES``), each is run on the submission and judged by the same
 oracles as the corpus, and Hypothesis shrinks the first failure itself.
 
 Derandomized by the seed (``find``'s ``random``), with no example database on disk and none of
@@ -49,7 +49,7 @@ def search(run, ops, seed, examples, max_nodes, seconds):
             deadline[0] = -math.inf if lost else min(deadline[0], time.perf_counter() + seconds)
         return trial.failed
 
-    strategy = graphs(ops, max_nodes=max_nodes, leaves=leaves(boundary=True))
+    strategy = graphs(ops, max_nodes=max_nodes, leaves=leaves(boundary=True), edges=True)
     rules = settings(max_examples=examples, database=None, deadline=None,
                      phases=(Phase.generate, Phase.shrink), verbosity=Verbosity.quiet,
                      suppress_health_check=list(HealthCheck))

@@ -9,7 +9,7 @@ learner's engine with pytest and Hypothesis::
     from micrograde.strategies import Engine, LECTURE, graphs, leaves
     from engine import Value  # the learner's
 
-    @given(graphs(ops=LECTURE, leaves=leaves(boundary=True)))
+    @given(graphs(ops=LECTURE, leaves=leaves(boundary=True), edges=True))
     def test_values_and_gradients(graph):
         Engine(Value).check(graph)  # AssertionError: runnable code, what is wrong and where
 
@@ -30,16 +30,23 @@ LARGEST = 300.0
 BOUNDARY = (0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, LARGEST, -LARGEST)
 
 
+#: Decades of small magnitudes, 1e-22 (whose log is still within ``dags.BOUND``) to 1.
+DECADES = range(-22, 1)
+
+
 def leaves(boundary=False):
     """Input values: the corpus's (quarter integers in [-3, 3]), or with ``boundary`` also the
-    boundary values, integers up to ``LARGEST`` and any float within it (Hypothesis favours
-    tiny and huge magnitudes itself)."""
+    boundary values, integers up to ``LARGEST``, any float within it (Hypothesis favours tiny
+    and huge magnitudes itself) and every decade of small magnitudes (an engine's clamp or
+    epsilon, e.g. ``log(max(x, 1e-3))``, is one of them)."""
     corpus = st.integers(-12, 12).map(lambda k: k / 4)
     if not boundary:
         return corpus
     return st.one_of(st.sampled_from(BOUNDARY), corpus,
                      st.integers(-int(LARGEST), int(LARGEST)).map(float),
-                     st.floats(-LARGEST, LARGEST, allow_nan=False, allow_infinity=False))
+                     st.floats(-LARGEST, LARGEST, allow_nan=False, allow_infinity=False),
+                     st.builds(lambda sign, k: sign * 10.0 ** k, st.sampled_from((1.0, -1.0)),
+                               st.integers(DECADES.start, DECADES.stop - 1)))
 
 
 CORPUS_LEAVES = leaves()
@@ -62,11 +69,14 @@ class _Drawn:
 
 
 @st.composite
-def graphs(draw, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True, leaves=None):
+def graphs(draw, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True, leaves=None,
+           edges=False):
     """Random DAGs over the capabilities ``ops`` (``micrograde.worker.ops.FORMS``; ``LECTURE``:
-    the lecture's), inputs from ``leaves`` (default: the corpus's); see ``micrograde.fuzz.dags.build``."""
+    the lecture's), inputs from ``leaves`` (default: the corpus's), operands within the
+    corpus's domains or, with ``edges``, up to the ops' own (``micrograde.fuzz.dags.EDGES``:
+    log and fractional powers of tiny positives, relu next to 0); see ``micrograde.fuzz.dags.build``."""
     chooser = _Drawn(draw, CORPUS_LEAVES if leaves is None else leaves)
-    return build(chooser, tuple(ops), max_inputs, max_nodes, scale_output)
+    return build(chooser, tuple(ops), max_inputs, max_nodes, scale_output, edges)
 
 
 class Engine:
