@@ -11,6 +11,7 @@ from conftest import ROOT, SUBMISSIONS
 from micrograde.checks.trials import Trial
 from micrograde.diagnose.diagnosis import first_mismatch
 from micrograde.isolate.answers import Failure, GraphResult
+from micrograde.model.graph import Graph
 from micrograde.fuzz import search
 from micrograde.fuzz.dags import LECTURE
 from micrograde.fuzz.strategies import Engine
@@ -134,6 +135,25 @@ def _readme_example():
     text = (ROOT / 'README.md').read_text()
     block = text.split('<!-- course-repository example -->\n```python\n', 1)[1]
     return block.split('```', 1)[0]
+
+
+def test_engine_adapts_a_value_with_other_names(tmp_path):
+    """A learner's Scalar keeps its number in .val and backpropagates with backprop(): found as
+    the grader finds them, or named by the course author; a wrong rule still fails."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text().replace('.data', '.val').replace(
+        'def backward(self)', 'def backprop(self)').replace('class Value', 'class Scalar')
+    source = source.replace('Value(', 'Scalar(').replace('isinstance(other, Value)',
+                                                          'isinstance(other, Scalar)')
+    (tmp_path / 'scalar.py').write_text(source)
+    (tmp_path / 'broken.py').write_text(source.replace('(1 - t**2)', '(1 + t**2)'))
+    scalar = runpy.run_path(str(tmp_path / 'scalar.py'))['Scalar']
+    graph = Graph.parse('u = a * b; out = u.tanh() + a', a=0.5, b=-1.5)
+    for engine in (Engine(scalar), Engine(scalar, data='val', backward='backprop')):
+        assert engine.run(graph).grads == run_reference(graph).grads
+        engine.check(graph)
+    broken = runpy.run_path(str(tmp_path / 'broken.py'))['Scalar']
+    with pytest.raises(AssertionError, match='the local derivative of tanh is wrong'):
+        Engine(broken).check(graph)
 
 
 @pytest.mark.parametrize('engine, passes', [('lecture_engine.py', True),

@@ -15,13 +15,17 @@ learner's engine with pytest and Hypothesis::
 
 Imports Hypothesis (about as slow as torch): the quick and standard grades never import this.
 """
+import os
+
 from hypothesis import strategies as st
 
 from micrograde.diagnose.diagnosis import explain, first_mismatch
+from micrograde.fuzz import shrink
 from micrograde.fuzz.dags import ALL_OPS, build
 from micrograde.isolate.answers import GraphResult
 from micrograde.oracle import oracles
 from micrograde.worker.execute import Backend, run_graph
+from micrograde.worker.load.classes import EXPECTED, Found, similar
 
 #: The largest input magnitude drawn: the lecture's tanh, (e**2x - 1)/(e**2x + 1), overflows
 #: beyond 354, which the course accepts; values computed from inputs stay within ``dags.BOUND``.
@@ -82,22 +86,44 @@ def graphs(draw, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True, leav
 class Engine:
     """A Value class run on graphs as the grader's worker runs it, here in this process."""
 
-    def __init__(self, cls):
-        self.backend = Backend(cls)
+    def __init__(self, cls, **names):
+        """Where ``cls`` keeps its number and gradient and how it backpropagates are found as
+        the grader finds them (``.value``, a zero-argument ``backprop()``); ``names`` says so
+        where they are not: ``Engine(Scalar, data='val', grad='g', backward='backprop')``."""
+        found = Found(cls, cls.__name__, 'name')
+        found.similar = similar(cls, EXPECTED['Value'])
+        found.locate(os.path.basename)  # LoadError: no leaf can be built, or it keeps no number
+        self.backend = Backend(cls, attributes={**found.attributes, **names})
 
-    def run(self, graph):
-        """Every entry's data and grad (``micrograde.isolate.answers.GraphResult``), or where it failed."""
-        return GraphResult.parse(run_graph(graph.wire(), self.backend))
+    def run(self, graph, instrument=False):
+        """Every entry's data and grad (``micrograde.isolate.answers.GraphResult``), or where
+        it failed; ``instrument``: also the order the ``_backward`` rules ran in."""
+        return GraphResult.parse(run_graph(graph.wire(), self.backend, instrument=instrument))
 
     def check(self, graph):
         """Raise ``AssertionError`` (runnable code, what is wrong and where) unless the values
         and gradients match the grader's oracles: torch's answer where it ships, else the
-        reference engine's (the grader's suite checks that the two agree); never imports torch."""
+        reference engine's (the grader's suite checks that the two agree); never imports torch.
+        As the grader does, a node wrong by itself on the values it had is shown alone."""
+        found = self._wrong(graph)
+        if found is None:
+            return
+        expected = found[2]
+        nodes = [i for i in graph.live() if i >= len(graph.inputs)]
+        alone = (self._wrong(shrink.alone(graph, i, expected.values))
+                 for i in nodes if len(nodes) > 1)
+        single = next((f for f in alone if f is not None), None)
+        if single is None:
+            raise AssertionError(f'{explain(*found)}\n{graph.code()}')
+        raise AssertionError(f'{explain(*single)}\n{single[0].code()}\nwrong by itself on the '
+                             f'values it had in:\n{graph.code()}')
+
+    def _wrong(self, graph):
+        """``explain``'s arguments where ``graph`` runs wrong, else ``None``."""
         with oracles.offline():
             expected = oracles.expected(graph)
         if expected is None:
-            return
-        actual = self.run(graph)
+            return None
+        actual = self.run(graph, instrument=True)
         mismatch = first_mismatch(graph, actual, expected)
-        if mismatch is not None:
-            raise AssertionError(f'{explain(graph, actual, expected, mismatch)}\n{graph.code()}')
+        return None if mismatch is None else (graph, actual, expected, mismatch, actual.order)
