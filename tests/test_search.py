@@ -13,17 +13,22 @@ from micrograde.diagnose.diagnosis import first_mismatch
 from micrograde.isolate.answers import Failure, GraphResult
 from micrograde.model.graph import Graph
 from micrograde.fuzz import search
-from micrograde.fuzz.dags import LECTURE
+from micrograde.fuzz.dags import ALL_OPS, LECTURE
 from micrograde.fuzz.strategies import Engine
-from micrograde.oracle.oracles import expected, run_reference
+from micrograde.oracle.oracles import agree, expected, run_reference, torch_answer
 from micrograde.reference import Value
 from test_fast_feedback import _grade
 
+
+def tanh_rule(rule):
+    """The lecture's engine with tanh's backward line ``self.grad += rule``."""
+    return (SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+        '            self.grad += (1 - t**2) * out.grad\n', f'            self.grad += {rule}\n', 1)
+
+
 #: The lecture's engine with a bug only large inputs reveal: tanh "saturated" beyond 30 lets the
 #: gradient pass through (it is ~0 there).  The corpus's inputs stay within [-3, 3].
-SATURATED = (SUBMISSIONS / 'lecture_engine.py').read_text().replace(
-    '            self.grad += (1 - t**2) * out.grad\n',
-    '            self.grad += (1 - t**2) * out.grad if x < 30 else out.grad\n', 1)
+SATURATED = tanh_rule('(1 - t**2) * out.grad if x < 30 else out.grad')
 
 
 def test_thorough_finds_and_names_a_bug_only_boundary_inputs_reveal(tmp_path):
@@ -82,6 +87,30 @@ def test_the_search_goes_to_the_edge_of_an_ops_domain():
     assert found.trial is not None, found.ran
     (_, x), = found.trial.graph.inputs
     assert 0 < x < 1e-3 and [n.op for n in found.trial.graph.nodes][0] == 'relu'
+
+
+@pytest.mark.slow  # a thorough grade (~10 s); test_thorough_finds_... runs one in make test
+def test_the_sweep_finds_an_op_wrong_on_tiny_inputs_the_search_missed(tmp_path):
+    """log clamped against log(0): wrong below 1e-3 only; Hypothesis rarely draws log of a
+    tiny input (seed 0 does not), the sweep tries log on every decade."""
+    (tmp_path / 'engine.py').write_text((SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+        'math.log(self.data)', 'math.log(max(self.data, 1e-3))', 1))
+    out, report, imported = _grade(tmp_path / 'engine.py', tmp_path, '--profile', 'thorough')
+    fuzz = {c['id']: c for c in report['checks']}['fuzz.dags']
+    assert fuzz['status'] == 'failed' and 'so do 300 graphs a Hypothesis search' in fuzz['message']
+    assert 'one-node graphs of each op on each boundary input' in fuzz['message']
+    assert fuzz['misconception']['code'] == 'wrong_value' and fuzz['misconception']['op'] == 'log'
+    (_, x), = fuzz['counterexample']['graph']['inputs']
+    assert 0 < x < 1e-3 and '.log()' in fuzz['counterexample']['code']
+
+
+@pytest.mark.parametrize('ops', [ALL_OPS, tuple(set(ALL_OPS) - {'mul_const'})])
+def test_the_reference_engine_answers_the_sweep_as_torch_does(ops):
+    """The sweep is judged by the reference engine (no torch on its 1000 graphs): it must
+    agree with torch on every one, scaled or not."""
+    graphs = search.sweep(frozenset(ops))
+    assert len(graphs) > 1000 and {g.nodes[0].op for g in graphs} >= {'log', 'relu', 'pow'}
+    assert all(agree(torch_answer(g), run_reference(g)) for g in graphs)
 
 
 def test_the_search_fails_no_correct_engine_where_float64_rounds():

@@ -1,7 +1,8 @@
 """The thorough profile's search, after the corpus passes: Hypothesis draws graphs over the
 engine's ops from boundary inputs (0, -0.0, tiny and huge magnitudes, integers; operands
 repeated as the corpus repeats them) and up to the ops' own domains (``dags.EDGES``), each is run on the submission and judged by the same
-oracles as the corpus, and Hypothesis shrinks the first failure itself.
+oracles as the corpus, and Hypothesis shrinks the first failure itself; when it finds none,
+``sweep`` tries each op alone on each boundary input, which a random search meets only by luck.
 
 Derandomized by the seed (``find``'s ``random``), with no example database on disk and none of
 the constants Hypothesis mines from the source of the process's modules (``_unmined``), so a
@@ -21,7 +22,10 @@ from hypothesis import HealthCheck, Phase, Verbosity, find, settings
 from hypothesis.errors import HypothesisException
 from hypothesis.internal.conjecture import providers
 
-from micrograde.fuzz.strategies import graphs, leaves
+from micrograde import reference
+from micrograde.fuzz.dags import ALL_OPS, moves, valid_result, value_of
+from micrograde.fuzz.strategies import BOUNDARY, DECADES, LARGEST, graphs, leaves
+from micrograde.model.graph import Graph, Node
 
 
 @dataclass
@@ -61,6 +65,29 @@ def search(run, ops, seed, examples, max_nodes, seconds):
     except HypothesisException:  # nothing failed, or the engine answers differently each time
         found.trial = min(failing.values(), key=_size, default=None)
     return found
+
+
+#: The sweep's inputs: the boundary values, both signs of every decade, magnitudes up to the
+#: largest drawn.
+SWEPT = tuple(dict.fromkeys(BOUNDARY + tuple(sign * 10.0 ** k for k in DECADES for sign in (1, -1))
+                            + tuple(sign * m for m in (2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0,
+                                                       LARGEST) for sign in (1, -1))))
+
+
+def sweep(ops):
+    """What a random search finds only by luck, ``ops`` one at a time: one-node graphs of each
+    form (with its first number) on each input of ``SWEPT`` within its domain up to ``EDGES``,
+    scaled as the corpus's output is (``a.log()`` of 1e-4, ``a.relu()`` of -5e-324).  A fixed
+    list for any seed: the reference engine answers it, the suite checks torch agrees on all."""
+    scale = 'mul_const' in ops
+    graphs = []
+    for capability in (op for op in ALL_OPS if op in ops):
+        for x in SWEPT:
+            options = moves(capability, [reference.Value(x)], 0, edges=True)[:1]
+            graphs += [Graph((('a', x),), (node, Node('mul', (1,), 2.0)) if scale else (node,),
+                             1 + scale) for node in options
+                       if valid_result(2.0 * value_of(node, [reference.Value(x)]))]
+    return graphs
 
 
 def _unmined():
