@@ -83,7 +83,7 @@ def searched(ctx, ops, corpus_passed):
         if not wrong:
             return passed(f'{corpus_passed}; so do {what}, and {each}')
         return reported(ctx, wrong[0], f'{corpus_passed}; so do {what}, but of {each} '
-                        f'{len(wrong)} are wrong', 'one node: nothing to shrink', wrong,
+                        f'{len(wrong)} are wrong', 'one op on one input: nothing to shrink', wrong,
                         trusted=frozenset())
     how = ('shrunk by Hypothesis' if found.complete else
            f'Hypothesis stopped shrinking (time budget {budget.shrink_seconds:g} s, or a graph '
