@@ -128,13 +128,12 @@ class Single:
 
 
 def alone(session, trial):
-    """The first node of ``trial``'s graph that is wrong by itself, on the values its operands
-    had there (``shrink.alone``), or ``None``: every node is right alone."""
-    g = trial.graph
-    nodes = [i for i in g.live() if i >= len(g.inputs)]
-    trials = run_graphs(session, [shrink.alone(g, i, trial.expected.values) for i in nodes],
-                        instrument=True, oracle=functools.partial(oracles.expected, drawn=True))
-    return next((Single(i, t) for i, t in zip(nodes, trials) if t.failed), None)
+    """The first node of ``trial``'s graph that is wrong by itself (``shrink.alone``), or
+    ``None``: every node is right alone."""
+    singles = shrink.alone(trial.graph, trial.expected.values)
+    trials = run_graphs(session, list(singles.values()), instrument=True,
+                        oracle=functools.partial(oracles.expected, drawn=True))
+    return next((Single(i, t) for i, t in zip(singles, trials) if t.failed), None)
 
 
 ORDER = ('the result depends on the order a set (e.g. of children) iterates in: a walk over it '

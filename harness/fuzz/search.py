@@ -1,13 +1,15 @@
 """The thorough profile's search, after the corpus passes: Hypothesis draws graphs over the
 engine's ops from boundary inputs (0, -0.0, tiny and huge magnitudes, integers; operands
-repeated as the corpus repeats them) and up to the ops' own domains (``dags.EDGES``), each is run on the submission and judged by the same
-oracles as the corpus, and Hypothesis shrinks the first failure itself; when it finds none,
-``sweep`` tries each op alone on each boundary input, which a random search meets only by luck.
+repeated as the corpus repeats them) and up to the ops' own domains (``dags.EDGES``), each is
+run on the submission and judged by the same oracles as the corpus, and Hypothesis shrinks the
+first failure itself; when it finds none, ``sweep`` tries each op alone on each boundary input,
+which a random search meets only by luck.
 
 Derandomized by the seed (``find``'s ``random``), with no example database on disk and none of
 the constants Hypothesis mines from the source of the process's modules (``_unmined``), so a
-report is the same on every machine and surface and the search writes no file; the shrinking time budget is the profile's ``shrink_seconds``,
-after which no more candidates run (a report that hits it may differ from run to run).  Imported
+report is the same on every machine and surface and the search writes no file; the shrinking
+time budget is the profile's ``shrink_seconds``, after which no more candidates run (a report
+that hits it may differ from run to run).  Imported
 by the thorough profile only: Hypothesis costs about as much as torch to import, and its graphs
 are not in the shipped store (torch answers them, then the cache).
 """

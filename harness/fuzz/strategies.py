@@ -108,10 +108,7 @@ class Engine:
         found = self._wrong(graph)
         if found is None:
             return
-        expected = found[2]
-        nodes = [i for i in graph.live() if i >= len(graph.inputs)]
-        alone = (self._wrong(shrink.alone(graph, i, expected.values))
-                 for i in nodes if len(nodes) > 1)
+        alone = (self._wrong(g) for g in shrink.alone(graph, found[2].values).values())
         single = next((f for f in alone if f is not None), None)
         if single is None:
             raise AssertionError(f'{explain(*found)}\n{graph.code()}')
