@@ -189,3 +189,6 @@ def test_values_right_to_float32_precision_are_named_as_such():
     assert text.startswith('values are right to about 7 digits only') and 'float32' in text
     wrong = [v + 0.01 for v in expected.values]  # a real mistake is not a rounding
     assert 'float32' not in diagnosis(graph, GraphResult(values=wrong, grads=list(expected.grads)))
+    # as close, but no float32 holds it (sigmoid clamped at 20, given 21): a wrong value
+    near = [v * (1 - 2e-9) for v in expected.values]
+    assert 'float32' not in diagnosis(graph, GraphResult(values=near, grads=list(expected.grads)))

@@ -1,6 +1,7 @@
 """The thorough profile's Hypothesis search: it finds what the corpus cannot reach (boundary
 inputs), names it like any counterexample, and is the same search for the same seed."""
 import os
+import runpy
 import subprocess
 import sys
 
@@ -10,17 +11,24 @@ from conftest import ROOT, SUBMISSIONS
 from micrograde.checks.trials import Trial
 from micrograde.diagnose.diagnosis import first_mismatch
 from micrograde.isolate.answers import Failure, GraphResult
+from micrograde.model.graph import Graph
 from micrograde.fuzz import search
+from micrograde.fuzz.dags import ALL_OPS, LECTURE
 from micrograde.fuzz.strategies import Engine
-from micrograde.oracle.oracles import expected, run_reference
+from micrograde.oracle.oracles import agree, expected, run_reference, torch_answer
 from micrograde.reference import Value
 from test_fast_feedback import _grade
 
+
+def tanh_rule(rule):
+    """The lecture's engine with tanh's backward line ``self.grad += rule``."""
+    return (SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+        '            self.grad += (1 - t**2) * out.grad\n', f'            self.grad += {rule}\n', 1)
+
+
 #: The lecture's engine with a bug only large inputs reveal: tanh "saturated" beyond 30 lets the
 #: gradient pass through (it is ~0 there).  The corpus's inputs stay within [-3, 3].
-SATURATED = (SUBMISSIONS / 'lecture_engine.py').read_text().replace(
-    '            self.grad += (1 - t**2) * out.grad\n',
-    '            self.grad += (1 - t**2) * out.grad if x < 30 else out.grad\n', 1)
+SATURATED = tanh_rule('(1 - t**2) * out.grad if x < 30 else out.grad')
 
 
 def test_thorough_finds_and_names_a_bug_only_boundary_inputs_reveal(tmp_path):
@@ -38,7 +46,6 @@ def test_thorough_finds_and_names_a_bug_only_boundary_inputs_reveal(tmp_path):
     assert '.tanh()' in code and len(fuzz['counterexample']['graph']['nodes']) <= 2
     leaf = fuzz['counterexample']['graph']['inputs'][0][1]
     assert leaf >= 30, code  # shrunk by Hypothesis to an input just past the bug's branch
-    assert not os.path.exists(tmp_path / '.hypothesis')
 
 
 class Saturated(Value):
@@ -50,10 +57,68 @@ class Saturated(Value):
         return out
 
 
-def _run(graph):
-    actual = Engine(Saturated).run(graph)
-    want = expected(graph)
-    return Trial(graph, actual, want, first_mismatch(graph, actual, want) if want else None)
+def _runner(cls):
+    engine = Engine(cls)
+
+    def run(graph):
+        actual = engine.run(graph)
+        want = expected(graph)
+        return Trial(graph, actual, want, first_mismatch(graph, actual, want) if want else None)
+    return run
+
+
+_run = _runner(Saturated)
+
+
+class Epsilon(Value):
+    """relu passing no gradient below an epsilon, 1e-3: the corpus's and the ops' own checks
+    keep relu's operands 0.05 away from its kink."""
+
+    def relu(self):
+        out = super().relu()
+        if 0 < self.data < 1e-3:
+            out._backward = lambda: None
+        return out
+
+
+def test_the_search_goes_to_the_edge_of_an_ops_domain():
+    found = search.search(_runner(Epsilon), frozenset({'add', 'mul', 'mul_const', 'relu'}), 0,
+                          300, 8, 10.0)
+    assert found.trial is not None, found.ran
+    (_, x), = found.trial.graph.inputs
+    assert 0 < x < 1e-3 and [n.op for n in found.trial.graph.nodes][0] == 'relu'
+
+
+@pytest.mark.slow  # a thorough grade (~10 s); test_thorough_finds_... runs one in make test
+def test_the_sweep_finds_an_op_wrong_on_tiny_inputs_the_search_missed(tmp_path):
+    """log clamped against log(0): wrong below 1e-3 only; Hypothesis rarely draws log of a
+    tiny input (seed 0 does not), the sweep tries log on every decade."""
+    (tmp_path / 'engine.py').write_text((SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+        'math.log(self.data)', 'math.log(max(self.data, 1e-3))', 1))
+    out, report, imported = _grade(tmp_path / 'engine.py', tmp_path, '--profile', 'thorough')
+    fuzz = {c['id']: c for c in report['checks']}['fuzz.dags']
+    assert fuzz['status'] == 'failed' and 'so do 300 graphs a Hypothesis search' in fuzz['message']
+    assert 'one-node graphs of each op on each boundary input' in fuzz['message']
+    assert fuzz['misconception']['code'] == 'wrong_value' and fuzz['misconception']['op'] == 'log'
+    (_, x), = fuzz['counterexample']['graph']['inputs']
+    assert 0 < x < 1e-3 and '.log()' in fuzz['counterexample']['code']
+
+
+@pytest.mark.parametrize('ops', [ALL_OPS, tuple(set(ALL_OPS) - {'mul_const'})])
+def test_the_reference_engine_answers_the_sweep_as_torch_does(ops):
+    """The sweep is judged by the reference engine (no torch on its 1000 graphs): it must
+    agree with torch on every one, scaled or not."""
+    graphs = search.sweep(frozenset(ops))
+    assert len(graphs) > 1000 and {g.nodes[0].op for g in graphs} >= {'log', 'relu', 'pow'}
+    assert all(agree(torch_answer(g), run_reference(g)) for g in graphs)
+
+
+def test_the_search_fails_no_correct_engine_where_float64_rounds():
+    """The lecture's tanh of a tiny input is off by ~1e-8 relative ((e**2x - 1)/(e**2x + 1)
+    cancels): the wider domains are an input's only, so no log or negative power amplifies it."""
+    lecture = runpy.run_path(str(SUBMISSIONS / 'lecture_engine.py'))['Value']
+    found = search.search(_runner(lecture), LECTURE - {'relu'}, 1, 300, 12, 10.0)
+    assert found.trial is None, found.trial.graph.code()
 
 
 def test_the_search_is_the_same_for_the_same_seed_and_keeps_no_database(tmp_path, monkeypatch):
@@ -66,10 +131,58 @@ def test_the_search_is_the_same_for_the_same_seed_and_keeps_no_database(tmp_path
     assert not any(tmp_path.iterdir())  # no example database on disk
 
 
+SEARCH = """
+import hashlib, sys
+from micrograde.checks.trials import Trial
+from micrograde.fuzz import search
+from micrograde.oracle.oracles import run_reference
+if sys.argv[1:]:
+    import literals  # a module of the working directory, as a course's conftest is
+drawn = []
+
+def run(graph):
+    drawn.append(graph.to_json())
+    return Trial(graph, run_reference(graph), run_reference(graph), None)
+search.search(run, frozenset({'add', 'mul', 'mul_const', 'tanh', 'exp', 'log'}), 3, 100, 8, 10.0)
+print(hashlib.sha256('\\n'.join(drawn).encode()).hexdigest())
+"""
+
+
+def test_the_search_follows_the_seed_alone_and_writes_no_file(tmp_path):
+    """Hypothesis draws literals mined from the modules a process loaded (here a course
+    repository's module) and caches them in .hypothesis/: the search uses none of them."""
+    (tmp_path / 'literals.py').write_text('X = [31, 47, 2, 3, 5, 299.0, 17.5, -41.0, 0.001]\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith('HYPOTHESIS')}
+    drawn = [subprocess.run([sys.executable, '-c', SEARCH, *extra], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300, check=True).stdout
+             for extra in ([], ['literals'])]
+    assert drawn[0] == drawn[1] and len(drawn[0]) == 65, drawn
+    assert {p.name for p in tmp_path.iterdir()} <= {'__pycache__', 'literals.py'}  # no .hypothesis
+
+
 def _readme_example():
     text = (ROOT / 'README.md').read_text()
     block = text.split('<!-- course-repository example -->\n```python\n', 1)[1]
     return block.split('```', 1)[0]
+
+
+def test_engine_adapts_a_value_with_other_names(tmp_path):
+    """A learner's Scalar keeps its number in .val and backpropagates with backprop(): found as
+    the grader finds them, or named by the course author; a wrong rule still fails."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text().replace('.data', '.val').replace(
+        'def backward(self)', 'def backprop(self)').replace('class Value', 'class Scalar')
+    source = source.replace('Value(', 'Scalar(').replace('isinstance(other, Value)',
+                                                          'isinstance(other, Scalar)')
+    (tmp_path / 'scalar.py').write_text(source)
+    (tmp_path / 'broken.py').write_text(source.replace('(1 - t**2)', '(1 + t**2)'))
+    scalar = runpy.run_path(str(tmp_path / 'scalar.py'))['Scalar']
+    graph = Graph.parse('u = a * b; out = u.tanh() + a', a=0.5, b=-1.5)
+    for engine in (Engine(scalar), Engine(scalar, data='val', backward='backprop')):
+        assert engine.run(graph).grads == run_reference(graph).grads
+        engine.check(graph)
+    broken = runpy.run_path(str(tmp_path / 'broken.py'))['Scalar']
+    with pytest.raises(AssertionError, match='the local derivative of tanh is wrong'):
+        Engine(broken).check(graph)
 
 
 @pytest.mark.parametrize('engine, passes', [('lecture_engine.py', True),

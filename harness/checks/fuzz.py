@@ -3,6 +3,7 @@
 detect non-determinism."""
 import functools
 import hashlib
+from dataclasses import dataclass
 
 from micrograde.oracle import oracle_store, oracles
 from micrograde.fuzz import shrink
@@ -73,7 +74,17 @@ def searched(ctx, ops, corpus_passed):
     what = (f'{found.ran} graphs a Hypothesis search drew (seed {ctx.config.seed}) from boundary '
             f'inputs over {len(ops)} ops')
     if found.trial is None:
-        return passed(f'{corpus_passed}; so do {what}')
+        # a fixed list, whose every graph the suite checks torch and the reference agree on
+        swept = run_graphs(ctx.session, search.sweep(ops), instrument=True,
+                           oracle=oracles.run_reference)
+        wrong = [t for t in swept if t.failed]
+        each = (f'{len(swept)} one-node graphs of each op on each boundary input (the sweep after '
+                f'the search, answered by the reference engine)')
+        if not wrong:
+            return passed(f'{corpus_passed}; so do {what}, and {each}')
+        return reported(ctx, wrong[0], f'{corpus_passed}; so do {what}, but of {each} '
+                        f'{len(wrong)} are wrong', 'one op on one input: nothing to shrink', wrong,
+                        trusted=frozenset())
     how = ('shrunk by Hypothesis' if found.complete else
            f'Hypothesis stopped shrinking (time budget {budget.shrink_seconds:g} s, or a graph '
            f'hung or crashed)')
@@ -86,9 +97,14 @@ def reported(ctx, minimal, lead, how, wrong, trusted=None):
     """A failure: the smallest graph found, re-run for non-determinism and explained;
     ``trusted``: the ops never blamed (default: those whose own checks pass)."""
     trusted = ctx.trusted() if trusted is None else trusted
+    found = _explain(minimal, trusted)
+    if found.code == Code.GRADIENTS_DISAGREE and (single := alone(ctx.session, minimal)):
+        # an op wrong only on the values it had here (its own check tried others): named by
+        # the graph of it alone, where no other op can be the culprit
+        how += f'; its node `{minimal.graph.expression(single.origin)}` is wrong by itself'
+        minimal, trusted = single.trial, frozenset()
+        found = _explain(minimal, trusted)
     flaky = rerun_differs(ctx.session, minimal, ctx.budget.reruns)
-    found = explain(minimal.graph, minimal.actual, minimal.expected, minimal.mismatch,
-                    minimal.actual.order, trusted)
     diagnosis, named = found.text, misconception(found, minimal.graph, minimal.actual, trusted)
     if flaky:
         diagnosis += f' The result changes with the order of a set: {ORDER}.'
@@ -97,6 +113,27 @@ def reported(ctx, minimal, lead, how, wrong, trusted=None):
     return failed(f'{lead}; smallest found ({len(minimal.graph.nodes)} nodes, {how}): '
                   f'{diagnosis}', diagnosis=diagnosis, counterexample=counterexample(minimal, found),
                   misconception=named, output=''.join(t.actual.output for t in wrong[:3]))
+
+
+def _explain(trial, trusted):
+    return explain(trial.graph, trial.actual, trial.expected, trial.mismatch, trial.actual.order,
+                   trusted)
+
+
+@dataclass
+class Single:
+    """A node of a failing graph that fails by itself: its index there, and its own trial."""
+    origin: int
+    trial: Trial
+
+
+def alone(session, trial):
+    """The first node of ``trial``'s graph that is wrong by itself (``shrink.alone``), or
+    ``None``: every node is right alone."""
+    singles = shrink.alone(trial.graph, trial.expected.values)
+    trials = run_graphs(session, list(singles.values()), instrument=True,
+                        oracle=functools.partial(oracles.expected, drawn=True))
+    return next((Single(i, t) for i, t in zip(singles, trials) if t.failed), None)
 
 
 ORDER = ('the result depends on the order a set (e.g. of children) iterates in: a walk over it '

@@ -14,6 +14,7 @@ A mismatch is explained from first principles, not matched against known submiss
 """
 import math
 import re
+import struct
 from dataclasses import dataclass, replace
 
 from micrograde import reference
@@ -191,6 +192,7 @@ def missing_form(error):
 
 #: How close a number stored in 32 bits comes to the same number in 64: a few float32 ulps.
 FLOAT32 = 1e-6
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _explain_value(graph, m):
@@ -221,10 +223,12 @@ def _explain_value(graph, m):
 
 
 def _single_precision(actual, expected):
-    """Whether ``actual`` is ``expected`` rounded to a 32-bit float (and not exactly it)."""
+    """Whether ``actual`` is ``expected`` rounded to a 32-bit float (and not exactly it): close,
+    and a number float32 holds (a clamp's sigmoid(20) for sigmoid(21) is close, and is not)."""
     if not isinstance(actual, float) or not isinstance(expected, float) or actual == expected:
         return False
-    return abs(actual - expected) <= FLOAT32 * max(abs(expected), 1e-30)
+    return (abs(actual - expected) <= FLOAT32 * max(abs(expected), 1e-30) and
+            abs(actual) <= FLOAT32_MAX and struct.unpack('f', struct.pack('f', actual))[0] == actual)
 
 
 # --- gradients --------------------------------------------------------------------------------

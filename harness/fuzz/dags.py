@@ -32,11 +32,25 @@ def valid_result(value):
     return math.isfinite(value) and abs(value) <= BOUND
 
 
-def moves(capability, values, first):
+#: The thorough search's domains where they are wider than the corpus's (``ops.py``): up to
+#: the op's own, less the points where its derivative is a convention (relu's kink) or infinite
+#: (a fractional power at 0); results stay bounded all the same.  Where engines break; on an
+#: input only, given exactly: a computed operand holds its engine's rounding (the lecture's tanh
+#: of 1e-8 is off by 1e-8 relative), which log or a negative power of a tiny operand amplifies,
+#: and whose sign decides relu next to 0, where a correct engine would fail.
+EDGES = {
+    'log': lambda x: x > 0,
+    'relu': lambda x: x != 0,
+    'pow': lambda x, exponent: x > 0 or (x != 0 or exponent > 0) and exponent == int(exponent),
+}
+
+
+def moves(capability, values, first, edges=False):
     """Valid nodes of this capability whose (first) operand is the entry ``first``: operands in
-    the op's domain (see ``micrograde/worker/ops.py``), a finite, bounded result."""
+    the op's domain (see ``micrograde/worker/ops.py``; with ``edges``, ``EDGES``), a finite,
+    bounded result."""
     op, operands, left = form(capability)
-    domain = op.domain_of(capability)
+    domain = EDGES.get(capability) if edges and capability in EDGES else op.domain_of(capability)
     xs = [v.data for v in values]
     x = xs[first]
     if operands == 2:
@@ -86,8 +100,10 @@ class Seeded:
         return self.rng.randint(-12, 12) / 4
 
 
-def build(choose, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True):
-    """A random DAG over the capabilities ``ops`` (see ``micrograde.worker.ops.FORMS``).
+def build(choose, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True, edges=False):
+    """A random DAG over the capabilities ``ops`` (see ``micrograde.worker.ops.FORMS``), its
+    operands within the corpus's domains or, with ``edges``, an input's within the search's
+    (``EDGES``).
 
     ``choose`` gives ``integer(lo, hi)``, ``pick(options)`` and ``leaf()`` (an input value).
     With ``scale_output`` the output is multiplied by a constant other than 1 (an input ``k`` when the engine takes no plain
@@ -111,7 +127,7 @@ def build(choose, ops=ALL_OPS, max_inputs=3, max_nodes=8, scale_output=True):
         while left and not options:
             op = choose.pick(left)
             left.remove(op)
-            options = moves(op, values, first)
+            options = moves(op, values, first, edges and first < len(inputs))
         if not options:
             continue
         node = choose.pick(options)

@@ -96,6 +96,21 @@ def candidates(g):
     return sorted(found.values(), key=cost)
 
 
+def alone(g, values):
+    """``{i: graph}``: each live node ``i`` of ``g`` by itself, its operands inputs holding
+    ``values`` (theirs in ``g``), where ``g`` has more than one: an op wrong only on the values
+    it had there fails alone, where no other op can be the culprit."""
+    nodes = [i for i in g.live() if i >= len(g.inputs)]
+    return {i: _alone(g.node(i), values) for i in nodes if len(nodes) > 1}
+
+
+def _alone(node, values):
+    args = tuple(dict.fromkeys(node.args))
+    return Graph(tuple((NAMES[k], values[a]) for k, a in enumerate(args)),
+                 (Node(node.op, tuple(map(args.index, node.args)), node.const, node.left),),
+                 len(args))
+
+
 def judge(graph, actual):
     """A candidate's failure against the reference engine (``None`` when it passes)."""
     expected = oracles.run_reference(graph)
