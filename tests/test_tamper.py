@@ -161,6 +161,33 @@ DOORS = {
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
         ''',
+    # a collection between the runner's last read and the seal (gc.set_threshold(1): at every
+    # allocation) runs the submission's gc.callbacks, which find the serve loop's result by f_back
+    # and rewrite it in place
+    'gc_window': '''
+        import gc
+        _busy = [False]
+
+        def _collected(phase, info):
+            frame = sys._getframe(0)
+            while frame is not None and 'request' not in frame.f_locals:
+                frame = frame.f_back
+            if _busy[0] or frame is None or phase != 'start':
+                return
+            result, k = frame.f_locals.get('result'), frame.f_locals.get('k')
+            if isinstance(result, dict) and k is not None:
+                _busy[0] = True
+                try:
+                    fields = {'result': None, 'item': k}
+                    _forge(fields, frame)
+                    if isinstance(fields['result'], dict):
+                        result.clear()
+                        result.update(fields['result'])
+                finally:
+                    _busy[0] = False
+        gc.callbacks.append(_collected)
+        gc.set_threshold(1)
+        ''',
     # a module attribute the worker looked up as it packed an answer's long lists of floats
     # (protocol._doubles: binascii.b2a_base64), in no snapshot of the guard's
     'binascii_packing': '''

@@ -5,6 +5,7 @@ repeat.
 """
 import _thread
 import ctypes
+import gc
 import io
 import os
 import random
@@ -116,6 +117,11 @@ def _unset(signalnum, handler):
     return signal.getsignal(signalnum)
 
 
+def _collect_nothing():
+    """``gc.enable`` as the submission finds it: while an item runs, the collector stays off
+    (the worker turns it on again after each answer)."""
+
+
 def _stack():
     """The submission's thread's stack: as deep as the main thread's may grow (its limit), from
     8 to 256 MiB."""
@@ -133,6 +139,13 @@ def _serve(rfd, wfd, hello, unfenced):
                                             random.seed, guard.SEND)
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
+    # no garbage collection while an item runs: a collection runs the submission's code
+    # (gc.callbacks, its garbage's __del__) at whatever allocation starts it, and between the
+    # runner's last read and the seal that code could rewrite what was read (gc_window).  The
+    # submission's gc.enable() turns nothing on (_collect_nothing); the item's garbage is
+    # collected after its answer.
+    stop_collecting, collect_again = gc.disable, gc.enable
+    gc.enable = _collect_nothing
     capture = Capture()
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
             _stdlib(), (capture.buffer.kept, capture.buffer.dropped))
@@ -179,8 +192,10 @@ def _serve(rfd, wfd, hello, unfenced):
         for k, item in enumerate(request['items']):
             seed(hello.get('seed', 0))
             renumber(hello.get('seed', 0), item.get('order', 0))
+            stop_collecting()
             result = run(request['task'], item, classes, backend, loaded.own)
             reply(id=request['id'], item=k, result=result)
+            collect_again()
         reply(id=request['id'], done=True)
 
 
