@@ -2,6 +2,7 @@
 with their verdicts by tests/test_cli.py), each once misread, with bugs planted in them; and an
 exception reached through several ops: each bug one finding, at the method that holds it."""
 import json
+import shutil
 
 import pytest
 
@@ -65,7 +66,7 @@ def test_an_exception_in_the_network_is_one_finding_at_its_line(run_cli, tmp_pat
     checks = {c['id']: c for c in report['checks']}
     root = checks['mlp.forward']
     assert {k: root['misconception'][k] for k in ('code', 'method', 'line')} == \
-        {'code': 'exception', 'method': '__call__', 'line': line} and not root['consequence_of']
+        {'code': 'exception', 'method': 'Neuron.__call__', 'line': line} and not root['consequence_of']
     assert [checks[i]['consequence_of'] for i in ('mlp.gradients', 'mlp.step', 'mlp.zero_grad')] \
         == ['mlp.forward'] * 3
 
@@ -138,7 +139,7 @@ def test_sum_of_values_without_radd_is_one_missing_form_where_sum_is_used(run_cl
              and not c['consequence_of']]
     assert [c['id'] for c in roots] == ['mlp.forward'], [(c['id'], c['message']) for c in roots]
     m = roots[0]['misconception']
-    assert (m['code'], m['op'], m['method'], m['line']) == ('missing_op', 'add', '__call__', line)
+    assert (m['code'], m['op'], m['method'], m['line']) == ('missing_op', 'add', 'Neuron.__call__', line)
     assert 'no __radd__: sum() starts from the int 0' in roots[0]['message']
     assert [checks[i]['consequence_of'] for i in ('mlp.gradients', 'mlp.step', 'mlp.zero_grad')] \
         == ['mlp.forward'] * 3
@@ -160,9 +161,27 @@ def test_a_method_replaced_by_its_own_result_is_found_at_the_assignment(run_cli,
     _, report = _graded(run_cli, path, tmp_path / 'out')
     check = {c['id']: c for c in report['checks']}['mlp.zero_grad']
     assert check['status'] == 'failed'
-    assert (check['misconception']['method'], check['misconception']['line']) == ('parameters', line)
+    assert (check['misconception']['method'], check['misconception']['line']) == ('Layer.parameters', line)
     assert 'replaces the method parameters()' in check['message'], check['message']
 
+
+
+def test_a_network_class_failure_is_named_by_its_class_and_file(run_cli, tmp_path):
+    """A NameError in ``Layer.__init__`` of a package's nn.py was shown as ``Value.__init__``
+    at engine.py's path (the worker sent the function's name, not its class): the finding names
+    ``Layer.__init__`` and carries nn.py, in the report and in the console."""
+    folder = tmp_path / 'micrograd'
+    shutil.copytree(SUBMISSIONS / 'micrograd', folder)
+    source = (folder / 'nn.py').read_text()
+    old = 'for _ in range(nout)]'
+    assert source.count(old) == 1
+    (folder / 'nn.py').write_text(source.replace(old, 'for _ in range(nouts)]'))
+    line = next(i for i, text in enumerate(source.splitlines(), 1) if old in text)
+    result, report = _graded(run_cli, folder, tmp_path / 'out')
+    m = {c['id']: c for c in report['checks']}['mlp.build']['misconception']
+    assert (m['method'], m['file'], m['line']) == ('Layer.__init__', 'micrograd/nn.py', line), m
+    assert f'at Layer.__init__ ({folder / "nn.py"}:{line})' in result.stdout, result.stdout
+    assert 'Value.__init__' not in result.stdout
 
 #: An engine not written yet: every op, backward() and the network a stub, as course templates
 #: hand them out; STUB is what each body does.

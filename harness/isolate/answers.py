@@ -193,7 +193,7 @@ GRAPH_STAGES = ('leaf', 'forward', 'backward')
 def _failure(stages):
     return record({'stage': one_of(*stages), 'type': text('name'), 'message': text('message'),
                    'node': optional(integer()), 'missing': boolean, 'where': text('where'),
-                   'function': name, 'line': integer(1)},
+                   'function': name, 'line': integer(1), 'file': text('where'), 'owner': name},
                   required=('stage', 'type', 'message'))
 
 
@@ -254,6 +254,8 @@ class Failure:
     where: str = ''          # the submission's line it was raised from: 'engine.py, line 4: ...'
     function: str = ''       # the learner's function (method) it was raised in, and its line
     line: int | None = None
+    file: str = ''           # the submission's file that function is in ('nn.py', 'cell 4')
+    owner: str = ''          # the class of that method when not the Value's ('Layer')
 
     @classmethod
     def parse(cls, raw):
