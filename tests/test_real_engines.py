@@ -183,6 +183,22 @@ def test_a_network_class_failure_is_named_by_its_class_and_file(run_cli, tmp_pat
     assert f'at Layer.__init__ ({folder / "nn.py"}:{line})' in result.stdout, result.stdout
     assert 'Value.__init__' not in result.stdout
 
+
+def test_a_folder_whose_modules_import_each_other_relatively_is_a_package(run_cli, tmp_path):
+    """zjuadurey/micrograd's micrograd_rebuild/ has no __init__.py and nn.py says ``from .engine
+    import Value``, as its notebook imports it (a namespace package): loaded as loose files, nn.py
+    failed ('attempted relative import') and the network went ungraded."""
+    folder = tmp_path / 'micrograd_rebuild'
+    shutil.copytree(SUBMISSIONS / 'micrograd', folder)
+    (folder / '__init__.py').unlink()
+    source = (folder / 'nn.py').read_text()
+    assert source.count('from micrograd.engine import Value') == 1
+    (folder / 'nn.py').write_text(source.replace('from micrograd.engine', 'from .engine'))
+    result, report = _graded(run_cli, folder, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    assert 'relative import' not in result.stdout, result.stdout
+    assert checks['mlp.forward']['status'] == 'passed', checks['mlp.forward']['message']
+
 #: An engine not written yet: every op, backward() and the network a stub, as course templates
 #: hand them out; STUB is what each body does.
 UNWRITTEN = '''

@@ -82,10 +82,12 @@ def _self_name(path, name):
 
 def _imported_as(path):
     """The package name the folder's own modules import it by (``from autograd.engine import``
-    inside ``autograd/``), or ``None`` when they do not."""
+    inside ``autograd/``); ``''`` when they import each other only relatively (``from .engine
+    import``, which only a package's modules can: a folder without ``__init__.py`` is then a
+    namespace package); ``None`` when they do neither."""
     own = {os.path.splitext(e)[0] for e in os.listdir(path)
            if e.endswith('.py') or os.path.isdir(os.path.join(path, e))}
-    votes = collections.Counter()
+    votes, relative = collections.Counter(), False
     for folder, _, files in os.walk(path):
         for f in files:
             if not f.endswith('.py'):
@@ -95,13 +97,14 @@ def _imported_as(path):
             except (SyntaxError, ValueError, LoadError):
                 continue
             for node in ast.walk(tree):
+                relative = relative or isinstance(node, ast.ImportFrom) and node.level > 0
                 names = [node.module] if isinstance(node, ast.ImportFrom) and not node.level else (
                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
                 for dotted in filter(None, names):
                     root, _, rest = dotted.partition('.')
                     if rest and rest.split('.')[0] in own:
                         votes[root] += 1
-    return votes.most_common(1)[0][0] if votes else None
+    return votes.most_common(1)[0][0] if votes else '' if relative else None
 
 
 class _Siblings(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -157,7 +160,7 @@ def load_folder(path, loaded, cell_timeout):
     path = os.path.abspath(path)
     name = os.path.basename(path)
     package = os.path.exists(os.path.join(path, '__init__.py'))
-    if package or _imported_as(path):  # its modules import it by name: a (namespace) package
+    if package or _imported_as(path) is not None:  # its modules import it: a (namespace) package
         alias = _self_name(path, name)
         sys.meta_path.insert(0, _Siblings(alias, path))
         if package and alias == name:
