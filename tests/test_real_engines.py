@@ -199,6 +199,21 @@ def test_a_folder_whose_modules_import_each_other_relatively_is_a_package(run_cl
     assert 'relative import' not in result.stdout, result.stdout
     assert checks['mlp.forward']['status'] == 'passed', checks['mlp.forward']['message']
 
+
+def test_a_package_holding_a_module_of_its_own_name_loads(run_cli, tmp_path):
+    """UsamaHasan's utils/ holds utils.py and says ``from .utils import *`` (so would a
+    micrograd/ holding micrograd.py): the loader's sibling finder took the package's own name
+    for that module and imported it without end, a load failure ('RecursionError ... while
+    loading') where Python imports it."""
+    folder = tmp_path / 'micrograd'
+    folder.mkdir()
+    shutil.copy(SUBMISSIONS / 'micrograd' / 'engine.py', folder / 'micrograd.py')
+    (folder / '__init__.py').write_text('from .micrograd import Value\n')
+    result, report = _graded(run_cli, folder, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    assert checks['load']['status'] == 'passed', checks['load']['message']
+    assert checks['ops.add']['status'] == 'passed' and result.returncode == 0, result.stdout
+
 #: An engine not written yet: every op, backward() and the network a stub, as course templates
 #: hand them out; STUB is what each body does.
 UNWRITTEN = '''

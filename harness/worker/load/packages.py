@@ -110,7 +110,9 @@ def _imported_as(path):
 class _Siblings(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Lets a package's modules import each other by their own names (``from autograd import
     Value`` inside a package holding ``autograd.py``), as they did when run from its folder: the
-    name is the package's own module (``pkg.autograd``), not a second copy with its own classes."""
+    name is the package's own module (``pkg.autograd``), not a second copy with its own classes.
+    The package's own name stays the package's (a module named as its folder, micrograd/
+    micrograd.py, is ``micrograd.micrograd``): taking it for that module imported it without end."""
 
     def __init__(self, package, path):
         self.package = package
@@ -119,7 +121,8 @@ class _Siblings(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                       and e != '__init__.py'}
 
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in self.names and name.split('.')[0] not in sys.stdlib_module_names:
+        top = name.split('.')[0]
+        if top in self.names and top != self.package and top not in sys.stdlib_module_names:
             return importlib.util.spec_from_loader(name, self)
         return None
 
