@@ -214,6 +214,22 @@ def test_a_package_holding_a_module_of_its_own_name_loads(run_cli, tmp_path):
     assert checks['load']['status'] == 'passed', checks['load']['message']
     assert checks['ops.add']['status'] == 'passed' and result.returncode == 0, result.stdout
 
+
+def test_a_python_2_cell_of_a_notebook_saved_by_3_12_is_not_blamed_on_the_version(run_cli, tmp_path):
+    """ankitgpt18/Micrograd's scratch notebook (saved by Python 3.12.2) has a cell with Python
+    2's ``print x``: a syntax error on 3.12 too, yet the warning said the notebook was saved by
+    3.12 and to write it as 3.11 reads it."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    path = tmp_path / 'nb.ipynb'
+    path.write_text(json.dumps({
+        'nbformat': 4, 'nbformat_minor': 5,
+        'metadata': {'language_info': {'name': 'python', 'version': '3.12.2'}},
+        'cells': [{'cell_type': 'code', 'metadata': {}, 'outputs': [], 'execution_count': None,
+                   'source': source} for source in (engine, 'x = 1\nprint x\n')]}))
+    result, _ = _graded(run_cli, path, tmp_path / 'out')
+    assert "Missing parentheses in call to 'print'" in result.stdout, result.stdout
+    assert 'grading runs Python 3.11' not in result.stdout, result.stdout
+
 #: An engine not written yet: every op, backward() and the network a stub, as course templates
 #: hand them out; STUB is what each body does.
 UNWRITTEN = '''
