@@ -16,6 +16,12 @@ MUTANTS = {
     'mlp_forward_mul_assigns': ('mlp_forward_not_call.py', ('self.grad += other.data * out.grad',
                                                             'self.grad = other.data * out.grad'),
                                 ('assigned', '__mul__')),
+    # zvonimirkonjevic/micrograd: named 'op mul has no backward', though the rule is there
+    'mul_by_the_operands_grad': ('lecture_engine.py', ('self.grad += other.data * out.grad\n'
+                                                       '            other.grad += self.data * out.grad',
+                                                       'self.grad += other.grad * out.grad\n'
+                                                       '            other.grad += self.grad * out.grad'),
+                                 ('wrong_derivative', '__mul__')),
 }
 
 

@@ -299,11 +299,13 @@ def _recursive(graph, v, limit=LIMIT):
     return calls
 
 
-def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), misplaced=()):
+def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), misplaced=(),
+              by_grad=()):
     """Gradients from running each node's local rule in ``order``, micrograd style; ops in
-    ``zero`` propagate nothing; ops in ``misplaced`` store their rule on their first operand
-    (``self._backward = ...``), where it replaces that operand's own rule and runs at its turn
-    (a leaf's turn comes after every node's)."""
+    ``zero`` propagate nothing; ops in ``by_grad`` (binary) multiply by the other operand's
+    gradient as it stands, not its value; ops in ``misplaced`` store their rule on their first
+    operand (``self._backward = ...``), where it replaces that operand's own rule and runs at
+    its turn (a leaf's turn comes after every node's)."""
     hosted = {}  # entry -> the node whose rule runs when that entry's _backward is called
     for i in range(len(graph.inputs), graph.size):
         node = graph.node(i)
@@ -321,7 +323,11 @@ def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), mispla
         if node.op in zero:
             continue
         for j, arg in enumerate(node.args):
-            contribution = local[i][j] * (1.0 if node.op in no_upstream else grads[i])
+            if node.op in by_grad:  # a number's operand (`a * 2.0`) is a Value of grad 0
+                factor = grads[node.args[1 - j]] if len(node.args) == 2 else 0.0
+            else:
+                factor = local[i][j]
+            contribution = factor * (1.0 if node.op in no_upstream else grads[i])
             if node.op in overwrite:
                 grads[arg] = contribution
             else:
@@ -370,6 +376,9 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     for code, op, text, kw in models:
         if _matches(graph, grads, propagate(graph, local, correct, **kw)):
             return Diagnosis(code, text + '.', op, _entry_of(graph, op))
+    found = _by_grad(graph, actual, local, correct, ops)
+    if found:
+        return found
     # a visit order observed to be right rules out the order models; unobserved, a wrong order
     # and an op that propagates nothing can give the same gradients, and the order is the
     # likelier (it spoils every op)
@@ -390,6 +399,34 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
             return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
     return _stored(graph, grads, local, correct, ops) or _localise(graph, actual, expected, trusted)
+
+
+#: Ops whose local derivative for one operand is the other operand's value (``other.data``).
+BY_VALUE = ('mul',)
+
+
+def _by_grad(graph, actual, local, correct, ops):
+    """An op whose rule multiplies by the other operand's gradient where its value belongs
+    (``self.grad += other.grad * out.grad``), when that gives every entry's gradient; else
+    ``None``.  Where no operand holds a gradient yet when the rule runs, that model and a
+    missing rule give the same gradients: it is named only when the worker saw the op's own
+    rule run (not the do-nothing rule of ``__init__``)."""
+    for op in (op for op in ops if op in BY_VALUE):
+        entry = _entry_of(graph, op)
+        if not _matches(graph, actual.grads, propagate(graph, local, correct, by_grad={op}),
+                        every=True):
+            continue
+        rules = actual.rules or ()
+        rule = rules[entry] if entry < len(rules) else None
+        silent = _matches(graph, actual.grads, propagate(graph, local, correct, zero={op}),
+                          every=True)
+        if silent and not (rule and rule[0] != '__init__'):
+            continue
+        return Diagnosis(Code.WRONG_DERIVATIVE, f'{OPS[op].display}\'s backward multiplies by '
+                         f'the other operand\'s gradient where its value belongs (`other.grad * '
+                         f'out.grad` for `other.data * out.grad`): a leaf\'s gradient is still 0 '
+                         f'then, so nothing flows.', op, entry)
+    return None
 
 
 def _merged(graph, grads, local, correct, merged):
