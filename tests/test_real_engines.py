@@ -22,6 +22,10 @@ MUTANTS = {
                                                        'self.grad += other.grad * out.grad\n'
                                                        '            other.grad += self.grad * out.grad'),
                                  ('wrong_derivative', '__mul__')),
+    # named 'op mul has no backward': the node below add was never reached, add's fault
+    'add_result_without_children': ('lecture_engine.py', ("(self.data + other.data, (self, other), '+')",
+                                                          "(self.data + other.data, (), '+')"),
+                                    ('no_backward', '__add__')),
 }
 
 
@@ -235,6 +239,23 @@ def test_a_python_2_cell_of_a_notebook_saved_by_3_12_is_not_blamed_on_the_versio
     result, _ = _graded(run_cli, path, tmp_path / 'out')
     assert "Missing parentheses in call to 'print'" in result.stdout, result.stdout
     assert 'grading runs Python 3.11' not in result.stdout, result.stdout
+
+
+def test_a_topological_sort_over_the_roots_children_is_backwards_not_an_ops(run_cli, tmp_path):
+    """A real engine's build(node) loops over ``self._prev`` (the output's children) where
+    ``node._prev`` is meant: nodes two levels down are never reached, and ``u = a * b`` never
+    propagating was named 'op mul has no backward' at __mul__, though mul is right and its
+    consumer keeps it among its children."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    assert source.count('for child in v._prev:') == 1
+    path = tmp_path / 'engine.py'
+    path.write_text(source.replace('for child in v._prev:', 'for child in self._prev:'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    m = checks['ops.add']['misconception']
+    assert (m['code'], m['method']) == ('not_topological', 'backward'), checks['ops.add']['message']
+    assert checks['ops.mul']['consequence_of'] == 'ops.add'
+    assert not any((c['misconception'] or {}).get('code') == 'no_backward' for c in report['checks'])
 
 #: An engine not written yet: every op, backward() and the network a stub, as course templates
 #: hand them out; STUB is what each body does.

@@ -357,7 +357,7 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     correct = orders['reverse topological']
     ops = sorted({graph.node(i).op for i in correct} - trusted, key=lambda op: (op not in suspects, op))
     if order is not None:
-        clash = topological_violation(graph, order, actual.merged)
+        clash = topological_violation(graph, order, actual.merged, actual.unheld)
         if clash:
             return clash
     found = _merged(graph, grads, local, correct, actual.merged)
@@ -513,10 +513,13 @@ def no_backward(op, how=''):
             f'their grad')
 
 
-def topological_violation(graph, order, merged=None):
-    """The first pair of nodes whose ``_backward`` calls ran out of order, as a ``Diagnosis``
-    (a node never run is its op's missing rule, or, when a set takes it for another entry
-    (``merged``, ``GraphResult.merged``), the merging); ``None`` when the order is right."""
+def topological_violation(graph, order, merged=None, unheld=None):
+    """The first pair of nodes whose ``_backward`` calls ran out of order, as a ``Diagnosis``;
+    ``None`` when the order is right.  A node never run was never reached: when a set takes it
+    for another entry (``merged``, ``GraphResult.merged``), the merging; when its consumer keeps
+    no container of its operands (``unheld``), that consumer's op, which builds its result
+    without children; when every consumer keeps it (``unheld`` observed and none of them), the
+    walk of backward() itself; else (nothing observed) the op of the node never run."""
     n = len(graph.inputs)
     nodes = [i for i in graph.live() if i >= n]
     position = {}
@@ -538,9 +541,23 @@ def topological_violation(graph, order, merged=None):
         return _merging(graph, *twins[-1][::-1])
     if never:
         i = never[-1]
-        op = graph.node(i).op
-        return Diagnosis(Code.NO_BACKWARD, no_backward(op, f'backward() never ran the local rule '
-                         f'of `{graph.name(i)} = {graph.expression(i)}`') + '.', op, i)
+        ran = [c for c in nodes if c in position and i in graph.node(c).args]
+        dropped = [c for c in ran if c in (unheld or ())]
+        if unheld is not None and ran and not dropped:
+            c = ran[0]
+            return Diagnosis(Code.NOT_TOPOLOGICAL, f'backward() never ran the local rule of '
+                             f'`{graph.name(i)} = {graph.expression(i)}`, though `{graph.name(c)} '
+                             f'= {graph.expression(c)}` keeps it among its children: the '
+                             f'topological sort does not reach every node (does it loop over the '
+                             f'output\'s children, self._prev, where the visited node\'s are '
+                             f'meant?).')
+        c = dropped[0] if dropped else i
+        op = graph.node(c).op
+        how = f'its result keeps no operands as children, so backward() never reaches ' \
+            f'`{graph.name(i)} = {graph.expression(i)}` below `{graph.name(c)} = ' \
+            f'{graph.expression(c)}`' if dropped else f'backward() never ran the local rule of ' \
+            f'`{graph.name(i)} = {graph.expression(i)}`'
+        return Diagnosis(Code.NO_BACKWARD, no_backward(op, how) + '.', op, c)
     for consumer in nodes:
         for operand in graph.node(consumer).args:
             if operand >= n and position[operand] < position[consumer]:

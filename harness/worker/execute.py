@@ -296,7 +296,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
         result['grads' if i == 0 else 'grads2'] = _read(backend.grad, vals)
         if order is not None and i == 0:
             result['order'] = list(order)
-            result['walks'] = walks.n
+            result['walks'], result['unheld'] = walks.n, walks.unheld
     return result
 
 
@@ -335,11 +335,14 @@ def _read(reader, vals):
 
 
 class _Walks:
-    """How many times the nodes' containers of operands were walked (iterated) in one run."""
-    __slots__ = ('n',)
+    """How many times the nodes' containers of operands were walked (iterated) in one run, and
+    the nodes that keep no container of their operands (an op that builds its result without
+    its children, so no walk can reach below it)."""
+    __slots__ = ('n', 'unheld')
 
     def __init__(self):
         self.n = 0
+        self.unheld = []
 
 
 def _counting(kind):
@@ -373,6 +376,8 @@ def _count_walks(graph, vals):
                 except Exception:
                     pass
                 break
+        else:
+            walks.unheld.append(n + k)
     return walks
 
 
