@@ -257,6 +257,21 @@ def test_a_topological_sort_over_the_roots_children_is_backwards_not_an_ops(run_
     assert checks['ops.mul']['consequence_of'] == 'ops.add'
     assert not any((c['misconception'] or {}).get('code') == 'no_backward' for c in report['checks'])
 
+
+def test_a_gradient_assigned_is_found_at_the_assignment_not_the_rules_def(run_cli, tmp_path):
+    """harshsuranax's notebook assigns in exp's and pow's rules (``self.grad = ...``): each
+    finding was at its ``def _backward():`` line, one above the line to change."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    old = 'self.grad += out.data * out.grad'
+    assert source.count(old) == 1
+    path = tmp_path / 'engine.py'
+    path.write_text(source.replace(old, 'self.grad = out.data * out.grad'))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if 'self.grad = out.data * out.grad' in text)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    m = {c['id']: c for c in report['checks']}['ops.exp']['misconception']
+    assert (m['code'], m['method'], m['line']) == ('assigned', 'exp', line), m
+
 #: An engine not written yet: every op, backward() and the network a stub, as course templates
 #: hand them out; STUB is what each body does.
 UNWRITTEN = '''
