@@ -2,6 +2,7 @@
 with their verdicts by tests/test_cli.py), each once misread, with bugs planted in them; and an
 exception reached through several ops: each bug one finding, at the method that holds it."""
 import json
+import shutil
 
 import pytest
 
@@ -15,6 +16,16 @@ MUTANTS = {
     'mlp_forward_mul_assigns': ('mlp_forward_not_call.py', ('self.grad += other.data * out.grad',
                                                             'self.grad = other.data * out.grad'),
                                 ('assigned', '__mul__')),
+    # zvonimirkonjevic/micrograd: named 'op mul has no backward', though the rule is there
+    'mul_by_the_operands_grad': ('lecture_engine.py', ('self.grad += other.data * out.grad\n'
+                                                       '            other.grad += self.data * out.grad',
+                                                       'self.grad += other.grad * out.grad\n'
+                                                       '            other.grad += self.grad * out.grad'),
+                                 ('wrong_derivative', '__mul__')),
+    # named 'op mul has no backward': the node below add was never reached, add's fault
+    'add_result_without_children': ('lecture_engine.py', ("(self.data + other.data, (self, other), '+')",
+                                                          "(self.data + other.data, (), '+')"),
+                                    ('no_backward', '__add__')),
 }
 
 
@@ -65,7 +76,7 @@ def test_an_exception_in_the_network_is_one_finding_at_its_line(run_cli, tmp_pat
     checks = {c['id']: c for c in report['checks']}
     root = checks['mlp.forward']
     assert {k: root['misconception'][k] for k in ('code', 'method', 'line')} == \
-        {'code': 'exception', 'method': '__call__', 'line': line} and not root['consequence_of']
+        {'code': 'exception', 'method': 'Neuron.__call__', 'line': line} and not root['consequence_of']
     assert [checks[i]['consequence_of'] for i in ('mlp.gradients', 'mlp.step', 'mlp.zero_grad')] \
         == ['mlp.forward'] * 3
 
@@ -138,7 +149,7 @@ def test_sum_of_values_without_radd_is_one_missing_form_where_sum_is_used(run_cl
              and not c['consequence_of']]
     assert [c['id'] for c in roots] == ['mlp.forward'], [(c['id'], c['message']) for c in roots]
     m = roots[0]['misconception']
-    assert (m['code'], m['op'], m['method'], m['line']) == ('missing_op', 'add', '__call__', line)
+    assert (m['code'], m['op'], m['method'], m['line']) == ('missing_op', 'add', 'Neuron.__call__', line)
     assert 'no __radd__: sum() starts from the int 0' in roots[0]['message']
     assert [checks[i]['consequence_of'] for i in ('mlp.gradients', 'mlp.step', 'mlp.zero_grad')] \
         == ['mlp.forward'] * 3
@@ -160,9 +171,106 @@ def test_a_method_replaced_by_its_own_result_is_found_at_the_assignment(run_cli,
     _, report = _graded(run_cli, path, tmp_path / 'out')
     check = {c['id']: c for c in report['checks']}['mlp.zero_grad']
     assert check['status'] == 'failed'
-    assert (check['misconception']['method'], check['misconception']['line']) == ('parameters', line)
+    assert (check['misconception']['method'], check['misconception']['line']) == ('Layer.parameters', line)
     assert 'replaces the method parameters()' in check['message'], check['message']
 
+
+
+def test_a_network_class_failure_is_named_by_its_class_and_file(run_cli, tmp_path):
+    """A NameError in ``Layer.__init__`` of a package's nn.py was shown as ``Value.__init__``
+    at engine.py's path (the worker sent the function's name, not its class): the finding names
+    ``Layer.__init__`` and carries nn.py, in the report and in the console."""
+    folder = tmp_path / 'micrograd'
+    shutil.copytree(SUBMISSIONS / 'micrograd', folder)
+    source = (folder / 'nn.py').read_text()
+    old = 'for _ in range(nout)]'
+    assert source.count(old) == 1
+    (folder / 'nn.py').write_text(source.replace(old, 'for _ in range(nouts)]'))
+    line = next(i for i, text in enumerate(source.splitlines(), 1) if old in text)
+    result, report = _graded(run_cli, folder, tmp_path / 'out')
+    m = {c['id']: c for c in report['checks']}['mlp.build']['misconception']
+    assert (m['method'], m['file'], m['line']) == ('Layer.__init__', 'micrograd/nn.py', line), m
+    assert f'at Layer.__init__ ({folder / "nn.py"}:{line})' in result.stdout, result.stdout
+    assert 'Value.__init__' not in result.stdout
+
+
+def test_a_folder_whose_modules_import_each_other_relatively_is_a_package(run_cli, tmp_path):
+    """zjuadurey/micrograd's micrograd_rebuild/ has no __init__.py and nn.py says ``from .engine
+    import Value``, as its notebook imports it (a namespace package): loaded as loose files, nn.py
+    failed ('attempted relative import') and the network went ungraded."""
+    folder = tmp_path / 'micrograd_rebuild'
+    shutil.copytree(SUBMISSIONS / 'micrograd', folder)
+    (folder / '__init__.py').unlink()
+    source = (folder / 'nn.py').read_text()
+    assert source.count('from micrograd.engine import Value') == 1
+    (folder / 'nn.py').write_text(source.replace('from micrograd.engine', 'from .engine'))
+    result, report = _graded(run_cli, folder, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    assert 'relative import' not in result.stdout, result.stdout
+    assert checks['mlp.forward']['status'] == 'passed', checks['mlp.forward']['message']
+
+
+def test_a_package_holding_a_module_of_its_own_name_loads(run_cli, tmp_path):
+    """UsamaHasan's utils/ holds utils.py and says ``from .utils import *`` (so would a
+    micrograd/ holding micrograd.py): the loader's sibling finder took the package's own name
+    for that module and imported it without end, a load failure ('RecursionError ... while
+    loading') where Python imports it."""
+    folder = tmp_path / 'micrograd'
+    folder.mkdir()
+    shutil.copy(SUBMISSIONS / 'micrograd' / 'engine.py', folder / 'micrograd.py')
+    (folder / '__init__.py').write_text('from .micrograd import Value\n')
+    result, report = _graded(run_cli, folder, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    assert checks['load']['status'] == 'passed', checks['load']['message']
+    assert checks['ops.add']['status'] == 'passed' and result.returncode == 0, result.stdout
+
+
+def test_a_python_2_cell_of_a_notebook_saved_by_3_12_is_not_blamed_on_the_version(run_cli, tmp_path):
+    """ankitgpt18/Micrograd's scratch notebook (saved by Python 3.12.2) has a cell with Python
+    2's ``print x``: a syntax error on 3.12 too, yet the warning said the notebook was saved by
+    3.12 and to write it as 3.11 reads it."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    path = tmp_path / 'nb.ipynb'
+    path.write_text(json.dumps({
+        'nbformat': 4, 'nbformat_minor': 5,
+        'metadata': {'language_info': {'name': 'python', 'version': '3.12.2'}},
+        'cells': [{'cell_type': 'code', 'metadata': {}, 'outputs': [], 'execution_count': None,
+                   'source': source} for source in (engine, 'x = 1\nprint x\n')]}))
+    result, _ = _graded(run_cli, path, tmp_path / 'out')
+    assert "Missing parentheses in call to 'print'" in result.stdout, result.stdout
+    assert 'grading runs Python 3.11' not in result.stdout, result.stdout
+
+
+def test_a_topological_sort_over_the_roots_children_is_backwards_not_an_ops(run_cli, tmp_path):
+    """A real engine's build(node) loops over ``self._prev`` (the output's children) where
+    ``node._prev`` is meant: nodes two levels down are never reached, and ``u = a * b`` never
+    propagating was named 'op mul has no backward' at __mul__, though mul is right and its
+    consumer keeps it among its children."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    assert source.count('for child in v._prev:') == 1
+    path = tmp_path / 'engine.py'
+    path.write_text(source.replace('for child in v._prev:', 'for child in self._prev:'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    m = checks['ops.add']['misconception']
+    assert (m['code'], m['method']) == ('not_topological', 'backward'), checks['ops.add']['message']
+    assert checks['ops.mul']['consequence_of'] == 'ops.add'
+    assert not any((c['misconception'] or {}).get('code') == 'no_backward' for c in report['checks'])
+
+
+def test_a_gradient_assigned_is_found_at_the_assignment_not_the_rules_def(run_cli, tmp_path):
+    """harshsuranax's notebook assigns in exp's and pow's rules (``self.grad = ...``): each
+    finding was at its ``def _backward():`` line, one above the line to change."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    old = 'self.grad += out.data * out.grad'
+    assert source.count(old) == 1
+    path = tmp_path / 'engine.py'
+    path.write_text(source.replace(old, 'self.grad = out.data * out.grad'))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if 'self.grad = out.data * out.grad' in text)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    m = {c['id']: c for c in report['checks']}['ops.exp']['misconception']
+    assert (m['code'], m['method'], m['line']) == ('assigned', 'exp', line), m
 
 #: An engine not written yet: every op, backward() and the network a stub, as course templates
 #: hand them out; STUB is what each body does.

@@ -127,7 +127,7 @@ def test_classroom_posts_and_prints_the_true_points_and_only_failures_are_red(gr
     red = classroom_reporter(runs['failing'])[2]
     assert len(charged) == 1 and red and all(n.startswith(charged[0]) for n in red), (charged, red)
     crosses = [t for t in runs['failing']['tests'] if t['status'] == 'fail']
-    assert {(t['filename'], t['line_no']) for t in crosses} == {('submissions/bug_overwrite_grad.py', 22)}
+    assert {(t['filename'], t['line_no']) for t in crosses} == {('submissions/bug_overwrite_grad.py', 23)}
     kept = [t['name'] for t in runs['failing']['tests'] if 'its points kept' in t['name']]
     assert kept and all(t['status'] == 'pass' for t in runs['failing']['tests'] if t['name'] in kept)
     unloaded = runs['unloadable']['tests']
@@ -254,11 +254,11 @@ def mikepenz_place(suite, text):
 
 #: kind -> {failing check: text on the learner's line it must be annotated at}
 LEARNER_LINES = {
-    # one bug, at its rule (the `_backward` of __add__) for every check that it explains
-    'failing': {'ops.add': 'def _backward', 'ops.radd': 'def _backward',
-                'backward.accumulate': 'def _backward', 'mlp.gradients': 'def _backward'},
+    # one bug, at its rule's assignment (in __add__'s `_backward`) for every check it explains
+    'failing': {'ops.add': 'self.grad = 1.0', 'ops.radd': 'self.grad = 1.0',
+                'backward.accumulate': 'self.grad = 1.0', 'mlp.gradients': 'self.grad = 1.0'},
     'unloadable': {'load': 'def __init__(self, data)'},
-    'notebook': {'ops.add': 'def _backward', 'backward.accumulate': 'def _backward'},
+    'notebook': {'ops.add': 'self.grad = 1.0', 'backward.accumulate': 'self.grad = 1.0'},
 }
 
 
@@ -350,7 +350,7 @@ def test_console_groups_failures_by_cause_with_expected_and_actual(graded):
     assert len(headlines) == len(set(headlines)) and 'assigned instead of accumulated' in headlines[0]
     assert re.search(r'seen by ops\.add, (ops\.\w+, )*backward\.accumulate\b', console, re.M)
     assert 'a.grad: expected -4.0, got -2.0' in console
-    assert re.search(r'at Value.__add__ \(\S*bug_overwrite_grad.py:22\)', console)  # its rule
+    assert re.search(r'at Value.__add__ \(\S*bug_overwrite_grad.py:23\)', console)  # its rule's `=`
     assert 'warning  robustness.' in console
     assert not re.search(r'FAIL\s+(robustness|mlp\.one_neuron_layer)', console)
 

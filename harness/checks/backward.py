@@ -97,7 +97,7 @@ def visits(ctx):
         return skipped('the engine does not call per-node _backward closures; visit order not '
                        'observed')
     for g, actual in orders:
-        problem = topological_violation(g, actual.order, actual.merged)
+        problem = topological_violation(g, actual.order, actual.merged, actual.unheld)
         if problem:
             return failed(problem.text, diagnosis=problem.text, counterexample=Counterexample(
                 g.code(), {'_backward calls': 'each node once, consumers first'},

@@ -40,7 +40,7 @@ def link(report, counts=lambda check: check.required):
         where = report.methods.get(m.method) or {}
         if check.id not in seen and where.get('rule') is False and m.code in RULES:
             m.method, where = '', {}  # a guess, and that method writes no rule: not there
-        m.file, m.line = where.get('file', ''), m.line or where.get(STORED.get(m.code, 'line'))
+        m.file, m.line = where.get('file', m.file), m.line or where.get(STORED.get(m.code, 'line'))
         m.evidence.append(check.id)
     # advice is never a root nor a consequence: only failures that decide the verdict are linked
     failures = [c for c in failing if counts(c)]

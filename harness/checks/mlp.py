@@ -81,13 +81,15 @@ def _raised(failure):
     """An exception the learner's code raised, as a finding at the function and line the
     worker saw it raised in (as a graph's): every MLP check it breaks is that one bug, and an
     op's method raising is the op's; an operator the Value lacks (``sum()`` of Values with no
-    ``__radd__``) is that missing form, where the network uses it."""
+    ``__radd__``) is that missing form, where the network uses it.  A network's method is named
+    with its class and file (``Layer.__init__`` in nn.py), never taken for the Value's."""
     if not failure.function:
         return {}
     lacking = missing_form(failure)
     code, op = (Code.MISSING_OP, lacking[0].name) if lacking else \
-        (Code.EXCEPTION, METHOD_OPS.get(failure.function, ''))
-    return {'misconception': Misconception(code, op, failure.function, line=failure.line)}
+        (Code.EXCEPTION, '' if failure.owner else METHOD_OPS.get(failure.function, ''))
+    method = f'{failure.owner}.{failure.function}' if failure.owner else failure.function
+    return {'misconception': Misconception(code, op, method, file=failure.file, line=failure.line)}
 
 
 def _failure(failure):

@@ -299,11 +299,13 @@ def _recursive(graph, v, limit=LIMIT):
     return calls
 
 
-def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), misplaced=()):
+def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), misplaced=(),
+              by_grad=()):
     """Gradients from running each node's local rule in ``order``, micrograd style; ops in
-    ``zero`` propagate nothing; ops in ``misplaced`` store their rule on their first operand
-    (``self._backward = ...``), where it replaces that operand's own rule and runs at its turn
-    (a leaf's turn comes after every node's)."""
+    ``zero`` propagate nothing; ops in ``by_grad`` (binary) multiply by the other operand's
+    gradient as it stands, not its value; ops in ``misplaced`` store their rule on their first
+    operand (``self._backward = ...``), where it replaces that operand's own rule and runs at
+    its turn (a leaf's turn comes after every node's)."""
     hosted = {}  # entry -> the node whose rule runs when that entry's _backward is called
     for i in range(len(graph.inputs), graph.size):
         node = graph.node(i)
@@ -321,7 +323,11 @@ def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), mispla
         if node.op in zero:
             continue
         for j, arg in enumerate(node.args):
-            contribution = local[i][j] * (1.0 if node.op in no_upstream else grads[i])
+            if node.op in by_grad:  # a number's operand (`a * 2.0`) is a Value of grad 0
+                factor = grads[node.args[1 - j]] if len(node.args) == 2 else 0.0
+            else:
+                factor = local[i][j]
+            contribution = factor * (1.0 if node.op in no_upstream else grads[i])
             if node.op in overwrite:
                 grads[arg] = contribution
             else:
@@ -351,7 +357,7 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     correct = orders['reverse topological']
     ops = sorted({graph.node(i).op for i in correct} - trusted, key=lambda op: (op not in suspects, op))
     if order is not None:
-        clash = topological_violation(graph, order, actual.merged)
+        clash = topological_violation(graph, order, actual.merged, actual.unheld)
         if clash:
             return clash
     found = _merged(graph, grads, local, correct, actual.merged)
@@ -370,6 +376,9 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     for code, op, text, kw in models:
         if _matches(graph, grads, propagate(graph, local, correct, **kw)):
             return Diagnosis(code, text + '.', op, _entry_of(graph, op))
+    found = _by_grad(graph, actual, local, correct, ops)
+    if found:
+        return found
     # a visit order observed to be right rules out the order models; unobserved, a wrong order
     # and an op that propagates nothing can give the same gradients, and the order is the
     # likelier (it spoils every op)
@@ -390,6 +399,34 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
             return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
     return _stored(graph, grads, local, correct, ops) or _localise(graph, actual, expected, trusted)
+
+
+#: Ops whose local derivative for one operand is the other operand's value (``other.data``).
+BY_VALUE = ('mul',)
+
+
+def _by_grad(graph, actual, local, correct, ops):
+    """An op whose rule multiplies by the other operand's gradient where its value belongs
+    (``self.grad += other.grad * out.grad``), when that gives every entry's gradient; else
+    ``None``.  Where no operand holds a gradient yet when the rule runs, that model and a
+    missing rule give the same gradients: it is named only when the worker saw the op's own
+    rule run (not the do-nothing rule of ``__init__``)."""
+    for op in (op for op in ops if op in BY_VALUE):
+        entry = _entry_of(graph, op)
+        if not _matches(graph, actual.grads, propagate(graph, local, correct, by_grad={op}),
+                        every=True):
+            continue
+        rules = actual.rules or ()
+        rule = rules[entry] if entry < len(rules) else None
+        silent = _matches(graph, actual.grads, propagate(graph, local, correct, zero={op}),
+                          every=True)
+        if silent and not (rule and rule[0] != '__init__'):
+            continue
+        return Diagnosis(Code.WRONG_DERIVATIVE, f'{OPS[op].display}\'s backward multiplies by '
+                         f'the other operand\'s gradient where its value belongs (`other.grad * '
+                         f'out.grad` for `other.data * out.grad`): a leaf\'s gradient is still 0 '
+                         f'then, so nothing flows.', op, entry)
+    return None
 
 
 def _merged(graph, grads, local, correct, merged):
@@ -476,10 +513,13 @@ def no_backward(op, how=''):
             f'their grad')
 
 
-def topological_violation(graph, order, merged=None):
-    """The first pair of nodes whose ``_backward`` calls ran out of order, as a ``Diagnosis``
-    (a node never run is its op's missing rule, or, when a set takes it for another entry
-    (``merged``, ``GraphResult.merged``), the merging); ``None`` when the order is right."""
+def topological_violation(graph, order, merged=None, unheld=None):
+    """The first pair of nodes whose ``_backward`` calls ran out of order, as a ``Diagnosis``;
+    ``None`` when the order is right.  A node never run was never reached: when a set takes it
+    for another entry (``merged``, ``GraphResult.merged``), the merging; when its consumer keeps
+    no container of its operands (``unheld``), that consumer's op, which builds its result
+    without children; when every consumer keeps it (``unheld`` observed and none of them), the
+    walk of backward() itself; else (nothing observed) the op of the node never run."""
     n = len(graph.inputs)
     nodes = [i for i in graph.live() if i >= n]
     position = {}
@@ -501,9 +541,23 @@ def topological_violation(graph, order, merged=None):
         return _merging(graph, *twins[-1][::-1])
     if never:
         i = never[-1]
-        op = graph.node(i).op
-        return Diagnosis(Code.NO_BACKWARD, no_backward(op, f'backward() never ran the local rule '
-                         f'of `{graph.name(i)} = {graph.expression(i)}`') + '.', op, i)
+        ran = [c for c in nodes if c in position and i in graph.node(c).args]
+        dropped = [c for c in ran if c in (unheld or ())]
+        if unheld is not None and ran and not dropped:
+            c = ran[0]
+            return Diagnosis(Code.NOT_TOPOLOGICAL, f'backward() never ran the local rule of '
+                             f'`{graph.name(i)} = {graph.expression(i)}`, though `{graph.name(c)} '
+                             f'= {graph.expression(c)}` keeps it among its children: the '
+                             f'topological sort does not reach every node (does it loop over the '
+                             f'output\'s children, self._prev, where the visited node\'s are '
+                             f'meant?).')
+        c = dropped[0] if dropped else i
+        op = graph.node(c).op
+        how = f'its result keeps no operands as children, so backward() never reaches ' \
+            f'`{graph.name(i)} = {graph.expression(i)}` below `{graph.name(c)} = ' \
+            f'{graph.expression(c)}`' if dropped else f'backward() never ran the local rule of ' \
+            f'`{graph.name(i)} = {graph.expression(i)}`'
+        return Diagnosis(Code.NO_BACKWARD, no_backward(op, how) + '.', op, c)
     for consumer in nodes:
         for operand in graph.node(consumer).args:
             if operand >= n and position[operand] < position[consumer]:

@@ -193,7 +193,7 @@ GRAPH_STAGES = ('leaf', 'forward', 'backward')
 def _failure(stages):
     return record({'stage': one_of(*stages), 'type': text('name'), 'message': text('message'),
                    'node': optional(integer()), 'missing': boolean, 'where': text('where'),
-                   'function': name, 'line': integer(1)},
+                   'function': name, 'line': integer(1), 'file': text('where'), 'owner': name},
                   required=('stage', 'type', 'message'))
 
 
@@ -201,7 +201,7 @@ GRAPH = record({'values': listed(number), 'grads': listed(number),
                 'grads2': optional(listed(number)), 'order': optional(listed(integer())),
                 'walks': optional(integer(0, 1 << 62)), 'shadowed': optional(one_of('op', 'init')),
                 'rules': optional(listed(optional(rule))), 'merged': optional(listed(integer())),
-                'error': optional(_failure(GRAPH_STAGES))})
+                'unheld': optional(listed(integer())), 'error': optional(_failure(GRAPH_STAGES))})
 #: What an MLP task's answer may hold: the network's facts, then its action's results.
 MLP_FIELDS = {'count': integer(), 'distinct': integer(), 'own': boolean, 'scalar': boolean,
               'batched': boolean, 'outputs': listed(listed(number)), 'losses': listed(number),
@@ -254,6 +254,8 @@ class Failure:
     where: str = ''          # the submission's line it was raised from: 'engine.py, line 4: ...'
     function: str = ''       # the learner's function (method) it was raised in, and its line
     line: int | None = None
+    file: str = ''           # the submission's file that function is in ('nn.py', 'cell 4')
+    owner: str = ''          # the class of that method when not the Value's ('Layer')
 
     @classmethod
     def parse(cls, raw):
@@ -290,6 +292,7 @@ class GraphResult:
     rules: list | None = None   # per entry, (method, line) its _backward was written in, or None
     # per entry, the first entry a set takes it for (itself, unless __hash__/__eq__ go by value)
     merged: list | None = None
+    unheld: list | None = None  # nodes keeping no container of their operands, instrumented
     error: Failure | None = None
     output: str = ''            # what the submission printed meanwhile
 
@@ -312,14 +315,15 @@ class GraphResult:
             if len(grads) not in ((0, size) if asked else (0,)) or \
                     (asked and self.error is None and len(grads) != size):
                 raise Violation(f'sent {len(grads)} {name_} for a graph of {size} entries')
-        if not item.get('instrument') and (self.rules, self.order, self.walks) != (None,) * 3:
+        if not item.get('instrument') and \
+                (self.rules, self.order, self.walks, self.unheld) != (None,) * 4:
             raise Violation('sent the order its rules ran in where it was not asked for')
         if self.rules is not None and len(self.rules) != size:
             raise Violation(f'sent {len(self.rules)} rule origins for a graph of {size} entries')
         if self.merged is not None and (len(self.merged) != len(self.values) or
                                         any(not 0 <= m <= i for i, m in enumerate(self.merged))):
             raise Violation('sent merged entries that are not earlier entries of the graph')
-        if any(i >= size for i in self.order or ()) or \
+        if any(i >= size for i in (self.order or []) + (self.unheld or [])) or \
                 (self.error and self.error.node is not None and self.error.node >= size):
             raise Violation('named an entry the graph does not have')
 

@@ -82,6 +82,8 @@ def location(report, check):
 def spot(report, check):
     """``(label, file, line)`` of ``location``, the file as the worker names it."""
     m = check.misconception
+    if m and '.' in m.method and m.file and m.line:  # a network class's method, where it is
+        return m.method, m.file, m.line
     name = m.method if m and m.method else method(check.id)
     where = report.methods.get(name) if name else None
     if not where:

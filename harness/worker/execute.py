@@ -7,6 +7,7 @@ import linecache
 import math
 import os
 import re
+from typing import NamedTuple
 
 from .rules import origins
 from .ops import OP_METHODS, OPS
@@ -42,17 +43,41 @@ def error(exc, stage, node=None, missing=False, frame=None):
     found = {'stage': stage, 'node': node, 'type': kind, 'message': _text(exc),
              'missing': missing}
     if frame:
-        found['where'] = frame[0]
-    if frame and frame[1].isidentifier():
-        found['function'], found['line'] = frame[1], frame[2]
+        found['where'] = frame.where
+        if frame.file:
+            found['file'] = frame.file
+    if frame and frame.function.isidentifier():
+        found['function'], found['line'] = frame.function, frame.line
+        if frame.owner.isidentifier():
+            found['owner'] = frame.owner
     return found
+
+
+class Frame(NamedTuple):
+    """The submission's line an exception came from: ``where`` as ``'engine.py, line 40: ...'``,
+    the function and its line, the file as the submission names it, and the class the function
+    is a method of (``Layer`` for ``Layer.__init__``; ``''`` for a closure or a module's
+    function), so that a network's method is not taken for the Value's of the same name."""
+    where: str
+    function: str
+    line: int
+    file: str = ''
+    owner: str = ''
+
+
+def frame_of(code, label, line):
+    """The ``Frame`` of a line of ``code``, a function of the submission's file ``label``."""
+    text = linecache.getline(code.co_filename, line).strip()
+    parts = code.co_qualname.split('.')
+    return Frame(f'{label}, line {line}' + (f': {text[:120]}' if text else ''), code.co_name,
+                 max(1, line), label, parts[-2] if len(parts) > 1 else '')
 
 
 _WORKER = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the grader's frames, never the learner's
 
 
 def learner_frame(exc, own):
-    """``(where, function, line)`` of the innermost frame of the traceback that is the
+    """The ``Frame`` of the innermost frame of the traceback that is the
     submission's code (``own(filename)`` names its file, or is ``None`` for anyone else's):
     ``where`` as ``'engine.py, line 40: return self * other**-1'``; ``None`` when the exception
     never passed through it.  A stub helper's ``NotImplementedError`` (raised in a function that
@@ -63,15 +88,15 @@ def learner_frame(exc, own):
         code = tb.tb_frame.f_code
         label = None if code.co_filename.startswith(_WORKER) else own(code.co_filename)
         if label:
-            found.append((label, code.co_filename, tb.tb_lineno, code.co_name))
+            found.append((label, code, tb.tb_lineno))
         tb = tb.tb_next
     if not found:
         return None
-    if isinstance(exc, NotImplementedError) and len(found) > 1 and found[-1][3] not in OP_METHODS:
+    if isinstance(exc, NotImplementedError) and len(found) > 1 and \
+            found[-1][1].co_name not in OP_METHODS:
         found.pop()
-    label, filename, line, function = found[-1]
-    text = linecache.getline(filename, line).strip()
-    return f'{label}, line {line}' + (f': {text[:120]}' if text else ''), function, max(1, line)
+    label, code, line = found[-1]
+    return frame_of(code, label, line)
 
 
 def _text(exc):
@@ -271,7 +296,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
         result['grads' if i == 0 else 'grads2'] = _read(backend.grad, vals)
         if order is not None and i == 0:
             result['order'] = list(order)
-            result['walks'] = walks.n
+            result['walks'], result['unheld'] = walks.n, walks.unheld
     return result
 
 
@@ -310,11 +335,14 @@ def _read(reader, vals):
 
 
 class _Walks:
-    """How many times the nodes' containers of operands were walked (iterated) in one run."""
-    __slots__ = ('n',)
+    """How many times the nodes' containers of operands were walked (iterated) in one run, and
+    the nodes that keep no container of their operands (an op that builds its result without
+    its children, so no walk can reach below it)."""
+    __slots__ = ('n', 'unheld')
 
     def __init__(self):
         self.n = 0
+        self.unheld = []
 
 
 def _counting(kind):
@@ -348,6 +376,8 @@ def _count_walks(graph, vals):
                 except Exception:
                     pass
                 break
+        else:
+            walks.unheld.append(n + k)
     return walks
 
 

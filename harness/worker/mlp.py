@@ -9,10 +9,9 @@ A failure while building says which part of the lecture's interface it met: ``co
 (the learner's own code raised).
 """
 import inspect
-import linecache
 import numbers
 
-from .execute import error, learner_frame, number, own_attributes
+from .execute import error, frame_of, learner_frame, number, own_attributes
 from .load.classes import runner
 from .load.loaded import self_stores
 
@@ -70,6 +69,8 @@ def run_mlp(classes, item, own=None, attributes=None):
             stage = 'build'  # the interface is there; the learner's code broke
         replaced = _replaced(model, e, own)
         found = error(e, stage, frame=replaced[0] if replaced else frame)
+        if found.get('owner') in {k.__name__ for k in getattr(classes.get('Value'), '__mro__', ())}:
+            del found['owner']  # the Value's own method: named as the graphs name it
         if replaced:
             found['message'] += (f' (`self.{replaced[1]} = ...` replaces the method '
                                  f'{replaced[1]}() with data: name the attribute otherwise)')
@@ -79,8 +80,8 @@ def run_mlp(classes, item, own=None, attributes=None):
 def _replaced(model, exc, own):
     """Where the network replaced one of its methods with data (``self.parameters = [...]``
     inside ``parameters()``), when calling that method failed (``'list' object is not
-    callable``): ``(the learner's frame of that assignment, as learner_frame gives, the
-    method's name)``; else ``None``.  The network's modules are searched through their lists
+    callable``): ``(the learner's Frame of that assignment, the method's name)``; else
+    ``None``.  The network's modules are searched through their lists
     (MLP, layers, neurons)."""
     if not isinstance(exc, TypeError) or 'not callable' not in str(exc) or own is None:
         return None
@@ -102,9 +103,7 @@ def _replaced(model, exc, own):
                                       if attribute == name and at), None)
                 label = code and own(code.co_filename)
                 if line and label:
-                    text = linecache.getline(code.co_filename, line).strip()
-                    return (f'{label}, line {line}' + (f': {text[:120]}' if text else ''),
-                            code.co_name, line), name
+                    return frame_of(code, label, line), name
     return None
 
 

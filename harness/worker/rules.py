@@ -1,6 +1,7 @@
 """Where each node's backward rule was written: the learner's method and line of the function
 its ``_backward`` holds, so that a wrong rule is named where it lives (``a - b`` written as
 ``self + (-other)`` runs the rule of ``__add__``, not of ``__sub__``)."""
+import dis
 
 LOCALS = '<locals>'
 
@@ -16,8 +17,21 @@ def origin(rule, own):
         return None
     parts = qualname.split('.')
     method = parts[parts.index(LOCALS) - 1] if LOCALS in parts else parts[-1]
-    line = code.co_firstlineno
+    line = _assigned(code) or code.co_firstlineno
     return [method, line] if method.isidentifier() and line >= 1 else None
+
+
+def _assigned(code):
+    """The line of the rule's first plain store to an attribute (``self.grad = ...``, where
+    ``+=`` was meant: the line a learner must change), or ``None`` when it only adds in place
+    (``x.grad += ...`` stores after a ``SWAP``)."""
+    try:
+        steps = list(dis.get_instructions(code))
+    except Exception:
+        return None
+    return next((store.positions.lineno for before, store in zip(steps, steps[1:])
+                 if store.opname == 'STORE_ATTR' and before.opname != 'SWAP' and store.positions
+                 and store.positions.lineno), None)
 
 
 def origins(vals, own, name='_backward'):

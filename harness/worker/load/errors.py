@@ -52,6 +52,8 @@ def explain(e, label, filename=None, root=None, answer_keys=()):
 #: backslash there: valid from Python 3.12 (PEP 701), a syntax error before.
 _PEP_701 = re.compile(r"""[fF][rR]?(['"])[^'"\n]*\{[^}\n]*\1.*\}""")
 _BACKSLASH = 'f-string expression part cannot include a backslash'
+#: A ``type`` statement or a function or class with type parameters: valid from 3.12 (PEP 695).
+_PEP_695 = re.compile(r'^\s*(?:type\s+\w+\s*(?:\[[^\]]*\])?\s*=|(?:def|class)\s+\w+\s*\[)')
 
 
 #: Modules whose exceptions say the network was asked for (``urlopen``, a name lookup).
@@ -59,9 +61,10 @@ _NETWORK = ('urllib.error', 'socket', 'http.client', 'requests.exceptions', 'url
 
 
 def newer_python(e, saved=None):
-    """A sentence for a ``SyntaxError`` that is Python 3.12 syntax (or comes from a notebook
-    ``saved`` by Python 3.12 or later, its version), else ``''``: the learner's code is right
-    where they ran it, and what to change is the Python version it is written for."""
+    """A sentence for a ``SyntaxError`` that is Python 3.12 syntax (an f-string of PEP 701, or
+    PEP 695's in a notebook ``saved`` by Python 3.12 or later, its version), else ``''``: the
+    learner's code is right where they ran it, and what to change is the Python version it is
+    written for.  Any other error (Python 2's ``print x``) is one on 3.12 too: no such word."""
     running = sys.version_info[:2]
     if running >= (3, 12):
         return ''
@@ -72,7 +75,7 @@ def newer_python(e, saved=None):
         return (f' This f-string is valid from Python 3.12{by}, which lets one reuse its quotes '
                 f'and hold a backslash inside its braces, but grading runs Python {grading}: use '
                 f'the other kind of quote inside the braces.')
-    if newer:
+    if newer and _PEP_695.search(getattr(e, 'text', None) or ''):  # not every error of 3.12's
         return (f' The notebook was saved by Python {saved}, and grading runs Python {grading}: '
                 f'write it as Python {grading} reads it.')
     return ''

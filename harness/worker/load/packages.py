@@ -82,10 +82,12 @@ def _self_name(path, name):
 
 def _imported_as(path):
     """The package name the folder's own modules import it by (``from autograd.engine import``
-    inside ``autograd/``), or ``None`` when they do not."""
+    inside ``autograd/``); ``''`` when they import each other only relatively (``from .engine
+    import``, which only a package's modules can: a folder without ``__init__.py`` is then a
+    namespace package); ``None`` when they do neither."""
     own = {os.path.splitext(e)[0] for e in os.listdir(path)
            if e.endswith('.py') or os.path.isdir(os.path.join(path, e))}
-    votes = collections.Counter()
+    votes, relative = collections.Counter(), False
     for folder, _, files in os.walk(path):
         for f in files:
             if not f.endswith('.py'):
@@ -95,19 +97,22 @@ def _imported_as(path):
             except (SyntaxError, ValueError, LoadError):
                 continue
             for node in ast.walk(tree):
+                relative = relative or isinstance(node, ast.ImportFrom) and node.level > 0
                 names = [node.module] if isinstance(node, ast.ImportFrom) and not node.level else (
                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
                 for dotted in filter(None, names):
                     root, _, rest = dotted.partition('.')
                     if rest and rest.split('.')[0] in own:
                         votes[root] += 1
-    return votes.most_common(1)[0][0] if votes else None
+    return votes.most_common(1)[0][0] if votes else '' if relative else None
 
 
 class _Siblings(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Lets a package's modules import each other by their own names (``from autograd import
     Value`` inside a package holding ``autograd.py``), as they did when run from its folder: the
-    name is the package's own module (``pkg.autograd``), not a second copy with its own classes."""
+    name is the package's own module (``pkg.autograd``), not a second copy with its own classes.
+    The package's own name stays the package's (a module named as its folder, micrograd/
+    micrograd.py, is ``micrograd.micrograd``): taking it for that module imported it without end."""
 
     def __init__(self, package, path):
         self.package = package
@@ -116,7 +121,8 @@ class _Siblings(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                       and e != '__init__.py'}
 
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in self.names and name.split('.')[0] not in sys.stdlib_module_names:
+        top = name.split('.')[0]
+        if top in self.names and top != self.package and top not in sys.stdlib_module_names:
             return importlib.util.spec_from_loader(name, self)
         return None
 
@@ -157,7 +163,7 @@ def load_folder(path, loaded, cell_timeout):
     path = os.path.abspath(path)
     name = os.path.basename(path)
     package = os.path.exists(os.path.join(path, '__init__.py'))
-    if package or _imported_as(path):  # its modules import it by name: a (namespace) package
+    if package or _imported_as(path) is not None:  # its modules import it: a (namespace) package
         alias = _self_name(path, name)
         sys.meta_path.insert(0, _Siblings(alias, path))
         if package and alias == name:
