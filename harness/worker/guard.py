@@ -73,6 +73,7 @@ _PROC = re.compile(r'/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/(mem|fd/(.*))$
 _open, _fstat, _readlink, _close, _O_PATH = os.open, os.fstat, os.readlink, os.close, os.O_PATH
 _write, _exit, _getframe, _ident = os.write, os._exit, sys._getframe, threading.get_ident
 _gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
+_urandom = os.urandom
 _header, _match, _CodeType = protocol.HEADER.pack, _PROC.match, types.CodeType
 _FSENCODING = sys.getfilesystemencoding()
 #: The objects whose frame a read reaches (``object.__getattr__``): C types, none subclassable.
@@ -368,15 +369,21 @@ def tampered(g, what):
 def hook(g, event, args):
     if event != SEND and event not in g.routes and not event.startswith(CTYPES):
         return
-    # no collection while the hook runs: a collection runs the submission's code (gc.callbacks,
-    # a __del__ or weakref callback of its garbage) wherever it starts, and from inside the hook
-    # that code would reach ``g`` by f_back.  Nothing above allocates what the collector tracks.
+    # no collection while the hook runs, on any thread: a collection runs the submission's code
+    # (gc.callbacks, a __del__ or weakref callback of its garbage) wherever it starts, and from
+    # inside the hook that code would reach ``g`` by f_back.  On again once the last thread in
+    # the hook leaves, if it was on as any came in.  Nothing before the collector is off
+    # allocates what it tracks (no ``with``: its bound ``__exit__`` would be such an object).
     collecting = _gc_isenabled()
     _gc_disable()
+    g.gate.acquire()
+    g.inside[0] += 1
+    if collecting:
+        g.inside[1] = True
+    g.gate.release()
     thread = _ident()
     if thread in g.busy:  # the hook's own reads raise events too
-        if collecting:
-            _gc_enable()
+        _leave(g)
         return
     g.busy.add(thread)
     try:
@@ -400,8 +407,24 @@ def hook(g, event, args):
             tampered(g, what)
     finally:
         g.busy.discard(thread)
-        if collecting:
-            _gc_enable()
+        _leave(g)
+
+
+def _leave(g):
+    """A thread leaves the hook: the collector on again if it was on and none is left in it."""
+    g.gate.acquire()
+    g.inside[0] -= 1
+    if not g.inside[0] and g.inside[1]:
+        g.inside[1] = False
+        _gc_enable()
+    g.gate.release()
+
+
+def _forked(g):
+    """In a child the submission forked: this process's seals would pass for the worker's, and
+    its thread is the child's main thread (signal handlers run there): it gets a key of its own,
+    which the grader does not hold."""
+    g.key = _urandom(32)
 
 
 def _node(fd):
@@ -443,6 +466,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output):
     g = types.SimpleNamespace(
         key=key, nonce=nonce, wfd=wfd, fds=frozenset(fds), sent=[0], busy=set(), codes=codes,
         root=root, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
+        gate=threading.Lock(), inside=[0, False],
         message=carried['message'], taken=carried['taken'],
         entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
         trusted=('<frozen', *libraries, *stdlib), quiet=(*libraries, *stdlib),
@@ -450,3 +474,4 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output):
         encode=make_encoder(None, namespace['_unencodable'], encode_basestring_ascii, None, ':',
                             ',', False, False, True))
     sys.addaudithook(types.MethodType(namespace['hook'], g))
+    os.register_at_fork(after_in_child=types.MethodType(namespace['_forked'], g))

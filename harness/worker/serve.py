@@ -18,7 +18,7 @@ from array import array
 
 from . import guard, identity, landlock, protocol, tasks
 from .execute import Backend
-from .load import LoadError, kernel, load, methods
+from .load import LoadError, load, methods
 from .protocol import OUTPUT_CAP
 
 
@@ -77,10 +77,12 @@ def limit(limits):
 
 def serve(rfd, wfd):
     """Load the submission the grader names, then answer its requests until it hangs up: all on
-    a thread of its own, while this one (the main thread) waits.  Python runs a signal handler
-    on the main thread only, handing it the frame it interrupted (the guard's hook, holding its
-    key, at any moment), and lets only the main thread set one: the submission, on another,
-    cannot.  The resource limits and the fence are set here first: a thread starts under them."""
+    a thread of its own, while this one (the main thread) waits and runs no Python at all.
+    Python runs signal handlers on the main thread only, handing each the frame it interrupted
+    (the guard's hook, holding its key, at any moment), and lets only the main thread set one:
+    the submission, on another, cannot; and this one, every signal blocked while it waits in
+    C, runs none (nor a collection, which would run the submission's gc.callbacks).  The
+    resource limits and the fence are set here first: a thread starts under them."""
     hello = protocol.asked(rfd)
     _keep_to_self(rfd, wfd)
     limit(hello.get('limits', {}))
@@ -90,24 +92,25 @@ def serve(rfd, wfd):
             landlock.restrict(fence['read'], fence['write'])
         except OSError as e:  # never run the submission less fenced than the report says
             unfenced = f'the sandbox could not be set up: {e}'
-    signal.signal(signal.SIGALRM, kernel.interrupt)  # a notebook cell's time limit
     signal.signal = _unset  # what the submission calls: off the main thread Python's raises
-    _thread.stack_size(_stack())
-    done = _thread.allocate_lock()
+    done, failed = _thread.allocate_lock(), []
     done.acquire()
+    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
 
     def thread():
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         try:
             _serve(rfd, wfd, hello, unfenced)
+        except BaseException:  # as the main thread's exit would say it
+            failed.append(1)
         finally:
             done.release()
+    _thread.stack_size(_stack())
     _thread.start_new_thread(thread, ())
-    while True:
-        try:
-            done.acquire()
-            return
-        except BaseException:  # _thread.interrupt_main(): this thread only waits
-            continue
+    _thread.stack_size(0)
+    done.acquire()
+    if failed:
+        raise SystemExit(1)
 
 
 def _unset(signalnum, handler):
@@ -118,7 +121,7 @@ def _unset(signalnum, handler):
 
 
 def _collect_nothing():
-    """``gc.enable`` as the submission finds it: while an item runs, the collector stays off
+    """``gc.enable`` as the submission finds it while an item runs: the collector stays off
     (the worker turns it on again after each answer)."""
 
 
@@ -145,7 +148,6 @@ def _serve(rfd, wfd, hello, unfenced):
     # submission's gc.enable() turns nothing on (_collect_nothing); the item's garbage is
     # collected after its answer.
     stop_collecting, collect_again = gc.disable, gc.enable
-    gc.enable = _collect_nothing
     capture = Capture()
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
             _stdlib(), (capture.buffer.kept, capture.buffer.dropped))
@@ -193,8 +195,10 @@ def _serve(rfd, wfd, hello, unfenced):
             seed(hello.get('seed', 0))
             renumber(hello.get('seed', 0), item.get('order', 0))
             stop_collecting()
+            gc.enable = _collect_nothing
             result = run(request['task'], item, classes, backend, loaded.own)
             reply(id=request['id'], item=k, result=result)
+            gc.enable = collect_again
             collect_again()
         reply(id=request['id'], done=True)
 

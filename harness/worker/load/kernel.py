@@ -220,44 +220,50 @@ class Output(list):
 
 
 def _arm(seconds):
-    """Start a cell's time limit: SIGALRM raises ``CellTimeout`` in the cell.  On the main
-    thread by a handler of its own.  The worker runs the submission on another thread (Python
-    lets only the main thread set a signal handler, and hands a handler the frame it
-    interrupted: the guard's, had the submission set one); there the main thread's
-    ``interrupt`` raises it in this one.  Returns what ``_disarm`` restores."""
-    previous = None
+    """Start a cell's time limit: ``CellTimeout`` raised in the cell.  On the main thread by
+    SIGALRM and a handler of its own.  The worker runs the submission on another thread, and
+    its main thread runs no Python (``serve``): there a watchdog thread raises it in this one
+    (``PyThreadState_SetAsyncExc``, between two bytecodes: a cell blocked in one long C call,
+    a ``time.sleep(600)``, is stopped by the load's own limit instead).  Returns what
+    ``_disarm`` takes."""
     if _thread.get_ident() == threading.main_thread().ident:
         previous = signal.signal(signal.SIGALRM, _alarm) or signal.SIG_DFL
-    else:
-        _ARMED[0] = _thread.get_ident()
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    return previous
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        return previous
+    ended = _thread.allocate_lock()
+    ended.acquire()
+    _ARMED[0] = _thread.get_ident()
+    _thread.start_new_thread(_watch, (ended, _ARMED[0], seconds))
+    return ended
 
 
-def _disarm(previous):
+def _watch(ended, thread, seconds):
+    """The watchdog: ``CellTimeout`` in ``thread`` unless the cell ends within ``seconds``."""
+    if not ended.acquire(timeout=seconds):
+        with _ARMING:
+            if _ARMED[0] == thread:
+                _SEND(thread, CellTimeout)
+
+
+def _disarm(limit):
     """End a cell's time limit (twice is as once).  A limit raised in this thread as the cell
     ended is raised as this is called, or in it: its caller takes it as the cell's."""
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    if previous is not None:
-        signal.signal(signal.SIGALRM, previous)
     with _ARMING:
         _ARMED[0] = None
+    if isinstance(limit, _LockType):
+        if limit.locked():
+            limit.release()
+        return
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, limit)
 
 
-#: The thread a cell's time limit interrupts now (``None``: none), and the lock that keeps
-#: ``interrupt`` from sending one once the cell has ended.  A list: the worker's guard takes a
+#: The thread a cell's time limit interrupts now (``None``: none), and the lock that keeps the
+#: watchdog from raising it once the cell has ended.  A list: the worker's guard takes a
 #: module's dicts for tables that must not change.
-_ARMED, _ARMING = [None], threading.Lock()
+_ARMED, _ARMING, _LockType = [None], threading.Lock(), _thread.LockType
 _SEND = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _SEND.argtypes = (ctypes.c_ulong, ctypes.py_object)
-
-
-def interrupt(signum, frame):
-    """The worker's main thread's SIGALRM handler: a cell's time limit, raised in the thread
-    that runs the cell."""
-    with _ARMING:
-        if _ARMED[0] is not None:
-            _SEND(_ARMED[0], CellTimeout)
 
 
 def _alarm(signum, frame):
