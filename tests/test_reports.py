@@ -34,7 +34,7 @@ Value.tanh = _tanh
 
 KINDS = {'passing': 'lecture_engine.py', 'failing': 'bug_overwrite_grad.py',
          'partial': 'missing_ops.py', 'unloadable': 'broken/syntax_error.py',
-         'notebook': 'lecture_notebook.ipynb', 'hostile': None}
+         'notebook': 'lecture_notebook.ipynb', 'hostile': None, 'lineless': 'broken/latin1.py'}
 #: the notebook graded: the lecture's, with __add__ assigning its gradients
 NOTEBOOK_BUG = ('grad += 1.0 * out.grad', 'grad = 1.0 * out.grad')
 
@@ -47,9 +47,11 @@ def workspace(tmp_path_factory):
     for kind, name in KINDS.items():
         path = ws / 'submissions' / (name or 'hostile_engine.py')
         path.parent.mkdir(parents=True, exist_ok=True)
+        if name and kind != 'notebook':  # as it is, bytes that are not UTF-8 too
+            path.write_bytes((SUBMISSIONS / name).read_bytes())
+            continue
         text = (SUBMISSIONS / (name or 'lecture_engine.py')).read_text()
-        path.write_text(text.replace(*NOTEBOOK_BUG) if kind == 'notebook' else
-                        text + HOSTILE if not name else text)
+        path.write_text(text.replace(*NOTEBOOK_BUG) if kind == 'notebook' else text + HOSTILE)
     subprocess.run(['git', 'init', '-q', str(ws)], check=True)
     subprocess.run(['git', '-C', str(ws), 'add', 'submissions'], check=True)
     return ws
@@ -263,14 +265,14 @@ LEARNER_LINES = {
 }
 
 
-@pytest.mark.parametrize('kind', ['failing', 'partial', 'unloadable', 'notebook', 'hostile'])
+@pytest.mark.parametrize('kind', ['failing', 'partial', 'unloadable', 'notebook', 'hostile', 'lineless'])
 def test_every_failure_is_annotated_at_the_learners_line_by_both_github_annotators(
         graded, workspace, kind):
     report, junit, _ = load(graded, kind)
     tracked = subprocess.run(['git', '-C', str(workspace), 'ls-files'], capture_output=True,
                              text=True, check=True).stdout.split()
     submission = report['submission']
-    lines = (workspace / submission).read_text().split('\n')
+    lines = (workspace / submission).read_text(errors='replace').split('\n')
     places = {}
     for suite in junit.iter('testsuite'):
         for case in suite.iter('testcase'):

@@ -17,6 +17,7 @@ import re
 from micrograde.grader.lines import file_line
 from micrograde.model.graph import Graph
 from micrograde.reporters.text import method, resolved, spot, value_class
+from micrograde.worker.load import formats
 
 #: ``(at engine.py, line 31: ...``, ``(cell 4, line 1)``, ``syntax error in x.py at line 2``,
 #: ``cell 3, which defines it, did not run: syntax error at line 108``: where, then its line.
@@ -28,8 +29,9 @@ _MLP_CLASS = {'mlp.forward': 'Neuron'}
 
 
 def place(report, check):
-    """``{'method', 'file', 'line', 'cell'}`` of the learner's code behind ``check``, or ``None``
-    when nothing of the submission could be located (it did not load and names no line)."""
+    """``{'method', 'file', 'line', 'cell'}`` of the learner's code behind ``check``: where it
+    did not load and names no line, the submission's file itself, at its first line (an
+    annotator then opens the learner's file, not the report); ``None`` for a folder."""
     # a consequence is at its root cause's method (one bug, one place), not where it surfaced
     found = (check.consequence_of and spot(report, check) or _raised(report, check)
              or spot(report, check) or _blamed(report, check)
@@ -37,7 +39,8 @@ def place(report, check):
              or (_named(report, check.message, 'load') if check.category == 'load' else None)
              or _class(report, 'Value'))
     if not found:
-        return None
+        return {'method': check.id, 'file': report.submission, 'line': 1, 'cell': None} \
+            if formats.named(report.submission) else None
     label, where, line = found
     at = resolved(report, label, where, line)
     if at['cell']:  # the notebook's own line, the cell's for people
