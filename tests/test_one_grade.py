@@ -3,9 +3,9 @@ consumer's format rendered from it is the same: ``micrograde grade``, ``batch -j
 forked from the warm template), the service (a real redis-server and real workers), Gradescope's
 ``run_autograder``, the pytest plugin, and, for the same code saved as a notebook, ``grade`` and
 ``batch``. Compared whole (``conftest.one_grade``): everything but what differs by nature from
-run to run (when, how long, a batch's cache key, a lost worker, and what the submission printed
-while it loaded, before the grader numbers its Values: a notebook's own training run may walk a
-set in address order), so a field added to the report is compared without a change here.
+run to run (when, how long, a batch's cache key, a lost worker), so a field added to the report
+is compared without a change here; what a notebook prints as it loads too (its Values are
+numbered while it loads, so a set's order is the same on every surface).
 
 Each surface is given the submission as one file named alike (graded from its folder by name),
 so ``submission`` and every path derived from it agree. Memory layout differs between a fresh
@@ -55,12 +55,10 @@ def _as_file(name, folder):
 
 
 def _alike(report, messages=True):
-    """What must agree: the whole report but what differs by nature (``conftest.one_grade``) and
-    the submission's own printing while it loaded; without ``messages``, each check's status,
-    score, root cause and misconception code (a notebook names cells where a .py names lines)."""
+    """What must agree: the whole report but what differs by nature (``conftest.one_grade``);
+    without ``messages``, each check's status, score, root cause and misconception code (a
+    notebook names cells where a .py names lines)."""
     alike = one_grade(report)
-    alike['checks'] = [{k: v for k, v in c.items() if not (c['id'] == 'load' and k == 'output')}
-                       for c in alike['checks']]
     if messages:
         return alike
     return alike['score'], alike['max_score'], {
@@ -68,16 +66,9 @@ def _alike(report, messages=True):
         for c in alike['checks']}
 
 
-def _junit(text):
-    """JUnit without its times and host, nor what the submission printed while it loaded."""
-    return re.sub(r'<testsuite name="micrograde\.load".*?</testsuite>',
-                  lambda m: re.sub(r'<system-out>.*?</system-out>', '', m[0], flags=re.S),
-                  one_junit(text), flags=re.S)
-
-
 #: The formats every surface renders from its report, as ``grade --out`` names them, with what
 #: differs by nature taken out: JUnit's times and host, Gradescope's and Classroom's durations.
-FORMATS = {'junit.xml': _junit,
+FORMATS = {'junit.xml': one_junit,
            'results.json': lambda text: re.sub(r'"execution_time": [0-9.e-]+', '', text),
            'classroom.json': lambda text: re.sub(r'"duration": [0-9]+', '', text)}
 
@@ -147,7 +138,7 @@ def _service(tmp_path, url, files):
                 got = {what: client.get(f'/v1/courses/c1/submissions/{job}/{what}', headers=staff).text
                        for what in ('report.json', 'report.xml', 'results.json')}
                 reports[name] = json.loads(got['report.json']), {
-                    'junit.xml': _junit(got['report.xml']),
+                    'junit.xml': one_junit(got['report.xml']),
                     'results.json': FORMATS['results.json'](got['results.json'])}
         finally:
             stop([w.proc for w in workers])
