@@ -69,7 +69,7 @@ def test_gradescope_shows_the_learner_their_own_file_not_the_autograders_folders
     text = json.dumps(results)
     assert str(tmp_path) not in text and 'autograder' not in text.replace('the autograder', '')
     failing = [t for t in results['tests'] if t['status'] == 'failed']
-    assert failing and all(t['output'].endswith('(hw/engine.py:22)') for t in failing
+    assert failing and all(re.search(r'\(hw/engine\.py:\d+\)$', t['output']) for t in failing
                            if t['name'] == 'backward.accumulate')
 
 
