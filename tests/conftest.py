@@ -36,6 +36,24 @@ atexit.register(subprocess.run, ['rm', '-rf', '--', str(SUBMISSIONS)], check=Fal
 EXPECTED = examples.table(ROOT / 'submissions')
 SCHEMAS = Path(__file__).resolve().parent / 'schemas'
 
+#: What differs between two gradings of one submission by nature (when, how long, a batch's cache
+#: key, a lost worker): one grade is everything else of the report, and of every format rendered
+#: from it (JUnit's times and host aside).
+PER_RUN = ('timestamp', 'timings', 'fingerprint', 'restarts')
+
+
+def one_grade(report):
+    """The report (``report.json``'s dict) without what differs from run to run."""
+    return {**{k: v for k, v in report.items() if k not in PER_RUN},
+            'checks': [{k: v for k, v in c.items() if k != 'duration'} for c in report['checks']]}
+
+
+def one_junit(text):
+    """A JUnit file without its per-run attributes (times, timestamps, the host)."""
+    import re
+    return re.sub(r' (time|timestamp|hostname)="[^"]*"', '', text)
+
+
 # What only bubblewrap stops is tested where it runs (``auto`` picks it wherever it can), and
 # skipped up front elsewhere, before paying for a grade; the test still asserts the level it got.
 needs_bubblewrap = pytest.mark.skipif(not sandbox.bubblewrap(), reason='needs the bubblewrap sandbox')

@@ -34,8 +34,9 @@ def redis_url_(tmp_path):
         stop([server.proc])
 
 
-def service(tmp_path, redis_url_, **limits):
-    config = ServiceConfig(tmp_path / 'state', redis_url_, KEY, profile=PROFILE, **limits)
+def service(tmp_path, redis_url_, profile=PROFILE, **limits):
+    """The API (a ``TestClient``) and its tokens; ``limits``: any other ``ServiceConfig`` field."""
+    config = ServiceConfig(tmp_path / 'state', redis_url_, KEY, profile=profile, **limits)
     app = create_app(config)
     return TestClient(app), Tokens(config.database)
 

@@ -135,7 +135,7 @@ def test_a_submission_that_is_a_link_is_refused_not_followed(report):
 @pytest.mark.parametrize('name, message', [
     ('bob', 'mem is a link to /proc/self/mem: a submission holds files, folders and links '
             'between them, nothing of the system.'),
-    ('carol', "'pipe\\n\\x1b[2J' is a named pipe, not a file or folder."),
+    ('carol', 'pipe\\x0a\\x1b[2J is a named pipe, not a file or folder.'),
     ('dave', 'secret.txt is a hard link to a file only its owner may read: submit a copy of '
              'the file instead.'),
     ('erin', 'erin is too large to grade (over 10000 files or 200 MB).')])

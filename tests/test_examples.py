@@ -61,6 +61,18 @@ def test_gradescope_grades_a_broken_upload_out_of_the_same_total(tmp_path):
     assert 'syntax error' in results['tests'][0]['output']
 
 
+def test_gradescope_shows_the_learner_their_own_file_not_the_autograders_folders(tmp_path):
+    """The learner's upload, named as they uploaded it (in a folder of theirs too): each
+    failure's line is theirs, and no path of the autograder's machine (/autograder/submission/)
+    is in what Gradescope shows; the same text as ``micrograde grade`` of that file."""
+    results, _ = autograder(tmp_path, {'hw/engine.py': SUBMISSIONS / 'bug_overwrite_grad.py'})
+    text = json.dumps(results)
+    assert str(tmp_path) not in text and 'autograder' not in text.replace('the autograder', '')
+    failing = [t for t in results['tests'] if t['status'] == 'failed']
+    assert failing and all(re.search(r'\(hw/engine\.py:\d+\)$', t['output']) for t in failing
+                           if t['name'] == 'backward.accumulate')
+
+
 @pytest.mark.parametrize('files, says', [({'engine.py': SUBMISSIONS / 'lecture_engine.py'},
                                           'stopped without a result'),
                                          ({'notes.txt': 'hi'}, 'found: notes.txt')])

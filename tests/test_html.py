@@ -171,6 +171,16 @@ def test_make_grade_of_overwrite_grad_draws_the_wrong_gradient(run_cli, tmp_path
     accumulate = page.locator('article[id="check-backward.accumulate"]')
     assert 'assigned instead of accumulated' in accumulate.locator('.diagnosis').inner_text()
     assert page.locator('#advice article.failure').count() == 0
+    # advice is never drawn in a failure's red (border, badge, legend, the graph's marks, tables)
+    assert page.locator('article.advice svg g.node.wrong').count() >= 1
+    assert page.evaluate('''() => {
+        const red = ["rgb(176, 0, 32)", "rgb(255, 214, 214)"];
+        return [...document.querySelectorAll("article.advice, article.advice *")].flatMap(el => {
+            const s = getComputedStyle(el);
+            return ["color", "backgroundColor", "borderLeftColor", "borderTopColor", "fill", "stroke"]
+                .filter(k => red.includes(s[k])).map(k => `${el.tagName}.${el.className.baseVal ?? el.className} ${k}`);
+        });
+    }''') == []
     shot = screenshot(page, 'report-bug_overwrite_grad.png')
     assert shot.stat().st_size > 10_000
     for check in drawn:  # fuzz.dags among them when the fuzz sees the bug (issue 21: set order)

@@ -1,13 +1,20 @@
-"""One grade: every example gets the same score, checks, messages and findings from every surface
-that grades it: ``micrograde grade``, ``batch -j 2`` (workers forked from the warm template), the
-service (a real redis-server and a real worker), Gradescope's ``run_autograder``, the pytest
-plugin, and, for the same code saved as a notebook, ``grade`` and ``batch``.
+"""One grade: every example gets the same report from every surface that grades it, and every
+consumer's format rendered from it is the same: ``micrograde grade``, ``batch -j 2`` (workers
+forked from the warm template), the service (a real redis-server and real workers), Gradescope's
+``run_autograder``, the pytest plugin, and, for the same code saved as a notebook, ``grade`` and
+``batch``. Compared whole (``conftest.one_grade``): everything but what differs by nature from
+run to run (when, how long, a batch's cache key, a lost worker), so a field added to the report
+is compared without a change here; what a notebook prints as it loads too (its Values are
+numbered while it loads, so a set's order is the same on every surface).
 
-Memory layout differs between a fresh worker and one forked from the template; the grader numbers
-the learner's Values (worker/identity.py), so set orders, and grades, agree.  Slow (every example
-six ways), so it runs with the service's tests (``make test-service``)."""
+Each surface is given the submission as one file named alike (graded from its folder by name),
+so ``submission`` and every path derived from it agree. Memory layout differs between a fresh
+worker and one forked from the template; the grader numbers the learner's Values
+(worker/identity.py), so set orders, and grades, agree.  Slow (every example six ways), so it runs
+with the service's tests (``make test-service``)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,14 +22,11 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from fastapi.testclient import TestClient
 
-from conftest import EXPECTED, ROOT, SUBMISSIONS
+from conftest import EXPECTED, ROOT, SUBMISSIONS, one_grade, one_junit
 from test_examples import MICROGRADE, RUN_AUTOGRADER
-from served import KEY, bearer, wait_for, worker_program
-from micrograde.surfaces.service.api import ServiceConfig, create_app
+from served import bearer, service, wait_for, worker_program
 from micrograde.surfaces.service.supervisor import stop
-from micrograde.surfaces.service.tokens import Tokens
 
 pytestmark = pytest.mark.service
 SEED, PROFILE = '0', 'standard'
@@ -50,12 +54,31 @@ def _as_file(name, folder):
     return target
 
 
-def _graded(report, messages=True):
-    """What must agree: the score and, per check, its status, root cause and misconception code
-    (and its message, for the same file: a notebook names cells where a .py names lines)."""
-    return report['score'], report['max_score'], {
-        c['id']: (c['status'], c['consequence_of'], (c['misconception'] or {}).get('code'),
-                  c['message'] if messages else '') for c in report['checks']}
+def _alike(report, messages=True):
+    """What must agree: the whole report but what differs by nature (``conftest.one_grade``);
+    without ``messages``, each check's status, score, root cause and misconception code (a
+    notebook names cells where a .py names lines)."""
+    alike = one_grade(report)
+    if messages:
+        return alike
+    return alike['score'], alike['max_score'], {
+        c['id']: (c['status'], c['score'], c['consequence_of'], (c['misconception'] or {}).get('code'))
+        for c in alike['checks']}
+
+
+#: The formats every surface renders from its report, as ``grade --out`` names them, with what
+#: differs by nature taken out: JUnit's times and host, Gradescope's and Classroom's durations.
+FORMATS = {'junit.xml': one_junit,
+           'results.json': lambda text: re.sub(r'"execution_time": [0-9.e-]+', '', text),
+           'classroom.json': lambda text: re.sub(r'"duration": [0-9]+', '', text)}
+
+
+def _formats(folder, names=None):
+    """``{format: its text, per-run fields out}`` of the reports in ``folder`` (``names``: the
+    surface's own file name for each format it serves)."""
+    names = names or {}
+    found = {f: folder / names.get(f, f) for f in FORMATS}
+    return {f: FORMATS[f](path.read_text()) for f, path in found.items() if path.exists()}
 
 
 def _run(args, **kw):
@@ -63,13 +86,15 @@ def _run(args, **kw):
 
 
 def _grade(path, out):
-    _run([MICROGRADE, 'grade', str(path), '--seed', SEED, '--profile', PROFILE, '--json', str(out)])
-    return json.loads(out.read_text())
+    """``micrograde grade NAME`` from the submission's folder: its report and formats."""
+    _run([MICROGRADE, 'grade', path.name, '--seed', SEED, '--profile', PROFILE, '--out', str(out)],
+         cwd=path.parent)
+    return json.loads((out / 'report.json').read_text())
 
 
 def _gradescope(path, root):
-    """Gradescope's run_autograder in a folder laid out like /autograder: its results.json, and
-    the report micrograde wrote beside it."""
+    """Gradescope's run_autograder in a folder laid out like /autograder: its results.json's
+    text, and the report micrograde wrote beside it."""
     for sub in ('source', 'submission', 'results'):
         (root / sub).mkdir(parents=True)
     (root / 'source' / 'micrograde').symlink_to(ROOT)  # the course's copy, as setup.sh installs it
@@ -77,24 +102,23 @@ def _gradescope(path, root):
     env = dict(os.environ, AUTOGRADER_ROOT=str(root), MICROGRADE=MICROGRADE, SUBMISSION_NAME=path.name,
                MICROGRADE_ARGS=f'--seed {SEED} --profile {PROFILE} --json {root / "report.json"}')
     _run(['python3', str(RUN_AUTOGRADER)], cwd=root, env=env)
-    return json.loads((root / 'results' / 'results.json').read_text()), \
-        json.loads((root / 'report.json').read_text())
+    return _formats(root / 'results'), json.loads((root / 'report.json').read_text())
 
 
 def _plugin(path, folder):
-    """The pytest plugin's run on the submission: its report and the score line it prints."""
-    folder.mkdir()
-    done = _run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--micrograde',
-                 str(path), '--micrograde-seed', SEED, '--micrograde-profile', PROFILE,
-                 '--micrograde-out', str(folder / 'out')], cwd=folder)
-    return json.loads((folder / 'out' / 'report.json').read_text()), done.stdout
+    """The pytest plugin's run on the submission, from its folder (a course repository's root):
+    its report, its formats and the score line it prints."""
+    done = _run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--rootdir',
+                 str(path.parent), '--micrograde', path.name, '--micrograde-seed', SEED,
+                 '--micrograde-profile', PROFILE, '--micrograde-out', str(folder)], cwd=path.parent)
+    return json.loads((folder / 'report.json').read_text()), _formats(folder), done.stdout
 
 
 def _service(tmp_path, url, files):
-    """Each file uploaded to the service (its own learner), graded by two real workers."""
-    config = ServiceConfig(tmp_path / 'state', url, KEY, profile=PROFILE, seed=int(SEED),
-                           rate_count=1000, grading_budget=1e9)
-    client, tokens = TestClient(create_app(config)), Tokens(config.database)
+    """Each file uploaded to the service (its own learner), graded by two real workers: its
+    report and the formats the service serves."""
+    client, tokens = service(tmp_path, url, profile=PROFILE, seed=int(SEED), rate_count=1000,
+                             grading_budget=1e9)
     staff = bearer(tokens, 'c1', 'staff')
     workers = [worker_program(tmp_path, url, f'worker{k}') for k in range(2)]
     reports = {}
@@ -111,8 +135,11 @@ def _service(tmp_path, url, files):
         try:
             for name, job in jobs.items():
                 wait_for(client, staff, job, timeout=600)
-                reports[name] = client.get(f'/v1/courses/c1/submissions/{job}/report.json',
-                                           headers=staff).json()
+                got = {what: client.get(f'/v1/courses/c1/submissions/{job}/{what}', headers=staff).text
+                       for what in ('report.json', 'report.xml', 'results.json')}
+                reports[name] = json.loads(got['report.json']), {
+                    'junit.xml': one_junit(got['report.xml']),
+                    'results.json': FORMATS['results.json'](got['results.json'])}
         finally:
             stop([w.proc for w in workers])
     return reports
@@ -129,38 +156,43 @@ def test_every_example_gets_one_grade_on_every_surface(tmp_path, redis_url_):
     done = _run([MICROGRADE, 'batch', str(folder), '--out', str(tmp_path / 'out'), '-j', '2',
                  '--seed', SEED, '--profile', PROFILE])
     assert (tmp_path / 'out' / 'index.html').exists(), done.stdout + done.stderr
-    batch = {d.name: json.loads((d / 'report.json').read_text())
+    batch = {d.name: (json.loads((d / 'report.json').read_text()), _formats(d))
              for d in (tmp_path / 'out').iterdir() if (d / 'report.json').exists()}
     served = _service(tmp_path, redis_url_, files)
 
     def each(item):
         k, (name, path) = item
-        alone = _grade(path, tmp_path / f'{k}.json')
-        plugin, printed = _plugin(path, tmp_path / f'plugin{k}')
+        path = folder / path.name  # graded where the batch found it, by the same name
+        alone = _grade(path, tmp_path / f'grade{k}')
+        plugin = _plugin(path, tmp_path / f'plugin{k}')
         scope = _gradescope(path, tmp_path / f'gradescope{k}') if path.suffix != '.zip' else None
-        notebook = _grade(folder / f'{path.stem}_nb.ipynb', tmp_path / f'{k}_nb.json') \
+        notebook = _grade(folder / f'{path.stem}_nb.ipynb', tmp_path / f'grade{k}_nb') \
             if path.suffix == '.py' else None
-        return name, path, alone, plugin, printed, scope, notebook
+        return name, path, (alone, _formats(tmp_path / f'grade{k}')), plugin, scope, notebook
 
     with ThreadPoolExecutor(2) as pool:
         legs = list(pool.map(each, enumerate(files.items())))
     differ = []
-    for name, path, alone, plugin, printed, scope, notebook in legs:
-        want = _graded(alone)
-        seen = {'batch -j 2': batch.get(path.name), 'service': served[name], 'pytest plugin': plugin}
+    for name, path, (alone, formats), (plugin, plugin_formats, printed), scope, notebook in legs:
+        want = _alike(alone)
+        seen = {'batch -j 2': batch.get(path.name), 'service': served[name],
+                'pytest plugin': (plugin, plugin_formats)}
         if scope is not None:
             results, report = scope
-            seen['gradescope'] = report
-            if results['score'] != alone['score']:
-                differ.append((name, 'gradescope results.json', results['score'], alone['score']))
-        for surface, report in seen.items():
-            if report is None or _graded(report) != want:
-                differ.append((name, surface, report and _graded(report), want))
+            seen['gradescope'] = report, results
+        for surface, (report, rendered) in ((s, r) for s, r in seen.items() if r is not None):
+            if _alike(report) != want:
+                differ.append((name, surface, [(k, v) for k, v in _alike(report).items() if want.get(k) != v]))
+            for f, text in rendered.items():
+                if text != formats[f]:
+                    differ.append((name, surface, f))
+        if batch.get(path.name) is None:
+            differ.append((name, 'batch -j 2', 'no report'))
         if f'score {alone["score"]:g} / {alone["max_score"]:g}' not in printed:
             differ.append((name, 'pytest plugin summary', printed[-300:], alone['score']))
         if notebook is not None:
             nb = f'{path.stem}_nb.ipynb'
-            for surface, report in (('notebook', notebook), ('notebook in batch', batch.get(nb))):
-                if report is None or _graded(report, messages=False) != _graded(alone, messages=False):
-                    differ.append((name, surface, report and _graded(report, False), _graded(alone, False)))
+            for surface, report in (('notebook', notebook), ('notebook in batch', (batch.get(nb) or (None,))[0])):
+                if report is None or _alike(report, messages=False) != _alike(alone, messages=False):
+                    differ.append((name, surface, report and _alike(report, False), _alike(alone, False)))
     assert not differ, differ[:5]

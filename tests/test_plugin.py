@@ -1,11 +1,13 @@
 """The pytest plugin and the Classroom test file, run by real pytest processes (pytester)."""
 import ast
+import shutil
 import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
-from conftest import SUBMISSIONS, in_process, validate_junit
+from conftest import SUBMISSIONS, in_process, one_grade, one_junit, validate_junit
 from micrograde.checks import check_ids
 from micrograde.grader.config import Config
 
@@ -79,6 +81,35 @@ def test_advisory_findings_are_xfail_and_a_correct_engine_passes(pytester):
     result.stdout.fnmatch_lines(['XFAIL micrograde::robustness.* - advisory: *'])
 
 
+def test_the_plugin_grades_as_micrograde_grade_does_and_shows_no_grader_path(pytester):
+    """From a course repository's root, ``pytest --micrograde=hw/engine.py`` and ``micrograde
+    grade hw/engine.py``: the same report and JUnit (the path as the repository names it, which
+    GitHub's annotators open), and pytest's own terminal and JUnit name no file of the grader's
+    (a skip is shown at the submission) nor the repository's absolute path."""
+    import micrograde
+    (pytester.path / 'hw').mkdir()
+    shutil.copy(SUBMISSIONS / 'bug_overwrite_grad.py', pytester.path / 'hw' / 'engine.py')
+    result = pytester.runpytest_subprocess('--micrograde=hw/engine.py', '--micrograde-out=plugin',
+                                           '-p', 'no:cacheprovider', '--junitxml=pytest.xml', '-rsx')
+    assert result.parseoutcomes()['skipped'] >= 1
+    done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', 'hw/engine.py',
+                           '--out', 'grade', '--no-color'], cwd=pytester.path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    read = {k: json.loads((pytester.path / k / 'report.json').read_text()) for k in ('plugin', 'grade')}
+    assert read['plugin']['submission'] == 'hw/engine.py'
+    assert one_grade(read['plugin']) == one_grade(read['grade'])
+    assert one_junit((pytester.path / 'plugin' / 'junit.xml').read_text()) == \
+        one_junit((pytester.path / 'grade' / 'junit.xml').read_text())
+    ours = [line for line in result.outlines[result.outlines.index(f'collected {len(EVERY)} items'):]
+            if 'generated xml file' not in line]  # pytest's own lines: its rootdir, its xml file
+    shown = '\n'.join(ours) + (pytester.path / 'pytest.xml').read_text()
+    line = next(c for c in read['grade']['checks'] if c['id'] == 'ops.add')['misconception']['line']
+    assert f'hw/engine.py:{line}' in shown  # the failure at the learner's line, named as graded
+    for path in (str(pytester.path), str(Path(micrograde.__file__).parent)):
+        assert path not in shown, path
+
+
 def test_classroom_test_file_is_plain_tests_the_python_grader_reads(pytester):
     (pytester.path / 'micrograd.ipynb').write_bytes((SUBMISSIONS / 'lecture_notebook.ipynb').read_bytes())
     target = pytester.path / 'tests' / 'micrograde_test.py'
@@ -96,6 +127,8 @@ def test_classroom_test_file_is_plain_tests_the_python_grader_reads(pytester):
     assert sum(outcomes.get(k, 0) for k in ('passed', 'skipped', 'xfailed')) == len(EVERY)
     assert in_process('classroom-tests', '--out', pytester.path / 'checks.py', '--submission',
                       'x.py').returncode == 2
+    # the grade `micrograde grade` gives it: the same profile, the submission named as given
+    assert f", {str(pytester.path / 'micrograd.ipynb')!r}, {Config.profile!r})" in target.read_text()
 
 
 def test_writing_the_classroom_tests_imports_neither_pytest_nor_torch(tmp_path):

@@ -18,6 +18,7 @@ import actions
 from conftest import ROOT, SUBMISSIONS, validate_json, validate_junit
 from micrograde.checks import check_ids
 from micrograde.grader.rubric import Rubric
+from micrograde.model.results import Check, Report
 
 HOSTILE = r'''
 NASTY = "nul\x00 esc\x1b[31m surrogate\udc80 </failure>]]><testcase name='fake'/> bell\x07"
@@ -33,7 +34,7 @@ Value.tanh = _tanh
 
 KINDS = {'passing': 'lecture_engine.py', 'failing': 'bug_overwrite_grad.py',
          'partial': 'missing_ops.py', 'unloadable': 'broken/syntax_error.py',
-         'notebook': 'lecture_notebook.ipynb', 'hostile': None}
+         'notebook': 'lecture_notebook.ipynb', 'hostile': None, 'lineless': 'broken/latin1.py'}
 #: the notebook graded: the lecture's, with __add__ assigning its gradients
 NOTEBOOK_BUG = ('grad += 1.0 * out.grad', 'grad = 1.0 * out.grad')
 
@@ -46,9 +47,11 @@ def workspace(tmp_path_factory):
     for kind, name in KINDS.items():
         path = ws / 'submissions' / (name or 'hostile_engine.py')
         path.parent.mkdir(parents=True, exist_ok=True)
+        if name and kind != 'notebook':  # as it is, bytes that are not UTF-8 too
+            path.write_bytes((SUBMISSIONS / name).read_bytes())
+            continue
         text = (SUBMISSIONS / (name or 'lecture_engine.py')).read_text()
-        path.write_text(text.replace(*NOTEBOOK_BUG) if kind == 'notebook' else
-                        text + HOSTILE if not name else text)
+        path.write_text(text.replace(*NOTEBOOK_BUG) if kind == 'notebook' else text + HOSTILE)
     subprocess.run(['git', 'init', '-q', str(ws)], check=True)
     subprocess.run(['git', '-C', str(ws), 'add', 'submissions'], check=True)
     return ws
@@ -262,14 +265,14 @@ LEARNER_LINES = {
 }
 
 
-@pytest.mark.parametrize('kind', ['failing', 'partial', 'unloadable', 'notebook', 'hostile'])
+@pytest.mark.parametrize('kind', ['failing', 'partial', 'unloadable', 'notebook', 'hostile', 'lineless'])
 def test_every_failure_is_annotated_at_the_learners_line_by_both_github_annotators(
         graded, workspace, kind):
     report, junit, _ = load(graded, kind)
     tracked = subprocess.run(['git', '-C', str(workspace), 'ls-files'], capture_output=True,
                              text=True, check=True).stdout.split()
     submission = report['submission']
-    lines = (workspace / submission).read_text().split('\n')
+    lines = (workspace / submission).read_text(errors='replace').split('\n')
     places = {}
     for suite in junit.iter('testsuite'):
         for case in suite.iter('testcase'):
@@ -321,6 +324,18 @@ def test_the_github_annotators_own_code_puts_failures_at_the_learners_line(grade
         advisory = [a for a in posted if a['title'].endswith('(advisory)')]
         assert advisory and {a['annotation_level'] for a in advisory} == {'notice'}, kind
         assert {a['path'] for a in posted} == {report['submission']}
+
+
+def test_a_failures_frames_are_the_reports_path_not_the_renderers_folder(tmp_path, monkeypatch):
+    """dorny's frame names the file's folder as the report gives it: a file at the top of the
+    repository (which dorny cannot resolve) gets none, never the working folder's name."""
+    from micrograde.reporters.junit import frames
+    (tmp_path / 'grader_folder').mkdir()
+    monkeypatch.chdir(tmp_path / 'grader_folder')
+    at = {'method': 'Value.__add__', 'line': 22, 'cell': None}
+    assert frames({**at, 'file': 'engine.py'}) == 'at Value.__add__ (engine.py:22)'
+    assert frames({**at, 'file': './engine.py'}).count('\n') == 0
+    assert frames({**at, 'file': 'hw/engine.py'}).split('\n')[1] == 'at hw.Value.__add__(engine.py:22)'
 
 
 def workflow_inputs(uses):
@@ -386,7 +401,7 @@ def test_the_console_names_ops_not_implemented_only_when_they_were_probed(graded
 
 @pytest.mark.parametrize('indent', [1, None])
 def test_a_notebooks_source_lines_are_found_where_its_file_writes_them(indent):
-    from micrograde.reporters.places import source_lines
+    from micrograde.grader.lines import source_lines
     nb = json.loads((SUBMISSIONS / 'lecture_notebook.ipynb').read_text())
     text = json.dumps(nb, indent=indent)
     found, rows = source_lines(text), text.split('\n')
@@ -402,7 +417,7 @@ def test_a_notebooks_source_lines_are_found_where_its_file_writes_them(indent):
 def test_a_notebooks_saved_outputs_are_not_walked(monkeypatch):
     """Only what leads to a cell's source is walked token by token: the outputs (which may fill
     a 100 MiB notebook) are passed over by the JSON decoder, whatever their size."""
-    from micrograde.reporters import places
+    from micrograde.grader import lines as places
     nb = json.loads((SUBMISSIONS / 'lecture_notebook.ipynb').read_text())
     walked, walk = [], places._walk
     monkeypatch.setattr(places, '_walk', lambda *a: walked.append(1) or walk(*a))
@@ -418,34 +433,49 @@ def test_a_notebooks_saved_outputs_are_not_walked(monkeypatch):
 def test_a_notebooks_lines_are_read_within_bounds(tmp_path, monkeypatch):
     """Never through a link, never past ``MAX_FILE`` bytes, never past ``MAX_SOURCE`` characters
     of code (a graded notebook holds no more): a line not found is the file's first."""
-    from micrograde.reporters import places
+    from micrograde.grader import lines
     text = (SUBMISSIONS / 'lecture_notebook.ipynb').read_text()
     (tmp_path / 'nb.ipynb').write_text(text)
     (tmp_path / 'link.ipynb').symlink_to(tmp_path / 'nb.ipynb')
-    places._file_lines.cache_clear()
-    assert places.notebook_line(str(tmp_path / 'nb.ipynb'), 2, 1) > 1
-    assert places.notebook_line(str(tmp_path / 'link.ipynb'), 2, 1) == 1
-    every = places.source_lines(text)
-    monkeypatch.setattr(places, 'MAX_SOURCE', len(''.join(json.loads(text)['cells'][1]['source'])))
-    found = places.source_lines(text)
-    assert found[2] == every[2] and every[3] and not found.get(3)  # cell 2's lines, no more
-    monkeypatch.setattr(places, 'MAX_FILE', len(text) - 1)
-    places._file_lines.cache_clear()
-    assert places.notebook_line(str(tmp_path / 'nb.ipynb'), 2, 1) == 1
+    naming = Report('nb.ipynb', checks=[Check('ops.add', 'ops', 'failed', 'at cell 2, line 1')])
 
-def test_a_notebook_is_read_once_for_every_check_every_report_places_in_it(graded, workspace,
-                                                                           monkeypatch):
-    from micrograde.model.results import Report
-    from micrograde.reporters import FORMATS, places
-    report = Report.from_dict(json.loads((graded['notebook'][0] / 'report.json').read_text()))
-    monkeypatch.chdir(workspace)  # the report's paths are the submission's, as graded
-    places._file_lines.cache_clear()
-    read, source_lines = [], places.source_lines
-    monkeypatch.setattr(places, 'source_lines', lambda text: read.append(1) or source_lines(text))
-    in_cells = [c.id for c in report.checks if (places.place(report, c) or {}).get('cell')]
-    for render in FORMATS.values():
-        render(report)
-    assert len(in_cells) > 5 and len(read) == 1, (in_cells, read)
+    def line(path):
+        naming.notebook_lines = lines.recorded(path, naming)
+        return lines.file_line(naming, 2, 1)
+    assert line(tmp_path / 'nb.ipynb') > 1
+    assert line(tmp_path / 'link.ipynb') == 1
+    every = lines.source_lines(text)
+    monkeypatch.setattr(lines, 'MAX_SOURCE', len(''.join(json.loads(text)['cells'][1]['source'])))
+    found = lines.source_lines(text)
+    assert found[2] == every[2] and every[3] and not found.get(3)  # cell 2's lines, no more
+    monkeypatch.setattr(lines, 'MAX_FILE', len(text) - 1)
+    assert line(tmp_path / 'nb.ipynb') == 1
+
+
+def test_a_notebooks_lines_are_recorded_in_its_report_for_the_cells_it_names(graded):
+    """One run of lines per cell the report names (nbformat writes a line per line), and only
+    those: a report stays small whatever the notebook."""
+    report = json.loads((graded['notebook'][0] / 'report.json').read_text())
+    named = set(re.findall(r'\bcell (\d+)\b', json.dumps({**report, 'notebook_lines': {}})))
+    assert named and set(report['notebook_lines']) == named
+    assert all(len(runs) == 1 for runs in report['notebook_lines'].values())
+    assert not load(graded, 'failing')[0]['notebook_lines']  # a .py file: lines are its own
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_a_report_renders_the_same_wherever_it_is_rendered(graded, kind, tmp_path, monkeypatch):
+    """Every format, rendered again from report.json alone (as the service renders a stored
+    report, and a batch a submission named by its id), in a folder without the submission and
+    another name: the same bytes as ``grade`` wrote. A reporter reads only the report."""
+    from micrograde.reporters import FILENAMES, FORMATS
+    folder = graded[kind][0]
+    report = Report.from_dict(json.loads((folder / 'report.json').read_text()))
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for name, render in FORMATS.items():
+        assert render(report) == (folder / FILENAMES[name]).read_bytes(), (kind, name)
+
 
 def test_advice_is_never_a_root_cause_nor_a_consequence():
     """A rubric that makes ops advisory: the required fuzz check that shows the same wrong rule

@@ -60,6 +60,25 @@ def test_self_check_agrees_with_the_grader_on_every_example(name, self_checked):
         assert got['checks'][check_id][0] == status, (check_id, got['checks'].get(check_id))
 
 
+def test_a_value_driven_by_the_learners_backward_function_is_checked_as_the_grader_grades_it():
+    """As a notebook defines it (the classes and ``def backward(v)`` in one namespace, its
+    module): the grader grades ``v.backward()`` as ``backward(v)``; so does the self-check, and
+    the learner's class is left as it was."""
+    import types
+    m = types.ModuleType('learner_notebook')
+    sys.modules[m.__name__] = m
+    try:
+        exec(compile((SUBMISSIONS / 'backward_function.py').read_text(), 'cell', 'exec'), vars(m))
+        report = check(m.Value, MLP=m.MLP).report
+    finally:
+        del sys.modules[m.__name__]
+    statuses = {c.id: c.status for c in report.checks}
+    assert report.verdict == ('passed' if EXPECTED['backward_function.py']['exit'] == 0 else 'failed')
+    assert statuses['capability.backward'] == 'passed' and statuses['ops.add'] == 'passed', statuses
+    assert any('the function backward(v)' in w for w in report.load_warnings)
+    assert 'backward' not in vars(m.Value)
+
+
 @pytest.mark.parametrize('engine, seed, passed', [('lecture_engine.py', 0, True),
                                                    ('bug_set_order.py', 0, False),
                                                    ('lecture_engine.py', 7, True)])

@@ -6,6 +6,7 @@ import pytest
 
 from micrograde.grader.config import Config
 from micrograde.load import tree
+from micrograde.model import names
 from micrograde.surfaces.batch import fingerprint
 from micrograde.worker.load.errors import LoadError
 
@@ -39,7 +40,6 @@ def test_links_inside_are_kept_as_links_and_links_out_are_left_out(tmp_path):
     (lambda p: (p / 'big').write_bytes(b'') or os.truncate(p / 'big', tree.MAX_BYTES + 1),
      'hw is too large to grade'),
     (lambda p: [(p / f'{n}').touch() for n in range(tree.MAX_FILES + 1)], 'hw is too large to grade'),
-    (lambda p: os.mkfifo(p / 'a\x1b[2J'), "'a\\x1b[2J' is a named pipe"),
 ])
 def test_what_a_submission_may_not_hold_is_refused_before_anything_is_opened(tmp_path, make, message):
     src = tmp_path / 'hw'
@@ -49,6 +49,17 @@ def test_what_a_submission_may_not_hold_is_refused_before_anything_is_opened(tmp
         tree.copy(str(src), str(tmp_path / 'copy'))
     assert str(e.value).startswith(message)
     assert fingerprint(src, Config()) != fingerprint(tmp_path, Config())  # hashed, not raised
+
+
+@pytest.mark.parametrize('name', ['a\x1b[2J', 'pipe\n', 'b\udcff', 'c\u202egp.py'])
+def test_a_refused_files_name_reads_as_the_reports_show_names(tmp_path, name):
+    """Escape codes, a byte that is not UTF-8 (read as a lone surrogate), a bidi override: the
+    refusal names the file as every report, the gradebook and the console do (``names.shown``)."""
+    (tmp_path / 'hw').mkdir()
+    os.mkfifo(os.path.join(tmp_path / 'hw', name))
+    with pytest.raises(LoadError) as e:
+        tree.copy(str(tmp_path / 'hw'), str(tmp_path / 'copy'))
+    assert str(e.value).startswith(f'{names.shown(name)} is a named pipe'), str(e.value)
 
 
 def test_a_hard_link_to_a_file_only_its_owner_may_read_is_refused(tmp_path):

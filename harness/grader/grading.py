@@ -22,6 +22,7 @@ from micrograde.checks import CHECKS, Context
 from micrograde.checks.registry import error
 from micrograde.checks.causes import link
 from micrograde.checks.probe import probe
+from micrograde.grader import lines
 from micrograde.grader.config import Config
 from micrograde.grader.rubric import unreported
 from micrograde.model.results import Category, Check, Report, Status
@@ -72,7 +73,11 @@ def grade(path: Where = None, module: str | None = None, config: Config | None =
     config = config or Config()
     session = session or Session(config.settings, path, module, template, config.seed,
                                  config.rubric.imports, config.rubric.refused)
-    return build(name or str(module or path), config, lambda report: _grade(report, session, config))
+
+    def fill(report: Report) -> None:
+        _grade(report, session, config)
+        report.notebook_lines = lines.recorded(path, report)
+    return build(name or str(module or path), config, fill)
 
 
 def _grade(report: Report, session: Session, config: Config) -> None:

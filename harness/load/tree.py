@@ -12,6 +12,7 @@ import stat
 import subprocess
 from typing import NamedTuple
 
+from micrograde.model.names import shown  # a name as every report shows it (also cells.py's)
 from micrograde.worker.load.archives import MAX_DEPTH, ZIP_FILES, ZIP_LIMIT, too_deep
 from micrograde.worker.load.errors import LoadError
 
@@ -32,11 +33,6 @@ class Entry(NamedTuple):
     kind: Kind
     st: os.stat_result
     target: str = ''  # a link's text
-
-
-def shown(name):
-    """A name as a message may quote it: no newline or escape code reaches a terminal."""
-    return name if name.isprintable() else ascii(name)
 
 
 def walk(path):

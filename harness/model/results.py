@@ -222,6 +222,8 @@ class Report:
     timestamp: str = ''  # when grading started, UTC, ISO 8601 to the second
     restarts: int = 0  # workers lost and replaced (timeouts, crashes)
     fingerprint: str = ''  # submission content + rubric + grader version + seed + profile
+    # a notebook's cell named in the report -> [[its line, the .ipynb file's line], ...] (grader/lines.py)
+    notebook_lines: dict[str, list[list[int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.verdict, self.isolation = Verdict(self.verdict), Isolation(self.isolation)

@@ -48,10 +48,11 @@ def frames(where):
       ``at <package>.<Class>...(<file name>:<line>)`` whose file name is a file git tracks
       and whose package names that file's folders (lowercase parts, up to the first capital):
       so the package is the file's folder, and a file at the top of a repository, having no
-      folder, is never resolved by it."""
+      folder, is never resolved by it (and gets no such line: the folder is the path's as the
+      report names it, never the renderer's working folder)."""
     spot = f'{where["file"]}:{where["line"]}' + (f'; {where["cell"]}' if where['cell'] else '')
     lines = [f'at {where["method"]} ({spot})']
-    folder = os.path.basename(os.path.dirname(os.path.abspath(where['file'])))
+    folder = os.path.basename(os.path.dirname(os.path.normpath(where['file'])))
     label = where['method'] if where['method'][:1].isupper() else 'Submission.' + where['method']
     if folder:
         lines.append(f'at {folder}.{label}({os.path.basename(where["file"])}:{where["line"]})')

@@ -217,8 +217,8 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
               '*_test.py, e.g. tests/micrograde_test.py.')
 @click.option('--submission', required=True, help='The file or folder learners hand in, as a '
               'path from the repository root (e.g. micrograd.ipynb).')
-@click.option('--profile', type=click.Choice(list(PROFILES)), default='quick', show_default=True,
-              help='How hard to fuzz when the tests run.')
+@click.option('--profile', type=click.Choice(list(PROFILES)), default=Config.profile, show_default=True,
+              help='How hard to fuzz when the tests run (as `micrograde grade`: the same grade).')
 def classroom_tests(out, submission, profile):
     """Write a plain pytest file with one `def test_*` per check, for GitHub Classroom's
     python grader (it reads test functions from source and runs only *_test.py files). Each test
@@ -229,18 +229,21 @@ def classroom_tests(out, submission, profile):
                                  param_hint='--out')
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     target = os.path.relpath(Path(submission).resolve(), Path(out).resolve().parent)
-    Path(out).write_text(classroom_test_module(['load', *check_ids()], target, profile))
+    Path(out).write_text(classroom_test_module(['load', *check_ids()], target, profile, submission))
     click.echo(f'wrote {out}: {len(check_ids()) + 1} tests of {submission}')
 
 
-def classroom_test_module(check_ids, submission, profile):
-    """A plain test module, one ``def test_*`` per check, ``submission`` relative to it (it
-    imports pytest's side of micrograde when it runs; writing it needs neither)."""
+def classroom_test_module(check_ids, submission, profile, name):
+    """A plain test module, one ``def test_*`` per check, ``submission`` relative to it and
+    ``name`` (the path from the repository's root) naming it in the reports, as ``micrograde
+    grade`` names it (it imports pytest's side of micrograde when it runs; writing it needs
+    neither)."""
     head = (f'"""micrograde\'s checks as plain tests, for GitHub Classroom\'s python grader.\n\n'
             f'Written by `micrograde classroom-tests`: regenerate it rather than edit it. The\n'
             f'submission is graded once per run; see each failure for what to fix.\n"""\n'
             f'from pathlib import Path\n\nfrom micrograde.surfaces.pytest_plugin import Submission\n\n'
-            f'SUBMISSION = Submission(Path(__file__).resolve().parent / {submission!r}, {profile!r})\n')
+            f'SUBMISSION = Submission(Path(__file__).resolve().parent / {submission!r}, {name!r}, '
+            f'{profile!r})\n')
     tests = [f'\n\ndef test_{i.replace(".", "_")}():\n    SUBMISSION.check({i!r})\n'
              for i in check_ids]
     return head + ''.join(tests)

@@ -36,8 +36,10 @@ def _cache_dir(run_id):
     return Path(tempfile.gettempdir(), f'micrograde-pytest-{os.getuid()}', run_id)
 
 
-def graded(path, run_id, profile='quick', seed=0, rubric=None, out=None):
-    """The report for ``path``: graded by the first caller of this run, read by the others."""
+def graded(path, run_id, profile=Config.profile, seed=0, rubric=None, out=None, name=None):
+    """The report for ``path`` (named ``name`` in it: the path as the repository names it, as
+    ``micrograde grade`` run there names it): graded by the first caller of this run, read by
+    the others."""
     from filelock import FileLock
 
     from micrograde.reporters import json_report, write, write_reports
@@ -50,7 +52,7 @@ def graded(path, run_id, profile='quick', seed=0, rubric=None, out=None):
         from micrograde.grader.grading import safe_grade
         from micrograde.grader.rubric import Rubric
         config = Config(seed=seed, profile=profile, rubric=Rubric.load(rubric))
-        report = safe_grade(str(path), config=config, name=str(path))
+        report = safe_grade(str(path), config=config, name=name or str(path))
         if out:
             write_reports(report, out)
         write(cached, json_report.render(report))
@@ -66,8 +68,8 @@ def outcome(report, check_id):
     c = found[0]
     if c.outcome is Outcome.ADVICE:
         pytest.xfail(f'advisory: {clean(c.message.splitlines()[0])}')
-    if c.outcome is Outcome.SKIPPED:
-        pytest.skip(clean(c.message))
+    if c.outcome is Outcome.SKIPPED:  # shown at the submission, not at this file of the grader's
+        raise pytest.skip.Exception(clean(c.message), _use_item_location=True)
     if c.outcome.failure:
         raise CheckFailed(failure_text(c, location(report, c)))
 
@@ -77,13 +79,14 @@ class Submission:
     test_*`` from source): graded on the first ``check``, once per process, then each check
     runs from that report. A test module holds one; ``micrograde classroom-tests`` writes it."""
 
-    def __init__(self, path, profile='quick', seed=0, rubric=None):
-        self.path, self.profile, self.seed, self.rubric = path, profile, seed, rubric
+    def __init__(self, path, name=None, profile=Config.profile, seed=0, rubric=None):
+        self.path, self.name, self.profile, self.seed, self.rubric = path, name, profile, seed, rubric
         self.report = None
 
     def check(self, check_id):
         if self.report is None:
-            self.report = graded(self.path, uuid.uuid4().hex, self.profile, self.seed, self.rubric)
+            self.report = graded(self.path, uuid.uuid4().hex, self.profile, self.seed, self.rubric,
+                                 name=self.name)
         outcome(self.report, check_id)
 
 
@@ -128,6 +131,9 @@ class Session:
     def __init__(self, config, path, run_id):
         root = Path(config.rootpath)
         self.path = Path(path) if Path(path).is_absolute() else root / path
+        # named as the repository names it (every report's file paths follow), as `micrograde
+        # grade PATH` run from its root names it: GitHub's annotators open that path
+        self.name = os.path.relpath(self.path, root) if self.path.is_relative_to(root) else path
         self.run_id = run_id
         self.profile = config.getoption('micrograde_profile') or \
             config.getini('micrograde_profile') or Config.profile
@@ -136,10 +142,10 @@ class Session:
         self.out = config.getoption('micrograde_out')
 
     def report(self):
-        return graded(self.path, self.run_id, self.profile, self.seed, self.rubric, self.out)
+        return graded(self.path, self.run_id, self.profile, self.seed, self.rubric, self.out, self.name)
 
     def pytest_report_header(self, config):
-        return f'micrograde: {self.path} (profile {self.profile}, seed {self.seed}; graded once, ' \
+        return f'micrograde: {self.name} (profile {self.profile}, seed {self.seed}; graded once, ' \
                f'on first use)'
 
     def pytest_terminal_summary(self, terminalreporter):
@@ -189,4 +195,6 @@ class CheckItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.parent.submission.path, None, f'micrograde {self.check_id}'
+        """At the submission as the repository names it (a skip is shown there, at its first
+        line, in the terminal and in pytest's JUnit), never a file of ours."""
+        return self.parent.submission.name, 0, f'micrograde {self.check_id}'

@@ -12,6 +12,7 @@ import contextlib
 import os
 import random
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -28,6 +29,7 @@ from micrograde.worker import identity, tasks
 from micrograde.worker.execute import Backend
 from micrograde.worker.load.classes import EXPECTED, Found, similar
 from micrograde.worker.load.errors import LoadError
+from micrograde.worker.load.loaded import backward_function
 from micrograde.worker.serve import Capture
 
 NOTICE = ('Self-check, not your grade: the grader runs these checks and more (torch on every '
@@ -151,6 +153,10 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
         warnings, error = found['Value'].locate(os.path.basename), ''
     except LoadError as e:
         warnings, error = [], str(e)
+    module = sys.modules.get(getattr(Value, '__module__', ''))  # the notebook's own namespace
+    walk = backward_function(Value, [vars(module)] if module else [], os.path.basename)
+    if walk is not None:
+        warnings.append(walk[1])
 
     def fill(report: Report) -> None:
         report.checks.append(Check('load', Category.LOAD, Status.FAILED if error else Status.PASSED,
@@ -159,15 +165,29 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
         started = time.perf_counter()
         try:
             if not error:
-                with oracles.offline(), identity.numbered(Value):  # set orders as the grader's
+                with oracles.offline(), identity.numbered(Value), _method(Value, walk):
                     run_checks(LocalSession(classes, config.settings, seed, found['Value'].attributes),
-                               config, report)
+                               config, report)  # set orders and the walk as the grader's
         finally:
             random.setstate(state)
             report.timings['total'] = time.perf_counter() - started
     return SelfCheck(build(f'{_where(Value)} (self-check)', config, fill, load_warnings=warnings,
                            classes={role: _where(cls) for role, cls in classes.items()},
                            class_info={role: f.info() for role, f in found.items()}))
+
+
+@contextlib.contextmanager
+def _method(cls: type, walk: tuple[Callable[..., Any], str] | None) -> Iterator[None]:
+    """The learner's function ``backward(v)`` as the Value's method while it is checked, as the
+    grader grades it (``backward_function``); their class is left as it was."""
+    if walk is None:
+        yield
+        return
+    cls.backward = walk[0]  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        delattr(cls, 'backward')
 
 
 def _found(role: str, cls: type) -> Found:

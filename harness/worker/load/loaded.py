@@ -112,21 +112,13 @@ class Loaded:
         return found
 
     def _walk(self, cls):
-        """A Value with no ``backward()`` method, driven by the submission's own function
-        ``backward(v)`` instead: that function becomes its method (``v.backward()`` calls
-        ``backward(v)``, so every check, the MLP's loss too, runs the learner's walk, and an
-        ordering bug is located in it).  The load warning that says so, or ``None``."""
-        if callable(getattr(cls, 'backward', None)):
+        """A Value driven by the submission's own function ``backward(v)`` (``backward_function``):
+        that function becomes its method.  The load warning that says so, or ``None``."""
+        found = backward_function(cls, [ns for _, ns in self.namespaces], self.own)
+        if found is None:
             return None
-        for _, ns in self.namespaces:
-            fn = ns.get('backward')
-            code = getattr(fn, '__code__', None)
-            if isinstance(fn, types.FunctionType) and self.own(code.co_filename) and _one_argument(fn):
-                cls.backward = fn
-                return (f'{cls.__name__} has no backward() method; the function backward(v) '
-                        f'({self.own(code.co_filename)}, line {code.co_firstlineno}) is graded as '
-                        f'it: v.backward() runs backward(v).')
-        return None
+        cls.backward = found[0]
+        return found[1]
 
     def _replaced(self, name):
         """The failed import that was to bind ``name``, when nothing has bound it since."""
@@ -189,6 +181,24 @@ class Loaded:
                     + (f' (and {more} more problem{"s" * (more > 1)}, see the warnings)' if more else ''))
         own = sorted({cls.__name__ for _, cls in candidates if self.ours(cls)})
         return f'{message} in the submission' + (f' (it defines {", ".join(own)})' if own else '')
+
+
+def backward_function(cls, namespaces, own):
+    """A Value with no ``backward()`` method, driven by the submission's own function
+    ``backward(v)`` instead (``own(filename)`` names the submission's files, else ``None``): that
+    function and the load warning that says it is graded as the method (``v.backward()`` calls
+    ``backward(v)``, so every check, the MLP's loss too, runs the learner's walk, and an ordering
+    bug is located in it); ``None`` otherwise.  The notebook self-check grades it the same way."""
+    if callable(getattr(cls, 'backward', None)):
+        return None
+    for ns in namespaces:
+        fn = ns.get('backward')
+        code = getattr(fn, '__code__', None)
+        if isinstance(fn, types.FunctionType) and own(code.co_filename) and _one_argument(fn):
+            return fn, (f'{cls.__name__} has no backward() method; the function backward(v) '
+                        f'({own(code.co_filename)}, line {code.co_firstlineno}) is graded as '
+                        f'it: v.backward() runs backward(v).')
+    return None
 
 
 def _one_argument(fn):

@@ -1,0 +1,146 @@
+"""Where a notebook's cells are written in its file, recorded when it is graded.
+
+A report names a notebook's code by cell and line (``cell 7, line 3``), as the learner sees it;
+a CI annotator needs the line of the ``.ipynb`` file (nbformat keeps one source line per JSON
+string, one per line of the file). The file is read here, once, while it is at hand, and the
+report keeps ``notebook_lines`` for the cells it names, so every reporter, on every surface
+(a batch, the service rendering a stored report), shows the same line.
+"""
+import json
+import os
+import re
+
+from micrograde.load import tree
+from micrograde.model.results import Report
+from micrograde.worker.load.errors import LoadError
+from micrograde.worker.load.notebooks import MAX_FILE, MAX_SOURCE
+
+#: How a report names a notebook's cell (``cell 7, line 3``, ``cell 3, which defines it``).
+_CELL = re.compile(r'\bcell (\d+)\b')
+#: Runs of lines kept at most: a report stays small whatever the notebook's layout.
+MAX_RUNS = 2000
+
+
+def recorded(path, report: Report) -> dict[str, list[list[int]]]:
+    """``{cell: [[its line, the file's line], ...]}`` for the cells ``report`` names, each a run
+    of consecutive lines from there; ``{}`` when ``path`` is not a notebook that can be read."""
+    if not str(path or '').lower().endswith('.ipynb'):
+        return {}
+    named = set(_CELL.findall(json.dumps(report.to_dict())))
+    if not named:
+        return {}
+    runs, kept = {}, 0
+    for cell, lines in _file_lines(os.fspath(path)).items():
+        if str(cell) not in named:
+            continue
+        cell_runs = []
+        for line, row in sorted(lines.items()):
+            if not cell_runs or row - cell_runs[-1][1] != line - cell_runs[-1][0]:
+                cell_runs.append([line, row])
+        kept += len(cell_runs)
+        if kept > MAX_RUNS:
+            break
+        runs[str(cell)] = cell_runs
+    return runs
+
+
+def file_line(report: Report, cell: int, line: int) -> int:
+    """The line of the notebook's file holding line ``line`` of cell ``cell``, from the
+    report's ``notebook_lines``; 1 where it was not recorded."""
+    runs = [r for r in report.notebook_lines.get(str(cell), []) if r[0] <= line]
+    return runs[-1][1] + line - runs[-1][0] if runs else 1
+
+
+def _file_lines(path):
+    """``source_lines`` of the notebook at ``path``: a regular file of at most ``MAX_FILE``
+    bytes, never through a link or a fifo."""
+    try:
+        st = os.lstat(path)
+        if st.st_size > MAX_FILE:
+            return {}
+        text = tree.read(path, tree.Entry(os.path.basename(path), tree.Kind.FILE, st),
+                         MAX_FILE).decode('utf-8-sig')
+        return source_lines(text)
+    except (OSError, LoadError, UnicodeDecodeError, ValueError, IndexError, RecursionError):
+        return {}  # not a notebook's JSON (a hostile or truncated file)
+
+
+def source_lines(text):
+    """``{cell number: {source line: line of the file}}`` for a notebook's code cells, numbered
+    among all cells (formats 4 and 3: ``cells`` lists, ``source`` or ``input``), as far as
+    ``MAX_SOURCE`` characters of code: what a notebook graded may hold."""
+    found = {}
+    try:
+        _walk(text, _ws(text, 0), (), found, [0, 0])
+    except _Enough:
+        pass
+    out, row, at = {}, 1, 0
+    for cell, strings in found.items():  # in the file's order
+        lines, current = {}, 1
+        for offset, string in strings:
+            row, at = row + text.count('\n', at, offset), offset
+            for k in range(string.count('\n') + 1 - string.endswith('\n')):
+                lines.setdefault(current + k, row)
+            current += string.count('\n')
+        out[cell] = lines
+    return out
+
+
+class _Enough(Exception):
+    """More code than a notebook graded may hold: the lines found so far are all there is."""
+
+
+_DECODER = json.JSONDecoder()
+#: The keys whose values lead to a cell's source: only these are walked here, token by token;
+#: any other value (outputs, metadata, a cell not of code: most of a notebook's bytes) is
+#: passed over by the JSON decoder at C speed.
+_LEADS = ('cells', 'worksheets', 'source', 'input')
+
+
+def _ws(text, pos):
+    while text[pos] in ' \t\r\n':
+        pos += 1
+    return pos
+
+
+def _leads(text, pos, path):
+    """Whether the value at ``pos`` (``path`` leads to it) may hold a code cell's source: the
+    notebook, its ``cells`` (or ``worksheets``), each worksheet, a code cell, its source."""
+    if path[-2:-1] == ('cells',):
+        cell = _DECODER.raw_decode(text, pos)[0]
+        return isinstance(cell, dict) and cell.get('cell_type') == 'code'
+    return not path or path[-1] in _LEADS or path[-2:-1] == ('worksheets',)
+
+
+def _walk(text, pos, path, found, seen):
+    """Walk the JSON value at ``pos`` (``path`` leads to it); return where it ends. Each code
+    cell's source strings go into ``found[cell number]`` with their offsets; ``seen`` counts
+    the cells and the characters of code found."""
+    c = text[pos]
+    if c in '{[' and _leads(text, pos, path):
+        close, index = '}' if c == '{' else ']', 0
+        pos = _ws(text, pos + 1)
+        while text[pos] != close:
+            if c == '{':
+                key, pos = _DECODER.raw_decode(text, pos)
+                pos = _ws(text, _ws(text, pos) + 1)  # past the colon
+            else:
+                key, index = index, index + 1
+                if path[-1:] == ('cells',):
+                    seen[0] += 1
+                    key = ('cell', seen[0])
+                    found.setdefault(seen[0], [])
+            pos = _ws(text, _walk(text, pos, path + (key,), found, seen))
+            if text[pos] == ',':
+                pos = _ws(text, pos + 1)
+        return pos + 1
+    value, end = _DECODER.raw_decode(text, pos)
+    *head, key = path
+    if isinstance(key, int):  # one string of a source list
+        *head, key = head
+    if isinstance(value, str) and key in ('source', 'input') and head and isinstance(head[-1], tuple):
+        seen[1] += len(value)
+        if seen[1] > MAX_SOURCE:
+            raise _Enough
+        found[head[-1][1]].append((pos, value))
+    return end
