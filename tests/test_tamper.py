@@ -223,6 +223,20 @@ ATTACKS = {
         '''), None),
     # torch's autograd as the answer key: kept out of reach, so the engine does not load
     'torch_oracle': (tampered('torch_oracle'), None),
+    # a fork: the thread that forked (the serve loop's) is the child's main thread, where the real
+    # signal.signal works, and the child holds the grader's channel: the signal_handler door
+    # again, but the child's key is not the grader's
+    'fork_signal': (_forging('''
+        import os, signal, _signal, time
+        if os.fork():
+            while True:
+                time.sleep(3600)
+
+        def _alarm(signum, frame):
+            _seize()
+        _signal.signal(signal.SIGALRM, _alarm)
+        _signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
+        '''), 'wrote answers of its own'),
     'gc_walk': (hostile_engine('''
         import gc
         secrets = [o for o in gc.get_objects() if isinstance(o, dict) and 'nonce' in o]
