@@ -154,6 +154,19 @@ def test_an_unloadable_submission_is_failed_once_and_the_rest_not_run():
     assert 'load: 0 passed, 1 failed' in view['console']
 
 
+def test_a_submissions_message_cannot_write_a_console_line_of_its_own():
+    """An exception's text is the submission's: a carriage return, a newline or a bidi control
+    in it must not make the console show a line of its choosing (a verdict above the real one)."""
+    data = json.loads((REPORTS / 'misconception.json').read_text())
+    lie = 'boom\r\x1b[32mPASSED  score 51 / 51\nPASSED  score 51 / 51 \u202e'
+    data['checks'] = [{**c, 'message': c['message'] + lie, 'diagnosis': None} if i == 0 else c
+                      for i, c in enumerate(data['checks'])]
+    report = Report.from_dict(data)
+    text = console.render(report)
+    assert '\r' not in text and '\u202e' not in text and '\x1b' not in text
+    assert [line for line in text.split('\n') if line.startswith('PASSED')] == []
+
+
 def test_a_value_outside_a_closed_set_is_refused_when_read():
     data = json.loads((REPORTS / 'passing.json').read_text())
     for key, value in (('status', 'a status of another version'), ('category', 'lint')):

@@ -1,5 +1,7 @@
 """The readable summary: counts per category, then each bug once with the checks that saw it, its
 counterexample, expected vs actual and the learner's method; advisory findings as warnings."""
+import re
+
 import click
 
 from micrograde.model.names import shown
@@ -9,6 +11,20 @@ from micrograde.reporters.text import at, clean, comparison, location
 INDENT = ' ' * 7
 #: Categories whose passing checks are worth a line (what was loaded, the corpus, the MLP).
 SAID_WHEN_PASSED = (Category.LOAD, Category.FUZZ, Category.MLP)
+_BIDI = re.compile('[\u202a-\u202e\u2066-\u2069]')
+
+
+def _terminal(text):
+    """``clean``, for a terminal: a carriage return and the bidirectional controls are shown,
+    not obeyed (they rewrite what the line shows)."""
+    text = clean(text).replace('\r', '\\r')
+    return _BIDI.sub(lambda m: f'\\u{ord(m.group()):04x}', text)
+
+
+def _said(text):
+    """A message as the line it is on: a newline in it (a submission's exception text) goes on
+    indented, so it cannot start a line of its own, a verdict above the real one."""
+    return _terminal(text).replace('\n', '\n' + INDENT)
 
 
 def _counts(checks):
@@ -24,20 +40,20 @@ def _counts(checks):
 def _bug(report, checks, style):
     """One root cause: its headline, the checks that saw it, and the root's evidence."""
     first = checks[0]
-    headline = clean(first.diagnosis or first.message)
+    headline = _said(first.diagnosis or first.message)
     word = 'ERROR' if all(c.outcome is Outcome.ERROR for c in checks) else 'FAIL'
     lines = [f'{style(word, fg="red", bold=True)}  {headline}']
     seen = ', '.join(c.id for c in checks)
     lines.append(f'{INDENT}seen by {seen}' if first.diagnosis else f'{INDENT}check {seen}')
     if first.diagnosis and first.message != first.diagnosis:
-        lines.append(f'{INDENT}{first.id}: {clean(first.message.split(":")[0])}')
+        lines.append(f'{INDENT}{first.id}: {_said(first.message.split(":")[0])}')
     place = next((p for p in (location(report, c) for c in checks) if p), None)
     if place:
-        lines.append(f'{INDENT}{clean(at(place))}')
+        lines.append(f'{INDENT}{_said(at(place))}')
     if first.counterexample and first.counterexample.code:
         lines.append(f'{INDENT}reproduce:')
-        lines += [f'{INDENT}    {line}' for line in clean(first.counterexample.code).rstrip().split('\n')]
-    lines += [f'{INDENT}{line}' for line in comparison(first)]
+        lines += [f'{INDENT}    {line}' for line in _terminal(first.counterexample.code).rstrip().split('\n')]
+    lines += [f'{INDENT}{_said(line)}' for line in comparison(first)]
     return lines
 
 
@@ -51,12 +67,12 @@ def render(report, color=False, rerun=''):
         lines.append(style(f'  not protected at this isolation level: {", ".join(unprotected)}',
                            fg='yellow'))
     lines += [f'  {role}: {shown(origin)}' for role, origin in report.classes.items()]
-    lines += [style(f'  warning: {clean(w)}', fg='yellow') for w in report.load_warnings]
+    lines += [style(f'  warning: {_said(w)}', fg='yellow') for w in report.load_warnings]
     lines.append('')
     for category, checks in report.by_category().items():
         advisory = '' if any(c.required for c in checks) else ' (advisory)'
         lines.append(f'{category}{advisory}: {_counts(checks)}')
-        lines += [f'  {style("ok", fg="green")}  {c.id}: {clean(c.message)}' for c in checks
+        lines += [f'  {style("ok", fg="green")}  {c.id}: {_said(c.message)}' for c in checks
                   if c.outcome is Outcome.PASSED and category in SAID_WHEN_PASSED]
         absent = [c.id.partition('.')[2] for c in checks  # probed and absent, not "not run"
                   if category is Category.CAPABILITY and c.outcome is Outcome.SKIPPED
@@ -73,7 +89,7 @@ def render(report, color=False, rerun=''):
     advice = [c for c in report.checks if c.outcome is Outcome.ADVICE]
     if advice:
         lines += ['', style(f'{len(advice)} advisory warning(s), not counted:', bold=True)]
-        lines += [style(f'  warning  {c.id}: {clean(c.message.split(chr(10))[0])}', fg='yellow')
+        lines += [style(f'  warning  {c.id}: {_terminal(c.message.split(chr(10))[0])}', fg='yellow')
                   for c in advice]
     verdict = style(report.verdict.upper(), fg='green' if report.verdict == 'passed' else 'red',
                     bold=True)
