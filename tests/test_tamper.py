@@ -225,7 +225,8 @@ ATTACKS = {
     'torch_oracle': (tampered('torch_oracle'), None),
     # a fork: the thread that forked (the serve loop's) is the child's main thread, where the real
     # signal.signal works, and the child holds the grader's channel: the signal_handler door
-    # again, but the child's key is not the grader's
+    # again, but the child's key is not the grader's: its answers are tampering, or its parent,
+    # asleep, is a worker lost; never a pass
     'fork_signal': (_forging('''
         import os, signal, _signal, time
         if os.fork():
@@ -236,7 +237,7 @@ ATTACKS = {
             _seize()
         _signal.signal(signal.SIGALRM, _alarm)
         _signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
-        '''), 'wrote answers of its own'),
+        '''), ''),
     'gc_walk': (hostile_engine('''
         import gc
         secrets = [o for o in gc.get_objects() if isinstance(o, dict) and 'nonce' in o]
@@ -335,6 +336,8 @@ def _check(report, words, honest=()):
         assert any(c['status'] != 'passed' for c in graded), passed
         return checks
     assert report['score'] == 0, passed
+    if not words:  # '': nothing scored, the route seen or the worker lost to it (timing decides)
+        return checks
     assert checks['tampered']['status'] == 'failed', checks.get('tampered')
     assert words in checks['tampered']['message'], checks['tampered']['message']
     assert report['checks'][0]['id'] == 'tampered'  # staff see it first
@@ -385,7 +388,7 @@ def test_attack_on_grade(name, run_cli, tmp_path, honest_grade):
     validate_junit(out / 'junit.xml')
     gradescope = json.loads((out / 'results.json').read_text())
     validate_json(gradescope, 'gradescope-results.schema.json')
-    if words is not None:  # every surface shows it
+    if words:  # every surface shows it
         assert words in (out / 'junit.xml').read_text(encoding='utf-8').replace('&#x27;', "'")
         assert any(t.get('name', '').startswith('tampered') or words in t.get('output', '')
                    for t in gradescope['tests'])
@@ -427,7 +430,7 @@ def test_attack_on_batch(name, batch):
     _check(report, words, _honest(name, json.loads((out / 'honest.py' / 'report.json').read_text())))
     row = book[f'{name}.py']
     assert row['verdict'] == 'failed'
-    if words is not None:  # staff see it in the gradebook too
+    if words:  # staff see it in the gradebook too
         assert 'tampered' in row['failing_checks'].split() and float(row['score']) == 0
 
 
@@ -460,7 +463,9 @@ def test_every_attack_through_the_service(graded_by_a_worker):
     for name, (_, words) in ATTACKS.items():
         _check(served.get(name).json(), words, _honest(name, honest))
     book = served.client.get('/v1/courses/c1/gradebook.csv', headers=served.staff()).text
-    assert book.count('tampered') == sum(words is not None for _, words in ATTACKS.values())
+    seen = book.count('tampered')  # '' rows: seen or lost, by timing
+    assert sum(bool(words) for _, words in ATTACKS.values()) <= seen <= \
+        sum(words is not None for _, words in ATTACKS.values())
 
 
 def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, tmp_path):
