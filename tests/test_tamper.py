@@ -29,7 +29,7 @@ for fd in range(3, 64):
 #: A hidden correct engine (_Good) and _forge(fields, frame): an answer the worker is about to
 #: seal given the hidden engine's result for its item, run by the worker's own runner that an
 #: f_back walk from ``frame`` finds in the serve loop.  Each door below runs it (or reaches the
-#: hook's state, whose encoder it then wraps) after the worker observed the shown tanh's answer.
+#: hook's state, whose output reader it then wraps) after the worker observed the shown tanh's answer.
 FORGE = ENGINE.replace('TANH_RULE', GOOD_TANH).replace('IN_BACKWARD', 'pass').replace(
     'Value', '_Good') + '''
 
@@ -48,19 +48,22 @@ def _forge(fields, frame):
 
 
 def _seize(*args, **kwargs):
-    """Run inside the guard's hook: the hook's state, by f_back, and its encoder wrapped."""
+    """Run inside the guard's hook: the hook's state, by f_back, and its output reader (called
+    for every answer, the answer's fields in the hook's frame) wrapped to rewrite each answer
+    about to be sealed."""
     frame = sys._getframe(0)
     while frame is not None and 'g' not in frame.f_locals:
         frame = frame.f_back
-    if frame is not None and not hasattr(frame.f_locals['g'].encode, 'forging'):
+    if frame is not None and not hasattr(frame.f_locals['g'].taken, 'forging'):
         g = frame.f_locals['g']
-        encode = g.encode
+        taken = g.taken
 
-        def forging(fields, level):
-            _forge(fields, sys._getframe(0))
-            return encode(fields, level)
+        def forging(*args):
+            hook = sys._getframe(1)
+            _forge(hook.f_locals.get('fields', {}), hook)
+            return taken(*args)
         forging.forging = True
-        g.encode = forging
+        g.taken = forging
     return False
 '''
 
@@ -129,28 +132,6 @@ DOORS = {
         del json.dumps
         vars(json)[_Key()] = None
         json.dumps = _dumps
-        ''',
-    # a collection started inside the hook (any allocation may start one) runs the submission's
-    # gc.callbacks (and its garbage's __del__): from there f_back reaches the hook's state, whose
-    # output reader then rewrites the answer about to be sealed
-    'gc_callback': '''
-        import gc
-
-        def _collected(phase, info):
-            frame = sys._getframe(0)
-            while frame is not None and 'g' not in frame.f_locals:
-                frame = frame.f_back
-            if frame is not None and not hasattr(frame.f_locals['g'].taken, 'forging'):
-                g = frame.f_locals['g']
-                taken = g.taken
-
-                def forging(*args):
-                    hook = sys._getframe(1)
-                    _forge(hook.f_locals.get('fields', {}), hook)
-                    return taken(*args)
-                forging.forging = True
-                g.taken = forging
-        gc.callbacks.append(_collected)
         ''',
     # a signal handler: handed the frame it interrupts (no event), the guard's hook at times
     'signal_handler': '''
@@ -223,6 +204,20 @@ ATTACKS = {
         '''), None),
     # torch's autograd as the answer key: kept out of reach, so the engine does not load
     'torch_oracle': (tampered('torch_oracle'), None),
+    # a collection started inside the hook (any allocation may start one) runs the submission's
+    # gc.callbacks: from there f_back reaches the hook's state (_seize). The collector is off
+    # while an item runs; backward() turns the real one on (the serve loop's, a frame walk away)
+    'gc_callback': (hostile_engine(FORGE + '''
+import gc
+gc.callbacks.append(lambda phase, info: _seize())
+gc.set_threshold(1)  # a collection at every allocation: inside the hook too
+''', in_backward='''
+f = sys._getframe(0)
+while f is not None and 'collect_again' not in f.f_locals:
+    f = f.f_back
+if f is not None:
+    f.f_locals['collect_again']()
+'''), None),
     # a fork: the thread that forked (the serve loop's) is the child's main thread, where the real
     # signal.signal works, and the child holds the grader's channel: the signal_handler door
     # again, but the child's key is not the grader's: its answers are tampering, or its parent,
