@@ -45,7 +45,9 @@ the README's sandbox section.
 """
 import builtins
 import gc
+import itertools
 import json
+import operator
 import os
 import pickle
 import re
@@ -74,6 +76,7 @@ _open, _fstat, _readlink, _close, _O_PATH = os.open, os.fstat, os.readlink, os.c
 _write, _exit, _getframe, _ident = os.write, os._exit, sys._getframe, threading.get_ident
 _gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
 _urandom = os.urandom
+_is, _repeat = operator.is_, itertools.repeat
 _header, _match, _CodeType = protocol.HEADER.pack, _PROC.match, types.CodeType
 _FSENCODING = sys.getfilesystemencoding()
 #: The objects whose frame a read reaches (``object.__getattr__``): C types, none subclassable.
@@ -192,26 +195,54 @@ def snapshot(worker, used):
 
 
 def changed(g):
-    """The first thing the worker calls that is not what it was at install, or ``None``.  Each
-    namespace is read by iterating it, keys compared by identity: looking a name up would call
-    ``__eq__`` of a key the submission added with the same hash (``vars(json)[k] = ...``)."""
-    now = {}
-    for label, namespace, key, value in g.entries:
-        held = now.get(id(namespace))
-        if held is None:
-            held = now[id(namespace)] = {id(k): v for k, v in namespace.items()}
-        if held.get(id(key), g) is not value:
-            return f'{label}.{key}'
+    """The first thing the worker calls that is not what it was at install, or ``None``.
+
+    Checked every request, so in C where it can be: a namespace whose keys are all exact str
+    (as Python makes them) is looked up directly, and no key's ``__eq__`` is anyone's but str's.
+    One holding another key (``vars(json)[k] = ...``, with the hash of a name the worker uses)
+    is read by iterating it, keys compared by identity: a lookup would call that key's
+    ``__eq__``, the submission's code, inside the hook."""
+    for label, namespace, keys, values in g.entries:
+        if _plain(namespace):
+            if all(map(_is, map(namespace.get, keys, _repeat(g)), values)):
+                continue
+            now = namespace
+        else:
+            now = {id(k): v for k, v in namespace.items()}
+            keys = [id(k) for k in keys]
+        for key, value, name in zip(keys, values, g.names[id(namespace)]):
+            if now.get(key, g) is not value:
+                return f'{label}.{name}'
     for label, namespace, size in g.sizes:
         if _names(namespace) != size:
             return f'{label} (a name was added)'
     return None
 
 
+def _plain(namespace):
+    """Whether every key of ``namespace`` is an exact str (read in C: no key's method runs)."""
+    return all(map(_is, map(type, namespace), _repeat(str)))
+
+
+def _grouped(entries):
+    """``snapshot``'s entries as one row per namespace, ``(label, namespace, keys, values)``,
+    for ``changed`` to compare in C; and each namespace's key names, for its message."""
+    rows, names = {}, {}
+    for label, namespace, key, value in entries:
+        row = rows.setdefault(id(namespace), (label, namespace, [], []))
+        row[2].append(key)
+        row[3].append(value)
+        names.setdefault(id(namespace), []).append(key)
+    return [(label, namespace, tuple(keys), tuple(values))
+            for label, namespace, keys, values in rows.values()], names
+
+
 def _names(namespace):
     """How many names a module defines; ``warnings.warn`` adds its registry to the module of
     the frame it blames, which may be the worker's (a learner's ``stacklevel=2``).  Only an
     exact str is compared (another key's ``__eq__`` is the submission's)."""
+    if _plain(namespace):
+        return len(namespace) - ('__warningregistry__' in namespace)
     return sum(type(k) is not str or k != '__warningregistry__' for k in namespace)
 
 
@@ -450,6 +481,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output):
     while root.f_back is not None:
         root = root.f_back
     entries, sizes = snapshot(modules, {n for code in codes.values() for n in code.co_names})
+    entries, names = _grouped(entries)
     namespace = dict(globals())
     namespace['__builtins__'] = dict(vars(builtins))
     namespace.update(_private({k: v for k, v in namespace.items()
@@ -468,7 +500,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output):
         root=root, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
         gate=threading.Lock(), inside=[0, False],
         message=carried['message'], taken=carried['taken'],
-        entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
+        entries=entries, names=names, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
         trusted=('<frozen', *libraries, *stdlib), quiet=(*libraries, *stdlib),
         printer=traceback.__file__,
         encode=make_encoder(None, namespace['_unencodable'], encode_basestring_ascii, None, ':',
