@@ -24,14 +24,28 @@ def origin(rule, own):
 def _assigned(code):
     """The line of the rule's first plain store to an attribute (``self.grad = ...``, where
     ``+=`` was meant: the line a learner must change), or ``None`` when it only adds in place
-    (``x.grad += ...`` stores after a ``SWAP``)."""
+    (``x.grad += ...`` stores after a ``SWAP``).  Read once per code object (every node of an
+    op shares its rule's code; disassembling each cost a 200-graph corpus ~40 ms), kept by
+    identity with the code held, never hashed: a code object hashes its constants."""
+    read = _READ[0]
+    held = read.get(id(code))
+    if held is not None and held[0] is code:
+        return held[1]
     try:
         steps = list(dis.get_instructions(code))
     except Exception:
         return None
-    return next((store.positions.lineno for before, store in zip(steps, steps[1:])
+    line = next((store.positions.lineno for before, store in zip(steps, steps[1:])
                  if store.opname == 'STORE_ATTR' and before.opname != 'SWAP' and store.positions
                  and store.positions.lineno), None)
+    if len(read) < READ_MAX:
+        read[id(code)] = (code, line)
+    return line
+
+
+#: Code objects read so far, by id: a list, not a dict at module level (the worker's guard takes a
+#: module's dicts for tables that must not change).
+_READ, READ_MAX = [{}], 4096
 
 
 def origins(vals, own, name='_backward'):
