@@ -222,6 +222,17 @@ if f is not None:
     # signal.signal works, and the child holds the grader's channel: the signal_handler door
     # again, but the child's key is not the grader's: its answers are tampering, or its parent,
     # asleep, is a worker lost; never a pass
+    # gc_window's callback with the real collector turned on mid-item: backward() finds the serve
+    # loop's gc.enable a frame walk away (review5's repro passed 27/51); the worker turns the
+    # collector off again as the submission's computing ends, before it reads a number
+    'gc_window_enabled': (hostile_engine(FORGE + textwrap.dedent(DOORS['gc_window']),
+                                         in_backward='''
+f = sys._getframe(0)
+while f is not None and 'collect_again' not in f.f_locals:
+    f = f.f_back
+if f is not None:
+    f.f_locals['collect_again']()
+'''), None),
     'fork_signal': (_forging('''
         import os, signal, _signal, time
         if os.fork():

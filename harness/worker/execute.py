@@ -3,6 +3,7 @@
 One executor serves the submission (in the worker), the reference engine and torch (in the
 grader, through a different ``Backend``), so all three are driven by the very same code.
 """
+import contextlib
 import linecache
 import math
 import os
@@ -133,8 +134,12 @@ class NotAValue(Exception):
 class Backend:
     """How to make leaves of, and read numbers from, a micrograd-style ``Value`` class."""
 
-    def __init__(self, cls, own=None, attributes=None):
+    def __init__(self, cls, own=None, attributes=None, computing=contextlib.nullcontext()):
         self.cls = cls
+        #: entered around each stretch of the submission's own computing (leaves, the forward
+        #: graph, a backward pass, a network's passes), never around a read: the worker collects
+        #: garbage there alone (``serve.Collecting``); elsewhere it changes nothing
+        self.computing = computing
         # filename -> how the learner knows it (``engine.py``, ``cell 3``), None if not theirs;
         # without it, any code the executor calls is the submission's (an installed module)
         self.own = own or (lambda filename: os.path.basename(filename))
@@ -252,22 +257,25 @@ def run_graph(graph, backend, backward=1, instrument=False):
     """
     vals = []
     try:
-        for _, x in graph['inputs']:
-            vals.append(backend.leaf(x))
+        with backend.computing:
+            for _, x in graph['inputs']:
+                vals.append(backend.leaf(x))
     except BaseException as e:
         frame = learner_frame(e, backend.own)
         return {'error': error(e, 'leaf', len(vals), lacks(graph, backend.cls), frame)}
     n_inputs = len(vals)
-    for k, node in enumerate(graph['nodes']):
-        try:
-            v = apply(node, vals)
-            backend.created(v)
-        except BaseException as e:
-            frame = learner_frame(e, backend.own)
-            gone = missing(node, e, frame) or looked_up(node, frame, backend.cls)
-            return {'error': error(e, 'forward', n_inputs + k, gone, frame),
-                    'values': _read(backend.data, vals)}
-        vals.append(v)
+    try:
+        with backend.computing:
+            for node in graph['nodes']:
+                v = apply(node, vals)
+                backend.created(v)
+                vals.append(v)
+    except BaseException as e:
+        node = graph['nodes'][len(vals) - n_inputs]
+        frame = learner_frame(e, backend.own)
+        gone = missing(node, e, frame) or looked_up(node, frame, backend.cls)
+        return {'error': error(e, 'forward', len(vals), gone, frame),
+                'values': _read(backend.data, vals)}
     out = vals[graph['output']]
     name = rule_attribute(vals[n_inputs:], backend.own) if instrument else None
     rules = origins(vals, backend.own, name) if instrument else None  # before _instrument wraps them
@@ -284,7 +292,8 @@ def run_graph(graph, backend, backward=1, instrument=False):
         result['merged'] = merged
     for i in range(backward):
         try:
-            backend.backward(out)
+            with backend.computing:
+                backend.backward(out)
         except BaseException as e:
             name = backend.attributes['backward']
             gone = isinstance(e, AttributeError) and getattr(type(out), name, None) is None

@@ -8,6 +8,7 @@ A failure while building says which part of the lecture's interface it met: ``co
 (``MLP(nin, nouts)`` refused by Python itself), ``parameters`` (no such method), or ``build``
 (the learner's own code raised).
 """
+import contextlib
 import inspect
 import numbers
 
@@ -16,50 +17,63 @@ from .load.classes import runner
 from .load.loaded import self_stores
 
 
-def run_mlp(classes, item, own=None, attributes=None):
+def run_mlp(classes, item, own=None, attributes=None, computing=contextlib.nullcontext()):
     """One MLP task; ``item['action']`` is one of ``build forward losses grads step zero_grad``.
-    ``attributes``: where the Value keeps its number and gradient, if not ``data`` and ``grad``."""
+    ``attributes``: where the Value keeps its number and gradient, if not ``data`` and ``grad``;
+    ``computing``: entered around the network's own work, never around a read (``Backend``)."""
     names = {'data': 'data', 'grad': 'grad', 'backward': 'backward', **(attributes or {})}
     data, grad = names['data'], names['grad']
     stage, model = 'constructor', None
     try:
         value, mlp = classes['Value'], classes['MLP']
-        model = mlp(item['nin'], list(item['nouts']))
+        with computing:
+            model = mlp(item['nin'], list(item['nouts']))
         run = getattr(model, runner(mlp) or '__call__')  # model(x), or model.forward(x)
         stage = 'parameters'
-        params = list(model.parameters())
+        with computing:
+            params = list(model.parameters())
         stage = 'build'
         result = {'count': len(params), 'distinct': len({id(p) for p in params}),
                   'own': all(isinstance(p, value) for p in params),
                   'scalar': all(isinstance(getattr(p, data, None), numbers.Real) for p in params)}
         if item['action'] == 'build':
-            result['batched'] = _batched(run, _sample(value, item, item['xs'][0]))
+            with computing:
+                result['batched'] = _batched(run, _sample(value, item, item['xs'][0]))
             return result
         stage = item['action']
         action = item['action']
         if 'params' in item:
             _assign(params, item['params'], data)
         if action == 'forward':
-            result['outputs'] = [_outputs(run(_sample(value, item, x)), data)
-                                 for x in item['xs']]
+            result['outputs'] = []
+            for x in item['xs']:
+                with computing:
+                    out = run(_sample(value, item, x))
+                result['outputs'].append(_outputs(out, data))
         elif action == 'losses':
             result['losses'] = []
             for vector in item['param_sets']:
                 _assign(params, vector, data)
-                result['losses'].append(number(getattr(_loss(run, value, item), data)))
+                with computing:
+                    loss = _loss(run, value, item)
+                result['losses'].append(number(getattr(loss, data)))
         elif action in ('grads', 'step', 'zero_grad'):
             for p in params:
                 setattr(p, grad, 0.0)
-            loss = _loss(run, value, item)
-            getattr(loss, names['backward'])()  # loss.backward(), or the learner's backprop()
+            with computing:
+                loss = _loss(run, value, item)
+                getattr(loss, names['backward'])()  # loss.backward(), or the learner's backprop()
             result['loss'] = number(getattr(loss, data))
             result['grads'] = [number(getattr(p, grad)) for p in params]
             if action == 'step':
                 for p in params:
                     setattr(p, data, getattr(p, data) - item['lr'] * getattr(p, grad))
-                result['loss_after'] = number(getattr(_loss(run, value, item), data))
+                with computing:
+                    loss = _loss(run, value, item)
+                result['loss_after'] = number(getattr(loss, data))
             if action == 'zero_grad':
-                model.zero_grad()
+                with computing:
+                    model.zero_grad()
                 result['grads_after'] = [number(getattr(p, grad)) for p in params]
         return result
     except BaseException as e:  # SystemExit included: a failed task, not a dead worker

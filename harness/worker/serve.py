@@ -125,6 +125,23 @@ def _collect_nothing():
     (the worker turns it on again after each answer)."""
 
 
+class Collecting:
+    """``Backend.computing`` in the worker: the collector on while the submission computes (its
+    leaves, graph, backward passes, network), off again before the worker reads a number.  A
+    collection runs the submission's code (``gc.callbacks``, its garbage's ``__del__``) at
+    whatever allocation starts it: while the submission computes, that code can do nothing its
+    ops could not; between the worker's last read and the seal it could rewrite what was read
+    (``gc_window``).  Collecting there and not once per item keeps each collection young: an
+    item's garbage collected in one go costs twice as much (its arenas freed, then faulted in
+    again by the next item)."""
+
+    def __enter__(self, on=gc.enable):
+        on()
+
+    def __exit__(self, kind, exc, tb, off=gc.disable):
+        off()  # bound as a default: a tuple, which the guard sees replaced (__defaults__)
+
+
 def _stack():
     """The submission's thread's stack: as deep as the main thread's may grow (its limit), from
     8 to 256 MiB."""
@@ -142,12 +159,11 @@ def _serve(rfd, wfd, hello, unfenced):
                                             random.seed, guard.SEND)
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
-    # no garbage collection while an item runs: a collection runs the submission's code
-    # (gc.callbacks, its garbage's __del__) at whatever allocation starts it, and between the
-    # runner's last read and the seal that code could rewrite what was read (gc_window).  The
-    # submission's gc.enable() turns nothing on (_collect_nothing); the item's garbage is
-    # collected after its answer.
+    # garbage is collected while an item runs only while the submission computes (Collecting):
+    # never from the worker's last read to the seal; the submission's gc.enable() turns nothing
+    # on meanwhile (_collect_nothing)
     stop_collecting, collect_again = gc.disable, gc.enable
+    computing = Collecting()
     capture = Capture()
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
             _stdlib(), (capture.buffer.kept, capture.buffer.dropped))
@@ -185,7 +201,7 @@ def _serve(rfd, wfd, hello, unfenced):
           classes={role: f.origin for role, f in found.items()},
           class_info={role: f.info() for role, f in found.items()},
           methods=listed(classes['Value'], loaded.root) if 'Value' in classes else {})
-    backend = engine(classes['Value'], loaded.own, found['Value'].attributes)
+    backend = engine(classes['Value'], loaded.own, found['Value'].attributes, computing)
     number(classes['Value'])  # a set's order follows a seeded numbering, not addresses
     while True:
         request = asked(rfd)
