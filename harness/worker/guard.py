@@ -79,6 +79,9 @@ _urandom = os.urandom
 _is, _repeat = operator.is_, itertools.repeat
 _header, _match, _CodeType = protocol.HEADER.pack, _PROC.match, types.CodeType
 _FSENCODING = sys.getfilesystemencoding()
+#: The attributes whose read hands out a frame or a frame's code (``object.__getattr__`` is
+#: raised for others too: every function's ``__code__``, thousands per grade).
+FRAME_READS = frozenset(('tb_frame', 'gi_frame', 'cr_frame', 'ag_frame', 'f_code'))
 #: The objects whose frame a read reaches (``object.__getattr__``): C types, none subclassable.
 _FRAMED = (FrameType, TracebackType, GeneratorType, CoroutineType, AsyncGeneratorType)
 _COPIES = (*protocol.COPIES, (bytes, bytes.__bytes__))
@@ -160,7 +163,7 @@ ROUTES = {
     'sys.setprofile': _always('installed a profile function (it sees every frame)'),
     'sys.addaudithook': _always('added an audit hook'),
     'sys._getframe': _getframe_route,
-    'object.__getattr__': _frame_of(('tb_frame', 'gi_frame', 'cr_frame', 'ag_frame', 'f_code')),
+    'object.__getattr__': _frame_of(FRAME_READS),
     'object.__setattr__': _swap,
     'object.__delattr__': _swap,
     'code.__new__': _forged_code,
@@ -400,6 +403,12 @@ def tampered(g, what):
 def hook(g, event, args):
     if event != SEND and event not in g.routes and not event.startswith(CTYPES):
         return
+    if event == 'object.__getattr__' and len(args) == 2 and type(args[1]) is str and \
+            args[1] not in FRAME_READS:  # an exact str: only str's own hash and == run
+        return
+    thread = _ident()
+    if thread in g.busy:  # the hook's own reads (f_code, _getframe) raise events too: ~30 per
+        return  # answer, none allocating; the collector is off and the gate counted already
     # no collection while the hook runs, on any thread: a collection runs the submission's code
     # (gc.callbacks, a __del__ or weakref callback of its garbage) wherever it starts, and from
     # inside the hook that code would reach ``g`` by f_back.  On again once the last thread in
@@ -412,10 +421,6 @@ def hook(g, event, args):
     if collecting:
         g.inside[1] = True
     g.gate.release()
-    thread = _ident()
-    if thread in g.busy:  # the hook's own reads raise events too
-        _leave(g)
-        return
     g.busy.add(thread)
     try:
         caller = _getframe(1)
