@@ -231,6 +231,8 @@ def test_notebook_check_of_a_buggy_engine_shows_the_wrong_gradient(tmp_path):
     wrong = article.split('class="node wrong"')
     assert len(wrong) == 2 and 'grad got' in wrong[1] and 'grad expected 6.0' in wrong[1]
     assert 'class="node culprit"' in article
+    # the learner's lines as IPython's tracebacks name them, not the kernel's temporary file
+    assert 'Cell In[1], line ' in html and '.py, line' not in html
     page = tmp_path / 'notebook-output.html'
     page.write_text(f'<!DOCTYPE html><meta charset="utf-8"><body>{html}</body>', encoding='utf-8')
     _screenshot(page, 'notebook-check-bug_overwrite_grad.png', 'article[id="check-backward.accumulate"]')

@@ -49,7 +49,7 @@ class LocalSession:
     def __init__(self, classes: dict[str, type], settings: Settings, seed: int,
                  attributes: dict[str, str] | None = None) -> None:
         self.classes, self.settings, self.seed = classes, settings, seed
-        self.backend = Backend(classes['Value'], attributes=attributes)
+        self.backend = Backend(classes['Value'], _cell, attributes)
         self.strikes = Strikes()
         self.restarts = 0  # no worker to lose: the learner's own process
         self.interfered = ''
@@ -150,11 +150,11 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
     config = Config(seed=seed, profile=profile, settings=Settings(check_timeout=timeout))
     found = {role: _found(role, cls) for role, cls in classes.items()}
     try:
-        warnings, error = found['Value'].locate(os.path.basename), ''
+        warnings, error = found['Value'].locate(_cell), ''
     except LoadError as e:
         warnings, error = [], str(e)
     module = sys.modules.get(getattr(Value, '__module__', ''))  # the notebook's own namespace
-    walk = backward_function(Value, [vars(module)] if module else [], os.path.basename)
+    walk = backward_function(Value, [vars(module)] if module else [], _cell)
     if walk is not None:
         warnings.append(walk[1])
 
@@ -188,6 +188,18 @@ def _method(cls: type, walk: tuple[Callable[..., Any], str] | None) -> Iterator[
         yield
     finally:
         delattr(cls, 'backward')
+
+
+def _cell(filename: str) -> str:
+    """How the learner knows the file a line of theirs is in: a notebook cell as IPython's own
+    tracebacks name it (``Cell In[3]``, not the kernel's ``/tmp/ipykernel_81/851477247.py``),
+    any other file by its name."""
+    shell = getattr(sys.modules.get('IPython'), 'get_ipython', lambda: None)()
+    try:
+        label = shell.compile.format_code_name(filename)  # type: ignore[union-attr]
+    except Exception:  # not in IPython, or an IPython without it (before 8.0)
+        label = None
+    return ' '.join(label) if label else os.path.basename(filename)
 
 
 def _found(role: str, cls: type) -> Found:
