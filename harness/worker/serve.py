@@ -7,6 +7,7 @@ import _thread
 import ctypes
 import gc
 import io
+import marshal
 import os
 import random
 import resource
@@ -142,6 +143,18 @@ class Collecting:
         off()  # bound as a default: a tuple, which the guard sees replaced (__defaults__)
 
 
+def _frozen(answer, dumps=marshal.dumps):
+    """A runner's answer as ``marshal``'s bytes: read in C, under the GIL throughout, running
+    nothing of Python's (it takes exact builtins only, and allocates nothing the collector
+    tracks), so no code of the submission's runs while it is read.  The guard's hook loads
+    it as it seals.  An answer holding anything else (a container the worker handed the
+    submission, filled with its objects) is sent as ``None``: the grader's parse refuses it."""
+    try:
+        return dumps(answer)
+    except ValueError:
+        return dumps(None)
+
+
 def _stack():
     """The submission's thread's stack: as deep as the main thread's may grow (its limit), from
     8 to 256 MiB."""
@@ -158,6 +171,7 @@ def _serve(rfd, wfd, hello, unfenced):
     asked, audit, install, seed, sending = (protocol.asked, sys.audit, guard.install,
                                             random.seed, guard.SEND)
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
+    frozen = _frozen
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
     # garbage is collected while an item runs only while the submission computes (Collecting):
     # never from the worker's last read to the seal; the submission's gc.enable() turns nothing
@@ -212,8 +226,10 @@ def _serve(rfd, wfd, hello, unfenced):
             renumber(hello.get('seed', 0), item.get('order', 0))
             stop_collecting()
             gc.enable = _collect_nothing
-            result = run(request['task'], item, classes, backend, loaded.own)
-            reply(id=request['id'], item=k, result=result)
+            # the answer as bytes (C, atomic) before any frame holds it: what a thread, a
+            # __del__ or a collection's callback of the submission's finds here is immutable
+            result = frozen(run(request['task'], item, classes, backend, loaded.own))
+            audit(sending, {'id': request['id'], 'item': k, 'result': result})
             gc.enable = collect_again
             collect_again()
         reply(id=request['id'], done=True)
