@@ -12,7 +12,8 @@ can reach the worker's modules, objects and frames.  ``install`` runs before the
   thread that installed it, down to the very frame at the bottom of that stack: a call from
   inside the submission's code, or from a thread it started (even one running the serve
   loop's own ``reply``, found by a frame walk), is tampering.  The serve loop hands the hook
-  each answer as its runner returned it: what was printed is added, and the whole made plain
+  each answer as its runner returned it (an item's frozen by ``marshal``, ``serve._frozen``,
+  which the hook loads): what was printed is added, and the whole made plain
   data and packed (``protocol.message``), inside the hook, so no code the submission can reach
   runs between the worker's observation and the seal.  The grader drops any stream holding a
   message it did not seal.

@@ -173,9 +173,11 @@ def _serve(rfd, wfd, hello, unfenced):
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
     frozen = _frozen
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
-    # garbage is collected while an item runs only while the submission computes (Collecting):
-    # never from the worker's last read to the seal; the submission's gc.enable() turns nothing
-    # on meanwhile (_collect_nothing)
+    # garbage is collected while an item runs only while the submission computes (Collecting),
+    # and the submission's gc.enable() turns nothing on meanwhile (_collect_nothing).  Not what
+    # keeps the answer (the real enable is a frame walk away, or a property the worker reads
+    # turns it on): between the runner's last read and the seal nothing is left to change
+    # (_frozen)
     stop_collecting, collect_again = gc.disable, gc.enable
     computing = Collecting()
     capture = Capture()
