@@ -381,12 +381,12 @@ def _unencodable(obj):
     return None
 
 
-def emit(g, fields):
+def emit(g, fields, loaded=False):
     """Seal and send one answer: made ``plain`` (and packed) by the hook's own copy of
-    ``protocol``, ``_json``'s C encoder, ``_hashlib``'s C HMAC."""
+    ``protocol``, ``_json``'s C encoder, ``_hashlib``'s C HMAC; ``loaded``: ``protocol.message``'s."""
     fields = dict(fields)
     fields['nonce'] = g.nonce
-    body = ''.join(g.encode(g.message(fields), 0)).encode()
+    body = ''.join(g.encode(g.message(fields, loaded), 0)).encode()
     message = hmac_digest(g.key, g.sent[0].to_bytes(8, 'big') + body, 'sha256') + body
     g.sent[0] += 1
     view = memoryview(_header(len(message)) + message)
@@ -437,9 +437,10 @@ def hook(g, event, args):
                 if what:
                     return tampered(g, f"changed the grader's code ({what})")
             fields = dict(fields, output=g.taken(*g.output))
-            if type(fields.get('result')) is bytes:  # an item's answer, frozen (serve._frozen)
+            frozen = type(fields.get('result')) is bytes  # an item's answer (serve._frozen)
+            if frozen:
                 fields['result'] = _loads(fields['result'])
-            return emit(g, fields)
+            return emit(g, fields, frozen)
         try:
             route = g.routes.get(event)
             what = route(g, args, caller) if route else f'used ctypes ({event})'
