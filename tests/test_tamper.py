@@ -191,11 +191,21 @@ DOORS = {
         signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
         ''',
     'gc_window': GC_WINDOW,
-    # the same callback, the collector turned on mid-item by a gc module of its own (made
-    # fresh by _imp: its enable is the real one, whatever the serve loop put in gc's place)
-    'gc_window_enable': (GC_WINDOW, '''
-        import _imp, importlib.util
-        _imp.create_builtin(importlib.util.find_spec('gc')).enable()
+    # the same callback, the collector turned on by a property the worker reads (the gradient,
+    # after the submission's computing ended), through a gc module of its own (made fresh by
+    # _imp: its enable is the real one, whatever the serve loop put in gc's place)
+    'gc_window_read': (GC_WINDOW, '''
+        if not isinstance(vars(type(self)).get('grad'), property):
+            import _imp, importlib.util
+            _on = _imp.create_builtin(importlib.util.find_spec('gc')).enable
+
+            def _get(v):
+                _on()
+                return v.__dict__.get('grad', 0.0)
+
+            def _set(v, x):
+                v.__dict__['grad'] = x
+            type(self).grad = property(_get, _set)
         '''),
     # a __del__ the worker's own release of an object runs after the runner's last read: the
     # exception backward() raised, let go as the runner's except block ends, holds one that
@@ -393,7 +403,7 @@ INNOCENT = tampered('innocent')
 
 #: Rows whose door finds nothing left to rewrite: graded as written, every check as HONEST's
 #: (one graph forged changes a count in a check's message).
-AS_WRITTEN = {'gc_window', 'gc_window_enable', 'del_window', 'thread_window'}
+AS_WRITTEN = {'gc_window_read', 'del_window', 'thread_window'}
 
 
 def _as_written(report):

@@ -131,10 +131,11 @@ class Collecting:
     leaves, graph, backward passes, network), off again before the worker reads a number.  A
     collection runs the submission's code (``gc.callbacks``, its garbage's ``__del__``) at
     whatever allocation starts it: while the submission computes, that code can do nothing its
-    ops could not; between the worker's last read and the seal it could rewrite what was read
-    (``gc_window``).  Collecting there and not once per item keeps each collection young: an
-    item's garbage collected in one go costs twice as much (its arenas freed, then faulted in
-    again by the next item)."""
+    ops could not.  (Between the worker's last read and the seal the submission can turn the
+    real collector on again, ``gc_window_read``: what keeps the answer there is ``_frozen``.)
+    Collecting there and not once per item keeps each collection young: an item's garbage
+    collected in one go costs twice as much (its arenas freed, then faulted in again by the
+    next item)."""
 
     def __enter__(self, on=gc.enable):
         on()
