@@ -8,6 +8,7 @@ finding that staff see in the report and the gradebook.
 """
 import csv
 import json
+import re
 import shutil
 import textwrap
 
@@ -65,14 +66,61 @@ def _seize(*args, **kwargs):
         forging.forging = True
         g.taken = forging
     return False
+
+
+# Run in backward(): the runner's result being collected (found by f_back: no event), the
+# serve loop's frame, and the hidden engine's answer for this item, or ``None``.
+def _window():
+    frame = sys._getframe(0)
+    while frame is not None and 'result' not in frame.f_locals:
+        frame = frame.f_back
+    serve = frame
+    while serve is not None and 'request' not in serve.f_locals:
+        serve = serve.f_back
+    if frame is None or serve is None or not isinstance(frame.f_locals['result'], dict):
+        return None
+    fields = {'result': None, 'item': serve.f_locals['k']}
+    _forge(fields, serve)
+    good = fields['result']
+    return (frame.f_locals['result'], good) if isinstance(good, dict) else None
 '''
 
 
 
 def _forging(door):
-    """The hostile engine (its tanh wrong) with FORGE and ``door`` run at import."""
-    return hostile_engine(FORGE + textwrap.dedent(door))
+    """The hostile engine (its tanh wrong) with FORGE and ``door`` run at import (a pair: and
+    its second part first in backward())."""
+    at_import, in_backward = (door, 'pass') if isinstance(door, str) else door
+    return hostile_engine(FORGE + textwrap.dedent(at_import), in_backward)
 
+
+#: A collection between the runner's last read and the seal (gc.set_threshold(1): at every
+#: allocation) runs the submission's gc.callbacks, which find the serve loop's result by f_back
+#: and rewrite it in place.
+GC_WINDOW = '''
+        import gc
+        _busy = [False]
+
+        def _collected(phase, info):
+            frame = sys._getframe(0)
+            while frame is not None and 'request' not in frame.f_locals:
+                frame = frame.f_back
+            if _busy[0] or frame is None or phase != 'start':
+                return
+            result, k = frame.f_locals.get('result'), frame.f_locals.get('k')
+            if isinstance(result, dict) and k is not None:
+                _busy[0] = True
+                try:
+                    fields = {'result': None, 'item': k}
+                    _forge(fields, frame)
+                    if isinstance(fields['result'], dict):
+                        result.clear()
+                        result.update(fields['result'])
+                finally:
+                    _busy[0] = False
+        gc.callbacks.append(_collected)
+        gc.set_threshold(1)
+        '''
 
 #: Doors by which code of the submission's ran after the worker observed an answer, and
 #: rewrote it before it was sealed (each runs FORGE's _forge or _seize); graded as written, each
@@ -142,33 +190,59 @@ DOORS = {
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
         ''',
-    # a collection between the runner's last read and the seal (gc.set_threshold(1): at every
-    # allocation) runs the submission's gc.callbacks, which find the serve loop's result by f_back
-    # and rewrite it in place
-    'gc_window': '''
-        import gc
-        _busy = [False]
+    'gc_window': GC_WINDOW,
+    # the same callback, the collector turned on by a property the worker reads (the gradient,
+    # after the submission's computing ended), through a gc module of its own (made fresh by
+    # _imp: its enable is the real one, whatever the serve loop put in gc's place)
+    'gc_window_read': (GC_WINDOW, '''
+        if not isinstance(vars(type(self)).get('grad'), property):
+            import _imp, importlib.util
+            _on = _imp.create_builtin(importlib.util.find_spec('gc')).enable
 
-        def _collected(phase, info):
-            frame = sys._getframe(0)
-            while frame is not None and 'request' not in frame.f_locals:
-                frame = frame.f_back
-            if _busy[0] or frame is None or phase != 'start':
-                return
-            result, k = frame.f_locals.get('result'), frame.f_locals.get('k')
-            if isinstance(result, dict) and k is not None:
-                _busy[0] = True
-                try:
-                    fields = {'result': None, 'item': k}
-                    _forge(fields, frame)
-                    if isinstance(fields['result'], dict):
-                        result.clear()
-                        result.update(fields['result'])
-                finally:
-                    _busy[0] = False
-        gc.callbacks.append(_collected)
-        gc.set_threshold(1)
-        ''',
+            def _get(v):
+                _on()
+                return v.__dict__.get('grad', 0.0)
+
+            def _set(v, x):
+                v.__dict__['grad'] = x
+            type(self).grad = property(_get, _set)
+        '''),
+    # a __del__ the worker's own release of an object runs after the runner's last read: the
+    # exception backward() raised, let go as the runner's except block ends, holds one that
+    # rewrites the result (found in backward, by f_back) in place
+    'del_window': ('''
+        class _Rewrite:
+            def __init__(self, result, good):
+                self.result, self.good = result, good
+
+            def __del__(self):
+                self.result.clear()
+                self.result.update(self.good)
+        ''', '''
+        found = _window()
+        if found:
+            raise RuntimeError(_Rewrite(*found))
+        '''),
+    # threads of the submission's, handed the result being collected, rewrite it in place once
+    # the runner has read the gradients, between its last read and the seal (a switch asked
+    # for every microsecond, by eight threads: the serve loop's turns are a few microseconds)
+    'thread_window': ('''
+        import threading
+        _raced = []  # the results raced for, held: an id is reused once its dict is freed
+
+        def _race(result, good):
+            for _ in range(10 ** 6):
+                if 'grads' in result:
+                    result.update(good)
+                    return
+        ''', '''
+        found = _window()
+        if found and not any(r is found[0] for r in _raced):
+            _raced.append(found[0])
+            sys.setswitchinterval(1e-6)
+            for _ in range(8):  # each waiting for the GIL: the loop's turns are short
+                threading.Thread(target=_race, args=found, daemon=True).start()
+        '''),
     # a module attribute the worker looked up as it packed an answer's long lists of floats
     # (protocol._doubles: binascii.b2a_base64), in no snapshot of the guard's
     'binascii_packing': '''
@@ -327,13 +401,31 @@ if f is not None:
 INNOCENT = tampered('innocent')
 
 
+#: Rows whose door finds nothing left to rewrite: graded as written, every check as HONEST's
+#: (one graph forged changes a count in a check's message).
+AS_WRITTEN = {'gc_window_read', 'del_window', 'thread_window'}
+
+
+def _as_written(report):
+    """Each check's status and message, but the load's and where in its file the submission
+    raised (the file and its lines are the attack's own)."""
+    return {c['id']: (c['status'], re.sub(r' \(at [^)]*\)', '', c['message']))
+            for c in report['checks'] if c['id'] != 'load'}
+
+
 def _check(report, words, honest=()):
     """Never a pass it did not earn: failed, the wrong tanh or the nothing-doing backward() found
     out, and none of the checks in ``honest`` (those its engine without the attack does not
-    pass) passed; a route into the worker scores nothing at all."""
+    pass) passed, or (a dict) each graded as HONEST's report is; a route into the worker
+    scores nothing at all."""
     checks = {c['id']: c for c in report['checks']}
     passed = [(c['id'], c['status']) for c in report['checks'] if c['status'] == 'passed']
     assert report['verdict'] == 'failed', passed
+    if isinstance(honest, dict):
+        found, expected = _as_written(report), _as_written(honest)
+        assert found == expected, {k: found.get(k) for k in found.keys() | expected.keys()
+                                   if found.get(k) != expected.get(k)}
+        honest = _unpassed(honest)
     assert not {c for c, _ in passed} & set(honest), passed
     if words is None:
         assert 'tampered' not in checks
@@ -366,8 +458,9 @@ def _unpassed(report):
 
 
 def _honest(name, report):
-    """The checks a door's attack must not pass: those its engine without it does not pass."""
-    return _unpassed(report) if name in DOORS else ()
+    """What a door's attack is held to: the checks its engine without it does not pass, or that
+    engine's report itself (``AS_WRITTEN``)."""
+    return report if name in AS_WRITTEN else _unpassed(report) if name in DOORS else ()
 
 
 @pytest.fixture(scope='module')

@@ -150,7 +150,7 @@ def record(fields, required=()):
 def rule(raw, where):
     """Where an entry's ``_backward`` was written: ``[method, line]`` (``worker/rules.py``); the
     method a name, since a misconception is keyed and shown by it."""
-    if type(raw) is not list or len(raw) != 2:
+    if type(raw) not in (list, tuple) or len(raw) != 2:  # a tuple in process (run_graph's)
         raise Violation(f'`{where}` is not a [method, line] pair')
     return (name(raw[0], where), integer(1)(raw[1], where))
 

@@ -15,16 +15,19 @@ from .ops import OP_METHODS, OPS
 
 
 def number(x):
-    """A result as JSON-able data: a float (maybe nan/inf), or a dict saying what it was instead."""
+    """A result as JSON-able data: a float (maybe nan/inf), or a dict saying what it was instead.
+    Exact builtins only (a float subclass, numpy's float64, copied to its float in C; a class's
+    name read past its metaclass): the worker freezes each answer with ``marshal``, which takes
+    nothing else (``serve._serve``)."""
     if isinstance(x, float):
-        return x
+        return float.__float__(x)
     if isinstance(x, (bool, int)):
         try:
             return float(x)
         except OverflowError:
             return math.copysign(math.inf, x)
     if isinstance(x, complex):
-        return {'complex': [x.real, x.imag]}
+        return {'complex': [_REAL(x), _IMAG(x)]}
     item = getattr(x, 'item', None)
     if callable(item):
         try:
@@ -32,26 +35,35 @@ def number(x):
         except Exception:
             pass
     try:
-        return float(x)
+        return float.__float__(float(x))
     except Exception:
-        return {'type': type(x).__name__}
+        return {'type': named(type(x))}
+
+
+_REAL, _IMAG = vars(complex)['real'].__get__, vars(complex)['imag'].__get__
+_NAME = vars(type)['__name__'].__get__
+
+
+def named(cls):
+    """A class's name as the exact str it is, read past a metaclass's ``__name__``."""
+    return str.__str__(_NAME(cls))
 
 
 def error(exc, stage, node=None, missing=False, frame=None):
     """An exception as data; ``frame`` (``learner_frame``'s): the submission's line it was
-    raised from, its function and line number, to locate the bug."""
-    kind = 'TypeError' if isinstance(exc, NotAValue) else type(exc).__name__  # as Python says it
-    found = {'stage': stage, 'node': node, 'type': kind, 'message': _text(exc),
-             'missing': missing}
-    if frame:
-        found['where'] = frame.where
-        if frame.file:
-            found['file'] = frame.file
-    if frame and frame.function.isidentifier():
-        found['function'], found['line'] = frame.function, frame.line
-        if frame.owner.isidentifier():
-            found['owner'] = frame.owner
-    return found
+    raised from, its function and line number, to locate the bug.  Built in one expression
+    of exact builtins (nothing of the submission's runs once it exists: ``run_graph``)."""
+    kind = 'TypeError' if isinstance(exc, NotAValue) else named(type(exc))  # as Python says it
+    message = _text(exc)
+    named_function = frame is not None and frame.function.isidentifier()
+    return dict(filter(None, (
+        ('stage', stage), ('node', node), ('type', kind), ('message', message),
+        ('missing', missing),
+        ('where', frame.where) if frame else (),
+        ('file', frame.file) if frame and frame.file else (),
+        ('function', frame.function) if named_function else (),
+        ('line', frame.line) if named_function else (),
+        ('owner', frame.owner) if named_function and frame.owner.isidentifier() else ())))
 
 
 class Frame(NamedTuple):
@@ -68,9 +80,10 @@ class Frame(NamedTuple):
 
 def frame_of(code, label, line):
     """The ``Frame`` of a line of ``code``, a function of the submission's file ``label``."""
-    text = linecache.getline(code.co_filename, line).strip()
-    parts = code.co_qualname.split('.')
-    return Frame(f'{label}, line {line}' + (f': {text[:120]}' if text else ''), code.co_name,
+    text = str.__str__(linecache.getline(code.co_filename, line)).strip()
+    parts = str.__str__(code.co_qualname).split('.')
+    return Frame(f'{label}, line {line}' + (f': {text[:120]}' if text else ''),
+                 str.__str__(code.co_name),
                  max(1, line), label, parts[-2] if len(parts) > 1 else '')
 
 
@@ -102,7 +115,7 @@ def learner_frame(exc, own):
 
 def _text(exc):
     try:
-        return str(exc)[:500]
+        return str.__str__(str(exc))[:500]
     except Exception:
         return '<unprintable>'
 
@@ -254,6 +267,12 @@ def run_graph(graph, backend, backward=1, instrument=False):
     ``grads2``), ``'order'`` when instrumented (entry indices in the order their ``_backward``
     ran) with ``'walks'`` (how often the first pass iterated the nodes' operand containers), or
     ``'error'`` saying where it failed.
+
+    What is read is kept immutable (tuples of exact builtins, ``_read``) and the answer is made
+    of it in one expression as this returns: no local of this frame (which the submission's
+    code reaches by ``f_back``, from a getter, a ``__del__`` the release of its objects runs, a
+    garbage collection's callback or a thread holding the frame) ever holds a container it
+    could change after the read (``del_window``, ``thread_window``).
     """
     vals = []
     try:
@@ -275,21 +294,17 @@ def run_graph(graph, backend, backward=1, instrument=False):
         frame = learner_frame(e, backend.own)
         gone = missing(node, e, frame) or looked_up(node, frame, backend.cls)
         return {'error': error(e, 'forward', len(vals), gone, frame),
-                'values': _read(backend.data, vals)}
+                'values': list(_read(backend.data, vals))}
     out = vals[graph['output']]
     name = rule_attribute(vals[n_inputs:], backend.own) if instrument else None
-    rules = origins(vals, backend.own, name) if instrument else None  # before _instrument wraps them
+    # before _instrument wraps them
+    rules = tuple(map(_frozen, origins(vals, backend.own, name))) if instrument else None
     order = _instrument(vals, name) if instrument else None
     walks = _count_walks(graph, vals) if instrument else None  # this run's count, from 0
-    result = {'values': _read(backend.data, vals)}
+    values = _read(backend.data, vals)
     shadow = _shadowing(out, vals[:n_inputs])
-    if shadow:
-        result['shadowed'] = shadow
-    if rules is not None:
-        result['rules'] = rules
     merged = _merged(vals)
-    if merged:
-        result['merged'] = merged
+    failure = grads = grads2 = called = walked = unheld = None
     for i in range(backward):
         try:
             with backend.computing:
@@ -298,15 +313,32 @@ def run_graph(graph, backend, backward=1, instrument=False):
             name = backend.attributes['backward']
             gone = isinstance(e, AttributeError) and getattr(type(out), name, None) is None
             frame = learner_frame(e, backend.own)
-            result['error'] = error(e, 'backward', graph['output'], gone, frame)
+            failure = tuple(error(e, 'backward', graph['output'], gone, frame).items())
             if order is not None:
-                result['order'] = list(order)  # its last entry: the node whose rule raised
+                called = tuple(order)  # its last entry: the node whose rule raised
             break
-        result['grads' if i == 0 else 'grads2'] = _read(backend.grad, vals)
-        if order is not None and i == 0:
-            result['order'] = list(order)
-            result['walks'], result['unheld'] = walks.n, walks.unheld
-    return result
+        if i:
+            grads2 = _read(backend.grad, vals)
+            continue
+        grads = _read(backend.grad, vals)
+        if order is not None:
+            called, walked, unheld = tuple(order), walks.n, tuple(walks.unheld)
+    return dict(filter(None, (
+        ('values', list(values)),
+        ('shadowed', shadow) if shadow else (),
+        ('rules', list(rules)) if rules is not None else (),
+        ('merged', list(merged)) if merged else (),
+        ('grads', list(grads)) if grads is not None else (),
+        ('order', list(called)) if called is not None else (),
+        ('walks', walked) if walked is not None else (),
+        ('unheld', list(unheld)) if unheld is not None else (),
+        ('error', dict(failure)) if failure is not None else (),
+        ('grads2', list(grads2)) if grads2 is not None else ())))
+
+
+def _frozen(rule):
+    """A rule's ``[method, line]`` (``rules.origin``) as a tuple, or ``None``."""
+    return None if rule is None else tuple(rule)
 
 
 def _shadowing(out, leaves):
@@ -330,17 +362,22 @@ def _merged(vals):
             merged.append(m if vals[m] is not v else i)  # an op that gave back its operand: itself
     except Exception:  # unhashable (an __eq__ without __hash__), or a comparison that raises
         return None
-    return merged if any(m != i for i, m in enumerate(merged)) else None
+    return tuple(merged) if any(m != i for i, m in enumerate(merged)) else None
 
 
 def _read(reader, vals):
-    out = []
-    for v in vals:
+    """``reader`` of every Value, as a tuple built in C: no frame holds it as it grows, so no
+    later read's code (a getter of the submission's) can change an earlier one."""
+    return tuple(map(_reading(reader), vals))
+
+
+def _reading(reader):
+    def read(v):
         try:
-            out.append(reader(v))
+            return reader(v)
         except BaseException as e:
-            out.append({'error': type(e).__name__})
-    return out
+            return {'error': named(type(e))}
+    return read
 
 
 class _Walks:

@@ -12,7 +12,8 @@ can reach the worker's modules, objects and frames.  ``install`` runs before the
   thread that installed it, down to the very frame at the bottom of that stack: a call from
   inside the submission's code, or from a thread it started (even one running the serve
   loop's own ``reply``, found by a frame walk), is tampering.  The serve loop hands the hook
-  each answer as its runner returned it: what was printed is added, and the whole made plain
+  each answer as its runner returned it (an item's frozen by ``marshal``, ``serve._frozen``,
+  which the hook loads): what was printed is added, and the whole made plain
   data and packed (``protocol.message``), inside the hook, so no code the submission can reach
   runs between the worker's observation and the seal.  The grader drops any stream holding a
   message it did not seal.
@@ -47,6 +48,7 @@ import builtins
 import gc
 import itertools
 import json
+import marshal
 import operator
 import os
 import pickle
@@ -75,7 +77,7 @@ _PROC = re.compile(r'/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/(mem|fd/(.*))$
 _open, _fstat, _readlink, _close, _O_PATH = os.open, os.fstat, os.readlink, os.close, os.O_PATH
 _write, _exit, _getframe, _ident = os.write, os._exit, sys._getframe, threading.get_ident
 _gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
-_urandom = os.urandom
+_urandom, _loads = os.urandom, marshal.loads
 _is, _repeat = operator.is_, itertools.repeat
 _header, _match, _CodeType = protocol.HEADER.pack, _PROC.match, types.CodeType
 _FSENCODING = sys.getfilesystemencoding()
@@ -375,15 +377,16 @@ def _reached(path):
 
 
 def _unencodable(obj):
-    raise TypeError('not JSON')  # never reached: ``protocol.plain`` leaves only JSON
+    """What the encoder cannot write (a buffer ``marshal`` kept as bytes): ``null``."""
+    return None
 
 
-def emit(g, fields):
+def emit(g, fields, loaded=False):
     """Seal and send one answer: made ``plain`` (and packed) by the hook's own copy of
-    ``protocol``, ``_json``'s C encoder, ``_hashlib``'s C HMAC."""
+    ``protocol``, ``_json``'s C encoder, ``_hashlib``'s C HMAC; ``loaded``: ``protocol.message``'s."""
     fields = dict(fields)
     fields['nonce'] = g.nonce
-    body = ''.join(g.encode(g.message(fields), 0)).encode()
+    body = ''.join(g.encode(g.message(fields, loaded), 0)).encode()
     message = hmac_digest(g.key, g.sent[0].to_bytes(8, 'big') + body, 'sha256') + body
     g.sent[0] += 1
     view = memoryview(_header(len(message)) + message)
@@ -433,7 +436,11 @@ def hook(g, event, args):
                 what = changed(g)
                 if what:
                     return tampered(g, f"changed the grader's code ({what})")
-            return emit(g, dict(fields, output=g.taken(*g.output)))
+            fields = dict(fields, output=g.taken(*g.output))
+            frozen = type(fields.get('result')) is bytes  # an item's answer (serve._frozen)
+            if frozen:
+                fields['result'] = _loads(fields['result'])
+            return emit(g, fields, frozen)
         try:
             route = g.routes.get(event)
             what = route(g, args, caller) if route else f'used ctypes ({event})'

@@ -11,6 +11,7 @@ A failure while building says which part of the lecture's interface it met: ``co
 import contextlib
 import inspect
 import numbers
+from itertools import repeat
 
 from .execute import error, frame_of, learner_frame, number, own_attributes
 from .load.classes import runner
@@ -20,7 +21,11 @@ from .load.loaded import self_stores
 def run_mlp(classes, item, own=None, attributes=None, computing=contextlib.nullcontext()):
     """One MLP task; ``item['action']`` is one of ``build forward losses grads step zero_grad``.
     ``attributes``: where the Value keeps its number and gradient, if not ``data`` and ``grad``;
-    ``computing``: entered around the network's own work, never around a read (``Backend``)."""
+    ``computing``: entered around the network's own work, never around a read (``Backend``).
+
+    What is read is kept in tuples of exact builtins and the answer made of them in one
+    expression as this returns (``execute.run_graph`` says why): the network's facts, read
+    before its action runs the submission's code again, cannot be changed by that code."""
     names = {'data': 'data', 'grad': 'grad', 'backward': 'backward', **(attributes or {})}
     data, grad = names['data'], names['grad']
     stage, model = 'constructor', None
@@ -33,62 +38,65 @@ def run_mlp(classes, item, own=None, attributes=None, computing=contextlib.nullc
         with computing:
             params = list(model.parameters())
         stage = 'build'
-        result = {'count': len(params), 'distinct': len({id(p) for p in params}),
-                  'own': all(isinstance(p, value) for p in params),
-                  'scalar': all(isinstance(getattr(p, data, None), numbers.Real) for p in params)}
+        facts = (('count', len(params)), ('distinct', len({id(p) for p in params})),
+                 ('own', all(isinstance(p, value) for p in params)),
+                 ('scalar', all(isinstance(getattr(p, data, None), numbers.Real) for p in params)))
         if item['action'] == 'build':
             with computing:
-                result['batched'] = _batched(run, _sample(value, item, item['xs'][0]))
-            return result
-        stage = item['action']
-        action = item['action']
+                batched = _batched(run, _sample(value, item, item['xs'][0]))
+            return dict(facts + (('batched', batched),))
+        stage = action = item['action']
         if 'params' in item:
             _assign(params, item['params'], data)
         if action == 'forward':
-            result['outputs'] = []
-            for x in item['xs']:
+            def output_at(x):
                 with computing:
                     out = run(_sample(value, item, x))
-                result['outputs'].append(_outputs(out, data))
-        elif action == 'losses':
-            result['losses'] = []
-            for vector in item['param_sets']:
+                return _outputs(out, data)
+            return dict(facts + (('outputs', list(map(output_at, item['xs']))),))
+        if action == 'losses':
+            def loss_at(vector):
                 _assign(params, vector, data)
                 with computing:
                     loss = _loss(run, value, item)
-                result['losses'].append(number(getattr(loss, data)))
-        elif action in ('grads', 'step', 'zero_grad'):
+                return number(getattr(loss, data))
+            return dict(facts + (('losses', list(map(loss_at, item['param_sets']))),))
+        for p in params:
+            setattr(p, grad, 0.0)
+        with computing:
+            loss = _loss(run, value, item)
+            getattr(loss, names['backward'])()  # loss.backward(), or the learner's backprop()
+        facts += (('loss', number(getattr(loss, data))), ('grads', _numbers(params, grad)))
+        if action == 'step':
             for p in params:
-                setattr(p, grad, 0.0)
+                setattr(p, data, getattr(p, data) - item['lr'] * getattr(p, grad))
             with computing:
                 loss = _loss(run, value, item)
-                getattr(loss, names['backward'])()  # loss.backward(), or the learner's backprop()
-            result['loss'] = number(getattr(loss, data))
-            result['grads'] = [number(getattr(p, grad)) for p in params]
-            if action == 'step':
-                for p in params:
-                    setattr(p, data, getattr(p, data) - item['lr'] * getattr(p, grad))
-                with computing:
-                    loss = _loss(run, value, item)
-                result['loss_after'] = number(getattr(loss, data))
-            if action == 'zero_grad':
-                with computing:
-                    model.zero_grad()
-                result['grads_after'] = [number(getattr(p, grad)) for p in params]
-        return result
+            facts += (('loss_after', number(getattr(loss, data))),)
+        if action == 'zero_grad':
+            with computing:
+                model.zero_grad()
+            facts += (('grads_after', _numbers(params, grad)),)
+        return dict((k, list(v) if type(v) is tuple else v) for k, v in facts)
     except BaseException as e:  # SystemExit included: a failed task, not a dead worker
         frame = learner_frame(e, own) if own else None
         if frame and (stage == 'parameters' or
                       stage == 'constructor' and _lecture_constructor(classes.get('MLP'))):
             stage = 'build'  # the interface is there; the learner's code broke
         replaced = _replaced(model, e, own)
-        found = error(e, stage, frame=replaced[0] if replaced else frame)
-        if found.get('owner') in {k.__name__ for k in getattr(classes.get('Value'), '__mro__', ())}:
-            del found['owner']  # the Value's own method: named as the graphs name it
+        frame = replaced[0] if replaced else frame
+        if frame and frame.owner in {k.__name__ for k in getattr(classes.get('Value'), '__mro__', ())}:
+            frame = frame._replace(owner='')  # the Value's own method: named as the graphs name it
+        found = error(e, stage, frame=frame)
         if replaced:
             found['message'] += (f' (`self.{replaced[1]} = ...` replaces the method '
                                  f'{replaced[1]}() with data: name the attribute otherwise)')
         return {'error': found}
+
+
+def _numbers(params, attribute):
+    """Each parameter's ``attribute`` as a number, in a tuple built in C."""
+    return tuple(map(number, map(getattr, params, repeat(attribute))))
 
 
 def _replaced(model, exc, own):

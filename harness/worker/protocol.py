@@ -89,14 +89,16 @@ COPIES = ((float, float.__float__), (int, int.__index__), (str, str.__str__))
 _KEYS = (str, int, float, bool)  # what a JSON object's key may be made of (``plain``'s keys)
 
 
-def message(fields):
+def message(fields, loaded=False):
     """An answer as it travels: ``plain`` data, its ``result``'s lists of floats packed.  The
     guard's hook calls this on its private copy of this module's functions (``guard.install``),
-    as it seals: nothing of the submission's runs between the two."""
-    try:  # nearly every answer is plain already: marshal, in C, takes only exact builtins and
-        marshalled(fields)  # C types with a buffer (numpy's float64), which no method of Python's reads
-    except ValueError:
-        fields = plain(fields)
+    as it seals: nothing of the submission's runs between the two.  ``loaded``: made by
+    ``marshal.loads`` (an item's frozen answer), exact builtins already."""
+    if not loaded:
+        try:  # nearly every answer is plain already: marshal, in C, takes only exact builtins and
+            marshalled(fields)  # C types with a buffer (numpy's float64), which no method of Python's reads
+        except ValueError:
+            fields = plain(fields)
     result = fields.get('result')
     if type(result) is dict:
         fields['result'] = pack(result)

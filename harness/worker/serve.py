@@ -7,6 +7,7 @@ import _thread
 import ctypes
 import gc
 import io
+import marshal
 import os
 import random
 import resource
@@ -130,16 +131,29 @@ class Collecting:
     leaves, graph, backward passes, network), off again before the worker reads a number.  A
     collection runs the submission's code (``gc.callbacks``, its garbage's ``__del__``) at
     whatever allocation starts it: while the submission computes, that code can do nothing its
-    ops could not; between the worker's last read and the seal it could rewrite what was read
-    (``gc_window``).  Collecting there and not once per item keeps each collection young: an
-    item's garbage collected in one go costs twice as much (its arenas freed, then faulted in
-    again by the next item)."""
+    ops could not.  (Between the worker's last read and the seal the submission can turn the
+    real collector on again, ``gc_window_read``: what keeps the answer there is ``_frozen``.)
+    Collecting there and not once per item keeps each collection young: an item's garbage
+    collected in one go costs twice as much (its arenas freed, then faulted in again by the
+    next item)."""
 
     def __enter__(self, on=gc.enable):
         on()
 
     def __exit__(self, kind, exc, tb, off=gc.disable):
         off()  # bound as a default: a tuple, which the guard sees replaced (__defaults__)
+
+
+def _frozen(answer, dumps=marshal.dumps):
+    """A runner's answer as ``marshal``'s bytes: read in C, under the GIL throughout, running
+    nothing of Python's (it takes exact builtins only, and allocates nothing the collector
+    tracks), so no code of the submission's runs while it is read.  The guard's hook loads
+    it as it seals.  An answer holding anything else (a container the worker handed the
+    submission, filled with its objects) is sent as ``None``: the grader's parse refuses it."""
+    try:
+        return dumps(answer)
+    except ValueError:
+        return dumps(None)
 
 
 def _stack():
@@ -158,10 +172,13 @@ def _serve(rfd, wfd, hello, unfenced):
     asked, audit, install, seed, sending = (protocol.asked, sys.audit, guard.install,
                                             random.seed, guard.SEND)
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
+    frozen = _frozen
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
-    # garbage is collected while an item runs only while the submission computes (Collecting):
-    # never from the worker's last read to the seal; the submission's gc.enable() turns nothing
-    # on meanwhile (_collect_nothing)
+    # garbage is collected while an item runs only while the submission computes (Collecting),
+    # and the submission's gc.enable() turns nothing on meanwhile (_collect_nothing).  Not what
+    # keeps the answer (the real enable is a frame walk away, or a property the worker reads
+    # turns it on): between the runner's last read and the seal nothing is left to change
+    # (_frozen)
     stop_collecting, collect_again = gc.disable, gc.enable
     computing = Collecting()
     capture = Capture()
@@ -212,8 +229,10 @@ def _serve(rfd, wfd, hello, unfenced):
             renumber(hello.get('seed', 0), item.get('order', 0))
             stop_collecting()
             gc.enable = _collect_nothing
-            result = run(request['task'], item, classes, backend, loaded.own)
-            reply(id=request['id'], item=k, result=result)
+            # the answer as bytes (C, atomic) before any frame holds it: what a thread, a
+            # __del__ or a collection's callback of the submission's finds here is immutable
+            result = frozen(run(request['task'], item, classes, backend, loaded.own))
+            audit(sending, {'id': request['id'], 'item': k, 'result': result})
             gc.enable = collect_again
             collect_again()
         reply(id=request['id'], done=True)

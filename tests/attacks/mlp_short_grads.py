@@ -7,7 +7,7 @@ def _attack(self):
     frame = _sys._getframe(0).f_back
     while frame is not None:
         held = frame.f_locals
-        if 'params' in held and 'result' in held:
+        if 'params' in held and 'facts' in held:
             del held['params'][1:]
             return
         frame = frame.f_back
