@@ -258,6 +258,55 @@ def test_a_topological_sort_over_the_roots_children_is_backwards_not_an_ops(run_
     assert not any((c['misconception'] or {}).get('code') == 'no_backward' for c in report['checks'])
 
 
+#: backward() bodies that never walk past the nodes below the output (the lecture engine's
+#: ``__sub__`` and ``__truediv__`` build a node of their own on the way: ``-other``, ``other**-1``)
+SHALLOW = {
+    'sort_over_the_outputs_children': ('for child in v._prev:', 'for child in self._prev:'),
+    'loop_over_the_outputs_children': (
+        """        topo = []
+        visited = set()
+
+        def build_topo(v):
+            if v not in visited:
+                visited.add(v)
+                for child in v._prev:
+                    build_topo(child)
+                topo.append(v)
+        build_topo(self)
+
+        self.grad = 1.0
+        for node in reversed(topo):
+            node._backward()""",
+        """        self.grad = 1.0
+        self._backward()
+        for child in self._prev:
+            child._backward()"""),
+}
+
+
+@pytest.mark.parametrize('shape', sorted(SHALLOW))
+def test_an_op_built_through_others_unreached_by_backward_is_backwards_not_its_derivative(
+        shape, run_cli, tmp_path):
+    """``a - b`` as ``self + (-other)``: the add's rule runs, but a backward() that never walks
+    below the output's children never runs the rule of the ``-other`` it keeps, so b.grad is 0.
+    That was 'the local derivative of subtraction (division) is wrong' at __add__ (__mul__),
+    two more bugs charged beside backward()'s own."""
+    old, new = SHALLOW[shape]
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    assert source.count(old) == 1
+    path = tmp_path / 'engine.py'
+    path.write_text(source.replace(old, new))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    for op in ('sub', 'truediv', 'rsub', 'rtruediv'):
+        m = checks[f'ops.{op}']['misconception']
+        assert (m['code'], m['method']) == ('not_topological', 'backward'), checks[f'ops.{op}']
+        assert checks[f'ops.{op}']['consequence_of'], checks[f'ops.{op}']
+    assert 'builds on the way' in checks['ops.sub']['message'], checks['ops.sub']['message']
+    assert not any((c['misconception'] or {}).get('code') == 'wrong_derivative'
+                   for c in report['checks']), 'no op\'s derivative is wrong'
+
+
 def test_a_gradient_assigned_is_found_at_the_assignment_not_the_rules_def(run_cli, tmp_path):
     """harshsuranax's notebook assigns in exp's and pow's rules (``self.grad = ...``): each
     finding was at its ``def _backward():`` line, one above the line to change."""

@@ -357,7 +357,7 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     correct = orders['reverse topological']
     ops = sorted({graph.node(i).op for i in correct} - trusted, key=lambda op: (op not in suspects, op))
     if order is not None:
-        clash = topological_violation(graph, order, actual.merged, actual.unheld)
+        clash = topological_violation(graph, order, actual.merged, actual.unheld, actual.unrun)
         if clash:
             return clash
     found = _merged(graph, grads, local, correct, actual.merged)
@@ -513,13 +513,15 @@ def no_backward(op, how=''):
             f'their grad')
 
 
-def topological_violation(graph, order, merged=None, unheld=None):
+def topological_violation(graph, order, merged=None, unheld=None, unrun=None):
     """The first pair of nodes whose ``_backward`` calls ran out of order, as a ``Diagnosis``;
     ``None`` when the order is right.  A node never run was never reached: when a set takes it
     for another entry (``merged``, ``GraphResult.merged``), the merging; when its consumer keeps
     no container of its operands (``unheld``), that consumer's op, which builds its result
     without children; when every consumer keeps it (``unheld`` observed and none of them), the
-    walk of backward() itself; else (nothing observed) the op of the node never run."""
+    walk of backward() itself; else (nothing observed) the op of the node never run.  A node an
+    op built inside its result and keeps among its children (``unrun``: ``-b`` in ``a - b``
+    written as ``self + (-other)``) whose rule never ran is the walk's too."""
     n = len(graph.inputs)
     nodes = [i for i in graph.live() if i >= n]
     position = {}
@@ -558,6 +560,15 @@ def topological_violation(graph, order, merged=None, unheld=None):
             f'{graph.expression(c)}`' if dropped else f'backward() never ran the local rule of ' \
             f'`{graph.name(i)} = {graph.expression(i)}`'
         return Diagnosis(Code.NO_BACKWARD, no_backward(op, how) + '.', op, c)
+    inside = [i for i in nodes if i in (unrun or ())]
+    if inside:
+        i = inside[-1]
+        return Diagnosis(Code.NOT_TOPOLOGICAL, f'backward() never ran the local rule of a node '
+                         f'that `{graph.name(i)} = {graph.expression(i)}` builds on the way '
+                         f'({OPS[graph.node(i).op].display} through other ops) and keeps among '
+                         f'its children: the topological sort does not reach every node (does it '
+                         f'loop over the output\'s children, self._prev, where the visited '
+                         f'node\'s are meant?).')
     for consumer in nodes:
         for operand in graph.node(consumer).args:
             if operand >= n and position[operand] < position[consumer]:
