@@ -424,3 +424,95 @@ def test_wrong_derivatives_passed_to_one_rule_helper_are_each_ops_own_bug(run_cl
         group = [c for c in report['checks'] if c['id'] == f'ops.{op}' or
                  c['consequence_of'] == check['id']]
         assert under is not None or any(c['score'] == 0 for c in group), 'each bug is charged'
+
+
+#: A Value whose backpropagation is split as real ones split it: ``make_topo()`` builds the order
+#: and ``backprop(topo)`` takes it (the learner calls ``loss.backprop(loss.make_topo())``); there
+#: is no backward(). Its tanh rule wrong (``(1 - t)`` for ``(1 - t ** 2)``).
+SPLIT = '''
+import math
+
+
+class Value:
+    def __init__(self, data, children=(), op=''):
+        self.data = data
+        self.grad = 0.0
+        self.children = list(children)
+        self.op = op
+        self._backward = lambda: None
+
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data + other.data, (self, other), '+')
+
+        def _backward():
+            self.grad += out.grad
+            other.grad += out.grad
+        out._backward = _backward
+        return out
+
+    def __radd__(self, other):
+        return self + other
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data * other.data, (self, other), '*')
+
+        def _backward():
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+        out._backward = _backward
+        return out
+
+    def __rmul__(self, other):
+        return self * other
+
+    def __neg__(self):
+        return self * -1
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def tanh(self):
+        t = math.tanh(self.data)
+        out = Value(t, (self,), 'tanh')
+
+        def _backward():
+            self.grad += (1 - t) * out.grad
+        out._backward = _backward
+        return out
+
+    def make_topo(self):
+        topo, visited = [], set()
+
+        def visit(v):
+            if v not in visited:
+                visited.add(v)
+                for child in v.children:
+                    visit(child)
+                topo.append(v)
+        visit(self)
+        return topo
+
+    def backprop(self, topo):
+        self.grad = 1.0
+        for node in reversed(topo):
+            node._backward()
+'''
+
+
+def test_a_backprop_that_takes_the_topological_order_is_graded_as_written(run_cli, tmp_path):
+    """``backprop(topo)`` needs an argument, so the grader could not call it in backward()'s
+    place: every gradient check failed (0/51). It is called with the order the Value's own
+    ``make_topo()`` builds, as the learner calls it; the missing backward() still fails."""
+    path = tmp_path / 'engine.py'
+    path.write_text(SPLIT)
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    assert 'graded through v.backprop(v.make_topo())' in result.stdout, result.stdout
+    assert checks['capability.backward']['status'] == 'failed'
+    assert all(checks[c]['status'] == 'passed' for c in ('ops.add', 'ops.mul', 'backward.visits'))
+    m = checks['ops.tanh']['misconception']
+    assert (m['code'], m['method']) == ('wrong_derivative', 'tanh'), checks['ops.tanh']
+    assert 'out.backprop(out.make_topo())' in checks['ops.tanh']['counterexample']['code']
+    assert report['score'] > 20, report['score']

@@ -182,7 +182,16 @@ class Backend:
         return number(getattr(v, self.attributes['grad']))
 
     def backward(self, v):
-        getattr(v, self.attributes['backward'])()
+        backpropagate(v, self.attributes)
+
+
+def backpropagate(v, names):
+    """``v.backward()``, or the learner's method for it (``names['backward']``), given the order
+    their own ``names['topo']`` method builds when it takes one (``backprop(make_topo())``)."""
+    method = getattr(v, names['backward'])
+    if names.get('topo'):
+        return method(getattr(v, names['topo'])())
+    return method()
 
 
 def apply(node, vals):

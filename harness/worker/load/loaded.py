@@ -102,8 +102,10 @@ class Loaded:
                             f'{other}(){there}: graded through model.{other}(x) where the '
                             f'lecture calls model(x).')
                 elif method == 'backward' and role == 'Value' and driven(f.cls, f.similar):
+                    topo = driven(f.cls, f.similar).get('topo')
+                    call = f'v.{other}(v.{topo}())' if topo else f'v.{other}()'
                     said = (f'{f.cls.__name__} has no method {method}() but has {other}(){there}: '
-                            f'graded through v.{other}(), and the missing {method}() fails '
+                            f'graded through {call}, and the missing {method}() fails '
                             f'capability.{method}.')
                 else:
                     said = (f'{f.cls.__name__} has no method {method}() but has {other}(){there}: '
