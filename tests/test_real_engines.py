@@ -3,6 +3,7 @@ with their verdicts by tests/test_cli.py), each once misread, with bugs planted 
 exception reached through several ops: each bug one finding, at the method that holds it."""
 import json
 import shutil
+import textwrap
 
 import pytest
 
@@ -516,3 +517,28 @@ def test_a_backprop_that_takes_the_topological_order_is_graded_as_written(run_cl
     assert (m['code'], m['method']) == ('wrong_derivative', 'tanh'), checks['ops.tanh']
     assert 'out.backprop(out.make_topo())' in checks['ops.tanh']['counterexample']['code']
     assert report['score'] > 20, report['score']
+
+
+def test_a_backward_body_indented_into_its_build_function_is_named_at_its_first_line(run_cli,
+                                                                                    tmp_path):
+    """backward()'s lines after ``def build_topo`` indented one level too deep: backward() only
+    defines build_topo, so every gradient is 0, which read 'the root gradient is not seeded'
+    at the ``def backward`` line; it is the indentation, from ``build_topo(self)`` on."""
+    old = """        build_topo(self)
+
+        self.grad = 1.0
+        for node in reversed(topo):
+            node._backward()"""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    assert source.count(old) == 1
+    path = tmp_path / 'engine.py'
+    path.write_text(source.replace(old, textwrap.indent(old, '    ')))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if text == '            build_topo(self)')
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    m = checks['ops.add']['misconception']
+    assert (m['code'], m['method'], m['line']) == ('body_indented', 'backward', line), m
+    assert f'from line {line} on, is indented' in checks['ops.add']['message']
+    assert checks['backward.seed']['consequence_of'] == 'ops.add'
+    assert 'not seeded' not in result.stdout, result.stdout

@@ -99,8 +99,8 @@ VALUES = frozenset({Code.WRONG_VALUE, Code.REFLECTED_SWAPPED, Code.SINGLE_PRECIS
 ELSEWHERE = VALUES | {Code.RULE_ON_OPERAND}
 
 #: The misconceptions of backward() itself, not of an op's rule.
-WALK = frozenset({Code.NOT_SEEDED, Code.NOT_TOPOLOGICAL, Code.REPEATED, Code.SHADOWED,
-                  Code.VISITED_FLAG, Code.ORDER_DEPENDENT})
+WALK = frozenset({Code.NOT_SEEDED, Code.BODY_INDENTED, Code.NOT_TOPOLOGICAL, Code.REPEATED,
+                  Code.SHADOWED,                  Code.VISITED_FLAG, Code.ORDER_DEPENDENT})
 
 
 def first_mismatch(graph, actual, expected):
@@ -347,8 +347,7 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     if actual.shadowed:
         return Diagnosis(Code.SHADOWED, SHADOWED[actual.shadowed])
     if not close(grads[out], 1.0) and all(close(g, 0.0) for g in grads):
-        return Diagnosis(Code.NOT_SEEDED, 'the root gradient is not seeded: backward() must set '
-                         'the output\'s grad to 1 before propagating (every gradient came out 0).')
+        return Diagnosis(Code.NOT_SEEDED, UNSEEDED)
     if not close(grads[out], 1.0):
         return Diagnosis(Code.NOT_SEEDED, f'backward() left the output\'s own grad at '
                          f'{show(grads[out])}; it must seed it with 1.')
@@ -495,6 +494,12 @@ def _entry_of(graph, op):
 
 
 REPEATED = 'gradients are propagated more than once (repeated propagation)'
+UNSEEDED = ('the root gradient is not seeded: backward() must set the output\'s grad to 1 before '
+            'propagating (every gradient came out 0).')
+#: What every gradient 0 is when backward()'s body was seen indented into a function of its own.
+INDENTED = ('backward() does nothing: its body, from line {line} on, is indented into the '
+            'function it defines there and never calls (every gradient came out 0); dedent those '
+            'lines one level, back into backward().')
 #: The op every fixed graph ends with (``* k``): blamed last when another op explains as well.
 SCALING = ('mul',)
 SHADOWED = {

@@ -232,7 +232,8 @@ LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text
                  'class_info': mapping(name, CLASS_INFO, KEEP_COUNT['roles']),
                  'methods': mapping(text('name'), record({'file': text('where'), 'line': integer(1),
                                                           'rule': boolean,
-                                                          'rule_on_self': integer(1)},
+                                                          'rule_on_self': integer(1),
+                                                          'indented': integer(1)},
                                                          ('file', 'line')),
                                     KEEP_COUNT['methods'])},
                 required=('nonce', 'type', 'output'))

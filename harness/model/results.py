@@ -83,6 +83,7 @@ class Code(enum.StrEnum):
     EXCEPTION = 'exception'                # the learner's code raised
     MISSING_OP = 'missing_op'              # an op's method uses an operator the Value lacks
     NOT_SEEDED = 'not_seeded'              # backward() does not set the root's grad to 1
+    BODY_INDENTED = 'body_indented'        # backward()'s body indented into a function of its own
     NOT_TOPOLOGICAL = 'not_topological'    # backward() calls the rules in a wrong order
     REPEATED = 'repeated'                  # backward() runs a rule more than once
     SHADOWED = 'shadowed'                  # an attribute `backward` hides the method
@@ -107,6 +108,7 @@ TITLES: dict[str, str] = {
     Code.EXCEPTION: 'exception in the learner\'s code',
     Code.MISSING_OP: 'an op uses an operator the Value does not define',
     Code.NOT_SEEDED: 'root gradient not seeded with 1',
+    Code.BODY_INDENTED: 'backward()\'s body indented into a function it never calls',
     Code.NOT_TOPOLOGICAL: 'backward order not topological',
     Code.REPEATED: 'gradients propagated more than once',
     Code.SHADOWED: 'an attribute shadows backward()',

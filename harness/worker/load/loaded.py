@@ -1,7 +1,9 @@
 """What loading found: namespaces to search for classes, and what went wrong on the way."""
+import ast
 import dis
 import inspect
 import os
+import textwrap
 import time
 import types
 
@@ -245,6 +247,33 @@ def _rule_on_self(code):
                  or value.opname in _LOADS and value.argval in nested), None)
 
 
+def _indented(function):
+    """The line where a method's own body went on indented into a function it defines and never
+    calls (``build_topo(self)`` under ``def build_topo(v):``, a statement that calls that
+    function unconditionally at the top of its body), so the method does nothing; ``None``."""
+    code = getattr(function, '__code__', None)
+    if not any(isinstance(c, types.CodeType) and c.co_name in c.co_freevars
+               for c in getattr(code, 'co_consts', ())):
+        return None  # no function of its own that calls itself: nothing to parse
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except Exception:  # no source (a lambda, a notebook without its cell): nothing to read
+        return None
+    method = tree.body[0] if tree.body else None
+    if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    nested = [s for s in method.body if isinstance(s, ast.FunctionDef)]
+    called = {n.id for s in method.body if s not in nested for n in ast.walk(s)
+              if isinstance(n, ast.Name)}
+    for inner in (f for f in nested if f.name not in called):
+        for statement in inner.body:
+            if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) and \
+                    isinstance(statement.value.func, ast.Name) and \
+                    statement.value.func.id == inner.name:
+                return code.co_firstlineno + statement.lineno - 1
+    return None
+
+
 def methods(cls, root, limit=200):
     """``{name: {'file', 'line'}}``: where each method of ``cls`` (and of its bases in the
     submission) is defined, so a report can point a learner at ``Value.__add__``, line 22.
@@ -270,6 +299,9 @@ def methods(cls, root, limit=200):
                 stored = _rule_on_self(code)
                 if stored:
                     found[name]['rule_on_self'] = stored
+                indented = _indented(getattr(attr, '__func__', attr))
+                if indented:
+                    found[name]['indented'] = indented
     except Exception:  # a hostile metaclass: no locations rather than no report
         pass
     return found
