@@ -542,3 +542,29 @@ def test_a_backward_body_indented_into_its_build_function_is_named_at_its_first_
     assert f'from line {line} on, is indented' in checks['ops.add']['message']
     assert checks['backward.seed']['consequence_of'] == 'ops.add'
     assert 'not seeded' not in result.stdout, result.stdout
+
+
+def test_a_rule_written_apart_for_one_value_on_both_sides_is_found_by_its_op(run_cli, tmp_path):
+    """``__mul__`` special-cases ``a * a`` and assigns there (``self.grad = 2 * self.data *
+    out.grad``): ``a * a`` alone is right, so ops.mul passed and only the random graphs failed,
+    'a.grad is -2.0, expected -1.0', naming no op; ops.mul reuses the square's operand now."""
+    old = """            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+"""
+    new = """            if self is other:  # a * a: d(a^2)/da = 2a
+                self.grad = 2 * self.data * out.grad
+            else:
+                self.grad += other.data * out.grad
+                other.grad += self.data * out.grad
+"""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    assert source.count(old) == 1
+    path = tmp_path / 'engine.py'
+    path.write_text(source.replace(old, new))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if 'self.grad = 2 * self.data' in text)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    m = checks['ops.mul']['misconception']
+    assert (m['code'], m['op'], m['method'], m['line']) == ('assigned', 'mul', '__mul__', line), m
+    assert 'both operands are one Value' in checks['ops.mul']['message']

@@ -300,9 +300,11 @@ def _recursive(graph, v, limit=LIMIT):
 
 
 def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), misplaced=(),
-              by_grad=()):
+              by_grad=(), repeated=()):
     """Gradients from running each node's local rule in ``order``, micrograd style; ops in
-    ``zero`` propagate nothing; ops in ``by_grad`` (binary) multiply by the other operand's
+    ``zero`` propagate nothing; ops in ``repeated`` assign their operand its whole gradient
+    where both operands are one Value (``self.grad = 2 * self.data * out.grad`` for ``a * a``,
+    a case written apart); ops in ``by_grad`` (binary) multiply by the other operand's
     gradient as it stands, not its value; ops in ``misplaced`` store their rule on their first
     operand (``self._backward = ...``), where it replaces that operand's own rule and runs at
     its turn (a leaf's turn comes after every node's)."""
@@ -321,6 +323,9 @@ def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), mispla
         i = hosted[host]
         node = graph.node(i)
         if node.op in zero:
+            continue
+        if node.op in repeated and _repeats(node):
+            grads[node.args[0]] = sum(local[i]) * grads[i]
             continue
         for j, arg in enumerate(node.args):
             if node.op in by_grad:  # a number's operand (`a * 2.0`) is a Value of grad 0
@@ -369,12 +374,17 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     models += [(Code.NO_UPSTREAM, op, f'{OPS[op].display}\'s backward ignores the upstream '
                 f'gradient: the local derivative must be multiplied by out.grad',
                 dict(no_upstream={op})) for op in ops]
+    models += [(Code.ASSIGNED, op, f'{OPS[op].display}\'s backward assigns the gradient where '
+                f'both operands are one Value (`{graph.expression(_entry_of(graph, op, True))}`): '
+                f'`grad = ...` there must be `grad += ...`, or the gradient the Value got from '
+                f'its other uses is lost', dict(repeated={op}))
+               for op in ops if _entry_of(graph, op, True) is not None]
     if len(ops) > 1:
         models.append((Code.ASSIGNED, '', 'the gradient is assigned instead of accumulated '
                        '(`grad = ...` where it must be `grad += ...`)', dict(overwrite=set(ops))))
     for code, op, text, kw in models:
         if _matches(graph, grads, propagate(graph, local, correct, **kw)):
-            return Diagnosis(code, text + '.', op, _entry_of(graph, op))
+            return Diagnosis(code, text + '.', op, _entry_of(graph, op, 'repeated' in kw))
     found = _by_grad(graph, actual, local, correct, ops)
     if found:
         return found
@@ -488,9 +498,16 @@ def _stored(graph, grads, local, correct, ops):
     return None
 
 
-def _entry_of(graph, op):
-    """The first live node of ``op``: whose rule the worker saw run, to locate the rule."""
-    return next((i for i in graph.live() if i >= len(graph.inputs) and graph.node(i).op == op), None)
+def _entry_of(graph, op, repeated=False):
+    """The first live node of ``op`` (with ``repeated``, whose operands are one Value): whose
+    rule the worker saw run, to locate the rule."""
+    return next((i for i in graph.live() if i >= len(graph.inputs) and graph.node(i).op == op
+                 and (not repeated or _repeats(graph.node(i)))), None)
+
+
+def _repeats(node):
+    """Whether a binary node's operands are one Value (``a * a``)."""
+    return len(node.args) == 2 and node.args[0] == node.args[1]
 
 
 REPEATED = 'gradients are propagated more than once (repeated propagation)'
