@@ -568,3 +568,20 @@ def test_a_rule_written_apart_for_one_value_on_both_sides_is_found_by_its_op(run
     m = checks['ops.mul']['misconception']
     assert (m['code'], m['op'], m['method'], m['line']) == ('assigned', 'mul', '__mul__', line), m
     assert 'both operands are one Value' in checks['ops.mul']['message']
+
+
+def test_a_division_with_its_operands_swapped_is_named_as_that(run_cli, tmp_path):
+    """A real engine's ``__truediv__`` returns ``other * self**-1`` (its ``__rtruediv__``'s
+    body): 'the forward value of division is wrong', where the value is exactly ``b / a``."""
+    old = 'return self * other**-1'
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    assert source.count(old) == 1
+    path = tmp_path / 'engine.py'
+    path.write_text(source.replace(old, 'return other * self**-1'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    m = checks['ops.truediv']['misconception']
+    assert (m['code'], m['method']) == ('operands_swapped', '__truediv__'), checks['ops.truediv']
+    assert 'the value of `b / a`; __truediv__(self, other) must compute self / other' in \
+        checks['ops.truediv']['message'], checks['ops.truediv']['message']
+    assert checks['ops.truediv_const']['consequence_of'] == 'ops.truediv'

@@ -90,8 +90,8 @@ def misconception(found, graph, actual, trusted=frozenset()):
 METHOD_OPS = {learner_method(cap): op.name for cap, (op, _, _) in FORMS.items()}
 
 #: Misconceptions of a forward value: where the op is called, not where a rule was written.
-VALUES = frozenset({Code.WRONG_VALUE, Code.REFLECTED_SWAPPED, Code.SINGLE_PRECISION,
-                    Code.INPUT_CHANGED})
+VALUES = frozenset({Code.WRONG_VALUE, Code.REFLECTED_SWAPPED, Code.OPERANDS_SWAPPED,
+                    Code.SINGLE_PRECISION, Code.INPUT_CHANGED})
 
 #: Misconceptions whose fault is not the rule seen at the entry: a value's (where the op is
 #: called), and a rule stored on the operand (the entry then holds another op's rule, or none;
@@ -208,18 +208,32 @@ def _explain_value(graph, m):
                                              f'to {show(m.actual)}.')
     expr = graph.expression(m.entry)
     op = OPS[node.op]
-    if node.left:  # a reflected op: does the value match its operands swapped?
-        swapped = Graph(graph.inputs, graph.nodes[:m.entry - len(graph.inputs)] + (
-            replace(node, left=False),), m.entry)
-        alt = run_reference(swapped)
+    swapped = _swapped(node)
+    if swapped is not None and op.symbol:  # does the value match its operands swapped?
+        other = Graph(graph.inputs, graph.nodes[:m.entry - len(graph.inputs)] + (swapped,),
+                      m.entry, graph.names)
+        alt = run_reference(other)
         if not alt.error and close(m.actual, alt.values[m.entry]):
-            rhs = graph.name(node.args[0])
-            return Diagnosis(Code.REFLECTED_SWAPPED, f'the reflected op computes the operands in '
-                             f'the wrong order: `{expr}` gave {show(m.actual)}, the value of '
-                             f'`{rhs} {op.symbol} {node.const!r}`; {op.reflected_dunder}(self, '
-                             f'other) must compute other {op.symbol} self.', node.op, m.entry)
+            code, method = (Code.REFLECTED_SWAPPED, op.reflected_dunder) if node.left else \
+                (Code.OPERANDS_SWAPPED, op.dunder)
+            reflected = 'the reflected op' if node.left else op.display
+            first, second = ('other', 'self') if node.left else ('self', 'other')
+            return Diagnosis(code, f'{reflected} computes the operands in the wrong order: '
+                             f'`{expr}` gave {show(m.actual)}, the value of '
+                             f'`{other.expression(m.entry)}`; {method}(self, other) must '
+                             f'compute {first} {op.symbol} {second}.', node.op, m.entry)
     return Diagnosis(Code.WRONG_VALUE, f'the forward value of {op.display} is wrong: `{expr}` '
                      f'gave {show(m.actual)}, expected {show(m.expected)}.', node.op, m.entry)
+
+
+def _swapped(node):
+    """``node`` with its two operands the other way round (``b / a`` for ``a / b``, ``4.0 / a``
+    for ``a / 4.0`` and back), or ``None``: one operand, or one Value twice."""
+    if node.const is not None and len(node.args) == 1:
+        return replace(node, left=not node.left)
+    if node.const is None and len(node.args) == 2 and node.args[0] != node.args[1]:
+        return replace(node, args=node.args[::-1])
+    return None
 
 
 def _single_precision(actual, expected):

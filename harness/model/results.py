@@ -78,6 +78,7 @@ class Code(enum.StrEnum):
     WRONG_DERIVATIVE = 'wrong_derivative'  # an op's local derivative is wrong
     WRONG_VALUE = 'wrong_value'            # an op's forward value is wrong
     REFLECTED_SWAPPED = 'reflected_swapped'  # `__rsub__` computes self - other
+    OPERANDS_SWAPPED = 'operands_swapped'  # `__truediv__` computes other / self
     SINGLE_PRECISION = 'single_precision'  # values held as float32
     INPUT_CHANGED = 'input_changed'        # an op changed its input's value
     EXCEPTION = 'exception'                # the learner's code raised
@@ -103,6 +104,7 @@ TITLES: dict[str, str] = {
     Code.WRONG_DERIVATIVE: 'wrong local derivative',
     Code.WRONG_VALUE: 'wrong forward value',
     Code.REFLECTED_SWAPPED: 'reflected op with its operands swapped',
+    Code.OPERANDS_SWAPPED: 'op with its operands swapped',
     Code.SINGLE_PRECISION: 'values stored as 32-bit floats',
     Code.INPUT_CHANGED: 'an op changes its input',
     Code.EXCEPTION: 'exception in the learner\'s code',
