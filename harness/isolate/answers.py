@@ -233,7 +233,8 @@ LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text
                  'methods': mapping(text('name'), record({'file': text('where'), 'line': integer(1),
                                                           'rule': boolean,
                                                           'rule_on_self': integer(1),
-                                                          'indented': integer(1)},
+                                                          'indented': integer(1),
+                                                          'resets': integer(1)},
                                                          ('file', 'line')),
                                     KEEP_COUNT['methods'])},
                 required=('nonce', 'type', 'output'))

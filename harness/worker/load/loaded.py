@@ -247,6 +247,30 @@ def _rule_on_self(code):
                  or value.opname in _LOADS and value.argval in nested), None)
 
 
+def _resets(code):
+    """The line where backward() (or a function it defines) sets another Value's gradient to 0
+    (``node.grad = 0``, ``stack[0].grad = 0.0``), so that a second call starts again; ``None``.
+    Read in the bytecode: a statement that pushes 0 first and ends storing an attribute named
+    like ``grad`` on anything but ``self``."""
+    for c in [code] + [k for k in code.co_consts if isinstance(k, types.CodeType)]:
+        try:
+            steps = list(dis.get_instructions(c))
+        except Exception:
+            return None
+        first = {}  # line -> its first instruction
+        for step in steps:
+            line = step.positions.lineno if step.positions else None
+            first.setdefault(line, step)
+        for before, store in zip(steps, steps[1:]):
+            line = store.positions.lineno if store.positions else None
+            start = first.get(line)
+            if store.opname == 'STORE_ATTR' and 'grad' in store.argval.lower() and line and \
+                    start.opname == 'LOAD_CONST' and type(start.argval) in (int, float) and \
+                    start.argval == 0 and not (before.opname in _LOADS and before.argval == 'self'):
+                return line
+    return None
+
+
 def _indented(function):
     """The line where a method's own body went on indented into a function it defines and never
     calls (``build_topo(self)`` under ``def build_topo(v):``, a statement that calls that
@@ -302,6 +326,9 @@ def methods(cls, root, limit=200):
                 indented = _indented(getattr(attr, '__func__', attr))
                 if indented:
                     found[name]['indented'] = indented
+                resets = _resets(code) if name == 'backward' else None
+                if resets:
+                    found[name]['resets'] = resets
     except Exception:  # a hostile metaclass: no locations rather than no report
         pass
     return found
