@@ -585,3 +585,19 @@ def test_a_division_with_its_operands_swapped_is_named_as_that(run_cli, tmp_path
     assert 'the value of `b / a`; __truediv__(self, other) must compute self / other' in \
         checks['ops.truediv']['message'], checks['ops.truediv']['message']
     assert checks['ops.truediv_const']['consequence_of'] == 'ops.truediv'
+
+
+def test_an_op_dunder_written_without_its_trailing_underscores_is_named_at_load(run_cli, tmp_path):
+    """A real engine defines ``def __rsub(self, other)`` (stored as ``_Value__rsub``): ``2.0 - a``
+    was only 'not implemented', with nothing pointing at the method that was meant as it."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    assert source.count('def __rsub__(') == 1
+    path = tmp_path / 'engine.py'
+    path.write_text(source.replace('def __rsub__(', 'def __rsub('))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if 'def __rsub(' in text)
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    said = f'Value defines __rsub (engine.py, line {line}), not __rsub__: Python calls __rsub__ ' \
+        f'only, so that op is missing.'
+    assert said in report['load_warnings'], report['load_warnings']
+    assert {c['id']: c for c in report['checks']}['capability.rsub']['status'] != 'passed'

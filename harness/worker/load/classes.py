@@ -196,6 +196,22 @@ def _needed(cls, name):
                 and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)])
 
 
+def misspelled(cls):
+    """``{the op dunder the class lacks: its method of that name with other underscores}``
+    (``__rsub`` for ``__rsub__``): Python looks up the exact name only, so the op is missing."""
+    wanted = {d for op in TABLE for d in (op.dunder, op.reflected_dunder) if d}
+    mine = {_unmangled(n, k): n for k in cls.__mro__[:-1] for n, v in list(vars(k).items())
+            if n.startswith('_') and callable(v)}
+    return {d: written for written in mine for d in sorted(wanted - {written})
+            if written.strip('_') == d.strip('_') and not callable(getattr(cls, d, None))}
+
+
+def _unmangled(name, cls):
+    """A method's name as written in the class body: ``__rsub`` is stored as ``_Value__rsub``."""
+    prefix = f'_{cls.__name__.lstrip("_")}__'
+    return '__' + name[len(prefix):] if name.startswith(prefix) else name
+
+
 def nested(cls):
     """The methods a Value needs that its ``__init__`` defines as local functions instead (a
     block indented one level too deep), in the order written."""

@@ -7,7 +7,8 @@ import textwrap
 import time
 import types
 
-from .classes import WRITTEN, defined_in, driven, find_roles, line_of, near, nested
+from .classes import (WRITTEN, defined_in, driven, find_roles, line_of, misspelled, near,
+                      nested)
 from .errors import LoadError
 
 
@@ -96,6 +97,12 @@ class Loaded:
                 self.warnings.append(f'{f.cls.__name__}.__init__ defines {", ".join(inner)} as '
                                      f'local functions, not methods: is that block indented one '
                                      f'level too deep? ({f.origin})')
+            for dunder, written in (misspelled(f.cls) if role == 'Value' else {}).items():
+                line = line_of(f.cls, written) or line_of(f.cls, f'_{f.cls.__name__}{written}')
+                there = f' ({f.origin.rpartition(", line ")[0] or f.origin}, line {line})' \
+                    if line else ''
+                self.warnings.append(f'{f.cls.__name__} defines {written}{there}, not {dunder}: '
+                                     f'Python calls {dunder} only, so that op is missing.')
             for method, other in f.similar.items():
                 line, file = line_of(f.cls, other), f.origin.rpartition(', line ')[0]
                 there = f' ({file or f.origin}, line {line})' if line else ''
