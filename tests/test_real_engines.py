@@ -601,3 +601,17 @@ def test_an_op_dunder_written_without_its_trailing_underscores_is_named_at_load(
         f'only, so that op is missing.'
     assert said in report['load_warnings'], report['load_warnings']
     assert {c['id']: c for c in report['checks']}['capability.rsub']['status'] != 'passed'
+
+
+def test_a_backward_that_zeroes_the_gradients_is_found_at_that_line(run_cli, tmp_path):
+    """The example ``bug_backward_resets.py``: backward.repeat asked whether backward() resets
+    the gradients or keeps a visited flag, at the def backward line; it says which, where."""
+    path = SUBMISSIONS / 'bug_backward_resets.py'
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if text.strip() == 'node.grad = 0.0')
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    repeat = {c['id']: c for c in report['checks']}['backward.repeat']
+    assert f'backward() sets the gradients to 0 before propagating (line {line})' in \
+        repeat['message'], repeat['message']
+    m = repeat['misconception']
+    assert (m['code'], m['method'], m['line']) == ('visited_flag', 'backward', line), m
