@@ -615,3 +615,18 @@ def test_a_backward_that_zeroes_the_gradients_is_found_at_that_line(run_cli, tmp
         repeat['message'], repeat['message']
     m = repeat['misconception']
     assert (m['code'], m['method'], m['line']) == ('visited_flag', 'backward', line), m
+
+
+def test_a_syntax_error_is_said_in_pythons_words_with_one_stop(run_cli, tmp_path):
+    """A real package's relu reads ``Value(0 of self.data<=0 else ...)``: Python says 'invalid
+    syntax. Perhaps you forgot a comma?', and the load error added a stop after the '?'."""
+    old = 'Value(0 if self.data < 0 else'
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    assert source.count(old) == 1
+    path = tmp_path / 'engine.py'
+    path.write_text(source.replace(old, 'Value(0 of self.data < 0 else'))
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    load = {c['id']: c for c in report['checks']}['load']
+    assert load['status'] == 'failed'
+    assert load['message'].endswith('at line 96: invalid syntax. Perhaps you forgot a comma?'), \
+        load['message']
