@@ -630,3 +630,23 @@ def test_a_syntax_error_is_said_in_pythons_words_with_one_stop(run_cli, tmp_path
     assert load['status'] == 'failed'
     assert load['message'].endswith('at line 96: invalid syntax. Perhaps you forgot a comma?'), \
         load['message']
+
+
+def test_a_node_added_to_the_order_outside_the_visited_check_is_found_at_that_line(run_cli,
+                                                                                  tmp_path):
+    """A real notebook's build_topo has ``topo.append(v)`` one level out of ``if v not in
+    visited:``, so a node reached twice runs its rule twice: 'repeated propagation ... does
+    backward() recurse without a visited set?' at def backward, though it has one."""
+    old = """                    build_topo(child)
+                topo.append(v)"""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    assert source.count(old) == 1
+    path = tmp_path / 'engine.py'
+    path.write_text(source.replace(old, old.replace('                topo', '            topo')))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if text == '            topo.append(v)')
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    root = {c['id']: c for c in report['checks']}['backward.accumulate']
+    m = root['misconception']
+    assert (m['code'], m['method'], m['line']) == ('repeated', 'backward', line), m
+    assert f'adds each node to the order at line {line}, after the `if`' in root['message']

@@ -8,7 +8,7 @@ misconception of its own is a consequence where a check said what explains it (t
 graph's op), or, for the network's gradients, of the first wrong rule or walk found: the MLP's
 gradients flow through the same rules and the same backward().
 """
-from micrograde.diagnose.diagnosis import INDENTED, UNSEEDED, WALK
+from micrograde.diagnose.diagnosis import APPENDED, INDENTED, UNSEEDED, WALK
 from micrograde.model.results import Code
 
 #: Checks whose failure is wrong gradients of a whole program, explained by any wrong rule or walk.
@@ -32,6 +32,7 @@ def link(report, counts=lambda check: check.required):
     failing = [c for c in report.checks if c.status in ('failed', 'error')]
     for check in report.checks:  # advice too: the robustness graphs' say the same
         _indented(check, report.methods)
+        _appended(check, report.methods)
     seen = {c.id for c in failing if c.misconception and c.misconception.line}  # the line observed
 
     def key(check):
@@ -89,6 +90,19 @@ def _indented(check, methods):
             m.code = Code.BODY_INDENTED
         check.message = check.message.replace(UNSEEDED, said)
         check.diagnosis = check.diagnosis.replace(UNSEEDED, said)
+
+
+def _appended(check, methods):
+    """A repeated propagation from a backward() whose build function adds its node to the order
+    outside the ``if`` that checks the visited set (``appended`` in its class report): said so,
+    at that line."""
+    m = check.misconception
+    line = (methods.get(m.method) or {}).get('appended') if m and m.code == Code.REPEATED else None
+    if line and APPENDED not in check.message:
+        said = APPENDED.format(line=line)
+        m.line = line
+        check.message += said
+        check.diagnosis += said
 
 
 def _under(check, root):

@@ -527,6 +527,10 @@ def _repeats(node):
 REPEATED = 'gradients are propagated more than once (repeated propagation)'
 UNSEEDED = ('the root gradient is not seeded: backward() must set the output\'s grad to 1 before '
             'propagating (every gradient came out 0).')
+#: Why, where backward()'s build function was seen adding its node after the visited check.
+APPENDED = (' Here the build function adds each node to the order at line {line}, after the `if` '
+            'that checks the visited set rather than inside it, so a node reached twice is added '
+            'twice: indent that line into the `if`.')
 #: What every gradient 0 is when backward()'s body was seen indented into a function of its own.
 INDENTED = ('backward() does nothing: its body, from line {line} on, is indented into the '
             'function it defines there and never calls (every gradient came out 0); dedent those '

@@ -278,31 +278,44 @@ def _resets(code):
     return None
 
 
-def _indented(function):
-    """The line where a method's own body went on indented into a function it defines and never
-    calls (``build_topo(self)`` under ``def build_topo(v):``, a statement that calls that
-    function unconditionally at the top of its body), so the method does nothing; ``None``."""
+def _walk_lines(function):
+    """``{'indented': line, 'appended': line}`` (either absent) of a method that defines a function
+    calling itself (``build_topo``), read in its source: where its own body went on indented
+    into that function, which it never calls (``build_topo(self)`` at the top of the function's
+    body, so the method does nothing); where that function adds its node to the order after the
+    ``if`` that checks the visited set, not inside it (``topo.append(v)`` one level out, so a
+    node reached twice is added twice)."""
     code = getattr(function, '__code__', None)
     if not any(isinstance(c, types.CodeType) and c.co_name in c.co_freevars
                for c in getattr(code, 'co_consts', ())):
-        return None  # no function of its own that calls itself: nothing to parse
+        return {}  # no function of its own that calls itself: nothing to parse
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
     except Exception:  # no source (a lambda, a notebook without its cell): nothing to read
-        return None
+        return {}
     method = tree.body[0] if tree.body else None
     if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return None
+        return {}
     nested = [s for s in method.body if isinstance(s, ast.FunctionDef)]
     called = {n.id for s in method.body if s not in nested for n in ast.walk(s)
               if isinstance(n, ast.Name)}
-    for inner in (f for f in nested if f.name not in called):
+    found = {}
+    for inner in nested:
+        checked = False  # an `if v not in visited:` seen earlier in the body
         for statement in inner.body:
-            if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) and \
-                    isinstance(statement.value.func, ast.Name) and \
-                    statement.value.func.id == inner.name:
-                return code.co_firstlineno + statement.lineno - 1
-    return None
+            call = statement.value if isinstance(statement, ast.Expr) and \
+                isinstance(statement.value, ast.Call) else None
+            if call and isinstance(call.func, ast.Name) and call.func.id == inner.name and \
+                    inner.name not in called:
+                found.setdefault('indented', statement.lineno)
+            if call and checked and isinstance(call.func, ast.Attribute) and \
+                    call.func.attr == 'append' and inner.args.args and \
+                    [a.id for a in call.args if isinstance(a, ast.Name)] == [inner.args.args[0].arg]:
+                found.setdefault('appended', statement.lineno)
+            checked = checked or isinstance(statement, ast.If) and any(
+                isinstance(op, ast.NotIn) for n in ast.walk(statement.test)
+                if isinstance(n, ast.Compare) for op in n.ops)
+    return {key: code.co_firstlineno + line - 1 for key, line in found.items()}
 
 
 def methods(cls, root, limit=200):
@@ -330,9 +343,7 @@ def methods(cls, root, limit=200):
                 stored = _rule_on_self(code)
                 if stored:
                     found[name]['rule_on_self'] = stored
-                indented = _indented(getattr(attr, '__func__', attr))
-                if indented:
-                    found[name]['indented'] = indented
+                found[name].update(_walk_lines(getattr(attr, '__func__', attr)))
                 resets = _resets(code) if name == 'backward' else None
                 if resets:
                     found[name]['resets'] = resets
