@@ -36,6 +36,23 @@ def _graded(run_cli, path, out):
     return result, json.loads((out / 'report.json').read_text())
 
 
+def _lecture_with(tmp_path, *edits):
+    """The lecture engine with each ``(old, new)`` of ``edits`` made in turn (``old`` there
+    once), as ``engine.py``."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    for old, new in edits:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    path = tmp_path / 'engine.py'
+    path.write_text(source)
+    return path
+
+
+def _line(path, text):
+    """The number of the first line of ``path`` that holds ``text``."""
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
 @pytest.mark.parametrize('name', sorted(MUTANTS))
 def test_a_bug_planted_in_a_real_engine_is_one_finding_at_its_method(name, run_cli, tmp_path):
     engine, (old, new), (code, method) = MUTANTS[name]
@@ -259,29 +276,24 @@ def test_a_topological_sort_over_the_roots_children_is_backwards_not_an_ops(run_
     assert not any((c['misconception'] or {}).get('code') == 'no_backward' for c in report['checks'])
 
 
+#: The lecture engine's backward() body, from its first line to its last.
+BODY = ('        topo = []\n', 'node._backward()')
+
+
+def _with_body(source, body):
+    """``source`` with the lecture engine's backward() body replaced by ``body``."""
+    start = source.index(BODY[0])
+    return source[:start] + body + source[source.index(BODY[1], start) + len(BODY[1]):]
+
+
 #: backward() bodies that never walk past the nodes below the output (the lecture engine's
 #: ``__sub__`` and ``__truediv__`` build a node of their own on the way: ``-other``, ``other**-1``)
 SHALLOW = {
-    'sort_over_the_outputs_children': ('for child in v._prev:', 'for child in self._prev:'),
-    'loop_over_the_outputs_children': (
-        """        topo = []
-        visited = set()
-
-        def build_topo(v):
-            if v not in visited:
-                visited.add(v)
-                for child in v._prev:
-                    build_topo(child)
-                topo.append(v)
-        build_topo(self)
-
-        self.grad = 1.0
-        for node in reversed(topo):
-            node._backward()""",
-        """        self.grad = 1.0
-        self._backward()
-        for child in self._prev:
-            child._backward()"""),
+    'sort_over_the_outputs_children': lambda source: source.replace('for child in v._prev:',
+                                                                    'for child in self._prev:'),
+    'loop_over_the_outputs_children': lambda source: _with_body(
+        source, '        self.grad = 1.0\n        self._backward()\n'
+                '        for child in self._prev:\n            child._backward()'),
 }
 
 
@@ -292,11 +304,10 @@ def test_an_op_built_through_others_unreached_by_backward_is_backwards_not_its_d
     below the output's children never runs the rule of the ``-other`` it keeps, so b.grad is 0.
     That was 'the local derivative of subtraction (division) is wrong' at __add__ (__mul__),
     two more bugs charged beside backward()'s own."""
-    old, new = SHALLOW[shape]
     source = (SUBMISSIONS / 'lecture_engine.py').read_text()
-    assert source.count(old) == 1
     path = tmp_path / 'engine.py'
-    path.write_text(source.replace(old, new))
+    path.write_text(SHALLOW[shape](source))
+    assert path.read_text() != source
     _, report = _graded(run_cli, path, tmp_path / 'out')
     checks = {c['id']: c for c in report['checks']}
     for op in ('sub', 'truediv', 'rsub', 'rtruediv'):
@@ -427,87 +438,22 @@ def test_wrong_derivatives_passed_to_one_rule_helper_are_each_ops_own_bug(run_cl
         assert under is not None or any(c['score'] == 0 for c in group), 'each bug is charged'
 
 
-#: A Value whose backpropagation is split as real ones split it: ``make_topo()`` builds the order
-#: and ``backprop(topo)`` takes it (the learner calls ``loss.backprop(loss.make_topo())``); there
-#: is no backward(). Its tanh rule wrong (``(1 - t)`` for ``(1 - t ** 2)``).
-SPLIT = '''
-import math
-
-
-class Value:
-    def __init__(self, data, children=(), op=''):
-        self.data = data
-        self.grad = 0.0
-        self.children = list(children)
-        self.op = op
-        self._backward = lambda: None
-
-    def __add__(self, other):
-        other = other if isinstance(other, Value) else Value(other)
-        out = Value(self.data + other.data, (self, other), '+')
-
-        def _backward():
-            self.grad += out.grad
-            other.grad += out.grad
-        out._backward = _backward
-        return out
-
-    def __radd__(self, other):
-        return self + other
-
-    def __mul__(self, other):
-        other = other if isinstance(other, Value) else Value(other)
-        out = Value(self.data * other.data, (self, other), '*')
-
-        def _backward():
-            self.grad += other.data * out.grad
-            other.grad += self.data * out.grad
-        out._backward = _backward
-        return out
-
-    def __rmul__(self, other):
-        return self * other
-
-    def __neg__(self):
-        return self * -1
-
-    def __sub__(self, other):
-        return self + (-other)
-
-    def tanh(self):
-        t = math.tanh(self.data)
-        out = Value(t, (self,), 'tanh')
-
-        def _backward():
-            self.grad += (1 - t) * out.grad
-        out._backward = _backward
-        return out
-
-    def make_topo(self):
-        topo, visited = [], set()
-
-        def visit(v):
-            if v not in visited:
-                visited.add(v)
-                for child in v.children:
-                    visit(child)
-                topo.append(v)
-        visit(self)
-        return topo
-
-    def backprop(self, topo):
-        self.grad = 1.0
-        for node in reversed(topo):
-            node._backward()
-'''
+#: The lecture's Value with its backpropagation split as real ones split it: ``make_topo()``
+#: builds the order and ``backprop(topo)`` takes it (the learner calls
+#: ``loss.backprop(loss.make_topo())``); there is no backward(). Its tanh rule wrong.
+SPLIT = (
+    ('    def backward(self):\n', '    def make_topo(self):\n'),
+    ('        build_topo(self)\n', '        build_topo(self)\n        return topo\n\n'
+                                  '    def backprop(self, topo):\n'),
+    ('self.grad += (1 - t**2) * out.grad', 'self.grad += (1 - t) * out.grad'),
+)
 
 
 def test_a_backprop_that_takes_the_topological_order_is_graded_as_written(run_cli, tmp_path):
     """``backprop(topo)`` needs an argument, so the grader could not call it in backward()'s
     place: every gradient check failed (0/51). It is called with the order the Value's own
     ``make_topo()`` builds, as the learner calls it; the missing backward() still fails."""
-    path = tmp_path / 'engine.py'
-    path.write_text(SPLIT)
+    path = _lecture_with(tmp_path, *SPLIT)
     result, report = _graded(run_cli, path, tmp_path / 'out')
     checks = {c['id']: c for c in report['checks']}
     assert 'graded through v.backprop(v.make_topo())' in result.stdout, result.stdout
@@ -529,12 +475,8 @@ def test_a_backward_body_indented_into_its_build_function_is_named_at_its_first_
         self.grad = 1.0
         for node in reversed(topo):
             node._backward()"""
-    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
-    assert source.count(old) == 1
-    path = tmp_path / 'engine.py'
-    path.write_text(source.replace(old, textwrap.indent(old, '    ')))
-    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
-                if text == '            build_topo(self)')
+    path = _lecture_with(tmp_path, (old, textwrap.indent(old, '    ')))
+    line = _line(path, '            build_topo(self)')
     result, report = _graded(run_cli, path, tmp_path / 'out')
     checks = {c['id']: c for c in report['checks']}
     m = checks['ops.add']['misconception']
@@ -557,12 +499,8 @@ def test_a_rule_written_apart_for_one_value_on_both_sides_is_found_by_its_op(run
                 self.grad += other.data * out.grad
                 other.grad += self.data * out.grad
 """
-    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
-    assert source.count(old) == 1
-    path = tmp_path / 'engine.py'
-    path.write_text(source.replace(old, new))
-    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
-                if 'self.grad = 2 * self.data' in text)
+    path = _lecture_with(tmp_path, (old, new))
+    line = _line(path, 'self.grad = 2 * self.data')
     _, report = _graded(run_cli, path, tmp_path / 'out')
     checks = {c['id']: c for c in report['checks']}
     m = checks['ops.mul']['misconception']
@@ -574,10 +512,7 @@ def test_a_division_with_its_operands_swapped_is_named_as_that(run_cli, tmp_path
     """A real engine's ``__truediv__`` returns ``other * self**-1`` (its ``__rtruediv__``'s
     body): 'the forward value of division is wrong', where the value is exactly ``b / a``."""
     old = 'return self * other**-1'
-    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
-    assert source.count(old) == 1
-    path = tmp_path / 'engine.py'
-    path.write_text(source.replace(old, 'return other * self**-1'))
+    path = _lecture_with(tmp_path, (old, 'return other * self**-1'))
     _, report = _graded(run_cli, path, tmp_path / 'out')
     checks = {c['id']: c for c in report['checks']}
     m = checks['ops.truediv']['misconception']
@@ -590,12 +525,8 @@ def test_a_division_with_its_operands_swapped_is_named_as_that(run_cli, tmp_path
 def test_an_op_dunder_written_without_its_trailing_underscores_is_named_at_load(run_cli, tmp_path):
     """A real engine defines ``def __rsub(self, other)`` (stored as ``_Value__rsub``): ``2.0 - a``
     was only 'not implemented', with nothing pointing at the method that was meant as it."""
-    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
-    assert source.count('def __rsub__(') == 1
-    path = tmp_path / 'engine.py'
-    path.write_text(source.replace('def __rsub__(', 'def __rsub('))
-    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
-                if 'def __rsub(' in text)
+    path = _lecture_with(tmp_path, ('def __rsub__(', 'def __rsub('))
+    line = _line(path, 'def __rsub(')
     result, report = _graded(run_cli, path, tmp_path / 'out')
     said = f'Value defines __rsub (engine.py, line {line}), not __rsub__: Python calls __rsub__ ' \
         f'only, so that op is missing.'
@@ -607,8 +538,7 @@ def test_a_backward_that_zeroes_the_gradients_is_found_at_that_line(run_cli, tmp
     """The example ``bug_backward_resets.py``: backward.repeat asked whether backward() resets
     the gradients or keeps a visited flag, at the def backward line; it says which, where."""
     path = SUBMISSIONS / 'bug_backward_resets.py'
-    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
-                if text.strip() == 'node.grad = 0.0')
+    line = _line(path, 'node.grad = 0.0')
     _, report = _graded(run_cli, path, tmp_path / 'out')
     repeat = {c['id']: c for c in report['checks']}['backward.repeat']
     assert f'backward() sets the gradients to 0 before propagating (line {line})' in \
@@ -621,10 +551,7 @@ def test_a_syntax_error_is_said_in_pythons_words_with_one_stop(run_cli, tmp_path
     """A real package's relu reads ``Value(0 of self.data<=0 else ...)``: Python says 'invalid
     syntax. Perhaps you forgot a comma?', and the load error added a stop after the '?'."""
     old = 'Value(0 if self.data < 0 else'
-    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
-    assert source.count(old) == 1
-    path = tmp_path / 'engine.py'
-    path.write_text(source.replace(old, 'Value(0 of self.data < 0 else'))
+    path = _lecture_with(tmp_path, (old, 'Value(0 of self.data < 0 else'))
     result, report = _graded(run_cli, path, tmp_path / 'out')
     load = {c['id']: c for c in report['checks']}['load']
     assert load['status'] == 'failed'
@@ -639,12 +566,8 @@ def test_a_node_added_to_the_order_outside_the_visited_check_is_found_at_that_li
     backward() recurse without a visited set?' at def backward, though it has one."""
     old = """                    build_topo(child)
                 topo.append(v)"""
-    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
-    assert source.count(old) == 1
-    path = tmp_path / 'engine.py'
-    path.write_text(source.replace(old, old.replace('                topo', '            topo')))
-    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
-                if text == '            topo.append(v)')
+    path = _lecture_with(tmp_path, (old, old.replace('                topo', '            topo')))
+    line = _line(path, '            topo.append(v)')
     _, report = _graded(run_cli, path, tmp_path / 'out')
     root = {c['id']: c for c in report['checks']}['backward.accumulate']
     m = root['misconception']
