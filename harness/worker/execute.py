@@ -309,8 +309,9 @@ def run_graph(graph, backend, backward=1, instrument=False):
     # before _instrument wraps them
     rules = tuple(map(_frozen, origins(vals, backend.own, name))) if instrument else None
     order = _instrument(vals, name) if instrument else None
-    inner = _instrument_inner(graph, vals, name) if instrument else None  # before walks count
-    walks = _count_walks(graph, vals) if instrument else None  # this run's count, from 0
+    held = _held(graph, vals) if instrument else None
+    inner = _instrument_inner(graph, vals, held, name) if instrument else None  # before walks
+    walks = _count_walks(graph, vals, held) if instrument else None  # this run's count, from 0
     values = _read(backend.data, vals)
     shadow = _shadowing(out, vals[:n_inputs])
     merged = _merged(vals)
@@ -428,22 +429,27 @@ def _operands(v, operands):
     return None
 
 
-def _count_walks(graph, vals):
-    """Swap each node's container of its operands (``_prev``, ``_children`` …) for an equal
-    one that counts its walks: a topological sort that walks every path walks them
+def _held(graph, vals):
+    """Per node of the graph, ``(name, container)`` of its operands (``_operands``) or ``None``."""
+    n = len(graph['inputs'])
+    return [_operands(vals[n + k], [vals[a] for a in node['args']])
+            for k, node in enumerate(graph['nodes'])]
+
+
+def _count_walks(graph, vals, held):
+    """Swap each node's container of its operands (``_prev``, ``_children`` …, ``held``) for an
+    equal one that counts its walks: a topological sort that walks every path walks them
     exponentially often, even when each ``_backward`` then runs once.  Returns their ``_Walks``."""
     walks = _Walks()
     n = len(graph['inputs'])
-    for k, node in enumerate(graph['nodes']):
-        v = vals[n + k]
-        held = _operands(v, [vals[a] for a in node['args']])
-        if held is None:
+    for k, found in enumerate(held):
+        if found is None:
             walks.unheld.append(n + k)
             continue
-        wrapped = _COUNTED[type(held[1])](held[1])
+        wrapped = _COUNTED[type(found[1])](found[1])
         wrapped.walks = walks
         try:
-            setattr(v, held[0], wrapped)
+            setattr(vals[n + k], found[0], wrapped)
         except Exception:
             pass
     return walks
@@ -453,23 +459,24 @@ def _count_walks(graph, vals):
 INNER = 32
 
 
-def _instrument_inner(graph, vals, name=RULE):
+def _instrument_inner(graph, vals, held, name=RULE):
     """Wrap the rules of the computed nodes an op builds inside its result (``-b`` in ``a - b``
     written as ``self + (-other)``, ``b ** -1`` in ``a / b``), found through the result's
     container of operands down to the graph's own entries, so that a backward() that never
-    reaches them is seen.  Returns ``{entry: [ran, ...]}``, one flag per such node."""
-    n, entries = len(graph['inputs']), {id(v) for v in vals}
-    results = vals[n:]
-    helds = [_operands(v, [vals[a] for a in node['args']])
-             for v, node in zip(results, graph['nodes'])]
-    names = [held[0] for held in helds if held]
-    if not names:
+    reaches them is seen.  ``held``: each node's container of its operands (``_held``), where a
+    result holding its operands alone builds none.  Returns ``{entry: [ran, ...]}``, one flag
+    per such node."""
+    n = len(graph['inputs'])
+    names = [found[0] for found in held if found]
+    built = [k for k, (found, node) in enumerate(zip(held, graph['nodes']))
+             if found is None or len(found[1]) > len(node['args'])]  # not its operands alone
+    if not names or not built:
         return {}
     # the name the ops keep children under: a composite result holds its own (`-b`, not `b`)
     attribute = max(dict.fromkeys(names), key=names.count)
-    inner = {}
-    for k, v in enumerate(results):
-        children = own_attributes(v).get(attribute)
+    entries, inner = {id(v) for v in vals}, {}
+    for k in built:
+        children = own_attributes(vals[n + k]).get(attribute)
         if type(children) not in _COUNTED:
             continue
         stack, seen, ran = [children], set(), []
