@@ -41,6 +41,15 @@ def test_gradient_assigned_instead_of_accumulated():
     assert 'assigned instead of accumulated' in diagnosis(g, with_grads(g, a=-4.5))
 
 
+def test_a_gradient_assigned_only_where_both_operands_are_one_value():
+    """``if self is other: self.grad = 2 * self.data * out.grad``: a * a alone is right, and the
+    gradient `a` got from `a / ...` first is lost; the fuzz corpus's shrunk graph named no op."""
+    g = G('n1 = a * a; out = a / n1', a=1.0)  # a.grad = -1; a*a's 2a·n1.grad assigned: -2
+    text = diagnosis(g, with_grads(g, a=-2.0))
+    assert "multiplication's backward assigns the gradient where both operands are one Value " \
+        "(`a * a`)" in text, text
+
+
 def test_upstream_gradient_ignored_by_one_op():
     g = G('out = a.exp() * k', a=1.0, k=3.0)  # exp's rule without out.grad: a.grad = e
     text = diagnosis(g, with_grads(g, a=2.718281828459045))

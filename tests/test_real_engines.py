@@ -3,6 +3,7 @@ with their verdicts by tests/test_cli.py), each once misread, with bugs planted 
 exception reached through several ops: each bug one finding, at the method that holds it."""
 import json
 import shutil
+import textwrap
 
 import pytest
 
@@ -33,6 +34,23 @@ def _graded(run_cli, path, out):
     result = run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
     assert 'Traceback' not in result.stdout + result.stderr, result.stderr
     return result, json.loads((out / 'report.json').read_text())
+
+
+def _lecture_with(tmp_path, *edits):
+    """The lecture engine with each ``(old, new)`` of ``edits`` made in turn (``old`` there
+    once), as ``engine.py``."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    for old, new in edits:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    path = tmp_path / 'engine.py'
+    path.write_text(source)
+    return path
+
+
+def _line(path, text):
+    """The number of the first line of ``path`` that holds ``text``."""
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
 @pytest.mark.parametrize('name', sorted(MUTANTS))
@@ -258,6 +276,49 @@ def test_a_topological_sort_over_the_roots_children_is_backwards_not_an_ops(run_
     assert not any((c['misconception'] or {}).get('code') == 'no_backward' for c in report['checks'])
 
 
+#: The lecture engine's backward() body, from its first line to its last.
+BODY = ('        topo = []\n', 'node._backward()')
+
+
+def _with_body(source, body):
+    """``source`` with the lecture engine's backward() body replaced by ``body``."""
+    start = source.index(BODY[0])
+    return source[:start] + body + source[source.index(BODY[1], start) + len(BODY[1]):]
+
+
+#: backward() bodies that never walk past the nodes below the output (the lecture engine's
+#: ``__sub__`` and ``__truediv__`` build a node of their own on the way: ``-other``, ``other**-1``)
+SHALLOW = {
+    'sort_over_the_outputs_children': lambda source: source.replace('for child in v._prev:',
+                                                                    'for child in self._prev:'),
+    'loop_over_the_outputs_children': lambda source: _with_body(
+        source, '        self.grad = 1.0\n        self._backward()\n'
+                '        for child in self._prev:\n            child._backward()'),
+}
+
+
+@pytest.mark.parametrize('shape', sorted(SHALLOW))
+def test_an_op_built_through_others_unreached_by_backward_is_backwards_not_its_derivative(
+        shape, run_cli, tmp_path):
+    """``a - b`` as ``self + (-other)``: the add's rule runs, but a backward() that never walks
+    below the output's children never runs the rule of the ``-other`` it keeps, so b.grad is 0.
+    That was 'the local derivative of subtraction (division) is wrong' at __add__ (__mul__),
+    two more bugs charged beside backward()'s own."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    path = tmp_path / 'engine.py'
+    path.write_text(SHALLOW[shape](source))
+    assert path.read_text() != source
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    for op in ('sub', 'truediv', 'rsub', 'rtruediv'):
+        m = checks[f'ops.{op}']['misconception']
+        assert (m['code'], m['method']) == ('not_topological', 'backward'), checks[f'ops.{op}']
+        assert checks[f'ops.{op}']['consequence_of'], checks[f'ops.{op}']
+    assert 'builds on the way' in checks['ops.sub']['message'], checks['ops.sub']['message']
+    assert not any((c['misconception'] or {}).get('code') == 'wrong_derivative'
+                   for c in report['checks']), 'no op\'s derivative is wrong'
+
+
 def test_a_gradient_assigned_is_found_at_the_assignment_not_the_rules_def(run_cli, tmp_path):
     """harshsuranax's notebook assigns in exp's and pow's rules (``self.grad = ...``): each
     finding was at its ``def _backward():`` line, one above the line to change."""
@@ -375,3 +436,140 @@ def test_wrong_derivatives_passed_to_one_rule_helper_are_each_ops_own_bug(run_cl
         group = [c for c in report['checks'] if c['id'] == f'ops.{op}' or
                  c['consequence_of'] == check['id']]
         assert under is not None or any(c['score'] == 0 for c in group), 'each bug is charged'
+
+
+#: The lecture's Value with its backpropagation split as real ones split it: ``make_topo()``
+#: builds the order and ``backprop(topo)`` takes it (the learner calls
+#: ``loss.backprop(loss.make_topo())``); there is no backward(). Its tanh rule wrong.
+SPLIT = (
+    ('    def backward(self):\n', '    def make_topo(self):\n'),
+    ('        build_topo(self)\n', '        build_topo(self)\n        return topo\n\n'
+                                  '    def backprop(self, topo):\n'),
+    ('self.grad += (1 - t**2) * out.grad', 'self.grad += (1 - t) * out.grad'),
+)
+
+
+def test_a_backprop_that_takes_the_topological_order_is_graded_as_written(run_cli, tmp_path):
+    """``backprop(topo)`` needs an argument, so the grader could not call it in backward()'s
+    place: every gradient check failed (0/51). It is called with the order the Value's own
+    ``make_topo()`` builds, as the learner calls it; the missing backward() still fails."""
+    path = _lecture_with(tmp_path, *SPLIT)
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    assert 'graded through v.backprop(v.make_topo())' in result.stdout, result.stdout
+    assert checks['capability.backward']['status'] == 'failed'
+    assert all(checks[c]['status'] == 'passed' for c in ('ops.add', 'ops.mul', 'backward.visits'))
+    m = checks['ops.tanh']['misconception']
+    assert (m['code'], m['method']) == ('wrong_derivative', 'tanh'), checks['ops.tanh']
+    assert 'out.backprop(out.make_topo())' in checks['ops.tanh']['counterexample']['code']
+    assert report['score'] > 20, report['score']
+
+
+def test_a_backward_body_indented_into_its_build_function_is_named_at_its_first_line(run_cli,
+                                                                                    tmp_path):
+    """backward()'s lines after ``def build_topo`` indented one level too deep: backward() only
+    defines build_topo, so every gradient is 0, which read 'the root gradient is not seeded'
+    at the ``def backward`` line; it is the indentation, from ``build_topo(self)`` on."""
+    old = """        build_topo(self)
+
+        self.grad = 1.0
+        for node in reversed(topo):
+            node._backward()"""
+    path = _lecture_with(tmp_path, (old, textwrap.indent(old, '    ')))
+    line = _line(path, '            build_topo(self)')
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    m = checks['ops.add']['misconception']
+    assert (m['code'], m['method'], m['line']) == ('body_indented', 'backward', line), m
+    assert f'from line {line} on, is indented' in checks['ops.add']['message']
+    assert checks['backward.seed']['consequence_of'] == 'ops.add'
+    assert 'not seeded' not in result.stdout, result.stdout
+
+
+def test_a_rule_written_apart_for_one_value_on_both_sides_is_found_by_its_op(run_cli, tmp_path):
+    """``__mul__`` special-cases ``a * a`` and assigns there (``self.grad = 2 * self.data *
+    out.grad``): ``a * a`` alone is right, so ops.mul passed and only the random graphs failed,
+    'a.grad is -2.0, expected -1.0', naming no op; ops.mul reuses the square's operand now."""
+    old = """            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+"""
+    new = """            if self is other:  # a * a: d(a^2)/da = 2a
+                self.grad = 2 * self.data * out.grad
+            else:
+                self.grad += other.data * out.grad
+                other.grad += self.data * out.grad
+"""
+    path = _lecture_with(tmp_path, (old, new))
+    line = _line(path, 'self.grad = 2 * self.data')
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    m = checks['ops.mul']['misconception']
+    assert (m['code'], m['op'], m['method'], m['line']) == ('assigned', 'mul', '__mul__', line), m
+    assert 'both operands are one Value' in checks['ops.mul']['message']
+
+
+def test_a_division_with_its_operands_swapped_is_named_as_that(run_cli, tmp_path):
+    """A real engine's ``__truediv__`` returns ``other * self**-1`` (its ``__rtruediv__``'s
+    body): 'the forward value of division is wrong', where the value is exactly ``b / a``."""
+    old = 'return self * other**-1'
+    path = _lecture_with(tmp_path, (old, 'return other * self**-1'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    m = checks['ops.truediv']['misconception']
+    assert (m['code'], m['method']) == ('operands_swapped', '__truediv__'), checks['ops.truediv']
+    assert 'the value of `b / a`; __truediv__(self, other) must compute self / other' in \
+        checks['ops.truediv']['message'], checks['ops.truediv']['message']
+    assert checks['ops.truediv_const']['consequence_of'] == 'ops.truediv'
+
+
+def test_an_op_dunder_written_without_its_trailing_underscores_is_named_at_load(run_cli, tmp_path):
+    """A real engine defines ``def __rsub(self, other)`` (stored as ``_Value__rsub``): ``2.0 - a``
+    was only 'not implemented', with nothing pointing at the method that was meant as it."""
+    path = _lecture_with(tmp_path, ('def __rsub__(', 'def __rsub('))
+    line = _line(path, 'def __rsub(')
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    said = f'Value defines __rsub (engine.py, line {line}), not __rsub__: Python calls __rsub__ ' \
+        f'only, so that op is missing.'
+    assert said in report['load_warnings'], report['load_warnings']
+    assert {c['id']: c for c in report['checks']}['capability.rsub']['status'] != 'passed'
+
+
+def test_a_backward_that_zeroes_the_gradients_is_found_at_that_line(run_cli, tmp_path):
+    """The example ``bug_backward_resets.py``: backward.repeat asked whether backward() resets
+    the gradients or keeps a visited flag, at the def backward line; it says which, where."""
+    path = SUBMISSIONS / 'bug_backward_resets.py'
+    line = _line(path, 'node.grad = 0.0')
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    repeat = {c['id']: c for c in report['checks']}['backward.repeat']
+    assert f'backward() sets the gradients to 0 before propagating (line {line})' in \
+        repeat['message'], repeat['message']
+    m = repeat['misconception']
+    assert (m['code'], m['method'], m['line']) == ('visited_flag', 'backward', line), m
+
+
+def test_a_syntax_error_is_said_in_pythons_words_with_one_stop(run_cli, tmp_path):
+    """A real package's relu reads ``Value(0 of self.data<=0 else ...)``: Python says 'invalid
+    syntax. Perhaps you forgot a comma?', and the load error added a stop after the '?'."""
+    old = 'Value(0 if self.data < 0 else'
+    path = _lecture_with(tmp_path, (old, 'Value(0 of self.data < 0 else'))
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    load = {c['id']: c for c in report['checks']}['load']
+    assert load['status'] == 'failed'
+    assert load['message'].endswith('at line 96: invalid syntax. Perhaps you forgot a comma?'), \
+        load['message']
+
+
+def test_a_node_added_to_the_order_outside_the_visited_check_is_found_at_that_line(run_cli,
+                                                                                  tmp_path):
+    """A real notebook's build_topo has ``topo.append(v)`` one level out of ``if v not in
+    visited:``, so a node reached twice runs its rule twice: 'repeated propagation ... does
+    backward() recurse without a visited set?' at def backward, though it has one."""
+    old = """                    build_topo(child)
+                topo.append(v)"""
+    path = _lecture_with(tmp_path, (old, old.replace('                topo', '            topo')))
+    line = _line(path, '            topo.append(v)')
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    root = {c['id']: c for c in report['checks']}['backward.accumulate']
+    m = root['misconception']
+    assert (m['code'], m['method'], m['line']) == ('repeated', 'backward', line), m
+    assert f'adds each node to the order at line {line}, after the `if`' in root['message']

@@ -1,6 +1,7 @@
 """The thorough profile's Hypothesis search: it finds what the corpus cannot reach (boundary
 inputs), names it like any counterexample, and is the same search for the same seed."""
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -46,6 +47,31 @@ def test_thorough_finds_and_names_a_bug_only_boundary_inputs_reveal(tmp_path):
     assert '.tanh()' in code and len(fuzz['counterexample']['graph']['nodes']) <= 2
     leaf = fuzz['counterexample']['graph']['inputs'][0][1]
     assert leaf >= 30, code  # shrunk by Hypothesis to an input just past the bug's branch
+
+
+#: The lecture's engine hanging on an input 30 to 100 in size, which only the thorough search
+#: draws (the corpus's stay within [-3, 3]; ops.mul's 1234.5 is past it).
+HANGS = (SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+    '        build_topo(self)\n', '        build_topo(self)\n'
+    '        if any(30 <= abs(v.data) <= 100 for v in topo if not v._prev):\n'
+    '            __import__("time").sleep(60)\n', 1)
+
+
+def test_a_search_the_grading_time_limit_stops_says_so_and_how_far_it_got(tmp_path):
+    """The grade's limit passing mid-search left lost graphs that read as wrong ones ('some
+    are wrong', 'n of N graphs wrong', even 'depends on the order a set iterates' from the
+    re-runs not run): the check is cut short, not failed by the engine, and says how far it
+    got (the corpus too, where a loaded machine stops it there)."""
+    assert 'sleep(60)' in HANGS
+    (tmp_path / 'engine.py').write_text(HANGS)
+    out, report, _ = _grade(tmp_path / 'engine.py', tmp_path, '--profile', 'thorough',
+                            '--grade-timeout', '8', '--check-timeout', '60')
+    fuzz = {c['id']: c for c in report['checks']}['fuzz.dags']
+    assert fuzz['status'] == 'error', fuzz
+    assert "stopped by the grading's time limit (8 s" in fuzz['message'], fuzz['message']
+    assert ('the search did not finish' in fuzz['message'] or
+            re.search(r'after \d+ of \d+ graphs', fuzz['message'])), fuzz['message']
+    assert 'wrong' not in fuzz['message'] and not fuzz['misconception'], fuzz
 
 
 class Saturated(Value):

@@ -137,9 +137,14 @@ def repeat(ctx):
     assigning = _assigning(ctx)  # the op check whose `=` explains it, or ''
     assigned = bool(assigning)
     stopped = _stopped(actual, ref, leaves)
+    resets = ctx.report.methods.get('backward', {}).get('resets') if same else None
     why = ('the second backward() changed nothing because the gradient is assigned instead of '
            'accumulated (`grad = ...` where it must be `grad += ...`): each pass writes the same '
            'values again' if same and assigned else
+           f'the second backward() changed nothing: backward() sets the gradients to 0 before '
+           f'propagating (line {resets}), so each call starts again; torch and micrograd both add '
+           f'to the gradients again (zeroing them is the training loop\'s, zero_grad())'
+           if resets else
            'the second backward() changed nothing: does backward() reset the gradients before '
            'propagating, or keep a "visited" flag on the nodes between calls? torch and micrograd '
            'both add to the gradients again' if same else
@@ -148,7 +153,7 @@ def repeat(ctx):
            f'between calls?' if stopped else
            'a second backward() must add the same gradients again')
     # an op's `=` is that op's finding (linked to it when grading ends); the rest is the walk's
-    named = None if assigned else Misconception(Code.VISITED_FLAG, method='backward') \
+    named = None if assigned else Misconception(Code.VISITED_FLAG, method='backward', line=resets) \
         if same or stopped else None
     return failed(why, diagnosis=why, consequence_of=assigning,
                   counterexample=Counterexample(

@@ -8,7 +8,7 @@ misconception of its own is a consequence where a check said what explains it (t
 graph's op), or, for the network's gradients, of the first wrong rule or walk found: the MLP's
 gradients flow through the same rules and the same backward().
 """
-from micrograde.diagnose.diagnosis import WALK
+from micrograde.diagnose.diagnosis import APPENDED, INDENTED, UNSEEDED, WALK
 from micrograde.model.results import Code
 
 #: Checks whose failure is wrong gradients of a whole program, explained by any wrong rule or walk.
@@ -19,7 +19,7 @@ VAGUE = frozenset({Code.GRADIENTS_DISAGREE, Code.ORDER_DEPENDENT})
 RULES = frozenset({Code.ASSIGNED, Code.NO_UPSTREAM, Code.NO_BACKWARD, Code.RULE_ON_OPERAND,
                    Code.WRONG_DERIVATIVE})
 #: Misconceptions placed at a line of the method other than its ``def`` (its class report's key).
-STORED = {Code.RULE_ON_OPERAND: 'rule_on_self'}
+STORED = {Code.RULE_ON_OPERAND: 'rule_on_self', Code.BODY_INDENTED: 'indented'}
 #: Misconceptions that spoil gradients wherever the rule or the walk runs.
 SPOILS = WALK | RULES | {Code.MERGED}
 
@@ -30,6 +30,9 @@ def link(report, counts=lambda check: check.required):
     Findings that say where the rule lives are roots first; one that does not (no model, or
     its rule seen in a correct op) joins a root of its code, else the first wrong rule or walk."""
     failing = [c for c in report.checks if c.status in ('failed', 'error')]
+    for check in report.checks:  # advice too: the robustness graphs' say the same
+        _indented(check, report.methods)
+        _appended(check, report.methods)
     seen = {c.id for c in failing if c.misconception and c.misconception.line}  # the line observed
 
     def key(check):
@@ -73,6 +76,33 @@ def link(report, counts=lambda check: check.required):
             spoiling if check.id in DOWNSTREAM else None
         if root is not None:
             _under(check, root)
+
+
+def _indented(check, methods):
+    """Every gradient 0 from a backward() whose body the worker saw indented into a function
+    it defines and never calls (``indented`` in its class report) is that, not an unseeded root:
+    said so, at that line."""
+    m = check.misconception
+    line = (methods.get(m.method if m else 'backward') or {}).get('indented')
+    if line and UNSEEDED in check.message and (m is None or m.code == Code.NOT_SEEDED):
+        said = INDENTED.format(line=line)
+        if m is not None:
+            m.code = Code.BODY_INDENTED
+        check.message = check.message.replace(UNSEEDED, said)
+        check.diagnosis = check.diagnosis.replace(UNSEEDED, said)
+
+
+def _appended(check, methods):
+    """A repeated propagation from a backward() whose build function adds its node to the order
+    outside the ``if`` that checks the visited set (``appended`` in its class report): said so,
+    at that line."""
+    m = check.misconception
+    line = (methods.get(m.method) or {}).get('appended') if m and m.code == Code.REPEATED else None
+    if line and APPENDED not in check.message:
+        said = APPENDED.format(line=line)
+        m.line = line
+        check.message += said
+        check.diagnosis += said
 
 
 def _under(check, root):

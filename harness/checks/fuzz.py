@@ -10,7 +10,7 @@ from micrograde.fuzz import shrink
 from micrograde.fuzz.dags import corpus
 from micrograde.diagnose.diagnosis import explain, first_mismatch, misconception
 from micrograde.model.results import Code, Misconception
-from micrograde.checks.registry import failed, passed, skipped
+from micrograde.checks.registry import error, failed, passed, skipped
 from micrograde.checks.trials import Trial, counterexample, item, run_graphs
 
 
@@ -21,11 +21,11 @@ def random_graphs(ctx):
         return skipped('needs add, mul and backward')
     graphs = corpus(seed, frozenset(ops), budget.examples, budget.max_nodes)
     # instrumented, so that each failure carries the _backward order of its own run
-    trials = run_graphs(session, graphs, instrument=True,
-                        oracle=functools.partial(oracles.expected, drawn=True))
+    trials, stopped = until_stopped(ctx, run_graphs(
+        session, graphs, instrument=True, oracle=functools.partial(oracles.expected, drawn=True)))
     failing = [t for t in trials if t.failed]
     graded = sum(t.expected is not None for t in trials)
-    checked = f'corpus {corpus_id(graphs)}{against(graphs)}'
+    checked = f'corpus {corpus_id(graphs)}{against(graphs)}{stopped}'
     differs = _order_dependent(session, [t for t in trials if not t.graph.capabilities &
                                          ctx.failing_ops()], budget.reruns)
     if not failing and differs:
@@ -34,6 +34,9 @@ def random_graphs(ctx):
                       f'this graph gives another result ({checked})', diagnosis=ORDER + '.',
                       counterexample=counterexample(differs), misconception=Misconception(
                           Code.ORDER_DEPENDENT, method='backward'))
+    if not failing and stopped:
+        return error(f'{graded} random graphs over {len(ops)} ops match torch and the reference '
+                     f'({checked}); the rest were not run')
     if not failing:
         return searched(ctx, ops, f'{graded} random graphs over {len(ops)} ops match torch and '
                         f'the reference ({checked})')
@@ -73,13 +76,22 @@ def searched(ctx, ops, corpus_passed):
                           ctx.config.seed, budget.search, budget.max_nodes, budget.shrink_seconds)
     what = (f'{found.ran} graphs a Hypothesis search drew (seed {ctx.config.seed}) from boundary '
             f'inputs over {len(ops)} ops')
+    stopped = ctx.overtime()
+    if stopped and found.trial is not None and found.trial.actual.error and \
+            found.trial.actual.error.lost:
+        return error(f'{corpus_passed}; so do the first {found.ran - 1} graphs a Hypothesis search '
+                     f'drew (seed {ctx.config.seed}) from boundary inputs over {len(ops)} ops, '
+                     f'when it was {stopped}: the search did not finish')
     if found.trial is None:
         # a fixed list, whose every graph the suite checks torch and the reference agree on
-        swept = run_graphs(ctx.session, search.sweep(ops), instrument=True,
-                           oracle=oracles.run_reference)
+        swept, stopped = until_stopped(ctx, run_graphs(
+            ctx.session, search.sweep(ops), instrument=True, oracle=oracles.run_reference))
         wrong = [t for t in swept if t.failed]
         each = (f'{len(swept)} one-node graphs of each op on each boundary input (the sweep after '
-                f'the search, answered by the reference engine)')
+                f'the search, answered by the reference engine{stopped})')
+        if not wrong and stopped:
+            return error(f'{corpus_passed}; so do {what}, and the first {each}; the rest were not '
+                         f'run')
         if not wrong:
             return passed(f'{corpus_passed}; so do {what}, and {each}')
         return reported(ctx, wrong[0], f'{corpus_passed}; so do {what}, but of {each} '
@@ -115,6 +127,22 @@ def reported(ctx, minimal, lead, how, wrong, trusted=None):
                   misconception=named, output=''.join(t.actual.output for t in wrong[:3]))
 
 
+def until_stopped(ctx, trials):
+    """``(trials, said)``: where the grading's time limit stopped the check, the trials run
+    before it (the rest have no answer, which is no finding) and how far it got, said; else
+    all of them and ``''``."""
+    why = ctx.overtime()
+    cut = next((k for k, t in enumerate(trials) if _lost(t.actual)), None)
+    if not why or cut is None:
+        return trials, ''
+    return trials[:cut], f'; {why} after {cut} of {len(trials)} graphs'
+
+
+def _lost(actual):
+    """Whether a result has no answer of the submission's (a hang, a lost worker, not run)."""
+    return bool(actual.error and actual.error.lost)
+
+
 def _explain(trial, trusted):
     return explain(trial.graph, trial.actual, trial.expected, trial.mismatch, trial.actual.order,
                    trusted)
@@ -133,7 +161,8 @@ def alone(session, trial):
     singles = shrink.alone(trial.graph, trial.expected.values)
     trials = run_graphs(session, list(singles.values()), instrument=True,
                         oracle=functools.partial(oracles.expected, drawn=True))
-    return next((Single(i, t) for i, t in zip(singles, trials) if t.failed), None)
+    return next((Single(i, t) for i, t in zip(singles, trials) if t.failed and not _lost(t.actual)),
+                None)
 
 
 ORDER = ('the result depends on the order a set (e.g. of children) iterates in: a walk over it '
@@ -148,7 +177,7 @@ def _order_dependent(session, trials, reruns):
               any(len(users) > 1 for users in t.graph.consumers())][:10 * reruns]
     again = session.run('graph', [item(t.graph, instrument=True, order=1) for t in shared])
     for t, actual in zip(shared, again):
-        if first_mismatch(t.graph, actual, t.actual) is not None:
+        if not _lost(actual) and first_mismatch(t.graph, actual, t.actual) is not None:
             return Trial(t.graph, actual, t.expected, first_mismatch(t.graph, actual, t.expected)
                          or first_mismatch(t.graph, t.actual, t.expected))
     return None
@@ -175,5 +204,6 @@ def rerun_differs(session, trial, reruns):
     orders (``worker/identity.py``: a set of the learner's Values iterates in another order),
     compared with the first run, not with an oracle: a shrunk graph needs no torch answer."""
     again = session.run('graph', [item(trial.graph, order=k) for k in range(1, reruns + 1)])
+    again = [actual for actual in again if not _lost(actual)] if not _lost(trial.actual) else again
     return any(first_mismatch(trial.graph, actual, trial.actual) is not None
                if not trial.actual.error else not actual.error for actual in again)

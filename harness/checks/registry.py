@@ -22,6 +22,7 @@ when the check does not apply to this submission (it is then not reported). The 
 walks ``checks.CHECKS`` in order, times every check and turns each outcome into a ``Check``; no
 check decides the score or the verdict (the rubric does) or writes a report (the reporters do).
 """
+import time
 from dataclasses import dataclass, field
 
 from micrograde.model.results import CATEGORIES, Check
@@ -110,6 +111,15 @@ class Context:
         the known bug is the likelier."""
         return frozenset(c.misconception.op for c in self.report.checks
                          if c.misconception is not None and c.misconception.op)
+
+    def overtime(self):
+        """Why the checks are stopped, where the grading's time limit (``--grade-timeout``) has
+        passed: a check cut short says so, and how far it got; else ``''``."""
+        deadline = getattr(self.session, 'deadline', None)  # the self-check keeps none
+        if deadline is None or time.monotonic() < deadline:
+            return ''
+        return (f"stopped by the grading's time limit ({self.config.settings.grade_timeout:g} s "
+                f"for all the checks, --grade-timeout)")
 
     def without_backward(self):
         """For a failure of a check that calls backward(): with no backward() at all, it is a

@@ -90,8 +90,8 @@ def misconception(found, graph, actual, trusted=frozenset()):
 METHOD_OPS = {learner_method(cap): op.name for cap, (op, _, _) in FORMS.items()}
 
 #: Misconceptions of a forward value: where the op is called, not where a rule was written.
-VALUES = frozenset({Code.WRONG_VALUE, Code.REFLECTED_SWAPPED, Code.SINGLE_PRECISION,
-                    Code.INPUT_CHANGED})
+VALUES = frozenset({Code.WRONG_VALUE, Code.REFLECTED_SWAPPED, Code.OPERANDS_SWAPPED,
+                    Code.SINGLE_PRECISION, Code.INPUT_CHANGED})
 
 #: Misconceptions whose fault is not the rule seen at the entry: a value's (where the op is
 #: called), and a rule stored on the operand (the entry then holds another op's rule, or none;
@@ -99,8 +99,8 @@ VALUES = frozenset({Code.WRONG_VALUE, Code.REFLECTED_SWAPPED, Code.SINGLE_PRECIS
 ELSEWHERE = VALUES | {Code.RULE_ON_OPERAND}
 
 #: The misconceptions of backward() itself, not of an op's rule.
-WALK = frozenset({Code.NOT_SEEDED, Code.NOT_TOPOLOGICAL, Code.REPEATED, Code.SHADOWED,
-                  Code.VISITED_FLAG, Code.ORDER_DEPENDENT})
+WALK = frozenset({Code.NOT_SEEDED, Code.BODY_INDENTED, Code.NOT_TOPOLOGICAL, Code.REPEATED,
+                  Code.SHADOWED,                  Code.VISITED_FLAG, Code.ORDER_DEPENDENT})
 
 
 def first_mismatch(graph, actual, expected):
@@ -208,18 +208,32 @@ def _explain_value(graph, m):
                                              f'to {show(m.actual)}.')
     expr = graph.expression(m.entry)
     op = OPS[node.op]
-    if node.left:  # a reflected op: does the value match its operands swapped?
-        swapped = Graph(graph.inputs, graph.nodes[:m.entry - len(graph.inputs)] + (
-            replace(node, left=False),), m.entry)
-        alt = run_reference(swapped)
+    swapped = _swapped(node)
+    if swapped is not None and op.symbol:  # does the value match its operands swapped?
+        other = Graph(graph.inputs, graph.nodes[:m.entry - len(graph.inputs)] + (swapped,),
+                      m.entry, graph.names)
+        alt = run_reference(other)
         if not alt.error and close(m.actual, alt.values[m.entry]):
-            rhs = graph.name(node.args[0])
-            return Diagnosis(Code.REFLECTED_SWAPPED, f'the reflected op computes the operands in '
-                             f'the wrong order: `{expr}` gave {show(m.actual)}, the value of '
-                             f'`{rhs} {op.symbol} {node.const!r}`; {op.reflected_dunder}(self, '
-                             f'other) must compute other {op.symbol} self.', node.op, m.entry)
+            code, method = (Code.REFLECTED_SWAPPED, op.reflected_dunder) if node.left else \
+                (Code.OPERANDS_SWAPPED, op.dunder)
+            reflected = 'the reflected op' if node.left else op.display
+            first, second = ('other', 'self') if node.left else ('self', 'other')
+            return Diagnosis(code, f'{reflected} computes the operands in the wrong order: '
+                             f'`{expr}` gave {show(m.actual)}, the value of '
+                             f'`{other.expression(m.entry)}`; {method}(self, other) must '
+                             f'compute {first} {op.symbol} {second}.', node.op, m.entry)
     return Diagnosis(Code.WRONG_VALUE, f'the forward value of {op.display} is wrong: `{expr}` '
                      f'gave {show(m.actual)}, expected {show(m.expected)}.', node.op, m.entry)
+
+
+def _swapped(node):
+    """``node`` with its two operands the other way round (``b / a`` for ``a / b``, ``4.0 / a``
+    for ``a / 4.0`` and back), or ``None``: one operand, or one Value twice."""
+    if node.const is not None and len(node.args) == 1:
+        return replace(node, left=not node.left)
+    if node.const is None and len(node.args) == 2 and node.args[0] != node.args[1]:
+        return replace(node, args=node.args[::-1])
+    return None
 
 
 def _single_precision(actual, expected):
@@ -300,9 +314,11 @@ def _recursive(graph, v, limit=LIMIT):
 
 
 def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), misplaced=(),
-              by_grad=()):
+              by_grad=(), repeated=()):
     """Gradients from running each node's local rule in ``order``, micrograd style; ops in
-    ``zero`` propagate nothing; ops in ``by_grad`` (binary) multiply by the other operand's
+    ``zero`` propagate nothing; ops in ``repeated`` assign their operand its whole gradient
+    where both operands are one Value (``self.grad = 2 * self.data * out.grad`` for ``a * a``,
+    a case written apart); ops in ``by_grad`` (binary) multiply by the other operand's
     gradient as it stands, not its value; ops in ``misplaced`` store their rule on their first
     operand (``self._backward = ...``), where it replaces that operand's own rule and runs at
     its turn (a leaf's turn comes after every node's)."""
@@ -321,6 +337,9 @@ def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), mispla
         i = hosted[host]
         node = graph.node(i)
         if node.op in zero:
+            continue
+        if node.op in repeated and _repeats(node):
+            grads[node.args[0]] = sum(local[i]) * grads[i]
             continue
         for j, arg in enumerate(node.args):
             if node.op in by_grad:  # a number's operand (`a * 2.0`) is a Value of grad 0
@@ -347,8 +366,7 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     if actual.shadowed:
         return Diagnosis(Code.SHADOWED, SHADOWED[actual.shadowed])
     if not close(grads[out], 1.0) and all(close(g, 0.0) for g in grads):
-        return Diagnosis(Code.NOT_SEEDED, 'the root gradient is not seeded: backward() must set '
-                         'the output\'s grad to 1 before propagating (every gradient came out 0).')
+        return Diagnosis(Code.NOT_SEEDED, UNSEEDED)
     if not close(grads[out], 1.0):
         return Diagnosis(Code.NOT_SEEDED, f'backward() left the output\'s own grad at '
                          f'{show(grads[out])}; it must seed it with 1.')
@@ -357,7 +375,7 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     correct = orders['reverse topological']
     ops = sorted({graph.node(i).op for i in correct} - trusted, key=lambda op: (op not in suspects, op))
     if order is not None:
-        clash = topological_violation(graph, order, actual.merged, actual.unheld)
+        clash = topological_violation(graph, order, actual.merged, actual.unheld, actual.unrun)
         if clash:
             return clash
     found = _merged(graph, grads, local, correct, actual.merged)
@@ -370,12 +388,17 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     models += [(Code.NO_UPSTREAM, op, f'{OPS[op].display}\'s backward ignores the upstream '
                 f'gradient: the local derivative must be multiplied by out.grad',
                 dict(no_upstream={op})) for op in ops]
+    models += [(Code.ASSIGNED, op, f'{OPS[op].display}\'s backward assigns the gradient where '
+                f'both operands are one Value (`{graph.expression(_entry_of(graph, op, True))}`): '
+                f'`grad = ...` there must be `grad += ...`, or the gradient the Value got from '
+                f'its other uses is lost', dict(repeated={op}))
+               for op in ops if _entry_of(graph, op, True) is not None]
     if len(ops) > 1:
         models.append((Code.ASSIGNED, '', 'the gradient is assigned instead of accumulated '
                        '(`grad = ...` where it must be `grad += ...`)', dict(overwrite=set(ops))))
     for code, op, text, kw in models:
         if _matches(graph, grads, propagate(graph, local, correct, **kw)):
-            return Diagnosis(code, text + '.', op, _entry_of(graph, op))
+            return Diagnosis(code, text + '.', op, _entry_of(graph, op, 'repeated' in kw))
     found = _by_grad(graph, actual, local, correct, ops)
     if found:
         return found
@@ -489,12 +512,29 @@ def _stored(graph, grads, local, correct, ops):
     return None
 
 
-def _entry_of(graph, op):
-    """The first live node of ``op``: whose rule the worker saw run, to locate the rule."""
-    return next((i for i in graph.live() if i >= len(graph.inputs) and graph.node(i).op == op), None)
+def _entry_of(graph, op, repeated=False):
+    """The first live node of ``op`` (with ``repeated``, whose operands are one Value): whose
+    rule the worker saw run, to locate the rule."""
+    return next((i for i in graph.live() if i >= len(graph.inputs) and graph.node(i).op == op
+                 and (not repeated or _repeats(graph.node(i)))), None)
+
+
+def _repeats(node):
+    """Whether a binary node's operands are one Value (``a * a``)."""
+    return len(node.args) == 2 and node.args[0] == node.args[1]
 
 
 REPEATED = 'gradients are propagated more than once (repeated propagation)'
+UNSEEDED = ('the root gradient is not seeded: backward() must set the output\'s grad to 1 before '
+            'propagating (every gradient came out 0).')
+#: Why, where backward()'s build function was seen adding its node after the visited check.
+APPENDED = (' Here the build function adds each node to the order at line {line}, after the `if` '
+            'that checks the visited set rather than inside it, so a node reached twice is added '
+            'twice: indent that line into the `if`.')
+#: What every gradient 0 is when backward()'s body was seen indented into a function of its own.
+INDENTED = ('backward() does nothing: its body, from line {line} on, is indented into the '
+            'function it defines there and never calls (every gradient came out 0); dedent those '
+            'lines one level, back into backward().')
 #: The op every fixed graph ends with (``* k``): blamed last when another op explains as well.
 SCALING = ('mul',)
 SHADOWED = {
@@ -513,13 +553,15 @@ def no_backward(op, how=''):
             f'their grad')
 
 
-def topological_violation(graph, order, merged=None, unheld=None):
+def topological_violation(graph, order, merged=None, unheld=None, unrun=None):
     """The first pair of nodes whose ``_backward`` calls ran out of order, as a ``Diagnosis``;
     ``None`` when the order is right.  A node never run was never reached: when a set takes it
     for another entry (``merged``, ``GraphResult.merged``), the merging; when its consumer keeps
     no container of its operands (``unheld``), that consumer's op, which builds its result
     without children; when every consumer keeps it (``unheld`` observed and none of them), the
-    walk of backward() itself; else (nothing observed) the op of the node never run."""
+    walk of backward() itself; else (nothing observed) the op of the node never run.  A node an
+    op built inside its result and keeps among its children (``unrun``: ``-b`` in ``a - b``
+    written as ``self + (-other)``) whose rule never ran is the walk's too."""
     n = len(graph.inputs)
     nodes = [i for i in graph.live() if i >= n]
     position = {}
@@ -558,6 +600,15 @@ def topological_violation(graph, order, merged=None, unheld=None):
             f'{graph.expression(c)}`' if dropped else f'backward() never ran the local rule of ' \
             f'`{graph.name(i)} = {graph.expression(i)}`'
         return Diagnosis(Code.NO_BACKWARD, no_backward(op, how) + '.', op, c)
+    inside = [i for i in nodes if i in (unrun or ())]
+    if inside:
+        i = inside[-1]
+        return Diagnosis(Code.NOT_TOPOLOGICAL, f'backward() never ran the local rule of a node '
+                         f'that `{graph.name(i)} = {graph.expression(i)}` builds on the way '
+                         f'({OPS[graph.node(i).op].display} through other ops) and keeps among '
+                         f'its children: the topological sort does not reach every node (does it '
+                         f'loop over the output\'s children, self._prev, where the visited '
+                         f'node\'s are meant?).')
     for consumer in nodes:
         for operand in graph.node(consumer).args:
             if operand >= n and position[operand] < position[consumer]:

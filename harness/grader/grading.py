@@ -209,10 +209,14 @@ def _as_written(report: Report) -> None:
              if info.get('name') and info['name'] != role}
     attributes = {k: v for k, v in report.class_info.get('Value', {}).get('attributes', {}).items()
                   if k != v}
+    topo = attributes.pop('topo', None)  # backprop(topo): the order their own method builds
     for check in report.checks:
         ce = check.counterexample
         if not ce or not ce.code:
             continue
+        if topo:
+            ce.code = re.sub(r'(\w+)\.backward\(\)', lambda m: f'{m[1]}.backward({m[1]}.{topo}())',
+                             ce.code)
         for usual, theirs in attributes.items():
             ce.code = re.sub(rf'\.{re.escape(usual)}\b', '.' + theirs.replace('\\', r'\\'), ce.code)
         used = [role for role in names if re.search(rf'\b{re.escape(role)}\(', ce.code)]

@@ -201,7 +201,8 @@ GRAPH = record({'values': listed(number), 'grads': listed(number),
                 'grads2': optional(listed(number)), 'order': optional(listed(integer())),
                 'walks': optional(integer(0, 1 << 62)), 'shadowed': optional(one_of('op', 'init')),
                 'rules': optional(listed(optional(rule))), 'merged': optional(listed(integer())),
-                'unheld': optional(listed(integer())), 'error': optional(_failure(GRAPH_STAGES))})
+                'unheld': optional(listed(integer())), 'unrun': optional(listed(integer())),
+                'error': optional(_failure(GRAPH_STAGES))})
 #: What an MLP task's answer may hold: the network's facts, then its action's results.
 MLP_FIELDS = {'count': integer(), 'distinct': integer(), 'own': boolean, 'scalar': boolean,
               'batched': boolean, 'outputs': listed(listed(number)), 'losses': listed(number),
@@ -221,7 +222,7 @@ MLP_FAILED = record({'error': _failure(('constructor', 'parameters', *MLP_ACTION
 CLASS_INFO = record({'name': text('name'), 'origin': text('where'),
                      'how': one_of('name', 'spelling', 'shape'),
                      'similar': mapping(text('name'), text('name'), KEEP_COUNT['similar']),
-                     'attributes': mapping(one_of('data', 'grad', 'backward'), text('name'), 3)},
+                     'attributes': mapping(one_of('data', 'grad', 'backward', 'topo'), text('name'), 4)},
                     required=('name', 'origin', 'how'))
 LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text('output'),
                  'error': text('error'),
@@ -231,7 +232,10 @@ LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text
                  'class_info': mapping(name, CLASS_INFO, KEEP_COUNT['roles']),
                  'methods': mapping(text('name'), record({'file': text('where'), 'line': integer(1),
                                                           'rule': boolean,
-                                                          'rule_on_self': integer(1)},
+                                                          'rule_on_self': integer(1),
+                                                          'indented': integer(1),
+                                                          'appended': integer(1),
+                                                          'resets': integer(1)},
                                                          ('file', 'line')),
                                     KEEP_COUNT['methods'])},
                 required=('nonce', 'type', 'output'))
@@ -293,6 +297,7 @@ class GraphResult:
     # per entry, the first entry a set takes it for (itself, unless __hash__/__eq__ go by value)
     merged: list | None = None
     unheld: list | None = None  # nodes keeping no container of their operands, instrumented
+    unrun: list | None = None   # nodes holding a computed node of their op's whose rule never ran
     error: Failure | None = None
     output: str = ''            # what the submission printed meanwhile
 
@@ -316,14 +321,14 @@ class GraphResult:
                     (asked and self.error is None and len(grads) != size):
                 raise Violation(f'sent {len(grads)} {name_} for a graph of {size} entries')
         if not item.get('instrument') and \
-                (self.rules, self.order, self.walks, self.unheld) != (None,) * 4:
+                (self.rules, self.order, self.walks, self.unheld, self.unrun) != (None,) * 5:
             raise Violation('sent the order its rules ran in where it was not asked for')
         if self.rules is not None and len(self.rules) != size:
             raise Violation(f'sent {len(self.rules)} rule origins for a graph of {size} entries')
         if self.merged is not None and (len(self.merged) != len(self.values) or
                                         any(not 0 <= m <= i for i, m in enumerate(self.merged))):
             raise Violation('sent merged entries that are not earlier entries of the graph')
-        if any(i >= size for i in (self.order or []) + (self.unheld or [])) or \
+        if any(i >= size for i in (self.order or []) + (self.unheld or []) + (self.unrun or [])) or \
                 (self.error and self.error.node is not None and self.error.node >= size):
             raise Violation('named an entry the graph does not have')
 

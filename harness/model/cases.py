@@ -4,7 +4,8 @@ Every graph ends in ``* k`` with ``k`` an input other than 1 where it can, so th
 that ignores the upstream gradient cannot hide; ``k`` is a ``Value`` so the scaling needs nothing
 but ``Value * Value``.  Each op's own check also reuses its input (``a.exp() * a``, ``a**2 + a``,
 ``(2.0 - a) * a``), so that a rule that assigns its gradient (``=`` for ``+=``) is caught under
-that op, reflected and number forms too.
+that op, reflected and number forms too, and ``a + a``, ``a * a`` do (``(a * a) * a``), so that
+a rule written apart for one Value on both sides (``if self is other: self.grad = ...``) is.
 """
 import functools
 
@@ -28,7 +29,8 @@ PROBES = {cap: probe(cap) for cap in OP_CAPABILITIES}
 #: Per-op checks beyond a method op's samples (see ``method_cases``): forward values and
 #: gradients at several inputs, a shared operand, upstream ≠ 1.
 WRITTEN = {
-    'add': [G('out = (a + b) * k', a=1.5, b=-2.0, k=3.0), G('out = (a + a) * k', a=-0.75, k=-2.0)],
+    'add': [G('out = (a + b) * k', a=1.5, b=-2.0, k=3.0), G('out = (a + a) * k', a=-0.75, k=-2.0),
+            G('out = (a + a) * a', a=1.25)],
     'add_const': [G('out = (a + 2.0) * k', a=-1.25, k=3.0), G('out = (a + 2.0) * a', a=-1.25)],
     'radd': [G('out = (2.0 + a) * k', a=-1.25, k=3.0), G('out = (2.0 + a) * a', a=-1.25)],
     'sub': [G('out = (a - b) * k', a=1.5, b=-2.0, k=3.0), G('out = (a - a) * k', a=0.5, k=2.0)],
@@ -36,7 +38,7 @@ WRITTEN = {
     'rsub': [G('out = (2.0 - a) * k', a=-1.25, k=3.0), G('out = (5.0 - a) * k', a=3.5, k=-0.5),
              G('out = (2.0 - a) * a', a=-1.25)],
     'mul': [G('out = a * b', a=1234.5, b=-0.75), G('out = (a * b) * k', a=-1.5, b=2.5, k=3.0),
-            G('out = (a * a) * k', a=-1.5, k=2.0)],
+            G('out = (a * a) * k', a=-1.5, k=2.0), G('out = (a * a) * a', a=1.25)],
     'mul_const': [G('out = (a * 3.0) * k', a=-1.25, k=2.0), G('out = (a * 3.0) * a', a=-1.25)],
     'rmul': [G('out = (3.0 * a) * k', a=-1.25, k=2.0), G('out = (3.0 * a) * a', a=-1.25)],
     'truediv': [G('out = (a / b) * k', a=1.5, b=-2.5, k=3.0), G('out = (a / a) * k', a=0.75, k=2.0),

@@ -78,11 +78,13 @@ class Code(enum.StrEnum):
     WRONG_DERIVATIVE = 'wrong_derivative'  # an op's local derivative is wrong
     WRONG_VALUE = 'wrong_value'            # an op's forward value is wrong
     REFLECTED_SWAPPED = 'reflected_swapped'  # `__rsub__` computes self - other
+    OPERANDS_SWAPPED = 'operands_swapped'  # `__truediv__` computes other / self
     SINGLE_PRECISION = 'single_precision'  # values held as float32
     INPUT_CHANGED = 'input_changed'        # an op changed its input's value
     EXCEPTION = 'exception'                # the learner's code raised
     MISSING_OP = 'missing_op'              # an op's method uses an operator the Value lacks
     NOT_SEEDED = 'not_seeded'              # backward() does not set the root's grad to 1
+    BODY_INDENTED = 'body_indented'        # backward()'s body indented into a function of its own
     NOT_TOPOLOGICAL = 'not_topological'    # backward() calls the rules in a wrong order
     REPEATED = 'repeated'                  # backward() runs a rule more than once
     SHADOWED = 'shadowed'                  # an attribute `backward` hides the method
@@ -102,11 +104,13 @@ TITLES: dict[str, str] = {
     Code.WRONG_DERIVATIVE: 'wrong local derivative',
     Code.WRONG_VALUE: 'wrong forward value',
     Code.REFLECTED_SWAPPED: 'reflected op with its operands swapped',
+    Code.OPERANDS_SWAPPED: 'op with its operands swapped',
     Code.SINGLE_PRECISION: 'values stored as 32-bit floats',
     Code.INPUT_CHANGED: 'an op changes its input',
     Code.EXCEPTION: 'exception in the learner\'s code',
     Code.MISSING_OP: 'an op uses an operator the Value does not define',
     Code.NOT_SEEDED: 'root gradient not seeded with 1',
+    Code.BODY_INDENTED: 'backward()\'s body indented into a function it never calls',
     Code.NOT_TOPOLOGICAL: 'backward order not topological',
     Code.REPEATED: 'gradients propagated more than once',
     Code.SHADOWED: 'an attribute shadows backward()',

@@ -182,7 +182,16 @@ class Backend:
         return number(getattr(v, self.attributes['grad']))
 
     def backward(self, v):
-        getattr(v, self.attributes['backward'])()
+        backpropagate(v, self.attributes)
+
+
+def backpropagate(v, names):
+    """``v.backward()``, or the learner's method for it (``names['backward']``), given the order
+    their own ``names['topo']`` method builds when it takes one (``backprop(make_topo())``)."""
+    method = getattr(v, names['backward'])
+    if names.get('topo'):
+        return method(getattr(v, names['topo'])())
+    return method()
 
 
 def apply(node, vals):
@@ -300,11 +309,13 @@ def run_graph(graph, backend, backward=1, instrument=False):
     # before _instrument wraps them
     rules = tuple(map(_frozen, origins(vals, backend.own, name))) if instrument else None
     order = _instrument(vals, name) if instrument else None
-    walks = _count_walks(graph, vals) if instrument else None  # this run's count, from 0
+    held = _held(graph, vals) if instrument else None
+    inner = _instrument_inner(graph, vals, held, name) if instrument else None  # before walks
+    walks = _count_walks(graph, vals, held) if instrument else None  # this run's count, from 0
     values = _read(backend.data, vals)
     shadow = _shadowing(out, vals[:n_inputs])
     merged = _merged(vals)
-    failure = grads = grads2 = called = walked = unheld = None
+    failure = grads = grads2 = called = walked = unheld = unrun = None
     for i in range(backward):
         try:
             with backend.computing:
@@ -323,6 +334,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
         grads = _read(backend.grad, vals)
         if order is not None:
             called, walked, unheld = tuple(order), walks.n, tuple(walks.unheld)
+            unrun = tuple(sorted(k for k, ran in inner.items() if not all(ran)))
     return dict(filter(None, (
         ('values', list(values)),
         ('shadowed', shadow) if shadow else (),
@@ -332,6 +344,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
         ('order', list(called)) if called is not None else (),
         ('walks', walked) if walked is not None else (),
         ('unheld', list(unheld)) if unheld is not None else (),
+        ('unrun', list(unrun)) if unrun is not None else (),
         ('error', dict(failure)) if failure is not None else (),
         ('grads2', list(grads2)) if grads2 is not None else ())))
 
@@ -380,6 +393,9 @@ def _reading(reader):
     return read
 
 
+RULE = '_backward'  # where the lecture's ops store a node's rule
+
+
 class _Walks:
     """How many times the nodes' containers of operands were walked (iterated) in one run, and
     the nodes that keep no container of their operands (an op that builds its result without
@@ -404,30 +420,90 @@ def _counting(kind):
 _COUNTED = {kind: _counting(kind) for kind in (set, frozenset, tuple, list)}
 
 
-def _count_walks(graph, vals):
-    """Swap each node's container of its operands (``_prev``, ``_children`` …) for an equal
-    one that counts its walks: a topological sort that walks every path walks them
+def _operands(v, operands):
+    """``(name, container)`` of the instance attribute holding all of ``operands`` (``_prev``,
+    ``_children`` …, a plain set, frozenset, tuple or list), or ``None``."""
+    for name, container in list(own_attributes(v).items()):
+        if type(container) in _COUNTED and all(any(x is o for x in container) for o in operands):
+            return name, container
+    return None
+
+
+def _held(graph, vals):
+    """Per node of the graph, ``(name, container)`` of its operands (``_operands``) or ``None``."""
+    n = len(graph['inputs'])
+    return [_operands(vals[n + k], [vals[a] for a in node['args']])
+            for k, node in enumerate(graph['nodes'])]
+
+
+def _count_walks(graph, vals, held):
+    """Swap each node's container of its operands (``_prev``, ``_children`` …, ``held``) for an
+    equal one that counts its walks: a topological sort that walks every path walks them
     exponentially often, even when each ``_backward`` then runs once.  Returns their ``_Walks``."""
     walks = _Walks()
     n = len(graph['inputs'])
-    for k, node in enumerate(graph['nodes']):
-        v, operands = vals[n + k], [vals[a] for a in node['args']]
-        for name, container in list(own_attributes(v).items()):
-            counted = _COUNTED.get(type(container))
-            if counted and all(any(x is o for x in container) for o in operands):
-                wrapped = counted(container)
-                wrapped.walks = walks
-                try:
-                    setattr(v, name, wrapped)
-                except Exception:
-                    pass
-                break
-        else:
+    for k, found in enumerate(held):
+        if found is None:
             walks.unheld.append(n + k)
+            continue
+        wrapped = _COUNTED[type(found[1])](found[1])
+        wrapped.walks = walks
+        try:
+            setattr(vals[n + k], found[0], wrapped)
+        except Exception:
+            pass
     return walks
 
 
-RULE = '_backward'  # where the lecture's ops store a node's rule
+#: Nodes followed inside one op's result: ``a - b`` as ``self + (-other)`` builds one.
+INNER = 32
+
+
+def _instrument_inner(graph, vals, held, name=RULE):
+    """Wrap the rules of the computed nodes an op builds inside its result (``-b`` in ``a - b``
+    written as ``self + (-other)``, ``b ** -1`` in ``a / b``), found through the result's
+    container of operands down to the graph's own entries, so that a backward() that never
+    reaches them is seen.  ``held``: each node's container of its operands (``_held``), where a
+    result holding its operands alone builds none.  Returns ``{entry: [ran, ...]}``, one flag
+    per such node."""
+    n = len(graph['inputs'])
+    names = [found[0] for found in held if found]
+    built = [k for k, (found, node) in enumerate(zip(held, graph['nodes']))
+             if found is None or len(found[1]) > len(node['args'])]  # not its operands alone
+    if not names or not built:
+        return {}
+    # the name the ops keep children under: a composite result holds its own (`-b`, not `b`)
+    attribute = max(dict.fromkeys(names), key=names.count)
+    entries, inner = {id(v) for v in vals}, {}
+    for k in built:
+        children = own_attributes(vals[n + k]).get(attribute)
+        if type(children) not in _COUNTED:
+            continue
+        stack, seen, ran = [children], set(), []
+        while stack and len(seen) < INNER:
+            for x in tuple(stack.pop()):
+                if id(x) in entries or id(x) in seen:
+                    continue
+                seen.add(id(x))
+                mine = own_attributes(x)
+                children, rule = mine.get(attribute), mine.get(name)
+                if type(children) not in _COUNTED or not children or not callable(rule):
+                    continue  # a constant the op made a leaf of (``Value(-1)``)
+                flag = len(ran)
+                ran.append(False)
+
+                def recorded(*args, _flag=flag, _ran=ran, _f=rule, **kwargs):
+                    _ran[_flag] = True
+                    return _f(*args, **kwargs)
+                try:
+                    setattr(x, name, recorded)
+                except Exception:
+                    ran.pop()
+                    continue
+                stack.append(children)
+        if ran:
+            inner[n + k] = ran
+    return inner
 
 
 def rule_attribute(results, own):

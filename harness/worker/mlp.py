@@ -13,7 +13,7 @@ import inspect
 import numbers
 from itertools import repeat
 
-from .execute import error, frame_of, learner_frame, number, own_attributes
+from .execute import backpropagate, error, frame_of, learner_frame, number, own_attributes
 from .load.classes import runner
 from .load.loaded import self_stores
 
@@ -65,7 +65,7 @@ def run_mlp(classes, item, own=None, attributes=None, computing=contextlib.nullc
             setattr(p, grad, 0.0)
         with computing:
             loss = _loss(run, value, item)
-            getattr(loss, names['backward'])()  # loss.backward(), or the learner's backprop()
+            backpropagate(loss, names)  # loss.backward(), or the learner's backprop()
         facts += (('loss', number(getattr(loss, data))), ('grads', _numbers(params, grad)))
         if action == 'step':
             for p in params:

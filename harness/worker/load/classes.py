@@ -70,9 +70,7 @@ class Found:
         warnings = [f'{self.cls.__name__} keeps its {WHAT[role]} in `.{name}`, not `.{role}` as '
                     f"the lecture's Value does: graded through `.{name}`."
                     for role, name in self.attributes.items()]
-        through = driven(self.cls, self.similar)
-        if through:
-            self.attributes['backward'] = through
+        self.attributes.update(driven(self.cls, self.similar))
         return warnings
 
 
@@ -165,17 +163,53 @@ def similar(cls, expected):
 
 
 def driven(cls, similar):
-    """The method named like ``backward`` that the grader calls in its place (``backprop()``),
-    or ``None``: a Value with no ``backward()`` but one such method taking no argument is graded
-    through it, as renamed attributes are; the missing name still fails ``capability.backward``."""
+    """``{'backward': name}`` of the method named like ``backward`` that the grader calls in its
+    place (``backprop()``), or ``{}``: a Value with no ``backward()`` but one such method taking
+    no argument is graded through it, as renamed attributes are; the missing name still fails
+    ``capability.backward``.  One that takes the topological order (``backprop(topo)``) is
+    called with what the Value's own method named for it builds (``make_topo()``):
+    ``{'backward': 'backprop', 'topo': 'make_topo'}``."""
     other = similar.get('backward')
+    needed = _needed(cls, other)
+    if needed == 0:
+        return {'backward': other}
+    order = [name for name in dir(cls) if not name.startswith('__') and name != other and
+             _needed(cls, name) == 0 and any(word in _spelling(name) for word in ORDERS)]
+    return {'backward': other, 'topo': order[0]} if needed == 1 and len(order) == 1 else {}
+
+
+#: Words naming the method that builds the topological order (``build_topo``, ``topo_sort``).
+ORDERS = ('topo', 'sort', 'order')
+
+
+def _needed(cls, name):
+    """How many arguments the learner's method ``name`` requires past ``self``; ``None`` when it
+    is no plain function of the class."""
+    method = getattr(cls, name, None) if name else None
     try:
-        signature = inspect.signature(getattr(cls, other))
-    except (TypeError, ValueError, AttributeError):
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):
         return None
-    needed = [p for p in list(signature.parameters.values())[1:] if p.default is p.empty
-              and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    return other if not needed and inspect.isfunction(getattr(cls, other)) else None
+    if not inspect.isfunction(method):
+        return None
+    return len([p for p in list(signature.parameters.values())[1:] if p.default is p.empty
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)])
+
+
+def misspelled(cls):
+    """``{the op dunder the class lacks: its method of that name with other underscores}``
+    (``__rsub`` for ``__rsub__``): Python looks up the exact name only, so the op is missing."""
+    wanted = {d for op in TABLE for d in (op.dunder, op.reflected_dunder) if d}
+    mine = {_unmangled(n, k): n for k in cls.__mro__[:-1] for n, v in list(vars(k).items())
+            if n.startswith('_') and callable(v)}
+    return {d: written for written in mine for d in sorted(wanted - {written})
+            if written.strip('_') == d.strip('_') and not callable(getattr(cls, d, None))}
+
+
+def _unmangled(name, cls):
+    """A method's name as written in the class body: ``__rsub`` is stored as ``_Value__rsub``."""
+    prefix = f'_{cls.__name__.lstrip("_")}__'
+    return '__' + name[len(prefix):] if name.startswith(prefix) else name
 
 
 def nested(cls):

@@ -26,8 +26,7 @@ def explain(e, label, filename=None, root=None, answer_keys=()):
         return (f'the submission imports {e.name!r}, which is not installed for grading{at}; '
                 f'remove the import or ask your course staff to add the module.')
     if isinstance(e, SyntaxError):
-        return (f'syntax error in {shown(e.filename, root) or label} at line {e.lineno}: '
-                f'{e.msg}.{newer_python(e)}')
+        return syntax_error(e, shown(e.filename, root) or label)
     said = _argparse_error(e) if isinstance(e, SystemExit) else None
     if said is not None:
         return (f"the submission's command-line parsing (argparse) exited with code {e.code!r} "
@@ -58,6 +57,13 @@ _PEP_695 = re.compile(r'^\s*(?:type\s+\w+\s*(?:\[[^\]]*\])?\s*=|(?:def|class)\s+
 
 #: Modules whose exceptions say the network was asked for (``urlopen``, a name lookup).
 _NETWORK = ('urllib.error', 'socket', 'http.client', 'requests.exceptions', 'urllib3.exceptions')
+
+
+def syntax_error(e, where):
+    """A ``SyntaxError`` in words: where, and Python's own message, one stop at its end
+    ("Perhaps you forgot a comma?" is not followed by another)."""
+    said = e.msg if e.msg.endswith(('.', '?', '!')) else f'{e.msg}.'
+    return f'syntax error in {where} at line {e.lineno}: {said}{newer_python(e)}'
 
 
 def newer_python(e, saved=None):

@@ -5,7 +5,7 @@ import sys
 import tokenize
 import types
 
-from .errors import LoadError, explain, newer_python
+from .errors import LoadError, explain, syntax_error
 from .kernel import Kernel
 
 
@@ -27,8 +27,7 @@ def _compile(text, filename, label):
     try:
         return compile(text, filename, 'exec', dont_inherit=True)
     except SyntaxError as e:
-        raise LoadError(f'syntax error in {label} at line {e.lineno}: {e.msg}.'
-                        f'{newer_python(e)}') from None
+        raise LoadError(syntax_error(e, label)) from None
     except ValueError as e:  # e.g. NUL bytes
         raise LoadError(f'{label} cannot be compiled: {e}.') from None
 

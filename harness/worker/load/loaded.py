@@ -1,11 +1,14 @@
 """What loading found: namespaces to search for classes, and what went wrong on the way."""
+import ast
 import dis
 import inspect
 import os
+import textwrap
 import time
 import types
 
-from .classes import WRITTEN, defined_in, driven, find_roles, line_of, near, nested
+from .classes import (WRITTEN, defined_in, driven, find_roles, line_of, misspelled, near,
+                      nested)
 from .errors import LoadError
 
 
@@ -94,6 +97,12 @@ class Loaded:
                 self.warnings.append(f'{f.cls.__name__}.__init__ defines {", ".join(inner)} as '
                                      f'local functions, not methods: is that block indented one '
                                      f'level too deep? ({f.origin})')
+            for dunder, written in (misspelled(f.cls) if role == 'Value' else {}).items():
+                line = line_of(f.cls, written) or line_of(f.cls, f'_{f.cls.__name__}{written}')
+                there = f' ({f.origin.rpartition(", line ")[0] or f.origin}, line {line})' \
+                    if line else ''
+                self.warnings.append(f'{f.cls.__name__} defines {written}{there}, not {dunder}: '
+                                     f'Python calls {dunder} only, so that op is missing.')
             for method, other in f.similar.items():
                 line, file = line_of(f.cls, other), f.origin.rpartition(', line ')[0]
                 there = f' ({file or f.origin}, line {line})' if line else ''
@@ -102,8 +111,10 @@ class Loaded:
                             f'{other}(){there}: graded through model.{other}(x) where the '
                             f'lecture calls model(x).')
                 elif method == 'backward' and role == 'Value' and driven(f.cls, f.similar):
+                    topo = driven(f.cls, f.similar).get('topo')
+                    call = f'v.{other}(v.{topo}())' if topo else f'v.{other}()'
                     said = (f'{f.cls.__name__} has no method {method}() but has {other}(){there}: '
-                            f'graded through v.{other}(), and the missing {method}() fails '
+                            f'graded through {call}, and the missing {method}() fails '
                             f'capability.{method}.')
                 else:
                     said = (f'{f.cls.__name__} has no method {method}() but has {other}(){there}: '
@@ -243,6 +254,70 @@ def _rule_on_self(code):
                  or value.opname in _LOADS and value.argval in nested), None)
 
 
+def _resets(code):
+    """The line where backward() (or a function it defines) sets another Value's gradient to 0
+    (``node.grad = 0``, ``stack[0].grad = 0.0``), so that a second call starts again; ``None``.
+    Read in the bytecode: a statement that pushes 0 first and ends storing an attribute named
+    like ``grad`` on anything but ``self``."""
+    for c in [code] + [k for k in code.co_consts if isinstance(k, types.CodeType)]:
+        try:
+            steps = list(dis.get_instructions(c))
+        except Exception:
+            return None
+        first = {}  # line -> its first instruction
+        for step in steps:
+            line = step.positions.lineno if step.positions else None
+            first.setdefault(line, step)
+        for before, store in zip(steps, steps[1:]):
+            line = store.positions.lineno if store.positions else None
+            start = first.get(line)
+            if store.opname == 'STORE_ATTR' and 'grad' in store.argval.lower() and line and \
+                    start.opname == 'LOAD_CONST' and type(start.argval) in (int, float) and \
+                    start.argval == 0 and not (before.opname in _LOADS and before.argval == 'self'):
+                return line
+    return None
+
+
+def _walk_lines(function):
+    """``{'indented': line, 'appended': line}`` (either absent) of a method that defines a function
+    calling itself (``build_topo``), read in its source: where its own body went on indented
+    into that function, which it never calls (``build_topo(self)`` at the top of the function's
+    body, so the method does nothing); where that function adds its node to the order after the
+    ``if`` that checks the visited set, not inside it (``topo.append(v)`` one level out, so a
+    node reached twice is added twice)."""
+    code = getattr(function, '__code__', None)
+    if not any(isinstance(c, types.CodeType) and c.co_name in c.co_freevars
+               for c in getattr(code, 'co_consts', ())):
+        return {}  # no function of its own that calls itself: nothing to parse
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except Exception:  # no source (a lambda, a notebook without its cell): nothing to read
+        return {}
+    method = tree.body[0] if tree.body else None
+    if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return {}
+    nested = [s for s in method.body if isinstance(s, ast.FunctionDef)]
+    called = {n.id for s in method.body if s not in nested for n in ast.walk(s)
+              if isinstance(n, ast.Name)}
+    found = {}
+    for inner in nested:
+        checked = False  # an `if v not in visited:` seen earlier in the body
+        for statement in inner.body:
+            call = statement.value if isinstance(statement, ast.Expr) and \
+                isinstance(statement.value, ast.Call) else None
+            if call and isinstance(call.func, ast.Name) and call.func.id == inner.name and \
+                    inner.name not in called:
+                found.setdefault('indented', statement.lineno)
+            if call and checked and isinstance(call.func, ast.Attribute) and \
+                    call.func.attr == 'append' and inner.args.args and \
+                    [a.id for a in call.args if isinstance(a, ast.Name)] == [inner.args.args[0].arg]:
+                found.setdefault('appended', statement.lineno)
+            checked = checked or isinstance(statement, ast.If) and any(
+                isinstance(op, ast.NotIn) for n in ast.walk(statement.test)
+                if isinstance(n, ast.Compare) for op in n.ops)
+    return {key: code.co_firstlineno + line - 1 for key, line in found.items()}
+
+
 def methods(cls, root, limit=200):
     """``{name: {'file', 'line'}}``: where each method of ``cls`` (and of its bases in the
     submission) is defined, so a report can point a learner at ``Value.__add__``, line 22.
@@ -268,6 +343,10 @@ def methods(cls, root, limit=200):
                 stored = _rule_on_self(code)
                 if stored:
                     found[name]['rule_on_self'] = stored
+                found[name].update(_walk_lines(getattr(attr, '__func__', attr)))
+                resets = _resets(code) if name == 'backward' else None
+                if resets:
+                    found[name]['resets'] = resets
     except Exception:  # a hostile metaclass: no locations rather than no report
         pass
     return found
