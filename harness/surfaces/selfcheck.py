@@ -29,7 +29,7 @@ from micrograde.worker import identity, tasks
 from micrograde.worker.execute import Backend
 from micrograde.worker.load.classes import EXPECTED, Found, similar
 from micrograde.worker.load.errors import LoadError
-from micrograde.worker.load.loaded import backward_function
+from micrograde.worker.load.loaded import backward_function, methods
 from micrograde.worker.serve import Capture
 
 NOTICE = ('Self-check, not your grade: the grader runs these checks and more (torch on every '
@@ -159,6 +159,7 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
         warnings.append(walk[1])
 
     def fill(report: Report) -> None:
+        report.methods = methods(Value, None, own=_cell)  # where findings point, as a grade's
         report.checks.append(Check('load', Category.LOAD, Status.FAILED if error else Status.PASSED,
                                    error or f'Value is {_where(Value)}'))
         state = random.getstate()

@@ -318,10 +318,11 @@ def _walk_lines(function):
     return {key: code.co_firstlineno + line - 1 for key, line in found.items()}
 
 
-def methods(cls, root, limit=200):
+def methods(cls, root, limit=200, own=None):
     """``{name: {'file', 'line'}}``: where each method of ``cls`` (and of its bases in the
     submission) is defined, so a report can point a learner at ``Value.__add__``, line 22.
-    Files are relative to the submission; notebook cells are named ``cell N``."""
+    Files are relative to the submission; notebook cells are named ``cell N``; ``own``, if
+    given, names them instead (``None``: not the submission's), as the self-check does."""
     found = {}
     try:
         for klass in cls.__mro__[:-1]:
@@ -330,11 +331,15 @@ def methods(cls, root, limit=200):
                 if name in found or not isinstance(code, types.CodeType):
                     continue
                 filename = code.co_filename
-                if filename.startswith('<cell ') and filename.endswith('>'):
+                if own is not None:
+                    filename = own(filename)
+                elif filename.startswith('<cell ') and filename.endswith('>'):
                     filename = filename[1:-1]
                 elif root and os.path.abspath(filename).startswith(root + os.sep):
                     filename = os.path.relpath(os.path.abspath(filename), root)
                 else:
+                    filename = None
+                if filename is None:
                     continue  # not the submission's code: an installed library's
                 # whether it writes a rule (a function of its own): else its result's rule, if
                 # any, is another method's (``__sub__`` as ``self + (-other)``)
