@@ -191,9 +191,8 @@ DOORS = {
         signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
         ''',
     'gc_window': GC_WINDOW,
-    # the same callback, the collector turned on by a property the worker reads (the gradient,
-    # after the submission's computing ended), through a gc module of its own (made fresh by
-    # _imp: its enable is the real one, whatever the serve loop put in gc's place)
+    # the same callback, run as the worker reads the gradients (a property of the submission's
+    # that also turns on the real collector, from a gc module made fresh by _imp, should it be off)
     'gc_window_read': (GC_WINDOW, '''
         if not isinstance(vars(type(self)).get('grad'), property):
             import _imp, importlib.util
@@ -279,34 +278,17 @@ ATTACKS = {
     # torch's autograd as the answer key: kept out of reach, so the engine does not load
     'torch_oracle': (tampered('torch_oracle'), None),
     # a collection started inside the hook (any allocation may start one) runs the submission's
-    # gc.callbacks: from there f_back reaches the hook's state (_seize). The collector is off
-    # while an item runs; backward() turns the real one on (the serve loop's, a frame walk away)
+    # gc.callbacks: from there f_back reaches the hook's state (_seize); the hook turns the
+    # collector off before it allocates anything (it runs while items do)
     'gc_callback': (hostile_engine(FORGE + '''
 import gc
 gc.callbacks.append(lambda phase, info: _seize())
 gc.set_threshold(1)  # a collection at every allocation: inside the hook too
-''', in_backward='''
-f = sys._getframe(0)
-while f is not None and 'collect_again' not in f.f_locals:
-    f = f.f_back
-if f is not None:
-    f.f_locals['collect_again']()
 '''), None),
     # a fork: the thread that forked (the serve loop's) is the child's main thread, where the real
     # signal.signal works, and the child holds the grader's channel: the signal_handler door
     # again, but the child's key is not the grader's: its answers are tampering, or its parent,
     # asleep, is a worker lost; never a pass
-    # gc_window's callback with the real collector turned on mid-item: backward() finds the serve
-    # loop's gc.enable a frame walk away (review5's repro passed 27/51); the worker turns the
-    # collector off again as the submission's computing ends, before it reads a number
-    'gc_window_enabled': (hostile_engine(FORGE + textwrap.dedent(DOORS['gc_window']),
-                                         in_backward='''
-f = sys._getframe(0)
-while f is not None and 'collect_again' not in f.f_locals:
-    f = f.f_back
-if f is not None:
-    f.f_locals['collect_again']()
-'''), None),
     'fork_signal': (_forging('''
         import os, signal, _signal, time
         if os.fork():

@@ -3,7 +3,6 @@
 One executor serves the submission (in the worker), the reference engine and torch (in the
 grader, through a different ``Backend``), so all three are driven by the very same code.
 """
-import contextlib
 import linecache
 import math
 import os
@@ -147,12 +146,8 @@ class NotAValue(Exception):
 class Backend:
     """How to make leaves of, and read numbers from, a micrograd-style ``Value`` class."""
 
-    def __init__(self, cls, own=None, attributes=None, computing=contextlib.nullcontext()):
+    def __init__(self, cls, own=None, attributes=None):
         self.cls = cls
-        #: entered around each stretch of the submission's own computing (leaves, the forward
-        #: graph, a backward pass, a network's passes), never around a read: the worker collects
-        #: garbage there alone (``serve.Collecting``); elsewhere it changes nothing
-        self.computing = computing
         # filename -> how the learner knows it (``engine.py``, ``cell 3``), None if not theirs;
         # without it, any code the executor calls is the submission's (an installed module)
         self.own = own or (lambda filename: os.path.basename(filename))
@@ -285,19 +280,17 @@ def run_graph(graph, backend, backward=1, instrument=False):
     """
     vals = []
     try:
-        with backend.computing:
-            for _, x in graph['inputs']:
-                vals.append(backend.leaf(x))
+        for _, x in graph['inputs']:
+            vals.append(backend.leaf(x))
     except BaseException as e:
         frame = learner_frame(e, backend.own)
         return {'error': error(e, 'leaf', len(vals), lacks(graph, backend.cls), frame)}
     n_inputs = len(vals)
     try:
-        with backend.computing:
-            for node in graph['nodes']:
-                v = apply(node, vals)
-                backend.created(v)
-                vals.append(v)
+        for node in graph['nodes']:
+            v = apply(node, vals)
+            backend.created(v)
+            vals.append(v)
     except BaseException as e:
         node = graph['nodes'][len(vals) - n_inputs]
         frame = learner_frame(e, backend.own)
@@ -318,8 +311,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
     failure = grads = grads2 = called = walked = unheld = unrun = None
     for i in range(backward):
         try:
-            with backend.computing:
-                backend.backward(out)
+            backend.backward(out)
         except BaseException as e:
             name = backend.attributes['backward']
             gone = isinstance(e, AttributeError) and getattr(type(out), name, None) is None

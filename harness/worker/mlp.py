@@ -8,7 +8,6 @@ A failure while building says which part of the lecture's interface it met: ``co
 (``MLP(nin, nouts)`` refused by Python itself), ``parameters`` (no such method), or ``build``
 (the learner's own code raised).
 """
-import contextlib
 import inspect
 import numbers
 from itertools import repeat
@@ -18,10 +17,9 @@ from .load.classes import runner
 from .load.loaded import self_stores
 
 
-def run_mlp(classes, item, own=None, attributes=None, computing=contextlib.nullcontext()):
+def run_mlp(classes, item, own=None, attributes=None):
     """One MLP task; ``item['action']`` is one of ``build forward losses grads step zero_grad``.
-    ``attributes``: where the Value keeps its number and gradient, if not ``data`` and ``grad``;
-    ``computing``: entered around the network's own work, never around a read (``Backend``).
+    ``attributes``: where the Value keeps its number and gradient, if not ``data`` and ``grad``.
 
     What is read is kept in tuples of exact builtins and the answer made of them in one
     expression as this returns (``execute.run_graph`` says why): the network's facts, read
@@ -31,51 +29,39 @@ def run_mlp(classes, item, own=None, attributes=None, computing=contextlib.nullc
     stage, model = 'constructor', None
     try:
         value, mlp = classes['Value'], classes['MLP']
-        with computing:
-            model = mlp(item['nin'], list(item['nouts']))
+        model = mlp(item['nin'], list(item['nouts']))
         run = getattr(model, runner(mlp) or '__call__')  # model(x), or model.forward(x)
         stage = 'parameters'
-        with computing:
-            params = list(model.parameters())
+        params = list(model.parameters())
         stage = 'build'
         facts = (('count', len(params)), ('distinct', len({id(p) for p in params})),
                  ('own', all(isinstance(p, value) for p in params)),
                  ('scalar', all(isinstance(getattr(p, data, None), numbers.Real) for p in params)))
         if item['action'] == 'build':
-            with computing:
-                batched = _batched(run, _sample(value, item, item['xs'][0]))
-            return dict(facts + (('batched', batched),))
+            return dict(facts + (('batched', _batched(run, _sample(value, item, item['xs'][0]))),))
         stage = action = item['action']
         if 'params' in item:
             _assign(params, item['params'], data)
         if action == 'forward':
             def output_at(x):
-                with computing:
-                    out = run(_sample(value, item, x))
-                return _outputs(out, data)
+                return _outputs(run(_sample(value, item, x)), data)
             return dict(facts + (('outputs', list(map(output_at, item['xs']))),))
         if action == 'losses':
             def loss_at(vector):
                 _assign(params, vector, data)
-                with computing:
-                    loss = _loss(run, value, item)
-                return number(getattr(loss, data))
+                return number(getattr(_loss(run, value, item), data))
             return dict(facts + (('losses', list(map(loss_at, item['param_sets']))),))
         for p in params:
             setattr(p, grad, 0.0)
-        with computing:
-            loss = _loss(run, value, item)
-            backpropagate(loss, names)  # loss.backward(), or the learner's backprop()
+        loss = _loss(run, value, item)
+        backpropagate(loss, names)  # loss.backward(), or the learner's backprop()
         facts += (('loss', number(getattr(loss, data))), ('grads', _numbers(params, grad)))
         if action == 'step':
             for p in params:
                 setattr(p, data, getattr(p, data) - item['lr'] * getattr(p, grad))
-            with computing:
-                loss = _loss(run, value, item)
-            facts += (('loss_after', number(getattr(loss, data))),)
+            facts += (('loss_after', number(getattr(_loss(run, value, item), data))),)
         if action == 'zero_grad':
-            with computing:
-                model.zero_grad()
+            model.zero_grad()
             facts += (('grads_after', _numbers(params, grad)),)
         return dict((k, list(v) if type(v) is tuple else v) for k, v in facts)
     except BaseException as e:  # SystemExit included: a failed task, not a dead worker

@@ -5,7 +5,6 @@ repeat.
 """
 import _thread
 import ctypes
-import gc
 import io
 import marshal
 import os
@@ -121,29 +120,6 @@ def _unset(signalnum, handler):
     return signal.getsignal(signalnum)
 
 
-def _collect_nothing():
-    """``gc.enable`` as the submission finds it while an item runs: the collector stays off
-    (the worker turns it on again after each answer)."""
-
-
-class Collecting:
-    """``Backend.computing`` in the worker: the collector on while the submission computes (its
-    leaves, graph, backward passes, network), off again before the worker reads a number.  A
-    collection runs the submission's code (``gc.callbacks``, its garbage's ``__del__``) at
-    whatever allocation starts it: while the submission computes, that code can do nothing its
-    ops could not.  (Between the worker's last read and the seal the submission can turn the
-    real collector on again, ``gc_window_read``: what keeps the answer there is ``_frozen``.)
-    Collecting there and not once per item keeps each collection young: an item's garbage
-    collected in one go costs twice as much (its arenas freed, then faulted in again by the
-    next item)."""
-
-    def __enter__(self, on=gc.enable):
-        on()
-
-    def __exit__(self, kind, exc, tb, off=gc.disable):
-        off()  # bound as a default: a tuple, which the guard sees replaced (__defaults__)
-
-
 def _frozen(answer, dumps=marshal.dumps):
     """A runner's answer as ``marshal``'s bytes: read in C, under the GIL throughout, running
     nothing of Python's (it takes exact builtins only, and allocates nothing the collector
@@ -174,13 +150,6 @@ def _serve(rfd, wfd, hello, unfenced):
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
     frozen = _frozen
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
-    # garbage is collected while an item runs only while the submission computes (Collecting),
-    # and the submission's gc.enable() turns nothing on meanwhile (_collect_nothing).  Not what
-    # keeps the answer (the real enable is a frame walk away, or a property the worker reads
-    # turns it on): between the runner's last read and the seal nothing is left to change
-    # (_frozen)
-    stop_collecting, collect_again = gc.disable, gc.enable
-    computing = Collecting()
     capture = Capture()
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
             _stdlib(), (capture.buffer.kept, capture.buffer.dropped))
@@ -218,7 +187,7 @@ def _serve(rfd, wfd, hello, unfenced):
           classes={role: f.origin for role, f in found.items()},
           class_info={role: f.info() for role, f in found.items()},
           methods=listed(classes['Value'], loaded.root) if 'Value' in classes else {})
-    backend = engine(classes['Value'], loaded.own, found['Value'].attributes, computing)
+    backend = engine(classes['Value'], loaded.own, found['Value'].attributes)
     number(classes['Value'])  # a set's order follows a seeded numbering, not addresses
     while True:
         request = asked(rfd)
@@ -227,14 +196,10 @@ def _serve(rfd, wfd, hello, unfenced):
         for k, item in enumerate(request['items']):
             seed(hello.get('seed', 0))
             renumber(hello.get('seed', 0), item.get('order', 0))
-            stop_collecting()
-            gc.enable = _collect_nothing
             # the answer as bytes (C, atomic) before any frame holds it: what a thread, a
             # __del__ or a collection's callback of the submission's finds here is immutable
             result = frozen(run(request['task'], item, classes, backend, loaded.own))
             audit(sending, {'id': request['id'], 'item': k, 'result': result})
-            gc.enable = collect_again
-            collect_again()
         reply(id=request['id'], done=True)
 
 

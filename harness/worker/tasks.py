@@ -12,7 +12,7 @@ def _graph(item, classes, backend, own):
 
 
 def _mlp(item, classes, backend, own):
-    return run_mlp(classes, item, own, backend.attributes, backend.computing)
+    return run_mlp(classes, item, own, backend.attributes)
 
 
 TASKS = {'graph': _graph, 'mlp': _mlp}
