@@ -264,6 +264,44 @@ DOORS = {
 }
 HONEST = hostile_engine()
 
+#: A door still open (review6): a thread of the submission's turns the real collector on (its
+#: gc.enable kept from import) while the serve loop's thread is inside the hook: the hook lets go
+#: of the GIL as it writes an answer (os.write) and Python switches threads between bytecodes, so
+#: turning the collector off as the hook starts holds only until the next switch.  The next
+#: allocation there starts a collection on the serve loop's thread, inside the hook, whose
+#: gc.callbacks entry takes the hook's state by f_back (_seize).  The thread knows when: it holds
+#: the serve loop's frame (found in backward()) and reads its line (no event).  On main a wrong
+#: tanh passed (27/51) in every run.
+GC_THREAD_HOOK = _forging(('''
+        import gc, threading
+        _serving, _on, _threshold = threading.get_ident(), gc.enable, gc.set_threshold
+        _at = []  # the serve loop's frame and the line of its item answer's audit
+
+        def _answering():
+            return bool(_at) and _at[0].f_lineno == _at[1]
+
+        def _collected(phase, info):
+            if threading.get_ident() == _serving and _answering():
+                _seize()
+        gc.callbacks.append(_collected)
+
+        def _spin():
+            while True:
+                if _answering():
+                    _threshold(1)
+                    _on()
+                else:
+                    _threshold(700)
+        threading.Thread(target=_spin, daemon=True).start()
+        ''', '''
+        if not _at:
+            f = sys._getframe(0)
+            while f is not None and 'request' not in f.f_locals:
+                f = f.f_back
+            if f is not None:
+                _at[:] = [f, f.f_lineno + 1]
+        '''))
+
 #: attack -> (its source, words the report's tampered finding says; None: no route taken)
 ATTACKS = {
     # the worker's graph and MLP runners replaced at import by ones that run a hidden engine:
@@ -561,3 +599,16 @@ def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, 
     assert checks['load']['status'] == 'passed' and 'tampered' not in checks
     assert 'answer-key' in report['protections']['unprotected']
     assert checks['backward.walk']['status'] == 'passed'  # torch did the work
+
+
+@pytest.mark.xfail(strict=True, reason='open (review6): a thread of the submission can turn the '
+                   'collector on while the serve loop is inside the hook; see GC_THREAD_HOOK')
+def test_a_collection_a_thread_starts_inside_the_hook_forges_nothing(run_cli, tmp_path,
+                                                                      honest_grade):
+    """GC_THREAD_HOOK graded: never the wrong tanh passed.  Strict: once the door is closed this
+    passes, and the row belongs in ATTACKS (every path)."""
+    path = tmp_path / 'gc_thread_hook.py'
+    path.write_text(GC_THREAD_HOOK)
+    out = tmp_path / 'out'
+    run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+    _check(json.loads((out / 'report.json').read_text()), None, _unpassed(honest_grade))
