@@ -302,6 +302,31 @@ GC_THREAD_HOOK = _forging(('''
                 _at[:] = [f, f.f_lineno + 1]
         '''))
 
+#: A door still open (review6): execute's _read patched for one call through run_graph's
+#: f_globals (an f_back walk from backward(): no event), the patch undone as that call is made,
+#: so the gradients the runner reads are a hidden engine's and the guard's comparison at the
+#: request's last answer finds nothing changed.  On main a wrong tanh passed (27/51).
+TRANSIENT_READ = _forging(('', '''
+        f = sys._getframe(0)
+        while f is not None and 'graph' not in f.f_locals:
+            f = f.f_back
+        serve = f
+        while serve is not None and 'request' not in serve.f_locals:
+            serve = serve.f_back
+        if f is not None and serve is not None and len(f.f_locals['graph']['nodes']) < 50:
+            _ns, fields = f.f_globals, {'result': None, 'item': serve.f_locals['k']}
+            _forge(fields, serve)
+
+            def _once(reader, vals, _real=_ns['_read'], _good=fields['result'],
+                      _key='grads2' if f.f_locals.get('i') else 'grads'):
+                _ns['_read'] = _real
+                got = _real(reader, vals)
+                if isinstance(_good, dict) and len(_good.get(_key, ())) == len(got):
+                    return tuple(_good[_key])
+                return got
+            _ns['_read'] = _once
+        '''))
+
 #: attack -> (its source, words the report's tampered finding says; None: no route taken)
 ATTACKS = {
     # the worker's graph and MLP runners replaced at import by ones that run a hidden engine:
@@ -601,14 +626,17 @@ def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, 
     assert checks['backward.walk']['status'] == 'passed'  # torch did the work
 
 
-@pytest.mark.xfail(strict=True, reason='open (review6): a thread of the submission can turn the '
-                   'collector on while the serve loop is inside the hook; see GC_THREAD_HOOK')
-def test_a_collection_a_thread_starts_inside_the_hook_forges_nothing(run_cli, tmp_path,
-                                                                      honest_grade):
-    """GC_THREAD_HOOK graded: never the wrong tanh passed.  Strict: once the door is closed this
-    passes, and the row belongs in ATTACKS (every path)."""
-    path = tmp_path / 'gc_thread_hook.py'
-    path.write_text(GC_THREAD_HOOK)
+#: Doors still open, by name: their source (review6)
+OPEN = {'gc_thread_hook': GC_THREAD_HOOK, 'transient_read': TRANSIENT_READ}
+
+
+@pytest.mark.xfail(strict=True, reason='open (review6): GC_THREAD_HOOK, TRANSIENT_READ')
+@pytest.mark.parametrize('name', sorted(OPEN))
+def test_a_door_still_open_forges_nothing(name, run_cli, tmp_path, honest_grade):
+    """Graded: never the wrong tanh passed.  Strict: once a door is closed its test passes here
+    (failing the run), and its row belongs in ATTACKS (every path)."""
+    path = tmp_path / f'{name}.py'
+    path.write_text(OPEN[name])
     out = tmp_path / 'out'
     run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
     _check(json.loads((out / 'report.json').read_text()), None, _unpassed(honest_grade))
