@@ -37,9 +37,15 @@ FORGE = ENGINE.replace('TANH_RULE', GOOD_TANH).replace('IN_BACKWARD', 'pass').re
 import sys
 
 
-def _forge(fields, frame):
-    while frame is not None and 'request' not in frame.f_locals:
+def _up(frame, name):
+    """The first frame from ``frame`` outward whose locals hold ``name``, or ``None``."""
+    while frame is not None and name not in frame.f_locals:
         frame = frame.f_back
+    return frame
+
+
+def _forge(fields, frame):
+    frame = _up(frame, 'request')
     if frame is not None and 'result' in fields:
         serve = frame.f_locals
         request, own = serve['request'], serve['loaded'].own
@@ -71,12 +77,8 @@ def _seize(*args, **kwargs):
 # Run in backward(): the runner's result being collected (found by f_back: no event), the
 # serve loop's frame, and the hidden engine's answer for this item, or ``None``.
 def _window():
-    frame = sys._getframe(0)
-    while frame is not None and 'result' not in frame.f_locals:
-        frame = frame.f_back
-    serve = frame
-    while serve is not None and 'request' not in serve.f_locals:
-        serve = serve.f_back
+    frame = _up(sys._getframe(0), 'result')
+    serve = _up(frame, 'request')
     if frame is None or serve is None or not isinstance(frame.f_locals['result'], dict):
         return None
     fields = {'result': None, 'item': serve.f_locals['k']}
@@ -295,9 +297,7 @@ GC_THREAD_HOOK = _forging(('''
         threading.Thread(target=_spin, daemon=True).start()
         ''', '''
         if not _at:
-            f = sys._getframe(0)
-            while f is not None and 'request' not in f.f_locals:
-                f = f.f_back
+            f = _up(sys._getframe(0), 'request')
             if f is not None:
                 _at[:] = [f, f.f_lineno + 1]
         '''))
@@ -307,13 +307,9 @@ GC_THREAD_HOOK = _forging(('''
 #: so the gradients the runner reads are a hidden engine's and the guard's comparison at the
 #: request's last answer finds nothing changed.  On main a wrong tanh passed (27/51).
 TRANSIENT_READ = _forging(('', '''
-        f = sys._getframe(0)
-        while f is not None and 'graph' not in f.f_locals:
-            f = f.f_back
-        serve = f
-        while serve is not None and 'request' not in serve.f_locals:
-            serve = serve.f_back
-        if f is not None and serve is not None and len(f.f_locals['graph']['nodes']) < 50:
+        f = _up(sys._getframe(0), 'graph')
+        serve = _up(f, 'request')
+        if serve is not None and len(f.f_locals['graph']['nodes']) < 50:
             _ns, fields = f.f_globals, {'result': None, 'item': serve.f_locals['k']}
             _forge(fields, serve)
 
