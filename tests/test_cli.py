@@ -605,3 +605,18 @@ def test_profile_help_says_what_each_profile_does():
         assert 'standard: 200 random graphs of up to 8 nodes' in text
         assert 'thorough: 1000 random graphs' in text
         assert 'a Hypothesis search of 300 graphs from boundary inputs' in text
+
+
+@pytest.mark.parametrize('command', ['grade', 'batch'])
+def test_a_closed_stdout_loses_no_report_nor_exit_status(command, tmp_path):
+    """Run with its standard output closed (``>&-``: Python's ``sys.stdout`` is ``None``), the
+    program still writes every report and exits with the grade's status, not a traceback's 1
+    (the fast exit flushed ``None``; ``grade`` asked ``None`` whether it is a terminal)."""
+    out = tmp_path / 'out'
+    argv = [sys.executable, '-m', 'micrograde.surfaces.cli', command,
+            str(SUBMISSIONS / 'lecture_engine.py'), '--profile', 'quick', '--out', str(out)]
+    result = subprocess.run(['sh', '-c', 'exec "$@" >&-', 'sh', *argv], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr
+    reports = list(out.glob('**/report.json'))
+    assert [json.loads(p.read_text())['verdict'] for p in reports] == ['passed']

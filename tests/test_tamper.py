@@ -37,9 +37,15 @@ FORGE = ENGINE.replace('TANH_RULE', GOOD_TANH).replace('IN_BACKWARD', 'pass').re
 import sys
 
 
-def _forge(fields, frame):
-    while frame is not None and 'request' not in frame.f_locals:
+def _up(frame, name):
+    """The first frame from ``frame`` outward whose locals hold ``name``, or ``None``."""
+    while frame is not None and name not in frame.f_locals:
         frame = frame.f_back
+    return frame
+
+
+def _forge(fields, frame):
+    frame = _up(frame, 'request')
     if frame is not None and 'result' in fields:
         serve = frame.f_locals
         request, own = serve['request'], serve['loaded'].own
@@ -71,12 +77,8 @@ def _seize(*args, **kwargs):
 # Run in backward(): the runner's result being collected (found by f_back: no event), the
 # serve loop's frame, and the hidden engine's answer for this item, or ``None``.
 def _window():
-    frame = sys._getframe(0)
-    while frame is not None and 'result' not in frame.f_locals:
-        frame = frame.f_back
-    serve = frame
-    while serve is not None and 'request' not in serve.f_locals:
-        serve = serve.f_back
+    frame = _up(sys._getframe(0), 'result')
+    serve = _up(frame, 'request')
     if frame is None or serve is None or not isinstance(frame.f_locals['result'], dict):
         return None
     fields = {'result': None, 'item': serve.f_locals['k']}
@@ -263,6 +265,63 @@ DOORS = {
         ''',
 }
 HONEST = hostile_engine()
+
+#: A door still open (review6): a thread of the submission's turns the real collector on (its
+#: gc.enable kept from import) while the serve loop's thread is inside the hook: the hook lets go
+#: of the GIL as it writes an answer (os.write) and Python switches threads between bytecodes, so
+#: turning the collector off as the hook starts holds only until the next switch.  The next
+#: allocation there starts a collection on the serve loop's thread, inside the hook, whose
+#: gc.callbacks entry takes the hook's state by f_back (_seize).  The thread knows when: it holds
+#: the serve loop's frame (found in backward()) and reads its line (no event).  On main a wrong
+#: tanh passed (27/51) in every run.
+GC_THREAD_HOOK = _forging(('''
+        import gc, threading
+        _serving, _on, _threshold = threading.get_ident(), gc.enable, gc.set_threshold
+        _at = []  # the serve loop's frame and the line of its item answer's audit
+
+        def _answering():
+            return bool(_at) and _at[0].f_lineno == _at[1]
+
+        def _collected(phase, info):
+            if threading.get_ident() == _serving and _answering():
+                _seize()
+        gc.callbacks.append(_collected)
+
+        def _spin():
+            while True:
+                if _answering():
+                    _threshold(1)
+                    _on()
+                else:
+                    _threshold(700)
+        threading.Thread(target=_spin, daemon=True).start()
+        ''', '''
+        if not _at:
+            f = _up(sys._getframe(0), 'request')
+            if f is not None:
+                _at[:] = [f, f.f_lineno + 1]
+        '''))
+
+#: A door still open (review6): execute's _read patched for one call through run_graph's
+#: f_globals (an f_back walk from backward(): no event), the patch undone as that call is made,
+#: so the gradients the runner reads are a hidden engine's and the guard's comparison at the
+#: request's last answer finds nothing changed.  On main a wrong tanh passed (27/51).
+TRANSIENT_READ = _forging(('', '''
+        f = _up(sys._getframe(0), 'graph')
+        serve = _up(f, 'request')
+        if serve is not None and len(f.f_locals['graph']['nodes']) < 50:
+            _ns, fields = f.f_globals, {'result': None, 'item': serve.f_locals['k']}
+            _forge(fields, serve)
+
+            def _once(reader, vals, _real=_ns['_read'], _good=fields['result'],
+                      _key='grads2' if f.f_locals.get('i') else 'grads'):
+                _ns['_read'] = _real
+                got = _real(reader, vals)
+                if isinstance(_good, dict) and len(_good.get(_key, ())) == len(got):
+                    return tuple(_good[_key])
+                return got
+            _ns['_read'] = _once
+        '''))
 
 #: attack -> (its source, words the report's tampered finding says; None: no route taken)
 ATTACKS = {
@@ -561,3 +620,19 @@ def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, 
     assert checks['load']['status'] == 'passed' and 'tampered' not in checks
     assert 'answer-key' in report['protections']['unprotected']
     assert checks['backward.walk']['status'] == 'passed'  # torch did the work
+
+
+#: Doors still open, by name: their source (review6)
+OPEN = {'gc_thread_hook': GC_THREAD_HOOK, 'transient_read': TRANSIENT_READ}
+
+
+@pytest.mark.xfail(strict=True, reason='open (review6): GC_THREAD_HOOK, TRANSIENT_READ')
+@pytest.mark.parametrize('name', sorted(OPEN))
+def test_a_door_still_open_forges_nothing(name, run_cli, tmp_path, honest_grade):
+    """Graded: never the wrong tanh passed.  Strict: once a door is closed its test passes here
+    (failing the run), and its row belongs in ATTACKS (every path)."""
+    path = tmp_path / f'{name}.py'
+    path.write_text(OPEN[name])
+    out = tmp_path / 'out'
+    run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+    _check(json.loads((out / 'report.json').read_text()), None, _unpassed(honest_grade))

@@ -131,7 +131,7 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
         from micrograde.reporters.classroom import output_line
         with open(github_output, 'a', encoding='utf-8') as f:
             f.write(output_line(report))
-    colour = sys.stdout.isatty() if color is None else color
+    colour = bool(sys.stdout and sys.stdout.isatty()) if color is None else color  # closed: None
     click.echo(_console(report, colour, rerun), nl=False)
     for p in written:
         click.echo(f'wrote {p}')
@@ -279,6 +279,7 @@ def run():
     which freed every object a grade made (~30-60 ms of each cold grade) after everything was
     written.  What ``atexit`` holds (the import view's folders) is done first, and a program
     that leaves threads running (the service) exits as Python does."""
+    _standard_descriptors()
     try:
         main()
         code = 0
@@ -287,12 +288,24 @@ def run():
             raise
         code = e.code or 0
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
+    for stream in filter(None, (sys.stdout, sys.stderr)):  # a stream closed at start: None
         try:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe: nothing more can be said
             pass
     os._exit(code)
+
+
+
+def _standard_descriptors():
+    """Descriptors 0-2 open, on /dev/null where one was closed at start (``>&-``): else the
+    first pipe the grader makes for its worker is one of them, which the worker's own standard
+    streams then take over (its load failed: 'the worker closed its pipe')."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
 
 
 if __name__ == '__main__':
