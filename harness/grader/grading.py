@@ -147,13 +147,12 @@ def _now() -> str:
 
 
 def safe_grade(path: Where = None, module: str | None = None, config: Config | None = None,
-               name: str | None = None, template: WarmTemplate | None = None,
-               session: Session | None = None) -> Report:
+               name: str | None = None, template: WarmTemplate | None = None) -> Report:
     """``grade`` that never raises: a grader bug becomes a failed report, not a traceback."""
     config = config or Config()
     started = time.perf_counter()
     try:
-        return grade(path, module, config, name, template, session)
+        return grade(path, module, config, name, template)
     except Exception:
         return build(name or str(module or path), config, checks=[Check(
             'grader', Category.LOAD, Status.ERROR, 'micrograde itself failed while grading this '

@@ -273,7 +273,6 @@ class Session:
             self.cells, self.untransformed = {}, str(e)
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
         self.deadline = None  # ``time.monotonic()`` past which no check runs (``grade_timeout``)
-        self.early = None  # what ``start`` gave ``load`` to take over
 
     @property
     def restarts(self):
@@ -284,20 +283,15 @@ class Session:
         """What the worker did to break the protocol, or ``''``: then its grade is void."""
         return self.strikes.interfered
 
-    def start(self):
-        """Start the first worker now: ``micrograde grade`` calls this before it imports what
-        grades, so that the worker's Python boots on another core meanwhile; ``load`` takes it
-        over (a session not started is started by ``load``)."""
-        self.early = self._spawn()
-
-    def _spawn(self):
-        """Start a worker and greet it: ``(refused, gone)``, the ``Loaded`` saying why none was
-        started, or the ``WorkerGone`` it died of as it was greeted (both ``None``: it runs)."""
+    def load(self, meanwhile=None):
+        """Start a worker; returns its ``Loaded`` answer (with ``error`` when loading failed).
+        ``meanwhile(waiting)``, if given, runs while the worker starts and loads the submission;
+        ``waiting()`` says whether the worker's answer is still to come."""
         if self.path is not None and not os.path.lexists(self.path):  # a link: refused by its copy
-            return Loaded(error=f'{os.path.basename(self.path)}: no such file or folder.'), None
+            return Loaded(error=f'{os.path.basename(self.path)}: no such file or folder.')
         if self.untransformed:
             self.loaded_error = self.untransformed
-            return Loaded(error=self.untransformed), None
+            return Loaded(error=self.untransformed)
         self.worker = None
         try:
             if self.template is not None:
@@ -309,21 +303,12 @@ class Session:
                 self.worker = DirectWorker(self.path, self.module, self.level, self.imports)
         except LoadError as e:  # the submission's copy refused what it holds
             self.loaded_error = str(e)
-            return Loaded(error=self.loaded_error), None
+            return Loaded(error=self.loaded_error)
         try:
             self.worker.hello(self.settings, self.seed, self.cells, self.refused)
+            gone = None
         except WorkerGone as e:
-            return None, e
-        return None, None
-
-    def load(self, meanwhile=None):
-        """Start a worker (or take over the one ``start`` started); returns its ``Loaded``
-        answer (with ``error`` when loading failed).  ``meanwhile(waiting)``, if given, runs
-        while the worker starts and loads the submission; ``waiting()`` says whether the
-        worker's answer is still to come."""
-        (refused, gone), self.early = self.early or self._spawn(), None
-        if refused is not None:
-            return refused
+            gone = e
         if meanwhile is not None:  # the grader's own work: none of its errors is the worker's
             meanwhile(self.worker.waiting if gone is None else lambda: False)
         try:

@@ -119,11 +119,10 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
     """
     if bool(path) == bool(module):
         raise click.UsageError('give exactly one of PATH or --module NAME')
-    config = make_config(**options)
-    session = _started(path, module, config)  # its worker boots while what grades is imported
     from micrograde.grader.grading import safe_grade
     from micrograde.reporters import write_reports
-    report = safe_grade(path, module, config, module or path, session=session)
+    config = make_config(**options)
+    report = safe_grade(path, module, config, module or path)
     rerun = _rerun(click.get_current_context(), path, module)
     written = write_reports(report, out, junit=junit, json=json_path, gradescope=gradescope,
                             classroom=classroom, html=html)
@@ -136,23 +135,6 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
     for p in written:
         click.echo(f'wrote {p}')
     sys.exit(EXIT_PASSED if report.verdict == 'passed' else EXIT_FAILED)
-
-
-def _started(path, module, config):
-    """The submission's session with its worker started, before the grader imports what grades
-    (checks, oracles, reports: ~60 ms on the other core); ``None`` if that failed here:
-    ``safe_grade`` then starts one of its own, and reports what fails."""
-    from micrograde.isolate.session import Session
-    session = None
-    try:
-        session = Session(config.settings, path, module, None, config.seed, config.rubric.imports,
-                          config.rubric.refused)
-        session.start()
-        return session
-    except Exception:
-        if session is not None:
-            session.close()
-        return None
 
 
 def _rerun(ctx, path, module):
@@ -273,7 +255,6 @@ for _command in (serve, worker, token):  # the grading service's commands
     main.add_command(_command)
 
 
-
 def run():
     """The ``micrograde`` program: ``main``, then an exit that skips the interpreter's teardown,
     which freed every object a grade made (~30-60 ms of each cold grade) after everything was
@@ -294,7 +275,6 @@ def run():
         except (OSError, ValueError):  # a closed pipe: nothing more can be said
             pass
     os._exit(code)
-
 
 
 def _standard_descriptors():

@@ -300,7 +300,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
     out = vals[graph['output']]
     name = rule_attribute(vals[n_inputs:], backend.own) if instrument else None
     # before _instrument wraps them
-    rules = tuple(map(_frozen, origins(vals, backend.own, name))) if instrument else None
+    rules = tuple(map(_rule_tuple, origins(vals, backend.own, name))) if instrument else None
     order = _instrument(vals, name) if instrument else None
     held = _held(graph, vals) if instrument else None
     inner = _instrument_inner(graph, vals, held, name) if instrument else None  # before walks
@@ -341,7 +341,7 @@ def run_graph(graph, backend, backward=1, instrument=False):
         ('grads2', list(grads2)) if grads2 is not None else ())))
 
 
-def _frozen(rule):
+def _rule_tuple(rule):
     """A rule's ``[method, line]`` (``rules.origin``) as a tuple, or ``None``."""
     return None if rule is None else tuple(rule)
 

@@ -211,11 +211,10 @@ def changed(g):
         if _plain(namespace):
             if all(map(_is, map(namespace.get, keys, _repeat(g)), values)):
                 continue
-            now = namespace
+            now, found = namespace, keys
         else:
-            now = {id(k): v for k, v in namespace.items()}
-            keys = [id(k) for k in keys]
-        for key, value, name in zip(keys, values, g.names[id(namespace)]):
+            now, found = {id(k): v for k, v in namespace.items()}, [id(k) for k in keys]
+        for key, value, name in zip(found, values, keys):
             if now.get(key, g) is not value:
                 return f'{label}.{name}'
     for label, namespace, size in g.sizes:
@@ -231,15 +230,14 @@ def _plain(namespace):
 
 def _grouped(entries):
     """``snapshot``'s entries as one row per namespace, ``(label, namespace, keys, values)``,
-    for ``changed`` to compare in C; and each namespace's key names, for its message."""
-    rows, names = {}, {}
+    for ``changed`` to compare in C."""
+    rows = {}
     for label, namespace, key, value in entries:
         row = rows.setdefault(id(namespace), (label, namespace, [], []))
         row[2].append(key)
         row[3].append(value)
-        names.setdefault(id(namespace), []).append(key)
     return [(label, namespace, tuple(keys), tuple(values))
-            for label, namespace, keys, values in rows.values()], names
+            for label, namespace, keys, values in rows.values()]
 
 
 def _names(namespace):
@@ -493,7 +491,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output):
     while root.f_back is not None:
         root = root.f_back
     entries, sizes = snapshot(modules, {n for code in codes.values() for n in code.co_names})
-    entries, names = _grouped(entries)
+    entries = _grouped(entries)
     namespace = dict(globals())
     namespace['__builtins__'] = dict(vars(builtins))
     namespace.update(_private({k: v for k, v in namespace.items()
@@ -512,7 +510,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output):
         root=root, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
         gate=threading.Lock(), inside=[0, False],
         message=carried['message'], taken=carried['taken'],
-        entries=entries, names=names, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
+        entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
         trusted=('<frozen', *libraries, *stdlib), quiet=(*libraries, *stdlib),
         printer=traceback.__file__,
         encode=make_encoder(None, namespace['_unencodable'], encode_basestring_ascii, None, ':',
