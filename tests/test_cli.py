@@ -494,6 +494,24 @@ def test_mlp_counterexamples_run_with_the_reference_weights(run_cli, tmp_path, m
     assert [float(f'{float(x):.12g}') for x in numbers] == [float(x) for x in got]
 
 
+@pytest.mark.parametrize('scale, status, message', [
+    ('', 'passed', 'along 3 random directions'),  # the differences agree along each direction
+    # off by a relative 1e-6: within the per-parameter tolerance (1e-5), not along a direction's
+    # (1e-8): the per-parameter differences decide, as without the directions
+    (' * (1 + 1e-6)', 'passed', 'all 41 parameter gradients match'),
+    (' * (1 + 1e-3)', 'failed', 'parameter gradients disagree with finite differences')])
+def test_network_gradients_are_decided_per_parameter_where_a_direction_disagrees(
+        run_cli, tmp_path, scale, status, message):
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    line = 'self.grad += (1 - t**2) * out.grad'
+    assert line in source
+    (tmp_path / 'engine.py').write_text(source.replace(line, line + scale))
+    run_cli('grade', tmp_path / 'engine.py', '--profile', 'quick', '--json', tmp_path / 'r.json')
+    check = next(c for c in json.loads((tmp_path / 'r.json').read_text())['checks']
+                 if c['id'] == 'mlp.gradients')
+    assert (check['status'], message in check['message']) == (status, True), check['message']
+
+
 MATRIX_MLP = '''
 import numpy as np
 

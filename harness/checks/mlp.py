@@ -7,6 +7,7 @@ batched or matrix network) is not a wrong engine: ``mlp.build`` says which part 
 counts only when the rubric's ``required_ops`` lists ``mlp``."""
 import functools
 import math
+import random
 
 from micrograde import reference
 from micrograde.reference.nn import ACTIVATIONS
@@ -232,8 +233,54 @@ def _first_outputs(answer):
     return [o[0] if o else math.nan for o in answer.outputs or []] or [math.nan] * len(XS)
 
 
+#: The central differences' step, and the random directions the gradient is checked along
+#: first: two forward passes each, where checking every parameter takes two per parameter (82
+#: for ``MLP(3, [4, 4, 1])``, most of a notebook's grading).  Only a disagreement pays for
+#: those, and they decide and name the parameter, as before.  Along a direction the learner's
+#: gradient must agree to the differences' own rounding (a relative 1e-11 on correct engines;
+#: ``ALONG_RTOL`` leaves 1000x), so a wrong gradient passes only if its error is orthogonal to
+#: three seeded Gaussian directions at once.
+H = 1e-6
+DIRECTIONS = 3
+ALONG_RTOL = 1e-8
+
+
+def _directions(seed, n):
+    """``DIRECTIONS`` Gaussian directions in weight space, the same for a seed on every surface."""
+    rng = random.Random(f'mlp.gradients {seed}')
+    return [[rng.gauss(0.0, 1.0) for _ in range(n)] for _ in range(DIRECTIONS)]
+
+
+def _slopes(ctx, weights, directions):
+    """Central differences of the network's own loss along each direction: ``(slopes, None)``,
+    or ``(None, the failure)``.  A unit direction moves its one weight and leaves the others
+    exactly as they are (``w + 0.0``)."""
+    sets = [[w + sign * H * d for w, d in zip(weights, direction)]
+            for direction in directions for sign in (1, -1)]
+    fd = ctx.session.run('mlp', [_base(ctx, action='losses', param_sets=sets)], _timeout(ctx))[0]
+    if fd.error:
+        return None, fd.error
+    losses = fd.losses
+    return [(losses[2 * i] - losses[2 * i + 1]) / (2 * H) for i in range(len(directions))], None
+
+
+def _agrees(grads, loss, directions, slopes):
+    """Whether the gradient's slope along every direction is the differences' (NaN, a missing
+    gradient or one that is not a number: not)."""
+    try:
+        for direction, slope in zip(directions, slopes, strict=True):
+            terms = [g * d for g, d in zip(grads, direction, strict=True)]
+            if not abs(math.fsum(terms) - slope) <= ALONG_RTOL * (math.fsum(map(abs, terms)) +
+                                                                  abs(loss)):
+                return False
+    except (TypeError, ValueError, OverflowError):  # not numbers, lengths that differ, inf - inf
+        return False
+    return True
+
+
 def gradients(ctx):
-    """Every parameter's gradient against central finite differences of the network's own loss."""
+    """Every parameter's gradient against central finite differences of the network's own loss:
+    along random directions, and per parameter where they disagree."""
     grads = _answer(ctx, 'grads')
     if grads is None:
         return None
@@ -241,26 +288,23 @@ def gradients(ctx):
         return failed(f'loss.backward() failed: {_failure(grads.error)}', **ctx.without_backward(),
                       **_raised(grads.error))
     weights = reference_mlp(ctx.config.seed)[0]
-    h = 1e-6
-    sets = []
-    for i in range(len(weights)):
-        for sign in (1, -1):
-            w = list(weights)
-            w[i] += sign * h
-            sets.append(w)
-    fd = ctx.session.run('mlp', [_base(ctx, action='losses', param_sets=sets)], _timeout(ctx))[0]
-    if fd.error:
-        return error(f'forward passes for finite differences failed: {fd.error.message}')
-    losses = fd.losses
-    numeric = [(losses[2 * i] - losses[2 * i + 1]) / (2 * h) for i in range(len(weights))]
-    bad = [i for i, (g, n) in enumerate(zip(grads.grads, numeric))
-           if not close(g, n, rtol=FD_RTOL, atol=FD_ATOL)]
+    n = len(weights)
+    directions = _directions(ctx.config.seed, n)
+    slopes, failure = _slopes(ctx, weights, directions)
+    if failure is None and _agrees(grads.grads, grads.loss, directions, slopes):
+        return passed(f'the gradient of all {n} parameters matches central finite differences of '
+                      f'the submission\'s own loss along {DIRECTIONS} random directions')
+    numeric, failure = _slopes(ctx, weights, [[float(k == i) for k in range(n)] for i in range(n)])
+    if failure:
+        return error(f'forward passes for finite differences failed: {failure.message}')
+    bad = [i for i, (g, d) in enumerate(zip(grads.grads, numeric))
+           if not close(g, d, rtol=FD_RTOL, atol=FD_ATOL)]
     if not bad:
-        return passed(f'all {len(weights)} parameter gradients match central finite differences '
-                      f'of the submission\'s own loss')
+        return passed(f'all {n} parameter gradients match central finite differences of the '
+                      f'submission\'s own loss')
     i = bad[0]
     return failed(
-        f'{len(bad)} of {len(weights)} parameter gradients disagree with finite differences of '
+        f'{len(bad)} of {n} parameter gradients disagree with finite differences of '
         f'the network\'s own loss; first: parameter {i} has grad {show(grads.grads[i])}, '
         f'finite differences give {numeric[i]:.6g}',
         counterexample=Counterexample(

@@ -1,0 +1,1 @@
+/tmp/tmpb8ak2ga6/bug_backward_resets.py
