@@ -489,16 +489,77 @@ def test_each_format_is_loaded_by_its_kind_whatever_else_its_name_says(tmp_path)
     assert [formats.holds(n) for n in ('a.py', 'b.IPYNB', 'c.zip', 'd.txt')] == [True, True, False, False]
 
 
+#: Python 3.12's f-strings (PEP 701) that one quote swap makes Python 3.11's: (source, what a
+#: 3.12 evaluates ``out`` to, with ``x = ''`` and ``d = {'k': 7}``)
+REQUOTABLE = {
+    'reused': ("""out = f'{x or 'Value'}'""", 'Value'),  # the NYU course's notebooks
+    'double': ('''out = f"{d["k"]}!"''', '7!'),
+    'spec': ("""out = f'{d['k']:>{d['k'] - 4}}'""", '  7'),
+    'nested': ("""out = f'{f"<{d['k']}>"}'""", None),  # a 3.12 f-string inside: no swap reads it
+    'escapes': (r"""out = f'\N{BULLET} {x or 'V'} {{braces}}'""", '\N{BULLET} V {braces}'),
+    'two': ("""out = (f'{x or 'a'}'  # 'f'{'\n       f'{x or 'b'}')""", 'ab'),
+}
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason='grading runs Python 3.12: nothing to do')
+@pytest.mark.parametrize('name', sorted(REQUOTABLE))
+def test_an_f_string_of_python_3_12_is_read_with_the_other_quote(name):
+    """Only the f-string's own two quotes change, so every line and column stays the learner's;
+    what the f-string makes is what Python 3.12 makes of it."""
+    from micrograde.worker.load.fstrings import requoted
+    source, value = REQUOTABLE[name]
+    with pytest.raises(SyntaxError):
+        compile(source, 'cell', 'exec')
+    again = requoted(source)
+    if value is None:  # the inner f-string reuses its quote: three quote kinds would be needed
+        assert again is None or _fails(again[0])
+        return
+    text, lines = again
+    assert len(text) == len(source) and sum(a != b for a, b in zip(text, source)) == 2 * len(lines)
+    ns = {'x': '', 'd': {'k': 7}}
+    exec(text, ns)
+    assert ns['out'] == value
+
+
+def _fails(text):
+    try:
+        compile(text, 'cell', 'exec')
+    except SyntaxError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize('source', [
+    "out = f'{x or 'Value'} said \"hi\"'",  # the other quote is in it too
+    "out = f'{x or '\\n'}'",  # a backslash in its braces
+    "out = 'plain' + f'{x}' + \"'\"",  # nothing of 3.12's
+    "elif'x'",  # an identifier's last letter is no prefix
+])
+def test_what_no_quote_swap_reads_is_left_as_the_learner_wrote_it(source):
+    from micrograde.worker.load.fstrings import requoted
+    again = requoted(source)
+    assert again is None or _fails(again[0])
+
+
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason='grading runs Python 3.12: nothing to say')
-def test_python_3_12_syntax_is_said_to_be_valid_from_3_12(tmp_path):
+def test_python_3_12_syntax_is_read_where_it_can_be_and_said_where_not(tmp_path):
     """The NYU course's notebooks (Atcold/NYU-DLFL25U-micrograd, saved by Python 3.12.12) write
-    f'{self.label or 'Value'}': valid from 3.12 (PEP 701), a syntax error on 3.11."""
+    f'{self.label or 'Value'}': valid from 3.12 (PEP 701), a syntax error on 3.11, read with the
+    other quote (the load says so); one that needs more than that is said to be valid from 3.12."""
     nested = "class Value:\n    def __repr__(self):\n        return f'{self.label or 'Value'}'\n"
-    _, loaded = _run(nested, "bad = f'{x'\n")
+    backslash = "class Value:\n    def __repr__(self):\n        return f'{self.label or '\\n'}'\n"
+    ns, loaded = _run(nested, backslash, "bad = f'{x'\n")
+    assert loaded.warnings[0] == ("cell 1: line 3: an f-string that reuses its quote inside its "
+                                  "braces (valid from Python 3.12) was read with the other quote, "
+                                  "as the Python 3.11 that grades needs; nothing else was changed.")
     assert 'valid from Python 3.12' in loaded.failures[0][1], loaded.failures
     assert 'Python 3.12' not in loaded.failures[1][1]  # a broken f-string on any Python
     script = tmp_path / 'engine.py'
-    script.write_text(nested)
+    script.write_text(nested + 'v = Value()\nv.label = ""\n')
+    loaded = Loaded()
+    load_file(str(script), loaded)
+    assert repr(loaded.namespaces[0][1]['v']) == 'Value' and 'line 3: an f-string' in loaded.warnings[0]
+    script.write_text(backslash)
     with pytest.raises(LoadError, match='valid from Python 3.12.*grading runs Python 3.11'):
         load_file(str(script), Loaded())
     notebook = tmp_path / 'nb.ipynb'

@@ -6,6 +6,7 @@ import tokenize
 import types
 
 from .errors import LoadError, explain, syntax_error
+from .fstrings import reread, requoted
 from .kernel import Kernel
 
 
@@ -23,10 +24,19 @@ def source(path):
         raise LoadError(f'{name} is not readable text ({e}); save it as UTF-8.') from None
 
 
-def _compile(text, filename, label):
+def _compile(text, filename, label, loaded):
     try:
         return compile(text, filename, 'exec', dont_inherit=True)
     except SyntaxError as e:
+        again = requoted(text)
+        if again:
+            try:
+                code = compile(again[0], filename, 'exec', dont_inherit=True)
+            except SyntaxError:
+                pass
+            else:
+                loaded.warnings.append(f'{label}: {reread(again[1])}')
+                return code
         raise LoadError(syntax_error(e, label)) from None
     except ValueError as e:  # e.g. NUL bytes
         raise LoadError(f'{label} cannot be compiled: {e}.') from None
@@ -35,7 +45,7 @@ def _compile(text, filename, label):
 def load_file(path, loaded):
     name = os.path.splitext(os.path.basename(path))[0]
     text = source(path)
-    code = _compile(text, path, os.path.basename(path))
+    code = _compile(text, path, os.path.basename(path), loaded)
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     mod = types.ModuleType(name)
     mod.__file__ = path

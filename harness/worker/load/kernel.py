@@ -19,6 +19,7 @@ import threading
 from collections import namedtuple
 
 from .errors import CellTimeout, LoadError, explain, newer_python, text
+from .fstrings import reread, requoted
 
 #: Every ``from __future__`` feature's compiler flag: what carries over, as in ``codeop``.
 FUTURE_FLAGS = 0
@@ -58,8 +59,7 @@ class Kernel:
         filename = self.filename
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         try:
-            tree = compile(source, filename, 'exec', flags=ast.PyCF_ONLY_AST | self.flags,
-                           dont_inherit=True)
+            tree = self._parse(number, source, filename)
         except (SyntaxError, ValueError) as e:
             self.loaded.fail(f'cell {number}', f'syntax error at line {getattr(e, "lineno", "?")}: '
                              f'{getattr(e, "msg", e)}; cell skipped.{newer_python(e, self.saved)}',
@@ -83,6 +83,25 @@ class Kernel:
         for name, obj in self.ns.items():  # classes the cell defined (not imported)
             if isinstance(obj, type) and before.get(name) != id(obj) and obj.__module__ == '__main__':
                 self.loaded.origins[id(obj)] = f'cell {number}, line {_class_line(tree, name)}'
+
+    def _parse(self, number, source, filename):
+        """The cell's syntax tree; one whose f-strings only Python 3.12 reads as they are is read
+        re-quoted (``fstrings``), and the load says so."""
+        def parse(text):
+            return compile(text, filename, 'exec', flags=ast.PyCF_ONLY_AST | self.flags,
+                           dont_inherit=True)
+        try:
+            return parse(source)
+        except SyntaxError as first:
+            again = requoted(source)
+            try:
+                tree = parse(again[0]) if again else None
+            except SyntaxError:
+                tree = None
+            if tree is None:
+                raise first from None  # Python's own word on the cell as it is
+        self.loaded.warnings.append(f'cell {number}: {reread(again[1])}')
+        return tree
 
     def _statements(self, number, tree, source, filename):
         for stmt in tree.body:

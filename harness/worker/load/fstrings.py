@@ -1,0 +1,135 @@
+"""Python 3.12's f-strings read by the Python 3.11 that grades: an f-string that reuses its own
+quote inside its braces (``f'{self.label or 'Value'}'``, valid from 3.12, PEP 701, which Colab
+runs) is the same f-string written with the other quote (``f"{self.label or 'Value'}"``) when
+that quote appears nowhere in it and its braces hold no backslash, comment or line break.
+Swapping the two quote characters keeps every line and column where the learner wrote them,
+so findings and counterexamples point at the learner's own lines.  Anything else 3.12 reads
+and 3.11 does not stays a syntax error, said as such (``errors.newer_python``)."""
+import re
+import sys
+
+#: A string literal's start: its prefix (``f``, ``rb`` ...) and its quote.
+_START = re.compile(r'''(?<![\w])([rRbBuUfF]{0,2})('{3}|"{3}|'|")''')
+_OTHER = {"'": '"', '"': "'"}
+
+
+class _Unread(Exception):
+    """Text this scanner does not follow (an unterminated string): nothing is re-quoted."""
+
+
+def requoted(text):
+    """``(text with each such f-string re-quoted, [line of each])``, or ``None`` when there is
+    none to re-quote."""
+    swaps, i, n = [], 0, len(text)
+    try:
+        while i < n:
+            c = text[i]
+            if c == '#':
+                i = text.find('\n', i)
+                i = n if i < 0 else i
+                continue
+            start = _START.match(text, i) if c in '\'"rRbBuUfF' else None
+            if start is None:
+                i += 1
+                continue
+            prefix, quote = start.groups()
+            body = start.end()
+            if 'f' not in prefix.lower():
+                i = _plain(text, body, quote)
+                continue
+            i, reuses, stuck = _fstring(text, body, quote)
+            if reuses and not stuck and len(quote) == 1 and _OTHER[quote] not in text[body:i - 1]:
+                swaps += [body - 1, i - 1]
+    except (_Unread, ValueError):  # ValueError: a ``\N{`` never closed
+        return None
+    if not swaps:
+        return None
+    chars = list(text)
+    for k in swaps:
+        chars[k] = _OTHER[chars[k]]
+    return ''.join(chars), [text.count('\n', 0, k) + 1 for k in swaps[::2]]
+
+
+def reread(lines):
+    """The load's note for the f-strings ``requoted`` re-quoted, at ``lines``."""
+    where = ', '.join(map(str, sorted(set(lines))))
+    return (f'line{"s" * (len(set(lines)) > 1)} {where}: an f-string that reuses its quote inside '
+            f'its braces (valid from Python 3.12) was read with the other quote, as the Python '
+            f'{".".join(map(str, sys.version_info[:2]))} that grades needs; nothing else was '
+            f'changed.')
+
+
+def _plain(text, i, quote):
+    """The index after the closing ``quote`` of a string (not an f-string) whose body starts at
+    ``i``; a backslash keeps the next character in it, raw or not."""
+    while True:
+        j = _next(text, i, quote)
+        if text.startswith(quote, j):
+            return j + len(quote)
+        i = j + 2  # a backslash and what it escapes
+
+
+def _next(text, i, quote, also=''):
+    """The index of the next ``quote``, backslash or character of ``also`` from ``i``."""
+    found = re.compile('|'.join(map(re.escape, [quote, '\\', *also]))).search(text, i)
+    if found is None or len(quote) == 1 and '\n' in text[i:found.start()]:
+        raise _Unread
+    return found.start()
+
+
+def _fstring(text, i, quote):
+    """Scan an f-string's body from ``i``: ``(index after its closing quote, whether a string in
+    its braces opens with ``quote``, whether its braces hold what no quote swap fixes)``."""
+    reuses = stuck = False
+    while True:
+        j = _next(text, i, quote, '{')
+        if text.startswith(quote, j):
+            return j + len(quote), reuses, stuck
+        if text[j] == '\\':  # an escape: ``\N{name}`` whole, a ``{`` after it still a field's
+            i = text.index('}', j) + 1 if text.startswith('N{', j + 1) else \
+                j + 1 if text.startswith('{', j + 1) else j + 2
+        elif text.startswith('{{', j):
+            i = j + 2
+        else:
+            i, r, s = _field(text, j + 1, quote)
+            reuses, stuck = reuses or r, stuck or s
+
+
+def _field(text, i, quote):
+    """Scan a replacement field from after its ``{`` to after its ``}`` (a format spec's own
+    fields included): ``(index, reuses, stuck)`` as ``_fstring``'s."""
+    reuses = stuck = False
+    depth, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        start = _START.match(text, i) if c in '\'"rRbBuUfF' else None
+        if start is not None:
+            prefix, inner = start.groups()
+            reuses = reuses or inner[0] == quote[0]
+            if 'f' in prefix.lower():
+                i, r, s = _fstring(text, start.end(), inner)
+                stuck = stuck or r or s
+            else:
+                i = _plain(text, start.end(), inner)
+            continue
+        if c in '\\#\n':
+            stuck = True
+        elif c in '([{':
+            depth += 1
+        elif c in ')]' or c == '}' and depth:
+            depth -= 1
+        elif c == '}':
+            return i + 1, reuses, stuck
+        elif c == ':' and not depth:  # the format spec: text, and fields of its own
+            i += 1
+            while True:
+                j = _next(text, i, quote, '{}')
+                if text[j] == '{':
+                    i, r, s = _field(text, j + 1, quote)
+                    reuses, stuck = reuses or r, stuck or s
+                elif text[j] == '}':
+                    return j + 1, reuses, stuck
+                else:
+                    raise _Unread  # the f-string closed inside a spec, or a backslash there
+        i += 1
+    raise _Unread
