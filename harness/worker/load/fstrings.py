@@ -40,14 +40,18 @@ def requoted(text):
             i, reuses, stuck = _fstring(text, body, quote)
             if reuses and not stuck and len(quote) == 1 and _OTHER[quote] not in text[body:i - 1]:
                 swaps += [body - 1, i - 1]
-    except (_Unread, ValueError):  # ValueError: a ``\N{`` never closed
+    except (_Unread, ValueError, RecursionError):  # a ``\N{`` never closed; f-strings in
+        # f-strings nested deeper than Python parses
         return None
     if not swaps:
         return None
-    chars = list(text)
+    chars, lines, line, counted = list(text), [], 1, 0
     for k in swaps:
         chars[k] = _OTHER[chars[k]]
-    return ''.join(chars), [text.count('\n', 0, k) + 1 for k in swaps[::2]]
+    for k in swaps[::2]:  # in order: each line counted from the last
+        line, counted = line + text.count('\n', counted, k), k
+        lines.append(line)
+    return ''.join(chars), lines
 
 
 def reread(lines):
