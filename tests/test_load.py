@@ -559,6 +559,9 @@ def test_python_3_12_syntax_is_read_where_it_can_be_and_said_where_not(tmp_path)
     loaded = Loaded()
     load_file(str(script), loaded)
     assert repr(loaded.namespaces[0][1]['v']) == 'Value' and 'line 3: an f-string' in loaded.warnings[0]
+    loaded.root, loaded.submission = str(tmp_path), str(script)
+    assert loaded.find({'Value': 'Value'})['Value'].origin == 'engine.py, line 1'  # inspect
+    # parses the whole file to find a class: it reads the file as re-quoted
     script.write_text(backslash)
     with pytest.raises(LoadError, match='valid from Python 3.12.*grading runs Python 3.11'):
         load_file(str(script), Loaded())
@@ -570,6 +573,30 @@ def test_python_3_12_syntax_is_read_where_it_can_be_and_said_where_not(tmp_path)
     notebooks.load_notebook(str(notebook), loaded, 5)
     assert 'The notebook was saved by Python 3.12.12, and grading runs Python 3.11' in \
         loaded.failures[0][1], loaded.failures
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason='grading runs Python 3.12: nothing to do')
+@pytest.mark.parametrize('layout', ['file', 'package', 'folder'])
+def test_a_correct_engine_written_for_python_3_12_passes_however_it_is_handed_in(tmp_path, layout):
+    """The lecture's engine with its __repr__ as Python 3.12 lets one write it: as a .py, as a
+    package's module, as a module of a folder."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    line = 'return f"Value(data={self.data})"'
+    assert line in source
+    engine = source.replace(line, """return f'Value({getattr(self, 'label', 'v')}, data={self.data})'""")
+    folder = tmp_path / 'engine'
+    folder.mkdir()
+    (folder / 'engine.py').write_text(engine)
+    graded, where = {'file': (folder / 'engine.py', 'engine.py'),
+                     'package': (folder, 'engine/engine.py'),
+                     'folder': (folder, 'engine/engine.py')}[layout]
+    if layout == 'package':
+        (folder / '__init__.py').write_text('from .engine import Value, MLP\n')
+    result = in_process('grade', graded, '--profile', 'quick', '--no-color',
+                        '--json', tmp_path / 'r.json')
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert (result.returncode, report['verdict']) == (0, 'passed'), result.stdout
+    assert f'{where}: line 16: an f-string that reuses its quote' in result.stdout, result.stdout
 
 
 def test_a_download_at_import_says_grading_is_offline():

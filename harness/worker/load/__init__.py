@@ -12,6 +12,7 @@ from .archives import unpack
 from .errors import LoadError
 from .files import load_file
 from .formats import Kind, kind
+from .fstrings import path_hook
 from .loaded import Loaded, methods
 from .notebooks import load_notebook
 from .packages import load_folder, load_module
@@ -39,7 +40,14 @@ def load(path=None, module=None, cell_timeout=10.0, scratch='.', budget=None, ce
         raise LoadError(f'{os.path.basename(path)}: no such file or folder.')
     loaded.root = os.path.dirname(os.path.abspath(path))
     loaded.submission = os.path.abspath(path)
-    _load_path(path, loaded, cell_timeout, scratch, beside)
+    hook = path_hook(loaded)
+    for entry in [e for e in sys.path_importer_cache if e and loaded.own(os.path.join(e, '_'))]:
+        del sys.path_importer_cache[entry]  # a finder of an earlier load in this process
+    sys.path_hooks.insert(0, hook)
+    try:
+        _load_path(path, loaded, cell_timeout, scratch, beside)
+    finally:
+        sys.path_hooks.remove(hook)  # the finders it made stay, for what imports later
     return loaded
 
 

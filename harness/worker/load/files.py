@@ -35,7 +35,7 @@ def _compile(text, filename, label, loaded):
             except SyntaxError:
                 pass
             else:
-                loaded.warnings.append(f'{label}: {reread(again[1])}')
+                loaded.warnings.append(f'{label}: {reread(filename, *again)}')
                 return code
         raise LoadError(syntax_error(e, label)) from None
     except ValueError as e:  # e.g. NUL bytes

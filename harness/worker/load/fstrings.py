@@ -5,6 +5,10 @@ that quote appears nowhere in it and its braces hold no backslash, comment or li
 Swapping the two quote characters keeps every line and column where the learner wrote them,
 so findings and counterexamples point at the learner's own lines.  Anything else 3.12 reads
 and 3.11 does not stays a syntax error, said as such (``errors.newer_python``)."""
+import importlib.machinery
+import importlib.util
+import linecache
+import os
 import re
 import sys
 
@@ -54,13 +58,52 @@ def requoted(text):
     return ''.join(chars), lines
 
 
-def reread(lines):
-    """The load's note for the f-strings ``requoted`` re-quoted, at ``lines``."""
+def reread(filename, text, lines):
+    """Read ``filename`` as ``text`` (``requoted``'s, its f-strings re-quoted at ``lines``) from
+    now on: Python's ``inspect`` parses a class's whole file to find its line, which the
+    learner's own text fails.  Returns the load's note."""
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)  # no mtime:
+    # never checked against the file
     where = ', '.join(map(str, sorted(set(lines))))
     return (f'line{"s" * (len(set(lines)) > 1)} {where}: an f-string that reuses its quote inside '
             f'its braces (valid from Python 3.12) was read with the other quote, as the Python '
             f'{".".join(map(str, sys.version_info[:2]))} that grades needs; nothing else was '
             f'changed.')
+
+
+def path_hook(loaded):
+    """A ``sys.path_hooks`` entry for the submission's own folders (``loaded.own``): their
+    modules (a package's, a notebook's sibling ``engine.py``) are read as a ``.py`` submission
+    is, ``requoted`` where they need it, and the load notes each.  Any other folder is left to
+    Python's own finder."""
+    machinery = importlib.machinery
+
+    class Loader(machinery.SourceFileLoader):
+        def source_to_code(self, data, path, *, _optimize=-1):
+            try:
+                return super().source_to_code(data, path, _optimize=_optimize)
+            except SyntaxError as first:
+                again = requoted(importlib.util.decode_source(data))
+                try:
+                    code = again and compile(again[0], path, 'exec', dont_inherit=True,
+                                             optimize=_optimize)
+                except SyntaxError:
+                    code = None
+                if not code:
+                    raise first from None
+                loaded.warnings.append(f'{loaded.own(path) or os.path.basename(path)}: '
+                                       f'{reread(path, *again)}')
+                return code
+
+    kinds = ((machinery.ExtensionFileLoader, machinery.EXTENSION_SUFFIXES),
+             (Loader, machinery.SOURCE_SUFFIXES),
+             (machinery.SourcelessFileLoader, machinery.BYTECODE_SUFFIXES))
+
+    def hook(entry):
+        if not (entry and os.path.isdir(entry) and loaded.own(os.path.join(entry, '_'))):
+            raise ImportError('not a folder of the submission\'s')
+        return machinery.FileFinder(entry, *kinds)
+    return hook
 
 
 def _plain(text, i, quote):

@@ -100,7 +100,7 @@ class Kernel:
                 tree = None
             if tree is None:
                 raise first from None  # Python's own word on the cell as it is
-        self.loaded.warnings.append(f'cell {number}: {reread(again[1])}')
+        self.loaded.warnings.append(f'cell {number}: {reread(filename, *again)}')
         return tree
 
     def _statements(self, number, tree, source, filename):
