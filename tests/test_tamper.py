@@ -7,10 +7,13 @@ end failed and scored 0, and each route into the worker with a "tampered with th
 finding that staff see in the report and the gradebook.
 """
 import csv
+import dis
 import json
 import re
 import shutil
+import sys
 import textwrap
+import types
 
 import pytest
 
@@ -49,7 +52,7 @@ def _forge(fields, frame):
     if frame is not None and 'result' in fields:
         serve = frame.f_locals
         request, own = serve['request'], serve['loaded'].own
-        backend = serve['engine'](_Good, own, serve['backend'].attributes)
+        backend = serve['engine'](_Good, own, serve['found']['Value'].attributes)
         item = request['items'][fields['item']]
         fields['result'] = serve['run'](request['task'], item, {'Value': _Good}, backend, own)
 
@@ -264,6 +267,105 @@ DOORS = {
         binascii.b2a_base64 = _packing
         ''',
 }
+#: What the runners read once the submission's code has run, each swapped by backward() for one
+#: call (a frame walk from its own frame: no event) and put back as it is called, so no check at
+#: the request's end saw it; each hands the runner a hidden engine's gradients (review6: on main
+#: a wrong tanh passed, 27/51; transient_op passed a wrong topological sort).  Run after FORGE:
+#: _hidden() (at import) finds the graph's frame and the hidden engine's gradients the runner
+#: reads next.  Now the runners call and read nothing there: a swap is never called, so it is
+#: still in place at the request's end (seen: the words), or is no tampering (None: graded as
+#: written).
+HIDDEN = '''
+        def _hidden():
+            f = _up(sys._getframe(0), 'graph')
+            serve = _up(f, 'request')
+            if serve is None or len(f.f_locals['graph']['nodes']) >= 50:
+                return None
+            fields = {'result': None, 'item': serve.f_locals['k']}
+            _forge(fields, serve)
+            key = 'grads2' if f.f_locals.get('i') else 'grads'
+            good = fields['result']
+            return (f, tuple(good[key])) if isinstance(good, dict) and key in good else None
+        '''
+READS = {
+    # execute's _read in run_graph's module globals (the door review6 found: 27/51 on main)
+    'transient_read': ("changed the grader's code (mgworker.execute._read)", '''
+        found = _hidden()
+        if found:
+            _ns, _good = found[0].f_globals, found[1]
+
+            def _once(reader, vals, _real=_ns['_read']):
+                _ns['_read'] = _real
+                got = _real(reader, vals)
+                return _good if len(_good) == len(got) else got
+            _ns['_read'] = _once
+        '''),
+    # a builtin the runner calls as it reads (tuple)
+    'transient_builtin': ("changed the grader's code (builtins.tuple)", '''
+        found = _hidden()
+        if found:
+            import builtins
+            _good = found[1]
+
+            def _once(it, _real=builtins.tuple):
+                builtins.tuple = _real
+                got = _real(it)
+                return _good if len(_good) == len(got) else got
+            builtins.tuple = _once
+        '''),
+    # the backend's reader of gradients, an attribute of an object the runner holds
+    'transient_backend': (None, '''
+        found = _hidden()
+        if found:
+            _at = {id(v): n for n, v in enumerate(found[0].f_locals['vals'])}
+            try:
+                found[0].f_locals['backend'].grad = lambda v, _g=found[1]: _g[_at[id(v)]]
+            except AttributeError:
+                pass
+        '''),
+    # the op the runner calls for a node (ops.Op.call), swapped when the request's next item has a
+    # tanh (and ops this engine has): a correct tanh of the shown Value, and the real op put back
+    'transient_op': ("changed the grader's code (mgworker.ops.Op.call)", '''
+        f = _up(sys._getframe(0), 'graph')
+        serve = _up(f, 'request')
+        ops = f.f_globals.get('OPS') if f is not None else None
+        later = serve.f_locals['request']['items'][serve.f_locals['k'] + 1:] if serve else ()
+        nodes = [n['op'] for n in later[0].get('graph', {}).get('nodes', ())] if later else ()
+        if isinstance(ops, dict) and 'tanh' in nodes and set(nodes) <= {'add', 'mul', 'tanh'}:
+            kind = type(ops['tanh'])
+            real = vars(kind)['call']
+
+            def _tanh(v):
+                t = math.tanh(v.data)
+                out = type(v)(t, (v,))
+
+                def _backward():
+                    v.grad += (1 - t ** 2) * out.grad
+                out._backward = _backward
+                return out
+
+            def _until_tanh(op):
+                if op.name != 'tanh':
+                    return real.fget(op)
+                kind.call = real
+                return _tanh
+            kind.call = property(_until_tanh)
+        '''),
+    # marshal.dumps, which freezes the runner's answer before the seal
+    'transient_dumps': (None, '''
+        found = _hidden()
+        if found:
+            import marshal
+            _key = 'grads2' if found[0].f_locals.get('i') else 'grads'
+
+            def _once(answer, *args, _real=marshal.dumps, _good=list(found[1])):
+                marshal.dumps = _real
+                if type(answer) is dict and len(answer.get(_key, ())) == len(_good):
+                    answer = dict(answer, **{_key: _good})
+                return _real(answer, *args)
+            marshal.dumps = _once
+        '''),
+}
 HONEST = hostile_engine()
 
 #: A door still open (review6): a thread of the submission's turns the real collector on (its
@@ -300,27 +402,6 @@ GC_THREAD_HOOK = _forging(('''
             f = _up(sys._getframe(0), 'request')
             if f is not None:
                 _at[:] = [f, f.f_lineno + 1]
-        '''))
-
-#: A door still open (review6): execute's _read patched for one call through run_graph's
-#: f_globals (an f_back walk from backward(): no event), the patch undone as that call is made,
-#: so the gradients the runner reads are a hidden engine's and the guard's comparison at the
-#: request's last answer finds nothing changed.  On main a wrong tanh passed (27/51).
-TRANSIENT_READ = _forging(('', '''
-        f = _up(sys._getframe(0), 'graph')
-        serve = _up(f, 'request')
-        if serve is not None and len(f.f_locals['graph']['nodes']) < 50:
-            _ns, fields = f.f_globals, {'result': None, 'item': serve.f_locals['k']}
-            _forge(fields, serve)
-
-            def _once(reader, vals, _real=_ns['_read'], _good=fields['result'],
-                      _key='grads2' if f.f_locals.get('i') else 'grads'):
-                _ns['_read'] = _real
-                got = _real(reader, vals)
-                if isinstance(_good, dict) and len(_good.get(_key, ())) == len(got):
-                    return tuple(_good[_key])
-                return got
-            _ns['_read'] = _once
         '''))
 
 #: attack -> (its source, words the report's tampered finding says; None: no route taken)
@@ -430,11 +511,23 @@ gc.set_threshold(1)  # a collection at every allocation: inside the hook too
             _thread.start_new_thread(f.f_locals['reply'], (), {'id': 0, 'done': True})
             time.sleep(0.5)
         '''), 'a thread it started'),
+    # a runner's bound defaults replaced (reached through run_graph's module globals): setting
+    # __defaults__ is a route the guard refuses
+    'defaults_swap': (hostile_engine(in_backward='''
+        import sys
+        f = sys._getframe(0)
+        while f is not None and 'graph' not in f.f_locals:
+            f = f.f_back
+        if f is not None:
+            read = f.f_globals['_read']
+            read.__defaults__ = read.__defaults__[:-1] + (lambda reader: reader,)
+        '''), "replaced a function's __defaults__"),
     'settrace': (hostile_engine('''
         import sys
         sys.settrace(lambda frame, event, arg: None)
         '''), 'trace function'),
     **{name: (_forging(door), None) for name, door in DOORS.items()},
+    **{name: (_forging((HIDDEN, door)), words) for name, (words, door) in READS.items()},
 }
 
 
@@ -501,7 +594,8 @@ def _unpassed(report):
 def _honest(name, report):
     """What a door's attack is held to: the checks its engine without it does not pass, or that
     engine's report itself (``AS_WRITTEN``)."""
-    return report if name in AS_WRITTEN else _unpassed(report) if name in DOORS else ()
+    return report if name in AS_WRITTEN else _unpassed(report) if name in DOORS or name in READS \
+        else ()
 
 
 @pytest.fixture(scope='module')
@@ -608,6 +702,107 @@ def test_every_attack_through_the_service(graded_by_a_worker):
         sum(words is not None for _, words in ATTACKS.values())
 
 
+#: Where the worker's runners start: each calls the submission's code, and all they call from then
+#: on is reached from these through their bound defaults.
+def _runners():
+    from micrograde.worker import execute, mlp, serve, tasks
+    return (tasks.run, execute.run_graph, execute.bound_backend, mlp.run_mlp, serve._frozen)
+
+
+def _codes(code):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _codes(const)
+
+
+def _lookups(function, seen):
+    """``(function, name)`` of each name looked up where the submission can write (a module's
+    namespace or the builtins, or a module bound as a default) by ``function`` and the worker's
+    functions it is bound to call (its defaults, and methods bound to immutable selves)."""
+    if id(function) in seen:
+        return
+    seen.add(id(function))
+    if isinstance(function, types.MethodType):
+        assert type(function.__self__) in (str, tuple, type), function
+        yield from _lookups(function.__func__, seen)
+        return
+    if not isinstance(function, types.FunctionType) or \
+            not function.__module__.startswith('micrograde.worker'):
+        return  # C, or the standard library's entry point itself
+    for code in _codes(function.__code__):
+        yield from ((function.__qualname__, step.argval) for step in dis.get_instructions(code)
+                    if step.opname in ('LOAD_GLOBAL', 'LOAD_NAME', 'STORE_GLOBAL'))
+    for value in function.__defaults__ or ():
+        if isinstance(value, types.ModuleType):
+            yield function.__qualname__, value.__name__
+        yield from _lookups(value, seen)
+    assert not function.__kwdefaults__, function  # a dict: rewritable in place
+
+
+def test_the_runners_look_nothing_up():
+    """What the runners call and read once the submission's code has run is bound where no frame
+    walk can rebind it (positional defaults, taken as the worker is imported): a module global,
+    a builtin or a module's attribute swapped for one call by the submission changes nothing
+    they run (transient_read, transient_builtin, transient_op).  Fails on a name looked up."""
+    seen, found = set(), []
+    for runner in _runners():
+        found += _lookups(runner, seen)
+    assert not found, found
+    assert len(seen) > 30  # the walk reached what they call
+
+
+def test_the_serve_loop_holds_nothing_in_a_cell():
+    """A closure's cells are rewritable (``reply.__closure__[0].cell_contents = ...``, no audit
+    event): the serve loop holds what it calls as plain locals, which no frame walk rebinds."""
+    from micrograde.worker import serve
+    assert serve._serve.__code__.co_cellvars == ()
+
+
+def test_a_helper_swapped_while_an_mlp_runs_reads_nothing_else():
+    """run_mlp's helpers swapped in its module's globals by the network's backward() (a frame walk:
+    no event) for one call: the gradients read are the network's own."""
+    from micrograde.worker import mlp
+
+    class Value:
+        def __init__(self, data):
+            self.data, self.grad = data, 0.0
+
+        def __add__(self, other):
+            return Value(self.data + other.data)
+
+        def __mul__(self, other):
+            return Value(self.data * other.data)
+
+        def backward(self):
+            frame = sys._getframe(1)
+            while 'params' not in frame.f_locals:
+                frame = frame.f_back
+            names = frame.f_globals
+            for name in ('_numbers', 'number', '_loss', '_backpropagate'):
+                if callable(names.get(name)):
+                    names[name] = lambda *args, _name=name: (99.0,) * 2
+
+    class MLP:
+        def __init__(self, nin, nouts):
+            self.w = [Value(0.5), Value(-0.25)]
+
+        def __call__(self, x):
+            return self.w[0] * Value(x[0]) + self.w[1] * Value(x[1])
+
+        def parameters(self):
+            return self.w
+
+    kept = dict(vars(mlp))
+    try:
+        got = mlp.run_mlp({'Value': Value, 'MLP': MLP},
+                          {'action': 'grads', 'nin': 2, 'nouts': [1], 'xs': [[1.0, 2.0]],
+                           'ys': [0.0]})
+    finally:
+        vars(mlp).update(kept)
+    assert got['grads'] == [0.0, 0.0], got  # its backward() computes nothing: its own zeros
+
+
 def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, tmp_path):
     rubric = tmp_path / 'rubric.toml'
     rubric.write_text('allowed_imports = ["numpy", "matplotlib", "graphviz", "torch"]\n')
@@ -623,10 +818,10 @@ def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, 
 
 
 #: Doors still open, by name: their source (review6)
-OPEN = {'gc_thread_hook': GC_THREAD_HOOK, 'transient_read': TRANSIENT_READ}
+OPEN = {'gc_thread_hook': GC_THREAD_HOOK}
 
 
-@pytest.mark.xfail(strict=True, reason='open (review6): GC_THREAD_HOOK, TRANSIENT_READ')
+@pytest.mark.xfail(strict=True, reason='open (review6): GC_THREAD_HOOK')
 @pytest.mark.parametrize('name', sorted(OPEN))
 def test_a_door_still_open_forges_nothing(name, run_cli, tmp_path, honest_grade):
     """Graded: never the wrong tanh passed.  Strict: once a door is closed its test passes here

@@ -2,53 +2,83 @@
 
 One executor serves the submission (in the worker), the reference engine and torch (in the
 grader, through a different ``Backend``), so all three are driven by the very same code.
+
+**Bound, not looked up.**  In the worker the submission's code runs inside ``run_graph`` and
+can reach every namespace it looks names up in (its module's, by a frame walk from its own
+frame, which raises no audit event; ``builtins``; any module's), and a swap it puts back as it
+is called is seen by no check at the request's end.  So every function here that runs once a
+graph has started names nothing global: what it calls and reads is a positional default,
+bound as the module is imported (``len=len``), its values immutable (functions that do the
+same, exact tuples, C callables; never a module, a dict or an object with attributes), and
+setting a function's ``__defaults__`` or ``__code__`` is a route the worker's guard refuses.
+The worker's backend is an exact tuple of such parts (``bound_backend``), the ops a tuple read
+by position (``_OPS``), and a graph is read into tuples before the submission's first call.
+``tests/test_tamper.py::test_the_runners_look_nothing_up`` reads the bytecode for it.
 """
 import linecache
 import math
+import operator
 import os
 import re
+from types import MethodType
 from typing import NamedTuple
 
 from .rules import origins
 from .ops import OP_METHODS, OPS
 
+_REAL, _IMAG = vars(complex)['real'].__get__, vars(complex)['imag'].__get__
+_NAME = vars(type)['__name__'].__get__
 
-def number(x):
+
+def named(cls, str=str, _NAME=_NAME):
+    """A class's name as the exact str it is, read past a metaclass's ``__name__``."""
+    return str.__str__(_NAME(cls))
+
+
+def number(x, isinstance=isinstance, float=float, bool=bool, int=int, complex=complex,
+           getattr=getattr, callable=callable, type=type, OverflowError=OverflowError,
+           Exception=Exception, copysign=math.copysign, inf=math.inf, _REAL=_REAL, _IMAG=_IMAG,
+           named=named):
     """A result as JSON-able data: a float (maybe nan/inf), or a dict saying what it was instead.
     Exact builtins only (a float subclass, numpy's float64, copied to its float in C; a class's
     name read past its metaclass): the worker freezes each answer with ``marshal``, which takes
-    nothing else (``serve._serve``)."""
-    if isinstance(x, float):
-        return float.__float__(x)
-    if isinstance(x, (bool, int)):
+    nothing else (``serve._frozen``).  A numpy scalar is read through its ``item()``, once."""
+    for first in (True, False):
+        if isinstance(x, float):
+            return float.__float__(x)
+        if isinstance(x, (bool, int)):
+            try:
+                return float(x)
+            except OverflowError:
+                return copysign(inf, x)
+        if isinstance(x, complex):
+            return {'complex': [_REAL(x), _IMAG(x)]}
+        item = getattr(x, 'item', None)
+        if not first or not callable(item):
+            break
         try:
-            return float(x)
-        except OverflowError:
-            return math.copysign(math.inf, x)
-    if isinstance(x, complex):
-        return {'complex': [_REAL(x), _IMAG(x)]}
-    item = getattr(x, 'item', None)
-    if callable(item):
-        try:
-            return number(item())
+            x = item()
         except Exception:
-            pass
+            break
     try:
         return float.__float__(float(x))
     except Exception:
         return {'type': named(type(x))}
 
 
-_REAL, _IMAG = vars(complex)['real'].__get__, vars(complex)['imag'].__get__
-_NAME = vars(type)['__name__'].__get__
+def _text(exc, str=str, Exception=Exception):
+    try:
+        return str.__str__(str(exc))[:500]
+    except Exception:
+        return '<unprintable>'
 
 
-def named(cls):
-    """A class's name as the exact str it is, read past a metaclass's ``__name__``."""
-    return str.__str__(_NAME(cls))
+class NotAValue(Exception):
+    """An op gave something other than the learner's Value (``-a`` returning a float)."""
 
 
-def error(exc, stage, node=None, missing=False, frame=None):
+def error(exc, stage, node=None, missing=False, frame=None, isinstance=isinstance,
+          NotAValue=NotAValue, named=named, type=type, _text=_text, dict=dict, filter=filter):
     """An exception as data; ``frame`` (``learner_frame``'s): the submission's line it was
     raised from, its function and line number, to locate the bug.  Built in one expression
     of exact builtins (nothing of the submission's runs once it exists: ``run_graph``)."""
@@ -77,19 +107,22 @@ class Frame(NamedTuple):
     owner: str = ''
 
 
-def frame_of(code, label, line):
+def frame_of(code, label, line, str=str, max=max, len=len, getline=linecache.getline,
+             new=tuple.__new__, Frame=Frame):
     """The ``Frame`` of a line of ``code``, a function of the submission's file ``label``."""
-    text = str.__str__(linecache.getline(code.co_filename, line)).strip()
+    text = str.__str__(getline(code.co_filename, line)).strip()
     parts = str.__str__(code.co_qualname).split('.')
-    return Frame(f'{label}, line {line}' + (f': {text[:120]}' if text else ''),
-                 str.__str__(code.co_name),
-                 max(1, line), label, parts[-2] if len(parts) > 1 else '')
+    return new(Frame, (f'{label}, line {line}' + (f': {text[:120]}' if text else ''),
+                       str.__str__(code.co_name), max(1, line), label,
+                       parts[-2] if len(parts) > 1 else ''))
 
 
 _WORKER = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the grader's frames, never the learner's
 
 
-def learner_frame(exc, own):
+def learner_frame(exc, own, isinstance=isinstance, len=len,
+                  NotImplementedError=NotImplementedError, _WORKER=_WORKER,
+                  OP_METHODS=OP_METHODS, frame_of=frame_of):
     """The ``Frame`` of the innermost frame of the traceback that is the
     submission's code (``own(filename)`` names its file, or is ``None`` for anyone else's):
     ``where`` as ``'engine.py, line 40: return self * other**-1'``; ``None`` when the exception
@@ -112,14 +145,8 @@ def learner_frame(exc, own):
     return frame_of(code, label, line)
 
 
-def _text(exc):
-    try:
-        return str.__str__(str(exc))[:500]
-    except Exception:
-        return '<unprintable>'
-
-
-def holds_number(value, x=None):
+def holds_number(value, x=None, isinstance=isinstance, str=str, bytes=bytes, bool=bool,
+                 float=float, number=number):
     """Whether ``value`` is a number as a Value keeps one (a float, an int, a numpy scalar; not
     a bool, a string or a numpy scalar's ``.data`` buffer), ``x`` if given."""
     if isinstance(value, (str, bytes, bool)):
@@ -128,7 +155,7 @@ def holds_number(value, x=None):
     return isinstance(n, float) and (x is None or n == x)
 
 
-def own_attributes(v):
+def own_attributes(v, object=object, isinstance=isinstance, dict=dict, Exception=Exception):
     """An instance's ``__dict__``, ``{}`` without one (slots, a tensor).  Read past the class's
     attribute hooks: this is the grader's introspection, and whatever a learner's lazy
     ``__getattr__`` raises for ``__dict__`` (``KeyError``) is not the learner's error."""
@@ -139,12 +166,70 @@ def own_attributes(v):
     return found if isinstance(found, dict) else {}
 
 
-class NotAValue(Exception):
-    """An op gave something other than the learner's Value (``-a`` returning a float)."""
+#: The names a Backend reads a Value through, in ``bound_backend``'s order; ``topo``: the
+#: learner's method that builds the order its ``backward`` takes (``backprop(make_topo())``).
+ROLES = ('data', 'grad', 'backward', 'topo')
+
+
+def _names(attributes, tuple=tuple, ROLES=ROLES):
+    """``ROLES``' names: the learner's (``value``, ``backprop``) where not the lecture's."""
+    names = {'data': 'data', 'grad': 'grad', 'backward': 'backward', 'topo': None,
+             **(attributes or {})}
+    return tuple(names[role] for role in ROLES)
+
+
+def _number_at(name, v, number=number, getattr=getattr):
+    """``v``'s attribute ``name`` as a number: a backend's data and grad readers."""
+    return number(getattr(v, name))
+
+
+def _created(checked, v, isinstance=isinstance, getattr=getattr, type=type, repr=repr, len=len,
+             holds_number=holds_number, NotAValue=NotAValue):
+    """Called on every node as it is built (``checked``: the Value class and the attribute that
+    holds its number): an op must give a Value, or backward() cannot reach past it."""
+    cls, data = checked
+    # another class of the learner's that keeps a number (a base class its ops return) will do
+    if not isinstance(v, cls) and not holds_number(getattr(v, data, None)):
+        kind = type(v).__qualname__
+        if type(v).__module__ != 'builtins':
+            kind = f'{type(v).__module__}.{kind}'
+        shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + '...'
+        raise NotAValue(f'the op returned {kind} {shown}, not a {cls.__name__}')
+
+
+def _backpropagate(names, v, getattr=getattr):
+    """``v.backward()``, or the learner's method for it (``names``: its name and its ``topo``
+    method's, or ``None``), given the order their own ``topo`` method builds."""
+    backward, topo = names
+    method = getattr(v, backward)
+    if topo:
+        return method(getattr(v, topo)())
+    return method()
+
+
+def backpropagate(v, names):
+    """``_backpropagate`` for ``names`` as a dict of ``ROLES`` (a Backend's ``attributes``)."""
+    return _backpropagate((names['backward'], names.get('topo')), v)
+
+
+def bound_backend(cls, own=None, attributes=None, method=MethodType, _names=_names,
+                  _created=_created, _number_at=_number_at, _backpropagate=_backpropagate,
+                  basename=os.path.basename):
+    """The worker's backend as ``run_graph`` reads it: an exact tuple ``(leaf, created, data,
+    grad, backward, cls, own, names)`` of the learner's class and ``ROLES``' names, and readers
+    bound to them (methods of this module's functions on a str or a tuple: nothing in it can
+    be rebound).  ``own``: filename -> how the learner knows it (``engine.py``, ``cell 3``),
+    ``None`` if not theirs; without it any code is the submission's (an installed module)."""
+    data, grad, backward, topo = names = _names(attributes)
+    return (cls, method(_created, (cls, data)), method(_number_at, data),
+            method(_number_at, grad), method(_backpropagate, (backward, topo)), cls,
+            own or basename, names)
 
 
 class Backend:
-    """How to make leaves of, and read numbers from, a micrograd-style ``Value`` class."""
+    """How to make leaves of, and read numbers from, a micrograd-style ``Value`` class: the
+    grader's (the reference engine, torch), whose subclasses replace its methods.  The worker
+    runs the submission on ``bound_backend``'s tuple instead, which nothing can rebind."""
 
     def __init__(self, cls, own=None, attributes=None):
         self.cls = cls
@@ -162,56 +247,83 @@ class Backend:
     def created(self, v):
         """Called on every node as it is built: an op must give a Value, or backward() cannot
         reach past it (torch's backend keeps the node's grad here instead)."""
-        # another class of the learner's that keeps a number (a base class its ops return) will do
-        if not isinstance(v, self.cls) and not holds_number(getattr(v, self.attributes['data'], None)):
-            kind = type(v).__qualname__
-            if type(v).__module__ != 'builtins':
-                kind = f'{type(v).__module__}.{kind}'
-            shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + '...'
-            raise NotAValue(f'the op returned {kind} {shown}, not a {self.cls.__name__}')
+        _created((self.cls, self.attributes['data']), v)
 
     def data(self, v):
-        return number(getattr(v, self.attributes['data']))
+        return _number_at(self.attributes['data'], v)
 
     def grad(self, v):
-        return number(getattr(v, self.attributes['grad']))
+        return _number_at(self.attributes['grad'], v)
 
     def backward(self, v):
         backpropagate(v, self.attributes)
 
+    def bound(self):
+        """This backend as ``run_graph`` reads it (``bound_backend``'s shape), its methods bound."""
+        return (self.leaf, self.created, self.data, self.grad, self.backward, self.cls, self.own,
+                _names(self.attributes))
 
-def backpropagate(v, names):
-    """``v.backward()``, or the learner's method for it (``names['backward']``), given the order
-    their own ``names['topo']`` method builds when it takes one (``backprop(make_topo())``)."""
-    method = getattr(v, names['backward'])
-    if names.get('topo'):
-        return method(getattr(v, names['topo'])())
-    return method()
+
+#: The ops by position in ``OP_NAMES``, as the runner calls them once a graph has started:
+#: ``(call, method, reflected method, has a Value∘Value form under another name)``, read from
+#: ``OPS`` as this module is imported (an ``Op`` and ``OPS`` are the submission's to rewrite).
+OP_NAMES = tuple(OPS)
+_OPS = tuple((op.call, op.name if op.method else op.dunder,
+              op.name if op.method else op.reflected_dunder, bool(op.value_form))
+             for op in OPS.values())
+
+
+def _step(node, index=OP_NAMES.index, tuple=tuple, bool=bool):
+    """A graph's node as ``run_graph`` runs it, read before the submission's first call (the
+    graph is a dict it can reach): ``(op's position, operand entries, constant, on the left)``."""
+    return index(node['op']), tuple(node['args']), node.get('const'), bool(node.get('left'))
+
+
+def _apply(step, vals, _OPS=_OPS):
+    """Compute one node (a ``_step``) from the values of the entries before it."""
+    k, args, const, left = step
+    operands = [vals[i] for i in args]
+    if const is not None:
+        operands.insert(0 if left else 1, const)
+    return _OPS[k][0](*operands)
 
 
 def apply(node, vals):
     """Compute one node from the values of the entries before it."""
-    call = OPS[node['op']].call
-    operands = [vals[i] for i in node['args']]
-    if node.get('const') is not None:
-        operands.insert(0 if node.get('left') else 1, node['const'])
-    return call(*operands)
+    return _apply(_step(node), vals)
 
 
-def _method(node):
+def _method(step, _OPS=_OPS):
     """The method a node's op calls on the learner's class: ``exp``, ``__add__``, ``__radd__``."""
-    op = OPS[node['op']]
-    return op.name if op.method else op.reflected_dunder if node.get('left') else op.dunder
+    return _OPS[step[0]][2 if step[3] else 1]
 
 
-def lacks(graph, cls):
-    """Whether ``cls`` has no method for one of the graph's ops, told without running it."""
-    return any(not callable(getattr(cls, _method(node), None)) for node in graph['nodes'])
+def lacks(steps, cls, any=any, callable=callable, getattr=getattr, _method=_method):
+    """Whether ``cls`` has no method for one of the graph's ops (``steps``), told without
+    running it."""
+    return any(not callable(getattr(cls, _method(step), None)) for step in steps)
 
 
-def missing(node, exc, frame):
-    """Whether ``exc`` means the submission does not have this form of the op, rather than that
-    the form exists and broke.
+_RAISE = re.compile(r'\s*(?:(?:if|else|elif)\b[^#]*:\s*)?raise\b').match
+
+
+def _raise_statement(exc, getline=linecache.getline, match=_RAISE):
+    """Whether ``exc`` was raised by a ``raise`` statement (the line its traceback ends on), as a
+    method refuses an operand, rather than by a computation that failed."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    return match(getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno)) is not None
+
+
+def missing(step, exc, frame, isinstance=isinstance, getattr=getattr, len=len, int=int,
+            float=float, TypeError=TypeError, AttributeError=AttributeError,
+            AssertionError=AssertionError, NotImplementedError=NotImplementedError,
+            _method=_method, _raise_statement=_raise_statement, _OPS=_OPS):
+    """Whether ``exc`` means the submission does not have this form of the op (``step``), rather
+    than that the form exists and broke.
 
     Absent: there is no such method, or Python refused the operands (the method returned
     ``NotImplemented``), or the op's own method raises ``NotImplementedError`` (itself, or through
@@ -226,137 +338,45 @@ def missing(node, exc, frame):
     """
     if frame is None:
         return isinstance(exc, (TypeError, AttributeError, NotImplementedError))
-    op = OPS[node['op']]
-    own = frame[1] == _method(node)
+    k, args, const, _ = step
+    own = frame[1] == _method(step)
     if isinstance(exc, NotImplementedError):  # a stub, unless another op it calls is the stub
         return own
-    operand_form = node.get('const') is not None or (op.value_form and len(node['args']) == 2)
-    if operand_form and own and _raise_statement(exc):
+    value_form = _OPS[k][3] and len(args) == 2
+    if (const is not None or value_form) and own and _raise_statement(exc):
         return True
-    if node.get('const') is not None:
+    if const is not None:
         return isinstance(exc, AssertionError) or (
             isinstance(exc, AttributeError) and isinstance(getattr(exc, 'obj', None), (int, float)))
-    if op.value_form and len(node['args']) == 2:
+    if value_form:
         return isinstance(exc, (AssertionError, TypeError))
     return False
 
 
-def looked_up(node, frame, cls):
+def looked_up(step, frame, cls, callable=callable, getattr=getattr, _method=_method):
     """Whether the op failed in the learner's ``__getattr__`` looking up a method ``cls`` does
     not define (``a.log()`` where lazy defaults raise ``KeyError('log')``): the op is absent."""
     return frame is not None and frame[1] in ('__getattr__', '__getattribute__') and \
-        not callable(getattr(cls, _method(node), None))
+        not callable(getattr(cls, _method(step), None))
 
 
-def _raise_statement(exc):
-    """Whether ``exc`` was raised by a ``raise`` statement (the line its traceback ends on), as a
-    method refuses an operand, rather than by a computation that failed."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is None:
-        return False
-    line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
-    return re.match(r'\s*(?:(?:if|else|elif)\b[^#]*:\s*)?raise\b', line) is not None
-
-
-def run_graph(graph, backend, backward=1, instrument=False):
-    """Forward, ``backward`` backward passes, then every entry's data and grad.
-
-    Anything the submission raises, ``SystemExit`` included, fails this graph only.  An input
-    that cannot be built says nothing of the ops: its error is ``missing`` only when the class
-    has no method for one of them.
-
-    Returns ``{'values', 'grads'}`` (``grads`` after the first pass; with two passes also
-    ``grads2``), ``'order'`` when instrumented (entry indices in the order their ``_backward``
-    ran) with ``'walks'`` (how often the first pass iterated the nodes' operand containers), or
-    ``'error'`` saying where it failed.
-
-    What is read is kept immutable (tuples of exact builtins, ``_read``) and the answer is made
-    of it in one expression as this returns: no local of this frame (which the submission's
-    code reaches by ``f_back``, from a getter, a ``__del__`` the release of its objects runs, a
-    garbage collection's callback or a thread holding the frame) ever holds a container it
-    could change after the read (``del_window``, ``thread_window``).
-    """
-    vals = []
-    try:
-        for _, x in graph['inputs']:
-            vals.append(backend.leaf(x))
-    except BaseException as e:
-        frame = learner_frame(e, backend.own)
-        return {'error': error(e, 'leaf', len(vals), lacks(graph, backend.cls), frame)}
-    n_inputs = len(vals)
-    try:
-        for node in graph['nodes']:
-            v = apply(node, vals)
-            backend.created(v)
-            vals.append(v)
-    except BaseException as e:
-        node = graph['nodes'][len(vals) - n_inputs]
-        frame = learner_frame(e, backend.own)
-        gone = missing(node, e, frame) or looked_up(node, frame, backend.cls)
-        return {'error': error(e, 'forward', len(vals), gone, frame),
-                'values': list(_read(backend.data, vals))}
-    out = vals[graph['output']]
-    name = rule_attribute(vals[n_inputs:], backend.own) if instrument else None
-    # before _instrument wraps them
-    rules = tuple(map(_rule_tuple, origins(vals, backend.own, name))) if instrument else None
-    order = _instrument(vals, name) if instrument else None
-    held = _held(graph, vals) if instrument else None
-    inner = _instrument_inner(graph, vals, held, name) if instrument else None  # before walks
-    walks = _count_walks(graph, vals, held) if instrument else None  # this run's count, from 0
-    values = _read(backend.data, vals)
-    shadow = _shadowing(out, vals[:n_inputs])
-    merged = _merged(vals)
-    failure = grads = grads2 = called = walked = unheld = unrun = None
-    for i in range(backward):
-        try:
-            backend.backward(out)
-        except BaseException as e:
-            name = backend.attributes['backward']
-            gone = isinstance(e, AttributeError) and getattr(type(out), name, None) is None
-            frame = learner_frame(e, backend.own)
-            failure = tuple(error(e, 'backward', graph['output'], gone, frame).items())
-            if order is not None:
-                called = tuple(order)  # its last entry: the node whose rule raised
-            break
-        if i:
-            grads2 = _read(backend.grad, vals)
-            continue
-        grads = _read(backend.grad, vals)
-        if order is not None:
-            called, walked, unheld = tuple(order), walks.n, tuple(walks.unheld)
-            unrun = tuple(sorted(k for k, ran in inner.items() if not all(ran)))
-    return dict(filter(None, (
-        ('values', list(values)),
-        ('shadowed', shadow) if shadow else (),
-        ('rules', list(rules)) if rules is not None else (),
-        ('merged', list(merged)) if merged else (),
-        ('grads', list(grads)) if grads is not None else (),
-        ('order', list(called)) if called is not None else (),
-        ('walks', walked) if walked is not None else (),
-        ('unheld', list(unheld)) if unheld is not None else (),
-        ('unrun', list(unrun)) if unrun is not None else (),
-        ('error', dict(failure)) if failure is not None else (),
-        ('grads2', list(grads2)) if grads2 is not None else ())))
-
-
-def _rule_tuple(rule):
+def _rule_tuple(rule, tuple=tuple):
     """A rule's ``[method, line]`` (``rules.origin``) as a tuple, or ``None``."""
     return None if rule is None else tuple(rule)
 
 
-def _shadowing(out, leaves):
+def _shadowing(out, leaves, getattr=getattr, type=type, callable=callable, any=any,
+               own_attributes=own_attributes):
     """Where an instance attribute ``backward`` hides the method: ``'init'`` (every Value has
     one, a leaf too), ``'op'`` (set on an op's result), or ``None``."""
-    def has(v):
+    def has(v, own_attributes=own_attributes):
         return 'backward' in own_attributes(v)
     if not callable(getattr(type(out), 'backward', None)) or not has(out):  # nothing to hide
         return None
     return 'init' if any(has(v) for v in leaves) else 'op'
 
 
-def _merged(vals):
+def _merged(vals, enumerate=enumerate, tuple=tuple, any=any, Exception=Exception):
     """Per entry, the first entry a set (of children, of visited nodes) takes it for: itself,
     unless the class's ``__hash__``/``__eq__`` go by value and merge distinct nodes.  ``None``
     when none merge, or when they cannot be put in a set."""
@@ -370,14 +390,8 @@ def _merged(vals):
     return tuple(merged) if any(m != i for i, m in enumerate(merged)) else None
 
 
-def _read(reader, vals):
-    """``reader`` of every Value, as a tuple built in C: no frame holds it as it grows, so no
-    later read's code (a getter of the submission's) can change an earlier one."""
-    return tuple(map(_reading(reader), vals))
-
-
-def _reading(reader):
-    def read(v):
+def _reading(reader, BaseException=BaseException, named=named, type=type):
+    def read(v, reader=reader, BaseException=BaseException, named=named, type=type):
         try:
             return reader(v)
         except BaseException as e:
@@ -385,83 +399,85 @@ def _reading(reader):
     return read
 
 
+def _read(reader, vals, tuple=tuple, map=map, _reading=_reading):
+    """``reader`` of every Value, as a tuple built in C: no frame holds it as it grows, so no
+    later read's code (a getter of the submission's) can change an earlier one."""
+    return tuple(map(_reading(reader), vals))
+
+
 RULE = '_backward'  # where the lecture's ops store a node's rule
 
 
-class _Walks:
-    """How many times the nodes' containers of operands were walked (iterated) in one run, and
-    the nodes that keep no container of their operands (an op that builds its result without
-    its children, so no walk can reach below it)."""
-    __slots__ = ('n', 'unheld')
-
-    def __init__(self):
-        self.n = 0
-        self.unheld = []
-
-
 def _counting(kind):
-    """``kind`` (set, list ...) whose walks count on the ``_Walks`` each container is given."""
+    """``kind`` (set, list ...) whose walks count on the count each container is given (a
+    one-item list)."""
     class Counted(kind):
         def __iter__(self):
-            self.walks.n += 1
+            self.walks[0] += 1
             return kind.__iter__(self)
     Counted.__name__ = Counted.__qualname__ = kind.__name__
     return Counted
 
 
-_COUNTED = {kind: _counting(kind) for kind in (set, frozenset, tuple, list)}
+#: The containers of operands whose walks are counted, and their counting kinds, by position.
+_KINDS = (set, frozenset, tuple, list)
+_COUNTED = tuple(map(_counting, _KINDS))
 
 
-def _operands(v, operands):
+def _operands(v, operands, list=list, type=type, all=all, any=any, _KINDS=_KINDS,
+              own_attributes=own_attributes):
     """``(name, container)`` of the instance attribute holding all of ``operands`` (``_prev``,
     ``_children`` …, a plain set, frozenset, tuple or list), or ``None``."""
     for name, container in list(own_attributes(v).items()):
-        if type(container) in _COUNTED and all(any(x is o for x in container) for o in operands):
+        if type(container) in _KINDS and all(any(x is o for x in container) for o in operands):
             return name, container
     return None
 
 
-def _held(graph, vals):
-    """Per node of the graph, ``(name, container)`` of its operands (``_operands``) or ``None``."""
-    n = len(graph['inputs'])
-    return [_operands(vals[n + k], [vals[a] for a in node['args']])
-            for k, node in enumerate(graph['nodes'])]
+def _held(steps, vals, n, enumerate=enumerate, _operands=_operands):
+    """Per node (``steps``, after ``n`` inputs), ``(name, container)`` of its operands
+    (``_operands``) or ``None``."""
+    return [_operands(vals[n + k], [vals[a] for a in step[1]]) for k, step in enumerate(steps)]
 
 
-def _count_walks(graph, vals, held):
+def _count_walks(vals, held, n, enumerate=enumerate, type=type, setattr=setattr,
+                 Exception=Exception, _KINDS=_KINDS, _COUNTED=_COUNTED):
     """Swap each node's container of its operands (``_prev``, ``_children`` …, ``held``) for an
     equal one that counts its walks: a topological sort that walks every path walks them
-    exponentially often, even when each ``_backward`` then runs once.  Returns their ``_Walks``."""
-    walks = _Walks()
-    n = len(graph['inputs'])
+    exponentially often, even when each ``_backward`` then runs once.  Returns the count (a
+    one-item list) and the nodes that keep no container of their operands (an op that builds
+    its result without its children, so no walk can reach below it)."""
+    count, unheld = [0], []
     for k, found in enumerate(held):
         if found is None:
-            walks.unheld.append(n + k)
+            unheld.append(n + k)
             continue
-        wrapped = _COUNTED[type(found[1])](found[1])
-        wrapped.walks = walks
+        wrapped = _COUNTED[_KINDS.index(type(found[1]))](found[1])
+        wrapped.walks = count
         try:
             setattr(vals[n + k], found[0], wrapped)
         except Exception:
             pass
-    return walks
+    return count, unheld
 
 
 #: Nodes followed inside one op's result: ``a - b`` as ``self + (-other)`` builds one.
 INNER = 32
 
 
-def _instrument_inner(graph, vals, held, name=RULE):
+def _instrument_inner(steps, vals, held, name, n, len=len, max=max, id=id, set=set, dict=dict,
+                      zip=zip, enumerate=enumerate, type=type, tuple=tuple, callable=callable,
+                      setattr=setattr, Exception=Exception, own_attributes=own_attributes,
+                      _KINDS=_KINDS, INNER=INNER):
     """Wrap the rules of the computed nodes an op builds inside its result (``-b`` in ``a - b``
     written as ``self + (-other)``, ``b ** -1`` in ``a / b``), found through the result's
     container of operands down to the graph's own entries, so that a backward() that never
     reaches them is seen.  ``held``: each node's container of its operands (``_held``), where a
     result holding its operands alone builds none.  Returns ``{entry: [ran, ...]}``, one flag
     per such node."""
-    n = len(graph['inputs'])
     names = [found[0] for found in held if found]
-    built = [k for k, (found, node) in enumerate(zip(held, graph['nodes']))
-             if found is None or len(found[1]) > len(node['args'])]  # not its operands alone
+    built = [k for k, (found, step) in enumerate(zip(held, steps))
+             if found is None or len(found[1]) > len(step[1])]  # not its operands alone
     if not names or not built:
         return {}
     # the name the ops keep children under: a composite result holds its own (`-b`, not `b`)
@@ -469,7 +485,7 @@ def _instrument_inner(graph, vals, held, name=RULE):
     entries, inner = {id(v) for v in vals}, {}
     for k in built:
         children = own_attributes(vals[n + k]).get(attribute)
-        if type(children) not in _COUNTED:
+        if type(children) not in _KINDS:
             continue
         stack, seen, ran = [children], set(), []
         while stack and len(seen) < INNER:
@@ -479,7 +495,7 @@ def _instrument_inner(graph, vals, held, name=RULE):
                 seen.add(id(x))
                 mine = own_attributes(x)
                 children, rule = mine.get(attribute), mine.get(name)
-                if type(children) not in _COUNTED or not children or not callable(rule):
+                if type(children) not in _KINDS or not children or not callable(rule):
                     continue  # a constant the op made a leaf of (``Value(-1)``)
                 flag = len(ran)
                 ran.append(False)
@@ -498,7 +514,8 @@ def _instrument_inner(graph, vals, held, name=RULE):
     return inner
 
 
-def rule_attribute(results, own):
+def rule_attribute(results, own, dict=dict, getattr=getattr, isinstance=isinstance, str=str,
+                   min=min, own_attributes=own_attributes, RULE=RULE):
     """The attribute in which the ops store each result's backward rule: what it is, not what it
     is called (``_backward``, ``_grad_fn``, ``backward_fn``): an instance attribute holding a
     function of the learner's (``own``) on op results, the lecture's name if it is one, else the
@@ -514,7 +531,8 @@ def rule_attribute(results, own):
     return min(held, key=lambda key: (-held[key], key))
 
 
-def _instrument(vals, name=RULE):
+def _instrument(vals, name, enumerate=enumerate, getattr=getattr, callable=callable,
+                setattr=setattr, Exception=Exception):
     """Wrap each node's rule (attribute ``name``) so that the order of the calls is recorded."""
     order = []
     for i, v in enumerate(vals):
@@ -530,3 +548,98 @@ def _instrument(vals, name=RULE):
         except Exception:
             pass
     return order
+
+
+def run_graph(graph, backend, backward=1, instrument=False, type=type, tuple=tuple, map=map,
+              len=len, list=list, dict=dict, filter=filter, range=range, sorted=sorted, all=all,
+              isinstance=isinstance, getattr=getattr, BaseException=BaseException,
+              AttributeError=AttributeError, second=operator.itemgetter(1), _step=_step,
+              _apply=_apply, _read=_read, learner_frame=learner_frame, error=error, lacks=lacks,
+              missing=missing, looked_up=looked_up, rule_attribute=rule_attribute,
+              origins=origins, _rule_tuple=_rule_tuple, _instrument=_instrument, _held=_held,
+              _instrument_inner=_instrument_inner, _count_walks=_count_walks,
+              _shadowing=_shadowing, _merged=_merged):
+    """Forward, ``backward`` backward passes, then every entry's data and grad.  ``backend``:
+    ``bound_backend``'s tuple (the worker's), or a ``Backend``.
+
+    Anything the submission raises, ``SystemExit`` included, fails this graph only.  An input
+    that cannot be built says nothing of the ops: its error is ``missing`` only when the class
+    has no method for one of them.
+
+    Returns ``{'values', 'grads'}`` (``grads`` after the first pass; with two passes also
+    ``grads2``), ``'order'`` when instrumented (entry indices in the order their ``_backward``
+    ran) with ``'walks'`` (how often the first pass iterated the nodes' operand containers), or
+    ``'error'`` saying where it failed.
+
+    How it reads is bound (the module's docstring): the submission's code, which this calls,
+    swaps nothing it calls.  What is read is kept immutable (tuples of exact builtins,
+    ``_read``) and the answer is made of it in one expression as this returns: no local of this
+    frame (which the submission's code reaches by ``f_back``, from a getter, a ``__del__`` the
+    release of its objects runs, a garbage collection's callback or a thread holding the frame)
+    ever holds a container it could change after the read (``del_window``, ``thread_window``).
+    """
+    if type(backend) is not tuple:
+        backend = backend.bound()
+    leaf, created, data, grad, back, cls, own, names = backend
+    inputs, steps = tuple(map(second, graph['inputs'])), tuple(map(_step, graph['nodes']))
+    output = graph['output']
+    vals = []
+    try:
+        for x in inputs:
+            vals.append(leaf(x))
+    except BaseException as e:
+        frame = learner_frame(e, own)
+        return {'error': error(e, 'leaf', len(vals), lacks(steps, cls), frame)}
+    n_inputs = len(vals)
+    try:
+        for step in steps:
+            v = _apply(step, vals)
+            created(v)
+            vals.append(v)
+    except BaseException as e:
+        step = steps[len(vals) - n_inputs]
+        frame = learner_frame(e, own)
+        gone = missing(step, e, frame) or looked_up(step, frame, cls)
+        return {'error': error(e, 'forward', len(vals), gone, frame),
+                'values': list(_read(data, vals))}
+    out = vals[output]
+    name = rule_attribute(vals[n_inputs:], own) if instrument else None
+    # before _instrument wraps them
+    rules = tuple(map(_rule_tuple, origins(vals, own, name))) if instrument else None
+    order = _instrument(vals, name) if instrument else None
+    held = _held(steps, vals, n_inputs) if instrument else None
+    inner = _instrument_inner(steps, vals, held, name, n_inputs) if instrument else None
+    walks = _count_walks(vals, held, n_inputs) if instrument else None  # this run's, from 0
+    values = _read(data, vals)
+    shadow = _shadowing(out, vals[:n_inputs])
+    merged = _merged(vals)
+    failure = grads = grads2 = called = walked = unheld = unrun = None
+    for i in range(backward):
+        try:
+            back(out)
+        except BaseException as e:
+            gone = isinstance(e, AttributeError) and getattr(type(out), names[2], None) is None
+            frame = learner_frame(e, own)
+            failure = tuple(error(e, 'backward', output, gone, frame).items())
+            if order is not None:
+                called = tuple(order)  # its last entry: the node whose rule raised
+            break
+        if i:
+            grads2 = _read(grad, vals)
+            continue
+        grads = _read(grad, vals)
+        if order is not None:
+            called, walked, unheld = tuple(order), walks[0][0], tuple(walks[1])
+            unrun = tuple(sorted(k for k, ran in inner.items() if not all(ran)))
+    return dict(filter(None, (
+        ('values', list(values)),
+        ('shadowed', shadow) if shadow else (),
+        ('rules', list(rules)) if rules is not None else (),
+        ('merged', list(merged)) if merged else (),
+        ('grads', list(grads)) if grads is not None else (),
+        ('order', list(called)) if called is not None else (),
+        ('walks', walked) if walked is not None else (),
+        ('unheld', list(unheld)) if unheld is not None else (),
+        ('unrun', list(unrun)) if unrun is not None else (),
+        ('error', dict(failure)) if failure is not None else (),
+        ('grads2', list(grads2)) if grads2 is not None else ())))

@@ -7,85 +7,30 @@ Values too (an engine that takes no plain numbers).
 A failure while building says which part of the lecture's interface it met: ``constructor``
 (``MLP(nin, nouts)`` refused by Python itself), ``parameters`` (no such method), or ``build``
 (the learner's own code raised).
+
+The submission's code runs inside ``run_mlp``, so what it calls is bound as ``execute``'s
+runner is (its docstring): positional defaults, helpers defined before it.
 """
 import inspect
-import numbers
 from itertools import repeat
 
-from .execute import backpropagate, error, frame_of, learner_frame, number, own_attributes
+from .execute import (_backpropagate, _names, error, frame_of, holds_number,
+                      learner_frame, number, own_attributes)
 from .load.classes import runner
 from .load.loaded import self_stores
 
 
-def run_mlp(classes, item, own=None, attributes=None):
-    """One MLP task; ``item['action']`` is one of ``build forward losses grads step zero_grad``.
-    ``attributes``: where the Value keeps its number and gradient, if not ``data`` and ``grad``.
-
-    What is read is kept in tuples of exact builtins and the answer made of them in one
-    expression as this returns (``execute.run_graph`` says why): the network's facts, read
-    before its action runs the submission's code again, cannot be changed by that code."""
-    names = {'data': 'data', 'grad': 'grad', 'backward': 'backward', **(attributes or {})}
-    data, grad = names['data'], names['grad']
-    stage, model = 'constructor', None
-    try:
-        value, mlp = classes['Value'], classes['MLP']
-        model = mlp(item['nin'], list(item['nouts']))
-        run = getattr(model, runner(mlp) or '__call__')  # model(x), or model.forward(x)
-        stage = 'parameters'
-        params = list(model.parameters())
-        stage = 'build'
-        facts = (('count', len(params)), ('distinct', len({id(p) for p in params})),
-                 ('own', all(isinstance(p, value) for p in params)),
-                 ('scalar', all(isinstance(getattr(p, data, None), numbers.Real) for p in params)))
-        if item['action'] == 'build':
-            return dict(facts + (('batched', _batched(run, _sample(value, item, item['xs'][0]))),))
-        stage = action = item['action']
-        if 'params' in item:
-            _assign(params, item['params'], data)
-        if action == 'forward':
-            def output_at(x):
-                return _outputs(run(_sample(value, item, x)), data)
-            return dict(facts + (('outputs', list(map(output_at, item['xs']))),))
-        if action == 'losses':
-            def loss_at(vector):
-                _assign(params, vector, data)
-                return number(getattr(_loss(run, value, item), data))
-            return dict(facts + (('losses', list(map(loss_at, item['param_sets']))),))
-        for p in params:
-            setattr(p, grad, 0.0)
-        loss = _loss(run, value, item)
-        backpropagate(loss, names)  # loss.backward(), or the learner's backprop()
-        facts += (('loss', number(getattr(loss, data))), ('grads', _numbers(params, grad)))
-        if action == 'step':
-            for p in params:
-                setattr(p, data, getattr(p, data) - item['lr'] * getattr(p, grad))
-            facts += (('loss_after', number(getattr(_loss(run, value, item), data))),)
-        if action == 'zero_grad':
-            model.zero_grad()
-            facts += (('grads_after', _numbers(params, grad)),)
-        return dict((k, list(v) if type(v) is tuple else v) for k, v in facts)
-    except BaseException as e:  # SystemExit included: a failed task, not a dead worker
-        frame = learner_frame(e, own) if own else None
-        if frame and (stage == 'parameters' or
-                      stage == 'constructor' and _lecture_constructor(classes.get('MLP'))):
-            stage = 'build'  # the interface is there; the learner's code broke
-        replaced = _replaced(model, e, own)
-        frame = replaced[0] if replaced else frame
-        if frame and frame.owner in {k.__name__ for k in getattr(classes.get('Value'), '__mro__', ())}:
-            frame = frame._replace(owner='')  # the Value's own method: named as the graphs name it
-        found = error(e, stage, frame=frame)
-        if replaced:
-            found['message'] += (f' (`self.{replaced[1]} = ...` replaces the method '
-                                 f'{replaced[1]}() with data: name the attribute otherwise)')
-        return {'error': found}
-
-
-def _numbers(params, attribute):
+def _numbers(params, attribute, tuple=tuple, map=map, getattr=getattr, repeat=repeat,
+             number=number):
     """Each parameter's ``attribute`` as a number, in a tuple built in C."""
     return tuple(map(number, map(getattr, params, repeat(attribute))))
 
 
-def _replaced(model, exc, own):
+def _replaced(model, exc, own, isinstance=isinstance, str=str, set=set, id=id, len=len,
+              dict=dict, list=list, tuple=tuple, int=int, float=float, type=type, callable=callable,
+              getattr=getattr, vars=vars, next=next, TypeError=TypeError,
+              isfunction=inspect.isfunction, own_attributes=own_attributes,
+              self_stores=self_stores, frame_of=frame_of):
     """Where the network replaced one of its methods with data (``self.parameters = [...]``
     inside ``parameters()``), when calling that method failed (``'list' object is not
     callable``): ``(the learner's Frame of that assignment, the method's name)``; else
@@ -103,7 +48,7 @@ def _replaced(model, exc, own):
             if isinstance(value, (list, tuple)):
                 todo += [v for v in value[:100] if not isinstance(v, (int, float, str))]
             method = getattr(type(obj), name, None)
-            if callable(value) or not inspect.isfunction(method):
+            if callable(value) or not isfunction(method):
                 continue
             for klass in type(obj).__mro__:
                 code = getattr(vars(klass).get(name), '__code__', None)
@@ -115,13 +60,14 @@ def _replaced(model, exc, own):
     return None
 
 
-def _lecture_constructor(mlp):
+def _lecture_constructor(mlp, sum=sum, TypeError=TypeError, ValueError=ValueError,
+                         any=any, signature=inspect.signature):
     """Whether the constructor takes the lecture's two required arguments, ``(nin, nouts)``:
     one that takes ``(structure, final_layer_softmax=True)`` may accept ``MLP(3, [4, 4, 1])`` and
     then raise in the learner's code, which is another interface, not a broken network.  A
     signature that cannot be read counts as the lecture's."""
     try:
-        params = inspect.signature(mlp).parameters.values()
+        params = signature(mlp).parameters.values()
     except (TypeError, ValueError):
         return True
     if any(p.kind == p.VAR_POSITIONAL for p in params):
@@ -130,12 +76,12 @@ def _lecture_constructor(mlp):
                for p in params) == 2
 
 
-def _sample(value, item, x):
+def _sample(value, item, x, list=list):
     x = list(x)[:item['nin']]
     return [value(v) for v in x] if item.get('values_in') else x
 
 
-def _batched(run, x):
+def _batched(run, x, Exception=Exception):
     """Whether the model (``run``: how it is called) takes a batch of samples rather than the
     lecture's one sample: one sample raises, a batch of one does not."""
     try:
@@ -149,17 +95,19 @@ def _batched(run, x):
             return False
 
 
-def _assign(params, vector, data):
+def _assign(params, vector, data, zip=zip, setattr=setattr):
     for p, x in zip(params, vector):
         setattr(p, data, x)
 
 
-def _outputs(out, data):
+def _outputs(out, data, isinstance=isinstance, list=list, tuple=tuple, number=number,
+             getattr=getattr):
     out = out if isinstance(out, (list, tuple)) else [out]
     return [number(getattr(o, data, o)) for o in out]
 
 
-def _loss(run, value, item):
+def _loss(run, value, item, zip=zip, isinstance=isinstance, list=list, tuple=tuple,
+          _sample=_sample):
     """Squared error over the samples, as a Value built from the model's outputs (``run``:
     how the model is called)."""
     loss = None
@@ -170,3 +118,79 @@ def _loss(run, value, item):
         term = d * d
         loss = term if loss is None else loss + term
     return loss
+
+
+def run_mlp(classes, item, own=None, names=None, dict=dict, list=list, tuple=tuple, len=len,
+            map=map, all=all, id=id, getattr=getattr, setattr=setattr, type=type,
+            isinstance=isinstance, BaseException=BaseException, KeyError=KeyError, runner=runner,
+            _names=_names, number=number, holds_number=holds_number, error=error,
+            learner_frame=learner_frame, _backpropagate=_backpropagate, _numbers=_numbers,
+            _replaced=_replaced, _lecture_constructor=_lecture_constructor, _sample=_sample,
+            _batched=_batched, _assign=_assign, _outputs=_outputs, _loss=_loss):
+    """One MLP task; ``item['action']`` is one of ``build forward losses grads step zero_grad``.
+    ``classes``: role -> class (a dict, or its pairs); ``names``: where the Value keeps its
+    number and gradient and how it backpropagates (``execute.ROLES``' names, or a dict of
+    those that are not the lecture's).
+
+    What is read is kept in tuples of exact builtins and the answer made of them in one
+    expression as this returns (``execute.run_graph`` says why): the network's facts, read
+    before its action runs the submission's code again, cannot be changed by that code.  The
+    classes and names are read before the submission's first call."""
+    classes = dict(classes)
+    value, mlp = classes.get('Value'), classes.get('MLP')
+    data, grad, backward, topo = names if type(names) is tuple else _names(names)
+    order = (backward, topo)
+    stage, model = 'constructor', None
+    try:
+        if value is None or mlp is None:
+            raise KeyError('Value' if value is None else 'MLP')
+        method = runner(mlp) or '__call__'
+        model = mlp(item['nin'], list(item['nouts']))
+        run = getattr(model, method)  # model(x), or model.forward(x)
+        stage = 'parameters'
+        params = list(model.parameters())
+        stage = 'build'
+        facts = (('count', len(params)), ('distinct', len({id(p) for p in params})),
+                 ('own', all(isinstance(p, value) for p in params)),
+                 ('scalar', all(holds_number(getattr(p, data, None)) for p in params)))
+        if item['action'] == 'build':
+            return dict(facts + (('batched', _batched(run, _sample(value, item, item['xs'][0]))),))
+        stage = action = item['action']
+        if 'params' in item:
+            _assign(params, item['params'], data)
+        if action == 'forward':
+            def output_at(x):
+                return _outputs(run(_sample(value, item, x)), data)
+            return dict(facts + (('outputs', list(map(output_at, item['xs']))),))
+        if action == 'losses':
+            def loss_at(vector):
+                _assign(params, vector, data)
+                return number(getattr(_loss(run, value, item), data))
+            return dict(facts + (('losses', list(map(loss_at, item['param_sets']))),))
+        for p in params:
+            setattr(p, grad, 0.0)
+        loss = _loss(run, value, item)
+        _backpropagate(order, loss)  # loss.backward(), or the learner's backprop()
+        facts += (('loss', number(getattr(loss, data))), ('grads', _numbers(params, grad)))
+        if action == 'step':
+            for p in params:
+                setattr(p, data, getattr(p, data) - item['lr'] * getattr(p, grad))
+            facts += (('loss_after', number(getattr(_loss(run, value, item), data))),)
+        if action == 'zero_grad':
+            model.zero_grad()
+            facts += (('grads_after', _numbers(params, grad)),)
+        return dict((k, list(v) if type(v) is tuple else v) for k, v in facts)
+    except BaseException as e:  # SystemExit included: a failed task, not a dead worker
+        frame = learner_frame(e, own) if own else None
+        if frame and (stage == 'parameters' or
+                      stage == 'constructor' and _lecture_constructor(mlp)):
+            stage = 'build'  # the interface is there; the learner's code broke
+        replaced = _replaced(model, e, own)
+        frame = replaced[0] if replaced else frame
+        if frame and frame.owner in {k.__name__ for k in getattr(value, '__mro__', ())}:
+            frame = frame._replace(owner='')  # the Value's own method: named as the graphs name it
+        found = error(e, stage, frame=frame)
+        if replaced:
+            found['message'] += (f' (`self.{replaced[1]} = ...` replaces the method '
+                                 f'{replaced[1]}() with data: name the attribute otherwise)')
+        return {'error': found}

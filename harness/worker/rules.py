@@ -1,12 +1,42 @@
 """Where each node's backward rule was written: the learner's method and line of the function
 its ``_backward`` holds, so that a wrong rule is named where it lives (``a - b`` written as
-``self + (-other)`` runs the rule of ``__add__``, not of ``__sub__``)."""
+``self + (-other)`` runs the rule of ``__add__``, not of ``__sub__``).
+
+Run while a graph is graded, so bound as ``execute`` is (its docstring): each function's names
+are positional defaults."""
 import dis
 
 LOCALS = '<locals>'
 
+#: Code objects read so far, by id: a list, not a dict at module level (the worker's guard takes a
+#: module's dicts for tables that must not change).
+_READ, READ_MAX = [{}], 4096
 
-def origin(rule, own):
+
+def _assigned(code, list=list, next=next, zip=zip, len=len, id=id, Exception=Exception,
+              instructions=dis.get_instructions, read=_READ[0], READ_MAX=READ_MAX):
+    """The line of the rule's first plain store to an attribute (``self.grad = ...``, where
+    ``+=`` was meant: the line a learner must change), or ``None`` when it only adds in place
+    (``x.grad += ...`` stores after a ``SWAP``).  Read once per code object (every node of an
+    op shares its rule's code; disassembling each cost a 200-graph corpus ~40 ms), kept by
+    identity with the code held, never hashed: a code object hashes its constants."""
+    held = read.get(id(code))
+    if held is not None and held[0] is code:
+        return held[1]
+    try:
+        steps = list(instructions(code))
+    except Exception:
+        return None
+    line = next((store.positions.lineno for before, store in zip(steps, steps[1:])
+                 if store.opname == 'STORE_ATTR' and before.opname != 'SWAP' and store.positions
+                 and store.positions.lineno), None)
+    if len(read) < READ_MAX:
+        read[id(code)] = (code, line)
+    return line
+
+
+def origin(rule, own, getattr=getattr, isinstance=isinstance, str=str, LOCALS=LOCALS,
+           _assigned=_assigned):
     """``[method, line]`` of a ``_backward`` (a closure in ``Value.__add__`` gives ``__add__``),
     or ``None`` when it is not a function of the learner's, or not in a method with a name
     (a lambda at module level; the grader takes only an identifier and a line)."""
@@ -21,34 +51,7 @@ def origin(rule, own):
     return [method, line] if method.isidentifier() and line >= 1 else None
 
 
-def _assigned(code):
-    """The line of the rule's first plain store to an attribute (``self.grad = ...``, where
-    ``+=`` was meant: the line a learner must change), or ``None`` when it only adds in place
-    (``x.grad += ...`` stores after a ``SWAP``).  Read once per code object (every node of an
-    op shares its rule's code; disassembling each cost a 200-graph corpus ~40 ms), kept by
-    identity with the code held, never hashed: a code object hashes its constants."""
-    read = _READ[0]
-    held = read.get(id(code))
-    if held is not None and held[0] is code:
-        return held[1]
-    try:
-        steps = list(dis.get_instructions(code))
-    except Exception:
-        return None
-    line = next((store.positions.lineno for before, store in zip(steps, steps[1:])
-                 if store.opname == 'STORE_ATTR' and before.opname != 'SWAP' and store.positions
-                 and store.positions.lineno), None)
-    if len(read) < READ_MAX:
-        read[id(code)] = (code, line)
-    return line
-
-
-#: Code objects read so far, by id: a list, not a dict at module level (the worker's guard takes a
-#: module's dicts for tables that must not change).
-_READ, READ_MAX = [{}], 4096
-
-
-def origins(vals, own, name='_backward'):
+def origins(vals, own, name='_backward', getattr=getattr, origin=origin):
     """Each entry's rule origin (``None`` where there is none of the learner's); ``name``: the
     attribute the ops keep the rule in (``execute.rule_attribute``)."""
     return [origin(getattr(v, name, None), own) for v in vals]

@@ -17,7 +17,7 @@ import time
 from array import array
 
 from . import guard, identity, landlock, protocol, tasks
-from .execute import Backend
+from .execute import bound_backend
 from .load import LoadError, load, methods
 from .protocol import OUTPUT_CAP
 
@@ -120,7 +120,7 @@ def _unset(signalnum, handler):
     return signal.getsignal(signalnum)
 
 
-def _frozen(answer, dumps=marshal.dumps):
+def _frozen(answer, dumps=marshal.dumps, ValueError=ValueError):
     """A runner's answer as ``marshal``'s bytes: read in C, under the GIL throughout, running
     nothing of Python's (it takes exact builtins only, and allocates nothing the collector
     tracks), so no code of the submission's runs while it is read.  The guard's hook loads
@@ -142,13 +142,15 @@ def _stack():
 def _serve(rfd, wfd, hello, unfenced):
     """The serve loop.
 
-    Everything the loop calls is bound here, before the submission loads: replacing an
-    attribute of this module (``run_graph``) or another changes nothing it runs, and changing
-    what those functions call is seen by the guard (``guard.py``)."""
+    Everything the loop calls is bound here, before the submission loads, as locals (never
+    cells, which a closure's ``__closure__`` hands out for rewriting): replacing an attribute
+    of this module (``run_graph``), another's or a builtin changes nothing it runs, and the
+    runners bind what they call (``execute``'s docstring).  What it reads of the load and of a
+    request is read before the submission's code runs again (an item's, or a thread's)."""
     asked, audit, install, seed, sending = (protocol.asked, sys.audit, guard.install,
                                             random.seed, guard.SEND)
-    loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, Backend
-    frozen = _frozen
+    loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, bound_backend
+    frozen, pairs, tuple_, seeded = _frozen, enumerate, tuple, hello.get('seed', 0)
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
     capture = Capture()
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
@@ -158,7 +160,7 @@ def _serve(rfd, wfd, hello, unfenced):
     sys.stdout = sys.stderr = capture
     sys.stdin = io.StringIO()
 
-    def reply(**fields):
+    def reply(audit=audit, sending=sending, **fields):
         """Hand an answer to the guard as it is: the guard adds what was printed and makes it
         plain data as it seals it, so nothing the submission reaches runs in between."""
         audit(sending, fields)
@@ -167,10 +169,10 @@ def _serve(rfd, wfd, hello, unfenced):
         return reply(type='loaded', error=unfenced)
     site.setquit()  # started without ``site`` (no site folders): keep exit(), quit(), help()
     site.sethelper()
-    seed(hello.get('seed', 0))
+    seed(seeded)
     started = time.perf_counter()
     loaded = None
-    renumber(hello.get('seed', 0))
+    renumber(seeded)
     try:
         with numbering() as numbered:
             loaded = loader(hello.get('path'), hello.get('module'), hello.get('cell_timeout', 10.0),
@@ -187,20 +189,23 @@ def _serve(rfd, wfd, hello, unfenced):
           classes={role: f.origin for role, f in found.items()},
           class_info={role: f.info() for role, f in found.items()},
           methods=listed(classes['Value'], loaded.root) if 'Value' in classes else {})
-    backend = engine(classes['Value'], loaded.own, found['Value'].attributes)
-    number(classes['Value'])  # a set's order follows a seeded numbering, not addresses
+    own = loaded.own
+    backend = engine(classes['Value'], own, found['Value'].attributes)
+    classes = tuple_(classes.items())  # pairs: no entry to rebind between items
+    number(backend[5])  # a set's order follows a seeded numbering, not addresses
     while True:
         request = asked(rfd)
         if request is None:
             return
-        for k, item in enumerate(request['items']):
-            seed(hello.get('seed', 0))
-            renumber(hello.get('seed', 0), item.get('order', 0))
+        task, items, asking = request['task'], request['items'], request['id']
+        for k, item in pairs(items):
+            seed(seeded)
+            renumber(seeded, item.get('order', 0))
             # the answer as bytes (C, atomic) before any frame holds it: what a thread, a
             # __del__ or a collection's callback of the submission's finds here is immutable
-            result = frozen(run(request['task'], item, classes, backend, loaded.own))
-            audit(sending, {'id': request['id'], 'item': k, 'result': result})
-        reply(id=request['id'], done=True)
+            result = frozen(run(task, item, classes, backend, own))
+            audit(sending, {'id': asking, 'item': k, 'result': result})
+        reply(id=asking, done=True)
 
 
 PR_SET_DUMPABLE = 4

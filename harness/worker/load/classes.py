@@ -29,9 +29,15 @@ NUMBER = 1.5
 FORWARD = ('forward',)
 
 
-def runner(cls):
+def _defines(cls, dunder, any=any, vars=vars):
+    return any(dunder in vars(k) for k in cls.__mro__[:-1])
+
+
+def runner(cls, next=next, callable=callable, getattr=getattr, FORWARD=FORWARD,
+           _defines=_defines):
     """The name of the method that runs ``cls``'s instances on an input: ``__call__`` (the
-    lecture's ``model(x)``), else the first of ``FORWARD`` it has, else ``None``."""
+    lecture's ``model(x)``), else the first of ``FORWARD`` it has, else ``None``.  Run as the
+    worker's MLP task starts, so its names are bound (``execute``'s docstring)."""
     if _defines(cls, '__call__'):
         return '__call__'
     return next((name for name in FORWARD if callable(getattr(cls, name, None))), None)
@@ -245,9 +251,6 @@ def _alike(method, name):
 def _spelling(name):
     return name.lower().replace('_', '')
 
-
-def _defines(cls, dunder):
-    return any(dunder in vars(k) for k in cls.__mro__[:-1])
 
 
 def _attributes(cls):

@@ -231,14 +231,16 @@ def _source_file(cls):
 _LOADS = ('LOAD_FAST', 'LOAD_DEREF')
 
 
-def self_stores(code):
+def self_stores(code, list=list, zip=zip, Exception=Exception, instructions=dis.get_instructions,
+                _LOADS=_LOADS):
     """``(value instruction, attribute, line)`` of each ``self.attribute = value`` a method's
-    bytecode does on its own first argument, in order."""
+    bytecode does on its own first argument, in order (run by the MLP task too: its names are
+    bound, as ``execute``'s are)."""
     if not code.co_argcount:
         return
     me = code.co_varnames[0]
     try:
-        steps = list(dis.get_instructions(code))
+        steps = list(instructions(code))
     except Exception:
         return
     for value, target, store in zip(steps, steps[1:], steps[2:]):
