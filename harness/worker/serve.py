@@ -150,7 +150,7 @@ def _serve(rfd, wfd, hello, unfenced):
     asked, audit, install, seed, sending = (protocol.asked, sys.audit, guard.install,
                                             random.seed, guard.SEND)
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, bound_backend
-    frozen, pairs, tuple_, seeded = _frozen, enumerate, tuple, hello.get('seed', 0)
+    frozen, enumerated, tuple_, seeded = _frozen, enumerate, tuple, hello.get('seed', 0)
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
     capture = Capture()
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
@@ -191,19 +191,19 @@ def _serve(rfd, wfd, hello, unfenced):
           methods=listed(classes['Value'], loaded.root) if 'Value' in classes else {})
     own = loaded.own
     backend = engine(classes['Value'], own, found['Value'].attributes)
-    classes = tuple_(classes.items())  # pairs: no entry to rebind between items
-    number(backend[5])  # a set's order follows a seeded numbering, not addresses
+    number(classes['Value'])  # a set's order follows a seeded numbering, not addresses
+    roles = tuple_(classes.items())  # pairs: no entry to rebind between items
     while True:
         request = asked(rfd)
         if request is None:
             return
         task, items, asking = request['task'], request['items'], request['id']
-        for k, item in pairs(items):
+        for k, item in enumerated(items):
             seed(seeded)
             renumber(seeded, item.get('order', 0))
             # the answer as bytes (C, atomic) before any frame holds it: what a thread, a
             # __del__ or a collection's callback of the submission's finds here is immutable
-            result = frozen(run(task, item, classes, backend, own))
+            result = frozen(run(task, item, roles, backend, own))
             audit(sending, {'id': asking, 'item': k, 'result': result})
         reply(id=asking, done=True)
 

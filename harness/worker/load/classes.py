@@ -252,7 +252,6 @@ def _spelling(name):
     return name.lower().replace('_', '')
 
 
-
 def _attributes(cls):
     """Attribute names a class's instances have: set in its methods, slots, annotations."""
     names = set()
