@@ -36,8 +36,9 @@ if '_attack' in globals():
         return _backward(self)
     Value.backward = _hooked
 '''
-#: attack -> what grading must make of it: 'interfered' (the grade is void), or a bound the
-#: report keeps ('capped': the engine is correct, only its texts are long).
+#: attack -> what grading must make of it: 'interfered' (the grade is void), a bound the report
+#: keeps ('capped': the engine is correct, only its texts are long), or nothing ('graded': the
+#: attack finds nothing to change, and the correct engine passes).
 EXPECT = {
     'partial_message': 'interfered',
     'done_without_results': 'interfered',
@@ -47,7 +48,7 @@ EXPECT = {
     'wrong_types': 'interfered',
     'json_bomb': 'interfered',
     'mlp_short_grads': 'interfered',
-    'mlp_short_losses': 'interfered',
+    'mlp_short_losses': 'graded',
     'warning_huge': 'capped',
     'loud': 'capped',
     'leak_paths': 'capped',

@@ -51,10 +51,10 @@ def _forge(fields, frame):
     frame = _up(frame, 'request')
     if frame is not None and 'result' in fields:
         serve = frame.f_locals
-        request, own = serve['request'], serve['loaded'].own
-        backend = serve['engine'](_Good, own, serve['found']['Value'].attributes)
-        item = request['items'][fields['item']]
-        fields['result'] = serve['run'](request['task'], item, {'Value': _Good}, backend, own)
+        task, _, items = serve['request']  # read whole as it came: (order, item) pairs
+        backend = serve['engine'](_Good, serve['own'], serve['found']['Value'].attributes)
+        fields['result'] = serve['run'](task, items[fields['item']][1], {'Value': _Good}, backend,
+                                        serve['own'])
 
 
 def _seize(*args, **kwargs):
@@ -247,6 +247,16 @@ DOORS = {
             for _ in range(8):  # each waiting for the GIL: the loop's turns are short
                 threading.Thread(target=_race, args=found, daemon=True).start()
         '''),
+    # the request the serve loop runs (a dict on main, reached by f_back), its graphs' inputs
+    # rewritten for the items still to run: graded as written, at the inputs the grader asked
+    'request_rewrite': ('', '''
+        serve = _up(sys._getframe(0), 'request')
+        request = serve.f_locals['request'] if serve is not None else None
+        for item in request.get('items', ()) if isinstance(request, dict) else ():
+            graph = item.get('graph') if isinstance(item, dict) else None
+            if isinstance(graph, dict):
+                graph['inputs'] = [[name, 0.25] for name, _ in graph['inputs']]
+        '''),
     # a module attribute the worker looked up as it packed an answer's long lists of floats
     # (protocol._doubles: binascii.b2a_base64), in no snapshot of the guard's
     'binascii_packing': '''
@@ -279,7 +289,7 @@ HIDDEN = '''
         def _hidden():
             f = _up(sys._getframe(0), 'graph')
             serve = _up(f, 'request')
-            if serve is None or len(f.f_locals['graph']['nodes']) >= 50:
+            if serve is None or len(f.f_locals['vals']) >= 50:
                 return None
             fields = {'result': None, 'item': serve.f_locals['k']}
             _forge(fields, serve)
@@ -323,15 +333,15 @@ READS = {
             except AttributeError:
                 pass
         '''),
-    # the op the runner calls for a node (ops.Op.call), swapped when the request's next item has a
-    # tanh (and ops this engine has): a correct tanh of the shown Value, and the real op put back
+    # the op the runner calls for a node (ops.Op.call), swapped for the request's next items: a
+    # correct tanh of the shown Value at the first tanh, and the real op put back (on main, where
+    # this door waited for a next item of add, mul and tanh only, a wrong topological sort passed)
     'transient_op': ("changed the grader's code (mgworker.ops.Op.call)", '''
         f = _up(sys._getframe(0), 'graph')
         serve = _up(f, 'request')
         ops = f.f_globals.get('OPS') if f is not None else None
-        later = serve.f_locals['request']['items'][serve.f_locals['k'] + 1:] if serve else ()
-        nodes = [n['op'] for n in later[0].get('graph', {}).get('nodes', ())] if later else ()
-        if isinstance(ops, dict) and 'tanh' in nodes and set(nodes) <= {'add', 'mul', 'tanh'}:
+        if serve is not None and isinstance(ops, dict) and \
+                serve.f_locals['k'] < len(serve.f_locals['request'][2]) - 1:
             kind = type(ops['tanh'])
             real = vars(kind)['call']
 
@@ -537,7 +547,7 @@ INNOCENT = tampered('innocent')
 
 #: Rows whose door finds nothing left to rewrite: graded as written, every check as HONEST's
 #: (one graph forged changes a count in a check's message).
-AS_WRITTEN = {'gc_window_read', 'del_window', 'thread_window'}
+AS_WRITTEN = {'gc_window_read', 'del_window', 'thread_window', 'request_rewrite'}
 
 
 def _as_written(report):
@@ -706,7 +716,8 @@ def test_every_attack_through_the_service(graded_by_a_worker):
 #: on is reached from these through their bound defaults.
 def _runners():
     from micrograde.worker import execute, mlp, serve, tasks
-    return (tasks.run, execute.run_graph, execute.bound_backend, mlp.run_mlp, serve._frozen)
+    return (tasks.received, tasks.run, execute.run_graph, execute.bound_backend, mlp.run_mlp,
+            serve._frozen)
 
 
 def _codes(code):
@@ -759,21 +770,25 @@ def test_the_serve_loop_holds_nothing_in_a_cell():
     assert serve._serve.__code__.co_cellvars == ()
 
 
+class _Scalar:
+    """A Value of ``+`` and ``*`` only, for the MLP tasks run in this process below."""
+
+    def __init__(self, data):
+        self.data, self.grad = data, 0.0
+
+    def __add__(self, other):
+        return type(self)(self.data + other.data)
+
+    def __mul__(self, other):
+        return type(self)(self.data * other.data)
+
+
 def test_a_helper_swapped_while_an_mlp_runs_reads_nothing_else():
     """run_mlp's helpers swapped in its module's globals by the network's backward() (a frame walk:
     no event) for one call: the gradients read are the network's own."""
     from micrograde.worker import mlp
 
-    class Value:
-        def __init__(self, data):
-            self.data, self.grad = data, 0.0
-
-        def __add__(self, other):
-            return Value(self.data + other.data)
-
-        def __mul__(self, other):
-            return Value(self.data * other.data)
-
+    class Value(_Scalar):
         def backward(self):
             frame = sys._getframe(1)
             while 'params' not in frame.f_locals:
@@ -801,6 +816,53 @@ def test_a_helper_swapped_while_an_mlp_runs_reads_nothing_else():
     finally:
         vars(mlp).update(kept)
     assert got['grads'] == [0.0, 0.0], got  # its backward() computes nothing: its own zeros
+
+
+def test_an_mlp_task_is_read_before_the_network_runs():
+    """The task is a dict the network's code reaches (f_back from its constructor): parameter
+    sets rewritten there (a finite difference forged) change nothing the task computes."""
+    from micrograde.worker import tasks
+    from micrograde.worker.execute import Backend
+
+    Value = _Scalar
+
+    class MLP:
+        def __init__(self, nin, nouts):
+            frame = sys._getframe(1)
+            while 'item' not in frame.f_locals:
+                frame = frame.f_back
+            item = frame.f_locals['item']
+            if isinstance(item, dict):
+                item['param_sets'] = [[0.0]] * len(item['param_sets'])
+            self.w = Value(0.0)
+
+        def __call__(self, x):
+            return self.w * Value(x[0])
+
+        def parameters(self):
+            return [self.w]
+
+    got = tasks.run('mlp', {'action': 'losses', 'nin': 1, 'nouts': [1], 'xs': [[1.0]],
+                            'ys': [0.0], 'param_sets': [[1.0], [2.0]]}, {'Value': Value, 'MLP': MLP},
+                    Backend(Value))
+    assert got['losses'] == [1.0, 4.0], got
+
+
+def test_a_request_is_read_whole_as_it_arrives():
+    """The serve loop runs a request as ``tasks.received`` reads it: exact tuples all through, so
+    an item not yet run cannot be rewritten by the code of one that ran (request_rewrite)."""
+    from micrograde.worker import tasks
+    request = {'id': 3, 'task': 'graph', 'items': [
+        {'graph': {'inputs': [['a', 1.0]], 'nodes': [{'op': 'tanh', 'args': [0]}], 'output': 1},
+         'instrument': True, 'order': 2}]}
+
+    def exact(x):
+        return type(x) in (str, int, float, bool, type(None)) or \
+            type(x) is tuple and all(map(exact, x))
+    assert exact(tasks.received(request))
+    assert exact(tasks.received({**request, 'task': 'mlp', 'items': [
+        {'action': 'losses', 'nin': 1, 'nouts': [1], 'xs': [[1.0]], 'ys': [0.0],
+         'param_sets': [[1.0]], 'params': [0.5], 'lr': 0.1}]}))
 
 
 def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, tmp_path):

@@ -12,7 +12,8 @@ bound as the module is imported (``len=len``), its values immutable (functions t
 same, exact tuples, C callables; never a module, a dict or an object with attributes), and
 setting a function's ``__defaults__`` or ``__code__`` is a route the worker's guard refuses.
 The worker's backend is an exact tuple of such parts (``bound_backend``), the ops a tuple read
-by position (``_OPS``), and a graph is read into tuples before the submission's first call.
+by position (``_OPS``), and a graph is read into tuples before the submission's first call
+(``prepared``; the worker's serve loop prepares a request's every item as it arrives).
 ``tests/test_tamper.py::test_the_runners_look_nothing_up`` reads the bytecode for it.
 """
 import linecache
@@ -277,6 +278,12 @@ def _step(node, index=OP_NAMES.index, tuple=tuple, bool=bool):
     """A graph's node as ``run_graph`` runs it, read before the submission's first call (the
     graph is a dict it can reach): ``(op's position, operand entries, constant, on the left)``."""
     return index(node['op']), tuple(node['args']), node.get('const'), bool(node.get('left'))
+
+
+def prepared(graph, tuple=tuple, map=map, second=operator.itemgetter(1), _step=_step):
+    """A graph as ``run_graph`` reads it, read at once (the graph is a dict the submission's code
+    can reach): ``(input values, _step of each node, the output entry)``, exact tuples."""
+    return tuple(map(second, graph['inputs'])), tuple(map(_step, graph['nodes'])), graph['output']
 
 
 def _apply(step, vals, _OPS=_OPS):
@@ -553,14 +560,14 @@ def _instrument(vals, name, enumerate=enumerate, getattr=getattr, callable=calla
 def run_graph(graph, backend, backward=1, instrument=False, type=type, tuple=tuple, map=map,
               len=len, list=list, dict=dict, filter=filter, range=range, sorted=sorted, all=all,
               isinstance=isinstance, getattr=getattr, BaseException=BaseException,
-              AttributeError=AttributeError, second=operator.itemgetter(1), _step=_step,
-              _apply=_apply, _read=_read, learner_frame=learner_frame, error=error, lacks=lacks,
+              AttributeError=AttributeError, prepared=prepared, _apply=_apply, _read=_read, learner_frame=learner_frame, error=error, lacks=lacks,
               missing=missing, looked_up=looked_up, rule_attribute=rule_attribute,
               origins=origins, _rule_tuple=_rule_tuple, _instrument=_instrument, _held=_held,
               _instrument_inner=_instrument_inner, _count_walks=_count_walks,
               _shadowing=_shadowing, _merged=_merged):
-    """Forward, ``backward`` backward passes, then every entry's data and grad.  ``backend``:
-    ``bound_backend``'s tuple (the worker's), or a ``Backend``.
+    """Forward, ``backward`` backward passes, then every entry's data and grad.  ``graph``: a
+    graph's dict, or its ``prepared`` tuple; ``backend``: ``bound_backend``'s tuple (the
+    worker's), or a ``Backend``.
 
     Anything the submission raises, ``SystemExit`` included, fails this graph only.  An input
     that cannot be built says nothing of the ops: its error is ``missing`` only when the class
@@ -581,8 +588,7 @@ def run_graph(graph, backend, backward=1, instrument=False, type=type, tuple=tup
     if type(backend) is not tuple:
         backend = backend.bound()
     leaf, created, data, grad, back, cls, own, names = backend
-    inputs, steps = tuple(map(second, graph['inputs'])), tuple(map(_step, graph['nodes']))
-    output = graph['output']
+    inputs, steps, output = graph if type(graph) is tuple else prepared(graph)
     vals = []
     try:
         for x in inputs:

@@ -76,9 +76,11 @@ def _lecture_constructor(mlp, sum=sum, TypeError=TypeError, ValueError=ValueErro
                for p in params) == 2
 
 
-def _sample(value, item, x, list=list):
-    x = list(x)[:item['nin']]
-    return [value(v) for v in x] if item.get('values_in') else x
+def _sample(value, samples, x, list=list):
+    """A sample as the network takes it: its first ``nin`` numbers, as Values with ``values_in``
+    (``samples``: ``(xs, ys, nin, values_in)``)."""
+    x = list(x)[:samples[2]]
+    return [value(v) for v in x] if samples[3] else x
 
 
 def _batched(run, x, Exception=Exception):
@@ -106,18 +108,32 @@ def _outputs(out, data, isinstance=isinstance, list=list, tuple=tuple, number=nu
     return [number(getattr(o, data, o)) for o in out]
 
 
-def _loss(run, value, item, zip=zip, isinstance=isinstance, list=list, tuple=tuple,
+def _loss(run, value, samples, zip=zip, isinstance=isinstance, list=list, tuple=tuple,
           _sample=_sample):
     """Squared error over the samples, as a Value built from the model's outputs (``run``:
     how the model is called)."""
     loss = None
-    for x, y in zip(item['xs'], item['ys']):
-        out = run(_sample(value, item, x))
+    for x, y in zip(samples[0], samples[1]):
+        out = run(_sample(value, samples, x))
         out = out[0] if isinstance(out, (list, tuple)) else out
         d = out + value(-y)
         term = d * d
         loss = term if loss is None else loss + term
     return loss
+
+
+def prepared(item, tuple=tuple, map=map, bool=bool):
+    """An MLP task as ``run_mlp`` reads it, read at once (the task is a dict the submission's
+    code can reach and rewrite: new parameter sets for the finite differences would forge
+    them): ``(action, nin, nouts, (xs, ys, nin, values_in), params, param_sets, lr)``, each
+    list an exact tuple; a field the task does not have is ``None``."""
+    def rows(key):
+        return None if item.get(key) is None else tuple(map(tuple, item[key]))
+    samples = (rows('xs'), tuple(item.get('ys') or ()), item.get('nin'),
+               bool(item.get('values_in')))
+    return (item.get('action'), item.get('nin'), tuple(item.get('nouts') or ()), samples,
+            None if item.get('params') is None else tuple(item['params']), rows('param_sets'),
+            item.get('lr'))
 
 
 def run_mlp(classes, item, own=None, names=None, dict=dict, list=list, tuple=tuple, len=len,
@@ -126,16 +142,20 @@ def run_mlp(classes, item, own=None, names=None, dict=dict, list=list, tuple=tup
             _names=_names, number=number, holds_number=holds_number, error=error,
             learner_frame=learner_frame, _backpropagate=_backpropagate, _numbers=_numbers,
             _replaced=_replaced, _lecture_constructor=_lecture_constructor, _sample=_sample,
-            _batched=_batched, _assign=_assign, _outputs=_outputs, _loss=_loss):
+            _batched=_batched, _assign=_assign, _outputs=_outputs, _loss=_loss,
+            prepared=prepared):
     """One MLP task; ``item['action']`` is one of ``build forward losses grads step zero_grad``.
-    ``classes``: role -> class (a dict, or its pairs); ``names``: where the Value keeps its
+    ``item``: the task, or its ``prepared`` tuple; ``classes``: role -> class (a dict, or its
+    pairs); ``names``: where the Value keeps its
     number and gradient and how it backpropagates (``execute.ROLES``' names, or a dict of
     those that are not the lecture's).
 
     What is read is kept in tuples of exact builtins and the answer made of them in one
     expression as this returns (``execute.run_graph`` says why): the network's facts, read
     before its action runs the submission's code again, cannot be changed by that code.  The
-    classes and names are read before the submission's first call."""
+    task, classes and names are read before the submission's first call."""
+    action, nin, nouts, samples, weights, param_sets, lr = \
+        item if type(item) is tuple else prepared(item)
     classes = dict(classes)
     value, mlp = classes.get('Value'), classes.get('MLP')
     data, grad, backward, topo = names if type(names) is tuple else _names(names)
@@ -145,7 +165,7 @@ def run_mlp(classes, item, own=None, names=None, dict=dict, list=list, tuple=tup
         if value is None or mlp is None:
             raise KeyError('Value' if value is None else 'MLP')
         method = runner(mlp) or '__call__'
-        model = mlp(item['nin'], list(item['nouts']))
+        model = mlp(nin, list(nouts))
         run = getattr(model, method)  # model(x), or model.forward(x)
         stage = 'parameters'
         params = list(model.parameters())
@@ -153,29 +173,30 @@ def run_mlp(classes, item, own=None, names=None, dict=dict, list=list, tuple=tup
         facts = (('count', len(params)), ('distinct', len({id(p) for p in params})),
                  ('own', all(isinstance(p, value) for p in params)),
                  ('scalar', all(holds_number(getattr(p, data, None)) for p in params)))
-        if item['action'] == 'build':
-            return dict(facts + (('batched', _batched(run, _sample(value, item, item['xs'][0]))),))
-        stage = action = item['action']
-        if 'params' in item:
-            _assign(params, item['params'], data)
+        if action == 'build':
+            return dict(facts + (('batched', _batched(run, _sample(value, samples,
+                                                                   samples[0][0]))),))
+        stage = action
+        if weights is not None:
+            _assign(params, weights, data)
         if action == 'forward':
             def output_at(x):
-                return _outputs(run(_sample(value, item, x)), data)
-            return dict(facts + (('outputs', list(map(output_at, item['xs']))),))
+                return _outputs(run(_sample(value, samples, x)), data)
+            return dict(facts + (('outputs', list(map(output_at, samples[0]))),))
         if action == 'losses':
             def loss_at(vector):
                 _assign(params, vector, data)
-                return number(getattr(_loss(run, value, item), data))
-            return dict(facts + (('losses', list(map(loss_at, item['param_sets']))),))
+                return number(getattr(_loss(run, value, samples), data))
+            return dict(facts + (('losses', list(map(loss_at, param_sets))),))
         for p in params:
             setattr(p, grad, 0.0)
-        loss = _loss(run, value, item)
+        loss = _loss(run, value, samples)
         _backpropagate(order, loss)  # loss.backward(), or the learner's backprop()
         facts += (('loss', number(getattr(loss, data))), ('grads', _numbers(params, grad)))
         if action == 'step':
             for p in params:
-                setattr(p, data, getattr(p, data) - item['lr'] * getattr(p, grad))
-            facts += (('loss_after', number(getattr(_loss(run, value, item), data))),)
+                setattr(p, data, getattr(p, data) - lr * getattr(p, grad))
+            facts += (('loss_after', number(getattr(_loss(run, value, samples), data))),)
         if action == 'zero_grad':
             model.zero_grad()
             facts += (('grads_after', _numbers(params, grad)),)

@@ -150,6 +150,7 @@ def _serve(rfd, wfd, hello, unfenced):
     asked, audit, install, seed, sending = (protocol.asked, sys.audit, guard.install,
                                             random.seed, guard.SEND)
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, bound_backend
+    received = tasks.received
     frozen, enumerated, tuple_, seeded = _frozen, enumerate, tuple, hello.get('seed', 0)
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
     capture = Capture()
@@ -194,13 +195,13 @@ def _serve(rfd, wfd, hello, unfenced):
     number(classes['Value'])  # a set's order follows a seeded numbering, not addresses
     roles = tuple_(classes.items())  # pairs: no entry to rebind between items
     while True:
-        request = asked(rfd)
+        request = received(asked(rfd))  # read whole before the submission's code runs again
         if request is None:
             return
-        task, items, asking = request['task'], request['items'], request['id']
-        for k, item in enumerated(items):
+        task, asking, items = request
+        for k, (order, item) in enumerated(items):
             seed(seeded)
-            renumber(seeded, item.get('order', 0))
+            renumber(seeded, order)
             # the answer as bytes (C, atomic) before any frame holds it: what a thread, a
             # __del__ or a collection's callback of the submission's finds here is immutable
             result = frozen(run(task, item, roles, backend, own))

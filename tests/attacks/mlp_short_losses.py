@@ -1,8 +1,9 @@
 # ruff: noqa: F821  (a fragment: tests/attacks/_channel.py is prepended to it)
 # A new attack: the network, once a backward() ran, walks up by `f_back` (no audit event) from
 # its own forward pass to the MLP task computing losses and cuts the parameter sets it loops
-# over: the answer then carries one loss where the grader asked for one per set, with no
-# error (mlp.gradients indexed past it: "micrograde itself failed").
+# over: the answer then carried one loss where the grader asked for one per set, with no
+# error (mlp.gradients indexed past it: "micrograde itself failed"; then the grade was void).
+# The task is now read whole as it arrives (worker/tasks.received): nothing left to cut.
 def _attack(self):
     network = globals()['MLP']
     if '_forward' in vars(network):
