@@ -698,3 +698,52 @@ def test_a_scratch_folder_deeper_than_pythons_recursion_is_removed(tmp_path):
     _deep(tmp_path, depth=sys.getrecursionlimit() + 200)
     tree.remove(tmp_path)
     assert not tmp_path.exists()
+
+
+def _keyed(*cells):
+    """``_run`` with torch and micrograd kept out of reach, as a rubric's answer keys."""
+    loaded = Loaded(answer_keys=('torch', 'micrograd'))
+    kernel = Kernel(loaded)
+    for number, cell in enumerate(cells, 1):
+        kernel.run(number, transform(cell).python, 5)
+    loaded.namespaces.append(('nb.ipynb', kernel.ns))
+    return kernel.ns, loaded
+
+
+def test_a_name_the_notebook_binds_again_is_its_own_not_the_answer_keys():
+    """tomstagg/nn-zero-to-hero's refresher.ipynb: `from micrograd.engine import Value` (skipped),
+    then its own `class Value` whose methods say `Value(...)`: that class is the learner's, and
+    so are the cells that use it after (was: the class skipped as a use of micrograd, 0/51)."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    ns, loaded = _keyed('from micrograd.engine import Value\nimport torch',
+                        'a = Value(2.0)',
+                        engine + '\nb = Value(3.0) * 2',
+                        'c = Value(1.0) + b\nt = torch.tensor([1.0])\nd = 1')
+    assert ns['b'].data == 6.0 and ns['c'].data == 7.0 and 'd' not in ns
+    assert 'a' not in ns and [w.split(':')[0] for w in loaded.warnings] == [
+        'cell 1, line 1', 'cell 2, line 1', 'cell 4, line 2'], loaded.warnings
+
+
+@pytest.mark.parametrize('cell', ['class Value(Value):\n    pass',
+                                  'class Value:\n    zero = Value(0.0)',
+                                  'Value = Value',
+                                  '@torch.no_grad\ndef Value():\n    return 1'])
+def test_a_binding_that_reads_the_answer_key_as_it_runs_is_still_a_use(cell):
+    ns, loaded = _keyed('from micrograd.engine import Value\nimport torch', cell, 'x = Value')
+    assert 'x' not in ns and len(loaded.warnings) == 3, loaded.warnings
+
+
+def test_a_class_replaced_by_an_answer_key_import_is_not_graded():
+    """tomstagg/nn-zero-to-hero's refresh.ipynb: a toy Value (a closure demo), then
+    `from micrograd.engine import Value` (skipped): the notebook ends with micrograd's Value, so
+    the toy is not graded in its place (was: graded, "add is not implemented")."""
+    ns, loaded = _keyed(VALUE, 'from micrograd.engine import Value\nfrom micrograd import nn')
+    with pytest.raises(LoadError, match=r"^the Value of cell 1, line 1 is not graded, as the "
+                                        r"notebook replaces it: cell 2, line 1 imports it \(`from "
+                                        r"micrograd.engine import Value`\), and that import failed "
+                                        r"\(grading keeps micrograd out of reach: a library that "
+                                        r"computes gradients would be the answer key\). Grade the "
+                                        r"folder that holds the module micrograd instead"):
+        loaded.find({'Value': 'Value'})
+    ns, loaded = _keyed(VALUE, 'from micrograd.engine import Value', VALUE.replace('pass', 'return'))
+    assert loaded.find({'Value': 'Value'})['Value'].origin == 'cell 3, line 1'

@@ -148,9 +148,14 @@ class Kernel:
             if key:
                 self.blocked.update({(a.asname or a.name.partition('.')[0]): key
                                      for a in stmt.names if a.name != '*'})
+                self._unimported(f'cell {number}, line {stmt.lineno}', stmt,
+                                 f'grading keeps {key} out of reach: a library that computes '
+                                 f'gradients would be the answer key')
         else:
-            key = next((self.blocked[n.id] for n in ast.walk(stmt)
-                        if isinstance(n, ast.Name) and n.id in self.blocked), None)
+            key = next((self.blocked[name] for name in _reads(stmt) if name in self.blocked), None)
+            if not key:  # what it binds is the notebook's own from here on (its `class Value`)
+                for name in _binds(stmt):
+                    self.blocked.pop(name, None)
         if key and number not in self.said_keys:
             self.said_keys.add(number)
             imports = isinstance(stmt, (ast.Import, ast.ImportFrom))
@@ -166,11 +171,16 @@ class Kernel:
         """A warning, and for each name the import would have bound, what is bound instead: a
         class graded under that name is one the notebook meant to replace."""
         self.loaded.fail(where, f'import failed ({text(e)}); the rest of the cell still ran.', '')
+        self._unimported(where, stmt, text(e))
+
+    def _unimported(self, where, stmt, error):
+        """Keep, for each name an import that did not run would have bound, what is bound
+        instead."""
         for alias in stmt.names:
             if alias.name != '*':
                 name = alias.asname or alias.name.split('.')[0]
                 module = (stmt.module or '.') if isinstance(stmt, ast.ImportFrom) else alias.name
-                self.loaded.unimported[name] = FailedImport(where, ast.unparse(stmt), text(e),
+                self.loaded.unimported[name] = FailedImport(where, ast.unparse(stmt), error,
                                                             module.split('.')[0] or module,
                                                             self.ns.get(name))
 
@@ -287,6 +297,43 @@ _SEND.argtypes = (ctypes.c_ulong, ctypes.py_object)
 
 def _alarm(signum, frame):
     raise CellTimeout()
+
+
+#: Nodes whose body is a scope of its own: the names bound there are not the notebook's.
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.GeneratorExp,
+           ast.ListComp, ast.SetComp, ast.DictComp)
+
+
+def _binds(stmt):
+    """The names a statement binds in the notebook's namespace (a class, a function, an
+    assignment's targets, an import's names), not those of the scopes nested in it."""
+    names, todo = set(), [stmt]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update(a.asname or a.name.partition('.')[0] for a in node.names if a.name != '*')
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        if not isinstance(node, _SCOPES):
+            todo.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _reads(stmt):
+    """The names a statement reads as it runs: every name loaded (an augmented assignment's
+    target too), except a name it binds read in the body of a function it defines, which runs
+    later and finds the new binding (``Value(...)`` in the methods of ``class Value``)."""
+    bound, late = _binds(stmt), set()
+    for node in ast.walk(stmt):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            body = node.body if isinstance(node.body, list) else [node.body]
+            late.update(id(n) for part in body for n in ast.walk(part))
+    augmented = {id(n.target) for n in ast.walk(stmt) if isinstance(n, ast.AugAssign)}
+    return [n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
+            and (isinstance(n.ctx, ast.Load) or id(n) in augmented)
+            and not (n.id in bound and id(n) in late)]
 
 
 def _class_line(tree, name):
