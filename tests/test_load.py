@@ -747,3 +747,24 @@ def test_a_class_replaced_by_an_answer_key_import_is_not_graded():
         loaded.find({'Value': 'Value'})
     ns, loaded = _keyed(VALUE, 'from micrograd.engine import Value', VALUE.replace('pass', 'return'))
     assert loaded.find({'Value': 'Value'})['Value'].origin == 'cell 3, line 1'
+
+
+def test_a_class_defined_again_without_methods_it_had_says_so(tmp_path):
+    """gg2001/nn-zero-to-hero's micrograd.ipynb: the lecture's Value (cell 1), then the exercises'
+    starter Value without __mul__ (cell 2): that last one is graded, and the load says what it
+    lost, so "mul is not implemented" is not a mystery; a Value that only grows says nothing."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    starter = ('class Value:\n    def __init__(self, data):\n        self.data, self.grad = data, 0.0\n'
+               '    def __add__(self, o):\n        return self\n    def exp(self):\n        return self\n')
+    loaded = Loaded()
+    notebooks.load_notebook(str(_notebook(tmp_path / 'nb.ipynb', [engine, starter])), loaded, 5)
+    said = [w for w in loaded.warnings if 'again' in w]
+    assert len(said) == 1 and said[0].startswith(
+        'cell 2, line 1 defines Value again, without __repr__, __mul__, __pow__, __rmul__, '
+        '__truediv__, __rtruediv__ and 9 more'), said
+    assert said[0].endswith('(which cell 1, line 5 defined): the notebook ends with this Value, '
+                            'and it is the one graded.'), said
+    loaded = Loaded()
+    notebooks.load_notebook(str(_notebook(tmp_path / 'nb.ipynb', [starter, engine, 'x = 1'])),
+                            loaded, 5)
+    assert not [w for w in loaded.warnings if 'again' in w], loaded.warnings

@@ -45,8 +45,29 @@ class Kernel:
         self.where, self.filename = where, filename  # the cell (or script) running, for messages
         self.shell = Shell(self)
         self.blocked, self.said_keys = {}, set()  # name -> answer-key library it would be bound to
+        self.classes = {}  # name -> [(class, its methods)] of each cell that defined it, in order
         self.ns = {'__name__': '__main__', '__builtins__': __builtins__} if ns is None else ns
         self.ns.update(display=lambda *a, **k: None, get_ipython=lambda: self.shell)
+
+    def redefined(self):
+        """A warning for each class the notebook ends with that an earlier cell defined with
+        methods it no longer has: the last definition is graded, and its missing ops would
+        otherwise read as never written."""
+        for name, defined in self.classes.items():
+            (last, has), earlier = defined[-1], defined[:-1]
+            lost = {}
+            for cls, methods in earlier:
+                for method in methods:
+                    if method not in has:
+                        lost.setdefault(method, cls)
+            if lost and self.ns.get(name) is last:
+                shown = list(lost)[:6] + ([f'{len(lost) - 6} more'] if len(lost) > 6 else [])
+                listed = ', '.join(shown[:-1]) + ' and ' + shown[-1] if len(shown) > 1 else shown[0]
+                where = dict.fromkeys(self.loaded.origins[id(cls)] for cls in lost.values())
+                self.loaded.warnings.append(
+                    f'{self.loaded.origins[id(last)]} defines {name} again, without {listed} '
+                    f'(which {" and ".join(where)} defined): the notebook ends with this {name}, '
+                    f'and it is the one graded.')
 
     def compile(self, source, filename, flags=0):
         """Compile with the flags earlier statements set, and keep the ones this one sets."""
@@ -83,6 +104,7 @@ class Kernel:
         for name, obj in self.ns.items():  # classes the cell defined (not imported)
             if isinstance(obj, type) and before.get(name) != id(obj) and obj.__module__ == '__main__':
                 self.loaded.origins[id(obj)] = f'cell {number}, line {_class_line(tree, name)}'
+                self.classes.setdefault(name, []).append((obj, _methods(obj)))
 
     def _parse(self, number, source, filename):
         """The cell's syntax tree; one whose f-strings only Python 3.12 reads as they are is read
@@ -334,6 +356,12 @@ def _reads(stmt):
     return [n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
             and (isinstance(n.ctx, ast.Load) or id(n) in augmented)
             and not (n.id in bound and id(n) in late)]
+
+
+def _methods(cls):
+    """The names of the functions a class body defines, in order."""
+    return [name for name, value in vars(cls).items() if callable(value) or isinstance(
+        value, (staticmethod, classmethod, property))]
 
 
 def _class_line(tree, name):

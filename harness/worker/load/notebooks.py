@@ -55,6 +55,7 @@ def load_notebook(path, loaded, cell_timeout):
                                        f'its whole load time.')
                 break
         kernel.run(number, (transformed or {}).get(str(number), source), limit)
+    kernel.redefined()
     loaded.namespaces.append((name, kernel.ns))
 
 
