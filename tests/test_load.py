@@ -740,10 +740,12 @@ def test_a_class_replaced_by_an_answer_key_import_is_not_graded():
     ns, loaded = _keyed(VALUE, 'from micrograd.engine import Value\nfrom micrograd import nn')
     with pytest.raises(LoadError, match=r"^the Value of cell 1, line 1 is not graded, as the "
                                         r"notebook replaces it: cell 2, line 1 imports it \(`from "
-                                        r"micrograd.engine import Value`\), and that import failed "
-                                        r"\(grading keeps micrograd out of reach: a library that "
-                                        r"computes gradients would be the answer key\). Grade the "
-                                        r"folder that holds the module micrograd instead"):
+                                        r"micrograd.engine import Value`\), which grading skips "
+                                        r"\(micrograd is kept out of reach: a library that computes "
+                                        r"gradients would be the answer key\). If micrograd is your "
+                                        r"own package, grade the folder that holds it instead of the "
+                                        r"notebook; if it is the published one, what it brings is "
+                                        r"not your own work.$"):
         loaded.find({'Value': 'Value'})
     ns, loaded = _keyed(VALUE, 'from micrograd.engine import Value', VALUE.replace('pass', 'return'))
     assert loaded.find({'Value': 'Value'})['Value'].origin == 'cell 3, line 1'

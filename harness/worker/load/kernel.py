@@ -171,8 +171,8 @@ class Kernel:
                 self.blocked.update({(a.asname or a.name.partition('.')[0]): key
                                      for a in stmt.names if a.name != '*'})
                 self._unimported(f'cell {number}, line {stmt.lineno}', stmt,
-                                 f'grading keeps {key} out of reach: a library that computes '
-                                 f'gradients would be the answer key')
+                                 f'{key} is kept out of reach: a library that computes gradients '
+                                 f'would be the answer key', skipped=True)
         else:
             key = next((self.blocked[name] for name in _reads(stmt) if name in self.blocked), None)
             if not key:  # what it binds is the notebook's own from here on (its `class Value`)
@@ -195,7 +195,7 @@ class Kernel:
         self.loaded.fail(where, f'import failed ({text(e)}); the rest of the cell still ran.', '')
         self._unimported(where, stmt, text(e))
 
-    def _unimported(self, where, stmt, error):
+    def _unimported(self, where, stmt, error, skipped=False):
         """Keep, for each name an import that did not run would have bound, what is bound
         instead."""
         for alias in stmt.names:
@@ -204,13 +204,20 @@ class Kernel:
                 module = (stmt.module or '.') if isinstance(stmt, ast.ImportFrom) else alias.name
                 self.loaded.unimported[name] = FailedImport(where, ast.unparse(stmt), error,
                                                             module.split('.')[0] or module,
-                                                            self.ns.get(name))
+                                                            self.ns.get(name), skipped)
 
 
-class FailedImport(namedtuple('FailedImport', 'where statement error module before')):
-    """An import that failed in a cell, and what its name was bound to at that point."""
+class FailedImport(namedtuple('FailedImport', 'where statement error module before skipped',
+                              defaults=(False,))):
+    """An import that failed in a cell (or was skipped: an answer key), and what its name was
+    bound to at that point."""
 
     def hint(self):
+        if self.skipped:  # the learner's own package, or the published one: say both
+            return (f'{self.where} imports it (`{self.statement}`), which grading skips '
+                    f'({self.error}). If {self.module} is your own package, grade the folder that '
+                    f'holds it instead of the notebook; if it is the published one, what it brings '
+                    f'is not your own work.')
         return (f'{self.where} imports it (`{self.statement}`), and that import failed '
                 f'({self.error}). Grade the folder that holds the module {self.module} instead '
                 f'of the notebook.')
