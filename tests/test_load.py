@@ -20,9 +20,9 @@ from micrograde.worker.load.notebooks import cells_of
 from micrograde.worker.serve import OUTPUT_CAP, Capture
 
 
-def _run(*cells):
+def _run(*cells, answer_keys=()):
     """Run transformed cells in a kernel, as the worker does; returns (namespace, loaded)."""
-    loaded = Loaded()
+    loaded = Loaded(answer_keys=answer_keys)
     kernel = Kernel(loaded)
     for number, cell in enumerate(cells, 1):
         kernel.run(number, transform(cell).python, 5)
@@ -702,12 +702,7 @@ def test_a_scratch_folder_deeper_than_pythons_recursion_is_removed(tmp_path):
 
 def _keyed(*cells):
     """``_run`` with torch and micrograd kept out of reach, as a rubric's answer keys."""
-    loaded = Loaded(answer_keys=('torch', 'micrograd'))
-    kernel = Kernel(loaded)
-    for number, cell in enumerate(cells, 1):
-        kernel.run(number, transform(cell).python, 5)
-    loaded.namespaces.append(('nb.ipynb', kernel.ns))
-    return kernel.ns, loaded
+    return _run(*cells, answer_keys=('torch', 'micrograd'))
 
 
 def test_a_name_the_notebook_binds_again_is_its_own_not_the_answer_keys():
