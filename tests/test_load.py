@@ -765,3 +765,16 @@ def test_a_class_defined_again_without_methods_it_had_says_so(tmp_path):
     notebooks.load_notebook(str(_notebook(tmp_path / 'nb.ipynb', [starter, engine, 'x = 1'])),
                             loaded, 5)
     assert not [w for w in loaded.warnings if 'again' in w], loaded.warnings
+
+
+def test_a_name_a_skipped_statement_would_have_bound_says_why_it_is_not_defined():
+    """tomstagg/nn-zero-to-hero's refresher.ipynb: `d = a.__mul__(b)` skipped (it uses
+    micrograd's Value), then `d._prev` read "NameError: name 'd' is not defined" with no word of
+    why; so did `y`, bound after the use in the same skipped cell."""
+    ns, loaded = _keyed('import torch', 'x = torch.ones(1)\ny = 2', 'x + 1', 'y + 1', 'x = 5\nx + 1')
+    said = {w.split(':')[0]: w for w in loaded.warnings}
+    assert said['cell 3'].endswith("): cell 2, line 1, which would have bound `x`, was skipped "
+                                   "as it uses torch."), said
+    assert said['cell 4'].endswith("): cell 2, line 2, which would have bound `y`, was skipped "
+                                   "with the rest of its cell after a use of torch."), said
+    assert 'cell 5' not in said and ns['x'] == 5

@@ -46,6 +46,7 @@ class Kernel:
         self.shell = Shell(self)
         self.blocked, self.said_keys = {}, set()  # name -> answer-key library it would be bound to
         self.classes = {}  # name -> [(class, its methods)] of each cell that defined it, in order
+        self.unrun = {}  # name -> the skipped statement that would have bound it, and why
         self.ns = {'__name__': '__main__', '__builtins__': __builtins__} if ns is None else ns
         self.ns.update(display=lambda *a, **k: None, get_ipython=lambda: self.shell)
 
@@ -100,7 +101,10 @@ class Kernel:
         except BaseException as e:
             if isinstance(e, SystemExit):
                 raise LoadError(explain(e, f'cell {number}', filename)) from None
-            self.loaded.fail(f'cell {number}', explain(e, f'cell {number}', filename), source)
+            said = explain(e, f'cell {number}', filename)
+            why = self.unrun.get(getattr(e, 'name', None)) if isinstance(e, NameError) else None
+            self.loaded.fail(f'cell {number}', f'{said.rstrip(".")}: {why}.' if why else said,
+                             source)
         for name, obj in self.ns.items():  # classes the cell defined (not imported)
             if isinstance(obj, type) and before.get(name) != id(obj) and obj.__module__ == '__main__':
                 self.loaded.origins[id(obj)] = f'cell {number}, line {_class_line(tree, name)}'
@@ -126,15 +130,24 @@ class Kernel:
         return tree
 
     def _statements(self, number, tree, source, filename):
-        for stmt in tree.body:
-            if self._answer_key(number, stmt, source):
+        for at, stmt in enumerate(tree.body):
+            key = self._answer_key(number, stmt, source)
+            if key:
                 if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                     continue
+                for rest in tree.body[at:]:  # what the skipped statements would have bound
+                    how = (f' as it uses {key}' if rest is stmt else
+                           f' with the rest of its cell after a use of {key}')
+                    self.unrun.update({name: f'cell {number}, line {rest.lineno}, which would have '
+                                             f'bound `{name}`, was skipped{how}'
+                                       for name in _binds(rest)})
                 break
             code = self.compile(ast.Module([stmt], []), filename)
             try:
                 exec(code, self.ns)
                 self._defined(stmt)
+                for name in _binds(stmt) if self.unrun else ():
+                    self.unrun.pop(name, None)
             except ImportError as e:
                 if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                     self._import_failed(f'cell {number}, line {stmt.lineno}', stmt, e)
