@@ -3,6 +3,7 @@ import io
 import os
 import sys
 import json
+import shutil
 import zipfile
 
 import pytest
@@ -11,7 +12,7 @@ from conftest import ROOT, SUBMISSIONS, in_process
 from engines import hostile_engine
 from micrograde.load import tree
 from micrograde.load.cells import transform
-from micrograde.worker.load import LoadError, methods, notebooks
+from micrograde.worker.load import LoadError, load, methods, notebooks
 from micrograde.worker.load.archives import extract
 from micrograde.worker.load.files import load_file
 from micrograde.worker.load.kernel import Kernel
@@ -597,6 +598,19 @@ def test_a_correct_engine_written_for_python_3_12_passes_however_it_is_handed_in
     report = json.loads((tmp_path / 'r.json').read_text())
     assert (result.returncode, report['verdict']) == (0, 'passed'), result.stdout
     assert f'{where}: line 16: an f-string that reuses its quote' in result.stdout, result.stdout
+
+
+def test_a_package_s_stub_value_is_not_graded_before_its_engine_s(tmp_path):
+    """tomstagg/nn-zero-to-hero's micrograd/__init__.py holds a 4-line Value its notebooks
+    never use; they import micrograd.engine's. The stub came first in import order and the
+    folder got 0/51; of several classes named Value, one shaped like a Value is graded."""
+    package = tmp_path / 'grads'
+    package.mkdir()
+    (package / '__init__.py').write_text('class Value:\n    def __init__(self, data, _op=""):\n'
+                                         '        self.data = data\n        self.op = _op\n')
+    shutil.copy(SUBMISSIONS / 'lecture_engine.py', package / 'engine.py')
+    loaded = load(str(package), scratch=str(tmp_path))
+    assert loaded.find({'Value': 'Value'})['Value'].origin == 'grads/engine.py, line 5'
 
 
 def test_a_download_at_import_says_grading_is_offline():

@@ -93,7 +93,11 @@ def find_roles(candidates, names, ours, origin):
         spelled = [cls for cls in own if _spelling(cls.__name__) == _spelling(name)]
         shaped = sorted((c for c in own if role == 'Value' and graded(shape(c))),
                         key=lambda c: -len(shape(c)))
-        for how, classes in (('name', [c for c in exact if ours(c)]), ('spelling', spelled),
+        named = [c for c in exact if ours(c)]
+        if role == 'Value' and len(named) > 1:  # of several, one shaped like a Value first:
+            named.sort(key=lambda c: not graded(shape(c)))  # a package's stub in __init__.py
+            # comes before its engine.py's in import order (tomstagg/nn-zero-to-hero)
+        for how, classes in (('name', named), ('spelling', spelled),
                              ('shape', shaped), ('name', exact)):
             if classes:
                 found[role] = Found(classes[0], origin(classes[0]), how)
