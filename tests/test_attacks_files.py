@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
@@ -222,6 +223,61 @@ def test_each_batch_job_has_its_own_bounded_tmp_and_home(writers):
 def test_each_graded_submission_has_its_own_bounded_tmp_and_home(writers):
     grader, cls = writers
     _disk_claim_holds([(_found(r), r) for r in (grade(grader, cls / n) for n in ('a.py', 'b.py'))])
+
+
+# -- what a job leaves in System V IPC: gone with it, never seen by the next -------------------
+
+IPC = '''
+import json, os, subprocess, sys
+try:
+    with open('/proc/sysvipc/shm') as f:
+        others = [int(row.split()[7]) for row in f.read().splitlines()[1:]]
+except OSError:  # Landlock keeps it out of reach; the segment is made all the same
+    others = []
+made = subprocess.run([sys.executable, '-S', '-c', 'import ctypes; '
+                       'print(ctypes.CDLL(None).shmget(0, 1 << 20, 0o1666))'],  # no guard there
+                      capture_output=True, text=True).stdout
+print('IPC' + json.dumps({'uid': os.getuid(), 'made': int(made),
+                          'seen': [u for u in others if u != os.getuid()]}) + 'IPC')
+'''
+
+
+def _ipc(report):
+    return json.loads(report['checks'][0]['output'].split('IPC')[1])
+
+
+def _host_segments(uids):
+    """Ids of the host's System V segments owned by one of ``uids``."""
+    with open('/proc/sysvipc/shm') as f:
+        rows = [row.split() for row in f.read().splitlines()[1:]]
+    return [int(row[1]) for row in rows if int(row[7]) in uids]
+
+
+def _ipc_left_nothing(grader, reports):
+    """Each job made a segment of shared memory (memory no rlimit counts); none is left on the
+    host once the grade is over, and under bubblewrap no job saw another's, in a batch's warm
+    template either (jobs of one grading process, one after another).  As an unprivileged uid
+    the grader cannot tell a worker's objects from its user's: those are removed here."""
+    found = [_ipc(r) for r in reports]
+    assert all(f['made'] >= 0 for f in found), found  # the attack itself worked
+    uids = {f['uid'] for f in found}
+    left = _host_segments(uids)
+    if not grader.root:
+        subprocess.run(['ipcrm', *(a for i in left for a in ('-m', str(i)))], check=False)
+        return
+    assert not left, f'segments of a graded submission outlived it: {left}'
+    if grader.level == 'bubblewrap':
+        assert not any(f['seen'] for f in found), found
+
+
+def test_system_v_ipc_a_job_makes_is_gone_with_it(any_grader):
+    grader = any_grader
+    cls = grader.work / f'ipc-{token()}'
+    cls.mkdir()
+    for name in ('a.py', 'b.py', 'c.py'):  # -j 2: some pool process grades two in a row
+        (cls / name).write_text(hostile_engine(IPC))
+    reports = [*grader.batch(cls).values(), grade(grader, cls / 'a.py')]
+    _ipc_left_nothing(grader, reports)
 
 
 # -- where a submission runs from: a writable folder showing its own files, as `python engine.py`
@@ -467,3 +523,16 @@ def test_the_service_refuses_what_the_grader_would_not_read_of_notebooks(graded_
     for name, (_, message) in GRADER_READS.items():
         got = served.get(name.split('.')[0]).json()
         assert _load(got).startswith(message), (name, _load(got))
+
+
+@pytest.mark.service
+@needs_templates
+def test_the_service_s_jobs_each_have_their_own_system_v_ipc(graded_by_a_worker):
+    """One worker's template grades them one after another: none sees another's segment."""
+    served = graded_by_a_worker
+    for name in ('a', 'b', 'c'):
+        served.submit(name, hostile_engine(IPC).encode())
+    served.grade(timeout=120)
+    found = [_ipc(served.get(name).json()) for name in served.jobs]
+    assert all(f['made'] >= 0 for f in found) and not any(f['seen'] for f in found), found
+    assert not _host_segments({f['uid'] for f in found})

@@ -348,6 +348,31 @@ def uid_processes(uid):
     return found
 
 
+#: System V IPC objects (``/proc/sysvipc/<kind>``): the columns of their owner's and creator's
+#: uids (an owner may give one away: its creator stays), and the call that removes one by its
+#: id.  They outlive the processes that made them (a segment of shared memory is memory no
+#: rlimit counts); bubblewrap gives every worker and template job an IPC namespace of its own,
+#: gone with it, but at the two process levels they are the host's.
+IPC_RMID = 0
+_IPC = {'shm': ((7, 9), lambda i: _libc.shmctl(i, IPC_RMID, None)),
+        'msg': ((7, 9), lambda i: _libc.msgctl(i, IPC_RMID, None)),
+        'sem': ((4, 6), lambda i: _libc.semctl(i, 0, IPC_RMID))}
+
+
+def remove_ipc(uid):
+    """Remove every System V IPC object ``uid`` owns or made (as root, after its processes are
+    dead)."""
+    for kind, (columns, remove) in _IPC.items():
+        try:
+            with open(f'/proc/sysvipc/{kind}') as f:
+                rows = [line.split() for line in f.read().splitlines()[1:]]
+        except OSError:
+            continue
+        for row in rows:
+            if any(len(row) > c and row[c] == str(uid) for c in columns):
+                remove(int(row[1]))
+
+
 def kill_uid(uid):
     """Kill every process of ``uid`` until none is left: ``kill(-1)`` sent as that uid reaches
     exactly its processes, all in one atomic sweep (no fork slips through)."""
@@ -422,6 +447,7 @@ def stop(proc, uid=None, subreaper=False):
     born = _started.pop(proc.pid, 0)
     if uid is not None:
         kill_uid(uid)
+        remove_ipc(uid)
     if subreaper:
         kill_orphans(born)
 

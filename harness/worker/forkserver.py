@@ -3,7 +3,10 @@ worker per job (the grader side is ``harness/warm.py``).
 
 Runs inside the sandbox with only CAP_SETUID/CAP_SETGID/CAP_SYS_ADMIN; it never runs submission
 code itself.  Each child first mounts its own /tmp (a tmpfs of the size asked for, in a mount
-namespace of its own: also the job's home, gone with its last process), then drops, before it
+namespace of its own: also the job's home, gone with its last process) and takes an IPC
+namespace of its own (System V shared memory, queues and semaphores outlive the processes that
+make them: in the template's they stayed, memory no limit counts, for every later job to see,
+until the template ended), then drops, before it
 reads anything, to the job's own uid (fresh for every submission) with no capabilities and
 no_new_privs, so a submission can neither signal nor trace the template or another submission,
 nor read another job's folder (0750, its group that job's uid), nor ask the killer for anything.
@@ -24,7 +27,7 @@ from .serve import serve
 
 PRELOAD = ('numpy', 'matplotlib', 'matplotlib.pyplot', 'torch', 'graphviz')
 PR_SET_NO_NEW_PRIVS = 38
-CLONE_NEWNS, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x20000, 2, 4, 1 << 14, 1 << 18
+CLONE_NEWNS, CLONE_NEWIPC, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x20000, 0x8000000, 2, 4, 1 << 14, 1 << 18
 
 
 def preload():
@@ -138,12 +141,13 @@ def _become_worker(msg, rfd, wfd, outfd):
 
 
 def _own_tmp(libc, size):
-    """A fresh tmpfs of ``size`` bytes over /tmp, seen by this job alone (its mount namespace
-    dies with its last process, and the tmpfs with it); nothing serves the job if this fails."""
+    """A fresh tmpfs of ``size`` bytes over /tmp, seen by this job alone, and an IPC namespace
+    of its own (both die with its last process, and the tmpfs and any System V object with
+    them); nothing serves the job if this fails."""
     def check(result, what):
         if result != 0:
             raise OSError(ctypes.get_errno(), what)
-    check(libc.unshare(CLONE_NEWNS), 'unshare')
+    check(libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), 'unshare')
     check(libc.mount(b'none', b'/', None, MS_REC | MS_PRIVATE, None), 'private mounts')
     check(libc.mount(b'tmpfs', b'/tmp', b'tmpfs', MS_NOSUID | MS_NODEV,
                      b'size=%d,mode=1777' % size), 'mount /tmp')
