@@ -13,6 +13,7 @@ import socket
 
 import pytest
 
+from micrograde.isolate import sandbox
 from micrograde.isolate.sandbox import landlock_abi
 from engines import GOOD_TANH, hostile_engine
 
@@ -214,8 +215,10 @@ def test_every_report_states_its_protections(probe):
     assert report['isolation'] == grader.level
     named = set(report['protections']['protected']) | _unprotected(report)
     assert named == {'imports', 'reads', 'writes', 'grader-proc', 'signals', 'escape', 'network',
-                     'tcp', 'processes', 'disk', 'answer-key'}
-    assert _unprotected(report) == EXPECTED_UNPROTECTED[grader.level, grader.root]
+                     'tcp', 'processes', 'disk', 'memory', 'answer-key'}
+    capped = grader.root and 'memory' in sandbox.protections('process', root=True)['protected']
+    assert _unprotected(report) == EXPECTED_UNPROTECTED[grader.level, grader.root] | (
+        set() if capped else {'memory'})
 
 
 # what each level cannot stop: the README's table (Landlock ABI >= 6; below it, unprivileged,
@@ -256,6 +259,64 @@ def test_a_fork_bomb_stops_and_none_of_it_survives(grader, via):
     made = int(report['checks'][0]['output'].split('BOMB')[1])
     assert 'processes' not in _unprotected(report)
     assert made < 1024  # RLIMIT_NPROC (512 per uid) stopped it, not the probe's 5 s
+
+
+# -- 5b. memory held in all of a submission's processes, mapped or not, is bounded -------------
+
+#: Three processes, each holding 600 MB in memory files (``memfd_create``: mapped by none, so no
+#: address-space rlimit counts them; 200 MB each, under the file size limit) and saying so on a
+#: pipe; then the total said.
+HOARD = '''
+import os, time
+r, w = os.pipe()
+for _ in range(3):
+    if os.fork() == 0:
+        try:
+            chunk, held = b'x' * (8 << 20), []
+            for _ in range(3):
+                held.append(os.memfd_create('hoard'))
+                for _ in range(200 // 8):
+                    os.write(held[-1], chunk)
+            os.write(w, b'600 ')
+            time.sleep(600)
+        finally:
+            os._exit(0)
+os.close(w)
+held, start = 0, time.time()
+while time.time() - start < 20:
+    said = os.read(r, 64)
+    if not said:
+        break
+    held += sum(map(int, said.split()))
+    if held >= 1800:
+        break
+print('HELD', held, 'HELD')
+'''
+MEMORY_MB = 300  # --memory-limit: the 1.8 GB held is past it and past a template's own GiB
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_memory_held_in_many_processes_and_memory_files_is_capped(grader, via):
+    """Before: the address-space rlimit counted one process's mappings, so 1.8 GB (or, at 512
+    processes, the host's memory) was held past a --memory-limit of 300 MB."""
+    folder = grader.work / f'hoard-{token()}'
+    folder.mkdir()
+    (folder / 'hoard.py').write_text(hostile_engine(HOARD))
+    grader._own(grader.work)
+    out = grader.work / f'out-{token()}'
+    common = ('--profile', 'quick', '--isolation', grader.level, '--memory-limit', MEMORY_MB,
+              '--out', out)
+    if via == 'grade':
+        grader.run('grade', folder / 'hoard.py', *common)
+    else:
+        grader.run('batch', folder, '-j', '2', *common)
+        out = out / 'hoard.py'
+    report = json.loads((out / 'report.json').read_text())
+    load = report['checks'][0]
+    if 'memory' in _unprotected(report):
+        assert 'HELD 1800 HELD' in load['output'], load  # it held it: the report says so
+        return
+    assert 'HELD 1800' not in load['output'], load  # stopped in its cgroup: killed, or short
 
 
 # -- 6. one submission of a batch cannot read another's files ---------------------------------

@@ -13,6 +13,8 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
+import time
 import zipfile
 from pathlib import Path
 from urllib.parse import quote
@@ -21,7 +23,10 @@ import pytest
 
 from conftest import needs_templates
 from engines import hostile_engine
-from test_attacks import CONFIGS, IDS, SECRET, token
+from micrograde.grader.config import Limits
+from micrograde.isolate import sandbox
+from micrograde.isolate.warm import OWN_MEMORY
+from test_attacks import CONFIGS, IDS, SECRET, _processes, token
 
 pytestmark = pytest.mark.usefixtures('installed')
 
@@ -536,3 +541,37 @@ def test_the_service_s_jobs_each_have_their_own_system_v_ipc(graded_by_a_worker)
     found = [_ipc(served.get(name).json()) for name in served.jobs]
     assert all(f['made'] >= 0 for f in found) and not any(f['seen'] for f in found), found
     assert not _host_segments({f['uid'] for f in found})
+
+
+@pytest.mark.service
+@needs_templates
+def test_the_service_s_jobs_are_charged_to_a_memory_cgroup_of_their_limit(graded_by_a_worker):
+    """``test_attacks.test_memory_held_in_many_processes_and_memory_files_is_capped`` through the
+    service, whose limit (6 GiB) is too much to hold on a shared machine: a job's process, found
+    by its mark while it waits, is in a memory cgroup of that limit and the template's own."""
+    if 'memory' not in sandbox.protections('bubblewrap', root=True)['protected']:
+        pytest.skip('the grader cannot make memory cgroups here')
+    served, mark = graded_by_a_worker, token()
+    served.submit('waits', hostile_engine(f'import subprocess, time\n'
+                                          f'subprocess.Popen(["sleep", "{mark}"])\n'
+                                          f'time.sleep(8)\n').encode())
+    grading = threading.Thread(target=served.grade, kwargs={'timeout': 120})
+    grading.start()
+    limits, deadline = set(), time.monotonic() + 100
+    while not limits and grading.is_alive() and time.monotonic() < deadline:
+        for pid in _processes(f'sleep\0{mark}'):
+            limits.add(_memory_limit(pid))
+        time.sleep(0.1)
+    grading.join()
+    assert limits == {Limits().memory + OWN_MEMORY}, limits
+
+
+def _memory_limit(pid):
+    """The memory limit of the cgroup ``pid`` is charged to (v1 or v2), in bytes."""
+    with open(f'/proc/{pid}/cgroup') as f:
+        rows = [line.rstrip('\n').split(':', 2) for line in f]
+    for _, controllers, path in rows:
+        if 'memory' in controllers.split(','):
+            return int(Path(f'/sys/fs/cgroup/memory{path}/memory.limit_in_bytes').read_text())
+    path = next(p for _, c, p in rows if not c)
+    return int(Path(f'/sys/fs/cgroup{path}/memory.max').read_text())

@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from micrograde.isolate import allowlist
@@ -129,15 +130,19 @@ PROTECTIONS = {
     'tcp': 'makes no TCP connection and listens on no TCP port',
     'processes': 'starts a bounded number of processes: a fork bomb stops',
     'disk': 'writes a bounded total to disk',
+    'memory': 'holds a bounded total of memory, in all its processes, mapped or not',
     'answer-key': 'cannot import a library that computes gradients (the answer key)',
 }
 
 
-def protections(level, root=None, abi=None, answer_key=False):
+def protections(level, root=None, abi=None, answer_key=False, cgroups=None):
     """``{'protected': [...], 'unprotected': [...]}``, names of ``PROTECTIONS``, at ``level``;
-    ``answer_key``: the rubric lets a submission import a library that computes gradients."""
+    ``answer_key``: the rubric lets a submission import a library that computes gradients;
+    ``cgroups``: the grader can make memory cgroups (``MemoryCap``: as root, where its own is
+    writable)."""
     root = os.geteuid() == 0 if root is None else root
     abi = landlock_abi() if abi is None else abi
+    cgroups = _memory_cgroups() is not None if cgroups is None else cgroups
     if level == 'bubblewrap':
         have = set(PROTECTIONS)
     else:
@@ -150,6 +155,10 @@ def protections(level, root=None, abi=None, answer_key=False):
             have |= {'imports', 'reads', 'writes', 'grader-proc'}
             have |= {'tcp'} if abi >= 4 else set()
             have |= {'signals', 'escape'} if abi >= 6 else set()
+    if root and cgroups:  # else the address-space rlimit alone: one process's mappings
+        have.add('memory')
+    else:
+        have.discard('memory')
     if answer_key or 'imports' not in have:  # out of reach only where imports are fenced
         have.discard('answer-key')
     else:
@@ -408,24 +417,111 @@ def _fixed_addresses(argv):
 
 
 _started = {}  # pid -> start time of what this process started on purpose: never orphans
+_caps = {}  # pid -> its ``MemoryCap``, removed once it has stopped
 
 
-def start(argv, **popen):
-    """``subprocess.Popen`` for a worker or a template, remembered as this process's own.
+def start(argv, memory=None, **popen):
+    """``subprocess.Popen`` for a worker or a template, remembered as this process's own; with
+    ``memory``, it and everything it starts share a cgroup of at most that many bytes
+    (``MemoryCap``), joined before it runs anything.
 
     Address-space randomisation is off for it (``setarch -R``): an engine that keeps children in
     a ``set`` walks them in an order set by memory addresses, and without randomisation those
     are the same on every run, so the same submission and seed give the same report."""
     argv, options = _options_by_fd(argv)
+    cap = MemoryCap.make(memory) if memory else None
+    if cap is not None:
+        popen['preexec_fn'] = functools.partial(cap.join, popen.get('preexec_fn'))
     try:
         if options is not None:
             popen['pass_fds'] = (*popen.get('pass_fds', ()), options)
         proc = subprocess.Popen(_fixed_addresses(argv), **popen)
+    except BaseException:
+        if cap is not None:
+            cap.remove()
+        raise
     finally:
         if options is not None:
             os.close(options)
     _started[proc.pid] = start_time(proc.pid)
+    if cap is not None:
+        _caps[proc.pid] = cap
     return proc
+
+
+class MemoryCap:
+    """A memory cgroup that a worker and every process it starts are charged to, as root where
+    the grader's own memory cgroup is writable (v1, or v2 with the memory controller given to
+    its children).  The address-space rlimit counts one process's mappings only: memory a
+    submission holds in many processes, or where no process maps it (``memfd_create``, System V
+    segments, a tmpfs), is counted here, and past the cap the kernel stops it in its cgroup,
+    never elsewhere on the host."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    @classmethod
+    def make(cls, limit):
+        """A fresh cgroup of ``limit`` bytes, or ``None`` where none can be made here."""
+        found = _memory_cgroups()
+        if found is None:
+            return None
+        parent, limit_file = found
+        folder = os.path.join(parent, f'micrograde-{secrets.token_hex(8)}')
+        try:
+            os.mkdir(folder)
+            with open(os.path.join(folder, limit_file), 'w') as f:
+                f.write(str(limit))
+        except OSError:
+            cls(folder).remove()
+            return None
+        return cls(folder)
+
+    def join(self, then=None):
+        """In the child before it runs anything (a ``preexec_fn``): join the cgroup, then
+        ``then()``.  Not joined, the child does not start."""
+        with open(os.path.join(self.folder, 'cgroup.procs'), 'w') as f:
+            f.write('0')
+        if then is not None:
+            then()
+
+    def remove(self):
+        """Remove the cgroup once its processes are gone (a killed one may take a moment)."""
+        for _ in range(100):
+            try:
+                os.rmdir(self.folder)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.01)
+
+
+@functools.cache
+def _memory_cgroups():
+    """``(folder, limit file)``: where this process may make memory cgroups, or ``None``."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        with open('/proc/self/cgroup') as f:
+            rows = [line.rstrip('\n').split(':', 2) for line in f]
+    except OSError:
+        return None
+    for _, controllers, path in rows:
+        if 'memory' in controllers.split(','):  # v1: a hierarchy of its own
+            folder = f'/sys/fs/cgroup/memory{path}'
+            if os.access(os.path.join(folder, 'memory.limit_in_bytes'), os.W_OK):
+                return folder, 'memory.limit_in_bytes'
+    for _, controllers, path in rows:
+        folder = f'/sys/fs/cgroup{path}'
+        if not controllers and os.path.exists(os.path.join(folder, 'cgroup.subtree_control')):
+            try:
+                with open(os.path.join(folder, 'cgroup.subtree_control')) as f:
+                    if 'memory' in f.read().split() and os.access(folder, os.W_OK):
+                        return folder, 'memory.max'
+            except OSError:
+                pass
+    return None
 
 
 def _options_by_fd(argv):
@@ -450,6 +546,9 @@ def stop(proc, uid=None, subreaper=False):
         remove_ipc(uid)
     if subreaper:
         kill_orphans(born)
+    cap = _caps.pop(proc.pid, None)
+    if cap is not None:
+        cap.remove()
 
 
 @functools.cache

@@ -168,7 +168,7 @@ class Worker:
 class DirectWorker(Worker):
     """A worker started on its own: a bubblewrap sandbox, or a process (Landlock or not)."""
 
-    def __init__(self, submission, module, level, imports):
+    def __init__(self, submission, module, level, imports, memory=None):
         self.level, self.status, self.module = level, None, module
         self.scratch = tempfile.mkdtemp(prefix='micrograde-')  # its copy (and home, unsandboxed)
         to_worker_r, self.to_worker = os.pipe()
@@ -185,7 +185,7 @@ class DirectWorker(Worker):
         if level != 'bubblewrap':
             sandbox.become_subreaper()
         self.uid = launch.uid
-        self.proc = sandbox.start(launch.argv, env=launch.env, cwd=self.scratch,
+        self.proc = sandbox.start(launch.argv, memory, env=launch.env, cwd=self.scratch,
                                   preexec_fn=launch.preexec, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=fds,
                                   start_new_session=True)
@@ -300,7 +300,8 @@ class Session:
                 except OSError:
                     self.template = None  # a broken template: go on with workers of their own
             if self.worker is None:
-                self.worker = DirectWorker(self.path, self.module, self.level, self.imports)
+                self.worker = DirectWorker(self.path, self.module, self.level, self.imports,
+                                           self.settings.limits.memory)
         except LoadError as e:  # the submission's copy refused what it holds
             self.loaded_error = str(e)
             return Loaded(error=self.loaded_error)

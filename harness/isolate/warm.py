@@ -17,9 +17,16 @@ from pathlib import Path
 from micrograde.isolate import sandbox
 
 
+#: Bytes the template itself may hold beside a job's (numpy, matplotlib, graphviz; torch where
+#: the rubric allows it): with ``memory``, the template and its jobs share one cgroup.
+OWN_MEMORY = 1 << 30
+
+
 class WarmTemplate:
 
-    def __init__(self, imports):
+    def __init__(self, imports, memory=None):
+        """``memory``: bytes a job may hold in all (``sandbox.MemoryCap``), the template's own
+        beside."""
         self.jobs = Path(tempfile.mkdtemp(prefix='micrograde-jobs-'))
         os.chmod(self.jobs, 0o711)
         # one record per message (a spawn's descriptors ride with its own): replies to ends
@@ -27,7 +34,8 @@ class WarmTemplate:
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.unread = 0  # replies to ends sent without waiting
         self.proc = sandbox.start(sandbox.template_command(self.jobs, theirs.fileno(), imports),
-                                  pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                                  memory and memory + OWN_MEMORY, pass_fds=(theirs.fileno(),),
+                                  stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   start_new_session=True)
         theirs.close()

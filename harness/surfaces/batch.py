@@ -209,7 +209,7 @@ class Warm:
             self._tried = True
             if sandbox.isolation(config.settings.isolation) == 'bubblewrap' and \
                     sandbox.templates_available():
-                self._template = WarmTemplate(config.rubric.imports)
+                self._template = WarmTemplate(config.rubric.imports, config.settings.limits.memory)
         return self._template
 
     @property
