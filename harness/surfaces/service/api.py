@@ -47,13 +47,14 @@ Course = Annotated[str, InPath(pattern=COURSE, description='the course (as its t
 
 class UploadLimit:
     """ASGI middleware: a request body past ``limit`` bytes is answered 413 before it is stored,
-    whether the client announced its length or not."""
+    whether the client announced its length or not, and whatever its method (a form is parsed,
+    its file spooled to disk, before the route checks the token)."""
 
     def __init__(self, app, limit):
         self.app, self.limit = app, limit
 
     async def __call__(self, scope, receive, send):
-        if scope['type'] != 'http' or scope['method'] != 'POST':
+        if scope['type'] != 'http':
             return await self.app(scope, receive, send)
         length = dict(scope['headers']).get(b'content-length', b'0')
         if length.isdigit() and int(length) > self.limit:
