@@ -455,6 +455,12 @@ GRADER_READS = {
                    "locked.zip is not a readable zip file (File <ZipInfo filename='engine.ipynb' "),
     'bomb.zip': ([(f'{n}.ipynb', _ipynb(hostile_engine(''))) for n in range(3)],
                  'bomb.zip is too large to grade (over 10000 files or 200 MB unpacked).'),
+    # JSON nested 200 000 deep in its metadata (within the count of values): the worker's
+    # decoder hit Python's recursion limit, reported as a loader's own RecursionError
+    'nested.ipynb': ('{"nbformat": 4, "nbformat_minor": 5, "cells": [], "metadata": {"x": '
+                     + '[' * 200_000 + ']' * 200_000 + '}}',
+                     'nested.ipynb is not a valid notebook: its JSON nests lists or objects '
+                     'deeper than a notebook does.'),
     # a file 1500 folders down: unpacked by os.makedirs, which recursed past Python's limit
     'deep.zip': ([('engine.py', hostile_engine('')), ('d/' * 1500 + 'x.py', 'x = 1\n')],
                  'deep.zip nests folders more than 64 deep: submit the folder that holds your '

@@ -98,6 +98,9 @@ def _parsed(text, name):
     except json.JSONDecodeError as e:
         raise LoadError(f'{name} is not a valid notebook: it is not JSON ({e.msg} at line '
                         f'{e.lineno}, column {e.colno}). Re-download it from Jupyter.') from None
+    except RecursionError:  # arrays or objects nested deeper than Python's recursion limit
+        raise LoadError(f'{name} is not a valid notebook: its JSON nests lists or objects '
+                        f'deeper than a notebook does. Re-download it from Jupyter.') from None
     if not isinstance(nb, dict) or not {'cells', 'worksheets'} & nb.keys():
         raise LoadError(f'{name} is not a Jupyter notebook (no list of cells).')
     if nb.get('nbformat') not in (3, 4):
