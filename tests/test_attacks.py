@@ -292,7 +292,7 @@ while time.time() - start < 20:
         break
 print('HELD', held, 'HELD')
 '''
-MEMORY_MB = 300  # --memory-limit: the 1.8 GB held is past it and past a template's own GiB
+MEMORY_MB = 300  # --memory-limit: the 1.8 GB held is past it, a template's own GiB and the slack
 
 
 @pytest.mark.parametrize('via', ['grade', 'batch'])

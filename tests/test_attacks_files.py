@@ -569,7 +569,7 @@ def test_the_service_s_jobs_are_charged_to_a_memory_cgroup_of_their_limit(graded
             limits.add(_memory_limit(pid))
         time.sleep(0.1)
     grading.join()
-    assert limits == {Limits().memory + OWN_MEMORY}, limits
+    assert limits == {Limits().memory + OWN_MEMORY + sandbox.MemoryCap.SLACK}, limits
 
 
 def _memory_limit(pid):

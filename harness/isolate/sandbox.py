@@ -457,12 +457,18 @@ class MemoryCap:
     segments, a tmpfs), is counted here, and past the cap the kernel stops it in its cgroup,
     never elsewhere on the host."""
 
+    #: Bytes a cgroup holds beyond its ``limit``: the files its workers read (page cache) and
+    #: the kernel's own, so one process meets its address-space rlimit (a ``MemoryError``, said
+    #: in the report) before the cgroup, which stops what no rlimit counts.
+    SLACK = 256 << 20
+
     def __init__(self, folder):
         self.folder = folder
 
     @classmethod
     def make(cls, limit):
-        """A fresh cgroup of ``limit`` bytes, or ``None`` where none can be made here."""
+        """A fresh cgroup of ``limit`` bytes (and ``SLACK``), or ``None`` where none can be made
+        here."""
         found = _memory_cgroups()
         if found is None:
             return None
@@ -471,7 +477,7 @@ class MemoryCap:
         try:
             os.mkdir(folder)
             with open(os.path.join(folder, limit_file), 'w') as f:
-                f.write(str(limit))
+                f.write(str(limit + cls.SLACK))
         except OSError:
             cls(folder).remove()
             return None
