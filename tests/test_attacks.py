@@ -120,6 +120,26 @@ def test_a_daemon_with_a_clean_environment_cannot_rewrite_the_reports(grader):
     assert report['verdict'] == 'failed' and result.returncode == 1
 
 
+def test_a_submission_that_kills_its_grading_process_costs_only_its_own_report(grader):
+    """Where signals are not protected (a bare process, unprivileged) a submission can kill the
+    process grading it: the batch then raised "a grading process of the batch died", with no
+    gradebook, class page or report for the rest of the class."""
+    folder = grader.work / f'class-{token()}'
+    folder.mkdir()
+    (folder / 'a_killer.py').write_text(hostile_engine(
+        'import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n    pass\n'))
+    for name in ('b.py', 'c.py', 'd.py'):
+        (folder / name).write_text(hostile_engine('', tanh=GOOD_TANH))
+    reports = grader.batch(folder)  # exit 0, no traceback
+    assert sorted(reports) == ['a_killer.py', 'b.py', 'c.py', 'd.py']
+    assert all(reports[n]['verdict'] == 'passed' for n in ('b.py', 'c.py', 'd.py')), reports
+    gradebook = (grader.work / f'batch-{folder.name}' / 'gradebook.csv').read_text().splitlines()
+    assert len(gradebook) == 5
+    killed = reports['a_killer.py']['checks'][0]
+    if 'signals' in EXPECTED_UNPROTECTED[grader.level, grader.root]:  # it killed its grader
+        assert killed['status'] == 'error' and 'grading process died' in killed['message'], killed
+
+
 # -- 3. what each level stops, stated in every report -----------------------------------------
 
 PROBE = '''

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from micrograde import __version__
 from micrograde.isolate import sandbox
-from micrograde.grader.grading import safe_grade
+from micrograde.grader.grading import build, safe_grade
 from micrograde.load import tree
 from micrograde.model import names
+from micrograde.model.results import Category, Check, Status
 from micrograde.reporters import (FILENAMES, classpage, gradebook, json_report, write,
                                   write_reports)
 from micrograde.isolate.warm import WarmTemplate
@@ -248,27 +249,42 @@ def _serve(conn):
 
 
 def _graded(todo, jobs):
-    """``(id, Report)`` of each job of ``todo`` as ``jobs`` fresh processes grade them."""
+    """``(id, Report)`` of each job of ``todo`` as ``jobs`` fresh processes grade them.  A
+    process that dies (killed by a submission where signals are not protected, by the host's
+    out-of-memory killer, a crash) costs its job alone: that job gets an error report
+    (``_died``) and a fresh process takes the rest."""
     spawn, pending = get_context('spawn'), list(reversed(todo))
-    workers = {}
+    workers, holding = {}, {}  # conn -> its process; conn -> the job it grades
+
+    def started():
+        conn, theirs = spawn.Pipe()
+        workers[conn] = spawn.Process(target=_serve, args=(theirs,))
+        workers[conn].start()
+        theirs.close()
+        return conn
+
+    def handed(conn):
+        """Whether ``conn`` was handed the next job (else it is told to stop)."""
+        holding[conn] = pending.pop() if pending else None
+        conn.send(holding[conn])
+        return holding[conn] is not None
+
     try:
-        for _ in range(min(max(1, jobs), len(todo))):
-            conn, theirs = spawn.Pipe()
-            workers[conn] = spawn.Process(target=_serve, args=(theirs,))
-            workers[conn].start()
-            theirs.close()
-            conn.send(pending.pop())
-        busy = set(workers)
+        busy = {conn for conn in (started() for _ in range(min(max(1, jobs), len(todo))))
+                if handed(conn)}
         while busy:
             for conn in wait(busy):
                 try:
                     yield conn.recv()
                 except EOFError:
-                    raise RuntimeError('a grading process of the batch died') from None
-                if pending:
-                    conn.send(pending.pop())
-                else:
-                    conn.send(None)
+                    busy.discard(conn)
+                    yield _died(holding[conn])
+                    if pending:
+                        fresh = started()
+                        if handed(fresh):
+                            busy.add(fresh)
+                    continue
+                if not handed(conn):
                     busy.discard(conn)
     finally:
         for conn, process in workers.items():
@@ -277,6 +293,17 @@ def _graded(todo, jobs):
             if process.is_alive():
                 process.kill()
                 process.join()
+
+
+def _died(job):
+    """``(id, Report)`` of a job whose grading process died: an error report, written, with no
+    fingerprint (the next run grades it again)."""
+    sub_id, _, _, out, config = job
+    report = build(sub_id, config, checks=[Check(
+        'grader', Category.LOAD, Status.ERROR, 'not graded: the grading process died while it '
+        'graded this submission (killed from outside, or a crash); grade it again.')])
+    write_reports(report, out=Path(out, sub_id))
+    return sub_id, report
 
 
 def previous(out, sub_id, print_):
