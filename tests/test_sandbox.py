@@ -120,3 +120,24 @@ def test_worker_output_is_kept_whether_the_stream_ends_before_or_after_stop():
         assert output.text() == 'printed at exit\n'
         if not ends_first:
             os.close(w)
+
+
+def test_memory_cgroups_a_killed_grader_left_are_removed_and_live_ones_kept():
+    """A grader killed outright never removes its cgroups (its warm template's, its worker's):
+    the next grader removes the empty ones, never one a process is in.  (Under a cgroup of the
+    test's own: others' fresh ones are not this test's to sweep.)"""
+    own = sandbox.MemoryCap.make(1 << 30)
+    if own is None:
+        pytest.skip('no memory cgroups here')
+    left, live = (Path(own.folder, sandbox.MemoryCap.PREFIX + name) for name in ('left', 'live'))
+    left.mkdir()
+    live.mkdir()
+    proc = subprocess.Popen(['sleep', '30'], preexec_fn=sandbox.MemoryCap(str(live)).join)
+    try:
+        sandbox._swept.__wrapped__(own.folder, stale=-1)
+        assert not left.exists() and live.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+        for folder in (live, left, Path(own.folder)):
+            sandbox.MemoryCap(str(folder)).remove()

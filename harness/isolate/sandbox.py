@@ -461,6 +461,10 @@ class MemoryCap:
     #: the kernel's own, so one process meets its address-space rlimit (a ``MemoryError``, said
     #: in the report) before the cgroup, which stops what no rlimit counts.
     SLACK = 256 << 20
+    PREFIX = 'micrograde-'
+    #: Seconds after which an empty cgroup of ours is a leftover: a grader killed outright
+    #: (its template's, its worker's) never removed it; a fresh one is joined at once.
+    STALE = 60
 
     def __init__(self, folder):
         self.folder = folder
@@ -473,7 +477,8 @@ class MemoryCap:
         if found is None:
             return None
         parent, limit_file = found
-        folder = os.path.join(parent, f'micrograde-{secrets.token_hex(8)}')
+        _swept(parent)
+        folder = os.path.join(parent, f'{cls.PREFIX}{secrets.token_hex(8)}')
         try:
             os.mkdir(folder)
             with open(os.path.join(folder, limit_file), 'w') as f:
@@ -501,6 +506,19 @@ class MemoryCap:
                 return
             except OSError:
                 time.sleep(0.01)
+
+
+@functools.cache
+def _swept(parent, stale=MemoryCap.STALE):
+    """Remove, once per process, the empty cgroups of ours under ``parent`` older than
+    ``stale`` seconds (a cgroup with a process in it cannot be removed)."""
+    now = time.time()
+    for entry in os.scandir(parent):
+        try:
+            if entry.name.startswith(MemoryCap.PREFIX) and now - entry.stat().st_ctime > stale:
+                os.rmdir(entry.path)
+        except OSError:
+            pass
 
 
 @functools.cache
