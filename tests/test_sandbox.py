@@ -141,3 +141,22 @@ def test_memory_cgroups_a_killed_grader_left_are_removed_and_live_ones_kept():
         proc.wait()
         for folder in (live, left, Path(own.folder)):
             sandbox.MemoryCap(str(folder)).remove()
+
+
+def test_memory_is_protected_only_where_a_cgroup_can_be_made(monkeypatch):
+    """A cgroup folder that looks writable but refuses a new cgroup (a read-only mount, a
+    container's rules): no worker gets a cap, so no report may say ``memory`` is protected."""
+    if sandbox._memory_cgroups() is None:
+        pytest.skip('no memory cgroups here')
+
+    def refused(path, *args, **kwargs):
+        raise PermissionError(13, 'refused', path)
+    monkeypatch.setattr(sandbox.os, 'mkdir', refused)
+    sandbox._memory_cgroups.cache_clear()
+    try:
+        assert 'memory' in sandbox.protections('bubblewrap', root=True)['unprotected']
+        assert sandbox.MemoryCap.make(1 << 30) is None
+    finally:
+        monkeypatch.undo()
+        sandbox._memory_cgroups.cache_clear()
+    assert 'memory' in sandbox.protections('bubblewrap', root=True)['protected']

@@ -523,9 +523,22 @@ def _swept(parent, stale=MemoryCap.STALE):
 
 @functools.cache
 def _memory_cgroups():
-    """``(folder, limit file)``: where this process may make memory cgroups, or ``None``."""
-    if os.geteuid() != 0:
+    """``(folder, limit file)``: where this process may make memory cgroups (one made and
+    removed to be sure: a report says so), or ``None``."""
+    found = _memory_hierarchy() if os.geteuid() == 0 else None
+    if found is None:
         return None
+    probe = os.path.join(found[0], f'{MemoryCap.PREFIX}probe-{secrets.token_hex(4)}')
+    try:
+        os.mkdir(probe)
+        os.rmdir(probe)
+    except OSError:
+        return None
+    return found
+
+
+def _memory_hierarchy():
+    """``(folder, limit file)`` of this process's memory cgroup, if it looks writable."""
     try:
         with open('/proc/self/cgroup') as f:
             rows = [line.rstrip('\n').split(':', 2) for line in f]
