@@ -583,11 +583,11 @@ def _memory_limit(pid):
     return int(Path(f'/sys/fs/cgroup{path}/memory.max').read_text())
 
 
-@pytest.mark.xfail(strict=True, reason='open: the worker\'s loader writes names from inside a '
-                   'submission (a zip\'s entries, a folder\'s files) into its messages as they '
-                   'are; model/names.shown escapes them only grader-side (a name with a newline '
-                   'adds a line to the console, its escape codes reach report.json)')
 def test_a_name_inside_a_zip_is_shown_escaped_in_the_load_message(tmp_path):
+    """The worker's loader writes names from inside a submission (a zip's entries, a folder's
+    files) into its messages; the grader reads them as one line each, escaped as a report shows
+    a name (``answers.line``): a newline adds no line to the console, no escape code reaches
+    report.json."""
     path = tmp_path / 'named.zip'
     with zipfile.ZipFile(path, 'w') as z:
         z.writestr('\x1b]0;owned\x07\nPASS.py', '')

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from micrograde.model.bounds import KEEP, KEEP_COUNT, capped
 from micrograde.model.errors import WorkerError
+from micrograde.model.names import shown
 from micrograde.worker import protocol
 
 INTERFERED = 'the submission interfered with grading'
@@ -53,6 +54,18 @@ def text(kind):
         if type(raw) is not str:
             raise Violation(f'`{where}` is {_kind(raw)}, not text')
         return capped(raw, KEEP[kind])
+    return parse
+
+
+def line(kind):
+    """One line of the worker's words (a load's error or warning, where a class is), as every
+    report shows a name (``names.shown``): a control or bidi character of the submission's (a
+    zip entry named with an escape code and a newline) is written as its escape, so it adds no
+    line to the console and no code to a report."""
+    plain = text(kind)
+
+    def parse(raw, where):
+        return shown(plain(raw, where))
     return parse
 
 
@@ -219,16 +232,16 @@ MLP = {action: record({k: MLP_FIELDS[k] for k in fields}, required=fields)
 #: A failed MLP task: the worker stops at the first error and sends only it.
 MLP_FAILED = record({'error': _failure(('constructor', 'parameters', *MLP_ACTIONS))},
                     required=('error',))
-CLASS_INFO = record({'name': text('name'), 'origin': text('where'),
+CLASS_INFO = record({'name': text('name'), 'origin': line('where'),
                      'how': one_of('name', 'spelling', 'shape'),
                      'similar': mapping(text('name'), text('name'), KEEP_COUNT['similar']),
                      'attributes': mapping(one_of('data', 'grad', 'backward', 'topo'), text('name'), 4)},
                     required=('name', 'origin', 'how'))
 LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text('output'),
-                 'error': text('error'),
-                 'warnings': listed(text('warning'), KEEP_COUNT['warnings'], cut='warnings'),
+                 'error': line('error'),
+                 'warnings': listed(line('warning'), KEEP_COUNT['warnings'], cut='warnings'),
                  'seconds': optional(seconds),
-                 'classes': mapping(name, text('where'), KEEP_COUNT['roles']),
+                 'classes': mapping(name, line('where'), KEEP_COUNT['roles']),
                  'class_info': mapping(name, CLASS_INFO, KEEP_COUNT['roles']),
                  'methods': mapping(text('name'), record({'file': text('where'), 'line': integer(1),
                                                           'rule': boolean,
