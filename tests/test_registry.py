@@ -83,6 +83,8 @@ def test_a_grader_bug_in_one_check_costs_that_check_only(monkeypatch):
         c for c in check_ids() if c != 'fuzz.dags']
     message = {c.id: c.message for c in report.checks}['fuzz.dags']
     assert 'micrograde itself failed in this check' in message and 'RecursionError' in message
+    assert 'at grader/grading.py:' in message and 'File "' not in message, message  # where in
+    # the package, relative to it: no traceback, no folder of the grader's own
 
 
 def test_without_an_mlp_the_mlp_checks_say_so_once():
@@ -172,3 +174,20 @@ def test_a_new_report_format_is_a_function_of_the_report_and_a_row(tmp_path, mon
     total = f'{report.max_score:g}'
     assert (tmp_path / 'out' / 'summary.txt').read_text() == f'passed {total}/{total}\n'
     assert (tmp_path / 'alone.txt').read_text() == f'passed {total}/{total}\n'
+
+
+def test_a_grader_bug_outside_the_checks_is_an_error_report_naming_no_folder(monkeypatch, capsys):
+    """``safe_grade`` never raises, and its report says where in micrograde it failed, relative
+    to the package: the learner's report shows no traceback, no folder of the grader's own;
+    whoever runs the grader gets the traceback on stderr."""
+    import micrograde.grader.grading as grading
+
+    def broken(*args, **kwargs):
+        raise KeyError('x')
+    monkeypatch.setattr(grading, 'grade', broken)
+    report = grading.safe_grade('engine.py', config=Config(profile='quick'))
+    check = report.checks[0]
+    assert (check.id, check.status, report.verdict) == ('grader', 'error', 'failed')
+    assert check.message.startswith('micrograde itself failed while grading this submission '
+                                    '(KeyError at grader/grading.py:'), check.message
+    assert 'Traceback' in capsys.readouterr().err

@@ -10,6 +10,7 @@ import time
 import traceback
 from collections.abc import Callable
 from os import PathLike
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from micrograde import __version__
@@ -153,11 +154,30 @@ def safe_grade(path: Where = None, module: str | None = None, config: Config | N
     started = time.perf_counter()
     try:
         return grade(path, module, config, name, template)
-    except Exception:
-        return build(name or str(module or path), config, checks=[Check(
-            'grader', Category.LOAD, Status.ERROR, 'micrograde itself failed while grading this '
-            'submission; please report it:\n' + traceback.format_exc(limit=5),
-            duration=time.perf_counter() - started)])
+    except Exception as e:
+        traceback.print_exc(limit=5)  # for whoever runs the grader; the report names no path
+        return not_graded(name or str(module or path), config, 'micrograde itself failed while '
+                          f'grading this submission ({type(e).__name__} at {_inside(e)}); please '
+                          'report it', time.perf_counter() - started)
+
+
+def not_graded(submission: str, config: Config, message: str, seconds: float = 0.0) -> Report:
+    """The report of a submission the grader did not grade, and why: one error check,
+    ``grader``, by which a batch and the service tell it from a grade."""
+    return build(submission, config, checks=[Check('grader', Category.LOAD, Status.ERROR, message,
+                                                   duration=seconds)])
+
+
+def _inside(error: BaseException) -> str:
+    """Where in micrograde an error was raised, relative to the package (``grader/grading.py:
+    83``): never the grader's own folders."""
+    package = Path(__file__).resolve().parents[1]
+    found = '?'
+    for frame in traceback.extract_tb(error.__traceback__):
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(package):
+            found = f'{path.relative_to(package)}:{frame.lineno}'
+    return found
 
 
 def prepare(config: Config, waiting: Callable[[], bool]) -> None:
@@ -189,9 +209,10 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
             t = time.perf_counter()
             try:
                 outcome = run(ctx)
-            except Exception:  # a grader bug costs this check, never the others' findings
-                outcome = error('micrograde itself failed in this check; please report it:\n'
-                                + traceback.format_exc(limit=-3))
+            except Exception as e:  # a grader bug costs this check, never the others' findings
+                traceback.print_exc(limit=-3)
+                outcome = error(f'micrograde itself failed in this check ({type(e).__name__} at '
+                                f'{_inside(e)}); please report it')
             duration = time.perf_counter() - t
             report.timings[entry.category] = report.timings.get(entry.category, 0.0) + duration
             if outcome is not None:

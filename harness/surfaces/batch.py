@@ -20,10 +20,9 @@ from pathlib import Path
 
 from micrograde import __version__
 from micrograde.isolate import sandbox
-from micrograde.grader.grading import build, safe_grade
+from micrograde.grader.grading import not_graded, safe_grade
 from micrograde.load import tree
 from micrograde.model import names
-from micrograde.model.results import Category, Check, Status
 from micrograde.reporters import (FILENAMES, classpage, gradebook, json_report, write,
                                   write_reports)
 from micrograde.isolate.warm import WarmTemplate
@@ -299,9 +298,8 @@ def _died(job):
     """``(id, Report)`` of a job whose grading process died: an error report, written, with no
     fingerprint (the next run grades it again)."""
     sub_id, _, _, out, config = job
-    report = build(sub_id, config, checks=[Check(
-        'grader', Category.LOAD, Status.ERROR, 'not graded: the grading process died while it '
-        'graded this submission (killed from outside, or a crash); grade it again.')])
+    report = not_graded(sub_id, config, 'not graded: the grading process died while it graded '
+                        'this submission (killed from outside, or a crash); grade it again.')
     write_reports(report, out=Path(out, sub_id))
     return sub_id, report
 

@@ -120,7 +120,7 @@ def per_notebook(path, config, runs):
     each measured alone and interleaved (grade, replay, forked replay, numbered replay, grade,
     ...) so that the machine's load falls on all alike.  Grading is what a batch pays per submission: a worker from the warm
     template where there is one, every check, the reports written."""
-    template = WarmTemplate(config.rubric.imports) if \
+    template = WarmTemplate(config.rubric.imports, config.settings.limits.memory) if \
         sandbox.isolation(config.settings.isolation) == 'bubblewrap' and \
         sandbox.templates_available() else None
     out = Path(tempfile.mkdtemp(prefix='micrograde-bench-'))

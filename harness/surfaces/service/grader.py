@@ -16,7 +16,7 @@ from pathlib import Path
 from micrograde import __version__
 from micrograde.grader.config import PROFILES, Config
 from micrograde.reporters import FILENAMES, FORMATS as _RENDER
-from micrograde.model.results import Category, Check, Report, Status
+from micrograde.model.results import Report
 from micrograde.grader.rubric import Rubric, RubricError
 
 PROFILE_NAMES = tuple(PROFILES)
@@ -119,9 +119,8 @@ def warm_up(warm):
 
 def gave_up(filename, seed, profile, rubric, message):
     """An error report: the grader did not grade the submission, and says why."""
-    from micrograde.grader.grading import build
-    return build(filename, _config(seed, profile, rubric),
-                 checks=[Check('grader', Category.LOAD, Status.ERROR, message)]).to_dict()
+    from micrograde.grader.grading import not_graded
+    return not_graded(filename, _config(seed, profile, rubric), message).to_dict()
 
 
 def dumps(report):
