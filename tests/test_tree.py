@@ -1,6 +1,8 @@
 """The one walk and copy of a submission (``harness/load/tree.py``), in-process: what the grader keeps,
 leaves out and refuses.  The attacks themselves, on every path, are in ``test_attacks_files.py``."""
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -83,3 +85,33 @@ def test_the_fingerprint_hashes_links_by_their_text_never_their_target(tmp_path)
     (src / 'link').unlink()
     (src / 'link').symlink_to('elsewhere')
     assert fingerprint(src, Config()) != base
+
+
+REMOVE_UNREADABLE = '''
+import os, shutil, sys
+from micrograde.load import tree
+root = sys.argv[1]
+os.makedirs(os.path.join(root, 'a', 'b'))
+open(os.path.join(root, 'a', 'b', 'f'), 'w').close()
+os.symlink('/etc', os.path.join(root, 'a', 'link'))
+os.chmod(os.path.join(root, 'a', 'b'), 0)
+os.chmod(os.path.join(root, 'a'), 0)
+shutil.rmtree(root, ignore_errors=True)
+left = os.path.lexists(root)
+tree.remove(root)
+print(left, os.path.lexists(root), oct(os.stat('/etc').st_mode & 0o777))
+'''
+
+
+def test_a_scratch_folder_the_worker_made_unreadable_is_removed_by_an_unprivileged_grader(tmp_path):
+    """A worker that sets its folders to mode 000 left them behind an unprivileged grader
+    (redteam7): ``shutil.rmtree`` cannot list them.  As root the test drops the capabilities
+    that let root read anything (``setpriv``), which makes it such a grader."""
+    import shutil as sh
+    drop = ['setpriv', '--bounding-set', '-dac_override,-dac_read_search', '--inh-caps', '-all',
+            '--'] if os.geteuid() == 0 and sh.which('setpriv') else []
+    mode = oct(os.stat('/etc').st_mode & 0o777)
+    result = subprocess.run(drop + [sys.executable, '-c', REMOVE_UNREADABLE, str(tmp_path / 's')],
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ['True', 'False', mode], result.stderr  # left by rmtree,
+    # gone after remove, and the link's target untouched

@@ -154,9 +154,16 @@ def remove(path):
     try:
         shutil.rmtree(path, ignore_errors=True)
     except RecursionError:
-        subprocess.run(['rm', '-rf', '--one-file-system', '--', str(path)], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
-                       timeout=REMOVE_TIMEOUT)
+        _run('rm', '-rf', '--one-file-system', '--', str(path))
+    if os.path.lexists(path):  # a folder the worker made unreadable (mode 000): an unprivileged
+        # grader may not list it; chmod -R makes each one ours to list, following no link
+        _run('chmod', '-R', 'u+rwx', '--', str(path))
+        _run('rm', '-rf', '--one-file-system', '--', str(path))
+
+
+def _run(*argv):
+    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False, timeout=REMOVE_TIMEOUT)
 
 
 REMOVE_TIMEOUT = 120.0  # seconds for rm: a scratch folder is bounded by the worker's disk limit
