@@ -101,6 +101,24 @@ def test_wrong_local_derivative_names_the_op():
     assert 'local derivative of tanh' in diagnosis(g, with_grads(g, a=3.0))
 
 
+def test_a_wrong_rule_for_both_operands_says_both_not_the_right_one():
+    """A rule wrong for both operands (here each gets the other's gradient scaled by nothing a
+    model knows) read 'with respect to its right input', showing b alone though a was wrong too."""
+    g = G('n = a * b; out = n + k', a=1.5, b=-2.0, k=0.5)  # a.grad = b = -2, b.grad = a = 1.5
+    text = diagnosis(g, with_grads(g, a=7.0, b=5.0))
+    assert 'local derivative of multiplication with respect to both inputs is wrong: in `n = a * ' \
+        'b`, a.grad is 7.0, expected -2.0, b.grad is 5.0, expected 1.5.' in text, text
+
+
+def test_an_upstream_gradient_added_where_the_chain_rule_multiplies():
+    """A real engine's __add__ rule reads ``self.grad += 1.0 + out.grad`` (index file
+    40209618662, 'my reimplementation of micrograd'): named as that, not a wrong derivative
+    with respect to one input."""
+    g = G('n = a + b; out = n * k', a=1.5, b=-2.0, k=3.0)  # n.grad = 3: a.grad = b.grad = 1 + 3
+    text = diagnosis(g, with_grads(g, a=4.0, b=4.0))
+    assert "addition's backward adds the upstream gradient to the local derivative" in text, text
+
+
 def test_an_input_that_changed_its_value():
     g = G('out = (a.relu() + a) * k', a=-1.5, k=3.0)
     actual = correct(g)

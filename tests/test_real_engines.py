@@ -573,3 +573,20 @@ def test_a_node_added_to_the_order_outside_the_visited_check_is_found_at_that_li
     m = root['misconception']
     assert (m['code'], m['method'], m['line']) == ('repeated', 'backward', line), m
     assert f'adds each node to the order at line {line}, after the `if`' in root['message']
+
+
+def test_an_upstream_gradient_added_to_the_local_derivative_is_named_at_its_op(run_cli, tmp_path):
+    """A real engine's __add__ rule adds where the chain rule multiplies (``self.grad += 1.0 +
+    out.grad``, index file 40209618662, 'my reimplementation of micrograd of AK'): it read 'the
+    local derivative of addition with respect to its right input is wrong', though both inputs
+    are, and named no cause."""
+    path = _lecture_with(tmp_path, ('self.grad += 1.0 * out.grad\n            other.grad += 1.0 * '
+                                    'out.grad', 'self.grad += 1.0 + out.grad\n            '
+                                    'other.grad += 1.0 + out.grad'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    m = checks['ops.add']['misconception']
+    assert (m['code'], m['method']) == ('wrong_derivative', '__add__'), checks['ops.add']
+    assert "addition's backward adds the upstream gradient to the local derivative (`... + " \
+        "out.grad`) where the chain rule multiplies them" in checks['ops.add']['message']
+    assert 'right input' not in json.dumps(report)

@@ -314,10 +314,11 @@ def _recursive(graph, v, limit=LIMIT):
 
 
 def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), misplaced=(),
-              by_grad=(), repeated=()):
+              by_grad=(), repeated=(), added=()):
     """Gradients from running each node's local rule in ``order``, micrograd style; ops in
-    ``zero`` propagate nothing; ops in ``repeated`` assign their operand its whole gradient
-    where both operands are one Value (``self.grad = 2 * self.data * out.grad`` for ``a * a``,
+    ``zero`` propagate nothing; ops in ``added`` add the upstream gradient to the local
+    derivative where the chain rule multiplies (``1.0 + out.grad``); ops in ``repeated`` assign
+    their operand its whole gradient where both operands are one Value (``self.grad = 2 * self.data * out.grad`` for ``a * a``,
     a case written apart); ops in ``by_grad`` (binary) multiply by the other operand's
     gradient as it stands, not its value; ops in ``misplaced`` store their rule on their first
     operand (``self._backward = ...``), where it replaces that operand's own rule and runs at
@@ -346,7 +347,8 @@ def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), mispla
                 factor = grads[node.args[1 - j]] if len(node.args) == 2 else 0.0
             else:
                 factor = local[i][j]
-            contribution = factor * (1.0 if node.op in no_upstream else grads[i])
+            contribution = factor + grads[i] if node.op in added else \
+                factor * (1.0 if node.op in no_upstream else grads[i])
             if node.op in overwrite:
                 grads[arg] = contribution
             else:
@@ -421,6 +423,12 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     for op in ops:
         if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
             return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
+    for op in ops:  # after the rule left out: where a derivative is minus the upstream they tie
+        if _matches(graph, grads, propagate(graph, local, correct, added={op})):
+            return Diagnosis(Code.WRONG_DERIVATIVE, f'{OPS[op].display}\'s backward adds the '
+                             f'upstream gradient to the local derivative (`... + out.grad`) where '
+                             f'the chain rule multiplies them (`... * out.grad`).', op,
+                             _entry_of(graph, op))
     return _stored(graph, grads, local, correct, ops) or _localise(graph, actual, expected, trusted)
 
 
@@ -652,20 +660,26 @@ def _localise(graph, actual, expected, trusted=frozenset()):
     op (its own checks pass): then the wrong gradients are said, not blamed on it."""
     wrong = [i for i in graph.live() if not close(actual.grads[i], expected.grads[i])]
     found = _first_wrong_flow(graph, actual, expected, wrong)
+    users = graph.consumers()
     if found and not {graph.node(c).op for c in found[1]} & trusted:
         i, culprits = found
         if len(culprits) == 1:
             c = culprits[0]
             node = graph.node(c)
-            side = ''
+            side, shown = '', [i]
             if len(node.args) == 2 and node.args[0] != node.args[1]:
-                side = ' with respect to its left input' if node.args[0] == i else \
-                    ' with respect to its right input'
+                other = node.args[1] if node.args[0] == i else node.args[0]
+                if other in wrong and all(close(actual.grads[u], expected.grads[u])
+                                          for u in users[other]):  # its rule spoils both
+                    side, shown = ' with respect to both inputs', list(node.args)
+                else:
+                    side = ' with respect to its left input' if node.args[0] == i else \
+                        ' with respect to its right input'
+            said = ', '.join(f'{graph.name(j)}.grad is {show(actual.grads[j])}, expected '
+                             f'{show(expected.grads[j])}' for j in shown)
             return Diagnosis(Code.WRONG_DERIVATIVE, f'the local derivative of '
                              f'{OPS[node.op].display}{side} is wrong: in `{graph.name(c)} = '
-                             f'{graph.expression(c)}`, {graph.name(i)}.grad is '
-                             f'{show(actual.grads[i])}, expected {show(expected.grads[i])}.',
-                             node.op, c)
+                             f'{graph.expression(c)}`, {said}.', node.op, c)
         names = ', '.join(f'`{graph.expression(c)}`' for c in culprits)
         return Diagnosis(Code.GRADIENTS_DISAGREE, f'{graph.name(i)}.grad is '
                          f'{show(actual.grads[i])}, expected {show(expected.grads[i])}: the '
