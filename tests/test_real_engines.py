@@ -531,7 +531,30 @@ def test_an_op_dunder_written_without_its_trailing_underscores_is_named_at_load(
     said = f'Value defines __rsub (engine.py, line {line}), not __rsub__: Python calls __rsub__ ' \
         f'only, so that op is missing.'
     assert said in report['load_warnings'], report['load_warnings']
-    assert {c['id']: c for c in report['checks']}['capability.rsub']['status'] != 'passed'
+    rsub = {c['id']: c for c in report['checks']}['capability.rsub']
+    assert rsub['status'] != 'passed'
+    assert rsub['message'] == f'rsub is not implemented (there is __rsub (engine.py, line ' \
+        f'{line}): Python calls __rsub__ only)', rsub['message']
+
+
+@pytest.mark.parametrize('written', ['__power__', 'pow'])
+def test_an_op_dunder_named_otherwise_is_said_where_the_op_is_missing(written, run_cli, tmp_path):
+    """Real engines define ``def __power__(self, other)`` (index file 40209618662) and ``def
+    pow(self, other)`` (HarishVk-05/Neural-Networks-Zero-To-Hero@e8bec28, Micrograd/engine.py)
+    where ``__pow__`` was meant, and divide as ``self * other**-1``: 'division uses `**`, which
+    the Value does not define (no __pow__)' and 'pow is not implemented', with nothing pointing
+    at the method meant as it."""
+    path = _lecture_with(tmp_path, ('def __pow__(', f'def {written}('))
+    line = _line(path, f'def {written}(')
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    note = f'there is {written} (engine.py, line {line}): Python calls __pow__ only'
+    assert f'Value defines {written} (engine.py, line {line}), not __pow__: Python calls __pow__ ' \
+        f'only, so that op is missing.' in report['load_warnings'], report['load_warnings']
+    checks = {c['id']: c for c in report['checks']}
+    assert checks['capability.pow']['message'] == f'pow is not implemented ({note})'
+    truediv = checks['ops.truediv']
+    assert truediv['misconception']['code'] == 'missing_op'
+    assert f'(no __pow__; {note}):' in truediv['message'], truediv['message']
 
 
 def test_a_backward_that_zeroes_the_gradients_is_found_at_that_line(run_cli, tmp_path):

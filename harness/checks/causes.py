@@ -8,8 +8,10 @@ misconception of its own is a consequence where a check said what explains it (t
 graph's op), or, for the network's gradients, of the first wrong rule or walk found: the MLP's
 gradients flow through the same rules and the same backward().
 """
-from micrograde.diagnose.diagnosis import APPENDED, INDENTED, UNSEEDED, WALK
+from micrograde.diagnose.diagnosis import APPENDED, INDENTED, UNSEEDED, WALK, lacks
 from micrograde.model.results import Code
+from micrograde.worker.load.classes import misnamed, unmangled
+from micrograde.worker.ops import TABLE
 
 #: Checks whose failure is wrong gradients of a whole program, explained by any wrong rule or walk.
 DOWNSTREAM = ('mlp.gradients', 'mlp.step')
@@ -20,6 +22,8 @@ RULES = frozenset({Code.ASSIGNED, Code.NO_UPSTREAM, Code.NO_BACKWARD, Code.RULE_
                    Code.WRONG_DERIVATIVE})
 #: Misconceptions placed at a line of the method other than its ``def`` (its class report's key).
 STORED = {Code.RULE_ON_OPERAND: 'rule_on_self', Code.BODY_INDENTED: 'indented'}
+#: Every op's dunders, as a finding names one the Value lacks.
+DUNDERS = tuple(d for op in TABLE for d in (op.dunder, op.reflected_dunder) if d)
 #: Misconceptions that spoil gradients wherever the rule or the walk runs.
 SPOILS = WALK | RULES | {Code.MERGED}
 
@@ -33,6 +37,7 @@ def link(report, counts=lambda check: check.required):
     for check in report.checks:  # advice too: the robustness graphs' say the same
         _indented(check, report.methods)
         _appended(check, report.methods)
+        _lacking(check, report)
     seen = {c.id for c in failing if c.misconception and c.misconception.line}  # the line observed
 
     def key(check):
@@ -76,6 +81,31 @@ def link(report, counts=lambda check: check.required):
             spoiling if check.id in DOWNSTREAM else None
         if root is not None:
             _under(check, root)
+
+
+def _lacking(check, report):
+    """An op said to be missing (``(no __pow__)``) where the Value has a method meant as it
+    (``__power__``): the finding says so, and where."""
+    if check.misconception is None or check.misconception.code != Code.MISSING_OP:
+        return
+    for dunder in DUNDERS:
+        note = misnamed_note(report, dunder) if lacks(dunder) in check.message else ''
+        if note:
+            check.message, check.diagnosis = (text.replace(lacks(dunder), lacks(dunder, note))
+                                              for text in (check.message, check.diagnosis))
+
+
+def misnamed_note(report, dunder):
+    """``there is __power__ (engine.py, line 56): Python calls __pow__ only`` where the Value's
+    methods (the worker's ``methods`` map) hold one meant as the op dunder it lacks; else ``''``."""
+    owner = report.class_info.get('Value', {}).get('name', 'Value')
+    names = {unmangled(name, owner): name for name in report.methods if '.' not in name}
+    written = misnamed(set(names)).get(dunder)
+    if written is None:
+        return ''
+    where = report.methods[names[written]]
+    return f'there is {written} ({where.get("file")}, line {where.get("line")}): Python calls ' \
+        f'{dunder} only'
 
 
 def _indented(check, methods):

@@ -133,9 +133,16 @@ class Context:
         return self.report.class_info.get('Value', {}).get('similar', {}).get(name, '')
 
     def instead(self, name):
-        """`` (there is X(): the grader calls name())`` where ``similar`` finds one; else ``''``."""
+        """`` (there is X(): the grader calls name())`` where ``similar`` finds one; for an op
+        whose dunder the Value lacks, the method meant as it (``causes.misnamed_note``); else
+        ``''``."""
+        from micrograde.checks.causes import misnamed_note
+        from micrograde.diagnose.diagnosis import learner_method
         other = self.similar(name)
-        return f' (there is {other}(): the grader calls {name}())' if other else ''
+        if other:
+            return f' (there is {other}(): the grader calls {name}())'
+        note = misnamed_note(self.report, learner_method(name)) if name in FORMS else ''
+        return f' ({note})' if note else ''
 
     def once(self, key, compute):
         """``compute()``, run once per grading for every check that asks by ``key``."""

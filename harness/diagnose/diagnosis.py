@@ -152,12 +152,18 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
         lacking = _lacking(error) if forward else None
         if lacking is not None and lacking.name != node.op:
             return Diagnosis(Code.MISSING_OP, f'{OPS[node.op].display} uses `{lacking.symbol}`, '
-                             f'which the Value does not define for these operands (no '
-                             f'{lacking.dunder}): {mismatch.message}', node.op, entry, raised)
+                             f'which the Value does not define for these operands '
+                             f'{lacks(lacking.dunder)}: {mismatch.message}', node.op, entry, raised)
         return Diagnosis(Code.EXCEPTION, mismatch.message, node.op if node else '', entry, raised)
     if mismatch.kind == 'value':
         return _explain_value(graph, mismatch)
     return _explain_grad(graph, actual, expected, mismatch, order, trusted, suspects)
+
+
+def lacks(dunder, note=''):
+    """How a finding says the Value has no ``dunder``; ``note``: the method meant as it, where
+    ``causes`` finds one."""
+    return f'(no {dunder}; {note})' if note else f'(no {dunder})'
 
 
 #: Python's own words for an operator no operand defines: ``a ** -1`` with no ``__pow__``.

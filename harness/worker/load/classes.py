@@ -207,18 +207,37 @@ def _needed(cls, name):
 
 
 def misspelled(cls):
-    """``{the op dunder the class lacks: its method of that name with other underscores}``
-    (``__rsub`` for ``__rsub__``): Python looks up the exact name only, so the op is missing."""
-    wanted = {d for op in TABLE for d in (op.dunder, op.reflected_dunder) if d}
-    mine = {_unmangled(n, k): n for k in cls.__mro__[:-1] for n, v in list(vars(k).items())
-            if n.startswith('_') and callable(v)}
-    return {d: written for written in mine for d in sorted(wanted - {written})
-            if written.strip('_') == d.strip('_') and not callable(getattr(cls, d, None))}
+    """``{the op dunder the class lacks: its method meant as it, as written}`` (``misnamed``)."""
+    names = {unmangled(n, k.__name__) for k in cls.__mro__[:-1] for n, v in list(vars(k).items())
+             if callable(v)}
+    return {d: written for d, written in misnamed(names).items()
+            if not callable(getattr(cls, d, None))}
 
 
-def _unmangled(name, cls):
-    """A method's name as written in the class body: ``__rsub`` is stored as ``_Value__rsub``."""
-    prefix = f'_{cls.__name__.lstrip("_")}__'
+#: Python 2's names of the ops Python 3 renamed (old tutorials still write them).
+RENAMED = {'__div__': '__truediv__', '__rdiv__': '__rtruediv__'}
+
+
+def misnamed(names):
+    """``{op dunder not among names: the name among them meant as it}``: the same word with other
+    underscores (``__rsub``, ``pow``), the word spelled out (``__power__``, ``__subtract__``) or
+    Python 2's (``__div__``).  Python looks up the exact name only, so the op is missing.  The
+    grader asks it too, of the methods a report lists (``unmangled``)."""
+    wanted = [d for op in TABLE for d in (op.dunder, op.reflected_dunder) if d and d not in names]
+    found = {}
+    for written in sorted(names):
+        stem, dunder = written.strip('_'), written.startswith('__') and written.endswith('__')
+        for d in wanted:
+            if stem == d.strip('_') or RENAMED.get(written) == d or \
+                    dunder and stem.startswith(d.strip('_')):
+                found.setdefault(d, written)
+    return found
+
+
+def unmangled(name, owner):
+    """A method's name as written in the body of the class named ``owner``: ``__rsub`` is stored
+    as ``_Value__rsub``."""
+    prefix = f'_{owner.lstrip("_")}__'
     return '__' + name[len(prefix):] if name.startswith(prefix) else name
 
 
