@@ -613,3 +613,41 @@ def test_an_upstream_gradient_added_to_the_local_derivative_is_named_at_its_op(r
     assert "addition's backward adds the upstream gradient to the local derivative (`... + " \
         "out.grad`) where the chain rule multiplies them" in checks['ops.add']['message']
     assert 'right input' not in json.dumps(report)
+
+
+#: tanh's rule as an object of a class of its own (jakelevi1996/aims@36fd1b0's
+#: scripts/course_4_ml/operation.py keeps every op's rule so: no closure the worker can place),
+#: its derivative without the square.
+RULE_OBJECT = """        out = Value(t, (self, ), 'tanh')
+        out._backward = TanhRule(self, out)
+        return out
+
+    def exp(self):"""
+
+
+def test_a_wrong_rule_found_nowhere_is_its_own_bug_beside_a_backward_that_resets(run_cli,
+                                                                                  tmp_path):
+    """jakelevi1996/aims's backward() zeroes every gradient first (a second backward() changes
+    nothing) and its rules are objects, which no method's line shows: a wrong rule found only by
+    the random graphs was listed under the reset, as if zeroing before one backward() spoiled
+    its gradients, its finding renamed to the reset's and its 10 points charged to it."""
+    path = _lecture_with(tmp_path, ("""        out = Value(t, (self, ), 'tanh')
+
+        def _backward():
+            self.grad += (1 - t**2) * out.grad
+        out._backward = _backward
+        return out
+
+    def exp(self):""", RULE_OBJECT), ('        build_topo(self)\n', '        build_topo(self)\n'
+                                                   '        for node in topo:\n'
+                                                   '            node.grad = 0.0\n'),
+                         ('class Value:\n', 'class TanhRule:\n    def __init__(self, x, out):\n'
+                          '        self.x, self.out = x, out\n\n    def __call__(self):\n'
+                          '        self.x.grad += (1 - self.out.data) * self.out.grad\n\n\n'
+                          'class Value:\n'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    tanh = checks['ops.tanh']
+    assert tanh['status'] == 'failed' and tanh['consequence_of'] != 'backward.repeat', tanh
+    assert tanh['misconception']['code'] == 'wrong_derivative', tanh['misconception']
+    assert checks['backward.repeat']['misconception']['code'] == 'visited_flag'
