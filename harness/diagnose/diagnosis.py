@@ -430,12 +430,20 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
             return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
     for op in ops:  # after the rule left out: where a derivative is minus the upstream they tie
-        if _matches(graph, grads, propagate(graph, local, correct, added={op})):
+        if _nonzero(graph, local, correct, op) and \
+                _matches(graph, grads, propagate(graph, local, correct, added={op})):
             return Diagnosis(Code.WRONG_DERIVATIVE, f'{OPS[op].display}\'s backward adds the '
                              f'upstream gradient to the local derivative (`... + out.grad`) where '
                              f'the chain rule multiplies them (`... * out.grad`).', op,
                              _entry_of(graph, op))
     return _stored(graph, grads, local, correct, ops) or _localise(graph, actual, expected, trusted)
+
+
+def _nonzero(graph, local, correct, op):
+    """Whether every local derivative of ``op``'s nodes is other than 0: where one is 0, adding
+    the upstream gradient to it is passing it on unchanged, as a derivative taken as 1 does
+    (tanh saturated at 30), and the ``added`` model names nothing."""
+    return all(not close(d, 0.0) for i in correct if graph.node(i).op == op for d in local[i])
 
 
 #: Ops whose local derivative for one operand is the other operand's value (``other.data``).
