@@ -227,6 +227,22 @@ def test_the_readme_course_repository_example_runs(tmp_path, engine, passes):
         assert '.tanh()' in out.stdout and 'out.backward()' in out.stdout  # runnable code
 
 
+def test_a_failure_found_before_a_candidate_is_lost_is_the_finding():
+    """A real failure found, then a shrinking candidate lost (the grading's time limit killing
+    the worker mid-shrink): the lost graph was the one reported, so the finding read 'stopped
+    ... the search did not finish', not the wrong tanh the search had found (engines5's
+    leftover)."""
+    lost = GraphResult(error=Failure('worker', 'WorkerLost', 'timed out after 10 s'))
+
+    def run(graph):
+        trial = _run(graph)
+        return Trial(graph, lost, trial.expected, first_mismatch(graph, lost, trial.expected)) \
+            if trial.failed and len(graph.nodes) <= 2 else trial
+    found = search.search(run, frozenset({'add', 'mul', 'tanh'}), 0, 200, 6, 10.0)
+    assert found.trial is not None and found.trial.actual is not lost and not found.complete
+    assert found.trial.failed and 'tanh' in found.trial.graph.capabilities
+
+
 def test_a_lost_worker_ends_the_search():
     """A graph that hangs or crashes the worker is reported as found: no candidate is worth
     another one (the checks after this one need the worker)."""

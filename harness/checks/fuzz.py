@@ -98,6 +98,7 @@ def searched(ctx, ops, corpus_passed):
                         f'{len(wrong)} are wrong', 'one op on one input: nothing to shrink', wrong,
                         trusted=frozenset())
     how = ('shrunk by Hypothesis' if found.complete else
+           f'Hypothesis stopped shrinking, {stopped}' if stopped else
            f'Hypothesis stopped shrinking (time budget {budget.shrink_seconds:g} s, or a graph '
            f'hung or crashed)')
     # the search looks where the ops' own checks did not (boundary inputs): trust none of them

@@ -51,8 +51,8 @@ def search(run, ops, seed, examples, max_nodes, seconds):
         trial = run(graph)
         if trial.failed:
             failing[graph] = trial
-            lost = trial.actual.error and trial.actual.error.lost
-            deadline[0] = -math.inf if lost else min(deadline[0], time.perf_counter() + seconds)
+            deadline[0] = -math.inf if _lost(trial) else \
+                min(deadline[0], time.perf_counter() + seconds)
         return trial.failed
 
     strategy = graphs(ops, max_nodes=max_nodes, leaves=leaves(boundary=True), edges=True)
@@ -66,7 +66,16 @@ def search(run, ops, seed, examples, max_nodes, seconds):
         found.trial = failing[smallest]
     except HypothesisException:  # nothing failed, or the engine answers differently each time
         found.trial = min(failing.values(), key=_size, default=None)
+    answered = [t for t in failing.values() if not _lost(t)]
+    if found.trial is not None and _lost(found.trial) and answered:
+        # a candidate lost while shrinking (a hang, or the grading's time limit): the failure
+        # found is the smallest the submission answered, not a graph with no answer
+        found.trial = min(answered, key=_size)
     return found
+
+
+def _lost(trial):
+    return bool(trial.actual.error and trial.actual.error.lost)
 
 
 #: The sweep's inputs: the boundary values, both signs of every decade, magnitudes up to the
