@@ -651,3 +651,21 @@ def test_a_wrong_rule_found_nowhere_is_its_own_bug_beside_a_backward_that_resets
     assert tanh['status'] == 'failed' and tanh['consequence_of'] != 'backward.repeat', tanh
     assert tanh['misconception']['code'] == 'wrong_derivative', tanh['misconception']
     assert checks['backward.repeat']['misconception']['code'] == 'visited_flag'
+
+
+@pytest.mark.parametrize('old, new, said', [
+    ('/(math.exp(2*x) + 1)', '/(math.exp(2*x) + 2)', 't = (math.exp(2*x) - 1)/'),
+    ("Value(self.data * other.data, (self, other), '*')",
+     "Value(self.data * other.data + 1, (self, other), '*')", 'out = Value(self.data * other.data')])
+def test_a_wrong_forward_value_is_found_at_the_line_that_computes_it(old, new, said, run_cli,
+                                                                     tmp_path):
+    """A wrong value was placed at the op's ``def`` line (engines5's leftover): it is where the
+    number the op's result holds is computed, the line assigning the local passed as its data
+    (``t = ...`` for ``Value(t, ...)``), else the line of ``Value(...)`` itself."""
+    path = _lecture_with(tmp_path, (old, new))
+    line = _line(path, said)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    op = 'ops.tanh' if 'exp' in old else 'ops.mul'
+    m = {c['id']: c for c in report['checks']}[op]['misconception']
+    assert (m['code'], m['line']) == ('wrong_value', line), m
+    assert report['methods'][m['method']]['line'] < line

@@ -21,7 +21,9 @@ VAGUE = frozenset({Code.GRADIENTS_DISAGREE, Code.ORDER_DEPENDENT})
 RULES = frozenset({Code.ASSIGNED, Code.NO_UPSTREAM, Code.NO_BACKWARD, Code.RULE_ON_OPERAND,
                    Code.WRONG_DERIVATIVE})
 #: Misconceptions placed at a line of the method other than its ``def`` (its class report's key).
-STORED = {Code.RULE_ON_OPERAND: 'rule_on_self', Code.BODY_INDENTED: 'indented'}
+STORED = {Code.RULE_ON_OPERAND: 'rule_on_self', Code.BODY_INDENTED: 'indented',
+          **dict.fromkeys((Code.WRONG_VALUE, Code.OPERANDS_SWAPPED, Code.REFLECTED_SWAPPED),
+                          'computes')}
 #: Every op's dunders, as a finding names one the Value lacks.
 DUNDERS = tuple(d for op in TABLE for d in (op.dunder, op.reflected_dunder) if d)
 #: Misconceptions that spoil gradients wherever the rule or the walk runs: not a backward() that
@@ -49,7 +51,8 @@ def link(report, counts=lambda check: check.required):
         where = report.methods.get(m.method) or {}
         if check.id not in seen and where.get('rule') is False and m.code in RULES:
             m.method, where = '', {}  # a guess, and that method writes no rule: not there
-        m.file, m.line = where.get('file', m.file), m.line or where.get(STORED.get(m.code, 'line'))
+        m.file = where.get('file', m.file)
+        m.line = m.line or where.get(STORED.get(m.code, 'line')) or where.get('line')
         m.evidence.append(check.id)
     # advice is never a root nor a consequence: only failures that decide the verdict are linked
     failures = [c for c in failing if counts(c)]

@@ -256,6 +256,52 @@ def _rule_on_self(code):
                  or value.opname in _LOADS and value.argval in nested), None)
 
 
+_STORES = ('STORE_FAST', 'STORE_DEREF')
+_WRAPPING = ('PRECALL', 'CALL', 'KW_NAMES')
+
+
+def _computes(code, owner):
+    """The line that computes the number of the Value a method returns: where the local passed
+    as its data (``Value(t, ...)``) was last assigned (``t = ...``), else where that argument is
+    written; ``None`` when the method builds no ``owner(...)`` it returns (an op written through
+    others).  Read in the bytecode, so that a wrong value is found there, not at the ``def``."""
+    if owner not in code.co_names and owner not in code.co_freevars:
+        return None
+    try:
+        steps = list(dis.get_instructions(code))
+    except Exception:
+        return None
+    returned = {b.argval for b, r in zip(steps, steps[1:]) if r.opname == 'RETURN_VALUE' and
+                b.opname in _LOADS}
+    for k, load in enumerate(steps[:-1]):
+        if load.opname not in ('LOAD_GLOBAL', 'LOAD_DEREF', 'LOAD_NAME') or load.argval != owner:
+            continue
+        at = _span(load)[:2]
+        call = next((j for j in range(k + 1, len(steps) - 1) if steps[j].opname == 'CALL' and
+                     _span(steps[j])[:2] == at), None)
+        if call is None or call == k + 2 or not (steps[call + 1].opname == 'RETURN_VALUE' or
+                                                 steps[call + 1].opname in _STORES and
+                                                 steps[call + 1].argval in returned):
+            continue
+        data = steps[k + 1]
+        bare = data.opname in _LOADS and not any(
+            _within(_span(data), _span(s)) for s in steps[k + 2:call] if s.opname not in _WRAPPING)
+        assigned = [s for s in steps[:k] if bare and s.opname in _STORES and s.argval == data.argval]
+        return (assigned[-1] if assigned else data).positions.lineno
+    return None
+
+
+def _span(step):
+    p = step.positions
+    return (p.lineno, p.col_offset, p.end_lineno, p.end_col_offset) if p and None not in p else \
+        (None, None, None, None)
+
+
+def _within(inner, outer):
+    """Whether the source span ``inner`` lies inside ``outer`` (both known)."""
+    return None not in inner + outer and outer[:2] <= inner[:2] and outer[2:] >= inner[2:]
+
+
 def _resets(code):
     """The line where backward() (or a function it defines) sets another Value's gradient to 0
     (``node.grad = 0``, ``stack[0].grad = 0.0``), so that a second call starts again; ``None``.
@@ -350,6 +396,9 @@ def methods(cls, root, limit=200, own=None):
                 stored = _rule_on_self(code)
                 if stored:
                     found[name]['rule_on_self'] = stored
+                computes = _computes(code, cls.__name__)
+                if computes:
+                    found[name]['computes'] = computes
                 found[name].update(_walk_lines(getattr(attr, '__func__', attr)))
                 resets = _resets(code) if name == 'backward' else None
                 if resets:
