@@ -669,3 +669,16 @@ def test_a_wrong_forward_value_is_found_at_the_line_that_computes_it(old, new, s
     m = {c['id']: c for c in report['checks']}[op]['misconception']
     assert (m['code'], m['line']) == ('wrong_value', line), m
     assert report['methods'][m['method']]['line'] < line
+
+
+def test_a_natural_log_named_ln_is_said_where_log_is_missing(run_cli, tmp_path):
+    """A real engine (index file 41264976482: numpy data, rules in an attribute named
+    ``backward``, ``backward_children()``) names its natural logarithm ``ln``: 'log is not
+    implemented', with nothing pointing at ln(), which no likeness of spelling finds."""
+    path = _lecture_with(tmp_path, ('def log(self):', 'def ln(self):'))
+    line = _line(path, 'def ln(self):')
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    assert f'Value has no method log() but has ln() (engine.py, line {line}): the grader calls ' \
+        f'log().' in report['load_warnings'], report['load_warnings']
+    log = {c['id']: c for c in report['checks']}['capability.log']
+    assert log['message'] == 'log is not implemented (there is ln(): the grader calls log())', log

@@ -267,8 +267,13 @@ def defined_in(source):
 
 def _alike(method, name):
     m, n = _spelling(method), _spelling(name)
-    return m == n or (len(n) >= 4 and m.startswith(n[:4])) or \
+    return m == n or (len(n) >= 4 and m.startswith(n[:4])) or m in SYNONYMS.get(n, ()) or \
         difflib.SequenceMatcher(None, m, n).ratio() >= 0.75
+
+
+#: Other names of a method the grader calls, as spelled (lower case, no underscores), that no
+#: likeness of spelling finds: the natural logarithm is ln.
+SYNONYMS = {'log': ('ln',)}
 
 
 def _spelling(name):
