@@ -682,3 +682,19 @@ def test_a_natural_log_named_ln_is_said_where_log_is_missing(run_cli, tmp_path):
         f'log().' in report['load_warnings'], report['load_warnings']
     log = {c['id']: c for c in report['checks']}['capability.log']
     assert log['message'] == 'log is not implemented (there is ln(): the grader calls log())', log
+
+
+@pytest.mark.parametrize('old, new, check, code', [
+    ('self.grad += (1 - t**2) * out.grad', 'self.grad += (1 - t)**2 * out.grad', 'ops.tanh',
+     'wrong_derivative'),
+    ('self.grad += out.data * out.grad', 'self.grad += out.data', 'ops.exp', 'no_upstream')])
+def test_a_unary_rules_wrong_derivative_is_found_at_its_line_not_its_def(old, new, check, code,
+                                                                       run_cli, tmp_path):
+    """A wrong derivative in a rule that adds in place was placed at ``def _backward():`` (the
+    index file 40209618662's add, harshsuranax's and every tanh or exp bug): a rule with one
+    gradient to add is found at that line, the one to change."""
+    path = _lecture_with(tmp_path, (old, new))
+    line = _line(path, new)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    m = {c['id']: c for c in report['checks']}[check]['misconception']
+    assert (m['code'], m['line']) == (code, line), m

@@ -13,11 +13,12 @@ LOCALS = '<locals>'
 _READ, READ_MAX = [{}], 4096
 
 
-def _assigned(code, list=list, next=next, zip=zip, len=len, id=id, Exception=Exception,
-              instructions=dis.get_instructions, read=_READ[0], READ_MAX=READ_MAX):
-    """The line of the rule's first plain store to an attribute (``self.grad = ...``, where
-    ``+=`` was meant: the line a learner must change), or ``None`` when it only adds in place
-    (``x.grad += ...`` stores after a ``SWAP``).  Read once per code object (every node of an
+def _changed(code, list=list, next=next, zip=zip, len=len, id=id, Exception=Exception,
+             instructions=dis.get_instructions, read=_READ[0], READ_MAX=READ_MAX):
+    """The line of the rule a learner must change: its first plain store to an attribute
+    (``self.grad = ...``, where ``+=`` was meant), else the one in-place add to a gradient of a
+    rule that has one (a unary op's ``self.grad += ...``: its derivative), else ``None`` (its
+    ``def``; ``x.grad += ...`` stores after a ``SWAP``).  Read once per code object (every node of an
     op shares its rule's code; disassembling each cost a 200-graph corpus ~40 ms), kept by
     identity with the code held, never hashed: a code object hashes its constants."""
     held = read.get(id(code))
@@ -27,16 +28,19 @@ def _assigned(code, list=list, next=next, zip=zip, len=len, id=id, Exception=Exc
         steps = list(instructions(code))
     except Exception:
         return None
-    line = next((store.positions.lineno for before, store in zip(steps, steps[1:])
-                 if store.opname == 'STORE_ATTR' and before.opname != 'SWAP' and store.positions
-                 and store.positions.lineno), None)
+    stores = [(before.opname == 'SWAP', store.argval, store.positions.lineno)
+              for before, store in zip(steps, steps[1:]) if store.opname == 'STORE_ATTR'
+              and store.positions and store.positions.lineno]
+    added = [at for swap, name, at in stores if swap and 'grad' in name.lower()]
+    line = next((at for swap, _, at in stores if not swap), None) or \
+        (added[0] if len(added) == 1 else None)
     if len(read) < READ_MAX:
         read[id(code)] = (code, line)
     return line
 
 
 def origin(rule, own, getattr=getattr, isinstance=isinstance, str=str, LOCALS=LOCALS,
-           _assigned=_assigned):
+           _changed=_changed):
     """``[method, line]`` of a ``_backward`` (a closure in ``Value.__add__`` gives ``__add__``),
     or ``None`` when it is not a function of the learner's, or not in a method with a name
     (a lambda at module level; the grader takes only an identifier and a line)."""
@@ -47,7 +51,7 @@ def origin(rule, own, getattr=getattr, isinstance=isinstance, str=str, LOCALS=LO
         return None
     parts = qualname.split('.')
     method = parts[parts.index(LOCALS) - 1] if LOCALS in parts else parts[-1]
-    line = _assigned(code) or code.co_firstlineno
+    line = _changed(code) or code.co_firstlineno
     return [method, line] if method.isidentifier() and line >= 1 else None
 
 
