@@ -5,9 +5,14 @@ import json
 import shutil
 import textwrap
 
+import jsonschema
 import pytest
 
-from conftest import SUBMISSIONS
+from conftest import ROOT, SUBMISSIONS
+
+#: The report's schema, which every report graded here must match (the lines of backward()'s
+#: own source a finding is placed at were once missing from it: such a report was invalid).
+SCHEMA = json.loads((ROOT / 'harness/schemas/report.schema.json').read_text())
 
 #: a bug planted in an engine: (engine, (old, new), the one bug as (code, method))
 MUTANTS = {
@@ -33,7 +38,9 @@ MUTANTS = {
 def _graded(run_cli, path, out):
     result = run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
     assert 'Traceback' not in result.stdout + result.stderr, result.stderr
-    return result, json.loads((out / 'report.json').read_text())
+    report = json.loads((out / 'report.json').read_text())
+    jsonschema.validate(report, SCHEMA)
+    return result, report
 
 
 def _lecture_with(tmp_path, *edits):
