@@ -324,11 +324,11 @@ def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), mispla
     """Gradients from running each node's local rule in ``order``, micrograd style; ops in
     ``zero`` propagate nothing; ops in ``added`` add the upstream gradient to the local
     derivative where the chain rule multiplies (``1.0 + out.grad``); ops in ``repeated`` assign
-    their operand its whole gradient where both operands are one Value (``self.grad = 2 * self.data * out.grad`` for ``a * a``,
-    a case written apart); ops in ``by_grad`` (binary) multiply by the other operand's
-    gradient as it stands, not its value; ops in ``misplaced`` store their rule on their first
-    operand (``self._backward = ...``), where it replaces that operand's own rule and runs at
-    its turn (a leaf's turn comes after every node's)."""
+    their operand its whole gradient where both operands are one Value (``self.grad = 2 *
+    self.data * out.grad`` for ``a * a``, a case written apart); ops in ``by_grad`` (binary)
+    multiply by the other operand's gradient as it stands, not its value; ops in ``misplaced``
+    store their rule on their first operand (``self._backward = ...``), where it replaces that
+    operand's own rule and runs at its turn (a leaf's turn comes after every node's)."""
     hosted = {}  # entry -> the node whose rule runs when that entry's _backward is called
     for i in range(len(graph.inputs), graph.size):
         node = graph.node(i)
