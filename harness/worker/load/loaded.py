@@ -231,45 +231,52 @@ def _source_file(cls):
 _LOADS = ('LOAD_FAST', 'LOAD_DEREF')
 
 
-def self_stores(code, list=list, zip=zip, Exception=Exception, instructions=dis.get_instructions,
-                _LOADS=_LOADS):
+def _read(code):
+    """A code object's instructions, or none where ``dis`` cannot read them."""
+    try:
+        return list(dis.get_instructions(code))
+    except Exception:
+        return []
+
+
+def self_stores(code, steps=None, list=list, zip=zip, Exception=Exception,
+                instructions=dis.get_instructions, _LOADS=_LOADS):
     """``(value instruction, attribute, line)`` of each ``self.attribute = value`` a method's
-    bytecode does on its own first argument, in order (run by the MLP task too: its names are
-    bound, as ``execute``'s are)."""
+    bytecode (``steps``, if read already) does on its own first argument, in order (run by the
+    MLP task too: its names are bound, as ``execute``'s are)."""
     if not code.co_argcount:
         return
     me = code.co_varnames[0]
-    try:
-        steps = list(instructions(code))
-    except Exception:
-        return
+    if steps is None:
+        try:
+            steps = list(instructions(code))
+        except Exception:
+            return
     for value, target, store in zip(steps, steps[1:], steps[2:]):
         if store.opname == 'STORE_ATTR' and target.opname in _LOADS and target.argval == me:
             yield value, store.argval, store.positions.lineno if store.positions else None
 
 
-def _rule_on_self(code):
+def _rule_on_self(code, steps):
     """The line where a method stores a function it defines on its own first argument
     (``self._backward = _backward``, meant for its result); ``None``."""
     nested = {c.co_name for c in code.co_consts if isinstance(c, types.CodeType)}
-    return next((line for value, _, line in self_stores(code) if value.opname == 'MAKE_FUNCTION'
-                 or value.opname in _LOADS and value.argval in nested), None)
+    return next((line for value, _, line in self_stores(code, steps)
+                 if value.opname == 'MAKE_FUNCTION' or value.opname in _LOADS and
+                 value.argval in nested), None)
 
 
 _STORES = ('STORE_FAST', 'STORE_DEREF')
 _WRAPPING = ('PRECALL', 'CALL', 'KW_NAMES')
 
 
-def _computes(code, owner):
+def _computes(code, owner, steps):
     """The line that computes the number of the Value a method returns: where the local passed
     as its data (``Value(t, ...)``) was last assigned (``t = ...``), else where that argument is
     written; ``None`` when the method builds no ``owner(...)`` it returns (an op written through
-    others).  Read in the bytecode, so that a wrong value is found there, not at the ``def``."""
+    others).  Read in the bytecode (``steps``), so that a wrong value is found there, not at the
+    ``def``."""
     if owner not in code.co_names and owner not in code.co_freevars:
-        return None
-    try:
-        steps = list(dis.get_instructions(code))
-    except Exception:
         return None
     returned = {b.argval for b, r in zip(steps, steps[1:]) if r.opname == 'RETURN_VALUE' and
                 b.opname in _LOADS}
@@ -393,10 +400,11 @@ def methods(cls, root, limit=200, own=None):
                 # any, is another method's (``__sub__`` as ``self + (-other)``)
                 found[name] = {'file': filename, 'line': max(1, code.co_firstlineno),
                                'rule': any(isinstance(c, types.CodeType) for c in code.co_consts)}
-                stored = _rule_on_self(code)
+                steps = _read(code)
+                stored = _rule_on_self(code, steps)
                 if stored:
                     found[name]['rule_on_self'] = stored
-                computes = _computes(code, cls.__name__)
+                computes = _computes(code, cls.__name__, steps)
                 if computes:
                     found[name]['computes'] = computes
                 found[name].update(_walk_lines(getattr(attr, '__func__', attr)))
