@@ -116,6 +116,8 @@ def test_safe_grade_turns_a_grader_bug_into_a_failed_report(monkeypatch):
     assert {c.status for c in report.checks[1:]} == {'skipped'}
     assert report.score == 0 and report.max_score == grading.Config().rubric.total()
     assert 'a bug in micrograde' in report.checks[0].message
-    # built like every report (grading.build): versions, when, and no grader path in the traceback
+    # built like every report (grading.build): versions, when, and where in micrograde it failed
+    # (relative to the package), never a traceback nor a grader path
     assert report.versions['micrograde'] and report.timestamp and report.budgets
     assert 'grading.py' in report.checks[0].message and str(ROOT) not in report.checks[0].message
+    assert 'Traceback' not in report.checks[0].message

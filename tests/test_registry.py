@@ -83,7 +83,7 @@ def test_a_grader_bug_in_one_check_costs_that_check_only(monkeypatch):
         c for c in check_ids() if c != 'fuzz.dags']
     message = {c.id: c.message for c in report.checks}['fuzz.dags']
     assert 'micrograde itself failed in this check' in message and 'RecursionError' in message
-    assert 'at grader/grading.py:' in message and 'File "' not in message, message  # where in
+    assert ', at grader/grading.py:' in message and 'File "' not in message, message  # where in
     # the package, relative to it: no traceback, no folder of the grader's own
 
 
@@ -189,5 +189,5 @@ def test_a_grader_bug_outside_the_checks_is_an_error_report_naming_no_folder(mon
     check = report.checks[0]
     assert (check.id, check.status, report.verdict) == ('grader', 'error', 'failed')
     assert check.message.startswith('micrograde itself failed while grading this submission '
-                                    '(KeyError at grader/grading.py:'), check.message
+                                    "(KeyError: 'x', at grader/grading.py:"), check.message
     assert 'Traceback' in capsys.readouterr().err

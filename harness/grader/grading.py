@@ -157,8 +157,8 @@ def safe_grade(path: Where = None, module: str | None = None, config: Config | N
     except Exception as e:
         traceback.print_exc(limit=5)  # for whoever runs the grader; the report names no path
         return not_graded(name or str(module or path), config, 'micrograde itself failed while '
-                          f'grading this submission ({type(e).__name__} at {_inside(e)}); please '
-                          'report it', time.perf_counter() - started)
+                          f'grading this submission ({_said(e)}); please report it',
+                          time.perf_counter() - started)
 
 
 def not_graded(submission: str, config: Config, message: str, seconds: float = 0.0) -> Report:
@@ -168,9 +168,15 @@ def not_graded(submission: str, config: Config, message: str, seconds: float = 0
                                                    duration=seconds)])
 
 
+def _said(error: BaseException) -> str:
+    """A grader bug in one line, and where in micrograde it was raised, relative to the package
+    (``KeyError: 'x', at grader/grading.py:83``): no traceback in a learner's report."""
+    return f'{traceback.format_exception_only(error)[-1].strip()}, at {_inside(error)}'
+
+
 def _inside(error: BaseException) -> str:
-    """Where in micrograde an error was raised, relative to the package (``grader/grading.py:
-    83``): never the grader's own folders."""
+    """Where in micrograde an error was raised, relative to the package: never the grader's own
+    folders."""
     package = Path(__file__).resolve().parents[1]
     found = '?'
     for frame in traceback.extract_tb(error.__traceback__):
@@ -211,8 +217,8 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
                 outcome = run(ctx)
             except Exception as e:  # a grader bug costs this check, never the others' findings
                 traceback.print_exc(limit=-3)
-                outcome = error(f'micrograde itself failed in this check ({type(e).__name__} at '
-                                f'{_inside(e)}); please report it')
+                outcome = error(f'micrograde itself failed in this check ({_said(e)}); please '
+                                'report it')
             duration = time.perf_counter() - t
             report.timings[entry.category] = report.timings.get(entry.category, 0.0) + duration
             if outcome is not None:
