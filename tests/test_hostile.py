@@ -273,3 +273,20 @@ def test_a_learners_threads_and_collector_callbacks_take_turns_with_the_guard(ru
         ''')
     result, report, checks = grade(run_cli, path, tmp_path)
     assert result.returncode == 0 and 'tampered' not in checks, result.stdout
+
+
+def test_a_thread_that_dies_of_an_exception_is_no_tampering(run_cli, tmp_path):
+    """A learner's thread that raises: threading prints its traceback, and CPython's printer
+    parses the line it shows of each frame (a ``compile`` event under that frame's file name,
+    threading.py's: an AST, no code)."""
+    path = submission(tmp_path, '''
+        import threading
+
+        def _boom():
+            return [1][2]
+        _thread = threading.Thread(target=_boom)
+        _thread.start()
+        _thread.join()
+        ''')
+    result, report, checks = grade(run_cli, path, tmp_path)
+    assert result.returncode == 0 and 'tampered' not in checks, checks.get('tampered')

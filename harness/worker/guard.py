@@ -93,6 +93,10 @@ FRAME_READS = frozenset(('tb_frame', 'gi_frame', 'cr_frame', 'ag_frame', 'f_code
 #: Routes that only make a frame walk evident (one by ``f_back`` raises nothing): let by while a
 #: collection is under way, whose own code (a ``__del__``, a gc.callbacks entry) may take them.
 WALKS = frozenset(('sys._getframe', 'object.__getattr__'))
+#: threading's ``invoke_excepthook`` (a thread's, made by ``_make_invoke_excepthook``): the frame
+#: CPython's printer of a thread's traceback runs under (``_shown_line``).
+_EXCEPTHOOK = next(c for c in threading._make_invoke_excepthook.__code__.co_consts
+                   if isinstance(c, types.CodeType) and c.co_name == 'invoke_excepthook')
 #: The objects whose frame a read reaches (``object.__getattr__``): C types, none subclassable.
 _FRAMED = (FrameType, TracebackType, GeneratorType, CoroutineType, AsyncGeneratorType)
 _COPIES = (*protocol.COPIES, (bytes, bytes.__bytes__))
@@ -148,9 +152,18 @@ def _swap(g, args, caller):
 
 def _forged_code(g, args, caller):
     filename = _text(args[1])
-    if type(filename) is str and provenance(g, filename) and not same_source(args[0], filename):
+    if type(filename) is str and provenance(g, filename) and not same_source(args[0], filename) \
+            and not _shown_line(args, caller):
         return f'made code that claims to come from {filename.rpartition("/")[2]}'
     return None
+
+
+def _shown_line(args, caller):
+    """Whether a ``compile`` is CPython's printer of a thread's traceback (a learner's thread
+    that raised) parsing the line it shows of a frame, under that frame's file name: an AST, no
+    code.  Called from threading's ``invoke_excepthook`` (by identity), one line of bytes."""
+    line = _exact(args[0])
+    return caller.f_code is _EXCEPTHOOK and type(line) is bytes and b'\n' not in line
 
 
 def _opened(g, args, caller):
