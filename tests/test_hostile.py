@@ -253,3 +253,40 @@ def test_deep_recursion_with_raised_limit_fails_that_check_only(run_cli, tmp_pat
 def test_slow_but_honest_import_passes(run_cli, tmp_path):
     result, report, checks = grade(run_cli, submission(tmp_path, 'import time\ntime.sleep(4)\n'), tmp_path)
     assert result.returncode == 0, result.stdout
+
+
+def test_a_learners_threads_and_collector_callbacks_take_turns_with_the_guard(run_cli, tmp_path):
+    """A monitor thread (as tqdm's) that wakes every millisecond, opens a file and reads its own
+    frame, and a gc.callbacks entry that reads the frame it runs in: the guard's hook waits its
+    turn with theirs (it holds the collector's flag as it runs), and the engine passes."""
+    path = submission(tmp_path, '''
+        import gc, sys, threading, time
+
+        def _monitor():
+            while True:
+                time.sleep(0.001)
+                with open(__file__) as f:
+                    f.read(10)
+                sys._getframe(0)
+        threading.Thread(target=_monitor, daemon=True).start()
+        gc.callbacks.append(lambda phase, info: sys._getframe(0))
+        ''')
+    result, report, checks = grade(run_cli, path, tmp_path)
+    assert result.returncode == 0 and 'tampered' not in checks, result.stdout
+
+
+def test_a_thread_that_dies_of_an_exception_is_no_tampering(run_cli, tmp_path):
+    """A learner's thread that raises: threading prints its traceback, and CPython's printer
+    parses the line it shows of each frame (a ``compile`` event under that frame's file name,
+    threading.py's: an AST, no code)."""
+    path = submission(tmp_path, '''
+        import threading
+
+        def _boom():
+            return [1][2]
+        _thread = threading.Thread(target=_boom)
+        _thread.start()
+        _thread.join()
+        ''')
+    result, report, checks = grade(run_cli, path, tmp_path)
+    assert result.returncode == 0 and 'tampered' not in checks, checks.get('tampered')

@@ -127,6 +127,118 @@ GC_WINDOW = '''
         gc.set_threshold(1)
         '''
 
+#: A thread of the submission's turns the real collector on (gc.enable and set_threshold kept
+#: from import) while the serve loop's thread is inside the guard's hook, which lets go of the GIL
+#: as it writes an answer (and, sys.setswitchinterval(1e-6), at any call's end): the next
+#: allocation there starts a collection on that thread, inside the hook, and what the collection
+#: runs (_inside, by each row's way in) takes the hook's state by f_back (_seize).  The thread
+#: knows when: it holds the serve loop's frame (found in backward(): _AT) and reads its line (no
+#: event).  On main each row forged a pass (review6's: a wrong tanh, 27/51); the hook now holds
+#: the collector's own flag, and each is graded as written.  Each: (at import, in backward()).
+GC_THREAD = '''
+        import gc, threading, time, weakref
+        _serving, _on, _threshold = threading.get_ident(), gc.enable, gc.set_threshold
+        _at = []  # a frame of the serve loop's thread, and the line it is inside the hook at
+        _seized = []  # whether _seize ran inside the hook
+
+        def _answering():
+            return bool(_at) and _at[0].f_lineno == _at[1]
+
+        def _inside(*args):  # run by a collection: on the serve loop's thread, in the hook
+            if threading.get_ident() == _serving and _answering():
+                _seize()
+                _seized.append(True)
+
+        def _arm():  # what the thread leaves for the collection to run, as the hook runs
+            pass
+
+        def _spin():
+            while True:
+                if _answering():
+                    _arm()
+                    _threshold(1)
+                    _on()
+                else:
+                    _threshold(700)
+        threading.Thread(target=_spin, daemon=True).start()
+        '''
+#: backward(): the serve loop's frame, and the line of its item answer's audit (the next one)
+_AT = '''
+        if not _at:
+            f = _up(sys._getframe(0), 'request')
+            if f is not None:
+                _at[:] = [f, f.f_lineno + 1]
+        '''
+GC_THREADS = {
+    # the collection runs the submission's gc.callbacks (review6's repro)
+    'gc_thread_hook': (GC_THREAD + '''
+        gc.callbacks.append(_inside)
+        ''', _AT),
+    # ... the __del__ of garbage the thread made as the hook ran
+    'gc_thread_del': (GC_THREAD + '''
+        class _Trap:
+            def __del__(self):
+                _inside()
+
+        def _arm():  # made with the collector off: this thread's allocations collect nothing
+            gc.disable()
+            trap = _Trap()
+            trap.cycle = trap
+        ''', _AT),
+    # ... a weakref's callback, its object garbage the thread made as the hook ran
+    'gc_thread_weakref': (GC_THREAD + '''
+        class _Box:
+            pass
+        _refs = []
+
+        def _arm():
+            gc.disable()
+            box = _Box()
+            box.cycle = box
+            _refs.append(weakref.ref(box, _inside))
+            del _refs[:-100]
+        ''', _AT),
+    # ... inside the hook as it checks a route the submission's own code takes (open), switches
+    # asked for every microsecond: the collector turned on in the middle of the check
+    'gc_thread_route': (GC_THREAD + '''
+        gc.callbacks.append(_inside)
+
+        def _route():  # until a collection ran inside the hook (_seize wrapped g.taken)
+            f = sys._getframe(0)
+            _at[:] = [f, f.f_lineno + 3]
+            for _ in range(0 if _seized else 10 ** 4):
+                try:
+                    open('/nonexistent-path')
+                except OSError:
+                    pass
+            _at[1] = -1  # never emptied: another thread reads _at[0] after bool(_at)
+        ''', '''
+        sys.setswitchinterval(1e-6)
+        _route()
+        '''),
+    # ... with a collection of another thread's held open (its own gc.callbacks entry waits) until
+    # the serve loop answers, and ended as the hook runs
+    'gc_thread_held': (GC_THREAD + '''
+        gc.callbacks.append(_inside)
+
+        def _hold(phase, info):
+            if threading.get_ident() == _holder and phase == 'start':
+                while not _answering():
+                    time.sleep(0)
+                time.sleep(0)
+        gc.callbacks.insert(0, _hold)
+
+        def _collecting():
+            while True:
+                gc.collect(0)
+                while _answering():  # no collection of its own to hold the collector off
+                    time.sleep(0)
+        _holder = threading.Thread(target=_collecting, daemon=True)
+        _holder.start()
+        _holder = _holder.ident
+        ''', '\n        sys.setswitchinterval(1e-6)' + _AT),
+}
+
 #: Doors by which code of the submission's ran after the worker observed an answer, and
 #: rewrote it before it was sealed (each runs FORGE's _forge or _seize); graded as written, each
 #: fails every check the same engine without its door fails (HONEST).
@@ -276,6 +388,7 @@ DOORS = {
             return _b2a(data, newline=newline)
         binascii.b2a_base64 = _packing
         ''',
+    **GC_THREADS,
 }
 #: What the runners read once the submission's code has run, each swapped by backward() for one
 #: call (a frame walk from its own frame: no event) and put back as it is called, so no check at
@@ -377,42 +490,6 @@ READS = {
         '''),
 }
 HONEST = hostile_engine()
-
-#: A door still open (review6): a thread of the submission's turns the real collector on (its
-#: gc.enable kept from import) while the serve loop's thread is inside the hook: the hook lets go
-#: of the GIL as it writes an answer (os.write) and Python switches threads between bytecodes, so
-#: turning the collector off as the hook starts holds only until the next switch.  The next
-#: allocation there starts a collection on the serve loop's thread, inside the hook, whose
-#: gc.callbacks entry takes the hook's state by f_back (_seize).  The thread knows when: it holds
-#: the serve loop's frame (found in backward()) and reads its line (no event).  On main a wrong
-#: tanh passed (27/51) in every run.
-GC_THREAD_HOOK = _forging(('''
-        import gc, threading
-        _serving, _on, _threshold = threading.get_ident(), gc.enable, gc.set_threshold
-        _at = []  # the serve loop's frame and the line of its item answer's audit
-
-        def _answering():
-            return bool(_at) and _at[0].f_lineno == _at[1]
-
-        def _collected(phase, info):
-            if threading.get_ident() == _serving and _answering():
-                _seize()
-        gc.callbacks.append(_collected)
-
-        def _spin():
-            while True:
-                if _answering():
-                    _threshold(1)
-                    _on()
-                else:
-                    _threshold(700)
-        threading.Thread(target=_spin, daemon=True).start()
-        ''', '''
-        if not _at:
-            f = _up(sys._getframe(0), 'request')
-            if f is not None:
-                _at[:] = [f, f.f_lineno + 1]
-        '''))
 
 #: attack -> (its source, words the report's tampered finding says; None: no route taken)
 ATTACKS = {
@@ -877,19 +954,3 @@ def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, 
     assert checks['load']['status'] == 'passed' and 'tampered' not in checks
     assert 'answer-key' in report['protections']['unprotected']
     assert checks['backward.walk']['status'] == 'passed'  # torch did the work
-
-
-#: Doors still open, by name: their source (review6)
-OPEN = {'gc_thread_hook': GC_THREAD_HOOK}
-
-
-@pytest.mark.xfail(strict=True, reason='open (review6): GC_THREAD_HOOK')
-@pytest.mark.parametrize('name', sorted(OPEN))
-def test_a_door_still_open_forges_nothing(name, run_cli, tmp_path, honest_grade):
-    """Graded: never the wrong tanh passed.  Strict: once a door is closed its test passes here
-    (failing the run), and its row belongs in ATTACKS (every path)."""
-    path = tmp_path / f'{name}.py'
-    path.write_text(OPEN[name])
-    out = tmp_path / 'out'
-    run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
-    _check(json.loads((out / 'report.json').read_text()), None, _unpassed(honest_grade))

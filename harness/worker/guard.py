@@ -45,6 +45,7 @@ with ``TAMPERED_EXIT``, before the route's call returns.  What the hook cannot s
 the README's sandbox section.
 """
 import builtins
+import ctypes
 import gc
 import itertools
 import json
@@ -56,6 +57,7 @@ import re
 import struct
 import sys
 import threading
+import time
 import traceback
 import types
 from _hashlib import hmac_digest
@@ -66,6 +68,10 @@ from . import protocol
 
 SEND = 'mgworker.send'
 TAMPERED_EXIT = 86  # the worker's exit code once a route was taken (the grader reads it too)
+#: The worker's exit code when a thread waited ~0.25 s for a collection under way to end before
+#: the hook could run: one held open by the submission, or one the thread is inside.
+STALLED_EXIT = 87
+_WAIT, _WAITS = 0.0005, 500  # the wait's sleeps (each lets the GIL go), and their number
 WORKER, LIBRARY, SUBMISSION = 'worker', 'library', 'submission'
 #: Modules whose functions carry an answer from the worker to the grader, besides the worker's.
 CARRIERS = (json, json.encoder, pickle, struct)
@@ -76,7 +82,7 @@ _PROC = re.compile(r'/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/(mem|fd/(.*))$
 # runs, and the submission may have replaced them
 _open, _fstat, _readlink, _close, _O_PATH = os.open, os.fstat, os.readlink, os.close, os.O_PATH
 _write, _exit, _getframe, _ident = os.write, os._exit, sys._getframe, threading.get_ident
-_gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
+_sleep = time.sleep
 _urandom, _loads = os.urandom, marshal.loads
 _is, _repeat = operator.is_, itertools.repeat
 _header, _match, _CodeType = protocol.HEADER.pack, _PROC.match, types.CodeType
@@ -84,6 +90,13 @@ _FSENCODING = sys.getfilesystemencoding()
 #: The attributes whose read hands out a frame or a frame's code (``object.__getattr__`` is
 #: raised for others too: every function's ``__code__``, thousands per grade).
 FRAME_READS = frozenset(('tb_frame', 'gi_frame', 'cr_frame', 'ag_frame', 'f_code'))
+#: Routes that only make a frame walk evident (one by ``f_back`` raises nothing): let by while a
+#: collection is under way, whose own code (a ``__del__``, a gc.callbacks entry) may take them.
+WALKS = frozenset(('sys._getframe', 'object.__getattr__'))
+#: threading's ``invoke_excepthook`` (a thread's, made by ``_make_invoke_excepthook``): the frame
+#: CPython's printer of a thread's traceback runs under (``_shown_line``).
+_EXCEPTHOOK = next(c for c in threading._make_invoke_excepthook.__code__.co_consts
+                   if isinstance(c, types.CodeType) and c.co_name == 'invoke_excepthook')
 #: The objects whose frame a read reaches (``object.__getattr__``): C types, none subclassable.
 _FRAMED = (FrameType, TracebackType, GeneratorType, CoroutineType, AsyncGeneratorType)
 _COPIES = (*protocol.COPIES, (bytes, bytes.__bytes__))
@@ -139,9 +152,18 @@ def _swap(g, args, caller):
 
 def _forged_code(g, args, caller):
     filename = _text(args[1])
-    if type(filename) is str and provenance(g, filename) and not same_source(args[0], filename):
+    if type(filename) is str and provenance(g, filename) and not same_source(args[0], filename) \
+            and not _shown_line(args, caller):
         return f'made code that claims to come from {filename.rpartition("/")[2]}'
     return None
+
+
+def _shown_line(args, caller):
+    """Whether a ``compile`` is CPython's printer of a thread's traceback (a learner's thread
+    that raised) parsing the line it shows of a frame, under that frame's file name: an AST, no
+    code.  Called from threading's ``invoke_excepthook`` (by identity), one line of bytes."""
+    line = _exact(args[0])
+    return caller.f_code is _EXCEPTHOOK and type(line) is bytes and b'\n' not in line
 
 
 def _opened(g, args, caller):
@@ -409,21 +431,31 @@ def hook(g, event, args):
         return
     thread = _ident()
     if thread in g.busy:  # the hook's own reads (f_code, _getframe) raise events too: ~30 per
-        return  # answer, none allocating; the collector is off and the gate counted already
-    # no collection while the hook runs, on any thread: a collection runs the submission's code
-    # (gc.callbacks, a __del__ or weakref callback of its garbage) wherever it starts, and from
-    # inside the hook that code would reach ``g`` by f_back.  On again once the last thread in
-    # the hook leaves, if it was on as any came in.  Nothing before the collector is off
-    # allocates what it tracks (no ``with``: its bound ``__exit__`` would be such an object).
-    collecting = _gc_isenabled()
-    _gc_disable()
-    g.gate.acquire()
-    g.inside[0] += 1
-    if collecting:
-        g.inside[1] = True
-    g.gate.release()
-    g.busy.add(thread)
-    try:
+        return  # answer, none allocating; this thread holds the collector already
+    # no collection, on any thread, while the hook runs: a collection runs the submission's code
+    # (gc.callbacks, a __del__ or weakref callback of its garbage) on the thread whose allocation
+    # starts it, and from inside the hook that code would reach ``g`` by f_back.  gc.disable()
+    # holds only until another thread runs (the real gc.enable is within the submission's reach,
+    # and the hook lets the GIL go as it writes); CPython's own ``collecting`` flag holds: while it
+    # is set no collection starts anywhere (gc.collect() included), and none but a collection
+    # under way clears it.  So it is taken only when no collection is under way, the test and
+    # the set one straight line of bytecode that no other thread can come between (CPython 3.11
+    # switches threads only at a call's end, a backward jump, a function's start, or in C that
+    # lets the GIL go).  Until it is held, nothing allocates what the collector tracks (no
+    # ``with``: its bound ``__exit__``; the wait counts with an int, not an iterator).  A frame
+    # walk's evidence, taken by a collection's own code, is let by (``WALKS``); anything else
+    # waits for the collection to end: another thread's would end in the middle of the hook.
+    held, left = g.collecting, _WAITS
+    while held[0]:  # a collection under way: another thread's, or one this thread is inside
+        if event in WALKS:
+            return
+        if not left:  # this thread's own (it never ends while the hook waits), or held open
+            _exit(STALLED_EXIT)
+        _sleep(_WAIT)  # lets the GIL go; the loop allocates nothing the collector tracks
+        left -= 1
+    held[0] = 1  # the test's last line falls through to it: no thread switch between
+    try:  # from here an exception (the notebook watchdog's, at any call's end) lets it go
+        g.busy.add(thread)
         caller = _getframe(1)
         if event == SEND:
             if not only_worker(g, caller):
@@ -447,18 +479,31 @@ def hook(g, event, args):
         if what and culprit(g, caller) == SUBMISSION:
             tampered(g, what)
     finally:
+        held[0] = 0  # first: no collection has started since it was set, none can come between
         g.busy.discard(thread)
-        _leave(g)
 
 
-def _leave(g):
-    """A thread leaves the hook: the collector on again if it was on and none is left in it."""
-    g.gate.acquire()
-    g.inside[0] -= 1
-    if not g.inside[0] and g.inside[1]:
-        g.inside[1] = False
-        _gc_enable()
-    g.gate.release()
+def _collecting():
+    """CPython's ``collecting`` flag (``_gc_runtime_state.collecting``, the int just before the
+    pointers to ``gc.garbage`` and ``gc.callbacks``, found by them in the interpreter's state), as
+    a one-int ctypes array: reading and setting an item raises no audit event and calls no Python.
+    Checked: 0 now, 1 inside a collection."""
+    interp = ctypes.PYFUNCTYPE(ctypes.c_void_p)(('PyInterpreterState_Get', ctypes.pythonapi))()
+    state = ctypes.string_at(interp, 1 << 14)
+    at = state.find(struct.pack('PP', id(gc.garbage), id(gc.callbacks)))
+    flag = (ctypes.c_int * 1).from_address(interp + max(at - 8, 0))
+    seen = []
+
+    def look(phase, info):
+        seen.append(flag[0])
+    gc.callbacks.append(look)
+    try:
+        gc.collect(0)
+    finally:
+        gc.callbacks.remove(look)
+    if at < 8 or at % 8 or flag[0] != 0 or seen != [1, 1]:
+        raise RuntimeError("the garbage collector's state was not found (CPython 3.11+ only)")
+    return flag
 
 
 def _forked(g):
@@ -508,7 +553,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output):
     g = types.SimpleNamespace(
         key=key, nonce=nonce, wfd=wfd, fds=frozenset(fds), sent=[0], busy=set(), codes=codes,
         root=root, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
-        gate=threading.Lock(), inside=[0, False],
+        collecting=_collecting(),
         message=carried['message'], taken=carried['taken'],
         entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
         trusted=('<frozen', *libraries, *stdlib), quiet=(*libraries, *stdlib),
