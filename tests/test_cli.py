@@ -512,6 +512,18 @@ def test_network_gradients_are_decided_per_parameter_where_a_direction_disagrees
     assert (check['status'], message in check['message']) == (status, True), check['message']
 
 
+def test_an_operator_the_value_lacks_is_one_bug_wherever_the_network_uses_it(run_cli, tmp_path):
+    """A notebook ending with the exercises' starter Value (no __mul__): the network's four
+    checks failed on `wi*xi` inside sum()'s generator expression, which names no function, so
+    they were four more bugs beside 'mul is not implemented' (notebooks6: gg2001/nn-zero-to-hero)."""
+    result = run_cli('grade', SUBMISSIONS / 'nb_value_redefined_by_exercise.ipynb', '--profile',
+                     'quick', '--json', tmp_path / 'r.json', '--no-color')
+    checks = {c['id']: c for c in json.loads((tmp_path / 'r.json').read_text())['checks']}
+    assert [checks[i]['consequence_of'] for i in ('mlp.forward', 'mlp.gradients', 'mlp.step',
+                                                   'mlp.zero_grad')] == ['capability.mul'] * 4
+    assert '1 bug(s) found' in result.stdout, result.stdout
+
+
 MATRIX_MLP = '''
 import numpy as np
 

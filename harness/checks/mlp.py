@@ -84,9 +84,9 @@ def _raised(failure):
     op's method raising is the op's; an operator the Value lacks (``sum()`` of Values with no
     ``__radd__``) is that missing form, where the network uses it.  A network's method is named
     with its class and file (``Layer.__init__`` in nn.py), never taken for the Value's."""
-    if not failure.function:
-        return {}
     lacking = missing_form(failure)
+    if not (failure.function or lacking):  # an operator the Value lacks is that op's, wherever
+        return {}  # it is used (a generator expression inside sum() names no function)
     code, op = (Code.MISSING_OP, lacking[0].name) if lacking else \
         (Code.EXCEPTION, '' if failure.owner else METHOD_OPS.get(failure.function, ''))
     method = f'{failure.owner}.{failure.function}' if failure.owner else failure.function
