@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import micrograde, needs_bubblewrap
+from conftest import SUBMISSIONS, micrograde, needs_bubblewrap
 from engines import BAD_TANH, GOOD_TANH, hostile_engine
 
 
@@ -290,3 +290,19 @@ def test_a_thread_that_dies_of_an_exception_is_no_tampering(run_cli, tmp_path):
         ''')
     result, report, checks = grade(run_cli, path, tmp_path)
     assert result.returncode == 0 and 'tampered' not in checks, checks.get('tampered')
+
+
+def test_a_value_whose_del_raises_is_graded_as_written(run_cli, tmp_path):
+    """A learner's ``__del__`` that raises: Python prints 'Exception ignored in' and goes on.
+    A Value's graph is a cycle, so its ``__del__`` runs inside a collection, where the default
+    printer opened the source file to show its lines (an ``open`` the guard waits out until the
+    collection ends): the worker was lost on every item and a correct engine failed 14 checks."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    assert source.count('class Value:\n') == 1
+    path = tmp_path / 'engine.py'
+    path.write_text(source.replace('class Value:\n', 'class Value:\n    def __del__(self):\n'
+                                   '        if self.data == 1.5:\n'
+                                   '            raise ValueError("bad")\n\n', 1))
+    result, report, checks = grade(run_cli, path, tmp_path)
+    assert result.returncode == 0 and report['verdict'] == 'passed', result.stdout
+    assert not [c for c in checks.values() if c['status'] == 'error'], result.stdout

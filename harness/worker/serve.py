@@ -14,6 +14,7 @@ import signal
 import site
 import sys
 import time
+import traceback
 from array import array
 
 from . import guard, identity, landlock, protocol, tasks
@@ -132,6 +133,19 @@ def _frozen(answer, dumps=marshal.dumps, ValueError=ValueError):
         return dumps(None)
 
 
+def _unraisable(unraisable, said=traceback.format_exception_only):
+    """What Python prints of an exception it cannot raise (a learner's ``__del__`` raising), to
+    the captured output, without the source lines of its traceback: Python's own hook opens
+    each file to show them, and a Value's ``__del__`` runs inside a collection (its graph is a
+    cycle), where the guard must wait out any watched event (``open``) for the collection to end:
+    an innocent engine's worker was lost."""
+    try:
+        where = f'{unraisable.err_msg or "Exception ignored in"}: {unraisable.object!r}'
+        sys.stderr.write(where + '\n' + ''.join(said(unraisable.exc_type, unraisable.exc_value)))
+    except BaseException:  # the learner's __repr__ raising: nothing more to say
+        pass
+
+
 def _stack():
     """The submission's thread's stack: as deep as the main thread's may grow (its limit), from
     8 to 256 MiB."""
@@ -160,6 +174,7 @@ def _serve(rfd, wfd, hello, unfenced):
         del sys.modules[name]  # not there to be named: `import mgworker` loads a copy of its own
     sys.stdout = sys.stderr = capture
     sys.stdin = io.StringIO()
+    sys.unraisablehook = _unraisable
 
     def reply(audit=audit, sending=sending, **fields):
         """Hand an answer to the guard as it is: the guard adds what was printed and makes it
