@@ -6,7 +6,7 @@ import tokenize
 import types
 
 from .errors import LoadError, explain, syntax_error
-from .fstrings import reread, requoted
+from .fstrings import compiled
 from .kernel import Kernel
 
 
@@ -25,18 +25,11 @@ def source(path):
 
 
 def _compile(text, filename, label, loaded):
+    def parse(source):
+        return compile(source, filename, 'exec', dont_inherit=True)
     try:
-        return compile(text, filename, 'exec', dont_inherit=True)
+        return compiled(parse, text, filename, label, loaded.warnings)
     except SyntaxError as e:
-        again = requoted(text)
-        if again:
-            try:
-                code = compile(again[0], filename, 'exec', dont_inherit=True)
-            except SyntaxError:
-                pass
-            else:
-                loaded.warnings.append(f'{label}: {reread(filename, *again)}')
-                return code
         raise LoadError(syntax_error(e, label)) from None
     except ValueError as e:  # e.g. NUL bytes
         raise LoadError(f'{label} cannot be compiled: {e}.') from None

@@ -58,17 +58,30 @@ def requoted(text):
     return ''.join(chars), lines
 
 
-def reread(filename, text, lines):
-    """Read ``filename`` as ``text`` (``requoted``'s, its f-strings re-quoted at ``lines``) from
-    now on: Python's ``inspect`` parses a class's whole file to find its line, which the
-    learner's own text fails.  Returns the load's note."""
-    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)  # no mtime:
-    # never checked against the file
-    where = ', '.join(map(str, sorted(set(lines))))
-    return (f'line{"s" * (len(set(lines)) > 1)} {where}: an f-string that reuses its quote inside '
-            f'its braces (valid from Python 3.12) was read with the other quote, as the Python '
-            f'{".".join(map(str, sys.version_info[:2]))} that grades needs; nothing else was '
-            f'changed.')
+def compiled(parse, text, filename, where, warnings):
+    """``parse(text)``; where that is a ``SyntaxError`` that ``requoted`` mends, ``parse`` of the
+    re-quoted text, which ``filename`` reads as from now on (Python's ``inspect`` parses a
+    class's whole file to find its line), with a note in ``warnings``; else the first error."""
+    try:
+        return parse(text)
+    except SyntaxError as first:
+        again = requoted(text)
+        try:
+            result = parse(again[0]) if again else None
+        except SyntaxError:
+            result = None
+        if result is None:
+            raise first from None  # Python's own word on the text as it is
+    mended, lines = again
+    linecache.cache[filename] = (len(mended), None, mended.splitlines(True), filename)  # no
+    # mtime: never checked against the file
+    shown = sorted(set(lines))
+    warnings.append(f'{where}: line{"s" * (len(shown) > 1)} {", ".join(map(str, shown))}: an '
+                    f'f-string that reuses its quote inside its braces (valid from Python 3.12) '
+                    f'was read with the other quote, as the Python '
+                    f'{".".join(map(str, sys.version_info[:2]))} that grades needs; nothing else '
+                    f'was changed.')
+    return result
 
 
 def path_hook(loaded):
@@ -80,20 +93,10 @@ def path_hook(loaded):
 
     class Loader(machinery.SourceFileLoader):
         def source_to_code(self, data, path, *, _optimize=-1):
-            try:
-                return super().source_to_code(data, path, _optimize=_optimize)
-            except SyntaxError as first:
-                again = requoted(importlib.util.decode_source(data))
-                try:
-                    code = again and compile(again[0], path, 'exec', dont_inherit=True,
-                                             optimize=_optimize)
-                except SyntaxError:
-                    code = None
-                if not code:
-                    raise first from None
-                loaded.warnings.append(f'{loaded.own(path) or os.path.basename(path)}: '
-                                       f'{reread(path, *again)}')
-                return code
+            def parse(text):
+                return super(Loader, self).source_to_code(text, path, _optimize=_optimize)
+            return compiled(parse, importlib.util.decode_source(data), path,
+                            loaded.own(path) or os.path.basename(path), loaded.warnings)
 
     kinds = ((machinery.ExtensionFileLoader, machinery.EXTENSION_SUFFIXES),
              (Loader, machinery.SOURCE_SUFFIXES),

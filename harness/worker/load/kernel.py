@@ -19,7 +19,7 @@ import threading
 from collections import namedtuple
 
 from .errors import CellTimeout, LoadError, explain, newer_python, text
-from .fstrings import reread, requoted
+from .fstrings import compiled
 
 #: Every ``from __future__`` feature's compiler flag: what carries over, as in ``codeop``.
 FUTURE_FLAGS = 0
@@ -116,18 +116,7 @@ class Kernel:
         def parse(text):
             return compile(text, filename, 'exec', flags=ast.PyCF_ONLY_AST | self.flags,
                            dont_inherit=True)
-        try:
-            return parse(source)
-        except SyntaxError as first:
-            again = requoted(source)
-            try:
-                tree = parse(again[0]) if again else None
-            except SyntaxError:
-                tree = None
-            if tree is None:
-                raise first from None  # Python's own word on the cell as it is
-        self.loaded.warnings.append(f'cell {number}: {reread(filename, *again)}')
-        return tree
+        return compiled(parse, source, filename, f'cell {number}', self.loaded.warnings)
 
     def _statements(self, number, tree, source, filename):
         for at, stmt in enumerate(tree.body):
