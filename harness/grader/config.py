@@ -3,6 +3,8 @@
 The command line's option defaults, the batch, the benchmark and the Python API all read their
 defaults from here, so a default is written once.
 """
+import hmac
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -78,13 +80,43 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
 
 
+#: The environment variable that holds a course's secret (``course_secret``).
+SECRET = 'MICROGRADE_SECRET'
+
+
+def course_secret() -> bytes | None:
+    """The course's secret, ``$MICROGRADE_SECRET``, if set.  A seed anyone can read (0, or one a
+    report shows) lets a learner collect the inputs the grader will ask and hand in an engine
+    that memorised the right answers at them; with the secret each submission is graded at a
+    seed derived from it and from the submission's content (``grading.seeded``), which the
+    learner cannot know before handing that content in."""
+    value = os.environ.get(SECRET, '')
+    return value.encode() if value else None
+
+
+def seeding(seed: int | None) -> dict[str, Any]:
+    """``Config``'s seed fields for a seed given, graded as given (a report's seed grades it
+    again), or for none (``None``): the default seed, from which the course's secret, if set,
+    draws each submission's."""
+    return {'seed': seed} if seed is not None else {'secret': course_secret()}
+
+
 @dataclass
 class Config:
-    """The seed, the profile, the rubric and the worker settings of a grading."""
+    """The seed, the profile, the rubric and the worker settings of a grading.  ``secret``: the
+    course's (``course_secret``), which then picks each submission's seed from ``seed``; never
+    shown, and never in what a worker is given."""
     seed: int = 0
     profile: str = 'standard'
     rubric: Rubric = field(default_factory=Rubric.load)
     settings: Settings = field(default_factory=Settings)
+    secret: bytes | None = field(default=None, repr=False)
+
+    @property
+    def course(self) -> str:
+        """Which secret picks the seeds, as a fingerprint may hold it (a keyed hash of a fixed
+        text, never the secret), or '' for none."""
+        return hmac.digest(self.secret, b'micrograde-course', 'sha256').hex() if self.secret else ''
 
     @property
     def budget(self) -> Budget:

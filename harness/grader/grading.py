@@ -1,8 +1,10 @@
 """Grade one submission: load it in a worker, run every check, score it. No reporting here."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
+import hmac
 import platform
 import re
 from importlib import metadata
@@ -18,6 +20,7 @@ from micrograde.model import cases, redact
 from micrograde.model.bounds import bounded
 from micrograde.oracle import oracles
 from micrograde.isolate import sandbox
+from micrograde.load import tree
 from micrograde.isolate.answers import INTERFERED
 from micrograde.checks import CHECKS, Context
 from micrograde.checks.registry import error
@@ -71,7 +74,7 @@ def grade(path: Where = None, module: str | None = None, config: Config | None =
 
     ``template``: a ``WarmTemplate`` to fork the worker from; ``session``: a ``Session`` of the
     caller's, to look at afterwards (what was sent, restarts)."""
-    config = config or Config()
+    config = seeded(config or Config(), path, module)
     session = session or Session(config.settings, path, module, template, config.seed,
                                  config.rubric.imports, config.rubric.refused)
 
@@ -150,7 +153,7 @@ def _now() -> str:
 def safe_grade(path: Where = None, module: str | None = None, config: Config | None = None,
                name: str | None = None, template: WarmTemplate | None = None) -> Report:
     """``grade`` that never raises: a grader bug becomes a failed report, not a traceback."""
-    config = config or Config()
+    config = seeded(config or Config(), path, module)
     started = time.perf_counter()
     try:
         return grade(path, module, config, name, template)
@@ -159,6 +162,18 @@ def safe_grade(path: Where = None, module: str | None = None, config: Config | N
         return not_graded(name or str(module or path), config, 'micrograde itself failed while '
                           f'grading this submission ({_said(e)}); please report it',
                           time.perf_counter() - started)
+
+
+def seeded(config: Config, path: Where = None, module: str | None = None) -> Config:
+    """The config a submission is graded with: with a course secret (``config.course_secret``),
+    its seed is drawn from the secret, the seed given and the submission's content
+    (``tree.digest``: the same on every surface), and the report shows that seed, which grades it
+    again as given; other content, another seed, unknowable without the secret."""
+    if config.secret is None:
+        return config
+    content = tree.digest(path) if path is not None else f'module {module}'
+    mac = hmac.digest(config.secret, f'micrograde-seed\0{config.seed}\0{content}'.encode(), 'sha256')
+    return dataclasses.replace(config, seed=int.from_bytes(mac[:4], 'big'), secret=None)
 
 
 def not_graded(submission: str, config: Config, message: str, seconds: float = 0.0) -> Report:

@@ -6,6 +6,7 @@ the warm template) and the batch's fingerprint, so what is hashed is what is gra
 to ``/etc/shadow``, ``/proc/self/mem`` or a fifo is refused before anything opens it.
 """
 import enum
+import hashlib
 import os
 import shutil
 import stat
@@ -67,6 +68,23 @@ def walk(path):
                 raise LoadError(f'{shown(rel or name)} could not be read ({e.strerror}).') from None
             todo += [os.path.join(rel, n) for n in names]
     return entries
+
+
+def digest(path):
+    """A hash of what the worker's copy of the submission at ``path`` would hold (``walk``:
+    regular files' bytes and links' texts, never followed), or of why it is refused: the same
+    content, wherever it lies and whatever it is named, gives the same digest."""
+    h = hashlib.sha256()
+    try:
+        for entry in walk(path):
+            h.update(os.fsencode(entry.rel) + b'\0' + entry.kind.value.encode() + b'\0')
+            if entry.kind is Kind.FILE:
+                data = read(os.path.join(path, entry.rel) if entry.rel else path, entry)
+                h.update(b'%d\0' % len(data) + data)
+            h.update(os.fsencode(entry.target) + b'\0')
+    except LoadError as e:
+        h.update(b'refused\0' + str(e).encode())
+    return h.hexdigest()
 
 
 def _entry(rel, name, full, st, target):

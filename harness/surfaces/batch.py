@@ -175,22 +175,13 @@ def _fit(name, suffix):
 
 def fingerprint(path, config):
     """Hash of everything that decides a grade: what the worker's copy of the submission would
-    hold (``tree.walk``: regular files and links' texts, never followed; a refusal by its
-    reason), with the rubric, seed, profile and version."""
+    hold (``tree.digest``), its name, the rubric, seed, course secret (``Config.course``),
+    profile and version."""
     h = hashlib.sha256()
-    for part in (__version__, config.rubric.source, str(config.seed), config.profile,
+    for part in (__version__, config.rubric.source, str(config.seed), config.course, config.profile,
                  repr(sorted(config.settings.classes.items()))):
         h.update(part.encode() + b'\0')
-    h.update(os.fsencode(Path(path).name) + b'\0')
-    try:
-        for entry in tree.walk(path):
-            h.update(os.fsencode(entry.rel) + b'\0' + entry.kind.value.encode() + b'\0')
-            if entry.kind is tree.Kind.FILE:
-                data = tree.read(os.path.join(path, entry.rel) if entry.rel else path, entry)
-                h.update(b'%d\0' % len(data) + data)
-            h.update(os.fsencode(entry.target) + b'\0')
-    except LoadError as e:
-        h.update(b'refused\0' + str(e).encode())
+    h.update(os.fsencode(Path(path).name) + b'\0' + tree.digest(path).encode())
     return h.hexdigest()
 
 

@@ -14,7 +14,8 @@ from click.core import ParameterSource
 
 from micrograde import __version__
 from micrograde.isolate import sandbox
-from micrograde.grader.config import CLASS_NAMES, ISOLATION_LEVELS, PROFILES, Config, Limits, Settings
+from micrograde.grader.config import (CLASS_NAMES, ISOLATION_LEVELS, PROFILES, SECRET, Config, Limits,
+                                      Settings, seeding)
 from micrograde.grader.rubric import Rubric
 from micrograde.model.errors import RubricError, UsageError
 from micrograde.model.names import shell
@@ -40,9 +41,11 @@ def _classes(pairs):
 def grade_options(f):
     """Options shared by ``grade`` and ``batch``; their defaults are ``micrograde.grader.config``'s."""
     for option in reversed([
-        click.option('--seed', default=Config.seed, show_default=True, help='Seed of the fuzzed '
-                     'graphs and MLP weights; the same seed, submission and version give the same '
-                     'report.'),
+        click.option('--seed', type=int, default=None, help='Seed of the fuzzed graphs, op '
+                     'inputs and MLP weights; the same seed, submission and version give the same '
+                     f'report. Default: {Config.seed}, or, with ${SECRET} set (a course\'s '
+                     'secret), a seed drawn from the secret and each submission\'s content, which '
+                     'no learner can know beforehand; each report shows its seed.'),
         click.option('--profile', type=click.Choice(list(PROFILES)), default=Config.profile,
                      show_default=True, help='How hard to look. ' + '; '.join(
                          f'{name}: {budget.summary()}' for name, budget in PROFILES.items()) + '.'),
@@ -83,7 +86,7 @@ def make_config(seed, profile, rubric, class_names, load_timeout, cell_timeout, 
     settings = Settings(classes=_classes(class_names), load_timeout=load_timeout,
                         cell_timeout=cell_timeout, check_timeout=check_timeout,
                         grade_timeout=grade_timeout, isolation=isolation, limits=Limits(memory=memory_limit * 2**20))
-    return Config(seed=seed, profile=profile, rubric=loaded_rubric, settings=settings)
+    return Config(profile=profile, rubric=loaded_rubric, settings=settings, **seeding(seed))
 
 
 @click.group()
@@ -123,7 +126,7 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
     from micrograde.reporters import write_reports
     config = make_config(**options)
     report = safe_grade(path, module, config, module or path)
-    rerun = _rerun(click.get_current_context(), path, module)
+    rerun = _rerun(click.get_current_context(), path, module, report.seed)
     written = write_reports(report, out, junit=junit, json=json_path, gradescope=gradescope,
                             classroom=classroom, html=html)
     if github_output:
@@ -137,9 +140,9 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
     sys.exit(EXIT_PASSED if report.verdict == 'passed' else EXIT_FAILED)
 
 
-def _rerun(ctx, path, module):
-    """The command that grades the same way: the submission, the seed and profile, and every
-    grading option given (where the reports go is left out)."""
+def _rerun(ctx, path, module, seed):
+    """The command that grades the same way: the submission, the ``seed`` it was graded at and
+    the profile, and every grading option given (where the reports go is left out)."""
     words = ['micrograde', 'grade', shell(path) if path else f'--module {shell(module)}']
     for param in ctx.command.params:
         if param.name not in ctx.params or param.name in REPORT_OPTIONS:
@@ -147,7 +150,7 @@ def _rerun(ctx, path, module):
         if param.name not in ('seed', 'profile') and \
                 ctx.get_parameter_source(param.name) is ParameterSource.DEFAULT:
             continue
-        value = ctx.params[param.name]
+        value = seed if param.name == 'seed' else ctx.params[param.name]
         for v in (value if param.multiple else [value]):
             words += [param.opts[0], shell(str(v))]
     return ' '.join(words)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from micrograde.grader.config import PROFILES, Config
+from micrograde.grader.config import PROFILES, SECRET, Config, course_secret, seeding
 from micrograde.model.results import Outcome
 
 ITEM_PREFIX = 'micrograde'
@@ -36,7 +36,7 @@ def _cache_dir(run_id):
     return Path(tempfile.gettempdir(), f'micrograde-pytest-{os.getuid()}', run_id)
 
 
-def graded(path, run_id, profile=Config.profile, seed=0, rubric=None, out=None, name=None):
+def graded(path, run_id, profile=Config.profile, seed=None, rubric=None, out=None, name=None):
     """The report for ``path`` (named ``name`` in it: the path as the repository names it, as
     ``micrograde grade`` run there names it): graded by the first caller of this run, read by
     the others."""
@@ -51,7 +51,7 @@ def graded(path, run_id, profile=Config.profile, seed=0, rubric=None, out=None, 
             return json_report.read(cached)
         from micrograde.grader.grading import safe_grade
         from micrograde.grader.rubric import Rubric
-        config = Config(seed=seed, profile=profile, rubric=Rubric.load(rubric))
+        config = Config(profile=profile, rubric=Rubric.load(rubric), **seeding(seed))
         report = safe_grade(str(path), config=config, name=name or str(path))
         if out:
             write_reports(report, out)
@@ -79,7 +79,7 @@ class Submission:
     test_*`` from source): graded on the first ``check``, once per process, then each check
     runs from that report. A test module holds one; ``micrograde classroom-tests`` writes it."""
 
-    def __init__(self, path, name=None, profile=Config.profile, seed=0, rubric=None):
+    def __init__(self, path, name=None, profile=Config.profile, seed=None, rubric=None):
         self.path, self.name, self.profile, self.seed, self.rubric = path, name, profile, seed, rubric
         self.report = None
 
@@ -98,7 +98,8 @@ def pytest_addoption(parser):
                     'a notebook, a package folder or a .zip.')
     group.addoption('--micrograde-profile', default=None, choices=list(PROFILES),
                     help=f'How hard to fuzz (default: {Config.profile}, as `micrograde grade`).')
-    group.addoption('--micrograde-seed', type=int, default=None, help='Seed (default 0).')
+    group.addoption('--micrograde-seed', type=int, default=None, help=f'Seed (default {Config.seed}, or with ${SECRET} set, one drawn from it and the '
+                    'submission, as `micrograde grade`).')
     group.addoption('--micrograde-rubric', metavar='FILE', default=None,
                     help='TOML rubric (default: the lecture).')
     group.addoption('--micrograde-out', metavar='DIR', default=None,
@@ -137,7 +138,7 @@ class Session:
         self.run_id = run_id
         self.profile = config.getoption('micrograde_profile') or \
             config.getini('micrograde_profile') or Config.profile
-        self.seed = config.getoption('micrograde_seed') or 0
+        self.seed = config.getoption('micrograde_seed')
         self.rubric = config.getoption('micrograde_rubric')
         self.out = config.getoption('micrograde_out')
 
@@ -145,7 +146,7 @@ class Session:
         return graded(self.path, self.run_id, self.profile, self.seed, self.rubric, self.out, self.name)
 
     def pytest_report_header(self, config):
-        return f'micrograde: {self.name} (profile {self.profile}, seed {self.seed}; graded once, ' \
+        return f'micrograde: {self.name} (profile {self.profile}, seed {_seed(self.seed)}; graded once, ' \
                f'on first use)'
 
     def pytest_terminal_summary(self, terminalreporter):
@@ -198,3 +199,7 @@ class CheckItem(pytest.Item):
         """At the submission as the repository names it (a skip is shown there, at its first
         line, in the terminal and in pytest's JUnit), never a file of ours."""
         return self.parent.submission.name, 0, f'micrograde {self.check_id}'
+
+
+def _seed(seed):
+    return seed if seed is not None else (f'drawn from ${SECRET}' if course_secret() else Config.seed)

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from micrograde import __version__
-from micrograde.grader.config import PROFILES, Config
+from micrograde.grader.config import PROFILES, Config, course_secret
 from micrograde.reporters import FILENAMES, FORMATS as _RENDER
 from micrograde.model.results import Report
 from micrograde.grader.rubric import Rubric, RubricError
@@ -50,7 +50,10 @@ def rubric_text(path=None):
 
 
 def _config(seed, profile, rubric):
-    return Config(seed=seed, profile=profile, rubric=_rubric(rubric))
+    """The service's seed is its base: with a course secret set (``$MICROGRADE_SECRET``, in the
+    API's and the workers' environment alike) each job is graded at a seed drawn from it and the
+    submission's content (``grading.seeded``), as ``micrograde grade`` without ``--seed``."""
+    return Config(seed=seed, profile=profile, rubric=_rubric(rubric), secret=course_secret())
 
 
 def suffixes():

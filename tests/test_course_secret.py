@@ -1,0 +1,176 @@
+"""A course's secret (``$MICROGRADE_SECRET``): each submission graded at a seed drawn from the
+secret and its content, so that an engine that memorised the answers at the inputs of a seed a
+learner can read (the default, or one a report showed) is graded as its rules are, on every
+path: ``grade``, ``batch`` (the warm template) and the service."""
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from micrograde.grader.config import SECRET, Config
+from micrograde.grader.grading import seeded
+
+ROOT = Path(__file__).resolve().parent.parent
+LECTURE = (ROOT / 'submissions' / 'lecture_engine.py').read_text()
+RIGHT_TANH = 'self.grad += (1 - t**2) * out.grad'
+SECRET_TEXT = 'course-secret-7f3a'
+
+
+@pytest.fixture(scope='module')
+def memorised():
+    """The lecture's engine with a wrong tanh rule (``1 - t``) that answers right at every tanh
+    input the self-check (the grader's own checks, in-process) asks at the public seed 0: what a
+    learner collects by running ``check()`` on a correct engine that records them."""
+    from micrograde import check
+    recording = LECTURE.replace('t = (math.exp(2*x) - 1)', 'SEEN.add(x); t = (math.exp(2*x) - 1)')
+    seen = set()
+    space = {'SEEN': seen, '__name__': 'recording'}
+    exec(compile(recording, 'recording.py', 'exec'), space)
+    check(space['Value'], MLP=space['MLP'], seed=0, profile='quick', timeout=30)
+    table = {x: 1 - math.tanh(x) ** 2 for x in seen if type(x) is float}
+    assert RIGHT_TANH in LECTURE and len(table) > 50
+    return f'MEMO = {table!r}\n' + LECTURE.replace(RIGHT_TANH,
+                                                   'self.grad += MEMO.get(x, 1 - t) * out.grad')
+
+
+def _report(out):
+    return json.loads((out / 'report.json').read_text())
+
+
+def test_the_seed_follows_the_secret_and_the_content_not_the_place(tmp_path):
+    """The same bytes under another name and folder get the same seed (one grade on every
+    surface); a byte more, another secret or another base seed, another; no secret, the seed
+    given."""
+    a, b, c = tmp_path / 'a.py', tmp_path / 'sub' / 'other.py', tmp_path / 'c.py'
+    b.parent.mkdir()
+    a.write_text(LECTURE)
+    b.write_text(LECTURE)
+    c.write_text(LECTURE + '\n')
+    config = Config(secret=b'one')
+    assert seeded(config, a).seed == seeded(config, b).seed
+    assert seeded(config, a).secret is None  # the report's seed grades it again as given
+    others = {seeded(config, c).seed, seeded(Config(secret=b'two'), a).seed,
+              seeded(Config(seed=1, secret=b'one'), a).seed}
+    assert seeded(config, a).seed not in others and len(others) == 3
+    assert seeded(Config(seed=5), a).seed == 5
+
+
+def test_a_seed_given_is_graded_as_given_and_reproduces_the_report(run_cli, tmp_path, monkeypatch):
+    """With the secret set, ``--seed`` still decides, so the report's reproduce line (its seed)
+    grades the same, with the secret or without it."""
+    path = tmp_path / 'engine.py'
+    path.write_text(LECTURE.replace(RIGHT_TANH, 'self.grad += (1 - t) * out.grad'))
+    monkeypatch.setenv(SECRET, SECRET_TEXT)
+    first = run_cli('grade', path, '--profile', 'quick', '--out', tmp_path / 'one', '--no-color')
+    seed = _report(tmp_path / 'one')['seed']
+    assert seed != 0 and f'--seed {seed} --profile quick' in first.stdout
+    run_cli('grade', path, '--profile', 'quick', '--seed', seed, '--out', tmp_path / 'two')
+    monkeypatch.delenv(SECRET)
+    run_cli('grade', path, '--profile', 'quick', '--seed', seed, '--out', tmp_path / 'three')
+    reports = [_report(tmp_path / d) for d in ('one', 'two', 'three')]
+    for r in reports:
+        r.pop('timestamp'), r.pop('duration', None), r.pop('timings', None)
+        for check in r['checks']:
+            check.pop('duration', None)
+    assert reports[0]['seed'] == reports[1]['seed'] == reports[2]['seed'] == seed
+    assert reports[0]['score'] == reports[1]['score'] == reports[2]['score']
+    assert [(c['id'], c['status'], c['message']) for c in reports[0]['checks']] == \
+        [(c['id'], c['status'], c['message']) for c in reports[2]['checks']]
+
+
+def test_a_memorised_engine_passes_at_the_public_seed(memorised, run_cli, tmp_path):
+    """The attack is real: without a secret, the wrong tanh passes where the table holds."""
+    path = tmp_path / 'memorised.py'
+    path.write_text(memorised)
+    run_cli('grade', path, '--profile', 'quick', '--out', tmp_path / 'out', '--no-color')
+    assert _report(tmp_path / 'out')['verdict'] == 'passed'
+
+
+def _failed_as_its_rule(report):
+    checks = {c['id']: c for c in report['checks']}
+    assert report['verdict'] == 'failed' and report['seed'] != 0
+    assert checks['mlp.gradients']['status'] == 'failed'
+    assert any(c['status'] == 'failed' and 'tanh' in (c['message'] + json.dumps(c.get('diagnosis')))
+               for c in report['checks']), report['checks']
+
+
+def test_a_memorised_engine_fails_under_a_course_secret_on_grade_and_batch(
+        memorised, run_cli, tmp_path, monkeypatch):
+    """``grade`` and ``batch -j 2`` draw the same seed for the same content, and the engine fails
+    at it as its rule does; the secret itself is in no report."""
+    monkeypatch.setenv(SECRET, SECRET_TEXT)
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'memorised.py').write_text(memorised)
+    (folder / 'lecture.py').write_text(LECTURE)
+    run_cli('grade', folder / 'memorised.py', '--profile', 'quick', '--out', tmp_path / 'graded')
+    graded = _report(tmp_path / 'graded')
+    _failed_as_its_rule(graded)
+    result = run_cli('batch', folder, '--out', tmp_path / 'batch', '-j', '2', '--profile', 'quick')
+    assert 'Traceback' not in result.stdout + result.stderr, result.stderr
+    batched = _report(tmp_path / 'batch' / 'memorised.py')
+    assert batched['seed'] == graded['seed'] and batched['score'] == graded['score']
+    _failed_as_its_rule(batched)
+    with open(tmp_path / 'batch' / 'gradebook.csv', newline='') as f:
+        book = {row['id']: row for row in csv.DictReader(f)}
+    assert book['lecture.py']['verdict'] == 'passed'
+    for report in (tmp_path / 'graded').iterdir():
+        assert SECRET_TEXT not in report.read_text(encoding='utf-8', errors='replace')
+    for report in (tmp_path / 'batch').rglob('*'):
+        if report.is_file():
+            assert SECRET_TEXT not in report.read_text(encoding='utf-8', errors='replace')
+
+
+def test_a_batch_grades_again_when_the_secret_changes(run_cli, tmp_path, monkeypatch):
+    """A batch keeps a report only while its seed would be the same: a new secret grades anew."""
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    shutil.copy(ROOT / 'submissions' / 'bug_tanh_derivative.py', folder)
+    seeds = []
+    for secret in ('first', 'first', 'second'):
+        monkeypatch.setenv(SECRET, secret)
+        result = run_cli('batch', folder, '--out', tmp_path / 'out', '--profile', 'quick')
+        seeds.append((_report(tmp_path / 'out' / 'bug_tanh_derivative.py')['seed'],
+                      'unchanged' in result.stdout and '1 unchanged' in result.stdout))
+    assert seeds[0][0] == seeds[1][0] != seeds[2][0]
+    assert seeds[1][1] and not seeds[2][1]
+
+
+def test_an_engine_cannot_read_the_secret(run_cli, tmp_path, monkeypatch):
+    """The worker's environment is its own: what the engine prints of its environment (and of
+    its parent's, where it can read it) holds no secret."""
+    monkeypatch.setenv(SECRET, SECRET_TEXT)
+    path = tmp_path / 'nosy.py'
+    path.write_text('import os\nprint("ENV", dict(os.environ))\n'
+                    'try:\n    print("PARENT", open(f"/proc/{os.getppid()}/environ", "rb").read())\n'
+                    'except OSError as e:\n    print("PARENT", e)\n' + LECTURE)
+    out = tmp_path / 'out'
+    run_cli('grade', path, '--profile', 'quick', '--out', out)
+    assert 'ENV' in (out / 'report.json').read_text()
+    for report in out.iterdir():
+        assert SECRET_TEXT not in report.read_text(encoding='utf-8', errors='replace')
+
+
+@pytest.mark.service
+def test_a_memorised_engine_fails_under_a_course_secret_through_the_service(
+        memorised, tmp_path, monkeypatch, redis_url_):
+    """The service (its API in this process, a real worker process) draws the seed as
+    ``micrograde grade`` does, from the secret in its environment."""
+    from conftest import in_process
+    from served import Served
+    monkeypatch.setenv(SECRET, SECRET_TEXT)
+    served = Served(tmp_path, redis_url_)
+    with served.client:
+        served.submit('memorised', memorised.encode())
+        jobs = served.grade()
+        assert jobs['memorised']['status'] == 'done', jobs
+        report = served.get('memorised').json()
+    _failed_as_its_rule(report)
+    path = tmp_path / 'memorised.py'
+    path.write_text(memorised)
+    in_process('grade', path, '--profile', 'quick', '--out', tmp_path / 'graded')
+    graded = _report(tmp_path / 'graded')
+    assert report['seed'] == graded['seed'] and report['score'] == graded['score']

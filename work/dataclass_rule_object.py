@@ -1,0 +1,1 @@
+/tmp/tmpbfdcktlf/dataclass_rule_object.py
