@@ -19,8 +19,9 @@ RUN_AUTOGRADER = ROOT / 'examples' / 'gradescope' / 'run_autograder'
 MICROGRADE = str(Path(sys.executable).with_name('micrograde'))
 
 
-def autograder(tmp_path, files, program=MICROGRADE):
-    """Lay out source/, submission/, results/ and run run_autograder with the image's python."""
+def autograder(tmp_path, files, program=MICROGRADE, args='--seed 0 --profile quick', source=()):
+    """Lay out source/, submission/, results/ (``source``: more files of the autograder's, name ->
+    text) and run run_autograder with the image's python."""
     root = tmp_path / 'autograder'
     for sub in ('source', 'submission', 'results'):
         (root / sub).mkdir(parents=True)
@@ -32,14 +33,31 @@ def autograder(tmp_path, files, program=MICROGRADE):
             shutil.copy(content, path)
         else:
             path.write_text(content)
-    env = dict(os.environ, AUTOGRADER_ROOT=str(root), MICROGRADE=program,
-               MICROGRADE_ARGS='--seed 0 --profile quick')
+    for name, content in dict(source).items():
+        (root / 'source' / name).write_text(content)
+    env = dict(os.environ, AUTOGRADER_ROOT=str(root), MICROGRADE=program, MICROGRADE_ARGS=args)
     done = subprocess.run(['python3', str(RUN_AUTOGRADER)], cwd=root, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((root / 'results' / 'results.json').read_text())
     validate_json(results, 'gradescope-results.schema.json')
     return results, done
+
+
+def test_gradescope_grades_at_the_seed_the_course_secret_draws(tmp_path, run_cli, monkeypatch):
+    """A course_secret file in the autograder's source/ is the course's secret: the submission is
+    graded at the seed ``micrograde grade`` draws from it, not at the public seed 0, and the
+    secret is in no output."""
+    engine = SUBMISSIONS / 'bug_tanh_derivative.py'
+    results, done = autograder(tmp_path, {'engine.py': engine}, args='--profile quick',
+                               source={'course_secret': 'gs-secret-91\n'})
+    monkeypatch.setenv('MICROGRADE_SECRET', 'gs-secret-91')
+    out = tmp_path / 'graded'
+    shutil.copy(engine, tmp_path / 'engine.py')
+    run_cli('grade', tmp_path / 'engine.py', '--profile', 'quick', '--out', out)
+    seed = json.loads((out / 'report.json').read_text())['seed']
+    assert seed != 0 and results['extra_data']['seed'] == seed
+    assert 'gs-secret-91' not in done.stdout + done.stderr + json.dumps(results)
 
 
 def test_gradescope_picks_the_notebook_not_caches_or_helpers(tmp_path):
