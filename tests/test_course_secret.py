@@ -174,3 +174,26 @@ def test_a_memorised_engine_fails_under_a_course_secret_through_the_service(
     in_process('grade', path, '--profile', 'quick', '--out', tmp_path / 'graded')
     graded = _report(tmp_path / 'graded')
     assert report['seed'] == graded['seed'] and report['score'] == graded['score']
+
+
+def _dead_seed():
+    """A seed whose reference weights leave a relu-everywhere network's output 0 for every
+    sample (a third of all seeds are such): what a course secret's seeds reach."""
+    from micrograde.checks import mlp
+    return next(s for s in range(1, 100) if not any(mlp._outputs(mlp.reference_mlp(s)[0], 'relu', 'relu')))
+
+
+def test_a_relu_network_is_stepped_where_its_loss_is_not_flat(run_cli, tmp_path):
+    """A correct engine whose network has relu on every unit (a known architecture) passes
+    ``mlp.step`` at a seed where the reference weights leave it dead (every gradient 0, so no
+    step can move the loss): the step is judged at a further draw of weights. Before, it failed,
+    'moved the loss 4.0 -> 4.0: it must fall', at about a third of all seeds."""
+    path = tmp_path / 'relu_net.py'
+    path.write_text(LECTURE.replace('out = act.tanh()', 'out = act.relu()'))
+    seed = _dead_seed()
+    out = tmp_path / 'out'
+    run_cli('grade', path, '--profile', 'quick', '--seed', seed, '--out', out, '--no-color')
+    checks = {c['id']: c for c in _report(out)['checks']}
+    assert 'relu everywhere' in checks['mlp.forward']['message']
+    assert checks['mlp.step']['status'] == 'passed', checks['mlp.step']['message']
+    assert _report(out)['verdict'] == 'passed'

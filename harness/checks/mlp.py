@@ -325,18 +325,46 @@ def _step_size(grads):
         return 0.01
 
 
+#: Further weight draws a step is tried at when every gradient is 0 at the seed's: a network
+#: whose loss is flat there (relu on every unit, its head dead for all four samples, as in a
+#: third of the draws) cannot move, whatever its update does.
+REDRAWS = 4
+
+
+def _flat(answer):
+    """Whether every gradient of an MLP answer is exactly 0: nothing for a step to follow."""
+    return not answer.error and bool(answer.grads) and all(g == 0 for g in answer.grads)
+
+
+def _step_weights(ctx, answers):
+    """``(weights, their gradients' answer)`` a step is judged at: the seed's, or else the first
+    further draw where some gradient is not 0 (asked for in one request, only then)."""
+    weights, grads = reference_mlp(ctx.config.seed)[0], answers['grads']
+    if not _flat(grads):
+        return weights, grads
+    draws = [[p.data for p in reference.MLP(*SHAPE, seed=f'{ctx.config.seed}:{k}').parameters()]
+             for k in range(1, REDRAWS + 1)]
+    found = ctx.session.run('mlp', [_base(ctx, action='grads', params=w) for w in draws],
+                            _timeout(ctx))
+    return next(((w, g) for w, g in zip(draws, found) if not _flat(g)), (weights, grads))
+
+
 def descent_step(ctx):
     answers = _built(ctx)
     if answers is None:
         return None
-    weights = reference_mlp(ctx.config.seed)[0]
+    weights, grads = _step_weights(ctx, answers)
     step = ctx.session.run('mlp', [_base(ctx, action='step', params=weights,
-                                        lr=_step_size(answers['grads']))], _timeout(ctx))[0]
+                                        lr=_step_size(grads))], _timeout(ctx))[0]
     if step.error:
         return failed(f'a gradient-descent step failed: {_failure(step.error)}', **ctx.without_backward(),
                       **_raised(step.error))
     before, after = step.loss, step.loss_after
     ok = isinstance(before, float) and isinstance(after, float) and after < before
+    if not ok and _flat(step) and before == after:
+        return skipped(f'every gradient is 0 at the reference weights and at {REDRAWS} further '
+                       f'draws, so no step can move the loss ({show(before)}): its output is flat '
+                       f'there (relu on every unit, dead for every sample?)')
     return (passed if ok else failed)(
         f'one gradient-descent step moved the loss {show(before)} -> {show(after)}'
         + ('' if ok else ': it must fall'))
