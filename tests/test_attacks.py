@@ -9,7 +9,10 @@ a CI runner.  Where a level cannot stop an attack, the test asserts that every r
 import json
 import os
 import secrets
+import signal
 import socket
+import subprocess
+import time
 
 import pytest
 
@@ -279,6 +282,65 @@ def test_a_fork_bomb_stops_and_none_of_it_survives(grader, via):
     made = int(report['checks'][0]['output'].split('BOMB')[1])
     assert 'processes' not in _unprotected(report)
     assert made < 1024  # RLIMIT_NPROC (512 per uid) stopped it, not the probe's 5 s
+
+
+# -- 5a. nothing a submission started outlives a grader killed outright -------------------------
+
+#: A submission that starts a process at import, and whose backward() hangs in a sleep.
+HANGS = """
+import subprocess
+subprocess.Popen(['sleep', '%s'])
+"""
+
+
+def _parent(pid):
+    with open(f'/proc/{pid}/stat', 'rb') as f:
+        return int(f.read().rpartition(b')')[2].split()[1])
+
+
+def _waited(until, seconds):
+    """Whether ``until()`` came true within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not until():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+@pytest.mark.parametrize('config', [c for c in CONFIGS if c[1]],
+                         ids=[i for c, i in zip(CONFIGS, IDS) if c[1]])
+def test_a_grader_killed_outright_leaves_none_of_the_submission_running(installed, config, via):
+    """The grading process killed with SIGKILL mid-item (the host's OOM killer, a CI job's
+    timeout, a service worker exiting as its run gives way): at the two process levels the
+    worker, hung in its backward(), and the process it started ran on for good, re-parented to
+    init (before the warden).  ``batch``: one grading process of the batch is killed; the batch
+    gives its submission an error report and ends."""
+    grader, mark = installed.grader(*config), token()
+    folder = grader.work / f'class-{mark}'
+    folder.mkdir()
+    (folder / 'hangs.py').write_text(hostile_engine(HANGS % mark, 'import time\ntime.sleep(600)'))
+    grader._own(grader.work)
+    args = ('grade', folder / 'hangs.py', '--out', grader.work / 'reports') if via == 'grade' else \
+        ('batch', folder, '--out', grader.work / f'batch-{mark}', '-j', '2')
+    proc = grader.start(*args, '--profile', 'quick', '--isolation', grader.level,
+                        '--check-timeout', '300', stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert _waited(lambda: _processes(f'sleep\0{mark}') or proc.poll() is not None, 120)
+        if proc.poll() is not None:
+            pytest.skip(f'{grader.level} is not available here: {proc.stderr.read()[-200:]}')
+        grading = proc.pid  # the grade itself, or the batch's grading process above the worker
+        if via == 'batch':
+            grading = int(_processes(f'sleep\0{mark}')[0])
+            while _parent(grading) != proc.pid:
+                grading = _parent(grading)
+        os.kill(grading, signal.SIGKILL)
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert _waited(lambda: not _processes(mark), 30), 'a process of the submission outlived its grader'
 
 
 # -- 5b. memory held in all of a submission's processes, mapped or not, is bounded -------------

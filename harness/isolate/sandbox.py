@@ -418,17 +418,21 @@ def _fixed_addresses(argv):
 
 _started = {}  # pid -> start time of what this process started on purpose: never orphans
 _caps = {}  # pid -> its ``MemoryCap``, removed once it has stopped
+_watched = {}  # pid -> the uid the ``warden`` kills should this process die before ``stop``
 
 
-def start(argv, memory=None, **popen):
+def start(argv, memory=None, watched=None, **popen):
     """``subprocess.Popen`` for a worker or a template, remembered as this process's own; with
     ``memory``, it and everything it starts share a cgroup of at most that many bytes
-    (``MemoryCap``), joined before it runs anything.
+    (``MemoryCap``), joined before it runs anything; with ``watched`` (the throwaway uid it runs
+    as), the ``warden`` kills that uid's processes if this process dies before ``stop``.
 
     Address-space randomisation is off for it (``setarch -R``): an engine that keeps children in
     a ``set`` walks them in an order set by memory addresses, and without randomisation those
     are the same on every run, so the same submission and seed give the same report."""
     argv, options = _options_by_fd(argv)
+    if watched is not None:
+        warden().watch(watched)
     cap = MemoryCap.make(memory) if memory else None
     if cap is not None:
         popen['preexec_fn'] = functools.partial(cap.join, popen.get('preexec_fn'))
@@ -439,6 +443,8 @@ def start(argv, memory=None, **popen):
     except BaseException:
         if cap is not None:
             cap.remove()
+        if watched is not None:
+            warden().release(watched)
         raise
     finally:
         if options is not None:
@@ -446,7 +452,73 @@ def start(argv, memory=None, **popen):
     _started[proc.pid] = start_time(proc.pid)
     if cap is not None:
         _caps[proc.pid] = cap
+    if watched is not None:
+        _watched[proc.pid] = watched
     return proc
+
+
+class Warden:
+    """A small process that outlives this one: it kills the processes of the throwaway uids this
+    process still watches when this process dies outright (``kill -9``, the host's OOM killer,
+    a service worker exiting as its run gives way, a CI job's timeout).
+
+    At the two process levels nothing else would: the grader is their subreaper only while it
+    lives (bubblewrap's sandbox dies with its parent, and its PID namespace with it), so a
+    submission that hangs in an item, and whatever it started, ran on for good, holding its
+    memory.  The warden reads ``+uid``/``-uid`` lines on a pipe whose write end only this process
+    holds (it is not inherited by what this process executes); at its end, the grader gone, it
+    does what ``stop`` would have.  It is in a session of its own, so what stops the grader's
+    process group (a supervisor's ``killpg``) leaves it to do that."""
+
+    def __init__(self):
+        self.watched, self.proc = set(), None
+
+    def watch(self, uid):
+        self.watched.add(uid)
+        self._tell(b'+%d\n' % uid)
+
+    def release(self, uid):
+        self.watched.discard(uid)
+        self._tell(b'-%d\n' % uid)
+
+    def _tell(self, line):
+        """Tell the warden, starting one (told every uid watched) if none runs: an operator may
+        have killed it."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    os.write(self.lifeline, line)
+                    return
+                except OSError:
+                    pass
+            os.close(self.lifeline)
+        lifeline, self.lifeline = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, '-c', 'from micrograde.isolate.sandbox import keep_watch; keep_watch()'],
+            stdin=lifeline, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        os.close(lifeline)
+        os.write(self.lifeline, b''.join(b'+%d\n' % uid for uid in self.watched))
+
+
+@functools.cache
+def warden():
+    """This process's ``Warden``, started on first use."""
+    return Warden()
+
+
+def keep_watch(lifeline=None):
+    """The warden's life: the uids watched, until the lifeline ends; then none may live on.
+    Only whole lines name a uid, and only a throwaway one (``UID_RANGE``): never a system
+    user's processes."""
+    watched = set()
+    for line in lifeline or sys.stdin.buffer:
+        if line.endswith(b'\n') and line[1:-1].isdigit() and \
+                UID_RANGE[0] <= int(line[1:]) < UID_RANGE[1]:
+            (watched.add if line.startswith(b'+') else watched.discard)(int(line[1:]))
+    for uid in watched:
+        kill_uid(uid)
+        remove_ipc(uid)
 
 
 class MemoryCap:
@@ -581,6 +653,8 @@ def stop(proc, uid=None, subreaper=False):
     if uid is not None:
         kill_uid(uid)
         remove_ipc(uid)
+    if proc.pid in _watched:
+        warden().release(_watched.pop(proc.pid))
     if subreaper:
         kill_orphans(born)
     cap = _caps.pop(proc.pid, None)
