@@ -527,7 +527,14 @@ class MemoryCap:
     its children).  The address-space rlimit counts one process's mappings only: memory a
     submission holds in many processes, or where no process maps it (``memfd_create``, System V
     segments, a tmpfs), is counted here, and past the cap the kernel stops it in its cgroup,
-    never elsewhere on the host."""
+    never elsewhere on the host.
+
+    Where the grader's cpu cgroup is writable too, the worker also gets a cpu cgroup of its own
+    (``cpu``, at the default weight; under cgroup v2 the memory cgroup is one where the cpu
+    controller is delegated): the scheduler shares the CPU between groups, not processes, so
+    a submission that starts 500 spinning processes takes one worker's part of the CPU, not
+    500 parts of what a submission graded beside it (``batch -j 2``, the service's workers)
+    needs to answer within its time limits."""
 
     #: Bytes a cgroup holds beyond its ``limit``: the files its workers read (page cache) and
     #: the kernel's own, so one process meets its address-space rlimit (a ``MemoryError``, said
@@ -538,46 +545,49 @@ class MemoryCap:
     #: (its template's, its worker's) never removed it; a fresh one is joined at once.
     STALE = 60
 
-    def __init__(self, folder):
-        self.folder = folder
+    def __init__(self, folder, cpu=None):
+        self.folder, self.cpu = folder, cpu
 
     @classmethod
     def make(cls, limit):
-        """A fresh cgroup of ``limit`` bytes (and ``SLACK``), or ``None`` where none can be made
-        here."""
+        """A fresh cgroup of ``limit`` bytes (and ``SLACK``), with its cpu cgroup where one can
+        be made, or ``None`` where no memory cgroup can be made here."""
         found = _memory_cgroups()
         if found is None:
             return None
         parent, limit_file = found
         _swept(parent)
-        folder = os.path.join(parent, f'{cls.PREFIX}{secrets.token_hex(8)}')
+        name = f'{cls.PREFIX}{secrets.token_hex(8)}'
+        cap = cls(os.path.join(parent, name), _cpu_group(name))
         try:
-            os.mkdir(folder)
-            with open(os.path.join(folder, limit_file), 'w') as f:
+            os.mkdir(cap.folder)
+            with open(os.path.join(cap.folder, limit_file), 'w') as f:
                 f.write(str(limit + cls.SLACK))
         except OSError:
-            cls(folder).remove()
+            cap.remove()
             return None
-        return cls(folder)
+        return cap
 
     def join(self, then=None):
-        """In the child before it runs anything (a ``preexec_fn``): join the cgroup, then
+        """In the child before it runs anything (a ``preexec_fn``): join the cgroups, then
         ``then()``.  Not joined, the child does not start."""
-        with open(os.path.join(self.folder, 'cgroup.procs'), 'w') as f:
-            f.write('0')
+        for folder in filter(None, (self.folder, self.cpu)):
+            with open(os.path.join(folder, 'cgroup.procs'), 'w') as f:
+                f.write('0')
         if then is not None:
             then()
 
     def remove(self):
-        """Remove the cgroup once its processes are gone (a killed one may take a moment)."""
-        for _ in range(100):
-            try:
-                os.rmdir(self.folder)
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(0.01)
+        """Remove the cgroups once their processes are gone (a killed one may take a moment)."""
+        for folder in filter(None, (self.folder, self.cpu)):
+            for _ in range(100):
+                try:
+                    os.rmdir(folder)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)
 
 
 @functools.cache
@@ -609,13 +619,44 @@ def _memory_cgroups():
     return found
 
 
-def _memory_hierarchy():
-    """``(folder, limit file)`` of this process's memory cgroup, if it looks writable."""
+def _cpu_group(name):
+    """A fresh cpu cgroup ``name`` (cgroup v1: a hierarchy of its own) at the default weight,
+    or ``None`` where the grader's cpu cgroup is not writable, or is the memory one (v2)."""
+    parent = _cpu_hierarchy()
+    if parent is None:
+        return None
+    _swept(parent)
+    folder = os.path.join(parent, name)
     try:
-        with open('/proc/self/cgroup') as f:
-            rows = [line.rstrip('\n').split(':', 2) for line in f]
+        os.mkdir(folder)
     except OSError:
         return None
+    return folder
+
+
+@functools.cache
+def _cpu_hierarchy():
+    """This process's cpu cgroup under cgroup v1 (``cpu`` or ``cpu,cpuacct``), if writable."""
+    for _, controllers, path in _own_cgroups():
+        if 'cpu' in controllers.split(','):
+            folder = f'/sys/fs/cgroup/{controllers}{path}'
+            if os.access(os.path.join(folder, 'cgroup.procs'), os.W_OK):
+                return folder
+    return None
+
+
+def _own_cgroups():
+    """``[(id, controllers, path)]`` of this process's cgroups (``/proc/self/cgroup``)."""
+    try:
+        with open('/proc/self/cgroup') as f:
+            return [line.rstrip('\n').split(':', 2) for line in f]
+    except OSError:
+        return []
+
+
+def _memory_hierarchy():
+    """``(folder, limit file)`` of this process's memory cgroup, if it looks writable."""
+    rows = _own_cgroups()
     for _, controllers, path in rows:
         if 'memory' in controllers.split(','):  # v1: a hierarchy of its own
             folder = f'/sys/fs/cgroup/memory{path}'
