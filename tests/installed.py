@@ -96,14 +96,23 @@ class Grader:
             [self.python, '-c', 'import sys, json; print(json.dumps([p for p in sys.path '
              'if p.endswith("-packages")]))'], capture_output=True, text=True, check=True).stdout)
 
-    def run(self, *args, timeout=300):
+    def start(self, *args, **popen):
+        """The installed CLI started with ``args`` as this grader's user, not waited for."""
         argv = [self.python, '-m', 'micrograde.surfaces.cli', *map(str, args)]
         if self.uid is not None:
             argv = ['setpriv', f'--reuid={self.uid}', f'--regid={self.uid}', '--clear-groups',
                     '--inh-caps=-all', '--bounding-set=-all', *argv]
         env = dict(os.environ, HOME=str(self.work), MICROGRADE_SECRET='grader-secret-3141592653')
-        result = subprocess.run(argv, cwd=self.work, env=env, capture_output=True, text=True,
-                                timeout=timeout)
+        return subprocess.Popen(argv, cwd=self.work, env=env, text=True, **popen)
+
+    def run(self, *args, timeout=300):
+        with self.start(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
         if result.returncode == 2 and '--isolation' in result.stderr and self.level != 'auto':
             pytest.skip(f'{self.level} is not available here: {result.stderr.strip()[-200:]}')
         assert 'Traceback' not in result.stderr, result.stderr

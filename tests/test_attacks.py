@@ -6,10 +6,15 @@ with ``--isolation``; as root, the ``user`` variants run the grader as an unpriv
 a CI runner.  Where a level cannot stop an attack, the test asserts that every report says so
 (``protections``); it never asserts that an attack failed where it did not.
 """
+import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -279,6 +284,111 @@ def test_a_fork_bomb_stops_and_none_of_it_survives(grader, via):
     made = int(report['checks'][0]['output'].split('BOMB')[1])
     assert 'processes' not in _unprotected(report)
     assert made < 1024  # RLIMIT_NPROC (512 per uid) stopped it, not the probe's 5 s
+
+
+# -- 5a. nothing a submission started outlives a grader killed outright -------------------------
+
+#: A submission that starts a process at import, and whose backward() hangs in a sleep.
+HANGS = """
+import subprocess
+subprocess.Popen(['sleep', '%s'])
+"""
+
+
+def _parent(pid):
+    with open(f'/proc/{pid}/stat', 'rb') as f:
+        return int(f.read().rpartition(b')')[2].split()[1])
+
+
+def _waited(until, seconds):
+    """Whether ``until()`` came true within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not until():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+ROOT_CONFIGS = [c for c in CONFIGS if c[1]]
+ROOT_IDS = [i for c, i in zip(CONFIGS, IDS) if c[1]]
+
+
+@contextlib.contextmanager
+def grading(installed, config, via, at_import, in_backward='pass'):
+    """``(grader, the grading process, mark)`` while ``hostile_engine(at_import % mark,
+    in_backward)`` is graded ``via`` grade or batch, once it has started ``sleep mark``;
+    everything started is stopped after."""
+    grader, mark = installed.grader(*config), token()
+    folder = grader.work / f'class-{mark}'
+    folder.mkdir()
+    (folder / 'graded.py').write_text(hostile_engine(at_import % mark, in_backward))
+    grader._own(grader.work)
+    args = ('grade', folder / 'graded.py', '--out', grader.work / 'reports') if via == 'grade' \
+        else ('batch', folder, '--out', grader.work / f'batch-{mark}', '-j', '2')
+    proc = grader.start(*args, '--profile', 'quick', '--isolation', grader.level,
+                        '--check-timeout', '300', stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert _waited(lambda: _processes(f'sleep\0{mark}') or proc.poll() is not None, 120)
+        if proc.poll() is not None:
+            pytest.skip(f'{grader.level} is not available here: {proc.stderr.read()[-200:]}')
+        yield grader, proc, mark
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+@pytest.mark.parametrize('config', ROOT_CONFIGS, ids=ROOT_IDS)
+def test_a_grader_killed_outright_leaves_none_of_the_submission_running(installed, config, via):
+    """The grading process killed with SIGKILL mid-item (the host's OOM killer, a CI job's
+    timeout, a service worker exiting as its run gives way): at the two process levels the
+    worker, hung in its backward(), and the process it started ran on for good, re-parented to
+    init (before the warden).  ``batch``: one grading process of the batch is killed; the batch
+    gives its submission an error report and ends."""
+    with grading(installed, config, via, HANGS, 'import time\ntime.sleep(600)') as (_, proc, mark):
+        killed = proc.pid  # the grade itself, or the batch's grading process above the worker
+        if via == 'batch':
+            killed = int(_processes(f'sleep\0{mark}')[0])
+            while _parent(killed) != proc.pid:
+                killed = _parent(killed)
+        os.kill(killed, signal.SIGKILL)
+        proc.wait(timeout=120)
+    assert _waited(lambda: not _processes(mark), 30), 'a process of the submission outlived its grader'
+
+
+def cpu_group(pid):
+    """The folder of the cpu cgroup ``pid`` is in (v1's cpu hierarchy, else v2's one)."""
+    with open(f'/proc/{pid}/cgroup') as f:
+        rows = [line.rstrip('\n').split(':', 2) for line in f]
+    v1 = [(c, p) for _, c, p in rows if 'cpu' in c.split(',')]
+    return f'/sys/fs/cgroup/{v1[0][0]}{v1[0][1]}' if v1 else \
+        next(f'/sys/fs/cgroup{p}' for _, c, p in rows if not c)
+
+
+def has_cpu_groups():
+    """Whether this grader can give a worker a cpu cgroup of its own (root, writable)."""
+    own = cpu_group(os.getpid())
+    return os.geteuid() == 0 and os.access(os.path.join(own, 'cgroup.procs'), os.W_OK) and \
+        (os.path.exists(os.path.join(own, 'cpu.shares')) or
+         'cpu' in Path(own, 'cgroup.subtree_control').read_text().split())
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+@pytest.mark.parametrize('config', ROOT_CONFIGS, ids=ROOT_IDS)
+def test_a_submission_s_processes_take_one_share_of_the_cpu(installed, config, via):
+    """The scheduler shares the CPU between cgroups, not processes: a submission's spinning
+    processes (up to 512) each took a part of what the submission graded beside it (``batch -j
+    2``, the service's workers) needs to answer within its time limits.  Measured beside 40
+    spinners on this 2-core machine at load 17: a process of another worker got 0.09 s of CPU
+    in 3 s; in cpu cgroups of their own, 0.73 s.  Its processes are in one cgroup of its own."""
+    if not has_cpu_groups():
+        pytest.skip('the grader cannot make cpu cgroups here')
+    loads_slowly = HANGS + 'import time\ntime.sleep(3)\n'  # its sleep is read as it loads
+    with grading(installed, config, via, loads_slowly) as (_, _, mark):
+        spinner = cpu_group(_processes(f'sleep\0{mark}')[0])
+    assert spinner != cpu_group(os.getpid()) and \
+        os.path.basename(spinner).startswith(sandbox.MemoryCap.PREFIX), spinner
 
 
 # -- 5b. memory held in all of a submission's processes, mapped or not, is bounded -------------

@@ -26,7 +26,7 @@ from engines import hostile_engine
 from micrograde.grader.config import Limits
 from micrograde.isolate import sandbox
 from micrograde.isolate.warm import OWN_MEMORY
-from test_attacks import CONFIGS, IDS, SECRET, _processes, token
+from test_attacks import CONFIGS, IDS, SECRET, _processes, cpu_group, has_cpu_groups, token
 
 pytestmark = pytest.mark.usefixtures('installed')
 
@@ -563,13 +563,16 @@ def test_the_service_s_jobs_are_charged_to_a_memory_cgroup_of_their_limit(graded
                                           f'time.sleep(8)\n').encode())
     grading = threading.Thread(target=served.grade, kwargs={'timeout': 120})
     grading.start()
-    limits, deadline = set(), time.monotonic() + 100
+    limits, cpu, deadline = set(), set(), time.monotonic() + 100
     while not limits and grading.is_alive() and time.monotonic() < deadline:
         for pid in _processes(f'sleep\0{mark}'):
             limits.add(_memory_limit(pid))
+            cpu.add(os.path.basename(cpu_group(pid)))
         time.sleep(0.1)
     grading.join()
     assert limits == {Limits().memory + OWN_MEMORY + sandbox.MemoryCap.SLACK}, limits
+    if has_cpu_groups():  # and one share of the CPU (test_attacks: ..._take_one_share_of_the_cpu)
+        assert all(name.startswith(sandbox.MemoryCap.PREFIX) for name in cpu), cpu
 
 
 def _memory_limit(pid):

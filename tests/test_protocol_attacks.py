@@ -49,6 +49,7 @@ EXPECT = {
     'json_bomb': 'interfered',
     'mlp_short_grads': 'interfered',
     'mlp_short_losses': 'graded',
+    'seconds_huge': 'interfered',
     'warning_huge': 'capped',
     'loud': 'capped',
     'leak_paths': 'capped',

@@ -160,3 +160,16 @@ def test_memory_is_protected_only_where_a_cgroup_can_be_made(monkeypatch):
         monkeypatch.undo()
         sandbox._memory_cgroups.cache_clear()
     assert 'memory' in sandbox.protections('bubblewrap', root=True)['protected']
+
+
+def test_the_warden_kills_only_whole_lines_of_throwaway_uids_still_watched(monkeypatch):
+    """What the warden reads when its grader died mid-write: a line cut short (``+12`` of
+    ``+1234567``) names no uid, nor does one outside the throwaway range (a system user's)."""
+    killed = []
+    monkeypatch.setattr(sandbox, 'kill_uid', killed.append)
+    monkeypatch.setattr(sandbox, 'remove_ipc', lambda uid: None)
+    low, high = sandbox.UID_RANGE
+    lines = [b'+%d\n' % low, b'+%d\n' % (low + 1), b'-%d\n' % low, b'+12\n', b'+%d\n' % high,
+             b'+x\n', b'+%d' % (low + 2)]
+    sandbox.keep_watch(lines)
+    assert killed == [low + 1]

@@ -27,6 +27,7 @@ from micrograde.surfaces.service.keys import DEPLOYMENT_KEY, REDIS_PASSWORD
 from micrograde.surfaces.service.supervisor import (CHILDREN, Busy, Supervisor, _birth, free_port,
                                         stop, wait_for_redis)
 from micrograde.surfaces.service.tokens import Tokens
+from test_attacks import _processes, _waited
 from served import ENGINE, KEY, PROFILE, bearer, service, upload, wait_for, worker_program
 
 pytestmark = pytest.mark.service
@@ -537,11 +538,17 @@ def without_timings(report):
 
 @pytest.mark.slow
 def test_a_killed_worker_s_job_finishes_on_the_other_like_micrograde_grade(cluster, tmp_path):
-    data = SLOW + ENGINE
+    """... and nothing the submission started outlives the worker killed (at the two process
+    levels it ran on for good: ``test_attacks.test_a_grader_killed_outright_...``)."""
+    mark = f'7777.{time.monotonic_ns() % 10**9}'
+    data = f'import subprocess\nsubprocess.Popen(["sleep", "{mark}"])\n'.encode() + SLOW + ENGINE
     job = upload(cluster.client, cluster.staff, data=data, name='slow.py').json()
     victim = running_on(cluster, job['id'], 1)
+    assert _waited(lambda: _processes(f'sleep\0{mark}'), 60), 'the submission started nothing'
+    started = _processes(f'sleep\0{mark}')
     victim.proc.kill()  # SIGKILL mid-job
     victim.proc.wait()
+    assert _waited(lambda: not set(started) & set(_processes(f'sleep\0{mark}')), 30)
     done = wait_for(cluster.client, cluster.staff, job['id'])
     assert done['status'] == 'done' and done['attempts'] == 2
     assert int(done['worker'].rsplit(':', 1)[1]) != victim.proc.pid

@@ -96,9 +96,15 @@ def boolean(raw, where):
 
 
 def seconds(raw, where):
-    if type(raw) not in (int, float) or not math.isfinite(raw) or raw < 0:
+    """A finite count of seconds; JSON's integers have no bound, so one no float holds
+    (``10**400``: a ``perf_counter`` of the submission's) is none either."""
+    try:
+        value = float(raw) if type(raw) in (int, float) else math.nan
+    except OverflowError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
         raise Violation(f'`{where}` is not a number of seconds')
-    return float(raw)
+    return value
 
 
 def one_of(*values):

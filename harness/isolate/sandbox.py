@@ -418,17 +418,21 @@ def _fixed_addresses(argv):
 
 _started = {}  # pid -> start time of what this process started on purpose: never orphans
 _caps = {}  # pid -> its ``MemoryCap``, removed once it has stopped
+_watched = {}  # pid -> the uid the ``warden`` kills should this process die before ``stop``
 
 
-def start(argv, memory=None, **popen):
+def start(argv, memory=None, watched=None, **popen):
     """``subprocess.Popen`` for a worker or a template, remembered as this process's own; with
     ``memory``, it and everything it starts share a cgroup of at most that many bytes
-    (``MemoryCap``), joined before it runs anything.
+    (``MemoryCap``), joined before it runs anything; with ``watched`` (the throwaway uid it runs
+    as), the ``warden`` kills that uid's processes if this process dies before ``stop``.
 
     Address-space randomisation is off for it (``setarch -R``): an engine that keeps children in
     a ``set`` walks them in an order set by memory addresses, and without randomisation those
     are the same on every run, so the same submission and seed give the same report."""
     argv, options = _options_by_fd(argv)
+    if watched is not None:
+        warden().watch(watched)
     cap = MemoryCap.make(memory) if memory else None
     if cap is not None:
         popen['preexec_fn'] = functools.partial(cap.join, popen.get('preexec_fn'))
@@ -439,6 +443,8 @@ def start(argv, memory=None, **popen):
     except BaseException:
         if cap is not None:
             cap.remove()
+        if watched is not None:
+            warden().release(watched)
         raise
     finally:
         if options is not None:
@@ -446,7 +452,73 @@ def start(argv, memory=None, **popen):
     _started[proc.pid] = start_time(proc.pid)
     if cap is not None:
         _caps[proc.pid] = cap
+    if watched is not None:
+        _watched[proc.pid] = watched
     return proc
+
+
+class Warden:
+    """A small process that outlives this one: it kills the processes of the throwaway uids this
+    process still watches when this process dies outright (``kill -9``, the host's OOM killer,
+    a service worker exiting as its run gives way, a CI job's timeout).
+
+    At the two process levels nothing else would: the grader is their subreaper only while it
+    lives (bubblewrap's sandbox dies with its parent, and its PID namespace with it), so a
+    submission that hangs in an item, and whatever it started, ran on for good, holding its
+    memory.  The warden reads ``+uid``/``-uid`` lines on a pipe whose write end only this process
+    holds (it is not inherited by what this process executes); at its end, the grader gone, it
+    does what ``stop`` would have.  It is in a session of its own, so what stops the grader's
+    process group (a supervisor's ``killpg``) leaves it to do that."""
+
+    def __init__(self):
+        self.watched, self.proc = set(), None
+
+    def watch(self, uid):
+        self.watched.add(uid)
+        self._tell(b'+%d\n' % uid)
+
+    def release(self, uid):
+        self.watched.discard(uid)
+        self._tell(b'-%d\n' % uid)
+
+    def _tell(self, line):
+        """Tell the warden, starting one (told every uid watched) if none runs: an operator may
+        have killed it."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    os.write(self.lifeline, line)
+                    return
+                except OSError:
+                    pass
+            os.close(self.lifeline)
+        lifeline, self.lifeline = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, '-c', 'from micrograde.isolate.sandbox import keep_watch; keep_watch()'],
+            stdin=lifeline, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        os.close(lifeline)
+        os.write(self.lifeline, b''.join(b'+%d\n' % uid for uid in self.watched))
+
+
+@functools.cache
+def warden():
+    """This process's ``Warden``, started on first use."""
+    return Warden()
+
+
+def keep_watch(lifeline=None):
+    """The warden's life: the uids watched, until the lifeline ends; then none may live on.
+    Only whole lines name a uid, and only a throwaway one (``UID_RANGE``): never a system
+    user's processes."""
+    watched = set()
+    for line in lifeline or sys.stdin.buffer:
+        if line.endswith(b'\n') and line[1:-1].isdigit() and \
+                UID_RANGE[0] <= int(line[1:]) < UID_RANGE[1]:
+            (watched.add if line.startswith(b'+') else watched.discard)(int(line[1:]))
+    for uid in watched:
+        kill_uid(uid)
+        remove_ipc(uid)
 
 
 class MemoryCap:
@@ -455,7 +527,14 @@ class MemoryCap:
     its children).  The address-space rlimit counts one process's mappings only: memory a
     submission holds in many processes, or where no process maps it (``memfd_create``, System V
     segments, a tmpfs), is counted here, and past the cap the kernel stops it in its cgroup,
-    never elsewhere on the host."""
+    never elsewhere on the host.
+
+    Where the grader's cpu cgroup is writable too, the worker also gets a cpu cgroup of its own
+    (``cpu``, at the default weight; under cgroup v2 the memory cgroup is one where the cpu
+    controller is delegated): the scheduler shares the CPU between groups, not processes, so
+    a submission that starts 500 spinning processes takes one worker's part of the CPU, not
+    500 parts of what a submission graded beside it (``batch -j 2``, the service's workers)
+    needs to answer within its time limits."""
 
     #: Bytes a cgroup holds beyond its ``limit``: the files its workers read (page cache) and
     #: the kernel's own, so one process meets its address-space rlimit (a ``MemoryError``, said
@@ -466,46 +545,49 @@ class MemoryCap:
     #: (its template's, its worker's) never removed it; a fresh one is joined at once.
     STALE = 60
 
-    def __init__(self, folder):
-        self.folder = folder
+    def __init__(self, folder, cpu=None):
+        self.folder, self.cpu = folder, cpu
 
     @classmethod
     def make(cls, limit):
-        """A fresh cgroup of ``limit`` bytes (and ``SLACK``), or ``None`` where none can be made
-        here."""
+        """A fresh cgroup of ``limit`` bytes (and ``SLACK``), with its cpu cgroup where one can
+        be made, or ``None`` where no memory cgroup can be made here."""
         found = _memory_cgroups()
         if found is None:
             return None
         parent, limit_file = found
         _swept(parent)
-        folder = os.path.join(parent, f'{cls.PREFIX}{secrets.token_hex(8)}')
+        name = f'{cls.PREFIX}{secrets.token_hex(8)}'
+        cap = cls(os.path.join(parent, name), _cpu_group(name))
         try:
-            os.mkdir(folder)
-            with open(os.path.join(folder, limit_file), 'w') as f:
+            os.mkdir(cap.folder)
+            with open(os.path.join(cap.folder, limit_file), 'w') as f:
                 f.write(str(limit + cls.SLACK))
         except OSError:
-            cls(folder).remove()
+            cap.remove()
             return None
-        return cls(folder)
+        return cap
 
     def join(self, then=None):
-        """In the child before it runs anything (a ``preexec_fn``): join the cgroup, then
+        """In the child before it runs anything (a ``preexec_fn``): join the cgroups, then
         ``then()``.  Not joined, the child does not start."""
-        with open(os.path.join(self.folder, 'cgroup.procs'), 'w') as f:
-            f.write('0')
+        for folder in filter(None, (self.folder, self.cpu)):
+            with open(os.path.join(folder, 'cgroup.procs'), 'w') as f:
+                f.write('0')
         if then is not None:
             then()
 
     def remove(self):
-        """Remove the cgroup once its processes are gone (a killed one may take a moment)."""
-        for _ in range(100):
-            try:
-                os.rmdir(self.folder)
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(0.01)
+        """Remove the cgroups once their processes are gone (a killed one may take a moment)."""
+        for folder in filter(None, (self.folder, self.cpu)):
+            for _ in range(100):
+                try:
+                    os.rmdir(folder)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)
 
 
 @functools.cache
@@ -537,13 +619,44 @@ def _memory_cgroups():
     return found
 
 
-def _memory_hierarchy():
-    """``(folder, limit file)`` of this process's memory cgroup, if it looks writable."""
+def _cpu_group(name):
+    """A fresh cpu cgroup ``name`` (cgroup v1: a hierarchy of its own) at the default weight,
+    or ``None`` where the grader's cpu cgroup is not writable, or is the memory one (v2)."""
+    parent = _cpu_hierarchy()
+    if parent is None:
+        return None
+    _swept(parent)
+    folder = os.path.join(parent, name)
     try:
-        with open('/proc/self/cgroup') as f:
-            rows = [line.rstrip('\n').split(':', 2) for line in f]
+        os.mkdir(folder)
     except OSError:
         return None
+    return folder
+
+
+@functools.cache
+def _cpu_hierarchy():
+    """This process's cpu cgroup under cgroup v1 (``cpu`` or ``cpu,cpuacct``), if writable."""
+    for _, controllers, path in _own_cgroups():
+        if 'cpu' in controllers.split(','):
+            folder = f'/sys/fs/cgroup/{controllers}{path}'
+            if os.access(os.path.join(folder, 'cgroup.procs'), os.W_OK):
+                return folder
+    return None
+
+
+def _own_cgroups():
+    """``[(id, controllers, path)]`` of this process's cgroups (``/proc/self/cgroup``)."""
+    try:
+        with open('/proc/self/cgroup') as f:
+            return [line.rstrip('\n').split(':', 2) for line in f]
+    except OSError:
+        return []
+
+
+def _memory_hierarchy():
+    """``(folder, limit file)`` of this process's memory cgroup, if it looks writable."""
+    rows = _own_cgroups()
     for _, controllers, path in rows:
         if 'memory' in controllers.split(','):  # v1: a hierarchy of its own
             folder = f'/sys/fs/cgroup/memory{path}'
@@ -581,6 +694,8 @@ def stop(proc, uid=None, subreaper=False):
     if uid is not None:
         kill_uid(uid)
         remove_ipc(uid)
+    if proc.pid in _watched:
+        warden().release(_watched.pop(proc.pid))
     if subreaper:
         kill_orphans(born)
     cap = _caps.pop(proc.pid, None)
