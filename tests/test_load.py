@@ -792,3 +792,26 @@ def test_a_name_a_skipped_statement_would_have_bound_says_why_it_is_not_defined(
     assert said['cell 4'].endswith("): cell 2, line 2, which would have bound `y`, was skipped "
                                    "with the rest of its cell after a use of torch."), said
     assert 'cell 5' not in said and ns['x'] == 5
+
+
+def test_a_name_error_says_which_earlier_statement_did_not_bind_the_name():
+    """Real notebooks' NameErrors are mostly echoes of an earlier cell that stopped (mastoffel/
+    NN_zero_to_hero: `import polars as pl` failed, then `pl` in cell 3; buzaXnov/zero-to-hero:
+    training cut at the cell's limit, then `loss_history` in the plot cell; Meeshbhoombah/
+    micrograd: one failed `from src.engine import Value`, then 20 bare NameErrors)."""
+    loaded = Loaded()
+    kernel = Kernel(loaded)
+    cells = ['import no_such_module_here as pl', 'pl.plot()',
+             'a = 1 / 0\nb = 2', 'b + a',
+             'c = 1\nwhile True:\n    pass\nd = c', 'd + 1',
+             'b = 3\nb + 1']
+    for number, cell in enumerate(cells, 1):
+        kernel.run(number, transform(cell).python, 0.5)
+    said = {w.split(':')[0]: w for w in loaded.warnings}
+    assert said['cell 2'].endswith(": cell 1, line 1, which would have bound `pl`, failed to "
+                                   "import (No module named 'no_such_module_here')."), said
+    assert said['cell 4'].endswith(': cell 3, line 2, which would have bound `b`, did not run '
+                                   'after line 1 raised ZeroDivisionError.'), said
+    assert said['cell 6'].endswith(": cell 5, line 4, which would have bound `d`, did not run "
+                                   "after line 2 was stopped at the cell's 0.5 s limit."), said
+    assert 'cell 7' not in said and kernel.ns['b'] == 3  # bound again: the cause is gone
