@@ -798,13 +798,15 @@ def test_a_name_error_says_which_earlier_statement_did_not_bind_the_name():
     """Real notebooks' NameErrors are mostly echoes of an earlier cell that stopped (mastoffel/
     NN_zero_to_hero: `import polars as pl` failed, then `pl` in cell 3; buzaXnov/zero-to-hero:
     training cut at the cell's limit, then `loss_history` in the plot cell; Meeshbhoombah/
-    micrograd: one failed `from src.engine import Value`, then 20 bare NameErrors)."""
+    micrograd: one failed `from src.engine import Value`, then 20 bare NameErrors; JohnSimerlink/
+    micrograd: a syntax error in the cell of `class Value`, which binds `o` as well)."""
     loaded = Loaded()
     kernel = Kernel(loaded)
     cells = ['import no_such_module_here as pl', 'pl.plot()',
              'a = 1 / 0\nb = 2', 'b + a',
              'c = 1\nwhile True:\n    pass\nd = c', 'd + 1',
-             'b = 3\nb + 1']
+             'b = 3\nb + 1',
+             '@staticmethod\ndef f():\n    return (\nclass K:\n    x = 1\ne, g = K(), 2', 'e', 'K']
     for number, cell in enumerate(cells, 1):
         kernel.run(number, transform(cell).python, 0.5)
     said = {w.split(':')[0]: w for w in loaded.warnings}
@@ -815,3 +817,8 @@ def test_a_name_error_says_which_earlier_statement_did_not_bind_the_name():
     assert said['cell 6'].endswith(": cell 5, line 4, which would have bound `d`, did not run "
                                    "after line 2 was stopped at the cell's 0.5 s limit."), said
     assert 'cell 7' not in said and kernel.ns['b'] == 3  # bound again: the cause is gone
+    # JohnSimerlink/micrograd: the cell of `class Value` has a syntax error, and binds `o` too
+    assert said['cell 9'].endswith(': cell 8, line 6, which would have bound `e`, was skipped '
+                                   'with its cell (a syntax error at line 3).'), said
+    assert said['cell 10'].endswith(': cell 8, line 4, which would have bound `K`, was skipped '
+                                    'with its cell (a syntax error at line 3).'), said

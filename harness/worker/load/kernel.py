@@ -87,6 +87,10 @@ class Kernel:
             self.loaded.fail(f'cell {number}', f'syntax error at line {getattr(e, "lineno", "?")}: '
                              f'{getattr(e, "msg", e)}; cell skipped.{newer_python(e, self.saved)}',
                              source)
+            self.unrun.update({name: f'cell {number}, line {line}, which would have bound `{name}`, '
+                                     f'was skipped with its cell (a syntax error at line '
+                                     f'{getattr(e, "lineno", "?")})'
+                               for line, name in _top_level_binds(source)})
             return
         before = {k: id(v) for k, v in self.ns.items() if isinstance(v, type)}
         self.running = 0
@@ -367,6 +371,30 @@ def _binds(stmt):
         if not isinstance(node, _SCOPES):
             todo.extend(ast.iter_child_nodes(node))
     return names
+
+
+#: A line that starts a statement of a cell's top level (not a comment, nor a clause or a
+#: bracket continuing the one before).
+_TOP = re.compile(r'(?!(else|elif|except|finally|case)\b)[A-Za-z_@]')
+
+
+def _top_level_binds(source):
+    """``(line, name)`` for each name a cell that does not parse would have bound: each
+    top-level statement that parses on its own, and the ``class``/``def`` name of one that
+    does not (its body holds the error)."""
+    lines = source.split('\n')
+    starts = [i for i, line in enumerate(lines) if _TOP.match(line)
+              and not (i and lines[i - 1].startswith('@'))] + [len(lines)]
+    for start, end in zip(starts, starts[1:]):
+        chunk = '\n'.join(lines[start:end])
+        try:
+            body = ast.parse(chunk).body
+        except (SyntaxError, ValueError):
+            named = re.match(r'(?:@.*\n)*\s*(?:async\s+)?(?:class|def)\s+(\w+)', chunk)
+            yield from [(start + 1, named.group(1))] if named else []
+            continue
+        for stmt in body:
+            yield from ((start + stmt.lineno, name) for name in sorted(_binds(stmt)))
 
 
 def _reads(stmt):
