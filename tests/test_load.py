@@ -792,3 +792,59 @@ def test_a_name_a_skipped_statement_would_have_bound_says_why_it_is_not_defined(
     assert said['cell 4'].endswith("): cell 2, line 2, which would have bound `y`, was skipped "
                                    "with the rest of its cell after a use of torch."), said
     assert 'cell 5' not in said and ns['x'] == 5
+
+
+def test_a_name_error_says_which_earlier_statement_did_not_bind_the_name():
+    """Real notebooks' NameErrors are mostly echoes of an earlier cell that stopped (mastoffel/
+    NN_zero_to_hero: `import polars as pl` failed, then `pl` in cell 3; buzaXnov/zero-to-hero:
+    training cut at the cell's limit, then `loss_history` in the plot cell; Meeshbhoombah/
+    micrograd: one failed `from src.engine import Value`, then 20 bare NameErrors; JohnSimerlink/
+    micrograd: a syntax error in the cell of `class Value`, which binds `o` as well)."""
+    loaded = Loaded()
+    kernel = Kernel(loaded)
+    cells = ['import no_such_module_here as pl', 'pl.plot()',
+             'a = 1 / 0\nb = 2', 'b + a',
+             'c = 1\nwhile True:\n    pass\nd = c', 'd + 1',
+             'b = 3\nb + 1',
+             '@staticmethod\ndef f():\n    return (\nclass K:\n    x = 1\ne, g = K(), 2', 'e', 'K']
+    for number, cell in enumerate(cells, 1):
+        kernel.run(number, transform(cell).python, 0.5)
+    said = {w.split(':')[0]: w for w in loaded.warnings}
+    assert said['cell 2'].endswith(": cell 1, line 1, which would have bound `pl`, failed to "
+                                   "import (No module named 'no_such_module_here')."), said
+    assert said['cell 4'].endswith(': cell 3, line 2, which would have bound `b`, did not run '
+                                   'after line 1 raised ZeroDivisionError.'), said
+    assert said['cell 6'].endswith(": cell 5, line 4, which would have bound `d`, did not run "
+                                   "after line 2 was stopped at the cell's 0.5 s limit."), said
+    assert 'cell 7' not in said and kernel.ns['b'] == 3  # bound again: the cause is gone
+    # JohnSimerlink/micrograd: the cell of `class Value` has a syntax error, and binds `o` too
+    assert said['cell 9'].endswith(': cell 8, line 6, which would have bound `e`, was skipped '
+                                   'with its cell (a syntax error at line 3).'), said
+    assert said['cell 10'].endswith(': cell 8, line 4, which would have bound `K`, was skipped '
+                                    'with its cell (a syntax error at line 3).'), said
+
+
+@pytest.mark.parametrize('cell', ['bug_overwrite_grad.py', 'class Value(:\n    pass\n'])
+def test_a_folder_graded_by_its_notebook_is_annotated_at_the_notebook(cell, run_cli, tmp_path):
+    """A course repository (GitHub Classroom's submission) holding one notebook is graded by it,
+    and its reports named the cell (`cell 2, line 23`) but annotated the folder at line 1, or
+    nowhere where the notebook did not load, as no annotator can open a folder
+    (Erin-on-Git/backpropagation-from-scratch's micrograd.ipynb, JohnSimerlink/micrograd's, in a
+    folder). They now open the notebook at the same line as when the notebook is graded."""
+    source = (SUBMISSIONS / cell).read_text() if cell.endswith('.py') else cell
+    folder = tmp_path / 'hw'
+    folder.mkdir()
+    (folder / 'lesson.ipynb').write_text(json.dumps({  # as Jupyter saves it: a line a line
+        'nbformat': 4, 'nbformat_minor': 5, 'metadata': {}, 'cells': [
+            {'cell_type': 'code', 'metadata': {}, 'outputs': [], 'execution_count': None,
+             'source': c.splitlines(True)} for c in ('import math', source)]}, indent=1))
+    places = {}
+    for given in (folder / 'lesson.ipynb', folder):
+        out = tmp_path / f'out-{given.name}'
+        run_cli('grade', given, '--profile', 'quick', '--out', out)
+        tests = json.loads((out / 'classroom.json').read_text())['tests']
+        places[given] = {t['name']: (t['filename'], t['line_no']) for t in tests
+                         if t['status'] != 'pass'}
+    assert places[folder] == places[folder / 'lesson.ipynb'], places
+    assert {file for file, _ in places[folder].values()} == {str(folder / 'lesson.ipynb')}
+    assert cell != 'bug_overwrite_grad.py' or {line for _, line in places[folder].values()} - {1}

@@ -80,6 +80,7 @@ def grade(path: Where = None, module: str | None = None, config: Config | None =
 
     def fill(report: Report) -> None:
         _grade(report, session, config)
+        report.notebook = lines.notebook(path, report)
         report.notebook_lines = lines.recorded(path, report)
     return build(name or str(module or path), config, fill)
 

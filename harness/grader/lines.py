@@ -14,6 +14,7 @@ from micrograde.load import tree
 from micrograde.model.results import Report
 from micrograde.worker.load.errors import LoadError
 from micrograde.worker.load.notebooks import MAX_FILE, MAX_SOURCE
+from micrograde.worker.load.packages import folder_notebook
 
 #: How a report names a notebook's cell (``cell 7, line 3``, ``cell 3, which defines it``).
 _CELL = re.compile(r'\bcell (\d+)\b')
@@ -21,9 +22,26 @@ _CELL = re.compile(r'\bcell (\d+)\b')
 MAX_RUNS = 2000
 
 
+def notebook(path, report: Report) -> str:
+    """The notebook, inside the folder at ``path``, whose cells ``report`` names: a folder that
+    holds no module is graded by one of its notebooks (``packages.folder_notebook``), and an
+    annotation must open that file, not the folder; ``''`` for any other submission."""
+    ran = [*report.classes.values(), *report.load_warnings]  # a cell's, only if a notebook ran
+    if not path or not os.path.isdir(path) or not any(w.startswith('cell ') for w in ran):
+        return ''
+    try:
+        with os.scandir(path) as entries:
+            names = [e.name for e in entries if e.is_file(follow_symlinks=False)]
+    except OSError:
+        return ''
+    return folder_notebook(names) or ''
+
+
 def recorded(path, report: Report) -> dict[str, list[list[int]]]:
     """``{cell: [[its line, the file's line], ...]}`` for the cells ``report`` names, each a run
-    of consecutive lines from there; ``{}`` when ``path`` is not a notebook that can be read."""
+    of consecutive lines from there; ``{}`` when ``path`` (or the ``report.notebook`` inside
+    it) is not a notebook that can be read."""
+    path = os.path.join(path, report.notebook) if report.notebook else path
     if not str(path or '').lower().endswith('.ipynb'):
         return {}
     named = set(_CELL.findall(json.dumps(report.to_dict())))

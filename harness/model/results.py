@@ -228,6 +228,7 @@ class Report:
     fingerprint: str = ''  # submission content + rubric + grader version + seed + profile
     # a notebook's cell named in the report -> [[its line, the .ipynb file's line], ...] (grader/lines.py)
     notebook_lines: dict[str, list[list[int]]] = field(default_factory=dict)
+    notebook: str = ''  # the notebook inside a folder submission that named cells are of
 
     def __post_init__(self) -> None:
         self.verdict, self.isolation = Verdict(self.verdict), Isolation(self.isolation)

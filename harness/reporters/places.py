@@ -12,6 +12,7 @@ annotation opens at the code; ``cell`` keeps the cell and its own line for peopl
 the report's (``notebook_lines``, recorded when it was graded: ``grader/lines.py``): nothing here
 reads a file, so a report renders the same wherever it is rendered.
 """
+import os
 import re
 
 from micrograde.grader.lines import file_line
@@ -39,8 +40,10 @@ def place(report, check):
              or (_named(report, check.message, 'load') if check.category == 'load' else None)
              or _class(report, 'Value'))
     if not found:
-        return {'method': check.id, 'file': report.submission, 'line': 1, 'cell': None} \
-            if formats.named(report.submission) else None
+        file = os.path.join(report.submission, report.notebook) if report.notebook else \
+            report.submission  # a folder graded by its notebook: that notebook
+        return {'method': check.id, 'file': file, 'line': 1, 'cell': None} \
+            if formats.named(file) else None
     label, where, line = found
     at = resolved(report, label, where, line)
     if at['cell']:  # the notebook's own line, the cell's for people

@@ -104,7 +104,9 @@ def resolved(report, label, where, line):
     (the worker's names and messages are the submission's to write)."""
     submission = report.submission.rstrip('/')
     cell = where if where.startswith('cell ') else None
-    if cell or submission.lower().endswith('.py') or os.path.isabs(where) or \
+    if cell and report.notebook:  # a folder graded by its notebook
+        path = os.path.join(submission, report.notebook)
+    elif cell or submission.lower().endswith('.py') or os.path.isabs(where) or \
             '..' in where.split('/'):
         path = submission
     elif submission.lower().endswith('.zip'):

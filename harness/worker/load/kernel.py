@@ -47,6 +47,7 @@ class Kernel:
         self.blocked, self.said_keys = {}, set()  # name -> answer-key library it would be bound to
         self.classes = {}  # name -> [(class, its methods)] of each cell that defined it, in order
         self.unrun = {}  # name -> the skipped statement that would have bound it, and why
+        self.running = 0  # the index in its cell of the statement running
         self.ns = {'__name__': '__main__', '__builtins__': __builtins__} if ns is None else ns
         self.ns.update(display=lambda *a, **k: None, get_ipython=lambda: self.shell)
 
@@ -86,8 +87,13 @@ class Kernel:
             self.loaded.fail(f'cell {number}', f'syntax error at line {getattr(e, "lineno", "?")}: '
                              f'{getattr(e, "msg", e)}; cell skipped.{newer_python(e, self.saved)}',
                              source)
+            self.unrun.update({name: f'cell {number}, line {line}, which would have bound `{name}`, '
+                                     f'was skipped with its cell (a syntax error at line '
+                                     f'{getattr(e, "lineno", "?")})'
+                               for line, name in _top_level_binds(source)})
             return
         before = {k: id(v) for k, v in self.ns.items() if isinstance(v, type)}
+        self.running = 0
         limit = _arm(cell_timeout)
         try:
             try:
@@ -98,6 +104,8 @@ class Kernel:
             _disarm(limit)  # again: the limit may have been raised as the first call began
             self.loaded.fail(f'cell {number}', f'ran past its {cell_timeout:.3g} s limit; the rest '
                              f'of the cell was skipped.', source)
+            self._stopped(number, tree.body[self.running:],
+                          f"was stopped at the cell's {cell_timeout:.3g} s limit")
         except BaseException as e:
             if isinstance(e, SystemExit):
                 raise LoadError(explain(e, f'cell {number}', filename)) from None
@@ -105,6 +113,7 @@ class Kernel:
             why = self.unrun.get(getattr(e, 'name', None)) if isinstance(e, NameError) else None
             self.loaded.fail(f'cell {number}', f'{said.rstrip(".")}: {why}.' if why else said,
                              source)
+            self._stopped(number, tree.body[self.running:], f'raised {type(e).__name__}')
         for name, obj in self.ns.items():  # classes the cell defined (not imported)
             if isinstance(obj, type) and before.get(name) != id(obj) and obj.__module__ == '__main__':
                 self.loaded.origins[id(obj)] = f'cell {number}, line {_class_line(tree, name)}'
@@ -132,6 +141,7 @@ class Kernel:
                                        for name in _binds(rest)})
                 break
             code = self.compile(ast.Module([stmt], []), filename)
+            self.running = at
             try:
                 exec(code, self.ns)
                 self._defined(stmt)
@@ -142,6 +152,15 @@ class Kernel:
                     self._import_failed(f'cell {number}, line {stmt.lineno}', stmt, e)
                     continue
                 raise
+
+    def _stopped(self, number, rest, why):
+        """Keep, for each name the statements of a cell that stopped at ``rest[0]`` (``why``:
+        it raised, or the time limit) would have bound, that they did not run: a later cell's
+        NameError then names its cause, not only its symptom."""
+        for stmt in rest:
+            how = why if stmt is rest[0] else f'did not run after line {rest[0].lineno} {why}'
+            self.unrun.update({name: f'cell {number}, line {stmt.lineno}, which would have bound '
+                                     f'`{name}`, {how}' for name in _binds(stmt)})
 
     def _defined(self, stmt):
         """Hand the loader's ``number`` each class ``stmt`` defined, or imported from the
@@ -196,6 +215,8 @@ class Kernel:
         class graded under that name is one the notebook meant to replace."""
         self.loaded.fail(where, f'import failed ({text(e)}); the rest of the cell still ran.', '')
         self._unimported(where, stmt, text(e))
+        self.unrun.update({name: f'{where}, which would have bound `{name}`, failed to import '
+                                 f'({text(e)})' for name in _binds(stmt)})
 
     def _unimported(self, where, stmt, error, skipped=False):
         """Keep, for each name an import that did not run would have bound, what is bound
@@ -350,6 +371,30 @@ def _binds(stmt):
         if not isinstance(node, _SCOPES):
             todo.extend(ast.iter_child_nodes(node))
     return names
+
+
+#: A line that starts a statement of a cell's top level (not a comment, nor a clause or a
+#: bracket continuing the one before).
+_TOP = re.compile(r'(?!(else|elif|except|finally|case)\b)[A-Za-z_@]')
+
+
+def _top_level_binds(source):
+    """``(line, name)`` for each name a cell that does not parse would have bound: each
+    top-level statement that parses on its own, and the ``class``/``def`` name of one that
+    does not (its body holds the error)."""
+    lines = source.split('\n')
+    starts = [i for i, line in enumerate(lines) if _TOP.match(line)
+              and not (i and lines[i - 1].startswith('@'))] + [len(lines)]
+    for start, end in zip(starts, starts[1:]):
+        chunk = '\n'.join(lines[start:end])
+        try:
+            body = ast.parse(chunk).body
+        except (SyntaxError, ValueError):
+            named = re.match(r'(?:@.*\n)*\s*(?:async\s+)?(?:class|def)\s+(\w+)', chunk)
+            yield from [(start + 1, named.group(1))] if named else []
+            continue
+        for stmt in body:
+            yield from ((start + stmt.lineno, name) for name in sorted(_binds(stmt)))
 
 
 def _reads(stmt):

@@ -174,12 +174,13 @@ def load_folder(path, loaded, cell_timeout):
     modules = [e[:-3] for e in entries if e.endswith('.py') and not _SKIP_FILES.match(e)
                and e[:-3].isidentifier()]
     packages = [e for e in entries if _is_package(os.path.join(path, e))]
-    notebooks = [e for e in entries if e.endswith('.ipynb')]
+    notebook = folder_notebook(entries)
     if not modules and not packages:
-        if notebooks:
-            if len(notebooks) > 1:
-                loaded.warnings.append(f'{len(notebooks)} notebooks found; graded {notebooks[-1]}.')
-            return load_notebook(os.path.join(path, notebooks[-1]), loaded, cell_timeout)
+        if notebook:
+            count = sum(e.endswith('.ipynb') for e in entries)
+            if count > 1:
+                loaded.warnings.append(f'{count} notebooks found; graded {notebook}.')
+            return load_notebook(os.path.join(path, notebook), loaded, cell_timeout)
         raise LoadError(f'{name} holds no .py file, notebook or package to grade.')
     sys.path.insert(0, path)
     for mod in packages + modules:
@@ -194,6 +195,12 @@ def load_folder(path, loaded, cell_timeout):
             _add_package(imported, loaded)
         else:
             loaded.namespaces.append((label, vars(imported)))
+
+
+def folder_notebook(names):
+    """The notebook, of a folder's entry ``names``, that grades a folder holding no module or
+    package: the last by name (the grader names it in the report, ``grader/lines.py``)."""
+    return max((n for n in names if n.endswith('.ipynb')), default=None)
 
 
 def _is_package(path):
