@@ -64,8 +64,14 @@ def _seize(*args, **kwargs):
     frame = sys._getframe(0)
     while frame is not None and 'g' not in frame.f_locals:
         frame = frame.f_back
-    if frame is not None and not hasattr(frame.f_locals['g'].taken, 'forging'):
-        g = frame.f_locals['g']
+    if frame is not None:
+        _take(frame.f_locals['g'])
+    return False
+
+
+def _take(g):
+    """The hook's state ``g`` made to forge: its output reader wrapped."""
+    if not hasattr(g.taken, 'forging'):
         taken = g.taken
 
         def forging(*args):
@@ -74,7 +80,6 @@ def _seize(*args, **kwargs):
             return taken(*args)
         forging.forging = True
         g.taken = forging
-    return False
 
 
 # Run in backward(): the runner's result being collected (found by f_back: no event), the
@@ -490,6 +495,37 @@ READS = {
         '''),
 }
 HONEST = hostile_engine()
+#: The guard's check of a route run out of depth: the recursion limit set just above the
+#: caller's, the check's own nested audit event (its open of the file a code claims) raised
+#: RecursionError, which the hook took for an odd argument and let the call through.  So code
+#: made under numpy's file name, whose gc.get_objects() (a library's: let by) found the hook's
+#: state (on main a wrong tanh passed, 27/51).  Now a check that raises refuses the call, and the
+#: first limit at which it fits sees the forged code.
+RECURSION = '''
+        import gc, os, sys, types
+        import numpy
+
+        def _payload():
+            for g in gc.get_objects():
+                if type(g) is types.SimpleNamespace and hasattr(g, 'taken') and hasattr(g, 'key'):
+                    _take(g)
+
+        def _as_library(code, name):
+            kept = sys.getrecursionlimit()
+            for limit in range(2, 10 ** 5):
+                try:
+                    sys.setrecursionlimit(limit)
+                except RecursionError:  # below the depth here
+                    continue
+                try:
+                    return code.replace(co_filename=name)
+                except RecursionError:  # the guard's check, out of depth: refused
+                    continue
+                finally:
+                    sys.setrecursionlimit(kept)
+        types.FunctionType(_as_library(_payload.__code__, os.path.join(
+            os.path.dirname(numpy.__file__), 'linalg.py')), globals())()
+        '''
 
 #: attack -> (its source, words the report's tampered finding says; None: no route taken)
 ATTACKS = {
@@ -613,6 +649,7 @@ gc.set_threshold(1)  # a collection at every allocation: inside the hook too
         import sys
         sys.settrace(lambda frame, event, arg: None)
         '''), 'trace function'),
+    'recursion_check': (_forging(RECURSION), 'made code that claims to come from'),
     **{name: (_forging(door), None) for name, door in DOORS.items()},
     **{name: (_forging((HIDDEN, door)), words) for name, (words, door) in READS.items()},
 }

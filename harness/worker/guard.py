@@ -374,7 +374,7 @@ def protected_file(g, path):
             if m.group(1) == 'mem':
                 return "a process's memory (/proc/…/mem)"
             fd = m.group(2) if m.group(2) is not None else m.group(3)
-            if not fd.isdigit() or int(fd) in g.fds:
+            if not fd.isdecimal() or int(fd) in g.fds:
                 return "the grader's answer channel (/proc/…/fd)"
     return None
 
@@ -471,11 +471,10 @@ def hook(g, event, args):
             if frozen:
                 fields['result'] = _loads(fields['result'])
             return emit(g, fields, frozen)
-        try:
-            route = g.routes.get(event)
-            what = route(g, args, caller) if route else f'used ctypes ({event})'
-        except Exception:  # an odd argument: the hook never breaks the call it watches
-            return
+        # a check that raises refuses the call (the hook's exception is the call's): out of
+        # depth or memory, both the submission's to arrange (recursion_check), it was let through
+        route = g.routes.get(event)
+        what = route(g, args, caller) if route else f'used ctypes ({event})'
         if what and culprit(g, caller) == SUBMISSION:
             tampered(g, what)
     finally:
