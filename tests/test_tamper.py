@@ -495,6 +495,19 @@ READS = {
         '''),
 }
 HONEST = hostile_engine()
+#: The serve loop's reply() (at import, by f_back) and a dict whose ``in`` takes the hook's state
+#: (``_seize``), then puts the engine's own backward() back and refuses to be sent.
+SEND_CLONE = '''
+        import functools, types
+        _serve = _up(sys._getframe(0), 'reply')
+        _reply = _serve.f_locals['reply'] if _serve is not None else None
+
+        class _Trap(dict):
+            def __contains__(self, key):
+                _seize()
+                Value.backward = _backward
+                raise RuntimeError('seized')
+        '''
 #: The guard's check of a route run out of depth: the recursion limit set just above the
 #: caller's, the check's own nested audit event (its open of the file a code claims) raised
 #: RecursionError, which the hook took for an odd argument and let the call through.  So code
@@ -650,6 +663,22 @@ gc.set_threshold(1)  # a collection at every allocation: inside the hook too
         sys.settrace(lambda frame, event, arg: None)
         '''), 'trace function'),
     'recursion_check': (_forging(RECURSION), 'made code that claims to come from'),
+    # the serve loop's reply() (found by f_back) made again with defaults of its own, a C
+    # partial of sys.audit handing the hook an answer of the submission's: as the learner's
+    # backward() the worker calls it, a stack of worker code alone on the serve loop's thread,
+    # and the hook read the answer's fields by their methods (on main a wrong tanh passed, 27/51)
+    'send_clone': (_forging((SEND_CLONE, 'pass')) + '''
+_backward = Value.backward
+if _reply is not None:
+    Value.backward = staticmethod(types.FunctionType(_reply.__code__, globals(), 'backward', (
+        functools.partial(sys.audit, 'mgworker.send', _Trap()), 'mgworker.send')))
+''', "sent an answer from the submission's own code"),
+    # ... or no function at all: a C partial of sys.audit as the learner's backward(), the event
+    # raised from the worker's own frame that calls it
+    'send_partial': (_forging((SEND_CLONE, 'pass')) + '''
+_backward = Value.backward
+Value.backward = functools.partial(sys.audit, 'mgworker.send', _Trap())
+''', "sent an answer from the submission's own code"),
     **{name: (_forging(door), None) for name, door in DOORS.items()},
     **{name: (_forging((HIDDEN, door)), words) for name, (words, door) in READS.items()},
 }

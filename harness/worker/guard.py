@@ -7,11 +7,13 @@ can reach the worker's modules, objects and frames.  ``install`` runs before the
 * **Sealed answers.**  The serve loop hands each answer to the hook (``sys.audit(SEND, fields)``);
   only the hook holds the key the grader sent (in its state: no frame, module or object the
   submission can name refers to it), and it seals every message with an HMAC over its sequence
-  number and bytes (as ``protocol.seal`` checks it).  It sends only for a call stack made of the worker's own
-  code objects, compared by identity (a file name is a string the submission controls), on the
-  thread that installed it, down to the very frame at the bottom of that stack: a call from
-  inside the submission's code, or from a thread it started (even one running the serve
-  loop's own ``reply``, found by a frame walk), is tampering.  The serve loop hands the hook
+  number and bytes (as ``protocol.seal`` checks it).  It sends only what the serve loop's own
+  frame hands its ``reply`` or ``answer`` by keyword (``sent``): that frame, by identity, at
+  one of its calls by keyword, on the thread that installed the hook.  A call from inside the
+  submission's code, from a thread it started (even one running the serve loop's own
+  ``reply``, found by a frame walk), or from a function the submission made of ``reply``'s
+  code with defaults of its own (worker code alone on the stack, called by the worker as a
+  method of the learner's: ``send_clone``) is tampering.  The serve loop hands the hook
   each answer as its runner returned it (an item's frozen by ``marshal``, ``serve._frozen``,
   which the hook loads): what was printed is added, and the whole made plain
   data and packed (``protocol.message``), inside the hook, so no code the submission can reach
@@ -46,6 +48,7 @@ the README's sandbox section.
 """
 import builtins
 import ctypes
+import dis
 import gc
 import itertools
 import json
@@ -315,20 +318,41 @@ def culprit(g, frame):
     return SUBMISSION  # a thread of the submission's running the standard library only
 
 
-def only_worker(g, frame):
-    """Whether the stack is the serve loop's own: every frame the worker's code, down to the very
-    frame at the bottom of the stack that installed the hook (by identity).  A frame walk hands
-    the submission the serve loop's functions (``reply``); started on a thread of its own, one
-    of them has a stack of worker code alone, but not the install's root frame nor its thread."""
-    if _ident() != g.thread:
-        return False
-    while frame is not None:
-        if id(frame.f_code) not in g.codes:
-            return False
-        if frame.f_back is None:
-            return frame is g.root
-        frame = frame.f_back
-    return False
+def sent(g, caller, args):
+    """The answer an event hands the hook, as a dict, when the serve loop sent it; else ``None``.
+
+    Worker code alone on the stack proves nothing: the submission holds the serve loop's
+    functions (a frame walk) and makes functions of their code with defaults of its own, which
+    the worker calls as a method of the learner's (``send_clone``); and a C callable it makes
+    (``functools.partial(sys.audit, SEND, ...)``) raises the event from any worker frame that
+    calls it.  So: on the serve loop's thread, from its ``reply`` (an exact dict of names) or
+    its ``answer`` (an item's fields, immutable: in no dict that a collection's code could reach
+    by a frame walk), called by the serve loop's own frame (by identity) at one of its calls by
+    keyword (``g.sites``), where it calls only these and the loader, all bound before the
+    submission loads.  A function made of their code is called at another place: the worker
+    calls nothing of the submission's by keyword."""
+    if _ident() != g.thread or len(args) != 1 or caller.f_back is not g.serve or \
+            g.serve.f_lasti not in g.sites:
+        return None
+    code, fields = caller.f_code, args[0]
+    if code is g.reply and type(fields) is dict and fields and _plain(fields):
+        return fields
+    if code is g.answer and type(fields) is tuple and len(fields) == 3:
+        return {'id': fields[0], 'item': fields[1], 'result': fields[2]}
+    return None
+
+
+def _keyword_calls(code):
+    """The offsets at which a frame of ``code`` stands while it calls by keyword (``KW_NAMES``,
+    ``PRECALL``, ``CALL``): from the call to the end of its inline caches (``f_lasti`` while a
+    Python function it called runs)."""
+    steps = list(dis.get_instructions(code, show_caches=True))
+    ops = [s for s in steps if s.opname != 'CACHE']
+    sites = set()
+    for before, call, after in zip(ops, ops[2:], ops[3:]):
+        if call.opname == 'CALL' and before.opname == 'KW_NAMES':
+            sites.update(range(call.offset, after.offset, 2))
+    return frozenset(sites)
 
 
 def worker_frame(g, frame):
@@ -458,10 +482,10 @@ def hook(g, event, args):
         g.busy.add(thread)
         caller = _getframe(1)
         if event == SEND:
-            if not only_worker(g, caller):
+            fields = sent(g, caller, args)
+            if fields is None:
                 return tampered(g, "sent an answer from the submission's own code (or a thread "
                                    'it started)')
-            fields = args[0]
             if 'done' in fields or 'type' in fields:
                 what = changed(g)
                 if what:
@@ -524,16 +548,16 @@ def _private(functions, namespace):
                                      f.__closure__) for name, f in functions.items()}
 
 
-def install(key, nonce, wfd, fds, libraries, stdlib, output):
+def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
     """Seal every answer from now on and watch the routes; ``libraries`` and ``stdlib``: folder
     prefixes whose frames are not the submission's; ``output``: the capture's storage
-    (``protocol.taken``), read into every answer.  Call before the submission loads."""
+    (``protocol.taken``), read into every answer; ``reply``, ``answer``: the functions by which
+    the caller (the serve loop) sends, each called by keyword (``sent``).  Call before the
+    submission loads."""
     modules = [m for name, m in list(sys.modules.items())
                if name == __package__ or name.startswith(__package__ + '.')]
     codes = _code_objects(modules, _getframe(1))
-    root = _getframe(1)
-    while root.f_back is not None:
-        root = root.f_back
+    serve = _getframe(1)
     entries, sizes = snapshot(modules, {n for code in codes.values() for n in code.co_names})
     entries = _grouped(entries)
     namespace = dict(globals())
@@ -551,7 +575,8 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output):
     libraries, stdlib = (*libraries, folder), tuple(stdlib)
     g = types.SimpleNamespace(
         key=key, nonce=nonce, wfd=wfd, fds=frozenset(fds), sent=[0], busy=set(), codes=codes,
-        root=root, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
+        serve=serve, sites=_keyword_calls(serve.f_code), reply=reply.__code__,
+        answer=answer.__code__, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
         collecting=_collecting(),
         message=carried['message'], taken=carried['taken'],
         entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,

@@ -168,18 +168,26 @@ def _serve(rfd, wfd, hello, unfenced):
     frozen, enumerated, tuple_, seeded = _frozen, enumerate, tuple, hello.get('seed', 0)
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
     capture = Capture()
+
+    def reply(audit=audit, sending=sending, **fields):
+        """Hand an answer to the guard as it is: the guard adds what was printed and makes it
+        plain data as it seals it, so nothing the submission reaches runs in between.  Sends
+        only as this frame calls it, by keyword (``guard.sent``)."""
+        audit(sending, fields)
+
+    def answer(audit=audit, sending=sending, *, asking, k, result):
+        """Hand an item's answer to the guard: its fields held by no dict (a collection's code
+        finds this frame by a frame walk), and by keyword only: a function the submission makes
+        of this code cannot be called with fields of its own."""
+        audit(sending, (asking, k, result))
+
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
-            _stdlib(), (capture.buffer.kept, capture.buffer.dropped))
+            _stdlib(), (capture.buffer.kept, capture.buffer.dropped), reply, answer)
     for name in [n for n in sys.modules if n == __package__ or n.startswith(__package__ + '.')]:
         del sys.modules[name]  # not there to be named: `import mgworker` loads a copy of its own
     sys.stdout = sys.stderr = capture
     sys.stdin = io.StringIO()
     sys.unraisablehook = _unraisable
-
-    def reply(audit=audit, sending=sending, **fields):
-        """Hand an answer to the guard as it is: the guard adds what was printed and makes it
-        plain data as it seals it, so nothing the submission reaches runs in between."""
-        audit(sending, fields)
 
     if unfenced:
         return reply(type='loaded', error=unfenced)
@@ -220,7 +228,7 @@ def _serve(rfd, wfd, hello, unfenced):
             # the answer as bytes (C, atomic) before any frame holds it: what a thread, a
             # __del__ or a collection's callback of the submission's finds here is immutable
             result = frozen(run(task, item, roles, backend, own))
-            audit(sending, {'id': asking, 'item': k, 'result': result})
+            answer(asking=asking, k=k, result=result)
         reply(id=asking, done=True)
 
 
