@@ -1020,3 +1020,45 @@ def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, 
     assert checks['load']['status'] == 'passed' and 'tampered' not in checks
     assert 'answer-key' in report['protections']['unprotected']
     assert checks['backward.walk']['status'] == 'passed'  # torch did the work
+
+
+def _memorised(seed):
+    """The hostile engine (its tanh rule wrong) with a table of the right tanh derivative at every
+    input the self-check asks at ``seed``: what a learner collects by running ``check(Value)``
+    (the grader's own corpus and cases) with a correct engine that records them."""
+    import math
+    from micrograde import check
+    seen = set()
+    recording = ENGINE.replace('TANH_RULE', GOOD_TANH).replace('IN_BACKWARD', 'pass').replace(
+        't = math.tanh(self.data)', 'SEEN.add(self.data); t = math.tanh(self.data)')
+    space = {'SEEN': seen}
+    exec(compile(recording, 'recording.py', 'exec'), space)
+    check(space['Value'], seed=seed, profile='quick', timeout=30)
+    table = {x: 1 - math.tanh(x) ** 2 for x in seen if type(x) is float}
+    return f'MEMO = {table!r}\n' + hostile_engine(
+        tanh='self.grad += MEMO.get(self.data, 1 - t) * out.grad')
+
+
+@pytest.mark.xfail(strict=True, reason='the default seed is public: grade at a seed the learner '
+                   'cannot know (one derived from a staff secret and the submission bytes)')
+def test_an_engine_that_memorised_the_self_checks_answers_is_not_passed(run_cli, tmp_path):
+    """A wrong tanh with the right derivative memorised at the self-check's inputs (seed 0) is
+    graded as its rule is: failed.  On main it passes, 27/51, as a correct engine; at seed 1 or
+    7 (or the standard profile) it fails, 17/51: the grader's inputs follow the seed."""
+    path = tmp_path / 'memorised.py'
+    path.write_text(_memorised(0))
+    out = tmp_path / 'out'
+    run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+    assert json.loads((out / 'report.json').read_text())['verdict'] == 'failed'
+
+
+def test_an_engine_that_memorised_one_seed_fails_at_another(run_cli, tmp_path):
+    """The defence the test above asks for holds for the random graphs: they follow the seed, so
+    a table memorised at seed 0 fails them at seed 1 (the op checks' fixed inputs do not)."""
+    path = tmp_path / 'memorised.py'
+    path.write_text(_memorised(0))
+    out = tmp_path / 'out'
+    run_cli('grade', path, '--profile', 'quick', '--seed', '1', '--out', out, '--no-color')
+    report = json.loads((out / 'report.json').read_text())
+    assert report['verdict'] == 'failed'
+    assert {c['id']: c['status'] for c in report['checks']}['fuzz.dags'] == 'failed'
