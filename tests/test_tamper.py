@@ -508,21 +508,25 @@ SEND_CLONE = '''
                 Value.backward = _backward
                 raise RuntimeError('seized')
         '''
-#: The guard's check of a route run out of depth: the recursion limit set just above the
-#: caller's, the check's own nested audit event (its open of the file a code claims) raised
-#: RecursionError, which the hook took for an odd argument and let the call through.  So code
-#: made under numpy's file name, whose gc.get_objects() (a library's: let by) found the hook's
-#: state (on main a wrong tanh passed, 27/51).  Now a check that raises refuses the call, and the
-#: first limit at which it fits sees the forged code.
-RECURSION = '''
+#: Code of the submission's that passes for numpy's (its file name: linalg.py in numpy's folder):
+#: its gc.get_objects() is a library's, let by, and finds the hook's state, whose output reader it
+#: wraps (_take).  Each door below makes _payload's code claim numpy's file, then runs it.
+LIBRARY_CODE = '''
         import gc, os, sys, types
         import numpy
+        _linalg = os.path.join(os.path.dirname(numpy.__file__), 'linalg.py')
 
         def _payload():
             for g in gc.get_objects():
                 if type(g) is types.SimpleNamespace and hasattr(g, 'taken') and hasattr(g, 'key'):
                     _take(g)
-
+        '''
+AS_LIBRARY = {
+    # the guard's check of a route run out of depth: the recursion limit set just above the
+    # caller's, the check's own nested audit event (its open of the file a code claims) raised
+    # RecursionError, which the hook took for an odd argument and let the call through (now a
+    # check that raises refuses the call, and the first limit it fits in sees the forged code)
+    'recursion_check': ('''
         def _as_library(code, name):
             kept = sys.getrecursionlimit()
             for limit in range(2, 10 ** 5):
@@ -536,9 +540,36 @@ RECURSION = '''
                     continue
                 finally:
                     sys.setrecursionlimit(kept)
-        types.FunctionType(_as_library(_payload.__code__, os.path.join(
-            os.path.dirname(numpy.__file__), 'linalg.py')), globals())()
-        '''
+        types.FunctionType(_as_library(_payload.__code__, _linalg), globals())()
+        ''', 'made code that claims to come from'),
+    # _imp's own rename of a code object's file (importlib's, for a moved .pyc): no event at all
+    'library_rename': ('''
+        import _imp
+        _imp._fix_co_filename(_payload.__code__, _linalg)
+        _payload()
+        ''', "walked the garbage collector's objects"),
+    # marshal's bytes of _payload's code, its file name swapped (a short string: one byte of
+    # length), loaded back: marshal.loads is no route
+    'library_marshal': ('''
+        import marshal
+        _data, _own = marshal.dumps(_payload.__code__), _payload.__code__.co_filename.encode()
+        _at = _data.index(_own)
+        _name = bytes([len(_linalg)]) + _linalg.encode()
+        _data = _data[:_at - 1] + _name + _data[_at + len(_own):]
+        types.FunctionType(marshal.loads(_data), globals())()
+        ''', "walked the garbage collector's objects"),
+    # compile() under a path through numpy's folder and '..' to a file of its own with the same
+    # text: the guard compared the source with the file at that path, which was the same
+    'library_dotdot': ('''
+        import inspect, tempfile
+        _text, _mine = inspect.getsource(_payload), os.path.join(tempfile.mkdtemp(), 'mine.py')
+        with open(_mine, 'w') as f:
+            f.write(_text)
+        _name = os.path.dirname(numpy.__file__) + '/..' * 40 + _mine
+        exec(compile(_text, _name, 'exec'), globals())
+        _payload()
+        ''', "walked the garbage collector's objects"),
+}
 
 #: attack -> (its source, words the report's tampered finding says; None: no route taken)
 ATTACKS = {
@@ -662,7 +693,6 @@ gc.set_threshold(1)  # a collection at every allocation: inside the hook too
         import sys
         sys.settrace(lambda frame, event, arg: None)
         '''), 'trace function'),
-    'recursion_check': (_forging(RECURSION), 'made code that claims to come from'),
     # the serve loop's reply() (found by f_back) made again with defaults of its own, a C
     # partial of sys.audit handing the hook an answer of the submission's: as the learner's
     # backward() the worker calls it, a stack of worker code alone on the serve loop's thread,
@@ -679,10 +709,56 @@ if _reply is not None:
 _backward = Value.backward
 Value.backward = functools.partial(sys.audit, 'mgworker.send', _Trap())
 ''', "sent an answer from the submission's own code"),
+    # (on main each passed a wrong tanh, 27/51)
+    **{name: (_forging(LIBRARY_CODE + door), words) for name, (door, words) in AS_LIBRARY.items()},
     **{name: (_forging(door), None) for name, door in DOORS.items()},
     **{name: (_forging((HIDDEN, door)), words) for name, (words, door) in READS.items()},
 }
 
+
+#: Doors still open.  numpy reads and writes any address for whoever hands it an
+#: ``__array_interface__`` (no audit event, no ctypes): the submission finds the hook's state in
+#: the heap (the dict entry beside the serve loop's nonce, whose address is its id) and points
+#: its output reader at a function of its own, which rewrites every answer before its seal.
+#: Nothing in one process stops a raw memory write; see the README's sandbox section.
+NUMPY_MEMORY = ('''
+        import numpy as np
+
+        class _Raw:  # numpy's view of any address
+            def __init__(self, at, n):
+                self.__array_interface__ = {'data': (at, False), 'shape': (n,),
+                                            'typestr': '<u8', 'version': 3}
+
+        def _regions():
+            with open('/proc/self/maps') as f:
+                for line in f:
+                    span, mode, _, _, inode, *name = line.split()
+                    if mode == 'rw-p' and inode == '0' and name[:1] != ['[vvar]']:
+                        yield (int(x, 16) for x in span.split('-'))
+
+        def _forging(*args):  # the hook's output reader, called inside the hook
+            hook = sys._getframe(1)
+            _forge(hook.f_locals.get('fields', {}), hook)
+            return _forging.taken(*args)
+
+        def _grab():
+            serve = _up(sys._getframe(0), 'hello')
+            nonce, _forging.taken = serve.f_locals['hello']['nonce'], \\
+                serve.f_globals['protocol'].taken
+            for lo, hi in _regions():
+                words = np.asarray(_Raw(lo, (hi - lo) // 8))
+                for i in np.flatnonzero(words == id(nonce)):
+                    if i and words[i - 1] == id('nonce'):  # a dict entry: (key, value)
+                        for j in range(i - 1, min(i + 80, len(words)), 2):
+                            if words[j] == id('taken'):
+                                np.asarray(_Raw(id(_forging), 1))[0] += 100  # its refcount
+                                words[j + 1] = id(_forging)
+                                return
+        ''', '''
+        if not hasattr(_grab, 'done'):
+            _grab.done = _grab()
+        ''')
+OPEN = {'numpy_memory': _forging(NUMPY_MEMORY)}
 
 #: A correct engine that does what learners do, and what libraries do for them: no tampering.
 INNOCENT = tampered('innocent')
@@ -783,6 +859,17 @@ def test_attack_on_grade(name, run_cli, tmp_path, honest_grade):
         assert 'tampered with the grader' in result.stdout
     if name == 'torch_oracle':
         assert 'keeps out of reach' in checks['load']['message']
+
+
+@pytest.mark.xfail(strict=True, reason='a raw memory write (numpy) reaches the hook\'s state: no '
+                   'one process can stop it (README, sandbox section)')
+@pytest.mark.parametrize('name', sorted(OPEN))
+def test_an_open_door_forges_nothing(name, run_cli, tmp_path, honest_grade):
+    path = tmp_path / f'{name}.py'
+    path.write_text(OPEN[name])
+    out = tmp_path / 'out'
+    run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+    _check(json.loads((out / 'report.json').read_text()), None, _unpassed(honest_grade))
 
 
 @pytest.fixture(scope='module')

@@ -46,6 +46,7 @@ A route taken ends the worker at once: the hook sends a sealed ``tampered`` answ
 with ``TAMPERED_EXIT``, before the route's call returns.  What the hook cannot see is listed in
 the README's sandbox section.
 """
+import _imp
 import builtins
 import ctypes
 import dis
@@ -86,6 +87,7 @@ _PROC = re.compile(r'/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/(mem|fd/(.*))$
 _open, _fstat, _readlink, _close, _O_PATH = os.open, os.fstat, os.readlink, os.close, os.O_PATH
 _write, _exit, _getframe, _ident = os.write, os._exit, sys._getframe, threading.get_ident
 _sleep = time.sleep
+_compile, _frozen_code = compile, _imp.get_frozen_object
 _urandom, _loads = os.urandom, marshal.loads
 _is, _repeat = operator.is_, itertools.repeat
 _header, _match, _CodeType = protocol.HEADER.pack, _PROC.match, types.CodeType
@@ -304,18 +306,60 @@ def _codes_of(value):
 
 
 def culprit(g, frame):
-    """Whose code takes a route: the innermost frame not the standard library's decides."""
+    """Whose code takes a route: the innermost frame not the standard library's decides.  A
+    frame is a library's, or the standard library's (which acts for its caller), only when its
+    code is its file's own (``genuine``)."""
     while frame is not None:
         code = frame.f_code
         if id(code) in g.codes:
             return WORKER
         name = _exact(code.co_filename)
-        if type(name) is not str:
+        if type(name) is not str or not name.startswith(g.trusted) or not genuine(g, code, name):
             return SUBMISSION
         if not name.startswith(g.stdlib):
-            return LIBRARY if name.startswith(g.libraries) else SUBMISSION
+            return LIBRARY
         frame = frame.f_back
     return SUBMISSION  # a thread of the submission's running the standard library only
+
+
+#: The frozen modules known by another name than their code's (``<frozen importlib._bootstrap>``).
+FROZEN_AS = {'importlib._bootstrap': '_frozen_importlib',
+             'importlib._bootstrap_external': '_frozen_importlib_external'}
+
+
+def genuine(g, code, name):
+    """Whether ``code`` is one of those its file's own text compiles to (each file compiled once,
+    as a route first meets it).  A file name is a string the submission sets: its own code made
+    to claim a library's (``_imp._fix_co_filename``, raising no event; ``marshal.loads``; a path
+    through ``..`` to a file of its own with the same text) would pass for that library's and
+    take its routes: the collector's objects, to the hook's state."""
+    known = g.genuine.get(name)
+    if known is None:
+        known = g.genuine[name] = _compiled(name)
+    return code in known  # code objects hash and compare in C, by their contents
+
+
+def _compiled(name):
+    """Every code object ``name``'s text compiles to (a frozen module's: as frozen), as a set;
+    empty for a name that is not a plain path of a file (``..``, ``.``, ``//``)."""
+    try:
+        if name.startswith('<frozen ') and name.endswith('>'):
+            module = name[8:-1]
+            top = _frozen_code(FROZEN_AS.get(module, module))
+        elif name.startswith('/') and '/./' not in name + '/' and '/../' not in name + '/' \
+                and '//' not in name:
+            with open(name, 'rb') as f:
+                top = _compile(f.read(), name, 'exec', dont_inherit=True)
+        else:
+            return frozenset()
+    except (OSError, ImportError, SyntaxError, ValueError):
+        return frozenset()
+    found, todo = set(), [top]
+    while todo:
+        code = todo.pop()
+        found.add(code)
+        todo += [c for c in code.co_consts if type(c) is _CodeType]
+    return frozenset(found)
 
 
 def sent(g, caller, args):
@@ -577,7 +621,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
         key=key, nonce=nonce, wfd=wfd, fds=frozenset(fds), sent=[0], busy=set(), codes=codes,
         serve=serve, sites=_keyword_calls(serve.f_code), reply=reply.__code__,
         answer=answer.__code__, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
-        collecting=_collecting(),
+        collecting=_collecting(), genuine={},
         message=carried['message'], taken=carried['taken'],
         entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
         trusted=('<frozen', *libraries, *stdlib), quiet=(*libraries, *stdlib),
