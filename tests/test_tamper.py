@@ -1000,6 +1000,22 @@ def test_the_serve_loop_holds_nothing_in_a_cell():
     assert serve._serve.__code__.co_cellvars == ()
 
 
+def test_the_serve_loop_calls_by_keyword_only_what_sends_and_the_loader():
+    """The guard seals an answer only as the serve loop's frame stands at one of its calls by
+    keyword (``guard.sent``): each must call what was bound before the submission loaded (its
+    ``reply``, ``answer``, the loader), never an object the submission reaches (a function it
+    made of ``reply``'s code would then send: ``send_clone``)."""
+    import inspect
+    from micrograde.worker import guard, serve
+    code = serve._serve.__code__
+    lines = inspect.getsource(serve).splitlines()
+    calls = [step for step in dis.get_instructions(code)
+             if step.opname == 'CALL' and step.offset in guard._keyword_calls(code)]
+    called = {lines[c.positions.lineno - 1][c.positions.col_offset:].partition('(')[0].split()[-1]
+              for c in calls}
+    assert called == {'reply', 'answer', 'loader'}, called
+
+
 class _Scalar:
     """A Value of ``+`` and ``*`` only, for the MLP tasks run in this process below."""
 
