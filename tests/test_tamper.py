@@ -542,6 +542,13 @@ AS_LIBRARY = {
                     sys.setrecursionlimit(kept)
         types.FunctionType(_as_library(_payload.__code__, _linalg), globals())()
         ''', 'made code that claims to come from'),
+    # no code of its own: numpy's frame calls gc.get_objects for it (np.vectorize)
+    'library_walks': ('''
+        _all = numpy.vectorize(gc.get_objects, otypes=[object])(None).item()
+        for g in _all:
+            if type(g) is types.SimpleNamespace and hasattr(g, 'taken') and hasattr(g, 'key'):
+                _take(g)
+        ''', "walked the garbage collector's objects"),
     # _imp's own rename of a code object's file (importlib's, for a moved .pyc): no event at all
     'library_rename': ('''
         import _imp

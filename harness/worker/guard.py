@@ -201,6 +201,16 @@ ROUTES = {
 }
 
 
+#: Routes no library the worker allows takes as it grades (numpy's test helpers and matplotlib's
+#: debugging ``print_cycles`` aside): refused whoever's frame takes them.  A library's frame
+#: takes them for the submission when handed the function: ``np.vectorize(gc.get_objects,
+#: otypes=[object])(None)`` walked the collector's objects to the hook's state from numpy's
+#: frame (``library_walks``), and ``np.fromfunction`` calls one with no arguments.
+ANYONE = frozenset(('gc.get_objects', 'gc.get_referrers', 'gc.get_referents',
+                    'sys._current_frames', 'sys._current_exceptions', 'sys.settrace',
+                    'sys.setprofile', 'sys.addaudithook'))
+
+
 def snapshot(worker, used):
     """What the worker calls, by identity: every entry of its modules' namespaces (and the
     carriers'), its classes' methods, its module-level tables, the builtins its code names
@@ -543,7 +553,7 @@ def hook(g, event, args):
         # depth or memory, both the submission's to arrange (recursion_check), it was let through
         route = g.routes.get(event)
         what = route(g, args, caller) if route else f'used ctypes ({event})'
-        if what and culprit(g, caller) == SUBMISSION:
+        if what and (event in ANYONE or culprit(g, caller) == SUBMISSION):
             tampered(g, what)
     finally:
         held[0] = 0  # first: no collection has started since it was set, none can come between
