@@ -34,9 +34,22 @@ Value.tanh = _tanh
 
 KINDS = {'passing': 'lecture_engine.py', 'failing': 'bug_overwrite_grad.py',
          'partial': 'missing_ops.py', 'unloadable': 'broken/syntax_error.py',
-         'notebook': 'lecture_notebook.ipynb', 'hostile': None, 'lineless': 'broken/latin1.py'}
-#: the notebook graded: the lecture's, with __add__ assigning its gradients
-NOTEBOOK_BUG = ('grad += 1.0 * out.grad', 'grad = 1.0 * out.grad')
+         'notebook': 'lecture_notebook.ipynb', 'hostile': None, 'lineless': 'broken/latin1.py',
+         'pointless': 'pow_value_bug.py'}
+#: the file each generated kind is made from (else its own, or the lecture's engine)
+SOURCES = {'pointless': 'lecture_engine.py'}
+#: the edits that make a kind's submission: the notebook is the lecture's with __add__ assigning
+#: its gradients; ``pointless`` fails only a required check worth no points (``ops.pow_value``,
+#: a Value exponent's own gradient forgotten): the verdict fails with every point kept
+EDITS = {'notebook': ('grad += 1.0 * out.grad', 'grad = 1.0 * out.grad'),
+         'pointless': ('        assert isinstance(other, (int, float)), "only supporting int/float '
+                       'powers for now"\n',
+                       '        if isinstance(other, Value):\n'
+                       '            out = Value(self.data**other.data, (self, other), "**")\n'
+                       '            def _backward():\n'
+                       '                self.grad += other.data * self.data ** (other.data - 1) * out.grad\n'
+                       '            out._backward = _backward\n'
+                       '            return out\n')}
 
 
 @pytest.fixture(scope='module')
@@ -47,11 +60,13 @@ def workspace(tmp_path_factory):
     for kind, name in KINDS.items():
         path = ws / 'submissions' / (name or 'hostile_engine.py')
         path.parent.mkdir(parents=True, exist_ok=True)
-        if name and kind != 'notebook':  # as it is, bytes that are not UTF-8 too
+        if name and kind not in EDITS:  # as it is, bytes that are not UTF-8 too
             path.write_bytes((SUBMISSIONS / name).read_bytes())
             continue
-        text = (SUBMISSIONS / (name or 'lecture_engine.py')).read_text()
-        path.write_text(text.replace(*NOTEBOOK_BUG) if kind == 'notebook' else text + HOSTILE)
+        text = (SUBMISSIONS / SOURCES.get(kind, name or 'lecture_engine.py')).read_text()
+        edited = text.replace(*EDITS[kind]) if kind in EDITS else text + HOSTILE
+        assert edited != text or kind == 'hostile'
+        path.write_text(edited)
     subprocess.run(['git', 'init', '-q', str(ws)], check=True)
     subprocess.run(['git', '-C', str(ws), 'add', 'submissions'], check=True)
     return ws
@@ -88,10 +103,26 @@ def test_every_report_is_valid_for_its_consumer(graded, kind):
     validate_json(gradescope, 'gradescope-results.schema.json')
     classroom = json.loads((folder / 'classroom.json').read_text(encoding='utf-8'))
     validate_json(classroom, 'classroom-result.schema.json')
-    line = (folder.parent / 'github_output').read_text()
-    assert line.startswith('result=') and line.count('\n') == 1
-    assert json.loads(base64.b64decode(line.removeprefix('result='))) == classroom
+    runners = github_output(graded, kind)
+    assert list(runners) == ['result', 'verdict'] and runners['result'] == classroom
+    validate_json(runners['verdict'], 'classroom-result.schema.json')
     assert [c['id'] for c in report['checks']][:1] == ['load']
+
+
+def github_output(graded, kind):
+    """``{output name: runner result}`` of the lines ``--github-output`` appended."""
+    text = (graded[kind][0].parent / 'github_output').read_text()
+    assert text.endswith('\n')
+    return {name: json.loads(base64.b64decode(value)) for name, value in
+            (line.split('=', 1) for line in text.splitlines())}
+
+
+def workflow_env(uses):
+    """``{variable: step output}`` of the ``env:`` the shipped Classroom workflow gives the step
+    that uses ``uses`` (``MICROGRADE_RESULTS: "${{ steps.micrograde.outputs.result }}"``)."""
+    text = (ROOT / 'examples' / 'github-classroom' / 'classroom.yml').read_text()
+    step = text.split(f'uses: {uses}@', 1)[1].split('\n      - ', 1)[0]
+    return dict(re.findall(r'^\s+(\w+): "\$\{\{ steps\.micrograde\.outputs\.(\w+) \}\}"', step, re.M))
 
 
 def classroom_reporter(result):
@@ -142,19 +173,29 @@ def test_the_classroom_reporters_own_code_prints_the_true_points(graded, workspa
     ``--github-output`` line, as the shipped workflow passes it."""
     if actions.missing(actions.CLASSROOM):
         pytest.skip(actions.missing(actions.CLASSROOM))
-    for kind in ('passing', 'failing', 'partial', 'unloadable'):
+    uses = 'classroom-resources/autograding-grading-reporter'
+    inputs, env = workflow_inputs(uses), workflow_env(uses)
+    assert inputs['runners'] == 'micrograde,verdict', inputs
+    for kind in ('passing', 'failing', 'partial', 'unloadable', 'pointless'):
         report = load(graded, kind)[0]
-        line = (graded[kind][0].parent / 'github_output').read_text().strip()
-        out, calls, _ = actions.run(actions.CLASSROOM, workspace, {'runners': 'micrograde'},
-                                    {'MICROGRADE_RESULTS': line.removeprefix('result=')})
+        lines = (graded[kind][0].parent / 'github_output').read_text().splitlines()
+        outputs = dict(line.split('=', 1) for line in lines)
+        out, calls, _ = actions.run(actions.CLASSROOM, workspace, inputs,
+                                    {var: outputs[name] for var, name in env.items()})
         score, total = report['score'], report['max_score']
         assert f'Total points for micrograde: {score:.2f}/{total:g}' in out, out[-2000:]
+        assert 'Total points for verdict' not in out and 'NaN' not in out, out[-2000:]
         # notify-classroom.js posts the points on the check run (older builds print a notice)
         posted = [body['output']['summary'] for _, _, body in calls if body and 'output' in body]
         assert f'Points {score:g}/{total:g}' in posted or \
             f'::notice title=Autograding complete::Points {score:g}/{total:g}' in out, (posted, out)
-        assert ('❌' in out) == (kind == 'failing'), kind
+        crosses = re.findall(r'❌ (\S+)', out)
+        assert bool(crosses) == (report['verdict'] == 'failed'), (kind, crosses)
         assert ('::error::Some tests failed.' in out) == (report['verdict'] == 'failed')
+    # a required check worth no points that fails: every point kept, and it is a red cross
+    report = load(graded, 'pointless')[0]
+    assert report['verdict'] == 'failed' and report['score'] == report['max_score'], report['score']
+    assert crosses == ['micrograde', 'ops.pow_value'], crosses
 
 
 @pytest.mark.parametrize('kind', KINDS)

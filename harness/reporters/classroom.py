@@ -22,8 +22,16 @@ needs (an op not implemented) is ``error`` with the reason, not a red cross; adv
 findings, worth nothing, are in the JUnit, HTML and console reports. The top-level status is
 ``fail`` exactly when micrograde's verdict is failed.
 
-``render(report)`` is the JSON; ``output_line`` is the ``result=<base64>`` line a
-workflow step appends to ``$GITHUB_OUTPUT`` (``micrograde grade --github-output``).
+A required check worth no points decides the verdict but cannot be one of these tests: a
+failing test lowers the printed total, and a passing one would show a failure green. So it is
+a test of a second runner, ``verdict``, whose ``max_score`` is 0: the reporter prints its red
+cross and fails the run, but neither prints nor posts points for it (``max_score`` 0 skips
+both). That runner opens with the verdict itself (never an empty runner, which prints
+``NaN``), then lists every required check worth no points.
+
+``render(report)`` is the points runner's JSON; ``output_line`` the ``result=<base64>`` and
+``verdict=<base64>`` lines a workflow step appends to ``$GITHUB_OUTPUT`` (``micrograde grade
+--github-output``), which the workflow hands to the reporter as ``runners: micrograde,verdict``.
 """
 import base64
 import json
@@ -54,9 +62,9 @@ def _tests(report, check, size, unloaded):
     """The check as ``max_score / size`` tests of ``size`` points each (``unloaded``: why the
     submission did not load, which is why a check was not run)."""
     where = place(report, check)
-    count = round(Fraction(str(check.max_score)) / size)
+    count = round(Fraction(str(check.max_score)) / size) or 1  # a check worth nothing: one test
     outcome = check.outcome
-    kept = round(Fraction(str(check.score)) / size)  # tests that pass: the points it kept
+    kept = count if outcome is Outcome.PASSED else round(Fraction(str(check.score)) / size)
     name = check.id
     if outcome.failure and kept:
         name += f' (fails, a consequence of {check.consequence_of}: its points kept)' \
@@ -65,14 +73,15 @@ def _tests(report, check, size, unloaded):
         message = clean(check.message)
     elif outcome is Outcome.SKIPPED:
         why = f'{check.message}: {unloaded}' if unloaded else check.message
-        message = f'{check.id}: {why} (0 of its {check.max_score:g} points)'
+        message = f'{check.id}: {why}' + (f' (0 of its {check.max_score:g} points)'
+                                          if check.max_score else '')
     else:
         message = failure_text(check)
     ce = check.counterexample
     return [{'name': name + (f' (point {k} of {count})' if count > 1 else ''),
              'status': 'pass' if k <= kept else STATUS[outcome],
              'score': check.score if k == 1 else 0.0,
-             'max_score': float(size), 'message': clean(message, LIMIT),
+             'max_score': float(size) if check.max_score else 0.0, 'message': clean(message, LIMIT),
              'test_code': clean(ce.code) if ce and k == 1 else '',
              'filename': where['file'] if where else '',
              'line_no': where['line'] if where else 0,
@@ -80,14 +89,37 @@ def _tests(report, check, size, unloaded):
             for k in range(1, count + 1)]
 
 
+def _unloaded(report):
+    return ' '.join(c.message for c in report.checks if c.id == 'load' and c.status != 'passed')
+
+
+def _status(report):
+    return 'pass' if report.verdict == 'passed' else 'fail'
+
+
 def result(report):
-    """The runner result as a dict."""
+    """The points runner's result as a dict."""
     graded = [c for c in report.checks if c.max_score > 0]
     size = unit(graded)
-    unloaded = ' '.join(c.message for c in report.checks if c.id == 'load' and c.status != 'passed')
-    return {'version': 1, 'status': 'pass' if report.verdict == 'passed' else 'fail',
-            'max_score': report.max_score,
-            'tests': [t for c in graded for t in _tests(report, c, size, unloaded)]}
+    return {'version': 1, 'status': _status(report), 'max_score': report.max_score,
+            'tests': [t for c in graded for t in _tests(report, c, size, _unloaded(report))]}
+
+
+def verdict(report):
+    """The ``verdict`` runner's result: the verdict, then each required check worth no points."""
+    free = [c for c in report.checks if c.required and not c.max_score]
+    failed = [c.id for c in report.checks if c.outcome.failure]
+    why = (f'failed by {", ".join(failed)}' if failed else 'failed: the submission could not be '
+           'loaded') if report.verdict != 'passed' else 'passed: every required check passed'
+    head = {'name': clean(f'micrograde verdict: {why}', LIMIT), 'status': _status(report),
+            'score': 0.0, 'max_score': 0.0, 'message': clean(why, LIMIT), 'test_code': '',
+            'filename': '', 'line_no': 0, 'duration': 0}
+    return {'version': 1, 'status': _status(report), 'max_score': 0.0,
+            'tests': [head, *(t for c in free for t in _tests(report, c, 1, _unloaded(report)))]}
+
+
+#: The runners ``--github-output`` writes, by output name (the workflow's ``runners:``).
+RUNNERS = {'result': result, 'verdict': verdict}
 
 
 def render(report):
@@ -95,7 +127,9 @@ def render(report):
 
 
 def output_line(report):
-    """``result=<base64 JSON>``, one line, for ``$GITHUB_OUTPUT``."""
-    data = json.dumps(result(report), separators=(',', ':'), allow_nan=False)
-    return 'result=' + base64.b64encode(data.encode('utf-8')).decode('ascii') + '\n'
+    """``result=<base64 JSON>`` and ``verdict=<base64 JSON>``, a line each, for
+    ``$GITHUB_OUTPUT``."""
+    return ''.join(f'{name}=' + base64.b64encode(json.dumps(runner(report), separators=(',', ':'),
+                                                            allow_nan=False).encode()).decode('ascii')
+                   + '\n' for name, runner in RUNNERS.items())
 
