@@ -45,11 +45,21 @@ from micrograde.reporters.text import clean, failure_text
 LIMIT = 4000
 
 
+#: The most tests the points runner lists: the reporter prints a line for each.
+MAX_TESTS = 1000
+
+
 def unit(checks):
-    """The points one test stands for: the greatest common divisor of the checks' points."""
+    """The points one test stands for: the greatest common divisor of the checks' points; or
+    ``None`` where that makes more than ``MAX_TESTS`` tests (a check worth 1/3 of a point, or
+    0.001 beside 1000): then each check is one test worth its points, the posted score stays
+    the true one and the printed total (passes / tests x max) is only near it."""
     points = [Fraction(str(c.max_score)) for c in checks]
-    return Fraction(math.gcd(*(p.numerator for p in points)),
-                    math.lcm(*(p.denominator for p in points))) if points else Fraction(1)
+    if not points:
+        return Fraction(1)
+    size = Fraction(math.gcd(*(p.numerator for p in points)),
+                    math.lcm(*(p.denominator for p in points)))
+    return size if sum(points) / size <= MAX_TESTS else None
 
 
 #: The reporter's status for each outcome: only a failure is a red cross (``error`` prints its
@@ -59,9 +69,10 @@ STATUS = {Outcome.PASSED: 'pass', Outcome.FAILED: 'fail', Outcome.ERROR: 'fail',
 
 
 def _tests(report, check, size, unloaded):
-    """The check as ``max_score / size`` tests of ``size`` points each (``unloaded``: why the
-    submission did not load, which is why a check was not run)."""
+    """The check as ``max_score / size`` tests of ``size`` points each (``None``: one test;
+    ``unloaded``: why the submission did not load, which is why a check was not run)."""
     where = place(report, check)
+    size = size or Fraction(str(check.max_score)) or Fraction(1)
     count = round(Fraction(str(check.max_score)) / size) or 1  # a check worth nothing: one test
     outcome = check.outcome
     kept = count if outcome is Outcome.PASSED else round(Fraction(str(check.score)) / size)

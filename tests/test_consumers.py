@@ -1,0 +1,40 @@
+"""Edge and hostile inputs, through real grades, read as each consumer reads them: a rubric's
+points no report can hold, points that would make the Classroom runner endless."""
+import json
+import math
+
+import pytest
+
+from conftest import SUBMISSIONS, micrograde, validate_json
+from micrograde.reporters.classroom import MAX_TESTS
+
+
+@pytest.mark.parametrize('points', ['ops = nan', 'ops = inf', 'ops = -1', 'ops = 1e308\nfuzz = 1e308'])
+def test_a_rubric_whose_points_no_report_can_hold_is_refused_clearly(tmp_path, points):
+    """TOML has nan and inf; a negative or overflowing total is no score either: a usage error
+    naming the rubric, never a traceback after grading."""
+    rubric = tmp_path / 'rubric.toml'
+    rubric.write_text(f'[points]\n{points}\n')
+    done = micrograde('grade', SUBMISSIONS / 'bug_overwrite_grad.py', '--rubric', rubric,
+                      '--out', tmp_path / 'out', timeout=60)
+    assert done.returncode == 2 and 'Traceback' not in done.stderr, done.stderr[-2000:]
+    assert '--rubric' in done.stderr and ('points' in done.stderr), done.stderr
+    assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('points', ['ops = 0.3333333333333333', 'ops = 0.001\nfuzz = 1000'])
+def test_classroom_lists_a_bounded_number_of_tests_whatever_the_points(tmp_path, points):
+    """One test per rubric point needs a common unit; a third of a point (or 0.001 beside 1000)
+    made 10^16 (or a million) tests: the grade never ended. Past ``MAX_TESTS`` each check is one
+    test worth its points, and the points posted are still the score."""
+    rubric = tmp_path / 'rubric.toml'
+    rubric.write_text(f'[points]\n{points}\n')
+    done = micrograde('grade', SUBMISSIONS / 'bug_overwrite_grad.py', '--rubric', rubric,
+                      '--profile', 'quick', '--out', tmp_path, timeout=120)
+    assert done.returncode == 1 and 'Traceback' not in done.stderr, done.stderr[-2000:]
+    report = json.loads((tmp_path / 'report.json').read_text())
+    run = json.loads((tmp_path / 'classroom.json').read_text())
+    validate_json(run, 'classroom-result.schema.json')
+    assert 0 < len(run['tests']) <= MAX_TESTS
+    assert math.isclose(sum(t['score'] for t in run['tests']), report['score'])
+    assert run['max_score'] == report['max_score'] and run['status'] == 'fail'
