@@ -21,7 +21,10 @@ from micrograde.grader.rubric import Rubric
 from micrograde.model.results import Check, Report
 
 HOSTILE = r'''
-NASTY = "nul\x00 esc\x1b[31m surrogate\udc80 </failure>]]><testcase name='fake'/> bell\x07"
+NASTY = ("nul\x00 esc\x1b[31m surrogate\udc80 </failure>]]><testcase name='fake'/> bell\x07"
+         " bidi\u202eevil\u202c hidden\u200b\U000e0041\ufeff ##[error]forged legacy"
+         "\n  ::notice title=Autograding report::{\"totalPoints\":51,\"maxPoints\":51}"
+         "\r::error file=engine.py,line=1::forged\r\n::add-mask::forged")
 print(NASTY)
 
 
@@ -386,6 +389,41 @@ def workflow_inputs(uses):
     block = step.split('with:', 1)[1]
     return {m[1]: m[2].strip().strip('\'"') for m in re.finditer(r'^\s+(\w+):\s*(.+)$', block, re.M)
             if not m[2].lstrip().startswith('#')}
+
+
+def test_no_consumer_runs_a_submissions_text_as_a_ci_log_command(graded, workspace):
+    """A CI log runs ``::cmd::`` at a line's start (after spaces) and ``##[cmd]`` anywhere as a
+    command: a submission's exception text must never become one (a forged "Autograding report"
+    notice is what Classroom reads points from), not in micrograde's console, not in what the
+    annotators print of the JUnit file, not in what Classroom's reporter prints."""
+    def forged(out):
+        return [c for c in actions.runner_commands(out) if '##[error]forged' in c or c.lstrip()
+                .startswith(('::error file=engine.py', '::add-mask::forged',
+                             '::notice title=Autograding report::{"totalPoints":51'))]
+
+    console = graded['hostile'][2]
+    assert 'forged' in console and actions.runner_commands(console) == []
+    assert not re.search('[\u202e\u200b\ufeff\U000e0041]', console)
+    junit = (graded['hostile'][0] / 'junit.xml').read_bytes()
+    (workspace / 'junit.xml').write_bytes(junit)
+    for action, inputs in ((actions.DORNY, {'name': 'micrograde', 'path': 'junit.xml',
+                                            'reporter': 'java-junit', 'use-actions-summary': 'false'}),
+                           (actions.MIKEPENZ, {**workflow_inputs('mikepenz/action-junit-report'),
+                                               'report_paths': 'junit.xml'})):
+        if actions.missing(action):
+            pytest.skip(actions.missing(action))
+        out, calls, _ = actions.run(action, workspace, inputs)
+        assert forged(out) == [], action
+        posted = [a for _, _, body in calls if body and 'output' in body
+                  for a in body['output'].get('annotations', [])]
+        assert posted and not [a for a in posted if a['path'] == 'engine.py'], action
+    outputs = dict(line.split('=', 1) for line in
+                   (graded['hostile'][0].parent / 'github_output').read_text().splitlines())
+    out, _, _ = actions.run(actions.CLASSROOM, workspace, workflow_inputs(
+        'classroom-resources/autograding-grading-reporter'),
+        {var: outputs[name] for var, name in workflow_env(
+            'classroom-resources/autograding-grading-reporter').items()})
+    assert forged(out) == [] and 'Points 51/51' not in out
 
 
 def test_hostile_output_stays_data(graded):
