@@ -1,7 +1,9 @@
 """Edge and hostile inputs, through real grades, read as each consumer reads them: a rubric's
 points no report can hold, points that would make the Classroom runner endless."""
+import importlib.util
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +40,22 @@ def test_classroom_lists_a_bounded_number_of_tests_whatever_the_points(tmp_path,
     assert 0 < len(run['tests']) <= MAX_TESTS
     assert math.isclose(sum(t['score'] for t in run['tests']), report['score'])
     assert run['max_score'] == report['max_score'] and run['status'] == 'fail'
+
+
+@pytest.mark.parametrize('name', ['lecture_engine.py', 'bug_overwrite_grad.py', 'bug_mlp_ignores_bias.py'])
+def test_the_self_check_says_what_the_grade_says(tmp_path, name):
+    """One grade: the notebook self-check (the learner's classes, in this process) gives each
+    check the status, points and words ``micrograde grade`` gives it with the same profile and
+    seed, where the Value is and where the learner's code raised included."""
+    from micrograde.surfaces.selfcheck import check
+    done = micrograde('grade', SUBMISSIONS / name, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    graded = json.loads((tmp_path / 'r.json').read_text())
+    spec = importlib.util.spec_from_file_location(Path(name).stem, SUBMISSIONS / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    classes = {role: getattr(module, role) for role in ('Neuron', 'Layer', 'MLP') if hasattr(module, role)}
+    mine = check(module.Value, **classes).report.to_dict()
+    said = ('id', 'status', 'score', 'max_score', 'message', 'diagnosis', 'consequence_of')
+    assert [[c[k] for k in said] for c in mine['checks']] == [[c[k] for k in said] for c in graded['checks']]
+    assert mine['classes'] == graded['classes'] and mine['score'] == graded['score']
