@@ -426,6 +426,17 @@ def test_no_consumer_runs_a_submissions_text_as_a_ci_log_command(graded, workspa
     assert forged(out) == [] and 'Points 51/51' not in out
 
 
+def test_a_hostile_engines_page_hides_and_reorders_nothing_in_chromium(graded, page_of):
+    """The learner's exception text on the HTML page, as Chromium lays it out: no script, no
+    bidi control that reorders a line, no zero-width or tag character that hides text; each is
+    shown as its escape, as every other report shows it."""
+    page, _ = page_of(graded['hostile'][0] / 'report.html')
+    assert page.locator('script, img, iframe, object, embed, foreignObject').count() == 0
+    text = page.locator('body').inner_text()
+    assert 'forged legacy' in text and '\\u202eevil' in text and '\\U000e0041' in text
+    assert not re.search('[\u202a-\u202e\u2066-\u2069\u200b\ufeff\U000e0000-\U000e007f]', text)
+
+
 def test_hostile_output_stays_data(graded):
     folder, code, _ = graded['hostile']
     report, junit, gradescope = load(graded, 'hostile')
