@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+import actions
 from conftest import SUBMISSIONS, micrograde, validate_json
+from test_reports import workflow_env, workflow_inputs
 from micrograde.reporters.classroom import MAX_TESTS
 
 
@@ -59,3 +61,30 @@ def test_the_self_check_says_what_the_grade_says(tmp_path, name):
     said = ('id', 'status', 'score', 'max_score', 'message', 'diagnosis', 'consequence_of')
     assert [[c[k] for k in said] for c in mine['checks']] == [[c[k] for k in said] for c in graded['checks']]
     assert mine['classes'] == graded['classes'] and mine['score'] == graded['score']
+
+
+@pytest.mark.parametrize('rubric', [
+    'advisory = ["load", "capability", "ops", "backward", "fuzz", "mlp", "robustness"]',
+    '[points]\nload = 0\ncapability = 0\nops = 0\nbackward = 0\nfuzz = 0\nmlp = 0\nrobustness = 0'])
+def test_a_rubric_worth_no_points_reads_as_such_in_classroom(tmp_path, workspace_of, rubric):
+    """Classroom's reporter under Node, as the shipped workflow runs it: with no check worth
+    points, its table printed the points runner's score as NaN (an empty runner: 0 / 0 tests)."""
+    if actions.missing(actions.CLASSROOM):
+        pytest.skip(actions.missing(actions.CLASSROOM))
+    (tmp_path / 'rubric.toml').write_text(rubric + '\n')
+    done = micrograde('grade', SUBMISSIONS / 'bug_overwrite_grad.py', '--rubric', tmp_path / 'rubric.toml',
+                      '--profile', 'quick', '--github-output', tmp_path / 'out')
+    assert 'Traceback' not in done.stderr, done.stderr[-2000:]
+    outputs = dict(line.split('=', 1) for line in (tmp_path / 'out').read_text().splitlines())
+    uses = 'classroom-resources/autograding-grading-reporter'
+    out, _, _ = actions.run(actions.CLASSROOM, workspace_of, workflow_inputs(uses),
+                            {var: outputs[name] for var, name in workflow_env(uses).items()})
+    assert 'NaN' not in out and 'no check is worth points' in out, out[-2000:]
+    assert ('::error::Some tests failed.' in out) == (done.returncode == 1)
+
+
+@pytest.fixture
+def workspace_of(tmp_path):
+    ws = tmp_path / 'workspace'
+    ws.mkdir()
+    return ws

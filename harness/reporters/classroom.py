@@ -108,23 +108,31 @@ def _status(report):
     return 'pass' if report.verdict == 'passed' else 'fail'
 
 
+def _note(name, status='pass', message=''):
+    """A test that is a statement, worth nothing (the verdict; a rubric without points)."""
+    return {'name': clean(name, LIMIT), 'status': status, 'score': 0.0, 'max_score': 0.0,
+            'message': clean(message, LIMIT), 'test_code': '', 'filename': '', 'line_no': 0,
+            'duration': 0}
+
+
 def result(report):
-    """The points runner's result as a dict."""
+    """The points runner's result as a dict: never without a test (the reporter prints an empty
+    runner's points as ``NaN``), so a rubric worth no points says so."""
     graded = [c for c in report.checks if c.max_score > 0]
     size = unit(graded)
+    tests = [t for c in graded for t in _tests(report, c, size, _unloaded(report))]
     return {'version': 1, 'status': _status(report), 'max_score': report.max_score,
-            'tests': [t for c in graded for t in _tests(report, c, size, _unloaded(report))]}
+            'tests': tests or [_note('no check is worth points under this rubric')]}
 
 
 def verdict(report):
     """The ``verdict`` runner's result: the verdict, then each required check worth no points."""
     free = [c for c in report.checks if c.required and not c.max_score]
     failed = [c.id for c in report.checks if c.outcome.failure]
-    why = (f'failed by {", ".join(failed)}' if failed else 'failed: the submission could not be '
+    named = ', '.join(failed[:5]) + (f' and {len(failed) - 5} more' if len(failed) > 5 else '')
+    why = (f'failed by {named}' if failed else 'failed: the submission could not be '
            'loaded') if report.verdict != 'passed' else 'passed: every required check passed'
-    head = {'name': clean(f'micrograde verdict: {why}', LIMIT), 'status': _status(report),
-            'score': 0.0, 'max_score': 0.0, 'message': clean(why, LIMIT), 'test_code': '',
-            'filename': '', 'line_no': 0, 'duration': 0}
+    head = _note(f'micrograde verdict: {why}', _status(report), why)
     return {'version': 1, 'status': _status(report), 'max_score': 0.0,
             'tests': [head, *(t for c in free for t in _tests(report, c, 1, _unloaded(report)))]}
 
