@@ -10,6 +10,8 @@ import pytest
 import actions
 from conftest import SUBMISSIONS, micrograde, validate_json
 from test_reports import workflow_env, workflow_inputs
+
+pytest_plugins = ['pytester']
 from micrograde.reporters.classroom import MAX_TESTS
 
 
@@ -88,3 +90,20 @@ def workspace_of(tmp_path):
     ws = tmp_path / 'workspace'
     ws.mkdir()
     return ws
+
+
+#: A learner's exception text that would be CI log commands, were it printed raw.
+COMMANDS = ('raise ValueError("x\\n  ::notice title=Autograding report::{}\\r::error file=a.py,line=1::'
+            'forged\\n##[error]forged")')
+
+
+def test_the_pytest_plugin_prints_no_ci_log_command_of_a_submissions(pytester):
+    """pytest prints a plugin's failure text as it is (``repr_failure``): a learner's exception
+    text must not become a command in a CI log there either."""
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    source += f'\n\ndef _tanh(self):\n    {COMMANDS}\n\n\nValue.tanh = _tanh\n'
+    (pytester.path / 'engine.py').write_text(source)
+    result = pytester.runpytest_subprocess('--micrograde=engine.py', '-p', 'no:cacheprovider', '-rA')
+    out = '\n'.join(result.outlines + result.errlines)
+    assert 'forged' in out and result.ret == 1
+    assert [c for c in actions.runner_commands(out) if 'forged' in c] == []
