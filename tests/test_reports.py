@@ -221,6 +221,19 @@ def test_every_consumer_shows_the_reports_score(graded, kind):
         assert kept and score > sum(c['score'] for c in report['checks'] if c['status'] == 'passed')
 
 
+def test_a_failed_verdict_with_every_point_kept_says_why_on_every_surface(graded):
+    """``FAILED  score 51 / 51`` reads as a contradiction: where only a required check worth no
+    points failed, the console, the HTML page and Gradescope's summary say which, beside the
+    score; where points were lost they add nothing."""
+    why = 'every point kept, but a required check worth no points failed: ops.pow_value'
+    folder, code, console = graded['pointless']
+    assert code == 1 and f'FAILED  score 51 / 51 ({why})' in console
+    assert why in (folder / 'report.html').read_text(encoding='utf-8')
+    assert why.capitalize() in json.loads((folder / 'results.json').read_text())['output']
+    folder, _, console = graded['failing']
+    assert 'every point kept' not in console + (folder / 'report.html').read_text(encoding='utf-8')
+
+
 def test_every_submission_has_the_rubrics_maximum(graded):
     total = Rubric.load().total()
     assert total > 0

@@ -40,6 +40,15 @@ def clean(text, limit=None):
     return text
 
 
+def unpaid(report):
+    """Why a failed verdict keeps every point, said beside the score (``FAILED  score 51 / 51``
+    reads as a contradiction otherwise): the required checks worth no points that failed."""
+    failed = [c.id for c in report.checks if c.outcome.failure and not c.max_score]
+    if report.verdict == 'passed' or report.score < report.max_score or not failed:
+        return ''
+    return f'every point kept, but a required check worth no points failed: {", ".join(failed)}'
+
+
 def problem(check):
     """What a failure is, to count across a class: its misconception's title and the learner's
     method holding it (``gradient assigned instead of accumulated (__add__)``); a failure no
