@@ -46,7 +46,8 @@ def test_classroom_lists_a_bounded_number_of_tests_whatever_the_points(tmp_path,
     assert run['max_score'] == report['max_score'] and run['status'] == 'fail'
 
 
-@pytest.mark.parametrize('name', ['lecture_engine.py', 'bug_overwrite_grad.py', 'bug_mlp_ignores_bias.py'])
+@pytest.mark.parametrize('name', ['lecture_engine.py', 'bug_overwrite_grad.py', 'bug_mlp_ignores_bias.py',
+                                  'dataclass_rule_object.py'])
 def test_the_self_check_says_what_the_grade_says(tmp_path, name):
     """One grade: the notebook self-check (the learner's classes, in this process) gives each
     check the status, points and words ``micrograde grade`` gives it with the same profile and

@@ -219,14 +219,17 @@ def _where(cls: object) -> str:
 def _defined(cls: type) -> str:
     """Where the class is defined, in a grade's words (``engine.py, line 5``; a notebook's cell
     as IPython names it): the ``class`` line above its first method, in that method's file (a
-    kernel's class has no file ``inspect`` finds); its module and name where there is none."""
+    kernel's class has no file ``inspect`` finds); its module and name where none says."""
     codes = sorted((f.__code__ for f in vars(cls).values() if hasattr(f, '__code__') and
                     getattr(f, '__qualname__', '').startswith(cls.__qualname__ + '.')),
                    key=lambda code: code.co_firstlineno)
-    if not codes:
-        return _where(cls)
-    lines = linecache.getlines(codes[0].co_filename)
     header = re.compile(rf'\s*class\s+{re.escape(cls.__name__)}\b')
-    line = next((n for n in range(min(codes[0].co_firstlineno, len(lines)), 0, -1)
-                 if header.match(lines[n - 1])), None)
-    return f'{_cell(codes[0].co_filename)}, line {line}' if line else _where(cls)
+    for code in codes:  # a generated method (a dataclass's __init__, in '<string>') has no file
+        lines = linecache.getlines(code.co_filename)
+        line = next((n for n in range(min(code.co_firstlineno, len(lines)), 0, -1)
+                     if header.match(lines[n - 1])), None)
+        while line and line > 1 and lines[line - 2].lstrip().startswith('@'):
+            line -= 1  # a decorated class starts at its first decorator, as Python numbers it
+        if line:
+            return f'{_cell(code.co_filename)}, line {line}'
+    return _where(cls)
