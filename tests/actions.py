@@ -111,3 +111,11 @@ def workflow_commands(stdout, kind):
         props = dict(p.split('=', 1) for p in (m['props'] or '').split(',') if '=' in p)
         found.append((props, m['message']))
     return found
+
+
+def runner_commands(stdout):
+    """The lines of ``stdout`` GitHub's runner takes as workflow commands, not text
+    (``ActionCommand``: a line is cut at ``\\n``, ``\\r`` or ``\\r\\n``; ``TryParseV2`` takes
+    ``::cmd::`` after leading spaces, the legacy ``TryParse`` ``##[cmd]`` anywhere)."""
+    return [line for line in re.split(r'\r\n|\r|\n', stdout)
+            if re.match(r'\s*::[^:]*::', line) or re.search(r'##\[[^\]]*\]', line)]

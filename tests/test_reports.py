@@ -21,7 +21,10 @@ from micrograde.grader.rubric import Rubric
 from micrograde.model.results import Check, Report
 
 HOSTILE = r'''
-NASTY = "nul\x00 esc\x1b[31m surrogate\udc80 </failure>]]><testcase name='fake'/> bell\x07"
+NASTY = ("nul\x00 esc\x1b[31m surrogate\udc80 </failure>]]><testcase name='fake'/> bell\x07"
+         " bidi\u202eevil\u202c hidden\u200b\U000e0041\ufeff ##[error]forged legacy"
+         "\n  ::notice title=Autograding report::{\"totalPoints\":51,\"maxPoints\":51}"
+         "\r::error file=engine.py,line=1::forged\r\n::add-mask::forged")
 print(NASTY)
 
 
@@ -34,9 +37,22 @@ Value.tanh = _tanh
 
 KINDS = {'passing': 'lecture_engine.py', 'failing': 'bug_overwrite_grad.py',
          'partial': 'missing_ops.py', 'unloadable': 'broken/syntax_error.py',
-         'notebook': 'lecture_notebook.ipynb', 'hostile': None, 'lineless': 'broken/latin1.py'}
-#: the notebook graded: the lecture's, with __add__ assigning its gradients
-NOTEBOOK_BUG = ('grad += 1.0 * out.grad', 'grad = 1.0 * out.grad')
+         'notebook': 'lecture_notebook.ipynb', 'hostile': None, 'lineless': 'broken/latin1.py',
+         'pointless': 'pow_value_bug.py'}
+#: the file each generated kind is made from (else its own, or the lecture's engine)
+SOURCES = {'pointless': 'lecture_engine.py'}
+#: the edits that make a kind's submission: the notebook is the lecture's with __add__ assigning
+#: its gradients; ``pointless`` fails only a required check worth no points (``ops.pow_value``,
+#: a Value exponent's own gradient forgotten): the verdict fails with every point kept
+EDITS = {'notebook': ('grad += 1.0 * out.grad', 'grad = 1.0 * out.grad'),
+         'pointless': ('        assert isinstance(other, (int, float)), "only supporting int/float '
+                       'powers for now"\n',
+                       '        if isinstance(other, Value):\n'
+                       '            out = Value(self.data**other.data, (self, other), "**")\n'
+                       '            def _backward():\n'
+                       '                self.grad += other.data * self.data ** (other.data - 1) * out.grad\n'
+                       '            out._backward = _backward\n'
+                       '            return out\n')}
 
 
 @pytest.fixture(scope='module')
@@ -47,11 +63,13 @@ def workspace(tmp_path_factory):
     for kind, name in KINDS.items():
         path = ws / 'submissions' / (name or 'hostile_engine.py')
         path.parent.mkdir(parents=True, exist_ok=True)
-        if name and kind != 'notebook':  # as it is, bytes that are not UTF-8 too
+        if name and kind not in EDITS:  # as it is, bytes that are not UTF-8 too
             path.write_bytes((SUBMISSIONS / name).read_bytes())
             continue
-        text = (SUBMISSIONS / (name or 'lecture_engine.py')).read_text()
-        path.write_text(text.replace(*NOTEBOOK_BUG) if kind == 'notebook' else text + HOSTILE)
+        text = (SUBMISSIONS / SOURCES.get(kind, name or 'lecture_engine.py')).read_text()
+        edited = text.replace(*EDITS[kind]) if kind in EDITS else text + HOSTILE
+        assert edited != text or kind == 'hostile'
+        path.write_text(edited)
     subprocess.run(['git', 'init', '-q', str(ws)], check=True)
     subprocess.run(['git', '-C', str(ws), 'add', 'submissions'], check=True)
     return ws
@@ -88,10 +106,26 @@ def test_every_report_is_valid_for_its_consumer(graded, kind):
     validate_json(gradescope, 'gradescope-results.schema.json')
     classroom = json.loads((folder / 'classroom.json').read_text(encoding='utf-8'))
     validate_json(classroom, 'classroom-result.schema.json')
-    line = (folder.parent / 'github_output').read_text()
-    assert line.startswith('result=') and line.count('\n') == 1
-    assert json.loads(base64.b64decode(line.removeprefix('result='))) == classroom
+    runners = github_output(graded, kind)
+    assert list(runners) == ['result', 'verdict'] and runners['result'] == classroom
+    validate_json(runners['verdict'], 'classroom-result.schema.json')
     assert [c['id'] for c in report['checks']][:1] == ['load']
+
+
+def github_output(graded, kind):
+    """``{output name: runner result}`` of the lines ``--github-output`` appended."""
+    text = (graded[kind][0].parent / 'github_output').read_text()
+    assert text.endswith('\n')
+    return {name: json.loads(base64.b64decode(value)) for name, value in
+            (line.split('=', 1) for line in text.splitlines())}
+
+
+def workflow_env(uses):
+    """``{variable: step output}`` of the ``env:`` the shipped Classroom workflow gives the step
+    that uses ``uses`` (``MICROGRADE_RESULTS: "${{ steps.micrograde.outputs.result }}"``)."""
+    text = (ROOT / 'examples' / 'github-classroom' / 'classroom.yml').read_text()
+    step = text.split(f'uses: {uses}@', 1)[1].split('\n      - ', 1)[0]
+    return dict(re.findall(r'^\s+(\w+): "\$\{\{ steps\.micrograde\.outputs\.(\w+) \}\}"', step, re.M))
 
 
 def classroom_reporter(result):
@@ -142,19 +176,29 @@ def test_the_classroom_reporters_own_code_prints_the_true_points(graded, workspa
     ``--github-output`` line, as the shipped workflow passes it."""
     if actions.missing(actions.CLASSROOM):
         pytest.skip(actions.missing(actions.CLASSROOM))
-    for kind in ('passing', 'failing', 'partial', 'unloadable'):
+    uses = 'classroom-resources/autograding-grading-reporter'
+    inputs, env = workflow_inputs(uses), workflow_env(uses)
+    assert inputs['runners'] == 'micrograde,verdict', inputs
+    for kind in ('passing', 'failing', 'partial', 'unloadable', 'pointless'):
         report = load(graded, kind)[0]
-        line = (graded[kind][0].parent / 'github_output').read_text().strip()
-        out, calls, _ = actions.run(actions.CLASSROOM, workspace, {'runners': 'micrograde'},
-                                    {'MICROGRADE_RESULTS': line.removeprefix('result=')})
+        lines = (graded[kind][0].parent / 'github_output').read_text().splitlines()
+        outputs = dict(line.split('=', 1) for line in lines)
+        out, calls, _ = actions.run(actions.CLASSROOM, workspace, inputs,
+                                    {var: outputs[name] for var, name in env.items()})
         score, total = report['score'], report['max_score']
         assert f'Total points for micrograde: {score:.2f}/{total:g}' in out, out[-2000:]
+        assert 'Total points for verdict' not in out and 'NaN' not in out, out[-2000:]
         # notify-classroom.js posts the points on the check run (older builds print a notice)
         posted = [body['output']['summary'] for _, _, body in calls if body and 'output' in body]
         assert f'Points {score:g}/{total:g}' in posted or \
             f'::notice title=Autograding complete::Points {score:g}/{total:g}' in out, (posted, out)
-        assert ('❌' in out) == (kind == 'failing'), kind
+        crosses = re.findall(r'❌ (\S+)', out)
+        assert bool(crosses) == (report['verdict'] == 'failed'), (kind, crosses)
         assert ('::error::Some tests failed.' in out) == (report['verdict'] == 'failed')
+    # a required check worth no points that fails: every point kept, and it is a red cross
+    report = load(graded, 'pointless')[0]
+    assert report['verdict'] == 'failed' and report['score'] == report['max_score'], report['score']
+    assert crosses == ['micrograde', 'ops.pow_value'], crosses
 
 
 @pytest.mark.parametrize('kind', KINDS)
@@ -175,6 +219,19 @@ def test_every_consumer_shows_the_reports_score(graded, kind):
     if kind == 'failing':  # the example's one bug, charged once: its consequences kept points
         kept = [c for c in report['checks'] if c['consequence_of'] and c['score'] == c['max_score'] > 0]
         assert kept and score > sum(c['score'] for c in report['checks'] if c['status'] == 'passed')
+
+
+def test_a_failed_verdict_with_every_point_kept_says_why_on_every_surface(graded):
+    """``FAILED  score 51 / 51`` reads as a contradiction: where only a required check worth no
+    points failed, the console, the HTML page and Gradescope's summary say which, beside the
+    score; where points were lost they add nothing."""
+    why = 'every point kept, but a required check worth no points failed: ops.pow_value'
+    folder, code, console = graded['pointless']
+    assert code == 1 and f'FAILED  score 51 / 51 ({why})' in console
+    assert why in (folder / 'report.html').read_text(encoding='utf-8')
+    assert why.capitalize() in json.loads((folder / 'results.json').read_text())['output']
+    folder, _, console = graded['failing']
+    assert 'every point kept' not in console + (folder / 'report.html').read_text(encoding='utf-8')
 
 
 def test_every_submission_has_the_rubrics_maximum(graded):
@@ -345,6 +402,52 @@ def workflow_inputs(uses):
     block = step.split('with:', 1)[1]
     return {m[1]: m[2].strip().strip('\'"') for m in re.finditer(r'^\s+(\w+):\s*(.+)$', block, re.M)
             if not m[2].lstrip().startswith('#')}
+
+
+def test_no_consumer_runs_a_submissions_text_as_a_ci_log_command(graded, workspace):
+    """A CI log runs ``::cmd::`` at a line's start (after spaces) and ``##[cmd]`` anywhere as a
+    command: a submission's exception text must never become one (a forged "Autograding report"
+    notice is what Classroom reads points from), not in micrograde's console, not in what the
+    annotators print of the JUnit file, not in what Classroom's reporter prints."""
+    def forged(out):
+        return [c for c in actions.runner_commands(out) if '##[error]forged' in c or c.lstrip()
+                .startswith(('::error file=engine.py', '::add-mask::forged',
+                             '::notice title=Autograding report::{"totalPoints":51'))]
+
+    console = graded['hostile'][2]
+    assert 'forged' in console and actions.runner_commands(console) == []
+    assert not re.search('[\u202e\u200b\ufeff\U000e0041]', console)
+    junit = (graded['hostile'][0] / 'junit.xml').read_bytes()
+    (workspace / 'junit.xml').write_bytes(junit)
+    for action, inputs in ((actions.DORNY, {'name': 'micrograde', 'path': 'junit.xml',
+                                            'reporter': 'java-junit', 'use-actions-summary': 'false'}),
+                           (actions.MIKEPENZ, {**workflow_inputs('mikepenz/action-junit-report'),
+                                               'report_paths': 'junit.xml'})):
+        if actions.missing(action):
+            pytest.skip(actions.missing(action))
+        out, calls, _ = actions.run(action, workspace, inputs)
+        assert forged(out) == [], action
+        posted = [a for _, _, body in calls if body and 'output' in body
+                  for a in body['output'].get('annotations', [])]
+        assert posted and not [a for a in posted if a['path'] == 'engine.py'], action
+    outputs = dict(line.split('=', 1) for line in
+                   (graded['hostile'][0].parent / 'github_output').read_text().splitlines())
+    out, _, _ = actions.run(actions.CLASSROOM, workspace, workflow_inputs(
+        'classroom-resources/autograding-grading-reporter'),
+        {var: outputs[name] for var, name in workflow_env(
+            'classroom-resources/autograding-grading-reporter').items()})
+    assert forged(out) == [] and 'Points 51/51' not in out
+
+
+def test_a_hostile_engines_page_hides_and_reorders_nothing_in_chromium(graded, page_of):
+    """The learner's exception text on the HTML page, as Chromium lays it out: no script, no
+    bidi control that reorders a line, no zero-width or tag character that hides text; each is
+    shown as its escape, as every other report shows it."""
+    page, _ = page_of(graded['hostile'][0] / 'report.html')
+    assert page.locator('script, img, iframe, object, embed, foreignObject').count() == 0
+    text = page.locator('body').inner_text()
+    assert 'forged legacy' in text and '\\u202eevil' in text and '\\U000e0041' in text
+    assert not re.search('[\u202a-\u202e\u2066-\u2069\u200b\ufeff\U000e0000-\U000e007f]', text)
 
 
 def test_hostile_output_stays_data(graded):

@@ -5,6 +5,7 @@ A rubric is validated when it is loaded: an unknown key, category, check id, op 
 a ``RubricError`` that names it and the known ones, never a setting silently ignored.
 """
 import functools
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +55,9 @@ class Rubric:
         _known('category in [points]', points, CATEGORIES)
         _known('check id in [points.checks]', check_points, ids)
         for key, worth in {**points, **check_points}.items():
-            if isinstance(worth, bool) or not isinstance(worth, (int, float)):
-                raise RubricError(f'points for {key!r} must be a number, not {worth!r}')
+            if isinstance(worth, bool) or not isinstance(worth, (int, float)) or \
+                    not 0 <= worth < math.inf:  # TOML has nan and inf: no report can hold them
+                raise RubricError(f'points for {key!r} must be a finite number >= 0, not {worth!r}')
         vis = _table(data, 'visibility')
         check_vis = _table(vis, 'checks', 'visibility.')
         vis.pop('checks', None)
@@ -73,8 +75,11 @@ class Rubric:
         answer_keys = _list(data, 'answer_key_libraries', list(ANSWER_KEY_LIBRARIES))
         charge = data.get('charge', 'cause')
         _known('charge', [charge], CHARGES)
-        return cls(frozenset(required), frozenset(advisory), points, check_points, default_vis,
-                   check_vis, text, tuple(imports), tuple(answer_keys), charge)
+        rubric = cls(frozenset(required), frozenset(advisory), points, check_points, default_vis,
+                     check_vis, text, tuple(imports), tuple(answer_keys), charge)
+        if not math.isfinite(rubric.total()):
+            raise RubricError('the points add up to more than a number can hold')
+        return rubric
 
     @property
     def refused(self):

@@ -22,8 +22,16 @@ needs (an op not implemented) is ``error`` with the reason, not a red cross; adv
 findings, worth nothing, are in the JUnit, HTML and console reports. The top-level status is
 ``fail`` exactly when micrograde's verdict is failed.
 
-``render(report)`` is the JSON; ``output_line`` is the ``result=<base64>`` line a
-workflow step appends to ``$GITHUB_OUTPUT`` (``micrograde grade --github-output``).
+A required check worth no points decides the verdict but cannot be one of these tests: a
+failing test lowers the printed total, and a passing one would show a failure green. So it is
+a test of a second runner, ``verdict``, whose ``max_score`` is 0: the reporter prints its red
+cross and fails the run, but neither prints nor posts points for it (``max_score`` 0 skips
+both). That runner opens with the verdict itself (never an empty runner, which prints
+``NaN``), then lists every required check worth no points.
+
+``render(report)`` is the points runner's JSON; ``output_line`` the ``result=<base64>`` and
+``verdict=<base64>`` lines a workflow step appends to ``$GITHUB_OUTPUT`` (``micrograde grade
+--github-output``), which the workflow hands to the reporter as ``runners: micrograde,verdict``.
 """
 import base64
 import json
@@ -37,11 +45,21 @@ from micrograde.reporters.text import clean, failure_text
 LIMIT = 4000
 
 
+#: The most tests the points runner lists: the reporter prints a line for each.
+MAX_TESTS = 1000
+
+
 def unit(checks):
-    """The points one test stands for: the greatest common divisor of the checks' points."""
+    """The points one test stands for: the greatest common divisor of the checks' points; or
+    ``None`` where that makes more than ``MAX_TESTS`` tests (a check worth 1/3 of a point, or
+    0.001 beside 1000): then each check is one test worth its points, the posted score stays
+    the true one and the printed total (passes / tests x max) is only near it."""
     points = [Fraction(str(c.max_score)) for c in checks]
-    return Fraction(math.gcd(*(p.numerator for p in points)),
-                    math.lcm(*(p.denominator for p in points))) if points else Fraction(1)
+    if not points:
+        return Fraction(1)
+    size = Fraction(math.gcd(*(p.numerator for p in points)),
+                    math.lcm(*(p.denominator for p in points)))
+    return size if sum(points) / size <= MAX_TESTS else None
 
 
 #: The reporter's status for each outcome: only a failure is a red cross (``error`` prints its
@@ -51,12 +69,13 @@ STATUS = {Outcome.PASSED: 'pass', Outcome.FAILED: 'fail', Outcome.ERROR: 'fail',
 
 
 def _tests(report, check, size, unloaded):
-    """The check as ``max_score / size`` tests of ``size`` points each (``unloaded``: why the
-    submission did not load, which is why a check was not run)."""
+    """The check as ``max_score / size`` tests of ``size`` points each (``None``: one test;
+    ``unloaded``: why the submission did not load, which is why a check was not run)."""
     where = place(report, check)
-    count = round(Fraction(str(check.max_score)) / size)
+    size = size or Fraction(str(check.max_score)) or Fraction(1)
+    count = round(Fraction(str(check.max_score)) / size) or 1  # a check worth nothing: one test
     outcome = check.outcome
-    kept = round(Fraction(str(check.score)) / size)  # tests that pass: the points it kept
+    kept = count if outcome is Outcome.PASSED else round(Fraction(str(check.score)) / size)
     name = check.id
     if outcome.failure and kept:
         name += f' (fails, a consequence of {check.consequence_of}: its points kept)' \
@@ -65,14 +84,15 @@ def _tests(report, check, size, unloaded):
         message = clean(check.message)
     elif outcome is Outcome.SKIPPED:
         why = f'{check.message}: {unloaded}' if unloaded else check.message
-        message = f'{check.id}: {why} (0 of its {check.max_score:g} points)'
+        message = f'{check.id}: {why}' + (f' (0 of its {check.max_score:g} points)'
+                                          if check.max_score else '')
     else:
         message = failure_text(check)
     ce = check.counterexample
     return [{'name': name + (f' (point {k} of {count})' if count > 1 else ''),
              'status': 'pass' if k <= kept else STATUS[outcome],
              'score': check.score if k == 1 else 0.0,
-             'max_score': float(size), 'message': clean(message, LIMIT),
+             'max_score': float(size) if check.max_score else 0.0, 'message': clean(message, LIMIT),
              'test_code': clean(ce.code) if ce and k == 1 else '',
              'filename': where['file'] if where else '',
              'line_no': where['line'] if where else 0,
@@ -80,14 +100,45 @@ def _tests(report, check, size, unloaded):
             for k in range(1, count + 1)]
 
 
+def _unloaded(report):
+    return ' '.join(c.message for c in report.checks if c.id == 'load' and c.status != 'passed')
+
+
+def _status(report):
+    return 'pass' if report.verdict == 'passed' else 'fail'
+
+
+def _note(name, status='pass', message=''):
+    """A test that is a statement, worth nothing (the verdict; a rubric without points)."""
+    return {'name': clean(name, LIMIT), 'status': status, 'score': 0.0, 'max_score': 0.0,
+            'message': clean(message, LIMIT), 'test_code': '', 'filename': '', 'line_no': 0,
+            'duration': 0}
+
+
 def result(report):
-    """The runner result as a dict."""
+    """The points runner's result as a dict: never without a test (the reporter prints an empty
+    runner's points as ``NaN``), so a rubric worth no points says so."""
     graded = [c for c in report.checks if c.max_score > 0]
     size = unit(graded)
-    unloaded = ' '.join(c.message for c in report.checks if c.id == 'load' and c.status != 'passed')
-    return {'version': 1, 'status': 'pass' if report.verdict == 'passed' else 'fail',
-            'max_score': report.max_score,
-            'tests': [t for c in graded for t in _tests(report, c, size, unloaded)]}
+    tests = [t for c in graded for t in _tests(report, c, size, _unloaded(report))]
+    return {'version': 1, 'status': _status(report), 'max_score': report.max_score,
+            'tests': tests or [_note('no check is worth points under this rubric')]}
+
+
+def verdict(report):
+    """The ``verdict`` runner's result: the verdict, then each required check worth no points."""
+    free = [c for c in report.checks if c.required and not c.max_score]
+    failed = [c.id for c in report.checks if c.outcome.failure]
+    named = ', '.join(failed[:5]) + (f' and {len(failed) - 5} more' if len(failed) > 5 else '')
+    why = (f'failed by {named}' if failed else 'failed: the submission could not be '
+           'loaded') if report.verdict != 'passed' else 'passed: every required check passed'
+    head = _note(f'micrograde verdict: {why}', _status(report), why)
+    return {'version': 1, 'status': _status(report), 'max_score': 0.0,
+            'tests': [head, *(t for c in free for t in _tests(report, c, 1, _unloaded(report)))]}
+
+
+#: The runners ``--github-output`` writes, by output name (the workflow's ``runners:``).
+RUNNERS = {'result': result, 'verdict': verdict}
 
 
 def render(report):
@@ -95,7 +146,9 @@ def render(report):
 
 
 def output_line(report):
-    """``result=<base64 JSON>``, one line, for ``$GITHUB_OUTPUT``."""
-    data = json.dumps(result(report), separators=(',', ':'), allow_nan=False)
-    return 'result=' + base64.b64encode(data.encode('utf-8')).decode('ascii') + '\n'
+    """``result=<base64 JSON>`` and ``verdict=<base64 JSON>``, a line each, for
+    ``$GITHUB_OUTPUT``."""
+    return ''.join(f'{name}=' + base64.b64encode(json.dumps(runner(report), separators=(',', ':'),
+                                                            allow_nan=False).encode()).decode('ascii')
+                   + '\n' for name, runner in RUNNERS.items())
 

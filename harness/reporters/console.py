@@ -1,30 +1,20 @@
 """The readable summary: counts per category, then each bug once with the checks that saw it, its
 counterexample, expected vs actual and the learner's method; advisory findings as warnings."""
-import re
-
 import click
 
 from micrograde.model.names import shown
 from micrograde.model.results import Category, Outcome
-from micrograde.reporters.text import at, clean, comparison, location
+from micrograde.reporters.text import at, clean, comparison, location, unpaid
 
 INDENT = ' ' * 7
 #: Categories whose passing checks are worth a line (what was loaded, the corpus, the MLP).
 SAID_WHEN_PASSED = (Category.LOAD, Category.FUZZ, Category.MLP)
-_BIDI = re.compile('[\u202a-\u202e\u2066-\u2069]')
-
-
-def _terminal(text):
-    """``clean``, for a terminal: a carriage return and the bidirectional controls are shown,
-    not obeyed (they rewrite what the line shows)."""
-    text = clean(text).replace('\r', '\\r')
-    return _BIDI.sub(lambda m: f'\\u{ord(m.group()):04x}', text)
-
-
 def _said(text):
     """A message as the line it is on: a newline in it (a submission's exception text) goes on
-    indented, so it cannot start a line of its own, a verdict above the real one."""
-    return _terminal(text).replace('\n', '\n' + INDENT)
+    indented, so it cannot start a line of its own, a verdict above the real one (``clean``
+    shows a carriage return and the bidi controls, which rewrite what a line shows, and makes a
+    CI log command inert)."""
+    return clean(text).replace('\n', '\n' + INDENT)
 
 
 def _counts(checks):
@@ -52,7 +42,7 @@ def _bug(report, checks, style):
         lines.append(f'{INDENT}{_said(at(place))}')
     if first.counterexample and first.counterexample.code:
         lines.append(f'{INDENT}reproduce:')
-        lines += [f'{INDENT}    {line}' for line in _terminal(first.counterexample.code).rstrip().split('\n')]
+        lines += [f'{INDENT}    {line}' for line in clean(first.counterexample.code).rstrip().split('\n')]
     lines += [f'{INDENT}{_said(line)}' for line in comparison(first)]
     return lines
 
@@ -89,11 +79,12 @@ def render(report, color=False, rerun=''):
     advice = [c for c in report.checks if c.outcome is Outcome.ADVICE]
     if advice:
         lines += ['', style(f'{len(advice)} advisory warning(s), not counted:', bold=True)]
-        lines += [style(f'  warning  {c.id}: {_terminal(c.message.split(chr(10))[0])}', fg='yellow')
+        lines += [style(f'  warning  {c.id}: {clean(c.message.split(chr(10))[0])}', fg='yellow')
                   for c in advice]
     verdict = style(report.verdict.upper(), fg='green' if report.verdict == 'passed' else 'red',
                     bold=True)
-    lines += ['', f'{verdict}  score {report.score:g} / {report.max_score:g}']
+    why = unpaid(report)
+    lines += ['', f'{verdict}  score {report.score:g} / {report.max_score:g}' + (f' ({why})' if why else '')]
     if rerun and report.verdict != 'passed':
         lines.append(f'reproduce: {rerun}')
     return '\n'.join(lines) + '\n'

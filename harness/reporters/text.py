@@ -5,17 +5,48 @@ import re
 from micrograde.diagnose.diagnosis import learner_method
 from micrograde.model.names import decodable
 
-_ILLEGAL_XML = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]')
+#: Shown as an escape, never kept raw: what XML 1.0 forbids (controls, lone surrogates,
+#: non-characters); a carriage return (``\\r\\n`` is read as ``\\n``; a lone one breaks the
+#: line for some readers, GitHub's runner included, not for others); C1 controls, line and
+#: paragraph separators, and the invisible format characters that reorder or hide text (bidi
+#: controls, zero-width space, word joiners, BOM, tag characters): what a reader sees is what
+#: the text says. ZWJ and ZWNJ stay (emoji, Indic scripts).
+_SHOWN = re.compile('[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b\u200e\u200f'
+                    '\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb'
+                    '\ufffe\uffff\U000e0001\U000e0020-\U000e007f]')
+#: What a CI log runs as a command, not prints: GitHub's ``::cmd::`` at a line's start (after
+#: spaces: the runner trims them) and its legacy ``##[cmd]`` anywhere (``ActionCommand.TryParse``),
+#: Azure's ``##vso[``, TeamCity's ``##teamcity[``. A submission's text never starts one: its
+#: first character is shown escaped (``\\x3a:error::...``), in every report and on the console.
+_COMMAND = re.compile(r'^(\s*):(?=:)|#(?=#(?:\[|vso\[|teamcity\[))', re.M)
+
+
+def _escaped(m):
+    code = ord(m.group())
+    return f'\\x{code:02x}' if code < 0x100 else f'\\u{code:04x}' if code < 0x10000 \
+        else f'\\U{code:08x}'
 
 
 def clean(text, limit=None):
-    """Text safe for XML and UTF-8: control characters and lone surrogates shown, not kept raw
-    (a byte that was not UTF-8 as ``names`` shows it, ``\\xff``, as in every other report)."""
-    text = _ILLEGAL_XML.sub(lambda m: f'\\x{ord(m.group()):02x}' if ord(m.group()) < 0x100
-                            else f'\\u{ord(m.group()):04x}', decodable(str(text)))
+    """Text safe for XML, UTF-8, a terminal and a CI log: what ``_SHOWN`` lists shown as an
+    escape (a byte that was not UTF-8 as ``names`` shows it, ``\\xff``, as in every other
+    report), a log command made inert (``_COMMAND``); past ``limit`` characters, cut, saying so
+    (only the first ``limit`` are read: an escape only lengthens text)."""
+    text = decodable(str(text)[:limit + 1] if limit else str(text)).replace('\r\n', '\n')
+    text = _SHOWN.sub(_escaped, text)
+    text = _COMMAND.sub(lambda m: '\\x23' if m.group(1) is None else m.group(1) + '\\x3a', text)
     if limit and len(text) > limit:
-        text = text[:limit] + f'\n[... {len(text) - limit} more characters not shown]'
+        text = text[:limit] + '\n[... the rest not shown]'
     return text
+
+
+def unpaid(report):
+    """Why a failed verdict keeps every point, said beside the score (``FAILED  score 51 / 51``
+    reads as a contradiction otherwise): the required checks worth no points that failed."""
+    failed = [c.id for c in report.checks if c.outcome.failure and not c.max_score]
+    if report.verdict == 'passed' or report.score < report.max_score or not failed:
+        return ''
+    return f'every point kept, but a required check worth no points failed: {", ".join(failed)}'
 
 
 def problem(check):

@@ -107,8 +107,10 @@ def main():
 @click.option('--classroom', type=click.Path(dir_okay=False), help="Write GitHub Classroom's "
               'runner result (the JSON its grading reporter reads) here.')
 @click.option('--github-output', type=click.Path(dir_okay=False), help='Append '
-              '`result=<base64 runner result>` to this file: pass "$GITHUB_OUTPUT" in a workflow '
-              'step with an id, and give that id to autograding-grading-reporter\'s runners.')
+              '`result=<base64 runner result>` and `verdict=<base64 runner result>` to this '
+              'file: pass "$GITHUB_OUTPUT" in a workflow step with id micrograde, and give '
+              'autograding-grading-reporter `runners: micrograde,verdict` with MICROGRADE_RESULTS '
+              'and VERDICT_RESULTS set to those outputs (examples/github-classroom).')
 @click.option('--html', type=click.Path(dir_okay=False), help='Write the HTML report (one page, '
               'the failing graphs drawn) here.')
 @click.option('--color/--no-color', default=None, help='Colour the summary (default: on a TTY).')

@@ -9,8 +9,10 @@ shrunk as the grader shrinks it (``micrograde.fuzz.shrink``, judged by the refer
 renders as the HTML report (graph included) in Jupyter and as the console summary in a terminal.
 """
 import contextlib
+import linecache
 import os
 import random
+import re
 import signal
 import sys
 import threading
@@ -72,7 +74,7 @@ class LocalSession:
                 limit.inside = True
                 try:
                     with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
-                        result = tasks.run(task, item, self.classes, self.backend)
+                        result = tasks.run(task, item, self.classes, self.backend, _cell)
                 except _Expired:
                     pass
                 finally:
@@ -161,7 +163,7 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
     def fill(report: Report) -> None:
         report.methods = methods(Value, None, own=_cell)  # where findings point, as a grade's
         report.checks.append(Check('load', Category.LOAD, Status.FAILED if error else Status.PASSED,
-                                   error or f'Value is {_where(Value)}'))
+                                   error or f'loaded; Value from {_defined(Value)}'))
         state = random.getstate()
         started = time.perf_counter()
         try:
@@ -173,7 +175,7 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
             random.setstate(state)
             report.timings['total'] = time.perf_counter() - started
     return SelfCheck(build(f'{_where(Value)} (self-check)', config, fill, load_warnings=warnings,
-                           classes={role: _where(cls) for role, cls in classes.items()},
+                           classes={role: _defined(cls) for role, cls in classes.items()},
                            class_info={role: f.info() for role, f in found.items()}))
 
 
@@ -205,10 +207,29 @@ def _cell(filename: str) -> str:
 
 def _found(role: str, cls: type) -> Found:
     """The class as the loader reports it, with its methods named otherwise (``backprop``)."""
-    found = Found(cls, _where(cls), 'name')
+    found = Found(cls, _defined(cls), 'name')
     found.similar = similar(cls, EXPECTED.get(role, ()))
     return found
 
 
 def _where(cls: object) -> str:
     return f'{getattr(cls, "__module__", "?")}.{getattr(cls, "__qualname__", "?")}'
+
+
+def _defined(cls: type) -> str:
+    """Where the class is defined, in a grade's words (``engine.py, line 5``; a notebook's cell
+    as IPython names it): the ``class`` line above its first method, in that method's file (a
+    kernel's class has no file ``inspect`` finds); its module and name where none says."""
+    codes = sorted((f.__code__ for f in vars(cls).values() if hasattr(f, '__code__') and
+                    getattr(f, '__qualname__', '').startswith(cls.__qualname__ + '.')),
+                   key=lambda code: code.co_firstlineno)
+    header = re.compile(rf'\s*class\s+{re.escape(cls.__name__)}\b')
+    for code in codes:  # a generated method (a dataclass's __init__, in '<string>') has no file
+        lines = linecache.getlines(code.co_filename)
+        line = next((n for n in range(min(code.co_firstlineno, len(lines)), 0, -1)
+                     if header.match(lines[n - 1])), None)
+        while line and line > 1 and lines[line - 2].lstrip().startswith('@'):
+            line -= 1  # a decorated class starts at its first decorator, as Python numbers it
+        if line:
+            return f'{_cell(code.co_filename)}, line {line}'
+    return _where(cls)
