@@ -2,16 +2,12 @@
 job logs.  GitHub's runner reads every line of a step's output, its leading spaces trimmed, as
 a workflow command when it starts with ``::`` (``::error``, ``::add-mask::``,
 ``::stop-commands::``; actions/runner ``ActionCommand.TryParseV2``): a submission's text must
-never start a line there.  Repro for consumers7's console reporter: a strict xfail."""
-import pytest
-
+never start a line there (``text.clean`` escapes the command's first character)."""
 from engines import hostile_engine
 
 FORGED = "raise ValueError('x\\n::error title=micrograde::all 51 checks passed\\n::add-mask::FAILED')"
 
 
-@pytest.mark.xfail(strict=True, reason="consumers7: the console prints a submission's message "
-                   "over several lines, each indented, and the runner trims the indent")
 def test_a_submission_s_message_starts_no_workflow_command(run_cli, tmp_path):
     path = tmp_path / 'commands.py'
     path.write_text(hostile_engine('', in_backward=FORGED))
