@@ -705,3 +705,63 @@ def test_a_unary_rules_wrong_derivative_is_found_at_its_line_not_its_def(old, ne
     _, report = _graded(run_cli, path, tmp_path / 'out')
     m = {c['id']: c for c in report['checks']}[check]['misconception']
     assert (m['code'], m['line']) == (code, line), m
+
+
+def test_a_backward_left_a_stub_is_backward_not_implemented(run_cli, tmp_path):
+    """A course template (index file 56315001110, picograd's engine.py: add and mul written, the
+    rest TODO) hands backward() out as ``raise NotImplementedError(...)``: it scored 10/51 with
+    two findings (the exception 'at Value.__add__', 'calling backward() twice failed'), and the
+    lecture engine with that stub 35/51, where with no backward() at all it scores 8. A stub is
+    backward() not written, as an op's stub is that op not written: one finding, the same score."""
+    stub = tmp_path / 'stub' / 'engine.py'
+    stub.parent.mkdir()
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    stub.write_text(_with_body(source, "        raise NotImplementedError('implement backward()')"))
+    start = source.index('    def backward(self):')
+    absent = tmp_path / 'absent' / 'engine.py'
+    absent.parent.mkdir()
+    absent.write_text(_with_body(source, '')[:start] + _with_body(source, '')[start:].replace(
+        '    def backward(self):\n', '', 1))
+    reports = [_graded(run_cli, path, path.parent / 'out')[1] for path in (stub, absent)]
+    for report in reports:
+        roots = [c for c in report['checks'] if c['required'] and c['status'] == 'failed'
+                 and not c['consequence_of']]
+        assert [c['id'] for c in roots] == ['capability.backward'], [
+            (c['id'], c['message']) for c in roots]
+        assert report['capabilities']['backward'] == 'absent'
+    assert reports[0]['score'] == reports[1]['score'], [r['score'] for r in reports]
+    said = {c['id']: c for c in reports[0]['checks']}['capability.backward']
+    assert said['message'] == 'backward is not implemented (backward() raises ' \
+        'NotImplementedError: a stub) (required)', said['message']
+    assert said['misconception']['line'] == _line(stub, 'def backward(self):')
+
+
+#: ignatiusmf/nn-zero-to-hero@df0c623's MLP_from_scratch/mlp_from_scratch.py makes matplotlib
+#: ``FuncAnimation``s at import that are never drawn: the Animation's ``__del__`` warns, inside a
+#: collection (it is a cycle). Python's warning printer reads the source line (linecache opens the
+#: file), an event the guard waits out until the collection ends: the worker stalls (exit 87) and
+#: a correct engine reads 'loading failed: the worker exited with code 87.', 0/51.
+DEL_WARNS = '''import gc
+import warnings
+
+
+class Animation:
+    def __init__(self):
+        self.me = self
+
+    def __del__(self):
+        warnings.warn('Animation was deleted without rendering anything.')
+
+
+Animation()
+gc.collect()
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="harness/worker (attacker8's area): a warning from a "
+                   "__del__ run by the collector stalls the worker, as the unraisable hook did")
+def test_a_warning_from_a_del_inside_a_collection_loses_no_worker(run_cli, tmp_path):
+    path = tmp_path / 'engine.py'
+    path.write_text(DEL_WARNS + (SUBMISSIONS / 'lecture_engine.py').read_text())
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    assert result.returncode == 0, [c['message'] for c in report['checks'] if c['status'] == 'failed']

@@ -85,6 +85,21 @@ def link(report, counts=lambda check: check.required):
             spoiling if check.id in DOWNSTREAM else None
         if root is not None:
             _under(check, root)
+    _flatten(failures, {c.id: c for c in report.checks})
+
+
+def _flatten(failures, by_id):
+    """A consequence of a consequence listed under the root of both: a check that says it is a
+    consequence as it fails (``without_backward``: of ``capability.backward``) may have been made
+    a root above, and what was listed under it was then no bug's (the score charged it, where a
+    consequence keeps its points: a backward() stub's network checks)."""
+    for check in failures:
+        root, seen = by_id.get(check.consequence_of), {check.id}
+        while root is not None and root.consequence_of and root.id not in seen:
+            seen.add(root.id)
+            root = by_id.get(root.consequence_of)
+        if root is not None and root.id != check.consequence_of and not root.consequence_of:
+            _under(check, root)
 
 
 def _lacking(check, report):

@@ -34,11 +34,21 @@ def probe(session, methods=None):
         if err is None:
             backward.add('present')
         elif err.stage in ('backward', 'worker'):
-            backward.add('absent' if err.missing else 'broken')
+            backward.add('absent' if err.missing or stub(err) else 'broken')
     found['numbers'] = _first_of({found[cap] for cap in NUMBER_FORMS})
     found['backward'] = _first_of(backward) if backward else \
         'broken' if methods is None or 'backward' in methods else 'absent'
     return found
+
+
+def stub(err):
+    """Whether a backward pass failed for a backward() not written yet: the Value's own method
+    raised ``NotImplementedError`` (itself, or through a stub helper: ``learner_frame``), as a
+    course template hands it out.  That is backward() absent, as an op's stub is that op absent
+    (``execute.missing``): not one bug every check forgives, keeping the points of every check
+    of gradients it never computed.  (Every op's rule a stub reads so too: nothing of the
+    gradients is written then either.)"""
+    return err.stage == 'backward' and err.type == 'NotImplementedError' and bool(err.function)
 
 
 def _first_of(states):
@@ -63,10 +73,19 @@ def capability(ctx, cap):
         state = 'absent'  # graded through the learner's backprop(), but backward() is not there
     if state == 'absent':
         return (failed if required else skipped)(
-            f'{cap} is not implemented' + ctx.instead(cap) + (' (required)' if required else ''),
+            f'{cap} is not implemented' + (_stubbed(ctx, cap) or ctx.instead(cap)) +
+            (' (required)' if required else ''),
             required=required, misconception=_absent(ctx, cap) if required else None)
     return passed(f'{cap} is implemented' + (' but raises (see its ops check)' if state == 'broken'
                                              else ''), required=required)
+
+
+def _stubbed(ctx, cap):
+    """`` (backward() raises NotImplementedError: a stub)`` where the Value has the method
+    the probe found absent (``stub``), else ``''``."""
+    method = learner_method(cap)
+    return f' ({method}() raises NotImplementedError: a stub)' if method in ctx.report.methods \
+        else ''
 
 
 def _absent(ctx, cap):
