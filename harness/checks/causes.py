@@ -8,11 +8,13 @@ misconception of its own is a consequence where a check said what explains it (t
 graph's op), or, for the network's gradients, of the first wrong rule or walk found: the MLP's
 gradients flow through the same rules and the same backward().
 """
-from micrograde.diagnose.diagnosis import APPENDED, INDENTED, UNSEEDED, WALK, lacks
+from micrograde.diagnose.diagnosis import APPENDED, INDENTED, NONE_OPERAND, UNSEEDED, WALK, lacks
 from micrograde.model.results import Code
 from micrograde.worker.load.classes import misnamed, unmangled
 from micrograde.worker.ops import TABLE
 
+#: What an op's check says of an op that returned ``None`` (the worker's ``NotAValue``).
+RETURNED_NONE = 'the op returned NoneType None'
 #: Checks whose failure is wrong gradients of a whole program, explained by any wrong rule or walk.
 DOWNSTREAM = ('mlp.gradients', 'mlp.step')
 #: What a check says when it saw wrong gradients but no rule or walk that makes them.
@@ -66,6 +68,7 @@ def link(report, counts=lambda check: check.required):
         root = roots.setdefault(key(check), check)
         if root is not check:
             _under(check, root)
+    _nones(roots)
     spoiling = next((r for r in roots.values() if r.misconception.code in SPOILS), None)
     for check in named:
         if check in located:
@@ -86,6 +89,18 @@ def link(report, counts=lambda check: check.required):
         if root is not None:
             _under(check, root)
     _flatten(failures, {c.id: c for c in report.checks})
+
+
+def _nones(roots):
+    """An exception over a ``None`` operand (``'float' and 'NoneType'``) where an op returned
+    ``None`` (a ``return out`` missing): that op's bug, where the None was used (``a / b`` as
+    ``self * other**-1`` breaks in __mul__ on the None ``__pow__`` returned), not one of its own."""
+    source = next((r for r in roots.values() if RETURNED_NONE in r.message), None)
+    for key, root in list(roots.items()):
+        if source is not None and root is not source and root.misconception.code == \
+                Code.EXCEPTION and NONE_OPERAND in root.message:
+            del roots[key]
+            _under(root, source)
 
 
 def _flatten(failures, by_id):
