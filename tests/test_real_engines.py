@@ -828,3 +828,23 @@ def test_a_type_alias_statement_is_said_to_be_python_3_12(run_cli, tmp_path):
     _, report = _graded(run_cli, path, tmp_path / 'out')
     load = {c['id']: c for c in report['checks']}['load']
     assert '3.12' in load['message'], load['message']
+
+
+def test_a_rule_attribute_named_backward_is_no_backward_method(run_cli, tmp_path):
+    """A real numpy engine (index file 53182792941) keeps each node's rule in an attribute named
+    ``backward`` (``out.backward = backward``) and has no backward() method: ``out.backward()``
+    ran the output's own rule, which read 'the root gradient is not seeded', 20/51. There is no
+    walk of the graph to grade: backward() is not implemented, said so."""
+    source = _with_body((SUBMISSIONS / 'lecture_engine.py').read_text(), '')
+    source = source.replace('    def backward(self):\n', '', 1)
+    source = source.replace('out._backward = _backward', 'out.backward = _backward').replace(
+        'self._backward = lambda: None', 'self.backward = lambda: None')
+    path = tmp_path / 'engine.py'
+    path.write_text(source)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [c for c in report['checks'] if c['required'] and c['status'] == 'failed'
+             and not c['consequence_of']]
+    assert [c['id'] for c in roots] == ['capability.backward'], [(c['id'], c['message']) for c in roots]
+    assert 'the Value has no backward() method: `out.backward()` calls an attribute' in \
+        roots[0]['message'], roots[0]['message']
+    assert report['capabilities']['backward'] == 'absent'

@@ -23,7 +23,7 @@ def has_backward(ctx):
     if 'backward' not in ctx.usable:
         return failed('backward() is not implemented' + ctx.instead('backward'),
                       **ctx.without_backward())
-    through = backward_through(ctx)
+    through = backward_through(ctx.report)
     return passed(f'backward() is graded through {through}()' if through else
                   'backward() is implemented')
 

@@ -29,8 +29,9 @@ STORED = {Code.RULE_ON_OPERAND: 'rule_on_self', Code.BODY_INDENTED: 'indented',
 #: Every op's dunders, as a finding names one the Value lacks.
 DUNDERS = tuple(d for op in TABLE for d in (op.dunder, op.reflected_dunder) if d)
 #: Misconceptions that spoil gradients wherever the rule or the walk runs: not a backward() that
-#: resets the gradients or keeps a visited flag, which spoils only a second call's.
-SPOILS = WALK - {Code.VISITED_FLAG} | RULES | {Code.MERGED}
+#: resets the gradients or keeps a visited flag, which spoils only a second call's; a backward()
+#: missing spoils them all (the network's, where ``loss.backward()`` runs some attribute).
+SPOILS = WALK - {Code.VISITED_FLAG} | RULES | {Code.MERGED, Code.BACKWARD_MISSING}
 
 
 def link(report, counts=lambda check: check.required):
