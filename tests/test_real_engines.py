@@ -814,6 +814,7 @@ def test_a_none_an_op_returned_is_that_ops_bug_where_another_uses_it(run_cli, tm
     checks = {c['id']: c for c in report['checks']}
     assert checks['ops.truediv']['consequence_of'] == 'ops.pow'
     assert 'does not define' not in json.dumps(report)
+    assert '(does the method end without `return out`?)' in roots[0]['message'], roots[0]['message']
 
 
 @pytest.mark.xfail(strict=True, reason="harness/worker/load (notebooks7's area): only PEP 701 "

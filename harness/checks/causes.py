@@ -8,13 +8,12 @@ misconception of its own is a consequence where a check said what explains it (t
 graph's op), or, for the network's gradients, of the first wrong rule or walk found: the MLP's
 gradients flow through the same rules and the same backward().
 """
-from micrograde.diagnose.diagnosis import APPENDED, INDENTED, NONE_OPERAND, UNSEEDED, WALK, lacks
+from micrograde.diagnose.diagnosis import (APPENDED, INDENTED, NONE_OPERAND, RETURNED_NONE,
+                                           UNSEEDED, WALK, lacks)
 from micrograde.model.results import Code
 from micrograde.worker.load.classes import misnamed, unmangled
 from micrograde.worker.ops import TABLE
 
-#: What an op's check says of an op that returned ``None`` (the worker's ``NotAValue``).
-RETURNED_NONE = 'the op returned NoneType None'
 #: Checks whose failure is wrong gradients of a whole program, explained by any wrong rule or walk.
 DOWNSTREAM = ('mlp.gradients', 'mlp.step')
 #: What a check says when it saw wrong gradients but no rule or walk that makes them.

@@ -133,6 +133,8 @@ def describe_error(graph, error):
         text += f' (at {error.where})'
     if error.type == 'RecursionError' and error.stage == 'forward':
         text += ' (does a reflected op such as __radd__ call itself, e.g. `return other + self`?)'
+    if RETURNED_NONE in error.message:
+        text += ' (does the method end without `return out`?)'
     return text
 
 
@@ -183,6 +185,8 @@ def _lacking(error):
     return SYMBOLS.get((found['binary'], 2) if found['binary'] else (found['unary'], 1))
 
 
+#: What the worker says of an op that returned ``None`` (its ``NotAValue``).
+RETURNED_NONE = 'the op returned NoneType None'
 #: Python's name of ``None`` as an operand it refused.
 NONE_OPERAND = "'NoneType'"
 #: Python's name of a plain number on the left of an operator it refused (``sum()`` starts at 0).
