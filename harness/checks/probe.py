@@ -48,12 +48,13 @@ def probe(session, methods=None, through=''):
 
 def stub(err):
     """Whether a backward pass failed for a backward() not written yet: the Value's own method
-    raised ``NotImplementedError`` (itself, or through a stub helper: ``learner_frame``), as a
-    course template hands it out.  That is backward() absent, as an op's stub is that op absent
-    (``execute.missing``): not one bug every check forgives, keeping the points of every check
-    of gradients it never computed.  (Every op's rule a stub reads so too: nothing of the
-    gradients is written then either.)"""
-    return err.stage == 'backward' and err.type == 'NotImplementedError' and bool(err.function)
+    raised ``NotImplementedError`` with a ``raise`` of its own, as a course template hands it out.
+    That is backward() absent, as an op's stub is that op absent (``execute.missing``): not one
+    bug every check forgives, keeping the points of every check of gradients it never computed.
+    A stub reached through a call (``node._backward()`` of a rule not written, a helper) is no
+    ``raise`` of backward()'s own: the rule's, told as an exception where it was called."""
+    return err.stage == 'backward' and err.type == 'NotImplementedError' and bool(err.function) \
+        and err.where.partition(': ')[2].startswith('raise ')
 
 
 def _first_of(states):
