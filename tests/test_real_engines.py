@@ -705,3 +705,147 @@ def test_a_unary_rules_wrong_derivative_is_found_at_its_line_not_its_def(old, ne
     _, report = _graded(run_cli, path, tmp_path / 'out')
     m = {c['id']: c for c in report['checks']}[check]['misconception']
     assert (m['code'], m['line']) == (code, line), m
+
+
+def test_a_backward_left_a_stub_is_backward_not_implemented(run_cli, tmp_path):
+    """A course template (index file 56315001110, picograd's engine.py: add and mul written, the
+    rest TODO) hands backward() out as ``raise NotImplementedError(...)``: it scored 10/51 with
+    two findings (the exception 'at Value.__add__', 'calling backward() twice failed'), and the
+    lecture engine with that stub 35/51, where with no backward() at all it scores 8. A stub is
+    backward() not written, as an op's stub is that op not written: one finding, the same score."""
+    stub = tmp_path / 'stub' / 'engine.py'
+    stub.parent.mkdir()
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    stub.write_text(_with_body(source, "        raise NotImplementedError('implement backward()')"))
+    start = source.index('    def backward(self):')
+    absent = tmp_path / 'absent' / 'engine.py'
+    absent.parent.mkdir()
+    absent.write_text(_with_body(source, '')[:start] + _with_body(source, '')[start:].replace(
+        '    def backward(self):\n', '', 1))
+    reports = [_graded(run_cli, path, path.parent / 'out')[1] for path in (stub, absent)]
+    for report in reports:
+        roots = [c for c in report['checks'] if c['required'] and c['status'] == 'failed'
+                 and not c['consequence_of']]
+        assert [c['id'] for c in roots] == ['capability.backward'], [
+            (c['id'], c['message']) for c in roots]
+        assert report['capabilities']['backward'] == 'absent'
+    assert reports[0]['score'] == reports[1]['score'], [r['score'] for r in reports]
+    said = {c['id']: c for c in reports[0]['checks']}['capability.backward']
+    assert said['message'] == 'backward is not implemented (backward() raises ' \
+        'NotImplementedError: a stub) (required)', said['message']
+    assert said['misconception']['line'] == _line(stub, 'def backward(self):')
+
+
+#: ignatiusmf/nn-zero-to-hero@df0c623's MLP_from_scratch/mlp_from_scratch.py makes matplotlib
+#: ``FuncAnimation``s at import that are never drawn: the Animation's ``__del__`` warns, inside a
+#: collection (it is a cycle). Python's warning printer reads the source line (linecache opens the
+#: file), an event the guard waits out until the collection ends: the worker stalls (exit 87) and
+#: a correct engine reads 'loading failed: the worker exited with code 87.', 0/51.
+DEL_WARNS = '''import gc
+import warnings
+
+
+class Animation:
+    def __init__(self):
+        self.me = self
+
+    def __del__(self):
+        warnings.warn('Animation was deleted without rendering anything.')
+
+
+Animation()
+gc.collect()
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="harness/worker (attacker8's area): a warning from a "
+                   "__del__ run by the collector stalls the worker, as the unraisable hook did")
+def test_a_warning_from_a_del_inside_a_collection_loses_no_worker(run_cli, tmp_path):
+    path = tmp_path / 'engine.py'
+    path.write_text(DEL_WARNS + (SUBMISSIONS / 'lecture_engine.py').read_text())
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    assert result.returncode == 0, [c['message'] for c in report['checks'] if c['status'] == 'failed']
+
+
+def test_a_backward_that_raises_is_one_finding_where_it_raises(run_cli, tmp_path):
+    """A NameError in backward() (``selff.grad = 1.0``) breaks every gradient check, the
+    network's and a second backward() alike: the repeat check's failure was a second bug, at
+    the ``def backward`` line and without the exception's name, beside the one at the line that
+    raised (the template of index file 56315001110 showed the same two)."""
+    path = _lecture_with(tmp_path, ('        self.grad = 1.0\n', '        selff.grad = 1.0\n'))
+    line = _line(path, 'selff.grad = 1.0')
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [c for c in report['checks'] if c['required'] and c['status'] == 'failed'
+             and not c['consequence_of']]
+    assert len(roots) == 1, [(c['id'], c['message']) for c in roots]
+    m = roots[0]['misconception']
+    assert (m['code'], m['method'], m['line']) == ('exception', 'backward', line), m
+    assert "NameError: name 'selff' is not defined" in roots[0]['message'], roots[0]['message']
+    assert '1 bug(s) found' in result.stdout
+
+
+def test_a_network_that_feeds_every_layer_its_input_is_named_as_that(run_cli, tmp_path):
+    """A real engine's MLP (index file 41982517445) loops ``final = layer(x)`` and returns
+    ``final``: every layer gets the network's input, so only the last counts (zip() pairing its
+    first weights with the input). That read 'the outputs match none of the known
+    architectures'; it is that mistake, said so."""
+    path = _lecture_with(tmp_path, ('            x = layer(x)\n        return x\n',
+                                    '            out = layer(x)\n        return out\n'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    forward = {c['id']: c for c in report['checks']}['mlp.forward']
+    assert forward['status'] == 'failed'
+    assert forward['message'].startswith("MLP.__call__ hands every layer the network's input, "
+                                         "not the previous layer's output"), forward['message']
+
+
+def test_a_none_an_op_returned_is_that_ops_bug_where_another_uses_it(run_cli, tmp_path):
+    """A real engine's ``__pow__`` ends without ``return out`` (index file 2454833561): ``a / b``
+    as ``self * other**-1`` then breaks in __mul__ on the None, 'division uses `*`, which the
+    Value does not define for these operands (no __mul__)' though it does, and the same again
+    for ``2.0 / a``: three bugs for one. One finding, at __pow__."""
+    path = _lecture_with(tmp_path, ("        out._backward = _backward\n        return out\n\n"
+                                    "    def __rmul__", "        out._backward = _backward\n\n"
+                                    "    def __rmul__"))
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [c for c in report['checks'] if c['required'] and c['status'] == 'failed'
+             and not c['consequence_of']]
+    assert [(c['id'], c['misconception']['method']) for c in roots] == [('ops.pow', '__pow__')], \
+        [(c['id'], c['message']) for c in roots]
+    checks = {c['id']: c for c in report['checks']}
+    assert checks['ops.truediv']['consequence_of'] == 'ops.pow'
+    assert 'does not define' not in json.dumps(report)
+    assert '(does the method end without `return out`?)' in roots[0]['message'], roots[0]['message']
+
+
+@pytest.mark.xfail(strict=True, reason="harness/worker/load (notebooks7's area): only PEP 701 "
+                   "f-strings are recognised as valid from Python 3.12")
+def test_a_type_alias_statement_is_said_to_be_python_3_12(run_cli, tmp_path):
+    """A real engine (index file 15189556221: ``match`` ops, dataclass operands) declares
+    ``type Operands = AddOperands | ...`` (PEP 695, Python 3.12): it read 'syntax error in
+    value.py at line 38: invalid syntax.', where a 3.12 f-string is said to be valid from 3.12
+    on, grading running 3.11."""
+    path = tmp_path / 'engine.py'
+    path.write_text('type Number = int | float\n\n' + (SUBMISSIONS / 'lecture_engine.py').read_text())
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    load = {c['id']: c for c in report['checks']}['load']
+    assert '3.12' in load['message'], load['message']
+
+
+def test_a_rule_attribute_named_backward_is_no_backward_method(run_cli, tmp_path):
+    """A real numpy engine (index file 53182792941) keeps each node's rule in an attribute named
+    ``backward`` (``out.backward = backward``) and has no backward() method: ``out.backward()``
+    ran the output's own rule, which read 'the root gradient is not seeded', 20/51. There is no
+    walk of the graph to grade: backward() is not implemented, said so."""
+    source = _with_body((SUBMISSIONS / 'lecture_engine.py').read_text(), '')
+    source = source.replace('    def backward(self):\n', '', 1)
+    source = source.replace('out._backward = _backward', 'out.backward = _backward').replace(
+        'self._backward = lambda: None', 'self.backward = lambda: None')
+    path = tmp_path / 'engine.py'
+    path.write_text(source)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [c for c in report['checks'] if c['required'] and c['status'] == 'failed'
+             and not c['consequence_of']]
+    assert [c['id'] for c in roots] == ['capability.backward'], [(c['id'], c['message']) for c in roots]
+    assert 'the Value has no backward() method: `out.backward()` calls an attribute' in \
+        roots[0]['message'], roots[0]['message']
+    assert report['capabilities']['backward'] == 'absent'

@@ -1,10 +1,13 @@
 """How ``backward()`` walks a graph: seeding, accumulation, the order of ``_backward`` calls, a
 second call."""
+from dataclasses import replace
+
 from micrograde.model import cases
 from micrograde.oracle import oracles
 from micrograde.model.compare import close, show
 from micrograde.diagnose.diagnosis import blame, misconception, topological_violation
 from micrograde.model.results import Code, Counterexample, Misconception
+from micrograde.checks.mlp import raised
 from micrograde.checks.probe import backward_through
 from micrograde.checks.registry import failed, passed, skipped
 from micrograde.checks.trials import item, judged, needs, run_graphs
@@ -20,7 +23,7 @@ def has_backward(ctx):
     if 'backward' not in ctx.usable:
         return failed('backward() is not implemented' + ctx.instead('backward'),
                       **ctx.without_backward())
-    through = backward_through(ctx)
+    through = backward_through(ctx.report)
     return passed(f'backward() is graded through {through}()' if through else
                   'backward() is implemented')
 
@@ -121,9 +124,8 @@ def repeat(ctx):
     printed = 'print(' + ', '.join(f'{REPEAT.name(i)}.grad' for i in leaves) + ')\n'
     code = REPEAT.code(show=leaves) + 'out.backward()\n' + printed
     if actual.error or actual.grads2 is None:
-        return failed(f'calling backward() twice failed: '
-                      f'{actual.error.message if actual.error else ""}',
-                      counterexample=Counterexample(code))
+        return failed(f'calling backward() twice failed: {actual.error or ""}',
+                      counterexample=Counterexample(code), **_raised(ctx, actual.error))
     micrograd = all(close(actual.grads2[i], ref.grads2[i]) for i in leaves)
     doubled = all(close(actual.grads2[i], 2 * actual.grads[i]) for i in leaves)
     if doubled:
@@ -167,6 +169,16 @@ def _twice(ref, i):
     with the lecture's micrograd's beside it where that differs."""
     torch, micrograd = show(2 * ref.grads[i]), show(ref.grads2[i])
     return torch if torch == micrograd else f'{torch} (torch; micrograd: {micrograd})'
+
+
+def _raised(ctx, err):
+    """An exception of a backward() called twice, as a finding where it was raised (``raised``,
+    as the network's): a backward() that raises on its first call too is that one bug, not a
+    second one at its ``def`` line beside the one every gradient check shows."""
+    if err is None:
+        return {}
+    value = ctx.report.class_info.get('Value', {}).get('name', 'Value')
+    return raised(replace(err, owner='') if err.owner == value else err)
 
 
 def _assigning(ctx):

@@ -8,7 +8,8 @@ misconception of its own is a consequence where a check said what explains it (t
 graph's op), or, for the network's gradients, of the first wrong rule or walk found: the MLP's
 gradients flow through the same rules and the same backward().
 """
-from micrograde.diagnose.diagnosis import APPENDED, INDENTED, UNSEEDED, WALK, lacks
+from micrograde.diagnose.diagnosis import (APPENDED, INDENTED, NONE_OPERAND, RETURNED_NONE,
+                                           UNSEEDED, WALK, lacks)
 from micrograde.model.results import Code
 from micrograde.worker.load.classes import misnamed, unmangled
 from micrograde.worker.ops import TABLE
@@ -27,8 +28,9 @@ STORED = {Code.RULE_ON_OPERAND: 'rule_on_self', Code.BODY_INDENTED: 'indented',
 #: Every op's dunders, as a finding names one the Value lacks.
 DUNDERS = tuple(d for op in TABLE for d in (op.dunder, op.reflected_dunder) if d)
 #: Misconceptions that spoil gradients wherever the rule or the walk runs: not a backward() that
-#: resets the gradients or keeps a visited flag, which spoils only a second call's.
-SPOILS = WALK - {Code.VISITED_FLAG} | RULES | {Code.MERGED}
+#: resets the gradients or keeps a visited flag, which spoils only a second call's; a backward()
+#: missing spoils them all (the network's, where ``loss.backward()`` runs some attribute).
+SPOILS = WALK - {Code.VISITED_FLAG} | RULES | {Code.MERGED, Code.BACKWARD_MISSING}
 
 
 def link(report, counts=lambda check: check.required):
@@ -66,6 +68,7 @@ def link(report, counts=lambda check: check.required):
         root = roots.setdefault(key(check), check)
         if root is not check:
             _under(check, root)
+    _nones(roots)
     spoiling = next((r for r in roots.values() if r.misconception.code in SPOILS), None)
     for check in named:
         if check in located:
@@ -84,6 +87,33 @@ def link(report, counts=lambda check: check.required):
         root = roots.get(key(said)) if said else \
             spoiling if check.id in DOWNSTREAM else None
         if root is not None:
+            _under(check, root)
+    _flatten(failures, {c.id: c for c in report.checks})
+
+
+def _nones(roots):
+    """An exception over a ``None`` operand (``'float' and 'NoneType'``) where an op returned
+    ``None`` (a ``return out`` missing): that op's bug, where the None was used (``a / b`` as
+    ``self * other**-1`` breaks in __mul__ on the None ``__pow__`` returned), not one of its own."""
+    source = next((r for r in roots.values() if RETURNED_NONE in r.message), None)
+    for key, root in list(roots.items()):
+        if source is not None and root is not source and root.misconception.code == \
+                Code.EXCEPTION and NONE_OPERAND in root.message:
+            del roots[key]
+            _under(root, source)
+
+
+def _flatten(failures, by_id):
+    """A consequence of a consequence listed under the root of both: a check that says it is a
+    consequence as it fails (``without_backward``: of ``capability.backward``) may have been made
+    a root above, and what was listed under it was then no bug's (the score charged it, where a
+    consequence keeps its points: a backward() stub's network checks)."""
+    for check in failures:
+        root, seen = by_id.get(check.consequence_of), {check.id}
+        while root is not None and root.consequence_of and root.id not in seen:
+            seen.add(root.id)
+            root = by_id.get(root.consequence_of)
+        if root is not None and root.id != check.consequence_of and not root.consequence_of:
             _under(check, root)
 
 

@@ -41,11 +41,23 @@ def _biases(nin, nouts):
     return found
 
 
-#: Mistakes a forward pass can make that no architecture explains: what it is, and the weights
-#: under which a known architecture computes what the mistaken network does.
+def _input_to_every_layer(weights, hidden, head):
+    """What the network computes when its ``__call__`` hands every layer the network's input
+    (``out = layer(x)`` where ``x = layer(x)`` was meant): the last layer's output on the input
+    alone, ``zip()`` pairing its first weights with the input's numbers."""
+    last = weights[-(NOUTS[-2] + 1):]
+    return _outputs(last[:NIN] + last[-1:], hidden, head, (NIN, NOUTS[-1:]))
+
+
+#: Mistakes a forward pass can make that no architecture explains: what it is, and what the
+#: mistaken network computes, from the reference weights and an architecture's activations.
 MISTAKES = {
     'the neurons ignore their bias (act = Σ wi·xi must be Σ wi·xi + b)':
-        lambda w: [0.0 if i in _biases(NIN, NOUTS) else x for i, x in enumerate(w)],
+        lambda w, *arch: _outputs([0.0 if i in _biases(NIN, NOUTS) else x
+                                   for i, x in enumerate(w)], *arch),
+    'MLP.__call__ hands every layer the network\'s input, not the previous layer\'s output '
+    '(`x = layer(x)` in the loop), so only the last layer counts':
+        _input_to_every_layer,
 }
 
 
@@ -60,8 +72,8 @@ def _bias_first(weights):
     return out
 
 
-def _outputs(weights, hidden, head):
-    model = reference.MLP(*SHAPE, activation=hidden, head=head)
+def _outputs(weights, hidden, head, shape=SHAPE):
+    model = reference.MLP(*shape, activation=hidden, head=head)
     for p, w in zip(model.parameters(), weights):
         p.data = w
     return [model(x).data for x in XS]
@@ -73,12 +85,12 @@ def reference_mlp(seed):
     mistake's under each architecture: the same for every submission of a batch."""
     weights = [p.data for p in reference.MLP(*SHAPE, seed=seed).parameters()]
     outputs = {name: _outputs(weights, *arch) for name, arch in ARCHITECTURES.items()}
-    mistaken = {(mistake, name): _outputs(alter(weights), *arch)
-                for mistake, alter in MISTAKES.items() for name, arch in ARCHITECTURES.items()}
+    mistaken = {(mistake, name): computes(weights, *arch)
+                for mistake, computes in MISTAKES.items() for name, arch in ARCHITECTURES.items()}
     return weights, outputs, mistaken
 
 
-def _raised(failure):
+def raised(failure):
     """An exception the learner's code raised, as a finding at the function and line the
     worker saw it raised in (as a graph's): every MLP check it breaks is that one bug, and an
     op's method raising is the op's; an operator the Value lacks (``sum()`` of Values with no
@@ -172,7 +184,7 @@ def build(ctx):
             required=required)
     if built.error:
         return failed(f'MLP{SHAPE[0], SHAPE[1]} failed: {_failure(built.error)}',
-                      **_raised(built.error), counterexample=Counterexample(f'model = MLP({NIN}, {NOUTS})\nmodel.parameters()\n'))
+                      **raised(built.error), counterexample=Counterexample(f'model = MLP({NIN}, {NOUTS})\nmodel.parameters()\n'))
     expected_count = EXPECTED_COUNT
     if built.count == expected_count and built.distinct == built.count and built.own:
         return passed(f'MLP({NIN}, {NOUTS}) has {expected_count} parameters',
@@ -195,7 +207,7 @@ def architecture(ctx):
         return None  # no weights to copy in: mlp.build says why
     forward = answers['forward']
     if forward.error:
-        return failed(f'forward pass failed: {_failure(forward.error)}', **_raised(forward.error))
+        return failed(f'forward pass failed: {_failure(forward.error)}', **raised(forward.error))
     _, outputs, mistaken = reference_mlp(ctx.config.seed)
     outs = _first_outputs(forward)
     # the reference weights copied in parameters() order, each neuron's weights then its bias
@@ -286,7 +298,7 @@ def gradients(ctx):
         return None
     if grads.error:
         return failed(f'loss.backward() failed: {_failure(grads.error)}', **ctx.without_backward(),
-                      **_raised(grads.error))
+                      **raised(grads.error))
     weights = reference_mlp(ctx.config.seed)[0]
     n = len(weights)
     directions = _directions(ctx.config.seed, n)
@@ -358,7 +370,7 @@ def descent_step(ctx):
                                         lr=_step_size(grads))], _timeout(ctx))[0]
     if step.error:
         return failed(f'a gradient-descent step failed: {_failure(step.error)}', **ctx.without_backward(),
-                      **_raised(step.error))
+                      **raised(step.error))
     before, after = step.loss, step.loss_after
     ok = isinstance(before, float) and isinstance(after, float) and after < before
     if not ok and _flat(step) and before == after:
@@ -378,7 +390,7 @@ def zero_grad(ctx):
     if err and err.type == 'AttributeError' and 'zero_grad' in err.message:
         return skipped('no zero_grad() method')
     if err:
-        return failed(f'zero_grad() failed: {_failure(err)}', **ctx.without_backward(), **_raised(err))
+        return failed(f'zero_grad() failed: {_failure(err)}', **ctx.without_backward(), **raised(err))
     left = [g for g in zero.grads_after if not close(g, 0.0)]
     return passed('zero_grad() zeroes every parameter\'s grad') if not left else failed(
         f'after zero_grad(), {len(left)} parameters still have a nonzero grad')
@@ -394,5 +406,5 @@ def one_neuron_layer(ctx):
     # the lecture's Layer returns a bare Value for one neuron: the next layer then iterates it
     hint = (' (does a one-neuron layer return a bare Value where the next layer expects a list?)'
             if err.type == 'TypeError' and 'iterable' in err.message else '')
-    return failed(f'MLP(2, [3, 1, 1]) failed: {err}{hint}', **_raised(err),
+    return failed(f'MLP(2, [3, 1, 1]) failed: {err}{hint}', **raised(err),
                   counterexample=Counterexample('model = MLP(2, [3, 1, 1])\nmodel([2.0, 3.0]).backward()\n'))

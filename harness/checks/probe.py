@@ -9,7 +9,7 @@ from micrograde.checks.trials import item
 STATES = ('present', 'broken', 'absent')
 
 
-def probe(session, methods=None):
+def probe(session, methods=None, through=''):
     """``{capability: 'present' | 'absent' | 'broken'}``: which ops the submission has.
 
     Absent means the submission does not have it (no such method, operands refused); an op
@@ -18,7 +18,10 @@ def probe(session, methods=None):
     says nothing of its op: present unless the class has no method for it.  Plain-number
     operands are a capability of their own: absent when every form with a number is absent.
     ``backward`` is judged from the probes that reached it; when none did (no op works), from
-    ``methods``, the Value's methods as the worker listed them, if given.
+    ``methods``, the Value's methods as the worker listed them, if given.  With ``methods``, a
+    class that has no backward() (nor one named otherwise that grading calls, ``through``) has
+    none, though ``out.backward()`` ran: what ran is an attribute of the output's own, the rule
+    each op sets (``out.backward = backward``), not a walk of the graph.
     """
     names = list(cases.PROBES)
     results = session.run('graph', [item(cases.PROBES[n]) for n in names])
@@ -34,11 +37,24 @@ def probe(session, methods=None):
         if err is None:
             backward.add('present')
         elif err.stage in ('backward', 'worker'):
-            backward.add('absent' if err.missing else 'broken')
+            backward.add('absent' if err.missing or stub(err) else 'broken')
     found['numbers'] = _first_of({found[cap] for cap in NUMBER_FORMS})
     found['backward'] = _first_of(backward) if backward else \
         'broken' if methods is None or 'backward' in methods else 'absent'
+    if methods and 'backward' not in methods and not through:
+        found['backward'] = 'absent'
     return found
+
+
+def stub(err):
+    """Whether a backward pass failed for a backward() not written yet: the Value's own method
+    raised ``NotImplementedError`` with a ``raise`` of its own, as a course template hands it out.
+    That is backward() absent, as an op's stub is that op absent (``execute.missing``): not one
+    bug every check forgives, keeping the points of every check of gradients it never computed.
+    A stub reached through a call (``node._backward()`` of a rule not written, a helper) is no
+    ``raise`` of backward()'s own: the rule's, told as an exception where it was called."""
+    return err.stage == 'backward' and err.type == 'NotImplementedError' and bool(err.function) \
+        and err.where.partition(': ')[2].startswith('raise ')
 
 
 def _first_of(states):
@@ -59,14 +75,35 @@ def capability(ctx, cap):
         return numbers(ctx, state, required)
     if cap in NUMBER_FORMS and ctx.capabilities.get('numbers') == 'absent' and not required:
         return None  # said once, by capability.numbers
-    if cap == 'backward' and backward_through(ctx):
+    if cap == 'backward' and backward_through(ctx.report):
         state = 'absent'  # graded through the learner's backprop(), but backward() is not there
     if state == 'absent':
         return (failed if required else skipped)(
-            f'{cap} is not implemented' + ctx.instead(cap) + (' (required)' if required else ''),
+            f'{cap} is not implemented' + (_stubbed(ctx, cap) or _attribute(ctx, cap) or
+                                           ctx.instead(cap)) +
+            (' (required)' if required else ''),
             required=required, misconception=_absent(ctx, cap) if required else None)
     return passed(f'{cap} is implemented' + (' but raises (see its ops check)' if state == 'broken'
                                              else ''), required=required)
+
+
+def _stubbed(ctx, cap):
+    """`` (backward() raises NotImplementedError: a stub)`` where the Value has the method
+    the probe found absent (``stub``), else ``''``."""
+    method = learner_method(cap)
+    return f' ({method}() raises NotImplementedError: a stub)' if method in ctx.report.methods \
+        else ''
+
+
+def _attribute(ctx, cap):
+    """`` (the Value has no backward() method: ...)`` where ``out.backward()`` runs anyway (an
+    attribute each op sets, its node's rule: ``probe``), else ``''``."""
+    if cap != 'backward' or cap in ctx.report.methods or backward_through(ctx.report):
+        return ''
+    err = ctx.session.run('graph', [item(cases.PROBES['add'])])[0].error
+    return '' if err is not None and err.stage != 'backward' or err is not None and err.missing \
+        else ' (the Value has no backward() method: `out.backward()` calls an attribute of the ' \
+        'output\'s own, the rule its op set for that one node, and nothing walks the graph)'
 
 
 def _absent(ctx, cap):
@@ -79,10 +116,10 @@ def _absent(ctx, cap):
     return None
 
 
-def backward_through(ctx):
+def backward_through(report):
     """The Value's method named like ``backward()`` that grading calls instead (``backprop``:
     the worker's class report, ``attributes``), or ``''``."""
-    return ctx.report.class_info.get('Value', {}).get('attributes', {}).get('backward', '')
+    return report.class_info.get('Value', {}).get('attributes', {}).get('backward', '')
 
 
 def numbers(ctx, state, required):

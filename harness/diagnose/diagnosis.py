@@ -133,6 +133,8 @@ def describe_error(graph, error):
         text += f' (at {error.where})'
     if error.type == 'RecursionError' and error.stage == 'forward':
         text += ' (does a reflected op such as __radd__ call itself, e.g. `return other + self`?)'
+    if RETURNED_NONE in error.message:
+        text += ' (does the method end without `return out`?)'
     return text
 
 
@@ -174,13 +176,19 @@ SYMBOLS = {(op.symbol, op.arity): op for op in OPS.values() if op.symbol}
 
 
 def _lacking(error):
-    """The op a ``TypeError`` says no operand defines (Python's own message), or ``None``."""
+    """The op a ``TypeError`` says no operand defines (Python's own message), or ``None``.  Not
+    where an operand is ``None`` (``self.data * other.data`` on a None an op returned): the Value
+    defines the operator, the None is the bug."""
     found = UNSUPPORTED.match(error.message or '') if error.type == 'TypeError' else None
-    if found is None:
+    if found is None or NONE_OPERAND in error.message[found.end():]:
         return None
     return SYMBOLS.get((found['binary'], 2) if found['binary'] else (found['unary'], 1))
 
 
+#: What the worker says of an op that returned ``None`` (its ``NotAValue``).
+RETURNED_NONE = 'the op returned NoneType None'
+#: Python's name of ``None`` as an operand it refused.
+NONE_OPERAND = "'NoneType'"
 #: Python's name of a plain number on the left of an operator it refused (``sum()`` starts at 0).
 NUMBER_TYPES = ("'int'", "'float'")
 
@@ -595,7 +603,8 @@ def topological_violation(graph, order, merged=None, unheld=None, unrun=None):
         return Diagnosis(Code.REPEATED, f'{REPEATED}: backward() ran the local rule of '
                          f'`{graph.name(i)} = {graph.expression(i)}` {order.count(i)} times; each '
                          f'node must propagate exactly once (does a _backward call its operands\' '
-                         f'_backward, or backward() recurse without a visited set?).')
+                         f'_backward, does backward() recurse without a visited set, or does '
+                         f'its order list a node twice?).')
     if not any(i in position for i in nodes):
         return None  # the engine does not use _backward closures: nothing observed
     never = [i for i in nodes if i not in position]

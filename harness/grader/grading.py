@@ -25,7 +25,7 @@ from micrograde.isolate.answers import INTERFERED
 from micrograde.checks import CHECKS, Context
 from micrograde.checks.registry import error
 from micrograde.checks.causes import link
-from micrograde.checks.probe import probe
+from micrograde.checks.probe import backward_through, probe
 from micrograde.grader import lines
 from micrograde.grader.config import Config
 from micrograde.grader.rubric import unreported
@@ -223,7 +223,7 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
     """Probe the ops, then walk the registry: every check timed, each category's total kept.
     ``session``: a worker's, or the notebook self-check's in-process one."""
     t = time.perf_counter()
-    report.capabilities = probe(session, report.methods)
+    report.capabilities = probe(session, report.methods, backward_through(report))
     report.timings['probe'] = time.perf_counter() - t
     ctx = Context(session, config, report)
     for entry in CHECKS:

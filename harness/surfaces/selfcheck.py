@@ -161,7 +161,8 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
         warnings.append(walk[1])
 
     def fill(report: Report) -> None:
-        report.methods = methods(Value, None, own=_cell)  # where findings point, as a grade's
+        with _method(Value, walk):  # where findings point, as a grade's (its worker lists the
+            report.methods = methods(Value, None, own=_cell)  # learner's backward(v) a method)
         report.checks.append(Check('load', Category.LOAD, Status.FAILED if error else Status.PASSED,
                                    error or f'loaded; Value from {_defined(Value)}'))
         state = random.getstate()
