@@ -758,8 +758,6 @@ gc.collect()
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="harness/worker (attacker8's area): a warning from a "
-                   "__del__ run by the collector stalls the worker, as the unraisable hook did")
 def test_a_warning_from_a_del_inside_a_collection_loses_no_worker(run_cli, tmp_path):
     path = tmp_path / 'engine.py'
     path.write_text(DEL_WARNS + (SUBMISSIONS / 'lecture_engine.py').read_text())

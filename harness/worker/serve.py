@@ -15,6 +15,7 @@ import site
 import sys
 import time
 import traceback
+import warnings
 from array import array
 
 from . import guard, identity, landlock, protocol, tasks
@@ -146,6 +147,18 @@ def _unraisable(unraisable, said=traceback.format_exception_only):
         pass
 
 
+def _warned(message, category, filename, lineno, file=None, line=None,
+            said=warnings.formatwarning):
+    """What Python prints of a warning, to the captured output, without its source line, for
+    the reason ``_unraisable`` gives: a warning from a ``__del__`` the collector runs (an
+    undrawn matplotlib animation's) had Python's printer open the file for that line, and the
+    worker was lost."""
+    try:
+        sys.stderr.write(said(message, category, filename, lineno, line or ''))
+    except BaseException:  # a learner's warning whose str() raises: nothing more to say
+        pass
+
+
 def _stack():
     """The submission's thread's stack: as deep as the main thread's may grow (its limit), from
     8 to 256 MiB."""
@@ -188,6 +201,7 @@ def _serve(rfd, wfd, hello, unfenced):
     sys.stdout = sys.stderr = capture
     sys.stdin = io.StringIO()
     sys.unraisablehook = _unraisable
+    warnings.showwarning = _warned
 
     if unfenced:
         return reply(type='loaded', error=unfenced)
