@@ -1,7 +1,7 @@
 """Answers a submission shapes within the protocol (numbers that are not floats, through its
 own ops) against the checks that read them: a finding of the submission's, never "micrograde
-itself failed".  Repros for what lies outside the sandbox's and parser's files are strict
-xfails, reported to the files' owners."""
+itself failed" (before: ``checks/mlp._slopes`` subtracted two losses, and ``backward.repeat``
+doubled a gradient, that were not floats: a TypeError in the grader)."""
 import json
 
 import pytest
@@ -50,9 +50,6 @@ Value.__init__ = _complex_init
 '''
 
 
-@pytest.mark.xfail(strict=True, reason='engines7: checks/mlp._slopes subtracts two losses, and '
-                   'checks/backward.py:128 doubles a gradient, that are not floats (TypeError): '
-                   '"micrograde itself failed in this check"')
 @pytest.mark.parametrize('check, attack', [('mlp.gradients', COMPLEX_AFTER_BACKWARD),
                                            ('backward.repeat', COMPLEX_DATA)])
 def test_answers_that_are_not_floats_fail_the_check_that_reads_them(run_cli, tmp_path, check,

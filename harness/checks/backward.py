@@ -127,7 +127,7 @@ def repeat(ctx):
         return failed(f'calling backward() twice failed: {actual.error or ""}',
                       counterexample=Counterexample(code), **_raised(ctx, actual.error))
     micrograd = all(close(actual.grads2[i], ref.grads2[i]) for i in leaves)
-    doubled = all(close(actual.grads2[i], 2 * actual.grads[i]) for i in leaves)
+    doubled = all(close(actual.grads2[i], _doubled(actual.grads[i])) for i in leaves)
     if doubled:
         return passed('a second backward() adds the gradients again (they double, as in torch)')
     if micrograd:
@@ -190,11 +190,17 @@ def _assigning(ctx):
                  if cap in FORMS and FORMS[cap][0].name in ops), '')
 
 
+def _doubled(gradient):
+    """A gradient doubled; one that is not a float (a complex number's answer) as it is, which
+    matches nothing (``close``)."""
+    return 2 * gradient if type(gradient) is float else gradient
+
+
 def _stopped(actual, ref, leaves):
     """The leaves a second pass left as they were while it added to the rest as micrograd does
     (or doubled them); ``''`` if it did not so."""
     kept = [i for i in leaves if close(actual.grads2[i], actual.grads[i])]
     added = [i for i in leaves if close(actual.grads2[i], ref.grads2[i])
-             or close(actual.grads2[i], 2 * actual.grads[i])]
+             or close(actual.grads2[i], _doubled(actual.grads[i]))]
     partly = kept and added and len(kept) + len(added) == len(leaves)
     return ', '.join(f'{REPEAT.name(i)}.grad' for i in kept) if partly else ''

@@ -273,7 +273,13 @@ def _slopes(ctx, weights, directions):
     if fd.error:
         return None, fd.error
     losses = fd.losses
-    return [(losses[2 * i] - losses[2 * i + 1]) / (2 * H) for i in range(len(directions))], None
+    return [_slope(losses[2 * i], losses[2 * i + 1]) for i in range(len(directions))], None
+
+
+def _slope(ahead, behind):
+    """The central difference of two losses; NaN where one is not a float (a network turned
+    complex), which agrees with no gradient."""
+    return (ahead - behind) / (2 * H) if type(ahead) is float and type(behind) is float else math.nan
 
 
 def _agrees(grads, loss, directions, slopes):
