@@ -815,8 +815,6 @@ def test_a_none_an_op_returned_is_that_ops_bug_where_another_uses_it(run_cli, tm
     assert '(does the method end without `return out`?)' in roots[0]['message'], roots[0]['message']
 
 
-@pytest.mark.xfail(strict=True, reason="harness/worker/load (notebooks7's area): only PEP 701 "
-                   "f-strings are recognised as valid from Python 3.12")
 def test_a_type_alias_statement_is_said_to_be_python_3_12(run_cli, tmp_path):
     """A real engine (index file 15189556221: ``match`` ops, dataclass operands) declares
     ``type Operands = AddOperands | ...`` (PEP 695, Python 3.12): it read 'syntax error in

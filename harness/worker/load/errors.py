@@ -68,7 +68,8 @@ def syntax_error(e, where):
 
 def newer_python(e, saved=None):
     """A sentence for a ``SyntaxError`` that is Python 3.12 syntax (an f-string of PEP 701, or
-    PEP 695's in a notebook ``saved`` by Python 3.12 or later, its version), else ``''``: the
+    PEP 695's ``type`` statement or type parameters; ``saved``: the Python version a notebook
+    was saved by, said when it is 3.12 or later), else ``''``: the
     learner's code is right where they ran it, and what to change is the Python version it is
     written for.  Any other error (Python 2's ``print x``) is one on 3.12 too: no such word."""
     running = sys.version_info[:2]
@@ -81,9 +82,10 @@ def newer_python(e, saved=None):
         return (f' This f-string is valid from Python 3.12{by}, which lets one reuse its quotes '
                 f'and hold a backslash inside its braces, but grading runs Python {grading}: use '
                 f'the other kind of quote inside the braces.')
-    if newer and _PEP_695.search(getattr(e, 'text', None) or ''):  # not every error of 3.12's
-        return (f' The notebook was saved by Python {saved}, and grading runs Python {grading}: '
-                f'write it as Python {grading} reads it.')
+    if _PEP_695.search(getattr(e, 'text', None) or ''):  # no other Python reads these lines
+        return (f' A `type` statement and type parameters in brackets (PEP 695) are valid from '
+                f'Python 3.12{by}, but grading runs Python {grading}: write `Name = ...` and '
+                f'TypeVars, as Python {grading} reads them.')
     return ''
 
 
