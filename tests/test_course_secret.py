@@ -197,3 +197,18 @@ def test_a_relu_network_is_stepped_where_its_loss_is_not_flat(run_cli, tmp_path)
     assert 'relu everywhere' in checks['mlp.forward']['message']
     assert checks['mlp.step']['status'] == 'passed', checks['mlp.step']['message']
     assert _report(out)['verdict'] == 'passed'
+
+
+def test_a_relu_network_s_gradients_are_checked_where_its_loss_is_not_flat(run_cli, tmp_path):
+    """At such a seed the network's gradients were 'checked' at a flat point, 0 against 0: a
+    neuron that takes its weights' numbers (``wi.data * xi``, so no weight gets a gradient)
+    passed ``mlp.gradients``. They are judged at the further draw too, and it fails."""
+    path = tmp_path / 'detached.py'
+    path.write_text(LECTURE.replace('out = act.tanh()', 'out = act.relu()').replace(
+        'act = sum((wi*xi for wi, xi in zip(self.w, x)), self.b)',
+        'act = sum((wi.data*xi for wi, xi in zip(self.w, x)), self.b)'))
+    out = tmp_path / 'out'
+    run_cli('grade', path, '--profile', 'quick', '--seed', _dead_seed(), '--out', out, '--no-color')
+    checks = {c['id']: c for c in _report(out)['checks']}
+    assert checks['mlp.forward']['status'] == 'passed', checks['mlp.forward']['message']
+    assert checks['mlp.gradients']['status'] == 'failed', checks['mlp.gradients']['message']

@@ -234,9 +234,10 @@ def architecture(ctx):
                   counterexample=example)
 
 
-def _with_weights(ctx):
-    """Snippet lines that build the network with the reference weights copied in."""
-    weights = reference_mlp(ctx.config.seed)[0]
+def _with_weights(ctx, weights=None):
+    """Snippet lines that build the network with ``weights`` (the seed's reference weights)
+    copied in."""
+    weights = weights or reference_mlp(ctx.config.seed)[0]
     return (f'model = MLP({NIN}, {NOUTS})\nweights = [{", ".join(map(repr, weights))}]\n'
             f'for p, w in zip(model.parameters(), weights):\n    p.data = w\n')
 
@@ -299,13 +300,14 @@ def _agrees(grads, loss, directions, slopes):
 def gradients(ctx):
     """Every parameter's gradient against central finite differences of the network's own loss:
     along random directions, and per parameter where they disagree."""
-    grads = _answer(ctx, 'grads')
-    if grads is None:
+    answers = _built(ctx)
+    if answers is None:
         return None
+    grads = answers['grads']
     if grads.error:
         return failed(f'loss.backward() failed: {_failure(grads.error)}', **ctx.without_backward(),
                       **raised(grads.error))
-    weights = reference_mlp(ctx.config.seed)[0]
+    weights, grads = _live_weights(ctx, answers)
     n = len(weights)
     directions = _directions(ctx.config.seed, n)
     slopes, failure = _slopes(ctx, weights, directions)
@@ -326,7 +328,7 @@ def gradients(ctx):
         f'the network\'s own loss; first: parameter {i} has grad {show(grads.grads[i])}, '
         f'finite differences give {numeric[i]:.6g}',
         counterexample=Counterexample(
-            _with_weights(ctx) + f'loss = None\nfor x, y in zip({XS}, {YS}):\n'
+            _with_weights(ctx, weights) + f'loss = None\nfor x, y in zip({XS}, {YS}):\n'
             f'    d = model(x) + Value(-y)\n    loss = d * d if loss is None else loss + d * d\n'
             f'loss.backward()\nprint(model.parameters()[{i}].grad)\n',
             {f'parameters()[{i}].grad': f'{numeric[i]:.6g}'},
@@ -343,9 +345,9 @@ def _step_size(grads):
         return 0.01
 
 
-#: Further weight draws a step is tried at when every gradient is 0 at the seed's: a network
-#: whose loss is flat there (relu on every unit, its head dead for all four samples, as in a
-#: third of the draws) cannot move, whatever its update does.
+#: Further weight draws the gradients and a step are judged at when every gradient is 0 at the
+#: seed's: a network whose loss is flat there (relu on every unit, its head dead for all four
+#: samples, as in a third of the draws) shows neither a wrong gradient nor a step.
 REDRAWS = 4
 
 
@@ -354,24 +356,29 @@ def _flat(answer):
     return not answer.error and bool(answer.grads) and all(g == 0 for g in answer.grads)
 
 
-def _step_weights(ctx, answers):
-    """``(weights, their gradients' answer)`` a step is judged at: the seed's, or else the first
-    further draw where some gradient is not 0 (asked for in one request, only then)."""
+def _live_weights(ctx, answers):
+    """``(weights, their gradients' answer)`` the gradients and a step are judged at: the
+    seed's, or else the first further draw where some gradient is not 0 (asked for in one
+    request, only then, once for both checks): at a flat point 0 = 0 observes nothing."""
     weights, grads = reference_mlp(ctx.config.seed)[0], answers['grads']
     if not _flat(grads):
         return weights, grads
-    draws = [[p.data for p in reference.MLP(*SHAPE, seed=f'{ctx.config.seed}:{k}').parameters()]
-             for k in range(1, REDRAWS + 1)]
-    found = ctx.session.run('mlp', [_base(ctx, action='grads', params=w) for w in draws],
-                            _timeout(ctx))
-    return next(((w, g) for w, g in zip(draws, found) if not _flat(g)), (weights, grads))
+
+    def redrawn():
+        draws = [[p.data for p in reference.MLP(*SHAPE, seed=f'{ctx.config.seed}:{k}').parameters()]
+                 for k in range(1, REDRAWS + 1)]
+        found = ctx.session.run('mlp', [_base(ctx, action='grads', params=w) for w in draws],
+                                _timeout(ctx))
+        return next(((w, g) for w, g in zip(draws, found) if not g.error and not _flat(g)),
+                    (weights, grads))
+    return ctx.once('mlp-live', redrawn)
 
 
 def descent_step(ctx):
     answers = _built(ctx)
     if answers is None:
         return None
-    weights, grads = _step_weights(ctx, answers)
+    weights, grads = _live_weights(ctx, answers)
     step = ctx.session.run('mlp', [_base(ctx, action='step', params=weights,
                                         lr=_step_size(grads))], _timeout(ctx))[0]
     if step.error:
