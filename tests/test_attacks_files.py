@@ -426,7 +426,7 @@ def test_a_name_that_is_not_utf8_is_shown_escaped_and_read_by_its_own(named_clas
     result = grader.run('grade', grader.work / 'class' / 'sec1' / os.fsdecode(b'\xff\xfe.py'),
                         '--profile', 'quick', '--isolation', grader.level, '--out', out,
                         '--no-color')  # ``run`` decodes stdout strictly: valid UTF-8
-    assert f'Value: {BAD_NAME}, line ' in result.stdout
+    assert f'Value: {BAD_NAME}, line ' in result.stdout, result.stdout + result.stderr
     assert "reproduce: micrograde grade $'" in result.stdout  # bash makes it the name again
     report = json.loads((out / 'report.json').read_text())
     assert report['checks'][0]['status'] == 'passed' and BAD_NAME in report['classes']['Value']
