@@ -166,7 +166,7 @@ def safe_grade(path: Where = None, module: str | None = None, config: Config | N
 
 
 def seeded(config: Config, path: Where = None, module: str | None = None) -> Config:
-    """The config a submission is graded with: with a course secret (``config.course_secret``),
+    """The config a submission is graded with: with a course secret (``Config.secret``),
     its seed is drawn from the secret, the seed given and the submission's content
     (``tree.digest``: the same on every surface), and the report shows that seed, which grades it
     again as given; other content, another seed, unknowable without the secret."""
