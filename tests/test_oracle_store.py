@@ -12,6 +12,7 @@ from conftest import ROOT, SUBMISSIONS
 from micrograde.oracle import oracle_store, oracles
 from micrograde.surfaces import build_oracles
 from micrograde.model import cases
+from micrograde.model.compare import close
 from micrograde.grader.config import PROFILES
 from micrograde.fuzz.dags import ALL_OPS, CORE, corpus
 from micrograde.oracle.oracle_store import Store, key
@@ -30,6 +31,18 @@ def _same(a, b):
     return json.dumps(asdict(a)) == json.dumps(asdict(b))
 
 
+def _as_torch_gives(shipped, fresh):
+    """The same answer as torch gives on this machine, as the grader compares answers
+    (``compare.close``): torch's vectorised kernels (tanh, exp, ...) are picked by the CPU's
+    instruction set (AVX2, AVX-512) and round the last bit apart, which a later ``1 - t**2``
+    near saturation makes 1e-7 relative, ~1e-16 absolute; the store is built on one machine and
+    read on others, while stale data (a wrong value, another graph's entry) is far off."""
+    a, b = asdict(shipped), asdict(fresh)
+    return a.keys() == b.keys() and all(
+        a[k] == b[k] or isinstance(a[k], list) and isinstance(b[k], list) and
+        len(a[k]) == len(b[k]) and all(close(u, v) for u, v in zip(a[k], b[k])) for k in a)
+
+
 def test_shipped_store_is_exactly_fresh_torch_for_every_graph_it_must_hold():
     """Stale data fails here: a graph missing, an extra entry, or an answer torch no longer gives."""
     graphs = build_oracles.shipped_graphs()
@@ -38,7 +51,7 @@ def test_shipped_store_is_exactly_fresh_torch_for_every_graph_it_must_hold():
     assert set(shipped) == {key(g) for g in graphs}
     store = Store(cache=None)
     for g in graphs:
-        assert _same(oracles.torch_answer(g, False, store), oracles.run_torch(g)), g.code()
+        assert _as_torch_gives(oracles.torch_answer(g, False, store), oracles.run_torch(g)), g.code()
     assert store.sources == {'shipped': len(graphs), 'reference': 0, 'cache': 0, 'torch': 0}
 
 
