@@ -93,6 +93,8 @@ def _failed_as_its_rule(report):
     checks = {c['id']: c for c in report['checks']}
     assert report['verdict'] == 'failed' and report['seed'] != 0
     assert checks['mlp.gradients']['status'] == 'failed'
+    # the op checks' own graphs are at the seed's inputs too: the table holds none of them
+    assert checks['ops.tanh']['status'] == 'failed', checks['ops.tanh']['message']
     assert any(c['status'] == 'failed' and 'tanh' in (c['message'] + json.dumps(c.get('diagnosis')))
                for c in report['checks']), report['checks']
 
@@ -212,3 +214,42 @@ def test_a_relu_network_s_gradients_are_checked_where_its_loss_is_not_flat(run_c
     checks = {c['id']: c for c in _report(out)['checks']}
     assert checks['mlp.forward']['status'] == 'passed', checks['mlp.forward']['message']
     assert checks['mlp.gradients']['status'] == 'failed', checks['mlp.gradients']['message']
+
+
+def test_the_fixed_graphs_move_with_the_seed_and_keep_their_domains():
+    """Seed 0 keeps the written inputs (whose answers ship); another seed moves every one of
+    them, keeping each sign, each equality and each distinction, and none lands near 1 (where a
+    wrong power rule agrees with the right one); the same seed, the same points."""
+    from micrograde.model import cases
+    graphs = [g for gs in cases.OP_CASES.values() for g in gs] + \
+        [g for _, _, gs in cases.BACKWARD for g in gs] + [cases.REPEAT]
+    for seed in (1, 7, 2 ** 63 + 12345):
+        for g in graphs:
+            assert cases.moved(g, 0) is g
+            m = cases.moved(g, seed)
+            assert m == cases.moved(g, seed) and m.nodes == g.nodes
+            pairs = list(zip(g.inputs, m.inputs))
+            assert all(x != y and math.copysign(1, x) == math.copysign(1, y)
+                       for (_, x), (_, y) in pairs), (g.code(), m.inputs)
+            assert all(abs(abs(y) - 1) > 0.05 for (_, x), (_, y) in pairs if abs(abs(x) - 1) > 0.05)
+            for (_, x1), (_, y1) in pairs:
+                for (_, x2), (_, y2) in pairs:
+                    assert (abs(x1) == abs(x2)) == (abs(y1) == abs(y2))
+
+
+def test_one_bug_costs_the_same_whether_the_random_graphs_show_it_or_not(run_cli, tmp_path):
+    """An ``=`` for ``+=`` in ``__add__`` (``__sub__`` calls ``+``, and its own check's graphs
+    happen to run the rule first): at seed 0 a random graph reaches it through ``-`` and fails
+    the fuzz check as that cause's consequence, at seed 99 every wrong graph uses a failing op
+    and the fuzz check leaves them to it.  The bug costs the same at both: under a course secret
+    two learners with it must not score apart by their seeds.  Before, 41 and 49 of 51."""
+    path = tmp_path / 'overwrite.py'
+    shutil.copy(ROOT / 'submissions' / 'bug_overwrite_grad.py', path)
+    reports = []
+    for seed in (0, 99):
+        run_cli('grade', path, '--seed', seed, '--out', tmp_path / str(seed), '--no-color')
+        reports.append(_report(tmp_path / str(seed)))
+    fuzz = [next(c for c in r['checks'] if c['id'] == 'fuzz.dags') for r in reports]
+    assert [f['status'] for f in fuzz] == ['failed', 'passed'], [f['message'] for f in fuzz]
+    assert fuzz[0]['consequence_of'] == 'ops.add'
+    assert reports[0]['score'] == reports[1]['score'] == reports[0]['max_score'] - 2

@@ -29,9 +29,11 @@ def has_backward(ctx):
 
 
 def _trials(ctx, name):
-    """The instrumented runs of one walk's graphs (shared with the visit-order check)."""
-    graphs = [g for g in WALKS[name][1] if g.capabilities <= ctx.usable]
-    return ctx.once(('backward', name), lambda: run_graphs(ctx.session, graphs, instrument=True))
+    """The instrumented runs of one walk's graphs, at the seed's inputs (shared with the
+    visit-order check)."""
+    graphs = [g for g in ctx.at_seed(WALKS[name][1]) if g.capabilities <= ctx.usable]
+    return ctx.once(('backward', name), lambda: run_graphs(ctx.session, graphs, instrument=True,
+                                                             oracle=ctx.expected))
 
 
 def graph_walk(ctx, name):
@@ -116,13 +118,14 @@ def repeat(ctx):
     gives 3.0).  Either passes; torch's numbers are the ones shown, micrograd's beside them."""
     if 'backward' not in ctx.usable:
         return None
-    if not REPEAT.capabilities <= ctx.usable:
-        return skipped(needs(ctx, [REPEAT]))
-    actual = ctx.session.run('graph', [item(REPEAT, backward=2)])[0]
-    ref = oracles.run_reference(REPEAT, backward=2)
-    leaves = range(len(REPEAT.inputs))
-    printed = 'print(' + ', '.join(f'{REPEAT.name(i)}.grad' for i in leaves) + ')\n'
-    code = REPEAT.code(show=leaves) + 'out.backward()\n' + printed
+    graph = ctx.at_seed([REPEAT])[0]
+    if not graph.capabilities <= ctx.usable:
+        return skipped(needs(ctx, [graph]))
+    actual = ctx.session.run('graph', [item(graph, backward=2)])[0]
+    ref = oracles.run_reference(graph, backward=2)
+    leaves = range(len(graph.inputs))
+    printed = 'print(' + ', '.join(f'{graph.name(i)}.grad' for i in leaves) + ')\n'
+    code = graph.code(show=leaves) + 'out.backward()\n' + printed
     if actual.error or actual.grads2 is None:
         return failed(f'calling backward() twice failed: {actual.error or ""}',
                       counterexample=Counterexample(code), **_raised(ctx, actual.error))
@@ -159,8 +162,8 @@ def repeat(ctx):
         if same or stopped else None
     return failed(why, diagnosis=why, consequence_of=assigning,
                   counterexample=Counterexample(
-                      code, {f'{REPEAT.name(i)}.grad': _twice(ref, i) for i in leaves},
-                      {f'{REPEAT.name(i)}.grad': show(actual.grads2[i]) for i in leaves}),
+                      code, {f'{graph.name(i)}.grad': _twice(ref, i) for i in leaves},
+                      {f'{graph.name(i)}.grad': show(actual.grads2[i]) for i in leaves}),
                   misconception=named)
 
 

@@ -11,7 +11,7 @@ from micrograde.fuzz.dags import corpus
 from micrograde.diagnose.diagnosis import explain, first_mismatch, misconception
 from micrograde.model.results import Code, Misconception
 from micrograde.checks.registry import error, failed, passed, skipped
-from micrograde.checks.trials import Trial, counterexample, item, run_graphs
+from micrograde.checks.trials import Trial, against, counterexample, item, run_graphs
 
 
 def random_graphs(ctx):
@@ -182,17 +182,6 @@ def _order_dependent(session, trials, reruns):
             return Trial(t.graph, actual, t.expected, first_mismatch(t.graph, actual, t.expected)
                          or first_mismatch(t.graph, t.actual, t.expected))
     return None
-
-
-def against(graphs):
-    """What a corpus is judged against, where not torch's stored answers alone: how many
-    graphs the reference engine answers, and the shipped cross-check that vouches for it."""
-    answered = [g for g in graphs if oracles.answered_by(g, drawn=True) == 'reference']
-    if not answered:
-        return ''
-    least = min(oracles.STORE.vouched(g) for g in answered)
-    return (f'; {len(answered)} answered by the reference engine, vouched for by torch on at '
-            f'least {least} shipped graphs per op')
 
 
 def corpus_id(graphs):

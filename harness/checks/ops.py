@@ -1,30 +1,30 @@
-"""Per op: values and gradients at fixed inputs (``cases.OP_CASES``) against the oracles; without
-a ``backward()``, values only (a forward value needs no backward)."""
+"""Per op: values and gradients on fixed graphs (``cases.OP_CASES``, at the seed's inputs) against
+the oracles; without a ``backward()``, values only (a forward value needs no backward)."""
 from micrograde.model import cases
-from micrograde.oracle import oracles
 from micrograde.diagnose.diagnosis import explain, first_mismatch, misconception
 from micrograde.model.results import Counterexample
 from micrograde.worker.ops import FORMS
 from micrograde.checks.registry import failed, skipped
-from micrograde.checks.trials import item, judged, needs, run_graphs
+from micrograde.checks.trials import against, item, judged, needs, run_graphs
 
 
 def op_values_and_gradients(ctx, cap):
     have = ctx.usable
+    written = ctx.at_seed(cases.OP_CASES[cap])
     required = cap in ctx.config.rubric.required_ops
     if cap not in have:
         return failed(f'{cap} is not implemented', consequence_of=f'capability.{cap}') \
             if required else skipped(f'{cap} is not implemented', required=False)
     if 'backward' not in have:
-        return values_only(ctx, [g for g in cases.OP_CASES[cap] if g.capabilities - {'backward'} <= have])
-    graphs = [g for g in cases.OP_CASES[cap] if g.capabilities <= have]
+        return values_only(ctx, [g for g in written if g.capabilities - {'backward'} <= have])
+    graphs = [g for g in written if g.capabilities <= have]
     unchecked = ''
     if not graphs and 'mul' not in have:  # the op on its own: all but the upstream gradient
-        graphs = [u for g in cases.OP_CASES[cap] if (u := g.unscaled()) and u.capabilities <= have]
+        graphs = [u for g in written if (u := g.unscaled()) and u.capabilities <= have]
         unchecked = (' (without the usual `* k`: the submission has no `*`, so a rule that '
                      'ignores out.grad is not checked)')
     if not graphs:
-        return skipped(needs(ctx, cases.OP_CASES[cap]))
+        return skipped(needs(ctx, written))
     # a graph that also uses another op failing its own check is left to that check (one bug,
     # one finding: `a ** 2.0 + a` with a wrong `+` is addition's)
     op = FORMS[cap][0].name
@@ -34,11 +34,11 @@ def op_values_and_gradients(ctx, cap):
     mine = [g for g in graphs if not {node.op for node in g.nodes} & broken] or graphs
     left = f'; {len(graphs) - len(mine)} left to the checks of {", ".join(sorted(broken))}' \
         if len(mine) < len(graphs) else ''
-    trials = run_graphs(ctx.session, mine, instrument=True)
+    trials = run_graphs(ctx.session, mine, instrument=True, oracle=ctx.expected)
     # the op's other forms passing says nothing of this one
     trusted = ctx.trusted() - {op}
     return judged(trials, f'{cap}: values and gradients match torch on {len(trials)} '
-                          f'graphs{unchecked}{left}', trusted, ctx.suspects())
+                          f'graphs{against(mine)}{unchecked}{left}', trusted, ctx.suspects())
 
 
 def values_only(ctx, graphs):
@@ -47,7 +47,7 @@ def values_only(ctx, graphs):
     earns no points)."""
     answers = ctx.session.run('graph', [item(g, backward=0) for g in graphs]) if graphs else []
     for g, actual in zip(graphs, answers):
-        expected = oracles.expected(g)
+        expected = ctx.expected(g)
         if expected is None:
             continue
         actual.grads = list(expected.grads)  # not computed: only values and errors are judged

@@ -25,7 +25,9 @@ check decides the score or the verdict (the rubric does) or writes a report (the
 import time
 from dataclasses import dataclass, field
 
+from micrograde.model import cases
 from micrograde.model.results import CATEGORIES, Check
+from micrograde.oracle import oracles
 from micrograde.worker.ops import FORMS
 
 DEFAULTS = ('required', 'advisory')
@@ -143,6 +145,17 @@ class Context:
             return f' (there is {other}(): the grader calls {name}())'
         note = misnamed_note(self.report, learner_method(name)) if name in FORMS else ''
         return f' ({note})' if note else ''
+
+    def at_seed(self, graphs):
+        """The fixed ``graphs`` at this grading's seed (``cases.moved``); judge them with
+        ``self.expected``."""
+        return [cases.moved(g, self.config.seed) for g in graphs]
+
+    @staticmethod
+    def expected(graph):
+        """The oracles' answer for a fixed graph, shipped at seed 0 and, at another seed, the
+        reference engine's where shipped cross-checks vouch for its ops, as for a drawn corpus."""
+        return oracles.expected(graph, drawn=True)
 
     def once(self, key, compute):
         """``compute()``, run once per grading for every check that asks by ``key``."""

@@ -47,6 +47,17 @@ def run_graphs(session, graph_list, instrument=False, timeout=None, oracle=oracl
     return trials
 
 
+def against(graphs):
+    """What graphs are judged against, where not torch's stored answers alone: how many
+    graphs the reference engine answers, and the shipped cross-check that vouches for it."""
+    answered = [g for g in graphs if oracles.answered_by(g, drawn=True) == 'reference']
+    if not answered:
+        return ''
+    least = min(oracles.STORE.vouched(g) for g in answered)
+    return (f'; {len(answered)} answered by the reference engine, vouched for by torch on at '
+            f'least {least} shipped graphs per op')
+
+
 def counterexample(trial, found=None):
     """Runnable code with the expected and actual output value and every wrong gradient; the
     culprit ops marked, unless the diagnosis ``found`` is of backward()'s walk (no op's)."""

@@ -135,12 +135,21 @@ class Rubric:
         return report
 
 
+#: Categories whose graphs the seed draws: a cause another check found is priced without them.
+#: Their corpus shows such a cause at one seed and not at another (a path through an op whose
+#: own check passed), so counting them would make one bug's cost follow the seed, and under a
+#: course secret every submission has its own.  As a root (a bug only they found) they cost.
+DRAWN = ('fuzz',)
+
+
 def _charge_once(report):
-    """A root cause costs once: the points of its most valuable check; the other checks it
-    explains (its consequences, ``checks/causes.py``) keep theirs."""
+    """A root cause costs once: the points of its most valuable check (beside the root, not a
+    ``DRAWN`` one); the other checks it explains (its consequences, ``checks/causes.py``) keep
+    theirs."""
     for root, consequences in report.causes():
         group = [c for c in (root, *consequences) if c.required]
-        charged = max(group, key=lambda c: c.max_score, default=None)
+        priced = [c for c in group if c is root or c.category not in DRAWN]
+        charged = max(priced, key=lambda c: c.max_score, default=None)
         for check in group:
             check.score = 0.0 if check is charged else check.max_score
 

@@ -8,6 +8,8 @@ that op, reflected and number forms too, and ``a + a``, ``a * a`` do (``(a * a) 
 a rule written apart for one Value on both sides (``if self is other: self.grad = ...``) is.
 """
 import functools
+import math
+import random
 
 from micrograde.model.graph import Graph, Node
 from micrograde.worker.ops import FORMS, NUMBER_FORMS, form
@@ -127,6 +129,33 @@ ROBUSTNESS = [
 #: A second ``backward()``: leaf gradients must double, three levels down too (a visited mark
 #: cleared on the output only stops the second walk below it).
 REPEAT = G('n1 = a + b; n2 = n1 * c; out = n2 * d', a=1.5, b=-0.5, c=2.0, d=0.75)
+
+#: How far ``moved`` takes an input: a factor in [1 / SPREAD, SPREAD].
+SPREAD = 1.25
+
+
+def moved(graph, seed):
+    """``graph`` with its inputs moved to points drawn from ``seed`` (seed 0: as written, the
+    points whose answers ship): the same check at other points, so that a table of one seed's
+    answers holds none of another's (a course secret draws each submission's seed).  Each
+    distinct magnitude is scaled by its own factor, to three significant digits: signs (so
+    domains and branches: relu's side, log's positive input) and equal magnitudes stay as
+    written, distinct ones stay distinct, each moves, and none lands near 1 unless written there
+    (where a wrong power rule, ``n * x**n``, agrees with the right one)."""
+    if not seed or not graph.inputs:
+        return graph
+    draw = random.Random(f'{seed}|{graph.code()}')
+    written = sorted({abs(x) for _, x in graph.inputs})
+    for _ in range(16):
+        to = {m: float(f'{m * draw.uniform(1 / SPREAD, SPREAD):.3g}') for m in written}
+        if len(set(to.values())) == len(written) and all(
+                to[m] != m and (abs(to[m] - 1) > 0.05 or abs(m - 1) <= 0.05) for m in written):
+            break
+    else:
+        return graph
+    inputs = tuple((name, float(math.copysign(to[abs(x)], x))) for name, x in graph.inputs)
+    return Graph(inputs, graph.nodes, graph.output, graph.names)
+
 
 #: Stacked diamonds in the robustness ladder.
 DIAMONDS = 25
