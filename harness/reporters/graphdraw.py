@@ -6,10 +6,10 @@ DOT to SVG, which is parsed and rebuilt from an allow-list before it is inlined 
 nothing a submission printed can become markup.  Where ``dot`` is missing or fails, the same
 facts are given as a table and the page says why.
 """
-import functools
 import math
 import shutil
 import subprocess
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
@@ -79,6 +79,34 @@ def op_label(node):
 
 def draw(ce):
     """The ``Drawing`` of a counterexample with a graph (``None`` when it has none)."""
+    laid = _laid_out(ce)
+    if laid is None:
+        return None
+    drawing, dot = laid
+    if dot is None:
+        return drawing
+    svg = render_svg(dot)
+    if svg is None:
+        drawing.note = ('Graphviz (the dot program) is not installed where this report was written, '
+                        'so the graph is listed as a table instead of drawn.')
+    elif not svg:
+        drawing.note = 'Graphviz could not draw this graph; it is listed as a table instead.'
+    else:
+        drawing.svg = svg
+    return drawing
+
+
+def undrawn(counterexamples):
+    """The DOT sources of these counterexamples' drawings that no earlier report drew, once each:
+    what is worth a ``dot`` process of its own."""
+    sources = (laid[1] for ce in counterexamples if (laid := _laid_out(ce)) is not None)
+    program = shutil.which('dot')
+    return [dot for dot in dict.fromkeys(sources) if dot is not None and (program, dot) not in _DRAWN]
+
+
+def _laid_out(ce):
+    """``(Drawing without its SVG, DOT source or None when too large to draw)``, or ``None``
+    for a counterexample without a graph."""
     if not ce or not ce.graph:
         return None
     graph = Graph.from_dict(ce.graph)
@@ -105,31 +133,39 @@ def draw(ce):
     drawing = Drawing(rows=rows[:MAX_LISTED], more=max(0, len(rows) - MAX_LISTED))
     if graph.size > MAX_DRAWN:
         drawing.note = f'The graph has {graph.size} values, too many to draw; they are listed below.'
-        return drawing
-    image = _render(dot_source(boxes, edges, node_attrs=FONT))
-    if image is None:
-        drawing.note = ('Graphviz (the dot program) is not installed where this report was written, '
-                        'so the graph is listed as a table instead of drawn.')
-    else:
-        drawing.svg = sanitise_svg(image)
-        if drawing.svg is None:
-            drawing.note = 'Graphviz could not draw this graph; it is listed as a table instead.'
-    return drawing
+        return drawing, None
+    return drawing, dot_source(boxes, edges, node_attrs=FONT)
 
 
-def _render(dot):
-    """SVG bytes of ``dot`` (``None`` without Graphviz, ``b''`` when it fails)."""
-    return _rendered(shutil.which('dot'), dot)
+#: (``dot`` program, DOT source) -> sanitised SVG (``''``: Graphviz failed; ``None``: no
+#: Graphviz), the last ``DRAWN`` drawings: a class's reports repeat the same advice graphs, so
+#: each distinct one costs one ``dot`` process and one sanitising per grader process.
+_DRAWN = {}
+DRAWN = 256
+_DRAWING = threading.Lock()
 
 
-@functools.lru_cache(maxsize=256)
-def _rendered(program, dot):
-    """One ``dot`` process per distinct drawing and ``dot`` program: a class's reports repeat
-    the same advice graphs."""
+def render_svg(dot):
+    """The sanitised SVG of ``dot`` (``None`` without Graphviz, ``''`` where it fails)."""
+    key = (shutil.which('dot'), dot)
+    with _DRAWING:
+        if key in _DRAWN:
+            return _DRAWN[key]
+    svg = _drawn(dot) if key[0] else None
+    with _DRAWING:
+        while len(_DRAWN) >= DRAWN:
+            del _DRAWN[next(iter(_DRAWN))]
+        _DRAWN[key] = svg
+    return svg
+
+
+def _drawn(dot):
+    """One ``dot`` process: its SVG, sanitised, or ``''`` where it fails."""
     try:
-        return render(dot, timeout=10)
+        data = render(dot, timeout=10)
     except (OSError, subprocess.SubprocessError):
-        return b''
+        return ''
+    return (sanitise_svg(data) if data else None) or ''
 
 
 def sanitise_svg(data):

@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from micrograde.model.results import Outcome
 from micrograde.reporters.text import clean, unpaid
-from micrograde.reporters.graphdraw import draw
+from micrograde.reporters.graphdraw import draw, render_svg, undrawn
 
 MESSAGE_LIMIT = 2000
 CODE_LIMIT = 6000
@@ -105,13 +105,13 @@ def context(report, selfcheck=False, inline_style=False):
 
 
 def _draw_at_once(report):
-    """Each drawing waits on a ``dot`` process of its own (cached by its source): start them
-    all at once rather than one after another (a cold grade's report draws ~4)."""
-    drawn = [c.counterexample for c in report.checks
-             if c.counterexample and c.outcome is not Outcome.PASSED]
-    if len(drawn) > 1:
-        with ThreadPoolExecutor(len(drawn)) as pool:
-            list(pool.map(draw, drawn))
+    """Each new drawing waits on a ``dot`` process of its own: start them all at once rather
+    than one after another (a cold grade's report draws ~4; a class's later reports, none)."""
+    fresh = undrawn(c.counterexample for c in report.checks
+                    if c.counterexample and c.outcome is not Outcome.PASSED)
+    if len(fresh) > 1:
+        with ThreadPoolExecutor(len(fresh)) as pool:
+            list(pool.map(render_svg, fresh))
 
 
 def fragment(report, selfcheck=False):
