@@ -109,6 +109,29 @@ def test_drawing_marks_the_wrong_gradient_and_the_culprit_op():
     assert [r.name for r in drawing.rows if r.culprit] == ['b']
 
 
+def test_each_drawing_is_made_once_and_a_report_of_drawn_ones_starts_no_thread(monkeypatch):
+    """A class's reports repeat the same advice graphs: the first report draws each distinct one
+    (one ``dot`` process each, started at once), a later report of the same ones draws nothing
+    and starts no thread, and its page holds the same sanitised drawings. Before, each report
+    started a thread per counterexample and parsed each SVG again, twice."""
+    import threading
+    marks = [{'wrong': {'a': {'grad': x}}, 'culprits': ['b']} for x in (4.0, 5.0, 6.0)]
+    report = report_with(*[Check(f'ops.{op}', 'ops', 'failed', 'wrong', counterexample=drawn_example(
+        **m)) for op, m in zip(('add', 'mul', 'sub'), marks)])
+    graphdraw._DRAWN.clear()
+    drawn, sanitised, started = [], [], []
+    real, svg, start = graphdraw.render, graphdraw.sanitise_svg, threading.Thread.start
+    monkeypatch.setattr(graphdraw, 'render', lambda dot, **kw: drawn.append(dot) or real(dot, **kw))
+    monkeypatch.setattr(graphdraw, 'sanitise_svg', lambda data: sanitised.append(1) or svg(data))
+    monkeypatch.setattr(threading.Thread, 'start', lambda self: started.append(1) or start(self))
+    first = html.render(report)
+    assert len(drawn) == len(set(drawn)) == 3 and len(sanitised) == 3 and started
+    del drawn[:], sanitised[:], started[:]
+    assert html.render(report) == first
+    assert (drawn, sanitised, started) == ([], [], [])
+    assert first.count(b'<svg') == 3
+
+
 def test_without_graphviz_the_page_lists_the_graph_and_says_so(monkeypatch):
     monkeypatch.setenv('PATH', '/nonexistent')
     report = report_with(Check('ops.add', 'ops', 'failed', 'a.grad wrong', diagnosis='a.grad wrong',
