@@ -650,3 +650,34 @@ def test_a_closed_stdout_loses_no_report_nor_exit_status(command, tmp_path):
     assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr
     reports = list(out.glob('**/report.json'))
     assert [json.loads(p.read_text())['verdict'] for p in reports] == ['passed']
+
+
+def test_a_report_path_that_cannot_be_written_is_a_usage_error_after_the_grade(run_cli, tmp_path):
+    """``--out``, a format's own path or ``--github-output`` where nothing can be written (a file
+    where a folder must be) was a traceback through the writer (its temporary file's name, the
+    grader's own source paths) and no other report. Now the grade is shown, every report that can
+    be written is, each one that cannot is named as given with why, and the exit is 2."""
+    (tmp_path / 'blocker').write_text('a file, not a folder')
+    blocked = tmp_path / 'blocker'
+    result = run_cli('grade', SUBMISSIONS / 'bug_overwrite_grad.py', '--profile', 'quick',
+                     '--out', blocked / 'reports', '--junit', blocked / 'junit.xml',
+                     '--json', tmp_path / 'report.json', '--github-output', blocked / 'output',
+                     '--no-color')
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'Traceback' not in result.stderr and str(ROOT / 'harness') not in result.stderr, result.stderr
+    report = json.loads((tmp_path / 'report.json').read_text())
+    assert f'score {report["score"]:g} / {report["max_score"]:g}' in result.stdout
+    assert f'wrote {tmp_path / "report.json"}' in result.stdout
+    for path in (blocked / 'reports' / 'junit.xml', blocked / 'reports' / 'report.html',
+                 blocked / 'junit.xml', blocked / 'output'):
+        assert f'Error: cannot write {path}: Not a directory' in result.stderr, result.stderr
+    assert '.junit.xml.' not in result.stderr  # never the writer's temporary file
+
+
+def test_a_batch_whose_out_cannot_be_written_is_refused_before_grading(run_cli, tmp_path):
+    (tmp_path / 'blocker').write_text('a file, not a folder')
+    result = run_cli('batch', SUBMISSIONS / 'lecture_engine.py', '--profile', 'quick',
+                     '--out', tmp_path / 'blocker' / 'out')
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'Traceback' not in result.stderr and 'grading' not in result.stderr, result.stderr
+    assert f'cannot write {tmp_path / "blocker" / "out"}: Not a directory' in result.stderr

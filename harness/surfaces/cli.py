@@ -21,7 +21,7 @@ from micrograde.model.errors import RubricError, UsageError
 from micrograde.model.names import shell
 from micrograde.surfaces.service.cli import serve, token, worker
 
-EXIT_PASSED, EXIT_FAILED = 0, 1
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: ``grade`` options that say where reports go and how they look, not how to grade.
 REPORT_OPTIONS = ('path', 'module', 'out', 'junit', 'json_path', 'gradescope', 'classroom',
                   'github_output', 'color')
@@ -120,7 +120,8 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
     """Grade one submission: a .py file, a notebook, a package folder, a .zip or --module NAME.
 
     Exit status: 0 when every required check passed, 1 when one failed or the submission could
-    not be loaded, 2 on a usage error.
+    not be loaded, 2 on a usage error (also a report path that cannot be written: the grade is
+    shown and every other report written first).
     """
     if bool(path) == bool(module):
         raise click.UsageError('give exactly one of PATH or --module NAME')
@@ -129,17 +130,24 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
     config = make_config(**options)
     report = safe_grade(path, module, config, module or path)
     rerun = _rerun(click.get_current_context(), path, module, report.seed)
-    written = write_reports(report, out, junit=junit, json=json_path, gradescope=gradescope,
-                            classroom=classroom, html=html)
+    unwritten = []
+    written = write_reports(report, out, unwritten, junit=junit, json=json_path,
+                            gradescope=gradescope, classroom=classroom, html=html)
     if github_output:
+        from micrograde.reporters import cannot_write
         from micrograde.reporters.classroom import output_line
-        with open(github_output, 'a', encoding='utf-8') as f:
-            f.write(output_line(report))
+        try:
+            with open(github_output, 'a', encoding='utf-8') as f:
+                f.write(output_line(report))
+        except OSError as e:
+            unwritten.append(cannot_write(github_output, e))
     colour = bool(sys.stdout and sys.stdout.isatty()) if color is None else color  # closed: None
     click.echo(_console(report, colour, rerun), nl=False)
     for p in written:
         click.echo(f'wrote {p}')
-    sys.exit(EXIT_PASSED if report.verdict == 'passed' else EXIT_FAILED)
+    for problem in unwritten:  # the grade is shown and every other report written; then a usage error
+        click.echo(f'Error: {problem}', err=True)
+    sys.exit(EXIT_USAGE if unwritten else EXIT_PASSED if report.verdict == 'passed' else EXIT_FAILED)
 
 
 def _rerun(ctx, path, module, seed):
@@ -193,6 +201,7 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     if lms and not roster:
         raise click.BadParameter('an LMS gradebook needs --roster (its student ids)',
                                  param_hint='--lms')
+    _writable(out)
     try:
         names = read_roster(roster) if roster else None
         work = Batch(paths, out, config, ('plain', *lms), names, assignment)
@@ -216,6 +225,19 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     if work.unrostered:
         click.echo(f'not in the roster (left out of the LMS gradebooks): '
                    f'{", ".join(work.unrostered)}', err=True)
+
+
+def _writable(folder):
+    """A usage error (exit 2) before anything is graded where the folder for the reports cannot
+    be made or written in (a file in its path, no permission), naming it as given."""
+    import tempfile
+
+    from micrograde.reporters import cannot_write
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise click.BadParameter(cannot_write(folder, e), param_hint='--out') from None
 
 
 @main.command('classroom-tests')
