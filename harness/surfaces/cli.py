@@ -38,6 +38,18 @@ def _classes(pairs):
     return names
 
 
+class Seconds(click.ParamType):
+    """A time limit: a number of seconds above 0 and finite. 0, a negative number, nan or inf
+    would fail every submission (a correct one 'timed out after -1 s') or overflow the clock."""
+    name = 'seconds'
+
+    def convert(self, value, param, ctx):
+        seconds = click.FLOAT.convert(value, param, ctx)
+        if not 0 < seconds < float('inf'):  # nan is not above 0 either
+            self.fail(f'{value!r} is not a number of seconds above 0', param, ctx)
+        return seconds
+
+
 def grade_options(f):
     """Options shared by ``grade`` and ``batch``; their defaults are ``micrograde.grader.config``'s."""
     for option in reversed([
@@ -55,16 +67,16 @@ def grade_options(f):
         click.option('--class', 'class_names', multiple=True, metavar='ROLE=NAME',
                      help='Class name to look for, e.g. --class Value=Scalar (roles: '
                      f'{", ".join(CLASS_NAMES)}).'),
-        click.option('--load-timeout', default=Settings.load_timeout, show_default=True,
+        click.option('--load-timeout', type=Seconds(), default=Settings.load_timeout, show_default=True,
                      help='Seconds a submission may take to load.'),
-        click.option('--cell-timeout', default=Settings.cell_timeout, show_default=True,
+        click.option('--cell-timeout', type=Seconds(), default=Settings.cell_timeout, show_default=True,
                      help='Seconds each notebook cell may run before the rest of it is skipped.'),
-        click.option('--check-timeout', default=Settings.check_timeout, show_default=True,
+        click.option('--check-timeout', type=Seconds(), default=Settings.check_timeout, show_default=True,
                      help='Seconds one graph or MLP task may take before its check fails.'),
-        click.option('--grade-timeout', default=Settings.grade_timeout, show_default=True,
+        click.option('--grade-timeout', type=Seconds(), default=Settings.grade_timeout, show_default=True,
                      help='Seconds all the checks together may take; the checks left then '
                      'are not run (and fail).'),
-        click.option('--memory-limit', default=Limits.memory >> 20, show_default=True,
+        click.option('--memory-limit', type=click.IntRange(min=1), default=Limits.memory >> 20, show_default=True,
                      help='Megabytes of address space a worker may use.'),
         click.option('--isolation', type=click.Choice(ISOLATION_LEVELS), default=Settings.isolation,
                      show_default=True, help='Worker sandbox: bubblewrap where it runs (auto), '
