@@ -7,6 +7,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from conftest import SUBMISSIONS, in_process, one_grade, one_junit, validate_junit
 from micrograde.checks import check_ids
 from micrograde.grader.config import Config
@@ -79,6 +81,21 @@ def test_advisory_findings_are_xfail_and_a_correct_engine_passes(pytester):
     outcomes = result.parseoutcomes()
     assert result.ret == 0 and 'failed' not in outcomes and outcomes['xfailed'] >= 1
     result.stdout.fnmatch_lines(['XFAIL micrograde::robustness.* - advisory: *'])
+
+
+@pytest.mark.parametrize('option', ['--micrograde-rubric=bad.toml', '--micrograde-out=blocker/out'])
+def test_a_rubric_or_out_folder_it_cannot_use_is_one_usage_error_before_grading(pytester, option):
+    """A rubric that cannot be read, or an out folder that cannot be written: every item, the
+    advisory ones too, failed with the grader's traceback, and each graded the submission again
+    (the report was kept only after the reports were written). Now one usage error, nothing run."""
+    pytester.path.joinpath('bad.toml').write_text('points = [\n')
+    pytester.path.joinpath('blocker').write_text('a file, not a folder')
+    result = pytester.runpytest_subprocess(f'--micrograde={SUBMISSIONS / "lecture_engine.py"}',
+                                           '--micrograde-profile=quick', option, '-p', 'no:cacheprovider')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.outlines[-20:]
+    shown = '\n'.join(result.outlines + result.errlines)
+    assert f'ERROR: {option.partition("=")[0]}: cannot ' in shown, shown[-2000:]
+    assert 'Traceback' not in shown and 'failed' not in shown, shown[-2000:]
 
 
 def test_the_plugin_grades_as_micrograde_grade_does_and_shows_no_grader_path(pytester):

@@ -46,6 +46,18 @@ def write_reports(report, out=None, unwritten=None, **paths):
     return written
 
 
+def unwritable(folder):
+    """Why no report can be written in ``folder`` (``cannot write FOLDER: why``), made if
+    missing; ``None`` where one can. Asked before grading, so that nothing is graded for reports
+    that could not be kept."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        return cannot_write(folder, e)
+    return None
+
+
 def cannot_write(path, error):
     """What a path given to write a report at, and the ``OSError`` writing it raised, tell the
     user: that path as they gave it and why, never a file of the writer's own (its temporary

@@ -242,14 +242,10 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
 def _writable(folder):
     """A usage error (exit 2) before anything is graded where the folder for the reports cannot
     be made or written in (a file in its path, no permission), naming it as given."""
-    import tempfile
-
-    from micrograde.reporters import cannot_write
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as e:
-        raise click.BadParameter(cannot_write(folder, e), param_hint='--out') from None
+    from micrograde.reporters import unwritable
+    problem = unwritable(folder)
+    if problem:
+        raise click.BadParameter(problem, param_hint='--out')
 
 
 @main.command('classroom-tests')

@@ -53,9 +53,9 @@ def graded(path, run_id, profile=Config.profile, seed=None, rubric=None, out=Non
         from micrograde.grader.rubric import Rubric
         config = Config(profile=profile, rubric=Rubric.load(rubric), **seeding(seed))
         report = safe_grade(str(path), config=config, name=name or str(path))
+        write(cached, json_report.render(report))  # first: every item reads it, none grades again
         if out:
             write_reports(report, out)
-        write(cached, json_report.render(report))
         return report
 
 
@@ -141,6 +141,7 @@ class Session:
         self.seed = config.getoption('micrograde_seed')
         self.rubric = config.getoption('micrograde_rubric')
         self.out = config.getoption('micrograde_out')
+        _usable(self.rubric, self.out)
 
     def report(self):
         return graded(self.path, self.run_id, self.profile, self.seed, self.rubric, self.out, self.name)
@@ -199,6 +200,26 @@ class CheckItem(pytest.Item):
         """At the submission as the repository names it (a skip is shown there, at its first
         line, in the terminal and in pytest's JUnit), never a file of ours."""
         return self.parent.submission.name, 0, f'micrograde {self.check_id}'
+
+
+def _usable(rubric, out):
+    """A rubric that cannot be read or an out folder that cannot be written is a usage error of
+    the run, said once, before anything is graded: else every item, advisory ones too, failed
+    with the grader's traceback, and each graded the submission again (the report was not kept)."""
+    problem = None
+    if rubric:
+        from micrograde.grader.rubric import Rubric
+        from micrograde.model.errors import RubricError
+        try:
+            Rubric.load(rubric)
+        except RubricError as e:
+            problem = f'--micrograde-rubric: {e}'
+    if out and not problem:
+        from micrograde.reporters import unwritable
+        why = unwritable(out)
+        problem = why and f'--micrograde-out: {why}'
+    if problem:
+        raise pytest.UsageError(problem)
 
 
 def _seed(seed):
