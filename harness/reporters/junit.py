@@ -53,11 +53,15 @@ def frames(where):
       it (and gets no such line: the folders are the path's as the report names it, never the
       renderer's working folder)."""
     spot = f'{where["file"]}:{where["line"]}' + (f'; {where["cell"]}' if where['cell'] else '')
-    lines = [f'at {where["method"]} ({spot})']
+    return '\n'.join([clean(f'at {where["method"]} ({spot})'), *java_frames(where)])
+
+
+def java_frames(where):
+    """The lines of ``frames`` that dorny/test-reporter's java-junit parser reads (pytest's own
+    JUnit of the plugin's checks carries them too)."""
     label = where['method'] if where['method'][:1].isupper() else 'Submission.' + where['method']
-    for package in _packages(where['file']):
-        lines.append(f'at {package}.{label}({os.path.basename(where["file"])}:{where["line"]})')
-    return '\n'.join(clean(line) for line in lines)
+    return [clean(f'at {package}.{label}({os.path.basename(where["file"])}:{where["line"]})')
+            for package in _packages(where['file'])]
 
 
 def _packages(file):

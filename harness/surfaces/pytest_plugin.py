@@ -61,6 +61,8 @@ def graded(path, run_id, profile=Config.profile, seed=None, rubric=None, out=Non
 
 def outcome(report, check_id):
     """Turn one check of a report into pytest's outcome: return, skip, xfail or ``CheckFailed``."""
+    from micrograde.reporters.junit import java_frames
+    from micrograde.reporters.places import place
     from micrograde.reporters.text import clean, failure_text, location
     found = [c for c in report.checks if c.id == check_id]
     if not found:
@@ -70,8 +72,10 @@ def outcome(report, check_id):
         pytest.xfail(f'advisory: {clean(c.message.splitlines()[0])}')
     if c.outcome is Outcome.SKIPPED:  # shown at the submission, not at this file of the grader's
         raise pytest.skip.Exception(clean(c.message), _use_item_location=True)
-    if c.outcome.failure:
-        raise CheckFailed(failure_text(c, location(report, c)))
+    if c.outcome.failure:  # ending, as micrograde's JUnit does, in the frame dorny/test-reporter
+        where = place(report, c)  # reads from pytest's --junitxml: the learner's file and line
+        raise CheckFailed('\n'.join([failure_text(c, location(report, c)),
+                                     *(java_frames(where) if where else [])]))
 
 
 class Submission:
