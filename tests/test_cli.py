@@ -698,3 +698,15 @@ def test_a_limit_no_grading_can_keep_is_a_usage_error_not_a_failed_grade(run_cli
     assert f"Invalid value for '{option}'" in result.stderr, result.stderr
     assert 'Traceback' not in result.stderr + result.stdout and str(ROOT) not in result.stderr
     assert not (tmp_path / 'r.json').exists() and not list(tmp_path.glob('out/*/report.json'))
+
+
+@pytest.mark.parametrize('option', ['--json', '--junit', '--html', '--github-output'])
+def test_a_report_path_that_is_the_submission_is_refused_and_the_code_kept(run_cli, tmp_path, option):
+    """``micrograde grade engine.py --json engine.py`` replaced the learner's engine with its own
+    report (and said 'wrote engine.py'). Now a usage error before grading; the file is untouched."""
+    engine = tmp_path / 'engine.py'
+    shutil.copy(SUBMISSIONS / 'lecture_engine.py', engine)
+    result = run_cli('grade', engine, '--profile', 'quick', option, tmp_path / '.' / 'engine.py')
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'is the submission: the report would replace it' in result.stderr
+    assert engine.read_bytes() == (SUBMISSIONS / 'lecture_engine.py').read_bytes()

@@ -140,6 +140,8 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
     from micrograde.grader.grading import safe_grade
     from micrograde.reporters import write_reports
     config = make_config(**options)
+    _not_the_submission(path, {'--junit': junit, '--json': json_path, '--gradescope': gradescope,
+                               '--classroom': classroom, '--html': html, '--github-output': github_output})
     report = safe_grade(path, module, config, module or path)
     rerun = _rerun(click.get_current_context(), path, module, report.seed)
     unwritten = []
@@ -160,6 +162,17 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
     for problem in unwritten:  # the grade is shown and every other report written; then a usage error
         click.echo(f'Error: {problem}', err=True)
     sys.exit(EXIT_USAGE if unwritten else EXIT_PASSED if report.verdict == 'passed' else EXIT_FAILED)
+
+
+def _not_the_submission(path, reports):
+    """A usage error (exit 2), before grading, where a report's path is the submission's own
+    file (``--json engine.py``): writing the report replaced the learner's code with it."""
+    if not path or not os.path.isfile(path):
+        return
+    for option, target in reports.items():
+        if target and os.path.exists(target) and os.path.samefile(target, path):
+            raise click.BadParameter(f'{target} is the submission: the report would replace it',
+                                     param_hint=option)
 
 
 def _rerun(ctx, path, module, seed):
