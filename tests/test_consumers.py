@@ -114,8 +114,8 @@ def test_classroom_names_the_root_cause_on_its_red_crosses_not_a_green_tick(tmp_
     """Charged by cause (the default rubric), a wrong tanh rule's cost is taken from the most
     valuable check it explains (``backward.topological``, 2 points): Classroom's reporter showed
     ``❌ backward.topological`` twice, its message 'not a bug of its own', and the bug itself as
-    ``✅ ops.tanh (fails, its points kept)``. Every red cross now names the root cause it is
-    charged for, and the root cause's own tick says where it was charged."""
+    ``✅ ops.tanh (fails, its points kept)``. Every red cross now names the root cause to fix,
+    and the root cause's own tick says where it was charged."""
     if actions.missing(actions.CLASSROOM):
         pytest.skip(actions.missing(actions.CLASSROOM))
     done = micrograde('grade', SUBMISSIONS / 'bug_tanh_derivative.py', '--profile', 'quick',
@@ -133,5 +133,5 @@ def test_classroom_names_the_root_cause_on_its_red_crosses_not_a_green_tick(tmp_
     ticks = [line.split('✅', 1)[1].strip() for line in out.splitlines() if '✅' in line]
     for check, cause in charged.items():
         mine = [c for c in crosses if c.startswith(check)]
-        assert mine and all(f'charged for {cause}' in c for c in mine), crosses
+        assert mine and all(f'a consequence of {cause}: fix {cause}' in c for c in mine), crosses
         assert [t for t in ticks if t.startswith(cause) and f'charged at {check}' in t], ticks
