@@ -710,3 +710,18 @@ def test_a_report_path_that_is_the_submission_is_refused_and_the_code_kept(run_c
     assert result.returncode == 2, result.stdout + result.stderr
     assert 'is the submission: the report would replace it' in result.stderr
     assert engine.read_bytes() == (SUBMISSIONS / 'lecture_engine.py').read_bytes()
+
+
+def test_a_batch_of_nothing_gradable_is_a_usage_error_that_says_so(run_cli, tmp_path):
+    """A folder with nothing to grade (empty, or a README only): '0 graded: 0 passed, 0 failed',
+    exit 0, a gradebook of no one, as if the class had handed nothing in. Now a usage error
+    naming the folder and what was skipped in it; nothing is written."""
+    (tmp_path / 'empty').mkdir()
+    (tmp_path / 'notes').mkdir()
+    (tmp_path / 'notes' / 'README.txt').write_text('hand in engine.py')
+    for folder, said in (('empty', ''), ('notes', 'README.txt')):
+        result = run_cli('batch', tmp_path / folder, '--out', tmp_path / f'out-{folder}')
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f'nothing to grade in {tmp_path / folder}' in result.stderr and said in result.stderr
+        assert 'Traceback' not in result.stderr
+        assert not (tmp_path / f'out-{folder}' / 'gradebook.csv').exists()

@@ -218,7 +218,8 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     has it, as the summary says), OUT/gradebook.csv (every cell safe to open in a spreadsheet) and OUT/index.html (sortable,
     the most common problems on top). Submissions whose content, rubric, seed, profile and
     grader version are unchanged keep their reports.
-    Exit status: 0 when the batch ran (whatever the grades), 2 on a usage error.
+    Exit status: 0 when the batch ran (whatever the grades), 2 on a usage error (also when
+    the paths hold nothing to grade).
     """
     from micrograde.surfaces.batch import Batch, CLASS_PAGE
     from micrograde.reporters.gradebook import read_roster
@@ -232,6 +233,11 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
         work = Batch(paths, out, config, ('plain', *lms), names, assignment)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+    if not work.submissions:  # a wrong folder, most likely: said, not '0 graded' and exit 0
+        with work:
+            skipped = ''.join(f'; {line}' for line in work.notes())
+        raise click.UsageError(f'nothing to grade in {", ".join(paths)}: no .py file, notebook, '
+                               f'.zip or folder{skipped}')
     state = {'failed': 0, 'reused': 0}
     with work, click.progressbar(length=len(work.submissions), label='grading', show_eta=True,
                                  show_pos=True, file=sys.stderr) as bar:
