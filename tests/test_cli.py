@@ -650,3 +650,78 @@ def test_a_closed_stdout_loses_no_report_nor_exit_status(command, tmp_path):
     assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr
     reports = list(out.glob('**/report.json'))
     assert [json.loads(p.read_text())['verdict'] for p in reports] == ['passed']
+
+
+def test_a_report_path_that_cannot_be_written_is_a_usage_error_after_the_grade(run_cli, tmp_path):
+    """``--out``, a format's own path or ``--github-output`` where nothing can be written (a file
+    where a folder must be) was a traceback through the writer (its temporary file's name, the
+    grader's own source paths) and no other report. Now the grade is shown, every report that can
+    be written is, each one that cannot is named as given with why, and the exit is 2."""
+    (tmp_path / 'blocker').write_text('a file, not a folder')
+    blocked = tmp_path / 'blocker'
+    result = run_cli('grade', SUBMISSIONS / 'bug_overwrite_grad.py', '--profile', 'quick',
+                     '--out', blocked / 'reports', '--junit', blocked / 'junit.xml',
+                     '--json', tmp_path / 'report.json', '--github-output', blocked / 'output',
+                     '--no-color')
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'Traceback' not in result.stderr and str(ROOT / 'harness') not in result.stderr, result.stderr
+    report = json.loads((tmp_path / 'report.json').read_text())
+    assert f'score {report["score"]:g} / {report["max_score"]:g}' in result.stdout
+    assert f'wrote {tmp_path / "report.json"}' in result.stdout
+    for path in (blocked / 'reports' / 'junit.xml', blocked / 'reports' / 'report.html',
+                 blocked / 'junit.xml', blocked / 'output'):
+        assert f'Error: cannot write {path}: Not a directory' in result.stderr, result.stderr
+    assert '.junit.xml.' not in result.stderr  # never the writer's temporary file
+
+
+def test_a_batch_whose_out_cannot_be_written_is_refused_before_grading(run_cli, tmp_path):
+    (tmp_path / 'blocker').write_text('a file, not a folder')
+    result = run_cli('batch', SUBMISSIONS / 'lecture_engine.py', '--profile', 'quick',
+                     '--out', tmp_path / 'blocker' / 'out')
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'Traceback' not in result.stderr and 'grading' not in result.stderr, result.stderr
+    assert f'cannot write {tmp_path / "blocker" / "out"}: Not a directory' in result.stderr
+
+
+@pytest.mark.parametrize('option, value', [('--load-timeout', '-1'), ('--load-timeout', 'inf'),
+                                           ('--check-timeout', '0'), ('--cell-timeout', 'nan'),
+                                           ('--grade-timeout', '-5'), ('--memory-limit', '0')])
+@pytest.mark.parametrize('command', ['grade', 'batch'])
+def test_a_limit_no_grading_can_keep_is_a_usage_error_not_a_failed_grade(run_cli, tmp_path, command,
+                                                                         option, value):
+    """A time limit of 0, below 0, nan or inf, or no memory at all, failed every submission, a
+    correct one too ('loading timed out after -1 s', score 0, exit 1), and inf was a traceback
+    through the grader's own files (the clock overflowed). Now it is a usage error."""
+    out = ['--json', tmp_path / 'r.json'] if command == 'grade' else ['--out', tmp_path / 'out']
+    result = run_cli(command, SUBMISSIONS / 'lecture_engine.py', '--profile', 'quick', option, value, *out)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"Invalid value for '{option}'" in result.stderr, result.stderr
+    assert 'Traceback' not in result.stderr + result.stdout and str(ROOT) not in result.stderr
+    assert not (tmp_path / 'r.json').exists() and not list(tmp_path.glob('out/*/report.json'))
+
+
+@pytest.mark.parametrize('option', ['--json', '--junit', '--html', '--github-output'])
+def test_a_report_path_that_is_the_submission_is_refused_and_the_code_kept(run_cli, tmp_path, option):
+    """``micrograde grade engine.py --json engine.py`` replaced the learner's engine with its own
+    report (and said 'wrote engine.py'). Now a usage error before grading; the file is untouched."""
+    engine = tmp_path / 'engine.py'
+    shutil.copy(SUBMISSIONS / 'lecture_engine.py', engine)
+    result = run_cli('grade', engine, '--profile', 'quick', option, tmp_path / '.' / 'engine.py')
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'is the submission: the report would replace it' in result.stderr
+    assert engine.read_bytes() == (SUBMISSIONS / 'lecture_engine.py').read_bytes()
+
+
+def test_a_batch_of_nothing_gradable_is_a_usage_error_that_says_so(run_cli, tmp_path):
+    """A folder with nothing to grade (empty, or a README only): '0 graded: 0 passed, 0 failed',
+    exit 0, a gradebook of no one, as if the class had handed nothing in. Now a usage error
+    naming the folder and what was skipped in it; nothing is written."""
+    (tmp_path / 'empty').mkdir()
+    (tmp_path / 'notes').mkdir()
+    (tmp_path / 'notes' / 'README.txt').write_text('hand in engine.py')
+    for folder, said in (('empty', ''), ('notes', 'README.txt')):
+        result = run_cli('batch', tmp_path / folder, '--out', tmp_path / f'out-{folder}')
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f'nothing to grade in {tmp_path / folder}' in result.stderr and said in result.stderr
+        assert 'Traceback' not in result.stderr
+        assert not (tmp_path / f'out-{folder}' / 'gradebook.csv').exists()

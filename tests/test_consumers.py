@@ -108,3 +108,30 @@ def test_the_pytest_plugin_prints_no_ci_log_command_of_a_submissions(pytester):
     out = '\n'.join(result.outlines + result.errlines)
     assert 'forged' in out and result.ret == 1
     assert [c for c in actions.runner_commands(out) if 'forged' in c] == []
+
+
+def test_classroom_names_the_root_cause_on_its_red_crosses_not_a_green_tick(tmp_path, workspace_of):
+    """Charged by cause (the default rubric), a wrong tanh rule's cost is taken from the most
+    valuable check it explains (``backward.topological``, 2 points): Classroom's reporter showed
+    ``❌ backward.topological`` twice, its message 'not a bug of its own', and the bug itself as
+    ``✅ ops.tanh (fails, its points kept)``. Every red cross now names the root cause to fix,
+    and the root cause's own tick says where it was charged."""
+    if actions.missing(actions.CLASSROOM):
+        pytest.skip(actions.missing(actions.CLASSROOM))
+    done = micrograde('grade', SUBMISSIONS / 'bug_tanh_derivative.py', '--profile', 'quick',
+                      '--json', tmp_path / 'r.json', '--github-output', tmp_path / 'out')
+    assert done.returncode == 1, done.stderr[-2000:]
+    report = json.loads((tmp_path / 'r.json').read_text())
+    charged = {c['id']: c['consequence_of'] for c in report['checks']
+               if c['required'] and c['score'] < c['max_score'] and c['consequence_of']}
+    assert charged, 'this example no longer charges a cause at a consequence'
+    outputs = dict(line.split('=', 1) for line in (tmp_path / 'out').read_text().splitlines())
+    uses = 'classroom-resources/autograding-grading-reporter'
+    out, _, _ = actions.run(actions.CLASSROOM, workspace_of, workflow_inputs(uses),
+                            {var: outputs[name] for var, name in workflow_env(uses).items()})
+    crosses = [line.split('❌', 1)[1].strip() for line in out.splitlines() if '❌' in line]
+    ticks = [line.split('✅', 1)[1].strip() for line in out.splitlines() if '✅' in line]
+    for check, cause in charged.items():
+        mine = [c for c in crosses if c.startswith(check)]
+        assert mine and all(f'a consequence of {cause}: fix {cause}' in c for c in mine), crosses
+        assert [t for t in ticks if t.startswith(cause) and f'charged at {check}' in t], ticks

@@ -7,6 +7,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from conftest import SUBMISSIONS, in_process, one_grade, one_junit, validate_junit
 from micrograde.checks import check_ids
 from micrograde.grader.config import Config
@@ -79,6 +81,50 @@ def test_advisory_findings_are_xfail_and_a_correct_engine_passes(pytester):
     outcomes = result.parseoutcomes()
     assert result.ret == 0 and 'failed' not in outcomes and outcomes['xfailed'] >= 1
     result.stdout.fnmatch_lines(['XFAIL micrograde::robustness.* - advisory: *'])
+
+
+@pytest.mark.parametrize('option', ['--micrograde-rubric=bad.toml', '--micrograde-out=blocker/out'])
+def test_a_rubric_or_out_folder_it_cannot_use_is_one_usage_error_before_grading(pytester, option):
+    """A rubric that cannot be read, or an out folder that cannot be written: every item, the
+    advisory ones too, failed with the grader's traceback, and each graded the submission again
+    (the report was kept only after the reports were written). Now one usage error, nothing run."""
+    pytester.path.joinpath('bad.toml').write_text('points = [\n')
+    pytester.path.joinpath('blocker').write_text('a file, not a folder')
+    result = pytester.runpytest_subprocess(f'--micrograde={SUBMISSIONS / "lecture_engine.py"}',
+                                           '--micrograde-profile=quick', option, '-p', 'no:cacheprovider')
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.outlines[-20:]
+    shown = '\n'.join(result.outlines + result.errlines)
+    assert f'ERROR: {option.partition("=")[0]}: cannot ' in shown, shown[-2000:]
+    assert 'Traceback' not in shown and 'failed' not in shown, shown[-2000:]
+
+
+def test_pytests_own_junit_of_the_checks_is_annotated_at_the_learners_line_by_dorny(pytester):
+    """``pytest --micrograde=hw/engine.py --junitxml=...``, read by dorny/test-reporter
+    (java-junit, as the shipped workflow reads micrograde's own JUnit): every failure was put on
+    the JUnit file itself, line 0, as pytest's failure text had no frame dorny reads. It now
+    ends in the frame micrograde's own JUnit carries: the learner's file and line, by dorny's
+    rule and by its dist/index.js under Node."""
+    import actions
+    from test_reports import dorny_place
+    (pytester.path / 'hw').mkdir()
+    shutil.copy(SUBMISSIONS / 'bug_overwrite_grad.py', pytester.path / 'hw' / 'engine.py')
+    subprocess.run(['git', 'init', '-q', str(pytester.path)], check=True)
+    subprocess.run(['git', '-C', str(pytester.path), 'add', 'hw'], check=True)
+    result = pytester.runpytest_subprocess('--micrograde=hw/engine.py', '--micrograde-profile=quick',
+                                           '--micrograde-out=reports', '-p', 'no:cacheprovider',
+                                           '--junitxml=junit.xml')
+    assert result.ret == 1
+    report = json.loads((pytester.path / 'reports' / 'report.json').read_text())
+    line = next(c for c in report['checks'] if c['id'] == 'ops.add')['misconception']['line']
+    failures = list(ET.parse(pytester.path / 'junit.xml').getroot().iter('failure'))
+    assert failures and {dorny_place(f.text, ['hw/engine.py']) for f in failures} == {('hw/engine.py', line)}
+    if actions.missing(actions.DORNY):
+        pytest.skip(actions.missing(actions.DORNY))
+    _, calls, _ = actions.run(actions.DORNY, pytester.path, {
+        'name': 'pytest', 'path': 'junit.xml', 'reporter': 'java-junit', 'use-actions-summary': 'false'})
+    posted = [a for _, _, body in calls if body and body.get('output', {}).get('annotations')
+              for a in body['output']['annotations']]
+    assert posted and {(a['path'], a['start_line']) for a in posted} == {('hw/engine.py', line)}, posted
 
 
 def test_the_plugin_grades_as_micrograde_grade_does_and_shows_no_grader_path(pytester):

@@ -230,3 +230,25 @@ def test_every_report_opens_the_learners_method_at_the_same_path(submission, ins
     assert failed
     for check in failed:
         assert location(report, check)['file'] == place(report, check)['file'] == opened, check.id
+
+
+@pytest.mark.parametrize('submission, opened', [('hw/lesson', 'hw/lesson/lesson.ipynb'),
+                                                ('hw/lesson.zip', 'lesson.ipynb')])
+def test_a_notebook_a_folder_or_zip_was_graded_by_is_opened_where_its_other_files_are(
+        submission, opened):
+    """A folder or a zip graded by the notebook in it (``report.notebook``): every consumer opens
+    that notebook as it opens the submission's other files, inside the folder, or named as inside
+    the zip (a zip's module is ``pkg/engine.py``, never ``hw/pkg.zip/pkg/engine.py``); the zip's
+    was opened at ``hw/lesson.zip/lesson.ipynb``, a path that is neither."""
+    from micrograde.reporters.places import place
+    from micrograde.reporters.text import location
+    report = read('misconception')
+    report.submission, report.notebook = submission, 'lesson.ipynb'
+    report.methods = {name: {**where, 'file': 'cell 3'} for name, where in report.methods.items()}
+    failed = [c for c in report.checks if c.status is Status.FAILED and c.category == 'ops']
+    assert failed
+    for check in failed:
+        assert location(report, check)['file'] == place(report, check)['file'] == opened, check.id
+    report.methods, report.classes = {}, {}
+    unplaced = Check('ops.add', 'ops', 'failed', 'wrong')
+    assert place(report, unplaced)['file'] == opened

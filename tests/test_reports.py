@@ -395,6 +395,40 @@ def test_a_failures_frames_are_the_reports_path_not_the_renderers_folder(tmp_pat
     assert frames({**at, 'file': 'hw/engine.py'}).split('\n')[1] == 'at hw.Value.__add__(engine.py:22)'
 
 
+def test_dorny_annotates_the_graded_copy_where_the_repository_has_two_of_that_folder(tmp_path):
+    """A course repository keeps one folder per assignment, each with its own ``micrograd``
+    package (``hw1/micrograd/engine.py``, ``hw2/micrograd/engine.py``). dorny/test-reporter takes
+    the first tracked file whose last folders are the frame's package: named by its last folder
+    only, a failure of ``hw2/micrograd`` was annotated on ``hw1``'s engine. The frames name the
+    folder from the most precise package dorny can read to the least, so the first that resolves
+    is the graded file, read by the rule and by dorny's own code under Node."""
+    import shutil
+    ws = tmp_path / 'repo'
+    for hw in ('hw1', 'hw2'):
+        shutil.copytree(SUBMISSIONS / 'micrograd', ws / hw / 'micrograd',
+                        ignore=shutil.ignore_patterns('__pycache__'))
+    engine = ws / 'hw2' / 'micrograd' / 'engine.py'
+    engine.write_text(engine.read_text().replace('self.grad += 1.0 * out.grad',
+                                                 'self.grad = 1.0 * out.grad', 1))
+    subprocess.run(['git', 'init', '-q', str(ws)], check=True)
+    subprocess.run(['git', '-C', str(ws), 'add', '.'], check=True)
+    result = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', 'hw2/micrograd',
+                             '--profile', 'quick', '--junit', 'junit.xml', '--no-color'],
+                            cwd=ws, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr
+    tracked = subprocess.run(['git', '-C', str(ws), 'ls-files'], capture_output=True, text=True,
+                             check=True).stdout.split()
+    failures = list(ET.parse(ws / 'junit.xml').getroot().iter('failure'))
+    assert failures and {dorny_place(f.text, tracked)[0] for f in failures} == {'hw2/micrograd/engine.py'}
+    if actions.missing(actions.DORNY):
+        pytest.skip(actions.missing(actions.DORNY))
+    _, calls, _ = actions.run(actions.DORNY, ws, {'name': 'micrograde', 'path': 'junit.xml',
+                                                  'reporter': 'java-junit', 'use-actions-summary': 'false'})
+    posted = [a for _, _, body in calls if body and body.get('output', {}).get('annotations')
+              for a in body['output']['annotations']]
+    assert posted and {a['path'] for a in posted} == {'hw2/micrograd/engine.py'}, posted
+
+
 def workflow_inputs(uses):
     """The ``with:`` inputs of the shipped Classroom workflow's step that uses ``uses``."""
     text = (ROOT / 'examples' / 'github-classroom' / 'classroom.yml').read_text()

@@ -17,7 +17,11 @@ common divisor): only checks worth points are listed (a 0-point test would chang
 each as many times as its points, as many of them passing as the points it kept; the first
 holds the check's score, so both figures are the true score. A failure that costs nothing (a
 consequence of another check's root cause, under the rubric's ``charge = "cause"``) keeps its
-points: its tests pass, named and explained as that consequence. A check not run because the learner has not written what it
+points: its tests pass, named and explained as that consequence. The consequence a root cause's
+cost is taken from (its most valuable check) has red crosses named ``a consequence of CAUSE:
+fix CAUSE`` (as has every failing consequence under ``charge = "check"``), and
+the cause's own tests, its points kept, say ``charged at`` that check: the red cross names the
+bug, never only a check that is 'not a bug of its own'. A check not run because the learner has not written what it
 needs (an op not implemented) is ``error`` with the reason, not a red cross; advisory
 findings, worth nothing, are in the JUnit, HTML and console reports. The top-level status is
 ``fail`` exactly when micrograde's verdict is failed.
@@ -77,9 +81,14 @@ def _tests(report, check, size, unloaded):
     outcome = check.outcome
     kept = count if outcome is Outcome.PASSED else round(Fraction(str(check.score)) / size)
     name = check.id
+    charged_at = [c.id for c in report.checks if c.consequence_of == check.id and c.outcome.failure
+                  and c.score < c.max_score]
     if outcome.failure and kept:
         name += f' (fails, a consequence of {check.consequence_of}: its points kept)' \
-            if check.consequence_of else ' (fails, its points kept)'
+            if check.consequence_of else \
+            f' (fails: charged at {", ".join(charged_at)})' if charged_at else ' (fails, its points kept)'
+    elif outcome.failure and check.consequence_of:  # its lost points are its root cause's cost
+        name += f' (a consequence of {check.consequence_of}: fix {check.consequence_of})'
     if outcome is Outcome.PASSED:
         message = clean(check.message)
     elif outcome is Outcome.SKIPPED:

@@ -46,17 +46,34 @@ def frames(where):
     * dorny/test-reporter's java-junit parser (``exceptionThrowSource``/``getFilePath``,
       src/parsers/java-junit/java-junit-parser.ts) reads the first line matching
       ``at <package>.<Class>...(<file name>:<line>)`` whose file name is a file git tracks
-      and whose package names that file's folders (lowercase parts, up to the first capital):
-      so the package is the file's folder, and a file at the top of a repository, having no
-      folder, is never resolved by it (and gets no such line: the folder is the path's as the
-      report names it, never the renderer's working folder)."""
+      and whose package names that file's last folders (lowercase parts, up to the first
+      capital), the first such file git lists: so a line per package ``_packages`` finds, the
+      most precise first (``hw2.micrograd`` before ``micrograd``, which ``hw1/micrograd`` also
+      ends in), and a file at the top of a repository, having no folder, is never resolved by
+      it (and gets no such line: the folders are the path's as the report names it, never the
+      renderer's working folder)."""
     spot = f'{where["file"]}:{where["line"]}' + (f'; {where["cell"]}' if where['cell'] else '')
-    lines = [f'at {where["method"]} ({spot})']
-    folder = os.path.basename(os.path.dirname(os.path.normpath(where['file'])))
+    return '\n'.join([clean(f'at {where["method"]} ({spot})'), *java_frames(where)])
+
+
+def java_frames(where):
+    """The lines of ``frames`` that dorny/test-reporter's java-junit parser reads (pytest's own
+    JUnit of the plugin's checks carries them too)."""
     label = where['method'] if where['method'][:1].isupper() else 'Submission.' + where['method']
-    if folder:
-        lines.append(f'at {folder}.{label}({os.path.basename(where["file"])}:{where["line"]})')
-    return '\n'.join(clean(line) for line in lines)
+    return [clean(f'at {package}.{label}({os.path.basename(where["file"])}:{where["line"]})')
+            for package in _packages(where['file'])]
+
+
+def _packages(file):
+    """The packages dorny can read as the folders of ``file``, the most precise first: each
+    run of its last folders whose names dorny keeps whole (a first character above ``Z``, no
+    ``.``), the longest first; none for a file with no such folder."""
+    kept = []
+    for folder in reversed(os.path.dirname(os.path.normpath(file)).split('/')):
+        if not folder or folder[0] <= 'Z' or '.' in folder:
+            break
+        kept.insert(0, folder)
+    return ['.'.join(kept[k:]) for k in range(len(kept))]
 
 
 def _body(report, check):

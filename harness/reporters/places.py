@@ -12,12 +12,11 @@ annotation opens at the code; ``cell`` keeps the cell and its own line for peopl
 the report's (``notebook_lines``, recorded when it was graded: ``grader/lines.py``): nothing here
 reads a file, so a report renders the same wherever it is rendered.
 """
-import os
 import re
 
 from micrograde.grader.lines import file_line
 from micrograde.model.graph import Graph
-from micrograde.reporters.text import method, resolved, spot, value_class
+from micrograde.reporters.text import method, notebook_file, resolved, spot, value_class
 from micrograde.worker.load import formats
 
 #: ``(at engine.py, line 31: ...``, ``(cell 4, line 1)``, ``syntax error in x.py at line 2``,
@@ -40,8 +39,8 @@ def place(report, check):
              or (_named(report, check.message, 'load') if check.category == 'load' else None)
              or _class(report, 'Value'))
     if not found:
-        file = os.path.join(report.submission, report.notebook) if report.notebook else \
-            report.submission  # a folder graded by its notebook: that notebook
+        file = notebook_file(report) if report.notebook else \
+            report.submission  # a folder or zip graded by its notebook: that notebook
         return {'method': check.id, 'file': file, 'line': 1, 'cell': None} \
             if formats.named(file) else None
     label, where, line = found

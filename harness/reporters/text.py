@@ -128,6 +128,15 @@ def value_class(report):
     return report.class_info.get('Value', {}).get('name') or 'Value'
 
 
+def notebook_file(report):
+    """The file of ``report.notebook``, the notebook a folder or a zip was graded by: inside the
+    folder, or named as inside the zip, as a zip's other files are (``resolved``)."""
+    submission = report.submission.rstrip('/')
+    if submission.lower().endswith('.zip'):
+        return report.notebook
+    return os.path.join(submission, report.notebook)
+
+
 def resolved(report, label, where, line):
     """``{'method', 'file', 'line', 'cell'}`` for ``label`` at ``line`` of ``where``, a file as
     the worker names it (inside the folder the submission is in, or inside its .zip) or
@@ -135,8 +144,8 @@ def resolved(report, label, where, line):
     (the worker's names and messages are the submission's to write)."""
     submission = report.submission.rstrip('/')
     cell = where if where.startswith('cell ') else None
-    if cell and report.notebook:  # a folder graded by its notebook
-        path = os.path.join(submission, report.notebook)
+    if cell and report.notebook:  # a folder (or a zip) graded by its notebook
+        path = notebook_file(report)
     elif cell or submission.lower().endswith('.py') or os.path.isabs(where) or \
             '..' in where.split('/'):
         path = submission

@@ -21,7 +21,7 @@ from micrograde.model.errors import RubricError, UsageError
 from micrograde.model.names import shell
 from micrograde.surfaces.service.cli import serve, token, worker
 
-EXIT_PASSED, EXIT_FAILED = 0, 1
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: ``grade`` options that say where reports go and how they look, not how to grade.
 REPORT_OPTIONS = ('path', 'module', 'out', 'junit', 'json_path', 'gradescope', 'classroom',
                   'github_output', 'color')
@@ -36,6 +36,18 @@ def _classes(pairs):
                                      f'{", ".join(names)}', param_hint='--class')
         names[role] = name
     return names
+
+
+class Seconds(click.ParamType):
+    """A time limit: a number of seconds above 0 and finite. 0, a negative number, nan or inf
+    would fail every submission (a correct one 'timed out after -1 s') or overflow the clock."""
+    name = 'seconds'
+
+    def convert(self, value, param, ctx):
+        seconds = click.FLOAT.convert(value, param, ctx)
+        if not 0 < seconds < float('inf'):  # nan is not above 0 either
+            self.fail(f'{value!r} is not a number of seconds above 0', param, ctx)
+        return seconds
 
 
 def grade_options(f):
@@ -55,16 +67,16 @@ def grade_options(f):
         click.option('--class', 'class_names', multiple=True, metavar='ROLE=NAME',
                      help='Class name to look for, e.g. --class Value=Scalar (roles: '
                      f'{", ".join(CLASS_NAMES)}).'),
-        click.option('--load-timeout', default=Settings.load_timeout, show_default=True,
+        click.option('--load-timeout', type=Seconds(), default=Settings.load_timeout, show_default=True,
                      help='Seconds a submission may take to load.'),
-        click.option('--cell-timeout', default=Settings.cell_timeout, show_default=True,
+        click.option('--cell-timeout', type=Seconds(), default=Settings.cell_timeout, show_default=True,
                      help='Seconds each notebook cell may run before the rest of it is skipped.'),
-        click.option('--check-timeout', default=Settings.check_timeout, show_default=True,
+        click.option('--check-timeout', type=Seconds(), default=Settings.check_timeout, show_default=True,
                      help='Seconds one graph or MLP task may take before its check fails.'),
-        click.option('--grade-timeout', default=Settings.grade_timeout, show_default=True,
+        click.option('--grade-timeout', type=Seconds(), default=Settings.grade_timeout, show_default=True,
                      help='Seconds all the checks together may take; the checks left then '
                      'are not run (and fail).'),
-        click.option('--memory-limit', default=Limits.memory >> 20, show_default=True,
+        click.option('--memory-limit', type=click.IntRange(min=1), default=Limits.memory >> 20, show_default=True,
                      help='Megabytes of address space a worker may use.'),
         click.option('--isolation', type=click.Choice(ISOLATION_LEVELS), default=Settings.isolation,
                      show_default=True, help='Worker sandbox: bubblewrap where it runs (auto), '
@@ -120,26 +132,47 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
     """Grade one submission: a .py file, a notebook, a package folder, a .zip or --module NAME.
 
     Exit status: 0 when every required check passed, 1 when one failed or the submission could
-    not be loaded, 2 on a usage error.
+    not be loaded, 2 on a usage error (also a report path that cannot be written: the grade is
+    shown and every other report written first).
     """
     if bool(path) == bool(module):
         raise click.UsageError('give exactly one of PATH or --module NAME')
     from micrograde.grader.grading import safe_grade
     from micrograde.reporters import write_reports
     config = make_config(**options)
+    _not_the_submission(path, {'--junit': junit, '--json': json_path, '--gradescope': gradescope,
+                               '--classroom': classroom, '--html': html, '--github-output': github_output})
     report = safe_grade(path, module, config, module or path)
     rerun = _rerun(click.get_current_context(), path, module, report.seed)
-    written = write_reports(report, out, junit=junit, json=json_path, gradescope=gradescope,
-                            classroom=classroom, html=html)
+    unwritten = []
+    written = write_reports(report, out, unwritten, junit=junit, json=json_path,
+                            gradescope=gradescope, classroom=classroom, html=html)
     if github_output:
+        from micrograde.reporters import cannot_write
         from micrograde.reporters.classroom import output_line
-        with open(github_output, 'a', encoding='utf-8') as f:
-            f.write(output_line(report))
+        try:
+            with open(github_output, 'a', encoding='utf-8') as f:
+                f.write(output_line(report))
+        except OSError as e:
+            unwritten.append(cannot_write(github_output, e))
     colour = bool(sys.stdout and sys.stdout.isatty()) if color is None else color  # closed: None
     click.echo(_console(report, colour, rerun), nl=False)
     for p in written:
         click.echo(f'wrote {p}')
-    sys.exit(EXIT_PASSED if report.verdict == 'passed' else EXIT_FAILED)
+    for problem in unwritten:  # the grade is shown and every other report written; then a usage error
+        click.echo(f'Error: {problem}', err=True)
+    sys.exit(EXIT_USAGE if unwritten else EXIT_PASSED if report.verdict == 'passed' else EXIT_FAILED)
+
+
+def _not_the_submission(path, reports):
+    """A usage error (exit 2), before grading, where a report's path is the submission's own
+    file (``--json engine.py``): writing the report replaced the learner's code with it."""
+    if not path or not os.path.isfile(path):
+        return
+    for option, target in reports.items():
+        if target and os.path.exists(target) and os.path.samefile(target, path):
+            raise click.BadParameter(f'{target} is the submission: the report would replace it',
+                                     param_hint=option)
 
 
 def _rerun(ctx, path, module, seed):
@@ -185,7 +218,8 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     has it, as the summary says), OUT/gradebook.csv (every cell safe to open in a spreadsheet) and OUT/index.html (sortable,
     the most common problems on top). Submissions whose content, rubric, seed, profile and
     grader version are unchanged keep their reports.
-    Exit status: 0 when the batch ran (whatever the grades), 2 on a usage error.
+    Exit status: 0 when the batch ran (whatever the grades), 2 on a usage error (also when
+    the paths hold nothing to grade).
     """
     from micrograde.surfaces.batch import Batch, CLASS_PAGE
     from micrograde.reporters.gradebook import read_roster
@@ -193,11 +227,17 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     if lms and not roster:
         raise click.BadParameter('an LMS gradebook needs --roster (its student ids)',
                                  param_hint='--lms')
+    _writable(out)
     try:
         names = read_roster(roster) if roster else None
         work = Batch(paths, out, config, ('plain', *lms), names, assignment)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+    if not work.submissions:  # a wrong folder, most likely: said, not '0 graded' and exit 0
+        with work:
+            skipped = ''.join(f'; {line}' for line in work.notes())
+        raise click.UsageError(f'nothing to grade in {", ".join(paths)}: no .py file, notebook, '
+                               f'.zip or folder{skipped}')
     state = {'failed': 0, 'reused': 0}
     with work, click.progressbar(length=len(work.submissions), label='grading', show_eta=True,
                                  show_pos=True, file=sys.stderr) as bar:
@@ -216,6 +256,15 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     if work.unrostered:
         click.echo(f'not in the roster (left out of the LMS gradebooks): '
                    f'{", ".join(work.unrostered)}', err=True)
+
+
+def _writable(folder):
+    """A usage error (exit 2) before anything is graded where the folder for the reports cannot
+    be made or written in (a file in its path, no permission), naming it as given."""
+    from micrograde.reporters import unwritable
+    problem = unwritable(folder)
+    if problem:
+        raise click.BadParameter(problem, param_hint='--out')
 
 
 @main.command('classroom-tests')

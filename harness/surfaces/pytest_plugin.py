@@ -53,14 +53,16 @@ def graded(path, run_id, profile=Config.profile, seed=None, rubric=None, out=Non
         from micrograde.grader.rubric import Rubric
         config = Config(profile=profile, rubric=Rubric.load(rubric), **seeding(seed))
         report = safe_grade(str(path), config=config, name=name or str(path))
+        write(cached, json_report.render(report))  # first: every item reads it, none grades again
         if out:
             write_reports(report, out)
-        write(cached, json_report.render(report))
         return report
 
 
 def outcome(report, check_id):
     """Turn one check of a report into pytest's outcome: return, skip, xfail or ``CheckFailed``."""
+    from micrograde.reporters.junit import java_frames
+    from micrograde.reporters.places import place
     from micrograde.reporters.text import clean, failure_text, location
     found = [c for c in report.checks if c.id == check_id]
     if not found:
@@ -70,8 +72,10 @@ def outcome(report, check_id):
         pytest.xfail(f'advisory: {clean(c.message.splitlines()[0])}')
     if c.outcome is Outcome.SKIPPED:  # shown at the submission, not at this file of the grader's
         raise pytest.skip.Exception(clean(c.message), _use_item_location=True)
-    if c.outcome.failure:
-        raise CheckFailed(failure_text(c, location(report, c)))
+    if c.outcome.failure:  # ending, as micrograde's JUnit does, in the frame dorny/test-reporter
+        where = place(report, c)  # reads from pytest's --junitxml: the learner's file and line
+        raise CheckFailed('\n'.join([failure_text(c, location(report, c)),
+                                     *(java_frames(where) if where else [])]))
 
 
 class Submission:
@@ -141,6 +145,7 @@ class Session:
         self.seed = config.getoption('micrograde_seed')
         self.rubric = config.getoption('micrograde_rubric')
         self.out = config.getoption('micrograde_out')
+        _usable(self.rubric, self.out)
 
     def report(self):
         return graded(self.path, self.run_id, self.profile, self.seed, self.rubric, self.out, self.name)
@@ -199,6 +204,26 @@ class CheckItem(pytest.Item):
         """At the submission as the repository names it (a skip is shown there, at its first
         line, in the terminal and in pytest's JUnit), never a file of ours."""
         return self.parent.submission.name, 0, f'micrograde {self.check_id}'
+
+
+def _usable(rubric, out):
+    """A rubric that cannot be read or an out folder that cannot be written is a usage error of
+    the run, said once, before anything is graded: else every item, advisory ones too, failed
+    with the grader's traceback, and each graded the submission again (the report was not kept)."""
+    problem = None
+    if rubric:
+        from micrograde.grader.rubric import Rubric
+        from micrograde.model.errors import RubricError
+        try:
+            Rubric.load(rubric)
+        except RubricError as e:
+            problem = f'--micrograde-rubric: {e}'
+    if out and not problem:
+        from micrograde.reporters import unwritable
+        why = unwritable(out)
+        problem = why and f'--micrograde-out: {why}'
+    if problem:
+        raise pytest.UsageError(problem)
 
 
 def _seed(seed):
