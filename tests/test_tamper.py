@@ -578,6 +578,74 @@ AS_LIBRARY = {
         ''', "walked the garbage collector's objects"),
 }
 
+#: The serve loop's request channel replaced (os.dup2: no event) by a pipe of the submission's
+#: holding one pickled request, whose load (by the serve loop) reads the grader's first request
+#: and hands it on with its id a dict subclass, and puts the grader's channel back: the loop
+#: answered with that id, which the guard's C encoder (an item's answer, its result frozen, was
+#: not made plain) asked for items(): code of the submission's inside the hook, which seals a
+#: forged answer itself and wraps the output reader for the rest (on main a wrong tanh passed,
+#: 27/51).  Now an id that is no int is tampering, and an item's other fields are made plain.
+REQUEST_ID = '''
+        import hmac, os, pickle, struct
+        _serving = _up(sys._getframe(0), 'hello')
+        _rfd = _serving.f_locals['rfd']
+        _real, _junk, _ids = os.dup(_rfd), os.open(os.devnull, os.O_WRONLY), []
+
+        class _Id(dict):  # the first request's id: the guard's C encoder asks it for items()
+            def items(self):
+                emit = sys._getframe(1)
+                g, fields = emit.f_locals['g'], emit.f_locals['fields']
+                _take(g)
+                good = dict(fields, id=_ids[0])
+                _forge(good, emit)
+                body = ''.join(g.encode(g.message(good), 0)).encode()
+                seq = g.sent[0]
+                sealed = hmac.digest(g.key, seq.to_bytes(8, 'big') + body, 'sha256') + body
+                os.write(g.wfd, struct.pack('>I', len(sealed)) + sealed)
+                g.real_wfd, g.wfd = g.wfd, _junk  # the worker's own (malformed) copy: nowhere
+                return []
+
+        _taken = _take
+
+        def _take(g):  # every later answer: its id put back, the channel too
+            _taken(g)
+            inner = g.taken
+            if getattr(inner, 'ids', False):
+                return
+
+            def taken(*args):
+                hook = sys._getframe(1)
+                fields = hook.f_locals.get('fields')
+                if isinstance(fields, dict) and type(fields.get('id')) is _Id:
+                    fields['id'] = _ids[0]
+                g.wfd = getattr(g, 'real_wfd', g.wfd)
+                return inner(*args)
+            taken.ids = taken.forging = True
+            g.taken = taken
+
+        def _relay():  # unpickled by the serve loop: the grader's first request, its id ours
+            head = os.read(_real, 4)
+            (n,) = struct.unpack('>I', head)
+            body = b''
+            while len(body) < n:
+                body += os.read(_real, n - len(body))
+            request = pickle.loads(body)
+            _ids.append(request['id'])
+            request['id'] = _Id(x=1)
+            os.dup2(_real, _rfd)
+            return request
+        _relay.__module__, _relay.__qualname__ = 'os', '_mg_relay'
+        os._mg_relay = _relay
+
+        class _Ask:
+            def __reduce__(self):
+                return _relay, ()
+        _r, _w = os.pipe()
+        os.dup2(_r, _rfd)
+        _asked = pickle.dumps(_Ask())
+        os.write(_w, struct.pack('>I', len(_asked)) + _asked)
+        '''
+
 #: attack -> (its source, words the report's tampered finding says; None: no route taken)
 ATTACKS = {
     # the worker's graph and MLP runners replaced at import by ones that run a hidden engine:
@@ -716,6 +784,7 @@ if _reply is not None:
 _backward = Value.backward
 Value.backward = functools.partial(sys.audit, 'mgworker.send', _Trap())
 ''', "sent an answer from the submission's own code"),
+    'request_id': (_forging(REQUEST_ID), 'answered a request the grader did not send'),
     # (on main each passed a wrong tanh, 27/51)
     **{name: (_forging(LIBRARY_CODE + door), words) for name, (door, words) in AS_LIBRARY.items()},
     **{name: (_forging(door), None) for name, door in DOORS.items()},

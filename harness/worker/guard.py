@@ -540,6 +540,9 @@ def hook(g, event, args):
             if fields is None:
                 return tampered(g, "sent an answer from the submission's own code (or a thread "
                                    'it started)')
+            if 'id' in fields and type(fields['id']) is not int:  # the grader's ids are ints
+                return tampered(g, 'answered a request the grader did not send (the request '
+                                   'channel was replaced)')
             if 'done' in fields or 'type' in fields:
                 what = changed(g)
                 if what:
