@@ -578,6 +578,52 @@ AS_LIBRARY = {
         ''', "walked the garbage collector's objects"),
 }
 
+#: A check of the guard's hook run out of depth (the recursion limit set just above the caller's)
+#: raises, refusing the call: the RecursionError the submission catches holds the hook's frames in
+#: its traceback, their locals the hook's state.  Reading a traceback's frame is a route, but one
+#: let by while a collection is under way (a learner's __del__ may print a stack): a __del__ the
+#: submission's own gc.collect() ran took the hook's state from there (on main a wrong tanh passed,
+#: 27/51).  Now a frame of the hook's handed out there ends the worker as tampering.
+HOOK_TRACEBACK = '''
+        import gc
+
+        def _raised_in_hook():  # a RecursionError the guard's hook raised, its frames kept
+            kept = sys.getrecursionlimit()
+            for limit in range(2, 10 ** 5):
+                try:
+                    sys.setrecursionlimit(limit)
+                except RecursionError:  # below the depth here
+                    continue
+                try:
+                    open('/nonexistent-path')
+                except RecursionError as e:
+                    tb = e.__traceback__
+                    if tb.tb_next is not None:
+                        return e
+                except OSError:
+                    return None  # the hook ran whole: no limit stops it inside
+                finally:
+                    sys.setrecursionlimit(kept)
+            return None
+
+        class _Trap:  # its __del__ runs inside a collection: frame reads there are let by
+            def __del__(self):
+                tb = _caught.__traceback__ if _caught is not None else None
+                while tb is not None:
+                    f = tb.tb_frame
+                    if 'g' in f.f_locals and hasattr(f.f_locals['g'], 'key'):
+                        _take(f.f_locals['g'])
+                        _found.append(True)
+                        return
+                    tb = tb.tb_next
+        _found = []
+        _caught = _raised_in_hook()
+        _trap = _Trap()
+        _trap.cycle = _trap
+        del _trap
+        gc.collect()
+        '''
+
 #: The serve loop's request channel replaced (os.dup2: no event) by a pipe of the submission's
 #: holding one pickled request, whose load (by the serve loop) reads the grader's first request
 #: and hands it on with its id a dict subclass, and puts the grader's channel back: the loop
@@ -784,6 +830,7 @@ if _reply is not None:
 _backward = Value.backward
 Value.backward = functools.partial(sys.audit, 'mgworker.send', _Trap())
 ''', "sent an answer from the submission's own code"),
+    'hook_traceback': (_forging(HOOK_TRACEBACK), 'took a route into the grader'),
     'request_id': (_forging(REQUEST_ID), 'answered a request the grader did not send'),
     # (on main each passed a wrong tanh, 27/51)
     **{name: (_forging(LIBRARY_CODE + door), words) for name, (door, words) in AS_LIBRARY.items()},

@@ -526,6 +526,8 @@ def hook(g, event, args):
     held, left = g.collecting, _WAITS
     while held[0]:  # a collection under way: another thread's, or one this thread is inside
         if event in WALKS:
+            if event == 'object.__getattr__' and _hooks_frame(g, args):
+                _exit(TAMPERED_EXIT)  # no answer sent: its code would allocate here
             return
         if not left:  # this thread's own (it never ends while the hook waits), or held open
             _exit(STALLED_EXIT)
@@ -561,6 +563,27 @@ def hook(g, event, args):
     finally:
         held[0] = 0  # first: no collection has started since it was set, none can come between
         g.busy.discard(thread)
+
+
+def _hooks_frame(g, args):
+    """Whether a frame read hands out a frame of the hook's own (of its private functions, or of
+    its copy of ``protocol``'s): a check that raised (out of depth: ``recursion_check``) left
+    it in the traceback the submission caught, its locals holding the hook's state and its
+    globals what the hook calls.  Read while a collection is under way, where frame reads are
+    let by (``WALKS``), it handed the submission the key (``hook_traceback``).  Makes nothing
+    the collector tracks (it runs before the hook holds the collector): no tuple, no frame."""
+    frame = args[0]
+    if type(frame) is TracebackType and _exact(args[1]) == 'tb_frame':
+        thread = _ident()
+        g.busy.add(thread)  # its own read of tb_frame raises the event again
+        try:
+            frame = frame.tb_frame
+        finally:
+            g.busy.discard(thread)
+    if type(frame) is not FrameType:
+        return False
+    scope = frame.f_globals
+    return scope is g.private or scope is g.carried
 
 
 def _collecting():
@@ -634,7 +657,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
         key=key, nonce=nonce, wfd=wfd, fds=frozenset(fds), sent=[0], busy=set(), codes=codes,
         serve=serve, sites=_keyword_calls(serve.f_code), reply=reply.__code__,
         answer=answer.__code__, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
-        collecting=_collecting(), genuine={},
+        collecting=_collecting(), genuine={}, private=namespace, carried=carried,
         message=carried['message'], taken=carried['taken'],
         entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
         trusted=('<frozen', *libraries, *stdlib), quiet=(*libraries, *stdlib),
