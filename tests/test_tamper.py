@@ -597,8 +597,10 @@ HOOK_TRACEBACK = '''
                 try:
                     open('/nonexistent-path')
                 except RecursionError as e:
-                    tb = e.__traceback__
-                    if tb.tb_next is not None:
+                    tb, depth = e.__traceback__, 0
+                    while tb is not None:  # tb_next: no event
+                        tb, depth = tb.tb_next, depth + 1
+                    if depth >= 3:  # its own frame, the audit hook's, a check's
                         return e
                 except OSError:
                     return None  # the hook ran whole: no limit stops it inside
@@ -886,6 +888,32 @@ OPEN = {'numpy_memory': _forging(NUMPY_MEMORY)}
 #: A correct engine that does what learners do, and what libraries do for them: no tampering.
 INNOCENT = tampered('innocent')
 
+#: A correct engine whose Value.__del__ logs to a file (a learner's debugging).  Each node's rule
+#: closes over the node (a cycle), so the collector frees them: the __del__ runs inside a
+#: collection on the serve loop's thread, where the guard cannot check the open.  On main the
+#: guard waited for that collection to end, which it never does, and the worker was lost (exit
+#: 87: 14/51, failed); now the open is refused (it raises), and printing the refusal with its
+#: traceback reads no frame of the guard's.
+DEL_LOGGER = ENGINE.replace('TANH_RULE', GOOD_TANH).replace('IN_BACKWARD', 'pass') + '''
+
+import os
+import tempfile
+import traceback
+
+_LOG = os.path.join(tempfile.gettempdir(), 'values.log')
+
+
+def _logged(self):
+    try:
+        with open(_LOG, 'a') as f:
+            f.write('freed\\n')
+    except OSError:
+        traceback.print_exc()
+
+
+Value.__del__ = _logged
+'''
+
 
 #: Rows whose door finds nothing left to rewrite: graded as written, every check as HONEST's
 #: (one graph forged changes a count in a check's message).
@@ -937,6 +965,21 @@ def test_what_learners_and_libraries_do_is_not_tampering(run_cli, tmp_path):
     assert result.returncode == 0 and report['verdict'] == 'passed', \
         [(c['id'], c['message']) for c in report['checks'] if c['status'] == 'failed']
     assert 'tampered' not in {c['id'] for c in report['checks']}
+
+
+def test_a_learners_del_that_opens_a_file_is_graded_as_without_it(run_cli, tmp_path):
+    reports = {}
+    for name, source in (('logger', DEL_LOGGER), ('plain', DEL_LOGGER.partition('\nimport os')[0])):
+        path = tmp_path / f'{name}.py'
+        path.write_text(source)
+        out = tmp_path / name
+        run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+        reports[name] = json.loads((out / 'report.json').read_text())
+    assert reports['plain']['verdict'] == 'passed'
+    assert _as_written(reports['logger']) == _as_written(reports['plain'])
+    assert reports['logger']['score'] == reports['plain']['score']
+    printed = ''.join(c.get('output') or '' for c in reports['logger']['checks'])
+    assert 'Traceback' in printed and 'garbage collection' in printed  # the refusal, printed
 
 
 def _unpassed(report):
@@ -1003,6 +1046,7 @@ def batch(tmp_path_factory):
     for name, (source, _) in ATTACKS.items():
         (folder / f'{name}.py').write_text(source)
     (folder / 'innocent.py').write_text(INNOCENT)
+    (folder / 'del_logger.py').write_text(DEL_LOGGER)
     (folder / 'honest.py').write_text(HONEST)
     out = tmp_path_factory.mktemp('out')
     result = in_process('batch', folder, '--out', out, '-j', '2', '--profile', 'quick')
@@ -1015,6 +1059,7 @@ def batch(tmp_path_factory):
 def test_what_learners_and_libraries_do_is_not_tampering_in_a_batch(batch):
     out, book = batch
     assert book['innocent.py']['verdict'] == 'passed', book['innocent.py']
+    assert book['del_logger.py']['verdict'] == 'passed', book['del_logger.py']
 
 
 @needs_templates
@@ -1114,6 +1159,17 @@ def test_the_runners_look_nothing_up():
         found += _lookups(runner, seen)
     assert not found, found
     assert len(seen) > 30  # the walk reached what they call
+
+
+def test_the_audit_gate_looks_nothing_up():
+    """The frame a refusal is raised from (``guard._gate``) is in the traceback the submission
+    catches, its globals with it: it reads none (all it uses are its defaults), so nothing the
+    submission writes there changes what it calls."""
+    from micrograde.worker import guard
+    code = guard._gate.__code__
+    assert not code.co_freevars and not code.co_cellvars
+    assert not [step.opname for step in dis.get_instructions(code)
+                if step.opname in ('LOAD_GLOBAL', 'LOAD_NAME', 'STORE_GLOBAL', 'LOAD_DEREF')]
 
 
 def test_the_serve_loop_holds_nothing_in_a_cell():

@@ -47,6 +47,7 @@ with ``TAMPERED_EXIT``, before the route's call returns.  What the hook cannot s
 the README's sandbox section.
 """
 import _imp
+import _thread
 import builtins
 import ctypes
 import dis
@@ -86,7 +87,7 @@ _PROC = re.compile(r'/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/(mem|fd/(.*))$
 # runs, and the submission may have replaced them
 _open, _fstat, _readlink, _close, _O_PATH = os.open, os.fstat, os.readlink, os.close, os.O_PATH
 _write, _exit, _getframe, _ident = os.write, os._exit, sys._getframe, threading.get_ident
-_sleep = time.sleep
+_sleep, _count = time.sleep, _thread._count
 _compile, _frozen_code = compile, _imp.get_frozen_object
 _urandom, _loads = os.urandom, marshal.loads
 _is, _repeat = operator.is_, itertools.repeat
@@ -501,6 +502,28 @@ def tampered(g, what):
     _exit(TAMPERED_EXIT)
 
 
+#: What a route taken while a collection is under way raises (``hook``).
+REFUSED = ('micrograde refuses this while a garbage collection runs (in a __del__, a weakref '
+           'callback or a gc.callbacks function): the grader cannot check it there')
+
+
+def _gate(event, args, hook=None, BaseException=BaseException):
+    """The audit hook as Python calls it: ``hook`` (bound to its state) runs, and a route it
+    refuses (an exception it returns) is raised here, from a frame that holds nothing once it
+    raises: its locals cleared, its globals an empty dict it never reads (all it uses are its
+    defaults).  A traceback the submission catches shows this frame, never the hook's, whose
+    locals hold the hook's state and whose globals what it calls (``_hooks_frame``), so that a
+    learner's ``__del__`` may print the refusal."""
+    try:
+        refused = hook(event, args)
+    except BaseException:  # a check that raised: its frames below, each _hooks_frame's
+        hook = None
+        raise
+    if refused is not None:
+        hook = None
+        raise refused
+
+
 def hook(g, event, args):
     if event != SEND and event not in g.routes and not event.startswith(CTYPES):
         return
@@ -523,20 +546,29 @@ def hook(g, event, args):
     # ``with``: its bound ``__exit__``; the wait counts with an int, not an iterator).  A frame
     # walk's evidence, taken by a collection's own code, is let by (``WALKS``); anything else
     # waits for the collection to end: another thread's would end in the middle of the hook.
+    # One this thread is inside never ends while the hook waits (a learner's __del__ that opens
+    # its log file): a route is then refused (``REFUSED``, raised by ``_gate``), at once when no
+    # other thread runs Python (``_count``: a thread of the submission's that is ending is not
+    # counted, and is refused alike), never checked: that allocates.  The refusal is made right
+    # after the test, no call between: the collector is still held as it is allocated.
     held, left = g.collecting, _WAITS
+    if held[0] and event != SEND and event not in WALKS and _count() <= 1:
+        left = 0
     while held[0]:  # a collection under way: another thread's, or one this thread is inside
         if event in WALKS:
             if event == 'object.__getattr__' and _hooks_frame(g, args):
                 _exit(TAMPERED_EXIT)  # no answer sent: its code would allocate here
             return
         if not left:  # this thread's own (it never ends while the hook waits), or held open
-            _exit(STALLED_EXIT)
+            if event == SEND:
+                _exit(STALLED_EXIT)
+            return PermissionError(REFUSED)
         _sleep(_WAIT)  # lets the GIL go; the loop allocates nothing the collector tracks
         left -= 1
     held[0] = 1  # the test's last line falls through to it: no thread switch between
     try:  # from here an exception (the notebook watchdog's, at any call's end) lets it go
         g.busy.add(thread)
-        caller = _getframe(1)
+        caller = _getframe(2)  # past _gate's frame
         if event == SEND:
             fields = sent(g, caller, args)
             if fields is None:
@@ -637,6 +669,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
     modules = [m for name, m in list(sys.modules.items())
                if name == __package__ or name.startswith(__package__ + '.')]
     codes = _code_objects(modules, _getframe(1))
+    codes.pop(id(_gate.__code__))  # its frame, in a refusal's traceback, holds nothing
     serve = _getframe(1)
     entries, sizes = snapshot(modules, {n for code in codes.values() for n in code.co_names})
     entries = _grouped(entries)
@@ -664,5 +697,6 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
         printer=traceback.__file__,
         encode=make_encoder(None, namespace['_unencodable'], encode_basestring_ascii, None, ':',
                             ',', False, False, True))
-    sys.addaudithook(types.MethodType(namespace['hook'], g))
+    sys.addaudithook(types.FunctionType(_gate.__code__, {}, '_gate', (
+        types.MethodType(namespace['hook'], g), BaseException)))
     os.register_at_fork(after_in_child=types.MethodType(namespace['_forked'], g))
