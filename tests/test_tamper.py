@@ -1172,6 +1172,24 @@ def test_the_audit_gate_looks_nothing_up():
                 if step.opname in ('LOAD_GLOBAL', 'LOAD_NAME', 'STORE_GLOBAL', 'LOAD_DEREF')]
 
 
+def test_the_audit_gate_raises_only_once_it_let_go_of_the_hook():
+    """A ``_gate`` frame in a traceback is the hook's own (its local ``hook`` is bound to the
+    hook's state) but where it stands at a raise (``guard._raises``, its ``f_lasti``): each raise
+    comes after ``hook = None`` in its block."""
+    from micrograde.worker import guard
+    code = guard._gate.__code__
+    steps = list(dis.get_instructions(code))
+    raises = [i for i, s in enumerate(steps) if s.opname == 'RAISE_VARARGS']
+    assert raises and {steps[i].offset for i in raises} <= guard._raises(code)
+    for i in raises:
+        block = []
+        for step in reversed(steps[:i]):
+            if step.is_jump_target or step.opname == 'PUSH_EXC_INFO':
+                break
+            block.append((step.opname, step.argval))
+        assert ('STORE_FAST', 'hook') in block, steps[i]
+
+
 def test_the_serve_loop_holds_nothing_in_a_cell():
     """A closure's cells are rewritable (``reply.__closure__[0].cell_contents = ...``, no audit
     event): the serve loop holds what it calls as plain locals, which no frame walk rebinds."""

@@ -43,7 +43,10 @@ library's that looks names up as it runs (``os.path.realpath``): code of the sub
 inside the hook would walk ``f_back`` (no event) to the hook's state and its key.
 
 A route taken ends the worker at once: the hook sends a sealed ``tampered`` answer and exits
-with ``TAMPERED_EXIT``, before the route's call returns.  What the hook cannot see is listed in
+with ``TAMPERED_EXIT``, before the route's call returns.  Inside a garbage collection (a
+``__del__``, a weakref callback) the hook checks nothing (that allocates, and another thread's
+collection may end meanwhile): a route there is refused, raising ``PermissionError``, and a
+frame of the hook's own handed out there is tampering (``_hooks_frame``).  What the hook cannot see is listed in
 the README's sandbox section.
 """
 import _imp
@@ -137,7 +140,7 @@ def _frame_of(attribute):
         if name not in attribute or not any(type(obj) is kind for kind in _FRAMED):
             return None
         frame = obj if name == 'f_code' else getattr(obj, name, None)
-        if not worker_frame(g, frame):
+        if not worker_frame(g, frame) and not (type(frame) is FrameType and _hooks(g, frame)):
             return None
         if name == 'f_code' and _exact(caller.f_code.co_filename) == g.printer:
             return None
@@ -556,8 +559,11 @@ def hook(g, event, args):
         left = 0
     while held[0]:  # a collection under way: another thread's, or one this thread is inside
         if event in WALKS:
-            if event == 'object.__getattr__' and _hooks_frame(g, args):
+            found = event == 'object.__getattr__' and _hooks_frame(g, args, held)
+            if found:
                 _exit(TAMPERED_EXIT)  # no answer sent: its code would allocate here
+            if found is None:  # the collection ended: the read is checked as any other
+                continue
             return
         if not left:  # this thread's own (it never ends while the hook waits), or held open
             if event == SEND:
@@ -597,25 +603,39 @@ def hook(g, event, args):
         g.busy.discard(thread)
 
 
-def _hooks_frame(g, args):
-    """Whether a frame read hands out a frame of the hook's own (of its private functions, or of
-    its copy of ``protocol``'s): a check that raised (out of depth: ``recursion_check``) left
-    it in the traceback the submission caught, its locals holding the hook's state and its
-    globals what the hook calls.  Read while a collection is under way, where frame reads are
-    let by (``WALKS``), it handed the submission the key (``hook_traceback``).  Makes nothing
-    the collector tracks (it runs before the hook holds the collector): no tuple, no frame."""
+def _hooks_frame(g, args, held):
+    """Whether a frame read hands out a frame of the hook's own (``_hooks``), read while a
+    collection is under way: ``None`` when that collection has ended meanwhile (the read is
+    then checked as any other, the collector held).  A check that raised (out of depth:
+    ``recursion_check``) or the notebook watchdog's exception left such frames in the traceback
+    the submission caught; read inside a collection, where frame reads are let by (``WALKS``),
+    one handed it the hook's state and its key (``hook_traceback``).
+
+    It runs before the hook holds the collector, which another thread's collection may let go
+    at any call's end: it makes nothing the collector tracks but the arguments of the event its
+    own read of ``tb_frame`` raises, made right after a test that the collector is still held
+    (no call between)."""
     frame = args[0]
-    if type(frame) is TracebackType and _exact(args[1]) == 'tb_frame':
+    if type(frame) is TracebackType and type(args[1]) is str and args[1] == 'tb_frame':
         thread = _ident()
-        g.busy.add(thread)  # its own read of tb_frame raises the event again
-        try:
+        try:  # no call between: an exception at the add's end (the watchdog's) still discards
+            g.busy.add(thread)  # its own read of tb_frame raises the event again
+            if not held[0]:
+                return None
             frame = frame.tb_frame
         finally:
             g.busy.discard(thread)
-    if type(frame) is not FrameType:
-        return False
+    return type(frame) is FrameType and _hooks(g, frame)
+
+
+def _hooks(g, frame):
+    """Whether ``frame`` is one of the hook's own: of its private functions or its copy of
+    ``protocol``'s (their locals hold its state, their globals what it calls), or ``_gate``'s
+    before it cleared its locals (the watchdog's exception raised as it began).  By globals and
+    ``f_lasti``: reading neither raises an event or makes an object."""
     scope = frame.f_globals
-    return scope is g.private or scope is g.carried
+    return scope is g.private or scope is g.carried or \
+        scope is g.gate and frame.f_lasti not in g.cleared
 
 
 def _collecting():
@@ -639,6 +659,13 @@ def _collecting():
     if at < 8 or at % 8 or flag[0] != 0 or seen != [1, 1]:
         raise RuntimeError("the garbage collector's state was not found (CPython 3.11+ only)")
     return flag
+
+
+def _raises(code):
+    """The offsets of ``code``'s raises: where ``_gate``'s frame stands once it cleared its
+    locals and raised (its ``f_lasti`` in a traceback)."""
+    return frozenset(step.offset for step in dis.get_instructions(code)
+                     if step.opname in ('RAISE_VARARGS', 'RERAISE'))
 
 
 def _forked(g):
@@ -690,13 +717,14 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
         key=key, nonce=nonce, wfd=wfd, fds=frozenset(fds), sent=[0], busy=set(), codes=codes,
         serve=serve, sites=_keyword_calls(serve.f_code), reply=reply.__code__,
         answer=answer.__code__, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
-        collecting=_collecting(), genuine={}, private=namespace, carried=carried,
+        collecting=_collecting(), genuine={}, private=namespace, carried=carried, gate={},
+        cleared=_raises(_gate.__code__),
         message=carried['message'], taken=carried['taken'],
         entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
         trusted=('<frozen', *libraries, *stdlib), quiet=(*libraries, *stdlib),
         printer=traceback.__file__,
         encode=make_encoder(None, namespace['_unencodable'], encode_basestring_ascii, None, ':',
                             ',', False, False, True))
-    sys.addaudithook(types.FunctionType(_gate.__code__, {}, '_gate', (
+    sys.addaudithook(types.FunctionType(_gate.__code__, g.gate, '_gate', (
         types.MethodType(namespace['hook'], g), BaseException)))
     os.register_at_fork(after_in_child=types.MethodType(namespace['_forked'], g))
