@@ -1190,6 +1190,18 @@ def test_the_audit_gate_raises_only_once_it_let_go_of_the_hook():
         assert ('STORE_FAST', 'hook') in block, steps[i]
 
 
+def test_a_forked_child_s_new_key_takes_no_call():
+    """``guard._forked`` (after a fork, the child's key) calls nothing, so it runs as deep as
+    any code of the submission's in the child can: out of depth, a call of its failed while the
+    submission's ``sys.unraisablehook`` (handed ``_forked`` bound to the hook's state) and a
+    ``preexec_fn`` of ``_posixsubprocess.fork_exec`` (no audit event) still ran, and the latter
+    could copy the grader's key into an ``mmap`` the worker shares."""
+    from micrograde.worker import guard
+    calls = [s.opname for s in dis.get_instructions(guard._forked) if s.opname in
+             ('CALL', 'PRECALL', 'CALL_FUNCTION_EX', 'BINARY_SUBSCR', 'BINARY_OP')]
+    assert not calls, calls
+
+
 def test_the_serve_loop_holds_nothing_in_a_cell():
     """A closure's cells are rewritable (``reply.__closure__[0].cell_contents = ...``, no audit
     event): the serve loop holds what it calls as plain locals, which no frame walk rebinds."""

@@ -671,8 +671,14 @@ def _raises(code):
 def _forked(g):
     """In a child the submission forked: this process's seals would pass for the worker's, and
     its thread is the child's main thread (signal handlers run there): it gets a key of its own,
-    which the grader does not hold."""
-    g.key = _urandom(32)
+    which the grader does not hold (``dud``, made at install).  It calls nothing: a function
+    that calls nothing runs wherever any code of the submission's can.  Out of depth (the
+    recursion limit set just above the fork's caller), a call here failed where the child's
+    next code still ran: Python hands what failed (this method, bound to the hook's state) to
+    ``sys.unraisablehook``, and ``_posixsubprocess.fork_exec`` (no audit event) runs a
+    ``preexec_fn`` in the child, which could copy the grader's key into memory the parent
+    shares (an ``mmap``) with no call either."""
+    g.key = g.dud
 
 
 def _node(fd):
@@ -718,6 +724,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
         serve=serve, sites=_keyword_calls(serve.f_code), reply=reply.__code__,
         answer=answer.__code__, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
         collecting=_collecting(), genuine={}, private=namespace, carried=carried, gate={},
+        dud=_urandom(32),
         cleared=_raises(_gate.__code__),
         message=carried['message'], taken=carried['taken'],
         entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
