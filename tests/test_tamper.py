@@ -1190,6 +1190,16 @@ def test_the_audit_gate_raises_only_once_it_let_go_of_the_hook():
         assert ('STORE_FAST', 'hook') in block, steps[i]
 
 
+def test_a_frame_read_inside_a_collection_is_checked_without_an_exception_made():
+    """``guard._hooks_frame`` runs before the hook holds the collector: an event the submission
+    raises itself with too few arguments (``sys.audit('object.__getattr__')``) is let by there,
+    not an ``IndexError`` made (an object the collector tracks, which could start a collection
+    inside the hook once another thread's ended)."""
+    from micrograde.worker import guard
+    for args in ((), (object(),), (1, 2, 3)):
+        assert guard._hooks_frame(types.SimpleNamespace(), args, [1]) is False
+
+
 def test_a_forked_child_s_new_key_takes_no_call():
     """``guard._forked`` (after a fork, the child's key) calls nothing, so it runs as deep as
     any code of the submission's in the child can: out of depth, a call of its failed while the

@@ -615,6 +615,8 @@ def _hooks_frame(g, args, held):
     at any call's end: it makes nothing the collector tracks but the arguments of the event its
     own read of ``tb_frame`` raises, made right after a test that the collector is still held
     (no call between)."""
+    if len(args) != 2:  # an event the submission raised itself: no IndexError made here
+        return False
     frame = args[0]
     if type(frame) is TracebackType and type(args[1]) is str and args[1] == 'tb_frame':
         thread = _ident()
