@@ -578,6 +578,122 @@ AS_LIBRARY = {
         ''', "walked the garbage collector's objects"),
 }
 
+#: A check of the guard's hook run out of depth (the recursion limit set just above the caller's)
+#: raises, refusing the call: the RecursionError the submission catches holds the hook's frames in
+#: its traceback, their locals the hook's state.  Reading a traceback's frame is a route, but one
+#: let by while a collection is under way (a learner's __del__ may print a stack): a __del__ the
+#: submission's own gc.collect() ran took the hook's state from there (on main a wrong tanh passed,
+#: 27/51).  Now a frame of the hook's handed out there ends the worker as tampering.
+HOOK_TRACEBACK = '''
+        import gc
+
+        def _raised_in_hook():  # a RecursionError the guard's hook raised, its frames kept
+            kept = sys.getrecursionlimit()
+            for limit in range(2, 10 ** 5):
+                try:
+                    sys.setrecursionlimit(limit)
+                except RecursionError:  # below the depth here
+                    continue
+                try:
+                    open('/nonexistent-path')
+                except RecursionError as e:
+                    tb, depth = e.__traceback__, 0
+                    while tb is not None:  # tb_next: no event
+                        tb, depth = tb.tb_next, depth + 1
+                    if depth >= 3:  # its own frame, the audit hook's, a check's
+                        return e
+                except OSError:
+                    return None  # the hook ran whole: no limit stops it inside
+                finally:
+                    sys.setrecursionlimit(kept)
+            return None
+
+        class _Trap:  # its __del__ runs inside a collection: frame reads there are let by
+            def __del__(self):
+                tb = _caught.__traceback__ if _caught is not None else None
+                while tb is not None:
+                    f = tb.tb_frame
+                    if 'g' in f.f_locals and hasattr(f.f_locals['g'], 'key'):
+                        _take(f.f_locals['g'])
+                        _found.append(True)
+                        return
+                    tb = tb.tb_next
+        _found = []
+        _caught = _raised_in_hook()
+        _trap = _Trap()
+        _trap.cycle = _trap
+        del _trap
+        gc.collect()
+        '''
+
+#: The serve loop's request channel replaced (os.dup2: no event) by a pipe of the submission's
+#: holding one pickled request, whose load (by the serve loop) reads the grader's first request
+#: and hands it on with its id a dict subclass, and puts the grader's channel back: the loop
+#: answered with that id, which the guard's C encoder (an item's answer, its result frozen, was
+#: not made plain) asked for items(): code of the submission's inside the hook, which seals a
+#: forged answer itself and wraps the output reader for the rest (on main a wrong tanh passed,
+#: 27/51).  Now an id that is no int is tampering, and an item's other fields are made plain.
+REQUEST_ID = '''
+        import hmac, os, pickle, struct
+        _serving = _up(sys._getframe(0), 'hello')
+        _rfd = _serving.f_locals['rfd']
+        _real, _junk, _ids = os.dup(_rfd), os.open(os.devnull, os.O_WRONLY), []
+
+        class _Id(dict):  # the first request's id: the guard's C encoder asks it for items()
+            def items(self):
+                emit = sys._getframe(1)
+                g, fields = emit.f_locals['g'], emit.f_locals['fields']
+                _take(g)
+                good = dict(fields, id=_ids[0])
+                _forge(good, emit)
+                body = ''.join(g.encode(g.message(good), 0)).encode()
+                seq = g.sent[0]
+                sealed = hmac.digest(g.key, seq.to_bytes(8, 'big') + body, 'sha256') + body
+                os.write(g.wfd, struct.pack('>I', len(sealed)) + sealed)
+                g.real_wfd, g.wfd = g.wfd, _junk  # the worker's own (malformed) copy: nowhere
+                return []
+
+        _taken = _take
+
+        def _take(g):  # every later answer: its id put back, the channel too
+            _taken(g)
+            inner = g.taken
+            if getattr(inner, 'ids', False):
+                return
+
+            def taken(*args):
+                hook = sys._getframe(1)
+                fields = hook.f_locals.get('fields')
+                if isinstance(fields, dict) and type(fields.get('id')) is _Id:
+                    fields['id'] = _ids[0]
+                g.wfd = getattr(g, 'real_wfd', g.wfd)
+                return inner(*args)
+            taken.ids = taken.forging = True
+            g.taken = taken
+
+        def _relay():  # unpickled by the serve loop: the grader's first request, its id ours
+            head = os.read(_real, 4)
+            (n,) = struct.unpack('>I', head)
+            body = b''
+            while len(body) < n:
+                body += os.read(_real, n - len(body))
+            request = pickle.loads(body)
+            _ids.append(request['id'])
+            request['id'] = _Id(x=1)
+            os.dup2(_real, _rfd)
+            return request
+        _relay.__module__, _relay.__qualname__ = 'os', '_mg_relay'
+        os._mg_relay = _relay
+
+        class _Ask:
+            def __reduce__(self):
+                return _relay, ()
+        _r, _w = os.pipe()
+        os.dup2(_r, _rfd)
+        _asked = pickle.dumps(_Ask())
+        os.write(_w, struct.pack('>I', len(_asked)) + _asked)
+        '''
+
 #: attack -> (its source, words the report's tampered finding says; None: no route taken)
 ATTACKS = {
     # the worker's graph and MLP runners replaced at import by ones that run a hidden engine:
@@ -716,6 +832,8 @@ if _reply is not None:
 _backward = Value.backward
 Value.backward = functools.partial(sys.audit, 'mgworker.send', _Trap())
 ''', "sent an answer from the submission's own code"),
+    'hook_traceback': (_forging(HOOK_TRACEBACK), 'took a route into the grader'),
+    'request_id': (_forging(REQUEST_ID), 'answered a request the grader did not send'),
     # (on main each passed a wrong tanh, 27/51)
     **{name: (_forging(LIBRARY_CODE + door), words) for name, (door, words) in AS_LIBRARY.items()},
     **{name: (_forging(door), None) for name, door in DOORS.items()},
@@ -770,6 +888,32 @@ OPEN = {'numpy_memory': _forging(NUMPY_MEMORY)}
 #: A correct engine that does what learners do, and what libraries do for them: no tampering.
 INNOCENT = tampered('innocent')
 
+#: A correct engine whose Value.__del__ logs to a file (a learner's debugging).  Each node's rule
+#: closes over the node (a cycle), so the collector frees them: the __del__ runs inside a
+#: collection on the serve loop's thread, where the guard cannot check the open.  On main the
+#: guard waited for that collection to end, which it never does, and the worker was lost (exit
+#: 87: 14/51, failed); now the open is refused (it raises), and printing the refusal with its
+#: traceback reads no frame of the guard's.
+DEL_LOGGER = ENGINE.replace('TANH_RULE', GOOD_TANH).replace('IN_BACKWARD', 'pass') + '''
+
+import os
+import tempfile
+import traceback
+
+_LOG = os.path.join(tempfile.gettempdir(), 'values.log')
+
+
+def _logged(self):
+    try:
+        with open(_LOG, 'a') as f:
+            f.write('freed\\n')
+    except OSError:
+        traceback.print_exc()
+
+
+Value.__del__ = _logged
+'''
+
 
 #: Rows whose door finds nothing left to rewrite: graded as written, every check as HONEST's
 #: (one graph forged changes a count in a check's message).
@@ -821,6 +965,21 @@ def test_what_learners_and_libraries_do_is_not_tampering(run_cli, tmp_path):
     assert result.returncode == 0 and report['verdict'] == 'passed', \
         [(c['id'], c['message']) for c in report['checks'] if c['status'] == 'failed']
     assert 'tampered' not in {c['id'] for c in report['checks']}
+
+
+def test_a_learners_del_that_opens_a_file_is_graded_as_without_it(run_cli, tmp_path):
+    reports = {}
+    for name, source in (('logger', DEL_LOGGER), ('plain', DEL_LOGGER.partition('\nimport os')[0])):
+        path = tmp_path / f'{name}.py'
+        path.write_text(source)
+        out = tmp_path / name
+        run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+        reports[name] = json.loads((out / 'report.json').read_text())
+    assert reports['plain']['verdict'] == 'passed'
+    assert _as_written(reports['logger']) == _as_written(reports['plain'])
+    assert reports['logger']['score'] == reports['plain']['score']
+    printed = ''.join(c.get('output') or '' for c in reports['logger']['checks'])
+    assert 'Traceback' in printed and 'garbage collection' in printed  # the refusal, printed
 
 
 def _unpassed(report):
@@ -887,6 +1046,7 @@ def batch(tmp_path_factory):
     for name, (source, _) in ATTACKS.items():
         (folder / f'{name}.py').write_text(source)
     (folder / 'innocent.py').write_text(INNOCENT)
+    (folder / 'del_logger.py').write_text(DEL_LOGGER)
     (folder / 'honest.py').write_text(HONEST)
     out = tmp_path_factory.mktemp('out')
     result = in_process('batch', folder, '--out', out, '-j', '2', '--profile', 'quick')
@@ -899,6 +1059,7 @@ def batch(tmp_path_factory):
 def test_what_learners_and_libraries_do_is_not_tampering_in_a_batch(batch):
     out, book = batch
     assert book['innocent.py']['verdict'] == 'passed', book['innocent.py']
+    assert book['del_logger.py']['verdict'] == 'passed', book['del_logger.py']
 
 
 @needs_templates
@@ -998,6 +1159,57 @@ def test_the_runners_look_nothing_up():
         found += _lookups(runner, seen)
     assert not found, found
     assert len(seen) > 30  # the walk reached what they call
+
+
+def test_the_audit_gate_looks_nothing_up():
+    """The frame a refusal is raised from (``guard._gate``) is in the traceback the submission
+    catches, its globals with it: it reads none (all it uses are its defaults), so nothing the
+    submission writes there changes what it calls."""
+    from micrograde.worker import guard
+    code = guard._gate.__code__
+    assert not code.co_freevars and not code.co_cellvars
+    assert not [step.opname for step in dis.get_instructions(code)
+                if step.opname in ('LOAD_GLOBAL', 'LOAD_NAME', 'STORE_GLOBAL', 'LOAD_DEREF')]
+
+
+def test_the_audit_gate_raises_only_once_it_let_go_of_the_hook():
+    """A ``_gate`` frame in a traceback is the hook's own (its local ``hook`` is bound to the
+    hook's state) but where it stands at a raise (``guard._raises``, its ``f_lasti``): each raise
+    comes after ``hook = None`` in its block."""
+    from micrograde.worker import guard
+    code = guard._gate.__code__
+    steps = list(dis.get_instructions(code))
+    raises = [i for i, s in enumerate(steps) if s.opname == 'RAISE_VARARGS']
+    assert raises and {steps[i].offset for i in raises} <= guard._raises(code)
+    for i in raises:
+        block = []
+        for step in reversed(steps[:i]):
+            if step.is_jump_target or step.opname == 'PUSH_EXC_INFO':
+                break
+            block.append((step.opname, step.argval))
+        assert ('STORE_FAST', 'hook') in block, steps[i]
+
+
+def test_a_frame_read_inside_a_collection_is_checked_without_an_exception_made():
+    """``guard._hooks_frame`` runs before the hook holds the collector: an event the submission
+    raises itself with too few arguments (``sys.audit('object.__getattr__')``) is let by there,
+    not an ``IndexError`` made (an object the collector tracks, which could start a collection
+    inside the hook once another thread's ended)."""
+    from micrograde.worker import guard
+    for args in ((), (object(),), (1, 2, 3)):
+        assert guard._hooks_frame(types.SimpleNamespace(), args, [1]) is False
+
+
+def test_a_forked_child_s_new_key_takes_no_call():
+    """``guard._forked`` (after a fork, the child's key) calls nothing, so it runs as deep as
+    any code of the submission's in the child can: out of depth, a call of its failed while the
+    submission's ``sys.unraisablehook`` (handed ``_forked`` bound to the hook's state) and a
+    ``preexec_fn`` of ``_posixsubprocess.fork_exec`` (no audit event) still ran, and the latter
+    could copy the grader's key into an ``mmap`` the worker shares."""
+    from micrograde.worker import guard
+    calls = [s.opname for s in dis.get_instructions(guard._forked) if s.opname in
+             ('CALL', 'PRECALL', 'CALL_FUNCTION_EX', 'BINARY_SUBSCR', 'BINARY_OP')]
+    assert not calls, calls
 
 
 def test_the_serve_loop_holds_nothing_in_a_cell():

@@ -43,10 +43,14 @@ library's that looks names up as it runs (``os.path.realpath``): code of the sub
 inside the hook would walk ``f_back`` (no event) to the hook's state and its key.
 
 A route taken ends the worker at once: the hook sends a sealed ``tampered`` answer and exits
-with ``TAMPERED_EXIT``, before the route's call returns.  What the hook cannot see is listed in
+with ``TAMPERED_EXIT``, before the route's call returns.  Inside a garbage collection (a
+``__del__``, a weakref callback) the hook checks nothing (that allocates, and another thread's
+collection may end meanwhile): a route there is refused, raising ``PermissionError``, and a
+frame of the hook's own handed out there is tampering (``_hooks_frame``).  What the hook cannot see is listed in
 the README's sandbox section.
 """
 import _imp
+import _thread
 import builtins
 import ctypes
 import dis
@@ -86,7 +90,7 @@ _PROC = re.compile(r'/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/(mem|fd/(.*))$
 # runs, and the submission may have replaced them
 _open, _fstat, _readlink, _close, _O_PATH = os.open, os.fstat, os.readlink, os.close, os.O_PATH
 _write, _exit, _getframe, _ident = os.write, os._exit, sys._getframe, threading.get_ident
-_sleep = time.sleep
+_sleep, _count = time.sleep, _thread._count
 _compile, _frozen_code = compile, _imp.get_frozen_object
 _urandom, _loads = os.urandom, marshal.loads
 _is, _repeat = operator.is_, itertools.repeat
@@ -136,7 +140,7 @@ def _frame_of(attribute):
         if name not in attribute or not any(type(obj) is kind for kind in _FRAMED):
             return None
         frame = obj if name == 'f_code' else getattr(obj, name, None)
-        if not worker_frame(g, frame):
+        if not worker_frame(g, frame) and not (type(frame) is FrameType and _hooks(g, frame)):
             return None
         if name == 'f_code' and _exact(caller.f_code.co_filename) == g.printer:
             return None
@@ -501,6 +505,28 @@ def tampered(g, what):
     _exit(TAMPERED_EXIT)
 
 
+#: What a route taken while a collection is under way raises (``hook``).
+REFUSED = ('micrograde refuses this while a garbage collection runs (in a __del__, a weakref '
+           'callback or a gc.callbacks function): the grader cannot check it there')
+
+
+def _gate(event, args, hook=None, BaseException=BaseException):
+    """The audit hook as Python calls it: ``hook`` (bound to its state) runs, and a route it
+    refuses (an exception it returns) is raised here, from a frame that holds nothing once it
+    raises: its locals cleared, its globals an empty dict it never reads (all it uses are its
+    defaults).  A traceback the submission catches shows this frame, never the hook's, whose
+    locals hold the hook's state and whose globals what it calls (``_hooks_frame``), so that a
+    learner's ``__del__`` may print the refusal."""
+    try:
+        refused = hook(event, args)
+    except BaseException:  # a check that raised: its frames below, each _hooks_frame's
+        hook = None
+        raise
+    if refused is not None:
+        hook = None
+        raise refused
+
+
 def hook(g, event, args):
     if event != SEND and event not in g.routes and not event.startswith(CTYPES):
         return
@@ -523,23 +549,40 @@ def hook(g, event, args):
     # ``with``: its bound ``__exit__``; the wait counts with an int, not an iterator).  A frame
     # walk's evidence, taken by a collection's own code, is let by (``WALKS``); anything else
     # waits for the collection to end: another thread's would end in the middle of the hook.
+    # One this thread is inside never ends while the hook waits (a learner's __del__ that opens
+    # its log file): a route is then refused (``REFUSED``, raised by ``_gate``), at once when no
+    # other thread runs Python (``_count``: a thread of the submission's that is ending is not
+    # counted, and is refused alike), never checked: that allocates.  The refusal is made right
+    # after the test, no call between: the collector is still held as it is allocated.
     held, left = g.collecting, _WAITS
+    if held[0] and event != SEND and event not in WALKS and _count() <= 1:
+        left = 0
     while held[0]:  # a collection under way: another thread's, or one this thread is inside
         if event in WALKS:
+            found = event == 'object.__getattr__' and _hooks_frame(g, args, held)
+            if found:
+                _exit(TAMPERED_EXIT)  # no answer sent: its code would allocate here
+            if found is None:  # the collection ended: the read is checked as any other
+                continue
             return
         if not left:  # this thread's own (it never ends while the hook waits), or held open
-            _exit(STALLED_EXIT)
+            if event == SEND:
+                _exit(STALLED_EXIT)
+            return PermissionError(REFUSED)
         _sleep(_WAIT)  # lets the GIL go; the loop allocates nothing the collector tracks
         left -= 1
     held[0] = 1  # the test's last line falls through to it: no thread switch between
     try:  # from here an exception (the notebook watchdog's, at any call's end) lets it go
         g.busy.add(thread)
-        caller = _getframe(1)
+        caller = _getframe(2)  # past _gate's frame
         if event == SEND:
             fields = sent(g, caller, args)
             if fields is None:
                 return tampered(g, "sent an answer from the submission's own code (or a thread "
                                    'it started)')
+            if 'id' in fields and type(fields['id']) is not int:  # the grader's ids are ints
+                return tampered(g, 'answered a request the grader did not send (the request '
+                                   'channel was replaced)')
             if 'done' in fields or 'type' in fields:
                 what = changed(g)
                 if what:
@@ -558,6 +601,43 @@ def hook(g, event, args):
     finally:
         held[0] = 0  # first: no collection has started since it was set, none can come between
         g.busy.discard(thread)
+
+
+def _hooks_frame(g, args, held):
+    """Whether a frame read hands out a frame of the hook's own (``_hooks``), read while a
+    collection is under way: ``None`` when that collection has ended meanwhile (the read is
+    then checked as any other, the collector held).  A check that raised (out of depth:
+    ``recursion_check``) or the notebook watchdog's exception left such frames in the traceback
+    the submission caught; read inside a collection, where frame reads are let by (``WALKS``),
+    one handed it the hook's state and its key (``hook_traceback``).
+
+    It runs before the hook holds the collector, which another thread's collection may let go
+    at any call's end: it makes nothing the collector tracks but the arguments of the event its
+    own read of ``tb_frame`` raises, made right after a test that the collector is still held
+    (no call between)."""
+    if len(args) != 2:  # an event the submission raised itself: no IndexError made here
+        return False
+    frame = args[0]
+    if type(frame) is TracebackType and type(args[1]) is str and args[1] == 'tb_frame':
+        thread = _ident()
+        try:  # no call between: an exception at the add's end (the watchdog's) still discards
+            g.busy.add(thread)  # its own read of tb_frame raises the event again
+            if not held[0]:
+                return None
+            frame = frame.tb_frame
+        finally:
+            g.busy.discard(thread)
+    return type(frame) is FrameType and _hooks(g, frame)
+
+
+def _hooks(g, frame):
+    """Whether ``frame`` is one of the hook's own: of its private functions or its copy of
+    ``protocol``'s (their locals hold its state, their globals what it calls), or ``_gate``'s
+    before it cleared its locals (the watchdog's exception raised as it began).  By globals and
+    ``f_lasti``: reading neither raises an event or makes an object."""
+    scope = frame.f_globals
+    return scope is g.private or scope is g.carried or \
+        scope is g.gate and frame.f_lasti not in g.cleared
 
 
 def _collecting():
@@ -583,11 +663,24 @@ def _collecting():
     return flag
 
 
+def _raises(code):
+    """The offsets of ``code``'s raises: where ``_gate``'s frame stands once it cleared its
+    locals and raised (its ``f_lasti`` in a traceback)."""
+    return frozenset(step.offset for step in dis.get_instructions(code)
+                     if step.opname in ('RAISE_VARARGS', 'RERAISE'))
+
+
 def _forked(g):
     """In a child the submission forked: this process's seals would pass for the worker's, and
     its thread is the child's main thread (signal handlers run there): it gets a key of its own,
-    which the grader does not hold."""
-    g.key = _urandom(32)
+    which the grader does not hold (``dud``, made at install).  It calls nothing: a function
+    that calls nothing runs wherever any code of the submission's can.  Out of depth (the
+    recursion limit set just above the fork's caller), a call here failed where the child's
+    next code still ran: Python hands what failed (this method, bound to the hook's state) to
+    ``sys.unraisablehook``, and ``_posixsubprocess.fork_exec`` (no audit event) runs a
+    ``preexec_fn`` in the child, which could copy the grader's key into memory the parent
+    shares (an ``mmap``) with no call either."""
+    g.key = g.dud
 
 
 def _node(fd):
@@ -611,6 +704,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
     modules = [m for name, m in list(sys.modules.items())
                if name == __package__ or name.startswith(__package__ + '.')]
     codes = _code_objects(modules, _getframe(1))
+    codes.pop(id(_gate.__code__))  # its frame, in a refusal's traceback, holds nothing
     serve = _getframe(1)
     entries, sizes = snapshot(modules, {n for code in codes.values() for n in code.co_names})
     entries = _grouped(entries)
@@ -631,12 +725,15 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
         key=key, nonce=nonce, wfd=wfd, fds=frozenset(fds), sent=[0], busy=set(), codes=codes,
         serve=serve, sites=_keyword_calls(serve.f_code), reply=reply.__code__,
         answer=answer.__code__, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
-        collecting=_collecting(), genuine={},
+        collecting=_collecting(), genuine={}, private=namespace, carried=carried, gate={},
+        dud=_urandom(32),
+        cleared=_raises(_gate.__code__),
         message=carried['message'], taken=carried['taken'],
         entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
         trusted=('<frozen', *libraries, *stdlib), quiet=(*libraries, *stdlib),
         printer=traceback.__file__,
         encode=make_encoder(None, namespace['_unencodable'], encode_basestring_ascii, None, ':',
                             ',', False, False, True))
-    sys.addaudithook(types.MethodType(namespace['hook'], g))
+    sys.addaudithook(types.FunctionType(_gate.__code__, g.gate, '_gate', (
+        types.MethodType(namespace['hook'], g), BaseException)))
     os.register_at_fork(after_in_child=types.MethodType(namespace['_forked'], g))

@@ -92,9 +92,13 @@ _KEYS = (str, int, float, bool)  # what a JSON object's key may be made of (``pl
 def message(fields, loaded=False):
     """An answer as it travels: ``plain`` data, its ``result``'s lists of floats packed.  The
     guard's hook calls this on its private copy of this module's functions (``guard.install``),
-    as it seals: nothing of the submission's runs between the two.  ``loaded``: made by
-    ``marshal.loads`` (an item's frozen answer), exact builtins already."""
-    if not loaded:
+    as it seals: nothing of the submission's runs between the two.  ``loaded``: its result made
+    by ``marshal.loads`` (an item's frozen answer), exact builtins already; the other fields are
+    not (a request's id, which a request channel the submission replaced hands the serve loop:
+    a dict subclass's ``items()`` ran inside the hook, ``request_id``)."""
+    if loaded:  # only the result was: the rest (a request's id) as any other answer's
+        fields = {k: v if k == 'result' else plain(v) for k, v in fields.items()}
+    else:
         try:  # nearly every answer is plain already: marshal, in C, takes only exact builtins and
             marshalled(fields)  # C types with a buffer (numpy's float64), which no method of Python's reads
         except ValueError:
