@@ -60,6 +60,12 @@ def test_hang_in_backward_fails_those_checks_only(run_cli, tmp_path, prelude):
     assert 'timed out' in checks['ops.add']['message']
     # three strikes: the rest is not run, so a hanging submission costs a few limits, not minutes
     assert any('already timed out' in c['message'] for c in report['checks'])
+    # and what was not run is no finding of its own: skipped, 0 points (the grade failed already)
+    for c in report['checks']:
+        if 'already timed out' in c['message']:
+            assert c['status'] == 'skipped' and c['score'] == 0, c
+    assert all('timed out after' in c['message'] for c in report['checks']
+               if c['status'] in ('failed', 'error')), [c['message'] for c in report['checks']]
 
 
 def test_unbounded_allocation_fails_the_check_not_the_grader(run_cli, tmp_path):

@@ -142,6 +142,7 @@ Value.__mul__ = _hang
     messages = ' '.join(c.message for c in result.report.checks)
     assert 'timed out after 0.5 s' in messages
     assert 'already timed out or ran out of memory 3 times' in messages  # one policy (answers.Strikes)
+    assert all(c.status == 'skipped' for c in result.report.checks if 'already timed out' in c.message)
     assert result.report.by_category()['robustness']  # the remaining checks are still reported
 
 

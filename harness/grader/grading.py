@@ -23,7 +23,7 @@ from micrograde.isolate import sandbox
 from micrograde.load import tree
 from micrograde.isolate.answers import INTERFERED
 from micrograde.checks import CHECKS, Context
-from micrograde.checks.registry import error
+from micrograde.checks.registry import error, skipped
 from micrograde.checks.causes import link
 from micrograde.checks.probe import backward_through, probe
 from micrograde.grader import lines
@@ -229,6 +229,7 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
     for entry in CHECKS:
         for check_id, run in entry.instances():
             t = time.perf_counter()
+            given_up, unrun = getattr(session, 'given_up', ''), getattr(session, 'unrun', 0)
             try:
                 outcome = run(ctx)
             except Exception as e:  # a grader bug costs this check, never the others' findings
@@ -237,11 +238,24 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
                                 'report it')
             duration = time.perf_counter() - t
             report.timings[entry.category] = report.timings.get(entry.category, 0.0) + duration
+            if given_up and outcome is not None and getattr(session, 'unrun', 0) > unrun:
+                outcome = _not_run(outcome, given_up, report, config)
             if outcome is not None:
                 report.checks.append(outcome.check(check_id, duration))
     report.restarts = session.restarts
     link(report, config.rubric.counts)
     _as_written(report)
+
+
+def _not_run(outcome: Any, why: str, report: Report, config: Config) -> Any:
+    """A check that began once nothing more was run, and asked: none of its graphs ran, so its
+    failure is no finding of its own (a hanging ``tanh`` read as six bugs, the random graphs
+    "54 of 60 wrong" that never ran).  Not run, 0 points, where a counted failure already fails
+    the grade; else it stays a failure, so that a grade with checks not run is never a pass."""
+    if outcome.status not in ('failed', 'error') or not any(
+            c.status in ('failed', 'error') and config.rubric.counts(c) for c in report.checks):
+        return outcome
+    return skipped(why, required=outcome.required)
 
 
 def _as_written(report: Report) -> None:

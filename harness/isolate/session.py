@@ -266,6 +266,7 @@ class Session:
         self.tampered = ''  # what the guard saw the submission do: nothing more is run
         self.worker, self.loaded_error = None, None
         self.requests = 0
+        self.unrun = 0  # items refused since nothing more is run (``given_up``)
         self.strikes = Strikes()
         self.outputs = []
         try:  # notebooks as Jupyter runs them, sent to each worker
@@ -283,6 +284,13 @@ class Session:
     def interfered(self):
         """What the worker did to break the protocol, or ``''``: then its grade is void."""
         return self.strikes.interfered
+
+    @property
+    def given_up(self):
+        """Why nothing more is run for want of the submission's answers (timeouts, lost workers,
+        a load that fails again, the time limit), or ``''``; never for tampering or a broken
+        protocol, which void the grade."""
+        return '' if self.tampered or self.interfered else self._stopped()
 
     def load(self, meanwhile=None):
         """Start a worker; returns its ``Loaded`` answer (with ``error`` when loading failed).
@@ -346,6 +354,7 @@ class Session:
         while len(results) < len(items):
             stop = self._stopped()
             if stop:
+                self.unrun += len(items) - len(results)
                 kind = Lost.INTERFERED if self.interfered or self.tampered else Lost.NOT_RUN
                 return results + [lost(task, kind, stop)] * (len(items) - len(results))
             if self.worker is None:

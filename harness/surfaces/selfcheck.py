@@ -55,6 +55,12 @@ class LocalSession:
         self.strikes = Strikes()
         self.restarts = 0  # no worker to lose: the learner's own process
         self.interfered = ''
+        self.unrun = 0  # items refused since nothing more is run (``given_up``)
+
+    @property
+    def given_up(self) -> str:
+        """As ``Session.given_up``: why nothing more is run, or ``''``."""
+        return self.strikes.stopped()
 
     def run(self, task: str, items: list[dict[str, Any]], timeout: float | None = None,
             meanwhile: Callable[[], object] | None = None) -> list[Any]:
@@ -64,6 +70,7 @@ class LocalSession:
         parse = RESULTS[task].parse
         stop = self.strikes.stopped()
         if stop:
+            self.unrun += len(items)
             return [lost(task, Lost.NOT_RUN, stop) for _ in items]
         results: list[Any] = []
         with _time_limit(timeout) as limit:
