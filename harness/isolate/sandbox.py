@@ -12,7 +12,8 @@ makes no TCP connection and (ABI >= 6) signals no process outside itself.
 ``process``: the last resort, resource limits only.
 
 At the two process levels the grader is a child subreaper, so nothing a worker starts can
-slip away from being killed; as root every worker (at every level) runs as a uid used for
+slip away from being killed (unprivileged, a ``KEEPER`` between it and the worker kills it all
+should the grader itself be killed); as root every worker (at every level) runs as a uid used for
 nothing else, with no capabilities and no_new_privs, and everything of that uid is killed before
 any report is written.  ``protections(level)`` says, in every report, what a level does and does
 not stop.
@@ -215,6 +216,104 @@ class Launch:
             libraries = map(str, allowlist.entries(imports, modules).values())
             self.landlock = {'read': [*system_reads(), view, *libraries],
                              'write': [str(scratch), '/dev/null']}
+        if self.uid is None:  # no throwaway uid, so no warden: a keeper of its own
+            self.argv = kept(self.argv)
+
+
+#: The keeper: the process between an unprivileged grader and its worker at the two process
+#: levels, a child subreaper (every process the worker starts, however it detaches, is
+#: re-parented to it, never to init) that holds the read end of a lifeline only the grader
+#: writes to.  When the worker exits it kills what the worker left and exits as the worker did;
+#: when the lifeline ends (the grader killed outright: SIGKILL, the OOM killer, a CI timeout)
+#: it kills them all, the worker first.  Without it they ran on for good: the warden kills a
+#: throwaway uid's processes, and an unprivileged grader has no uid of the submission's alone.
+#: A submission may kill it only where signals are not protected (``protections``): Landlock
+#: (ABI >= 6) scopes a worker's signals and ptrace to its own domain, and the keeper is outside.
+KEEPER = r'''
+import ctypes, os, select, signal, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
+lifeline = int(sys.argv[1])
+woken, wake = os.pipe()
+os.set_blocking(wake, False)
+signal.set_wakeup_fd(wake)
+signal.signal(signal.SIGCHLD, lambda *_: None)
+worker = os.fork()
+if worker == 0:
+    for fd in (lifeline, woken, wake):
+        os.close(fd)
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+null = os.open(os.devnull, os.O_RDWR)  # the worker's pipes are its own: their ends come with it
+for fd in range(3):
+    os.dup2(null, fd)
+for fd in map(int, os.listdir('/proc/self/fd')):
+    if fd > 2 and fd not in (lifeline, woken, wake):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+def children():
+    me, found = os.getpid(), []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{pid}/stat', 'rb') as f:
+                if int(f.read().rpartition(b')')[2].split()[1]) == me:
+                    found.append(int(pid))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+def kill_all():
+    while True:
+        found = children()
+        if not found:
+            return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in found:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+status = None
+while status is None:
+    ready = select.select([lifeline, woken], [], [])[0]
+    if lifeline in ready:
+        kill_all()
+        os._exit(137)
+    os.read(woken, 512)
+    while True:
+        try:
+            pid, code = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        if pid == worker:
+            status = code
+kill_all()
+if os.WIFSIGNALED(status):
+    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(128 + os.WTERMSIG(status))
+os._exit(os.waitstatus_to_exitcode(status))
+'''
+#: Stands in ``kept``'s argv for the lifeline's read end, which ``start`` makes.
+LIFELINE = '{lifeline}'
+
+
+def kept(argv):
+    """``argv`` run by a ``KEEPER``."""
+    return [PYTHON, '-S', '-c', KEEPER, LIFELINE, *argv]
 
 
 def bubblewrap_argv(copy, fds, imports, modules, uid):
@@ -419,6 +518,7 @@ def _fixed_addresses(argv):
 _started = {}  # pid -> start time of what this process started on purpose: never orphans
 _caps = {}  # pid -> its ``MemoryCap``, removed once it has stopped
 _watched = {}  # pid -> the uid the ``warden`` kills should this process die before ``stop``
+_lifelines = {}  # pid of a ``KEEPER`` -> the write end of its lifeline, closed by ``stop``
 
 
 def start(argv, memory=None, watched=None, **popen):
@@ -431,6 +531,11 @@ def start(argv, memory=None, watched=None, **popen):
     a ``set`` walks them in an order set by memory addresses, and without randomisation those
     are the same on every run, so the same submission and seed give the same report."""
     argv, options = _options_by_fd(argv)
+    lifeline = None
+    if argv[4:5] == [LIFELINE] and argv[3] == KEEPER:
+        lifeline, held = os.pipe()  # ``held`` is not inherited: only this process writes
+        argv = [*argv[:4], str(lifeline), *argv[5:]]
+        popen['pass_fds'] = (*popen.get('pass_fds', ()), lifeline)
     if watched is not None:
         warden().watch(watched)
     cap = MemoryCap.make(memory) if memory else None
@@ -445,11 +550,16 @@ def start(argv, memory=None, watched=None, **popen):
             cap.remove()
         if watched is not None:
             warden().release(watched)
+        if lifeline is not None:
+            os.close(held)
         raise
     finally:
-        if options is not None:
-            os.close(options)
+        for fd in (options, lifeline):
+            if fd is not None:
+                os.close(fd)
     _started[proc.pid] = start_time(proc.pid)
+    if lifeline is not None:
+        _lifelines[proc.pid] = held
     if cap is not None:
         _caps[proc.pid] = cap
     if watched is not None:
@@ -691,6 +801,8 @@ def stop(proc, uid=None, subreaper=False):
     """After ``proc`` ended: kill every process of its ``uid`` and, when this process is its
     ``subreaper``, every orphan it left; when this returns, nothing it started is running."""
     born = _started.pop(proc.pid, 0)
+    if proc.pid in _lifelines:
+        os.close(_lifelines.pop(proc.pid))
     if uid is not None:
         kill_uid(uid)
         remove_ipc(uid)
