@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -217,7 +218,9 @@ class Launch:
             self.landlock = {'read': [*system_reads(), view, *libraries],
                              'write': [str(scratch), '/dev/null']}
         if self.uid is None:  # no throwaway uid, so no warden: a keeper of its own
-            self.argv = kept(self.argv)
+            self.argv = kept(self.argv, scratch)
+        else:
+            _scratches[self.uid] = str(scratch)  # the warden's to remove, should the grader die
 
 
 #: The keeper: the process between an unprivileged grader and its worker at the two process
@@ -225,14 +228,15 @@ class Launch:
 #: re-parented to it, never to init) that holds the read end of a lifeline only the grader
 #: writes to.  When the worker exits it kills what the worker left and exits as the worker did;
 #: when the lifeline ends (the grader killed outright: SIGKILL, the OOM killer, a CI timeout)
-#: it kills them all, the worker first.  Without it they ran on for good: the warden kills a
+#: it kills them all, the worker first, and removes the worker's scratch folder (its copy of
+#: the submission, all it wrote: at these levels, without bound).  Without it they ran on for good: the warden kills a
 #: throwaway uid's processes, and an unprivileged grader has no uid of the submission's alone.
 #: A submission may kill it only where signals are not protected (``protections``): Landlock
 #: (ABI >= 6) scopes a worker's signals and ptrace to its own domain, and the keeper is outside.
 KEEPER = r'''
 import ctypes, os, select, signal, sys
 ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
-lifeline = int(sys.argv[1])
+lifeline, scratch = int(sys.argv[1]), sys.argv[2]
 woken, wake = os.pipe()
 os.set_blocking(wake, False)
 signal.set_wakeup_fd(wake)
@@ -244,7 +248,7 @@ if worker == 0:
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
-        os.execv(sys.argv[2], sys.argv[2:])
+        os.execv(sys.argv[3], sys.argv[3:])
     finally:
         os._exit(127)
 null = os.open(os.devnull, os.O_RDWR)  # the worker's pipes are its own: their ends come with it
@@ -289,6 +293,16 @@ while status is None:
     ready = select.select([lifeline, woken], [], [])[0]
     if lifeline in ready:
         kill_all()
+        os.chdir('/')
+        for argv in (['chmod', '-R', 'u+rwx', '--', scratch],
+                     ['rm', '-rf', '--one-file-system', '--', scratch]):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.execvp(argv[0], argv)
+                finally:
+                    os._exit(127)
+            os.waitpid(pid, 0)
         os._exit(137)
     os.read(woken, 512)
     while True:
@@ -311,9 +325,9 @@ os._exit(os.waitstatus_to_exitcode(status))
 LIFELINE = '{lifeline}'
 
 
-def kept(argv):
-    """``argv`` run by a ``KEEPER``."""
-    return [PYTHON, '-S', '-c', KEEPER, LIFELINE, *argv]
+def kept(argv, scratch):
+    """``argv`` run by a ``KEEPER``, the worker's ``scratch`` folder its to remove."""
+    return [PYTHON, '-S', '-c', KEEPER, LIFELINE, str(scratch), *argv]
 
 
 def bubblewrap_argv(copy, fds, imports, modules, uid):
@@ -519,6 +533,7 @@ _started = {}  # pid -> start time of what this process started on purpose: neve
 _caps = {}  # pid -> its ``MemoryCap``, removed once it has stopped
 _watched = {}  # pid -> the uid the ``warden`` kills should this process die before ``stop``
 _lifelines = {}  # pid of a ``KEEPER`` -> the write end of its lifeline, closed by ``stop``
+_scratches = {}  # throwaway uid -> the scratch folder of the worker it runs (``Launch``)
 
 
 def start(argv, memory=None, watched=None, **popen):
@@ -537,7 +552,7 @@ def start(argv, memory=None, watched=None, **popen):
         argv = [*argv[:4], str(lifeline), *argv[5:]]
         popen['pass_fds'] = (*popen.get('pass_fds', ()), lifeline)
     if watched is not None:
-        warden().watch(watched)
+        warden().watch(watched, _scratches.pop(watched, None))
     cap = MemoryCap.make(memory) if memory else None
     if cap is not None:
         popen['preexec_fn'] = functools.partial(cap.join, popen.get('preexec_fn'))
@@ -581,14 +596,15 @@ class Warden:
     process group (a supervisor's ``killpg``) leaves it to do that."""
 
     def __init__(self):
-        self.watched, self.proc = set(), None
+        self.watched, self.proc = {}, None
 
-    def watch(self, uid):
-        self.watched.add(uid)
-        self._tell(b'+%d\n' % uid)
+    def watch(self, uid, scratch=None):
+        """Watch ``uid``; with ``scratch``, its worker's scratch folder is removed with it."""
+        self.watched[uid] = _watch_line(uid, scratch)
+        self._tell(self.watched[uid])
 
     def release(self, uid):
-        self.watched.discard(uid)
+        self.watched.pop(uid, None)
         self._tell(b'-%d\n' % uid)
 
     def _tell(self, line):
@@ -608,7 +624,7 @@ class Warden:
             stdin=lifeline, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         os.close(lifeline)
-        os.write(self.lifeline, b''.join(b'+%d\n' % uid for uid in self.watched))
+        os.write(self.lifeline, b''.join(self.watched.values()))
 
 
 @functools.cache
@@ -617,18 +633,44 @@ def warden():
     return Warden()
 
 
+def _watch_line(uid, scratch=None):
+    """The line that tells the warden to watch ``uid``, with its ``scratch`` folder's path in
+    hex (a path may hold any byte but the line's end)."""
+    return b'+%d%s\n' % (uid, b'' if scratch is None else b' ' + os.fsencode(scratch).hex().encode())
+
+
 def keep_watch(lifeline=None):
-    """The warden's life: the uids watched, until the lifeline ends; then none may live on.
+    """The warden's life: the uids watched, until the lifeline ends; then none may live on,
+    and the scratch folders of their workers (a copy of the submission, all it wrote) go.
     Only whole lines name a uid, and only a throwaway one (``UID_RANGE``): never a system
-    user's processes."""
-    watched = set()
+    user's processes; only a folder of a worker's (``micrograde-`` under the temporary folder)
+    is removed."""
+    watched = {}
     for line in lifeline or sys.stdin.buffer:
-        if line.endswith(b'\n') and line[1:-1].isdigit() and \
-                UID_RANGE[0] <= int(line[1:]) < UID_RANGE[1]:
-            (watched.add if line.startswith(b'+') else watched.discard)(int(line[1:]))
-    for uid in watched:
+        uid, _, folder = line[1:-1].partition(b' ')
+        if line.endswith(b'\n') and uid.isdigit() and UID_RANGE[0] <= int(uid) < UID_RANGE[1]:
+            if line.startswith(b'+'):
+                watched[int(uid)] = _scratch_folder(folder)
+            else:
+                watched.pop(int(uid), None)
+    for uid, folder in watched.items():
         kill_uid(uid)
         remove_ipc(uid)
+        if folder is not None:
+            tree.remove(folder)
+
+
+def _scratch_folder(written):
+    """The scratch folder a watch line names in hex, if it is one a worker gets, else ``None``."""
+    try:
+        folder = os.fsdecode(bytes.fromhex(written.decode('ascii')))
+    except ValueError:
+        return None
+    top = os.path.realpath(tempfile.gettempdir())
+    parent, name = os.path.split(folder)
+    ok = os.path.isabs(folder) and os.path.realpath(parent) == top and \
+        name.startswith('micrograde-') and os.path.isdir(folder) and not os.path.islink(folder)
+    return folder if ok else None
 
 
 class MemoryCap:
@@ -801,6 +843,7 @@ def stop(proc, uid=None, subreaper=False):
     """After ``proc`` ended: kill every process of its ``uid`` and, when this process is its
     ``subreaper``, every orphan it left; when this returns, nothing it started is running."""
     born = _started.pop(proc.pid, 0)
+    _scratches.pop(uid, None)
     if proc.pid in _lifelines:
         os.close(_lifelines.pop(proc.pid))
     if uid is not None:
