@@ -188,9 +188,10 @@ def test_the_warden_removes_only_workers_scratch_folders_of_uids_still_watched(m
     scratch, released = (tempfile.mkdtemp(prefix='micrograde-') for _ in range(2))
     other = tempfile.mkdtemp(prefix='not-ours-')
     Path(scratch, 'deep', 'er').mkdir(parents=True)
+    Path(released, 'link').symlink_to(other)  # a link on the way is never followed
     lines = [sandbox._watch_line(low, scratch), sandbox._watch_line(low + 1, released),
              b'-%d\n' % (low + 1), sandbox._watch_line(low + 2, other),
-             b'+%d zz\n' % (low + 3)]
+             sandbox._watch_line(low + 4, os.path.join(released, 'link')), b'+%d zz\n' % (low + 3)]
     try:
         sandbox.keep_watch(lines)
         assert not os.path.lexists(scratch)

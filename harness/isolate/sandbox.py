@@ -202,6 +202,8 @@ class Launch:
         if os.geteuid() == 0:
             self.uid = throwaway_uid()
         self.inside = copy_submission(submission, scratch)
+        if self.uid is not None:  # the warden's to remove, should the grader die (``start``)
+            _scratches[self.uid] = str(scratch)
         if level == 'bubblewrap':
             self.argv, self.inside = bubblewrap_argv(self.inside, fds, imports, modules, self.uid)
             self.env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin')}
@@ -219,8 +221,6 @@ class Launch:
                              'write': [str(scratch), '/dev/null']}
         if self.uid is None:  # no throwaway uid, so no warden: a keeper of its own
             self.argv = kept(self.argv, scratch)
-        else:
-            _scratches[self.uid] = str(scratch)  # the warden's to remove, should the grader die
 
 
 #: The keeper: the process between an unprivileged grader and its worker at the two process
@@ -661,16 +661,19 @@ def keep_watch(lifeline=None):
 
 
 def _scratch_folder(written):
-    """The scratch folder a watch line names in hex, if it is one a worker gets, else ``None``."""
+    """The folder a watch line names in hex, if it is one a worker gets (in a ``micrograde-``
+    folder of the temporary folder, no link on the way), else ``None``."""
     try:
         folder = os.fsdecode(bytes.fromhex(written.decode('ascii')))
     except ValueError:
         return None
     top = os.path.realpath(tempfile.gettempdir())
-    parent, name = os.path.split(folder)
-    ok = os.path.isabs(folder) and os.path.realpath(parent) == top and \
-        name.startswith('micrograde-') and os.path.isdir(folder) and not os.path.islink(folder)
-    return folder if ok else None
+    real = os.path.realpath(folder)
+    ours = os.path.relpath(real, top).split(os.sep)[0].startswith('micrograde-') and \
+        not os.path.relpath(real, top).startswith('..')
+    ok = os.path.isabs(folder) and real == os.path.normpath(folder) and ours and \
+        os.path.isdir(folder)
+    return real if ok else None
 
 
 class MemoryCap:
