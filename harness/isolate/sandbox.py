@@ -234,8 +234,9 @@ class Launch:
 #: A submission may kill it only where signals are not protected (``protections``): Landlock
 #: (ABI >= 6) scopes a worker's signals and ptrace to its own domain, and the keeper is outside.
 KEEPER = r'''
-import ctypes, os, select, signal, sys
+import ctypes, os, resource, select, signal, sys
 ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # it dies of the worker's signal: no core
 lifeline, scratch = int(sys.argv[1]), sys.argv[2]
 woken, wake = os.pipe()
 os.set_blocking(wake, False)
