@@ -229,8 +229,9 @@ class Launch:
 #: writes to.  When the worker exits it kills what the worker left and exits as the worker did;
 #: when the lifeline ends (the grader killed outright: SIGKILL, the OOM killer, a CI timeout)
 #: it kills them all, the worker first, and removes the worker's scratch folder (its copy of
-#: the submission, all it wrote: at these levels, without bound).  Without it they ran on for good: the warden kills a
-#: throwaway uid's processes, and an unprivileged grader has no uid of the submission's alone.
+#: the submission, all it wrote: at these levels, without bound).  Without it they ran on for
+#: good: the warden kills a throwaway uid's processes, and an unprivileged grader has no uid of
+#: the submission's alone.
 #: A submission may kill it only where signals are not protected (``protections``): Landlock
 #: (ABI >= 6) scopes a worker's signals and ptrace to its own domain, and the keeper is outside.
 KEEPER = r'''
