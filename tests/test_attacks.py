@@ -7,12 +7,14 @@ a CI runner.  Where a level cannot stop an attack, the test asserts that every r
 (``protections``); it never asserts that an attack failed where it did not.
 """
 import contextlib
+import glob
 import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -132,7 +134,7 @@ def test_a_submission_that_kills_its_grading_process_costs_only_its_own_report(g
     folder = grader.work / f'class-{token()}'
     folder.mkdir()
     (folder / 'a_killer.py').write_text(hostile_engine(
-        'import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n    pass\n'))
+        GRADER + 'import signal\ntry:\n    os.kill(grader, signal.SIGKILL)\nexcept OSError:\n    pass\n'))
     for name in ('b.py', 'c.py', 'd.py'):
         (folder / name).write_text(hostile_engine('', tanh=GOOD_TANH))
     reports = grader.batch(folder)  # exit 0, no traceback
@@ -147,7 +149,23 @@ def test_a_submission_that_kills_its_grading_process_costs_only_its_own_report(g
 
 # -- 3. what each level stops, stated in every report -----------------------------------------
 
-PROBE = '''
+#: ``grader``: the pid of the process grading this submission, as a submission finds it: its
+#: parent, or (an unprivileged grader at the two process levels) its parent's, above the keeper.
+GRADER = '''
+import os
+def parent(pid):
+    with open(f'/proc/{pid}/stat', 'rb') as f:
+        return int(f.read().rpartition(b')')[2].split()[1])
+grader = os.getppid()
+try:
+    with open(f'/proc/{grader}/cmdline', 'rb') as f:
+        if b'lifeline' in f.read():
+            grader = parent(grader)
+except OSError:  # Landlock: no /proc of another process's
+    pass
+'''
+
+PROBE = GRADER.replace('{', '{{').replace('}', '}}') + '''
 import glob, json, os, socket, time
 found = {{}}
 def attempt(name, action):
@@ -158,7 +176,6 @@ def attempt(name, action):
 def read(path):
     with open(path, 'rb') as f:
         return f.read().decode(errors='replace')
-grader = os.getppid()
 attempt('environ', lambda: {secret!r} in read(f'/proc/{{grader}}/environ'))
 attempt('fds', lambda: len(os.listdir(f'/proc/{{grader}}/fd')))
 attempt('tcp', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=2).close() or True)
@@ -291,6 +308,7 @@ def test_a_fork_bomb_stops_and_none_of_it_survives(grader, via):
 #: A submission that starts a process at import, and whose backward() hangs in a sleep.
 HANGS = """
 import subprocess
+import tempfile
 subprocess.Popen(['sleep', '%s'])
 """
 
@@ -339,12 +357,15 @@ def grading(installed, config, via, at_import, in_backward='pass'):
 
 
 @pytest.mark.parametrize('via', ['grade', 'batch'])
-@pytest.mark.parametrize('config', ROOT_CONFIGS, ids=ROOT_IDS)
-def test_a_grader_killed_outright_leaves_none_of_the_submission_running(installed, config, via):
+@pytest.mark.parametrize('config', CONFIGS, ids=IDS)
+def test_a_grader_killed_outright_leaves_none_of_the_submission_running(installed, config, via,
+                                                                        request):
     """The grading process killed with SIGKILL mid-item (the host's OOM killer, a CI job's
     timeout, a service worker exiting as its run gives way): at the two process levels the
     worker, hung in its backward(), and the process it started ran on for good, re-parented to
-    init (before the warden).  ``batch``: one grading process of the batch is killed; the batch
+    init (as root before the warden; unprivileged, with no uid of the submission's alone to
+    kill, before the keeper), and the worker's scratch folder stayed on the host: its copy of
+    the submission and all it wrote there (at these levels without bound).  ``batch``: one grading process of the batch is killed; the batch
     gives its submission an error report and ends."""
     with grading(installed, config, via, HANGS, 'import time\ntime.sleep(600)') as (_, proc, mark):
         killed = proc.pid  # the grade itself, or the batch's grading process above the worker
@@ -352,9 +373,26 @@ def test_a_grader_killed_outright_leaves_none_of_the_submission_running(installe
             killed = int(_processes(f'sleep\0{mark}')[0])
             while _parent(killed) != proc.pid:
                 killed = _parent(killed)
+        copies = _copies(mark)
+        assert copies  # the worker's scratch folder (the template's job folder) holds its copy
+        if config[0] == 'bubblewrap':  # the warden is told of no bubblewrap worker or template job
+            request.applymarker(pytest.mark.xfail(strict=True, reason=(
+                "a bubblewrap worker's scratch folder (a template job's folder) holding its copy "
+                'of the submission outlives a grader killed outright: session.DirectWorker '
+                'watches no uid at bubblewrap, warm.WarmTemplate none of its jobs')))
         os.kill(killed, signal.SIGKILL)
         proc.wait(timeout=120)
     assert _waited(lambda: not _processes(mark), 30), 'a process of the submission outlived its grader'
+    assert _waited(lambda: not any(map(os.path.lexists, copies)), 30), \
+        "the worker's scratch folder (its copy of the submission) outlived its grader"
+
+
+def _copies(mark):
+    """The copies of a submission marked ``mark`` in workers' scratch folders on the host."""
+    top = tempfile.gettempdir()
+    return [path for path in glob.glob(f'{top}/micrograde-*/submission/*.py') +
+            glob.glob(f'{top}/micrograde-jobs-*/*/submission/*.py')
+            if mark in Path(path).read_text(errors='replace')]
 
 
 def cpu_group(pid):

@@ -67,6 +67,15 @@ def test_fingerprint_follows_content_and_config(tmp_path):
     base = fingerprint(path, Config())
     assert fingerprint(path, Config()) == base
     assert fingerprint(path, Config(seed=1)) != base
+    # the worker's settings decide a grade too: a class graded again with a longer load timeout
+    # or at another isolation level kept every report of the first run ('unchanged')
+    from micrograde.grader.config import Limits, Settings
+    for changed in ({'load_timeout': 30.0}, {'check_timeout': 1.0}, {'cell_timeout': 1.0},
+                    {'grade_timeout': 1.0}, {'isolation': 'process'},
+                    {'limits': Limits(memory=1 << 30)}, {'classes': {'Value': 'Val'}}):
+        assert fingerprint(path, Config(settings=Settings(**changed))) != base, changed
+    reordered = Settings(classes=dict(reversed(Settings().classes.items())))
+    assert fingerprint(path, Config(settings=reordered)) == base
     path.write_text('x = 2\n')
     assert fingerprint(path, Config()) != base
 

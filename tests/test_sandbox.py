@@ -1,7 +1,10 @@
 """Fast unit tests of the sandbox's parts: the import view, the protections table, Landlock."""
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -173,3 +176,26 @@ def test_the_warden_kills_only_whole_lines_of_throwaway_uids_still_watched(monke
              b'+x\n', b'+%d' % (low + 2)]
     sandbox.keep_watch(lines)
     assert killed == [low + 1]
+
+
+def test_the_warden_removes_only_workers_scratch_folders_of_uids_still_watched(monkeypatch):
+    """With its grader gone the warden removes each watched worker's scratch folder (the copy of
+    its submission, all it wrote): never a folder a line names that is not one a worker gets,
+    nor one of a uid released."""
+    monkeypatch.setattr(sandbox, 'kill_uid', lambda uid: None)
+    monkeypatch.setattr(sandbox, 'remove_ipc', lambda uid: None)
+    low = sandbox.UID_RANGE[0]
+    scratch, released = (tempfile.mkdtemp(prefix='micrograde-') for _ in range(2))
+    other = tempfile.mkdtemp(prefix='not-ours-')
+    Path(scratch, 'deep', 'er').mkdir(parents=True)
+    Path(released, 'link').symlink_to(other)  # a link on the way is never followed
+    lines = [sandbox._watch_line(low, scratch), sandbox._watch_line(low + 1, released),
+             b'-%d\n' % (low + 1), sandbox._watch_line(low + 2, other),
+             sandbox._watch_line(low + 4, os.path.join(released, 'link')), b'+%d zz\n' % (low + 3)]
+    try:
+        sandbox.keep_watch(lines)
+        assert not os.path.lexists(scratch)
+        assert os.path.isdir(released) and os.path.isdir(other)
+    finally:
+        for folder in (scratch, released, other):
+            shutil.rmtree(folder, ignore_errors=True)

@@ -3,6 +3,7 @@ real worker processes (killed for real in the durability tests, marked slow)."""
 import io
 import json
 import logging
+import os
 import re
 import signal
 import socket
@@ -716,3 +717,21 @@ def test_api_restarted_loses_nothing(cluster):
     assert [j['verdict'] for j in jobs] == ['passed'] * 4
     listing = cluster.client.get('/v1/courses/c1/submissions', headers=cluster.staff).json()
     assert {j['id'] for j in listing} == {first['id'], *ids}
+
+
+def test_a_worker_removes_the_job_folders_of_workers_gone(tmp_path, monkeypatch):
+    """A worker killed mid-job (or exiting as its run gave way, with no template to stop it)
+    left its job's folder, a learner's upload, in the temporary folder for good: the next
+    worker to start removes those of workers gone, never a live one's."""
+    monkeypatch.setenv('TMPDIR', str(tmp_path))
+    monkeypatch.setattr(grader.tempfile, 'tempdir', None)
+    gone = subprocess.Popen(['true'])
+    gone.wait()
+    dead = tmp_path / f'{grader.JOB_PREFIX}{gone.pid}-abc'
+    live = tmp_path / f'{grader.JOB_PREFIX}{os.getpid()}-def'
+    other = tmp_path / 'micrograde-jobless'
+    for folder in (dead, live, other):
+        folder.mkdir()
+        (folder / 'upload.py').write_text('x = 1\n')
+    grader.warm().close()
+    assert not dead.exists() and live.exists() and other.exists()

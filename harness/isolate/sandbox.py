@@ -12,7 +12,8 @@ makes no TCP connection and (ABI >= 6) signals no process outside itself.
 ``process``: the last resort, resource limits only.
 
 At the two process levels the grader is a child subreaper, so nothing a worker starts can
-slip away from being killed; as root every worker (at every level) runs as a uid used for
+slip away from being killed (unprivileged, a ``KEEPER`` between it and the worker kills it all
+should the grader itself be killed); as root every worker (at every level) runs as a uid used for
 nothing else, with no capabilities and no_new_privs, and everything of that uid is killed before
 any report is written.  ``protections(level)`` says, in every report, what a level does and does
 not stop.
@@ -26,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -200,6 +202,8 @@ class Launch:
         if os.geteuid() == 0:
             self.uid = throwaway_uid()
         self.inside = copy_submission(submission, scratch)
+        if self.uid is not None:  # the warden's to remove, should the grader die (``start``)
+            _scratches[self.uid] = str(scratch)
         if level == 'bubblewrap':
             self.argv, self.inside = bubblewrap_argv(self.inside, fds, imports, modules, self.uid)
             self.env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin')}
@@ -215,6 +219,117 @@ class Launch:
             libraries = map(str, allowlist.entries(imports, modules).values())
             self.landlock = {'read': [*system_reads(), view, *libraries],
                              'write': [str(scratch), '/dev/null']}
+        if self.uid is None:  # no throwaway uid, so no warden: a keeper of its own
+            self.argv = kept(self.argv, scratch)
+
+
+#: The keeper: the process between an unprivileged grader and its worker at the two process
+#: levels, a child subreaper (every process the worker starts, however it detaches, is
+#: re-parented to it, never to init) that holds the read end of a lifeline only the grader
+#: writes to.  When the worker exits it kills what the worker left and exits as the worker did;
+#: when the lifeline ends (the grader killed outright: SIGKILL, the OOM killer, a CI timeout)
+#: it kills them all, the worker first, and removes the worker's scratch folder (its copy of
+#: the submission, all it wrote: at these levels, without bound).  Without it they ran on for
+#: good: the warden kills a throwaway uid's processes, and an unprivileged grader has no uid of
+#: the submission's alone.
+#: A submission may kill it only where signals are not protected (``protections``): Landlock
+#: (ABI >= 6) scopes a worker's signals and ptrace to its own domain, and the keeper is outside.
+KEEPER = r'''
+import ctypes, os, resource, select, signal, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # it dies of the worker's signal: no core
+lifeline, scratch = int(sys.argv[1]), sys.argv[2]
+woken, wake = os.pipe()
+os.set_blocking(wake, False)
+signal.set_wakeup_fd(wake)
+signal.signal(signal.SIGCHLD, lambda *_: None)
+worker = os.fork()
+if worker == 0:
+    for fd in (lifeline, woken, wake):
+        os.close(fd)
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        os.execv(sys.argv[3], sys.argv[3:])
+    finally:
+        os._exit(127)
+null = os.open(os.devnull, os.O_RDWR)  # the worker's pipes are its own: their ends come with it
+for fd in range(3):
+    os.dup2(null, fd)
+for fd in map(int, os.listdir('/proc/self/fd')):
+    if fd > 2 and fd not in (lifeline, woken, wake):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+def children():
+    me, found = os.getpid(), []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{pid}/stat', 'rb') as f:
+                if int(f.read().rpartition(b')')[2].split()[1]) == me:
+                    found.append(int(pid))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+def kill_all():
+    while True:
+        found = children()
+        if not found:
+            return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in found:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+status = None
+while status is None:
+    ready = select.select([lifeline, woken], [], [])[0]
+    if lifeline in ready:
+        kill_all()
+        os.chdir('/')
+        for argv in (['chmod', '-R', 'u+rwx', '--', scratch],
+                     ['rm', '-rf', '--one-file-system', '--', scratch]):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.execvp(argv[0], argv)
+                finally:
+                    os._exit(127)
+            os.waitpid(pid, 0)
+        os._exit(137)
+    os.read(woken, 512)
+    while True:
+        try:
+            pid, code = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        if pid == worker:
+            status = code
+kill_all()
+if os.WIFSIGNALED(status):
+    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(128 + os.WTERMSIG(status))
+os._exit(os.waitstatus_to_exitcode(status))
+'''
+#: Stands in ``kept``'s argv for the lifeline's read end, which ``start`` makes.
+LIFELINE = '{lifeline}'
+
+
+def kept(argv, scratch):
+    """``argv`` run by a ``KEEPER``, the worker's ``scratch`` folder its to remove."""
+    return [PYTHON, '-S', '-c', KEEPER, LIFELINE, str(scratch), *argv]
 
 
 def bubblewrap_argv(copy, fds, imports, modules, uid):
@@ -419,6 +534,8 @@ def _fixed_addresses(argv):
 _started = {}  # pid -> start time of what this process started on purpose: never orphans
 _caps = {}  # pid -> its ``MemoryCap``, removed once it has stopped
 _watched = {}  # pid -> the uid the ``warden`` kills should this process die before ``stop``
+_lifelines = {}  # pid of a ``KEEPER`` -> the write end of its lifeline, closed by ``stop``
+_scratches = {}  # throwaway uid -> the scratch folder of the worker it runs (``Launch``)
 
 
 def start(argv, memory=None, watched=None, **popen):
@@ -431,8 +548,13 @@ def start(argv, memory=None, watched=None, **popen):
     a ``set`` walks them in an order set by memory addresses, and without randomisation those
     are the same on every run, so the same submission and seed give the same report."""
     argv, options = _options_by_fd(argv)
+    lifeline = None
+    if argv[4:5] == [LIFELINE] and argv[3] == KEEPER:
+        lifeline, held = os.pipe()  # ``held`` is not inherited: only this process writes
+        argv = [*argv[:4], str(lifeline), *argv[5:]]
+        popen['pass_fds'] = (*popen.get('pass_fds', ()), lifeline)
     if watched is not None:
-        warden().watch(watched)
+        warden().watch(watched, _scratches.pop(watched, None))
     cap = MemoryCap.make(memory) if memory else None
     if cap is not None:
         popen['preexec_fn'] = functools.partial(cap.join, popen.get('preexec_fn'))
@@ -445,11 +567,16 @@ def start(argv, memory=None, watched=None, **popen):
             cap.remove()
         if watched is not None:
             warden().release(watched)
+        if lifeline is not None:
+            os.close(held)
         raise
     finally:
-        if options is not None:
-            os.close(options)
+        for fd in (options, lifeline):
+            if fd is not None:
+                os.close(fd)
     _started[proc.pid] = start_time(proc.pid)
+    if lifeline is not None:
+        _lifelines[proc.pid] = held
     if cap is not None:
         _caps[proc.pid] = cap
     if watched is not None:
@@ -471,14 +598,15 @@ class Warden:
     process group (a supervisor's ``killpg``) leaves it to do that."""
 
     def __init__(self):
-        self.watched, self.proc = set(), None
+        self.watched, self.proc = {}, None
 
-    def watch(self, uid):
-        self.watched.add(uid)
-        self._tell(b'+%d\n' % uid)
+    def watch(self, uid, scratch=None):
+        """Watch ``uid``; with ``scratch``, its worker's scratch folder is removed with it."""
+        self.watched[uid] = _watch_line(uid, scratch)
+        self._tell(self.watched[uid])
 
     def release(self, uid):
-        self.watched.discard(uid)
+        self.watched.pop(uid, None)
         self._tell(b'-%d\n' % uid)
 
     def _tell(self, line):
@@ -498,7 +626,7 @@ class Warden:
             stdin=lifeline, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         os.close(lifeline)
-        os.write(self.lifeline, b''.join(b'+%d\n' % uid for uid in self.watched))
+        os.write(self.lifeline, b''.join(self.watched.values()))
 
 
 @functools.cache
@@ -507,18 +635,47 @@ def warden():
     return Warden()
 
 
+def _watch_line(uid, scratch=None):
+    """The line that tells the warden to watch ``uid``, with its ``scratch`` folder's path in
+    hex (a path may hold any byte but the line's end)."""
+    return b'+%d%s\n' % (uid, b'' if scratch is None else b' ' + os.fsencode(scratch).hex().encode())
+
+
 def keep_watch(lifeline=None):
-    """The warden's life: the uids watched, until the lifeline ends; then none may live on.
+    """The warden's life: the uids watched, until the lifeline ends; then none may live on,
+    and the scratch folders of their workers (a copy of the submission, all it wrote) go.
     Only whole lines name a uid, and only a throwaway one (``UID_RANGE``): never a system
-    user's processes."""
-    watched = set()
+    user's processes; only a folder of a worker's (``micrograde-`` under the temporary folder)
+    is removed."""
+    watched = {}
     for line in lifeline or sys.stdin.buffer:
-        if line.endswith(b'\n') and line[1:-1].isdigit() and \
-                UID_RANGE[0] <= int(line[1:]) < UID_RANGE[1]:
-            (watched.add if line.startswith(b'+') else watched.discard)(int(line[1:]))
-    for uid in watched:
+        uid, _, folder = line[1:-1].partition(b' ')
+        if line.endswith(b'\n') and uid.isdigit() and UID_RANGE[0] <= int(uid) < UID_RANGE[1]:
+            if line.startswith(b'+'):
+                watched[int(uid)] = _scratch_folder(folder)
+            else:
+                watched.pop(int(uid), None)
+    for uid, folder in watched.items():
         kill_uid(uid)
         remove_ipc(uid)
+        if folder is not None:
+            tree.remove(folder)
+
+
+def _scratch_folder(written):
+    """The folder a watch line names in hex, if it is one a worker gets (in a ``micrograde-``
+    folder of the temporary folder, no link on the way), else ``None``."""
+    try:
+        folder = os.fsdecode(bytes.fromhex(written.decode('ascii')))
+    except ValueError:
+        return None
+    top = os.path.realpath(tempfile.gettempdir())
+    real = os.path.realpath(folder)
+    ours = os.path.relpath(real, top).split(os.sep)[0].startswith('micrograde-') and \
+        not os.path.relpath(real, top).startswith('..')
+    ok = os.path.isabs(folder) and real == os.path.normpath(folder) and ours and \
+        os.path.isdir(folder)
+    return real if ok else None
 
 
 class MemoryCap:
@@ -691,6 +848,9 @@ def stop(proc, uid=None, subreaper=False):
     """After ``proc`` ended: kill every process of its ``uid`` and, when this process is its
     ``subreaper``, every orphan it left; when this returns, nothing it started is running."""
     born = _started.pop(proc.pid, 0)
+    _scratches.pop(uid, None)
+    if proc.pid in _lifelines:
+        os.close(_lifelines.pop(proc.pid))
     if uid is not None:
         kill_uid(uid)
         remove_ipc(uid)

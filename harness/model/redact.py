@@ -3,7 +3,16 @@ project, the home folder, its temporary and scratch folders, the sandbox's mount
 way a submission can read them and print them (``ENCODINGS``).  A file under one of them is
 shown by its bare name (``decoder.py``), the folders themselves as ``<folder>``; the learner's
 own files are already shown relative to the submission (``cell 3``, ``engine.py, line 4``) by
-the loader."""
+the loader.
+
+What redaction promises, and what it cannot: it finds the grader's paths as honest output and
+the kernel's tables write them (a traceback through a library, ``/proc/self/mountinfo`` printed
+as is), in ``ENCODINGS``.  A submission that means to show a path can always write it in a way
+no pattern finds (hex, base64, reversed, one letter a line, a list of ``ord``s): such a report
+holds a folder's *name*, never anything in it.  What keeps the grader's files, other learners'
+files and root's files out of every report is that the submission cannot read them (bubblewrap
+mounts none of them, Landlock grants none, a throwaway uid owns none: ``sandbox.protections``
+lists where a level does not stop reads), not this module."""
 import functools
 import os
 import re

@@ -4,6 +4,7 @@ Each grading process works out the fixed graphs' oracle answers once (``grading.
 the shipped store: ``micrograde.oracle.oracles``), then grades submission after submission.  A submission whose content, rubric, seed, profile and grader
 version are unchanged since the last run keeps its report.
 """
+import dataclasses
 import enum
 import hashlib
 import itertools
@@ -176,10 +177,13 @@ def _fit(name, suffix):
 def fingerprint(path, config):
     """Hash of everything that decides a grade: what the worker's copy of the submission would
     hold (``tree.digest``), its name, the rubric, seed, course secret (``Config.course``),
-    profile and version."""
+    profile, version and the worker's settings (the class names, the time limits, the
+    isolation level asked for, the resource limits): a class graded again with a longer
+    ``--load-timeout`` or at another ``--isolation`` is graded, not kept."""
     h = hashlib.sha256()
+    settings = dataclasses.replace(config.settings, classes=dict(sorted(config.settings.classes.items())))
     for part in (__version__, config.rubric.source, str(config.seed), config.course, config.profile,
-                 repr(sorted(config.settings.classes.items()))):
+                 repr(settings)):
         h.update(part.encode() + b'\0')
     h.update(os.fsencode(Path(path).name) + b'\0' + tree.digest(path).encode())
     return h.hexdigest()

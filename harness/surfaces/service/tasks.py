@@ -487,7 +487,8 @@ def _exit_with_children():
     """Exit now, with the sandbox processes of the run in progress: the whole process group
     when this worker leads one (as the supervisor starts it), else this process.  A worker
     started without a template is in a session of its own, out of the group's reach: as root
-    the warden kills its uid once this process is gone (``sandbox.Warden``)."""
+    the warden kills its uid once this process is gone (``sandbox.Warden``), unprivileged its
+    keeper kills it and all it started (``sandbox.KEEPER``)."""
     if os.getpgid(0) == os.getpid():
         os.killpg(0, signal.SIGKILL)
     os._exit(EXIT_GAVE_WAY)
