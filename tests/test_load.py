@@ -785,13 +785,19 @@ def test_a_name_a_skipped_statement_would_have_bound_says_why_it_is_not_defined(
     """tomstagg/nn-zero-to-hero's refresher.ipynb: `d = a.__mul__(b)` skipped (it uses
     micrograd's Value), then `d._prev` read "NameError: name 'd' is not defined" with no word of
     why; so did `y`, bound after the use in the same skipped cell."""
-    ns, loaded = _keyed('import torch', 'x = torch.ones(1)\ny = 2', 'x + 1', 'y + 1', 'x = 5\nx + 1')
+    ns, loaded = _keyed('import torch', 'x = torch.ones(1)\ny = 2', 'x + 1', 'x = 5\nx + 1')
     said = {w.split(':')[0]: w for w in loaded.warnings}
     assert said['cell 3'].endswith("): cell 2, line 1, which would have bound `x`, was skipped "
                                    "as it uses torch."), said
-    assert said['cell 4'].endswith("): cell 2, line 2, which would have bound `y`, was skipped "
-                                   "with the rest of its cell after a use of torch."), said
     assert 'cell 5' not in said and ns['x'] == 5
+    # `y`, bound after the use, has the same cause: one warning says both
+    ns, loaded = _keyed('import torch', 'x = torch.ones(1)\ny = 2', 'y + 1', 'x + 1')
+    said = {w.split(':')[0]: w for w in loaded.warnings}
+    assert said['cells 3 and 4'] == (
+        "cells 3 and 4: NameError while loading (`y` and `x` not defined), all of one cause: "
+        "cell 2, line 1 was skipped as it uses torch (directly, or through a cell that stopped "
+        "for it); the first: NameError: name 'y' is not defined while loading (cell 3, line 1)."
+    ), said
 
 
 def test_a_name_error_says_which_earlier_statement_did_not_bind_the_name():
@@ -818,10 +824,38 @@ def test_a_name_error_says_which_earlier_statement_did_not_bind_the_name():
                                    "after line 2 was stopped at the cell's 0.5 s limit."), said
     assert 'cell 7' not in said and kernel.ns['b'] == 3  # bound again: the cause is gone
     # JohnSimerlink/micrograd: the cell of `class Value` has a syntax error, and binds `o` too
-    assert said['cell 9'].endswith(': cell 8, line 6, which would have bound `e`, was skipped '
-                                   'with its cell (a syntax error at line 3).'), said
-    assert said['cell 10'].endswith(': cell 8, line 4, which would have bound `K`, was skipped '
-                                    'with its cell (a syntax error at line 3).'), said
+    assert said['cells 9 and 10'].startswith(
+        'cells 9 and 10: NameError while loading (`e` and `K` not defined), all of one cause: '
+        'cell 8 was skipped (a syntax error at line 3)'), said
+
+
+def test_name_errors_of_one_cause_are_one_warning_that_names_it():
+    """inspiro-sk/micrograd's part-1.ipynb: `from backprop import Value` failed in cell 1 (the
+    module beside the notebook, which was graded alone), and 22 later cells each said their
+    NameError at length: `Value`, then `L` and `o` of the cells that stopped for it. One
+    warning per cause now, naming the cells; another cause is its own warning, and a NameError
+    of a name no cell ever bound is said as before."""
+    loaded = Loaded()
+    kernel = Kernel(loaded)
+    cells = ['import no_such_engine_here as eng\nfrom no_such_nn_here import MLP',
+             'a = eng.Value(2.0)\nL = a * 2', 'L.grad = 1.0', 'o = L + 1', 'o.backward()',
+             'n = MLP(2, [1])', 'n.parameters()', 'typo_never_bound + 1', 'a.grad']
+    for number, cell in enumerate(cells, 1):
+        kernel.run(number, transform(cell).python, 5)
+    said = [w for w in loaded.warnings if 'import failed' not in w]
+    assert said == [
+        "cells 2-5 and 9: NameError while loading (`eng`, `L`, `o` and `a` not defined), all of "
+        "one cause: cell 1, line 1 failed to import (No module named 'no_such_engine_here') "
+        "(directly, or through a cell that stopped for it); the first: NameError: name 'eng' is "
+        "not defined while loading (cell 2, line 1).",
+        "cells 6 and 7: NameError while loading (`MLP` and `n` not defined), all of one cause: "
+        "cell 1, line 2 failed to import (No module named 'no_such_nn_here') (directly, or "
+        "through a cell that stopped for it); the first: NameError: name 'MLP' is not defined "
+        "while loading (cell 6, line 1).",
+        "cell 8: NameError: name 'typo_never_bound' is not defined while loading (cell 8, line 1)."
+    ], said
+    # each cell still failed: a class one of them defines is traced to it
+    assert [where for where, _, _ in loaded.failures][2:] == [f'cell {n}' for n in range(2, 10)]
 
 
 @pytest.mark.parametrize('cell', ['bug_overwrite_grad.py', 'class Value(:\n    pass\n'])
