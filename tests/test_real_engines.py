@@ -845,3 +845,21 @@ def test_a_rule_attribute_named_backward_is_no_backward_method(run_cli, tmp_path
     assert 'the Value has no backward() method: `out.backward()` calls an attribute' in \
         roots[0]['message'], roots[0]['message']
     assert report['capabilities']['backward'] == 'absent'
+
+
+@pytest.mark.parametrize('layout', ['folder', 'package'])
+def test_a_module_of_a_folder_importing_the_answer_key_says_so_as_a_file_does(layout, run_cli,
+                                                                              tmp_path):
+    """srkds/Micrograd-Autograd-Engine-implementation: engine/micrograd.py imports torch (to
+    compare with at its end); graded as a file it "imports 'torch', which grading keeps out of
+    reach", but graded as its folder "which is not installed for grading": torch is there, and
+    asking course staff to install it would not help."""
+    folder = tmp_path / 'hw' / 'engine'
+    folder.mkdir(parents=True)
+    if layout == 'package':
+        (folder / '__init__.py').write_text('')
+    (folder / 'micrograd.py').write_text('import torch\n' + (SUBMISSIONS / 'lecture_engine.py').read_text())
+    result, report = _graded(run_cli, folder if layout == 'folder' else folder.parent, tmp_path / 'out')
+    said = {c['id']: c for c in report['checks']}['load']['message']
+    assert "imports 'torch'" in said and 'which grading keeps out of reach' in said, said
+    assert 'not installed' not in said + ' '.join(report['load_warnings']), said
