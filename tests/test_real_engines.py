@@ -863,3 +863,22 @@ def test_a_module_of_a_folder_importing_the_answer_key_says_so_as_a_file_does(la
     said = {c['id']: c for c in report['checks']}['load']['message']
     assert "imports 'torch'" in said and 'which grading keeps out of reach' in said, said
     assert 'not installed' not in said + ' '.join(report['load_warnings']), said
+
+
+def test_a_rule_left_a_stub_is_a_rule_not_written_not_a_wrong_one(run_cli, tmp_path):
+    """A course template's `def _backward(): pass` left in __mul__: no gradient reaches a leaf,
+    as when the rule multiplies by the other operand's gradient, and the finding said so
+    ("multiplies by the other operand's gradient where its value belongs"), of a rule that
+    reads nothing. A rule that does nothing is an op with no backward, at its rule's line."""
+    path = _lecture_with(tmp_path, ('self.grad += other.data * out.grad\n'
+                                    '            other.grad += self.data * out.grad',
+                                    'pass'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+             and not c['consequence_of']]
+    assert [(c['misconception']['code'], c['misconception']['method']) for c in roots] == [
+        ('no_backward', '__mul__')], roots
+    assert roots[0]['misconception']['line'] == _line(path, 'pass') - 1  # its `def _backward():`
+    assert "its _backward does nothing (a stub)" in roots[0]['message'], roots[0]['message']
+    assert 'gradient where its value belongs' not in json.dumps(report)
+    assert report['methods']['__mul__']['rule'] is False  # a stub writes no rule

@@ -373,6 +373,18 @@ def _walk_lines(function):
     return {key: code.co_firstlineno + line - 1 for key, line in found.items()}
 
 
+#: What a function that does nothing runs: ``pass``, ``...``, a docstring, ``return``.
+_NOTHING = frozenset({'RESUME', 'NOP', 'LOAD_CONST', 'RETURN_CONST', 'RETURN_VALUE', 'POP_TOP',
+                      'CACHE'})
+
+
+def _does_nothing(code):
+    """Whether the function of ``code`` does nothing: a rule left a stub (``def _backward():
+    pass``) is no rule written, whatever gradients it is asked for."""
+    steps = _read(code)
+    return bool(steps) and all(step.opname in _NOTHING for step in steps)
+
+
 def methods(cls, root, limit=200, own=None):
     """``{name: {'file', 'line'}}``: where each method of ``cls`` (and of its bases in the
     submission) is defined, so a report can point a learner at ``Value.__add__``, line 22.
@@ -399,7 +411,8 @@ def methods(cls, root, limit=200, own=None):
                 # whether it writes a rule (a function of its own): else its result's rule, if
                 # any, is another method's (``__sub__`` as ``self + (-other)``)
                 found[name] = {'file': filename, 'line': max(1, code.co_firstlineno),
-                               'rule': any(isinstance(c, types.CodeType) for c in code.co_consts)}
+                               'rule': any(isinstance(c, types.CodeType) and not _does_nothing(c)
+                                           for c in code.co_consts)}
                 steps = _read(code)
                 stored = _rule_on_self(code, steps)
                 if stored:
