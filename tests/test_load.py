@@ -882,3 +882,27 @@ def test_a_folder_graded_by_its_notebook_is_annotated_at_the_notebook(cell, run_
     assert places[folder] == places[folder / 'lesson.ipynb'], places
     assert {file for file, _ in places[folder].values()} == {str(folder / 'lesson.ipynb')}
     assert cell != 'bug_overwrite_grad.py' or {line for _, line in places[folder].values()} - {1}
+
+
+@pytest.mark.parametrize('inside', ['lesson.ipynb', 'hw/lesson.ipynb'])
+def test_a_zip_of_a_notebook_records_the_lines_of_the_notebook_inside_it(inside, run_cli,
+                                                                         tmp_path):
+    """A zip holding a notebook (alone, or in its folder) was annotated at the zip's line 1: its
+    report named no notebook and kept none of its lines, as a notebook graded as itself (or in
+    a folder) does. The report now names it as inside the zip and keeps the same lines."""
+    source = (SUBMISSIONS / 'bug_overwrite_grad.py').read_text()
+    nb = tmp_path / 'lesson.ipynb'
+    nb.write_text(json.dumps({'nbformat': 4, 'nbformat_minor': 5, 'metadata': {}, 'cells': [
+        {'cell_type': 'code', 'metadata': {}, 'outputs': [], 'execution_count': None,
+         'source': c.splitlines(True)} for c in ('import math', source)]}, indent=1))
+    with zipfile.ZipFile(tmp_path / 'hw.zip', 'w') as z:
+        z.write(nb, inside)
+        z.writestr('__MACOSX/._lesson.ipynb', 'junk')
+    reports = {}
+    for given in (nb, tmp_path / 'hw.zip'):
+        out = tmp_path / f'out-{given.name}'
+        run_cli('grade', given, '--profile', 'quick', '--out', out)
+        reports[given.name] = json.loads((out / 'report.json').read_text())
+    assert reports['hw.zip']['notebook'] == inside
+    lines = reports['lesson.ipynb']['notebook_lines']
+    assert lines and reports['hw.zip']['notebook_lines'] == lines
