@@ -115,6 +115,23 @@ def test_the_value_is_found_by_its_name_then_spelling_then_shape():
     assert (found['Value'].cls.__name__, found['Value'].how) == ('Atom', 'shape')
 
 
+def test_a_role_s_name_written_out_in_words_is_its_spelling():
+    """salazardenise/neural_networks' micrograd: `class MultiLayerPerceptron`, and no MLP was
+    found ("no MLP class"): the network's checks, 8 points, skipped. Its initials spell the
+    role's name, as `multi_layer_perceptron`'s do; the name itself is still found first."""
+    class Helper:
+        pass
+    for name in ('MultiLayerPerceptron', 'multi_layer_perceptron'):
+        found, _ = _find(Helper, _shaped('Value'), type(name, (), {}), names=('Value', 'MLP'))
+        assert (found['MLP'].cls.__name__, found['MLP'].how) == (name, 'spelling')
+    found, _ = _find(type('MultiLayerPerceptron', (), {}), type('mlp', (), {}), _shaped('Value'),
+                     names=('Value', 'MLP'))
+    assert found['MLP'].cls.__name__ == 'mlp'  # the name spelled as it is, before its words
+    found, _ = _find(type('MultiLayerPerceptronBlock', (), {}), _shaped('Value'),
+                     names=('Value', 'MLP'))
+    assert 'MLP' not in found  # initials `mlpb`: not the role
+
+
 def test_no_value_names_a_class_that_looks_like_one_or_the_failure_that_defines_it():
     class Atom(_shaped('Atom', data='val')):
         def __init__(self, xs):  # a list of numbers: no leaf holds one
