@@ -923,3 +923,25 @@ def test_a_zip_of_a_notebook_records_the_lines_of_the_notebook_inside_it(inside,
     assert reports['hw.zip']['notebook'] == inside
     lines = reports['lesson.ipynb']['notebook_lines']
     assert lines and reports['hw.zip']['notebook_lines'] == lines
+
+
+def test_a_walk_written_as_a_function_named_otherwise_is_pointed_at():
+    """AvikYadav/AutoGrad-ScalarVersion's notebook walks the graph in `topo_sort_backtrack(
+    target_node)`, a function, and its Value has no backward(): "backward is not implemented"
+    said nothing of the walk the learner wrote. The load names it; a function named backward(v)
+    is graded as the method, as before."""
+    value = ('class Value:\n    def __init__(self, data):\n        self.data, self.grad = data, 0\n'
+             '        self._prev, self._backward = (), lambda: None\n'
+             '    def __add__(self, other):\n        return Value(self.data + other.data)\n'
+             '    def __mul__(self, other):\n        return Value(self.data * other.data)\n')
+    walk = 'def topo_sort_backtrack(target_node):\n    target_node.grad = 1\n'
+    _, loaded = _run(value, walk)
+    loaded.find({'Value': 'Value'})
+    assert loaded.warnings == [
+        'Value has no backward() method, and the submission has topo_sort_backtrack() (cell 2, '
+        'line 1): the grader calls v.backward(); write the walk as that method, or as a function '
+        'backward(v).'], loaded.warnings
+    _, loaded = _run(value, walk.replace('topo_sort_backtrack', 'backward'))
+    loaded.find({'Value': 'Value'})
+    assert [w for w in loaded.warnings if 'is graded as it' in w] and \
+        not [w for w in loaded.warnings if 'write the walk' in w], loaded.warnings

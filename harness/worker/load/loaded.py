@@ -127,7 +127,7 @@ class Loaded:
         that function becomes its method.  The load warning that says so, or ``None``."""
         found = backward_function(cls, [ns for _, ns in self.namespaces], self.own)
         if found is None:
-            return None
+            return _walk_named_otherwise(cls, [ns for _, ns in self.namespaces], self.own)
         cls.backward = found[0]
         return found[1]
 
@@ -209,6 +209,29 @@ def backward_function(cls, namespaces, own):
             return fn, (f'{cls.__name__} has no backward() method; the function backward(v) '
                         f'({own(code.co_filename)}, line {code.co_firstlineno}) is graded as '
                         f'it: v.backward() runs backward(v).')
+    return None
+
+
+#: What the name of a function that walks the graph holds, when it is not ``backward``.
+_WALK_WORDS = ('backward', 'backprop', 'backtrack')
+
+
+def _walk_named_otherwise(cls, namespaces, own):
+    """A warning where the Value has no ``backward()`` and no function ``backward(v)``, but the
+    submission has a function of one argument named like one (``topo_sort_backtrack(node)``): a
+    walk the grader does not call; else ``None``."""
+    if callable(getattr(cls, 'backward', None)):
+        return None
+    for ns in namespaces:
+        for name, fn in list(ns.items()):
+            code = getattr(fn, '__code__', None)
+            if isinstance(fn, types.FunctionType) and name != 'backward' and \
+                    any(w in name.lower().replace('_', '') for w in _WALK_WORDS) and \
+                    own(code.co_filename) and _one_argument(fn):
+                return (f'{cls.__name__} has no backward() method, and the submission has '
+                        f'{name}() ({own(code.co_filename)}, line {code.co_firstlineno}): the '
+                        f'grader calls v.backward(); write the walk as that method, or as a '
+                        f'function backward(v).')
     return None
 
 
