@@ -811,7 +811,7 @@ def test_a_name_a_skipped_statement_would_have_bound_says_why_it_is_not_defined(
     ns, loaded = _keyed('import torch', 'x = torch.ones(1)\ny = 2', 'y + 1', 'x + 1')
     said = {w.split(':')[0]: w for w in loaded.warnings}
     assert said['cells 3 and 4'] == (
-        "cells 3 and 4: NameError while loading (`y` and `x` not defined), all of one cause: "
+        "cells 3 and 4: NameError while loading (`y` and `x` left unbound), all of one cause: "
         "cell 2, line 1 was skipped as it uses torch (directly, or through a cell that stopped "
         "for it); the first: NameError: name 'y' is not defined while loading (cell 3, line 1)."
     ), said
@@ -842,7 +842,7 @@ def test_a_name_error_says_which_earlier_statement_did_not_bind_the_name():
     assert 'cell 7' not in said and kernel.ns['b'] == 3  # bound again: the cause is gone
     # JohnSimerlink/micrograd: the cell of `class Value` has a syntax error, and binds `o` too
     assert said['cells 9 and 10'].startswith(
-        'cells 9 and 10: NameError while loading (`e` and `K` not defined), all of one cause: '
+        'cells 9 and 10: NameError while loading (`e` and `K` left unbound), all of one cause: '
         'cell 8 was skipped (a syntax error at line 3)'), said
 
 
@@ -856,23 +856,29 @@ def test_name_errors_of_one_cause_are_one_warning_that_names_it():
     kernel = Kernel(loaded)
     cells = ['import no_such_engine_here as eng\nfrom no_such_nn_here import MLP',
              'a = eng.Value(2.0)\nL = a * 2', 'L.grad = 1.0', 'o = L + 1', 'o.backward()',
-             'n = MLP(2, [1])', 'n.parameters()', 'typo_never_bound + 1', 'a.grad']
+             'n = MLP(2, [1])', 'n.parameters()', 'typo_never_bound + 1', 'a.grad',
+             # `c` is the number of an earlier cell where the notebook meant its Value
+             'c = 2.0', 'c = eng.Value(c)', 'c.grad = 1.0', 'd = 2.0\nd.grad']
     for number, cell in enumerate(cells, 1):
         kernel.run(number, transform(cell).python, 5)
     said = [w for w in loaded.warnings if 'import failed' not in w]
     assert said == [
-        "cells 2-5 and 9: NameError while loading (`eng`, `L`, `o` and `a` not defined), all of "
+        "cells 2-5, 9, 11 and 12: NameError or AttributeError while loading (`eng`, `L`, `o`, `a` "
+        "and 1 more left unbound), all of "
         "one cause: cell 1, line 1 failed to import (No module named 'no_such_engine_here') "
         "(directly, or through a cell that stopped for it); the first: NameError: name 'eng' is "
         "not defined while loading (cell 2, line 1).",
-        "cells 6 and 7: NameError while loading (`MLP` and `n` not defined), all of one cause: "
+        "cells 6 and 7: NameError while loading (`MLP` and `n` left unbound), all of one cause: "
         "cell 1, line 2 failed to import (No module named 'no_such_nn_here') (directly, or "
         "through a cell that stopped for it); the first: NameError: name 'MLP' is not defined "
         "while loading (cell 6, line 1).",
-        "cell 8: NameError: name 'typo_never_bound' is not defined while loading (cell 8, line 1)."
+        "cell 8: NameError: name 'typo_never_bound' is not defined while loading (cell 8, line 1).",
+        "cell 13: AttributeError: 'float' object has no attribute 'grad' while loading (cell 13, "
+        "line 2)."
     ], said
     # each cell still failed: a class one of them defines is traced to it
-    assert [where for where, _, _ in loaded.failures][2:] == [f'cell {n}' for n in range(2, 10)]
+    assert [where for where, _, _ in loaded.failures][2:] == [
+        f'cell {n}' for n in [*range(2, 10), 11, 12, 13]]
 
 
 @pytest.mark.parametrize('cell', ['bug_overwrite_grad.py', 'class Value(:\n    pass\n'])

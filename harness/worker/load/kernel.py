@@ -114,17 +114,21 @@ class Kernel:
             if isinstance(e, SystemExit):
                 raise LoadError(explain(e, f'cell {number}', filename)) from None
             said = explain(e, f'cell {number}', filename)
-            name = getattr(e, 'name', None) if isinstance(e, NameError) else None
+            name = getattr(e, 'name', None) if isinstance(e, NameError) else \
+                self._stale(tree.body[self.running]) if tree.body and \
+                isinstance(e, (AttributeError, TypeError)) else None
             why = self.unrun.get(name)
+            if why and not isinstance(e, NameError):
+                why = f'`{name}` still holds what it held before: {why}'
             cause = self.causes.get(name) if why else None
             if cause in self.echoes:  # one more echo of a cause already told: said once
-                self._echo(cause, number, name, source)
+                self._echo(cause, number, name, source, type(e).__name__)
             else:
                 self.loaded.fail(f'cell {number}', f'{said.rstrip(".")}: {why}.' if why else said,
                                  source)
                 if cause:
                     self.echoes[cause] = [len(self.loaded.warnings) - 1, [number], [name],
-                                          said.rstrip('.')]
+                                          said.rstrip('.'), [type(e).__name__]]
             self._stopped(number, tree.body[self.running:], f'raised {type(e).__name__}', cause)
         for name, obj in self.ns.items():  # classes the cell defined (not imported)
             if isinstance(obj, type) and before.get(name) != id(obj) and obj.__module__ == '__main__':
@@ -184,21 +188,31 @@ class Kernel:
         self.unrun.update(why)
         self.causes.update(dict.fromkeys(why, cause))
 
-    def _echo(self, cause, number, name, source):
-        """A NameError in cell ``number`` of a name that ``cause`` left unbound, after another
-        one of the same cause was told: the one warning says both (a notebook whose first cell's
-        import failed had twenty NameErrors, each said at length, of one cause). The cell still
-        counts as failed, so a class it defines can be traced to it."""
-        self.loaded.failures.append((f'cell {number}', f'NameError: {cause}', source))
-        at, cells, names, first = self.echoes[cause]
+    def _stale(self, stmt):
+        """A name ``stmt`` reads that an earlier statement which did not run would have bound
+        again, and that still holds what it held before (`c`, a float of the notebook's first
+        cells, where a skipped `c = Value(10.0)` was meant): an AttributeError or TypeError
+        on it is that statement's echo; else ``None``."""
+        return next((n for n in _reads(stmt) if n in self.unrun and n in self.ns), None)
+
+    def _echo(self, cause, number, name, source, kind='NameError'):
+        """An error in cell ``number`` over a name that ``cause`` left unbound (``kind``: a
+        NameError, or an AttributeError of a name left as it was), after another one of the same
+        cause was told: the one warning says both (a notebook whose first cell's import failed
+        had twenty NameErrors, each said at length, of one cause). The cell still counts as
+        failed, so a class it defines can be traced to it."""
+        self.loaded.failures.append((f'cell {number}', f'{kind}: {cause}', source))
+        at, cells, names, first, kinds = self.echoes[cause]
         cells.append(number)
-        if name not in names:
-            names.append(name)
+        for have, new in ((names, name), (kinds, kind)):
+            if new not in have:
+                have.append(new)
         shown = [f'`{n}`' for n in names[:4]] + ([f'{len(names) - 4} more'] if len(names) > 4 else [])
         listed = ', '.join(shown[:-1]) + ' and ' + shown[-1] if len(shown) > 1 else shown[0]
         self.loaded.warnings[at] = (
-            f'cells {_numbers(cells)}: NameError while loading ({listed} not defined), all of one '
-            f'cause: {cause} (directly, or through a cell that stopped for it); the first: {first}.')
+            f'cells {_numbers(cells)}: {" or ".join(kinds)} while loading ({listed} left unbound), '
+            f'all of one cause: {cause} (directly, or through a cell that stopped for it); the '
+            f'first: {first}.')
 
     def _defined(self, stmt):
         """Hand the loader's ``number`` each class ``stmt`` defined, or imported from the
