@@ -101,18 +101,21 @@ def _zipped_entries(path):
     no junk), by their names inside it; ``[]`` where it would refuse it."""
     try:
         with opened(path, os.path.basename(path)) as z:
-            infos = unpacked(z, os.path.basename(path))
+            names = [_inner(i) for i in unpacked(z, os.path.basename(path)) if not i.is_dir()]
     except Exception:  # anything a hostile archive raises: the worker says why
         return []
-    names = ['/'.join(p for p in i.filename.replace('\\', '/').split('/') if p not in ('', '.'))
-             for i in infos if not i.is_dir()]
     return [n for n in names if n and '..' not in n.split('/')]
+
+
+def _inner(info):
+    """An entry's name inside its zip as ``archives.extract`` writes it: ``/``, no ``.``."""
+    return '/'.join(p for p in info.filename.replace('\\', '/').split('/') if p not in ('', '.'))
 
 
 def _zipped_notebook(path):
     """The notebook the worker grades of the zip at ``path`` (``archives.unpack``: the one entry
     it holds at its top, else its top; a folder by ``folder_notebook``), as named inside it."""
-    names = [n for n in _zipped_entries(path) if not _junk(n)]
+    names = _zipped_entries(path)  # no junk: ``unpacked`` leaves it out
     tops = sorted({n.split('/')[0] for n in names})
     if len(tops) == 1 and tops[0] in names:  # one file: the notebook itself
         return tops[0] if tops[0].lower().endswith('.ipynb') else ''
@@ -122,18 +125,12 @@ def _zipped_notebook(path):
     return (f'{top}/{found}' if top else found) if found else ''
 
 
-def _junk(name):
-    return any(part in ('__MACOSX', '.DS_Store', '.ipynb_checkpoints', '__pycache__')
-               for part in name.split('/'))
-
-
 def _zipped_lines(path, inside):
     """``source_lines`` of the notebook ``inside`` the zip at ``path``, read up to its declared
     size of at most ``MAX_FILE`` bytes."""
     try:
         with opened(path, os.path.basename(path)) as z:
-            info = next(i for i in unpacked(z, os.path.basename(path)) if '/'.join(
-                p for p in i.filename.replace('\\', '/').split('/') if p not in ('', '.')) == inside)
+            info = next(i for i in unpacked(z, os.path.basename(path)) if _inner(i) == inside)
             if info.file_size > MAX_FILE:
                 return {}
             with z.open(info) as f:

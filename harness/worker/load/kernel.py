@@ -48,7 +48,7 @@ class Kernel:
         self.classes = {}  # name -> [(class, its methods)] of each cell that defined it, in order
         self.unrun = {}  # name -> the skipped statement that would have bound it, and why
         self.causes = {}  # name in unrun -> what first went wrong, whatever cells it went through
-        self.echoes = {}  # such a cause -> its NameErrors' warning: [index, cells, names, first]
+        self.echoes = {}  # such a cause -> its echoes' warning: [index, cells, names, first, kinds]
         self.running = 0  # the index in its cell of the statement running
         self.ns = {'__name__': '__main__', '__builtins__': __builtins__} if ns is None else ns
         self.ns.update(display=lambda *a, **k: None, get_ipython=lambda: self.shell)
@@ -291,8 +291,9 @@ def _numbers(cells):
             runs[-1][1] = n
         else:
             runs.append([n, n])
-    said = [f'{a}' if a == b else f'{a}, {b}' if b == a + 1 else f'{a}-{b}' for a, b in runs]
-    said = ', '.join(said).split(', ')
+    said = []
+    for a, b in runs:
+        said += [f'{a}-{b}'] if b > a + 1 else [str(n) for n in range(a, b + 1)]
     return ', '.join(said[:-1]) + ' and ' + said[-1] if len(said) > 1 else said[0]
 
 
