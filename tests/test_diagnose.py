@@ -219,3 +219,18 @@ def test_values_right_to_float32_precision_are_named_as_such():
     # as close, but no float32 holds it (sigmoid clamped at 20, given 21): a wrong value
     near = [v * (1 - 2e-9) for v in expected.values]
     assert 'float32' not in diagnosis(graph, GraphResult(values=near, grads=list(expected.grads)))
+
+
+def test_an_op_written_with_a_plain_number_first_lacks_the_reflected_op():
+    """Samanvith1404/MicroGNN: `__sub__` returns `self + (-1*other)` and the Value has
+    `__mul__` but no `__rmul__`; the finding said "(no __mul__)", a method the learner wrote."""
+    g = G('out = a - b', a=1.5, b=-2.0)
+    said = "unsupported operand type(s) for *: 'int' and 'Value'"
+    actual = GraphResult([1.5, -2.0], error=Failure('forward', 'TypeError', said, node=2,
+                                                    function='__sub__', line=30))
+    text = diagnosis(g, actual)
+    assert text.startswith('subtraction uses `*`, which the Value does not define for these '
+                           'operands (no __rmul__): TypeError'), text
+    said = "unsupported operand type(s) for *: 'Value' and 'Value'"  # no __mul__ at all
+    actual.error = Failure('forward', 'TypeError', said, node=2, function='__sub__', line=30)
+    assert '(no __mul__)' in diagnosis(g, actual)

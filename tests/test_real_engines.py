@@ -845,3 +845,40 @@ def test_a_rule_attribute_named_backward_is_no_backward_method(run_cli, tmp_path
     assert 'the Value has no backward() method: `out.backward()` calls an attribute' in \
         roots[0]['message'], roots[0]['message']
     assert report['capabilities']['backward'] == 'absent'
+
+
+@pytest.mark.parametrize('layout', ['folder', 'package'])
+def test_a_module_of_a_folder_importing_the_answer_key_says_so_as_a_file_does(layout, run_cli,
+                                                                              tmp_path):
+    """srkds/Micrograd-Autograd-Engine-implementation: engine/micrograd.py imports torch (to
+    compare with at its end); graded as a file it "imports 'torch', which grading keeps out of
+    reach", but graded as its folder "which is not installed for grading": torch is there, and
+    asking course staff to install it would not help."""
+    folder = tmp_path / 'hw' / 'engine'
+    folder.mkdir(parents=True)
+    if layout == 'package':
+        (folder / '__init__.py').write_text('')
+    (folder / 'micrograd.py').write_text('import torch\n' + (SUBMISSIONS / 'lecture_engine.py').read_text())
+    result, report = _graded(run_cli, folder if layout == 'folder' else folder.parent, tmp_path / 'out')
+    said = {c['id']: c for c in report['checks']}['load']['message']
+    assert "imports 'torch'" in said and 'which grading keeps out of reach' in said, said
+    assert 'not installed' not in said + ' '.join(report['load_warnings']), said
+
+
+def test_a_rule_left_a_stub_is_a_rule_not_written_not_a_wrong_one(run_cli, tmp_path):
+    """A course template's `def _backward(): pass` left in __mul__: no gradient reaches a leaf,
+    as when the rule multiplies by the other operand's gradient, and the finding said so
+    ("multiplies by the other operand's gradient where its value belongs"), of a rule that
+    reads nothing. A rule that does nothing is an op with no backward, at its rule's line."""
+    path = _lecture_with(tmp_path, ('self.grad += other.data * out.grad\n'
+                                    '            other.grad += self.data * out.grad',
+                                    'pass'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+             and not c['consequence_of']]
+    assert [(c['misconception']['code'], c['misconception']['method']) for c in roots] == [
+        ('no_backward', '__mul__')], roots
+    assert roots[0]['misconception']['line'] == _line(path, 'pass') - 1  # its `def _backward():`
+    assert "its _backward does nothing (a stub)" in roots[0]['message'], roots[0]['message']
+    assert 'gradient where its value belongs' not in json.dumps(report)
+    assert report['methods']['__mul__']['rule'] is False  # a stub writes no rule

@@ -9,7 +9,7 @@ graph's op), or, for the network's gradients, of the first wrong rule or walk fo
 gradients flow through the same rules and the same backward().
 """
 from micrograde.diagnose.diagnosis import (APPENDED, INDENTED, NONE_OPERAND, RETURNED_NONE,
-                                           UNSEEDED, WALK, lacks)
+                                           UNSEEDED, WALK, lacks, no_backward)
 from micrograde.model.results import Code
 from micrograde.worker.load.classes import misnamed, unmangled
 from micrograde.worker.ops import TABLE
@@ -43,6 +43,7 @@ def link(report, counts=lambda check: check.required):
         _indented(check, report.methods)
         _appended(check, report.methods)
         _lacking(check, report)
+        _stubbed(check, report)
     seen = {c.id for c in failing if c.misconception and c.misconception.line}  # the line observed
 
     def key(check):
@@ -127,6 +128,23 @@ def _lacking(check, report):
         if note:
             check.message, check.diagnosis = (text.replace(lacks(dunder), lacks(dunder, note))
                                               for text in (check.message, check.diagnosis))
+
+
+def _stubbed(check, report):
+    """A wrong rule seen running in a method whose rules all do nothing (``def _backward():
+    pass``, the worker's ``rule`` false of a method that holds a function): that rule is a stub,
+    an op with no backward, whatever model of a wrong rule gave the same gradients (no gradient
+    reaches a leaf either where mul multiplies by the other operand's gradient)."""
+    m = check.misconception
+    if m is None or m.code not in RULES - {Code.NO_BACKWARD} or not m.line or not m.op:
+        return
+    where = report.methods.get(m.method) or {}
+    if where.get('rule') is not False or where.get('line', m.line) >= m.line:
+        return  # a rule written, or the line seen is not a function inside the method
+    said = no_backward(m.op, 'its _backward does nothing (a stub), so no gradient reaches its '
+                             'operands') + '.'
+    check.message = check.message.replace(check.diagnosis, said) if check.diagnosis else said
+    check.diagnosis, m.code = said, Code.NO_BACKWARD
 
 
 def misnamed_note(report, dunder):

@@ -151,11 +151,11 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
         node = graph.node(entry) if entry is not None and entry >= len(graph.inputs) else None
         forward = node is not None and error.stage == 'forward'
         raised = (error.function, error.line) if forward and error.function else ()
-        lacking = _lacking(error) if forward else None
-        if lacking is not None and lacking.name != node.op:
-            return Diagnosis(Code.MISSING_OP, f'{OPS[node.op].display} uses `{lacking.symbol}`, '
+        lacking = missing_form(error) if forward else None  # `-1 * other`: no __rmul__
+        if lacking is not None and lacking[0].name != node.op:
+            return Diagnosis(Code.MISSING_OP, f'{OPS[node.op].display} uses `{lacking[0].symbol}`, '
                              f'which the Value does not define for these operands '
-                             f'{lacks(lacking.dunder)}: {mismatch.message}', node.op, entry, raised)
+                             f'{lacks(lacking[1])}: {mismatch.message}', node.op, entry, raised)
         return Diagnosis(Code.EXCEPTION, mismatch.message, node.op if node else '', entry, raised)
     if mismatch.kind == 'value':
         return _explain_value(graph, mismatch)

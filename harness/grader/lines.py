@@ -12,6 +12,7 @@ import re
 
 from micrograde.load import tree
 from micrograde.model.results import Report
+from micrograde.worker.load.archives import opened, unpacked
 from micrograde.worker.load.errors import LoadError
 from micrograde.worker.load.notebooks import MAX_FILE, MAX_SOURCE
 from micrograde.worker.load.packages import folder_notebook
@@ -25,9 +26,15 @@ MAX_RUNS = 2000
 def notebook(path, report: Report) -> str:
     """The notebook, inside the folder at ``path``, whose cells ``report`` names: a folder that
     holds no module is graded by one of its notebooks (``packages.folder_notebook``), and an
-    annotation must open that file, not the folder; ``''`` for any other submission."""
+    annotation must open that file, not the folder; in a zip, the notebook the worker graded
+    of what it unpacked (``archives.unpack``), named as inside it; ``''`` for any other
+    submission."""
     ran = [*report.classes.values(), *report.load_warnings]  # a cell's, only if a notebook ran
-    if not path or not os.path.isdir(path) or not any(w.startswith('cell ') for w in ran):
+    if not path or not any(w.startswith('cell ') for w in ran):
+        return ''
+    if _zip(path):
+        return _zipped_notebook(path)
+    if not os.path.isdir(path):
         return ''
     try:
         with os.scandir(path) as entries:
@@ -41,14 +48,16 @@ def recorded(path, report: Report) -> dict[str, list[list[int]]]:
     """``{cell: [[its line, the file's line], ...]}`` for the cells ``report`` names, each a run
     of consecutive lines from there; ``{}`` when ``path`` (or the ``report.notebook`` inside
     it) is not a notebook that can be read."""
-    path = os.path.join(path, report.notebook) if report.notebook else path
-    if not str(path or '').lower().endswith('.ipynb'):
+    inside = report.notebook if report.notebook and path and _zip(path) else ''
+    path = os.path.join(path, report.notebook) if report.notebook and not inside else path
+    if not str(inside or path or '').lower().endswith('.ipynb'):
         return {}
     named = set(_CELL.findall(json.dumps(report.to_dict())))
     if not named:
         return {}
     runs, kept = {}, 0
-    for cell, lines in _file_lines(os.fspath(path)).items():
+    found = _zipped_lines(path, inside) if inside else _file_lines(os.fspath(path))
+    for cell, lines in found.items():
         if str(cell) not in named:
             continue
         cell_runs = []
@@ -81,6 +90,56 @@ def _file_lines(path):
         return source_lines(text)
     except (OSError, LoadError, UnicodeDecodeError, ValueError, IndexError, RecursionError):
         return {}  # not a notebook's JSON (a hostile or truncated file)
+
+
+def _zip(path):
+    return str(path).lower().endswith('.zip') and os.path.isfile(path)
+
+
+def _zipped_entries(path):
+    """The files of the zip at ``path`` as the worker unpacks them (``archives``: its limits,
+    no junk), by their names inside it; ``[]`` where it would refuse it."""
+    try:
+        with opened(path, os.path.basename(path)) as z:
+            names = [_inner(i) for i in unpacked(z, os.path.basename(path)) if not i.is_dir()]
+    except Exception:  # anything a hostile archive raises: the worker says why
+        return []
+    return [n for n in names if n and '..' not in n.split('/')]
+
+
+def _inner(info):
+    """An entry's name inside its zip as ``archives.extract`` writes it: ``/``, no ``.``."""
+    return '/'.join(p for p in info.filename.replace('\\', '/').split('/') if p not in ('', '.'))
+
+
+def _zipped_notebook(path):
+    """The notebook the worker grades of the zip at ``path`` (``archives.unpack``: the one entry
+    it holds at its top, else its top; a folder by ``folder_notebook``), as named inside it."""
+    names = _zipped_entries(path)  # no junk: ``unpacked`` leaves it out
+    tops = sorted({n.split('/')[0] for n in names})
+    if len(tops) == 1 and tops[0] in names:  # one file: the notebook itself
+        return tops[0] if tops[0].lower().endswith('.ipynb') else ''
+    top = tops[0] if len(tops) == 1 else ''
+    within = [n[len(top) + 1:] if top else n for n in names]
+    found = folder_notebook([n for n in within if n and '/' not in n])
+    return (f'{top}/{found}' if top else found) if found else ''
+
+
+def _zipped_lines(path, inside):
+    """``source_lines`` of the notebook ``inside`` the zip at ``path``, read up to its declared
+    size of at most ``MAX_FILE`` bytes."""
+    try:
+        with opened(path, os.path.basename(path)) as z:
+            info = next(i for i in unpacked(z, os.path.basename(path)) if _inner(i) == inside)
+            if info.file_size > MAX_FILE:
+                return {}
+            with z.open(info) as f:
+                data = f.read(info.file_size + 1)
+        if len(data) != info.file_size:
+            return {}
+        return source_lines(data.decode('utf-8-sig'))
+    except Exception:  # a hostile or truncated archive, not a notebook's JSON
+        return {}
 
 
 def source_lines(text):

@@ -90,7 +90,8 @@ def find_roles(candidates, names, ours, origin):
     own = [cls for _, cls in _unique(candidates) if ours(cls)]
     for role, name in names.items():
         exact = [cls for bound, cls in candidates if bound == name]
-        spelled = [cls for cls in own if _spelling(cls.__name__) == _spelling(name)]
+        spelled = [cls for cls in own if _spelling(cls.__name__) == _spelling(name)] + \
+            [cls for cls in own if _initials(cls.__name__) == _spelling(name) != _spelling(cls.__name__)]
         shaped = sorted((c for c in own if role == 'Value' and graded(shape(c))),
                         key=lambda c: -len(shape(c)))
         named = [c for c in exact if ours(c)]
@@ -278,6 +279,14 @@ SYNONYMS = {'log': ('ln',)}
 
 def _spelling(name):
     return name.lower().replace('_', '')
+
+
+def _initials(name):
+    """The initials of a name of several words (``MultiLayerPerceptron``,
+    ``multi_layer_perceptron``: ``mlp``), as the role's name may be written out; ``''`` for one
+    word."""
+    words = re.findall(r'[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+', name)
+    return ''.join(w[0] for w in words).lower() if len(words) > 1 else ''
 
 
 def _attributes(cls):

@@ -47,6 +47,8 @@ class Kernel:
         self.blocked, self.said_keys = {}, set()  # name -> answer-key library it would be bound to
         self.classes = {}  # name -> [(class, its methods)] of each cell that defined it, in order
         self.unrun = {}  # name -> the skipped statement that would have bound it, and why
+        self.causes = {}  # name in unrun -> what first went wrong, whatever cells it went through
+        self.echoes = {}  # such a cause -> its echoes' warning: [index, cells, names, first, kinds]
         self.running = 0  # the index in its cell of the statement running
         self.ns = {'__name__': '__main__', '__builtins__': __builtins__} if ns is None else ns
         self.ns.update(display=lambda *a, **k: None, get_ipython=lambda: self.shell)
@@ -87,10 +89,12 @@ class Kernel:
             self.loaded.fail(f'cell {number}', f'syntax error at line {getattr(e, "lineno", "?")}: '
                              f'{getattr(e, "msg", e)}; cell skipped.{newer_python(e, self.saved)}',
                              source)
-            self.unrun.update({name: f'cell {number}, line {line}, which would have bound `{name}`, '
-                                     f'was skipped with its cell (a syntax error at line '
-                                     f'{getattr(e, "lineno", "?")})'
-                               for line, name in _top_level_binds(source)})
+            self._unrun({name: f'cell {number}, line {line}, which would have bound `{name}`, '
+                               f'was skipped with its cell (a syntax error at line '
+                               f'{getattr(e, "lineno", "?")})'
+                         for line, name in _top_level_binds(source)},
+                        f'cell {number} was skipped (a syntax error at line '
+                        f'{getattr(e, "lineno", "?")})')
             return
         before = {k: id(v) for k, v in self.ns.items() if isinstance(v, type)}
         self.running = 0
@@ -110,10 +114,22 @@ class Kernel:
             if isinstance(e, SystemExit):
                 raise LoadError(explain(e, f'cell {number}', filename)) from None
             said = explain(e, f'cell {number}', filename)
-            why = self.unrun.get(getattr(e, 'name', None)) if isinstance(e, NameError) else None
-            self.loaded.fail(f'cell {number}', f'{said.rstrip(".")}: {why}.' if why else said,
-                             source)
-            self._stopped(number, tree.body[self.running:], f'raised {type(e).__name__}')
+            name = getattr(e, 'name', None) if isinstance(e, NameError) else \
+                self._stale(tree.body[self.running]) if tree.body and \
+                isinstance(e, (AttributeError, TypeError)) else None
+            why = self.unrun.get(name)
+            if why and not isinstance(e, NameError):
+                why = f'`{name}` still holds what it held before: {why}'
+            cause = self.causes.get(name) if why else None
+            if cause in self.echoes:  # one more echo of a cause already told: said once
+                self._echo(cause, number, name, source, type(e).__name__)
+            else:
+                self.loaded.fail(f'cell {number}', f'{said.rstrip(".")}: {why}.' if why else said,
+                                 source)
+                if cause:
+                    self.echoes[cause] = [len(self.loaded.warnings) - 1, [number], [name],
+                                          said.rstrip('.'), [type(e).__name__]]
+            self._stopped(number, tree.body[self.running:], f'raised {type(e).__name__}', cause)
         for name, obj in self.ns.items():  # classes the cell defined (not imported)
             if isinstance(obj, type) and before.get(name) != id(obj) and obj.__module__ == '__main__':
                 self.loaded.origins[id(obj)] = f'cell {number}, line {_class_line(tree, name)}'
@@ -136,9 +152,10 @@ class Kernel:
                 for rest in tree.body[at:]:  # what the skipped statements would have bound
                     how = (f' as it uses {key}' if rest is stmt else
                            f' with the rest of its cell after a use of {key}')
-                    self.unrun.update({name: f'cell {number}, line {rest.lineno}, which would have '
-                                             f'bound `{name}`, was skipped{how}'
-                                       for name in _binds(rest)})
+                    self._unrun({name: f'cell {number}, line {rest.lineno}, which would have '
+                                       f'bound `{name}`, was skipped{how}'
+                                 for name in _binds(rest)},
+                                f'cell {number}, line {stmt.lineno} was skipped as it uses {key}')
                 break
             code = self.compile(ast.Module([stmt], []), filename)
             self.running = at
@@ -147,20 +164,55 @@ class Kernel:
                 self._defined(stmt)
                 for name in _binds(stmt) if self.unrun else ():
                     self.unrun.pop(name, None)
+                    self.causes.pop(name, None)
             except ImportError as e:
                 if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                     self._import_failed(f'cell {number}, line {stmt.lineno}', stmt, e)
                     continue
                 raise
 
-    def _stopped(self, number, rest, why):
+    def _stopped(self, number, rest, why, cause=None):
         """Keep, for each name the statements of a cell that stopped at ``rest[0]`` (``why``:
         it raised, or the time limit) would have bound, that they did not run: a later cell's
-        NameError then names its cause, not only its symptom."""
+        NameError then names its cause, not only its symptom. ``cause``: what the cell stopped
+        for, when it was an earlier cell's failure (a NameError of a name it left unbound)."""
+        cause = cause or (rest and f'cell {number}, line {rest[0].lineno} {why}')
         for stmt in rest:
             how = why if stmt is rest[0] else f'did not run after line {rest[0].lineno} {why}'
-            self.unrun.update({name: f'cell {number}, line {stmt.lineno}, which would have bound '
-                                     f'`{name}`, {how}' for name in _binds(stmt)})
+            self._unrun({name: f'cell {number}, line {stmt.lineno}, which would have bound '
+                               f'`{name}`, {how}' for name in _binds(stmt)}, cause)
+
+    def _unrun(self, why, cause):
+        """Keep ``why`` (name -> the statement that would have bound it, and why it did not
+        run), each name traced to ``cause``: what first went wrong."""
+        self.unrun.update(why)
+        self.causes.update(dict.fromkeys(why, cause))
+
+    def _stale(self, stmt):
+        """A name ``stmt`` reads that an earlier statement which did not run would have bound
+        again, and that still holds what it held before (`c`, a float of the notebook's first
+        cells, where a skipped `c = Value(10.0)` was meant): an AttributeError or TypeError
+        on it is that statement's echo; else ``None``."""
+        return next((n for n in _reads(stmt) if n in self.unrun and n in self.ns), None)
+
+    def _echo(self, cause, number, name, source, kind='NameError'):
+        """An error in cell ``number`` over a name that ``cause`` left unbound (``kind``: a
+        NameError, or an AttributeError of a name left as it was), after another one of the same
+        cause was told: the one warning says both (a notebook whose first cell's import failed
+        had twenty NameErrors, each said at length, of one cause). The cell still counts as
+        failed, so a class it defines can be traced to it."""
+        self.loaded.failures.append((f'cell {number}', f'{kind}: {cause}', source))
+        at, cells, names, first, kinds = self.echoes[cause]
+        cells.append(number)
+        for have, new in ((names, name), (kinds, kind)):
+            if new not in have:
+                have.append(new)
+        shown = [f'`{n}`' for n in names[:4]] + ([f'{len(names) - 4} more'] if len(names) > 4 else [])
+        listed = ', '.join(shown[:-1]) + ' and ' + shown[-1] if len(shown) > 1 else shown[0]
+        self.loaded.warnings[at] = (
+            f'cells {_numbers(cells)}: {" or ".join(kinds)} while loading ({listed} left unbound), '
+            f'all of one cause: {cause} (directly, or through a cell that stopped for it); the '
+            f'first: {first}.')
 
     def _defined(self, stmt):
         """Hand the loader's ``number`` each class ``stmt`` defined, or imported from the
@@ -215,8 +267,9 @@ class Kernel:
         class graded under that name is one the notebook meant to replace."""
         self.loaded.fail(where, f'import failed ({text(e)}); the rest of the cell still ran.', '')
         self._unimported(where, stmt, text(e))
-        self.unrun.update({name: f'{where}, which would have bound `{name}`, failed to import '
-                                 f'({text(e)})' for name in _binds(stmt)})
+        self._unrun({name: f'{where}, which would have bound `{name}`, failed to import '
+                           f'({text(e)})' for name in _binds(stmt)},
+                    f'{where} failed to import ({text(e)})')
 
     def _unimported(self, where, stmt, error, skipped=False):
         """Keep, for each name an import that did not run would have bound, what is bound
@@ -228,6 +281,20 @@ class Kernel:
                 self.loaded.unimported[name] = FailedImport(where, ast.unparse(stmt), error,
                                                             module.split('.')[0] or module,
                                                             self.ns.get(name), skipped)
+
+
+def _numbers(cells):
+    """``3, 5-8 and 11``: cell numbers in order, a run of three or more as a range."""
+    runs = []
+    for n in sorted(set(cells)):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    said = []
+    for a, b in runs:
+        said += [f'{a}-{b}'] if b > a + 1 else [str(n) for n in range(a, b + 1)]
+    return ', '.join(said[:-1]) + ' and ' + said[-1] if len(said) > 1 else said[0]
 
 
 class FailedImport(namedtuple('FailedImport', 'where statement error module before skipped',

@@ -127,7 +127,7 @@ class Loaded:
         that function becomes its method.  The load warning that says so, or ``None``."""
         found = backward_function(cls, [ns for _, ns in self.namespaces], self.own)
         if found is None:
-            return None
+            return _walk_named_otherwise(cls, [ns for _, ns in self.namespaces], self.own)
         cls.backward = found[0]
         return found[1]
 
@@ -209,6 +209,29 @@ def backward_function(cls, namespaces, own):
             return fn, (f'{cls.__name__} has no backward() method; the function backward(v) '
                         f'({own(code.co_filename)}, line {code.co_firstlineno}) is graded as '
                         f'it: v.backward() runs backward(v).')
+    return None
+
+
+#: What the name of a function that walks the graph holds, when it is not ``backward``.
+_WALK_WORDS = ('backward', 'backprop', 'backtrack')
+
+
+def _walk_named_otherwise(cls, namespaces, own):
+    """A warning where the Value has no ``backward()`` and no function ``backward(v)``, but the
+    submission has a function of one argument named like one (``topo_sort_backtrack(node)``): a
+    walk the grader does not call; else ``None``."""
+    if callable(getattr(cls, 'backward', None)):
+        return None
+    for ns in namespaces:
+        for name, fn in list(ns.items()):
+            code = getattr(fn, '__code__', None)
+            if isinstance(fn, types.FunctionType) and name != 'backward' and \
+                    any(w in name.lower().replace('_', '') for w in _WALK_WORDS) and \
+                    own(code.co_filename) and _one_argument(fn):
+                return (f'{cls.__name__} has no backward() method, and the submission has '
+                        f'{name}() ({own(code.co_filename)}, line {code.co_firstlineno}): the '
+                        f'grader calls v.backward(); write the walk as that method, or as a '
+                        f'function backward(v).')
     return None
 
 
@@ -373,6 +396,18 @@ def _walk_lines(function):
     return {key: code.co_firstlineno + line - 1 for key, line in found.items()}
 
 
+#: What a function that does nothing runs: ``pass``, ``...``, a docstring, ``return``.
+_NOTHING = frozenset({'RESUME', 'NOP', 'LOAD_CONST', 'RETURN_CONST', 'RETURN_VALUE', 'POP_TOP',
+                      'CACHE'})
+
+
+def _does_nothing(code):
+    """Whether the function of ``code`` does nothing: a rule left a stub (``def _backward():
+    pass``) is no rule written, whatever gradients it is asked for."""
+    steps = _read(code)
+    return bool(steps) and all(step.opname in _NOTHING for step in steps)
+
+
 def methods(cls, root, limit=200, own=None):
     """``{name: {'file', 'line'}}``: where each method of ``cls`` (and of its bases in the
     submission) is defined, so a report can point a learner at ``Value.__add__``, line 22.
@@ -399,7 +434,8 @@ def methods(cls, root, limit=200, own=None):
                 # whether it writes a rule (a function of its own): else its result's rule, if
                 # any, is another method's (``__sub__`` as ``self + (-other)``)
                 found[name] = {'file': filename, 'line': max(1, code.co_firstlineno),
-                               'rule': any(isinstance(c, types.CodeType) for c in code.co_consts)}
+                               'rule': any(isinstance(c, types.CodeType) and not _does_nothing(c)
+                                           for c in code.co_consts)}
                 steps = _read(code)
                 stored = _rule_on_self(code, steps)
                 if stored:

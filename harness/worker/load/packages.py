@@ -18,11 +18,11 @@ from .notebooks import load_notebook
 _SKIP_FILES = re.compile(r'^(setup|conftest|test_.*|.*_test)\.py$')
 
 
-def _import(name, label, root=None):
+def _import(name, label, root=None, answer_keys=()):
     try:
         return importlib.import_module(name)
     except BaseException as e:
-        raise LoadError(explain(e, label, root=root)) from None
+        raise LoadError(explain(e, label, root=root, answer_keys=answer_keys)) from None
 
 
 def _add_package(pkg, loaded):
@@ -44,7 +44,8 @@ def _add_modules(pkg, loaded, seen):
         try:
             sub = importlib.import_module(name)
         except BaseException as e:
-            loaded.fail(f'module {name}', explain(e, name, root=loaded.root),
+            loaded.fail(f'module {name}', explain(e, name, root=loaded.root,
+                                                  answer_keys=loaded.answer_keys),
                         _source(info) if info else '')
             continue
         loaded.namespaces.append((name, vars(sub)))
@@ -133,7 +134,7 @@ class _Siblings(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass  # already run, as the package's own
 
 
-def _import_as(alias, path, root):
+def _import_as(alias, path, root, answer_keys=()):
     """Import the package folder ``path`` under the name ``alias`` (a namespace package when it
     has no ``__init__.py``)."""
     init = os.path.join(path, '__init__.py')
@@ -148,7 +149,7 @@ def _import_as(alias, path, root):
     try:
         spec.loader.exec_module(module)
     except BaseException as e:
-        raise LoadError(explain(e, alias, root=root)) from None
+        raise LoadError(explain(e, alias, root=root, answer_keys=answer_keys)) from None
     return module
 
 
@@ -168,8 +169,8 @@ def load_folder(path, loaded, cell_timeout):
         sys.meta_path.insert(0, _Siblings(alias, path))
         if package and alias == name:
             sys.path.insert(0, os.path.dirname(path))
-            return _add_package(_import(name, name, loaded.root), loaded)
-        return _add_package(_import_as(alias, path, loaded.root), loaded)
+            return _add_package(_import(name, name, loaded.root, loaded.answer_keys), loaded)
+        return _add_package(_import_as(alias, path, loaded.root, loaded.answer_keys), loaded)
     entries = sorted(os.listdir(path))
     modules = [e[:-3] for e in entries if e.endswith('.py') and not _SKIP_FILES.match(e)
                and e[:-3].isidentifier()]
@@ -186,7 +187,7 @@ def load_folder(path, loaded, cell_timeout):
     for mod in packages + modules:
         label = mod + ('' if mod in packages else '.py')
         try:
-            imported = _import(mod, label, loaded.root)
+            imported = _import(mod, label, loaded.root, loaded.answer_keys)
         except LoadError as e:
             file = os.path.join(path, mod, '__init__.py') if mod in packages else os.path.join(path, label)
             loaded.fail(label, str(e), _text(file))
