@@ -358,14 +358,14 @@ def grading(installed, config, via, at_import, in_backward='pass'):
 
 @pytest.mark.parametrize('via', ['grade', 'batch'])
 @pytest.mark.parametrize('config', CONFIGS, ids=IDS)
-def test_a_grader_killed_outright_leaves_none_of_the_submission_running(installed, config, via,
-                                                                        request):
+def test_a_grader_killed_outright_leaves_none_of_the_submission_running(installed, config, via):
     """The grading process killed with SIGKILL mid-item (the host's OOM killer, a CI job's
     timeout, a service worker exiting as its run gives way): at the two process levels the
     worker, hung in its backward(), and the process it started ran on for good, re-parented to
     init (as root before the warden; unprivileged, with no uid of the submission's alone to
     kill, before the keeper), and the worker's scratch folder stayed on the host: its copy of
-    the submission and all it wrote there (at these levels without bound).  ``batch``: one grading process of the batch is killed; the batch
+    the submission and all it wrote there (at these levels without bound; at bubblewrap, as
+    root, the worker's or the template job's folder, of which the warden was not told).  ``batch``: one grading process of the batch is killed; the batch
     gives its submission an error report and ends."""
     with grading(installed, config, via, HANGS, 'import time\ntime.sleep(600)') as (_, proc, mark):
         killed = proc.pid  # the grade itself, or the batch's grading process above the worker
@@ -375,11 +375,6 @@ def test_a_grader_killed_outright_leaves_none_of_the_submission_running(installe
                 killed = _parent(killed)
         copies = _copies(mark)
         assert copies  # the worker's scratch folder (the template's job folder) holds its copy
-        if config[0] == 'bubblewrap':  # the warden is told of no bubblewrap worker or template job
-            request.applymarker(pytest.mark.xfail(strict=True, reason=(
-                "a bubblewrap worker's scratch folder (a template job's folder) holding its copy "
-                'of the submission outlives a grader killed outright: session.DirectWorker '
-                'watches no uid at bubblewrap, warm.WarmTemplate none of its jobs')))
         os.kill(killed, signal.SIGKILL)
         proc.wait(timeout=120)
     assert _waited(lambda: not _processes(mark), 30), 'a process of the submission outlived its grader'

@@ -185,7 +185,7 @@ class DirectWorker(Worker):
         if level != 'bubblewrap':
             sandbox.become_subreaper()
         self.uid = launch.uid
-        self.proc = sandbox.start(launch.argv, memory, None if level == 'bubblewrap' else self.uid,
+        self.proc = sandbox.start(launch.argv, memory, self.uid,
                                   env=launch.env, cwd=self.scratch,
                                   preexec_fn=launch.preexec, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=fds,

@@ -70,6 +70,7 @@ class WarmTemplate:
             for fd in theirs:
                 os.close(fd)
         self.uids[job] = uid
+        sandbox.warden().watch(uid, folder)
         return job, inside, (to_worker, from_worker, out_r)
 
     def end(self, job, wait=True):
@@ -89,6 +90,7 @@ class WarmTemplate:
         except OSError:
             pass
         shutil.rmtree(self.jobs / job, ignore_errors=True)
+        sandbox.warden().release(uid)
         return status
 
     def _ask(self, message, fds=()):
