@@ -258,9 +258,16 @@ def _graded(todo, jobs):
         return conn
 
     def handed(conn):
-        """Whether ``conn`` was handed the next job (else it is told to stop)."""
+        """Whether ``conn`` was handed the next job (else it is told to stop, or it is gone and
+        the job goes back to the others)."""
         holding[conn] = pending.pop() if pending else None
-        conn.send(holding[conn])
+        try:
+            conn.send(holding[conn])
+        except OSError:  # it died after its last report, before this one was handed
+            if holding[conn] is not None:
+                pending.append(holding[conn])
+            holding[conn] = None
+            return False
         return holding[conn] is not None
 
     try:
@@ -270,16 +277,19 @@ def _graded(todo, jobs):
             for conn in wait(busy):
                 try:
                     yield conn.recv()
-                except EOFError:
-                    busy.discard(conn)
+                except (EOFError, OSError):  # it died grading, its report cut short or not begun
                     yield _died(holding[conn])
-                    if pending:
-                        fresh = started()
-                        if handed(fresh):
-                            busy.add(fresh)
-                    continue
-                if not handed(conn):
-                    busy.discard(conn)
+                    holding[conn] = None
+                else:
+                    if handed(conn):
+                        continue
+                busy.discard(conn)
+                if pending:
+                    fresh = started()
+                    if handed(fresh):
+                        busy.add(fresh)
+        for job in reversed(pending):  # no process could be handed them: a report each still
+            yield _died(job)
     finally:
         for conn, process in workers.items():
             conn.close()
