@@ -882,3 +882,29 @@ def test_a_rule_left_a_stub_is_a_rule_not_written_not_a_wrong_one(run_cli, tmp_p
     assert "its _backward does nothing (a stub)" in roots[0]['message'], roots[0]['message']
     assert 'gradient where its value belongs' not in json.dumps(report)
     assert report['methods']['__mul__']['rule'] is False  # a stub writes no rule
+
+
+def test_every_rule_left_a_stub_is_one_finding_per_method_at_its_own_rule(run_cli, tmp_path):
+    """A template left unfilled, every ``_backward`` body ``pass``: every graph's ``* k`` runs
+    mul's stub, so every op's check blamed mul and was its consequence, its point kept (one
+    finding, 33/51). Each method whose rules are all stubs is its own finding, at its rule's
+    line (``stub`` in its class report); an op written through another (``-`` as ``+`` and
+    ``*``) stays that one's consequence."""
+    import re
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    stubbed = re.sub(r'(def _backward\(\):\n)((?:\s{12}.*\n)+)', r'\1            pass\n', source)
+    assert stubbed.count('            pass\n') >= 8
+    path = tmp_path / 'engine.py'
+    path.write_text(stubbed)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = {c['misconception']['method']: c for c in report['checks'] if c['required'] and
+             c['status'] in ('failed', 'error') and not c['consequence_of']}
+    assert set(roots) == {'__add__', '__mul__', '__pow__', 'exp', 'log', 'tanh', 'relu', 'sigmoid'}, \
+        {m: c['id'] for m, c in roots.items()}
+    for method, root in roots.items():
+        assert root['misconception']['code'] == 'no_backward', root
+        assert root['misconception']['line'] == report['methods'][method]['stub']
+        assert f"op {root['misconception']['op']} has no backward" in root['message']
+    sub = next(c for c in report['checks'] if c['id'] == 'ops.sub')
+    assert sub['misconception']['method'] != '__sub__'  # __sub__ writes no rule: not its bug
+    assert report['score'] < 33

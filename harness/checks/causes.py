@@ -10,9 +10,9 @@ gradients flow through the same rules and the same backward().
 """
 from micrograde.diagnose.diagnosis import (APPENDED, INDENTED, NONE_OPERAND, RETURNED_NONE,
                                            UNSEEDED, WALK, lacks, no_backward)
-from micrograde.model.results import Code
+from micrograde.model.results import Code, Misconception
 from micrograde.worker.load.classes import misnamed, unmangled
-from micrograde.worker.ops import TABLE
+from micrograde.worker.ops import FORMS, TABLE
 
 #: Checks whose failure is wrong gradients of a whole program, explained by any wrong rule or walk.
 DOWNSTREAM = ('mlp.gradients', 'mlp.step')
@@ -44,6 +44,7 @@ def link(report, counts=lambda check: check.required):
         _appended(check, report.methods)
         _lacking(check, report)
         _stubbed(check, report)
+        _own_stub(check, report)
     seen = {c.id for c in failing if c.misconception and c.misconception.line}  # the line observed
 
     def key(check):
@@ -145,6 +146,28 @@ def _stubbed(check, report):
                              'operands') + '.'
     check.message = check.message.replace(check.diagnosis, said) if check.diagnosis else said
     check.diagnosis, m.code = said, Code.NO_BACKWARD
+
+
+def _own_stub(check, report):
+    """A failing op check whose own method's rules are all stubs (``stub`` in its class report:
+    ``def _backward(): pass``) is that op's bug, at that line, whatever op its graphs blamed:
+    with every rule a stub, each graph's ``* k`` blames mul's, and every other op's check was
+    mul's consequence, its point kept (a template left unfilled scored 33/51)."""
+    cap = check.id.removeprefix('ops.')
+    if check.category != 'ops' or cap not in FORMS or check.status not in ('failed', 'error'):
+        return
+    op, _, left = FORMS[cap]
+    method = (op.reflected_dunder if left else op.dunder) or op.name
+    stub = (report.methods.get(method) or {}).get('stub')
+    m = check.misconception
+    if not stub or (m is not None and m.method == method):
+        return
+    said = no_backward(op.name, 'its _backward does nothing (a stub), so no gradient reaches '
+                                'its operands') + '.'
+    check.message = check.message.replace(check.diagnosis, said) if check.diagnosis else said
+    check.diagnosis = said
+    check.misconception = Misconception(Code.NO_BACKWARD, op=op.name, method=method, line=stub)
+    check.consequence_of = ''
 
 
 def misnamed_note(report, dunder):

@@ -255,7 +255,8 @@ LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text
                                                           'indented': integer(1),
                                                           'appended': integer(1),
                                                           'resets': integer(1),
-                                                          'computes': integer(1)},
+                                                          'computes': integer(1),
+                                                          'stub': integer(1)},
                                                          ('file', 'line')),
                                     KEEP_COUNT['methods'])},
                 required=('nonce', 'type', 'output'))

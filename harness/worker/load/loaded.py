@@ -433,9 +433,11 @@ def methods(cls, root, limit=200, own=None):
                     continue  # not the submission's code: an installed library's
                 # whether it writes a rule (a function of its own): else its result's rule, if
                 # any, is another method's (``__sub__`` as ``self + (-other)``)
+                inner = [c for c in code.co_consts if isinstance(c, types.CodeType)]
                 found[name] = {'file': filename, 'line': max(1, code.co_firstlineno),
-                               'rule': any(isinstance(c, types.CodeType) and not _does_nothing(c)
-                                           for c in code.co_consts)}
+                               'rule': any(not _does_nothing(c) for c in inner)}
+                if inner and not found[name]['rule']:  # its rules all stubs: where the first is
+                    found[name]['stub'] = max(1, inner[0].co_firstlineno)
                 steps = _read(code)
                 stored = _rule_on_self(code, steps)
                 if stored:
