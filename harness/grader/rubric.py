@@ -135,23 +135,32 @@ class Rubric:
         return report
 
 
-#: Categories whose graphs the seed draws: a cause another check found is priced without them.
-#: Their corpus shows such a cause at one seed and not at another (a path through an op whose
-#: own check passed), so counting them would make one bug's cost follow the seed, and under a
-#: course secret every submission has its own.  As a root (a bug only they found) they cost.
+#: Categories whose graphs the seed draws: a cause another check found is priced without them
+#: where they saw it as that check did (the same misconception).  Their corpus reaches such a
+#: cause at one seed and not at another (through an op whose own check passed, ``-`` calling
+#: ``+``), so counting them would make one bug's cost follow the seed, and under a course secret
+#: every submission has its own.  As a root (a bug only they found) they cost; so does what they
+#: saw otherwise at the same line (a second bug there, not hidden behind a cheap first one).
 DRAWN = ('fuzz',)
 
 
 def _charge_once(report):
-    """A root cause costs once: the points of its most valuable check (beside the root, not a
-    ``DRAWN`` one); the other checks it explains (its consequences, ``checks/causes.py``) keep
-    theirs."""
+    """A root cause costs once: the points of its most valuable check (a ``DRAWN`` one only where
+    it is the root or saw another misconception); the other checks it explains (its
+    consequences, ``checks/causes.py``) keep theirs."""
     for root, consequences in report.causes():
         group = [c for c in (root, *consequences) if c.required]
-        priced = [c for c in group if c is root or c.category not in DRAWN]
+        priced = [c for c in group if c is root or c.category not in DRAWN or not _seen_alike(c, root)]
         charged = max(priced, key=lambda c: c.max_score, default=None)
         for check in group:
             check.score = 0.0 if check is charged else check.max_score
+
+
+def _seen_alike(check, root):
+    """Whether ``check`` saw its root's misconception: the same code (the key already says the
+    same method and line)."""
+    return check.misconception is not None and root.misconception is not None and \
+        check.misconception.code == root.misconception.code
 
 
 @functools.cache
