@@ -685,13 +685,15 @@ def test_a_batch_whose_out_cannot_be_written_is_refused_before_grading(run_cli, 
 
 @pytest.mark.parametrize('option, value', [('--load-timeout', '-1'), ('--load-timeout', 'inf'),
                                            ('--check-timeout', '0'), ('--cell-timeout', 'nan'),
-                                           ('--grade-timeout', '-5'), ('--memory-limit', '0')])
+                                           ('--grade-timeout', '-5'), ('--memory-limit', '0'),
+                                           ('--memory-limit', '30')])
 @pytest.mark.parametrize('command', ['grade', 'batch'])
 def test_a_limit_no_grading_can_keep_is_a_usage_error_not_a_failed_grade(run_cli, tmp_path, command,
                                                                          option, value):
-    """A time limit of 0, below 0, nan or inf, or no memory at all, failed every submission, a
-    correct one too ('loading timed out after -1 s', score 0, exit 1), and inf was a traceback
-    through the grader's own files (the clock overflowed). Now it is a usage error."""
+    """A time limit of 0, below 0, nan or inf, or less memory than a worker needs to start (30 MB:
+    'loading failed: the worker exited with code 1'), failed every submission, a correct one too
+    ('loading timed out after -1 s', score 0, exit 1), and inf was a traceback through the
+    grader's own files (the clock overflowed). Now it is a usage error."""
     out = ['--json', tmp_path / 'r.json'] if command == 'grade' else ['--out', tmp_path / 'out']
     result = run_cli(command, SUBMISSIONS / 'lecture_engine.py', '--profile', 'quick', option, value, *out)
     assert result.returncode == 2, result.stdout + result.stderr

@@ -22,6 +22,11 @@ from micrograde.model.names import shell
 from micrograde.surfaces.service.cli import serve, token, worker
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: The least ``--memory-limit``: a worker (Python, its serve thread's stack) needs ~36 MB under
+#: bubblewrap before the submission loads, and below that every grade failed, a correct engine's
+#: too, as the submission's ("loading failed: the worker exited with code 1").
+MIN_MEMORY_MB = 64
+
 #: ``grade`` options that say where reports go and how they look, not how to grade.
 REPORT_OPTIONS = ('path', 'module', 'out', 'junit', 'json_path', 'gradescope', 'classroom',
                   'github_output', 'color')
@@ -76,8 +81,9 @@ def grade_options(f):
         click.option('--grade-timeout', type=Seconds(), default=Settings.grade_timeout, show_default=True,
                      help='Seconds all the checks together may take; the checks left then '
                      'are not run (and fail).'),
-        click.option('--memory-limit', type=click.IntRange(min=1), default=Limits.memory >> 20, show_default=True,
-                     help='Megabytes of address space a worker may use.'),
+        click.option('--memory-limit', type=click.IntRange(min=MIN_MEMORY_MB), default=Limits.memory >> 20,
+                     show_default=True, help='Megabytes of address space a worker may use (at least '
+                     f'{MIN_MEMORY_MB}: a worker needs ~40 before the submission loads).'),
         click.option('--isolation', type=click.Choice(ISOLATION_LEVELS), default=Settings.isolation,
                      show_default=True, help='Worker sandbox: bubblewrap where it runs (auto), '
                      'bubblewrap or nothing, or a plain process.'),
