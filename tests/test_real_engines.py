@@ -908,3 +908,16 @@ def test_every_rule_left_a_stub_is_one_finding_per_method_at_its_own_rule(run_cl
     sub = next(c for c in report['checks'] if c['id'] == 'ops.sub')
     assert sub['misconception']['method'] != '__sub__'  # __sub__ writes no rule: not its bug
     assert report['score'] < 33
+
+
+def test_an_op_that_takes_no_number_is_not_called_a_stub(run_cli, tmp_path):
+    """ReylordDev/nn-zero-to-hero-exercises' micrograd_exercises.ipynb divides with
+    ``self.data / other.data``, never wrapping a number: `a / 2.0` raises AttributeError, and
+    truediv_const read 'is not implemented (__truediv__() raises NotImplementedError: a stub)',
+    an exception the engine never raises. It says what `a / 2.0` raised instead."""
+    path = _lecture_with(tmp_path, ('        return self * other**-1\n',
+                                    '        return self * other.data**-1\n'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    said = {c['id']: c for c in report['checks']}['capability.truediv_const']['message']
+    assert 'stub' not in said and 'NotImplementedError' not in said, said
+    assert "AttributeError" in said and "'float' object has no attribute 'data'" in said, said
