@@ -234,3 +234,19 @@ def test_an_op_written_with_a_plain_number_first_lacks_the_reflected_op():
     said = "unsupported operand type(s) for *: 'Value' and 'Value'"  # no __mul__ at all
     actual.error = Failure('forward', 'TypeError', said, node=2, function='__sub__', line=30)
     assert '(no __mul__)' in diagnosis(g, actual)
+
+
+def test_a_second_bug_in_the_graph_is_named_not_the_known_one():
+    """micrograd_exercises.ipynb (petar-ceho/karpathy-lectures): `*` passes `self.grad` to its
+    right operand and tanh's `out._backward = _backward` is indented into the rule itself, so
+    `a.tanh() * k` has two wrong gradients: k's (mul's, already found by the add check) and
+    a's, 0 (tanh's). The tanh check must name tanh, not mul again, or its bug is never found."""
+    g = G('_1 = a.tanh(); out = _1 * k', a=0.3, k=3.0)
+    actual = with_grads(g, a=0.0, k=3.0)
+    expected = oracles.expected(g)
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected), None,
+                    suspects=frozenset({'mul'}))
+    assert (found.code.value, found.op) == ('no_backward', 'tanh'), found
+    # with no earlier finding, the latest wrong flow is still the one named
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected), None)
+    assert found.op == 'mul', found

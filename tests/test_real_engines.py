@@ -908,3 +908,32 @@ def test_every_rule_left_a_stub_is_one_finding_per_method_at_its_own_rule(run_cl
     sub = next(c for c in report['checks'] if c['id'] == 'ops.sub')
     assert sub['misconception']['method'] != '__sub__'  # __sub__ writes no rule: not its bug
     assert report['score'] < 33
+
+
+def test_an_op_that_takes_no_number_is_not_called_a_stub(run_cli, tmp_path):
+    """ReylordDev/nn-zero-to-hero-exercises' micrograd_exercises.ipynb divides with
+    ``self.data / other.data``, never wrapping a number: `a / 2.0` raises AttributeError, and
+    truediv_const read 'is not implemented (__truediv__() raises NotImplementedError: a stub)',
+    an exception the engine never raises. It says what `a / 2.0` raised instead."""
+    path = _lecture_with(tmp_path, ('        return self * other**-1\n',
+                                    '        return self * other.data**-1\n'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    said = {c['id']: c for c in report['checks']}['capability.truediv_const']['message']
+    assert 'stub' not in said and 'NotImplementedError' not in said, said
+    assert "AttributeError" in said and "'float' object has no attribute 'data'" in said, said
+
+
+def test_a_rule_set_inside_itself_is_found_beside_a_known_wrong_mul(run_cli, tmp_path):
+    """petar-ceho/karpathy-lectures' micrograd_exercises.ipynb: `*` passes ``self.grad`` to its
+    right operand, and tanh sets ``out._backward = _backward`` inside the rule itself (so never).
+    Every tanh graph is ``a.tanh() * k``: the tanh check was put on `*` again (a consequence of
+    the add check), and tanh's missing rule was never said. Two bugs, two findings."""
+    path = _lecture_with(tmp_path, ('            other.grad += self.data * out.grad\n        out._backward = _backward\n        return out\n\n    def __pow__',
+                                    '            other.grad += self.grad * out.grad\n        out._backward = _backward\n        return out\n\n    def __pow__'),
+                         ('            self.grad += (1 - t**2) * out.grad\n        out._backward = _backward\n',
+                          '            self.grad += (1 - t**2) * out.grad\n            out._backward = _backward\n'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = sorted(((c['misconception'] or {}).get('code'), (c['misconception'] or {}).get('method'))
+                   for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+                   and not c['consequence_of'])
+    assert roots == [('no_backward', 'tanh'), ('wrong_derivative', '__mul__')], roots

@@ -89,10 +89,17 @@ def capability(ctx, cap):
 
 def _stubbed(ctx, cap):
     """`` (backward() raises NotImplementedError: a stub)`` where the Value has the method
-    the probe found absent (``stub``), else ``''``."""
+    the probe found absent (``stub``), else ``''``. An op's method that raised something else
+    is no stub: a form with a number the method never wraps (`a / 2.0` reading ``other.data``)
+    says what it raised."""
     method = learner_method(cap)
-    return f' ({method}() raises NotImplementedError: a stub)' if method in ctx.report.methods \
-        else ''
+    if method not in ctx.report.methods:
+        return ''
+    graph = cases.PROBES.get(cap)
+    err = ctx.session.run('graph', [item(graph)])[0].error if graph is not None else None
+    if err is not None and err.type != 'NotImplementedError' and not err.lost:
+        return f' (`{graph.expression(graph.output)}` raised {describe_error(graph, err)})'
+    return f' ({method}() raises NotImplementedError: a stub)'
 
 
 def _attribute(ctx, cap):

@@ -444,7 +444,8 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
                              f'upstream gradient to the local derivative (`... + out.grad`) where '
                              f'the chain rule multiplies them (`... * out.grad`).', op,
                              _entry_of(graph, op))
-    return _stored(graph, grads, local, correct, ops) or _localise(graph, actual, expected, trusted)
+    return _stored(graph, grads, local, correct, ops) or \
+        _localise(graph, actual, expected, trusted, suspects)
 
 
 def _nonzero(graph, local, correct, op):
@@ -668,27 +669,33 @@ def blame(graph, actual, expected, mismatch):
     return wrong, found[1] if found else []
 
 
-def _first_wrong_flow(graph, actual, expected, wrong):
-    """``(operand, consumers)``: the latest wrong gradient whose consumers' own are all right."""
+def _first_wrong_flow(graph, actual, expected, wrong, known=frozenset()):
+    """``(operand, consumers)``: the latest wrong gradient whose consumers' own are all right;
+    one passed on by an op no earlier finding named (not ``known``) first, where the graph holds
+    two bugs (`a.tanh() * k` with `*` and tanh both wrong: the known `*` would hide tanh's)."""
     users = graph.consumers()
-    for i in reversed(wrong):
-        culprits = sorted(set(users[i]))
-        if culprits and all(close(actual.grads[c], expected.grads[c]) for c in culprits):
-            return i, culprits
-    return None
+    flows = [(i, culprits) for i in reversed(wrong)
+             if (culprits := sorted(set(users[i])))
+             and all(close(actual.grads[c], expected.grads[c]) for c in culprits)]
+    new = [f for f in flows if not {graph.node(c).op for c in f[1]} & known]
+    return (new or flows or [None])[0]
 
 
-def _localise(graph, actual, expected, trusted=frozenset()):
+def _localise(graph, actual, expected, trusted=frozenset(), suspects=frozenset()):
     """The op whose own gradient is right while the one it passes on is not; never a ``trusted``
-    op (its own checks pass): then the wrong gradients are said, not blamed on it."""
+    op (its own checks pass): then the wrong gradients are said, not blamed on it. Of two such
+    ops, one no earlier finding named (not of ``suspects``) is the one said."""
     wrong = [i for i in graph.live() if not close(actual.grads[i], expected.grads[i])]
-    found = _first_wrong_flow(graph, actual, expected, wrong)
+    found = _first_wrong_flow(graph, actual, expected, wrong, suspects)
     users = graph.consumers()
     if found and not {graph.node(c).op for c in found[1]} & trusted:
         i, culprits = found
         if len(culprits) == 1:
             c = culprits[0]
             node = graph.node(c)
+            if len(set(node.args)) == 1 and len(users[i]) == 1 and close(actual.grads[i], 0.0) \
+                    and not close(expected.grads[i], 0.0):  # its only consumer passed nothing
+                return Diagnosis(Code.NO_BACKWARD, no_backward(node.op) + '.', node.op, c)
             side, shown = '', [i]
             if len(node.args) == 2 and node.args[0] != node.args[1]:
                 other = node.args[1] if node.args[0] == i else node.args[0]
