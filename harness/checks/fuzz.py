@@ -42,7 +42,9 @@ def random_graphs(ctx):
                         f'the reference ({checked})')
     # localised first: a graph with an op that fails its own check is that check's to explain
     named = ctx.failing_ops()
-    unexplained = [t for t in failing if not t.graph.capabilities & named]
+    elsewhere = wrong_elsewhere(session, [t for t in failing if t.graph.capabilities & named],
+                                named)
+    unexplained = [t for t in failing if not t.graph.capabilities & named or id(t) in elsewhere]
     if not unexplained:
         left = (f'{len(failing)} wrong, each using an op that fails its own check '
                 f'({", ".join(f"ops.{c}" for c in sorted(named))}): left to those checks')
@@ -52,16 +54,22 @@ def random_graphs(ctx):
                       f'torch and the reference; {left} ({checked})')
     aside = (f' ({len(failing) - len(unexplained)} more use ops that fail their own checks)'
              if len(unexplained) < len(failing) else '')
+    lead = f'{len(unexplained)} of {graded} random graphs wrong{aside} ({checked})'
+    plain = [t for t in unexplained if id(t) not in elsewhere]
+    if not plain:  # each uses a failing op, and holds a node of a passing one wrong by itself
+        single = min(elsewhere.values(), key=lambda t: shrink.cost(t.graph))
+        return reported(ctx, single, lead, 'a node of it wrong by itself, its operands at their '
+                        'right values, of an op whose own check passed', unexplained,
+                        trusted=frozenset())
     # shrinking only removes and simplifies: the ops that fail their own checks stay out
-    smallest = min(unexplained, key=lambda t: shrink.cost(t.graph))
+    smallest = min(plain, key=lambda t: shrink.cost(t.graph))
     minimal, rounds, complete = shrink.shrink(
         smallest, lambda gs: session.run('graph', [item(g, instrument=True) for g in gs]),
         budget.shrink_seconds, Trial)
     how = (f'shrunk in {rounds} rounds' if complete else
            f'shrinking stopped after {rounds} rounds (time budget {budget.shrink_seconds:g} s, '
            f'or a candidate hung or crashed)')
-    return reported(ctx, minimal, f'{len(unexplained)} of {graded} random graphs wrong{aside} '
-                    f'({checked})', how, unexplained)
+    return reported(ctx, minimal, lead, how, unexplained)
 
 
 def searched(ctx, ops, corpus_passed):
@@ -164,6 +172,33 @@ def alone(session, trial):
                         oracle=functools.partial(oracles.expected, drawn=True))
     return next((Single(i, t) for i, t in zip(singles, trials) if t.failed and not _lost(t.actual)),
                 None)
+
+
+#: The wrong graphs using a failing op whose nodes are each tried alone: a bounded cost.
+ELSEWHERE = 8
+
+
+def wrong_elsewhere(session, trials, named):
+    """``{id(trial): node alone}`` of ``trials`` (wrong graphs that use an op failing its own check;
+    the first ``ELSEWHERE``) that have a node of an op whose own check passed that is wrong by
+    itself, its operands at their right values (its own trial): a bug of that op, which no
+    failing op explains (a cheap visible bug in ``*``, which nearly every random graph uses, hid
+    one of tanh's only these graphs find)."""
+    singles = []
+    for t in trials[:ELSEWHERE]:
+        if t.expected is None:
+            continue
+        singles += [(t, g) for g in shrink.alone(t.graph, t.expected.values).values()
+                    if not {n.capability for n in g.nodes} & named]
+    if not singles:
+        return {}
+    ran = run_graphs(session, [g for _, g in singles], instrument=True,
+                     oracle=functools.partial(oracles.expected, drawn=True))
+    found = {}
+    for (owner, _), single in zip(singles, ran):
+        if single.failed and not _lost(single.actual):
+            found.setdefault(id(owner), single)
+    return found
 
 
 ORDER = ('the result depends on the order a set (e.g. of children) iterates in: a walk over it '
