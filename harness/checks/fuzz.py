@@ -1,7 +1,6 @@
 """Random DAGs over the ops present (a corpus the same for every submission, see
 ``micrograde.fuzz.dags``); a failure is shrunk to a small graph (``micrograde.fuzz.shrink``) and re-run to
 detect non-determinism."""
-import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -10,7 +9,7 @@ from micrograde.fuzz import shrink
 from micrograde.fuzz.dags import corpus
 from micrograde.diagnose.diagnosis import explain, first_mismatch, misconception
 from micrograde.model.results import Code, Misconception
-from micrograde.checks.registry import error, failed, passed, skipped
+from micrograde.checks.registry import Context, error, failed, passed, skipped
 from micrograde.checks.trials import Trial, against, counterexample, item, run_graphs
 
 
@@ -22,7 +21,7 @@ def random_graphs(ctx):
     graphs = corpus(seed, frozenset(ops), budget.examples, budget.max_nodes)
     # instrumented, so that each failure carries the _backward order of its own run
     trials, stopped = until_stopped(ctx, run_graphs(
-        session, graphs, instrument=True, oracle=functools.partial(oracles.expected, drawn=True)))
+        session, graphs, instrument=True, oracle=Context.expected))
     failing = [t for t in trials if t.failed]
     graded = sum(t.expected is not None for t in trials)
     checked = f'corpus {corpus_id(graphs)}{against(graphs)}{stopped}'
@@ -169,7 +168,7 @@ def alone(session, trial):
     ``None``: every node is right alone."""
     singles = shrink.alone(trial.graph, trial.expected.values)
     trials = run_graphs(session, list(singles.values()), instrument=True,
-                        oracle=functools.partial(oracles.expected, drawn=True))
+                        oracle=Context.expected)
     return next((Single(i, t) for i, t in zip(singles, trials) if t.failed and not _lost(t.actual)),
                 None)
 
@@ -193,7 +192,7 @@ def wrong_elsewhere(session, trials, named):
     if not singles:
         return {}
     ran = run_graphs(session, [g for _, g in singles], instrument=True,
-                     oracle=functools.partial(oracles.expected, drawn=True))
+                     oracle=Context.expected)
     found = {}
     for (owner, _), single in zip(singles, ran):
         if single.failed and not _lost(single.actual):

@@ -153,8 +153,9 @@ class Context:
 
     @staticmethod
     def expected(graph):
-        """The oracles' answer for a fixed graph, shipped at seed 0 and, at another seed, the
-        reference engine's where shipped cross-checks vouch for its ops, as for a drawn corpus."""
+        """The oracles' answer for a graph the seed drew or moved (a corpus's, a fixed graph at
+        the seed's inputs): shipped where it is, else the reference engine's where shipped
+        cross-checks vouch for its ops, else torch's."""
         return oracles.expected(graph, drawn=True)
 
     def once(self, key, compute):
