@@ -246,6 +246,8 @@ class Kernel:
                 self._unimported(f'cell {number}, line {stmt.lineno}', stmt,
                                  f'{key} is kept out of reach: a library that computes gradients '
                                  f'would be the answer key', skipped=True)
+        elif not self.blocked:  # nothing kept out of reach was imported: nothing to read for
+            return None
         else:
             key = next((self.blocked[name] for name in _reads(stmt) if name in self.blocked), None)
             if not key:  # what it binds is the notebook's own from here on (its `class Value`)
