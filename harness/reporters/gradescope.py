@@ -11,7 +11,7 @@ Gradescope colours a test by ``status`` when given (else by score < max_score), 
 import json
 
 from micrograde.model.results import Outcome
-from micrograde.reporters.text import clean, failure_text, location, unpaid
+from micrograde.reporters.text import clean, failure_text, location, unpaid, unrun
 
 LIMIT = 8000
 
@@ -37,8 +37,8 @@ def render(report):
     advisories = sum(c.outcome is Outcome.ADVICE for c in report.checks)
     summary = (f'{report.verdict.upper()}: {report.score:g} / {report.max_score:g} points '
                f'(seed {report.seed}, profile {report.profile}).')
-    if unpaid(report):
-        summary += f'\n{unpaid(report).capitalize()}.'
+    for why in filter(None, (unpaid(report), unrun(report))):
+        summary += f'\n{why[0].upper()}{why[1:]}.'
     if advisories:
         summary += f'\n{advisories} advisory finding(s): advice, not counted in the score.'
     if report.load_warnings:

@@ -49,6 +49,33 @@ def unpaid(report):
     return f'every point kept, but a required check worth no points failed: {", ".join(failed)}'
 
 
+#: The rubric's reason for a check it completes the report with (``Rubric.apply``): a check
+#: before it did not give what it needs, which says why (``mlp.build``: no MLP class).
+_NEEDS = 'not run: what it needs is missing'
+
+
+def unrun(report):
+    """The points of checks not run, said beside the score, where something stopped the grading
+    (the worker given up on: a ``tanh`` that hangs; the submission not loaded): every later
+    check is ``not run`` at 0 points, which no finding lists (``2 bug(s) found`` for 27 points
+    lost). ``24 point(s) in 8 check(s) not run: why``, the first stopped check's reason; ``''``
+    where no check was stopped so (checks that need what a submission lacks say so where they
+    are listed)."""
+    missed = [c for c in report.checks if c.status == 'skipped' and c.score < c.max_score
+              and c.message.startswith('not run')]
+    stopped = [c for c in missed if not c.message.startswith(_NEEDS)]
+    if not stopped:
+        return ''
+    points = sum(c.max_score - c.score for c in missed)
+    return (f'{points:g} point(s) in {len(missed)} check(s) not run: '
+            f'{stopped[0].message.removeprefix("not run").lstrip(": ")}')
+
+
+def beside_score(report):
+    """What the score needs said beside it (``unpaid``, ``unrun``), ``'; '``-joined, or ``''``."""
+    return '; '.join(filter(None, (unpaid(report), unrun(report))))
+
+
 def problem(check):
     """What a failure is, to count across a class: its misconception's title and the learner's
     method holding it (``gradient assigned instead of accumulated (__add__)``); a failure no
