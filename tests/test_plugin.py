@@ -12,6 +12,7 @@ import pytest
 from conftest import SUBMISSIONS, in_process, one_grade, one_junit, validate_junit
 from micrograde.checks import check_ids
 from micrograde.grader.config import Config
+from micrograde.grader.rubric import Rubric
 
 pytest_plugins = ['pytester']
 
@@ -156,25 +157,65 @@ def test_the_plugin_grades_as_micrograde_grade_does_and_shows_no_grader_path(pyt
         assert path not in shown, path
 
 
+def _points_tests(tree):
+    """The ``def test_*`` of a written Classroom test file, as ``{name: (check id, k, count)}``."""
+    tests = [f for f in tree.body if isinstance(f, ast.FunctionDef)]
+    assert all(len(f.body) == 1 and not f.args.args for f in tests)
+    return {f.name: tuple(ast.literal_eval(a) for a in f.body[0].value.args) for f in tests}
+
+
 def test_classroom_test_file_is_plain_tests_the_python_grader_reads(pytester):
     (pytester.path / 'micrograd.ipynb').write_bytes((SUBMISSIONS / 'lecture_notebook.ipynb').read_bytes())
     target = pytester.path / 'tests' / 'micrograde_test.py'
     done = in_process('classroom-tests', '--out', target, '--submission',
                       pytester.path / 'micrograd.ipynb')
     assert done.returncode == 0, done.stderr
-    tree = ast.parse(target.read_text())
-    tests = [f for f in tree.body if isinstance(f, ast.FunctionDef)]
-    assert [f.name for f in tests] == [f'test_{i.replace(".", "_")}' for i in EVERY]
-    assert all(len(f.body) == 1 and not f.args.args for f in tests)
+    tests = _points_tests(ast.parse(target.read_text()))
+    rubric = Rubric.load()
+    # one test per point of the rubric, each check's as many as its points, in the checks' order
+    assert len(tests) == rubric.total() and f'max-score {rubric.total():g}' in done.stdout
+    assert [i for i, _, _ in tests.values()] == [i for i in EVERY if rubric.graded(i) for _ in
+                                                   range(int(rubric.worth(i, i.split('.')[0])))]
     # what the python grader runs: pytest on the *_test.py files, from the repository's root
     result = pytester.runpytest_subprocess('-s', '-p', 'no:cacheprovider', str(target))
     outcomes = result.parseoutcomes()
-    assert result.ret == 0 and 'failed' not in outcomes
-    assert sum(outcomes.get(k, 0) for k in ('passed', 'skipped', 'xfailed')) == len(EVERY)
+    assert result.ret == 0 and outcomes == {'passed': len(tests)}
     assert in_process('classroom-tests', '--out', pytester.path / 'checks.py', '--submission',
                       'x.py').returncode == 2
     # the grade `micrograde grade` gives it: the same profile, the submission named as given
     assert f", {str(pytester.path / 'micrograd.ipynb')!r}, {Config.profile!r})" in target.read_text()
+
+
+def python_grader_points(junit, max_score):
+    """The points GitHub Classroom's python grader posts for a run of its tests
+    (classroom-resources/autograding-python-grader, runner/__init__.py and data.py): a test is
+    ``Status.PASS`` until a report of it fails (a skip, an xfail stay passes), and each passing
+    test scores ``max_score / len(tests)``."""
+    cases = list(ET.parse(junit).getroot().iter('testcase'))
+    passing = [c for c in cases if c.find('failure') is None and c.find('error') is None]
+    return len(passing) / len(cases) * max_score
+
+
+@pytest.mark.parametrize('name', ['value_only.py', 'bug_tanh_derivative.py'])
+def test_the_python_grader_posts_the_grades_points(pytester, name):
+    """The Classroom test file was one test per check: the python grader gives each an equal
+    share and counts a skipped test as passed, so an engine with no MLP and no ``-`` (29/51,
+    passed) posted 51/51 (every check skipped or passed), and a wrong ``tanh`` (49/51) 48.8. Now
+    one test per point, passing where the grade kept it: the points posted are the grade's."""
+    (pytester.path / 'engine.py').write_bytes((SUBMISSIONS / name).read_bytes())
+    target = pytester.path / 'tests' / 'micrograde_test.py'
+    assert in_process('classroom-tests', '--out', target, '--submission', pytester.path / 'engine.py',
+                      '--profile', 'quick').returncode == 0
+    graded = pytester.path / 'graded.json'
+    assert in_process('grade', pytester.path / 'engine.py', '--profile', 'quick', '--json',
+                      graded).returncode in (0, 1)
+    report = json.loads(graded.read_text())
+    pytester.runpytest_subprocess('-s', '-p', 'no:cacheprovider', '--junitxml=run.xml', str(target))
+    points = python_grader_points(pytester.path / 'run.xml', report['max_score'])
+    assert points == pytest.approx(report['score']) and 0 < report['score'] < report['max_score']
+    unrun = [c['id'] for c in report['checks'] if c['status'] == 'skipped' and c['max_score']]
+    said = (pytester.path / 'run.xml').read_text()
+    assert all(f'{i}: ' in said for i in unrun)  # each says why it kept none of its points
 
 
 def test_writing_the_classroom_tests_imports_neither_pytest_nor_torch(tmp_path):
@@ -187,4 +228,4 @@ def test_writing_the_classroom_tests_imports_neither_pytest_nor_torch(tmp_path):
     done = subprocess.run([sys.executable, '-c', code, str(tmp_path / 'm_test.py')], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.split('\n')[-2] == '[]', done.stdout + done.stderr
-    assert 'SUBMISSION.check(' in (tmp_path / 'm_test.py').read_text()
+    assert 'SUBMISSION.point(' in (tmp_path / 'm_test.py').read_text()
