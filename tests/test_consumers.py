@@ -182,6 +182,11 @@ def test_points_in_checks_not_run_are_said_beside_the_score(given_up):
     assert why in (folder / 'report.html').read_text(encoding='utf-8')
     summary = json.loads((folder / 'results.json').read_text())['output']
     assert why[0].upper() + why[1:] in summary
+    # and in the feedback Moodle shows the learner beside the grade
+    from micrograde.reporters import gradebook, json_report
+    moodle = gradebook.render({'hw': json_report.read(folder / 'report.json')}, 'moodle',
+                              {'hw': {'student_id': 's1', 'email': 'a@b.c'}}).decode()
+    assert why in moodle.splitlines()[1]
 
 
 def test_a_check_not_run_reads_neither_as_a_pass_nor_as_a_failure_to_the_github_annotators(given_up):
