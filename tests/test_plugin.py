@@ -229,3 +229,18 @@ def test_writing_the_classroom_tests_imports_neither_pytest_nor_torch(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.split('\n')[-2] == '[]', done.stdout + done.stderr
     assert 'SUBMISSION.point(' in (tmp_path / 'm_test.py').read_text()
+
+
+def test_the_plugins_score_line_says_what_the_console_says_beside_it(pytester):
+    """``micrograde: FAILED  score 51 / 51`` under pytest, where the console says why beside it
+    (``text.beside_score``: a required check worth no points failed; points in checks not run)."""
+    from test_reports import EDITS
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    (pytester.path / 'engine.py').write_text(source.replace(*EDITS['pointless']))
+    result = pytester.runpytest_subprocess('--micrograde=engine.py', '--micrograde-profile=quick',
+                                           '-p', 'no:cacheprovider')
+    console = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', 'engine.py',
+                              '--profile', 'quick', '--no-color'], cwd=pytester.path,
+                             capture_output=True, text=True, timeout=300).stdout
+    said = next(line for line in console.splitlines() if line.startswith('FAILED  score'))
+    assert '(' in said and f'micrograde: {said}' in result.outlines, said

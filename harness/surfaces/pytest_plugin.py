@@ -200,9 +200,11 @@ class Session:
         cached = _cache_dir(self.run_id) / 'report.json'
         if cached.exists():
             from micrograde.reporters import json_report
+            from micrograde.reporters.text import beside_score
             r = json_report.read(cached)
+            why = beside_score(r)  # as the console says it: a verdict failed with every point
             terminalreporter.write_line(f'micrograde: {r.verdict.upper()}  score {r.score:g} / '
-                                        f'{r.max_score:g}')
+                                        f'{r.max_score:g}' + (f' ({why})' if why else ''))
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
