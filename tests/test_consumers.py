@@ -219,3 +219,43 @@ def test_a_check_not_run_reads_neither_as_a_pass_nor_as_a_failure_to_the_github_
                if body and body.get('output', {}).get('summary')][-1]
     assert all(f'⚪ {c["id"].split(".", 1)[1]} (not run)' in summary for c in unrun)
     assert {body.get('conclusion') for _, _, body in calls if body and body.get('conclusion')} == {'failure'}
+
+
+def test_a_zips_failures_are_annotated_at_the_zip_not_at_a_file_of_that_name(tmp_path):
+    """A package handed in as ``hw/hw.zip`` (``micrograd/engine.py`` inside), in a course
+    repository that also tracks the template it started from (``template/micrograd/``): the
+    failures were annotated at ``micrograd/engine.py``, no file of the repository, by
+    action-junit-report, and at the template's correct ``engine.py`` by dorny/test-reporter.
+    Both, under Node, now annotate the zip, at line 1."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+    for action in (actions.DORNY, actions.MIKEPENZ):
+        if actions.missing(action):
+            pytest.skip(actions.missing(action))
+    ws = tmp_path / 'repo'
+    shutil.copytree(SUBMISSIONS / 'micrograd', ws / 'template' / 'micrograd',
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    (ws / 'hw').mkdir()
+    with zipfile.ZipFile(ws / 'hw' / 'hw.zip', 'w') as z:
+        for path in sorted((ws / 'template' / 'micrograd').glob('*.py')):
+            text = path.read_text()
+            if path.name == 'engine.py':
+                text = text.replace('self.grad += 1.0 * out.grad', 'self.grad = 1.0 * out.grad', 1)
+            z.writestr(f'micrograd/{path.name}', text)
+    subprocess.run(['git', 'init', '-q', str(ws)], check=True)
+    subprocess.run(['git', '-C', str(ws), 'add', '.'], check=True)
+    done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', 'hw/hw.zip',
+                           '--profile', 'quick', '--junit', 'junit.xml', '--no-color'],
+                          cwd=ws, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and 'micrograd/engine.py:' in done.stdout, done.stdout + done.stderr
+    for action, inputs in ((actions.DORNY, {'name': 'micrograde', 'path': 'junit.xml',
+                                            'reporter': 'java-junit', 'use-actions-summary': 'false'}),
+                           (actions.MIKEPENZ, {**workflow_inputs('mikepenz/action-junit-report'),
+                                               'report_paths': 'junit.xml'})):
+        _, calls, _ = actions.run(action, ws, inputs)
+        failures = [a for _, _, body in calls if body and 'output' in body
+                    for a in body['output'].get('annotations', []) if a['annotation_level'] == 'failure']
+        assert failures and {(a['path'], a['start_line']) for a in failures} == {('hw/hw.zip', 1)}, \
+            (action, {(a['path'], a['start_line']) for a in failures})
