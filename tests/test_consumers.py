@@ -3,6 +3,10 @@ points no report can hold, points that would make the Classroom runner endless."
 import importlib.util
 import json
 import math
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -147,8 +151,6 @@ HANGING_TANH = ('            self.grad += (1 - t**2) * out.grad\n',
 def given_up(tmp_path_factory):
     """A course repository with the hanging ``tanh`` at ``hw/engine.py``, graded from its top
     as the shipped workflow grades: ``(workspace, reports folder, console text, report)``."""
-    import subprocess
-    import sys
     ws = tmp_path_factory.mktemp('given_up')
     engine = ws / 'hw' / 'engine.py'
     engine.parent.mkdir()
@@ -227,10 +229,6 @@ def test_a_zips_failures_are_annotated_at_the_zip_not_at_a_file_of_that_name(tmp
     failures were annotated at ``micrograd/engine.py``, no file of the repository, by
     action-junit-report, and at the template's correct ``engine.py`` by dorny/test-reporter.
     Both, under Node, now annotate the zip, at line 1."""
-    import shutil
-    import subprocess
-    import sys
-    import zipfile
     for action in (actions.DORNY, actions.MIKEPENZ):
         if actions.missing(action):
             pytest.skip(actions.missing(action))
