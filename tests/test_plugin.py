@@ -1,5 +1,6 @@
 """The pytest plugin and the Classroom test file, run by real pytest processes (pytester)."""
 import ast
+import os
 import shutil
 import json
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import actions
 from conftest import SUBMISSIONS, in_process, one_grade, one_junit, validate_junit
 from micrograde.checks import check_ids
 from micrograde.grader.config import Config
@@ -244,3 +246,33 @@ def test_the_plugins_score_line_says_what_the_console_says_beside_it(pytester):
                              capture_output=True, text=True, timeout=300).stdout
     said = next(line for line in console.splitlines() if line.startswith('FAILED  score'))
     assert '(' in said and f'micrograde: {said}' in result.outlines, said
+
+
+PYTHON_GRADER = actions.ACTIONS / 'classroom-resources+autograding-python-grader'
+
+
+def test_the_python_graders_own_runner_posts_the_grades_points(pytester):
+    """classroom-resources/autograding-python-grader's own runner (bin/run.py, as its Docker
+    entrypoint runs it: the repository's root, the test files found there, the max-score),
+    where it is checked out in MICROGRADE_ACTIONS with what it imports."""
+    if not (PYTHON_GRADER / 'bin' / 'run.py').is_file():
+        pytest.skip(f'the python grader is not checked out in {actions.ACTIONS}')
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(
+        [str(PYTHON_GRADER), *filter(None, [os.environ.get('PYTHONPATH')])])}
+    imports = subprocess.run([sys.executable, '-c', 'import runner'], env=env, capture_output=True,
+                             text=True)
+    if imports.returncode:
+        pytest.skip(f'the python grader cannot run here: {imports.stderr.strip().splitlines()[-1]}')
+    (pytester.path / 'engine.py').write_bytes((SUBMISSIONS / 'value_only.py').read_bytes())
+    assert in_process('classroom-tests', '--out', pytester.path / 'tests' / 'micrograde_test.py',
+                      '--submission', pytester.path / 'engine.py', '--profile', 'quick').returncode == 0
+    assert in_process('grade', pytester.path / 'engine.py', '--profile', 'quick', '--json',
+                      pytester.path / 'graded.json').returncode == 0
+    report = json.loads((pytester.path / 'graded.json').read_text())
+    (pytester.path / 'out').mkdir()
+    subprocess.run([sys.executable, str(PYTHON_GRADER / 'bin' / 'run.py'), './', './out',
+                    f'{report["max_score"]:g}'], cwd=pytester.path, env=env, capture_output=True,
+                   text=True, timeout=600)
+    results = json.loads((pytester.path / 'out' / 'results.json').read_text())
+    assert sum(t['score'] for t in results['tests']) == pytest.approx(report['score'])
+    assert report['score'] < report['max_score']
