@@ -257,3 +257,15 @@ def test_a_zips_failures_are_annotated_at_the_zip_not_at_a_file_of_that_name(tmp
                     for a in body['output'].get('annotations', []) if a['annotation_level'] == 'failure']
         assert failures and {(a['path'], a['start_line']) for a in failures} == {('hw/hw.zip', 1)}, \
             (action, {(a['path'], a['start_line']) for a in failures})
+
+
+def test_gradescope_names_a_check_not_run_as_such(given_up):
+    """Gradescope colours a test scoring under its maximum red whatever its status, so
+    ``fuzz.dags`` not run (0 / 10) was a red test named as a failure of its own: its name now
+    says ``(not run)``, as JUnit's does."""
+    _, folder, _, report = given_up
+    tests = {t['name']: t for t in json.loads((folder / 'results.json').read_text())['tests']}
+    lost = [c for c in _not_run(report) if c['max_score']]
+    assert lost
+    for c in lost:
+        assert c['id'] not in tests and tests[f'{c["id"]} (not run)']['score'] == 0, c['id']

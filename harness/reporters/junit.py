@@ -20,7 +20,7 @@ pytest's ``junit_family=xunit2`` targets); junit-xml is not used because it alwa
   fails the check run; its name ends ``(advisory)``, so dorny's list tells it from an op that is
   not implemented. A failure element, whatever its attributes, is red in all four.
 * A skipped check (``<skipped type="micrograde.skipped">``, the reason in its message and body)
-  is named ``(not run)`` or ``(skipped)`` (``_suffix``): action-junit-report's notice for it was
+  is named ``(not run)`` or ``(skipped)`` (``text.suffix``): action-junit-report's notice for it was
   a passed test's, word for word. Like ``(advisory)``, the suffix changes the test's name when
   the outcome changes (a CI's history of that test starts again): a name must say what a
   consumer shows by name only.
@@ -32,7 +32,7 @@ import xml.etree.ElementTree as ET
 
 from micrograde.model.results import Outcome
 from micrograde.reporters.places import place
-from micrograde.reporters.text import clean, failure_text, kind
+from micrograde.reporters.text import clean, failure_text, kind, suffix
 
 OUTPUT_LIMIT = 4096
 
@@ -100,23 +100,9 @@ ELEMENTS = {Outcome.FAILED: ('failure', None, ''), Outcome.ERROR: ('error', None
             Outcome.SKIPPED: ('skipped', 'micrograde.skipped', '')}
 
 
-def _suffix(check):
-    """What a testcase's name adds to its check's, so that every consumer's list tells it from a
-    pass: action-junit-report (``include_passed``, ``annotate_notice``) makes a skipped test a
-    notice titled by its name alone and messaged by it (the ``skipped`` element's text is never
-    read), exactly as a passed one, and dorny lists a skipped test by name only (``⚪ dags``).
-    Advice says ``(advisory)``, a check not run (the worker given up on, the submission not
-    loaded, what it needs missing) ``(not run)``, another skipped check ``(skipped)``."""
-    if check.outcome is Outcome.ADVICE:
-        return ' (advisory)'
-    if check.outcome is Outcome.SKIPPED:
-        return ' (not run)' if check.message.startswith('not run') else ' (skipped)'
-    return ''
-
-
 def _case(report, check):
     outcome = check.outcome
-    name = clean(check.id.split('.', 1)[-1]) + _suffix(check)
+    name = clean(check.id.split('.', 1)[-1]) + suffix(check)
     case = ET.Element('testcase', classname=f'micrograde.{check.category}', name=name,
                       time=_seconds(check.duration))
     if outcome in ELEMENTS:

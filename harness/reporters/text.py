@@ -4,6 +4,7 @@ import re
 
 from micrograde.diagnose.diagnosis import learner_method
 from micrograde.model.names import decodable
+from micrograde.model.results import Outcome
 
 #: Shown as an escape, never kept raw: what XML 1.0 forbids (controls, lone surrogates,
 #: non-characters); a carriage return (``\\r\\n`` is read as ``\\n``; a lone one breaks the
@@ -74,6 +75,23 @@ def unrun(report):
 def beside_score(report):
     """What the score needs said beside it (``unpaid``, ``unrun``), ``'; '``-joined, or ``''``."""
     return '; '.join(filter(None, (unpaid(report), unrun(report))))
+
+
+def suffix(check):
+    """What a check's name adds where a consumer shows a check by name (a JUnit testcase,
+    a Gradescope test), so that it is told from a pass and from a new failure: action-junit-report
+    (``include_passed``, ``annotate_notice``) makes a skipped test a notice titled by its name
+    alone and messaged by it (the ``skipped`` element's text is never read), exactly as a passed
+    one; dorny lists a skipped test by name only (``⚪ dags``); Gradescope colours a test that
+    costs points red, whatever it says. Advice says ``(advisory)``, a check not run (the worker
+    given up on, the submission not loaded, what it needs missing) ``(not run)``, another
+    skipped check ``(skipped)``. Like ``(advisory)``, the suffix changes the name when the
+    outcome changes (a CI's history of that test starts again)."""
+    if check.outcome is Outcome.ADVICE:
+        return ' (advisory)'
+    if check.outcome is Outcome.SKIPPED:
+        return ' (not run)' if check.message.startswith('not run') else ' (skipped)'
+    return ''
 
 
 def problem(check):
