@@ -3,6 +3,10 @@ points no report can hold, points that would make the Classroom runner endless."
 import importlib.util
 import json
 import math
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -135,3 +139,133 @@ def test_classroom_names_the_root_cause_on_its_red_crosses_not_a_green_tick(tmp_
         mine = [c for c in crosses if c.startswith(check)]
         assert mine and all(f'a consequence of {cause}: fix {cause}' in c for c in mine), crosses
         assert [t for t in ticks if t.startswith(cause) and f'charged at {check}' in t], ticks
+
+
+#: A ``tanh`` whose rule never returns: the grader gives the worker up after three timeouts and
+#: every later check is ``not run`` (``grading._not_run``), at 0 points.
+HANGING_TANH = ('            self.grad += (1 - t**2) * out.grad\n',
+                '            while True:\n                pass\n')
+
+
+@pytest.fixture(scope='module')
+def given_up(tmp_path_factory):
+    """A course repository with the hanging ``tanh`` at ``hw/engine.py``, graded from its top
+    as the shipped workflow grades: ``(workspace, reports folder, console text, report)``."""
+    ws = tmp_path_factory.mktemp('given_up')
+    engine = ws / 'hw' / 'engine.py'
+    engine.parent.mkdir()
+    text = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    engine.write_text(text.replace(*HANGING_TANH, 1))
+    assert engine.read_text() != text
+    subprocess.run(['git', 'init', '-q', str(ws)], check=True)
+    subprocess.run(['git', '-C', str(ws), 'add', 'hw'], check=True)
+    done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', 'hw/engine.py',
+                           '--profile', 'quick', '--check-timeout', '2', '--out', 'reports',
+                           '--no-color'], cwd=ws, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and 'Traceback' not in done.stderr, done.stderr[-2000:]
+    report = json.loads((ws / 'reports' / 'report.json').read_text())
+    return ws, ws / 'reports', done.stdout, report
+
+
+def _not_run(report):
+    return [c for c in report['checks'] if c['status'] == 'skipped' and c['message'].startswith('not run')]
+
+
+def test_points_in_checks_not_run_are_said_beside_the_score(given_up):
+    """A hanging ``tanh`` scored 24/51 with "2 bug(s) found" worth 3 points: the 24 points of
+    the checks not run after the worker was given up were said nowhere beside the score. The
+    console, the HTML page and Gradescope's summary now say them, with the reason."""
+    _, folder, console, report = given_up
+    lost = [c for c in _not_run(report) if c['score'] < c['max_score']]
+    points = sum(c['max_score'] - c['score'] for c in lost)
+    assert points >= 10 and report['verdict'] == 'failed'  # fuzz.dags (10) at least was not run
+    why = f'{points:g} point(s) in {len(lost)} check(s) not run: the submission already timed out'
+    assert why in next(line for line in console.splitlines() if line.startswith('FAILED  score'))
+    assert why in (folder / 'report.html').read_text(encoding='utf-8')
+    summary = json.loads((folder / 'results.json').read_text())['output']
+    assert why[0].upper() + why[1:] in summary
+    # and in the feedback Moodle shows the learner beside the grade
+    from micrograde.reporters import gradebook, json_report
+    moodle = gradebook.render({'hw': json_report.read(folder / 'report.json')}, 'moodle',
+                              {'hw': {'student_id': 's1', 'email': 'a@b.c'}}).decode()
+    assert why in moodle.splitlines()[1]
+
+
+def test_a_check_not_run_reads_neither_as_a_pass_nor_as_a_failure_to_the_github_annotators(given_up):
+    """action-junit-report (as the shipped workflow runs it) made a skipped check a notice
+    titled ``micrograde.fuzz / dags``, word for word a passed check's; dorny listed it ``⚪
+    dags``. Each names it ``(not run)`` now, never a failure, and both fail the check run (the
+    grade failed)."""
+    for action in (actions.DORNY, actions.MIKEPENZ):
+        if actions.missing(action):
+            pytest.skip(actions.missing(action))
+    ws, folder, _, report = given_up
+    unrun = _not_run(report)
+    assert any(c['id'] == 'fuzz.dags' for c in unrun), [c['id'] for c in unrun]
+    _, calls, _ = actions.run(actions.MIKEPENZ, ws, {
+        **workflow_inputs('mikepenz/action-junit-report'), 'report_paths': 'reports/junit.xml'})
+    posted = [a for _, _, body in calls if body and 'output' in body
+              for a in body['output'].get('annotations', [])]
+    conclusions = {body.get('conclusion') for _, _, body in calls if body and body.get('conclusion')}
+    assert conclusions == {'failure'}, conclusions
+    by_title = {a['title']: a for a in posted}
+    for c in unrun:
+        category, name = c['id'].split('.', 1)
+        assert f'micrograde.{category} / {name}' not in by_title, c['id']  # a pass's title
+        shown = by_title.get(f'micrograde.{category} / {name} (not run)')
+        assert shown is None or shown['annotation_level'] == 'notice', c['id']
+    assert {a['annotation_level'] for a in posted if '(not run)' in a['title']} == {'notice'}
+    _, calls, _ = actions.run(actions.DORNY, ws, {'name': 'micrograde', 'path': 'reports/junit.xml',
+                                                  'reporter': 'java-junit', 'use-actions-summary': 'false'})
+    summary = [body['output']['summary'] for _, _, body in calls
+               if body and body.get('output', {}).get('summary')][-1]
+    assert all(f'⚪ {c["id"].split(".", 1)[1]} (not run)' in summary for c in unrun)
+    assert {body.get('conclusion') for _, _, body in calls if body and body.get('conclusion')} == {'failure'}
+
+
+def test_a_zips_failures_are_annotated_at_the_zip_not_at_a_file_of_that_name(tmp_path):
+    """A package handed in as ``hw/hw.zip`` (``micrograd/engine.py`` inside), in a course
+    repository that also tracks the template it started from (``template/micrograd/``): the
+    failures were annotated at ``micrograd/engine.py``, no file of the repository, by
+    action-junit-report, and at the template's correct ``engine.py`` by dorny/test-reporter.
+    Both, under Node, now annotate the zip, at line 1."""
+    for action in (actions.DORNY, actions.MIKEPENZ):
+        if actions.missing(action):
+            pytest.skip(actions.missing(action))
+    ws = tmp_path / 'repo'
+    shutil.copytree(SUBMISSIONS / 'micrograd', ws / 'template' / 'micrograd',
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    (ws / 'hw').mkdir()
+    with zipfile.ZipFile(ws / 'hw' / 'hw.zip', 'w') as z:
+        for path in sorted((ws / 'template' / 'micrograd').glob('*.py')):
+            text = path.read_text()
+            if path.name == 'engine.py':
+                text = text.replace('self.grad += 1.0 * out.grad', 'self.grad = 1.0 * out.grad', 1)
+            z.writestr(f'micrograd/{path.name}', text)
+    subprocess.run(['git', 'init', '-q', str(ws)], check=True)
+    subprocess.run(['git', '-C', str(ws), 'add', '.'], check=True)
+    done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', 'hw/hw.zip',
+                           '--profile', 'quick', '--junit', 'junit.xml', '--no-color'],
+                          cwd=ws, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and 'micrograd/engine.py:' in done.stdout, done.stdout + done.stderr
+    for action, inputs in ((actions.DORNY, {'name': 'micrograde', 'path': 'junit.xml',
+                                            'reporter': 'java-junit', 'use-actions-summary': 'false'}),
+                           (actions.MIKEPENZ, {**workflow_inputs('mikepenz/action-junit-report'),
+                                               'report_paths': 'junit.xml'})):
+        _, calls, _ = actions.run(action, ws, inputs)
+        failures = [a for _, _, body in calls if body and 'output' in body
+                    for a in body['output'].get('annotations', []) if a['annotation_level'] == 'failure']
+        assert failures and {(a['path'], a['start_line']) for a in failures} == {('hw/hw.zip', 1)}, \
+            (action, {(a['path'], a['start_line']) for a in failures})
+
+
+def test_gradescope_names_a_check_not_run_as_such(given_up):
+    """Gradescope colours a test scoring under its maximum red whatever its status, so
+    ``fuzz.dags`` not run (0 / 10) was a red test named as a failure of its own: its name now
+    says ``(not run)``, as JUnit's does."""
+    _, folder, _, report = given_up
+    tests = {t['name']: t for t in json.loads((folder / 'results.json').read_text())['tests']}
+    lost = [c for c in _not_run(report) if c['max_score']]
+    assert lost
+    for c in lost:
+        assert c['id'] not in tests and tests[f'{c["id"]} (not run)']['score'] == 0, c['id']

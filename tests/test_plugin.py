@@ -1,5 +1,6 @@
 """The pytest plugin and the Classroom test file, run by real pytest processes (pytester)."""
 import ast
+import os
 import shutil
 import json
 import subprocess
@@ -9,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+import actions
 from conftest import SUBMISSIONS, in_process, one_grade, one_junit, validate_junit
 from micrograde.checks import check_ids
 from micrograde.grader.config import Config
+from micrograde.grader.rubric import Rubric
 
 pytest_plugins = ['pytester']
 
@@ -156,25 +159,65 @@ def test_the_plugin_grades_as_micrograde_grade_does_and_shows_no_grader_path(pyt
         assert path not in shown, path
 
 
+def _points_tests(tree):
+    """The ``def test_*`` of a written Classroom test file, as ``{name: (check id, k, count)}``."""
+    tests = [f for f in tree.body if isinstance(f, ast.FunctionDef)]
+    assert all(len(f.body) == 1 and not f.args.args for f in tests)
+    return {f.name: tuple(ast.literal_eval(a) for a in f.body[0].value.args) for f in tests}
+
+
 def test_classroom_test_file_is_plain_tests_the_python_grader_reads(pytester):
     (pytester.path / 'micrograd.ipynb').write_bytes((SUBMISSIONS / 'lecture_notebook.ipynb').read_bytes())
     target = pytester.path / 'tests' / 'micrograde_test.py'
     done = in_process('classroom-tests', '--out', target, '--submission',
                       pytester.path / 'micrograd.ipynb')
     assert done.returncode == 0, done.stderr
-    tree = ast.parse(target.read_text())
-    tests = [f for f in tree.body if isinstance(f, ast.FunctionDef)]
-    assert [f.name for f in tests] == [f'test_{i.replace(".", "_")}' for i in EVERY]
-    assert all(len(f.body) == 1 and not f.args.args for f in tests)
+    tests = _points_tests(ast.parse(target.read_text()))
+    rubric = Rubric.load()
+    # one test per point of the rubric, each check's as many as its points, in the checks' order
+    assert len(tests) == rubric.total() and f'max-score {rubric.total():g}' in done.stdout
+    assert [i for i, _, _ in tests.values()] == [i for i in EVERY if rubric.graded(i) for _ in
+                                                   range(int(rubric.worth(i, i.split('.')[0])))]
     # what the python grader runs: pytest on the *_test.py files, from the repository's root
     result = pytester.runpytest_subprocess('-s', '-p', 'no:cacheprovider', str(target))
     outcomes = result.parseoutcomes()
-    assert result.ret == 0 and 'failed' not in outcomes
-    assert sum(outcomes.get(k, 0) for k in ('passed', 'skipped', 'xfailed')) == len(EVERY)
+    assert result.ret == 0 and outcomes == {'passed': len(tests)}
     assert in_process('classroom-tests', '--out', pytester.path / 'checks.py', '--submission',
                       'x.py').returncode == 2
     # the grade `micrograde grade` gives it: the same profile, the submission named as given
     assert f", {str(pytester.path / 'micrograd.ipynb')!r}, {Config.profile!r})" in target.read_text()
+
+
+def python_grader_points(junit, max_score):
+    """The points GitHub Classroom's python grader posts for a run of its tests
+    (classroom-resources/autograding-python-grader, runner/__init__.py and data.py): a test is
+    ``Status.PASS`` until a report of it fails (a skip, an xfail stay passes), and each passing
+    test scores ``max_score / len(tests)``."""
+    cases = list(ET.parse(junit).getroot().iter('testcase'))
+    passing = [c for c in cases if c.find('failure') is None and c.find('error') is None]
+    return len(passing) / len(cases) * max_score
+
+
+@pytest.mark.parametrize('name', ['value_only.py', 'bug_tanh_derivative.py'])
+def test_the_python_grader_posts_the_grades_points(pytester, name):
+    """The Classroom test file was one test per check: the python grader gives each an equal
+    share and counts a skipped test as passed, so an engine with no MLP and no ``-`` (29/51,
+    passed) posted 51/51 (every check skipped or passed), and a wrong ``tanh`` (49/51) 48.8. Now
+    one test per point, passing where the grade kept it: the points posted are the grade's."""
+    (pytester.path / 'engine.py').write_bytes((SUBMISSIONS / name).read_bytes())
+    target = pytester.path / 'tests' / 'micrograde_test.py'
+    assert in_process('classroom-tests', '--out', target, '--submission', pytester.path / 'engine.py',
+                      '--profile', 'quick').returncode == 0
+    graded = pytester.path / 'graded.json'
+    assert in_process('grade', pytester.path / 'engine.py', '--profile', 'quick', '--json',
+                      graded).returncode in (0, 1)
+    report = json.loads(graded.read_text())
+    pytester.runpytest_subprocess('-s', '-p', 'no:cacheprovider', '--junitxml=run.xml', str(target))
+    points = python_grader_points(pytester.path / 'run.xml', report['max_score'])
+    assert points == pytest.approx(report['score']) and 0 < report['score'] < report['max_score']
+    unrun = [c['id'] for c in report['checks'] if c['status'] == 'skipped' and c['max_score']]
+    said = (pytester.path / 'run.xml').read_text()
+    assert all(f'{i}: ' in said for i in unrun)  # each says why it kept none of its points
 
 
 def test_writing_the_classroom_tests_imports_neither_pytest_nor_torch(tmp_path):
@@ -187,4 +230,49 @@ def test_writing_the_classroom_tests_imports_neither_pytest_nor_torch(tmp_path):
     done = subprocess.run([sys.executable, '-c', code, str(tmp_path / 'm_test.py')], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.split('\n')[-2] == '[]', done.stdout + done.stderr
-    assert 'SUBMISSION.check(' in (tmp_path / 'm_test.py').read_text()
+    assert 'SUBMISSION.point(' in (tmp_path / 'm_test.py').read_text()
+
+
+def test_the_plugins_score_line_says_what_the_console_says_beside_it(pytester):
+    """``micrograde: FAILED  score 51 / 51`` under pytest, where the console says why beside it
+    (``text.beside_score``: a required check worth no points failed; points in checks not run)."""
+    from test_reports import EDITS
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    (pytester.path / 'engine.py').write_text(source.replace(*EDITS['pointless']))
+    result = pytester.runpytest_subprocess('--micrograde=engine.py', '--micrograde-profile=quick',
+                                           '-p', 'no:cacheprovider')
+    console = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', 'engine.py',
+                              '--profile', 'quick', '--no-color'], cwd=pytester.path,
+                             capture_output=True, text=True, timeout=300).stdout
+    said = next(line for line in console.splitlines() if line.startswith('FAILED  score'))
+    assert '(' in said and f'micrograde: {said}' in result.outlines, said
+
+
+PYTHON_GRADER = actions.ACTIONS / 'classroom-resources+autograding-python-grader'
+
+
+def test_the_python_graders_own_runner_posts_the_grades_points(pytester):
+    """classroom-resources/autograding-python-grader's own runner (bin/run.py, as its Docker
+    entrypoint runs it: the repository's root, the test files found there, the max-score),
+    where it is checked out in MICROGRADE_ACTIONS with what it imports."""
+    if not (PYTHON_GRADER / 'bin' / 'run.py').is_file():
+        pytest.skip(f'the python grader is not checked out in {actions.ACTIONS}')
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(
+        [str(PYTHON_GRADER), *filter(None, [os.environ.get('PYTHONPATH')])])}
+    imports = subprocess.run([sys.executable, '-c', 'import runner'], env=env, capture_output=True,
+                             text=True)
+    if imports.returncode:
+        pytest.skip(f'the python grader cannot run here: {imports.stderr.strip().splitlines()[-1]}')
+    (pytester.path / 'engine.py').write_bytes((SUBMISSIONS / 'value_only.py').read_bytes())
+    assert in_process('classroom-tests', '--out', pytester.path / 'tests' / 'micrograde_test.py',
+                      '--submission', pytester.path / 'engine.py', '--profile', 'quick').returncode == 0
+    assert in_process('grade', pytester.path / 'engine.py', '--profile', 'quick', '--json',
+                      pytester.path / 'graded.json').returncode == 0
+    report = json.loads((pytester.path / 'graded.json').read_text())
+    (pytester.path / 'out').mkdir()
+    subprocess.run([sys.executable, str(PYTHON_GRADER / 'bin' / 'run.py'), './', './out',
+                    f'{report["max_score"]:g}'], cwd=pytester.path, env=env, capture_output=True,
+                   text=True, timeout=600)
+    results = json.loads((pytester.path / 'out' / 'results.json').read_text())
+    assert sum(t['score'] for t in results['tests']) == pytest.approx(report['score'])
+    assert report['score'] < report['max_score']

@@ -220,7 +220,9 @@ def test_the_one_writer_replaces_what_was_there_atomically(tmp_path):
     ('hw/pkg', '/etc/engine.py', 'hw/pkg')])
 def test_every_report_opens_the_learners_method_at_the_same_path(submission, inside, opened):
     """The console, Gradescope, the pytest plugin (``location``) and JUnit, Classroom
-    (``places.place``) resolve a method's file alike."""
+    (``places.place``) resolve a method's file alike; but an annotator opens a file of the
+    repository, which holds a zip, not the files inside it: the zip, at line 1, saying where
+    inside it."""
     from micrograde.reporters.places import place
     from micrograde.reporters.text import location
     report = read('misconception')
@@ -229,7 +231,13 @@ def test_every_report_opens_the_learners_method_at_the_same_path(submission, ins
     failed = [c for c in report.checks if c.status is Status.FAILED and c.category == 'ops']
     assert failed
     for check in failed:
-        assert location(report, check)['file'] == place(report, check)['file'] == opened, check.id
+        here, there = location(report, check), place(report, check)
+        assert here['file'] == opened, check.id
+        if submission.endswith('.zip'):
+            assert (there['file'], there['line']) == (submission, 1), check.id
+            assert there['cell'] == f'{opened}, line {here["line"]}', check.id
+        else:
+            assert there == here, check.id
 
 
 @pytest.mark.parametrize('submission, opened', [('hw/lesson', 'hw/lesson/lesson.ipynb'),
@@ -247,8 +255,11 @@ def test_a_notebook_a_folder_or_zip_was_graded_by_is_opened_where_its_other_file
     report.methods = {name: {**where, 'file': 'cell 3'} for name, where in report.methods.items()}
     failed = [c for c in report.checks if c.status is Status.FAILED and c.category == 'ops']
     assert failed
+    annotated = submission if submission.endswith('.zip') else opened  # the repository's file
     for check in failed:
-        assert location(report, check)['file'] == place(report, check)['file'] == opened, check.id
+        assert location(report, check)['file'] == opened, check.id
+        assert place(report, check)['file'] == annotated, check.id
+        assert opened in place(report, check)['cell'] or annotated == opened, check.id
     report.methods, report.classes = {}, {}
     unplaced = Check('ops.add', 'ops', 'failed', 'wrong')
-    assert place(report, unplaced)['file'] == opened
+    assert place(report, unplaced)['file'] == annotated

@@ -53,12 +53,14 @@ LIMIT = 4000
 MAX_TESTS = 1000
 
 
-def unit(checks):
-    """The points one test stands for: the greatest common divisor of the checks' points; or
-    ``None`` where that makes more than ``MAX_TESTS`` tests (a check worth 1/3 of a point, or
-    0.001 beside 1000): then each check is one test worth its points, the posted score stays
-    the true one and the printed total (passes / tests x max) is only near it."""
-    points = [Fraction(str(c.max_score)) for c in checks]
+def unit(worth):
+    """The points one test stands for, of checks worth ``worth`` points each: their greatest
+    common divisor; or ``None`` where that makes more than ``MAX_TESTS`` tests (a check worth
+    1/3 of a point, or 0.001 beside 1000): then each check is one test worth its points, the
+    posted score stays the true one and the printed total (passes / tests x max) is only near
+    it. ``micrograde classroom-tests`` writes as many plain tests per check, for the same
+    reason (the python grader gives every test an equal share)."""
+    points = [Fraction(str(p)) for p in worth]
     if not points:
         return Fraction(1)
     size = Fraction(math.gcd(*(p.numerator for p in points)),
@@ -128,7 +130,7 @@ def result(report):
     """The points runner's result as a dict: never without a test (the reporter prints an empty
     runner's points as ``NaN``), so a rubric worth no points says so."""
     graded = [c for c in report.checks if c.max_score > 0]
-    size = unit(graded)
+    size = unit(c.max_score for c in graded)
     tests = [t for c in graded for t in _tests(report, c, size, _unloaded(report))]
     return {'version': 1, 'status': _status(report), 'max_score': report.max_score,
             'tests': tests or [_note('no check is worth points under this rubric')]}

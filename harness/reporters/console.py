@@ -4,7 +4,7 @@ import click
 
 from micrograde.model.names import shown
 from micrograde.model.results import Category, Outcome
-from micrograde.reporters.text import at, clean, comparison, location, unpaid
+from micrograde.reporters.text import at, beside_score, clean, comparison, location
 
 INDENT = ' ' * 7
 #: Categories whose passing checks are worth a line (what was loaded, the corpus, the MLP).
@@ -83,7 +83,7 @@ def render(report, color=False, rerun=''):
                   for c in advice]
     verdict = style(report.verdict.upper(), fg='green' if report.verdict == 'passed' else 'red',
                     bold=True)
-    why = unpaid(report)
+    why = beside_score(report)
     lines += ['', f'{verdict}  score {report.score:g} / {report.max_score:g}' + (f' ({why})' if why else '')]
     if rerun and report.verdict != 'passed':
         lines.append(f'reproduce: {rerun}')

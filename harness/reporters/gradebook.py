@@ -8,13 +8,15 @@ Every cell is written safe for spreadsheets (OWASP "CSV Injection"): a cell that
   per assignment; a ``Points Possible`` row under the header gives its maximum.
 * Moodle (Grades > Import > CSV file): a user column mapped at import ("ID number" to
   ``useridnumber`` or "Email address" to ``useremail``) and the grade item's column, with its
-  feedback beside it (Moodle's docs: import grade and feedback together, or lose the grades).
+  feedback beside it (Moodle's docs: import grade and feedback together, or lose the grades):
+  the verdict, the score, the failing checks and the points in checks not run (``text.unrun``).
 """
 import csv
 import io
 
 from micrograde.model import names
 from micrograde.model.results import CATEGORIES, Outcome
+from micrograde.reporters.text import unrun
 
 ROSTER_COLUMNS = ('file', 'student_id')  # required; optional: name, email, section, login_id
 FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
@@ -69,7 +71,8 @@ def _moodle(reports, roster, assignment):
         s = roster[sub_id]
         failing = _ids(r, lambda o: o.failure)
         yield [s['student_id'], s['email'], f'{r.score:g}',
-               f'{r.verdict}: {r.score:g} / {r.max_score:g}' + (f'; failing: {failing}' if failing else '')]
+               f'{r.verdict}: {r.score:g} / {r.max_score:g}' + (f'; failing: {failing}' if failing else '')
+               + (f'; {unrun(r)}' if unrun(r) else '')]
 
 
 def _ids(report, shown):

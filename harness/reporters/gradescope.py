@@ -6,12 +6,15 @@ Gradescope colours a test by ``status`` when given (else by score < max_score), 
 
 * an advisory finding is ``status: passed``, 0 / 0 points, tagged ``advisory``, its name and
   output saying "advisory": visible, never red;
+* a skipped check that costs points (an op not written, a check not run) is red, as Gradescope
+  colours any test scoring less than its maximum, and named ``(skipped)`` or ``(not run)``
+  (``text.suffix``), so that the list tells it from a failure of its own;
 * outputs are plain ``text`` (a learner's printout can never render as markup or a link).
 """
 import json
 
 from micrograde.model.results import Outcome
-from micrograde.reporters.text import clean, failure_text, location, unpaid
+from micrograde.reporters.text import clean, failure_text, location, suffix, unpaid, unrun
 
 LIMIT = 8000
 
@@ -27,7 +30,7 @@ def _test(report, check):
     else:  # passed, or skipped: red only when it costs points (an op not written)
         output = clean(check.message)
         status = 'passed' if outcome is Outcome.PASSED or check.max_score == 0 else 'failed'
-    return {'name': check.id + (' (advisory)' if advisory else ''), 'score': check.score,
+    return {'name': check.id + (' (advisory)' if advisory else suffix(check)), 'score': check.score,
             'max_score': check.max_score, 'status': status, 'output': clean(output, LIMIT),
             'output_format': 'text', 'tags': [check.category] + (['advisory'] if advisory else []),
             'visibility': check.visibility}
@@ -37,8 +40,8 @@ def render(report):
     advisories = sum(c.outcome is Outcome.ADVICE for c in report.checks)
     summary = (f'{report.verdict.upper()}: {report.score:g} / {report.max_score:g} points '
                f'(seed {report.seed}, profile {report.profile}).')
-    if unpaid(report):
-        summary += f'\n{unpaid(report).capitalize()}.'
+    for why in filter(None, (unpaid(report), unrun(report))):
+        summary += f'\n{why[0].upper()}{why[1:]}.'
     if advisories:
         summary += f'\n{advisories} advisory finding(s): advice, not counted in the score.'
     if report.load_warnings:

@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from micrograde.model.results import Outcome
-from micrograde.reporters.text import clean, unpaid
+from micrograde.reporters.text import beside_score, clean
 from micrograde.reporters.graphdraw import draw, render_svg, undrawn
 
 MESSAGE_LIMIT = 2000
@@ -101,7 +101,7 @@ def context(report, selfcheck=False, inline_style=False):
             'advice': [v for v in views if v.kind is Outcome.ADVICE],
             'warnings': [clean(w, MESSAGE_LIMIT) for w in report.load_warnings],
             'output': clean(report.output, OUTPUT_LIMIT), 'submission': clean(report.submission, 300),
-            'inline_style': inline_style, 'unpaid': unpaid(report)}
+            'inline_style': inline_style, 'unpaid': beside_score(report)}
 
 
 def _draw_at_once(report):

@@ -19,6 +19,11 @@ pytest's ``junit_family=xunit2`` targets); junit-xml is not used because it alwa
   action-junit-report makes it a notice (with ``include_passed`` and ``annotate_notice``) and never
   fails the check run; its name ends ``(advisory)``, so dorny's list tells it from an op that is
   not implemented. A failure element, whatever its attributes, is red in all four.
+* A skipped check (``<skipped type="micrograde.skipped">``, the reason in its message and body)
+  is named ``(not run)`` or ``(skipped)`` (``text.suffix``): action-junit-report's notice for it was
+  a passed test's, word for word. Like ``(advisory)``, the suffix changes the test's name when
+  the outcome changes (a CI's history of that test starts again): a name must say what a
+  consumer shows by name only.
 """
 import math
 import os
@@ -27,7 +32,7 @@ import xml.etree.ElementTree as ET
 
 from micrograde.model.results import Outcome
 from micrograde.reporters.places import place
-from micrograde.reporters.text import clean, failure_text, kind
+from micrograde.reporters.text import clean, failure_text, kind, suffix
 
 OUTPUT_LIMIT = 4096
 
@@ -97,7 +102,7 @@ ELEMENTS = {Outcome.FAILED: ('failure', None, ''), Outcome.ERROR: ('error', None
 
 def _case(report, check):
     outcome = check.outcome
-    name = clean(check.id.split('.', 1)[-1]) + (' (advisory)' if outcome is Outcome.ADVICE else '')
+    name = clean(check.id.split('.', 1)[-1]) + suffix(check)
     case = ET.Element('testcase', classname=f'micrograde.{check.category}', name=name,
                       time=_seconds(check.duration))
     if outcome in ELEMENTS:

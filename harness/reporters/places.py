@@ -10,7 +10,8 @@ In a notebook, ``line`` is the line of the ``.ipynb`` file where that cell's sou
 written (nbformat keeps one source line per JSON string, one per line of the file), so an
 annotation opens at the code; ``cell`` keeps the cell and its own line for people. That line is
 the report's (``notebook_lines``, recorded when it was graded: ``grader/lines.py``): nothing here
-reads a file, so a report renders the same wherever it is rendered.
+reads a file, so a report renders the same wherever it is rendered. In a .zip, ``file`` is the
+zip, at line 1, and ``cell`` the file and line inside it (``_in_archive``).
 """
 import re
 
@@ -41,13 +42,26 @@ def place(report, check):
     if not found:
         file = notebook_file(report) if report.notebook else \
             report.submission  # a folder or zip graded by its notebook: that notebook
-        return {'method': check.id, 'file': file, 'line': 1, 'cell': None} \
+        at = {'method': check.id, 'file': file, 'line': 1, 'cell': None} \
             if formats.named(file) else None
+        return at and _in_archive(report, at)
     label, where, line = found
     at = resolved(report, label, where, line)
     if at['cell']:  # the notebook's own line, the cell's for people
         at.update(cell=f'{where}, line {line}', line=file_line(report, int(where.split()[1]), line))
-    return at
+    return _in_archive(report, at)
+
+
+def _in_archive(report, at):
+    """A file inside a .zip is no file of the repository, which holds the zip: annotated there,
+    an annotator opened a path that is not there (action-junit-report) or another file of that
+    name (dorny/test-reporter: the first tracked ``micrograd/engine.py``, a course's template).
+    The zip is opened, at line 1, and ``cell`` says where inside it, for people."""
+    archive = report.submission.rstrip('/')
+    if not archive.lower().endswith('.zip') or at['file'] == archive:
+        return at
+    inside = f'{at["file"]}, {at["cell"]}' if at['cell'] else f'{at["file"]}, line {at["line"]}'
+    return {**at, 'file': archive, 'line': 1, 'cell': inside}
 
 
 def _raised(report, check):

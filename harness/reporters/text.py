@@ -4,6 +4,7 @@ import re
 
 from micrograde.diagnose.diagnosis import learner_method
 from micrograde.model.names import decodable
+from micrograde.model.results import Outcome
 
 #: Shown as an escape, never kept raw: what XML 1.0 forbids (controls, lone surrogates,
 #: non-characters); a carriage return (``\\r\\n`` is read as ``\\n``; a lone one breaks the
@@ -47,6 +48,50 @@ def unpaid(report):
     if report.verdict == 'passed' or report.score < report.max_score or not failed:
         return ''
     return f'every point kept, but a required check worth no points failed: {", ".join(failed)}'
+
+
+#: The rubric's reason for a check it completes the report with (``Rubric.apply``): a check
+#: before it did not give what it needs, which says why (``mlp.build``: no MLP class).
+_NEEDS = 'not run: what it needs is missing'
+
+
+def unrun(report):
+    """The points of checks not run, said beside the score, where something stopped the grading
+    (the worker given up on: a ``tanh`` that hangs; the submission not loaded): every later
+    check is ``not run`` at 0 points, which no finding lists (``2 bug(s) found`` for 27 points
+    lost). ``24 point(s) in 8 check(s) not run: why``, the first stopped check's reason; ``''``
+    where no check was stopped so (checks that need what a submission lacks say so where they
+    are listed)."""
+    missed = [c for c in report.checks if c.status == 'skipped' and c.score < c.max_score
+              and c.message.startswith('not run')]
+    stopped = [c for c in missed if not c.message.startswith(_NEEDS)]
+    if not stopped:
+        return ''
+    points = sum(c.max_score - c.score for c in missed)
+    return (f'{points:g} point(s) in {len(missed)} check(s) not run: '
+            f'{stopped[0].message.removeprefix("not run").lstrip(": ")}')
+
+
+def beside_score(report):
+    """What the score needs said beside it (``unpaid``, ``unrun``), ``'; '``-joined, or ``''``."""
+    return '; '.join(filter(None, (unpaid(report), unrun(report))))
+
+
+def suffix(check):
+    """What a check's name adds where a consumer shows a check by name (a JUnit testcase,
+    a Gradescope test), so that it is told from a pass and from a new failure: action-junit-report
+    (``include_passed``, ``annotate_notice``) makes a skipped test a notice titled by its name
+    alone and messaged by it (the ``skipped`` element's text is never read), exactly as a passed
+    one; dorny lists a skipped test by name only (``⚪ dags``); Gradescope colours a test that
+    costs points red, whatever it says. Advice says ``(advisory)``, a check not run (the worker
+    given up on, the submission not loaded, what it needs missing) ``(not run)``, another
+    skipped check ``(skipped)``. Like ``(advisory)``, the suffix changes the name when the
+    outcome changes (a CI's history of that test starts again)."""
+    if check.outcome is Outcome.ADVICE:
+        return ' (advisory)'
+    if check.outcome is Outcome.SKIPPED:
+        return ' (not run)' if check.message.startswith('not run') else ' (skipped)'
+    return ''
 
 
 def problem(check):

@@ -7,6 +7,7 @@ import atexit
 import os
 import sys
 import threading
+from fractions import Fraction
 from pathlib import Path
 
 import click
@@ -282,32 +283,52 @@ def _writable(folder):
 @click.option('--profile', type=click.Choice(list(PROFILES)), default=Config.profile, show_default=True,
               help='How hard to fuzz when the tests run (as `micrograde grade`: the same grade).')
 def classroom_tests(out, submission, profile):
-    """Write a plain pytest file with one `def test_*` per check, for GitHub Classroom's
-    python grader (it reads test functions from source and runs only *_test.py files). Each test
-    runs its check; the submission is graded once per run."""
+    """Write a plain pytest file with one `def test_*` per point of the rubric, for GitHub
+    Classroom's python grader (it reads test functions from source, runs only *_test.py files
+    and gives every test an equal share of its max-score: give it the rubric's total). Each
+    test passes where the grade kept its point; the submission is graded once per run."""
     from micrograde.checks import check_ids
     if not Path(out).name.endswith('_test.py'):
         raise click.BadParameter('the python grader only runs files named *_test.py',
                                  param_hint='--out')
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     target = os.path.relpath(Path(submission).resolve(), Path(out).resolve().parent)
-    Path(out).write_text(classroom_test_module(['load', *check_ids()], target, profile, submission))
-    click.echo(f'wrote {out}: {len(check_ids()) + 1} tests of {submission}')
+    rubric = Rubric.load()
+    worth = [(i, rubric.worth(i, i.partition('.')[0]) if rubric.graded(i) else 0.0)
+             for i in ['load', *check_ids()]]
+    text = classroom_test_module(worth, target, profile, submission)
+    Path(out).write_text(text)
+    click.echo(f'wrote {out}: {text.count(chr(10) + "def test_")} tests of {submission} '
+               f'(give the python grader max-score {rubric.total():g})')
 
 
-def classroom_test_module(check_ids, submission, profile, name):
-    """A plain test module, one ``def test_*`` per check, ``submission`` relative to it and
-    ``name`` (the path from the repository's root) naming it in the reports, as ``micrograde
-    grade`` names it (it imports pytest's side of micrograde when it runs; writing it needs
-    neither)."""
+def classroom_test_module(worth, submission, profile, name):
+    """A plain test module, ``submission`` relative to it and ``name`` (the path from the
+    repository's root) naming it in the reports, as ``micrograde grade`` names it (it imports
+    pytest's side of micrograde when it runs; writing it needs neither). ``worth`` is
+    ``[(check id, points)]``: the python grader gives each test the same share and counts a
+    skipped one as passed, so each check worth points is as many tests as its points (in
+    ``classroom.unit``s, as Classroom's runner result), each passing where the grade kept it;
+    the points posted are the grade's. A check worth none is no test (a passing test would
+    add to the total, a failing one take from it), unless none is worth points: then one test
+    per check says the verdict."""
+    from micrograde.reporters.classroom import unit
     head = (f'"""micrograde\'s checks as plain tests, for GitHub Classroom\'s python grader.\n\n'
             f'Written by `micrograde classroom-tests`: regenerate it rather than edit it. The\n'
             f'submission is graded once per run; see each failure for what to fix.\n"""\n'
             f'from pathlib import Path\n\nfrom micrograde.surfaces.pytest_plugin import Submission\n\n'
             f'SUBMISSION = Submission(Path(__file__).resolve().parent / {submission!r}, {name!r}, '
             f'{profile!r})\n')
-    tests = [f'\n\ndef test_{i.replace(".", "_")}():\n    SUBMISSION.check({i!r})\n'
-             for i in check_ids]
+    graded = [(i, points) for i, points in worth if points > 0]
+    size = unit(points for _, points in graded)
+    tests = []
+    for i, points in graded:
+        count = round(Fraction(str(points)) / size) if size else 1
+        tests += [f'\n\ndef test_{i.replace(".", "_")}{f"_point_{k}" if count > 1 else ""}():\n'
+                  f'    SUBMISSION.point({i!r}, {k}, {count})\n' for k in range(1, count + 1)]
+    if not graded:
+        tests = [f'\n\ndef test_{i.replace(".", "_")}():\n    SUBMISSION.check({i!r})\n'
+                 for i, _ in worth]
     return head + ''.join(tests)
 
 

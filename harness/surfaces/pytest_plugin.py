@@ -12,8 +12,9 @@ same run reads. Options: ``--micrograde PATH`` (or the ini option ``micrograde``
 ``--micrograde-profile`` (default ``standard``, as ``micrograde grade``), ``--micrograde-seed``, ``--micrograde-rubric``, ``--micrograde-out DIR``
 (micrograde's own reports as well). The fixture ``micrograde_report`` is the ``Report``.
 
-``Submission(path).check(check_id)`` does the same for one check from a plain test function:
-what ``micrograde classroom-tests`` writes for GitHub Classroom's python grader.
+``Submission(path).point(check_id, k, count)`` is a plain test function's: the ``k``-th of the
+``count`` points of a check, passing where the grade kept it, what ``micrograde classroom-tests``
+writes for GitHub Classroom's python grader (``check(check_id)``: a whole check).
 """
 import os
 import tempfile
@@ -61,9 +62,7 @@ def graded(path, run_id, profile=Config.profile, seed=None, rubric=None, out=Non
 
 def outcome(report, check_id):
     """Turn one check of a report into pytest's outcome: return, skip, xfail or ``CheckFailed``."""
-    from micrograde.reporters.junit import java_frames
-    from micrograde.reporters.places import place
-    from micrograde.reporters.text import clean, failure_text, location
+    from micrograde.reporters.text import clean
     found = [c for c in report.checks if c.id == check_id]
     if not found:
         raise CheckFailed(f'{check_id} was not reported for {report.submission}')
@@ -72,10 +71,36 @@ def outcome(report, check_id):
         pytest.xfail(f'advisory: {clean(c.message.splitlines()[0])}')
     if c.outcome is Outcome.SKIPPED:  # shown at the submission, not at this file of the grader's
         raise pytest.skip.Exception(clean(c.message), _use_item_location=True)
-    if c.outcome.failure:  # ending, as micrograde's JUnit does, in the frame dorny/test-reporter
-        where = place(report, c)  # reads from pytest's --junitxml: the learner's file and line
-        raise CheckFailed('\n'.join([failure_text(c, location(report, c)),
-                                     *(java_frames(where) if where else [])]))
+    if c.outcome.failure:
+        raise CheckFailed(_failure(report, c))
+
+
+def _failure(report, c):
+    """A failed check's text, ending, as micrograde's JUnit does, in the frame dorny/test-reporter
+    reads from pytest's --junitxml: the learner's file and line."""
+    from micrograde.reporters.junit import java_frames
+    from micrograde.reporters.places import place
+    from micrograde.reporters.text import failure_text, location
+    where = place(report, c)
+    return '\n'.join([failure_text(c, location(report, c)), *(java_frames(where) if where else [])])
+
+
+def withheld(report, check_id, k=1, count=1):
+    """Why the grade did not keep point ``k`` of the ``count`` points of ``check_id`` (a check
+    keeps its points passed, or failing as another's consequence under ``charge = "cause"``),
+    or ``None`` where it did. A check not run that was worth points lost them: the python grader
+    counts a skipped test as passed, its share of the points given, so it says why instead."""
+    from micrograde.reporters.text import clean
+    c = next((c for c in report.checks if c.id == check_id), None)
+    if c is None:
+        return f'{check_id} was not reported for {report.submission}'
+    kept = count if c.outcome is Outcome.PASSED or not c.max_score else \
+        round(c.score / c.max_score * count)
+    if k <= kept:
+        return None
+    if c.outcome.failure:
+        return _failure(report, c)
+    return f'{c.id}: {clean(c.message)} (0 of its {c.max_score:g} points)'
 
 
 class Submission:
@@ -87,11 +112,26 @@ class Submission:
         self.path, self.name, self.profile, self.seed, self.rubric = path, name, profile, seed, rubric
         self.report = None
 
-    def check(self, check_id):
+    def _graded(self):
         if self.report is None:
             self.report = graded(self.path, uuid.uuid4().hex, self.profile, self.seed, self.rubric,
                                  name=self.name)
-        outcome(self.report, check_id)
+        return self.report
+
+    def check(self, check_id):
+        """The whole check, as the plugin's item, but a skipped check worth points fails
+        saying why (a skip is a pass to the python grader)."""
+        report = self._graded()
+        c = next((c for c in report.checks if c.id == check_id), None)
+        if c is not None and c.outcome is Outcome.SKIPPED and c.max_score:
+            raise CheckFailed(withheld(report, check_id))
+        outcome(report, check_id)
+
+    def point(self, check_id, k, count):
+        """Point ``k`` of the ``count`` the check is worth (``micrograde classroom-tests``)."""
+        why = withheld(self._graded(), check_id, k, count)
+        if why:
+            raise CheckFailed(why)
 
 
 # --- the plugin -------------------------------------------------------------------------------
@@ -160,9 +200,11 @@ class Session:
         cached = _cache_dir(self.run_id) / 'report.json'
         if cached.exists():
             from micrograde.reporters import json_report
+            from micrograde.reporters.text import beside_score
             r = json_report.read(cached)
+            why = beside_score(r)  # as the console says it: a verdict failed with every point
             terminalreporter.write_line(f'micrograde: {r.verdict.upper()}  score {r.score:g} / '
-                                        f'{r.max_score:g}')
+                                        f'{r.max_score:g}' + (f' ({why})' if why else ''))
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
