@@ -10,7 +10,8 @@ mkdir -p "$into"
 # each at the major version that runs on this machine's Node 20 (their newest need node24); the
 # shipped Classroom workflow (examples/github-classroom/classroom.yml) pins the same two
 for pinned in dorny+test-reporter@v2 mikepenz+action-junit-report@v5 \
-              classroom-resources+autograding-grading-reporter@v1; do
+              classroom-resources+autograding-grading-reporter@v1 \
+              classroom-resources+autograding-python-grader@v1; do
   name=${pinned%@*} ref=${pinned#*@}
   [ -f "$into/$name/action.yml" ] && continue
   src="$mirror/$name/repo"
