@@ -915,6 +915,24 @@ Value.__del__ = _logged
 '''
 
 
+#: A learner's names past the 200 characters the grader keeps of one (``KEEP['name']``): the
+#: lecture's correct engine with a class name of 301 characters (``__pow__``'s assertion, which
+#: the ``a ** b`` probe raises, names it as the function's class), and one whose backward()
+#: calls a helper of a 300-character name that raises.  On main the worker sent each name
+#: whole, the grader cut it to no identifier, took that for an answer our worker never sends,
+#: and failed every check: "the submission interfered with grading", 0/51 (passed and 37/51
+#: as written).
+LONG = 'check_every_node_of_the_graph_has_a_numeric_gradient_before_propagating_it_' * 4
+LECTURE = (SUBMISSIONS / 'lecture_engine.py').read_text()
+LONG_CLASS = LECTURE.replace('Value', 'V' + LONG)
+_TOPO = '        build_topo(self)\n'
+LONG_RAISE, SHORT_RAISE = (LECTURE.replace(_TOPO, f'{_TOPO}        {name}(self)\n') + f'''
+
+def {name}(v):
+    raise ValueError('not propagated yet')
+''' for name in (LONG, 'check'))
+
+
 #: Rows whose door finds nothing left to rewrite: graded as written, every check as HONEST's
 #: (one graph forged changes a count in a check's message).
 AS_WRITTEN = {'gc_window_read', 'del_window', 'thread_window', 'request_rewrite'}
@@ -980,6 +998,28 @@ def test_a_learners_del_that_opens_a_file_is_graded_as_without_it(run_cli, tmp_p
     assert reports['logger']['score'] == reports['plain']['score']
     printed = ''.join(c.get('output') or '' for c in reports['logger']['checks'])
     assert 'Traceback' in printed and 'garbage collection' in printed  # the refusal, printed
+
+
+def test_a_learners_long_names_are_graded_as_short_ones(run_cli, tmp_path):
+    reports = {}
+    for name, source in (('long_class', LONG_CLASS), ('long_raise', LONG_RAISE),
+                         ('short_raise', SHORT_RAISE)):
+        path = tmp_path / f'{name}.py'
+        path.write_text(source)
+        out = tmp_path / name
+        run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+        reports[name] = json.loads((out / 'report.json').read_text())
+    assert reports['long_class']['verdict'] == 'passed', _as_written(reports['long_class'])
+    _long_raise_as_short(reports['long_raise'], reports['short_raise'])
+
+
+def _long_raise_as_short(long, short):
+    """The long-named helper's exception graded as the short one's: every check's status, and
+    the score (their messages quote each one's own line)."""
+    assert long['score'] == short['score'] < long['max_score']
+    assert {c['id']: c['status'] for c in long['checks']} == \
+        {c['id']: c['status'] for c in short['checks']}
+    assert not [c['id'] for c in long['checks'] if 'interfered' in c['message']]
 
 
 def _unpassed(report):
@@ -1048,6 +1088,9 @@ def batch(tmp_path_factory):
     (folder / 'innocent.py').write_text(INNOCENT)
     (folder / 'del_logger.py').write_text(DEL_LOGGER)
     (folder / 'honest.py').write_text(HONEST)
+    for name, source in (('long_class', LONG_CLASS), ('long_raise', LONG_RAISE),
+                         ('short_raise', SHORT_RAISE)):
+        (folder / f'{name}.py').write_text(source)
     out = tmp_path_factory.mktemp('out')
     result = in_process('batch', folder, '--out', out, '-j', '2', '--profile', 'quick')
     assert 'Traceback' not in result.stdout + result.stderr, result.stderr
@@ -1060,6 +1103,9 @@ def test_what_learners_and_libraries_do_is_not_tampering_in_a_batch(batch):
     out, book = batch
     assert book['innocent.py']['verdict'] == 'passed', book['innocent.py']
     assert book['del_logger.py']['verdict'] == 'passed', book['del_logger.py']
+    assert book['long_class.py']['verdict'] == 'passed', book['long_class.py']
+    _long_raise_as_short(*(json.loads((out / f'{name}.py' / 'report.json').read_text())
+                           for name in ('long_raise', 'short_raise')))
 
 
 @needs_templates

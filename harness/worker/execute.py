@@ -30,10 +30,18 @@ from .ops import OP_METHODS, OPS
 _REAL, _IMAG = vars(complex)['real'].__get__, vars(complex)['imag'].__get__
 _NAME = vars(type)['__name__'].__get__
 
+#: The characters of a name (a class's, a function's) an answer carries, as the grader keeps one
+#: (``model.bounds.KEEP['name']``): a longer one it cuts, and a cut function or class name is no
+#: identifier, which the grader takes for an answer our worker never sends (a correct engine
+#: whose class had a 301-character name was "interfered with grading", 0/51), and an exception
+#: class's name of 9 MB made an answer past ``protocol.MAX_ANSWER``.
+NAME = 200
 
-def named(cls, str=str, _NAME=_NAME):
-    """A class's name as the exact str it is, read past a metaclass's ``__name__``."""
-    return str.__str__(_NAME(cls))
+
+def named(cls, str=str, _NAME=_NAME, NAME=NAME):
+    """A class's name as the exact str it is, read past a metaclass's ``__name__``; its first
+    ``NAME`` characters."""
+    return str.__str__(_NAME(cls))[:NAME]
 
 
 def number(x, isinstance=isinstance, float=float, bool=bool, int=int, complex=complex,
@@ -109,13 +117,14 @@ class Frame(NamedTuple):
 
 
 def frame_of(code, label, line, str=str, max=max, len=len, getline=linecache.getline,
-             new=tuple.__new__, Frame=Frame):
-    """The ``Frame`` of a line of ``code``, a function of the submission's file ``label``."""
+             new=tuple.__new__, Frame=Frame, NAME=NAME):
+    """The ``Frame`` of a line of ``code``, a function of the submission's file ``label``; its
+    function's and class's names cut to ``NAME`` characters (an identifier's start is one)."""
     text = str.__str__(getline(code.co_filename, line)).strip()
     parts = str.__str__(code.co_qualname).split('.')
     return new(Frame, (f'{label}, line {line}' + (f': {text[:120]}' if text else ''),
-                       str.__str__(code.co_name), max(1, line), label,
-                       parts[-2] if len(parts) > 1 else ''))
+                       str.__str__(code.co_name)[:NAME], max(1, line), label,
+                       parts[-2][:NAME] if len(parts) > 1 else ''))
 
 
 _WORKER = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the grader's frames, never the learner's
