@@ -932,6 +932,23 @@ def {name}(v):
     raise ValueError('not propagated yet')
 ''' for name in (LONG, 'check'))
 
+#: ... and the helper made of its code without a line table (``co_linetable=b''``: the
+#: traceback's ``tb_lineno`` is None).  On main reading its line raised inside the worker's own
+#: handler of the learner's exception: the worker was lost on every graph, 0/51.
+UNLINED = LECTURE.replace(_TOPO, f'{_TOPO}        _unlined(self)\n') + '''
+
+import types
+
+
+def _check(v):
+    raise ValueError('not propagated yet')
+
+
+_unlined = types.FunctionType(_check.__code__.replace(co_linetable=b''), globals(), '_check')
+'''
+NAMES = {'long_class': LONG_CLASS, 'long_raise': LONG_RAISE, 'short_raise': SHORT_RAISE,
+         'unlined': UNLINED}
+
 
 #: Rows whose door finds nothing left to rewrite: graded as written, every check as HONEST's
 #: (one graph forged changes a count in a check's message).
@@ -1000,10 +1017,9 @@ def test_a_learners_del_that_opens_a_file_is_graded_as_without_it(run_cli, tmp_p
     assert 'Traceback' in printed and 'garbage collection' in printed  # the refusal, printed
 
 
-def test_a_learners_long_names_are_graded_as_short_ones(run_cli, tmp_path):
+def test_a_learners_long_names_and_unlined_code_are_graded_as_plain_ones(run_cli, tmp_path):
     reports = {}
-    for name, source in (('long_class', LONG_CLASS), ('long_raise', LONG_RAISE),
-                         ('short_raise', SHORT_RAISE)):
+    for name, source in NAMES.items():
         path = tmp_path / f'{name}.py'
         path.write_text(source)
         out = tmp_path / name
@@ -1011,11 +1027,12 @@ def test_a_learners_long_names_are_graded_as_short_ones(run_cli, tmp_path):
         reports[name] = json.loads((out / 'report.json').read_text())
     assert reports['long_class']['verdict'] == 'passed', _as_written(reports['long_class'])
     _long_raise_as_short(reports['long_raise'], reports['short_raise'])
+    _long_raise_as_short(reports['unlined'], reports['short_raise'])
 
 
 def _long_raise_as_short(long, short):
-    """The long-named helper's exception graded as the short one's: every check's status, and
-    the score (their messages quote each one's own line)."""
+    """The long-named (or unlined) helper's exception graded as the short one's: every check's
+    status, and the score (their messages quote each one's own line)."""
     assert long['score'] == short['score'] < long['max_score']
     assert {c['id']: c['status'] for c in long['checks']} == \
         {c['id']: c['status'] for c in short['checks']}
@@ -1088,8 +1105,7 @@ def batch(tmp_path_factory):
     (folder / 'innocent.py').write_text(INNOCENT)
     (folder / 'del_logger.py').write_text(DEL_LOGGER)
     (folder / 'honest.py').write_text(HONEST)
-    for name, source in (('long_class', LONG_CLASS), ('long_raise', LONG_RAISE),
-                         ('short_raise', SHORT_RAISE)):
+    for name, source in NAMES.items():
         (folder / f'{name}.py').write_text(source)
     out = tmp_path_factory.mktemp('out')
     result = in_process('batch', folder, '--out', out, '-j', '2', '--profile', 'quick')
@@ -1104,8 +1120,9 @@ def test_what_learners_and_libraries_do_is_not_tampering_in_a_batch(batch):
     assert book['innocent.py']['verdict'] == 'passed', book['innocent.py']
     assert book['del_logger.py']['verdict'] == 'passed', book['del_logger.py']
     assert book['long_class.py']['verdict'] == 'passed', book['long_class.py']
-    _long_raise_as_short(*(json.loads((out / f'{name}.py' / 'report.json').read_text())
-                           for name in ('long_raise', 'short_raise')))
+    short = json.loads((out / 'short_raise.py' / 'report.json').read_text())
+    for name in ('long_raise', 'unlined'):
+        _long_raise_as_short(json.loads((out / f'{name}.py' / 'report.json').read_text()), short)
 
 
 @needs_templates

@@ -144,7 +144,8 @@ def learner_frame(exc, own, isinstance=isinstance, len=len,
         code = tb.tb_frame.f_code
         label = None if code.co_filename.startswith(_WORKER) else own(code.co_filename)
         if label:
-            found.append((label, code, tb.tb_lineno))
+            # no line (a code object without a line table: tb_lineno is None): its def's
+            found.append((label, code, tb.tb_lineno or code.co_firstlineno))
         tb = tb.tb_next
     if not found:
         return None
@@ -329,7 +330,7 @@ def _raise_statement(exc, getline=linecache.getline, match=_RAISE):
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    if tb is None:
+    if tb is None or tb.tb_lineno is None:  # no line table: no statement to read
         return False
     return match(getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno)) is not None
 
