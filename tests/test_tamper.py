@@ -962,7 +962,16 @@ class ShapeError(TypeError):
     def __str__(self):
         raise RuntimeError('no words')
 ''' for kind in ('TypeError', 'ShapeError'))
-NAMES = {'long_class': LONG_CLASS, 'long_raise': LONG_RAISE, 'short_raise': SHORT_RAISE,
+#: A correct engine whose leaves keep no rule (backward() runs only the rules its nodes hold)
+#: and whose __getattr__ reads the instance's dict (``KeyError`` for what it lacks): the
+#: worker's read of a leaf's rule raised that KeyError past its runner and ended the worker on
+#: every graph (0/51; passed as written).
+LAZY = LECTURE.replace('        self._backward = lambda: None\n', '').replace(
+    '            node._backward()', "            if '_backward' in node.__dict__:\n"
+                                   '                node._backward()').replace(
+    '    def __repr__(self):', '    def __getattr__(self, name):\n        return self.__dict__[name]\n'
+                              '\n    def __repr__(self):')
+NAMES = {'lazy': LAZY, 'long_class': LONG_CLASS, 'long_raise': LONG_RAISE, 'short_raise': SHORT_RAISE,
          'unlined': UNLINED, 'mlp_raise': MLP_RAISE, 'mlp_strless': MLP_STRLESS}
 
 
@@ -1042,6 +1051,7 @@ def test_a_learners_long_names_and_unlined_code_are_graded_as_plain_ones(run_cli
         run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
         reports[name] = json.loads((out / 'report.json').read_text())
     assert reports['long_class']['verdict'] == 'passed', _as_written(reports['long_class'])
+    assert reports['lazy']['verdict'] == 'passed', _as_written(reports['lazy'])
     _long_raise_as_short(reports['long_raise'], reports['short_raise'])
     _long_raise_as_short(reports['unlined'], reports['short_raise'])
     _long_raise_as_short(reports['mlp_strless'], reports['mlp_raise'])
@@ -1138,6 +1148,7 @@ def test_what_learners_and_libraries_do_is_not_tampering_in_a_batch(batch):
     assert book['innocent.py']['verdict'] == 'passed', book['innocent.py']
     assert book['del_logger.py']['verdict'] == 'passed', book['del_logger.py']
     assert book['long_class.py']['verdict'] == 'passed', book['long_class.py']
+    assert book['lazy.py']['verdict'] == 'passed', book['lazy.py']
     short = json.loads((out / 'short_raise.py' / 'report.json').read_text())
     for name in ('long_raise', 'unlined'):
         _long_raise_as_short(json.loads((out / f'{name}.py' / 'report.json').read_text()), short)

@@ -24,7 +24,7 @@ import re
 from types import MethodType
 from typing import NamedTuple
 
-from .rules import origins
+from .rules import attribute, origins
 from .ops import OP_METHODS, OPS
 
 _REAL, _IMAG = vars(complex)['real'].__get__, vars(complex)['imag'].__get__
@@ -548,12 +548,12 @@ def rule_attribute(results, own, dict=dict, getattr=getattr, isinstance=isinstan
     return min(held, key=lambda key: (-held[key], key))
 
 
-def _instrument(vals, name, enumerate=enumerate, getattr=getattr, callable=callable,
-                setattr=setattr, Exception=Exception):
+def _instrument(vals, name, enumerate=enumerate, callable=callable, setattr=setattr,
+                Exception=Exception, attribute=attribute):
     """Wrap each node's rule (attribute ``name``) so that the order of the calls is recorded."""
     order = []
     for i, v in enumerate(vals):
-        original = getattr(v, name, None)
+        original = attribute(v, name)
         if not callable(original):
             continue
 
