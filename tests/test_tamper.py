@@ -1436,3 +1436,13 @@ def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, 
     assert checks['load']['status'] == 'passed' and 'tampered' not in checks
     assert 'answer-key' in report['protections']['unprotected']
     assert checks['backward.walk']['status'] == 'passed'  # torch did the work
+
+
+def test_an_int_past_a_float_is_read_as_its_infinity():
+    """A Value's number an int too large for a float (``2 ** 2000``) is read as the infinity of
+    its sign, as the worker's reader says; on main the fallback ``copysign(inf, x)`` converted
+    the int again and raised OverflowError, read as an error instead of a number."""
+    import math
+    from micrograde.worker.execute import number
+    assert number(10 ** 400) == math.inf and number(-10 ** 400) == -math.inf
+    assert number(2 ** 2000 - 1) == math.inf and number(7) == 7.0 and number(True) == 1.0

@@ -58,8 +58,8 @@ def number(x, isinstance=isinstance, float=float, bool=bool, int=int, complex=co
         if isinstance(x, (bool, int)):
             try:
                 return float(x)
-            except OverflowError:
-                return copysign(inf, x)
+            except OverflowError:  # past a float: its sign (copysign would convert it again)
+                return copysign(inf, int.__gt__(x, 0) or -1)
         if isinstance(x, complex):
             return {'complex': [_REAL(x), _IMAG(x)]}
         item = getattr(x, 'item', None)
