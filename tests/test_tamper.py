@@ -915,6 +915,66 @@ Value.__del__ = _logged
 '''
 
 
+#: A learner's names past the 200 characters the grader keeps of one (``KEEP['name']``): the
+#: lecture's correct engine with a class name of 301 characters (``__pow__``'s assertion, which
+#: the ``a ** b`` probe raises, names it as the function's class), and one whose backward()
+#: calls a helper of a 300-character name that raises.  On main the worker sent each name
+#: whole, the grader cut it to no identifier, took that for an answer our worker never sends,
+#: and failed every check: "the submission interfered with grading", 0/51 (passed and 37/51
+#: as written).
+LONG = 'check_every_node_of_the_graph_has_a_numeric_gradient_before_propagating_it_' * 4
+LECTURE = (SUBMISSIONS / 'lecture_engine.py').read_text()
+LONG_CLASS = LECTURE.replace('Value', 'V' + LONG)
+_TOPO = '        build_topo(self)\n'
+LONG_RAISE, SHORT_RAISE = (LECTURE.replace(_TOPO, f'{_TOPO}        {name}(self)\n') + f'''
+
+def {name}(v):
+    raise ValueError('not propagated yet')
+''' for name in (LONG, 'check'))
+
+#: ... and the helper made of its code without a line table (``co_linetable=b''``: the
+#: traceback's ``tb_lineno`` is None).  On main reading its line raised inside the worker's own
+#: handler of the learner's exception: the worker was lost on every graph, 0/51.
+UNLINED = LECTURE.replace(_TOPO, f'{_TOPO}        _unlined(self)\n') + '''
+
+import types
+
+
+def _check(v):
+    raise ValueError('not propagated yet')
+
+
+_unlined = types.FunctionType(_check.__code__.replace(co_linetable=b''), globals(), '_check')
+'''
+#: ... and a network whose call raises a TypeError whose str() raises: on main reading that
+#: message inside the worker's own handler of it ended the worker on every MLP task (43/51,
+#: "WorkerLost"; 49/51 for a plain TypeError).
+_CALL = '''    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+'''
+MLP_RAISE, MLP_STRLESS = (LECTURE.replace(_CALL, f'''    def __call__(self, x):
+        raise {kind}('wrong shape')
+''') + '''
+
+class ShapeError(TypeError):
+    def __str__(self):
+        raise RuntimeError('no words')
+''' for kind in ('TypeError', 'ShapeError'))
+#: A correct engine whose leaves keep no rule (backward() runs only the rules its nodes hold)
+#: and whose __getattr__ reads the instance's dict (``KeyError`` for what it lacks): the
+#: worker's read of a leaf's rule raised that KeyError past its runner and ended the worker on
+#: every graph (0/51; passed as written).
+LAZY = LECTURE.replace('        self._backward = lambda: None\n', '').replace(
+    '            node._backward()', "            if '_backward' in node.__dict__:\n"
+                                   '                node._backward()').replace(
+    '    def __repr__(self):', '    def __getattr__(self, name):\n        return self.__dict__[name]\n'
+                              '\n    def __repr__(self):')
+NAMES = {'lazy': LAZY, 'long_class': LONG_CLASS, 'long_raise': LONG_RAISE, 'short_raise': SHORT_RAISE,
+         'unlined': UNLINED, 'mlp_raise': MLP_RAISE, 'mlp_strless': MLP_STRLESS}
+
+
 #: Rows whose door finds nothing left to rewrite: graded as written, every check as HONEST's
 #: (one graph forged changes a count in a check's message).
 AS_WRITTEN = {'gc_window_read', 'del_window', 'thread_window', 'request_rewrite'}
@@ -980,6 +1040,31 @@ def test_a_learners_del_that_opens_a_file_is_graded_as_without_it(run_cli, tmp_p
     assert reports['logger']['score'] == reports['plain']['score']
     printed = ''.join(c.get('output') or '' for c in reports['logger']['checks'])
     assert 'Traceback' in printed and 'garbage collection' in printed  # the refusal, printed
+
+
+def test_a_learners_long_names_and_unlined_code_are_graded_as_plain_ones(run_cli, tmp_path):
+    reports = {}
+    for name, source in NAMES.items():
+        path = tmp_path / f'{name}.py'
+        path.write_text(source)
+        out = tmp_path / name
+        run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+        reports[name] = json.loads((out / 'report.json').read_text())
+    assert reports['long_class']['verdict'] == 'passed', _as_written(reports['long_class'])
+    assert reports['lazy']['verdict'] == 'passed', _as_written(reports['lazy'])
+    _long_raise_as_short(reports['long_raise'], reports['short_raise'])
+    _long_raise_as_short(reports['unlined'], reports['short_raise'])
+    _long_raise_as_short(reports['mlp_strless'], reports['mlp_raise'])
+
+
+def _long_raise_as_short(long, short):
+    """The long-named (or unlined) helper's exception graded as the short one's: every check's
+    status, and the score (their messages quote each one's own line)."""
+    assert long['score'] == short['score'] < long['max_score']
+    assert {c['id']: c['status'] for c in long['checks']} == \
+        {c['id']: c['status'] for c in short['checks']}
+    assert not [c['id'] for c in long['checks'] if 'interfered' in c['message'] or
+                'WorkerLost' in c['message']]
 
 
 def _unpassed(report):
@@ -1048,6 +1133,8 @@ def batch(tmp_path_factory):
     (folder / 'innocent.py').write_text(INNOCENT)
     (folder / 'del_logger.py').write_text(DEL_LOGGER)
     (folder / 'honest.py').write_text(HONEST)
+    for name, source in NAMES.items():
+        (folder / f'{name}.py').write_text(source)
     out = tmp_path_factory.mktemp('out')
     result = in_process('batch', folder, '--out', out, '-j', '2', '--profile', 'quick')
     assert 'Traceback' not in result.stdout + result.stderr, result.stderr
@@ -1060,6 +1147,13 @@ def test_what_learners_and_libraries_do_is_not_tampering_in_a_batch(batch):
     out, book = batch
     assert book['innocent.py']['verdict'] == 'passed', book['innocent.py']
     assert book['del_logger.py']['verdict'] == 'passed', book['del_logger.py']
+    assert book['long_class.py']['verdict'] == 'passed', book['long_class.py']
+    assert book['lazy.py']['verdict'] == 'passed', book['lazy.py']
+    short = json.loads((out / 'short_raise.py' / 'report.json').read_text())
+    for name in ('long_raise', 'unlined'):
+        _long_raise_as_short(json.loads((out / f'{name}.py' / 'report.json').read_text()), short)
+    _long_raise_as_short(*(json.loads((out / f'{name}.py' / 'report.json').read_text())
+                           for name in ('mlp_strless', 'mlp_raise')))
 
 
 @needs_templates
@@ -1342,3 +1436,13 @@ def test_a_rubric_that_allows_torch_gives_up_the_answer_key_protection(run_cli, 
     assert checks['load']['status'] == 'passed' and 'tampered' not in checks
     assert 'answer-key' in report['protections']['unprotected']
     assert checks['backward.walk']['status'] == 'passed'  # torch did the work
+
+
+def test_an_int_past_a_float_is_read_as_its_infinity():
+    """A Value's number an int too large for a float (``2 ** 2000``) is read as the infinity of
+    its sign, as the worker's reader says; on main the fallback ``copysign(inf, x)`` converted
+    the int again and raised OverflowError, read as an error instead of a number."""
+    import math
+    from micrograde.worker.execute import number
+    assert number(10 ** 400) == math.inf and number(-10 ** 400) == -math.inf
+    assert number(2 ** 2000 - 1) == math.inf and number(7) == 7.0 and number(True) == 1.0

@@ -24,16 +24,24 @@ import re
 from types import MethodType
 from typing import NamedTuple
 
-from .rules import origins
+from .rules import attribute, origins
 from .ops import OP_METHODS, OPS
 
 _REAL, _IMAG = vars(complex)['real'].__get__, vars(complex)['imag'].__get__
 _NAME = vars(type)['__name__'].__get__
 
+#: The characters of a name (a class's, a function's) an answer carries, as the grader keeps one
+#: (``model.bounds.KEEP['name']``): a longer one it cuts, and a cut function or class name is no
+#: identifier, which the grader takes for an answer our worker never sends (a correct engine
+#: whose class had a 301-character name was "interfered with grading", 0/51), and an exception
+#: class's name of 9 MB made an answer past ``protocol.MAX_ANSWER``.
+NAME = 200
 
-def named(cls, str=str, _NAME=_NAME):
-    """A class's name as the exact str it is, read past a metaclass's ``__name__``."""
-    return str.__str__(_NAME(cls))
+
+def named(cls, str=str, _NAME=_NAME, NAME=NAME):
+    """A class's name as the exact str it is, read past a metaclass's ``__name__``; its first
+    ``NAME`` characters."""
+    return str.__str__(_NAME(cls))[:NAME]
 
 
 def number(x, isinstance=isinstance, float=float, bool=bool, int=int, complex=complex,
@@ -50,8 +58,8 @@ def number(x, isinstance=isinstance, float=float, bool=bool, int=int, complex=co
         if isinstance(x, (bool, int)):
             try:
                 return float(x)
-            except OverflowError:
-                return copysign(inf, x)
+            except OverflowError:  # past a float: its sign (copysign would convert it again)
+                return copysign(inf, int.__gt__(x, 0) or -1)
         if isinstance(x, complex):
             return {'complex': [_REAL(x), _IMAG(x)]}
         item = getattr(x, 'item', None)
@@ -109,13 +117,14 @@ class Frame(NamedTuple):
 
 
 def frame_of(code, label, line, str=str, max=max, len=len, getline=linecache.getline,
-             new=tuple.__new__, Frame=Frame):
-    """The ``Frame`` of a line of ``code``, a function of the submission's file ``label``."""
+             new=tuple.__new__, Frame=Frame, NAME=NAME):
+    """The ``Frame`` of a line of ``code``, a function of the submission's file ``label``; its
+    function's and class's names cut to ``NAME`` characters (an identifier's start is one)."""
     text = str.__str__(getline(code.co_filename, line)).strip()
     parts = str.__str__(code.co_qualname).split('.')
     return new(Frame, (f'{label}, line {line}' + (f': {text[:120]}' if text else ''),
-                       str.__str__(code.co_name), max(1, line), label,
-                       parts[-2] if len(parts) > 1 else ''))
+                       str.__str__(code.co_name)[:NAME], max(1, line), label,
+                       parts[-2][:NAME] if len(parts) > 1 else ''))
 
 
 _WORKER = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the grader's frames, never the learner's
@@ -135,7 +144,8 @@ def learner_frame(exc, own, isinstance=isinstance, len=len,
         code = tb.tb_frame.f_code
         label = None if code.co_filename.startswith(_WORKER) else own(code.co_filename)
         if label:
-            found.append((label, code, tb.tb_lineno))
+            # no line (a code object without a line table: tb_lineno is None): its def's
+            found.append((label, code, tb.tb_lineno or code.co_firstlineno))
         tb = tb.tb_next
     if not found:
         return None
@@ -320,7 +330,7 @@ def _raise_statement(exc, getline=linecache.getline, match=_RAISE):
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    if tb is None:
+    if tb is None or tb.tb_lineno is None:  # no line table: no statement to read
         return False
     return match(getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno)) is not None
 
@@ -538,12 +548,12 @@ def rule_attribute(results, own, dict=dict, getattr=getattr, isinstance=isinstan
     return min(held, key=lambda key: (-held[key], key))
 
 
-def _instrument(vals, name, enumerate=enumerate, getattr=getattr, callable=callable,
-                setattr=setattr, Exception=Exception):
+def _instrument(vals, name, enumerate=enumerate, callable=callable, setattr=setattr,
+                Exception=Exception, attribute=attribute):
     """Wrap each node's rule (attribute ``name``) so that the order of the calls is recorded."""
     order = []
     for i, v in enumerate(vals):
-        original = getattr(v, name, None)
+        original = attribute(v, name)
         if not callable(original):
             continue
 

@@ -14,7 +14,7 @@ runner is (its docstring): positional defaults, helpers defined before it.
 import inspect
 from itertools import repeat
 
-from .execute import (_backpropagate, _names, error, frame_of, holds_number,
+from .execute import (_backpropagate, _names, _text, error, frame_of, holds_number,
                       learner_frame, number, own_attributes)
 from .load.classes import runner
 from .load.loaded import self_stores
@@ -30,13 +30,14 @@ def _replaced(model, exc, own, isinstance=isinstance, str=str, set=set, id=id, l
               dict=dict, list=list, tuple=tuple, int=int, float=float, type=type, callable=callable,
               getattr=getattr, vars=vars, next=next, TypeError=TypeError,
               isfunction=inspect.isfunction, own_attributes=own_attributes,
-              self_stores=self_stores, frame_of=frame_of):
+              self_stores=self_stores, frame_of=frame_of, _text=_text):
     """Where the network replaced one of its methods with data (``self.parameters = [...]``
     inside ``parameters()``), when calling that method failed (``'list' object is not
     callable``): ``(the learner's Frame of that assignment, the method's name)``; else
     ``None``.  The network's modules are searched through their lists
     (MLP, layers, neurons)."""
-    if not isinstance(exc, TypeError) or 'not callable' not in str(exc) or own is None:
+    # _text: the learner's exception's str() may raise (the worker was lost on every MLP task)
+    if not isinstance(exc, TypeError) or 'not callable' not in _text(exc) or own is None:
         return None
     seen, todo = set(), [model]
     while todo and len(seen) < 1000:
