@@ -68,8 +68,6 @@ RAISES = CRASH + '''        if len(topo) > 7:
 '''
 
 
-@pytest.mark.xfail(strict=True, reason='not closed here: harness/checks/fuzz.py (see the report '
-                   'of attack11 and /work/scratch/attacker11/fuzz_hidden.patch)')
 @pytest.mark.parametrize('seed', [3, 99])
 def test_an_exception_on_larger_graphs_does_not_hide_a_bug_only_the_random_graphs_find(
         run_cli, tmp_path, seed):
@@ -95,8 +93,6 @@ ALONE = CRASH + '''        if len(topo) == 2 and self._op == 'tanh' and abs(topo
 '''
 
 
-@pytest.mark.xfail(strict=True, reason='not closed here: harness/checks/fuzz.py (see the report '
-                   'of attack11 and /work/scratch/attacker11/fuzz_hidden.patch)')
 @pytest.mark.parametrize('act', ['import os; os._exit(3)', "raise RuntimeError('alone')"])
 def test_a_node_that_ends_the_worker_alone_is_still_wrong_by_itself(run_cli, tmp_path, act):
     """Before: the cheap mul bug beside the subtle tanh bug scored 39/51 at seed 7 (the test

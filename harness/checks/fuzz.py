@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from micrograde.oracle import oracle_store, oracles
 from micrograde.fuzz import shrink
 from micrograde.fuzz.dags import corpus
-from micrograde.diagnose.diagnosis import explain, first_mismatch, misconception
+from micrograde.diagnose.diagnosis import explain, first_mismatch, learner_method, misconception
+from micrograde.isolate.answers import Lost
 from micrograde.model.results import Code, Misconception
 from micrograde.checks.registry import Context, error, failed, passed, skipped
 from micrograde.checks.trials import Trial, against, counterexample, item, run_graphs
@@ -42,7 +43,14 @@ def random_graphs(ctx):
     # localised first: a graph with an op that fails its own check is that check's to explain
     named = ctx.failing_ops()
     elsewhere = wrong_elsewhere(session, [t for t in failing if t.graph.capabilities & named],
-                                named)
+                                named, ctx=ctx)
+    # graphs that raised show no op's derivative: a node of a passing op wrong by itself there
+    # (or raising alone, where its own check's graphs did not) is a bug the exception hid (a
+    # backward() raising on every graph of more than 7 Values, priced at a cheap check's points,
+    # hid a tanh wrong at |x| >= 3.5)
+    raised = [t for t in failing if t.actual.error and not _lost(t.actual)]
+    hidden = wrong_elsewhere(session, raised, named, most=RAISED, ctx=ctx)
+    elsewhere = {**hidden, **elsewhere}
     unexplained = [t for t in failing if not t.graph.capabilities & named or id(t) in elsewhere]
     if not unexplained:
         left = (f'{len(failing)} wrong, each using an op that fails its own check '
@@ -55,13 +63,17 @@ def random_graphs(ctx):
              if len(unexplained) < len(failing) else '')
     lead = f'{len(unexplained)} of {graded} random graphs wrong{aside} ({checked})'
     plain = [t for t in unexplained if id(t) not in elsewhere]
-    if not plain:  # each uses a failing op, and holds a node of a passing one wrong by itself
+    # each uses a failing op, or raised, and holds a node of a passing one wrong by itself
+    if not plain or (hidden and all(t.actual.error and not _lost(t.actual) for t in plain)):
         single = min(elsewhere.values(), key=lambda t: shrink.cost(t.graph))
-        return reported(ctx, single, lead, 'a node of it wrong by itself, its operands at their '
-                        'right values, of an op whose own check passed', unexplained,
-                        trusted=frozenset())
+        found = reported(ctx, single, lead, 'a node of it wrong by itself, its operands at their '
+                         'right values, of an op whose own check passed', unexplained,
+                         trusted=frozenset())
+        return _placed(found, single.graph)
     # shrinking only removes and simplifies: the ops that fail their own checks stay out
-    smallest = min(plain, key=lambda t: shrink.cost(t.graph))
+    # a graph wrong without raising shows a derivative, which one that raised may hide
+    smallest = min([t for t in plain if not t.actual.error] or plain,
+                   key=lambda t: shrink.cost(t.graph))
     minimal, rounds, complete = shrink.shrink(
         smallest, lambda gs: session.run('graph', [item(g, instrument=True) for g in gs]),
         budget.shrink_seconds, Trial)
@@ -135,6 +147,17 @@ def reported(ctx, minimal, lead, how, wrong, trusted=None):
                   misconception=named, output=''.join(t.actual.output for t in wrong[:3]))
 
 
+def _placed(found, graph):
+    """A node alone that raised, hung or ended the worker, said of no method: that node's op's
+    (its graph holds no other), not a consequence of whatever bug spoils every graph (a cheap
+    wrong ``*`` took the finding of a tanh node that ended the worker by itself)."""
+    m = found.misconception
+    node = graph.node(len(graph.inputs)) if len(graph.nodes) == 1 else None
+    if m is not None and node is not None and not m.method and not m.op:
+        m.op, m.method = node.op, learner_method(node.capability)
+    return found
+
+
 def until_stopped(ctx, trials):
     """``(trials, said)``: where the grading's time limit stopped the check, the trials run
     before it (the rest have no answer, which is no finding) and how far it got, said; else
@@ -177,27 +200,42 @@ def alone(session, trial):
 ELSEWHERE = 8
 
 
-def wrong_elsewhere(session, trials, named):
+#: The singles (one node alone) tried of the graphs that raised, at most.
+RAISED = 200
+
+
+def wrong_elsewhere(session, trials, named, most=None, ctx=None):
     """``{id(trial): node alone}`` of ``trials`` (wrong graphs that use an op failing its own check;
     the first ``ELSEWHERE``) that have a node of an op whose own check passed that is wrong by
     itself, its operands at their right values (its own trial): a bug of that op, which no
     failing op explains (a cheap visible bug in ``*``, which nearly every random graph uses, hid
     one of tanh's only these graphs find)."""
     singles = []
-    for t in trials[:ELSEWHERE]:
+    for t in trials if most else trials[:ELSEWHERE]:
         if t.expected is None:
             continue
         singles += [(t, g) for g in shrink.alone(t.graph, t.expected.values).values()
                     if not {n.capability for n in g.nodes} & named]
+    singles = singles[:most]
     if not singles:
         return {}
     ran = run_graphs(session, [g for _, g in singles], instrument=True,
                      oracle=Context.expected)
     found = {}
     for (owner, _), single in zip(singles, ran):
-        if single.failed and not _lost(single.actual):
+        if single.failed and not _lost(single.actual) or _died(single.actual, ctx):
             found.setdefault(id(owner), single)
     return found
+
+
+def _died(actual, ctx):
+    """Whether an item hung or ended the worker by itself (not one left unrun after another
+    did, nor one the grading's time limit stopped): a node that does so alone, where the whole
+    graph did not, is that node's bug (an engine ending its worker on the one graph that holds
+    a node alone had the node's wrong rule left to a cheap bug in ``*``)."""
+    error = actual.error
+    return bool(error and error.lost and error.type in (Lost.TIMEOUT.value, Lost.WORKER.value)
+                and not (ctx is not None and ctx.overtime()))
 
 
 ORDER = ('the result depends on the order a set (e.g. of children) iterates in: a walk over it '
