@@ -119,6 +119,16 @@ def test_an_upstream_gradient_added_where_the_chain_rule_multiplies():
     assert "addition's backward adds the upstream gradient to the local derivative" in text, text
 
 
+def test_a_derivative_one_too_large_at_upstream_1_is_no_upstream_added():
+    """`a + 2.0` alone, its rule written with `*`'s derivative (`other.data * out.grad`: 2.0):
+    at an upstream of 1, adding it gives 1 + 1 = 2.0 too, and the sentence said `... + out.grad`,
+    which the rule does not hold. Only an upstream other than 1 tells the two apart."""
+    g = G('out = a + 2.0', a=1.5)
+    text = diagnosis(g, with_grads(g, a=2.0))
+    assert 'adds the upstream gradient' not in text, text
+    assert 'local derivative of addition is wrong' in text, text
+
+
 def test_an_input_that_changed_its_value():
     g = G('out = (a.relu() + a) * k', a=-1.5, k=3.0)
     actual = correct(g)

@@ -937,3 +937,26 @@ def test_a_rule_set_inside_itself_is_found_beside_a_known_wrong_mul(run_cli, tmp
                    for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
                    and not c['consequence_of'])
     assert roots == [('no_backward', 'tanh'), ('wrong_derivative', '__mul__')], roots
+
+
+def _roots(report):
+    """Each root finding that counts, as (check, code, method, line), in the report's order."""
+    return [(c['id'], (c['misconception'] or {}).get('code'), (c['misconception'] or {}).get('method'),
+             (c['misconception'] or {}).get('line')) for c in report['checks']
+            if c['required'] and c['status'] in ('failed', 'error') and not c['consequence_of']]
+
+
+def test_add_and_mul_rules_swapped_are_two_findings_each_at_its_own_rule(run_cli, tmp_path):
+    """`+` written with `*`'s derivatives and `*` with `+`'s (a real engine's, graded in round
+    eight): every add graph ends in `* k`, whose wrong rule was read as the culprit, so the two
+    were one finding at `__mul__` and `+`'s own rule was never said. Judged on the add graphs
+    without their `* k`, each op's rule is its own finding."""
+    add = '            self.grad += 1.0 * out.grad\n            other.grad += 1.0 * out.grad\n'
+    mul = '            self.grad += other.data * out.grad\n            other.grad += self.data * out.grad\n'
+    path = _lecture_with(tmp_path, (add, '@@\n'), (mul, add), ('@@\n', mul))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    rule = {text: _line(path, text) - 1 for text in ('self.grad += other.data * out.grad',
+                                                     'self.grad += 1.0 * out.grad')}  # its def
+    assert [root[1:] for root in _roots(report)] == [
+        ('wrong_derivative', '__add__', rule['self.grad += other.data * out.grad']),
+        ('wrong_derivative', '__mul__', rule['self.grad += 1.0 * out.grad'])], _roots(report)

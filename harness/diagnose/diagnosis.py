@@ -438,7 +438,7 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
             return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
     for op in ops:  # after the rule left out: where a derivative is minus the upstream they tie
-        if _nonzero(graph, local, correct, op) and \
+        if _nonzero(graph, local, correct, op) and _upstream(graph, expected, correct, op) and \
                 _matches(graph, grads, propagate(graph, local, correct, added={op})):
             return Diagnosis(Code.WRONG_DERIVATIVE, f'{OPS[op].display}\'s backward adds the '
                              f'upstream gradient to the local derivative (`... + out.grad`) where '
@@ -453,6 +453,14 @@ def _nonzero(graph, local, correct, op):
     the upstream gradient to it is passing it on unchanged, as a derivative taken as 1 does
     (tanh saturated at 30), and the ``added`` model names nothing."""
     return all(not close(d, 0.0) for i in correct if graph.node(i).op == op for d in local[i])
+
+
+def _upstream(graph, expected, correct, op):
+    """Whether an upstream gradient of ``op``'s nodes is other than 1: where every one is 1
+    (``a + 2.0`` as the output), adding it to the local derivative is the derivative plus one,
+    and the ``added`` model names any rule that is one too large (mul's ``other.data`` in
+    ``+``'s rule, at 2.0)."""
+    return any(not close(expected.grads[i], 1.0) for i in correct if graph.node(i).op == op)
 
 
 #: Ops whose local derivative for one operand is the other operand's value (``other.data``).
