@@ -960,3 +960,39 @@ def test_add_and_mul_rules_swapped_are_two_findings_each_at_its_own_rule(run_cli
     assert [root[1:] for root in _roots(report)] == [
         ('wrong_derivative', '__add__', rule['self.grad += other.data * out.grad']),
         ('wrong_derivative', '__mul__', rule['self.grad += 1.0 * out.grad'])], _roots(report)
+
+
+def test_an_exception_in_the_constructor_from_one_op_is_that_ops(run_cli, tmp_path):
+    """exp builds its result as `Value(math.exp(x), None, 'exp')`: `set(None)` raises in
+    `__init__`, which was named, though the inputs and every other op build their Values there
+    without raising. What exp passes is the bug: named at exp, at the line that builds it."""
+    path = _lecture_with(tmp_path, ("out = Value(math.exp(x), (self, ), 'exp')",
+                                    "out = Value(math.exp(x), None, 'exp')"))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    assert _roots(report) == [('ops.exp', 'exception', 'exp',
+                               _line(path, "out = Value(math.exp(x), None, 'exp')"))], _roots(report)
+
+
+def test_a_module_never_imported_is_one_finding_in_every_method_that_reads_it(run_cli, tmp_path):
+    """QingZhou-YangHY/Micrograd's engine.py uses `math.exp` in exp and tanh and never imports
+    math: two findings, charged twice, for the one line that is missing."""
+    path = _lecture_with(tmp_path, ('import math\n', ''))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = _roots(report)
+    assert len(roots) == 1 and roots[0][1] == 'exception', roots
+    said = {c['id']: c for c in report['checks']}
+    assert said['ops.tanh']['consequence_of'] == roots[0][0] or \
+        said['ops.exp']['consequence_of'] == roots[0][0], roots
+
+
+def test_an_op_dunder_whose_def_refuses_its_operands_is_broken_there(run_cli, tmp_path):
+    """madhav165/micrograd-demo's lecture1/value.py: `def __neg__(self, other)`. Python calls
+    it as `-x` with one operand, so `a - b` (`self + (-other)`) raised at `__sub__`'s line, which
+    was named, and `-a` was said to be not implemented. The def is the bug: named there, and neg
+    is checked (broken, not absent)."""
+    path = _lecture_with(tmp_path, ('    def __neg__(self):  # -self', '    def __neg__(self, other):'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    assert _roots(report) == [('ops.sub', 'exception', '__neg__', _line(path, 'def __neg__'))], \
+        _roots(report)
+    said = {c['id']: c for c in report['checks']}
+    assert said['ops.neg']['status'] == 'failed' and said['ops.neg']['consequence_of'] == 'ops.sub'
