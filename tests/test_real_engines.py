@@ -1014,3 +1014,31 @@ def test_a_walk_whose_result_follows_a_sets_order_says_so_where_it_is_found(run_
     assert [root[1:3] for root in _roots(report)] == [('repeated', 'backward')], _roots(report)
     root = {c['id']: c for c in report['checks']}[_roots(report)[0][0]]
     assert 'changes with the order of a set' in root['message'], root['message']
+
+
+def test_a_repository_whose_package_sits_in_src_imports_it_from_there(run_cli, tmp_path):
+    """vdyma/nanograd: src/nanograd/ is a package, src/ has no __init__.py and no module of its
+    own, and its modules say ``from src.nanograd.value import Value``: the folder was said to
+    hold no .py file, notebook or package to grade."""
+    folder = tmp_path / 'repository'
+    shutil.copytree(SUBMISSIONS / 'micrograd', folder / 'src' / 'nanograd')
+    for module in ('__init__.py', 'nn.py'):
+        path = folder / 'src' / 'nanograd' / module
+        assert path.read_text().count('from micrograd.engine import Value') == 1
+        path.write_text(path.read_text().replace('from micrograd.engine', 'from src.nanograd.engine'))
+    result, report = _graded(run_cli, folder, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    assert checks['load']['status'] == 'passed', checks['load']['message']
+    assert checks['mlp.forward']['status'] == 'passed', checks['mlp.forward']['message']
+
+
+def test_a_network_called_with_more_than_one_sample_is_another_interface(run_cli, tmp_path):
+    """vdyma/nanograd's MLP is called as `model(x, example_num)`: `model(x)` raised TypeError in
+    each network check, four failures counted (and no finding said why), where another interface
+    of the network is said, not failed."""
+    path = _lecture_with(tmp_path, ('    def __call__(self, x):\n        for layer in self.layers:',
+                                    '    def __call__(self, x, example_num):\n        for layer in self.layers:'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    assert report['verdict'] == 'passed', _roots(report)
+    assert checks['mlp.build']['status'] == 'skipped' and 'model(x)' in checks['mlp.build']['message']
