@@ -1042,3 +1042,14 @@ def test_a_network_called_with_more_than_one_sample_is_another_interface(run_cli
     checks = {c['id']: c for c in report['checks']}
     assert report['verdict'] == 'passed', _roots(report)
     assert checks['mlp.build']['status'] == 'skipped' and 'model(x)' in checks['mlp.build']['message']
+
+
+def test_a_constructor_written_with_single_underscores_is_named_at_load(run_cli, tmp_path):
+    """ritika-s05/is-640-nn writes every dunder with one underscore each side: the load said
+    `Value(1.5)` takes no arguments, named each op's `_add_` for `__add__`, and not `_init_`,
+    the one that stops everything."""
+    path = _lecture_with(tmp_path, ("    def __init__(self, data, _children=(), _op='', label=''):",
+                                    "    def _init_(self, data, _children=(), _op='', label=''):"))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    said = {c['id']: c for c in report['checks']}['load']['message']
+    assert f'defines _init_ (line {_line(path, "def _init_")}), not __init__' in said, said
