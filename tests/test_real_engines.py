@@ -1053,3 +1053,22 @@ def test_a_constructor_written_with_single_underscores_is_named_at_load(run_cli,
     _, report = _graded(run_cli, path, tmp_path / 'out')
     said = {c['id']: c for c in report['checks']}['load']['message']
     assert f'defines _init_ (line {_line(path, "def _init_")}), not __init__' in said, said
+
+
+def test_a_walk_graded_through_the_learners_own_name_is_placed_there(run_cli, tmp_path):
+    """GlaIZier/micrograd's walk is `backprop()` (graded through it) and repeats nodes: the
+    repeated propagation was named at backward() with no line and no file, so no consumer
+    could point at it. It is placed at backprop's def, and stays a finding apart from the
+    name (capability.backward)."""
+    path = _lecture_with(tmp_path, ('    def backward(self):', '    def backprop(self):'),
+                         ('            if v not in visited:\n                visited.add(v)\n'
+                          '                for child in v._prev:\n'
+                          '                    build_topo(child)\n'
+                          '                topo.append(v)\n',
+                          '            for child in v._prev:\n'
+                          '                build_topo(child)\n'
+                          '            topo.append(v)\n'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = {root[1]: root for root in _roots(report)}
+    assert set(roots) == {'backward_missing', 'repeated'}, _roots(report)
+    assert roots['repeated'][3] == _line(path, 'def backprop'), _roots(report)

@@ -53,9 +53,12 @@ def link(report, counts=lambda check: check.required):
     def key(check):
         """One bug (``Misconception.key``), its location observed if its check saw the line."""
         return check.misconception.key(observed=check.id in seen)
+    # backward() graded through the learner's own name for it (``backprop``): its walk is there
+    through = report.class_info.get('Value', {}).get('attributes', {}).get('backward', '')
     for check in (c for c in failing if c.misconception is not None):  # advice is placed too
         m = check.misconception
-        where = report.methods.get(m.method) or {}
+        where = report.methods.get(m.method) or \
+            (report.methods.get(through) if m.method == 'backward' else None) or {}
         if check.id not in seen and where.get('rule') is False and m.code in RULES:
             m.method, where = '', {}  # a guess, and that method writes no rule: not there
         m.file = where.get('file', m.file)
