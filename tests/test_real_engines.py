@@ -1072,3 +1072,14 @@ def test_a_walk_graded_through_the_learners_own_name_is_placed_there(run_cli, tm
     roots = {root[1]: root for root in _roots(report)}
     assert set(roots) == {'backward_missing', 'repeated'}, _roots(report)
     assert roots['repeated'][3] == _line(path, 'def backprop'), _roots(report)
+
+
+def test_a_network_with_no_nonlinearity_is_named_as_that(run_cli, tmp_path):
+    """tostacam/minigrad's MLP(nin, nouts) is linear in every layer unless told otherwise: its
+    outputs matched 'none of the known architectures', which said nothing of why."""
+    path = _lecture_with(tmp_path, ('        out = act.tanh()\n        return out\n',
+                                    '        return act\n'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    said = {c['id']: c for c in report['checks']}['mlp.forward']
+    assert said['status'] == 'failed' and 'no layer applies a nonlinearity' in said['message'], \
+        said['message']

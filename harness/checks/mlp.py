@@ -59,6 +59,10 @@ MISTAKES = {
     'MLP.__call__ hands every layer the network\'s input, not the previous layer\'s output '
     '(`x = layer(x)` in the loop), so only the last layer counts':
         _input_to_every_layer,
+    'no layer applies a nonlinearity: every layer is linear, so the network is one linear map '
+    'whatever its depth (MLP(nin, nouts) must apply tanh, relu or another one, at least in its '
+    'hidden layers)':
+        lambda w, *arch: _outputs(w, 'linear', 'linear'),
 }
 
 
