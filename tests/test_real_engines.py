@@ -998,18 +998,20 @@ def test_an_op_dunder_whose_def_refuses_its_operands_is_broken_there(run_cli, tm
     assert said['ops.neg']['status'] == 'failed' and said['ops.neg']['consequence_of'] == 'ops.sub'
 
 
+#: The lecture's topological sort with its visited guard taken out (an edit of ``_lecture_with``).
+NO_VISITED_GUARD = ('            if v not in visited:\n                visited.add(v)\n'
+                    '                for child in v._prev:\n                    build_topo(child)\n'
+                    '                topo.append(v)\n',
+                    '            for child in v._prev:\n                build_topo(child)\n'
+                    '            topo.append(v)\n')
+
+
 def test_a_walk_whose_result_follows_a_sets_order_says_so_where_it_is_found(run_cli, tmp_path):
     """A topological sort with no visited guard over the `set` of children (round eight: the
     learner's own runs gave `a.grad` 4.92 four times and 7.38 twice): found as repeated
     propagation, rightly, but nothing said why the learner's runs disagree with one another.
     Run again with the Values in another set order, the walk's graph says so."""
-    path = _lecture_with(tmp_path, ('            if v not in visited:\n                visited.add(v)\n'
-                                    '                for child in v._prev:\n'
-                                    '                    build_topo(child)\n'
-                                    '                topo.append(v)\n',
-                                    '            for child in v._prev:\n'
-                                    '                build_topo(child)\n'
-                                    '            topo.append(v)\n'))
+    path = _lecture_with(tmp_path, NO_VISITED_GUARD)
     _, report = _graded(run_cli, path, tmp_path / 'out')
     assert [root[1:3] for root in _roots(report)] == [('repeated', 'backward')], _roots(report)
     root = {c['id']: c for c in report['checks']}[_roots(report)[0][0]]
@@ -1061,13 +1063,7 @@ def test_a_walk_graded_through_the_learners_own_name_is_placed_there(run_cli, tm
     could point at it. It is placed at backprop's def, and stays a finding apart from the
     name (capability.backward)."""
     path = _lecture_with(tmp_path, ('    def backward(self):', '    def backprop(self):'),
-                         ('            if v not in visited:\n                visited.add(v)\n'
-                          '                for child in v._prev:\n'
-                          '                    build_topo(child)\n'
-                          '                topo.append(v)\n',
-                          '            for child in v._prev:\n'
-                          '                build_topo(child)\n'
-                          '            topo.append(v)\n'))
+                         NO_VISITED_GUARD)
     _, report = _graded(run_cli, path, tmp_path / 'out')
     roots = {root[1]: root for root in _roots(report)}
     assert set(roots) == {'backward_missing', 'repeated'}, _roots(report)
