@@ -516,6 +516,9 @@ REQUOTABLE = {
     'nested': ("""out = f'{f"<{d['k']}>"}'""", None),  # a 3.12 f-string inside: no swap reads it
     'escapes': (r"""out = f'\N{BULLET} {x or 'V'} {{braces}}'""", '\N{BULLET} V {braces}'),
     'two': ("""out = (f'{x or 'a'}'  # 'f'{'\n       f'{x or 'b'}')""", 'ab'),
+    # the other quote in it too: the string in its braces takes it instead (tostacam/minigrad)
+    'inner': ('''out = f"<{f" -> {len(d)}" if d else ''}>"''', '< -> 1>'),
+    'inner_escaped': ("out = f'{x or 'Value'} said \"hi\"'", 'Value said "hi"'),
 }
 
 
@@ -548,7 +551,7 @@ def _fails(text):
 
 
 @pytest.mark.parametrize('source', [
-    "out = f'{x or 'Value'} said \"hi\"'",  # the other quote is in it too
+    "out = f'{x or 'say \"hi\"'}'",  # the other quote in the string that reuses one
     "out = f'{x or '\\n'}'",  # a backslash in its braces
     "out = 'plain' + f'{x}' + \"'\"",  # nothing of 3.12's
     "elif'x'",  # an identifier's last letter is no prefix

@@ -937,3 +937,145 @@ def test_a_rule_set_inside_itself_is_found_beside_a_known_wrong_mul(run_cli, tmp
                    for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
                    and not c['consequence_of'])
     assert roots == [('no_backward', 'tanh'), ('wrong_derivative', '__mul__')], roots
+
+
+def _roots(report):
+    """Each root finding that counts, as (check, code, method, line), in the report's order."""
+    return [(c['id'], (c['misconception'] or {}).get('code'), (c['misconception'] or {}).get('method'),
+             (c['misconception'] or {}).get('line')) for c in report['checks']
+            if c['required'] and c['status'] in ('failed', 'error') and not c['consequence_of']]
+
+
+def test_add_and_mul_rules_swapped_are_two_findings_each_at_its_own_rule(run_cli, tmp_path):
+    """`+` written with `*`'s derivatives and `*` with `+`'s (a real engine's, graded in round
+    eight): every add graph ends in `* k`, whose wrong rule was read as the culprit, so the two
+    were one finding at `__mul__` and `+`'s own rule was never said. Judged on the add graphs
+    without their `* k`, each op's rule is its own finding."""
+    add = '            self.grad += 1.0 * out.grad\n            other.grad += 1.0 * out.grad\n'
+    mul = '            self.grad += other.data * out.grad\n            other.grad += self.data * out.grad\n'
+    path = _lecture_with(tmp_path, (add, '@@\n'), (mul, add), ('@@\n', mul))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    rule = {text: _line(path, text) - 1 for text in ('self.grad += other.data * out.grad',
+                                                     'self.grad += 1.0 * out.grad')}  # its def
+    assert [root[1:] for root in _roots(report)] == [
+        ('wrong_derivative', '__add__', rule['self.grad += other.data * out.grad']),
+        ('wrong_derivative', '__mul__', rule['self.grad += 1.0 * out.grad'])], _roots(report)
+
+
+def test_an_exception_in_the_constructor_from_one_op_is_that_ops(run_cli, tmp_path):
+    """exp builds its result as `Value(math.exp(x), None, 'exp')`: `set(None)` raises in
+    `__init__`, which was named, though the inputs and every other op build their Values there
+    without raising. What exp passes is the bug: named at exp, at the line that builds it."""
+    path = _lecture_with(tmp_path, ("out = Value(math.exp(x), (self, ), 'exp')",
+                                    "out = Value(math.exp(x), None, 'exp')"))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    assert _roots(report) == [('ops.exp', 'exception', 'exp',
+                               _line(path, "out = Value(math.exp(x), None, 'exp')"))], _roots(report)
+
+
+def test_a_module_never_imported_is_one_finding_in_every_method_that_reads_it(run_cli, tmp_path):
+    """QingZhou-YangHY/Micrograd's engine.py uses `math.exp` in exp and tanh and never imports
+    math: two findings, charged twice, for the one line that is missing."""
+    path = _lecture_with(tmp_path, ('import math\n', ''))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = _roots(report)
+    assert len(roots) == 1 and roots[0][1] == 'exception', roots
+    said = {c['id']: c for c in report['checks']}
+    assert said['ops.tanh']['consequence_of'] == roots[0][0] or \
+        said['ops.exp']['consequence_of'] == roots[0][0], roots
+
+
+def test_an_op_dunder_whose_def_refuses_its_operands_is_broken_there(run_cli, tmp_path):
+    """madhav165/micrograd-demo's lecture1/value.py: `def __neg__(self, other)`. Python calls
+    it as `-x` with one operand, so `a - b` (`self + (-other)`) raised at `__sub__`'s line, which
+    was named, and `-a` was said to be not implemented. The def is the bug: named there, and neg
+    is checked (broken, not absent)."""
+    path = _lecture_with(tmp_path, ('    def __neg__(self):  # -self', '    def __neg__(self, other):'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    assert _roots(report) == [('ops.sub', 'exception', '__neg__', _line(path, 'def __neg__'))], \
+        _roots(report)
+    said = {c['id']: c for c in report['checks']}
+    assert said['ops.neg']['status'] == 'failed' and said['ops.neg']['consequence_of'] == 'ops.sub'
+
+
+#: The lecture's topological sort with its visited guard taken out (an edit of ``_lecture_with``).
+NO_VISITED_GUARD = ('            if v not in visited:\n                visited.add(v)\n'
+                    '                for child in v._prev:\n                    build_topo(child)\n'
+                    '                topo.append(v)\n',
+                    '            for child in v._prev:\n                build_topo(child)\n'
+                    '            topo.append(v)\n')
+
+
+def test_a_walk_whose_result_follows_a_sets_order_says_so_where_it_is_found(run_cli, tmp_path):
+    """A topological sort with no visited guard over the `set` of children (round eight: the
+    learner's own runs gave `a.grad` 4.92 four times and 7.38 twice): found as repeated
+    propagation, rightly, but nothing said why the learner's runs disagree with one another.
+    Run again with the Values in another set order, the walk's graph says so."""
+    path = _lecture_with(tmp_path, NO_VISITED_GUARD)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    assert [root[1:3] for root in _roots(report)] == [('repeated', 'backward')], _roots(report)
+    root = {c['id']: c for c in report['checks']}[_roots(report)[0][0]]
+    assert 'changes with the order of a set' in root['message'], root['message']
+
+
+def test_a_repository_whose_package_sits_in_src_imports_it_from_there(run_cli, tmp_path):
+    """vdyma/nanograd: src/nanograd/ is a package, src/ has no __init__.py and no module of its
+    own, and its modules say ``from src.nanograd.value import Value``: the folder was said to
+    hold no .py file, notebook or package to grade."""
+    folder = tmp_path / 'repository'
+    shutil.copytree(SUBMISSIONS / 'micrograd', folder / 'src' / 'nanograd')
+    for module in ('__init__.py', 'nn.py'):
+        path = folder / 'src' / 'nanograd' / module
+        assert path.read_text().count('from micrograd.engine import Value') == 1
+        path.write_text(path.read_text().replace('from micrograd.engine', 'from src.nanograd.engine'))
+    result, report = _graded(run_cli, folder, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    assert checks['load']['status'] == 'passed', checks['load']['message']
+    assert checks['mlp.forward']['status'] == 'passed', checks['mlp.forward']['message']
+
+
+def test_a_network_called_with_more_than_one_sample_is_another_interface(run_cli, tmp_path):
+    """vdyma/nanograd's MLP is called as `model(x, example_num)`: `model(x)` raised TypeError in
+    each network check, four failures counted (and no finding said why), where another interface
+    of the network is said, not failed."""
+    path = _lecture_with(tmp_path, ('    def __call__(self, x):\n        for layer in self.layers:',
+                                    '    def __call__(self, x, example_num):\n        for layer in self.layers:'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    checks = {c['id']: c for c in report['checks']}
+    assert report['verdict'] == 'passed', _roots(report)
+    assert checks['mlp.build']['status'] == 'skipped' and 'model(x)' in checks['mlp.build']['message']
+
+
+def test_a_constructor_written_with_single_underscores_is_named_at_load(run_cli, tmp_path):
+    """ritika-s05/is-640-nn writes every dunder with one underscore each side: the load said
+    `Value(1.5)` takes no arguments, named each op's `_add_` for `__add__`, and not `_init_`,
+    the one that stops everything."""
+    path = _lecture_with(tmp_path, ("    def __init__(self, data, _children=(), _op='', label=''):",
+                                    "    def _init_(self, data, _children=(), _op='', label=''):"))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    said = {c['id']: c for c in report['checks']}['load']['message']
+    assert f'defines _init_ (line {_line(path, "def _init_")}), not __init__' in said, said
+
+
+def test_a_walk_graded_through_the_learners_own_name_is_placed_there(run_cli, tmp_path):
+    """GlaIZier/micrograd's walk is `backprop()` (graded through it) and repeats nodes: the
+    repeated propagation was named at backward() with no line and no file, so no consumer
+    could point at it. It is placed at backprop's def, and stays a finding apart from the
+    name (capability.backward)."""
+    path = _lecture_with(tmp_path, ('    def backward(self):', '    def backprop(self):'),
+                         NO_VISITED_GUARD)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = {root[1]: root for root in _roots(report)}
+    assert set(roots) == {'backward_missing', 'repeated'}, _roots(report)
+    assert roots['repeated'][3] == _line(path, 'def backprop'), _roots(report)
+
+
+def test_a_network_with_no_nonlinearity_is_named_as_that(run_cli, tmp_path):
+    """tostacam/minigrad's MLP(nin, nouts) is linear in every layer unless told otherwise: its
+    outputs matched 'none of the known architectures', which said nothing of why."""
+    path = _lecture_with(tmp_path, ('        out = act.tanh()\n        return out\n',
+                                    '        return act\n'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    said = {c['id']: c for c in report['checks']}['mlp.forward']
+    assert said['status'] == 'failed' and 'no layer applies a nonlinearity' in said['message'], \
+        said['message']

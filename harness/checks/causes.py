@@ -8,6 +8,8 @@ misconception of its own is a consequence where a check said what explains it (t
 graph's op), or, for the network's gradients, of the first wrong rule or walk found: the MLP's
 gradients flow through the same rules and the same backward().
 """
+import re
+
 from micrograde.diagnose.diagnosis import (APPENDED, INDENTED, NONE_OPERAND, RETURNED_NONE,
                                            UNSEEDED, WALK, lacks, no_backward)
 from micrograde.model.results import Code, Misconception
@@ -45,14 +47,18 @@ def link(report, counts=lambda check: check.required):
         _lacking(check, report)
         _stubbed(check, report)
         _own_stub(check, report)
+    _constructed(failing, report.methods)
     seen = {c.id for c in failing if c.misconception and c.misconception.line}  # the line observed
 
     def key(check):
         """One bug (``Misconception.key``), its location observed if its check saw the line."""
         return check.misconception.key(observed=check.id in seen)
+    # backward() graded through the learner's own name for it (``backprop``): its walk is there
+    through = report.class_info.get('Value', {}).get('attributes', {}).get('backward', '')
     for check in (c for c in failing if c.misconception is not None):  # advice is placed too
         m = check.misconception
-        where = report.methods.get(m.method) or {}
+        where = report.methods.get(m.method) or \
+            (report.methods.get(through) if m.method == 'backward' else None) or {}
         if check.id not in seen and where.get('rule') is False and m.code in RULES:
             m.method, where = '', {}  # a guess, and that method writes no rule: not there
         m.file = where.get('file', m.file)
@@ -71,6 +77,7 @@ def link(report, counts=lambda check: check.required):
         if root is not check:
             _under(check, root)
     _nones(roots)
+    _undefined(roots)
     spoiling = next((r for r in roots.values() if r.misconception.code in SPOILS), None)
     for check in named:
         if check in located:
@@ -101,6 +108,55 @@ def _nones(roots):
     for key, root in list(roots.items()):
         if source is not None and root is not source and root.misconception.code == \
                 Code.EXCEPTION and NONE_OPERAND in root.message:
+            del roots[key]
+            _under(root, source)
+
+
+#: The Value's constructor, through which every op builds its result.
+CONSTRUCTOR = '__init__'
+
+
+def _constructed(failing, methods):
+    """An exception raised in the Value's constructor by one op alone (``Value(x, None)`` in
+    exp: ``set(None)`` raises in ``__init__``) is that op's: the inputs and every other op build
+    their Values through the same constructor without it, so what this op passes it is the bug.
+    Placed at the op's method, at the line that builds its result where the class report saw it.
+    Raised there by several ops, it stays the constructor's."""
+    raised = [c for c in failing if c.misconception is not None and c.misconception.code ==
+              Code.EXCEPTION and c.misconception.method == CONSTRUCTOR and c.misconception.op]
+    ops = {c.misconception.op for c in raised}
+    if len(ops) != 1:
+        return
+    op = next(iter(ops))
+    method = next((o.dunder or o.name for o in TABLE if o.name == op), None)
+    where = methods.get(method) or {}
+    if not where:
+        return
+    line = where.get('computes') or where.get('line')
+    said = f' (raised in {CONSTRUCTOR} from what {method} passes it at line {line}: no other op ' \
+        f'and no input raises there)'
+    for check in raised:
+        check.misconception = Misconception(Code.EXCEPTION, op, method, line=line)
+        check.message += said
+        check.diagnosis += said
+
+
+#: Python's words for a name no scope defines (a module never imported: ``math``).
+UNDEFINED = re.compile(r"NameError\b.*?: name '(?P<name>\w+)' is not defined")
+
+
+def _undefined(roots):
+    """Exceptions of one undefined name read as a module in several methods (``math.exp`` in
+    exp and in tanh, ``import math`` missing) are one bug, the first one's: one line defines the
+    name."""
+    first = {}
+    for key, root in list(roots.items()):
+        found = UNDEFINED.search(root.message) if root.misconception.code == Code.EXCEPTION \
+            else None
+        if found is None or not re.search(rf"line \d+: .*\b{found['name']}\.\w", root.message):
+            continue
+        source = first.setdefault(found['name'], root)
+        if source is not root:
             del roots[key]
             _under(root, source)
 

@@ -8,6 +8,7 @@ counts only when the rubric's ``required_ops`` lists ``mlp``."""
 import functools
 import math
 import random
+import re
 
 from micrograde import reference
 from micrograde.reference.nn import ACTIVATIONS
@@ -58,6 +59,10 @@ MISTAKES = {
     'MLP.__call__ hands every layer the network\'s input, not the previous layer\'s output '
     '(`x = layer(x)` in the loop), so only the last layer counts':
         _input_to_every_layer,
+    'no layer applies a nonlinearity: every layer is linear, so the network is one linear map '
+    'whatever its depth (MLP(nin, nouts) must apply tanh, relu or another one, at least in its '
+    'hidden layers)':
+        lambda w, *arch: _outputs(w, 'linear', 'linear'),
 }
 
 
@@ -143,7 +148,8 @@ def _built(ctx):
     if 'MLP' not in ctx.classes:
         return None
     answers = _answers(ctx)
-    return None if answers['build'].error or _interface(answers['build']) else answers
+    return None if answers['build'].error or _interface(answers['build'], answers['forward']) \
+        else answers
 
 
 def _answer(ctx, name):
@@ -152,8 +158,20 @@ def _answer(ctx, name):
     return None if answers is None else answers[name]
 
 
-def _interface(built):
-    """Which part of the lecture's interface this MLP does not have, or ``''``."""
+#: Python's words for a network called with operands its ``__call__`` does not take.
+CALL = re.compile(r"^(?:\w+\.)*__call__\(\) (?:missing \d+ required positional argument|takes \d+ "
+                  r"positional arguments? but \d+ (?:was|were) given)")
+
+
+def _interface(built, forward=None):
+    """Which part of the lecture's interface this MLP does not have, or ``''``; ``forward``:
+    the answer of ``model(x)``, refused by the signature of its ``__call__``
+    (``MLP.__call__(self, x, example_num)``) where it takes other arguments than one sample."""
+    refused = forward is not None and forward.error and forward.error.type == 'TypeError' and \
+        CALL.match(forward.error.message or '')
+    if refused and not built.error:
+        return (f'it is not called as the lecture\'s model(x), with one sample: '
+                f'{forward.error.type}: {forward.error.message}')
     if built.error and built.error.stage == 'constructor':
         return (f'its constructor is not the lecture\'s MLP(nin, nouts): MLP({NIN}, {NOUTS}) '
                 f'raised {built.error}')
@@ -174,7 +192,7 @@ def build(ctx):
     if 'MLP' not in ctx.classes:
         return skipped('no MLP class')
     built = _answers(ctx)['build']
-    other = _interface(built)
+    other = _interface(built, _answers(ctx)['forward'])
     if other:
         required = 'mlp' in ctx.config.rubric.required_ops
         return (failed if required else skipped)(

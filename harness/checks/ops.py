@@ -1,9 +1,9 @@
 """Per op: values and gradients on fixed graphs (``cases.OP_CASES``, at the seed's inputs) against
 the oracles; without a ``backward()``, values only (a forward value needs no backward)."""
 from micrograde.model import cases
-from micrograde.diagnose.diagnosis import explain, first_mismatch, misconception
+from micrograde.diagnose.diagnosis import METHOD_OPS, explain, first_mismatch, misconception
 from micrograde.model.results import Counterexample
-from micrograde.worker.ops import FORMS
+from micrograde.worker.ops import FORMS, OPS
 from micrograde.checks.registry import failed, skipped
 from micrograde.checks.trials import against, item, judged, needs, run_graphs
 
@@ -37,8 +37,34 @@ def op_values_and_gradients(ctx, cap):
     trials = run_graphs(ctx.session, mine, instrument=True, oracle=ctx.expected)
     # the op's other forms passing says nothing of this one
     trusted = ctx.trusted() - {op}
-    return judged(trials, f'{cap}: values and gradients match torch on {len(trials)} '
-                          f'graphs{against(mine)}{unchecked}{left}', trusted, ctx.suspects())
+    outcome = judged(trials, f'{cap}: values and gradients match torch on {len(trials)} '
+                             f'graphs{against(mine)}{unchecked}{left}', trusted, ctx.suspects())
+    return unscaled(ctx, op, graphs, broken, outcome, trusted) or outcome
+
+
+def unscaled(ctx, op, graphs, broken, outcome, trusted):
+    """Where ``op``'s graphs failed by another op's rule (the ``* k`` they end with), the same
+    graphs without it and without ops failing their own checks (``broken``), judged: wrong there
+    by a rule in ``op``'s own method, that is the finding (``+`` written with ``*``'s derivatives
+    and ``*`` with ``+``'s are two bugs, not one at ``*``); right there, or wrong by anything
+    else, the outcome stands (``None``)."""
+    named = outcome.misconception
+    if outcome.status != 'failed' or named is None or not named.op or named.op == op:
+        return None
+    bare = [u for g in graphs if (u := g.unscaled()) and u.capabilities <= ctx.usable
+            and not {node.op for node in u.nodes} & broken]
+    if not bare:
+        return None
+    trials = run_graphs(ctx.session, bare, instrument=True, oracle=ctx.expected)
+    own = judged(trials, '', trusted, ctx.suspects())
+    # the wrong rule seen in this op's own method (`a - b` as `self + (-other)` runs `+`'s and a
+    # hidden `*`'s rules: its finding there is theirs, not subtraction's)
+    if own.status != 'failed' or own.misconception is None or \
+            METHOD_OPS.get(own.misconception.method) != op:
+        return None
+    own.message += (f' (on the graphs without their final `* k`; with it, the rule of '
+                    f'{named.method or OPS[named.op].display} read as the culprit)')
+    return own
 
 
 def values_only(ctx, graphs):

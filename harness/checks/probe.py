@@ -1,7 +1,7 @@
 """Which ops the submission has (the probe), and the capability checks that report it."""
 from micrograde.model import cases
 from micrograde.model.results import Code, Misconception
-from micrograde.diagnose.diagnosis import describe_error, learner_method
+from micrograde.diagnose.diagnosis import describe_error, learner_method, signature_of
 from micrograde.worker.ops import FORMS, NUMBER_FORMS, form
 from micrograde.checks.registry import failed, passed, skipped
 from micrograde.checks.trials import item
@@ -32,8 +32,8 @@ def probe(session, methods=None, through=''):
             found[name] = 'absent' if err.missing else 'present'
         elif err is None or err.stage == 'backward':
             found[name] = 'present'
-        else:
-            found[name] = 'absent' if err.missing else 'broken'
+        else:  # a method Python calls with operands its def refuses is there, and broken
+            found[name] = 'absent' if err.missing and not signature_of(err) else 'broken'
         if err is None:
             backward.add('present')
         elif err.stage in ('backward', 'worker'):

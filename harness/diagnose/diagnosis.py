@@ -151,6 +151,9 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
         node = graph.node(entry) if entry is not None and entry >= len(graph.inputs) else None
         forward = node is not None and error.stage == 'forward'
         raised = (error.function, error.line) if forward and error.function else ()
+        signature = signature_of(error) if forward else None
+        if signature is not None:  # `def __neg__(self, other)`: Python calls it with one operand
+            raised = (signature, None)
         lacking = missing_form(error) if forward else None  # `-1 * other`: no __rmul__
         if lacking is not None and lacking[0].name != node.op:
             return Diagnosis(Code.MISSING_OP, f'{OPS[node.op].display} uses `{lacking[0].symbol}`, '
@@ -160,6 +163,22 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
     if mismatch.kind == 'value':
         return _explain_value(graph, mismatch)
     return _explain_grad(graph, actual, expected, mismatch, order, trusted, suspects)
+
+
+#: Python's words for a method called with the wrong number of operands: its signature.
+SIGNATURE = re.compile(r"^(?:\w+\.)?(?P<method>__\w+__)\(\) (?:missing \d+ required positional "
+                       r"argument|takes \d+ positional arguments? but \d+ (?:was|were) given)")
+
+
+def signature_of(error):
+    """The learner's op dunder whose own signature a ``TypeError`` refuses (``Value.__neg__()
+    missing 1 required positional argument: 'other'`` where `-other` called it): Python's operator
+    calls it with the operands it has, so the method's ``def`` is the bug, not the line that used
+    the operator; ``None`` otherwise, or where that line calls the method by name itself."""
+    found = SIGNATURE.match(error.message or '') if error.type == 'TypeError' else None
+    if found is None or found['method'] not in METHOD_OPS or f"{found['method']}(" in error.where:
+        return None
+    return found['method']
 
 
 def lacks(dunder, note=''):
@@ -438,14 +457,28 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
             return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
     for op in ops:  # after the rule left out: where a derivative is minus the upstream they tie
-        if _nonzero(graph, local, correct, op) and \
+        if _nonzero(graph, local, correct, op) and _upstream(graph, expected, correct, op) and \
                 _matches(graph, grads, propagate(graph, local, correct, added={op})):
             return Diagnosis(Code.WRONG_DERIVATIVE, f'{OPS[op].display}\'s backward adds the '
                              f'upstream gradient to the local derivative (`... + out.grad`) where '
                              f'the chain rule multiplies them (`... * out.grad`).', op,
                              _entry_of(graph, op))
-    return _stored(graph, grads, local, correct, ops) or \
+    found = _stored(graph, grads, local, correct, ops) or \
         _localise(graph, actual, expected, trusted, suspects)
+    equal = _equal(graph, actual.merged)
+    if found.code == Code.GRADIENTS_DISAGREE and equal:
+        # no rule or walk explains them, and the engine takes distinct equal Values for one
+        # another: a node an op builds inside itself (`a ** -1` in `a / a`, at a = 1) merged
+        return _merging(graph, *equal, hidden=True)
+    return found
+
+
+def _equal(graph, merged):
+    """``(kept, lost)``: two distinct live entries of the graph that the engine's sets take for
+    one another (``merged``: its ``__hash__``/``__eq__`` go by value), or ``()``."""
+    if not merged or len(merged) != graph.size:
+        return ()
+    return next(((merged[i], i) for i in graph.live() if merged[i] != i), ())
 
 
 def _nonzero(graph, local, correct, op):
@@ -453,6 +486,14 @@ def _nonzero(graph, local, correct, op):
     the upstream gradient to it is passing it on unchanged, as a derivative taken as 1 does
     (tanh saturated at 30), and the ``added`` model names nothing."""
     return all(not close(d, 0.0) for i in correct if graph.node(i).op == op for d in local[i])
+
+
+def _upstream(graph, expected, correct, op):
+    """Whether an upstream gradient of ``op``'s nodes is other than 1: where every one is 1
+    (``a + 2.0`` as the output), adding it to the local derivative is the derivative plus one,
+    and the ``added`` model names any rule that is one too large (mul's ``other.data`` in
+    ``+``'s rule, at 2.0)."""
+    return any(not close(expected.grads[i], 1.0) for i in correct if graph.node(i).op == op)
 
 
 #: Ops whose local derivative for one operand is the other operand's value (``other.data``).
@@ -516,13 +557,19 @@ def _merged(graph, grads, local, correct, merged):
     return None
 
 
-def _merging(graph, kept, lost):
-    """The merged-nodes diagnosis; ``lost``, if known, the node a set took for ``kept``."""
+def _merging(graph, kept, lost, hidden=False):
+    """The merged-nodes diagnosis; ``lost``, if known, the node a set took for ``kept``;
+    ``hidden``: those two only compare equal, and the node merged is one an op built inside
+    itself, which the graph does not show."""
     def written(i):
         return f'`{graph.name(i)} = {graph.expression(i)}`' if i >= len(graph.inputs) else \
             f'the input `{graph.name(i)}`'
     which = f' ({written(lost)} is taken for {written(kept)}, so backward() never runs its ' \
             f'rule)' if lost is not None else ''
+    if hidden:
+        which = f' ({written(lost)} and {written(kept)} compare equal here; no rule of this ' \
+                f'graph explains its gradients, so a node an op builds inside itself was taken ' \
+                f'for another of equal value)'
     return Diagnosis(Code.MERGED, f'distinct nodes with equal values are merged: __hash__ and '
                      f'__eq__ go by value, so a set of children or of visited nodes keeps one of '
                      f'two equal Values{which}; hash and compare Values by identity (the '

@@ -66,9 +66,10 @@ class Found:
         except Exception as e:
             frame = learner_frame(e, own)
             at = f' (in {frame[1]}, at {frame[0]})' if frame else ''
-            raise LoadError(f'{built} raises {type(e).__name__}: {text(e)}{at}. A Value holds one '
-                            f'number: the grader builds every input as {self.cls.__name__}(x), x a '
-                            f'float, as the lecture does with Value(2.0).') from None
+            raise LoadError(f'{built} raises {type(e).__name__}: {text(e)}{at}{_no_init(self.cls)}. '
+                            f'A Value holds one number: the grader builds every input as '
+                            f'{self.cls.__name__}(x), x a float, as the lecture does with '
+                            f'Value(2.0).') from None
         if names['data'] is None:
             raise LoadError(f'{built} has no attribute `data`, and no attribute of it holds '
                             f"{NUMBER}: the grader reads a Value's number from `.data`.")
@@ -205,6 +206,21 @@ def _needed(cls, name):
         return None
     return len([p for p in list(signature.parameters.values())[1:] if p.default is p.empty
                 and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)])
+
+
+def _no_init(cls):
+    """`` (Value defines _init_ (line 4), not __init__: ...)`` where the class has no
+    constructor of its own but a method named like one (``_init_``, ``init``), else ``''``:
+    Python calls ``__init__`` only, so ``Value(1.5)`` takes no arguments."""
+    if any('__init__' in vars(k) for k in cls.__mro__[:-1]):
+        return ''
+    for k in cls.__mro__[:-1]:
+        for name, v in list(vars(k).items()):
+            code = getattr(v, '__code__', None)
+            if code is not None and unmangled(name, k.__name__).strip('_') == 'init':
+                return (f' ({cls.__name__} defines {name} (line {code.co_firstlineno}), not '
+                        f'__init__: Python calls __init__ only)')
+    return ''
 
 
 def misspelled(cls):

@@ -41,9 +41,16 @@ def requoted(text):
             if 'f' not in prefix.lower():
                 i = _plain(text, body, quote)
                 continue
-            i, reuses, stuck = _fstring(text, body, quote)
-            if reuses and not stuck and len(quote) == 1 and _OTHER[quote] not in text[body:i - 1]:
+            inner = []
+            i, reuses, stuck = _fstring(text, body, quote, inner)
+            if not reuses or stuck or len(quote) != 1:
+                continue
+            if _OTHER[quote] not in text[body:i - 1]:
                 swaps += [body - 1, i - 1]
+            elif all(ok and _OTHER[quote] not in text[a + 1:b] for a, b, ok in inner):
+                # the other quote is in it (`f"{f" -> {x}" if x else ''}"`): each string in its
+                # braces that reuses its quote takes the other one instead
+                swaps += [k for a, b, _ in inner for k in (a, b)]
     except (_Unread, ValueError, RecursionError):  # a ``\N{`` never closed; f-strings in
         # f-strings nested deeper than Python parses
         return None
@@ -127,9 +134,11 @@ def _next(text, i, quote, also=''):
     return found.start()
 
 
-def _fstring(text, i, quote):
+def _fstring(text, i, quote, inner=None):
     """Scan an f-string's body from ``i``: ``(index after its closing quote, whether a string in
-    its braces opens with ``quote``, whether its braces hold what no quote swap fixes)``."""
+    its braces opens with ``quote``, whether its braces hold what no quote swap fixes)``; each
+    string in its braces that opens with ``quote`` is added to ``inner`` as ``(index of its
+    opening quote, of its closing one, whether swapping those two alone reads it)``."""
     reuses = stuck = False
     while True:
         j = _next(text, i, quote, '{')
@@ -141,11 +150,11 @@ def _fstring(text, i, quote):
         elif text.startswith('{{', j):
             i = j + 2
         else:
-            i, r, s = _field(text, j + 1, quote)
+            i, r, s = _field(text, j + 1, quote, inner)
             reuses, stuck = reuses or r, stuck or s
 
 
-def _field(text, i, quote):
+def _field(text, i, quote, inner=None):
     """Scan a replacement field from after its ``{`` to after its ``}`` (a format spec's own
     fields included): ``(index, reuses, stuck)`` as ``_fstring``'s."""
     reuses = stuck = False
@@ -154,13 +163,17 @@ def _field(text, i, quote):
         c = text[i]
         start = _START.match(text, i) if c in '\'"rRbBuUfF' else None
         if start is not None:
-            prefix, inner = start.groups()
-            reuses = reuses or inner[0] == quote[0]
+            prefix, opens = start.groups()
+            same = opens[0] == quote[0]
+            reuses = reuses or same
+            r = s = False
             if 'f' in prefix.lower():
-                i, r, s = _fstring(text, start.end(), inner)
+                i, r, s = _fstring(text, start.end(), opens)
                 stuck = stuck or r or s
             else:
-                i = _plain(text, start.end(), inner)
+                i = _plain(text, start.end(), opens)
+            if same and inner is not None:
+                inner.append((start.end() - 1, i - 1, len(opens) == 1 and not r and not s))
             continue
         if c in '\\#\n':
             stuck = True
@@ -175,7 +188,7 @@ def _field(text, i, quote):
             while True:
                 j = _next(text, i, quote, '{}')
                 if text[j] == '{':
-                    i, r, s = _field(text, j + 1, quote)
+                    i, r, s = _field(text, j + 1, quote, inner)
                     reuses, stuck = reuses or r, stuck or s
                 elif text[j] == '}':
                     return j + 1, reuses, stuck

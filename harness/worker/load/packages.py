@@ -90,6 +90,9 @@ def _imported_as(path):
            if e.endswith('.py') or os.path.isdir(os.path.join(path, e))}
     votes, relative = collections.Counter(), False
     for folder, _, files in os.walk(path):
+        # a relative import reaches this folder from as deep as its dots go: `from .nn import`
+        # in src/nanograd/ makes src/nanograd a package, not the folder holding src/
+        depth = 0 if folder == path else os.path.relpath(folder, path).count(os.sep) + 1
         for f in files:
             if not f.endswith('.py'):
                 continue
@@ -98,7 +101,7 @@ def _imported_as(path):
             except (SyntaxError, ValueError, LoadError):
                 continue
             for node in ast.walk(tree):
-                relative = relative or isinstance(node, ast.ImportFrom) and node.level > 0
+                relative = relative or isinstance(node, ast.ImportFrom) and node.level > depth
                 names = [node.module] if isinstance(node, ast.ImportFrom) and not node.level else (
                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
                 for dotted in filter(None, names):
@@ -211,10 +214,17 @@ def _is_package(path):
         _is_namespace(path)
 
 
-def _is_namespace(path):
-    """A folder without ``__init__.py`` that holds modules: a namespace package."""
-    return _importable(path) and not os.path.isfile(os.path.join(path, '__init__.py')) and any(
-        e.endswith('.py') and not _SKIP_FILES.match(e) for e in os.listdir(path))
+def _is_namespace(path, depth=3):
+    """A folder without ``__init__.py`` that holds modules, or a package of its own (``src/``
+    holding ``src/nanograd/``, imported as ``src.nanograd``): a namespace package.  Looked into
+    ``depth`` folders deep at most."""
+    if not _importable(path) or os.path.isfile(os.path.join(path, '__init__.py')):
+        return False
+    entries = os.listdir(path)
+    return any(e.endswith('.py') and not _SKIP_FILES.match(e) for e in entries) or depth > 1 and \
+        any(os.path.isfile(os.path.join(path, e, '__init__.py')) and _importable(os.path.join(path, e))
+            or _is_namespace(os.path.join(path, e), depth - 1) for e in entries
+            if os.path.isdir(os.path.join(path, e)))
 
 
 def _importable(path):
