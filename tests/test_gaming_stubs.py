@@ -30,8 +30,6 @@ def _grade(run_cli, tmp_path, name, source):
     return json.loads((out / 'report.json').read_text())
 
 
-@pytest.mark.xfail(strict=True, reason='not closed here: harness/checks/ops.py (see the report '
-                   'of attack11 and /work/scratch/attacker11/ops_unscaled.patch)')
 @pytest.mark.parametrize('body', ['self.grad += 0.0', 'self.grad = self.grad'])
 def test_a_rule_that_does_nothing_costs_as_a_stub(run_cli, tmp_path, body):
     """Before: every rule ``pass`` scored 25/51 at seed 7, every rule ``self.grad += 0.0`` (or

@@ -1193,11 +1193,18 @@ def test_every_attack_through_the_service(graded_by_a_worker):
     for name, (source, _) in ATTACKS.items():
         served.submit(name, source.encode())
     served.submit('honest', HONEST.encode())
+    for name, source in NAMES.items():
+        served.submit(name, source.encode())
     jobs = served.grade()
     assert all(job['status'] == 'done' for job in jobs.values()), jobs
     honest = served.get('honest').json()
     for name, (_, words) in ATTACKS.items():
         _check(served.get(name).json(), words, _honest(name, honest))
+    named = {name: served.get(name).json() for name in NAMES}  # graded as plain ones, as above
+    assert named['long_class']['verdict'] == named['lazy']['verdict'] == 'passed'
+    for name in ('long_raise', 'unlined'):
+        _long_raise_as_short(named[name], named['short_raise'])
+    _long_raise_as_short(named['mlp_strless'], named['mlp_raise'])
     book = served.client.get('/v1/courses/c1/gradebook.csv', headers=served.staff()).text
     seen = book.count('tampered')  # '' rows: seen or lost, by timing
     assert sum(bool(words) for _, words in ATTACKS.values()) <= seen <= \
