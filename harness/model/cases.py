@@ -102,7 +102,10 @@ BACKWARD = [
     ('accumulate', 'a value used twice gets both gradients',
      [G('out = (a * a) * k', a=-1.5, k=3.0), G('out = (a + a) * k', a=1.25, k=3.0),
       G('u = a * b; out = (u + u * c) * k', a=0.5, b=2.0, c=3.0, k=-2.0),
-      G('out = (a.exp() + a) * k', a=0.5, k=3.0)]),
+      G('out = (a.exp() + a) * k', a=0.5, k=3.0),
+      # two nodes equal at any inputs: an engine that merges equal values (a set of children
+      # keyed by data) loses one's gradient at every seed, not only where the values coincide
+      G('u = a * b; v = b * a; out = (u + v) * k', a=0.5, b=-1.5, k=3.0)]),
     ('topological', 'a node reused at unequal depths is complete before it propagates',
      [G('n1 = a * b; n2 = n1 * c; out = (n1 + n2) * k', a=0.5, b=-1.5, c=2.0, k=3.0),
       G('b = a + a; c = b + b; out = c * k', a=1.5, k=2.0),
