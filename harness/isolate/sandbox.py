@@ -12,8 +12,8 @@ makes no TCP connection and (ABI >= 6) signals no process outside itself.
 ``process``: the last resort, resource limits only.
 
 At the two process levels the grader is a child subreaper, so nothing a worker starts can
-slip away from being killed (unprivileged, a ``KEEPER`` between it and the worker kills it all
-should the grader itself be killed); as root every worker (at every level) runs as a uid used for
+slip away from being killed (unprivileged, a ``KEEPER`` between it and the worker, at every
+level, kills it all and removes its scratch folder should the grader itself be killed); as root every worker (at every level) runs as a uid used for
 nothing else, with no capabilities and no_new_privs, and everything of that uid is killed before
 any report is written.  ``protections(level)`` says, in every report, what a level does and does
 not stop.
@@ -207,6 +207,8 @@ class Launch:
         if level == 'bubblewrap':
             self.argv, self.inside = bubblewrap_argv(self.inside, fds, imports, modules, self.uid)
             self.env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin')}
+            if self.uid is None:  # its processes die with bubblewrap, but not its copy: a keeper
+                self.argv = kept(self.argv, scratch)
             return
         view = str(allowlist.view(imports, modules))
         self.env = dict(_environment(str(scratch)), PYTHONPATH=view)
@@ -223,13 +225,14 @@ class Launch:
             self.argv = kept(self.argv, scratch)
 
 
-#: The keeper: the process between an unprivileged grader and its worker at the two process
-#: levels, a child subreaper (every process the worker starts, however it detaches, is
+#: The keeper: the process between an unprivileged grader and its worker (at bubblewrap, the
+#: sandbox: its processes die with it, but a killed grader left the worker's copy on the host),
+#: a child subreaper (every process the worker starts, however it detaches, is
 #: re-parented to it, never to init) that holds the read end of a lifeline only the grader
 #: writes to.  When the worker exits it kills what the worker left and exits as the worker did;
 #: when the lifeline ends (the grader killed outright: SIGKILL, the OOM killer, a CI timeout)
 #: it kills them all, the worker first, and removes the worker's scratch folder (its copy of
-#: the submission, all it wrote: at these levels, without bound).  Without it they ran on for
+#: the submission, all it wrote: at the process levels, without bound).  Without it they ran on for
 #: good: the warden kills a throwaway uid's processes, and an unprivileged grader has no uid of
 #: the submission's alone.
 #: A submission may kill it only where signals are not protected (``protections``): Landlock
@@ -835,13 +838,14 @@ def _options_by_fd(argv):
     """``(argv, fd)``: bubblewrap's options handed over in a memory file (``--args FD``) rather
     than on its command line, which the sandbox's /proc/1/cmdline shows to the submission: they
     name every host folder bound in (the project, the virtual environment, the home folder)."""
-    if not argv or argv[0] != bubblewrap() or '--' not in argv:
+    at = 6 if argv[3:5] == [KEEPER, LIFELINE] else 0  # bubblewrap ``kept`` (unprivileged)
+    if argv[at:at + 1] != [bubblewrap()] or argv[at] is None or '--' not in argv[at:]:
         return argv, None
-    end = argv.index('--')
+    end = argv.index('--', at)
     fd = os.memfd_create('bwrap-options', 0)  # not close-on-exec: bubblewrap reads it
-    os.write(fd, b''.join(os.fsencode(a) + b'\0' for a in argv[1:end]))
+    os.write(fd, b''.join(os.fsencode(a) + b'\0' for a in argv[at + 1:end]))
     os.lseek(fd, 0, os.SEEK_SET)
-    return [argv[0], '--args', str(fd), *argv[end:]], fd
+    return [*argv[:at + 1], '--args', str(fd), *argv[end:]], fd
 
 
 def stop(proc, uid=None, subreaper=False):
