@@ -180,7 +180,7 @@ def fill(path, mb):
         pass
     return written
 paths = [os.path.join(w, {module!r} + n) for w, n in (('/tmp', 'tmp'), (os.path.expanduser('~'), 'home'),
-                                                       (here, 'copy'))]
+                                                       (here, 'copy'), ('/dev/shm', 'shm'))]
 found['mb'] = [fill(p, {mb}) for p in paths]
 for p in paths:
     try:
@@ -194,7 +194,8 @@ print('FOUND' + __import__('json').dumps(found) + 'FOUND')
 @pytest.fixture(params=CONFIGS, ids=IDS)
 def writers(request, installed):
     """Three submissions that each import a module left by an earlier one, leave one of their own
-    in /tmp, home and the working folder, and write 160 MB to each of /tmp, home and their copy."""
+    in /tmp, home and the working folder, and write 160 MB to each of /tmp, home, their copy's
+    folder and /dev/shm."""
     grader = installed.grader(*request.param)
     module = f'planted_{token().replace(".", "_")}'
     cls = grader.work / 'writers'
@@ -215,7 +216,7 @@ def _disk_claim_holds(reports):
         unprotected = set(report['protections']['unprotected'])
         if 'writes' not in unprotected:
             assert found['saw'] is None, found  # nothing another submission left
-        if 'disk' not in unprotected:  # 128 MB in all: /tmp and home, the copy read-only
+        if 'disk' not in unprotected:  # 128 MB in all: /tmp and home; the copy, /dev read-only
             assert sum(found['mb']) <= 129 and found['mb'][2] == 0, found
 
 

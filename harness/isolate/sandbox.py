@@ -344,6 +344,10 @@ def bubblewrap_argv(copy, fds, imports, modules, uid):
         inside = f'/submission/{Path(copy).name}'
         argv += _parents(inside) + ['--ro-bind', copy, inside]
     argv += ['--size', str(SCRATCH_SIZE - TMP_SIZE), '--perms', '0777', '--tmpfs', '/scratch']
+    # the sandbox's root and /dev are tmpfs of no bound, their folders the sandbox user's own
+    # unprivileged (the uid bubblewrap maps it to): 160 MB written beside its copy passed the
+    # bound on what it writes, and as much in /dev/shm; read-only, /tmp and home alone take any
+    argv += ['--remount-ro', '/dev', '--remount-ro', '/']
     argv += ['--chdir', '/scratch'] + _setenv(_environment('/scratch')) + ['--']
     if uid is not None:
         argv += ['setpriv', f'--reuid={uid}', f'--regid={uid}', '--clear-groups',
