@@ -231,6 +231,53 @@ def test_each_graded_submission_has_its_own_bounded_tmp_and_home(writers):
     _disk_claim_holds([(_found(r), r) for r in (grade(grader, cls / n) for n in ('a.py', 'b.py'))])
 
 
+#: A namespace of the submission's own, with a tmpfs of no bound mounted over its /tmp, and
+#: 160 MB written there (by a process of its own: a threaded one cannot make a user namespace).
+NESTED = r"""
+import subprocess, sys
+CHILD = '''
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+uid, gid = os.getuid(), os.getgid()
+if libc.unshare(0x10000000 | 0x00020000) != 0:  # CLONE_NEWUSER | CLONE_NEWNS
+    print(0, 'unshare:', os.strerror(ctypes.get_errno()))
+    raise SystemExit
+for name, line in (('setgroups', 'deny'), ('uid_map', f'0 {uid} 1'), ('gid_map', f'0 {gid} 1')):
+    with open(f'/proc/self/{name}', 'w') as f:  # root of its namespace: it owns the tmpfs
+        f.write(line)
+if libc.mount(b'none', b'/tmp', b'tmpfs', 0, None) != 0:
+    print(0, 'mount:', os.strerror(ctypes.get_errno()))
+else:
+    written = 0
+    for n in range(4):
+        try:
+            with open('/tmp/fill%d' % n, 'wb') as f:
+                for _ in range(40):
+                    f.write(b'x' * 2**20)
+                    f.flush()
+                    written += 1
+        except OSError:
+            break
+    print(written, 'written')
+'''
+seen = subprocess.run([sys.executable, '-S', '-c', CHILD], capture_output=True, text=True)
+print('FOUND' + (seen.stdout.strip() or '0 ' + seen.stderr[-200:]).replace(' ', ',', 1) + 'FOUND')
+"""
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_namespace_of_its_own_is_no_way_past_the_bound_on_writes(any_grader, via):
+    """Unprivileged, bubblewrap let the sandbox make a user namespace of its own, in which it
+    mounted a tmpfs of no size bound and wrote 160 MB where every report claims a bound (disk);
+    now it may make none (``--disable-userns``).  As root its namespace's tmpfs is its memory,
+    bounded where memory is protected."""
+    report = any_grader.graded(NESTED, via)
+    written, why = report['checks'][0]['output'].split('FOUND')[1].split(',', 1)
+    unprotected = set(report['protections']['unprotected'])
+    if 'disk' not in unprotected and 'memory' in unprotected:
+        assert int(written) <= 128, (written, why)
+
+
 # -- what a job leaves in System V IPC: gone with it, never seen by the next -------------------
 
 IPC = '''

@@ -65,6 +65,20 @@ def bubblewrap():
 
 
 @functools.cache
+def _userns_disabled():
+    """Whether bubblewrap (>= 0.8, unprivileged) can keep a sandbox from making user namespaces
+    of its own (``--disable-userns``).  As root it cannot (it makes no user namespace to nest
+    in): what a throwaway uid writes to a tmpfs of a namespace of its own is its memory, bounded
+    where it has a memory cgroup (``MemoryCap``; ``protections``: 'memory')."""
+    probe = [bubblewrap(), '--unshare-user', '--disable-userns', '--unshare-pid',
+             '--die-with-parent', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', 'true']
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@functools.cache
 def landlock_abi():
     """The kernel's Landlock ABI version (0: none)."""
     from micrograde.worker import landlock
@@ -383,6 +397,8 @@ def bwrap_base(imports, modules=()):
             '--dev', '/dev', '--size', str(TMP_SIZE), '--perms', '1777', '--tmpfs', '/tmp']
     if os.geteuid() != 0:
         argv.append('--unshare-user')
+        if _userns_disabled():  # else a submission makes a namespace of its own and mounts
+            argv.append('--disable-userns')  # a tmpfs in it: no bound on what it writes
     roots = []
     for top in ('/bin', '/sbin', '/lib', '/lib32', '/lib64', '/usr', '/etc'):
         if os.path.islink(top):
