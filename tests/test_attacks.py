@@ -407,8 +407,15 @@ def _copies(mark):
     """The copies of a submission marked ``mark`` in workers' scratch folders on the host."""
     top = tempfile.gettempdir()
     return [path for path in glob.glob(f'{top}/micrograde-*/submission/*.py') +
-            glob.glob(f'{top}/micrograde-jobs-*/*/submission/*.py')
-            if mark in Path(path).read_text(errors='replace')]
+            glob.glob(f'{top}/micrograde-jobs-*/*/submission/*.py') if mark in _text(path)]
+
+
+def _text(path):
+    """A file's text, or '' once it is gone (another grading's copy, removed meanwhile)."""
+    try:
+        return Path(path).read_text(errors='replace')
+    except OSError:
+        return ''
 
 
 def cpu_group(pid):

@@ -19,12 +19,14 @@ any report is written.  ``protections(level)`` says, in every report, what a lev
 not stop.
 """
 import ctypes
+import errno
 import functools
 import os
 import platform
 import secrets
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -582,8 +584,7 @@ def start(argv, memory=None, watched=None, **popen):
     if cap is not None:
         popen['preexec_fn'] = functools.partial(cap.join, popen.get('preexec_fn'))
     try:
-        if options is not None:
-            popen['pass_fds'] = (*popen.get('pass_fds', ()), options)
+        popen['pass_fds'] = (*popen.get('pass_fds', ()), *options)
         proc = subprocess.Popen(_fixed_addresses(argv), **popen)
     except BaseException:
         if cap is not None:
@@ -594,7 +595,7 @@ def start(argv, memory=None, watched=None, **popen):
             os.close(held)
         raise
     finally:
-        for fd in (options, lifeline):
+        for fd in (*options, lifeline):
             if fd is not None:
                 os.close(fd)
     _started[proc.pid] = start_time(proc.pid)
@@ -855,17 +856,63 @@ def _memory_hierarchy():
 
 
 def _options_by_fd(argv):
-    """``(argv, fd)``: bubblewrap's options handed over in a memory file (``--args FD``) rather
+    """``(argv, fds)``: bubblewrap's options handed over in a memory file (``--args FD``) rather
     than on its command line, which the sandbox's /proc/1/cmdline shows to the submission: they
-    name every host folder bound in (the project, the virtual environment, the home folder)."""
+    name every host folder bound in (the project, the virtual environment, the home folder);
+    with them, in another, the ``seccomp`` filter the sandbox runs under (``--seccomp FD``)."""
     at = 6 if argv[3:5] == [KEEPER, LIFELINE] else 0  # bubblewrap ``kept`` (unprivileged)
     if argv[at:at + 1] != [bubblewrap()] or argv[at] is None or '--' not in argv[at:]:
-        return argv, None
+        return argv, ()
     end = argv.index('--', at)
-    fd = os.memfd_create('bwrap-options', 0)  # not close-on-exec: bubblewrap reads it
-    os.write(fd, b''.join(os.fsencode(a) + b'\0' for a in argv[at + 1:end]))
-    os.lseek(fd, 0, os.SEEK_SET)
-    return [*argv[:at + 1], '--args', str(fd), *argv[end:]], fd
+    fds, options = [], argv[at + 1:end]
+    program = seccomp()
+    if program:
+        fds.append(os.memfd_create('bwrap-seccomp', 0))  # not close-on-exec: bubblewrap reads it
+        os.write(fds[-1], program)
+        os.lseek(fds[-1], 0, os.SEEK_SET)
+        options = [*options, '--seccomp', str(fds[-1])]
+    fds.append(os.memfd_create('bwrap-options', 0))
+    os.write(fds[-1], b''.join(os.fsencode(a) + b'\0' for a in options))
+    os.lseek(fds[-1], 0, os.SEEK_SET)
+    return [*argv[:at + 1], '--args', str(fds[-1]), *argv[end:]], tuple(fds)
+
+
+#: The seccomp filter's parts (``linux/filter.h``, ``linux/seccomp.h``, ``linux/audit.h``).
+_LD_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
+_ALLOW, _ERRNO = 0x7fff0000, 0x00050000
+CLONE_NEWUSER = 0x10000000
+#: machine -> (its audit arch, unshare, clone, clone3, the first number of another ABI or None)
+_SYSCALLS = {'x86_64': (0xc000003e, 272, 56, 435, 0x40000000),  # x32's numbers: refused
+             'aarch64': (0xc00000b7, 97, 220, 435, None)}
+
+
+@functools.cache
+def seccomp():
+    """The classic BPF program every bubblewrap sandbox runs under, or ``b''`` on a machine it
+    does not know: no user namespace of the submission's own (``unshare`` or ``clone`` with
+    ``CLONE_NEWUSER``: EPERM; ``clone3``, whose flags a filter cannot read: ENOSYS, and the C
+    library falls back to ``clone``), and no system call of another ABI (x32, i386: ENOSYS).
+    In a namespace of its own a submission is root: it mounted a tmpfs of no bound and wrote
+    what it liked there, past the bound on what it writes (as root, also past its memory's
+    where the grader has no memory cgroup)."""
+    known = _SYSCALLS.get(platform.machine())
+    if known is None:
+        return b''
+    arch, unshare, clone, clone3, other_abi = known
+    enosys, eperm = _ERRNO | errno.ENOSYS, _ERRNO | errno.EPERM
+    # (code, jump if true, jump if false, k); jumps count the instructions skipped
+    program = [(_LD_ABS, 0, 0, 4),  # seccomp_data.arch
+               (_JEQ, 1, 0, arch),
+               (_RET, 0, 0, enosys),
+               (_LD_ABS, 0, 0, 0)]  # seccomp_data.nr
+    if other_abi is not None:
+        program += [(_JGE, 0, 1, other_abi), (_RET, 0, 0, enosys)]
+    program += [(_JEQ, 0, 1, clone3), (_RET, 0, 0, enosys),
+                (_JEQ, 1, 0, unshare), (_JEQ, 0, 3, clone),
+                (_LD_ABS, 0, 0, 16),  # the low half of args[0]: the flags
+                (_JSET, 0, 1, CLONE_NEWUSER), (_RET, 0, 0, eperm),
+                (_RET, 0, 0, _ALLOW)]
+    return b''.join(struct.pack('=HBBI', *op) for op in program)
 
 
 def stop(proc, uid=None, subreaper=False):
