@@ -311,3 +311,41 @@ def test_a_grading_process_killed_mid_report_costs_its_job_alone_and_reports_no_
     assert killed['verdict'] != 'passed' and killed['checks'][0]['status'] == 'error', killed
     assert 'grading process died' in killed['checks'][0]['message']
     assert len(list(csv.DictReader((out / 'gradebook.csv').open()))) == 3
+
+
+#: The lecture engine with a backward() that walks breadth-first, each node's children in the
+#: order of their ``id()`` (wrong on some graphs: which ones depends on that order).
+BY_ID = '''    def backward(self):
+        self.grad = 1.0
+        queue, seen = [self], {id(self)}
+        while queue:
+            v = queue.pop(0)
+            v._backward()
+            for c in sorted(v._prev, key=id):
+                if id(c) not in seen:
+                    seen.add(id(c))
+                    queue.append(c)
+
+
+'''
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'id() is a memory address, which differs between a fresh worker (grade) and one forked from '
+    'the warm template (batch): the identity numbering (worker/identity.py) covers hash(), not '
+    "id(); the random graphs' message differs (e.g. 19 vs 17 of 200 graphs wrong)"))
+def test_an_engine_ordering_by_id_gets_one_report_from_grade_and_batch(run_cli, tmp_path):
+    from micrograde.isolate import sandbox
+    if not sandbox.templates_available():
+        pytest.skip('warm templates need bubblewrap as root')
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    walk = source[source.index('    def backward(self):'):source.index('import random')]
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'by_id.py').write_text(source.replace(walk, BY_ID))
+    assert run_cli('grade', folder / 'by_id.py', '--out', tmp_path / 'alone').returncode == 1
+    assert run_cli('batch', folder, '--out', tmp_path / 'out', '-j', '2').returncode == 0
+    alone, batch = (json.loads(p.read_text()) for p in (tmp_path / 'alone' / 'report.json',
+                                                         tmp_path / 'out' / 'by_id.py' / 'report.json'))
+    seen = [[(c['id'], c['status'], c.get('message')) for c in r['checks']] for r in (alone, batch)]
+    assert seen[0] == seen[1]
