@@ -148,6 +148,23 @@ def test_a_submission_that_kills_its_grading_process_costs_only_its_own_report(g
         assert killed['status'] == 'error' and 'grading process died' in killed['message'], killed
 
 
+#: What the sandbox's mount table says of each folder bound in: where the grader's libraries are.
+MOUNTS = "print(open('/proc/self/mountinfo').read())\n"
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_no_report_shows_a_folder_the_grader_imports_from(grader, via):
+    """The allowed libraries are bound into the sandbox from wherever the grader imports them:
+    here a site folder a .pth file adds (the scratch install's dependencies), outside the
+    grader's environment, home and project.  /proc/self/mountinfo printed showed it (the path of
+    the project the grader's dependencies are installed in): only folders of the grader's own
+    environment were redacted."""
+    report = grader.graded(MOUNTS, via)
+    text = json.dumps(report)
+    shown = [folder for folder in grader.site_folders if folder in text]
+    assert not shown, shown
+
+
 # -- 3. what each level stops, stated in every report -----------------------------------------
 
 #: ``grader``: the pid of the process grading this submission, as a submission finds it: its
