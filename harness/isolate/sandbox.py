@@ -3,8 +3,9 @@
 ``bubblewrap``: no network, own PID/IPC/UTS namespaces, dies with the grader, a read-only view
 of the system and of the Python install with every site folder emptied, the allowed libraries
 (``allowlist.py``) and its copy of the submission read-only, a private /tmp and home of
-``SCRATCH_SIZE`` bytes together as the only writable places; the project, its reports and the
-rest of the disk are not there.
+``SCRATCH_SIZE`` bytes together as the only writable places (its root and /dev read-only, and
+no user namespace of its own, in which it could mount a tmpfs: ``seccomp``); the project, its
+reports and the rest of the disk are not there.
 ``landlock``: where bubblewrap cannot start (no user namespaces, Docker without CAP_SYS_ADMIN),
 a plain process that fences itself in with Landlock before it loads anything: it reads only the
 system, Python's stdlib, the allowed libraries and its scratch folder, writes only its scratch,
