@@ -392,7 +392,7 @@ def grading(installed, config, via, at_import, in_backward='pass'):
         proc.wait()
 
 
-@pytest.mark.parametrize('via', ['grade', 'batch'])
+@pytest.mark.parametrize('via', ['grade', 'batch', 'batch-itself'])
 @pytest.mark.parametrize('config', CONFIGS, ids=IDS)
 def test_a_grader_killed_outright_leaves_none_of_the_submission_running(installed, config, via):
     """The grading process killed with SIGKILL mid-item (the host's OOM killer, a CI job's
@@ -404,9 +404,11 @@ def test_a_grader_killed_outright_leaves_none_of_the_submission_running(installe
     root, the worker's or the template job's folder, of which the warden was not told;
     unprivileged, the worker's copy of the submission: no keeper stood between grader and
     bubblewrap).  ``batch``: one grading process of the batch is killed; the batch
-    gives its submission an error report and ends."""
-    with grading(installed, config, via, HANGS, 'import time\ntime.sleep(600)') as (_, proc, mark):
-        killed = proc.pid  # the grade itself, or the batch's grading process above the worker
+    gives its submission an error report and ends.  ``batch-itself``: the batch is killed; its
+    grading processes graded on alone (the submission hung until the grade's time limit, then
+    the rest of its checks), and now die with it."""
+    with grading(installed, config, via.split('-')[0], HANGS, 'import time\ntime.sleep(600)') as (_, proc, mark):
+        killed = proc.pid  # the grade or the batch itself, or the batch's grading process above the worker
         if via == 'batch':
             killed = int(_processes(f'sleep\0{mark}')[0])
             while _parent(killed) != proc.pid:

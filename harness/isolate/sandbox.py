@@ -46,7 +46,7 @@ SITE = f'{SANDBOX_ROOT}/site'  # the view (allowed libraries + worker package) u
 SCRATCH_SIZE = 128 * 2**20  # bytes a bubblewrap worker may write, /tmp and home together
 TMP_SIZE = 32 * 2**20  # of which /tmp, where home is /scratch (a template job's home is its /tmp)
 UID_RANGE = (1 << 20, 1 << 30)  # throwaway uids: no account has one of these
-PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 36, 24, 38
+PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = 36, 24, 38, 1
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -933,6 +933,17 @@ def stop(proc, uid=None, subreaper=False):
     cap = _caps.pop(proc.pid, None)
     if cap is not None:
         cap.remove()
+
+
+def die_with(parent):
+    """This process is killed (SIGKILL) when ``parent``, the process that started it, dies; if
+    it is gone already, this process exits.  A batch's grading process is killed with the batch
+    (killed outright: a CI job's timeout, the OOM killer), and with it, by the warden or keeper
+    it holds, every worker and scratch folder: it graded on alone, its submission hung in an item
+    for up to the grade's time limit, and wrote a report for a batch that was gone."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
 
 
 @functools.cache
