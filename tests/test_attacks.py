@@ -34,9 +34,10 @@ def token():
     return f'7777.{secrets.randbelow(10**9)}'
 
 # (level, grader runs as root?); each test runs at every one this machine offers
-CONFIGS = [('bubblewrap', True), ('landlock', True), ('process', True), ('landlock', False),
-           ('process', False)]
-IDS = ['bubblewrap', 'landlock-root', 'process-root', 'landlock-user', 'process-user']
+CONFIGS = [('bubblewrap', True), ('landlock', True), ('process', True), ('bubblewrap', False),
+           ('landlock', False), ('process', False)]
+IDS = ['bubblewrap', 'landlock-root', 'process-root', 'bubblewrap-user', 'landlock-user',
+       'process-user']
 
 
 @pytest.fixture(params=CONFIGS, ids=IDS)
@@ -147,10 +148,30 @@ def test_a_submission_that_kills_its_grading_process_costs_only_its_own_report(g
         assert killed['status'] == 'error' and 'grading process died' in killed['message'], killed
 
 
+#: What the sandbox's mount table says of each folder bound in: where the grader's libraries are.
+MOUNTS = "print(open('/proc/self/mountinfo').read())\n"
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_no_report_shows_a_folder_the_grader_imports_from(grader, via):
+    """The allowed libraries are bound into the sandbox from wherever the grader imports them:
+    here a site folder a .pth file adds (the scratch install's dependencies), outside the
+    grader's environment, home and project.  /proc/self/mountinfo printed showed it (the path of
+    the project the grader's dependencies are installed in): only folders of the grader's own
+    environment were redacted."""
+    report = grader.graded(MOUNTS, via)
+    text = json.dumps(report)
+    shown = [folder for folder in grader.site_folders if folder in text]
+    assert not shown, shown
+
+
 # -- 3. what each level stops, stated in every report -----------------------------------------
 
 #: ``grader``: the pid of the process grading this submission, as a submission finds it: its
-#: parent, or (an unprivileged grader at the two process levels) its parent's, above the keeper.
+#: parent, or (an unprivileged grader at the two process levels) its parent's, above the keeper;
+#: under bubblewrap its parent is its sandbox's own first process (bubblewrap's, its PID
+#: namespace's init: as it is the submission's uid unprivileged, it may signal it, and so kill
+#: only its own sandbox), and no process of the grader's is in its namespace (``sees``).
 GRADER = '''
 import os
 def parent(pid):
@@ -159,8 +180,11 @@ def parent(pid):
 grader = os.getppid()
 try:
     with open(f'/proc/{grader}/cmdline', 'rb') as f:
-        if b'lifeline' in f.read():
-            grader = parent(grader)
+        seen = f.read()
+    if b'lifeline' in seen:
+        grader = parent(grader)
+    elif os.path.basename(seen.split(b'\\0')[0]) == b'bwrap' and grader == 1:
+        grader = parent(grader) or None  # 0: no parent in its namespace
 except OSError:  # Landlock: no /proc of another process's
     pass
 '''
@@ -180,6 +204,15 @@ attempt('environ', lambda: {secret!r} in read(f'/proc/{{grader}}/environ'))
 attempt('fds', lambda: len(os.listdir(f'/proc/{{grader}}/fd')))
 attempt('tcp', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=2).close() or True)
 attempt('kill0', lambda: os.kill(grader, 0) or True)
+def sees():
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            if b'micrograde' in read(f'/proc/{{pid}}/cmdline').encode():
+                return True
+        except OSError:
+            pass
+    return False
+attempt('sees', sees)
 def fill():
     total, n, start = 0, 0, time.time()
     chunk = b'x' * (4 << 20)
@@ -227,6 +260,8 @@ def test_the_grader_environment_and_files_in_proc_are_out_of_reach(probe):
         return
     assert found['environ'] is not True and not isinstance(found['fds'], int), found
     assert SECRET not in json.dumps(report)
+    if grader.level == 'bubblewrap':  # no process of the grader's is in its PID namespace
+        assert found['sees'] is False, found
 
 
 def test_no_tcp_connection_to_localhost(probe):
@@ -267,6 +302,7 @@ def test_every_report_states_its_protections(probe):
 # the grader can also be signalled and so outlived, but never written over)
 EXPECTED_UNPROTECTED = {
     ('bubblewrap', True): set(),
+    ('bubblewrap', False): set(),
     ('landlock', True): {'network', 'disk'},
     ('landlock', False): {'network', 'disk'} | ({'signals', 'escape'} if landlock_abi() < 6 else set()),
     # the answer key is out of reach only where imports are fenced (torch by path, else)
@@ -356,7 +392,7 @@ def grading(installed, config, via, at_import, in_backward='pass'):
         proc.wait()
 
 
-@pytest.mark.parametrize('via', ['grade', 'batch'])
+@pytest.mark.parametrize('via', ['grade', 'batch', 'batch-itself'])
 @pytest.mark.parametrize('config', CONFIGS, ids=IDS)
 def test_a_grader_killed_outright_leaves_none_of_the_submission_running(installed, config, via):
     """The grading process killed with SIGKILL mid-item (the host's OOM killer, a CI job's
@@ -365,10 +401,14 @@ def test_a_grader_killed_outright_leaves_none_of_the_submission_running(installe
     init (as root before the warden; unprivileged, with no uid of the submission's alone to
     kill, before the keeper), and the worker's scratch folder stayed on the host: its copy of
     the submission and all it wrote there (at these levels without bound; at bubblewrap, as
-    root, the worker's or the template job's folder, of which the warden was not told).  ``batch``: one grading process of the batch is killed; the batch
-    gives its submission an error report and ends."""
-    with grading(installed, config, via, HANGS, 'import time\ntime.sleep(600)') as (_, proc, mark):
-        killed = proc.pid  # the grade itself, or the batch's grading process above the worker
+    root, the worker's or the template job's folder, of which the warden was not told;
+    unprivileged, the worker's copy of the submission: no keeper stood between grader and
+    bubblewrap).  ``batch``: one grading process of the batch is killed; the batch
+    gives its submission an error report and ends.  ``batch-itself``: the batch is killed; its
+    grading processes graded on alone (the submission hung until the grade's time limit, then
+    the rest of its checks), and now die with it."""
+    with grading(installed, config, via.split('-')[0], HANGS, 'import time\ntime.sleep(600)') as (_, proc, mark):
+        killed = proc.pid  # the grade or the batch itself, or the batch's grading process above the worker
         if via == 'batch':
             killed = int(_processes(f'sleep\0{mark}')[0])
             while _parent(killed) != proc.pid:
@@ -386,8 +426,15 @@ def _copies(mark):
     """The copies of a submission marked ``mark`` in workers' scratch folders on the host."""
     top = tempfile.gettempdir()
     return [path for path in glob.glob(f'{top}/micrograde-*/submission/*.py') +
-            glob.glob(f'{top}/micrograde-jobs-*/*/submission/*.py')
-            if mark in Path(path).read_text(errors='replace')]
+            glob.glob(f'{top}/micrograde-jobs-*/*/submission/*.py') if mark in _text(path)]
+
+
+def _text(path):
+    """A file's text, or '' once it is gone (another grading's copy, removed meanwhile)."""
+    try:
+        return Path(path).read_text(errors='replace')
+    except OSError:
+        return ''
 
 
 def cpu_group(pid):

@@ -180,7 +180,7 @@ def fill(path, mb):
         pass
     return written
 paths = [os.path.join(w, {module!r} + n) for w, n in (('/tmp', 'tmp'), (os.path.expanduser('~'), 'home'),
-                                                       (here, 'copy'))]
+                                                       (here, 'copy'), ('/dev/shm', 'shm'))]
 found['mb'] = [fill(p, {mb}) for p in paths]
 for p in paths:
     try:
@@ -194,7 +194,8 @@ print('FOUND' + __import__('json').dumps(found) + 'FOUND')
 @pytest.fixture(params=CONFIGS, ids=IDS)
 def writers(request, installed):
     """Three submissions that each import a module left by an earlier one, leave one of their own
-    in /tmp, home and the working folder, and write 160 MB to each of /tmp, home and their copy."""
+    in /tmp, home and the working folder, and write 160 MB to each of /tmp, home, their copy's
+    folder and /dev/shm."""
     grader = installed.grader(*request.param)
     module = f'planted_{token().replace(".", "_")}'
     cls = grader.work / 'writers'
@@ -215,7 +216,7 @@ def _disk_claim_holds(reports):
         unprotected = set(report['protections']['unprotected'])
         if 'writes' not in unprotected:
             assert found['saw'] is None, found  # nothing another submission left
-        if 'disk' not in unprotected:  # 128 MB in all: /tmp and home, the copy read-only
+        if 'disk' not in unprotected:  # 128 MB in all: /tmp and home; the copy, /dev read-only
             assert sum(found['mb']) <= 129 and found['mb'][2] == 0, found
 
 
@@ -228,6 +229,52 @@ def test_each_batch_job_has_its_own_bounded_tmp_and_home(writers):
 def test_each_graded_submission_has_its_own_bounded_tmp_and_home(writers):
     grader, cls = writers
     _disk_claim_holds([(_found(r), r) for r in (grade(grader, cls / n) for n in ('a.py', 'b.py'))])
+
+
+#: A namespace of the submission's own, with a tmpfs of no bound mounted over its /tmp, and
+#: 160 MB written there (by a process of its own: a threaded one cannot make a user namespace).
+NESTED = r"""
+import subprocess, sys
+CHILD = '''
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+uid, gid = os.getuid(), os.getgid()
+if libc.unshare(0x10000000 | 0x00020000) != 0:  # CLONE_NEWUSER | CLONE_NEWNS
+    print(0, 'unshare:', os.strerror(ctypes.get_errno()))
+    raise SystemExit
+for name, line in (('setgroups', 'deny'), ('uid_map', f'0 {uid} 1'), ('gid_map', f'0 {gid} 1')):
+    with open(f'/proc/self/{name}', 'w') as f:  # root of its namespace: it owns the tmpfs
+        f.write(line)
+if libc.mount(b'none', b'/tmp', b'tmpfs', 0, None) != 0:
+    print(0, 'mount:', os.strerror(ctypes.get_errno()))
+else:
+    written = 0
+    for n in range(4):
+        try:
+            with open('/tmp/fill%d' % n, 'wb') as f:
+                for _ in range(40):
+                    f.write(b'x' * 2**20)
+                    f.flush()
+                    written += 1
+        except OSError:
+            break
+    print(written, 'written')
+'''
+seen = subprocess.run([sys.executable, '-S', '-c', CHILD], capture_output=True, text=True)
+print('FOUND' + (seen.stdout.strip() or '0 ' + seen.stderr[-200:]).replace(' ', ',', 1) + 'FOUND')
+"""
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_namespace_of_its_own_is_no_way_past_the_bound_on_writes(any_grader, via):
+    """Bubblewrap let the sandbox make a user namespace of its own, in which it mounted a tmpfs
+    of no size bound and wrote 160 MB where every report claims a bound (disk): unprivileged,
+    in memory no bound holds; as root, up to its memory cgroup's, where it has one.  Now it may
+    make none (``sandbox.seccomp``; unprivileged, ``--disable-userns`` too)."""
+    report = any_grader.graded(NESTED, via)
+    written, why = report['checks'][0]['output'].split('FOUND')[1].split(',', 1)
+    if 'disk' not in set(report['protections']['unprotected']):
+        assert int(written) <= 128, (written, why)
 
 
 # -- what a job leaves in System V IPC: gone with it, never seen by the next -------------------

@@ -1,7 +1,13 @@
 """A class graded at once: copies, a hanging one and a broken one; resumable; valid outputs."""
 import csv
+import ctypes
 import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import jsonschema
@@ -199,3 +205,147 @@ def test_a_report_folder_an_older_batch_left_at_a_class_output_makes_room(tmp_pa
     with pytest.raises(ValueError, match='index.html is a folder'):
         make_room(foreign)
     assert (foreign / 'mine.txt').read_text() == 'keep'
+
+
+# -- a grading process killed while it sends its report ------------------------------------------
+
+def _proc(pid, name):
+    try:
+        with open(f'/proc/{pid}/{name}') as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+def _ancestor_under(pid, top):
+    """The ancestor of ``pid`` (or itself) whose parent is ``top``."""
+    while True:
+        parent = int(_proc(pid, 'stat').rpartition(')')[2].split()[1])
+        if parent == top:
+            return pid
+        if parent <= 1:
+            raise AssertionError(f'{pid} is not under {top}')
+        pid = parent
+
+
+def _until(what, seconds=120):
+    deadline = time.monotonic() + seconds
+    while not what():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def _shrink_send_buffers(pid):
+    """Give every Unix socket of ``pid`` (its end of the batch's pipe among them) the smallest
+    send buffer, so that a report of a few KiB fills it: ``pidfd_getfd`` (Linux >= 5.6, root)
+    copies each into this process, and the buffer is the socket's, not the copy's."""
+    pidfd = os.pidfd_open(pid)
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        for fd in os.listdir(f'/proc/{pid}/fd'):
+            try:
+                if not os.readlink(f'/proc/{pid}/fd/{fd}').startswith('socket:'):
+                    continue
+            except OSError:
+                continue
+            copy = libc.syscall(438, pidfd, int(fd), 0)  # SYS_pidfd_getfd
+            if copy < 0:
+                pytest.skip(f'pidfd_getfd: {os.strerror(ctypes.get_errno())}')
+            with socket.socket(fileno=copy) as sock:
+                if sock.family == socket.AF_UNIX:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)
+    finally:
+        os.close(pidfd)
+
+
+@pytest.mark.parametrize('config', [('bubblewrap', True), ('process', False)],
+                         ids=['bubblewrap', 'process-user'])
+def test_a_grading_process_killed_mid_report_costs_its_job_alone_and_reports_no_unseen_pass(
+        installed, config):
+    """A grading process of the batch killed (the OOM killer, an operator) while it sends its
+    report to the batch, the report cut short in transit: its job gets the error report, never
+    the pass it wrote to disk before sending, and the rest of the class its reports (before
+    ebe38a6 the batch died of "got end of file during message").  Made real: as it grades a
+    correct engine its send buffer is shrunk and the batch stopped (SIGSTOP), so that its report
+    fills the buffer; it is killed once blocked sending it, and the batch resumes to find part
+    of a report and the end of the pipe."""
+    from engines import GOOD_TANH, hostile_engine
+    from test_attacks import _processes, token
+    if os.geteuid() != 0:
+        pytest.skip('pidfd_getfd of another process needs root here')
+    grader, mark = installed.grader(*config), token()
+    folder = grader.work / 'class'
+    folder.mkdir()
+    (folder / 'a_killed.py').write_text(hostile_engine(
+        f"import subprocess\nsubprocess.Popen(['sleep', '{mark}'])\n", tanh=GOOD_TANH))
+    for name in ('b.py', 'c.py'):
+        (folder / name).write_text(hostile_engine('', tanh=GOOD_TANH))
+    out = grader.work / 'out'
+    grader._own(grader.work)
+    batch = grader.start('batch', folder, '--out', out, '-j', '2', '--profile', 'quick',
+                         '--isolation', grader.level, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        _until(lambda: _processes(f'sleep\0{mark}') or batch.poll() is not None)
+        assert batch.poll() is None, batch.communicate()
+        grading = _ancestor_under(int(_processes(f'sleep\0{mark}')[0]), batch.pid)
+        _shrink_send_buffers(grading)
+        os.kill(batch.pid, signal.SIGSTOP)  # reads no report until it is resumed
+        try:
+            _until(lambda: 'send' in _proc(grading, 'wchan'))  # blocked sending its report
+            written = json.loads((out / 'a_killed.py' / 'report.json').read_text())
+            assert written['verdict'] == 'passed'  # on disk, never received
+            os.kill(grading, signal.SIGKILL)
+            _until(lambda: _proc(grading, 'stat').rpartition(')')[2].split()[0] == 'Z')
+        finally:
+            os.kill(batch.pid, signal.SIGCONT)
+        stdout, stderr = batch.communicate(timeout=300)
+    finally:
+        batch.kill()
+        batch.wait()
+    assert 'Traceback' not in stderr and batch.returncode == 0, stderr
+    reports = {p.parent.name: json.loads(p.read_text()) for p in out.glob('*/report.json')}
+    assert sorted(reports) == ['a_killed.py', 'b.py', 'c.py']
+    assert reports['b.py']['verdict'] == reports['c.py']['verdict'] == 'passed'
+    killed = reports['a_killed.py']
+    assert killed['verdict'] != 'passed' and killed['checks'][0]['status'] == 'error', killed
+    assert 'grading process died' in killed['checks'][0]['message']
+    assert len(list(csv.DictReader((out / 'gradebook.csv').open()))) == 3
+
+
+#: The lecture engine with a backward() that walks breadth-first, each node's children in the
+#: order of their ``id()`` (wrong on some graphs: which ones depends on that order).
+BY_ID = '''    def backward(self):
+        self.grad = 1.0
+        queue, seen = [self], {id(self)}
+        while queue:
+            v = queue.pop(0)
+            v._backward()
+            for c in sorted(v._prev, key=id):
+                if id(c) not in seen:
+                    seen.add(id(c))
+                    queue.append(c)
+
+
+'''
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'id() is a memory address, which differs between a fresh worker (grade) and one forked from '
+    'the warm template (batch): the identity numbering (worker/identity.py) covers hash(), not '
+    "id(); the random graphs' message differs (e.g. 19 vs 17 of 200 graphs wrong)"))
+def test_an_engine_ordering_by_id_gets_one_report_from_grade_and_batch(run_cli, tmp_path):
+    from micrograde.isolate import sandbox
+    if not sandbox.templates_available():
+        pytest.skip('warm templates need bubblewrap as root')
+    source = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    walk = source[source.index('    def backward(self):'):source.index('import random')]
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'by_id.py').write_text(source.replace(walk, BY_ID))
+    assert run_cli('grade', folder / 'by_id.py', '--out', tmp_path / 'alone').returncode == 1
+    assert run_cli('batch', folder, '--out', tmp_path / 'out', '-j', '2').returncode == 0
+    alone, batch = (json.loads(p.read_text()) for p in (tmp_path / 'alone' / 'report.json',
+                                                         tmp_path / 'out' / 'by_id.py' / 'report.json'))
+    seen = [[(c['id'], c['status'], c.get('message')) for c in r['checks']] for r in (alone, batch)]
+    assert seen[0] == seen[1]

@@ -704,6 +704,23 @@ def test_redis_restarted_with_jobs_queued_loses_none(cluster):
 
 
 @pytest.mark.slow
+def test_redis_killed_while_a_job_runs_loses_it_not(cluster):
+    """Redis crashes while a worker grades (the workers left running): the worker finishes
+    with Redis away, waits for it to send the report, and the job is graded once."""
+    job = upload(cluster.client, cluster.staff, data=SLOW + ENGINE, name='slow.py').json()
+    running_on(cluster, job['id'], 1)
+    cluster.redis.proc.kill()  # a crash: the append-only file must hold
+    cluster.redis.proc.wait()
+    late = upload(cluster.client, cluster.staff, data=ENGINE + b'#late\n').json()  # Redis down
+    time.sleep(8)  # the slow load (4 s) ends, its report waits
+    cluster.redis.start()
+    wait_for_redis(cluster.broker)
+    jobs = [wait_for(cluster.client, cluster.staff, i, timeout=240) for i in (job['id'], late['id'])]
+    assert [(j['status'], j['verdict']) for j in jobs] == [('done', 'passed')] * 2, jobs
+    assert jobs[0]['attempts'] == 1, jobs[0]
+
+
+@pytest.mark.slow
 def test_api_restarted_loses_nothing(cluster):
     first = upload(cluster.client, cluster.staff, data=ENGINE + b'#first\n').json()
     wait_for(cluster.client, cluster.staff, first['id'])

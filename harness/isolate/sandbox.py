@@ -3,8 +3,9 @@
 ``bubblewrap``: no network, own PID/IPC/UTS namespaces, dies with the grader, a read-only view
 of the system and of the Python install with every site folder emptied, the allowed libraries
 (``allowlist.py``) and its copy of the submission read-only, a private /tmp and home of
-``SCRATCH_SIZE`` bytes together as the only writable places; the project, its reports and the
-rest of the disk are not there.
+``SCRATCH_SIZE`` bytes together as the only writable places (its root and /dev read-only, and
+no user namespace of its own, in which it could mount a tmpfs: ``seccomp``); the project, its
+reports and the rest of the disk are not there.
 ``landlock``: where bubblewrap cannot start (no user namespaces, Docker without CAP_SYS_ADMIN),
 a plain process that fences itself in with Landlock before it loads anything: it reads only the
 system, Python's stdlib, the allowed libraries and its scratch folder, writes only its scratch,
@@ -12,19 +13,21 @@ makes no TCP connection and (ABI >= 6) signals no process outside itself.
 ``process``: the last resort, resource limits only.
 
 At the two process levels the grader is a child subreaper, so nothing a worker starts can
-slip away from being killed (unprivileged, a ``KEEPER`` between it and the worker kills it all
-should the grader itself be killed); as root every worker (at every level) runs as a uid used for
+slip away from being killed (unprivileged, a ``KEEPER`` between it and the worker, at every
+level, kills it all and removes its scratch folder should the grader itself be killed); as root every worker (at every level) runs as a uid used for
 nothing else, with no capabilities and no_new_privs, and everything of that uid is killed before
 any report is written.  ``protections(level)`` says, in every report, what a level does and does
 not stop.
 """
 import ctypes
+import errno
 import functools
 import os
 import platform
 import secrets
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -43,7 +46,7 @@ SITE = f'{SANDBOX_ROOT}/site'  # the view (allowed libraries + worker package) u
 SCRATCH_SIZE = 128 * 2**20  # bytes a bubblewrap worker may write, /tmp and home together
 TMP_SIZE = 32 * 2**20  # of which /tmp, where home is /scratch (a template job's home is its /tmp)
 UID_RANGE = (1 << 20, 1 << 30)  # throwaway uids: no account has one of these
-PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 36, 24, 38
+PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = 36, 24, 38, 1
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -62,6 +65,20 @@ def bubblewrap():
     except (OSError, subprocess.SubprocessError):
         ok = False
     return exe if ok else None
+
+
+@functools.cache
+def _userns_disabled():
+    """Whether bubblewrap (>= 0.8, unprivileged) can keep a sandbox from making user namespaces
+    of its own (``--disable-userns``).  As root it cannot (it makes no user namespace to nest
+    in): what a throwaway uid writes to a tmpfs of a namespace of its own is its memory, bounded
+    where it has a memory cgroup (``MemoryCap``; ``protections``: 'memory')."""
+    probe = [bubblewrap(), '--unshare-user', '--disable-userns', '--unshare-pid',
+             '--die-with-parent', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', 'true']
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 @functools.cache
@@ -207,6 +224,8 @@ class Launch:
         if level == 'bubblewrap':
             self.argv, self.inside = bubblewrap_argv(self.inside, fds, imports, modules, self.uid)
             self.env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin')}
+            if self.uid is None:  # its processes die with bubblewrap, but not its copy: a keeper
+                self.argv = kept(self.argv, scratch)
             return
         view = str(allowlist.view(imports, modules))
         self.env = dict(_environment(str(scratch)), PYTHONPATH=view)
@@ -223,13 +242,14 @@ class Launch:
             self.argv = kept(self.argv, scratch)
 
 
-#: The keeper: the process between an unprivileged grader and its worker at the two process
-#: levels, a child subreaper (every process the worker starts, however it detaches, is
+#: The keeper: the process between an unprivileged grader and its worker (at bubblewrap, the
+#: sandbox: its processes die with it, but a killed grader left the worker's copy on the host),
+#: a child subreaper (every process the worker starts, however it detaches, is
 #: re-parented to it, never to init) that holds the read end of a lifeline only the grader
 #: writes to.  When the worker exits it kills what the worker left and exits as the worker did;
 #: when the lifeline ends (the grader killed outright: SIGKILL, the OOM killer, a CI timeout)
 #: it kills them all, the worker first, and removes the worker's scratch folder (its copy of
-#: the submission, all it wrote: at these levels, without bound).  Without it they ran on for
+#: the submission, all it wrote: at the process levels, without bound).  Without it they ran on for
 #: good: the warden kills a throwaway uid's processes, and an unprivileged grader has no uid of
 #: the submission's alone.
 #: A submission may kill it only where signals are not protected (``protections``): Landlock
@@ -341,6 +361,10 @@ def bubblewrap_argv(copy, fds, imports, modules, uid):
         inside = f'/submission/{Path(copy).name}'
         argv += _parents(inside) + ['--ro-bind', copy, inside]
     argv += ['--size', str(SCRATCH_SIZE - TMP_SIZE), '--perms', '0777', '--tmpfs', '/scratch']
+    # the sandbox's root and /dev are tmpfs of no bound, their folders the sandbox user's own
+    # unprivileged (the uid bubblewrap maps it to): 160 MB written beside its copy passed the
+    # bound on what it writes, and as much in /dev/shm; read-only, /tmp and home alone take any
+    argv += ['--remount-ro', '/dev', '--remount-ro', '/']
     argv += ['--chdir', '/scratch'] + _setenv(_environment('/scratch')) + ['--']
     if uid is not None:
         argv += ['setpriv', f'--reuid={uid}', f'--regid={uid}', '--clear-groups',
@@ -376,6 +400,8 @@ def bwrap_base(imports, modules=()):
             '--dev', '/dev', '--size', str(TMP_SIZE), '--perms', '1777', '--tmpfs', '/tmp']
     if os.geteuid() != 0:
         argv.append('--unshare-user')
+        if _userns_disabled():  # else a submission makes a namespace of its own and mounts
+            argv.append('--disable-userns')  # a tmpfs in it: no bound on what it writes
     roots = []
     for top in ('/bin', '/sbin', '/lib', '/lib32', '/lib64', '/usr', '/etc'):
         if os.path.islink(top):
@@ -559,8 +585,7 @@ def start(argv, memory=None, watched=None, **popen):
     if cap is not None:
         popen['preexec_fn'] = functools.partial(cap.join, popen.get('preexec_fn'))
     try:
-        if options is not None:
-            popen['pass_fds'] = (*popen.get('pass_fds', ()), options)
+        popen['pass_fds'] = (*popen.get('pass_fds', ()), *options)
         proc = subprocess.Popen(_fixed_addresses(argv), **popen)
     except BaseException:
         if cap is not None:
@@ -571,7 +596,7 @@ def start(argv, memory=None, watched=None, **popen):
             os.close(held)
         raise
     finally:
-        for fd in (options, lifeline):
+        for fd in (*options, lifeline):
             if fd is not None:
                 os.close(fd)
     _started[proc.pid] = start_time(proc.pid)
@@ -832,16 +857,63 @@ def _memory_hierarchy():
 
 
 def _options_by_fd(argv):
-    """``(argv, fd)``: bubblewrap's options handed over in a memory file (``--args FD``) rather
+    """``(argv, fds)``: bubblewrap's options handed over in a memory file (``--args FD``) rather
     than on its command line, which the sandbox's /proc/1/cmdline shows to the submission: they
-    name every host folder bound in (the project, the virtual environment, the home folder)."""
-    if not argv or argv[0] != bubblewrap() or '--' not in argv:
-        return argv, None
-    end = argv.index('--')
-    fd = os.memfd_create('bwrap-options', 0)  # not close-on-exec: bubblewrap reads it
-    os.write(fd, b''.join(os.fsencode(a) + b'\0' for a in argv[1:end]))
-    os.lseek(fd, 0, os.SEEK_SET)
-    return [argv[0], '--args', str(fd), *argv[end:]], fd
+    name every host folder bound in (the project, the virtual environment, the home folder);
+    with them, in another, the ``seccomp`` filter the sandbox runs under (``--seccomp FD``)."""
+    at = 6 if argv[3:5] == [KEEPER, LIFELINE] else 0  # bubblewrap ``kept`` (unprivileged)
+    if argv[at:at + 1] != [bubblewrap()] or argv[at] is None or '--' not in argv[at:]:
+        return argv, ()
+    end = argv.index('--', at)
+    fds, options = [], argv[at + 1:end]
+    program = seccomp()
+    if program:
+        fds.append(os.memfd_create('bwrap-seccomp', 0))  # not close-on-exec: bubblewrap reads it
+        os.write(fds[-1], program)
+        os.lseek(fds[-1], 0, os.SEEK_SET)
+        options = [*options, '--seccomp', str(fds[-1])]
+    fds.append(os.memfd_create('bwrap-options', 0))
+    os.write(fds[-1], b''.join(os.fsencode(a) + b'\0' for a in options))
+    os.lseek(fds[-1], 0, os.SEEK_SET)
+    return [*argv[:at + 1], '--args', str(fds[-1]), *argv[end:]], tuple(fds)
+
+
+#: The seccomp filter's parts (``linux/filter.h``, ``linux/seccomp.h``, ``linux/audit.h``).
+_LD_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
+_ALLOW, _ERRNO = 0x7fff0000, 0x00050000
+CLONE_NEWUSER = 0x10000000
+#: machine -> (its audit arch, unshare, clone, clone3, the first number of another ABI or None)
+_SYSCALLS = {'x86_64': (0xc000003e, 272, 56, 435, 0x40000000),  # x32's numbers: refused
+             'aarch64': (0xc00000b7, 97, 220, 435, None)}
+
+
+@functools.cache
+def seccomp():
+    """The classic BPF program every bubblewrap sandbox runs under, or ``b''`` on a machine it
+    does not know: no user namespace of the submission's own (``unshare`` or ``clone`` with
+    ``CLONE_NEWUSER``: EPERM; ``clone3``, whose flags a filter cannot read: ENOSYS, and the C
+    library falls back to ``clone``), and no system call of another ABI (x32, i386: ENOSYS).
+    In a namespace of its own a submission is root: it mounted a tmpfs of no bound and wrote
+    what it liked there, past the bound on what it writes (as root, also past its memory's
+    where the grader has no memory cgroup)."""
+    known = _SYSCALLS.get(platform.machine())
+    if known is None:
+        return b''
+    arch, unshare, clone, clone3, other_abi = known
+    enosys, eperm = _ERRNO | errno.ENOSYS, _ERRNO | errno.EPERM
+    # (code, jump if true, jump if false, k); jumps count the instructions skipped
+    program = [(_LD_ABS, 0, 0, 4),  # seccomp_data.arch
+               (_JEQ, 1, 0, arch),
+               (_RET, 0, 0, enosys),
+               (_LD_ABS, 0, 0, 0)]  # seccomp_data.nr
+    if other_abi is not None:
+        program += [(_JGE, 0, 1, other_abi), (_RET, 0, 0, enosys)]
+    program += [(_JEQ, 0, 1, clone3), (_RET, 0, 0, enosys),
+                (_JEQ, 1, 0, unshare), (_JEQ, 0, 3, clone),
+                (_LD_ABS, 0, 0, 16),  # the low half of args[0]: the flags
+                (_JSET, 0, 1, CLONE_NEWUSER), (_RET, 0, 0, eperm),
+                (_RET, 0, 0, _ALLOW)]
+    return b''.join(struct.pack('=HBBI', *op) for op in program)
 
 
 def stop(proc, uid=None, subreaper=False):
@@ -861,6 +933,17 @@ def stop(proc, uid=None, subreaper=False):
     cap = _caps.pop(proc.pid, None)
     if cap is not None:
         cap.remove()
+
+
+def die_with(parent):
+    """This process is killed (SIGKILL) when ``parent``, the process that started it, dies; if
+    it is gone already, this process exits.  A batch's grading process is killed with the batch
+    (killed outright: a CI job's timeout, the OOM killer), and with it, by the warden or keeper
+    it holds, every worker and scratch folder: it graded on alone, its submission hung in an item
+    for up to the grade's time limit, and wrote a report for a batch that was gone."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
 
 
 @functools.cache

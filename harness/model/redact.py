@@ -48,14 +48,24 @@ _REST = r"""(?:[^\s'"(),:;<>\[\]\\%]|%(?!00|09|0[aAdD]|20)|\\/|\\[0-7]{3})*"""
 
 def grader_paths(*extra):
     """Folders of the grader's that must never appear in a report, longest first: its virtual
-    environment, Python's install, the project, the home and working folders, its temporary
-    and scratch folders, the sandbox's mount points."""
+    environment, Python's install, every folder it imports from, the project, the home and
+    working folders, its temporary and scratch folders, the sandbox's mount points."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, tempfile.gettempdir(),
              os.path.dirname(os.path.realpath(sys.executable)), str(Path(__file__).resolve().parents[2]),
-             os.path.expanduser('~'), os.getcwd(),
+             os.path.expanduser('~'), os.getcwd(), *_imported_from(),
              *sysconfig.get_paths().values(), *SANDBOX_PATHS, *filter(None, extra)}
     paths = {os.path.normpath(p) for p in paths if p and os.path.isabs(p)}
     return sorted((p for p in paths if p != '/'), key=len, reverse=True)
+
+
+def _imported_from():
+    """The folders this grader imports from, as given and as real paths: the allowed libraries
+    are bound into the sandbox from them, and its mount table names each (a site folder a .pth
+    file or PYTHONPATH adds lies outside every other folder here)."""
+    for folder in sys.path:
+        if folder and os.path.isabs(folder):
+            yield folder
+            yield os.path.realpath(folder)
 
 
 def redact(text, paths):

@@ -229,9 +229,11 @@ def _grade_one(job, warm):
     return sub_id, report
 
 
-def _serve(conn):
+def _serve(conn, batch=None):
     """A grading process of the batch: grades each job it is sent, all with one warm template,
-    until it is sent ``None``."""
+    until it is sent ``None``; it dies with the ``batch`` process (``sandbox.die_with``)."""
+    if batch is not None:
+        sandbox.die_with(batch)
     warm = Warm()
     try:
         for job in iter(conn.recv, None):
@@ -252,7 +254,7 @@ def _graded(todo, jobs):
 
     def started():
         conn, theirs = spawn.Pipe()
-        workers[conn] = spawn.Process(target=_serve, args=(theirs,))
+        workers[conn] = spawn.Process(target=_serve, args=(theirs, os.getpid()))
         workers[conn].start()
         theirs.close()
         return conn
