@@ -68,6 +68,22 @@ def test_hang_in_backward_fails_those_checks_only(run_cli, tmp_path, prelude):
                if c['status'] in ('failed', 'error')), [c['message'] for c in report['checks']]
 
 
+def test_a_rule_that_never_returns_is_one_finding_at_its_op(run_cli, tmp_path):
+    """Before: a ``tanh`` whose rule never returns was two findings, 24/51: ops.tanh timed out,
+    and backward.topological timed out on its graph that holds a tanh (``n2 = n1.tanh()``), a root
+    of its own although its other graphs passed.  A graph that hangs in an op whose own check
+    could not finish for it is that op's finding, as a graph that raises inside it is."""
+    path = tmp_path / 'hang.py'
+    path.write_text((SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+        '            self.grad += (1 - t**2) * out.grad\n', '            while True:\n                pass\n', 1))
+    result, report, checks = grade(run_cli, path, tmp_path, '--check-timeout', '2')
+    assert_never_passed(result, report)
+    roots = [c['id'] for c in report['checks'] if c['status'] in ('failed', 'error')
+             and c['required'] and not c['consequence_of']]
+    assert roots == ['ops.tanh'], roots
+    assert checks['backward.topological']['status'] == 'passed', checks['backward.topological']
+
+
 def test_unbounded_allocation_fails_the_check_not_the_grader(run_cli, tmp_path):
     path = submission(tmp_path, in_backward='hog = []\nwhile True:\n    hog.append(bytearray(50 * 2**20))')
     result, report, checks = grade(run_cli, path, tmp_path, '--memory-limit', '1024')

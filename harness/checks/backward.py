@@ -12,6 +12,7 @@ from micrograde.checks.probe import backward_through
 from micrograde.checks.fuzz import ORDER, rerun_differs
 from micrograde.checks.registry import failed, passed, skipped
 from micrograde.checks.trials import item, judged, needs, run_graphs
+from micrograde.isolate.answers import Lost
 from micrograde.worker.ops import FORMS
 
 WALKS = {name: (what, graphs) for name, what, graphs in cases.BACKWARD}
@@ -43,8 +44,12 @@ def graph_walk(ctx, name):
     trials = _trials(ctx, name)
     if not trials:
         return skipped(needs(ctx, WALKS[name][1]))
-    failing = ctx.failing_ops()
-    walked = [t for t in trials if not _op_fault(t, failing, name in ORDERS)]
+    failing, hung = ctx.failing_ops(), ctx.hung_ops()
+    faults = [_op_fault(t, failing, name in ORDERS, hung) for t in trials]
+    # the graphs the worker was not asked after such an op's hang say nothing either
+    after = any(fault and t.actual.error and t.actual.error.lost for t, fault in zip(trials, faults))
+    walked = [t for t, fault in zip(trials, faults)
+              if not fault and not (after and _unasked(t))]
     if not walked:
         return skipped(f'its graphs stop inside ops that fail their own checks '
                        f'({", ".join(f"ops.{c}" for c in sorted(failing))})')
@@ -75,14 +80,18 @@ def reordered(ctx, trials, outcome):
 ORDERS = ('topological', 'chain')
 
 
-def _op_fault(trial, failing, order_only=False):
+def _op_fault(trial, failing, order_only=False, hung=frozenset()):
     """Whether ``trial`` failed inside an op that fails its own check, not in the walk itself: a
-    wrong value computed by such an op, an exception in its forward or in its own local rule, or
-    (``order_only``: for a walk judging the order) a wrong gradient out of its rule.  That is
-    the op's finding, not the walk's."""
+    wrong value computed by such an op, an exception in its forward or in its own local rule,
+    (``order_only``: for a walk judging the order) a wrong gradient out of its rule, or a hang
+    (or the worker's end) in a graph of an op whose own check could not finish for it (``hung``:
+    a ``tanh`` whose rule never returns timed out in the walk's graph that holds a tanh too).
+    That is the op's finding, not the walk's."""
     if not trial.failed:
         return False
     graph, actual, error = trial.graph, trial.actual, trial.actual.error
+    if error and error.lost:
+        return error.type in HUNG and bool(graph.capabilities & hung)
     n = len(graph.inputs)
     if any(graph.node(i).capability in failing and not close(actual.values[i], trial.expected.values[i])
            for i in graph.live() if n <= i < len(actual.values)):
@@ -93,6 +102,16 @@ def _op_fault(trial, failing, order_only=False):
         actual.order[-1] if error.stage == 'backward' and actual.order else None
     node = graph.node(entry) if entry is not None else None
     return node is not None and node.capability in failing
+
+
+#: How a graph is lost to the op it hangs in (``Lost``): its time ran out, or it ended the worker.
+HUNG = (Lost.TIMEOUT.value, Lost.WORKER.value)
+
+
+def _unasked(trial):
+    """Whether ``trial``'s graph was never asked of the worker (after a strike)."""
+    error = trial.actual.error
+    return error is not None and error.type == Lost.NOT_RUN.value
 
 
 def _rule_fault(trial, failing):

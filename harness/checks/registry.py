@@ -92,6 +92,12 @@ class Context:
         return {c.id.removeprefix('ops.') for c in self.report.checks
                 if c.category == 'ops' and c.status in ('failed', 'error')}
 
+    def hung_ops(self):
+        """The capabilities whose own ``ops`` check could not finish (an item timed out or ended
+        the worker): another check's graph of theirs that does the same is their finding."""
+        return {c.id.removeprefix('ops.') for c in self.report.checks
+                if c.category == 'ops' and c.status == 'error'}
+
     def trusted(self):
         """The ops (graph names) whose every form checked so far passed its own check, or
         failed only by a wrong rule seen in another op's method (`a + b` then `* k` with a wrong
