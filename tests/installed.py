@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import site
 import subprocess
@@ -22,6 +23,10 @@ from engines import hostile_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 USER_UID = 1_999_999_000  # the unprivileged grader, when the suite runs as root
+#: Uids from ``USER_UID`` one grader may take: RLIMIT_NPROC counts a uid's processes across the
+#: machine, so a fork bomb graded by one test (512 processes for 5 s) left another test's worker,
+#: on the other xdist process under the same uid, no thread to start ("can't start new thread")
+USER_UIDS = 1000
 
 
 def _runs_for_others(python, uid):
@@ -87,7 +92,8 @@ class Grader:
             pytest.skip('needs root')
         self.level, self.root = level, root
         self.python = str(home / 'env/bin/python')
-        self.uid = USER_UID if not root and os.geteuid() == 0 else None
+        self.uid = USER_UID + secrets.randbelow(USER_UIDS) if not root and os.geteuid() == 0 \
+            else None
         self.work = Path(tempfile.mkdtemp(prefix='micrograde-attack-'))
         os.chmod(self.work, 0o755)
         if self.uid is not None:
