@@ -358,3 +358,11 @@ def test_an_mlp_failure_is_located_at_the_learner_s_line(tmp_path):
     line = source.splitlines().index('        act = sum((wi*xi for wi, xi in zip(self.w, x)), self.b)') + 1
     assert (failed.stage, failed.function, failed.line) == ('grads', '__call__', line)
     assert failed.where.startswith(f'engine.py, line {line}: act = sum(')
+
+
+def test_the_worker_cuts_a_name_to_what_the_grader_keeps():
+    """The worker cannot import the grader's bounds: its own cut (``execute.NAME``) must stay
+    within ``KEEP['name']``, or a long class name is cut by the grader to no identifier and the
+    answer read as one our worker never sends (a correct engine 'interfered with grading')."""
+    from micrograde.worker import execute
+    assert execute.NAME <= KEEP['name']

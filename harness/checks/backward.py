@@ -12,7 +12,7 @@ from micrograde.checks.probe import backward_through
 from micrograde.checks.fuzz import ORDER, rerun_differs
 from micrograde.checks.registry import failed, passed, skipped
 from micrograde.checks.trials import item, judged, needs, run_graphs
-from micrograde.isolate.answers import Lost
+from micrograde.isolate.answers import HUNG, Lost
 from micrograde.worker.ops import FORMS
 
 WALKS = {name: (what, graphs) for name, what, graphs in cases.BACKWARD}
@@ -44,7 +44,7 @@ def graph_walk(ctx, name):
     trials = _trials(ctx, name)
     if not trials:
         return skipped(needs(ctx, WALKS[name][1]))
-    failing, hung = ctx.failing_ops(), ctx.hung_ops()
+    failing, hung = ctx.failing_ops(), ctx.failing_ops(('error',))
     faults = [_op_fault(t, failing, name in ORDERS, hung) for t in trials]
     # the graphs the worker was not asked after such an op's hang say nothing either
     after = any(fault and t.actual.error and t.actual.error.lost for t, fault in zip(trials, faults))
@@ -102,10 +102,6 @@ def _op_fault(trial, failing, order_only=False, hung=frozenset()):
         actual.order[-1] if error.stage == 'backward' and actual.order else None
     node = graph.node(entry) if entry is not None else None
     return node is not None and node.capability in failing
-
-
-#: How a graph is lost to the op it hangs in (``Lost``): its time ran out, or it ended the worker.
-HUNG = (Lost.TIMEOUT.value, Lost.WORKER.value)
 
 
 def _unasked(trial):

@@ -8,7 +8,7 @@ from micrograde.oracle import oracle_store, oracles
 from micrograde.fuzz import shrink
 from micrograde.fuzz.dags import corpus
 from micrograde.diagnose.diagnosis import explain, first_mismatch, learner_method, misconception
-from micrograde.isolate.answers import Lost
+from micrograde.isolate.answers import HUNG
 from micrograde.model.results import Code, Misconception
 from micrograde.checks.registry import Context, error, failed, passed, skipped
 from micrograde.checks.trials import Trial, against, counterexample, item, run_graphs
@@ -234,7 +234,7 @@ def _died(actual, ctx):
     graph did not, is that node's bug (an engine ending its worker on the one graph that holds
     a node alone had the node's wrong rule left to a cheap bug in ``*``)."""
     error = actual.error
-    return bool(error and error.lost and error.type in (Lost.TIMEOUT.value, Lost.WORKER.value)
+    return bool(error and error.lost and error.type in HUNG
                 and not (ctx is not None and ctx.overtime()))
 
 

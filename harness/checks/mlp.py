@@ -8,12 +8,11 @@ counts only when the rubric's ``required_ops`` lists ``mlp``."""
 import functools
 import math
 import random
-import re
 
 from micrograde import reference
 from micrograde.reference.nn import ACTIVATIONS
 from micrograde.model.compare import FD_ATOL, FD_RTOL, close, show
-from micrograde.diagnose.diagnosis import METHOD_OPS, missing_form
+from micrograde.diagnose.diagnosis import METHOD_OPS, SIGNATURE, missing_form
 from micrograde.model.results import Code, Counterexample, Misconception
 from micrograde.checks.registry import error, failed, passed, skipped
 
@@ -158,17 +157,13 @@ def _answer(ctx, name):
     return None if answers is None else answers[name]
 
 
-#: Python's words for a network called with operands its ``__call__`` does not take.
-CALL = re.compile(r"^(?:\w+\.)*__call__\(\) (?:missing \d+ required positional argument|takes \d+ "
-                  r"positional arguments? but \d+ (?:was|were) given)")
-
-
 def _interface(built, forward=None):
     """Which part of the lecture's interface this MLP does not have, or ``''``; ``forward``:
     the answer of ``model(x)``, refused by the signature of its ``__call__``
     (``MLP.__call__(self, x, example_num)``) where it takes other arguments than one sample."""
-    refused = forward is not None and forward.error and forward.error.type == 'TypeError' and \
-        CALL.match(forward.error.message or '')
+    found = forward is not None and forward.error and forward.error.type == 'TypeError' and \
+        SIGNATURE.match(forward.error.message or '')
+    refused = found and found['method'] == '__call__'
     if refused and not built.error:
         return (f'it is not called as the lecture\'s model(x), with one sample: '
                 f'{forward.error.type}: {forward.error.message}')

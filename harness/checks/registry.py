@@ -86,17 +86,12 @@ class Context:
         """Capabilities present, working or not (a broken op is checked, an absent one not)."""
         return {cap for cap, state in self.capabilities.items() if state != 'absent'}
 
-    def failing_ops(self):
+    def failing_ops(self, statuses=('failed', 'error')):
         """The capabilities whose own ``ops`` check failed: findings in graphs that use them are
-        theirs to report (one bug, one finding)."""
+        theirs to report (one bug, one finding).  ``('error',)``: those whose check could not
+        finish (an item timed out or ended the worker), whose hang elsewhere is theirs too."""
         return {c.id.removeprefix('ops.') for c in self.report.checks
-                if c.category == 'ops' and c.status in ('failed', 'error')}
-
-    def hung_ops(self):
-        """The capabilities whose own ``ops`` check could not finish (an item timed out or ended
-        the worker): another check's graph of theirs that does the same is their finding."""
-        return {c.id.removeprefix('ops.') for c in self.report.checks
-                if c.category == 'ops' and c.status == 'error'}
+                if c.category == 'ops' and c.status in statuses}
 
     def trusted(self):
         """The ops (graph names) whose every form checked so far passed its own check, or

@@ -166,7 +166,7 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
 
 
 #: Python's words for a method called with the wrong number of operands: its signature.
-SIGNATURE = re.compile(r"^(?:\w+\.)?(?P<method>__\w+__)\(\) (?:missing \d+ required positional "
+SIGNATURE = re.compile(r"^(?:\w+\.)*(?P<method>__\w+__)\(\) (?:missing \d+ required positional "
                        r"argument|takes \d+ positional arguments? but \d+ (?:was|were) given)")
 
 

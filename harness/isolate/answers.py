@@ -43,6 +43,11 @@ class Lost(enum.Enum):
     NOT_RUN = 'NotRun'         # not asked: after a strike, or once nothing more is run
 
 
+#: The ``Failure.type`` of an item the submission's own code lost (its time ran out, or it ended
+#: the worker), not one left unasked: where it alone is lost, the op it runs is the culprit.
+HUNG = frozenset({Lost.TIMEOUT.value, Lost.WORKER.value})
+
+
 # --- the schema's parts: each ``parse(raw, where)`` returns the value or raises Violation ------
 
 def _kind(raw):
