@@ -244,22 +244,28 @@ def changed(g):
     """The first thing the worker calls that is not what it was at install, or ``None``.
 
     Checked every request, so in C where it can be: a namespace whose keys are all exact str
-    (as Python makes them) is looked up directly, and no key's ``__eq__`` is anyone's but str's.
-    One holding another key (``vars(json)[k] = ...``, with the hash of a name the worker uses)
-    is read by iterating it, keys compared by identity: a lookup would call that key's
-    ``__eq__``, the submission's code, inside the hook."""
-    for label, namespace, keys, values in g.entries:
-        if _plain(namespace):
-            if all(map(_is, map(namespace.get, keys, _repeat(g)), values)):
-                continue
+    (as Python makes them) is read by its row's ``read`` (``_grouped``: one C call), and no
+    key's ``__eq__`` is anyone's but str's.  One holding another key (``vars(json)[k] =
+    ...``, with the hash of a name the worker uses) is read by iterating it, keys compared by
+    identity: a lookup would call that key's ``__eq__``, the submission's code, inside the hook."""
+    plain = []
+    for label, namespace, keys, values, read in g.entries:
+        plain.append(_plain(namespace))
+        if plain[-1]:
+            try:
+                now = read(namespace) if read else map(namespace.get, keys, _repeat(g))
+                if all(map(_is, now, values)):
+                    continue
+            except KeyError:  # a name removed: found below
+                pass
             now, found = namespace, keys
         else:
             now, found = {id(k): v for k, v in namespace.items()}, [id(k) for k in keys]
         for key, value, name in zip(found, values, keys):
             if now.get(key, g) is not value:
                 return f'{label}.{name}'
-    for label, namespace, size in g.sizes:
-        if _names(namespace) != size:
+    for (label, namespace, size), row in zip(g.sizes, g.sized):
+        if _names(namespace, plain[row]) != size:
             return f'{label} (a name was added)'
     return None
 
@@ -269,23 +275,35 @@ def _plain(namespace):
     return all(map(_is, map(type, namespace), _repeat(str)))
 
 
-def _grouped(entries):
-    """``snapshot``'s entries as one row per namespace, ``(label, namespace, keys, values)``,
-    for ``changed`` to compare in C."""
+def _grouped(entries, sizes):
+    """``snapshot``'s entries as one row per namespace, ``(label, namespace, keys, values,
+    read)``, for ``changed`` to compare in C: ``read(namespace)``, the values of ``keys`` now as
+    a tuple, is an ``itemgetter`` for a dict or a class's namespace (one key is read twice:
+    ``itemgetter`` of one gives the value alone), ``None`` for a table of another type (read by
+    ``get``: an ``itemgetter`` would call a ``defaultdict``'s factory).  Also the row of each of
+    ``sizes``' namespaces."""
     rows = {}
     for label, namespace, key, value in entries:
         row = rows.setdefault(id(namespace), (label, namespace, [], []))
         row[2].append(key)
         row[3].append(value)
-    return [(label, namespace, tuple(keys), tuple(values))
-            for label, namespace, keys, values in rows.values()]
+    grouped = []
+    for label, namespace, keys, values in rows.values():
+        if len(keys) == 1:
+            keys, values = keys * 2, values * 2
+        read = operator.itemgetter(*keys) if type(namespace) in (dict, types.MappingProxyType) \
+            else None
+        grouped.append((label, namespace, tuple(keys), tuple(values), read))
+    row_of = {key: k for k, key in enumerate(rows)}
+    return grouped, [row_of[id(namespace)] for _, namespace, _ in sizes]
 
 
-def _names(namespace):
+def _names(namespace, plain=None):
     """How many names a module defines; ``warnings.warn`` adds its registry to the module of
     the frame it blames, which may be the worker's (a learner's ``stacklevel=2``).  Only an
-    exact str is compared (another key's ``__eq__`` is the submission's)."""
-    if _plain(namespace):
+    exact str is compared (another key's ``__eq__`` is the submission's); ``plain``: whether
+    every key is one, when the caller knows."""
+    if _plain(namespace) if plain is None else plain:
         return len(namespace) - ('__warningregistry__' in namespace)
     return sum(type(k) is not str or k != '__warningregistry__' for k in namespace)
 
@@ -707,7 +725,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
     codes.pop(id(_gate.__code__))  # its frame, in a refusal's traceback, holds nothing
     serve = _getframe(1)
     entries, sizes = snapshot(modules, {n for code in codes.values() for n in code.co_names})
-    entries = _grouped(entries)
+    entries, sized = _grouped(entries, sizes)
     namespace = dict(globals())
     namespace['__builtins__'] = dict(vars(builtins))
     namespace.update(_private({k: v for k, v in namespace.items()
@@ -729,7 +747,7 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
         dud=_urandom(32),
         cleared=_raises(_gate.__code__),
         message=carried['message'], taken=carried['taken'],
-        entries=entries, sizes=sizes, routes=routes, libraries=libraries, stdlib=stdlib,
+        entries=entries, sizes=sizes, sized=sized, routes=routes, libraries=libraries, stdlib=stdlib,
         trusted=('<frozen', *libraries, *stdlib), quiet=(*libraries, *stdlib),
         printer=traceback.__file__,
         encode=make_encoder(None, namespace['_unencodable'], encode_basestring_ascii, None, ':',
