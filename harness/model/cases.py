@@ -51,6 +51,7 @@ WRITTEN = {
     'pow': [G('out = (a ** 2.0) * k', a=-1.5, k=3.0), G('out = (a ** 3.0) * k', a=1.25, k=-2.0),
             G('out = (a ** -2.0) * k', a=-1.5, k=3.0), G('out = (a ** 0.5) * k', a=2.25, k=3.0),
             G('out = (a ** -0.5) * k', a=0.75, k=2.0), G('out = (a ** 1.5) * k', a=1.75, k=-1.0),
+            G('out = (a ** -1.0) * k', a=-1.25, k=2.0),  # the exponent division asks for
             G('out = (a ** 2.0 + a) * k', a=-1.5, k=3.0), G('out = (a ** 3.0) * a', a=1.25)],
     'pow_value': [G('out = (a ** b) * k', a=1.5, b=2.5, k=3.0), G('out = (a ** b) * k', a=2.25, b=-0.5, k=-2.0),
                   G('out = (a ** b) * a', a=0.75, b=1.5), G('out = (a ** a) * k', a=1.25, k=2.0)],
