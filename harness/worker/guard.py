@@ -713,12 +713,13 @@ def _private(functions, namespace):
                                      f.__closure__) for name, f in functions.items()}
 
 
-def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
+def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer, sites):
     """Seal every answer from now on and watch the routes; ``libraries`` and ``stdlib``: folder
     prefixes whose frames are not the submission's; ``output``: the capture's storage
     (``protocol.taken``), read into every answer; ``reply``, ``answer``: the functions by which
-    the caller (the serve loop) sends, each called by keyword (``sent``).  Call before the
-    submission loads."""
+    the caller (the serve loop) sends, each called by keyword (``sent``); ``sites``: the
+    caller's ``_keyword_calls``, made at import (a warm template's workers inherit them: ~2 ms
+    a worker).  Call before the submission loads."""
     modules = [m for name, m in list(sys.modules.items())
                if name == __package__ or name.startswith(__package__ + '.')]
     codes = _code_objects(modules, _getframe(1))
@@ -741,10 +742,10 @@ def install(key, nonce, wfd, fds, libraries, stdlib, output, reply, answer):
     libraries, stdlib = (*libraries, folder), tuple(stdlib)
     g = types.SimpleNamespace(
         key=key, nonce=nonce, wfd=wfd, fds=frozenset(fds), sent=[0], busy=set(), codes=codes,
-        serve=serve, sites=_keyword_calls(serve.f_code), reply=reply.__code__,
-        answer=answer.__code__, thread=_ident(), channel={_node(fd) for fd in fds}, output=output,
-        collecting=_collecting(), genuine={}, private=namespace, carried=carried, gate={},
-        dud=_urandom(32),
+        serve=serve, sites=sites,
+        reply=reply.__code__, answer=answer.__code__, thread=_ident(),
+        channel={_node(fd) for fd in fds}, output=output, collecting=_collecting(), genuine={},
+        private=namespace, carried=carried, gate={}, dud=_urandom(32),
         cleared=_raises(_gate.__code__),
         message=carried['message'], taken=carried['taken'],
         entries=entries, sizes=sizes, sized=sized, routes=routes, libraries=libraries, stdlib=stdlib,

@@ -195,7 +195,7 @@ def _serve(rfd, wfd, hello, unfenced):
         audit(sending, (asking, k, result))
 
     install(hello.pop('key'), hello['nonce'], wfd, (rfd, wfd), _libraries(hello.get('module')),
-            _stdlib(), (capture.buffer.kept, capture.buffer.dropped), reply, answer)
+            _stdlib(), (capture.buffer.kept, capture.buffer.dropped), reply, answer, SITES)
     for name in [n for n in sys.modules if n == __package__ or n.startswith(__package__ + '.')]:
         del sys.modules[name]  # not there to be named: `import mgworker` loads a copy of its own
     sys.stdout = sys.stderr = capture
@@ -246,6 +246,9 @@ def _serve(rfd, wfd, hello, unfenced):
         reply(id=asking, done=True)
 
 
+#: Where ``_serve`` calls by keyword (``guard.sent``), read from its bytecode once: here, at
+#: import, in the warm template, not in each worker.
+SITES = guard._keyword_calls(_serve.__code__)
 PR_SET_DUMPABLE = 4
 
 
