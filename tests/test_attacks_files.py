@@ -22,11 +22,12 @@ from urllib.parse import quote
 import pytest
 
 from conftest import micrograde, needs_templates
-from engines import hostile_engine
+from engines import GOOD_TANH, hostile_engine
 from micrograde.grader.config import Limits
 from micrograde.isolate import sandbox
 from micrograde.isolate.warm import OWN_MEMORY
-from test_attacks import CONFIGS, IDS, SECRET, _processes, cpu_group, has_cpu_groups, token
+from test_attacks import (CONFIGS, HELD, IDS, PROTOCOL_SELECT, SECRET, _processes, cpu_group, has_cpu_groups,
+                          holding_argv, token)
 
 pytestmark = pytest.mark.usefixtures('installed')
 
@@ -620,6 +621,21 @@ def test_the_service_s_jobs_are_charged_to_a_memory_cgroup_of_their_limit(graded
     assert limits == {Limits().memory + OWN_MEMORY + sandbox.MemoryCap.SLACK}, limits
     if has_cpu_groups():  # and one share of the CPU (test_attacks: ..._take_one_share_of_the_cpu)
         assert all(name.startswith(sandbox.MemoryCap.PREFIX) for name in cpu), cpu
+
+
+@pytest.mark.service
+@PROTOCOL_SELECT
+def test_a_service_worker_holding_over_a_thousand_files_grades_as_any_other(graded_by_a_worker):
+    """``test_attacks.test_a_grader_holding_over_a_thousand_files_grades_as_any_other`` through
+    the service: its worker grades in its own long-lived process, so the pipes of every job it
+    grades take the worker's next free numbers."""
+    served = graded_by_a_worker
+    worker = served.worker
+    worker.argv = [worker.argv[0], *holding_argv(HELD, *worker.argv[2:])]  # python -m module ...
+    served.submit('correct', hostile_engine('', tanh=GOOD_TANH).encode())
+    job = served.grade(timeout=120)['correct']
+    report = served.get('correct').json()
+    assert job['status'] == 'done' and report['verdict'] == 'passed', (job, report['checks'][0])
 
 
 def _memory_limit(pid):

@@ -311,8 +311,11 @@ def kill_all():
                 pass
 
 status = None
+poller = select.poll()  # not select(): the lifeline has the grader's number, maybe past 1023
+for fd in (lifeline, woken):
+    poller.register(fd, select.POLLIN)
 while status is None:
-    ready = select.select([lifeline, woken], [], [])[0]
+    ready = [fd for fd, _ in poller.poll()]
     if lifeline in ready:
         kill_all()
         os.chdir('/')
