@@ -114,19 +114,29 @@ if os.fork() == 0:
 """
 
 
-def test_a_daemon_with_a_clean_environment_cannot_rewrite_the_reports(grader):
-    out = grader.work / 'reports'
-    out.mkdir()
-    grader.share(out)  # world-writable: no permission stands in the daemon's way
-    forge = FORGE % str(out)
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_daemon_with_a_clean_environment_cannot_rewrite_the_reports(grader, via):
+    """``batch``: its report folder, made beforehand and world-writable (a batch keeps it)."""
     mark = token()
+    folder = grader.work / f'class-{mark}'
+    out = grader.work / 'reports' if via == 'grade' else \
+        grader.work / f'batch-{folder.name}' / 'submission.py'  # where ``batch`` writes it
+    out.mkdir(parents=True)
+    grader.share(out.parent)  # world-writable: no permission stands in the daemon's way
+    forge = FORGE % str(out)
     attack = forge + f'FORGE_SOURCE = {forge!r}\n' + DAEMON % mark
-    result, report = grader.grade(attack, out=out)
+    if via == 'grade':
+        result, report = grader.grade(attack, out=out)
+        assert result.returncode == 1
+    else:
+        folder.mkdir()
+        (folder / 'submission.py').write_text(hostile_engine(attack))
+        report = grader.batch(folder)['submission.py']
     assert not _processes(mark), 'a process of the submission outlived the grading'
     for name in ('results.json', 'report.json'):
         data = json.loads((out / name).read_text())
         assert data.get('output') != 'forged' and data.get('score') != 100.0
-    assert report['verdict'] == 'failed' and result.returncode == 1
+    assert report['verdict'] == 'failed'
 
 
 def test_a_submission_that_kills_its_grading_process_costs_only_its_own_report(grader):

@@ -22,12 +22,14 @@ from urllib.parse import quote
 import pytest
 
 from conftest import micrograde, needs_templates
+from micrograde.surfaces.service.supervisor import stop
+from served import wait_for
 from engines import GOOD_TANH, hostile_engine
 from micrograde.grader.config import Limits
 from micrograde.isolate import sandbox
 from micrograde.isolate.warm import OWN_MEMORY
-from test_attacks import (CONFIGS, HELD, IDS, PROTOCOL_SELECT, SECRET, _processes, cpu_group, has_cpu_groups,
-                          holding_argv, token)
+from test_attacks import (CONFIGS, HELD, IDS, PROTOCOL_SELECT, SECRET, _processes, cpu_group,
+                          _waited, has_cpu_groups, holding_argv, token)
 
 pytestmark = pytest.mark.usefixtures('installed')
 
@@ -636,6 +638,38 @@ def test_a_service_worker_holding_over_a_thousand_files_grades_as_any_other(grad
     job = served.grade(timeout=120)['correct']
     report = served.get('correct').json()
     assert job['status'] == 'done' and report['verdict'] == 'passed', (job, report['checks'][0])
+
+
+#: A daemon: two forks, a session of its own, an empty environment, a name of its own; it
+#: outlives the job unless the grader kills it.
+DAEMON = """
+import os, sys
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execve('/bin/sleep', ['sleep', '%s'], {})
+    os._exit(0)
+import time
+time.sleep(2)  # seen running (``_processes``) while the job loads
+"""
+
+
+@pytest.mark.service
+def test_a_daemon_a_service_job_starts_is_gone_once_its_report_is_in(graded_by_a_worker):
+    """``test_attacks``' daemon through the service: the worker lives on after the job (the next
+    job's), so nothing the job started may."""
+    served, mark = graded_by_a_worker, token()
+    served.submit('daemon', hostile_engine(DAEMON % mark).encode())
+    served.worker.start()
+    try:
+        assert _waited(lambda: _processes(f'sleep\0{mark}'), 60), 'the job started no daemon'
+        course, job = served.jobs['daemon']
+        done = wait_for(served.client, served.staff(course), job, course, timeout=120)
+        assert done['status'] == 'done', done
+        assert served.worker.proc.poll() is None  # the worker still runs
+        assert not _processes(f'sleep\0{mark}'), 'the daemon outlived its job'
+    finally:
+        stop([served.worker.proc])
 
 
 def _memory_limit(pid):
