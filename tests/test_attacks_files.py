@@ -407,6 +407,28 @@ def test_a_class_zip_with_hostile_entries_unpacks_inside_and_an_encrypted_one_is
     shutil.rmtree(grader.work / 'locked', ignore_errors=True)
 
 
+#: Bytes of data a zip beside its engine unpacks to: more than a bubblewrap worker's home held
+#: (96 MB, its /tmp 32 MB apart), less than a template job's (its /tmp is its home: 128 MB)
+ZIP_DATA = 100 * 2**20
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_zip_that_fits_what_a_submission_may_write_loads_on_every_path(any_grader, via):
+    """The disk bound is 128 MB at bubblewrap, /tmp and home together; a zip is unpacked into
+    home.  A worker of its own had a home of 96 MB and a /tmp of 32, a template job one /tmp of
+    128 as its home: a zip of an engine and 100 MB of data scored 0/51 graded alone ("not a
+    readable zip file ([Errno 28] No space left on device)"), 51/51 in a batch."""
+    grader = any_grader
+    folder = grader.work / f'class-{token()}'
+    folder.mkdir()
+    with zipfile.ZipFile(folder / 'data.zip', 'w', zipfile.ZIP_DEFLATED) as z:
+        z.writestr('engine.py', hostile_engine('', tanh=GOOD_TANH))
+        z.writestr('weights.bin', bytes(ZIP_DATA))
+    report = grade(grader, folder / 'data.zip') if via == 'grade' else \
+        grader.batch(folder)['data.zip']
+    assert report['verdict'] == 'passed', report['checks'][0]
+
+
 # -- names: a batch of N submissions writes N reports, a gradebook and a class page ---------
 
 LONG = 'x' * 252 + '.py'  # 255 bytes: a folder name no suffix fits beside
