@@ -662,6 +662,21 @@ def test_a_service_worker_holding_over_a_thousand_files_grades_as_any_other(grad
     assert job['status'] == 'done' and report['verdict'] == 'passed', (job, report['checks'][0])
 
 
+@pytest.mark.service
+def test_a_zip_that_fits_what_a_submission_may_write_loads_through_the_service(graded_by_a_worker,
+                                                                               tmp_path):
+    """``test_a_zip_that_fits_what_a_submission_may_write_loads_on_every_path`` through the
+    service."""
+    served = graded_by_a_worker
+    with zipfile.ZipFile(tmp_path / 'data.zip', 'w', zipfile.ZIP_DEFLATED) as z:
+        z.writestr('engine.py', hostile_engine('', tanh=GOOD_TANH))
+        z.writestr('weights.bin', bytes(ZIP_DATA))
+    served.submit('data', (tmp_path / 'data.zip').read_bytes(), filename='data.zip')
+    served.grade(timeout=120)
+    report = served.get('data').json()
+    assert report['verdict'] == 'passed', report['checks'][0]
+
+
 #: A daemon: two forks, a session of its own, an empty environment, a name of its own; it
 #: outlives the job unless the grader kills it.
 DAEMON = """
