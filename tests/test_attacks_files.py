@@ -22,11 +22,14 @@ from urllib.parse import quote
 import pytest
 
 from conftest import micrograde, needs_templates
-from engines import hostile_engine
+from micrograde.surfaces.service.supervisor import stop
+from served import wait_for
+from engines import GOOD_TANH, hostile_engine
 from micrograde.grader.config import Limits
 from micrograde.isolate import sandbox
 from micrograde.isolate.warm import OWN_MEMORY
-from test_attacks import CONFIGS, IDS, SECRET, _processes, cpu_group, has_cpu_groups, token
+from test_attacks import (CONFIGS, HELD, IDS, PROTOCOL_SELECT, SECRET, _processes, cpu_group,
+                          _waited, has_cpu_groups, holding_argv, token)
 
 pytestmark = pytest.mark.usefixtures('installed')
 
@@ -404,6 +407,28 @@ def test_a_class_zip_with_hostile_entries_unpacks_inside_and_an_encrypted_one_is
     shutil.rmtree(grader.work / 'locked', ignore_errors=True)
 
 
+#: Bytes of data a zip beside its engine unpacks to: more than a bubblewrap worker's home held
+#: (96 MB, its /tmp 32 MB apart), less than a template job's (its /tmp is its home: 128 MB)
+ZIP_DATA = 100 * 2**20
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_zip_that_fits_what_a_submission_may_write_loads_on_every_path(any_grader, via):
+    """The disk bound is 128 MB at bubblewrap, /tmp and home together; a zip is unpacked into
+    home.  A worker of its own had a home of 96 MB and a /tmp of 32, a template job one /tmp of
+    128 as its home: a zip of an engine and 100 MB of data scored 0/51 graded alone ("not a
+    readable zip file ([Errno 28] No space left on device)"), 51/51 in a batch."""
+    grader = any_grader
+    folder = grader.work / f'class-{token()}'
+    folder.mkdir()
+    with zipfile.ZipFile(folder / 'data.zip', 'w', zipfile.ZIP_DEFLATED) as z:
+        z.writestr('engine.py', hostile_engine('', tanh=GOOD_TANH))
+        z.writestr('weights.bin', bytes(ZIP_DATA))
+    report = grade(grader, folder / 'data.zip') if via == 'grade' else \
+        grader.batch(folder)['data.zip']
+    assert report['verdict'] == 'passed', report['checks'][0]
+
+
 # -- names: a batch of N submissions writes N reports, a gradebook and a class page ---------
 
 LONG = 'x' * 252 + '.py'  # 255 bytes: a folder name no suffix fits beside
@@ -620,6 +645,68 @@ def test_the_service_s_jobs_are_charged_to_a_memory_cgroup_of_their_limit(graded
     assert limits == {Limits().memory + OWN_MEMORY + sandbox.MemoryCap.SLACK}, limits
     if has_cpu_groups():  # and one share of the CPU (test_attacks: ..._take_one_share_of_the_cpu)
         assert all(name.startswith(sandbox.MemoryCap.PREFIX) for name in cpu), cpu
+
+
+@pytest.mark.service
+@PROTOCOL_SELECT
+def test_a_service_worker_holding_over_a_thousand_files_grades_as_any_other(graded_by_a_worker):
+    """``test_attacks.test_a_grader_holding_over_a_thousand_files_grades_as_any_other`` through
+    the service: its worker grades in its own long-lived process, so the pipes of every job it
+    grades take the worker's next free numbers."""
+    served = graded_by_a_worker
+    worker = served.worker
+    worker.argv = [worker.argv[0], *holding_argv(HELD, *worker.argv[2:])]  # python -m module ...
+    served.submit('correct', hostile_engine('', tanh=GOOD_TANH).encode())
+    job = served.grade(timeout=120)['correct']
+    report = served.get('correct').json()
+    assert job['status'] == 'done' and report['verdict'] == 'passed', (job, report['checks'][0])
+
+
+@pytest.mark.service
+def test_a_zip_that_fits_what_a_submission_may_write_loads_through_the_service(graded_by_a_worker,
+                                                                               tmp_path):
+    """``test_a_zip_that_fits_what_a_submission_may_write_loads_on_every_path`` through the
+    service."""
+    served = graded_by_a_worker
+    with zipfile.ZipFile(tmp_path / 'data.zip', 'w', zipfile.ZIP_DEFLATED) as z:
+        z.writestr('engine.py', hostile_engine('', tanh=GOOD_TANH))
+        z.writestr('weights.bin', bytes(ZIP_DATA))
+    served.submit('data', (tmp_path / 'data.zip').read_bytes(), filename='data.zip')
+    served.grade(timeout=120)
+    report = served.get('data').json()
+    assert report['verdict'] == 'passed', report['checks'][0]
+
+
+#: A daemon: two forks, a session of its own, an empty environment, a name of its own; it
+#: outlives the job unless the grader kills it.
+DAEMON = """
+import os, sys
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execve('/bin/sleep', ['sleep', '%s'], {})
+    os._exit(0)
+import time
+time.sleep(2)  # seen running (``_processes``) while the job loads
+"""
+
+
+@pytest.mark.service
+def test_a_daemon_a_service_job_starts_is_gone_once_its_report_is_in(graded_by_a_worker):
+    """``test_attacks``' daemon through the service: the worker lives on after the job (the next
+    job's), so nothing the job started may."""
+    served, mark = graded_by_a_worker, token()
+    served.submit('daemon', hostile_engine(DAEMON % mark).encode())
+    served.worker.start()
+    try:
+        assert _waited(lambda: _processes(f'sleep\0{mark}'), 60), 'the job started no daemon'
+        course, job = served.jobs['daemon']
+        done = wait_for(served.client, served.staff(course), job, course, timeout=120)
+        assert done['status'] == 'done', done
+        assert served.worker.proc.poll() is None  # the worker still runs
+        assert not _processes(f'sleep\0{mark}'), 'the daemon outlived its job'
+    finally:
+        stop([served.worker.proc])
 
 
 def _memory_limit(pid):

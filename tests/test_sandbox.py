@@ -125,6 +125,28 @@ def test_worker_output_is_kept_whether_the_stream_ends_before_or_after_stop():
             os.close(w)
 
 
+def test_worker_output_and_answers_are_read_on_descriptors_past_1023():
+    """A grader holding many files (a service worker, a test session) gets its pipes numbered
+    1024 or more, where ``select()`` raises: the output thread died at once (nothing kept) and
+    ``waiting`` raised, so a correct engine graded 0/51."""
+    import resource
+    from micrograde.isolate.session import Output, readable
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip('this process may not hold descriptors past 1100')
+    r, w = os.pipe()
+    high_r, high_w = os.dup2(r, 1100, inheritable=False), os.dup2(w, 1101, inheritable=False)
+    os.close(r)
+    os.close(w)
+    try:
+        assert not readable(high_r)
+        output = Output(os.fdopen(high_r, 'rb', buffering=0))
+        os.write(high_w, b'printed\n')
+    finally:
+        os.close(high_w)
+    output.thread.join(timeout=5)
+    assert output.text() == 'printed\n'
+
+
 def test_memory_cgroups_a_killed_grader_left_are_removed_and_live_ones_kept():
     """A grader killed outright never removes its cgroups (its warm template's, its worker's):
     the next grader removes the empty ones, never one a process is in.  (Under a cgroup of the

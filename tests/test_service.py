@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import ROOT, SUBMISSIONS, needs_bubblewrap
 from micrograde.model.results import Report
 from micrograde.surfaces.service import grader, tasks
+from micrograde.surfaces.service.api import ServiceConfig
 from micrograde.surfaces.service.jobs import Jobs
 from micrograde.surfaces.service.keys import DEPLOYMENT_KEY, REDIS_PASSWORD
 from micrograde.surfaces.service.supervisor import (CHILDREN, Busy, Supervisor, _birth, free_port,
@@ -311,6 +313,33 @@ def test_a_learner_has_at_most_a_few_jobs_waiting(tmp_path, redis_url_):
         eventually(lambda: upload(client, alice, data=ENGINE + b'#3\n').status_code == 202,
                    'room once one is graded')
     sender.close()
+
+
+def test_uploads_sent_at_once_are_held_to_the_learner_s_limits(tmp_path, redis_url_):
+    """Each upload read the learner's jobs, then the queue's length (Redis), then added its own:
+    uploads sent at once each passed the limits before any was added.  Here another writer of the
+    job table (an API process beside this one, a checkpoint) holds it while 20 are sent: a
+    learner with a limit of 2 got 20 jobs (in bursts of 40 with nothing holding the table, 3 to
+    7 now and then).  Their limits are now read again in the transaction that adds the job.
+    Identical uploads sent at once are one job."""
+    client, tokens = service(tmp_path, redis_url_, rate_count=2, learner_queued=2)
+    database = ServiceConfig(tmp_path / 'state', redis_url_, KEY).database
+
+    def burst(who, data, n=20):
+        other = sqlite3.connect(database, isolation_level=None)
+        other.execute('BEGIN IMMEDIATE')  # the table held by another writer for a moment
+        with ThreadPoolExecutor(n) as pool:
+            sent = [pool.submit(upload, client, who, data=data(i)) for i in range(n)]
+            time.sleep(2)
+            other.execute('COMMIT')
+            other.close()
+            return [f.result() for f in sent]
+    with client:
+        answers = burst(bearer(tokens, 'c1', 'learner', 'alice'), lambda i: ENGINE + b'#%d\n' % i)
+        assert sorted(a.status_code for a in answers) == [202] * 2 + [429] * 18
+        same = burst(bearer(tokens, 'c1', 'learner', 'bob'), lambda i: ENGINE)
+        assert sorted(a.status_code for a in same) == [200] * 19 + [202]
+        assert len({a.json()['id'] for a in same}) == 1
 
 
 def test_expired_and_revoked_tokens_are_refused(tmp_path, redis_url_):

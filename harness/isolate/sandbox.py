@@ -2,8 +2,8 @@
 
 ``bubblewrap``: no network, own PID/IPC/UTS namespaces, dies with the grader, a read-only view
 of the system and of the Python install with every site folder emptied, the allowed libraries
-(``allowlist.py``) and its copy of the submission read-only, a private /tmp and home of
-``SCRATCH_SIZE`` bytes together as the only writable places (its root and /dev read-only, and
+(``allowlist.py``) and its copy of the submission read-only, a private /tmp of
+``SCRATCH_SIZE`` bytes, its home, as the only writable place (its root and /dev read-only, and
 no user namespace of its own, in which it could mount a tmpfs: ``seccomp``); the project, its
 reports and the rest of the disk are not there.
 ``landlock``: where bubblewrap cannot start (no user namespaces, Docker without CAP_SYS_ADMIN),
@@ -43,8 +43,12 @@ LEVELS = tuple(level for level in Isolation if level)  # strongest first: what `
 SANDBOX_ROOT = '/opt/micrograde'
 PYTHON = os.path.realpath(getattr(sys, '_base_executable', sys.executable))
 SITE = f'{SANDBOX_ROOT}/site'  # the view (allowed libraries + worker package) under bubblewrap
-SCRATCH_SIZE = 128 * 2**20  # bytes a bubblewrap worker may write, /tmp and home together
-TMP_SIZE = 32 * 2**20  # of which /tmp, where home is /scratch (a template job's home is its /tmp)
+#: Bytes a bubblewrap worker may write: its /tmp, which is also its home (a zip is unpacked
+#: there), as a template job's is (``warm.py``).  A home of 96 MB beside a /tmp of 32 held less
+#: than a job's: a zip of 100 MB failed graded alone ("No space left on device") and passed in a
+#: batch.
+SCRATCH_SIZE = 128 * 2**20
+TMP_SIZE = 32 * 2**20  # the warm template's own /tmp (each job mounts its own over it)
 UID_RANGE = (1 << 20, 1 << 30)  # throwaway uids: no account has one of these
 PR_SET_CHILD_SUBREAPER, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = 36, 24, 38, 1
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -311,8 +315,11 @@ def kill_all():
                 pass
 
 status = None
+poller = select.poll()  # not select(): the lifeline has the grader's number, maybe past 1023
+for fd in (lifeline, woken):
+    poller.register(fd, select.POLLIN)
 while status is None:
-    ready = select.select([lifeline, woken], [], [])[0]
+    ready = [fd for fd, _ in poller.poll()]
     if lifeline in ready:
         kill_all()
         os.chdir('/')
@@ -355,17 +362,16 @@ def kept(argv, scratch):
 def bubblewrap_argv(copy, fds, imports, modules, uid):
     """``(argv, path inside)`` of a one-worker sandbox with the submission's ``copy`` (see
     ``copy_submission``), dropping to ``uid`` when given."""
-    argv = bwrap_base(imports, modules)
+    argv = bwrap_base(imports, modules, SCRATCH_SIZE)
     inside = None
     if copy:
         inside = f'/submission/{Path(copy).name}'
         argv += _parents(inside) + ['--ro-bind', copy, inside]
-    argv += ['--size', str(SCRATCH_SIZE - TMP_SIZE), '--perms', '0777', '--tmpfs', '/scratch']
     # the sandbox's root and /dev are tmpfs of no bound, their folders the sandbox user's own
     # unprivileged (the uid bubblewrap maps it to): 160 MB written beside its copy passed the
-    # bound on what it writes, and as much in /dev/shm; read-only, /tmp and home alone take any
+    # bound on what it writes, and as much in /dev/shm; read-only, /tmp (its home) alone takes any
     argv += ['--remount-ro', '/dev', '--remount-ro', '/']
-    argv += ['--chdir', '/scratch'] + _setenv(_environment('/scratch')) + ['--']
+    argv += ['--chdir', '/tmp'] + _setenv(_environment('/tmp')) + ['--']
     if uid is not None:
         argv += ['setpriv', f'--reuid={uid}', f'--regid={uid}', '--clear-groups',
                  '--bounding-set=-all', '--inh-caps=-all', '--no-new-privs']
@@ -390,14 +396,14 @@ def templates_available():
         not allowlist.within(sys.base_prefix, '/tmp')
 
 
-def bwrap_base(imports, modules=()):
+def bwrap_base(imports, modules=(), tmp_size=TMP_SIZE):
     """The sandbox every worker shares: namespaces, a read-only system and Python with every
     site folder (and the grader's packages) under an empty tmpfs, and the view of allowed
-    libraries at ``SITE``.  /tmp (``TMP_SIZE`` bytes), /proc and /dev first, so that binds made
+    libraries at ``SITE``.  /tmp (``tmp_size`` bytes), /proc and /dev first, so that binds made
     later (a venv under /tmp) land on top of them."""
     argv = [bubblewrap(), '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts',
             '--unshare-cgroup-try', '--die-with-parent', '--new-session', '--proc', '/proc',
-            '--dev', '/dev', '--size', str(TMP_SIZE), '--perms', '1777', '--tmpfs', '/tmp']
+            '--dev', '/dev', '--size', str(tmp_size), '--perms', '1777', '--tmpfs', '/tmp']
     if os.geteuid() != 0:
         argv.append('--unshare-user')
         if _userns_disabled():  # else a submission makes a namespace of its own and mounts

@@ -284,6 +284,28 @@ def create_app(config: ServiceConfig):
                                           if job['status'] in ('done', 'error') else {})}
         return keep
 
+    def admit(course, who):
+        """An ``HTTPException`` (429, 503) when the learner (staff are not limited) or the
+        course has as many jobs as its limits allow."""
+        now = time.time()
+        if not who.staff:
+            count, first = jobs.recent(course, who.learner, now - config.rate_window)
+            if count >= config.rate_count:
+                wait = math.ceil(first + config.rate_window - now)
+                raise HTTPException(429, f'at most {config.rate_count} submissions per '
+                                    f'{config.rate_window:g} s', {'Retry-After': str(max(wait, 1))})
+            if jobs.outstanding(course, who.learner) >= config.learner_queued:
+                raise HTTPException(429, f'{config.learner_queued} of your submissions are not '
+                                    'graded yet; wait for their reports', {'Retry-After': '30'})
+            used = jobs.grading_seconds(course, who.learner, now - config.rate_window)
+            if used >= config.grading_budget:  # slow submissions cost their learner, not the class
+                raise HTTPException(429, f'your submissions took {used:.0f} s of grading in the last '
+                                    f'{config.rate_window:g} s (at most {config.grading_budget:g} s)',
+                                    {'Retry-After': str(math.ceil(config.rate_window / 4))})
+        if jobs.counts(course)['queued'] >= config.course_queued:
+            raise HTTPException(503, f'course {course} has {config.course_queued} jobs waiting; try '
+                                'again later', {'Retry-After': str(backlog() or 60)})
+
     def backlog():
         """``Retry-After`` seconds when too many jobs wait, else ``None``."""
         queued = jobs.counts()['queued']  # of every course: one pool of workers
@@ -356,30 +378,16 @@ def create_app(config: ServiceConfig):
         existing = jobs.find(course, who.learner, print_)
         if existing:
             return JSONResponse(shown(existing, who), status_code=200)
-        now = time.time()
-        if not who.staff:
-            count, first = jobs.recent(course, who.learner, now - config.rate_window)
-            if count >= config.rate_count:
-                wait = math.ceil(first + config.rate_window - now)
-                raise HTTPException(429, f'at most {config.rate_count} submissions per '
-                                    f'{config.rate_window:g} s', {'Retry-After': str(max(wait, 1))})
-            if jobs.outstanding(course, who.learner) >= config.learner_queued:
-                raise HTTPException(429, f'{config.learner_queued} of your submissions are not '
-                                    'graded yet; wait for their reports', {'Retry-After': '30'})
-            used = jobs.grading_seconds(course, who.learner, now - config.rate_window)
-            if used >= config.grading_budget:  # slow submissions cost their learner, not the class
-                raise HTTPException(429, f'your submissions took {used:.0f} s of grading in the last '
-                                    f'{config.rate_window:g} s (at most {config.grading_budget:g} s)',
-                                    {'Retry-After': str(math.ceil(config.rate_window / 4))})
-        if jobs.counts(course)['queued'] >= config.course_queued:
-            raise HTTPException(503, f'course {course} has {config.course_queued} jobs waiting; try '
-                                'again later', {'Retry-After': str(backlog() or 60)})
+        admit(course, who)
         wait = backlog()
         if wait is not None:
             raise HTTPException(503, 'the grading queue is full; try again later',
                                 {'Retry-After': str(wait)})
+        # and again in the transaction that adds the job: uploads sent at once each passed the
+        # limits above before any was added (3 of 40 taken, at most 2 allowed)
         job, created = jobs.submit(course, who.learner, filename, print_, config.seed,
-                                   config.profile, config.rubric, data, grader.VERSION)
+                                   config.profile, config.rubric, data, grader.VERSION,
+                                   admit=lambda: admit(course, who))
         if created:
             dispatch()
         return JSONResponse(shown(job, who), status_code=202 if created else 200)

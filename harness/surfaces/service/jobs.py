@@ -110,13 +110,18 @@ class Jobs:
                 db.execute('ROLLBACK')
                 raise
 
-    def submit(self, course, learner, filename, fingerprint, seed, profile, rubric, data, version):
+    def submit(self, course, learner, filename, fingerprint, seed, profile, rubric, data, version,
+               admit=None):
         """``(job, created)``: a new queued job, or the learner's existing one with this
-        fingerprint (an identical resubmission)."""
+        fingerprint (an identical resubmission).  ``admit()``, if given, runs in the transaction
+        that adds the job, before it is added (this thread's reads see every job added before,
+        and no other can be added meanwhile): what it raises refuses the job."""
         with self._write() as db:
             row = self._find(db, course, learner, fingerprint)
             if row:
                 return row, False
+            if admit is not None:
+                admit()
             job_id = uuid.uuid4().hex
             db.execute('INSERT INTO jobs (id, course, learner, filename, fingerprint, seed, profile, '
                        'rubric, data, version, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
