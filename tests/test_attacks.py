@@ -257,10 +257,6 @@ sys.argv[:3] = [sys.argv[2]]
 runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)
 """
 HELD = 1100
-#: The grader's reads of a worker's pipes (``worker/protocol.py``'s ``_wait``) still use
-#: ``select()``: outside this area, a change proposed in redteam11's report (poll instead).
-#: Remove with it.
-PROTOCOL_SELECT = pytest.mark.xfail(strict=True, reason="protocol._wait's select() (redteam11)")
 
 
 def holding_argv(held, module, *args):
@@ -628,7 +624,7 @@ def test_auto_never_picks_a_level_where_a_submission_could_forge_its_grade(insta
     assert report['isolation'] != 'process'
 
 
-@pytest.mark.parametrize('via', [pytest.param('grade', marks=PROTOCOL_SELECT), 'batch'])
+@pytest.mark.parametrize('via', ['grade', 'batch'])
 def test_a_grader_holding_over_a_thousand_files_grades_as_any_other(grader, via):
     """``select()`` refuses a descriptor numbered 1024 or more: a grader holding 1100 files
     graded a correct engine 0/51 ("micrograde itself failed ... filedescriptor out of range in

@@ -28,7 +28,7 @@ from engines import GOOD_TANH, hostile_engine
 from micrograde.grader.config import Limits
 from micrograde.isolate import sandbox
 from micrograde.isolate.warm import OWN_MEMORY
-from test_attacks import (CONFIGS, HELD, IDS, PROTOCOL_SELECT, SECRET, _processes, cpu_group,
+from test_attacks import (CONFIGS, HELD, IDS, SECRET, _processes, cpu_group,
                           _waited, has_cpu_groups, holding_argv, token)
 
 pytestmark = pytest.mark.usefixtures('installed')
@@ -648,7 +648,6 @@ def test_the_service_s_jobs_are_charged_to_a_memory_cgroup_of_their_limit(graded
 
 
 @pytest.mark.service
-@PROTOCOL_SELECT
 def test_a_service_worker_holding_over_a_thousand_files_grades_as_any_other(graded_by_a_worker):
     """``test_attacks.test_a_grader_holding_over_a_thousand_files_grades_as_any_other`` through
     the service: its worker grades in its own long-lived process, so the pipes of every job it

@@ -235,10 +235,11 @@ def _read_exact(fd, n, deadline=None, started=False):
 def _wait(fd, deadline, write=False):
     """Until ``fd`` can be read (or written) without blocking; ``TimeoutError`` past
     ``deadline``."""
+    poller = select.poll()  # not select(): it raises for a descriptor numbered 1024 or more
+    poller.register(fd, select.POLLOUT if write else select.POLLIN)
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError
-        ready = select.select([] if write else [fd], [fd] if write else [], [], left)
-        if ready[0] or ready[1]:
+        if poller.poll(left * 1000):  # ready, or at its end (POLLHUP, POLLERR): the read says
             return
