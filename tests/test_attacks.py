@@ -224,6 +224,8 @@ def sees():
             pass
     return False
 attempt('sees', sees)
+attempt('caps', lambda: {{line.split(':')[0]: int(line.split()[1], 16) for line in
+                         read('/proc/self/status').splitlines() if line.startswith('Cap')}})
 def fill():
     total, n, start = 0, 0, time.time()
     chunk = b'x' * (4 << 20)
@@ -308,6 +310,18 @@ def test_the_grader_environment_and_files_in_proc_are_out_of_reach(probe):
     assert SECRET not in json.dumps(report)
     if grader.level == 'bubblewrap':  # no process of the grader's is in its PID namespace
         assert found['sees'] is False, found
+
+
+def test_the_submission_holds_no_capability_to_keep_or_hand_on(probe):
+    """No capability in any set a process could use or pass to what it runs (the bounding set
+    aside: no process it starts can gain one).  Before, a worker forked from the warm template
+    kept the template's inheritable SETUID, SETGID and SYS_ADMIN (``CapInh`` 0x2000c0), which a
+    worker of its own never had (redteam11): harmless with no_new_privs, but not one sandbox."""
+    grader, report, found, _ = probe
+    caps = found['caps']
+    if not isinstance(caps, dict) and grader.level != 'bubblewrap':
+        pytest.skip(f'/proc/self/status is out of its reach here ({caps})')
+    assert {k: v for k, v in caps.items() if k != 'CapBnd' and v} == {}, caps
 
 
 def test_no_tcp_connection_to_localhost(probe):

@@ -27,6 +27,7 @@ from .serve import serve
 
 PRELOAD = ('numpy', 'matplotlib', 'matplotlib.pyplot', 'torch', 'graphviz')
 PR_SET_NO_NEW_PRIVS = 38
+CAPABILITY_VERSION_3 = 0x20080522  # _LINUX_CAPABILITY_VERSION_3: 64-bit sets, two words
 CLONE_NEWNS, CLONE_NEWIPC, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x20000, 0x8000000, 2, 4, 1 << 14, 1 << 18
 
 
@@ -129,7 +130,8 @@ def _become_worker(msg, rfd, wfd, outfd):
         uid = msg['uid']
         os.setgroups([])
         os.setgid(uid)
-        os.setuid(uid)  # from root to a non-zero uid: every capability is gone
+        os.setuid(uid)  # from root to a non-zero uid: every capability it could use is gone
+        _no_inheritable(libc)
         libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         os.chdir('/tmp')
         os.environ.update(HOME='/tmp', TMPDIR='/tmp', MPLCONFIGDIR='/tmp/.matplotlib')
@@ -138,6 +140,20 @@ def _become_worker(msg, rfd, wfd, outfd):
         pass
     finally:
         os._exit(0)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [('version', ctypes.c_uint32), ('pid', ctypes.c_int)]
+
+
+def _no_inheritable(libc):
+    """Clear the inheritable capabilities ``setuid`` leaves (the template's SETUID, SETGID and
+    SYS_ADMIN): a worker of its own (bubblewrap's ``--cap-drop ALL``) has none, and a job
+    forked from here has no more.  Its effective and permitted sets are empty already."""
+    header = _CapHeader(CAPABILITY_VERSION_3, 0)
+    empty = (ctypes.c_uint32 * 6)()  # two (effective, permitted, inheritable) words, all 0
+    if libc.capset(ctypes.byref(header), empty) != 0:
+        raise OSError(ctypes.get_errno(), 'capset')
 
 
 def _own_tmp(libc, size):
