@@ -201,6 +201,22 @@ def test_a_message_s_words_alone_make_no_check_not_run():
     assert FORMATS['junit'](Report('hw.py', checks=[check])).count(b'build (skipped)') == 1
 
 
+def test_a_check_not_run_is_named_so_by_gradescope_as_by_junit_advisory_or_not():
+    """Gradescope named an advisory check not run (the submission not loaded: every robustness
+    check) ``(advisory)``, green, as one that ran and passed; JUnit names it ``(not run)``. Each
+    consumer now names it by ``Check.not_run``, whether or not it counts."""
+    report = read('load_error')
+    unrun = [c for c in report.checks if c.not_run]
+    assert {c.required for c in unrun} == {True, False}
+    view = shown(report)
+    junit = {c.get('classname').removeprefix('micrograde.') + '.' + c.get('name')
+             for c in view['junit'].iter('testcase')}
+    tests = {t['name']: t for t in view['gradescope']['tests']}
+    for c in unrun:
+        assert f'{c.id} (not run)' in junit and f'{c.id} (not run)' in tests, c.id
+        assert ('advisory' in tests[f'{c.id} (not run)']['tags']) == (not c.required), c.id
+
+
 def test_a_submissions_message_cannot_write_a_console_line_of_its_own():
     """An exception's text is the submission's: a carriage return, a newline or a bidi control
     in it must not make the console show a line of its choosing (a verdict above the real one)."""
