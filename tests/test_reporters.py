@@ -203,8 +203,9 @@ def test_a_message_s_words_alone_make_no_check_not_run():
 
 def test_a_check_not_run_is_named_so_by_gradescope_as_by_junit_advisory_or_not():
     """Gradescope named an advisory check not run (the submission not loaded: every robustness
-    check) ``(advisory)``, green, as one that ran and passed; JUnit names it ``(not run)``. Each
-    consumer now names it by ``Check.not_run``, whether or not it counts."""
+    check) ``(advisory)``, green, as one that ran and passed; JUnit names it ``(not run)``. The
+    class page drew it as skipped (a dash, an op not written), its legend's "not run" being
+    for a check the report lacks. Each consumer now says it by ``Check.not_run``."""
     report = read('load_error')
     unrun = [c for c in report.checks if c.not_run]
     assert {c.required for c in unrun} == {True, False}
@@ -215,6 +216,9 @@ def test_a_check_not_run_is_named_so_by_gradescope_as_by_junit_advisory_or_not()
     for c in unrun:
         assert f'{c.id} (not run)' in junit and f'{c.id} (not run)' in tests, c.id
         assert ('advisory' in tests[f'{c.id} (not run)']['tags']) == (not c.required), c.id
+    assert {view['marks'][c.id] for c in unrun} == {classpage.Mark.ABSENT}  # the legend's 'not run'
+    skipped = [c for c in read('passing').checks if c.status is Status.SKIPPED and not c.not_run]
+    assert skipped and {shown(read('passing'))['marks'][c.id] for c in skipped} == {classpage.Mark.SKIPPED}
 
 
 def test_a_submissions_message_cannot_write_a_console_line_of_its_own():
