@@ -21,20 +21,17 @@ from micrograde.reporters.text import unrun
 
 ROSTER_COLUMNS = ('file', 'student_id')  # required; optional: name, email, section, login_id
 FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
-#: What a spreadsheet's import may drop before a cell's first character: whitespace, NUL and
-#: the other C0 controls, invisible format characters (a BOM, a zero-width space).
-_TRIMMED = ''.join(map(chr, range(0x21))) + '\x7f\x85\xa0\u1680\u180e\u2000\u2001\u2002\u2003' \
-    '\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u200c\u200d\u2028\u2029\u202f\u205f' \
-    '\u2060\u3000\ufeff'
 
 
 def cell(value):
     """A CSV cell a spreadsheet shows as text, never runs as a formula: one that starts like one
-    (``FORMULA_START``), also after what an import may trim first (spaces, a newline, NUL:
-    ``' =cmd|...'``, a submission's file name) or fold (a full-width ``＝``, NFKC's ``=``)."""
+    (``FORMULA_START``), also after what an import may trim first (spaces, controls such as
+    NUL, invisible format characters: ``' =cmd|...'``, a submission's file name) or fold (a
+    full-width ``＝``, NFKC's ``=``)."""
     text = str(value)
-    lead = unicodedata.normalize('NFKC', text.lstrip(_TRIMMED)[:1])
-    return "'" + text if text.startswith(FORMULA_START) or lead.startswith(FORMULA_START) else text
+    shown = next((c for c in text if c.isprintable() and not c.isspace()), '')  # its first seen
+    return "'" + text if text.startswith(FORMULA_START) or \
+        unicodedata.normalize('NFKC', shown).startswith(FORMULA_START) else text
 
 
 def read_roster(path):
