@@ -57,7 +57,7 @@ def marks(reports):
         by_id = {c['id']: c for c in r['checks']}
         for check in checks:
             c = by_id.get(check)
-            if c is None:
+            if c is None or c['not_run']:  # not run: drawn as a check the report lacks
                 counts['absent'] += 1
             elif c['status'] in ('failed', 'error'):
                 counts['advice' if not c['required'] else

@@ -168,7 +168,7 @@ def given_up(tmp_path_factory):
 
 
 def _not_run(report):
-    return [c for c in report['checks'] if c['status'] == 'skipped' and c['message'].startswith('not run')]
+    return [c for c in report['checks'] if c['not_run']]  # stopped, or what it needs missing
 
 
 def test_points_in_checks_not_run_are_said_beside_the_score(given_up):
@@ -269,3 +269,35 @@ def test_gradescope_names_a_check_not_run_as_such(given_up):
     assert lost
     for c in lost:
         assert c['id'] not in tests and tests[f'{c["id"]} (not run)']['score'] == 0, c['id']
+
+
+@pytest.mark.xfail(strict=True, reason="the load error names the line of `_init_`, not its file "
+                   "(worker/load/classes.py's _no_init; a change proposed by consumers10)")
+def test_a_folders_load_error_is_annotated_at_the_learners_file_and_line(tmp_path):
+    """A folder whose Value defines ``_init_`` for ``__init__`` (ritika-s05/is-640-nn's): the
+    load error said "(line 4)" with no file, so action-junit-report annotated the folder, no
+    file, and dorny the JUnit file itself. It is annotated at the folder's file and line."""
+    ws = tmp_path / 'repo'
+    folder = ws / 'hw' / 'nn'
+    folder.mkdir(parents=True)
+    text = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    (folder / 'engine.py').write_text(text.replace('    def __init__(self, data', '    def _init_(self, data', 1))
+    line = next(k for k, row in enumerate((folder / 'engine.py').read_text().splitlines(), 1)
+                if 'def _init_' in row)
+    subprocess.run(['git', 'init', '-q', str(ws)], check=True)
+    subprocess.run(['git', '-C', str(ws), 'add', '.'], check=True)
+    done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', 'hw/nn',
+                           '--profile', 'quick', '--junit', 'junit.xml', '--no-color'],
+                          cwd=ws, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and '_init_' in done.stdout, done.stdout + done.stderr
+    for action in (actions.DORNY, actions.MIKEPENZ):
+        if actions.missing(action):
+            pytest.skip(actions.missing(action))
+    for action, inputs in ((actions.DORNY, {'name': 'micrograde', 'path': 'junit.xml',
+                                            'reporter': 'java-junit', 'use-actions-summary': 'false'}),
+                           (actions.MIKEPENZ, {**workflow_inputs('mikepenz/action-junit-report'),
+                                               'report_paths': 'junit.xml'})):
+        _, calls, _ = actions.run(action, ws, inputs)
+        failures = {(a['path'], a['start_line']) for _, _, body in calls if body and 'output' in body
+                    for a in body['output'].get('annotations', []) if a['annotation_level'] == 'failure'}
+        assert failures == {('hw/nn/engine.py', line)}, (action, failures)

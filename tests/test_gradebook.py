@@ -37,6 +37,24 @@ def test_no_cell_starts_like_a_formula_and_every_row_has_one_maximum(tmp_path):
     assert {row[header.index('max_score')] for row in rows[1:]} == {f'{Rubric.load().total():g}'}
 
 
+#: Formulas behind what a spreadsheet's import may trim or fold before reading a cell.
+HIDDEN_FORMULAS = [' =HYPERLINK("evil","click").py', '\n+1+2.py', '\x00=1+1', '\u200b@SUM(A1).py',
+                   '\ufeff=cmd|" /C calc"!A0', '\u3000-3', '\uff1dcmd|" /C calc"!A0.py', '\xa0=1']
+
+
+def test_no_cell_hides_a_formula_behind_what_an_import_trims_or_folds():
+    """A submission named `` =HYPERLINK(...)`` (a space first) or `＝cmd|...` (a full-width
+    equals sign), a roster name starting with NUL: a spreadsheet that trims spaces and controls
+    on import, or folds full-width forms, ran it as a formula; each is text now. A plain name
+    that only contains such characters keeps its cell as it is."""
+    graded = reports(HIDDEN_FORMULAS + ['a =b.py', ' plain.py'])
+    rows = read(gradebook.render(graded))
+    assert [row[0] for row in rows[1:]] == ["'" + n for n in HIDDEN_FORMULAS] + ['a =b.py', ' plain.py']
+    roster = {name: {'student_id': name, 'email': name} for name in HIDDEN_FORMULAS}
+    moodle = read(gradebook.render(graded, 'moodle', roster))
+    assert [row[:2] for row in moodle[1:]] == [["'" + n] * 2 for n in HIDDEN_FORMULAS]
+
+
 def test_roster_maps_files_to_students_and_lms_formats_import_them(tmp_path):
     names = ['alice.ipynb', 'bob.py', 'stray.py']
     roster = tmp_path / 'roster.csv'

@@ -18,7 +18,8 @@ import jsonschema
 import pytest
 
 from conftest import SCHEMAS, validate_json
-from micrograde.model.results import Category, Check, Code, Isolation, Outcome, Report, Status, Verdict
+from micrograde.model.results import (Category, Check, Code, Isolation, NotRun, Outcome, Report, Status,
+                                      Verdict)
 from micrograde.reporters import FORMATS, classpage, console, gradebook, json_report, write, write_reports
 from micrograde.surfaces import pytest_plugin
 from micrograde.surfaces.service import grader as service
@@ -154,6 +155,72 @@ def test_an_unloadable_submission_is_failed_once_and_the_rest_not_run():
     assert 'load: 0 passed, 1 failed' in view['console']
 
 
+def _reworded(name, words):
+    """The report ``name`` with every ``not run: `` of its checks' messages put in ``words``."""
+    data = json.loads((REPORTS / f'{name}.json').read_text())
+    data['checks'] = [{**c, 'message': c['message'].replace('not run: ', words)}
+                      for c in data['checks']]
+    return Report.from_dict(data)
+
+
+def test_a_check_not_run_is_said_so_by_its_field_whatever_its_words():
+    """Round nine told a check not run by its message's first words (``text.unrun``,
+    ``text.suffix``, the console's absent ops): another wording read as skipped for a reason of
+    its own, and its points were said nowhere. ``Check.not_run`` is the one thing every reporter
+    reads: the same report worded otherwise is shown the same to every consumer."""
+    report = _reworded('load_error', 'grading stopped before it: ')
+    unrun = [c for c in report.checks if c.status is Status.SKIPPED]
+    assert unrun and all(c.not_run is NotRun.STOPPED and 'not run' not in c.message for c in unrun)
+    view = shown(report)
+    names = {c.get('classname') + '/' + c.get('name') for c in view['junit'].iter('testcase')
+             if c.find('skipped') is not None}
+    assert names == {f'micrograde.{c.category}/{c.id.split(".", 1)[1]} (not run)' for c in unrun}
+    tests = {t['name'] for t in view['gradescope']['tests']}
+    assert {f'{c.id} (not run)' for c in unrun if c.required} <= tests  # else named (advisory)
+    lost = [c.max_score for c in unrun if c.max_score]
+    said = f'{sum(lost):g} point(s) in {len(lost)} check(s) not run: grading stopped before it'
+    assert said in view['console'] and said in view['html']
+    assert said[0].upper() + said[1:] in view['gradescope']['output']
+    moodle = gradebook.render({'hw': report}, 'moodle', {'hw': {'student_id': 's1', 'email': ''}})
+    assert said in moodle.decode()
+    needs = _reworded('passing', 'wanting what a check before gives: ')
+    missing = [c for c in needs.checks if c.not_run is NotRun.NEEDS]
+    assert missing and all(c.message.startswith('wanting') for c in missing)
+    assert {f'{c.id} (not run)' for c in missing if c.required} <= {
+        t['name'] for t in shown(needs)['gradescope']['tests']}
+    assert 'not run' not in console.render(needs).splitlines()[-1]  # needs: said where listed
+
+
+@pytest.mark.xfail(strict=True, reason='until the rubric and grading._not_run set Check.not_run '
+                   '(round ten\'s proposal to the coordinator), the model reads their wording')
+def test_a_message_s_words_alone_make_no_check_not_run():
+    """A check skipped for a reason of its own whose message happens to begin ``not run`` is
+    not one grading stopped before: only ``Check.not_run`` says that."""
+    check = Check('mlp.build', 'mlp', Status.SKIPPED, 'not run: no MLP class', max_score=2.0)
+    assert check.not_run is NotRun.NO
+    assert FORMATS['junit'](Report('hw.py', checks=[check])).count(b'build (skipped)') == 1
+
+
+def test_a_check_not_run_is_named_so_by_gradescope_as_by_junit_advisory_or_not():
+    """Gradescope named an advisory check not run (the submission not loaded: every robustness
+    check) ``(advisory)``, green, as one that ran and passed; JUnit names it ``(not run)``. The
+    class page drew it as skipped (a dash, an op not written), its legend's "not run" being
+    for a check the report lacks. Each consumer now says it by ``Check.not_run``."""
+    report = read('load_error')
+    unrun = [c for c in report.checks if c.not_run]
+    assert {c.required for c in unrun} == {True, False}
+    view = shown(report)
+    junit = {c.get('classname').removeprefix('micrograde.') + '.' + c.get('name')
+             for c in view['junit'].iter('testcase')}
+    tests = {t['name']: t for t in view['gradescope']['tests']}
+    for c in unrun:
+        assert f'{c.id} (not run)' in junit and f'{c.id} (not run)' in tests, c.id
+        assert ('advisory' in tests[f'{c.id} (not run)']['tags']) == (not c.required), c.id
+    assert {view['marks'][c.id] for c in unrun} == {classpage.Mark.ABSENT}  # the legend's 'not run'
+    skipped = [c for c in read('passing').checks if c.status is Status.SKIPPED and not c.not_run]
+    assert skipped and {shown(read('passing'))['marks'][c.id] for c in skipped} == {classpage.Mark.SKIPPED}
+
+
 def test_a_submissions_message_cannot_write_a_console_line_of_its_own():
     """An exception's text is the submission's: a carriage return, a newline or a bidi control
     in it must not make the console show a line of its choosing (a verdict above the real one)."""
@@ -177,6 +244,7 @@ def test_a_value_outside_a_closed_set_is_refused_when_read():
         Report.from_dict({**data, 'isolation': 'docker'})
     check = REPORT_SCHEMA['properties']['checks']['items']['properties']
     for closed, schema in ((Status, check['status']), (Category, check['category']),
+                           (NotRun, check['not_run']),
                            (Verdict, REPORT_SCHEMA['properties']['verdict']),
                            (Isolation, REPORT_SCHEMA['properties']['isolation'])):
         assert sorted(closed) == sorted(schema['enum'])  # the schema's closed sets are the model's

@@ -42,7 +42,8 @@ class Mark(enum.StrEnum):
     EXPLAINED = 'explained'  # an outlined square with a cross: a consequence of another root
     ADVICE = 'advice'        # an open ring (blue): advisory, never a cross, never red
     SKIPPED = 'skipped'      # a dash
-    ABSENT = 'absent'        # nothing: the check did not run for this submission
+    ABSENT = 'absent'        # nothing: the check was not run for this submission (its
+    # ``Check.not_run``: JUnit's and Gradescope's ``(not run)``), or is not in its report
 
 
 #: What the legend says of each mark.
@@ -58,7 +59,9 @@ MARKS = {Outcome.PASSED: Mark.PASSED, Outcome.FAILED: Mark.FAILED, Outcome.ERROR
 
 
 def mark(check):
-    """A check's mark."""
+    """A check's mark: a check not run is drawn as one the report lacks, never as skipped."""
+    if check.not_run:
+        return Mark.ABSENT
     outcome = check.outcome
     return Mark.EXPLAINED if outcome.failure and check.consequence_of else MARKS[outcome]
 

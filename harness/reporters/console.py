@@ -66,7 +66,7 @@ def render(report, color=False, rerun=''):
                   if c.outcome is Outcome.PASSED and category in SAID_WHEN_PASSED]
         absent = [c.id.partition('.')[2] for c in checks  # probed and absent, not "not run"
                   if category is Category.CAPABILITY and c.outcome is Outcome.SKIPPED
-                  and not c.message.startswith('not run')]
+                  and not c.not_run]
         if absent:
             lines.append(f'  not implemented (or refusing such operands), so not checked: '
                          f'{", ".join(absent)}')

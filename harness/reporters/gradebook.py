@@ -13,6 +13,7 @@ Every cell is written safe for spreadsheets (OWASP "CSV Injection"): a cell that
 """
 import csv
 import io
+import unicodedata
 
 from micrograde.model import names
 from micrograde.model.results import CATEGORIES, Outcome
@@ -23,9 +24,14 @@ FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
 
 
 def cell(value):
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
+    """A CSV cell a spreadsheet shows as text, never runs as a formula: one that starts like one
+    (``FORMULA_START``), also after what an import may trim first (spaces, controls such as
+    NUL, invisible format characters: ``' =cmd|...'``, a submission's file name) or fold (a
+    full-width ``＝``, NFKC's ``=``)."""
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    shown = next((c for c in text if c.isprintable() and not c.isspace()), '')  # its first seen
+    return "'" + text if text.startswith(FORMULA_START) or \
+        unicodedata.normalize('NFKC', shown).startswith(FORMULA_START) else text
 
 
 def read_roster(path):

@@ -8,7 +8,8 @@ Gradescope colours a test by ``status`` when given (else by score < max_score), 
   output saying "advisory": visible, never red;
 * a skipped check that costs points (an op not written, a check not run) is red, as Gradescope
   colours any test scoring less than its maximum, and named ``(skipped)`` or ``(not run)``
-  (``text.suffix``), so that the list tells it from a failure of its own;
+  (``text.suffix``), so that the list tells it from a failure of its own; a check not run that
+  does not count is green, but named ``(not run)`` too, as in JUnit (``(advisory)`` read as ran);
 * outputs are plain ``text`` (a learner's printout can never render as markup or a link).
 """
 import json
@@ -22,6 +23,8 @@ LIMIT = 8000
 def _test(report, check):
     outcome = check.outcome
     advisory = outcome is Outcome.ADVICE or (not check.required and check.max_score == 0)
+    # a check not run says so, as in JUnit, whether or not it counts: (advisory) reads as ran
+    named = suffix(check) if check.not_run or not advisory else ' (advisory)'
     if outcome is Outcome.ADVICE:
         output = 'Advisory, not graded: ' + failure_text(check, location(report, check))
         status = 'passed'
@@ -30,7 +33,7 @@ def _test(report, check):
     else:  # passed, or skipped: red only when it costs points (an op not written)
         output = clean(check.message)
         status = 'passed' if outcome is Outcome.PASSED or check.max_score == 0 else 'failed'
-    return {'name': check.id + (' (advisory)' if advisory else suffix(check)), 'score': check.score,
+    return {'name': check.id + named, 'score': check.score,
             'max_score': check.max_score, 'status': status, 'output': clean(output, LIMIT),
             'output_format': 'text', 'tags': [check.category] + (['advisory'] if advisory else []),
             'visibility': check.visibility}

@@ -4,7 +4,7 @@ import re
 
 from micrograde.diagnose.diagnosis import learner_method
 from micrograde.model.names import decodable
-from micrograde.model.results import Outcome
+from micrograde.model.results import NotRun, Outcome
 
 #: Shown as an escape, never kept raw: what XML 1.0 forbids (controls, lone surrogates,
 #: non-characters); a carriage return (``\\r\\n`` is read as ``\\n``; a lone one breaks the
@@ -50,21 +50,15 @@ def unpaid(report):
     return f'every point kept, but a required check worth no points failed: {", ".join(failed)}'
 
 
-#: The rubric's reason for a check it completes the report with (``Rubric.apply``): a check
-#: before it did not give what it needs, which says why (``mlp.build``: no MLP class).
-_NEEDS = 'not run: what it needs is missing'
-
-
 def unrun(report):
     """The points of checks not run, said beside the score, where something stopped the grading
     (the worker given up on: a ``tanh`` that hangs; the submission not loaded): every later
     check is ``not run`` at 0 points, which no finding lists (``2 bug(s) found`` for 27 points
     lost). ``24 point(s) in 8 check(s) not run: why``, the first stopped check's reason; ``''``
     where no check was stopped so (checks that need what a submission lacks say so where they
-    are listed)."""
-    missed = [c for c in report.checks if c.status == 'skipped' and c.score < c.max_score
-              and c.message.startswith('not run')]
-    stopped = [c for c in missed if not c.message.startswith(_NEEDS)]
+    are listed). Read from ``Check.not_run``, never from a message's words."""
+    missed = [c for c in report.checks if c.not_run and c.score < c.max_score]
+    stopped = [c for c in missed if c.not_run is NotRun.STOPPED]
     if not stopped:
         return ''
     points = sum(c.max_score - c.score for c in missed)
@@ -90,7 +84,7 @@ def suffix(check):
     if check.outcome is Outcome.ADVICE:
         return ' (advisory)'
     if check.outcome is Outcome.SKIPPED:
-        return ' (not run)' if check.message.startswith('not run') else ' (skipped)'
+        return ' (not run)' if check.not_run else ' (skipped)'
     return ''
 
 
