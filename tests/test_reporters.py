@@ -191,8 +191,6 @@ def test_a_check_not_run_is_said_so_by_its_field_whatever_its_words():
     assert 'not run' not in console.render(needs).splitlines()[-1]  # needs: said where listed
 
 
-@pytest.mark.xfail(strict=True, reason='until the rubric and grading._not_run set Check.not_run '
-                   '(round ten\'s proposal to the coordinator), the model reads their wording')
 def test_a_message_s_words_alone_make_no_check_not_run():
     """A check skipped for a reason of its own whose message happens to begin ``not run`` is
     not one grading stopped before: only ``Check.not_run`` says that."""

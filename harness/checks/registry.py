@@ -44,12 +44,14 @@ class Outcome:
     required: bool = True  # False: informational whatever the rubric says (an op not required)
     misconception: object = None  # ``results.Misconception``: what ``diagnosis`` says, as data
     consequence_of: str = ''  # the check whose finding explains this one (``checks/causes.py``)
+    not_run: str = ''  # ``results.NotRun``: why it was not run (``grading._not_run``)
 
     def check(self, check_id, duration):
         return Check(check_id, check_id.partition('.')[0], self.status, self.message,
                      required=self.required, diagnosis=self.diagnosis,
                      counterexample=self.counterexample, output=self.output, duration=duration,
-                     misconception=self.misconception, consequence_of=self.consequence_of)
+                     misconception=self.misconception, consequence_of=self.consequence_of,
+                     not_run=self.not_run)
 
 
 def passed(message, **kw):

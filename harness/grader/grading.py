@@ -29,7 +29,7 @@ from micrograde.checks.probe import backward_through, probe
 from micrograde.grader import lines
 from micrograde.grader.config import Config
 from micrograde.grader.rubric import unreported
-from micrograde.model.results import Category, Check, Report, Status
+from micrograde.model.results import Category, Check, NotRun, Report, Status
 from micrograde.isolate.session import TAMPERED, Session
 
 if TYPE_CHECKING:
@@ -255,7 +255,7 @@ def _not_run(outcome: Any, why: str, report: Report, config: Config) -> Any:
     if outcome.status not in ('failed', 'error') or not any(
             c.status in ('failed', 'error') and config.rubric.counts(c) for c in report.checks):
         return outcome
-    return skipped(why, required=outcome.required)
+    return skipped(why, required=outcome.required, not_run=NotRun.STOPPED)
 
 
 def _as_written(report: Report) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from micrograde.checks import advisory_by_default, check_ids
 from micrograde.model.errors import RubricError
-from micrograde.model.results import CATEGORIES, Check, Status, Verdict
+from micrograde.model.results import CATEGORIES, Check, NotRun, Status, Verdict
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS, ANSWER_KEY_LIBRARIES
 from micrograde.worker.ops import CAPABILITIES
 
@@ -119,7 +119,8 @@ class Rubric:
         loaded = any(c.id == 'load' and c.status is Status.PASSED for c in report.checks)
         report.checks += unreported(report, Status.SKIPPED, 'not run: what it needs is missing '
                                     '(see the checks before it)' if loaded else
-                                    'not run: the submission could not be loaded')
+                                    'not run: the submission could not be loaded',
+                                    NotRun.NEEDS if loaded else NotRun.STOPPED)
         for check in report.checks:
             check.required = self.counts(check)
             worth = self.worth(check.id, check.category)
@@ -170,10 +171,11 @@ def gradable():
     return ('load', *check_ids())
 
 
-def unreported(report, status, message=''):
+def unreported(report, status, message='', not_run=NotRun.NO):
     """A check of ``status`` for each gradable one ``report`` lacks, in order."""
     ran = {c.id for c in report.checks}
-    return [Check(i, i.partition('.')[0], status, message) for i in gradable() if i not in ran]
+    return [Check(i, i.partition('.')[0], status, message, not_run=not_run)
+            for i in gradable() if i not in ran]
 
 
 def _known(what, given, known):
