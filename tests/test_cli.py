@@ -729,12 +729,11 @@ def test_a_batch_of_nothing_gradable_is_a_usage_error_that_says_so(run_cli, tmp_
         assert not (tmp_path / f'out-{folder}' / 'gradebook.csv').exists()
 
 
-@pytest.mark.xfail(strict=True, reason="the worker seeds Python's random before loading, not numpy's "
-                   "(a change to worker/serve.py, proposed by consumers10)")
 def test_one_seed_gives_one_report_for_an_engine_drawing_numpys_random_numbers(tmp_path):
     """A notebook that initialises its network with ``np.random`` and prints its training loss
     as it loads (k9ts/ai_fun's) got another report.json (the load check's output) from every
-    ``grade`` at the same seed: numpy's generator was not seeded as ``random`` is."""
+    ``grade`` at the same seed: numpy's generator was not seeded as ``random`` is.  ``batch``
+    prints the same: there numpy is imported before the submission loads, seeded at once."""
     from conftest import micrograde, one_grade
     source = (SUBMISSIONS / 'lecture_engine.py').read_text() + (
         '\nimport numpy as np\nprint("initial weights", np.random.uniform(-1, 1, 3))\n')
@@ -745,6 +744,11 @@ def test_one_seed_gives_one_report_for_an_engine_drawing_numpys_random_numbers(t
                           tmp_path / f'{k}.json')
         assert done.returncode == 0, done.stdout + done.stderr
         reports.append(one_grade(json.loads((tmp_path / f'{k}.json').read_text())))
+    done = micrograde('batch', tmp_path / 'engine.py', '--profile', 'quick', '--out',
+                      tmp_path / 'batch', '-j', '1')  # a worker forked from the warm template,
+    assert done.returncode == 0, done.stdout + done.stderr  # numpy imported before it loads
+    reports.append(one_grade(json.loads((tmp_path / 'batch' / 'engine.py' / 'report.json')
+                                        .read_text())))
     said = [next(c['output'] for c in r['checks'] if c['id'] == 'load') for r in reports]
     assert all('initial weights' in s for s in said), said
-    assert reports[0] == reports[1], said
+    assert reports[0] == reports[1] and said[0] == said[2], said

@@ -8,7 +8,6 @@ import ctypes
 import io
 import marshal
 import os
-import random
 import resource
 import signal
 import site
@@ -18,7 +17,7 @@ import traceback
 import warnings
 from array import array
 
-from . import guard, identity, landlock, protocol, tasks
+from . import guard, identity, landlock, protocol, seeding, tasks
 from .execute import bound_backend
 from .load import LoadError, load, methods
 from .protocol import OUTPUT_CAP
@@ -175,7 +174,7 @@ def _serve(rfd, wfd, hello, unfenced):
     runners bind what they call (``execute``'s docstring).  What it reads of the load and of a
     request is read before the submission's code runs again (an item's, or a thread's)."""
     asked, audit, install, seed, sending = (protocol.asked, sys.audit, guard.install,
-                                            random.seed, guard.SEND)
+                                            seeding.seed, guard.SEND)
     loader, failed, listed, run, engine = load, LoadError, methods, tasks.run, bound_backend
     received = tasks.received
     frozen, enumerated, tuple_, seeded = _frozen, enumerate, tuple, hello.get('seed', 0)
@@ -208,6 +207,7 @@ def _serve(rfd, wfd, hello, unfenced):
     site.setquit()  # started without ``site`` (no site folders): keep exit(), quit(), help()
     site.sethelper()
     seed(seeded)
+    seeding.on_import(seeded)
     started = time.perf_counter()
     loaded = None
     renumber(seeded)
