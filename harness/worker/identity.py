@@ -16,10 +16,21 @@ from a C iterator.  (A Python ``__hash__`` on every call, mixing each number in 
 notebook's grading ~40 ms of the worker's CPU: a training run makes ~50 000 Values.)  An instance
 of a class with slots has no attribute to keep its number in: it is kept beside it
 (``_slots_hash``).
+
+``id()`` is an address too: an engine that walks children ``sorted(v._prev, key=id)``, labels
+a node ``id(self)`` or defines ``__hash__`` as ``id(self)`` got one grade on ``grade`` and another
+on ``batch``, and ``object.__repr__`` prints the address (``<engine.Value object at 0x7f...>``, in
+an error's message or as a sort key).  So the submission's own namespaces get an ``id`` of their
+own (``numbered_id``, put where the learner's code looks ``id`` up first: its module's globals,
+the notebook's namespace; never ``builtins.id``, which the worker, the guard and Python's
+libraries use), and a numbered class whose ``__repr__`` is ``object``'s gets one printing that
+``id``.  Each number is unique among the objects alive (a bijection of a counter, per graph: its
+``epoch``), and an address-like int: ``hex(id(v))`` reads as usual.
 """
 import contextlib
 import itertools
 import operator
+import types
 
 #: Slots instances held at most, per graph (a notebook's training run at load makes millions).
 HELD = 200_000
@@ -74,25 +85,132 @@ def _identity_hash(self):
 
 _setattr, _getattribute, _address = object.__setattr__, object.__getattribute__, object.__hash__
 _HASH = property(operator.attrgetter(KEY))
+_OWN = globals()
+
+#: Where an instance of a numbered class keeps its numbered ``id``: ``(its address, the id)``.
+#: The address tells a copy (``copy.copy(v)`` copies the attribute) from the instance numbered.
+ID_KEY = '_micrograde_id'
+#: The ids of a graph (an epoch): ``BASE + epoch * SPAN + 16 * k`` for k < 2**32, each k once.
+BASE, SPAN, MASK = 0x7f0000000000, 1 << 36, (1 << 32) - 1
+
+#: The ``id`` numbering now: ``[epoch, the next index, the index's xor, its odd multiplier, the
+#: ids of objects that keep no attribute, by address (the object held till the next graph)]``.
+#: A list, as ``_state`` is.
+_ids = [0, 0, 0, 1, {}]
+
+
+def _next_id():
+    """The next id of this epoch: the index through a seeded bijection of 32 bits (another
+    order seed, another order of the ids, as of the hashes)."""
+    epoch, k, xor, times, _ = _ids
+    _ids[1] = k + 1
+    return BASE + epoch * SPAN + ((((k ^ xor) * times) & MASK) << 4)
+
+
+def numbered_id(obj, /):
+    """``id(obj)`` as the submission's code finds it while graded: unique among the objects
+    alive, and the same on every surface for the same graph and seed.  An instance of a numbered
+    class keeps it as an attribute; any other object is kept beside it by address, and held till
+    the next graph (up to ``HELD``), so that no other object takes that address meanwhile."""
+    address = _address(obj)
+    try:
+        numbered = type.__getattribute__(type(obj), KEY) is _first_hash
+    except AttributeError:
+        numbered = False
+    if numbered:
+        try:
+            held = _getattribute(obj, ID_KEY)
+        except AttributeError:
+            held = None
+        if type(held) is tuple and len(held) == 2 and type(held[0]) is int and \
+                held[0] == address:
+            return held[1]
+        number = _next_id()
+        try:
+            _setattr(obj, ID_KEY, (address, number))
+            return number
+        except (AttributeError, TypeError):
+            pass
+    kept = _ids[4]
+    held = kept.get(address)
+    if held is None:
+        held = kept[address] = (_next_id(), obj if len(kept) < HELD else None)
+    return held[0]
+
+
+def _numbered_repr(self):
+    """``object.__repr__`` with the numbered id for the address."""
+    kind = type(self)
+    module = kind.__module__
+    prefix = f'{module}.' if type(module) is str and module != 'builtins' else ''
+    return f'<{prefix}{kind.__qualname__} object at {numbered_id(self):#x}>'
+
+
+def _globals_of(cls):
+    """The namespaces ``cls``'s own methods look names up in (its module's, the notebook's)."""
+    found = {}
+    for member in list(vars(cls).values()):
+        if isinstance(member, (staticmethod, classmethod)):
+            member = member.__func__
+        elif isinstance(member, property):
+            member = member.fget
+        if isinstance(member, types.FunctionType) and member.__globals__ is not _OWN:
+            found[id(member.__globals__)] = member.__globals__  # not ours: _numbered_repr's
+    return list(found.values())
+
+
+def give_id(namespaces):
+    """Put ``numbered_id`` where the submission's code looks ``id`` up first, in each of
+    ``namespaces`` that does not bind ``id`` itself.  Returns those it was put in."""
+    given = []
+    for namespace in namespaces:
+        if type(namespace) is dict and 'id' not in namespace:
+            namespace['id'] = numbered_id
+            given.append(namespace)
+    return given
+
+
+def give_ids(classes, namespaces):
+    """``give_id`` to the submission's ``namespaces`` and to those of its ``classes``' methods
+    (a package's Value, Neuron and MLP in modules of their own)."""
+    found = {id(ns): ns for ns in namespaces}
+    for cls in classes:
+        found.update((id(ns), ns) for ns in _globals_of(cls))
+    return give_id(list(found.values()))
+
+
+def _take_id(given):
+    """Undo ``give_id``: where ``id`` is still the numbered one."""
+    for namespace in given:
+        if namespace.get('id') is numbered_id:
+            del namespace['id']
 
 
 def install(cls):
     """Give ``cls`` (and the subclasses that inherit it) the numbered identity hash, when it
-    hashes by identity: one that defines ``__hash__`` (or ``__eq__`` alone) is left as it is."""
+    hashes by identity: one that defines ``__hash__`` (or ``__eq__`` alone) is left as it is;
+    and a ``__repr__`` printing the numbered id, when its own is ``object``'s."""
     if getattr(cls, '__hash__', None) is object.__hash__:
         try:
             if not cls.__dictoffset__:  # slots only
                 cls.__hash__ = _slots_hash
-                return
-            setattr(cls, KEY, _first_hash)
-            cls.__hash__ = _HASH if cls.__getattribute__ is object.__getattribute__ else \
-                _identity_hash
+            else:
+                setattr(cls, KEY, _first_hash)
+                cls.__hash__ = _HASH if cls.__getattribute__ is object.__getattribute__ else \
+                    _identity_hash
         except (TypeError, AttributeError):  # a built-in or frozen class
+            pass
+    if getattr(cls, '__repr__', None) is object.__repr__:
+        try:
+            cls.__repr__ = _numbered_repr
+        except (TypeError, AttributeError):
             pass
 
 
 def _uninstall(cls, before):
     """Undo ``install``: ``before`` is the class's own ``__hash__`` then (``None``: none)."""
+    if cls.__dict__.get('__repr__') is _numbered_repr:
+        del cls.__repr__
     if cls.__dict__.get('__hash__') in (_HASH, _identity_hash, _slots_hash):
         if KEY in cls.__dict__:
             delattr(cls, KEY)
@@ -108,10 +226,12 @@ def numbered(cls):
     learner's kernel): their class hashes as before afterwards."""
     before = cls.__dict__.get('__hash__')
     install(cls)
+    given = give_id(_globals_of(cls))
     try:
         yield
     finally:
-        _state[1] = {}
+        _state[1], _ids[4] = {}, {}
+        _take_id(given)
         _uninstall(cls, before)
 
 
@@ -129,15 +249,19 @@ def numbering():
         if isinstance(cls, type) and all(cls is not c for c, _ in made):
             made.append((cls, cls.__dict__.get('__hash__')))
             install(cls)
+            give_id(_globals_of(cls))  # kept: the grading that follows numbers id() too
     try:
         yield number
     finally:
         for cls, before in reversed(made):
             _uninstall(cls, before)
-        _state[1] = {}
+        _state[1], _ids[4] = {}, {}
 
 
 def reset(seed, order=0):
     """Restart the numbering for the next graph: the same graph, seed and order give the same
-    hashes, whatever ran before in this worker."""
-    _state[:] = _numbers(seed * 1_000_003 + order), {}
+    hashes, whatever ran before in this worker, and ids of a new epoch (an object alive from an
+    earlier graph keeps its id: no new one may equal it)."""
+    mixed = seed * 1_000_003 + order
+    _state[:] = _numbers(mixed), {}
+    _ids[:] = _ids[0] + 1, 0, hash((mixed, 1)) & MASK, hash((mixed, 2)) & MASK | 1, {}

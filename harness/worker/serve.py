@@ -180,6 +180,7 @@ def _serve(rfd, wfd, hello, unfenced):
     received = tasks.received
     frozen, enumerated, tuple_, seeded = _frozen, enumerate, tuple, hello.get('seed', 0)
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
+    give_ids = identity.give_ids
     capture = Capture()
 
     def reply(audit=audit, sending=sending, **fields):
@@ -230,6 +231,7 @@ def _serve(rfd, wfd, hello, unfenced):
     own = loaded.own
     backend = engine(classes['Value'], own, found['Value'].attributes)
     number(classes['Value'])  # a set's order follows a seeded numbering, not addresses
+    give_ids(classes.values(), [ns for _, ns in loaded.namespaces])  # and so does id()
     roles = tuple_(classes.items())  # pairs: no entry to rebind between items
     while True:
         request = received(asked(rfd))  # read whole before the submission's code runs again
