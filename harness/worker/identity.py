@@ -141,20 +141,24 @@ def numbered_id(obj, /):
 def _numbered_repr(self):
     """``object.__repr__`` with the numbered id for the address."""
     kind = type(self)
-    module = kind.__module__
+    try:
+        module, name = kind.__module__, kind.__qualname__
+    except Exception:  # a metaclass's properties: Python's own then
+        return object.__repr__(self)
     prefix = f'{module}.' if type(module) is str and module != 'builtins' else ''
-    return f'<{prefix}{kind.__qualname__} object at {numbered_id(self):#x}>'
+    return f'<{prefix}{name} object at {numbered_id(self):#x}>'
 
 
 def _globals_of(cls):
     """The namespaces ``cls``'s own methods look names up in (its module's, the notebook's)."""
     found = {}
     for member in list(vars(cls).values()):
-        if isinstance(member, (staticmethod, classmethod)):
+        kind = type(member)  # never isinstance: it reads a learner's ``__class__`` property
+        if issubclass(kind, (staticmethod, classmethod)):
             member = member.__func__
-        elif isinstance(member, property):
+        elif issubclass(kind, property):
             member = member.fget
-        if isinstance(member, types.FunctionType) and member.__globals__ is not _OWN:
+        if type(member) is types.FunctionType and member.__globals__ is not _OWN:
             found[id(member.__globals__)] = member.__globals__  # not ours: _numbered_repr's
     return list(found.values())
 
@@ -189,35 +193,41 @@ def _take_id(given):
 def install(cls):
     """Give ``cls`` (and the subclasses that inherit it) the numbered identity hash, when it
     hashes by identity: one that defines ``__hash__`` (or ``__eq__`` alone) is left as it is;
-    and a ``__repr__`` printing the numbered id, when its own is ``object``'s."""
-    if getattr(cls, '__hash__', None) is object.__hash__:
-        try:
+    and a ``__repr__`` printing the numbered id, when its own is ``object``'s.  Set past a
+    metaclass's ``__setattr__`` (``type``'s own): one that freezes the class's attributes raised
+    from here, and a correct engine's worker was lost at every request (0/51)."""
+    try:
+        if getattr(cls, '__hash__', None) is object.__hash__:
             if not cls.__dictoffset__:  # slots only
-                cls.__hash__ = _slots_hash
+                _set(cls, '__hash__', _slots_hash)
             else:
-                setattr(cls, KEY, _first_hash)
-                cls.__hash__ = _HASH if cls.__getattribute__ is object.__getattribute__ else \
-                    _identity_hash
-        except (TypeError, AttributeError):  # a built-in or frozen class
-            pass
-    if getattr(cls, '__repr__', None) is object.__repr__:
-        try:
-            cls.__repr__ = _numbered_repr
-        except (TypeError, AttributeError):
-            pass
+                _set(cls, KEY, _first_hash)
+                _set(cls, '__hash__', _HASH if cls.__getattribute__ is object.__getattribute__
+                     else _identity_hash)
+    except Exception:  # a built-in class, a metaclass's property raising
+        pass
+    try:
+        if getattr(cls, '__repr__', None) is object.__repr__:
+            _set(cls, '__repr__', _numbered_repr)
+    except Exception:
+        pass
+
+
+_set, _delete = type.__setattr__, type.__delattr__
 
 
 def _uninstall(cls, before):
     """Undo ``install``: ``before`` is the class's own ``__hash__`` then (``None``: none)."""
-    if cls.__dict__.get('__repr__') is _numbered_repr:
-        del cls.__repr__
-    if cls.__dict__.get('__hash__') in (_HASH, _identity_hash, _slots_hash):
-        if KEY in cls.__dict__:
-            delattr(cls, KEY)
+    mine = vars(cls)
+    if mine.get('__repr__') is _numbered_repr:
+        _delete(cls, '__repr__')
+    if mine.get('__hash__') in (_HASH, _identity_hash, _slots_hash):
+        if KEY in mine:
+            _delete(cls, KEY)
         if before is None:
-            del cls.__hash__
+            _delete(cls, '__hash__')
         else:
-            cls.__hash__ = before
+            _set(cls, '__hash__', before)
 
 
 @contextlib.contextmanager
