@@ -230,7 +230,8 @@ def _serve(rfd, wfd, hello, unfenced):
           methods=listed(classes['Value'], loaded.root) if 'Value' in classes else {})
     own = loaded.own
     backend = engine(classes['Value'], own, found['Value'].attributes)
-    number(classes['Value'])  # a set's order follows a seeded numbering, not addresses
+    for cls in classes.values():  # a set's order follows a seeded numbering, not addresses
+        number(cls)
     give_ids(classes.values(), [ns for _, ns in loaded.namespaces])  # and so does id()
     roles = tuple_(classes.items())  # pairs: no entry to rebind between items
     while True:
