@@ -188,6 +188,11 @@ def _by_address():
         'id_in_message': source.replace('self.label = label', 'self.label = label or hex(id(self))')
         .replace(REPR, '    def __repr__(self):\n        return f"Value({self.label})"\n')
         .replace(LOG, RAISE),
+        # a __del__ that counts (a collection runs it): what backward() prints of the count
+        'del_count': 'FREED = [0]\n' + source.replace(
+            '    def __repr__(self):', '    def __del__(self):\n        FREED[0] += 1\n\n'
+                                      '    def __repr__(self):').replace(
+            '        self.grad = 1.0\n', '        self.grad = 1.0\n        print("freed", FREED[0])\n'),
         # Python's own objects' addresses (a closure), and a network's part of default repr
         'closure_in_message': source.replace(LOG, RAISE.replace('{self!r}', '{self._backward}')),
         'layer_in_message': source.replace(
@@ -209,7 +214,8 @@ def test_an_engine_ordering_or_naming_by_address_gets_one_report_from_grade_and_
     """Before the numbered id() and repr, each of these got another report from ``batch`` (a
     worker forked from the warm template) than from ``grade`` (a fresh one): 18 of 200 random
     graphs wrong against 16, ``backward.accumulate`` failed against passed, or the address
-    in ``ops.log``'s message."""
+    in ``ops.log``'s message; and before the collector was reset once the load is done
+    (``serve._collections``), another count of freed Values printed in 20 checks' output."""
     from micrograde.isolate import sandbox
     if not sandbox.templates_available():
         pytest.skip('warm templates need bubblewrap as root')
@@ -225,7 +231,8 @@ def test_an_engine_ordering_or_naming_by_address_gets_one_report_from_grade_and_
         assert alone == _one_grade(tmp_path / 'out' / f'{name}.py' / 'report.json'), name
         said = [c['message'] for c in alone['checks']]
         assert not [m for m in said if re.search(r' at 0x[0-9a-f]{4}', m)], name
-        assert name.startswith('by_') or [m for m in said if 'no log for' in m or ' took ' in m]
+        assert name.startswith(('by_', 'del_')) or [m for m in said if 'no log for' in m or
+                                                     ' took ' in m]
 
 
 @pytest.mark.service
