@@ -25,11 +25,13 @@ own (``numbered_id``, put where the learner's code looks ``id`` up first: its mo
 the notebook's namespace; never ``builtins.id``, which the worker, the guard and Python's
 libraries use), and a numbered class whose ``__repr__`` is ``object``'s gets one printing that
 ``id``.  Each number is unique among the objects alive (a bijection of a counter, per graph: its
-``epoch``), and an address-like int: ``hex(id(v))`` reads as usual.
+``epoch``), and an address-like int: ``hex(id(v))`` reads as usual; an object alive from an
+earlier graph keeps its id (``_survivors``).
 """
 import contextlib
 import itertools
 import operator
+import sys
 import types
 
 #: Slots instances held at most, per graph (a notebook's training run at load makes millions).
@@ -265,7 +267,18 @@ def numbering():
     finally:
         for cls, before in reversed(made):
             _uninstall(cls, before)
-        _state[1], _ids[4] = {}, {}
+        _state[1], _ids[4] = _survivors(_state[1]), _survivors(_ids[4])
+
+
+def _survivors(kept, refs=sys.getrefcount):
+    """The entries of a table of numbers by address (``_state[1]``, ``_ids[4]``) whose object
+    someone else still holds: it keeps its number (its hash, its id) as a graph ends, as Python
+    keeps an object's for its lifetime.  Cleared, a parameter made at load (of a class with
+    slots) hashed and ``id()``-ed otherwise in each graph: a set of them built at load no longer
+    found it, an optimizer's state keyed by ``id(p)`` lost it.  The others (held by the table
+    alone: the table's and the call's references) are let go."""
+    return {address: held for address, held in kept.items()
+            if held[1] is not None and refs(held[1]) > 2}
 
 
 def reset(seed, order=0):
@@ -273,5 +286,6 @@ def reset(seed, order=0):
     hashes, whatever ran before in this worker, and ids of a new epoch (an object alive from an
     earlier graph keeps its id: no new one may equal it)."""
     mixed = seed * 1_000_003 + order
-    _state[:] = _numbers(mixed), {}
-    _ids[:] = _ids[0] + 1, 0, hash((mixed, 1)) & MASK, hash((mixed, 2)) & MASK | 1, {}
+    _state[:] = _numbers(mixed), _survivors(_state[1])
+    _ids[:] = (_ids[0] + 1, 0, hash((mixed, 1)) & MASK, hash((mixed, 2)) & MASK | 1,
+               _survivors(_ids[4]))
