@@ -269,3 +269,16 @@ def test_an_engine_ordering_or_naming_by_address_gets_one_report_from_the_servic
         served_report.pop('submission')
         from conftest import one_grade
         assert one_grade(served_report) == alone, name
+
+
+def test_the_load_numbers_no_repr_of_its_own():
+    """While loading, the loader lists the methods each cell's class defines: a ``__repr__`` of
+    the numbering's hid one a notebook's later class lost ("defines Value again, without
+    __repr__", submissions/examples.toml); the serve loop gives it once the load is done."""
+    class Node:
+        pass
+    with identity.numbering() as number:
+        number(Node)
+        assert '__repr__' not in vars(Node)
+    identity.install(Node)
+    assert vars(Node)['__repr__'] is identity._numbered_repr

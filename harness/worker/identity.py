@@ -192,12 +192,14 @@ def _take_id(given):
             del namespace['id']
 
 
-def install(cls):
+def install(cls, repr=True):
     """Give ``cls`` (and the subclasses that inherit it) the numbered identity hash, when it
     hashes by identity: one that defines ``__hash__`` (or ``__eq__`` alone) is left as it is;
     and a ``__repr__`` printing the numbered id, when its own is ``object``'s.  Set past a
     metaclass's ``__setattr__`` (``type``'s own): one that freezes the class's attributes raised
-    from here, and a correct engine's worker was lost at every request (0/51)."""
+    from here, and a correct engine's worker was lost at every request (0/51).  ``repr=False``
+    while loading: the loader lists the methods each cell's class defines, and a ``__repr__`` of
+    ours hid one the notebook lost ("defines Value again, without __repr__")."""
     try:
         if getattr(cls, '__hash__', None) is object.__hash__:
             if not cls.__dictoffset__:  # slots only
@@ -209,7 +211,7 @@ def install(cls):
     except Exception:  # a built-in class, a metaclass's property raising
         pass
     try:
-        if getattr(cls, '__repr__', None) is object.__repr__:
+        if repr and getattr(cls, '__repr__', None) is object.__repr__:
             _set(cls, '__repr__', _numbered_repr)
     except Exception:
         pass
@@ -260,7 +262,7 @@ def numbering():
     def number(cls):
         if isinstance(cls, type) and all(cls is not c for c, _ in made):
             made.append((cls, cls.__dict__.get('__hash__')))
-            install(cls)
+            install(cls, repr=False)
             give_id(_globals_of(cls))  # kept: the grading that follows numbers id() too
     try:
         yield number
