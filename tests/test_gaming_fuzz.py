@@ -110,3 +110,55 @@ def test_a_node_that_ends_the_worker_alone_is_still_wrong_by_itself(run_cli, tmp
     assert (checks['fuzz.dags'].get('misconception') or {}).get('op') == 'tanh', \
         checks['fuzz.dags']
     assert dodging['score'] <= plain['score'] < 51, (dodging['score'], plain['score'])
+
+
+#: backward() failing whenever a tanh node of the graph has a large input (where the subtle tanh
+#: bug shows): an allocation that fails at once, or a MemoryError of its own.
+FAKE_OOM = CRASH + '''        if any(v._op == 'tanh' and abs(next(iter(v._prev)).data) >= 3.5 for v in topo):
+            {}
+'''
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'a MemoryError that costs nothing is a strike (isolate/session.py _ask: the rest of the '
+    'request is not run, three strikes stop the grading): fuzz.dags cannot finish and keeps '
+    'its 10 points as a consequence of the exception, the tanh bug in no finding; the fix '
+    '(strike only on a MemoryError that took time) is outside attacker12\'s files'))
+@pytest.mark.parametrize('act', ['raise MemoryError', 'bytearray(1 << 50)'])
+def test_a_memory_error_that_costs_nothing_is_no_strike(run_cli, tmp_path, act):
+    """At seed 7 the subtle tanh bug alone scores 41/51. backward() raising MemoryError (or
+    asking for 1 PiB) on each graph where it would show scored 45/51: each is a strike, the
+    rest of its request not run; after three, nothing more (mlp.step, robustness) is. The same
+    engine raising RuntimeError there scores 39/51, and one ending the worker or sleeping 35/51.
+    A MemoryError that took no time is an exception like any other."""
+    plain, _ = _grade(run_cli, tmp_path, 'plain', LECTURE.replace(TANH, SUBTLE), 7)
+    dodging, checks = _grade(run_cli, tmp_path, 'dodging', LECTURE.replace(TANH, SUBTLE).replace(
+        CRASH, FAKE_OOM.format(act)), 7)
+    assert not [c for c in checks.values() if 'ran out of memory' in c['message']]
+    assert dodging['score'] <= plain['score'] < 51, (dodging['score'], plain['score'])
+
+
+#: tanh's rule right whenever the grader watches it: ``run_graph``'s instrumented runs (every
+#: graph of ops.*, backward.*, fuzz.* and robustness.*) replace each node's rule by a wrapper
+#: that records the order (``execute._instrument``), found by its name or by identity.
+WATCHED = {
+    'by_name': "getattr(out._backward, '__name__', '') == 'recorded'",
+    'by_identity': 'out._backward is not _backward',
+}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'values and gradients are judged on instrumented runs only, and an engine can tell its '
+    'rule was wrapped: the fix (judge a plain run, instrument only to explain a wrong one) is '
+    'in checks/, outside attacker12\'s files'))
+@pytest.mark.parametrize('how', sorted(WATCHED))
+def test_a_rule_right_only_while_watched_is_still_found(run_cli, tmp_path, how):
+    """At seed 7 the subtle tanh bug scores 41/51 (fuzz.dags). The same rule, right whenever its
+    node's rule attribute is not the function it set (the grader's wrapper), scored 49/51: every
+    graph the grader judges gradients on is instrumented but the MLP's, whose check (2 points)
+    is all that found it."""
+    plain, _ = _grade(run_cli, tmp_path, 'plain', LECTURE.replace(TANH, SUBTLE), 7)
+    watched, checks = _grade(run_cli, tmp_path, 'watched', LECTURE.replace(
+        TANH, f'{SUBTLE.rstrip(")")} if not ({WATCHED[how]}) else 1.0)'), 7)
+    assert checks['fuzz.dags']['status'] == 'failed', checks['fuzz.dags']['message']
+    assert watched['score'] <= plain['score'] < 51, (watched['score'], plain['score'])

@@ -847,7 +847,10 @@ Value.backward = functools.partial(sys.audit, 'mgworker.send', _Trap())
 #: its output reader at a function of its own, which rewrites every answer before its seal.
 #: Nothing in one process stops a raw memory write; see the README's sandbox section.
 NUMPY_MEMORY = ('''
+        import builtins
         import numpy as np
+
+        id = builtins.id  # an address (the submission's own id() is numbered: worker/identity.py)
 
         class _Raw:  # numpy's view of any address
             def __init__(self, at, n):
@@ -971,8 +974,21 @@ LAZY = LECTURE.replace('        self._backward = lambda: None\n', '').replace(
                                    '                node._backward()').replace(
     '    def __repr__(self):', '    def __getattr__(self, name):\n        return self.__dict__[name]\n'
                               '\n    def __repr__(self):')
+#: A correct engine whose metaclass freezes the class's attributes once it is made: the worker set
+#: its numbered hash through the class (``identity.install``), the metaclass raised, and the
+#: worker was lost at every request (0/51).
+FROZEN = LECTURE.replace('class Value:\n', '''class Frozen(type):
+    def __setattr__(cls, name, value):
+        raise RuntimeError(f'{cls.__name__} is frozen')
+
+    def __delattr__(cls, name):
+        raise RuntimeError(f'{cls.__name__} is frozen')
+
+
+class Value(metaclass=Frozen):
+''', 1)
 NAMES = {'lazy': LAZY, 'long_class': LONG_CLASS, 'long_raise': LONG_RAISE, 'short_raise': SHORT_RAISE,
-         'unlined': UNLINED, 'mlp_raise': MLP_RAISE, 'mlp_strless': MLP_STRLESS}
+         'unlined': UNLINED, 'mlp_raise': MLP_RAISE, 'mlp_strless': MLP_STRLESS, 'frozen': FROZEN}
 
 
 #: Rows whose door finds nothing left to rewrite: graded as written, every check as HONEST's
@@ -1052,6 +1068,7 @@ def test_a_learners_long_names_and_unlined_code_are_graded_as_plain_ones(run_cli
         reports[name] = json.loads((out / 'report.json').read_text())
     assert reports['long_class']['verdict'] == 'passed', _as_written(reports['long_class'])
     assert reports['lazy']['verdict'] == 'passed', _as_written(reports['lazy'])
+    assert reports['frozen']['verdict'] == 'passed', _as_written(reports['frozen'])
     _long_raise_as_short(reports['long_raise'], reports['short_raise'])
     _long_raise_as_short(reports['unlined'], reports['short_raise'])
     _long_raise_as_short(reports['mlp_strless'], reports['mlp_raise'])
@@ -1149,6 +1166,7 @@ def test_what_learners_and_libraries_do_is_not_tampering_in_a_batch(batch):
     assert book['del_logger.py']['verdict'] == 'passed', book['del_logger.py']
     assert book['long_class.py']['verdict'] == 'passed', book['long_class.py']
     assert book['lazy.py']['verdict'] == 'passed', book['lazy.py']
+    assert book['frozen.py']['verdict'] == 'passed', book['frozen.py']
     short = json.loads((out / 'short_raise.py' / 'report.json').read_text())
     for name in ('long_raise', 'unlined'):
         _long_raise_as_short(json.loads((out / f'{name}.py' / 'report.json').read_text()), short)
@@ -1202,6 +1220,7 @@ def test_every_attack_through_the_service(graded_by_a_worker):
         _check(served.get(name).json(), words, _honest(name, honest))
     named = {name: served.get(name).json() for name in NAMES}  # graded as plain ones, as above
     assert named['long_class']['verdict'] == named['lazy']['verdict'] == 'passed'
+    assert named['frozen']['verdict'] == 'passed'
     for name in ('long_raise', 'unlined'):
         _long_raise_as_short(named[name], named['short_raise'])
     _long_raise_as_short(named['mlp_strless'], named['mlp_raise'])

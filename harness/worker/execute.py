@@ -75,9 +75,22 @@ def number(x, isinstance=isinstance, float=float, bool=bool, int=int, complex=co
         return {'type': named(type(x))}
 
 
-def _text(exc, str=str, Exception=Exception):
+#: A memory address as ``object.__repr__`` prints one (``<engine.Layer object at 0x7f...>``, a
+#: function's, a generator's): it differs between a fresh worker (``grade``) and one forked from
+#: the warm template (``batch``), so a message quoting one gave two reports of one submission.
+#: The learner's own classes print numbered ids (``identity``); Python's own objects do not.
+_ADDRESS = re.compile(r'(?<= at )0x[0-9a-fA-F]{4,}')
+ADDRESS = '0x…'
+
+
+def _unaddressed(text, sub=_ADDRESS.sub, ADDRESS=ADDRESS):
+    """``text`` with each address ``object.__repr__`` printed in it as ``0x…``."""
+    return sub(ADDRESS, text) if '0x' in text else text
+
+
+def _text(exc, str=str, Exception=Exception, _unaddressed=_unaddressed):
     try:
-        return str.__str__(str(exc))[:500]
+        return _unaddressed(str.__str__(str(exc))[:500])
     except Exception:
         return '<unprintable>'
 
@@ -195,7 +208,7 @@ def _number_at(name, v, number=number, getattr=getattr):
 
 
 def _created(checked, v, isinstance=isinstance, getattr=getattr, type=type, repr=repr, len=len,
-             holds_number=holds_number, NotAValue=NotAValue):
+             holds_number=holds_number, NotAValue=NotAValue, _unaddressed=_unaddressed):
     """Called on every node as it is built (``checked``: the Value class and the attribute that
     holds its number): an op must give a Value, or backward() cannot reach past it."""
     cls, data = checked
@@ -204,7 +217,8 @@ def _created(checked, v, isinstance=isinstance, getattr=getattr, type=type, repr
         kind = type(v).__qualname__
         if type(v).__module__ != 'builtins':
             kind = f'{type(v).__module__}.{kind}'
-        shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + '...'
+        shown = _unaddressed(repr(v))
+        shown = shown if len(shown) <= 40 else shown[:37] + '...'
         raise NotAValue(f'the op returned {kind} {shown}, not a {cls.__name__}')
 
 

@@ -5,6 +5,7 @@ repeat.
 """
 import _thread
 import ctypes
+import gc
 import io
 import marshal
 import os
@@ -179,6 +180,7 @@ def _serve(rfd, wfd, hello, unfenced):
     received = tasks.received
     frozen, enumerated, tuple_, seeded = _frozen, enumerate, tuple, hello.get('seed', 0)
     number, renumber, numbering = identity.install, identity.reset, identity.numbering
+    give_ids, collections = identity.give_ids, _collections
     capture = Capture()
 
     def reply(audit=audit, sending=sending, **fields):
@@ -229,8 +231,11 @@ def _serve(rfd, wfd, hello, unfenced):
           methods=listed(classes['Value'], loaded.root) if 'Value' in classes else {})
     own = loaded.own
     backend = engine(classes['Value'], own, found['Value'].attributes)
-    number(classes['Value'])  # a set's order follows a seeded numbering, not addresses
+    for cls in classes.values():  # a set's order follows a seeded numbering, not addresses
+        number(cls)
+    give_ids(classes.values(), [ns for _, ns in loaded.namespaces])  # and so does id()
     roles = tuple_(classes.items())  # pairs: no entry to rebind between items
+    collections()
     while True:
         request = received(asked(rfd))  # read whole before the submission's code runs again
         if request is None:
@@ -244,6 +249,28 @@ def _serve(rfd, wfd, hello, unfenced):
             result = frozen(run(task, item, roles, backend, own))
             answer(asking=asking, k=k, result=result)
         reply(id=asking, done=True)
+
+
+#: The collector's thresholds while the submission runs, as the warm template sets them
+#: (``forkserver.freeze``).
+COLLECTIONS = (700, 10, 100)
+
+
+def _collections():
+    """The collector as the graded items meet it, the same on every surface: no garbage, every
+    object made so far frozen, no count, and the template's thresholds.  A collection runs a
+    learner's ``__del__`` (and frees what a weak reference holds) at some count of allocations:
+    a fresh worker (``grade``) and one forked from the template (``batch``) reached the first
+    item with other counts (a fresh one's own imports, and those the load made that the
+    template had made already) and other thresholds, so a ``__del__`` that counts or prints
+    ran elsewhere, and what an engine printed of it differed between the two.  Once the load
+    is done, frozen first: the collection then walks nothing (one of a fresh worker's imports
+    took ~10 ms, with torch's ~100 ms) and only sets every count to 0 (``gc.freeze`` sets the
+    youngest's alone); what the load left is frozen too, its cycles never collected, on every
+    surface."""
+    gc.freeze()
+    gc.collect()
+    gc.set_threshold(*COLLECTIONS)
 
 
 #: Where ``_serve`` calls by keyword (``guard.sent``), read from its bytecode once: here, at
