@@ -23,7 +23,7 @@ import os
 import signal
 import socket
 
-from .serve import serve
+from .serve import COLLECTIONS, serve
 
 PRELOAD = ('numpy', 'matplotlib', 'matplotlib.pyplot', 'torch', 'graphviz')
 PR_SET_NO_NEW_PRIVS = 38
@@ -57,7 +57,7 @@ def freeze():
     training run): ~20 ms a grade.  One per 100 is about what the unfrozen count would give."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(700, 10, 100)
+    gc.set_threshold(*COLLECTIONS)
 
 
 def _warm_numpy():

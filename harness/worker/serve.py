@@ -251,7 +251,7 @@ def _serve(rfd, wfd, hello, unfenced):
         reply(id=asking, done=True)
 
 
-#: The collector's thresholds while the submission runs, as the warm template sets them
+#: The collector's thresholds while the submission runs, the warm template's too
 #: (``forkserver.freeze``).
 COLLECTIONS = (700, 10, 100)
 
