@@ -45,7 +45,7 @@ class Diagnosis:
     text: str
     op: str = ''
     entry: int | None = None
-    raised: tuple = ()  # (the learner's function, line) an exception was raised at
+    raised: tuple = ()  # (the learner's function, line, file) an exception was raised at
 
     def __str__(self):
         return self.text
@@ -69,8 +69,9 @@ def misconception(found, graph, actual, trusted=frozenset()):
     if found.code in WALK:
         return Misconception(found.code, method='backward')
     if found.raised:  # where it was raised: `selff` in __neg__ breaks `a - b` there too
-        function, line = found.raised
-        return Misconception(found.code, METHOD_OPS.get(function, found.op), function, line=line)
+        function, line, file = found.raised
+        return Misconception(found.code, METHOD_OPS.get(function, found.op), function,
+                             file=file or '', line=line)
     if found.code == Code.SINGLE_PRECISION:  # how every number is stored, not one op
         return Misconception(found.code, method='__init__')
     if found.code == Code.MERGED:  # how Values are hashed, not one op
@@ -150,16 +151,24 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
             actual.order[-1] if error.stage == 'backward' and actual.order else None
         node = graph.node(entry) if entry is not None and entry >= len(graph.inputs) else None
         forward = node is not None and error.stage == 'forward'
-        raised = (error.function, error.line) if forward and error.function else ()
+        # raised computing a value, or in backward() before any rule ran (a walk that applies
+        # the rules itself, by each node's `_op`: no rule of an op ran, backward()'s line did)
+        alone = error.stage == 'backward' and not actual.order
+        raised = (error.function, error.line, error.file) if (forward or alone) and \
+            error.function else ()
         signature = signature_of(error) if forward else None
         if signature is not None:  # `def __neg__(self, other)`: Python calls it with one operand
-            raised = (signature, None)
+            raised = (signature, None, '')
         lacking = missing_form(error) if forward else None  # `-1 * other`: no __rmul__
         if lacking is not None and lacking[0].name != node.op:
             return Diagnosis(Code.MISSING_OP, f'{OPS[node.op].display} uses `{lacking[0].symbol}`, '
                              f'which the Value does not define for these operands '
                              f'{lacks(lacking[1])}: {mismatch.message}', node.op, entry, raised)
-        return Diagnosis(Code.EXCEPTION, mismatch.message, node.op if node else '', entry, raised)
+        text = mismatch.message
+        lacking = missing_form(error) if error.stage == 'backward' else None
+        if lacking is not None:  # a rule computing with Values: `1 - out**2` needs __rsub__
+            text += f' (the Value has no {lacking[1]})'
+        return Diagnosis(Code.EXCEPTION, text, node.op if node else '', entry, raised)
     if mismatch.kind == 'value':
         return _explain_value(graph, mismatch)
     return _explain_grad(graph, actual, expected, mismatch, order, trusted, suspects)
