@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass, replace
 
 from micrograde import reference
-from micrograde.model.compare import close, show
+from micrograde.model.compare import RTOL, close, show
 from micrograde.model.graph import Graph
 from micrograde.model.results import Code, Misconception
 from micrograde.oracle.oracles import run_reference
@@ -170,6 +170,10 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
             text += f' (the Value has no {lacking[1]})'
         return Diagnosis(Code.EXCEPTION, text, node.op if node else '', entry, raised)
     if mismatch.kind == 'value':
+        gross = _gross(graph, actual, expected) if \
+            _single_precision(mismatch.actual, mismatch.expected) else None
+        if gross is not None:  # float32, and a wrong value beyond it: that one is the bug here
+            return _explain_value(graph, gross, rtol=FLOAT32_RTOL)
         return _explain_value(graph, mismatch)
     return _explain_grad(graph, actual, expected, mismatch, order, trusted, suspects)
 
@@ -234,12 +238,27 @@ def missing_form(error):
 
 #: How close a number stored in 32 bits comes to the same number in 64: a few float32 ulps.
 FLOAT32 = 1e-6
+#: How close a value computed in float32 comes to float64's: its rounding, summed over a graph.
+FLOAT32_RTOL = 1e-5
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def _explain_value(graph, m):
+def _gross(graph, actual, expected):
+    """The first value of ``actual`` wrong beyond float32's rounding, as a ``Mismatch``; ``None``
+    when every value is right to float32 precision.  A Value that stores float32 is one bug,
+    seen first at any input float32 does not hold (at one seed, not another): a swapped `2.0 - a`
+    behind it is another, found at every seed."""
+    for i in graph.live():
+        if not close(actual.values[i], expected.values[i], rtol=FLOAT32_RTOL):
+            return Mismatch('value', i, expected.values[i], actual.values[i])
+    return None
+
+
+def _explain_value(graph, m, rtol=RTOL):
+    """A wrong value's diagnosis; ``rtol``: how close a value must come to another's to be it
+    (float32's rounding, for a Value that stores float32)."""
     node = graph.node(m.entry)
-    if _single_precision(m.actual, m.expected):
+    if rtol == RTOL and _single_precision(m.actual, m.expected):
         what = graph.name(m.entry) if node is None else graph.expression(m.entry)
         return Diagnosis(Code.SINGLE_PRECISION, f'values are right to about 7 digits only, as '
                          f'32-bit floats hold them (`{what}` is {show(m.actual)}, expected '
@@ -255,7 +274,7 @@ def _explain_value(graph, m):
         other = Graph(graph.inputs, graph.nodes[:m.entry - len(graph.inputs)] + (swapped,),
                       m.entry, graph.names)
         alt = run_reference(other)
-        if not alt.error and close(m.actual, alt.values[m.entry]):
+        if not alt.error and close(m.actual, alt.values[m.entry], rtol=rtol):
             code, method = (Code.REFLECTED_SWAPPED, op.reflected_dunder) if node.left else \
                 (Code.OPERANDS_SWAPPED, op.dunder)
             reflected = 'the reflected op' if node.left else op.display
@@ -276,6 +295,16 @@ def _swapped(node):
     if node.const is None and len(node.args) == 2 and node.args[0] != node.args[1]:
         return replace(node, args=node.args[::-1])
     return None
+
+
+def float32(numbers):
+    """Whether every one of ``numbers`` is a float a 32-bit float holds, some of them with more
+    than 16 bits after the point: values computed in float32 (numpy's), where a float64 engine's
+    all are only by chance (~2**-29 each), or where they are round numbers (0, 1, 4.0: a
+    saturated tanh, a network that outputs nothing)."""
+    return all(type(x) is float and abs(x) <= FLOAT32_MAX and
+               struct.unpack('f', struct.pack('f', x))[0] == x for x in numbers) and \
+        any(math.isfinite(x) and (x * 65536) % 1 for x in numbers)
 
 
 def _single_precision(actual, expected):
