@@ -1227,3 +1227,18 @@ def test_a_float32_value_is_one_bug_and_hides_no_other_at_any_seed(seed, run_cli
     for check in ('mlp.forward', 'mlp.gradients'):
         assert said[check]['status'] == 'passed' or said[check]['misconception']['code'] == \
             'single_precision', said[check]
+
+
+def test_an_exception_in_a_rule_of_several_lines_is_placed_at_the_line_that_raised(run_cli,
+                                                                                    tmp_path):
+    """yhzheng23/nn-zero-to-hero's micrograd exercise: pow's rule adds the base's derivative,
+    then the exponent's, `out.data * log(self.data)`, which raises for `a ** 2.0` at a < 0. The
+    rule has two lines that add to a gradient, so its place is its `def _backward():`, and the
+    finding was there, not at the line the exception names."""
+    path = _lecture_with(tmp_path, (
+        '            self.grad += other * (self.data ** (other - 1)) * out.grad\n',
+        '            self.grad += other * (self.data ** (other - 1)) * out.grad\n'
+        '            self.grad += 0.0 * out.data * math.log(self.data) * out.grad\n'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = _roots(report)
+    assert roots[0] == ('ops.pow', 'exception', '__pow__', _line(path, 'math.log(self.data)')), roots

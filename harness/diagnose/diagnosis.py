@@ -81,11 +81,19 @@ def misconception(found, graph, actual, trusted=frozenset()):
     if rule and found.code not in ELSEWHERE and rule[0] != '__init__':
         if METHOD_OPS.get(rule[0]) in trusted:  # a correct rule ran: the wrong one is hidden
             return Misconception(found.code, found.op)
-        return Misconception(found.code, found.op, rule[0], line=rule[1])
+        error = actual.error
+        # raised in the rule itself (a closure `_backward`): its line, where a rule of several
+        # lines that add to gradients is placed at its `def`
+        raised = found.code == Code.EXCEPTION and error is not None and error.stage == \
+            'backward' and error.function == RULE and not error.owner and error.line
+        return Misconception(found.code, found.op, rule[0], line=error.line if raised else rule[1])
     node = graph.node(found.entry) if found.entry is not None else None
     method = learner_method(node.capability) if node is not None else ''
     return Misconception(found.code, found.op, method or '')
 
+
+#: The name a rule's function has in the lecture and most engines: a closure in the op's method.
+RULE = '_backward'
 
 #: The learner's method -> the op it implements.
 METHOD_OPS = {learner_method(cap): op.name for cap, (op, _, _) in FORMS.items()}
