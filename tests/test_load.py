@@ -633,6 +633,24 @@ def test_a_package_s_stub_value_is_not_graded_before_its_engine_s(tmp_path):
     assert loaded.find({'Value': 'Value'})['Value'].origin == 'grads/engine.py, line 5'
 
 
+def test_a_package_module_importing_its_sibling_by_bare_name_says_how_to_import_it(tmp_path):
+    """tdizhere/smolgrad's smolgrad/nn.py says `from engine import Value`, engine.py beside it:
+    right when run from inside that folder, not when imported as the package. The load said
+    'engine' is not installed for grading: it is the submission's own, and how to import it
+    from there is the fix."""
+    package = tmp_path / 'repository' / 'smolgrad'
+    shutil.copytree(SUBMISSIONS / 'micrograd', package)
+    for module in ('__init__.py', 'nn.py'):
+        path = package / module
+        path.write_text(path.read_text().replace('from micrograd.engine import', 'from engine import'))
+    in_process('grade', package.parent, '--profile', 'quick', '--no-color', '--json', tmp_path / 'r.json')
+    report = json.loads((tmp_path / 'r.json').read_text())
+    said = report['checks'][0]['message']
+    assert "imports 'engine' as a module of its own" in said and 'smolgrad/engine.py of the ' \
+        'package smolgrad' in said and '`from .engine import ...`, or as `smolgrad.engine`' in said, said
+    assert 'not installed' not in said, said
+
+
 def test_a_download_at_import_says_grading_is_offline():
     """Karpathy's microgpt downloads input.txt when it is not beside it: grading has no network."""
     import urllib.error

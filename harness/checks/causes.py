@@ -78,12 +78,18 @@ def link(report, counts=lambda check: check.required):
             _under(check, root)
     _nones(roots)
     _undefined(roots)
+    _one_raise(roots)
+    _one_line(roots)
     spoiling = next((r for r in roots.values() if r.misconception.code in SPOILS), None)
     for check in named:
         if check in located:
             continue
         code = check.misconception.code
-        root = next((r for r in roots.values() if r.misconception.code == code), spoiling)
+        # a wrong rule of an op, read where the walk's models were tried and did not give its
+        # gradients: not the walk's bug (fixing the walk leaves it), but its own
+        fallback = None if spoiling is not None and spoiling.misconception.code in WALK and \
+            code in RULES and check.misconception.op else spoiling
+        root = next((r for r in roots.values() if r.misconception.code == code), fallback)
         if root is None:
             root = roots.setdefault(key(check), check)
         if root is not check:
@@ -156,6 +162,44 @@ def _undefined(roots):
         if found is None or not re.search(rf"line \d+: .*\b{found['name']}\.\w", root.message):
             continue
         source = first.setdefault(found['name'], root)
+        if source is not root:
+            del roots[key]
+            _under(root, source)
+
+
+#: An exception as ``describe_error`` words one raised in backward() itself: its type, message.
+IN_BACKWARD = re.compile(r"\b(?P<type>\w+) in backward\(\): (?P<message>.*?) \(at ")
+
+
+def _one_raise(roots):
+    """One exception raised in backward() itself at several of its lines, by no op's rule (a
+    walk that applies each rule by the node's ``_op``, its children a ``set``: ``a + a`` and
+    ``a * a`` each have one child, and `children[1]` raises IndexError in the branch of each):
+    one bug of backward(), the first line's, not one per line."""
+    first = {}
+    for key, root in list(roots.items()):
+        m = root.misconception
+        found = IN_BACKWARD.search(root.message) if m.code == Code.EXCEPTION and not m.op \
+            else None
+        if found is None:
+            continue
+        source = first.setdefault((m.method, m.file, found['type'], found['message']), root)
+        if source is not root:
+            del roots[key]
+            _under(root, source)
+
+
+def _one_line(roots):
+    """One line that raises, seen as an exception by one check and as an operator the Value
+    lacks by another (evintunador/autograd_engine_tutorial: tanh's rule `1 - out**2` with no
+    ``__rsub__``, an exception of tanh's check where its rule ran, and ``'int' - 'Value'`` of
+    the network's, raised in a rule named `_backward`): one bug, the first check's."""
+    first = {}
+    for key, root in list(roots.items()):
+        m = root.misconception
+        if m.code not in (Code.EXCEPTION, Code.MISSING_OP) or not m.line or not m.file:
+            continue
+        source = first.setdefault((m.file, m.line), root)
         if source is not root:
             del roots[key]
             _under(root, source)

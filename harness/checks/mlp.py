@@ -12,7 +12,8 @@ import random
 from micrograde import reference
 from micrograde.reference.nn import ACTIVATIONS
 from micrograde.model.compare import FD_ATOL, FD_RTOL, close, show
-from micrograde.diagnose.diagnosis import METHOD_OPS, SIGNATURE, missing_form
+from micrograde.diagnose.diagnosis import (FLOAT32_RTOL, METHOD_OPS, SIGNATURE, float32,
+                                           missing_form)
 from micrograde.model.results import Code, Counterexample, Misconception
 from micrograde.checks.registry import error, failed, passed, skipped
 
@@ -237,6 +238,13 @@ def architecture(ctx):
                              f'network\n',
         {'outputs': ', '.join(map(show, outputs[next(iter(outputs))]))},
         {'outputs': ', '.join(map(show, outs))})
+    if float32(outs):  # a float32 network matches nothing to float64 precision
+        name = next((name for name, expected in outputs.items()
+                     if all(close(o, e, rtol=FLOAT32_RTOL) for o, e in zip(outs, expected))), None)
+        if name is not None:
+            return failed(f'the outputs are those of the {name} network to about 7 digits only: '
+                          f'the network computes in 32-bit floats', counterexample=example,
+                          misconception=Misconception(Code.SINGLE_PRECISION, method='__init__'))
     for (mistake, name), expected in mistaken.items():
         if all(close(o, e) for o, e in zip(outs, expected)):
             return failed(f'{mistake}: with the reference weights copied in, the outputs are those '
@@ -321,6 +329,12 @@ def gradients(ctx):
         return failed(f'loss.backward() failed: {_failure(grads.error)}', **ctx.without_backward(),
                       **raised(grads.error))
     weights, grads = _live_weights(ctx, answers)
+    if float32([grads.loss, *_first_outputs(answers['forward'])]):  # a float32 loss's
+        # differences are its rounding
+        return failed('the loss and its gradients are 32-bit floats: central differences of a '
+                      'float32 loss (a step of 1e-6) measure its rounding, not its slope, so the '
+                      'gradients are not judged',
+                      misconception=Misconception(Code.SINGLE_PRECISION, method='__init__'))
     n = len(weights)
     directions = _directions(ctx.config.seed, n)
     slopes, failure = _slopes(ctx, weights, directions)

@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass, replace
 
 from micrograde import reference
-from micrograde.model.compare import close, show
+from micrograde.model.compare import RTOL, close, show
 from micrograde.model.graph import Graph
 from micrograde.model.results import Code, Misconception
 from micrograde.oracle.oracles import run_reference
@@ -45,7 +45,7 @@ class Diagnosis:
     text: str
     op: str = ''
     entry: int | None = None
-    raised: tuple = ()  # (the learner's function, line) an exception was raised at
+    raised: tuple = ()  # (the learner's function, line, file) an exception was raised at
 
     def __str__(self):
         return self.text
@@ -69,8 +69,9 @@ def misconception(found, graph, actual, trusted=frozenset()):
     if found.code in WALK:
         return Misconception(found.code, method='backward')
     if found.raised:  # where it was raised: `selff` in __neg__ breaks `a - b` there too
-        function, line = found.raised
-        return Misconception(found.code, METHOD_OPS.get(function, found.op), function, line=line)
+        function, line, file = found.raised
+        return Misconception(found.code, METHOD_OPS.get(function, found.op), function,
+                             file=file or '', line=line)
     if found.code == Code.SINGLE_PRECISION:  # how every number is stored, not one op
         return Misconception(found.code, method='__init__')
     if found.code == Code.MERGED:  # how Values are hashed, not one op
@@ -80,11 +81,19 @@ def misconception(found, graph, actual, trusted=frozenset()):
     if rule and found.code not in ELSEWHERE and rule[0] != '__init__':
         if METHOD_OPS.get(rule[0]) in trusted:  # a correct rule ran: the wrong one is hidden
             return Misconception(found.code, found.op)
-        return Misconception(found.code, found.op, rule[0], line=rule[1])
+        error = actual.error
+        # raised in the rule itself (a closure `_backward`): its line, where a rule of several
+        # lines that add to gradients is placed at its `def`
+        raised = found.code == Code.EXCEPTION and error is not None and error.stage == \
+            'backward' and error.function == RULE and not error.owner and error.line
+        return Misconception(found.code, found.op, rule[0], line=error.line if raised else rule[1])
     node = graph.node(found.entry) if found.entry is not None else None
     method = learner_method(node.capability) if node is not None else ''
     return Misconception(found.code, found.op, method or '')
 
+
+#: The name a rule's function has in the lecture and most engines: a closure in the op's method.
+RULE = '_backward'
 
 #: The learner's method -> the op it implements.
 METHOD_OPS = {learner_method(cap): op.name for cap, (op, _, _) in FORMS.items()}
@@ -150,17 +159,29 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
             actual.order[-1] if error.stage == 'backward' and actual.order else None
         node = graph.node(entry) if entry is not None and entry >= len(graph.inputs) else None
         forward = node is not None and error.stage == 'forward'
-        raised = (error.function, error.line) if forward and error.function else ()
+        # raised computing a value, or in backward() before any rule ran (a walk that applies
+        # the rules itself, by each node's `_op`: no rule of an op ran, backward()'s line did)
+        alone = error.stage == 'backward' and not actual.order
+        raised = (error.function, error.line, error.file) if (forward or alone) and \
+            error.function else ()
         signature = signature_of(error) if forward else None
         if signature is not None:  # `def __neg__(self, other)`: Python calls it with one operand
-            raised = (signature, None)
+            raised = (signature, None, '')
         lacking = missing_form(error) if forward else None  # `-1 * other`: no __rmul__
         if lacking is not None and lacking[0].name != node.op:
             return Diagnosis(Code.MISSING_OP, f'{OPS[node.op].display} uses `{lacking[0].symbol}`, '
                              f'which the Value does not define for these operands '
                              f'{lacks(lacking[1])}: {mismatch.message}', node.op, entry, raised)
-        return Diagnosis(Code.EXCEPTION, mismatch.message, node.op if node else '', entry, raised)
+        text = mismatch.message
+        lacking = missing_form(error) if error.stage == 'backward' else None
+        if lacking is not None:  # a rule computing with Values: `1 - out**2` needs __rsub__
+            text += f' (the Value has no {lacking[1]})'
+        return Diagnosis(Code.EXCEPTION, text, node.op if node else '', entry, raised)
     if mismatch.kind == 'value':
+        gross = _gross(graph, actual, expected) if \
+            _single_precision(mismatch.actual, mismatch.expected) else None
+        if gross is not None:  # float32, and a wrong value beyond it: that one is the bug here
+            return _explain_value(graph, gross, rtol=FLOAT32_RTOL)
         return _explain_value(graph, mismatch)
     return _explain_grad(graph, actual, expected, mismatch, order, trusted, suspects)
 
@@ -225,12 +246,27 @@ def missing_form(error):
 
 #: How close a number stored in 32 bits comes to the same number in 64: a few float32 ulps.
 FLOAT32 = 1e-6
+#: How close a value computed in float32 comes to float64's: its rounding, summed over a graph.
+FLOAT32_RTOL = 1e-5
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def _explain_value(graph, m):
+def _gross(graph, actual, expected):
+    """The first value of ``actual`` wrong beyond float32's rounding, as a ``Mismatch``; ``None``
+    when every value is right to float32 precision.  A Value that stores float32 is one bug,
+    seen first at any input float32 does not hold (at one seed, not another): a swapped `2.0 - a`
+    behind it is another, found at every seed."""
+    for i in graph.live():
+        if not close(actual.values[i], expected.values[i], rtol=FLOAT32_RTOL):
+            return Mismatch('value', i, expected.values[i], actual.values[i])
+    return None
+
+
+def _explain_value(graph, m, rtol=RTOL):
+    """A wrong value's diagnosis; ``rtol``: how close a value must come to another's to be it
+    (float32's rounding, for a Value that stores float32)."""
     node = graph.node(m.entry)
-    if _single_precision(m.actual, m.expected):
+    if rtol == RTOL and _single_precision(m.actual, m.expected):
         what = graph.name(m.entry) if node is None else graph.expression(m.entry)
         return Diagnosis(Code.SINGLE_PRECISION, f'values are right to about 7 digits only, as '
                          f'32-bit floats hold them (`{what}` is {show(m.actual)}, expected '
@@ -246,7 +282,7 @@ def _explain_value(graph, m):
         other = Graph(graph.inputs, graph.nodes[:m.entry - len(graph.inputs)] + (swapped,),
                       m.entry, graph.names)
         alt = run_reference(other)
-        if not alt.error and close(m.actual, alt.values[m.entry]):
+        if not alt.error and close(m.actual, alt.values[m.entry], rtol=rtol):
             code, method = (Code.REFLECTED_SWAPPED, op.reflected_dunder) if node.left else \
                 (Code.OPERANDS_SWAPPED, op.dunder)
             reflected = 'the reflected op' if node.left else op.display
@@ -267,6 +303,16 @@ def _swapped(node):
     if node.const is None and len(node.args) == 2 and node.args[0] != node.args[1]:
         return replace(node, args=node.args[::-1])
     return None
+
+
+def float32(numbers):
+    """Whether every one of ``numbers`` is a float a 32-bit float holds, some of them with more
+    than 16 bits after the point: values computed in float32 (numpy's), where a float64 engine's
+    all are only by chance (~2**-29 each), or where they are round numbers (0, 1, 4.0: a
+    saturated tanh, a network that outputs nothing)."""
+    return all(type(x) is float and abs(x) <= FLOAT32_MAX and
+               struct.unpack('f', struct.pack('f', x))[0] == x for x in numbers) and \
+        any(math.isfinite(x) and (x * 65536) % 1 for x in numbers)
 
 
 def _single_precision(actual, expected):

@@ -22,6 +22,13 @@ def explain(e, label, filename=None, root=None, answer_keys=()):
     if isinstance(e, ModuleNotFoundError) and (e.name or '').partition('.')[0] in answer_keys:
         return (f'the submission imports {e.name!r}{at}, which grading keeps out of reach: a '
                 f'library that computes gradients would be the answer key to what is graded.')
+    sibling = _sibling(e, root) if isinstance(e, ModuleNotFoundError) else None
+    if sibling is not None:
+        package, module = sibling
+        return (f'the submission imports {e.name!r} as a module of its own{at}, but it is '
+                f'{module} of the package {package} (run from inside that folder, Python '
+                f'finds it; imported as the package, it does not): import it relatively, '
+                f'`from .{e.name} import ...`, or as `{package}.{e.name}`.')
     if isinstance(e, ModuleNotFoundError):
         return (f'the submission imports {e.name!r}, which is not installed for grading{at}; '
                 f'remove the import or ask your course staff to add the module.')
@@ -128,6 +135,34 @@ def text(e):
         return str(e)[:300]
     except Exception:
         return '<unprintable>'
+
+
+def _sibling(e, root):
+    """``(package, module)`` where a module of a package imports another of the same folder by
+    its bare name (``from engine import Value`` in smolgrad/nn.py, beside smolgrad/engine.py:
+    tdizhere/smolgrad), found by the deepest frame of the submission's under ``root``, the
+    package as dotted and the module as the learner's path; else ``None``."""
+    name = e.name or ''
+    if not root or not name.isidentifier():
+        return None
+    tb, folder = e.__traceback__, None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(root + os.sep):
+            folder = os.path.dirname(filename)
+        tb = tb.tb_next
+    if folder is None or not os.path.isfile(os.path.join(folder, '__init__.py')):
+        return None
+    found = next((p for p in (os.path.join(folder, f'{name}.py'),
+                              os.path.join(folder, name, '__init__.py')) if os.path.isfile(p)),
+                 None)
+    if found is None:
+        return None
+    parts, top = [], folder  # the package's dotted name: its folders that are packages
+    while os.path.isfile(os.path.join(top, '__init__.py')) and top.startswith(root + os.sep):
+        parts.insert(0, os.path.basename(top))
+        top = os.path.dirname(top)
+    return '.'.join(parts), shown(found, root)
 
 
 def _frame(e, label, filename, root):
