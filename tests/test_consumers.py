@@ -271,8 +271,6 @@ def test_gradescope_names_a_check_not_run_as_such(given_up):
         assert c['id'] not in tests and tests[f'{c["id"]} (not run)']['score'] == 0, c['id']
 
 
-@pytest.mark.xfail(strict=True, reason="the load error names the line of `_init_`, not its file "
-                   "(worker/load/classes.py's _no_init; a change proposed by consumers10)")
 def test_a_folders_load_error_is_annotated_at_the_learners_file_and_line(tmp_path):
     """A folder whose Value defines ``_init_`` for ``__init__`` (ritika-s05/is-640-nn's): the
     load error said "(line 4)" with no file, so action-junit-report annotated the folder, no

@@ -1055,7 +1055,7 @@ def test_a_constructor_written_with_single_underscores_is_named_at_load(run_cli,
                                     "    def _init_(self, data, _children=(), _op='', label=''):"))
     _, report = _graded(run_cli, path, tmp_path / 'out')
     said = {c['id']: c for c in report['checks']}['load']['message']
-    assert f'defines _init_ (line {_line(path, "def _init_")}), not __init__' in said, said
+    assert f'defines _init_ ({path.name}, line {_line(path, "def _init_")}), not __init__' in said, said
 
 
 def test_a_walk_graded_through_the_learners_own_name_is_placed_there(run_cli, tmp_path):

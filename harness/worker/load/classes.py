@@ -66,7 +66,8 @@ class Found:
         except Exception as e:
             frame = learner_frame(e, own)
             at = f' (in {frame[1]}, at {frame[0]})' if frame else ''
-            raise LoadError(f'{built} raises {type(e).__name__}: {text(e)}{at}{_no_init(self.cls)}. '
+            raise LoadError(f'{built} raises {type(e).__name__}: {text(e)}{at}'
+                            f'{_no_init(self.cls, self.origin.rpartition(", line ")[0])}. '
                             f'A Value holds one number: the grader builds every input as '
                             f'{self.cls.__name__}(x), x a float, as the lecture does with '
                             f'Value(2.0).') from None
@@ -208,8 +209,8 @@ def _needed(cls, name):
                 and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)])
 
 
-def _no_init(cls):
-    """`` (Value defines _init_ (line 4), not __init__: ...)`` where the class has no
+def _no_init(cls, file=''):
+    """`` (Value defines _init_ (engine.py, line 4), not __init__: ...)`` where the class has no
     constructor of its own but a method named like one (``_init_``, ``init``), else ``''``:
     Python calls ``__init__`` only, so ``Value(1.5)`` takes no arguments."""
     if any('__init__' in vars(k) for k in cls.__mro__[:-1]):
@@ -218,7 +219,9 @@ def _no_init(cls):
         for name, v in list(vars(k).items()):
             code = getattr(v, '__code__', None)
             if code is not None and unmangled(name, k.__name__).strip('_') == 'init':
-                return (f' ({cls.__name__} defines {name} (line {code.co_firstlineno}), not '
+                there = f'{file}, line {code.co_firstlineno}' if file and k is cls else \
+                    f'line {code.co_firstlineno}'  # a base class's may be in another file
+                return (f' ({cls.__name__} defines {name} ({there}), not '
                         f'__init__: Python calls __init__ only)')
     return ''
 
