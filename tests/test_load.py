@@ -972,3 +972,20 @@ def test_a_walk_written_as_a_function_named_otherwise_is_pointed_at():
     loaded.find({'Value': 'Value'})
     assert [w for w in loaded.warnings if 'is graded as it' in w] and \
         not [w for w in loaded.warnings if 'write the walk' in w], loaded.warnings
+
+
+def test_a_walk_written_as_a_function_is_the_method_of_a_class_whose_metaclass_freezes_it():
+    """A correct engine whose metaclass refuses to set class attributes, with its walk written
+    as a function backward(v), scored 0/51: "RuntimeError while loading: Value is frozen" (the
+    loader set the method through the metaclass's __setattr__, attacker12's frozen_fn)."""
+    value = ('class Frozen(type):\n    def __setattr__(cls, name, value):\n'
+             '        raise RuntimeError(f"{cls.__name__} is frozen")\n'
+             'class Value(metaclass=Frozen):\n    def __init__(self, data):\n'
+             '        self.data, self.grad = data, 0\n'
+             '        self._prev, self._backward = (), lambda: None\n'
+             '    def __add__(self, other):\n        return Value(self.data + other.data)\n'
+             '    def __mul__(self, other):\n        return Value(self.data * other.data)\n')
+    _, loaded = _run(value, 'def backward(v):\n    v.grad = 1\n')
+    found = loaded.find({'Value': 'Value'})
+    assert callable(found['Value'].cls.backward)
+    assert [w for w in loaded.warnings if 'is graded as it' in w], loaded.warnings

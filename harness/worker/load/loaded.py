@@ -124,11 +124,13 @@ class Loaded:
 
     def _walk(self, cls):
         """A Value driven by the submission's own function ``backward(v)`` (``backward_function``):
-        that function becomes its method.  The load warning that says so, or ``None``."""
+        that function becomes its method, set by ``type``'s own ``__setattr__``: a metaclass's
+        (one that freezes the class) is the submission's.  The load warning that says so, or
+        ``None``."""
         found = backward_function(cls, [ns for _, ns in self.namespaces], self.own)
         if found is None:
             return _walk_named_otherwise(cls, [ns for _, ns in self.namespaces], self.own)
-        cls.backward = found[0]
+        type.__setattr__(cls, 'backward', found[0])
         return found[1]
 
     def _replaced(self, name):
