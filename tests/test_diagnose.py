@@ -278,3 +278,14 @@ def test_a_second_bug_in_the_graph_is_named_not_the_known_one():
     # with no earlier finding, the latest wrong flow is still the one named
     found = explain(g, actual, expected, first_mismatch(g, actual, expected), None)
     assert found.op == 'mul', found
+
+
+def test_only_the_grader_says_a_graph_was_never_asked():
+    """A learner's exception class named NotRun, raised in a rule, read as a graph the grader
+    never asked (attacker12): only a failure of the ``worker`` stage is the grader's word."""
+    from types import SimpleNamespace
+    from micrograde.checks.backward import _unasked
+    from micrograde.isolate.answers import Failure, Lost
+    def trial(stage):
+        return SimpleNamespace(actual=SimpleNamespace(error=Failure(stage, Lost.NOT_RUN.value, '')))
+    assert _unasked(trial('worker')) and not _unasked(trial('backward'))

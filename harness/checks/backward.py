@@ -105,9 +105,10 @@ def _op_fault(trial, failing, order_only=False, hung=frozenset()):
 
 
 def _unasked(trial):
-    """Whether ``trial``'s graph was never asked of the worker (after a strike)."""
+    """Whether ``trial``'s graph was never asked of the worker (after a strike): the grader's
+    word, never a learner's exception that happens to be named ``NotRun``."""
     error = trial.actual.error
-    return error is not None and error.type == Lost.NOT_RUN.value
+    return error is not None and error.lost and error.type == Lost.NOT_RUN.value
 
 
 def _rule_fault(trial, failing):
