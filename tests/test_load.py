@@ -989,3 +989,20 @@ def test_a_walk_written_as_a_function_is_the_method_of_a_class_whose_metaclass_f
     found = loaded.find({'Value': 'Value'})
     assert callable(found['Value'].cls.backward)
     assert [w for w in loaded.warnings if 'is graded as it' in w], loaded.warnings
+
+
+def test_a_zip_that_unpacks_past_the_bound_on_writes_says_so(run_cli, tmp_path):
+    """A zip within the 200 MB unpacked limit but over what a sandboxed worker may write (its
+    one 128 MB /tmp) read "not a readable zip file ([Errno 28] No space left on device)"
+    (redteam11). It is a load error that says what is wrong; where writes are not bounded it
+    loads."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    with zipfile.ZipFile(tmp_path / 'hw.zip', 'w', zipfile.ZIP_DEFLATED) as z:
+        z.writestr('hw/engine.py', engine)
+        z.writestr('hw/data.bin', bytes(150 * 2**20))
+    out = tmp_path / 'out'
+    run_cli('grade', tmp_path / 'hw.zip', '--profile', 'quick', '--out', out)
+    load = json.loads((out / 'report.json').read_text())['checks'][0]
+    assert 'Errno' not in load['message'] and 'not a readable zip' not in load['message'], load
+    if load['status'] != 'passed':
+        assert 'unpacks to more than a submission may write' in load['message'], load

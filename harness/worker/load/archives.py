@@ -1,4 +1,5 @@
 """Zip archives: unpacked safely into the scratch folder, then loaded like what they hold."""
+import errno
 import os
 import zipfile
 
@@ -45,11 +46,19 @@ def extract(path, target):
                     out.write(src.read(info.file_size))
     except LoadError:
         raise
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):  # the sandbox's bound on writes
+            raise LoadError(f'{name} unpacks to more than a submission may write here: zip only '
+                            f'the code and notebooks to grade.') from None
+        raise LoadError(f'{name} is not a readable zip file ({_said(e)}).') from None
     except Exception as e:  # anything a hostile archive raises (encrypted: RuntimeError; an
         # unknown method: NotImplementedError; bad data: zlib.error) says it cannot be read
-        why = str(e) if str(e).isprintable() else ascii(str(e))
-        raise LoadError(f'{name} is not a readable zip file ({why}).') from None
+        raise LoadError(f'{name} is not a readable zip file ({_said(e)}).') from None
     return [e for e in sorted(os.listdir(target)) if not _junk(e)]
+
+
+def _said(e):
+    return str(e) if str(e).isprintable() else ascii(str(e))
 
 
 def unpacked(z, name):
