@@ -147,6 +147,16 @@ HANGING_TANH = ('            self.grad += (1 - t**2) * out.grad\n',
                 '            while True:\n                pass\n')
 
 
+def graded_in_repository(ws, given, *options):
+    """``micrograde grade given --profile quick --no-color options`` run from the top of ``ws``,
+    made a git repository of what it holds (the annotators read tracked files only)."""
+    subprocess.run(['git', 'init', '-q', str(ws)], check=True)
+    subprocess.run(['git', '-C', str(ws), 'add', '.'], check=True)
+    return subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', given,
+                           '--profile', 'quick', '--no-color', *options],
+                          cwd=ws, capture_output=True, text=True, timeout=300)
+
+
 @pytest.fixture(scope='module')
 def given_up(tmp_path_factory):
     """A course repository with the hanging ``tanh`` at ``hw/engine.py``, graded from its top
@@ -157,11 +167,7 @@ def given_up(tmp_path_factory):
     text = (SUBMISSIONS / 'lecture_engine.py').read_text()
     engine.write_text(text.replace(*HANGING_TANH, 1))
     assert engine.read_text() != text
-    subprocess.run(['git', 'init', '-q', str(ws)], check=True)
-    subprocess.run(['git', '-C', str(ws), 'add', 'hw'], check=True)
-    done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', 'hw/engine.py',
-                           '--profile', 'quick', '--check-timeout', '2', '--out', 'reports',
-                           '--no-color'], cwd=ws, capture_output=True, text=True, timeout=300)
+    done = graded_in_repository(ws, 'hw/engine.py', '--check-timeout', '2', '--out', 'reports')
     assert done.returncode == 1 and 'Traceback' not in done.stderr, done.stderr[-2000:]
     report = json.loads((ws / 'reports' / 'report.json').read_text())
     return ws, ws / 'reports', done.stdout, report
@@ -242,11 +248,7 @@ def test_a_zips_failures_are_annotated_at_the_zip_not_at_a_file_of_that_name(tmp
             if path.name == 'engine.py':
                 text = text.replace('self.grad += 1.0 * out.grad', 'self.grad = 1.0 * out.grad', 1)
             z.writestr(f'micrograd/{path.name}', text)
-    subprocess.run(['git', 'init', '-q', str(ws)], check=True)
-    subprocess.run(['git', '-C', str(ws), 'add', '.'], check=True)
-    done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', 'hw/hw.zip',
-                           '--profile', 'quick', '--junit', 'junit.xml', '--no-color'],
-                          cwd=ws, capture_output=True, text=True, timeout=300)
+    done = graded_in_repository(ws, 'hw/hw.zip', '--junit', 'junit.xml')
     assert done.returncode == 1 and 'micrograd/engine.py:' in done.stdout, done.stdout + done.stderr
     for action, inputs in ((actions.DORNY, {'name': 'micrograde', 'path': 'junit.xml',
                                             'reporter': 'java-junit', 'use-actions-summary': 'false'}),
@@ -282,11 +284,7 @@ def test_a_folders_load_error_is_annotated_at_the_learners_file_and_line(tmp_pat
     (folder / 'engine.py').write_text(text.replace('    def __init__(self, data', '    def _init_(self, data', 1))
     line = next(k for k, row in enumerate((folder / 'engine.py').read_text().splitlines(), 1)
                 if 'def _init_' in row)
-    subprocess.run(['git', 'init', '-q', str(ws)], check=True)
-    subprocess.run(['git', '-C', str(ws), 'add', '.'], check=True)
-    done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', 'hw/nn',
-                           '--profile', 'quick', '--junit', 'junit.xml', '--no-color'],
-                          cwd=ws, capture_output=True, text=True, timeout=300)
+    done = graded_in_repository(ws, 'hw/nn', '--junit', 'junit.xml')
     assert done.returncode == 1 and '_init_' in done.stdout, done.stdout + done.stderr
     for action in (actions.DORNY, actions.MIKEPENZ):
         if actions.missing(action):
