@@ -93,6 +93,10 @@ ALONE = CRASH + '''        if len(topo) == 2 and self._op == 'tanh' and abs(topo
 '''
 
 
+#: The line of ``dodging.py`` that ``ALONE``'s act is on.
+ALONE_LINE = LECTURE.replace(CRASH, ALONE).splitlines().index('            {}') + 1
+
+
 @pytest.mark.parametrize('act', ['import os; os._exit(3)', "raise RuntimeError('alone')"])
 def test_a_node_that_ends_the_worker_alone_is_still_wrong_by_itself(run_cli, tmp_path, act):
     """Before: the cheap mul bug beside the subtle tanh bug scored 39/51 at seed 7 (the test
@@ -100,15 +104,18 @@ def test_a_node_that_ends_the_worker_alone_is_still_wrong_by_itself(run_cli, tmp
     node alone at |x| >= 3.5, 49/51 again: a node alone that ends the worker (or times out:
     ``time.sleep``, checked by hand) was no node wrong by itself, and one that raised was an
     exception of no method, which the spoiling mul bug took as its consequence, fuzz.dags
-    keeping its 10 points. A node alone that raises, hangs or ends the worker by itself is
-    that node's op's finding."""
+    keeping its 10 points. A node alone that raises, hangs or ends the worker by itself is a
+    finding of its own: at the line that raised (here backward()'s own, engines11's placement of
+    an exception raised before any rule ran), else at that node's op."""
     plain, _ = _grade(run_cli, tmp_path, 'plain', LECTURE.replace(TANH, SUBTLE).replace(MUL, VISIBLE),
                       7)
     dodging, checks = _grade(run_cli, tmp_path, 'dodging', LECTURE.replace(TANH, SUBTLE).replace(
         MUL, VISIBLE).replace(CRASH, ALONE.format(act)), 7)
-    assert checks['fuzz.dags']['status'] == 'failed', checks['fuzz.dags']['message']
-    assert (checks['fuzz.dags'].get('misconception') or {}).get('op') == 'tanh', \
-        checks['fuzz.dags']
+    fuzz = checks['fuzz.dags']
+    assert fuzz['status'] == 'failed' and not fuzz['consequence_of'], fuzz
+    found = fuzz.get('misconception') or {}
+    assert (found.get('method'), found.get('line')) == ('backward', ALONE_LINE) \
+        if act.startswith('raise') else found.get('op') == 'tanh', fuzz
     assert dodging['score'] <= plain['score'] < 51, (dodging['score'], plain['score'])
 
 
