@@ -155,13 +155,24 @@ def _undefined(roots):
     """Exceptions of one undefined name read as a module in several methods (``math.exp`` in
     exp and in tanh, ``import math`` missing) are one bug, the first one's: one line defines the
     name."""
-    first = {}
-    for key, root in list(roots.items()):
+    def name(root):
         found = UNDEFINED.search(root.message) if root.misconception.code == Code.EXCEPTION \
             else None
         if found is None or not re.search(rf"line \d+: .*\b{found['name']}\.\w", root.message):
+            return None
+        return found['name']
+    _merged(roots, name)
+
+
+def _merged(roots, same):
+    """Each root ``same(root)`` gives the key of another's before it (``None``: none) listed
+    under that first one: one bug, not one per check that saw it."""
+    first = {}
+    for key, root in list(roots.items()):
+        shared = same(root)
+        if shared is None:
             continue
-        source = first.setdefault(found['name'], root)
+        source = first.setdefault(shared, root)
         if source is not root:
             del roots[key]
             _under(root, source)
@@ -176,17 +187,12 @@ def _one_raise(roots):
     walk that applies each rule by the node's ``_op``, its children a ``set``: ``a + a`` and
     ``a * a`` each have one child, and `children[1]` raises IndexError in the branch of each):
     one bug of backward(), the first line's, not one per line."""
-    first = {}
-    for key, root in list(roots.items()):
+    def raised(root):
         m = root.misconception
         found = IN_BACKWARD.search(root.message) if m.code == Code.EXCEPTION and not m.op \
             else None
-        if found is None:
-            continue
-        source = first.setdefault((m.method, m.file, found['type'], found['message']), root)
-        if source is not root:
-            del roots[key]
-            _under(root, source)
+        return None if found is None else (m.method, m.file, found['type'], found['message'])
+    _merged(roots, raised)
 
 
 def _one_line(roots):
@@ -194,15 +200,12 @@ def _one_line(roots):
     lacks by another (evintunador/autograd_engine_tutorial: tanh's rule `1 - out**2` with no
     ``__rsub__``, an exception of tanh's check where its rule ran, and ``'int' - 'Value'`` of
     the network's, raised in a rule named `_backward`): one bug, the first check's."""
-    first = {}
-    for key, root in list(roots.items()):
+    def line(root):
         m = root.misconception
         if m.code not in (Code.EXCEPTION, Code.MISSING_OP) or not m.line or not m.file:
-            continue
-        source = first.setdefault((m.file, m.line), root)
-        if source is not root:
-            del roots[key]
-            _under(root, source)
+            return None
+        return m.file, m.line
+    _merged(roots, line)
 
 
 def _flatten(failures, by_id):
