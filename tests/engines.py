@@ -62,6 +62,14 @@ class Value:
             v._backward()
 '''
 GOOD_TANH = 'self.grad += (1 - t ** 2) * out.grad'
+
+#: How a rule tells the grader watches it: an instrumented run (``execute._instrument``) replaces
+#: each node's rule by a wrapper that records the order the rules run in, found by its name or
+#: by identity.  So every graph is judged on a plain run; the instrumented one only explains.
+WATCHED = {
+    'by_name': "getattr(out._backward, '__name__', '') == 'recorded'",
+    'by_identity': 'out._backward is not _backward',
+}
 BAD_TANH = 'self.grad += (1 - t) * out.grad'
 
 

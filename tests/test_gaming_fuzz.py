@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from engines import WATCHED
+
 ROOT = Path(__file__).resolve().parent.parent
 LECTURE = (ROOT / 'submissions' / 'lecture_engine.py').read_text()
 TANH = 'self.grad += (1 - t**2) * out.grad'
@@ -145,25 +147,12 @@ def test_a_memory_error_that_costs_nothing_is_no_strike(run_cli, tmp_path, act):
     assert dodging['score'] <= plain['score'] < 51, (dodging['score'], plain['score'])
 
 
-#: tanh's rule right whenever the grader watches it: ``run_graph``'s instrumented runs (every
-#: graph of ops.*, backward.*, fuzz.* and robustness.*) replace each node's rule by a wrapper
-#: that records the order (``execute._instrument``), found by its name or by identity.
-WATCHED = {
-    'by_name': "getattr(out._backward, '__name__', '') == 'recorded'",
-    'by_identity': 'out._backward is not _backward',
-}
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    'values and gradients are judged on instrumented runs only, and an engine can tell its '
-    'rule was wrapped: the fix (judge a plain run, instrument only to explain a wrong one) is '
-    'in checks/, outside attacker12\'s files'))
 @pytest.mark.parametrize('how', sorted(WATCHED))
 def test_a_rule_right_only_while_watched_is_still_found(run_cli, tmp_path, how):
     """At seed 7 the subtle tanh bug scores 41/51 (fuzz.dags). The same rule, right whenever its
-    node's rule attribute is not the function it set (the grader's wrapper), scored 49/51: every
-    graph the grader judges gradients on is instrumented but the MLP's, whose check (2 points)
-    is all that found it."""
+    node's rule attribute is not the function it set (the grader's wrapper), scored 49/51 when
+    every graph the grader judged gradients on but the MLP's was instrumented (fuzz.dags
+    passed); judged on plain runs, it is found as the subtle bug is."""
     plain, _ = _grade(run_cli, tmp_path, 'plain', LECTURE.replace(TANH, SUBTLE), 7)
     watched, checks = _grade(run_cli, tmp_path, 'watched', LECTURE.replace(
         TANH, f'{SUBTLE.rstrip(")")} if not ({WATCHED[how]}) else 1.0)'), 7)

@@ -18,7 +18,7 @@ import types
 import pytest
 
 from conftest import SUBMISSIONS, needs_templates, validate_json, validate_junit
-from engines import ENGINE, GOOD_TANH, hostile_engine, tampered
+from engines import ENGINE, GOOD_TANH, WATCHED, hostile_engine, tampered
 
 FORGED = '''
 import json, os, struct
@@ -838,6 +838,10 @@ Value.backward = functools.partial(sys.audit, 'mgworker.send', _Trap())
     **{name: (_forging(LIBRARY_CODE + door), words) for name, (door, words) in AS_LIBRARY.items()},
     **{name: (_forging(door), None) for name, door in DOORS.items()},
     **{name: (_forging((HIDDEN, door)), words) for name, (words, door) in READS.items()},
+    # a tanh rule right whenever the grader watches it (on main a wrong tanh passed all, 51/51)
+    **{f'watched_{how}': (hostile_engine(tanh=f'self.grad += ((1 - t ** 2) if {test} else '
+                                              f'(1 - t)) * out.grad'), None)
+       for how, test in WATCHED.items()},
 }
 
 
@@ -1092,7 +1096,7 @@ def _honest(name, report):
     """What a door's attack is held to: the checks its engine without it does not pass, or that
     engine's report itself (``AS_WRITTEN``)."""
     return report if name in AS_WRITTEN else _unpassed(report) if name in DOORS or name in READS \
-        else ()
+        or name.removeprefix('watched_') in WATCHED else ()
 
 
 @pytest.fixture(scope='module')

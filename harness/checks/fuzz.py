@@ -11,7 +11,7 @@ from micrograde.diagnose.diagnosis import explain, first_mismatch, learner_metho
 from micrograde.isolate.answers import HUNG
 from micrograde.model.results import Code, Misconception
 from micrograde.checks.registry import Context, error, failed, passed, skipped
-from micrograde.checks.trials import Trial, against, counterexample, item, run_graphs
+from micrograde.checks.trials import Trial, against, counterexample, item, run_graphs, watched
 
 
 def random_graphs(ctx):
@@ -20,9 +20,8 @@ def random_graphs(ctx):
     if not {'mul', 'add'} <= ops or 'backward' not in ctx.usable:
         return skipped('needs add, mul and backward')
     graphs = corpus(seed, frozenset(ops), budget.examples, budget.max_nodes)
-    # instrumented, so that each failure carries the _backward order of its own run
-    trials, stopped = until_stopped(ctx, run_graphs(
-        session, graphs, instrument=True, oracle=Context.expected))
+    # plain runs: the one failure reported is watched to explain it (``reported``)
+    trials, stopped = until_stopped(ctx, run_graphs(session, graphs, oracle=Context.expected))
     failing = [t for t in trials if t.failed]
     graded = sum(t.expected is not None for t in trials)
     checked = f'corpus {corpus_id(graphs)}{against(graphs)}{stopped}'
@@ -75,7 +74,7 @@ def random_graphs(ctx):
     smallest = min([t for t in plain if not t.actual.error] or plain,
                    key=lambda t: shrink.cost(t.graph))
     minimal, rounds, complete = shrink.shrink(
-        smallest, lambda gs: session.run('graph', [item(g, instrument=True) for g in gs]),
+        smallest, lambda gs: session.run('graph', [item(g) for g in gs]),
         budget.shrink_seconds, Trial)
     how = (f'shrunk in {rounds} rounds' if complete else
            f'shrinking stopped after {rounds} rounds (time budget {budget.shrink_seconds:g} s, '
@@ -91,7 +90,7 @@ def searched(ctx, ops, corpus_passed):
         return passed(corpus_passed)
     from micrograde.fuzz import search  # Hypothesis: the thorough profile only
     ops = ops - ctx.failing_ops()
-    found = search.search(lambda g: run_graphs(ctx.session, [g], instrument=True)[0], ops,
+    found = search.search(lambda g: run_graphs(ctx.session, [g])[0], ops,
                           ctx.config.seed, budget.search, budget.max_nodes, budget.shrink_seconds)
     what = (f'{found.ran} graphs a Hypothesis search drew (seed {ctx.config.seed}) from boundary '
             f'inputs over {len(ops)} ops')
@@ -104,7 +103,7 @@ def searched(ctx, ops, corpus_passed):
     if found.trial is None:
         # a fixed list, whose every graph the suite checks torch and the reference agree on
         swept, stopped = until_stopped(ctx, run_graphs(
-            ctx.session, search.sweep(ops), instrument=True, oracle=oracles.run_reference))
+            ctx.session, search.sweep(ops), oracle=oracles.run_reference))
         wrong = [t for t in swept if t.failed]
         each = (f'{len(swept)} one-node graphs of each op on each boundary input (the sweep after '
                 f'the search, answered by the reference engine{stopped})')
@@ -129,6 +128,7 @@ def reported(ctx, minimal, lead, how, wrong, trusted=None):
     """A failure: the smallest graph found, re-run for non-determinism and explained;
     ``trusted``: the ops never blamed (default: those whose own checks pass)."""
     trusted = ctx.trusted() if trusted is None else trusted
+    watched(ctx.session, [minimal])
     found = _explain(minimal, trusted)
     if found.code == Code.GRADIENTS_DISAGREE and (single := alone(ctx.session, minimal)):
         # an op wrong only on the values it had here (its own check tried others): named by
@@ -190,8 +190,7 @@ def alone(session, trial):
     """The first node of ``trial``'s graph that is wrong by itself (``shrink.alone``), or
     ``None``: every node is right alone."""
     singles = shrink.alone(trial.graph, trial.expected.values)
-    trials = run_graphs(session, list(singles.values()), instrument=True,
-                        oracle=Context.expected)
+    trials = run_graphs(session, list(singles.values()), explain=True, oracle=Context.expected)
     return next((Single(i, t) for i, t in zip(singles, trials) if t.failed and not _lost(t.actual)),
                 None)
 
@@ -219,8 +218,7 @@ def wrong_elsewhere(session, trials, named, most=None, ctx=None):
     singles = singles[:most]
     if not singles:
         return {}
-    ran = run_graphs(session, [g for _, g in singles], instrument=True,
-                     oracle=Context.expected)
+    ran = run_graphs(session, [g for _, g in singles], oracle=Context.expected)
     found = {}
     for (owner, _), single in zip(singles, ran):
         if single.failed and not _lost(single.actual) or _died(single.actual, ctx):
@@ -248,7 +246,7 @@ def _order_dependent(session, trials, reruns):
     the Values otherwise (``worker/identity.py``), as a trial of that run; else ``None``."""
     shared = [t for t in trials if t.expected is not None and not t.actual.error and
               any(len(users) > 1 for users in t.graph.consumers())][:10 * reruns]
-    again = session.run('graph', [item(t.graph, instrument=True, order=1) for t in shared])
+    again = session.run('graph', [item(t.graph, order=1) for t in shared])
     for t, actual in zip(shared, again):
         if not _lost(actual) and first_mismatch(t.graph, actual, t.actual) is not None:
             return Trial(t.graph, actual, t.expected, first_mismatch(t.graph, actual, t.expected)

@@ -34,7 +34,7 @@ def op_values_and_gradients(ctx, cap):
     mine = [g for g in graphs if not {node.op for node in g.nodes} & broken] or graphs
     left = f'; {len(graphs) - len(mine)} left to the checks of {", ".join(sorted(broken))}' \
         if len(mine) < len(graphs) else ''
-    trials = run_graphs(ctx.session, mine, instrument=True, oracle=ctx.expected)
+    trials = run_graphs(ctx.session, mine, explain=True, oracle=ctx.expected)
     # the op's other forms passing says nothing of this one
     trusted = ctx.trusted() - {op}
     outcome = judged(trials, f'{cap}: values and gradients match torch on {len(trials)} '
@@ -55,7 +55,7 @@ def unscaled(ctx, op, graphs, broken, outcome, trusted):
             and not {node.op for node in u.nodes} & broken]
     if not bare:
         return None
-    trials = run_graphs(ctx.session, bare, instrument=True, oracle=ctx.expected)
+    trials = run_graphs(ctx.session, bare, explain=True, oracle=ctx.expected)
     own = judged(trials, '', trusted, ctx.suspects())
     # the wrong rule seen in this op's own method (`a - b` as `self + (-other)` runs `+`'s and a
     # hidden `*`'s rules: its finding there is theirs, not subtraction's)

@@ -11,11 +11,13 @@ from micrograde.checks.registry import failed, error, passed, skipped
 
 @dataclass
 class Trial:
-    """One graph run on the submission, with the oracle's answer and the first mismatch."""
+    """One graph run on the submission, with the oracle's answer and the first mismatch;
+    ``watched``: whether its graph was also run instrumented, to explain it (``watched``)."""
     graph: object
     actual: dict
     expected: dict | None
     mismatch: object = None
+    watched: bool = False
 
     @property
     def failed(self):
@@ -23,14 +25,16 @@ class Trial:
 
 
 def item(graph, **options):
-    """One worker request item: the graph, plus ``backward``/``instrument`` options."""
+    """One worker request item: the graph, plus ``backward``/``instrument``/``order`` options."""
     return {'graph': graph.wire(), **options}
 
 
-def run_graphs(session, graph_list, instrument=False, timeout=None, oracle=oracles.expected):
+def run_graphs(session, graph_list, explain=False, timeout=None, oracle=oracles.expected):
     """Trials of ``graph_list``, each judged by ``oracle`` (``graph -> expected``, ``None``
-    where the oracles disagree) while the worker runs them."""
-    items = [item(g, instrument=instrument) for g in graph_list]
+    where the oracles disagree) while the worker runs them: on a plain run of the submission's
+    code, never one it could tell from the learner's own.  ``explain``: the failing ones
+    ``watched`` too (``'all'``: every one)."""
+    items = [item(g) for g in graph_list]
     answers = {}
 
     def judge():  # while the worker runs the graphs, and after for what is left
@@ -44,7 +48,20 @@ def run_graphs(session, graph_list, instrument=False, timeout=None, oracle=oracl
         expected = answers[g]
         mismatch = first_mismatch(g, actual, expected) if expected else None
         trials.append(Trial(g, actual, expected, mismatch))
+    if explain:
+        watched(session, [t for t in trials if explain == 'all' or t.failed])
     return trials
+
+
+def watched(session, trials):
+    """Run ``trials``' graphs again with their rules wrapped to record how they ran
+    (``execute._instrument``), to explain them (``GraphResult.explained_by``): a rule can
+    tell it is wrapped, so the wrapped run never decides a grade."""
+    trials = [t for t in trials if not t.watched and not (t.actual.error and t.actual.error.lost)]
+    again = session.run('graph', [item(t.graph, instrument=True) for t in trials]) if trials else []
+    for t, seen in zip(trials, again):
+        t.watched = True
+        t.actual.explained_by(seen)
 
 
 def against(graphs):

@@ -310,6 +310,15 @@ def _parse(cls, schema, raw, output, item):
     return result
 
 
+#: What an instrumented run adds to a plain one: how the rules ran, which explains a result.
+EXPLAINING = ('order', 'walks', 'unheld', 'unrun', 'rules')
+
+
+def _same(xs, ys):
+    """Whether two lists of a run's numbers are the same, a NaN the same as a NaN."""
+    return len(xs) == len(ys) and all(x == y or x != x and y != y for x, y in zip(xs, ys))
+
+
 @dataclass
 class GraphResult:
     """One graph run: every entry's data and grad, or where it failed."""
@@ -330,6 +339,17 @@ class GraphResult:
     @classmethod
     def parse(cls, raw, output='', item=None):
         return _parse(cls, GRAPH, raw, output, item)
+
+    def explained_by(self, seen):
+        """This run given how its rules ran (``EXPLAINING``), from ``seen``, an instrumented run
+        of the same graph at the same seeds, where ``seen`` agrees with it: the same values,
+        gradients and error.  A rule can tell it is wrapped, so only a plain run is judged and
+        the wrapped one only explains it; one that differs explains nothing."""
+        if seen.error == self.error and _same(seen.values, self.values) and \
+                _same(seen.grads, self.grads):
+            for name in EXPLAINING:
+                setattr(self, name, getattr(seen, name))
+        return self
 
     def fits(self, item):
         """``Violation`` unless this is the shape of an answer to ``item``: one value per entry
