@@ -466,7 +466,8 @@ class Strikes:
 
     An item that times out or runs out of memory ends its request (the items after it are
     not run: the same code would likely do it again) and is a strike; a worker that dies is
-    replaced.  After ``MAX_STRIKES`` strikes or ``MAX_RESTARTS`` replacements nothing more is
+    replaced.  Out of memory is what the grader sees from outside (``Worker.exhausted``: the
+    worker's processes really held memory), not a MemoryError the worker reports alone.  After ``MAX_STRIKES`` strikes or ``MAX_RESTARTS`` replacements nothing more is
     run, so a hostile submission costs a bounded time.  A worker that breaks the protocol
     ends it all: nothing more is asked, and the grade is void (``interfered``)."""
     MAX_STRIKES = 3

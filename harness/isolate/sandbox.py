@@ -941,6 +941,39 @@ def stop(proc, uid=None, subreaper=False):
         cap.remove()
 
 
+def peak_memory(uid=None, top=None):
+    """The largest peak resident size (``VmHWM``, bytes) of a worker's processes alive now: the
+    processes of its throwaway ``uid`` (as root), else ``top`` (the process the grader started)
+    and every process under it.  Read from outside, in ``/proc``, whatever the worker says: a
+    process's peak is what it really held in memory (pages it touched), never what it asked for
+    and was refused.  ``/proc/<pid>/status`` is read only by the kernel's words (it escapes a
+    newline in a process's name), and by anyone: no capability, no ptrace access."""
+    table = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/status') as f:
+                fields = dict(line.split(':', 1) for line in f.read().splitlines() if ':' in line)
+            table[int(entry)] = (int(fields['Uid'].split()[0]), int(fields['PPid']),
+                                 int(fields.get('VmHWM', '0 kB').split()[0]) * 1024)
+        except (OSError, KeyError, ValueError):  # gone meanwhile, or a kernel thread
+            continue
+    if uid is not None:
+        held = [peak for owner, _, peak in table.values() if owner == uid]
+    else:
+        below = {}
+        for pid, (_, parent, _) in table.items():
+            below.setdefault(parent, []).append(pid)
+        todo, held = [top], []
+        while todo:
+            pid = todo.pop()
+            if pid in table:
+                held.append(table[pid][2])
+                todo += below.get(pid, [])
+    return max(held, default=0)
+
+
 def die_with(parent):
     """This process is killed (SIGKILL) when ``parent``, the process that started it, dies; if
     it is gone already, this process exits.  A batch's grading process is killed with the batch

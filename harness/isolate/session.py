@@ -157,6 +157,14 @@ class Worker:
             raise Tampered(str(message.get('what', ''))[:300])
         return message
 
+    def exhausted(self, limit):
+        """Whether the worker's processes really filled memory: one of them held at least half
+        of ``limit`` (its address space, ``Limits.memory``) at its peak (``sandbox.peak_memory``).
+        A MemoryError the worker reports is then a strike (``Session._ask``); one that cost
+        nothing (``raise MemoryError``, ``bytearray(1 << 50)`` refused at once) is an exception
+        like any other.  By bytes, not by time: the same code reads the same on a busy host."""
+        return sandbox.peak_memory(*self.owner()) * 2 >= limit
+
     def close(self):
         """Stop the worker and everything it started; returns what it printed."""
         for fd in (self.to_worker, self.from_worker):
@@ -198,6 +206,10 @@ class DirectWorker(Worker):
         self.output = Output(self.proc.stdout)
         self.inside, self.landlock = launch.inside, launch.landlock
 
+    def owner(self):
+        """``(uid, top)`` for ``sandbox.peak_memory``: its throwaway uid, or its first process."""
+        return (self.uid, None) if self.uid is not None else (None, self.proc.pid)
+
     def end(self, grace=0.5):
         """Kill the worker and everything it started (its uid's processes, the orphans it left
         to this subreaper) after ``grace`` seconds to exit on its own, delete its scratch; its
@@ -224,9 +236,13 @@ class ForkedWorker(Worker):
     def __init__(self, template, submission):
         self.template, self.module, self.landlock = template, None, None
         self.job, self.inside, fds = template.spawn(submission)
+        self.uid = template.uids[self.job]  # every job has a throwaway uid (templates: as root)
         self.to_worker, self.from_worker, out = fds
         self.output = Output(os.fdopen(out, 'rb', buffering=0))
         self.status, self.ended = None, False
+
+    def owner(self):
+        return self.uid, None
 
     def end(self, grace=None):
         """``grace=0`` (closing, its answers in): its exit code says nothing, so do not wait
@@ -418,7 +434,8 @@ class Session:
                 if result is None:
                     return results
                 results.append(result)
-                if result.error and result.error.type == 'MemoryError':
+                if result.error and result.error.type == 'MemoryError' and \
+                        self.worker.exhausted(self.settings.limits.memory):
                     return self._strike(task, results, len(items), 'ran out of memory')
         except Tampered as e:
             self.tampered = str(e)
