@@ -268,7 +268,13 @@ def test_a_grading_process_killed_mid_report_costs_its_job_alone_and_reports_no_
     ebe38a6 the batch died of "got end of file during message").  Made real: as it grades a
     correct engine its send buffer is shrunk and the batch stopped (SIGSTOP), so that its report
     fills the buffer; it is killed once blocked sending it, and the batch resumes to find part
-    of a report and the end of the pipe."""
+    of a report and the end of the pipe.
+
+    Every step waits for the one before it, none for a time: the engine's import waits for a
+    ``sleep`` that only the test ends, once the buffer is shrunk and the batch stopped.  (It
+    once flaked under load: the test found the ``sleep`` the engine had started, and before it
+    shrank the buffer the grade was over and its report sent, the grading process gone or
+    grading another submission.)"""
     from engines import GOOD_TANH, hostile_engine
     from test_attacks import _processes, token
     if os.geteuid() != 0:
@@ -276,22 +282,24 @@ def test_a_grading_process_killed_mid_report_costs_its_job_alone_and_reports_no_
     grader, mark = installed.grader(*config), token()
     folder = grader.work / 'class'
     folder.mkdir()
-    (folder / 'a_killed.py').write_text(hostile_engine(
-        f"import subprocess\nsubprocess.Popen(['sleep', '{mark}'])\n", tanh=GOOD_TANH))
+    (folder / 'a_killed.py').write_text(hostile_engine(  # loads once the test ends the sleep
+        f"import subprocess\nsubprocess.run(['sleep', '{mark}'])\n", tanh=GOOD_TANH))
     for name in ('b.py', 'c.py'):
         (folder / name).write_text(hostile_engine('', tanh=GOOD_TANH))
     out = grader.work / 'out'
     grader._own(grader.work)
     batch = grader.start('batch', folder, '--out', out, '-j', '2', '--profile', 'quick',
-                         '--isolation', grader.level, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+                         '--isolation', grader.level, '--load-timeout', '600',
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _until(lambda: _processes(f'sleep\0{mark}') or batch.poll() is not None)
         assert batch.poll() is None, batch.communicate()
-        grading = _ancestor_under(int(_processes(f'sleep\0{mark}')[0]), batch.pid)
+        sleeping = int(_processes(f'sleep\0{mark}')[0])
+        grading = _ancestor_under(sleeping, batch.pid)
         _shrink_send_buffers(grading)
         os.kill(batch.pid, signal.SIGSTOP)  # reads no report until it is resumed
         try:
+            os.kill(sleeping, signal.SIGKILL)  # the engine's import goes on: its grade begins
             _until(lambda: 'send' in _proc(grading, 'wchan'))  # blocked sending its report
             written = json.loads((out / 'a_killed.py' / 'report.json').read_text())
             assert written['verdict'] == 'passed'  # on disk, never received

@@ -128,18 +128,14 @@ FAKE_OOM = CRASH + '''        if any(v._op == 'tanh' and abs(next(iter(v._prev))
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'a MemoryError that costs nothing is a strike (isolate/session.py _ask: the rest of the '
-    'request is not run, three strikes stop the grading): fuzz.dags cannot finish and keeps '
-    'its 10 points as a consequence of the exception, the tanh bug in no finding; the fix '
-    '(strike only on a MemoryError that took time) is outside attacker12\'s files'))
 @pytest.mark.parametrize('act', ['raise MemoryError', 'bytearray(1 << 50)'])
 def test_a_memory_error_that_costs_nothing_is_no_strike(run_cli, tmp_path, act):
     """At seed 7 the subtle tanh bug alone scores 41/51. backward() raising MemoryError (or
     asking for 1 PiB) on each graph where it would show scored 45/51: each is a strike, the
     rest of its request not run; after three, nothing more (mlp.step, robustness) is. The same
     engine raising RuntimeError there scores 39/51, and one ending the worker or sleeping 35/51.
-    A MemoryError that took no time is an exception like any other."""
+    A MemoryError that filled no memory (the worker's peak, read by the grader in /proc) is an
+    exception like any other."""
     plain, _ = _grade(run_cli, tmp_path, 'plain', LECTURE.replace(TANH, SUBTLE), 7)
     dodging, checks = _grade(run_cli, tmp_path, 'dodging', LECTURE.replace(TANH, SUBTLE).replace(
         CRASH, FAKE_OOM.format(act)), 7)

@@ -14,6 +14,7 @@ One policy for what a worker that gives no answer costs (``Strikes``) serves eve
 the sandboxed ``Session`` and the self-check's in-process one.
 """
 import enum
+import keyword
 import math
 from dataclasses import dataclass, field
 
@@ -84,6 +85,25 @@ def name(raw, where):
     if not value.isidentifier():
         raise Violation(f'`{where}` is not a name')
     return value
+
+
+def in_code(text):
+    """Whether the grader may write ``text`` into the code it shows (a counterexample's snippet,
+    pasted under the learner's code: ``Value = Scalar``, ``out.backprop()``, ``.val``): an
+    identifier no keyword spells, never the submission's text (a class's ``__name__`` or an
+    attribute given by ``setattr``, which may be ``'V\\nimport os; os.system(...)\\nV'``)."""
+    return text.isidentifier() and not keyword.iskeyword(text)
+
+
+def learners_names(key, most):
+    """``{key: the learner's name for it}`` (a method or attribute the grader calls or reads in
+    the lecture's name's place), at most ``most``; an entry whose name is no identifier
+    (``in_code``) is dropped: the grader cannot call through it in code, so it names nothing."""
+    every = mapping(key, _NAME, most)
+
+    def parse(raw, where):
+        return {k: v for k, v in every(raw, where).items() if in_code(v)}
+    return parse
 
 
 def integer(low=0, high=MOST):
@@ -245,8 +265,8 @@ MLP_FAILED = record({'error': _failure(('constructor', 'parameters', *MLP_ACTION
                     required=('error',))
 CLASS_INFO = record({'name': text('name'), 'origin': line('where'),
                      'how': one_of('name', 'spelling', 'shape'),
-                     'similar': mapping(text('name'), text('name'), KEEP_COUNT['similar']),
-                     'attributes': mapping(one_of('data', 'grad', 'backward', 'topo'), text('name'), 4)},
+                     'similar': learners_names(text('name'), KEEP_COUNT['similar']),
+                     'attributes': learners_names(one_of('data', 'grad', 'backward', 'topo'), 4)},
                     required=('name', 'origin', 'how'))
 LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text('output'),
                  'error': line('error'),
@@ -434,6 +454,9 @@ class Loaded:
     def parse(cls, message):
         fields = LOADED(message, 'load answer')
         del fields['nonce'], fields['type']
+        for role, info in fields.get('class_info', {}).items():
+            if not in_code(info['name']):  # the class is called by its role (``in_code``)
+                info['name'] = role
         return cls(**fields)
 
 
@@ -463,7 +486,8 @@ class Strikes:
 
     An item that times out or runs out of memory ends its request (the items after it are
     not run: the same code would likely do it again) and is a strike; a worker that dies is
-    replaced.  After ``MAX_STRIKES`` strikes or ``MAX_RESTARTS`` replacements nothing more is
+    replaced.  Out of memory is what the grader sees from outside (``Worker.exhausted``: the
+    worker's processes really held memory), not a MemoryError the worker reports alone.  After ``MAX_STRIKES`` strikes or ``MAX_RESTARTS`` replacements nothing more is
     run, so a hostile submission costs a bounded time.  A worker that breaks the protocol
     ends it all: nothing more is asked, and the grade is void (``interfered``)."""
     MAX_STRIKES = 3

@@ -941,6 +941,50 @@ def stop(proc, uid=None, subreaper=False):
         cap.remove()
 
 
+def last_pid():
+    """The pid the kernel handed out last in this process's pid namespace (``/proc/loadavg``):
+    a worker started after this is read, and every process it starts, has a higher pid until
+    the pids wrap (``peak_memory``)."""
+    with open('/proc/loadavg') as f:
+        return int(f.read().split()[-1])
+
+
+def peak_memory(since, top=None, uid=None):
+    """The largest peak resident size (``VmHWM``, bytes) of a worker's processes alive now: the
+    processes of its throwaway ``uid`` (as root), else ``top`` (the process the grader started)
+    and every process under it.  Read from outside, whatever the worker says: a process's peak
+    is what it really held in memory (the pages it touched), never what it asked for and was
+    refused.  ``since``: ``last_pid()`` before the worker started; only the processes born after
+    it are read (a few, where every ``/proc/<pid>/status`` of a host costs ~3-5 ms), all of them
+    once the pids have wrapped (``kernel.pid_max`` may be 32768).  ``status`` is read by anyone, no ptrace access needed, and the
+    kernel escapes a newline in a process's name."""
+    newest = last_pid()
+    born = range(since + 1, newest + 1) if newest >= since else None  # None: the pids wrapped
+    table = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit() or born is not None and int(entry) not in born:
+            continue
+        try:
+            with open(f'/proc/{entry}/status') as f:
+                fields = dict(line.split(':', 1) for line in f.read().splitlines() if ':' in line)
+            table[int(entry)] = (int(fields['Uid'].split()[0]), int(fields['PPid']),
+                                 int(fields.get('VmHWM', '0 kB').split()[0]) * 1024)
+        except (OSError, KeyError, ValueError):  # gone meanwhile, or a kernel thread
+            continue
+    if uid is not None:
+        return max((peak for owner, _, peak in table.values() if owner == uid), default=0)
+    below = {}
+    for pid, (_, parent, _) in table.items():
+        below.setdefault(parent, []).append(pid)
+    todo, held = [top], []
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            held.append(table[pid][2])
+            todo += below.get(pid, [])
+    return max(held, default=0)
+
+
 def die_with(parent):
     """This process is killed (SIGKILL) when ``parent``, the process that started it, dies; if
     it is gone already, this process exits.  A batch's grading process is killed with the batch

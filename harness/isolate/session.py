@@ -157,6 +157,21 @@ class Worker:
             raise Tampered(str(message.get('what', ''))[:300])
         return message
 
+    def loaded(self):
+        """Once the submission is loaded: its processes' peak memory so far (``exhausted``)."""
+        self.base = sandbox.peak_memory(self.since, *self.owner())
+
+    def exhausted(self, limit):
+        """Whether the worker's processes really filled memory since the submission was loaded:
+        one of them grew past its peak then by at least half of what ``limit`` (its address
+        space, ``Limits.memory``) left (``sandbox.peak_memory``).  A MemoryError the worker
+        reports is then a strike (``Session._ask``); one that cost nothing (``raise
+        MemoryError``, ``bytearray(1 << 50)`` refused at once, memory filled once at import) is
+        an exception like any other.  By bytes, not by time: the same code reads the same on a
+        busy host."""
+        grown = sandbox.peak_memory(self.since, *self.owner()) - self.base
+        return grown * 2 >= limit - self.base
+
     def close(self):
         """Stop the worker and everything it started; returns what it printed."""
         for fd in (self.to_worker, self.from_worker):
@@ -187,7 +202,7 @@ class DirectWorker(Worker):
             raise
         if level != 'bubblewrap':
             sandbox.become_subreaper()
-        self.uid = launch.uid
+        self.uid, self.since, self.base = launch.uid, sandbox.last_pid(), 0
         self.proc = sandbox.start(launch.argv, memory, self.uid,
                                   env=launch.env, cwd=self.scratch,
                                   preexec_fn=launch.preexec, stdin=subprocess.DEVNULL,
@@ -197,6 +212,10 @@ class DirectWorker(Worker):
         os.close(from_worker_w)
         self.output = Output(self.proc.stdout)
         self.inside, self.landlock = launch.inside, launch.landlock
+
+    def owner(self):
+        """``(top, uid)`` for ``sandbox.peak_memory``: its first process, and its throwaway uid."""
+        return self.proc.pid, self.uid
 
     def end(self, grace=0.5):
         """Kill the worker and everything it started (its uid's processes, the orphans it left
@@ -223,10 +242,15 @@ class ForkedWorker(Worker):
 
     def __init__(self, template, submission):
         self.template, self.module, self.landlock = template, None, None
+        self.since, self.base = sandbox.last_pid(), 0
         self.job, self.inside, fds = template.spawn(submission)
+        self.uid = template.uids[self.job]  # every job has a throwaway uid (templates: as root)
         self.to_worker, self.from_worker, out = fds
         self.output = Output(os.fdopen(out, 'rb', buffering=0))
         self.status, self.ended = None, False
+
+    def owner(self):
+        return None, self.uid
 
     def end(self, grace=None):
         """``grace=0`` (closing, its answers in): its exit code says nothing, so do not wait
@@ -337,6 +361,7 @@ class Session:
             if gone is not None:
                 raise gone
             loaded = Loaded.parse(self.worker.receive(self.settings.load_timeout))
+            self.worker.loaded()
             if self.deadline is None:  # the checks' time starts once the submission is loaded
                 self.deadline = time.monotonic() + self.settings.grade_timeout
         except Tampered as e:
@@ -418,7 +443,8 @@ class Session:
                 if result is None:
                     return results
                 results.append(result)
-                if result.error and result.error.type == 'MemoryError':
+                if result.error and result.error.type == 'MemoryError' and \
+                        self.worker.exhausted(self.settings.limits.memory):
                     return self._strike(task, results, len(items), 'ran out of memory')
         except Tampered as e:
             self.tampered = str(e)
