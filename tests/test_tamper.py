@@ -626,6 +626,70 @@ HOOK_TRACEBACK = '''
         gc.collect()
         '''
 
+#: The same frames kept by the collector instead: the RecursionError the hook raised made cyclic
+#: garbage while ``gc.DEBUG_SAVEALL`` is set (no audit event), so that the collection appends the
+#: exception, its traceback and every frame the traceback holds to ``gc.garbage``, a plain list.
+#: No ``tb_frame`` is read (the guard's ``_frame_of`` never asked), and a check's frame's
+#: ``f_locals`` (no event either) hand out the hook's state and its key: on main the wrong tanh
+#: passed (27/51, verdict "passed", nothing seen).
+HOOK_GARBAGE = HOOK_TRACEBACK[:HOOK_TRACEBACK.index('        class _Trap')] + '''
+        _caught = _raised_in_hook()
+        if _caught is not None:
+            gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection frees is kept in gc.garbage
+            _caught.cycle = _caught  # the exception, its traceback and their frames: garbage
+            del _caught
+            gc.collect()
+            gc.set_debug(0)
+        for _f in [o for o in gc.garbage if type(o).__name__ == 'frame']:
+            if 'g' in _f.f_locals and hasattr(_f.f_locals['g'], 'key'):
+                _take(_f.f_locals['g'])
+        del gc.garbage[:]
+        '''
+
+#: A subinterpreter (``_xxsubinterpreters``, of the standard library) runs no audit hook of this
+#: one's: ctypes there raises no event the guard sees.  It reads the main interpreter's state
+#: (every pointer in it that lands in a mapped page), finds the list of its audit hooks, and
+#: hands the guard's gate to the submission by the address of a list of its own: the gate's
+#: default holds the hook bound to its state, key and all (on main the wrong tanh passed, 27/51,
+#: verdict "passed", nothing seen).
+SUBINTERPRETER = '''
+        import builtins
+        _box = []
+        _code = \'\'\'
+        import ctypes
+        box = ctypes.cast(BOX, ctypes.py_object).value
+        main = ctypes.pythonapi.PyInterpreterState_Main
+        main.restype = ctypes.c_void_p
+        state = ctypes.string_at(main(), 1 << 14)
+        spans = []
+        for line in open('/proc/self/maps'):
+            span, mode = line.split()[:2]
+            if mode.startswith('rw'):
+                spans.append([int(x, 16) for x in span.split('-')])
+        for at in range(0, len(state) - 8, 8):
+            p = int.from_bytes(state[at:at + 8], 'little')
+            if not any(lo <= p and p + 16 <= hi for lo, hi in spans) or \\
+                    ctypes.c_void_p.from_address(p + 8).value != id(list):
+                continue
+            for hook in ctypes.cast(p, ctypes.py_object).value:
+                if getattr(hook, '__name__', '') == '_gate':
+                    box.append(hook.__defaults__[0].__self__)
+            if box:
+                break
+        \'\'\'.replace('BOX', str(builtins.id(_box)))  # an address: not the numbered id()
+        MAKE
+        if _box:
+            _take(_box[0])
+        '''
+#: How SUBINTERPRETER makes its interpreter, and what the guard says of it.
+MAKES = {
+    'subinterpreters': ('import _xxsubinterpreters as _x; _x.run_string(_x.create(), _code)',
+                        'started an interpreter'),
+    # made with no thread state: no event of its making reaches this interpreter's hooks
+    'testcapi': ('import _testcapi; _testcapi.run_in_subinterp(_code)',
+                 "imported CPython's test module _testcapi"),
+}
+
 #: The serve loop's request channel replaced (os.dup2: no event) by a pipe of the submission's
 #: holding one pickled request, whose load (by the serve loop) reads the grader's first request
 #: and hands it on with its id a dict subclass, and puts the grader's channel back: the loop
@@ -832,7 +896,8 @@ if _reply is not None:
 _backward = Value.backward
 Value.backward = functools.partial(sys.audit, 'mgworker.send', _Trap())
 ''', "sent an answer from the submission's own code"),
-    'hook_traceback': (_forging(HOOK_TRACEBACK), 'took a route into the grader'),
+    # (an exception the hook raised is raised again without its frames: the attack finds none)
+    'hook_traceback': (_forging(HOOK_TRACEBACK), None),
     'request_id': (_forging(REQUEST_ID), 'answered a request the grader did not send'),
     # (on main each passed a wrong tanh, 27/51)
     **{name: (_forging(LIBRARY_CODE + door), words) for name, (door, words) in AS_LIBRARY.items()},
@@ -1142,6 +1207,47 @@ def test_an_open_door_forges_nothing(name, run_cli, tmp_path, honest_grade):
     out = tmp_path / 'out'
     run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
     _check(json.loads((out / 'report.json').read_text()), None, _unpassed(honest_grade))
+
+
+def test_the_hooks_frames_kept_by_the_collector_forge_nothing(run_cli, tmp_path, honest_grade):
+    """HOOK_GARBAGE on grade and batch: an exception the guard's hook raised (out of depth) is
+    raised again without the hook's frames, so no collection can keep one for the submission;
+    the wrong tanh is graded as it is without the attack."""
+    from micrograde.isolate import sandbox
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'hook_garbage.py').write_text(_forging(HOOK_GARBAGE))
+    (folder / 'honest.py').write_text(HONEST)
+    run_cli('grade', folder / 'hook_garbage.py', '--profile', 'quick', '--out', tmp_path / 'out',
+            '--no-color')
+    _check(json.loads((tmp_path / 'out' / 'report.json').read_text()), None,
+           _unpassed(honest_grade))
+    if not sandbox.templates_available():
+        return
+    run_cli('batch', folder, '--out', tmp_path / 'batched', '-j', '2', '--profile', 'quick')
+    honest = json.loads((tmp_path / 'batched' / 'honest.py' / 'report.json').read_text())
+    _check(json.loads((tmp_path / 'batched' / 'hook_garbage.py' / 'report.json').read_text()),
+           None, _unpassed(honest))
+
+
+@pytest.mark.parametrize('how', sorted(MAKES))
+def test_a_subinterpreter_is_a_route_into_the_grader(run_cli, tmp_path, how):
+    """SUBINTERPRETER on grade and batch: making an interpreter (or importing the test module
+    that makes one unseen) is tampering, seen before the interpreter exists, and the grade is 0
+    with the route named."""
+    from micrograde.isolate import sandbox
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    make, words = MAKES[how]
+    (folder / 'subinterpreter.py').write_text(_forging(SUBINTERPRETER.replace('MAKE', make)))
+    run_cli('grade', folder / 'subinterpreter.py', '--profile', 'quick', '--out',
+            tmp_path / 'out', '--no-color')
+    _check(json.loads((tmp_path / 'out' / 'report.json').read_text()), words)
+    if not sandbox.templates_available():
+        return
+    run_cli('batch', folder, '--out', tmp_path / 'batched', '-j', '2', '--profile', 'quick')
+    _check(json.loads((tmp_path / 'batched' / 'subinterpreter.py' / 'report.json').read_text()),
+           words)
 
 
 @pytest.fixture(scope='module')
