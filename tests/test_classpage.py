@@ -252,6 +252,24 @@ def test_every_name_is_escaped_and_every_link_quoted():
     page.encode('utf-8')
 
 
+def test_sections_are_offered_in_the_roster_s_order_and_the_unrostered_last():
+    """The filter listed the sections backwards, in the order their first submission sorts
+    (a class whose first file is in section B and the roster's first row in A read "Show: the
+    whole class, (no section in the roster), B, A"). Now the whole class, then the roster's
+    sections in its order, then the submissions it does not name; the parts below follow it."""
+    reports = class_of(**{n: [failing('ops.add', Code.ASSIGNED, '__add__')]
+                          for n in ('amy.py', 'bo.py', 'cy.py', 'di.py')})
+    roster = {'di.py': {'section': 'A'}, 'cy.py': {'section': 'B'}, 'amy.py': {'section': 'B'}}
+    page = classpage.render(reports, roster).decode()
+    nav = re.search(r'<nav class="sections".*?</nav>', page, re.S)[0]
+    assert re.findall(r'>([^<>]*) \(\d+\)</a>', nav) == [
+        'the whole class', 'A', 'B', classpage.NO_SECTION]
+    parts = re.findall(r'<section class="cohort[^"]*" id="[^"]*" data-section="([^"]*)"', page)
+    assert parts == ['A', 'B', html.escape(classpage.NO_SECTION), 'the whole class']
+    service = classpage.cohorts(reports, {'cy.py': {'section': 'B'}, 'di.py': {'section': 'A'}})
+    assert [c.name for c in service] == ['B', 'A', classpage.NO_SECTION, 'the whole class']
+
+
 # --- filters by section, without scripts ------------------------------------------------------
 
 def test_sections_filter_by_link_with_scripts_off(graded, browser):
