@@ -219,6 +219,26 @@ def test_a_check_not_run_is_named_so_by_gradescope_as_by_junit_advisory_or_not()
     assert skipped and {shown(read('passing'))['marks'][c.id] for c in skipped} == {classpage.Mark.SKIPPED}
 
 
+def test_an_op_not_written_is_named_skipped_by_gradescope_as_by_junit():
+    """An op the learner did not write, worth no points (the lecture's `a ** b`, `2 ** a`), was
+    ``ops.pow_value (advisory)`` on Gradescope, an advisory finding, where JUnit, the pytest
+    plugin and the console say skipped (the README: "(not run)" or "(skipped)" in JUnit and
+    Gradescope). Each skipped check is named as JUnit names it."""
+    for name in NAMES:
+        report = read(name)
+        view = shown(report)
+        junit = {c.get('classname').removeprefix('micrograde.') + '.' + c.get('name')
+                 for c in view['junit'].iter('testcase')}
+        tests = {t['name'] for t in view['gradescope']['tests']}
+        skipped = [c for c in report.checks if c.status is Status.SKIPPED]
+        for c in skipped:
+            named = c.id + (' (not run)' if c.not_run else ' (skipped)')
+            assert named in junit and named in tests, (name, c.id)
+    report = read('advisory')
+    absent = [c for c in report.checks if c.status is Status.SKIPPED and not c.max_score]
+    assert absent, 'the lecture engine has ops it does not write, worth no points'
+
+
 def test_a_submissions_message_cannot_write_a_console_line_of_its_own():
     """An exception's text is the submission's: a carriage return, a newline or a bidi control
     in it must not make the console show a line of its choosing (a verdict above the real one)."""

@@ -8,8 +8,9 @@ Gradescope colours a test by ``status`` when given (else by score < max_score), 
   output saying "advisory": visible, never red;
 * a skipped check that costs points (an op not written, a check not run) is red, as Gradescope
   colours any test scoring less than its maximum, and named ``(skipped)`` or ``(not run)``
-  (``text.suffix``), so that the list tells it from a failure of its own; a check not run that
-  does not count is green, but named ``(not run)`` too, as in JUnit (``(advisory)`` read as ran);
+  (``text.suffix``), so that the list tells it from a failure of its own; a skipped check that
+  does not count is green, but named ``(not run)`` or ``(skipped)`` too, as in JUnit
+  (``(advisory)`` read as ran, or as a finding of an op the learner did not write);
 * outputs are plain ``text`` (a learner's printout can never render as markup or a link).
 """
 import json
@@ -23,8 +24,9 @@ LIMIT = 8000
 def _test(report, check):
     outcome = check.outcome
     advisory = outcome is Outcome.ADVICE or (not check.required and check.max_score == 0)
-    # a check not run says so, as in JUnit, whether or not it counts: (advisory) reads as ran
-    named = suffix(check) if check.not_run or not advisory else ' (advisory)'
+    # a skipped check says so, as in JUnit, whether or not it counts: (advisory) reads as ran
+    # (a check not run) or as a finding (an op not written, worth no points)
+    named = suffix(check) if outcome is Outcome.SKIPPED or not advisory else ' (advisory)'
     if outcome is Outcome.ADVICE:
         output = 'Advisory, not graded: ' + failure_text(check, location(report, check))
         status = 'passed'
