@@ -119,6 +119,17 @@ def test_result_renders_as_text_and_as_the_html_report():
         assert 'class="node culprit"' in article
 
 
+def test_the_text_names_no_isolation_where_there_is_none():
+    """The self-check runs in the learner's own process (no isolation level: ``''``); its text
+    said ``seed 0, profile quick, isolation `` with nothing after it, as if a word were lost. It
+    says what the HTML report says: the seed and the profile."""
+    m = module(SUBMISSIONS / 'lecture_engine.py')
+    result = check(m.Value, MLP=m.MLP)
+    assert result.report.isolation == ''
+    header = [line for line in str(result).splitlines() if line.startswith('seed ')]
+    assert header == ['seed 0, profile quick'], header
+
+
 def test_a_value_that_cannot_hold_a_number_fails_load_once_as_the_grader_does():
     m = module(SUBMISSIONS / 'broken' / 'value_of_a_list.py')
     report = check(m.Value).report
