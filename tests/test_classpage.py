@@ -391,6 +391,20 @@ def test_service_class_page_is_the_same_picture(graded, tmp_path, page_of):
 
 # --- hostile names, on every path: a real batch and the service -------------------------------
 
+@pytest.mark.xfail(strict=True, reason='the service template reads row.advisory_failures, a '
+                   'gradebook column renamed advisory_findings (harness/surfaces/service/templates/'
+                   'class.html: not staff11\'s file, proposed in the report)')
+def test_service_learners_table_lists_each_learner_s_advice(tmp_path):
+    """The service's class page has an "advice" column per learner; it was empty for every
+    learner, as if none had an advisory finding, while gradebook.csv lists them."""
+    reports = class_of(ann=[failing('robustness.tanh_large', required=False),
+                            failing('robustness.deep_chain', required=False)])
+    text, _ = service_page(tmp_path, {k: r.to_dict() for k, r in reports.items()})
+    table = text[text.index('<table class="learners">'):]
+    row = re.search(r'<tr><td>.*?</tr>', table[:table.index('</table>')], re.S)[0]
+    assert 'robustness.tanh_large robustness.deep_chain' in row, row
+
+
 def test_hostile_names_are_text_in_the_batch_and_the_service(run_cli, tmp_path, page_of):
     folder = tmp_path / 'class'
     folder.mkdir()
