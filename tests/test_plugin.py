@@ -188,6 +188,43 @@ def test_classroom_test_file_is_plain_tests_the_python_grader_reads(pytester):
     assert f", {str(pytester.path / 'micrograd.ipynb')!r}, {Config.profile!r})" in target.read_text()
 
 
+def test_classroom_tests_follow_the_course_s_rubric(pytester):
+    """A course grading with its own rubric (`micrograde grade --rubric`) could only write the
+    lecture's tests: classroom-tests had no --rubric, so Classroom's python grader posted points
+    of the lecture's 51 while Gradescope, the batch and the service graded the course's. Now
+    its tests are the course's points, and they grade with the course's rubric."""
+    (pytester.path / 'engine.py').write_bytes((SUBMISSIONS / 'bug_overwrite_grad.py').read_bytes())
+    (pytester.path / 'grading').mkdir()
+    rubric_file = pytester.path / 'grading' / 'rubric.toml'
+    rubric_file.write_text('required_ops = ["add", "mul", "backward", "tanh"]\n'
+                           'advisory = ["robustness", "mlp"]\n'
+                           '[points]\nops = 2\nbackward = 3\nfuzz = 5\nmlp = 0\nrobustness = 0\n')
+    rubric = Rubric.load(rubric_file)
+    target = pytester.path / 'tests' / 'micrograde_test.py'
+    done = in_process('classroom-tests', '--out', target, '--submission', pytester.path / 'engine.py',
+                      '--rubric', rubric_file, '--profile', 'quick')
+    assert done.returncode == 0, done.stderr
+    tests = _points_tests(ast.parse(target.read_text()))
+    assert f'max-score {rubric.total():g}' in done.stdout and rubric.total() != Rubric.load().total()
+    assert sorted(i for i, _, _ in tests.values()) == sorted(
+        i for i in EVERY if rubric.graded(i) and rubric.worth(i, i.split('.')[0])
+        for _ in range(int(rubric.worth(i, i.split('.')[0]) // 1)))
+    assert in_process('grade', pytester.path / 'engine.py', '--profile', 'quick', '--rubric',
+                      rubric_file, '--json', pytester.path / 'graded.json').returncode == 1
+    report = json.loads((pytester.path / 'graded.json').read_text())
+    assert report['max_score'] == rubric.total()
+    result = pytester.runpytest_subprocess('-p', 'no:cacheprovider', '--junitxml',
+                                           str(pytester.path / 'run.xml'), str(target))
+    points = python_grader_points(pytester.path / 'run.xml', rubric.total())
+    assert points == pytest.approx(report['score']) and report['score'] < rubric.total()
+    assert result.ret == 1
+    bad = pytester.path / 'bad.toml'
+    bad.write_text('required_ops = ["mull"]\n')
+    refused = in_process('classroom-tests', '--out', target, '--submission', 'engine.py',
+                         '--rubric', bad)
+    assert refused.returncode == 2 and "unknown op in required_ops: 'mull'" in refused.stderr
+
+
 def python_grader_points(junit, max_score):
     """The points GitHub Classroom's python grader posts for a run of its tests
     (classroom-resources/autograding-python-grader, runner/__init__.py and data.py): a test is
