@@ -225,6 +225,26 @@ def test_classroom_tests_follow_the_course_s_rubric(pytester):
     assert refused.returncode == 2 and "unknown op in required_ops: 'mull'" in refused.stderr
 
 
+def test_a_micrograde_option_without_a_submission_is_a_usage_error(tmp_path):
+    """``pytest --micrograde-rubric /abs/rubric.toml`` in a course repository whose ini file
+    names the submission ran nothing ("no tests ran", exit 5): pytest takes a path argument's
+    folder into its rootdir, found no ini file there, and the plugin, with no submission, was
+    silent about the option it had been given. It is now a usage error that says why."""
+    repo = tmp_path / 'repo'
+    repo.mkdir()
+    (repo / 'engine.py').write_bytes((SUBMISSIONS / 'lecture_engine.py').read_bytes())
+    (repo / 'pytest.ini').write_text('[pytest]\nmicrograde = engine.py\n')
+    rubric = tmp_path / 'rubric.toml'
+    rubric.write_text('required_ops = ["add", "mul", "backward"]\n')
+    done = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+                           '--micrograde-rubric', str(rubric)], cwd=repo, capture_output=True,
+                          text=True, timeout=300)
+    said = done.stdout + done.stderr
+    assert done.returncode == 4, said  # pytest's usage error
+    assert '--micrograde-rubric needs a submission' in said and '--micrograde-rubric=' in said
+    assert str(tmp_path) in said  # the rootdir pytest chose, where it looked for the ini file
+
+
 def python_grader_points(junit, max_score):
     """The points GitHub Classroom's python grader posts for a run of its tests
     (classroom-resources/autograding-python-grader, runner/__init__.py and data.py): a test is

@@ -152,8 +152,22 @@ def pytest_addoption(parser):
     parser.addini('micrograde_profile', 'quick, standard or thorough, like --micrograde-profile.')
 
 
+#: the options that only mean something with a submission to grade
+WITH_SUBMISSION = ('micrograde_profile', 'micrograde_seed', 'micrograde_rubric', 'micrograde_out')
+
+
 def pytest_configure(config):
     path = config.getoption('micrograde') or config.getini('micrograde')
+    given = [o for o in WITH_SUBMISSION if config.getoption(o) is not None]
+    if not path and given:
+        # pytest puts a path argument's folder into its rootdir (``--micrograde-rubric FILE``
+        # too), and looks for the ini file that names the submission from there
+        option = '--' + given[0].replace('_', '-')
+        ini = config.inipath or 'none'
+        raise pytest.UsageError(
+            f'{option} needs a submission: --micrograde PATH or `micrograde = PATH` in the ini '
+            f'file (pytest\'s rootdir is {config.rootpath}, its ini file {ini}). A path given as '
+            f'`{option} FILE` takes part in choosing that folder; write `{option}=FILE`.')
     if path:
         workerinput = getattr(config, 'workerinput', None)  # an xdist worker: the run's id
         run_id = workerinput['testrunuid'] if workerinput else uuid.uuid4().hex
