@@ -130,6 +130,25 @@ def test_the_text_names_no_isolation_where_there_is_none():
     assert header == ['seed 0, profile quick'], header
 
 
+@pytest.mark.parametrize('given', [None, 'Value', 3, 'an instance'])
+def test_check_given_something_else_than_a_class_fails_load_saying_so(given):
+    """``check(None)`` raised ``KeyError: 'Value'`` and ``check('Value')`` ``TypeError: vars()
+    argument must have __dict__ attribute`` (a learner passing a name, an instance or a
+    variable the cell meant to define): a traceback from the grader's insides. It is a report
+    whose load check fails saying what check() takes, as any unloadable engine's."""
+    m = module(SUBMISSIONS / 'lecture_engine.py')
+    value = m.Value(1.0) if given == 'an instance' else given
+    for args, kwargs, role in (((value,), {}, 'Value'), ((m.Value,), {'MLP': value}, 'MLP')):
+        if value is None and role == 'MLP':
+            continue  # MLP=None: no MLP, as the default
+        result = check(*args, **kwargs)
+        load = result.report.checks[0]
+        assert load.id == 'load' and load.status == 'failed' and not result.passed
+        assert f'{role} class itself' in load.message and 'check(Value, MLP=MLP)' in load.message
+        assert [c.id for c in result.report.checks if c.status != 'skipped'] == ['load']
+        assert 'FAIL' in str(result) and 'load' in result._repr_html_()
+
+
 def test_a_value_that_cannot_hold_a_number_fails_load_once_as_the_grader_does():
     m = module(SUBMISSIONS / 'broken' / 'value_of_a_list.py')
     report = check(m.Value).report

@@ -157,6 +157,13 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
     classes = {role: cls for role, cls in
                (('Value', Value), ('Neuron', Neuron), ('Layer', Layer), ('MLP', MLP)) if cls is not None}
     config = Config(seed=seed, profile=profile, settings=Settings(check_timeout=timeout))
+    wrong = next((role for role in ('Value', *classes) if not isinstance(classes.get(role), type)), '')
+    if wrong:  # a name, an instance, None: what the learner meant is not here to check
+        said = _given(classes.get(wrong))
+        return SelfCheck(build(f'{wrong} (self-check)', config, lambda report: report.checks.append(
+            Check('load', Category.LOAD, Status.FAILED,
+                  f'check() takes your {wrong} class itself, as in check(Value, MLP=MLP); '
+                  f'it was given {said}'))))
     found = {role: _found(role, cls) for role, cls in classes.items()}
     try:
         warnings, error = found['Value'].locate(_cell), ''
@@ -185,6 +192,17 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
     return SelfCheck(build(f'{_where(Value)} (self-check)', config, fill, load_warnings=warnings,
                            classes={role: _defined(cls) for role, cls in classes.items()},
                            class_info={role: f.info() for role, f in found.items()}))
+
+
+def _given(thing: object) -> str:
+    """What a learner passed where a class was due, as they would recognise it."""
+    if thing is None:
+        return 'None (has the cell that defines the class run?)'
+    if isinstance(thing, str):
+        return f'the text {thing[:40]!r}: pass the class, not its name'
+    kind = type(thing).__name__[:40]
+    return f'an instance of {kind}: pass the class ({kind}), not a value made from it' \
+        if hasattr(thing, '__dict__') else f'an object of type {kind}'
 
 
 @contextlib.contextmanager
