@@ -149,6 +149,22 @@ def test_check_given_something_else_than_a_class_fails_load_saying_so(given):
         assert 'FAIL' in str(result) and 'load' in result._repr_html_()
 
 
+@pytest.mark.parametrize('options, says', [
+    ({'profile': 'Standard'}, "profile is one of quick, standard, thorough: got 'Standard'"),
+    ({'seed': '7'}, "seed is a whole number: got '7'"),
+    ({'timeout': -1}, 'timeout is a number of seconds above 0: got -1'),
+    ({'timeout': 0}, 'timeout is a number of seconds above 0: got 0')])
+def test_check_s_options_are_refused_saying_what_they_take(options, says):
+    """``check(Value, profile='Standard')`` raised ``KeyError: 'Standard'``, ``seed='7'`` a
+    TypeError about concatenating str and int, ``timeout=-1`` an ``itimer_error``; ``timeout=0``
+    ran with no limit at all. Each is a ValueError naming the option and what it takes, as
+    ``micrograde grade`` refuses them."""
+    m = module(SUBMISSIONS / 'lecture_engine.py')
+    with pytest.raises(ValueError) as refused:
+        check(m.Value, **options)
+    assert str(refused.value) == says
+
+
 def test_a_value_that_cannot_hold_a_number_fails_load_once_as_the_grader_does():
     m = module(SUBMISSIONS / 'broken' / 'value_of_a_list.py')
     report = check(m.Value).report
