@@ -7,6 +7,7 @@ from conftest import SUBMISSIONS
 from micrograde.reporters import gradebook
 from micrograde.model.results import Check, Report
 from micrograde.grader.rubric import Rubric
+from micrograde.checks import check_ids
 
 HOSTILE_NAMES = ['=HYPERLINK("evil","click").py', '+1+2.py', '-3.py',
                  '@SUM(A1).py', '\tx.py', '\rcr.py']
@@ -75,6 +76,29 @@ def test_roster_maps_files_to_students_and_lms_formats_import_them(tmp_path):
     moodle = read(gradebook.render(graded, 'moodle', students, 'HW1 micrograd'))
     assert moodle[0] == ['ID number', 'Email address', 'HW1 micrograd', 'HW1 micrograd (feedback)']
     assert moodle[1][:3] == ['1001', 'alice@uni.example', '0']
+
+
+def test_moodle_feedback_says_where_points_went_in_skipped_checks():
+    """A learner with no MLP class read "failed: 40 / 51; failing: ops.log" in Moodle: ops.log
+    is worth 1 point, and the 10 of the MLP checks (skipped: no MLP class, the rest not run
+    for want of it) were nowhere in the feedback, the only text Moodle shows them. Now the
+    feedback names the skipped checks that cost points and how many."""
+    rubric = Rubric.load()
+    r = Report(submission='leo.py')
+    special = {'ops.log': Check('ops.log', 'ops', 'failed', 'wrong'),
+               'ops.rpow': Check('ops.rpow', 'ops', 'skipped', 'rpow is not implemented'),
+               'mlp.build': Check('mlp.build', 'mlp', 'skipped', 'no MLP class'),
+               'mlp.forward': Check('mlp.forward', 'mlp', 'skipped',
+                                    'not run: what it needs is missing', not_run='needs')}
+    r.checks += [special.get(i) or Check(i, i.split('.')[0], 'passed', 'ok')
+                 for i in ['load', *check_ids()]]
+    graded = {'leo.py': rubric.apply(r)}
+    lost = {c.id: c.max_score for c in graded['leo.py'].checks if c.status == 'skipped' and c.max_score}
+    assert set(lost) == {'mlp.build', 'mlp.forward'}  # ops.rpow is worth none: not said
+    feedback = read(gradebook.render(graded, 'moodle', {'leo.py': {'student_id': 's12', 'email': ''}}))[1][3]
+    assert 'failing: ops.log' in feedback
+    assert f'{sum(lost.values()):g} point(s) in 2 skipped check(s): mlp.build mlp.forward' in feedback
+    assert 'ops.rpow' not in feedback
 
 
 def test_batch_cli_writes_the_lms_gradebooks_from_a_roster(run_cli, tmp_path):
