@@ -147,8 +147,10 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
     from micrograde.grader.grading import safe_grade
     from micrograde.reporters import write_reports
     config = make_config(**options)
-    _not_the_submission(path, {'--junit': junit, '--json': json_path, '--gradescope': gradescope,
-                               '--classroom': classroom, '--html': html, '--github-output': github_output})
+    reports = {'--junit': junit, '--json': json_path, '--gradescope': gradescope,
+               '--classroom': classroom, '--html': html, '--github-output': github_output}
+    _not_the_submission(path, reports)
+    _one_report_per_file(out, reports)
     report = safe_grade(path, module, config, module or path)
     rerun = _rerun(click.get_current_context(), path, module, report.seed)
     unwritten = []
@@ -180,6 +182,25 @@ def _not_the_submission(path, reports):
         if target and os.path.exists(target) and os.path.samefile(target, path):
             raise click.BadParameter(f'{target} is the submission: the report would replace it',
                                      param_hint=option)
+
+
+def _one_report_per_file(out, reports):
+    """A usage error (exit 2), before grading, where two options name one file for different
+    reports (``--json r --junit r``, ``--out DIR --json DIR/results.json``): the last written
+    replaced the other, and ``--github-output`` appended its lines to a report."""
+    from micrograde.reporters import FILENAMES
+    option = {'junit': '--junit', 'json': '--json', 'gradescope': '--gradescope',
+              'classroom': '--classroom', 'html': '--html'}
+    targets = [('--out', option.get(name, name), Path(out, filename))
+               for name, filename in FILENAMES.items()] if out else []
+    targets += [(flag, flag, Path(target)) for flag, target in reports.items() if target]
+    seen = {}
+    for flag, kind, target in targets:
+        key = os.path.normcase(os.path.realpath(target))
+        if key in seen and seen[key][1] != kind:
+            raise click.BadParameter(f'{seen[key][0]} and {flag} both name {target}: one would '
+                                     f'replace the other', param_hint=flag)
+        seen.setdefault(key, (flag, kind))
 
 
 def _rerun(ctx, path, module, seed):
