@@ -76,6 +76,10 @@ def test_seen(micrograde_report, worker_id, k):
     seen = (pytester.path / 'seen.txt').read_text().split('\n')[:-1]
     assert len({line.split()[0] for line in seen}) == 2, 'both workers ran tests'
     assert len({tuple(line.split()[1:]) for line in seen}) == 1, 'one grading for the session'
+    # the score beside pytest's own summary, as without xdist: its controller's run id was not
+    # its workers', so it found no grading and said nothing
+    score = f'micrograde: {report["verdict"].upper()}  score {report["score"]:g} / {report["max_score"]:g}'
+    assert score in result.outlines, text[-2000:]
 
 
 def test_advisory_findings_are_xfail_and_a_correct_engine_passes(pytester):

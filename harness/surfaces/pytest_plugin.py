@@ -170,7 +170,12 @@ def pytest_configure(config):
             f'`{option} FILE` takes part in choosing that folder; write `{option}=FILE`.')
     if path:
         workerinput = getattr(config, 'workerinput', None)  # an xdist worker: the run's id
-        run_id = workerinput['testrunuid'] if workerinput else uuid.uuid4().hex
+        run_id = workerinput['testrunuid'] if workerinput else \
+            getattr(config.option, 'testrunuid', None) or uuid.uuid4().hex
+        if not workerinput and hasattr(config.option, 'testrunuid'):
+            # xdist's controller hands its workers this id (else one of its own): the summary
+            # it prints reads the grading they share by it
+            config.option.testrunuid = run_id
         config.pluginmanager.register(Session(config, path, run_id), 'micrograde-session')
 
 
