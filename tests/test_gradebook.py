@@ -116,3 +116,21 @@ def test_batch_cli_writes_the_lms_gradebooks_from_a_roster(run_cli, tmp_path):
     assert not [c for row in plain[1:] for c in row if c.startswith(gradebook.FORMULA_START)]
     assert read((tmp_path / 'out' / 'gradebook-canvas.csv').read_bytes())[2][2:3] == ['s1']
     assert run_cli('batch', folder, '--out', tmp_path / 'o2', '--lms', 'canvas').returncode == 2
+
+
+def test_a_student_in_the_roster_with_nothing_handed_in_is_named(run_cli, tmp_path):
+    """A roster's student whose file is not in the class was silently absent: from the summary,
+    the LMS gradebooks and the class page (the Canvas import left their grade as it was). The
+    summary now names them, with their student id, beside the submissions the roster lacks."""
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'ann.py').write_text((SUBMISSIONS / 'lecture_engine.py').read_text())
+    roster = tmp_path / 'roster.csv'
+    roster.write_text('file,student_id\nann.py,s1\nzed.py,s99\n')
+    result = run_cli('batch', folder, '--out', tmp_path / 'out', '--profile', 'quick',
+                     '--roster', roster, '--lms', 'canvas', '-j', '1')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'in the roster, nothing handed in (no grade in the LMS gradebooks): zed.py (s99)' \
+        in result.stderr, result.stderr
+    assert 'ann.py' not in result.stderr
+

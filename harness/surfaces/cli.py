@@ -284,6 +284,11 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     if work.unrostered:
         click.echo(f'not in the roster (left out of the LMS gradebooks): '
                    f'{", ".join(work.unrostered)}', err=True)
+    absent = [f'{name} ({row["student_id"]})' if row.get('student_id') else name
+              for name, row in (names or {}).items() if name not in reports]
+    if absent:  # the roster names them by the file they were to hand in: none was there
+        click.echo(f'in the roster, nothing handed in (no grade in the LMS gradebooks): '
+                   f'{", ".join(absent)}', err=True)
 
 
 def _writable(folder):
