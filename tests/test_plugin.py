@@ -249,6 +249,22 @@ def test_a_micrograde_option_without_a_submission_is_a_usage_error(tmp_path):
     assert str(tmp_path) in said  # the rootdir pytest chose, where it looked for the ini file
 
 
+def test_the_ini_file_names_the_course_s_rubric_as_it_names_the_submission(pytester):
+    """A course repository's pytest.ini could name the submission (``micrograde = ...``) but
+    not the rubric: only ``--micrograde-rubric`` on every command line. ``micrograde_rubric``
+    in the ini file, a path from its folder, grades as ``micrograde grade --rubric`` does."""
+    (pytester.path / 'engine.py').write_bytes((SUBMISSIONS / 'bug_overwrite_grad.py').read_bytes())
+    (pytester.path / 'grading').mkdir()
+    (pytester.path / 'grading' / 'rubric.toml').write_text('[points]\nfuzz = 3\nmlp = 0\n')
+    pytester.makeini('[pytest]\nmicrograde = engine.py\nmicrograde_rubric = grading/rubric.toml\n'
+                     'micrograde_profile = quick\n')
+    result = pytester.runpytest_subprocess('-p', 'no:cacheprovider')
+    total = Rubric.load(pytester.path / 'grading' / 'rubric.toml').total()
+    assert total != Rubric.load().total()
+    assert any(line.startswith('micrograde: FAILED  score ') and line.endswith(f' / {total:g}')
+               for line in result.outlines), result.stdout.str()[-1500:]
+
+
 def python_grader_points(junit, max_score):
     """The points GitHub Classroom's python grader posts for a run of its tests
     (classroom-resources/autograding-python-grader, runner/__init__.py and data.py): a test is

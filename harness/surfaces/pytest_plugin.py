@@ -9,8 +9,9 @@ The submission is graded once per test session, on first use, never at collectio
 imports neither torch nor grading): the first process to need it grades under a file lock and
 leaves the report as JSON in a folder named after the session, which every xdist worker of the
 same run reads. Options: ``--micrograde PATH`` (or the ini option ``micrograde``),
-``--micrograde-profile`` (default ``standard``, as ``micrograde grade``), ``--micrograde-seed``, ``--micrograde-rubric``, ``--micrograde-out DIR``
-(micrograde's own reports as well). The fixture ``micrograde_report`` is the ``Report``.
+``--micrograde-profile`` (default ``standard``, as ``micrograde grade``; ini ``micrograde_profile``),
+``--micrograde-seed``, ``--micrograde-rubric`` (ini ``micrograde_rubric``: a path from the root, as
+``micrograde``'s), ``--micrograde-out DIR`` (micrograde's own reports as well). The fixture ``micrograde_report`` is the ``Report``.
 
 ``Submission(path).point(check_id, k, count)`` is a plain test function's: the ``k``-th of the
 ``count`` points of a check, passing where the grade kept it, what ``micrograde classroom-tests``
@@ -150,6 +151,7 @@ def pytest_addoption(parser):
                     help="Also write micrograde's own reports (report.json, junit.xml ...) here.")
     parser.addini('micrograde', 'The submission to grade, like --micrograde.')
     parser.addini('micrograde_profile', 'quick, standard or thorough, like --micrograde-profile.')
+    parser.addini('micrograde_rubric', 'The course\'s TOML rubric, like --micrograde-rubric.')
 
 
 #: the options that only mean something with a submission to grade
@@ -202,7 +204,8 @@ class Session:
         self.profile = config.getoption('micrograde_profile') or \
             config.getini('micrograde_profile') or Config.profile
         self.seed = config.getoption('micrograde_seed')
-        self.rubric = config.getoption('micrograde_rubric')
+        ini = config.getini('micrograde_rubric')  # a path from the root, as the submission's
+        self.rubric = config.getoption('micrograde_rubric') or (str(root / ini) if ini else None)
         self.out = config.getoption('micrograde_out')
         _usable(self.rubric, self.out)
 
