@@ -16,7 +16,8 @@ Gradescope colours a test by ``status`` when given (else by score < max_score), 
 import json
 
 from micrograde.model.results import Outcome
-from micrograde.reporters.text import clean, failure_text, location, suffix, unpaid, unrun
+from micrograde.reporters.text import (clean, failure_text, location, skipped_points, suffix,
+                                      unpaid, unrun)
 
 LIMIT = 8000
 
@@ -45,7 +46,7 @@ def render(report):
     advisories = sum(c.outcome is Outcome.ADVICE for c in report.checks)
     summary = (f'{report.verdict.upper()}: {report.score:g} / {report.max_score:g} points '
                f'(seed {report.seed}, profile {report.profile}).')
-    for why in filter(None, (unpaid(report), unrun(report))):
+    for why in filter(None, (unpaid(report), unrun(report) or skipped_points(report))):
         summary += f'\n{why[0].upper()}{why[1:]}.'
     if advisories:
         summary += f'\n{advisories} advisory finding(s): advice, not counted in the score.'
