@@ -252,6 +252,24 @@ def test_every_name_is_escaped_and_every_link_quoted():
     page.encode('utf-8')
 
 
+def test_sections_are_offered_in_the_roster_s_order_and_the_unrostered_last():
+    """The filter listed the sections backwards, in the order their first submission sorts
+    (a class whose first file is in section B and the roster's first row in A read "Show: the
+    whole class, (no section in the roster), B, A"). Now the whole class, then the roster's
+    sections in its order, then the submissions it does not name; the parts below follow it."""
+    reports = class_of(**{n: [failing('ops.add', Code.ASSIGNED, '__add__')]
+                          for n in ('amy.py', 'bo.py', 'cy.py', 'di.py')})
+    roster = {'di.py': {'section': 'A'}, 'cy.py': {'section': 'B'}, 'amy.py': {'section': 'B'}}
+    page = classpage.render(reports, roster).decode()
+    nav = re.search(r'<nav class="sections".*?</nav>', page, re.S)[0]
+    assert re.findall(r'>([^<>]*) \(\d+\)</a>', nav) == [
+        'the whole class', 'A', 'B', classpage.NO_SECTION]
+    parts = re.findall(r'<section class="cohort[^"]*" id="[^"]*" data-section="([^"]*)"', page)
+    assert parts == ['A', 'B', html.escape(classpage.NO_SECTION), 'the whole class']
+    service = classpage.cohorts(reports, {'cy.py': {'section': 'B'}, 'di.py': {'section': 'A'}})
+    assert [c.name for c in service] == ['B', 'A', classpage.NO_SECTION, 'the whole class']
+
+
 # --- filters by section, without scripts ------------------------------------------------------
 
 def test_sections_filter_by_link_with_scripts_off(graded, browser):
@@ -372,6 +390,20 @@ def test_service_class_page_is_the_same_picture(graded, tmp_path, page_of):
 
 
 # --- hostile names, on every path: a real batch and the service -------------------------------
+
+@pytest.mark.xfail(strict=True, reason='the service template reads row.advisory_failures, a '
+                   'gradebook column renamed advisory_findings (harness/surfaces/service/templates/'
+                   'class.html: not staff11\'s file, proposed in the report)')
+def test_service_learners_table_lists_each_learner_s_advice(tmp_path):
+    """The service's class page has an "advice" column per learner; it was empty for every
+    learner, as if none had an advisory finding, while gradebook.csv lists them."""
+    reports = class_of(ann=[failing('robustness.tanh_large', required=False),
+                            failing('robustness.deep_chain', required=False)])
+    text, _ = service_page(tmp_path, {k: r.to_dict() for k, r in reports.items()})
+    table = text[text.index('<table class="learners">'):]
+    row = re.search(r'<tr><td>.*?</tr>', table[:table.index('</table>')], re.S)[0]
+    assert 'robustness.tanh_large robustness.deep_chain' in row, row
+
 
 def test_hostile_names_are_text_in_the_batch_and_the_service(run_cli, tmp_path, page_of):
     folder = tmp_path / 'class'

@@ -714,6 +714,27 @@ def test_a_report_path_that_is_the_submission_is_refused_and_the_code_kept(run_c
     assert engine.read_bytes() == (SUBMISSIONS / 'lecture_engine.py').read_bytes()
 
 
+@pytest.mark.parametrize('options, said', [
+    (('--json', '{t}/same', '--junit', '{t}/same'), '--junit and --json both name'),
+    (('--out', '{t}/out', '--json', '{t}/out/./results.json'), '--out and --json both name'),
+    (('--html', '{t}/x', '--github-output', '{t}/x'), '--html and --github-output both name')])
+def test_two_reports_to_one_file_is_a_usage_error_before_grading(run_cli, tmp_path, options, said):
+    """``--json same --junit same`` said 'wrote same' twice and kept the JSON alone: the JUnit
+    report a CI was told to read was gone, silently (``--out DIR --json DIR/results.json``
+    replaced Gradescope's file; ``--github-output`` appended its lines to a report). Now a
+    usage error before grading naming both options; one format asked twice stays fine."""
+    engine = tmp_path / 'engine.py'
+    shutil.copy(SUBMISSIONS / 'lecture_engine.py', engine)
+    args = [a.format(t=tmp_path) for a in options]
+    result = run_cli('grade', engine, '--profile', 'quick', *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert said in result.stderr and 'one would replace the other' in result.stderr
+    assert 'Traceback' not in result.stderr and not (tmp_path / 'same').exists()
+    fine = run_cli('grade', engine, '--profile', 'quick', '--out', tmp_path / 'o',
+                   '--json', tmp_path / 'o' / 'report.json')
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+
+
 def test_a_batch_of_nothing_gradable_is_a_usage_error_that_says_so(run_cli, tmp_path):
     """A folder with nothing to grade (empty, or a README only): '0 graded: 0 passed, 0 failed',
     exit 0, a gradebook of no one, as if the class had handed nothing in. Now a usage error

@@ -7,6 +7,7 @@ from conftest import SUBMISSIONS
 from micrograde.reporters import gradebook
 from micrograde.model.results import Check, Report
 from micrograde.grader.rubric import Rubric
+from micrograde.checks import check_ids
 
 HOSTILE_NAMES = ['=HYPERLINK("evil","click").py', '+1+2.py', '-3.py',
                  '@SUM(A1).py', '\tx.py', '\rcr.py']
@@ -77,6 +78,29 @@ def test_roster_maps_files_to_students_and_lms_formats_import_them(tmp_path):
     assert moodle[1][:3] == ['1001', 'alice@uni.example', '0']
 
 
+def test_moodle_feedback_says_where_points_went_in_skipped_checks():
+    """A learner with no MLP class read "failed: 40 / 51; failing: ops.log" in Moodle: ops.log
+    is worth 1 point, and the 10 of the MLP checks (skipped: no MLP class, the rest not run
+    for want of it) were nowhere in the feedback, the only text Moodle shows them. Now the
+    feedback names the skipped checks that cost points and how many."""
+    rubric = Rubric.load()
+    r = Report(submission='leo.py')
+    special = {'ops.log': Check('ops.log', 'ops', 'failed', 'wrong'),
+               'ops.rpow': Check('ops.rpow', 'ops', 'skipped', 'rpow is not implemented'),
+               'mlp.build': Check('mlp.build', 'mlp', 'skipped', 'no MLP class'),
+               'mlp.forward': Check('mlp.forward', 'mlp', 'skipped',
+                                    'not run: what it needs is missing', not_run='needs')}
+    r.checks += [special.get(i) or Check(i, i.split('.')[0], 'passed', 'ok')
+                 for i in ['load', *check_ids()]]
+    graded = {'leo.py': rubric.apply(r)}
+    lost = {c.id: c.max_score for c in graded['leo.py'].checks if c.status == 'skipped' and c.max_score}
+    assert set(lost) == {'mlp.build', 'mlp.forward'}  # ops.rpow is worth none: not said
+    feedback = read(gradebook.render(graded, 'moodle', {'leo.py': {'student_id': 's12', 'email': ''}}))[1][3]
+    assert 'failing: ops.log' in feedback
+    assert f'{sum(lost.values()):g} point(s) in 2 skipped check(s): mlp.build mlp.forward' in feedback
+    assert 'ops.rpow' not in feedback
+
+
 def test_batch_cli_writes_the_lms_gradebooks_from_a_roster(run_cli, tmp_path):
     folder = tmp_path / 'class'
     folder.mkdir()
@@ -92,3 +116,21 @@ def test_batch_cli_writes_the_lms_gradebooks_from_a_roster(run_cli, tmp_path):
     assert not [c for row in plain[1:] for c in row if c.startswith(gradebook.FORMULA_START)]
     assert read((tmp_path / 'out' / 'gradebook-canvas.csv').read_bytes())[2][2:3] == ['s1']
     assert run_cli('batch', folder, '--out', tmp_path / 'o2', '--lms', 'canvas').returncode == 2
+
+
+def test_a_student_in_the_roster_with_nothing_handed_in_is_named(run_cli, tmp_path):
+    """A roster's student whose file is not in the class was silently absent: from the summary,
+    the LMS gradebooks and the class page (the Canvas import left their grade as it was). The
+    summary now names them, with their student id, beside the submissions the roster lacks."""
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'ann.py').write_text((SUBMISSIONS / 'lecture_engine.py').read_text())
+    roster = tmp_path / 'roster.csv'
+    roster.write_text('file,student_id\nann.py,s1\nzed.py,s99\n')
+    result = run_cli('batch', folder, '--out', tmp_path / 'out', '--profile', 'quick',
+                     '--roster', roster, '--lms', 'canvas', '-j', '1')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'in the roster, nothing handed in (no grade in the LMS gradebooks): zed.py (s99)' \
+        in result.stderr, result.stderr
+    assert 'ann.py' not in result.stderr
+

@@ -76,6 +76,10 @@ def test_seen(micrograde_report, worker_id, k):
     seen = (pytester.path / 'seen.txt').read_text().split('\n')[:-1]
     assert len({line.split()[0] for line in seen}) == 2, 'both workers ran tests'
     assert len({tuple(line.split()[1:]) for line in seen}) == 1, 'one grading for the session'
+    # the score beside pytest's own summary, as without xdist: its controller's run id was not
+    # its workers', so it found no grading and said nothing
+    score = f'micrograde: {report["verdict"].upper()}  score {report["score"]:g} / {report["max_score"]:g}'
+    assert score in result.outlines, text[-2000:]
 
 
 def test_advisory_findings_are_xfail_and_a_correct_engine_passes(pytester):
@@ -186,6 +190,79 @@ def test_classroom_test_file_is_plain_tests_the_python_grader_reads(pytester):
                       'x.py').returncode == 2
     # the grade `micrograde grade` gives it: the same profile, the submission named as given
     assert f", {str(pytester.path / 'micrograd.ipynb')!r}, {Config.profile!r})" in target.read_text()
+
+
+def test_classroom_tests_follow_the_course_s_rubric(pytester):
+    """A course grading with its own rubric (`micrograde grade --rubric`) could only write the
+    lecture's tests: classroom-tests had no --rubric, so Classroom's python grader posted points
+    of the lecture's 51 while Gradescope, the batch and the service graded the course's. Now
+    its tests are the course's points, and they grade with the course's rubric."""
+    (pytester.path / 'engine.py').write_bytes((SUBMISSIONS / 'bug_overwrite_grad.py').read_bytes())
+    (pytester.path / 'grading').mkdir()
+    rubric_file = pytester.path / 'grading' / 'rubric.toml'
+    rubric_file.write_text('required_ops = ["add", "mul", "backward", "tanh"]\n'
+                           'advisory = ["robustness", "mlp"]\n'
+                           '[points]\nops = 2\nbackward = 3\nfuzz = 5\nmlp = 0\nrobustness = 0\n')
+    rubric = Rubric.load(rubric_file)
+    target = pytester.path / 'tests' / 'micrograde_test.py'
+    done = in_process('classroom-tests', '--out', target, '--submission', pytester.path / 'engine.py',
+                      '--rubric', rubric_file, '--profile', 'quick')
+    assert done.returncode == 0, done.stderr
+    tests = _points_tests(ast.parse(target.read_text()))
+    assert f'max-score {rubric.total():g}' in done.stdout and rubric.total() != Rubric.load().total()
+    assert sorted(i for i, _, _ in tests.values()) == sorted(
+        i for i in EVERY if rubric.graded(i) and rubric.worth(i, i.split('.')[0])
+        for _ in range(int(rubric.worth(i, i.split('.')[0]) // 1)))
+    assert in_process('grade', pytester.path / 'engine.py', '--profile', 'quick', '--rubric',
+                      rubric_file, '--json', pytester.path / 'graded.json').returncode == 1
+    report = json.loads((pytester.path / 'graded.json').read_text())
+    assert report['max_score'] == rubric.total()
+    result = pytester.runpytest_subprocess('-p', 'no:cacheprovider', '--junitxml',
+                                           str(pytester.path / 'run.xml'), str(target))
+    points = python_grader_points(pytester.path / 'run.xml', rubric.total())
+    assert points == pytest.approx(report['score']) and report['score'] < rubric.total()
+    assert result.ret == 1
+    bad = pytester.path / 'bad.toml'
+    bad.write_text('required_ops = ["mull"]\n')
+    refused = in_process('classroom-tests', '--out', target, '--submission', 'engine.py',
+                         '--rubric', bad)
+    assert refused.returncode == 2 and "unknown op in required_ops: 'mull'" in refused.stderr
+
+
+def test_a_micrograde_option_without_a_submission_is_a_usage_error(tmp_path):
+    """``pytest --micrograde-rubric /abs/rubric.toml`` in a course repository whose ini file
+    names the submission ran nothing ("no tests ran", exit 5): pytest takes a path argument's
+    folder into its rootdir, found no ini file there, and the plugin, with no submission, was
+    silent about the option it had been given. It is now a usage error that says why."""
+    repo = tmp_path / 'repo'
+    repo.mkdir()
+    (repo / 'engine.py').write_bytes((SUBMISSIONS / 'lecture_engine.py').read_bytes())
+    (repo / 'pytest.ini').write_text('[pytest]\nmicrograde = engine.py\n')
+    rubric = tmp_path / 'rubric.toml'
+    rubric.write_text('required_ops = ["add", "mul", "backward"]\n')
+    done = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+                           '--micrograde-rubric', str(rubric)], cwd=repo, capture_output=True,
+                          text=True, timeout=300)
+    said = done.stdout + done.stderr
+    assert done.returncode == 4, said  # pytest's usage error
+    assert '--micrograde-rubric needs a submission' in said and '--micrograde-rubric=' in said
+    assert str(tmp_path) in said  # the rootdir pytest chose, where it looked for the ini file
+
+
+def test_the_ini_file_names_the_course_s_rubric_as_it_names_the_submission(pytester):
+    """A course repository's pytest.ini could name the submission (``micrograde = ...``) but
+    not the rubric: only ``--micrograde-rubric`` on every command line. ``micrograde_rubric``
+    in the ini file, a path from its folder, grades as ``micrograde grade --rubric`` does."""
+    (pytester.path / 'engine.py').write_bytes((SUBMISSIONS / 'bug_overwrite_grad.py').read_bytes())
+    (pytester.path / 'grading').mkdir()
+    (pytester.path / 'grading' / 'rubric.toml').write_text('[points]\nfuzz = 3\nmlp = 0\n')
+    pytester.makeini('[pytest]\nmicrograde = engine.py\nmicrograde_rubric = grading/rubric.toml\n'
+                     'micrograde_profile = quick\n')
+    result = pytester.runpytest_subprocess('-p', 'no:cacheprovider')
+    total = Rubric.load(pytester.path / 'grading' / 'rubric.toml').total()
+    assert total != Rubric.load().total()
+    assert any(line.startswith('micrograde: FAILED  score ') and f' / {total:g}' in line
+               for line in result.outlines), result.stdout.str()[-1500:]
 
 
 def python_grader_points(junit, max_score):

@@ -219,6 +219,53 @@ def test_a_check_not_run_is_named_so_by_gradescope_as_by_junit_advisory_or_not()
     assert skipped and {shown(read('passing'))['marks'][c.id] for c in skipped} == {classpage.Mark.SKIPPED}
 
 
+def test_an_op_not_written_is_named_skipped_by_gradescope_as_by_junit():
+    """An op the learner did not write, worth no points (the lecture's `a ** b`, `2 ** a`), was
+    ``ops.pow_value (advisory)`` on Gradescope, an advisory finding, where JUnit, the pytest
+    plugin and the console say skipped (the README: "(not run)" or "(skipped)" in JUnit and
+    Gradescope). Each skipped check is named as JUnit names it."""
+    for name in NAMES:
+        report = read(name)
+        view = shown(report)
+        junit = {c.get('classname').removeprefix('micrograde.') + '.' + c.get('name')
+                 for c in view['junit'].iter('testcase')}
+        tests = {t['name'] for t in view['gradescope']['tests']}
+        skipped = [c for c in report.checks if c.status is Status.SKIPPED]
+        for c in skipped:
+            named = c.id + (' (not run)' if c.not_run else ' (skipped)')
+            assert named in junit and named in tests, (name, c.id)
+    report = read('advisory')
+    absent = [c for c in report.checks if c.status is Status.SKIPPED and not c.max_score]
+    assert absent, 'the lecture engine has ops it does not write, worth no points'
+
+
+def test_points_of_skipped_checks_are_said_beside_the_score_by_every_consumer():
+    """An engine with no MLP class read "FAILED  score 40 / 51" and "1 required check failed"
+    (ops.log, 1 point): the 10 points of the MLP checks (skipped: no MLP class; the rest not
+    run for want of it) were said nowhere beside the score, where a stop's points are. Now the
+    console, the HTML, Gradescope's summary, Moodle's feedback and the plugin say them alike."""
+    from micrograde.checks import check_ids
+    from micrograde.grader.rubric import Rubric
+    special = {'ops.log': Check('ops.log', 'ops', 'failed', 'wrong'),
+               'ops.rpow': Check('ops.rpow', 'ops', 'skipped', 'rpow is not implemented'),
+               'mlp.build': Check('mlp.build', 'mlp', 'skipped', 'no MLP class'),
+               'mlp.forward': Check('mlp.forward', 'mlp', 'skipped',
+                                    'not run: what it needs is missing', not_run='needs')}
+    report = Report('hw/leo.py', checks=[special.get(i) or Check(i, i.split('.')[0], 'passed', 'ok')
+                                         for i in ['load', *check_ids()]])
+    report = Rubric.load().apply(report)
+    lost = [c for c in report.checks if c.status is Status.SKIPPED and c.max_score]
+    assert [c.id for c in lost] == ['mlp.build', 'mlp.forward']
+    said = (f'{sum(c.max_score for c in lost):g} point(s) in {len(lost)} skipped check(s): '
+            f'{" ".join(c.id for c in lost)}')
+    view = shown(report)
+    assert view['console'].rstrip().endswith(f'score {report.score:g} / {report.max_score:g} ({said})')
+    assert f'({said})' in view['html'] and said[0].upper() + said[1:] in view['gradescope']['output']
+    moodle = gradebook.render({'hw': report}, 'moodle', {'hw': {'student_id': 's1', 'email': ''}})
+    assert said in moodle.decode() and 'ops.rpow' not in said
+    assert 'skipped check' not in console.render(read('advisory'))  # 0-point ops: nothing said
+
+
 def test_a_submissions_message_cannot_write_a_console_line_of_its_own():
     """An exception's text is the submission's: a carriage return, a newline or a bidi control
     in it must not make the console show a line of its choosing (a verdict above the real one)."""

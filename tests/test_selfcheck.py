@@ -119,6 +119,52 @@ def test_result_renders_as_text_and_as_the_html_report():
         assert 'class="node culprit"' in article
 
 
+def test_the_text_names_no_isolation_where_there_is_none():
+    """The self-check runs in the learner's own process (no isolation level: ``''``); its text
+    said ``seed 0, profile quick, isolation `` with nothing after it, as if a word were lost. It
+    says what the HTML report says: the seed and the profile."""
+    m = module(SUBMISSIONS / 'lecture_engine.py')
+    result = check(m.Value, MLP=m.MLP)
+    assert result.report.isolation == ''
+    header = [line for line in str(result).splitlines() if line.startswith('seed ')]
+    assert header == ['seed 0, profile quick'], header
+
+
+@pytest.mark.parametrize('given', [None, 'Value', 3, 'an instance'])
+def test_check_given_something_else_than_a_class_fails_load_saying_so(given):
+    """``check(None)`` raised ``KeyError: 'Value'`` and ``check('Value')`` ``TypeError: vars()
+    argument must have __dict__ attribute`` (a learner passing a name, an instance or a
+    variable the cell meant to define): a traceback from the grader's insides. It is a report
+    whose load check fails saying what check() takes, as any unloadable engine's."""
+    m = module(SUBMISSIONS / 'lecture_engine.py')
+    value = m.Value(1.0) if given == 'an instance' else given
+    for args, kwargs, role in (((value,), {}, 'Value'), ((m.Value,), {'MLP': value}, 'MLP')):
+        if value is None and role == 'MLP':
+            continue  # MLP=None: no MLP, as the default
+        result = check(*args, **kwargs)
+        load = result.report.checks[0]
+        assert load.id == 'load' and load.status == 'failed' and not result.passed
+        assert f'{role} class itself' in load.message and 'check(Value, MLP=MLP)' in load.message
+        assert [c.id for c in result.report.checks if c.status != 'skipped'] == ['load']
+        assert 'FAIL' in str(result) and 'load' in result._repr_html_()
+
+
+@pytest.mark.parametrize('options, says', [
+    ({'profile': 'Standard'}, "profile is one of quick, standard, thorough: got 'Standard'"),
+    ({'seed': '7'}, "seed is a whole number: got '7'"),
+    ({'timeout': -1}, 'timeout is a number of seconds above 0: got -1'),
+    ({'timeout': 0}, 'timeout is a number of seconds above 0: got 0')])
+def test_check_s_options_are_refused_saying_what_they_take(options, says):
+    """``check(Value, profile='Standard')`` raised ``KeyError: 'Standard'``, ``seed='7'`` a
+    TypeError about concatenating str and int, ``timeout=-1`` an ``itimer_error``; ``timeout=0``
+    ran with no limit at all. Each is a ValueError naming the option and what it takes, as
+    ``micrograde grade`` refuses them."""
+    m = module(SUBMISSIONS / 'lecture_engine.py')
+    with pytest.raises(ValueError) as refused:
+        check(m.Value, **options)
+    assert str(refused.value) == says
+
+
 def test_a_value_that_cannot_hold_a_number_fails_load_once_as_the_grader_does():
     m = module(SUBMISSIONS / 'broken' / 'value_of_a_list.py')
     report = check(m.Value).report

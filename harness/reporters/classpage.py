@@ -290,12 +290,16 @@ NO_SECTION = '(no section in the roster)'
 
 def cohorts(reports, roster=None, href=None):
     """The whole class (last, the one shown when no section is targeted), after one cohort per
-    roster section in the roster's order; ``href(sub_id)`` links a submission's report."""
+    roster section in the roster's order (its submissions not in the roster last);
+    ``href(sub_id)`` links a submission's report."""
     roster = roster or {}
     entries = [entry(sub_id, r, clean((roster.get(sub_id) or {}).get('section') or NO_SECTION,
                                       NAME_LIMIT), href) for sub_id, r in reports.items()]
     checks = list(dict.fromkeys(c.id for r in reports.values() for c in r.checks))
-    sections = list(dict.fromkeys(e.section for e in entries)) if roster else []
+    # the roster's sections in its order, then the submissions it does not name
+    order = [clean(row.get('section') or NO_SECTION, NAME_LIMIT) for row in roster.values() if row]
+    present = {e.section for e in entries}
+    sections = [s for s in dict.fromkeys([*order, NO_SECTION]) if s in present] if roster else []
     return [*(Cohort(f'class-section-{k}', name, [e for e in entries if e.section == name], checks)
               for k, name in enumerate(sections, 1)),
             Cohort('class-all', 'the whole class', entries, checks)]

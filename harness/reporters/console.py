@@ -51,7 +51,8 @@ def render(report, color=False, rerun=''):
     style = click.style if color else (lambda text, **_: text)
     lines = [style(f'micrograde {report.versions.get("micrograde", "")}: {shown(report.submission)}',
                    bold=True),
-             f'seed {report.seed}, profile {report.profile}, isolation {report.isolation}']
+             f'seed {report.seed}, profile {report.profile}'
+             + (f', isolation {report.isolation}' if report.isolation else '')]  # self-check: none
     unprotected = report.protections.get('unprotected')
     if unprotected:
         lines.append(style(f'  not protected at this isolation level: {", ".join(unprotected)}',

@@ -8,14 +8,16 @@ Gradescope colours a test by ``status`` when given (else by score < max_score), 
   output saying "advisory": visible, never red;
 * a skipped check that costs points (an op not written, a check not run) is red, as Gradescope
   colours any test scoring less than its maximum, and named ``(skipped)`` or ``(not run)``
-  (``text.suffix``), so that the list tells it from a failure of its own; a check not run that
-  does not count is green, but named ``(not run)`` too, as in JUnit (``(advisory)`` read as ran);
+  (``text.suffix``), so that the list tells it from a failure of its own; a skipped check that
+  does not count is green, but named ``(not run)`` or ``(skipped)`` too, as in JUnit
+  (``(advisory)`` read as ran, or as a finding of an op the learner did not write);
 * outputs are plain ``text`` (a learner's printout can never render as markup or a link).
 """
 import json
 
 from micrograde.model.results import Outcome
-from micrograde.reporters.text import clean, failure_text, location, suffix, unpaid, unrun
+from micrograde.reporters.text import (clean, failure_text, location, skipped_points, suffix,
+                                      unpaid, unrun)
 
 LIMIT = 8000
 
@@ -23,8 +25,9 @@ LIMIT = 8000
 def _test(report, check):
     outcome = check.outcome
     advisory = outcome is Outcome.ADVICE or (not check.required and check.max_score == 0)
-    # a check not run says so, as in JUnit, whether or not it counts: (advisory) reads as ran
-    named = suffix(check) if check.not_run or not advisory else ' (advisory)'
+    # a skipped check says so, as in JUnit, whether or not it counts: (advisory) reads as ran
+    # (a check not run) or as a finding (an op not written, worth no points)
+    named = suffix(check) if outcome is Outcome.SKIPPED or not advisory else ' (advisory)'
     if outcome is Outcome.ADVICE:
         output = 'Advisory, not graded: ' + failure_text(check, location(report, check))
         status = 'passed'
@@ -43,7 +46,7 @@ def render(report):
     advisories = sum(c.outcome is Outcome.ADVICE for c in report.checks)
     summary = (f'{report.verdict.upper()}: {report.score:g} / {report.max_score:g} points '
                f'(seed {report.seed}, profile {report.profile}).')
-    for why in filter(None, (unpaid(report), unrun(report))):
+    for why in filter(None, (unpaid(report), unrun(report) or skipped_points(report))):
         summary += f'\n{why[0].upper()}{why[1:]}.'
     if advisories:
         summary += f'\n{advisories} advisory finding(s): advice, not counted in the score.'

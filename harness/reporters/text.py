@@ -66,9 +66,21 @@ def unrun(report):
             f'{stopped[0].message.removeprefix("not run").lstrip(": ")}')
 
 
+def skipped_points(report):
+    """The points of skipped checks that cost points (an op not written, no MLP class, what they
+    need missing), which no failure lists, said beside the score where grading did not stop:
+    ``10 point(s) in 5 skipped check(s): mlp.build ...``, or ``''``."""
+    lost = [c for c in report.checks if c.outcome is Outcome.SKIPPED and c.score < c.max_score]
+    if not lost:
+        return ''
+    return (f'{sum(c.max_score - c.score for c in lost):g} point(s) in {len(lost)} skipped '
+            f'check(s): {" ".join(c.id for c in lost)}')
+
+
 def beside_score(report):
-    """What the score needs said beside it (``unpaid``, ``unrun``), ``'; '``-joined, or ``''``."""
-    return '; '.join(filter(None, (unpaid(report), unrun(report))))
+    """What the score needs said beside it (``unpaid``, ``unrun`` or else ``skipped_points``),
+    ``'; '``-joined, or ``''``."""
+    return '; '.join(filter(None, (unpaid(report), unrun(report) or skipped_points(report))))
 
 
 def suffix(check):

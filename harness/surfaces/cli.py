@@ -147,8 +147,10 @@ def grade(path, module, out, junit, json_path, gradescope, classroom, github_out
     from micrograde.grader.grading import safe_grade
     from micrograde.reporters import write_reports
     config = make_config(**options)
-    _not_the_submission(path, {'--junit': junit, '--json': json_path, '--gradescope': gradescope,
-                               '--classroom': classroom, '--html': html, '--github-output': github_output})
+    reports = {'--junit': junit, '--json': json_path, '--gradescope': gradescope,
+               '--classroom': classroom, '--html': html, '--github-output': github_output}
+    _not_the_submission(path, reports)
+    _one_report_per_file(out, reports)
     report = safe_grade(path, module, config, module or path)
     rerun = _rerun(click.get_current_context(), path, module, report.seed)
     unwritten = []
@@ -180,6 +182,25 @@ def _not_the_submission(path, reports):
         if target and os.path.exists(target) and os.path.samefile(target, path):
             raise click.BadParameter(f'{target} is the submission: the report would replace it',
                                      param_hint=option)
+
+
+def _one_report_per_file(out, reports):
+    """A usage error (exit 2), before grading, where two options name one file for different
+    reports (``--json r --junit r``, ``--out DIR --json DIR/results.json``): the last written
+    replaced the other, and ``--github-output`` appended its lines to a report."""
+    from micrograde.reporters import FILENAMES
+    option = {'junit': '--junit', 'json': '--json', 'gradescope': '--gradescope',
+              'classroom': '--classroom', 'html': '--html'}
+    targets = [('--out', option.get(name, name), Path(out, filename))
+               for name, filename in FILENAMES.items()] if out else []
+    targets += [(flag, flag, Path(target)) for flag, target in reports.items() if target]
+    seen = {}
+    for flag, kind, target in targets:
+        key = os.path.normcase(os.path.realpath(target))
+        if key in seen and seen[key][1] != kind:
+            raise click.BadParameter(f'{seen[key][0]} and {flag} both name {target}: one would '
+                                     f'replace the other', param_hint=flag)
+        seen.setdefault(key, (flag, kind))
 
 
 def _rerun(ctx, path, module, seed):
@@ -263,6 +284,11 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     if work.unrostered:
         click.echo(f'not in the roster (left out of the LMS gradebooks): '
                    f'{", ".join(work.unrostered)}', err=True)
+    absent = [f'{name} ({row["student_id"]})' if row.get('student_id') else name
+              for name, row in (names or {}).items() if name not in reports]
+    if absent:  # the roster names them by the file they were to hand in: none was there
+        click.echo(f'in the roster, nothing handed in (no grade in the LMS gradebooks): '
+                   f'{", ".join(absent)}', err=True)
 
 
 def _writable(folder):
@@ -282,7 +308,11 @@ def _writable(folder):
               'path from the repository root (e.g. micrograd.ipynb).')
 @click.option('--profile', type=click.Choice(list(PROFILES)), default=Config.profile, show_default=True,
               help='How hard to fuzz when the tests run (as `micrograde grade`: the same grade).')
-def classroom_tests(out, submission, profile):
+@click.option('--rubric', type=click.Path(dir_okay=False), default=None,
+              help='The course\'s TOML rubric, as a path from the repository root (e.g. '
+              'grading/rubric.toml; default: the lecture): the tests are its points and grade '
+              'with it, as `micrograde grade --rubric`.')
+def classroom_tests(out, submission, profile, rubric):
     """Write a plain pytest file with one `def test_*` per point of the rubric, for GitHub
     Classroom's python grader (it reads test functions from source, runs only *_test.py files
     and gives every test an equal share of its max-score: give it the rubric's total). Each
@@ -291,18 +321,23 @@ def classroom_tests(out, submission, profile):
     if not Path(out).name.endswith('_test.py'):
         raise click.BadParameter('the python grader only runs files named *_test.py',
                                  param_hint='--out')
+    try:
+        loaded = Rubric.load(rubric)
+    except RubricError as e:
+        raise click.BadParameter(str(e), param_hint='--rubric') from None
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    target = os.path.relpath(Path(submission).resolve(), Path(out).resolve().parent)
-    rubric = Rubric.load()
-    worth = [(i, rubric.worth(i, i.partition('.')[0]) if rubric.graded(i) else 0.0)
+    here = Path(out).resolve().parent
+    target = os.path.relpath(Path(submission).resolve(), here)
+    worth = [(i, loaded.worth(i, i.partition('.')[0]) if loaded.graded(i) else 0.0)
              for i in ['load', *check_ids()]]
-    text = classroom_test_module(worth, target, profile, submission)
+    text = classroom_test_module(worth, target, profile, submission,
+                                 rubric and os.path.relpath(Path(rubric).resolve(), here))
     Path(out).write_text(text)
     click.echo(f'wrote {out}: {text.count(chr(10) + "def test_")} tests of {submission} '
-               f'(give the python grader max-score {rubric.total():g})')
+               f'(give the python grader max-score {loaded.total():g})')
 
 
-def classroom_test_module(worth, submission, profile, name):
+def classroom_test_module(worth, submission, profile, name, rubric=None):
     """A plain test module, ``submission`` relative to it and ``name`` (the path from the
     repository's root) naming it in the reports, as ``micrograde grade`` names it (it imports
     pytest's side of micrograde when it runs; writing it needs neither). ``worth`` is
@@ -311,14 +346,16 @@ def classroom_test_module(worth, submission, profile, name):
     ``classroom.unit``s, as Classroom's runner result), each passing where the grade kept it;
     the points posted are the grade's. A check worth none is no test (a passing test would
     add to the total, a failing one take from it), unless none is worth points: then one test
-    per check says the verdict."""
+    per check says the verdict. ``rubric``, relative to the module as ``submission``, is the
+    one the tests grade with (default: the lecture's)."""
     from micrograde.reporters.classroom import unit
     head = (f'"""micrograde\'s checks as plain tests, for GitHub Classroom\'s python grader.\n\n'
             f'Written by `micrograde classroom-tests`: regenerate it rather than edit it. The\n'
             f'submission is graded once per run; see each failure for what to fix.\n"""\n'
             f'from pathlib import Path\n\nfrom micrograde.surfaces.pytest_plugin import Submission\n\n'
             f'SUBMISSION = Submission(Path(__file__).resolve().parent / {submission!r}, {name!r}, '
-            f'{profile!r})\n')
+            f'{profile!r}' + (f',\n                        rubric=Path(__file__).resolve().parent '
+                              f'/ {rubric!r}' if rubric else '') + ')\n')
     graded = [(i, points) for i, points in worth if points > 0]
     size = unit(points for _, points in graded)
     tests = []

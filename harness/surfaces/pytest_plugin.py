@@ -9,8 +9,9 @@ The submission is graded once per test session, on first use, never at collectio
 imports neither torch nor grading): the first process to need it grades under a file lock and
 leaves the report as JSON in a folder named after the session, which every xdist worker of the
 same run reads. Options: ``--micrograde PATH`` (or the ini option ``micrograde``),
-``--micrograde-profile`` (default ``standard``, as ``micrograde grade``), ``--micrograde-seed``, ``--micrograde-rubric``, ``--micrograde-out DIR``
-(micrograde's own reports as well). The fixture ``micrograde_report`` is the ``Report``.
+``--micrograde-profile`` (default ``standard``, as ``micrograde grade``; ini ``micrograde_profile``),
+``--micrograde-seed``, ``--micrograde-rubric`` (ini ``micrograde_rubric``: a path from the root, as
+``micrograde``'s), ``--micrograde-out DIR`` (micrograde's own reports as well). The fixture ``micrograde_report`` is the ``Report``.
 
 ``Submission(path).point(check_id, k, count)`` is a plain test function's: the ``k``-th of the
 ``count`` points of a check, passing where the grade kept it, what ``micrograde classroom-tests``
@@ -150,13 +151,33 @@ def pytest_addoption(parser):
                     help="Also write micrograde's own reports (report.json, junit.xml ...) here.")
     parser.addini('micrograde', 'The submission to grade, like --micrograde.')
     parser.addini('micrograde_profile', 'quick, standard or thorough, like --micrograde-profile.')
+    parser.addini('micrograde_rubric', 'The course\'s TOML rubric, like --micrograde-rubric.')
+
+
+#: the options that only mean something with a submission to grade
+WITH_SUBMISSION = ('micrograde_profile', 'micrograde_seed', 'micrograde_rubric', 'micrograde_out')
 
 
 def pytest_configure(config):
     path = config.getoption('micrograde') or config.getini('micrograde')
+    given = [o for o in WITH_SUBMISSION if config.getoption(o) is not None]
+    if not path and given:
+        # pytest puts a path argument's folder into its rootdir (``--micrograde-rubric FILE``
+        # too), and looks for the ini file that names the submission from there
+        option = '--' + given[0].replace('_', '-')
+        ini = config.inipath or 'none'
+        raise pytest.UsageError(
+            f'{option} needs a submission: --micrograde PATH or `micrograde = PATH` in the ini '
+            f'file (pytest\'s rootdir is {config.rootpath}, its ini file {ini}). A path given as '
+            f'`{option} FILE` takes part in choosing that folder; write `{option}=FILE`.')
     if path:
         workerinput = getattr(config, 'workerinput', None)  # an xdist worker: the run's id
-        run_id = workerinput['testrunuid'] if workerinput else uuid.uuid4().hex
+        run_id = workerinput['testrunuid'] if workerinput else \
+            getattr(config.option, 'testrunuid', None) or uuid.uuid4().hex
+        if not workerinput and hasattr(config.option, 'testrunuid'):
+            # xdist's controller hands its workers this id (else one of its own): the summary
+            # it prints reads the grading they share by it
+            config.option.testrunuid = run_id
         config.pluginmanager.register(Session(config, path, run_id), 'micrograde-session')
 
 
@@ -183,7 +204,8 @@ class Session:
         self.profile = config.getoption('micrograde_profile') or \
             config.getini('micrograde_profile') or Config.profile
         self.seed = config.getoption('micrograde_seed')
-        self.rubric = config.getoption('micrograde_rubric')
+        ini = config.getini('micrograde_rubric')  # a path from the root, as the submission's
+        self.rubric = config.getoption('micrograde_rubric') or (str(root / ini) if ini else None)
         self.out = config.getoption('micrograde_out')
         _usable(self.rubric, self.out)
 

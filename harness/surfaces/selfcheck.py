@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from micrograde.oracle import oracles
 from micrograde.isolate.answers import RESULTS, Lost, Strikes, lost
-from micrograde.grader.config import Config, Settings
+from micrograde.grader.config import PROFILES, Config, Settings
 from micrograde.grader.grading import build, run_checks
 from micrograde.model.results import Category, Check, Report, Status
 from micrograde.worker import identity, tasks
@@ -154,9 +154,17 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
 
     ``timeout``: seconds one request (a check's graphs, an MLP task) may take. Returns a
     ``SelfCheck``: shown as the report in Jupyter, as text in a terminal."""
+    _options(seed, profile, timeout)
     classes = {role: cls for role, cls in
                (('Value', Value), ('Neuron', Neuron), ('Layer', Layer), ('MLP', MLP)) if cls is not None}
     config = Config(seed=seed, profile=profile, settings=Settings(check_timeout=timeout))
+    wrong = next((role for role in ('Value', *classes) if not isinstance(classes.get(role), type)), '')
+    if wrong:  # a name, an instance, None: what the learner meant is not here to check
+        said = _given(classes.get(wrong))
+        return SelfCheck(build(f'{wrong} (self-check)', config, lambda report: report.checks.append(
+            Check('load', Category.LOAD, Status.FAILED,
+                  f'check() takes your {wrong} class itself, as in check(Value, MLP=MLP); '
+                  f'it was given {said}'))))
     found = {role: _found(role, cls) for role, cls in classes.items()}
     try:
         warnings, error = found['Value'].locate(_cell), ''
@@ -185,6 +193,27 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
     return SelfCheck(build(f'{_where(Value)} (self-check)', config, fill, load_warnings=warnings,
                            classes={role: _defined(cls) for role, cls in classes.items()},
                            class_info={role: f.info() for role, f in found.items()}))
+
+
+def _options(seed: object, profile: object, timeout: object) -> None:
+    """``check()``'s options as ``micrograde grade`` takes them, else a ValueError naming one."""
+    if profile not in PROFILES:
+        raise ValueError(f'profile is one of {", ".join(PROFILES)}: got {profile!r}')
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f'seed is a whole number: got {seed!r}')
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
+        raise ValueError(f'timeout is a number of seconds above 0: got {timeout!r}')
+
+
+def _given(thing: object) -> str:
+    """What a learner passed where a class was due, as they would recognise it."""
+    if thing is None:
+        return 'None (has the cell that defines the class run?)'
+    if isinstance(thing, str):
+        return f'the text {thing[:40]!r}: pass the class, not its name'
+    kind = type(thing).__name__[:40]
+    return f'an instance of {kind}: pass the class ({kind}), not a value made from it' \
+        if hasattr(thing, '__dict__') else f'an object of type {kind}'
 
 
 @contextlib.contextmanager
