@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUBMISSION ?= submissions/lecture_engine.py
-NAME := $(basename $(notdir $(patsubst %/,%,$(SUBMISSION))))
+NAME = $(shell n=$$(basename -- '$(SUBMISSION)'); echo "$${n%.*}")
 SEED ?= 0
 PROFILE ?= standard
 JOBS ?= 2

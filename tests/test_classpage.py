@@ -391,9 +391,6 @@ def test_service_class_page_is_the_same_picture(graded, tmp_path, page_of):
 
 # --- hostile names, on every path: a real batch and the service -------------------------------
 
-@pytest.mark.xfail(strict=True, reason='the service template reads row.advisory_failures, a '
-                   'gradebook column renamed advisory_findings (harness/surfaces/service/templates/'
-                   'class.html: not staff11\'s file, proposed in the report)')
 def test_service_learners_table_lists_each_learner_s_advice(tmp_path):
     """The service's class page has an "advice" column per learner; it was empty for every
     learner, as if none had an advisory finding, while gradebook.csv lists them."""

@@ -87,3 +87,35 @@ def test_a_bad_rubric_is_a_usage_error_on_the_command_line(run_cli, tmp_path):
     result = run_cli('grade', 'submissions/lecture_engine.py', '--rubric', bad)
     assert result.returncode == 2 and "'fuzzz'" in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+def test_a_network_the_rubric_requires_fails_where_there_is_none(run_cli, tmp_path):
+    """``mlp`` in ``required_ops`` and no MLP class: the submission fails (before, mlp.build was
+    skipped and value_only.py PASSED 24/58, exit 0); without it, skipped as before."""
+    import json
+    rubric = tmp_path / 'rubric.toml'
+    rubric.write_text('required_ops = ["add", "mul", "backward", "mlp"]\n')
+    for given, code in ((('--rubric', rubric), 1), ((), 0)):
+        out = tmp_path / f'out{code}'
+        result = run_cli('grade', 'submissions/value_only.py', *given, '--profile', 'quick',
+                         '--out', out, '--no-color')
+        checks = {c['id']: c for c in json.loads((out / 'report.json').read_text())['checks']}
+        build = checks['mlp.build']
+        assert (result.returncode, build['status']) == \
+            (code, 'failed' if code else 'skipped'), (result.returncode, build)
+        assert build['required'] == bool(code)
+
+
+def test_an_unloaded_submission_requires_only_the_required_ops(run_cli, tmp_path):
+    """A file that cannot be loaded probes no op: its capability checks are not run, and only
+    those of the rubric's required ops are required (before, all 26 were, and Classroom listed
+    26 errors for one syntax error)."""
+    import json
+    path = tmp_path / 'broken.py'
+    path.write_text('class Value:\n    def __init__(self, data)\n')
+    out = tmp_path / 'out'
+    run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+    report = json.loads((out / 'report.json').read_text())
+    required = {c['id'] for c in report['checks'] if c['category'] == 'capability' and c['required']}
+    assert required == {'capability.add', 'capability.mul', 'capability.backward'}, required
+    assert report['verdict'] == 'failed'

@@ -310,3 +310,25 @@ def _screenshot(page, name, selector):
         view.goto(page.as_uri())
         view.locator(selector).screenshot(path=str(target / name))
         browser.close()
+
+
+def test_numpy_weights_are_seeded_as_the_worker_seeds_them_and_the_learners_generator_kept(
+        tmp_path):
+    """A network drawing its weights from numpy's generator reads the same in every check() (as
+    in the worker, which seeds numpy's generator before each item), and the learner's own
+    generator is where it was (before, each check() drew on, and moved, the learner's)."""
+    import numpy as np
+    path = tmp_path / 'np_engine.py'
+    path.write_text((SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+        'random.uniform(-1, 1)', 'float(np.random.uniform(-1, 1))').replace(
+        'import random', 'import random\nimport numpy as np'))
+    spec = importlib.util.spec_from_file_location('np_engine', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    np.random.seed(123)
+    state = np.random.get_state()[1].copy()
+    reports = [check(module.Value, Neuron=module.Neuron, Layer=module.Layer, MLP=module.MLP).report
+               for _ in range(2)]
+    assert (np.random.get_state()[1] == state).all()
+    first, second = ({c.id: (c.status, c.message) for c in r.checks} for r in reports)
+    assert first == second

@@ -186,7 +186,10 @@ def _interface(built, forward=None):
 
 def build(ctx):
     if 'MLP' not in ctx.classes:
-        return skipped('no MLP class')
+        required = 'mlp' in ctx.config.rubric.required_ops
+        return (failed if required else skipped)(
+            'no MLP class' + (": the rubric requires the lecture's MLP(nin, nouts)" if required
+                              else ''), required=required)
     built = _answers(ctx)['build']
     other = _interface(built, _answers(ctx)['forward'])
     if other:

@@ -122,6 +122,8 @@ class Rubric:
                                     'not run: the submission could not be loaded',
                                     NotRun.NEEDS if loaded else NotRun.STOPPED)
         for check in report.checks:
+            if check.not_run and check.category == 'capability':  # an op not probed: only a
+                check.required = check.id.partition('.')[2] in self.required_ops  # required one
             check.required = self.counts(check)
             worth = self.worth(check.id, check.category)
             check.max_score = worth if self.graded(check.id) else 0.0

@@ -27,7 +27,7 @@ from micrograde.isolate.answers import RESULTS, Lost, Strikes, lost
 from micrograde.grader.config import PROFILES, Config, Settings
 from micrograde.grader.grading import build, run_checks
 from micrograde.model.results import Category, Check, Report, Status
-from micrograde.worker import identity, tasks
+from micrograde.worker import identity, seeding, tasks
 from micrograde.worker.execute import Backend
 from micrograde.worker.load.classes import EXPECTED, Found, similar
 from micrograde.worker.load.errors import LoadError
@@ -76,7 +76,7 @@ class LocalSession:
         with _time_limit(timeout) as limit:
             for item in items:
                 capture = Capture()
-                random.seed(self.seed)
+                seeding.seed(self.seed)  # random and numpy's generator, as the worker does
                 identity.reset(self.seed, item.get('order', 0))
                 limit.inside = True
                 try:
@@ -180,7 +180,8 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
             report.methods = methods(Value, None, own=_cell)  # learner's backward(v) a method)
         report.checks.append(Check('load', Category.LOAD, Status.FAILED if error else Status.PASSED,
                                    error or f'loaded; Value from {_defined(Value)}'))
-        state = random.getstate()
+        state, generator = random.getstate(), sys.modules.get(seeding.NUMPY)
+        kept = generator.get_state() if generator is not None else None  # the learner's, kept
         started = time.perf_counter()
         try:
             if not error:
@@ -189,6 +190,8 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
                                config, report)  # set orders and the walk as the grader's
         finally:
             random.setstate(state)
+            if kept is not None:
+                generator.set_state(kept)
             report.timings['total'] = time.perf_counter() - started
     return SelfCheck(build(f'{_where(Value)} (self-check)', config, fill, load_warnings=warnings,
                            classes={role: _defined(cls) for role, cls in classes.items()},

@@ -370,7 +370,8 @@ def create_app(config: ServiceConfig):
         limit; 503 with Retry-After when the queue is full."""
         filename = NAME.sub('_', Path(file.filename or '').name)[-100:].lstrip('.')
         if not filename.lower().endswith(grader.suffixes()):
-            raise HTTPException(415, f'a submission is a {", ".join(grader.suffixes())} file')
+            *others, last = grader.suffixes()
+            raise HTTPException(415, f'a submission is a {", ".join(others)} or {last} file')
         data = file.file.read(config.upload_limit + 1)
         if len(data) > config.upload_limit:
             raise HTTPException(413, f'upload larger than {config.upload_limit} bytes')
