@@ -190,7 +190,7 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
                                config, report)  # set orders and the walk as the grader's
         finally:
             random.setstate(state)
-            if kept is not None:
+            if generator is not None:
                 generator.set_state(kept)
             report.timings['total'] = time.perf_counter() - started
     return SelfCheck(build(f'{_where(Value)} (self-check)', config, fill, load_warnings=warnings,
