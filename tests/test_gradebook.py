@@ -134,3 +134,23 @@ def test_a_student_in_the_roster_with_nothing_handed_in_is_named(run_cli, tmp_pa
         in result.stderr, result.stderr
     assert 'ann.py' not in result.stderr
 
+
+
+def test_a_run_without_an_lms_removes_the_earlier_runs_lms_gradebook(run_cli, tmp_path):
+    """Re-running a batch without ``--lms canvas`` left the earlier run's gradebook-canvas.csv,
+    its older grades, beside the new gradebook.csv; it is removed, and the summary says so.
+    ``-j 0`` is a usage error (it was accepted without a word)."""
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'ann.py').write_text((SUBMISSIONS / 'lecture_engine.py').read_text())
+    roster = tmp_path / 'roster.csv'
+    roster.write_text('file,student_id\nann.py,s1\n')
+    out = tmp_path / 'out'
+    assert run_cli('batch', folder, '--out', out, '--profile', 'quick', '--roster', roster,
+                   '--lms', 'canvas', '-j', '1').returncode == 0
+    assert (out / 'gradebook-canvas.csv').is_file()
+    again = run_cli('batch', folder, '--out', out, '--profile', 'quick', '-j', '1')
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not (out / 'gradebook-canvas.csv').exists()
+    assert 'gradebook-canvas.csv' in again.stdout
+    assert run_cli('batch', folder, '--out', out, '-j', '0').returncode == 2

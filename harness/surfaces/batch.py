@@ -327,6 +327,7 @@ class Batch:
                  assignment='micrograd'):
         self.out, self.config = out, config
         self.gradebooks, self.roster, self.assignment = gradebooks, roster, assignment
+        self.stale = []  # gradebooks of an earlier run this one did not write: removed
         self.unrostered = []  # submissions the roster does not name, after ``run``
         self.unpacked = tempfile.mkdtemp(prefix='micrograde-batch-')
         try:
@@ -350,6 +351,9 @@ class Batch:
             places = [place for place, reason in self.found.skipped if reason is why]
             if places:
                 lines.append(f'skipped, {why}: {", ".join(places)}')
+        if self.stale:
+            lines.append(f'removed, an earlier run\'s and not asked for this time (its grades '
+                         f'would be stale): {", ".join(self.stale)}')
         return lines
 
     def __enter__(self):
@@ -382,6 +386,10 @@ class Batch:
         for name in self.gradebooks:
             write(Path(self.out, gradebook.FORMATS[name][0]),
                   gradebook.render(ordered, name, self.roster, self.assignment))
+        for name, (file, *_) in gradebook.FORMATS.items():  # an earlier run's: grades no longer
+            if name not in self.gradebooks and Path(self.out, file).is_file():  # these
+                Path(self.out, file).unlink()
+                self.stale.append(file)
         self.unrostered = gradebook.unrostered(ordered, self.roster)
         write(Path(self.out, CLASS_PAGE), classpage.render(ordered, self.roster))
         return ordered

@@ -228,7 +228,8 @@ def _console(report, colour, rerun):
 @click.argument('paths', nargs=-1, required=True)
 @click.option('--out', type=click.Path(file_okay=False), required=True,
               help='Folder for each submission\'s reports and gradebook.csv.')
-@click.option('-j', '--jobs', default=2, show_default=True, help='Submissions graded at once.')
+@click.option('-j', '--jobs', default=2, show_default=True, type=click.IntRange(min=1),
+              help='Submissions graded at once.')
 @click.option('--roster', type=click.Path(dir_okay=False, exists=True),
               help='CSV mapping each submission to a student: columns file (the file or folder '
               'name) and student_id; optional name, email, section, login_id.')
