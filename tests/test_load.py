@@ -651,6 +651,24 @@ def test_a_package_module_importing_its_sibling_by_bare_name_says_how_to_import_
     assert 'not installed' not in said, said
 
 
+def test_a_folder_importing_its_subpackage_util_util_is_a_folder_of_modules(tmp_path):
+    """ItsRikan/NanoGrad's repository root holds engine.py saying `from util.util import
+    fix_dim` and a package util/ holding util.py: the folder's modules import its subpackage
+    `util`, as they do run from the root. The loader took `util.util` for the folder importing
+    itself under the name `util` (as micrograd/ says `from micrograd.engine import`), imported
+    the root as a package named util, and `util.util` became util/__init__.py: every module
+    failed on the import and no Value was found."""
+    root = tmp_path / 'NanoGrad'  # names no other test imports: this process keeps modules
+    (root / 'nanoutil').mkdir(parents=True)
+    (root / 'nanoutil' / '__init__.py').write_text('')
+    (root / 'nanoutil' / 'nanoutil.py').write_text('def fix_dim(x):\n    return x\n')
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    (root / 'nanoengine.py').write_text('from nanoutil.nanoutil import fix_dim\n' + engine)
+    loaded = load(str(root), scratch=str(tmp_path))
+    assert loaded.find({'Value': 'Value'})['Value'].origin == 'NanoGrad/nanoengine.py, line 6'
+    assert not loaded.warnings, loaded.warnings
+
+
 def test_a_download_at_import_says_grading_is_offline():
     """Karpathy's microgpt downloads input.txt when it is not beside it: grading has no network."""
     import urllib.error
