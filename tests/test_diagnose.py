@@ -289,3 +289,21 @@ def test_only_the_grader_says_a_graph_was_never_asked():
     def trial(stage):
         return SimpleNamespace(actual=SimpleNamespace(error=Failure(stage, Lost.NOT_RUN.value, '')))
     assert _unasked(trial('worker')) and not _unasked(trial('backward'))
+
+
+def test_an_op_passing_nothing_is_not_a_wrong_walk_where_other_ops_checks_pass():
+    """ManoahKinnaert/minigrad's Tanh saves a new Tensor of its output for backward and passes
+    the gradient to it, not to the input: `a.tanh() * k` leaves a.grad 0, as a forward walk
+    would (tanh's rule first, while its own gradient is still 0). The walk is not observed (no
+    `_backward` closures), and mul, add and exp passed their own checks, each a chain a forward
+    walk spoils: the walk is right as far as they show, and tanh's rule is the finding; it was
+    named 'the backward order is not topological', at backward()."""
+    g = G('_1 = a.tanh(); out = _1 * k', a=0.3, k=3.0)
+    actual = with_grads(g, a=0.0)
+    expected = oracles.expected(g)
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected), None,
+                    trusted=frozenset({'mul', 'add'}))
+    assert (found.code.value, found.op) == ('no_backward', 'tanh'), found
+    # with no op's checks passed, the walk is the likelier: it spoils every op at once
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected), None)
+    assert found.code.value == 'not_topological', found

@@ -485,7 +485,12 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         return found
     # a visit order observed to be right rules out the order models; unobserved, a wrong order
     # and an op that propagates nothing can give the same gradients, and the order is the
-    # likelier (it spoils every op)
+    # likelier (it spoils every op), unless ops passed their own checks (``trusted``): each a
+    # chain that ends in `* k`, which a wrong walk spoils too; the walk is right as far as they
+    # show, and the op that passes nothing the likelier (ManoahKinnaert/minigrad's tanh)
+    silent = _silent(graph, grads, local, correct, ops)
+    if silent and trusted:
+        return silent
     observed = order is not None and any(i >= len(graph.inputs) for i in order)
     for name, visit in {} if observed else orders.items():
         if name != 'reverse topological' and _matches(graph, grads, propagate(graph, local, visit)):
@@ -496,12 +501,8 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
             return Diagnosis(Code.NOT_TOPOLOGICAL, f'the backward order is not topological: the '
                              f'gradients are those of a {name} walk; build a topological order '
                              f'and call _backward in its reverse.')
-    # an op without a rule and a rule stored on its operand (``self._backward = ...``) leave the
-    # leaves' gradients alike; the computed operand's own gradient, right only in the second,
-    # tells them apart: every entry must match
-    for op in ops:
-        if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
-            return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
+    if silent:
+        return silent
     for op in ops:  # after the rule left out: where a derivative is minus the upstream they tie
         if _nonzero(graph, local, correct, op) and _upstream(graph, expected, correct, op) and \
                 _matches(graph, grads, propagate(graph, local, correct, added={op})):
@@ -517,6 +518,17 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         # another: a node an op builds inside itself (`a ** -1` in `a / a`, at a = 1) merged
         return _merging(graph, *equal, hidden=True)
     return found
+
+
+def _silent(graph, grads, local, correct, ops):
+    """The op of ``ops`` that propagates nothing (no rule), when that gives every entry's
+    gradient; else ``None``.  An op without a rule and a rule stored on its operand (``self.
+    _backward = ...``) leave the leaves' gradients alike; the computed operand's own gradient,
+    right only in the second, tells them apart: every entry must match."""
+    for op in ops:
+        if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
+            return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
+    return None
 
 
 def _equal(graph, merged):
