@@ -1024,3 +1024,30 @@ def test_a_zip_that_unpacks_past_the_bound_on_writes_says_so(run_cli, tmp_path):
     assert 'Errno' not in load['message'] and 'not a readable zip' not in load['message'], load
     if load['status'] != 'passed':
         assert 'unpacks to more than a submission may write' in load['message'], load
+
+
+def test_a_leaf_that_does_not_require_grad_by_default_is_said_at_load():
+    """BetterThanAny/nanograd, cmsolson75/nanograd, OssamaChrifi/nanograd and
+    Arun-Kumar21/minigrad write torch's `Tensor(data, requires_grad=False)`: the grader builds
+    every input as Tensor(x), so no input requires grad, and backward() raises ('called backward
+    on a tensor that does not require grad') or passes them nothing. The findings then read
+    'op add has no backward' or a None gradient in `+`'s rule, where the cause is the
+    constructor's default: the load says so."""
+    from micrograde.worker.load.classes import Found
+
+    class Tensor:
+        def __init__(self, data, requires_grad=False):
+            self.data, self.grad, self.requires_grad = data, None, requires_grad
+
+        def __add__(self, other):
+            return Tensor(self.data + other.data, self.requires_grad or other.requires_grad)
+
+        def backward(self):
+            if not self.requires_grad:
+                raise RuntimeError('called backward on a tensor that does not require grad')
+    warnings = Found(Tensor, 'engine.py, line 1', 'shape').locate(lambda filename: None)
+    assert any('`Tensor(1.5)` makes a leaf whose `requires_grad` is False' in w and
+               'requires_grad=True' in w for w in warnings), warnings
+    Tensor.__init__.__defaults__ = (True,)  # a leaf that requires grad: nothing to say
+    warnings = Found(Tensor, 'engine.py, line 1', 'shape').locate(lambda filename: None)
+    assert not any('requires_grad' in w for w in warnings), warnings

@@ -24,6 +24,9 @@ WRITTEN = ('__add__', '__mul__', 'backward', '_backward')
 SHAPE = ('data', 'grad', 'arithmetic', 'backward', '_backward')
 #: The number a leaf is built with to see where a Value keeps it.
 NUMBER = 1.5
+#: PyTorch's flag of a tensor whose gradient is computed, which learners bring to micrograd
+#: with torch's default: a leaf built as ``Tensor(x)`` then gets no gradient.
+OPT_OUT = 'requires_grad'
 #: What a network is run through when its instances are not callable (``model(x)``): PyTorch's
 #: spelling, which learners bring to micrograd.
 FORWARD = ('forward',)
@@ -62,7 +65,8 @@ class Found:
         ``own``: as in ``learner_frame``."""
         built = f'`{self.cls.__name__}({NUMBER})`'
         try:
-            names = held(self.cls)
+            leaf = self.cls(NUMBER)
+            names = held(self.cls, leaf)
         except Exception as e:
             frame = learner_frame(e, own)
             at = f' (in {frame[1]}, at {frame[0]})' if frame else ''
@@ -78,6 +82,12 @@ class Found:
         warnings = [f'{self.cls.__name__} keeps its {WHAT[role]} in `.{name}`, not `.{role}` as '
                     f"the lecture's Value does: graded through `.{name}`."
                     for role, name in self.attributes.items()]
+        if _readable(leaf, OPT_OUT) and getattr(leaf, OPT_OUT) is False:
+            warnings.append(f'{built} makes a leaf whose `{OPT_OUT}` is False: the grader builds '
+                            f'every input as {self.cls.__name__}(x), as the lecture does with '
+                            f'Value(2.0), and needs its gradient; an input that does not require '
+                            f'grad gets none, so the checks find no gradient reaching the inputs. '
+                            f'Make {OPT_OUT}=True the default of {self.cls.__name__}(...).')
         self.attributes.update(driven(self.cls, self.similar))
         return warnings
 
@@ -144,12 +154,12 @@ def graded(parts):
 WHAT = {'data': 'number', 'grad': 'gradient'}
 
 
-def held(cls):
-    """``{'data': name, 'grad': name}``: where a leaf ``cls(NUMBER)`` keeps its number
-    (``data``, else the attribute holding ``NUMBER``) and its gradient (``grad``, else an
-    attribute named like it, else one holding 0), ``None`` where nothing does; raises whatever
-    ``cls(NUMBER)`` raises."""
-    leaf = cls(NUMBER)
+def held(cls, leaf=None):
+    """``{'data': name, 'grad': name}``: where a leaf ``cls(NUMBER)`` (or ``leaf``, one built so)
+    keeps its number (``data``, else the attribute holding ``NUMBER``) and its gradient
+    (``grad``, else an attribute named like it, else one holding 0), ``None`` where nothing
+    does; raises whatever ``cls(NUMBER)`` raises."""
+    leaf = cls(NUMBER) if leaf is None else leaf
     attrs = _instance_attributes(leaf)
     data = 'data' if _readable(leaf, 'data') else next(
         (name for name, v in attrs.items() if holds_number(v, NUMBER)), None)
