@@ -1051,3 +1051,19 @@ def test_a_leaf_that_does_not_require_grad_by_default_is_said_at_load():
     Tensor.__init__.__defaults__ = (True,)  # a leaf that requires grad: nothing to say
     warnings = Found(Tensor, 'engine.py, line 1', 'shape').locate(lambda filename: None)
     assert not any('requires_grad' in w for w in warnings), warnings
+
+
+def test_an_extension_module_in_c_says_it_is_not_compiled_not_that_it_is_not_installed(tmp_path):
+    """goktug97/minigrad writes its Value in C: minigrad/engine.c, built by setup.py, and
+    minigrad/__init__.py says `from minigrad.engine import Value`. The load said 'minigrad.engine'
+    is not installed for grading, and to ask the course staff to add it: it is the submission's
+    own, a C source that no grading compiles."""
+    package = tmp_path / 'cgradext'
+    package.mkdir()
+    (package / '__init__.py').write_text('from cgradext.engine import Value\n')
+    (package / 'engine.c').write_text('#include <Python.h>\n')
+    with pytest.raises(LoadError) as e:
+        load(str(package), scratch=str(tmp_path)).find({'Value': 'Value'})
+    said = str(e.value)
+    assert "imports 'cgradext.engine'" in said and 'cgradext/engine.c' in said and \
+        'compiled' in said and 'not installed' not in said, said
