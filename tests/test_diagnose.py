@@ -307,3 +307,18 @@ def test_an_op_passing_nothing_is_not_a_wrong_walk_where_other_ops_checks_pass()
     # with no op's checks passed, the walk is the likelier: it spoils every op at once
     found = explain(g, actual, expected, first_mismatch(g, actual, expected), None)
     assert found.code.value == 'not_topological', found
+
+
+def test_an_output_grad_that_is_not_a_number_is_said_as_such_not_as_unseeded():
+    """Diismas19/minigrad's Tensor seeds backward() with `Tensor(np.ones_like(...))` and keeps
+    every grad as a Tensor: the output's grad is not the number 1, but it was seeded; the
+    finding said 'left the output's own grad at not a number (Tensor); it must seed it with 1'."""
+    g = G('out = a * b', a=1.5, b=-2.0)
+    actual = correct(g)
+    actual.grads = [{'type': 'Tensor'}] * g.size
+    text = diagnosis(g, actual)
+    assert "the output's grad is not a number (Tensor), not the number 1" in text and \
+        'must seed it with 1' not in text, text
+    actual.grads = [None] * g.size  # never set: not seeded
+    assert diagnosis(g, actual) == "backward() left the output's own grad at not a number " \
+        "(NoneType); it must seed it with 1."

@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass, replace
 
 from micrograde import reference
-from micrograde.model.compare import RTOL, close, show
+from micrograde.model.compare import RTOL, classify, close, show
 from micrograde.model.graph import Graph
 from micrograde.model.results import Code, Misconception
 from micrograde.oracle.oracles import run_reference
@@ -448,6 +448,12 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         return Diagnosis(Code.SHADOWED, SHADOWED[actual.shadowed])
     if not close(grads[out], 1.0) and all(close(g, 0.0) for g in grads):
         return Diagnosis(Code.NOT_SEEDED, UNSEEDED)
+    kind = classify(grads[out])
+    if kind.startswith(NOT_A_NUMBER) and kind != NONE:  # seeded, with an object of its own
+        return Diagnosis(Code.NOT_SEEDED, f'the output\'s grad is {show(grads[out])}, not the '
+                         f'number 1: backward() seeds it (and keeps gradients) as objects, where '
+                         f'the grader reads every .grad as a number (a float, as the lecture\'s '
+                         f'`self.grad = 1.0`).')
     if not close(grads[out], 1.0):
         return Diagnosis(Code.NOT_SEEDED, f'backward() left the output\'s own grad at '
                          f'{show(grads[out])}; it must seed it with 1.')
@@ -660,6 +666,10 @@ def _repeats(node):
     return len(node.args) == 2 and node.args[0] == node.args[1]
 
 
+#: How ``classify`` begins a result that is no number (a Tensor, an array, ``None``).
+NOT_A_NUMBER = 'not a number'
+#: ... and ``None``: a grad never set.
+NONE = 'not a number (NoneType)'
 REPEATED = 'gradients are propagated more than once (repeated propagation)'
 UNSEEDED = ('the root gradient is not seeded: backward() must set the output\'s grad to 1 before '
             'propagating (every gradient came out 0).')
