@@ -1067,3 +1067,20 @@ def test_an_extension_module_in_c_says_it_is_not_compiled_not_that_it_is_not_ins
     said = str(e.value)
     assert "imports 'cgradext.engine'" in said and 'cgradext/engine.c' in said and \
         'compiled' in said and 'not installed' not in said, said
+
+
+def test_a_module_importing_the_library_it_is_named_after_is_not_told_to_import_itself(tmp_path):
+    """avramdj/minigrad's minigrad/core/backends/cupy.py says `import cupy as cp`: the library
+    CuPy, which grading does not have. The load said the submission imports 'cupy' as a module
+    of its own, that it is that very cupy.py, and to import it relatively, `from .cupy import`:
+    the module importing itself. The library is what is missing."""
+    package = tmp_path / 'gradpkg'
+    (package / 'backends').mkdir(parents=True)
+    (package / '__init__.py').write_text('from .backends import cupylike\n')
+    (package / 'backends' / '__init__.py').write_text('')
+    (package / 'backends' / 'cupylike.py').write_text('import math\nimport cupylike as cp\n')
+    with pytest.raises(LoadError) as e:
+        load(str(package), scratch=str(tmp_path)).find({'Value': 'Value'})
+    said = str(e.value)
+    assert "imports 'cupylike', which is not installed for grading (gradpkg/backends/cupylike.py, " \
+        "line 2)" in said and 'of its own' not in said, said

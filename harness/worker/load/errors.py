@@ -151,19 +151,20 @@ def _sibling(e, root):
     name = e.name or ''
     if not root or not name.isidentifier():
         return None
-    tb, folder = e.__traceback__, None
+    tb, importer = e.__traceback__, None
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
         if filename.startswith(root + os.sep):
-            folder = os.path.dirname(filename)
+            importer = filename
         tb = tb.tb_next
+    folder = os.path.dirname(importer) if importer else None
     if folder is None or not os.path.isfile(os.path.join(folder, '__init__.py')):
         return None
     found = next((p for p in (os.path.join(folder, f'{name}.py'),
                               os.path.join(folder, name, '__init__.py')) if os.path.isfile(p)),
                  None)
-    if found is None:
-        return None
+    if found is None or os.path.realpath(found) == os.path.realpath(importer):
+        return None  # cupy.py saying `import cupy`: the library it is named after (avramdj)
     parts, top = [], folder  # the package's dotted name: its folders that are packages
     while os.path.isfile(os.path.join(top, '__init__.py')) and top.startswith(root + os.sep):
         parts.insert(0, os.path.basename(top))
