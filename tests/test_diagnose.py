@@ -1,5 +1,6 @@
 """The diagnosis names each misconception from a synthetic result: one per classic mistake."""
 import copy
+import struct
 
 from micrograde import reference
 from micrograde.oracle import oracles
@@ -322,3 +323,20 @@ def test_an_output_grad_that_is_not_a_number_is_said_as_such_not_as_unseeded():
     actual.grads = [None] * g.size  # never set: not seeded
     assert diagnosis(g, actual) == "backward() left the output's own grad at not a number " \
         "(NoneType); it must seed it with 1."
+
+
+def test_gradients_right_to_float32_precision_are_named_as_such():
+    """tarickali/minigrad keeps data in float64 and grad in `np.zeros_like(data,
+    dtype=np.float32)`: every value is right, every gradient float32's rounding of the right
+    one. It was read as a wrong local derivative of `*` (or of `**`, or as gradients that
+    disagree, by the seed's inputs), at the rule's line; the bug is where grad is stored."""
+    g = G('n1 = a * b; out = n1 * k', a=1.3, b=-0.7, k=3.13)
+    expected = oracles.expected(g)
+    actual = correct(g)
+    actual.grads = [struct.unpack('f', struct.pack('f', x))[0] for x in expected.grads]
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected), None)
+    assert found.code.value == 'single_precision' and 'gradients are right to about 7 digits ' \
+        'only' in found.text and 'keep its grad in float32' in found.text, found
+    actual.grads[0] = -2.0  # a wrong rule beyond float32's rounding is not precision
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected), None)
+    assert found.code.value != 'single_precision', found

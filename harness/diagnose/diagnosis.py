@@ -457,6 +457,13 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     if not close(grads[out], 1.0):
         return Diagnosis(Code.NOT_SEEDED, f'backward() left the output\'s own grad at '
                          f'{show(grads[out])}; it must seed it with 1.')
+    rounded = _rounded_grads(graph, grads, expected.grads)
+    if rounded is not None:  # every gradient float32's rounding of the right one
+        return Diagnosis(Code.SINGLE_PRECISION, f'gradients are right to about 7 digits only, as '
+                         f'32-bit floats hold them (`{graph.name(rounded)}.grad` is '
+                         f'{show(grads[rounded])}, expected {show(expected.grads[rounded])}): does '
+                         f'the Value keep its grad in float32 (numpy), not a Python float? The '
+                         f'grader checks to float64 precision.')
     local = local_derivatives(graph, expected.values)
     orders = visit_orders(graph)
     correct = orders['reverse topological']
@@ -535,6 +542,18 @@ def _silent(graph, grads, local, correct, ops):
         if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
             return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
     return None
+
+
+def _rounded_grads(graph, grads, expected):
+    """The first live entry whose gradient is wrong, where every wrong one is a number a 32-bit
+    float holds within float32's rounding of the right one (a grad kept in float32, values
+    right); ``None`` otherwise: a wrong rule is wrong beyond that."""
+    wrong = [i for i in graph.live() if not close(grads[i], expected[i])]
+    if not wrong or not float32([grads[i] for i in wrong]):
+        return None
+    if not all(close(grads[i], expected[i], rtol=FLOAT32_RTOL) for i in wrong):
+        return None
+    return wrong[-1]
 
 
 def _equal(graph, merged):
