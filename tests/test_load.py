@@ -1084,3 +1084,26 @@ def test_a_module_importing_the_library_it_is_named_after_is_not_told_to_import_
     said = str(e.value)
     assert "imports 'cupylike', which is not installed for grading (gradpkg/backends/cupylike.py, " \
         "line 2)" in said and 'of its own' not in said, said
+
+
+def test_a_rule_written_as_a_function_of_another_module_is_located(tmp_path):
+    """cancer32/nanograd's Scalar.__pow__ sets `ret.grad_fn = grad.pow_backward`, a function of
+    nanograd/grad.py. Its finding (the exponent's gradient left out) named pow_backward, line
+    74, and no file: the class's methods were all the report knew, so a reader looked for line
+    74 in scalar.py. The submission's functions its methods name are located too."""
+    package = tmp_path / 'rulesmod'
+    package.mkdir()
+    (package / '__init__.py').write_text('from .scalar import Scalar\n')
+    (package / 'grad.py').write_text('def helper():\n    return 1\n\n\n'
+                                     'def pow_backward(node):\n    child, power = node.children\n'
+                                     '    child.grad += power.data * node.grad\n')
+    (package / 'scalar.py').write_text(
+        'from . import grad\n\n\nclass Scalar:\n    def __init__(self, data, children=()):\n'
+        '        self.data, self.grad, self.children = data, 0.0, children\n\n'
+        '    def __pow__(self, power):\n        ret = Scalar(self.data ** power.data, (self, power))\n'
+        '        ret.grad_fn = grad.pow_backward\n        return ret\n')
+    loaded = load(str(package), scratch=str(tmp_path))
+    cls = loaded.find({'Value': 'Scalar'})['Value'].cls
+    found = methods(cls, str(tmp_path))
+    assert found['pow_backward'] == {'file': 'rulesmod/grad.py', 'line': 5, 'rule': True}, found
+    assert found['__pow__']['file'] == 'rulesmod/scalar.py' and 'helper' not in found, found
