@@ -1107,3 +1107,23 @@ def test_a_rule_written_as_a_function_of_another_module_is_located(tmp_path):
     found = methods(cls, str(tmp_path))
     assert found['pow_backward'] == {'file': 'rulesmod/grad.py', 'line': 5, 'rule': True}, found
     assert found['__pow__']['file'] == 'rulesmod/scalar.py' and 'helper' not in found, found
+
+
+def test_a_value_shaped_class_in_a_module_that_failed_is_said_before_a_lesser_look_alike(tmp_path):
+    """Daniel-Sinkin/nanograd's src/nanotensor.py defines NanoTensor, a micrograd Value in all but
+    name, and imports micrograd (refused: the answer key), so it never ran; src/cgnode.py ran and
+    defines CGNodeLeaf, with a backward() and no arithmetic. The load said 'did you mean
+    `CGNodeLeaf`?': the class meant, and why it was not graded, were the failure."""
+    package = tmp_path / 'lookalike'
+    package.mkdir()
+    (package / '__init__.py').write_text('')
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text().replace('Value', 'NanoTensor')
+    (package / 'nanotensor.py').write_text('import notinstalledlib_e12\n' + engine)
+    (package / 'cgnode.py').write_text('class CGNodeLeaf:\n    def __init__(self, value):\n'
+                                       '        self.value = value\n\n    def __add__(self, other):\n'
+                                       '        return self.value + other\n\n'
+                                       '    def backward(self):\n        return 1.0\n')
+    with pytest.raises(LoadError) as e:
+        load(str(package), scratch=str(tmp_path)).find({'Value': 'Value'})
+    said = str(e.value)
+    assert 'NanoTensor' in said and 'notinstalledlib_e12' in said and 'CGNodeLeaf' not in said, said

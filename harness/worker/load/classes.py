@@ -6,6 +6,7 @@ attributes a Value keeps its number and gradient in when they are not ``data`` a
 
 What is found is plain data (``Found.info``) for the report: the grader's messages read it.
 """
+import ast
 import difflib
 import inspect
 import re
@@ -293,6 +294,30 @@ def line_of(cls, name):
 def defined_in(source):
     """Class names a piece of source defines, read without running it."""
     return set(re.findall(r'^\s*class\s+([A-Za-z_]\w*)', source or '', re.M))
+
+
+def written_shapes(source):
+    """``{class name: the parts of a Value's shape its code shows}`` (``shape``'s, read without
+    running it: ``self.data =``, ``_backward``, ``__add__``/``__mul__``, ``backward``) for the
+    classes a module's source defines: a module that failed to run may hold the Value."""
+    try:
+        tree = ast.parse(source or '')
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    found = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        defined = {f.name for f in node.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        names = {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)} | \
+            {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        parts = {a for a in ('data', 'grad', '_backward') if a in names}
+        if defined & {'__add__', '__mul__'}:
+            parts.add('arithmetic')
+        if 'backward' in defined:
+            parts.add('backward')
+        found[node.name] = parts
+    return found
 
 
 def _alike(method, name):

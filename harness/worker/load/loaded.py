@@ -7,8 +7,8 @@ import textwrap
 import time
 import types
 
-from .classes import (WRITTEN, defined_in, driven, find_roles, line_of, misspelled, near,
-                      nested)
+from .classes import (WRITTEN, defined_in, driven, find_roles, graded, line_of, misspelled,
+                      near, nested, shape, written_shapes)
 from .errors import LoadError
 
 
@@ -185,6 +185,11 @@ class Loaded:
         if failed is not None:
             return f'{message}: {failed.hint()}'
         close = near(candidates, self.ours)
+        unrun = _shaped(self.failures, len(shape(close)) if close is not None else 0)
+        if unrun is not None:  # a class shaped more like a Value, in a module that did not run
+            (where, what), written = unrun
+            return f'{message}: {where}, which defines `{written}`, shaped like a Value, did not ' \
+                   f'run: {what}'
         if close is not None:
             return f'{message}; did you mean `{close.__name__}` ({self.origin(close)})?'
         if self.failures:
@@ -194,6 +199,17 @@ class Loaded:
                     + (f' (and {more} more problem{"s" * (more > 1)}, see the warnings)' if more else ''))
         own = sorted({cls.__name__ for _, cls in candidates if self.ours(cls)})
         return f'{message} in the submission' + (f' (it defines {", ".join(own)})' if own else '')
+
+
+def _shaped(failures, beyond):
+    """``((where, what), class name)``: the first class, in the source of a module that failed
+    (``failures``), whose written shape is a Value's (``graded``) with more of its parts than
+    ``beyond``; else ``None``."""
+    for where, what, source in failures:
+        for name, parts in written_shapes(source).items():
+            if graded(parts) and len(parts) > beyond:
+                return (where, what), name
+    return None
 
 
 def backward_function(cls, namespaces, own):
