@@ -1,5 +1,6 @@
 """The diagnosis names each misconception from a synthetic result: one per classic mistake."""
 import copy
+import struct
 
 from micrograde import reference
 from micrograde.oracle import oracles
@@ -289,3 +290,53 @@ def test_only_the_grader_says_a_graph_was_never_asked():
     def trial(stage):
         return SimpleNamespace(actual=SimpleNamespace(error=Failure(stage, Lost.NOT_RUN.value, '')))
     assert _unasked(trial('worker')) and not _unasked(trial('backward'))
+
+
+def test_an_op_passing_nothing_is_not_a_wrong_walk_where_other_ops_checks_pass():
+    """ManoahKinnaert/minigrad's Tanh saves a new Tensor of its output for backward and passes
+    the gradient to it, not to the input: `a.tanh() * k` leaves a.grad 0, as a forward walk
+    would (tanh's rule first, while its own gradient is still 0). The walk is not observed (no
+    `_backward` closures), and mul, add and exp passed their own checks, each a chain a forward
+    walk spoils: the walk is right as far as they show, and tanh's rule is the finding; it was
+    named 'the backward order is not topological', at backward()."""
+    g = G('_1 = a.tanh(); out = _1 * k', a=0.3, k=3.0)
+    actual = with_grads(g, a=0.0)
+    expected = oracles.expected(g)
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected), None,
+                    trusted=frozenset({'mul', 'add'}))
+    assert (found.code.value, found.op) == ('no_backward', 'tanh'), found
+    # with no op's checks passed, the walk is the likelier: it spoils every op at once
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected), None)
+    assert found.code.value == 'not_topological', found
+
+
+def test_an_output_grad_that_is_not_a_number_is_said_as_such_not_as_unseeded():
+    """Diismas19/minigrad's Tensor seeds backward() with `Tensor(np.ones_like(...))` and keeps
+    every grad as a Tensor: the output's grad is not the number 1, but it was seeded; the
+    finding said 'left the output's own grad at not a number (Tensor); it must seed it with 1'."""
+    g = G('out = a * b', a=1.5, b=-2.0)
+    actual = correct(g)
+    actual.grads = [{'type': 'Tensor'}] * g.size
+    text = diagnosis(g, actual)
+    assert "the output's grad is not a number (Tensor), not the number 1" in text and \
+        'must seed it with 1' not in text, text
+    actual.grads = [None] * g.size  # never set: not seeded
+    assert diagnosis(g, actual) == "backward() left the output's own grad at not a number " \
+        "(NoneType); it must seed it with 1."
+
+
+def test_gradients_right_to_float32_precision_are_named_as_such():
+    """tarickali/minigrad keeps data in float64 and grad in `np.zeros_like(data,
+    dtype=np.float32)`: every value is right, every gradient float32's rounding of the right
+    one. It was read as a wrong local derivative of `*` (or of `**`, or as gradients that
+    disagree, by the seed's inputs), at the rule's line; the bug is where grad is stored."""
+    g = G('n1 = a * b; out = n1 * k', a=1.3, b=-0.7, k=3.13)
+    expected = oracles.expected(g)
+    actual = correct(g)
+    actual.grads = [struct.unpack('f', struct.pack('f', x))[0] for x in expected.grads]
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected), None)
+    assert found.code.value == 'single_precision' and 'gradients are right to about 7 digits ' \
+        'only' in found.text and 'keep its grad in float32' in found.text, found
+    actual.grads[0] = -2.0  # a wrong rule beyond float32's rounding is not precision
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected), None)
+    assert found.code.value != 'single_precision', found

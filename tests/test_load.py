@@ -651,6 +651,24 @@ def test_a_package_module_importing_its_sibling_by_bare_name_says_how_to_import_
     assert 'not installed' not in said, said
 
 
+def test_a_folder_importing_its_subpackage_util_util_is_a_folder_of_modules(tmp_path):
+    """ItsRikan/NanoGrad's repository root holds engine.py saying `from util.util import
+    fix_dim` and a package util/ holding util.py: the folder's modules import its subpackage
+    `util`, as they do run from the root. The loader took `util.util` for the folder importing
+    itself under the name `util` (as micrograd/ says `from micrograd.engine import`), imported
+    the root as a package named util, and `util.util` became util/__init__.py: every module
+    failed on the import and no Value was found."""
+    root = tmp_path / 'NanoGrad'  # names no other test imports: this process keeps modules
+    (root / 'nanoutil').mkdir(parents=True)
+    (root / 'nanoutil' / '__init__.py').write_text('')
+    (root / 'nanoutil' / 'nanoutil.py').write_text('def fix_dim(x):\n    return x\n')
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    (root / 'nanoengine.py').write_text('from nanoutil.nanoutil import fix_dim\n' + engine)
+    loaded = load(str(root), scratch=str(tmp_path))
+    assert loaded.find({'Value': 'Value'})['Value'].origin == 'NanoGrad/nanoengine.py, line 6'
+    assert not loaded.warnings, loaded.warnings
+
+
 def test_a_download_at_import_says_grading_is_offline():
     """Karpathy's microgpt downloads input.txt when it is not beside it: grading has no network."""
     import urllib.error
@@ -1006,3 +1024,106 @@ def test_a_zip_that_unpacks_past_the_bound_on_writes_says_so(run_cli, tmp_path):
     assert 'Errno' not in load['message'] and 'not a readable zip' not in load['message'], load
     if load['status'] != 'passed':
         assert 'unpacks to more than a submission may write' in load['message'], load
+
+
+def test_a_leaf_that_does_not_require_grad_by_default_is_said_at_load():
+    """BetterThanAny/nanograd, cmsolson75/nanograd, OssamaChrifi/nanograd and
+    Arun-Kumar21/minigrad write torch's `Tensor(data, requires_grad=False)`: the grader builds
+    every input as Tensor(x), so no input requires grad, and backward() raises ('called backward
+    on a tensor that does not require grad') or passes them nothing. The findings then read
+    'op add has no backward' or a None gradient in `+`'s rule, where the cause is the
+    constructor's default: the load says so."""
+    from micrograde.worker.load.classes import Found
+
+    class Tensor:
+        def __init__(self, data, requires_grad=False):
+            self.data, self.grad, self.requires_grad = data, None, requires_grad
+
+        def __add__(self, other):
+            return Tensor(self.data + other.data, self.requires_grad or other.requires_grad)
+
+        def backward(self):
+            if not self.requires_grad:
+                raise RuntimeError('called backward on a tensor that does not require grad')
+    warnings = Found(Tensor, 'engine.py, line 1', 'shape').locate(lambda filename: None)
+    assert any('`Tensor(1.5)` makes a leaf whose `requires_grad` is False' in w and
+               'requires_grad=True' in w for w in warnings), warnings
+    Tensor.__init__.__defaults__ = (True,)  # a leaf that requires grad: nothing to say
+    warnings = Found(Tensor, 'engine.py, line 1', 'shape').locate(lambda filename: None)
+    assert not any('requires_grad' in w for w in warnings), warnings
+
+
+def test_an_extension_module_in_c_says_it_is_not_compiled_not_that_it_is_not_installed(tmp_path):
+    """goktug97/minigrad writes its Value in C: minigrad/engine.c, built by setup.py, and
+    minigrad/__init__.py says `from minigrad.engine import Value`. The load said 'minigrad.engine'
+    is not installed for grading, and to ask the course staff to add it: it is the submission's
+    own, a C source that no grading compiles."""
+    package = tmp_path / 'cgradext'
+    package.mkdir()
+    (package / '__init__.py').write_text('from cgradext.engine import Value\n')
+    (package / 'engine.c').write_text('#include <Python.h>\n')
+    with pytest.raises(LoadError) as e:
+        load(str(package), scratch=str(tmp_path)).find({'Value': 'Value'})
+    said = str(e.value)
+    assert "imports 'cgradext.engine'" in said and 'cgradext/engine.c' in said and \
+        'compiled' in said and 'not installed' not in said, said
+
+
+def test_a_module_importing_the_library_it_is_named_after_is_not_told_to_import_itself(tmp_path):
+    """avramdj/minigrad's minigrad/core/backends/cupy.py says `import cupy as cp`: the library
+    CuPy, which grading does not have. The load said the submission imports 'cupy' as a module
+    of its own, that it is that very cupy.py, and to import it relatively, `from .cupy import`:
+    the module importing itself. The library is what is missing."""
+    package = tmp_path / 'gradpkg'
+    (package / 'backends').mkdir(parents=True)
+    (package / '__init__.py').write_text('from .backends import cupylike\n')
+    (package / 'backends' / '__init__.py').write_text('')
+    (package / 'backends' / 'cupylike.py').write_text('import math\nimport cupylike as cp\n')
+    with pytest.raises(LoadError) as e:
+        load(str(package), scratch=str(tmp_path)).find({'Value': 'Value'})
+    said = str(e.value)
+    assert "imports 'cupylike', which is not installed for grading (gradpkg/backends/cupylike.py, " \
+        "line 2)" in said and 'of its own' not in said, said
+
+
+def test_a_rule_written_as_a_function_of_another_module_is_located(tmp_path):
+    """cancer32/nanograd's Scalar.__pow__ sets `ret.grad_fn = grad.pow_backward`, a function of
+    nanograd/grad.py. Its finding (the exponent's gradient left out) named pow_backward, line
+    74, and no file: the class's methods were all the report knew, so a reader looked for line
+    74 in scalar.py. The submission's functions its methods name are located too."""
+    package = tmp_path / 'rulesmod'
+    package.mkdir()
+    (package / '__init__.py').write_text('from .scalar import Scalar\n')
+    (package / 'grad.py').write_text('def helper():\n    return 1\n\n\n'
+                                     'def pow_backward(node):\n    child, power = node.children\n'
+                                     '    child.grad += power.data * node.grad\n')
+    (package / 'scalar.py').write_text(
+        'from . import grad\n\n\nclass Scalar:\n    def __init__(self, data, children=()):\n'
+        '        self.data, self.grad, self.children = data, 0.0, children\n\n'
+        '    def __pow__(self, power):\n        ret = Scalar(self.data ** power.data, (self, power))\n'
+        '        ret.grad_fn = grad.pow_backward\n        return ret\n')
+    loaded = load(str(package), scratch=str(tmp_path))
+    cls = loaded.find({'Value': 'Scalar'})['Value'].cls
+    found = methods(cls, str(tmp_path))
+    assert found['pow_backward'] == {'file': 'rulesmod/grad.py', 'line': 5, 'rule': True}, found
+    assert found['__pow__']['file'] == 'rulesmod/scalar.py' and 'helper' not in found, found
+
+
+def test_a_value_shaped_class_in_a_module_that_failed_is_said_before_a_lesser_look_alike(tmp_path):
+    """Daniel-Sinkin/nanograd's src/nanotensor.py defines NanoTensor, a micrograd Value in all but
+    name, and imports micrograd (refused: the answer key), so it never ran; src/cgnode.py ran and
+    defines CGNodeLeaf, with a backward() and no arithmetic. The load said 'did you mean
+    `CGNodeLeaf`?': the class meant, and why it was not graded, were the failure."""
+    package = tmp_path / 'lookalike'
+    package.mkdir()
+    (package / '__init__.py').write_text('')
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text().replace('Value', 'NanoTensor')
+    (package / 'nanotensor.py').write_text('import notinstalledlib_e12\n' + engine)
+    (package / 'cgnode.py').write_text('class CGNodeLeaf:\n    def __init__(self, value):\n'
+                                       '        self.value = value\n\n    def __add__(self, other):\n'
+                                       '        return self.value + other\n\n'
+                                       '    def backward(self):\n        return 1.0\n')
+    with pytest.raises(LoadError) as e:
+        load(str(package), scratch=str(tmp_path)).find({'Value': 'Value'})
+    said = str(e.value)
+    assert 'NanoTensor' in said and 'notinstalledlib_e12' in said and 'CGNodeLeaf' not in said, said

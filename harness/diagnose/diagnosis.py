@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass, replace
 
 from micrograde import reference
-from micrograde.model.compare import RTOL, close, show
+from micrograde.model.compare import RTOL, classify, close, show
 from micrograde.model.graph import Graph
 from micrograde.model.results import Code, Misconception
 from micrograde.oracle.oracles import run_reference
@@ -448,9 +448,22 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         return Diagnosis(Code.SHADOWED, SHADOWED[actual.shadowed])
     if not close(grads[out], 1.0) and all(close(g, 0.0) for g in grads):
         return Diagnosis(Code.NOT_SEEDED, UNSEEDED)
+    kind = classify(grads[out])
+    if kind.startswith(NOT_A_NUMBER) and kind != NONE:  # seeded, with an object of its own
+        return Diagnosis(Code.NOT_SEEDED, f'the output\'s grad is {show(grads[out])}, not the '
+                         f'number 1: backward() seeds it (and keeps gradients) as objects, where '
+                         f'the grader reads every .grad as a number (a float, as the lecture\'s '
+                         f'`self.grad = 1.0`).')
     if not close(grads[out], 1.0):
         return Diagnosis(Code.NOT_SEEDED, f'backward() left the output\'s own grad at '
                          f'{show(grads[out])}; it must seed it with 1.')
+    rounded = _rounded_grads(graph, grads, expected.grads)
+    if rounded is not None:  # every gradient float32's rounding of the right one
+        return Diagnosis(Code.SINGLE_PRECISION, f'gradients are right to about 7 digits only, as '
+                         f'32-bit floats hold them (`{graph.name(rounded)}.grad` is '
+                         f'{show(grads[rounded])}, expected {show(expected.grads[rounded])}): does '
+                         f'the Value keep its grad in float32 (numpy), not a Python float? The '
+                         f'grader checks to float64 precision.')
     local = local_derivatives(graph, expected.values)
     orders = visit_orders(graph)
     correct = orders['reverse topological']
@@ -485,7 +498,12 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         return found
     # a visit order observed to be right rules out the order models; unobserved, a wrong order
     # and an op that propagates nothing can give the same gradients, and the order is the
-    # likelier (it spoils every op)
+    # likelier (it spoils every op), unless ops passed their own checks (``trusted``): each a
+    # chain that ends in `* k`, which a wrong walk spoils too; the walk is right as far as they
+    # show, and the op that passes nothing the likelier (ManoahKinnaert/minigrad's tanh)
+    silent = _silent(graph, grads, local, correct, ops)
+    if silent and trusted:
+        return silent
     observed = order is not None and any(i >= len(graph.inputs) for i in order)
     for name, visit in {} if observed else orders.items():
         if name != 'reverse topological' and _matches(graph, grads, propagate(graph, local, visit)):
@@ -496,12 +514,8 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
             return Diagnosis(Code.NOT_TOPOLOGICAL, f'the backward order is not topological: the '
                              f'gradients are those of a {name} walk; build a topological order '
                              f'and call _backward in its reverse.')
-    # an op without a rule and a rule stored on its operand (``self._backward = ...``) leave the
-    # leaves' gradients alike; the computed operand's own gradient, right only in the second,
-    # tells them apart: every entry must match
-    for op in ops:
-        if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
-            return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
+    if silent:
+        return silent
     for op in ops:  # after the rule left out: where a derivative is minus the upstream they tie
         if _nonzero(graph, local, correct, op) and _upstream(graph, expected, correct, op) and \
                 _matches(graph, grads, propagate(graph, local, correct, added={op})):
@@ -517,6 +531,29 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         # another: a node an op builds inside itself (`a ** -1` in `a / a`, at a = 1) merged
         return _merging(graph, *equal, hidden=True)
     return found
+
+
+def _silent(graph, grads, local, correct, ops):
+    """The op of ``ops`` that propagates nothing (no rule), when that gives every entry's
+    gradient; else ``None``.  An op without a rule and a rule stored on its operand (``self.
+    _backward = ...``) leave the leaves' gradients alike; the computed operand's own gradient,
+    right only in the second, tells them apart: every entry must match."""
+    for op in ops:
+        if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
+            return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
+    return None
+
+
+def _rounded_grads(graph, grads, expected):
+    """The first live entry whose gradient is wrong, where every wrong one is a number a 32-bit
+    float holds within float32's rounding of the right one (a grad kept in float32, values
+    right); ``None`` otherwise: a wrong rule is wrong beyond that."""
+    wrong = [i for i in graph.live() if not close(grads[i], expected[i])]
+    if not wrong or not float32([grads[i] for i in wrong]):
+        return None
+    if not all(close(grads[i], expected[i], rtol=FLOAT32_RTOL) for i in wrong):
+        return None
+    return wrong[-1]
 
 
 def _equal(graph, merged):
@@ -648,6 +685,10 @@ def _repeats(node):
     return len(node.args) == 2 and node.args[0] == node.args[1]
 
 
+#: How ``classify`` begins a result that is no number (a Tensor, an array, ``None``).
+NOT_A_NUMBER = 'not a number'
+#: ... and ``None``: a grad never set.
+NONE = 'not a number (NoneType)'
 REPEATED = 'gradients are propagated more than once (repeated propagation)'
 UNSEEDED = ('the root gradient is not seeded: backward() must set the output\'s grad to 1 before '
             'propagating (every gradient came out 0).')

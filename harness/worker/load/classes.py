@@ -6,6 +6,7 @@ attributes a Value keeps its number and gradient in when they are not ``data`` a
 
 What is found is plain data (``Found.info``) for the report: the grader's messages read it.
 """
+import ast
 import difflib
 import inspect
 import re
@@ -24,6 +25,9 @@ WRITTEN = ('__add__', '__mul__', 'backward', '_backward')
 SHAPE = ('data', 'grad', 'arithmetic', 'backward', '_backward')
 #: The number a leaf is built with to see where a Value keeps it.
 NUMBER = 1.5
+#: PyTorch's flag of a tensor whose gradient is computed, which learners bring to micrograd
+#: with torch's default: a leaf built as ``Tensor(x)`` then gets no gradient.
+OPT_OUT = 'requires_grad'
 #: What a network is run through when its instances are not callable (``model(x)``): PyTorch's
 #: spelling, which learners bring to micrograd.
 FORWARD = ('forward',)
@@ -62,7 +66,8 @@ class Found:
         ``own``: as in ``learner_frame``."""
         built = f'`{self.cls.__name__}({NUMBER})`'
         try:
-            names = held(self.cls)
+            leaf = self.cls(NUMBER)
+            names = held(self.cls, leaf)
         except Exception as e:
             frame = learner_frame(e, own)
             at = f' (in {frame[1]}, at {frame[0]})' if frame else ''
@@ -78,6 +83,12 @@ class Found:
         warnings = [f'{self.cls.__name__} keeps its {WHAT[role]} in `.{name}`, not `.{role}` as '
                     f"the lecture's Value does: graded through `.{name}`."
                     for role, name in self.attributes.items()]
+        if _readable(leaf, OPT_OUT) and getattr(leaf, OPT_OUT) is False:
+            warnings.append(f'{built} makes a leaf whose `{OPT_OUT}` is False: the grader builds '
+                            f'every input as {self.cls.__name__}(x), as the lecture does with '
+                            f'Value(2.0), and needs its gradient; an input that does not require '
+                            f'grad gets none, so the checks find no gradient reaching the inputs. '
+                            f'Make {OPT_OUT}=True the default of {self.cls.__name__}(...).')
         self.attributes.update(driven(self.cls, self.similar))
         return warnings
 
@@ -144,12 +155,12 @@ def graded(parts):
 WHAT = {'data': 'number', 'grad': 'gradient'}
 
 
-def held(cls):
-    """``{'data': name, 'grad': name}``: where a leaf ``cls(NUMBER)`` keeps its number
-    (``data``, else the attribute holding ``NUMBER``) and its gradient (``grad``, else an
-    attribute named like it, else one holding 0), ``None`` where nothing does; raises whatever
-    ``cls(NUMBER)`` raises."""
-    leaf = cls(NUMBER)
+def held(cls, leaf=None):
+    """``{'data': name, 'grad': name}``: where a leaf ``cls(NUMBER)`` (or ``leaf``, one built so)
+    keeps its number (``data``, else the attribute holding ``NUMBER``) and its gradient
+    (``grad``, else an attribute named like it, else one holding 0), ``None`` where nothing
+    does; raises whatever ``cls(NUMBER)`` raises."""
+    leaf = cls(NUMBER) if leaf is None else leaf
     attrs = _instance_attributes(leaf)
     data = 'data' if _readable(leaf, 'data') else next(
         (name for name, v in attrs.items() if holds_number(v, NUMBER)), None)
@@ -283,6 +294,30 @@ def line_of(cls, name):
 def defined_in(source):
     """Class names a piece of source defines, read without running it."""
     return set(re.findall(r'^\s*class\s+([A-Za-z_]\w*)', source or '', re.M))
+
+
+def written_shapes(source):
+    """``{class name: the parts of a Value's shape its code shows}`` (``shape``'s, read without
+    running it: ``self.data =``, ``_backward``, ``__add__``/``__mul__``, ``backward``) for the
+    classes a module's source defines: a module that failed to run may hold the Value."""
+    try:
+        tree = ast.parse(source or '')
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    found = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        defined = {f.name for f in node.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        names = {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)} | \
+            {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        parts = {a for a in ('data', 'grad', '_backward') if a in names}
+        if defined & {'__add__', '__mul__'}:
+            parts.add('arithmetic')
+        if 'backward' in defined:
+            parts.add('backward')
+        found[node.name] = parts
+    return found
 
 
 def _alike(method, name):

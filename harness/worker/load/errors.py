@@ -29,6 +29,12 @@ def explain(e, label, filename=None, root=None, answer_keys=()):
                 f'{module} of the package {package} (run from inside that folder, Python '
                 f'finds it; imported as the package, it does not): import it relatively, '
                 f'`from .{e.name} import ...`, or as `{package}.{e.name}`.')
+    compiled = _compiled(e, root) if isinstance(e, ModuleNotFoundError) else None
+    if compiled is not None:
+        return (f'the submission imports {e.name!r}{at}, which is {compiled}: the source of an '
+                f'extension module, which Python imports only once it is compiled (a setup.py '
+                f'build); grading runs Python source and compiles nothing: write that module in '
+                f'Python.')
     if isinstance(e, ModuleNotFoundError):
         return (f'the submission imports {e.name!r}, which is not installed for grading{at}; '
                 f'remove the import or ask your course staff to add the module.')
@@ -145,24 +151,48 @@ def _sibling(e, root):
     name = e.name or ''
     if not root or not name.isidentifier():
         return None
+    tb, importer = e.__traceback__, None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(root + os.sep):
+            importer = filename
+        tb = tb.tb_next
+    folder = os.path.dirname(importer) if importer else None
+    if folder is None or not os.path.isfile(os.path.join(folder, '__init__.py')):
+        return None
+    found = next((p for p in (os.path.join(folder, f'{name}.py'),
+                              os.path.join(folder, name, '__init__.py')) if os.path.isfile(p)),
+                 None)
+    if found is None or os.path.realpath(found) == os.path.realpath(importer):
+        return None  # cupy.py saying `import cupy`: the library it is named after (avramdj)
+    parts, top = [], folder  # the package's dotted name: its folders that are packages
+    while os.path.isfile(os.path.join(top, '__init__.py')) and top.startswith(root + os.sep):
+        parts.insert(0, os.path.basename(top))
+        top = os.path.dirname(top)
+    return '.'.join(parts), shown(found, root)
+
+
+#: Sources of an extension module a missing module may be written in (C, C++, Cython).
+_EXTENSIONS = ('.c', '.cpp', '.cc', '.pyx')
+
+
+def _compiled(e, root):
+    """The learner's path of the extension module's source (``minigrad/engine.c``) where the
+    module ``e`` did not find is one of the submission's, written in C (goktug97/minigrad),
+    beside the deepest frame of the submission's under ``root`` that imported it; else
+    ``None``."""
+    name = (e.name or '').rpartition('.')[2]
+    if not root or not name.isidentifier():
+        return None
     tb, folder = e.__traceback__, None
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
         if filename.startswith(root + os.sep):
             folder = os.path.dirname(filename)
         tb = tb.tb_next
-    if folder is None or not os.path.isfile(os.path.join(folder, '__init__.py')):
-        return None
-    found = next((p for p in (os.path.join(folder, f'{name}.py'),
-                              os.path.join(folder, name, '__init__.py')) if os.path.isfile(p)),
-                 None)
-    if found is None:
-        return None
-    parts, top = [], folder  # the package's dotted name: its folders that are packages
-    while os.path.isfile(os.path.join(top, '__init__.py')) and top.startswith(root + os.sep):
-        parts.insert(0, os.path.basename(top))
-        top = os.path.dirname(top)
-    return '.'.join(parts), shown(found, root)
+    found = next((p for p in (os.path.join(folder, name + x) for x in _EXTENSIONS)
+                  if os.path.isfile(p)), None) if folder else None
+    return shown(found, root) if found else None
 
 
 def _frame(e, label, filename, root):

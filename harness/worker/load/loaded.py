@@ -7,8 +7,8 @@ import textwrap
 import time
 import types
 
-from .classes import (WRITTEN, defined_in, driven, find_roles, line_of, misspelled, near,
-                      nested)
+from .classes import (WRITTEN, defined_in, driven, find_roles, graded, line_of, misspelled,
+                      near, nested, shape, written_shapes)
 from .errors import LoadError
 
 
@@ -185,6 +185,11 @@ class Loaded:
         if failed is not None:
             return f'{message}: {failed.hint()}'
         close = near(candidates, self.ours)
+        unrun = _shaped(self.failures, len(shape(close)) if close is not None else 0)
+        if unrun is not None:  # a class shaped more like a Value, in a module that did not run
+            (where, what), written = unrun
+            return f'{message}: {where}, which defines `{written}`, shaped like a Value, did not ' \
+                   f'run: {what}'
         if close is not None:
             return f'{message}; did you mean `{close.__name__}` ({self.origin(close)})?'
         if self.failures:
@@ -194,6 +199,17 @@ class Loaded:
                     + (f' (and {more} more problem{"s" * (more > 1)}, see the warnings)' if more else ''))
         own = sorted({cls.__name__ for _, cls in candidates if self.ours(cls)})
         return f'{message} in the submission' + (f' (it defines {", ".join(own)})' if own else '')
+
+
+def _shaped(failures, beyond):
+    """``((where, what), class name)``: the first class, in the source of a module that failed
+    (``failures``), whose written shape is a Value's (``graded``) with more of its parts than
+    ``beyond``; else ``None``."""
+    for where, what, source in failures:
+        for name, parts in written_shapes(source).items():
+            if graded(parts) and len(parts) > beyond:
+                return (where, what), name
+    return None
 
 
 def backward_function(cls, namespaces, own):
@@ -415,24 +431,27 @@ def methods(cls, root, limit=200, own=None):
     submission) is defined, so a report can point a learner at ``Value.__add__``, line 22.
     Files are relative to the submission; notebook cells are named ``cell N``; ``own``, if
     given, names them instead (``None``: not the submission's), as the self-check does."""
-    found = {}
+    found, named = {}, {}
+
+    def shown(code):
+        filename = code.co_filename
+        if own is not None:
+            return own(filename)
+        if filename.startswith('<cell ') and filename.endswith('>'):
+            return filename[1:-1]
+        if root and os.path.abspath(filename).startswith(root + os.sep):
+            return os.path.relpath(os.path.abspath(filename), root)
+        return None
     try:
         for klass in cls.__mro__[:-1]:
             for name, attr in list(vars(klass).items())[:limit]:
                 code = getattr(getattr(attr, '__func__', attr), '__code__', None)
                 if name in found or not isinstance(code, types.CodeType):
                     continue
-                filename = code.co_filename
-                if own is not None:
-                    filename = own(filename)
-                elif filename.startswith('<cell ') and filename.endswith('>'):
-                    filename = filename[1:-1]
-                elif root and os.path.abspath(filename).startswith(root + os.sep):
-                    filename = os.path.relpath(os.path.abspath(filename), root)
-                else:
-                    filename = None
+                filename = shown(code)
                 if filename is None:
                     continue  # not the submission's code: an installed library's
+                named.update(_functions_named(getattr(attr, '__func__', attr)))
                 # whether it writes a rule (a function of its own): else its result's rule, if
                 # any, is another method's (``__sub__`` as ``self + (-other)``)
                 inner = [c for c in code.co_consts if isinstance(c, types.CodeType)]
@@ -451,6 +470,31 @@ def methods(cls, root, limit=200, own=None):
                 resets = _resets(code) if name == 'backward' else None
                 if resets:
                     found[name]['resets'] = resets
+        # the submission's functions its methods name (`ret.grad_fn = grad.pow_backward`): a
+        # rule written in another module is named by its function, and located there
+        for name, function in list(named.items())[:limit]:
+            filename = shown(function.__code__)
+            if name not in found and filename is not None:
+                found[name] = {'file': filename, 'line': max(1, function.__code__.co_firstlineno),
+                               'rule': not _does_nothing(function.__code__)}
     except Exception:  # a hostile metaclass: no locations rather than no report
         pass
     return found
+
+
+def _functions_named(method):
+    """``{name: function}`` of the plain functions a method (or a function nested in it) names
+    as a global or as an attribute of a module it names (``grad.pow_backward``)."""
+    scope = getattr(method, '__globals__', None)
+    code = getattr(method, '__code__', None)
+    if not isinstance(scope, dict) or not isinstance(code, types.CodeType):
+        return {}
+    names, stack = set(), [code]
+    while stack:
+        c = stack.pop()
+        names.update(c.co_names)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    objects = [scope[n] for n in names if n in scope]
+    objects += [getattr(m, n, None) for m in objects if isinstance(m, types.ModuleType)
+                for n in names]
+    return {f.__name__: f for f in objects if isinstance(f, types.FunctionType)}

@@ -106,9 +106,18 @@ def _imported_as(path):
                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
                 for dotted in filter(None, names):
                     root, _, rest = dotted.partition('.')
-                    if rest and rest.split('.')[0] in own:
+                    first = rest.split('.')[0]
+                    # `from util.util import` beside a subpackage util/ holding util.py imports
+                    # that subpackage, as run from the folder: not the folder by its own name
+                    if rest and first in own and not _holds(os.path.join(path, root), first):
                         votes[root] += 1
     return votes.most_common(1)[0][0] if votes else '' if relative else None
+
+
+def _holds(folder, name):
+    """Whether ``folder`` (a subfolder of the one graded) holds a module or package ``name``."""
+    return os.path.isfile(os.path.join(folder, f'{name}.py')) or \
+        os.path.isdir(os.path.join(folder, name))
 
 
 class _Siblings(importlib.abc.MetaPathFinder, importlib.abc.Loader):
