@@ -1242,3 +1242,45 @@ def test_an_exception_in_a_rule_of_several_lines_is_placed_at_the_line_that_rais
     _, report = _graded(run_cli, path, tmp_path / 'out')
     roots = _roots(report)
     assert roots[0] == ('ops.pow', 'exception', '__pow__', _line(path, 'math.log(self.data)')), roots
+
+
+#: grads kept in float32, data in float64, as tarickali/minigrad's numpy grads are: each rule's
+#: sums rounded as they land (struct rounds as numpy's float32 does).
+FLOAT32_GRADS = ('        for node in reversed(topo):\n            node._backward()\n',
+                 '        for node in reversed(topo):\n            node._backward()\n'
+                 '            for child in node._prev:\n'
+                 "                child.grad = __import__('struct').unpack('f', __import__("
+                 "'struct').pack('f', child.grad))[0]\n")
+
+
+def test_float32_gradients_are_one_price_at_every_seed(run_cli, tmp_path):
+    """tarickali/minigrad keeps grads in float32. At seed 7 the ops' graphs show the rounding
+    and the walks' graphs were left to them as an op's rule fault (topological and chain
+    skipped, 0 points: 34/51 at seed 0, 29 at 7); a gradient only rounded to float32 is the
+    engine's storage, not a rule's, so the walks are judged at every seed alike."""
+    path = _lecture_with(tmp_path, FLOAT32_GRADS)
+    scores = {}
+    for seed in ('0', '7'):
+        out = tmp_path / f'out{seed}'
+        run_cli('grade', path, '--out', out, '--no-color', '--seed', seed)
+        report = json.loads((out / 'report.json').read_text())
+        said = {c['id']: c for c in report['checks']}
+        assert {said[c]['status'] for c in ('backward.topological', 'backward.chain')} <= \
+            {'passed', 'failed'}, {c: said[c]['message'] for c in ('backward.topological', 'backward.chain')}
+        assert {root[1] for root in _roots(report)} == {'single_precision'}, _roots(report)
+        scores[seed] = report['score']
+    assert abs(scores['0'] - scores['7']) <= 1, scores
+
+
+def test_an_op_that_sets_no_rule_is_found_at_its_method(run_cli, tmp_path):
+    """dishanshakya/minigrad's `__neg__` and ManoahKinnaert/minigrad's tanh set no rule: the
+    finding was said of no method, since that method "writes no rule, so it is not there" (the
+    guess dropped for every rule finding), and the network's gradients were a second root.
+    Writing no rule is this finding's bug: it is placed at the op's method, one root."""
+    path = _lecture_with(tmp_path, ('        def _backward():\n'
+                                    '            self.grad += (1 - t**2) * out.grad\n'
+                                    '        out._backward = _backward\n', ''))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    assert ('ops.tanh', 'no_backward', 'tanh', _line(path, 'def tanh')) in _roots(report), \
+        _roots(report)
+    assert 'mlp.gradients' not in [root[0] for root in _roots(report)], _roots(report)

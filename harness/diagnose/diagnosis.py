@@ -179,7 +179,7 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
         return Diagnosis(Code.EXCEPTION, text, node.op if node else '', entry, raised)
     if mismatch.kind == 'value':
         gross = _gross(graph, actual, expected) if \
-            _single_precision(mismatch.actual, mismatch.expected) else None
+            single_precision(mismatch.actual, mismatch.expected) else None
         if gross is not None:  # float32, and a wrong value beyond it: that one is the bug here
             return _explain_value(graph, gross, rtol=FLOAT32_RTOL)
         return _explain_value(graph, mismatch)
@@ -266,7 +266,7 @@ def _explain_value(graph, m, rtol=RTOL):
     """A wrong value's diagnosis; ``rtol``: how close a value must come to another's to be it
     (float32's rounding, for a Value that stores float32)."""
     node = graph.node(m.entry)
-    if rtol == RTOL and _single_precision(m.actual, m.expected):
+    if rtol == RTOL and single_precision(m.actual, m.expected):
         what = graph.name(m.entry) if node is None else graph.expression(m.entry)
         return Diagnosis(Code.SINGLE_PRECISION, f'values are right to about 7 digits only, as '
                          f'32-bit floats hold them (`{what}` is {show(m.actual)}, expected '
@@ -315,7 +315,7 @@ def float32(numbers):
         any(math.isfinite(x) and (x * 65536) % 1 for x in numbers)
 
 
-def _single_precision(actual, expected):
+def single_precision(actual, expected):
     """Whether ``actual`` is ``expected`` rounded to a 32-bit float (and not exactly it): close,
     and a number float32 holds (a clamp's sigmoid(20) for sigmoid(21) is close, and is not)."""
     if not isinstance(actual, float) or not isinstance(expected, float) or actual == expected:
