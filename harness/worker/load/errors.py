@@ -143,6 +143,18 @@ def text(e):
         return '<unprintable>'
 
 
+def _deepest(e, root):
+    """The file of the deepest frame of ``e``'s traceback that is the submission's (under
+    ``root``): the module whose import failed, or ``None``."""
+    tb, found = e.__traceback__, None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(root + os.sep):
+            found = filename
+        tb = tb.tb_next
+    return found
+
+
 def _sibling(e, root):
     """``(package, module)`` where a module of a package imports another of the same folder by
     its bare name (``from engine import Value`` in smolgrad/nn.py, beside smolgrad/engine.py:
@@ -151,12 +163,7 @@ def _sibling(e, root):
     name = e.name or ''
     if not root or not name.isidentifier():
         return None
-    tb, importer = e.__traceback__, None
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if filename.startswith(root + os.sep):
-            importer = filename
-        tb = tb.tb_next
+    importer = _deepest(e, root)
     folder = os.path.dirname(importer) if importer else None
     if folder is None or not os.path.isfile(os.path.join(folder, '__init__.py')):
         return None
@@ -184,12 +191,8 @@ def _compiled(e, root):
     name = (e.name or '').rpartition('.')[2]
     if not root or not name.isidentifier():
         return None
-    tb, folder = e.__traceback__, None
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if filename.startswith(root + os.sep):
-            folder = os.path.dirname(filename)
-        tb = tb.tb_next
+    importer = _deepest(e, root)
+    folder = os.path.dirname(importer) if importer else None
     found = next((p for p in (os.path.join(folder, name + x) for x in _EXTENSIONS)
                   if os.path.isfile(p)), None) if folder else None
     return shown(found, root) if found else None
