@@ -1271,16 +1271,3 @@ def test_float32_gradients_are_one_price_at_every_seed(run_cli, tmp_path):
         scores[seed] = report['score']
     assert abs(scores['0'] - scores['7']) <= 1, scores
 
-
-def test_an_op_that_sets_no_rule_is_found_at_its_method(run_cli, tmp_path):
-    """dishanshakya/minigrad's `__neg__` and ManoahKinnaert/minigrad's tanh set no rule: the
-    finding was said of no method, since that method "writes no rule, so it is not there" (the
-    guess dropped for every rule finding), and the network's gradients were a second root.
-    Writing no rule is this finding's bug: it is placed at the op's method, one root."""
-    path = _lecture_with(tmp_path, ('        def _backward():\n'
-                                    '            self.grad += (1 - t**2) * out.grad\n'
-                                    '        out._backward = _backward\n', ''))
-    _, report = _graded(run_cli, path, tmp_path / 'out')
-    assert ('ops.tanh', 'no_backward', 'tanh', _line(path, 'def tanh')) in _roots(report), \
-        _roots(report)
-    assert 'mlp.gradients' not in [root[0] for root in _roots(report)], _roots(report)

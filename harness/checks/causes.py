@@ -59,8 +59,7 @@ def link(report, counts=lambda check: check.required):
         m = check.misconception
         where = report.methods.get(m.method) or \
             (report.methods.get(through) if m.method == 'backward' else None) or {}
-        if check.id not in seen and where.get('rule') is False and \
-                m.code in RULES - {Code.NO_BACKWARD}:  # (writing none is that finding's bug)
+        if check.id not in seen and where.get('rule') is False and m.code in RULES:
             m.method, where = '', {}  # a guess, and that method writes no rule: not there
         m.file = where.get('file', m.file)
         m.line = m.line or where.get(STORED.get(m.code, 'line')) or where.get('line')
