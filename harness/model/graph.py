@@ -150,6 +150,8 @@ class Graph:
         """The same computation for an engine without plain numbers: each number operand of a
         node whose capability is in ``forms`` becomes a leaf input (one per distinct number,
         named ``c``, ``c2`` …)."""
+        if not forms:  # an engine with plain numbers: a deep chain's 20 000 nodes not walked
+            return self
         leaves = {}
         for n in self.nodes:
             if n.const is not None and n.capability in forms:

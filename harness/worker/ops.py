@@ -116,10 +116,15 @@ NUMBER_FORMS = tuple(cap for cap, (op, operands, _) in FORMS.items()
 CAPABILITIES = tuple(FORMS) + ('numbers', 'backward')
 
 
+#: ``(op, operands that are Values, number on the left)`` -> its capability: one lookup (the
+#: grader asks it of every node of a corpus's pool and of a deep chain, ~26 000 times a grade).
+CAPABILITY = {(name, *form): cap for name, op in OPS.items() for cap, form in op.forms.items()}
+
+
 def capability(name, operands, left=False):
     """The capability a node needs: op ``name`` with ``operands`` Values (and a number, on the
     left when ``left``)."""
-    return next(cap for cap, form in OPS[name].forms.items() if form == (operands, left))
+    return CAPABILITY[name, operands, bool(left)]
 
 
 def form(cap):
