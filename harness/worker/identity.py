@@ -269,18 +269,31 @@ def numbering():
     finally:
         for cls, before in reversed(made):
             _uninstall(cls, before)
-        _state[1], _ids[4] = _survivors(_state[1]), _survivors(_ids[4])
+        _state[1], _ids[4] = _survivors(_state[1], 0, True), _survivors(_ids[4], 1, True)
 
 
-def _survivors(kept, refs=sys.getrefcount):
+#: Each table's size (``_state[1]``, ``_ids[4]``) after ``_survivors`` last read it.
+_read = [0, 0]
+
+
+def _survivors(kept, which, every=False, refs=sys.getrefcount, len=len):
     """The entries of a table of numbers by address (``_state[1]``, ``_ids[4]``) whose object
     someone else still holds: it keeps its number (its hash, its id) as a graph ends, as Python
     keeps an object's for its lifetime.  Cleared, a parameter made at load (of a class with
     slots) hashed and ``id()``-ed otherwise in each graph: a set of them built at load no longer
     found it, an optimizer's state keyed by ``id(p)`` lost it.  The others (held by the table
-    alone: the table's and the call's references) are let go."""
-    return {address: held for address, held in kept.items()
+    alone: the table's and the call's references) are let go.
+
+    Read once the table has doubled since it was last read (``every``: now): an op's result and
+    its rule's closure hold each other, so the table keeps most of a grade's slots Values
+    however often it is read, and reading it at every graph cost alt_engine's worker as much
+    as all its graphs (a scan per reset of a table that only grows)."""
+    if not every and len(kept) < 2 * _read[which] + 64:
+        return kept
+    kept = {address: held for address, held in kept.items()
             if held[1] is not None and refs(held[1]) > 2}
+    _read[which] = len(kept)
+    return kept
 
 
 def reset(seed, order=0):
@@ -288,6 +301,6 @@ def reset(seed, order=0):
     hashes, whatever ran before in this worker, and ids of a new epoch (an object alive from an
     earlier graph keeps its id: no new one may equal it)."""
     mixed = seed * 1_000_003 + order
-    _state[:] = _numbers(mixed), _survivors(_state[1])
+    _state[:] = _numbers(mixed), _survivors(_state[1], 0)
     _ids[:] = (_ids[0] + 1, 0, hash((mixed, 1)) & MASK, hash((mixed, 2)) & MASK | 1,
-               _survivors(_ids[4]))
+               _survivors(_ids[4], 1))
