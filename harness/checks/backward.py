@@ -11,7 +11,7 @@ from micrograde.checks.mlp import raised
 from micrograde.checks.probe import backward_through
 from micrograde.checks.fuzz import ORDER, rerun_differs
 from micrograde.checks.registry import failed, passed, skipped
-from micrograde.checks.trials import item, judged, needs, run_graphs
+from micrograde.checks.trials import item, judged, needs, run_graphs, watched
 from micrograde.isolate.answers import HUNG, Lost
 from micrograde.worker.ops import FORMS
 
@@ -34,8 +34,11 @@ def _trials(ctx, name):
     """The runs of one walk's graphs at the seed's inputs, each watched too: the visit-order
     check reads the order of every one."""
     graphs = [g for g in ctx.at_seed(WALKS[name][1]) if g.capabilities <= ctx.usable]
-    return ctx.once(('backward', name), lambda: run_graphs(ctx.session, graphs, explain='all',
-                                                             oracle=ctx.expected))
+    def run():
+        trials = run_graphs(ctx.session, graphs, oracle=ctx.expected)
+        watched(ctx.session, trials)
+        return trials
+    return ctx.once(('backward', name), run)
 
 
 def graph_walk(ctx, name):
@@ -93,12 +96,8 @@ def _op_fault(trial, failing, order_only=False, hung=frozenset()):
     if error and error.lost:
         return error.type in HUNG and bool(graph.capabilities & hung)
     n = len(graph.inputs)
-    # (a value only rounded to float32 is the engine's storage, a root of its own: the walk is
-    # still judged, at every seed alike)
-    if any(graph.node(i).capability in failing and not close(actual.values[i], expected) and
-           not single_precision(actual.values[i], expected)
-           for i in graph.live() if n <= i < len(actual.values)
-           for expected in (trial.expected.values[i],)):
+    if any(graph.node(i).capability in failing and _wrong(actual.values[i], trial.expected.values[i])
+           for i in graph.live() if n <= i < len(actual.values)):
         return True
     if not error:
         return order_only and _rule_fault(trial, failing)
@@ -106,6 +105,12 @@ def _op_fault(trial, failing, order_only=False, hung=frozenset()):
         actual.order[-1] if error.stage == 'backward' and actual.order else None
     node = graph.node(entry) if entry is not None else None
     return node is not None and node.capability in failing
+
+
+def _wrong(actual, expected):
+    """A value an op got wrong: not one only rounded to float32, which is the engine's storage
+    (a root of its own), so the walk is still judged, at every seed alike."""
+    return not close(actual, expected) and not single_precision(actual, expected)
 
 
 def _unasked(trial):

@@ -33,7 +33,7 @@ def run_graphs(session, graph_list, explain=False, timeout=None, oracle=oracles.
     """Trials of ``graph_list``, each judged by ``oracle`` (``graph -> expected``, ``None``
     where the oracles disagree) while the worker runs them: on a plain run of the submission's
     code, never one it could tell from the learner's own.  ``explain``: the failing ones
-    ``watched`` too (``'all'``: every one)."""
+    ``watched`` too."""
     items = [item(g) for g in graph_list]
     answers = {}
 
@@ -49,7 +49,7 @@ def run_graphs(session, graph_list, explain=False, timeout=None, oracle=oracles.
         mismatch = first_mismatch(g, actual, expected) if expected else None
         trials.append(Trial(g, actual, expected, mismatch))
     if explain:
-        watched(session, [t for t in trials if explain == 'all' or t.failed])
+        watched(session, [t for t in trials if t.failed])
     return trials
 
 
