@@ -950,14 +950,30 @@ def last_pid():
 
 
 def peak_memory(since, top=None, uid=None):
-    """The largest peak resident size (``VmHWM``, bytes) of a worker's processes alive now: the
-    processes of its throwaway ``uid`` (as root), else ``top`` (the process the grader started)
-    and every process under it.  Read from outside, whatever the worker says: a process's peak
-    is what it really held in memory (the pages it touched), never what it asked for and was
-    refused.  ``since``: ``last_pid()`` before the worker started; only the processes born after
-    it are read (a few, where every ``/proc/<pid>/status`` of a host costs ~3-5 ms), all of them
-    once the pids have wrapped (``kernel.pid_max`` may be 32768).  ``status`` is read by anyone, no ptrace access needed, and the
-    kernel escapes a newline in a process's name."""
+    """The largest peak resident size (``VmHWM``, bytes) of a worker's processes alive now
+    (``_workers``).  Read from outside, whatever the worker says: a process's peak is what it
+    really held in memory (the pages it touched), never what it asked for and was refused."""
+    return max((fields['VmHWM'] for fields in _workers(since, top, uid)), default=0)
+
+
+def cpu_seconds(since, top=None, uid=None):
+    """The CPU time (user and system, seconds) a worker's processes alive now have used
+    (``_workers``), read from outside as ``peak_memory`` is: how much of a CPU a busy host gave
+    the worker (``session.Worker.receive``)."""
+    return sum(fields['cpu'] for fields in _workers(since, top, uid)) / _TICKS
+
+
+_TICKS = os.sysconf('SC_CLK_TCK')
+
+
+def _workers(since, top=None, uid=None):
+    """The ``/proc`` fields (``VmHWM`` in bytes, ``cpu`` in clock ticks) of a worker's processes
+    alive now: those of its throwaway ``uid`` (as root), else ``top`` (the process the grader
+    started) and every process under it.  ``since``: ``last_pid()`` before the worker started;
+    only the processes born after it are read (a few, where every ``/proc/<pid>/status`` of a
+    host costs ~3-5 ms), all of them once the pids have wrapped (``kernel.pid_max`` may be
+    32768).  ``status`` and ``stat`` are read by anyone, no ptrace access needed; the kernel
+    escapes a newline in a process's name, and ``stat``'s fields are read after its last ``)``."""
     newest = last_pid()
     born = range(since + 1, newest + 1) if newest >= since else None  # None: the pids wrapped
     table = {}
@@ -967,22 +983,25 @@ def peak_memory(since, top=None, uid=None):
         try:
             with open(f'/proc/{entry}/status') as f:
                 fields = dict(line.split(':', 1) for line in f.read().splitlines() if ':' in line)
-            table[int(entry)] = (int(fields['Uid'].split()[0]), int(fields['PPid']),
-                                 int(fields.get('VmHWM', '0 kB').split()[0]) * 1024)
-        except (OSError, KeyError, ValueError):  # gone meanwhile, or a kernel thread
+            with open(f'/proc/{entry}/stat') as f:
+                ticks = f.read().rpartition(')')[2].split()[11:13]  # utime, stime
+            table[int(entry)] = (int(fields['Uid'].split()[0]), int(fields['PPid']), {
+                'VmHWM': int(fields.get('VmHWM', '0 kB').split()[0]) * 1024,
+                'cpu': int(ticks[0]) + int(ticks[1])})
+        except (OSError, KeyError, ValueError, IndexError):  # gone meanwhile, or a kernel thread
             continue
     if uid is not None:
-        return max((peak for owner, _, peak in table.values() if owner == uid), default=0)
+        return [fields for owner, _, fields in table.values() if owner == uid]
     below = {}
     for pid, (_, parent, _) in table.items():
         below.setdefault(parent, []).append(pid)
-    todo, held = [top], []
+    todo, found = [top], []
     while todo:
         pid = todo.pop()
         if pid in table:
-            held.append(table[pid][2])
+            found.append(table[pid][2])
             todo += below.get(pid, [])
-    return max(held, default=0)
+    return found
 
 
 def die_with(parent):

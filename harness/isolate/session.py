@@ -21,7 +21,7 @@ from micrograde.load.cells import notebook_cells
 from micrograde.model.errors import WorkerError
 from micrograde.model.results import Isolation
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS, ANSWER_KEY_LIBRARIES
-from micrograde.worker import protocol
+from micrograde.worker import clock, protocol
 from micrograde.worker.guard import TAMPERED_EXIT
 from micrograde.worker.load.errors import LoadError
 
@@ -130,13 +130,25 @@ class Worker:
         except OSError:
             raise WorkerGone('the worker closed its pipe') from None
 
-    def receive(self, timeout):
+    def receive(self, timeout, latest=None):
         """The next message (a dict with the session's nonce), ``WorkerGone`` when there is
-        none in ``timeout`` seconds, ``Violation`` when what came is no message of ours,
-        ``Tampered`` when the guard says so or did not seal it."""
+        none in ``timeout`` seconds of a worker working as fast as it can, ``Violation`` when
+        what came is no message of ours, ``Tampered`` when the guard says so or did not seal
+        it.  A worker a busy host gives part of a CPU is waited for longer (``clock``), never
+        past ``latest`` (``time.monotonic()``)."""
+        started = time.monotonic()
+        deadline, measured = started + max(timeout, 0), None
         try:
-            message = protocol.recv(self.from_worker, time.monotonic() + max(timeout, 0),
-                                    self.key, self.received)
+            while True:
+                try:
+                    message = protocol.recv(self.from_worker, deadline, self.key, self.received)
+                    break
+                except TimeoutError:
+                    measured = measured or (time.monotonic(), self.cpu())
+                    deadline = clock.due(started, timeout, measured, time.monotonic(), self.cpu,
+                                         latest)
+                    if deadline is None:
+                        raise
         except protocol.Unsealed:
             raise Tampered("wrote answers of its own to the grader's channel") from None
         except TimeoutError:
@@ -156,6 +168,10 @@ class Worker:
         if message.get('type') == 'tampered':
             raise Tampered(str(message.get('what', ''))[:300])
         return message
+
+    def cpu(self):
+        """CPU seconds the worker's processes have used (``sandbox.cpu_seconds``)."""
+        return sandbox.cpu_seconds(self.since, *self.owner())
 
     def loaded(self):
         """Once the submission is loaded: its processes' peak memory so far (``exhausted``)."""
@@ -433,7 +449,7 @@ class Session:
                 left = timeout if self.deadline is None else \
                     min(timeout, self.deadline - time.monotonic())
                 try:
-                    message = self.worker.receive(left)
+                    message = self.worker.receive(left, self.deadline)
                 except WorkerGone as e:
                     overtime = self._overtime() if e.kind is Lost.TIMEOUT else ''
                     if overtime:

@@ -1,0 +1,152 @@
+"""A worker a busy host gives part of a CPU reads as one on a quiet host: an answer is late, and a
+notebook's cell is cut, once the worker would have used its time limit of a whole CPU
+(``worker/clock.py``), not after that many seconds of the wall clock.  Real workers (a fresh
+one, and one forked from the warm template), pinned with three busy processes to one CPU: a
+quarter of it each."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from micrograde.isolate import sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+LECTURE = (ROOT / 'submissions' / 'lecture_engine.py').read_text()
+EXP = 'self.grad += out.data * out.grad'
+#: exp's rule uses ``seconds`` of CPU (not of the wall clock: the same work on any host).
+BURNS = EXP + '''
+            import time
+            started = time.process_time()
+            while time.process_time() - started < {seconds}:
+                pass'''
+#: exp's rule waits (using no CPU): a hang, however busy the host.
+SLEEPS = EXP + '''
+            import time
+            time.sleep(30)'''
+LIMIT = 1.0
+
+#: Runs one graph that holds an exp node in a session of the given submission, on the CPU
+#: given; prints its error (or null) and the seconds it took.
+SCRIPT = '''
+import json, os, sys, time
+os.sched_setaffinity(0, {int(sys.argv[3])})
+from micrograde.checks.trials import item
+from micrograde.grader.config import Config, Settings
+from micrograde.isolate.session import Session
+from micrograde.isolate.warm import WarmTemplate
+from micrograde.model.graph import Graph
+settings = Settings(check_timeout=float(sys.argv[2]), cell_timeout=float(sys.argv[2]))
+rubric = Config().rubric
+template = WarmTemplate(rubric.imports, settings.limits.memory) if sys.argv[4] == 'template' else None
+session = Session(settings, sys.argv[1], template=template, seed=0)
+started = time.monotonic()
+loaded = session.load()
+if sys.argv[1].endswith('.ipynb'):
+    print(json.dumps({'warnings': loaded.warnings, 'error': loaded.error,
+                      'seconds': time.monotonic() - started}))
+    sys.exit(0)
+assert not loaded.error
+started = time.monotonic()
+result = session.run('graph', [item(Graph.parse('out = a.exp() * k', a=0.5, k=2.0))])[0]
+print(json.dumps({'error': str(result.error) if result.error else None,
+                  'seconds': time.monotonic() - started}))
+session.close()
+if template is not None:
+    template.close()
+'''
+
+
+def _workers():
+    kinds = ['fresh']
+    if sandbox.isolation('auto') == 'bubblewrap' and sandbox.templates_available():
+        kinds.append('template')
+    return kinds
+
+
+def _run(tmp_path, source, cpu, worker, notebook=False):
+    """A graph's answer (``notebook``: the load of a notebook of the engine and a cell of
+    ``source``) on ``cpu``."""
+    if notebook:
+        path = tmp_path / 'engine.ipynb'
+        path.write_text(json.dumps({'nbformat': 4, 'nbformat_minor': 5, 'metadata': {}, 'cells': [
+            {'cell_type': 'code', 'metadata': {}, 'outputs': [], 'execution_count': None,
+             'source': text} for text in (LECTURE, source, 'print("after")')]}))
+    else:
+        path = tmp_path / 'engine.py'
+        path.write_text(LECTURE.replace(EXP, source))
+    done = subprocess.run([sys.executable, '-c', SCRIPT, str(path), str(LIMIT), str(cpu), worker],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def busy_cpu():
+    """One CPU of this process's, with three processes spinning on it until the test ends."""
+    cpu = min(os.sched_getaffinity(0))
+    spin = f'import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass'
+    hogs = [subprocess.Popen([sys.executable, '-c', spin]) for _ in range(3)]
+    try:
+        yield cpu
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+@pytest.mark.parametrize('worker', _workers())
+def test_a_rule_within_its_time_limit_of_cpu_passes_on_a_busy_host(tmp_path, busy_cpu, worker):
+    """Before: exp's rule using half the time limit of CPU timed out (a quarter of a CPU: about
+    twice the limit of wall time), where a quiet host answered it: the same submission failed
+    ops.exp on a busy host (``batch -j`` on a shared runner) and passed on a quiet one."""
+    ran = _run(tmp_path, BURNS.format(seconds=LIMIT / 2), busy_cpu, worker)
+    assert ran['error'] is None, ran
+    assert ran['seconds'] > LIMIT, ran  # starved indeed: a quiet host answers in half the limit
+
+
+@pytest.mark.parametrize('worker', ['fresh'])  # the same clock as the template's
+def test_a_rule_over_its_time_limit_of_cpu_still_times_out_on_a_busy_host(tmp_path, busy_cpu,
+                                                                           worker):
+    """Given more time, not all the time: twice the limit of CPU times out, busy host or not,
+    within ``STARVED`` times the limit."""
+    ran = _run(tmp_path, BURNS.format(seconds=LIMIT * 2), busy_cpu, worker)
+    assert 'timed out after 1 s' in (ran['error'] or ''), ran
+    assert ran['seconds'] < 4 * LIMIT + 1, ran
+
+
+@pytest.mark.parametrize('worker', ['fresh'])  # the same clock as the template's
+def test_a_worker_that_waits_times_out_at_its_limit_on_a_busy_host(tmp_path, busy_cpu, worker):
+    """A worker that uses no CPU (it sleeps, or waits on a lock) is not working: it gets no more
+    time than its limit (and the short measure of its share), however busy the host."""
+    ran = _run(tmp_path, SLEEPS, busy_cpu, worker)
+    assert 'timed out after 1 s' in (ran['error'] or ''), ran
+    assert ran['seconds'] < 2 * LIMIT, ran
+
+
+#: A notebook cell that uses ``seconds`` of CPU, then says so.
+CELL = '''import time
+started = time.process_time()
+while time.process_time() - started < {seconds}:
+    pass
+print('done')'''
+
+
+@pytest.mark.parametrize('worker', _workers())
+def test_a_cell_within_its_time_limit_of_cpu_runs_whole_on_a_busy_host(tmp_path, busy_cpu, worker):
+    """Before: a cell using half its limit of CPU was cut (about twice the limit of wall time),
+    and the load went on without what the rest of the cell bound."""
+    ran = _run(tmp_path, CELL.format(seconds=LIMIT / 2), busy_cpu, worker, notebook=True)
+    assert not ran['error'] and not [w for w in ran['warnings'] if 'limit' in w], ran
+
+
+@pytest.mark.parametrize('worker', ['fresh'])  # the same clock as the template's
+def test_a_cell_over_its_time_limit_is_still_cut_on_a_busy_host(tmp_path, busy_cpu, worker):
+    """Twice its limit of CPU is cut, busy host or not, and a cell that waits (sleeping, in
+    short sleeps: one long sleep is one C call, which no limit interrupts) at its limit."""
+    for cell in (CELL.format(seconds=LIMIT * 2), 'import time\nwhile True:\n    time.sleep(0.05)'):
+        ran = _run(tmp_path, cell, busy_cpu, worker, notebook=True)
+        assert [w for w in ran['warnings'] if f'ran past its {LIMIT:g} s limit' in w], ran
+        assert ran['seconds'] < (4 * LIMIT if 'sleep' not in cell else 2 * LIMIT) + 2, ran
