@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -13,6 +14,7 @@ from micrograde.fuzz import shrink
 from micrograde.isolate.answers import Failure, GraphResult
 from micrograde.checks.trials import Trial
 from micrograde.fuzz.dags import ALL_OPS, corpus
+from micrograde.grader.config import PROFILES
 from micrograde.diagnose.diagnosis import first_mismatch
 from micrograde.oracle.oracles import run_reference
 from micrograde.worker.execute import Backend, run_graph
@@ -121,6 +123,10 @@ def _trials(engine, graphs):
     return out
 
 
+#: The standard profile's budget, its shrinking cut at 10 s (never reached here).
+BUDGET = replace(PROFILES['standard'], shrink_seconds=10.0)
+
+
 def test_shrinking_finds_a_one_node_graph_that_fails_the_same_way():
     graphs = corpus(0, frozenset(ALL_OPS), 200, 8)
     failing = [t for t in _trials(TanhSlope, graphs) if t.failed]
@@ -130,7 +136,7 @@ def test_shrinking_finds_a_one_node_graph_that_fails_the_same_way():
     def run(gs):
         runs.append(len(gs))
         return [t.actual for t in _trials(TanhSlope, gs)]
-    minimal, rounds, complete = shrink.shrink(start, run, 10.0, Trial)
+    minimal, rounds, complete = shrink.shrink(start, run, BUDGET, Trial)
     assert complete and rounds == len(runs)
     assert shrink.signature(minimal) == shrink.signature(start)
     assert [n.op for n in minimal.graph.nodes][:1] == ['tanh'] and len(minimal.graph.nodes) <= 2
@@ -140,8 +146,26 @@ def test_shrinking_finds_a_one_node_graph_that_fails_the_same_way():
 def test_shrinking_stops_at_its_time_budget():
     failing = [t for t in _trials(TanhSlope, corpus(0, frozenset(ALL_OPS), 200, 8)) if t.failed]
     start = max(failing, key=lambda t: shrink.cost(t.graph))
-    minimal, rounds, complete = shrink.shrink(start, lambda gs: [], 0.0, Trial)
+    minimal, rounds, complete = shrink.shrink(start, lambda gs: [], replace(BUDGET, shrink_seconds=0.0),
+                                              Trial)
     assert (minimal, rounds, complete) == (start, 0, False)
+
+
+def test_shrinking_stops_at_its_budget_of_candidates_wherever_it_runs():
+    """The count binds before the time: the same candidates on a busy host as on a quiet one
+    (before, a time budget alone: a slow host's report stopped shrinking sooner)."""
+    failing = [t for t in _trials(TanhSlope, corpus(0, frozenset(ALL_OPS), 200, 8)) if t.failed]
+    start = max(failing, key=lambda t: shrink.cost(t.graph))
+    ran = []
+
+    def run(gs):
+        ran.extend(gs)
+        return [t.actual for t in _trials(TanhSlope, gs)]
+    whole = shrink.shrink(start, run, BUDGET, Trial)
+    needed, ran[:] = len(ran), []
+    cut = shrink.shrink(start, run, replace(BUDGET, shrink_runs=needed // 2), Trial)
+    assert whole[2] and not cut[2] and len(ran) <= needed // 2
+    assert shrink.cost(cut[0].graph) >= shrink.cost(whole[0].graph)
 
 
 def test_a_candidate_that_hangs_or_crashes_ends_shrinking():
@@ -154,5 +178,5 @@ def test_a_candidate_that_hangs_or_crashes_ends_shrinking():
     def run(gs):
         asked.append(len(gs))
         return [lost] * len(gs)
-    minimal, rounds, complete = shrink.shrink(start, run, 10.0, Trial)
+    minimal, rounds, complete = shrink.shrink(start, run, BUDGET, Trial)
     assert minimal is start and not complete and len(asked) == 1

@@ -5,6 +5,7 @@ import re
 import runpy
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -14,11 +15,16 @@ from micrograde.diagnose.diagnosis import first_mismatch
 from micrograde.isolate.answers import Failure, GraphResult
 from micrograde.model.graph import Graph
 from micrograde.fuzz import search
+from micrograde.grader.config import PROFILES
 from micrograde.fuzz.dags import ALL_OPS, LECTURE
 from micrograde.fuzz.strategies import Engine
 from micrograde.oracle.oracles import agree, expected, run_reference, torch_answer
 from micrograde.reference import Value
 from test_fast_feedback import _grade
+
+
+#: The thorough profile's budget, its shrinking cut at 10 s (never reached here).
+BUDGET = replace(PROFILES['thorough'], shrink_seconds=10.0)
 
 
 def tanh_rule(rule):
@@ -109,7 +115,7 @@ class Epsilon(Value):
 
 def test_the_search_goes_to_the_edge_of_an_ops_domain():
     found = search.search(_runner(Epsilon), frozenset({'add', 'mul', 'mul_const', 'relu'}), 0,
-                          300, 8, 10.0)
+                          300, 8, BUDGET)
     assert found.trial is not None, found.ran
     (_, x), = found.trial.graph.inputs
     assert 0 < x < 1e-3 and [n.op for n in found.trial.graph.nodes][0] == 'relu'
@@ -143,7 +149,7 @@ def test_the_search_fails_no_correct_engine_where_float64_rounds():
     """The lecture's tanh of a tiny input is off by ~1e-8 relative ((e**2x - 1)/(e**2x + 1)
     cancels): the wider domains are an input's only, so no log or negative power amplifies it."""
     lecture = runpy.run_path(str(SUBMISSIONS / 'lecture_engine.py'))['Value']
-    found = search.search(_runner(lecture), LECTURE - {'relu'}, 1, 300, 12, 10.0)
+    found = search.search(_runner(lecture), LECTURE - {'relu'}, 1, 300, 12, BUDGET)
     assert found.trial is None, found.trial.graph.code()
 
 
@@ -165,24 +171,36 @@ def test_the_boundary_inputs_fail_no_correct_engine_whose_tanh_is_composed():
     run = _runner(Composed)
     wrong = [g.code() for g in search.sweep(LECTURE) if run(g).failed]
     assert not wrong, wrong[:3]
-    found = search.search(run, LECTURE - {'relu'}, 0, 300, 8, 10.0)
+    found = search.search(run, LECTURE - {'relu'}, 0, 300, 8, BUDGET)
     assert found.trial is None, found.trial.graph.code()
 
 
 def test_the_search_is_the_same_for_the_same_seed_and_keeps_no_database(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ops = frozenset({'add', 'mul', 'mul_const', 'tanh'})
-    first, again = (search.search(_run, ops, 7, 100, 6, 10.0) for _ in range(2))
+    first, again = (search.search(_run, ops, 7, 100, 6, BUDGET) for _ in range(2))
     assert first.trial is not None and first.complete
     assert (first.trial.graph, first.ran) == (again.trial.graph, again.ran)
     assert [n.op for n in first.trial.graph.nodes][:1] == ['tanh']
     assert not any(tmp_path.iterdir())  # no example database on disk
 
 
+def test_the_search_stops_shrinking_at_its_budget_of_candidates():
+    """A count, not a time, binds first: the same smallest graph on a busy host as on a quiet
+    one (before, the time budget alone: Hypothesis's candidates, each judged by torch, ~30-50
+    ms, took seconds)."""
+    ops = frozenset({'add', 'mul', 'mul_const', 'tanh'})
+    whole = search.search(_run, ops, 7, 100, 6, BUDGET)
+    cut = [search.search(_run, ops, 7, 100, 6, replace(BUDGET, shrink_runs=2)) for _ in range(2)]
+    assert whole.complete and not cut[0].complete and cut[0].ran < whole.ran
+    assert (cut[0].trial.graph, cut[0].ran) == (cut[1].trial.graph, cut[1].ran)
+
+
 SEARCH = """
 import hashlib, sys
 from micrograde.checks.trials import Trial
 from micrograde.fuzz import search
+from micrograde.grader.config import PROFILES
 from micrograde.oracle.oracles import run_reference
 if sys.argv[1:]:
     import literals  # a module of the working directory, as a course's conftest is
@@ -191,7 +209,8 @@ drawn = []
 def run(graph):
     drawn.append(graph.to_json())
     return Trial(graph, run_reference(graph), run_reference(graph), None)
-search.search(run, frozenset({'add', 'mul', 'mul_const', 'tanh', 'exp', 'log'}), 3, 100, 8, 10.0)
+search.search(run, frozenset({'add', 'mul', 'mul_const', 'tanh', 'exp', 'log'}), 3, 100, 8,
+              PROFILES['thorough'])
 print(hashlib.sha256('\\n'.join(drawn).encode()).hexdigest())
 """
 
@@ -260,7 +279,7 @@ def test_a_failure_found_before_a_candidate_is_lost_is_the_finding():
         trial = _run(graph)
         return Trial(graph, lost, trial.expected, first_mismatch(graph, lost, trial.expected)) \
             if trial.failed and len(graph.nodes) <= 2 else trial
-    found = search.search(run, frozenset({'add', 'mul', 'tanh'}), 0, 200, 6, 10.0)
+    found = search.search(run, frozenset({'add', 'mul', 'tanh'}), 0, 200, 6, BUDGET)
     assert found.trial is not None and found.trial.actual is not lost and not found.complete
     assert found.trial.failed and 'tanh' in found.trial.graph.capabilities
 
@@ -276,6 +295,6 @@ def test_a_lost_worker_ends_the_search():
         actual = lost if 'tanh' in graph.capabilities else Engine(Value).run(graph)
         want = run_reference(graph)
         return Trial(graph, actual, want, first_mismatch(graph, actual, want))
-    found = search.search(run, frozenset({'add', 'mul', 'tanh'}), 0, 100, 6, 10.0)
+    found = search.search(run, frozenset({'add', 'mul', 'tanh'}), 0, 100, 6, BUDGET)
     assert found.trial.actual is lost and not found.complete
     assert found.ran == len(ran) and ran[-1] == found.trial.graph

@@ -75,10 +75,10 @@ def random_graphs(ctx):
                    key=lambda t: shrink.cost(t.graph))
     minimal, rounds, complete = shrink.shrink(
         smallest, lambda gs: session.run('graph', [item(g) for g in gs]),
-        budget.shrink_seconds, Trial)
+        budget, Trial)
     how = (f'shrunk in {rounds} rounds' if complete else
-           f'shrinking stopped after {rounds} rounds (time budget {budget.shrink_seconds:g} s, '
-           f'or a candidate hung or crashed)')
+           f'shrinking stopped after {rounds} rounds ({_spent(budget)}, or a candidate hung or '
+           f'crashed)')
     return reported(ctx, minimal, lead, how, unexplained)
 
 
@@ -91,7 +91,7 @@ def searched(ctx, ops, corpus_passed):
     from micrograde.fuzz import search  # Hypothesis: the thorough profile only
     ops = ops - ctx.failing_ops()
     found = search.search(lambda g: run_graphs(ctx.session, [g])[0], ops,
-                          ctx.config.seed, budget.search, budget.max_nodes, budget.shrink_seconds)
+                          ctx.config.seed, budget.search, budget.max_nodes, budget)
     what = (f'{found.ran} graphs a Hypothesis search drew (seed {ctx.config.seed}) from boundary '
             f'inputs over {len(ops)} ops')
     stopped = ctx.overtime()
@@ -117,11 +117,16 @@ def searched(ctx, ops, corpus_passed):
                         trusted=frozenset())
     how = ('shrunk by Hypothesis' if found.complete else
            f'Hypothesis stopped shrinking, {stopped}' if stopped else
-           f'Hypothesis stopped shrinking (time budget {budget.shrink_seconds:g} s, or a graph '
-           f'hung or crashed)')
+           f'Hypothesis stopped shrinking ({_spent(budget)}, or a graph hung or crashed)')
     # the search looks where the ops' own checks did not (boundary inputs): trust none of them
     return reported(ctx, found.trial, f'{corpus_passed}, but of {what} some are wrong', how,
                     [found.trial], trusted=frozenset())
+
+
+def _spent(budget):
+    """The shrinking's budget, as a report says it ran out."""
+    return (f'its budget of {budget.shrink_runs} candidate graphs or '
+            f'{budget.shrink_seconds:g} s spent')
 
 
 def reported(ctx, minimal, lead, how, wrong, trusted=None):

@@ -8,8 +8,9 @@ which a random search meets only by luck.
 Derandomized by the seed (``find``'s ``random``), with no example database on disk and none of
 the constants Hypothesis mines from the source of the process's modules (``_unmined``), so a
 report is the same on every machine and surface and the search writes no file; the shrinking
-time budget is the profile's ``shrink_seconds``, after which no more candidates run (a report
-that hits it may differ from run to run).  Imported
+budget is the profile's ``shrink_runs`` candidates (a count: the same on a busy host), with
+``shrink_seconds`` as a safety net for a slow engine (a report that hits it may differ from run
+to run).  Imported
 by the thorough profile only: Hypothesis costs about as much as torch to import, and its graphs
 are not in the shipped store (torch answers them, then the cache).
 """
@@ -35,24 +36,26 @@ class Found:
     """What a search ran and the smallest failing trial (``None``: none failed)."""
     ran: int = 0
     trial: object = None
-    complete: bool = True  # shrinking ended by itself, not by the time budget or a lost worker
+    complete: bool = True  # shrinking ended by itself, not by its budget or a lost worker
 
 
-def search(run, ops, seed, examples, max_nodes, seconds):
+def search(run, ops, seed, examples, max_nodes, budget):
     """Search ``examples`` graphs over ``ops``; ``run(graph)`` runs one on the submission and
-    returns its judged trial (``micrograde.checks.trials.Trial``)."""
-    found, failing, deadline = Found(), {}, [math.inf]
+    returns its judged trial (``micrograde.checks.trials.Trial``).  Once one fails, Hypothesis
+    shrinks it with ``budget.shrink_runs`` candidates, in ``budget.shrink_seconds`` at most."""
+    found, failing, deadline, left = Found(), {}, [math.inf], [budget.shrink_runs]
 
     def fails(graph):
-        if time.perf_counter() > deadline[0]:
+        if time.perf_counter() > deadline[0] or failing and left[0] <= 0:
             found.complete = False
-            return False  # out of time, or the worker was lost: Hypothesis keeps what it has
+            return False  # out of budget, or the worker was lost: Hypothesis keeps what it has
         found.ran += 1
+        left[0] -= bool(failing)  # a candidate of the shrinking
         trial = run(graph)
         if trial.failed:
             failing[graph] = trial
             deadline[0] = -math.inf if _lost(trial) else \
-                min(deadline[0], time.perf_counter() + seconds)
+                min(deadline[0], time.perf_counter() + budget.shrink_seconds)
         return trial.failed
 
     strategy = graphs(ops, max_nodes=max_nodes, leaves=leaves(boundary=True), edges=True)

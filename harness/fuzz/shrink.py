@@ -6,7 +6,7 @@ each round builds every one-step simplification (an earlier node as the output, 
 bypassed, an input merged into another, a simpler number), keeps those that stay in the
 fuzzer's domain (``micrograde.fuzz.dags.valid``), runs them on the submission simplest first, a few per
 request, and moves to the first (smallest) that still fails the same way.  It stops when nothing
-smaller fails, or at the profile's time budget (stated in the report).  No Hypothesis, no torch: a candidate is
+smaller fails, or at the profile's budget (stated in the report).  No Hypothesis, no torch: a candidate is
 judged against the reference engine, which agrees with torch on the fuzzer's domain (the test
 suite checks it on thousands of graphs); the verdict itself rests on corpus graphs both agree on.
 """
@@ -119,16 +119,17 @@ def judge(graph, actual):
     return expected, first_mismatch(graph, actual, expected)
 
 
-def shrink(trial, run, seconds, make_trial):
-    """The smallest graph found that fails like ``trial``, as a trial, within ``seconds``.
+def shrink(trial, run, budget, make_trial):
+    """The smallest graph found that fails like ``trial``, as a trial, within ``budget`` (a
+    profile's ``Budget``: ``shrink_runs`` candidates, ``shrink_seconds`` at most).
 
     ``run(graphs)`` runs graphs on the submission (one request); ``make_trial(graph, actual,
     expected, mismatch)`` builds a trial.  Candidates go ``CHUNK`` at a time, simplest first, so
     a round usually costs one small request.  Returns ``(trial, rounds, complete)``:
-    ``complete`` when no smaller candidate failed, rather than the time budget running out (or
-    the worker being lost on a candidate)."""
-    deadline = time.perf_counter() + seconds
-    want, rounds = signature(trial), 0
+    ``complete`` when no smaller candidate failed, rather than the budget running out (or the
+    worker being lost on a candidate).  The count binds first: the same on a busy host."""
+    deadline = time.perf_counter() + budget.shrink_seconds
+    want, rounds, left = signature(trial), 0, budget.shrink_runs
     if trial.actual.error and trial.actual.error.lost:
         return trial, rounds, True  # a hang or a crash: no candidate is worth another one
     while True:
@@ -138,9 +139,11 @@ def shrink(trial, run, seconds, make_trial):
         rounds += 1
         smaller = None
         for start in range(0, len(options), CHUNK):
-            if time.perf_counter() > deadline:
+            chunk = options[start:start + CHUNK]
+            if time.perf_counter() > deadline or len(chunk) > left:
                 return trial, rounds - 1, False
-            smaller = _first_failing(options[start:start + CHUNK], run, want, make_trial)
+            left -= len(chunk)
+            smaller = _first_failing(chunk, run, want, make_trial)
             if smaller is LOST:
                 return trial, rounds, False
             if smaller:

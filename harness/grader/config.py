@@ -24,7 +24,9 @@ class Budget:
     examples: int        # fuzzed graphs run on the submission
     max_nodes: int       # nodes per fuzzed graph (before pruning)
     shrink_seconds: float  # time a failing graph may be shrunk for at most (harness/fuzz/shrink.py):
-    # a safety net (shrinking takes ~0.1 s); a report that hits it may differ from run to run
+    # a safety net for a slow engine, where a report that hits it may differ from run to run
+    shrink_runs: int     # candidate graphs a failure may be shrunk with at most: the budget that
+    # binds first (a count, the same on a busy host: one grade on every surface)
     reruns: int          # extra runs of a failing example to detect non-determinism
     chain: int           # depth of the robustness chain
     search: int = 0      # graphs a Hypothesis search draws after the corpus passes
@@ -46,10 +48,13 @@ class Budget:
 
 
 PROFILES = {
-    'quick': Budget(examples=60, max_nodes=6, shrink_seconds=5.0, reruns=2, chain=2000),
-    'standard': Budget(examples=200, max_nodes=8, shrink_seconds=8.0, reruns=3, chain=5000),
-    'thorough': Budget(examples=1000, max_nodes=12, shrink_seconds=15.0, reruns=3, chain=20000,
-                       search=300),
+    'quick': Budget(examples=60, max_nodes=6, shrink_seconds=5.0, shrink_runs=200, reruns=2,
+                    chain=2000),
+    'standard': Budget(examples=200, max_nodes=8, shrink_seconds=8.0, shrink_runs=500, reruns=3,
+                       chain=5000),
+    # Hypothesis's candidates are judged by torch: ~30-50 ms each, 1000 within a minute
+    'thorough': Budget(examples=1000, max_nodes=12, shrink_seconds=60.0, shrink_runs=1000,
+                       reruns=3, chain=20000, search=300),
 }
 
 
