@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 
 import jsonschema
@@ -191,6 +192,41 @@ def test_discover_skips_only_what_it_must_and_says_why(tmp_path):
                                      ('class/notes.txt', Skip.FORMAT), ('class/out', Skip.OUTPUT)]
     with pytest.raises(ValueError, match='both graded and the --out folder'):
         discover([cls], tmp_path / 'unpacked', cls)
+
+
+def test_an_entry_of_a_class_zip_this_disk_cannot_hold_costs_its_own_submission(run_cli, tmp_path):
+    """A class zip (an LMS's download) holding a name over 255 bytes, or a file ``bob`` beside
+    a folder ``bob/``: before, the whole batch was refused, nobody graded, with the grader's own
+    unpacking folder in the message ("class.zip is not a readable zip file ([Errno 36] File
+    name too long: '/tmp/micrograde-batch-.../0/class/bbb...b.py')").  Now each such entry gets
+    a report saying why it was not graded, and the rest of the class is graded."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    long = 'b' * 300 + '.py'
+    with zipfile.ZipFile(tmp_path / 'class.zip', 'w') as z:
+        z.writestr('alice.py', engine)
+        z.writestr(long, engine)
+        z.writestr('bob', 'a file')
+        z.writestr('bob/engine.py', engine)
+        z.writestr('carol/engine.py', engine)
+        z.writestr('.dave/engine.py', engine)
+        z.writestr('.' + long, engine)
+    out = tmp_path / 'out'
+    result = run_cli('batch', tmp_path / 'class.zip', '--out', out, '-j', '2', '--profile', 'quick')
+    said = result.stdout + result.stderr
+    assert result.returncode == 0, said[-2000:]
+    assert 'Traceback' not in said and 'micrograde-batch-' not in said, said[-2000:]
+    rows = {r['id']: r for r in csv.DictReader((out / 'gradebook.csv').open())}
+    cut = 'b' * (NAME_MAX - 2) + '-1'
+    assert sorted(rows) == ['alice.py', cut, 'bob', 'carol'], sorted(rows)
+    assert rows['alice.py']['verdict'] == rows['carol']['verdict'] == 'passed'
+    for sub_id, why in ((cut, 'File name too long'), ('bob', 'File exists')):
+        report = json.loads((out / sub_id / 'report.json').read_text())
+        jsonschema.validate(report, SCHEMA)
+        assert report['verdict'] == 'failed' and report['score'] == 0
+        message = report['checks'][0]['message']
+        assert f'could not be unpacked from class.zip here ({why})' in message, message
+        assert 'micrograde-batch-' not in json.dumps(report)
+    assert 'skipped, hidden' in said and '.dave' in said
 
 
 def test_a_report_folder_an_older_batch_left_at_a_class_output_makes_room(tmp_path):

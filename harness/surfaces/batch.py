@@ -6,6 +6,7 @@ version are unchanged since the last run keeps its report.
 """
 import dataclasses
 import enum
+import errno
 import hashlib
 import itertools
 import os
@@ -29,7 +30,7 @@ from micrograde.reporters import (FILENAMES, classpage, gradebook, json_report, 
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.worker.load import LoadError
 from micrograde.worker.load import formats
-from micrograde.worker.load.archives import extract
+from micrograde.worker.load.archives import opened, unpacked
 
 GRADABLE = formats.suffixes()
 #: What a batch writes beside the submissions' report folders: no report folder takes one of
@@ -65,28 +66,41 @@ class Found:
     submissions: list = field(default_factory=list)
     renamed: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    refused: dict = field(default_factory=dict)  # id -> why a class zip's entry is not graded
 
 
 def discover(paths, unpack_to, out=None):
     """``Found``: one submission per file or sub-folder of each folder or zip given, or the file
-    given; an entry is skipped only for a ``Skip`` reason, and said."""
-    entries, found = [], Found()
+    given; an entry is skipped only for a ``Skip`` reason, and said.  A class zip's entry that
+    cannot be unpacked here (``unpack_class``) is a submission all the same, ``refused``."""
+    entries, found, refused = [], Found(), {}
     out = None if out is None else Path(out).resolve()
     for k, root in enumerate(map(Path, paths)):
         named = formats.named(root.name)
+        lost = []
         if root.is_file() and named and named.kind is formats.Kind.ARCHIVE:
             target = Path(unpack_to, str(k), root.stem)  # two zips of one name each their own
             try:
-                extract(str(root), str(target))
+                failed = unpack_class(str(root), str(target))
             except LoadError as e:
                 raise ValueError(str(e)) from None
+            for top, why in failed.items():
+                refused[Path(target, top)] = (f'not graded: {names.shown(top)} could not be '
+                                              f'unpacked from {names.shown(root.name)} here '
+                                              f'({why}); unpack the class elsewhere, or grade '
+                                              f'this submission alone.')
+                if top.startswith('.') or top in LEFTOVERS:
+                    found.skipped.append((where(Path(target, top)), Skip.HIDDEN if
+                                          top.startswith('.') else Skip.LEFTOVER))
+                else:
+                    lost.append(Path(target, top))
             root = target
         if out is not None and root.is_dir() and root.resolve() == out:
             raise ValueError(f'{names.shown(root)} is both graded and the --out folder: give '
                              f'--out another folder')
         if root.is_dir():
-            for entry in sorted(root.iterdir()):
-                why = skipped(entry, out)
+            for entry in sorted([*root.iterdir(), *lost]):
+                why = None if entry in refused else skipped(entry, out)
                 if why is None:
                     entries.append(entry)
                 else:
@@ -97,9 +111,58 @@ def discover(paths, unpack_to, out=None):
             raise ValueError(f'{names.shown(root)}: no such file or folder')
     for entry, (sub_id, why) in zip(entries, allocate([names.shown(e.name) for e in entries])):
         found.submissions.append((sub_id, entry))
+        if entry in refused:
+            found.refused[sub_id] = refused[entry]
         if why is not None:
             found.renamed.append((where(entry), sub_id, why))
     return found
+
+
+#: What a disk too full raises: then no entry of a class zip could be unpacked.
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def unpack_class(path, target):
+    """Unpack the class zip at ``path`` into ``target`` as the worker unpacks a zip
+    (``archives.extract``: its limits, no path out of ``target``, no junk), but one submission
+    (a top-level entry) at a time: an entry this file system cannot hold (a name over 255 bytes,
+    a file where another entry needs a folder) costs its own submission, never the class.
+    Returns ``{top-level name: why it could not be unpacked}``; ``LoadError`` for a zip that
+    cannot be read at all, or a disk too full to hold it, in words that name no folder of the
+    grader's."""
+    name = names.shown(os.path.basename(path))
+    failed = {}
+    try:
+        with opened(path, name) as z:
+            infos = unpacked(z, name)
+            os.makedirs(target, exist_ok=True)
+            for info in infos:
+                parts = [p for p in info.filename.replace('\\', '/').split('/') if p not in ('', '.')]
+                if not parts or '..' in parts or parts[0] in failed:
+                    continue
+                dest = os.path.join(target, *parts)
+                try:
+                    if info.is_dir():
+                        os.makedirs(dest, exist_ok=True)
+                        continue
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    with z.open(info) as src, open(dest, 'wb') as out:
+                        out.write(src.read(info.file_size))
+                except OSError as e:
+                    if e.errno in FULL:
+                        raise
+                    failed[parts[0]] = e.strerror or type(e).__name__
+                    tree.remove(os.path.join(target, parts[0]))
+    except LoadError:
+        raise
+    except OSError as e:  # the batch's own disk: said without its folder's name
+        raise LoadError(f'{name} could not be unpacked here ({e.strerror or type(e).__name__}).') \
+            from None
+    except Exception as e:  # anything a hostile archive raises (encrypted: RuntimeError; an
+        # unknown method: NotImplementedError; bad data: zlib.error) says it cannot be read
+        said = str(e) if str(e).isprintable() else ascii(str(e))
+        raise LoadError(f'{name} is not a readable zip file ({said}).') from None
+    return failed
 
 
 def skipped(entry, out=None):
@@ -369,6 +432,12 @@ class Batch:
         """Grade what changed since the last run; returns ``{id: Report}`` in order."""
         reports, todo = {}, []
         for sub_id, path in self.submissions:
+            if sub_id in self.found.refused:  # no fingerprint: the next run tries it again
+                reports[sub_id] = not_graded(sub_id, self.config, self.found.refused[sub_id])
+                write_reports(reports[sub_id], out=Path(self.out, sub_id))
+                if progress:
+                    progress(sub_id, reports[sub_id], False)
+                continue
             print_ = fingerprint(path, self.config)
             old = previous(self.out, sub_id, print_)
             if old is None:
