@@ -19,6 +19,7 @@ from micrograde.isolate.answers import INTERFERED, Lost, Loaded, Strikes, Violat
 from micrograde.load import tree
 from micrograde.load.cells import notebook_cells
 from micrograde.model.errors import WorkerError
+from micrograde.model.names import shown
 from micrograde.model.results import Isolation
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS, ANSWER_KEY_LIBRARIES
 from micrograde.worker import protocol
@@ -309,6 +310,12 @@ class Session:
             self.cells, self.untransformed = notebook_cells(path), ''
         except LoadError as e:  # a cell past what the grader transforms: no worker is started
             self.cells, self.untransformed = {}, str(e)
+        except RecursionError:  # a cell's start nests cell magics (2000 lines of %%time, each
+            # running the rest as its body) past Python's depth, in the grader as in Jupyter
+            self.cells, self.untransformed = {}, (
+                f'{shown(os.path.basename(os.path.normpath(path)))}: a cell nests more than '
+                f'IPython can transform (a cell magic such as %%time running a cell that starts '
+                f'with another, over and over): remove the repeated cell magics.')
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
         self.deadline = None  # ``time.monotonic()`` past which no check runs (``grade_timeout``)
 
