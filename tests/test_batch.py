@@ -229,6 +229,26 @@ def test_an_entry_of_a_class_zip_this_disk_cannot_hold_costs_its_own_submission(
     assert 'skipped, hidden' in said and '.dave' in said
 
 
+def test_a_stored_report_this_grader_cannot_read_is_graded_again(run_cli, tmp_path):
+    """A report.json in --out that is JSON of another shape (another tool's folder of the same
+    name, a report cut short): before, ``[]`` or ``null`` crashed the whole batch with a
+    traceback (AttributeError in ``Report.from_dict``), arrays nested deep with a
+    RecursionError, and nobody was graded."""
+    cls = tmp_path / 'class'
+    cls.mkdir()
+    stored = {'a.py': '[]', 'b.py': 'null', 'c.py': '[' * 100_000 + ']' * 100_000, 'd.py': '"x"'}
+    out = tmp_path / 'out'
+    for name, text in stored.items():
+        shutil.copy(SUBMISSIONS / 'lecture_engine.py', cls / name)
+        (out / name).mkdir(parents=True)
+        (out / name / 'report.json').write_text(text)
+    result = run_cli('batch', cls, '--out', out, '-j', '2', '--profile', 'quick')
+    assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+    for name in stored:
+        report = json.loads((out / name / 'report.json').read_text())
+        assert report['verdict'] == 'passed', name
+
+
 def test_a_report_folder_an_older_batch_left_at_a_class_output_makes_room(tmp_path):
     stale, foreign = tmp_path / 'gradebook.csv', tmp_path / 'index.html'
     stale.mkdir()  # what a batch before this fix wrote for a submission named gradebook.csv

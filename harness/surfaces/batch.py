@@ -375,10 +375,12 @@ def _died(job):
 
 
 def previous(out, sub_id, print_):
-    """The stored report of an unchanged submission, or ``None``."""
+    """The stored report of an unchanged submission, or ``None``: also where what is stored is
+    no report this grader reads (JSON of another shape, ``[]``, ``null``, arrays nested past
+    Python's depth: a folder of another tool's, or cut short), which is graded again."""
     try:
         report = json_report.read(Path(out, sub_id, 'report.json'))
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
     return report if report.fingerprint == print_ else None
 
