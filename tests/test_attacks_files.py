@@ -732,3 +732,28 @@ def test_a_name_inside_a_zip_is_shown_escaped_in_the_load_message(tmp_path):
     message = json.loads((out / 'report.json').read_text())['checks'][0]['message']
     assert message.startswith('in named.zip: ') and 'is empty' in message, message
     assert not any(c in message for c in '\x1b\x07\n'), repr(message)
+
+
+def test_a_class_the_grader_may_not_read_is_a_usage_error_not_a_traceback(installed):
+    """An unprivileged grader given a class folder, a zip or a file it may not read (root's,
+    0700 or 0600): before, ``batch`` of the folder or of the file in it ended in a traceback
+    (PermissionError in ``discover``), and nothing said why; the zip "is not a readable zip
+    file"."""
+    grader = installed.grader('process', root=False)
+    if grader.uid is None:
+        pytest.skip('needs root, to make what an unprivileged grader may not read')
+    locked = grader.work / 'locked'
+    locked.mkdir()
+    (locked / 'a.py').write_text(hostile_engine(''))
+    locked.chmod(0o700)
+    with zipfile.ZipFile(grader.work / 'class.zip', 'w') as z:
+        z.writestr('a.py', hostile_engine(''))
+    (grader.work / 'class.zip').chmod(0o600)
+    for given, said in ((locked, 'locked could not be read (Permission denied)'),
+                        (locked / 'a.py', 'a.py could not be read (Permission denied)'),
+                        (grader.work / 'class.zip',
+                         'class.zip could not be unpacked here (Permission denied)')):
+        result = grader.run('batch', given, '--out', grader.work / f'out-{token()}', '--profile',
+                            'quick', '--isolation', grader.level)  # (no traceback: ``run``)
+        assert result.returncode == 2 and said in result.stderr, result.stderr
+        assert 'micrograde-batch-' not in result.stderr, result.stderr

@@ -73,42 +73,46 @@ def discover(paths, unpack_to, out=None):
     """``Found``: one submission per file or sub-folder of each folder or zip given, or the file
     given; an entry is skipped only for a ``Skip`` reason, and said.  A class zip's entry that
     cannot be unpacked here (``unpack_class``) is a submission all the same, ``refused``."""
-    entries, found, refused = [], Found(), {}
+    entries, found, refused, paths = [], Found(), {}, list(paths)
     out = None if out is None else Path(out).resolve()
     for k, root in enumerate(map(Path, paths)):
-        named = formats.named(root.name)
-        lost = []
-        if root.is_file() and named and named.kind is formats.Kind.ARCHIVE:
-            target = Path(unpack_to, str(k), root.stem)  # two zips of one name each their own
-            try:
-                failed = unpack_class(str(root), str(target))
-            except LoadError as e:
-                raise ValueError(str(e)) from None
-            for top, why in failed.items():
-                refused[Path(target, top)] = (f'not graded: {names.shown(top)} could not be '
-                                              f'unpacked from {names.shown(root.name)} here '
-                                              f'({why}); unpack the class elsewhere, or grade '
-                                              f'this submission alone.')
-                if top.startswith('.') or top in LEFTOVERS:
-                    found.skipped.append((where(Path(target, top)), Skip.HIDDEN if
-                                          top.startswith('.') else Skip.LEFTOVER))
-                else:
-                    lost.append(Path(target, top))
-            root = target
-        if out is not None and root.is_dir() and root.resolve() == out:
-            raise ValueError(f'{names.shown(root)} is both graded and the --out folder: give '
-                             f'--out another folder')
-        if root.is_dir():
-            for entry in sorted([*root.iterdir(), *lost]):
-                why = None if entry in refused else skipped(entry, out)
-                if why is None:
-                    entries.append(entry)
-                else:
-                    found.skipped.append((where(entry), why))
-        elif root.exists():
-            entries.append(root)
-        else:
-            raise ValueError(f'{names.shown(root)}: no such file or folder')
+        try:
+            named = formats.named(root.name)
+            lost = []
+            if root.is_file() and named and named.kind is formats.Kind.ARCHIVE:
+                target = Path(unpack_to, str(k), root.stem)  # two zips of one name each their own
+                try:
+                    failed = unpack_class(str(root), str(target))
+                except LoadError as e:
+                    raise ValueError(str(e)) from None
+                for top, why in failed.items():
+                    refused[Path(target, top)] = (f'not graded: {names.shown(top)} could not be '
+                                                  f'unpacked from {names.shown(root.name)} here '
+                                                  f'({why}); unpack the class elsewhere, or grade '
+                                                  f'this submission alone.')
+                    if top.startswith('.') or top in LEFTOVERS:
+                        found.skipped.append((where(Path(target, top)), Skip.HIDDEN if
+                                              top.startswith('.') else Skip.LEFTOVER))
+                    else:
+                        lost.append(Path(target, top))
+                root = target
+            if out is not None and root.is_dir() and root.resolve() == out:
+                raise ValueError(f'{names.shown(root)} is both graded and the --out folder: give '
+                                 f'--out another folder')
+            if root.is_dir():
+                for entry in sorted([*root.iterdir(), *lost]):
+                    why = None if entry in refused else skipped(entry, out)
+                    if why is None:
+                        entries.append(entry)
+                    else:
+                        found.skipped.append((where(entry), why))
+            elif root.exists():
+                entries.append(root)
+            else:
+                raise ValueError(f'{names.shown(root)}: no such file or folder')
+        except OSError as e:  # a folder or zip this grader may not read: said, no traceback
+            raise ValueError(f'{names.shown(paths[k])} could not be read '
+                             f'({e.strerror or type(e).__name__})') from None
     for entry, (sub_id, why) in zip(entries, allocate([names.shown(e.name) for e in entries])):
         found.submissions.append((sub_id, entry))
         if entry in refused:
