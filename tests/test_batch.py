@@ -249,6 +249,31 @@ def test_a_stored_report_this_grader_cannot_read_is_graded_again(run_cli, tmp_pa
         assert report['verdict'] == 'passed', name
 
 
+@pytest.mark.parametrize('there', ['file', 'link'])
+def test_a_file_or_link_where_a_report_folder_goes_is_refused_before_grading(run_cli, tmp_path,
+                                                                             there):
+    """``batch hw1/*.py --out hw1``: each file's report folder goes where the file is.  Before,
+    every grading process died on it (FileExistsError), then the batch itself, with a
+    traceback; a link there had the reports written wherever it leads."""
+    cls = tmp_path / 'hw1'
+    cls.mkdir()
+    shutil.copy(SUBMISSIONS / 'lecture_engine.py', cls / 'a.py')
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    if there == 'link':
+        out = tmp_path / 'out'
+        out.mkdir()
+        (out / 'a.py').symlink_to(elsewhere)
+    else:
+        out = cls
+    result = run_cli('batch', cls / 'a.py', '--out', out, '--profile', 'quick')
+    assert result.returncode == 2 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+    assert f'a.py is a {there}: the batch writes the reports of a.py in a folder there' in \
+        result.stderr, result.stderr
+    assert (cls / 'a.py').read_bytes() == (SUBMISSIONS / 'lecture_engine.py').read_bytes()
+    assert not list(elsewhere.iterdir())
+
+
 def test_a_report_folder_an_older_batch_left_at_a_class_output_makes_room(tmp_path):
     stale, foreign = tmp_path / 'gradebook.csv', tmp_path / 'index.html'
     stale.mkdir()  # what a batch before this fix wrote for a submission named gradebook.csv

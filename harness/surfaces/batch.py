@@ -229,6 +229,16 @@ def make_room(path):
                          f'{path.name} there; move it or give --out another folder')
 
 
+def placed(path):
+    """Before any grading, make sure a submission's report folder can be made at ``path``: a
+    file or a link there (``batch hw1/*.py --out hw1`` puts ``alice.py``'s reports where the
+    file ``alice.py`` is) is a ``ValueError``, said at once, never followed nor written over."""
+    if path.is_symlink() or path.exists() and not path.is_dir():
+        kind = 'a link' if path.is_symlink() else 'a file'
+        raise ValueError(f'{names.shown(path)} is {kind}: the batch writes the reports of '
+                         f'{names.shown(path.name)} in a folder there; give --out another folder')
+
+
 def key(name):
     """How a file system that ignores case and Unicode normalization (macOS's) compares names:
     Unicode's canonical caseless match, ``NFD(casefold(NFD(name)))``."""
@@ -403,6 +413,8 @@ class Batch:
             self.found = discover(paths, self.unpacked, out)
             for name in RESERVED:
                 make_room(Path(out, name))
+            for sub_id, _ in self.found.submissions:
+                placed(Path(out, sub_id))
         except ValueError:
             self.close()
             raise
