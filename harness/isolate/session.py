@@ -303,6 +303,7 @@ class Session:
         self.tampered = ''  # what the guard saw the submission do: nothing more is run
         self.worker, self.loaded_error = None, None
         self.requests = 0
+        self.relaunched = False  # the worker was lost with its template: not the submission's
         self.unrun = 0  # items refused since nothing more is run (``given_up``)
         self.strikes = Strikes()
         self.outputs = []
@@ -375,6 +376,8 @@ class Session:
             self.tampered = str(e)
             loaded = Loaded(error=f'{TAMPERED}: {e}.')
         except WorkerGone as e:
+            if e.kind is Lost.WORKER and self._grader_lost():
+                return self.load()
             loaded = Loaded(error=_load_failure(str(e)))
         except Violation as e:
             self.strikes.interfered = str(e)
@@ -402,7 +405,8 @@ class Session:
                 kind = Lost.INTERFERED if self.interfered or self.tampered else Lost.NOT_RUN
                 return results + [lost(task, kind, stop)] * (len(items) - len(results))
             if self.worker is None:
-                self.strikes.restarts += 1
+                self.strikes.restarts += not self.relaunched
+                self.relaunched = False
                 self.load()
                 continue
             results += self._ask(task, items[len(results):], timeout, meanwhile)
@@ -457,6 +461,10 @@ class Session:
             self.tampered = str(e)
             results.append(lost(task, Lost.INTERFERED, f'{TAMPERED}: {e}'))
         except WorkerGone as e:
+            if e.kind is Lost.WORKER and self._grader_lost():
+                self.relaunched = True
+                self._drop()
+                return results  # ``run`` asks the rest of a fresh worker
             results.append(lost(task, e.kind, str(e)))
             if e.kind is Lost.TIMEOUT:
                 return self._strike(task, results, len(items), 'timed out')
@@ -465,6 +473,23 @@ class Session:
             results.append(lost(task, Lost.INTERFERED, f'{INTERFERED}: {e}'))
         self._drop()
         return results
+
+    def _grader_lost(self):
+        """Whether the worker just lost went with its warm template (killed by the host's
+        out-of-memory killer or an operator, or wedged: it did not answer the end of the job),
+        which no submission can reach (another uid, no signal to it): the grader's loss, not
+        the submission's.  The template is then set aside, and the work is asked again of a
+        worker of its own, at no cost to the submission; only once, since that worker has no
+        template to lose."""
+        worker = self.worker
+        if not isinstance(worker, ForkedWorker):
+            return False
+        worker.end()
+        if not worker.template.broken:
+            return False
+        self.template = None
+        self._drop()
+        return True
 
     def _strike(self, task, results, total, what):
         """A timeout or exhausted memory: the worker goes, the rest of this request is not run."""

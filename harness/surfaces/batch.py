@@ -275,8 +275,9 @@ class Warm:
         self._template, self._tried = None, False
 
     def template(self, config):
-        if self._template is not None and self._template.proc.poll() is not None:
-            self.close()  # it died (memory, a bug): start a fresh one
+        if self._template is not None and (self._template.proc.poll() is not None or
+                                           self._template.broken):
+            self.close()  # it died (memory, a bug) or no longer answers: start a fresh one
         if not self._tried:
             self._tried = True
             if sandbox.isolation(config.settings.isolation) == 'bubblewrap' and \
