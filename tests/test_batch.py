@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -462,6 +463,37 @@ def _template_with_a_job(batch):
     return None
 
 
+def _slow_engine():
+    """The lecture's engine, 20 ms slower at every backward(): a grade of ~10 s."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    slow = engine.replace('class Value:', 'import time as _t\n\n\nclass Value:', 1).replace(
+        '    def backward(self):\n', '    def backward(self):\n        _t.sleep(0.02)\n', 1)
+    assert slow.count('_t.sleep') == 1
+    return slow
+
+
+def _kill_templates(top, times, until):
+    """SIGKILL a warm template under ``top`` while it runs a job, up to ``times`` times, 3 s
+    apart, until ``until()``; how many were killed."""
+    killed, deadline = 0, time.monotonic() + 300
+    while killed < times and not until() and time.monotonic() < deadline:
+        template = _template_with_a_job(top)
+        if template is None:
+            time.sleep(0.2)
+            continue
+        os.kill(template, signal.SIGKILL)
+        killed += 1
+        time.sleep(3)  # the next kill lands on the template that replaced it, later on
+    return killed
+
+
+def _graded_in_full(report, name):
+    lost = [(c['id'], c['message'][:120]) for c in report['checks']
+            if c['status'] not in ('passed', 'skipped') and c['category'] != 'robustness'
+            and not c['id'].startswith('mlp.one_neuron')]
+    assert (report['verdict'], report['score']) == ('passed', 51), (name, lost)
+
+
 @needs_templates
 def test_a_warm_template_killed_under_a_job_costs_the_submission_nothing(tmp_path):
     """The host's out-of-memory killer or an operator kills a grading process's warm template
@@ -470,29 +502,16 @@ def test_a_warm_template_killed_under_a_job_costs_the_submission_nothing(tmp_pat
     the worker closed its result channel", 50/51 for a correct engine; at load, 0/51).  The
     work is now asked again of a worker of its own, and the next submission gets a fresh
     template."""
-    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
-    slow = engine.replace('class Value:', 'import time as _t\n\n\nclass Value:', 1).replace(
-        '    def backward(self):\n', '    def backward(self):\n        _t.sleep(0.02)\n', 1)
-    assert slow.count('_t.sleep') == 1
     cls = tmp_path / 'class'
     cls.mkdir()
     for i in range(3):
-        (cls / f's{i}.py').write_text(slow)
+        (cls / f's{i}.py').write_text(_slow_engine())
     out = tmp_path / 'out'
     batch = subprocess.Popen([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch', cls,
                               '--out', out, '-j', '1', '--profile', 'quick'], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    killed = 0
     try:
-        deadline = time.monotonic() + 120
-        while killed < 2 and batch.poll() is None and time.monotonic() < deadline:
-            template = _template_with_a_job(batch.pid)
-            if template is None:
-                time.sleep(0.2)
-                continue
-            os.kill(template, signal.SIGKILL)
-            killed += 1
-            time.sleep(3)  # the next kill lands on the template that replaced it, later on
+        killed = _kill_templates(batch.pid, 2, lambda: batch.poll() is not None)
         stdout, stderr = batch.communicate(timeout=600)
     finally:
         if batch.poll() is None:
@@ -500,8 +519,33 @@ def test_a_warm_template_killed_under_a_job_costs_the_submission_nothing(tmp_pat
     assert killed, 'no template was seen running a job'
     assert batch.returncode == 0 and 'Traceback' not in stderr, stderr[-2000:]
     for i in range(3):
-        report = json.loads((out / f's{i}.py' / 'report.json').read_text())
-        lost = [(c['id'], c['message'][:120]) for c in report['checks']
-                if c['status'] not in ('passed', 'skipped') and c['category'] != 'robustness'
-                and not c['id'].startswith('mlp.one_neuron')]
-        assert (report['verdict'], report['score']) == ('passed', 51), (i, lost)
+        _graded_in_full(json.loads((out / f's{i}.py' / 'report.json').read_text()), i)
+
+
+@pytest.mark.service
+@needs_templates
+def test_a_warm_template_killed_under_a_job_costs_the_served_submission_nothing(
+        graded_by_a_worker):
+    """The same through the service: its worker grades every job with one warm template."""
+    served = graded_by_a_worker
+    for i in range(2):
+        served.submit(f's{i}', (_slow_engine() + f'#{i}\n').encode())
+    done = threading.Event()
+    killed = []
+
+    def killer():
+        while served.worker.proc is None and not done.is_set():
+            time.sleep(0.1)
+        if served.worker.proc is not None:
+            killed.append(_kill_templates(served.worker.proc.pid, 2, done.is_set))
+    watcher = threading.Thread(target=killer)
+    watcher.start()
+    try:
+        rows = served.grade(timeout=300)
+    finally:
+        done.set()
+        watcher.join()
+    assert killed and killed[0], 'no template was seen running a job'
+    for i in range(2):
+        assert rows[f's{i}']['status'] == 'done', rows[f's{i}']
+        _graded_in_full(served.get(f's{i}').json(), i)
