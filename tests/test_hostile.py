@@ -342,12 +342,40 @@ def _nested_magics():
 NESTED = 'a cell nests more than IPython can transform'
 
 
-def _refused_cleanly(report):
+def _big_integer():
+    """The lecture's notebook with an integer of 5000 digits in its metadata: JSON, but Python
+    reads no integer past 4300 digits (a ValueError that is no JSONDecodeError)."""
+    text = (SUBMISSIONS / 'lecture_notebook.ipynb').read_text().rstrip()
+    assert text.endswith('}')
+    return text[:-1] + ', "big": ' + '1' * 5000 + '}'
+
+
+#: notebook -> (how it is made, what its load error says)
+UNREAD = {'nested': (_nested_magics, NESTED), 'big_integer': (_big_integer, 'integer')}
+
+
+def _refused_cleanly(report, said=NESTED):
     """A load error that says why, not "micrograde itself failed" (RecursionError, at
-    load/cells.py:86), and never a pass."""
+    load/cells.py:86; ValueError, at worker/load/notebooks.py:97), and never a pass."""
     checks = {c['id']: c for c in report['checks']}
     assert report['verdict'] == 'failed' and 'grader' not in checks, checks.get('grader')
-    assert NESTED in checks['load']['message'], checks['load']['message']
+    assert said in checks['load']['message'], checks['load']['message']
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_notebook_json_python_will_not_read_is_a_load_error(run_cli, tmp_path, via):
+    """Before: a traceback on the grader's stderr, and an error report asking to report a bug."""
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'big.ipynb').write_text(_big_integer())
+    if via == 'grade':
+        result, report, _ = grade(run_cli, folder / 'big.ipynb', tmp_path)
+    else:
+        out = tmp_path / 'out'
+        result = run_cli('batch', folder, '--out', out, '-j', '1', '--profile', 'quick')
+        assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr
+        report = json.loads((out / 'big.ipynb' / 'report.json').read_text())
+    _refused_cleanly(report, 'integer')
 
 
 @pytest.mark.parametrize('via', ['grade', 'batch'])
@@ -369,8 +397,11 @@ def test_cell_magics_nested_past_python_s_depth_are_a_load_error(run_cli, tmp_pa
 @pytest.mark.service
 def test_cell_magics_nested_past_python_s_depth_are_a_load_error_through_the_service(
         graded_by_a_worker):
+    """And a notebook of JSON Python will not read (an integer of 5000 digits)."""
     served = graded_by_a_worker
-    served.submit('nested', _nested_magics().encode(), filename='nested.ipynb')
+    for name, (made, _) in UNREAD.items():
+        served.submit(name, made().encode(), filename=f'{name}.ipynb')
     rows = served.grade(timeout=300)
-    assert rows['nested']['status'] == 'done', rows['nested']  # a grade, not a failed job
-    _refused_cleanly(served.get('nested').json())
+    for name, (_, said) in UNREAD.items():
+        assert rows[name]['status'] == 'done', rows[name]  # a grade, not a failed job
+        _refused_cleanly(served.get(name).json(), said)

@@ -311,6 +311,9 @@ class Session:
             self.cells, self.untransformed = notebook_cells(path), ''
         except LoadError as e:  # a cell past what the grader transforms: no worker is started
             self.cells, self.untransformed = {}, str(e)
+        except ValueError:  # JSON Python will not read (an integer of 5000 digits): left to the
+            self.cells, self.untransformed = {}, ''  # worker, whose load reports it (as unreadable
+            # notebooks are: ``notebook_cells``), never a traceback of the grader's
         except RecursionError:  # a cell's start nests cell magics (2000 lines of %%time, each
             # running the rest as its body) past Python's depth, in the grader as in Jupyter
             self.cells, self.untransformed = {}, (
