@@ -757,3 +757,29 @@ def test_a_class_the_grader_may_not_read_is_a_usage_error_not_a_traceback(instal
                             'quick', '--isolation', grader.level)  # (no traceback: ``run``)
         assert result.returncode == 2 and said in result.stderr, result.stderr
         assert 'micrograde-batch-' not in result.stderr, result.stderr
+
+
+def _liar_zip(path, entries):
+    """A zip whose end record says it holds 1 entry and whose central directory holds
+    ``entries`` (46 bytes and a 7-byte name each, no data)."""
+    import struct
+    names = (b'%07d' % i for i in range(entries))
+    directory = b''.join(struct.pack('<4s4B4HL2L5H2L', b'PK\x01\x02', 20, 0, 20, 0, 0, 0, 0, 0, 0,
+                                     0, 0, 7, 0, 0, 0, 0, 0, 0) + name for name in names)
+    path.write_bytes(directory + struct.pack('<4s4H2LH', b'PK\x05\x06', 0, 0, 1, 1,
+                                             len(directory), 0, 0))
+
+
+@pytest.mark.xfail(strict=True, reason="archives.opened trusts the end record's count: proposal "
+                   "in redteam13's report")
+def test_a_zip_whose_end_record_understates_its_entries_is_refused_before_they_are_read(tmp_path):
+    """``zipfile`` reads every entry of the central directory whatever the end record counts:
+    a 50 MB zip (a submission may be 200 MB) saying 1 entry made 1 000 000 objects in the
+    grader, 19 s and 360 MB before ``unpacked`` refused it, outside any time limit: in the
+    grader's reading of a zip's notebooks (``load/cells.py``), a batch's class zip and the
+    worker's unpacking."""
+    from micrograde.worker.load.archives import opened
+    from micrograde.worker.load.errors import LoadError
+    _liar_zip(tmp_path / 'liar.zip', 20_000)
+    with pytest.raises(LoadError, match='too large to grade'):
+        opened(tmp_path / 'liar.zip', 'liar.zip').close()
