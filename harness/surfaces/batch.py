@@ -77,25 +77,10 @@ def discover(paths, unpack_to, out=None):
     out = None if out is None else Path(out).resolve()
     for k, root in enumerate(map(Path, paths)):
         try:
-            named = formats.named(root.name)
-            lost = []
+            named, lost = formats.named(root.name), []
             if root.is_file() and named and named.kind is formats.Kind.ARCHIVE:
-                target = Path(unpack_to, str(k), root.stem)  # two zips of one name each their own
-                try:
-                    failed = unpack_class(str(root), str(target))
-                except LoadError as e:
-                    raise ValueError(str(e)) from None
-                for top, why in failed.items():
-                    refused[Path(target, top)] = (f'not graded: {names.shown(top)} could not be '
-                                                  f'unpacked from {names.shown(root.name)} here '
-                                                  f'({why}); unpack the class elsewhere, or grade '
-                                                  f'this submission alone.')
-                    if top.startswith('.') or top in LEFTOVERS:
-                        found.skipped.append((where(Path(target, top)), Skip.HIDDEN if
-                                              top.startswith('.') else Skip.LEFTOVER))
-                    else:
-                        lost.append(Path(target, top))
-                root = target
+                # two zips of one name each their own folder
+                root, lost = _class_zip(root, Path(unpack_to, str(k), root.stem), found, refused)
             if out is not None and root.is_dir() and root.resolve() == out:
                 raise ValueError(f'{names.shown(root)} is both graded and the --out folder: give '
                                  f'--out another folder')
@@ -120,6 +105,28 @@ def discover(paths, unpack_to, out=None):
         if why is not None:
             found.renamed.append((where(entry), sub_id, why))
     return found
+
+
+def _class_zip(path, target, found, refused):
+    """``(target, its entries that could not be unpacked)``: the class zip at ``path`` unpacked
+    into ``target`` (``unpack_class``); each entry it could not unpack gets why in ``refused``,
+    or is skipped in ``found`` (hidden, a tool's leftovers) as an unpacked one would be."""
+    try:
+        failed = unpack_class(str(path), str(target))
+    except LoadError as e:
+        raise ValueError(str(e)) from None
+    lost = []
+    for top, why in failed.items():
+        refused[Path(target, top)] = (f'not graded: {names.shown(top)} could not be unpacked '
+                                      f'from {names.shown(path.name)} here ({why}); unpack the '
+                                      f'class elsewhere, or grade this submission alone.')
+        if top.startswith('.'):
+            found.skipped.append((where(Path(target, top)), Skip.HIDDEN))
+        elif top in LEFTOVERS:
+            found.skipped.append((where(Path(target, top)), Skip.LEFTOVER))
+        else:
+            lost.append(Path(target, top))
+    return target, lost
 
 
 #: What a disk too full raises: then no entry of a class zip could be unpacked.
