@@ -732,3 +732,54 @@ def test_a_name_inside_a_zip_is_shown_escaped_in_the_load_message(tmp_path):
     message = json.loads((out / 'report.json').read_text())['checks'][0]['message']
     assert message.startswith('in named.zip: ') and 'is empty' in message, message
     assert not any(c in message for c in '\x1b\x07\n'), repr(message)
+
+
+def test_a_class_the_grader_may_not_read_is_a_usage_error_not_a_traceback(installed):
+    """An unprivileged grader given a class folder, a zip or a file it may not read (root's,
+    0700 or 0600): before, ``batch`` of the folder or of the file in it ended in a traceback
+    (PermissionError in ``discover``), and nothing said why; the zip "is not a readable zip
+    file"."""
+    grader = installed.grader('process', root=False)
+    if grader.uid is None:
+        pytest.skip('needs root, to make what an unprivileged grader may not read')
+    locked = grader.work / 'locked'
+    locked.mkdir()
+    (locked / 'a.py').write_text(hostile_engine(''))
+    locked.chmod(0o700)
+    with zipfile.ZipFile(grader.work / 'class.zip', 'w') as z:
+        z.writestr('a.py', hostile_engine(''))
+    (grader.work / 'class.zip').chmod(0o600)
+    for given, said in ((locked, 'locked could not be read (Permission denied)'),
+                        (locked / 'a.py', 'a.py could not be read (Permission denied)'),
+                        (grader.work / 'class.zip',
+                         'class.zip could not be unpacked here (Permission denied)')):
+        result = grader.run('batch', given, '--out', grader.work / f'out-{token()}', '--profile',
+                            'quick', '--isolation', grader.level)  # (no traceback: ``run``)
+        assert result.returncode == 2 and said in result.stderr, result.stderr
+        assert 'micrograde-batch-' not in result.stderr, result.stderr
+
+
+def _liar_zip(path, entries):
+    """A zip whose end record says it holds 1 entry and whose central directory holds
+    ``entries`` (46 bytes and a 7-byte name each, no data)."""
+    import struct
+    names = (b'%07d' % i for i in range(entries))
+    directory = b''.join(struct.pack('<4s4B4HL2L5H2L', b'PK\x01\x02', 20, 0, 20, 0, 0, 0, 0, 0, 0,
+                                     0, 0, 7, 0, 0, 0, 0, 0, 0) + name for name in names)
+    path.write_bytes(directory + struct.pack('<4s4H2LH', b'PK\x05\x06', 0, 0, 1, 1,
+                                             len(directory), 0, 0))
+
+
+@pytest.mark.xfail(strict=True, reason="archives.opened trusts the end record's count: proposal "
+                   "in redteam13's report")
+def test_a_zip_whose_end_record_understates_its_entries_is_refused_before_they_are_read(tmp_path):
+    """``zipfile`` reads every entry of the central directory whatever the end record counts:
+    a 50 MB zip (a submission may be 200 MB) saying 1 entry made 1 000 000 objects in the
+    grader, 19 s and 360 MB before ``unpacked`` refused it, outside any time limit: in the
+    grader's reading of a zip's notebooks (``load/cells.py``), a batch's class zip and the
+    worker's unpacking."""
+    from micrograde.worker.load.archives import opened
+    from micrograde.worker.load.errors import LoadError
+    _liar_zip(tmp_path / 'liar.zip', 20_000)
+    with pytest.raises(LoadError, match='too large to grade'):
+        opened(tmp_path / 'liar.zip', 'liar.zip').close()

@@ -7,14 +7,17 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+import zipfile
 from pathlib import Path
 
 import jsonschema
 import pytest
 from hypothesis import given, strategies as st
 
-from conftest import SUBMISSIONS
+from conftest import ROOT, SUBMISSIONS, needs_templates
 from micrograde.surfaces.batch import (NAME_MAX, RESERVED, Rename, Skip, allocate, discover,
                                        fingerprint, key, make_room)
 from micrograde.model.results import CATEGORIES
@@ -193,6 +196,86 @@ def test_discover_skips_only_what_it_must_and_says_why(tmp_path):
         discover([cls], tmp_path / 'unpacked', cls)
 
 
+def test_an_entry_of_a_class_zip_this_disk_cannot_hold_costs_its_own_submission(run_cli, tmp_path):
+    """A class zip (an LMS's download) holding a name over 255 bytes, or a file ``bob`` beside
+    a folder ``bob/``: before, the whole batch was refused, nobody graded, with the grader's own
+    unpacking folder in the message ("class.zip is not a readable zip file ([Errno 36] File
+    name too long: '/tmp/micrograde-batch-.../0/class/bbb...b.py')").  Now each such entry gets
+    a report saying why it was not graded, and the rest of the class is graded."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    long = 'b' * 300 + '.py'
+    with zipfile.ZipFile(tmp_path / 'class.zip', 'w') as z:
+        z.writestr('alice.py', engine)
+        z.writestr(long, engine)
+        z.writestr('bob', 'a file')
+        z.writestr('bob/engine.py', engine)
+        z.writestr('carol/engine.py', engine)
+        z.writestr('.dave/engine.py', engine)
+        z.writestr('.' + long, engine)
+    out = tmp_path / 'out'
+    result = run_cli('batch', tmp_path / 'class.zip', '--out', out, '-j', '2', '--profile', 'quick')
+    said = result.stdout + result.stderr
+    assert result.returncode == 0, said[-2000:]
+    assert 'Traceback' not in said and 'micrograde-batch-' not in said, said[-2000:]
+    rows = {r['id']: r for r in csv.DictReader((out / 'gradebook.csv').open())}
+    cut = 'b' * (NAME_MAX - 2) + '-1'
+    assert sorted(rows) == ['alice.py', cut, 'bob', 'carol'], sorted(rows)
+    assert rows['alice.py']['verdict'] == rows['carol']['verdict'] == 'passed'
+    for sub_id, why in ((cut, 'File name too long'), ('bob', 'File exists')):
+        report = json.loads((out / sub_id / 'report.json').read_text())
+        jsonschema.validate(report, SCHEMA)
+        assert report['verdict'] == 'failed' and report['score'] == 0
+        message = report['checks'][0]['message']
+        assert f'could not be unpacked from class.zip here ({why})' in message, message
+        assert 'micrograde-batch-' not in json.dumps(report)
+    assert 'skipped, hidden' in said and '.dave' in said
+
+
+def test_a_stored_report_this_grader_cannot_read_is_graded_again(run_cli, tmp_path):
+    """A report.json in --out that is JSON of another shape (another tool's folder of the same
+    name, a report cut short): before, ``[]`` or ``null`` crashed the whole batch with a
+    traceback (AttributeError in ``Report.from_dict``), arrays nested deep with a
+    RecursionError, and nobody was graded."""
+    cls = tmp_path / 'class'
+    cls.mkdir()
+    stored = {'a.py': '[]', 'b.py': 'null', 'c.py': '[' * 100_000 + ']' * 100_000, 'd.py': '"x"'}
+    out = tmp_path / 'out'
+    for name, text in stored.items():
+        shutil.copy(SUBMISSIONS / 'lecture_engine.py', cls / name)
+        (out / name).mkdir(parents=True)
+        (out / name / 'report.json').write_text(text)
+    result = run_cli('batch', cls, '--out', out, '-j', '2', '--profile', 'quick')
+    assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+    for name in stored:
+        report = json.loads((out / name / 'report.json').read_text())
+        assert report['verdict'] == 'passed', name
+
+
+@pytest.mark.parametrize('there', ['file', 'link'])
+def test_a_file_or_link_where_a_report_folder_goes_is_refused_before_grading(run_cli, tmp_path,
+                                                                             there):
+    """``batch hw1/*.py --out hw1``: each file's report folder goes where the file is.  Before,
+    every grading process died on it (FileExistsError), then the batch itself, with a
+    traceback; a link there had the reports written wherever it leads."""
+    cls = tmp_path / 'hw1'
+    cls.mkdir()
+    shutil.copy(SUBMISSIONS / 'lecture_engine.py', cls / 'a.py')
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    if there == 'link':
+        out = tmp_path / 'out'
+        out.mkdir()
+        (out / 'a.py').symlink_to(elsewhere)
+    else:
+        out = cls
+    result = run_cli('batch', cls / 'a.py', '--out', out, '--profile', 'quick')
+    assert result.returncode == 2 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+    assert f'a.py is a {there}: the batch writes the reports of a.py in a folder there' in \
+        result.stderr, result.stderr
+    assert (cls / 'a.py').read_bytes() == (SUBMISSIONS / 'lecture_engine.py').read_bytes()
+    assert not list(elsewhere.iterdir())
+
+
 def test_a_report_folder_an_older_batch_left_at_a_class_output_makes_room(tmp_path):
     stale, foreign = tmp_path / 'gradebook.csv', tmp_path / 'index.html'
     stale.mkdir()  # what a batch before this fix wrote for a submission named gradebook.csv
@@ -353,3 +436,116 @@ def test_an_engine_ordering_by_id_gets_one_report_from_grade_and_batch(run_cli, 
                                                          tmp_path / 'out' / 'by_id.py' / 'report.json'))
     seen = [[(c['id'], c['status'], c.get('message')) for c in r['checks']] for r in (alone, batch)]
     assert seen[0] == seen[1]
+
+
+# -- the warm template killed under a job -----------------------------------------------------
+
+def _descendants(pid):
+    """Pids of every process under ``pid``."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for entry in os.listdir('/proc'):
+            if entry.isdigit() and _proc(entry, 'stat').rpartition(')')[2].split()[1:2] == [str(parent)]:
+                found.append(int(entry))
+                todo.append(int(entry))
+    return found
+
+
+def _template_with_a_job(batch):
+    """The pid of a warm template of ``batch`` (the forkserver's Python, root) while a job it
+    forked (another uid) runs, or ``None``."""
+    for pid in _descendants(batch):
+        if 'forkserver' in _proc(pid, 'cmdline') and _proc(pid, 'status') and \
+                'Uid:\t0\t' in _proc(pid, 'status') and \
+                any('Uid:\t0\t' not in _proc(child, 'status') for child in _descendants(pid)):
+            return pid
+    return None
+
+
+def _slow_engine():
+    """The lecture's engine, 20 ms slower at every backward(): a grade of ~10 s."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    slow = engine.replace('class Value:', 'import time as _t\n\n\nclass Value:', 1).replace(
+        '    def backward(self):\n', '    def backward(self):\n        _t.sleep(0.02)\n', 1)
+    assert slow.count('_t.sleep') == 1
+    return slow
+
+
+def _kill_templates(top, times, until):
+    """SIGKILL a warm template under ``top`` while it runs a job, up to ``times`` times, 3 s
+    apart, until ``until()``; how many were killed."""
+    killed, deadline = 0, time.monotonic() + 300
+    while killed < times and not until() and time.monotonic() < deadline:
+        template = _template_with_a_job(top)
+        if template is None:
+            time.sleep(0.2)
+            continue
+        os.kill(template, signal.SIGKILL)
+        killed += 1
+        time.sleep(3)  # the next kill lands on the template that replaced it, later on
+    return killed
+
+
+def _graded_in_full(report, name):
+    lost = [(c['id'], c['message'][:120]) for c in report['checks']
+            if c['status'] not in ('passed', 'skipped') and c['category'] != 'robustness'
+            and not c['id'].startswith('mlp.one_neuron')]
+    assert (report['verdict'], report['score']) == ('passed', 51), (name, lost)
+
+
+@needs_templates
+def test_a_warm_template_killed_under_a_job_costs_the_submission_nothing(tmp_path):
+    """The host's out-of-memory killer or an operator kills a grading process's warm template
+    while one of its jobs runs: before, that submission's item (or its load) was lost as if the
+    submission had ended its worker ("ops.mul: 1 of 6 graphs wrong: the check could not finish:
+    the worker closed its result channel", 50/51 for a correct engine; at load, 0/51).  The
+    work is now asked again of a worker of its own, and the next submission gets a fresh
+    template."""
+    cls = tmp_path / 'class'
+    cls.mkdir()
+    for i in range(3):
+        (cls / f's{i}.py').write_text(_slow_engine())
+    out = tmp_path / 'out'
+    batch = subprocess.Popen([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch', cls,
+                              '--out', out, '-j', '1', '--profile', 'quick'], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        killed = _kill_templates(batch.pid, 2, lambda: batch.poll() is not None)
+        stdout, stderr = batch.communicate(timeout=600)
+    finally:
+        if batch.poll() is None:
+            batch.kill()
+    assert killed, 'no template was seen running a job'
+    assert batch.returncode == 0 and 'Traceback' not in stderr, stderr[-2000:]
+    for i in range(3):
+        _graded_in_full(json.loads((out / f's{i}.py' / 'report.json').read_text()), i)
+
+
+@pytest.mark.service
+@needs_templates
+def test_a_warm_template_killed_under_a_job_costs_the_served_submission_nothing(
+        graded_by_a_worker):
+    """The same through the service: its worker grades every job with one warm template."""
+    served = graded_by_a_worker
+    for i in range(2):
+        served.submit(f's{i}', (_slow_engine() + f'#{i}\n').encode())
+    done = threading.Event()
+    killed = []
+
+    def killer():
+        while served.worker.proc is None and not done.is_set():
+            time.sleep(0.1)
+        if served.worker.proc is not None:
+            killed.append(_kill_templates(served.worker.proc.pid, 2, done.is_set))
+    watcher = threading.Thread(target=killer)
+    watcher.start()
+    try:
+        rows = served.grade(timeout=300)
+    finally:
+        done.set()
+        watcher.join()
+    assert killed and killed[0], 'no template was seen running a job'
+    for i in range(2):
+        assert rows[f's{i}']['status'] == 'done', rows[f's{i}']
+        _graded_in_full(served.get(f's{i}').json(), i)

@@ -328,3 +328,80 @@ def test_a_value_whose_del_raises_is_graded_as_written(run_cli, tmp_path):
     result, report, checks = grade(run_cli, path, tmp_path)
     assert result.returncode == 0 and report['verdict'] == 'passed', result.stdout
     assert not [c for c in checks.values() if c['status'] == 'error'], result.stdout
+
+
+def _nested_magics():
+    """The lecture's notebook with a first cell of 2000 ``%%time`` lines: each runs the rest of
+    the cell as its body, so the grader's transformer recursed once per line."""
+    nb = json.loads((SUBMISSIONS / 'lecture_notebook.ipynb').read_text())
+    nb['cells'].insert(0, {'cell_type': 'code', 'metadata': {}, 'execution_count': None,
+                           'outputs': [], 'source': '%%time\n' * 2000 + 'x = 1\n'})
+    return json.dumps(nb)
+
+
+NESTED = 'a cell nests more than IPython can transform'
+
+
+def _big_integer():
+    """The lecture's notebook with an integer of 5000 digits in its metadata: JSON, but Python
+    reads no integer past 4300 digits (a ValueError that is no JSONDecodeError)."""
+    text = (SUBMISSIONS / 'lecture_notebook.ipynb').read_text().rstrip()
+    assert text.endswith('}')
+    return text[:-1] + ', "big": ' + '1' * 5000 + '}'
+
+
+#: notebook -> (how it is made, what its load error says)
+UNREAD = {'nested': (_nested_magics, NESTED), 'big_integer': (_big_integer, 'integer')}
+
+
+def _refused_cleanly(report, said=NESTED):
+    """A load error that says why, not "micrograde itself failed" (RecursionError, at
+    load/cells.py:86; ValueError, at worker/load/notebooks.py:97), and never a pass."""
+    checks = {c['id']: c for c in report['checks']}
+    assert report['verdict'] == 'failed' and 'grader' not in checks, checks.get('grader')
+    assert said in checks['load']['message'], checks['load']['message']
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_notebook_json_python_will_not_read_is_a_load_error(run_cli, tmp_path, via):
+    """Before: a traceback on the grader's stderr, and an error report asking to report a bug."""
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'big.ipynb').write_text(_big_integer())
+    if via == 'grade':
+        result, report, _ = grade(run_cli, folder / 'big.ipynb', tmp_path)
+    else:
+        out = tmp_path / 'out'
+        result = run_cli('batch', folder, '--out', out, '-j', '1', '--profile', 'quick')
+        assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr
+        report = json.loads((out / 'big.ipynb' / 'report.json').read_text())
+    _refused_cleanly(report, 'integer')
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_cell_magics_nested_past_python_s_depth_are_a_load_error(run_cli, tmp_path, via):
+    """Before: a traceback on the grader's stderr, and an error report asking to report a bug."""
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'nested.ipynb').write_text(_nested_magics())
+    if via == 'grade':
+        result, report, _ = grade(run_cli, folder / 'nested.ipynb', tmp_path)
+    else:
+        out = tmp_path / 'out'
+        result = run_cli('batch', folder, '--out', out, '-j', '1', '--profile', 'quick')
+        assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr
+        report = json.loads((out / 'nested.ipynb' / 'report.json').read_text())
+    _refused_cleanly(report)
+
+
+@pytest.mark.service
+def test_cell_magics_nested_past_python_s_depth_are_a_load_error_through_the_service(
+        graded_by_a_worker):
+    """And a notebook of JSON Python will not read (an integer of 5000 digits)."""
+    served = graded_by_a_worker
+    for name, (made, _) in UNREAD.items():
+        served.submit(name, made().encode(), filename=f'{name}.ipynb')
+    rows = served.grade(timeout=300)
+    for name, (_, said) in UNREAD.items():
+        assert rows[name]['status'] == 'done', rows[name]  # a grade, not a failed job
+        _refused_cleanly(served.get(name).json(), said)

@@ -114,6 +114,12 @@ def integer(low=0, high=MOST):
     return parse
 
 
+#: A line of the submission's: CPython numbers lines in a C int.  ``MOST`` bounds a list's
+#: entries, not lines: a file that carries generated data may put its class past line 2**20,
+#: and an honest worker then says so.
+LINE = integer(1, 1 << 31)
+
+
 def boolean(raw, where):
     if type(raw) is not bool:
         raise Violation(f'`{where}` is {_kind(raw)}, not true or false')
@@ -196,7 +202,7 @@ def rule(raw, where):
     method a name, since a misconception is keyed and shown by it."""
     if type(raw) not in (list, tuple) or len(raw) != 2:  # a tuple in process (run_graph's)
         raise Violation(f'`{where}` is not a [method, line] pair')
-    return (name(raw[0], where), integer(1)(raw[1], where))
+    return (name(raw[0], where), LINE(raw[1], where))
 
 
 def number(raw, where):
@@ -237,7 +243,7 @@ GRAPH_STAGES = ('leaf', 'forward', 'backward')
 def _failure(stages):
     return record({'stage': one_of(*stages), 'type': text('name'), 'message': text('message'),
                    'node': optional(integer()), 'missing': boolean, 'where': text('where'),
-                   'function': name, 'line': integer(1), 'file': text('where'), 'owner': name},
+                   'function': name, 'line': LINE, 'file': text('where'), 'owner': name},
                   required=('stage', 'type', 'message'))
 
 
@@ -274,14 +280,14 @@ LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text
                  'seconds': optional(seconds),
                  'classes': mapping(name, line('where'), KEEP_COUNT['roles']),
                  'class_info': mapping(name, CLASS_INFO, KEEP_COUNT['roles']),
-                 'methods': mapping(text('name'), record({'file': text('where'), 'line': integer(1),
+                 'methods': mapping(text('name'), record({'file': text('where'), 'line': LINE,
                                                           'rule': boolean,
-                                                          'rule_on_self': integer(1),
-                                                          'indented': integer(1),
-                                                          'appended': integer(1),
-                                                          'resets': integer(1),
-                                                          'computes': integer(1),
-                                                          'stub': integer(1)},
+                                                          'rule_on_self': LINE,
+                                                          'indented': LINE,
+                                                          'appended': LINE,
+                                                          'resets': LINE,
+                                                          'computes': LINE,
+                                                          'stub': LINE},
                                                          ('file', 'line')),
                                     KEEP_COUNT['methods'])},
                 required=('nonce', 'type', 'output'))

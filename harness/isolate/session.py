@@ -19,6 +19,7 @@ from micrograde.isolate.answers import INTERFERED, Lost, Loaded, Strikes, Violat
 from micrograde.load import tree
 from micrograde.load.cells import notebook_cells
 from micrograde.model.errors import WorkerError
+from micrograde.model.names import shown
 from micrograde.model.results import Isolation
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS, ANSWER_KEY_LIBRARIES
 from micrograde.worker import clock, protocol
@@ -318,6 +319,7 @@ class Session:
         self.tampered = ''  # what the guard saw the submission do: nothing more is run
         self.worker, self.loaded_error = None, None
         self.requests = 0
+        self.relaunched = False  # the worker was lost with its template: not the submission's
         self.unrun = 0  # items refused since nothing more is run (``given_up``)
         self.strikes = Strikes()
         self.outputs = []
@@ -325,6 +327,15 @@ class Session:
             self.cells, self.untransformed = notebook_cells(path), ''
         except LoadError as e:  # a cell past what the grader transforms: no worker is started
             self.cells, self.untransformed = {}, str(e)
+        except ValueError:  # JSON Python will not read (an integer of 5000 digits): left to the
+            self.cells, self.untransformed = {}, ''  # worker, whose load reports it (as unreadable
+            # notebooks are: ``notebook_cells``), never a traceback of the grader's
+        except RecursionError:  # a cell's start nests cell magics (2000 lines of %%time, each
+            # running the rest as its body) past Python's depth, in the grader as in Jupyter
+            self.cells, self.untransformed = {}, (
+                f'{shown(os.path.basename(os.path.normpath(path)))}: a cell nests more than '
+                f'IPython can transform (a cell magic such as %%time running a cell that starts '
+                f'with another, over and over): remove the repeated cell magics.')
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
         self.deadline = None  # ``time.monotonic()`` past which no check runs (``grade_timeout``)
 
@@ -384,6 +395,8 @@ class Session:
             self.tampered = str(e)
             loaded = Loaded(error=f'{TAMPERED}: {e}.')
         except WorkerGone as e:
+            if e.kind is Lost.WORKER and self._grader_lost():
+                return self.load()
             loaded = Loaded(error=_load_failure(str(e)))
         except Violation as e:
             self.strikes.interfered = str(e)
@@ -411,7 +424,8 @@ class Session:
                 kind = Lost.INTERFERED if self.interfered or self.tampered else Lost.NOT_RUN
                 return results + [lost(task, kind, stop)] * (len(items) - len(results))
             if self.worker is None:
-                self.strikes.restarts += 1
+                self.strikes.restarts += not self.relaunched
+                self.relaunched = False
                 self.load()
                 continue
             results += self._ask(task, items[len(results):], timeout, meanwhile)
@@ -466,6 +480,10 @@ class Session:
             self.tampered = str(e)
             results.append(lost(task, Lost.INTERFERED, f'{TAMPERED}: {e}'))
         except WorkerGone as e:
+            if e.kind is Lost.WORKER and self._grader_lost():
+                self.relaunched = True
+                self._drop()
+                return results  # ``run`` asks the rest of a fresh worker
             results.append(lost(task, e.kind, str(e)))
             if e.kind is Lost.TIMEOUT:
                 return self._strike(task, results, len(items), 'timed out')
@@ -474,6 +492,23 @@ class Session:
             results.append(lost(task, Lost.INTERFERED, f'{INTERFERED}: {e}'))
         self._drop()
         return results
+
+    def _grader_lost(self):
+        """Whether the worker just lost went with its warm template (killed by the host's
+        out-of-memory killer or an operator, or wedged: it did not answer the end of the job),
+        which no submission can reach (another uid, no signal to it): the grader's loss, not
+        the submission's.  The template is then set aside, and the work is asked again of a
+        worker of its own, at no cost to the submission; only once, since that worker has no
+        template to lose."""
+        worker = self.worker
+        if not isinstance(worker, ForkedWorker):
+            return False
+        worker.end()
+        if not worker.template.broken:
+            return False
+        self.template = None
+        self._drop()
+        return True
 
     def _strike(self, task, results, total, what):
         """A timeout or exhausted memory: the worker goes, the rest of this request is not run."""

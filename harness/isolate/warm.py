@@ -40,6 +40,7 @@ class WarmTemplate:
                                   start_new_session=True)
         theirs.close()
         self.uids = {}
+        self.broken = False  # it did not answer an end: gone (killed, out of memory) or wedged
 
     def spawn(self, submission):
         """``(job, path inside, (to_worker, from_worker, output))`` of a fresh forked worker."""
@@ -87,8 +88,8 @@ class WarmTemplate:
             else:
                 self._send(message)
                 self.unread += 1
-        except OSError:
-            pass
+        except OSError:  # the template, not the job, is lost: no later job is forked from it
+            self.broken = True
         shutil.rmtree(self.jobs / job, ignore_errors=True)
         sandbox.warden().release(uid)
         return status

@@ -6,6 +6,7 @@ version are unchanged since the last run keeps its report.
 """
 import dataclasses
 import enum
+import errno
 import hashlib
 import itertools
 import os
@@ -29,7 +30,7 @@ from micrograde.reporters import (FILENAMES, classpage, gradebook, json_report, 
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.worker.load import LoadError
 from micrograde.worker.load import formats
-from micrograde.worker.load.archives import extract
+from micrograde.worker.load.archives import opened, unpacked
 
 GRADABLE = formats.suffixes()
 #: What a batch writes beside the submissions' report folders: no report folder takes one of
@@ -65,41 +66,114 @@ class Found:
     submissions: list = field(default_factory=list)
     renamed: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    refused: dict = field(default_factory=dict)  # id -> why a class zip's entry is not graded
 
 
 def discover(paths, unpack_to, out=None):
     """``Found``: one submission per file or sub-folder of each folder or zip given, or the file
-    given; an entry is skipped only for a ``Skip`` reason, and said."""
-    entries, found = [], Found()
+    given; an entry is skipped only for a ``Skip`` reason, and said.  A class zip's entry that
+    cannot be unpacked here (``unpack_class``) is a submission all the same, ``refused``."""
+    entries, found, refused, paths = [], Found(), {}, list(paths)
     out = None if out is None else Path(out).resolve()
     for k, root in enumerate(map(Path, paths)):
-        named = formats.named(root.name)
-        if root.is_file() and named and named.kind is formats.Kind.ARCHIVE:
-            target = Path(unpack_to, str(k), root.stem)  # two zips of one name each their own
-            try:
-                extract(str(root), str(target))
-            except LoadError as e:
-                raise ValueError(str(e)) from None
-            root = target
-        if out is not None and root.is_dir() and root.resolve() == out:
-            raise ValueError(f'{names.shown(root)} is both graded and the --out folder: give '
-                             f'--out another folder')
-        if root.is_dir():
-            for entry in sorted(root.iterdir()):
-                why = skipped(entry, out)
-                if why is None:
-                    entries.append(entry)
-                else:
-                    found.skipped.append((where(entry), why))
-        elif root.exists():
-            entries.append(root)
-        else:
-            raise ValueError(f'{names.shown(root)}: no such file or folder')
+        try:
+            named, lost = formats.named(root.name), []
+            if root.is_file() and named and named.kind is formats.Kind.ARCHIVE:
+                # two zips of one name each their own folder
+                root, lost = _class_zip(root, Path(unpack_to, str(k), root.stem), found, refused)
+            if out is not None and root.is_dir() and root.resolve() == out:
+                raise ValueError(f'{names.shown(root)} is both graded and the --out folder: give '
+                                 f'--out another folder')
+            if root.is_dir():
+                for entry in sorted([*root.iterdir(), *lost]):
+                    why = None if entry in refused else skipped(entry, out)
+                    if why is None:
+                        entries.append(entry)
+                    else:
+                        found.skipped.append((where(entry), why))
+            elif root.exists():
+                entries.append(root)
+            else:
+                raise ValueError(f'{names.shown(root)}: no such file or folder')
+        except OSError as e:  # a folder or zip this grader may not read: said, no traceback
+            raise ValueError(f'{names.shown(paths[k])} could not be read '
+                             f'({e.strerror or type(e).__name__})') from None
     for entry, (sub_id, why) in zip(entries, allocate([names.shown(e.name) for e in entries])):
         found.submissions.append((sub_id, entry))
+        if entry in refused:
+            found.refused[sub_id] = refused[entry]
         if why is not None:
             found.renamed.append((where(entry), sub_id, why))
     return found
+
+
+def _class_zip(path, target, found, refused):
+    """``(target, its entries that could not be unpacked)``: the class zip at ``path`` unpacked
+    into ``target`` (``unpack_class``); each entry it could not unpack gets why in ``refused``,
+    or is skipped in ``found`` (hidden, a tool's leftovers) as an unpacked one would be."""
+    try:
+        failed = unpack_class(str(path), str(target))
+    except LoadError as e:
+        raise ValueError(str(e)) from None
+    lost = []
+    for top, why in failed.items():
+        refused[Path(target, top)] = (f'not graded: {names.shown(top)} could not be unpacked '
+                                      f'from {names.shown(path.name)} here ({why}); unpack the '
+                                      f'class elsewhere, or grade this submission alone.')
+        if top.startswith('.'):
+            found.skipped.append((where(Path(target, top)), Skip.HIDDEN))
+        elif top in LEFTOVERS:
+            found.skipped.append((where(Path(target, top)), Skip.LEFTOVER))
+        else:
+            lost.append(Path(target, top))
+    return target, lost
+
+
+#: What a disk too full raises: then no entry of a class zip could be unpacked.
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def unpack_class(path, target):
+    """Unpack the class zip at ``path`` into ``target`` as the worker unpacks a zip
+    (``archives.extract``: its limits, no path out of ``target``, no junk), but one submission
+    (a top-level entry) at a time: an entry this file system cannot hold (a name over 255 bytes,
+    a file where another entry needs a folder) costs its own submission, never the class.
+    Returns ``{top-level name: why it could not be unpacked}``; ``LoadError`` for a zip that
+    cannot be read at all, or a disk too full to hold it, in words that name no folder of the
+    grader's."""
+    name = names.shown(os.path.basename(path))
+    failed = {}
+    try:
+        with opened(path, name) as z:
+            infos = unpacked(z, name)
+            os.makedirs(target, exist_ok=True)
+            for info in infos:
+                parts = [p for p in info.filename.replace('\\', '/').split('/') if p not in ('', '.')]
+                if not parts or '..' in parts or parts[0] in failed:
+                    continue
+                dest = os.path.join(target, *parts)
+                try:
+                    if info.is_dir():
+                        os.makedirs(dest, exist_ok=True)
+                        continue
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    with z.open(info) as src, open(dest, 'wb') as out:
+                        out.write(src.read(info.file_size))
+                except OSError as e:
+                    if e.errno in FULL:
+                        raise
+                    failed[parts[0]] = e.strerror or type(e).__name__
+                    tree.remove(os.path.join(target, parts[0]))
+    except LoadError:
+        raise
+    except OSError as e:  # the batch's own disk: said without its folder's name
+        raise LoadError(f'{name} could not be unpacked here ({e.strerror or type(e).__name__}).') \
+            from None
+    except Exception as e:  # anything a hostile archive raises (encrypted: RuntimeError; an
+        # unknown method: NotImplementedError; bad data: zlib.error) says it cannot be read
+        said = str(e) if str(e).isprintable() else ascii(str(e))
+        raise LoadError(f'{name} is not a readable zip file ({said}).') from None
+    return failed
 
 
 def skipped(entry, out=None):
@@ -162,6 +236,16 @@ def make_room(path):
                          f'{path.name} there; move it or give --out another folder')
 
 
+def placed(path):
+    """Before any grading, make sure a submission's report folder can be made at ``path``: a
+    file or a link there (``batch hw1/*.py --out hw1`` puts ``alice.py``'s reports where the
+    file ``alice.py`` is) is a ``ValueError``, said at once, never followed nor written over."""
+    if path.is_symlink() or path.exists() and not path.is_dir():
+        kind = 'a link' if path.is_symlink() else 'a file'
+        raise ValueError(f'{names.shown(path)} is {kind}: the batch writes the reports of '
+                         f'{names.shown(path.name)} in a folder there; give --out another folder')
+
+
 def key(name):
     """How a file system that ignores case and Unicode normalization (macOS's) compares names:
     Unicode's canonical caseless match, ``NFD(casefold(NFD(name)))``."""
@@ -198,8 +282,9 @@ class Warm:
         self._template, self._tried = None, False
 
     def template(self, config):
-        if self._template is not None and self._template.proc.poll() is not None:
-            self.close()  # it died (memory, a bug): start a fresh one
+        if self._template is not None and (self._template.proc.poll() is not None or
+                                           self._template.broken):
+            self.close()  # it died (memory, a bug) or no longer answers: start a fresh one
         if not self._tried:
             self._tried = True
             if sandbox.isolation(config.settings.isolation) == 'bubblewrap' and \
@@ -312,10 +397,12 @@ def _died(job):
 
 
 def previous(out, sub_id, print_):
-    """The stored report of an unchanged submission, or ``None``."""
+    """The stored report of an unchanged submission, or ``None``: also where what is stored is
+    no report this grader reads (JSON of another shape, ``[]``, ``null``, arrays nested past
+    Python's depth: a folder of another tool's, or cut short), which is graded again."""
     try:
         report = json_report.read(Path(out, sub_id, 'report.json'))
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
     return report if report.fingerprint == print_ else None
 
@@ -334,6 +421,8 @@ class Batch:
             self.found = discover(paths, self.unpacked, out)
             for name in RESERVED:
                 make_room(Path(out, name))
+            for sub_id, _ in self.found.submissions:
+                placed(Path(out, sub_id))
         except ValueError:
             self.close()
             raise
@@ -369,6 +458,12 @@ class Batch:
         """Grade what changed since the last run; returns ``{id: Report}`` in order."""
         reports, todo = {}, []
         for sub_id, path in self.submissions:
+            if sub_id in self.found.refused:  # no fingerprint: the next run tries it again
+                reports[sub_id] = not_graded(sub_id, self.config, self.found.refused[sub_id])
+                write_reports(reports[sub_id], out=Path(self.out, sub_id))
+                if progress:
+                    progress(sub_id, reports[sub_id], False)
+                continue
             print_ = fingerprint(path, self.config)
             old = previous(self.out, sub_id, print_)
             if old is None:
