@@ -73,8 +73,6 @@ def test_a_class_past_line_a_million_is_graded_as_written_by_the_service(graded_
         _same(served.get(name).json(), plain[name])
 
 
-@pytest.mark.xfail(strict=True, reason='worker/load/__init__.py reads 4096 bytes to tell an empty '
-                   'file: proposal in redteam13\'s report')
 @pytest.mark.parametrize('via', ['grade', 'batch'])
 def test_a_file_whose_code_starts_past_4096_blank_bytes_is_not_empty(tmp_path, plain, via):
     """5000 blank lines before the engine: "correct.py is empty: submit the file that defines

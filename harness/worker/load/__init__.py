@@ -58,7 +58,10 @@ def _load_path(path, loaded, cell_timeout, scratch, beside):
         return load_folder(path, loaded, cell_timeout)
     with open(path, 'rb') as f:
         head = f.read(4096)
-    if not head.strip():
+        blank = not head.strip()
+        while blank and (more := f.read(1 << 16)):  # blank lines before the code: not empty
+            blank = not more.strip()
+    if blank:
         raise LoadError(f'{name} is empty: submit the file that defines your Value class.')
     how = kind(path, head)
     if how is Kind.ARCHIVE:

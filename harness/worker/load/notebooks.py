@@ -101,6 +101,9 @@ def _parsed(text, name):
     except RecursionError:  # arrays or objects nested deeper than Python's recursion limit
         raise LoadError(f'{name} is not a valid notebook: its JSON nests lists or objects '
                         f'deeper than a notebook does. Re-download it from Jupyter.') from None
+    except ValueError:  # an integer past Python's 4300 digits: no JSONDecodeError
+        raise LoadError(f'{name} is not a valid notebook: it holds an integer of more than 4300 '
+                        f'digits, which no notebook does. Re-download it from Jupyter.') from None
     if not isinstance(nb, dict) or not {'cells', 'worksheets'} & nb.keys():
         raise LoadError(f'{name} is not a Jupyter notebook (no list of cells).')
     if nb.get('nbformat') not in (3, 4):
