@@ -239,6 +239,25 @@ def test_an_op_not_written_is_named_skipped_by_gradescope_as_by_junit():
     assert absent, 'the lecture engine has ops it does not write, worth no points'
 
 
+def test_every_check_is_named_by_gradescope_as_by_junit():
+    """A robustness check that ran and passed (not required, worth no points) was
+    ``robustness.tanh_large (advisory)`` on Gradescope, named as a finding that failed and is
+    advice, where JUnit, the console and the class page show it passed: only a finding is
+    advisory. Every test Gradescope lists is named as its JUnit testcase, and ``(advisory)``
+    only where the check's outcome is advice."""
+    for name in NAMES:
+        report = read(name)
+        view = shown(report)
+        junit = sorted(c.get('name') for c in view['junit'].iter('testcase'))
+        tests = view['gradescope']['tests']  # `ops.add` is JUnit's `add` of `micrograde.ops`
+        assert sorted(t['name'].split('.', 1)[-1] for t in tests) == junit, name
+        for check, test in zip(report.checks, tests, strict=True):
+            assert test['name'].endswith(' (advisory)') == (check.outcome is Outcome.ADVICE), \
+                (name, test['name'])
+    passed = [c for c in read('advisory').checks if c.outcome is Outcome.PASSED and not c.required]
+    assert passed, 'the lecture engine passes robustness checks that do not count'
+
+
 def test_points_of_skipped_checks_are_said_beside_the_score_by_every_consumer():
     """An engine with no MLP class read "FAILED  score 40 / 51" and "1 required check failed"
     (ops.log, 1 point): the 10 points of the MLP checks (skipped: no MLP class; the rest not

@@ -11,6 +11,9 @@ Gradescope colours a test by ``status`` when given (else by score < max_score), 
   (``text.suffix``), so that the list tells it from a failure of its own; a skipped check that
   does not count is green, but named ``(not run)`` or ``(skipped)`` too, as in JUnit
   (``(advisory)`` read as ran, or as a finding of an op the learner did not write);
+* every test is named as its JUnit testcase: a check that passed is named by its id alone,
+  counted or not (a passed robustness check named ``(advisory)`` read as a finding); the
+  ``advisory`` tag marks every check that does not count;
 * outputs are plain ``text`` (a learner's printout can never render as markup or a link).
 """
 import json
@@ -25,9 +28,9 @@ LIMIT = 8000
 def _test(report, check):
     outcome = check.outcome
     advisory = outcome is Outcome.ADVICE or (not check.required and check.max_score == 0)
-    # a skipped check says so, as in JUnit, whether or not it counts: (advisory) reads as ran
-    # (a check not run) or as a finding (an op not written, worth no points)
-    named = suffix(check) if outcome is Outcome.SKIPPED or not advisory else ' (advisory)'
+    # named as JUnit names it: (advisory) only for a finding that is advice (a check that passed
+    # or was skipped is not one, counted or not), (not run) or (skipped) for a skipped check
+    named = suffix(check)
     if outcome is Outcome.ADVICE:
         output = 'Advisory, not graded: ' + failure_text(check, location(report, check))
         status = 'passed'
