@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from conftest import SCHEMAS, validate_json
-from micrograde.model.results import (Category, Check, Code, Isolation, NotRun, Outcome, Report, Status,
+from micrograde.model.results import (Category, Check, Code, Isolation, Misconception, NotRun, Outcome, Report, Status,
                                       Verdict)
 from micrograde.reporters import FORMATS, classpage, console, gradebook, json_report, write, write_reports
 from micrograde.surfaces import pytest_plugin
@@ -126,6 +126,34 @@ def test_a_misconception_is_one_bug_with_its_consequences_everywhere():
     assert [m.key for m in ranked] == [Code.ASSIGNED]
     with pytest.raises(pytest_plugin.CheckFailed, match='assigned instead of accumulated'):
         pytest_plugin.outcome(report, root.id)
+
+
+def test_gradescope_says_where_a_root_cause_s_points_are_charged():
+    """Under ``charge = "cause"`` a bug costs the points of its most valuable check: with the
+    course's 5-point mlp.gradients, ``bug_overwrite_grad.py`` read on Gradescope ops.add red at
+    1.0 / 1.0 with no word of its cost, and mlp.gradients 0.0 / 5.0 saying only "a consequence
+    of ops.add: not a bug of its own", so a learner saw the only lost points on a check that
+    said it was not their bug. Classroom said "charged at"; Gradescope, which shows each
+    test's points beside its text, now says it on both tests."""
+    root = failing_check('ops.add', 1.0, 1.0)
+    checks = [root, failing_check('ops.radd', 1.0, 1.0, 'ops.add'),
+              failing_check('mlp.gradients', 0.0, 5.0, 'ops.add'),
+              failing_check('ops.tanh', 0.0, 1.0)]
+    report = Report('hw.py', Verdict.FAILED, 8.0, 13.0, checks=checks)
+    tests = {t['name']: t['output'] for t in json.loads(FORMATS['gradescope'](report))['tests']}
+    assert 'costs 5 point(s), charged at mlp.gradients' in tests['ops.add']
+    assert "the cost of ops.add's bug" in tests['mlp.gradients']
+    assert 'charged' not in tests['ops.radd'] and 'cost of' not in tests['ops.radd']  # kept
+    assert 'charged' not in tests['ops.tanh'] and 'cost of' not in tests['ops.tanh']  # its own
+    every = read('misconception')  # charge = "check": each failing check costs its own points
+    tests = {t['name']: t['output'] for t in json.loads(FORMATS['gradescope'](every))['tests']}
+    assert 'charged at' not in tests['ops.add'] and "the cost of ops.add's bug" in tests['ops.radd']
+
+
+def failing_check(check_id, score, max_score, consequence_of=''):
+    m = Misconception(Code.ASSIGNED, method='__add__')
+    return Check(check_id, check_id.split('.')[0], Status.FAILED, 'wrong gradient', score=score,
+                 max_score=max_score, misconception=m, consequence_of=consequence_of)
 
 
 def test_a_voided_grade_fails_every_check_and_opens_with_the_finding():

@@ -14,6 +14,8 @@ Gradescope colours a test by ``status`` when given (else by score < max_score), 
 * every test is named as its JUnit testcase: a check that passed is named by its id alone,
   counted or not (a passed robustness check named ``(advisory)`` read as a finding); the
   ``advisory`` tag marks every check that does not count;
+* a root cause that keeps its points (``charge = "cause"``) says which check its cost is charged
+  at, and that check says whose cost it is (``charge``), as Classroom's test names do;
 * outputs are plain ``text`` (a learner's printout can never render as markup or a link).
 """
 import json
@@ -35,7 +37,7 @@ def _test(report, check):
         output = 'Advisory, not graded: ' + failure_text(check, location(report, check))
         status = 'passed'
     elif outcome.failure:
-        output, status = failure_text(check, location(report, check)), 'failed'
+        output, status = charge(report, check) + failure_text(check, location(report, check)), 'failed'
     else:  # passed, or skipped: red only when it costs points (an op not written)
         output = clean(check.message)
         status = 'passed' if outcome is Outcome.PASSED or check.max_score == 0 else 'failed'
@@ -43,6 +45,24 @@ def _test(report, check):
             'max_score': check.max_score, 'status': status, 'output': clean(output, LIMIT),
             'output_format': 'text', 'tags': [check.category] + (['advisory'] if advisory else []),
             'visibility': check.visibility}
+
+
+def charge(report, check):
+    """Where a failure's points went, said where Gradescope shows them beside it: a root cause
+    that kept its points (``charge = "cause"``: the bug costs its most valuable check's) names
+    the checks it is charged at, and a consequence that lost points names the bug they are the
+    cost of, so the points lost are never only on a test that says it is not a bug of its own."""
+    lost = check.max_score - check.score
+    if check.consequence_of and lost > 0:
+        return (f"The {lost:g} point(s) lost here are the cost of {check.consequence_of}'s bug: "
+                f'fix {check.consequence_of}.\n\n')
+    charged = [c for c in report.checks if c.consequence_of == check.id and c.outcome.failure
+               and c.score < c.max_score]
+    if check.consequence_of or lost > 0 or not charged:
+        return ''
+    cost = sum(c.max_score - c.score for c in charged)
+    return (f'This bug costs {cost:g} point(s), charged at {", ".join(c.id for c in charged)} '
+            f'(the most valuable check it fails); this test keeps its own.\n\n')
 
 
 def render(report):
