@@ -3,6 +3,8 @@ every row, students from the roster, Canvas's and Moodle's import columns."""
 import csv
 import io
 
+import pytest
+
 from conftest import SUBMISSIONS
 from micrograde.reporters import gradebook
 from micrograde.model.results import Check, Report
@@ -76,6 +78,36 @@ def test_roster_maps_files_to_students_and_lms_formats_import_them(tmp_path):
     moodle = read(gradebook.render(graded, 'moodle', students, 'HW1 micrograd'))
     assert moodle[0] == ['ID number', 'Email address', 'HW1 micrograd', 'HW1 micrograd (feedback)']
     assert moodle[1][:3] == ['1001', 'alice@uni.example', '0']
+
+
+def test_a_roster_an_lms_could_not_import_is_refused_naming_its_rows(tmp_path):
+    """A roster row with no student id was written to Canvas as a row no student matches, a
+    file named twice kept its last student silently, and one student id given two files wrote
+    two rows for one student (the LMS keeps one of the grades): each is a usage error naming
+    the rows, before anything is graded. A roster a spreadsheet saved with semicolons or tabs
+    is read as it is; one without the columns says what its header reads."""
+    def refused(text):
+        path = tmp_path / 'roster.csv'
+        path.write_text(text)
+        with pytest.raises(ValueError) as e:
+            gradebook.read_roster(path)
+        return str(e.value)
+    header = 'file,student_id,name\n'
+    said = refused(header + 'alice.py,1001,Alice\nbob.py,,Bob\ncarol.py, ,Carol\n')
+    assert 'no student_id' in said and 'line 3 (bob.py)' in said and 'line 4 (carol.py)' in said
+    said = refused(header + 'alice.py,1001,Alice\nalice.py,1009,Alice Two\n')
+    assert 'alice.py' in said and 'lines 2 and 3' in said
+    said = refused(header + 'alice.py,1001,Alice\ncarol.ipynb,1001,Carol\n')
+    assert 'student_id 1001' in said and 'alice.py' in said and 'carol.ipynb' in said
+    said = refused('file|student_id|name\nalice.py|1001|Alice\n')
+    assert "its header reads 'file|student_id|name'" in said
+    for sep in ';\t':
+        path = tmp_path / 'spreadsheet.csv'
+        path.write_text(f'file{sep}student_id{sep}name{sep}section\nalice.py{sep}1001{sep}'
+                        f'"Liddell, Alice"{sep}A\n')
+        assert gradebook.read_roster(path) == {'alice.py': {
+            'student_id': '1001', 'name': 'Liddell, Alice', 'email': '', 'section': 'A',
+            'login_id': ''}}
 
 
 def test_moodle_feedback_says_where_points_went_in_skipped_checks():

@@ -37,19 +37,52 @@ def cell(value):
 
 def read_roster(path):
     """``{submission file or folder name: {'student_id', 'name', 'email', 'section', 'login_id'}}``
-    from a CSV with at least the columns ``file`` and ``student_id``."""
+    from a CSV with at least the columns ``file`` and ``student_id`` (separated by commas, or as
+    a spreadsheet may save it, semicolons or tabs). A roster an LMS could not import as meant is
+    a ``ValueError`` naming its rows: a row with no student id (no LMS row matches it), a file
+    named twice (which student?), a student id given two files (two grades for one student)."""
     try:
         with open(path, newline='', encoding='utf-8-sig') as f:
-            rows = list(csv.DictReader(f))
+            text = f.read()
+        header = text.split('\n', 1)[0].rstrip('\r')
+        delimiter = max(',;\t', key=header.count) if any(map(header.count, ',;\t')) else ','
+        reader = csv.DictReader(io.StringIO(text, newline=''), delimiter=delimiter)
+        rows = [(reader.line_num, r) for r in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise ValueError(f'cannot read the roster {path}: {e}') from None
-    missing = [c for c in ROSTER_COLUMNS if not rows or c not in rows[0]]
+    missing = [c for c in ROSTER_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ValueError(f'the roster {path} needs the columns {", ".join(ROSTER_COLUMNS)} '
-                         f'(missing: {", ".join(missing)})')
-    return {r['file'].strip(): {k: (r.get(k) or '').strip() for k in
-                                ('student_id', 'name', 'email', 'section', 'login_id')}
-            for r in rows if r['file'].strip()}
+                         f'(missing: {", ".join(missing)}; its header reads {header[:200]!r})')
+    students, lines, ids, problems = {}, {}, {}, []
+    for line, r in rows:
+        name = (r['file'] or '').strip()
+        if not name:
+            continue
+        student = {k: (r.get(k) or '').strip() for k in ('student_id', 'name', 'email', 'section',
+                                                         'login_id')}
+        lines.setdefault(name, []).append(line)
+        if student['student_id']:
+            ids.setdefault(student['student_id'], []).append(name)
+        students[name] = student
+    unnamed = [f'line {lines[n][-1]} ({n})' for n, s in students.items() if not s['student_id']]
+    if unnamed:
+        problems.append(f'no student_id on {_listed(unnamed)}')
+    problems += [f'{name} is on lines {_listed([str(n) for n in at])}'
+                 for name, at in lines.items() if len(at) > 1]
+    problems += [f'student_id {sid} is given {_listed(names)}'
+                 for sid, names in ids.items() if len(set(names)) > 1]
+    if problems:
+        raise ValueError(f'the roster {path} does not map each submission to one student: '
+                         f'{"; ".join(problems[:10])}{"; …" if len(problems) > 10 else ""} (one row '
+                         f'per submission, each with its own student_id, as an LMS imports them).')
+    return students
+
+
+def _listed(items):
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return ', '.join(items[:-1]) + ' and ' + items[-1] if len(items) > 1 else items[0]
 
 
 def _plain(reports, roster, assignment):
