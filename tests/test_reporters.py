@@ -150,6 +150,25 @@ def test_gradescope_says_where_a_root_cause_s_points_are_charged():
     assert 'charged at' not in tests['ops.add'] and "the cost of ops.add's bug" in tests['ops.radd']
 
 
+def test_classroom_s_verdict_names_the_bugs_not_only_the_checks_they_fail():
+    """Classroom's red verdict of ``bug_overwrite_grad.py`` read "failed by ops.add,
+    ops.add_const, ops.sub_const, ops.radd, backward.accumulate and 3 more": eight checks where
+    the console says "1 bug(s) found". It names each root cause by its misconception and counts
+    the checks it explains."""
+    from micrograde.reporters import classroom
+    report = read('misconception')
+    roots = [c for c in report.checks if c.outcome.failure and not c.consequence_of]
+    explained = [c for c in report.checks if c.outcome.failure and c.consequence_of]
+    assert len(roots) == 1 and len(explained) == 7
+    head = classroom.verdict(report)['tests'][0]
+    assert head['status'] == 'fail'
+    assert head['name'] == ('micrograde verdict: failed by 1 bug: ops.add, gradient assigned '
+                            'instead of accumulated (__add__); 7 more failing checks are its '
+                            'consequences')
+    load_error = classroom.verdict(read('load_error'))['tests'][0]['name']
+    assert load_error.startswith('micrograde verdict: failed by 1 bug: load, ')
+
+
 def failing_check(check_id, score, max_score, consequence_of=''):
     m = Misconception(Code.ASSIGNED, method='__add__')
     return Check(check_id, check_id.split('.')[0], Status.FAILED, 'wrong gradient', score=score,
