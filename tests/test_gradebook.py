@@ -133,6 +133,23 @@ def test_moodle_feedback_says_where_points_went_in_skipped_checks():
     assert 'ops.rpow' not in feedback
 
 
+def test_moodle_feedback_names_the_bug_before_the_checks_it_fails():
+    """Moodle's feedback, what a learner reads beside their grade, listed the failing checks
+    alone ("failing: ops.add ops.add_const ops.sub_const ops.radd backward.accumulate ..." for
+    one wrong rule); it now names the bug first, as the console and Classroom's verdict do."""
+    import json
+    from pathlib import Path
+    from micrograde.reporters import json_report
+    graded = Path(__file__).resolve().parent / 'graded' / 'misconception.json'
+    report = json_report.read(graded)
+    roster = {'hw': {'student_id': '1001', 'email': 'a@uni.example'}}
+    feedback = read(gradebook.render({'hw': report}, 'moodle', roster))[1][3]
+    assert feedback.startswith(f'failed: {report.score:g} / {report.max_score:g}; 1 bug: ops.add, '
+                               'gradient assigned instead of accumulated (__add__); 7 more failing '
+                               'checks are its consequences; failing: ops.add ops.add_const'), feedback
+    assert json.loads(graded.read_text())['verdict'] == 'failed'
+
+
 def test_batch_cli_writes_the_lms_gradebooks_from_a_roster(run_cli, tmp_path):
     folder = tmp_path / 'class'
     folder.mkdir()

@@ -44,7 +44,7 @@ from fractions import Fraction
 
 from micrograde.model.results import Outcome
 from micrograde.reporters.places import place
-from micrograde.reporters.text import clean, failure_text
+from micrograde.reporters.text import bugs, clean, failure_text
 
 LIMIT = 4000
 
@@ -139,28 +139,12 @@ def result(report):
 def verdict(report):
     """The ``verdict`` runner's result: the verdict, then each required check worth no points."""
     free = [c for c in report.checks if c.required and not c.max_score]
-    failed = [c for c in report.checks if c.outcome.failure]
-    roots = [c for c in failed if not c.consequence_of]  # the bugs, as the console counts them
-    named = '; '.join(_bug(c) for c in roots[:3]) + (f'; and {len(roots) - 3} more' if len(roots) > 3
-                                                     else '')
-    more = len(failed) - len(roots)
-    why = (f'failed by {len(roots)} bug{"s" * (len(roots) != 1)}: {named}'
-           + (f'; {more} more failing check{"s are" if more != 1 else " is"} '
-              f'{"their" if len(roots) != 1 else "its"} consequence{"s" * (more != 1)}' if more else '')
-           if roots else 'failed: the submission could not be loaded') \
+    found = bugs(report)
+    why = (f'failed by {found}' if found else 'failed: the submission could not be loaded') \
         if report.verdict != 'passed' else 'passed: every required check passed'
     head = _note(f'micrograde verdict: {why}', _status(report), why)
     return {'version': 1, 'status': _status(report), 'max_score': 0.0,
             'tests': [head, *(t for c in free for t in _tests(report, c, 1, _unloaded(report)))]}
-
-
-def _bug(check):
-    """A root failure as the verdict names it: its check and its misconception (the learner's
-    method), or the first line of its message."""
-    m = check.misconception
-    said = f'{m.title} ({m.method})' if m and m.method else m.title if m else \
-        check.message.split('\n', 1)[0][:120]
-    return f'{check.id}, {said}'
 
 
 #: The runners ``--github-output`` writes, by output name (the workflow's ``runners:``).

@@ -9,8 +9,9 @@ Every cell is written safe for spreadsheets (OWASP "CSV Injection"): a cell that
 * Moodle (Grades > Import > CSV file): a user column mapped at import ("ID number" to
   ``useridnumber`` or "Email address" to ``useremail``) and the grade item's column, with its
   feedback beside it (Moodle's docs: import grade and feedback together, or lose the grades):
-  the verdict, the score, the failing checks and the points in checks not run (``text.unrun``)
-  or, where grading did not stop, in checks skipped (``text.skipped_points``: an op not written).
+  the verdict, the score, the bugs (``text.bugs``), the failing checks and the points in checks
+  not run (``text.unrun``) or, where grading did not stop, in checks skipped
+  (``text.skipped_points``: an op not written).
 """
 import csv
 import io
@@ -18,7 +19,7 @@ import unicodedata
 
 from micrograde.model import names
 from micrograde.model.results import CATEGORIES, Outcome
-from micrograde.reporters.text import skipped_points, unrun
+from micrograde.reporters.text import bugs, skipped_points, unrun
 
 ROSTER_COLUMNS = ('file', 'student_id')  # required; optional: name, email, section, login_id
 FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
@@ -109,9 +110,10 @@ def _moodle(reports, roster, assignment):
     yield ['ID number', 'Email address', assignment, f'{assignment} (feedback)']
     for sub_id, r in reports.items():
         s = roster[sub_id]
-        failing = _ids(r, lambda o: o.failure)
+        failing, found = _ids(r, lambda o: o.failure), bugs(r)
         yield [s['student_id'], s['email'], f'{r.score:g}',
-               f'{r.verdict}: {r.score:g} / {r.max_score:g}' + (f'; failing: {failing}' if failing else '')
+               f'{r.verdict}: {r.score:g} / {r.max_score:g}' + (f'; {found}' if found else '')
+               + (f'; failing: {failing}' if failing else '')
                + (f'; {unrun(r) or skipped_points(r)}' if unrun(r) or skipped_points(r) else '')]
 
 

@@ -110,6 +110,30 @@ def problem(check):
     return f'{m.title} ({m.method})' if m.method else m.title
 
 
+def bugs(report, shown=3):
+    """The bugs a failed grade found, as the console counts them (each root failure: its check
+    and its misconception with the learner's method, else its message's first line) and the
+    checks they explain: ``1 bug: ops.add, gradient assigned instead of accumulated (__add__);
+    7 more failing checks are its consequences``; ``''`` with none."""
+    failed = [c for c in report.checks if c.outcome.failure]
+    roots = [c for c in failed if not c.consequence_of]
+    if not roots:
+        return ''
+
+    def said(check):
+        m = check.misconception
+        what = f'{m.title} ({m.method})' if m and m.method else m.title if m else \
+            check.message.split('\n', 1)[0][:120]
+        return f'{check.id}, {what}'
+    text = f'{len(roots)} bug{"s" * (len(roots) != 1)}: ' + '; '.join(map(said, roots[:shown])) + \
+        (f'; and {len(roots) - shown} more' if len(roots) > shown else '')
+    more = len(failed) - len(roots)
+    if more:
+        text += (f'; {more} more failing check{"s are" if more != 1 else " is"} '
+                 f'{"their" if len(roots) != 1 else "its"} consequence{"s" * (more != 1)}')
+    return text
+
+
 def failure_text(check, place=None):
     """The body of a failure: the message, counterexample code, expected vs actual, the hint and,
     last, the learner's method that the check exercises (``place``, from ``location``)."""
