@@ -47,7 +47,9 @@ def read_roster(path):
             text = f.read()
         header = text.split('\n', 1)[0].rstrip('\r')
         delimiter = max(',;\t', key=header.count) if any(map(header.count, ',;\t')) else ','
-        reader = csv.DictReader(io.StringIO(text, newline=''), delimiter=delimiter)
+        reader = csv.DictReader(io.StringIO(text, newline=''), delimiter=delimiter,
+                                skipinitialspace=True)  # 'file, student_id', ', "Liddell, Alice"'
+        reader.fieldnames = [(f or '').strip() for f in reader.fieldnames or []]
         rows = [(reader.line_num, r) for r in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise ValueError(f'cannot read the roster {path}: {e}') from None
