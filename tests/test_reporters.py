@@ -169,6 +169,16 @@ def test_classroom_s_verdict_names_the_bugs_not_only_the_checks_they_fail():
     assert load_error.startswith('micrograde verdict: failed by 1 bug: load, ')
 
 
+def test_gradescope_s_summary_names_the_bugs_as_the_console_counts_them():
+    """Gradescope's summary (the text above the tests) said "FAILED: 31 / 51 points" and
+    nothing of what was wrong, above 14 red and green tests; the console says "1 bug(s) found".
+    It now names each bug and the checks it explains, as Classroom's verdict and Moodle do."""
+    summary = json.loads(FORMATS['gradescope'](read('misconception')))['output']
+    assert summary.splitlines()[1] == ('1 bug: ops.add, gradient assigned instead of accumulated '
+                                       '(__add__); 7 more failing checks are its consequences.')
+    assert 'bug' not in json.loads(FORMATS['gradescope'](read('passing')))['output']
+
+
 def failing_check(check_id, score, max_score, consequence_of=''):
     m = Misconception(Code.ASSIGNED, method='__add__')
     return Check(check_id, check_id.split('.')[0], Status.FAILED, 'wrong gradient', score=score,

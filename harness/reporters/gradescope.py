@@ -21,7 +21,7 @@ Gradescope colours a test by ``status`` when given (else by score < max_score), 
 import json
 
 from micrograde.model.results import Outcome
-from micrograde.reporters.text import (clean, failure_text, location, skipped_points, suffix,
+from micrograde.reporters.text import (bugs, clean, failure_text, location, skipped_points, suffix,
                                       unpaid, unrun)
 
 LIMIT = 8000
@@ -69,6 +69,9 @@ def render(report):
     advisories = sum(c.outcome is Outcome.ADVICE for c in report.checks)
     summary = (f'{report.verdict.upper()}: {report.score:g} / {report.max_score:g} points '
                f'(seed {report.seed}, profile {report.profile}).')
+    found = bugs(report)  # what is wrong, as the console counts it, above the tests it fails
+    if found:
+        summary += f'\n{found}.'
     for why in filter(None, (unpaid(report), unrun(report) or skipped_points(report))):
         summary += f'\n{why[0].upper()}{why[1:]}.'
     if advisories:
