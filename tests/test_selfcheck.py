@@ -101,6 +101,8 @@ def test_check_of_the_value_alone_checks_the_network_the_grader_finds_beside_it(
                for w in alone.load_warnings), alone.load_warnings
     assert not any('not given' in w for w in given.load_warnings)
     assert 'MLP' not in elsewhere.classes and elsewhere.score < elsewhere.max_score
+    assert any(w.startswith('no MLP was given to check(), nor defined beside your Value: the MLP '
+                            'checks are skipped') for w in elsewhere.load_warnings), elsewhere.load_warnings
 
 
 @pytest.mark.parametrize('engine, seed, passed', [('lecture_engine.py', 0, True),

@@ -176,6 +176,9 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
     warnings += [f'{role} was not given to check(): checked {f.cls.__name__} ({f.origin}), the '
                  f'one the grader finds beside your Value (check(Value, {role}={f.cls.__name__}) '
                  f'names it)' for role, f in beside.items() if role == 'MLP']
+    if 'MLP' not in classes:  # its checks are skipped, 'no MLP class': say how to check one
+        warnings.append('no MLP was given to check(), nor defined beside your Value: the MLP '
+                        'checks are skipped (check(Value, MLP=MLP) checks yours)')
     walk = backward_function(Value, [vars(module)] if module else [], _cell)
     if walk is not None:
         warnings.append(walk[1])
