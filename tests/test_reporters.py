@@ -177,6 +177,12 @@ def test_gradescope_s_summary_names_the_bugs_as_the_console_counts_them():
     assert summary.splitlines()[1] == ('1 bug: ops.add, gradient assigned instead of accumulated '
                                        '(__add__); 7 more failing checks are its consequences.')
     assert 'bug' not in json.loads(FORMATS['gradescope'](read('passing')))['output']
+    hidden = read('misconception')  # a course hides a check until the due date: not named above
+    for c in hidden.checks:
+        c.visibility = 'after_due_date' if c.id == 'ops.add' else c.visibility
+    summary = json.loads(FORMATS['gradescope'](hidden))['output']
+    assert summary.splitlines()[1] == ('1 bug: in a test not shown yet; 7 more failing checks are '
+                                       'its consequences.'), summary
 
 
 def failing_check(check_id, score, max_score, consequence_of=''):
