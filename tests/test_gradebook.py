@@ -101,6 +101,9 @@ def test_a_roster_an_lms_could_not_import_is_refused_naming_its_rows(tmp_path):
     assert 'student_id 1001' in said and 'alice.py' in said and 'carol.ipynb' in said
     said = refused('file|student_id|name\nalice.py|1001|Alice\n')
     assert "its header reads 'file|student_id|name'" in said
+    path = tmp_path / 'folders.csv'  # a folder submission written as a path names the folder
+    path.write_text('file,student_id\nfrank/,1006\n./grace.ipynb,1007\n')
+    assert list(gradebook.read_roster(path)) == ['frank', 'grace.ipynb']
     for sep in (';', '\t', ', '):
         path = tmp_path / 'spreadsheet.csv'
         path.write_text(f'file{sep}student_id{sep}name{sep}section\nalice.py{sep}1001{sep}'

@@ -59,7 +59,8 @@ def read_roster(path):
                          f'(missing: {", ".join(missing)}; its header reads {header[:200]!r})')
     students, lines, ids, problems = {}, {}, {}, []
     for line, r in rows:
-        name = (r['file'] or '').strip()
+        name = (r['file'] or '').strip().rstrip('/\\')  # 'frank/': the folder frank
+        name = name[2:] if name.startswith(('./', '.\\')) else name  # './alice.py'
         if not name:
             continue
         student = {k: (r.get(k) or '').strip() for k in ('student_id', 'name', 'email', 'section',
