@@ -270,6 +270,29 @@ def test_sections_are_offered_in_the_roster_s_order_and_the_unrostered_last():
     assert [c.name for c in service] == ['B', 'A', classpage.NO_SECTION, 'the whole class']
 
 
+def test_the_roster_s_students_with_no_graded_submission_are_named_in_their_section():
+    """A roster's student who handed nothing in was named only in the batch's console summary:
+    the class page (the staff's view of a section) read "Section A: 1 submission" with no trace
+    of them, and a section where nobody handed anything in had no part at all. Each part now
+    names them, with their student id, and the whole class lists every one of them."""
+    reports = class_of(**{n: [failing('ops.add', Code.ASSIGNED, '__add__')] for n in ('amy.py', 'bo.py')})
+    roster = {'amy.py': {'section': 'A', 'student_id': '1'}, 'bo.py': {'section': 'B'},
+              'cy.py': {'section': 'A', 'student_id': '7'}, '<i>dee</i>.py': {'section': 'C'},
+              'eve.ipynb': {}}
+    parts = {c.name: c for c in classpage.cohorts(reports, roster)}
+    assert list(parts) == ['A', 'B', 'C', classpage.NO_SECTION, 'the whole class']
+    assert [m.name for m in parts['A'].missing] == ['cy.py (7)'] and parts['B'].missing == []
+    assert [m.name for m in parts['C'].missing] == ['<i>dee</i>.py'] and parts['C'].entries == []
+    assert [m.name for m in parts['the whole class'].missing] == [
+        'cy.py (7)', '<i>dee</i>.py', 'eve.ipynb']
+    page = classpage.render(reports, roster).decode()
+    said = re.findall(r'<p class="missing[^"]*">(.*?)</p>', page, re.S)
+    assert len(said) == 5 - 1 and all('no graded submission' in s for s in said)  # none in B
+    assert 'cy.py (7)' in said[0] and '&lt;i&gt;dee&lt;/i&gt;.py' in said[1] and '<i>' not in page
+    assert 'eve.ipynb' in said[2] and 'cy.py (7)' in said[-1]
+    assert not classpage.cohorts(reports)[-1].missing  # no roster: nobody is missing
+
+
 # --- filters by section, without scripts ------------------------------------------------------
 
 def test_sections_filter_by_link_with_scripts_off(graded, browser):

@@ -416,6 +416,19 @@ def test_usage_errors_exit_2(run_cli):
     assert run_cli('grade', 'x.py', '--profile', 'nope').returncode == 2
 
 
+@pytest.mark.parametrize('given, said', [
+    ('Value=1x', "'1x' is not a Python class name"),
+    ('Value=Scalar Value', "'Scalar Value' is not a Python class name"),
+    ('value=Scalar', "'value' is not a role: the roles are Value, Neuron, Layer, MLP"),
+    ('Scalar', 'expected ROLE=NAME'),
+    ('Value=', 'expected ROLE=NAME')])
+def test_a_class_option_says_which_half_is_wrong(run_cli, given, said):
+    """``--class Value=1x`` said "expected ROLE=NAME with ROLE one of Value, ..." where ROLE was
+    right and the name was not one a class can have."""
+    result = run_cli('grade', 'x.py', '--class', given)
+    assert result.returncode == 2 and said in result.stderr, result.stderr
+
+
 def test_installed_third_party_engine_is_graded_like_a_student(run_cli, tmp_path):
     result = run_cli('grade', '--module', 'micrograd', '--profile', 'quick', '--json',
                      tmp_path / 'r.json')

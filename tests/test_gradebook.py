@@ -3,6 +3,8 @@ every row, students from the roster, Canvas's and Moodle's import columns."""
 import csv
 import io
 
+import pytest
+
 from conftest import SUBMISSIONS
 from micrograde.reporters import gradebook
 from micrograde.model.results import Check, Report
@@ -78,6 +80,39 @@ def test_roster_maps_files_to_students_and_lms_formats_import_them(tmp_path):
     assert moodle[1][:3] == ['1001', 'alice@uni.example', '0']
 
 
+def test_a_roster_an_lms_could_not_import_is_refused_naming_its_rows(tmp_path):
+    """A roster row with no student id was written to Canvas as a row no student matches, a
+    file named twice kept its last student silently, and one student id given two files wrote
+    two rows for one student (the LMS keeps one of the grades): each is a usage error naming
+    the rows, before anything is graded. A roster a spreadsheet saved with semicolons or tabs
+    is read as it is; one without the columns says what its header reads."""
+    def refused(text):
+        path = tmp_path / 'roster.csv'
+        path.write_text(text)
+        with pytest.raises(ValueError) as e:
+            gradebook.read_roster(path)
+        return str(e.value)
+    header = 'file,student_id,name\n'
+    said = refused(header + 'alice.py,1001,Alice\nbob.py,,Bob\ncarol.py, ,Carol\n')
+    assert 'no student_id' in said and 'line 3 (bob.py)' in said and 'line 4 (carol.py)' in said
+    said = refused(header + 'alice.py,1001,Alice\nalice.py,1009,Alice Two\n')
+    assert 'alice.py' in said and 'lines 2 and 3' in said
+    said = refused(header + 'alice.py,1001,Alice\ncarol.ipynb,1001,Carol\n')
+    assert 'student_id 1001' in said and 'alice.py' in said and 'carol.ipynb' in said
+    said = refused('file|student_id|name\nalice.py|1001|Alice\n')
+    assert "its header reads 'file|student_id|name'" in said
+    path = tmp_path / 'folders.csv'  # a folder submission written as a path names the folder
+    path.write_text('file,student_id\nfrank/,1006\n./grace.ipynb,1007\n')
+    assert list(gradebook.read_roster(path)) == ['frank', 'grace.ipynb']
+    for sep in (';', '\t', ', '):
+        path = tmp_path / 'spreadsheet.csv'
+        path.write_text(f'file{sep}student_id{sep}name{sep}section\nalice.py{sep}1001{sep}'
+                        f'"Liddell, Alice"{sep}A\n')
+        assert gradebook.read_roster(path) == {'alice.py': {
+            'student_id': '1001', 'name': 'Liddell, Alice', 'email': '', 'section': 'A',
+            'login_id': ''}}
+
+
 def test_moodle_feedback_says_where_points_went_in_skipped_checks():
     """A learner with no MLP class read "failed: 40 / 51; failing: ops.log" in Moodle: ops.log
     is worth 1 point, and the 10 of the MLP checks (skipped: no MLP class, the rest not run
@@ -99,6 +134,23 @@ def test_moodle_feedback_says_where_points_went_in_skipped_checks():
     assert 'failing: ops.log' in feedback
     assert f'{sum(lost.values()):g} point(s) in 2 skipped check(s): mlp.build mlp.forward' in feedback
     assert 'ops.rpow' not in feedback
+
+
+def test_moodle_feedback_names_the_bug_before_the_checks_it_fails():
+    """Moodle's feedback, what a learner reads beside their grade, listed the failing checks
+    alone ("failing: ops.add ops.add_const ops.sub_const ops.radd backward.accumulate ..." for
+    one wrong rule); it now names the bug first, as the console and Classroom's verdict do."""
+    import json
+    from pathlib import Path
+    from micrograde.reporters import json_report
+    graded = Path(__file__).resolve().parent / 'graded' / 'misconception.json'
+    report = json_report.read(graded)
+    roster = {'hw': {'student_id': '1001', 'email': 'a@uni.example'}}
+    feedback = read(gradebook.render({'hw': report}, 'moodle', roster))[1][3]
+    assert feedback.startswith(f'failed: {report.score:g} / {report.max_score:g}; 1 bug: ops.add, '
+                               'gradient assigned instead of accumulated (__add__); 7 more failing '
+                               'checks are its consequences; failing: ops.add ops.add_const'), feedback
+    assert json.loads(graded.read_text())['verdict'] == 'failed'
 
 
 def test_batch_cli_writes_the_lms_gradebooks_from_a_roster(run_cli, tmp_path):

@@ -325,6 +325,17 @@ def test_the_plugins_score_line_says_what_the_console_says_beside_it(pytester):
     assert '(' in said and f'micrograde: {said}' in result.outlines, said
 
 
+def test_the_plugin_names_the_bugs_above_the_failed_items(pytester):
+    """Under pytest, one wrong rule read as eight FAILED items and a score line; the console
+    says "1 bug(s) found" and names it. The summary names each bug and the items it explains."""
+    (pytester.path / 'engine.py').write_bytes((SUBMISSIONS / 'bug_overwrite_grad.py').read_bytes())
+    result = pytester.runpytest_subprocess('--micrograde=engine.py', '--micrograde-profile=quick',
+                                           '-p', 'no:cacheprovider')
+    assert 'micrograde: 1 bug: ops.add, gradient assigned instead of accumulated (__add__); ' \
+        in result.stdout.str(), result.stdout.str()[-1500:]
+    assert 'more failing checks are its consequences' in result.stdout.str()
+
+
 PYTHON_GRADER = actions.ACTIONS / 'classroom-resources+autograding-python-grader'
 
 

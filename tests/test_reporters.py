@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from conftest import SCHEMAS, validate_json
-from micrograde.model.results import (Category, Check, Code, Isolation, NotRun, Outcome, Report, Status,
+from micrograde.model.results import (Category, Check, Code, Isolation, Misconception, NotRun, Outcome, Report, Status,
                                       Verdict)
 from micrograde.reporters import FORMATS, classpage, console, gradebook, json_report, write, write_reports
 from micrograde.surfaces import pytest_plugin
@@ -126,6 +126,69 @@ def test_a_misconception_is_one_bug_with_its_consequences_everywhere():
     assert [m.key for m in ranked] == [Code.ASSIGNED]
     with pytest.raises(pytest_plugin.CheckFailed, match='assigned instead of accumulated'):
         pytest_plugin.outcome(report, root.id)
+
+
+def test_gradescope_says_where_a_root_cause_s_points_are_charged():
+    """Under ``charge = "cause"`` a bug costs the points of its most valuable check: with the
+    course's 5-point mlp.gradients, ``bug_overwrite_grad.py`` read on Gradescope ops.add red at
+    1.0 / 1.0 with no word of its cost, and mlp.gradients 0.0 / 5.0 saying only "a consequence
+    of ops.add: not a bug of its own", so a learner saw the only lost points on a check that
+    said it was not their bug. Classroom said "charged at"; Gradescope, which shows each
+    test's points beside its text, now says it on both tests."""
+    root = failing_check('ops.add', 1.0, 1.0)
+    checks = [root, failing_check('ops.radd', 1.0, 1.0, 'ops.add'),
+              failing_check('mlp.gradients', 0.0, 5.0, 'ops.add'),
+              failing_check('ops.tanh', 0.0, 1.0)]
+    report = Report('hw.py', Verdict.FAILED, 8.0, 13.0, checks=checks)
+    tests = {t['name']: t['output'] for t in json.loads(FORMATS['gradescope'](report))['tests']}
+    assert 'costs 5 point(s), charged at mlp.gradients' in tests['ops.add']
+    assert "the cost of ops.add's bug" in tests['mlp.gradients']
+    assert 'charged' not in tests['ops.radd'] and 'cost of' not in tests['ops.radd']  # kept
+    assert 'charged' not in tests['ops.tanh'] and 'cost of' not in tests['ops.tanh']  # its own
+    every = read('misconception')  # charge = "check": each failing check costs its own points
+    tests = {t['name']: t['output'] for t in json.loads(FORMATS['gradescope'](every))['tests']}
+    assert 'charged at' not in tests['ops.add'] and "the cost of ops.add's bug" in tests['ops.radd']
+
+
+def test_classroom_s_verdict_names_the_bugs_not_only_the_checks_they_fail():
+    """Classroom's red verdict of ``bug_overwrite_grad.py`` read "failed by ops.add,
+    ops.add_const, ops.sub_const, ops.radd, backward.accumulate and 3 more": eight checks where
+    the console says "1 bug(s) found". It names each root cause by its misconception and counts
+    the checks it explains."""
+    from micrograde.reporters import classroom
+    report = read('misconception')
+    roots = [c for c in report.checks if c.outcome.failure and not c.consequence_of]
+    explained = [c for c in report.checks if c.outcome.failure and c.consequence_of]
+    assert len(roots) == 1 and len(explained) == 7
+    head = classroom.verdict(report)['tests'][0]
+    assert head['status'] == 'fail'
+    assert head['name'] == ('micrograde verdict: failed by 1 bug: ops.add, gradient assigned '
+                            'instead of accumulated (__add__); 7 more failing checks are its '
+                            'consequences')
+    load_error = classroom.verdict(read('load_error'))['tests'][0]['name']
+    assert load_error.startswith('micrograde verdict: failed by 1 bug: load, ')
+
+
+def test_gradescope_s_summary_names_the_bugs_as_the_console_counts_them():
+    """Gradescope's summary (the text above the tests) said "FAILED: 31 / 51 points" and
+    nothing of what was wrong, above 14 red and green tests; the console says "1 bug(s) found".
+    It now names each bug and the checks it explains, as Classroom's verdict and Moodle do."""
+    summary = json.loads(FORMATS['gradescope'](read('misconception')))['output']
+    assert summary.splitlines()[1] == ('1 bug: ops.add, gradient assigned instead of accumulated '
+                                       '(__add__); 7 more failing checks are its consequences.')
+    assert 'bug' not in json.loads(FORMATS['gradescope'](read('passing')))['output']
+    hidden = read('misconception')  # a course hides a check until the due date: not named above
+    for c in hidden.checks:
+        c.visibility = 'after_due_date' if c.id == 'ops.add' else c.visibility
+    summary = json.loads(FORMATS['gradescope'](hidden))['output']
+    assert summary.splitlines()[1] == ('1 bug: in a test not shown yet; 7 more failing checks are '
+                                       'its consequences.'), summary
+
+
+def failing_check(check_id, score, max_score, consequence_of=''):
+    m = Misconception(Code.ASSIGNED, method='__add__')
+    return Check(check_id, check_id.split('.')[0], Status.FAILED, 'wrong gradient', score=score,
+                 max_score=max_score, misconception=m, consequence_of=consequence_of)
 
 
 def test_a_voided_grade_fails_every_check_and_opens_with_the_finding():
@@ -237,6 +300,25 @@ def test_an_op_not_written_is_named_skipped_by_gradescope_as_by_junit():
     report = read('advisory')
     absent = [c for c in report.checks if c.status is Status.SKIPPED and not c.max_score]
     assert absent, 'the lecture engine has ops it does not write, worth no points'
+
+
+def test_every_check_is_named_by_gradescope_as_by_junit():
+    """A robustness check that ran and passed (not required, worth no points) was
+    ``robustness.tanh_large (advisory)`` on Gradescope, named as a finding that failed and is
+    advice, where JUnit, the console and the class page show it passed: only a finding is
+    advisory. Every test Gradescope lists is named as its JUnit testcase, and ``(advisory)``
+    only where the check's outcome is advice."""
+    for name in NAMES:
+        report = read(name)
+        view = shown(report)
+        junit = sorted(c.get('name') for c in view['junit'].iter('testcase'))
+        tests = view['gradescope']['tests']  # `ops.add` is JUnit's `add` of `micrograde.ops`
+        assert sorted(t['name'].split('.', 1)[-1] for t in tests) == junit, name
+        for check, test in zip(report.checks, tests, strict=True):
+            assert test['name'].endswith(' (advisory)') == (check.outcome is Outcome.ADVICE), \
+                (name, test['name'])
+    passed = [c for c in read('advisory').checks if c.outcome is Outcome.PASSED and not c.required]
+    assert passed, 'the lecture engine passes robustness checks that do not count'
 
 
 def test_points_of_skipped_checks_are_said_beside_the_score_by_every_consumer():

@@ -79,6 +79,32 @@ def test_a_value_driven_by_the_learners_backward_function_is_checked_as_the_grad
     assert 'backward' not in vars(m.Value)
 
 
+def test_check_of_the_value_alone_checks_the_network_the_grader_finds_beside_it():
+    """``check(Value)`` (the README's first form) in a notebook that defines MLP skipped every
+    MLP check, "no MLP class": 41 / 51 where the grade of that notebook is 51 / 51. The self-check
+    finds the roles it is not given in the Value's own namespace, by the grader's rules, and says
+    so; a class given, or one imported from elsewhere, is left as it is."""
+    import types
+    m = types.ModuleType('learner_notebook')
+    sys.modules[m.__name__] = m
+    try:
+        exec(compile((SUBMISSIONS / 'lecture_engine.py').read_text(), 'cell', 'exec'), vars(m))
+        alone, given = check(m.Value).report, check(m.Value, MLP=m.MLP).report
+        m.MLP.__module__ = 'somewhere_else'  # imported, not the learner's: not checked
+        elsewhere = check(m.Value).report
+    finally:
+        del sys.modules[m.__name__]
+    assert alone.score == given.score == alone.max_score
+    assert [(c.id, c.status) for c in alone.checks] == [(c.id, c.status) for c in given.checks]
+    assert alone.classes['MLP'] == given.classes['MLP']
+    assert any(w.startswith(f"MLP was not given to check(): checked MLP ({given.classes['MLP']})")
+               for w in alone.load_warnings), alone.load_warnings
+    assert not any('not given' in w for w in given.load_warnings)
+    assert 'MLP' not in elsewhere.classes and elsewhere.score < elsewhere.max_score
+    assert any(w.startswith('no MLP was given to check(), nor defined beside your Value: the MLP '
+                            'checks are skipped') for w in elsewhere.load_warnings), elsewhere.load_warnings
+
+
 @pytest.mark.parametrize('engine, seed, passed', [('lecture_engine.py', 0, True),
                                                    ('bug_set_order.py', 0, False),
                                                    ('lecture_engine.py', 7, True)])

@@ -259,6 +259,7 @@ class Cohort:
     name: str
     entries: list
     checks: list
+    missing: list = field(default_factory=list)  # [Member]: the roster's, with no graded submission
 
     @functools.cached_property
     def histogram(self):
@@ -293,16 +294,25 @@ def cohorts(reports, roster=None, href=None):
     roster section in the roster's order (its submissions not in the roster last);
     ``href(sub_id)`` links a submission's report."""
     roster = roster or {}
-    entries = [entry(sub_id, r, clean((roster.get(sub_id) or {}).get('section') or NO_SECTION,
-                                      NAME_LIMIT), href) for sub_id, r in reports.items()]
+
+    def section(sub_id):
+        return clean((roster.get(sub_id) or {}).get('section') or NO_SECTION, NAME_LIMIT)
+
+    entries = [entry(sub_id, r, section(sub_id), href) for sub_id, r in reports.items()]
+    # the roster's students with nothing graded (a batch: nothing handed in; the service: no
+    # submission graded yet), each named in their section's part and the whole class's
+    missing = [(section(sub_id), Member(clean(sub_id + (f' ({row["student_id"]})' if (row or {})
+                                                        .get('student_id') else ''), NAME_LIMIT), ''))
+               for sub_id, row in roster.items() if sub_id not in reports]
     checks = list(dict.fromkeys(c.id for r in reports.values() for c in r.checks))
     # the roster's sections in its order, then the submissions it does not name
     order = [clean(row.get('section') or NO_SECTION, NAME_LIMIT) for row in roster.values() if row]
-    present = {e.section for e in entries}
+    present = {e.section for e in entries} | {name for name, _ in missing}
     sections = [s for s in dict.fromkeys([*order, NO_SECTION]) if s in present] if roster else []
-    return [*(Cohort(f'class-section-{k}', name, [e for e in entries if e.section == name], checks)
+    return [*(Cohort(f'class-section-{k}', name, [e for e in entries if e.section == name], checks,
+                     [m for s, m in missing if s == name])
               for k, name in enumerate(sections, 1)),
-            Cohort('class-all', 'the whole class', entries, checks)]
+            Cohort('class-all', 'the whole class', entries, checks, [m for _, m in missing])]
 
 
 def fragment(reports, roster=None, href=None):

@@ -44,7 +44,7 @@ from fractions import Fraction
 
 from micrograde.model.results import Outcome
 from micrograde.reporters.places import place
-from micrograde.reporters.text import clean, failure_text
+from micrograde.reporters.text import bugs, clean, failure_text
 
 LIMIT = 4000
 
@@ -139,10 +139,9 @@ def result(report):
 def verdict(report):
     """The ``verdict`` runner's result: the verdict, then each required check worth no points."""
     free = [c for c in report.checks if c.required and not c.max_score]
-    failed = [c.id for c in report.checks if c.outcome.failure]
-    named = ', '.join(failed[:5]) + (f' and {len(failed) - 5} more' if len(failed) > 5 else '')
-    why = (f'failed by {named}' if failed else 'failed: the submission could not be '
-           'loaded') if report.verdict != 'passed' else 'passed: every required check passed'
+    found = bugs(report)
+    why = (f'failed by {found}' if found else 'failed: the submission could not be loaded') \
+        if report.verdict != 'passed' else 'passed: every required check passed'
     head = _note(f'micrograde verdict: {why}', _status(report), why)
     return {'version': 1, 'status': _status(report), 'max_score': 0.0,
             'tests': [head, *(t for c in free for t in _tests(report, c, 1, _unloaded(report)))]}

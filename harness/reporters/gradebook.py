@@ -9,8 +9,9 @@ Every cell is written safe for spreadsheets (OWASP "CSV Injection"): a cell that
 * Moodle (Grades > Import > CSV file): a user column mapped at import ("ID number" to
   ``useridnumber`` or "Email address" to ``useremail``) and the grade item's column, with its
   feedback beside it (Moodle's docs: import grade and feedback together, or lose the grades):
-  the verdict, the score, the failing checks and the points in checks not run (``text.unrun``)
-  or, where grading did not stop, in checks skipped (``text.skipped_points``: an op not written).
+  the verdict, the score, the bugs (``text.bugs``), the failing checks and the points in checks
+  not run (``text.unrun``) or, where grading did not stop, in checks skipped
+  (``text.skipped_points``: an op not written).
 """
 import csv
 import io
@@ -18,7 +19,7 @@ import unicodedata
 
 from micrograde.model import names
 from micrograde.model.results import CATEGORIES, Outcome
-from micrograde.reporters.text import skipped_points, unrun
+from micrograde.reporters.text import bugs, skipped_points, unrun
 
 ROSTER_COLUMNS = ('file', 'student_id')  # required; optional: name, email, section, login_id
 FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
@@ -37,19 +38,55 @@ def cell(value):
 
 def read_roster(path):
     """``{submission file or folder name: {'student_id', 'name', 'email', 'section', 'login_id'}}``
-    from a CSV with at least the columns ``file`` and ``student_id``."""
+    from a CSV with at least the columns ``file`` and ``student_id`` (separated by commas, or as
+    a spreadsheet may save it, semicolons or tabs). A roster an LMS could not import as meant is
+    a ``ValueError`` naming its rows: a row with no student id (no LMS row matches it), a file
+    named twice (which student?), a student id given two files (two grades for one student)."""
     try:
         with open(path, newline='', encoding='utf-8-sig') as f:
-            rows = list(csv.DictReader(f))
+            text = f.read()
+        header = text.split('\n', 1)[0].rstrip('\r')
+        delimiter = max(',;\t', key=header.count) if any(map(header.count, ',;\t')) else ','
+        reader = csv.DictReader(io.StringIO(text, newline=''), delimiter=delimiter,
+                                skipinitialspace=True)  # 'file, student_id', ', "Liddell, Alice"'
+        reader.fieldnames = [(f or '').strip() for f in reader.fieldnames or []]
+        rows = [(reader.line_num, r) for r in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise ValueError(f'cannot read the roster {path}: {e}') from None
-    missing = [c for c in ROSTER_COLUMNS if not rows or c not in rows[0]]
+    missing = [c for c in ROSTER_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ValueError(f'the roster {path} needs the columns {", ".join(ROSTER_COLUMNS)} '
-                         f'(missing: {", ".join(missing)})')
-    return {r['file'].strip(): {k: (r.get(k) or '').strip() for k in
-                                ('student_id', 'name', 'email', 'section', 'login_id')}
-            for r in rows if r['file'].strip()}
+                         f'(missing: {", ".join(missing)}; its header reads {header[:200]!r})')
+    students, lines, ids, problems = {}, {}, {}, []
+    for line, r in rows:
+        name = (r['file'] or '').strip().rstrip('/\\')  # 'frank/': the folder frank
+        name = name[2:] if name.startswith(('./', '.\\')) else name  # './alice.py'
+        if not name:
+            continue
+        student = {k: (r.get(k) or '').strip() for k in ('student_id', 'name', 'email', 'section',
+                                                         'login_id')}
+        lines.setdefault(name, []).append(line)
+        if student['student_id']:
+            ids.setdefault(student['student_id'], []).append(name)
+        students[name] = student
+    unnamed = [f'line {lines[n][-1]} ({n})' for n, s in students.items() if not s['student_id']]
+    if unnamed:
+        problems.append(f'no student_id on {_listed(unnamed)}')
+    problems += [f'{name} is on lines {_listed([str(n) for n in at])}'
+                 for name, at in lines.items() if len(at) > 1]
+    problems += [f'student_id {sid} is given {_listed(names)}'
+                 for sid, names in ids.items() if len(set(names)) > 1]
+    if problems:
+        raise ValueError(f'the roster {path} does not map each submission to one student: '
+                         f'{"; ".join(problems[:10])}{"; …" if len(problems) > 10 else ""} (one row '
+                         f'per submission, each with its own student_id, as an LMS imports them).')
+    return students
+
+
+def _listed(items):
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return ', '.join(items[:-1]) + ' and ' + items[-1] if len(items) > 1 else items[0]
 
 
 def _plain(reports, roster, assignment):
@@ -76,9 +113,10 @@ def _moodle(reports, roster, assignment):
     yield ['ID number', 'Email address', assignment, f'{assignment} (feedback)']
     for sub_id, r in reports.items():
         s = roster[sub_id]
-        failing = _ids(r, lambda o: o.failure)
+        failing, found = _ids(r, lambda o: o.failure), bugs(r)
         yield [s['student_id'], s['email'], f'{r.score:g}',
-               f'{r.verdict}: {r.score:g} / {r.max_score:g}' + (f'; failing: {failing}' if failing else '')
+               f'{r.verdict}: {r.score:g} / {r.max_score:g}' + (f'; {found}' if found else '')
+               + (f'; failing: {failing}' if failing else '')
                + (f'; {unrun(r) or skipped_points(r)}' if unrun(r) or skipped_points(r) else '')]
 
 

@@ -110,6 +110,39 @@ def problem(check):
     return f'{m.title} ({m.method})' if m.method else m.title
 
 
+def bugs(report, shown=3, seen=None):
+    """The bugs a failed grade found, as the console counts them (each root failure: its check
+    and its misconception with the learner's method, else its message's first line) and the
+    checks they explain: ``1 bug: ops.add, gradient assigned instead of accumulated (__add__);
+    7 more failing checks are its consequences``; ``''`` with none. ``seen(check)``: whether the
+    reader may see that check (Gradescope's visibility); a root it may not is counted, not named,
+    and a consequence it may not is left out."""
+    failed = [c for c in report.checks if c.outcome.failure]
+    roots = [c for c in failed if not c.consequence_of]
+    if not roots:
+        return ''
+    seen = seen or (lambda check: True)
+    named = [c for c in roots if seen(c)]
+
+    def said(check):
+        m = check.misconception
+        what = f'{m.title} ({m.method})' if m and m.method else m.title if m else \
+            check.message.split('\n', 1)[0][:120]
+        return f'{check.id}, {what}'
+    parts = [said(c) for c in named[:shown]] + \
+        ([f'and {len(named) - shown} more'] if len(named) > shown else [])
+    if len(named) < len(roots):
+        hidden = len(roots) - len(named)
+        parts.append(f'{hidden} in test{"s" * (hidden != 1)} not shown yet' if named else
+                     'in tests not shown yet' if hidden != 1 else 'in a test not shown yet')
+    text = f'{len(roots)} bug{"s" * (len(roots) != 1)}: ' + '; '.join(parts)
+    more = sum(1 for c in failed if c.consequence_of and seen(c))
+    if more:
+        text += (f'; {more} more failing check{"s are" if more != 1 else " is"} '
+                 f'{"their" if len(roots) != 1 else "its"} consequence{"s" * (more != 1)}')
+    return text
+
+
 def failure_text(check, place=None):
     """The body of a failure: the message, counterexample code, expected vs actual, the hint and,
     last, the learner's method that the check exercises (``place``, from ``location``)."""

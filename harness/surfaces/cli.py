@@ -36,10 +36,16 @@ REPORT_OPTIONS = ('path', 'module', 'out', 'junit', 'json_path', 'gradescope', '
 def _classes(pairs):
     names = dict(CLASS_NAMES)
     for pair in pairs:
-        role, _, name = pair.partition('=')
-        if role not in names or not name.isidentifier():
+        role, equals, name = pair.partition('=')
+        if not equals or not role or not name:
             raise click.BadParameter(f'{pair!r}: expected ROLE=NAME with ROLE one of '
                                      f'{", ".join(names)}', param_hint='--class')
+        if role not in names:
+            raise click.BadParameter(f'{pair!r}: {role!r} is not a role: the roles are '
+                                     f'{", ".join(names)}', param_hint='--class')
+        if not name.isidentifier():
+            raise click.BadParameter(f'{pair!r}: {name!r} is not a Python class name',
+                                     param_hint='--class')
         names[role] = name
     return names
 

@@ -222,8 +222,11 @@ class Session:
         cached = _cache_dir(self.run_id) / 'report.json'
         if cached.exists():
             from micrograde.reporters import json_report
-            from micrograde.reporters.text import beside_score
+            from micrograde.reporters.text import beside_score, bugs
             r = json_report.read(cached)
+            found = bugs(r)  # what is wrong, as the console counts it, not one item per check
+            if found:
+                terminalreporter.write_line(f'micrograde: {found}')
             why = beside_score(r)  # as the console says it: a verdict failed with every point
             terminalreporter.write_line(f'micrograde: {r.verdict.upper()}  score {r.score:g} / '
                                         f'{r.max_score:g}' + (f' ({why})' if why else ''))

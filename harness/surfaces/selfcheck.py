@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 from micrograde.oracle import oracles
 from micrograde.isolate.answers import RESULTS, Lost, Strikes, lost
-from micrograde.grader.config import PROFILES, Config, Settings
+from micrograde.grader.config import CLASS_NAMES, PROFILES, Config, Settings
 from micrograde.grader.grading import build, run_checks
 from micrograde.model.results import Category, Check, Report, Status
 from micrograde.worker import identity, seeding, tasks
 from micrograde.worker.execute import Backend
-from micrograde.worker.load.classes import EXPECTED, Found, similar
+from micrograde.worker.load.classes import EXPECTED, Found, find_roles, similar
 from micrograde.worker.load.errors import LoadError
 from micrograde.worker.load.loaded import backward_function, methods
 from micrograde.worker.serve import Capture
@@ -165,12 +165,20 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
             Check('load', Category.LOAD, Status.FAILED,
                   f'check() takes your {wrong} class itself, as in check(Value, MLP=MLP); '
                   f'it was given {said}'))))
+    module = sys.modules.get(getattr(Value, '__module__', ''))  # the notebook's own namespace
+    beside = _beside(Value, module, [role for role in ROLES if role not in classes])
+    classes.update({role: f.cls for role, f in beside.items()})
     found = {role: _found(role, cls) for role, cls in classes.items()}
     try:
         warnings, error = found['Value'].locate(_cell), ''
     except LoadError as e:
         warnings, error = [], str(e)
-    module = sys.modules.get(getattr(Value, '__module__', ''))  # the notebook's own namespace
+    warnings += [f'{role} was not given to check(): checked {f.cls.__name__} ({f.origin}), the '
+                 f'one the grader finds beside your Value (check(Value, {role}={f.cls.__name__}) '
+                 f'names it)' for role, f in beside.items() if role == 'MLP']
+    if 'MLP' not in classes:  # its checks are skipped, 'no MLP class': say how to check one
+        warnings.append('no MLP was given to check(), nor defined beside your Value: the MLP '
+                        'checks are skipped (check(Value, MLP=MLP) checks yours)')
     walk = backward_function(Value, [vars(module)] if module else [], _cell)
     if walk is not None:
         warnings.append(walk[1])
@@ -196,6 +204,26 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
     return SelfCheck(build(f'{_where(Value)} (self-check)', config, fill, load_warnings=warnings,
                            classes={role: _defined(cls) for role, cls in classes.items()},
                            class_info={role: f.info() for role, f in found.items()}))
+
+
+#: The roles besides the Value: found beside it where ``check()`` is not given them.
+ROLES = ('Neuron', 'Layer', 'MLP')
+
+
+def _beside(Value: type, module: Any, roles: list[str]) -> dict[str, Found]:
+    """``{role: Found}`` for each of ``roles`` that the Value's own namespace (the notebook's,
+    or the module defining it) holds a class of, as the grader finds it there (by name, else
+    spelled otherwise: ``find_roles``): only a class defined with the Value, never an import."""
+    if module is None or not roles:
+        return {}
+    home = getattr(Value, '__module__', None)
+
+    def ours(cls: type) -> bool:
+        return getattr(cls, '__module__', None) == home
+    candidates = [(name, obj) for name, obj in list(vars(module).items())
+                  if isinstance(obj, type) and obj is not Value]
+    found = find_roles(candidates, {role: CLASS_NAMES[role] for role in roles}, ours, _defined)
+    return {role: f for role, f in found.items() if ours(f.cls)}
 
 
 def _options(seed: object, profile: object, timeout: object) -> None:
