@@ -549,3 +549,24 @@ def test_a_warm_template_killed_under_a_job_costs_the_served_submission_nothing(
     for i in range(2):
         assert rows[f's{i}']['status'] == 'done', rows[f's{i}']
         _graded_in_full(served.get(f's{i}').json(), i)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='mounts a small tmpfs (root)')
+def test_a_full_disk_under_the_reports_is_a_clear_error(tmp_path):
+    """--out on a disk with no room (a 48 KiB tmpfs): before, each grading process died on
+    write_reports' ENOSPC with a traceback, then the batch with one more (redteam13); now one
+    line says so, and the reports written are kept."""
+    out = tmp_path / 'full'
+    out.mkdir()
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=48k', 'tmpfs', str(out)], check=True)
+    try:
+        for name in ('a', 'b', 'c'):
+            shutil.copy(SUBMISSIONS / 'lecture_engine.py', tmp_path / f'{name}.py')
+        done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch',
+                               *(str(tmp_path / f'{n}.py') for n in 'abc'), '--out', str(out),
+                               '-j', '2'], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    finally:
+        subprocess.run(['umount', str(out)], check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert 'the reports could not be written in' in done.stderr, done.stderr
+    assert 'Traceback' not in done.stderr, done.stderr

@@ -309,7 +309,10 @@ def _grade_one(job, warm):
     report = safe_grade(str(path), None, config, sub_id, warm.template(config))
     report.fingerprint = print_
     t_report = time.perf_counter()
-    write_reports(report, out=Path(out, sub_id))
+    try:
+        write_reports(report, out=Path(out, sub_id))
+    except OSError:  # a disk full: the batch, writing its gradebook next, says so
+        pass
     report.timings['report'] = time.perf_counter() - t_report
     return sub_id, report
 

@@ -281,7 +281,12 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
             state['reused'] += reused
             bar.label = f'grading ({state["failed"]} failing, {state["reused"]} unchanged)'
             bar.update(1)
-        reports = work.run(jobs, progress)
+        try:
+            reports = work.run(jobs, progress)
+        except OSError as e:  # the disk under --out is full: those written are kept
+            raise click.ClickException(f'the reports could not be written in {out}: '
+                                       f'{e.strerror or e}; those written are kept: run the batch '
+                                       f'again once there is room') from None
     passed = sum(r.verdict == 'passed' for r in reports.values())
     click.echo(f'{len(reports)} graded: {passed} passed, {len(reports) - passed} failed; '
                f'{state["reused"]} unchanged since the last run. Gradebook: '
