@@ -1271,3 +1271,47 @@ def test_float32_gradients_are_one_price_at_every_seed(run_cli, tmp_path):
         scores[seed] = report['score']
     assert abs(scores['0'] - scores['7']) <= 1, scores
 
+
+
+@pytest.mark.xfail(strict=True, reason='needs the causes.link change in engines13 report '
+                                       '(proposal_all.patch): neg unplaced, sub a second root')
+def test_a_negation_built_without_children_is_one_finding_at_its_own_method(run_cli, tmp_path):
+    """dishanshakya/minigrad's notebook: `__neg__` returns `Value(-self.data)` (no children, no
+    rule) and `__sub__` is `self + (-other)`.  The method that builds the Value it returns
+    without a rule is where the bug is (its class report: no rule, a ``computes`` line), and
+    subtraction, which only composes it, is its consequence: it was two roots, neg's unplaced
+    (a method that writes no rule was taken for one that composes others) and sub's."""
+    path = _lecture_with(tmp_path, ('        return self * -1\n', '        return Value(-self.data)\n'))
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+             and not c['consequence_of']]
+    assert [(c['id'], c['misconception']['code'], c['misconception']['method'],
+             c['misconception']['line']) for c in roots] == \
+        [('ops.neg', 'no_backward', '__neg__', _line(path, 'def __neg__'))], \
+        [(c['id'], c['misconception']) for c in roots]
+    by_id = {c['id']: c for c in report['checks']}
+    assert by_id['ops.sub']['consequence_of'] == 'ops.neg'
+
+
+@pytest.mark.xfail(strict=True, reason='needs loaded._calls_rules and causes._calling '
+                                       '(engines13 report, proposal_all.patch): placed at '
+                                       'backward(), whose walk is right')
+def test_a_rule_that_runs_its_operands_rules_is_the_repeated_propagations_place(run_cli,
+                                                                                tmp_path):
+    """Aditya-Chaubey/autograd-engine's notebook: the rules of + and * end with
+    `self._backward(); other._backward()` while backward() walks a right topological order,
+    so every node below propagates twice.  The finding named backward() (line 104), which is
+    right; the call in the rule is the bug (``calls_rules`` in the class report)."""
+    path = _lecture_with(tmp_path, ('            other.grad += 1.0 * out.grad\n',
+                                    '            other.grad += 1.0 * out.grad\n'
+                                    '            self._backward()\n'
+                                    '            other._backward()\n'))
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    assert report['methods']['__add__']['calls_rules'] == _line(path, 'self._backward()')
+    roots = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+             and not c['consequence_of']]
+    assert [(c['misconception']['code'], c['misconception']['method'],
+             c['misconception']['line']) for c in roots] == \
+        [('repeated', '__add__', _line(path, 'self._backward()'))], \
+        [(c['id'], c['misconception'], c['message']) for c in roots]
+    assert 'calls another node' in roots[0]['message']
