@@ -340,3 +340,24 @@ def test_gradients_right_to_float32_precision_are_named_as_such():
     actual.grads[0] = -2.0  # a wrong rule beyond float32's rounding is not precision
     found = explain(g, actual, expected, first_mismatch(g, actual, expected), None)
     assert found.code.value != 'single_precision', found
+
+
+def test_a_rule_that_passes_nothing_here_but_the_right_gradient_elsewhere_is_a_wrong_one():
+    """KaelinGraf/micrograd: relu's rule `grad = 1 if out.data > 1 else 0` gives nothing at
+    0.9685 and the right gradient at 2.0: one graph of the relu check failed, four passed, and
+    the failing one read as "op relu has no backward".  Given the graphs that passed, it is a
+    wrong derivative at this input; given only graphs where relu passes 0 anyway, it stays."""
+    from micrograde.diagnose.diagnosis import sometimes
+    g = G('u = a * b; n2 = u.relu(); out = n2 * k', a=0.65, b=1.49, k=3.5)
+    actual = with_grads(g, a=0.0, b=0.0, u=0.0)
+    expected = oracles.expected(g)
+    # mul's own check passes: relu's is the culprit, as the relu check reads it
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected), None, {'mul'})
+    assert found.code == 'no_backward' and found.op == 'relu', found
+    right = G('out = a.relu() * k', a=2.0, k=3.0)
+    flat = G('out = a.relu() * k', a=-1.0, k=-2.0)
+    said = sometimes(found, g, actual, [(flat, oracles.expected(flat)),
+                                        (right, oracles.expected(right))])
+    assert said.code == 'wrong_derivative' and said.op == 'relu' and said.entry == found.entry
+    assert '`n2 = u.relu()` (u = 0.9685)' in said.text and '(a = 2.0)' in said.text, said.text
+    assert sometimes(found, g, actual, [(flat, oracles.expected(flat))]) is found

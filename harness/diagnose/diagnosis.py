@@ -544,6 +544,42 @@ def _silent(graph, grads, local, correct, ops):
     return None
 
 
+def sometimes(found, graph, actual, passing):
+    """A rule said to pass nothing (``no_backward``) that passed its operand the right,
+    nonzero gradient on another graph of the same check (``passing``: ``(graph, expected)`` of
+    the trials that passed) is there: its derivative is wrong at this graph's input, not missing
+    (relu's ``grad = 1 if out.data > 1 else 0``: right at 2.0, nothing at 0.97); ``found``
+    otherwise, and where the rule is observed nowhere else."""
+    if found.code != Code.NO_BACKWARD or not found.op or found.entry is None or \
+            found.entry < len(graph.inputs):
+        return found
+    here = graph.node(found.entry)
+    # its rule ran and gave its operands nothing (not a result that keeps no children, whose
+    # rule gives them theirs and the nodes below them are never reached)
+    if not all(close(actual.grads[a], 0.0) for a in here.args):
+        return found
+    for other, expected in passing:
+        users = other.consumers()
+        for c in other.live():
+            if c < len(other.inputs) or other.node(c).op != found.op:
+                continue
+            fed = [a for a in other.node(c).args if users[a] == [c] and
+                   not close(expected.grads[a], 0.0)]
+            if not fed:
+                continue
+            at = ', '.join(f'{graph.name(a)} = {show(actual.values[a])}'
+                           for a in dict.fromkeys(here.args))
+            there = ', '.join(f'{other.name(a)} = {show(expected.values[a])}'
+                              for a in dict.fromkeys(other.node(c).args))
+            return Diagnosis(Code.WRONG_DERIVATIVE, f'{OPS[found.op].display}\'s backward passes '
+                             f'no gradient to its operands in `{graph.name(found.entry)} = '
+                             f'{graph.expression(found.entry)}` ({at}), though it passes the '
+                             f'right one in `{other.expression(c)}` ({there}) on another graph '
+                             f'of this check: its local derivative is wrong at this input, not '
+                             f'missing.', found.op, found.entry)
+    return found
+
+
 def _rounded_grads(graph, grads, expected):
     """The first live entry whose gradient is wrong, where every wrong one is a number a 32-bit
     float holds within float32's rounding of the right one (a grad kept in float32, values
