@@ -361,3 +361,15 @@ def test_a_rule_that_passes_nothing_here_but_the_right_gradient_elsewhere_is_a_w
     assert said.code == 'wrong_derivative' and said.op == 'relu' and said.entry == found.entry
     assert '`n2 = u.relu()` (u = 0.9685)' in said.text and '(a = 2.0)' in said.text, said.text
     assert sometimes(found, g, actual, [(flat, oracles.expected(flat))]) is found
+
+
+def test_a_grad_that_is_a_method_is_said_as_such():
+    """AndreyE/micrograd keeps each Value's gradients in a list `_grad` and `def grad(self):
+    return sum(self._grad)`: every .grad the grader reads is a bound method, and the finding
+    said backward() "seeds it (and keeps gradients) as objects"."""
+    g = G('out = a * b', a=1.5, b=-2.0)
+    actual = correct(g)
+    actual.grads = [{'type': 'method'}] * g.size
+    text = diagnosis(g, actual)
+    assert text.startswith('every .grad is a method (`v.grad()` computes it), not a number') and \
+        'seeds it (and keeps gradients) as objects' not in text, text

@@ -449,6 +449,12 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     if not close(grads[out], 1.0) and all(close(g, 0.0) for g in grads):
         return Diagnosis(Code.NOT_SEEDED, UNSEEDED)
     kind = classify(grads[out])
+    if kind == f'{NOT_A_NUMBER} (method)':  # `def grad(self): return sum(self._grad)`
+        return Diagnosis(Code.NOT_SEEDED, 'every .grad is a method (`v.grad()` computes it), '
+                         'not a number: the grader reads a gradient as the attribute itself, as '
+                         'the lecture\'s `self.grad = 0.0` that each rule adds to and backward() '
+                         'seeds with 1 (keep the gradient in `.grad`, or name the method '
+                         'otherwise).')
     if kind.startswith(NOT_A_NUMBER) and kind != NONE:  # seeded, with an object of its own
         return Diagnosis(Code.NOT_SEEDED, f'the output\'s grad is {show(grads[out])}, not the '
                          f'number 1: backward() seeds it (and keeps gradients) as objects, where '
