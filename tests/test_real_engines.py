@@ -1336,3 +1336,21 @@ def test_a_rule_right_on_some_inputs_and_silent_on_others_is_a_wrong_derivative(
     assert 'no backward' not in relu['message'] and 'on another graph of this check' in \
         relu['message'], relu['message']
     assert result.returncode == 1
+
+
+@pytest.mark.xfail(strict=True, reason='needs backward.repeat to link a graph it could not build '
+                                       'to the failing op check (engines13 report, '
+                                       'proposal_repeat.patch)')
+def test_a_repeat_graph_an_op_could_not_build_is_that_ops_finding(run_cli, tmp_path):
+    """AMX07/micrograd: __add__ and __mul__ end without `return out`.  The repeat check's graph
+    `n1 = a + b; ...` cannot be built either ('the op returned NoneType None'): it was a root
+    of its own, with no misconception, beside addition's own finding of the same line."""
+    path = _lecture_with(tmp_path, ('            other.grad += 1.0 * out.grad\n'
+                                    '        out._backward = _backward\n        return out\n',
+                                    '            other.grad += 1.0 * out.grad\n'
+                                    '        out._backward = _backward\n'))
+    result, report = _graded(run_cli, path, tmp_path / 'out')
+    by_id = {c['id']: c for c in report['checks']}
+    assert by_id['ops.add']['misconception']['method'] == '__add__'
+    assert by_id['backward.repeat']['status'] == 'failed'
+    assert by_id['backward.repeat']['consequence_of'] == 'ops.add', by_id['backward.repeat']
