@@ -373,3 +373,16 @@ def test_a_grad_that_is_a_method_is_said_as_such():
     text = diagnosis(g, actual)
     assert text.startswith('every .grad is a method (`v.grad()` computes it), not a number') and \
         'seeds it (and keeps gradients) as objects' not in text, text
+
+
+def test_a_backward_that_runs_the_outputs_rule_alone_is_said_as_that():
+    """Aditya-Chaubey/autograd-engine: `def backward(self): self.grad = 1.0; self._backward()`
+    runs no walk at all; the finding asked whether its topological sort loops over the
+    output's children (self._prev), a sort it does not have."""
+    g = G('n1 = a * b; n2 = n1 * c; out = n2 * k', a=0.5, b=-1.5, c=2.0, k=3.0)
+    out, n2 = 6, 5
+    text = topological_violation(g, [out], unheld=[]).text
+    assert text.startswith("backward() ran the output's own rule only (`out = n2 * k`)") and \
+        'self._prev' not in text, text
+    # a walk that reaches the output's children and stops there is the other question
+    assert 'self._prev' in topological_violation(g, [out, n2], unheld=[]).text

@@ -811,6 +811,13 @@ def topological_violation(graph, order, merged=None, unheld=None, unrun=None):
         dropped = [c for c in ran if c in (unheld or ())]
         if unheld is not None and ran and not dropped:
             c = ran[0]
+            if [k for k in nodes if k in position] == [graph.output]:  # no walk at all
+                return Diagnosis(Code.NOT_TOPOLOGICAL, f'backward() ran the output\'s own rule '
+                                 f'only (`{graph.name(c)} = {graph.expression(c)}`), never '
+                                 f'that of `{graph.name(i)} = {graph.expression(i)}` below it: '
+                                 f'it must run every node\'s rule, in reverse topological '
+                                 f'order (does it call self._backward() alone, where the '
+                                 f'lecture builds that order and calls each node\'s?).')
             return Diagnosis(Code.NOT_TOPOLOGICAL, f'backward() never ran the local rule of '
                              f'`{graph.name(i)} = {graph.expression(i)}`, though `{graph.name(c)} '
                              f'= {graph.expression(c)}` keeps it among its children: the '
