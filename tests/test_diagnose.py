@@ -340,3 +340,49 @@ def test_gradients_right_to_float32_precision_are_named_as_such():
     actual.grads[0] = -2.0  # a wrong rule beyond float32's rounding is not precision
     found = explain(g, actual, expected, first_mismatch(g, actual, expected), None)
     assert found.code.value != 'single_precision', found
+
+
+def test_a_rule_that_passes_nothing_here_but_the_right_gradient_elsewhere_is_a_wrong_one():
+    """KaelinGraf/micrograd: relu's rule `grad = 1 if out.data > 1 else 0` gives nothing at
+    0.9685 and the right gradient at 2.0: one graph of the relu check failed, four passed, and
+    the failing one read as "op relu has no backward".  Given the graphs that passed, it is a
+    wrong derivative at this input; given only graphs where relu passes 0 anyway, it stays."""
+    from micrograde.diagnose.diagnosis import sometimes
+    g = G('u = a * b; n2 = u.relu(); out = n2 * k', a=0.65, b=1.49, k=3.5)
+    actual = with_grads(g, a=0.0, b=0.0, u=0.0)
+    expected = oracles.expected(g)
+    # mul's own check passes: relu's is the culprit, as the relu check reads it
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected), None, {'mul'})
+    assert found.code == 'no_backward' and found.op == 'relu', found
+    right = G('out = a.relu() * k', a=2.0, k=3.0)
+    flat = G('out = a.relu() * k', a=-1.0, k=-2.0)
+    said = sometimes(found, g, actual, [(flat, oracles.expected(flat)),
+                                        (right, oracles.expected(right))])
+    assert said.code == 'wrong_derivative' and said.op == 'relu' and said.entry == found.entry
+    assert '`n2 = u.relu()` (u = 0.9685)' in said.text and '(a = 2.0)' in said.text, said.text
+    assert sometimes(found, g, actual, [(flat, oracles.expected(flat))]) is found
+
+
+def test_a_grad_that_is_a_method_is_said_as_such():
+    """AndreyE/micrograd keeps each Value's gradients in a list `_grad` and `def grad(self):
+    return sum(self._grad)`: every .grad the grader reads is a bound method, and the finding
+    said backward() "seeds it (and keeps gradients) as objects"."""
+    g = G('out = a * b', a=1.5, b=-2.0)
+    actual = correct(g)
+    actual.grads = [{'type': 'method'}] * g.size
+    text = diagnosis(g, actual)
+    assert text.startswith('every .grad is a method (`v.grad()` computes it), not a number') and \
+        'seeds it (and keeps gradients) as objects' not in text, text
+
+
+def test_a_backward_that_runs_the_outputs_rule_alone_is_said_as_that():
+    """Aditya-Chaubey/autograd-engine: `def backward(self): self.grad = 1.0; self._backward()`
+    runs no walk at all; the finding asked whether its topological sort loops over the
+    output's children (self._prev), a sort it does not have."""
+    g = G('n1 = a * b; n2 = n1 * c; out = n2 * k', a=0.5, b=-1.5, c=2.0, k=3.0)
+    out, n2 = 6, 5
+    text = topological_violation(g, [out], unheld=[]).text
+    assert text.startswith("backward() ran the output's own rule only (`out = n2 * k`)") and \
+        'self._prev' not in text, text
+    # a walk that reaches the output's children and stops there is the other question
+    assert 'self._prev' in topological_violation(g, [out, n2], unheld=[]).text

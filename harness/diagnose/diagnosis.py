@@ -182,6 +182,10 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
             single_precision(mismatch.actual, mismatch.expected) else None
         if gross is not None:  # float32, and a wrong value beyond it: that one is the bug here
             return _explain_value(graph, gross, rtol=FLOAT32_RTOL)
+        unnumbered = _unnumbered(graph, actual) if \
+            single_precision(mismatch.actual, mismatch.expected) else None
+        if unnumbered is not None:  # float32 values, and no gradient at all: that is the bug
+            return _explain_grad(graph, actual, expected, unnumbered, order, trusted, suspects)
         return _explain_value(graph, mismatch)
     return _explain_grad(graph, actual, expected, mismatch, order, trusted, suspects)
 
@@ -259,6 +263,18 @@ def _gross(graph, actual, expected):
     for i in graph.live():
         if not close(actual.values[i], expected.values[i], rtol=FLOAT32_RTOL):
             return Mismatch('value', i, expected.values[i], actual.values[i])
+    return None
+
+
+def _unnumbered(graph, actual):
+    """The last live entry whose gradient is no number at all (``None`` where a leaf's
+    ``requires_grad`` is False and backward() returns at once), as a ``Mismatch``; ``None``
+    when every gradient is a number.  Values right to float32 precision say how the Value
+    stores its number; a gradient that is not a number is another bug, seen at every seed,
+    where float32's rounding shows at one seed's inputs (nptorch: 26/51 at seed 0, 27 at 7)."""
+    for i in reversed(graph.live()):
+        if actual.grads and classify(actual.grads[i]).startswith(NOT_A_NUMBER):
+            return Mismatch('grad', i, None, actual.grads[i])
     return None
 
 
@@ -449,6 +465,12 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     if not close(grads[out], 1.0) and all(close(g, 0.0) for g in grads):
         return Diagnosis(Code.NOT_SEEDED, UNSEEDED)
     kind = classify(grads[out])
+    if kind == f'{NOT_A_NUMBER} (method)':  # `def grad(self): return sum(self._grad)`
+        return Diagnosis(Code.NOT_SEEDED, 'every .grad is a method (`v.grad()` computes it), '
+                         'not a number: the grader reads a gradient as the attribute itself, as '
+                         'the lecture\'s `self.grad = 0.0` that each rule adds to and backward() '
+                         'seeds with 1 (keep the gradient in `.grad`, or name the method '
+                         'otherwise).')
     if kind.startswith(NOT_A_NUMBER) and kind != NONE:  # seeded, with an object of its own
         return Diagnosis(Code.NOT_SEEDED, f'the output\'s grad is {show(grads[out])}, not the '
                          f'number 1: backward() seeds it (and keeps gradients) as objects, where '
@@ -542,6 +564,42 @@ def _silent(graph, grads, local, correct, ops):
         if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
             return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
     return None
+
+
+def sometimes(found, graph, actual, passing):
+    """A rule said to pass nothing (``no_backward``) that passed its operand the right,
+    nonzero gradient on another graph of the same check (``passing``: ``(graph, expected)`` of
+    the trials that passed) is there: its derivative is wrong at this graph's input, not missing
+    (relu's ``grad = 1 if out.data > 1 else 0``: right at 2.0, nothing at 0.97); ``found``
+    otherwise, and where the rule is observed nowhere else."""
+    if found.code != Code.NO_BACKWARD or not found.op or found.entry is None or \
+            found.entry < len(graph.inputs):
+        return found
+    here = graph.node(found.entry)
+    # its rule ran and gave its operands nothing (not a result that keeps no children, whose
+    # rule gives them theirs and the nodes below them are never reached)
+    if not all(close(actual.grads[a], 0.0) for a in here.args):
+        return found
+    for other, expected in passing:
+        users = other.consumers()
+        for c in other.live():
+            if c < len(other.inputs) or other.node(c).op != found.op:
+                continue
+            fed = [a for a in other.node(c).args if users[a] == [c] and
+                   not close(expected.grads[a], 0.0)]
+            if not fed:
+                continue
+            at = ', '.join(f'{graph.name(a)} = {show(actual.values[a])}'
+                           for a in dict.fromkeys(here.args))
+            there = ', '.join(f'{other.name(a)} = {show(expected.values[a])}'
+                              for a in dict.fromkeys(other.node(c).args))
+            return Diagnosis(Code.WRONG_DERIVATIVE, f'{OPS[found.op].display}\'s backward passes '
+                             f'no gradient to its operands in `{graph.name(found.entry)} = '
+                             f'{graph.expression(found.entry)}` ({at}), though it passes the '
+                             f'right one in `{other.expression(c)}` ({there}) on another graph '
+                             f'of this check: its local derivative is wrong at this input, not '
+                             f'missing.', found.op, found.entry)
+    return found
 
 
 def _rounded_grads(graph, grads, expected):
@@ -753,6 +811,13 @@ def topological_violation(graph, order, merged=None, unheld=None, unrun=None):
         dropped = [c for c in ran if c in (unheld or ())]
         if unheld is not None and ran and not dropped:
             c = ran[0]
+            if [k for k in nodes if k in position] == [graph.output]:  # no walk at all
+                return Diagnosis(Code.NOT_TOPOLOGICAL, f'backward() ran the output\'s own rule '
+                                 f'only (`{graph.name(c)} = {graph.expression(c)}`), never '
+                                 f'that of `{graph.name(i)} = {graph.expression(i)}` below it: '
+                                 f'it must run every node\'s rule, in reverse topological '
+                                 f'order (does it call self._backward() alone, where the '
+                                 f'lecture builds that order and calls each node\'s?).')
             return Diagnosis(Code.NOT_TOPOLOGICAL, f'backward() never ran the local rule of '
                              f'`{graph.name(i)} = {graph.expression(i)}`, though `{graph.name(c)} '
                              f'= {graph.expression(c)}` keeps it among its children: the '
