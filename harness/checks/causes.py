@@ -11,13 +11,18 @@ gradients flow through the same rules and the same backward().
 import re
 
 from micrograde.diagnose.diagnosis import (APPENDED, INDENTED, NONE_OPERAND, RETURNED_NONE,
-                                           UNSEEDED, WALK, lacks, no_backward)
+                                           UNSEEDED, VALUES, WALK, lacks, no_backward)
 from micrograde.model.results import Code, Misconception
 from micrograde.worker.load.classes import misnamed, unmangled
 from micrograde.worker.ops import FORMS, TABLE
 
 #: Checks whose failure is wrong gradients of a whole program, explained by any wrong rule or walk.
 DOWNSTREAM = ('mlp.gradients', 'mlp.step')
+#: Checks of a network's outputs and all that follows them, explained by a wrong value of an op a
+#: network computes with (``NETWORK_OPS``): its neurons' sums and activations.
+NETWORK = ('mlp.forward',) + DOWNSTREAM
+#: The ops a network's forward pass computes with (tanh and sigmoid often made of exp).
+NETWORK_OPS = frozenset({'add', 'mul', 'tanh', 'relu', 'sigmoid', 'exp'})
 #: What a check says when it saw wrong gradients but no rule or walk that makes them.
 VAGUE = frozenset({Code.GRADIENTS_DISAGREE, Code.ORDER_DEPENDENT})
 #: Misconceptions of an op's rule: a method that writes no rule cannot hold one.
@@ -77,10 +82,15 @@ def link(report, counts=lambda check: check.required):
         if root is not check:
             _under(check, root)
     _nones(roots)
+    _through(roots, report.methods)
     _undefined(roots)
     _one_raise(roots)
     _one_line(roots)
+    _one_forward(roots)
+    _one_op(roots)
     spoiling = next((r for r in roots.values() if r.misconception.code in SPOILS), None)
+    computing = next((r for r in roots.values() if r.misconception.code in VALUES and
+                      r.misconception.op in NETWORK_OPS), None)
     for check in named:
         if check in located:
             continue
@@ -100,7 +110,8 @@ def link(report, counts=lambda check: check.required):
         said = next((c for c in named if c.id == check.consequence_of), None)
         check.consequence_of = ''
         root = roots.get(key(said)) if said else \
-            spoiling if check.id in DOWNSTREAM else None
+            (spoiling if check.id in DOWNSTREAM else None) or \
+            (computing if check.id in NETWORK else None)
         if root is not None:
             _under(check, root)
     _flatten(failures, {c.id: c for c in report.checks})
@@ -116,6 +127,26 @@ def _nones(roots):
                 Code.EXCEPTION and NONE_OPERAND in root.message:
             del roots[key]
             _under(root, source)
+
+
+def _through(roots, methods):
+    """A wrong value of an op written through others (``__sub__`` as ``self + (-other)``, its
+    class report's ``calls``), or an exception there, where one of those has a root of its own
+    (a wrong ``+``, or ``__neg__`` returning -1): that one's bug, not one more at every op made of
+    it.  Through a method that is itself made of others (``__neg__`` as ``self * -1``, where
+    ``*`` is wrong), to the root of that one."""
+    owner = {r.misconception.method: r for r in roots.values() if r.misconception.method}
+    for key, root in list(roots.items()):
+        m = root.misconception
+        if m.code not in VALUES | {Code.EXCEPTION}:
+            continue
+        calls = (methods.get(m.method) or {}).get('calls') or ()
+        source = next((owner[c] for c in calls if c in owner and owner[c] is not root), None)
+        if source is None:
+            continue
+        del roots[key]  # under a root that is itself listed under another: ``_flatten``
+        _under(root, source)
+        owner[m.method] = source
 
 
 #: The Value's constructor, through which every op builds its result.
@@ -199,13 +230,52 @@ def _one_line(roots):
     """One line that raises, seen as an exception by one check and as an operator the Value
     lacks by another (evintunador/autograd_engine_tutorial: tanh's rule `1 - out**2` with no
     ``__rsub__``, an exception of tanh's check where its rule ran, and ``'int' - 'Value'`` of
-    the network's, raised in a rule named `_backward`): one bug, the first check's."""
+    the network's, raised in a rule named `_backward`), or as a wrong value by a third (tanh's
+    `math.exp(3 * x)`: a wrong value of its check, an OverflowError of the network's): one bug,
+    the first check's."""
     def line(root):
         m = root.misconception
-        if m.code not in (Code.EXCEPTION, Code.MISSING_OP) or not m.line or not m.file:
+        if m.code not in (Code.EXCEPTION, Code.MISSING_OP, *VALUES) or not m.line or not m.file:
             return None
         return m.file, m.line
     _merged(roots, line)
+
+
+#: An exception as ``describe_error`` words one raised computing a node: its type.
+COMPUTING = re.compile(r"\b(?P<type>\w+) computing `")
+
+
+def _one_forward(roots):
+    """One exception type raised by one op's method as it computes, at several lines (a
+    recursion, ``return self - (-other)`` in ``__sub__``, ends wherever the stack runs out):
+    one bug, the first check's."""
+    def raised(root):
+        m = root.misconception
+        found = COMPUTING.search(root.message) if m.code == Code.EXCEPTION and m.method \
+            else None
+        return None if found is None else (m.file, m.method, found['type'])
+    _merged(roots, raised)
+
+
+def _one_op(roots):
+    """A wrong forward value of an op and any finding of its rule (an exception raised in it
+    included): one bug, the value's.  A gradient is the derivative of what the op computes, so
+    one of a wrong value is no finding of its own (`a + b` computing `a + a` keeps no `b` to
+    propagate to: 'add has no backward' too).  And a rule seen wrong by one check and raising in
+    backward() by another (`1.0 / out.grad` for `1.0 * out.grad`: a wrong derivative, and a
+    ZeroDivisionError where out.grad is 0) is one bug of that method's rule, the first check's."""
+    valued = {r.misconception.op: r for r in roots.values()
+              if r.misconception.code in VALUES and r.misconception.op}
+    ruled = {(r.misconception.file, r.misconception.method): r for r in roots.values()
+             if r.misconception.code in RULES and r.misconception.method}
+    for key, root in list(roots.items()):
+        m = root.misconception
+        raised = m.code == Code.EXCEPTION and IN_BACKWARD.search(root.message) is not None
+        if m.code in RULES or raised:
+            source = valued.get(m.op) or (ruled.get((m.file, m.method)) if raised else None)
+            if source is not None and source is not root:
+                del roots[key]
+                _under(root, source)
 
 
 def _flatten(failures, by_id):

@@ -2,14 +2,16 @@
 ``micrograde.fuzz.dags``); a failure is shrunk to a small graph (``micrograde.fuzz.shrink``) and re-run to
 detect non-determinism."""
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from micrograde.oracle import oracle_store, oracles
 from micrograde.fuzz import shrink
 from micrograde.fuzz.dags import corpus
 from micrograde.diagnose.diagnosis import explain, first_mismatch, learner_method, misconception
 from micrograde.isolate.answers import HUNG
+from micrograde.model.compare import close, show
 from micrograde.model.results import Code, Misconception
+from micrograde.worker.ops import OPS
 from micrograde.checks.registry import Context, error, failed, passed, skipped
 from micrograde.checks.trials import Trial, against, counterexample, item, run_graphs, watched
 
@@ -141,6 +143,10 @@ def reported(ctx, minimal, lead, how, wrong, trusted=None):
         how += f'; its node `{minimal.graph.expression(single.origin)}` is wrong by itself'
         minimal, trusted = single.trial, frozenset()
         found = _explain(minimal, trusted)
+    elif found.code == Code.GRADIENTS_DISAGREE and _one_op(minimal.graph):
+        # a graph of one op node is that node alone already (relu's rule wrong in (0, 1] only)
+        found = _own_rule(_explain(minimal, frozenset()), minimal, trusted)
+        trusted = frozenset()
     flaky = rerun_differs(ctx.session, minimal, ctx.budget.reruns)
     diagnosis, named = found.text, misconception(found, minimal.graph, minimal.actual, trusted)
     if flaky:
@@ -150,6 +156,25 @@ def reported(ctx, minimal, lead, how, wrong, trusted=None):
     return failed(f'{lead}; smallest found ({len(minimal.graph.nodes)} nodes, {how}): '
                   f'{diagnosis}', diagnosis=diagnosis, counterexample=counterexample(minimal, found),
                   misconception=named, output=''.join(t.actual.output for t in wrong[:3]))
+
+
+def _one_op(graph):
+    """Whether ``graph`` computes with one op node, which alone can be wrong then."""
+    return len([i for i in graph.live() if i >= len(graph.inputs)]) == 1
+
+
+def _own_rule(found, trial, trusted):
+    """``found`` in a graph of one node, whose op's own check passed (``trusted``): that op has
+    a rule, which passes gradients at its check's inputs, so a rule that passes none here is
+    wrong here ('the local derivative of relu is wrong'), not missing ('no backward')."""
+    if found.code != Code.NO_BACKWARD or found.op not in trusted:
+        return found
+    g, grads, want = trial.graph, trial.actual.grads, trial.expected.grads
+    said = ', '.join(f'{g.name(i)}.grad is {show(grads[i])}, expected {show(want[i])}'
+                     for i in range(len(g.inputs)) if not close(grads[i], want[i]))
+    return replace(found, code=Code.WRONG_DERIVATIVE, text=(
+        f'the local derivative of {OPS[found.op].display} is wrong: in `{g.name(found.entry)} = '
+        f'{g.expression(found.entry)}`, {said}.'))
 
 
 def _placed(found, graph):

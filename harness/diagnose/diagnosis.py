@@ -513,7 +513,7 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
         models.append((Code.ASSIGNED, '', 'the gradient is assigned instead of accumulated '
                        '(`grad = ...` where it must be `grad += ...`)', dict(overwrite=set(ops))))
     for code, op, text, kw in models:
-        if _matches(graph, grads, propagate(graph, local, correct, **kw)):
+        if _matches(graph, grads, propagate(graph, local, correct, **kw), every=True):
             return Diagnosis(code, text + '.', op, _entry_of(graph, op, 'repeated' in kw))
     found = _by_grad(graph, actual, local, correct, ops)
     if found:

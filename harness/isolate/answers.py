@@ -22,6 +22,7 @@ from micrograde.model.bounds import KEEP, KEEP_COUNT, capped
 from micrograde.model.errors import WorkerError
 from micrograde.model.names import shown
 from micrograde.worker import protocol
+from micrograde.worker.load.loaded import CALLS
 
 INTERFERED = 'the submission interfered with grading'
 MOST = 1 << 20  # entries of any list an answer holds, when the request does not say fewer
@@ -287,7 +288,8 @@ LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text
                                                           'appended': LINE,
                                                           'resets': LINE,
                                                           'computes': LINE,
-                                                          'stub': LINE},
+                                                          'stub': LINE,
+                                                          'calls': listed(name, CALLS)},
                                                          ('file', 'line')),
                                     KEEP_COUNT['methods'])},
                 required=('nonce', 'type', 'output'))

@@ -311,6 +311,45 @@ _STORES = ('STORE_FAST', 'STORE_DEREF')
 _WRAPPING = ('PRECALL', 'CALL', 'KW_NAMES')
 
 
+#: An operator's symbol (``BINARY_OP``'s) -> the methods Python may call for it.
+_OPERATORS = {'+': ('__add__', '__radd__'), '-': ('__sub__', '__rsub__'),
+              '*': ('__mul__', '__rmul__'), '/': ('__truediv__', '__rtruediv__'),
+              '**': ('__pow__', '__rpow__')}
+#: The most methods a method is said to call.
+CALLS = 16
+
+
+def _calls(code, steps):
+    """The methods a method that writes no rule may call to build its result, read in its
+    bytecode (``steps``): those of its operators (``self + (-other)``: ``__add__``, whose left
+    operand is the Value itself, and ``__neg__``; ``other + (-self)``: ``__add__`` or
+    ``__radd__``) and those it names (``self.exp()``).  A wrong value of such a method is then,
+    where one of those is wrong too, theirs (``checks/causes.py``)."""
+    me = code.co_varnames[0] if code.co_argcount else None
+    found = []
+    for k, step in enumerate(steps):
+        if step.opname == 'BINARY_OP':
+            forward, reflected = _OPERATORS.get(step.argrepr.rstrip('='), (None, None))
+            found += [forward] if _left_is(me, step, steps[:k]) else [forward, reflected]
+        elif step.opname == 'UNARY_NEGATIVE':
+            found.append('__neg__')
+        elif step.opname in ('LOAD_ATTR', 'LOAD_METHOD') and isinstance(step.argval, str) and \
+                step.argval.isidentifier():
+            found.append(step.argval)
+    return [name for name in dict.fromkeys(found) if name][:CALLS]
+
+
+def _left_is(me, operator, before):
+    """Whether an operator's left operand is the local ``me`` itself (the last instruction
+    before it that starts where the whole expression does loads it): Python then calls the
+    operator's own method of ``me``'s class, never the right operand's reflected one."""
+    at = _span(operator)[:2]
+    if None in at:
+        return False
+    left = [s for s in before if _span(s)[:2] == at and _span(s) != _span(operator)]
+    return bool(left) and left[-1].opname == 'LOAD_FAST' and left[-1].argval == me
+
+
 def _computes(code, owner, steps):
     """The line that computes the number of the Value a method returns: where the local passed
     as its data (``Value(t, ...)``) was last assigned (``t = ...``), else where that argument is
@@ -466,6 +505,9 @@ def methods(cls, root, limit=200, own=None):
                 computes = _computes(code, cls.__name__, steps)
                 if computes:
                     found[name]['computes'] = computes
+                calls = _calls(code, steps) if not found[name]['rule'] else ()
+                if calls:
+                    found[name]['calls'] = calls
                 found[name].update(_walk_lines(getattr(attr, '__func__', attr)))
                 resets = _resets(code) if name == 'backward' else None
                 if resets:

@@ -1,0 +1,83 @@
+"""One bug, one finding, where other ops are made of the wrong one: single mutants of the lecture's
+engine (a forward value, a rule, an operator's method), each graded by ``batch`` and read as one
+root cause at the method that holds it.  Found by grading every single mutation of the engine's
+operators, constants and names (214 mutants): before, 55 of them showed their one bug as two to
+eight findings, some on correct code (a wrong left derivative of ``*`` read as 'ignores the
+upstream gradient' at add, exp, log, tanh, relu, sigmoid and pow: every op's graphs end with
+``* k``)."""
+import json
+
+import pytest
+
+from conftest import SUBMISSIONS, in_process
+
+ENGINE = (SUBMISSIONS / 'lecture_engine.py').read_text()
+
+#: name -> (the line changed, what it becomes, the method the one finding must name)
+MUTANTS = {
+    # a wrong `+`: subtraction (`self + (-other)`), its reflected form and the network's
+    # neurons are made of it
+    'add_value': ('self.data + other.data, (self, other)', 'self.data, (self, other)', '__add__'),
+    # a wrong `*`: negation (`self * -1`), division, and through negation, subtraction
+    'mul_value': ('self.data * other.data, (self, other)', 'self.data * other.data + 1, (self, other)',
+                  '__mul__'),
+    # `*`'s left derivative: every op's check ends with `* k`
+    'mul_rule': ('self.grad += other.data * out.grad', 'self.grad += out.grad', '__mul__'),
+    # negation returns a number: subtraction and its reflected form break with it
+    'neg_number': ('return self * -1', 'return -1', '__neg__'),
+    # `other + self` written as `self - other`: `2.0 - a` is `(-a).__radd__(2.0)`
+    'radd_sub': ('return self + other', 'return self - other', '__radd__'),
+    # tanh's value wrong, and overflowing in the network
+    'tanh_value': ('t = (math.exp(2*x) - 1)', 't = (math.exp(3*x) - 1)', 'tanh'),
+    # a recursion, which ends at whichever line the stack runs out
+    'sub_recursion': ('return self + (-other)', 'return self - (-other)', '__sub__'),
+    # a wrong derivative, which divides by 0 where the upstream gradient is 0
+    'add_divides': ('other.grad += 1.0 * out.grad', 'other.grad += 1.0 / out.grad', '__add__'),
+    # `a + b` computing `a + a`: b is not kept to propagate to
+    'add_operand': ('other = other if isinstance(other, Value) else Value(other)\n'
+                    '        out = Value(self.data + other.data',
+                    'other = self if isinstance(other, Value) else Value(other)\n'
+                    '        out = Value(self.data + other.data', '__add__'),
+}
+
+
+@pytest.fixture(scope='module')
+def graded(tmp_path_factory):
+    """``{name: report}``: every mutant graded in one batch."""
+    folder = tmp_path_factory.mktemp('mutants')
+    for name, (line, mutated, _) in MUTANTS.items():
+        assert ENGINE.count(line) == 1, name
+        (folder / f'{name}.py').write_text(ENGINE.replace(line, mutated))
+    out = tmp_path_factory.mktemp('reports')
+    done = in_process('batch', folder, '--out', out, '-j', '2')
+    assert f'{len(MUTANTS)} graded: 0 passed, {len(MUTANTS)} failed' in done.stdout, done.stdout + done.stderr
+    return {name: json.loads((out / f'{name}.py' / 'report.json').read_text()) for name in MUTANTS}
+
+
+@pytest.mark.parametrize('name', MUTANTS)
+def test_one_mutant_is_one_finding_at_its_method(graded, name):
+    report = graded[name]
+    roots = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+             and not c['consequence_of']]
+    assert [(c['misconception'] or {}).get('method') for c in roots] == [MUTANTS[name][2]], \
+        [(c['id'], c['message'][:200], c['misconception']) for c in roots]
+    failing = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')]
+    assert all(c['misconception']['method'] == MUTANTS[name][2] for c in failing), \
+        [(c['id'], c['misconception']) for c in failing]
+
+
+def test_a_rule_wrong_on_inputs_its_own_check_missed_is_named_by_a_one_node_graph(run_cli,
+                                                                                  tmp_path):
+    """relu passing no gradient in (0, 1] only: ops.relu's inputs miss it, the random graphs
+    find it and shrink it to `a.relu()` alone.  Before, 'a.grad is 0.0, expected 1.0', at no
+    method (relu's own check passed, so its rule was never blamed); now relu's local
+    derivative, at its rule."""
+    path = tmp_path / 'engine.py'
+    path.write_text(ENGINE.replace('(out.data > 0) * out.grad', '(out.data > 1) * out.grad'))
+    run_cli('grade', path, '--out', tmp_path / 'out', '--no-color')
+    fuzz = {c['id']: c for c in json.loads((tmp_path / 'out' / 'report.json').read_text())[
+        'checks']}['fuzz.dags']
+    assert fuzz['status'] == 'failed', fuzz['message']
+    assert fuzz['misconception']['code'] == 'wrong_derivative', fuzz
+    assert fuzz['misconception']['method'] == 'relu', fuzz
+    assert 'the local derivative of relu is wrong' in fuzz['message'], fuzz['message']
