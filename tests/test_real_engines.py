@@ -1272,9 +1272,6 @@ def test_float32_gradients_are_one_price_at_every_seed(run_cli, tmp_path):
     assert abs(scores['0'] - scores['7']) <= 1, scores
 
 
-
-@pytest.mark.xfail(strict=True, reason='needs the causes.link change in engines13 report '
-                                       '(proposal_all.patch): neg unplaced, sub a second root')
 def test_a_negation_built_without_children_is_one_finding_at_its_own_method(run_cli, tmp_path):
     """dishanshakya/minigrad's notebook: `__neg__` returns `Value(-self.data)` (no children, no
     rule) and `__sub__` is `self + (-other)`.  The method that builds the Value it returns
@@ -1293,9 +1290,6 @@ def test_a_negation_built_without_children_is_one_finding_at_its_own_method(run_
     assert by_id['ops.sub']['consequence_of'] == 'ops.neg'
 
 
-@pytest.mark.xfail(strict=True, reason='needs loaded._calls_rules and causes._calling '
-                                       '(engines13 report, proposal_all.patch): placed at '
-                                       'backward(), whose walk is right')
 def test_a_rule_that_runs_its_operands_rules_is_the_repeated_propagations_place(run_cli,
                                                                                 tmp_path):
     """Aditya-Chaubey/autograd-engine's notebook: the rules of + and * end with
@@ -1317,8 +1311,6 @@ def test_a_rule_that_runs_its_operands_rules_is_the_repeated_propagations_place(
     assert 'calls another node' in roots[0]['message']
 
 
-@pytest.mark.xfail(strict=True, reason='needs diagnosis.sometimes called in trials.judged '
-                                       '(engines13 report, proposal_trials.patch)')
 def test_a_rule_right_on_some_inputs_and_silent_on_others_is_a_wrong_derivative(run_cli,
                                                                                  tmp_path):
     """KaelinGraf/micrograd: relu's rule `grad = 1 if out.data > 1 else 0` passes nothing where
@@ -1338,9 +1330,6 @@ def test_a_rule_right_on_some_inputs_and_silent_on_others_is_a_wrong_derivative(
     assert result.returncode == 1
 
 
-@pytest.mark.xfail(strict=True, reason='needs backward.repeat to link a graph it could not build '
-                                       'to the failing op check (engines13 report, '
-                                       'proposal_repeat.patch)')
 def test_a_repeat_graph_an_op_could_not_build_is_that_ops_finding(run_cli, tmp_path):
     """AMX07/micrograd: __add__ and __mul__ end without `return out`.  The repeat check's graph
     `n1 = a + b; ...` cannot be built either ('the op returned NoneType None'): it was a root
@@ -1356,8 +1345,6 @@ def test_a_repeat_graph_an_op_could_not_build_is_that_ops_finding(run_cli, tmp_p
     assert by_id['backward.repeat']['consequence_of'] == 'ops.add', by_id['backward.repeat']
 
 
-@pytest.mark.xfail(strict=True, reason='needs causes._nones to join a None a composing method '
-                                       'passes on (engines13 report, proposal_nones.patch)')
 def test_a_none_a_composing_method_passes_on_is_the_ops_that_returned_it(run_cli, tmp_path):
     """__add__ without `return out`: `a - b` as `self + (-other)` returns add's None, and
     subtraction was a second root at __sub__, which writes no rule and returns what + gave."""

@@ -173,8 +173,11 @@ def repeat(ctx):
     printed = 'print(' + ', '.join(f'{graph.name(i)}.grad' for i in leaves) + ')\n'
     code = graph.code(show=leaves) + 'out.backward()\n' + printed
     if actual.error or actual.grads2 is None:
+        # the graph could not be built (an op of it returned None): that op's check's finding
+        built = actual.error is not None and actual.error.stage == 'forward' and _assigning(ctx)
         return failed(f'calling backward() twice failed: {actual.error or ""}',
-                      counterexample=Counterexample(code), **_raised(ctx, actual.error))
+                      counterexample=Counterexample(code),
+                      **({'consequence_of': built} if built else _raised(ctx, actual.error)))
     micrograd = all(close(actual.grads2[i], ref.grads2[i]) for i in leaves)
     doubled = all(close(actual.grads2[i], _doubled(actual.grads[i])) for i in leaves)
     if doubled:

@@ -52,6 +52,7 @@ def link(report, counts=lambda check: check.required):
         _lacking(check, report)
         _stubbed(check, report)
         _own_stub(check, report)
+    _calling(report.checks, report.methods)
     _constructed(failing, report.methods)
     seen = {c.id for c in failing if c.misconception and c.misconception.line}  # the line observed
 
@@ -64,8 +65,12 @@ def link(report, counts=lambda check: check.required):
         m = check.misconception
         where = report.methods.get(m.method) or \
             (report.methods.get(through) if m.method == 'backward' else None) or {}
-        if check.id not in seen and where.get('rule') is False and m.code in RULES:
-            m.method, where = '', {}  # a guess, and that method writes no rule: not there
+        # a guess, and that method writes no rule: not there, unless it builds the Value it
+        # returns itself (``Value(-self.data)``: its result has no rule, where ``__sub__`` as
+        # ``self + (-other)`` returns one another method built)
+        if check.id not in seen and where.get('rule') is False and m.code in RULES and \
+                not (m.code == Code.NO_BACKWARD and where.get('computes')):
+            m.method, where = '', {}
         m.file = where.get('file', m.file)
         m.line = m.line or where.get(STORED.get(m.code, 'line')) or where.get('line')
         m.evidence.append(check.id)
@@ -81,7 +86,7 @@ def link(report, counts=lambda check: check.required):
         root = roots.setdefault(key(check), check)
         if root is not check:
             _under(check, root)
-    _nones(roots)
+    _nones(roots, report.methods)
     _through(roots, report.methods)
     _undefined(roots)
     _one_raise(roots)
@@ -117,14 +122,21 @@ def link(report, counts=lambda check: check.required):
     _flatten(failures, {c.id: c for c in report.checks})
 
 
-def _nones(roots):
+def _nones(roots, methods):
     """An exception over a ``None`` operand (``'float' and 'NoneType'``) where an op returned
     ``None`` (a ``return out`` missing): that op's bug, where the None was used (``a / b`` as
-    ``self * other**-1`` breaks in __mul__ on the None ``__pow__`` returned), not one of its own."""
-    source = next((r for r in roots.values() if RETURNED_NONE in r.message), None)
+    ``self * other**-1`` breaks in __mul__ on the None ``__pow__`` returned), not one of its own.
+    So is a ``None`` returned by a method that writes no rule of its own (``__sub__`` as
+    ``self + (-other)`` returns what __add__ returned) where a method that writes one returned
+    ``None`` too."""
+    def writes(root):
+        return (methods.get(root.misconception.method) or {}).get('rule') is not False
+    nones = [r for r in roots.values() if RETURNED_NONE in r.message]
+    source = next((r for r in nones if writes(r)), nones[0] if nones else None)
     for key, root in list(roots.items()):
-        if source is not None and root is not source and root.misconception.code == \
-                Code.EXCEPTION and NONE_OPERAND in root.message:
+        if source is None or root is source or root.misconception.code != Code.EXCEPTION:
+            continue
+        if NONE_OPERAND in root.message or RETURNED_NONE in root.message and not writes(root):
             del roots[key]
             _under(root, source)
 
@@ -379,6 +391,33 @@ def _appended(check, methods):
     if line and APPENDED not in check.message:
         said = APPENDED.format(line=line)
         m.line = line
+        check.message += said
+        check.diagnosis += said
+
+
+def _calling(checks, methods):
+    """A repeated propagation where an op's rule calls another node's rule itself
+    (``self._backward()`` inside ``_backward``: ``calls_rules`` in its class report) while
+    backward() runs every rule too: that rule's call, not backward(), whose walk is right
+    (unless its build function adds nodes outside its ``if``: ``appended``).  A wrong
+    gradient seen in that same rule (`a - b` as `self + (-other)`: the hidden `-b` propagates
+    twice, read as subtraction's derivative) is the same bug."""
+    method = next((name for name, where in methods.items() if where.get('calls_rules')), None)
+    repeated = [c for c in checks if c.misconception is not None and
+                c.misconception.code == Code.REPEATED and c.misconception.method == 'backward']
+    if method is None or not repeated or (methods.get('backward') or {}).get('appended'):
+        return
+    line = methods[method]['calls_rules']
+    said = f' ({method}\'s rule calls another node\'s rule itself, at line {line}: a node that ' \
+        f'call reaches and backward() reaches too, or that two paths reach, propagates twice; ' \
+        f'leave the order to backward())'
+    walks = {id(c.misconception) for c in repeated}
+    for check in checks:
+        m = check.misconception
+        if m is None or not (id(m) in walks or
+                             m.method == method and m.code in RULES - {Code.NO_BACKWARD}):
+            continue
+        m.code, m.method, m.line = Code.REPEATED, method, line
         check.message += said
         check.diagnosis += said
 

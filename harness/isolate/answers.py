@@ -288,6 +288,7 @@ LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text
                                                           'appended': LINE,
                                                           'resets': LINE,
                                                           'computes': LINE,
+                                                          'calls_rules': LINE,
                                                           'stub': LINE,
                                                           'calls': listed(name, CALLS)},
                                                          ('file', 'line')),

@@ -350,6 +350,29 @@ def _left_is(me, operator, before):
     return bool(left) and left[-1].opname == 'LOAD_FAST' and left[-1].argval == me
 
 
+def _calls_rules(code, steps):
+    """The line where a rule a method defines calls another node's rule itself (``self.
+    _backward()`` inside ``_backward``, under the attribute the method stores its rule in):
+    backward() runs every node's rule too, so those nodes propagate twice; ``None``."""
+    nested = {c.co_name for c in code.co_consts if isinstance(c, types.CodeType)}
+    named = nested | {s.argval for made, s in zip(steps, steps[1:])
+                      if made.opname == 'MAKE_FUNCTION' and s.opname in _STORES}
+    # ``out._backward = _backward``: the attribute a rule is stored in (on any Value)
+    attributes = {store.argval for value, target, store in zip(steps, steps[1:], steps[2:])
+                  if store.opname == 'STORE_ATTR' and target.opname in _LOADS and
+                  (value.opname == 'MAKE_FUNCTION' or value.opname in _LOADS and
+                   value.argval in named)}
+    for inner in (c for c in code.co_consts if isinstance(c, types.CodeType)):
+        ran = _read(inner)
+        for k, load in enumerate(ran):
+            # `node._backward()`: the attribute loaded, then called with no arguments
+            call = next((s for s in ran[k + 1:k + 3] if s.opname == 'CALL'), None)
+            if load.opname in ('LOAD_ATTR', 'LOAD_METHOD') and load.argval in attributes and \
+                    call is not None and not call.arg and load.positions:
+                return load.positions.lineno
+    return None
+
+
 def _computes(code, owner, steps):
     """The line that computes the number of the Value a method returns: where the local passed
     as its data (``Value(t, ...)``) was last assigned (``t = ...``), else where that argument is
@@ -502,6 +525,9 @@ def methods(cls, root, limit=200, own=None):
                 stored = _rule_on_self(code, steps)
                 if stored:
                     found[name]['rule_on_self'] = stored
+                calling = _calls_rules(code, steps)
+                if calling:  # its rule runs its operands' rules: backward() runs them again
+                    found[name]['calls_rules'] = calling
                 computes = _computes(code, cls.__name__, steps)
                 if computes:
                     found[name]['computes'] = computes
