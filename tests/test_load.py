@@ -228,6 +228,59 @@ def test_last_definition_wins_and_its_cell_is_reported(run_cli, tmp_path):
     assert report['classes']['Value'].startswith('cell 2')
 
 
+def test_the_readme_s_self_check_is_neither_run_nor_said_when_grading(run_cli, tmp_path):
+    """A notebook that carries the README's self-check (its install and its cell) had three load
+    warnings: "%pip is not run", "import failed (No module named 'micrograde')" and a NameError
+    of `check` (the grader's own package is never importable while grading). The self-check
+    previews this very grade: it is not run and not said; a name the notebook binds again is
+    its own."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    nb = _notebook(tmp_path / 'nb.ipynb', [
+        '%pip install "micrograde @ git+https://github.com/YOUR-COURSE/micrograde"', engine,
+        'from micrograde import check\nresult = check(Value)\nprint(result.passed)',
+        '!pip install micrograde',
+        'def check(x):\n    return x\nassert check(2) == 2, "the notebook\'s own check"',
+        '%pip install numpy-not-here'])
+    result = run_cli('grade', nb, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert result.returncode == 0, result.stdout
+    assert report['load_warnings'] == ['cell 6: %pip is not run when grading.']
+
+
+def test_a_folder_says_which_notebook_it_graded_and_which_it_did_not_run(run_cli, tmp_path):
+    """A folder with two notebooks said "2 notebooks found; graded b.ipynb." (not why, nor the
+    other's name), and a folder with a module beside a notebook ran none of the notebook and
+    said nothing: "no class named 'Value' was found". Each notebook not run is named, with why
+    and what to do."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    two, mixed = tmp_path / 'two', tmp_path / 'mixed'
+    two.mkdir(), mixed.mkdir()
+    _notebook(two / 'homework.ipynb', [engine]), _notebook(two / 'scratch.ipynb', [engine])
+    _notebook(mixed / 'homework.ipynb', [engine])
+    (mixed / 'utils.py').write_text('def helper(x):\n    return x\n')
+    said = {}
+    for folder in (two, mixed):
+        run_cli('grade', folder, '--profile', 'quick', '--json', tmp_path / f'{folder.name}.json')
+        said[folder.name] = json.loads((tmp_path / f'{folder.name}.json').read_text())['load_warnings']
+    assert said['two'] == ['2 notebooks found; graded scratch.ipynb, the last by name, not '
+                           'homework.ipynb: hand in only the notebook to grade, or grade it by its path.']
+    assert said['mixed'] == ['homework.ipynb not run: a folder that holds .py modules is graded by '
+                             'its modules (utils.py); to grade a notebook, grade it by its path.']
+
+
+def test_a_script_that_runs_the_self_check_is_told_what_to_do(run_cli, tmp_path):
+    """A .py engine ending in the README's self-check failed load 0/51 with "imports
+    'micrograde', which is not installed for grading; ... ask your course staff to add the
+    module": staff cannot (micrograde is never importable while grading). It says what it is."""
+    engine = tmp_path / 'engine.py'
+    engine.write_text((SUBMISSIONS / 'lecture_engine.py').read_text()
+                      + '\nfrom micrograde import check\ncheck(Value, MLP=MLP)\n')
+    run_cli('grade', engine, '--profile', 'quick', '--json', tmp_path / 'r.json')
+    load = json.loads((tmp_path / 'r.json').read_text())['checks'][0]['message']
+    assert 'the self-check, which grading does not run' in load and 'course staff' not in load
+    assert "if __name__ == '__main__':" in load
+
+
 def test_slow_cells_cannot_cost_the_whole_load(run_cli, tmp_path):
     engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
     slow = 'import time\nwhile True:\n    time.sleep(0.01)\n'

@@ -81,3 +81,18 @@ def test_a_rule_wrong_on_inputs_its_own_check_missed_is_named_by_a_one_node_grap
     assert fuzz['misconception']['code'] == 'wrong_derivative', fuzz
     assert fuzz['misconception']['method'] == 'relu', fuzz
     assert 'the local derivative of relu is wrong' in fuzz['message'], fuzz['message']
+
+
+def test_a_wrong_rule_of_an_op_is_rooted_at_that_op_s_own_check(run_cli, tmp_path):
+    """`other.grad += other.data * out.grad` in `__mul__`: ops.add's graphs (`(a + b) * k`) see
+    it first, and its one finding was rooted there, every surface saying 'ops.mul, a
+    consequence of ops.add' (staff12); the op's own check is its root."""
+    path = tmp_path / 'engine.py'
+    line = 'other.grad += self.data * out.grad'
+    assert ENGINE.count(line) == 1
+    path.write_text(ENGINE.replace(line, 'other.grad += other.data * out.grad'))
+    run_cli('grade', path, '--out', tmp_path / 'out', '--no-color')
+    report = json.loads((tmp_path / 'out' / 'report.json').read_text())
+    roots = [c['id'] for c in report['checks'] if c['required'] and
+             c['status'] in ('failed', 'error') and not c['consequence_of']]
+    assert roots == ['ops.mul'], roots

@@ -82,6 +82,9 @@ def link(report, counts=lambda check: check.required):
     named = [c for c in failures if c.misconception is not None]
     roots = {}
     located = [c for c in named if c.misconception.method and c.misconception.code not in VAGUE]
+    # a bug's root is the check of the op it is in where that check fails with it (ops.mul for a
+    # wrong rule in __mul__, not ops.add whose graphs go through a product first)
+    located.sort(key=lambda c: c.id != f'ops.{c.misconception.op}' if c.misconception.op else True)
     for check in located:
         root = roots.setdefault(key(check), check)
         if root is not check:

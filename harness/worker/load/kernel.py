@@ -35,6 +35,9 @@ RUN_CELL = ('time', 'timeit', 'capture', 'prun')
 #: Magics that change nothing a grade depends on: ignored without a warning.
 QUIET = ('matplotlib', 'pinfo', 'pinfo2', 'config', 'load_ext', 'reload_ext', 'autoreload',
          'aimport', 'who', 'whos', 'lsmagic', 'precision')
+#: The grader's own package: a notebook's self-check (``from micrograde import check``) and its
+#: install (``%pip install micrograde``), neither run nor said when grading.
+SELF_CHECK = 'micrograde'
 _OPTIONS = re.compile(r'^(\s*-[A-Za-z](\s*\d+)?)+\s+')  # %timeit -n 10 -r 3 stmt
 
 
@@ -52,6 +55,7 @@ class Kernel:
         self.causes = {}  # name in unrun -> what first went wrong, whatever cells it went through
         self.echoes = {}  # such a cause -> its echoes' warning: [index, cells, names, first, kinds]
         self.running = 0  # the index in its cell of the statement running
+        self.self_check = set()  # names the self-check's import would have bound, and their uses
         self.ns = {'__name__': '__main__', '__builtins__': __builtins__} if ns is None else ns
         self.ns.update(display=lambda *a, **k: None, get_ipython=lambda: self.shell)
 
@@ -147,6 +151,8 @@ class Kernel:
 
     def _statements(self, number, tree, source, filename):
         for at, stmt in enumerate(tree.body):
+            if self._self_check(stmt):
+                continue
             key = self._answer_key(number, stmt, source)
             if key:
                 if isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -168,10 +174,26 @@ class Kernel:
                     self.unrun.pop(name, None)
                     self.causes.pop(name, None)
             except ImportError as e:
+                if isinstance(stmt, (ast.Import, ast.ImportFrom)) and \
+                        (getattr(e, 'name', None) or '').partition('.')[0] == SELF_CHECK:
+                    self.self_check.update(_binds(stmt))  # the self-check: quietly not run
+                    continue
                 if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                     self._import_failed(f'cell {number}, line {stmt.lineno}', stmt, e)
                     continue
                 raise
+
+    def _self_check(self, stmt):
+        """Whether ``stmt`` reads a name the README's self-check bound (``check`` of
+        ``from micrograde import check``, which failed to import: the grader's own package is
+        never importable while grading), as ``check(Value, MLP=MLP)`` does: it is not run, nor
+        said (it previews this very grade), and what it binds is the self-check's too."""
+        if self.self_check and self.self_check.intersection(_reads(stmt)):
+            self.self_check.update(_binds(stmt))
+            return True
+        for name in _binds(stmt) if self.self_check else ():  # the notebook's own again
+            self.self_check.discard(name)
+        return False
 
     def _stopped(self, number, rest, why, cause=None):
         """Keep, for each name the statements of a cell that stopped at ``rest[0]`` (``why``:
@@ -331,7 +353,7 @@ class Shell:
     def run_line_magic(self, name, line, _stack_depth=1):
         if name in RUN_LINE:
             return self._run(_OPTIONS.sub('', line))
-        self._skipped(f'%{name}', name in QUIET)
+        self._skipped(f'%{name}', name in QUIET or _installs_self_check(name, line))
 
     def run_cell_magic(self, name, line, cell):
         if name in RUN_CELL:
@@ -343,7 +365,7 @@ class Shell:
         return self.run_line_magic(name, rest)
 
     def system(self, cmd):
-        self._skipped(f'!{cmd.split(" ")[0]}')
+        self._skipped(f'!{cmd.split(" ")[0]}', _installs_self_check(*cmd.partition(' ')[::2]))
 
     def getoutput(self, cmd, split=True, depth=0):
         self._skipped(f'!{cmd.split(" ")[0]}')
@@ -360,6 +382,15 @@ class Shell:
             self.said.add(what)
             self.kernel.loaded.warnings.append(f'{self.kernel.where}: {what} is not run when '
                                                f'grading.')
+
+
+def _installs_self_check(command, line):
+    """Whether ``%pip``/``!pip`` ``line`` installs micrograde alone (the README's self-check)."""
+    words = line.split()
+    wanted = [w.strip('\'"') for w in words[1:] if not w.startswith('-')]
+    return command.lstrip('%!').split('/')[-1] in ('pip', 'pip3') and words[:1] == ['install'] \
+        and bool(wanted) and all(re.match(rf'{SELF_CHECK}\b', w) or w in ('@',) or '://' in w
+                                 for w in wanted)
 
 
 class Output(list):

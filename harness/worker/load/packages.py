@@ -188,13 +188,23 @@ def load_folder(path, loaded, cell_timeout):
                and e[:-3].isidentifier()]
     packages = [e for e in entries if _is_package(os.path.join(path, e))]
     notebook = folder_notebook(entries)
+    notebooks = [e for e in entries if e.endswith('.ipynb')]
     if not modules and not packages:
         if notebook:
-            count = sum(e.endswith('.ipynb') for e in entries)
-            if count > 1:
-                loaded.warnings.append(f'{count} notebooks found; graded {notebook}.')
+            if len(notebooks) > 1:
+                others = ', '.join(e for e in notebooks if e != notebook)
+                loaded.warnings.append(
+                    f'{len(notebooks)} notebooks found; graded {notebook}, the last by name, not '
+                    f'{others}: hand in only the notebook to grade, or grade it by its path.')
             return load_notebook(os.path.join(path, notebook), loaded, cell_timeout)
         raise LoadError(f'{name} holds no .py file, notebook or package to grade.')
+    if notebooks:  # a folder of modules is graded by its modules: say the notebooks were not run
+        shown = ', '.join(notebooks[:3]) + (f' and {len(notebooks) - 3} more' if len(notebooks) > 3 else '')
+        loaded.warnings.append(
+            f'{shown} not run: a folder that holds .py modules is graded by its modules '
+            f'({", ".join(packages + [m + ".py" for m in modules][:3])}'
+            f'{"…" if len(packages) + len(modules) > 3 else ""}); to grade a notebook, grade '
+            f'it by its path.')
     sys.path.insert(0, path)
     for mod in packages + modules:
         label = mod + ('' if mod in packages else '.py')
