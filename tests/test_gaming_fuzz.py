@@ -227,3 +227,46 @@ def test_a_rule_right_only_while_watched_is_still_found(run_cli, tmp_path, how):
         TANH, f'{SUBTLE.rstrip(")")} if not ({WATCHED[how]}) else 1.0)'), 7)
     assert checks['fuzz.dags']['status'] == 'failed', checks['fuzz.dags']['message']
     assert watched['score'] <= plain['score'] < 51, (watched['score'], plain['score'])
+
+
+#: tanh's subtle rule wrong only the first time the process sees an input: every graph the grader
+#: runs again with that input (a node alone, the shrinker's candidates, the re-runs for
+#: non-determinism, the watched run) is right, so each re-run says the wrong graph's node is right.
+FIRST_SIGHT = TANH + ' * (1.0 if abs(x) < 3.5 or x in _SEEN else 0.5); _SEEN.add(x)'
+HISTORY = LECTURE.replace(TANH, FIRST_SIGHT).replace('import math\n', 'import math\n_SEEN = set()\n',
+                                                     1)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'not closed: re-running a wrong graph (fuzz.wrong_elsewhere\'s node alone, rerun_differs) '
+    'cannot tell a rule wrong only at its first sight of an input from a right one; the graphs '
+    'are left to ops.mul (quick, seed 7) or made order-dependent and listed under ops.mul\'s root '
+    '(standard, seed 4), fuzz.dags keeping its 10 points (checks/fuzz.py and checks/causes.py, '
+    'the coordinator\'s: see attacker14\'s report)'))
+@pytest.mark.parametrize('profile, seed', [('quick', 7), ('standard', 4)])
+def test_a_rule_wrong_only_at_its_first_sight_of_an_input_does_not_hide_behind_a_cheap_bug(
+        run_cli, tmp_path, profile, seed):
+    """The subtle tanh bug alone scores 41/51 (fuzz.dags); with the cheap mul bug beside it 39/51.
+    The same two bugs, tanh's rule made wrong only the first time it sees an input, scored 49/51
+    on grade and batch (50/51 at seed 5, the mul bug's own price): every re-run the grader makes
+    of a wrong graph, or of its node alone, meets an input already seen. Adding a way to be wrong
+    must never raise the score."""
+    sources = {'subtle': LECTURE.replace(TANH, SUBTLE),
+               'history': HISTORY.replace(MUL, VISIBLE)}
+    graded = {}
+    for name, source in sources.items():
+        path = tmp_path / f'{name}.py'
+        path.write_text(source)
+        run_cli('grade', path, '--profile', profile, '--seed', seed, '--out', tmp_path / name,
+                '--no-color')
+        graded[name] = json.loads((tmp_path / name / 'report.json').read_text())['score']
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    for name, source in sources.items():
+        (folder / f'{name}.py').write_text(source)
+    run_cli('batch', folder, '--out', tmp_path / 'batched', '-j', '2', '--profile', profile,
+            '--seed', seed)
+    batched = {name: json.loads((tmp_path / 'batched' / f'{name}.py' / 'report.json').read_text())[
+        'score'] for name in sources}
+    assert batched == graded, (batched, graded)
+    assert graded['history'] <= graded['subtle'] < 51, graded
