@@ -58,3 +58,28 @@ def test_rules_left_to_an_undefined_name_cost_as_the_wrong_rules_they_are(run_cl
     no line defines a ``d`` that knows the four derivatives."""
     scores = _scores(run_cli, tmp_path, {'wrong': _with(0), 'undefined': _with(1)})
     assert scores['undefined'] <= scores['wrong'] < 51, scores
+
+
+#: relu's ``return out`` missing: a cheap bug of one op (its check, and the random graphs' relu).
+RELU = '''            self.grad += (out.data > 0) * out.grad
+        out._backward = _backward
+        return out
+'''
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'not closed: causes._nones lists any exception whose message names a NoneType operand '
+    'under the op that returned None, whatever produced the None (checks/causes.py, the '
+    'coordinator\'s: see attacker14\'s report)'))
+def test_rules_that_multiply_by_none_are_no_consequence_of_an_op_returning_none(run_cli, tmp_path):
+    """Four wrong rules beside relu's missing ``return out`` score 45/51: five findings. The four
+    rules written as ``self.grad += None * out.grad`` scored 49/51: each TypeError names a
+    ``'NoneType'`` operand, and every such exception was listed under relu's "the op returned
+    NoneType None", one finding (meant for ``a / b`` written ``self * other**-1`` with a
+    ``__pow__`` that returns nothing), though no rule here uses relu's result."""
+    relu = RELU.replace('        return out\n', '')
+    wrong, nones = _with(0).replace(RELU, relu), LECTURE.replace(RELU, relu)
+    for right in RULES:
+        nones = nones.replace(right, 'self.grad += None * out.grad')
+    scores = _scores(run_cli, tmp_path, {'wrong': wrong, 'nones': nones})
+    assert scores['nones'] <= scores['wrong'] < 51, scores
