@@ -270,3 +270,41 @@ def test_a_rule_wrong_only_at_its_first_sight_of_an_input_does_not_hide_behind_a
         'score'] for name in sources}
     assert batched == graded, (batched, graded)
     assert graded['history'] <= graded['subtle'] < 51, graded
+
+
+#: tanh's rule run as mul's: its result made by ``self * Value(its local derivative)``, the
+#: subtle bug in that number; and mul's left rule wrong at mul's own large operand, at the line
+#: every tanh node's rule now runs (a cheap bug of mul's own check, 50/51 alone).
+VIA_MUL = (('''        out = Value(t, (self, ), 'tanh')
+
+        def _backward():
+            self.grad += (1 - t**2) * out.grad
+        out._backward = _backward
+        return out
+''', '''        out = self * Value((1 - t**2) * (1.0 if abs(x) < 3.5 else 0.5))
+        out.data = t
+        out._op = 'tanh'
+        return out
+'''), ('self.grad += other.data * out.grad',
+       'self.grad += other.data * out.grad * (1.0 if abs(self.data) < 500 else 1.01)'))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'not closed: a wrong derivative of an op whose own check passed is placed at the line its '
+    'rule ran, another op\'s method, and is one root with that op\'s own bug there (checks/'
+    'fuzz.py, the coordinator\'s: see attacker14\'s report)'))
+@pytest.mark.parametrize('seed', [3, 7])
+def test_a_subtle_bug_whose_rule_runs_at_a_cheap_bugs_line_is_not_that_bug(run_cli, tmp_path, seed):
+    """The subtle tanh bug alone scores 41/51, as it does written as ``self * Value(d)`` (tanh's
+    rule mul's closure, tanh's derivative its operand). With mul's left rule wrong at the line that
+    closure runs (50/51 alone) it scored 49/51 at seed 7 (quick; 50/51 at seed 0, standard):
+    fuzz.dags's node alone
+    `n1.tanh()` was placed at __mul__'s line, one key with ops.mul's finding, its consequence."""
+    alone, _ = _grade(run_cli, tmp_path, 'subtle', LECTURE.replace(TANH, SUBTLE), seed)
+    source = LECTURE
+    for old, new in VIA_MUL:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    both, checks = _grade(run_cli, tmp_path, 'via', source, seed)
+    assert checks['ops.mul']['status'] == 'failed' and checks['ops.tanh']['status'] == 'passed'
+    assert both['score'] < alone['score'] < 51, (both['score'], alone['score'])
