@@ -83,3 +83,28 @@ def test_rules_that_multiply_by_none_are_no_consequence_of_an_op_returning_none(
         nones = nones.replace(right, 'self.grad += None * out.grad')
     scores = _scores(run_cli, tmp_path, {'wrong': wrong, 'nones': nones})
     assert scores['nones'] <= scores['wrong'] < 51, scores
+
+
+#: Four ops' results built with no operands: ``Value(t, None, 'tanh')``, its ``set(None)`` raising
+#: in ``__init__``, where the inputs and every other op build theirs.
+UNBUILT = (("Value(t, (self, ), 'tanh')", "Value(t, None, 'tanh')"),
+           ("Value(math.exp(x), (self, ), 'exp')", "Value(math.exp(x), None, 'exp')"),
+           ("Value(math.log(self.data), (self,), 'log')", "Value(math.log(self.data), None, 'log')"),
+           ("Value(s, (self,), 'sigmoid')", "Value(s, None, 'sigmoid')"))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'not closed: causes._constructed leaves an exception in the constructor raised by several '
+    'ops the constructor\'s, one root, though other ops build their results there (checks/'
+    'causes.py, the coordinator\'s: see attacker14\'s report)'))
+def test_ops_that_each_pass_the_constructor_what_it_refuses_are_each_a_bug(run_cli, tmp_path):
+    """Four wrong rules score 46/51. Four ops that each build their result as
+    ``Value(t, None, 'tanh')`` (no derivative written either) scored 49/51: one finding at the
+    constructor's ``set(_children)``, though add, mul and the inputs build theirs there: what
+    each of the four passes it is its own bug (one op alone doing so is already placed at it)."""
+    unbuilt = LECTURE
+    for old, new in UNBUILT:
+        assert unbuilt.count(old) == 1, old
+        unbuilt = unbuilt.replace(old, new)
+    scores = _scores(run_cli, tmp_path, {'wrong': _with(0), 'unbuilt': unbuilt})
+    assert scores['unbuilt'] <= scores['wrong'] < 51, scores
