@@ -197,11 +197,6 @@ def test_memory_really_filled_is_a_strike_on_grade_and_batch(run_cli, tmp_path):
     assert batched['score'] == graded['score']
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'memory really filled at backward()\'s own line is a strike whose graphs are not run, and '
-    'fuzz.dags keeps its 10 points as a consequence of the MemoryError that mlp.gradients found '
-    'first: the node-alone tries that would find the tanh bug are never asked (pricing: '
-    'checks/fuzz.py, the coordinator\'s)'))
 def test_memory_really_filled_at_backwards_line_does_not_hide_a_bug(run_cli, tmp_path):
     """At seed 7 the subtle tanh bug alone scores 41/51; backward() filling 1 GiB on each graph
     where it would show scores 45/51 (the comprehension above: 35/51, its MemoryError at no
@@ -237,12 +232,6 @@ HISTORY = LECTURE.replace(TANH, FIRST_SIGHT).replace('import math\n', 'import ma
                                                      1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'not closed: re-running a wrong graph (fuzz.wrong_elsewhere\'s node alone, rerun_differs) '
-    'cannot tell a rule wrong only at its first sight of an input from a right one; the graphs '
-    'are left to ops.mul (quick, seed 7) or made order-dependent and listed under ops.mul\'s root '
-    '(standard, seed 4), fuzz.dags keeping its 10 points (checks/fuzz.py and checks/causes.py, '
-    'the coordinator\'s: see attacker14\'s report)'))
 @pytest.mark.parametrize('profile, seed', [('quick', 7), ('standard', 4)])
 def test_a_rule_wrong_only_at_its_first_sight_of_an_input_does_not_hide_behind_a_cheap_bug(
         run_cli, tmp_path, profile, seed):
@@ -289,10 +278,6 @@ VIA_MUL = (('''        out = Value(t, (self, ), 'tanh')
        'self.grad += other.data * out.grad * (1.0 if abs(self.data) < 500 else 1.01)'))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'not closed: a wrong derivative of an op whose own check passed is placed at the line its '
-    'rule ran, another op\'s method, and is one root with that op\'s own bug there (checks/'
-    'fuzz.py, the coordinator\'s: see attacker14\'s report)'))
 @pytest.mark.parametrize('seed', [3, 7])
 def test_a_subtle_bug_whose_rule_runs_at_a_cheap_bugs_line_is_not_that_bug(run_cli, tmp_path, seed):
     """The subtle tanh bug alone scores 41/51, as it does written as ``self * Value(d)`` (tanh's

@@ -46,10 +46,6 @@ def _scores(run_cli, tmp_path, sources):
     return graded
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'not closed: causes._undefined merges the NameErrors of any one undefined name read as a '
-    'module into one root, whatever the name (checks/causes.py, the coordinator\'s: see '
-    'attacker14\'s report)'))
 def test_rules_left_to_an_undefined_name_cost_as_the_wrong_rules_they_are(run_cli, tmp_path):
     """Four wrong rules (tanh, exp, log, sigmoid) score 46/51: four findings. The same four rules
     written as calls of ``d.tanh(t)``, ``d.exp(x)`` ... with ``d`` defined nowhere scored 49/51:
@@ -93,10 +89,6 @@ UNBUILT = (("Value(t, (self, ), 'tanh')", "Value(t, None, 'tanh')"),
            ("Value(s, (self,), 'sigmoid')", "Value(s, None, 'sigmoid')"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'not closed: causes._constructed leaves an exception in the constructor raised by several '
-    'ops the constructor\'s, one root, though other ops build their results there (checks/'
-    'causes.py, the coordinator\'s: see attacker14\'s report)'))
 def test_ops_that_each_pass_the_constructor_what_it_refuses_are_each_a_bug(run_cli, tmp_path):
     """Four wrong rules score 46/51. Four ops that each build their result as
     ``Value(t, None, 'tanh')`` (no derivative written either) scored 49/51: one finding at the

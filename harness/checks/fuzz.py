@@ -7,7 +7,9 @@ from dataclasses import dataclass, replace
 from micrograde.oracle import oracle_store, oracles
 from micrograde.fuzz import shrink
 from micrograde.fuzz.dags import corpus
-from micrograde.diagnose.diagnosis import explain, first_mismatch, learner_method, misconception
+from micrograde.diagnose.diagnosis import (METHOD_OPS, explain, first_mismatch, learner_method,
+                                           misconception)
+from micrograde.worker.ops import FORMS
 from micrograde.isolate.answers import HUNG
 from micrograde.model.compare import close, show
 from micrograde.model.results import Code, Misconception
@@ -149,7 +151,11 @@ def reported(ctx, minimal, lead, how, wrong, trusted=None):
         trusted = frozenset()
     flaky = rerun_differs(ctx.session, minimal, ctx.budget.reruns)
     diagnosis, named = found.text, misconception(found, minimal.graph, minimal.actual, trusted)
-    if flaky:
+    named = _its_own(ctx, named)
+    if flaky == HISTORY:  # a model fitted to the first run names no rule the engine runs again
+        diagnosis = f'The same graph gives another result when run again as it was: {HISTORY}.'
+        named = Misconception(Code.ORDER_DEPENDENT, method='backward')
+    elif flaky:
         diagnosis += f' The result changes with the order of a set: {ORDER}.'
         if found.code == Code.GRADIENTS_DISAGREE:
             named = Misconception(Code.ORDER_DEPENDENT, method='backward')
@@ -175,6 +181,34 @@ def _own_rule(found, trial, trusted):
     return replace(found, code=Code.WRONG_DERIVATIVE, text=(
         f'the local derivative of {OPS[found.op].display} is wrong: in `{g.name(found.entry)} = '
         f'{g.expression(found.entry)}`, {said}.'))
+
+
+def _its_own(ctx, named):
+    """A wrong derivative of an op whose own check passed, whose rule ran in another op's method
+    (tanh written ``self * Value(its derivative)``: mul's rule, tanh's number): that op's bug,
+    placed at its own method, not at the other op's rule line (a cheap wrong ``*`` at that line,
+    one root with it, took a tanh wrong at |x| >= 3.5, fuzz.dags keeping its 10 points).  An op
+    whose own check fails through the other op's rule (``a - b`` as ``self + (-other)``, neg
+    as ``self * -1``, with a wrong ``*``) is not trusted, and stays with that rule."""
+    if named is None or named.code != Code.WRONG_DERIVATIVE or not named.method or \
+            named.op not in _passing(ctx) or METHOD_OPS.get(named.method, named.op) == named.op:
+        return named
+    method = next((learner_method(cap) for cap, (op, _, left) in FORMS.items()
+                   if op.name == named.op and not left), '')
+    where = ctx.report.methods.get(method) or {}
+    line = where.get('computes') or where.get('line')
+    return Misconception(named.code, named.op, method, line=line) if method and line else named
+
+
+def _passing(ctx):
+    """The ops (graph names) whose every form checked passed its own check."""
+    ops = {}
+    for c in ctx.report.checks:
+        cap = c.id.removeprefix('ops.')
+        if c.category == 'ops' and cap in FORMS and c.status != 'skipped':
+            name = FORMS[cap][0].name
+            ops[name] = ops.get(name, True) and c.status == 'passed'
+    return frozenset(op for op, ok in ops.items() if ok)
 
 
 def _placed(found, graph):
@@ -253,6 +287,15 @@ def wrong_elsewhere(session, trials, named, most=None, ctx=None):
     for (owner, _), single in zip(singles, ran):
         if single.failed and not _lost(single.actual) or _died(single.actual, ctx):
             found.setdefault(id(owner), single)
+    # each node right alone: the wrong graph itself run again as it was, after them.  One whose
+    # answer is not the same is wrong as it ran, not as its failing op makes it: a node right
+    # whenever it is run again (a rule wrong at its first sight of an input) is no bug left to
+    # that op's check
+    owners = list({id(o): o for o, _ in singles if id(o) not in found}.values())
+    again = session.run('graph', [item(o.graph) for o in owners]) if owners else []
+    for owner, actual in zip(owners, again):
+        if not _lost(actual) and first_mismatch(owner.graph, actual, owner.actual) is not None:
+            found[id(owner)] = owner
     return found
 
 
@@ -289,11 +332,24 @@ def corpus_id(graphs):
     return hashlib.sha256(' '.join(map(oracle_store.key, graphs)).encode()).hexdigest()[:12]
 
 
+HISTORY = ('the answers depend on what the engine ran before (a rule or walk that keeps state '
+           'between graphs): each graph must give the same gradients whenever it is run')
+
+
 def rerun_differs(session, trial, reruns):
     """Whether the same graph gives another result when run again under other identity-hash
     orders (``worker/identity.py``: a set of the learner's Values iterates in another order),
-    compared with the first run, not with an oracle: a shrunk graph needs no torch answer."""
-    again = session.run('graph', [item(trial.graph, order=k) for k in range(1, reruns + 1)])
-    again = [actual for actual in again if not _lost(actual)] if not _lost(trial.actual) else again
-    return any(first_mismatch(trial.graph, actual, trial.actual) is not None
-               if not trial.actual.error else not actual.error for actual in again)
+    compared with the first run, not with an oracle: a shrunk graph needs no torch answer.
+    ``HISTORY`` where it does so run again in the same order (order 0) too: no set's order, but
+    what ran before, changed it (a rule wrong only at its first sight of an input)."""
+    orders = range(reruns + 1)
+    again = session.run('graph', [item(trial.graph, order=k) for k in orders])
+
+    def differs(actual):
+        if _lost(actual) and not _lost(trial.actual):
+            return False
+        return first_mismatch(trial.graph, actual, trial.actual) is not None \
+            if not trial.actual.error else not actual.error
+    if differs(again[0]):
+        return HISTORY
+    return any(differs(actual) for actual in again[1:])
