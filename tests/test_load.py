@@ -278,6 +278,7 @@ def test_a_script_that_runs_the_self_check_is_told_what_to_do(run_cli, tmp_path)
     run_cli('grade', engine, '--profile', 'quick', '--json', tmp_path / 'r.json')
     load = json.loads((tmp_path / 'r.json').read_text())['checks'][0]['message']
     assert 'the self-check, which grading does not run' in load and 'course staff' not in load
+    assert "imports 'micrograde', which is not installed for grading" in load
     assert "if __name__ == '__main__':" in load
 
 

@@ -81,11 +81,11 @@ def test_an_exception_is_one_finding_where_it_was_raised_whatever_op_reached_it(
     one bug, at __neg__'s line, not three at three methods."""
     _, report = _graded(run_cli, SUBMISSIONS / 'backwards_named_neg_raises.py', tmp_path)
     checks = {c['id']: c for c in report['checks']}
-    root = checks['ops.sub']
+    root = checks['ops.neg']  # the op's own check, where it fails with its bug (staff12)
     assert root['misconception']['method'] == '__neg__' and not root['consequence_of']
     assert 'selff' in (SUBMISSIONS / 'backwards_named_neg_raises.py').read_text().split(
         '\n')[root['misconception']['line'] - 1]
-    assert [checks[i]['consequence_of'] for i in ('ops.rsub', 'ops.neg')] == ['ops.sub', 'ops.sub']
+    assert [checks[i]['consequence_of'] for i in ('ops.rsub', 'ops.sub')] == ['ops.neg', 'ops.neg']
 
 
 def test_an_exception_in_the_network_is_one_finding_at_its_line(run_cli, tmp_path):
@@ -993,10 +993,10 @@ def test_an_op_dunder_whose_def_refuses_its_operands_is_broken_there(run_cli, tm
     is checked (broken, not absent)."""
     path = _lecture_with(tmp_path, ('    def __neg__(self):  # -self', '    def __neg__(self, other):'))
     _, report = _graded(run_cli, path, tmp_path / 'out')
-    assert _roots(report) == [('ops.sub', 'exception', '__neg__', _line(path, 'def __neg__'))], \
+    assert _roots(report) == [('ops.neg', 'exception', '__neg__', _line(path, 'def __neg__'))], \
         _roots(report)
     said = {c['id']: c for c in report['checks']}
-    assert said['ops.neg']['status'] == 'failed' and said['ops.neg']['consequence_of'] == 'ops.sub'
+    assert said['ops.neg']['status'] == 'failed' and said['ops.sub']['consequence_of'] == 'ops.neg'
 
 
 #: The lecture's topological sort with its visited guard taken out (an edit of ``_lecture_with``).

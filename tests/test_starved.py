@@ -87,9 +87,13 @@ def _run(tmp_path, source, cpu, worker, notebook=False):
 def busy_cpu():
     """One CPU of this process's, with three processes spinning on it until the test ends."""
     cpu = min(os.sched_getaffinity(0))
-    spin = f'import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass'
-    hogs = [subprocess.Popen([sys.executable, '-c', spin]) for _ in range(3)]
+    spin = (f'import os, sys\nos.sched_setaffinity(0, {{{cpu}}})\nsys.stdout.write(".")\n'
+            f'sys.stdout.flush()\nwhile True: pass')
+    hogs = [subprocess.Popen([sys.executable, '-c', spin], stdout=subprocess.PIPE)
+            for _ in range(3)]
     try:
+        for hog in hogs:  # each spinning before the test starts (a busy suite starts them late)
+            assert hog.stdout.read(1) == b'.'
         yield cpu
     finally:
         for hog in hogs:

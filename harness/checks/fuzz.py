@@ -294,7 +294,7 @@ def wrong_elsewhere(session, trials, named, most=None, ctx=None):
     owners = list({id(o): o for o, _ in singles if id(o) not in found}.values())
     again = session.run('graph', [item(o.graph) for o in owners]) if owners else []
     for owner, actual in zip(owners, again):
-        if not _lost(actual) and first_mismatch(owner.graph, actual, owner.actual) is not None:
+        if _answered_otherwise(owner, actual):
             found[id(owner)] = owner
     return found
 
@@ -336,20 +336,23 @@ HISTORY = ('the answers depend on what the engine ran before (a rule or walk tha
            'between graphs): each graph must give the same gradients whenever it is run')
 
 
+def _answered_otherwise(trial, actual):
+    """Whether ``actual``, the same graph run again, answers otherwise than ``trial`` did: other
+    values or gradients, or no error where it raised (the same exception again is the same
+    answer: an op fed a wrong value raises each time); a lost run says nothing."""
+    if _lost(actual) and not _lost(trial.actual):
+        return False
+    return first_mismatch(trial.graph, actual, trial.actual) is not None \
+        if not trial.actual.error else not actual.error
+
+
 def rerun_differs(session, trial, reruns):
     """Whether the same graph gives another result when run again under other identity-hash
     orders (``worker/identity.py``: a set of the learner's Values iterates in another order),
     compared with the first run, not with an oracle: a shrunk graph needs no torch answer.
     ``HISTORY`` where it does so run again in the same order (order 0) too: no set's order, but
     what ran before, changed it (a rule wrong only at its first sight of an input)."""
-    orders = range(reruns + 1)
-    again = session.run('graph', [item(trial.graph, order=k) for k in orders])
-
-    def differs(actual):
-        if _lost(actual) and not _lost(trial.actual):
-            return False
-        return first_mismatch(trial.graph, actual, trial.actual) is not None \
-            if not trial.actual.error else not actual.error
-    if differs(again[0]):
+    again = session.run('graph', [item(trial.graph, order=k) for k in range(reruns + 1)])
+    if _answered_otherwise(trial, again[0]):
         return HISTORY
-    return any(differs(actual) for actual in again[1:])
+    return any(_answered_otherwise(trial, actual) for actual in again[1:])

@@ -36,9 +36,10 @@ def explain(e, label, filename=None, root=None, answer_keys=()):
                 f'build); grading runs Python source and compiles nothing: write that module in '
                 f'Python.')
     if isinstance(e, ModuleNotFoundError) and (e.name or '').partition('.')[0] == 'micrograde':
-        return (f'the submission imports micrograde{at}: the self-check, which grading does not '
-                f'run (micrograde is not importable while grading): remove it from the file you '
-                f"hand in, or call check() under `if __name__ == '__main__':`.")
+        return (f'the submission imports {e.name!r}, which is not installed for grading{at}: '
+                f'the grader itself is never importable while grading; if that is the '
+                f'self-check, which grading does not run, remove it from the file you hand in, '
+                f"or call check() under `if __name__ == '__main__':`.")
     if isinstance(e, ModuleNotFoundError):
         return (f'the submission imports {e.name!r}, which is not installed for grading{at}; '
                 f'remove the import or ask your course staff to add the module.')
