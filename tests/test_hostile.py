@@ -363,35 +363,23 @@ def _refused_cleanly(report, said=NESTED):
 
 
 @pytest.mark.parametrize('via', ['grade', 'batch'])
-def test_a_notebook_json_python_will_not_read_is_a_load_error(run_cli, tmp_path, via):
-    """Before: a traceback on the grader's stderr, and an error report asking to report a bug."""
+@pytest.mark.parametrize('kind', sorted(UNREAD))
+def test_a_notebook_the_grader_cannot_read_is_a_load_error(run_cli, tmp_path, kind, via):
+    """Cell magics nested past Python's depth, or JSON Python will not read (an integer of 5000
+    digits). Before: a traceback on the grader's stderr, and an error report asking to report a
+    bug."""
+    made, said = UNREAD[kind]
     folder = tmp_path / 'class'
     folder.mkdir()
-    (folder / 'big.ipynb').write_text(_big_integer())
+    (folder / f'{kind}.ipynb').write_text(made())
     if via == 'grade':
-        result, report, _ = grade(run_cli, folder / 'big.ipynb', tmp_path)
+        result, report, _ = grade(run_cli, folder / f'{kind}.ipynb', tmp_path)
     else:
         out = tmp_path / 'out'
         result = run_cli('batch', folder, '--out', out, '-j', '1', '--profile', 'quick')
         assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr
-        report = json.loads((out / 'big.ipynb' / 'report.json').read_text())
-    _refused_cleanly(report, 'integer')
-
-
-@pytest.mark.parametrize('via', ['grade', 'batch'])
-def test_cell_magics_nested_past_python_s_depth_are_a_load_error(run_cli, tmp_path, via):
-    """Before: a traceback on the grader's stderr, and an error report asking to report a bug."""
-    folder = tmp_path / 'class'
-    folder.mkdir()
-    (folder / 'nested.ipynb').write_text(_nested_magics())
-    if via == 'grade':
-        result, report, _ = grade(run_cli, folder / 'nested.ipynb', tmp_path)
-    else:
-        out = tmp_path / 'out'
-        result = run_cli('batch', folder, '--out', out, '-j', '1', '--profile', 'quick')
-        assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr
-        report = json.loads((out / 'nested.ipynb' / 'report.json').read_text())
-    _refused_cleanly(report)
+        report = json.loads((out / f'{kind}.ipynb' / 'report.json').read_text())
+    _refused_cleanly(report, said)
 
 
 @pytest.mark.service

@@ -1330,10 +1330,12 @@ def test_a_rule_right_on_some_inputs_and_silent_on_others_is_a_wrong_derivative(
     assert result.returncode == 1
 
 
-def test_a_repeat_graph_an_op_could_not_build_is_that_ops_finding(run_cli, tmp_path):
-    """AMX07/micrograd: __add__ and __mul__ end without `return out`.  The repeat check's graph
-    `n1 = a + b; ...` cannot be built either ('the op returned NoneType None'): it was a root
-    of its own, with no misconception, beside addition's own finding of the same line."""
+def test_an_add_that_returns_nothing_is_one_finding_at_add(run_cli, tmp_path):
+    """AMX07/micrograd: __add__ ends without `return out`.  The repeat check's graph `n1 = a +
+    b; ...` cannot be built either ('the op returned NoneType None'): it was a root of its own,
+    with no misconception, beside addition's own finding of the same line; and `a - b` as
+    `self + (-other)` returns add's None: subtraction was a second root at __sub__, which
+    writes no rule and returns what + gave."""
     path = _lecture_with(tmp_path, ('            other.grad += 1.0 * out.grad\n'
                                     '        out._backward = _backward\n        return out\n',
                                     '            other.grad += 1.0 * out.grad\n'
@@ -1343,17 +1345,6 @@ def test_a_repeat_graph_an_op_could_not_build_is_that_ops_finding(run_cli, tmp_p
     assert by_id['ops.add']['misconception']['method'] == '__add__'
     assert by_id['backward.repeat']['status'] == 'failed'
     assert by_id['backward.repeat']['consequence_of'] == 'ops.add', by_id['backward.repeat']
-
-
-def test_a_none_a_composing_method_passes_on_is_the_ops_that_returned_it(run_cli, tmp_path):
-    """__add__ without `return out`: `a - b` as `self + (-other)` returns add's None, and
-    subtraction was a second root at __sub__, which writes no rule and returns what + gave."""
-    path = _lecture_with(tmp_path, ('            other.grad += 1.0 * out.grad\n'
-                                    '        out._backward = _backward\n        return out\n',
-                                    '            other.grad += 1.0 * out.grad\n'
-                                    '        out._backward = _backward\n'))
-    result, report = _graded(run_cli, path, tmp_path / 'out')
-    by_id = {c['id']: c for c in report['checks']}
     assert by_id['ops.sub']['consequence_of'] == 'ops.add', by_id['ops.sub']
     assert by_id['ops.sub']['misconception']['method'] == '__add__'
 

@@ -30,6 +30,7 @@ from micrograde.reporters import (FILENAMES, classpage, gradebook, json_report, 
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.worker.load import LoadError
 from micrograde.worker.load import formats
+from micrograde.worker.load import archives
 from micrograde.worker.load.archives import opened, unpacked
 
 GRADABLE = formats.suffixes()
@@ -148,17 +149,11 @@ def unpack_class(path, target):
             infos = unpacked(z, name)
             os.makedirs(target, exist_ok=True)
             for info in infos:
-                parts = [p for p in info.filename.replace('\\', '/').split('/') if p not in ('', '.')]
-                if not parts or '..' in parts or parts[0] in failed:
+                parts = archives.placed(info)
+                if not parts or parts[0] in failed:
                     continue
-                dest = os.path.join(target, *parts)
                 try:
-                    if info.is_dir():
-                        os.makedirs(dest, exist_ok=True)
-                        continue
-                    os.makedirs(os.path.dirname(dest), exist_ok=True)
-                    with z.open(info) as src, open(dest, 'wb') as out:
-                        out.write(src.read(info.file_size))
+                    archives.write(z, info, os.path.join(target, *parts))
                 except OSError as e:
                     if e.errno in FULL:
                         raise

@@ -55,16 +55,9 @@ def extract(path, target):
             infos = unpacked(z, name)
             os.makedirs(target, exist_ok=True)
             for info in infos:
-                parts = [p for p in info.filename.replace('\\', '/').split('/') if p not in ('', '.')]
-                if not parts or '..' in parts:
-                    continue
-                dest = os.path.join(target, *parts)
-                if info.is_dir():
-                    os.makedirs(dest, exist_ok=True)
-                    continue
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                with z.open(info) as src, open(dest, 'wb') as out:
-                    out.write(src.read(info.file_size))
+                parts = placed(info)
+                if parts:
+                    write(z, info, os.path.join(target, *parts))
     except LoadError:
         raise
     except OSError as e:
@@ -76,6 +69,24 @@ def extract(path, target):
         # unknown method: NotImplementedError; bad data: zlib.error) says it cannot be read
         raise LoadError(f'{name} is not a readable zip file ({_said(e)}).') from None
     return [e for e in sorted(os.listdir(target)) if not _junk(e)]
+
+
+def placed(info):
+    """The parts of an entry's path under the folder it is unpacked in, or ``None`` for one that
+    names no path or leaves that folder (``..``)."""
+    parts = [p for p in info.filename.replace('\\', '/').split('/') if p not in ('', '.')]
+    return None if not parts or '..' in parts else parts
+
+
+def write(z, info, dest):
+    """Unpack one entry of ``z`` to ``dest``: a folder, or a file read up to its declared size
+    (``unpacked`` checked it)."""
+    if info.is_dir():
+        os.makedirs(dest, exist_ok=True)
+        return
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    with z.open(info) as src, open(dest, 'wb') as out:
+        out.write(src.read(info.file_size))
 
 
 def _said(e):
