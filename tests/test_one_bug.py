@@ -34,6 +34,11 @@ MUTANTS = {
     # a wrong derivative, which divides by 0 where the upstream gradient is 0
     'add_divides': ('other.grad += 1.0 * out.grad', 'other.grad += 1.0 / out.grad', '__add__'),
     # `a + b` computing `a + a`: b is not kept to propagate to
+    # a gradient that is a Value, not a number: the same object again when the graph is run
+    # again, not 'depends on what the engine ran before' (attacker14's re-run compared it as a
+    # number, and fuzz.dags was a second root)
+    'pow_object_grad': ('self.grad += other * (self.data ** (other - 1)) * out.grad',
+                        'self.grad += self * (self.data ** (other - 1)) * out.grad', '__pow__'),
     'add_operand': ('other = other if isinstance(other, Value) else Value(other)\n'
                     '        out = Value(self.data + other.data',
                     'other = self if isinstance(other, Value) else Value(other)\n'

@@ -338,12 +338,15 @@ HISTORY = ('the answers depend on what the engine ran before (a rule or walk tha
 
 def _answered_otherwise(trial, actual):
     """Whether ``actual``, the same graph run again, answers otherwise than ``trial`` did: other
-    values or gradients, or no error where it raised (the same exception again is the same
-    answer: an op fed a wrong value raises each time); a lost run says nothing."""
+    values or gradients beyond the tolerance (a gradient that is an object, not a number, read
+    the same again is the same), or no error where it raised (the same exception again is the
+    same answer: an op fed a wrong value raises each time); a lost run says nothing."""
     if _lost(actual) and not _lost(trial.actual):
         return False
-    return first_mismatch(trial.graph, actual, trial.actual) is not None \
-        if not trial.actual.error else not actual.error
+    if trial.actual.error:
+        return not actual.error
+    return not trial.actual.same(actual) and \
+        first_mismatch(trial.graph, actual, trial.actual) is not None
 
 
 def rerun_differs(session, trial, reruns):

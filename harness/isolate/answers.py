@@ -374,11 +374,16 @@ class GraphResult:
         of the same graph at the same seeds, where ``seen`` agrees with it: the same values,
         gradients and error.  A rule can tell it is wrapped, so only a plain run is judged and
         the wrapped one only explains it; one that differs explains nothing."""
-        if seen.error == self.error and _same(seen.values, self.values) and \
-                _same(seen.grads, self.grads):
+        if self.same(seen):
             for name in EXPLAINING:
                 setattr(self, name, getattr(seen, name))
         return self
+
+    def same(self, other):
+        """Whether ``other`` answered as this run did: the same values, gradients (a NaN the
+        same as a NaN, an object read the same as it) and error."""
+        return other.error == self.error and _same(other.values, self.values) and \
+            _same(other.grads, self.grads)
 
     def fits(self, item):
         """``Violation`` unless this is the shape of an answer to ``item``: one value per entry
