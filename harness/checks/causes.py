@@ -59,8 +59,8 @@ def link(report, counts=lambda check: check.required):
         _own_stub(check, report)
     _calling(report.checks, report.methods)
     _constructed(failing, report.methods, frozenset(
-        c.id.removeprefix('ops.') for c in report.checks if c.category == 'ops' and
-        c.status == 'passed' and c.id.removeprefix('ops.') in FORMS))
+        FORMS[c.id.removeprefix('ops.')][0].name for c in report.checks if c.category == 'ops'
+        and c.status == 'passed' and c.id.removeprefix('ops.') in FORMS))
     seen = {c.id for c in failing if c.misconception and c.misconception.line}  # the line observed
 
     def key(check):

@@ -191,24 +191,13 @@ def _its_own(ctx, named):
     whose own check fails through the other op's rule (``a - b`` as ``self + (-other)``, neg
     as ``self * -1``, with a wrong ``*``) is not trusted, and stays with that rule."""
     if named is None or named.code != Code.WRONG_DERIVATIVE or not named.method or \
-            named.op not in _passing(ctx) or METHOD_OPS.get(named.method, named.op) == named.op:
+            named.op not in ctx.trusted(strictly=True) or METHOD_OPS.get(named.method, named.op) == named.op:
         return named
     method = next((learner_method(cap) for cap, (op, _, left) in FORMS.items()
                    if op.name == named.op and not left), '')
     where = ctx.report.methods.get(method) or {}
     line = where.get('computes') or where.get('line')
     return Misconception(named.code, named.op, method, line=line) if method and line else named
-
-
-def _passing(ctx):
-    """The ops (graph names) whose every form checked passed its own check."""
-    ops = {}
-    for c in ctx.report.checks:
-        cap = c.id.removeprefix('ops.')
-        if c.category == 'ops' and cap in FORMS and c.status != 'skipped':
-            name = FORMS[cap][0].name
-            ops[name] = ops.get(name, True) and c.status == 'passed'
-    return frozenset(op for op, ok in ops.items() if ok)
 
 
 def _placed(found, graph):

@@ -95,11 +95,11 @@ class Context:
         return {c.id.removeprefix('ops.') for c in self.report.checks
                 if c.category == 'ops' and c.status in statuses}
 
-    def trusted(self):
+    def trusted(self, strictly=False):
         """The ops (graph names) whose every form checked so far passed its own check, or
         failed only by a wrong rule seen in another op's method (`a + b` then `* k` with a wrong
         `*`): a wrong gradient elsewhere is never blamed on their rules (one bug, at the op that
-        holds it)."""
+        holds it).  ``strictly``: passed, every form."""
         from micrograde.diagnose.diagnosis import METHOD_OPS
         ops = {}
         for c in self.report.checks:
@@ -107,7 +107,8 @@ class Context:
             if c.category == 'ops' and cap in FORMS and c.status != 'skipped':
                 name = FORMS[cap][0].name
                 m = c.misconception
-                elsewhere = m is not None and m.line and METHOD_OPS.get(m.method, name) != name
+                elsewhere = not strictly and m is not None and m.line and \
+                    METHOD_OPS.get(m.method, name) != name
                 ops[name] = ops.get(name, True) and (c.status == 'passed' or bool(elsewhere))
         return frozenset(op for op, ok in ops.items() if ok)
 
