@@ -135,7 +135,7 @@ def test_result_renders_as_text_and_as_the_html_report():
     assert text.startswith(NOTICE) and 'FAIL' in text and 'backward.accumulate' in text
     html = result._repr_html_()
     assert 'it is not your grade' in html and '<html' not in html and '<style>' in html
-    article = html[html.index('id="check-backward.accumulate"'):]
+    article = html[html.index('-check-backward.accumulate"'):]
     article = article[:article.index('</article>')]
     assert 'assigned instead of accumulated' in article
     ce = {c.id: c for c in result.report.failures}['backward.accumulate'].counterexample
@@ -143,6 +143,25 @@ def test_result_renders_as_text_and_as_the_html_report():
     if '<svg' in article:  # Graphviz installed: drawn, the wrong gradient marked
         assert 'class="node wrong"' in article and 'grad expected' in article
         assert 'class="node culprit"' in article
+
+
+def test_each_notebook_output_links_to_its_own_findings():
+    """JupyterLab lays every output of every open notebook out in one document: a notebook that
+    checks twice (after each part of the exercise, or once more after a fix) had two articles
+    ``id="check-ops.add"``, and the second output's "What to fix" links scrolled to the first
+    one's findings, of the code as it was then. Each output's links lead inside it, and no two
+    outputs share an id, also the same result shown twice."""
+    import re
+    m = module(SUBMISSIONS / 'bug_overwrite_grad.py')
+    result = check(m.Value, MLP=m.MLP)
+    outputs = [check(m.Value, MLP=m.MLP)._repr_html_(), result._repr_html_(), result._repr_html_()]
+    seen = set()
+    for html in outputs:
+        ids = re.findall(r' id="([^"]+)"', html)
+        links = re.findall(r' href="#([^"]*)"', html)
+        assert len(ids) == len(set(ids)) and links and set(links) <= set(ids), (ids, links)
+        assert not seen & set(ids), seen & set(ids)
+        seen |= set(ids)
 
 
 def test_the_text_names_no_isolation_where_there_is_none():
@@ -298,7 +317,7 @@ def test_notebook_check_of_a_buggy_engine_shows_the_wrong_gradient(tmp_path):
     html, text, imported = execute('bug_overwrite_grad.py')
     assert imported == ['False', 'False']  # neither torch nor Hypothesis in the learner's kernel
     assert 'FAILED' in html and 'not your grade' in html and NOTICE in text
-    article = html[html.index('id="check-backward.accumulate"'):]
+    article = html[html.index('-check-backward.accumulate"'):]
     article = article[:article.index('</article>')]
     assert '<svg' in article
     wrong = article.split('class="node wrong"')
@@ -308,7 +327,7 @@ def test_notebook_check_of_a_buggy_engine_shows_the_wrong_gradient(tmp_path):
     assert 'Cell In[1], line ' in html and '.py, line' not in html
     page = tmp_path / 'notebook-output.html'
     page.write_text(f'<!DOCTYPE html><meta charset="utf-8"><body>{html}</body>', encoding='utf-8')
-    _screenshot(page, 'notebook-check-bug_overwrite_grad.png', 'article[id="check-backward.accumulate"]')
+    _screenshot(page, 'notebook-check-bug_overwrite_grad.png', 'article[id$="-check-backward.accumulate"]')
 
 
 def test_notebook_check_of_a_correct_engine_passes():
@@ -316,7 +335,7 @@ def test_notebook_check_of_a_correct_engine_passes():
     assert imported == ['False', 'False']
     assert 'PASSED' in html and '0 required checks failed' in html
     assert 'class="failure"' not in html
-    failures_part = html[:html.index('id="advice"')] if 'id="advice"' in html else html
+    failures_part = html.split('-advice"')[0]
     assert 'class="node wrong"' not in failures_part  # drawings only under advice, if at all
 
 

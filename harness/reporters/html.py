@@ -6,6 +6,7 @@ autoescaping and is capped; the only markup inserted as is, is the allow-listed 
 ``graphdraw``.  The same body renders inside a notebook (``fragment``).
 """
 import re
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -89,7 +90,8 @@ def _where(check):
                  (f' ({m.file})' if m.file else ''), 300)
 
 
-def context(report, selfcheck=False, inline_style=False):
+def context(report, selfcheck=False, inline_style=False, ids=''):
+    """``ids``: what every id of the page, and every link to one, starts with."""
     _draw_at_once(report)
     groups = [Category(name, [view(c) for c in checks]) for name, checks in report.by_category().items()]
     views = [v for group in groups for v in group.checks]
@@ -101,7 +103,7 @@ def context(report, selfcheck=False, inline_style=False):
             'advice': [v for v in views if v.kind is Outcome.ADVICE],
             'warnings': [clean(w, MESSAGE_LIMIT) for w in report.load_warnings],
             'output': clean(report.output, OUTPUT_LIMIT), 'submission': clean(report.submission, 300),
-            'inline_style': inline_style, 'unpaid': beside_score(report)}
+            'inline_style': inline_style, 'unpaid': beside_score(report), 'ids': ids}
 
 
 def _draw_at_once(report):
@@ -115,8 +117,11 @@ def _draw_at_once(report):
 
 
 def fragment(report, selfcheck=False):
-    """The report's body, styled on its own: what a notebook shows."""
-    return ENV.get_template('report_body.html.j2').render(context(report, selfcheck, True))
+    """The report's body, styled on its own: what a notebook shows.  JupyterLab lays every
+    output of every open notebook out in one document, so each fragment's ids are its own
+    (a notebook that checks twice: the second output's links led to the first's findings)."""
+    return ENV.get_template('report_body.html.j2').render(
+        context(report, selfcheck, True, ids=f'mg{uuid.uuid4().hex[:12]}-'))
 
 
 def render(report, selfcheck=False):
