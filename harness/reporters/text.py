@@ -143,10 +143,22 @@ def bugs(report, shown=3, seen=None):
     return text
 
 
+#: What a newline of the submission's text goes on with in a failure's body.
+CONTINUED = '    '
+
+
+def continued(text):
+    """``text`` (the submission's to write: a message, an exception) as the line it is on in a
+    failure's body: a newline in it goes on indented, so it cannot start a line of its own in
+    pytest's output or a CI log (a verdict above the real one: ``micrograde: PASSED``)."""
+    return clean(text).replace('\n', '\n' + CONTINUED)
+
+
 def failure_text(check, place=None):
     """The body of a failure: the message, counterexample code, expected vs actual, the hint and,
-    last, the learner's method that the check exercises (``place``, from ``location``)."""
-    parts = [check.message]
+    last, the learner's method that the check exercises (``place``, from ``location``); every
+    newline of the submission's text in it indented (``continued``)."""
+    parts = [continued(check.message)]
     if check.consequence_of:
         parts.insert(0, f'a consequence of {check.consequence_of} ({problem(check)}): not a bug of '
                         f'its own, fixed with it')
@@ -155,7 +167,7 @@ def failure_text(check, place=None):
         parts.append('Reproduce with:\n' + ce.code.rstrip())
     lines = comparison(check)
     if lines:
-        parts.append('\n'.join(lines))
+        parts.append('\n'.join(continued(line) for line in lines))
     if check.diagnosis and check.diagnosis not in check.message:
         parts.append('hint: ' + check.diagnosis)
     if place:
