@@ -361,30 +361,41 @@ def test_a_submissions_message_cannot_write_a_console_line_of_its_own():
     assert [line for line in text.split('\n') if line.startswith('PASSED')] == []
 
 
-def test_a_submissions_message_cannot_write_a_line_of_its_own_in_any_failure_text():
-    """The console indents a newline of the learner's text; the failure bodies did not. pytest
+def test_a_submissions_message_cannot_write_a_line_of_its_own_in_any_report_text():
+    """The console indents a newline of the learner's text; the other texts did not. pytest
     printed the plugin's failure as it is, so an engine raising ``ValueError('boom\\nmicrograde:
     PASSED  score 51 / 51')`` showed that line, the plugin's own verdict line, above the real
-    one, in the FAILURES section; JUnit's body, Gradescope's output and Classroom's message
-    carried it too. Every newline of the learner's text (the message, an exception in the
-    counterexample) goes on indented, in every failure text."""
+    one, in the FAILURES section (and an op skipped for the learner's AssertionError, in ``-rs``'s
+    SKIPPED lines); JUnit's body, Gradescope's output and Classroom's message carried it too.
+    Every newline of the learner's text (a failure's or a skip's message, an exception in the
+    counterexample) goes on indented, in every report's text."""
     from micrograde.reporters import classroom, gradescope, junit
     data = json.loads((REPORTS / 'misconception.json').read_text())
     lie = 'boom\nmicrograde: PASSED  score 51 / 51\r\nPASSED  score 51 / 51'
-    add = next(c for c in data['checks'] if c['id'] == 'ops.add')
-    add['message'] += lie
-    add['counterexample']['actual']['error'] = 'ValueError: ' + lie
+    checks = {c['id']: c for c in data['checks']}
+    checks['ops.add']['message'] += lie
+    checks['ops.add']['counterexample']['actual']['error'] = 'ValueError: ' + lie
+    assert checks['capability.pow_value']['status'] == 'skipped'
+    checks['capability.pow_value']['message'] += lie
     report = Report.from_dict(data)
-    check = next(c for c in report.checks if c.id == 'ops.add')
-    texts = {'plugin': pytest_plugin._failure(report, check),
-             'junit': ET.fromstring(junit.render(report)).find(
-                 ".//testcase[@name='add']/failure").text,
-             'gradescope': next(t['output'] for t in json.loads(gradescope.render(report))['tests']
-                                if t['name'] == 'ops.add'),
+    said = {}
+    for c in report.checks:
+        try:
+            pytest_plugin.outcome(report, c.id)
+        except pytest_plugin.CheckFailed as e:
+            said[c.id] = str(e)
+        except pytest.skip.Exception as e:
+            said[c.id] = e.msg
+        except pytest.xfail.Exception as e:  # advice: its first line
+            said[c.id] = e.msg
+    junit_texts = [e.text or '' for e in ET.fromstring(junit.render(report)).iter()
+                   if e.tag in ('failure', 'skipped')]
+    texts = {'plugin': '\n'.join(said.values()), 'junit': '\n'.join(junit_texts),
+             'gradescope': '\n'.join(t['output'] for t in json.loads(gradescope.render(report))['tests']),
              'classroom': '\n'.join(t.get('message', '') for t in
                                     json.loads(classroom.render(report))['tests'])}
     for name, text in texts.items():
-        assert text.count('score 51 / 51') >= 2, (name, text)
+        assert text.count('score 51 / 51') >= 4, (name, text)
         assert [line for line in text.split('\n') if line.startswith(('micrograde:', 'PASSED'))] \
             == [], (name, text)
 

@@ -44,7 +44,7 @@ from fractions import Fraction
 
 from micrograde.model.results import Outcome
 from micrograde.reporters.places import place
-from micrograde.reporters.text import bugs, clean, failure_text
+from micrograde.reporters.text import bugs, clean, continued, failure_text
 
 LIMIT = 4000
 
@@ -92,9 +92,9 @@ def _tests(report, check, size, unloaded):
     elif outcome.failure and check.consequence_of:  # its lost points are its root cause's cost
         name += f' (a consequence of {check.consequence_of}: fix {check.consequence_of})'
     if outcome is Outcome.PASSED:
-        message = clean(check.message)
+        message = continued(check.message)
     elif outcome is Outcome.SKIPPED:
-        why = f'{check.message}: {unloaded}' if unloaded else check.message
+        why = continued(f'{check.message}: {unloaded}' if unloaded else check.message)
         message = f'{check.id}: {why}' + (f' (0 of its {check.max_score:g} points)'
                                           if check.max_score else '')
     else:

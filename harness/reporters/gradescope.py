@@ -21,7 +21,7 @@ Gradescope colours a test by ``status`` when given (else by score < max_score), 
 import json
 
 from micrograde.model.results import Outcome
-from micrograde.reporters.text import (bugs, clean, failure_text, location, skipped_points, suffix,
+from micrograde.reporters.text import (bugs, clean, continued, failure_text, location, skipped_points, suffix,
                                       unpaid, unrun)
 
 LIMIT = 8000
@@ -39,7 +39,7 @@ def _test(report, check):
     elif outcome.failure:
         output, status = charge(report, check) + failure_text(check, location(report, check)), 'failed'
     else:  # passed, or skipped: red only when it costs points (an op not written)
-        output = clean(check.message)
+        output = continued(check.message)
         status = 'passed' if outcome is Outcome.PASSED or check.max_score == 0 else 'failed'
     return {'name': check.id + named, 'score': check.score,
             'max_score': check.max_score, 'status': status, 'output': clean(output, LIMIT),

@@ -32,7 +32,7 @@ import xml.etree.ElementTree as ET
 
 from micrograde.model.results import Outcome
 from micrograde.reporters.places import place
-from micrograde.reporters.text import clean, failure_text, kind, suffix
+from micrograde.reporters.text import clean, continued, failure_text, kind, suffix
 
 OUTPUT_LIMIT = 4096
 
@@ -109,7 +109,7 @@ def _case(report, check):
         tag, type_, prefix = ELEMENTS[outcome]
         ET.SubElement(case, tag, type=type_ or kind(check),
                       message=prefix + clean(check.message.split('\n')[0])).text = \
-            clean(check.message) if outcome is Outcome.SKIPPED else _body(report, check)
+            continued(check.message) if outcome is Outcome.SKIPPED else _body(report, check)
     if check.output:
         ET.SubElement(case, 'system-out').text = clean(check.output, OUTPUT_LIMIT)
     return case

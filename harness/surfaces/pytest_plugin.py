@@ -63,7 +63,7 @@ def graded(path, run_id, profile=Config.profile, seed=None, rubric=None, out=Non
 
 def outcome(report, check_id):
     """Turn one check of a report into pytest's outcome: return, skip, xfail or ``CheckFailed``."""
-    from micrograde.reporters.text import clean
+    from micrograde.reporters.text import clean, continued
     found = [c for c in report.checks if c.id == check_id]
     if not found:
         raise CheckFailed(f'{check_id} was not reported for {report.submission}')
@@ -71,7 +71,7 @@ def outcome(report, check_id):
     if c.outcome is Outcome.ADVICE:
         pytest.xfail(f'advisory: {clean(c.message.splitlines()[0])}')
     if c.outcome is Outcome.SKIPPED:  # shown at the submission, not at this file of the grader's
-        raise pytest.skip.Exception(clean(c.message), _use_item_location=True)
+        raise pytest.skip.Exception(continued(c.message), _use_item_location=True)
     if c.outcome.failure:
         raise CheckFailed(_failure(report, c))
 
