@@ -164,6 +164,46 @@ def test_each_notebook_output_links_to_its_own_findings():
         seen |= set(ids)
 
 
+COURSE_RUBRIC = """charge = "check"
+required_ops = ["add", "mul", "backward", "mlp"]
+advisory = ["robustness", "mlp.one_neuron_layer", "ops.add_const"]
+[points]
+load = 0
+capability = 0
+ops = 2
+backward = 3
+fuzz = 7
+mlp = 2
+robustness = 0
+"""
+
+
+def test_with_the_course_rubric_the_self_check_says_what_the_grade_says(tmp_path):
+    """A course grading with its own rubric (points, advisory checks, required ops, charging):
+    the self-check knew only the lecture's, so a learner read "FAILED  score 49 / 51" where
+    their grade was 41 / 84, and an op the course counts as advice as a failure.
+    ``check(..., rubric=PATH)`` grades by the course's rubric: the score, the maximum, the
+    verdict and each check's status and points are ``grade --rubric``'s at the same profile and
+    seed; an unusable rubric is refused as check()'s other options are."""
+    from conftest import micrograde
+    rubric = tmp_path / 'rubric.toml'
+    rubric.write_text(COURSE_RUBRIC)
+    done = micrograde('grade', SUBMISSIONS / 'bug_overwrite_grad.py', '--profile', 'quick', '--rubric',
+                      rubric, '--json', tmp_path / 'r.json')
+    assert done.returncode == 1, done.stderr[-2000:]
+    graded = json.loads((tmp_path / 'r.json').read_text())
+    m = module(SUBMISSIONS / 'bug_overwrite_grad.py')
+    mine = check(m.Value, MLP=m.MLP, rubric=rubric).report.to_dict()
+    said = ('id', 'status', 'required', 'score', 'max_score', 'consequence_of')
+    assert [[c[k] for k in said] for c in mine['checks']] == [[c[k] for k in said] for c in graded['checks']]
+    assert (mine['score'], mine['max_score'], mine['verdict']) == \
+        (graded['score'], graded['max_score'], graded['verdict'])
+    assert graded['max_score'] != check(m.Value, MLP=m.MLP).report.max_score  # the course's, not the lecture's
+    (tmp_path / 'bad.toml').write_text('[points]\nops = -1\n')
+    with pytest.raises(ValueError, match='rubric'):
+        check(m.Value, MLP=m.MLP, rubric=tmp_path / 'bad.toml')
+
+
 def test_the_text_names_no_isolation_where_there_is_none():
     """The self-check runs in the learner's own process (no isolation level: ``''``); its text
     said ``seed 0, profile quick, isolation `` with nothing after it, as if a word were lost. It

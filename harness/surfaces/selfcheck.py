@@ -26,6 +26,8 @@ from micrograde.oracle import oracles
 from micrograde.isolate.answers import RESULTS, Lost, Strikes, lost
 from micrograde.grader.config import CLASS_NAMES, PROFILES, Config, Settings
 from micrograde.grader.grading import build, run_checks
+from micrograde.grader.rubric import Rubric
+from micrograde.model.errors import RubricError
 from micrograde.model.results import Category, Check, Report, Status
 from micrograde.worker import identity, seeding, tasks
 from micrograde.worker.execute import Backend
@@ -149,15 +151,18 @@ class SelfCheck:
 
 def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
           Layer: type | None = None, seed: int = 0, profile: str = 'quick',
-          timeout: float = 3.0) -> SelfCheck:
+          timeout: float = 3.0, rubric: str | os.PathLike[str] | None = None) -> SelfCheck:
     """Run the grader's checks on ``Value`` (and ``MLP``) here, in this kernel.
 
-    ``timeout``: seconds one request (a check's graphs, an MLP task) may take. Returns a
-    ``SelfCheck``: shown as the report in Jupyter, as text in a terminal."""
+    ``timeout``: seconds one request (a check's graphs, an MLP task) may take. ``rubric``: the
+    course's rubric file (``micrograde grade --rubric``'s), else the lecture's: its points,
+    advisory checks, required ops and charging. Returns a ``SelfCheck``: shown as the report in
+    Jupyter, as text in a terminal."""
     _options(seed, profile, timeout)
     classes = {role: cls for role, cls in
                (('Value', Value), ('Neuron', Neuron), ('Layer', Layer), ('MLP', MLP)) if cls is not None}
-    config = Config(seed=seed, profile=profile, settings=Settings(check_timeout=timeout))
+    config = Config(seed=seed, profile=profile, settings=Settings(check_timeout=timeout),
+                    rubric=_rubric(rubric))
     wrong = next((role for role in ('Value', *classes) if not isinstance(classes.get(role), type)), '')
     if wrong:  # a name, an instance, None: what the learner meant is not here to check
         said = _given(classes.get(wrong))
@@ -234,6 +239,16 @@ def _options(seed: object, profile: object, timeout: object) -> None:
         raise ValueError(f'seed is a whole number: got {seed!r}')
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
         raise ValueError(f'timeout is a number of seconds above 0: got {timeout!r}')
+
+
+def _rubric(path: object) -> Rubric:
+    """The rubric at ``path`` (the lecture's for ``None``), else a ValueError saying why."""
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f'rubric is the path of a rubric file: got {path!r}')
+    try:
+        return Rubric.load(path)
+    except RubricError as e:
+        raise ValueError(f'rubric: {e}') from None
 
 
 def _given(thing: object) -> str:
