@@ -181,7 +181,7 @@ robustness = 0
 def test_with_the_course_rubric_the_self_check_says_what_the_grade_says(tmp_path):
     """A course grading with its own rubric (points, advisory checks, required ops, charging):
     the self-check knew only the lecture's, so a learner read "FAILED  score 49 / 51" where
-    their grade was 41 / 84, and an op the course counts as advice as a failure.
+    their grade was 60 / 78, and an op the course counts as advice as a failure.
     ``check(..., rubric=PATH)`` grades by the course's rubric: the score, the maximum, the
     verdict and each check's status and points are ``grade --rubric``'s at the same profile and
     seed; an unusable rubric is refused as check()'s other options are."""
