@@ -1,5 +1,6 @@
 """Edge and hostile inputs, through real grades, read as each consumer reads them: a rubric's
 points no report can hold, points that would make the Classroom runner endless."""
+import base64
 import importlib.util
 import json
 import math
@@ -89,6 +90,60 @@ def test_a_rubric_worth_no_points_reads_as_such_in_classroom(tmp_path, workspace
                             {var: outputs[name] for var, name in workflow_env(uses).items()})
     assert 'NaN' not in out and 'no check is worth points' in out, out[-2000:]
     assert ('::error::Some tests failed.' in out) == (done.returncode == 1)
+
+
+#: Every op of the lecture's engine raising a long exception of the learner's: every check fails
+#: with a long message.
+BOOMING = """
+_BIG = '<b>' + 'Z' * 6000
+
+
+def _boom(name):
+    def boom(self, *args):
+        raise ValueError(name + _BIG)
+    return boom
+
+
+for _name in ('__add__', '__mul__', '__pow__', '__neg__', '__sub__', '__truediv__', '__radd__',
+              '__rmul__', '__rsub__', '__rtruediv__', 'tanh', 'exp', 'log', 'relu', 'sigmoid'):
+    if hasattr(Value, _name):
+        setattr(Value, _name, _boom(_name))
+"""
+#: A course's rubric of 132 points, each point a test of Classroom's points runner.
+RUBRIC_132 = ('[points]\nload = 0\ncapability = 0\nops = 3\nbackward = 5\nfuzz = 20\nmlp = 5\n'
+              'robustness = 0\n[points.checks]\n"backward.walk" = 0\n"ops.pow_value" = 0\n'
+              '"ops.rpow" = 0\n')
+
+
+@pytest.mark.parametrize('rubric, total', [(RUBRIC_132, 132), ('[points]\nfuzz = 900\n', 957)])
+def test_classroom_s_reporter_starts_and_posts_the_points_whatever_the_messages(
+        tmp_path, workspace_of, rubric, total):
+    """The shipped workflow hands each runner result to Classroom's reporter in an environment
+    variable, and Linux starts no program given one of 128 KiB or more (``MAX_ARG_STRLEN``:
+    "Argument list too long"). An engine whose every op raises a long exception, under a rubric
+    of 132 points, wrote a 198 KB ``result=`` (a test per point, each repeating its check's
+    message, which the reporter does not even print for a failing test): the reporter never
+    started and Classroom got no points at all; a test per point of a 957-point rubric was 210 KB
+    with no text at all. Each runner's line fits (texts cut, else a test per check), and the
+    reporter's own code under Node posts the grade's points."""
+    engine = tmp_path / 'engine.py'
+    engine.write_text((SUBMISSIONS / 'lecture_engine.py').read_text() + BOOMING)
+    (tmp_path / 'rubric.toml').write_text(rubric)
+    done = micrograde('grade', engine, '--rubric', tmp_path / 'rubric.toml', '--profile', 'quick',
+                      '--github-output', tmp_path / 'out', '--json', tmp_path / 'r.json')
+    assert done.returncode == 1 and 'Traceback' not in done.stderr, done.stderr[-2000:]
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert report['max_score'] == total
+    outputs = dict(line.split('=', 1) for line in (tmp_path / 'out').read_text().splitlines())
+    uses = 'classroom-resources/autograding-grading-reporter'
+    env = {var: outputs[name] for var, name in workflow_env(uses).items()}
+    assert all(len(f'{var}={value}'.encode()) < 128 * 1024 for var, value in env.items())
+    run = json.loads(base64.b64decode(outputs['result']))
+    assert math.isclose(sum(t['score'] for t in run['tests']), report['score'])
+    if actions.missing(actions.CLASSROOM):
+        pytest.skip(actions.missing(actions.CLASSROOM))
+    out, _, _ = actions.run(actions.CLASSROOM, workspace_of, workflow_inputs(uses), env)
+    assert f'Points {report["score"]:g}/{total}' in out, out[-2000:]
 
 
 @pytest.fixture

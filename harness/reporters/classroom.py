@@ -52,6 +52,11 @@ LIMIT = 4000
 #: The most tests the points runner lists: the reporter prints a line for each.
 MAX_TESTS = 1000
 
+#: The most characters of one ``--github-output`` line's value. The shipped workflow hands it to
+#: the reporter in an environment variable, and Linux starts no program given one of 128 KiB or
+#: more (``MAX_ARG_STRLEN``, "Argument list too long"): Classroom got no points at all.
+ENCODED_LIMIT = 100_000
+
 
 def unit(worth):
     """The points one test stands for, of checks worth ``worth`` points each: their greatest
@@ -100,10 +105,14 @@ def _tests(report, check, size, unloaded):
     else:
         message = failure_text(check)
     ce = check.counterexample
+    # the reporter prints a message only for an ``error`` test: a check's other point tests
+    # need not repeat it
     return [{'name': name + (f' (point {k} of {count})' if count > 1 else ''),
              'status': 'pass' if k <= kept else STATUS[outcome],
              'score': check.score if k == 1 else 0.0,
-             'max_score': float(size) if check.max_score else 0.0, 'message': clean(message, LIMIT),
+             'max_score': float(size) if check.max_score else 0.0,
+             'message': clean(message, LIMIT) if k == 1 or (k > kept and STATUS[outcome] == 'error')
+             else '',
              'test_code': clean(ce.code) if ce and k == 1 else '',
              'filename': where['file'] if where else '',
              'line_no': where['line'] if where else 0,
@@ -128,9 +137,16 @@ def _note(name, status='pass', message=''):
 
 def result(report):
     """The points runner's result as a dict: never without a test (the reporter prints an empty
-    runner's points as ``NaN``), so a rubric worth no points says so."""
+    runner's points as ``NaN``), so a rubric worth no points says so; within ``ENCODED_LIMIT``
+    (``fitted``), where a test per point cannot be, a test per check (as ``unit`` makes for
+    points no test can stand for)."""
+    run = fitted(_result(report))
+    return run if len(_encoded(run)) <= ENCODED_LIMIT else fitted(_result(report, per_check=True))
+
+
+def _result(report, per_check=False):
     graded = [c for c in report.checks if c.max_score > 0]
-    size = unit(c.max_score for c in graded)
+    size = None if per_check else unit(c.max_score for c in graded)
     tests = [t for c in graded for t in _tests(report, c, size, _unloaded(report))]
     return {'version': 1, 'status': _status(report), 'max_score': report.max_score,
             'tests': tests or [_note('no check is worth points under this rubric')]}
@@ -143,8 +159,8 @@ def verdict(report):
     why = (f'failed by {found}' if found else 'failed: the submission could not be loaded') \
         if report.verdict != 'passed' else 'passed: every required check passed'
     head = _note(f'micrograde verdict: {why}', _status(report), why)
-    return {'version': 1, 'status': _status(report), 'max_score': 0.0,
-            'tests': [head, *(t for c in free for t in _tests(report, c, 1, _unloaded(report)))]}
+    return fitted({'version': 1, 'status': _status(report), 'max_score': 0.0,
+                   'tests': [head, *(t for c in free for t in _tests(report, c, 1, _unloaded(report)))]})
 
 
 #: The runners ``--github-output`` writes, by output name (the workflow's ``runners:``).
@@ -157,8 +173,23 @@ def render(report):
 
 def output_line(report):
     """``result=<base64 JSON>`` and ``verdict=<base64 JSON>``, a line each, for
-    ``$GITHUB_OUTPUT``."""
-    return ''.join(f'{name}=' + base64.b64encode(json.dumps(runner(report), separators=(',', ':'),
-                                                            allow_nan=False).encode()).decode('ascii')
-                   + '\n' for name, runner in RUNNERS.items())
+    ``$GITHUB_OUTPUT``, each within ``ENCODED_LIMIT`` (``fitted``)."""
+    return ''.join(f'{name}={_encoded(runner(report))}\n' for name, runner in RUNNERS.items())
+
+
+def _encoded(run):
+    return base64.b64encode(json.dumps(run, separators=(',', ':'), allow_nan=False).encode()).decode('ascii')
+
+
+def fitted(run):
+    """A runner's result whose base64 is within ``ENCODED_LIMIT`` where its texts can make it
+    so: where it is longer, its tests' texts (messages, counterexample code) are cut shorter and
+    shorter, to none; their names, statuses and points, all the reporter counts, kept whole."""
+    limit = LIMIT
+    while limit and len(_encoded(run)) > ENCODED_LIMIT:
+        limit //= 4
+        run = {**run, 'tests': [{**t, 'message': clean(t['message'], limit) if limit else '',
+                                 'test_code': clean(t['test_code'], limit) if limit else ''}
+                                for t in run['tests']]}
+    return run
 
