@@ -236,8 +236,6 @@ EXITING_TANH = ('        t = (math.exp(2*x) - 1)/(math.exp(2*x) + 1)\n',
                 '        import os; os._exit(3)\n')
 
 
-@pytest.mark.xfail(strict=True, reason='grading.run_checks reads given_up before the check runs: '
-                   'staff13 report, proposal 1 (harness/grader/grading.py)')
 def test_a_check_none_of_whose_graphs_ran_is_not_run_not_a_bug(tmp_path):
     """A ``tanh`` that exits the worker was one bug and a second at ``def relu`` on every
     consumer ("2 bugs: ops.tanh ...; ops.relu, 5 of 5 graphs wrong: the check could not finish:

@@ -229,7 +229,7 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
     for entry in CHECKS:
         for check_id, run in entry.instances():
             t = time.perf_counter()
-            given_up, unrun = getattr(session, 'given_up', ''), getattr(session, 'unrun', 0)
+            unrun, asked = getattr(session, 'unrun', 0), len(getattr(session, 'sent', ()))
             try:
                 outcome = run(ctx)
             except Exception as e:  # a grader bug costs this check, never the others' findings
@@ -238,7 +238,9 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
                                 'report it')
             duration = time.perf_counter() - t
             report.timings[entry.category] = report.timings.get(entry.category, 0.0) + duration
-            if given_up and outcome is not None and getattr(session, 'unrun', 0) > unrun:
+            given_up, refused = getattr(session, 'given_up', ''), getattr(session, 'unrun', 0) - unrun
+            if given_up and outcome is not None and refused and refused == sum(
+                    len(items) for _, items in getattr(session, 'sent', ())[asked:]):
                 outcome = _not_run(outcome, given_up, report, config)
             if outcome is not None:
                 report.checks.append(outcome.check(check_id, duration))
