@@ -27,6 +27,14 @@ def test_unknown_names_are_errors_that_name_them_and_the_known_ones(tmp_path, te
     assert named in str(e.value) and known in str(e.value)
 
 
+@pytest.mark.parametrize('text', ['[points]\n"backward.accumulate" = 2\n',
+                                  '[points]\nbackward.accumulate = 2\n'])
+def test_a_check_id_among_the_categories_is_told_where_it_goes(tmp_path, text):
+    """staff13: a check's points written under [points] read 'unknown category'."""
+    with pytest.raises(RubricError, match=r'\[points\.checks\]'):
+        load(tmp_path, text)
+
+
 @pytest.mark.parametrize('text', ['[points]\nops = "many"\n', 'required_ops = "add"\n',
                                   'points = 3\n', 'not toml ==\n'])
 def test_malformed_values_are_errors(tmp_path, text):

@@ -52,6 +52,10 @@ class Rubric:
         points = _table(data, 'points')
         check_points = _table(points, 'checks', 'points.')
         points.pop('checks', None)
+        for key, worth in points.items():  # `"ops.add" = 2`, or `ops.add = 2`: a table ops
+            if key in ids or isinstance(worth, dict) and key in CATEGORIES:
+                raise RubricError(f'{key!r} in [points] names a check: write its points under '
+                                  f'[points.checks], its id quoted ("ops.add" = 2)')
         _known('category in [points]', points, CATEGORIES)
         _known('check id in [points.checks]', check_points, ids)
         for key, worth in {**points, **check_points}.items():
