@@ -551,6 +551,98 @@ def test_a_warm_template_killed_under_a_job_costs_the_served_submission_nothing(
         _graded_in_full(served.get(f's{i}').json(), i)
 
 
+# -- the warm template stopped ---------------------------------------------------------------
+
+def _template_python(top):
+    """The pid of a warm template's own Python (the forkserver, root) under ``top``, or
+    ``None``: not bubblewrap, whose command line names the forkserver too."""
+    for pid in _descendants(top):
+        argv = _proc(pid, 'cmdline').split('\0')
+        if 'forkserver' in argv and 'bwrap' not in argv[0] and 'setarch' not in argv[0] and \
+                'Uid:\t0\t' in _proc(pid, 'status'):
+            return pid
+    return None
+
+
+def _stop_a_template(top, until):
+    """SIGSTOP the first warm template under ``top`` (before ``until()``); its pid, or None."""
+    deadline = time.monotonic() + 120
+    while not until() and time.monotonic() < deadline:
+        template = _template_python(top)
+        if template is not None:
+            os.kill(template, signal.SIGSTOP)
+            return template
+        time.sleep(0.05)
+    return None
+
+
+def _stopped_left(pid):
+    """Whether ``pid`` is still a process, stopped (the template was never ended)."""
+    return _proc(pid, 'stat').rpartition(')')[2].split()[:1] == ['T']
+
+
+@needs_templates
+def test_a_stopped_warm_template_is_replaced_at_once(tmp_path):
+    """An operator's or a debugger's SIGSTOP (or a host freezing it) stalls a grading process's
+    warm template: before, every later spawn asked it and waited 30 s for an answer that never
+    came, then graded the submission in a worker of its own (four engines: 30.4 s of load each,
+    125 s in all; redteam13).  The template is now seen stopped within a fraction of a second,
+    set aside and replaced, and is killed at the end, not left stopped."""
+    cls = tmp_path / 'class'
+    cls.mkdir()
+    for i in range(4):
+        shutil.copy(SUBMISSIONS / 'lecture_engine.py', cls / f's{i}.py')
+    out = tmp_path / 'out'
+    batch = subprocess.Popen([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch', cls,
+                              '--out', out, '-j', '1', '--profile', 'quick'], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stopped = _stop_a_template(batch.pid, lambda: batch.poll() is not None)
+        stdout, stderr = batch.communicate(timeout=600)
+    finally:
+        if batch.poll() is None:
+            batch.kill()
+    assert stopped, 'no template was seen'
+    assert batch.returncode == 0 and 'Traceback' not in stderr, stderr[-2000:]
+    loads = []
+    for i in range(4):
+        report = json.loads((out / f's{i}.py' / 'report.json').read_text())
+        _graded_in_full(report, i)
+        loads.append(report['timings']['load'])
+    assert max(loads) < 15, loads  # before: 30.4 s each
+    assert not _stopped_left(stopped)
+
+
+@pytest.mark.service
+@needs_templates
+def test_a_stopped_warm_template_is_replaced_at_once_in_the_service(graded_by_a_worker):
+    """The same through the service's worker, which keeps one warm template between jobs."""
+    served = graded_by_a_worker
+    for i in range(3):
+        served.submit(f's{i}', ((SUBMISSIONS / 'lecture_engine.py').read_text() + f'#{i}\n').encode())
+    done = threading.Event()
+    stopped = []
+
+    def stopper():
+        while served.worker.proc is None and not done.is_set():
+            time.sleep(0.05)
+        if served.worker.proc is not None:
+            stopped.append(_stop_a_template(served.worker.proc.pid, done.is_set))
+    watcher = threading.Thread(target=stopper)
+    watcher.start()
+    try:
+        rows = served.grade(timeout=300)
+    finally:
+        done.set()
+        watcher.join()
+    assert stopped and stopped[0], 'no template was seen'
+    for i in range(3):
+        assert rows[f's{i}']['status'] == 'done', rows[f's{i}']
+        report = served.get(f's{i}').json()
+        _graded_in_full(report, i)
+        assert report['timings']['load'] < 15, report['timings']
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason='mounts a small tmpfs (root)')
 def test_a_full_disk_under_the_reports_is_a_clear_error(tmp_path):
     """--out on a disk with no room (a 48 KiB tmpfs): before, each grading process died on

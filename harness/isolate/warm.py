@@ -8,10 +8,12 @@ of its own, gone with the job's last process (nothing one job leaves there reach
 """
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from micrograde.isolate import sandbox
@@ -20,6 +22,13 @@ from micrograde.isolate import sandbox
 #: Bytes the template itself may hold beside a job's (numpy, matplotlib, graphviz; torch where
 #: the rubric allows it): with ``memory``, the template and its jobs share one cgroup.
 OWN_MEMORY = 1 << 30
+
+#: Seconds a template may take to answer a request (a busy host) before it is called wedged.
+REPLY_TIMEOUT = 30
+
+#: Seconds between looks at whether a template slow to answer is stopped (SIGSTOP, a tracer):
+#: such a template never answers, and every later spawn would wait ``REPLY_TIMEOUT`` for it.
+STOPPED_EVERY = 0.25
 
 
 class WarmTemplate:
@@ -62,7 +71,8 @@ class WarmTemplate:
         theirs = (to_worker_r, from_worker_w, out_w)
         try:
             self._ask({'op': 'spawn', 'job': job, 'uid': uid, 'tmp': sandbox.SCRATCH_SIZE}, theirs)
-        except OSError:
+        except OSError:  # gone, wedged or stopped: no later job is forked from it either
+            self.broken = True
             for fd in (to_worker, from_worker, out_r):
                 os.close(fd)
             shutil.rmtree(folder, ignore_errors=True)
@@ -111,15 +121,45 @@ class WarmTemplate:
         socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
 
     def _reply(self):
-        self.control.settimeout(30)
+        """The template's next answer; ``OSError`` if it closed its socket, has not answered
+        within ``REPLY_TIMEOUT`` seconds, or is stopped (it would never answer)."""
+        poller = select.poll()
+        poller.register(self.control, select.POLLIN)
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while not poller.poll(STOPPED_EVERY * 1000):
+            if self._stopped():
+                raise OSError('the template is stopped')
+            if time.monotonic() > deadline:
+                raise TimeoutError('the template did not answer')
+        self.control.settimeout(0)
         data = self.control.recv(65536)
         if not data:
             raise OSError('the template closed its control socket')
         return json.loads(data)
 
+    def _stopped(self):
+        """Whether a process of the template's own (this grader's uid, not a job's) is stopped
+        or traced: the template itself, bubblewrap above it, or its killer of jobs.  A job that
+        stops itself is its own business (another uid), and ends with its time limit."""
+        todo, uid = [self.proc.pid], os.geteuid()
+        while todo:
+            pid = todo.pop()
+            try:
+                with open(f'/proc/{pid}/status') as f:
+                    status = dict(line.split(':', 1) for line in f if ':' in line)
+            except OSError:
+                continue
+            if int(status.get('Uid', '-1').split()[0]) != uid:
+                continue  # a job, and all it started
+            if status.get('State', '').split()[:1] in (['T'], ['t']):
+                return True
+            todo += sandbox.children(pid)
+        return False
+
     def close(self):
         try:
-            self._caught_up()  # the last jobs' kills are done before the template goes
+            if not self.broken:
+                self._caught_up()  # the last jobs' kills are done before the template goes
         except OSError:
             pass
         self.control.close()
