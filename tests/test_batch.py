@@ -613,6 +613,46 @@ def test_a_stopped_warm_template_is_replaced_at_once(tmp_path):
     assert not _stopped_left(stopped)
 
 
+@needs_templates
+def test_a_stopped_job_is_not_taken_for_its_stopped_template(tmp_path):
+    """What a template counts as its own to say it is stopped: its processes (the grader's
+    uid), never a job's (a submission may stop itself; its time limit ends it).  A job's
+    worker, made from root, has a /proc folder owned by root: read by that, a job stopping
+    itself would have set its template aside, and the work it was doing asked again."""
+    from micrograde.isolate.allowlist import ALLOWED_IMPORTS
+    from micrograde.isolate.warm import WarmTemplate
+    engine = tmp_path / 'engine.py'
+    shutil.copy(SUBMISSIONS / 'lecture_engine.py', engine)
+    template = WarmTemplate(ALLOWED_IMPORTS)
+    try:
+        job, _, fds = template.spawn(engine)
+        uid = template.uids[job]
+        deadline = time.monotonic() + 60
+        while not (workers := [pid for pid in _descendants(template.proc.pid)
+                               if f'Uid:\t{uid}\t' in _proc(pid, 'status')]):
+            assert time.monotonic() < deadline, 'the job never started'
+            time.sleep(0.05)
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while not all(_stopped_left(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not template._stopped()
+        own = _template_python(template.proc.pid)
+        os.kill(own, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while not _stopped_left(own) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert template._stopped()
+        os.kill(own, signal.SIGCONT)
+        template.end(job)
+        for fd in fds:
+            os.close(fd)
+        assert not template.broken
+    finally:
+        template.close()
+
+
 @pytest.mark.service
 @needs_templates
 def test_a_stopped_warm_template_is_replaced_at_once_in_the_service(graded_by_a_worker):

@@ -140,20 +140,31 @@ class WarmTemplate:
     def _stopped(self):
         """Whether a process of the template's own (this grader's uid, not a job's) is stopped
         or traced: the template itself, bubblewrap above it, or its killer of jobs.  A job that
-        stops itself is its own business (another uid), and ends with its time limit."""
-        todo, uid = [self.proc.pid], os.geteuid()
+        stops itself is its own business (another uid), and ends with its time limit.  One pass
+        over /proc (each process's parent and state), then the uids of the template's tree."""
+        kids, states = {}, {}
+        for entry in os.listdir('/proc'):
+            if entry.isdigit():
+                try:
+                    with open(f'/proc/{entry}/stat', 'rb') as f:
+                        state, parent = f.read().rpartition(b')')[2].split()[:2]
+                except (OSError, ValueError):
+                    continue
+                states[int(entry)] = state
+                kids.setdefault(int(parent), []).append(int(entry))
+        todo = [self.proc.pid]
         while todo:
             pid = todo.pop()
-            try:
+            try:  # its real uid (/proc/<pid>'s owner is root for a job made from root)
                 with open(f'/proc/{pid}/status') as f:
-                    status = dict(line.split(':', 1) for line in f if ':' in line)
-            except OSError:
+                    uid = next(line.split()[1] for line in f if line.startswith('Uid:'))
+            except (OSError, StopIteration, IndexError):
                 continue
-            if int(status.get('Uid', '-1').split()[0]) != uid:
+            if int(uid) != os.getuid():
                 continue  # a job, and all it started
-            if status.get('State', '').split()[:1] in (['T'], ['t']):
+            if states.get(pid) in (b'T', b't'):
                 return True
-            todo += sandbox.children(pid)
+            todo += kids.get(pid, [])
         return False
 
     def close(self):
