@@ -41,6 +41,7 @@ class WarmTemplate:
         # one record per message (a spawn's descriptors ride with its own): replies to ends
         # not waited for are read before the next request's
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.control.settimeout(REPLY_TIMEOUT)  # a send to a template that reads no more
         self.unread = 0  # replies to ends sent without waiting
         self.proc = sandbox.start(sandbox.template_command(self.jobs, theirs.fileno(), imports),
                                   memory and memory + OWN_MEMORY, pass_fds=(theirs.fileno(),),
@@ -131,7 +132,6 @@ class WarmTemplate:
                 raise OSError('the template is stopped')
             if time.monotonic() > deadline:
                 raise TimeoutError('the template did not answer')
-        self.control.settimeout(0)
         data = self.control.recv(65536)
         if not data:
             raise OSError('the template closed its control socket')
