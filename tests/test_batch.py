@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zipfile
@@ -711,6 +712,88 @@ def test_a_stopped_warm_template_is_replaced_at_once_in_the_service(graded_by_a_
         report = served.get(f's{i}').json()
         _graded_in_full(report, i)
         assert report['timings']['load'] < 15, report['timings']
+
+
+# -- a grader killed while its template starts ------------------------------------------------
+
+def _job_copies(jobs, mark=''):
+    """The submission copies in the job folders of a template's ``jobs`` folder (of those
+    holding ``mark``)."""
+    found = []
+    for path in jobs.glob('job*/submission/*'):
+        try:
+            if mark in path.read_text(errors='replace'):
+                found.append(path)
+        except OSError:
+            pass
+    return found
+
+
+def _killed_at_its_first_spawn(top, mark=''):
+    """Wait for a copy of the submission (holding ``mark``) in the job folder of a warm
+    template under ``top`` (its first spawn waits seconds for the template to start), then
+    SIGKILL the grading process that holds that template; the copies seen."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        template = _template_python(top)
+        mounts = [line.split() for line in _proc(template, 'mountinfo').splitlines()]
+        bound = [fields[3] for fields in mounts if fields[4:5] == ['/jobs']]
+        if bound:  # the template's jobs folder, bound at /jobs: under the temporary folder
+            copies = _job_copies(Path(tempfile.gettempdir(), os.path.basename(bound[0])), mark)
+            if copies:
+                grader = template
+                while 'bwrap' in _proc(grader, 'cmdline').split('\0')[0] or grader == template:
+                    grader = int(_proc(grader, 'stat').rpartition(')')[2].split()[1])
+                os.kill(grader, signal.SIGKILL)
+                return copies
+        time.sleep(0.01)
+    return []
+
+
+@needs_templates
+def test_a_grader_killed_while_its_template_starts_leaves_no_copy_of_the_submission(tmp_path):
+    """A grading process killed outright (the host's out-of-memory killer, a CI job's timeout)
+    during its first spawn, which waits seconds for the template to start: the job folder
+    holding the learner's copy was watched only once the spawn was answered, so the copy was
+    left in the temporary folder for good.  It is watched from the start now: the warden
+    removes it."""
+    mark = f'mark{os.getpid()}x{time.monotonic_ns()}'
+    cls = tmp_path / 'class'
+    cls.mkdir()
+    (cls / 'a.py').write_text((SUBMISSIONS / 'lecture_engine.py').read_text() + f'# {mark}\n')
+    batch = subprocess.Popen([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch', cls,
+                              '--out', tmp_path / 'out', '-j', '1', '--profile', 'quick'],
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        copies = _killed_at_its_first_spawn(batch.pid, mark)
+    finally:
+        os.killpg(batch.pid, signal.SIGKILL)  # the batch and its grading processes, not the warden
+        batch.wait()
+    assert copies, 'no copy was seen in a job folder'
+    deadline = time.monotonic() + 30
+    while any(map(os.path.lexists, copies)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(os.path.lexists, copies)), copies
+
+
+@pytest.mark.service
+@needs_templates
+def test_a_service_worker_killed_while_its_template_starts_leaves_no_copy(graded_by_a_worker):
+    """The same for a service worker killed outright at its warm-up, the first job of its
+    template."""
+    served = graded_by_a_worker
+    served.worker.start()
+    try:
+        copies = _killed_at_its_first_spawn(served.worker.proc.pid)
+    finally:
+        served.worker.proc.kill()
+        served.worker.proc.wait()
+    assert copies, 'no copy was seen in a job folder'
+    deadline = time.monotonic() + 30
+    while any(map(os.path.lexists, copies)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(os.path.lexists, copies)), copies
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason='mounts a small tmpfs (root)')

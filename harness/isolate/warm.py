@@ -58,12 +58,15 @@ class WarmTemplate:
         job = f'job{uid}'
         folder = self.jobs / job
         folder.mkdir()
-        os.chmod(folder, 0o750)  # the job reads its copy here and writes nothing
-        os.chown(folder, -1, uid)
+        # watched from here: a grader killed outright while the template starts (the first
+        # spawn waits seconds for it) leaves no copy of the submission behind
+        sandbox.warden().watch(uid, folder)
         try:
+            os.chmod(folder, 0o750)  # the job reads its copy here and writes nothing
+            os.chown(folder, -1, uid)
             copy = sandbox.copy_submission(submission, folder, group=uid)
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            self._forget(uid, folder)
             raise
         inside = copy and f'/jobs/{job}/submission/{Path(copy).name}'
         to_worker_r, to_worker = os.pipe()
@@ -76,14 +79,18 @@ class WarmTemplate:
             self.broken = True
             for fd in (to_worker, from_worker, out_r):
                 os.close(fd)
-            shutil.rmtree(folder, ignore_errors=True)
+            self._forget(uid, folder)
             raise
         finally:
             for fd in theirs:
                 os.close(fd)
         self.uids[job] = uid
-        sandbox.warden().watch(uid, folder)
         return job, inside, (to_worker, from_worker, out_r)
+
+    @staticmethod
+    def _forget(uid, folder):
+        shutil.rmtree(folder, ignore_errors=True)
+        sandbox.warden().release(uid)
 
     def end(self, job, wait=True):
         """Kill every process of the job, delete its folder; the worker's exit code, if
