@@ -777,6 +777,48 @@ def test_a_grader_killed_while_its_template_starts_leaves_no_copy_of_the_submiss
     assert not any(map(os.path.lexists, copies)), copies
 
 
+@needs_templates
+def test_the_folders_a_killed_batch_left_are_removed_by_the_next(tmp_path):
+    """A batch killed outright (its process group: a CI job's timeout) runs no ``atexit``: its
+    class zip unpacked (every learner's submission), each grading process's copy of the worker
+    package (~300 KB), its view (the process levels) and its template's jobs folder stayed in the temporary folder
+    for good (485 MB of them in this machine's /tmp in a day).  Each is named for its process
+    now, and the next grader to make one of its kind removes those of processes gone."""
+    tmp = tmp_path / 'tmp'
+    tmp.mkdir()
+    env = {**os.environ, 'TMPDIR': str(tmp)}
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    with zipfile.ZipFile(tmp_path / 'class.zip', 'w') as z:
+        z.writestr('a.py', engine)
+    command = [sys.executable, '-m', 'micrograde.surfaces.cli', 'batch', '-j', '1',
+               '--profile', 'quick']
+    batch = subprocess.Popen([*command, tmp_path / 'class.zip', '--out', tmp_path / 'out1'],
+                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _template_python(batch.pid) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        os.killpg(batch.pid, signal.SIGKILL)
+        batch.wait()
+    kinds = ('batch', 'worker', 'view', 'jobs')
+    left = sorted(p.name for p in tmp.iterdir() if p.name.split('-')[1:2] in ([k] for k in kinds))
+    assert {name.split('-')[1] for name in left} >= {'batch', 'worker', 'jobs'}, left
+    (tmp_path / 'class').mkdir()
+    (tmp_path / 'class' / 'b.py').write_text(engine)
+    done = subprocess.run([*command, tmp_path / 'class', '--out', tmp_path / 'out2'], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    deadline = time.monotonic() + 30  # the warden removes the job folders once the batch ends
+    while time.monotonic() < deadline:
+        still = sorted(p.name for p in tmp.iterdir() if p.name.split('-')[1:2] in ([k] for k in kinds))
+        if not still:
+            break
+        time.sleep(0.2)
+    assert not still, still
+
+
 @pytest.mark.service
 @needs_templates
 def test_a_service_worker_killed_while_its_template_starts_leaves_no_copy(graded_by_a_worker):

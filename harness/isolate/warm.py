@@ -12,11 +12,10 @@ import select
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from micrograde.isolate import sandbox
+from micrograde.isolate import allowlist, sandbox
 
 
 #: Bytes the template itself may hold beside a job's (numpy, matplotlib, graphviz; torch where
@@ -36,7 +35,7 @@ class WarmTemplate:
     def __init__(self, imports, memory=None):
         """``memory``: bytes a job may hold in all (``sandbox.MemoryCap``), the template's own
         beside."""
-        self.jobs = Path(tempfile.mkdtemp(prefix='micrograde-jobs-'))
+        self.jobs = allowlist.own_folder('jobs')
         os.chmod(self.jobs, 0o711)
         # one record per message (a spawn's descriptors ride with its own): replies to ends
         # not waited for are read before the next request's
