@@ -139,15 +139,19 @@ def own_folder(kind):
     (the host's out-of-memory killer, a CI job's timeout, a service worker exiting as its run
     gives way) removes none: the first folder of a kind a process makes removes those of that
     kind its owner's processes left (``sweep``)."""
-    sweep(kind)
+    if (os.getpid(), kind) not in _swept:
+        _swept.add((os.getpid(), kind))
+        sweep(kind)
     return Path(tempfile.mkdtemp(prefix=f'micrograde-{kind}-{os.getpid()}-'))
 
 
-@functools.cache
+_swept = set()  # (pid, kind): a forked child sweeps again, as a fresh process would
+
+
 def sweep(kind):
     """Remove the folders ``micrograde-<kind>-<pid>-*`` of the temporary folder that are this
     user's and whose process is gone (a pid taken again keeps its folder: never a live
-    process's is removed); once per process and kind."""
+    process's is removed)."""
     top, prefix = tempfile.gettempdir(), f'micrograde-{kind}-'
     try:
         names = os.listdir(top)
