@@ -133,6 +133,49 @@ def entries(allowed, modules=()):
     return out
 
 
+def own_folder(kind):
+    """A fresh folder of this process's in the temporary folder, ``micrograde-<kind>-<pid>-*``,
+    removed at its exit by whoever made it (``atexit``, ``close``).  A process killed outright
+    (the host's out-of-memory killer, a CI job's timeout, a service worker exiting as its run
+    gives way) removes none: the first folder of a kind a process makes removes those of that
+    kind its owner's processes left (``sweep``)."""
+    if (os.getpid(), kind) not in _swept:
+        _swept.add((os.getpid(), kind))
+        sweep(kind)
+    return Path(tempfile.mkdtemp(prefix=f'micrograde-{kind}-{os.getpid()}-'))
+
+
+_swept = set()  # (pid, kind): a forked child sweeps again, as a fresh process would
+
+
+def sweep(kind):
+    """Remove the folders ``micrograde-<kind>-<pid>-*`` of the temporary folder that are this
+    user's and whose process is gone (a pid taken again keeps its folder: never a live
+    process's is removed)."""
+    top, prefix = tempfile.gettempdir(), f'micrograde-{kind}-'
+    try:
+        names = os.listdir(top)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix):].split('-', 1)[0]
+        if not name.startswith(prefix) or not pid.isdigit():
+            continue
+        path = os.path.join(top, name)
+        try:
+            if os.lstat(path).st_uid != os.geteuid() or not os.path.isdir(path) or \
+                    os.path.islink(path):
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            try:
+                shutil.rmtree(path, ignore_errors=True)
+            except RecursionError:  # nested past Python's depth: left as it is
+                pass
+        except (OSError, OverflowError):  # another user's live process, or gone meanwhile
+            pass
+
+
 @functools.cache
 def worker_sources():
     """A copy of the worker package with its sources only, made once per grading process.
@@ -141,7 +184,7 @@ def worker_sources():
     a worker that reads them in one run and compiles the sources in another lays out its memory
     differently, which changes the set order of a learner's engine and so its report.  Compiled
     afresh every time (a few ms), a grade is the same in every checkout."""
-    folder = Path(tempfile.mkdtemp(prefix='micrograde-worker-'))
+    folder = own_folder('worker')
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     target = folder / WORKER_NAME
     shutil.copytree(WORKER_PACKAGE, target, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
@@ -155,7 +198,7 @@ def view(allowed, modules=()):
     """A folder of symlinks to ``entries()``: the worker's whole import path besides the stdlib.
 
     Owned by the grader and read-only to anyone else; one per grading process and allow-list."""
-    folder = Path(tempfile.mkdtemp(prefix='micrograde-view-'))
+    folder = own_folder('view')
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     for name, target in entries(allowed, modules).items():
         (folder / name).symlink_to(target)

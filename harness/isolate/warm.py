@@ -8,18 +8,26 @@ of its own, gone with the job's last process (nothing one job leaves there reach
 """
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
-import tempfile
+import time
 from pathlib import Path
 
-from micrograde.isolate import sandbox
+from micrograde.isolate import allowlist, sandbox
 
 
 #: Bytes the template itself may hold beside a job's (numpy, matplotlib, graphviz; torch where
 #: the rubric allows it): with ``memory``, the template and its jobs share one cgroup.
 OWN_MEMORY = 1 << 30
+
+#: Seconds a template may take to answer a request (a busy host) before it is called wedged.
+REPLY_TIMEOUT = 30
+
+#: Seconds between looks at whether a template slow to answer is stopped (SIGSTOP, a tracer):
+#: such a template never answers, and every later spawn would wait ``REPLY_TIMEOUT`` for it.
+STOPPED_EVERY = 0.25
 
 
 class WarmTemplate:
@@ -27,11 +35,12 @@ class WarmTemplate:
     def __init__(self, imports, memory=None):
         """``memory``: bytes a job may hold in all (``sandbox.MemoryCap``), the template's own
         beside."""
-        self.jobs = Path(tempfile.mkdtemp(prefix='micrograde-jobs-'))
+        self.jobs = allowlist.own_folder('jobs')
         os.chmod(self.jobs, 0o711)
         # one record per message (a spawn's descriptors ride with its own): replies to ends
         # not waited for are read before the next request's
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.control.settimeout(REPLY_TIMEOUT)  # a send to a template that reads no more
         self.unread = 0  # replies to ends sent without waiting
         self.proc = sandbox.start(sandbox.template_command(self.jobs, theirs.fileno(), imports),
                                   memory and memory + OWN_MEMORY, pass_fds=(theirs.fileno(),),
@@ -48,12 +57,15 @@ class WarmTemplate:
         job = f'job{uid}'
         folder = self.jobs / job
         folder.mkdir()
-        os.chmod(folder, 0o750)  # the job reads its copy here and writes nothing
-        os.chown(folder, -1, uid)
+        # watched from here: a grader killed outright while the template starts (the first
+        # spawn waits seconds for it) leaves no copy of the submission behind
+        sandbox.warden().watch(uid, folder)
         try:
+            os.chmod(folder, 0o750)  # the job reads its copy here and writes nothing
+            os.chown(folder, -1, uid)
             copy = sandbox.copy_submission(submission, folder, group=uid)
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            self._forget(uid, folder)
             raise
         inside = copy and f'/jobs/{job}/submission/{Path(copy).name}'
         to_worker_r, to_worker = os.pipe()
@@ -62,17 +74,22 @@ class WarmTemplate:
         theirs = (to_worker_r, from_worker_w, out_w)
         try:
             self._ask({'op': 'spawn', 'job': job, 'uid': uid, 'tmp': sandbox.SCRATCH_SIZE}, theirs)
-        except OSError:
+        except OSError:  # gone, wedged or stopped: no later job is forked from it either
+            self.broken = True
             for fd in (to_worker, from_worker, out_r):
                 os.close(fd)
-            shutil.rmtree(folder, ignore_errors=True)
+            self._forget(uid, folder)
             raise
         finally:
             for fd in theirs:
                 os.close(fd)
         self.uids[job] = uid
-        sandbox.warden().watch(uid, folder)
         return job, inside, (to_worker, from_worker, out_r)
+
+    @staticmethod
+    def _forget(uid, folder):
+        shutil.rmtree(folder, ignore_errors=True)
+        sandbox.warden().release(uid)
 
     def end(self, job, wait=True):
         """Kill every process of the job, delete its folder; the worker's exit code, if
@@ -111,15 +128,55 @@ class WarmTemplate:
         socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
 
     def _reply(self):
-        self.control.settimeout(30)
+        """The template's next answer; ``OSError`` if it closed its socket, has not answered
+        within ``REPLY_TIMEOUT`` seconds, or is stopped (it would never answer)."""
+        poller = select.poll()
+        poller.register(self.control, select.POLLIN)
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while not poller.poll(STOPPED_EVERY * 1000):
+            if self._stopped():
+                raise OSError('the template is stopped')
+            if time.monotonic() > deadline:
+                raise TimeoutError('the template did not answer')
         data = self.control.recv(65536)
         if not data:
             raise OSError('the template closed its control socket')
         return json.loads(data)
 
+    def _stopped(self):
+        """Whether a process of the template's own (this grader's uid, not a job's) is stopped
+        or traced: the template itself, bubblewrap above it, or its killer of jobs.  A job that
+        stops itself is its own business (another uid), and ends with its time limit.  One pass
+        over /proc (each process's parent and state), then the uids of the template's tree."""
+        kids, states = {}, {}
+        for entry in os.listdir('/proc'):
+            if entry.isdigit():
+                try:
+                    with open(f'/proc/{entry}/stat', 'rb') as f:
+                        state, parent = f.read().rpartition(b')')[2].split()[:2]
+                except (OSError, ValueError):
+                    continue
+                states[int(entry)] = state
+                kids.setdefault(int(parent), []).append(int(entry))
+        todo = [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            try:  # its real uid (/proc/<pid>'s owner is root for a job made from root)
+                with open(f'/proc/{pid}/status') as f:
+                    uid = next(line.split()[1] for line in f if line.startswith('Uid:'))
+            except (OSError, StopIteration, IndexError):
+                continue
+            if int(uid) != os.getuid():
+                continue  # a job, and all it started
+            if states.get(pid) in (b'T', b't'):
+                return True
+            todo += kids.get(pid, [])
+        return False
+
     def close(self):
         try:
-            self._caught_up()  # the last jobs' kills are done before the template goes
+            if not self.broken:
+                self._caught_up()  # the last jobs' kills are done before the template goes
         except OSError:
             pass
         self.control.close()

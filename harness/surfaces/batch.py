@@ -11,7 +11,6 @@ import hashlib
 import itertools
 import os
 import shutil
-import tempfile
 import time
 import unicodedata
 from collections import Counter
@@ -21,7 +20,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from micrograde import __version__
-from micrograde.isolate import sandbox
+from micrograde.isolate import allowlist, sandbox
 from micrograde.grader.grading import not_graded, safe_grade
 from micrograde.load import tree
 from micrograde.model import names
@@ -414,7 +413,7 @@ class Batch:
         self.gradebooks, self.roster, self.assignment = gradebooks, roster, assignment
         self.stale = []  # gradebooks of an earlier run this one did not write: removed
         self.unrostered = []  # submissions the roster does not name, after ``run``
-        self.unpacked = tempfile.mkdtemp(prefix='micrograde-batch-')
+        self.unpacked = str(allowlist.own_folder('batch'))  # a class zip's submissions
         try:
             self.found = discover(paths, self.unpacked, out)
             for name in RESERVED:

@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import mimetypes
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -80,26 +79,16 @@ def warm():
     return Warm()
 
 
-#: A job's folder (``grade``): the upload, under its worker's pid.
+#: A job's folder (``grade``): the upload, under its worker's pid (``allowlist.own_folder``).
 JOB_PREFIX = 'micrograde-job-'
 
 
 def sweep():
     """Remove the job folders of workers that died mid-job (killed outright, out of memory, or
     exiting as their run gave way with no template to stop it): each held a learner's upload
-    in the temporary folder for good.  A folder is its worker's while a process of that pid
-    lives (a pid taken again keeps it: it is never a live worker's that is removed)."""
-    top = tempfile.gettempdir()
-    for name in os.listdir(top):
-        pid = name[len(JOB_PREFIX):].split('-', 1)[0]
-        if not name.startswith(JOB_PREFIX) or not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(os.path.join(top, name), ignore_errors=True)
-        except (PermissionError, OverflowError):
-            pass
+    in the temporary folder for good (``allowlist.sweep``)."""
+    from micrograde.isolate import allowlist
+    allowlist.sweep('job')
 
 
 def grade(filename, data, seed, profile, rubric, warm=None):
@@ -108,7 +97,8 @@ def grade(filename, data, seed, profile, rubric, warm=None):
     With ``warm`` (``warm()``), the job is forked from its template, kept between jobs."""
     from micrograde.grader.grading import safe_grade
     config = _config(seed, profile, rubric)
-    scratch = tempfile.mkdtemp(prefix=f'{JOB_PREFIX}{os.getpid()}-')
+    from micrograde.isolate import allowlist
+    scratch = allowlist.own_folder('job')
     try:
         path = Path(scratch, filename)
         path.write_bytes(data)
