@@ -1058,6 +1058,33 @@ def test_a_constructor_written_with_single_underscores_is_named_at_load(run_cli,
     assert f'defines _init_ ({path.name}, line {_line(path, "def _init_")}), not __init__' in said, said
 
 
+@pytest.mark.parametrize('written', ['__inti__', '__innit__', '_int_'])
+def test_a_constructor_misspelled_by_a_letter_is_named_at_load(run_cli, tmp_path, written):
+    """Av3nger123/micro-grad writes `def __inti__(self, data, ...)`: the load said only that
+    `Value(1.5)` takes no arguments, where `_init_` and `init` were named; a constructor one
+    letter off (swapped, doubled, dropped) is the same mistake."""
+    path = _lecture_with(tmp_path, ("    def __init__(self, data, _children=(), _op='', label=''):",
+                                    f"    def {written}(self, data, _children=(), _op='', label=''):"))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    said = {c['id']: c for c in report['checks']}['load']['message']
+    assert f'defines {written} ({path.name}, line {_line(path, "def " + written)}), not __init__' \
+        in said, said
+
+
+def test_a_conversion_dunder_is_not_read_as_a_misspelled_constructor():
+    """`__int__` is Python's own conversion, one letter off `__init__`: a class without a
+    constructor that converts to int is not told it misspelled one."""
+    from harness.worker.load.classes import _no_init
+
+    class Value:
+        def __int__(self, base=10):  # an argument past self, as a constructor's
+            return 1
+
+        def __iter__(self):
+            return iter(())
+    assert _no_init(Value) == ''
+
+
 def test_a_walk_graded_through_the_learners_own_name_is_placed_there(run_cli, tmp_path):
     """GlaIZier/micrograd's walk is `backprop()` (graded through it) and repeats nodes: the
     repeated propagation was named at backward() with no line and no file, so no consumer
