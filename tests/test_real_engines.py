@@ -1393,3 +1393,83 @@ def test_float32_values_hide_no_gradient_that_is_missing_at_any_seed(run_cli, tm
         seen[seed] = (report['score'], [root[1:3] for root in _roots(report)])
     assert seen['0'] == seen['7'], seen
     assert ('not_seeded', 'backward') in seen['0'][1], seen
+
+
+#: An engine written as pavithranrao/micro_grad's is: each op a class whose ``__call__`` builds
+#: the result and its rule (``Add()(self, other)``); here the product's rule assigns.
+OPERATOR_CLASSES = '''
+import math
+
+
+class Add:
+    def __call__(self, a, b):
+        b = b if isinstance(b, Value) else Value(b)
+        out = Value(a.data + b.data, (a, b))
+
+        def _backward():
+            a.grad += out.grad
+            b.grad += out.grad
+        out._backward = _backward
+        return out
+
+
+class Multiply:
+    def __call__(self, a, b):
+        b = b if isinstance(b, Value) else Value(b)
+        out = Value(a.data * b.data, (a, b))
+
+        def _backward():
+            a.grad = b.data * out.grad
+            b.grad = a.data * out.grad
+        out._backward = _backward
+        return out
+
+
+class Value:
+    def __init__(self, data, _children=()):
+        self.data = data
+        self.grad = 0.0
+        self._prev = set(_children)
+        self._backward = lambda: None
+
+    def __add__(self, other):
+        return Add()(self, other)
+
+    def __radd__(self, other):
+        return self + other
+
+    def __mul__(self, other):
+        return Multiply()(self, other)
+
+    def __rmul__(self, other):
+        return self * other
+
+    def backward(self):
+        topo, visited = [], set()
+
+        def build(v):
+            if v not in visited:
+                visited.add(v)
+                for child in v._prev:
+                    build(child)
+                topo.append(v)
+        build(self)
+        self.grad = 1.0
+        for node in reversed(topo):
+            node._backward()
+'''
+
+
+def test_a_rule_written_in_an_operator_class_is_placed_in_its_file(run_cli, tmp_path):
+    """pavithranrao/micro_grad writes each op as a class whose `__call__` holds the rule: its
+    findings were placed at `__call__` with no file (the Value has no such method), so no
+    consumer could point at them. The operator class's method is located as the Value's are."""
+    path = tmp_path / 'engine.py'
+    path.write_text(OPERATOR_CLASSES)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [c['misconception'] for c in report['checks']
+             if c['required'] and c['status'] in ('failed', 'error') and not c['consequence_of']]
+    assert [(m['code'], m['line']) for m in roots] == \
+        [('assigned', _line(path, 'a.grad = b.data'))], _roots(report)
+    assert roots[0]['file'] == path.name, roots
+    assert report['methods']['Multiply.__call__']['file'] == path.name, report['methods']

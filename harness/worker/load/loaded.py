@@ -7,7 +7,7 @@ import textwrap
 import time
 import types
 
-from .classes import (WRITTEN, defined_in, driven, find_roles, graded, line_of, misspelled,
+from .classes import (WRITTEN, defined_in, driven, find_roles, graded, line_of, misnamed, misspelled,
                       near, nested, shape, written_shapes)
 from .errors import LoadError
 
@@ -539,12 +539,24 @@ def methods(cls, root, limit=200, own=None):
                 if resets:
                     found[name]['resets'] = resets
         # the submission's functions its methods name (`ret.grad_fn = grad.pow_backward`): a
-        # rule written in another module is named by its function, and located there
+        # rule written in another module is named by its function, and located there; a method
+        # of a class they name (`Add()(self, other)`: the rule in `Add.__call__`) by its
+        # qualified name, and by its own where no method of the Value and no other such has it
+        bare = {}
         for name, function in list(named.items())[:limit]:
             filename = shown(function.__code__)
-            if name not in found and filename is not None:
+            if filename is None:
+                continue
+            owner, _, short = name.rpartition('.')
+            if name not in found:
                 found[name] = {'file': filename, 'line': max(1, function.__code__.co_firstlineno),
                                'rule': not _does_nothing(function.__code__)}
+            if owner:
+                bare.setdefault(short, []).append(found[name])
+        for short, places in bare.items():
+            if short not in found and len({p['file'] for p in places}) == 1 and \
+                    not misnamed({short}):  # `Pow.pow` is no Value's `pow` meant as `__pow__`
+                found[short] = dict(places[0])
     except Exception:  # a hostile metaclass: no locations rather than no report
         pass
     return found
@@ -565,4 +577,12 @@ def _functions_named(method):
     objects = [scope[n] for n in names if n in scope]
     objects += [getattr(m, n, None) for m in objects if isinstance(m, types.ModuleType)
                 for n in names]
-    return {f.__name__: f for f in objects if isinstance(f, types.FunctionType)}
+    found = {f.__name__: f for f in objects if isinstance(f, types.FunctionType)}
+    owner = getattr(method, '__qualname__', '').partition('.')[0]
+    for klass in objects:  # a class it names, not its own: each of its methods, qualified
+        if isinstance(klass, type) and klass.__name__ != owner:
+            for name, attr in list(vars(klass).items())[:50]:
+                attr = getattr(attr, '__func__', attr)
+                if isinstance(attr, types.FunctionType):
+                    found[f'{klass.__name__}.{name}'] = attr
+    return found
