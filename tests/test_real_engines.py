@@ -1085,6 +1085,24 @@ def test_a_conversion_dunder_is_not_read_as_a_misspelled_constructor():
     assert _no_init(Value) == ''
 
 
+def test_an_init_helper_the_class_calls_is_no_misspelt_constructor():
+    """InjongWon/minigrad-dl's `Value` (the needle course's) has `_init(self, op, inputs)`, a
+    helper its own `make_from_op` calls, and a `Tensor` subclass with the `__init__`: the load
+    said the Value defines _init, not __init__, which is no mistake of the learner's."""
+    from harness.worker.load.classes import _no_init
+
+    class Value:
+        def _init(self, op, inputs):
+            self.op, self.inputs = op, inputs
+
+        @classmethod
+        def make_from_op(cls, op, inputs):
+            value = cls.__new__(cls)
+            value._init(op, inputs)
+            return value
+    assert _no_init(Value) == ''
+
+
 def test_a_walk_graded_through_the_learners_own_name_is_placed_there(run_cli, tmp_path):
     """GlaIZier/micrograd's walk is `backprop()` (graded through it) and repeats nodes: the
     repeated propagation was named at backward() with no line and no file, so no consumer
@@ -1473,3 +1491,22 @@ def test_a_rule_written_in_an_operator_class_is_placed_in_its_file(run_cli, tmp_
         [('assigned', _line(path, 'a.grad = b.data'))], _roots(report)
     assert roots[0]['file'] == path.name, roots
     assert report['methods']['Multiply.__call__']['file'] == path.name, report['methods']
+
+
+def test_a_reflected_op_on_plain_numbers_is_its_own_finding(run_cli, tmp_path):
+    """KX-1126/miniGrad's `__rsub__` is `other + (-self.data)` and its `__radd__` `other +
+    self.data`: each returns a float, `2.0 - a` no call of `__radd__` (both operands are numbers),
+    yet rsub was joined under radd's finding (its `+` read as a call of the Value's add), so the
+    learner fixing `__radd__` would still fail rsub, never told where. Each is its own."""
+    path = _lecture_with(tmp_path, ('    def __radd__(self, other):  # other + self\n'
+                                    '        return self + other',
+                                    '    def __radd__(self, other):  # other + self\n'
+                                    '        return other + self.data'),
+                         ('    def __rsub__(self, other):  # other - self\n'
+                          '        return other + (-self)',
+                          '    def __rsub__(self, other):  # other - self\n'
+                          '        return other + (-self.data)'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = {root[0]: root for root in _roots(report)}
+    assert roots.get('ops.rsub', (None,) * 4)[1:3] == ('exception', '__rsub__'), _roots(report)
+    assert roots.get('ops.radd', (None,) * 4)[1:3] == ('exception', '__radd__'), _roots(report)

@@ -326,8 +326,10 @@ def _calls(code, steps):
     ``__radd__``) and those it names (``self.exp()``).  A wrong value of such a method is then,
     where one of those is wrong too, theirs (``checks/causes.py``)."""
     me = code.co_varnames[0] if code.co_argcount else None
-    found = []
+    found, numbers = [], _on_numbers(code, steps)
     for k, step in enumerate(steps):
+        if k in numbers:  # `other + (-self.data)`: numbers only, no method of the Value's
+            continue
         if step.opname == 'BINARY_OP':
             forward, reflected = _OPERATORS.get(step.argrepr.rstrip('='), (None, None))
             found += [forward] if _left_is(me, step, steps[:k]) else [forward, reflected]
@@ -337,6 +339,42 @@ def _calls(code, steps):
                 step.argval.isidentifier():
             found.append(step.argval)
     return [name for name in dict.fromkeys(found) if name][:CALLS]
+
+
+#: Instructions that only push a value no Value method computes, or compute one from such.
+_PLAIN = {'LOAD_CONST': 0, 'LOAD_FAST': 0, 'LOAD_ATTR': 1, 'UNARY_NEGATIVE': 1, 'BINARY_OP': 2}
+
+
+def _on_numbers(code, steps):
+    """The positions of the operators of a method's straight-line bytecode (``steps``) whose
+    operands are all plain numbers: constants, attributes read (``self.data``), the other
+    operand of a reflected op (Python calls ``__rsub__`` only for one that is no Value), and
+    results of such operators.  ``other + (-self.data)`` calls neither ``__neg__`` nor any
+    ``__add__`` of the Value's; a method it cannot follow so: none."""
+    name = code.co_name
+    other = code.co_varnames[1] if code.co_argcount > 1 and name.startswith('__r') and \
+        name.endswith('__') and name != '__repr__' else None
+    stack, found = [], set()
+    for k, step in enumerate(steps):
+        op = step.opname
+        if op in ('RESUME', 'NOP', 'CACHE', 'RETURN_VALUE'):
+            continue
+        if op not in _PLAIN or len(stack) < _PLAIN[op] or \
+                op == 'LOAD_ATTR' and k + 1 < len(steps) and \
+                steps[k + 1].opname in ('PRECALL', 'CALL', 'CALL_FUNCTION'):
+            return set()  # a call, a store, a branch: not followed
+        if op == 'LOAD_CONST':
+            stack.append(isinstance(step.argval, (int, float)))
+        elif op == 'LOAD_FAST':
+            stack.append(step.argval == other)
+        elif op == 'LOAD_ATTR':
+            stack[-1] = True  # an attribute read: the number a Value holds
+        else:
+            operands = [stack.pop() for _ in range(_PLAIN[op])]
+            if all(operands):
+                found.add(k)
+            stack.append(all(operands))
+    return found
 
 
 def _left_is(me, operator, before):
