@@ -1058,6 +1058,51 @@ def test_a_constructor_written_with_single_underscores_is_named_at_load(run_cli,
     assert f'defines _init_ ({path.name}, line {_line(path, "def _init_")}), not __init__' in said, said
 
 
+@pytest.mark.parametrize('written', ['__inti__', '__innit__', '_int_'])
+def test_a_constructor_misspelled_by_a_letter_is_named_at_load(run_cli, tmp_path, written):
+    """Av3nger123/micro-grad writes `def __inti__(self, data, ...)`: the load said only that
+    `Value(1.5)` takes no arguments, where `_init_` and `init` were named; a constructor one
+    letter off (swapped, doubled, dropped) is the same mistake."""
+    path = _lecture_with(tmp_path, ("    def __init__(self, data, _children=(), _op='', label=''):",
+                                    f"    def {written}(self, data, _children=(), _op='', label=''):"))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    said = {c['id']: c for c in report['checks']}['load']['message']
+    assert f'defines {written} ({path.name}, line {_line(path, "def " + written)}), not __init__' \
+        in said, said
+
+
+def test_a_conversion_dunder_is_not_read_as_a_misspelled_constructor():
+    """`__int__` is Python's own conversion, one letter off `__init__`: a class without a
+    constructor that converts to int is not told it misspelled one."""
+    from harness.worker.load.classes import _no_init
+
+    class Value:
+        def __int__(self, base=10):  # an argument past self, as a constructor's
+            return 1
+
+        def __iter__(self):
+            return iter(())
+    assert _no_init(Value) == ''
+
+
+def test_an_init_helper_the_class_calls_is_no_misspelt_constructor():
+    """InjongWon/minigrad-dl's `Value` (the needle course's) has `_init(self, op, inputs)`, a
+    helper its own `make_from_op` calls, and a `Tensor` subclass with the `__init__`: the load
+    said the Value defines _init, not __init__, which is no mistake of the learner's."""
+    from harness.worker.load.classes import _no_init
+
+    class Value:
+        def _init(self, op, inputs):
+            self.op, self.inputs = op, inputs
+
+        @classmethod
+        def make_from_op(cls, op, inputs):
+            value = cls.__new__(cls)
+            value._init(op, inputs)
+            return value
+    assert _no_init(Value) == ''
+
+
 def test_a_walk_graded_through_the_learners_own_name_is_placed_there(run_cli, tmp_path):
     """GlaIZier/micrograd's walk is `backprop()` (graded through it) and repeats nodes: the
     repeated propagation was named at backward() with no line and no file, so no consumer
@@ -1366,3 +1411,102 @@ def test_float32_values_hide_no_gradient_that_is_missing_at_any_seed(run_cli, tm
         seen[seed] = (report['score'], [root[1:3] for root in _roots(report)])
     assert seen['0'] == seen['7'], seen
     assert ('not_seeded', 'backward') in seen['0'][1], seen
+
+
+#: An engine written as pavithranrao/micro_grad's is: each op a class whose ``__call__`` builds
+#: the result and its rule (``Add()(self, other)``); here the product's rule assigns.
+OPERATOR_CLASSES = '''
+import math
+
+
+class Add:
+    def __call__(self, a, b):
+        b = b if isinstance(b, Value) else Value(b)
+        out = Value(a.data + b.data, (a, b))
+
+        def _backward():
+            a.grad += out.grad
+            b.grad += out.grad
+        out._backward = _backward
+        return out
+
+
+class Multiply:
+    def __call__(self, a, b):
+        b = b if isinstance(b, Value) else Value(b)
+        out = Value(a.data * b.data, (a, b))
+
+        def _backward():
+            a.grad = b.data * out.grad
+            b.grad = a.data * out.grad
+        out._backward = _backward
+        return out
+
+
+class Value:
+    def __init__(self, data, _children=()):
+        self.data = data
+        self.grad = 0.0
+        self._prev = set(_children)
+        self._backward = lambda: None
+
+    def __add__(self, other):
+        return Add()(self, other)
+
+    def __radd__(self, other):
+        return self + other
+
+    def __mul__(self, other):
+        return Multiply()(self, other)
+
+    def __rmul__(self, other):
+        return self * other
+
+    def backward(self):
+        topo, visited = [], set()
+
+        def build(v):
+            if v not in visited:
+                visited.add(v)
+                for child in v._prev:
+                    build(child)
+                topo.append(v)
+        build(self)
+        self.grad = 1.0
+        for node in reversed(topo):
+            node._backward()
+'''
+
+
+def test_a_rule_written_in_an_operator_class_is_placed_in_its_file(run_cli, tmp_path):
+    """pavithranrao/micro_grad writes each op as a class whose `__call__` holds the rule: its
+    findings were placed at `__call__` with no file (the Value has no such method), so no
+    consumer could point at them. The operator class's method is located as the Value's are."""
+    path = tmp_path / 'engine.py'
+    path.write_text(OPERATOR_CLASSES)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [c['misconception'] for c in report['checks']
+             if c['required'] and c['status'] in ('failed', 'error') and not c['consequence_of']]
+    assert [(m['code'], m['line']) for m in roots] == \
+        [('assigned', _line(path, 'a.grad = b.data'))], _roots(report)
+    assert roots[0]['file'] == path.name, roots
+    assert report['methods']['Multiply.__call__']['file'] == path.name, report['methods']
+
+
+def test_a_reflected_op_on_plain_numbers_is_its_own_finding(run_cli, tmp_path):
+    """KX-1126/miniGrad's `__rsub__` is `other + (-self.data)` and its `__radd__` `other +
+    self.data`: each returns a float, `2.0 - a` no call of `__radd__` (both operands are numbers),
+    yet rsub was joined under radd's finding (its `+` read as a call of the Value's add), so the
+    learner fixing `__radd__` would still fail rsub, never told where. Each is its own."""
+    path = _lecture_with(tmp_path, ('    def __radd__(self, other):  # other + self\n'
+                                    '        return self + other',
+                                    '    def __radd__(self, other):  # other + self\n'
+                                    '        return other + self.data'),
+                         ('    def __rsub__(self, other):  # other - self\n'
+                          '        return other + (-self)',
+                          '    def __rsub__(self, other):  # other - self\n'
+                          '        return other + (-self.data)'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = {root[0]: root for root in _roots(report)}
+    assert roots.get('ops.rsub', (None,) * 4)[1:3] == ('exception', '__rsub__'), _roots(report)
+    assert roots.get('ops.radd', (None,) * 4)[1:3] == ('exception', '__radd__'), _roots(report)

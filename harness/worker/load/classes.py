@@ -10,6 +10,7 @@ import ast
 import difflib
 import inspect
 import re
+import types
 
 from ..execute import holds_number, learner_frame, own_attributes
 from ..ops import TABLE
@@ -226,15 +227,55 @@ def _no_init(cls, file=''):
     Python calls ``__init__`` only, so ``Value(1.5)`` takes no arguments."""
     if any('__init__' in vars(k) for k in cls.__mro__[:-1]):
         return ''
+    called = _named(cls)
     for k in cls.__mro__[:-1]:
         for name, v in list(vars(k).items()):
             code = getattr(v, '__code__', None)
-            if code is not None and unmangled(name, k.__name__).strip('_') == 'init':
+            if code is not None and _init_like(unmangled(name, k.__name__), code) and \
+                    name not in called:  # `value._init(op, inputs)`: a helper it calls itself
                 there = f'{file}, line {code.co_firstlineno}' if file and k is cls else \
                     f'line {code.co_firstlineno}'  # a base class's may be in another file
                 return (f' ({cls.__name__} defines {name} ({there}), not '
                         f'__init__: Python calls __init__ only)')
     return ''
+
+
+def _named(cls, limit=200):
+    """The attribute names the functions of ``cls`` (and of its bases but ``object``) name, in
+    their bodies and those of the functions nested in them."""
+    names, stack = set(), []
+    for k in cls.__mro__[:-1]:
+        for v in list(vars(k).values())[:limit]:
+            code = getattr(getattr(v, '__func__', v), '__code__', None)
+            if isinstance(code, types.CodeType):
+                stack.append(code)
+    while stack and len(names) < 10 * limit:
+        code = stack.pop()
+        names.update(code.co_names)
+        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return names
+
+
+#: Python's own names of the data model (``__int__``, ``__iter__``): never a constructor misspelt.
+_MODEL = frozenset(dir(int)) | frozenset(dir(float)) | frozenset(dir(list)) | frozenset(dir(dict))
+
+
+def _init_like(name, code):
+    """Whether the method ``name`` is a constructor misspelt: ``init`` within its underscores
+    (``_init_``, ``init``), or one letter off it, swapped, doubled or dropped (``__inti__``,
+    ``__innit__``, ``_int_``), where it takes arguments as a constructor does; never a name of
+    Python's own (``__int__``)."""
+    stem = name.strip('_')
+    if stem == 'init':
+        return True
+    if name in _MODEL or code.co_argcount < 2 or not 3 <= len(stem) <= 5:
+        return False
+    word = 'init'
+    swapped = any(stem == word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(3))
+    shorter, longer = sorted((stem, word), key=len)
+    one_more = len(longer) == len(shorter) + 1 and any(
+        longer[:i] + longer[i + 1:] == shorter for i in range(len(longer)))
+    return swapped or one_more
 
 
 def misspelled(cls):

@@ -7,7 +7,7 @@ import textwrap
 import time
 import types
 
-from .classes import (WRITTEN, defined_in, driven, find_roles, graded, line_of, misspelled,
+from .classes import (WRITTEN, defined_in, driven, find_roles, graded, line_of, misnamed, misspelled,
                       near, nested, shape, written_shapes)
 from .errors import LoadError
 
@@ -326,8 +326,10 @@ def _calls(code, steps):
     ``__radd__``) and those it names (``self.exp()``).  A wrong value of such a method is then,
     where one of those is wrong too, theirs (``checks/causes.py``)."""
     me = code.co_varnames[0] if code.co_argcount else None
-    found = []
+    found, numbers = [], _on_numbers(code, steps)
     for k, step in enumerate(steps):
+        if k in numbers:  # `other + (-self.data)`: numbers only, no method of the Value's
+            continue
         if step.opname == 'BINARY_OP':
             forward, reflected = _OPERATORS.get(step.argrepr.rstrip('='), (None, None))
             found += [forward] if _left_is(me, step, steps[:k]) else [forward, reflected]
@@ -337,6 +339,42 @@ def _calls(code, steps):
                 step.argval.isidentifier():
             found.append(step.argval)
     return [name for name in dict.fromkeys(found) if name][:CALLS]
+
+
+#: Instructions that only push a value no Value method computes, or compute one from such.
+_PLAIN = {'LOAD_CONST': 0, 'LOAD_FAST': 0, 'LOAD_ATTR': 1, 'UNARY_NEGATIVE': 1, 'BINARY_OP': 2}
+
+
+def _on_numbers(code, steps):
+    """The positions of the operators of a method's straight-line bytecode (``steps``) whose
+    operands are all plain numbers: constants, attributes read (``self.data``), the other
+    operand of a reflected op (Python calls ``__rsub__`` only for one that is no Value), and
+    results of such operators.  ``other + (-self.data)`` calls neither ``__neg__`` nor any
+    ``__add__`` of the Value's; a method it cannot follow so: none."""
+    name = code.co_name
+    other = code.co_varnames[1] if code.co_argcount > 1 and name.startswith('__r') and \
+        name.endswith('__') and name != '__repr__' else None
+    stack, found = [], set()
+    for k, step in enumerate(steps):
+        op = step.opname
+        if op in ('RESUME', 'NOP', 'CACHE', 'RETURN_VALUE'):
+            continue
+        if op not in _PLAIN or len(stack) < _PLAIN[op] or \
+                op == 'LOAD_ATTR' and k + 1 < len(steps) and \
+                steps[k + 1].opname in ('PRECALL', 'CALL', 'CALL_FUNCTION'):
+            return set()  # a call, a store, a branch: not followed
+        if op == 'LOAD_CONST':
+            stack.append(isinstance(step.argval, (int, float)))
+        elif op == 'LOAD_FAST':
+            stack.append(step.argval == other)
+        elif op == 'LOAD_ATTR':
+            stack[-1] = True  # an attribute read: the number a Value holds
+        else:
+            operands = [stack.pop() for _ in range(_PLAIN[op])]
+            if all(operands):
+                found.add(k)
+            stack.append(all(operands))
+    return found
 
 
 def _left_is(me, operator, before):
@@ -539,12 +577,24 @@ def methods(cls, root, limit=200, own=None):
                 if resets:
                     found[name]['resets'] = resets
         # the submission's functions its methods name (`ret.grad_fn = grad.pow_backward`): a
-        # rule written in another module is named by its function, and located there
+        # rule written in another module is named by its function, and located there; a method
+        # of a class they name (`Add()(self, other)`: the rule in `Add.__call__`) by its
+        # qualified name, and by its own where no method of the Value and no other such has it
+        bare = {}
         for name, function in list(named.items())[:limit]:
             filename = shown(function.__code__)
-            if name not in found and filename is not None:
+            if filename is None:
+                continue
+            owner, _, short = name.rpartition('.')
+            if name not in found:
                 found[name] = {'file': filename, 'line': max(1, function.__code__.co_firstlineno),
                                'rule': not _does_nothing(function.__code__)}
+            if owner:
+                bare.setdefault(short, []).append(found[name])
+        for short, places in bare.items():
+            if short not in found and len({p['file'] for p in places}) == 1 and \
+                    not misnamed({short}):  # `Pow.pow` is no Value's `pow` meant as `__pow__`
+                found[short] = dict(places[0])
     except Exception:  # a hostile metaclass: no locations rather than no report
         pass
     return found
@@ -565,4 +615,12 @@ def _functions_named(method):
     objects = [scope[n] for n in names if n in scope]
     objects += [getattr(m, n, None) for m in objects if isinstance(m, types.ModuleType)
                 for n in names]
-    return {f.__name__: f for f in objects if isinstance(f, types.FunctionType)}
+    found = {f.__name__: f for f in objects if isinstance(f, types.FunctionType)}
+    owner = getattr(method, '__qualname__', '').partition('.')[0]
+    for klass in objects:  # a class it names, not its own: each of its methods, qualified
+        if isinstance(klass, type) and klass.__name__ != owner:
+            for name, attr in list(vars(klass).items())[:50]:
+                attr = getattr(attr, '__func__', attr)
+                if isinstance(attr, types.FunctionType):
+                    found[f'{klass.__name__}.{name}'] = attr
+    return found
