@@ -655,8 +655,6 @@ def test_a_stopped_job_is_not_taken_for_its_stopped_template(tmp_path):
 
 
 @needs_templates
-@pytest.mark.xfail(strict=True, reason='forkserver._end kills a job only as its uid; proposed: '
-                   'kill the forked pid first (redteam14)')
 def test_a_job_ended_as_soon_as_it_is_spawned_is_killed_and_its_template_answers(
         tmp_path, monkeypatch):
     """A job ended right after its spawn (a run the service stops at once): the template killed

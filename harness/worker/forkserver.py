@@ -209,7 +209,15 @@ def _kill_all(uid):
 
 def _end(killer, uid, pid, wait):
     """Kill every process of ``uid`` (escaped daemons included); with ``wait``, reap the worker
-    for its exit code (else it is reaped with the orphans, here or at a later end)."""
+    for its exit code (else it is reaped with the orphans, here or at a later end).  A worker
+    ended right after its spawn may not have taken ``uid`` yet: a kill as that uid misses it, so
+    the worker itself, still this process's unreaped child, is killed first (redteam14)."""
+    if pid is not None:
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)  # not reaped yet
+            os.kill(pid, signal.SIGKILL)
+        except OSError:  # reaped already, or its uid already (no CAP_KILL): killed as that uid
+            pass
     try:
         os.write(killer[0], b'%d' % uid)
         if os.read(killer[1], 1) != b'k':
