@@ -165,7 +165,7 @@ def _nones(roots, methods):
             _under(root, source)
 
 
-def _made_of(names, methods):
+def made_of(names, methods):
     """Every method the methods ``names`` are made of, through their class report's ``calls``
     (``__sub__``: ``__neg__``, ``__add__``, and ``__mul__`` where ``__neg__`` is ``self * -1``)."""
     seen, todo = set(), [n for n in names if n]
@@ -194,7 +194,7 @@ def _fed(root, source, methods):
     op is in ``root``'s failing graph (another op fed its result); or ``root`` is the network's
     and ``source``'s op one a network computes with."""
     m, s = root.misconception, source.misconception
-    if s.method and s.method in _made_of((m.method, _op_method(root)), methods):
+    if s.method and s.method in made_of((m.method, _op_method(root)), methods):
         return True
     graph = (root.counterexample.graph if root.counterexample else None) or {}
     ops = {FORMS[n.get('op')][0].name for n in graph.get('nodes') or ()
