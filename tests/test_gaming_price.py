@@ -7,6 +7,7 @@ import re
 import pytest
 
 from test_gaming_fuzz import LECTURE
+from test_gaming_stubs import FIRST_CALL, SUBTLE, TANH
 
 #: Four ops' right rules, each with a wrong one and one that calls a helper of a name no scope
 #: defines (the learner who does not know the derivative leaves it to ``d``).
@@ -137,10 +138,16 @@ def _priced():
     for old, new in UNBUILT:
         unbuilt = unbuilt.replace(old, new)
     return {'wrong': _with(0), 'undefined': _with(1), 'wrong_relu': _with(0).replace(RELU, relu),
-            'nones': nones, 'unbuilt': unbuilt}
+            'nones': nones, 'unbuilt': unbuilt,
+            'passed': _methods('    def {name}(self):\n        pass\n\n'),
+            # found at the service's seed and profile (0, quick) where |x| >= 3.0
+            'subtle': LECTURE.replace(TANH, SUBTLE.replace('3.5', '3.0')),
+            'first_call': LECTURE.replace(TANH, SUBTLE.replace('3.5', '3.0')).replace(
+                *FIRST_CALL).replace('import math\n', 'import math\n_CALLED = []\n', 1)}
 
 
-PAIRS = (('undefined', 'wrong'), ('nones', 'wrong_relu'), ('unbuilt', 'wrong'))
+PAIRS = (('undefined', 'wrong'), ('nones', 'wrong_relu'), ('unbuilt', 'wrong'),
+         ('passed', 'wrong'), ('first_call', 'subtle'))
 
 
 @pytest.mark.service
@@ -153,4 +160,30 @@ def test_the_cheap_ways_to_write_four_rules_through_the_service(graded_by_a_work
     jobs = served.grade()
     assert all(job['status'] == 'done' for job in jobs.values()), jobs
     scores = {name: served.get(name).json()['score'] for name in _priced()}
-    assert all(scores[attack] <= scores[honest] < 51 for attack, honest in PAIRS), scores
+    assert all(scores[attack] <= scores[honest] < 51 for attack, honest in PAIRS), sorted(scores.items())
+
+
+#: The network's bias left out of its graph (``Value(self.b.data)``): a bug of the network alone,
+#: its gradients wrong (49/51).
+DETACHED = ('        act = sum((wi*xi for wi, xi in zip(self.w, x)), self.b)\n',
+            '        act = sum((wi*xi for wi, xi in zip(self.w, x)), Value(self.b.data))\n')
+#: mul's right-hand rule wrong only at the large operand of one of mul's own graphs (50/51 alone),
+#: never reached by the network's values.
+CHEAP_MUL = ('            other.grad += self.data * out.grad\n',
+             '            other.grad += self.data * out.grad * (1.0 if abs(self.data) < 500 else 1.01)\n')
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'not closed: a network check failing with no misconception of its own (mlp.gradients) goes '
+    'under the first wrong rule or walk found (causes.link: DOWNSTREAM, spoiling), whether or not '
+    'the network reaches the inputs where that rule is wrong; telling so needs which rules ran '
+    'wrong in the network, which the MLP task does not say (attacker15\'s report)'))
+def test_a_cheap_wrong_rule_does_not_take_the_networks_own_bug(run_cli, tmp_path):
+    """The network's bias detached scores 49/51 (mlp.gradients); with mul's rule wrong at one
+    large operand only (50/51 alone) added, 49/51 again: mlp.gradients was listed under ops.mul
+    ('the local derivative of multiplication ... is wrong'), the network's own bug in no
+    finding, the second bug free. Adding a bug must cost something."""
+    detached = LECTURE.replace(*DETACHED)
+    scores = _scores(run_cli, tmp_path, {'detached': detached,
+                                         'both': detached.replace(*CHEAP_MUL)})
+    assert scores['both'] < scores['detached'] < 51, scores
