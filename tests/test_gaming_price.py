@@ -187,3 +187,33 @@ def test_a_cheap_wrong_rule_does_not_take_the_networks_own_bug(run_cli, tmp_path
     scores = _scores(run_cli, tmp_path, {'detached': detached,
                                          'both': detached.replace(*CHEAP_MUL)})
     assert scores['both'] < scores['detached'] < 51, scores
+
+
+#: tanh made of exp (no rule of its own), its value wrong of its own: ``(e - 1) / (e + 2)``.
+COMPOSED_TANH = '''    def tanh(self):
+        e = (2 * self).exp()
+        return (e - 1) / (e + 2)
+
+'''
+#: exp's rule wrong at x < -0.4 only (one of exp's own graphs: 50/51 alone).
+CHEAP_EXP = ('self.grad += out.data * out.grad',
+             'self.grad += out.data * out.grad * (1.0 if x > -0.4 else 1.01)')
+
+
+def test_a_wrong_value_is_not_listed_under_a_wrong_rule_it_is_made_of(run_cli, tmp_path):
+    """tanh made of exp, its value wrong of its own (49/51 alone), beside exp's rule wrong at
+    x < -0.4 only: ops.tanh's wrong value was listed under exp's wrong derivative (the class
+    report's ``calls``), 'fixing' exp said to fix it, though a rule runs after every value is
+    computed. A wrong value made of another op is that op's only where that op's value is
+    wrong too."""
+    composed = re.sub(r'    def tanh\(self\):\n(?:        .*\n|\n)+?(?=    def )',
+                      lambda _: COMPOSED_TANH, LECTURE, count=1)
+    sources = {'composed': composed, 'both': composed.replace(*CHEAP_EXP)}
+    scores = _scores(run_cli, tmp_path, sources)
+    for where in (tmp_path / 'both', tmp_path / 'batched' / 'both.py'):
+        checks = {c['id']: c for c in json.loads((where / 'report.json').read_text())['checks']}
+        assert checks['ops.exp']['status'] == 'failed', checks['ops.exp']
+        tanh = checks['ops.tanh']
+        assert tanh['status'] == 'failed' and not tanh['consequence_of'], tanh
+        assert tanh['misconception']['code'] == 'wrong_value', tanh
+    assert scores['both'] < scores['composed'] < 51, scores

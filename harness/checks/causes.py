@@ -209,19 +209,31 @@ def _through(roots, methods):
     class report's ``calls``), or an exception there, where one of those has a root of its own
     (a wrong ``+``, or ``__neg__`` returning -1): that one's bug, not one more at every op made of
     it.  Through a method that is itself made of others (``__neg__`` as ``self * -1``, where
-    ``*`` is wrong), to the root of that one."""
-    owner = {r.misconception.method: r for r in roots.values() if r.misconception.method}
+    ``*`` is wrong), to the root of that one.  A wrong value only under a wrong value, or an
+    exception computing one (``__neg__`` returning -1): a rule runs after every value is
+    computed (tanh made of ``exp``, its value wrong of its own, was listed under exp's wrong
+    derivative, a rule wrong at x < -0.4 only)."""
+    owners = {}
+    for r in roots.values():
+        if r.misconception.method:
+            owners.setdefault(r.misconception.method, []).append(r)
+
+    def explains(source, m):
+        s = source.misconception
+        return m.code not in VALUES or s.code in VALUES or \
+            s.code == Code.EXCEPTION and not IN_BACKWARD.search(source.message)
     for key, root in list(roots.items()):
         m = root.misconception
         if m.code not in VALUES | {Code.EXCEPTION}:
             continue
         calls = (methods.get(m.method) or {}).get('calls') or ()
-        source = next((owner[c] for c in calls if c in owner and owner[c] is not root), None)
+        source = next((s for c in calls for s in reversed(owners.get(c, ()))
+                       if s is not root and explains(s, m)), None)
         if source is None:
             continue
         del roots[key]  # under a root that is itself listed under another: ``_flatten``
         _under(root, source)
-        owner[m.method] = source
+        owners[m.method] = [source]
 
 
 #: The Value's constructor, through which every op builds its result.
