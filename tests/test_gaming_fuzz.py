@@ -301,20 +301,15 @@ def test_a_subtle_bug_whose_rule_runs_at_a_cheap_bugs_line_is_not_that_bug(run_c
 BROAD = MUL + ' * 1.01'
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'not closed: with every op check failing as a consequence of one wrong `*`, fuzz.dags leaves '
-    'every wrong graph to those checks and tries no node alone (fuzz.wrong_elsewhere skips the '
-    'ops whose checks fail, and looks at the first 8 graphs only): checks/fuzz.py, the '
-    'coordinator\'s. Trying the nodes alone of ops failing only through another op\'s rule '
-    '(ctx.trusted) closes it but names `a - a` a bug of its own beside a wrong or stub `*` '
-    '(test_real_engines: mul_by_the_operands_grad, a_rule_left_a_stub): attacker14\'s report'))
 @pytest.mark.parametrize('seed', [3, 7])
 def test_a_bug_every_op_check_sees_does_not_hide_a_bug_only_the_random_graphs_find(
         run_cli, tmp_path, seed):
     """The subtle tanh bug alone scores 41/51, the broad mul bug alone 45/51; both scored 45/51 on
     grade and batch, the tanh bug in no finding: fuzz.dags passed, '20 wrong, each using an op
     that fails its own check (ops.add, ... ops.tanh ...): left to those checks', though ops.tanh
-    failed only through mul's rule and a tanh node alone at |x| >= 3.5 is wrong by itself."""
+    failed only through mul's rule and a tanh node alone at |x| >= 3.5 is wrong by itself. The
+    nodes alone of an op failing only through another op's rule, and made of no failing op
+    (its class report's ``calls``), are tried in every wrong graph."""
     alone, _ = _grade(run_cli, tmp_path, 'subtle', LECTURE.replace(TANH, SUBTLE), seed)
     source = LECTURE.replace(TANH, SUBTLE).replace(MUL, BROAD)
     both, checks = _grade(run_cli, tmp_path, 'both', source, seed)

@@ -2,10 +2,12 @@
 Each engine here is graded by ``micrograde grade`` and by ``micrograde batch -j 2`` (workers
 forked from the warm template), which must agree."""
 import json
+import re
 
 import pytest
 
 from test_gaming_fuzz import LECTURE
+from test_gaming_stubs import FIRST_CALL, SUBTLE, TANH
 
 #: Four ops' right rules, each with a wrong one and one that calls a helper of a name no scope
 #: defines (the learner who does not know the derivative leaves it to ``d``).
@@ -63,10 +65,6 @@ RELU = '''            self.grad += (out.data > 0) * out.grad
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'not closed: causes._nones lists any exception whose message names a NoneType operand '
-    'under the op that returned None, whatever produced the None (checks/causes.py, the '
-    'coordinator\'s: see attacker14\'s report)'))
 def test_rules_that_multiply_by_none_are_no_consequence_of_an_op_returning_none(run_cli, tmp_path):
     """Four wrong rules beside relu's missing ``return out`` score 45/51: five findings. The four
     rules written as ``self.grad += None * out.grad`` scored 49/51: each TypeError names a
@@ -79,6 +77,33 @@ def test_rules_that_multiply_by_none_are_no_consequence_of_an_op_returning_none(
         nones = nones.replace(right, 'self.grad += None * out.grad')
     scores = _scores(run_cli, tmp_path, {'wrong': wrong, 'nones': nones})
     assert scores['nones'] <= scores['wrong'] < 51, scores
+
+
+def _methods(body, names=('tanh', 'exp', 'log', 'sigmoid')):
+    """The lecture engine with each of ``names``'s methods written as ``body`` (``''``: left out)."""
+    source = LECTURE
+    for name in names:
+        method = re.search(rf'    def {name}\(self\):\n(?:        .*\n|\n)+?(?=    def )', LECTURE)[0]
+        source = source.replace(method, body.format(name=name))
+    return source
+
+
+def test_ops_written_as_pass_are_no_consequence_of_an_op_returning_none(run_cli, tmp_path):
+    """Four methods left out (tanh, exp, log, sigmoid) score 45/51, 44/51 beside relu's missing
+    ``return out``. The same four written ``def tanh(self): pass`` scored 49/51 in both: each
+    returns None and writes no rule, and every such op was listed under the first op that
+    returned None (meant for ``__sub__`` as ``self + (-other)`` returning what ``+`` gave),
+    though none is made of another. Each op's None is its own bug where the failing method is
+    made of no op that returned None (its class report's ``calls``) and no such op's node is in
+    the failing graph."""
+    relu = RELU.replace('        return out\n', '')
+    passed, absent = _methods('    def {name}(self):\n        pass\n\n'), _methods('')
+    scores = _scores(run_cli, tmp_path, {
+        'passed': passed, 'absent': absent,
+        'passed_relu': passed.replace(RELU, relu), 'absent_relu': absent.replace(RELU, relu)})
+    # the network's failure goes under the op it computes with (a missing method's is a root)
+    assert scores['passed'] <= scores['absent'] + 1 < 51, scores
+    assert scores['passed_relu'] <= scores['absent_relu'] + 1, scores
 
 
 #: Four ops' results built with no operands: ``Value(t, None, 'tanh')``, its ``set(None)`` raising
@@ -113,14 +138,19 @@ def _priced():
     for old, new in UNBUILT:
         unbuilt = unbuilt.replace(old, new)
     return {'wrong': _with(0), 'undefined': _with(1), 'wrong_relu': _with(0).replace(RELU, relu),
-            'nones': nones, 'unbuilt': unbuilt}
+            'nones': nones, 'unbuilt': unbuilt,
+            'passed': _methods('    def {name}(self):\n        pass\n\n'),
+            # found at the service's seed and profile (0, quick) where |x| >= 3.0
+            'subtle': LECTURE.replace(TANH, SUBTLE.replace('3.5', '3.0')),
+            'first_call': LECTURE.replace(TANH, SUBTLE.replace('3.5', '3.0')).replace(
+                *FIRST_CALL).replace('import math\n', 'import math\n_CALLED = []\n', 1)}
 
 
-PAIRS = (('undefined', 'wrong'), ('nones', 'wrong_relu'), ('unbuilt', 'wrong'))
+PAIRS = (('undefined', 'wrong'), ('nones', 'wrong_relu'), ('unbuilt', 'wrong'),
+         ('passed', 'wrong'), ('first_call', 'subtle'))
 
 
 @pytest.mark.service
-@pytest.mark.xfail(strict=True, reason='not closed: the three merges above (checks/causes.py)')
 def test_the_cheap_ways_to_write_four_rules_through_the_service(graded_by_a_worker):
     """The engines above uploaded to the grading service and graded by a real service worker:
     no cheap way scores more than the wrong rules it stands for."""
@@ -130,4 +160,60 @@ def test_the_cheap_ways_to_write_four_rules_through_the_service(graded_by_a_work
     jobs = served.grade()
     assert all(job['status'] == 'done' for job in jobs.values()), jobs
     scores = {name: served.get(name).json()['score'] for name in _priced()}
-    assert all(scores[attack] <= scores[honest] < 51 for attack, honest in PAIRS), scores
+    assert all(scores[attack] <= scores[honest] < 51 for attack, honest in PAIRS), sorted(scores.items())
+
+
+#: The network's bias left out of its graph (``Value(self.b.data)``): a bug of the network alone,
+#: its gradients wrong (49/51).
+DETACHED = ('        act = sum((wi*xi for wi, xi in zip(self.w, x)), self.b)\n',
+            '        act = sum((wi*xi for wi, xi in zip(self.w, x)), Value(self.b.data))\n')
+#: mul's right-hand rule wrong only at the large operand of one of mul's own graphs (50/51 alone),
+#: never reached by the network's values.
+CHEAP_MUL = ('            other.grad += self.data * out.grad\n',
+             '            other.grad += self.data * out.grad * (1.0 if abs(self.data) < 500 else 1.01)\n')
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'not closed: a network check failing with no misconception of its own (mlp.gradients) goes '
+    'under the first wrong rule or walk found (causes.link: DOWNSTREAM, spoiling), whether or not '
+    'the network reaches the inputs where that rule is wrong; telling so needs which rules ran '
+    'wrong in the network, which the MLP task does not say (attacker15\'s report)'))
+def test_a_cheap_wrong_rule_does_not_take_the_networks_own_bug(run_cli, tmp_path):
+    """The network's bias detached scores 49/51 (mlp.gradients); with mul's rule wrong at one
+    large operand only (50/51 alone) added, 49/51 again: mlp.gradients was listed under ops.mul
+    ('the local derivative of multiplication ... is wrong'), the network's own bug in no
+    finding, the second bug free. Adding a bug must cost something."""
+    detached = LECTURE.replace(*DETACHED)
+    scores = _scores(run_cli, tmp_path, {'detached': detached,
+                                         'both': detached.replace(*CHEAP_MUL)})
+    assert scores['both'] < scores['detached'] < 51, scores
+
+
+#: tanh made of exp (no rule of its own), its value wrong of its own: ``(e - 1) / (e + 2)``.
+COMPOSED_TANH = '''    def tanh(self):
+        e = (2 * self).exp()
+        return (e - 1) / (e + 2)
+
+'''
+#: exp's rule wrong at x < -0.4 only (one of exp's own graphs: 50/51 alone).
+CHEAP_EXP = ('self.grad += out.data * out.grad',
+             'self.grad += out.data * out.grad * (1.0 if x > -0.4 else 1.01)')
+
+
+def test_a_wrong_value_is_not_listed_under_a_wrong_rule_it_is_made_of(run_cli, tmp_path):
+    """tanh made of exp, its value wrong of its own (49/51 alone), beside exp's rule wrong at
+    x < -0.4 only: ops.tanh's wrong value was listed under exp's wrong derivative (the class
+    report's ``calls``), 'fixing' exp said to fix it, though a rule runs after every value is
+    computed. A wrong value made of another op is that op's only where that op's value is
+    wrong too."""
+    composed = re.sub(r'    def tanh\(self\):\n(?:        .*\n|\n)+?(?=    def )',
+                      lambda _: COMPOSED_TANH, LECTURE, count=1)
+    sources = {'composed': composed, 'both': composed.replace(*CHEAP_EXP)}
+    scores = _scores(run_cli, tmp_path, sources)
+    for where in (tmp_path / 'both', tmp_path / 'batched' / 'both.py'):
+        checks = {c['id']: c for c in json.loads((where / 'report.json').read_text())['checks']}
+        assert checks['ops.exp']['status'] == 'failed', checks['ops.exp']
+        tanh = checks['ops.tanh']
+        assert tanh['status'] == 'failed' and not tanh['consequence_of'], tanh
+        assert tanh['misconception']['code'] == 'wrong_value', tanh
+    assert scores['both'] < scores['composed'] < 51, scores

@@ -144,17 +144,64 @@ def _nones(roots, methods):
     ``self * other**-1`` breaks in __mul__ on the None ``__pow__`` returned), not one of its own.
     So is a ``None`` returned by a method that writes no rule of its own (``__sub__`` as
     ``self + (-other)`` returns what __add__ returned) where a method that writes one returned
-    ``None`` too."""
+    ``None`` too.  Only where that op's result can be what was used (``_fed``): its method is
+    one the failing one is made of (its class report's ``calls``), its node is in the failing
+    graph, or the network's code (which the class report does not read) computes with it.  A
+    ``None`` of the learner's own (``self.grad += None * out.grad`` in four rules, beside relu's
+    missing ``return out``; four ops written ``def tanh(self): pass``) is each method's bug: one
+    finding, 49/51, where four wrong rules and relu's scored 45/51."""
     def writes(root):
         return (methods.get(root.misconception.method) or {}).get('rule') is not False
     nones = [r for r in roots.values() if RETURNED_NONE in r.message]
-    source = next((r for r in nones if writes(r)), nones[0] if nones else None)
+    nones.sort(key=lambda r: not writes(r))  # a method that writes a rule first
     for key, root in list(roots.items()):
-        if source is None or root is source or root.misconception.code != Code.EXCEPTION:
+        if root in nones and writes(root) or root.misconception.code != Code.EXCEPTION:
             continue
-        if NONE_OPERAND in root.message or RETURNED_NONE in root.message and not writes(root):
+        if not (NONE_OPERAND in root.message or RETURNED_NONE in root.message and not writes(root)):
+            continue
+        source = next((s for s in nones if s is not root and _fed(root, s, methods)), None)
+        if source is not None:
             del roots[key]
             _under(root, source)
+
+
+def made_of(names, methods):
+    """Every method the methods ``names`` are made of, through their class report's ``calls``
+    (``__sub__``: ``__neg__``, ``__add__``, and ``__mul__`` where ``__neg__`` is ``self * -1``)."""
+    seen, todo = set(), [n for n in names if n]
+    while todo and len(seen) < 64:
+        name = todo.pop()
+        for called in (methods.get(name) or {}).get('calls') or ():
+            if called not in seen:
+                seen.add(called)
+                todo.append(called)
+    return seen
+
+
+def _op_method(check):
+    """The method of the op form an ops check is of (``ops.rtruediv``: ``__rtruediv__``), or
+    ``''``."""
+    cap = check.id.removeprefix('ops.')
+    if check.category != 'ops' or cap not in FORMS:
+        return ''
+    op, _, left = FORMS[cap]
+    return (op.reflected_dunder if left else op.dunder) or op.name
+
+
+def _fed(root, source, methods):
+    """Whether the ``None`` ``source``'s op returned can be what ``root`` used: ``source``'s
+    method is one ``root``'s method, or its check's op's, is made of; or a node of ``source``'s
+    op is in ``root``'s failing graph (another op fed its result); or ``root`` is the network's
+    and ``source``'s op one a network computes with."""
+    m, s = root.misconception, source.misconception
+    if s.method and s.method in made_of((m.method, _op_method(root)), methods):
+        return True
+    graph = (root.counterexample.graph if root.counterexample else None) or {}
+    ops = {FORMS[n.get('op')][0].name for n in graph.get('nodes') or ()
+           if isinstance(n, dict) and n.get('op') in FORMS}
+    if NONE_OPERAND in root.message and s.op and s.op in ops:
+        return True
+    return root.id in NETWORK and s.op in NETWORK_OPS
 
 
 def _through(roots, methods):
@@ -162,19 +209,31 @@ def _through(roots, methods):
     class report's ``calls``), or an exception there, where one of those has a root of its own
     (a wrong ``+``, or ``__neg__`` returning -1): that one's bug, not one more at every op made of
     it.  Through a method that is itself made of others (``__neg__`` as ``self * -1``, where
-    ``*`` is wrong), to the root of that one."""
-    owner = {r.misconception.method: r for r in roots.values() if r.misconception.method}
+    ``*`` is wrong), to the root of that one.  A wrong value only under a wrong value, or an
+    exception computing one (``__neg__`` returning -1): a rule runs after every value is
+    computed (tanh made of ``exp``, its value wrong of its own, was listed under exp's wrong
+    derivative, a rule wrong at x < -0.4 only)."""
+    owners = {}
+    for r in roots.values():
+        if r.misconception.method:
+            owners.setdefault(r.misconception.method, []).append(r)
+
+    def explains(source, m):
+        s = source.misconception
+        return m.code not in VALUES or s.code in VALUES or \
+            s.code == Code.EXCEPTION and not IN_BACKWARD.search(source.message)
     for key, root in list(roots.items()):
         m = root.misconception
         if m.code not in VALUES | {Code.EXCEPTION}:
             continue
         calls = (methods.get(m.method) or {}).get('calls') or ()
-        source = next((owner[c] for c in calls if c in owner and owner[c] is not root), None)
+        source = next((s for c in calls for s in reversed(owners.get(c, ()))
+                       if s is not root and explains(s, m)), None)
         if source is None:
             continue
         del roots[key]  # under a root that is itself listed under another: ``_flatten``
         _under(root, source)
-        owner[m.method] = source
+        owners[m.method] = [source]
 
 
 #: The Value's constructor, through which every op builds its result.
