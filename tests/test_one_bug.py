@@ -39,6 +39,15 @@ MUTANTS = {
     # number, and fuzz.dags was a second root)
     'pow_object_grad': ('self.grad += other * (self.data ** (other - 1)) * out.grad',
                         'self.grad += self * (self.data ** (other - 1)) * out.grad', '__pow__'),
+    # every gradient starting at 1, not 0: a wrong derivative of every op before, ten roots;
+    # subtraction and negation, made of `+` and `*`, make Values no graph entry names
+    'grad_start': ('self.grad = 0.0', 'self.grad = 1.0', '__init__'),
+    # a conversion that never converts: `a + 2.0` read `other.data` of a float, which was 'add_const
+    # is not implemented', skipped, and the engine passed; the conversion's line is the place
+    'add_unwrapped': ('other = other if isinstance(other, Value) else Value(other)\n'
+                      '        out = Value(self.data + other.data',
+                      'other = other if isinstance(self, Value) else Value(other)\n'
+                      '        out = Value(self.data + other.data', '__add__'),
     'add_operand': ('other = other if isinstance(other, Value) else Value(other)\n'
                     '        out = Value(self.data + other.data',
                     'other = self if isinstance(other, Value) else Value(other)\n'
@@ -101,3 +110,22 @@ def test_a_wrong_rule_of_an_op_is_rooted_at_that_op_s_own_check(run_cli, tmp_pat
     roots = [c['id'] for c in report['checks'] if c['required'] and
              c['status'] in ('failed', 'error') and not c['consequence_of']]
     assert roots == ['ops.mul'], roots
+
+
+def test_a_helper_that_never_makes_a_value_of_a_number_is_one_bug_at_the_helper(run_cli, tmp_path):
+    """`+` and `*` both convert through one helper, whose test is wrong: each op read a float's
+    `.data`.  Before, every form with a number was 'not implemented' and the engine passed; now
+    one finding, at the helper's conversion line."""
+    conversion = 'other = other if isinstance(other, Value) else Value(other)'
+    assert ENGINE.count(conversion) == 2
+    engine = ENGINE.replace(conversion, 'other = self._value(other)').replace(
+        '    def __repr__', '    def _value(self, other):\n'
+        '        return other if isinstance(self, Value) else Value(other)\n\n    def __repr__')
+    (tmp_path / 'engine.py').write_text(engine)
+    run_cli('grade', tmp_path / 'engine.py', '--out', tmp_path / 'out')
+    report = json.loads((tmp_path / 'out' / 'report.json').read_text())
+    roots = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+             and not c['consequence_of']]
+    line = engine.splitlines().index('        return other if isinstance(self, Value) else Value(other)') + 1
+    assert [(c['misconception']['method'], c['misconception']['line']) for c in roots] == \
+        [('_value', line)], [(c['id'], c['message'][:200], c['misconception']) for c in roots]

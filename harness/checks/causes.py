@@ -42,7 +42,7 @@ DUNDERS = tuple(d for op in TABLE for d in (op.dunder, op.reflected_dunder) if d
 #: Misconceptions that spoil gradients wherever the rule or the walk runs: not a backward() that
 #: resets the gradients or keeps a visited flag, which spoils only a second call's; a backward()
 #: missing spoils them all (the network's, where ``loss.backward()`` runs some attribute).
-SPOILS = WALK - {Code.VISITED_FLAG} | RULES | {Code.MERGED, Code.BACKWARD_MISSING}
+SPOILS = WALK - {Code.VISITED_FLAG} | RULES | {Code.MERGED, Code.BACKWARD_MISSING, Code.NONZERO_START}
 
 
 def link(report, counts=lambda check: check.required):
@@ -78,6 +78,9 @@ def link(report, counts=lambda check: check.required):
         if check.id not in seen and where.get('rule') is False and m.code in RULES and \
                 not (m.code == Code.NO_BACKWARD and where.get('computes')):
             m.method, where = '', {}
+        if m.code == Code.EXCEPTION and where.get('wraps') and UNREAD.search(check.message):
+            m.method, m.line = _holding(report.methods, where['file'], where['wraps']), \
+                where['wraps']
         m.file = where.get('file', m.file)
         m.line = m.line or where.get(STORED.get(m.code, 'line')) or where.get('line')
         m.evidence.append(check.id)
@@ -103,6 +106,7 @@ def link(report, counts=lambda check: check.required):
     _one_line(roots)
     _one_forward(roots)
     _one_op(roots)
+    _started(roots, report.checks)
     spoiling = next((r for r in roots.values() if r.misconception.code in SPOILS), None)
     computing = next((r for r in roots.values() if r.misconception.code in VALUES and
                       r.misconception.op in NETWORK_OPS), None)
@@ -323,6 +327,18 @@ def _merged(roots, same):
 IN_BACKWARD = re.compile(r"\b(?P<type>\w+) in backward\(\): (?P<message>.*?) \(at ")
 
 
+#: A plain number read as a Value, where an op's method meant to make it one (``wraps``).
+UNREAD = re.compile(r"\bAttributeError(?: computing `[^`]*`)?: '(?:int|float)' object has no "
+                    r"attribute ")
+
+
+def _holding(methods, file, line):
+    """The method whose ``def`` holds ``line`` of ``file``: the last one defined before it."""
+    return max(((where['line'], name) for name, where in methods.items()
+                if where.get('file') == file and where.get('line', line + 1) <= line),
+               default=(0, ''))[1]
+
+
 def _one_raise(roots):
     """One exception raised in backward() itself at several of its lines, by no op's rule (a
     walk that applies each rule by the node's ``_op``, its children a ``set``: ``a + a`` and
@@ -386,6 +402,24 @@ def _one_op(roots):
             if source is not None and source is not root:
                 del roots[key]
                 _under(root, source)
+
+
+def _started(roots, checks):
+    """A rule of an op seen wrong on another op's graphs, where that op's own check found every
+    rule right but gradients starting above 0 (``NONZERO_START``): that start's.  An op made of
+    others (`self + (-other)`, `self * -1`) makes Values no graph entry names, each starting
+    there too, so its gradients cannot be modelled; the op whose rule they blame was."""
+    start = next((r for r in roots.values() if r.misconception.code == Code.NONZERO_START), None)
+    if start is None:
+        return
+    own = {c.id: c for c in checks}
+    for key, root in list(roots.items()):
+        m = root.misconception
+        checked = own.get(f'ops.{m.op}') if m.code in RULES and m.op else None
+        if checked is not None and checked.misconception is not None and \
+                checked.misconception.code == Code.NONZERO_START and root is not start:
+            del roots[key]
+            _under(root, start)
 
 
 def _flatten(failures, by_id):

@@ -33,7 +33,8 @@ def probe(session, methods=None, through=''):
         elif err is None or err.stage == 'backward':
             found[name] = 'present'
         else:  # a method Python calls with operands its def refuses is there, and broken
-            found[name] = 'absent' if err.missing and not signature_of(err) else 'broken'
+            found[name] = 'absent' if err.missing and not signature_of(err) and \
+                not unread(err, methods) else 'broken'
         if err is None:
             backward.add('present')
         elif err.stage in ('backward', 'worker'):
@@ -44,6 +45,15 @@ def probe(session, methods=None, through=''):
     if methods and 'backward' not in methods and not through:
         found['backward'] = 'absent'
     return found
+
+
+def unread(err, methods):
+    """Whether a plain number failed to be read as a Value (``'float' object has no attribute
+    'data'``) in a method that makes Values of its operands (``Value(other)``, itself or through
+    a helper: the class report's ``wraps``): it means to take numbers, so its conversion is a bug
+    (``isinstance(self, Value)`` for ``isinstance(other, Value)``), not an operand it refuses."""
+    return err.type == 'AttributeError' and bool(methods) and \
+        bool(methods.get(err.function, {}).get('wraps'))
 
 
 def stub(err):

@@ -72,7 +72,7 @@ def misconception(found, graph, actual, trusted=frozenset()):
         function, line, file = found.raised
         return Misconception(found.code, METHOD_OPS.get(function, found.op), function,
                              file=file or '', line=line)
-    if found.code == Code.SINGLE_PRECISION:  # how every number is stored, not one op
+    if found.code in INIT:  # how every Value is made, not one op
         return Misconception(found.code, method='__init__')
     if found.code == Code.MERGED:  # how Values are hashed, not one op
         return Misconception(found.code, method='__hash__')
@@ -97,6 +97,9 @@ RULE = '_backward'
 
 #: The learner's method -> the op it implements.
 METHOD_OPS = {learner_method(cap): op.name for cap, (op, _, _) in FORMS.items()}
+
+#: Misconceptions of how every Value is made (its ``__init__``), not of one op.
+INIT = frozenset({Code.SINGLE_PRECISION, Code.NONZERO_START})
 
 #: Misconceptions of a forward value: where the op is called, not where a rule was written.
 VALUES = frozenset({Code.WRONG_VALUE, Code.REFLECTED_SWAPPED, Code.OPERANDS_SWAPPED,
@@ -409,8 +412,9 @@ def _recursive(graph, v, limit=LIMIT):
 
 
 def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), misplaced=(),
-              by_grad=(), repeated=(), added=()):
-    """Gradients from running each node's local rule in ``order``, micrograd style; ops in
+              by_grad=(), repeated=(), added=(), starts=None):
+    """Gradients from running each node's local rule in ``order``, micrograd style, each entry's
+    gradient added to its ``starts`` (0 where not given; the output's seeded with 1); ops in
     ``zero`` propagate nothing; ops in ``added`` add the upstream gradient to the local
     derivative where the chain rule multiplies (``1.0 + out.grad``); ops in ``repeated`` assign
     their operand its whole gradient where both operands are one Value (``self.grad = 2 *
@@ -425,7 +429,7 @@ def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), mispla
             hosted[node.args[0]] = i
         elif i not in hosted:
             hosted[i] = i
-    grads = [0.0] * graph.size
+    grads = list(starts) if starts else [0.0] * graph.size
     grads[graph.output] = 1.0
     for host in list(order) + [j for j in range(len(graph.inputs)) if j in hosted]:
         if host not in hosted:
@@ -449,6 +453,24 @@ def propagate(graph, local, order, overwrite=(), no_upstream=(), zero=(), mispla
             else:
                 grads[arg] += contribution
     return grads
+
+
+def _started(graph, actual, local, correct):
+    """A ``NONZERO_START`` diagnosis where every rule is right but gradients are added to what
+    each Value's grad held before backward() (``actual.starts``, read by an instrumented run),
+    which is not 0: ``self.grad = 1`` in ``__init__`` is one bug, not a wrong rule in every op."""
+    starts = actual.starts
+    live = [i for i in graph.live() if i != graph.output]
+    if not starts or any(type(starts[i]) not in (int, float) for i in live) or \
+            all(starts[i] == 0 for i in live):
+        return None
+    if not _matches(graph, actual.grads, propagate(graph, local, correct, starts=starts), every=True):
+        return None
+    first = next(i for i in live if starts[i] != 0)
+    return Diagnosis(Code.NONZERO_START, f'every rule is right, but a gradient does not start '
+                     f'at 0: `{graph.name(first)}.grad` was {show(starts[first])} before '
+                     f'backward(), which adds each gradient to it. A new Value\'s grad must be 0 '
+                     f'(`self.grad = 0.0` in __init__); backward() seeds the output\'s with 1.')
 
 
 def _matches(graph, actual, model, every=False):
@@ -489,6 +511,9 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     local = local_derivatives(graph, expected.values)
     orders = visit_orders(graph)
     correct = orders['reverse topological']
+    found = _started(graph, actual, local, correct)
+    if found:
+        return found
     ops = sorted({graph.node(i).op for i in correct} - trusted, key=lambda op: (op not in suspects, op))
     if order is not None:
         clash = topological_violation(graph, order, actual.merged, actual.unheld, actual.unrun)

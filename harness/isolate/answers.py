@@ -252,6 +252,7 @@ GRAPH = record({'values': listed(number), 'grads': listed(number),
                 'grads2': optional(listed(number)), 'order': optional(listed(integer())),
                 'walks': optional(integer(0, 1 << 62)), 'shadowed': optional(one_of('op', 'init')),
                 'rules': optional(listed(optional(rule))), 'merged': optional(listed(integer())),
+                'starts': optional(listed(number)),
                 'unheld': optional(listed(integer())), 'unrun': optional(listed(integer())),
                 'error': optional(_failure(GRAPH_STAGES))})
 #: What an MLP task's answer may hold: the network's facts, then its action's results.
@@ -287,7 +288,7 @@ LOADED = record({'nonce': text('name'), 'type': one_of('loaded'), 'output': text
                                                           'indented': LINE,
                                                           'appended': LINE,
                                                           'resets': LINE,
-                                                          'computes': LINE,
+                                                          'computes': LINE, 'wraps': LINE,
                                                           'calls_rules': LINE,
                                                           'stub': LINE,
                                                           'calls': listed(name, CALLS)},
@@ -340,7 +341,7 @@ def _parse(cls, schema, raw, output, item):
 
 
 #: What an instrumented run adds to a plain one: how the rules ran, which explains a result.
-EXPLAINING = ('order', 'walks', 'unheld', 'unrun', 'rules')
+EXPLAINING = ('order', 'walks', 'unheld', 'unrun', 'rules', 'starts')
 
 
 def _same(xs, ys):
@@ -358,6 +359,7 @@ class GraphResult:
     walks: int | None = None    # times the nodes' operand containers were iterated, instrumented
     shadowed: str | None = None  # an attribute `backward` hides the method: 'op' or 'init'
     rules: list | None = None   # per entry, (method, line) its _backward was written in, or None
+    starts: list | None = None  # per entry, its grad before backward(), when instrumented
     # per entry, the first entry a set takes it for (itself, unless __hash__/__eq__ go by value)
     merged: list | None = None
     unheld: list | None = None  # nodes keeping no container of their operands, instrumented
@@ -401,10 +403,11 @@ class GraphResult:
                     (asked and self.error is None and len(grads) != size):
                 raise Violation(f'sent {len(grads)} {name_} for a graph of {size} entries')
         if not item.get('instrument') and \
-                (self.rules, self.order, self.walks, self.unheld, self.unrun) != (None,) * 5:
+                any(getattr(self, name) is not None for name in EXPLAINING):
             raise Violation('sent the order its rules ran in where it was not asked for')
-        if self.rules is not None and len(self.rules) != size:
-            raise Violation(f'sent {len(self.rules)} rule origins for a graph of {size} entries')
+        for name_, listed_ in (('rule origins', self.rules), ('starting gradients', self.starts)):
+            if listed_ is not None and len(listed_) != size:
+                raise Violation(f'sent {len(listed_)} {name_} for a graph of {size} entries')
         if self.merged is not None and (len(self.merged) != len(self.values) or
                                         any(not 0 <= m <= i for i, m in enumerate(self.merged))):
             raise Violation('sent merged entries that are not earlier entries of the graph')

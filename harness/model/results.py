@@ -100,6 +100,7 @@ class Code(enum.StrEnum):
     VISITED_FLAG = 'visited_flag'          # a second backward() changes nothing or only part
     ORDER_DEPENDENT = 'order_dependent'    # the result follows the order a set iterates
     MERGED = 'merged'                      # __hash__/__eq__ by value merge equal nodes in a set
+    NONZERO_START = 'nonzero_start'        # a new Value's grad is not 0 (`self.grad = 1`)
     GRADIENTS_DISAGREE = 'gradients_disagree'  # wrong gradients no model explains
     BACKWARD_MISSING = 'backward_missing'  # no backward() method (often one named otherwise)
 
@@ -126,6 +127,7 @@ TITLES: dict[str, str] = {
     Code.VISITED_FLAG: 'a second backward() does not add the gradients again',
     Code.ORDER_DEPENDENT: 'result depends on the order a set iterates',
     Code.MERGED: 'equal-valued nodes merged by a value-based __hash__/__eq__',
+    Code.NONZERO_START: 'gradient not starting at 0',
     Code.GRADIENTS_DISAGREE: 'gradients disagree (not localised)',
     Code.BACKWARD_MISSING: 'no backward() method',
 }

@@ -599,7 +599,8 @@ def run_graph(graph, backend, backward=1, instrument=False, type=type, tuple=tup
 
     Returns ``{'values', 'grads'}`` (``grads`` after the first pass; with two passes also
     ``grads2``), ``'order'`` when instrumented (entry indices in the order their ``_backward``
-    ran) with ``'walks'`` (how often the first pass iterated the nodes' operand containers), or
+    ran) with ``'walks'`` (how often the first pass iterated the nodes' operand containers) and
+    ``'starts'`` (every entry's grad before backward(): what a gradient is added to), or
     ``'error'`` saying where it failed.
 
     How it reads is bound (the module's docstring): the submission's code, which this calls,
@@ -641,6 +642,7 @@ def run_graph(graph, backend, backward=1, instrument=False, type=type, tuple=tup
     inner = _instrument_inner(steps, vals, held, name, n_inputs) if instrument else None
     walks = _count_walks(vals, held, n_inputs) if instrument else None  # this run's, from 0
     values = _read(data, vals)
+    starts = _read(grad, vals) if instrument else None
     shadow = _shadowing(out, vals[:n_inputs])
     merged = _merged(vals)
     failure = grads = grads2 = called = walked = unheld = unrun = None
@@ -665,6 +667,7 @@ def run_graph(graph, backend, backward=1, instrument=False, type=type, tuple=tup
         ('values', list(values)),
         ('shadowed', shadow) if shadow else (),
         ('rules', list(rules)) if rules is not None else (),
+        ('starts', list(starts)) if starts is not None else (),
         ('merged', list(merged)) if merged else (),
         ('grads', list(grads)) if grads is not None else (),
         ('order', list(called)) if called is not None else (),

@@ -439,6 +439,29 @@ def _computes(code, owner, steps):
     return None
 
 
+#: The methods of ops whose forms take a plain number as an operand.
+_WRAPPED = frozenset(m for pair in _OPERATORS.values() for m in pair)
+
+
+def _wraps(code, owner, steps):
+    """The line where a method makes a Value of its operand (``Value(other)``,
+    ``self.__class__(other)``): it means to take plain numbers, so one it fails to read
+    (``'float' object has no attribute 'data'``) is a bug of the op, not an operand it refuses
+    (``checks/probe.py``); ``None``.  Read in the bytecode (``steps``)."""
+    if code.co_argcount < 2:
+        return None
+    operand = code.co_varnames[1]
+    for k, step in enumerate(steps[:-2]):
+        made = step.opname in ('LOAD_GLOBAL', 'LOAD_DEREF', 'LOAD_NAME') and step.argval == owner \
+            or step.opname in ('LOAD_ATTR', 'LOAD_METHOD') and step.argval == '__class__'
+        if not made or steps[k + 1].opname not in _LOADS or steps[k + 1].argval != operand:
+            continue
+        call = next((s for s in steps[k + 2:] if s.opname not in ('PRECALL', 'KW_NAMES')), None)
+        if call is not None and call.opname == 'CALL' and call.argval == 1:
+            return step.positions.lineno if step.positions else None
+    return None
+
+
 def _span(step):
     p = step.positions
     return (p.lineno, p.col_offset, p.end_lineno, p.end_col_offset) if p and None not in p else \
@@ -531,7 +554,7 @@ def methods(cls, root, limit=200, own=None):
     submission) is defined, so a report can point a learner at ``Value.__add__``, line 22.
     Files are relative to the submission; notebook cells are named ``cell N``; ``own``, if
     given, names them instead (``None``: not the submission's), as the self-check does."""
-    found, named = {}, {}
+    found, named, wrapping = {}, {}, {}
 
     def shown(code):
         filename = code.co_filename
@@ -569,6 +592,12 @@ def methods(cls, root, limit=200, own=None):
                 computes = _computes(code, cls.__name__, steps)
                 if computes:
                     found[name]['computes'] = computes
+                wraps = _wraps(code, cls.__name__, steps)
+                if wraps:
+                    found[name]['wraps'] = wraps
+                elif name in _WRAPPED:  # the methods it names (`self._as_value(other)`)
+                    wrapping[name] = [s.argval for s in steps if s.opname in
+                                      ('LOAD_ATTR', 'LOAD_METHOD') and s.argval != name]
                 calls = _calls(code, steps) if not found[name]['rule'] else ()
                 if calls:
                     found[name]['calls'] = calls
@@ -576,6 +605,10 @@ def methods(cls, root, limit=200, own=None):
                 resets = _resets(code) if name == 'backward' else None
                 if resets:
                     found[name]['resets'] = resets
+        for name, called in wrapping.items():  # `other = self._as_value(other)`: its helper's
+            line = next((found[n]['wraps'] for n in called if found.get(n, {}).get('wraps')), None)
+            if line:
+                found[name]['wraps'] = line
         # the submission's functions its methods name (`ret.grad_fn = grad.pow_backward`): a
         # rule written in another module is named by its function, and located there; a method
         # of a class they name (`Add()(self, other)`: the rule in `Add.__call__`) by its
