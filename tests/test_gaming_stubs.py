@@ -85,3 +85,6 @@ def test_an_op_raising_not_implemented_at_its_first_call_only_is_not_absent(run_
     assert fuzz['status'] == 'failed' and 'tanh' in fuzz['message'], fuzz['message']
     assert graded['dodging']['score'] <= graded['subtle']['score'] < 51, \
         (graded['dodging']['score'], graded['subtle']['score'])
+    # and its capability check says what happened, not 'a stub' (attacker15's proposal)
+    said = {c['id']: c for c in graded['dodging']['checks']}['capability.tanh']['message']
+    assert 'then answered' in said and 'a stub' not in said, said

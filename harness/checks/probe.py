@@ -101,12 +101,15 @@ def _stubbed(ctx, cap):
     """`` (backward() raises NotImplementedError: a stub)`` where the Value has the method
     the probe found absent (``stub``), else ``''``. An op's method that raised something else
     is no stub: a form with a number the method never wraps (`a / 2.0` reading ``other.data``)
-    says what it raised."""
+    says what it raised; one that answers when probed again raised only at its first call
+    (``fuzz.answered_anyway`` grades it in the random graphs)."""
     method = learner_method(cap)
     if method not in ctx.report.methods:
         return ''
     graph = cases.PROBES.get(cap)
     err = ctx.session.run('graph', [item(graph)])[0].error if graph is not None else None
+    if graph is not None and err is None:  # a stub raises again: this one answered (attacker15)
+        return f' ({method}() raised NotImplementedError when first probed, then answered)'
     if err is not None and err.type != 'NotImplementedError' and not err.lost:
         return f' (`{graph.expression(graph.output)}` raised {describe_error(graph, err)})'
     return f' ({method}() raises NotImplementedError: a stub)'
