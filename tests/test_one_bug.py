@@ -6,6 +6,7 @@ eight findings, some on correct code (a wrong left derivative of ``*`` read as '
 upstream gradient' at add, exp, log, tanh, relu, sigmoid and pow: every op's graphs end with
 ``* k``)."""
 import json
+import shutil
 
 import pytest
 
@@ -129,3 +130,25 @@ def test_a_helper_that_never_makes_a_value_of_a_number_is_one_bug_at_the_helper(
     line = engine.splitlines().index('        return other if isinstance(self, Value) else Value(other)') + 1
     assert [(c['misconception']['method'], c['misconception']['line']) for c in roots] == \
         [('_value', line)], [(c['id'], c['message'][:200], c['misconception']) for c in roots]
+
+
+def test_a_rule_raising_only_in_the_network_is_that_rules_bug(run_cli, tmp_path):
+    """`*`'s rule dividing by out.grad where it multiplies, in a relu network: a dead relu leaves
+    out.grad 0, so the network's gradients raise ZeroDivisionError in the rule's closure.  Before,
+    a second root at `_backward` (the closure's name, no method) beside `*`'s wrong derivative
+    (sweeper13); now one bug, at __mul__."""
+    package = tmp_path / 'engine'
+    shutil.copytree(SUBMISSIONS / 'micrograd', package)
+    rule = 'self.grad += other.data * out.grad'
+    engine = (package / 'engine.py').read_text()
+    assert engine.count(rule) == 1
+    (package / 'engine.py').write_text(engine.replace(rule, 'self.grad += other.data / out.grad'))
+    nn = (package / 'nn.py').read_text()
+    assert nn.count('out = act.tanh()') == 1
+    (package / 'nn.py').write_text(nn.replace('out = act.tanh()', 'out = act.relu()'))
+    run_cli('grade', package, '--out', tmp_path / 'out')
+    report = json.loads((tmp_path / 'out' / 'report.json').read_text())
+    roots = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+             and not c['consequence_of']]
+    assert [c['misconception']['method'] for c in roots] == ['__mul__'], \
+        [(c['id'], c['message'][:200], c['misconception']) for c in roots]

@@ -11,8 +11,8 @@ gradients flow through the same rules and the same backward().
 import re
 import sys
 
-from micrograde.diagnose.diagnosis import (APPENDED, INDENTED, NONE_OPERAND, RETURNED_NONE,
-                                           UNSEEDED, VALUES, WALK, lacks, no_backward)
+from micrograde.diagnose.diagnosis import (APPENDED, INDENTED, METHOD_OPS, NONE_OPERAND, RETURNED_NONE,
+                                           RULE, UNSEEDED, VALUES, WALK, lacks, no_backward)
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS
 from micrograde.model.results import Code, Misconception
 from micrograde.worker.load.classes import misnamed, unmangled
@@ -58,6 +58,7 @@ def link(report, counts=lambda check: check.required):
         _stubbed(check, report)
         _own_stub(check, report)
     _calling(report.checks, report.methods)
+    _enclosed(failing, report.methods)
     _constructed(failing, report.methods, frozenset(
         FORMS[c.id.removeprefix('ops.')][0].name for c in report.checks if c.category == 'ops'
         and c.status == 'passed' and c.id.removeprefix('ops.') in FORMS))
@@ -332,6 +333,20 @@ UNREAD = re.compile(r"\bAttributeError(?: computing `[^`]*`)?: '(?:int|float)' o
                     r"attribute ")
 
 
+def _enclosed(failing, methods):
+    """An exception raised in a rule's closure (``_backward``, no owner: the network's checks
+    name the function that raised) is in the Value's method that defines that closure, the one
+    whose ``def`` holds its line (``other.data / out.grad`` in __mul__'s rule raising
+    ZeroDivisionError where a relu left out.grad 0 in the network: sweeper13), so that it is one
+    bug with that method's rule seen wrong (``_one_op``), not a second root at no method."""
+    for check in failing:
+        m = check.misconception
+        if m is not None and m.code == Code.EXCEPTION and m.method == RULE and m.file and m.line:
+            method = _holding(methods, m.file, m.line)
+            if method and '.' not in method:
+                m.method, m.op = method, m.op or METHOD_OPS.get(method, '')
+
+
 def _holding(methods, file, line):
     """The method whose ``def`` holds ``line`` of ``file``: the last one defined before it."""
     return max(((where['line'], name) for name, where in methods.items()
@@ -396,7 +411,8 @@ def _one_op(roots):
              if r.misconception.code in RULES and r.misconception.method}
     for key, root in list(roots.items()):
         m = root.misconception
-        raised = m.code == Code.EXCEPTION and IN_BACKWARD.search(root.message) is not None
+        raised = m.code == Code.EXCEPTION and (IN_BACKWARD.search(root.message) is not None or
+                                               root.id in DOWNSTREAM and bool(m.op))
         if m.code in RULES or raised:
             source = valued.get(m.op) or (ruled.get((m.file, m.method)) if raised else None)
             if source is not None and source is not root:
