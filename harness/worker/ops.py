@@ -90,7 +90,7 @@ TABLE = (
     Op('exp', 1, 'exp', domain=lambda x: x <= 3.0, samples=(1.0, -0.5)),
     Op('log', 1, 'log', domain=lambda x: x >= 0.1, samples=(2.5, 0.3)),
     Op('tanh', 1, 'tanh', samples=(0.3, -1.5, 2.0)),
-    Op('relu', 1, 'relu', domain=lambda x: abs(x) >= 0.05, samples=(2.0, -1.0)),
+    Op('relu', 1, 'relu', domain=lambda x: abs(x) >= 0.05, samples=(2.0, -1.0, 0.5)),
     Op('sigmoid', 1, 'sigmoid', samples=(0.7, -2.0)),
 )
 
