@@ -167,13 +167,27 @@ def sweep(kind):
                     os.path.islink(path):
                 continue
             os.kill(int(pid), 0)
+            if not _zombie(pid):
+                continue
         except ProcessLookupError:
-            try:
-                shutil.rmtree(path, ignore_errors=True)
-            except RecursionError:  # nested past Python's depth: left as it is
-                pass
-        except (OSError, OverflowError):  # another user's live process, or gone meanwhile
             pass
+        except (OSError, OverflowError):  # another user's live process, or gone meanwhile
+            continue
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+        except RecursionError:  # nested past Python's depth: left as it is
+            pass
+
+
+def _zombie(pid):
+    """Whether process ``pid`` has exited and waits to be reaped: a grader killed outright whose
+    parent died with it is re-parented to the host's first process, which may take its time
+    (a container's): it holds no folder any more."""
+    try:
+        with open(f'/proc/{pid}/stat', 'rb') as f:
+            return f.read(4096).rpartition(b')')[2].split()[:1] == [b'Z']
+    except OSError:
+        return False
 
 
 @functools.cache

@@ -58,6 +58,7 @@ class LocalSession:
         self.restarts = 0  # no worker to lose: the learner's own process
         self.interfered = ''
         self.unrun = 0  # items refused since nothing more is run (``given_up``)
+        self.sent: list[tuple[str, list[dict[str, Any]]]] = []  # as Session's: each request
 
     @property
     def given_up(self) -> str:
@@ -70,6 +71,7 @@ class LocalSession:
         does that work after."""
         timeout = timeout or self.settings.check_timeout
         parse = RESULTS[task].parse
+        self.sent.append((task, items))
         stop = self.strikes.stopped()
         if stop:
             self.unrun += len(items)
