@@ -488,6 +488,27 @@ def _kill_templates(top, times, until):
     return killed
 
 
+def _served_while(served, act):
+    """The service's rows for what was submitted, graded while ``act(top, until)`` acts on the
+    service worker's templates (``top``: its process; ``until()``: whether grading is over), and
+    what ``act`` returned (falsy: no template was seen)."""
+    done, acted = threading.Event(), []
+
+    def watch():
+        while served.worker.proc is None and not done.is_set():
+            time.sleep(0.05)
+        if served.worker.proc is not None:
+            acted.append(act(served.worker.proc.pid, done.is_set))
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        rows = served.grade(timeout=300)
+    finally:
+        done.set()
+        watcher.join()
+    return rows, acted[0] if acted else None
+
+
 def _graded_in_full(report, name):
     lost = [(c['id'], c['message'][:120]) for c in report['checks']
             if c['status'] not in ('passed', 'skipped') and c['category'] != 'robustness'
@@ -531,22 +552,8 @@ def test_a_warm_template_killed_under_a_job_costs_the_served_submission_nothing(
     served = graded_by_a_worker
     for i in range(2):
         served.submit(f's{i}', (_slow_engine() + f'#{i}\n').encode())
-    done = threading.Event()
-    killed = []
-
-    def killer():
-        while served.worker.proc is None and not done.is_set():
-            time.sleep(0.1)
-        if served.worker.proc is not None:
-            killed.append(_kill_templates(served.worker.proc.pid, 2, done.is_set))
-    watcher = threading.Thread(target=killer)
-    watcher.start()
-    try:
-        rows = served.grade(timeout=300)
-    finally:
-        done.set()
-        watcher.join()
-    assert killed and killed[0], 'no template was seen running a job'
+    rows, killed = _served_while(served, lambda top, until: _kill_templates(top, 2, until))
+    assert killed, 'no template was seen running a job'
     for i in range(2):
         assert rows[f's{i}']['status'] == 'done', rows[f's{i}']
         _graded_in_full(served.get(f's{i}').json(), i)
@@ -689,22 +696,8 @@ def test_a_stopped_warm_template_is_replaced_at_once_in_the_service(graded_by_a_
     served = graded_by_a_worker
     for i in range(3):
         served.submit(f's{i}', ((SUBMISSIONS / 'lecture_engine.py').read_text() + f'#{i}\n').encode())
-    done = threading.Event()
-    stopped = []
-
-    def stopper():
-        while served.worker.proc is None and not done.is_set():
-            time.sleep(0.05)
-        if served.worker.proc is not None:
-            stopped.append(_stop_a_template(served.worker.proc.pid, done.is_set))
-    watcher = threading.Thread(target=stopper)
-    watcher.start()
-    try:
-        rows = served.grade(timeout=300)
-    finally:
-        done.set()
-        watcher.join()
-    assert stopped and stopped[0], 'no template was seen'
+    rows, stopped = _served_while(served, _stop_a_template)
+    assert stopped, 'no template was seen'
     for i in range(3):
         assert rows[f's{i}']['status'] == 'done', rows[f's{i}']
         report = served.get(f's{i}').json()
