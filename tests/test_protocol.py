@@ -185,6 +185,9 @@ def test_an_answer_is_made_plain_data_without_asking_the_submissions_objects_any
     (item(dict(GOOD, rules=[['__add__', True], None, None])), 0),
     (item(dict(GOOD, rules=[['__add__', 3, 4], None, None])), 0),
     (item(dict(GOOD, walks=-1)), 0),
+    (item(dict(GOOD, starts=[0.0] * 4)), 0),                    # more starting grads than entries
+    (item(dict(GOOD, starts=[0.0])), 0),                        # fewer
+    (item(dict(GOOD, starts=['0', '0', '0'])), 0),              # not numbers
     (item(dict(GOOD, shadowed='everything')), 0),
     (item(dict(GOOD, verdict='passed')), 0),                    # a field no answer has
     (item(dict(GOOD, error={'stage': 'worker', 'type': 'x', 'message': 'lost'})), 0),
@@ -211,7 +214,7 @@ def test_answers_our_worker_never_sends_are_violations(message, k):
 def test_only_an_instrumented_graph_answers_the_order_its_rules_ran_in():
     ran = dict(GOOD, rules=[None, None, ['__add__', 3]], order=[2], walks=0)
     assert answer(item(ran), 'graph', [INSTRUMENTED], 0, 1).rules[2] == ('__add__', 3)
-    for extra in ({'rules': ran['rules']}, {'order': [2]}, {'walks': 0}):
+    for extra in ({'rules': ran['rules']}, {'order': [2]}, {'walks': 0}, {'starts': [0.0] * 3}):
         with pytest.raises(Violation, match='not asked'):
             answer(item(dict(GOOD, **extra)), 'graph', [GRAPH], 0, 1)
 

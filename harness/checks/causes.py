@@ -11,8 +11,9 @@ gradients flow through the same rules and the same backward().
 import re
 import sys
 
-from micrograde.diagnose.diagnosis import (APPENDED, INDENTED, METHOD_OPS, NONE_OPERAND, RETURNED_NONE,
-                                           RULE, UNSEEDED, VALUES, WALK, lacks, no_backward)
+from micrograde.diagnose.diagnosis import (APPENDED, INDENTED, METHOD_OPS, NONE_OPERAND,
+                                           RETURNED_NONE, RULE, UNSEEDED, VALUES, WALK, lacks,
+                                           learner_method, no_backward)
 from micrograde.isolate.allowlist import ALLOWED_IMPORTS
 from micrograde.model.results import Code, Misconception
 from micrograde.worker.load.classes import misnamed, unmangled
@@ -183,23 +184,14 @@ def made_of(names, methods):
     return seen
 
 
-def _op_method(check):
-    """The method of the op form an ops check is of (``ops.rtruediv``: ``__rtruediv__``), or
-    ``''``."""
-    cap = check.id.removeprefix('ops.')
-    if check.category != 'ops' or cap not in FORMS:
-        return ''
-    op, _, left = FORMS[cap]
-    return (op.reflected_dunder if left else op.dunder) or op.name
-
-
 def _fed(root, source, methods):
     """Whether the ``None`` ``source``'s op returned can be what ``root`` used: ``source``'s
     method is one ``root``'s method, or its check's op's, is made of; or a node of ``source``'s
     op is in ``root``'s failing graph (another op fed its result); or ``root`` is the network's
     and ``source``'s op one a network computes with."""
     m, s = root.misconception, source.misconception
-    if s.method and s.method in made_of((m.method, _op_method(root)), methods):
+    checked = learner_method(root.id.removeprefix('ops.')) if root.category == 'ops' else None
+    if s.method and s.method in made_of((m.method, checked), methods):
         return True
     graph = (root.counterexample.graph if root.counterexample else None) or {}
     ops = {FORMS[n.get('op')][0].name for n in graph.get('nodes') or ()

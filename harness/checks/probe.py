@@ -52,8 +52,7 @@ def unread(err, methods):
     'data'``) in a method that makes Values of its operands (``Value(other)``, itself or through
     a helper: the class report's ``wraps``): it means to take numbers, so its conversion is a bug
     (``isinstance(self, Value)`` for ``isinstance(other, Value)``), not an operand it refuses."""
-    return err.type == 'AttributeError' and bool(methods) and \
-        bool(methods.get(err.function, {}).get('wraps'))
+    return err.type == 'AttributeError' and bool((methods or {}).get(err.function, {}).get('wraps'))
 
 
 def stub(err):
