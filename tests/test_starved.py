@@ -155,3 +155,61 @@ def test_a_cell_over_its_time_limit_is_still_cut_on_a_busy_host(tmp_path, busy_c
         ran = _run(tmp_path, cell, busy_cpu, worker, notebook=True)
         assert [w for w in ran['warnings'] if f'ran past its {LIMIT:g} s limit' in w], ran
         assert ran['seconds'] < (4 * LIMIT if 'sleep' not in cell else 2 * LIMIT) + 2, ran
+
+
+#: backward() uses ``seconds`` of CPU at every call: a submission slow everywhere.
+SLOW_BACKWARD = '    def backward(self):\n' + '''        import time
+        started = time.process_time()
+        while time.process_time() - started < {seconds}:
+            pass
+'''
+#: Grades a submission with the quick profile and the grading's time limit given, on the CPU
+#: given; prints its score, the checks the limit stopped and the seconds it took.
+GRADE = '''
+import json, os, sys, time
+os.sched_setaffinity(0, {int(sys.argv[3])})
+from micrograde.grader.config import Config, Settings
+from micrograde.grader.grading import grade
+from micrograde.isolate.warm import WarmTemplate
+config = Config(profile='quick', settings=Settings(grade_timeout=float(sys.argv[2])))
+template = WarmTemplate(config.rubric.imports, config.settings.limits.memory) \\
+    if sys.argv[4] == 'template' else None
+started = time.monotonic()
+report = grade(sys.argv[1], config=config, template=template)
+print(json.dumps({'score': report.score, 'max': report.max_score,
+                  'seconds': time.monotonic() - started,
+                  'stopped': [c.id for c in report.checks if 'time limit' in (c.message or '')]}))
+if template is not None:
+    template.close()
+'''
+
+
+def _graded(tmp_path, seconds, limit, cpu, worker):
+    path = tmp_path / 'slow.py'
+    path.write_text(LECTURE.replace('    def backward(self):\n',
+                                    SLOW_BACKWARD.format(seconds=seconds), 1))
+    done = subprocess.run([sys.executable, '-c', GRADE, str(path), str(limit), str(cpu), worker],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize('worker', _workers())
+def test_the_checks_a_quiet_host_runs_in_the_grading_time_run_on_a_busy_host(tmp_path, busy_cpu,
+                                                                            worker):
+    """Before: a submission whose backward() uses 5 ms of CPU, graded with a limit of 4 s for
+    all the checks (more than twice what they use on a quiet host), had its last checks cut on a
+    busy host (a quarter of a CPU: 31/51, fuzz.dags, the MLP and robustness checks "not run:
+    the grading's time limit had passed"), where a quiet one ran them all (51/51): the
+    grading's limit was of wall seconds, while every other limit is of CPU seconds."""
+    ran = _graded(tmp_path, 0.005, 4, busy_cpu, worker)
+    assert not ran['stopped'] and ran['score'] == ran['max'], ran
+    assert ran['seconds'] > 4, ran  # starved indeed: the wall clock passed the limit
+
+
+def test_checks_over_the_grading_time_limit_of_cpu_still_stop_on_a_busy_host(tmp_path, busy_cpu):
+    """Given more time, not all the time: checks that need several times the limit of CPU are
+    stopped, busy host or not, within ``STARVED`` times the limit."""
+    ran = _graded(tmp_path, 0.05, 2, busy_cpu, 'fresh')
+    assert ran['stopped'] and ran['score'] < ran['max'], ran
+    assert ran['seconds'] < 4 * 2 + 10, ran  # the limit's time at most, the load and reports aside

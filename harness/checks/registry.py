@@ -22,7 +22,6 @@ when the check does not apply to this submission (it is then not reported). The 
 walks ``checks.CHECKS`` in order, times every check and turns each outcome into a ``Check``; no
 check decides the score or the verdict (the rubric does) or writes a report (the reporters do).
 """
-import time
 from dataclasses import dataclass, field
 
 from micrograde.model import cases
@@ -121,8 +120,8 @@ class Context:
     def overtime(self):
         """Why the checks are stopped, where the grading's time limit (``--grade-timeout``) has
         passed: a check cut short says so, and how far it got; else ``''``."""
-        deadline = getattr(self.session, 'deadline', None)  # the self-check keeps none
-        if deadline is None or time.monotonic() < deadline:
+        overtime = getattr(self.session, 'overtime', None)  # the self-check keeps no limit
+        if overtime is None or not overtime():
             return ''
         return (f"stopped by the grading's time limit ({self.config.settings.grade_timeout:g} s "
                 f"for all the checks, --grade-timeout)")

@@ -136,9 +136,12 @@ class Worker:
         none in ``timeout`` seconds of a worker working as fast as it can, ``Violation`` when
         what came is no message of ours, ``Tampered`` when the guard says so or did not seal
         it.  A worker a busy host gives part of a CPU is waited for longer (``clock``), never
-        past ``latest`` (``time.monotonic()``)."""
+        past ``latest()`` (``time.monotonic()``, asked again whenever it is reached: the
+        grading's own limit, which a busy host extends too)."""
         started = time.monotonic()
         deadline, measured = started + max(timeout, 0), None
+        if latest is not None:
+            deadline = min(deadline, latest())
         try:
             while True:
                 try:
@@ -147,7 +150,7 @@ class Worker:
                 except TimeoutError:
                     measured = measured or (time.monotonic(), self.cpu())
                     deadline = clock.due(started, timeout, measured, time.monotonic(), self.cpu,
-                                         latest)
+                                         latest and latest())
                     if deadline is None:
                         raise
         except protocol.Unsealed:
@@ -337,7 +340,11 @@ class Session:
                 f'IPython can transform (a cell magic such as %%time running a cell that starts '
                 f'with another, over and over): remove the repeated cell magics.')
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
-        self.deadline = None  # ``time.monotonic()`` past which no check runs (``grade_timeout``)
+        self.deadline = None  # ``time.monotonic()`` when the checks' time is next due (``overtime``)
+        self.checks = None  # ``time.monotonic()`` when the checks began: the submission loaded
+        self.past = None  # ``(time, CPU seconds)`` when their time was first due (``clock.due``)
+        self.spent = 0.0  # CPU seconds of the workers dropped since then
+        self.overdue = ''  # why no more checks run, once their time has run out
 
     @property
     def restarts(self):
@@ -389,8 +396,9 @@ class Session:
                 raise gone
             loaded = Loaded.parse(self.worker.receive(self.settings.load_timeout))
             self.worker.loaded()
-            if self.deadline is None:  # the checks' time starts once the submission is loaded
-                self.deadline = time.monotonic() + self.settings.grade_timeout
+            if self.checks is None:  # the checks' time starts once the submission is loaded
+                self.checks = time.monotonic()
+                self.deadline = self.checks + self.settings.grade_timeout
         except Tampered as e:
             self.tampered = str(e)
             loaded = Loaded(error=f'{TAMPERED}: {e}.')
@@ -438,14 +446,36 @@ class Session:
             return f'not run: {TAMPERED} ({self.tampered})'
         if self.worker is None and self.restarts and self.loaded_error and not self.interfered:
             return 'not run: the submission could not be loaded again'
-        return self._overtime() or self.strikes.stopped()
+        return self.overtime() or self.strikes.stopped()
 
-    def _overtime(self):
-        """Why nothing more is run once the checks' time is up, or ``''``."""
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            return (f"not run: the grading's time limit ({self.settings.grade_timeout:g} s for "
-                    f"all the checks, --grade-timeout) had passed")
-        return ''
+    def overtime(self):
+        """Why nothing more is run once the checks' time is up, or ``''``.  Seconds of a whole
+        CPU, as every time limit (``clock``): past ``grade_timeout`` the checks get more time in
+        proportion to the share of a CPU the grading had (this thread and the worker's
+        processes), at most ``clock.STARVED`` times the limit, so that a busy host (``batch
+        -j``, a shared runner) runs the checks a quiet one runs, and the same submission reads
+        the same; grading that uses no CPU (a worker that sleeps) gets no more."""
+        if self.overdue or self.deadline is None or time.monotonic() < self.deadline:
+            return self.overdue
+        now = time.monotonic()
+        self.past = self.past or (now, self._cpu())
+        later = clock.due(self.checks, self.settings.grade_timeout, self.past, now, self._cpu)
+        if later is not None:
+            self.deadline = later
+            return ''
+        self.overdue = (f"not run: the grading's time limit ({self.settings.grade_timeout:g} s "
+                        f"for all the checks, --grade-timeout) had passed")
+        return self.overdue
+
+    def _due(self):
+        """When the checks' time is next due (``time.monotonic()``): ``Worker.receive``'s
+        ``latest``, asked again whenever it is reached."""
+        return time.monotonic() if self.overtime() else self.deadline
+
+    def _cpu(self):
+        """CPU seconds the grading has used: this thread's (the checks, the oracles, the
+        reports) and its workers' (those dropped since the checks' time was first due)."""
+        return time.thread_time() + self.spent + (self.worker.cpu() if self.worker else 0.0)
 
     def _ask(self, task, items, timeout, meanwhile=None):
         """The results of one request: at least one (an answer, or why there is none).  Each
@@ -460,12 +490,10 @@ class Session:
                 except Exception:  # the grader's, raised again by its caller: read the answers
                     pass
             while True:
-                left = timeout if self.deadline is None else \
-                    min(timeout, self.deadline - time.monotonic())
                 try:
-                    message = self.worker.receive(left, self.deadline)
+                    message = self.worker.receive(timeout, self._due if self.deadline else None)
                 except WorkerGone as e:
-                    overtime = self._overtime() if e.kind is Lost.TIMEOUT else ''
+                    overtime = self.overtime() if e.kind is Lost.TIMEOUT else ''
                     if overtime:
                         raise WorkerGone(overtime.removeprefix('not run: '), Lost.TIMEOUT) from None
                     raise
@@ -519,6 +547,8 @@ class Session:
 
     def _drop(self):
         if self.worker is not None:
+            if self.past:  # the checks' time is measured in CPU seconds (``overtime``)
+                self.spent += self.worker.cpu()
             self.outputs.append(self.worker.close())
             self.worker = None
 

@@ -86,8 +86,9 @@ def grade_options(f):
         click.option('--check-timeout', type=Seconds(), default=Settings.check_timeout, show_default=True,
                      help='Seconds one graph or MLP task may take before its check fails.'),
         click.option('--grade-timeout', type=Seconds(), default=Settings.grade_timeout, show_default=True,
-                     help='Seconds all the checks together may take; the checks left then '
-                     'are not run (and fail).'),
+                     help='Seconds of a whole CPU all the checks together may take (a busy '
+                     'host gives them more, at most 4x); the checks left then are not run '
+                     '(and fail).'),
         click.option('--memory-limit', type=click.IntRange(min=MIN_MEMORY_MB), default=Limits.memory >> 20,
                      show_default=True, help='Megabytes of address space a worker may use (at least '
                      f'{MIN_MEMORY_MB}: a worker needs ~40 before the submission loads).'),
