@@ -38,7 +38,8 @@ from micrograde.grader.config import Config, Settings
 from micrograde.isolate.session import Session
 from micrograde.isolate.warm import WarmTemplate
 from micrograde.model.graph import Graph
-settings = Settings(check_timeout=float(sys.argv[2]), cell_timeout=float(sys.argv[2]))
+settings = Settings(check_timeout=float(sys.argv[2]), cell_timeout=float(sys.argv[2]),
+                    load_timeout=float(sys.argv[5]))
 rubric = Config().rubric
 template = WarmTemplate(rubric.imports, settings.limits.memory) if sys.argv[4] == 'template' else None
 session = Session(settings, sys.argv[1], template=template, seed=0)
@@ -66,19 +67,20 @@ def _workers():
     return kinds
 
 
-def _run(tmp_path, source, cpu, worker, notebook=False):
-    """A graph's answer (``notebook``: the load of a notebook of the engine and a cell of
-    ``source``) on ``cpu``."""
+def _run(tmp_path, source, cpu, worker, notebook=False, load_timeout=60.0):
+    """A graph's answer (``notebook``: the load of a notebook of the engine and the cells of
+    ``source``, one or a list) on ``cpu``."""
     if notebook:
         path = tmp_path / 'engine.ipynb'
+        sources = [LECTURE, *([source] if isinstance(source, str) else source), 'print("after")']
         path.write_text(json.dumps({'nbformat': 4, 'nbformat_minor': 5, 'metadata': {}, 'cells': [
             {'cell_type': 'code', 'metadata': {}, 'outputs': [], 'execution_count': None,
-             'source': text} for text in (LECTURE, source, 'print("after")')]}))
+             'source': text} for text in sources]}))
     else:
         path = tmp_path / 'engine.py'
         path.write_text(LECTURE.replace(EXP, source))
-    done = subprocess.run([sys.executable, '-c', SCRIPT, str(path), str(LIMIT), str(cpu), worker],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, '-c', SCRIPT, str(path), str(LIMIT), str(cpu), worker,
+                           str(load_timeout)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -155,6 +157,31 @@ def test_a_cell_over_its_time_limit_is_still_cut_on_a_busy_host(tmp_path, busy_c
         ran = _run(tmp_path, cell, busy_cpu, worker, notebook=True)
         assert [w for w in ran['warnings'] if f'ran past its {LIMIT:g} s limit' in w], ran
         assert ran['seconds'] < (4 * LIMIT if 'sleep' not in cell else 2 * LIMIT) + 2, ran
+
+
+
+@pytest.mark.parametrize('worker', _workers())
+def test_the_cells_a_quiet_host_runs_in_the_load_time_run_on_a_busy_host(tmp_path, busy_cpu,
+                                                                         worker):
+    """Before: four cells of 0.5 s of CPU each, under a load time of 4 s (cells run for 3.2 s
+    of it), ran whole on a quiet host and on a quarter of a CPU the last ones were skipped
+    ("the notebook used its whole load time"), the classes they define then missing: the
+    notebook's cells' budget was of wall seconds, each cell's limit of CPU seconds."""
+    cells = [CELL.format(seconds=LIMIT / 2)] * 4
+    ran = _run(tmp_path, cells, busy_cpu, worker, notebook=True, load_timeout=4.0)
+    assert not ran['error'] and not ran['warnings'], ran
+    assert ran['seconds'] > 3.2, ran  # starved indeed: the wall clock passed the budget
+
+
+@pytest.mark.parametrize('worker', ['fresh'])  # the same clock as the template's
+def test_cells_over_the_load_time_of_cpu_are_still_skipped_on_a_busy_host(tmp_path, busy_cpu,
+                                                                          worker):
+    """Given more time, not all the time: cells needing twice the budget of CPU are skipped
+    past it, within ``STARVED`` times the budget."""
+    cells = [CELL.format(seconds=LIMIT * 0.8)] * 8
+    ran = _run(tmp_path, cells, busy_cpu, worker, notebook=True, load_timeout=4.0)
+    assert [w for w in ran['warnings'] if 'whole load time' in w], ran
+    assert ran['seconds'] < 4 * 3.2 + 3, ran
 
 
 #: backward() uses ``seconds`` of CPU at every call: a submission slow everywhere.

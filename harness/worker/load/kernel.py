@@ -104,7 +104,7 @@ class Kernel:
             return
         before = {k: id(v) for k, v in self.ns.items() if isinstance(v, type)}
         self.running = 0
-        limit = _arm(cell_timeout, self.loaded.deadline)
+        limit = _arm(cell_timeout, self.loaded.latest)
         try:
             try:
                 self._statements(number, tree, source, filename)
@@ -408,11 +408,14 @@ def _arm(seconds, latest=None):
     its main thread runs no Python (``serve``): there a watchdog thread raises it in this one
     (``PyThreadState_SetAsyncExc``, between two bytecodes: a cell blocked in one long C call,
     a ``time.sleep(600)``, is stopped by the load's own limit instead), once the cell has used
-    ``seconds`` of a whole CPU (``clock.due``), never past ``latest`` (the load's budget, a
-    ``time.monotonic()``).  Returns what ``_disarm`` takes."""
+    ``seconds`` of a whole CPU (``clock.due``), never past ``latest()`` (the load's budget, a
+    ``time.monotonic()``, or ``None``; asked again whenever reached).  Returns what
+    ``_disarm`` takes."""
     if _thread.get_ident() == threading.main_thread().ident:
         previous = signal.signal(signal.SIGALRM, _alarm) or signal.SIG_DFL
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        until = latest and latest()
+        signal.setitimer(signal.ITIMER_REAL, max(min(seconds, until - time.monotonic()), 1e-3)
+                         if until is not None else seconds)
         return previous
     ended = _thread.allocate_lock()
     ended.acquire()
@@ -426,10 +429,11 @@ def _watch(ended, thread, seconds, latest, monotonic=time.monotonic, cpu=time.pr
     later where a busy host gives the worker part of a CPU, as the grader's own wait for the
     load is)."""
     started = monotonic()
-    deadline, first = started + seconds, None
+    until = latest and latest()
+    deadline, first = started + seconds if until is None else min(started + seconds, until), None
     while not ended.acquire(timeout=max(deadline - monotonic(), 0)):
         first = first or (monotonic(), cpu())
-        deadline = clock.due(started, seconds, first, monotonic(), cpu, latest)
+        deadline = clock.due(started, seconds, first, monotonic(), cpu, latest and latest())
         if deadline is None:
             with _ARMING:
                 if _ARMED[0] == thread:

@@ -47,14 +47,12 @@ def load_notebook(path, loaded, cell_timeout):
     kernel = Kernel(loaded)
     kernel.saved = saved_by(nb)
     for number, source in cells:
-        limit = cell_timeout
-        if loaded.deadline is not None:
-            limit = min(limit, loaded.deadline - time.monotonic())
-            if limit <= 0:
-                loaded.warnings.append(f'cells from {number} on were not run: the notebook used '
-                                       f'its whole load time.')
-                break
-        kernel.run(number, (transformed or {}).get(str(number), source), limit)
+        latest = loaded.latest()
+        if latest is not None and latest <= time.monotonic():
+            loaded.warnings.append(f'cells from {number} on were not run: the notebook used '
+                                   f'its whole load time.')
+            break
+        kernel.run(number, (transformed or {}).get(str(number), source), cell_timeout)
     kernel.redefined()
     loaded.namespaces.append((name, kernel.ns))
 
