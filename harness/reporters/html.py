@@ -7,7 +7,6 @@ autoescaping and is capped; the only markup inserted as is, is the allow-listed 
 """
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -15,7 +14,7 @@ from markupsafe import Markup
 
 from micrograde.model.results import Outcome
 from micrograde.reporters.text import beside_score, clean
-from micrograde.reporters.graphdraw import draw, render_svg, undrawn
+from micrograde.reporters.graphdraw import draw, render_all, undrawn
 
 MESSAGE_LIMIT = 2000
 CODE_LIMIT = 6000
@@ -107,13 +106,11 @@ def context(report, selfcheck=False, inline_style=False, ids=''):
 
 
 def _draw_at_once(report):
-    """Each new drawing waits on a ``dot`` process of its own: start them all at once rather
-    than one after another (a cold grade's report draws ~4; a class's later reports, none)."""
-    fresh = undrawn(c.counterexample for c in report.checks
-                    if c.counterexample and c.outcome is not Outcome.PASSED)
-    if len(fresh) > 1:
-        with ThreadPoolExecutor(len(fresh)) as pool:
-            list(pool.map(render_svg, fresh))
+    """Every new drawing of the report in one ``dot`` process (``render_all``), rather than one
+    after another (a cold grade's report draws ~4, a failing engine's up to ~30; a class's
+    later reports, none)."""
+    render_all(undrawn(c.counterexample for c in report.checks
+                       if c.counterexample and c.outcome is not Outcome.PASSED))
 
 
 def fragment(report, selfcheck=False):
