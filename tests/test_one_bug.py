@@ -53,6 +53,21 @@ MUTANTS = {
                     '        out = Value(self.data + other.data',
                     'other = self if isinstance(other, Value) else Value(other)\n'
                     '        out = Value(self.data + other.data', '__add__'),
+    # the network's parameters() and sizes: before, mlp.build said only the count it found
+    # (placed at `class MLP`); a parameters() returning lists was 'another interface (a matrix
+    # network)', its MLP checks skipped, and the engine passed
+    'neuron_no_bias': ('return self.w + [self.b]', 'return self.w', 'Neuron.parameters'),
+    'neuron_nested': ('return self.w + [self.b]', 'return [self.w, self.b]', 'Neuron.parameters'),
+    'layer_nested': ('return [p for neuron in self.neurons for p in neuron.parameters()]',
+                     'return [neuron.parameters() for neuron in self.neurons]', 'Layer.parameters'),
+    'layer_twice': ('return [p for neuron in self.neurons for p in neuron.parameters()]',
+                    'return [p for neuron in self.neurons for p in neuron.parameters()]'
+                    ' + self.neurons[0].parameters()', 'Layer.parameters'),
+    'mlp_nested': ('return [p for layer in self.layers for p in layer.parameters()]',
+                   'return [layer.parameters() for layer in self.layers]', 'MLP.parameters'),
+    'neuron_extra_weight': ('for _ in range(nin)]', 'for _ in range(nin + 1)]', 'Neuron.__init__'),
+    'layer_extra_neuron': ('for _ in range(nout)]', 'for _ in range(nout + 1)]', 'Layer.__init__'),
+    'mlp_sizes_swapped': ('Layer(sz[i], sz[i+1])', 'Layer(sz[i+1], sz[i])', 'MLP.__init__'),
 }
 
 

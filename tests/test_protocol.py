@@ -219,7 +219,7 @@ def test_only_an_instrumented_graph_answers_the_order_its_rules_ran_in():
             answer(item(dict(GOOD, **extra)), 'graph', [GRAPH], 0, 1)
 
 
-NET = {'count': 3, 'distinct': 3, 'own': True, 'scalar': True}
+NET = {'count': 3, 'distinct': 3, 'own': True, 'scalar': True, 'nested': False}
 TASK = {'nin': 1, 'nouts': [1], 'xs': [[1.0], [2.0]], 'ys': [1.0, -1.0]}
 GRADS = dict(NET, loss=1.0, grads=[0.5, 0.25, 0.125])
 #: MLP action -> (its item, an answer of the worker's to it: ``worker/mlp.py``)
@@ -270,6 +270,26 @@ def test_mlp_answers_of_the_right_shape_are_read(action):
     assert (read.count, read.error) == (3, None) and len(read.grads or [0] * 3) == 3
     failed = answer(item(FAILED), 'mlp', [task], 0, 1)
     assert (failed.error.function, failed.error.line, failed.count) == ('__call__', 9, 0)
+
+
+MISBUILT = {'method': 'Neuron.parameters', 'file': 'engine.py', 'line': 3, 'why': 'listed'}
+
+
+def test_where_a_network_went_wrong_is_read_from_its_build_answer_only():
+    """``misbuilt`` (``worker/mlp.py``: the method whose parameters() or sizes went wrong) may
+    come with a build's answer; anywhere else, of another kind, or without its line, it is no
+    answer of our worker's."""
+    task, good = MLP_ANSWERS['build']
+    read = answer(item(dict(good, misbuilt=MISBUILT)), 'mlp', [task], 0, 1)
+    assert read.misbuilt == MISBUILT and answer(item(good), 'mlp', [task], 0, 1).misbuilt is None
+    grads_task, grads = MLP_ANSWERS['grads']
+    for action_task, result in ((grads_task, dict(grads, misbuilt=MISBUILT)),
+                                (task, dict(good, misbuilt=dict(MISBUILT, why='anything'))),
+                                (task, dict(good, misbuilt={k: v for k, v in MISBUILT.items()
+                                                            if k != 'line'})),
+                                (task, dict(good, misbuilt=dict(MISBUILT, line='3')))):
+        with pytest.raises(Violation):
+            answer(item(result), 'mlp', [action_task], 0, 1)
 
 
 def test_long_texts_are_cut_not_refused():

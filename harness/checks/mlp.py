@@ -203,17 +203,43 @@ def build(ctx):
         return failed(f'MLP{SHAPE[0], SHAPE[1]} failed: {_failure(built.error)}',
                       **raised(built.error), counterexample=Counterexample(f'model = MLP({NIN}, {NOUTS})\nmodel.parameters()\n'))
     expected_count = EXPECTED_COUNT
-    if built.count == expected_count and built.distinct == built.count and built.own:
+    if built.count == expected_count and built.distinct == built.count and built.own and \
+            not built.nested:
         return passed(f'MLP({NIN}, {NOUTS}) has {expected_count} parameters',
                       output=built.output)
     why = (f'MLP({NIN}, {NOUTS}) has {built.count} parameters ({built.distinct} distinct), '
            f'expected {expected_count} = Σ(nin+1)·nout' if built.count != expected_count or
            built.distinct != built.count else
-           'parameters() returns objects that are not the submission\'s Value')
-    return failed(why, output=built.output, counterexample=Counterexample(
+           'parameters() returns objects that are not the submission\'s Value' if not built.own
+           else f'parameters() returns lists of Values, not the {built.count} Values themselves')
+    found = built.misbuilt
+    if found:
+        why += MISBUILT[found['why']].format(method=found['method'])
+    return failed(why, output=built.output, **_placed(found), counterexample=Counterexample(
         f'model = MLP({NIN}, {NOUTS})\nps = model.parameters()\nprint(len(ps), len(set(map(id, ps))))\n',
         {'parameters': str(expected_count), 'distinct': str(expected_count)},
         {'parameters': str(built.count), 'distinct': str(built.distinct)}))
+
+
+#: Why a network's parameters() are not the lecture's (``worker/mlp.py``'s ``_misbuilt``).
+MISBUILT = {
+    'nested': ': {method}() returns lists inside its list (its parts\' parameters() as they '
+              'are, or `[self.w, self.b]`), where it must list each Value on its own (`[p for n '
+              'in self.neurons for p in n.parameters()]`, `self.w + [self.b]`)',
+    'listed': ': {method}() lists other Values than its own and its parts\' parameters() (one '
+              'left out, or listed twice?)',
+    'shape': ': {method} builds it with other sizes than MLP(nin, nouts) asks for (each neuron '
+             'nin weights and a bias; each layer as many neurons as its nout)',
+}
+
+
+def _placed(found):
+    """The finding of a network whose parameters() went wrong at ``found`` (``misbuilt``)."""
+    if not found:
+        return {}
+    code = Code.NETWORK_SHAPE if found['why'] == 'shape' else Code.PARAMETERS_LISTED
+    return {'misconception': Misconception(code, method=found['method'], file=found['file'],
+                                           line=found['line'])}
 
 
 def architecture(ctx):
@@ -353,6 +379,7 @@ def gradients(ctx):
         return passed(f'all {n} parameter gradients match central finite differences of the '
                       f'submission\'s own loss')
     i = bad[0]
+    built = answers['build']
     return failed(
         f'{len(bad)} of {n} parameter gradients disagree with finite differences of '
         f'the network\'s own loss; first: parameter {i} has grad {show(grads.grads[i])}, '
@@ -362,7 +389,9 @@ def gradients(ctx):
             f'    d = model(x) + Value(-y)\n    loss = d * d if loss is None else loss + d * d\n'
             f'loss.backward()\nprint(model.parameters()[{i}].grad)\n',
             {f'parameters()[{i}].grad': f'{numeric[i]:.6g}'},
-            {f'parameters()[{i}].grad': show(grads.grads[i])}))
+            {f'parameters()[{i}].grad': show(grads.grads[i])}),
+        # a Value listed twice moves twice as each copy of the weights is set: mlp.build's
+        **({'consequence_of': 'mlp.build'} if built.distinct != built.count else {}))
 
 
 def _step_size(grads):
@@ -432,6 +461,10 @@ def zero_grad(ctx):
     err = zero.error
     if err and err.type == 'AttributeError' and 'zero_grad' in err.message:
         return skipped('no zero_grad() method')
+    if err and _answers(ctx)['build'].nested and err.type == 'AttributeError' and \
+            err.message.startswith(("'list' object", "'tuple' object")):
+        return failed(f'zero_grad() failed: {_failure(err)}: it reads parameters(), which '
+                      f'returns lists (mlp.build)', consequence_of='mlp.build')
     if err:
         return failed(f'zero_grad() failed: {_failure(err)}', **ctx.without_backward(), **raised(err))
     left = [g for g in zero.grads_after if not close(g, 0.0)]

@@ -257,16 +257,23 @@ GRAPH = record({'values': listed(number), 'grads': listed(number),
                 'error': optional(_failure(GRAPH_STAGES))})
 #: What an MLP task's answer may hold: the network's facts, then its action's results.
 MLP_FIELDS = {'count': integer(), 'distinct': integer(), 'own': boolean, 'scalar': boolean,
-              'batched': boolean, 'outputs': listed(listed(number)), 'losses': listed(number),
+              'nested': boolean, 'batched': boolean,
+              'misbuilt': optional(record({'method': text('name'), 'file': text('where'),
+                                           'line': LINE, 'why': one_of('nested', 'listed', 'shape')},
+                                          required=('method', 'file', 'line', 'why'))),
+              'outputs': listed(listed(number)), 'losses': listed(number),
               'loss': number, 'grads': listed(number), 'loss_after': number,
               'grads_after': listed(number)}
-_NETWORK = ('count', 'distinct', 'own', 'scalar')
+_NETWORK = ('count', 'distinct', 'own', 'scalar', 'nested')
 _GRADS = _NETWORK + ('loss', 'grads')
 #: MLP action -> the fields its answer holds, every one of them (``worker/mlp.py``).
 MLP_ACTIONS = {'build': _NETWORK + ('batched',), 'forward': _NETWORK + ('outputs',),
                'losses': _NETWORK + ('losses',), 'grads': _GRADS,
                'step': _GRADS + ('loss_after',), 'zero_grad': _GRADS + ('grads_after',)}
-MLP = {action: record({k: MLP_FIELDS[k] for k in fields}, required=fields)
+#: MLP action -> the fields its answer may hold besides (``misbuilt``: only where it is known).
+MLP_MAY = {'build': ('misbuilt',)}
+MLP = {action: record({k: MLP_FIELDS[k] for k in fields + MLP_MAY.get(action, ())},
+                      required=fields)
        for action, fields in MLP_ACTIONS.items()}
 #: A failed MLP task: the worker stops at the first error and sends only it.
 MLP_FAILED = record({'error': _failure(('constructor', 'parameters', *MLP_ACTIONS))},
@@ -424,6 +431,8 @@ class MlpResult:
     own: bool = False
     batched: bool = False  # takes a batch of samples, not the lecture's one sample
     scalar: bool = True    # every parameter holds one number (not a matrix network's arrays)
+    nested: bool = False   # parameters() listed some Values inside lists (read flat)
+    misbuilt: dict | None = None  # where the network's parameters() went wrong: method, file, line, why
     outputs: list | None = None
     losses: list | None = None
     loss: object = None

@@ -103,6 +103,8 @@ class Code(enum.StrEnum):
     NONZERO_START = 'nonzero_start'        # a new Value's grad is not 0 (`self.grad = 1`)
     GRADIENTS_DISAGREE = 'gradients_disagree'  # wrong gradients no model explains
     BACKWARD_MISSING = 'backward_missing'  # no backward() method (often one named otherwise)
+    PARAMETERS_LISTED = 'parameters_listed'  # a network's parameters() lists other than what it holds
+    NETWORK_SHAPE = 'network_shape'        # a network of other sizes than MLP(nin, nouts) asks for
 
 
 #: What each misconception is, in the words a class page and a CI summary show.
@@ -130,6 +132,8 @@ TITLES: dict[str, str] = {
     Code.NONZERO_START: 'gradient not starting at 0',
     Code.GRADIENTS_DISAGREE: 'gradients disagree (not localised)',
     Code.BACKWARD_MISSING: 'no backward() method',
+    Code.PARAMETERS_LISTED: 'parameters() lists other than the Values the network holds',
+    Code.NETWORK_SHAPE: 'network built with other sizes than MLP(nin, nouts) asks for',
 }
 
 

@@ -61,6 +61,105 @@ def _replaced(model, exc, own, isinstance=isinstance, str=str, set=set, id=id, l
     return None
 
 
+#: Objects the walk over a network's parts reads at most (``_parts``).
+PARTS = 1000
+
+
+def _flat(params, value, isinstance=isinstance, list=list, tuple=tuple):
+    """``(the Values parameters() listed, whether it listed some inside lists)``: a Layer's
+    ``[n.parameters() for n in self.neurons]`` is the network's Values one list deep, which the
+    other MLP tasks then read flat, so that one missing flattening is one finding."""
+    flat, nested = [], False
+    for p in params:
+        if isinstance(p, (list, tuple)) and not isinstance(p, value):
+            nested = True
+            for q in p[:PARTS]:
+                flat += _flat(q, value)[0] if isinstance(q, (list, tuple)) else [q]
+        else:
+            flat.append(p)
+    return flat, nested
+
+
+def _parts(model, value, isinstance=isinstance, callable=callable, getattr=getattr, type=type,
+           id=id, list=list, tuple=tuple, dict=dict, len=len, own_attributes=own_attributes):
+    """The network's parts as the learner built them, the model first: each object of a class
+    with a ``parameters()`` method reached from the model through attributes (one by one, or in
+    lists, tuples and dicts), with ``(its parts, the Values it holds itself)`` in the order its
+    attributes hold them."""
+    found, order, todo = {}, [], [model]
+    while todo and len(found) < PARTS:
+        part = todo.pop(0)
+        if id(part) in found:
+            continue
+        parts, held = [], []
+        for attribute in list(own_attributes(part).values())[:PARTS]:
+            items = list(attribute.values()) if type(attribute) is dict else \
+                attribute if isinstance(attribute, (list, tuple)) else [attribute]
+            for item in items[:PARTS]:
+                if isinstance(item, value):
+                    held.append(item)
+                elif callable(getattr(type(item), 'parameters', None)) and \
+                        not isinstance(item, type):
+                    parts.append(item)
+        found[id(part)] = (part, parts, held)
+        order.append(id(part))
+        todo += parts
+    return [found[k] for k in order]
+
+
+def _defined(cls, name, own, vars=vars, getattr=getattr, frame_of=frame_of):
+    """The learner's ``Frame`` of method ``name`` of ``cls`` (at its ``def``), or ``None``."""
+    for klass in getattr(cls, '__mro__', ())[:-1]:
+        code = getattr(vars(klass).get(name), '__code__', None)
+        label = code and own(code.co_filename)
+        if label:
+            return frame_of(code, label, code.co_firstlineno)
+    return None
+
+
+def _misbuilt(model, value, nin, nouts, own, len=len, type=type, id=id, set=set, all=all,
+              any=any, map=map, enumerate=enumerate, list=list, BaseException=BaseException,
+              _parts=_parts, _flat=_flat, _defined=_defined):
+    """Where a network whose ``parameters()`` are not the lecture's ``Σ(nin+1)·nout`` Values went
+    wrong, as ``{'method', 'file', 'line', 'why'}`` (``why``: ``nested``, ``listed`` or
+    ``shape``), or ``None`` where that is not known.  The part deepest in the network whose
+    ``parameters()`` lists otherwise than what it holds and its parts' ``parameters()`` (in
+    lists: ``nested``; leaving out or repeating some: ``listed``); else, every part listing
+    what it holds, the constructor that built the wrong shape (``shape``): with each layer the
+    lecture's number of neurons and each neuron the same few more or fewer Values than its
+    inputs and a bias, the Neuron's; with each layer the same few more or fewer neurons, the
+    Layer's; else the MLP's."""
+    try:
+        parts = _parts(model, value)
+        listed, nested = {}, {}
+        for part, children, held in reversed(parts):  # the deepest first
+            flat, nested[id(part)] = _flat(list(part.parameters()), value)
+            listed[id(part)] = flat
+            want = held + [p for child in children for p in listed[id(child)]]
+            wrong = 'nested' if nested[id(part)] else '' if len(flat) == len(want) and \
+                set(map(id, flat)) == set(map(id, want)) else 'listed'
+            if wrong and not any(nested[id(child)] for child in children):
+                at = _defined(type(part), 'parameters', own)
+                return at and {'method': f'{type(part).__name__}.parameters', 'file': at.file,
+                               'line': at.line, 'why': wrong}
+        found = {id(part): (children, held) for part, children, held in parts}
+        layers, cls = found[id(model)][0], type(model)
+        rows = [found[id(layer)][0] for layer in layers]  # each layer's neurons
+        if len(layers) == len(nouts) and all(rows):
+            sizes = [nin, *nouts]
+            extra = {len(found[id(n)][1]) - sizes[k] - 1 for k, row in enumerate(rows) for n in row}
+            counts = {len(row) - nouts[k] for k, row in enumerate(rows)}
+            if counts == {0} and len(extra) == 1 and extra != {0}:
+                cls = type(rows[0][0])
+            elif len(counts) == 1 and counts != {0}:
+                cls = type(layers[0])
+        at = _defined(cls, '__init__', own)
+        return at and {'method': f'{cls.__name__}.__init__', 'file': at.file, 'line': at.line,
+                       'why': 'shape'}
+    except BaseException:  # the learner's parameters() raising here: nothing more to say
+        return None
+
+
 def _lecture_constructor(mlp, sum=sum, TypeError=TypeError, ValueError=ValueError,
                          any=any, signature=inspect.signature):
     """Whether the constructor takes the lecture's two required arguments, ``(nin, nouts)``:
@@ -144,7 +243,7 @@ def run_mlp(classes, item, own=None, names=None, dict=dict, list=list, tuple=tup
             learner_frame=learner_frame, _backpropagate=_backpropagate, _numbers=_numbers,
             _replaced=_replaced, _lecture_constructor=_lecture_constructor, _sample=_sample,
             _batched=_batched, _assign=_assign, _outputs=_outputs, _loss=_loss,
-            prepared=prepared):
+            prepared=prepared, _flat=_flat, _misbuilt=_misbuilt, sum=sum, zip=zip):
     """One MLP task; ``item['action']`` is one of ``build forward losses grads step zero_grad``.
     ``item``: the task, or its ``prepared`` tuple; ``classes``: role -> class (a dict, or its
     pairs); ``names``: where the Value keeps its
@@ -169,14 +268,19 @@ def run_mlp(classes, item, own=None, names=None, dict=dict, list=list, tuple=tup
         model = mlp(nin, list(nouts))
         run = getattr(model, method)  # model(x), or model.forward(x)
         stage = 'parameters'
-        params = list(model.parameters())
+        params, nested = _flat(list(model.parameters()), value)
         stage = 'build'
         facts = (('count', len(params)), ('distinct', len({id(p) for p in params})),
                  ('own', all(isinstance(p, value) for p in params)),
-                 ('scalar', all(holds_number(getattr(p, data, None)) for p in params)))
+                 ('scalar', all(holds_number(getattr(p, data, None)) for p in params)),
+                 ('nested', nested))
         if action == 'build':
+            lecture = sum((a + 1) * b for a, b in zip((nin, *nouts), nouts))
+            misbuilt = _misbuilt(model, value, nin, nouts, own) if own and (
+                nested or facts[0][1] != lecture or facts[1][1] != facts[0][1]) else None
             return dict(facts + (('batched', _batched(run, _sample(value, samples,
-                                                                   samples[0][0]))),))
+                                                                   samples[0][0]))),)
+                        + ((('misbuilt', misbuilt),) if misbuilt else ()))
         stage = action
         if weights is not None:
             _assign(params, weights, data)
