@@ -559,6 +559,106 @@ def test_a_warm_template_killed_under_a_job_costs_the_served_submission_nothing(
         _graded_in_full(served.get(f's{i}').json(), i)
 
 
+# -- a job hoarding memory where no process maps it ---------------------------------------------
+
+#: A submission that holds memory no process maps (memfds written, never mapped: not in any
+#: process's resident count, which the OOM killer weighs), in three processes, until killed;
+#: it first tries to make itself the OOM killer's last choice.  Its load fails.
+HOARD = """
+import os, time
+for score in (b'0', b'-1000'):
+    try:
+        with open('/proc/self/oom_score_adj', 'wb') as f:
+            f.write(score)
+    except OSError:
+        pass
+kids = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            chunk = b'x' * (8 << 20)
+            for _ in range(LIMIT // 200):
+                fd = os.memfd_create('hoard')
+                for _ in range(25):
+                    os.write(fd, chunk)
+            time.sleep(5)
+        finally:
+            os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)
+raise SystemExit('hoarded and was not stopped')
+"""
+
+
+def _template_pids(top, until, seen):
+    """Add to ``seen`` the pid of every warm template's Python under ``top`` until ``until()``."""
+    while not until():
+        template = _template_python(top)
+        if template is not None:
+            seen.add(template)
+        time.sleep(0.1)
+
+
+def _hoarding_class(cls, limit):
+    cls.mkdir()
+    (cls / 'a_hoard.py').write_text(HOARD.replace('LIMIT', str(limit)))
+    for name in ('b', 'c'):
+        shutil.copy(SUBMISSIONS / 'lecture_engine.py', cls / f'{name}.py')
+
+
+@needs_templates
+def test_a_job_hoarding_memory_no_process_maps_never_costs_its_template(tmp_path):
+    """A job holding memory in memfds (or its /tmp) brings the cgroup it shares with its warm
+    template past its cap; the kernel's OOM killer took the process holding most memory by its
+    own count, which such memory is not: the template (redteam14), the grading process then
+    waiting for a new one (seconds; with torch, more) for every later submission.  Every
+    process of a job is now the killer's first choice, and the job cannot undo that."""
+    _hoarding_class(tmp_path / 'class', 4000)
+    out = tmp_path / 'out'
+    batch = subprocess.Popen([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch',
+                              tmp_path / 'class', '--out', out, '-j', '1', '--profile', 'quick',
+                              '--memory-limit', '256'], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = set()
+    watcher = threading.Thread(target=_template_pids,
+                               args=(batch.pid, lambda: batch.poll() is not None, seen))
+    watcher.start()
+    try:
+        stdout, stderr = batch.communicate(timeout=600)
+    finally:
+        if batch.poll() is None:
+            batch.kill()
+        watcher.join()
+    assert batch.returncode == 0 and 'Traceback' not in stderr, stderr[-2000:]
+    assert len(seen) == 1, f'the template was replaced: {sorted(seen)}'
+    hoard = json.loads((out / 'a_hoard.py' / 'report.json').read_text())
+    assert hoard['verdict'] == 'failed' and hoard['timings']['load'] < 30, hoard['timings']
+    for name in ('b', 'c'):
+        _graded_in_full(json.loads((out / f'{name}.py' / 'report.json').read_text()), name)
+
+
+@pytest.mark.service
+@needs_templates
+def test_a_job_hoarding_memory_no_process_maps_never_costs_the_served_template(
+        graded_by_a_worker):
+    """The same through the service, whose worker keeps one template at the default memory
+    limit (6 GiB a job): the hoard reaches the cgroup's 7.25 GiB for a moment."""
+    served = graded_by_a_worker
+    served.submit('a_hoard', HOARD.replace('LIMIT', '3000').encode())
+    for name in ('b', 'c'):
+        served.submit(name, ((SUBMISSIONS / 'lecture_engine.py').read_text() + f'#{name}\n').encode())
+    seen = set()
+    rows, _ = _served_while(served, lambda top, until: _template_pids(top, until, seen))
+    assert len(seen) == 1, f'the template was replaced: {sorted(seen)}'
+    assert rows['a_hoard']['status'] == 'done', rows['a_hoard']
+    assert served.get('a_hoard').json()['verdict'] == 'failed'
+    for name in ('b', 'c'):
+        assert rows[name]['status'] == 'done', rows[name]
+        _graded_in_full(served.get(name).json(), name)
+
+
 # -- the warm template stopped ---------------------------------------------------------------
 
 def _template_python(top):

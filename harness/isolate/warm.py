@@ -25,6 +25,14 @@ OWN_MEMORY = 1 << 30
 #: Seconds a template may take to answer a request (a busy host) before it is called wedged.
 REPLY_TIMEOUT = 30
 
+#: A job's ``oom_score_adj``, set from here (as root, so the job can never lower it): the
+#: template and its jobs share one cgroup, and past its cap the kernel's OOM killer takes the
+#: process holding most memory by its own count, which memory held where no process maps it
+#: (``memfd_create``, a job's /tmp) is not: before, that was the template (redteam14), every job
+#: of the grading process then waiting for a new one.  At 1000 every process of the job comes
+#: first, whatever it holds; jobs are killed until the cgroup fits, the template never.
+JOB_OOM_SCORE = 1000
+
 #: Seconds between looks at whether a template slow to answer is stopped (SIGSTOP, a tracer):
 #: such a template never answers, and every later spawn would wait ``REPLY_TIMEOUT`` for it.
 STOPPED_EVERY = 0.25
@@ -73,7 +81,9 @@ class WarmTemplate:
         out_r, out_w = os.pipe()
         theirs = (to_worker_r, from_worker_w, out_w)
         try:
-            self._ask({'op': 'spawn', 'job': job, 'uid': uid, 'tmp': sandbox.SCRATCH_SIZE}, theirs)
+            pid = self._ask({'op': 'spawn', 'job': job, 'uid': uid, 'tmp': sandbox.SCRATCH_SIZE},
+                            theirs).get('pid')
+            self._first_to_go(pid)
         except OSError:  # gone, wedged or stopped: no later job is forked from it either
             self.broken = True
             for fd in (to_worker, from_worker, out_r):
@@ -85,6 +95,39 @@ class WarmTemplate:
                 os.close(fd)
         self.uids[job] = uid
         return job, inside, (to_worker, from_worker, out_r)
+
+    def _first_to_go(self, pid):
+        """Make the job forked as ``pid`` (in the template's pid namespace) the OOM killer's
+        first choice, and its children with it, before it reads the submission (it waits for
+        the grader's first request).  Its pid on the host: the child of the template's tree
+        whose innermost pid is ``pid`` (bubblewrap, its pid 1, the template, its children).
+        Root writing the score also sets the job's floor (``oom_score_adj_min``): lowering it
+        again needs CAP_SYS_RESOURCE, which no job has.  A job already gone is skipped."""
+        if not isinstance(pid, int):
+            raise OSError('the template answered a spawn with no pid')
+        level = [self.proc.pid]
+        for _ in range(4):
+            below = []
+            for parent in level:
+                try:
+                    with open(f'/proc/{parent}/task/{parent}/children') as f:
+                        below += map(int, f.read().split())
+                except OSError:
+                    continue
+            for child in below:
+                try:
+                    with open(f'/proc/{child}/status') as f:
+                        ids = next(line.split()[1:] for line in f if line.startswith('NSpid:'))
+                except (OSError, StopIteration):
+                    continue
+                if len(ids) > 1 and ids[-1] == str(pid):
+                    try:
+                        with open(f'/proc/{child}/oom_score_adj', 'w') as f:
+                            f.write(str(JOB_OOM_SCORE))
+                    except OSError:
+                        pass  # gone already
+                    return
+            level = below
 
     @staticmethod
     def _forget(uid, folder):
