@@ -659,6 +659,77 @@ def test_a_job_hoarding_memory_no_process_maps_never_costs_the_served_template(
         _graded_in_full(served.get(name).json(), name)
 
 
+# -- a job filling its /tmp with empty files -----------------------------------------------------
+
+#: Empty files in /tmp until refused (at most 200 000 here), and what /tmp is mounted with.
+INODES = """
+import os
+made = 0
+try:
+    while made < 200_000:
+        os.close(os.open(f'/tmp/f{made}', os.O_CREAT | os.O_WRONLY, 0o600))
+        made += 1
+except OSError:
+    pass
+options = [line.split(' - ')[1].split()[-1] for line in open('/proc/self/mountinfo')
+           if line.split()[4] == '/tmp'][-1]
+print('MADE', made, options, 'MADE')
+"""
+
+
+def _inode_bound(report):
+    """``(files made, /tmp's options)`` the ``INODES`` submission printed in ``report``."""
+    said = json.dumps(report).split('MADE ')[1].split(' MADE')[0].split()
+    return int(said[0]), said[1]
+
+
+def _inodes_engine():
+    return INODES + (SUBMISSIONS / 'lecture_engine.py').read_text()
+
+
+@needs_templates
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_job_filling_its_tmp_with_empty_files_is_stopped_at_its_bound(run_cli, tmp_path, via):
+    """A tmpfs's bound in bytes counts no empty file: the kernel's default is an inode per two
+    pages of RAM, 3.1M here, and a job that made them all spent 9 s of CPU a million at load and
+    the kernel memory for each (redteam14: 113 s in a batch).  A worker's /tmp, forked from the
+    template or not, now holds ``SCRATCH_INODES`` at most, and keeps its flags."""
+    from micrograde.isolate.sandbox import SCRATCH_INODES
+    cls = tmp_path / 'class'
+    cls.mkdir()
+    (cls / 'a.py').write_text(_inodes_engine())
+    out = tmp_path / 'out'
+    if via == 'grade':
+        done = run_cli('grade', cls / 'a.py', '--json', out / 'a.py' / 'report.json',
+                       '--profile', 'quick')
+        assert done.returncode == 0, done.stdout + done.stderr
+    else:
+        done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch', cls,
+                               '--out', out, '-j', '1', '--profile', 'quick'], cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0 and 'Traceback' not in done.stderr, done.stderr[-2000:]
+    report = json.loads((out / 'a.py' / 'report.json').read_text())
+    made, options = _inode_bound(report)
+    assert SCRATCH_INODES - 16 < made <= SCRATCH_INODES, made
+    assert f'nr_inodes={SCRATCH_INODES}' in options and 'size=131072k' in options, options
+    _graded_in_full(report, via)
+
+
+@pytest.mark.service
+@needs_templates
+def test_a_job_filling_its_tmp_with_empty_files_is_stopped_at_its_bound_in_the_service(
+        graded_by_a_worker):
+    """The same through the service's worker and its template."""
+    from micrograde.isolate.sandbox import SCRATCH_INODES
+    served = graded_by_a_worker
+    served.submit('a', _inodes_engine().encode())
+    rows = served.grade(timeout=300)
+    assert rows['a']['status'] == 'done', rows['a']
+    report = served.get('a').json()
+    assert SCRATCH_INODES - 16 < _inode_bound(report)[0] <= SCRATCH_INODES
+    _graded_in_full(report, 'a')
+
+
 # -- the warm template stopped ---------------------------------------------------------------
 
 def _template_python(top):

@@ -83,7 +83,7 @@ class WarmTemplate:
         try:
             pid = self._ask({'op': 'spawn', 'job': job, 'uid': uid, 'tmp': sandbox.SCRATCH_SIZE},
                             theirs).get('pid')
-            self._first_to_go(pid)
+            self._bound(pid, uid)
         except OSError:  # gone, wedged or stopped: no later job is forked from it either
             self.broken = True
             for fd in (to_worker, from_worker, out_r):
@@ -96,15 +96,44 @@ class WarmTemplate:
         self.uids[job] = uid
         return job, inside, (to_worker, from_worker, out_r)
 
-    def _first_to_go(self, pid):
-        """Make the job forked as ``pid`` (in the template's pid namespace) the OOM killer's
-        first choice, and its children with it, before it reads the submission (it waits for
-        the grader's first request).  Its pid on the host: the child of the template's tree
-        whose innermost pid is ``pid`` (bubblewrap, its pid 1, the template, its children).
-        Root writing the score also sets the job's floor (``oom_score_adj_min``): lowering it
-        again needs CAP_SYS_RESOURCE, which no job has.  A job already gone is skipped."""
+    def _bound(self, pid, uid):
+        """Bound the job forked as ``pid`` (in the template's pid namespace) before it reads
+        the submission (it waits for the grader's first request): every process it will start
+        is the OOM killer's first choice (``JOB_OOM_SCORE``), and its /tmp holds at most
+        ``sandbox.SCRATCH_INODES`` files, remounted in its mount namespace once it runs as
+        ``uid`` (it mounts its /tmp before: remounted sooner, the template's own /tmp was).  A
+        mount that fails leaves the kernel's default, the memory cap still counting them.  A
+        job already gone is skipped."""
         if not isinstance(pid, int):
             raise OSError('the template answered a spawn with no pid')
+        host = self._host_pid(pid)
+        if host is None:
+            return
+        try:  # as root, which also sets the job's floor (``oom_score_adj_min``)
+            with open(f'/proc/{host}/oom_score_adj', 'w') as f:
+                f.write(str(JOB_OOM_SCORE))
+        except OSError:
+            return  # gone already
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while not self._runs_as(host, uid):
+            if time.monotonic() > deadline or not os.path.exists(f'/proc/{host}/ns/mnt'):
+                return  # gone (its /tmp could not be mounted), or wedged: its end kills it
+            time.sleep(0.001)
+        subprocess.run([sandbox.MOUNT, '-N', f'/proc/{host}/ns/mnt', '-o', sandbox.SCRATCH_REMOUNT,
+                        '/tmp'], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=REPLY_TIMEOUT, check=False)
+
+    @staticmethod
+    def _runs_as(host, uid):
+        try:
+            with open(f'/proc/{host}/status') as f:
+                return next(line.split()[1] for line in f if line.startswith('Uid:')) == str(uid)
+        except (OSError, StopIteration, IndexError):
+            return False
+
+    def _host_pid(self, pid):
+        """The host's pid of the template's child ``pid``: the process of the template's tree
+        (bubblewrap, its pid 1, the template, its children) whose innermost pid is ``pid``."""
         level = [self.proc.pid]
         for _ in range(4):
             below = []
@@ -121,13 +150,9 @@ class WarmTemplate:
                 except (OSError, StopIteration):
                     continue
                 if len(ids) > 1 and ids[-1] == str(pid):
-                    try:
-                        with open(f'/proc/{child}/oom_score_adj', 'w') as f:
-                            f.write(str(JOB_OOM_SCORE))
-                    except OSError:
-                        pass  # gone already
-                    return
+                    return child
             level = below
+        return None
 
     @staticmethod
     def _forget(uid, folder):
