@@ -659,6 +659,65 @@ def test_a_job_hoarding_memory_no_process_maps_never_costs_the_served_template(
         _graded_in_full(served.get(name).json(), name)
 
 
+#: A worker that forks a child (which sleeps, holding the worker's pipes), then holds memory no
+#: process maps until the kernel kills it.
+OOM_BESIDE_A_CHILD = """
+import os, time
+if os.fork() == 0:
+    time.sleep(120)
+    os._exit(0)
+chunk = b'x' * (8 << 20)
+held = []
+while True:
+    held.append(os.memfd_create('w'))
+    for _ in range(25):
+        os.write(held[-1], chunk)
+"""
+
+
+def _load_check(report):
+    return next(c for c in report['checks'] if c['id'] == 'load')
+
+
+@needs_templates
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_worker_killed_for_memory_beside_its_child_reads_so_at_once(run_cli, tmp_path, via):
+    """A worker of its own dies with its sandbox's pid namespace, its children with it: killed
+    for memory, its load fails at once, "killed by SIGKILL (out of memory?)".  A job forked from
+    the template shares the template's, and its child kept the worker's pipes open: the same
+    submission read as a load that hung, 60 s later ("loading timed out ... hangs").  The job's
+    processes are now killed once its worker is gone, and every path says the same."""
+    cls = tmp_path / 'class'
+    cls.mkdir()
+    (cls / 'a.py').write_text(OOM_BESIDE_A_CHILD)
+    out = tmp_path / 'out'
+    if via == 'grade':
+        run_cli('grade', cls / 'a.py', '--json', out / 'a.py' / 'report.json',
+                '--memory-limit', '256')
+    else:
+        done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch', cls,
+                               '--out', out, '-j', '1', '--memory-limit', '256'], cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0 and 'Traceback' not in done.stderr, done.stderr[-2000:]
+    report = json.loads((out / 'a.py' / 'report.json').read_text())
+    assert 'killed by SIGKILL (out of memory?)' in _load_check(report)['message'], report['checks'][0]
+    assert report['timings']['load'] < 50, report['timings']  # before: 60 s and more
+
+
+@pytest.mark.service
+@needs_templates
+def test_a_worker_killed_for_memory_beside_its_child_reads_so_at_once_in_the_service(
+        graded_by_a_worker):
+    """The same through the service, at its memory limit (6 GiB a job; 7.25 GiB for a moment)."""
+    served = graded_by_a_worker
+    served.submit('a', OOM_BESIDE_A_CHILD.encode())
+    rows = served.grade(timeout=300)
+    assert rows['a']['status'] == 'done', rows['a']
+    report = served.get('a').json()
+    assert 'killed by SIGKILL (out of memory?)' in _load_check(report)['message'], report['checks'][0]
+    assert report['timings']['load'] < 50, report['timings']  # before: 60 s and more
+
+
 # -- a job filling its /tmp with empty files -----------------------------------------------------
 
 #: Empty files in /tmp until refused (at most 200 000 here), and what /tmp is mounted with.

@@ -12,6 +12,7 @@ import select
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class WarmTemplate:
                                   start_new_session=True)
         theirs.close()
         self.uids = {}
+        self._watchers = {}  # job -> (thread, write end that stops it): see _watch
         self.broken = False  # it did not answer an end: gone (killed, out of memory) or wedged
 
     def spawn(self, submission):
@@ -83,11 +85,12 @@ class WarmTemplate:
         try:
             reply = self._ask({'op': 'spawn', 'job': job, 'uid': uid, 'tmp': sandbox.SCRATCH_SIZE,
                                'inodes': sandbox.SCRATCH_INODES}, theirs)
-            self._bound(reply.get('pid'), uid, remount=reply.get('inodes') != sandbox.SCRATCH_INODES)
+            self._bound(job, reply.get('pid'), uid, remount=reply.get('inodes') != sandbox.SCRATCH_INODES)
         except OSError:  # gone, wedged or stopped: no later job is forked from it either
             self.broken = True
             for fd in (to_worker, from_worker, out_r):
                 os.close(fd)
+            self._unwatch(job)
             self._forget(uid, folder)
             raise
         finally:
@@ -96,7 +99,7 @@ class WarmTemplate:
         self.uids[job] = uid
         return job, inside, (to_worker, from_worker, out_r)
 
-    def _bound(self, pid, uid, remount=True):
+    def _bound(self, job, pid, uid, remount=True):
         """Bound the job forked as ``pid`` (in the template's pid namespace) before it reads
         the submission (it waits for the grader's first request): every process it will start
         is the OOM killer's first choice (``JOB_OOM_SCORE``), and its /tmp holds at most
@@ -115,6 +118,7 @@ class WarmTemplate:
                 f.write(str(JOB_OOM_SCORE))
         except OSError:
             return  # gone already
+        self._watch(job, host, uid)
         if not remount:
             return
         deadline = time.monotonic() + REPLY_TIMEOUT
@@ -129,6 +133,39 @@ class WarmTemplate:
                            timeout=REPLY_TIMEOUT, check=False)
         except subprocess.SubprocessError:
             pass
+
+    def _watch(self, job, host, uid):
+        """Kill every process of the job once its worker (``host``) is gone, until ``end``.
+        A worker of its own dies with its sandbox's pid namespace, everything it started with
+        it, so the grader reads its end at once ("killed by SIGKILL (out of memory?)"); a job's
+        processes share the template's, and any child it forked kept the worker's pipes open:
+        a worker killed for memory beside a child read as a load that hung, 60 s later."""
+        try:
+            watched = os.pidfd_open(host)
+        except (OSError, AttributeError):
+            return  # gone already (its end is read), or no pidfd here
+        stop_r, stop_w = os.pipe()
+
+        def watch():
+            try:
+                poller = select.poll()
+                poller.register(watched, select.POLLIN)
+                poller.register(stop_r, select.POLLIN)
+                if any(fd == watched for fd, _ in poller.poll()):
+                    sandbox.kill_uid(uid)
+            finally:
+                os.close(watched)
+                os.close(stop_r)
+        thread = threading.Thread(target=watch, name=f'watch-{job}', daemon=True)
+        thread.start()
+        self._watchers[job] = thread, stop_w
+
+    def _unwatch(self, job):
+        """Stop the job's watcher (``_watch``) before its uid is released or handed out again."""
+        thread, stop = self._watchers.pop(job, (None, None))
+        if thread is not None:
+            os.close(stop)
+            thread.join()
 
     @staticmethod
     def _runs_as(host, uid):
@@ -172,6 +209,7 @@ class WarmTemplate:
         waited on: the template kills the job's processes before it serves the next request, so
         the uid is never handed out while one of them lives."""
         uid = self.uids.pop(job)
+        self._unwatch(job)
         message = {'op': 'end', 'job': job, 'uid': uid, 'wait': wait}
         status = None
         try:
@@ -249,6 +287,8 @@ class WarmTemplate:
         return False
 
     def close(self):
+        for job in list(self._watchers):
+            self._unwatch(job)
         try:
             if not self.broken:
                 self._caught_up()  # the last jobs' kills are done before the template goes
