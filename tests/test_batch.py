@@ -559,6 +559,236 @@ def test_a_warm_template_killed_under_a_job_costs_the_served_submission_nothing(
         _graded_in_full(served.get(f's{i}').json(), i)
 
 
+# -- a job hoarding memory where no process maps it ---------------------------------------------
+
+#: A submission that holds memory no process maps (memfds written, never mapped: not in any
+#: process's resident count, which the OOM killer weighs), in three processes, until killed;
+#: it first tries to make itself the OOM killer's last choice.  Its load fails.
+HOARD = """
+import os, time
+for score in (b'0', b'-1000'):
+    try:
+        with open('/proc/self/oom_score_adj', 'wb') as f:
+            f.write(score)
+    except OSError:
+        pass
+kids = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            chunk = b'x' * (8 << 20)
+            for _ in range(LIMIT // 200):
+                fd = os.memfd_create('hoard')
+                for _ in range(25):
+                    os.write(fd, chunk)
+            time.sleep(5)
+        finally:
+            os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)
+raise SystemExit('hoarded and was not stopped')
+"""
+
+
+def _template_pids(top, until, seen):
+    """Add to ``seen`` the pid of every warm template's Python under ``top`` until ``until()``."""
+    while not until():
+        template = _template_python(top)
+        if template is not None:
+            seen.add(template)
+        time.sleep(0.1)
+
+
+def _hoarding_class(cls, limit):
+    cls.mkdir()
+    (cls / 'a_hoard.py').write_text(HOARD.replace('LIMIT', str(limit)))
+    for name in ('b', 'c'):
+        shutil.copy(SUBMISSIONS / 'lecture_engine.py', cls / f'{name}.py')
+
+
+@needs_templates
+def test_a_job_hoarding_memory_no_process_maps_never_costs_its_template(tmp_path):
+    """A job holding memory in memfds (or its /tmp) brings the cgroup it shares with its warm
+    template past its cap; the kernel's OOM killer took the process holding most memory by its
+    own count, which such memory is not: the template (redteam14), the grading process then
+    waiting for a new one (seconds; with torch, more) for every later submission.  Every
+    process of a job is now the killer's first choice, and the job cannot undo that."""
+    _hoarding_class(tmp_path / 'class', 4000)
+    out = tmp_path / 'out'
+    batch = subprocess.Popen([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch',
+                              tmp_path / 'class', '--out', out, '-j', '1', '--profile', 'quick',
+                              '--memory-limit', '256'], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = set()
+    watcher = threading.Thread(target=_template_pids,
+                               args=(batch.pid, lambda: batch.poll() is not None, seen))
+    watcher.start()
+    try:
+        stdout, stderr = batch.communicate(timeout=600)
+    finally:
+        if batch.poll() is None:
+            batch.kill()
+        watcher.join()
+    assert batch.returncode == 0 and 'Traceback' not in stderr, stderr[-2000:]
+    assert len(seen) == 1, f'the template was replaced: {sorted(seen)}'
+    hoard = json.loads((out / 'a_hoard.py' / 'report.json').read_text())
+    assert hoard['verdict'] == 'failed' and hoard['timings']['load'] < 30, hoard['timings']
+    for name in ('b', 'c'):
+        _graded_in_full(json.loads((out / f'{name}.py' / 'report.json').read_text()), name)
+
+
+@pytest.mark.service
+@needs_templates
+def test_a_job_hoarding_memory_no_process_maps_never_costs_the_served_template(
+        graded_by_a_worker):
+    """The same through the service, whose worker keeps one template at the default memory
+    limit (6 GiB a job): the hoard reaches the cgroup's 7.25 GiB for a moment."""
+    served = graded_by_a_worker
+    served.submit('a_hoard', HOARD.replace('LIMIT', '3000').encode())
+    for name in ('b', 'c'):
+        served.submit(name, ((SUBMISSIONS / 'lecture_engine.py').read_text() + f'#{name}\n').encode())
+    seen = set()
+    rows, _ = _served_while(served, lambda top, until: _template_pids(top, until, seen))
+    assert len(seen) == 1, f'the template was replaced: {sorted(seen)}'
+    assert rows['a_hoard']['status'] == 'done', rows['a_hoard']
+    assert served.get('a_hoard').json()['verdict'] == 'failed'
+    for name in ('b', 'c'):
+        assert rows[name]['status'] == 'done', rows[name]
+        _graded_in_full(served.get(name).json(), name)
+
+
+#: A worker that forks a child (which sleeps, holding the worker's pipes), then holds memory no
+#: process maps until the kernel kills it.
+OOM_BESIDE_A_CHILD = """
+import os, time
+if os.fork() == 0:
+    time.sleep(120)
+    os._exit(0)
+chunk = b'x' * (8 << 20)
+held = []
+while True:
+    held.append(os.memfd_create('w'))
+    for _ in range(25):
+        os.write(held[-1], chunk)
+"""
+
+
+def _load_check(report):
+    return next(c for c in report['checks'] if c['id'] == 'load')
+
+
+@needs_templates
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_worker_killed_for_memory_beside_its_child_reads_so_at_once(run_cli, tmp_path, via):
+    """A worker of its own dies with its sandbox's pid namespace, its children with it: killed
+    for memory, its load fails at once, "killed by SIGKILL (out of memory?)".  A job forked from
+    the template shares the template's, and its child kept the worker's pipes open: the same
+    submission read as a load that hung, 60 s later ("loading timed out ... hangs").  The job's
+    processes are now killed once its worker is gone, and every path says the same."""
+    cls = tmp_path / 'class'
+    cls.mkdir()
+    (cls / 'a.py').write_text(OOM_BESIDE_A_CHILD)
+    out = tmp_path / 'out'
+    if via == 'grade':
+        run_cli('grade', cls / 'a.py', '--json', out / 'a.py' / 'report.json',
+                '--memory-limit', '256')
+    else:
+        done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch', cls,
+                               '--out', out, '-j', '1', '--memory-limit', '256'], cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0 and 'Traceback' not in done.stderr, done.stderr[-2000:]
+    report = json.loads((out / 'a.py' / 'report.json').read_text())
+    assert 'killed by SIGKILL (out of memory?)' in _load_check(report)['message'], report['checks'][0]
+    assert report['timings']['load'] < 50, report['timings']  # before: 60 s and more
+
+
+@pytest.mark.service
+@needs_templates
+def test_a_worker_killed_for_memory_beside_its_child_reads_so_at_once_in_the_service(
+        graded_by_a_worker):
+    """The same through the service, at its memory limit (6 GiB a job; 7.25 GiB for a moment)."""
+    served = graded_by_a_worker
+    served.submit('a', OOM_BESIDE_A_CHILD.encode())
+    rows = served.grade(timeout=300)
+    assert rows['a']['status'] == 'done', rows['a']
+    report = served.get('a').json()
+    assert 'killed by SIGKILL (out of memory?)' in _load_check(report)['message'], report['checks'][0]
+    assert report['timings']['load'] < 50, report['timings']  # before: 60 s and more
+
+
+# -- a job filling its /tmp with empty files -----------------------------------------------------
+
+#: Empty files in /tmp until refused (at most 200 000 here), and what /tmp is mounted with.
+INODES = """
+import os
+made = 0
+try:
+    while made < 200_000:
+        os.close(os.open(f'/tmp/f{made}', os.O_CREAT | os.O_WRONLY, 0o600))
+        made += 1
+except OSError:
+    pass
+options = [line.split(' - ')[1].split()[-1] for line in open('/proc/self/mountinfo')
+           if line.split()[4] == '/tmp'][-1]
+print('MADE', made, options, 'MADE')
+"""
+
+
+def _inode_bound(report):
+    """``(files made, /tmp's options)`` the ``INODES`` submission printed in ``report``."""
+    said = json.dumps(report).split('MADE ')[1].split(' MADE')[0].split()
+    return int(said[0]), said[1]
+
+
+def _inodes_engine():
+    return INODES + (SUBMISSIONS / 'lecture_engine.py').read_text()
+
+
+@needs_templates
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+def test_a_job_filling_its_tmp_with_empty_files_is_stopped_at_its_bound(run_cli, tmp_path, via):
+    """A tmpfs's bound in bytes counts no empty file: the kernel's default is an inode per two
+    pages of RAM, 3.1M here, and a job that made them all spent 9 s of CPU a million at load and
+    the kernel memory for each (redteam14: 113 s in a batch).  A worker's /tmp, forked from the
+    template or not, now holds ``SCRATCH_INODES`` at most, and keeps its flags."""
+    from micrograde.isolate.sandbox import SCRATCH_INODES
+    cls = tmp_path / 'class'
+    cls.mkdir()
+    (cls / 'a.py').write_text(_inodes_engine())
+    out = tmp_path / 'out'
+    if via == 'grade':
+        done = run_cli('grade', cls / 'a.py', '--json', out / 'a.py' / 'report.json',
+                       '--profile', 'quick')
+        assert done.returncode == 0, done.stdout + done.stderr
+    else:
+        done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch', cls,
+                               '--out', out, '-j', '1', '--profile', 'quick'], cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0 and 'Traceback' not in done.stderr, done.stderr[-2000:]
+    report = json.loads((out / 'a.py' / 'report.json').read_text())
+    made, options = _inode_bound(report)
+    assert SCRATCH_INODES - 16 < made <= SCRATCH_INODES, made
+    assert f'nr_inodes={SCRATCH_INODES}' in options and 'size=131072k' in options, options
+    _graded_in_full(report, via)
+
+
+@pytest.mark.service
+@needs_templates
+def test_a_job_filling_its_tmp_with_empty_files_is_stopped_at_its_bound_in_the_service(
+        graded_by_a_worker):
+    """The same through the service's worker and its template."""
+    from micrograde.isolate.sandbox import SCRATCH_INODES
+    served = graded_by_a_worker
+    served.submit('a', _inodes_engine().encode())
+    rows = served.grade(timeout=300)
+    assert rows['a']['status'] == 'done', rows['a']
+    report = served.get('a').json()
+    assert SCRATCH_INODES - 16 < _inode_bound(report)[0] <= SCRATCH_INODES
+    _graded_in_full(report, 'a')
+
+
 # -- the warm template stopped ---------------------------------------------------------------
 
 def _template_python(top):

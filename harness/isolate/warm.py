@@ -6,12 +6,15 @@ of its submission that only that uid's group may read (so jobs cannot see one an
 own /tmp, which is also its home: a tmpfs of ``sandbox.SCRATCH_SIZE`` bytes in a mount namespace
 of its own, gone with the job's last process (nothing one job leaves there reaches another).
 """
+import contextlib
 import json
 import os
 import select
+import signal
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +27,14 @@ OWN_MEMORY = 1 << 30
 
 #: Seconds a template may take to answer a request (a busy host) before it is called wedged.
 REPLY_TIMEOUT = 30
+
+#: A job's ``oom_score_adj``, set from here (as root, so the job can never lower it): the
+#: template and its jobs share one cgroup, and past its cap the kernel's OOM killer takes the
+#: process holding most memory by its own count, which memory held where no process maps it
+#: (``memfd_create``, a job's /tmp) is not: before, that was the template (redteam14), every job
+#: of the grading process then waiting for a new one.  At 1000 every process of the job comes
+#: first, whatever it holds; jobs are killed until the cgroup fits, the template never.
+JOB_OOM_SCORE = 1000
 
 #: Seconds between looks at whether a template slow to answer is stopped (SIGSTOP, a tracer):
 #: such a template never answers, and every later spawn would wait ``REPLY_TIMEOUT`` for it.
@@ -49,6 +60,7 @@ class WarmTemplate:
                                   start_new_session=True)
         theirs.close()
         self.uids = {}
+        self._watchers = {}  # job -> (thread, write end that stops it): see _watch
         self.broken = False  # it did not answer an end: gone (killed, out of memory) or wedged
 
     def spawn(self, submission):
@@ -73,11 +85,14 @@ class WarmTemplate:
         out_r, out_w = os.pipe()
         theirs = (to_worker_r, from_worker_w, out_w)
         try:
-            self._ask({'op': 'spawn', 'job': job, 'uid': uid, 'tmp': sandbox.SCRATCH_SIZE}, theirs)
+            reply = self._ask({'op': 'spawn', 'job': job, 'uid': uid, 'tmp': sandbox.SCRATCH_SIZE,
+                               'inodes': sandbox.SCRATCH_INODES}, theirs)
+            self._bound(job, reply.get('pid'), uid, remount=reply.get('inodes') != sandbox.SCRATCH_INODES)
         except OSError:  # gone, wedged or stopped: no later job is forked from it either
             self.broken = True
             for fd in (to_worker, from_worker, out_r):
                 os.close(fd)
+            self._unwatch(job)
             self._forget(uid, folder)
             raise
         finally:
@@ -85,6 +100,111 @@ class WarmTemplate:
                 os.close(fd)
         self.uids[job] = uid
         return job, inside, (to_worker, from_worker, out_r)
+
+    def _bound(self, job, pid, uid, remount=True):
+        """Bound the job forked as ``pid`` (in the template's pid namespace) before it reads
+        the submission (it waits for the grader's first request): every process it will start
+        is the OOM killer's first choice (``JOB_OOM_SCORE``), and its /tmp holds at most
+        ``sandbox.SCRATCH_INODES`` files.  A template that does not say it mounted the job's
+        /tmp so (``inodes`` in its answer) has it remounted here, in the job's mount namespace
+        (~8 ms: a mount program), once the job runs as ``uid`` (it mounts its /tmp before:
+        remounted sooner, the template's own /tmp was).  A mount that fails leaves the kernel's
+        default, the memory cap still counting them.  A job already gone is skipped."""
+        if not isinstance(pid, int):
+            raise OSError('the template answered a spawn with no pid')
+        host = self._host_pid(pid)
+        if host is None:
+            return
+        try:  # as root, which also sets the job's floor (``oom_score_adj_min``)
+            with open(f'/proc/{host}/oom_score_adj', 'w') as f:
+                f.write(str(JOB_OOM_SCORE))
+        except OSError:
+            return  # gone already
+        self._watch(job, host, uid)
+        if not remount:
+            return
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while not self._runs_as(host, uid):
+            if time.monotonic() > deadline or not os.path.exists(f'/proc/{host}/ns/mnt'):
+                return  # gone (its /tmp could not be mounted), or wedged: its end kills it
+            time.sleep(0.001)
+        try:
+            subprocess.run([sandbox.MOUNT, '-N', f'/proc/{host}/ns/mnt', '-o',
+                            sandbox.SCRATCH_REMOUNT, '/tmp'], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=REPLY_TIMEOUT, check=False)
+        except subprocess.SubprocessError:
+            pass
+
+    def _watch(self, job, host, uid):
+        """Kill every process of the job once its worker (``host``) is gone, until ``end``.
+        A worker of its own dies with its sandbox's pid namespace, everything it started with
+        it, so the grader reads its end at once ("killed by SIGKILL (out of memory?)"); a job's
+        processes share the template's, and any child it forked kept the worker's pipes open:
+        a worker killed for memory beside a child read as a load that hung, 60 s later."""
+        try:
+            watched = os.pidfd_open(host)
+        except (OSError, AttributeError):
+            return  # gone already (its end is read), or no pidfd here
+        stop_r, stop_w = os.pipe()
+
+        def watch():
+            try:
+                poller = select.poll()
+                poller.register(watched, select.POLLIN)
+                poller.register(stop_r, select.POLLIN)
+                if any(fd == watched for fd, _ in poller.poll()):
+                    for _ in range(10):  # as root, no fork of this grader (``end`` kills all)
+                        left = sandbox.uid_processes(uid)
+                        for pid in left:
+                            with contextlib.suppress(OSError):
+                                os.kill(pid, signal.SIGKILL)
+                        if not left:
+                            break
+            finally:
+                os.close(watched)
+                os.close(stop_r)
+        thread = threading.Thread(target=watch, name=f'watch-{job}', daemon=True)
+        thread.start()
+        self._watchers[job] = thread, stop_w
+
+    def _unwatch(self, job):
+        """Stop the job's watcher (``_watch``) before its uid is released or handed out again."""
+        thread, stop = self._watchers.pop(job, (None, None))
+        if thread is not None:
+            os.close(stop)
+            thread.join()
+
+    @staticmethod
+    def _runs_as(host, uid):
+        try:
+            with open(f'/proc/{host}/status') as f:
+                return next(line.split()[1] for line in f if line.startswith('Uid:')) == str(uid)
+        except (OSError, StopIteration, IndexError):
+            return False
+
+    def _host_pid(self, pid):
+        """The host's pid of the template's child ``pid``: the process of the template's tree
+        (bubblewrap, its pid 1, the template, its children) whose innermost pid is ``pid``."""
+        level = [self.proc.pid]
+        for _ in range(4):
+            below = []
+            for parent in level:
+                try:
+                    with open(f'/proc/{parent}/task/{parent}/children') as f:
+                        below += map(int, f.read().split())
+                except OSError:
+                    continue
+            for child in below:
+                try:
+                    with open(f'/proc/{child}/status') as f:
+                        ids = next(line.split()[1:] for line in f if line.startswith('NSpid:'))
+                except (OSError, StopIteration):
+                    continue
+                if len(ids) > 1 and ids[-1] == str(pid):
+                    return child
+            level = below
+        return None
 
     @staticmethod
     def _forget(uid, folder):
@@ -97,6 +217,7 @@ class WarmTemplate:
         waited on: the template kills the job's processes before it serves the next request, so
         the uid is never handed out while one of them lives."""
         uid = self.uids.pop(job)
+        self._unwatch(job)
         message = {'op': 'end', 'job': job, 'uid': uid, 'wait': wait}
         status = None
         try:
@@ -174,6 +295,8 @@ class WarmTemplate:
         return False
 
     def close(self):
+        for job in list(self._watchers):
+            self._unwatch(job)
         try:
             if not self.broken:
                 self._caught_up()  # the last jobs' kills are done before the template goes
