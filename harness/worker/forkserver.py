@@ -112,7 +112,7 @@ def serve_template(control_fd):
             for fd in fds:
                 os.close(fd)
             children[msg['job']] = pid
-            reply = {'pid': pid}
+            reply = {'pid': pid, 'inodes': msg.get('inodes')}  # its /tmp's bound: see _own_tmp
         else:
             reply = {'status': _end(killer, msg['uid'], children.pop(msg['job'], None),
                                     msg.get('wait', True))}
@@ -126,7 +126,7 @@ def _become_worker(msg, rfd, wfd, outfd):
         os.close(outfd)
         os.setsid()
         libc = ctypes.CDLL(None, use_errno=True)
-        _own_tmp(libc, int(msg['tmp']))
+        _own_tmp(libc, int(msg['tmp']), int(msg.get('inodes') or 0))
         uid = msg['uid']
         os.setgroups([])
         os.setgid(uid)
@@ -156,7 +156,7 @@ def _no_inheritable(libc):
         raise OSError(ctypes.get_errno(), 'capset')
 
 
-def _own_tmp(libc, size):
+def _own_tmp(libc, size, inodes=0):
     """A fresh tmpfs of ``size`` bytes over /tmp, seen by this job alone, and an IPC namespace
     of its own (both die with its last process, and the tmpfs and any System V object with
     them); nothing serves the job if this fails."""
@@ -165,8 +165,8 @@ def _own_tmp(libc, size):
             raise OSError(ctypes.get_errno(), what)
     check(libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), 'unshare')
     check(libc.mount(b'none', b'/', None, MS_REC | MS_PRIVATE, None), 'private mounts')
-    check(libc.mount(b'tmpfs', b'/tmp', b'tmpfs', MS_NOSUID | MS_NODEV,
-                     b'size=%d,mode=1777' % size), 'mount /tmp')
+    options = b'size=%d,mode=1777' % size + (b',nr_inodes=%d' % inodes if inodes else b'')
+    check(libc.mount(b'tmpfs', b'/tmp', b'tmpfs', MS_NOSUID | MS_NODEV, options), 'mount /tmp')
 
 
 def _start_killer(control_fd):
