@@ -257,7 +257,7 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     the paths hold nothing to grade).
     """
     from micrograde.surfaces.batch import Batch, CLASS_PAGE
-    from micrograde.reporters.gradebook import read_roster
+    from micrograde.reporters.gradebook import read_roster, roster_label
     config = make_config(**options)
     if lms and not roster:
         raise click.BadParameter('an LMS gradebook needs --roster (its student ids)',
@@ -296,8 +296,7 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     if work.unrostered:
         click.echo(f'not in the roster (left out of the LMS gradebooks): '
                    f'{", ".join(work.unrostered)}', err=True)
-    absent = [f'{name} ({row["student_id"]})' if row.get('student_id') else name
-              for name, row in (names or {}).items() if name not in reports]
+    absent = [roster_label(name, row) for name, row in (names or {}).items() if name not in reports]
     if absent:  # the roster names them by the file they were to hand in: none was there
         click.echo(f'in the roster, nothing handed in (no grade in the LMS gradebooks): '
                    f'{", ".join(absent)}', err=True)
