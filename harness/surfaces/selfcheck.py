@@ -255,8 +255,8 @@ def _installed(Value: type, rubric: Rubric) -> str:
                  f'grading keeps out of reach: a library that computes gradients would be the '
                  f'answer key to what is graded.')
     else:
-        said += (f'an installed package\'s, and the grader grades only a Value the submission '
-                 f'writes (it fails the load).')
+        said += ('an installed package\'s, and the grader grades only a Value the submission '
+                 'writes (it fails the load).')
     return said + ' Write your own Value class.'
 
 
