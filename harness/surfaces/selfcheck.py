@@ -235,12 +235,12 @@ def _beside(Value: type, module: Any, roles: list[str]) -> dict[str, Found]:
 
 
 def _installed(Value: type, rubric: Rubric) -> str:
-    """Why the grader fails the load of a submission with this Value, where the Value (or the
-    class it takes its arithmetic or its backward from) is an installed package's, not the
-    learner's code: the grader's worker sees no installed package but the rubric's allowed
-    imports, and keeps the answer-key libraries (micrograd ...) out of reach. ``''`` otherwise.
-    The self-check passed ``from micrograd.engine import Value`` (and its MLP) 47/51 where the
-    grade of the same notebook fails its load: 0."""
+    """Why the grade of a submission with this Value fails its load, where the Value (or the
+    class it takes its arithmetic or its backward from) is an installed package's, not code of
+    the learner's: the grader grades only what is handed in, and keeps the answer-key libraries
+    (micrograd ...) out of reach. The self-check passed ``from micrograd.engine import Value``
+    and its MLP 47/51 where the grade of the same notebook fails its load: 0/51. ``''``
+    otherwise (a notebook's class, the learner's files, an editable install of them)."""
     owners = [Value] + [next((k for k in Value.__mro__ if name in vars(k)), Value)
                         for name in WRITTEN]
     lent = next((k for k in owners if _package_installed(k)), None)
@@ -249,15 +249,14 @@ def _installed(Value: type, rubric: Rubric) -> str:
     module = getattr(lent, '__module__', '') or ''
     top = module.split('.')[0]
     how = 'imported' if lent is Value else f'a subclass of {lent.__name__}, imported'
-    said = f'Value is not written in your code: it is {how} from the module {module}, '
+    said = f'Value is not written in your code: it is {how} from the module {module}'
     if top in rubric.refused:
-        said += (f'and the grader fails the load of a submission that imports {top!r}, which '
-                 f'grading keeps out of reach: a library that computes gradients would be the '
-                 f'answer key to what is graded.')
-    else:
-        said += ('an installed package\'s, and the grader grades only a Value the submission '
-                 'writes (it fails the load).')
-    return said + ' Write your own Value class.'
+        return (f'{said}, and the grader fails the load of a submission that imports {top!r}, '
+                f'which grading keeps out of reach: a library that computes gradients would be '
+                f'the answer key to what is graded. Write your own Value class.')
+    return (f'{said}, an installed package, and the grader grades only the Value a submission '
+            f'writes (it fails the load). Write your own Value class; if {top} is your own '
+            f'package, install it editable (pip install -e) to check it, and hand in its folder.')
 
 
 def _package_installed(cls: type) -> bool:
