@@ -326,8 +326,9 @@ def _writable(folder):
 def classroom_tests(out, submission, profile, rubric):
     """Write a plain pytest file with one `def test_*` per point of the rubric, for GitHub
     Classroom's python grader (it reads test functions from source, runs only *_test.py files
-    and gives every test an equal share of its max-score: give it the rubric's total). Each
-    test passes where the grade kept its point; the submission is graded once per run."""
+    and gives every test an equal share of its max-score, a whole number: give it the rubric's
+    total; a total that is not whole is a usage error). Each test passes where the grade kept
+    its point; the submission is graded once per run."""
     from micrograde.checks import check_ids
     if not Path(out).name.endswith('_test.py'):
         raise click.BadParameter('the python grader only runs files named *_test.py',
