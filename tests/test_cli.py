@@ -438,6 +438,47 @@ def test_installed_third_party_engine_is_graded_like_a_student(run_cli, tmp_path
     assert report['capabilities']['relu'] == 'present' and report['capabilities']['tanh'] == 'absent'
 
 
+@pytest.mark.xfail(strict=True, reason='the fix is harness/worker/load/packages.py load_module '
+                   '(staff14 proposal 1): an installed module has no loaded.root')
+def test_an_installed_engine_reads_as_the_same_folder_handed_in(tmp_path):
+    """``--module NAME`` is graded as the folder of that package would be: its classes at
+    ``pkg/engine.py, line N`` and a finding at the method that holds it.  An installed engine's
+    classes read ``micrograd.engine (engine.py)``, its report listed no methods, and so no
+    finding said where it was (the folder's said ``at Value.__add__ (pkg/engine.py:18)``)."""
+    import micrograd
+    package = tmp_path / 'site' / 'bugpkg'
+    shutil.copytree(os.path.dirname(micrograd.__file__), package,
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    for module in package.glob('*.py'):
+        module.write_text(module.read_text().replace('from micrograd', 'from bugpkg'))
+    engine = package / 'engine.py'
+    source = engine.read_text()
+    assert 'self.grad += out.grad' in source
+    engine.write_text(source.replace('self.grad += out.grad', 'self.grad = out.grad', 1))
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / 'site'))
+    reports = {}
+    for how, given in (('module', ['--module', 'bugpkg']), ('folder', ['bugpkg'])):
+        out = tmp_path / how
+        result = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade', *given,
+                                 '--profile', 'quick', '--out', str(out), '--no-color'],
+                                cwd=package.parent, env=env, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 1, result.stdout + result.stderr
+        reports[how] = json.loads((out / 'report.json').read_text())
+        failures = ET.parse(out / 'junit.xml').getroot().findall('.//failure')
+        assert failures and all('at Value.__add__ (bugpkg/engine.py:' in f.text
+                                for f in failures), [f.text[-300:] for f in failures]
+    module, folder = reports['module'], reports['folder']
+    line = source.splitlines().index('class Value:') + 1
+    assert module['classes']['Value'] == folder['classes']['Value'] == \
+        f'bugpkg/engine.py, line {line}'
+    assert module['methods'] == folder['methods'] and module['methods']['__add__']['file'] == \
+        'bugpkg/engine.py'
+    assert (module['score'], module['verdict']) == (folder['score'], folder['verdict'])
+    assert [(c['id'], c['status'], c['message'], c['misconception']) for c in module['checks']] \
+        == [(c['id'], c['status'], c['message'], c['misconception']) for c in folder['checks']]
+
+
 def test_our_own_packages_are_not_importable_by_a_submission(run_cli, tmp_path):
     result = run_cli('grade', '--module', 'micrograde', '--profile', 'quick', '--json', tmp_path / 'r.json')
     report = json.loads((tmp_path / 'r.json').read_text())

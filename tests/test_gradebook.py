@@ -187,6 +187,31 @@ def test_a_student_in_the_roster_with_nothing_handed_in_is_named(run_cli, tmp_pa
     assert 'ann.py' not in result.stderr
 
 
+def test_a_student_whose_roster_row_names_no_file_is_named_as_handing_in_nothing(run_cli, tmp_path):
+    """An LMS's class list with the file column filled for who handed in: a row with a
+    student id and no file was dropped without a word (a row with a file not there was
+    named), so such a student was absent from the summary and the class page. Now they are
+    named, by their name and student id, in both; a row with no file for a student whose file
+    is on another row names nothing."""
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'ann.py').write_text((SUBMISSIONS / 'lecture_engine.py').read_text())
+    roster = tmp_path / 'roster.csv'
+    roster.write_text('file,student_id,name,section\nann.py,s1,Ann,A\n,s5,Dan,B\n,s6,,A\n'
+                      ',s1,Ann,A\n')
+    result = run_cli('batch', folder, '--out', tmp_path / 'out', '--profile', 'quick',
+                     '--roster', roster, '--lms', 'canvas', '-j', '1')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'nothing handed in (no grade in the LMS gradebooks): Dan, no file (s5), no file (s6)' \
+        in result.stderr, result.stderr
+    assert set(gradebook.read_roster(roster)) == {'ann.py', gradebook.UNFILED + 's5',
+                                                  gradebook.UNFILED + 's6'}
+    page = (tmp_path / 'out' / 'index.html').read_text()
+    assert 'Dan, no file (s5)' in page and '\0' not in page and '\\x00' not in page
+    canvas = read((tmp_path / 'out' / 'gradebook-canvas.csv').read_bytes())
+    assert [row[2] for row in canvas[2:]] == ['s1']
+
+
 
 def test_a_run_without_an_lms_removes_the_earlier_runs_lms_gradebook(run_cli, tmp_path):
     """Re-running a batch without ``--lms canvas`` left the earlier run's gradebook-canvas.csv,

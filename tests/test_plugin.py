@@ -339,28 +339,88 @@ def test_the_plugin_names_the_bugs_above_the_failed_items(pytester):
 PYTHON_GRADER = actions.ACTIONS / 'classroom-resources+autograding-python-grader'
 
 
-def test_the_python_graders_own_runner_posts_the_grades_points(pytester):
-    """classroom-resources/autograding-python-grader's own runner (bin/run.py, as its Docker
-    entrypoint runs it: the repository's root, the test files found there, the max-score),
-    where it is checked out in MICROGRADE_ACTIONS with what it imports."""
+def python_grader(repo, max_score):
+    """``(results.json, run.py's output)`` of classroom-resources/autograding-python-grader's
+    own runner (bin/run.py, as its Docker entrypoint runs it: the repository's root, the test
+    files found there, ``max_score`` as given), where it is checked out in MICROGRADE_ACTIONS.
+    Its runner imports ``timeout_decorator`` and never calls it (the image's time limit is
+    run.sh's ``timeout``): where that package is not installed, an empty module stands in for
+    the import alone."""
     if not (PYTHON_GRADER / 'bin' / 'run.py').is_file():
         pytest.skip(f'the python grader is not checked out in {actions.ACTIONS}')
+    uncalled = repo.parent / f'{repo.name}-uncalled'
+    uncalled.mkdir(exist_ok=True)
+    (uncalled / 'timeout_decorator.py').write_text('"""imported by runner/__init__.py, unused"""\n')
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join(
-        [str(PYTHON_GRADER), *filter(None, [os.environ.get('PYTHONPATH')])])}
+        [str(PYTHON_GRADER), *filter(None, [os.environ.get('PYTHONPATH')]), str(uncalled)])}
     imports = subprocess.run([sys.executable, '-c', 'import runner'], env=env, capture_output=True,
                              text=True)
     if imports.returncode:
         pytest.skip(f'the python grader cannot run here: {imports.stderr.strip().splitlines()[-1]}')
+    (repo / 'out').mkdir(exist_ok=True)
+    (repo / 'out' / 'results.json').unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, str(PYTHON_GRADER / 'bin' / 'run.py'), './', './out',
+                           str(max_score)], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=600)
+    written = repo / 'out' / 'results.json'
+    return (json.loads(written.read_text()) if written.exists() else None), done.stdout + done.stderr
+
+
+def test_the_python_graders_own_runner_posts_the_grades_points(pytester):
+    """The python grader's own runner posts the grade's points, and so it does where the
+    repository's pytest.ini names the submission for the plugin too (a course repository whose
+    learners run ``pytest``): the plugin added its check items to the runner's session, and the
+    runner, reading each test's source by its node id's file, stopped at ``micrograde::load``
+    with an INTERNALERROR (no file ``micrograde``): 48.05 posted of a grade of 48, the status
+    an error's."""
     (pytester.path / 'engine.py').write_bytes((SUBMISSIONS / 'value_only.py').read_bytes())
-    assert in_process('classroom-tests', '--out', pytester.path / 'tests' / 'micrograde_test.py',
-                      '--submission', pytester.path / 'engine.py', '--profile', 'quick').returncode == 0
+    printed = in_process('classroom-tests', '--out', pytester.path / 'tests' / 'micrograde_test.py',
+                         '--submission', pytester.path / 'engine.py', '--profile', 'quick')
+    assert printed.returncode == 0
     assert in_process('grade', pytester.path / 'engine.py', '--profile', 'quick', '--json',
                       pytester.path / 'graded.json').returncode == 0
     report = json.loads((pytester.path / 'graded.json').read_text())
-    (pytester.path / 'out').mkdir()
-    subprocess.run([sys.executable, str(PYTHON_GRADER / 'bin' / 'run.py'), './', './out',
-                    f'{report["max_score"]:g}'], cwd=pytester.path, env=env, capture_output=True,
-                   text=True, timeout=600)
-    results = json.loads((pytester.path / 'out' / 'results.json').read_text())
-    assert sum(t['score'] for t in results['tests']) == pytest.approx(report['score'])
+    max_score = printed.stdout.split('max-score ')[1].split(')')[0]  # as the staff are told
+    results, said = python_grader(pytester.path, max_score)
+    assert sum(t['score'] for t in results['tests']) == pytest.approx(report['score']), said
     assert report['score'] < report['max_score']
+    pytester.makeini('[pytest]\nmicrograde = engine.py\nmicrograde_profile = quick\n')
+    results, said = python_grader(pytester.path, max_score)
+    assert 'INTERNALERROR' not in said, said[-3000:]
+    assert sum(t['score'] for t in results['tests']) == pytest.approx(report['score']), said
+    assert results['status'] == 'fail' and len(results['tests']) == report['max_score']  # not error
+    assert 'its checks ran as the tests of tests/micrograde_test.py' in said
+    # plain pytest there: the checks once, as the plain tests
+    result = pytester.runpytest_subprocess('-p', 'no:cacheprovider')
+    outcomes = result.parseoutcomes()
+    assert outcomes == {'passed': report['score'], 'failed': report['max_score'] - report['score']}, \
+        result.stdout.str()[-2000:]
+
+
+def test_classroom_tests_refuse_a_total_the_python_grader_cannot_take(pytester):
+    """``classroom-tests`` with a rubric worth 29.5 points said "give the python grader
+    max-score 29.5", which its runner refuses ("argument MAX: invalid int value: '29.5'"): no
+    results, no points for anyone. It is a usage error now, saying what to do instead."""
+    (pytester.path / 'engine.py').write_bytes((SUBMISSIONS / 'bug_overwrite_grad.py').read_bytes())
+    half = pytester.path / 'half.toml'
+    half.write_text('[points]\nops = 0.5\nbackward = 2\nfuzz = 5\nmlp = 0\nrobustness = 0\n'
+                    'load = 0\ncapability = 0\n')
+    assert Rubric.load(half).total() == 29.5
+    target = pytester.path / 'tests' / 'micrograde_test.py'
+    refused = in_process('classroom-tests', '--out', target, '--submission', 'engine.py',
+                         '--rubric', half)
+    assert refused.returncode == 2 and 'not a whole number' in refused.stderr, refused.stderr
+    assert '--github-output' in refused.stderr and not target.exists()
+    # the runner's own rule: a whole max-score or nothing
+    target.parent.mkdir()
+    target.write_text('def test_one():\n    pass\n')
+    results, said = python_grader(pytester.path, 29.5)
+    assert results is None and "invalid int value: '29.5'" in said, said[-500:]
+    third = pytester.path / 'third.toml'  # thirds of a point: whole in all, no unit to count
+    third.write_text('[points]\nload = 0\ncapability = 0\nops = 1\nbackward = 1\nfuzz = 1\n'
+                     'mlp = 1\nrobustness = 0\n[points.checks]\n"ops.add" = 0.3333333333333333\n'
+                     '"ops.mul" = 0.6666666666666667\n')
+    assert Rubric.load(third).total() == round(Rubric.load(third).total())
+    refused = in_process('classroom-tests', '--out', target, '--submission', 'engine.py',
+                         '--rubric', third)
+    assert refused.returncode == 2 and 'more than 1000 tests' in refused.stderr, refused.stderr

@@ -417,3 +417,54 @@ def test_numpy_weights_are_seeded_as_the_worker_seeds_them_and_the_learners_gene
     assert (np.random.get_state()[1] == state).all()
     first, second = ({c.id: (c.status, c.message) for c in r.checks} for r in reports)
     assert first == second
+
+
+IMPORTED = '''
+import json, runpy, sys
+from micrograde import check
+space = runpy.run_path(sys.argv[1], run_name='__main__')
+import micrograd.engine
+class Value(micrograd.engine.Value):  # written, but its arithmetic and backward are micrograd's
+    pass
+out = {}
+for name, cls, rubric in (('imported', space['Value'], None), ('subclass', Value, None),
+                          ('allowed', space['Value'], sys.argv[2])):
+    r = check(cls, MLP=space['MLP'], rubric=rubric).report
+    out[name] = {'verdict': r.verdict, 'score': r.score, 'load': r.checks[0].message}
+sys.__stdout__.write('\\n' + json.dumps(out) + '\\n')
+'''
+
+
+def test_a_value_imported_from_an_installed_package_fails_load_as_the_grader_does(tmp_path):
+    """A learner who writes their MLP on micrograd's Value (``from micrograd.engine import
+    Value``, submissions/imported_value.py) was self-checked 45/51 (micrograd's own Value and
+    MLP: PASSED, 47/51), where the grade of the same code fails its load: 0/51. Now the
+    self-check fails the load too, saying why, for the Value itself and for a class taking its
+    arithmetic from micrograd."""
+    allowed = tmp_path / 'allowed.toml'  # micrograd importable: the Value still is not written
+    allowed.write_text('allowed_imports = ["numpy", "matplotlib", "graphviz", "micrograd"]\n')
+    out = subprocess.run([sys.executable, '-c', IMPORTED, str(SUBMISSIONS / 'imported_value.py'),
+                          str(allowed)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.splitlines()[-1])
+    graded = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade',
+                             str(SUBMISSIONS / 'imported_value.py'), '--profile', 'quick', '--json',
+                             str(tmp_path / 'r.json')], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert graded.returncode == 1 and report['checks'][0]['status'] == 'failed'
+    assert 'micrograd' in report['checks'][0]['message']
+    for name, said in (('imported', 'it is imported from the module micrograd.engine'),
+                       ('subclass', 'it is a subclass of Value, imported from the module '
+                                    'micrograd.engine')):
+        assert (got[name]['verdict'], got[name]['score']) == (report['verdict'], report['score'])
+        assert said in got[name]['load'] and 'answer key' in got[name]['load'], got[name]
+    graded = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'grade',
+                             str(SUBMISSIONS / 'imported_value.py'), '--profile', 'quick', '--json',
+                             str(tmp_path / 'a.json'), '--rubric', str(allowed)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    report = json.loads((tmp_path / 'a.json').read_text())
+    assert 'it is imported from the module micrograd.engine' in report['checks'][0]['message']
+    assert (got['allowed']['verdict'], got['allowed']['score']) == (report['verdict'], report['score'])
+    assert 'an installed package, and the grader grades only the Value a submission writes' \
+        in got['allowed']['load'], got['allowed']

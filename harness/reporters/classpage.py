@@ -20,6 +20,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from micrograde.model.results import Code, Outcome, TITLES
+from micrograde.reporters.gradebook import roster_label
 from micrograde.reporters.html import ENV
 from micrograde.reporters.text import clean
 
@@ -301,8 +302,7 @@ def cohorts(reports, roster=None, href=None):
     entries = [entry(sub_id, r, section(sub_id), href) for sub_id, r in reports.items()]
     # the roster's students with nothing graded (a batch: nothing handed in; the service: no
     # submission graded yet), each named in their section's part and the whole class's
-    missing = [(section(sub_id), Member(clean(sub_id + (f' ({row["student_id"]})' if (row or {})
-                                                        .get('student_id') else ''), NAME_LIMIT), ''))
+    missing = [(section(sub_id), Member(clean(roster_label(sub_id, row), NAME_LIMIT), ''))
                for sub_id, row in roster.items() if sub_id not in reports]
     checks = list(dict.fromkeys(c.id for r in reports.values() for c in r.checks))
     # the roster's sections in its order, then the submissions it does not name

@@ -36,6 +36,22 @@ def cell(value):
         unicodedata.normalize('NFKC', shown).startswith(FORMULA_START) else text
 
 
+#: The start of a roster's key for a student whose row names no file (an LMS's class list, the
+#: file column left empty for who handed in nothing): no submission's id holds a NUL, as no
+#: file name does, so it names them as absent and never matches a submission.
+UNFILED = '\0'
+
+
+def roster_label(key, row):
+    """How the batch's summary and the class page name a roster's student: by their file
+    (``zed.py (s99)``), or where their row names none, by their name (``Dan, no file (s5)``)."""
+    sid = (row or {}).get('student_id')
+    if key.startswith(UNFILED):
+        who = (row or {}).get('name')
+        return f'{who}, no file ({sid})' if who else f'no file ({sid})'
+    return f'{key} ({sid})' if sid else key
+
+
 def read_roster(path):
     """``{submission file or folder name: {'student_id', 'name', 'email', 'section', 'login_id'}}``
     from a CSV with at least the columns ``file`` and ``student_id`` (separated by commas, or as
@@ -57,18 +73,21 @@ def read_roster(path):
     if missing:
         raise ValueError(f'the roster {path} needs the columns {", ".join(ROSTER_COLUMNS)} '
                          f'(missing: {", ".join(missing)}; its header reads {header[:200]!r})')
-    students, lines, ids, problems = {}, {}, {}, []
+    students, lines, ids, problems, unfiled = {}, {}, {}, [], {}
     for line, r in rows:
         name = (r['file'] or '').strip().rstrip('/\\')  # 'frank/': the folder frank
         name = name[2:] if name.startswith(('./', '.\\')) else name  # './alice.py'
-        if not name:
-            continue
         student = {k: (r.get(k) or '').strip() for k in ('student_id', 'name', 'email', 'section',
                                                          'login_id')}
+        if not name:  # a student with no file to their name: nothing handed in
+            if student['student_id']:
+                unfiled.setdefault(UNFILED + student['student_id'], student)
+            continue
         lines.setdefault(name, []).append(line)
         if student['student_id']:
             ids.setdefault(student['student_id'], []).append(name)
         students[name] = student
+    students.update({key: s for key, s in unfiled.items() if s['student_id'] not in ids})
     unnamed = [f'line {lines[n][-1]} ({n})' for n, s in students.items() if not s['student_id']]
     if unnamed:
         problems.append(f'no student_id on {_listed(unnamed)}')

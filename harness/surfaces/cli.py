@@ -258,7 +258,7 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     the paths hold nothing to grade).
     """
     from micrograde.surfaces.batch import Batch, CLASS_PAGE
-    from micrograde.reporters.gradebook import read_roster
+    from micrograde.reporters.gradebook import read_roster, roster_label
     config = make_config(**options)
     if lms and not roster:
         raise click.BadParameter('an LMS gradebook needs --roster (its student ids)',
@@ -297,8 +297,7 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     if work.unrostered:
         click.echo(f'not in the roster (left out of the LMS gradebooks): '
                    f'{", ".join(work.unrostered)}', err=True)
-    absent = [f'{name} ({row["student_id"]})' if row.get('student_id') else name
-              for name, row in (names or {}).items() if name not in reports]
+    absent = [roster_label(name, row) for name, row in (names or {}).items() if name not in reports]
     if absent:  # the roster names them by the file they were to hand in: none was there
         click.echo(f'in the roster, nothing handed in (no grade in the LMS gradebooks): '
                    f'{", ".join(absent)}', err=True)
@@ -328,8 +327,9 @@ def _writable(folder):
 def classroom_tests(out, submission, profile, rubric):
     """Write a plain pytest file with one `def test_*` per point of the rubric, for GitHub
     Classroom's python grader (it reads test functions from source, runs only *_test.py files
-    and gives every test an equal share of its max-score: give it the rubric's total). Each
-    test passes where the grade kept its point; the submission is graded once per run."""
+    and gives every test an equal share of its max-score, a whole number: give it the rubric's
+    total; a total that is not whole is a usage error). Each test passes where the grade kept
+    its point; the submission is graded once per run."""
     from micrograde.checks import check_ids
     if not Path(out).name.endswith('_test.py'):
         raise click.BadParameter('the python grader only runs files named *_test.py',
@@ -338,16 +338,42 @@ def classroom_tests(out, submission, profile, rubric):
         loaded = Rubric.load(rubric)
     except RubricError as e:
         raise click.BadParameter(str(e), param_hint='--rubric') from None
+    worth = [(i, loaded.worth(i, i.partition('.')[0]) if loaded.graded(i) else 0.0)
+             for i in ['load', *check_ids()]]
+    unposted = _python_grader_cannot_post(worth)
+    if unposted:
+        raise click.BadParameter(unposted, param_hint='--rubric')
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     here = Path(out).resolve().parent
     target = os.path.relpath(Path(submission).resolve(), here)
-    worth = [(i, loaded.worth(i, i.partition('.')[0]) if loaded.graded(i) else 0.0)
-             for i in ['load', *check_ids()]]
     text = classroom_test_module(worth, target, profile, submission,
                                  rubric and os.path.relpath(Path(rubric).resolve(), here))
     Path(out).write_text(text)
     click.echo(f'wrote {out}: {text.count(chr(10) + "def test_")} tests of {submission} '
                f'(give the python grader max-score {loaded.total():g})')
+
+
+def _python_grader_cannot_post(worth):
+    """Why Classroom's python grader cannot post the grade's points for checks worth ``worth``
+    (``[(check id, points)]``), or ``''``. It reads its max-score as a whole number (its
+    ``bin/run.py``: ``type=int``; "invalid int value: '29.5'" and no result at all) and gives
+    every test ``max-score / tests``, so the tests must be one per point unit."""
+    from micrograde.reporters.classroom import MAX_TESTS, unit
+    points = [p for _, p in worth if p > 0]
+    total = sum(points)
+    if abs(total - round(total)) > 1e-9 * max(1.0, total):  # thirds as floats add up to 1.0
+        return (f"this rubric's total, {total:g} points, is not a whole number: GitHub "
+                f"Classroom's python grader takes a whole max-score (and refuses to run with "
+                f"another). Make the total whole, or grade with the workflow that hands "
+                f"`micrograde grade --github-output` to Classroom's grading reporter "
+                f"(examples/github-classroom/classroom.yml), which posts any points.")
+    if points and unit(points) is None:
+        return (f"this rubric's points would make more than {MAX_TESTS} tests of one point unit "
+                f"each (the python grader gives every test the same share of its max-score): "
+                f"give every check a multiple of a larger unit, or grade with the workflow that "
+                f"hands `micrograde grade --github-output` to Classroom's grading reporter "
+                f"(examples/github-classroom/classroom.yml).")
+    return ''
 
 
 def classroom_test_module(worth, submission, profile, name, rubric=None):

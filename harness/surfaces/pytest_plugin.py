@@ -201,6 +201,7 @@ class Session:
         # grade PATH` run from its root names it: GitHub's annotators open that path
         self.name = os.path.relpath(self.path, root) if self.path.is_relative_to(root) else path
         self.run_id = run_id
+        self.plain = []  # the modules holding its checks as plain tests (classroom-tests)
         self.profile = config.getoption('micrograde_profile') or \
             config.getini('micrograde_profile') or Config.profile
         self.seed = config.getoption('micrograde_seed')
@@ -219,6 +220,10 @@ class Session:
     def pytest_terminal_summary(self, terminalreporter):
         """The score, as every other surface shows it (the rubric's, not a count of items:
         a failure explained by another keeps its points), once the submission was graded."""
+        if self.plain:
+            terminalreporter.write_line(f'micrograde: its checks ran as the tests of '
+                                        f'{", ".join(self.plain)} (micrograde classroom-tests), '
+                                        f'not as items of their own')
         cached = _cache_dir(self.run_id) / 'report.json'
         if cached.exists():
             from micrograde.reporters import json_report
@@ -234,8 +239,16 @@ class Session:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
         """The checks, as items, reported collected like any (the terminal's ``collected N
-        items`` counts collect reports)."""
+        items`` counts collect reports). Not where the run holds the same checks as plain tests
+        (a module of ``micrograde classroom-tests``, its ``Submission``): each check would be
+        there twice, graded twice, and GitHub Classroom's python grader, which runs those
+        modules, reads every test's source by its node id's file (``micrograde``: none) and
+        stopped at the first item with an internal error, the tests after it unrun."""
         from micrograde.checks import check_ids  # the registry: no torch, no grading
+        self.plain = sorted({item.nodeid.split('::')[0] for item in items
+                             if _holds_submission(getattr(item, 'module', None))})
+        if self.plain:
+            return
         parent = Checks.from_parent(session, name=ITEM_PREFIX, nodeid=ITEM_PREFIX, submission=self)
         made = [CheckItem.from_parent(parent, name=i, check_id=i) for i in ['load', *check_ids()]]
         config.hook.pytest_collectreport(report=pytest.CollectReport(parent.nodeid, 'passed', None,
@@ -271,6 +284,12 @@ class CheckItem(pytest.Item):
         """At the submission as the repository names it (a skip is shown there, at its first
         line, in the terminal and in pytest's JUnit), never a file of ours."""
         return self.parent.submission.name, 0, f'micrograde {self.check_id}'
+
+
+def _holds_submission(module):
+    """Whether a test ``module`` grades through a ``Submission`` of its own (as the module
+    ``micrograde classroom-tests`` writes does)."""
+    return module is not None and any(isinstance(v, Submission) for v in vars(module).values())
 
 
 def _usable(rubric, out):

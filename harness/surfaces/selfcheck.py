@@ -31,7 +31,7 @@ from micrograde.model.errors import RubricError
 from micrograde.model.results import Category, Check, Report, Status
 from micrograde.worker import identity, seeding, tasks
 from micrograde.worker.execute import Backend
-from micrograde.worker.load.classes import EXPECTED, Found, find_roles, similar
+from micrograde.worker.load.classes import EXPECTED, WRITTEN, Found, find_roles, similar
 from micrograde.worker.load.errors import LoadError
 from micrograde.worker.load.loaded import backward_function, methods
 from micrograde.worker.serve import Capture
@@ -180,6 +180,7 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
         warnings, error = found['Value'].locate(_cell), ''
     except LoadError as e:
         warnings, error = [], str(e)
+    error = _installed(Value, config.rubric) or error
     warnings += [f'{role} was not given to check(): checked {f.cls.__name__} ({f.origin}), the '
                  f'one the grader finds beside your Value (check(Value, {role}={f.cls.__name__}) '
                  f'names it)' for role, f in beside.items() if role == 'MLP']
@@ -231,6 +232,47 @@ def _beside(Value: type, module: Any, roles: list[str]) -> dict[str, Found]:
                   if isinstance(obj, type) and obj is not Value]
     found = find_roles(candidates, {role: CLASS_NAMES[role] for role in roles}, ours, _defined)
     return {role: f for role, f in found.items() if ours(f.cls)}
+
+
+def _installed(Value: type, rubric: Rubric) -> str:
+    """Why the grade of a submission with this Value fails its load, where the Value (or the
+    class it takes its arithmetic or its backward from) is an installed package's, not code of
+    the learner's: the grader grades only what is handed in, and keeps the answer-key libraries
+    (micrograd ...) out of reach. The self-check passed ``from micrograd.engine import Value``
+    and its MLP 47/51 where the grade of the same notebook fails its load: 0/51. ``''``
+    otherwise (a notebook's class, the learner's files, an editable install of them)."""
+    owners = [Value] + [next((k for k in Value.__mro__ if name in vars(k)), Value)
+                        for name in WRITTEN]
+    lent = next((k for k in owners if _package_installed(k)), None)
+    if lent is None:
+        return ''
+    module = getattr(lent, '__module__', '') or ''
+    top = module.split('.')[0]
+    how = 'imported' if lent is Value else f'a subclass of {lent.__name__}, imported'
+    said = f'Value is not written in your code: it is {how} from the module {module}'
+    if top in rubric.refused:
+        return (f'{said}, and the grader fails the load of a submission that imports {top!r}, '
+                f'which grading keeps out of reach: a library that computes gradients would be '
+                f'the answer key to what is graded. Write your own Value class.')
+    return (f'{said}, an installed package, and the grader grades only the Value a submission '
+            f'writes (it fails the load). Write your own Value class; if {top} is your own '
+            f'package, install it editable (pip install -e) to check it, and hand in its folder.')
+
+
+def _package_installed(cls: type) -> bool:
+    """Whether ``cls`` is defined by an installed package (a site-packages folder's), not by the
+    learner (a notebook, their own files or an editable install of them)."""
+    module = sys.modules.get(getattr(cls, '__module__', '') or '')
+    filename = getattr(module, '__file__', None)
+    if not filename:
+        return False
+    import site
+    import sysconfig
+    paths = sysconfig.get_paths()
+    folders = {paths.get('purelib'), paths.get('platlib'), *site.getsitepackages(),
+               site.getusersitepackages()}
+    where = os.path.realpath(filename)
+    return any(where.startswith(os.path.realpath(f) + os.sep) for f in folders if f)
 
 
 def _options(seed: object, profile: object, timeout: object) -> None:
