@@ -438,8 +438,6 @@ def test_installed_third_party_engine_is_graded_like_a_student(run_cli, tmp_path
     assert report['capabilities']['relu'] == 'present' and report['capabilities']['tanh'] == 'absent'
 
 
-@pytest.mark.xfail(strict=True, reason='the fix is harness/worker/load/packages.py load_module '
-                   '(staff14 proposal 1): an installed module has no loaded.root')
 def test_an_installed_engine_reads_as_the_same_folder_handed_in(tmp_path):
     """``--module NAME`` is graded as the folder of that package would be: its classes at
     ``pkg/engine.py, line N`` and a finding at the method that holds it.  An installed engine's

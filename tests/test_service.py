@@ -120,7 +120,14 @@ def test_uploads_are_capped_named_safely_and_typed(tmp_path, redis_url_):
         assert upload(client, alice, data=b'x = 1\n', name='notes.txt').status_code == 415
         hostile = upload(client, alice, data=b'x = 1\n', name='../../<script>x</script>.py')
         assert hostile.status_code == 202
-        assert hostile.json()['filename'] == 'script_.py'  # the last path part, tamed
+        assert hostile.json()['filename'] == 'script>.py'  # the last path part
+        # as `micrograde grade` of that file names it (before: every one as [A-Za-z0-9._-])
+        for i, (name, kept) in enumerate((
+                ('eve (1).py', 'eve (1).py'), ('C:\\work\\Übung 1.py', 'Übung 1.py'),
+                ('..hidden.py', 'hidden.py'), ('é' * 150 + '.py', 'é' * 98 + '.py'))):
+            named = upload(client, bearer(tokens, 'c1', 'learner', f'learner{i}'),
+                           data=b'x = 1\n', name=name)
+            assert named.status_code == 202 and named.json()['filename'] == kept, named.json()
 
 
 def test_rate_limit_per_learner_and_backpressure(tmp_path, redis_url_):

@@ -16,7 +16,6 @@ import re
 import threading
 import time
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated
 
 import dramatiq
@@ -39,9 +38,10 @@ from micrograde.surfaces.service.tokens import COURSE, ROLES, Tokens
 DISPATCH_SECONDS = 2.0
 WINDOW, MIN_WINDOW = 3, 6  # jobs in the main lane per live worker (at least): the rest wait here
 PRUNE_SECONDS = 3600.0
+NAME_BYTES = 200  # an upload's name: a file name of Linux's holds 255
 log = logging.getLogger('micrograde.api')
 access = logging.getLogger('micrograde.access')
-NAME = re.compile(r'[^A-Za-z0-9._-]+')
+NAME = re.compile(r'[\x00-\x1f\x7f-\x9f\ud800-\udfff]+')  # controls, lone surrogates: a name is shown and written, never run
 Course = Annotated[str, InPath(pattern=COURSE, description='the course (as its tokens name it)')]
 
 
@@ -120,6 +120,18 @@ class Metrics:
 
     def render(self):
         return generate_latest(self.registry)
+
+
+def _named(uploaded):
+    """The name an upload keeps, as ``micrograde grade`` of that file names it (``eve (1).py``,
+    ``Übung 1.ipynb``): its last path part (``/`` or ``\\``), control characters and lone
+    surrogates as ``_``, at most ``NAME_BYTES`` of UTF-8 (its end kept: the suffix), no leading
+    dot.  Before, every character but ``[A-Za-z0-9._-]`` was ``_``: every report of the service
+    called ``eve (1).py`` ``eve_1_.py``."""
+    name = NAME.sub('_', (uploaded or '').replace('\\', '/').rsplit('/', 1)[-1]).strip()
+    while len(name.encode()) > NAME_BYTES:
+        name = name[1:]
+    return name.lstrip('.').strip()
 
 
 def create_app(config: ServiceConfig):
@@ -368,7 +380,7 @@ def create_app(config: ServiceConfig):
         """Upload a submission.  202 with the new job; 200 with the existing job when the same
         learner sent the same content before; 413 past the size cap; 429 past the learner's rate
         limit; 503 with Retry-After when the queue is full."""
-        filename = NAME.sub('_', Path(file.filename or '').name)[-100:].lstrip('.')
+        filename = _named(file.filename)
         if not filename.lower().endswith(grader.suffixes()):
             *others, last = grader.suffixes()
             raise HTTPException(415, f'a submission is a {", ".join(others)} or {last} file')

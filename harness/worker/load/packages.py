@@ -167,8 +167,13 @@ def _import_as(alias, path, root, answer_keys=()):
 
 def load_module(name, loaded):
     """An installed module (``--module``), with its submodules."""
-    if importlib.util.find_spec(name) is None:
+    spec = importlib.util.find_spec(name)
+    if spec is None:
         raise LoadError(f'no installed module named {name!r}.')
+    if spec.origin and os.path.isabs(spec.origin):  # its files shown as a folder's: engine.py
+        top = os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin
+        loaded.root = os.path.dirname(top)
+        loaded.submission = top
     _add_package(_import(name, name), loaded)
 
 
