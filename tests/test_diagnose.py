@@ -386,3 +386,20 @@ def test_a_backward_that_runs_the_outputs_rule_alone_is_said_as_that():
         'self._prev' not in text, text
     # a walk that reaches the output's children and stops there is the other question
     assert 'self._prev' in topological_violation(g, [out, n2], unheld=[]).text
+
+
+def test_inputs_whose_data_is_no_number_are_how_the_value_holds_it():
+    """SubhasmitaSw/picograd's `Value.data` is a `DistributedTensor` around a numpy array, at
+    every input: it read 'the input a changed its value to not a number', a place no op had
+    (none changed it); it is how __init__ keeps the number, said there."""
+    g = G('out = a + b', a=1.5, b=-2.0)
+    actual = correct(g)
+    actual.values = [{'type': 'DistributedTensor'}] * g.size
+    expected = oracles.expected(g)
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected))
+    assert 'changed' not in found.text and 'holds a DistributedTensor in .data' in found.text
+    assert found.raised[0] == '__init__', found
+    # one input an op set to an object of its own is that op's (no storage of every input)
+    actual.values = [1.5, {'type': 'Value'}] + actual.values[2:]
+    assert 'changed its value' in explain(g, actual, expected,
+                                          first_mismatch(g, actual, expected)).text

@@ -190,6 +190,9 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
             single_precision(mismatch.actual, mismatch.expected) else None
         if unnumbered is not None:  # float32 values, and no gradient at all: that is the bug
             return _explain_grad(graph, actual, expected, unnumbered, order, trusted, suspects)
+        held = _held(graph, actual, mismatch)
+        if held is not None:  # no input's .data is a number, from the start
+            return held
         rounded, beyond = past_float32(graph, actual, expected, mismatch)
         if beyond is not None and beyond.kind == 'grad':  # float32, and a gradient beyond it
             held = _MODELS.set((FLOAT32_RTOL, FLOAT32_ATOL))  # the models' numbers are float64's
@@ -312,6 +315,24 @@ def _unnumbered(graph, actual):
         if actual.grads and classify(actual.grads[i]).startswith(NOT_A_NUMBER):
             return Mismatch('grad', i, None, actual.grads[i])
     return None
+
+
+def _held(graph, actual, m):
+    """A diagnosis where no input's ``.data`` is a number, each an object of one kind
+    (picograd's ``Value.data`` is a ``DistributedTensor`` around a numpy array): how the Value
+    keeps its number, at ``__init__``, where the one input an op changed (``self.data = ...``
+    in a method) is that op's; ``None`` otherwise."""
+    n = len(graph.inputs)
+    kinds = {classify(actual.values[i]) for i in range(min(n, len(actual.values)))}
+    kind = next(iter(kinds)) if len(kinds) == 1 else ''
+    if m.entry is None or m.entry >= n or not kind.startswith(NOT_A_NUMBER):
+        return None
+    name, x = graph.inputs[m.entry]
+    held = kind[len(NOT_A_NUMBER):].strip(' ()')
+    return Diagnosis(Code.INPUT_CHANGED, f'`{name} = Value({x!r})` holds a {held} in .data, not '
+                     f'a number, and so does every input: the grader reads a Value\'s number '
+                     f'from .data (a float, as the lecture\'s `self.data = data`); does __init__ '
+                     f'wrap the number in another object?', raised=('__init__', None, ''))
 
 
 def _explain_value(graph, m, rtol=RTOL):
