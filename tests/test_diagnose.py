@@ -403,3 +403,15 @@ def test_inputs_whose_data_is_no_number_are_how_the_value_holds_it():
     actual.values = [1.5, {'type': 'Value'}] + actual.values[2:]
     assert 'changed its value' in explain(g, actual, expected,
                                           first_mismatch(g, actual, expected)).text
+
+
+def test_results_that_keep_no_grad_are_said_as_such_not_as_an_unseeded_output():
+    """thomasahle/smallgrad: leaves are `Param`s with a grad, what an op returns a `Branch`
+    with a backward(g) and no grad. The inputs' gradients were right and the finding said
+    'backward() left the output's own grad at exception (AttributeError); it must seed it'."""
+    g = G('n1 = a + b; out = n1 * k', a=1.5, b=-2.0, k=3.0)
+    actual = correct(g)
+    actual.grads = actual.grads[:3] + [{'error': 'AttributeError'}] * 2
+    text = diagnosis(g, actual)
+    assert 'must seed' not in text and '`n1.grad`, `out.grad` could not be read ' \
+        '(AttributeError)' in text, text

@@ -559,6 +559,18 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
                          f'number 1: backward() seeds it (and keeps gradients) as objects, where '
                          f'the grader reads every .grad as a number (a float, as the lecture\'s '
                          f'`self.grad = 1.0`).')
+    unread = [i for i in graph.live() if i >= len(graph.inputs) and
+              classify(grads[i]).startswith('exception')]
+    if out in unread and all(close(grads[i], expected.grads[i]) for i in range(len(graph.inputs))):
+        # `class Branch` for what an op returns, with a backward(g) and no grad: the inputs'
+        # gradients are right, and no node's own can be read
+        error = classify(grads[out])[len('exception'):].strip(' ()')
+        names = ', '.join(f'`{graph.name(i)}.grad`' for i in unread)
+        return Diagnosis(Code.NOT_SEEDED, f'the inputs\' gradients are right, but {names} could '
+                         f'not be read ({error}): the Values an op returns keep no grad. The '
+                         f'grader reads every node\'s gradient, the output\'s seeded with 1, as '
+                         f'torch\'s retain_grad() and the lecture\'s Value (one class, with '
+                         f'`self.grad = 0.0`, for inputs and results alike).')
     if not close(grads[out], 1.0):
         return Diagnosis(Code.NOT_SEEDED, f'backward() left the output\'s own grad at '
                          f'{show(grads[out])}; it must seed it with 1.')
