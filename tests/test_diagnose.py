@@ -415,3 +415,15 @@ def test_results_that_keep_no_grad_are_said_as_such_not_as_an_unseeded_output():
     text = diagnosis(g, actual)
     assert 'must seed' not in text and '`n1.grad`, `out.grad` could not be read ' \
         '(AttributeError)' in text, text
+
+
+def test_a_log_of_its_input_plus_an_epsilon_is_said_as_such():
+    """Surydevx/The-Autograd-Engine's log is `math.log(x + 1e-8)`: 'gave 0.916290735874,
+    expected 0.916290731874' left the learner to find the eighth digit's cause."""
+    import math
+    g = G('out = a.log()', a=2.5)
+    actual = correct(g)
+    actual.values[-1] = math.log(2.5 + 1e-8)
+    assert 'the log of its input plus 1e-08' in diagnosis(g, actual)
+    actual.values[-1] = math.log10(2.5)  # wrong otherwise: no epsilon said
+    assert 'epsilon' not in diagnosis(g, actual)

@@ -365,7 +365,23 @@ def _explain_value(graph, m, rtol=RTOL):
                              f'`{other.expression(m.entry)}`; {method}(self, other) must '
                              f'compute {first} {op.symbol} {second}.', node.op, m.entry)
     return Diagnosis(Code.WRONG_VALUE, f'the forward value of {op.display} is wrong: `{expr}` '
-                     f'gave {show(m.actual)}, expected {show(m.expected)}.', node.op, m.entry)
+                     f'gave {show(m.actual)}, expected {show(m.expected)}{_epsilon(node, m)}.',
+                     node.op, m.entry)
+
+
+def _epsilon(node, m):
+    """Why a log is a hair off, where it is the log of its input plus a small round number
+    (Surydevx's `math.log(x + 1e-8)`, kept from a loss's guard against log(0)); else ``''``."""
+    if node.op != 'log' or not isinstance(m.actual, float) or not isinstance(m.expected, float):
+        return ''
+    try:
+        x = math.exp(m.expected)
+        eps = float(f'{math.exp(m.actual) - x:.0e}')
+        guarded = 0 < abs(eps) <= 1e-3 * max(1.0, x) and close(math.log(x + eps), m.actual)
+    except (OverflowError, ValueError):
+        return ''
+    return f', the log of its input plus {eps:g}: log(x) is torch\'s, with no epsilon (a guard ' \
+           f'against log(0) belongs where a loss calls it, if anywhere)' if guarded else ''
 
 
 def _swapped(node):
