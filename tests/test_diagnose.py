@@ -386,3 +386,44 @@ def test_a_backward_that_runs_the_outputs_rule_alone_is_said_as_that():
         'self._prev' not in text, text
     # a walk that reaches the output's children and stops there is the other question
     assert 'self._prev' in topological_violation(g, [out, n2], unheld=[]).text
+
+
+def test_inputs_whose_data_is_no_number_are_how_the_value_holds_it():
+    """SubhasmitaSw/picograd's `Value.data` is a `DistributedTensor` around a numpy array, at
+    every input: it read 'the input a changed its value to not a number', a place no op had
+    (none changed it); it is how __init__ keeps the number, said there."""
+    g = G('out = a + b', a=1.5, b=-2.0)
+    actual = correct(g)
+    actual.values = [{'type': 'DistributedTensor'}] * g.size
+    expected = oracles.expected(g)
+    found = explain(g, actual, expected, first_mismatch(g, actual, expected))
+    assert 'changed' not in found.text and 'holds a DistributedTensor in .data' in found.text
+    assert found.raised[0] == '__init__', found
+    # one input an op set to an object of its own is that op's (no storage of every input)
+    actual.values = [1.5, {'type': 'Value'}] + actual.values[2:]
+    assert 'changed its value' in explain(g, actual, expected,
+                                          first_mismatch(g, actual, expected)).text
+
+
+def test_results_that_keep_no_grad_are_said_as_such_not_as_an_unseeded_output():
+    """thomasahle/smallgrad: leaves are `Param`s with a grad, what an op returns a `Branch`
+    with a backward(g) and no grad. The inputs' gradients were right and the finding said
+    'backward() left the output's own grad at exception (AttributeError); it must seed it'."""
+    g = G('n1 = a + b; out = n1 * k', a=1.5, b=-2.0, k=3.0)
+    actual = correct(g)
+    actual.grads = actual.grads[:3] + [{'error': 'AttributeError'}] * 2
+    text = diagnosis(g, actual)
+    assert 'must seed' not in text and '`n1.grad`, `out.grad` could not be read ' \
+        '(AttributeError)' in text, text
+
+
+def test_a_log_of_its_input_plus_an_epsilon_is_said_as_such():
+    """Surydevx/The-Autograd-Engine's log is `math.log(x + 1e-8)`: 'gave 0.916290735874,
+    expected 0.916290731874' left the learner to find the eighth digit's cause."""
+    import math
+    g = G('out = a.log()', a=2.5)
+    actual = correct(g)
+    actual.values[-1] = math.log(2.5 + 1e-8)
+    assert 'the log of its input plus 1e-08' in diagnosis(g, actual)
+    actual.values[-1] = math.log10(2.5)  # wrong otherwise: no epsilon said
+    assert 'epsilon' not in diagnosis(g, actual)

@@ -1274,6 +1274,47 @@ def test_a_float32_value_is_one_bug_and_hides_no_other_at_any_seed(seed, run_cli
             'single_precision', said[check]
 
 
+#: ``FLOAT32`` and a product's rule that doubles its left operand's gradient: two bugs.
+FLOAT32_MUL = (FLOAT32, ('            self.grad += other.data * out.grad\n',
+                         '            self.grad += 2 * other.data * out.grad\n'))
+
+
+@pytest.mark.parametrize('seed', ['0', '7'])
+def test_a_float32_value_hides_no_wrong_rule_at_any_seed(seed, run_cli, tmp_path):
+    """redyaung/smallgrad's Value stores float32 (numpy) and its backward() walks every path
+    again: at seed 0 (inputs float32 holds) the walk was found, at seed 7 every graph's first
+    mismatch was an input's rounding and only float32 was said. A wrong rule hid alike: past
+    the rounding (values and gradients float32 explains), the gradients are explained as any
+    engine's, their models compared to float32's precision."""
+    path = _lecture_with(tmp_path, *FLOAT32_MUL)
+    out = tmp_path / 'out'
+    run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color', '--seed', seed)
+    report = json.loads((out / 'report.json').read_text())
+    roots = [root[1:4] for root in _roots(report)]
+    rule = _line(path, '2 * other.data') - 1  # its `def _backward():` (two lines add)
+    assert ('wrong_derivative', '__mul__', rule) in roots, roots
+    assert {code for code, _, _ in roots} == {'wrong_derivative', 'single_precision'}, roots
+
+
+@pytest.mark.xfail(strict=True, reason='P1: checks/backward.py _rule_fault must read past float32 '
+                   'rounding (diagnosis.past_float32), proposed in engines15\'s report')
+def test_a_float32_engine_with_a_wrong_rule_scores_alike_at_every_seed(run_cli, tmp_path):
+    """ShubhamShukla4211/Nanograd's float32 Tensor (8/51 at seed 0, 12 at 7): a walk graph
+    whose first mismatch is a gradient that a failing op's rule explains is left to that op
+    (skipped, its points lost); at seed 7 the first mismatch was an input's float32 rounding,
+    so the walk was judged instead (failed as a consequence, its points kept). Here a float32
+    Value with a wrong product rule: backward.chain skipped at seed 0, judged at 7."""
+    path = _lecture_with(tmp_path, *FLOAT32_MUL)
+    seen = {}
+    for seed in ('0', '7'):
+        out = tmp_path / f'out{seed}'
+        run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color', '--seed', seed)
+        report = json.loads((out / 'report.json').read_text())
+        said = {c['id']: c['status'] for c in report['checks']}
+        seen[seed] = (report['score'], said['backward.topological'], said['backward.chain'])
+    assert seen['0'] == seen['7'], seen
+
+
 def test_an_exception_in_a_rule_of_several_lines_is_placed_at_the_line_that_raised(run_cli,
                                                                                     tmp_path):
     """yhzheng23/nn-zero-to-hero's micrograd exercise: pow's rule adds the base's derivative,

@@ -12,13 +12,14 @@ A mismatch is explained from first principles, not matched against known submiss
   nodes that ran in the wrong order;
 * otherwise the op whose operand's gradient is wrong while its own is right is the culprit.
 """
+import contextvars
 import math
 import re
 import struct
 from dataclasses import dataclass, replace
 
 from micrograde import reference
-from micrograde.model.compare import RTOL, classify, close, show
+from micrograde.model.compare import ATOL, RTOL, classify, close, show
 from micrograde.model.graph import Graph
 from micrograde.model.results import Code, Misconception
 from micrograde.oracle.oracles import run_reference
@@ -189,6 +190,16 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
             single_precision(mismatch.actual, mismatch.expected) else None
         if unnumbered is not None:  # float32 values, and no gradient at all: that is the bug
             return _explain_grad(graph, actual, expected, unnumbered, order, trusted, suspects)
+        held = _held(graph, actual, mismatch)
+        if held is not None:  # no input's .data is a number, from the start
+            return held
+        rounded, beyond = past_float32(graph, actual, expected, mismatch)
+        if beyond is not None and beyond.kind == 'grad':  # float32, and a gradient beyond it
+            held = _MODELS.set((FLOAT32_RTOL, FLOAT32_ATOL))  # the models' numbers are float64's
+            try:
+                return _explain_grad(graph, rounded, expected, beyond, order, trusted, suspects)
+            finally:
+                _MODELS.reset(held)
         return _explain_value(graph, mismatch)
     return _explain_grad(graph, actual, expected, mismatch, order, trusted, suspects)
 
@@ -269,6 +280,31 @@ def _gross(graph, actual, expected):
     return None
 
 
+#: How far float32's rounding takes a number, values and gradients alike, summed over a graph:
+#: ``FLOAT32_RTOL`` relative, and this much absolute where a result cancels towards 0 (a
+#: saturated tanh's ``1 - t**2`` from a ``t`` held in float32).
+FLOAT32_ATOL = 1e-6
+
+
+def past_float32(graph, actual, expected, mismatch):
+    """``(actual, mismatch)``, unless ``mismatch`` is a value only rounded to float32 (the Value's
+    storage, a root of its own): then ``actual`` with every value and gradient that float32's
+    rounding explains set to the expected one, and that run's first mismatch (``None``: nothing
+    is wrong beyond the rounding).  Float32 rounds the inputs of one seed and not another's: what
+    the rules and the walk did must read the same at both (redyaung/smallgrad's float32 Value
+    walks each path again: seen at seed 0, where the inputs are float32's, and hidden behind
+    the rounding at seed 7)."""
+    if mismatch is None or mismatch.kind != 'value' or \
+            not single_precision(mismatch.actual, mismatch.expected):
+        return actual, mismatch
+    def rounded(xs, ys):
+        return [y if close(x, y, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL) else x
+                for x, y in zip(xs, ys)]
+    snapped = replace(actual, values=rounded(actual.values, expected.values),
+                      grads=rounded(actual.grads, expected.grads))
+    return snapped, first_mismatch(graph, snapped, expected)
+
+
 def _unnumbered(graph, actual):
     """The last live entry whose gradient is no number at all (``None`` where a leaf's
     ``requires_grad`` is False and backward() returns at once), as a ``Mismatch``; ``None``
@@ -279,6 +315,24 @@ def _unnumbered(graph, actual):
         if actual.grads and classify(actual.grads[i]).startswith(NOT_A_NUMBER):
             return Mismatch('grad', i, None, actual.grads[i])
     return None
+
+
+def _held(graph, actual, m):
+    """A diagnosis where no input's ``.data`` is a number, each an object of one kind
+    (picograd's ``Value.data`` is a ``DistributedTensor`` around a numpy array): how the Value
+    keeps its number, at ``__init__``, where the one input an op changed (``self.data = ...``
+    in a method) is that op's; ``None`` otherwise."""
+    n = len(graph.inputs)
+    kinds = {classify(actual.values[i]) for i in range(min(n, len(actual.values)))}
+    kind = next(iter(kinds)) if len(kinds) == 1 else ''
+    if m.entry is None or m.entry >= n or not kind.startswith(NOT_A_NUMBER):
+        return None
+    name, x = graph.inputs[m.entry]
+    held = kind[len(NOT_A_NUMBER):].strip(' ()')
+    return Diagnosis(Code.INPUT_CHANGED, f'`{name} = Value({x!r})` holds a {held} in .data, not '
+                     f'a number, and so does every input: the grader reads a Value\'s number '
+                     f'from .data (a float, as the lecture\'s `self.data = data`); does __init__ '
+                     f'wrap the number in another object?', raised=('__init__', None, ''))
 
 
 def _explain_value(graph, m, rtol=RTOL):
@@ -311,7 +365,23 @@ def _explain_value(graph, m, rtol=RTOL):
                              f'`{other.expression(m.entry)}`; {method}(self, other) must '
                              f'compute {first} {op.symbol} {second}.', node.op, m.entry)
     return Diagnosis(Code.WRONG_VALUE, f'the forward value of {op.display} is wrong: `{expr}` '
-                     f'gave {show(m.actual)}, expected {show(m.expected)}.', node.op, m.entry)
+                     f'gave {show(m.actual)}, expected {show(m.expected)}{_epsilon(node, m)}.',
+                     node.op, m.entry)
+
+
+def _epsilon(node, m):
+    """Why a log is a hair off, where it is the log of its input plus a small round number
+    (Surydevx's `math.log(x + 1e-8)`, kept from a loss's guard against log(0)); else ``''``."""
+    if node.op != 'log' or not isinstance(m.actual, float) or not isinstance(m.expected, float):
+        return ''
+    try:
+        x = math.exp(m.expected)
+        eps = float(f'{math.exp(m.actual) - x:.0e}')
+        guarded = 0 < abs(eps) <= 1e-3 * max(1.0, x) and close(math.log(x + eps), m.actual)
+    except (OverflowError, ValueError):
+        return ''
+    return f', the log of its input plus {eps:g}: log(x) is torch\'s, with no epsilon (a guard ' \
+           f'against log(0) belongs where a loss calls it, if anywhere)' if guarded else ''
 
 
 def _swapped(node):
@@ -473,10 +543,17 @@ def _started(graph, actual, local, correct):
                      f'(`self.grad = 0.0` in __init__); backward() seeds the output\'s with 1.')
 
 
+#: How close an engine's gradients must come to a model's (``(rtol, atol)``): float64's, or
+#: float32's while a Value that stores float32 is explained (``past_float32``).
+_MODELS = contextvars.ContextVar('models', default=(RTOL, ATOL))
+
+
 def _matches(graph, actual, model, every=False):
     """Whether a model's gradients are the engine's: the leaves' (the inputs' gradients are what
     a learner reads), or with ``every`` those of every live entry."""
-    return all(close(actual[i], model[i]) for i in graph.live() if every or i < len(graph.inputs))
+    rtol, atol = _MODELS.get()
+    return all(close(actual[i], model[i], rtol=rtol, atol=atol)
+               for i in graph.live() if every or i < len(graph.inputs))
 
 
 def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspects=frozenset()):
@@ -498,6 +575,18 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
                          f'number 1: backward() seeds it (and keeps gradients) as objects, where '
                          f'the grader reads every .grad as a number (a float, as the lecture\'s '
                          f'`self.grad = 1.0`).')
+    unread = [i for i in graph.live() if i >= len(graph.inputs) and
+              classify(grads[i]).startswith('exception')]
+    if out in unread and all(close(grads[i], expected.grads[i]) for i in range(len(graph.inputs))):
+        # `class Branch` for what an op returns, with a backward(g) and no grad: the inputs'
+        # gradients are right, and no node's own can be read
+        error = classify(grads[out])[len('exception'):].strip(' ()')
+        names = ', '.join(f'`{graph.name(i)}.grad`' for i in unread)
+        return Diagnosis(Code.NOT_SEEDED, f'the inputs\' gradients are right, but {names} could '
+                         f'not be read ({error}): the Values an op returns keep no grad. The '
+                         f'grader reads every node\'s gradient, the output\'s seeded with 1, as '
+                         f'torch\'s retain_grad() and the lecture\'s Value (one class, with '
+                         f'`self.grad = 0.0`, for inputs and results alike).')
     if not close(grads[out], 1.0):
         return Diagnosis(Code.NOT_SEEDED, f'backward() left the output\'s own grad at '
                          f'{show(grads[out])}; it must seed it with 1.')
