@@ -68,6 +68,14 @@ MUTANTS = {
     'neuron_extra_weight': ('for _ in range(nin)]', 'for _ in range(nin + 1)]', 'Neuron.__init__'),
     'layer_extra_neuron': ('for _ in range(nout)]', 'for _ in range(nout + 1)]', 'Layer.__init__'),
     'mlp_sizes_swapped': ('Layer(sz[i], sz[i+1])', 'Layer(sz[i+1], sz[i])', 'MLP.__init__'),
+    # a walk that runs a node's rule once per path to it (no visited set: redyaung/smallgrad):
+    # a second backward() compounds what the walk check found; before, backward.repeat was a
+    # second root, with no place
+    'walk_every_path': ('            if v not in visited:\n                visited.add(v)\n'
+                        '                for child in v._prev:\n                    build_topo(child)\n'
+                        '                topo.append(v)\n',
+                        '            for child in v._prev:\n                build_topo(child)\n'
+                        '            topo.append(v)\n', 'backward'),
 }
 
 

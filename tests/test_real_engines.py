@@ -1296,8 +1296,6 @@ def test_a_float32_value_hides_no_wrong_rule_at_any_seed(seed, run_cli, tmp_path
     assert {code for code, _, _ in roots} == {'wrong_derivative', 'single_precision'}, roots
 
 
-@pytest.mark.xfail(strict=True, reason='P1: checks/backward.py _rule_fault must read past float32 '
-                   'rounding (diagnosis.past_float32), proposed in engines15\'s report')
 def test_a_float32_engine_with_a_wrong_rule_scores_alike_at_every_seed(run_cli, tmp_path):
     """ShubhamShukla4211/Nanograd's float32 Tensor (8/51 at seed 0, 12 at 7): a walk graph
     whose first mismatch is a gradient that a failing op's rule explains is left to that op

@@ -5,7 +5,8 @@ from dataclasses import replace
 from micrograde.model import cases
 from micrograde.oracle import oracles
 from micrograde.model.compare import close, show
-from micrograde.diagnose.diagnosis import blame, misconception, single_precision, topological_violation
+from micrograde.diagnose.diagnosis import (blame, misconception, past_float32, single_precision,
+                                          topological_violation)
 from micrograde.model.results import Code, Counterexample, Misconception
 from micrograde.checks.mlp import raised
 from micrograde.checks.probe import backward_through
@@ -124,11 +125,13 @@ def _rule_fault(trial, failing):
     """A wrong gradient that the rule of an op failing its own check explains, the walk itself
     right: every ``_backward`` ran once, consumers first, and the first wrong flow leaves a
     node of such an op."""
-    graph, order, m = trial.graph, trial.actual.order, trial.mismatch
-    if m.kind != 'grad' or not order or topological_violation(graph, order) or \
+    graph, order = trial.graph, trial.actual.order
+    # past values only rounded to float32: it rounds one seed's inputs and not another's
+    actual, m = past_float32(graph, trial.actual, trial.expected, trial.mismatch)
+    if m is None or m.kind != 'grad' or not order or topological_violation(graph, order) or \
             single_precision(m.actual, m.expected):  # float32 storage: the engine's, not a rule's
         return False
-    _, culprits = blame(graph, trial.actual, trial.expected, trial.mismatch)
+    _, culprits = blame(graph, actual, trial.expected, m)
     return bool(culprits) and all(graph.node(i).capability in failing for i in culprits)
 
 
@@ -207,13 +210,28 @@ def repeat(ctx):
            f'between calls?' if stopped else
            'a second backward() must add the same gradients again')
     # an op's `=` is that op's finding (linked to it when grading ends); the rest is the walk's
+    # a walk found passing gradients on more than once spoils a second pass as it does a first
+    walking = '' if assigned or same or stopped else _walking(ctx)
     named = None if assigned else Misconception(Code.VISITED_FLAG, method='backward', line=resets) \
         if same or stopped else None
-    return failed(why, diagnosis=why, consequence_of=assigning,
+    return failed(why, diagnosis=why, consequence_of=assigning or walking,
                   counterexample=Counterexample(
                       code, {f'{graph.name(i)}.grad': _twice(ref, i) for i in leaves},
                       {f'{graph.name(i)}.grad': show(actual.grads2[i]) for i in leaves}),
                   misconception=named)
+
+
+#: What a walk check finds in backward() itself that spoils a second pass as it does a first.
+WALKED = (Code.REPEATED, Code.NOT_TOPOLOGICAL)
+
+
+def _walking(ctx):
+    """The walk check that found backward() passing gradients on more than once or out of
+    order, or ``''``: redyaung/smallgrad's recursion passes each node's whole grad on again at
+    every call, right once on the repeat graph's chain and compounded on a second pass."""
+    return next((c.id for c in ctx.report.checks if c.category == 'backward' and
+                 c.status == 'failed' and c.misconception is not None and
+                 c.misconception.code in WALKED), '')
 
 
 def _twice(ref, i):
