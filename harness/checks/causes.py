@@ -19,6 +19,12 @@ from micrograde.model.results import Code, Misconception
 from micrograde.worker.load.classes import misnamed, unmangled
 from micrograde.worker.ops import FORMS, TABLE
 
+#: What a network check says where the engine's ops compute that network right as a graph of the
+#: grader's (``fuzz.right_in_network``): no op's rule or value found elsewhere explains it.
+RIGHT_IN_NETWORK = 'the engine\'s ops compute this network\'s loss and its gradients right'
+#: What the random graphs say of a node of an op failing its own check that is wrong by itself
+#: where that check did not look, the op right in between (``fuzz.other_region``).
+OTHER_REGION = 'wrong by itself at an input its op\'s own check did not reach'
 #: Checks whose failure is wrong gradients of a whole program, explained by any wrong rule or walk.
 DOWNSTREAM = ('mlp.gradients', 'mlp.step')
 #: Checks of a network's outputs and all that follows them, explained by a wrong value of an op a
@@ -96,7 +102,11 @@ def link(report, counts=lambda check: check.required):
     located = [c for c in named if c.misconception.method and c.misconception.code not in VAGUE]
     # a bug's root is the check of the op it is in where that check fails with it (ops.mul for a
     # wrong rule in __mul__, not ops.add whose graphs go through a product first)
-    located.sort(key=lambda c: c.id != f'ops.{c.misconception.op}' if c.misconception.op else True)
+    # ... but the random graphs' where they saw that rule wrong on a stretch of inputs its
+    # check did not reach, right in between (``fuzz.other_region``): a second bug at that line,
+    # which the cause is priced at
+    located.sort(key=lambda c: (not (c.category == 'fuzz' and OTHER_REGION in c.message),
+                                c.id != f'ops.{c.misconception.op}' if c.misconception.op else True))
     for check in located:
         root = roots.setdefault(key(check), check)
         if root is not check:
@@ -136,7 +146,10 @@ def link(report, counts=lambda check: check.required):
             continue
         said = next((c for c in named if c.id == check.consequence_of), None)
         check.consequence_of = ''
-        root = roots.get(key(said)) if said else \
+        # a network whose loss and gradients the engine's ops compute right as the grader's
+        # graph: its own code's failure, no rule's nor value's found elsewhere
+        own = RIGHT_IN_NETWORK in check.message
+        root = roots.get(key(said)) if said else None if own else \
             (spoiling if check.id in DOWNSTREAM else None) or \
             (computing if check.id in NETWORK else None)
         if root is not None:
