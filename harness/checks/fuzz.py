@@ -15,7 +15,7 @@ from micrograde.isolate.answers import HUNG
 from micrograde.model.compare import close, show
 from micrograde.model.results import Code, Misconception
 from micrograde.worker.ops import OPS
-from micrograde.checks.causes import OTHER_REGION, RIGHT_IN_NETWORK, made_of
+from micrograde.checks.causes import OTHER_REGION, RIGHT_IN_NETWORK, RULES, made_of
 from micrograde.checks.registry import Context, error, failed, passed, skipped
 from micrograde.checks.trials import Trial, against, counterexample, item, run_graphs, watched
 
@@ -317,7 +317,8 @@ def other_region(ctx, trials, named):
     of inputs is left to its check (relu wrong in (0, 1]); a rule right in between is wrong
     twice.  tanh wrong below -1 (its check: 1 point) beside a tanh wrong at |x| >= 3.5 (only the
     random graphs reach it: 10) scored 49/51, the subtle bug alone 41."""
-    caps = sorted(cap for cap in named if cap in FORMS and FORMS[cap][0].arity == 1)
+    caps = sorted(cap for cap in named if cap in FORMS and FORMS[cap][0].arity == 1 and
+                  _rule_wrong(ctx, cap))
     checked = {cap: _op_inputs(ctx, cap) for cap in caps}
     singles, inputs = [], set()
     for t in trials:
@@ -334,11 +335,11 @@ def other_region(ctx, trials, named):
     ran = run_graphs(ctx.session, own + [g for _, g in singles], oracle=Context.expected)
     wrong, right = {}, {}
     for g, t in zip(own, ran):
-        if t.expected is not None and not _lost(t.actual):
+        if t.expected is not None and not _lost(t.actual) and (_clearly(t) or not t.failed):
             (wrong if t.failed else right).setdefault(g.nodes[0].capability, []).append(
                 g.inputs[0][1])
     found = [(owner, single) for (owner, _), single in zip(singles, ran[len(own):])
-             if single.failed and not _lost(single.actual)
+             if _clearly(single) and not _lost(single.actual)
              and wrong.get(single.graph.nodes[0].capability)][:ELSEWHERE]
     # from each wrong node's input to the nearest input its check saw wrong on either side
     spans = []
@@ -368,6 +369,33 @@ def other_region(ctx, trials, named):
                 f'{", ".join(map(show, sorted(wrong[cap])))} only, and it is right at '
                 f'{show(apart[0])}, in between'))
     return regions
+
+
+#: How far off a node alone must be, relative, to be wrong on a stretch of inputs of its own: far
+#: past the tolerance (``compare.RTOL``), where a rounding (float32) or a finite difference
+#: imitating the derivative is right by luck here and wrong by a little there.
+CLEARLY = 1e-4
+
+
+def _clearly(trial):
+    """Whether ``trial`` failed by more than rounding: an exception, something not a finite
+    number, or a value or gradient ``CLEARLY`` off."""
+    m = trial.mismatch
+    if not trial.failed or m is None:
+        return False
+    a, e = m.actual, m.expected
+    if m.kind == 'error' or type(a) is not float or type(e) is not float or \
+            not math.isfinite(a) or not math.isfinite(e):
+        return True
+    return abs(a - e) > CLEARLY * abs(e) + 1e-9
+
+
+def _rule_wrong(ctx, cap):
+    """Whether ``cap``'s own check failed with a wrong rule of that op (not float32 rounding,
+    which is wrong by a little wherever it is not right by luck: no stretch of inputs)."""
+    check = next((c for c in ctx.report.checks if c.id == f'ops.{cap}'), None)
+    m = check.misconception if check is not None else None
+    return m is not None and m.code in RULES and m.op == FORMS[cap][0].name
 
 
 def _nodes_alone(graph, values):
