@@ -80,6 +80,37 @@ def test_a_cheap_bug_in_tanh_does_not_hide_a_subtle_one_in_tanh(run_cli, tmp_pat
     assert scores['both_sides'] == scores['cheap'] == 50 - 1, scores
 
 
+#: mul's left-hand rule wrong where the left operand is in [20, 100): no graph of any op's check
+#: has one there (mul's large one is 1234.5), the random graphs' ``a * 0.25`` after an exp do.
+MUL_LEFT = 'self.grad += other.data * out.grad'
+SUBTLE_LEFT = MUL_LEFT + ' * (0.5 if 20 <= self.data < 100 else 1.0)'
+
+
+@pytest.mark.parametrize('seed', [0, 3])
+def test_a_cheap_bug_in_one_line_of_mul_does_not_hide_a_subtle_one_in_its_other_line(
+        run_cli, tmp_path, seed):
+    """At seeds 0 and 3: mul's left-hand rule wrong in [20, 100) alone scores 41/51 (fuzz.dags,
+    'in `out = a * 0.25`, a.grad is 0.125'); with the right-hand rule wrong at mul's own large
+    operand (ops.mul, 50/51 alone) added, 50/51: both lines are one rule, one key (its ``def``),
+    and fuzz.dags, the same misconception, went under ops.mul, the random graphs' 10 points in no
+    price. The random graphs' wrong derivative of the operand no other check of that rule saw
+    wrong is a second bug of it: the cause is priced at the random graphs' points. On grade and
+    batch."""
+    sources = {'subtle': LECTURE.replace(MUL_LEFT, SUBTLE_LEFT),
+               'cheap': LECTURE.replace(MUL, VISIBLE),
+               'both': LECTURE.replace(MUL_LEFT, SUBTLE_LEFT).replace(MUL, VISIBLE)}
+    graded = {name: _grade(run_cli, tmp_path, name, source, seed) for name, source in sources.items()}
+    batched = _batched(run_cli, tmp_path, sources, seed)
+    for name in sources:
+        assert graded[name][0]['score'] == batched[name][0]['score'], name
+    for _, checks in (graded['both'], batched['both']):
+        fuzz = checks['fuzz.dags']
+        assert fuzz['status'] == 'failed' and not fuzz['consequence_of'], fuzz
+        assert checks['ops.mul']['consequence_of'] == 'fuzz.dags', checks['ops.mul']
+    scores = {name: graded[name][0]['score'] for name in sources}
+    assert scores['both'] <= scores['subtle'] < scores['cheap'] < 51, scores
+
+
 #: backward() raising on every graph of more than 7 Values: one cause (an exception at one line),
 #: priced once at its most valuable check that found it first (mlp.gradients, 2 points); the
 #: random graphs' wrong ones raise it too, as does nearly every graph tanh's large inputs reach.

@@ -312,11 +312,13 @@ def other_region(ctx, trials, named):
     """``{id(trial): (node alone, said)}`` of ``trials`` (wrong graphs that use ops failing their
     own checks, ``named``) holding a node of a failing one-operand op (tanh) that is wrong by
     itself at an input no input its own check saw it wrong at reaches without passing one where
-    it is right (its check's own inputs, else ``REGION_STEPS`` between): a second bug of that
+    it is right (its check's own inputs, or ``REGION_STEPS`` on the way): a second bug of that
     op, wrong where its check did not look, not the one it found.  One bug wrong on one stretch
     of inputs is left to its check (relu wrong in (0, 1]); a rule right in between is wrong
     twice.  tanh wrong below -1 (its check: 1 point) beside a tanh wrong at |x| >= 3.5 (only the
     random graphs reach it: 10) scored 49/51, the subtle bug alone 41."""
+    # one operand: a stretch of inputs is an interval (two, in a plane, have no 'between' that
+    # a few runs could show; a two-operand rule's second bug is its other line: causes)
     caps = sorted(cap for cap in named if cap in FORMS and FORMS[cap][0].arity == 1 and
                   _rule_wrong(ctx, cap))
     checked = {cap: _op_inputs(ctx, cap) for cap in caps}
@@ -325,8 +327,9 @@ def other_region(ctx, trials, named):
         if t.expected is None:
             continue
         for g in _nodes_alone(t.graph, t.expected.values):
-            key = (g.nodes[0].capability, g.inputs[0][1])
-            if key[0] in checked and key not in inputs and len(singles) < REGION_SINGLES:
+            key = (_shape(g), _point(g))
+            if g.nodes[0].capability in checked and key not in inputs and \
+                    len(singles) < REGION_SINGLES:
                 inputs.add(key)
                 singles.append((t, g))
     if not singles:
@@ -336,39 +339,62 @@ def other_region(ctx, trials, named):
     wrong, right = {}, {}
     for g, t in zip(own, ran):
         if t.expected is not None and not _lost(t.actual) and (_clearly(t) or not t.failed):
-            (wrong if t.failed else right).setdefault(g.nodes[0].capability, []).append(
-                g.inputs[0][1])
+            (wrong if t.failed else right).setdefault(_shape(g), set()).add(_point(g))
     found = [(owner, single) for (owner, _), single in zip(singles, ran[len(own):])
              if _clearly(single) and not _lost(single.actual)
-             and wrong.get(single.graph.nodes[0].capability)][:ELSEWHERE]
-    # from each wrong node's input to the nearest input its check saw wrong on either side
-    spans = []
-    for _, single in found:
-        cap, x = single.graph.nodes[0].capability, single.graph.inputs[0][1]
-        near = [max((w for w in wrong[cap] if w <= x), default=None),
-                min((w for w in wrong[cap] if w >= x), default=None)]
-        spans.append([w for w in near if w is not None])
-    steps = [replace(single.graph, inputs=((single.graph.inputs[0][0], w + (x - w) * k /
-                                            (REGION_STEPS + 1)),))
-             for (_, single), near in zip(found, spans)
-             for x in [single.graph.inputs[0][1]] for w in near for k in range(1, REGION_STEPS + 1)]
-    answers = iter(run_graphs(ctx.session, steps, oracle=Context.expected) if steps else ())
+             and wrong.get(_shape(single.graph))][:ELSEWHERE]
     regions = {}
-    for (owner, single), near in zip(found, spans):
-        cap, x = single.graph.nodes[0].capability, single.graph.inputs[0][1]
-        apart = []
-        for w in near:
-            between = [t.graph.inputs[0][1] for t in (next(answers) for _ in range(REGION_STEPS))
-                       if t.expected is not None and t.mismatch is None and not t.actual.error]
-            between += [r for r in right.get(cap, ()) if min(w, x) < r < max(w, x)]
-            apart.append(between[0] if between else None)
-        if near and all(a is not None for a in apart) and id(owner) not in regions:
+    for owner, single in found:
+        if id(owner) in regions:
+            continue
+        shape, x = _shape(single.graph), _point(single.graph)
+        seen = sorted(wrong[shape], key=lambda w: math.dist(w, x))
+        # the nearest input seen wrong on either side
+        targets = [t for t in (max((w for w in seen if w <= x), default=None),
+                               min((w for w in seen if w >= x), default=None)) if t is not None]
+        apart = _apart(ctx, single.graph, x, targets, right.get(shape, ()))
+        if apart and all(a is not None for a in apart):
             op = single.graph.nodes[0].op
             regions[id(owner)] = (single, (
-                f'{op} at {show(x)}: its own check saw it wrong at '
-                f'{", ".join(map(show, sorted(wrong[cap])))} only, and it is right at '
-                f'{show(apart[0])}, in between'))
+                f'{single.graph.expression(single.graph.output)} at {_shown(x)}: its own check '
+                f'saw {op} wrong at {", ".join(map(_shown, sorted(wrong[shape])))} only, and it '
+                f'is right at {_shown(apart[0])}, in between'))
     return regions
+
+
+def _apart(ctx, graph, x, targets, right):
+    """For each input ``targets`` holds (a point), an input on the way from it to ``x`` where
+    ``graph`` (one node) is right: one of ``right`` (one operand), else of ``REGION_STEPS`` run;
+    ``None`` where there is none."""
+    steps = [_at(graph, tuple(wi + (xi - wi) * k / (REGION_STEPS + 1) for wi, xi in zip(w, x)))
+             for w in targets for k in range(1, REGION_STEPS + 1)]
+    ran = run_graphs(ctx.session, steps, oracle=Context.expected) if steps else []
+    found = []
+    for j, w in enumerate(targets):
+        between = [_point(t.graph) for t in ran[j * REGION_STEPS:(j + 1) * REGION_STEPS]
+                   if t.expected is not None and t.mismatch is None and not t.actual.error]
+        between += [r for r in right if min(w, x) < r < max(w, x)]
+        found.append(between[0] if between else None)
+    return found
+
+
+def _shape(graph):
+    """What a node alone is: its capability and how many distinct operands (``a * a``: one)."""
+    return graph.nodes[0].capability, len(graph.inputs)
+
+
+def _point(graph):
+    """A node alone's operands' values."""
+    return tuple(x for _, x in graph.inputs)
+
+
+def _at(graph, point):
+    """``graph`` (one node) with its operands at ``point``."""
+    return replace(graph, inputs=tuple((name, x) for (name, _), x in zip(graph.inputs, point)))
+
+
+def _shown(point):
+    return show(point[0]) if len(point) == 1 else f'({", ".join(map(show, point))})'
 
 
 #: How far off a node alone must be, relative, to be wrong on a stretch of inputs of its own: far
@@ -408,7 +434,7 @@ def _nodes_alone(graph, values):
 
 
 def _op_inputs(ctx, cap):
-    """The one-operand op ``cap``'s nodes alone at the inputs its own check's graphs gave them
+    """The op ``cap``'s nodes alone at the inputs its own check's graphs gave them
     (its graphs at this seed)."""
     from micrograde.model import cases
     found, seen = [], set()
@@ -417,8 +443,8 @@ def _op_inputs(ctx, cap):
         if expected is None or expected.error:
             continue
         for single in _nodes_alone(g, expected.values):
-            key = single.inputs[0][1] if single.inputs else None
-            if single.nodes[0].capability == cap and len(single.inputs) == 1 and key not in seen:
+            key = (_shape(single), _point(single))
+            if single.nodes[0].capability == cap and key not in seen:
                 seen.add(key)
                 found.append(single)
     return found
