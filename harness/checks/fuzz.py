@@ -2,6 +2,7 @@
 ``micrograde.fuzz.dags``); a failure is shrunk to a small graph (``micrograde.fuzz.shrink``) and re-run to
 detect non-determinism."""
 import hashlib
+import math
 from dataclasses import dataclass, replace
 
 from micrograde.oracle import oracle_store, oracles
@@ -14,7 +15,7 @@ from micrograde.isolate.answers import HUNG
 from micrograde.model.compare import close, show
 from micrograde.model.results import Code, Misconception
 from micrograde.worker.ops import OPS
-from micrograde.checks.causes import made_of
+from micrograde.checks.causes import OTHER_REGION, RIGHT_IN_NETWORK, RULES, made_of
 from micrograde.checks.registry import Context, error, failed, passed, skipped
 from micrograde.checks.trials import Trial, against, counterexample, item, run_graphs, watched
 
@@ -59,7 +60,10 @@ def random_graphs(ctx):
     # hid a tanh wrong at |x| >= 3.5)
     raised = [t for t in failing if t.actual.error and not _lost(t.actual)]
     hidden = wrong_elsewhere(session, raised, own, most=RAISED, ctx=ctx)
-    elsewhere = {**hidden, **elsewhere}
+    # a failing op's node wrong by itself where its own check did not look, right in between
+    regions = other_region(ctx, [t for t in failing if t.graph.capabilities & named
+                                 and id(t) not in elsewhere], named)
+    elsewhere = {**hidden, **{k: single for k, (single, _) in regions.items()}, **elsewhere}
     unexplained = [t for t in failing if not t.graph.capabilities & named or id(t) in elsewhere]
     if not unexplained:
         left = (f'{len(failing)} wrong, each using an op that fails its own check '
@@ -75,8 +79,10 @@ def random_graphs(ctx):
     # each uses a failing op, or raised, and holds a node of a passing one wrong by itself
     if not plain or (hidden and all(t.actual.error and not _lost(t.actual) for t in plain)):
         single = min(elsewhere.values(), key=lambda t: shrink.cost(t.graph))
+        between = next((said for t, said in regions.values() if t is single), '')
         found = reported(ctx, single, lead, 'a node of it wrong by itself, its operands at their '
-                         'right values, of an op whose own check passed', unexplained,
+                         'right values, of an op whose own check passed' if not between else
+                         f'a node of it {OTHER_REGION}, {between}', unexplained,
                          trusted=frozenset())
         return _placed(found, single.graph)
     # shrinking only removes and simplifies: the ops that fail their own checks stay out
@@ -297,6 +303,153 @@ def alone(session, trial):
                 None)
 
 
+#: The nodes of a failing unary op tried alone in the wrong graphs, and the inputs tried between
+#: each one wrong and the input its own check saw it wrong at: bounded costs.
+REGION_SINGLES, REGION_STEPS = 40, 7
+
+
+def other_region(ctx, trials, named):
+    """``{id(trial): (node alone, said)}`` of ``trials`` (wrong graphs that use ops failing their
+    own checks, ``named``) holding a node of a failing one-operand op (tanh) that is wrong by
+    itself at an input no input its own check saw it wrong at reaches without passing one where
+    it is right (its check's own inputs, or ``REGION_STEPS`` on the way): a second bug of that
+    op, wrong where its check did not look, not the one it found.  One bug wrong on one stretch
+    of inputs is left to its check (relu wrong in (0, 1]); a rule right in between is wrong
+    twice.  tanh wrong below -1 (its check: 1 point) beside a tanh wrong at |x| >= 3.5 (only the
+    random graphs reach it: 10) scored 49/51, the subtle bug alone 41."""
+    # one operand: a stretch of inputs is an interval (two, in a plane, have no 'between' that
+    # a few runs could show; a two-operand rule's second bug is its other line: causes)
+    caps = sorted(cap for cap in named if cap in FORMS and FORMS[cap][0].arity == 1 and
+                  _rule_wrong(ctx, cap))
+    checked = {cap: _op_inputs(ctx, cap) for cap in caps}
+    singles, inputs = [], set()
+    for t in trials:
+        if t.expected is None:
+            continue
+        for g in _nodes_alone(t.graph, t.expected.values):
+            key = (_shape(g), _point(g))
+            if g.nodes[0].capability in checked and key not in inputs and \
+                    len(singles) < REGION_SINGLES:
+                inputs.add(key)
+                singles.append((t, g))
+    if not singles:
+        return {}
+    own = [g for cap in caps for g in checked[cap]]
+    ran = run_graphs(ctx.session, own + [g for _, g in singles], oracle=Context.expected)
+    wrong, right = {}, {}
+    for g, t in zip(own, ran):
+        if t.expected is not None and not _lost(t.actual) and (_clearly(t) or not t.failed):
+            (wrong if t.failed else right).setdefault(_shape(g), set()).add(_point(g))
+    found = [(owner, single) for (owner, _), single in zip(singles, ran[len(own):])
+             if _clearly(single) and not _lost(single.actual)
+             and wrong.get(_shape(single.graph))][:ELSEWHERE]
+    regions = {}
+    for owner, single in found:
+        if id(owner) in regions:
+            continue
+        shape, x = _shape(single.graph), _point(single.graph)
+        seen = sorted(wrong[shape], key=lambda w: math.dist(w, x))
+        # the nearest input seen wrong on either side
+        targets = [t for t in (max((w for w in seen if w <= x), default=None),
+                               min((w for w in seen if w >= x), default=None)) if t is not None]
+        apart = _apart(ctx, single.graph, x, targets, right.get(shape, ()))
+        if apart and all(a is not None for a in apart):
+            op = single.graph.nodes[0].op
+            regions[id(owner)] = (single, (
+                f'{single.graph.expression(single.graph.output)} at {_shown(x)}: its own check '
+                f'saw {op} wrong at {", ".join(map(_shown, sorted(wrong[shape])))} only, and it '
+                f'is right at {_shown(apart[0])}, in between'))
+    return regions
+
+
+def _apart(ctx, graph, x, targets, right):
+    """For each input ``targets`` holds (a point), an input on the way from it to ``x`` where
+    ``graph`` (one node) is right: one of ``right`` (one operand), else of ``REGION_STEPS`` run;
+    ``None`` where there is none."""
+    steps = [_at(graph, tuple(wi + (xi - wi) * k / (REGION_STEPS + 1) for wi, xi in zip(w, x)))
+             for w in targets for k in range(1, REGION_STEPS + 1)]
+    ran = run_graphs(ctx.session, steps, oracle=Context.expected) if steps else []
+    found = []
+    for j, w in enumerate(targets):
+        between = [_point(t.graph) for t in ran[j * REGION_STEPS:(j + 1) * REGION_STEPS]
+                   if t.expected is not None and t.mismatch is None and not t.actual.error]
+        between += [r for r in right if min(w, x) < r < max(w, x)]
+        found.append(between[0] if between else None)
+    return found
+
+
+def _shape(graph):
+    """What a node alone is: its capability and how many distinct operands (``a * a``: one)."""
+    return graph.nodes[0].capability, len(graph.inputs)
+
+
+def _point(graph):
+    """A node alone's operands' values."""
+    return tuple(x for _, x in graph.inputs)
+
+
+def _at(graph, point):
+    """``graph`` (one node) with its operands at ``point``."""
+    return replace(graph, inputs=tuple((name, x) for (name, _), x in zip(graph.inputs, point)))
+
+
+def _shown(point):
+    return show(point[0]) if len(point) == 1 else f'({", ".join(map(show, point))})'
+
+
+#: How far off a node alone must be, relative, to be wrong on a stretch of inputs of its own: far
+#: past the tolerance (``compare.RTOL``), where a rounding (float32) or a finite difference
+#: imitating the derivative is right by luck here and wrong by a little there.
+CLEARLY = 1e-4
+
+
+def _clearly(trial):
+    """Whether ``trial`` failed by more than rounding: an exception, something not a finite
+    number, or a value or gradient ``CLEARLY`` off."""
+    m = trial.mismatch
+    if not trial.failed or m is None:
+        return False
+    a, e = m.actual, m.expected
+    if m.kind == 'error' or type(a) is not float or type(e) is not float or \
+            not math.isfinite(a) or not math.isfinite(e):
+        return True
+    return abs(a - e) > CLEARLY * abs(e) + 1e-9
+
+
+def _rule_wrong(ctx, cap):
+    """Whether ``cap``'s own check failed with a wrong rule of that op (not float32 rounding,
+    which is wrong by a little wherever it is not right by luck: no stretch of inputs)."""
+    check = next((c for c in ctx.report.checks if c.id == f'ops.{cap}'), None)
+    m = check.misconception if check is not None else None
+    return m is not None and m.code in RULES and m.op == FORMS[cap][0].name
+
+
+def _nodes_alone(graph, values):
+    """Each live node of ``graph`` alone, its operands inputs at ``values`` (``shrink.alone``),
+    the graph itself where it has one node."""
+    live = [i for i in graph.live() if i >= len(graph.inputs)]
+    if len(live) == 1:
+        return [graph.pruned()]
+    return list(shrink.alone(graph, values).values())
+
+
+def _op_inputs(ctx, cap):
+    """The op ``cap``'s nodes alone at the inputs its own check's graphs gave them
+    (its graphs at this seed)."""
+    from micrograde.model import cases
+    found, seen = [], set()
+    for g in ctx.at_seed(cases.OP_CASES.get(cap, ())):
+        expected = Context.expected(g)
+        if expected is None or expected.error:
+            continue
+        for single in _nodes_alone(g, expected.values):
+            key = (_shape(single), _point(single))
+            if single.nodes[0].capability == cap and key not in seen:
+                seen.add(key)
+                found.append(single)
+    return found
+
+
 #: The wrong graphs using a failing op whose nodes are each tried alone: a bounded cost.
 ELSEWHERE = 8
 
@@ -397,3 +550,117 @@ def rerun_differs(session, trial, reruns):
     if _answered_otherwise(trial, again[0]):
         return HISTORY
     return any(_answered_otherwise(trial, actual) for actual in again[1:])
+
+
+def right_in_network(ctx, weights, forward):
+    """``'; RIGHT_IN_NETWORK (...)'`` where the network the learner's outputs (``forward``, the
+    answer of the reference weights copied in parameters() order) showed, with ``weights`` (the
+    ones its gradients were judged at), rebuilt as a graph of the engine's own ops, in each way
+    a learner writes a neuron (``w * x`` or ``x * w``, a sum from the bias or from 0) the engine
+    has, gives the right loss and gradients (every entry's, against the oracles); else ``''``.
+    Then the network's wrong gradients are its own code's (a bias left out of the graph), not a
+    consequence of a wrong rule found elsewhere: ``*`` wrong only at an operand of 500 took the
+    network's detached bias, its 2 points free (49/51 as the bias alone)."""
+    from micrograde.checks import mlp
+    hidden_head = _architecture(ctx, forward)
+    if hidden_head is None:
+        return ''
+    numbers = ctx.capabilities.get('numbers') != 'absent'
+    graphs = [g for g in (network_graph(weights, *hidden_head, mlp.XS, mlp.YS, numbers, way,
+                                        mlp.SHAPE)
+                          for way in WAYS) if g is not None and g.capabilities <= ctx.usable]
+    if not graphs:
+        return ''
+    trials = run_graphs(ctx.session, graphs, oracle=Context.expected)
+    if not all(t.expected is not None and t.mismatch is None and not t.actual.error
+               for t in trials):
+        return ''
+    return f'; {RIGHT_IN_NETWORK} (rebuilt as {len(graphs)} graph' \
+        f'{"s" if len(graphs) > 1 else ""} of {len(graphs[0].nodes)} nodes): its own code ' \
+        f'computes otherwise'
+
+
+def _architecture(ctx, forward):
+    """``(hidden, head)`` of the reference architecture whose outputs ``forward`` gave (the
+    reference weights copied in the lecture's parameters() order), or ``None``."""
+    from micrograde.checks import mlp
+    if forward is None or forward.error or not forward.outputs:
+        return None
+    got = [o[0] if o else math.nan for o in forward.outputs]
+    _, outputs, _ = mlp.reference_mlp(ctx.config.seed)
+    return next((mlp.ARCHITECTURES[name] for name, expected in outputs.items()
+                 if len(got) == len(expected) and all(close(o, e) for o, e in zip(got, expected))),
+                None)
+
+
+#: The ways a neuron's sum is written: ``sum((wi * xi ...), self.b)`` (the lecture), and
+#: ``sum(xi * wi ...) + self.b`` (a number on the left, the sum from 0).
+WAYS = ('lecture', 'reflected')
+
+
+def network_graph(weights, hidden, head, xs, ys, numbers, way='lecture', shape=(3, [4, 4, 1])):
+    """The squared-error loss over ``xs, ys`` of ``MLP(*shape)`` with ``weights`` (parameters()
+    order: each neuron's weights, then its bias), ``hidden``/``head`` its activations, as the
+    worker's MLP task builds it (``d = out + Value(-y)``, ``d * d``): a graph of the grader's,
+    its inputs the weights and the targets (and the samples, where the engine takes no numbers);
+    ``None`` for an activation it cannot write."""
+    from micrograde.model.graph import Graph, Node
+    nin, nouts = shape
+    inputs, nodes = [(f'p{k}', float(w)) for k, w in enumerate(weights)], []
+
+    def value(name, x):
+        inputs.append((name, float(x)))
+        return ('input', len(inputs) - 1)
+
+    def node(op, *args, const=None, left=False):
+        nodes.append((op, args, const, left))
+        return ('node', len(nodes) - 1)
+
+    def act(a, name):
+        if name == 'linear':
+            return a
+        if name in ('tanh', 'relu', 'sigmoid'):
+            return node(name, a)
+        if name == 'leaky_relu':  # act.relu() - 0.01 * (-act).relu()
+            return node('sub', node('relu', a),
+                        node('mul', node('relu', node('neg', a)), const=0.01, left=True))
+        return None
+
+    loss = None
+    for s, (x, y) in enumerate(zip(xs, ys)):
+        outs = [value(f'x{s}_{i}', xi) for i, xi in enumerate(x)] if not numbers else list(x)
+        w = 0
+        for layer, nout in enumerate(nouts):
+            size, made = nin if layer == 0 else nouts[layer - 1], []
+            for _ in range(nout):
+                ws, b = [('input', w + i) for i in range(size)], ('input', w + size)
+                w += size + 1
+                lecture = way == 'lecture'
+                terms = [(node('mul', wi, xi) if lecture else node('mul', xi, wi))
+                         if isinstance(xi, tuple) else
+                         node('mul', wi, const=float(xi), left=not lecture)
+                         for wi, xi in zip(ws, outs)]
+                if lecture:
+                    total = b
+                    for t in terms:
+                        total = node('add', total, t)
+                elif numbers:
+                    total = node('add', terms[0], const=0.0, left=True)
+                    for t in terms[1:]:
+                        total = node('add', total, t)
+                    total = node('add', total, b)
+                else:
+                    return None
+                made.append(act(total, hidden if layer < len(nouts) - 1 else head))
+                if made[-1] is None:
+                    return None
+            outs = made
+        d = node('add', outs[0], value(f'y{s}', -y))
+        term = node('mul', d, d)
+        loss = term if loss is None else node('add', loss, term)
+    n = len(inputs)
+
+    def index(ref):
+        return ref[1] if ref[0] == 'input' else n + ref[1]
+    return Graph(tuple(inputs), tuple(Node(op, tuple(map(index, args)), const, left)
+                                      for op, args, const, left in nodes), index(loss))
