@@ -68,6 +68,12 @@ MUTANTS = {
     'neuron_extra_weight': ('for _ in range(nin)]', 'for _ in range(nin + 1)]', 'Neuron.__init__'),
     'layer_extra_neuron': ('for _ in range(nout)]', 'for _ in range(nout + 1)]', 'Layer.__init__'),
     'mlp_sizes_swapped': ('Layer(sz[i], sz[i+1])', 'Layer(sz[i+1], sz[i])', 'MLP.__init__'),
+    # an exception inside a comprehension or generator expression is the method it is written
+    # in: before, the frame's function was '<listcomp>' (no place) or '<genexpr>'
+    'mlp_index': ('Layer(sz[i], sz[i+1])', 'Layer(sz[i], sz[i+2])', 'MLP.__init__'),
+    'neuron_genexpr': ('act = sum((wi*xi for wi, xi in zip(self.w, x)), self.b)',
+                       'act = sum((wi*xi*self.gain for wi, xi in zip(self.w, x)), self.b)',
+                       'Neuron.__call__'),
 }
 
 
