@@ -76,6 +76,12 @@ MUTANTS = {
                         '                topo.append(v)\n',
                         '            for child in v._prev:\n                build_topo(child)\n'
                         '            topo.append(v)\n', 'backward'),
+    # an exception inside a comprehension or generator expression is the method it is written
+    # in: before, the frame's function was '<listcomp>' (no place) or '<genexpr>'
+    'mlp_index': ('Layer(sz[i], sz[i+1])', 'Layer(sz[i], sz[i+2])', 'MLP.__init__'),
+    'neuron_genexpr': ('act = sum((wi*xi for wi, xi in zip(self.w, x)), self.b)',
+                       'act = sum((wi*xi*self.gain for wi, xi in zip(self.w, x)), self.b)',
+                       'Neuron.__call__'),
 }
 
 

@@ -132,11 +132,16 @@ class Frame(NamedTuple):
 def frame_of(code, label, line, str=str, max=max, len=len, getline=linecache.getline,
              new=tuple.__new__, Frame=Frame, NAME=NAME):
     """The ``Frame`` of a line of ``code``, a function of the submission's file ``label``; its
-    function's and class's names cut to ``NAME`` characters (an identifier's start is one)."""
+    function's and class's names cut to ``NAME`` characters (an identifier's start is one).  A
+    comprehension, generator expression or lambda is the function it is written in
+    (``MLP.__init__.<locals>.<listcomp>``: ``MLP.__init__``), where there is one: an
+    ``IndexError`` in ``[Layer(sz[i], sz[i + 1]) for i in ...]`` is the constructor's."""
     text = str.__str__(getline(code.co_filename, line)).strip()
     parts = str.__str__(code.co_qualname).split('.')
+    while len(parts) > 2 and parts[-1][:1] == '<' and parts[-2] == '<locals>':
+        del parts[-2:]
     return new(Frame, (f'{label}, line {line}' + (f': {text[:120]}' if text else ''),
-                       str.__str__(code.co_name)[:NAME], max(1, line), label,
+                       parts[-1][:NAME], max(1, line), label,
                        parts[-2][:NAME] if len(parts) > 1 else ''))
 
 
