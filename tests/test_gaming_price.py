@@ -178,12 +178,6 @@ LOG = 'self.grad += (1 / self.data) * out.grad'
 CHEAP_LOG = (LOG, LOG + ' * (1.0 if self.data > 1 else 1.01)')
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'not closed on this branch: needs checks/mlp.py (the coordinator\'s) to ask '
-    'fuzz.right_in_network where mlp.gradients fails beside an op failing its own check '
-    '(attacker16\'s report, mlp.patch): without it the network\'s failure goes under the first '
-    'wrong rule found (causes.link: DOWNSTREAM, spoiling), whether or not the network reaches '
-    'the inputs where that rule is wrong'))
 @pytest.mark.parametrize('cheap', [CHEAP_MUL, CHEAP_LOG], ids=['mul', 'log'])
 def test_a_cheap_wrong_rule_does_not_take_the_networks_own_bug(run_cli, tmp_path, cheap):
     """The network's bias detached scores 49/51 (mlp.gradients); with mul's rule wrong at one

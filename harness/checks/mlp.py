@@ -16,6 +16,7 @@ from micrograde.diagnose.diagnosis import (FLOAT32_RTOL, METHOD_OPS, SIGNATURE, 
                                            missing_form)
 from micrograde.model.results import Code, Counterexample, Misconception
 from micrograde.checks.registry import error, failed, passed, skipped
+from micrograde.checks.fuzz import right_in_network
 
 XS = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
 YS = [1.0, -1.0, -1.0, 1.0]
@@ -380,10 +381,12 @@ def gradients(ctx):
                       f'submission\'s own loss')
     i = bad[0]
     built = answers['build']
+    # where an op fails its own check: whether its rules make this network's gradients wrong
+    own = right_in_network(ctx, weights, answers['forward']) if ctx.failing_ops() else ''
     return failed(
         f'{len(bad)} of {n} parameter gradients disagree with finite differences of '
         f'the network\'s own loss; first: parameter {i} has grad {show(grads.grads[i])}, '
-        f'finite differences give {numeric[i]:.6g}',
+        f'finite differences give {numeric[i]:.6g}{own}',
         counterexample=Counterexample(
             _with_weights(ctx, weights) + f'loss = None\nfor x, y in zip({XS}, {YS}):\n'
             f'    d = model(x) + Value(-y)\n    loss = d * d if loss is None else loss + d * d\n'
