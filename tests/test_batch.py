@@ -675,6 +675,23 @@ while True:
 """
 
 
+def _one_graded(run_cli, tmp_path, via, source, *options):
+    """The report of ``source`` graded alone (``grade``) or in a batch of one (``batch -j 1``, a
+    process of its own, its warm template's workers), with ``options``."""
+    cls, out = tmp_path / 'class', tmp_path / 'out'
+    cls.mkdir()
+    (cls / 'a.py').write_text(source)
+    if via == 'grade':
+        done = run_cli('grade', cls / 'a.py', '--json', out / 'a.py' / 'report.json', *options)
+        assert done.returncode in (0, 1), done.stdout + done.stderr
+    else:
+        done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch', cls,
+                               '--out', out, '-j', '1', *options], cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0 and 'Traceback' not in done.stderr, done.stderr[-2000:]
+    return json.loads((out / 'a.py' / 'report.json').read_text())
+
+
 def _load_check(report):
     return next(c for c in report['checks'] if c['id'] == 'load')
 
@@ -687,19 +704,7 @@ def test_a_worker_killed_for_memory_beside_its_child_reads_so_at_once(run_cli, t
     the template shares the template's, and its child kept the worker's pipes open: the same
     submission read as a load that hung, 60 s later ("loading timed out ... hangs").  The job's
     processes are now killed once its worker is gone, and every path says the same."""
-    cls = tmp_path / 'class'
-    cls.mkdir()
-    (cls / 'a.py').write_text(OOM_BESIDE_A_CHILD)
-    out = tmp_path / 'out'
-    if via == 'grade':
-        run_cli('grade', cls / 'a.py', '--json', out / 'a.py' / 'report.json',
-                '--memory-limit', '256')
-    else:
-        done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch', cls,
-                               '--out', out, '-j', '1', '--memory-limit', '256'], cwd=ROOT,
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0 and 'Traceback' not in done.stderr, done.stderr[-2000:]
-    report = json.loads((out / 'a.py' / 'report.json').read_text())
+    report = _one_graded(run_cli, tmp_path, via, OOM_BESIDE_A_CHILD, '--memory-limit', '256')
     assert 'killed by SIGKILL (out of memory?)' in _load_check(report)['message'], report['checks'][0]
     assert report['timings']['load'] < 50, report['timings']  # before: 60 s and more
 
@@ -754,20 +759,7 @@ def test_a_job_filling_its_tmp_with_empty_files_is_stopped_at_its_bound(run_cli,
     the kernel memory for each (redteam14: 113 s in a batch).  A worker's /tmp, forked from the
     template or not, now holds ``SCRATCH_INODES`` at most, and keeps its flags."""
     from micrograde.isolate.sandbox import SCRATCH_INODES
-    cls = tmp_path / 'class'
-    cls.mkdir()
-    (cls / 'a.py').write_text(_inodes_engine())
-    out = tmp_path / 'out'
-    if via == 'grade':
-        done = run_cli('grade', cls / 'a.py', '--json', out / 'a.py' / 'report.json',
-                       '--profile', 'quick')
-        assert done.returncode == 0, done.stdout + done.stderr
-    else:
-        done = subprocess.run([sys.executable, '-m', 'micrograde.surfaces.cli', 'batch', cls,
-                               '--out', out, '-j', '1', '--profile', 'quick'], cwd=ROOT,
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0 and 'Traceback' not in done.stderr, done.stderr[-2000:]
-    report = json.loads((out / 'a.py' / 'report.json').read_text())
+    report = _one_graded(run_cli, tmp_path, via, _inodes_engine(), '--profile', 'quick')
     made, options = _inode_bound(report)
     assert SCRATCH_INODES - 16 < made <= SCRATCH_INODES, made
     assert f'nr_inodes={SCRATCH_INODES}' in options and 'size=131072k' in options, options

@@ -552,22 +552,20 @@ def rerun_differs(session, trial, reruns):
     return any(_answered_otherwise(trial, actual) for actual in again[1:])
 
 
-def right_in_network(ctx, weights, forward):
-    """``'; RIGHT_IN_NETWORK (...)'`` where the network the learner's outputs (``forward``, the
-    answer of the reference weights copied in parameters() order) showed, with ``weights`` (the
+def right_in_network(ctx, weights, hidden_head, xs, ys, shape):
+    """``'; RIGHT_IN_NETWORK (...)'`` where the network the learner's outputs showed (``hidden_head``:
+    its activations, ``mlp.architecture``'s match; ``None`` for none), with ``weights`` (the
     ones its gradients were judged at), rebuilt as a graph of the engine's own ops, in each way
     a learner writes a neuron (``w * x`` or ``x * w``, a sum from the bias or from 0) the engine
-    has, gives the right loss and gradients (every entry's, against the oracles); else ``''``.
-    Then the network's wrong gradients are its own code's (a bias left out of the graph), not a
-    consequence of a wrong rule found elsewhere: ``*`` wrong only at an operand of 500 took the
-    network's detached bias, its 2 points free (49/51 as the bias alone)."""
-    from micrograde.checks import mlp
-    hidden_head = _architecture(ctx, forward)
+    has, gives the right loss and gradients over the samples ``xs, ys`` (every entry's, against
+    the oracles); else ``''``.  Then the network's wrong gradients are its own code's (a bias
+    left out of the graph), not a consequence of a wrong rule found elsewhere: ``*`` wrong only
+    at an operand of 500 took the network's detached bias, its 2 points free (49/51 as the bias
+    alone)."""
     if hidden_head is None:
         return ''
     numbers = ctx.capabilities.get('numbers') != 'absent'
-    graphs = [g for g in (network_graph(weights, *hidden_head, mlp.XS, mlp.YS, numbers, way,
-                                        mlp.SHAPE)
+    graphs = [g for g in (network_graph(weights, *hidden_head, xs, ys, numbers, way, shape)
                           for way in WAYS) if g is not None and g.capabilities <= ctx.usable]
     if not graphs:
         return ''
@@ -578,19 +576,6 @@ def right_in_network(ctx, weights, forward):
     return f'; {RIGHT_IN_NETWORK} (rebuilt as {len(graphs)} graph' \
         f'{"s" if len(graphs) > 1 else ""} of {len(graphs[0].nodes)} nodes): its own code ' \
         f'computes otherwise'
-
-
-def _architecture(ctx, forward):
-    """``(hidden, head)`` of the reference architecture whose outputs ``forward`` gave (the
-    reference weights copied in the lecture's parameters() order), or ``None``."""
-    from micrograde.checks import mlp
-    if forward is None or forward.error or not forward.outputs:
-        return None
-    got = [o[0] if o else math.nan for o in forward.outputs]
-    _, outputs, _ = mlp.reference_mlp(ctx.config.seed)
-    return next((mlp.ARCHITECTURES[name] for name, expected in outputs.items()
-                 if len(got) == len(expected) and all(close(o, e) for o, e in zip(got, expected))),
-                None)
 
 
 #: The ways a neuron's sum is written: ``sum((wi * xi ...), self.b)`` (the lecture), and

@@ -148,8 +148,15 @@ class Worker:
                     message = protocol.recv(self.from_worker, deadline, self.key, self.received)
                     break
                 except TimeoutError:
-                    measured = measured or (time.monotonic(), self.cpu())
-                    deadline = clock.due(started, timeout, measured, time.monotonic(), self.cpu,
+                    now = time.monotonic()
+                    if latest is not None and now < started + timeout:  # cut short by latest()
+                        until = latest()
+                        if until <= now:
+                            raise
+                        deadline = min(started + timeout, until)
+                        continue
+                    measured = measured or (now, self.cpu())
+                    deadline = clock.due(started, timeout, measured, now, self.cpu,
                                          latest and latest())
                     if deadline is None:
                         raise

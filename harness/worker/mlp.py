@@ -65,23 +65,25 @@ def _replaced(model, exc, own, isinstance=isinstance, str=str, set=set, id=id, l
 PARTS = 1000
 
 
-def _flat(params, value, isinstance=isinstance, list=list, tuple=tuple):
+def _flat(params, value, isinstance=isinstance, list=list, tuple=tuple, PARTS=PARTS):
     """``(the Values parameters() listed, whether it listed some inside lists)``: a Layer's
     ``[n.parameters() for n in self.neurons]`` is the network's Values one list deep, which the
-    other MLP tasks then read flat, so that one missing flattening is one finding."""
-    flat, nested = [], False
-    for p in params:
+    other MLP tasks then read flat, so that one missing flattening is one finding.  Lists in
+    lists are read too, ``PARTS`` items of each at most."""
+    flat, nested, todo = [], False, list(params)[::-1]
+    while todo:
+        p = todo.pop()
         if isinstance(p, (list, tuple)) and not isinstance(p, value):
             nested = True
-            for q in p[:PARTS]:
-                flat += _flat(q, value)[0] if isinstance(q, (list, tuple)) else [q]
+            todo += list(p[:PARTS])[::-1]
         else:
             flat.append(p)
     return flat, nested
 
 
 def _parts(model, value, isinstance=isinstance, callable=callable, getattr=getattr, type=type,
-           id=id, list=list, tuple=tuple, dict=dict, len=len, own_attributes=own_attributes):
+           id=id, list=list, tuple=tuple, dict=dict, len=len, own_attributes=own_attributes,
+           PARTS=PARTS):
     """The network's parts as the learner built them, the model first: each object of a class
     with a ``parameters()`` method reached from the model through attributes (one by one, or in
     lists, tuples and dicts), with ``(its parts, the Values it holds itself)`` in the order its
@@ -107,7 +109,7 @@ def _parts(model, value, isinstance=isinstance, callable=callable, getattr=getat
     return [found[k] for k in order]
 
 
-def _defined(cls, name, own, vars=vars, getattr=getattr, frame_of=frame_of):
+def _defined(cls, name, own, vars=vars, getattr=getattr, frame_of=frame_of, tuple=tuple):
     """The learner's ``Frame`` of method ``name`` of ``cls`` (at its ``def``), or ``None``."""
     for klass in getattr(cls, '__mro__', ())[:-1]:
         code = getattr(vars(klass).get(name), '__code__', None)
@@ -119,7 +121,7 @@ def _defined(cls, name, own, vars=vars, getattr=getattr, frame_of=frame_of):
 
 def _misbuilt(model, value, nin, nouts, own, len=len, type=type, id=id, set=set, all=all,
               any=any, map=map, enumerate=enumerate, list=list, BaseException=BaseException,
-              _parts=_parts, _flat=_flat, _defined=_defined):
+              reversed=reversed, _parts=_parts, _flat=_flat, _defined=_defined):
     """Where a network whose ``parameters()`` are not the lecture's ``Σ(nin+1)·nout`` Values went
     wrong, as ``{'method', 'file', 'line', 'why'}`` (``why``: ``nested``, ``listed`` or
     ``shape``), or ``None`` where that is not known.  The part deepest in the network whose
