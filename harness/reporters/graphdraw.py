@@ -152,11 +152,17 @@ def render_svg(dot):
         if key in _DRAWN:
             return _DRAWN[key]
     svg = _drawn(dot) if key[0] else None
-    with _DRAWING:
-        while len(_DRAWN) >= DRAWN:
-            del _DRAWN[next(iter(_DRAWN))]
-        _DRAWN[key] = svg
+    _keep({key: svg})
     return svg
+
+
+def _keep(drawn):
+    """Keep ``drawn`` (``(program, DOT source) -> SVG``), the oldest dropped past ``DRAWN``."""
+    with _DRAWING:
+        for key, svg in drawn.items():
+            while len(_DRAWN) >= DRAWN:
+                del _DRAWN[next(iter(_DRAWN))]
+            _DRAWN[key] = svg
 
 
 def render_all(sources):
@@ -177,11 +183,7 @@ def render_all(sources):
         for dot in sources:
             render_svg(dot)
         return
-    with _DRAWING:
-        for dot, svg in zip(sources, drawn):
-            while len(_DRAWN) >= DRAWN:
-                del _DRAWN[next(iter(_DRAWN))]
-            _DRAWN[(program, dot)] = sanitise_svg(svg + b'</svg>') or ''
+    _keep({(program, dot): sanitise_svg(svg + b'</svg>') or '' for dot, svg in zip(sources, drawn)})
 
 
 def _drawn(dot):
