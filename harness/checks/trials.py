@@ -128,8 +128,14 @@ def judged(trials, passed_message, trusted=frozenset(), suspects=frozenset()):
     # a rule read as passing nothing that passed the right gradient on a graph that passed
     found = sometimes(found, t.graph, t.actual, [(u.graph, u.expected) for u in graded
                                                  if not u.failed])
+    unanswered = [u for u in failing if u.mismatch.kind == 'error' and u.actual.error.lost]
     lost = t.mismatch.kind == 'error' and t.actual.error.lost
+    wrong = len(failing) - len(unanswered)
+    # a graph that got no answer (a time limit, a lost worker) is not a wrong one
+    counted = f'{len(unanswered)} of {len(graded)} graphs not answered' if lost else \
+        f'{wrong} of {len(graded)} graphs wrong' + \
+        (f' ({len(unanswered)} not answered)' if unanswered else '')
     return (error if lost else failed)(
-        f'{len(failing)} of {len(graded)} graphs wrong: {found}', diagnosis=found.text,
+        f'{counted}: {found}', diagnosis=found.text,
         counterexample=counterexample(t, found), output=output,
         misconception=None if lost else misconception(found, t.graph, t.actual, trusted))

@@ -476,8 +476,10 @@ class Session:
 
     def _due(self):
         """When the checks' time is next due (``time.monotonic()``): ``Worker.receive``'s
-        ``latest``, asked again whenever it is reached."""
-        return time.monotonic() if self.overtime() else self.deadline
+        ``latest``, asked again whenever it is reached.  Once the time is up, long past (not
+        ``time.monotonic()``: a moment later than the waiter's "now", which would read as time
+        left, and the wait went on, spinning, to the answer's own limit)."""
+        return float('-inf') if self.overtime() else self.deadline
 
     def _cpu(self):
         """CPU seconds the grading has used: this thread's (the checks, the oracles, the
