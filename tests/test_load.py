@@ -214,8 +214,27 @@ def test_hanging_cell_is_skipped_and_grading_goes_on(run_cli, tmp_path):
                      tmp_path / 'r.json')
     report = json.loads((tmp_path / 'r.json').read_text())
     assert result.returncode == 0, result.stdout
-    assert any('cell 1: ran past its 1 s limit' in w for w in report['load_warnings'])
+    assert any("cell 1: ran past the cell's 1 s limit" in w for w in report['load_warnings'])
     assert report['classes']['Value'].startswith('cell 2')
+
+
+def test_a_training_cell_past_the_load_time_is_cut_and_grading_goes_on(run_cli, tmp_path):
+    """A last cell that trains for longer than the load time, each cell within its own limit.
+    Before: the cells' budget, once run out, read as "due now" to the cell's watchdog, a moment
+    later than its own "now": it spun instead of stopping the cell, which ran to its own limit,
+    and the grader's wait for the load timed out first ("loading timed out after 2 s", 0/51 for
+    a correct engine)."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    train = 'import time\nstarted = time.process_time()\n' \
+        'while time.process_time() - started < 20:\n    pass\n'
+    nb = _notebook(tmp_path / 'nb.ipynb', [engine, train, 'print("after")'])
+    result = run_cli('grade', nb, '--profile', 'quick', '--load-timeout', '2', '--cell-timeout',
+                     '30', '--json', tmp_path / 'r.json')
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert result.returncode == 0, result.stdout
+    assert report['score'] == report['max_score'], report['checks'][0]
+    assert report['load_warnings'][0].startswith("cell 2: ran past the notebook's load time"), \
+        report['load_warnings']
 
 
 def test_last_definition_wins_and_its_cell_is_reported(run_cli, tmp_path):

@@ -155,7 +155,7 @@ def test_a_cell_over_its_time_limit_is_still_cut_on_a_busy_host(tmp_path, busy_c
     short sleeps: one long sleep is one C call, which no limit interrupts) at its limit."""
     for cell in (CELL.format(seconds=LIMIT * 2), 'import time\nwhile True:\n    time.sleep(0.05)'):
         ran = _run(tmp_path, cell, busy_cpu, worker, notebook=True)
-        assert [w for w in ran['warnings'] if f'ran past its {LIMIT:g} s limit' in w], ran
+        assert [w for w in ran['warnings'] if f"ran past the cell's {LIMIT:g} s limit" in w], ran
         assert ran['seconds'] < (4 * LIMIT if 'sleep' not in cell else 2 * LIMIT) + 2, ran
 
 

@@ -347,11 +347,8 @@ class Session:
                 f'IPython can transform (a cell magic such as %%time running a cell that starts '
                 f'with another, over and over): remove the repeated cell magics.')
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
-        self.deadline = None  # ``time.monotonic()`` when the checks' time is next due (``overtime``)
-        self.checks = None  # ``time.monotonic()`` when the checks began: the submission loaded
-        self.past = None  # ``(time, CPU seconds)`` when their time was first due (``clock.due``)
-        self.spent = 0.0  # CPU seconds of the workers dropped since then
-        self.overdue = ''  # why no more checks run, once their time has run out
+        self.limit = None  # the checks' time (``overtime``): from the submission's load on
+        self.spent = 0.0  # CPU seconds of the workers dropped since it was first due
 
     @property
     def restarts(self):
@@ -403,9 +400,8 @@ class Session:
                 raise gone
             loaded = Loaded.parse(self.worker.receive(self.settings.load_timeout))
             self.worker.loaded()
-            if self.checks is None:  # the checks' time starts once the submission is loaded
-                self.checks = time.monotonic()
-                self.deadline = self.checks + self.settings.grade_timeout
+            if self.limit is None:  # the checks' time starts once the submission is loaded
+                self.limit = clock.Limit(self.settings.grade_timeout, self._cpu)
         except Tampered as e:
             self.tampered = str(e)
             loaded = Loaded(error=f'{TAMPERED}: {e}.')
@@ -462,24 +458,10 @@ class Session:
         processes), at most ``clock.STARVED`` times the limit, so that a busy host (``batch
         -j``, a shared runner) runs the checks a quiet one runs, and the same submission reads
         the same; grading that uses no CPU (a worker that sleeps) gets no more."""
-        if self.overdue or self.deadline is None or time.monotonic() < self.deadline:
-            return self.overdue
-        now = time.monotonic()
-        self.past = self.past or (now, self._cpu())
-        later = clock.due(self.checks, self.settings.grade_timeout, self.past, now, self._cpu)
-        if later is not None:
-            self.deadline = later
+        if self.limit is None or not self.limit.out():
             return ''
-        self.overdue = (f"not run: the grading's time limit ({self.settings.grade_timeout:g} s "
-                        f"for all the checks, --grade-timeout) had passed")
-        return self.overdue
-
-    def _due(self):
-        """When the checks' time is next due (``time.monotonic()``): ``Worker.receive``'s
-        ``latest``, asked again whenever it is reached.  Once the time is up, long past (not
-        ``time.monotonic()``: a moment later than the waiter's "now", which would read as time
-        left, and the wait went on, spinning, to the answer's own limit)."""
-        return float('-inf') if self.overtime() else self.deadline
+        return (f"not run: the grading's time limit ({self.settings.grade_timeout:g} s for all "
+                f"the checks, --grade-timeout) had passed")
 
     def _cpu(self):
         """CPU seconds the grading has used: this thread's (the checks, the oracles, the
@@ -500,7 +482,7 @@ class Session:
                     pass
             while True:
                 try:
-                    message = self.worker.receive(timeout, self._due if self.deadline else None)
+                    message = self.worker.receive(timeout, self.limit and self.limit.due)
                 except WorkerGone as e:
                     overtime = self.overtime() if e.kind is Lost.TIMEOUT else ''
                     if overtime:
@@ -556,7 +538,7 @@ class Session:
 
     def _drop(self):
         if self.worker is not None:
-            if self.past:  # the checks' time is measured in CPU seconds (``overtime``)
+            if self.limit and self.limit.first:  # the checks' time, in CPU seconds
                 self.spent += self.worker.cpu()
             self.outputs.append(self.worker.close())
             self.worker = None

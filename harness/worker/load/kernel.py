@@ -112,10 +112,12 @@ class Kernel:
                 _disarm(limit)
         except CellTimeout:
             _disarm(limit)  # again: the limit may have been raised as the first call began
-            self.loaded.fail(f'cell {number}', f'ran past its {cell_timeout:.3g} s limit; the rest '
-                             f'of the cell was skipped.', source)
-            self._stopped(number, tree.body[self.running:],
-                          f"was stopped at the cell's {cell_timeout:.3g} s limit")
+            budget = self.loaded.budget  # which limit: the cell's own, or all the cells'
+            which = f"the notebook's load time ({budget.seconds:.3g} s for all its cells)" \
+                if budget is not None and budget.out() else f"the cell's {cell_timeout:.3g} s limit"
+            self.loaded.fail(f'cell {number}', f'ran past {which}; the rest of the cell was '
+                             f'skipped.', source)
+            self._stopped(number, tree.body[self.running:], f'was stopped at {which}')
         except BaseException as e:
             if isinstance(e, SystemExit):
                 raise LoadError(explain(e, f'cell {number}', filename)) from None

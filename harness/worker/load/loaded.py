@@ -17,9 +17,8 @@ class Loaded:
     """Namespaces to search for classes, in priority order, and what went wrong on the way."""
 
     def __init__(self, budget=None, cells=None, module=None, answer_keys=(), number=None):
-        self.budget = (time.monotonic(), budget) if budget else None  # notebook cells' (``latest``)
-        self.past = None  # ``(time, CPU seconds)`` when the budget was first due
-        self.overdue = False  # the budget has run out
+        # notebook cells' (``latest``)
+        self.budget = clock.Limit(budget, time.process_time) if budget else None
         self.cells = cells or {}  # notebook sha256 -> {cell number: transformed source}
         self.module = module  # an installed module graded explicitly (``--module``)
         self.answer_keys = frozenset(answer_keys)  # libraries kept out of reach (rubric.py)
@@ -32,23 +31,14 @@ class Loaded:
         self.root = None  # folder the submission's files are shown relative to
         self.submission = None  # the file or folder graded: what it defines is its own
 
-    def latest(self, monotonic=time.monotonic, cpu=time.process_time):
-        """When a notebook's cells' budget is next due (``time.monotonic()``; now once it has
-        run out), ``None`` without one.  Seconds of a whole CPU, as each cell's limit
-        (``clock.due``): a busy host, which gives the worker part of a CPU, runs the cells a
-        quiet one runs (before: 4 cells of 0.5 s of CPU under a budget of 3.2 s ran whole
-        there, and the last ones were skipped with a quarter of a CPU: the classes they define
-        were missing, the same notebook read otherwise on ``batch -j 2``)."""
-        if self.budget is None:
-            return None
-        started, seconds = self.budget
-        now = monotonic()
-        if self.overdue or now < started + seconds and self.past is None:
-            return now if self.overdue else started + seconds
-        self.past = self.past or (now, cpu())
-        later = clock.due(started, seconds, self.past, now, cpu)
-        self.overdue = later is None
-        return now if self.overdue else later
+    def latest(self):
+        """When a notebook's cells' budget is next due (``time.monotonic()``; ``-inf`` once it
+        has run out), ``None`` without one.  Seconds of a whole CPU, as each cell's limit
+        (``clock``): a busy host, which gives the worker part of a CPU, runs the cells a quiet
+        one runs (before: 4 cells of 0.5 s of CPU under a budget of 3.2 s ran whole there, and
+        the last ones were skipped with a quarter of a CPU: the classes they define were
+        missing, the same notebook read otherwise on ``batch -j 2``)."""
+        return self.budget.due() if self.budget is not None else None
 
     def fail(self, where, message, source=''):
         """Something did not load; grading goes on, and a missing class can name it as the cause."""
