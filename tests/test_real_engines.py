@@ -1296,6 +1296,31 @@ def test_a_float32_value_hides_no_wrong_rule_at_any_seed(seed, run_cli, tmp_path
     assert {code for code, _, _ in roots} == {'wrong_derivative', 'single_precision'}, roots
 
 
+#: ``FLOAT32`` and a walk that runs a node's rule once per path to it (redyaung/smallgrad).
+FLOAT32_WALK = (FLOAT32, ('            if v not in visited:\n                visited.add(v)\n'
+                          '                for child in v._prev:\n                    build_topo(child)\n'
+                          '                topo.append(v)\n',
+                          '            for child in v._prev:\n                build_topo(child)\n'
+                          '            topo.append(v)\n'))
+
+
+def test_a_float32_value_reads_its_walk_alike_at_every_seed(run_cli, tmp_path):
+    """redyaung/smallgrad at seed 7: backward.repeat was read as a consequence of ops.add's `=`
+    (ops.add failing for float32's rounding only, no rule's), and its second pass compared to
+    float64's precision; at seed 0 (inputs float32 holds) it was the walk's, as it is."""
+    path = _lecture_with(tmp_path, *FLOAT32_WALK)
+    seen = {}
+    for seed in ('0', '7'):
+        out = tmp_path / f'out{seed}'
+        run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color', '--seed', seed)
+        report = json.loads((out / 'report.json').read_text())
+        said = {c['id']: c for c in report['checks']}
+        seen[seed] = {check: (said[check]['status'], (said[check]['misconception'] or {}).get('code'))
+                      for check in ('backward.topological', 'backward.repeat')}
+    assert seen['0'] == seen['7'], seen
+    assert seen['7']['backward.topological'] == ('failed', 'repeated'), seen
+
+
 def test_a_float32_engine_with_a_wrong_rule_scores_alike_at_every_seed(run_cli, tmp_path):
     """ShubhamShukla4211/Nanograd's float32 Tensor (8/51 at seed 0, 12 at 7): a walk graph
     whose first mismatch is a gradient that a failing op's rule explains is left to that op
