@@ -185,6 +185,28 @@ def test_gradescope_s_summary_names_the_bugs_as_the_console_counts_them():
                                        'its consequences.'), summary
 
 
+def test_a_bug_named_by_its_message_is_cut_where_a_word_ends_on_every_summary():
+    """A check that could not finish (no misconception: named by its message's first line) read
+    in Gradescope's summary "1 bug: ops.mul_const, 3 of 3 graphs not answered: the check could
+    not finish: the grading's time limit (2 s for all the checks, --grade-timeou." (cut at the
+    120th character, saying nothing): a word cut, read as the whole message.  Cut where a word
+    ends, saying so, in the summary and Classroom's verdict alike."""
+    from micrograde.reporters import classroom
+    report = read('misconception')
+    limit = ("3 of 3 graphs not answered: the check could not finish: the grading's time limit "
+             "(2 s for all the checks, --grade-timeout) had passed")
+    for c in report.checks:
+        if c.id == 'ops.add':
+            c.status, c.misconception, c.message = Status.ERROR, None, limit
+    summary = json.loads(FORMATS['gradescope'](report))['output'].splitlines()[1]
+    head = classroom.verdict(report)['tests'][0]['name']
+    for said in (summary, head):
+        named = said.split('1 bug: ops.add, ', 1)[1].split(';')[0]
+        assert named.endswith('...') and limit.startswith(named[:-3]), said
+        assert limit[len(named) - 3] in ' ,;:(', said  # a whole word before the cut
+    assert 'timeou.' not in summary
+
+
 def failing_check(check_id, score, max_score, consequence_of=''):
     m = Misconception(Code.ASSIGNED, method='__add__')
     return Check(check_id, check_id.split('.')[0], Status.FAILED, 'wrong gradient', score=score,

@@ -127,7 +127,7 @@ def bugs(report, shown=3, seen=None):
     def said(check):
         m = check.misconception
         what = f'{m.title} ({m.method})' if m and m.method else m.title if m else \
-            check.message.split('\n', 1)[0][:120]
+            shortened(check.message.split('\n', 1)[0], 120)
         return f'{check.id}, {what}'
     parts = [said(c) for c in named[:shown]] + \
         ([f'and {len(named) - shown} more'] if len(named) > shown else [])
@@ -141,6 +141,16 @@ def bugs(report, shown=3, seen=None):
         text += (f'; {more} more failing check{"s are" if more != 1 else " is"} '
                  f'{"their" if len(roots) != 1 else "its"} consequence{"s" * (more != 1)}')
     return text
+
+
+def shortened(line, limit):
+    """``line`` within ``limit`` characters, cut where a word ends and saying so (``...``): cut
+    at a character, a message read as another ("--grade-timeou.", "expected 6.2")."""
+    if len(line) <= limit:
+        return line
+    cut = line[:limit - 3]
+    cut = cut[:cut.rfind(' ')] if ' ' in cut else cut
+    return cut.rstrip(' ,;:(') + '...'
 
 
 #: What a newline of the submission's text goes on with in a failure's body.
