@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from conftest import SCHEMAS, validate_json
-from micrograde.model.results import (Category, Check, Code, Isolation, Misconception, NotRun, Outcome, Report, Status,
+from micrograde.model.results import (Category, Check, Code, Counterexample, Isolation, Misconception, NotRun, Outcome, Report, Status,
                                       Verdict)
 from micrograde.reporters import FORMATS, classpage, console, gradebook, json_report, write, write_reports
 from micrograde.surfaces import pytest_plugin
@@ -205,6 +205,52 @@ def test_a_bug_named_by_its_message_is_cut_where_a_word_ends_on_every_summary():
         assert named.endswith('...') and limit.startswith(named[:-3]), said
         assert limit[len(named) - 3] in ' ,;:(', said  # a whole word before the cut
     assert 'timeou.' not in summary
+
+
+#: A check the grading's time limit cut (``trials.judged``): its graphs not answered.
+NOT_ANSWERED = ("3 of 3 graphs not answered: the check could not finish: the grading's time "
+                "limit (2 s for all the checks, --grade-timeout) had passed")
+
+
+def _cut(name, check_id):
+    """The report ``name`` with ``check_id`` cut by the grading's time limit, as graded."""
+    report = read(name)
+    check = next(c for c in report.checks if c.id == check_id)
+    check.status, check.message, check.score = Status.ERROR, NOT_ANSWERED, 0.0
+    check.diagnosis = NOT_ANSWERED.split(': ', 1)[1]
+    check.counterexample = Counterexample(
+        'a = Value(-1.2)\nk = Value(2.08)\n_1 = a * 3.0\nout = _1 * k\nout.backward()\n',
+        {'out.data': '-7.488', 'a.grad': '6.24'},
+        {'out.data': 'not computed', 'a.grad': 'not computed',
+         'error': "Timeout: the grading's time limit (2 s for all the checks, --grade-timeout) had "
+                  'passed'})
+    report.score -= check.max_score
+    report.verdict = Verdict.FAILED
+    return report
+
+
+def test_a_check_that_could_not_finish_says_why_in_classroom_not_a_bare_red_cross(tmp_path):
+    """Classroom's reporter prints no message for a ``fail`` test: a check the grading's time
+    limit cut showed, in the learner's log, "❌ ops.mul - line 40" (the line of the op it was
+    running) and the code of a graph their engine computes right, as a bug in ``__mul__``. It
+    is an ``error`` test now, which the reporter prints with its reason; its points are still
+    lost (the reporter's own code, under Node, where it is checked out)."""
+    from micrograde.reporters import classroom
+    report = _cut('passing', 'ops.mul')
+    test = next(t for t in classroom.result(report)['tests'] if t['name'] == 'ops.mul')
+    assert test['status'] == 'error' and test['score'] == 0, test
+    assert test['message'].startswith(f'ops.mul: {NOT_ANSWERED}'), test['message']
+    import actions
+    if actions.missing(actions.CLASSROOM):
+        pytest.skip(actions.missing(actions.CLASSROOM))
+    outputs = dict(line.split('=', 1) for line in classroom.output_line(report).splitlines())
+    out, _, _ = actions.run(actions.CLASSROOM, tmp_path, {'runners': 'micrograde,verdict'},
+                            {'MICROGRADE_RESULTS': outputs['result'],
+                             'VERDICT_RESULTS': outputs['verdict']})
+    assert f'Error: ops.mul: {NOT_ANSWERED}' in out, out[-3000:]
+    assert '❌ ops.mul' not in out, out[-3000:]
+    assert f'Total points for micrograde: {report.score:.2f}/{report.max_score:g}' in out
+    assert '::error::Some tests failed.' in out  # the verdict still fails the run
 
 
 def failing_check(check_id, score, max_score, consequence_of=''):
