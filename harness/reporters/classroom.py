@@ -106,8 +106,9 @@ def _tests(report, check, size, unloaded):
         why = continued(f'{check.message}: {unloaded}' if unloaded else check.message)
         message = f'{check.id}: {why}' + (f' (0 of its {check.max_score:g} points)'
                                           if check.max_score else '')
-    elif outcome is Outcome.ERROR:  # printed alone (``Error: ...``): it names its check
-        message = f'{check.id}: {failure_text(check)}'
+    elif outcome is Outcome.ERROR:  # printed alone (``Error: ...``): it names its check and,
+        # as every other report's text of it does, the learner's line (a hang's rule)
+        message = f'{check.id}: {failure_text(check, where)}'
     else:
         message = failure_text(check)
     ce = check.counterexample
