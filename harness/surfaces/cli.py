@@ -84,11 +84,13 @@ def grade_options(f):
         click.option('--cell-timeout', type=Seconds(), default=Settings.cell_timeout, show_default=True,
                      help='Seconds each notebook cell may run before the rest of it is skipped.'),
         click.option('--check-timeout', type=Seconds(), default=Settings.check_timeout, show_default=True,
-                     help='Seconds one graph or MLP task may take before its check fails.'),
+                     help='Seconds of a whole CPU one graph or MLP task may take (a busy host '
+                     'gives it more, at most 4x): past it, that graph is not answered and its '
+                     'check could not finish; after three such, no more checks run.'),
         click.option('--grade-timeout', type=Seconds(), default=Settings.grade_timeout, show_default=True,
                      help='Seconds of a whole CPU all the checks together may take (a busy '
-                     'host gives them more, at most 4x); the checks left then are not run '
-                     '(and fail).'),
+                     'host gives them more, at most 4x); the check then running could not '
+                     'finish, and the checks left are not run (0 points; the grade fails).'),
         click.option('--memory-limit', type=click.IntRange(min=MIN_MEMORY_MB), default=Limits.memory >> 20,
                      show_default=True, help='Megabytes of address space a worker may use (at least '
                      f'{MIN_MEMORY_MB}: a worker needs ~40 before the submission loads).'),
