@@ -269,6 +269,7 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     try:
         names = read_roster(roster) if roster else None
         work = Batch(paths, out, config, ('plain', *lms), names, assignment)
+        work.roster = names = _by_id(names, work.submissions)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     if not work.submissions:  # a wrong folder, most likely: said, not '0 graded' and exit 0
@@ -303,6 +304,25 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     if absent:  # the roster names them by the file they were to hand in: none was there
         click.echo(f'in the roster, nothing handed in (no grade in the LMS gradebooks): '
                    f'{", ".join(absent)}', err=True)
+
+
+def _by_id(roster, submissions):
+    """The roster keyed by each submission's id: a row naming the file a submission was handed
+    in as, which the batch renamed (another has its name as a Mac compares names, ``Alice.py``
+    and ``alice.py``: ``alice.py-2``), is that submission's. Keyed by the file alone, both
+    students read as having handed in nothing and both grades were left out of the LMS
+    gradebooks, the suffixes being known only once the batch ran."""
+    if not roster:
+        return roster
+    ids = {sub_id for sub_id, _ in submissions}
+    named = [(sub_id, Path(path).name) for sub_id, path in submissions]
+    handed = [name for _, name in named]
+    keyed = dict(roster)
+    for sub_id, name in named:
+        if sub_id != name and name in keyed and sub_id not in keyed and name not in ids \
+                and handed.count(name) == 1:
+            keyed[sub_id] = keyed.pop(name)
+    return keyed
 
 
 def _writable(folder):
