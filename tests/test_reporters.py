@@ -202,9 +202,9 @@ def test_a_bug_named_by_its_message_is_cut_where_a_word_ends_on_every_summary():
     head = classroom.verdict(report)['tests'][0]['name']
     for said in (summary, head):
         named = said.split('1 bug: ops.add, ', 1)[1].split(';')[0]
-        assert named.endswith('...') and limit.startswith(named[:-3]), said
-        assert limit[len(named) - 3] in ' ,;:(', said  # a whole word before the cut
-    assert 'timeou.' not in summary
+        assert named.endswith('…') and limit.startswith(named[:-1]), said
+        assert limit[len(named) - 1] in ' ,;:(', said  # a whole word before the cut
+    assert 'timeou.' not in summary and '...' not in summary
 
 
 #: A check the grading's time limit cut (``trials.judged``): its graphs not answered.

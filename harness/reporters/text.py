@@ -144,13 +144,14 @@ def bugs(report, shown=3, seen=None):
 
 
 def shortened(line, limit):
-    """``line`` within ``limit`` characters, cut where a word ends and saying so (``...``): cut
-    at a character, a message read as another ("--grade-timeou.", "expected 6.2")."""
+    """``line`` within ``limit`` characters, cut where a word ends and saying so (``…``, one
+    character: a summary that ends the sentence with a full stop reads "checks…." not
+    "checks...."): cut at a character, a message read as another ("--grade-timeou.")."""
     if len(line) <= limit:
         return line
-    cut = line[:limit - 3]
+    cut = line[:limit - 1]
     cut = cut[:cut.rfind(' ')] if ' ' in cut else cut
-    return cut.rstrip(' ,;:(') + '...'
+    return cut.rstrip(' ,;:(') + '…'
 
 
 #: What a newline of the submission's text goes on with in a failure's body.
