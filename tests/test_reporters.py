@@ -255,6 +255,22 @@ def test_a_check_that_could_not_finish_says_why_in_classroom_not_a_bare_red_cros
     assert '::error::Some tests failed.' in out  # the verdict still fails the run
 
 
+def test_gradescope_s_summary_counts_a_skipped_check_not_shown_yet_and_names_it_not():
+    """A rubric hides ``mlp.build`` until the due date (``after_due_date``): Gradescope's
+    summary, which every learner sees, still read "10 point(s) in 5 skipped check(s): mlp.build
+    mlp.forward ...", naming the hidden test and its worth (``bugs`` counts, never names, a bug
+    in a test not shown yet). It counts it now, as ``bugs`` does."""
+    report = read('passing')
+    for c in report.checks:
+        c.visibility = 'after_due_date' if c.id == 'mlp.build' else c.visibility
+    summary = json.loads(FORMATS['gradescope'](report))['output']
+    line = next(s for s in summary.splitlines() if 'skipped check(s)' in s)
+    assert line == ('10 point(s) in 5 skipped check(s): mlp.forward mlp.gradients mlp.step '
+                    'mlp.zero_grad; 1 in a test not shown yet.'), summary
+    assert 'mlp.build' not in summary
+    assert 'mlp.build' in console.render(report)  # the grader's own console names every check
+
+
 def failing_check(check_id, score, max_score, consequence_of=''):
     m = Misconception(Code.ASSIGNED, method='__add__')
     return Check(check_id, check_id.split('.')[0], Status.FAILED, 'wrong gradient', score=score,
