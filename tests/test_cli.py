@@ -689,6 +689,22 @@ def test_profile_help_says_what_each_profile_does():
         assert 'a Hypothesis search of 300 graphs from boundary inputs' in text
 
 
+def test_time_limit_help_says_what_a_report_then_says():
+    """``--check-timeout`` said a graph past it makes "its check fail", and seconds of the wall
+    clock: the report says the graph was "not answered" and its check "could not finish" (not
+    wrong), the limit is of CPU (a busy host gives more), and three such stop the grading."""
+    from click.testing import CliRunner
+    from micrograde.surfaces.cli import main
+    for command in ('grade', 'batch'):
+        text = ' '.join(CliRunner().invoke(main, [command, '--help']).output.split())
+        check = text.split('--check-timeout', 1)[1].split('--grade-timeout', 1)[0]
+        grade = text.split('--grade-timeout', 1)[1].split('--memory-limit', 1)[0]
+        assert 'Seconds of a whole CPU' in check and 'not answered' in check, check
+        assert 'could not finish' in check and 'after three such' in check, check
+        assert 'could not finish' in grade and 'not run' in grade, grade
+        assert 'fails.' not in check, check
+
+
 @pytest.mark.parametrize('command', ['grade', 'batch'])
 def test_a_closed_stdout_loses_no_report_nor_exit_status(command, tmp_path):
     """Run with its standard output closed (``>&-``: Python's ``sys.stdout`` is ``None``), the

@@ -231,3 +231,25 @@ def test_a_run_without_an_lms_removes_the_earlier_runs_lms_gradebook(run_cli, tm
     assert not (out / 'gradebook-canvas.csv').exists()
     assert 'gradebook-canvas.csv' in again.stdout
     assert run_cli('batch', folder, '--out', out, '-j', '0').returncode == 2
+
+
+def test_a_roster_names_a_renamed_submission_by_the_file_it_was_handed_in_as(run_cli, tmp_path):
+    """``Alice.py`` and ``alice.py`` (two students; one name as a Mac compares names) are graded
+    as ``Alice.py-1`` and ``alice.py-2``: the roster, which names the files handed in, matched
+    neither, and both students read as "nothing handed in", their grades left out of the LMS
+    gradebooks (the suffixes are known only once the batch ran). Each row is its file's now."""
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'alice.py').write_text((SUBMISSIONS / 'lecture_engine.py').read_text())
+    (folder / 'Alice.py').write_text('def oops(:\n')
+    roster = tmp_path / 'roster.csv'
+    roster.write_text('file,student_id,section\nalice.py,s1,A\nAlice.py,s2,B\n')
+    result = run_cli('batch', folder, '--out', tmp_path / 'out', '--profile', 'quick',
+                     '--roster', roster, '--lms', 'moodle', '-j', '2')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'nothing handed in' not in result.stderr and 'not in the roster' not in result.stderr, \
+        result.stderr
+    moodle = {row[0]: row[2] for row in read((tmp_path / 'out' / 'gradebook-moodle.csv').read_bytes())[1:]}
+    plain = {row[0]: row[1] for row in read((tmp_path / 'out' / 'gradebook.csv').read_bytes())[1:]}
+    assert moodle['s1'] == '51' and moodle['s2'] == '0', moodle
+    assert plain == {'Alice.py-1': 's2', 'alice.py-2': 's1'}, plain

@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from conftest import SCHEMAS, validate_json
-from micrograde.model.results import (Category, Check, Code, Isolation, Misconception, NotRun, Outcome, Report, Status,
+from micrograde.model.results import (Category, Check, Code, Counterexample, Isolation, Misconception, NotRun, Outcome, Report, Status,
                                       Verdict)
 from micrograde.reporters import FORMATS, classpage, console, gradebook, json_report, write, write_reports
 from micrograde.surfaces import pytest_plugin
@@ -183,6 +183,92 @@ def test_gradescope_s_summary_names_the_bugs_as_the_console_counts_them():
     summary = json.loads(FORMATS['gradescope'](hidden))['output']
     assert summary.splitlines()[1] == ('1 bug: in a test not shown yet; 7 more failing checks are '
                                        'its consequences.'), summary
+
+
+def test_a_bug_named_by_its_message_is_cut_where_a_word_ends_on_every_summary():
+    """A check that could not finish (no misconception: named by its message's first line) read
+    in Gradescope's summary "1 bug: ops.mul_const, 3 of 3 graphs not answered: the check could
+    not finish: the grading's time limit (2 s for all the checks, --grade-timeou." (cut at the
+    120th character, saying nothing): a word cut, read as the whole message.  Cut where a word
+    ends, saying so, in the summary and Classroom's verdict alike."""
+    from micrograde.reporters import classroom
+    report = read('misconception')
+    limit = ("3 of 3 graphs not answered: the check could not finish: the grading's time limit "
+             "(2 s for all the checks, --grade-timeout) had passed")
+    for c in report.checks:
+        if c.id == 'ops.add':
+            c.status, c.misconception, c.message = Status.ERROR, None, limit
+    summary = json.loads(FORMATS['gradescope'](report))['output'].splitlines()[1]
+    head = classroom.verdict(report)['tests'][0]['name']
+    for said in (summary, head):
+        named = said.split('1 bug: ops.add, ', 1)[1].split(';')[0]
+        assert named.endswith('…') and limit.startswith(named[:-1]), said
+        assert limit[len(named) - 1] in ' ,;:(', said  # a whole word before the cut
+    assert 'timeou.' not in summary and '...' not in summary
+
+
+#: A check the grading's time limit cut (``trials.judged``): its graphs not answered.
+NOT_ANSWERED = ("3 of 3 graphs not answered: the check could not finish: the grading's time "
+                "limit (2 s for all the checks, --grade-timeout) had passed")
+
+
+def _cut(name, check_id):
+    """The report ``name`` with ``check_id`` cut by the grading's time limit, as graded."""
+    report = read(name)
+    check = next(c for c in report.checks if c.id == check_id)
+    check.status, check.message, check.score = Status.ERROR, NOT_ANSWERED, 0.0
+    check.diagnosis = NOT_ANSWERED.split(': ', 1)[1]
+    check.counterexample = Counterexample(
+        'a = Value(-1.2)\nk = Value(2.08)\n_1 = a * 3.0\nout = _1 * k\nout.backward()\n',
+        {'out.data': '-7.488', 'a.grad': '6.24'},
+        {'out.data': 'not computed', 'a.grad': 'not computed',
+         'error': "Timeout: the grading's time limit (2 s for all the checks, --grade-timeout) had "
+                  'passed'})
+    report.score -= check.max_score
+    report.verdict = Verdict.FAILED
+    return report
+
+
+def test_a_check_that_could_not_finish_says_why_in_classroom_not_a_bare_red_cross(tmp_path):
+    """Classroom's reporter prints no message for a ``fail`` test: a check the grading's time
+    limit cut showed, in the learner's log, "❌ ops.mul - line 40" (the line of the op it was
+    running) and the code of a graph their engine computes right, as a bug in ``__mul__``. It
+    is an ``error`` test now, which the reporter prints with its reason; its points are still
+    lost (the reporter's own code, under Node, where it is checked out)."""
+    from micrograde.reporters import classroom
+    report = _cut('passing', 'ops.mul')
+    test = next(t for t in classroom.result(report)['tests'] if t['name'] == 'ops.mul')
+    assert test['status'] == 'error' and test['score'] == 0, test
+    assert test['message'].startswith(f'ops.mul: {NOT_ANSWERED}'), test['message']
+    # the learner's line, as JUnit's and Gradescope's text of it say (a hang's rule is there)
+    assert test['message'].endswith(f"at Value.__mul__ ({test['filename']}:{test['line_no']})")
+    import actions
+    if actions.missing(actions.CLASSROOM):
+        pytest.skip(actions.missing(actions.CLASSROOM))
+    outputs = dict(line.split('=', 1) for line in classroom.output_line(report).splitlines())
+    out, _, _ = actions.run(actions.CLASSROOM, tmp_path, {'runners': 'micrograde,verdict'},
+                            {'MICROGRADE_RESULTS': outputs['result'],
+                             'VERDICT_RESULTS': outputs['verdict']})
+    assert f'Error: ops.mul: {NOT_ANSWERED}' in out, out[-3000:]
+    assert '❌ ops.mul' not in out, out[-3000:]
+    assert f'Total points for micrograde: {report.score:.2f}/{report.max_score:g}' in out
+    assert '::error::Some tests failed.' in out  # the verdict still fails the run
+
+
+def test_gradescope_s_summary_counts_a_skipped_check_not_shown_yet_and_names_it_not():
+    """A rubric hides ``mlp.build`` until the due date (``after_due_date``): Gradescope's
+    summary, which every learner sees, still read "10 point(s) in 5 skipped check(s): mlp.build
+    mlp.forward ...", naming the hidden test and its worth (``bugs`` counts, never names, a bug
+    in a test not shown yet). It counts it now, as ``bugs`` does."""
+    report = read('passing')
+    for c in report.checks:
+        c.visibility = 'after_due_date' if c.id == 'mlp.build' else c.visibility
+    summary = json.loads(FORMATS['gradescope'](report))['output']
+    line = next(s for s in summary.splitlines() if 'skipped check(s)' in s)
+    assert line == ('10 point(s) in 5 skipped check(s): mlp.forward mlp.gradients mlp.step '
+                    'mlp.zero_grad; 1 in a test not shown yet.'), summary
+    assert 'mlp.build' not in summary
+    assert 'mlp.build' in console.render(report)  # the grader's own console names every check
 
 
 def failing_check(check_id, score, max_score, consequence_of=''):

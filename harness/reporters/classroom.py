@@ -74,8 +74,12 @@ def unit(worth):
 
 
 #: The reporter's status for each outcome: only a failure is a red cross (``error`` prints its
-#: reason). Advice is worth no points (``Rubric.graded``), so it is not listed; were it, not red.
-STATUS = {Outcome.PASSED: 'pass', Outcome.FAILED: 'fail', Outcome.ERROR: 'fail',
+#: reason). A check that could not finish (``ERROR``: its graphs not answered, cut by a time
+#: limit) is no finding of a line: a red cross at the line of the op it was running, with no
+#: reason (the reporter prints none for ``fail``), read as a bug there ("❌ ops.mul - line 28"
+#: for the grading's time limit); as ``error``, it prints why. Advice is worth no points
+#: (``Rubric.graded``), so it is not listed; were it, not red.
+STATUS = {Outcome.PASSED: 'pass', Outcome.FAILED: 'fail', Outcome.ERROR: 'error',
           Outcome.SKIPPED: 'error', Outcome.ADVICE: 'error'}
 
 
@@ -102,6 +106,9 @@ def _tests(report, check, size, unloaded):
         why = continued(f'{check.message}: {unloaded}' if unloaded else check.message)
         message = f'{check.id}: {why}' + (f' (0 of its {check.max_score:g} points)'
                                           if check.max_score else '')
+    elif outcome is Outcome.ERROR:  # printed alone (``Error: ...``): it names its check and,
+        # as every other report's text of it does, the learner's line (a hang's rule)
+        message = f'{check.id}: {failure_text(check, where)}'
     else:
         message = failure_text(check)
     ce = check.counterexample

@@ -71,10 +71,12 @@ def render(report):
                f'(seed {report.seed}, profile {report.profile}).')
     # what is wrong, as the console counts it, above the tests it fails: a test the learner does
     # not see yet (``visibility``) is counted, not named
-    found = bugs(report, seen=lambda check: check.visibility == 'visible')
+    def seen(check):
+        return check.visibility == 'visible'
+    found = bugs(report, seen=seen)
     if found:
         summary += f'\n{found}.'
-    for why in filter(None, (unpaid(report), unrun(report) or skipped_points(report))):
+    for why in filter(None, (unpaid(report), unrun(report) or skipped_points(report, seen))):
         summary += f'\n{why[0].upper()}{why[1:]}.'
     if advisories:
         summary += f'\n{advisories} advisory finding(s): advice, not counted in the score.'

@@ -66,15 +66,21 @@ def unrun(report):
             f'{stopped[0].message.removeprefix("not run").lstrip(": ")}')
 
 
-def skipped_points(report):
+def skipped_points(report, seen=None):
     """The points of skipped checks that cost points (an op not written, no MLP class, what they
     need missing), which no failure lists, said beside the score where grading did not stop:
-    ``10 point(s) in 5 skipped check(s): mlp.build ...``, or ``''``."""
+    ``10 point(s) in 5 skipped check(s): mlp.build ...``, or ``''``. ``seen(check)``: whether
+    the reader may see that check (Gradescope's visibility, as ``bugs``): one it may not is
+    counted, not named."""
     lost = [c for c in report.checks if c.outcome is Outcome.SKIPPED and c.score < c.max_score]
     if not lost:
         return ''
+    named = [c.id for c in lost if seen is None or seen(c)]
+    hidden = len(lost) - len(named)
     return (f'{sum(c.max_score - c.score for c in lost):g} point(s) in {len(lost)} skipped '
-            f'check(s): {" ".join(c.id for c in lost)}')
+            f'check(s): {" ".join(named)}' + (f'{"; " if named else ""}{hidden} in '
+                                              f'{"a test" if hidden == 1 else "tests"} not '
+                                              f'shown yet' if hidden else ''))
 
 
 def beside_score(report):
@@ -127,7 +133,7 @@ def bugs(report, shown=3, seen=None):
     def said(check):
         m = check.misconception
         what = f'{m.title} ({m.method})' if m and m.method else m.title if m else \
-            check.message.split('\n', 1)[0][:120]
+            shortened(check.message.split('\n', 1)[0], 120)
         return f'{check.id}, {what}'
     parts = [said(c) for c in named[:shown]] + \
         ([f'and {len(named) - shown} more'] if len(named) > shown else [])
@@ -141,6 +147,17 @@ def bugs(report, shown=3, seen=None):
         text += (f'; {more} more failing check{"s are" if more != 1 else " is"} '
                  f'{"their" if len(roots) != 1 else "its"} consequence{"s" * (more != 1)}')
     return text
+
+
+def shortened(line, limit):
+    """``line`` within ``limit`` characters, cut where a word ends and saying so (``…``, one
+    character: a summary that ends the sentence with a full stop reads "checks…." not
+    "checks...."): cut at a character, a message read as another ("--grade-timeou.")."""
+    if len(line) <= limit:
+        return line
+    cut = line[:limit - 1]
+    cut = cut[:cut.rfind(' ')] if ' ' in cut else cut
+    return cut.rstrip(' ,;:(') + '…'
 
 
 #: What a newline of the submission's text goes on with in a failure's body.

@@ -84,11 +84,13 @@ def grade_options(f):
         click.option('--cell-timeout', type=Seconds(), default=Settings.cell_timeout, show_default=True,
                      help='Seconds each notebook cell may run before the rest of it is skipped.'),
         click.option('--check-timeout', type=Seconds(), default=Settings.check_timeout, show_default=True,
-                     help='Seconds one graph or MLP task may take before its check fails.'),
+                     help='Seconds of a whole CPU one graph or MLP task may take (a busy host '
+                     'gives it more, at most 4x): past it, that graph is not answered and its '
+                     'check could not finish; after three such, no more checks run.'),
         click.option('--grade-timeout', type=Seconds(), default=Settings.grade_timeout, show_default=True,
                      help='Seconds of a whole CPU all the checks together may take (a busy '
-                     'host gives them more, at most 4x); the checks left then are not run '
-                     '(and fail).'),
+                     'host gives them more, at most 4x); the check then running could not '
+                     'finish, and the checks left are not run (0 points; the grade fails).'),
         click.option('--memory-limit', type=click.IntRange(min=MIN_MEMORY_MB), default=Limits.memory >> 20,
                      show_default=True, help='Megabytes of address space a worker may use (at least '
                      f'{MIN_MEMORY_MB}: a worker needs ~40 before the submission loads).'),
@@ -267,6 +269,7 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     try:
         names = read_roster(roster) if roster else None
         work = Batch(paths, out, config, ('plain', *lms), names, assignment)
+        work.roster = names = _by_id(names, work.submissions)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     if not work.submissions:  # a wrong folder, most likely: said, not '0 graded' and exit 0
@@ -301,6 +304,25 @@ def batch(paths, out, jobs, roster, lms, assignment, **options):
     if absent:  # the roster names them by the file they were to hand in: none was there
         click.echo(f'in the roster, nothing handed in (no grade in the LMS gradebooks): '
                    f'{", ".join(absent)}', err=True)
+
+
+def _by_id(roster, submissions):
+    """The roster keyed by each submission's id: a row naming the file a submission was handed
+    in as, which the batch renamed (another has its name as a Mac compares names, ``Alice.py``
+    and ``alice.py``: ``alice.py-2``), is that submission's. Keyed by the file alone, both
+    students read as having handed in nothing and both grades were left out of the LMS
+    gradebooks, the suffixes being known only once the batch ran."""
+    if not roster:
+        return roster
+    ids = {sub_id for sub_id, _ in submissions}
+    named = [(sub_id, Path(path).name) for sub_id, path in submissions]
+    handed = [name for _, name in named]
+    keyed = dict(roster)
+    for sub_id, name in named:
+        if sub_id != name and name in keyed and sub_id not in keyed and name not in ids \
+                and handed.count(name) == 1:
+            keyed[sub_id] = keyed.pop(name)
+    return keyed
 
 
 def _writable(folder):

@@ -47,8 +47,9 @@ class _Expired(BaseException):
 
 class LocalSession:
     """What ``Session`` is to a worker, in this process: ``run`` answers requests with the
-    learner's classes, each request under ``settings.check_timeout`` seconds (where a timer
-    can be set: in the main thread), under the same ``answers.Strikes`` as a worker's."""
+    learner's classes, each item (a graph, an MLP task) under ``settings.check_timeout``
+    seconds (where a timer can be set: in the main thread), under the same ``answers.Strikes``
+    as a worker's."""
 
     def __init__(self, classes: dict[str, type], settings: Settings, seed: int,
                  attributes: dict[str, str] | None = None) -> None:
@@ -77,11 +78,14 @@ class LocalSession:
             self.unrun += len(items)
             return [lost(task, Lost.NOT_RUN, stop) for _ in items]
         results: list[Any] = []
-        with _time_limit(timeout) as limit:
-            for item in items:
-                capture = Capture()
-                seeding.seed(self.seed)  # random and numpy's generator, as the worker does
-                identity.reset(self.seed, item.get('order', 0))
+        for item in items:
+            capture = Capture()
+            seeding.seed(self.seed)  # random and numpy's generator, as the worker does
+            identity.reset(self.seed, item.get('order', 0))
+            # each item (a graph, an MLP task) its own limit, as the grader waits for each
+            # answer (``Session._ask``): one on a request, 60 graphs of a slow but right
+            # backward() ran past it, and the graphs it cut read as wrong
+            with _time_limit(timeout) as limit:
                 limit.inside = True
                 try:
                     with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
@@ -90,14 +94,14 @@ class LocalSession:
                     pass
                 finally:
                     limit.inside = False
-                if limit.fired:
-                    self.strikes.strikes += 1
-                    results.append(lost(task, Lost.TIMEOUT, f'timed out after {timeout:g} s'))
-                    results += [lost(task, Lost.NOT_RUN, 'not run: an earlier graph of this '
-                                                         'check timed out')
-                                for _ in items[len(results):]]
-                    break
-                results.append(parse(result, capture.take(), item))
+            if limit.fired:
+                self.strikes.strikes += 1
+                results.append(lost(task, Lost.TIMEOUT, f'timed out after {timeout:g} s'))
+                results += [lost(task, Lost.NOT_RUN, 'not run: an earlier graph of this '
+                                                     'check timed out')
+                            for _ in items[len(results):]]
+                break
+            results.append(parse(result, capture.take(), item))
         return results
 
 
@@ -156,7 +160,7 @@ def check(Value: type, MLP: type | None = None, *, Neuron: type | None = None,
           timeout: float = 3.0, rubric: str | os.PathLike[str] | None = None) -> SelfCheck:
     """Run the grader's checks on ``Value`` (and ``MLP``) here, in this kernel.
 
-    ``timeout``: seconds one request (a check's graphs, an MLP task) may take. ``rubric``: the
+    ``timeout``: seconds one graph or MLP task may take (``micrograde grade --check-timeout``). ``rubric``: the
     course's rubric file (``micrograde grade --rubric``'s), else the lecture's: its points,
     advisory checks, required ops and charging. Returns a ``SelfCheck``: shown as the report in
     Jupyter, as text in a terminal."""
