@@ -80,6 +80,49 @@ def test_a_search_the_grading_time_limit_stops_says_so_and_how_far_it_got(tmp_pa
     assert 'wrong' not in fuzz['message'] and not fuzz['misconception'], fuzz
 
 
+#: tanh hangs past |x| 2.2, which ops.tanh's graphs do not reach and the random graphs do.
+HANGS_BIG = (SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+    '        t = (math.exp(2*x) - 1)/(math.exp(2*x) + 1)\n',
+    '        if abs(x) > 2.2:\n            __import__("time").sleep(30)\n'
+    '        t = (math.exp(2*x) - 1)/(math.exp(2*x) + 1)\n', 1)
+
+
+def test_random_graphs_never_asked_after_one_hung_are_not_wrong(tmp_path):
+    """staff15: one random graph hung (a strike) and the other 59 were never asked; read as '60
+    of 60 random graphs wrong', the smallest of them (never asked) run again and answered, 'The
+    same graph gives another result when run again' (order_dependent, at backward()).  The
+    graph that hung is the finding; the ones never asked are counted as not run."""
+    assert 'sleep(30)' in HANGS_BIG
+    (tmp_path / 'engine.py').write_text(HANGS_BIG)
+    out, report, _ = _grade(tmp_path / 'engine.py', tmp_path, '--profile', 'quick', '--seed', '1',
+                            '--check-timeout', '1')
+    fuzz = {c['id']: c for c in report['checks']}['fuzz.dags']
+    assert fuzz['status'] in ('failed', 'error'), fuzz
+    assert (fuzz['misconception'] or {}).get('code') != 'order_dependent', fuzz
+    assert 'another result' not in fuzz['message'], fuzz['message']
+    assert re.search(r'\d+ not run after a graph that did not answer', fuzz['message']), \
+        fuzz['message']
+    assert 'tanh' in fuzz['counterexample']['code'], fuzz['counterexample']
+    visits = {c['id']: c for c in report['checks']}['backward.visits']
+    assert visits['status'] == 'passed' or visits['not_run'], visits
+
+
+def test_a_walk_order_never_observed_for_want_of_answers_is_not_run(tmp_path):
+    """staff15: exp's rule hangs, and every walk's graph after the third strike was never
+    asked: backward.visits said 'the engine does not call per-node _backward closures' (0 of
+    its points, not counted as not run) of the lecture engine, which does."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+        '            self.grad += out.data * out.grad\n',
+        '            self.grad += out.data * out.grad\n            __import__("time").sleep(30)\n', 1)
+    assert 'sleep(30)' in engine
+    (tmp_path / 'engine.py').write_text(engine)
+    out, report, _ = _grade(tmp_path / 'engine.py', tmp_path, '--profile', 'quick',
+                            '--check-timeout', '1')
+    visits = {c['id']: c for c in report['checks']}['backward.visits']
+    assert visits['status'] == 'passed' or visits['not_run'], visits
+    assert 'does not call per-node' not in visits['message'], visits
+
+
 class Saturated(Value):
     def tanh(self):
         out = super().tanh()

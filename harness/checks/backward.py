@@ -8,13 +8,13 @@ from micrograde.model.compare import close, show
 from micrograde.diagnose.diagnosis import (FLOAT32_ATOL, FLOAT32_RTOL, blame, float32,
                                           misconception, past_float32, single_precision,
                                           topological_violation)
-from micrograde.model.results import Code, Counterexample, Misconception
+from micrograde.model.results import Code, Counterexample, Misconception, NotRun
 from micrograde.checks.mlp import raised
 from micrograde.checks.probe import backward_through
 from micrograde.checks.fuzz import ORDER, rerun_differs
 from micrograde.checks.registry import failed, passed, skipped
-from micrograde.checks.trials import item, judged, needs, run_graphs, watched
-from micrograde.isolate.answers import HUNG, Lost
+from micrograde.checks.trials import item, judged, needs, run_graphs, unasked, watched
+from micrograde.isolate.answers import HUNG
 from micrograde.worker.ops import FORMS
 
 WALKS = {name: (what, graphs) for name, what, graphs in cases.BACKWARD}
@@ -54,7 +54,7 @@ def graph_walk(ctx, name):
     # the graphs the worker was not asked after such an op's hang say nothing either
     after = any(fault and t.actual.error and t.actual.error.lost for t, fault in zip(trials, faults))
     walked = [t for t, fault in zip(trials, faults)
-              if not fault and not (after and _unasked(t))]
+              if not fault and not (after and unasked(t))]
     if not walked:
         return skipped(f'its graphs stop inside ops that fail their own checks '
                        f'({", ".join(f"ops.{c}" for c in sorted(failing))})')
@@ -115,13 +115,6 @@ def _wrong(actual, expected):
     return not close(actual, expected) and not single_precision(actual, expected)
 
 
-def _unasked(trial):
-    """Whether ``trial``'s graph was never asked of the worker (after a strike): the grader's
-    word, never a learner's exception that happens to be named ``NotRun``."""
-    error = trial.actual.error
-    return error is not None and error.lost and error.type == Lost.NOT_RUN.value
-
-
 def _rule_fault(trial, failing):
     """A wrong gradient that the rule of an op failing its own check explains, the walk itself
     right: every ``_backward`` ran once, consumers first, and the first wrong flow leaves a
@@ -149,6 +142,11 @@ def visits(ctx):
         if walks and not any(t.failed for t in walks):
             return passed(f'no per-node _backward closures to observe; the gradients of every '
                           f'walk match ({len(walks)} graphs)')
+        lost = next((t.actual.error for name in WALKS for t in _trials(ctx, name)
+                     if t.actual.error and t.actual.error.lost), None)
+        if lost is not None:  # the walks got no answer (a hang, a time limit): nothing observed
+            return skipped(f"not run: no walk's graph was answered "
+                           f"({lost.message.removeprefix('not run: ')})", not_run=NotRun.NEEDS)
         return skipped('the engine does not call per-node _backward closures; visit order not '
                        'observed')
     for g, actual in orders:

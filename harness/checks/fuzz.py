@@ -17,7 +17,8 @@ from micrograde.model.results import Code, Misconception
 from micrograde.worker.ops import OPS
 from micrograde.checks.causes import OTHER_REGION, RIGHT_IN_NETWORK, RULES, made_of
 from micrograde.checks.registry import Context, error, failed, passed, skipped
-from micrograde.checks.trials import Trial, against, counterexample, item, run_graphs, watched
+from micrograde.checks.trials import (Trial, against, counterexample, item, run_graphs, unasked,
+                                     watched)
 
 
 def random_graphs(ctx):
@@ -30,8 +31,12 @@ def random_graphs(ctx):
     graphs = corpus(seed, frozenset(ops), budget.examples, budget.max_nodes)
     # plain runs: the one failure reported is watched to explain it (``reported``)
     trials, stopped = until_stopped(ctx, run_graphs(session, graphs, oracle=Context.expected))
+    # graphs never asked (after one timed out or ended the worker) show nothing, right or wrong
+    unrun = sum(map(unasked, trials))
+    trials = [t for t in trials if not unasked(t)]
     failing = [t for t in trials if t.failed]
     graded = sum(t.expected is not None for t in trials)
+    stopped += f'; {unrun} not run after a graph that did not answer' if unrun else ''
     checked = f'corpus {corpus_id(graphs)}{against(graphs)}{stopped}' + (
         f'; {", ".join(sorted(revived))}, said not implemented (NotImplementedError where '
         f'probed), answered in other graphs: checked here as present' if revived else '')
@@ -43,7 +48,7 @@ def random_graphs(ctx):
                       f'this graph gives another result ({checked})', diagnosis=ORDER + '.',
                       counterexample=counterexample(differs), misconception=Misconception(
                           Code.ORDER_DEPENDENT, method='backward'))
-    if not failing and stopped:
+    if not failing and (stopped or not graded):
         return error(f'{graded} random graphs over {len(ops)} ops match torch and the reference '
                      f'({checked}); the rest were not run')
     if not failing:
@@ -204,7 +209,8 @@ def reported(ctx, minimal, lead, how, wrong, trusted=None):
         # a graph of one op node is that node alone already (relu's rule wrong in (0, 1] only)
         found = _own_rule(_explain(minimal, frozenset()), minimal, trusted)
         trusted = frozenset()
-    flaky = rerun_differs(ctx.session, minimal, ctx.budget.reruns)
+    # a graph that got no answer (it hung, or ended the worker) has no result to differ from
+    flaky = '' if _lost(minimal.actual) else rerun_differs(ctx.session, minimal, ctx.budget.reruns)
     diagnosis, named = found.text, misconception(found, minimal.graph, minimal.actual, trusted)
     named = _its_own(ctx, named)
     if flaky == HISTORY:  # a model fitted to the first run names no rule the engine runs again

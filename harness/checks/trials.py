@@ -7,6 +7,7 @@ from micrograde.model.compare import close, show
 from micrograde.diagnose.diagnosis import (WALK, blame, explain, first_mismatch, misconception,
                                            sometimes)
 from micrograde.model.results import Counterexample
+from micrograde.isolate.answers import Lost
 from micrograde.checks.registry import failed, error, passed, skipped
 
 
@@ -111,6 +112,14 @@ def needs(ctx, graphs):
     lacking = sorted(set().union(*(g.capabilities for g in graphs)) - ctx.usable)
     return f'needs {", ".join(lacking)}, which the submission lacks' if lacking else \
         'needs an op the submission lacks'
+
+
+def unasked(trial):
+    """Whether ``trial``'s graph was never asked of the worker (after a strike, or once nothing
+    more is run): the grader's word, never a learner's exception that happens to be named
+    ``NotRun``.  It shows nothing of the submission's, right or wrong."""
+    error = trial.actual.error
+    return error is not None and error.lost and error.type == Lost.NOT_RUN.value
 
 
 def judged(trials, passed_message, trusted=frozenset(), suspects=frozenset()):
