@@ -368,3 +368,26 @@ def test_a_bug_every_op_check_sees_does_not_hide_a_bug_only_the_random_graphs_fi
     assert batched['score'] == both['score'], (batched['score'], both['score'])
     assert checks['fuzz.dags']['status'] == 'failed', checks['fuzz.dags']['message']
     assert both['score'] < alone['score'] < 51, (both['score'], alone['score'])
+
+
+#: SUBTLE widened: tanh's rule wrong, by the same factor, at |x| >= 1.2, where its own check sees
+#: it: wrong wherever SUBTLE is (with the same gradient there), and on more inputs.
+WIDE = TANH + ' * (1.0 if abs(x) < 1.2 else 0.5)'
+
+
+@pytest.mark.xfail(strict=True, reason='a pricing decision (rubric._charge_once, DRAWN): '
+                   'attacker17 report, the price of a bug')
+@pytest.mark.parametrize('seed', [3])
+def test_a_bug_wrong_on_more_inputs_never_scores_more(run_cli, tmp_path, seed):
+    """An engine wrong wherever another is, in the same way, and on more inputs, is no better:
+    it scores no more.  Now, at seed 3, the subtle tanh bug costs the random graphs' 10 points
+    (41/51: a root only they find) and the same bug widened to the inputs tanh's own check
+    reaches 2 (49/51: ops.tanh fails, and fuzz.dags passes, "5 wrong, each using an op that
+    fails its own check: left to those checks"; one stretch of wrong inputs, one bug, priced as
+    ops.tanh).  A learner with the subtle bug gains 8 points by making it worse.  Proposed
+    (rubric, coordinator): a root the random graphs alone find, in the rule of an op that has
+    its own check, is priced at that check's points (41 -> 49: both 49)."""
+    subtle, _ = _grade(run_cli, tmp_path, 'subtle', LECTURE.replace(TANH, SUBTLE), seed)
+    wide, checks = _grade(run_cli, tmp_path, 'wide', LECTURE.replace(TANH, WIDE), seed)
+    assert checks['ops.tanh']['status'] == 'failed', checks['ops.tanh']
+    assert wide['score'] <= subtle['score'], (wide['score'], subtle['score'], checks['fuzz.dags']['message'])
