@@ -21,8 +21,6 @@ import pytest
 from micrograde.isolate import sandbox
 from micrograde.worker import clock
 
-PATCH = pytest.mark.xfail(strict=True, reason='clock.due reads the time waited for a CPU: '
-                          'the patch /work/scratch/attacker17/clock.patch (coordinator)')
 LIMIT = 1.0
 STEP = 0.001
 
@@ -57,7 +55,6 @@ def _throttled(t):
     return 1.0 if t < 0.95 * LIMIT else 0.25
 
 
-@PATCH
 def test_work_that_slows_down_past_its_limit_gets_no_more_cpu_on_a_quiet_host():
     """Before: 1.75 times its limit of CPU (four times the limit of wall time): work needing
     1.5 times its limit of CPU, which times out run flat out, answered run so."""
@@ -66,14 +63,12 @@ def test_work_that_slows_down_past_its_limit_gets_no_more_cpu_on_a_quiet_host():
     assert _waited_for(_throttled, need=1.5 * LIMIT)[1] < 1.5 * LIMIT
 
 
-@PATCH
 def test_a_hang_using_a_little_cpu_is_not_waited_for_on_a_quiet_host():
     """Before: a hang using 6% of a CPU (over ``IDLE``) was waited for four times its limit."""
     wall, _ = _waited_for(lambda t: 0.06)
     assert wall < LIMIT + 3 * clock.SAMPLE, wall
 
 
-@PATCH
 @pytest.mark.parametrize('share', [1 / 3, 1 / 2])
 def test_work_a_busy_host_starves_still_gets_its_limit_of_cpu(share):
     """What the clock is for, read the new way: flat out on a third (a half) of a CPU, the
@@ -84,7 +79,6 @@ def test_work_a_busy_host_starves_still_gets_its_limit_of_cpu(share):
     assert _waited_for(_throttled, share)[1] < LIMIT + clock.SAMPLE
 
 
-@PATCH
 def test_a_share_near_idle_is_read_alike_whatever_the_clock_ticks_phase():
     """The share is first measured over ``SAMPLE`` (0.1 s): counted in clock ticks of 10 ms, a
     worker given 7% of a CPU read as 0 or as 0.1 by the phase of the ticks, so it was given no
@@ -108,7 +102,6 @@ def _child(code):
     return since, child
 
 
-@PATCH
 def test_usage_reads_the_time_a_worker_waited_for_a_cpu():
     """``sandbox.usage``: a process pinned with two spinning ones to a CPU waits for it about
     two thirds of the time; one that sleeps neither runs nor waits."""

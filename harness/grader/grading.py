@@ -131,6 +131,7 @@ def void(report: Report, message: str, first: Check | None = None) -> None:
     for check in report.checks:
         check.status, check.message, check.diagnosis = Status.FAILED, message, message
         check.counterexample, check.misconception, check.consequence_of = None, None, ''
+        check.not_run = NotRun.NO  # reached or not, it fails (a report that said both was unreadable)
     if first is not None:
         report.checks.insert(0, first)
 

@@ -974,17 +974,59 @@ def cpu_seconds(since, top=None, uid=None):
     return sum(fields['cpu'] for fields in _workers(since, top, uid)) / _TICKS
 
 
+def usage(since, top=None, uid=None):
+    """``(CPU seconds, seconds run, seconds waited for a CPU)`` of a worker's processes alive
+    now: ``cpu_seconds``, and the sums over their threads of the time they ran and the time they
+    were ready to run but waited in the host's run queue (``/proc/<pid>/task/<tid>/schedstat``,
+    in nanoseconds; ``(CPU seconds, None, None)`` where the kernel keeps no such count): how much
+    of a CPU the host gave the worker while it wanted one (``clock.due``)."""
+    found = _workers(since, top, uid, queued=True)
+    cpu = sum(fields['cpu'] for fields in found) / _TICKS
+    if any(fields['run'] is None for fields in found):
+        return cpu, None, None
+    return cpu, sum(f['run'] for f in found) / 1e9, sum(f['waited'] for f in found) / 1e9
+
+
+def thread_usage():
+    """``usage`` of the calling thread alone: ``(CPU seconds, seconds run, seconds waited)``."""
+    cpu = time.thread_time()
+    try:
+        with open('/proc/thread-self/schedstat') as f:
+            ran, waited = f.read().split()[:2]
+        return cpu, int(ran) / 1e9, int(waited) / 1e9
+    except (OSError, ValueError):
+        return cpu, None, None
+
+
+def _schedstat(pid):
+    """``(nanoseconds run, nanoseconds waited for a CPU)`` summed over a process's threads, or
+    ``(None, None)``."""
+    ran = waited = 0
+    try:
+        for tid in os.listdir(f'/proc/{pid}/task'):
+            try:
+                with open(f'/proc/{pid}/task/{tid}/schedstat') as f:
+                    fields = f.read().split()
+            except OSError:  # a thread that ended meanwhile
+                continue
+            ran, waited = ran + int(fields[0]), waited + int(fields[1])
+    except (OSError, ValueError, IndexError):
+        return None, None
+    return ran, waited
+
+
 _TICKS = os.sysconf('SC_CLK_TCK')
 
 
-def _workers(since, top=None, uid=None):
+def _workers(since, top=None, uid=None, queued=False):
     """The ``/proc`` fields (``VmHWM`` in bytes, ``cpu`` in clock ticks) of a worker's processes
     alive now: those of its throwaway ``uid`` (as root), else ``top`` (the process the grader
     started) and every process under it.  ``since``: ``last_pid()`` before the worker started;
     only the processes born after it are read (a few, where every ``/proc/<pid>/status`` of a
     host costs ~3-5 ms), all of them once the pids have wrapped (``kernel.pid_max`` may be
     32768).  ``status`` and ``stat`` are read by anyone, no ptrace access needed; the kernel
-    escapes a newline in a process's name, and ``stat``'s fields are read after its last ``)``."""
+    escapes a newline in a process's name, and ``stat``'s fields are read after its last ``)``.
+    ``queued``: each also with ``run`` and ``waited`` (``_schedstat``)."""
     newest = last_pid()
     born = range(since + 1, newest + 1) if newest >= since else None  # None: the pids wrapped
     table = {}
@@ -999,6 +1041,9 @@ def _workers(since, top=None, uid=None):
             table[int(entry)] = (int(fields['Uid'].split()[0]), int(fields['PPid']), {
                 'VmHWM': int(fields.get('VmHWM', '0 kB').split()[0]) * 1024,
                 'cpu': int(ticks[0]) + int(ticks[1])})
+            if queued:
+                fields = table[int(entry)][2]
+                fields['run'], fields['waited'] = _schedstat(entry)
         except (OSError, KeyError, ValueError, IndexError):  # gone meanwhile, or a kernel thread
             continue
     if uid is not None:

@@ -155,8 +155,8 @@ class Worker:
                             raise
                         deadline = min(started + timeout, until)
                         continue
-                    measured = measured or (now, self.cpu())
-                    deadline = clock.due(started, timeout, measured, now, self.cpu,
+                    measured = measured or (now, self.usage())
+                    deadline = clock.due(started, timeout, measured, now, self.usage,
                                          latest and latest())
                     if deadline is None:
                         raise
@@ -183,6 +183,11 @@ class Worker:
     def cpu(self):
         """CPU seconds the worker's processes have used (``sandbox.cpu_seconds``)."""
         return sandbox.cpu_seconds(self.since, *self.owner())
+
+    def usage(self):
+        """``(CPU seconds, seconds run, seconds waited for a CPU)`` of the worker's processes
+        (``sandbox.usage``): the share of a CPU the host gave it while it wanted one."""
+        return sandbox.usage(self.since, *self.owner())
 
     def loaded(self):
         """Once the submission is loaded: its processes' peak memory so far (``exhausted``)."""
@@ -348,7 +353,7 @@ class Session:
                 f'with another, over and over): remove the repeated cell magics.')
         self.sent = []  # every (task, items) asked for: the work, replayable (``make bench``)
         self.limit = None  # the checks' time (``overtime``): from the submission's load on
-        self.spent = 0.0  # CPU seconds of the workers dropped since it was first due
+        self.spent = (0.0, 0.0, 0.0)  # ``sandbox.usage`` of the workers dropped since it was due
 
     @property
     def restarts(self):
@@ -464,9 +469,11 @@ class Session:
                 f"the checks, --grade-timeout) had passed")
 
     def _cpu(self):
-        """CPU seconds the grading has used: this thread's (the checks, the oracles, the
-        reports) and its workers' (those dropped since the checks' time was first due)."""
-        return time.thread_time() + self.spent + (self.worker.cpu() if self.worker else 0.0)
+        """``sandbox.usage`` of the grading: this thread's (the checks, the oracles, the
+        reports) and its workers' (those dropped since the checks' time was first due): CPU
+        seconds, seconds run and seconds waited for a CPU (``None`` where not counted)."""
+        return _sum(sandbox.thread_usage(), self.spent,
+                    self.worker.usage() if self.worker else (0.0, 0.0, 0.0))
 
     def _ask(self, task, items, timeout, meanwhile=None):
         """The results of one request: at least one (an answer, or why there is none).  Each
@@ -539,7 +546,7 @@ class Session:
     def _drop(self):
         if self.worker is not None:
             if self.limit and self.limit.first:  # the checks' time, in CPU seconds
-                self.spent += self.worker.cpu()
+                self.spent = _sum(self.spent, self.worker.usage())
             self.outputs.append(self.worker.close())
             self.worker = None
 
@@ -547,6 +554,11 @@ class Session:
         """Stop the worker and everything it started; returns everything it printed."""
         self._drop()
         return ''.join(self.outputs)
+
+
+def _sum(*readings):
+    """The sum of ``sandbox.usage`` readings; a count one of them lacks (``None``) is lacking."""
+    return tuple(None if None in column else sum(column) for column in zip(*readings))
 
 
 def _load_failure(reason):

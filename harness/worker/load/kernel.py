@@ -426,7 +426,7 @@ def _arm(seconds, latest=None):
     return ended
 
 
-def _watch(ended, thread, seconds, latest, monotonic=time.monotonic, cpu=time.process_time):
+def _watch(ended, thread, seconds, latest, monotonic=time.monotonic, cpu=clock.usage):
     """The watchdog: ``CellTimeout`` in ``thread`` unless the cell ends in time (``clock.due``:
     later where a busy host gives the worker part of a CPU, as the grader's own wait for the
     load is)."""

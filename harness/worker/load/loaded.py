@@ -4,7 +4,6 @@ import dis
 import inspect
 import os
 import textwrap
-import time
 import types
 
 from .classes import (WRITTEN, defined_in, driven, find_roles, graded, line_of, misnamed, misspelled,
@@ -18,7 +17,7 @@ class Loaded:
 
     def __init__(self, budget=None, cells=None, module=None, answer_keys=(), number=None):
         # notebook cells' (``latest``)
-        self.budget = clock.Limit(budget, time.process_time) if budget else None
+        self.budget = clock.Limit(budget, clock.usage) if budget else None
         self.cells = cells or {}  # notebook sha256 -> {cell number: transformed source}
         self.module = module  # an installed module graded explicitly (``--module``)
         self.answer_keys = frozenset(answer_keys)  # libraries kept out of reach (rubric.py)
