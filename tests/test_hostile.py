@@ -6,11 +6,13 @@ not observe, and leaves nothing running.
 import json
 import os
 import socket
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import SUBMISSIONS, micrograde, needs_bubblewrap
+from conftest import ROOT, SUBMISSIONS, micrograde, needs_bubblewrap
 from engines import BAD_TANH, GOOD_TANH, hostile_engine
 
 
@@ -393,3 +395,75 @@ def test_cell_magics_nested_past_python_s_depth_are_a_load_error_through_the_ser
     for name, (_, said) in UNREAD.items():
         assert rows[name]['status'] == 'done', rows[name]  # a grade, not a failed job
         _refused_cleanly(served.get(name).json(), said)
+
+
+# -- the grader's own memory while a worker dribbles its answer ---------------------------------
+
+#: A near-limit answer frame's header, then its body two bytes a write, each once the grader has
+#: read the last (``FIONREAD``: nothing left in the pipe): every read of the grader's gets two
+#: bytes.  It finds the answer pipe as any code in the worker can: its one write-only pipe.
+DRIBBLE = '''
+import array, fcntl, os, stat, struct, termios
+fd = next(fd for fd in range(3, 256) if _is_answer_pipe(fd))
+os.write(fd, struct.pack('>I', 8 * 2**20 + 32))
+left, sent = array.array('i', [0]), 0
+try:
+    while sent < 8 * 2**20 + 32:
+        sent += os.write(fd, b'xx')
+        while not fcntl.ioctl(fd, termios.FIONREAD, left) and left[0]:
+            pass
+except OSError:
+    pass
+'''
+ANSWER_PIPE = '''
+def _is_answer_pipe(fd):
+    import fcntl, os, stat
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode) and \\
+            fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
+    except OSError:
+        return False
+'''
+#: ``python -c MEASURED args``: the CLI, then its own process's CPU and peak memory (its
+#: workers' not counted: they are its children) on stderr.
+MEASURED = '''
+import atexit, resource, runpy, sys
+def said():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    sys.stderr.write(f"GRADER {r.ru_utime + r.ru_stime} {r.ru_maxrss}\\n")
+atexit.register(said)
+sys.argv = ['micrograde'] + sys.argv[1:]
+runpy.run_module('micrograde.surfaces.cli', run_name='__main__')
+'''
+
+
+def _graded_measured(path, out):
+    """``(report, the grader's CPU seconds, its peak memory in MB)`` of ``path`` graded."""
+    done = subprocess.run([sys.executable, '-c', MEASURED, 'grade', path, '--profile', 'quick',
+                           '--out', out, '--no-color', '--load-timeout', '5'], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert 'Traceback' not in done.stderr, done.stderr[-2000:]
+    cpu, peak = done.stderr.split('GRADER ')[1].split()[:2]
+    return json.loads((out / 'report.json').read_text()), float(cpu), int(peak) / 1024
+
+
+@pytest.mark.xfail(strict=True, reason='protocol._read_exact: proposed (redteam16, '
+                   'scratch/redteam16/protocol_read_exact.patch)')
+def test_an_answer_written_two_bytes_at_a_time_costs_the_grader_no_more_memory(tmp_path):
+    """The grader read a message chunk by chunk into a list of bytes objects, joined at its
+    end: a worker writing its 8 MB answer two bytes at a time had the grader hold ~24 bytes for
+    each (a bytes object and its place in the list), 232 MB at its peak against 47 for the
+    correct engine, in the deadline and grace it is given; a service worker or a batch's pool
+    process grading it held as much.  Read into one buffer of the announced size, the grader
+    grows by that size at most."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    honest, dribbled = tmp_path / 'honest.py', tmp_path / 'dribbled.py'
+    honest.write_text(engine)
+    dribbled.write_text(ANSWER_PIPE + DRIBBLE + engine)
+    report, _, base = _graded_measured(honest, tmp_path / 'honest')
+    assert report['verdict'] == 'passed'
+    report, _, peak = _graded_measured(dribbled, tmp_path / 'dribbled')
+    assert report['verdict'] == 'failed' and report['score'] == 0
+    assert all('interfered with grading' in c['message'] or 'tampered' in c['message']
+               for c in report['checks']), [c['message'][:80] for c in report['checks']][:3]
+    assert peak - base < 40, (base, peak)
