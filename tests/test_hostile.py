@@ -467,3 +467,139 @@ def test_an_answer_written_two_bytes_at_a_time_costs_the_grader_no_more_memory(t
     assert all('interfered with grading' in c['message'] or 'tampered' in c['message']
                for c in report['checks']), [c['message'][:80] for c in report['checks']][:3]
     assert peak - base < 40, (base, peak)
+
+
+# -- the same attacks on every path: a batch (the warm template as root) and the service ---------
+
+#: Marks the processes of this module's every-path attacks (``_running``): none outlives them.
+MARK = '6173'
+#: name -> (at import, in backward, tanh, what the report must say): the attacks the tests above
+#: grade one by one through ``grade``, here graded together through ``batch`` and the service.
+EVERY_PATH = {
+    'exits_at_import': ('import sys\nsys.exit(0)\n', 'pass', GOOD_TANH,
+                        lambda checks: 'exit' in checks['load']['message']),
+    'exits_in_backward': ('', 'import os\nos._exit(0)', GOOD_TANH,
+                          lambda checks: checks['ops.add']['status'] in ('failed', 'error')),
+    'kills_its_parent': ('import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\n'
+                         'except OSError:\n    pass\n', 'pass', GOOD_TANH, None),
+    'forges_reports': ('print("1 passed, 0 failed")\nfor name in ("junit.xml", "report.json"):\n'
+                       '    with open(name, "w") as f:\n        f.write(\'{"verdict": "passed"}\')\n',
+                       'pass', BAD_TANH, lambda checks: checks['ops.tanh']['status'] == 'failed'),
+    'patches_builtins': ('import builtins, math\nmath.tanh = lambda x: 0.0\n'
+                         'builtins.print = lambda *a, **k: None\nbuiltins.abs = lambda x: 0.0\n',
+                         'pass', BAD_TANH,
+                         lambda checks: "changed the grader's code (builtins.abs)"
+                         in checks['tampered']['message']),
+    'spawns_and_daemonizes': (f'''
+import os, subprocess
+subprocess.Popen(["sleep", "{MARK}1"], start_new_session=True)
+for _ in range(16):
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "{MARK}2"])
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "{MARK}3"])
+    os._exit(0)
+''', 'pass', GOOD_TANH, None),
+    'floods_its_output': ('import os, sys\nchunk = "spam " * 200_000\nfor _ in range(40):\n'
+                          '    sys.stdout.write(chunk)\n    os.write(1, chunk.encode())\n',
+                          'pass', GOOD_TANH, None),
+    'nasty_text': ('NASTY = "nul\\x00 esc\\x1b[31m surrogate\\udc80 cdata]]> bell\\x07"\n'
+                   'print(NASTY)\n', 'pass', 'raise ValueError(NASTY)',
+                   lambda checks: 'cdata]]>' in checks['ops.tanh']['message'] and
+                   'surrogate\\x80' in checks['ops.tanh']['message']),
+    'dives': ('import sys\nsys.setrecursionlimit(10**8)\n\ndef dive(n):\n    return dive(n + 1)\n',
+              'pass', 'dive(0)',
+              lambda checks: checks['ops.tanh']['status'] in ('failed', 'error') and
+              checks['ops.add']['status'] == 'passed'),
+    'writes_outside': (f'''
+import os
+for path in ("/tmp/escape-{MARK}", os.path.expanduser("~/escape-{MARK}"), "/root/escape-{MARK}"):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+    except OSError:
+        pass
+''', 'pass', GOOD_TANH, None),
+}
+#: Those whose attack is the grade's only finding: a correct engine otherwise, so it passes.
+PASSES = {'kills_its_parent', 'spawns_and_daemonizes', 'floods_its_output', 'writes_outside'}
+
+
+def _every_path_source(name, port):
+    at_import, in_backward, tanh, _ = EVERY_PATH[name]
+    dial = f'''
+import socket as _socket
+try:
+    _socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"hello")
+    print("CONNECTED")
+except OSError:
+    pass
+'''
+    return hostile_engine(dial + at_import, in_backward, tanh)
+
+
+def _every_path_holds(name, report):
+    """What ``grade`` makes of ``name`` (the tests above), read in ``report``."""
+    text = json.dumps(report)
+    assert len(text) < 1_000_000, (name, len(text))
+    assert 'CONNECTED' not in text and 'NaN' not in text, name
+    checks = {c['id']: c for c in report['checks']}
+    if name in PASSES:
+        assert report['verdict'] == 'passed', (name, [c['message'][:80] for c in report['checks']
+                                                      if c['status'] != 'passed'][:3])
+    else:
+        assert report['verdict'] == 'failed', name
+    said = EVERY_PATH[name][3]
+    assert said is None or said(checks), (name, [(c['id'], c['message'][:100])
+                                                 for c in report['checks']][:4])
+
+
+def _nothing_left(server):
+    with pytest.raises(socket.timeout):
+        server.accept()
+    server.close()
+    assert not [p for t in '123' for p in _running(f'sleep\0{MARK}{t}')]
+    for path in (f'/tmp/escape-{MARK}', f'/root/escape-{MARK}',
+                 os.path.expanduser(f'~/escape-{MARK}')):
+        assert not os.path.exists(path), path
+
+
+def _listening():
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(8)
+    server.settimeout(0.5)
+    return server, server.getsockname()[1]
+
+
+def test_hostile_submissions_through_a_batch(tmp_path):
+    """Every attack above in one ``batch -j 2`` (as root with bubblewrap: workers forked from
+    the warm template, which share its pid namespace): each graded as ``grade`` grades it."""
+    server, port = _listening()
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    for name in EVERY_PATH:
+        (folder / f'{name}.py').write_text(_every_path_source(name, port))
+    out = tmp_path / 'out'
+    result = micrograde('batch', folder, '--out', out, '-j', '2', '--profile', 'quick',
+                        '--check-timeout', '3', timeout=900)
+    assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+    for name in EVERY_PATH:
+        _every_path_holds(name, json.loads((out / f'{name}.py' / 'report.json').read_text()))
+    _nothing_left(server)
+
+
+@pytest.mark.service
+def test_hostile_submissions_through_the_service(graded_by_a_worker):
+    """The same through the service: one real worker process, its warm template."""
+    server, port = _listening()
+    served = graded_by_a_worker
+    for name in EVERY_PATH:
+        served.submit(name, _every_path_source(name, port).encode())
+    rows = served.grade(timeout=900)
+    for name in EVERY_PATH:
+        assert rows[name]['status'] == 'done', (name, rows[name])
+        _every_path_holds(name, served.get(name).json())
+    _nothing_left(server)
