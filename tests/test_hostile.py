@@ -603,3 +603,55 @@ def test_hostile_submissions_through_the_service(graded_by_a_worker):
         assert rows[name]['status'] == 'done', (name, rows[name])
         _every_path_holds(name, served.get(name).json())
     _nothing_left(server)
+
+
+# -- hangs (the time limits, in CPU seconds of a whole CPU: ``worker/clock``) on every path -------
+
+def _hung_in_backward(report):
+    """What a submission whose backward() never returns reads: its load passed, the first
+    checks timed out, and after three strikes the rest is not run (skipped, 0 points)."""
+    assert report['verdict'] == 'failed'
+    checks = {c['id']: c for c in report['checks']}
+    assert checks['load']['status'] == 'passed'
+    assert 'timed out' in checks['ops.add']['message'], checks['ops.add']
+    skipped = [c for c in report['checks'] if 'already timed out' in c['message']]
+    assert skipped and all(c['status'] == 'skipped' and c['score'] == 0 for c in skipped)
+    assert all('timed out after' in c['message'] for c in report['checks']
+               if c['status'] in ('failed', 'error')), [c['message'] for c in report['checks']]
+
+
+HANGS = {'spins': ('', 'while True:\n    pass'),
+         'spins_ignoring_sigterm': ('import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n',
+                                    'while True:\n    pass'),
+         'sleeps': ('', 'import time\ntime.sleep(3600)')}
+
+
+def test_hangs_through_a_batch(tmp_path):
+    """``grade``'s hang tests above (at import and in backward()) in one ``batch -j 2``."""
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    for name, (at_import, in_backward) in HANGS.items():
+        (folder / f'{name}.py').write_text(hostile_engine(at_import, in_backward, GOOD_TANH))
+    (folder / 'hangs_at_import.py').write_text(hostile_engine('while True:\n    pass\n'))
+    out = tmp_path / 'out'
+    result = micrograde('batch', folder, '--out', out, '-j', '2', '--profile', 'quick',
+                        '--check-timeout', '2', '--load-timeout', '3', timeout=900)
+    assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+    for name in HANGS:
+        _hung_in_backward(json.loads((out / f'{name}.py' / 'report.json').read_text()))
+    load = json.loads((out / 'hangs_at_import.py' / 'report.json').read_text())['checks'][0]
+    assert load['id'] == 'load' and 'timed out' in load['message'], load
+
+
+@pytest.mark.service
+def test_hangs_in_backward_through_the_service(graded_by_a_worker):
+    """The same through the service, at its own limits (a check's: 10 s; a spinning one's up
+    to four times that on a busy host: 230 s for all three, so the plain spin is left out)."""
+    served = graded_by_a_worker
+    hangs = {name: HANGS[name] for name in ('spins_ignoring_sigterm', 'sleeps')}
+    for name, (at_import, in_backward) in hangs.items():
+        served.submit(name, hostile_engine(at_import, in_backward, GOOD_TANH).encode())
+    rows = served.grade(timeout=1200)
+    for name in hangs:
+        assert rows[name]['status'] == 'done', rows[name]
+        _hung_in_backward(served.get(name).json())
