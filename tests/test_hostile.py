@@ -437,11 +437,11 @@ runpy.run_module('micrograde.surfaces.cli', run_name='__main__')
 '''
 
 
-def _graded_measured(path, out):
+def _graded_measured(path, out, *args):
     """``(report, the grader's CPU seconds, its peak memory in MB)`` of ``path`` graded."""
     done = subprocess.run([sys.executable, '-c', MEASURED, 'grade', path, '--profile', 'quick',
-                           '--out', out, '--no-color', '--load-timeout', '5'], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+                           '--out', out, '--no-color', '--load-timeout', '5', *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
     assert 'Traceback' not in done.stderr, done.stderr[-2000:]
     cpu, peak = done.stderr.split('GRADER ')[1].split()[:2]
     return json.loads((out / 'report.json').read_text()), float(cpu), int(peak) / 1024
@@ -468,6 +468,27 @@ def test_an_answer_written_two_bytes_at_a_time_costs_the_grader_no_more_memory(t
                for c in report['checks']), [c['message'][:80] for c in report['checks']][:3]
     assert peak - base < 40, (base, peak)
 
+
+
+@pytest.mark.xfail(strict=True, reason='session.Output._drain: proposed (redteam16, '
+                   'scratch/redteam16/session_drain.patch)')
+def test_output_written_without_end_costs_the_grader_little_cpu(tmp_path):
+    """A backward() that writes to stdout without end: the grader's drain read it as fast as
+    it came, 11 s of the grader's CPU for one grade (0.6 s for the correct engine), and the
+    worker, its CPU shared with that, was given four times its limits (38 s for three strikes
+    of 2 s).  Past what is kept, the output is read a pipe's worth a pause: the worker waits on
+    its full pipe (using no CPU: no more time given), and the grader reads ~nothing."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    honest = tmp_path / 'honest.py'
+    honest.write_text(engine)
+    report, base, _ = _graded_measured(honest, tmp_path / 'honest', '--check-timeout', '2')
+    assert report['verdict'] == 'passed'
+    flood = tmp_path / 'flood.py'
+    flood.write_text(hostile_engine('', 'import os\nwhile True:\n    os.write(1, b"spam " * 13107)',
+                                    GOOD_TANH))
+    report, cpu, _ = _graded_measured(flood, tmp_path / 'flood', '--check-timeout', '2')
+    assert report['verdict'] == 'failed' and 'not kept' in json.dumps(report)
+    assert cpu - base < 2, (base, cpu)
 
 # -- the same attacks on every path: a batch (the warm template as root) and the service ---------
 
