@@ -543,9 +543,32 @@ for path in ("/tmp/escape-{MARK}", os.path.expanduser("~/escape-{MARK}"), "/root
     except OSError:
         pass
 ''', 'pass', GOOD_TANH, None),
+    'imports_slowly': ('import time\ntime.sleep(4)\n', 'pass', GOOD_TANH, None),
+    'a_thread_dies': ('''
+import threading
+
+def _boom():
+    return [1][2]
+_thread = threading.Thread(target=_boom)
+_thread.start()
+_thread.join()
+''', 'pass', GOOD_TANH, None),
+    'threads_and_collector': ('''
+import gc, sys, threading, time
+
+def _monitor():
+    while True:
+        time.sleep(0.001)
+        with open(__file__) as f:
+            f.read(10)
+        sys._getframe(0)
+threading.Thread(target=_monitor, daemon=True).start()
+gc.callbacks.append(lambda phase, info: sys._getframe(0))
+''', 'pass', GOOD_TANH, None),
 }
 #: Those whose attack is the grade's only finding: a correct engine otherwise, so it passes.
-PASSES = {'kills_its_parent', 'spawns_and_daemonizes', 'floods_its_output', 'writes_outside'}
+PASSES = {'kills_its_parent', 'spawns_and_daemonizes', 'floods_its_output', 'writes_outside',
+          'imports_slowly', 'a_thread_dies', 'threads_and_collector'}
 
 
 def _every_path_source(name, port):
