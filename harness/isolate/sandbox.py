@@ -381,17 +381,35 @@ def bubblewrap_argv(copy, fds, imports, modules, uid):
     # unprivileged (the uid bubblewrap maps it to): 160 MB written beside its copy passed the
     # bound on what it writes, and as much in /dev/shm; read-only, /tmp (its home) alone takes any
     argv += ['--remount-ro', '/dev', '--remount-ro', '/']
-    if uid is None:  # for ``OWN_TMP`` alone
+    own_tmp = uid is None and _own_tmp_works()
+    if own_tmp:  # for ``OWN_TMP`` alone
         argv += ['--cap-add', 'CAP_SYS_ADMIN']
     argv += ['--chdir', '/tmp'] + _setenv(_environment('/tmp')) + ['--']
     if uid is not None:  # as root, where the sandbox's first process keeps root's capabilities
         argv += ['/bin/sh', '-c', f'{MOUNT} -o {SCRATCH_REMOUNT} /tmp && exec "$@"', 'sh']
         argv += ['setpriv', f'--reuid={uid}', f'--regid={uid}', '--clear-groups',
                  '--bounding-set=-all', '--inh-caps=-all', '--no-new-privs']
-    else:  # unprivileged: /tmp is bubblewrap's, whose user namespace it keeps no capability in
+    elif own_tmp:  # unprivileged: /tmp is bubblewrap's, whose user namespace it keeps no capability in
         argv += [PYTHON, '-S', '-c', OWN_TMP,
                  f'size={SCRATCH_SIZE},mode=1777,nr_inodes={SCRATCH_INODES}']
     return argv + worker_argv(*fds), inside
+
+
+@functools.cache
+def _own_tmp_works():
+    """Whether an unprivileged sandbox's first process can mount a /tmp of its own
+    (``OWN_TMP``): a bubblewrap installed setuid refuses ``--cap-add`` to a user, and a kernel
+    may refuse the mount.  Where it cannot, /tmp stays bounded in bytes alone (as before)."""
+    probe = [bubblewrap(), '--unshare-user', '--unshare-pid', '--die-with-parent', '--ro-bind',
+             '/', '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--cap-add',
+             'CAP_SYS_ADMIN', '--', PYTHON, '-S', '-c', OWN_TMP, 'size=1048576,nr_inodes=64',
+             PYTHON, '-S', '-c', 'import os; os.statvfs("/tmp").f_files == 64 or exit(1)']
+    if _userns_disabled():
+        probe[2:2] = ['--disable-userns']
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 #: An unprivileged bubblewrap sandbox's first process (``python -S -c OWN_TMP options argv``):
