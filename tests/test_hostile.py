@@ -565,7 +565,11 @@ def _monitor():
 threading.Thread(target=_monitor, daemon=True).start()
 gc.callbacks.append(lambda phase, info: sys._getframe(0))
 ''', 'pass', GOOD_TANH, None),
+    'nan_everywhere': ('NAN = float("nan")\n', 'pass', GOOD_TANH,
+                       lambda checks: 'nan' in checks['ops.add']['message']),
 }
+#: name -> (text, what replaces it) in its engine.
+REWRITES = {'nan_everywhere': ('self.data = data', 'self.data = float("nan")')}
 #: Those whose attack is the grade's only finding: a correct engine otherwise, so it passes.
 PASSES = {'kills_its_parent', 'spawns_and_daemonizes', 'floods_its_output', 'writes_outside',
           'imports_slowly', 'a_thread_dies', 'threads_and_collector'}
@@ -581,7 +585,11 @@ try:
 except OSError:
     pass
 '''
-    return hostile_engine(dial + at_import, in_backward, tanh)
+    engine = hostile_engine(dial + at_import, in_backward, tanh)
+    if name in REWRITES:
+        assert REWRITES[name][0] in engine
+        engine = engine.replace(*REWRITES[name])
+    return engine
 
 
 def _every_path_holds(name, report):
