@@ -13,6 +13,7 @@ import os
 import resource
 import secrets
 import signal
+import site
 import socket
 import subprocess
 import tempfile
@@ -344,7 +345,7 @@ def test_filling_the_disk_from_scratch(probe):
     grader, report, found, disk_mb = probe
     if 'disk' in _unprotected(report):
         return  # it wrote what it liked (bounded here by the probe itself): the report says so
-    assert found['disk_mb'] != disk_mb, found  # stopped by the scratch folder's size
+    assert found['disk_mb'] != disk_mb, found
 
 
 def test_every_report_states_its_protections(probe):
@@ -665,3 +666,56 @@ def test_a_grader_holding_over_a_thousand_files_grades_as_any_other(grader, via)
     found = out / 'report.json' if via == 'grade' else out / 'submission.py' / 'report.json'
     report = json.loads(found.read_text())
     assert report['verdict'] == 'passed', (stdout[-2000:], report['checks'][0])
+
+
+# -- the service: these attacks through its worker and warm template ---------------------------
+
+@pytest.mark.service
+def test_the_attacks_on_the_grade_through_the_service(graded_by_a_worker):
+    """The probe (sections 2-3), the fork bomb (4), the folders the grader imports from (the
+    mount table), another submission's copy (6) and the grader's packages and other engines
+    (1): graded through ``grade`` and ``batch`` at each level above, here through the service,
+    which grades as ``batch`` does as root under bubblewrap (a worker forked from the warm
+    template), and must stop all that level stops."""
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(4)
+    mark, disk_mb = token(), 160
+    served = graded_by_a_worker
+    submissions = {
+        'probe': PROBE.format(secret=SECRET, port=server.getsockname()[1], disk_mb=disk_mb),
+        'bomb': BOMB % mark, 'mounts': MOUNTS,
+        'reader': READER.format(victim='/nowhere', secret=SECRET),
+        'victim': f'import time\nSECRET = {SECRET!r}\ntime.sleep(4)\n',
+        **{f'imports_{m}': f'from {m} import Value\n' for m in ('micrograde.reference', 'micrograde',
+                                                               'micrograd.engine')}}
+    for name, code in submissions.items():
+        served.submit(name, (hostile_engine(code, tanh=GOOD_TANH) if name == 'victim'
+                             else hostile_engine(code)).encode())
+    rows = served.grade(timeout=900)
+    server.close()
+    reports = {name: served.get(name).json() for name in submissions}
+    assert all(rows[n]['status'] == 'done' for n in submissions), rows
+    for report in reports.values():
+        assert report['isolation'] == 'bubblewrap'
+        assert _unprotected(report) == EXPECTED_UNPROTECTED['bubblewrap', True], report['protections']
+    found = json.loads(reports['probe']['checks'][0]['output'].split('PROBE')[1])
+    assert found['environ'] is not True and not isinstance(found['fds'], int), found
+    assert found['sees'] is False and found['tcp'] is not True and found['kill0'] is not True, found
+    assert {k: v for k, v in found['caps'].items() if k != 'CapBnd' and v} == {}, found['caps']
+    assert found['disk_mb'] != disk_mb, found
+    assert SECRET not in json.dumps(reports['probe'])
+    made = int(reports['bomb']['checks'][0]['output'].split('BOMB')[1])
+    assert made < 1024 and not _processes(f'sleep\0{mark}'), made
+    text = json.dumps(reports['mounts'])  # the folders of this process's site, and the project
+    shown = [f for f in [*site.getsitepackages(), str(Path(__file__).resolve().parent.parent)]
+             if f in text]
+    assert not shown, shown
+    assert int(reports['reader']['checks'][0]['output'].split('SEEN')[1]) == 0
+    for module in ('micrograde.reference', 'micrograde', 'micrograd.engine'):
+        report = reports[f'imports_{module}']
+        assert report['verdict'] == 'failed', module
+        top = module.split('.')[0]
+        said = (f"imports '{top}' (submission.py, line 1), which grading keeps out of reach"
+                if top == 'micrograd' else f"imports '{top}', which is not installed for grading")
+        assert said.split(' (')[0] in report['checks'][0]['message'], report['checks'][0]['message']

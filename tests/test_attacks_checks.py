@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import SUBMISSIONS
+from conftest import SUBMISSIONS, micrograde
 
 #: The lecture engine whose network turns every parameter complex once a backward() has run
 #: (and whose tanh takes a complex number): the MLP task's central differences then come back
@@ -50,15 +50,43 @@ Value.__init__ = _complex_init
 '''
 
 
-@pytest.mark.parametrize('check, attack', [('mlp.gradients', COMPLEX_AFTER_BACKWARD),
-                                           ('backward.repeat', COMPLEX_DATA)])
-def test_answers_that_are_not_floats_fail_the_check_that_reads_them(run_cli, tmp_path, check,
-                                                                    attack):
-    engine = (SUBMISSIONS / 'lecture_engine.py').read_text().replace(
+CASES = {'mlp.gradients': COMPLEX_AFTER_BACKWARD, 'backward.repeat': COMPLEX_DATA}
+
+
+def _engine(attack):
+    return (SUBMISSIONS / 'lecture_engine.py').read_text().replace(
         'math.exp(2*x)', 'math.e ** (2*x)') + attack
-    path = tmp_path / 'not_floats.py'
-    path.write_text(engine)
-    run_cli('grade', path, '--profile', 'quick', '--out', tmp_path / 'out', '--no-color')
-    report = json.loads((tmp_path / 'out' / 'report.json').read_text())
+
+
+def _fails_as_a_finding(report, check):
     found = next(c for c in report['checks'] if c['id'] == check)
     assert found['status'] == 'failed' and 'micrograde itself' not in found['message'], found
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+@pytest.mark.parametrize('check', CASES)
+def test_answers_that_are_not_floats_fail_the_check_that_reads_them(run_cli, tmp_path, check, via):
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    path = folder / 'not_floats.py'
+    path.write_text(_engine(CASES[check]))
+    out = tmp_path / 'out'
+    if via == 'grade':
+        run_cli('grade', path, '--profile', 'quick', '--out', out, '--no-color')
+    else:
+        result = micrograde('batch', folder, '--out', out, '-j', '1', '--profile', 'quick')
+        assert result.returncode == 0, result.stdout + result.stderr
+        out = out / 'not_floats.py'
+    _fails_as_a_finding(json.loads((out / 'report.json').read_text()), check)
+
+
+@pytest.mark.service
+def test_answers_that_are_not_floats_fail_the_check_that_reads_them_in_the_service(
+        graded_by_a_worker):
+    served = graded_by_a_worker
+    for check, attack in CASES.items():
+        served.submit(check.replace('.', '_'), _engine(attack).encode())
+    rows = served.grade(timeout=600)
+    for check in CASES:
+        assert rows[check.replace('.', '_')]['status'] == 'done', rows
+        _fails_as_a_finding(served.get(check.replace('.', '_')).json(), check)

@@ -14,3 +14,16 @@ def test_a_submission_s_message_starts_no_workflow_command(run_cli, tmp_path):
     result = run_cli('grade', path, '--profile', 'quick', '--out', tmp_path / 'out', '--no-color')
     commands = [line for line in result.stdout.splitlines() if line.lstrip().startswith('::')]
     assert not commands, commands[:3]
+
+
+def test_a_submission_s_message_starts_no_workflow_command_in_a_batch(tmp_path):
+    """``batch`` prints its class's summary, never a submission's words: none starts a line."""
+    from conftest import micrograde
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    (folder / 'commands.py').write_text(hostile_engine('', in_backward=FORGED))
+    result = micrograde('batch', folder, '--out', tmp_path / 'out', '--profile', 'quick', '-j', '1')
+    assert result.returncode == 0, result.stderr[-2000:]
+    commands = [line for line in (result.stdout + result.stderr).splitlines()
+                if line.lstrip().startswith('::')]
+    assert not commands, commands[:3]

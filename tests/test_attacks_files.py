@@ -280,6 +280,39 @@ def test_a_namespace_of_its_own_is_no_way_past_the_bound_on_writes(any_grader, v
         assert int(written) <= 128, (written, why)
 
 
+#: Empty files in /tmp until refused (at most 200 000), and what /tmp is mounted with.
+INODES = """
+import os
+made = 0
+try:
+    while made < 200_000:
+        os.close(os.open(f'/tmp/f{made}', os.O_CREAT | os.O_WRONLY, 0o600))
+        made += 1
+except OSError:
+    pass
+options = [line.split(' - ')[1].split()[-1] for line in open('/proc/self/mountinfo')
+           if line.split()[4] == '/tmp'][-1]
+print('MADE', made, options, 'MADE')
+"""
+
+
+@pytest.mark.parametrize('via', ['grade', 'batch'])
+@pytest.mark.parametrize('root', [True, False], ids=['root', 'user'])
+def test_a_bubblewrap_worker_s_tmp_holds_a_bounded_number_of_files(installed, root, via):
+    """A tmpfs's bound in bytes counts no empty file (test_batch's inode tests, as root).
+    Unprivileged, bubblewrap mounts /tmp in a user namespace its sandbox keeps no capability
+    in, so it was never remounted: a worker made all 200 000 files (the kernel's default is an
+    inode per two pages of RAM: 3.1M here, ~9 s of CPU a million).  Its first process now
+    mounts a /tmp of its own, bounded in bytes and files (``sandbox.OWN_TMP``)."""
+    grader = installed.grader('bubblewrap', root)
+    report = grader.graded(INODES, via)
+    said = report['checks'][0]['output'].split('MADE ')[1].split(' MADE')[0].split()
+    made, options = int(said[0]), said[1]
+    assert sandbox.SCRATCH_INODES - 16 < made <= sandbox.SCRATCH_INODES, (made, options)
+    assert f'nr_inodes={sandbox.SCRATCH_INODES}' in options and 'size=131072k' in options, options
+    assert report['checks'][0]['status'] == 'passed', report['checks'][0]
+
+
 # -- what a job leaves in System V IPC: gone with it, never seen by the next -------------------
 
 IPC = '''

@@ -87,3 +87,14 @@ def test_a_file_whose_code_starts_past_4096_blank_bytes_is_not_empty(tmp_path, p
         micrograde('batch', folder, '--out', out, '--profile', 'quick')
         report = json.loads((out / 'correct.py' / 'report.json').read_text())
     _same(report, plain['correct'])
+
+
+@pytest.mark.service
+def test_a_file_whose_code_starts_past_4096_blank_bytes_is_not_empty_to_the_service(
+        graded_by_a_worker, plain):
+    """The same uploaded: the service reads the upload before any worker does."""
+    served = graded_by_a_worker
+    served.submit('correct', ('\n' * 5000 + (SUBMISSIONS / ENGINES['correct']).read_text()).encode())
+    rows = served.grade(timeout=300)
+    assert rows['correct']['status'] == 'done', rows['correct']
+    _same(served.get('correct').json(), plain['correct'])

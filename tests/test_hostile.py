@@ -6,11 +6,13 @@ not observe, and leaves nothing running.
 import json
 import os
 import socket
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import SUBMISSIONS, micrograde, needs_bubblewrap
+from conftest import ROOT, SUBMISSIONS, micrograde, needs_bubblewrap
 from engines import BAD_TANH, GOOD_TANH, hostile_engine
 
 
@@ -393,3 +395,315 @@ def test_cell_magics_nested_past_python_s_depth_are_a_load_error_through_the_ser
     for name, (_, said) in UNREAD.items():
         assert rows[name]['status'] == 'done', rows[name]  # a grade, not a failed job
         _refused_cleanly(served.get(name).json(), said)
+
+
+# -- the grader's own memory while a worker dribbles its answer ---------------------------------
+
+#: A near-limit answer frame's header, then its body two bytes a write, each once the grader has
+#: read the last (``FIONREAD``: nothing left in the pipe): every read of the grader's gets two
+#: bytes.  It finds the answer pipe as any code in the worker can: its one write-only pipe.
+DRIBBLE = '''
+import array, fcntl, os, stat, struct, termios
+fd = next(fd for fd in range(3, 256) if _is_answer_pipe(fd))
+os.write(fd, struct.pack('>I', 8 * 2**20 + 32))
+left, sent = array.array('i', [0]), 0
+try:
+    while sent < 8 * 2**20 + 32:
+        sent += os.write(fd, b'xx')
+        while not fcntl.ioctl(fd, termios.FIONREAD, left) and left[0]:
+            pass
+except OSError:
+    pass
+'''
+ANSWER_PIPE = '''
+def _is_answer_pipe(fd):
+    import fcntl, os, stat
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode) and \\
+            fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
+    except OSError:
+        return False
+'''
+#: ``python -c MEASURED args``: the CLI, then its own process's CPU and peak memory (its
+#: workers' not counted: they are its children) on stderr.
+MEASURED = '''
+import atexit, resource, runpy, sys
+def said():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    sys.stderr.write(f"GRADER {r.ru_utime + r.ru_stime} {r.ru_maxrss}\\n")
+atexit.register(said)
+sys.argv = ['micrograde'] + sys.argv[1:]
+runpy.run_module('micrograde.surfaces.cli', run_name='__main__')
+'''
+
+
+def _graded_measured(path, out, *args):
+    """``(report, the grader's CPU seconds, its peak memory in MB)`` of ``path`` graded."""
+    done = subprocess.run([sys.executable, '-c', MEASURED, 'grade', path, '--profile', 'quick',
+                           '--out', out, '--no-color', '--load-timeout', '5', *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert 'Traceback' not in done.stderr, done.stderr[-2000:]
+    cpu, peak = done.stderr.split('GRADER ')[1].split()[:2]
+    return json.loads((out / 'report.json').read_text()), float(cpu), int(peak) / 1024
+
+
+@pytest.mark.xfail(strict=True, reason='protocol._read_exact: proposed (redteam16, '
+                   'scratch/redteam16/protocol_read_exact.patch)')
+def test_an_answer_written_two_bytes_at_a_time_costs_the_grader_no_more_memory(tmp_path):
+    """The grader read a message chunk by chunk into a list of bytes objects, joined at its
+    end: a worker writing its 8 MB answer two bytes at a time had the grader hold ~24 bytes for
+    each (a bytes object and its place in the list), 232 MB at its peak against 47 for the
+    correct engine, in the deadline and grace it is given; a service worker or a batch's pool
+    process grading it held as much.  Read into one buffer of the announced size, the grader
+    grows by that size at most."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    honest, dribbled = tmp_path / 'honest.py', tmp_path / 'dribbled.py'
+    honest.write_text(engine)
+    dribbled.write_text(ANSWER_PIPE + DRIBBLE + engine)
+    report, _, base = _graded_measured(honest, tmp_path / 'honest')
+    assert report['verdict'] == 'passed'
+    report, _, peak = _graded_measured(dribbled, tmp_path / 'dribbled')
+    assert report['verdict'] == 'failed' and report['score'] == 0
+    assert all('interfered with grading' in c['message'] or 'tampered' in c['message']
+               for c in report['checks']), [c['message'][:80] for c in report['checks']][:3]
+    assert peak - base < 40, (base, peak)
+
+
+
+@pytest.mark.xfail(strict=True, reason='session.Output._drain: proposed (redteam16, '
+                   'scratch/redteam16/session_drain.patch)')
+def test_output_written_without_end_costs_the_grader_little_cpu(tmp_path):
+    """A backward() that writes to stdout without end: the grader's drain read it as fast as
+    it came, 11 s of the grader's CPU for one grade (0.6 s for the correct engine), and the
+    worker, its CPU shared with that, was given four times its limits (38 s for three strikes
+    of 2 s).  Past what is kept, the output is read a pipe's worth a pause: the worker waits on
+    its full pipe (using no CPU: no more time given), and the grader reads ~nothing."""
+    engine = (SUBMISSIONS / 'lecture_engine.py').read_text()
+    honest = tmp_path / 'honest.py'
+    honest.write_text(engine)
+    report, base, _ = _graded_measured(honest, tmp_path / 'honest', '--check-timeout', '2')
+    assert report['verdict'] == 'passed'
+    flood = tmp_path / 'flood.py'
+    flood.write_text(hostile_engine('', 'import os\nwhile True:\n    os.write(1, b"spam " * 13107)',
+                                    GOOD_TANH))
+    report, cpu, _ = _graded_measured(flood, tmp_path / 'flood', '--check-timeout', '2')
+    assert report['verdict'] == 'failed' and 'not kept' in json.dumps(report)
+    assert cpu - base < 2, (base, cpu)
+
+# -- the same attacks on every path: a batch (the warm template as root) and the service ---------
+
+#: Marks the processes of this module's every-path attacks (``_running``): none outlives them.
+MARK = '6173'
+#: name -> (at import, in backward, tanh, what the report must say): the attacks the tests above
+#: grade one by one through ``grade``, here graded together through ``batch`` and the service.
+EVERY_PATH = {
+    'exits_at_import': ('import sys\nsys.exit(0)\n', 'pass', GOOD_TANH,
+                        lambda checks: 'exit' in checks['load']['message']),
+    'exits_in_backward': ('', 'import os\nos._exit(0)', GOOD_TANH,
+                          lambda checks: checks['ops.add']['status'] in ('failed', 'error')),
+    'kills_its_parent': ('import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\n'
+                         'except OSError:\n    pass\n', 'pass', GOOD_TANH, None),
+    'forges_reports': ('print("1 passed, 0 failed")\nfor name in ("junit.xml", "report.json"):\n'
+                       '    with open(name, "w") as f:\n        f.write(\'{"verdict": "passed"}\')\n',
+                       'pass', BAD_TANH, lambda checks: checks['ops.tanh']['status'] == 'failed'),
+    'patches_builtins': ('import builtins, math\nmath.tanh = lambda x: 0.0\n'
+                         'builtins.print = lambda *a, **k: None\nbuiltins.abs = lambda x: 0.0\n',
+                         'pass', BAD_TANH,
+                         lambda checks: "changed the grader's code (builtins.abs)"
+                         in checks['tampered']['message']),
+    'spawns_and_daemonizes': (f'''
+import os, subprocess
+subprocess.Popen(["sleep", "{MARK}1"], start_new_session=True)
+for _ in range(16):
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "{MARK}2"])
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "{MARK}3"])
+    os._exit(0)
+''', 'pass', GOOD_TANH, None),
+    'floods_its_output': ('import os, sys\nchunk = "spam " * 200_000\nfor _ in range(40):\n'
+                          '    sys.stdout.write(chunk)\n    os.write(1, chunk.encode())\n',
+                          'pass', GOOD_TANH, None),
+    'nasty_text': ('NASTY = "nul\\x00 esc\\x1b[31m surrogate\\udc80 cdata]]> bell\\x07"\n'
+                   'print(NASTY)\n', 'pass', 'raise ValueError(NASTY)',
+                   lambda checks: 'cdata]]>' in checks['ops.tanh']['message'] and
+                   'surrogate\\x80' in checks['ops.tanh']['message']),
+    'dives': ('import sys\nsys.setrecursionlimit(10**8)\n\ndef dive(n):\n    return dive(n + 1)\n',
+              'pass', 'dive(0)',
+              lambda checks: checks['ops.tanh']['status'] in ('failed', 'error') and
+              checks['ops.add']['status'] == 'passed'),
+    'writes_outside': (f'''
+import os
+for path in ("/tmp/escape-{MARK}", os.path.expanduser("~/escape-{MARK}"), "/root/escape-{MARK}"):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+    except OSError:
+        pass
+''', 'pass', GOOD_TANH, None),
+    'imports_slowly': ('import time\ntime.sleep(4)\n', 'pass', GOOD_TANH, None),
+    'a_thread_dies': ('''
+import threading
+
+def _boom():
+    return [1][2]
+_thread = threading.Thread(target=_boom)
+_thread.start()
+_thread.join()
+''', 'pass', GOOD_TANH, None),
+    'threads_and_collector': ('''
+import gc, sys, threading, time
+
+def _monitor():
+    while True:
+        time.sleep(0.001)
+        with open(__file__) as f:
+            f.read(10)
+        sys._getframe(0)
+threading.Thread(target=_monitor, daemon=True).start()
+gc.callbacks.append(lambda phase, info: sys._getframe(0))
+''', 'pass', GOOD_TANH, None),
+    'nan_everywhere': ('NAN = float("nan")\n', 'pass', GOOD_TANH,
+                       lambda checks: 'nan' in checks['ops.add']['message']),
+}
+#: name -> (text, what replaces it) in its engine.
+REWRITES = {'nan_everywhere': ('self.data = data', 'self.data = float("nan")')}
+#: Those whose attack is the grade's only finding: a correct engine otherwise, so it passes.
+PASSES = {'kills_its_parent', 'spawns_and_daemonizes', 'floods_its_output', 'writes_outside',
+          'imports_slowly', 'a_thread_dies', 'threads_and_collector'}
+
+
+def _every_path_source(name, port):
+    at_import, in_backward, tanh, _ = EVERY_PATH[name]
+    dial = f'''
+import socket as _socket
+try:
+    _socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"hello")
+    print("CONNECTED")
+except OSError:
+    pass
+'''
+    engine = hostile_engine(dial + at_import, in_backward, tanh)
+    if name in REWRITES:
+        assert REWRITES[name][0] in engine
+        engine = engine.replace(*REWRITES[name])
+    return engine
+
+
+def _every_path_holds(name, report):
+    """What ``grade`` makes of ``name`` (the tests above), read in ``report``."""
+    text = json.dumps(report)
+    assert len(text) < 1_000_000, (name, len(text))
+    assert 'CONNECTED' not in text and 'NaN' not in text, name
+    checks = {c['id']: c for c in report['checks']}
+    if name in PASSES:
+        assert report['verdict'] == 'passed', (name, [c['message'][:80] for c in report['checks']
+                                                      if c['status'] != 'passed'][:3])
+    else:
+        assert report['verdict'] == 'failed', name
+    said = EVERY_PATH[name][3]
+    assert said is None or said(checks), (name, [(c['id'], c['message'][:100])
+                                                 for c in report['checks']][:4])
+
+
+def _nothing_left(server):
+    with pytest.raises(socket.timeout):
+        server.accept()
+    server.close()
+    assert not [p for t in '123' for p in _running(f'sleep\0{MARK}{t}')]
+    for path in (f'/tmp/escape-{MARK}', f'/root/escape-{MARK}',
+                 os.path.expanduser(f'~/escape-{MARK}')):
+        assert not os.path.exists(path), path
+
+
+def _listening():
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(8)
+    server.settimeout(0.5)
+    return server, server.getsockname()[1]
+
+
+def test_hostile_submissions_through_a_batch(tmp_path):
+    """Every attack above in one ``batch -j 2`` (as root with bubblewrap: workers forked from
+    the warm template, which share its pid namespace): each graded as ``grade`` grades it."""
+    server, port = _listening()
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    for name in EVERY_PATH:
+        (folder / f'{name}.py').write_text(_every_path_source(name, port))
+    out = tmp_path / 'out'
+    result = micrograde('batch', folder, '--out', out, '-j', '2', '--profile', 'quick',
+                        '--check-timeout', '3', timeout=900)
+    assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+    for name in EVERY_PATH:
+        _every_path_holds(name, json.loads((out / f'{name}.py' / 'report.json').read_text()))
+    _nothing_left(server)
+
+
+@pytest.mark.service
+def test_hostile_submissions_through_the_service(graded_by_a_worker):
+    """The same through the service: one real worker process, its warm template."""
+    server, port = _listening()
+    served = graded_by_a_worker
+    for name in EVERY_PATH:
+        served.submit(name, _every_path_source(name, port).encode())
+    rows = served.grade(timeout=900)
+    for name in EVERY_PATH:
+        assert rows[name]['status'] == 'done', (name, rows[name])
+        _every_path_holds(name, served.get(name).json())
+    _nothing_left(server)
+
+
+# -- hangs (the time limits, in CPU seconds of a whole CPU: ``worker/clock``) on every path -------
+
+def _hung_in_backward(report):
+    """What a submission whose backward() never returns reads: its load passed, the first
+    checks timed out, and after three strikes the rest is not run (skipped, 0 points)."""
+    assert report['verdict'] == 'failed'
+    checks = {c['id']: c for c in report['checks']}
+    assert checks['load']['status'] == 'passed'
+    assert 'timed out' in checks['ops.add']['message'], checks['ops.add']
+    skipped = [c for c in report['checks'] if 'already timed out' in c['message']]
+    assert skipped and all(c['status'] == 'skipped' and c['score'] == 0 for c in skipped)
+    assert all('timed out after' in c['message'] for c in report['checks']
+               if c['status'] in ('failed', 'error')), [c['message'] for c in report['checks']]
+
+
+HANGS = {'spins': ('', 'while True:\n    pass'),
+         'spins_ignoring_sigterm': ('import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n',
+                                    'while True:\n    pass'),
+         'sleeps': ('', 'import time\ntime.sleep(3600)')}
+
+
+def test_hangs_through_a_batch(tmp_path):
+    """``grade``'s hang tests above (at import and in backward()) in one ``batch -j 2``."""
+    folder = tmp_path / 'class'
+    folder.mkdir()
+    for name, (at_import, in_backward) in HANGS.items():
+        (folder / f'{name}.py').write_text(hostile_engine(at_import, in_backward, GOOD_TANH))
+    (folder / 'hangs_at_import.py').write_text(hostile_engine('while True:\n    pass\n'))
+    out = tmp_path / 'out'
+    result = micrograde('batch', folder, '--out', out, '-j', '2', '--profile', 'quick',
+                        '--check-timeout', '2', '--load-timeout', '3', timeout=900)
+    assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+    for name in HANGS:
+        _hung_in_backward(json.loads((out / f'{name}.py' / 'report.json').read_text()))
+    load = json.loads((out / 'hangs_at_import.py' / 'report.json').read_text())['checks'][0]
+    assert load['id'] == 'load' and 'timed out' in load['message'], load
+
+
+@pytest.mark.service
+def test_hangs_in_backward_through_the_service(graded_by_a_worker):
+    """The same through the service, at its own limits (a check's: 10 s; a spinning one's up
+    to four times that on a busy host: 230 s for all three, so the plain spin is left out)."""
+    served = graded_by_a_worker
+    hangs = {name: HANGS[name] for name in ('spins_ignoring_sigterm', 'sleeps')}
+    for name, (at_import, in_backward) in hangs.items():
+        served.submit(name, hostile_engine(at_import, in_backward, GOOD_TANH).encode())
+    rows = served.grade(timeout=1200)
+    for name in hangs:
+        assert rows[name]['status'] == 'done', rows[name]
+        _hung_in_backward(served.get(name).json())

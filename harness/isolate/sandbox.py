@@ -381,12 +381,78 @@ def bubblewrap_argv(copy, fds, imports, modules, uid):
     # unprivileged (the uid bubblewrap maps it to): 160 MB written beside its copy passed the
     # bound on what it writes, and as much in /dev/shm; read-only, /tmp (its home) alone takes any
     argv += ['--remount-ro', '/dev', '--remount-ro', '/']
+    own_tmp = uid is None and _own_tmp_works()
+    if own_tmp:  # for ``OWN_TMP`` alone
+        argv += ['--cap-add', 'CAP_SYS_ADMIN']
     argv += ['--chdir', '/tmp'] + _setenv(_environment('/tmp')) + ['--']
     if uid is not None:  # as root, where the sandbox's first process keeps root's capabilities
         argv += ['/bin/sh', '-c', f'{MOUNT} -o {SCRATCH_REMOUNT} /tmp && exec "$@"', 'sh']
         argv += ['setpriv', f'--reuid={uid}', f'--regid={uid}', '--clear-groups',
                  '--bounding-set=-all', '--inh-caps=-all', '--no-new-privs']
+    elif own_tmp:  # unprivileged: /tmp is bubblewrap's, whose user namespace it keeps no capability in
+        argv += [PYTHON, '-S', '-c', OWN_TMP,
+                 f'size={SCRATCH_SIZE},mode=1777,nr_inodes={SCRATCH_INODES}']
     return argv + worker_argv(*fds), inside
+
+
+@functools.cache
+def _own_tmp_works():
+    """Whether an unprivileged sandbox's first process can mount a /tmp of its own
+    (``OWN_TMP``): a bubblewrap installed setuid refuses ``--cap-add`` to a user, and a kernel
+    may refuse the mount.  Where it cannot, /tmp stays bounded in bytes alone (as before)."""
+    probe = [bubblewrap(), '--unshare-user', '--unshare-pid', '--die-with-parent', '--ro-bind',
+             '/', '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--cap-add',
+             'CAP_SYS_ADMIN', '--', PYTHON, '-S', '-c', OWN_TMP, 'size=1048576,nr_inodes=64',
+             PYTHON, '-S', '-c', 'import os; os.statvfs("/tmp").f_files == 64 or exit(1)']
+    if _userns_disabled():
+        probe[2:2] = ['--disable-userns']
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+#: An unprivileged bubblewrap sandbox's first process (``python -S -c OWN_TMP options argv``):
+#: mounts a tmpfs of ``options`` on /tmp, then runs ``argv`` with no capability.  bubblewrap
+#: mounts its own /tmp in a user namespace that its sandbox keeps no capability in (it nests a
+#: second one, for ``--dev`` and ``--disable-userns``): remounting it with ``nr_inodes`` is
+#: EPERM, and without it a job made empty files until the host's tmpfs default (an inode per two
+#: pages of RAM), its /tmp's bound in bytes counting none of them (redteam15).  Given
+#: CAP_SYS_ADMIN in the inner namespace (``--cap-add``, kept for this process alone: ambient,
+#: cleared here before ``exec``), it makes a mount namespace of its own and mounts a fresh tmpfs
+#: there, bounded in bytes and files; what bubblewrap bound under /tmp (a Python or virtual
+#: environment there) is bound again under the new one.  No code of the submission's has run.
+OWN_TMP = r'''
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def check(result, what):
+    if result != 0:
+        sys.stderr.write(f'sandbox: {what}: {os.strerror(ctypes.get_errno())}\n')
+        os._exit(125)
+under = []
+with open('/proc/self/mountinfo') as f:
+    for line in f:
+        point = line.split()[4].replace('\\040', ' ')
+        if point.startswith('/tmp/') and not any(point.startswith(p + '/') for p in under):
+            under.append(point)
+check(libc.unshare(0x20000), 'a mount namespace for /tmp')  # CLONE_NEWNS
+old = os.open('/tmp', os.O_PATH | os.O_DIRECTORY)  # its copy in this namespace: bound from
+check(libc.mount(b'tmpfs', b'/tmp', b'tmpfs', 2 | 4, sys.argv[1].encode()), 'mounting /tmp')
+for point in under:  # bind again, whole (MS_BIND | MS_REC), what bubblewrap bound under /tmp
+    source = f'/proc/self/fd/{old}/{point[5:]}'
+    if os.path.isdir(source):
+        os.makedirs(point, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(point), exist_ok=True)
+        os.close(os.open(point, os.O_CREAT | os.O_WRONLY, 0o600))
+    check(libc.mount(source.encode(), point.encode(), None, 4096 | 16384, None), 'binding ' + point)
+os.close(old)
+os.chdir('/tmp')
+check(libc.prctl(47, 4, 0, 0, 0), 'clearing ambient capabilities')  # PR_CAP_AMBIENT_CLEAR_ALL
+header, data = (ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()
+check(libc.capset(header, data), 'dropping capabilities')
+os.execv(sys.argv[2], sys.argv[2:])
+'''
 
 
 def template_command(jobs, control_fd, imports):
