@@ -447,8 +447,6 @@ def _graded_measured(path, out, *args):
     return json.loads((out / 'report.json').read_text()), float(cpu), int(peak) / 1024
 
 
-@pytest.mark.xfail(strict=True, reason='protocol._read_exact: proposed (redteam16, '
-                   'scratch/redteam16/protocol_read_exact.patch)')
 def test_an_answer_written_two_bytes_at_a_time_costs_the_grader_no_more_memory(tmp_path):
     """The grader read a message chunk by chunk into a list of bytes objects, joined at its
     end: a worker writing its 8 MB answer two bytes at a time had the grader hold ~24 bytes for
@@ -470,8 +468,6 @@ def test_an_answer_written_two_bytes_at_a_time_costs_the_grader_no_more_memory(t
 
 
 
-@pytest.mark.xfail(strict=True, reason='session.Output._drain: proposed (redteam16, '
-                   'scratch/redteam16/session_drain.patch)')
 def test_output_written_without_end_costs_the_grader_little_cpu(tmp_path):
     """A backward() that writes to stdout without end: the grader's drain read it as fast as
     it came, 11 s of the grader's CPU for one grade (0.6 s for the correct engine), and the

@@ -213,23 +213,25 @@ def _write(fd, data, deadline=None):
 
 def _read_exact(fd, n, deadline=None, started=False):
     """``n`` bytes from ``fd``, or ``None`` at end of file; with a ``deadline``, every read
-    waits at most until then (``GRACE`` more once part of a message is in)."""
-    chunks = []
-    while n:
-        if deadline is not None:
-            begun = started or bool(chunks)
-            try:
-                _wait(fd, deadline + GRACE if begun else deadline)
-            except TimeoutError:
-                if begun:
-                    raise Broken('sent part of a message, then nothing') from None
-                raise
-        chunk = os.read(fd, min(n, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b''.join(chunks)
+    waits at most until then (``GRACE`` more once part of a message is in).  Read into one
+    buffer of ``n`` bytes: a worker writing its answer two bytes at a time had the grader keep
+    a bytes object for each (~24 times the answer: 8 MB held 200 MB)."""
+    buffer, got = bytearray(n), 0
+    with memoryview(buffer) as view:
+        while got < n:
+            if deadline is not None:
+                begun = started or got > 0
+                try:
+                    _wait(fd, deadline + GRACE if begun else deadline)
+                except TimeoutError:
+                    if begun:
+                        raise Broken('sent part of a message, then nothing') from None
+                    raise
+            read = os.readv(fd, [view[got:got + (1 << 20)]])
+            if not read:
+                return None
+            got += read
+    return bytes(buffer)
 
 
 def _wait(fd, deadline, write=False):
