@@ -1549,3 +1549,27 @@ def test_a_reflected_op_on_plain_numbers_is_its_own_finding(run_cli, tmp_path):
     roots = {root[0]: root for root in _roots(report)}
     assert roots.get('ops.rsub', (None,) * 4)[1:3] == ('exception', '__rsub__'), _roots(report)
     assert roots.get('ops.radd', (None,) * 4)[1:3] == ('exception', '__radd__'), _roots(report)
+
+
+def test_a_backward_that_zeroes_the_gradients_through_its_own_method_is_found_there(run_cli,
+                                                                                      tmp_path):
+    """bhc91/micrograd_dev's backward() starts with `self.zero_grad()`, a method of the Value
+    that walks the graph and sets every node's grad to 0: a second backward() changes nothing,
+    which was asked as 'does backward() reset the gradients, or keep a visited flag?' at the
+    def. The call is the reset, as a reset written in backward() itself is."""
+    path = _lecture_with(tmp_path, ('    def backward(self):\n        topo = []\n',
+                                    '    def backward(self):\n        self.zero_grad()\n'
+                                    '        topo = []\n'),
+                         ('        for node in reversed(topo):\n            node._backward()\n',
+                          '        for node in reversed(topo):\n            node._backward()\n\n'
+                          '    def zero_grad(self):\n        seen, stack = set(), [self]\n'
+                          '        while stack:\n            v = stack.pop()\n'
+                          '            if v not in seen:\n                seen.add(v)\n'
+                          '                v.grad = 0\n                stack.extend(v._prev)\n'))
+    line = _line(path, 'self.zero_grad()')
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    repeat = {c['id']: c for c in report['checks']}['backward.repeat']
+    assert f'backward() sets the gradients to 0 before propagating (line {line})' in \
+        repeat['message'], repeat['message']
+    m = repeat['misconception']
+    assert (m['code'], m['method'], m['line']) == ('visited_flag', 'backward', line), m
