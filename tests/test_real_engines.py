@@ -1573,3 +1573,18 @@ def test_a_backward_that_zeroes_the_gradients_through_its_own_method_is_found_th
         repeat['message'], repeat['message']
     m = repeat['misconception']
     assert (m['code'], m['method'], m['line']) == ('visited_flag', 'backward', line), m
+
+
+def test_a_backward_that_takes_an_argument_is_one_finding_at_its_def(run_cli, tmp_path):
+    """abourramouss/micrograd_scratch defines `def backward(self, nin):`: `out.backward()` raises
+    TypeError before any of the learner's lines runs, so the findings of every op were placed at
+    no method (`ops.add: exception@''`). Python names the method its signature refuses: that
+    def is the place, as a dunder's own signature is."""
+    path = _lecture_with(tmp_path, ('    def backward(self):\n', '    def backward(self, nin):\n'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+             and not c['consequence_of'] and c['category'] == 'ops']
+    assert [(c['misconception']['code'], c['misconception']['method'], c['misconception']['line'])
+            for c in roots] == [('exception', 'backward', _line(path, 'def backward('))], \
+        _roots(report)
+    assert "backward() takes no argument but self" in roots[0]['message'], roots[0]['message']

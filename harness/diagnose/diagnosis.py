@@ -171,6 +171,11 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
         signature = signature_of(error) if forward else None
         if signature is not None:  # `def __neg__(self, other)`: Python calls it with one operand
             raised = (signature, None, '')
+        walk = called_with(error) if alone else None
+        if walk is not None:  # `def backward(self, nin)`: refused before any line of it ran
+            return Diagnosis(Code.EXCEPTION, f'{mismatch.message} ({walk}() takes no argument but '
+                             f'self: the grader calls it as the lecture does, `out.{walk}()`, '
+                             f'as a training loop calls `loss.{walk}()`)', '', entry, (walk, None, ''))
         lacking = missing_form(error) if forward else None  # `-1 * other`: no __rmul__
         if lacking is not None and lacking[0].name != node.op:
             return Diagnosis(Code.MISSING_OP, f'{OPS[node.op].display} uses `{lacking[0].symbol}`, '
@@ -218,6 +223,21 @@ def signature_of(error):
     if found is None or found['method'] not in METHOD_OPS or f"{found['method']}(" in error.where:
         return None
     return found['method']
+
+
+#: Python's words for a call that lacks an argument the method's ``def`` asks for.
+MISSING_ARGUMENT = re.compile(r"^(?:\w+\.)*(?P<method>\w+)\(\) missing \d+ required (?:positional|"
+                              r"keyword-only) arguments?: ")
+
+
+def called_with(error):
+    """The learner's method backward() is graded through, when a ``TypeError`` raised calling
+    it says its ``def`` asks for an argument (``def backward(self, nin)``: ``Tensor.backward()
+    missing 1 required positional argument: 'nin'``), raised where no line of the learner's ran;
+    ``None`` otherwise."""
+    found = MISSING_ARGUMENT.match(error.message or '') if error.type == 'TypeError' and \
+        error.stage == 'backward' and not error.where else None
+    return found['method'] if found and not found['method'].startswith('_') else None
 
 
 def lacks(dunder, note=''):
