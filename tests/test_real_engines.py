@@ -1588,3 +1588,21 @@ def test_a_backward_that_takes_an_argument_is_one_finding_at_its_def(run_cli, tm
             for c in roots] == [('exception', 'backward', _line(path, 'def backward('))], \
         _roots(report)
     assert "backward() takes no argument but self" in roots[0]['message'], roots[0]['message']
+
+
+def test_an_op_through_rules_stored_on_their_operands_is_their_consequence(run_cli, tmp_path):
+    """mohilpatel25/simplegrad stores add's and mul's rules on their operand (`self._backward =
+    _backward`); its `a - b` is `self + (-other)`, so b, a leaf, holds mul's rule and ran it
+    before it had a gradient: ops.sub was a bug of its own, 'the local derivative of
+    subtraction is wrong' at __mul__'s line, beside mul's own finding. An input holding an op's
+    rule is that rule stored on its operand: sub is add's or mul's consequence, fixed with them."""
+    edits = [(f'            other.grad += {d} * out.grad\n        out._backward = _backward\n',
+              f'            other.grad += {d} * out.grad\n        self._backward = _backward\n')
+             for d in ('1.0', 'self.data')]
+    path = _lecture_with(tmp_path, *edits)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [root[:3] for root in _roots(report) if root[0].startswith('ops.')]
+    assert roots == [('ops.add', 'rule_on_operand', '__add__'),
+                     ('ops.mul', 'rule_on_operand', '__mul__')], _roots(report)
+    sub = {c['id']: c for c in report['checks']}['ops.sub']
+    assert sub['consequence_of'] in ('ops.add', 'ops.mul'), (sub['consequence_of'], sub['message'])
