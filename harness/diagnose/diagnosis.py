@@ -231,14 +231,17 @@ MISSING_ARGUMENT = re.compile(r"^(?:\w+\.)*(?P<method>\w+)\(\) missing \d+ requi
                               r"keyword-only) arguments?: ")
 
 
-def called_with(error):
+def called_with(error, walk='backward'):
     """The learner's method backward() is graded through, when a ``TypeError`` raised calling
     it says its ``def`` asks for an argument (``def backward(self, nin)``: ``Tensor.backward()
-    missing 1 required positional argument: 'nin'``), raised where no line of the learner's ran;
-    ``None`` otherwise."""
+    missing 1 required positional argument: 'nin'``), raised where no line of the learner's ran:
+    in a graph's backward stage, or named ``walk`` (an MLP's ``loss.backward()``); ``None``
+    otherwise."""
     found = MISSING_ARGUMENT.match(error.message or '') if error.type == 'TypeError' and \
-        error.stage == 'backward' and not error.where else None
-    return found['method'] if found and not found['method'].startswith('_') else None
+        not error.where else None
+    if found is None or found['method'].startswith('_'):
+        return None
+    return found['method'] if error.stage == 'backward' or found['method'] == walk else None
 
 
 def lacks(dunder, note=''):
