@@ -1606,3 +1606,18 @@ def test_an_op_through_rules_stored_on_their_operands_is_their_consequence(run_c
                      ('ops.mul', 'rule_on_operand', '__mul__')], _roots(report)
     sub = {c['id']: c for c in report['checks']}['ops.sub']
     assert sub['consequence_of'] in ('ops.add', 'ops.mul'), (sub['consequence_of'], sub['message'])
+
+
+def test_an_op_that_applies_its_own_operator_to_the_value_is_said_so(run_cli, tmp_path):
+    """pratss10/Micrograd_engine_clone's __pow__ computes `Value(self**other, ...)`: `**` on the
+    Value calls __pow__ again until the recursion limit, which was said with the hint for a
+    reflected op ('does a reflected op such as __radd__ call itself?'); it is __pow__ applying
+    its own operator to the Value, where `self.data ** other` was meant."""
+    path = _lecture_with(tmp_path, ("out = Value(self.data**other, (self,), f'**{other}')",
+                                    "out = Value(self**other, (self,), f'**{other}')"))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    pow_ = {c['id']: c for c in report['checks']}['ops.pow']
+    assert pow_['misconception']['method'] == '__pow__', pow_['misconception']
+    assert 'does __pow__ apply `**` to the Value itself (`self ** other`, where `self.data ** ' \
+        'other` was meant)?' in pow_['message'], pow_['message']
+    assert 'reflected' not in pow_['message'], pow_['message']

@@ -146,7 +146,13 @@ def describe_error(graph, error):
     if error.where:
         text += f' (at {error.where})'
     if error.type == 'RecursionError' and error.stage == 'forward':
-        text += ' (does a reflected op such as __radd__ call itself, e.g. `return other + self`?)'
+        op = OPS.get(METHOD_OPS.get(error.function or ''))
+        if op is not None and op.symbol and op.dunder == error.function and op.name != 'neg':
+            # `Value(self**other)` in __pow__: its operator on the Value is __pow__ again
+            text += (f' (does {op.dunder} apply `{op.symbol}` to the Value itself (`self '
+                     f'{op.symbol} other`, where `self.data {op.symbol} other` was meant)?)')
+        else:
+            text += ' (does a reflected op such as __radd__ call itself, e.g. `return other + self`?)'
     if RETURNED_NONE in error.message:
         text += ' (does the method end without `return out`?)'
     return text
