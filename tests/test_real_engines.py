@@ -1574,3 +1574,75 @@ def test_a_reflected_op_on_plain_numbers_is_its_own_finding(run_cli, tmp_path):
     roots = {root[0]: root for root in _roots(report)}
     assert roots.get('ops.rsub', (None,) * 4)[1:3] == ('exception', '__rsub__'), _roots(report)
     assert roots.get('ops.radd', (None,) * 4)[1:3] == ('exception', '__radd__'), _roots(report)
+
+
+def test_a_backward_that_zeroes_the_gradients_through_its_own_method_is_found_there(run_cli,
+                                                                                      tmp_path):
+    """bhc91/micrograd_dev's backward() starts with `self.zero_grad()`, a method of the Value
+    that walks the graph and sets every node's grad to 0: a second backward() changes nothing,
+    which was asked as 'does backward() reset the gradients, or keep a visited flag?' at the
+    def. The call is the reset, as a reset written in backward() itself is."""
+    path = _lecture_with(tmp_path, ('    def backward(self):\n        topo = []\n',
+                                    '    def backward(self):\n        self.zero_grad()\n'
+                                    '        topo = []\n'),
+                         ('        for node in reversed(topo):\n            node._backward()\n',
+                          '        for node in reversed(topo):\n            node._backward()\n\n'
+                          '    def zero_grad(self):\n        seen, stack = set(), [self]\n'
+                          '        while stack:\n            v = stack.pop()\n'
+                          '            if v not in seen:\n                seen.add(v)\n'
+                          '                v.grad = 0\n                stack.extend(v._prev)\n'))
+    line = _line(path, 'self.zero_grad()')
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    repeat = {c['id']: c for c in report['checks']}['backward.repeat']
+    assert f'backward() sets the gradients to 0 before propagating (line {line})' in \
+        repeat['message'], repeat['message']
+    m = repeat['misconception']
+    assert (m['code'], m['method'], m['line']) == ('visited_flag', 'backward', line), m
+
+
+def test_a_backward_that_takes_an_argument_is_one_finding_at_its_def(run_cli, tmp_path):
+    """abourramouss/micrograd_scratch defines `def backward(self, nin):`: `out.backward()` raises
+    TypeError before any of the learner's lines runs, so the findings of every op were placed at
+    no method (`ops.add: exception@''`). Python names the method its signature refuses: that
+    def is the place, as a dunder's own signature is."""
+    path = _lecture_with(tmp_path, ('    def backward(self):\n', '    def backward(self, nin):\n'))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [c for c in report['checks'] if c['required'] and c['status'] in ('failed', 'error')
+             and not c['consequence_of'] and c['category'] == 'ops']
+    assert [(c['misconception']['code'], c['misconception']['method'], c['misconception']['line'])
+            for c in roots] == [('exception', 'backward', _line(path, 'def backward('))], \
+        _roots(report)
+    assert "backward() takes no argument but self" in roots[0]['message'], roots[0]['message']
+
+
+def test_an_op_through_rules_stored_on_their_operands_is_their_consequence(run_cli, tmp_path):
+    """mohilpatel25/simplegrad stores add's and mul's rules on their operand (`self._backward =
+    _backward`); its `a - b` is `self + (-other)`, so b, a leaf, holds mul's rule and ran it
+    before it had a gradient: ops.sub was a bug of its own, 'the local derivative of
+    subtraction is wrong' at __mul__'s line, beside mul's own finding. An input holding an op's
+    rule is that rule stored on its operand: sub is add's or mul's consequence, fixed with them."""
+    edits = [(f'            other.grad += {d} * out.grad\n        out._backward = _backward\n',
+              f'            other.grad += {d} * out.grad\n        self._backward = _backward\n')
+             for d in ('1.0', 'self.data')]
+    path = _lecture_with(tmp_path, *edits)
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    roots = [root[:3] for root in _roots(report) if root[0].startswith('ops.')]
+    assert roots == [('ops.add', 'rule_on_operand', '__add__'),
+                     ('ops.mul', 'rule_on_operand', '__mul__')], _roots(report)
+    sub = {c['id']: c for c in report['checks']}['ops.sub']
+    assert sub['consequence_of'] in ('ops.add', 'ops.mul'), (sub['consequence_of'], sub['message'])
+
+
+def test_an_op_that_applies_its_own_operator_to_the_value_is_said_so(run_cli, tmp_path):
+    """pratss10/Micrograd_engine_clone's __pow__ computes `Value(self**other, ...)`: `**` on the
+    Value calls __pow__ again until the recursion limit, which was said with the hint for a
+    reflected op ('does a reflected op such as __radd__ call itself?'); it is __pow__ applying
+    its own operator to the Value, where `self.data ** other` was meant."""
+    path = _lecture_with(tmp_path, ("out = Value(self.data**other, (self,), f'**{other}')",
+                                    "out = Value(self**other, (self,), f'**{other}')"))
+    _, report = _graded(run_cli, path, tmp_path / 'out')
+    pow_ = {c['id']: c for c in report['checks']}['ops.pow']
+    assert pow_['misconception']['method'] == '__pow__', pow_['misconception']
+    assert 'does __pow__ apply `**` to the Value itself (`self ** other`, where `self.data ** ' \
+        'other` was meant)?' in pow_['message'], pow_['message']
+    assert 'reflected' not in pow_['message'], pow_['message']

@@ -89,7 +89,8 @@ def misconception(found, graph, actual, trusted=frozenset()):
             'backward' and error.function == RULE and not error.owner and error.line
         return Misconception(found.code, found.op, rule[0], line=error.line if raised else rule[1])
     node = graph.node(found.entry) if found.entry is not None else None
-    method = learner_method(node.capability) if node is not None else ''
+    method = learner_method(node.capability) if node is not None else \
+        rule[0] if rule and found.code == Code.RULE_ON_OPERAND else ''  # an input holds it
     return Misconception(found.code, found.op, method or '')
 
 
@@ -145,7 +146,13 @@ def describe_error(graph, error):
     if error.where:
         text += f' (at {error.where})'
     if error.type == 'RecursionError' and error.stage == 'forward':
-        text += ' (does a reflected op such as __radd__ call itself, e.g. `return other + self`?)'
+        op = OPS.get(METHOD_OPS.get(error.function or ''))
+        if op is not None and op.symbol and op.dunder == error.function and op.name != 'neg':
+            # `Value(self**other)` in __pow__: its operator on the Value is __pow__ again
+            text += (f' (does {op.dunder} apply `{op.symbol}` to the Value itself (`self '
+                     f'{op.symbol} other`, where `self.data {op.symbol} other` was meant)?)')
+        else:
+            text += ' (does a reflected op such as __radd__ call itself, e.g. `return other + self`?)'
     if RETURNED_NONE in error.message:
         text += ' (does the method end without `return out`?)'
     return text
@@ -171,6 +178,11 @@ def explain(graph, actual, expected, mismatch, order=None, trusted=frozenset(),
         signature = signature_of(error) if forward else None
         if signature is not None:  # `def __neg__(self, other)`: Python calls it with one operand
             raised = (signature, None, '')
+        walk = called_with(error) if alone else None
+        if walk is not None:  # `def backward(self, nin)`: refused before any line of it ran
+            return Diagnosis(Code.EXCEPTION, f'{mismatch.message} ({walk}() takes no argument but '
+                             f'self: the grader calls it as the lecture does, `out.{walk}()`, '
+                             f'as a training loop calls `loss.{walk}()`)', '', entry, (walk, None, ''))
         lacking = missing_form(error) if forward else None  # `-1 * other`: no __rmul__
         if lacking is not None and lacking[0].name != node.op:
             return Diagnosis(Code.MISSING_OP, f'{OPS[node.op].display} uses `{lacking[0].symbol}`, '
@@ -218,6 +230,24 @@ def signature_of(error):
     if found is None or found['method'] not in METHOD_OPS or f"{found['method']}(" in error.where:
         return None
     return found['method']
+
+
+#: Python's words for a call that lacks an argument the method's ``def`` asks for.
+MISSING_ARGUMENT = re.compile(r"^(?:\w+\.)*(?P<method>\w+)\(\) missing \d+ required (?:positional|"
+                              r"keyword-only) arguments?: ")
+
+
+def called_with(error, walk='backward'):
+    """The learner's method backward() is graded through, when a ``TypeError`` raised calling
+    it says its ``def`` asks for an argument (``def backward(self, nin)``: ``Tensor.backward()
+    missing 1 required positional argument: 'nin'``), raised where no line of the learner's ran:
+    in a graph's backward stage, or named ``walk`` (an MLP's ``loss.backward()``); ``None``
+    otherwise."""
+    found = MISSING_ARGUMENT.match(error.message or '') if error.type == 'TypeError' and \
+        not error.where else None
+    if found is None or found['method'].startswith('_'):
+        return None
+    return found['method'] if error.stage == 'backward' or found['method'] == walk else None
 
 
 def lacks(dunder, note=''):
@@ -629,7 +659,8 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     for code, op, text, kw in models:
         if _matches(graph, grads, propagate(graph, local, correct, **kw), every=True):
             return Diagnosis(code, text + '.', op, _entry_of(graph, op, 'repeated' in kw))
-    found = _by_grad(graph, actual, local, correct, ops)
+    found = _held_by_leaf(graph, actual, local, correct, ops) or \
+        _by_grad(graph, actual, local, correct, ops)
     if found:
         return found
     # a visit order observed to be right rules out the order models; unobserved, a wrong order
@@ -637,7 +668,7 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     # likelier (it spoils every op), unless ops passed their own checks (``trusted``): each a
     # chain that ends in `* k`, which a wrong walk spoils too; the walk is right as far as they
     # show, and the op that passes nothing the likelier (ManoahKinnaert/minigrad's tanh)
-    silent = _silent(graph, grads, local, correct, ops)
+    silent = _silent(graph, grads, local, correct, ops, actual.rules)
     if silent and trusted:
         return silent
     observed = order is not None and any(i >= len(graph.inputs) for i in order)
@@ -669,14 +700,51 @@ def _explain_grad(graph, actual, expected, m, order, trusted=frozenset(), suspec
     return found
 
 
-def _silent(graph, grads, local, correct, ops):
+def _held_by_leaf(graph, actual, local, correct, ops):
+    """Where an input holds an op's rule (the worker saw it run as that input's ``_backward``;
+    ``Value(x)`` gives each its ``__init__``'s), that op stored its rule on its operand (``self.
+    _backward = _backward``): the rule-on-its-operand model of the graph's ops and of those,
+    else the first such op, whatever op the graph reached it through (``a - b`` as ``self +
+    (-other)``: ``a`` holds ``__add__``'s rule, ``b`` ``__mul__``'s, which no model of the
+    graph's own ops gives); ``None`` where no input holds one."""
+    rules = actual.rules or ()
+    held = [METHOD_OPS.get(rules[i][0]) if rules[i] else None
+            for i in range(min(len(graph.inputs), len(rules)))]
+    held = [op for op in dict.fromkeys(held) if op in OPS]
+    if not held:
+        return None
+    found = _stored(graph, actual.grads, local, correct, list(dict.fromkeys([*ops, *held])))
+    if found:
+        return found
+    op, at = held[0], next(i for i, r in enumerate(rules) if r and METHOD_OPS.get(r[0]) == held[0])
+    return Diagnosis(Code.RULE_ON_OPERAND, f'{OPS[op].display}\'s backward is stored on its '
+                     f'operand (`self._backward = _backward` where `out._backward = _backward` was '
+                     f'meant): `{graph.name(at)}`, an input, holds its rule, which replaces the '
+                     f'operand\'s own, so no gradient flows past a computed operand.', op, at)
+
+
+def _silent(graph, grads, local, correct, ops, rules=None):
     """The op of ``ops`` that propagates nothing (no rule), when that gives every entry's
     gradient; else ``None``.  An op without a rule and a rule stored on its operand (``self.
     _backward = ...``) leave the leaves' gradients alike; the computed operand's own gradient,
-    right only in the second, tells them apart: every entry must match."""
+    right only in the second, tells them apart: every entry must match.  Where they tie (`_1 =
+    a ** 2.0; out = _1 * k`: the product's rule stored on ``_1`` gives it its right gradient and
+    loses the power's), the rules seen running (``rules``, the worker's) decide: that node holds
+    another op's, whose node using it holds none, is that op's rule stored on its operand."""
     for op in ops:
         if _matches(graph, grads, propagate(graph, local, correct, zero={op}), every=True):
-            return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, _entry_of(graph, op))
+            entry = _entry_of(graph, op)
+            held = rules[entry] if rules and entry is not None and entry < len(rules) else None
+            other = METHOD_OPS.get(held[0]) if held else None
+            # ... and the node of that op using it holds no rule of its own (`2.0 / a` as
+            # `other * self**-1` holds __mul__'s by right, its user `* k` its own)
+            bare = [c for c in graph.consumers()[entry] if c < len(rules) and graph.node(c).op ==
+                    other and (rules[c] is None or rules[c][0] == '__init__')] if other else []
+            if other not in (None, op) and bare:
+                stored = _stored(graph, grads, local, correct, [other])
+                if stored:
+                    return stored
+            return Diagnosis(Code.NO_BACKWARD, no_backward(op) + '.', op, entry)
     return None
 
 

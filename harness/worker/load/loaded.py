@@ -483,11 +483,32 @@ def _within(inner, outer):
     return None not in inner + outer and outer[:2] <= inner[:2] and outer[2:] >= inner[2:]
 
 
-def _resets(code):
+def _resets(code, cls=None):
     """The line where backward() (or a function it defines) sets another Value's gradient to 0
     (``node.grad = 0``, ``stack[0].grad = 0.0``), so that a second call starts again; ``None``.
     Read in the bytecode: a statement that pushes 0 first and ends storing an attribute named
-    like ``grad`` on anything but ``self``."""
+    like ``grad`` on anything but ``self``.  With ``cls``, a method of it that backward() calls
+    on ``self`` and that resets so (``self.zero_grad()`` first, bhc91/micrograd_dev) is that
+    reset, at the line of the call."""
+    line = _zeroes(code)
+    if line or cls is None:
+        return line
+    steps = _read(code)
+    for before, step in zip(steps, steps[1:]):
+        if before.opname in _LOADS and before.argval == 'self' and \
+                step.opname in ('LOAD_ATTR', 'LOAD_METHOD') and step.positions:
+            try:
+                called = inspect.getattr_static(cls, step.argval, None)
+            except Exception:
+                continue
+            inner = getattr(getattr(called, '__func__', called), '__code__', None)
+            if isinstance(inner, types.CodeType) and inner is not code and _zeroes(inner):
+                return step.positions.lineno
+    return None
+
+
+def _zeroes(code):
+    """``_resets`` of ``code`` itself (and the functions it defines)."""
     for c in [code] + [k for k in code.co_consts if isinstance(k, types.CodeType)]:
         try:
             steps = list(dis.get_instructions(c))
@@ -612,7 +633,7 @@ def methods(cls, root, limit=200, own=None):
                 if calls:
                     found[name]['calls'] = calls
                 found[name].update(_walk_lines(getattr(attr, '__func__', attr)))
-                resets = _resets(code) if name == 'backward' else None
+                resets = _resets(code, cls) if name == 'backward' else None
                 if resets:
                     found[name]['resets'] = resets
         for name, called in wrapping.items():  # `other = self._as_value(other)`: its helper's
