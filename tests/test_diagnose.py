@@ -285,11 +285,11 @@ def test_only_the_grader_says_a_graph_was_never_asked():
     """A learner's exception class named NotRun, raised in a rule, read as a graph the grader
     never asked (attacker12): only a failure of the ``worker`` stage is the grader's word."""
     from types import SimpleNamespace
-    from micrograde.checks.backward import _unasked
+    from micrograde.checks.trials import unasked
     from micrograde.isolate.answers import Failure, Lost
     def trial(stage):
         return SimpleNamespace(actual=SimpleNamespace(error=Failure(stage, Lost.NOT_RUN.value, '')))
-    assert _unasked(trial('worker')) and not _unasked(trial('backward'))
+    assert unasked(trial('worker')) and not unasked(trial('backward'))
 
 
 def test_an_op_passing_nothing_is_not_a_wrong_walk_where_other_ops_checks_pass():

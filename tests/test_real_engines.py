@@ -1554,6 +1554,7 @@ def test_a_rule_written_in_an_operator_class_is_placed_in_its_file(run_cli, tmp_
     assert [(m['code'], m['line']) for m in roots] == \
         [('assigned', _line(path, 'a.grad = b.data'))], _roots(report)
     assert roots[0]['file'] == path.name, roots
+    assert roots[0]['method'] == 'Multiply.__call__', roots  # its class's, not the Value's
     assert report['methods']['Multiply.__call__']['file'] == path.name, report['methods']
 
 
@@ -1613,6 +1614,8 @@ def test_a_backward_that_takes_an_argument_is_one_finding_at_its_def(run_cli, tm
             for c in roots] == [('exception', 'backward', _line(path, 'def backward('))], \
         _roots(report)
     assert "backward() takes no argument but self" in roots[0]['message'], roots[0]['message']
+    every = _roots(report)  # the second backward() and the network's, the same one bug
+    assert len(every) == 1, every
 
 
 def test_an_op_through_rules_stored_on_their_operands_is_their_consequence(run_cli, tmp_path):
@@ -1646,3 +1649,21 @@ def test_an_op_that_applies_its_own_operator_to_the_value_is_said_so(run_cli, tm
     assert 'does __pow__ apply `**` to the Value itself (`self ** other`, where `self.data ** ' \
         'other` was meant)?' in pow_['message'], pow_['message']
     assert 'reflected' not in pow_['message'], pow_['message']
+
+
+def test_a_forward_pass_mistake_is_placed_at_the_method_that_runs_the_network(run_cli, tmp_path):
+    """phongvu009/micro_grad's Neuron ignores its bias and mohilpatel25/simplegrad's MLP hands
+    every layer the network's input (`out = layer(inputs)`): mlp.forward said so at no method
+    (the network classes' __call__ were in no class report). Each is now at the method that
+    runs the class it is in, with its file and line."""
+    for old, new, at in (
+            ('        act = sum((wi*xi for wi, xi in zip(self.w, x)), self.b)\n',
+             '        act = sum((wi*xi for wi, xi in zip(self.w, x)), 0.0)\n', 'Neuron.__call__'),
+            ('            x = layer(x)\n', '            out = layer(x)\n        x = out\n',
+             'MLP.__call__')):
+        path = _lecture_with(tmp_path, (old, new))
+        _, report = _graded(run_cli, path, tmp_path / f'out-{at}')
+        forward = {c['id']: c for c in report['checks']}['mlp.forward']
+        m = forward['misconception']
+        assert (m['code'], m['method'], m['file']) == ('network_forward', at, 'engine.py'), m
+        assert report['methods'][at]['line'] == m['line'], report['methods']

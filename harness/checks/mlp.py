@@ -12,8 +12,8 @@ import random
 from micrograde import reference
 from micrograde.reference.nn import ACTIVATIONS
 from micrograde.model.compare import FD_ATOL, FD_RTOL, close, show
-from micrograde.diagnose.diagnosis import (FLOAT32_RTOL, METHOD_OPS, SIGNATURE, float32,
-                                           missing_form)
+from micrograde.diagnose.diagnosis import (FLOAT32_RTOL, METHOD_OPS, SIGNATURE, called_with,
+                                           float32, missing_form)
 from micrograde.model.results import Code, Counterexample, Misconception
 from micrograde.checks.registry import error, failed, passed, skipped
 from micrograde.checks.fuzz import right_in_network
@@ -67,6 +67,22 @@ MISTAKES = {
 }
 
 
+#: The network class whose forward pass holds each of ``MISTAKES``.
+MISTAKEN_IN = dict(zip(MISTAKES, ('Neuron', 'MLP', 'Neuron')))
+
+
+def _forward_place(ctx, role):
+    """The finding of a forward pass's mistake, at the method that runs the ``role`` class
+    (``Neuron.__call__``, listed in the class report's ``methods``): ``{}`` where not listed."""
+    name = (ctx.report.class_info.get(role) or {}).get('name')
+    label = next((k for k in ctx.report.methods if name and k.startswith(f'{name}.')), None)
+    if label is None:
+        return {}
+    where = ctx.report.methods[label]
+    return {'misconception': Misconception(Code.NETWORK_FORWARD, method=label, file=where['file'],
+                                           line=where['line'])}
+
+
 def _bias_first(weights):
     """The weights in the order of a ``parameters()`` that lists each neuron's bias first."""
     out, start = [], 0
@@ -102,6 +118,9 @@ def raised(failure):
     op's method raising is the op's; an operator the Value lacks (``sum()`` of Values with no
     ``__radd__``) is that missing form, where the network uses it.  A network's method is named
     with its class and file (``Layer.__init__`` in nn.py), never taken for the Value's."""
+    walk = called_with(failure)
+    if walk is not None:  # `def backward(self, nin)`: its def, as the op checks' finding
+        return {'misconception': Misconception(Code.EXCEPTION, '', walk)}
     lacking = missing_form(failure)
     if not (failure.function or lacking):  # an operator the Value lacks is that op's, wherever
         return {}  # it is used (a generator expression inside sum() names no function)
@@ -279,7 +298,7 @@ def architecture(ctx):
         if all(close(o, e) for o, e in zip(outs, expected)):
             return failed(f'{mistake}: with the reference weights copied in, the outputs are those '
                           f'of the {name} network with that mistake', diagnosis=mistake,
-                          counterexample=example)
+                          counterexample=example, **_forward_place(ctx, MISTAKEN_IN[mistake]))
     return failed('with the reference weights copied in parameters() order, the outputs match '
                   f'none of the known architectures ({"; ".join(ARCHITECTURES)})',
                   counterexample=example)

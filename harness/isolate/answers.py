@@ -200,10 +200,15 @@ def record(fields, required=()):
 
 def rule(raw, where):
     """Where an entry's ``_backward`` was written: ``[method, line]`` (``worker/rules.py``); the
-    method a name, since a misconception is keyed and shown by it."""
+    method a name, or a class's and its method's (``Add.__call__``), since a misconception is
+    keyed and shown by it."""
     if type(raw) not in (list, tuple) or len(raw) != 2:  # a tuple in process (run_graph's)
         raise Violation(f'`{where}` is not a [method, line] pair')
-    return (name(raw[0], where), LINE(raw[1], where))
+    method = _NAME(raw[0], where)
+    parts = method.split('.')
+    if len(parts) > 2 or not all(p.isidentifier() for p in parts):
+        raise Violation(f'`{where}` is not a method')
+    return (method, LINE(raw[1], where))
 
 
 def number(raw, where):

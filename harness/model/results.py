@@ -105,6 +105,7 @@ class Code(enum.StrEnum):
     BACKWARD_MISSING = 'backward_missing'  # no backward() method (often one named otherwise)
     PARAMETERS_LISTED = 'parameters_listed'  # a network's parameters() lists other than what it holds
     NETWORK_SHAPE = 'network_shape'        # a network of other sizes than MLP(nin, nouts) asks for
+    NETWORK_FORWARD = 'network_forward'    # a network's forward pass computes another function
 
 
 #: What each misconception is, in the words a class page and a CI summary show.
@@ -134,6 +135,7 @@ TITLES: dict[str, str] = {
     Code.BACKWARD_MISSING: 'no backward() method',
     Code.PARAMETERS_LISTED: 'parameters() lists other than the Values the network holds',
     Code.NETWORK_SHAPE: 'network built with other sizes than MLP(nin, nouts) asks for',
+    Code.NETWORK_FORWARD: 'the network\'s forward pass computes another function than the lecture\'s',
 }
 
 

@@ -39,20 +39,26 @@ def _changed(code, list=list, next=next, zip=zip, len=len, id=id, Exception=Exce
     return line
 
 
-def origin(rule, own, getattr=getattr, isinstance=isinstance, str=str, LOCALS=LOCALS,
-           _changed=_changed):
+def origin(rule, own, classes=(), getattr=getattr, isinstance=isinstance, str=str, LOCALS=LOCALS,
+           _changed=_changed, all=all, len=len):
     """``[method, line]`` of a ``_backward`` (a closure in ``Value.__add__`` gives ``__add__``),
     or ``None`` when it is not a function of the learner's, or not in a method with a name
-    (a lambda at module level; the grader takes only an identifier and a line)."""
+    (a lambda at module level; the grader takes only identifiers and a line).  A method of
+    another class than the node's own and its bases (``classes``: their names), an operator
+    class's (``Add()(self, other)``: the rule in ``Add.__call__``), is named with its class."""
     function = getattr(rule, '__func__', rule)  # a bound method: its function
     code = getattr(function, '__code__', None)
     qualname = getattr(function, '__qualname__', None)
     if code is None or not isinstance(qualname, str) or own(code.co_filename) is None:
         return None
     parts = qualname.split('.')
-    method = parts[parts.index(LOCALS) - 1] if LOCALS in parts else parts[-1]
+    at = parts.index(LOCALS) - 1 if LOCALS in parts else len(parts) - 1
+    method = parts[at]
+    if at >= 1 and classes and parts[at - 1] not in classes:
+        method = f'{parts[at - 1]}.{method}'
     line = _changed(code) or code.co_firstlineno
-    return [method, line] if method.isidentifier() and line >= 1 else None
+    return [method, line] if all(p.isidentifier() for p in method.split('.')) and line >= 1 \
+        else None
 
 
 def attribute(v, name, getattr=getattr, BaseException=BaseException):
@@ -66,7 +72,15 @@ def attribute(v, name, getattr=getattr, BaseException=BaseException):
         return None
 
 
-def origins(vals, own, name='_backward', origin=origin, attribute=attribute):
+def origins(vals, own, name='_backward', origin=origin, attribute=attribute, type=type,
+            getattr=getattr, frozenset=frozenset, isinstance=isinstance, str=str, tuple=tuple):
     """Each entry's rule origin (``None`` where there is none of the learner's); ``name``: the
     attribute the ops keep the rule in (``execute.rule_attribute``)."""
-    return [origin(attribute(v, name), own) for v in vals]
+    found = []
+    for v in vals:
+        mro = getattr(type(v), '__mro__', ())
+        classes = frozenset(getattr(c, '__name__', None) for c in mro if isinstance(c, type)) \
+            if isinstance(mro, tuple) else frozenset()
+        found.append(origin(attribute(v, name), own, frozenset(
+            c for c in classes if isinstance(c, str))))
+    return found

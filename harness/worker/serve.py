@@ -225,10 +225,14 @@ def _serve(rfd, wfd, hello, unfenced):
     except BaseException as e:  # the loader's own guard: a report, never a silent death
         return reply(type='loaded', error=f'{type(e).__name__} while loading: {e}')
     classes = {role: f.cls for role, f in found.items()}
+    networks = []  # the network classes whose run methods are listed (a loop: no cell)
+    for role in ('Neuron', 'Layer', 'MLP'):
+        if role in classes:
+            networks.append(classes[role])
     reply(type='loaded', warnings=loaded.warnings, seconds=time.perf_counter() - started,
           classes={role: f.origin for role, f in found.items()},
           class_info={role: f.info() for role, f in found.items()},
-          methods=listed(classes['Value'], loaded.root) if 'Value' in classes else {})
+          methods=listed(classes['Value'], loaded.root, networks) if 'Value' in classes else {})
     own = loaded.own
     backend = engine(classes['Value'], own, found['Value'].attributes)
     for cls in classes.values():  # a set's order follows a seeded numbering, not addresses

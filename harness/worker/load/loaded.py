@@ -7,6 +7,7 @@ import textwrap
 import types
 
 from .classes import (WRITTEN, defined_in, driven, find_roles, graded, line_of, misnamed, misspelled,
+                      runner,
                       near, nested, shape, written_shapes)
 from .. import clock
 from .errors import LoadError
@@ -580,11 +581,13 @@ def _does_nothing(code):
     return bool(steps) and all(step.opname in _NOTHING for step in steps)
 
 
-def methods(cls, root, limit=200, own=None):
+def methods(cls, root, networks=(), limit=200, own=None):
     """``{name: {'file', 'line'}}``: where each method of ``cls`` (and of its bases in the
     submission) is defined, so a report can point a learner at ``Value.__add__``, line 22.
     Files are relative to the submission; notebook cells are named ``cell N``; ``own``, if
-    given, names them instead (``None``: not the submission's), as the self-check does."""
+    given, names them instead (``None``: not the submission's), as the self-check does.  Each
+    of ``networks`` (the Neuron, Layer and MLP classes) adds the method that runs it, qualified
+    (``MLP.__call__``): where a forward pass's mistake is placed."""
     found, named, wrapping = {}, {}, {}
 
     def shown(code):
@@ -659,6 +662,14 @@ def methods(cls, root, limit=200, own=None):
             if short not in found and len({p['file'] for p in places}) == 1 and \
                     not misnamed({short}):  # `Pow.pow` is no Value's `pow` meant as `__pow__`
                 found[short] = dict(places[0])
+        for network in networks:
+            run = runner(network)
+            function = inspect.getattr_static(network, run, None) if run else None
+            code = getattr(getattr(function, '__func__', function), '__code__', None)
+            filename = shown(code) if isinstance(code, types.CodeType) else None
+            if filename is not None:
+                found[f'{network.__name__}.{run}'] = {
+                    'file': filename, 'line': max(1, code.co_firstlineno), 'rule': False}
     except Exception:  # a hostile metaclass: no locations rather than no report
         pass
     return found
