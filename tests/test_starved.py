@@ -210,7 +210,9 @@ print(json.dumps({'score': report.score, 'max': report.max_score,
                   'seconds': time.monotonic() - started,
                   'checks': report.timings['total'] - report.timings['load'],
                   'stopped': [c.id for c in report.checks if 'time limit' in (c.message or '')],
-                  'cut': [c.message for c in report.checks if c.status.value == 'error']}))
+                  'cut': [c.message for c in report.checks if 'cut short' in c.message],
+                  'errors': [c.id for c in report.checks if c.status.value == 'error'],
+                  'verdict': report.verdict.value}))
 if template is not None:
     template.close()
 '''
@@ -251,5 +253,7 @@ def test_checks_over_the_grading_time_limit_of_cpu_still_stop_on_a_busy_host(tmp
     # the checks' time (the load aside: its own limit, and on a busy suite the bulk of the wall
     # time) within the limit's STARVED times, and the answer then cut and the worker closed
     assert ran['checks'] < 4 * 2 + 3, ran
-    # the check the limit cut: its graphs were not answered, not wrong
+    # the check the limit cut: not run (its graphs not answered, none wrong), no bug of the
+    # submission's at its op's method (P3, staff15); and the grade is no pass
+    assert not ran['errors'] and ran['verdict'] == 'failed', ran
     assert all('not answered' in m and 'wrong' not in m for m in ran['cut']), ran

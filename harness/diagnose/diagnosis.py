@@ -141,7 +141,7 @@ def describe_error(graph, error):
         name, x = graph.inputs[error.node]
         where = f' building the input `{name} = Value({x!r})`'
     elif error.lost:
-        return f'the check could not finish: {error.message}'
+        return f"the check could not finish: {error.message.removeprefix('not run: ')}"
     text = f'{error.type}{where}: {error.message}'.strip().rstrip(':')
     if error.where:
         text += f' (at {error.where})'

@@ -231,6 +231,7 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
         for check_id, run in entry.instances():
             t = time.perf_counter()
             unrun, asked = getattr(session, 'unrun', 0), len(getattr(session, 'sent', ()))
+            struck = _strikes(session)
             try:
                 outcome = run(ctx)
             except Exception as e:  # a grader bug costs this check, never the others' findings
@@ -240,9 +241,13 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
             duration = time.perf_counter() - t
             report.timings[entry.category] = report.timings.get(entry.category, 0.0) + duration
             given_up, refused = getattr(session, 'given_up', ''), getattr(session, 'unrun', 0) - unrun
-            if given_up and outcome is not None and refused and refused == sum(
-                    len(items) for _, items in getattr(session, 'sent', ())[asked:]):
-                outcome = _not_run(outcome, given_up, report, config)
+            if given_up and outcome is not None and refused:
+                if refused == sum(len(items) for _, items in getattr(session, 'sent', ())[asked:]):
+                    outcome = _not_run(outcome, given_up)  # none of its graphs ran
+                elif outcome.status == 'error' and _strikes(session) == struck:
+                    # cut short by the stop (the grading's limit), with no finding of its own
+                    # before it: no hang of the submission's in it, and none of its graphs wrong
+                    outcome = _not_run(outcome, f'{given_up} (cut short: {outcome.message})')
             if outcome is not None:
                 report.checks.append(outcome.check(check_id, duration))
     report.restarts = session.restarts
@@ -250,15 +255,21 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
     _as_written(report)
 
 
-def _not_run(outcome: Any, why: str, report: Report, config: Config) -> Any:
-    """A check that began once nothing more was run, and asked: none of its graphs ran, so its
-    failure is no finding of its own (a hanging ``tanh`` read as six bugs, the random graphs
-    "54 of 60 wrong" that never ran).  Not run, 0 points, where a counted failure already fails
-    the grade; else it stays a failure, so that a grade with checks not run is never a pass."""
-    if outcome.status not in ('failed', 'error') or not any(
-            c.status in ('failed', 'error') and config.rubric.counts(c) for c in report.checks):
+def _not_run(outcome: Any, why: str) -> Any:
+    """A check that began once nothing more was run, or was cut short by it: its graphs that did
+    not run show nothing, so its failure is no finding of its own (a hanging ``tanh`` read as
+    six bugs, the random graphs "54 of 60 wrong" that never ran, the check the grading's limit
+    cut read as a bug at its op's method on every consumer).  Not run, 0 points; a grade with
+    a check so stopped is never a pass (``Rubric.apply``)."""
+    if outcome.status not in ('failed', 'error'):
         return outcome
     return skipped(why, required=outcome.required, not_run=NotRun.STOPPED)
+
+
+def _strikes(session: Any) -> int:
+    """The submission's timeouts and exhausted memory so far (``answers.Strikes``)."""
+    strikes = getattr(session, 'strikes', None)
+    return getattr(strikes, 'strikes', 0)
 
 
 def _as_written(report: Report) -> None:

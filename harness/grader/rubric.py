@@ -138,7 +138,9 @@ class Rubric:
         report.score = sum(c.score for c in report.checks)
         report.max_score = self.total()
         failed = any(c.outcome.failure for c in report.checks)
-        report.verdict = Verdict.FAILED if failed or not loaded else Verdict.PASSED
+        # checks grading stopped before (``grading._not_run``) were not observed to pass
+        stopped = any(c.not_run is NotRun.STOPPED and c.required for c in report.checks)
+        report.verdict = Verdict.FAILED if failed or stopped or not loaded else Verdict.PASSED
         return report
 
 

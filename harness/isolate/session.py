@@ -508,7 +508,8 @@ class Session:
                 except WorkerGone as e:
                     overtime = self.overtime() if e.kind is Lost.TIMEOUT else ''
                     if overtime:
-                        raise WorkerGone(overtime.removeprefix('not run: '), Lost.TIMEOUT) from None
+                        # the grading's limit, not the submission's hang: no strike, not run
+                        raise WorkerGone(overtime, Lost.NOT_RUN) from None
                     raise
                 result = answer(message, task, items, len(results), self.requests)
                 if result is None:
@@ -526,6 +527,7 @@ class Session:
                 self._drop()
                 return results  # ``run`` asks the rest of a fresh worker
             results.append(lost(task, e.kind, str(e)))
+            self.unrun += e.kind is Lost.NOT_RUN  # cut by the grading's limit: refused, as the rest
             if e.kind is Lost.TIMEOUT:
                 return self._strike(task, results, len(items), 'timed out')
         except Violation as e:
