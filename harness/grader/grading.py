@@ -242,12 +242,16 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
             report.timings[entry.category] = report.timings.get(entry.category, 0.0) + duration
             given_up, refused = getattr(session, 'given_up', ''), getattr(session, 'unrun', 0) - unrun
             if given_up and outcome is not None and refused:
+                # the grading's own limit is no finding of the submission's (a worker lost or
+                # hung again and again is: ``_not_run`` keeps one such failure to say so)
+                overtime = bool(getattr(session, 'overtime', str)())
                 if refused == sum(len(items) for _, items in getattr(session, 'sent', ())[asked:]):
-                    outcome = _not_run(outcome, given_up)  # none of its graphs ran
-                elif outcome.status == 'error' and _strikes(session) == struck:
-                    # cut short by the stop (the grading's limit), with no finding of its own
-                    # before it: no hang of the submission's in it, and none of its graphs wrong
-                    outcome = _not_run(outcome, f'{given_up} (cut short: {outcome.message})')
+                    outcome = _not_run(outcome, given_up, report, config, overtime)
+                elif overtime and outcome.status == 'error' and _strikes(session) == struck:
+                    # cut short by the grading's limit, with no finding of its own before it:
+                    # no hang of the submission's in it, and none of its graphs wrong
+                    outcome = _not_run(outcome, f'{given_up} (cut short: {outcome.message})',
+                                       report, config, overtime)
             if outcome is not None:
                 report.checks.append(outcome.check(check_id, duration))
     report.restarts = session.restarts
@@ -255,13 +259,16 @@ def run_checks(session: Any, config: Config, report: Report) -> None:
     _as_written(report)
 
 
-def _not_run(outcome: Any, why: str) -> Any:
-    """A check that began once nothing more was run, or was cut short by it: its graphs that did
-    not run show nothing, so its failure is no finding of its own (a hanging ``tanh`` read as
-    six bugs, the random graphs "54 of 60 wrong" that never ran, the check the grading's limit
-    cut read as a bug at its op's method on every consumer).  Not run, 0 points; a grade with
-    a check so stopped is never a pass (``Rubric.apply``)."""
-    if outcome.status not in ('failed', 'error'):
+def _not_run(outcome: Any, why: str, report: Report, config: Config, overtime: bool) -> Any:
+    """A check that began once nothing more was run, or was cut short by the grading's limit:
+    its graphs that did not run show nothing, so its failure is no finding of its own (a
+    hanging ``tanh`` read as six bugs, the random graphs "54 of 60 wrong" that never ran, the
+    check the grading's limit cut read as a bug at its op's method on every consumer).  Not
+    run, 0 points: a grade with a check so stopped is never a pass (``Rubric.apply``).  Where
+    the submission stopped the grading (its worker lost or hung again and again) and no
+    counted failure says so yet, it stays a failure: the one that names why."""
+    if outcome.status not in ('failed', 'error') or not overtime and not any(
+            c.status in ('failed', 'error') and config.rubric.counts(c) for c in report.checks):
         return outcome
     return skipped(why, required=outcome.required, not_run=NotRun.STOPPED)
 
