@@ -564,17 +564,21 @@ def test_an_op_dunder_named_otherwise_is_said_where_the_op_is_missing(written, r
     assert f'(no __pow__; {note}):' in truediv['message'], truediv['message']
 
 
-def test_a_backward_that_zeroes_the_gradients_is_found_at_that_line(run_cli, tmp_path):
-    """The example ``bug_backward_resets.py``: backward.repeat asked whether backward() resets
-    the gradients or keeps a visited flag, at the def backward line; it says which, where."""
-    path = SUBMISSIONS / 'bug_backward_resets.py'
-    line = _line(path, 'node.grad = 0.0')
-    _, report = _graded(run_cli, path, tmp_path / 'out')
+def _said_to_reset(report, line):
+    """backward.repeat names backward()'s zeroing of the gradients, at ``line``."""
     repeat = {c['id']: c for c in report['checks']}['backward.repeat']
     assert f'backward() sets the gradients to 0 before propagating (line {line})' in \
         repeat['message'], repeat['message']
     m = repeat['misconception']
     assert (m['code'], m['method'], m['line']) == ('visited_flag', 'backward', line), m
+
+
+def test_a_backward_that_zeroes_the_gradients_is_found_at_that_line(run_cli, tmp_path):
+    """The example ``bug_backward_resets.py``: backward.repeat asked whether backward() resets
+    the gradients or keeps a visited flag, at the def backward line; it says which, where."""
+    path = SUBMISSIONS / 'bug_backward_resets.py'
+    line = _line(path, 'node.grad = 0.0')
+    _said_to_reset(_graded(run_cli, path, tmp_path / 'out')[1], line)
 
 
 def test_a_syntax_error_is_said_in_pythons_words_with_one_stop(run_cli, tmp_path):
@@ -1593,12 +1597,7 @@ def test_a_backward_that_zeroes_the_gradients_through_its_own_method_is_found_th
                           '            if v not in seen:\n                seen.add(v)\n'
                           '                v.grad = 0\n                stack.extend(v._prev)\n'))
     line = _line(path, 'self.zero_grad()')
-    _, report = _graded(run_cli, path, tmp_path / 'out')
-    repeat = {c['id']: c for c in report['checks']}['backward.repeat']
-    assert f'backward() sets the gradients to 0 before propagating (line {line})' in \
-        repeat['message'], repeat['message']
-    m = repeat['misconception']
-    assert (m['code'], m['method'], m['line']) == ('visited_flag', 'backward', line), m
+    _said_to_reset(_graded(run_cli, path, tmp_path / 'out')[1], line)
 
 
 def test_a_backward_that_takes_an_argument_is_one_finding_at_its_def(run_cli, tmp_path):

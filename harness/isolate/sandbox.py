@@ -38,6 +38,7 @@ from micrograde.isolate import allowlist
 from micrograde.load import tree
 from micrograde.model.errors import IsolationUnavailable
 from micrograde.model.results import Isolation
+from micrograde.worker import clock
 
 LEVELS = tuple(level for level in Isolation if level)  # strongest first: what ``auto`` picks from
 SANDBOX_ROOT = '/opt/micrograde'
@@ -1064,23 +1065,6 @@ def thread_usage():
         return cpu, None, None
 
 
-def _schedstat(pid):
-    """``(nanoseconds run, nanoseconds waited for a CPU)`` summed over a process's threads, or
-    ``(None, None)``."""
-    ran = waited = 0
-    try:
-        for tid in os.listdir(f'/proc/{pid}/task'):
-            try:
-                with open(f'/proc/{pid}/task/{tid}/schedstat') as f:
-                    fields = f.read().split()
-            except OSError:  # a thread that ended meanwhile
-                continue
-            ran, waited = ran + int(fields[0]), waited + int(fields[1])
-    except (OSError, ValueError, IndexError):
-        return None, None
-    return ran, waited
-
-
 _TICKS = os.sysconf('SC_CLK_TCK')
 
 
@@ -1092,7 +1076,7 @@ def _workers(since, top=None, uid=None, queued=False):
     host costs ~3-5 ms), all of them once the pids have wrapped (``kernel.pid_max`` may be
     32768).  ``status`` and ``stat`` are read by anyone, no ptrace access needed; the kernel
     escapes a newline in a process's name, and ``stat``'s fields are read after its last ``)``.
-    ``queued``: each also with ``run`` and ``waited`` (``_schedstat``)."""
+    ``queued``: each also with ``run`` and ``waited`` (``clock.schedstat``)."""
     newest = last_pid()
     born = range(since + 1, newest + 1) if newest >= since else None  # None: the pids wrapped
     table = {}
@@ -1109,7 +1093,7 @@ def _workers(since, top=None, uid=None, queued=False):
                 'cpu': int(ticks[0]) + int(ticks[1])})
             if queued:
                 fields = table[int(entry)][2]
-                fields['run'], fields['waited'] = _schedstat(entry)
+                fields['run'], fields['waited'] = clock.schedstat(f'/proc/{entry}/task')
         except (OSError, KeyError, ValueError, IndexError):  # gone meanwhile, or a kernel thread
             continue
     if uid is not None:

@@ -51,21 +51,30 @@ def _reading(reading):
     return (reading, None, None) if isinstance(reading, (int, float)) else tuple(reading)
 
 
-def usage(process_time=time.process_time, listdir=os.listdir, read=open):
-    """``(CPU seconds, seconds run, seconds waited for a CPU)`` of this process (its threads'
-    ``/proc/self/task/<tid>/schedstat``), or ``(CPU seconds, None, None)`` where the kernel keeps
-    no such count: a notebook's cells' clock in the worker, read as the grader reads the
-    worker's (``sandbox.usage``), so that the two agree."""
+def schedstat(tasks='/proc/self/task', listdir=os.listdir, read=open):
+    """``(nanoseconds run, nanoseconds waited for a CPU)`` summed over a process's threads (its
+    ``tasks`` folder in ``/proc``), or ``(None, None)`` where the kernel keeps no such count."""
     ran = waited = 0
     try:
-        for tid in listdir('/proc/self/task'):
+        for tid in listdir(tasks):
             try:
-                with read(f'/proc/self/task/{tid}/schedstat') as f:
+                with read(f'{tasks}/{tid}/schedstat') as f:
                     fields = f.read().split()
             except OSError:  # a thread that ended meanwhile
                 continue
             ran, waited = ran + int(fields[0]), waited + int(fields[1])
     except (OSError, ValueError, IndexError):
+        return None, None
+    return ran, waited
+
+
+def usage(process_time=time.process_time, schedstat=schedstat):
+    """``(CPU seconds, seconds run, seconds waited for a CPU)`` of this process, or ``(CPU
+    seconds, None, None)`` where the kernel keeps no such count: a notebook's cells' clock in
+    the worker, read as the grader reads the worker's (``sandbox.usage``), so that the two
+    agree."""
+    ran, waited = schedstat()
+    if ran is None:
         return process_time(), None, None
     return process_time(), ran / 1e9, waited / 1e9
 
